@@ -1,0 +1,38 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { DEFAULTS_FILE_NAME, loadDomainTexts } from '../policy/load.ts';
+import type { DomainFileSpec } from '../policy/load.ts';
+import { scaffoldDomainFile } from '../policy/scaffold.ts';
+import type { Command } from './command.ts';
+import { CliError, DOMAINS_OPTION, EXIT } from './command.ts';
+
+export const newCommand: Command = {
+  name: 'new',
+  summary: 'scaffold a commented domain file (never overwrites)',
+  usage: 'dmarcops new <domain> [--domains <dir>]',
+  help: ['Writes <dir>/<domain>.yaml with the keys to decide on and the defaults shown as comments.', '', 'options:', '  --domains <dir>  folder of domain files (default: domains)', '', 'exit: 0 written, 1 the file exists or the domain is invalid, 2 usage error'].join('\n'),
+  options: { ...DOMAINS_OPTION },
+  allowPositionals: true,
+  async run(values, positionals, { output }) {
+    if (positionals.length !== 1) throw new CliError('give exactly one domain, e.g. `dmarcops new example.com`', EXIT.usage);
+    const domain = (positionals[0] ?? '').toLowerCase().replace(/\.$/, '');
+    const dir = String(values.domains);
+    const defaultsText = await readFile(join(dir, DEFAULTS_FILE_NAME), 'utf8').catch(() => undefined);
+    const defaults = (defaultsText ? parse(defaultsText) : {}) as DomainFileSpec;
+    const file = join(dir, `${domain}.yaml`);
+    const text = scaffoldDomainFile(domain, defaults ?? {});
+    // Check the scaffold before writing it: a bad domain name is caught here, not by the next validate.
+    const check = loadDomainTexts([{ file, text }], defaultsText === undefined ? undefined : { file: join(dir, DEFAULTS_FILE_NAME), text: defaultsText });
+    const errors = check.findings.filter((finding) => finding.severity === 'error' && finding.file === file);
+    if (errors.length > 0) throw new CliError(`cannot create ${file}: ${errors.map((finding) => finding.message).join('; ')}`);
+    try {
+      await writeFile(file, text, { flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new CliError(`${file} already exists; dmarcops new never overwrites a domain file`);
+      throw error;
+    }
+    output.out(`created ${file}`);
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,24 @@
+import { LINT_RULES, SCHEMA_RULES } from '../policy/lint.ts';
+import type { Command } from './command.ts';
+import { EXIT, JSON_OPTION } from './command.ts';
+
+export const rulesCommand: Command = {
+  name: 'rules',
+  summary: 'list the validation rules (id, severity, what it checks, RFC section)',
+  usage: 'dmarcops rules [--json] [--markdown]',
+  help: ['options:', '  --json      the rule table as JSON', '  --markdown  the rule table as a Markdown table (as in the README)'].join('\n'),
+  options: { ...JSON_OPTION, markdown: { type: 'boolean', default: false } },
+  allowPositionals: false,
+  async run(values, _positionals, { output }) {
+    const rules = [...SCHEMA_RULES, ...LINT_RULES].map(({ id, severity, summary, reference }) => ({ id, severity, summary, reference }));
+    if (values.json) output.out(JSON.stringify(rules, null, 2));
+    else if (values.markdown) output.out(rulesMarkdown(rules));
+    else for (const rule of rules) output.out(`${rule.id.padEnd(34)} ${rule.severity.padEnd(8)} ${rule.summary} (${rule.reference})`);
+    return EXIT.ok;
+  },
+};
+
+export function rulesMarkdown(rules: { id: string; severity: string; summary: string; reference: string }[]): string {
+  const escape = (text: string) => text.replace(/\|/g, '\\|');
+  return ['| id | severity | what it checks | reference |', '|---|---|---|---|', ...rules.map((rule) => `| \`${rule.id}\` | ${rule.severity} | ${escape(rule.summary)} | ${escape(rule.reference)} |`)].join('\n');
+}

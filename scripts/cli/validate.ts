@@ -1,0 +1,44 @@
+import { toAnnotation } from '../github/annotations.ts';
+import { validateDomains } from '../policy/validate.ts';
+import type { Command } from './command.ts';
+import { DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
+import { countBySeverity, formatFinding, plural } from './output.ts';
+
+export const validateCommand: Command = {
+  name: 'validate',
+  summary: 'check domain files against the schema and the lint rules',
+  usage: 'dmarcops validate [files…] [--domains <dir>] [--json] [--strict] [--quiet]',
+  help: [
+    'Checks every domain file (or only the files named) and prints compiler-style findings with file:line:col.',
+    'Under GitHub Actions (GITHUB_ACTIONS=true) each finding is also printed as an ::error/::warning/::notice annotation.',
+    '',
+    'options:',
+    '  --domains <dir>  folder of domain files (default: domains)',
+    '  --json           print {files, findings, counts} as JSON',
+    '  --strict         warnings fail too (exit 1)',
+    '  --quiet          hide info findings',
+    '',
+    'exit: 0 no errors, 1 errors (or warnings with --strict), 2 usage error',
+  ].join('\n'),
+  options: { ...DOMAINS_OPTION, ...JSON_OPTION, strict: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false } },
+  allowPositionals: true,
+  async run(values, files, { output, env }) {
+    const result = await validateDomains(String(values.domains), files);
+    const findings = values.quiet ? result.findings.filter((finding) => finding.severity !== 'info') : result.findings;
+    const counts = countBySeverity(findings);
+    const failed = counts.error > 0 || (values.strict === true && counts.warning > 0);
+    if (values.json) {
+      output.out(JSON.stringify({ files: [...result.texts.keys()], findings, counts, ok: !failed }, null, 2));
+    } else {
+      for (const finding of findings) {
+        output.out(formatFinding(finding, output, result.texts.get(finding.file)));
+        output.out();
+      }
+      const checked = plural(result.texts.size, 'file');
+      const summary = `${checked} checked: ${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')}, ${counts.info} info`;
+      output.out(failed ? output.style(['bold', 'red'], summary) : output.style(['bold', 'green'], summary));
+    }
+    if (env.GITHUB_ACTIONS === 'true') for (const finding of findings) output.out(toAnnotation(finding));
+    return failed ? EXIT.findings : EXIT.ok;
+  },
+};

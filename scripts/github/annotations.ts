@@ -1,0 +1,28 @@
+/**
+ * GitHub Actions workflow commands for findings, so they show on the pull request's diff.
+ * https://docs.github.com/actions/reference/workflow-commands-for-github-actions
+ */
+import type { Finding } from '../policy/model.ts';
+
+const COMMAND: Record<Finding['severity'], string> = { error: 'error', warning: 'warning', info: 'notice' };
+
+export function toAnnotation(finding: Finding): string {
+  const properties = [
+    `file=${escapeProperty(finding.file)}`,
+    `line=${finding.line}`,
+    `col=${finding.col}`,
+    `title=${escapeProperty(`dmarcops ${finding.rule}`)}`,
+  ].join(',');
+  const message = finding.hint ? `${finding.message}\n${finding.hint}` : finding.message;
+  return `::${COMMAND[finding.severity]} ${properties}::${escapeData(message)}`;
+}
+
+/** Message text: `%`, CR and LF would end or corrupt the command. */
+export function escapeData(text: string): string {
+  return text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+
+/** Property values also may not contain `:` or `,`. */
+export function escapeProperty(text: string): string {
+  return escapeData(text).replace(/:/g, '%3A').replace(/,/g, '%2C');
+}

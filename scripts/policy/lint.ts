@@ -1,0 +1,418 @@
+/**
+ * Lint rules beyond the schema. Each rule has a permanent id, a default severity, the RFC section
+ * it rests on and a one-line summary (the README's rule table is checked against this list).
+ */
+import { isIP } from 'node:net';
+import { getDomain } from 'tldts';
+import type { Disposition, Finding, Severity } from './model.ts';
+import type { LoadedDomain } from './load.ts';
+import { domainOfFile } from './load.ts';
+import type { YamlPath } from './source.ts';
+
+export interface RuleContext {
+  domain: LoadedDomain;
+  /** Every domain that loaded, this one included, for rules that compare files. */
+  all: readonly LoadedDomain[];
+  report(issue: RuleIssue): void;
+}
+
+export interface RuleIssue {
+  path: YamlPath;
+  part?: 'key' | 'value';
+  message: string;
+  hint?: string;
+  /** Overrides the rule's default severity for this one finding. */
+  severity?: Severity;
+}
+
+export interface LintRule {
+  id: string;
+  severity: Severity;
+  summary: string;
+  reference: string;
+  check(context: RuleContext): void;
+}
+
+/** Findings raised by the loader and the schema, listed here so the rule table documents them too. */
+export const SCHEMA_RULES: readonly Omit<LintRule, 'check'>[] = [
+  { id: 'yaml-syntax', severity: 'error', summary: 'The file is not valid YAML.', reference: 'YAML 1.2' },
+  { id: 'duplicate-key', severity: 'error', summary: 'A key appears twice in one mapping.', reference: 'YAML 1.2 §3.2.1.1' },
+  { id: 'unknown-key', severity: 'error', summary: 'A key the schema does not know, with a "did you mean" (also for DMARC tag names such as `p` or `rua`).', reference: 'domain.schema.json' },
+  { id: 'invalid-value', severity: 'error', summary: 'A value outside what the key allows (policy names, alignment modes, sizes, ranges, patterns).', reference: 'RFC 7489 §6.3, RFC 9989 §4.7' },
+  { id: 'invalid-type', severity: 'error', summary: 'A value of the wrong type (a list where a mapping belongs, text where a number belongs).', reference: 'domain.schema.json' },
+  { id: 'missing-key', severity: 'error', summary: 'A required key is missing (e.g. a sender without `name`).', reference: 'domain.schema.json' },
+  { id: 'missing-policy', severity: 'error', summary: 'Neither the domain file nor the defaults set `policy`.', reference: 'RFC 9989 §4.7' },
+  { id: 'failure-reports-refused', severity: 'error', summary: '`ruf` (and `fo`) are refused: failure reports carry personal data and dmarcops does not collect them.', reference: 'RFC 9991 §7, RFC 9989 §9' },
+  { id: 'defaults-domain', severity: 'error', summary: 'The defaults file sets `domain`, which only a domain file may set.', reference: 'dmarcops' },
+];
+
+const STRENGTH: Record<Disposition, number> = { none: 0, quarantine: 1, reject: 2 };
+
+export const LINT_RULES: readonly LintRule[] = [
+  {
+    id: 'file-name-mismatch',
+    severity: 'error',
+    summary: '`domain:` differs from the file name (domains/<domain>.yaml).',
+    reference: 'dmarcops',
+    check({ domain, report }) {
+      const fromName = domainOfFile(domain.policy.file, {});
+      if (domain.spec.domain !== undefined && fromName !== domain.policy.domain) {
+        report({ path: ['domain'], message: `\`domain: ${domain.policy.domain}\` does not match the file name \`${fromName}\``, hint: `Rename the file to domains/${domain.policy.domain}.yaml or fix the key.` });
+      }
+    },
+  },
+  {
+    id: 'duplicate-domain',
+    severity: 'error',
+    summary: 'More than one file describes the same domain.',
+    reference: 'RFC 7489 §6.6.3 (several records at one name void DMARC)',
+    check({ domain, all, report }) {
+      const others = all.filter((other) => other !== domain && other.policy.domain === domain.policy.domain);
+      if (others.length > 0) {
+        report({ path: [], message: `${domain.policy.domain} is also described by ${others.map((other) => other.policy.file).join(', ')}`, hint: 'Keep one file per domain: receivers ignore a name that has two DMARC records.' });
+      }
+    },
+  },
+  {
+    id: 'dns-zone-mismatch',
+    severity: 'error',
+    summary: '`dns.zone` is neither the domain nor one of its parents, so `_dmarc.<domain>` cannot live there.',
+    reference: 'RFC 1034 §4.2',
+    check({ domain, report }) {
+      const { domain: name, dns } = domain.policy;
+      if (name !== dns.zone && !name.endsWith(`.${dns.zone}`)) {
+        report({ path: ['dns', 'zone'], message: `zone \`${dns.zone}\` cannot hold _dmarc.${name}` });
+      }
+    },
+  },
+  {
+    id: 'policy-none',
+    severity: 'info',
+    summary: '`policy: none` only monitors: receivers take no action on failing mail.',
+    reference: 'RFC 9989 §4.7, §7.4',
+    check({ domain, report }) {
+      if (domain.policy.p === 'none' && !domain.spec.parked) {
+        report({ path: ['policy'], message: 'policy none only monitors; spoofed mail is still delivered', hint: 'Once the dashboard shows your own services passing, move to quarantine, then reject.' });
+      }
+    },
+  },
+  {
+    id: 'subdomain-policy-weaker',
+    severity: 'warning',
+    summary: '`subdomain_policy` is weaker than `policy`, so spoofers can use any subdomain.',
+    reference: 'RFC 7489 §6.3 (sp), RFC 9989 §4.7',
+    check({ domain, report }) {
+      const { p, sp } = domain.policy;
+      if (sp && STRENGTH[sp] < STRENGTH[p]) {
+        report({ path: ['subdomain_policy'], message: `subdomain_policy ${sp} is weaker than policy ${p}: mail from any name under ${domain.policy.domain} gets the weaker treatment` });
+      }
+    },
+  },
+  {
+    id: 'nonexistent-policy-weaker',
+    severity: 'warning',
+    summary: '`nonexistent_subdomain_policy` is weaker than the policy for existing subdomains.',
+    reference: 'RFC 9091 §3.2, RFC 9989 §4.7 (np)',
+    check({ domain, report }) {
+      const { p, sp, np } = domain.policy;
+      const existing = sp ?? p;
+      if (np && STRENGTH[np] < STRENGTH[existing]) {
+        report({ path: ['nonexistent_subdomain_policy'], message: `nonexistent_subdomain_policy ${np} is weaker than ${existing}: names that do not even exist are the easiest to spoof`, hint: 'Non-existent subdomains send no legitimate mail; reject is the usual choice.' });
+      }
+    },
+  },
+  {
+    id: 'testing-with-reject',
+    severity: 'warning',
+    summary: '`testing: true` with `policy: reject`: RFC 9989 receivers quarantine instead, RFC 7489 receivers ignore `t` and reject.',
+    reference: 'RFC 9989 §4.7 (t), Appendix A.6',
+    check({ domain, report }) {
+      if (domain.policy.testing && domain.policy.p === 'reject') {
+        report({ path: ['testing'], message: 'testing mode with policy reject: newer receivers apply quarantine, older ones (RFC 7489) ignore t and reject', hint: 'Use policy: quarantine with testing while you test; remove testing when you are ready for reject.' });
+      }
+    },
+  },
+  {
+    id: 'testing-without-effect',
+    severity: 'warning',
+    summary: '`testing: true` with `policy: none` changes nothing.',
+    reference: 'RFC 9989 §4.7 (t)',
+    check({ domain, report }) {
+      const { p, sp, np, testing } = domain.policy;
+      if (testing && p === 'none' && (sp ?? 'none') === 'none' && (np ?? 'none') === 'none') {
+        report({ path: ['testing'], message: 'testing has no effect when the policy is none' });
+      }
+    },
+  },
+  {
+    id: 'percent-deprecated',
+    severity: 'warning',
+    summary: '`percent` (pct) was removed by RFC 9989; use `testing: true` for a gradual roll-out.',
+    reference: 'RFC 9989 Appendix A.6, C.5.2',
+    check({ domain, report }) {
+      const { pct } = domain.policy;
+      if (pct === undefined) return;
+      if (pct === 0) {
+        report({ path: ['percent'], message: 'percent 0 turns enforcement off for RFC 7489 receivers, and RFC 9989 receivers ignore pct', hint: 'Use testing: true instead.' });
+      } else if (pct < 100) {
+        report({ path: ['percent'], message: `percent ${pct} samples failing mail at RFC 7489 receivers only; RFC 9989 receivers ignore it and apply the full policy`, hint: 'Use testing: true instead, or remove percent.' });
+      } else {
+        report({ path: ['percent'], message: 'percent 100 is the default and RFC 9989 removed the tag', hint: 'Remove percent.' });
+      }
+    },
+  },
+  {
+    id: 'percent-with-testing',
+    severity: 'warning',
+    summary: 'Both `percent` and `testing` are set: they are two generations of the same idea and mean different things to different receivers.',
+    reference: 'RFC 9989 Appendix A.6',
+    check({ domain, report }) {
+      if (domain.policy.testing && domain.policy.pct !== undefined) {
+        report({ path: ['percent'], message: 'percent and testing are both set; keep testing and drop percent' });
+      }
+    },
+  },
+  {
+    id: 'report-interval-deprecated',
+    severity: 'warning',
+    summary: '`report_interval` (ri) was removed by RFC 9989; receivers send daily whatever you ask.',
+    reference: 'RFC 7489 §6.3 (ri), RFC 9989 C.5.2',
+    check({ domain, report }) {
+      if (domain.policy.ri !== undefined) report({ path: ['report_interval'], message: 'report_interval is ignored by most receivers and removed by RFC 9989', hint: 'Remove it.' });
+    },
+  },
+  {
+    id: 'no-reports',
+    severity: 'warning',
+    summary: 'No `reports` mailbox: receivers send no aggregate reports and dmarcops has nothing to show.',
+    reference: 'RFC 7489 §6.3 (rua), RFC 9990 §2',
+    check({ domain, report }) {
+      if (domain.policy.rua.length === 0) report({ path: ['reports'], part: 'key', message: 'no aggregate report mailbox: you will not see who sends mail as this domain', hint: 'Add the mailbox that dmarcops fetches under reports:.' });
+    },
+  },
+  {
+    id: 'too-many-report-destinations',
+    severity: 'info',
+    summary: 'More than two report mailboxes: RFC 7489 receivers need only support two.',
+    reference: 'RFC 7489 §6.2',
+    check({ domain, report }) {
+      if (domain.policy.rua.length > 2) report({ path: ['reports', 2], message: 'receivers may send to the first two mailboxes only' });
+    },
+  },
+  {
+    id: 'duplicate-report-destination',
+    severity: 'warning',
+    summary: 'The same mailbox is listed twice under `reports`.',
+    reference: 'RFC 7489 §6.2',
+    check({ domain, report }) {
+      const seen = new Set<string>();
+      domain.policy.rua.forEach((entry, index) => {
+        const key = entry.uri.toLowerCase();
+        if (seen.has(key)) report({ path: ['reports', index], message: `${entry.uri.replace(/^mailto:/, '')} is listed twice; receivers would send every report to it twice` });
+        seen.add(key);
+      });
+    },
+  },
+  {
+    id: 'report-size-deprecated',
+    severity: 'warning',
+    summary: '`max_size` (the `!size` suffix) is obsolete in RFC 9989 and makes RFC 7489 receivers drop reports that are larger.',
+    reference: 'RFC 7489 §6.2, RFC 9989 C.4',
+    check({ domain, report }) {
+      domain.policy.rua.forEach((entry, index) => {
+        if (!entry.size) return;
+        if (entry.size.bytes === null) {
+          report({ path: ['reports', index, 'max_size'], severity: 'error', message: `max_size ${entry.size.raw} does not fit in 64 bits` });
+        } else {
+          report({ path: ['reports', index, 'max_size'], message: `reports larger than ${entry.size.raw} are dropped by RFC 7489 receivers, and RFC 9989 ignores the limit`, hint: 'Remove max_size unless the mailbox really refuses large mail.' });
+        }
+      });
+    },
+  },
+  {
+    id: 'subdomain-policy-without-effect',
+    severity: 'warning',
+    summary: '`subdomain_policy` / `nonexistent_subdomain_policy` on a domain that is not an organizational domain: receivers never read them there.',
+    reference: 'RFC 7489 §6.3, RFC 9989 §4.10.1',
+    check({ domain, report }) {
+      const { policy, spec } = domain;
+      if (spec.domain_role === 'organizational' || policy.psd === 'n' || policy.psd === 'y') return;
+      const organizational = organizationalOf(domain);
+      if (organizational === policy.domain) return;
+      for (const key of ['subdomain_policy', 'nonexistent_subdomain_policy'] as const) {
+        if (domain.setsOwn([key])) {
+          report({ path: [key], message: `${key} on ${policy.domain} has no effect: its subdomains get the policy of the organizational domain ${organizational ?? '(none)'}`, hint: 'Set it on the organizational domain, or set domain_role: organizational here (psd=n).' });
+        }
+      }
+    },
+  },
+  {
+    id: 'subdomain-of-managed-domain',
+    severity: 'info',
+    summary: 'A subdomain file whose organizational domain is also managed here: explains what it overrides.',
+    reference: 'RFC 7489 §6.6.3, RFC 9989 §4.10.1',
+    check({ domain, all, report }) {
+      const parent = all.find((other) => other !== domain && other.policy.domain === organizationalOf(domain) && other.policy.domain !== domain.policy.domain);
+      if (!parent) return;
+      const inherited = parent.policy.sp ?? parent.policy.p;
+      report({
+        path: ['policy'],
+        message: `${domain.policy.domain} publishes its own record, so ${parent.policy.domain}'s subdomain policy (${inherited}) no longer applies to it; this file's policy ${domain.policy.p} does`,
+        hint: `Names below ${domain.policy.domain} still inherit from ${parent.policy.domain} (its subdomain_policy), not from this file.`,
+      });
+    },
+  },
+  {
+    id: 'public-suffix-role',
+    severity: 'warning',
+    summary: '`domain_role: public_suffix` (psd=y) on a domain that is not a public suffix.',
+    reference: 'RFC 9989 §4.7 (psd), §4.10.2',
+    check({ domain, report }) {
+      if (domain.policy.psd === 'y' && organizationalOf(domain) !== null) {
+        report({ path: ['domain_role'], message: `${domain.policy.domain} is registrable, not a public suffix: psd=y would make receivers treat each of its subdomains as a separate organization`, hint: 'Use domain_role: organizational, or remove it.' });
+      }
+    },
+  },
+  {
+    id: 'reject-with-mailing-list-users',
+    severity: 'warning',
+    summary: '`policy: reject` on a domain whose people post to mailing lists: lists that rewrite mail will bounce it.',
+    reference: 'RFC 9989 §7.4',
+    check({ domain, report }) {
+      if (domain.spec.mailing_list_users && domain.policy.p === 'reject') {
+        report({ path: ['policy'], message: 'people at this domain post to mailing lists; with reject, list traffic that breaks DKIM is bounced', hint: 'RFC 9989 §7.4 advises quarantine for such domains.' });
+      }
+    },
+  },
+  {
+    id: 'reject-without-dkim',
+    severity: 'warning',
+    summary: 'An enforcing policy while a declared sender has no DKIM signing: it relies on SPF alone, which breaks on forwarding.',
+    reference: 'RFC 9989 §7.4',
+    check({ domain, report }) {
+      if (domain.policy.p === 'none') return;
+      domain.policy.senders.forEach((sender, index) => {
+        if (sender.dkim.length === 0) {
+          report({ path: ['senders', index, 'name'], message: `${sender.name} has no DKIM signing declared while the policy is ${domain.policy.p}: forwarded mail from it will fail DMARC`, hint: 'Set up DKIM for this service and list its signing domain under dkim:.' });
+        }
+      });
+    },
+  },
+  {
+    id: 'sender-dkim-unaligned',
+    severity: 'warning',
+    summary: "A sender's DKIM signing domain cannot align with the domain under its alignment mode.",
+    reference: 'RFC 7489 §3.1.1',
+    check({ domain, report }) {
+      const { policy } = domain;
+      const organizational = organizationalOf(domain) ?? policy.domain;
+      policy.senders.forEach((sender, senderIndex) => {
+        sender.dkim.forEach((signer, signerIndex) => {
+          const aligned = policy.adkim === 's' ? signer.domain === policy.domain : organizationalDomainOf(signer.domain) === organizational;
+          if (!aligned) {
+            report({ path: ['senders', senderIndex, 'dkim', signerIndex, 'domain'], message: `${sender.name} signs as ${signer.domain}, which does not align with ${policy.domain} (${policy.adkim === 's' ? 'strict' : 'relaxed'} DKIM alignment): its DKIM passes never count for DMARC`, hint: `Have the service sign with d=${policy.domain}${policy.adkim === 's' ? '' : ` or another name under ${organizational}`}.` });
+          }
+        });
+      });
+    },
+  },
+  {
+    id: 'sender-invalid-ip',
+    severity: 'error',
+    summary: 'A sender IP that is not an IPv4/IPv6 address or a CIDR range with a valid prefix length.',
+    reference: 'RFC 4632, RFC 4291',
+    check({ domain, report }) {
+      domain.policy.senders.forEach((sender, senderIndex) => {
+        sender.ips.forEach((ip, ipIndex) => {
+          const problem = cidrProblem(ip);
+          if (problem) report({ path: ['senders', senderIndex, 'ips', ipIndex], message: `${ip}: ${problem}` });
+        });
+      });
+    },
+  },
+  {
+    id: 'sender-duplicate-name',
+    severity: 'warning',
+    summary: 'Two senders share a name, so the dashboard cannot tell them apart.',
+    reference: 'dmarcops',
+    check({ domain, report }) {
+      const seen = new Set<string>();
+      domain.policy.senders.forEach((sender, index) => {
+        const key = sender.name.toLowerCase();
+        if (seen.has(key)) report({ path: ['senders', index, 'name'], message: `sender name ${sender.name} is used twice` });
+        seen.add(key);
+      });
+    },
+  },
+  {
+    id: 'parked-not-reject',
+    severity: 'warning',
+    summary: 'A parked domain (`parked: true`) whose policy or subdomain policy is not reject.',
+    reference: 'RFC 9989 §7.4; M3AAWG parked domains BCP',
+    check({ domain, report }) {
+      if (!domain.spec.parked) return;
+      const { p, sp, np } = domain.policy;
+      if (p !== 'reject') report({ path: ['policy'], message: `a parked domain sends no mail; policy ${p} lets anyone spoof it`, hint: 'Use policy: reject.' });
+      else if ((sp ?? p) !== 'reject' || (np ?? sp ?? p) !== 'reject') report({ path: [sp !== 'reject' ? 'subdomain_policy' : 'nonexistent_subdomain_policy'], message: 'a parked domain should reject mail from its subdomains too' });
+    },
+  },
+  {
+    id: 'parked-with-senders',
+    severity: 'warning',
+    summary: 'A parked domain that declares senders: either it sends mail or it is parked.',
+    reference: 'dmarcops',
+    check({ domain, report }) {
+      if (domain.spec.parked && domain.policy.senders.length > 0) report({ path: ['senders'], part: 'key', message: 'parked: true, yet senders are declared' });
+    },
+  },
+  {
+    id: 'no-owners',
+    severity: 'warning',
+    summary: 'No `owners`: CODEOWNERS cannot require anyone in particular to approve changes.',
+    reference: 'dmarcops (GitHub CODEOWNERS)',
+    check({ domain, report }) {
+      if (domain.policy.owners.length === 0) report({ path: ['owners'], part: 'key', message: 'no owners: any writer to the repository can change this policy without review', hint: 'Add owners: [@org/mail-admins] here or in domains/_defaults.yaml.' });
+    },
+  },
+];
+
+/** Run every lint rule over every loaded domain. */
+export function lintDomains(domains: readonly LoadedDomain[], rules: readonly LintRule[] = LINT_RULES): Finding[] {
+  const findings: Finding[] = [];
+  for (const domain of domains) {
+    for (const rule of rules) {
+      rule.check({
+        domain,
+        all: domains,
+        report(issue) {
+          const at = domain.locate(issue.path, issue.part ?? 'value');
+          const finding: Finding = { rule: rule.id, severity: issue.severity ?? rule.severity, message: issue.message, ...at };
+          if (issue.hint) finding.hint = issue.hint;
+          findings.push(finding);
+        },
+      });
+    }
+  }
+  return findings;
+}
+
+function organizationalOf(domain: LoadedDomain): string | null {
+  return organizationalDomainOf(domain.policy.domain);
+}
+
+function organizationalDomainOf(name: string): string | null {
+  return getDomain(name, { allowPrivateDomains: false });
+}
+
+/** Why an IP or CIDR written in `ips:` is not usable, or null when it is fine. */
+export function cidrProblem(value: string): string | null {
+  const [address = '', prefix, ...rest] = value.split('/');
+  if (rest.length > 0) return 'more than one /';
+  const version = isIP(address);
+  if (version === 0) return 'not an IPv4 or IPv6 address';
+  if (prefix === undefined) return null;
+  const bits = Number(prefix);
+  const max = version === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(prefix) || bits > max) return `prefix length must be 0–${max}`;
+  return null;
+}

@@ -1,0 +1,472 @@
+/**
+ * Organizational domains and DMARC policy discovery, both ways receivers do it:
+ * - RFC 7489 §3.2: the Public Suffix List (`organizationalDomain`);
+ * - RFC 9989 §4.10: the DNS tree walk (`treeWalk`, `discoverPolicy`, `organizationalDomainByTreeWalk`).
+ * DNS is reached only through an injected `TxtResolver`, so everything here runs offline in tests.
+ * `applicablePolicy` and `compareOrgDomainMethods` answer the same questions over the repository's own
+ * policies instead of live DNS, for the linter and the dashboard.
+ */
+import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
+import { getDomain } from 'tldts';
+import type { Disposition, DmarcRecord, DomainPolicy } from './model.ts';
+import { parseDmarcRecord } from './record.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+const MAX_NAME_OCTETS = 253;
+const MAX_LABEL_OCTETS = 63;
+
+/**
+ * The canonical form of a domain name: lower case, A-labels (IDN → punycode), no trailing dot.
+ * Throws on names DNS can't hold, so later comparisons can be plain string equality.
+ */
+export function normalizeDomain(name: string): string {
+  const withoutRootDot = name.endsWith('.') ? name.slice(0, -1) : name;
+  if (withoutRootDot === '') throw new Error(`Invalid domain name ${JSON.stringify(name)}: it is empty`);
+  // domainToASCII lower-cases, maps IDN to A-labels, and returns '' for characters no host may contain.
+  const ascii = domainToASCII(withoutRootDot);
+  if (ascii === '') throw new Error(`Invalid domain name ${JSON.stringify(name)}: it contains characters a domain name cannot hold`);
+  if (isIP(ascii) !== 0) throw new Error(`Invalid domain name ${JSON.stringify(name)}: it is an IP address`);
+  // Letters, digits, hyphen, and underscore (used by `_dmarc`-style names); rules out `*`, `[::1]` and the like.
+  if (!/^[a-z0-9._-]+$/.test(ascii)) throw new Error(`Invalid domain name ${JSON.stringify(name)}: only letters, digits, '-' and '_' are allowed in labels`);
+  for (const label of ascii.split('.')) {
+    if (label === '') throw new Error(`Invalid domain name ${JSON.stringify(name)}: it has an empty label`);
+    if (label.length > MAX_LABEL_OCTETS) throw new Error(`Invalid domain name ${JSON.stringify(name)}: label "${label}" is ${label.length} octets, more than ${MAX_LABEL_OCTETS}`);
+  }
+  if (ascii.length > MAX_NAME_OCTETS) throw new Error(`Invalid domain name ${JSON.stringify(name)}: ${ascii.length} octets, more than ${MAX_NAME_OCTETS}`);
+  return ascii;
+}
+
+function labelCount(domain: string): number {
+  return domain.split('.').length;
+}
+
+/** The rightmost `count` labels of `domain`. */
+function lastLabels(domain: string, count: number): string {
+  return domain.split('.').slice(-count).join('.');
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 7489: the Public Suffix List method
+
+export interface PslOptions {
+  /**
+   * Also treat the PSL's PRIVATE section (github.io, s3.amazonaws.com, …) as public suffixes.
+   * Default false: RFC 7489 names no list section, and most receivers use the ICANN section only.
+   */
+  includePrivateSuffixes?: boolean;
+}
+
+/**
+ * RFC 7489 §3.2: the public suffix plus one label (`a.b.example.co.uk` → `example.co.uk`).
+ * `null` when the name is itself a public suffix (`co.uk`, `com`), which can never be an organizational domain.
+ */
+export function organizationalDomain(name: string, opts: PslOptions = {}): string | null {
+  const domain = normalizeDomain(name);
+  return getDomain(domain, { allowPrivateDomains: opts.includePrivateSuffixes ?? false, extractHostname: false });
+}
+
+// ---------------------------------------------------------------------------------------------
+// DNS access
+
+/** What a TXT query returned. `records` holds each TXT record as its character-strings. */
+export type TxtLookup =
+  | { status: 'found'; records: string[][] }
+  | { status: 'nxdomain' }
+  | { status: 'nodata' }
+  | { status: 'error'; code: string; message: string };
+
+export type TxtResolver = (name: string) => Promise<TxtLookup>;
+
+/** A `TxtResolver` over node:dns (c-ares); `servers` overrides the system resolvers (`['127.0.0.1:5353']`). */
+export function nodeTxtResolver(servers?: string[]): TxtResolver {
+  const resolver = new Resolver();
+  if (servers !== undefined && servers.length > 0) resolver.setServers(servers);
+  return async (name) => {
+    try {
+      const records = await resolver.resolveTxt(name);
+      return records.length > 0 ? { status: 'found', records } : { status: 'nodata' };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'UNKNOWN';
+      // c-ares reports NXDOMAIN as ENOTFOUND and an empty NOERROR answer as ENODATA.
+      if (code === 'ENOTFOUND') return { status: 'nxdomain' };
+      if (code === 'ENODATA') return { status: 'nodata' };
+      return { status: 'error', code, message: error instanceof Error ? error.message : String(error) };
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 9989 §4.10: the DNS tree walk
+
+/** A name the walk looked at, and the one valid DMARC record there (if exactly one). */
+interface WalkedName {
+  domain: string;
+  record: DmarcRecord | null;
+}
+
+export interface TreeWalkStep extends WalkedName {
+  /** The name queried: `_dmarc.<domain>`. */
+  query: string;
+  lookup: TxtLookup;
+  /** Every TXT value there that starts with `v=DMARC1`, character-strings joined (RFC 7489 §6.1). */
+  dmarcTexts: string[];
+  outcome: 'record' | 'no-record' | 'duplicates-discarded' | 'dns-error';
+  invalidPolicyTags: PolicyTag[];
+}
+
+export interface TreeWalkResult {
+  start: string;
+  steps: TreeWalkStep[];
+  /** psd-flag: a record with psd=y|n stopped it; exhausted: the TLD was queried; dns-error: a temporary failure stopped it. */
+  end: 'psd-flag' | 'exhausted' | 'dns-error';
+}
+
+const MAX_WALK_LABELS = 7;
+
+/**
+ * The names a full walk from `start` queries, in order: the start, then (x ≥ 8 labels) a cut to 7
+ * labels or (x < 8) the parent, then one label less each time down to the TLD. At most 8 names, so a
+ * long Author Domain can't make a receiver send many queries.
+ */
+export function treeWalkTargets(start: string): string[] {
+  const labels = normalizeDomain(start).split('.');
+  const targets = [labels.join('.')];
+  let remaining = labels.length >= MAX_WALK_LABELS + 1 ? labels.slice(-MAX_WALK_LABELS) : labels.slice(1);
+  while (remaining.length > 0) {
+    targets.push(remaining.join('.'));
+    remaining = remaining.slice(1);
+  }
+  return targets;
+}
+
+function isPolicyTag(tag: string | undefined): tag is PolicyTag {
+  return tag === 'p' || tag === 'sp' || tag === 'np';
+}
+
+function stopsWalk(record: DmarcRecord | null): boolean {
+  return record?.psd === 'y' || record?.psd === 'n';
+}
+
+function examineAnswer(domain: string, query: string, lookup: TxtLookup): TreeWalkStep {
+  const parsed = lookup.status === 'found' ? lookup.records.map((strings) => parseDmarcRecord(strings)) : [];
+  const dmarc = parsed.filter((candidate) => candidate.isDmarc);
+  // More than one DMARC record at a name: all are discarded, as if there were none.
+  const single = dmarc.length === 1 ? dmarc[0] : undefined;
+  const outcome =
+    lookup.status === 'error' ? 'dns-error'
+    : dmarc.length === 0 ? 'no-record'
+    : dmarc.length > 1 ? 'duplicates-discarded'
+    : 'record';
+  const invalidPolicyTags = (single?.problems ?? [])
+    .filter(({ code }) => code === 'invalid-value')
+    .map(({ tag }) => tag)
+    .filter(isPolicyTag);
+  return { domain, query, lookup, dmarcTexts: dmarc.map(({ text }) => text), outcome, record: single?.record ?? null, invalidPolicyTags };
+}
+
+/** Walks from `start`, ending early when `isDone` says so (psd=y|n for the generic walk). */
+async function walk(start: string, resolver: TxtResolver, isDone: (step: TreeWalkStep) => boolean): Promise<TreeWalkResult> {
+  const steps: TreeWalkStep[] = [];
+  for (const domain of treeWalkTargets(start)) {
+    const query = `_dmarc.${domain}`;
+    const step = examineAnswer(domain, query, await resolver(query));
+    steps.push(step);
+    // A temporary failure leaves the rest of the tree unknown, so no conclusion above it is safe.
+    if (step.outcome === 'dns-error') return { start, steps, end: 'dns-error' };
+    if (stopsWalk(step.record)) return { start, steps, end: 'psd-flag' };
+    if (isDone(step)) break;
+  }
+  return { start, steps, end: 'exhausted' };
+}
+
+/** The RFC 9989 §4.10 generic DNS tree walk from `domain`: every name queried and what it returned. */
+export function treeWalk(domain: string, resolver: TxtResolver): Promise<TreeWalkResult> {
+  return walk(normalizeDomain(domain), resolver, () => false);
+}
+
+export type OrgDomainRule = 'psd-n' | 'psd-y' | 'fewest-labels' | 'start';
+
+/** RFC 9989 §4.10.2 selection over the names a walk from `start` found records at. */
+function selectOrganizationalDomain(start: string, walked: WalkedName[]): { organizationalDomain: string; rule: OrgDomainRule } {
+  const withRecords = walked.filter((name) => name.record !== null);
+  // Longest to shortest, as the walk queried them. Only the last can carry psd=y|n: the walk stops there.
+  for (const { domain, record } of withRecords) {
+    if (record?.psd === 'n') return { organizationalDomain: domain, rule: 'psd-n' };
+    if (record?.psd === 'y' && domain !== start) {
+      return { organizationalDomain: lastLabels(start, labelCount(domain) + 1), rule: 'psd-y' };
+    }
+  }
+  const shortest = withRecords.at(-1);
+  if (shortest !== undefined) return { organizationalDomain: shortest.domain, rule: 'fewest-labels' };
+  return { organizationalDomain: start, rule: 'start' };
+}
+
+export interface TreeWalkOrgDomain {
+  /** `null` when a DNS error cut the walk short. */
+  organizationalDomain: string | null;
+  rule: OrgDomainRule | 'dns-error';
+  walk: TreeWalkResult;
+}
+
+/** RFC 9989 §4.10.2: the organizational domain of `domain`, for relaxed alignment. */
+export async function organizationalDomainByTreeWalk(domain: string, resolver: TxtResolver): Promise<TreeWalkOrgDomain> {
+  const result = await treeWalk(domain, resolver);
+  if (result.end === 'dns-error') return { organizationalDomain: null, rule: 'dns-error', walk: result };
+  return { ...selectOrganizationalDomain(result.start, result.steps), walk: result };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which tag of a record applies (shared by live discovery and the offline version)
+
+export type PolicyTag = 'p' | 'sp' | 'np';
+
+/**
+ * RFC 9989 §4.10.1: the author domain's own record → p. An inherited record (organizational or
+ * PSD) → sp when the author domain exists, np when it doesn't; absent tags fall back np → sp → p
+ * (RFC 9989 §4.7, from RFC 9091). Existence unknown (`null`) counts as existing: the usual case.
+ */
+function choosePolicyTag(record: DmarcRecord, inherited: boolean, exists: boolean | null): PolicyTag {
+  if (!inherited) return 'p';
+  if (exists === false && record.np !== undefined) return 'np';
+  return record.sp !== undefined ? 'sp' : 'p';
+}
+
+function describeExistence(author: string, exists: boolean | null): string {
+  if (exists === true) return `${author} exists`;
+  if (exists === false) return `${author} does not exist (NXDOMAIN)`;
+  return `whether ${author} exists is unknown, so it is treated as existing`;
+}
+
+function describeChoice(author: string, tag: PolicyTag, exists: boolean | null): string {
+  const existence = describeExistence(author, exists);
+  if (exists === false) {
+    const missing = tag === 'np' ? '' : tag === 'sp' ? ' and the record has no np' : ' and the record has neither np nor sp';
+    return `${existence}${missing}, so ${tag} applies`;
+  }
+  return `${existence}${tag === 'p' ? ' and the record has no sp' : ''}, so ${tag} applies`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 9989 §4.10.1: policy discovery over DNS
+
+export interface PolicyDiscovery {
+  authorDomain: string;
+  /** applied: a disposition applies; not-applied: DMARC must not be applied; temperror: DNS failed first. */
+  outcome: 'applied' | 'not-applied' | 'temperror';
+  /** Whose record applies: the author domain's own, its organizational domain's, or its public suffix domain's. */
+  source: 'own' | 'organizational' | 'psd' | 'none';
+  /** Where the applied record was found (`_dmarc.<policyDomain>`). */
+  policyDomain: string | null;
+  /** RFC 9989 §4.10.2 result; `null` when the author's own record made the walk unnecessary, or on DNS errors. */
+  organizationalDomain: string | null;
+  record: DmarcRecord | null;
+  tag: PolicyTag | null;
+  disposition: Disposition | null;
+  /** Only asked when an inherited record applies; `null` when not asked or unknown. */
+  authorDomainExists: boolean | null;
+  because: string;
+  walk: TreeWalkResult;
+  /** The extra query that told whether the author domain exists, when one was needed. */
+  existenceCheck: { name: string; lookup: TxtLookup } | null;
+}
+
+export interface DiscoverOptions {
+  /** Whether the author domain exists, when the caller already knows; skips the existence query. */
+  exists?: boolean;
+}
+
+/**
+ * RFC 9989 §4.10.1 existence (NXDOMAIN only, RFC 8020). An answer other than NXDOMAIN at
+ * `_dmarc.<author>` proves the author name exists (a name's ancestors always exist), so only
+ * an NXDOMAIN there costs a query for the author name itself.
+ */
+async function authorDomainExists(author: string, firstLookup: TxtLookup, resolver: TxtResolver): Promise<{ exists: boolean | null; check: PolicyDiscovery['existenceCheck'] }> {
+  if (firstLookup.status === 'found' || firstLookup.status === 'nodata') return { exists: true, check: null };
+  const lookup = await resolver(author);
+  const exists = lookup.status === 'nxdomain' ? false : lookup.status === 'error' ? null : true;
+  return { exists, check: { name: author, lookup } };
+}
+
+function discardedNote(walked: TreeWalkResult): string {
+  const discarded = walked.steps.filter((step) => step.outcome === 'duplicates-discarded');
+  return discarded.map((step) => ` (${step.dmarcTexts.length} DMARC records at ${step.query} were all discarded)`).join('');
+}
+
+/** Which DMARC record applies to mail from `authorDomain`, which of its tags, and why. */
+export async function discoverPolicy(authorDomain: string, resolver: TxtResolver, opts: DiscoverOptions = {}): Promise<PolicyDiscovery> {
+  const author = normalizeDomain(authorDomain);
+  // The author's own record settles it on the first query; otherwise walk on as §4.10 says.
+  const walked = await walk(author, resolver, (step) => step.domain === author && step.record !== null);
+  const base = { authorDomain: author, walk: walked, organizationalDomain: null, record: null, tag: null, disposition: null, authorDomainExists: null, existenceCheck: null };
+  const notes = discardedNote(walked);
+  const first = walked.steps[0];
+  const own = first !== undefined && first.record !== null ? first : null;
+
+  if (own === null && walked.end === 'dns-error') {
+    const failed = walked.steps.at(-1);
+    return { ...base, outcome: 'temperror', source: 'none', policyDomain: null, because: `the query for ${failed?.query ?? author} failed temporarily, so the applicable record is unknown${notes}` };
+  }
+
+  let source: 'own' | 'organizational' | 'psd';
+  let found: TreeWalkStep;
+  let organizational: string | null = null;
+  if (own !== null) {
+    source = 'own';
+    found = own;
+  } else {
+    const selected = selectOrganizationalDomain(author, walked.steps);
+    organizational = selected.organizationalDomain;
+    const atOrganizational = walked.steps.find((step) => step.domain === selected.organizationalDomain && step.record !== null);
+    // A PSD record only counts when the organizational domain publishes nothing (RFC 9989 §4.10.1 note).
+    const atPsd = walked.steps.find((step) => step.record?.psd === 'y' && step.domain !== author);
+    if (atOrganizational !== undefined) {
+      source = 'organizational';
+      found = atOrganizational;
+    } else if (atPsd !== undefined) {
+      source = 'psd';
+      found = atPsd;
+    } else {
+      return { ...base, organizationalDomain: organizational, outcome: 'not-applied', source: 'none', policyDomain: null, because: `no DMARC record at ${author}, its organizational domain or a public suffix domain, so DMARC is not applied${notes}` };
+    }
+  }
+
+  const record = found.record ?? {};
+  const inherited = source !== 'own';
+  let existence: { exists: boolean | null; check: PolicyDiscovery['existenceCheck'] } = { exists: null, check: null };
+  if (inherited && opts.exists !== undefined) existence = { exists: opts.exists, check: null };
+  else if (inherited && first !== undefined) existence = await authorDomainExists(author, first.lookup, resolver);
+  const whose = source === 'own' ? `${author} publishes its own record at ${found.query}` : `${author} has no record of its own; its ${source === 'psd' ? 'public suffix domain' : 'organizational domain'} ${found.domain} publishes one at ${found.query}`;
+  const decided = { ...base, source, policyDomain: found.domain, organizationalDomain: organizational, record, authorDomainExists: existence.exists, existenceCheck: existence.check };
+
+  // RFC 9989 §4.10.1: a missing/invalid p, or an invalid sp/np, means p=none if rua is usable, else no DMARC.
+  if (record.p === undefined || found.invalidPolicyTags.length > 0) {
+    const problem = record.p === undefined ? 'has no valid p' : `has an invalid ${found.invalidPolicyTags.join(' and ')}`;
+    if ((record.rua ?? []).length > 0) {
+      return { ...decided, outcome: 'applied', tag: 'p', disposition: 'none', because: `${whose}; the record ${problem} but has a usable rua, so it acts as p=none${notes}` };
+    }
+    return { ...decided, outcome: 'not-applied', because: `${whose}; the record ${problem} and no usable rua, so DMARC is not applied${notes}` };
+  }
+
+  const tag = choosePolicyTag(record, inherited, existence.exists);
+  const disposition = record[tag] ?? record.p;
+  const choice = inherited ? describeChoice(author, tag, existence.exists) : 'so p applies';
+  return { ...decided, outcome: 'applied', tag, disposition, because: `${whose}; ${choice}: ${disposition}${notes}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline: the repository's policies standing in for published DNS
+
+export interface ApplicablePolicy {
+  policyDomain: string | null;
+  source: 'own' | 'organizational' | 'none';
+  tag: PolicyTag | null;
+  disposition: Disposition | null;
+  explanation: string;
+}
+
+export interface ApplicablePolicyOptions extends PslOptions {
+  /** false: the host is known not to exist, so np applies. Default: treated as existing. */
+  exists?: boolean;
+}
+
+/** The tags a domain file declares (not record.ts's shortened published form), so explanations name what the file says. */
+function declaredRecord(policy: DomainPolicy): DmarcRecord {
+  return { p: policy.p, sp: policy.sp, np: policy.np, psd: policy.psd };
+}
+
+function policiesByDomain(policies: DomainPolicy[]): Map<string, DomainPolicy> {
+  return new Map(policies.map((policy) => [policy.domain, policy]));
+}
+
+/**
+ * The policy that applies to `hostname` if the repository's policies were all that is published:
+ * its own policy, else its PSL organizational domain's (RFC 7489 discovery, which the RFC 9989 walk
+ * matches whenever the organizational domains agree: see `compareOrgDomainMethods`).
+ */
+export function applicablePolicy(hostname: string, policies: DomainPolicy[], opts: ApplicablePolicyOptions = {}): ApplicablePolicy {
+  const host = normalizeDomain(hostname);
+  const byDomain = policiesByDomain(policies);
+  const own = byDomain.get(host);
+  if (own !== undefined) {
+    return { policyDomain: host, source: 'own', tag: 'p', disposition: own.p, explanation: `${host} has its own policy (${own.file}), so p applies: ${own.p}` };
+  }
+  const organizational = organizationalDomain(host, opts);
+  const inherited = organizational === null ? undefined : byDomain.get(organizational);
+  if (organizational === null || inherited === undefined) {
+    const where = organizational === null ? `${host} is a public suffix` : `neither ${host} nor its organizational domain ${organizational} has a policy`;
+    return { policyDomain: null, source: 'none', tag: null, disposition: null, explanation: `${where}, so no DMARC policy applies` };
+  }
+  const exists = opts.exists ?? null;
+  const record = declaredRecord(inherited);
+  const tag = choosePolicyTag(record, true, exists);
+  const disposition = record[tag] ?? inherited.p;
+  return {
+    policyDomain: organizational,
+    source: 'organizational',
+    tag,
+    disposition,
+    explanation: `${host} has no policy of its own; it inherits from its organizational domain ${organizational} (${inherited.file}): ${describeChoice(host, tag, exists)}: ${disposition}`,
+  };
+}
+
+export interface OrgDomainComparison {
+  domain: string;
+  /** RFC 7489: the PSL's organizational domain, and whose record applies to `domain`. */
+  psl: { organizationalDomain: string | null; policyDomain: string | null };
+  /** RFC 9989: the tree walk over the repository's policies (their psd flags included). */
+  treeWalk: { organizationalDomain: string; rule: OrgDomainRule; policyDomain: string | null };
+  /** True when the organizational domain or the applicable record differs between the two methods. */
+  disagrees: boolean;
+  explanation: string;
+}
+
+/**
+ * RFC 9989 Appendix C.3: receivers still on the PSL and receivers doing the tree walk can reach
+ * different organizational domains (so relaxed alignment differs) or different records. This
+ * simulates both over the repository's policies; records published outside the repository are unknown
+ * to it and taken as absent.
+ */
+export function compareOrgDomainMethods(domain: string, policies: DomainPolicy[], opts: PslOptions = {}): OrgDomainComparison {
+  const start = normalizeDomain(domain);
+  const byDomain = policiesByDomain(policies);
+
+  const walked: WalkedName[] = [];
+  for (const name of treeWalkTargets(start)) {
+    const policy = byDomain.get(name);
+    const record = policy === undefined ? null : declaredRecord(policy);
+    walked.push({ domain: name, record });
+    if (stopsWalk(record)) break;
+  }
+  const selected = selectOrganizationalDomain(start, walked);
+  const psdName = walked.find((name) => name.record?.psd === 'y' && name.domain !== start)?.domain ?? null;
+  const walkPolicyDomain = byDomain.has(start) ? start : byDomain.has(selected.organizationalDomain) ? selected.organizationalDomain : psdName;
+
+  const pslOrganizational = organizationalDomain(start, opts);
+  const pslPolicyDomain = byDomain.has(start) ? start : pslOrganizational !== null && byDomain.has(pslOrganizational) ? pslOrganizational : null;
+
+  const sameOrganizational = pslOrganizational === selected.organizationalDomain;
+  const samePolicy = pslPolicyDomain === walkPolicyDomain;
+  const show = (name: string | null): string => name ?? 'none';
+  const differences: string[] = [];
+  if (!sameOrganizational) {
+    differences.push(`the PSL (RFC 7489) makes its organizational domain ${show(pslOrganizational)}, the DNS tree walk (RFC 9989, rule ${selected.rule}) makes it ${selected.organizationalDomain}, so relaxed alignment differs between receivers`);
+  }
+  if (!samePolicy) {
+    differences.push(`PSL receivers apply the record of ${show(pslPolicyDomain)}, tree-walk receivers the record of ${show(walkPolicyDomain)}`);
+  }
+  const explanation = differences.length === 0
+    ? `${start}: both methods agree (organizational domain ${show(pslOrganizational)}, record of ${show(pslPolicyDomain)})`
+    : `${start}: ${differences.join('; ')} (RFC 9989 Appendix C.3; records outside this repository are not known here)`;
+
+  return {
+    domain: start,
+    psl: { organizationalDomain: pslOrganizational, policyDomain: pslPolicyDomain },
+    treeWalk: { organizationalDomain: selected.organizationalDomain, rule: selected.rule, policyDomain: walkPolicyDomain },
+    disagrees: differences.length > 0,
+    explanation,
+  };
+}
