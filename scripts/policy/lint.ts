@@ -3,10 +3,12 @@
  * it rests on and a one-line summary (the README's rule table is checked against this list).
  */
 import { isIP } from 'node:net';
-import { getDomain } from 'tldts';
 import type { Disposition, Finding, Severity } from './model.ts';
 import type { LoadedDomain } from './load.ts';
 import { domainOfFile } from './load.ts';
+import { compareOrgDomainMethods, organizationalDomain } from './orgdomain.ts';
+import { externalReportDestinations, formatDmarcRecord, managedRecords, policyRecord } from './record.ts';
+import { DOMAIN_SCHEMA_PATH } from './schema.ts';
 import type { YamlPath } from './source.ts';
 
 export interface RuleContext {
@@ -23,6 +25,8 @@ export interface RuleIssue {
   hint?: string;
   /** Overrides the rule's default severity for this one finding. */
   severity?: Severity;
+  /** Point at line 1, column 1 of the domain file (for what belongs at its very top). */
+  atFileStart?: boolean;
 }
 
 export interface LintRule {
@@ -49,6 +53,18 @@ export const SCHEMA_RULES: readonly Omit<LintRule, 'check'>[] = [
 const STRENGTH: Record<Disposition, number> = { none: 0, quarantine: 1, reject: 2 };
 
 export const LINT_RULES: readonly LintRule[] = [
+  {
+    id: 'schema-comment-missing',
+    severity: 'warning',
+    summary: 'The file does not start with the `# yaml-language-server: $schema=…` line that lets editors complete and check it.',
+    reference: 'dmarcops',
+    check({ domain, report }) {
+      // yaml-language-server reads the modeline wherever it stands; line 1 is the convention.
+      if (!/^#\s*yaml-language-server:\s*\$schema=\S*domain\.schema\.json\s*$/m.test(domain.text)) {
+        report({ path: [], atFileStart: true, message: 'the first line should point editors at the schema', hint: `Add \`# yaml-language-server: $schema=../${DOMAIN_SCHEMA_PATH}\` as line 1.` });
+      }
+    },
+  },
   {
     id: 'file-name-mismatch',
     severity: 'error',
@@ -241,7 +257,7 @@ export const LINT_RULES: readonly LintRule[] = [
       if (organizational === policy.domain) return;
       for (const key of ['subdomain_policy', 'nonexistent_subdomain_policy'] as const) {
         if (domain.setsOwn([key])) {
-          report({ path: [key], message: `${key} on ${policy.domain} has no effect: its subdomains get the policy of the organizational domain ${organizational ?? '(none)'}`, hint: 'Set it on the organizational domain, or set domain_role: organizational here (psd=n).' });
+          report({ path: [key], part: 'key', message: `${key} on ${policy.domain} has no effect: its subdomains get the policy of the organizational domain ${organizational ?? '(none)'}`, hint: 'Set it on the organizational domain, or set domain_role: organizational here (psd=n).' });
         }
       }
     },
@@ -366,6 +382,58 @@ export const LINT_RULES: readonly LintRule[] = [
     },
   },
   {
+    id: 'external-report-destination',
+    severity: 'warning',
+    summary: 'A report mailbox in another organizational domain: it must publish `<domain>._report._dmarc.<host>` TXT "v=DMARC1" or receivers send it nothing. Info when dmarcops publishes that record itself.',
+    reference: 'RFC 7489 §7.1, RFC 9990 §4',
+    check({ domain, all, report }) {
+      const published = new Set(managedRecords(all.map((other) => other.policy)).map((record) => record.name));
+      for (const destination of externalReportDestinations(domain.policy)) {
+        const index = domain.policy.rua.findIndex((entry) => destination.uris.includes(entry.uri));
+        if (published.has(destination.recordName)) {
+          report({ path: ['reports', index], severity: 'info', message: `${destination.host} is in another organizational domain; dmarcops publishes ${destination.recordName} TXT "v=DMARC1" to authorise it` });
+        } else {
+          report({ path: ['reports', index], message: `${destination.host} is in another organizational domain and its zone is not managed here: receivers send reports there only if ${destination.recordName} has TXT "v=DMARC1"`, hint: `Ask the mailbox's operator to publish it (or *._report._dmarc.${destination.host}). Check with: dig +short TXT ${destination.recordName}` });
+        }
+      }
+    },
+  },
+  {
+    id: 'report-authorization-name-too-long',
+    severity: 'error',
+    summary: 'The authorisation name `<domain>._report._dmarc.<host>` exceeds DNS limits (253 octets, 63 per label), so it can never be confirmed.',
+    reference: 'RFC 9990 §4 step 4, RFC 1035 §2.3.4',
+    check({ domain, report }) {
+      for (const destination of externalReportDestinations(domain.policy)) {
+        const name = destination.recordName;
+        if (name.length > 253 || name.split('.').some((label) => label.length > 63)) {
+          const index = domain.policy.rua.findIndex((entry) => destination.uris.includes(entry.uri));
+          report({ path: ['reports', index], message: `${name} is ${name.length} octets long; DNS allows 253, so receivers cannot verify this destination` });
+        }
+      }
+    },
+  },
+  {
+    id: 'record-split',
+    severity: 'info',
+    summary: 'The record is longer than 255 octets: it is published as several character-strings, which receivers join (some old tools do not).',
+    reference: 'RFC 7489 §6.1, RFC 1035 §3.3.14',
+    check({ domain, report }) {
+      const octets = utf8.encode(formatDmarcRecord(policyRecord(domain.policy))).length;
+      if (octets > 255) report({ path: ['reports'], part: 'key', message: `the record is ${octets} octets; dmarcops splits it into strings of at most 255 octets at tag boundaries`, hint: 'Fewer or shorter report mailboxes keep it in one string.' });
+    },
+  },
+  {
+    id: 'tree-walk-disagrees',
+    severity: 'warning',
+    summary: 'Receivers using the public suffix list (RFC 7489) and the DNS tree walk (RFC 9989) reach a different organizational domain or record for this domain.',
+    reference: 'RFC 9989 §4.10, Appendix C.3',
+    check({ domain, all, report }) {
+      const comparison = compareOrgDomainMethods(domain.policy.domain, all.map((other) => other.policy));
+      if (comparison.disagrees) report({ path: domain.setsOwn(['domain_role']) ? ['domain_role'] : ['policy'], message: comparison.explanation, hint: 'Strict alignment and a record on every sending domain make both kinds of receiver agree.' });
+    },
+  },
+  {
     id: 'no-owners',
     severity: 'warning',
     summary: 'No `owners`: CODEOWNERS cannot require anyone in particular to approve changes.',
@@ -385,7 +453,7 @@ export function lintDomains(domains: readonly LoadedDomain[], rules: readonly Li
         domain,
         all: domains,
         report(issue) {
-          const at = domain.locate(issue.path, issue.part ?? 'value');
+          const at = issue.atFileStart ? { file: domain.policy.file, line: 1, col: 1 } : domain.locate(issue.path, issue.part ?? 'value');
           const finding: Finding = { rule: rule.id, severity: issue.severity ?? rule.severity, message: issue.message, ...at };
           if (issue.hint) finding.hint = issue.hint;
           findings.push(finding);
@@ -401,8 +469,10 @@ function organizationalOf(domain: LoadedDomain): string | null {
 }
 
 function organizationalDomainOf(name: string): string | null {
-  return getDomain(name, { allowPrivateDomains: false });
+  return organizationalDomain(name);
 }
+
+const utf8 = new TextEncoder();
 
 /** Why an IP or CIDR written in `ips:` is not usable, or null when it is fine. */
 export function cidrProblem(value: string): string | null {

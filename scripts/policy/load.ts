@@ -4,8 +4,8 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import { getDomain } from 'tldts';
 import type { AlignmentMode, Disposition, DnsProviderName, DomainPolicy, Finding, PsdFlag, ReportUri, Sender } from './model.ts';
+import { organizationalDomain } from './orgdomain.ts';
 import { checkSchema } from './schema.ts';
 import { hasPath, locateInSource, parseYamlSource } from './source.ts';
 import type { Located, YamlPath, YamlSource } from './source.ts';
@@ -46,6 +46,8 @@ export interface LoadedDomain {
   locate(path: YamlPath, part?: 'key' | 'value'): Located;
   /** True when the domain file itself sets this path (rather than inheriting it). */
   setsOwn(path: YamlPath): boolean;
+  /** The file's text as read. */
+  text: string;
 }
 
 export interface LoadResult {
@@ -129,7 +131,7 @@ export function loadDomainTexts(files: TextFile[], defaults?: TextFile): LoadRes
       });
       continue;
     }
-    domains.push({ policy: toDomainPolicy(spec, file), spec, locate, setsOwn: (path) => hasPath(source, path) });
+    domains.push({ policy: toDomainPolicy(spec, file), spec, locate, setsOwn: (path) => hasPath(source, path), text });
   }
   return { domains, findings, texts };
 }
@@ -170,7 +172,7 @@ function toDomainPolicy(spec: DomainFileSpec, file: string): DomainPolicy {
     rua: (spec.reports ?? []).map(toReportUri),
     dns: {
       provider: spec.dns?.provider ?? BUILT_IN_DNS.provider,
-      zone: (spec.dns?.zone ?? getDomain(domain, { allowPrivateDomains: false }) ?? domain).toLowerCase(),
+      zone: (spec.dns?.zone ?? organizationalDomain(domain) ?? domain).toLowerCase(),
       ttl: spec.dns?.ttl ?? BUILT_IN_DNS.ttl,
     },
     owners: spec.owners ?? [],

@@ -24,19 +24,22 @@ const MAX_LABEL_OCTETS = 63;
  * Throws on names DNS can't hold, so later comparisons can be plain string equality.
  */
 export function normalizeDomain(name: string): string {
+  const invalid = (why: string): Error => new Error(`Invalid domain name ${JSON.stringify(name)}: ${why}`);
   const withoutRootDot = name.endsWith('.') ? name.slice(0, -1) : name;
-  if (withoutRootDot === '') throw new Error(`Invalid domain name ${JSON.stringify(name)}: it is empty`);
+  if (withoutRootDot === '') throw invalid('it is empty');
   // domainToASCII lower-cases, maps IDN to A-labels, and returns '' for characters no host may contain.
   const ascii = domainToASCII(withoutRootDot);
-  if (ascii === '') throw new Error(`Invalid domain name ${JSON.stringify(name)}: it contains characters a domain name cannot hold`);
-  if (isIP(ascii) !== 0) throw new Error(`Invalid domain name ${JSON.stringify(name)}: it is an IP address`);
-  // Letters, digits, hyphen, and underscore (used by `_dmarc`-style names); rules out `*`, `[::1]` and the like.
-  if (!/^[a-z0-9._-]+$/.test(ascii)) throw new Error(`Invalid domain name ${JSON.stringify(name)}: only letters, digits, '-' and '_' are allowed in labels`);
+  if (ascii === '') throw invalid('it contains characters a domain name cannot hold');
+  if (isIP(ascii) !== 0) throw invalid('it is an IP address');
+  // Letters, digits, hyphen, and underscore (as in `_dmarc`); rules out `*`, `[::1]` and the like.
+  if (!/^[a-z0-9._-]+$/.test(ascii)) throw invalid(`only letters, digits, '-' and '_' are allowed in labels`);
   for (const label of ascii.split('.')) {
-    if (label === '') throw new Error(`Invalid domain name ${JSON.stringify(name)}: it has an empty label`);
-    if (label.length > MAX_LABEL_OCTETS) throw new Error(`Invalid domain name ${JSON.stringify(name)}: label "${label}" is ${label.length} octets, more than ${MAX_LABEL_OCTETS}`);
+    if (label === '') throw invalid('it has an empty label');
+    if (label.length > MAX_LABEL_OCTETS) {
+      throw invalid(`label "${label}" is ${label.length} octets, more than ${MAX_LABEL_OCTETS}`);
+    }
   }
-  if (ascii.length > MAX_NAME_OCTETS) throw new Error(`Invalid domain name ${JSON.stringify(name)}: ${ascii.length} octets, more than ${MAX_NAME_OCTETS}`);
+  if (ascii.length > MAX_NAME_OCTETS) throw invalid(`${ascii.length} octets, more than ${MAX_NAME_OCTETS}`);
   return ascii;
 }
 
@@ -121,7 +124,7 @@ export interface TreeWalkStep extends WalkedName {
 export interface TreeWalkResult {
   start: string;
   steps: TreeWalkStep[];
-  /** psd-flag: a record with psd=y|n stopped it; exhausted: the TLD was queried; dns-error: a temporary failure stopped it. */
+  /** psd-flag: a record with psd=y|n stopped it; exhausted: the TLD was queried; dns-error: a temporary failure did. */
   end: 'psd-flag' | 'exhausted' | 'dns-error';
 }
 
@@ -165,11 +168,16 @@ function examineAnswer(domain: string, query: string, lookup: TxtLookup): TreeWa
     .filter(({ code }) => code === 'invalid-value')
     .map(({ tag }) => tag)
     .filter(isPolicyTag);
-  return { domain, query, lookup, dmarcTexts: dmarc.map(({ text }) => text), outcome, record: single?.record ?? null, invalidPolicyTags };
+  const dmarcTexts = dmarc.map(({ text }) => text);
+  return { domain, query, lookup, dmarcTexts, outcome, record: single?.record ?? null, invalidPolicyTags };
 }
 
 /** Walks from `start`, ending early when `isDone` says so (psd=y|n for the generic walk). */
-async function walk(start: string, resolver: TxtResolver, isDone: (step: TreeWalkStep) => boolean): Promise<TreeWalkResult> {
+async function walk(
+  start: string,
+  resolver: TxtResolver,
+  isDone: (step: TreeWalkStep) => boolean,
+): Promise<TreeWalkResult> {
   const steps: TreeWalkStep[] = [];
   for (const domain of treeWalkTargets(start)) {
     const query = `_dmarc.${domain}`;
@@ -191,7 +199,10 @@ export function treeWalk(domain: string, resolver: TxtResolver): Promise<TreeWal
 export type OrgDomainRule = 'psd-n' | 'psd-y' | 'fewest-labels' | 'start';
 
 /** RFC 9989 §4.10.2 selection over the names a walk from `start` found records at. */
-function selectOrganizationalDomain(start: string, walked: WalkedName[]): { organizationalDomain: string; rule: OrgDomainRule } {
+function selectOrganizationalDomain(
+  start: string,
+  walked: WalkedName[],
+): { organizationalDomain: string; rule: OrgDomainRule } {
   const withRecords = walked.filter((name) => name.record !== null);
   // Longest to shortest, as the walk queried them. Only the last can carry psd=y|n: the walk stops there.
   for (const { domain, record } of withRecords) {
@@ -213,7 +224,10 @@ export interface TreeWalkOrgDomain {
 }
 
 /** RFC 9989 §4.10.2: the organizational domain of `domain`, for relaxed alignment. */
-export async function organizationalDomainByTreeWalk(domain: string, resolver: TxtResolver): Promise<TreeWalkOrgDomain> {
+export async function organizationalDomainByTreeWalk(
+  domain: string,
+  resolver: TxtResolver,
+): Promise<TreeWalkOrgDomain> {
   const result = await treeWalk(domain, resolver);
   if (result.end === 'dns-error') return { organizationalDomain: null, rule: 'dns-error', walk: result };
   return { ...selectOrganizationalDomain(result.start, result.steps), walk: result };
@@ -238,13 +252,14 @@ function choosePolicyTag(record: DmarcRecord, inherited: boolean, exists: boolea
 function describeExistence(author: string, exists: boolean | null): string {
   if (exists === true) return `${author} exists`;
   if (exists === false) return `${author} does not exist (NXDOMAIN)`;
-  return `whether ${author} exists is unknown, so it is treated as existing`;
+  return `${author} is taken to exist (not known otherwise)`;
 }
 
 function describeChoice(author: string, tag: PolicyTag, exists: boolean | null): string {
   const existence = describeExistence(author, exists);
   if (exists === false) {
-    const missing = tag === 'np' ? '' : tag === 'sp' ? ' and the record has no np' : ' and the record has neither np nor sp';
+    const missing =
+      tag === 'np' ? '' : tag === 'sp' ? ' and the record has no np' : ' and the record has neither np nor sp';
     return `${existence}${missing}, so ${tag} applies`;
   }
   return `${existence}${tag === 'p' ? ' and the record has no sp' : ''}, so ${tag} applies`;
@@ -279,82 +294,112 @@ export interface DiscoverOptions {
   exists?: boolean;
 }
 
+type ExistenceCheck = PolicyDiscovery['existenceCheck'];
+
 /**
  * RFC 9989 §4.10.1 existence (NXDOMAIN only, RFC 8020). An answer other than NXDOMAIN at
  * `_dmarc.<author>` proves the author name exists (a name's ancestors always exist), so only
  * an NXDOMAIN there costs a query for the author name itself.
  */
-async function authorDomainExists(author: string, firstLookup: TxtLookup, resolver: TxtResolver): Promise<{ exists: boolean | null; check: PolicyDiscovery['existenceCheck'] }> {
+async function authorDomainExists(
+  author: string,
+  firstLookup: TxtLookup,
+  resolver: TxtResolver,
+): Promise<{ exists: boolean | null; check: ExistenceCheck }> {
   if (firstLookup.status === 'found' || firstLookup.status === 'nodata') return { exists: true, check: null };
   const lookup = await resolver(author);
   const exists = lookup.status === 'nxdomain' ? false : lookup.status === 'error' ? null : true;
   return { exists, check: { name: author, lookup } };
 }
 
+interface ApplicableRecord {
+  source: 'own' | 'organizational' | 'psd';
+  step: TreeWalkStep;
+}
+
+/** The author's own record, else the organizational domain's, else the PSD's (RFC 9989 §4.10.1). */
+function applicableRecord(author: string, steps: TreeWalkStep[], organizational: string): ApplicableRecord | null {
+  const own = steps.find((step) => step.domain === author && step.record !== null);
+  if (own !== undefined) return { source: 'own', step: own };
+  const atOrganizational = steps.find((step) => step.domain === organizational && step.record !== null);
+  if (atOrganizational !== undefined) return { source: 'organizational', step: atOrganizational };
+  // Reached only when the organizational domain publishes nothing: a PSD never overrides an OD's record.
+  const atPsd = steps.find((step) => step.record?.psd === 'y' && step.domain !== author);
+  return atPsd === undefined ? null : { source: 'psd', step: atPsd };
+}
+
 function discardedNote(walked: TreeWalkResult): string {
-  const discarded = walked.steps.filter((step) => step.outcome === 'duplicates-discarded');
-  return discarded.map((step) => ` (${step.dmarcTexts.length} DMARC records at ${step.query} were all discarded)`).join('');
+  return walked.steps
+    .filter((step) => step.outcome === 'duplicates-discarded')
+    .map((step) => ` (${step.dmarcTexts.length} DMARC records at ${step.query} were all discarded)`)
+    .join('');
 }
 
 /** Which DMARC record applies to mail from `authorDomain`, which of its tags, and why. */
-export async function discoverPolicy(authorDomain: string, resolver: TxtResolver, opts: DiscoverOptions = {}): Promise<PolicyDiscovery> {
+export async function discoverPolicy(
+  authorDomain: string,
+  resolver: TxtResolver,
+  opts: DiscoverOptions = {},
+): Promise<PolicyDiscovery> {
   const author = normalizeDomain(authorDomain);
   // The author's own record settles it on the first query; otherwise walk on as §4.10 says.
   const walked = await walk(author, resolver, (step) => step.domain === author && step.record !== null);
-  const base = { authorDomain: author, walk: walked, organizationalDomain: null, record: null, tag: null, disposition: null, authorDomainExists: null, existenceCheck: null };
   const notes = discardedNote(walked);
+  const undecided = {
+    authorDomain: author, walk: walked, source: 'none', policyDomain: null, organizationalDomain: null, record: null,
+    tag: null, disposition: null, authorDomainExists: null, existenceCheck: null,
+  } as const;
+
   const first = walked.steps[0];
-  const own = first !== undefined && first.record !== null ? first : null;
-
-  if (own === null && walked.end === 'dns-error') {
-    const failed = walked.steps.at(-1);
-    return { ...base, outcome: 'temperror', source: 'none', policyDomain: null, because: `the query for ${failed?.query ?? author} failed temporarily, so the applicable record is unknown${notes}` };
+  const ownRecordFound = first !== undefined && first.record !== null;
+  if (!ownRecordFound && walked.end === 'dns-error') {
+    const failed = walked.steps.at(-1)?.query ?? author;
+    const because = `the query for ${failed} failed temporarily, so the applicable record is unknown`;
+    return { ...undecided, outcome: 'temperror', because: because + notes };
   }
 
-  let source: 'own' | 'organizational' | 'psd';
-  let found: TreeWalkStep;
-  let organizational: string | null = null;
-  if (own !== null) {
-    source = 'own';
-    found = own;
-  } else {
-    const selected = selectOrganizationalDomain(author, walked.steps);
-    organizational = selected.organizationalDomain;
-    const atOrganizational = walked.steps.find((step) => step.domain === selected.organizationalDomain && step.record !== null);
-    // A PSD record only counts when the organizational domain publishes nothing (RFC 9989 §4.10.1 note).
-    const atPsd = walked.steps.find((step) => step.record?.psd === 'y' && step.domain !== author);
-    if (atOrganizational !== undefined) {
-      source = 'organizational';
-      found = atOrganizational;
-    } else if (atPsd !== undefined) {
-      source = 'psd';
-      found = atPsd;
-    } else {
-      return { ...base, organizationalDomain: organizational, outcome: 'not-applied', source: 'none', policyDomain: null, because: `no DMARC record at ${author}, its organizational domain or a public suffix domain, so DMARC is not applied${notes}` };
-    }
+  // §4.10.2 only matters when the record is inherited; the author's own record needs no walk.
+  const organizational = ownRecordFound ? null : selectOrganizationalDomain(author, walked.steps).organizationalDomain;
+  const applicable = applicableRecord(author, walked.steps, organizational ?? author);
+  if (applicable === null || first === undefined) {
+    const because =
+      `no DMARC record at ${author}, its organizational domain or a public suffix domain, so DMARC is not applied`;
+    return { ...undecided, organizationalDomain: organizational, outcome: 'not-applied', because: because + notes };
   }
 
-  const record = found.record ?? {};
+  const { source, step } = applicable;
+  const record = step.record ?? {};
   const inherited = source !== 'own';
-  let existence: { exists: boolean | null; check: PolicyDiscovery['existenceCheck'] } = { exists: null, check: null };
-  if (inherited && opts.exists !== undefined) existence = { exists: opts.exists, check: null };
-  else if (inherited && first !== undefined) existence = await authorDomainExists(author, first.lookup, resolver);
-  const whose = source === 'own' ? `${author} publishes its own record at ${found.query}` : `${author} has no record of its own; its ${source === 'psd' ? 'public suffix domain' : 'organizational domain'} ${found.domain} publishes one at ${found.query}`;
-  const decided = { ...base, source, policyDomain: found.domain, organizationalDomain: organizational, record, authorDomainExists: existence.exists, existenceCheck: existence.check };
+  let existence: { exists: boolean | null; check: ExistenceCheck } = { exists: null, check: null };
+  if (inherited) {
+    existence = opts.exists !== undefined
+      ? { exists: opts.exists, check: null }
+      : await authorDomainExists(author, first.lookup, resolver);
+  }
+  const parent = source === 'psd' ? 'public suffix domain' : 'organizational domain';
+  const whose = inherited
+    ? `${author} has no record of its own; its ${parent} ${step.domain} publishes one at ${step.query}`
+    : `${author} publishes its own record at ${step.query}`;
+  const decided = {
+    ...undecided, source, policyDomain: step.domain, organizationalDomain: organizational, record,
+    authorDomainExists: existence.exists, existenceCheck: existence.check,
+  };
 
-  // RFC 9989 §4.10.1: a missing/invalid p, or an invalid sp/np, means p=none if rua is usable, else no DMARC.
-  if (record.p === undefined || found.invalidPolicyTags.length > 0) {
-    const problem = record.p === undefined ? 'has no valid p' : `has an invalid ${found.invalidPolicyTags.join(' and ')}`;
+  // RFC 9989 §4.10.1: a missing or invalid p, or an invalid sp/np, means p=none when rua is usable, else no DMARC.
+  if (record.p === undefined || step.invalidPolicyTags.length > 0) {
+    const problem = record.p === undefined ? 'has no valid p' : `has an invalid ${step.invalidPolicyTags.join(' and ')}`;
     if ((record.rua ?? []).length > 0) {
-      return { ...decided, outcome: 'applied', tag: 'p', disposition: 'none', because: `${whose}; the record ${problem} but has a usable rua, so it acts as p=none${notes}` };
+      const because = `${whose}; the record ${problem} but has a usable rua, so it acts as p=none`;
+      return { ...decided, outcome: 'applied', tag: 'p', disposition: 'none', because: because + notes };
     }
-    return { ...decided, outcome: 'not-applied', because: `${whose}; the record ${problem} and no usable rua, so DMARC is not applied${notes}` };
+    const because = `${whose}; the record ${problem} and no usable rua, so DMARC is not applied`;
+    return { ...decided, outcome: 'not-applied', because: because + notes };
   }
 
   const tag = choosePolicyTag(record, inherited, existence.exists);
   const disposition = record[tag] ?? record.p;
-  const choice = inherited ? describeChoice(author, tag, existence.exists) : 'so p applies';
-  return { ...decided, outcome: 'applied', tag, disposition, because: `${whose}; ${choice}: ${disposition}${notes}` };
+  const choice = inherited ? `; ${describeChoice(author, tag, existence.exists)}` : ', so p applies';
+  return { ...decided, outcome: 'applied', tag, disposition, because: `${whose}${choice}: ${disposition}${notes}` };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -373,7 +418,7 @@ export interface ApplicablePolicyOptions extends PslOptions {
   exists?: boolean;
 }
 
-/** The tags a domain file declares (not record.ts's shortened published form), so explanations name what the file says. */
+/** The tags the domain file declares (not record.ts's shortened published form): explanations name what the file says. */
 function declaredRecord(policy: DomainPolicy): DmarcRecord {
   return { p: policy.p, sp: policy.sp, np: policy.np, psd: policy.psd };
 }
@@ -387,18 +432,26 @@ function policiesByDomain(policies: DomainPolicy[]): Map<string, DomainPolicy> {
  * its own policy, else its PSL organizational domain's (RFC 7489 discovery, which the RFC 9989 walk
  * matches whenever the organizational domains agree: see `compareOrgDomainMethods`).
  */
-export function applicablePolicy(hostname: string, policies: DomainPolicy[], opts: ApplicablePolicyOptions = {}): ApplicablePolicy {
+export function applicablePolicy(
+  hostname: string,
+  policies: DomainPolicy[],
+  opts: ApplicablePolicyOptions = {},
+): ApplicablePolicy {
   const host = normalizeDomain(hostname);
   const byDomain = policiesByDomain(policies);
   const own = byDomain.get(host);
   if (own !== undefined) {
-    return { policyDomain: host, source: 'own', tag: 'p', disposition: own.p, explanation: `${host} has its own policy (${own.file}), so p applies: ${own.p}` };
+    const explanation = `${host} has its own policy (${own.file}), so p applies: ${own.p}`;
+    return { policyDomain: host, source: 'own', tag: 'p', disposition: own.p, explanation };
   }
   const organizational = organizationalDomain(host, opts);
   const inherited = organizational === null ? undefined : byDomain.get(organizational);
   if (organizational === null || inherited === undefined) {
-    const where = organizational === null ? `${host} is a public suffix` : `neither ${host} nor its organizational domain ${organizational} has a policy`;
-    return { policyDomain: null, source: 'none', tag: null, disposition: null, explanation: `${where}, so no DMARC policy applies` };
+    const where = organizational === null
+      ? `${host} is a public suffix`
+      : `neither ${host} nor its organizational domain ${organizational} has a policy`;
+    const explanation = `${where}, so no DMARC policy applies`;
+    return { policyDomain: null, source: 'none', tag: null, disposition: null, explanation };
   }
   const exists = opts.exists ?? null;
   const record = declaredRecord(inherited);
@@ -409,7 +462,9 @@ export function applicablePolicy(hostname: string, policies: DomainPolicy[], opt
     source: 'organizational',
     tag,
     disposition,
-    explanation: `${host} has no policy of its own; it inherits from its organizational domain ${organizational} (${inherited.file}): ${describeChoice(host, tag, exists)}: ${disposition}`,
+    explanation:
+      `${host} has no policy of its own; it inherits from its organizational domain ${organizational} ` +
+      `(${inherited.file}): ${describeChoice(host, tag, exists)}: ${disposition}`,
   };
 }
 
@@ -430,7 +485,11 @@ export interface OrgDomainComparison {
  * simulates both over the repository's policies; records published outside the repository are unknown
  * to it and taken as absent.
  */
-export function compareOrgDomainMethods(domain: string, policies: DomainPolicy[], opts: PslOptions = {}): OrgDomainComparison {
+export function compareOrgDomainMethods(
+  domain: string,
+  policies: DomainPolicy[],
+  opts: PslOptions = {},
+): OrgDomainComparison {
   const start = normalizeDomain(domain);
   const byDomain = policiesByDomain(policies);
 
@@ -443,20 +502,28 @@ export function compareOrgDomainMethods(domain: string, policies: DomainPolicy[]
   }
   const selected = selectOrganizationalDomain(start, walked);
   const psdName = walked.find((name) => name.record?.psd === 'y' && name.domain !== start)?.domain ?? null;
-  const walkPolicyDomain = byDomain.has(start) ? start : byDomain.has(selected.organizationalDomain) ? selected.organizationalDomain : psdName;
-
+  // Whose record applies, by each method: own, else the organizational domain's, else (tree walk only) the PSD's.
+  const withPolicy = (name: string | null): name is string => name !== null && byDomain.has(name);
+  const walkPolicyDomain = [start, selected.organizationalDomain, psdName].find(withPolicy) ?? null;
   const pslOrganizational = organizationalDomain(start, opts);
-  const pslPolicyDomain = byDomain.has(start) ? start : pslOrganizational !== null && byDomain.has(pslOrganizational) ? pslOrganizational : null;
+  const pslPolicyDomain = [start, pslOrganizational].find(withPolicy) ?? null;
 
   const sameOrganizational = pslOrganizational === selected.organizationalDomain;
   const samePolicy = pslPolicyDomain === walkPolicyDomain;
   const show = (name: string | null): string => name ?? 'none';
   const differences: string[] = [];
   if (!sameOrganizational) {
-    differences.push(`the PSL (RFC 7489) makes its organizational domain ${show(pslOrganizational)}, the DNS tree walk (RFC 9989, rule ${selected.rule}) makes it ${selected.organizationalDomain}, so relaxed alignment differs between receivers`);
+    differences.push(
+      `the PSL (RFC 7489) makes its organizational domain ${show(pslOrganizational)}, ` +
+        `the DNS tree walk (RFC 9989, rule ${selected.rule}) makes it ${selected.organizationalDomain}, ` +
+        'so relaxed alignment differs between receivers',
+    );
   }
   if (!samePolicy) {
-    differences.push(`PSL receivers apply the record of ${show(pslPolicyDomain)}, tree-walk receivers the record of ${show(walkPolicyDomain)}`);
+    differences.push(
+      `PSL receivers apply the record of ${show(pslPolicyDomain)}, ` +
+        `tree-walk receivers the record of ${show(walkPolicyDomain)}`,
+    );
   }
   const explanation = differences.length === 0
     ? `${start}: both methods agree (organizational domain ${show(pslOrganizational)}, record of ${show(pslPolicyDomain)})`

@@ -17,6 +17,8 @@ import type {
   SizeLimit,
 } from './model.ts';
 
+const utf8 = new TextEncoder();
+
 // ------------------------------------------------------------------------------------------------
 // Formatting
 
@@ -61,8 +63,6 @@ function escapeUriDelimiters(uri: string): string {
     [...utf8.encode(char)].map((octet) => `%${octet.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
   );
 }
-
-const utf8 = new TextEncoder();
 
 // ------------------------------------------------------------------------------------------------
 // Parsing
@@ -330,40 +330,48 @@ function readSizeLimit(raw: string): { limit: SizeLimit; problem?: Pick<RecordPr
 
 /**
  * Split a logical TXT value into character-strings of at most `max` octets of UTF-8, breaking after a
- * `;` separator (and the whitespace after it) so that no tag is cut, unless one tag alone is too long.
- * Characters are never cut. Joining the result gives back `value`; an empty value gives `[""]`.
+ * `;` separator (and the whitespace after it) so that no tag is cut. A tag too long for one string is
+ * broken after a `,` between URIs, and only a single URI too long for one string is cut between
+ * characters. Characters are never cut. Joining the result gives back `value`; an empty value gives `[""]`.
  */
 export function splitCharacterStrings(value: string, max = 255): string[] {
   if (!Number.isInteger(max) || max < 1) throw new RangeError(`max must be a positive integer, not ${max}`);
   const strings: string[] = [];
   let current = '';
   let currentOctets = 0;
-  const flush = (): void => {
-    strings.push(current);
-    current = '';
-    currentOctets = 0;
+  const append = (piece: string, octets: number): void => {
+    if (current !== '' && currentOctets + octets > max) {
+      strings.push(current);
+      current = '';
+      currentOctets = 0;
+    }
+    current += piece;
+    currentOctets += octets;
   };
-
-  for (const piece of value.split(/(?<=;[ \t]*)(?![ \t])/)) {
-    const octets = utf8Length(piece);
-    if (currentOctets + octets <= max) {
-      current += piece;
-      currentOctets += octets;
-      continue;
-    }
-    if (current !== '') flush();
-    if (octets <= max) {
-      current = piece;
-      currentOctets = octets;
-      continue;
-    }
-    // The tag alone is longer than a character-string: cut it between characters.
+  const appendCharacters = (piece: string): void => {
     for (const char of piece) {
       const charOctets = utf8Length(char);
       if (charOctets > max) throw new RangeError(`a ${charOctets}-octet character does not fit in ${max} octets`);
-      if (currentOctets + charOctets > max) flush();
-      current += char;
-      currentOctets += charOctets;
+      append(char, charOctets);
+    }
+  };
+
+  for (const tag of value.split(/(?<=;[ \t]*)(?![ \t])/)) {
+    const octets = utf8Length(tag);
+    if (octets <= max) {
+      append(tag, octets);
+      continue;
+    }
+    // An over-long tag starts a string of its own, so it reads as one unit across its strings.
+    if (current !== '') {
+      strings.push(current);
+      current = '';
+      currentOctets = 0;
+    }
+    for (const uri of tag.split(/(?<=,)/)) {
+      const uriOctets = utf8Length(uri);
+      if (uriOctets <= max) append(uri, uriOctets);
+      else appendCharacters(uri);
     }
   }
   strings.push(current);

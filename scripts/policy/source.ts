@@ -24,7 +24,10 @@ export function parseYamlSource(text: string, file: string): { source: YamlSourc
   // YAML 1.2 core schema: `yes`/`no`/`on` stay strings, so `policy: no` is caught as a typo, not read as false.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, version: '1.2' });
   const source: YamlSource = { file, text, doc, lineCounter };
-  const findings: Finding[] = doc.errors.map((error) => {
+  // After the first syntax error the parser's later complaints are mostly echoes of it: report the
+  // first one, and every duplicate key (those are independent).
+  const errors = doc.errors.filter((error, index) => index === 0 || error.code === 'DUPLICATE_KEY');
+  const findings: Finding[] = errors.map((error) => {
     const { line, col } = lineCounter.linePos(error.pos[0]);
     const duplicate = error.code === 'DUPLICATE_KEY';
     return {
