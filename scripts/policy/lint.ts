@@ -429,8 +429,12 @@ export const LINT_RULES: readonly LintRule[] = [
     summary: 'Receivers using the public suffix list (RFC 7489) and the DNS tree walk (RFC 9989) reach a different organizational domain or record for this domain.',
     reference: 'RFC 9989 §4.10, Appendix C.3',
     check({ domain, all, report }) {
-      const comparison = compareOrgDomainMethods(domain.policy.domain, all.map((other) => other.policy));
-      if (comparison.disagrees) report({ path: domain.setsOwn(['domain_role']) ? ['domain_role'] : ['policy'], message: comparison.explanation, hint: 'Strict alignment and a record on every sending domain make both kinds of receiver agree.' });
+      const policies = all.map((other) => other.policy);
+      const comparison = compareOrgDomainMethods(domain.policy.domain, policies);
+      // Only what the repository proves: a psd flag decided the walk, or the PSL's organizational domain is
+      // managed here. Otherwise its record lives elsewhere and the walk over our files alone would guess.
+      const provable = comparison.treeWalk.rule === 'psd-n' || comparison.treeWalk.rule === 'psd-y' || policies.some((policy) => policy.domain === comparison.psl.organizationalDomain);
+      if (comparison.disagrees && provable) report({ path: domain.setsOwn(['domain_role']) ? ['domain_role'] : ['policy'], message: comparison.explanation, hint: 'Strict alignment and a record on every sending domain make both kinds of receiver agree.' });
     },
   },
   {

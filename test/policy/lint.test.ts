@@ -88,6 +88,10 @@ describe('rules stay quiet on good files', () => {
     expect(at(findings, 'subdomain-policy-without-effect')).toEqual([]);
   });
 
+  test('a lone subdomain does not make the tree walk "disagree": its parent may publish a record elsewhere', () => {
+    expect(at(check({ 'd/shop.a.co.uk.yaml': 'policy: reject\nreports: [r@a.co.uk]\n' }), 'tree-walk-disagrees')).toEqual([]);
+  });
+
   test('a value inherited from the defaults is reported at the defaults file', () => {
     const findings = check({ 'd/a.com.yaml': 'policy: none\nreports: [r@a.com]\n' }, 'percent: 50\nowners: ["@o/t"]\n');
     expect(at(findings, 'percent-deprecated')).toEqual(['domains/_defaults.yaml:1:10']);

@@ -1,0 +1,52 @@
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { main } from '../../scripts/cli.ts';
+import { validateDomains } from '../../scripts/policy/validate.ts';
+import { captureOutput } from '../helpers/output.ts';
+
+describe('dmarcops codeowners', () => {
+  test('the committed .github/CODEOWNERS is up to date', async () => {
+    const output = captureOutput();
+    expect(await main(['codeowners', '--check'], output, {})).toBe(0);
+  });
+
+  test('writes the file, then --check passes; a changed owner makes --check fail with a diff', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dmarcops-codeowners-'));
+    await cp('domains', join(dir, 'domains'), { recursive: true });
+    const file = join(dir, 'CODEOWNERS');
+    expect(await main(['codeowners', '--domains', join(dir, 'domains'), '--output', file], captureOutput(), {})).toBe(0);
+    expect(await readFile(file, 'utf8')).toMatch(/example\.com\.yaml @example-org\/mail-admins @alice$/m);
+    expect(await main(['codeowners', '--check', '--domains', join(dir, 'domains'), '--output', file], captureOutput(), {})).toBe(0);
+
+    const domainFile = join(dir, 'domains', 'example.org.yaml');
+    await writeFile(domainFile, `${await readFile(domainFile, 'utf8')}owners: ["@example-org/brand"]\n`);
+    const output = captureOutput();
+    expect(await main(['codeowners', '--check', '--domains', join(dir, 'domains'), '--output', file], output, {})).toBe(1);
+    expect(output.text()).toMatch(/^\+ .*example\.org\.yaml @example-org\/brand$/m);
+  });
+});
+
+describe('dmarcops new', () => {
+  test('scaffolds a file that validates, and never overwrites it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dmarcops-new-'));
+    await cp('domains/_defaults.yaml', join(dir, '_defaults.yaml'));
+    const output = captureOutput();
+    expect(await main(['new', 'shop.example.co.uk', '--domains', dir], output, {})).toBe(0);
+    const text = await readFile(join(dir, 'shop.example.co.uk.yaml'), 'utf8');
+    expect(text.split('\n')[0]).toMatch(/^# yaml-language-server: \$schema=/);
+    expect(text).toMatch(/^  zone: example\.co\.uk$/m);
+    const result = await validateDomains(dir);
+    expect(result.findings.filter((finding) => finding.severity !== 'info')).toEqual([]);
+
+    const again = captureOutput();
+    expect(await main(['new', 'shop.example.co.uk', '--domains', dir], again, {})).toBe(1);
+    expect(again.stderr.join('\n')).toMatch(/already exists/);
+    expect(await readFile(join(dir, 'shop.example.co.uk.yaml'), 'utf8')).toBe(text);
+  });
+
+  test('needs exactly one domain', async () => {
+    expect(await main(['new'], captureOutput(), {})).toBe(2);
+  });
+});
