@@ -1,0 +1,212 @@
+/**
+ * Byte sources and streaming decompression (fflate), with the size and ratio limits checked on
+ * every chunk of output, so a bomb is refused after a few megabytes instead of after it has filled
+ * the memory.
+ */
+import { createReadStream } from 'node:fs';
+import { Gunzip, Inflate, Unzlib } from 'fflate';
+import { RATIO_FLOOR, UnpackError } from './types.ts';
+import type { UnpackLimits } from './types.ts';
+
+/** A re-openable byte stream: every call streams again from the first byte. */
+export type ByteSource = () => AsyncIterable<Uint8Array>;
+
+/** What a stream needs to enforce limits and report where it is. */
+export interface StreamContext {
+  limits: UnpackLimits;
+  trail: string[];
+  /** Records a harmless oddity (e.g. junk after a gzip member). */
+  note(message: string): void;
+}
+
+const READ_CHUNK = 64 * 1024;
+// Compressed bytes per decoder push. Deflate expands at most ~1032:1, so one push never produces
+// more than ~8 MiB before the limits are checked again (and 8 KiB pushes cost little speed).
+const PUSH_SLICE = 8 * 1024;
+
+export function bytesSource(bytes: Uint8Array): ByteSource {
+  return async function* () {
+    for (let i = 0; i < bytes.length; i += READ_CHUNK) yield bytes.subarray(i, i + READ_CHUNK);
+  };
+}
+
+export function fileSource(path: string): ByteSource {
+  return () => createReadStream(path, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>;
+}
+
+export type Codec = 'gzip' | 'zlib' | 'deflate';
+
+/** Decompresses `input` chunk by chunk. gzip: concatenated members are appended, junk after the last one is ignored with a note. */
+export async function* inflateStream(input: AsyncIterable<Uint8Array>, codec: Codec, ctx: StreamContext): AsyncGenerator<Uint8Array> {
+  const ready: Uint8Array[] = [];
+  let consumed = 0;
+  let produced = 0;
+  let memberStart = 0; // output offset where the current gzip member began
+  let tail: Uint8Array = new Uint8Array(0); // the last 8 input bytes: the gzip trailer if nothing follows it
+  let junk = false;
+
+  const onData = (chunk: Uint8Array): void => {
+    produced += chunk.length;
+    checkOutput(ctx, `${codec} data`, consumed, produced, true);
+    if (chunk.length > 0) ready.push(chunk);
+  };
+  const decoder = codec === 'gzip' ? new Gunzip(onData) : codec === 'zlib' ? new Unzlib(onData) : new Inflate(onData);
+  if (decoder instanceof Gunzip) {
+    decoder.onmember = () => {
+      memberStart = produced;
+    };
+  }
+  const push = (slice: Uint8Array, final: boolean): void => {
+    try {
+      decoder.push(slice, final);
+    } catch (error) {
+      if (error instanceof UnpackError) throw error;
+      // fflate checks the magic of a further member once a member is complete; if that fails after
+      // output, what follows is junk rather than damage (seen in real reports: 2 bytes after the member).
+      if (codec === 'gzip' && fflateCode(error) === 6 && produced > 0) {
+        junk = true;
+        return;
+      }
+      throw new UnpackError(
+        'corrupt',
+        `${where(ctx.trail)}: damaged ${codec} data after ${formatBytes(produced)} of output (${errorMessage(error)})`,
+        ctx.trail,
+        { cause: error },
+      );
+    }
+  };
+
+  reading: for await (const chunk of input) {
+    for (let i = 0; i < chunk.length; i += PUSH_SLICE) {
+      const slice = chunk.subarray(i, i + PUSH_SLICE);
+      consumed += slice.length;
+      tail = lastBytes(tail, slice, 8);
+      push(slice, false);
+      yield* ready.splice(0);
+      if (junk) break reading; // stops reading the source too
+    }
+  }
+  if (!junk) push(new Uint8Array(0), true);
+  yield* ready.splice(0);
+
+  if (junk) ctx.note('ignored data after the gzip member that is not another gzip member');
+  else if (codec === 'gzip') {
+    // fflate silently skips up to 3 junk bytes: find them by where the trailer's size field sits.
+    const note = gzipTrailerNote(tail, produced - memberStart);
+    if (note) ctx.note(note);
+  }
+}
+
+/** Passes bytes through unchanged, enforcing maxPayloadBytes (plain XML files, stored zip entries). */
+export async function* meteredStream(input: AsyncIterable<Uint8Array>, ctx: StreamContext): AsyncGenerator<Uint8Array> {
+  let size = 0;
+  for await (const chunk of input) {
+    size += chunk.length;
+    checkOutput(ctx, 'data', size, size, false);
+    yield chunk;
+  }
+}
+
+function gzipTrailerNote(tail: Uint8Array, memberSize: number): string | undefined {
+  const expected = memberSize >>> 0; // ISIZE is the size modulo 2^32
+  for (let extra = 0; extra <= 3 && tail.length - 4 - extra >= 0; extra++) {
+    const at = tail.length - 4 - extra;
+    const isize = ((tail[at]! | (tail[at + 1]! << 8) | (tail[at + 2]! << 16) | (tail[at + 3]! << 24)) >>> 0);
+    if (isize === expected) return extra === 0 ? undefined : `ignored ${extra} byte(s) of junk after the gzip member`;
+  }
+  return 'gzip trailer does not match the data (damaged or missing trailer); data kept';
+}
+
+export function checkOutput(ctx: StreamContext, what: string, input: number, output: number, compressed: boolean): void {
+  const { maxPayloadBytes, maxRatio } = ctx.limits;
+  if (output > maxPayloadBytes) {
+    throw new UnpackError(
+      'limit-size',
+      `${where(ctx.trail)}: ${what} grew past ${formatBytes(maxPayloadBytes)} (maxPayloadBytes) after ${formatBytes(input)} of input; refused (decompression bomb?)`,
+      ctx.trail,
+    );
+  }
+  if (compressed && output > RATIO_FLOOR && output > input * maxRatio) {
+    throw new UnpackError(
+      'limit-ratio',
+      `${where(ctx.trail)}: ${what} expanded ${formatBytes(input)} into ${formatBytes(output)} (ratio ${Math.round(output / Math.max(input, 1))}:1 > maxRatio ${maxRatio}); refused (decompression bomb?)`,
+      ctx.trail,
+    );
+  }
+}
+
+/** Up to `size` leading bytes of a source (stops reading there). */
+export async function peek(source: ByteSource, size: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let have = 0;
+  for await (const chunk of source()) {
+    const take = chunk.subarray(0, size - have);
+    parts.push(take);
+    have += take.length;
+    if (have >= size) break;
+  }
+  return concat(parts, have);
+}
+
+/** The whole source in memory, refused past maxPayloadBytes (zip archives and mail need random access). */
+export async function collect(source: ByteSource, ctx: StreamContext): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of source()) {
+    size += chunk.length;
+    checkOutput(ctx, 'data', size, size, false);
+    parts.push(chunk);
+  }
+  return concat(parts, size);
+}
+
+/** Reads a source to the end, discarding the bytes: validates a small payload up front. */
+export async function drain(source: ByteSource): Promise<number> {
+  let size = 0;
+  for await (const chunk of source()) size += chunk.length;
+  return size;
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1 && parts[0]!.length === size) return parts[0]!;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function lastBytes(previous: Uint8Array, next: Uint8Array, n: number): Uint8Array {
+  if (next.length >= n) return next.slice(next.length - n);
+  const joined = new Uint8Array(Math.min(n, previous.length + next.length));
+  const keep = joined.length - next.length;
+  joined.set(previous.subarray(previous.length - keep), 0);
+  joined.set(next, keep);
+  return joined;
+}
+
+function fflateCode(error: unknown): unknown {
+  return typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function where(trail: readonly string[]): string {
+  return trail.join(' › ');
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value >= 10 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,83 @@
+/**
+ * Public types of the UNPACK stage: mailbox / file → XML payloads.
+ * Everything else in this folder is an implementation detail behind index.ts.
+ */
+
+export interface UnpackLimits {
+  /** Largest decompressed size of any one layer (payload, gzip member, zip entry, attachment), in bytes. */
+  maxPayloadBytes: number;
+  /** Largest decompressed/compressed ratio of one layer; checked only once its output passes RATIO_FLOOR. */
+  maxRatio: number;
+  /** How many unwrapping steps (attachment, gunzip, zip entry, attached message…) may be nested. */
+  maxDepth: number;
+  /** Payloads (and rejected parts) per input; for a mailbox, per message. */
+  maxParts: number;
+}
+
+export const DEFAULT_LIMITS: UnpackLimits = Object.freeze({
+  maxPayloadBytes: 256 * 1024 * 1024,
+  maxRatio: 200,
+  maxDepth: 5,
+  maxParts: 200,
+});
+
+/** Tiny inputs legitimately compress far better than 200:1, so the ratio only counts past this size. */
+export const RATIO_FLOOR = 1024 * 1024;
+
+export type UnpackErrorCode =
+  | 'limit-size'
+  | 'limit-ratio'
+  | 'limit-depth'
+  | 'limit-parts'
+  | 'not-a-report'
+  | 'corrupt'
+  | 'empty';
+
+export class UnpackError extends Error {
+  readonly code: UnpackErrorCode;
+  /** Where it happened, outermost first: file, attachment, archive entry… */
+  readonly trail: string[];
+
+  constructor(code: UnpackErrorCode, message: string, trail: string[], options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnpackError';
+    this.code = code;
+    this.trail = trail;
+  }
+}
+
+/** Headers of the mail message a payload came from (the innermost one), for the ledger's source_ref. */
+export interface MailInfo {
+  subject?: string;
+  messageId?: string;
+  from?: string;
+  date?: string;
+}
+
+export interface Payload {
+  /** File-like name: zip entry, gzip FNAME, attachment name, or the input name. */
+  name: string;
+  /** How it was reached, e.g. ['msg.eml', 'attachment google.com!x.zip', 'google.com!x.xml']. */
+  trail: string[];
+  /** Streams the decompressed XML bytes from the start (callable more than once); throws UnpackError on limits or damage. */
+  open(): AsyncIterable<Uint8Array>;
+  /** Harmless oddities (e.g. junk after a gzip member). open() may append notes it discovers while streaming. */
+  notes: string[];
+  /** The enclosing mail message, when there is one. */
+  mail?: MailInfo;
+}
+
+export interface Problem {
+  trail: string[];
+  code: UnpackErrorCode;
+  message: string;
+}
+
+export type ReportKind = 'aggregate' | 'failure' | 'tls' | 'other';
+
+export interface UnpackResult {
+  payloads: Payload[];
+  problems: Problem[];
+  /** Best guess: 'aggregate' as soon as there is a payload; failure (ARF) and TLS-RPT are recognised, never parsed. */
+  kind: ReportKind;
+}
