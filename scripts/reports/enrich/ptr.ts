@@ -1,0 +1,218 @@
+/**
+ * Reverse DNS (PTR) for report source IPs: bounded concurrency, a timeout per lookup, one query per
+ * IP however often it is asked for, and a JSON cache on disk so that reruns and `--offline` runs
+ * need no network. Failures become null and are counted; nothing here throws at the caller.
+ *
+ * Forward confirmation (A/AAAA of the PTR name back to the IP) is not done: the PTR name only
+ * labels a source, and the DMARC category is decided by DKIM/SPF results, not by this label.
+ */
+import { randomBytes } from 'node:crypto';
+import { Resolver } from 'node:dns/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/**
+ * Resolves an IP to its PTR names. An empty array, or a rejection with code ENOTFOUND/ENODATA
+ * (NXDOMAIN/NODATA), means "no PTR"; ETIMEOUT is a timeout; any other rejection is a failure.
+ */
+export type PtrResolver = (ip: string) => Promise<string[]>;
+
+/** A PtrResolver over node:dns (c-ares) with one try per server, each bounded by `timeoutMs`. */
+export function nodePtrResolver(timeoutMs = 2000, servers?: string[]): PtrResolver {
+  const resolver = new Resolver({ timeout: timeoutMs, tries: 1 });
+  if (servers !== undefined && servers.length > 0) resolver.setServers(servers);
+  return (ip) => resolver.reverse(ip);
+}
+
+/** One cached answer. `error` marks a failed lookup (timeout, SERVFAIL…), kept for a short while. */
+export interface PtrCacheEntry {
+  ptr: string | null;
+  resolvedAt: string;
+  error?: string;
+}
+
+export interface PtrCacheFile {
+  version: 1;
+  entries: Record<string, PtrCacheEntry>;
+}
+
+export interface PtrStats {
+  /** Queries sent to the resolver. */
+  lookups: number;
+  /** Answers taken from the cache instead. */
+  cacheHits: number;
+  /** Lookups that got no answer (timeouts included); "no PTR" is an answer, not a failure. */
+  failures: number;
+  /** Of the failures, those that timed out. */
+  timeouts: number;
+}
+
+export interface PtrLookupOptions {
+  offline: boolean;
+  /** Called once, at the first query: offline runs never create a resolver. */
+  makeResolver: () => PtrResolver;
+  timeoutMs: number;
+  concurrency: number;
+  positiveTtlMs: number;
+  negativeTtlMs: number;
+  failureTtlMs: number;
+  now: () => Date;
+  /** The cache to start from (from `loadPtrCache`); it is updated in place. */
+  cache: Map<string, PtrCacheEntry>;
+}
+
+export const DAY_MS = 24 * 60 * 60 * 1000;
+
+export interface PtrLookup {
+  /** The PTR name of a canonical IP, lower case without the trailing dot; null when there is none or on failure. */
+  ptr(ip: string): Promise<string | null>;
+  stats(): PtrStats;
+  /** Whether any answer was stored in the cache since the start. */
+  changed(): boolean;
+}
+
+class LookupTimeout extends Error {}
+
+/** Builds the lookup. In offline mode the resolver is never called (nor created), whatever the cache holds. */
+export function createPtrLookup(options: PtrLookupOptions): PtrLookup {
+  const stats: PtrStats = { lookups: 0, cacheHits: 0, failures: 0, timeouts: 0 };
+  const inFlight = new Map<string, Promise<string | null>>();
+  const limit = limiter(options.concurrency);
+  let resolver: PtrResolver | undefined;
+  let changed = false;
+
+  const fresh = (entry: PtrCacheEntry): boolean => {
+    const ttl = entry.ptr !== null ? options.positiveTtlMs : entry.error !== undefined ? options.failureTtlMs : options.negativeTtlMs;
+    const age = options.now().getTime() - Date.parse(entry.resolvedAt);
+    return age >= 0 && age < ttl;
+  };
+
+  const resolve = async (ip: string): Promise<string | null> => {
+    const query = (resolver ??= options.makeResolver());
+    stats.lookups++;
+    const remember = (ptr: string | null, error?: string): string | null => {
+      const entry: PtrCacheEntry = { ptr, resolvedAt: options.now().toISOString() };
+      if (error !== undefined) entry.error = error;
+      options.cache.set(ip, entry);
+      changed = true;
+      return ptr;
+    };
+    try {
+      const names = await withTimeout(Promise.resolve().then(() => query(ip)), options.timeoutMs);
+      return remember(choosePtr(names));
+    } catch (error) {
+      const code = error instanceof LookupTimeout ? 'ETIMEOUT' : ((error as NodeJS.ErrnoException | null)?.code ?? 'ERROR');
+      if (code === 'ENOTFOUND' || code === 'ENODATA') return remember(null);
+      stats.failures++;
+      if (code === 'ETIMEOUT') stats.timeouts++;
+      return remember(null, code);
+    }
+  };
+
+  return {
+    ptr(ip) {
+      const cached = options.cache.get(ip);
+      // Offline, the cache is all there is: an expired answer is still the best one.
+      if (cached !== undefined && (options.offline || fresh(cached))) {
+        stats.cacheHits++;
+        return Promise.resolve(cached.ptr);
+      }
+      if (options.offline) return Promise.resolve(null);
+      let pending = inFlight.get(ip);
+      if (pending === undefined) {
+        pending = limit(() => resolve(ip)).finally(() => inFlight.delete(ip));
+        inFlight.set(ip, pending);
+      }
+      return pending;
+    },
+    stats: () => ({ ...stats }),
+    changed: () => changed,
+  };
+}
+
+/** Several PTR names can come back, in any order: take the smallest, so reruns agree. */
+function choosePtr(names: readonly string[]): string | null {
+  const cleaned = names
+    .map((name) => name.trim().toLowerCase().replace(/\.$/, ''))
+    .filter((name) => name !== '')
+    .sort();
+  return cleaned[0] ?? null;
+}
+
+/**
+ * Rejects with LookupTimeout after `ms`. The slot is freed then even if the resolver never
+ * settles, so a hung resolver slows a run down but cannot stall it.
+ */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LookupTimeout(`no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** At most `max` tasks at once; the rest wait in order. */
+function limiter(max: number): <T>(task: () => Promise<T>) => Promise<T> {
+  const size = Math.max(1, Math.floor(max));
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (active >= size) await new Promise<void>((wake) => waiting.push(wake));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cache file
+
+/** Reads the cache; a missing file is an empty cache, an unreadable one too (with a reason). */
+export async function loadPtrCache(file: string): Promise<{ cache: Map<string, PtrCacheEntry>; problem?: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { cache: new Map() };
+    return { cache: new Map(), problem: `could not read ${file}: ${(error as Error).message}` };
+  }
+  try {
+    const json = JSON.parse(text) as Partial<PtrCacheFile>;
+    if (json.version !== 1 || typeof json.entries !== 'object' || json.entries === null) {
+      return { cache: new Map(), problem: `${file} is not a version 1 PTR cache; starting afresh` };
+    }
+    const cache = new Map<string, PtrCacheEntry>();
+    for (const [ip, entry] of Object.entries(json.entries)) {
+      if (isEntry(entry)) cache.set(ip, entry);
+    }
+    return { cache };
+  } catch (error) {
+    return { cache: new Map(), problem: `${file} is not valid JSON (${(error as Error).message}); starting afresh` };
+  }
+}
+
+function isEntry(value: unknown): value is PtrCacheEntry {
+  if (typeof value !== 'object' || value === null) return false;
+  const { ptr, resolvedAt, error } = value as Record<string, unknown>;
+  return (ptr === null || typeof ptr === 'string') && typeof resolvedAt === 'string' && !Number.isNaN(Date.parse(resolvedAt)) && (error === undefined || typeof error === 'string');
+}
+
+/** Writes the cache atomically (a temporary file in the same folder, then rename), keys sorted for stable diffs. */
+export async function savePtrCache(file: string, cache: ReadonlyMap<string, PtrCacheEntry>): Promise<void> {
+  const entries: Record<string, PtrCacheEntry> = {};
+  for (const ip of [...cache.keys()].sort()) entries[ip] = cache.get(ip)!;
+  const body: PtrCacheFile = { version: 1, entries };
+  await mkdir(dirname(file), { recursive: true });
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(temporary, `${JSON.stringify(body, null, 1)}\n`, 'utf8');
+    await rename(temporary, file);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,341 @@
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test, vi } from 'vitest';
+import { createEnricher } from '../../scripts/reports/enrich/index.ts';
+import type { EnricherOptions, PtrResolver } from '../../scripts/reports/enrich/index.ts';
+
+// node:dns is replaced for this whole file: no test can reach the network, even by mistake, and
+// the default resolver's construction can be observed.
+const dns = vi.hoisted(() => ({ created: [] as unknown[], queried: [] as string[] }));
+vi.mock('node:dns/promises', () => ({
+  Resolver: class {
+    constructor(options: unknown) {
+      dns.created.push(options);
+    }
+    setServers(): void {}
+    reverse(ip: string): Promise<string[]> {
+      dns.queried.push(ip);
+      return Promise.resolve([`fake-${ip.replaceAll('.', '-')}.example.net`]);
+    }
+  },
+}));
+
+const HOUR = 60 * 60 * 1000;
+const DAY = 24 * HOUR;
+
+/** An error like node:dns rejects with. */
+function dnsError(code: string): Error {
+  return Object.assign(new Error(`queryPtr ${code}`), { code });
+}
+
+/**
+ * A fake DNS: answers from `names` (a string list, or an error code to reject with), records every
+ * call, and tracks how many queries are in flight at once. `delayMs` keeps each query pending a while.
+ */
+function fakeResolver(names: Record<string, string[] | string>, delayMs = 0) {
+  const calls: string[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const resolver: PtrResolver = async (ip) => {
+    calls.push(ip);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    try {
+      if (delayMs > 0) await new Promise((wake) => setTimeout(wake, delayMs));
+      const answer = names[ip];
+      if (answer === undefined) throw dnsError('ENOTFOUND');
+      if (typeof answer === 'string') throw dnsError(answer);
+      return answer;
+    } finally {
+      inFlight--;
+    }
+  };
+  return { resolver, calls, maxInFlight: () => maxInFlight };
+}
+
+/** A clock the test moves by hand. */
+function clock(start = '2026-01-01T00:00:00Z') {
+  let now = Date.parse(start);
+  return { now: () => new Date(now), advance: (ms: number) => void (now += ms) };
+}
+
+const base = (overrides: Partial<EnricherOptions>): EnricherOptions => ({
+  offline: false,
+  asnLookup: () => null,
+  onWarning: () => {},
+  ...overrides,
+});
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'dmarcops-ptr-'));
+}
+
+describe('PTR lookups', () => {
+  test('a resolver that never answers times out: null, counted, and enrichAll still resolves', async () => {
+    const never: PtrResolver = () => new Promise(() => {});
+    const enricher = await createEnricher(base({ resolver: never, timeoutMs: 20 }));
+    const started = Date.now();
+    const result = await enricher.enrichAll(['192.0.2.1', '8.8.8.8', '8.8.4.4']);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(result.get('8.8.8.8')?.ptr).toBeNull();
+    expect(enricher.stats()).toEqual({ lookups: 2, cacheHits: 0, failures: 2, timeouts: 2 });
+  });
+
+  test('c-ares ETIMEOUT counts as a timeout too', async () => {
+    const { resolver } = fakeResolver({ '8.8.8.8': 'ETIMEOUT' });
+    const enricher = await createEnricher(base({ resolver }));
+    await enricher.enrichAll(['8.8.8.8']);
+    expect(enricher.stats()).toMatchObject({ failures: 1, timeouts: 1 });
+  });
+
+  test('failures become null and are counted; NXDOMAIN and NODATA are answers, not failures', async () => {
+    const { resolver } = fakeResolver({ '1.1.1.1': 'ESERVFAIL', '1.0.0.1': 'ECONNREFUSED', '9.9.9.9': 'ENODATA' });
+    const throwing: PtrResolver = (ip) => {
+      if (ip === '4.4.4.4') throw new Error('synchronous bug in a resolver');
+      return resolver(ip);
+    };
+    const enricher = await createEnricher(base({ resolver: throwing }));
+    const result = await enricher.enrichAll(['1.1.1.1', '1.0.0.1', '9.9.9.9', '8.8.8.8', '4.4.4.4']);
+    for (const enrichment of result.values()) expect(enrichment.ptr).toBeNull();
+    expect(enricher.stats()).toEqual({ lookups: 5, cacheHits: 0, failures: 3, timeouts: 0 });
+  });
+
+  test('never more queries in flight than the concurrency bound', async () => {
+    const ips = Array.from({ length: 40 }, (_, i) => `203.1.${i}.7`);
+    const { resolver, calls, maxInFlight } = fakeResolver(Object.fromEntries(ips.map((ip) => [ip, [`h${ip}.example.net`]])), 5);
+    const enricher = await createEnricher(base({ resolver, concurrency: 4 }));
+    const result = await enricher.enrichAll(ips);
+    expect(calls).toHaveLength(40);
+    expect(maxInFlight()).toBe(4);
+    expect(result.get('203.1.3.7')?.ptr).toBe('h203.1.3.7.example.net');
+  });
+
+  test('the default bound is 16', async () => {
+    const ips = Array.from({ length: 50 }, (_, i) => `204.0.${i}.1`);
+    const { resolver, maxInFlight } = fakeResolver({}, 5);
+    const enricher = await createEnricher(base({ resolver }));
+    await enricher.enrichAll(ips);
+    expect(maxInFlight()).toBe(16);
+  });
+
+  test('one query per IP: repeated inputs and concurrent runs share it', async () => {
+    const { resolver, calls } = fakeResolver({ '8.8.8.8': ['dns.google.'] }, 10);
+    const enricher = await createEnricher(base({ resolver }));
+    const [first, second] = await Promise.all([
+      enricher.enrichAll(['8.8.8.8', '8.8.8.8', '::ffff:8.8.8.8']),
+      enricher.enrichAll(['8.8.8.8']),
+    ]);
+    expect(calls).toEqual(['8.8.8.8']);
+    expect(first.get('8.8.8.8')?.ptr).toBe('dns.google');
+    expect(first.get('::ffff:8.8.8.8')?.ptr).toBe('dns.google');
+    expect(second.get('8.8.8.8')?.ptr).toBe('dns.google');
+  });
+
+  test('a second run is answered from the cache', async () => {
+    const { resolver, calls } = fakeResolver({ '8.8.8.8': ['dns.google'] });
+    const enricher = await createEnricher(base({ resolver }));
+    await enricher.enrichAll(['8.8.8.8', '9.9.9.9']);
+    const again = await enricher.enrichAll(['8.8.8.8', '9.9.9.9']);
+    expect(calls).toHaveLength(2);
+    expect(again.get('8.8.8.8')?.ptr).toBe('dns.google');
+    expect(enricher.stats()).toEqual({ lookups: 2, cacheHits: 2, failures: 0, timeouts: 0 });
+  });
+
+  test('TTLs: a name for 30 days, "no PTR" for 1 day, a failure for 1 hour (injected clock)', async () => {
+    const time = clock();
+    const { resolver, calls } = fakeResolver({ '8.8.8.8': ['dns.google'], '1.1.1.1': 'ESERVFAIL' });
+    const enricher = await createEnricher(base({ resolver, now: time.now }));
+    const ips = ['8.8.8.8', '9.9.9.9', '1.1.1.1'];
+    const count = (ip: string) => calls.filter((c) => c === ip).length;
+
+    await enricher.enrichAll(ips);
+    time.advance(HOUR - 1);
+    await enricher.enrichAll(ips);
+    expect([count('8.8.8.8'), count('9.9.9.9'), count('1.1.1.1')]).toEqual([1, 1, 1]);
+
+    time.advance(2); // past 1 hour: the failure is retried
+    await enricher.enrichAll(ips);
+    expect([count('8.8.8.8'), count('9.9.9.9'), count('1.1.1.1')]).toEqual([1, 1, 2]);
+
+    time.advance(DAY); // past 1 day: "no PTR" is asked again
+    await enricher.enrichAll(ips);
+    expect([count('8.8.8.8'), count('9.9.9.9')]).toEqual([1, 2]);
+
+    time.advance(30 * DAY); // past 30 days: the name too
+    await enricher.enrichAll(ips);
+    expect([count('8.8.8.8'), count('9.9.9.9')]).toEqual([2, 3]);
+  });
+
+  test('TTLs are options', async () => {
+    const time = clock();
+    const { resolver, calls } = fakeResolver({ '8.8.8.8': ['dns.google'] });
+    const enricher = await createEnricher(base({ resolver, now: time.now, positiveTtlMs: 1000, negativeTtlMs: 10 }));
+    await enricher.enrichAll(['8.8.8.8', '9.9.9.9']);
+    time.advance(11);
+    await enricher.enrichAll(['8.8.8.8', '9.9.9.9']);
+    expect(calls).toEqual(['8.8.8.8', '9.9.9.9', '9.9.9.9']);
+    time.advance(1000);
+    await enricher.enrichAll(['8.8.8.8']);
+    expect(calls.filter((c) => c === '8.8.8.8')).toHaveLength(2);
+  });
+
+  test('several PTR names: the smallest, lower case, without the root dot, so reruns agree', async () => {
+    const { resolver } = fakeResolver({ '8.8.8.8': ['Zeta.Example.NET.', 'alpha.example.net.', ''] });
+    const enricher = await createEnricher(base({ resolver }));
+    const result = await enricher.enrichAll(['8.8.8.8']);
+    expect(result.get('8.8.8.8')?.ptr).toBe('alpha.example.net');
+  });
+
+  test('private, reserved and invalid addresses are never looked up', async () => {
+    const { resolver, calls } = fakeResolver({});
+    const enricher = await createEnricher(base({ resolver }));
+    const inputs = ['10.1.2.3', '192.168.0.1', '127.0.0.1', '100.64.0.1', '::1', 'fe80::1%eth0', 'fd00::1', '2001:db8::1', 'not an ip', ''];
+    const result = await enricher.enrichAll(inputs);
+    expect(calls).toEqual([]);
+    expect([...result.keys()]).toEqual(inputs);
+    for (const enrichment of result.values()) expect(Object.values(enrichment).every((v) => v === null)).toBe(true);
+  });
+
+  test('IPv6 is queried in canonical form; results keep the caller\'s spelling as the key', async () => {
+    const { resolver, calls } = fakeResolver({ '2001:4860:4860::8888': ['dns.google'] });
+    const enricher = await createEnricher(base({ resolver }));
+    const result = await enricher.enrichAll(['2001:4860:4860:0:0:0:0:8888', '2001:4860:4860::8888']);
+    expect(calls).toEqual(['2001:4860:4860::8888']);
+    expect(result.get('2001:4860:4860:0:0:0:0:8888')?.ptr).toBe('dns.google');
+  });
+});
+
+describe('the default resolver', () => {
+  test('is node:dns Resolver.reverse with the timeout and one try, created once at the first query', async () => {
+    dns.created.length = 0;
+    dns.queried.length = 0;
+    const enricher = await createEnricher(base({ timeoutMs: 1500 }));
+    expect(dns.created).toEqual([]);
+    const result = await enricher.enrichAll(['8.8.8.8', '1.1.1.1']);
+    expect(dns.created).toEqual([{ timeout: 1500, tries: 1 }]);
+    expect(dns.queried.sort()).toEqual(['1.1.1.1', '8.8.8.8']);
+    expect(result.get('8.8.8.8')?.ptr).toBe('fake-8-8-8-8.example.net');
+  });
+});
+
+describe('offline mode', () => {
+  test('makes zero resolver calls, and answers only from the cache', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'cache', 'ptr.json');
+    const time = clock();
+    const online = fakeResolver({ '8.8.8.8': ['dns.google'] });
+    const first = await createEnricher(base({ resolver: online.resolver, cacheFile, now: time.now }));
+    await first.enrichAll(['8.8.8.8', '9.9.9.9']);
+    await first.save();
+
+    time.advance(365 * DAY); // long expired: offline still uses what it has
+    const offline = fakeResolver({ '8.8.8.8': ['other.example'], '1.1.1.1': ['one.one.one.one'] });
+    const enricher = await createEnricher(base({ offline: true, resolver: offline.resolver, cacheFile, now: time.now }));
+    const result = await enricher.enrichAll(['8.8.8.8', '9.9.9.9', '1.1.1.1']);
+    expect(offline.calls).toEqual([]);
+    expect(result.get('8.8.8.8')?.ptr).toBe('dns.google');
+    expect(result.get('1.1.1.1')?.ptr).toBeNull();
+    expect(enricher.stats()).toEqual({ lookups: 0, cacheHits: 2, failures: 0, timeouts: 0 });
+  });
+
+  test('without a resolver option it never creates the default (network) resolver', async () => {
+    dns.created.length = 0;
+    dns.queried.length = 0;
+    const enricher = await createEnricher(base({ offline: true }));
+    const result = await enricher.enrichAll(['8.8.8.8']);
+    expect(result.get('8.8.8.8')?.ptr).toBeNull();
+    expect(dns.created).toEqual([]);
+    expect(dns.queried).toEqual([]);
+    expect(enricher.stats().lookups).toBe(0);
+  });
+});
+
+describe('the cache file', () => {
+  test('is written atomically (no temp file left), sorted, and reloaded by the next run', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'reports', 'cache', 'ptr.json');
+    const time = clock('2026-03-01T12:00:00Z');
+    const { resolver } = fakeResolver({ '9.9.9.9': ['dns9.quad9.net.'], '8.8.8.8': ['dns.google.'], '1.1.1.1': 'ESERVFAIL' });
+    const enricher = await createEnricher(base({ resolver, cacheFile, now: time.now }));
+    await enricher.enrichAll(['9.9.9.9', '8.8.8.8', '1.1.1.1', '4.4.4.4']);
+    await enricher.save();
+
+    expect(await readdir(join(dir, 'reports', 'cache'))).toEqual(['ptr.json']);
+    const saved = JSON.parse(await readFile(cacheFile, 'utf8'));
+    expect(saved).toEqual({
+      version: 1,
+      entries: {
+        '1.1.1.1': { ptr: null, resolvedAt: '2026-03-01T12:00:00.000Z', error: 'ESERVFAIL' },
+        '4.4.4.4': { ptr: null, resolvedAt: '2026-03-01T12:00:00.000Z' },
+        '8.8.8.8': { ptr: 'dns.google', resolvedAt: '2026-03-01T12:00:00.000Z' },
+        '9.9.9.9': { ptr: 'dns9.quad9.net', resolvedAt: '2026-03-01T12:00:00.000Z' },
+      },
+    });
+    expect(Object.keys(saved.entries)).toEqual(['1.1.1.1', '4.4.4.4', '8.8.8.8', '9.9.9.9']);
+
+    time.advance(DAY / 2);
+    const again = fakeResolver({});
+    const next = await createEnricher(base({ resolver: again.resolver, cacheFile, now: time.now }));
+    const result = await next.enrichAll(['8.8.8.8', '9.9.9.9', '4.4.4.4', '1.1.1.1']);
+    expect(again.calls).toEqual(['1.1.1.1']); // only the failure (1 h) has expired
+    expect(result.get('9.9.9.9')?.ptr).toBe('dns9.quad9.net');
+    expect(next.stats().cacheHits).toBe(3);
+  });
+
+  test('save() never rejects: a failed write warns and leaves no temp file', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    await mkdir(cacheFile); // a directory where the file should go: rename fails
+    const warnings: string[] = [];
+    const { resolver } = fakeResolver({ '8.8.8.8': ['dns.google'] });
+    const enricher = await createEnricher(base({ resolver, cacheFile, onWarning: (m) => warnings.push(m) }));
+    await enricher.enrichAll(['8.8.8.8']);
+    await expect(enricher.save()).resolves.toBeUndefined();
+    expect(warnings.some((w) => w.includes('could not save the PTR cache'))).toBe(true);
+    expect(await readdir(dir)).toEqual(['ptr.json']);
+  });
+
+  test('an unchanged cache is not rewritten (offline runs leave the file alone)', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    const enricher = await createEnricher(base({ offline: true, cacheFile }));
+    await enricher.enrichAll(['8.8.8.8']);
+    await enricher.save();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  test('a corrupt cache file warns and starts empty instead of failing ingest', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    await writeFile(cacheFile, '{ not json');
+    const warnings: string[] = [];
+    const { resolver, calls } = fakeResolver({ '8.8.8.8': ['dns.google'] });
+    const enricher = await createEnricher(base({ resolver, cacheFile, onWarning: (m) => warnings.push(m) }));
+    const result = await enricher.enrichAll(['8.8.8.8']);
+    expect(result.get('8.8.8.8')?.ptr).toBe('dns.google');
+    expect(calls).toEqual(['8.8.8.8']);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('not valid JSON');
+    expect(enricher.warnings()).toEqual(warnings);
+  });
+
+  test('malformed entries are dropped, good ones kept', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    await writeFile(
+      cacheFile,
+      JSON.stringify({
+        version: 1,
+        entries: {
+          '8.8.8.8': { ptr: 'dns.google', resolvedAt: '2026-01-01T00:00:00Z' },
+          '9.9.9.9': { ptr: 42, resolvedAt: '2026-01-01T00:00:00Z' },
+          '1.1.1.1': { ptr: 'x', resolvedAt: 'yesterday' },
+        },
+      }),
+    );
+    const enricher = await createEnricher(base({ offline: true, cacheFile }));
+    const result = await enricher.enrichAll(['8.8.8.8', '9.9.9.9', '1.1.1.1']);
+    expect([...result.values()].map((e) => e.ptr)).toEqual(['dns.google', null, null]);
+  });
+});

@@ -1,0 +1,133 @@
+import { describe, expect, test } from 'vitest';
+import { canonicalIp, createEnricher, isPublicIp, parseIp } from '../../scripts/reports/enrich/index.ts';
+import type { AsnInfo, EnricherOptions, PtrResolver } from '../../scripts/reports/enrich/index.ts';
+
+const PTRS: Record<string, string[]> = {
+  '54.240.8.30': ['a8-30.smtp-out.amazonses.com.'],
+  '209.85.220.41': ['mail-sor-f41.google.com.'],
+  '167.89.1.1': ['o1.em.customer.example.'],
+  '3.80.1.2': ['ec2-3-80-1-2.compute-1.amazonaws.com.'],
+  '198.2.1.1': ['localhost'],
+};
+const ASNS: Record<string, AsnInfo> = {
+  '54.240.8.30': { asn: 14618, asName: 'Amazon.com, Inc.', country: 'US' },
+  '167.89.1.1': { asn: 11377, asName: 'SendGrid, Inc.', country: 'US' },
+  '203.1.1.1': { asn: 64500, asName: null, country: null },
+};
+
+const resolver: PtrResolver = async (ip) => {
+  const names = PTRS[ip];
+  if (names === undefined) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+  return names;
+};
+
+const options = (overrides: Partial<EnricherOptions> = {}): EnricherOptions => ({
+  offline: false,
+  resolver,
+  asnLookup: (ip) => ASNS[ip] ?? null,
+  onWarning: () => {},
+  ...overrides,
+});
+
+describe('createEnricher', () => {
+  test('fills every column: PTR, base domain, sender from the PTR name, ASN, AS name, country', async () => {
+    const enricher = await createEnricher(options());
+    const result = await enricher.enrichAll(['54.240.8.30', '209.85.220.41']);
+    expect(result.get('54.240.8.30')).toEqual({
+      ptr: 'a8-30.smtp-out.amazonses.com',
+      baseDomain: 'amazonses.com',
+      name: 'Amazon SES',
+      type: 'ESP',
+      asn: 14618,
+      asName: 'Amazon.com, Inc.',
+      country: 'US',
+    });
+    expect(result.get('209.85.220.41')).toMatchObject({ baseDomain: 'google.com', name: 'Google Workspace', type: 'email provider', asn: null });
+  });
+
+  test('an unmapped PTR name falls back to the ASN map (customer-branded PTR at SendGrid)', async () => {
+    const enricher = await createEnricher(options());
+    const result = await enricher.enrichAll(['167.89.1.1']);
+    expect(result.get('167.89.1.1')).toMatchObject({ ptr: 'o1.em.customer.example', baseDomain: 'customer.example', name: 'SendGrid', type: 'ESP', asn: 11377 });
+  });
+
+  test('base domains use the ICANN section of the PSL: cloud hosts group under their operator', async () => {
+    const enricher = await createEnricher(options());
+    const result = await enricher.enrichAll(['3.80.1.2', '198.2.1.1']);
+    expect(result.get('3.80.1.2')).toMatchObject({ baseDomain: 'amazonaws.com', name: 'Amazon Web Services', type: 'hosting' });
+    expect(result.get('198.2.1.1')).toMatchObject({ ptr: 'localhost', baseDomain: null, name: null });
+  });
+
+  test('no PTR and no known ASN: only what the database knows', async () => {
+    const enricher = await createEnricher(options());
+    const result = await enricher.enrichAll(['203.1.1.1']);
+    expect(result.get('203.1.1.1')).toEqual({ ptr: null, baseDomain: null, name: null, type: null, asn: 64500, asName: null, country: null });
+  });
+
+  test('offline, the sender map and the ASN data still apply', async () => {
+    const calls: string[] = [];
+    const enricher = await createEnricher(options({ offline: true, resolver: async (ip) => (calls.push(ip), []) }));
+    const result = await enricher.enrichAll(['167.89.1.1', '54.240.8.30']);
+    expect(calls).toEqual([]);
+    expect(result.get('167.89.1.1')).toMatchObject({ ptr: null, name: 'SendGrid', asn: 11377 });
+    expect(result.get('54.240.8.30')).toMatchObject({ ptr: null, name: null, asn: 14618, country: 'US' });
+  });
+
+  test('a throwing ASN lookup leaves those columns null and never rejects', async () => {
+    const enricher = await createEnricher(
+      options({
+        asnLookup: () => {
+          throw new Error('database exploded');
+        },
+      }),
+    );
+    const result = await enricher.enrichAll(['54.240.8.30']);
+    expect(result.get('54.240.8.30')).toMatchObject({ name: 'Amazon SES', asn: null, asName: null, country: null });
+  });
+
+  test('results are keyed by the strings given, every distinct one once, in order', async () => {
+    const enricher = await createEnricher(options());
+    const result = await enricher.enrichAll(new Set(['209.85.220.41', 'garbage', '10.0.0.1']));
+    expect([...result.keys()]).toEqual(['209.85.220.41', 'garbage', '10.0.0.1']);
+    expect(result.get('garbage')?.ptr).toBeNull();
+  });
+
+  test('without a cache file, save() does nothing', async () => {
+    const enricher = await createEnricher(options());
+    await enricher.enrichAll(['54.240.8.30']);
+    await expect(enricher.save()).resolves.toBeUndefined();
+  });
+});
+
+describe('IP addresses', () => {
+  test.each([
+    ['8.8.8.8', '8.8.8.8'],
+    [' 8.8.8.8 ', '8.8.8.8'],
+    ['2001:4860:4860:0:0:0:0:8888', '2001:4860:4860::8888'],
+    ['2001:DB8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['2001:db8:0:0:1:0:0:0', '2001:db8:0:0:1::'],
+    ['::', '::'],
+    ['::1', '::1'],
+    ['1::', '1::'],
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2:3:4:5:6'],
+    ['2001:db8::0:1', '2001:db8::1'],
+    ['::ffff:192.0.2.1', '192.0.2.1'],
+    ['::ffff:c000:201', '192.0.2.1'],
+    ['64:ff9b::192.0.2.1', '64:ff9b::c000:201'],
+    ['fe80::1%eth0', 'fe80::1'],
+    ['1.2.3', null],
+    ['01.2.3.4', null],
+    ['2001:db8::g', null],
+    ['example.com', null],
+  ])('canonicalIp(%j) = %j', (input, expected) => {
+    expect(canonicalIp(input)).toBe(expected);
+  });
+
+  test('public means globally routed unicast', () => {
+    const isPublic = (ip: string) => isPublicIp(parseIp(ip)!);
+    expect(['8.8.8.8', '1.1.1.1', '223.255.255.254', '11.0.0.1', '2a00:1450::1', '2001:4860::8888'].every(isPublic)).toBe(true);
+    expect(['0.1.2.3', '10.0.0.1', '100.127.255.255', '127.0.0.1', '169.254.0.1', '172.31.255.255', '192.0.0.8', '192.0.2.1', '192.168.0.1', '198.19.0.1', '198.51.100.1', '203.0.113.1', '224.0.0.1', '255.255.255.255'].some(isPublic)).toBe(false);
+    expect(['::', '::1', 'fc00::1', 'fe80::1', 'ff02::1', '2001:db8::1', '64:ff9b::1.2.3.4'].some(isPublic)).toBe(false);
+    expect(isPublic('100.63.255.255') && isPublic('172.32.0.1') && isPublic('198.20.0.1')).toBe(true);
+  });
+});
