@@ -14,6 +14,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   record: async () => (await import('./cli/record.ts')).recordCommand,
   codeowners: async () => (await import('./cli/codeowners.ts')).codeownersCommand,
   rules: async () => (await import('./cli/rules.ts')).rulesCommand,
+  ingest: async () => (await import('./cli/ingest.ts')).ingestCommand,
+  fetch: async () => (await import('./cli/fetch.ts')).fetchCommand,
 };
 
 export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {

@@ -1,0 +1,207 @@
+/**
+ * The report pipeline for one run: input items (files, mailbox messages) → unpack → parse →
+ * classify (ours / foreign / invalid) → store, then enrichment and one atomic commit.
+ *
+ * Every input item ends with exactly one outcome in the ledger. An item already in the ledger (same
+ * bytes, by sha256) is skipped, so a rerun after a crash neither loses nor doubles anything: the
+ * crashed run committed nothing, and the committed runs are recognised.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { ParseError, parseReport } from './parse/index.ts';
+import type { ParseWarning } from './parse/types.ts';
+import type { Dataset, LedgerEntry, RunWriter } from './store/index.ts';
+import { UnpackError } from './unpack/index.ts';
+import type { Payload, UnpackLimits, UnpackResult } from './unpack/index.ts';
+import type { Enricher } from './enrich/index.ts';
+
+/** One thing to ingest: a file, or one message of a mailbox. */
+export interface IngestItem {
+  /** How messages and the ledger name it: a path, `mbox#3`, `imap:INBOX/42`. */
+  name: string;
+  /** `sha256:<hex>` of the raw bytes: the ledger's source_ref (streamed for big files). */
+  sourceRef(): Promise<string>;
+  /** The raw bytes, read only when they must be kept aside (invalid or foreign). */
+  bytes(): Promise<Uint8Array>;
+  unpack(limits: Partial<UnpackLimits>): Promise<UnpackResult>;
+  messageId?: string;
+  subject?: string;
+}
+
+export type ItemOutcome = 'stored' | 'duplicate' | 'foreign' | 'invalid' | 'unsupported' | 'already-ingested';
+
+export interface ReportOutcome {
+  outcome: 'stored' | 'duplicate' | 'foreign' | 'invalid';
+  payload: string;
+  orgName?: string;
+  reportId?: string;
+  policyDomain?: string;
+  records: number;
+  warnings: number;
+  reason?: string;
+}
+
+export interface ItemResult {
+  name: string;
+  sourceRef: string;
+  /** The item's overall outcome: stored if any report in it was stored, else the most telling one. */
+  outcome: ItemOutcome;
+  reports: ReportOutcome[];
+  /** Why nothing usable came out of it (invalid, unsupported, foreign). */
+  reason?: string;
+}
+
+export interface IngestSummary {
+  runId: string;
+  items: number;
+  reports: { stored: number; duplicate: number; foreign: number; invalid: number };
+  records: number;
+  alreadyIngested: number;
+  unsupported: number;
+  invalid: { source: string; reason: string }[];
+  foreign: { source: string; policyDomain: string }[];
+  enrichment?: { lookups: number; cacheHits: number; failures: number; timeouts: number };
+}
+
+export interface RunOptions {
+  dataset: Dataset;
+  /** Policy domains that are ours (from domains/); reports for anything else are foreign. */
+  ourDomains: ReadonlySet<string>;
+  limits?: Partial<UnpackLimits>;
+  enricher?: Enricher;
+  runId?: string;
+  now?: () => Date;
+  /** Called after each item, for progress bars and IMAP bookkeeping. */
+  onItem?: (result: ItemResult) => void;
+}
+
+/** Ingest items in one run and commit it. Returns the per-item results and the summary. */
+export async function ingestRun(items: AsyncIterable<IngestItem> | Iterable<IngestItem>, options: RunOptions): Promise<{ summary: IngestSummary; results: ItemResult[] }> {
+  const now = options.now ?? (() => new Date());
+  const runId = options.runId ?? `${now().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
+  const writer = await options.dataset.beginRun({ runId, ingestedAt: now() });
+  const results: ItemResult[] = [];
+  try {
+    for await (const item of items) {
+      const result = await ingestItem(item, writer, options);
+      results.push(result);
+      options.onItem?.(result);
+    }
+    const enrichment = options.enricher ? await options.enricher.enrichAll(writer.sourceIps()) : new Map();
+    await writer.commit({ enrichment });
+    await options.enricher?.save();
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+  return { summary: summarize(runId, results, options.enricher), results };
+}
+
+async function ingestItem(item: IngestItem, writer: RunWriter, options: RunOptions): Promise<ItemResult> {
+  const sourceRef = await item.sourceRef();
+  const base = { name: item.name, sourceRef };
+  if (await writer.hasSource(sourceRef)) return { ...base, outcome: 'already-ingested', reports: [] };
+
+  const ledgerBase = { sourceRef, sourceName: item.name, messageId: item.messageId ?? null, subject: item.subject ?? null };
+  const unpacked = await item.unpack(options.limits ?? {});
+  if (unpacked.payloads.length === 0) {
+    const reason = unpacked.problems.map((problem) => problem.message).join('; ') || 'no DMARC aggregate report found';
+    const outcome = unpacked.kind === 'aggregate' || unpacked.kind === 'other' ? 'invalid' : 'unsupported';
+    // Failure reports carry personal data: recorded as seen, but their content is not kept.
+    if (outcome === 'invalid') await keepAside(item, 'invalid', writer);
+    writer.addLedgerEntry({ ...ledgerBase, kind: unpacked.kind, outcome, reason });
+    return { ...base, outcome, reports: [], reason };
+  }
+
+  const reports: ReportOutcome[] = [];
+  for (const payload of unpacked.payloads) reports.push(await ingestPayload(payload, item, ledgerBase, writer, options));
+  for (const problem of unpacked.problems) {
+    reports.push({ outcome: 'invalid', payload: problem.trail.join(' › '), records: 0, warnings: 0, reason: problem.message });
+    writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'invalid', reason: problem.message });
+  }
+  if (reports.some((report) => report.outcome === 'invalid')) await keepAside(item, 'invalid', writer);
+  const outcome = overallOutcome(reports);
+  const reason = outcome === 'stored' || outcome === 'duplicate' ? undefined : reports.map((report) => report.reason).filter(Boolean).join('; ');
+  return reason ? { ...base, outcome, reports, reason } : { ...base, outcome, reports };
+}
+
+async function ingestPayload(payload: Payload, item: IngestItem, ledgerBase: Omit<LedgerEntry, 'kind' | 'outcome'>, writer: RunWriter, options: RunOptions): Promise<ReportOutcome> {
+  const label = payload.trail.join(' › ');
+  try {
+    const stream = await parseReport(payload.open(), { name: label });
+    const policyDomain = stream.header.policy.domain;
+    const identity = { orgName: stream.header.orgName, reportId: stream.header.reportId, policyDomain };
+    if (!isOurs(policyDomain, options.ourDomains)) {
+      let records = 0;
+      for await (const batch of stream.records) records += batch.length;
+      await keepAside(item, 'foreign', writer);
+      writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'foreign', reason: `policy domain ${policyDomain || '(empty)'} is not in domains/`, header: stream.header, records });
+      return { outcome: 'foreign', payload: label, ...identity, records, warnings: stream.warnings.length, reason: `not ours: ${policyDomain || '(empty policy domain)'}` };
+    }
+    const stored = await writer.addReport({ header: stream.header, records: stream.records, warnings: (): ParseWarning[] => stream.warnings, sourceRef: ledgerBase.sourceRef, ledger: ledgerBase });
+    return { outcome: stored.outcome, payload: label, ...identity, records: stored.records, warnings: stream.warnings.length };
+  } catch (error) {
+    if (error instanceof ParseError || error instanceof UnpackError) {
+      const reason = error.message;
+      writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'invalid', reason: `${errorCode(error)}: ${reason}` });
+      return { outcome: 'invalid', payload: label, records: 0, warnings: 0, reason };
+    }
+    throw error;
+  }
+}
+
+/** Keep the raw input aside so nothing is lost. Oversized mail has no bytes here: it stays in the Invalid folder. */
+async function keepAside(item: IngestItem, outcome: 'invalid' | 'foreign', writer: RunWriter): Promise<void> {
+  const bytes = await item.bytes();
+  if (bytes.length > 0) await writer.quarantine(bytes, outcome, item.name);
+}
+
+function errorCode(error: ParseError | UnpackError): string {
+  return error.code;
+}
+
+/** A report is ours when its policy domain is one of our domains or lies below one of them. */
+export function isOurs(policyDomain: string, ourDomains: ReadonlySet<string>): boolean {
+  const domain = policyDomain.toLowerCase().replace(/\.$/, '');
+  if (domain === '') return false;
+  for (let name = domain; name.includes('.'); name = name.slice(name.indexOf('.') + 1)) if (ourDomains.has(name)) return true;
+  return false;
+}
+
+const OUTCOME_RANK: ItemOutcome[] = ['stored', 'duplicate', 'foreign', 'invalid', 'unsupported'];
+
+function overallOutcome(reports: ReportOutcome[]): ItemOutcome {
+  return OUTCOME_RANK.find((outcome) => reports.some((report) => report.outcome === outcome)) ?? 'invalid';
+}
+
+function summarize(runId: string, results: ItemResult[], enricher: Enricher | undefined): IngestSummary {
+  const summary: IngestSummary = { runId, items: results.length, reports: { stored: 0, duplicate: 0, foreign: 0, invalid: 0 }, records: 0, alreadyIngested: 0, unsupported: 0, invalid: [], foreign: [] };
+  for (const result of results) {
+    if (result.outcome === 'already-ingested') summary.alreadyIngested += 1;
+    if (result.outcome === 'unsupported') summary.unsupported += 1;
+    if (result.outcome === 'invalid' && result.reports.length === 0) {
+      summary.reports.invalid += 1;
+      summary.invalid.push({ source: result.name, reason: result.reason ?? 'unknown' });
+    }
+    for (const report of result.reports) {
+      summary.reports[report.outcome] += 1;
+      if (report.outcome === 'stored') summary.records += report.records;
+      if (report.outcome === 'invalid') summary.invalid.push({ source: `${result.name} › ${report.payload}`, reason: report.reason ?? 'unknown' });
+      if (report.outcome === 'foreign') summary.foreign.push({ source: result.name, policyDomain: report.policyDomain ?? '' });
+    }
+  }
+  if (enricher) summary.enrichment = enricher.stats();
+  return summary;
+}
+
+/** `sha256:<hex>` of bytes in memory. */
+export function sha256Ref(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** `sha256:<hex>` of a file, streamed. */
+export async function sha256FileRef(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}

@@ -1,0 +1,52 @@
+/** A short-lived DuckDB in-memory instance sized for this 2-core, ~150 MiB budget. */
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
+
+export interface DuckOptions {
+  /**
+   * Worker threads. 1 keeps memory flat: every extra thread holds its own Parquet row group and
+   * read buffers, and the ingest's JS thread already has the other core.
+   */
+  threads?: number;
+  /** DuckDB buffer manager limit, e.g. '64MB'. */
+  memoryLimit?: string;
+  /** Where DuckDB may spill (inside the run's staging directory). */
+  tempDirectory?: string;
+}
+
+export interface Duck {
+  run(sql: string): Promise<void>;
+  /** Rows as plain JS values (numbers, strings, Dates, arrays, objects). */
+  rows<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  close(): void;
+}
+
+export async function openDuck(options: DuckOptions = {}): Promise<Duck> {
+  const config: Record<string, string> = {
+    threads: String(options.threads ?? 1),
+    memory_limit: options.memoryLimit ?? '64MB',
+    // Row order inside a part carries no meaning; not preserving it lets DuckDB stream.
+    preserve_insertion_order: 'false',
+  };
+  if (options.tempDirectory !== undefined) config.temp_directory = options.tempDirectory;
+  const instance = await DuckDBInstance.create(':memory:', config);
+  let connection: DuckDBConnection | undefined = await instance.connect();
+  const conn = (): DuckDBConnection => {
+    if (connection === undefined) throw new Error('DuckDB connection is closed');
+    return connection;
+  };
+  return {
+    async run(sql) {
+      await conn().run(sql);
+    },
+    async rows<T>(sql: string) {
+      const reader = await conn().runAndReadAll(sql);
+      return reader.getRowObjectsJS() as T[];
+    },
+    close() {
+      connection?.closeSync();
+      connection = undefined;
+      instance.closeSync();
+    },
+  };
+}

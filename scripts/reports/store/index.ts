@@ -1,0 +1,623 @@
+/**
+ * STORE stage: parsed reports → an append-only, deduplicated, crash-safe Parquet dataset.
+ *
+ *   const ds = await openDataset({ root: 'reports' });          // takes the lock, runs recover()
+ *   const run = await ds.beginRun({ runId, ingestedAt: new Date() });
+ *   if (!run.hasSource(sourceRef)) {                             // this input seen before?
+ *     await run.addReport({ header, records, warnings: () => stream.warnings, sourceRef });
+ *     run.addLedgerEntry({ sourceRef, kind: 'aggregate', outcome: 'invalid', reason, quarantinePath });
+ *   }
+ *   const enrichment = await enricher.enrichAll(run.sourceIps());
+ *   await run.commit({ enrichment });                            // all of the run, or nothing
+ *   await ds.close();
+ *
+ * Layout: see layout.ts. Columns: schema.ts and docs/dataset.md.
+ *
+ * COMMIT PROTOCOL
+ *
+ * Invariant: the committed state is (a) every ledger part `ledger/run-<R>.parquet`, (b) every
+ * record part `records/month=M/run-<R>.parquet` whose run R has a ledger part, (c) every
+ * compaction output `records/month=M/compact-<C>.parquet`, minus (d) the inputs listed by a
+ * manifest `_compact-<C>.json` whose output exists. Nothing else is data. Files are only ever
+ * created under a temporary name (`.<name>.tmp`, same directory) and renamed when complete and
+ * fsynced, so a file with a final name is always whole. `committedRecordsSql` reads by this rule.
+ *
+ * An ingest run R:
+ *   1. addReport streams rows to NDJSON under `.staging/R/` (one file per month, plus one line
+ *      per report); a report that fails midway is truncated away. Dedupe: a key in a committed
+ *      ledger or already stored by R makes a `duplicate` ledger row instead. Ledger rows and
+ *      the dedupe keys of R stay in memory (small) until the commit.
+ *   2. commit, per month M: COPY (staged rows ⋈ their reports ⟕ the run's enrichment by IP) →
+ *      `records/month=M/.run-R.parquet.tmp`, check the row count, fsync, rename to
+ *      `run-R.parquet`. Then fsync each month directory.
+ *   3. The ledger (every input item of R) → `ledger/.run-R.parquet.tmp`, fsync, rename to
+ *      `ledger/run-R.parquet`, fsync `ledger/`. THIS RENAME IS THE COMMIT POINT.
+ *   4. Delete `.staging/R/`.
+ * A crash (or error) before 3's rename: the parts from 2 have no ledger part, so they are not
+ * committed; `recover()` (run by openDataset under the lock) deletes them with the temp files and
+ * the staging directory — the dataset is exactly as before. After the rename: everything of R is
+ * committed (its parts were fsynced before the ledger existed); recover only removes staging.
+ * Because the ledger part appears atomically, dedupe (which reads the ledger) and the data agree.
+ *
+ * A compaction C of month M (inputs: M's committed files at that moment):
+ *   1. COPY inputs → `records/month=M/.compact-C.parquet.tmp`, check the row count, fsync.
+ *   2. Write the manifest `_compact-C.json` (output name, inputs) atomically.
+ *   3. Rename the output to `compact-C.parquet`, fsync the directory. THE COMMIT POINT.
+ *   4. Delete the inputs, fsync; 5. delete the manifest, fsync.
+ * Crash before 3: the output has no final name; recover deletes the temp file and the manifest;
+ * the inputs are untouched. After 3: readers already skip the inputs (manifest + output exist);
+ * recover finishes 4 and 5. The ledger is not touched, so dedupe is unaffected.
+ *
+ * Quarantined raw inputs are written when asked (content-addressed, idempotent), outside the
+ * protocol: see quarantine.ts. One writer at a time: lock.ts.
+ */
+import { existsSync, renameSync, rmdirSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { alignmentModes, deriveAlignment } from '../derive.ts';
+import type { ReportHeader, ReportRecord } from '../parse/types.ts';
+import { compactMonth } from './compact.ts';
+import { openDuck } from './duck.ts';
+import type { DuckOptions } from './duck.ts';
+import { ensureDir, fsyncDir, fsyncFile, removeFile, removeTree } from './fsx.ts';
+import { reportKey } from './key.ts';
+import {
+  LEDGER_DIR,
+  STAGING_DIR,
+  checkId,
+  ledgerPartName,
+  monthDir,
+  monthOf,
+  runPartName,
+  sqlString,
+  tmpName,
+} from './layout.ts';
+import { loadLedgerIndex } from './ledger.ts';
+import type { LedgerIndex } from './ledger.ts';
+import { acquireLock } from './lock.ts';
+import { quarantineBytes } from './quarantine.ts';
+import { recover } from './recover.ts';
+import {
+  NdjsonFile,
+  enrichmentLine,
+  enrichmentTableSql,
+  epochOrNull,
+  headerLine,
+  ledgerCopySql,
+  ledgerLine,
+  partCopySql,
+  recordLine,
+  reportsTableSql,
+} from './staging.ts';
+import type { LedgerLine } from './staging.ts';
+import type {
+  AddReportResult,
+  CommitOptions,
+  CompactResult,
+  Enrichment,
+  EnrichmentSource,
+  LedgerEntry,
+  LedgerSource,
+  PartSummary,
+  ProtocolStep,
+  QuarantineOutcome,
+  RecoverResult,
+  ReportInput,
+  RunSummary,
+} from './types.ts';
+
+export type * from './types.ts';
+export { reportKey } from './key.ts';
+export type { ReportIdentity } from './key.ts';
+export { findReports } from './ledger.ts';
+export { committedLedgerFiles, committedRecordFiles, committedRecordsSql, ledgerGlob } from './layout.ts';
+export { quarantineBytes } from './quarantine.ts';
+export { RECORD_COLUMNS, LEDGER_COLUMNS } from './schema.ts';
+export type { ColumnDef } from './schema.ts';
+
+export interface DatasetOptions {
+  /** The dataset directory, e.g. 'reports'; created if missing. */
+  root: string;
+  /** DuckDB threads for writing parts (default 1: flat memory, the other core stays with parsing). */
+  threads?: number;
+  /**
+   * DuckDB memory_limit while committing a run (default '256MB'): a ceiling, not a reservation —
+   * a commit of 100k records uses ~50 MB; the ceiling is there so that a huge run spills or fails
+   * instead of eating the machine.
+   */
+  memoryLimit?: string;
+  /** DuckDB memory_limit while compacting (default '256MB'; the sort spills to disk beyond it). */
+  compactMemoryLimit?: string;
+  /**
+   * Parquet row group size of run parts (default 4096) and compaction outputs (default 65536).
+   * The writer holds a row group in memory: small groups keep an ingest's memory flat.
+   */
+  rowGroupSize?: number;
+  compactRowGroupSize?: number;
+  /**
+   * Take over the writer lock even if its holder can't be shown dead (it ran on another host).
+   * Only when no other writer can be running: recover() deletes an unfinished run's files.
+   */
+  breakLock?: boolean;
+  /** Called at each protocol step (after it is durable); tests crash the process here. */
+  onStep?: (step: ProtocolStep, detail: string) => void | Promise<void>;
+}
+
+export interface Dataset {
+  readonly root: string;
+  /** What `recover()` cleaned up when the dataset was opened. */
+  readonly recovery: RecoverResult;
+  /** True when a committed run stored this report, or the active run already has. */
+  hasReport(reportKey: string): boolean;
+  /** True when a committed run has a ledger row for this input (source_ref), whatever its outcome. */
+  hasSource(sourceRef: string): boolean;
+  beginRun(run: { runId: string; ingestedAt: Date }): Promise<RunWriter>;
+  compact(month: string): Promise<CompactResult>;
+  /** Aborts an active run, releases the lock. */
+  close(): Promise<void>;
+}
+
+export interface RunWriter {
+  readonly runId: string;
+  readonly ingestedAt: Date;
+  /** Stores a report's rows (streamed batch by batch) unless its key is already stored. */
+  addReport(input: ReportInput): Promise<AddReportResult>;
+  /** Ledger row for an input that was not stored (foreign, invalid, unsupported, duplicate). */
+  addLedgerEntry(entry: LedgerEntry): void;
+  /** True when a committed run or this run has a ledger row for this input (source_ref). */
+  hasSource(sourceRef: string): boolean;
+  /** The distinct source IPs of the rows staged so far, to enrich once per run. */
+  sourceIps(): ReadonlySet<string>;
+  /** Keeps raw bytes under quarantine/<outcome>/; returns the path (put it in the ledger entry). */
+  quarantine(bytes: Uint8Array, outcome: QuarantineOutcome, name: string): Promise<string>;
+  /** Writes the parts, then the ledger part last (the commit point). */
+  commit(options?: CommitOptions): Promise<RunSummary>;
+  /** Drops everything the run staged or wrote; the dataset stays as before. No-op once committed. */
+  abort(): Promise<void>;
+}
+
+export async function openDataset(options: DatasetOptions): Promise<Dataset> {
+  const root = options.root;
+  ensureDir(root);
+  const release = acquireLock(root, options.breakLock ?? false);
+  try {
+    const recovery = recover(root);
+    const duck = await openDuck({ threads: options.threads ?? 1, memoryLimit: options.memoryLimit ?? '256MB' });
+    try {
+      const index = await loadLedgerIndex(root, duck);
+      return new LocalDataset(options, recovery, index, release);
+    } finally {
+      duck.close();
+    }
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/** The month a report's rows go to: its start date, else its end, else when it was ingested. */
+function reportMonth(header: ReportHeader, ingestedAt: Date): string {
+  const when = epochOrNull(header.dateBegin) ?? epochOrNull(header.dateEnd);
+  return when !== null ? monthOf(when) : ingestedAt.toISOString().slice(0, 7);
+}
+
+/** Ledger source fields without the nulls (null and absent mean the same: unknown). */
+function sourceFields(source: LedgerSource | undefined): LedgerSource {
+  const fields: LedgerSource = {};
+  if (source?.sourceName != null) fields.sourceName = source.sourceName;
+  if (source?.sourceTrail != null) fields.sourceTrail = source.sourceTrail;
+  if (source?.messageId != null) fields.messageId = source.messageId;
+  if (source?.subject != null) fields.subject = source.subject;
+  return fields;
+}
+
+function lookupOf(source: EnrichmentSource | undefined): ((ip: string) => Enrichment | undefined) | undefined {
+  if (source === undefined) return undefined;
+  if (typeof source === 'function') return source;
+  return (ip) => source.get(ip);
+}
+
+/** Lets the producer of a records stream we will not read release what it holds. */
+async function closeRecords(records: ReportInput['records']): Promise<void> {
+  try {
+    const it = Symbol.asyncIterator in records ? records[Symbol.asyncIterator]() : records[Symbol.iterator]();
+    await it.return?.();
+  } catch {
+    // Best effort: a producer that cannot be closed is not our failure.
+  }
+}
+
+class LocalDataset implements Dataset {
+  readonly root: string;
+  readonly recovery: RecoverResult;
+  readonly options: DatasetOptions;
+  #stored: Set<string>;
+  #sources: Set<string>;
+  #releaseLock: (() => void) | undefined;
+  #active: LocalRun | undefined;
+
+  constructor(options: DatasetOptions, recovery: RecoverResult, index: LedgerIndex, releaseLock: () => void) {
+    this.root = options.root;
+    this.options = options;
+    this.recovery = recovery;
+    this.#stored = index.storedKeys;
+    this.#sources = index.sources;
+    this.#releaseLock = releaseLock;
+  }
+
+  isCommitted(key: string): boolean {
+    return this.#stored.has(key);
+  }
+
+  hasReport(key: string): boolean {
+    return this.#stored.has(key) || (this.#active?.hasKey(key) ?? false);
+  }
+
+  hasSource(sourceRef: string): boolean {
+    return this.#sources.has(sourceRef);
+  }
+
+  async beginRun(run: { runId: string; ingestedAt: Date }): Promise<RunWriter> {
+    this.#assertOpen();
+    if (this.#active !== undefined) throw new Error(`Run ${this.#active.runId} is still active: commit or abort it first`);
+    checkId(run.runId);
+    if (Number.isNaN(run.ingestedAt.getTime())) throw new Error('ingestedAt is not a valid date');
+    if (existsSync(join(this.root, LEDGER_DIR, ledgerPartName(run.runId)))) {
+      throw new Error(`Run ${run.runId} is already committed: every run needs a new id`);
+    }
+    const staging = join(this.root, STAGING_DIR, run.runId);
+    removeTree(staging);
+    ensureDir(staging);
+    this.#active = new LocalRun(this, run.runId, run.ingestedAt, staging);
+    return this.#active;
+  }
+
+  /** `committed` carries what the run adds to the dedupe indexes; null when it did not commit. */
+  runEnded(run: LocalRun, committed: { keys: Iterable<string>; sources: Iterable<string> } | null): void {
+    if (committed !== null) {
+      for (const key of committed.keys) this.#stored.add(key);
+      for (const ref of committed.sources) this.#sources.add(ref);
+    }
+    if (this.#active === run) this.#active = undefined;
+  }
+
+  async compact(month: string): Promise<CompactResult> {
+    this.#assertOpen();
+    return compactMonth(
+      {
+        root: this.root,
+        duck: { threads: this.options.threads ?? 1, memoryLimit: this.options.compactMemoryLimit ?? '256MB' },
+        rowGroupSize: this.options.compactRowGroupSize ?? 65_536,
+        step: (step, detail) => this.step(step, detail),
+      },
+      month,
+    );
+  }
+
+  async step(step: ProtocolStep, detail: string): Promise<void> {
+    await this.options.onStep?.(step, detail);
+  }
+
+  async close(): Promise<void> {
+    if (this.#releaseLock === undefined) return;
+    try {
+      if (this.#active !== undefined) await this.#active.abort();
+    } finally {
+      this.#releaseLock();
+      this.#releaseLock = undefined;
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#releaseLock === undefined) throw new Error(`The dataset ${this.root} is closed`);
+  }
+}
+
+type RunStatus = 'open' | 'committing' | 'committed' | 'aborted';
+
+class LocalRun implements RunWriter {
+  readonly runId: string;
+  readonly ingestedAt: Date;
+  #dataset: LocalDataset;
+  #staging: string;
+  #status: RunStatus = 'open';
+  #months = new Map<string, NdjsonFile>();
+  #headers: NdjsonFile;
+  #ledger: LedgerLine[] = [];
+  #keys = new Set<string>();
+  #sources = new Set<string>();
+  #ips = new Set<string>();
+  #nextReport = 0;
+  #stored = 0;
+  #duplicates = 0;
+  /** Final-named files this run created; removed again if it does not commit. */
+  #written: string[] = [];
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(dataset: LocalDataset, runId: string, ingestedAt: Date, staging: string) {
+    this.#dataset = dataset;
+    this.runId = runId;
+    this.ingestedAt = ingestedAt;
+    this.#staging = staging;
+    this.#headers = new NdjsonFile(join(staging, 'reports.ndjson'));
+  }
+
+  hasKey(key: string): boolean {
+    return this.#keys.has(key);
+  }
+
+  hasSource(sourceRef: string): boolean {
+    return this.#sources.has(sourceRef) || this.#dataset.hasSource(sourceRef);
+  }
+
+  sourceIps(): ReadonlySet<string> {
+    return this.#ips;
+  }
+
+  /** One operation at a time: a report's rows must be contiguous in its month file to be cut off. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#tail.then(fn);
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
+
+  #assertOpen(): void {
+    if (this.#status !== 'open') throw new Error(`Run ${this.runId} is ${this.#status}`);
+  }
+
+  #monthFile(month: string): NdjsonFile {
+    let file = this.#months.get(month);
+    if (file === undefined) {
+      file = new NdjsonFile(join(this.#staging, `records-${month}.ndjson`));
+      this.#months.set(month, file);
+    }
+    return file;
+  }
+
+  addReport(input: ReportInput): Promise<AddReportResult> {
+    return this.#serial(async () => {
+      this.#assertOpen();
+      const { header } = input;
+      const key = reportKey(header);
+      const month = reportMonth(header, this.ingestedAt);
+      const base = {
+        sourceRef: input.sourceRef,
+        kind: 'aggregate' as const,
+        reportKey: key,
+        orgName: header.orgName,
+        orgEmail: header.email,
+        reportId: header.reportId,
+        policyDomain: header.policy.domain,
+        dateBegin: header.dateBegin,
+        dateEnd: header.dateEnd,
+        ...sourceFields(input.ledger),
+      };
+      this.#sources.add(input.sourceRef);
+      const earlier = this.#dataset.isCommitted(key);
+      if (earlier || this.#keys.has(key)) {
+        await closeRecords(input.records);
+        const reason = earlier ? 'report already stored by an earlier run' : 'report already stored by this run';
+        this.#pushLedger({ ...base, outcome: 'duplicate', reason });
+        this.#duplicates++;
+        return { outcome: 'duplicate', reportKey: key, records: 0 };
+      }
+
+      const file = this.#monthFile(month);
+      const fileMark = file.mark();
+      const headerMark = this.#headers.mark();
+      const rk = this.#nextReport++;
+      const modes = alignmentModes(header.policy, input.policy);
+      const lookup = lookupOf(input.enrichment);
+      let records = 0;
+      let messages = 0;
+      let warningCount = 0;
+      try {
+        for await (const batch of input.records as AsyncIterable<ReportRecord[]>) {
+          for (const record of batch) {
+            this.#ips.add(record.sourceIp);
+            file.push(recordLine(rk, records, record, deriveAlignment(record, modes), lookup?.(record.sourceIp)));
+            records++;
+            if (record.count !== null && Number.isSafeInteger(record.count)) messages += record.count;
+          }
+        }
+        const warnings = input.warnings();
+        warningCount = warnings.length;
+        this.#headers.push(headerLine(rk, key, header, warnings, input.sourceRef));
+      } catch (error) {
+        file.rollback(fileMark);
+        this.#headers.rollback(headerMark);
+        throw error;
+      }
+      this.#keys.add(key);
+      this.#pushLedger({ ...base, outcome: 'stored', month, records, messages, warningCount });
+      this.#stored++;
+      return { outcome: 'stored', reportKey: key, records };
+    });
+  }
+
+  #pushLedger(line: Omit<LedgerLine, 'seq'>): void {
+    this.#ledger.push({ ...line, seq: this.#ledger.length });
+  }
+
+  addLedgerEntry(entry: LedgerEntry): void {
+    this.#assertOpen();
+    if ((entry.outcome as string) === 'stored') throw new Error('Only addReport can record a stored report');
+    const { quarantinePath, header, sourceName, sourceTrail, messageId, subject, ...rest } = entry;
+    const line: Omit<LedgerLine, 'seq'> = { ...rest, ...sourceFields({ sourceName, sourceTrail, messageId, subject }) };
+    if (header !== undefined) {
+      line.reportKey ??= reportKey(header);
+      line.orgName ??= header.orgName;
+      line.orgEmail ??= header.email;
+      line.reportId ??= header.reportId;
+      line.policyDomain ??= header.policy.domain;
+      if (line.dateBegin === undefined) line.dateBegin = header.dateBegin;
+      if (line.dateEnd === undefined) line.dateEnd = header.dateEnd;
+    }
+    if (quarantinePath !== undefined) line.quarantinePath = this.#relativeToRoot(quarantinePath);
+    this.#sources.add(entry.sourceRef);
+    if (entry.outcome === 'duplicate') this.#duplicates++;
+    this.#pushLedger(line);
+  }
+
+  #relativeToRoot(path: string): string {
+    const root = resolve(this.#dataset.root);
+    const abs = isAbsolute(path) ? path : resolve(path);
+    const rel = relative(root, abs);
+    return rel.startsWith('..') || isAbsolute(rel) ? path : rel.split('\\').join('/');
+  }
+
+  async quarantine(bytes: Uint8Array, outcome: QuarantineOutcome, name: string): Promise<string> {
+    this.#assertOpen();
+    return quarantineBytes(this.#dataset.root, bytes, outcome, name);
+  }
+
+  commit(options: CommitOptions = {}): Promise<RunSummary> {
+    return this.#serial(async () => {
+      this.#assertOpen();
+      this.#status = 'committing';
+      const root = this.#dataset.root;
+      const step = (s: ProtocolStep, detail = ''): Promise<void> => this.#dataset.step(s, detail);
+      const summary: RunSummary = {
+        runId: this.runId,
+        ingestedAt: this.ingestedAt,
+        committed: false,
+        stored: this.#stored,
+        duplicates: this.#duplicates,
+        ledgerEntries: this.#ledger.length,
+        records: 0,
+        parts: [],
+        ledgerPath: null,
+      };
+      const dsOptions = this.#dataset.options;
+      let duck: Awaited<ReturnType<typeof openDuck>> | undefined;
+      let committed = false;
+      try {
+        for (const file of this.#months.values()) file.close();
+        this.#headers.close();
+        if (this.#ledger.length === 0) {
+          // Nothing came in: no ledger part, nothing to commit.
+          committed = true;
+          this.#finish('committed', null);
+          removeTree(this.#staging);
+          return summary;
+        }
+        await step('run:staged');
+        const duckOptions: DuckOptions = {
+          threads: dsOptions.threads ?? 1,
+          memoryLimit: dsOptions.memoryLimit ?? '256MB',
+          tempDirectory: join(this.#staging, 'duckdb'),
+        };
+        duck = await openDuck(duckOptions);
+        const run = { runId: this.runId, ingestedAt: this.ingestedAt };
+        // DuckDB guesses a few dozen rows for read_csv and would build its join hash tables on the
+        // staged records (all of them, in memory) instead of on the reports and enrichment tables.
+        await duck.run(`SET disabled_optimizers = 'build_side_probe_side'`);
+        await duck.run(reportsTableSql(this.#headers.path));
+        await duck.run(enrichmentTableSql(this.#stageEnrichment(options.enrichment)));
+        const dirs = new Set<string>();
+        for (const month of [...this.#months.keys()].sort()) {
+          const file = this.#months.get(month) as NdjsonFile;
+          if (file.rows === 0) continue;
+          const dir = monthDir(root, month);
+          ensureDir(dir);
+          dirs.add(dir);
+          const tmp = join(dir, tmpName(runPartName(this.runId)));
+          const final = join(dir, runPartName(this.runId));
+          this.#written.push(tmp);
+          await duck.run(partCopySql(file.path, tmp, run, { rowGroupSize: dsOptions.rowGroupSize ?? 4096 }));
+          await checkRows(duck, tmp, file.rows);
+          fsyncFile(tmp);
+          await step('run:part-written', month);
+          this.#written.push(final);
+          renameSync(tmp, final);
+          await step('run:part-renamed', month);
+          summary.parts.push({ month, path: final, records: file.rows } satisfies PartSummary);
+          summary.records += file.rows;
+        }
+        // The parts must be durable before the ledger part can vouch for them.
+        for (const dir of dirs) fsyncDir(dir);
+
+        const ledgerDir = join(root, LEDGER_DIR);
+        ensureDir(ledgerDir);
+        const ledgerFile = new NdjsonFile(join(this.#staging, 'ledger.ndjson'));
+        for (const line of this.#ledger) ledgerFile.push(ledgerLine(line));
+        ledgerFile.close();
+        const ledgerTmp = join(ledgerDir, tmpName(ledgerPartName(this.runId)));
+        const ledgerFinal = join(ledgerDir, ledgerPartName(this.runId));
+        this.#written.push(ledgerTmp);
+        await duck.run(ledgerCopySql(ledgerFile.path, ledgerTmp, run));
+        await checkRows(duck, ledgerTmp, this.#ledger.length);
+        fsyncFile(ledgerTmp);
+        await step('run:ledger-written');
+
+        renameSync(ledgerTmp, ledgerFinal);
+        // Committed. Nothing below may undo it.
+        committed = true;
+        this.#finish('committed', { keys: this.#keys, sources: this.#sources });
+        summary.committed = true;
+        summary.ledgerPath = ledgerFinal;
+        fsyncDir(ledgerDir);
+        await step('run:committed');
+      } catch (error) {
+        if (!committed) this.#rollback();
+        throw error;
+      } finally {
+        duck?.close();
+      }
+      removeTree(this.#staging);
+      removeEmptyDir(join(root, STAGING_DIR));
+      await step('run:cleaned');
+      return summary;
+    });
+  }
+
+  /** Writes the run-level enrichment of the IPs seen to staging; null when there is none. */
+  #stageEnrichment(source: CommitOptions['enrichment']): string | null {
+    const lookup = lookupOf(source);
+    if (lookup === undefined) return null;
+    const file = new NdjsonFile(join(this.#staging, 'enrichment.ndjson'));
+    try {
+      for (const ip of this.#ips) {
+        const e = lookup(ip);
+        if (e !== undefined) file.push(enrichmentLine(ip, e));
+      }
+    } finally {
+      file.close();
+    }
+    return file.rows > 0 ? file.path : null;
+  }
+
+  abort(): Promise<void> {
+    return this.#serial(async () => {
+      // Once committed there is nothing to undo: abort is then a no-op, so a caller's catch-all
+      // cleanup after a later failure cannot hide that failure.
+      if (this.#status === 'aborted' || this.#status === 'committed') return;
+      this.#rollback();
+    });
+  }
+
+  #rollback(): void {
+    for (const file of [...this.#months.values(), this.#headers]) file.close();
+    for (const path of this.#written) removeFile(path);
+    removeTree(this.#staging);
+    this.#finish('aborted', null);
+  }
+
+  #finish(status: RunStatus, committed: { keys: Iterable<string>; sources: Iterable<string> } | null): void {
+    this.#status = status;
+    this.#dataset.runEnded(this, committed);
+  }
+}
+
+function removeEmptyDir(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty (another run's leftovers, for recover) or already gone.
+  }
+}
+
+async function checkRows(duck: Awaited<ReturnType<typeof openDuck>>, path: string, expected: number): Promise<void> {
+  const rows = await duck.rows<{ n: number }>(`SELECT count(*) AS n FROM read_parquet(${sqlString(path)}, hive_partitioning = false)`);
+  const actual = Number(rows[0]?.n);
+  if (actual !== expected) throw new Error(`${path}: wrote ${actual} rows, expected ${expected}`);
+}

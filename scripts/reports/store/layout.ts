@@ -1,0 +1,206 @@
+/**
+ * Where things live under the dataset root, and which files hold committed data. Readers that go
+ * through `committedRecordsSql` see exactly the committed state at every instant of the protocol
+ * (index.ts); a plain glob sees it whenever no writer is between two steps.
+ *
+ *   records/month=YYYY-MM/run-<runId>.parquet      a run's part (committed iff ledger/run-<runId>.parquet exists)
+ *   records/month=YYYY-MM/compact-<id>.parquet     a compaction's output (committed once renamed into place)
+ *   records/month=YYYY-MM/_compact-<id>.json       compaction manifest: the output and the parts it replaces
+ *   ledger/run-<runId>.parquet                     a run's ledger part = its commit marker
+ *   quarantine/<outcome>/<sha256>.<ext>            raw bytes of inputs that were not stored
+ *   .staging/<runId>/                              a run's scratch space (NDJSON, DuckDB temp)
+ *   .lock                                          the writer lock
+ *   **\/.<name>.tmp                                 files being written; renamed to <name> when complete
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RECORD_COLUMNS } from './schema.ts';
+
+export const RECORDS_DIR = 'records';
+export const LEDGER_DIR = 'ledger';
+export const QUARANTINE_DIR = 'quarantine';
+export const STAGING_DIR = '.staging';
+export const LOCK_FILE = '.lock';
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const MONTH_PATTERN = /^\d{4}-(0[1-9]|1[0-2])$/;
+
+/** Run and compaction ids become file names: letters, digits, `.`, `_`, `-`; no path separators. */
+export function checkId(id: string, what = 'run id'): string {
+  if (!ID_PATTERN.test(id)) {
+    throw new Error(`Invalid ${what} ${JSON.stringify(id)}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+  return id;
+}
+
+export function checkMonth(month: string): string {
+  if (!MONTH_PATTERN.test(month)) throw new Error(`Invalid month ${JSON.stringify(month)}: expected YYYY-MM`);
+  return month;
+}
+
+/** The UTC month (`YYYY-MM`) of an epoch-seconds instant. */
+export function monthOf(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString().slice(0, 7);
+}
+
+export const runPartName = (runId: string): string => `run-${runId}.parquet`;
+export const compactPartName = (id: string): string => `compact-${id}.parquet`;
+export const manifestName = (id: string): string => `_compact-${id}.json`;
+export const ledgerPartName = (runId: string): string => `run-${runId}.parquet`;
+/** Temporary sibling of a final name: hidden, and not matched by `*.parquet` globs. */
+export const tmpName = (finalName: string): string => `.${finalName}.tmp`;
+
+export const monthDirName = (month: string): string => `month=${month}`;
+export const monthDir = (root: string, month: string): string => join(root, RECORDS_DIR, monthDirName(month));
+
+function idBetween(name: string, prefix: string, suffix: string): string | null {
+  return name.startsWith(prefix) && name.endsWith(suffix) && name.length > prefix.length + suffix.length
+    ? name.slice(prefix.length, -suffix.length)
+    : null;
+}
+export const runIdOfPart = (name: string): string | null => idBetween(name, 'run-', '.parquet');
+export const compactIdOfPart = (name: string): string | null => idBetween(name, 'compact-', '.parquet');
+export const compactIdOfManifest = (name: string): string | null => idBetween(name, '_compact-', '.json');
+
+export interface CompactionManifest {
+  version: 1;
+  id: string;
+  month: string;
+  /** File names inside the month directory. */
+  output: string;
+  inputs: string[];
+  rows: number;
+  createdAt: string;
+}
+
+export interface MonthState {
+  month: string;
+  dir: string;
+  /** Committed, not superseded: what readers must read (file names). */
+  visible: string[];
+  /** Parts of runs without a ledger part. */
+  uncommitted: string[];
+  temporary: string[];
+  manifests: { name: string; manifest: CompactionManifest; outputPresent: boolean }[];
+}
+
+export interface DatasetState {
+  committedRuns: Set<string>;
+  ledgerFiles: string[];
+  ledgerTemporary: string[];
+  months: MonthState[];
+}
+
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/**
+ * A snapshot of the files under `root`, classified by the protocol. Reads the ledger directory
+ * first: a run that commits while we list its month can only make us miss it, never half-see it.
+ */
+export function scanDataset(root: string): DatasetState {
+  const ledgerNames = list(join(root, LEDGER_DIR));
+  const committedRuns = new Set<string>();
+  const ledgerFiles: string[] = [];
+  const ledgerTemporary: string[] = [];
+  for (const name of ledgerNames) {
+    const runId = runIdOfPart(name);
+    if (runId !== null) {
+      committedRuns.add(runId);
+      ledgerFiles.push(join(root, LEDGER_DIR, name));
+    } else if (name.endsWith('.tmp')) ledgerTemporary.push(join(root, LEDGER_DIR, name));
+  }
+
+  const months: MonthState[] = [];
+  for (const dirName of list(join(root, RECORDS_DIR))) {
+    const month = dirName.startsWith('month=') ? dirName.slice('month='.length) : '';
+    if (!MONTH_PATTERN.test(month)) continue;
+    months.push(scanMonth(month, join(root, RECORDS_DIR, dirName), committedRuns));
+  }
+  return { committedRuns, ledgerFiles, ledgerTemporary, months };
+}
+
+function scanMonth(month: string, dir: string, committedRuns: ReadonlySet<string>): MonthState {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return scanMonthOnce(month, dir, committedRuns);
+    } catch (error) {
+      // A manifest listed a moment ago is gone: a compaction just finished. List again, or we
+      // could count both its inputs (listed before they were deleted) and its output.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw error;
+    }
+  }
+}
+
+function scanMonthOnce(month: string, dir: string, committedRuns: ReadonlySet<string>): MonthState {
+  const names = list(dir);
+  const present = new Set(names);
+  const state: MonthState = { month, dir, visible: [], uncommitted: [], temporary: [], manifests: [] };
+  const superseded = new Set<string>();
+  for (const name of names) {
+    if (compactIdOfManifest(name) === null) continue;
+    const manifest = JSON.parse(readFileSync(join(dir, name), 'utf8')) as CompactionManifest;
+    const outputPresent = present.has(manifest.output);
+    state.manifests.push({ name, manifest, outputPresent });
+    // Once the output is in place the compaction is committed and its inputs are dead.
+    if (outputPresent) for (const input of manifest.inputs) superseded.add(input);
+  }
+  for (const name of names) {
+    if (name.endsWith('.tmp')) state.temporary.push(name);
+    else if (superseded.has(name)) continue;
+    else if (compactIdOfPart(name) !== null) state.visible.push(name);
+    else {
+      const runId = runIdOfPart(name);
+      if (runId === null) continue;
+      if (committedRuns.has(runId)) state.visible.push(name);
+      else state.uncommitted.push(name);
+    }
+  }
+  return state;
+}
+
+/** Paths of the record files that hold exactly the committed rows. */
+export function committedRecordFiles(root: string): string[] {
+  return scanDataset(root).months.flatMap((m) => m.visible.map((name) => join(m.dir, name)));
+}
+
+/** Paths of the committed ledger parts. */
+export function committedLedgerFiles(root: string): string[] {
+  return scanDataset(root).ledgerFiles;
+}
+
+export function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+export function sqlList(values: readonly string[]): string {
+  return `[${values.map(sqlString).join(', ')}]`;
+}
+
+/** A relation with the dataset's columns (plus `month`) and no rows, for an empty dataset. */
+function emptyRecordsSql(): string {
+  const cols = RECORD_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`);
+  return `SELECT ${cols.join(', ')}, CAST(NULL AS VARCHAR) AS month WHERE false`;
+}
+
+/**
+ * A SELECT over the committed records only (with the hive column `month`), for any DuckDB reader:
+ * `SELECT … FROM (${committedRecordsSql('reports')})`. The file list is taken now: call it again
+ * after new runs or compactions.
+ */
+export function committedRecordsSql(root: string): string {
+  const files = committedRecordFiles(root);
+  if (files.length === 0) return emptyRecordsSql();
+  return `SELECT * FROM read_parquet(${sqlList(files)}, hive_partitioning = true, union_by_name = true, hive_types = {'month': VARCHAR})`;
+}
+
+/** The ledger parts present are exactly the committed ones (each is renamed into place as the commit). */
+export function ledgerGlob(root: string): string {
+  return join(root, LEDGER_DIR, 'run-*.parquet');
+}

@@ -1,0 +1,103 @@
+/**
+ * Reading the ledger: which report keys are stored (for dedupe), and "did we get Google's report
+ * for the 12th?" (`findReports`). Every ledger file present is committed (see index.ts).
+ */
+import type { Duck } from './duck.ts';
+import { openDuck } from './duck.ts';
+import { committedLedgerFiles, sqlList, sqlString } from './layout.ts';
+import type { LedgerRow, ReportQuery } from './types.ts';
+
+function ledgerSource(files: readonly string[]): string {
+  return `read_parquet(${sqlList(files)}, union_by_name = true, hive_partitioning = false)`;
+}
+
+export interface LedgerIndex {
+  /** report_key of every report stored by a committed run (dedupe). */
+  storedKeys: Set<string>;
+  /** source_ref of every input item a committed run saw, whatever its outcome. */
+  sources: Set<string>;
+}
+
+export async function loadLedgerIndex(root: string, duck: Duck): Promise<LedgerIndex> {
+  const files = committedLedgerFiles(root);
+  if (files.length === 0) return { storedKeys: new Set(), sources: new Set() };
+  const keys = await duck.rows<{ report_key: string }>(
+    `SELECT DISTINCT report_key FROM ${ledgerSource(files)} WHERE outcome = 'stored' AND report_key IS NOT NULL`,
+  );
+  const sources = await duck.rows<{ source_ref: string }>(`SELECT DISTINCT source_ref FROM ${ledgerSource(files)}`);
+  return { storedKeys: new Set(keys.map((r) => r.report_key)), sources: new Set(sources.map((r) => r.source_ref)) };
+}
+
+function dayRange(day: string | Date): { start: number; end: number } {
+  const text = typeof day === 'string' ? day : day.toISOString().slice(0, 10);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) throw new Error(`Invalid day ${JSON.stringify(text)}: expected YYYY-MM-DD`);
+  const start = Date.parse(`${text}T00:00:00Z`);
+  if (Number.isNaN(start)) throw new Error(`Invalid day ${JSON.stringify(text)}`);
+  return { start: start / 1000, end: start / 1000 + 86_400 };
+}
+
+const timestamp = (epochSeconds: number): string => `make_timestamp(${epochSeconds}::BIGINT * 1000000)`;
+
+/**
+ * Ledger rows matching every given criterion, oldest report first (then in ingest order). `day` matches reports whose
+ * range overlaps that UTC day (begin < next midnight and end > midnight, so a range ending
+ * exactly at midnight belongs to the day before).
+ */
+export async function findReports(root: string, query: ReportQuery = {}): Promise<LedgerRow[]> {
+  const files = committedLedgerFiles(root);
+  if (files.length === 0) return [];
+  const where: string[] = [];
+  if (query.org !== undefined) where.push(`contains(lower(org_name), ${sqlString(query.org.trim().toLowerCase())})`);
+  if (query.domain !== undefined) {
+    where.push(`lower(policy_domain) = ${sqlString(query.domain.trim().toLowerCase().replace(/\.$/, ''))}`);
+  }
+  if (query.day !== undefined) {
+    const { start, end } = dayRange(query.day);
+    where.push(`date_begin < ${timestamp(end)} AND date_end > ${timestamp(start)}`);
+  }
+  if (query.outcome !== undefined) {
+    const outcomes = Array.isArray(query.outcome) ? query.outcome : [query.outcome];
+    where.push(`outcome IN (${outcomes.map(sqlString).join(', ')})`);
+  }
+  const duck = await openDuck();
+  try {
+    const rows = await duck.rows<Record<string, unknown>>(
+      `SELECT * FROM ${ledgerSource(files)} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY date_begin NULLS LAST, ingested_at, ingest_run, seq`,
+    );
+    return rows.map(toLedgerRow);
+  } finally {
+    duck.close();
+  }
+}
+
+function toLedgerRow(r: Record<string, unknown>): LedgerRow {
+  const str = (k: string): string | null => (r[k] === null || r[k] === undefined ? null : String(r[k]));
+  const num = (k: string): number | null => (r[k] === null || r[k] === undefined ? null : Number(r[k]));
+  const date = (k: string): Date | null => (r[k] instanceof Date ? (r[k] as Date) : null);
+  return {
+    ingestRun: String(r.ingest_run),
+    seq: Number(r.seq),
+    ingestedAt: r.ingested_at as Date,
+    sourceRef: String(r.source_ref),
+    kind: r.kind as LedgerRow['kind'],
+    outcome: r.outcome as LedgerRow['outcome'],
+    reason: str('reason'),
+    reportKey: str('report_key'),
+    orgName: str('org_name'),
+    orgEmail: str('org_email'),
+    reportId: str('report_id'),
+    policyDomain: str('policy_domain'),
+    dateBegin: date('date_begin'),
+    dateEnd: date('date_end'),
+    month: str('month'),
+    records: num('records'),
+    messages: num('messages'),
+    warningCount: num('warning_count'),
+    sourceName: str('source_name'),
+    sourceTrail: Array.isArray(r.source_trail) ? (r.source_trail as string[]) : null,
+    messageId: str('message_id'),
+    subject: str('subject'),
+    quarantinePath: str('quarantine_path'),
+  };
+}
