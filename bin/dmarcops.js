@@ -9,5 +9,12 @@ if (major < 24) {
   );
   process.exit(2);
 }
+// `dmarcops ledger | head` closes the pipe early: that is the reader's choice, not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
 const { main } = await import('../scripts/cli.ts');
 process.exitCode = await main(process.argv.slice(2));

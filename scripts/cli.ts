@@ -16,6 +16,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   rules: async () => (await import('./cli/rules.ts')).rulesCommand,
   ingest: async () => (await import('./cli/ingest.ts')).ingestCommand,
   fetch: async () => (await import('./cli/fetch.ts')).fetchCommand,
+  ledger: async () => (await import('./cli/ledger.ts')).ledgerCommand,
+  compact: async () => (await import('./cli/compact.ts')).compactCommand,
 };
 
 export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {

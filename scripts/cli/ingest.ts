@@ -93,7 +93,8 @@ export function renderSummary(summary: IngestSummary, dataRoot: string, output: 
   output.out(`  reports  ${output.style('green', `${reports.stored} new`)} · ${reports.duplicate} duplicate · ${reports.foreign} foreign · ${reports.invalid ? output.style('red', `${reports.invalid} invalid`) : '0 invalid'}`);
   output.out(`  records  ${summary.records.toLocaleString('en-US')}`);
   if (summary.enrichment) output.out(`  lookups  ${summary.enrichment.lookups} PTR, ${summary.enrichment.cacheHits} cached, ${summary.enrichment.failures} failed`);
-  for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${source}: ${reason}`);
+  // Reasons usually start with the input's own name; print it once.
+  for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`}`);
   for (const { source, policyDomain } of summary.foreign) output.out(`  ${output.style('yellow', 'foreign')}  ${source}: policy domain ${policyDomain || '(empty)'} is not in domains/`);
   for (const warning of warnings) output.out(`  ${output.style('yellow', 'note')}     ${warning}`);
   if (summary.reports.invalid + summary.reports.foreign > 0) output.out(`  (kept aside in ${dataRoot}/quarantine/; nothing is dropped)`);

@@ -186,7 +186,8 @@ function summarize(runId: string, results: ItemResult[], enricher: Enricher | un
     for (const report of result.reports) {
       summary.reports[report.outcome] += 1;
       if (report.outcome === 'stored') summary.records += report.records;
-      if (report.outcome === 'invalid') summary.invalid.push({ source: `${result.name} › ${report.payload}`, reason: report.reason ?? 'unknown' });
+      const source = report.payload.startsWith(result.name) ? report.payload : `${result.name} › ${report.payload}`;
+      if (report.outcome === 'invalid') summary.invalid.push({ source, reason: report.reason ?? 'unknown' });
       if (report.outcome === 'foreign') summary.foreign.push({ source: result.name, policyDomain: report.policyDomain ?? '' });
     }
   }

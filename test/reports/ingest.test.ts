@@ -1,0 +1,124 @@
+/**
+ * `dmarcops ingest` end to end on files: good, duplicate, foreign, broken and hostile inputs in one
+ * run. Hostile ones are refused with a message naming the file and the limit, the run goes on, and
+ * nothing is lost (quarantine) or doubled (rerun).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { zipSync } from 'fflate';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { main } from '../../scripts/cli.ts';
+import type { IngestSummary } from '../../scripts/reports/pipeline.ts';
+import { committedRecordsSql } from '../../scripts/reports/store/index.ts';
+import { openDuck } from '../../scripts/reports/store/duck.ts';
+import { enc, gzipBomb, mail, reportXml } from '../fixtures/unpack/make.ts';
+import { captureOutput } from '../helpers/output.ts';
+
+let dir: string;
+let inbox: string;
+let data: string;
+
+async function ingest(...extra: string[]): Promise<IngestSummary> {
+  const output = captureOutput();
+  const code = await main(['ingest', inbox, '--data', data, '--domains', 'domains', '--offline', '--json', ...extra], output, {});
+  expect(code, output.stderr.join('\n')).toBe(0);
+  return JSON.parse(output.text()) as IngestSummary;
+}
+
+async function rowCount(): Promise<number> {
+  const duck = await openDuck();
+  try {
+    const [row] = await duck.rows<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM (${committedRecordsSql(data)})`);
+    return row?.n ?? 0;
+  } finally {
+    duck.close();
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dmarcops-ingest-'));
+  inbox = join(dir, 'inbox');
+  data = join(dir, 'reports');
+  await mkdir(inbox);
+  const ours = reportXml('good-1', 12, 'example.com');
+  await writeFile(join(inbox, '01-good.xml'), ours);
+  // The same report relayed a second time, zipped: a duplicate, not new rows.
+  await writeFile(join(inbox, '02-same-report.zip'), zipSync({ 'receiver.example!example.com!1700000000!1700086399.xml': enc(ours) }));
+  await writeFile(join(inbox, '03-subdomain.eml'), mail({ Subject: 'Report Domain: mail.example.com', 'Message-ID': '<sub@receiver.example>' }, [{ type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(reportXml('sub-1', 3, 'mail.example.com')), encoding: 'base64' }]));
+  await writeFile(join(inbox, '04-foreign.xml.gz'), gzipSync(reportXml('other-1', 2, 'not-ours.example')));
+  await writeFile(join(inbox, '05-truncated.xml'), reportXml('cut-1', 5, 'example.com').slice(0, 700));
+  await writeFile(join(inbox, '06-gzip-bomb.xml.gz'), gzipBomb(512 * 1024 * 1024, enc('<?xml version="1.0"?><feedback>')));
+  await writeFile(join(inbox, '07-billion-laughs.xml'), '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><feedback><report_metadata><org_name>&lol2;</org_name></report_metadata></feedback>');
+  await writeFile(join(inbox, '08-external-entity.xml'), '<?xml version="1.0"?><!DOCTYPE feedback [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><feedback><report_metadata><org_name>&xxe;</org_name></report_metadata></feedback>');
+  await writeFile(join(inbox, '09-not-a-report.txt'), 'hello, this is not a report\n');
+});
+
+afterAll(async () => {
+  if (dir?.startsWith(join(tmpdir(), 'dmarcops-ingest-'))) await rm(dir, { recursive: true, force: true });
+});
+
+
+describe('dmarcops ingest', () => {
+  let first: IngestSummary;
+
+  test('one run: stores ours, recognises the duplicate, sets aside foreign and invalid inputs with reasons', async () => {
+    first = await ingest();
+    expect(first.items).toBe(9);
+    expect(first.reports).toEqual({ stored: 2, duplicate: 1, foreign: 1, invalid: 5 });
+    expect(first.records).toBe(15);
+    const reasons = Object.fromEntries(first.invalid.map(({ source, reason }) => [source.split('/').pop()?.split(' › ')[0], reason]));
+    expect(reasons['05-truncated.xml']).toMatch(/truncated/);
+    expect(reasons['06-gzip-bomb.xml.gz']).toMatch(/06-gzip-bomb\.xml\.gz.*(ratio|limit)/);
+    expect(reasons['07-billion-laughs.xml']).toMatch(/DOCTYPE|DTD/i);
+    expect(reasons['08-external-entity.xml']).toMatch(/DOCTYPE|DTD/i);
+    expect(reasons['09-not-a-report.txt']).toMatch(/not XML/);
+    expect(first.foreign).toEqual([{ source: join(inbox, '04-foreign.xml.gz'), policyDomain: 'not-ours.example' }]);
+  });
+
+  test('the dataset holds exactly the stored records, readable by DuckDB', async () => {
+    expect(await rowCount()).toBe(15);
+    const duck = await openDuck();
+    try {
+      const rows = await duck.rows<{ policy_domain: string; n: number; messages: number }>(`SELECT policy_domain, count(*)::INTEGER AS n, sum(message_count)::INTEGER AS messages FROM (${committedRecordsSql(data)}) GROUP BY 1 ORDER BY 1`);
+      expect(rows).toEqual([
+        { policy_domain: 'example.com', n: 12, messages: 78 },
+        { policy_domain: 'mail.example.com', n: 3, messages: 6 },
+      ]);
+    } finally {
+      duck.close();
+    }
+  });
+
+  test('nothing is lost: foreign and invalid inputs are kept in quarantine', async () => {
+    const foreign = await readdir(join(data, 'quarantine', 'foreign'));
+    const invalid = await readdir(join(data, 'quarantine', 'invalid'));
+    expect(foreign).toHaveLength(1);
+    expect(invalid).toHaveLength(5);
+  });
+
+  test('a rerun doubles nothing', async () => {
+    const again = await ingest();
+    expect(again.alreadyIngested).toBe(9);
+    expect(again.reports).toEqual({ stored: 0, duplicate: 0, foreign: 0, invalid: 0 });
+    expect(await rowCount()).toBe(15);
+  });
+
+  test('a new file holding an already stored report is a duplicate', async () => {
+    await writeFile(join(inbox, '10-relayed-again.xml'), `\n${reportXml('good-1', 12, 'example.com')}`);
+    const third = await ingest();
+    expect(third.reports.duplicate).toBe(1);
+    expect(await rowCount()).toBe(15);
+    expect(existsSync(join(data, '.staging'))).toBe(false);
+  });
+
+  test('the text summary names each invalid input once, with its reason', async () => {
+    const fresh = join(dir, 'text');
+    const output = captureOutput();
+    expect(await main(['ingest', join(inbox, '05-truncated.xml'), '--data', fresh, '--domains', 'domains', '--offline'], output, {})).toBe(0);
+    const line = output.stdout.find((entry) => entry.includes('invalid ') && entry.includes('05-truncated.xml'));
+    expect(line?.match(/05-truncated\.xml/g)).toHaveLength(1);
+  });
+});
