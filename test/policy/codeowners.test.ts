@@ -1,21 +1,10 @@
 import { describe, expect, test } from 'vitest';
 import { checkCodeowners, renderCodeowners } from '../../scripts/policy/codeowners.ts';
 import type { DomainPolicy } from '../../scripts/policy/model.ts';
+import { makePolicy } from '../helpers/policy.ts';
 
 function policy(domain: string, owners: string[], overrides: Partial<DomainPolicy> = {}): DomainPolicy {
-  return {
-    domain,
-    p: 'reject',
-    adkim: 'r',
-    aspf: 'r',
-    testing: false,
-    rua: [],
-    dns: { provider: 'cloudflare', zone: domain, ttl: 3600 },
-    owners,
-    senders: [],
-    file: `domains/${domain}.yaml`,
-    ...overrides,
-  };
+  return makePolicy(domain, { owners, ...overrides });
 }
 
 const POLICIES = [

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { DomainPolicy } from '../../scripts/policy/model.ts';
+import { makePolicy } from '../helpers/policy.ts';
 import {
   applicablePolicy,
   compareOrgDomainMethods,
@@ -13,19 +14,7 @@ import {
 import type { TxtResolver } from '../../scripts/policy/orgdomain.ts';
 
 function policy(domain: string, overrides: Partial<DomainPolicy> = {}): DomainPolicy {
-  return {
-    domain,
-    p: 'reject',
-    adkim: 'r',
-    aspf: 'r',
-    testing: false,
-    rua: [],
-    dns: { provider: 'cloudflare', zone: domain, ttl: 3600 },
-    owners: [],
-    senders: [],
-    file: `domains/${domain}.yaml`,
-    ...overrides,
-  };
+  return makePolicy(domain, overrides);
 }
 
 interface FakeDnsOptions {

@@ -13,19 +13,7 @@ import {
 } from '../../scripts/policy/record.ts';
 
 function policy(domain: string, fields: Partial<DomainPolicy> = {}): DomainPolicy {
-  return {
-    domain,
-    p: 'reject',
-    adkim: 'r',
-    aspf: 'r',
-    testing: false,
-    rua: [],
-    dns: { provider: 'cloudflare', zone: domain, ttl: 3600 },
-    owners: [],
-    senders: [],
-    file: 'domains/x.yaml',
-    ...fields,
-  };
+  return makePolicy(domain, { file: 'domains/x.yaml', ...fields });
 }
 
 function rua(address: string, size?: string): ReportUri {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { DomainPolicy } from '../../scripts/policy/model.ts';
+import { makePolicy } from '../helpers/policy.ts';
 import {
   externalReportDestinations,
   formatDmarcRecord,
@@ -13,19 +14,7 @@ import {
 } from '../../scripts/policy/record.ts';
 
 function policy(domain: string, fields: Partial<DomainPolicy> = {}): DomainPolicy {
-  return {
-    domain,
-    p: 'reject',
-    adkim: 'r',
-    aspf: 'r',
-    testing: false,
-    rua: [],
-    dns: { provider: 'cloudflare', zone: domain, ttl: 3600 },
-    owners: [],
-    senders: [],
-    file: 'domains/x.yaml',
-    ...fields,
-  };
+  return makePolicy(domain, { file: 'domains/x.yaml', ...fields });
 }
 
 const octets = (text: string): number => new TextEncoder().encode(text).length;
