@@ -1,11 +1,11 @@
 /**
  * Golden files: what dmarcops publishes for a table of domain policies, as zone-file lines and as the
-import { makePolicy } from '../helpers/policy.ts';
  * ManagedRecord[] the DNS stage receives. Update with `npx vitest run test/policy/record.golden.test.ts -u`
  * and read the diff: these files are what users see.
  */
 import { describe, expect, test } from 'vitest';
 import type { DnsTarget, DomainPolicy, ManagedRecord, ReportUri } from '../../scripts/policy/model.ts';
+import { makePolicy } from '../helpers/policy.ts';
 import {
   externalReportDestinations,
   formatZoneFileTxt,
