@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   new: async () => (await import('./cli/new.ts')).newCommand,
   record: async () => (await import('./cli/record.ts')).recordCommand,
   codeowners: async () => (await import('./cli/codeowners.ts')).codeownersCommand,
+  'check-record': async () => (await import('./cli/check-record.ts')).checkRecordCommand,
   rules: async () => (await import('./cli/rules.ts')).rulesCommand,
   ingest: async () => (await import('./cli/ingest.ts')).ingestCommand,
   fetch: async () => (await import('./cli/fetch.ts')).fetchCommand,

@@ -1,0 +1,34 @@
+import { lintPublishedRecord } from '../policy/record-lint.ts';
+import { formatDmarcRecord, parseDmarcRecord } from '../policy/record.ts';
+import type { Command } from './command.ts';
+import { CliError, EXIT, JSON_OPTION } from './command.ts';
+
+export const checkRecordCommand: Command = {
+  name: 'check-record',
+  summary: 'lint a DMARC TXT record as published (checkdmarc\'s record checks and more)',
+  usage: 'dmarcops check-record <txt> [<txt>…] [--json]',
+  help: [
+    'Checks a record given as text; several arguments are its character-strings, joined as receivers join them.',
+    'Example: dmarcops check-record "v=DMARC1; p=reject; pct=50; rua=mailto:d@example.com"',
+    '',
+    'options:',
+    '  --json  the findings and the parsed record as JSON',
+    '',
+    'exit: 0 no errors, 1 errors, 2 usage error',
+  ].join('\n'),
+  options: { ...JSON_OPTION },
+  allowPositionals: true,
+  async run(values, strings, { output }) {
+    if (strings.length === 0) throw new CliError('give the record text, e.g. "v=DMARC1; p=none"', EXIT.usage);
+    const findings = lintPublishedRecord(strings);
+    const parsed = parseDmarcRecord(strings);
+    if (values.json) {
+      output.out(JSON.stringify({ isDmarc: parsed.isDmarc, record: parsed.record, canonical: parsed.isDmarc ? formatDmarcRecord(parsed.record) : null, unknownTags: parsed.unknownTags, findings }, (_key, value) => (typeof value === 'bigint' ? value.toString() : value), 2));
+    } else {
+      for (const finding of findings) output.out(`${output.style(finding.severity === 'error' ? ['bold', 'red'] : finding.severity === 'warning' ? ['bold', 'yellow'] : ['bold', 'cyan'], finding.severity)}: ${finding.message} ${output.style('dim', `[${finding.id}]`)}`);
+      if (parsed.isDmarc) output.out(`canonical: ${formatDmarcRecord(parsed.record)}`);
+      if (findings.length === 0) output.out('no findings');
+    }
+    return findings.some((finding) => finding.severity === 'error') ? EXIT.findings : EXIT.ok;
+  },
+};
