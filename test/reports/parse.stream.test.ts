@@ -79,3 +79,20 @@ describe('streaming', () => {
     expect(closed).toBe(true);
   });
 });
+
+describe('a consumer that stops before the first batch', () => {
+  test('releases the source (its finally runs)', async () => {
+    let closed = false;
+    async function* source() {
+      try {
+        yield new TextEncoder().encode('<feedback><report_metadata><org_name>o</org_name><email>e@o</email><report_id>1</report_id><date_range><begin>1</begin><end>2</end></date_range></report_metadata><policy_published><domain>example.com</domain><p>none</p></policy_published>');
+        yield new TextEncoder().encode('<record><row><source_ip>192.0.2.1</source_ip><count>1</count></row></record></feedback>');
+      } finally {
+        closed = true;
+      }
+    }
+    const stream = await parseReport(source());
+    await stream.records[Symbol.asyncIterator]().return?.();
+    expect(closed).toBe(true);
+  });
+});

@@ -65,7 +65,14 @@ export async function parseReport(
     header,
     warnings: parser.warnings,
     stats: parser.stats,
-    records: { [Symbol.asyncIterator]: batches },
+    records: { [Symbol.asyncIterator]: () => closable(batches(), async () => {
+      // A consumer that stops before the first batch (a duplicate report) must still release the source:
+      // a generator that never started skips its finally block.
+      if (!started && !finished) {
+        finished = true;
+        await source.return?.();
+      }
+    }) },
   };
 }
 
@@ -102,4 +109,14 @@ function* cut(records: ReportRecord[], size: number, all: boolean): Generator<Re
 
 function iterate(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncIterator<Uint8Array> | Iterator<Uint8Array> {
   return Symbol.asyncIterator in chunks ? chunks[Symbol.asyncIterator]() : chunks[Symbol.iterator]();
+}
+
+/** The generator, with `onReturn` run first when the consumer calls return(). */
+function closable<T>(generator: AsyncGenerator<T, void, undefined>, onReturn: () => Promise<void>): AsyncGenerator<T, void, undefined> {
+  const originalReturn = generator.return.bind(generator);
+  generator.return = async (value) => {
+    await onReturn();
+    return originalReturn(value);
+  };
+  return generator;
 }
