@@ -4,12 +4,18 @@ import { bytesItem } from '../reports/sources/files.ts';
 import { imapConfigFromEnv, openImapSource } from '../reports/sources/imap.ts';
 import type { ImapSource } from '../reports/sources/imap.ts';
 import { sha256Ref } from '../reports/pipeline.ts';
+import { committedLedgerFiles } from '../reports/store/index.ts';
+import { openDuck } from '../reports/store/duck.ts';
+import { sqlList } from '../reports/store/layout.ts';
 import type { Command } from './command.ts';
 import { EXIT } from './command.ts';
 import { RUN_HELP, RUN_OPTIONS, runIngest } from './ingest.ts';
 
-/** Messages whose reports were committed (or already were) go to Processed; the rest to Invalid. */
-const PROCESSED: ReadonlySet<ItemOutcome> = new Set(['stored', 'duplicate', 'already-ingested']);
+/**
+ * Messages whose reports were committed (or already were) go to Processed; the rest to Invalid. A
+ * message seen before (`already-ingested`: same bytes) goes where its first copy's outcome says.
+ */
+const PROCESSED: ReadonlySet<ItemOutcome> = new Set(['stored', 'duplicate']);
 
 export const fetchCommand: Command = {
   name: 'fetch',
@@ -39,10 +45,16 @@ export const fetchCommand: Command = {
     try {
       const uidByName = new Map<string, number>();
       const filed = { processed: [] as number[], invalid: [] as number[] };
+      const seenBefore: { uid: number; sourceRef: string }[] = [];
       await runIngest(imapItems(source, config.mailbox, uidByName), values, context, 'fetch', (result) => {
         const uid = uidByName.get(result.name);
-        if (uid !== undefined) (PROCESSED.has(result.outcome) ? filed.processed : filed.invalid).push(uid);
+        if (uid === undefined) return;
+        if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
+        else (PROCESSED.has(result.outcome) ? filed.processed : filed.invalid).push(uid);
       });
+      // A copy of a message seen before (redelivered, or left behind when a move failed after a commit).
+      const usable = await usableSources(String(values.data), seenBefore.map((seen) => seen.sourceRef));
+      for (const { uid, sourceRef } of seenBefore) (usable.has(sourceRef) ? filed.processed : filed.invalid).push(uid);
       // The run is committed: only now may messages leave the inbox.
       await source.moveTo(filed.processed, config.processedFolder);
       await source.moveTo(filed.invalid, config.invalidFolder);
@@ -53,6 +65,22 @@ export const fetchCommand: Command = {
     return EXIT.ok;
   },
 };
+
+/** Of these inputs (source_ref), those whose reports a committed run stored or found already stored. */
+async function usableSources(dataRoot: string, sourceRefs: readonly string[]): Promise<Set<string>> {
+  const files = committedLedgerFiles(dataRoot);
+  if (sourceRefs.length === 0 || files.length === 0) return new Set();
+  const duck = await openDuck();
+  try {
+    const rows = await duck.rows<{ source_ref: string }>(
+      `SELECT DISTINCT source_ref FROM read_parquet(${sqlList(files)}, union_by_name = true, hive_partitioning = false)
+       WHERE outcome IN ('stored', 'duplicate') AND list_contains(${sqlList(sourceRefs)}, source_ref)`,
+    );
+    return new Set(rows.map((row) => row.source_ref));
+  } finally {
+    duck.close();
+  }
+}
 
 async function* imapItems(source: ImapSource, mailbox: string, uidByName: Map<string, number>): AsyncGenerator<IngestItem> {
   for await (const message of source.messages()) {
