@@ -19,6 +19,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   fetch: async () => (await import('./cli/fetch.ts')).fetchCommand,
   ledger: async () => (await import('./cli/ledger.ts')).ledgerCommand,
   compact: async () => (await import('./cli/compact.ts')).compactCommand,
+  plan: async () => (await import('./cli/plan.ts')).planCommand,
+  apply: async () => (await import('./cli/apply.ts')).applyCommand,
+  comment: async () => (await import('./cli/comment.ts')).commentCommand,
 };
 
 export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {

@@ -1,0 +1,133 @@
+import { writeFile } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
+import { DEFAULT_MAX_DELETES, evaluateGates } from '../dns/apply.ts';
+import { makePlan } from '../dns/plan.ts';
+import type { PlanRun, ProviderResolver } from '../dns/plan.ts';
+import { providerResolver } from '../dns/providers/index.ts';
+import { removedDomainsFromGit } from '../dns/removed.ts';
+import { renderPlanJson } from '../dns/render/json.ts';
+import { renderPlanMarkdown } from '../dns/render/markdown.ts';
+import { renderPlanText } from '../dns/render/text.ts';
+import { appendJobSummary } from '../github/summary.ts';
+import type { ManagedRecord } from '../policy/model.ts';
+import { managedRecords } from '../policy/record.ts';
+import type { Command, CommandContext } from './command.ts';
+import { CliError, DOMAINS_OPTION, EXIT } from './command.ts';
+import { loadValidDomains } from './load-valid.ts';
+
+/** `--detailed-exitcode`: the plan has changes (Terraform uses 2, which is dmarcops's usage error). */
+export const EXIT_CHANGES = 3;
+
+/** What tests replace: the providers and the clock. */
+export interface DnsCommandDeps {
+  resolve?: ProviderResolver;
+  now?: Date;
+  /** Replaces reading git history for removed domain files. */
+  removedDomains?: string[];
+}
+
+export interface PlanInputs {
+  domains: string;
+  deleteUnrelated: boolean;
+  concurrency: number;
+}
+
+/** Domain files → desired records → a plan from the providers. Shared by plan, apply and comment. */
+export async function planFromDomains(inputs: PlanInputs, context: CommandContext, deps: DnsCommandDeps): Promise<PlanRun & { desired: ManagedRecord[] }> {
+  const desired = await desiredFromDomains(inputs.domains, context);
+  const removed = await removedDomains(inputs.domains, context, deps);
+  const run = await makePlan(desired, deps.resolve ?? providerResolver(context.env), {
+    deleteUnrelated: inputs.deleteUnrelated,
+    concurrency: inputs.concurrency,
+    removedDomains: removed,
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+  });
+  return { ...run, desired };
+}
+
+export async function desiredFromDomains(dir: string, context: CommandContext): Promise<ManagedRecord[]> {
+  const { domains } = await loadValidDomains(resolvePath(context.cwd, dir), context.output);
+  return managedRecords(domains.map((domain) => domain.policy));
+}
+
+export async function removedDomains(dir: string, context: CommandContext, deps: DnsCommandDeps): Promise<string[]> {
+  if (deps.removedDomains !== undefined) return deps.removedDomains;
+  const removed = await removedDomainsFromGit(resolvePath(context.cwd, dir), context.cwd);
+  if (removed.warning !== undefined) context.output.err(`dmarcops: ${removed.warning}`);
+  return removed.domains;
+}
+
+export function positiveInteger(value: unknown, flag: string, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  const text = String(value);
+  if (!/^\d+$/.test(text) || (!allowZero && Number(text) === 0)) throw new CliError(`${flag} must be a ${allowZero ? 'whole number' : 'positive whole number'}, not ${JSON.stringify(text)}`, EXIT.usage);
+  return Number(text);
+}
+
+export const PLAN_OPTIONS = {
+  ...DOMAINS_OPTION,
+  'delete-unrelated': { type: 'boolean', default: false },
+  concurrency: { type: 'string' },
+} as const;
+
+export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
+  return {
+    name: 'plan',
+    summary: 'show what dmarcops would change in DNS (never writes)',
+    usage: 'dmarcops plan [--domains <dir>] [--format text|markdown|json] [--out plan.json] [--delete-unrelated] [--detailed-exitcode]',
+    help: [
+      'Reads the records the domain files ask for (_dmarc.<domain> TXT and the _report._dmarc authorisations),',
+      'reads the current TXT records at those names from each provider (one listing per zone), and prints',
+      'the changes: + create, ~ update, - delete, each with a reason. Deletions and weaker policies are',
+      'flagged risky: `dmarcops apply` makes them only with --force. Nothing is ever written to DNS.',
+      '',
+      'Only what dmarcops owns is compared: the DMARC values (v=DMARC1…) at those names. Other TXT there',
+      'are reported and left alone. Records of domain files removed from the folder (seen in git history)',
+      'are deleted, only in zones some domain file still manages. See docs/plan.md.',
+      '',
+      'options:',
+      '  --domains <dir>       folder of domain files (default: domains)',
+      '  --format <f>          text (default, coloured on a terminal), markdown, or json (docs/plan.md)',
+      '  --out <file>          also write the plan as JSON, for `dmarcops apply --plan` and `dmarcops comment --plan`',
+      '  --delete-unrelated    also delete TXT records at those names that are not DMARC records',
+      `  --max-deletes <n>     the deletion cap apply will use, for the "apply would refuse" line (default ${DEFAULT_MAX_DELETES})`,
+      '  --concurrency <n>     zones read at once (default 16)',
+      '  --detailed-exitcode   exit 3 when there are changes (like terraform plan -detailed-exitcode)',
+      '',
+      'Credentials come from the environment only: CLOUDFLARE_API_TOKEN (CLOUDFLARE_BASE_URL), PDNS_API_URL,',
+      'PDNS_API_KEY. Under GitHub Actions the plan is also appended to $GITHUB_STEP_SUMMARY as Markdown.',
+      '',
+      'exit: 0 planned (changes or not), 3 changes with --detailed-exitcode, 1 invalid domain files or a',
+      'provider error, 2 usage error',
+    ].join('\n'),
+    options: {
+      ...PLAN_OPTIONS,
+      format: { type: 'string', default: 'text' },
+      out: { type: 'string' },
+      'max-deletes': { type: 'string' },
+      'detailed-exitcode': { type: 'boolean', default: false },
+    },
+    allowPositionals: false,
+    async run(values, _positionals, context) {
+      const format = String(values.format);
+      if (!['text', 'markdown', 'json'].includes(format)) throw new CliError(`--format must be text, markdown or json, not ${JSON.stringify(format)}`, EXIT.usage);
+      const maxDeletes = positiveInteger(values['max-deletes'], '--max-deletes', DEFAULT_MAX_DELETES, true);
+      const inputs = {
+        domains: String(values.domains),
+        deleteUnrelated: values['delete-unrelated'] === true,
+        concurrency: positiveInteger(values.concurrency, '--concurrency', 16),
+      };
+      const { plan } = await planFromDomains(inputs, context, deps);
+      const gates = evaluateGates(plan, { maxDeletes });
+      const { output, env } = context;
+      if (format === 'json') output.out(renderPlanJson(plan).trimEnd());
+      else if (format === 'markdown') output.out(renderPlanMarkdown(plan, { gates }).trimEnd());
+      else output.out(renderPlanText(plan, output, { gates }));
+      if (typeof values.out === 'string') await writeFile(resolvePath(context.cwd, values.out), renderPlanJson(plan));
+      await appendJobSummary(renderPlanMarkdown(plan, { gates }), env);
+      return values['detailed-exitcode'] === true && plan.changes.length > 0 ? EXIT_CHANGES : EXIT.ok;
+    },
+  };
+}
+
+export const planCommand = makePlanCommand();

@@ -1,0 +1,172 @@
+/**
+ * The sticky pull-request comment against a local GitHub-REST-compatible server (test/services/github-api.ts)
+ * through octokit's `baseUrl`: created once, then updated in place, found across pages, cut to fit.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { makeCommentCommand } from '../../scripts/cli/comment.ts';
+import { computePlan } from '../../scripts/dns/plan.ts';
+import { renderPlanJson } from '../../scripts/dns/render/json.ts';
+import { renderPlanMarkdown } from '../../scripts/dns/render/markdown.ts';
+import type { Plan } from '../../scripts/dns/types.ts';
+import { COMMENT_LIMIT, commentBody, createOctokit, githubContextFromEnv, PLAN_MARKER, truncateMarkdown, upsertStickyComment } from '../../scripts/github/comment.ts';
+import { appendJobSummary, SUMMARY_LIMIT_BYTES } from '../../scripts/github/summary.ts';
+import { managedRecords } from '../../scripts/policy/record.ts';
+import { captureOutput } from '../helpers/output.ts';
+import { makePolicy } from '../helpers/policy.ts';
+import { startGitHubApi } from '../services/github-api.ts';
+import type { GitHubApi } from '../services/github-api.ts';
+
+const REPO = 'octo/dns';
+const NOW = new Date('2026-03-01T12:00:00Z');
+
+/** A plan creating `count` domains' records. */
+function planFor(count: number, prefix = 'd'): Plan {
+  const policies = Array.from({ length: count }, (_, index) => makePolicy(`${prefix}${index}.example.com`, { dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } }));
+  const records = managedRecords(policies);
+  return computePlan(records, [{ provider: 'cloudflare', zone: 'example.com', names: records.map((record) => record.name), records: [] }], { now: NOW });
+}
+
+let github: GitHubApi;
+let dir: string;
+beforeAll(async () => {
+  github = await startGitHubApi({ repos: [REPO] });
+  dir = await mkdtemp(join(tmpdir(), 'dmarcops-comment-'));
+});
+afterAll(async () => {
+  await github.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const env = (extra: Record<string, string> = {}) => ({ GITHUB_TOKEN: github.token, GITHUB_REPOSITORY: REPO, GITHUB_API_URL: github.url, ...extra });
+
+describe('the sticky comment', () => {
+  test('the first run creates one comment, the second updates it, the third leaves it alone', async () => {
+    const octokit = createOctokit(githubContextFromEnv(env()));
+    const first = commentBody(renderPlanMarkdown(planFor(1))).body;
+    expect(await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 7, body: first })).toMatchObject({ action: 'created', others: 0 });
+    expect(github.comments(REPO, 7)).toHaveLength(1);
+
+    const second = commentBody(renderPlanMarkdown(planFor(2))).body;
+    const updated = await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 7, body: second });
+    expect(updated.action).toBe('updated');
+    const comments = github.comments(REPO, 7);
+    expect(comments).toHaveLength(1);
+    expect(comments[0]?.body).toBe(second);
+    expect(comments[0]?.body.startsWith(PLAN_MARKER)).toBe(true);
+    expect(updated.url).toBe(`https://github.test/octo/dns/pull/7#issuecomment-${comments[0]?.id}`);
+
+    const writes = github.requests.filter((request) => request.method !== 'GET').length;
+    expect(await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 7, body: second })).toMatchObject({ action: 'unchanged' });
+    expect(github.requests.filter((request) => request.method !== 'GET').length).toBe(writes);
+  });
+
+  test('found on the third page of a busy pull request, ignoring people who quote the marker', async () => {
+    for (let index = 0; index < 230; index++) github.seed(REPO, 8, index === 5 ? `> quoting ${PLAN_MARKER} in a reply` : `comment ${index}`);
+    github.seed(REPO, 8, `${PLAN_MARKER}\nold plan`, { login: 'github-actions[bot]', id: 41898282, type: 'Bot' });
+    for (let index = 0; index < 5; index++) github.seed(REPO, 8, `later ${index}`);
+    const before = github.requests.length;
+    const result = await upsertStickyComment(createOctokit(githubContextFromEnv(env())), { owner: 'octo', repo: 'dns', issueNumber: 8, body: `${PLAN_MARKER}\nnew plan` });
+    expect(result.action).toBe('updated');
+    const pages = github.requests.slice(before).filter((request) => request.method === 'GET').map((request) => request.path);
+    expect(pages).toEqual([
+      '/repos/octo/dns/issues/8/comments?per_page=100',
+      '/repos/octo/dns/issues/8/comments?per_page=100&page=2',
+      '/repos/octo/dns/issues/8/comments?per_page=100&page=3',
+    ]);
+    const marked = github.comments(REPO, 8).filter((comment) => comment.body.includes(PLAN_MARKER));
+    expect(marked.map((comment) => comment.body)).toEqual([`> quoting ${PLAN_MARKER} in a reply`, `${PLAN_MARKER}\nnew plan`]);
+  });
+
+  test('a token without write access, and a bad token, fail with a sentence saying why', async () => {
+    const readOnly = createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: github.readOnlyToken })));
+    await expect(upsertStickyComment(readOnly, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toThrow(/may not comment on octo\/dns#9 \(403 .*pull-requests: write.*forks/);
+    const bad = createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: 'nope' })));
+    await expect(upsertStickyComment(bad, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toThrow(/refused the token \(401 /);
+    const missing = createOctokit(githubContextFromEnv({ ...env(), GITHUB_REPOSITORY: 'octo/missing' }));
+    await expect(upsertStickyComment(missing, { owner: 'octo', repo: 'missing', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toThrow(/octo\/missing#9 not found \(404\)/);
+  });
+
+  test('a plan too long for GitHub is cut under 65,536 characters, fences closed, with a pointer to the job summary', async () => {
+    const markdown = renderPlanMarkdown(planFor(1200));
+    expect(markdown.length).toBeGreaterThan(COMMENT_LIMIT);
+    const runUrl = 'https://github.com/octo/dns/actions/runs/42';
+    const { body, truncated } = commentBody(markdown, { runUrl });
+    expect(truncated).toBe(true);
+    expect(Buffer.byteLength(body)).toBeLessThanOrEqual(COMMENT_LIMIT);
+    expect(body.startsWith(`${PLAN_MARKER}\n## dmarcops plan`)).toBe(true);
+    expect(body.trimEnd().endsWith(`The full plan is in the [job summary](${runUrl}).`)).toBe(true);
+    expect((body.match(/^```/gm) ?? []).length % 2).toBe(0);
+
+    // GitHub's own limit, enforced by the server, accepts it.
+    const result = await upsertStickyComment(createOctokit(githubContextFromEnv(env())), { owner: 'octo', repo: 'dns', issueNumber: 10, body });
+    expect(result.action).toBe('created');
+    // …and refuses the uncut body, which is why the cut exists.
+    await expect(upsertStickyComment(createOctokit(githubContextFromEnv(env())), { owner: 'octo', repo: 'dns', issueNumber: 11, body: `${PLAN_MARKER}\n${markdown}` })).rejects.toThrow(/Validation Failed|too long/);
+  });
+
+  test('truncation counts bytes, so multi-byte text stays under the limit too', () => {
+    const markdown = `${'é'.repeat(40)}\n`.repeat(2000);
+    const { text, truncated } = truncateMarkdown(markdown, 10_000, 'cut');
+    expect(truncated).toBe(true);
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(10_000);
+    expect(text.endsWith('\n\ncut\n')).toBe(true);
+  });
+});
+
+describe('the job summary', () => {
+  test('appended to $GITHUB_STEP_SUMMARY, capped at 1 MiB; nothing written outside Actions', async () => {
+    const file = join(dir, 'summary.md');
+    await writeFile(file, '# earlier step\n');
+    expect(await appendJobSummary('## plan\n\nok\n', { GITHUB_STEP_SUMMARY: file })).toBe(true);
+    expect(await readFile(file, 'utf8')).toBe('# earlier step\n## plan\n\nok\n\n');
+    expect(await appendJobSummary('x', {})).toBe(false);
+
+    const huge = `${'line of the plan\n'.repeat(80_000)}`;
+    await appendJobSummary(huge, { GITHUB_STEP_SUMMARY: file });
+    const text = await readFile(file, 'utf8');
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(SUMMARY_LIMIT_BYTES);
+    expect(text).toMatch(/Cut here: a job summary holds at most 1 MiB/);
+  });
+});
+
+describe('dmarcops comment', () => {
+
+  async function run(args: string[], extraEnv: Record<string, string>) {
+    const command = makeCommentCommand({ removedDomains: [] });
+    const { values, positionals } = parseArgs({ args, options: command.options, allowPositionals: command.allowPositionals, strict: true });
+    const output = captureOutput();
+    const code = await command.run(values, positionals, { args, output, env: extraEnv, cwd: process.cwd() });
+    return { code, output };
+  }
+
+  test('--pr N --plan plan.json posts the plan once and updates it on the next run', async () => {
+    const file = join(dir, 'plan.json');
+    await writeFile(file, renderPlanJson(planFor(2, 'cli')));
+    const first = await run(['--pr', '12', '--plan', file], env({ GITHUB_RUN_ID: '99', GITHUB_SERVER_URL: 'https://github.com' }));
+    expect(first.code).toBe(0);
+    expect(first.output.text()).toMatch(/^comment created https:\/\/github\.test\/octo\/dns\/pull\/12#issuecomment-\d+$/);
+    await writeFile(file, renderPlanJson(planFor(3, 'cli')));
+    const second = await run(['--pr', '12', '--plan', file], env());
+    expect(second.output.text()).toMatch(/^comment updated /);
+    const comments = github.comments(REPO, 12);
+    expect(comments).toHaveLength(1);
+    expect(comments[0]?.body).toContain('Plan: 3 to create');
+  });
+
+  test('without GITHUB_TOKEN it says what to set; a bad --pr is a usage error', async () => {
+    await expect(run(['--pr', '12', '--plan', 'nope.json'], { GITHUB_REPOSITORY: REPO })).rejects.toThrow(/GITHUB_TOKEN is not set/);
+    await expect(run(['--pr', '0'], env())).rejects.toMatchObject({ exitCode: 2 });
+  });
+
+  test('an edited plan file is refused', async () => {
+    const file = join(dir, 'edited.json');
+    const plan = JSON.parse(renderPlanJson(planFor(1, 'edit'))) as Plan;
+    plan.changes[0]!.after = ['v=DMARC1; p=none'];
+    await writeFile(file, JSON.stringify(plan));
+    await expect(run(['--pr', '13', '--plan', file], env())).rejects.toThrow(/checksum does not match its changes/);
+  });
+});
