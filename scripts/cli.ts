@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   plan: async () => (await import('./cli/plan.ts')).planCommand,
   apply: async () => (await import('./cli/apply.ts')).applyCommand,
   comment: async () => (await import('./cli/comment.ts')).commentCommand,
+  sandbox: async () => (await import('./cli/sandbox.ts')).sandboxCommand,
 };
 
 export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {

@@ -183,6 +183,15 @@ export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsPro
     return checkZone(answer, zone);
   }
 
+  // One zone written at a time per server: PowerDNS on gsqlite3 (the packaged default) answers
+  // concurrent PATCHes to different zones with HTTP 500 "database is locked" (SQLITE_BUSY).
+  let writing: Promise<unknown> = Promise.resolve();
+  function serially<T>(task: () => Promise<T>): Promise<T> {
+    const result = writing.then(task, task);
+    writing = result.catch(() => undefined);
+    return result;
+  }
+
   return {
     name: 'powerdns',
 
@@ -204,34 +213,38 @@ export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsPro
       return records;
     },
 
-    async applyZone(zoneName, changes, _current) {
-      const zone = normaliseName(zoneName);
-      if (zone === '') throw new Error('PowerDNS provider: empty zone name');
-      if (changes.length === 0) return;
-      checkChanges(zone, changes);
-
-      // Read again: the kept records must go back exactly as stored (see the module comment).
-      const live = await getZone(zone);
-      const liveTxt = new Map<string, ApiRrset>();
-      for (const rrset of live.rrsets) if (rrset.type === 'TXT') liveTxt.set(normaliseName(rrset.name), rrset);
-
-      const rrsets: PatchRrset[] = [];
-      const drift: string[] = [];
-      for (const change of changes) {
-        const name = normaliseName(change.name);
-        const result = rrsetFor(change, name, liveTxt.get(name));
-        if (result.drift !== undefined) drift.push(result.drift);
-        else if (result.rrset !== undefined) rrsets.push(result.rrset);
-      }
-      if (drift.length > 0) {
-        throw new Error(`PowerDNS zone ${zone} changed since it was planned, nothing written: ${drift.join('; ')}; plan again`);
-      }
-      if (rrsets.length === 0) return; // everything is already as wanted
-      await call('PATCH', `${serverPath}/zones/${powerDnsZoneId(zone)}`, `updating zone ${zone} (${rrsets.length} RRset${rrsets.length === 1 ? '' : 's'})`, {
-        rrsets,
-      });
+    applyZone(zoneName, changes, _current) {
+      return serially(() => applyZoneNow(zoneName, changes));
     },
   };
+
+  async function applyZoneNow(zoneName: string, changes: readonly RecordChange[]): Promise<void> {
+    const zone = normaliseName(zoneName);
+    if (zone === '') throw new Error('PowerDNS provider: empty zone name');
+    if (changes.length === 0) return;
+    checkChanges(zone, changes);
+
+    // Read again: the kept records must go back exactly as stored (see the module comment).
+    const live = await getZone(zone);
+    const liveTxt = new Map<string, ApiRrset>();
+    for (const rrset of live.rrsets) if (rrset.type === 'TXT') liveTxt.set(normaliseName(rrset.name), rrset);
+
+    const rrsets: PatchRrset[] = [];
+    const drift: string[] = [];
+    for (const change of changes) {
+      const name = normaliseName(change.name);
+      const result = rrsetFor(change, name, liveTxt.get(name));
+      if (result.drift !== undefined) drift.push(result.drift);
+      else if (result.rrset !== undefined) rrsets.push(result.rrset);
+    }
+    if (drift.length > 0) {
+      throw new Error(`PowerDNS zone ${zone} changed since it was planned, nothing written: ${drift.join('; ')}; plan again`);
+    }
+    if (rrsets.length === 0) return; // everything is already as wanted
+    await call('PATCH', `${serverPath}/zones/${powerDnsZoneId(zone)}`, `updating zone ${zone} (${rrsets.length} RRset${rrsets.length === 1 ? '' : 's'})`, {
+      rrsets,
+    });
+  }
 }
 
 function checkChanges(zone: string, changes: readonly RecordChange[]): void {
