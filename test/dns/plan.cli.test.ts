@@ -77,7 +77,7 @@ describe('dmarcops plan', () => {
     await run(makeApplyCommand(deps), []);
     const after = await run(makePlanCommand(deps), ['--detailed-exitcode']);
     expect(after.code).toBe(0);
-    expect(after.output.text()).toContain('No changes. DNS matches domains/.');
+    expect(after.output.text()).toContain('No changes. DNS matches the domain files.');
   });
 
   test('usage errors: an unknown format, a bad number', async () => {

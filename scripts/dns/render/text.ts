@@ -80,7 +80,7 @@ function renderChange(change: RecordChange, output: Styler): string[] {
 /** `Plan: 1 to create, 2 to update, 0 to delete.`, or the no-change sentence. */
 export function summaryLine(plan: Plan, output: Styler): string {
   const counts = planCounts(plan);
-  if (plan.changes.length === 0) return output.style(['bold', 'green'], 'No changes. DNS matches domains/.');
+  if (plan.changes.length === 0) return output.style(['bold', 'green'], 'No changes. DNS matches the domain files.');
   const risky = counts.risky > 0 ? ` ${output.style(['bold', 'red'], `${counts.risky} risky.`)}` : '';
   return `${output.style('bold', `Plan: ${counts.create} to create, ${counts.update} to update, ${counts.delete} to delete.`)}${risky}`;
 }
@@ -105,7 +105,8 @@ export function renderApplyText(outcomes: readonly ZoneOutcome[], verification: 
     else lines.push(`${output.style('dim', '-')} ${head} not started (an earlier zone failed)`);
   }
   if (verification !== undefined) {
-    if (verification.changes.length === 0) lines.push(output.style('green', 'Verified: planning again gives no changes.'));
+    const partial = outcomes.some((outcome) => outcome.status !== 'applied');
+    if (verification.changes.length === 0) lines.push(output.style('green', partial ? 'The zones written converged (planning them again gives no changes); the others were not applied.' : 'Verified: planning again gives no changes.'));
     else {
       lines.push(output.style(['bold', 'red'], `Not converged: planning again still gives ${verification.changes.length} change${verification.changes.length === 1 ? '' : 's'}:`));
       for (const change of verification.changes) lines.push(`  ${SIGN[change.action]} ${printable(change.name)} (${change.provider} ${printable(change.zone)}): ${printable(change.reason)}`);
