@@ -9,11 +9,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { ParseError, parseReport } from './parse/index.ts';
-import type { ParseWarning } from './parse/types.ts';
+import type { ParseWarning, ReportRecord } from './parse/types.ts';
 import type { Dataset, LedgerEntry, RunWriter } from './store/index.ts';
 import { UnpackError } from './unpack/index.ts';
 import type { Payload, UnpackLimits, UnpackResult } from './unpack/index.ts';
-import type { Enricher } from './enrich/index.ts';
+import type { Enricher, Enrichment } from './enrich/index.ts';
 
 /** One thing to ingest: a file, or one message of a mailbox. */
 export interface IngestItem {
@@ -81,14 +81,16 @@ export async function ingestRun(items: AsyncIterable<IngestItem> | Iterable<Inge
   const runId = options.runId ?? `${now().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
   const writer = await options.dataset.beginRun({ runId, ingestedAt: now() });
   const results: ItemResult[] = [];
+  const enrichment = options.enricher ? new RunEnrichment(options.enricher, writer.sourceIps()) : undefined;
+  const context: ItemContext = { writer, options, onBatch: () => enrichment?.poll() };
   try {
     for await (const item of items) {
-      const result = await ingestItem(item, writer, options);
+      const result = await ingestItem(item, context);
       results.push(result);
       options.onItem?.(result);
+      enrichment?.poll();
     }
-    const enrichment = options.enricher ? await options.enricher.enrichAll(writer.sourceIps()) : new Map();
-    await writer.commit({ enrichment });
+    await writer.commit({ enrichment: enrichment ? await enrichment.all() : new Map() });
     await options.enricher?.save();
   } catch (error) {
     await writer.abort();
@@ -97,7 +99,16 @@ export async function ingestRun(items: AsyncIterable<IngestItem> | Iterable<Inge
   return { summary: summarize(runId, results, options.enricher), results };
 }
 
-async function ingestItem(item: IngestItem, writer: RunWriter, options: RunOptions): Promise<ItemResult> {
+/** What handling one item needs from its run. */
+interface ItemContext {
+  writer: RunWriter;
+  options: RunOptions;
+  /** Called between batches of records, once the store has taken the previous one. */
+  onBatch: () => void;
+}
+
+async function ingestItem(item: IngestItem, context: ItemContext): Promise<ItemResult> {
+  const { writer, options } = context;
   const sourceRef = await item.sourceRef();
   const base = { name: item.name, sourceRef };
   if (await writer.hasSource(sourceRef)) return { ...base, outcome: 'already-ingested', reports: [] };
@@ -108,52 +119,125 @@ async function ingestItem(item: IngestItem, writer: RunWriter, options: RunOptio
     const reason = unpacked.problems.map((problem) => problem.message).join('; ') || 'no DMARC aggregate report found';
     const outcome = unpacked.kind === 'aggregate' || unpacked.kind === 'other' ? 'invalid' : 'unsupported';
     // Failure reports carry personal data: recorded as seen, but their content is not kept.
-    if (outcome === 'invalid') await keepAside(item, 'invalid', writer);
-    writer.addLedgerEntry({ ...ledgerBase, kind: unpacked.kind, outcome, reason });
+    const quarantinePath = outcome === 'invalid' ? await keepAside(item, 'invalid', writer) : undefined;
+    writer.addLedgerEntry({ ...ledgerBase, kind: unpacked.kind, outcome, reason, ...(quarantinePath ? { quarantinePath } : {}) });
     return { ...base, outcome, reports: [], reason };
   }
 
   const reports: ReportOutcome[] = [];
-  for (const payload of unpacked.payloads) reports.push(await ingestPayload(payload, item, ledgerBase, writer, options));
+  for (const payload of unpacked.payloads) reports.push(await ingestPayload(payload, item, ledgerBase, context));
   for (const problem of unpacked.problems) {
     reports.push({ outcome: 'invalid', payload: problem.trail.join(' › '), records: 0, warnings: 0, reason: problem.message });
-    writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'invalid', reason: problem.message });
+    const quarantinePath = await keepAside(item, 'invalid', writer);
+    writer.addLedgerEntry({ ...ledgerBase, sourceTrail: problem.trail, kind: 'aggregate', outcome: 'invalid', reason: problem.message, ...(quarantinePath ? { quarantinePath } : {}) });
   }
-  if (reports.some((report) => report.outcome === 'invalid')) await keepAside(item, 'invalid', writer);
   const outcome = overallOutcome(reports);
   const reason = outcome === 'stored' || outcome === 'duplicate' ? undefined : reports.map((report) => report.reason).filter(Boolean).join('; ');
   return reason ? { ...base, outcome, reports, reason } : { ...base, outcome, reports };
 }
 
-async function ingestPayload(payload: Payload, item: IngestItem, ledgerBase: Omit<LedgerEntry, 'kind' | 'outcome'>, writer: RunWriter, options: RunOptions): Promise<ReportOutcome> {
+async function ingestPayload(payload: Payload, item: IngestItem, itemLedger: Omit<LedgerEntry, 'kind' | 'outcome'>, context: ItemContext): Promise<ReportOutcome> {
+  const { writer, options } = context;
   const label = payload.trail.join(' › ');
+  const ledgerBase = { ...itemLedger, sourceTrail: payload.trail };
   try {
     const stream = await parseReport(payload.open(), { name: label });
-    const policyDomain = stream.header.policy.domain;
-    const identity = { orgName: stream.header.orgName, reportId: stream.header.reportId, policyDomain };
+    // A copy: the parser's strings are slices of the input text, which the run would keep alive
+    // through the ledger and the results (see watchBatches).
+    const header = structuredClone(stream.header);
+    const policyDomain = header.policy.domain;
+    const identity = { orgName: header.orgName, reportId: header.reportId, policyDomain };
     if (!isOurs(policyDomain, options.ourDomains)) {
       let records = 0;
       for await (const batch of stream.records) records += batch.length;
-      await keepAside(item, 'foreign', writer);
-      writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'foreign', reason: `policy domain ${policyDomain || '(empty)'} is not in domains/`, header: stream.header, records });
+      const quarantinePath = await keepAside(item, 'foreign', writer);
+      writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'foreign', reason: `policy domain ${policyDomain || '(empty)'} is not in domains/`, header, records, ...(quarantinePath ? { quarantinePath } : {}) });
       return { outcome: 'foreign', payload: label, ...identity, records, warnings: stream.warnings.length, reason: `not ours: ${policyDomain || '(empty policy domain)'}` };
     }
-    const stored = await writer.addReport({ header: stream.header, records: stream.records, warnings: (): ParseWarning[] => stream.warnings, sourceRef: ledgerBase.sourceRef, ledger: ledgerBase });
+    const stored = await writer.addReport({ header, records: watchBatches(stream.records, context.onBatch), warnings: (): ParseWarning[] => stream.warnings, sourceRef: ledgerBase.sourceRef, ledger: ledgerBase });
     return { outcome: stored.outcome, payload: label, ...identity, records: stored.records, warnings: stream.warnings.length };
   } catch (error) {
     if (error instanceof ParseError || error instanceof UnpackError) {
       const reason = error.message;
-      writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'invalid', reason: `${errorCode(error)}: ${reason}` });
+      const quarantinePath = await keepAside(item, 'invalid', writer);
+      writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'invalid', reason: `${errorCode(error)}: ${reason}`, ...(quarantinePath ? { quarantinePath } : {}) });
       return { outcome: 'invalid', payload: label, records: 0, warnings: 0, reason };
     }
     throw error;
   }
 }
 
-/** Keep the raw input aside so nothing is lost. Oversized mail has no bytes here: it stays in the Invalid folder. */
-async function keepAside(item: IngestItem, outcome: 'invalid' | 'foreign', writer: RunWriter): Promise<void> {
+/**
+ * Passes the batches on to the store, calling onBatch once it has taken each.
+ *
+ * The parser's strings are slices of the decoded input text, and V8 keeps a slice's whole parent
+ * string alive. The store keeps each record's source IP for the whole run (to enrich it once at
+ * the end), so holding slices would hold the entire input (70 MB for a 100k-record report): the
+ * IPs are copied.
+ */
+async function* watchBatches(batches: AsyncIterable<ReportRecord[]>, onBatch: () => void): AsyncGenerator<ReportRecord[]> {
+  for await (const batch of batches) {
+    for (const record of batch) record.sourceIp = JSON.parse(JSON.stringify(record.sourceIp)) as string;
+    yield batch;
+    onBatch();
+  }
+}
+
+/** New source IPs are sent to the enricher once this many have gathered (the first ones at once). */
+const ENRICH_CHUNK = 8192;
+
+/**
+ * The run's enrichment, looked up in chunks while the run goes on rather than all at the end: PTR
+ * queries overlap parsing, the offline ASN tables load while the heap is still small, and each
+ * chunk's short-lived objects die young instead of all 100k lookups being in flight at once.
+ * Every IP the store saw is looked up exactly once, as before.
+ */
+class RunEnrichment {
+  readonly #enricher: Enricher;
+  /** The store's set of source IPs: it only grows, in insertion order. */
+  readonly #ips: ReadonlySet<string>;
+  #sent = 0;
+  #chunks: Promise<Map<string, Enrichment>>[] = [];
+
+  constructor(enricher: Enricher, ips: ReadonlySet<string>) {
+    this.#enricher = enricher;
+    this.#ips = ips;
+  }
+
+  /** Sends the IPs seen since the last chunk when there are enough of them (any, for the first chunk). */
+  poll(min = this.#sent === 0 ? 1 : ENRICH_CHUNK): void {
+    const total = this.#ips.size;
+    if (total - this.#sent < Math.max(1, min)) return;
+    const chunk: string[] = [];
+    let index = 0;
+    for (const ip of this.#ips) {
+      if (index++ >= this.#sent) chunk.push(ip);
+      if (index === total) break;
+    }
+    this.#sent = total;
+    const pending = this.#enricher.enrichAll(chunk);
+    // Awaited in all(); a run that fails before then must not leave an unhandled rejection behind.
+    pending.catch(() => undefined);
+    this.#chunks.push(pending);
+  }
+
+  /** Every IP the store saw, enriched. */
+  async all(): Promise<Map<string, Enrichment>> {
+    this.poll(1);
+    const [first, ...rest] = await Promise.all(this.#chunks);
+    const merged = first ?? new Map<string, Enrichment>();
+    for (const map of rest) for (const [ip, enrichment] of map) merged.set(ip, enrichment);
+    return merged;
+  }
+}
+
+/**
+ * Keep the raw input aside so nothing is lost; returns where, for the ledger row. Idempotent (same
+ * bytes, same file). Oversized mail has no bytes here: it stays in the Invalid folder.
+ */
+async function keepAside(item: IngestItem, outcome: 'invalid' | 'foreign', writer: RunWriter): Promise<string | undefined> {
   const bytes = await item.bytes();
-  if (bytes.length > 0) await writer.quarantine(bytes, outcome, item.name);
+  return bytes.length > 0 ? writer.quarantine(bytes, outcome, item.name) : undefined;
 }
 
 function errorCode(error: ParseError | UnpackError): string {

@@ -498,6 +498,7 @@ class LocalRun implements RunWriter {
           committed = true;
           this.#finish('committed', null);
           removeTree(this.#staging);
+          removeEmptyDir(join(root, STAGING_DIR));
           return summary;
         }
         await step('run:staged');
