@@ -21,7 +21,7 @@ export interface GenerateOptions {
 }
 
 /** mulberry32: tiny, fast and good enough to vary test data reproducibly. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -32,11 +32,11 @@ function prng(seed: number): () => number {
   };
 }
 
-const SENDERS = ['mail.example.com', 'bounce.mailer.example.net', 'smtp.partner.example.org', 'news.example.com'];
-const SELECTORS = ['selector1', 'google', 's2048', 'k1', 'mx'];
-const DISPOSITIONS = ['none', 'none', 'none', 'quarantine', 'reject'];
-const DKIM_RESULTS = ['pass', 'pass', 'pass', 'fail', 'neutral', 'temperror'];
-const SPF_RESULTS = ['pass', 'pass', 'softfail', 'fail', 'neutral', 'none'];
+export const SENDERS = ['mail.example.com', 'bounce.mailer.example.net', 'smtp.partner.example.org', 'news.example.com'];
+export const SELECTORS = ['selector1', 'google', 's2048', 'k1', 'mx'];
+export const DISPOSITIONS = ['none', 'none', 'none', 'quarantine', 'reject'];
+export const DKIM_RESULTS = ['pass', 'pass', 'pass', 'fail', 'neutral', 'temperror'];
+export const SPF_RESULTS = ['pass', 'pass', 'softfail', 'fail', 'neutral', 'none'];
 
 /** The report as a sequence of XML strings (header, record chunks, footer). */
 export function* generateReport(options: GenerateOptions = {}): Generator<string> {

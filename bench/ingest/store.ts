@@ -18,6 +18,7 @@ import type { ReportHeader, ReportRecord } from '../../scripts/reports/parse/typ
 import { alignmentModes, deriveAlignment } from '../../scripts/reports/derive.ts';
 import { RECORD_COLUMNS, committedRecordFiles, openDataset, reportKey } from '../../scripts/reports/store/index.ts';
 import type { Enrichment } from '../../scripts/reports/store/index.ts';
+import { DISPOSITIONS, DKIM_RESULTS, SELECTORS, SENDERS, SPF_RESULTS, prng } from './generate.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,22 +34,7 @@ const { values } = parseArgs({
 const total = Number(values.records);
 const batchSize = Number(values.batch);
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-const SENDERS = ['mail.example.com', 'bounce.mailer.example.net', 'smtp.partner.example.org', 'news.example.com'];
-const SELECTORS = ['selector1', 'google', 's2048', 'k1', 'mx'];
-const DISPOSITIONS = ['none', 'none', 'none', 'quarantine', 'reject'];
-const DKIM_RESULTS = ['pass', 'pass', 'pass', 'fail', 'neutral', 'temperror'];
-const SPF_RESULTS = ['pass', 'pass', 'softfail', 'fail', 'neutral', 'none'];
 
 const header: ReportHeader = {
   orgName: 'bench.example',

@@ -27,23 +27,13 @@ import { generateReport } from '../../bench/ingest/generate.ts';
 import { lookupAsn } from '../../scripts/reports/enrich/index.ts';
 import { committedRecordsSql, ledgerGlob } from '../../scripts/reports/store/index.ts';
 import { enc, mail } from '../fixtures/unpack/make.ts';
+import { prng } from '../../bench/ingest/generate.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(REPO, 'bin', 'dmarcops.js');
 const KILLS = 20;
 const REPORTS = 36;
 
-/** mulberry32, as in the generator. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const temp = mkdtempSync(join(tmpdir(), 'dmarcops-ingest-crash-'));
 afterAll(() => rmSync(temp, { recursive: true, force: true }));
