@@ -7,12 +7,13 @@
  *   const imap = await startDovecot();
  *   try { ... } finally { await imap.stop(); }
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants, rmSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { exited, freePorts, killGroup, run } from './process.ts';
 
 export interface DovecotOptions {
   /** Replaces the advertised CAPABILITY list (Dovecot's `imap_capability`), e.g. to hide MOVE. */
@@ -65,35 +66,7 @@ function findExecutable(name: string, installHint: string): string {
   throw new Error(`${name} not found: the IMAP tests need a real Dovecot server. Install it with: ${installHint}`);
 }
 
-function run(file: string, args: string[], input?: Uint8Array): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(file, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(' ')} failed: ${stderr.trim() || error.message}`));
-      else resolve(stdout);
-    });
-    child.stdin?.end(input);
-  });
-}
 
-/** Distinct free ports on 127.0.0.1: all listeners stay open until every port is known. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => createServer());
-  const ports = await Promise.all(
-    servers.map(
-      (server) =>
-        new Promise<number>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => {
-            const address = server.address();
-            if (typeof address === 'object' && address) resolve(address.port);
-            else reject(new Error('no port'));
-          });
-        }),
-    ),
-  );
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
 
 /** Resolves true once the server sends an `* OK` greeting on the port, false on any failure. */
 function greets(port: number): Promise<boolean> {
@@ -109,20 +82,7 @@ function greets(port: number): Promise<boolean> {
   });
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-}
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // group already gone
-  }
-}
 
 interface Layout {
   dir: string;
