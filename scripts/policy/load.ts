@@ -89,8 +89,8 @@ export function loadDomainTexts(files: TextFile[], defaults?: TextFile): LoadRes
     const parsed = parseYamlSource(defaults.text, defaults.file);
     findings.push(...parsed.findings);
     defaultsSource = parsed.source;
-    const data = parsed.source.doc.toJS() ?? {};
-    const problems = parsed.findings.length > 0 ? [] : checkSchema(data);
+    const data = toData(parsed.source, findings);
+    const problems = parsed.findings.length > 0 || data === undefined ? [] : checkSchema(data);
     for (const problem of problems) findings.push(placeProblem(problem, parsed.source));
     if (isPlainObject(data) && 'domain' in data) {
       findings.push({ rule: 'defaults-domain', severity: 'error', message: 'the defaults file cannot set `domain`: it applies to every domain', ...locateOrStart(parsed.source, ['domain'], 'key') });
@@ -104,7 +104,8 @@ export function loadDomainTexts(files: TextFile[], defaults?: TextFile): LoadRes
     const parsed = parseYamlSource(text, file);
     findings.push(...parsed.findings);
     if (parsed.findings.length > 0) continue;
-    const data = parsed.source.doc.toJS() ?? {};
+    const data = toData(parsed.source, findings);
+    if (data === undefined) continue;
     if (!isPlainObject(data)) {
       findings.push({ rule: 'invalid-type', severity: 'error', message: 'a domain file must be a mapping of keys to values', ...locateOrStart(parsed.source, [], 'value') });
       continue;
@@ -134,6 +135,16 @@ export function loadDomainTexts(files: TextFile[], defaults?: TextFile): LoadRes
     domains.push({ policy: toDomainPolicy(spec, file), spec, locate, setsOwn: (path) => hasPath(source, path), text });
   }
   return { domains, findings, texts };
+}
+
+/** The document as plain data; undefined (with a finding) when aliases expand past the yaml library's limit. */
+function toData(source: YamlSource, findings: Finding[]): unknown {
+  try {
+    return source.doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    findings.push({ rule: 'yaml-syntax', severity: 'error', message: `cannot read this YAML: ${(error as Error).message}`, file: source.file, line: 1, col: 1 });
+    return undefined;
+  }
 }
 
 function placeProblem(problem: { rule: string; severity: Finding['severity']; path: YamlPath; part: 'key' | 'value'; message: string; hint?: string }, source: YamlSource): Finding {

@@ -98,6 +98,18 @@ describe('rules stay quiet on good files', () => {
   });
 });
 
+test('a YAML alias bomb is refused with a finding on that file, not a crash', () => {
+  const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+  for (let index = 1; index < 9; index += 1) {
+    const name = String.fromCharCode(97 + index);
+    const previous = String.fromCharCode(96 + index);
+    levels.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(', ')}]`);
+  }
+  const findings = check({ 'd/bomb.com.yaml': `${levels.join('\n')}\npolicy: none\n` });
+  expect(findings.map((finding) => `${finding.rule} ${finding.file}:${finding.line}`)).toEqual(['yaml-syntax d/bomb.com.yaml:1']);
+  expect(findings[0]?.message).toMatch(/alias/);
+});
+
 describe('messages say what to do', () => {
   test('a DMARC tag name as a key points at the domain file key', () => {
     const [finding] = check({ 'd/a.com.yaml': 'p: reject\npolicy: none\nreports: [r@a.com]\n' }).filter((entry) => entry.rule === 'unknown-key');
