@@ -11,6 +11,7 @@ import type { Command, CommandContext } from './command.ts';
 import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
 import type { Output } from './output.ts';
+import { printable } from './output.ts';
 import { createProgress } from './progress.ts';
 
 /** Options shared by `ingest` and `fetch`. */
@@ -94,8 +95,8 @@ export function renderSummary(summary: IngestSummary, dataRoot: string, output: 
   output.out(`  records  ${summary.records.toLocaleString('en-US')}`);
   if (summary.enrichment) output.out(`  lookups  ${summary.enrichment.lookups} PTR, ${summary.enrichment.cacheHits} cached, ${summary.enrichment.failures} failed`);
   // Reasons usually start with the input's own name; print it once.
-  for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`}`);
-  for (const { source, policyDomain } of summary.foreign) output.out(`  ${output.style('yellow', 'foreign')}  ${source}: policy domain ${policyDomain || '(empty)'} is not in domains/`);
+  for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${printable(reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`)}`);
+  for (const { source, policyDomain } of summary.foreign) output.out(`  ${output.style('yellow', 'foreign')}  ${printable(`${source}: policy domain ${policyDomain || '(empty)'} is not in domains/`)}`);
   for (const warning of warnings) output.out(`  ${output.style('yellow', 'note')}     ${warning}`);
   if (summary.reports.invalid + summary.reports.foreign > 0) output.out(`  (kept aside in ${dataRoot}/quarantine/; nothing is dropped)`);
 }

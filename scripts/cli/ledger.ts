@@ -2,6 +2,7 @@ import { findReports } from '../reports/store/index.ts';
 import type { LedgerOutcome, LedgerRow } from '../reports/store/index.ts';
 import type { Command } from './command.ts';
 import { CliError, EXIT, JSON_OPTION } from './command.ts';
+import { printable } from './output.ts';
 
 const OUTCOMES = ['stored', 'duplicate', 'foreign', 'invalid', 'unsupported'];
 
@@ -46,5 +47,5 @@ function describeRow(row: LedgerRow): string {
   const period = row.dateBegin ? ` ${day(row.dateBegin)} → ${day(row.dateEnd)} UTC` : '';
   const records = row.records === null ? '' : ` · ${row.records} records`;
   const reason = row.reason ? ` · ${row.reason}` : '';
-  return `${row.outcome.padEnd(11)} ${row.policyDomain ?? '-'}  ${who}${period}${records}${reason}  (run ${row.ingestRun})`;
+  return printable(`${row.outcome.padEnd(11)} ${row.policyDomain ?? '-'}  ${who}${period}${records}${reason}  (run ${row.ingestRun})`);
 }

@@ -51,3 +51,11 @@ export function countBySeverity(findings: readonly Finding[]): Record<Finding['s
 export function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
 }
+
+/**
+ * Untrusted text (report fields, DNS values) for a terminal: control, bidi and line-separator
+ * characters become visible \uXXXX escapes, so a value cannot move the cursor or recolour the screen.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -13,6 +13,8 @@
  * without a TTY or with NO_COLOR.
  */
 import type { Output } from '../../cli/output.ts';
+import { printable } from '../../cli/output.ts';
+export { printable };
 import type { GateReport, ZoneOutcome, DnsCheck } from '../apply.ts';
 import { describeRisk, planCounts } from '../plan.ts';
 import type { Plan, RecordChange } from '../types.ts';
@@ -124,13 +126,6 @@ export function renderApplyText(outcomes: readonly ZoneOutcome[], verification: 
   return lines.join('\n');
 }
 
-/**
- * Control characters (C0, DEL, C1) and bidirectional/line-separator format characters as \u escapes:
- * names and messages come from DNS and YAML and must not move the cursor or reorder what is shown.
- */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 /** A TXT value as shown: JSON-quoted, then `printable`. */
 export function quoteValue(value: string): string {
