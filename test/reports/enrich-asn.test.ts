@@ -1,8 +1,8 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { ASN_PACKAGE, asnDatabaseStatus, lookupAsn, lookupCountry, openAsnDatabase } from '../../scripts/reports/enrich/asn.ts';
+import { ASN_PACKAGE, asnDatabaseStatus, lookupAsn, lookupCountry, openAsnDatabase, readCache } from '../../scripts/reports/enrich/asn.ts';
 import type { AsnDatabaseFiles } from '../../scripts/reports/enrich/asn.ts';
 
 /** Files in the packages' format (same columns, quoting and order), with made-up ranges. */
@@ -138,5 +138,49 @@ describe.skipIf(installed)('without the offline database', () => {
   test('lookups are null and the reason says what to install', () => {
     expect(lookupAsn('8.8.8.8')).toBeNull();
     expect(status.reason).toContain(ASN_PACKAGE);
+  });
+});
+
+describe('the binary cache of parsed tables', () => {
+  const answers = (db: ReturnType<typeof openAsnDatabase>) =>
+    ['1.0.0.1', '9.9.9.9', '11.0.0.1', '2606:4700::1', '8.8.8.8', '12.0.0.1'].map((ip) => db.lookup(ip));
+
+  test('writes the cache on a miss, answers the same from it on a hit, and rebuilds a corrupt one', async () => {
+    const files = await fixture({ asnIpv4: '1.0.0.0,1.0.0.255,13335,"Cloudflare, Inc."\n9.9.9.0,9.9.9.255,19281,"Café ""Ü"" Net"\n11.0.0.0,11.0.0.255,64500,\n' });
+    const cacheDir = await mkdtemp(join(tmpdir(), 'dmarcops-asn-cache-'));
+    const plain = answers(openAsnDatabase(files));
+    expect(plain[1]).toEqual({ asn: 19281, asName: 'Café "Ü" Net', country: null });
+
+    expect(answers(openAsnDatabase(files, { cacheDir }))).toEqual(plain); // miss: parses, writes
+    const written = (await readdir(cacheDir)).filter((f) => f.endsWith('.bin'));
+    expect(written.length).toBe(4);
+    expect((await readdir(cacheDir)).some((f) => f.endsWith('.tmp'))).toBe(false);
+
+    // A hit (UTF-8 names survive the round trip).
+    const ipv4 = written.find((f) => f.startsWith('asnIpv4-'))!;
+    const onDisk = await readFile(join(cacheDir, ipv4));
+    expect(readCache(join(cacheDir, ipv4), 1, true)?.nameList).toContain('Café "Ü" Net');
+    expect(answers(openAsnDatabase(files, { cacheDir }))).toEqual(plain);
+
+    // Corrupt (truncated, then garbage): parsed again and rewritten.
+    for (const damaged of [onDisk.subarray(0, onDisk.length - 5), Buffer.from('garbage!')]) {
+      await writeFile(join(cacheDir, ipv4), damaged);
+      expect(readCache(join(cacheDir, ipv4), 1, true)).toBeNull();
+      expect(answers(openAsnDatabase(files, { cacheDir }))).toEqual(plain);
+      expect(await readFile(join(cacheDir, ipv4))).toEqual(onDisk);
+    }
+  });
+
+  test('a cache hit does not read the CSV', async () => {
+    const files = await fixture();
+    const cacheDir = await mkdtemp(join(tmpdir(), 'dmarcops-asn-cache-'));
+    const mtime = new Date('2020-01-01T00:00:00Z'); // whole seconds: restored exactly below
+    await utimes(files.asnIpv4, mtime, mtime);
+    const expected = answers(openAsnDatabase(files, { cacheDir }));
+    const { size } = await stat(files.asnIpv4);
+    await writeFile(files.asnIpv4, 'x'.repeat(size)); // unparseable, same size…
+    await utimes(files.asnIpv4, mtime, mtime); // …and same mtime: the cache key is unchanged
+    expect(answers(openAsnDatabase(files, { cacheDir }))).toEqual(expected);
+    expect(() => answers(openAsnDatabase(files))).toThrow(/malformed row/);
   });
 });

@@ -7,9 +7,10 @@
  * is parsed at its first use into sorted typed arrays and searched by bisection. Without the
  * packages every lookup answers null and one process warning says why: enrichment never blocks ingest.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { isPublicIp, parseIp, parseIpv4, parseIpv6 } from './ip.ts';
 import type { ParsedIp } from './ip.ts';
 
@@ -58,15 +59,23 @@ interface Table {
   nameList: string[];
 }
 
+export interface AsnDatabaseOptions {
+  /**
+   * Where parsed tables are kept as binary files (keyed by the CSV's path, size and mtime), so that
+   * later processes load them in milliseconds instead of parsing the CSV. Absent: no cache.
+   */
+  cacheDir?: string;
+}
+
 /** Opens a database over these files. Nothing is read until the first lookup needs a table. */
-export function openAsnDatabase(files: AsnDatabaseFiles): AsnDatabase {
+export function openAsnDatabase(files: AsnDatabaseFiles, options: AsnDatabaseOptions = {}): AsnDatabase {
   const tables = new Map<TableName, Table | null>();
   let loadMs = 0;
   const table = (name: TableName): Table | null => {
     if (!tables.has(name)) {
       const path = files[name];
       const started = performance.now();
-      tables.set(name, path === undefined ? null : loadTable(path, name.endsWith('Ipv4') ? 1 : 4, name.startsWith('asn')));
+      tables.set(name, path === undefined ? null : cachedTable(path, name.endsWith('Ipv4') ? 1 : 4, name.startsWith('asn'), options.cacheDir));
       loadMs += performance.now() - started;
     }
     return tables.get(name) ?? null;
@@ -139,7 +148,9 @@ function unpackCountry(packed: number): string | null {
  * `""` for a quote) and it runs to the end of the line. Rows must come sorted by start.
  */
 function loadTable(path: string, width: 1 | 4, withNames: boolean): Table {
-  const text = readFileSync(path, 'utf8');
+  // latin1: one byte per character, so a one-byte string of the file's size (utf8 would make the
+  // whole file a two-byte string because of a few non-ASCII names); names are decoded from UTF-8 below.
+  const text = readFileSync(path, 'latin1');
   let capacity = 1;
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) capacity++;
   const starts = new Uint32Array(capacity * width);
@@ -172,8 +183,9 @@ function loadTable(path: string, width: 1 | 4, withNames: boolean): Table {
       const name = c3 === -1 ? '' : unquote(line.slice(c3 + 1));
       let index = nameIndex.get(name);
       if (index === undefined) {
-        // A copy, not a slice: V8 slices keep the whole file's text alive (tens of MB).
-        index = nameList.push(Buffer.from(name, 'utf8').toString('utf8')) - 1;
+        // A copy, not a slice: V8 slices keep the whole file's text alive (tens of MB). The text is
+        // the file's bytes as latin1; the name is UTF-8.
+        index = nameList.push(Buffer.from(name, 'latin1').toString('utf8')) - 1;
         nameIndex.set(name, index);
       }
       names[size] = index;
@@ -194,6 +206,93 @@ function loadTable(path: string, width: 1 | 4, withNames: boolean): Table {
     names: names?.subarray(0, size) ?? null,
     nameList,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The binary cache of parsed tables
+//
+// Layout (little-endian u32 words): magic, format version, width, size, hasNames, nameBytes; then
+// starts (size × width), ends (size × width), values (size), names (size, if hasNames), then the
+// name list as UTF-8 JSON (nameBytes), then the magic again. Anything else is treated as corrupt.
+
+const CACHE_MAGIC = 0x53414d44; // "DMAS"
+const CACHE_VERSION = 1;
+const HEADER_WORDS = 6;
+
+/** The table from the cache when it is there and sound; else parsed from the CSV and cached. */
+function cachedTable(path: string, width: 1 | 4, withNames: boolean, cacheDir: string | undefined): Table {
+  if (cacheDir === undefined) return loadTable(path, width, withNames);
+  let file: string | undefined;
+  try {
+    const { size, mtimeMs } = statSync(path);
+    const key = createHash('sha256').update(`${CACHE_VERSION}\0${path}\0${size}\0${Math.trunc(mtimeMs)}\0${width}\0${withNames}`).digest('hex').slice(0, 16);
+    file = join(cacheDir, `${basename(path, '.csv')}-${key}.bin`);
+    const cached = readCache(file, width, withNames);
+    if (cached !== null) return cached;
+  } catch {
+    // No usable cache: parse.
+  }
+  const table = loadTable(path, width, withNames);
+  if (file !== undefined) writeCache(file, table);
+  return table;
+}
+
+/** Reads a cache file; null when it is missing, of another layout, or damaged. */
+export function readCache(file: string, width: 1 | 4, withNames: boolean): Table | null {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch {
+    return null;
+  }
+  if (bytes.length < (HEADER_WORDS + 1) * 4 || bytes.length % 4 !== 0) return null;
+  const word = (at: number): number => bytes.readUInt32LE(at * 4);
+  if (word(0) !== CACHE_MAGIC || word(1) !== CACHE_VERSION || word(2) !== width || word(4) !== (withNames ? 1 : 0)) return null;
+  const size = word(3);
+  const nameBytes = word(5);
+  const words = HEADER_WORDS + 2 * size * width + size + (withNames ? size : 0);
+  const padded = Math.ceil(nameBytes / 4) * 4;
+  if (bytes.length !== words * 4 + padded + 4 || bytes.readUInt32LE(bytes.length - 4) !== CACHE_MAGIC) return null;
+  // Copies into fresh, aligned buffers (the file's Buffer need not be 4-byte aligned).
+  let at = HEADER_WORDS * 4;
+  const take = (count: number): Uint32Array => {
+    const out = new Uint32Array(count);
+    new Uint8Array(out.buffer).set(bytes.subarray(at, at + count * 4));
+    at += count * 4;
+    return out;
+  };
+  const starts = take(size * width);
+  const ends = take(size * width);
+  const values = take(size);
+  const names = withNames ? take(size) : null;
+  let nameList: unknown;
+  try {
+    nameList = JSON.parse(bytes.toString('utf8', at, at + nameBytes));
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(nameList) || !nameList.every((n) => typeof n === 'string')) return null;
+  if (names !== null && names.some((n) => n >= nameList.length)) return null;
+  return { width, size, starts, ends, values, names, nameList: nameList as string[] };
+}
+
+/** Writes a cache file atomically (a temporary name, then a rename); failures are ignored. */
+function writeCache(file: string, t: Table): void {
+  const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    const nameJson = Buffer.from(JSON.stringify(t.nameList), 'utf8');
+    const padded = Math.ceil(nameJson.length / 4) * 4;
+    const header = new Uint32Array([CACHE_MAGIC, CACHE_VERSION, t.width, t.size, t.names === null ? 0 : 1, nameJson.length]);
+    const parts: Uint8Array[] = [header, t.starts, t.ends, t.values, ...(t.names === null ? [] : [t.names])].map(
+      (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
+    );
+    const trailer = new Uint8Array(new Uint32Array([CACHE_MAGIC]).buffer);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(temp, Buffer.concat([...parts, nameJson, new Uint8Array(padded - nameJson.length), trailer]));
+    renameSync(temp, file);
+  } catch {
+    rmSync(temp, { force: true });
+  }
 }
 
 function unquote(field: string): string {
@@ -253,7 +352,11 @@ function installedDatabase(): { database: AsnDatabase | null; status: AsnDatabas
   } else {
     status.reason = `no country package (${COUNTRY_PACKAGES.join(' or ')}) is installed, so source_country stays empty`;
   }
-  installed = { database: openAsnDatabase(files), status };
+  const cache = process.env.DMARCOPS_ASN_CACHE;
+  // node_modules/.cache, not a shared temp dir: a cache file there is trusted as it is, so only the
+  // project's own user may write it; `npm ci` clears it with the packages it was built from.
+  const cacheDir = cache === 'off' ? undefined : cache !== undefined && cache !== '' ? cache : join(asn.dir, '..', '..', '.cache', 'dmarcops-asn');
+  installed = { database: openAsnDatabase(files, cacheDir === undefined ? {} : { cacheDir }), status };
   return installed;
 }
 
