@@ -13,7 +13,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { exited, freePorts, killGroup, run } from './process.ts';
+import { exited, freePorts, killGroup, run, stopGroup, waitUntilReady } from './process.ts';
 
 export interface DovecotOptions {
   /** Replaces the advertised CAPABILITY list (Dovecot's `imap_capability`), e.g. to hide MOVE. */
@@ -205,20 +205,12 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
 
     const stop = async (): Promise<void> => {
       if (!running.delete(pid)) return;
-      killGroup(pid, 'SIGTERM');
       // The master can linger ~2.5 s after SIGTERM; tests need not wait for that.
-      await Promise.race([exited(child), new Promise((resolve) => setTimeout(resolve, 500))]);
-      killGroup(pid, 'SIGKILL');
-      await exited(child);
+      await stopGroup(child, pid, 500);
       await rm(dir, { recursive: true, force: true });
     };
 
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let ready = false;
-    while (!ready && Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
-      ready = await greets(port);
-      if (!ready) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const ready = await waitUntilReady(child, READY_TIMEOUT_MS, () => greets(port));
     if (ready) return server(dir, confFile, doveadm, port, tlsPort, stop);
 
     const log = await readFile(join(dir, 'log', 'dovecot.log'), 'utf8').catch(() => '');

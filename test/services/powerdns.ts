@@ -17,7 +17,7 @@ import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { exited, freePorts, killGroup, run } from './process.ts';
+import { exited, freePorts, killGroup, run, stopGroup, waitUntilReady } from './process.ts';
 
 /** One record to seed, in PowerDNS content form (TXT quoted: `'"v=DMARC1; p=none"'`). */
 export interface SeedRecord {
@@ -187,20 +187,12 @@ export async function startPowerDns(options: PowerDnsOptions = {}): Promise<Powe
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const stop = async (): Promise<void> => {
       if (!running.delete(pid)) return;
-      killGroup(pid, 'SIGTERM');
       // pdns takes 1-2 s to exit cleanly; the database is thrown away, so do not wait for that.
-      await Promise.race([exited(child), new Promise((resolve) => setTimeout(resolve, 300))]);
-      killGroup(pid, 'SIGKILL');
-      await exited(child);
+      await stopGroup(child, pid, 300);
       await rm(dir, { recursive: true, force: true });
     };
 
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let ready = false;
-    while (!ready && Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
-      ready = (await apiAnswers(apiUrl)) && (await dnsAnswers(dnsPort));
-      if (!ready) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const ready = await waitUntilReady(child, READY_TIMEOUT_MS, async () => (await apiAnswers(apiUrl)) && (await dnsAnswers(dnsPort)));
     if (ready) {
       const server = makeServer(apiUrl, dnsPort, () => output, stop);
       try {

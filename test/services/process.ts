@@ -47,3 +47,21 @@ export function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+
+/** SIGTERM the process group, give it `graceMs` to exit, then SIGKILL it and wait for the exit. */
+export async function stopGroup(child: ChildProcess, pid: number, graceMs: number): Promise<void> {
+  killGroup(pid, 'SIGTERM');
+  await Promise.race([exited(child), new Promise((resolve) => setTimeout(resolve, graceMs))]);
+  killGroup(pid, 'SIGKILL');
+  await exited(child);
+}
+
+/** Polls `check` every 50 ms until it is true, the child exits, or the time is up. */
+export async function waitUntilReady(child: ChildProcess, timeoutMs: number, check: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
