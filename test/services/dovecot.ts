@@ -8,12 +8,12 @@
  *   try { ... } finally { await imap.stop(); }
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { exited, freePorts, killGroup, run, stopGroup, waitUntilReady } from './process.ts';
+import { join } from 'node:path';
+import { exited, freePorts, killGroup, locateExecutable, run, stopGroup, waitUntilReady } from './process.ts';
 
 export interface DovecotOptions {
   /** Replaces the advertised CAPABILITY list (Dovecot's `imap_capability`), e.g. to hide MOVE. */
@@ -52,17 +52,8 @@ const USER = 'reports';
 const PASSWORD = 'Imap-Test-Pa55word';
 
 function findExecutable(name: string, installHint: string): string {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/bin'];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // try the next directory
-    }
-  }
+  const found = locateExecutable(name);
+  if (found !== undefined) return found;
   throw new Error(`${name} not found: the IMAP tests need a real Dovecot server. Install it with: ${installHint}`);
 }
 

@@ -13,11 +13,11 @@
  */
 import { spawn } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { accessSync, constants, existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { exited, freePorts, killGroup, run, stopGroup, waitUntilReady } from './process.ts';
+import { join } from 'node:path';
+import { exited, freePorts, killGroup, locateExecutable, run, stopGroup, waitUntilReady } from './process.ts';
 
 /** One record to seed, in PowerDNS content form (TXT quoted: `'"v=DMARC1; p=none"'`). */
 export interface SeedRecord {
@@ -78,17 +78,8 @@ const SCHEMA_CANDIDATES = [
 const INSTALL_HINT = 'apt-get install pdns-server pdns-backend-sqlite3 sqlite3';
 
 function findExecutable(name: string, packageName: string): string {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/bin'];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // try the next directory
-    }
-  }
+  const found = locateExecutable(name);
+  if (found !== undefined) return found;
   throw new Error(
     `${name} not found (Debian package ${packageName}): the PowerDNS tests need a real PowerDNS Authoritative server. ` +
       `Install it with: ${INSTALL_HINT}`,

@@ -1,6 +1,8 @@
 /** Child processes and ports for the test servers (Dovecot, PowerDNS) started by the suites. */
 import { execFile, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { createServer } from 'node:net';
+import { delimiter, join } from 'node:path';
 
 export function run(file: string, args: string[], input?: Uint8Array): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -64,4 +66,20 @@ export async function waitUntilReady(child: ChildProcess, timeoutMs: number, che
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return false;
+}
+
+/** An executable on PATH or in the sbin folders daemons live in (not on a normal user's PATH). */
+export function locateExecutable(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/bin'];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // try the next directory
+    }
+  }
+  return undefined;
 }
