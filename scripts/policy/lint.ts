@@ -387,7 +387,7 @@ export const LINT_RULES: readonly LintRule[] = [
     summary: 'A report mailbox in another organizational domain: it must publish `<domain>._report._dmarc.<host>` TXT "v=DMARC1" or receivers send it nothing. Info when dmarcops publishes that record itself.',
     reference: 'RFC 7489 §7.1, RFC 9990 §4',
     check({ domain, all, report }) {
-      const published = new Set(managedRecords(all.map((other) => other.policy)).map((record) => record.name));
+      const published = publishedNames(all);
       for (const destination of externalReportDestinations(domain.policy)) {
         const index = domain.policy.rua.findIndex((entry) => destination.uris.includes(entry.uri));
         if (published.has(destination.recordName)) {
@@ -477,6 +477,17 @@ function organizationalDomainOf(name: string): string | null {
 }
 
 const utf8 = new TextEncoder();
+
+/** Names of every record the fleet publishes, computed once per lint run (not once per domain). */
+const publishedCache = new WeakMap<readonly LoadedDomain[], ReadonlySet<string>>();
+function publishedNames(all: readonly LoadedDomain[]): ReadonlySet<string> {
+  let names = publishedCache.get(all);
+  if (!names) {
+    names = new Set(managedRecords(all.map((domain) => domain.policy)).map((record) => record.name));
+    publishedCache.set(all, names);
+  }
+  return names;
+}
 
 /** Why an IP or CIDR written in `ips:` is not usable, or null when it is fine. */
 export function cidrProblem(value: string): string | null {
