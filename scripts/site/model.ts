@@ -1,0 +1,315 @@
+/**
+ * The site stage's contract: what the build-time rollups (./rollups.ts) hand to the Astro pages
+ * (site/). Plain JSON-serialisable data, small enough to embed in a page: no page ever ships the
+ * dataset's rows, only these sums.
+ *
+ * Time series are sparse: a `SeriesRow` per day with volume, the day given as an index into
+ * `SiteData.days` (UTC days, oldest first). Summing the rows whose index falls in a window gives every
+ * figure a page shows for that window, so the browser can switch windows without new data.
+ */
+import type { Category } from '../reports/classify.ts';
+
+/** A window a page can show: a preset (days ending on the last day of data) or everything. */
+export type WindowPreset = '7d' | '30d' | '90d' | '365d' | 'all';
+export const WINDOW_PRESETS: readonly WindowPreset[] = ['7d', '30d', '90d', '365d', 'all'];
+export const DEFAULT_WINDOW: WindowPreset = '30d';
+
+/**
+ * One day's sums (messages) for one thing (a domain, a source, an IP, a reporter…):
+ * `[dayIndex, compliant, forwarded, authorisedFailing, unauthorised, spfAligned, dkimAligned, quarantined, rejected]`.
+ * Messages = compliant + forwarded + authorisedFailing + unauthorised (the categories partition the volume);
+ * DMARC pass = compliant. `quarantined`/`rejected` are the dispositions receivers applied.
+ */
+export type SeriesRow = [
+  day: number,
+  compliant: number,
+  forwarded: number,
+  authorisedFailing: number,
+  unauthorised: number,
+  spfAligned: number,
+  dkimAligned: number,
+  quarantined: number,
+  rejected: number,
+];
+
+/** Positions in a `SeriesRow`, for code that sums them. */
+export const SERIES = {
+  day: 0,
+  compliant: 1,
+  forwarded: 2,
+  authorisedFailing: 3,
+  unauthorised: 4,
+  spfAligned: 5,
+  dkimAligned: 6,
+  quarantined: 7,
+  rejected: 8,
+} as const;
+
+/** Which category each series position holds, in `CATEGORIES` order. */
+export const CATEGORY_POSITIONS: Record<Category, number> = {
+  compliant: SERIES.compliant,
+  forwarded: SERIES.forwarded,
+  'authorised-failing': SERIES.authorisedFailing,
+  unauthorised: SERIES.unauthorised,
+};
+
+/** The policy a domain file defines (after defaults), as the record it publishes. */
+export interface DefinedPolicy {
+  p: string;
+  sp: string | null;
+  np: string | null;
+  adkim: string;
+  aspf: string;
+  testing: boolean;
+  pct: number | null;
+  /** The `_dmarc` TXT value the repository publishes (scripts/policy/record.ts). */
+  record: string;
+  /** Repository path of the domain file, e.g. `domains/example.com.yaml`. */
+  file: string;
+  parked: boolean;
+}
+
+/** A policy as receivers reported it (`policy_published`), most recent first. */
+export interface ReportedPolicy {
+  p: string | null;
+  sp: string | null;
+  np: string | null;
+  adkim: string | null;
+  aspf: string | null;
+  pct: number | null;
+  testing: string | null;
+  /** The last UTC day a report carried exactly this policy (ISO date). */
+  lastSeen: string;
+  reports: number;
+}
+
+/** The record found in DNS at build time, when the build was allowed to look (`liveDns`). */
+export interface PublishedRecord {
+  /** The TXT value(s) at `_dmarc.<domain>`; empty when none. */
+  values: string[];
+  /** `ok`, or why the lookup gave no answer (`nxdomain`, `timeout`, `error: …`). */
+  status: string;
+  checkedAt: string;
+}
+
+/** A group of sending IPs shown as one row: a declared sender, a named service, a PTR base domain, or a bare IP. */
+export interface SourceGroup {
+  /** Stable identifier, safe in a URL fragment: `sender:<name>`, `service:<name>`, `base:<domain>`, `ip:<ip>`, or `other`. */
+  key: string;
+  /** What the table shows, e.g. "Google Workspace", "mail.example.net", "192.0.2.7" (redacted builds: "redacted"). */
+  label: string;
+  /** Service type from the sender map (e.g. "email provider", "ESP"), null when unknown. */
+  type: string | null;
+  /** The domain file's `senders:` entry this group was matched to, null when undeclared. */
+  declaredSender: string | null;
+  /** How to fix the group's failing mail (authorised-but-failing traffic), from classify's hints; null when nothing to fix. */
+  hint: string | null;
+  /** First and last UTC day with volume, over the whole dataset (ISO). */
+  firstSeen: string;
+  lastSeen: string;
+  series: SeriesRow[];
+  /** Top IPs of the group (at most `SiteOptions.ipsPerSource`), with their own series. */
+  ips: SourceIp[];
+  /** IPs beyond the top ones, counted. */
+  moreIps: number;
+}
+
+export interface SourceIp {
+  /** The address, or "redacted" in redacted builds. */
+  ip: string;
+  ptr: string | null;
+  asn: number | null;
+  asName: string | null;
+  country: string | null;
+  series: SeriesRow[];
+}
+
+/** A receiver that sends reports. */
+export interface Reporter {
+  org: string;
+  email: string | null;
+  reports: number;
+  series: SeriesRow[];
+}
+
+/** A RFC5322.From domain seen in reports for one of our domains, and the policy that applies to it. */
+export interface HeaderFromRow {
+  domain: string;
+  /** `own` (its own domain file), `sp`/`np` (inherited from the organisational domain's file), or `none`. */
+  applies: 'own' | 'sp' | 'np' | 'p' | 'none';
+  /** The disposition that applies (none/quarantine/reject), null when no policy applies. */
+  disposition: string | null;
+  explanation: string;
+  series: SeriesRow[];
+}
+
+/** An authentication result seen on failing traffic (not DMARC pass), per signature / SPF check. */
+export interface AuthDetail {
+  kind: 'dkim' | 'spf';
+  domain: string;
+  /** DKIM selector or SPF scope. */
+  qualifier: string | null;
+  result: string;
+  /** Whether the domain is aligned with the From domain (under the reported adkim/aspf). */
+  aligned: boolean;
+  /** Messages on failing rows that carried this result (a message with two signatures counts in both). */
+  series: SeriesRow[];
+}
+
+export type ReadinessVerdict = 'enforced' | 'ready-reject' | 'ready-quarantine' | 'not-ready' | 'no-data';
+
+export interface Readiness {
+  verdict: ReadinessVerdict;
+  /** One-line summary, e.g. "Ready for p=reject: 99.8% of your own mail passes". */
+  summary: string;
+  /** The facts behind it, each a sentence. */
+  reasons: string[];
+  /** The next step to take in the domain file, when there is one. */
+  nextStep: string | null;
+  /** The window the verdict looked at (the last `days` days of data). */
+  days: number;
+}
+
+export interface DomainData {
+  domain: string;
+  defined: DefinedPolicy;
+  reported: ReportedPolicy[];
+  published: PublishedRecord | null;
+  /** Daily sums for the domain (its reports' rows), dense enough to chart. */
+  daily: SeriesRow[];
+  sources: SourceGroup[];
+  /** Sources beyond the top ones, summed into one `other` group (null when none). */
+  otherSources: SourceGroup | null;
+  reporters: Reporter[];
+  headerFrom: HeaderFromRow[];
+  authDetails: AuthDetail[];
+  readiness: Readiness;
+}
+
+/** One ingested report (the Reports page). */
+export interface ReportSummary {
+  key: string;
+  org: string;
+  reportId: string;
+  domain: string;
+  begin: string;
+  end: string;
+  records: number;
+  messages: number;
+  /** DMARC-passing messages. */
+  passing: number;
+  warnings: { code: string; message: string }[];
+  errors: string[];
+  schema: string;
+  /** Whether the site has a detail page for it (the newest `SiteOptions.reportPages` reports do). */
+  hasPage: boolean;
+}
+
+/** The rows of one report, for its detail page. */
+export interface ReportDetail extends ReportSummary {
+  email: string | null;
+  generator: string | null;
+  policy: ReportedPolicy;
+  rows: ReportRow[];
+}
+
+export interface ReportRow {
+  sourceIp: string;
+  ptr: string | null;
+  count: number;
+  disposition: string | null;
+  headerFrom: string | null;
+  envelopeFrom: string | null;
+  dkim: string;
+  spf: string;
+  dkimAligned: boolean;
+  spfAligned: boolean;
+  category: Category;
+}
+
+/** The ledger's story (Reports page): what came in and what happened to it. */
+export interface LedgerSummary {
+  /** Inputs per outcome (stored, duplicate, foreign, invalid, unsupported). */
+  outcomes: Record<string, number>;
+  /** The most recent inputs that were not stored, newest first. */
+  setAside: { at: string; outcome: string; source: string; reason: string | null }[];
+}
+
+/** A summary period (the seed product's weekly / daily tallies). */
+export interface PeriodRow {
+  /** First and last UTC day (ISO). */
+  start: string;
+  end: string;
+  messages: number;
+  compliant: number;
+  forwarded: number;
+  authorisedFailing: number;
+  unauthorised: number;
+  /** Change in messages vs the previous period (fraction, e.g. 0.12 = +12%), null when there is none. */
+  change: number | null;
+  /** Sources first seen in this period (label, domain, messages), largest first. */
+  newSources: { label: string; domain: string; messages: number }[];
+  /** Sources with failing mail (authorised-failing or unauthorised) in this period, largest first. */
+  failingSources: { label: string; domain: string; messages: number; category: Category }[];
+}
+
+export interface SiteData {
+  /** When the rollups were computed (ISO timestamp). */
+  builtAt: string;
+  /** Last UTC day with data (ISO), null for an empty dataset. */
+  dataThrough: string | null;
+  /** Every UTC day from the first to the last day of data (ISO), what `SeriesRow[0]` indexes. */
+  days: string[];
+  redacted: boolean;
+  domains: DomainData[];
+  reports: ReportSummary[];
+  ledger: LedgerSummary;
+  summary: { daily: PeriodRow[]; weekly: PeriodRow[]; monthly: PeriodRow[] };
+  /** Reports set aside as foreign (not ours), counted (never charted). */
+  foreignReports: number;
+}
+
+export interface SiteOptions {
+  /** Dataset root (`reports/`). */
+  dataDir: string;
+  /** Domain files (`domains/`). */
+  domainsDir: string;
+  /** Replace IP addresses and PTR names by "redacted" everywhere. */
+  redact?: boolean;
+  /** Look up each domain's `_dmarc` TXT at build (network). Default false. */
+  liveDns?: boolean;
+  /** Source groups per domain before the rest is summed into "other". Default 40. */
+  sourcesPerDomain?: number;
+  /** IPs listed under each source group. Default 10. */
+  ipsPerSource?: number;
+  /** Newest reports that get a detail page. Default 2,000. */
+  reportPages?: number;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+/** What `openSiteData` (./rollups.ts) returns: the rollups, and the rows of single reports on demand. */
+export interface SiteDataSource {
+  data: SiteData;
+  /** The rows of the given reports (detail pages), in the order of `keys`; unknown keys are skipped. */
+  reportDetails(keys: readonly string[]): Promise<ReportDetail[]>;
+  close(): void;
+}
+
+/**
+ * How the Astro build is told what to build (environment variables, set by scripts/site/build.ts;
+ * read by site/src/lib/data.ts and site/astro.config.mjs).
+ */
+export const SITE_ENV = {
+  dataDir: 'DMARCOPS_DATA',
+  domainsDir: 'DMARCOPS_DOMAINS',
+  base: 'DMARCOPS_SITE_BASE',
+  siteUrl: 'DMARCOPS_SITE_URL',
+  outDir: 'DMARCOPS_SITE_OUT',
+  redact: 'DMARCOPS_REDACT',
+  liveDns: 'DMARCOPS_LIVE_DNS',
+  /** "public" or "private": whether to show the public-site banner (default public: free Pages sites are). */
+  visibility: 'DMARCOPS_SITE_VISIBILITY',
+  /** The repository (owner/name) for "propose a change" links; GITHUB_REPOSITORY in Actions. */
+  repository: 'DMARCOPS_REPOSITORY',
+} as const;
