@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   apply: async () => (await import('./cli/apply.ts')).applyCommand,
   comment: async () => (await import('./cli/comment.ts')).commentCommand,
   sandbox: async () => (await import('./cli/sandbox.ts')).sandboxCommand,
+  site: async () => (await import('./cli/site.ts')).siteCommand,
 };
 
 export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {
