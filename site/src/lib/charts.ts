@@ -1,0 +1,88 @@
+/**
+ * The dashboard's charts, drawn with Observable Plot into whatever `document` is given: linkedom's at
+ * build time (first paint needs no JavaScript), the page's own in the browser when the window changes.
+ * Each chart is paired with a data table on the page; the SVG carries an aria-label and description.
+ */
+import * as Plot from '@observablehq/plot';
+import { CATEGORY_FIELDS, CATEGORY_LABELS, CATEGORY_ORDER, formatCount, formatPercent, type Tally } from './view.ts';
+
+/** Okabe–Ito colours (colour-blind safe); every mark also carries its category's name. */
+export const CATEGORY_COLORS: Record<string, string> = {
+  compliant: '#0072B2',
+  forwarded: '#56B4E9',
+  'authorised-failing': '#E69F00',
+  unauthorised: '#D55E00',
+};
+
+export interface ChartOptions {
+  document: Document;
+  width?: number;
+  /** What the chart shows, for screen readers, e.g. "Messages per day by category, example.com". */
+  label: string;
+}
+
+const DAY_MS = 86_400_000;
+
+function utcDay(iso: string): Date {
+  return new Date(`${iso}T00:00:00Z`);
+}
+
+/** Daily stacked bars by category. `days[i]` is the ISO day of `daily[i]`. */
+export function categoryBars(days: readonly string[], daily: readonly Tally[], options: ChartOptions): Element {
+  const rows: { date: Date; category: string; messages: number; title: string }[] = [];
+  daily.forEach((tally, i) => {
+    const day = days[i] as string;
+    for (const category of CATEGORY_ORDER) {
+      const messages = tally[CATEGORY_FIELDS[category]];
+      if (messages > 0) {
+        rows.push({
+          date: utcDay(day),
+          category: CATEGORY_LABELS[category],
+          messages,
+          title: `${day} · ${CATEGORY_LABELS[category]}: ${formatCount(messages)} of ${formatCount(tally.messages)} (${formatPercent(messages, tally.messages)})`,
+        });
+      }
+    }
+  });
+  const total = daily.reduce((sum, t) => sum + t.messages, 0);
+  const first = days[0];
+  const last = days[days.length - 1];
+  return Plot.plot({
+    document: options.document,
+    width: options.width ?? 960,
+    height: 240,
+    marginLeft: 56,
+    ariaLabel: options.label,
+    ariaDescription: first === undefined ? 'No data in this window.' : `${formatCount(total)} messages from ${first} to ${last}; the table below the chart has the daily numbers.`,
+    x: { type: 'utc', label: null, domain: first === undefined ? undefined : [utcDay(first), new Date(utcDay(last as string).getTime() + DAY_MS)] },
+    y: { label: 'messages', grid: true, tickFormat: '~s' },
+    color: { domain: CATEGORY_ORDER.map((c) => CATEGORY_LABELS[c]), range: CATEGORY_ORDER.map((c) => CATEGORY_COLORS[c] as string) },
+    marks: [
+      Plot.rectY(rows, { x: 'date', interval: 'day', y: 'messages', fill: 'category', title: 'title', inset: days.length > 120 ? 0 : 0.5 }),
+      Plot.ruleY([0], { ariaHidden: 'true' }),
+    ],
+  });
+}
+
+/** DMARC pass rate per day (0–100 %), drawn under the bars on domain pages. */
+export function passRateLine(days: readonly string[], daily: readonly Tally[], options: ChartOptions): Element {
+  const rows = daily
+    .map((tally, i) => ({ date: utcDay(days[i] as string), rate: tally.messages > 0 ? (tally.compliant / tally.messages) * 100 : NaN, title: `${days[i]}: ${formatPercent(tally.compliant, tally.messages)} DMARC pass` }))
+    .filter((row) => !Number.isNaN(row.rate));
+  const first = days[0];
+  const last = days[days.length - 1];
+  return Plot.plot({
+    document: options.document,
+    width: options.width ?? 960,
+    height: 120,
+    marginLeft: 56,
+    ariaLabel: options.label,
+    ariaDescription: 'Share of messages passing DMARC per day; the table below the chart has the daily numbers.',
+    x: { type: 'utc', label: null, domain: first === undefined ? undefined : [utcDay(first), new Date(utcDay(last as string).getTime() + DAY_MS)] },
+    y: { label: 'DMARC pass %', domain: [0, 100], grid: true, ticks: [0, 50, 100] },
+    marks: [
+      Plot.lineY(rows, { x: (d: { date: Date }) => new Date(d.date.getTime() + DAY_MS / 2), y: 'rate', stroke: 'currentColor', strokeWidth: 1.5, curve: 'linear', ariaHidden: 'true' }),
+      Plot.dot(rows, { x: (d: { date: Date }) => new Date(d.date.getTime() + DAY_MS / 2), y: 'rate', r: 1.5, fill: 'currentColor', title: 'title' }),
+    ],
+  });
+}

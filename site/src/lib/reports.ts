@@ -1,0 +1,28 @@
+/** The Reports pages' shared pieces: months of reports, and a report's row in the lists. */
+import type { ReportSummary } from '../../../scripts/site/model.ts';
+import { escapeHtml, formatCount, formatPercent } from './view.ts';
+
+export const REPORTS_PER_PAGE = 250;
+
+export const monthOf = (report: ReportSummary): string => report.begin.slice(0, 7);
+
+export function reportsByMonth(reports: readonly ReportSummary[]): Map<string, ReportSummary[]> {
+  const months = new Map<string, ReportSummary[]>();
+  for (const report of reports) {
+    const month = monthOf(report);
+    let list = months.get(month);
+    if (!list) months.set(month, (list = []));
+    list.push(report);
+  }
+  for (const list of months.values()) list.sort((a, b) => (a.begin < b.begin ? 1 : a.begin > b.begin ? -1 : a.org.localeCompare(b.org)));
+  return new Map([...months].sort((a, b) => (a[0] < b[0] ? 1 : -1)));
+}
+
+export function reportRow(report: ReportSummary, detailHref: (key: string) => string): string {
+  const id = report.hasPage ? `<a href="${escapeHtml(detailHref(report.key))}">${escapeHtml(report.reportId)}</a>` : escapeHtml(report.reportId);
+  const warnings = report.warnings.length === 0 ? '<span class="muted">–</span>' : `<span title="${escapeHtml(report.warnings.map((w) => w.message).join('\n'))}">${formatCount(report.warnings.length)}</span>`;
+  return `<tr><th scope="row">${escapeHtml(report.org)}</th><td>${id}</td><td>${escapeHtml(report.domain)}</td><td>${escapeHtml(report.begin.slice(0, 16).replace('T', ' '))}</td><td>${escapeHtml(report.end.slice(0, 16).replace('T', ' '))}</td><td class="num">${formatCount(report.records)}</td><td class="num">${formatCount(report.messages)}</td><td class="num">${formatPercent(report.passing, report.messages)}</td><td class="num">${warnings}</td></tr>`;
+}
+
+export const REPORT_LIST_HEAD =
+  '<tr><th scope="col">Reporter</th><th scope="col">Report id</th><th scope="col">Domain</th><th scope="col">Begin (UTC)</th><th scope="col">End (UTC)</th><th scope="col" class="num">Records</th><th scope="col" class="num">Messages</th><th scope="col" class="num">DMARC pass</th><th scope="col" class="num">Warnings</th></tr>';

@@ -1,0 +1,136 @@
+import { describe, expect, test } from 'vitest';
+import fc from 'fast-check';
+import type { SeriesRow, SourceGroup } from '../../scripts/site/model.ts';
+import { failingRuns, hasFailing, sumPass } from '../../site/src/lib/pages.ts';
+import {
+  dailyTallies,
+  escapeHtml,
+  formatChange,
+  formatPercent,
+  renderHead,
+  renderRows,
+  resolveWindow,
+  sortFromParams,
+  sumSeries,
+  windowFromParams,
+  windowToParams,
+  type Column,
+} from '../../site/src/lib/view.ts';
+
+const DAYS = Array.from({ length: 100 }, (_, i) => new Date(Date.UTC(2026, 0, 1) + i * 86_400_000).toISOString().slice(0, 10));
+
+const row = (day: number, compliant: number, unauthorised = 0): SeriesRow => [day, compliant, 0, 0, unauthorised, compliant, compliant, 0, 0];
+
+describe('windows', () => {
+  test('presets end on the last day of data and never start before the first', () => {
+    expect(resolveWindow({ preset: '7d' }, DAYS)).toMatchObject({ start: 93, end: 99, label: 'last 7 days (2026-04-04 – 2026-04-10)' });
+    expect(resolveWindow({ preset: '365d' }, DAYS)).toMatchObject({ start: 0, end: 99 });
+    expect(resolveWindow({ preset: 'all' }, DAYS)).toMatchObject({ start: 0, end: 99 });
+  });
+
+  test('a custom range keeps the days inside it, even when its ends fall outside the data', () => {
+    expect(resolveWindow({ from: '2026-01-05', to: '2026-01-06' }, DAYS)).toMatchObject({ start: 4, end: 5 });
+    expect(resolveWindow({ from: '2025-12-01', to: '2026-01-02' }, DAYS)).toMatchObject({ start: 0, end: 1 });
+    const empty = resolveWindow({ from: '2027-01-01', to: '2027-02-01' }, DAYS);
+    expect(empty.end).toBeLessThan(empty.start);
+    expect(resolveWindow({ preset: '30d' }, [])).toMatchObject({ start: 0, end: -1 });
+  });
+
+  test('URL parameters round-trip; garbage falls back to the default; reversed ranges are put right', () => {
+    for (const spec of [{ preset: '7d' as const }, { preset: '90d' as const }, { from: '2026-01-02', to: '2026-02-03' }]) {
+      const params = new URLSearchParams('sort=a:b:asc');
+      windowToParams(spec, params, '30d');
+      expect(windowFromParams(params, '30d')).toEqual(spec);
+      expect(params.get('sort')).toBe('a:b:asc');
+    }
+    const params = new URLSearchParams();
+    windowToParams({ preset: '30d' }, params, '30d');
+    expect(params.toString()).toBe('');
+    expect(windowFromParams(new URLSearchParams('w=12d&from=x&to=y'), '30d')).toEqual({ preset: '30d' });
+    expect(windowFromParams(new URLSearchParams('from=2026-03-01&to=2026-01-01'), '30d')).toEqual({ from: '2026-01-01', to: '2026-03-01' });
+    expect(sortFromParams(new URLSearchParams('sort=t1:messages:asc&sort=t2:x:desc'), 't2')).toEqual({ column: 'x', descending: true });
+  });
+});
+
+describe('sums', () => {
+  test('a window sum equals the sum of its daily tallies, for any sparse series', () => {
+    const series = fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 99 }), fc.nat(1000), fc.nat(1000)), { selector: (r) => r[0] });
+    fc.assert(
+      fc.property(series, fc.integer({ min: 0, max: 99 }), fc.integer({ min: 0, max: 99 }), (rows, a, b) => {
+        const data = rows.map(([day, c, u]) => row(day, c, u));
+        const range = { start: Math.min(a, b), end: Math.max(a, b) };
+        const total = sumSeries(data, range);
+        const daily = dailyTallies(data, range);
+        expect(daily).toHaveLength(range.end - range.start + 1);
+        expect(daily.reduce((sum, t) => sum + t.messages, 0)).toBe(total.messages);
+        expect(total.messages).toBe(total.compliant + total.unauthorised);
+        const pass = sumPass(data.map((r) => [r[0], r[1] + r[4], r[1]]), range);
+        expect(pass).toEqual({ messages: total.messages, compliant: total.compliant });
+      }),
+    );
+  });
+
+  test('failing runs answer "did this source fail in the window" exactly like the daily series', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 99 })), fc.integer({ min: 0, max: 99 }), fc.integer({ min: 0, max: 99 }), (failingDays, a, b) => {
+        const group = { series: failingDays.map((day) => row(day, 1, 1)).concat([row(100, 5)]) } as unknown as SourceGroup;
+        const range = { start: Math.min(a, b), end: Math.max(a, b) };
+        const expected = failingDays.some((day) => day >= range.start && day <= range.end);
+        expect(hasFailing(failingRuns(group), range)).toBe(expected);
+      }),
+    );
+    const group = { series: [row(1, 0, 1), row(2, 0, 1), row(3, 0, 1), row(7, 0, 2), row(9, 4)] } as unknown as SourceGroup;
+    expect(failingRuns(group)).toEqual([1, 3, 7, 7]);
+  });
+});
+
+describe('formats', () => {
+  test('percentages never round a few messages away', () => {
+    expect(formatPercent(1, 10_000)).toBe('<0.1%');
+    expect(formatPercent(9_999, 10_000)).toBe('>99.9%');
+    expect(formatPercent(10_000, 10_000)).toBe('100.0%');
+    expect(formatPercent(0, 10)).toBe('0.0%');
+    expect(formatPercent(0, 0)).toBe('–');
+    expect(formatPercent(1, 3)).toBe('33.3%');
+  });
+
+  test('changes are signed, and growth from nothing is "new"', () => {
+    expect(formatChange(112, 100)).toBe('+12.0%');
+    expect(formatChange(97, 100)).toBe('−3.0%');
+    expect(formatChange(5, 0)).toBe('new');
+    expect(formatChange(0, 0)).toBe('–');
+  });
+
+  test('escapeHtml leaves no markup, attribute break-out or template literal', () => {
+    const hostile = `<script>alert(1)</script>" onerror='x' \`\${y}\` &amp;`;
+    const escaped = escapeHtml(hostile);
+    expect(escaped).not.toMatch(/[<>"'`]/);
+    expect(escaped).toContain('&amp;amp;');
+    expect(escapeHtml(null)).toBe('');
+  });
+});
+
+describe('tables', () => {
+  interface Item {
+    name: string;
+    count: number;
+  }
+  const columns: Column<Item>[] = [
+    { id: 'name', label: 'Name', sortValue: (r) => r.name, cell: (r) => escapeHtml(r.name) },
+    { id: 'count', label: 'Count', numeric: true, sortValue: (r) => r.count, cell: (r) => String(r.count) },
+  ];
+
+  test('the sorted column alone carries aria-sort, and its header stays a button', () => {
+    const head = renderHead(columns, { column: 'count', descending: true });
+    expect(head.match(/aria-sort=/g)).toHaveLength(1);
+    expect(head).toContain('data-col="count" aria-sort="descending"');
+    expect(head.match(/<button type="button" class="sort">/g)).toHaveLength(2);
+  });
+
+  test('rows are one tbody each, escaped in cells and attributes, searchable in lower case', () => {
+    const html = renderRows([{ name: '<b>"X"</b>', count: 2 }], columns, { search: (r) => r.name, attributes: () => ({ cat: '"><x>' }) });
+    expect(html).toBe(
+      '<tbody data-row data-cat="&quot;&gt;&lt;x&gt;" data-search="&lt;b&gt;&quot;x&quot;&lt;/b&gt;"><tr><th scope="row" class="" data-v="&lt;b&gt;&quot;X&quot;&lt;/b&gt;">&lt;b&gt;&quot;X&quot;&lt;/b&gt;</th><td class="num" data-v="2">2</td></tr></tbody>',
+    );
+  });
+});
