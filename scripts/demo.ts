@@ -1,17 +1,23 @@
 /**
- * `npm run demo`: the main job on embedded defaults. Validates the shipped domains/, prints the
- * records they publish, then ingests the bundled sample reports (scripts/demo/samples, see NOTICE)
- * and a generated 5,000-record report into a fresh demo dataset (.demo/reports), and answers a
- * ledger question from it. The dashboard joins this demo when the site stage lands.
+ * `npm run demo`: the main job on embedded defaults, offline. Validates the shipped domains/, prints
+ * the records they publish, ingests the bundled sample reports (scripts/demo/samples, see NOTICE) and a
+ * generated 90-day history into a fresh dataset (.demo/reports), ingests again to show nothing doubles,
+ * answers a ledger question, builds the dashboard (.demo/site) and serves it on localhost.
+ *
+ *   npm run demo                 everything, then serve until Ctrl-C
+ *   npm run demo -- --no-serve   stop after the build (CI, tests)
+ *   npm run demo -- --port 8080  serve on another port (default 4321, or the next free one)
  */
-import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { once } from 'node:events';
-import { generateReport } from '../bench/ingest/generate.ts';
+import { parseArgs } from 'node:util';
+import { writeDemoHistory } from './demo/history.ts';
 import { main } from './cli.ts';
 
 const DEMO = '.demo';
 const DATA = `${DEMO}/reports`;
+const SITE = `${DEMO}/site`;
+
+const { values } = parseArgs({ options: { 'no-serve': { type: 'boolean', default: false }, port: { type: 'string', default: '4321' } } });
 
 async function step(title: string, argv: string[]): Promise<number> {
   process.stdout.write(`\n── ${title}: dmarcops ${argv.join(' ')}\n\n`);
@@ -20,20 +26,27 @@ async function step(title: string, argv: string[]): Promise<number> {
   return code;
 }
 
-async function writeGeneratedReport(path: string): Promise<void> {
-  const out = createWriteStream(path);
-  for (const chunk of generateReport({ records: 5000, seed: 7 })) if (!out.write(chunk)) await once(out, 'drain');
-  out.end();
-  await once(out, 'finish');
-}
+const isoDay = (date: Date): string => date.toISOString().slice(0, 10);
+// The history ends yesterday (UTC): receivers report a day after the fact.
+const endDay = isoDay(new Date(Date.now() - 86_400_000));
 
 await step('Check the domain files', ['validate']);
 await step('Records to publish', ['record']);
 
 await rm(DEMO, { recursive: true, force: true });
 await mkdir(`${DEMO}/inbox`, { recursive: true });
-await writeGeneratedReport(`${DEMO}/inbox/bench.example!example.com!generated.xml`);
-await step('Ingest the sample reports', ['ingest', 'scripts/demo/samples', `${DEMO}/inbox`, '--data', DATA, '--offline']);
+process.stdout.write(`\n── Generate 90 days of reports ending ${endDay} into ${DEMO}/inbox\n`);
+const history = await writeDemoHistory(`${DEMO}/inbox`, { endDay, days: 90 });
+process.stdout.write(`   ${history.files} files, ${history.reports} reports, ${history.records} records, ${history.messages} messages\n`);
+
+await step('Ingest the sample reports and the history', ['ingest', 'scripts/demo/samples', `${DEMO}/inbox`, '--data', DATA, '--offline']);
 await step('Ingest them again: nothing is doubled', ['ingest', 'scripts/demo/samples', `${DEMO}/inbox`, '--data', DATA, '--offline']);
-await step('Did we get a report for example.com on 2026-01-01?', ['ledger', '--data', DATA, '--domain', 'example.com', '--day', '2026-01-01']);
+await step(`Did we get a report for example.com on ${endDay}?`, ['ledger', '--data', DATA, '--domain', 'example.com', '--day', endDay]);
+await step('Build the dashboard', ['site', 'build', '--data', DATA, '--out', SITE, '--quiet']);
+
 process.stdout.write(`\nThe dataset is in ${DATA}/ (Parquet, hive-partitioned by month): see docs/dataset.md to query it.\n`);
+if (values['no-serve']) {
+  process.stdout.write(`The site is in ${SITE}/. Serve it with: npx dmarcops site serve --out ${SITE}\n`);
+} else {
+  await step('Serve the dashboard (Ctrl-C to stop)', ['site', 'serve', '--out', SITE, '--port', values.port]);
+}
