@@ -282,7 +282,7 @@ export interface SiteOptions {
   sourcesPerDomain?: number;
   /** IPs listed under each source group. Default 10. */
   ipsPerSource?: number;
-  /** Newest reports that get a detail page. Default 2,000. */
+  /** Newest reports that get a detail page. Default 1,000 (a big report's page is ~100 KB: GitHub Pages caps a site at 1 GB). */
   reportPages?: number;
   /** Clock, for tests. */
   now?: () => Date;

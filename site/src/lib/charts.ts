@@ -23,6 +23,14 @@ export interface ChartOptions {
 
 const DAY_MS = 86_400_000;
 
+/** Axis labels for message counts: whole messages only (no "2.5" on a small day), 12k / 1.2M for big ones. */
+function countTick(value: number): string {
+  if (!Number.isInteger(value)) return '';
+  if (Math.abs(value) >= 1e6) return `${+(value / 1e6).toFixed(1)}M`;
+  if (Math.abs(value) >= 1e3) return `${+(value / 1e3).toFixed(1)}k`;
+  return String(value);
+}
+
 function utcDay(iso: string): Date {
   return new Date(`${iso}T00:00:00Z`);
 }
@@ -55,7 +63,7 @@ export function categoryBars(days: readonly string[], daily: readonly Tally[], o
     ariaLabel: options.label,
     ariaDescription: first === undefined ? 'No data in this window.' : `${formatCount(total)} messages from ${first} to ${last}; the table below the chart has the daily numbers.`,
     x: { type: 'utc', label: null, domain: first === undefined ? undefined : [utcDay(first), new Date(utcDay(last as string).getTime() + DAY_MS)] },
-    y: { label: 'messages', grid: true, tickFormat: '~s' },
+    y: { label: 'messages', grid: true, tickFormat: countTick },
     color: { domain: CATEGORY_ORDER.map((c) => CATEGORY_LABELS[c]), range: CATEGORY_ORDER.map((c) => CATEGORY_COLORS[c] as string) },
     marks: [
       Plot.rectY(rows, { x: 'date', interval: 'day', y: 'messages', fill: 'category', title: 'title', inset: days.length > 120 ? 0 : 0.5 }),

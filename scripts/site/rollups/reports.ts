@@ -1,0 +1,198 @@
+/** The Reports pages: the list of reports, the ledger's story and the rows of single reports on demand. */
+import { CATEGORIES } from '../../reports/classify.ts';
+import { committedLedgerFiles } from '../../reports/store/index.ts';
+import { sqlList } from '../../reports/store/layout.ts';
+import type { LedgerSummary, ReportDetail, ReportedPolicy, ReportRow, ReportSummary } from '../model.ts';
+import { CLASS_HASH, REDACTED, num, rowJoins, str } from './common.ts';
+import type { Context } from './common.ts';
+import type { Row } from './duckdb.ts';
+
+const LEDGER_OUTCOMES = ['stored', 'duplicate', 'foreign', 'invalid', 'unsupported'];
+/** Not-stored ledger inputs listed. */
+const SET_ASIDE_LISTED = 50;
+
+const ISO = (column: string): string => `strftime(${column}, '%Y-%m-%dT%H:%M:%SZ')`;
+
+/** Our domains' reports, newest first; the first `reportPages` have a page. */
+export async function listReports(ctx: Context): Promise<ReportSummary[]> {
+  const rows = await ctx.sql.rows(`SELECT report_key, org_name, report_id, policy_domain, ${ISO('date_begin')} AS b, ${ISO('date_end')} AS e,
+      records, messages, passing, report_warnings, report_errors, report_schema
+    FROM reports WHERE dom IS NOT NULL ORDER BY date_end DESC NULLS LAST, report_key`);
+  return rows.map((r, index): ReportSummary => ({
+    key: String(r.report_key),
+    org: str(r.org_name) ?? '',
+    reportId: str(r.report_id) ?? '',
+    domain: str(r.policy_domain) ?? '',
+    begin: str(r.b) ?? '',
+    end: str(r.e) ?? '',
+    records: num(r.records),
+    messages: num(r.messages),
+    passing: num(r.passing),
+    warnings: ((r.report_warnings as { code: string | null; message: string | null }[] | null) ?? []).map((w) => ({ code: w.code ?? '', message: w.message ?? '' })),
+    errors: ((r.report_errors as (string | null)[] | null) ?? []).filter((e): e is string => e !== null),
+    schema: str(r.report_schema) ?? '',
+    hasPage: index < ctx.options.reportPages,
+  }));
+}
+
+export async function readLedger(ctx: Context): Promise<LedgerSummary> {
+  const outcomes: Record<string, number> = Object.fromEntries(LEDGER_OUTCOMES.map((o) => [o, 0]));
+  const files = committedLedgerFiles(ctx.options.dataDir);
+  if (files.length === 0) return { outcomes, setAside: [] };
+  const ledger = `read_parquet(${sqlList(files)}, union_by_name = true)`;
+  for (const row of await ctx.sql.rows(`SELECT outcome, count(*)::INTEGER AS n FROM ${ledger} GROUP BY outcome`)) {
+    outcomes[String(row.outcome)] = num(row.n);
+  }
+  const setAside = await ctx.sql.rows(`SELECT ${ISO('ingested_at')} AS at, outcome, source_ref, reason FROM ${ledger}
+    WHERE outcome <> 'stored' ORDER BY ingested_at DESC NULLS LAST, ingest_run DESC, seq DESC LIMIT ${SET_ASIDE_LISTED}`);
+  return {
+    outcomes,
+    setAside: setAside.map((r) => ({ at: str(r.at) ?? '', outcome: String(r.outcome), source: str(r.source_ref) ?? '', reason: str(r.reason) })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report details
+
+/** What report details read of each record: the class hash's columns and what the page shows. */
+const DETAIL_RECORD_COLUMNS = [
+  'report_key', 'record_index', 'source_ip', 'source_ptr', 'message_count', 'disposition', 'header_from', 'envelope_from',
+  'dkim_results', 'spf_results', 'dkim_aligned', 'spf_aligned', 'dmarc_pass', 'override_reasons', 'policy_domain', 'policy_adkim', 'policy_aspf',
+].join(', ');
+
+/** A result as shown: lower case, `none` when missing. */
+const resultSql = (e: string): string => `coalesce(nullif(lower(trim(${e}.result)), ''), 'none')`;
+
+/** `d=example.com s=google pass; d=esp.net fail` (in SQL: strings cross into JS far faster than lists of structs). */
+function dkimTextSql(x: string): string {
+  return `coalesce(array_to_string(list_transform(${x}.dkim_results, lambda e:
+    'd=' || coalesce(e.domain, '') || CASE WHEN coalesce(e.selector, '') <> '' THEN ' s=' || e.selector ELSE '' END || ' ' || ${resultSql('e')}), '; '), '')`;
+}
+
+/** `mfrom example.com softfail`; HELO names are host names, so redacted builds hide them. */
+function spfTextSql(x: string, redact: boolean): string {
+  const scope = `lower(trim(coalesce(e.scope, '')))`;
+  const domain = redact ? `CASE WHEN ${scope} = 'helo' THEN '${REDACTED}' ELSE coalesce(e.domain, '') END` : `coalesce(e.domain, '')`;
+  return `coalesce(array_to_string(list_transform(${x}.spf_results, lambda e:
+    CASE WHEN ${scope} = '' THEN '' ELSE ${scope} || ' ' END || ${domain} || ' ' || ${resultSql('e')}), '; '), '')`;
+}
+
+interface ReportInfo {
+  summary: ReportSummary;
+  /** Used when the report's header is not known (cannot happen for a listed report; a safe default). */
+  policy: ReportedPolicy;
+}
+
+/**
+ * Report rows on demand. Each scan of the dataset reads every report_key, so the rows of all the
+ * reports that have a page are read once, on the first call, and kept (`detail_rows`); other keys
+ * cost a scan per call.
+ */
+export class DetailReader {
+  #ctx: Context;
+  #info = new Map<string, ReportInfo>();
+  #pages: Set<string>;
+  #cached = false;
+
+  constructor(ctx: Context, reports: ReportSummary[]) {
+    this.#ctx = ctx;
+    for (const summary of reports) this.#info.set(summary.key, { summary, policy: emptyPolicy(summary) });
+    this.#pages = new Set(reports.filter((r) => r.hasPage).map((r) => r.key));
+  }
+
+  async read(keys: readonly string[]): Promise<ReportDetail[]> {
+    const wanted = [...new Set(keys)].filter((key) => this.#info.has(key));
+    if (wanted.length === 0) return [];
+    if (!this.#cached && wanted.some((key) => this.#pages.has(key))) await this.#cachePages();
+    const rowsByKey = await this.#rows(wanted);
+    const headers = await this.#headers(wanted);
+    return wanted.flatMap((key): ReportDetail[] => {
+      const info = this.#info.get(key);
+      if (info === undefined) return [];
+      const header = headers.get(key);
+      const policy: ReportedPolicy = header === undefined ? info.policy : {
+        p: str(header.p),
+        sp: str(header.sp),
+        np: str(header.np),
+        adkim: str(header.adkim),
+        aspf: str(header.aspf),
+        pct: header.pct == null ? null : num(header.pct),
+        testing: str(header.testing),
+        lastSeen: str(header.day) ?? info.policy.lastSeen,
+        reports: 1,
+      };
+      return [{ ...info.summary, email: str(header?.org_email), generator: str(header?.generator), policy, rows: rowsByKey.get(key) ?? [] }];
+    });
+  }
+
+  /** The rows of the reports whose keys are in `keysTable`, as the page shows them. */
+  #selectRows(keysTable: string): string {
+    // Only the wanted reports' rows go through the joins and the class hash.
+    const wantedRows = `SELECT ${DETAIL_RECORD_COLUMNS} FROM (${this.#ctx.records}) WHERE report_key IN (SELECT report_key FROM ${keysTable})`;
+    return `SELECT x.report_key, x.record_index, x.source_ip, x.source_ptr, x.message_count::DOUBLE AS count, x.disposition,
+        x.header_from, x.envelope_from, ${dkimTextSql('x')} AS dkim, ${spfTextSql('x', this.#ctx.redact)} AS spf,
+        coalesce(x.dkim_aligned, false) AS dkim_aligned, coalesce(x.spf_aligned, false) AS spf_aligned, c.category
+      ${rowJoins(wantedRows)} LEFT JOIN classes c ON c.class_hash = ${CLASS_HASH}`;
+  }
+
+  async #cachePages(): Promise<void> {
+    const { sql } = this.#ctx;
+    await sql.load('page_keys', [['report_key', 'VARCHAR']], [...this.#pages].map((key) => [key]));
+    await sql.run(`CREATE TEMP TABLE detail_rows AS ${this.#selectRows('page_keys')}`);
+    this.#cached = true;
+  }
+
+  /** Rows per report key: from `detail_rows` when cached, else by a scan. */
+  async #rows(wanted: string[]): Promise<Map<string, ReportRow[]>> {
+    const { sql, redact } = this.#ctx;
+    const rowsByKey = new Map<string, ReportRow[]>();
+    // Column by column: a detail page build asks for ~10^5–10^6 rows at once.
+    const collect = async (query: string): Promise<void> => {
+      const c = await sql.columnsObject(`${query} ORDER BY report_key, record_index`);
+      const keysColumn = (c.report_key ?? []) as string[];
+      for (let i = 0; i < keysColumn.length; i++) {
+        const key = keysColumn[i]!;
+        let list = rowsByKey.get(key);
+        if (list === undefined) rowsByKey.set(key, (list = []));
+        list.push({
+          sourceIp: redact ? REDACTED : (str(c.source_ip?.[i]) ?? ''),
+          ptr: c.source_ptr?.[i] == null ? null : redact ? REDACTED : String(c.source_ptr[i]),
+          count: num(c.count?.[i]),
+          disposition: str(c.disposition?.[i]),
+          headerFrom: str(c.header_from?.[i]),
+          envelopeFrom: str(c.envelope_from?.[i]),
+          dkim: str(c.dkim?.[i]) ?? '',
+          spf: str(c.spf?.[i]) ?? '',
+          dkimAligned: c.dkim_aligned?.[i] === true,
+          spfAligned: c.spf_aligned?.[i] === true,
+          // Every row of a listed report has a class (`classes` covers all rows of our domains).
+          category: CATEGORIES[num(c.category?.[i])] ?? 'unauthorised',
+        });
+      }
+    };
+    const cachedKeys = this.#cached ? wanted.filter((key) => this.#pages.has(key)) : [];
+    const scanKeys = this.#cached ? wanted.filter((key) => !this.#pages.has(key)) : wanted;
+    if (cachedKeys.length > 0) {
+      await sql.load('want_keys', [['report_key', 'VARCHAR']], cachedKeys.map((key) => [key]));
+      await collect(`SELECT * FROM detail_rows WHERE report_key IN (SELECT report_key FROM want_keys)`);
+    }
+    if (scanKeys.length > 0) {
+      await sql.load('want_keys', [['report_key', 'VARCHAR']], scanKeys.map((key) => [key]));
+      await collect(`SELECT * FROM (${this.#selectRows('want_keys')})`);
+    }
+    return rowsByKey;
+  }
+
+  /** The report headers (reporter, published policy) per key. */
+  async #headers(wanted: string[]): Promise<Map<string, Row>> {
+    const { sql } = this.#ctx;
+    await sql.load('want_keys', [['report_key', 'VARCHAR']], wanted.map((key) => [key]));
+    const rows = await sql.rows(`SELECT report_key, org_email, generator, p, sp, np, adkim, aspf, pct::DOUBLE AS pct, testing, strftime(date_begin, '%Y-%m-%d') AS day
+      FROM reports WHERE report_key IN (SELECT report_key FROM want_keys)`);
+    return new Map(rows.map((r) => [String(r.report_key), r]));
+  }
+}
+
+function emptyPolicy(summary: ReportSummary): ReportedPolicy {
+  return { p: null, sp: null, np: null, adkim: null, aspf: null, pct: null, testing: null, lastSeen: summary.begin.slice(0, 10), reports: 1 };
+}
