@@ -35,6 +35,20 @@ function utcDay(iso: string): Date {
   return new Date(`${iso}T00:00:00Z`);
 }
 
+/** What both charts share: size, margins and a time axis spanning the window's days exactly. */
+function frame(days: readonly string[], options: ChartOptions, height: number) {
+  const first = days[0];
+  const last = days[days.length - 1];
+  return {
+    document: options.document,
+    width: options.width ?? 960,
+    height,
+    marginLeft: 56,
+    ariaLabel: options.label,
+    x: { type: 'utc' as const, label: null, domain: first === undefined || last === undefined ? undefined : [utcDay(first), new Date(utcDay(last).getTime() + DAY_MS)] },
+  };
+}
+
 /** Daily stacked bars by category. `days[i]` is the ISO day of `daily[i]`. */
 export function categoryBars(days: readonly string[], daily: readonly Tally[], options: ChartOptions): Element {
   const rows: { date: Date; category: string; messages: number; title: string }[] = [];
@@ -53,16 +67,9 @@ export function categoryBars(days: readonly string[], daily: readonly Tally[], o
     }
   });
   const total = daily.reduce((sum, t) => sum + t.messages, 0);
-  const first = days[0];
-  const last = days[days.length - 1];
   return Plot.plot({
-    document: options.document,
-    width: options.width ?? 960,
-    height: 240,
-    marginLeft: 56,
-    ariaLabel: options.label,
-    ariaDescription: first === undefined ? 'No data in this window.' : `${formatCount(total)} messages from ${first} to ${last}; the table below the chart has the daily numbers.`,
-    x: { type: 'utc', label: null, domain: first === undefined ? undefined : [utcDay(first), new Date(utcDay(last as string).getTime() + DAY_MS)] },
+    ...frame(days, options, 240),
+    ariaDescription: days.length === 0 ? 'No data in this window.' : `${formatCount(total)} messages from ${days[0]} to ${days[days.length - 1]}; the table below the chart has the daily numbers.`,
     y: { label: 'messages', grid: true, tickFormat: countTick },
     color: { domain: CATEGORY_ORDER.map((c) => CATEGORY_LABELS[c]), range: CATEGORY_ORDER.map((c) => CATEGORY_COLORS[c] as string) },
     marks: [
@@ -77,16 +84,9 @@ export function passRateLine(days: readonly string[], daily: readonly Tally[], o
   const rows = daily
     .map((tally, i) => ({ date: utcDay(days[i] as string), rate: tally.messages > 0 ? (tally.compliant / tally.messages) * 100 : NaN, title: `${days[i]}: ${formatPercent(tally.compliant, tally.messages)} DMARC pass` }))
     .filter((row) => !Number.isNaN(row.rate));
-  const first = days[0];
-  const last = days[days.length - 1];
   return Plot.plot({
-    document: options.document,
-    width: options.width ?? 960,
-    height: 120,
-    marginLeft: 56,
-    ariaLabel: options.label,
+    ...frame(days, options, 120),
     ariaDescription: 'Share of messages passing DMARC per day; the table below the chart has the daily numbers.',
-    x: { type: 'utc', label: null, domain: first === undefined ? undefined : [utcDay(first), new Date(utcDay(last as string).getTime() + DAY_MS)] },
     y: { label: 'DMARC pass %', domain: [0, 100], grid: true, ticks: [0, 50, 100] },
     marks: [
       Plot.lineY(rows, { x: (d: { date: Date }) => new Date(d.date.getTime() + DAY_MS / 2), y: 'rate', stroke: 'currentColor', strokeWidth: 1.5, curve: 'linear', ariaHidden: 'true' }),
