@@ -13,7 +13,10 @@ export const DOMAIN_SCHEMA = schema;
 /** Path of the schema relative to the repository root; domain files reference it for editors. */
 export const DOMAIN_SCHEMA_PATH = 'scripts/policy/domain.schema.json';
 
-const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
+// Every command that reads domains/ compiles this at startup. Checking our own schema against the
+// draft 2020-12 meta-schema (a test does that) and optimising code run on a handful of files
+// would double the compile time (~40 → ~20 ms).
+const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true, validateSchema: false, code: { optimize: false } });
 const validateDomainFile = ajv.compile(schema);
 
 /** A schema problem before it is placed in a file: the path it concerns and whether it is about a key. */
