@@ -4,14 +4,19 @@
  * process with a fresh dataset each time. Prints wall time, records/s and the child's peak RSS,
  * and compares them with the targets (≥ 200,000 records/s, ≤ 150 MiB peak RSS).
  *
- *   npx node bench/ingest/ingest.ts [--runs 3] [--records 100000] [--node-option=--max-semi-space-size=32] [--keep]
+ *   npx node bench/ingest/ingest.ts [--runs 3] [--records 100000] [--small-files 1000] [--node-option=--max-semi-space-size=32] [--keep]
  *   npx node bench/ingest/ingest.ts --variant worker: --variant 'in-thread:DMARCOPS_PARSE_WORKER=0'
+ *   npx node bench/ingest/ingest.ts --variant now: --variant before:cli=/tmp/old-tree/bin/dmarcops.js
  *
- * A variant is `name:ENV=value,ENV=value,--node-flag` (environment and node flags for the child);
+ * A variant is `name:ENV=value,ENV=value,--node-flag,cli=PATH` (environment and node flags for the
+ * child; `cli=` runs another tree's bin/dmarcops.js, e.g. a `git archive` of the previous commit);
  * several variants are run interleaved (run 1 of each, then run 2 of each…), so that a machine
- * busy with something else slows them alike.
+ * busy with something else slows them alike. Each variant first ingests the 10-record report once,
+ * unmeasured, so that its caches (compiled modules, ASN tables) exist as they would in daily use.
  *
- * The inputs are generated once into bench/.cache/ (gitignored) by generate.ts. A 10-record report
+ * The inputs are generated once into bench/.cache/ (gitignored) by generate.ts; `--small-files N`
+ * adds a folder of N 20-record reports (every other one gzipped), where per-file costs dominate
+ * (opening, hashing, sniffing, a decoder per file, garbage). A 10-record report
  * is ingested too: its time and memory are the fixed cost of a process (Node start, module loading,
  * domains/, DuckDB, the offline ASN database), so "net records/s" = records / (wall − fixed).
  * Peak RSS is the child's high-water mark: from /usr/bin/time when it exists, else sampled from
@@ -33,8 +38,8 @@ const TARGET_RECORDS_PER_SECOND = 200_000;
 const TARGET_PEAK_MIB = 150;
 /** The figures documented in bench/README.md, to see drift at a glance. */
 const REFERENCE = {
-  date: '2026-11-27',
-  figures: '100k .xml 1.94 s / 345 MiB, 100k .xml.gz 2.23 s / 422 MiB, 10 records 0.65 s / 218 MiB (medians)',
+  date: '2026-11-27, second pass',
+  figures: '100k .xml 1.67 s / 234 MiB, 100k .xml.gz 1.56 s / 263 MiB, 10 records 0.31 s / 145 MiB, 1000 small files 1.55 s / 232 MiB (medians)',
 };
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -51,6 +56,7 @@ const { values } = parseArgs({
     'node-option': { type: 'string', multiple: true, default: [] },
     variant: { type: 'string', multiple: true, default: [] },
     'no-fixed': { type: 'boolean', default: false },
+    'small-files': { type: 'string', default: '0' },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -62,12 +68,14 @@ interface Variant {
   name: string;
   env: Record<string, string>;
   nodeOptions: string[];
+  cli: string;
 }
 function parseVariant(spec: string): Variant {
   const colon = spec.indexOf(':');
-  const variant: Variant = { name: colon === -1 ? spec : spec.slice(0, colon), env: {}, nodeOptions: [...values['node-option']] };
+  const variant: Variant = { name: colon === -1 ? spec : spec.slice(0, colon), env: {}, nodeOptions: [...values['node-option']], cli: CLI };
   for (const part of colon === -1 ? [] : spec.slice(colon + 1).split(',').filter(Boolean)) {
     if (part.startsWith('--')) variant.nodeOptions.push(part);
+    else if (part.startsWith('cli=')) variant.cli = resolve(part.slice(4));
     else {
       const eq = part.indexOf('=');
       if (eq === -1) throw new Error(`variant ${spec}: expected ENV=value or --flag, not ${part}`);
@@ -79,11 +87,11 @@ function parseVariant(spec: string): Variant {
 const variants: Variant[] = values.variant.length > 0 ? values.variant.map(parseVariant) : [parseVariant('current')];
 
 /** Writes the generated report to `path` (via a temp name) unless it is already there. */
-async function ensureInput(path: string, count: number, gzip: boolean): Promise<void> {
+async function ensureInput(path: string, count: number, gzip: boolean, reportSeed = seed): Promise<void> {
   if (existsSync(path)) return;
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.tmp`;
-  const source = Readable.from(generateReport({ records: count, seed }));
+  const source = Readable.from(generateReport({ records: count, seed: reportSeed }));
   if (gzip) await pipeline(source, createGzip(), createWriteStream(tmp));
   else await pipeline(source, createWriteStream(tmp));
   renameSync(tmp, path);
@@ -112,7 +120,7 @@ async function ingestOnce(file: string, variant: Variant): Promise<Measurement> 
   try {
     const useTime = existsSync(TIME);
     const timeFile = join(work, 'time.txt');
-    const node = [process.execPath, ...variant.nodeOptions, CLI, 'ingest', file, '--data', join(work, 'data'), '--domains', DOMAINS, '--offline', '--json'];
+    const node = [process.execPath, ...variant.nodeOptions, variant.cli, 'ingest', file, '--data', join(work, 'data'), '--domains', DOMAINS, '--offline', '--json'];
     const [command, ...args] = useTime ? [TIME, '-f', '%M', '-o', timeFile, ...node] : node;
     const started = performance.now();
     const child = spawn(command as string, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...variant.env } });
@@ -151,9 +159,17 @@ const tiny = join(CACHE, `report-10-seed${seed}.xml`);
 await ensureInput(xml, records, false);
 await ensureInput(gz, records, true);
 await ensureInput(tiny, 10, false);
+const smallFiles = Number(values['small-files']);
+const smallDir = join(CACHE, `small-${smallFiles}-seed${seed}`);
+if (smallFiles > 0 && !existsSync(smallDir)) {
+  const tmp = `${smallDir}.${process.pid}.tmp`;
+  mkdirSync(tmp, { recursive: true });
+  for (let i = 1; i <= smallFiles; i++) await ensureInput(join(tmp, `r${String(i).padStart(5, '0')}.xml${i % 2 === 0 ? '.gz' : ''}`), 20, i % 2 === 0, seed * 100_000 + i);
+  renameSync(tmp, smallDir);
+}
 
 const describe = (v: Variant): string =>
-  [...Object.entries(v.env).map(([k, val]) => `${k}=${val}`), ...v.nodeOptions].join(' ') || '(defaults)';
+  [...Object.entries(v.env).map(([k, val]) => `${k}=${val}`), ...v.nodeOptions, ...(v.cli === CLI ? [] : [v.cli])].join(' ') || '(defaults)';
 console.log(`dmarcops ingest bench: ${process.version}, ${cpus().length} cores, ${runs} run(s) per file and variant, load average ${loadText()}`);
 for (const v of variants) console.log(`  variant ${v.name}: ${describe(v)}`);
 console.log(`peak RSS from ${existsSync(TIME) ? TIME : '/proc/<pid>/status VmHWM (sampled)'}\n`);
@@ -166,10 +182,14 @@ interface Row {
   peakMiB: number;
   all: Measurement[];
 }
+// Warm-up, unmeasured: the first process after a change compiles the modules and may build caches.
+for (const variant of variants) await ingestOnce(tiny, variant);
 const rows: Row[] = [];
-const inputs: [string, string][] = [[`${records / 1000}k .xml`, xml], [`${records / 1000}k .xml.gz`, gz]];
-if (!values['no-fixed']) inputs.unshift(['10-record .xml (fixed cost)', tiny]);
-for (const [label, file] of inputs) {
+/** Label, path, reports it holds. */
+const inputs: [string, string, number][] = [[`${records / 1000}k .xml`, xml, 1], [`${records / 1000}k .xml.gz`, gz, 1]];
+if (!values['no-fixed']) inputs.unshift(['10-record .xml (fixed cost)', tiny, 1]);
+if (smallFiles > 0) inputs.push([`${smallFiles} small files`, smallDir, smallFiles]);
+for (const [label, file, reports] of inputs) {
   const all = variants.map((): Measurement[] => []);
   for (let i = 0; i < runs; i++) {
     for (const [v, variant] of variants.entries()) {
@@ -181,7 +201,7 @@ for (const [label, file] of inputs) {
   for (const [v, variant] of variants.entries()) {
     const ms = all[v] as Measurement[];
     const first = ms[0] as Measurement;
-    if (first.stored !== 1) throw new Error(`${label}: expected 1 stored report, got ${first.stored}`);
+    if (first.stored !== reports) throw new Error(`${label}: expected ${reports} stored report(s), got ${first.stored}`);
     rows.push({ label, variant: variant.name, records: first.records, seconds: median(ms.map((m) => m.seconds)), peakMiB: mib(median(ms.map((m) => m.peakKiB))), all: ms });
   }
 }
@@ -224,7 +244,7 @@ for (const r of rows.filter((row) => row.records >= 100)) {
       ` peak ${fmt(r.peakMiB)} MiB (${ok(r.peakMiB <= TARGET_PEAK_MIB)}: target ≤ ${TARGET_PEAK_MIB} MiB)`,
   );
 }
-console.log(`recorded in bench/README.md (${REFERENCE.date}, 7 interleaved runs): ${REFERENCE.figures}`);
+console.log(`recorded in bench/README.md (${REFERENCE.date}, 3 interleaved runs): ${REFERENCE.figures}`);
 for (const fixed of rows.filter((row) => row.records < 100)) {
   console.log(`fixed cost of one ingest process (10 records) [${fixed.variant}]: ${fixed.seconds.toFixed(2)} s, ${fmt(fixed.peakMiB)} MiB`);
 }

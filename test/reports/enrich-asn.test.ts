@@ -1,9 +1,20 @@
-import { mkdtemp, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp as makeTemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ASN_PACKAGE, asnDatabaseStatus, lookupAsn, lookupCountry, openAsnDatabase, readCache } from '../../scripts/reports/enrich/asn.ts';
 import type { AsnDatabaseFiles } from '../../scripts/reports/enrich/asn.ts';
+
+// Every temp dir this suite makes, removed at the end (and only those).
+const tempDirs: string[] = [];
+async function mkdtemp(prefix: string): Promise<string> {
+  const dir = await makeTemp(prefix);
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(async () => {
+  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
 
 /** Files in the packages' format (same columns, quoting and order), with made-up ranges. */
 async function fixture(overrides: Partial<Record<keyof AsnDatabaseFiles, string>> = {}): Promise<AsnDatabaseFiles> {

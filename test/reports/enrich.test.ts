@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'vitest';
+import { isIP } from 'node:net';
+import fc from 'fast-check';
 import { canonicalIp, createEnricher, isPublicIp, parseIp } from '../../scripts/reports/enrich/index.ts';
 import type { AsnInfo, EnricherOptions, PtrResolver } from '../../scripts/reports/enrich/index.ts';
 
@@ -121,6 +123,19 @@ describe('IP addresses', () => {
     ['example.com', null],
   ])('canonicalIp(%j) = %j', (input, expected) => {
     expect(canonicalIp(input)).toBe(expected);
+  });
+
+  test('the dotted-quad fast path accepts exactly what net.isIP accepts', () => {
+    const part = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.constantFrom('', '00', '01', '007', '1a', ' 1', '255', '256', '1000'));
+    fc.assert(
+      fc.property(fc.array(part, { minLength: 1, maxLength: 6 }), (parts) => {
+        const text = parts.join('.');
+        const parsed = parseIp(text);
+        expect(parsed === null ? 0 : parsed.family, text).toBe(isIP(text.trim()));
+        if (parsed?.family === 4) expect(canonicalIp(text)).toBe(text.trim());
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   test('public means globally routed unicast', () => {

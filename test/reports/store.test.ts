@@ -350,6 +350,32 @@ describe('run-level enrichment and sources', () => {
     ]);
   });
 
+  it('addEnrichment stages enrichment as it comes: IPs seen, once each; commit({ enrichment }) fills only the others', async () => {
+    const root = tempRoot();
+    const ds = await openDs(root);
+    const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date() });
+    await run.addReport(input(JAN, [record(1), record(2)]));
+    run.addEnrichment([
+      ['192.0.2.1', { ptr: 'first.example', asn: 64501 }],
+      ['192.0.2.9', { ptr: 'not-seen.example' }], // no row has it: ignored
+      ['192.0.2.1', { ptr: 'again.example' }], // staged already: ignored
+    ]);
+    await run.addReport(input(FEB, [record(1), record(3)]));
+    run.addEnrichment(new Map([['192.0.2.3', { ptr: null, baseDomain: null, name: null, type: null, asn: null, asName: null, country: null }]]));
+    const summary = await run.commit({ enrichment: (ip) => ({ ptr: `commit-${ip}`, country: 'NL' }) });
+    expect(summary.records).toBe(4);
+    const rows = await query<Record<string, unknown>>(
+      `SELECT month, source_ip, source_ptr, source_asn::INTEGER AS asn, source_country FROM (${committedRecordsSql(root)}) ORDER BY month, source_ip`,
+    );
+    expect(rows).toEqual([
+      { month: '2026-01', source_ip: '192.0.2.1', source_ptr: 'first.example', asn: 64501, source_country: null },
+      { month: '2026-01', source_ip: '192.0.2.2', source_ptr: 'commit-192.0.2.2', asn: null, source_country: 'NL' },
+      { month: '2026-02', source_ip: '192.0.2.1', source_ptr: 'first.example', asn: 64501, source_country: null },
+      // Staged with nothing known: stays empty, the commit's lookup does not overwrite it.
+      { month: '2026-02', source_ip: '192.0.2.3', source_ptr: null, asn: null, source_country: null },
+    ]);
+  });
+
   it('hasSource knows every input a committed run or this run recorded, whatever the outcome', async () => {
     const root = tempRoot();
     let ds = await openDs(root);

@@ -1,7 +1,9 @@
 /** Sniffing and the containers: gzip (members, junk, nesting), zlib, zip (folders, empty members, nesting). */
 import { gzipSync, zipSync, zlibSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
-import { unpackBytes } from '../../scripts/reports/unpack/index.ts';
+import { bytesSource, gunzipStream, inflateStream } from '../../scripts/reports/unpack/decompress.ts';
+import type { StreamContext } from '../../scripts/reports/unpack/decompress.ts';
+import { DEFAULT_LIMITS, unpackBytes } from '../../scripts/reports/unpack/index.ts';
 import { sniff, xmlRootProblem } from '../../scripts/reports/unpack/sniff.ts';
 import { concat, enc, readText, reportXml } from '../fixtures/unpack/make.ts';
 
@@ -86,6 +88,54 @@ describe('gzip and zlib', () => {
     expect(r.payloads).toEqual([]);
     expect(r.problems).toEqual([expect.objectContaining({ code: 'corrupt', trail: ['cut.xml.gz', 'cut.xml'] })]);
     expect(r.problems[0]!.message).toMatch(/damaged gzip data/);
+  });
+
+  // gzip goes through node:zlib, which checks more (CRC, length) and says less (trailing zeros)
+  // than fflate: where they disagree, fflate decodes again and its verdict stands, as before.
+  describe('node:zlib and fflate agree on odd gzip', () => {
+    const big = reportXml('big', 5000); // ~2 MB: several chunks are delivered before the odd part
+    const gz = gzipSync(enc(big));
+    const flipped = (at: number) => {
+      const copy = gz.slice();
+      copy[at] = (copy[at] ?? 0) ^ 0xff;
+      return copy;
+    };
+    const cases: [string, Uint8Array, string[]][] = [
+      ['junk after a big member', concat([gz, enc('\r\n')]), ['ignored 2 byte(s) of junk after the gzip member']],
+      ['zero bytes after the member', concat([gz, new Uint8Array(10)]), ['ignored data after the gzip member that is not another gzip member']],
+      ['a wrong CRC (fflate does not check it)', flipped(gz.length - 6), []],
+      ['a wrong size in the trailer', flipped(gz.length - 2), ['gzip trailer does not match the data (damaged or missing trailer); data kept']],
+      ['no trailer', gz.subarray(0, gz.length - 8), ['gzip trailer does not match the data (damaged or missing trailer); data kept']],
+      ['many members', concat(Array.from({ length: 40 }, (_, i) => gzipSync(enc(big.slice(i * 50_000, (i + 1) * 50_000))))), []],
+    ];
+    it.each(cases)('%s', async (_, bytes, notes) => {
+      const r = await unpackBytes(bytes, 'odd.xml.gz');
+      expect(r.problems).toEqual([]);
+      expect(await readText(r.payloads[0]!)).toBe(big);
+      expect(r.payloads[0]!.notes).toEqual(notes);
+    });
+
+    // Stream by stream: the same bytes, notes and errors (damage fflate notices, and damage it does not).
+    const damaged: [string, Uint8Array][] = [
+      ...cases.map(([name, bytes]): [string, Uint8Array] => [name, bytes]),
+      ['cut in the middle', gz.subarray(0, gz.length >> 1)],
+      ...[0.3, 0.5, 0.7, 0.9].map((at): [string, Uint8Array] => [`a byte flipped at ${at * 100} %`, flipped(Math.floor(gz.length * at))]),
+      ['junk that starts like a member', concat([gz, new Uint8Array([0x1f, 0x8b, 1, 2, 3])])],
+    ];
+    it.each(damaged)('gunzipStream = inflateStream: %s', async (_, bytes) => {
+      const verdict = async (stream: (ctx: StreamContext) => AsyncIterable<Uint8Array>) => {
+        const notes: string[] = [];
+        const parts: Uint8Array[] = [];
+        try {
+          for await (const chunk of stream({ limits: DEFAULT_LIMITS, trail: ['odd.xml.gz'], note: (note) => notes.push(note) })) parts.push(chunk);
+          return { bytes: concat(parts), notes };
+        } catch (error) {
+          return { error: (error as Error).message, notes };
+        }
+      };
+      const native = await verdict((ctx) => gunzipStream(bytesSource(bytes), ctx));
+      expect(native).toEqual(await verdict((ctx) => inflateStream(bytesSource(bytes)(), 'gzip', ctx)));
+    });
   });
 
   it('inflates a raw zlib stream', async () => {

@@ -7,7 +7,7 @@
  * is parsed at its first use into sorted typed arrays and searched by bisection. Without the
  * packages every lookup answers null and one process warning says why: enrichment never blocks ingest.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
@@ -241,7 +241,7 @@ function cachedTable(path: string, width: 1 | 4, withNames: boolean, cacheDir: s
 export function readCache(file: string, width: 1 | 4, withNames: boolean): Table | null {
   let bytes: Buffer;
   try {
-    bytes = readFileSync(file);
+    bytes = readAligned(file);
   } catch {
     return null;
   }
@@ -253,11 +253,10 @@ export function readCache(file: string, width: 1 | 4, withNames: boolean): Table
   const words = HEADER_WORDS + 2 * size * width + size + (withNames ? size : 0);
   const padded = Math.ceil(nameBytes / 4) * 4;
   if (bytes.length !== words * 4 + padded + 4 || bytes.readUInt32LE(bytes.length - 4) !== CACHE_MAGIC) return null;
-  // Copies into fresh, aligned buffers (the file's Buffer need not be 4-byte aligned).
+  // Views on the file's bytes, not copies: every section starts at a multiple of 4 bytes.
   let at = HEADER_WORDS * 4;
   const take = (count: number): Uint32Array => {
-    const out = new Uint32Array(count);
-    new Uint8Array(out.buffer).set(bytes.subarray(at, at + count * 4));
+    const out = new Uint32Array(bytes.buffer, bytes.byteOffset + at, count);
     at += count * 4;
     return out;
   };
@@ -274,6 +273,24 @@ export function readCache(file: string, width: 1 | 4, withNames: boolean): Table
   if (!Array.isArray(nameList) || !nameList.every((n) => typeof n === 'string')) return null;
   if (names !== null && names.some((n) => n >= nameList.length)) return null;
   return { width, size, starts, ends, values, names, nameList: nameList as string[] };
+}
+
+/** A file's bytes in a buffer of their own starting at offset 0, so 4-byte aligned (readFileSync may use a shared pool). */
+function readAligned(file: string): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const bytes = Buffer.from(new ArrayBuffer(size));
+    let done = 0;
+    while (done < size) {
+      const read = readSync(fd, bytes, done, size - done, done);
+      if (read === 0) break;
+      done += read;
+    }
+    return done === size ? bytes : bytes.subarray(0, done);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Writes a cache file atomically (a temporary name, then a rename); failures are ignored. */

@@ -103,11 +103,7 @@ export async function createEnricher(options: EnricherOptions): Promise<Enricher
   });
   const asnLookup = options.asnLookup ?? installedAsnLookup(warn);
 
-  const enrichOne = async (ip: string): Promise<Enrichment> => {
-    const parsed = parseIp(ip);
-    if (parsed === null || !isPublicIp(parsed)) return { ...EMPTY_ENRICHMENT };
-    const canonical = formatIp(parsed);
-    const ptr = await lookup.ptr(canonical);
+  const describe = (canonical: string, ptr: string | null): Enrichment => {
     // ICANN section only: private suffixes (compute-1.amazonaws.com, members.linode.com) would
     // make every cloud host its own "base domain"; the IP's operator owns the ICANN domain.
     const baseDomain = ptr === null ? null : (getDomain(ptr, { allowPrivateDomains: false }) ?? null);
@@ -130,19 +126,30 @@ export async function createEnricher(options: EnricherOptions): Promise<Enricher
     };
   };
 
+  const failed = (ip: string, error: unknown): void => warn(`could not enrich ${ip}: ${error instanceof Error ? error.message : String(error)}`);
+
   return {
     async enrichAll(ips) {
       const result = new Map<string, Enrichment>();
       const pending: Promise<void>[] = [];
+      const settle = (ip: string, canonical: string, ptr: string | null): void => {
+        try {
+          result.set(ip, describe(canonical, ptr));
+        } catch (error) {
+          failed(ip, error);
+        }
+      };
       for (const ip of ips) {
         if (result.has(ip)) continue;
-        result.set(ip, { ...EMPTY_ENRICHMENT });
-        pending.push(
-          enrichOne(ip).then(
-            (enrichment) => void result.set(ip, enrichment),
-            (error: unknown) => warn(`could not enrich ${ip}: ${error instanceof Error ? error.message : String(error)}`),
-          ),
-        );
+        // Until (unless) something better is known. Frozen and shared: tens of thousands of IPs.
+        result.set(ip, EMPTY_ENRICHMENT);
+        const parsed = parseIp(ip);
+        if (parsed === null || !isPublicIp(parsed)) continue;
+        const canonical = formatIp(parsed);
+        // Offline or cached (nearly always): answered at once, no promise per IP.
+        const ptr = lookup.known(canonical);
+        if (ptr !== undefined) settle(ip, canonical, ptr);
+        else pending.push(lookup.ptr(canonical).then((answer) => settle(ip, canonical, answer), (error: unknown) => failed(ip, error)));
       }
       await Promise.all(pending);
       return result;

@@ -9,6 +9,9 @@ export type ParsedIp = { family: 4; value: number } | { family: 6; words: [numbe
 
 /** Parses an IPv4 or IPv6 address (a `%zone` suffix is ignored); null when it is not one. */
 export function parseIp(text: string): ParsedIp | null {
+  // The common dotted quad without net.isIP's regular expressions.
+  const quad = plainIpv4(text);
+  if (quad !== -1) return { family: 4, value: quad };
   const trimmed = text.trim();
   const zone = trimmed.indexOf('%');
   const address = zone === -1 ? trimmed : trimmed.slice(0, zone);
@@ -18,6 +21,27 @@ export function parseIp(text: string): ParsedIp | null {
   const words = parseIpv6(address);
   if (words[0] === 0 && words[1] === 0 && words[2] === 0xffff) return { family: 4, value: words[3] };
   return { family: 6, words };
+}
+
+/** A dotted quad as net.isIPv4 accepts it (0–255, no leading zeros) → uint32; else -1. */
+function plainIpv4(text: string): number {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i === text.length ? 46 : text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || part > 255 || (digits > 1 && part < 10 ** (digits - 1))) return -1;
+      value = value * 256 + part;
+      part = digits = 0;
+      parts++;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      part = part * 10 + c - 48;
+      digits++;
+    } else return -1;
+  }
+  return parts === 4 ? value : -1;
 }
 
 /** Dotted quad → uint32. The caller has validated it (isIP), or it comes from the database. */

@@ -66,6 +66,8 @@ export const DAY_MS = 24 * 60 * 60 * 1000;
 export interface PtrLookup {
   /** The PTR name of a canonical IP, lower case without the trailing dot; null when there is none or on failure. */
   ptr(ip: string): Promise<string | null>;
+  /** The answer when the cache (or being offline) gives it without a query, else undefined. */
+  known(ip: string): string | null | undefined;
   stats(): PtrStats;
   /** Whether any answer was stored in the cache since the start. */
   changed(): boolean;
@@ -109,15 +111,21 @@ export function createPtrLookup(options: PtrLookupOptions): PtrLookup {
     }
   };
 
+  const known = (ip: string): string | null | undefined => {
+    const cached = options.cache.get(ip);
+    // Offline, the cache is all there is: an expired answer is still the best one.
+    if (cached !== undefined && (options.offline || fresh(cached))) {
+      stats.cacheHits++;
+      return cached.ptr;
+    }
+    return options.offline ? null : undefined;
+  };
+
   return {
+    known,
     ptr(ip) {
-      const cached = options.cache.get(ip);
-      // Offline, the cache is all there is: an expired answer is still the best one.
-      if (cached !== undefined && (options.offline || fresh(cached))) {
-        stats.cacheHits++;
-        return Promise.resolve(cached.ptr);
-      }
-      if (options.offline) return Promise.resolve(null);
+      const answer = known(ip);
+      if (answer !== undefined) return Promise.resolve(answer);
       let pending = inFlight.get(ip);
       if (pending === undefined) {
         pending = limit(() => resolve(ip)).finally(() => inFlight.delete(ip));

@@ -7,7 +7,10 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IngestItem } from '../pipeline.ts';
 import { sha256FileRef, sha256Ref } from '../pipeline.ts';
-import { mailboxKind, splitMailbox, unpackBytes, unpackFile } from '../unpack/index.ts';
+import { mailboxKind, splitMailbox, startsLikeMbox, unpackBytes, unpackFile, unpackFileBytes } from '../unpack/index.ts';
+
+/** Files smaller than this are read into memory whole; bigger ones are streamed (twice: hash, then parse). */
+const WHOLE_FILE_BELOW = 4 * 1024 * 1024;
 
 export async function* fileItems(paths: readonly string[]): AsyncGenerator<IngestItem> {
   for (const path of paths) yield* itemsAt(path);
@@ -17,7 +20,10 @@ async function* itemsAt(path: string): AsyncGenerator<IngestItem> {
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
     throw new Error(`${path}: ${error.code === 'ENOENT' ? 'no such file or folder' : error.message}`, { cause: error });
   });
-  if (await mailboxKind(path)) {
+  // A small file is read once, for the mbox check, the hash, unpacking and quarantine alike
+  // (streamed, it would be opened and read four times).
+  const bytes = info.isFile() && info.size < WHOLE_FILE_BELOW ? await readFile(path) : undefined;
+  if (bytes ? startsLikeMbox(bytes) : await mailboxKind(path)) {
     for await (const message of splitMailbox(path)) {
       if (message.error) {
         const error = message.error;
@@ -31,6 +37,10 @@ async function* itemsAt(path: string): AsyncGenerator<IngestItem> {
   if (info.isDirectory()) {
     const names = (await readdir(path)).filter((name) => !name.startsWith('.')).sort();
     for (const name of names) yield* itemsAt(join(path, name));
+    return;
+  }
+  if (bytes) {
+    yield { name: path, sourceRef: async () => sha256Ref(bytes), bytes: async () => bytes, unpack: (limits) => unpackFileBytes(path, bytes, limits) };
     return;
   }
   yield {

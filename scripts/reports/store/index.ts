@@ -7,7 +7,7 @@
  *     await run.addReport({ header, records, warnings: () => stream.warnings, sourceRef });
  *     run.addLedgerEntry({ sourceRef, kind: 'aggregate', outcome: 'invalid', reason, quarantinePath });
  *   }
- *   const enrichment = await enricher.enrichAll(run.sourceIps());
+ *   const enrichment = await enricher.enrichAll(run.sourceIps()); // or run.addEnrichment(…) as IPs come
  *   await run.commit({ enrichment });                            // all of the run, or nothing
  *   await ds.close();
  *
@@ -167,6 +167,11 @@ export interface RunWriter {
   hasSource(sourceRef: string): boolean;
   /** The distinct source IPs of the rows staged so far, to enrich once per run. */
   sourceIps(): ReadonlySet<string>;
+  /**
+   * Stages the enrichment of source IPs now (IPs the run has seen, each once; commit's `enrichment`
+   * skips them), so a run that enriches while it parses need not hold it all until the commit.
+   */
+  addEnrichment(entries: Iterable<[string, Enrichment]>): void;
   /** Keeps raw bytes under quarantine/<outcome>/; returns the path (put it in the ledger entry). */
   quarantine(bytes: Uint8Array, outcome: QuarantineOutcome, name: string): Promise<string>;
   /** Writes the parts, then the ledger part last (the commit point). */
@@ -181,13 +186,8 @@ export async function openDataset(options: DatasetOptions): Promise<Dataset> {
   const release = acquireLock(root, options.breakLock ?? false);
   try {
     const recovery = recover(root);
-    const duck = await openDuck({ threads: options.threads ?? 1, memoryLimit: options.memoryLimit ?? '256MB' });
-    try {
-      const index = await loadLedgerIndex(root, duck);
-      return new LocalDataset(options, recovery, index, release);
-    } finally {
-      duck.close();
-    }
+    const index = await loadLedgerIndex(root, () => openDuck({ threads: options.threads ?? 1, memoryLimit: options.memoryLimit ?? '256MB' }));
+    return new LocalDataset(options, recovery, index, release);
   } catch (error) {
     release();
     throw error;
@@ -326,6 +326,9 @@ class LocalRun implements RunWriter {
   #keys = new Set<string>();
   #sources = new Set<string>();
   #ips = new Set<string>();
+  /** Source IPs whose enrichment is staged (lines only for those with something known). */
+  #enriched = new Set<string>();
+  #enrichment: NdjsonFile | undefined;
   #nextReport = 0;
   #stored = 0;
   #duplicates = 0;
@@ -351,6 +354,20 @@ class LocalRun implements RunWriter {
 
   sourceIps(): ReadonlySet<string> {
     return this.#ips;
+  }
+
+  addEnrichment(entries: Iterable<[string, Enrichment]>): void {
+    this.#assertOpen();
+    for (const [ip, e] of entries) this.#stageEnrichmentOf(ip, e);
+  }
+
+  #stageEnrichmentOf(ip: string, e: Enrichment | undefined): void {
+    if (e === undefined || !this.#ips.has(ip) || this.#enriched.has(ip)) return;
+    this.#enriched.add(ip);
+    // Nothing known is what the LEFT JOIN gives anyway: no line.
+    if (e.ptr == null && e.baseDomain == null && e.name == null && e.type == null && e.asn == null && e.asName == null && e.country == null) return;
+    this.#enrichment ??= new NdjsonFile(join(this.#staging, 'enrichment.ndjson'));
+    this.#enrichment.push(enrichmentLine(ip, e));
   }
 
   /** One operation at a time: a report's rows must be contiguous in its month file to be cut off. */
@@ -494,6 +511,7 @@ class LocalRun implements RunWriter {
         for (const file of this.#months.values()) file.close();
         this.#headers.close();
         if (this.#ledger.length === 0) {
+          this.#enrichment?.close();
           // Nothing came in: no ledger part, nothing to commit.
           committed = true;
           this.#finish('committed', null);
@@ -571,20 +589,13 @@ class LocalRun implements RunWriter {
     });
   }
 
-  /** Writes the run-level enrichment of the IPs seen to staging; null when there is none. */
+  /** Adds the commit's enrichment of the IPs seen to what addEnrichment staged; the file, or null when empty. */
   #stageEnrichment(source: CommitOptions['enrichment']): string | null {
     const lookup = lookupOf(source);
-    if (lookup === undefined) return null;
-    const file = new NdjsonFile(join(this.#staging, 'enrichment.ndjson'));
-    try {
-      for (const ip of this.#ips) {
-        const e = lookup(ip);
-        if (e !== undefined) file.push(enrichmentLine(ip, e));
-      }
-    } finally {
-      file.close();
-    }
-    return file.rows > 0 ? file.path : null;
+    if (lookup !== undefined) for (const ip of this.#ips) if (!this.#enriched.has(ip)) this.#stageEnrichmentOf(ip, lookup(ip));
+    const file = this.#enrichment;
+    file?.close();
+    return file !== undefined && file.rows > 0 ? file.path : null;
   }
 
   abort(): Promise<void> {
@@ -598,6 +609,7 @@ class LocalRun implements RunWriter {
 
   #rollback(): void {
     for (const file of [...this.#months.values(), this.#headers]) file.close();
+    this.#enrichment?.close();
     for (const path of this.#written) removeFile(path);
     removeTree(this.#staging);
     this.#finish('aborted', null);

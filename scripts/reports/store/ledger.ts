@@ -18,14 +18,20 @@ export interface LedgerIndex {
   sources: Set<string>;
 }
 
-export async function loadLedgerIndex(root: string, duck: Duck): Promise<LedgerIndex> {
+/** Reads the committed ledger; DuckDB is only opened (by `open`, closed here) when there is one. */
+export async function loadLedgerIndex(root: string, open: () => Promise<Duck>): Promise<LedgerIndex> {
   const files = committedLedgerFiles(root);
   if (files.length === 0) return { storedKeys: new Set(), sources: new Set() };
-  const keys = await duck.rows<{ report_key: string }>(
-    `SELECT DISTINCT report_key FROM ${ledgerSource(files)} WHERE outcome = 'stored' AND report_key IS NOT NULL`,
-  );
-  const sources = await duck.rows<{ source_ref: string }>(`SELECT DISTINCT source_ref FROM ${ledgerSource(files)}`);
-  return { storedKeys: new Set(keys.map((r) => r.report_key)), sources: new Set(sources.map((r) => r.source_ref)) };
+  const duck = await open();
+  try {
+    const keys = await duck.rows<{ report_key: string }>(
+      `SELECT DISTINCT report_key FROM ${ledgerSource(files)} WHERE outcome = 'stored' AND report_key IS NOT NULL`,
+    );
+    const sources = await duck.rows<{ source_ref: string }>(`SELECT DISTINCT source_ref FROM ${ledgerSource(files)}`);
+    return { storedKeys: new Set(keys.map((r) => r.report_key)), sources: new Set(sources.map((r) => r.source_ref)) };
+  } finally {
+    duck.close();
+  }
 }
 
 function dayRange(day: string | Date): { start: number; end: number } {

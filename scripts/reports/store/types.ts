@@ -121,7 +121,8 @@ export interface PartSummary {
 export interface CommitOptions {
   /**
    * Enrichment by source IP, looked up once for the whole run (see `RunWriter.sourceIps()`). Fills
-   * the enrichment columns of rows whose report had no `enrichment` of its own.
+   * the enrichment columns of rows whose report had no `enrichment` of its own. IPs staged already
+   * by `RunWriter.addEnrichment` keep what was staged.
    */
   enrichment?: EnrichmentSource;
 }

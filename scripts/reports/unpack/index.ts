@@ -15,7 +15,7 @@ import type { WalkNode } from './walk.ts';
 
 export { DEFAULT_LIMITS, UnpackError } from './types.ts';
 export type { MailInfo, Payload, Problem, ReportKind, UnpackErrorCode, UnpackLimits, UnpackResult } from './types.ts';
-export { mailboxKind, splitMailbox, splitMbox } from './mailbox.ts';
+export { mailboxKind, splitMailbox, splitMbox, startsLikeMbox } from './mailbox.ts';
 export type { MailboxKind, MailboxMessage, SplitOptions } from './mailbox.ts';
 
 /** Unpacks bytes already in memory (a mail fetched over IMAP, an attachment). `name` starts every trail. */
@@ -52,14 +52,29 @@ export async function unpackFile(path: string, limits?: Partial<UnpackLimits>): 
     return walk.result();
   }
   if (tooBig(walk, path, info.size, resolved)) return walk.result();
-  const node = rootNode(path, fileSource(path), info.size);
-  node.name = baseName(path);
-  const raw = node.source;
-  // A plain XML file is its own payload: keep counting its size while it streams (it may grow).
-  const context = { limits: resolved, trail: node.trail, note: (message: string) => void node.notes.push(message) };
-  node.source = () => meteredStream(raw(), context);
-  await walk.visit(node);
+  await visitFile(walk, path, fileSource(path), info.size, resolved);
   return walk.result();
+}
+
+/**
+ * Unpacks a file (not a mailbox) whose bytes were already read, with the same names and trails as
+ * unpackFile: a small file read once serves hashing, sniffing, validation and parsing alike.
+ */
+export async function unpackFileBytes(path: string, bytes: Uint8Array, limits?: Partial<UnpackLimits>): Promise<UnpackResult> {
+  const resolved = resolveLimits(limits);
+  const walk = new Walk(resolved);
+  if (tooBig(walk, path, bytes.length, resolved)) return walk.result();
+  await visitFile(walk, path, bytesSource(bytes), bytes.length, resolved);
+  return walk.result();
+}
+
+async function visitFile(walk: Walk, path: string, source: WalkNode['source'], size: number, limits: UnpackLimits): Promise<void> {
+  const node = rootNode(path, source, size);
+  node.name = baseName(path);
+  // A plain XML file is its own payload: keep counting its size while it streams (it may grow).
+  const context = { limits, trail: node.trail, note: (message: string) => void node.notes.push(message) };
+  node.source = () => meteredStream(source(), context);
+  await walk.visit(node);
 }
 
 function rootNode(name: string, source: WalkNode['source'], size: number): WalkNode {

@@ -35,10 +35,15 @@ export async function mailboxKind(path: string): Promise<MailboxKind | undefined
   try {
     const head = new Uint8Array(FROM_LINE.length);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return bytesRead === head.length && startsWith(head, FROM_LINE) ? 'mbox' : undefined;
+    return bytesRead === head.length && startsLikeMbox(head) ? 'mbox' : undefined;
   } finally {
     await handle.close();
   }
+}
+
+/** True when a file's first bytes are an mbox `From ` line (mailboxKind's test, for bytes already read). */
+export function startsLikeMbox(bytes: Uint8Array): boolean {
+  return bytes.length >= FROM_LINE.length && startsWith(bytes, FROM_LINE);
 }
 
 /** The messages of an mbox file or Maildir folder, one at a time (an mbox is streamed, never read whole). */

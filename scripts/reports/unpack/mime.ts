@@ -3,7 +3,6 @@
  * text, and whether it is a failure (ARF) or TLS report. Attached messages (message/rfc822) stay
  * attachments so that the walker recurses into them with a trail of their own.
  */
-import PostalMime from 'postal-mime';
 import type { Address, Email } from 'postal-mime';
 import type { MailInfo } from './types.ts';
 
@@ -26,6 +25,8 @@ export interface ParsedMail {
 }
 
 export async function parseMail(bytes: Uint8Array): Promise<ParsedMail> {
+  // Loaded on the first mail: ingesting report files never needs it.
+  const { default: PostalMime } = await import('postal-mime');
   const email = await PostalMime.parse(bytes, { forceRfc822Attachments: true, attachmentEncoding: 'arraybuffer' });
   const info: MailInfo = {};
   if (email.subject) info.subject = email.subject;

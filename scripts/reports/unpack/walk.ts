@@ -3,7 +3,7 @@
  * end in XML payloads or problems. Payloads are lazy: a payload's open() re-runs its chain of
  * decoders from the original bytes or file, so a big .xml.gz is never held decompressed.
  */
-import { bytesSource, collect, drain, errorMessage, formatBytes, inflateStream, peek, where } from './decompress.ts';
+import { bytesSource, collect, drain, errorMessage, formatBytes, gunzipStream, inflateStream, peek, where } from './decompress.ts';
 import type { ByteSource, StreamContext } from './decompress.ts';
 import type { MailboxMessage } from './mailbox.ts';
 import type { ParsedMail } from './mime.ts';
@@ -100,7 +100,7 @@ export class Walk {
     const child = this.child(node, name, name, { notes: node.notes });
     if (!child) return;
     const context = this.context(child);
-    child.source = () => inflateStream(node.source(), codec, context);
+    child.source = codec === 'gzip' ? () => gunzipStream(node.source, context) : () => inflateStream(node.source(), codec, context);
     await this.visit(child);
   }
 
