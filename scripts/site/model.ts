@@ -278,7 +278,7 @@ export interface SiteOptions {
   redact?: boolean;
   /** Look up each domain's `_dmarc` TXT at build (network). Default false. */
   liveDns?: boolean;
-  /** Source groups per domain before the rest is summed into "other". Default 40. */
+  /** Source groups listed per domain: the top N of all data and of each preset window (so at most 5N); the rest are summed into "other". Default 40. */
   sourcesPerDomain?: number;
   /** IPs listed under each source group. Default 10. */
   ipsPerSource?: number;

@@ -378,6 +378,37 @@ describe('openSiteData over an ingested dataset', () => {
     }
   });
 
+  test('a small new sender of the last week gets its own row, not only the top senders of all data', async () => {
+    // A month-old big sender and five smaller ones, then one new sender in the last week.
+    const inbox = join(dir, 'inbox-new-sender');
+    const data = join(dir, 'reports-new-sender');
+    await mkdir(inbox);
+    const old = Array.from({ length: 5 }, (_, i): Rec => ({ ip: `45.33.0.${10 + i}`, count: 50 - i, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] }));
+    await writeFile(join(inbox, 'old.xml'), renderReport({ org: 'google.com', id: 'old', domain: 'example.com', p: 'none', begin: D0 - 30 * DAY, records: [{ ...exampleComDay(0)[0]!, count: 1000 }, ...old] }));
+    await writeFile(join(inbox, 'new.xml'), renderReport({ org: 'google.com', id: 'new', domain: 'example.com', p: 'none', begin: D0 + 4 * DAY, records: [{ ip: '45.33.9.9', count: 3, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] }] }));
+    const enricher = await createEnricher({ offline: true, cacheFile: join(dir, 'ptr-new-sender.json'), now: () => NOW, onWarning: () => {}, asnLookup: () => null });
+    const dataset = await openDataset({ root: data });
+    try {
+      await ingestRun(fileItems([inbox]), { dataset, ourDomains: new Set(['example.com']), enricher, now: () => NOW, runId: 'new-sender' });
+    } finally {
+      await dataset.close();
+    }
+    const site = await openSiteData({ dataDir: data, domainsDir, now: () => NOW, sourcesPerDomain: 2 });
+    try {
+      const com = site.data.domains.find((d) => d.domain === 'example.com')!;
+      const keys = com.sources.map((s) => s.key);
+      // All data: the big sender and the biggest old spoofer; the last 7 days: only the new one.
+      expect(keys).toContain('ip:45.33.9.9');
+      expect(keys).toContain('ip:45.33.0.10');
+      expect(keys).not.toContain('ip:45.33.0.14');
+      expect(com.otherSources?.label).toBe(`Other sources (${6 + 1 - com.sources.length})`);
+      const all = [...com.sources, com.otherSources!].reduce((sum, g) => sum + total(g.series), 0);
+      expect(all).toBe(total(com.daily));
+    } finally {
+      site.close();
+    }
+  });
+
   test('reporters: reports and messages per organisation', async () => {
     const rows = await query<{ org: string; reports: number; messages: number }>(`SELECT org_name AS org, count(DISTINCT report_key)::INTEGER AS reports, sum(coalesce(message_count, 0))::DOUBLE AS messages
       FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2000-01-01' GROUP BY ALL ORDER BY messages DESC`);

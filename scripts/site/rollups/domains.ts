@@ -83,18 +83,33 @@ interface RankedGroups {
   series: Map<string, SeriesRow[]>;
 }
 
-/** `group_ranks`: groups ranked per domain by messages; the top `sourcesPerDomain` are listed, the rest are "other". */
+/** The preset windows of the pages (days ending on the last day of data), besides all data. */
+const LISTING_WINDOWS = [7, 30, 90, 365] as const;
+/** A rank no listed group has: the group had no mail in that window. */
+const UNRANKED = 2_147_483_647;
+
+/**
+ * `group_ranks`: groups ranked per domain by messages, in all data and in each preset window; a group
+ * is listed when it is in the top `sourcesPerDomain` of any of them (its best rank), the rest are
+ * "other". So a new sender of the last 7 days has its own row in the 7-day view even when it is small
+ * next to the senders of the whole year.
+ */
 async function rankSourceGroups(ctx: Context): Promise<RankedGroups> {
-  const { sql } = ctx;
+  const { sql, lastIdx } = ctx;
   const listedPerDomain = Math.max(0, Math.floor(ctx.options.sourcesPerDomain));
+  const windowTotals = LISTING_WINDOWS.map((n) => `coalesce(sum(${TOTAL_MESSAGES}) FILTER (WHERE day > ${lastIdx - n}), 0)::DOUBLE AS last_${n}`);
+  const windowRanks = LISTING_WINDOWS.map(
+    (n) => `CASE WHEN t.last_${n} > 0 THEN row_number() OVER (PARTITION BY t.dom ORDER BY t.last_${n} DESC, g.group_key) ELSE ${UNRANKED} END`,
+  );
   await sql.run(`CREATE TEMP TABLE group_ranks AS
-    SELECT t.*, g.group_key, row_number() OVER (PARTITION BY t.dom ORDER BY t.total DESC, g.group_key) AS rank_in_domain
-    FROM (SELECT dom, group_id, sum(${TOTAL_MESSAGES})::DOUBLE AS total, min(day) AS first_day, max(day) AS last_day
+    SELECT t.*, g.group_key,
+      least(row_number() OVER (PARTITION BY t.dom ORDER BY t.total DESC, g.group_key), ${windowRanks.join(', ')}) AS rank_in_domain
+    FROM (SELECT dom, group_id, sum(${TOTAL_MESSAGES})::DOUBLE AS total, ${windowTotals.join(', ')}, min(day) AS first_day, max(day) AS last_day
           FROM group_days GROUP BY dom, group_id) t
     JOIN source_groups g USING (group_id)`);
   const listedGroup = (groupId: string): string => `CASE WHEN t.rank_in_domain <= ${listedPerDomain} THEN ${groupId} ELSE ${OTHER} END`;
   const listed = groupBy(
-    await sql.rows(`SELECT dom, group_id, group_key, first_day, last_day FROM group_ranks WHERE rank_in_domain <= ${listedPerDomain} ORDER BY dom, rank_in_domain`),
+    await sql.rows(`SELECT dom, group_id, group_key, first_day, last_day FROM group_ranks WHERE rank_in_domain <= ${listedPerDomain} ORDER BY dom, rank_in_domain, total DESC, group_key`),
     (r) => num(r.dom),
   );
   const others = await sql.rows(`SELECT dom, count(*)::INTEGER AS groups, min(first_day) AS first_day, max(last_day) AS last_day

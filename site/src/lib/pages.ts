@@ -10,7 +10,6 @@ import {
   categoryBadge,
   type Column,
   dailyTallies,
-  emptyTally,
   escapeHtml,
   formatCount,
   formatPercent,
@@ -23,7 +22,6 @@ import {
   sparkline,
   sumSeries,
   type Tally,
-  addRow,
   type DayRange,
 } from './view.ts';
 
@@ -46,13 +44,16 @@ export interface OverviewDomain {
   reported: string;
   verdict: ReadinessVerdict;
   verdictText: string;
-  daily: SeriesRow[];
+  /** Messages and DMARC-passing messages per day (the table's volume, pass rate and trend). */
+  daily: PassRow[];
   /** When each source group that ever failed had failing mail (counts "sources with problems" per window). */
   failing: FailingRuns[];
 }
 
 export interface OverviewPayload {
   days: string[];
+  /** All domains' daily sums (KPIs and the chart); each domain carries only what its table row needs. */
+  total: SeriesRow[];
   domains: OverviewDomain[];
 }
 
@@ -121,9 +122,23 @@ export function failingRuns(group: SourceGroup): FailingRuns {
   return runs;
 }
 
+/** The element-wise sum of several sparse series, by day. */
+function sumByDay(all: readonly (readonly SeriesRow[])[]): SeriesRow[] {
+  const byDay = new Map<number, SeriesRow>();
+  for (const series of all) {
+    for (const row of series) {
+      const into = byDay.get(row[0]);
+      if (into === undefined) byDay.set(row[0], [...row]);
+      else for (let i = 1; i < row.length; i++) into[i] = (into[i] as number) + (row[i] as number);
+    }
+  }
+  return [...byDay.values()].sort((a, b) => a[0] - b[0]);
+}
+
 export function overviewPayload(data: SiteData, hrefFor: (domain: string) => string): OverviewPayload {
   return {
     days: data.days,
+    total: sumByDay(data.domains.map((d) => d.daily)),
     domains: data.domains.map((d) => ({
       domain: d.domain,
       href: hrefFor(d.domain),
@@ -131,7 +146,7 @@ export function overviewPayload(data: SiteData, hrefFor: (domain: string) => str
       reported: describeReported(d),
       verdict: d.readiness.verdict,
       verdictText: d.readiness.summary,
-      daily: d.daily,
+      daily: passRows(d.daily),
       failing: d.sources.map(failingRuns).filter((runs) => runs.length > 0),
     })),
   };
@@ -229,7 +244,7 @@ export const KPI_LABELS: Record<keyof Kpis, { label: string; help: string }> = {
 
 export interface DomainRowView {
   d: OverviewDomain;
-  tally: Tally;
+  tally: PassTally;
   problems: number;
   spark: string;
 }
@@ -265,26 +280,35 @@ export interface OverviewView {
 }
 
 export function overviewView(payload: OverviewPayload, range: DayRange, sort: SortState | null): OverviewView {
-  const total = emptyTally();
   let problems = 0;
-  const daily = dailyTallies([], range);
   const rows: DomainRowView[] = payload.domains.map((d) => {
-    const tally = sumSeries(d.daily, range);
-    for (const row of d.daily) if (row[0] >= range.start && row[0] <= range.end) addRow(daily[row[0] - range.start] as Tally, row);
-    for (const key of Object.keys(total) as (keyof Tally)[]) total[key] += tally[key];
-    const domainProblems = d.failing.filter((rows) => hasFailing(rows, range)).length;
+    const domainProblems = d.failing.filter((runs) => hasFailing(runs, range)).length;
     problems += domainProblems;
-    return { d, tally, problems: domainProblems, spark: sparkline(dailyTallies(d.daily, range)) };
+    return { d, tally: sumPass(d.daily, range), problems: domainProblems, spark: sparkline(dailyPass(d.daily, range)) };
   });
+  const tally = sumSeries(payload.total, range);
   return {
-    kpis: kpis(total, problems),
-    tally: total,
-    daily,
+    kpis: kpis(tally, problems),
+    tally,
+    daily: dailyTallies(payload.total, range),
     rows: renderRows(sortRows(rows, DOMAIN_COLUMNS, sort), DOMAIN_COLUMNS, {
       search: (r) => r.d.domain,
       attributes: (r) => ({ verdict: r.d.verdict, problems: r.problems > 0 ? 'yes' : 'no' }),
     }),
   };
+}
+
+/** One `{messages, compliant}` per day of `range` (dense, for sparklines). */
+function dailyPass(series: readonly PassRow[], range: { start: number; end: number }): PassTally[] {
+  const out: PassTally[] = [];
+  for (let day = range.start; day <= range.end; day++) out.push({ messages: 0, compliant: 0 });
+  for (const row of series) {
+    const day = out[row[0] - range.start];
+    if (day === undefined) continue;
+    day.messages += row[1];
+    day.compliant += row[2];
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

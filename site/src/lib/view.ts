@@ -275,7 +275,7 @@ export function percentBar(part: number, whole: number): string {
 }
 
 /** A small line of daily DMARC pass rates, as inline SVG (decorative: the table has the numbers). */
-export function sparkline(daily: readonly Tally[], width = 96, height = 22): string {
+export function sparkline(daily: readonly { messages: number; compliant: number }[], width = 96, height = 22): string {
   const points: string[] = [];
   const step = daily.length > 1 ? width / (daily.length - 1) : 0;
   daily.forEach((day, i) => {
