@@ -8,8 +8,8 @@ export interface DuckOptions {
    * read buffers, and the ingest's JS thread already has the other core.
    */
   threads?: number;
-  /** DuckDB buffer manager limit, e.g. '64MB'. */
-  memoryLimit?: string;
+  /** DuckDB buffer manager limit, e.g. '64MB'; null leaves DuckDB's own default (80% of RAM). */
+  memoryLimit?: string | null;
   /** Where DuckDB may spill (inside the run's staging directory). */
   tempDirectory?: string;
 }
@@ -18,16 +18,18 @@ export interface Duck {
   run(sql: string): Promise<void>;
   /** Rows as plain JS values (numbers, strings, Dates, arrays, objects). */
   rows<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  /** The open connection, for what `run`/`rows` do not cover (appenders, columnar reads). */
+  connection(): DuckDBConnection;
   close(): void;
 }
 
 export async function openDuck(options: DuckOptions = {}): Promise<Duck> {
   const config: Record<string, string> = {
     threads: String(options.threads ?? 1),
-    memory_limit: options.memoryLimit ?? '64MB',
     // Row order inside a part carries no meaning; not preserving it lets DuckDB stream.
     preserve_insertion_order: 'false',
   };
+  if (options.memoryLimit !== null) config.memory_limit = options.memoryLimit ?? '64MB';
   if (options.tempDirectory !== undefined) config.temp_directory = options.tempDirectory;
   const instance = await DuckDBInstance.create(':memory:', config);
   let connection: DuckDBConnection | undefined = await instance.connect();
@@ -43,6 +45,7 @@ export async function openDuck(options: DuckOptions = {}): Promise<Duck> {
       const reader = await conn().runAndReadAll(sql);
       return reader.getRowObjectsJS() as T[];
     },
+    connection: conn,
     close() {
       connection?.closeSync();
       connection = undefined;

@@ -1,10 +1,9 @@
-/** A thin DuckDB wrapper for the site rollups: an in-memory database, queries as rows or columns, appenders. */
+/** The store's DuckDB helper (openDuck) with what the site rollups add: columnar reads and appenders. */
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import { openDuck } from '../../reports/store/duck.ts';
 
 export type ColumnType = 'INTEGER' | 'BIGINT' | 'VARCHAR' | 'BOOLEAN' | 'UBIGINT';
 export type Row = Record<string, unknown>;
@@ -28,24 +27,13 @@ export async function openSql(): Promise<Sql> {
   // creates this folder only when it spills and removes it on close, so a build that never closes
   // (or never spills) leaves nothing behind.
   const spill = join(tmpdir(), `dmarcops-site-duckdb-${process.pid}-${randomUUID().slice(0, 8)}`);
-  const instance = await DuckDBInstance.create(':memory:', {
-    threads: String(Math.max(1, availableParallelism())),
-    // Row order inside a table means nothing here; not keeping it lets DuckDB stream and parallelise.
-    preserve_insertion_order: 'false',
-    temp_directory: spill,
-  });
-  let connection: DuckDBConnection | undefined = await instance.connect();
-  const conn = (): DuckDBConnection => {
-    if (connection === undefined) throw new Error('the site data source is closed');
-    return connection;
-  };
+  // All cores and DuckDB's own memory limit: unlike an ingest, a build has the machine to itself.
+  const duck = await openDuck({ threads: Math.max(1, availableParallelism()), memoryLimit: null, tempDirectory: spill });
+  const conn = duck.connection;
+  let closed = false;
   const sql: Sql = {
-    async run(text) {
-      await conn().run(text);
-    },
-    async rows<T>(text: string) {
-      return (await conn().runAndReadAll(text)).getRowObjectsJS() as T[];
-    },
+    run: duck.run,
+    rows: duck.rows,
     async columns<T extends unknown[][]>(text: string) {
       return (await conn().runAndReadAll(text)).getColumnsJS() as T;
     },
@@ -80,10 +68,9 @@ export async function openSql(): Promise<Sql> {
       }
     },
     close() {
-      if (connection === undefined) return;
-      connection.closeSync();
-      connection = undefined;
-      instance.closeSync();
+      if (closed) return;
+      closed = true;
+      duck.close();
       rmSync(spill, { recursive: true, force: true });
     },
   };
