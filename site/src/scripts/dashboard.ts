@@ -73,7 +73,7 @@ export function initDashboard(): void {
       if (el) el.textContent = value;
     }
     for (const [id, rows] of Object.entries(rendered.tables)) replaceRows(id, rows, p);
-    updatePicker(spec, range);
+    updatePicker(spec, range, payload.days);
     const windowKey = JSON.stringify(spec);
     if (windowKey !== drawnWindow) {
       drawnWindow = windowKey;
@@ -212,12 +212,12 @@ function applyFilter(id: string, p: URLSearchParams): void {
   if (!table) return;
   const text = (p.get(`q.${id}`) ?? '').trim().toLowerCase();
   const facets = p.getAll(`f.${id}`).map((v) => v.split(':') as [string, string]);
+  // Facets of the same name widen (OR); different names narrow (AND).
+  const byName = new Map<string, string[]>();
+  for (const [name, value] of facets) byName.set(name, [...(byName.get(name) ?? []), value]);
   let shown = 0;
   for (const body of table.querySelectorAll<HTMLElement>(':scope > tbody[data-row]')) {
     const matchesText = text === '' || (body.dataset.search ?? '').includes(text);
-    // Facets of the same name widen (OR); different names narrow (AND).
-    const byName = new Map<string, string[]>();
-    for (const [name, value] of facets) byName.set(name, [...(byName.get(name) ?? []), value]);
     const matchesFacets = [...byName].every(([name, values]) => values.includes(body.getAttribute(`data-${name}`) ?? ''));
     body.hidden = !(matchesText && matchesFacets);
     if (!body.hidden) shown++;
@@ -239,12 +239,11 @@ function reopen(p: URLSearchParams): void {
   for (const button of document.querySelectorAll<HTMLButtonElement>('button[data-expand]')) setExpanded(button, open.has(button.dataset.expand as string));
 }
 
-function updatePicker(spec: WindowSpec, range: DayRange): void {
+function updatePicker(spec: WindowSpec, range: DayRange, days: readonly string[]): void {
   for (const link of document.querySelectorAll<HTMLElement>('[data-preset]')) link.setAttribute('aria-pressed', String('preset' in spec && spec.preset === link.dataset.preset));
   for (const label of document.querySelectorAll('[data-range-label]')) label.textContent = range.label;
   const form = document.querySelector<HTMLFormElement>('[data-custom-range]');
   if (form) {
-    const days = (JSON.parse(document.getElementById('page-data')?.textContent ?? '{"days":[]}') as { days: string[] }).days;
     (form.elements.namedItem('from') as HTMLInputElement).value = days[range.start] ?? '';
     (form.elements.namedItem('to') as HTMLInputElement).value = days[range.end] ?? '';
   }
