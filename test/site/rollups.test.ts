@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createEnricher } from '../../scripts/reports/enrich/index.ts';
+import type { Enricher } from '../../scripts/reports/enrich/index.ts';
 import { ingestRun } from '../../scripts/reports/pipeline.ts';
 import { fileItems } from '../../scripts/reports/sources/files.ts';
 import { openDuck } from '../../scripts/reports/store/duck.ts';
@@ -174,6 +175,16 @@ let details: ReportDetail[];
 const RECORDS = (): string => `read_parquet('${join(dataDir, 'records', '*', '*.parquet')}', hive_partitioning = true)`;
 const LEDGER = (): string => `read_parquet('${join(dataDir, 'ledger', '*.parquet')}')`;
 
+/** Ingests every file of `inbox` into the dataset at `data` with the real pipeline. */
+async function ingestFolder(inbox: string, data: string, ourDomains: string[], enricher: Enricher, runId: string): Promise<void> {
+  const dataset = await openDataset({ root: data });
+  try {
+    await ingestRun(fileItems([inbox]), { dataset, ourDomains: new Set(ourDomains), enricher, now: () => NOW, runId });
+  } finally {
+    await dataset.close();
+  }
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dmarcops-site-'));
   dataDir = join(dir, 'reports');
@@ -198,12 +209,7 @@ beforeAll(async () => {
       : ip.startsWith('45.33.') ? { asn: 63949, asName: 'EXAMPLE-ISP', country: 'DE' }
       : null,
   });
-  const dataset = await openDataset({ root: dataDir });
-  try {
-    await ingestRun(fileItems([inbox]), { dataset, ourDomains: new Set(['example.com', 'example.org', 'example.net']), enricher, now: () => NOW, runId: 'site-test' });
-  } finally {
-    await dataset.close();
-  }
+  await ingestFolder(inbox, dataDir, ['example.com', 'example.org', 'example.net'], enricher, 'site-test');
   duck = await openDuck({ threads: 1, memoryLimit: '256MB' });
   source = await openSiteData({ dataDir, domainsDir, now: () => NOW });
   details = await source.reportDetails(source.data.reports.map((r) => r.key));
@@ -387,12 +393,7 @@ describe('openSiteData over an ingested dataset', () => {
     await writeFile(join(inbox, 'old.xml'), renderReport({ org: 'google.com', id: 'old', domain: 'example.com', p: 'none', begin: D0 - 30 * DAY, records: [{ ...exampleComDay(0)[0]!, count: 1000 }, ...old] }));
     await writeFile(join(inbox, 'new.xml'), renderReport({ org: 'google.com', id: 'new', domain: 'example.com', p: 'none', begin: D0 + 4 * DAY, records: [{ ip: '45.33.9.9', count: 3, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] }] }));
     const enricher = await createEnricher({ offline: true, cacheFile: join(dir, 'ptr-new-sender.json'), now: () => NOW, onWarning: () => {}, asnLookup: () => null });
-    const dataset = await openDataset({ root: data });
-    try {
-      await ingestRun(fileItems([inbox]), { dataset, ourDomains: new Set(['example.com']), enricher, now: () => NOW, runId: 'new-sender' });
-    } finally {
-      await dataset.close();
-    }
+    await ingestFolder(inbox, data, ['example.com'], enricher, 'new-sender');
     const site = await openSiteData({ dataDir: data, domainsDir, now: () => NOW, sourcesPerDomain: 2 });
     try {
       const com = site.data.domains.find((d) => d.domain === 'example.com')!;
