@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { evaluateGates } from '../dns/apply.ts';
+import { evaluateGates, FORCE_LABEL } from '../dns/apply.ts';
 import { readPlanJson } from '../dns/render/json.ts';
 import { renderPlanMarkdown } from '../dns/render/markdown.ts';
 import { commentBody, createOctokit, githubContextFromEnv, upsertStickyComment } from '../github/comment.ts';
@@ -16,24 +16,29 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
   return {
     name: 'comment',
     summary: 'post the plan as the sticky comment of a pull request (updated in place)',
-    usage: 'dmarcops comment --pr <number> [--plan plan.json] [--domains <dir>]',
+    usage: 'dmarcops comment --pr <number> [--plan plan.json] [--domains <dir>] [--force]',
     help: [
       'Writes the plan as Markdown into one comment on the pull request, found again by a hidden marker',
       'and updated in place on every run. Values from domain files and DNS are escaped. A plan longer than',
       'GitHub allows (65,536 characters) is cut with a pointer to the job summary, which has all of it.',
+      `Risky changes show as allowed when the pull request carries the ${FORCE_LABEL} label (read from the`,
+      'pull_request event at GITHUB_EVENT_PATH, as dns-apply.yml turns it into --force on merge) or with',
+      '--force; otherwise as refused, naming the label.',
       '',
       'options:',
       '  --pr <number>         the pull request',
       '  --plan <file>         the plan from `dmarcops plan --out` (otherwise plan now, which needs DNS credentials)',
       '  --domains <dir>       folder of domain files, when planning now (default: domains)',
       '  --delete-unrelated    as in plan, when planning now',
+      `  --force               show risky changes as allowed, as if the pull request had the ${FORCE_LABEL} label`,
       '',
       'environment: GITHUB_TOKEN (pull-requests: write), GITHUB_REPOSITORY (owner/repo),',
-      'GITHUB_API_URL (default https://api.github.com), and GITHUB_SERVER_URL/GITHUB_RUN_ID for the link.',
+      'GITHUB_API_URL (default https://api.github.com), GITHUB_SERVER_URL/GITHUB_RUN_ID for the link, and',
+      'GITHUB_EVENT_PATH (the event payload; its pull request must be --pr for its labels to count).',
       '',
       'exit: 0 comment created, updated or already up to date, 1 error, 2 usage error',
     ].join('\n'),
-    options: { ...PLAN_OPTIONS, pr: { type: 'string' }, plan: { type: 'string' } },
+    options: { ...PLAN_OPTIONS, pr: { type: 'string' }, plan: { type: 'string' }, force: { type: 'boolean', default: false } },
     allowPositionals: false,
     async run(values, _positionals, context) {
       const { output, env } = context;
@@ -45,6 +50,14 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       } catch (error) {
         throw new CliError((error as Error).message);
       }
+      // The label as the event saw it: what dns-apply.yml turns into --force when this pull request is merged.
+      const event = github.pullRequest;
+      if (event !== undefined && event.number !== issueNumber) {
+        output.err(`dmarcops comment: the event is about pull request ${event.number === undefined ? '(no number)' : `#${event.number}`}, not #${issueNumber}; its labels are not used`);
+      }
+      const labelled = event !== undefined && event.number === issueNumber && event.labels.includes(FORCE_LABEL);
+      const force = labelled || values.force === true;
+      const render = (planned: Plan) => renderPlanMarkdown(planned, { gates: evaluateGates(planned, { force }), forceLabel: labelled });
 
       let plan: Plan;
       if (typeof values.plan === 'string') {
@@ -60,10 +73,10 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         };
         plan = (await planFromDomains(inputs, context, deps)).plan;
         // `dmarcops plan` writes the summary itself; here nobody else did.
-        await appendJobSummary(renderPlanMarkdown(plan, { gates: evaluateGates(plan) }), env);
+        await appendJobSummary(render(plan), env);
       }
 
-      const markdown = renderPlanMarkdown(plan, { gates: evaluateGates(plan) });
+      const markdown = render(plan);
       const { body, truncated } = commentBody(markdown, github.runUrl === undefined ? {} : { runUrl: github.runUrl });
       const result = await upsertStickyComment(createOctokit(github), { owner: github.owner, repo: github.repo, issueNumber, body });
       const what = { created: 'created', updated: 'updated', unchanged: 'already up to date:' }[result.action];

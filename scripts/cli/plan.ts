@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { DEFAULT_MAX_DELETES, evaluateGates } from '../dns/apply.ts';
+import { DEFAULT_MAX_DELETES, evaluateGates, FORCE_LABEL } from '../dns/apply.ts';
 import { makePlan } from '../dns/plan.ts';
 import type { PlanRun, ProviderResolver } from '../dns/plan.ts';
 import { providerResolver } from '../dns/providers/index.ts';
@@ -8,6 +8,7 @@ import { removedDomainsFromGit } from '../dns/removed.ts';
 import { renderPlanJson } from '../dns/render/json.ts';
 import { renderPlanMarkdown } from '../dns/render/markdown.ts';
 import { renderPlanText } from '../dns/render/text.ts';
+import { pullRequestFromEvent } from '../github/event.ts';
 import { appendJobSummary } from '../github/summary.ts';
 import type { ManagedRecord } from '../policy/model.ts';
 import { managedRecords } from '../policy/record.ts';
@@ -124,10 +125,27 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
       else if (format === 'markdown') output.out(renderPlanMarkdown(plan, { gates }).trimEnd());
       else output.out(renderPlanText(plan, output, { gates }));
       if (typeof values.out === 'string') await writeFile(resolvePath(context.cwd, values.out), renderPlanJson(plan));
-      await appendJobSummary(renderPlanMarkdown(plan, { gates }), env);
+      await appendJobSummary(summaryMarkdown(plan, maxDeletes, env, output), env);
       return values['detailed-exitcode'] === true && plan.changes.length > 0 ? EXIT_CHANGES : EXIT.ok;
     },
   };
 }
 
 export const planCommand = makePlanCommand();
+
+/**
+ * The job summary: on a pull request that carries the force label, risky changes are shown as allowed,
+ * as in the sticky comment (dns-apply.yml turns the label into --force when the pull request is merged).
+ */
+function summaryMarkdown(plan: Parameters<typeof renderPlanMarkdown>[0], maxDeletes: number, env: NodeJS.ProcessEnv, output: CommandContext['output']): string {
+  if (env.GITHUB_STEP_SUMMARY === undefined || env.GITHUB_STEP_SUMMARY === '') return '';
+  let labelled: boolean | undefined; // undefined: not a pull request event, nothing to say about labels
+  try {
+    const pullRequest = pullRequestFromEvent(env);
+    if (pullRequest !== undefined) labelled = pullRequest.labels.includes(FORCE_LABEL);
+  } catch (error) {
+    output.err(`dmarcops plan: ${(error as Error).message}; the summary shows the gates without the ${FORCE_LABEL} label`);
+  }
+  const gates = evaluateGates(plan, labelled === true ? { maxDeletes, force: true } : { maxDeletes });
+  return renderPlanMarkdown(plan, labelled === undefined ? { gates } : { gates, forceLabel: labelled });
+}

@@ -8,9 +8,15 @@
  * - Kept under GitHub's 65,536-character limit: longer plans are cut at a line, an open code fence is
  *   closed, and a note points at the job summary, which always has the full plan.
  * - Token from GITHUB_TOKEN, repository from GITHUB_REPOSITORY, API from GITHUB_API_URL (so GitHub
- *   Enterprise and the test server work the same way).
+ *   Enterprise and the test server work the same way); the pull request's number and labels from the
+ *   event payload at GITHUB_EVENT_PATH, when the workflow runs on a `pull_request` event.
  */
 import { Octokit } from '@octokit/rest';
+import { pullRequestFromEvent } from './event.ts';
+import type { EventPullRequest } from './event.ts';
+
+export { pullRequestFromEvent } from './event.ts';
+export type { EventPullRequest } from './event.ts';
 
 export const PLAN_MARKER = '<!-- dmarcops:plan -->';
 /** GitHub refuses comment bodies longer than this (422 "Body is too long"). */
@@ -23,6 +29,8 @@ export interface GitHubContext {
   baseUrl: string;
   /** The workflow run's page, whose summary holds the full plan, when known. */
   runUrl?: string;
+  /** The pull request of the triggering event (GITHUB_EVENT_PATH), when it is a pull-request event. */
+  pullRequest?: EventPullRequest;
 }
 
 /** The GitHub side from the environment Actions provides; throws naming what is missing. */
@@ -38,6 +46,8 @@ export function githubContextFromEnv(env: NodeJS.ProcessEnv = process.env): GitH
   if (env.GITHUB_RUN_ID !== undefined && /^\d+$/.test(env.GITHUB_RUN_ID) && /^https?:\/\/[A-Za-z0-9.:-]+$/.test(server)) {
     context.runUrl = `${server}/${repository}/actions/runs/${env.GITHUB_RUN_ID}`;
   }
+  const pullRequest = pullRequestFromEvent(env);
+  if (pullRequest !== undefined) context.pullRequest = pullRequest;
   return context;
 }
 

@@ -1,6 +1,7 @@
 /**
  * The sticky pull-request comment against a local GitHub-REST-compatible server (test/services/github-api.ts)
- * through octokit's `baseUrl`: created once, then updated in place, found across pages, cut to fit.
+ * through octokit's `baseUrl`: created once, then updated in place, found across pages, cut to fit, and
+ * truthful about risky changes given the pull request's dmarcops:force label (from the event payload).
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,13 +9,17 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { makeCommentCommand } from '../../scripts/cli/comment.ts';
+import { makePlanCommand } from '../../scripts/cli/plan.ts';
+import type { DnsCommandDeps } from '../../scripts/cli/plan.ts';
+import { FORCE_LABEL } from '../../scripts/dns/apply.ts';
 import { computePlan } from '../../scripts/dns/plan.ts';
 import { renderPlanJson } from '../../scripts/dns/render/json.ts';
 import { renderPlanMarkdown } from '../../scripts/dns/render/markdown.ts';
 import type { Plan } from '../../scripts/dns/types.ts';
-import { COMMENT_LIMIT, commentBody, createOctokit, githubContextFromEnv, PLAN_MARKER, truncateMarkdown, upsertStickyComment } from '../../scripts/github/comment.ts';
+import { COMMENT_LIMIT, commentBody, createOctokit, githubContextFromEnv, PLAN_MARKER, pullRequestFromEvent, truncateMarkdown, upsertStickyComment } from '../../scripts/github/comment.ts';
 import { appendJobSummary, SUMMARY_LIMIT_BYTES } from '../../scripts/github/summary.ts';
 import { managedRecords } from '../../scripts/policy/record.ts';
+import { FakeProvider, fakeResolver } from '../dns/fake-provider.ts';
 import { captureOutput } from '../helpers/output.ts';
 import { makePolicy } from '../helpers/policy.ts';
 import { startGitHubApi } from '../services/github-api.ts';
@@ -29,6 +34,17 @@ function planFor(count: number, prefix = 'd'): Plan {
   const records = managedRecords(policies);
   return computePlan(records, [{ provider: 'cloudflare', zone: 'example.com', names: records.map((record) => record.name), records: [] }], { now: NOW });
 }
+
+/** A plan with one risky change: p=reject in DNS, p=none asked for (a weaker policy). */
+function riskyPlan(): Plan {
+  const records = managedRecords([makePolicy('weak.example.com', { p: 'none', dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } })]);
+  return computePlan(records, [{ provider: 'cloudflare', zone: 'example.com', names: ['_dmarc.weak.example.com'], records: [{ name: '_dmarc.weak.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] }], { now: NOW });
+}
+
+const ALLOWED_BY_LABEL = `> [!WARNING]\n> Includes 1 risky change, allowed because this pull request carries the \`${FORCE_LABEL}\` label: \`dmarcops apply\` will make it when the pull request is merged.`;
+const ALLOWED_BY_FORCE = `> [!WARNING]\n> Includes 1 risky change, allowed by \`--force\` / the \`${FORCE_LABEL}\` label.`;
+const REFUSED = '> [!CAUTION]\n> `dmarcops apply` would refuse and change nothing:';
+const ADD_THE_LABEL = `>\n> Add the \`${FORCE_LABEL}\` label to this pull request to allow the risky change.`;
 
 let github: GitHubApi;
 let dir: string;
@@ -135,8 +151,8 @@ describe('the job summary', () => {
 
 describe('dmarcops comment', () => {
 
-  async function run(args: string[], extraEnv: Record<string, string>) {
-    const command = makeCommentCommand({ removedDomains: [] });
+  async function run(args: string[], extraEnv: Record<string, string>, deps: DnsCommandDeps = { removedDomains: [] }) {
+    const command = makeCommentCommand(deps);
     const { values, positionals } = parseArgs({ args, options: command.options, allowPositionals: command.allowPositionals, strict: true });
     const output = captureOutput();
     const code = await command.run(values, positionals, { args, output, env: extraEnv, cwd: process.cwd() });
@@ -168,5 +184,139 @@ describe('dmarcops comment', () => {
     plan.changes[0]!.after = ['v=DMARC1; p=none'];
     await writeFile(file, JSON.stringify(plan));
     await expect(run(['--pr', '13', '--plan', file], env())).rejects.toThrow(/checksum does not match its changes/);
+  });
+
+  /** A pull_request event payload as Actions writes it to GITHUB_EVENT_PATH. */
+  async function event(name: string, number: number, labels: string[]): Promise<string> {
+    const file = join(dir, `${name}.event.json`);
+    await writeFile(file, JSON.stringify({ action: 'labeled', number, pull_request: { number, labels: labels.map((label, index) => ({ id: index + 1, name: label, color: 'ededed' })) } }));
+    return file;
+  }
+
+  test('risky changes on a pull request with the dmarcops:force label: allowed, as apply will on merge', async () => {
+    const file = join(dir, 'risky.json');
+    await writeFile(file, renderPlanJson(riskyPlan()));
+    const labelled = await event('labelled', 20, ['dns', FORCE_LABEL]);
+    const { code, output } = await run(['--pr', '20', '--plan', file], env({ GITHUB_EVENT_PATH: labelled }));
+    expect(code).toBe(0);
+    expect(output.stderr).toEqual([]);
+    const body = github.comments(REPO, 20)[0]?.body ?? '';
+    expect(body).toContain(ALLOWED_BY_LABEL);
+    expect(body).not.toContain('[!CAUTION]');
+    expect(body).not.toContain('would refuse');
+  });
+
+  test('…without the label: refused, naming the label; adding it (the labeled run) updates the same comment', async () => {
+    const file = join(dir, 'risky.json');
+    await writeFile(file, renderPlanJson(riskyPlan()));
+    const unlabelled = await event('unlabelled', 21, ['dns']);
+    await run(['--pr', '21', '--plan', file], env({ GITHUB_EVENT_PATH: unlabelled }));
+    const refused = github.comments(REPO, 21)[0]?.body ?? '';
+    expect(refused).toContain(`${REFUSED}\n> - 1 risky change \\(a deletion or a weaker policy\\) needs \\-\\-force \\(or the ${FORCE_LABEL} label on the pull request\\)\n${ADD_THE_LABEL}\n`);
+    expect(refused).not.toContain('[!WARNING]');
+
+    const second = await run(['--pr', '21', '--plan', file], env({ GITHUB_EVENT_PATH: await event('unlabelled', 21, ['dns', FORCE_LABEL]) }));
+    expect(second.output.text()).toMatch(/^comment updated /);
+    const comments = github.comments(REPO, 21);
+    expect(comments).toHaveLength(1);
+    expect(comments[0]?.body).toContain(ALLOWED_BY_LABEL);
+  });
+
+  test('--force allows risky changes without an event (local use); outside a pull request event nothing is read', async () => {
+    const file = join(dir, 'risky.json');
+    await writeFile(file, renderPlanJson(riskyPlan()));
+    await run(['--pr', '22', '--plan', file, '--force'], env());
+    const forced = github.comments(REPO, 22)[0]?.body ?? '';
+    expect(forced).toContain(ALLOWED_BY_FORCE);
+    expect(forced).not.toContain('[!CAUTION]');
+
+    const push = join(dir, 'push.event.json');
+    await writeFile(push, JSON.stringify({ ref: 'refs/heads/main', commits: [] }));
+    await run(['--pr', '22', '--plan', file], env({ GITHUB_EVENT_PATH: push }));
+    expect(github.comments(REPO, 22)[0]?.body).toContain(`${REFUSED}\n`);
+    expect(github.comments(REPO, 22)[0]?.body).toContain(ADD_THE_LABEL);
+  });
+
+  test('the labels of another pull request do not count, and an unreadable payload is an error', async () => {
+    const file = join(dir, 'risky.json');
+    await writeFile(file, renderPlanJson(riskyPlan()));
+    const other = await event('other', 99, [FORCE_LABEL]);
+    const { output } = await run(['--pr', '23', '--plan', file], env({ GITHUB_EVENT_PATH: other }));
+    expect(output.stderr.join('\n')).toMatch(/the event is about pull request #99, not #23; its labels are not used/);
+    expect(github.comments(REPO, 23)[0]?.body).toContain(REFUSED);
+
+    await expect(run(['--pr', '23', '--plan', file], env({ GITHUB_EVENT_PATH: join(dir, 'missing.event.json') }))).rejects.toThrow(/cannot read the event payload at GITHUB_EVENT_PATH/);
+    const broken = join(dir, 'broken.event.json');
+    await writeFile(broken, '{"pull_request":');
+    await expect(run(['--pr', '23', '--plan', file], env({ GITHUB_EVENT_PATH: broken }))).rejects.toThrow(/cannot read the event payload/);
+  });
+
+  test('planning now: the job summary tells the same as the comment', async () => {
+    // A removed domain whose record is still in DNS: its deletion is a risky change.
+    const cloudflare = new FakeProvider('cloudflare', { 'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] });
+    const powerdns = new FakeProvider('powerdns', { 'example.org': [] });
+    const deps: DnsCommandDeps = { resolve: fakeResolver(cloudflare, powerdns), now: NOW, removedDomains: ['old.example.com'] };
+    const summary = join(dir, 'now-summary.md');
+    await writeFile(summary, '');
+    const labelled = await event('now', 24, [FORCE_LABEL]);
+    const { code } = await run(['--pr', '24'], env({ GITHUB_EVENT_PATH: labelled, GITHUB_STEP_SUMMARY: summary }), deps);
+    expect(code).toBe(0);
+    const text = await readFile(summary, 'utf8');
+    expect(text).toMatch(/> \[!WARNING\]\n> Includes 1 risky change, allowed because this pull request carries the `dmarcops:force` label/);
+    expect(text).not.toContain('[!CAUTION]');
+    expect(github.comments(REPO, 24)[0]?.body).toContain(`${PLAN_MARKER}\n${text.trimEnd()}`);
+    expect(cloudflare.applyCalls).toEqual([]);
+  });
+  test('`dmarcops plan` in the workflow: its job summary follows the label too', async () => {
+    const deps = (): DnsCommandDeps => ({
+      resolve: fakeResolver(new FakeProvider('cloudflare', { 'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] }), new FakeProvider('powerdns', { 'example.org': [] })),
+      now: NOW,
+      removedDomains: ['old.example.com'],
+    });
+    const plan = async (name: string, labels: string[] | undefined): Promise<{ summary: string; stderr: string[] }> => {
+      const summary = join(dir, `${name}-plan-summary.md`);
+      await writeFile(summary, '');
+      const extra: Record<string, string> = { GITHUB_STEP_SUMMARY: summary };
+      if (labels !== undefined) extra.GITHUB_EVENT_PATH = await event(name, 25, labels);
+      const command = makePlanCommand(deps());
+      const { values, positionals } = parseArgs({ args: [], options: command.options, allowPositionals: false, strict: true });
+      const output = captureOutput();
+      expect(await command.run(values, positionals, { args: [], output, env: extra, cwd: process.cwd() })).toBe(0);
+      return { summary: await readFile(summary, 'utf8'), stderr: output.stderr };
+    };
+    const labelled = await plan('plan-labelled', [FORCE_LABEL]);
+    expect(labelled.summary).toMatch(/> \[!WARNING\]\n> Includes 1 risky change, allowed because this pull request carries the `dmarcops:force` label/);
+    expect(labelled.summary).not.toContain('[!CAUTION]');
+    const unlabelled = await plan('plan-unlabelled', ['dns']);
+    expect(unlabelled.summary).toContain(REFUSED);
+    expect(unlabelled.summary).toContain(ADD_THE_LABEL);
+    // Outside a pull request (a push, a local run with a summary file): the gates as they are, no label talk.
+    const none = await plan('plan-none', undefined);
+    expect(none.summary).toContain(REFUSED);
+    expect(none.summary).not.toContain(ADD_THE_LABEL);
+    // An unreadable payload does not stop the plan: the summary falls back to the plain gates, with a note.
+    const summary = join(dir, 'plan-broken-summary.md');
+    await writeFile(summary, '');
+    const command = makePlanCommand(deps());
+    const { values } = parseArgs({ args: [], options: command.options, strict: true });
+    const output = captureOutput();
+    expect(await command.run(values, [], { args: [], output, env: { GITHUB_STEP_SUMMARY: summary, GITHUB_EVENT_PATH: join(dir, 'nope.event.json') }, cwd: process.cwd() })).toBe(0);
+    expect(output.stderr.join('\n')).toMatch(/cannot read the event payload/);
+    expect(await readFile(summary, 'utf8')).toContain(REFUSED);
+  });
+});
+
+describe('the event payload', () => {
+  test('the pull request number and label names; undefined outside Actions or without a pull request', async () => {
+    const file = join(dir, 'payload.event.json');
+    await writeFile(file, JSON.stringify({ pull_request: { number: 5, labels: [{ name: FORCE_LABEL }, { id: 3 }, 'not a label', null] } }));
+    expect(pullRequestFromEvent({ GITHUB_EVENT_PATH: file })).toEqual({ number: 5, labels: [FORCE_LABEL] });
+    expect(githubContextFromEnv(env({ GITHUB_EVENT_PATH: file })).pullRequest).toEqual({ number: 5, labels: [FORCE_LABEL] });
+    expect(pullRequestFromEvent({})).toBeUndefined();
+    expect(githubContextFromEnv(env()).pullRequest).toBeUndefined();
+    await writeFile(file, JSON.stringify({ pull_request: { labels: 'x' } }));
+    expect(pullRequestFromEvent({ GITHUB_EVENT_PATH: file })).toEqual({ number: undefined, labels: [] });
+    await writeFile(file, 'null');
+    expect(pullRequestFromEvent({ GITHUB_EVENT_PATH: file })).toBeUndefined();
   });
 });

@@ -22,6 +22,12 @@ export interface MarkdownOptions {
   level?: number;
   /** What apply would do; computed with the default gates when absent. */
   gates?: GateReport;
+  /**
+   * For a pull request (the sticky comment): whether it carries the FORCE_LABEL. True says risky
+   * changes are allowed by the label on this pull request; false names the label as the way to allow
+   * them. Absent elsewhere (plan, apply), where nothing is known about a pull request.
+   */
+  forceLabel?: boolean;
 }
 
 export function renderPlanMarkdown(plan: Plan, options: MarkdownOptions = {}): string {
@@ -33,7 +39,7 @@ export function renderPlanMarkdown(plan: Plan, options: MarkdownOptions = {}): s
     sections.push(`**No changes.** DNS matches \`domains/\`: ${read}`);
   } else {
     sections.push(`**Plan: ${counts.create} to create, ${counts.update} to update, ${counts.delete} to delete.** ${read}`);
-    sections.push(gateAlert(options.gates ?? evaluateGates(plan)));
+    sections.push(gateAlert(options.gates ?? evaluateGates(plan), options.forceLabel));
     sections.push(changeTable(plan.changes));
     sections.push(diffBlock(plan.changes));
   }
@@ -45,13 +51,22 @@ export function renderPlanMarkdown(plan: Plan, options: MarkdownOptions = {}): s
   return `${sections.join('\n\n')}\n`;
 }
 
-function gateAlert(gates: GateReport): string {
+function gateAlert(gates: GateReport, forceLabel: boolean | undefined): string {
+  const one = gates.risky.length === 1;
+  const risky = `${gates.risky.length} risky change${one ? '' : 's'}`;
   if (!gates.ok) {
     const problems = gates.problems.map((problem) => `> - ${md(problem)}`);
-    return ['> [!CAUTION]', '> `dmarcops apply` would refuse and change nothing:', ...problems].join('\n');
+    const lines = ['> [!CAUTION]', '> `dmarcops apply` would refuse and change nothing:', ...problems];
+    if (forceLabel === false && gates.risky.length > 0 && !gates.force) {
+      lines.push('>', `> Add the \`${FORCE_LABEL}\` label to this pull request to allow the risky change${one ? '' : 's'}.`);
+    }
+    return lines.join('\n');
+  }
+  if (gates.risky.length > 0 && forceLabel === true) {
+    return ['> [!WARNING]', `> Includes ${risky}, allowed because this pull request carries the \`${FORCE_LABEL}\` label: \`dmarcops apply\` will make ${one ? 'it' : 'them'} when the pull request is merged.`].join('\n');
   }
   if (gates.risky.length > 0) {
-    return ['> [!WARNING]', `> Includes ${gates.risky.length} risky change${gates.risky.length === 1 ? '' : 's'}, allowed by \`--force\` / the \`${FORCE_LABEL}\` label.`].join('\n');
+    return ['> [!WARNING]', `> Includes ${risky}, allowed by \`--force\` / the \`${FORCE_LABEL}\` label.`].join('\n');
   }
   return `> [!NOTE]\n> \`dmarcops apply\` on \`main\` would make these changes. Risky changes: none.`;
 }
