@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test, vi } from 'vitest';
-import { createEnricher } from '../../scripts/reports/enrich/index.ts';
-import type { EnricherOptions, PtrResolver } from '../../scripts/reports/enrich/index.ts';
+import { afterAll, describe, expect, test, vi } from 'vitest';
+import { createEnricher, loadPtrCache, prunePtrCache, savePtrCache } from '../../scripts/reports/enrich/index.ts';
+import type { EnricherOptions, PtrCacheEntry, PtrResolver } from '../../scripts/reports/enrich/index.ts';
 
 // node:dns is replaced for this whole file: no test can reach the network, even by mistake, and
 // the default resolver's construction can be observed.
@@ -67,8 +67,15 @@ const base = (overrides: Partial<EnricherOptions>): EnricherOptions => ({
   ...overrides,
 });
 
+const tempDirs: string[] = [];
+afterAll(async () => {
+  for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
 async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'dmarcops-ptr-'));
+  const dir = await mkdtemp(join(tmpdir(), 'dmarcops-ptr-'));
+  tempDirs.push(dir);
+  return dir;
 }
 
 describe('PTR lookups', () => {
@@ -266,10 +273,10 @@ describe('the cache file', () => {
     expect(saved).toEqual({
       version: 1,
       entries: {
-        '1.1.1.1': { ptr: null, resolvedAt: '2026-03-01T12:00:00.000Z', error: 'ESERVFAIL' },
-        '4.4.4.4': { ptr: null, resolvedAt: '2026-03-01T12:00:00.000Z' },
-        '8.8.8.8': { ptr: 'dns.google', resolvedAt: '2026-03-01T12:00:00.000Z' },
-        '9.9.9.9': { ptr: 'dns9.quad9.net', resolvedAt: '2026-03-01T12:00:00.000Z' },
+        '1.1.1.1': { ptr: null, resolvedAt: '2026-03-01T12:00:00.000Z', seenAt: '2026-03-01T12:00:00.000Z', error: 'ESERVFAIL' },
+        '4.4.4.4': { ptr: null, resolvedAt: '2026-03-01T12:00:00.000Z', seenAt: '2026-03-01T12:00:00.000Z' },
+        '8.8.8.8': { ptr: 'dns.google', resolvedAt: '2026-03-01T12:00:00.000Z', seenAt: '2026-03-01T12:00:00.000Z' },
+        '9.9.9.9': { ptr: 'dns9.quad9.net', resolvedAt: '2026-03-01T12:00:00.000Z', seenAt: '2026-03-01T12:00:00.000Z' },
       },
     });
     expect(Object.keys(saved.entries)).toEqual(['1.1.1.1', '4.4.4.4', '8.8.8.8', '9.9.9.9']);
@@ -337,5 +344,249 @@ describe('the cache file', () => {
     const enricher = await createEnricher(base({ offline: true, cacheFile }));
     const result = await enricher.enrichAll(['8.8.8.8', '9.9.9.9', '1.1.1.1']);
     expect([...result.values()].map((e) => e.ptr)).toEqual(['dns.google', null, null]);
+  });
+});
+
+/** Writes a cache file as given (any version, any fields), for the loader to meet. */
+async function writeCache(file: string, entries: Record<string, unknown>, version: unknown = 1): Promise<void> {
+  await writeFile(file, JSON.stringify({ version, entries }));
+}
+
+async function readCache(file: string): Promise<{ version: number; entries: Record<string, PtrCacheEntry> }> {
+  return JSON.parse(await readFile(file, 'utf8'));
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+describe('pruning the cache on save', () => {
+  const T0 = Date.parse('2026-01-01T00:00:00Z');
+
+  test('version 1 files without seenAt still load; their entries count as seen when resolved', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    await writeCache(cacheFile, {
+      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0 - 40 * DAY) },
+      '9.9.9.9': { ptr: null, resolvedAt: iso(T0 - 100 * DAY) },
+      '1.1.1.1': { ptr: 'one.one.one.one', resolvedAt: iso(T0 - 20 * DAY), seenAt: 'not a time' },
+    });
+    const time = clock(iso(T0));
+    const enricher = await createEnricher(base({ offline: true, cacheFile, now: time.now }));
+    const result = await enricher.enrichAll(['8.8.8.8']);
+    expect(result.get('8.8.8.8')?.ptr).toBe('dns.google');
+    await enricher.save();
+    const saved = await readCache(cacheFile);
+    expect(saved.version).toBe(1);
+    expect(saved.entries).toEqual({
+      '1.1.1.1': { ptr: 'one.one.one.one', resolvedAt: iso(T0 - 20 * DAY), seenAt: iso(T0 - 20 * DAY) },
+      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0 - 40 * DAY), seenAt: iso(T0) }, // read just now (seen 40 days ago: refreshed)
+    });
+    expect(enricher.pruned()).toEqual({ unused: 1, failures: 0, overCap: 0 });
+  });
+
+  test('a version 2 (or any other) file is still refused with a warning', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    await writeCache(cacheFile, { '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0) } }, 2);
+    const warnings: string[] = [];
+    await createEnricher(base({ offline: true, cacheFile, onWarning: (m) => warnings.push(m) }));
+    expect(warnings).toEqual([expect.stringContaining('not a version 1 PTR cache')]);
+  });
+
+  test('entries unused past the retention period are dropped; used ones are kept, offline reads included', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    const time = clock(iso(T0));
+    const names = { '8.8.8.8': ['dns.google'], '9.9.9.9': ['dns9.quad9.net'], '1.1.1.1': ['one.one.one.one'] };
+    const first = await createEnricher(base({ resolver: fakeResolver(names).resolver, cacheFile, now: time.now }));
+    await first.enrichAll(['8.8.8.8', '9.9.9.9', '1.1.1.1']);
+    await first.save();
+
+    time.advance(80 * DAY); // an offline run reads one of them (expired: offline answers anyway)
+    const offline = await createEnricher(base({ offline: true, cacheFile, now: time.now }));
+    await offline.enrichAll(['8.8.8.8']);
+    await offline.save();
+    expect(Object.keys((await readCache(cacheFile)).entries)).toEqual(['1.1.1.1', '8.8.8.8', '9.9.9.9']);
+    expect((await readCache(cacheFile)).entries['8.8.8.8']?.seenAt).toBe(iso(T0 + 80 * DAY));
+
+    time.advance(11 * DAY); // 91 days after the lookups: an online run looks one up again
+    const again = fakeResolver(names);
+    const online = await createEnricher(base({ resolver: again.resolver, cacheFile, now: time.now }));
+    await online.enrichAll(['9.9.9.9']);
+    await online.save();
+    expect(again.calls).toEqual(['9.9.9.9']);
+    const saved = await readCache(cacheFile);
+    expect(saved.entries).toEqual({
+      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0 + 80 * DAY) },
+      '9.9.9.9': { ptr: 'dns9.quad9.net', resolvedAt: iso(T0 + 91 * DAY), seenAt: iso(T0 + 91 * DAY) },
+    });
+    expect(online.pruned()).toEqual({ unused: 1, failures: 0, overCap: 0 });
+  });
+
+  test('the retention period is an option; exactly at it an entry is still kept', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    await writeCache(cacheFile, {
+      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0 - 10 * DAY) },
+      '9.9.9.9': { ptr: 'dns9.quad9.net', resolvedAt: iso(T0 - 10 * DAY - 1) },
+    });
+    const enricher = await createEnricher(base({ offline: true, cacheFile, now: () => new Date(T0), cacheRetentionMs: 10 * DAY }));
+    await enricher.save();
+    expect(Object.keys((await readCache(cacheFile)).entries)).toEqual(['8.8.8.8']);
+  });
+
+  test('a cache hit refreshes seenAt at most every 30 days (so daily runs do not rewrite the file)', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    const time = clock(iso(T0));
+    const first = await createEnricher(base({ resolver: fakeResolver({ '8.8.8.8': ['dns.google'] }).resolver, cacheFile, now: time.now }));
+    await first.enrichAll(['8.8.8.8']);
+    await first.save();
+    const written = await readFile(cacheFile, 'utf8');
+
+    // A fresh hit online the next day, and offline hits for 29 days: the file is not written.
+    time.advance(25 * HOUR);
+    const noNetwork = fakeResolver({});
+    const nextDay = await createEnricher(base({ resolver: noNetwork.resolver, cacheFile, now: time.now }));
+    await nextDay.enrichAll(['8.8.8.8']);
+    await rm(cacheFile);
+    await nextDay.save();
+    expect(await readdir(dir)).toEqual([]); // nothing changed: not written
+    await writeFile(cacheFile, written);
+    time.advance(28 * DAY - 25 * HOUR + 23 * HOUR); // 28 days and 23 hours after the lookup
+    const offline = await createEnricher(base({ offline: true, cacheFile, now: time.now }));
+    await offline.enrichAll(['8.8.8.8']);
+    await offline.save();
+    expect(await readFile(cacheFile, 'utf8')).toBe(written);
+
+    // Past 30 days, the next hit (offline here: online the name's TTL has run out) moves seenAt.
+    time.advance(2 * DAY);
+    const later = await createEnricher(base({ offline: true, cacheFile, now: time.now }));
+    await later.enrichAll(['8.8.8.8']);
+    await later.save();
+    expect(noNetwork.calls).toEqual([]);
+    expect((await readCache(cacheFile)).entries['8.8.8.8']).toEqual({ ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0 + 30 * DAY + 23 * HOUR) });
+  });
+
+  test('failures past their TTL are dropped on save, even when nothing was looked up', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    const time = clock(iso(T0));
+    const { resolver } = fakeResolver({ '1.1.1.1': 'ESERVFAIL', '1.0.0.1': 'ETIMEOUT', '8.8.8.8': ['dns.google'] });
+    const first = await createEnricher(base({ resolver, cacheFile, now: time.now, failureTtlMs: 3 * HOUR }));
+    await first.enrichAll(['1.1.1.1', '8.8.8.8', '9.9.9.9']);
+    time.advance(2 * HOUR);
+    await first.enrichAll(['1.0.0.1']);
+    await first.save();
+    expect(Object.keys((await readCache(cacheFile)).entries)).toEqual(['1.0.0.1', '1.1.1.1', '8.8.8.8', '9.9.9.9']);
+
+    time.advance(2 * HOUR); // the first failure is 4 h old (past 3 h), the second 2 h
+    const offline = await createEnricher(base({ offline: true, cacheFile, now: time.now, failureTtlMs: 3 * HOUR }));
+    await offline.enrichAll(['1.1.1.1']); // used, but a failure says nothing worth keeping
+    await offline.save();
+    expect(Object.keys((await readCache(cacheFile)).entries)).toEqual(['1.0.0.1', '8.8.8.8', '9.9.9.9']);
+    expect(offline.pruned()).toEqual({ unused: 0, failures: 1, overCap: 0 });
+  });
+
+  test('the maximum entry count keeps the most recently seen', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    await writeCache(cacheFile, {
+      '10.0.0.1': { ptr: 'a.example', resolvedAt: iso(T0 - 50 * DAY), seenAt: iso(T0 - 1 * DAY) },
+      '10.0.0.2': { ptr: 'b.example', resolvedAt: iso(T0 - 5 * DAY), seenAt: iso(T0 - 5 * DAY) },
+      '10.0.0.3': { ptr: 'c.example', resolvedAt: iso(T0 - 40 * DAY), seenAt: iso(T0 - 30 * DAY) },
+      '10.0.0.4': { ptr: 'd.example', resolvedAt: iso(T0 - 20 * DAY), seenAt: iso(T0 - 10 * DAY) },
+      '10.0.0.5': { ptr: 'e.example', resolvedAt: iso(T0 - 10 * DAY), seenAt: iso(T0 - 10 * DAY) },
+    });
+    const enricher = await createEnricher(base({ offline: true, cacheFile, now: () => new Date(T0), cacheMaxEntries: 3 }));
+    await enricher.save();
+    // 10.0.0.4 and 10.0.0.5 were seen at the same time: the more recently resolved one stays.
+    expect(Object.keys((await readCache(cacheFile)).entries)).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.5']);
+    expect(enricher.pruned()).toEqual({ unused: 0, failures: 0, overCap: 2 });
+  });
+
+  test('the default cap is 200,000 and the default retention 90 days', async () => {
+    const cache = new Map<string, PtrCacheEntry>();
+    for (let i = 0; i < 200_005; i++) cache.set(`ip${i}`, { ptr: null, resolvedAt: iso(T0 - i * 1000), seenAt: iso(T0 - i * 1000) });
+    cache.set('old', { ptr: null, resolvedAt: iso(T0 - 91 * DAY) });
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    await savePtrCache(cacheFile, cache);
+    const enricher = await createEnricher(base({ offline: true, cacheFile, now: () => new Date(T0) }));
+    await enricher.save();
+    expect(enricher.pruned()).toEqual({ unused: 1, failures: 0, overCap: 5 });
+    const saved = await readCache(cacheFile);
+    expect(Object.keys(saved.entries)).toHaveLength(200_000);
+    expect(saved.entries['ip199999']).toBeDefined();
+    expect(saved.entries['ip200000']).toBeUndefined();
+  }, 30_000);
+
+  test('ties at the cap are broken by IP, whatever the map order', () => {
+    const entry: PtrCacheEntry = { ptr: null, resolvedAt: iso(T0), seenAt: iso(T0) };
+    const forward = new Map(['1.0.0.3', '1.0.0.1', '1.0.0.2'].map((ip) => [ip, entry]));
+    const backward = new Map([...forward].reverse());
+    const options = { now: new Date(T0), retentionMs: DAY, failureTtlMs: HOUR, maxEntries: 2 };
+    prunePtrCache(forward, options);
+    prunePtrCache(backward, options);
+    expect([...forward.keys()].sort()).toEqual(['1.0.0.1', '1.0.0.2']);
+    expect([...backward.keys()].sort()).toEqual(['1.0.0.1', '1.0.0.2']);
+  });
+
+  test('entries dated in the future (a clock that was ahead) are kept, and get a sane seenAt when used', async () => {
+    const dir = await tempDir();
+    const cacheFile = join(dir, 'ptr.json');
+    await writeCache(cacheFile, { '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0 + 400 * DAY) } });
+    const enricher = await createEnricher(base({ offline: true, cacheFile, now: () => new Date(T0) }));
+    await enricher.enrichAll(['8.8.8.8']);
+    await enricher.save();
+    expect((await readCache(cacheFile)).entries['8.8.8.8']?.seenAt).toBe(iso(T0));
+  });
+
+  test('the output is sorted, fields in a fixed order, and the same cache always gives the same bytes', async () => {
+    const dir = await tempDir();
+    const first = join(dir, 'first.json');
+    await writeFile(
+      first,
+      JSON.stringify({
+        version: 1,
+        entries: {
+          '9.9.9.9': { seenAt: iso(T0), error: 'ESERVFAIL', resolvedAt: iso(T0), ptr: null, extra: 'dropped' },
+          '2001:db8::1': { resolvedAt: iso(T0), ptr: 'six.example' },
+          '1.1.1.1': { ptr: 'one.one.one.one', resolvedAt: iso(T0) },
+        },
+      }),
+    );
+    const loaded = await loadPtrCache(first);
+    const second = join(dir, 'second.json');
+    await savePtrCache(second, loaded.cache);
+    const text = await readFile(second, 'utf8');
+    expect(text).toBe(
+      [
+        '{',
+        ' "version": 1,',
+        ' "entries": {',
+        `  "1.1.1.1": {\n   "ptr": "one.one.one.one",\n   "resolvedAt": "${iso(T0)}",\n   "seenAt": "${iso(T0)}"\n  },`,
+        `  "2001:db8::1": {\n   "ptr": "six.example",\n   "resolvedAt": "${iso(T0)}",\n   "seenAt": "${iso(T0)}"\n  },`,
+        `  "9.9.9.9": {\n   "ptr": null,\n   "resolvedAt": "${iso(T0)}",\n   "seenAt": "${iso(T0)}",\n   "error": "ESERVFAIL"\n  }`,
+        ' }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    // Loaded and saved again: byte for byte the same.
+    const third = join(dir, 'third.json');
+    await savePtrCache(third, (await loadPtrCache(second)).cache);
+    expect(await readFile(third, 'utf8')).toBe(text);
+
+    // Two runs that meet the same IPs in other orders and at other speeds write the same file.
+    const names = { '8.8.8.8': ['dns.google'], '8.8.4.4': ['dns.google'], '2001:4860:4860::8888': ['dns.google'] };
+    const runs: string[] = [];
+    for (const [order, delay] of [[['8.8.8.8', '8.8.4.4', '2001:4860:4860::8888', '9.9.9.9'], 0], [['9.9.9.9', '2001:4860:4860::8888', '8.8.4.4', '8.8.8.8'], 5]] as const) {
+      const cacheFile = join(dir, `run${runs.length}.json`);
+      const enricher = await createEnricher(base({ resolver: fakeResolver(names, delay).resolver, cacheFile, now: () => new Date(T0) }));
+      await enricher.enrichAll(order);
+      await enricher.save();
+      runs.push(await readFile(cacheFile, 'utf8'));
+    }
+    expect(runs[1]).toBe(runs[0]);
   });
 });

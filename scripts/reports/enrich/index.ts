@@ -9,15 +9,15 @@ import { getDomain } from 'tldts';
 import { installedAsnLookup } from './asn.ts';
 import type { AsnInfo } from './asn.ts';
 import { formatIp, isPublicIp, parseIp } from './ip.ts';
-import { DAY_MS, createPtrLookup, loadPtrCache, nodePtrResolver, savePtrCache } from './ptr.ts';
-import type { PtrCacheEntry, PtrResolver, PtrStats } from './ptr.ts';
+import { DAY_MS, createPtrLookup, loadPtrCache, nodePtrResolver, prunePtrCache, savePtrCache } from './ptr.ts';
+import type { PtrCacheEntry, PtrPruneCounts, PtrResolver, PtrStats } from './ptr.ts';
 import { senderForAsn, senderForPtr } from './senders.ts';
 
 export { asnDatabaseStatus, installedAsnLookup, lookupAsn, lookupCountry, openAsnDatabase } from './asn.ts';
 export type { AsnDatabase, AsnDatabaseFiles, AsnInfo } from './asn.ts';
 export { canonicalIp, isPublicIp, parseIp } from './ip.ts';
-export { loadPtrCache, nodePtrResolver, savePtrCache } from './ptr.ts';
-export type { PtrCacheEntry, PtrCacheFile, PtrResolver, PtrStats } from './ptr.ts';
+export { loadPtrCache, nodePtrResolver, prunePtrCache, savePtrCache } from './ptr.ts';
+export type { PtrCacheEntry, PtrCacheFile, PtrPruneCounts, PtrPruneOptions, PtrResolver, PtrStats } from './ptr.ts';
 export { createSenderMatcher, isKnownForwarder, parseSenderMap, senderForAsn, senderForPtr, senderMap } from './senders.ts';
 export type { Sender, SenderEntry, SenderMap, SenderMatcher } from './senders.ts';
 
@@ -35,7 +35,7 @@ export interface Enrichment {
 export interface EnricherOptions {
   /** No network at all: PTR names come from the cache only (expired entries included). */
   offline: boolean;
-  /** The PTR cache, e.g. reports/cache/ptr.json: ip → {ptr, resolvedAt}. None: in memory only. */
+  /** The PTR cache, e.g. reports/cache/ptr.json: ip → {ptr, resolvedAt, seenAt}. None: in memory only. */
   cacheFile?: string;
   /** Defaults to node:dns with `timeoutMs`. */
   resolver?: PtrResolver;
@@ -50,6 +50,10 @@ export interface EnricherOptions {
   negativeTtlMs?: number;
   /** How long a failed lookup (timeout, SERVFAIL) is remembered before trying again; default 1 hour. */
   failureTtlMs?: number;
+  /** save() drops cache entries not used (read or looked up) for longer than this; default 90 days. */
+  cacheRetentionMs?: number;
+  /** save() keeps at most this many cache entries, the most recently used; default 200,000. */
+  cacheMaxEntries?: number;
   /** ASN lookup; defaults to the installed offline database (`lookupAsn`). */
   asnLookup?: (ip: string) => AsnInfo | null;
   /** Where warnings go (unreadable cache, missing database…); default process.emitWarning. */
@@ -60,11 +64,22 @@ export interface Enricher {
   /** Enrichment for each distinct input string (keys as given). Never rejects. */
   enrichAll(ips: Iterable<string>): Promise<Map<string, Enrichment>>;
   stats(): PtrStats;
-  /** Persists the PTR cache atomically (temp + rename) when it changed. Never rejects: a failure warns. */
+  /**
+   * Prunes the PTR cache (entries unused past the retention period, failures past their TTL, the
+   * least recently used beyond the maximum count), then persists it atomically (temp + rename) when
+   * it changed or lost entries. Never rejects: a failure warns.
+   */
   save(): Promise<void>;
+  /** Cache entries dropped by save() so far, by reason (all zero before it runs). */
+  pruned(): PtrPruneCounts;
   /** Warnings so far, for the run summary. */
   warnings(): string[];
 }
+
+/** How long an unused PTR cache entry is kept (see EnricherOptions.cacheRetentionMs). */
+export const DEFAULT_CACHE_RETENTION_MS = 90 * DAY_MS;
+/** The most PTR cache entries kept (see EnricherOptions.cacheMaxEntries). */
+export const DEFAULT_CACHE_MAX_ENTRIES = 200_000;
 
 export const EMPTY_ENRICHMENT: Readonly<Enrichment> = Object.freeze({
   ptr: null,
@@ -90,6 +105,11 @@ export async function createEnricher(options: EnricherOptions): Promise<Enricher
     if (loaded.problem !== undefined) warn(loaded.problem);
   }
   const timeoutMs = options.timeoutMs ?? 2000;
+  const now = options.now ?? (() => new Date());
+  const failureTtlMs = options.failureTtlMs ?? DAY_MS / 24;
+  const retentionMs = options.cacheRetentionMs ?? DEFAULT_CACHE_RETENTION_MS;
+  const maxEntries = options.cacheMaxEntries ?? DEFAULT_CACHE_MAX_ENTRIES;
+  const pruned: PtrPruneCounts = { unused: 0, failures: 0, overCap: 0 };
   const lookup = createPtrLookup({
     offline: options.offline,
     makeResolver: () => options.resolver ?? nodePtrResolver(timeoutMs),
@@ -97,8 +117,11 @@ export async function createEnricher(options: EnricherOptions): Promise<Enricher
     concurrency: options.concurrency ?? 16,
     positiveTtlMs: options.positiveTtlMs ?? 30 * DAY_MS,
     negativeTtlMs: options.negativeTtlMs ?? DAY_MS,
-    failureTtlMs: options.failureTtlMs ?? DAY_MS / 24,
-    now: options.now ?? (() => new Date()),
+    failureTtlMs,
+    now,
+    // Each refresh rewrites the entry's line in the committed file: at most monthly (as a name's TTL),
+    // and well within the retention period, so a used entry never looks unused at save.
+    seenRefreshMs: Math.min(30 * DAY_MS, retentionMs / 3),
     cache,
   });
   const asnLookup = options.asnLookup ?? installedAsnLookup(warn);
@@ -156,13 +179,19 @@ export async function createEnricher(options: EnricherOptions): Promise<Enricher
     },
     stats: () => lookup.stats(),
     async save() {
-      if (options.cacheFile === undefined || !lookup.changed()) return;
+      if (options.cacheFile === undefined) return;
+      const dropped = prunePtrCache(cache, { now: now(), retentionMs, failureTtlMs, maxEntries });
+      pruned.unused += dropped.unused;
+      pruned.failures += dropped.failures;
+      pruned.overCap += dropped.overCap;
+      if (!lookup.changed() && dropped.unused + dropped.failures + dropped.overCap === 0) return;
       try {
         await savePtrCache(options.cacheFile, cache);
       } catch (error) {
         warn(`could not save the PTR cache ${options.cacheFile}: ${error instanceof Error ? error.message : String(error)}`);
       }
     },
+    pruned: () => ({ ...pruned }),
     warnings: () => [...warnings],
   };
 }

@@ -24,13 +24,23 @@ export function nodePtrResolver(timeoutMs = 2000, servers?: string[]): PtrResolv
   return (ip) => resolver.reverse(ip);
 }
 
-/** One cached answer. `error` marks a failed lookup (timeout, SERVFAIL…), kept for a short while. */
+/**
+ * One cached answer. `error` marks a failed lookup (timeout, SERVFAIL…), kept for a short while.
+ * `seenAt` is when the entry was last used (answered from the cache, or stored by a lookup), kept
+ * to a resolution of at most 30 days (the enricher's refresh); pruning goes by it. Files written before it existed lack it:
+ * their entries count as seen when resolved.
+ */
 export interface PtrCacheEntry {
   ptr: string | null;
   resolvedAt: string;
+  seenAt?: string;
   error?: string;
 }
 
+/**
+ * Still version 1: `seenAt` is an optional addition, so files written before it load as they are,
+ * and loaders that predate it read the new files (they ignore the field).
+ */
 export interface PtrCacheFile {
   version: 1;
   entries: Record<string, PtrCacheEntry>;
@@ -57,6 +67,12 @@ export interface PtrLookupOptions {
   negativeTtlMs: number;
   failureTtlMs: number;
   now: () => Date;
+  /**
+   * An entry's `seenAt` is moved to now when it is used and at least this old (default 1 day; the
+   * enricher uses 30 days): a run that only reads the cache rewrites each entry at most once in that
+   * time, so the committed file's git diffs stay small. Keep it well below the retention period.
+   */
+  seenRefreshMs?: number;
   /** The cache to start from (from `loadPtrCache`); it is updated in place. */
   cache: Map<string, PtrCacheEntry>;
 }
@@ -69,7 +85,7 @@ export interface PtrLookup {
   /** The answer when the cache (or being offline) gives it without a query, else undefined. */
   known(ip: string): string | null | undefined;
   stats(): PtrStats;
-  /** Whether any answer was stored in the cache since the start. */
+  /** Whether any answer was stored in the cache, or any entry's `seenAt` moved, since the start. */
   changed(): boolean;
 }
 
@@ -83,17 +99,29 @@ export function createPtrLookup(options: PtrLookupOptions): PtrLookup {
   let resolver: PtrResolver | undefined;
   let changed = false;
 
+  const seenRefreshMs = options.seenRefreshMs ?? DAY_MS;
+
   const fresh = (entry: PtrCacheEntry): boolean => {
     const ttl = entry.ptr !== null ? options.positiveTtlMs : entry.error !== undefined ? options.failureTtlMs : options.negativeTtlMs;
     const age = options.now().getTime() - Date.parse(entry.resolvedAt);
     return age >= 0 && age < ttl;
   };
 
+  /** Records that a cached entry was used (a new object: entries loaded from disk are not mutated). */
+  const touch = (ip: string, entry: PtrCacheEntry): void => {
+    const now = options.now();
+    const age = now.getTime() - Date.parse(entry.seenAt ?? entry.resolvedAt);
+    if (age >= 0 && age < seenRefreshMs) return;
+    options.cache.set(ip, { ...entry, seenAt: now.toISOString() });
+    changed = true;
+  };
+
   const resolve = async (ip: string): Promise<string | null> => {
     const query = (resolver ??= options.makeResolver());
     stats.lookups++;
     const remember = (ptr: string | null, error?: string): string | null => {
-      const entry: PtrCacheEntry = { ptr, resolvedAt: options.now().toISOString() };
+      const now = options.now().toISOString();
+      const entry: PtrCacheEntry = { ptr, resolvedAt: now, seenAt: now };
       if (error !== undefined) entry.error = error;
       options.cache.set(ip, entry);
       changed = true;
@@ -116,6 +144,7 @@ export function createPtrLookup(options: PtrLookupOptions): PtrLookup {
     // Offline, the cache is all there is: an expired answer is still the best one.
     if (cached !== undefined && (options.offline || fresh(cached))) {
       stats.cacheHits++;
+      touch(ip, cached);
       return cached.ptr;
     }
     return options.offline ? null : undefined;
@@ -195,7 +224,8 @@ export async function loadPtrCache(file: string): Promise<{ cache: Map<string, P
     }
     const cache = new Map<string, PtrCacheEntry>();
     for (const [ip, entry] of Object.entries(json.entries)) {
-      if (isEntry(entry)) cache.set(ip, entry);
+      const valid = validEntry(entry);
+      if (valid !== null) cache.set(ip, valid);
     }
     return { cache };
   } catch (error) {
@@ -203,16 +233,98 @@ export async function loadPtrCache(file: string): Promise<{ cache: Map<string, P
   }
 }
 
-function isEntry(value: unknown): value is PtrCacheEntry {
-  if (typeof value !== 'object' || value === null) return false;
-  const { ptr, resolvedAt, error } = value as Record<string, unknown>;
-  return (ptr === null || typeof ptr === 'string') && typeof resolvedAt === 'string' && !Number.isNaN(Date.parse(resolvedAt)) && (error === undefined || typeof error === 'string');
+/**
+ * The entry with its known fields only (in the order they are written), or null when it is
+ * malformed. A missing or unreadable `seenAt` (files from before it existed) becomes `resolvedAt`.
+ */
+function validEntry(value: unknown): PtrCacheEntry | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { ptr, resolvedAt, seenAt, error } = value as Record<string, unknown>;
+  const valid = (ptr === null || typeof ptr === 'string') && isTime(resolvedAt) && (error === undefined || typeof error === 'string');
+  if (!valid) return null;
+  return entry(ptr, resolvedAt, isTime(seenAt) ? seenAt : resolvedAt, error);
 }
 
-/** Writes the cache atomically (a temporary file in the same folder, then rename), keys sorted for stable diffs. */
+function isTime(value: unknown): value is string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
+}
+
+/** An entry with its fields in a fixed order, so the file's lines do not move between runs. */
+function entry(ptr: string | null, resolvedAt: string, seenAt: string, error: string | undefined): PtrCacheEntry {
+  const result: PtrCacheEntry = { ptr, resolvedAt, seenAt };
+  if (error !== undefined) result.error = error;
+  return result;
+}
+
+/** When the entry was last used: `seenAt`, or `resolvedAt` for entries that lack it. */
+function lastSeen(value: PtrCacheEntry): number {
+  const seen = value.seenAt === undefined ? Number.NaN : Date.parse(value.seenAt);
+  return Number.isNaN(seen) ? Date.parse(value.resolvedAt) : seen;
+}
+
+export interface PtrPruneOptions {
+  now: Date;
+  /** Entries not seen for longer than this are dropped. */
+  retentionMs: number;
+  /** Failure entries (with `error`) are dropped once this has passed since they were resolved. */
+  failureTtlMs: number;
+  /** At most this many entries are kept: the most recently seen. */
+  maxEntries: number;
+}
+
+/** What `prunePtrCache` dropped, by reason (each entry counted once, under the first that applies). */
+export interface PtrPruneCounts {
+  /** Not seen within the retention period. */
+  unused: number;
+  /** Failures past their TTL (the next lookup would ask again anyway). */
+  failures: number;
+  /** Beyond the maximum entry count (the least recently seen). */
+  overCap: number;
+}
+
+/**
+ * Drops from the cache (in place) what is no longer useful: failures past their TTL, entries not
+ * seen within the retention period, and beyond `maxEntries` the least recently seen ones (ties:
+ * older `resolvedAt` first, then the larger IP string, so the result does not depend on map order).
+ * Entries dated in the future (a clock that was ahead) are kept, not treated as stale.
+ */
+export function prunePtrCache(cache: Map<string, PtrCacheEntry>, options: PtrPruneOptions): PtrPruneCounts {
+  const counts: PtrPruneCounts = { unused: 0, failures: 0, overCap: 0 };
+  const now = options.now.getTime();
+  for (const [ip, value] of cache) {
+    if (value.error !== undefined) {
+      const age = now - Date.parse(value.resolvedAt);
+      if (!(age >= 0 && age < options.failureTtlMs)) {
+        cache.delete(ip);
+        counts.failures++;
+        continue;
+      }
+    }
+    if (now - lastSeen(value) > options.retentionMs) {
+      cache.delete(ip);
+      counts.unused++;
+    }
+  }
+  const max = Math.max(0, Math.floor(options.maxEntries));
+  if (cache.size > max) {
+    const ranked = [...cache].map(([ip, value]) => ({ ip, seen: lastSeen(value), resolved: Date.parse(value.resolvedAt) }));
+    ranked.sort((a, b) => b.seen - a.seen || b.resolved - a.resolved || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+    for (const { ip } of ranked.slice(max)) cache.delete(ip);
+    counts.overCap = ranked.length - max;
+  }
+  return counts;
+}
+
+/**
+ * Writes the cache atomically (a temporary file in the same folder, then rename), keys sorted and
+ * each entry's fields in a fixed order, for stable diffs. Prune first (`prunePtrCache`) to bound it.
+ */
 export async function savePtrCache(file: string, cache: ReadonlyMap<string, PtrCacheEntry>): Promise<void> {
   const entries: Record<string, PtrCacheEntry> = {};
-  for (const ip of [...cache.keys()].sort()) entries[ip] = cache.get(ip)!;
+  for (const ip of [...cache.keys()].sort()) {
+    const value = cache.get(ip)!;
+    entries[ip] = entry(value.ptr, value.resolvedAt, value.seenAt ?? value.resolvedAt, value.error);
+  }
   const body: PtrCacheFile = { version: 1, entries };
   await mkdir(dirname(file), { recursive: true });
   const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
