@@ -521,6 +521,25 @@ describe('dedupe', () => {
     expect((await rowKeys(root)).map((k) => k.split('|')[0])).toEqual([reportKey(FEB)]);
   });
 
+  it('stores long records beside short ones (the COPY buffer grows with the longest staged line)', async () => {
+    const root = tempRoot();
+    const ds = await openDs(root);
+    const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date() });
+    // ~1 MB of UTF-8 in one line: far past the small 256 KiB buffer, within the 4 MiB one.
+    const comment = 'é'.repeat(500_000);
+    await run.addReport(input(JAN, [record(1), record(2, { reasons: [{ type: 'other', comment }] })]));
+    await run.addReport(input(FEB, [record(3)]));
+    await run.commit();
+    const rows = await query<{ source_ip: string; n: number }>(
+      `SELECT source_ip, coalesce(sum(length(r.comment)), 0)::INTEGER AS n FROM (${committedRecordsSql(root)}) LEFT JOIN unnest(override_reasons) AS u(r) ON true GROUP BY source_ip ORDER BY source_ip`,
+    );
+    expect(rows).toEqual([
+      { source_ip: '192.0.2.1', n: 0 },
+      { source_ip: '192.0.2.2', n: 500_000 },
+      { source_ip: '192.0.2.3', n: 0 },
+    ]);
+  });
+
   it('a report with no records is stored (ledger) and later copies are duplicates', async () => {
     const root = tempRoot();
     const ds = await openDs(root);

@@ -530,7 +530,7 @@ class LocalRun implements RunWriter {
         // DuckDB guesses a few dozen rows for read_csv and would build its join hash tables on the
         // staged records (all of them, in memory) instead of on the reports and enrichment tables.
         await duck.run(`SET disabled_optimizers = 'build_side_probe_side'`);
-        await duck.run(reportsTableSql(this.#headers.path));
+        await duck.run(reportsTableSql(this.#headers));
         await duck.run(enrichmentTableSql(this.#stageEnrichment(options.enrichment)));
         const dirs = new Set<string>();
         for (const month of [...this.#months.keys()].sort()) {
@@ -542,7 +542,7 @@ class LocalRun implements RunWriter {
           const tmp = join(dir, tmpName(runPartName(this.runId)));
           const final = join(dir, runPartName(this.runId));
           this.#written.push(tmp);
-          await duck.run(partCopySql(file.path, tmp, run, { rowGroupSize: dsOptions.rowGroupSize ?? 4096 }));
+          await duck.run(partCopySql(file, tmp, run, { rowGroupSize: dsOptions.rowGroupSize ?? 4096 }));
           await checkRows(duck, tmp, file.rows);
           fsyncFile(tmp);
           await step('run:part-written', month);
@@ -563,7 +563,7 @@ class LocalRun implements RunWriter {
         const ledgerTmp = join(ledgerDir, tmpName(ledgerPartName(this.runId)));
         const ledgerFinal = join(ledgerDir, ledgerPartName(this.runId));
         this.#written.push(ledgerTmp);
-        await duck.run(ledgerCopySql(ledgerFile.path, ledgerTmp, run));
+        await duck.run(ledgerCopySql(ledgerFile, ledgerTmp, run));
         await checkRows(duck, ledgerTmp, this.#ledger.length);
         fsyncFile(ledgerTmp);
         await step('run:ledger-written');
@@ -590,12 +590,12 @@ class LocalRun implements RunWriter {
   }
 
   /** Adds the commit's enrichment of the IPs seen to what addEnrichment staged; the file, or null when empty. */
-  #stageEnrichment(source: CommitOptions['enrichment']): string | null {
+  #stageEnrichment(source: CommitOptions['enrichment']): NdjsonFile | null {
     const lookup = lookupOf(source);
     if (lookup !== undefined) for (const ip of this.#ips) if (!this.#enriched.has(ip)) this.#stageEnrichmentOf(ip, lookup(ip));
     const file = this.#enrichment;
     file?.close();
-    return file !== undefined && file.rows > 0 ? file.path : null;
+    return file !== undefined && file.rows > 0 ? file : null;
   }
 
   abort(): Promise<void> {

@@ -18,10 +18,22 @@ import { LEDGER_COLUMNS, RECORD_COLUMNS } from './schema.ts';
 import type { Enrichment, InputKind, LedgerOutcome, LedgerSource } from './types.ts';
 
 /**
- * DuckDB's CSV buffer, also the longest line it accepts. The parser caps a record at 1 Mi
+ * DuckDB's largest CSV buffer, also the longest line it accepts. The parser caps a record at 1 Mi
  * characters; 4 MiB holds that even as 3-byte UTF-8.
  */
 const LINE_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * The CSV buffer when every line is short: DuckDB keeps several buffers of this size in flight,
+ * so 4 MiB ones cost a commit ~17 MiB more peak than 256 KiB ones, for no speed (below 256 KiB
+ * the COPY slows down). Measured in bench/README.md.
+ */
+const SMALL_BUFFER_BYTES = 256 * 1024;
+
+/** A staged file as the SQL below reads it: where, and how big DuckDB's line buffer must be. */
+export interface StagedFile {
+  readonly path: string;
+  readonly bufferBytes: number;
+}
 /** Small on purpose: lines that wait long get promoted to V8's old space and grow the heap. */
 const FLUSH_CHARS = 64 * 1024;
 
@@ -31,9 +43,11 @@ export interface Mark {
 }
 
 /** Append-only NDJSON with a rollback mark, so a report that fails midway leaves no rows behind. */
-export class NdjsonFile {
+export class NdjsonFile implements StagedFile {
   readonly path: string;
   rows = 0;
+  /** The longest line pushed, in UTF-16 code units (at most 3 bytes each in UTF-8). */
+  #longest = 0;
   #fd: number | undefined;
   #written = 0;
   #lines: string[] = [];
@@ -52,6 +66,7 @@ export class NdjsonFile {
     }
     this.#lines.push(line);
     this.#chars += line.length;
+    if (line.length > this.#longest) this.#longest = line.length;
     this.rows++;
     if (this.#chars >= FLUSH_CHARS) this.flush();
   }
@@ -68,6 +83,11 @@ export class NdjsonFile {
     let done = 0;
     while (done < length) done += writeSync(fd, this.#bytes, done, length - done, this.#written + done);
     this.#written += length;
+  }
+
+  /** DuckDB's CSV buffer for this file: the small one unless a line (with its newline) might not fit. */
+  get bufferBytes(): number {
+    return this.#longest * 3 + 1 < SMALL_BUFFER_BYTES ? SMALL_BUFFER_BYTES : LINE_BUFFER_BYTES;
   }
 
   mark(): Mark {
@@ -241,8 +261,8 @@ export function headerLine(rk: number, key: string, h: ReportHeader, warnings: P
 // ---------------------------------------------------------------------------------------------
 // SQL
 
-function ndjsonSql(path: string, structure: object): string {
-  const csv = `read_csv(${sqlString(path)}, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, buffer_size = ${LINE_BUFFER_BYTES}, max_line_size = ${LINE_BUFFER_BYTES})`;
+function ndjsonSql(file: StagedFile, structure: object): string {
+  const csv = `read_csv(${sqlString(file.path)}, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, buffer_size = ${file.bufferBytes}, max_line_size = ${file.bufferBytes})`;
   return `SELECT unnest(json_transform(line, ${sqlString(JSON.stringify(structure))})) FROM ${csv}`;
 }
 
@@ -355,22 +375,22 @@ export function enrichmentLine(ip: string, e: Enrichment): string {
 }
 
 /** The run's enrichment by IP as a table (empty without a file), left-joined by every part. */
-export function enrichmentTableSql(path: string | null): string {
-  if (path !== null) return `CREATE OR REPLACE TEMP TABLE staged_enrichment AS ${ndjsonSql(path, ENR_STRUCT)}`;
+export function enrichmentTableSql(file: StagedFile | null): string {
+  if (file !== null) return `CREATE OR REPLACE TEMP TABLE staged_enrichment AS ${ndjsonSql(file, ENR_STRUCT)}`;
   const cols = Object.entries(ENR_STRUCT).map(([name, type]) => `${name} ${type}`);
   return `CREATE OR REPLACE TEMP TABLE staged_enrichment (${cols.join(', ')})`;
 }
 
 /** Loads the run's report lines into a small table (exact cardinality, so the join builds its hash on it). */
-export function reportsTableSql(headersPath: string): string {
-  return `CREATE OR REPLACE TEMP TABLE staged_reports AS ${ndjsonSql(headersPath, HDR_STRUCT)}`;
+export function reportsTableSql(headers: StagedFile): string {
+  return `CREATE OR REPLACE TEMP TABLE staged_reports AS ${ndjsonSql(headers, HDR_STRUCT)}`;
 }
 
 /** COPY of one month's staged rows, joined with their reports and enrichment (tables created first), to Parquet. */
-export function partCopySql(recordsPath: string, target: string, run: { runId: string; ingestedAt: Date }, options: ParquetOptions): string {
+export function partCopySql(records: StagedFile, target: string, run: { runId: string; ingestedAt: Date }, options: ParquetOptions): string {
   return `COPY (
   SELECT ${selectList(RECORD_COLUMNS, recordExpressions(run.runId, run.ingestedAt))}
-  FROM (${ndjsonSql(recordsPath, REC_STRUCT)}) AS r
+  FROM (${ndjsonSql(records, REC_STRUCT)}) AS r
   JOIN staged_reports AS h ON r.rk = h.h_rk
   LEFT JOIN staged_enrichment AS e ON r.ip = e.e_ip
 ) TO ${sqlString(target)} ${parquetOptions(options)}`;
@@ -425,7 +445,7 @@ export function ledgerLine(l: LedgerLine): string {
   });
 }
 
-export function ledgerCopySql(ledgerPath: string, target: string, run: { runId: string; ingestedAt: Date }): string {
+export function ledgerCopySql(ledger: StagedFile, target: string, run: { runId: string; ingestedAt: Date }): string {
   const structure: Record<string, string> = {};
   const exprs: Record<string, string> = {};
   for (const c of LEDGER_COLUMNS) {
@@ -438,7 +458,7 @@ export function ledgerCopySql(ledgerPath: string, target: string, run: { runId: 
   delete structure.ingested_at;
   return `COPY (
   SELECT ${selectList(LEDGER_COLUMNS, exprs)}
-  FROM (${ndjsonSql(ledgerPath, structure)})
+  FROM (${ndjsonSql(ledger, structure)})
   ORDER BY seq
 ) TO ${sqlString(target)} ${parquetOptions({ rowGroupSize: 122_880 })}`;
 }
