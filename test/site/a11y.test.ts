@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * Accessibility of every page type with axe-core in Chromium, light and dark (prefers-color-scheme):
  * no serious or critical violation. And the keyboard: Tab reaches the window presets and a table's

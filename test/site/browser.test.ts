@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The dashboard in a real Chromium, built and served under a repository base path (/dmarcops-test/,
  * as GitHub Pages serves a project site): pages load without console errors, navigation, sources

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * A built and served dashboard for the browser suites (browser, injection, a11y): a dataset made
  * through the real pipeline (the demo history, ingested offline, plus any extra inputs a suite

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * Everything in a report is written by whoever sends it. A report whose reporter name, report id,
  * From and envelope domains, DKIM domains and selectors, SPF domains — and PTR names of its source
