@@ -103,7 +103,6 @@ describe('gzip and zlib', () => {
     const cases: [string, Uint8Array, string[]][] = [
       ['junk after a big member', concat([gz, enc('\r\n')]), ['ignored 2 byte(s) of junk after the gzip member']],
       ['zero bytes after the member', concat([gz, new Uint8Array(10)]), ['ignored data after the gzip member that is not another gzip member']],
-      ['a wrong CRC (fflate does not check it)', flipped(gz.length - 6), []],
       ['a wrong size in the trailer', flipped(gz.length - 2), ['gzip trailer does not match the data (damaged or missing trailer); data kept']],
       ['no trailer', gz.subarray(0, gz.length - 8), ['gzip trailer does not match the data (damaged or missing trailer); data kept']],
       ['many members', concat(Array.from({ length: 40 }, (_, i) => gzipSync(enc(big.slice(i * 50_000, (i + 1) * 50_000))))), []],
@@ -115,9 +114,19 @@ describe('gzip and zlib', () => {
       expect(r.payloads[0]!.notes).toEqual(notes);
     });
 
+    // A CRC32 that does not match the data while the size does: altered data, refused (fflate
+    // does not check the CRC itself; see unpack.gzip-integrity.test.ts).
+    it('refuses a wrong CRC in the trailer', async () => {
+      const r = await unpackBytes(flipped(gz.length - 6), 'odd.xml.gz');
+      expect(r.payloads).toEqual([]);
+      expect(r.problems).toEqual([expect.objectContaining({ code: 'corrupt', trail: ['odd.xml.gz', 'odd.xml'] })]);
+      expect(r.problems[0]!.message).toMatch(/gzip data is corrupt: CRC32 of member 1 \(.*\) is 0x[0-9a-f]{8}, expected 0x[0-9a-f]{8} from its trailer/);
+    });
+
     // Stream by stream: the same bytes, notes and errors (damage fflate notices, and damage it does not).
     const damaged: [string, Uint8Array][] = [
       ...cases.map(([name, bytes]): [string, Uint8Array] => [name, bytes]),
+      ['a wrong CRC', flipped(gz.length - 6)],
       ['cut in the middle', gz.subarray(0, gz.length >> 1)],
       ...[0.3, 0.5, 0.7, 0.9].map((at): [string, Uint8Array] => [`a byte flipped at ${at * 100} %`, flipped(Math.floor(gz.length * at))]),
       ['junk that starts like a member', concat([gz, new Uint8Array([0x1f, 0x8b, 1, 2, 3])])],

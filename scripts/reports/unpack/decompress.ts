@@ -4,7 +4,7 @@
  * instead of after it has filled the memory.
  */
 import { createReadStream } from 'node:fs';
-import { createGunzip } from 'node:zlib';
+import { crc32, createGunzip } from 'node:zlib';
 import { Gunzip, Inflate, Unzlib } from 'fflate';
 import { RATIO_FLOOR, UnpackError } from './types.ts';
 import type { UnpackLimits } from './types.ts';
@@ -37,24 +37,45 @@ export function fileSource(path: string): ByteSource {
 
 export type Codec = 'gzip' | 'zlib' | 'deflate';
 
-/** Decompresses `input` chunk by chunk. gzip: concatenated members are appended, junk after the last one is ignored with a note. */
+/**
+ * Decompresses `input` chunk by chunk. gzip: concatenated members are appended, junk after the last
+ * one is ignored with a note, and each member's CRC32 is checked against its trailer (fflate does
+ * not): a trailer whose size field matches the member but whose CRC32 does not means altered data
+ * and is refused as corrupt; a trailer that matches nothing (damaged or missing) keeps the data with
+ * a note, and the XML parser judges it.
+ */
 export async function* inflateStream(input: AsyncIterable<Uint8Array>, codec: Codec, ctx: StreamContext): AsyncGenerator<Uint8Array> {
   const ready: Uint8Array[] = [];
   let consumed = 0;
   let produced = 0;
+  let member = 1; // number of the current gzip member
   let memberStart = 0; // output offset where the current gzip member began
-  let tail: Uint8Array = new Uint8Array(0); // the last 8 input bytes: the gzip trailer if nothing follows it
+  let memberCrc = 0; // CRC32 of the current gzip member's output so far
+  // Recent input (gzip only): a member's trailer is read from here once fflate says where it was.
+  const recent = codec === 'gzip' ? new InputWindow(TRAILER_WINDOW) : undefined;
   let junk = false;
 
   const onData = (chunk: Uint8Array): void => {
     produced += chunk.length;
     checkOutput(ctx, `${codec} data`, consumed, produced, true);
-    if (chunk.length > 0) ready.push(chunk);
+    if (chunk.length > 0) {
+      if (recent) memberCrc = crc32(chunk, memberCrc);
+      ready.push(chunk);
+    }
   };
   const decoder = codec === 'gzip' ? new Gunzip(onData) : codec === 'zlib' ? new Unzlib(onData) : new Inflate(onData);
   if (decoder instanceof Gunzip) {
-    decoder.onmember = () => {
+    // Called once the next member's header is complete, with the input offset where that header
+    // starts, and after all the previous member's output: its trailer is the 8 bytes before `offset`.
+    decoder.onmember = (offset: number) => {
+      const trailer = recent?.read(offset - 8, 8);
+      const verdict = trailer ? trailerVerdict(trailer, produced - memberStart, memberCrc) : 'unread';
+      if (verdict === 'bad-crc') throw corruptMember(ctx, member, produced - memberStart, memberCrc, trailer!);
+      if (verdict === 'mismatch') ctx.note(TRAILER_MISMATCH);
+      if (verdict === 'unread') ctx.note(`could not check gzip member ${member} against its trailer (the next member's header is too long); data kept`);
+      member++;
       memberStart = produced;
+      memberCrc = 0;
     };
   }
   const push = (slice: Uint8Array, final: boolean): void => {
@@ -81,7 +102,7 @@ export async function* inflateStream(input: AsyncIterable<Uint8Array>, codec: Co
     for (let i = 0; i < chunk.length; i += PUSH_SLICE) {
       const slice = chunk.subarray(i, i + PUSH_SLICE);
       consumed += slice.length;
-      tail = lastBytes(tail, slice, 8);
+      recent?.add(slice);
       push(slice, false);
       yield* ready.splice(0);
       if (junk) break reading; // stops reading the source too
@@ -90,12 +111,107 @@ export async function* inflateStream(input: AsyncIterable<Uint8Array>, codec: Co
   if (!junk) push(new Uint8Array(0), true);
   yield* ready.splice(0);
 
-  if (junk) ctx.note('ignored data after the gzip member that is not another gzip member');
-  else if (codec === 'gzip') {
-    // fflate silently skips up to 3 junk bytes: find them by where the trailer's size field sits.
-    const note = gzipTrailerNote(tail, produced - memberStart);
-    if (note) ctx.note(note);
+  if (!recent) return;
+  const size = produced - memberStart;
+  if (junk) {
+    // fflate does not say where the junk began (4 bytes or more, read up to the slice that showed
+    // it): the trailer is the last 8 recent bytes that match the member whole, or else its size
+    // (a chance match of the 4-byte size is ~2^-32 per position).
+    const kept = recent.read(recent.start, recent.end - recent.start)!;
+    lastMemberTrailer(ctx, kept, kept.length - 12, 0, member, size, memberCrc);
+    ctx.note('ignored data after the gzip member that is not another gzip member');
+  } else {
+    // fflate silently skips up to 3 junk bytes: find them by where the trailer sits.
+    const kept = recent.read(Math.max(recent.start, recent.end - 11), Math.min(11, recent.end - recent.start))!;
+    const extra = lastMemberTrailer(ctx, kept, kept.length - 8, kept.length - 11, member, size, memberCrc);
+    if (extra === undefined) ctx.note(TRAILER_MISMATCH);
+    else if (extra > 0) ctx.note(`ignored ${extra} byte(s) of junk after the gzip member`);
   }
+}
+
+/** Input bytes kept to find a gzip trailer: more than any real member header, which sits between a trailer and fflate's onmember. */
+const TRAILER_WINDOW = 128 * 1024;
+const TRAILER_MISMATCH = 'gzip trailer does not match the data (damaged or missing trailer); data kept';
+
+/** The recent input of a stream, as whole slices covering at least its last `size` bytes. */
+class InputWindow {
+  private readonly slices: Uint8Array[] = [];
+  private readonly size: number;
+  /** Input offset of the first byte kept. */
+  start = 0;
+  /** Input offset just past the last byte kept (the bytes read so far). */
+  end = 0;
+
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  add(slice: Uint8Array): void {
+    this.slices.push(slice);
+    this.end += slice.length;
+    while (this.slices.length > 1 && this.end - this.start - this.slices[0]!.length >= this.size) {
+      this.start += this.slices.shift()!.length;
+    }
+  }
+
+  /** `length` bytes from input offset `from`, or undefined when they are not (or no longer) kept. */
+  read(from: number, length: number): Uint8Array | undefined {
+    if (from < this.start || from + length > this.end) return undefined;
+    const out = new Uint8Array(length);
+    let offset = this.start;
+    let filled = 0;
+    for (const slice of this.slices) {
+      const begin = Math.max(from + filled - offset, 0);
+      if (begin < slice.length && filled < length) {
+        const part = slice.subarray(begin, begin + length - filled);
+        out.set(part, filled);
+        filled += part.length;
+      }
+      offset += slice.length;
+      if (filled === length) break;
+    }
+    return out;
+  }
+}
+
+/** A gzip trailer (CRC32 and ISIZE, little endian) against a member's output: 'bad-crc' only when its size matches. */
+function trailerVerdict(trailer: Uint8Array, size: number, crc: number): 'ok' | 'bad-crc' | 'mismatch' {
+  if (readUint32(trailer, 4) !== size >>> 0) return 'mismatch'; // ISIZE is the size modulo 2^32
+  return readUint32(trailer, 0) === crc >>> 0 ? 'ok' : 'bad-crc';
+}
+
+/**
+ * Looks for the last gzip member's trailer in `bytes` (the end of the input) at offsets `from` down
+ * to `to`: the first that matches the member whole wins; when none does but one matches its size,
+ * the data was altered and is refused. Returns how many bytes follow the trailer, or undefined
+ * when nothing matches (damaged or missing trailer).
+ */
+function lastMemberTrailer(ctx: StreamContext, bytes: Uint8Array, from: number, to: number, member: number, size: number, crc: number): number | undefined {
+  let altered: Uint8Array | undefined;
+  for (let at = from; at >= Math.max(to, 0); at--) {
+    const trailer = bytes.subarray(at, at + 8);
+    const verdict = trailerVerdict(trailer, size, crc);
+    if (verdict === 'ok') return bytes.length - at - 8;
+    if (verdict === 'bad-crc') altered ??= trailer;
+  }
+  if (altered) throw corruptMember(ctx, member, size, crc, altered);
+  return undefined;
+}
+
+function corruptMember(ctx: StreamContext, member: number, size: number, crc: number, trailer: Uint8Array): UnpackError {
+  return new UnpackError(
+    'corrupt',
+    `${where(ctx.trail)}: gzip data is corrupt: CRC32 of member ${member} (${formatBytes(size)}) is ${hex32(crc)}, expected ${hex32(readUint32(trailer, 0))} from its trailer; refused`,
+    ctx.trail,
+  );
+}
+
+function readUint32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
+function hex32(n: number): string {
+  return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 /** node:zlib's output chunk (its default, 16 KiB, costs 2.5× the time in thread-pool round trips). */
@@ -119,7 +235,8 @@ const AHEAD_BYTES = 2 * 1024 * 1024;
  * node:zlib is stricter than fflate in some places (CRC and length checks, junk after a member)
  * and silent in others (trailing zero bytes). So whenever it objects or leaves input unread, the
  * input is decoded again by inflateStream, the output already delivered is skipped, and fflate has
- * the last word: junk notes, damaged or missing trailers and corrupt data are judged as before.
+ * the last word: junk notes, damaged or missing trailers and corrupt data are judged as before,
+ * and a member whose CRC32 does not match its trailer (fflate does not check it) is refused there.
  */
 export async function* gunzipStream(source: ByteSource, ctx: StreamContext): AsyncGenerator<Uint8Array> {
   const zlib = createGunzip({ chunkSize: ZLIB_CHUNK });
@@ -223,16 +340,6 @@ export async function* meteredStream(input: AsyncIterable<Uint8Array>, ctx: Stre
   }
 }
 
-function gzipTrailerNote(tail: Uint8Array, memberSize: number): string | undefined {
-  const expected = memberSize >>> 0; // ISIZE is the size modulo 2^32
-  for (let extra = 0; extra <= 3 && tail.length - 4 - extra >= 0; extra++) {
-    const at = tail.length - 4 - extra;
-    const isize = ((tail[at]! | (tail[at + 1]! << 8) | (tail[at + 2]! << 16) | (tail[at + 3]! << 24)) >>> 0);
-    if (isize === expected) return extra === 0 ? undefined : `ignored ${extra} byte(s) of junk after the gzip member`;
-  }
-  return 'gzip trailer does not match the data (damaged or missing trailer); data kept';
-}
-
 export function checkOutput(ctx: StreamContext, what: string, input: number, output: number, compressed: boolean): void {
   const { maxPayloadBytes, maxRatio } = ctx.limits;
   if (output > maxPayloadBytes) {
@@ -292,15 +399,6 @@ function concat(parts: Uint8Array[], size: number): Uint8Array {
     offset += part.length;
   }
   return out;
-}
-
-function lastBytes(previous: Uint8Array, next: Uint8Array, n: number): Uint8Array {
-  if (next.length >= n) return next.slice(next.length - n);
-  const joined = new Uint8Array(Math.min(n, previous.length + next.length));
-  const keep = joined.length - next.length;
-  joined.set(previous.subarray(previous.length - keep), 0);
-  joined.set(next, keep);
-  return joined;
 }
 
 function fflateCode(error: unknown): unknown {
