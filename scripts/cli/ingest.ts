@@ -52,6 +52,8 @@ export async function runIngest(items: AsyncIterable<IngestItem>, values: Values
       ourDomains: new Set(domains.map((domain) => domain.policy.domain)),
       limits: limitsFrom(values),
       enricher,
+      // `ingest --retry` only: fetch has no such option, so this stays false there.
+      retrySeen: values.retry === true,
       onItem(result) {
         counts.items += 1;
         counts.reports += result.reports.length;
@@ -98,7 +100,24 @@ export function renderSummary(summary: IngestSummary, dataRoot: string, output: 
   for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${printable(reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`)}`);
   for (const { source, policyDomain } of summary.foreign) output.out(`  ${output.style('yellow', 'foreign')}  ${printable(`${source}: policy domain ${policyDomain || '(empty)'} is not in domains/`)}`);
   for (const warning of warnings) output.out(`  ${output.style('yellow', 'note')}     ${warning}`);
-  if (summary.reports.invalid + summary.reports.foreign > 0) output.out(`  (kept aside in ${dataRoot}/quarantine/; nothing is dropped)`);
+  if (summary.reports.invalid + summary.reports.foreign > 0) {
+    output.out(`  (kept aside in ${dataRoot}/quarantine/; nothing is dropped)`);
+    output.out(`  (${retryWhen(summary)}: ${retryCommand(dataRoot)})`);
+  }
+}
+
+/** When reading the quarantine again can change something: for foreign reports, for invalid inputs. */
+function retryWhen(summary: IngestSummary): string {
+  const { foreign, invalid } = summary.reports;
+  if (foreign > 0 && invalid > 0) return 'after adding the domain or upgrading dmarcops';
+  return foreign > 0 ? 'after adding the domain' : 'after upgrading dmarcops';
+}
+
+/** The command that reads a dataset's quarantine again, ready to paste. */
+function retryCommand(dataRoot: string): string {
+  const quote = (text: string): string => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
+  const data = dataRoot === RUN_OPTIONS.data.default ? '' : ` --data ${quote(dataRoot)}`;
+  return `dmarcops ingest --retry ${quote(`${dataRoot}/quarantine`)}${data}`;
 }
 
 export function summaryMarkdown(summary: IngestSummary): string {
@@ -110,24 +129,31 @@ export function summaryMarkdown(summary: IngestSummary): string {
   ];
   if (summary.invalid.length > 0) lines.push('', '**Invalid inputs** (kept in `reports/quarantine/`)', '', markdownTable(['source', 'reason'], summary.invalid.map(({ source, reason }) => [escapeMarkdown(source), escapeMarkdown(reason)])));
   if (summary.foreign.length > 0) lines.push('', '**Foreign reports** (policy domain not in `domains/`)', '', markdownTable(['source', 'policy domain'], summary.foreign.map(({ source, policyDomain }) => [escapeMarkdown(source), escapeMarkdown(policyDomain)])));
+  if (summary.invalid.length + summary.foreign.length > 0) lines.push('', `Nothing is dropped: ${retryWhen(summary)}, \`dmarcops ingest --retry reports/quarantine\` reads them again.`);
   return lines.join('\n');
 }
 
 export const ingestCommand: Command = {
   name: 'ingest',
   summary: 'ingest report files, mailboxes and folders into the Parquet dataset',
-  usage: 'dmarcops ingest <paths…> [--data <dir>] [--domains <dir>] [--json] [--offline]',
+  usage: 'dmarcops ingest <paths…> [--retry] [--data <dir>] [--domains <dir>] [--json] [--offline]',
   help: [
     'Each path may be a report (.xml, .xml.gz, .gz, .zip, .eml — detected by content, not by name), an mbox file,',
     'a Maildir folder, or a folder to walk. Reports already stored are recognised and not stored again; inputs that',
-    'hold no usable report are kept in <data>/quarantine/ with the reason in the ledger.',
+    'hold no usable report are kept in <data>/quarantine/ with the reason in the ledger. An input whose bytes a run',
+    'has seen is skipped (already ingested), unless --retry.',
     '',
     'options:',
+    '  --retry                  read inputs again even when a run has seen them: after adding a domain file (foreign',
+    '                           reports become ours) or upgrading dmarcops (a parser fix), e.g.',
+    '                           `dmarcops ingest --retry reports/quarantine`. Reports already stored stay duplicates',
+    '                           (nothing is doubled) and the quarantined files stay where they are.',
     RUN_HELP,
     '',
     'exit: 0 the run committed (invalid inputs are reported, not fatal), 1 error, 2 usage error',
   ].join('\n'),
-  options: RUN_OPTIONS,
+  // --retry is ingest's own: fetch shares RUN_OPTIONS and has nothing to retry (the mailbox moves on).
+  options: { ...RUN_OPTIONS, retry: { type: 'boolean', default: false } },
   allowPositionals: true,
   async run(values, paths, context) {
     if (paths.length === 0) throw new CliError('give one or more files or folders to ingest', EXIT.usage);

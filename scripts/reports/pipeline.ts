@@ -5,12 +5,20 @@
  * Every input item ends with exactly one outcome in the ledger. An item already in the ledger (same
  * bytes, by sha256) is skipped, so a rerun after a crash neither loses nor doubles anything: the
  * crashed run committed nothing, and the committed runs are recognised.
+ *
+ * A retry (`retrySeen`, `dmarcops ingest --retry`) reads such items again: what was foreign before a
+ * domain file was added, or invalid before a parser fix, can now be stored. It doubles nothing
+ * either: a report already stored is recognised by its key (`duplicate`), and a quarantined file
+ * read back stays where it is, the new ledger row pointing at it.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { ParseError, parseReport } from './parse/index.ts';
 import type { ParseWarning, ReportRecord } from './parse/types.ts';
 import type { Dataset, LedgerEntry, RunWriter } from './store/index.ts';
+import { QUARANTINE_DIR } from './store/layout.ts';
 import { UnpackError } from './unpack/index.ts';
 import type { Payload, UnpackLimits, UnpackResult } from './unpack/index.ts';
 import type { Enricher, Enrichment } from './enrich/index.ts';
@@ -73,6 +81,13 @@ export interface RunOptions {
   now?: () => Date;
   /** Called after each item, for progress bars and IMAP bookkeeping. */
   onItem?: (result: ItemResult) => void;
+  /**
+   * Read items again even when a committed run has seen their bytes (`dmarcops ingest --retry`), once a
+   * domain file was added or dmarcops upgraded. Reports already stored are still `duplicate` (by
+   * report key), so a retry never doubles data; the same bytes twice in one run are still read once.
+   * Off by default: seen items are `already-ingested`.
+   */
+  retrySeen?: boolean;
 }
 
 /** Ingest items in one run and commit it. Returns the per-item results and the summary. */
@@ -82,7 +97,7 @@ export async function ingestRun(items: AsyncIterable<IngestItem> | Iterable<Inge
   const writer = await options.dataset.beginRun({ runId, ingestedAt: now() });
   const results: ItemResult[] = [];
   const enrichment = options.enricher ? new RunEnrichment(options.enricher, writer) : undefined;
-  const context: ItemContext = { writer, options, onBatch: () => enrichment?.poll() };
+  const context: ItemContext = { writer, options, onBatch: () => enrichment?.poll(), seen: new Set() };
   try {
     for await (const item of items) {
       const result = await ingestItem(item, context);
@@ -106,13 +121,17 @@ interface ItemContext {
   options: RunOptions;
   /** Called between batches of records, once the store has taken the previous one. */
   onBatch: () => void;
+  /** source_ref of the items read by this run so far (a retry skips only these). */
+  seen: Set<string>;
 }
 
 async function ingestItem(item: IngestItem, context: ItemContext): Promise<ItemResult> {
   const { writer, options } = context;
   const sourceRef = await item.sourceRef();
   const base = { name: item.name, sourceRef };
-  if (await writer.hasSource(sourceRef)) return { ...base, outcome: 'already-ingested', reports: [] };
+  const seen = options.retrySeen ? context.seen.has(sourceRef) : await writer.hasSource(sourceRef);
+  if (seen) return { ...base, outcome: 'already-ingested', reports: [] };
+  context.seen.add(sourceRef);
 
   const ledgerBase = { sourceRef, sourceName: item.name, messageId: item.messageId ?? null, subject: item.subject ?? null };
   const unpacked = await item.unpack(options.limits ?? {});
@@ -120,7 +139,7 @@ async function ingestItem(item: IngestItem, context: ItemContext): Promise<ItemR
     const reason = unpacked.problems.map((problem) => problem.message).join('; ') || 'no DMARC aggregate report found';
     const outcome = unpacked.kind === 'aggregate' || unpacked.kind === 'other' ? 'invalid' : 'unsupported';
     // Failure reports carry personal data: recorded as seen, but their content is not kept.
-    const quarantinePath = outcome === 'invalid' ? await keepAside(item, 'invalid', writer) : undefined;
+    const quarantinePath = outcome === 'invalid' ? await keepAside(item, 'invalid', context) : undefined;
     writer.addLedgerEntry({ ...ledgerBase, kind: unpacked.kind, outcome, reason, ...(quarantinePath ? { quarantinePath } : {}) });
     return { ...base, outcome, reports: [], reason };
   }
@@ -129,7 +148,7 @@ async function ingestItem(item: IngestItem, context: ItemContext): Promise<ItemR
   for (const payload of unpacked.payloads) reports.push(await ingestPayload(payload, item, ledgerBase, context));
   for (const problem of unpacked.problems) {
     reports.push({ outcome: 'invalid', payload: problem.trail.join(' › '), records: 0, warnings: 0, reason: problem.message });
-    const quarantinePath = await keepAside(item, 'invalid', writer);
+    const quarantinePath = await keepAside(item, 'invalid', context);
     writer.addLedgerEntry({ ...ledgerBase, sourceTrail: problem.trail, kind: 'aggregate', outcome: 'invalid', reason: problem.message, ...(quarantinePath ? { quarantinePath } : {}) });
   }
   const outcome = overallOutcome(reports);
@@ -151,7 +170,7 @@ async function ingestPayload(payload: Payload, item: IngestItem, itemLedger: Omi
     if (!isOurs(policyDomain, options.ourDomains)) {
       let records = 0;
       for await (const batch of stream.records) records += batch.length;
-      const quarantinePath = await keepAside(item, 'foreign', writer);
+      const quarantinePath = await keepAside(item, 'foreign', context);
       writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'foreign', reason: `policy domain ${policyDomain || '(empty)'} is not in domains/`, header, records, ...(quarantinePath ? { quarantinePath } : {}) });
       return { outcome: 'foreign', payload: label, ...identity, records, warnings: stream.warnings.length, reason: `not ours: ${policyDomain || '(empty policy domain)'}` };
     }
@@ -160,7 +179,7 @@ async function ingestPayload(payload: Payload, item: IngestItem, itemLedger: Omi
   } catch (error) {
     if (error instanceof ParseError || error instanceof UnpackError) {
       const reason = error.message;
-      const quarantinePath = await keepAside(item, 'invalid', writer);
+      const quarantinePath = await keepAside(item, 'invalid', context);
       writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'invalid', reason: `${errorCode(error)}: ${reason}`, ...(quarantinePath ? { quarantinePath } : {}) });
       return { outcome: 'invalid', payload: label, records: 0, warnings: 0, reason };
     }
@@ -240,9 +259,21 @@ class RunEnrichment {
  * Keep the raw input aside so nothing is lost; returns where, for the ledger row. Idempotent (same
  * bytes, same file). Oversized mail has no bytes here: it stays in the Invalid folder.
  */
-async function keepAside(item: IngestItem, outcome: 'invalid' | 'foreign', writer: RunWriter): Promise<string | undefined> {
+async function keepAside(item: IngestItem, outcome: 'invalid' | 'foreign', context: ItemContext): Promise<string | undefined> {
+  const kept = keptAlready(item.name, outcome, context.options.dataset.root);
+  if (kept !== undefined) return kept;
   const bytes = await item.bytes();
-  return bytes.length > 0 ? writer.quarantine(bytes, outcome, item.name) : undefined;
+  return bytes.length > 0 ? context.writer.quarantine(bytes, outcome, item.name) : undefined;
+}
+
+/**
+ * The item itself when it is a file in `quarantine/<outcome>/` read back with the same outcome (e.g.
+ * `ingest --retry reports/quarantine` before the domain is added): it is kept already. Copying it
+ * would add a second file, named by the hash of the quarantined (gzipped) bytes.
+ */
+function keptAlready(name: string, outcome: 'invalid' | 'foreign', root: string): string | undefined {
+  const path = resolve(name);
+  return dirname(path) === resolve(root, QUARANTINE_DIR, outcome) && existsSync(path) ? path : undefined;
 }
 
 function errorCode(error: ParseError | UnpackError): string {
