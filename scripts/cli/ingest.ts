@@ -95,7 +95,10 @@ export function renderSummary(summary: IngestSummary, dataRoot: string, output: 
   output.out(`  inputs   ${summary.items}${summary.alreadyIngested ? ` (${summary.alreadyIngested} already ingested)` : ''}${summary.unsupported ? `, ${summary.unsupported} unsupported (failure/TLS reports)` : ''}`);
   output.out(`  reports  ${output.style('green', `${reports.stored} new`)} · ${reports.duplicate} duplicate · ${reports.foreign} foreign · ${reports.invalid ? output.style('red', `${reports.invalid} invalid`) : '0 invalid'}`);
   output.out(`  records  ${summary.records.toLocaleString('en-US')}`);
-  if (summary.enrichment) output.out(`  lookups  ${summary.enrichment.lookups} PTR, ${summary.enrichment.cacheHits} cached, ${summary.enrichment.failures} failed`);
+  if (summary.enrichment) {
+    const { lookups, cacheHits, failures, cachePruned } = summary.enrichment;
+    output.out(`  lookups  ${lookups} PTR, ${cacheHits} cached, ${failures} failed${cachePruned > 0 ? `; ${cachePruned} stale cache entries pruned` : ''}`);
+  }
   // Reasons usually start with the input's own name; print it once.
   for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${printable(reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`)}`);
   for (const { source, policyDomain } of summary.foreign) output.out(`  ${output.style('yellow', 'foreign')}  ${printable(`${source}: policy domain ${policyDomain || '(empty)'} is not in domains/`)}`);

@@ -68,7 +68,8 @@ export interface IngestSummary {
   unsupported: number;
   invalid: { source: string; reason: string }[];
   foreign: { source: string; policyDomain: string }[];
-  enrichment?: { lookups: number; cacheHits: number; failures: number; timeouts: number };
+  /** PTR lookups of the run, and the cache entries its save dropped (unused for the retention period, expired failures, over the cap). */
+  enrichment?: { lookups: number; cacheHits: number; failures: number; timeouts: number; cachePruned: number };
 }
 
 export interface RunOptions {
@@ -311,7 +312,10 @@ function summarize(runId: string, results: ItemResult[], enricher: Enricher | un
       if (report.outcome === 'foreign') summary.foreign.push({ source: result.name, policyDomain: report.policyDomain ?? '' });
     }
   }
-  if (enricher) summary.enrichment = enricher.stats();
+  if (enricher) {
+    const pruned = enricher.pruned();
+    summary.enrichment = { ...enricher.stats(), cachePruned: pruned.unused + pruned.failures + pruned.overCap };
+  }
   return summary;
 }
 

@@ -4,7 +4,7 @@
  * nothing is lost (quarantine) or doubled (rerun).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -120,5 +120,25 @@ describe('dmarcops ingest', () => {
     expect(await main(['ingest', join(inbox, '05-truncated.xml'), '--data', fresh, '--domains', 'domains', '--offline'], output, {})).toBe(0);
     const line = output.stdout.find((entry) => entry.includes('invalid ') && entry.includes('05-truncated.xml'));
     expect(line?.match(/05-truncated\.xml/g)).toHaveLength(1);
+  });
+
+  test('stale PTR cache entries are pruned at the end of a run, and the summary says how many', async () => {
+    const fresh = join(dir, 'pruned-data');
+    await mkdir(join(fresh, 'cache'), { recursive: true });
+    const recent = new Date(Date.now() - 86_400_000).toISOString();
+    const entries = {
+      '192.0.2.250': { ptr: 'gone.example.net', resolvedAt: '2020-01-01T00:00:00.000Z' },
+      '192.0.2.251': { ptr: 'still.example.net', resolvedAt: recent, seenAt: recent },
+    };
+    await writeFile(join(fresh, 'cache', 'ptr.json'), JSON.stringify({ version: 1, entries }));
+    const json = captureOutput();
+    expect(await main(['ingest', join(inbox, '01-good.xml'), '--data', fresh, '--domains', 'domains', '--offline', '--json'], json, {})).toBe(0);
+    expect((JSON.parse(json.text()) as IngestSummary).enrichment?.cachePruned).toBe(1);
+    const cache = JSON.parse(await readFile(join(fresh, 'cache', 'ptr.json'), 'utf8')) as { entries: Record<string, unknown> };
+    expect(Object.keys(cache.entries)).toEqual(['192.0.2.251']);
+    // Nothing stale left: the next run prunes nothing and says nothing about it.
+    const text = captureOutput();
+    expect(await main(['ingest', join(inbox, '04-foreign.xml.gz'), '--data', fresh, '--domains', 'domains', '--offline'], text, {})).toBe(0);
+    expect(text.stdout.join('\n')).toMatch(/lookups  0 PTR, 0 cached, 0 failed\n/);
   });
 });
