@@ -7,33 +7,53 @@ import { CliError, EXIT, JSON_OPTION } from './command.ts';
 export const compactCommand: Command = {
   name: 'compact',
   summary: 'merge the part files of a month (or every month) into one, crash-safely',
-  usage: 'dmarcops compact [YYYY-MM…] [--data <dir>] [--json]',
+  usage: 'dmarcops compact [YYYY-MM…] [--closed [--grace-days <n>]] [--data <dir>] [--json]',
   help: [
     'Each ingest run adds one immutable part file per month. Compaction merges a month\'s parts into one file;',
     'rows, dedupe and provenance stay exactly as they were. Without a month, every month with two or more parts.',
     '',
+    'In a git repository every compaction adds the merged file to the history (the parts stay in it too), so the',
+    'scheduled workflow compacts only closed months, once: --closed.',
+    '',
     'options:',
-    '  --data <dir>  dataset root (default: reports)',
-    '  --json        the results as JSON',
+    '  --closed           only months that ended more than --grace-days ago (late reports may still come before)',
+    '  --grace-days <n>   days after a month\'s end before it counts as closed (default 7)',
+    '  --data <dir>       dataset root (default: reports)',
+    '  --json             the results as JSON',
   ].join('\n'),
-  options: { ...JSON_OPTION, data: { type: 'string', default: 'reports' } },
+  options: { ...JSON_OPTION, data: { type: 'string', default: 'reports' }, closed: { type: 'boolean', default: false }, 'grace-days': { type: 'string', default: '7' } },
   allowPositionals: true,
   async run(values, months, { output }) {
     for (const month of months) if (!/^\d{4}-\d{2}$/.test(month)) throw new CliError(`months are written YYYY-MM, not ${month}`, EXIT.usage);
+    const graceDays = Number(values['grace-days']);
+    if (!Number.isInteger(graceDays) || graceDays < 0) throw new CliError(`--grace-days must be a whole number of days, not ${String(values['grace-days'])}`, EXIT.usage);
     const root = String(values.data);
-    const targets = months.length > 0 ? months : await allMonths(root);
+    const candidates = months.length > 0 ? months : await allMonths(root);
+    const targets = values.closed === true ? candidates.filter((month) => isClosed(month, new Date(), graceDays)) : candidates;
     const dataset = await openDataset({ root });
     try {
       const results = [];
       for (const month of targets) results.push(await dataset.compact(month));
       if (values.json) output.out(JSON.stringify(results, null, 2));
-      else for (const result of results) output.out(result.compacted ? `month=${result.month}: ${result.inputs.length} files → 1 (${result.rows.toLocaleString('en-US')} rows, ${kib(result.bytesBefore)} → ${kib(result.bytesAfter)})` : `month=${result.month}: nothing to merge`);
+      else {
+        // Months asked for by name are all answered; a sweep over every month names only what it merged.
+        const shown = months.length > 0 ? results : results.filter((result) => result.compacted);
+        for (const result of shown) output.out(result.compacted ? `month=${result.month}: ${result.inputs.length} files → 1 (${result.rows.toLocaleString('en-US')} rows, ${kib(result.bytesBefore)} → ${kib(result.bytesAfter)})` : `month=${result.month}: nothing to merge`);
+        if (shown.length === 0) output.out(values.closed === true ? 'nothing to merge in closed months' : 'nothing to merge');
+      }
     } finally {
       await dataset.close();
     }
     return EXIT.ok;
   },
 };
+
+/** A month is closed once `graceDays` full days have passed since its last day (UTC). */
+export function isClosed(month: string, now: Date, graceDays: number): boolean {
+  const [year, monthNumber] = month.split('-').map(Number) as [number, number];
+  const nextMonthStart = Date.UTC(year, monthNumber, 1); // months are 0-based in Date.UTC: this is the 1st of the next month
+  return nextMonthStart + graceDays * 86_400_000 <= now.getTime();
+}
 
 async function allMonths(root: string): Promise<string[]> {
   const names = await readdir(join(root, 'records')).catch(() => []);
