@@ -21,3 +21,57 @@ describe.each(files)('%s', (file) => {
     expect(Object.keys(workflow.on)).not.toContain('pull_request_target');
   });
 });
+
+describe('ingest.yml: mail leaves the inbox only once the data is pushed', () => {
+  interface Step {
+    name?: string;
+    run?: string;
+    if?: string;
+    env?: Record<string, string>;
+    'continue-on-error'?: unknown;
+  }
+  const workflow = parse(readFileSync(`${DIR}/ingest.yml`, 'utf8')) as { jobs: { ingest: { steps: Step[] } } };
+  const steps = workflow.jobs.ingest.steps;
+  const index = (pattern: RegExp): number => steps.findIndex((step) => pattern.test(step.run ?? ''));
+
+  test('fetch --keep-mail, then commit and push, then fetch --file-only', () => {
+    const keep = index(/dmarcops fetch --keep-mail\b/);
+    const push = index(/git push/);
+    const file = index(/dmarcops fetch --file-only\b/);
+    expect(keep, 'a step runs `dmarcops fetch --keep-mail`').toBeGreaterThanOrEqual(0);
+    expect(push, 'the push comes after phase 1').toBeGreaterThan(keep);
+    expect(file, 'phase 2 comes after the push').toBeGreaterThan(push);
+    // No step runs a plain fetch (which would move mail before the push).
+    const fetches = steps.filter((step) => /dmarcops fetch\b/.test(step.run ?? ''));
+    expect(fetches).toHaveLength(2);
+    expect(steps[keep]?.run).toContain('--summary-file "$GITHUB_STEP_SUMMARY"');
+  });
+
+  test('phase 2 runs only after a successful push, with the same IMAP secrets', () => {
+    const push = steps[index(/git push/)]!;
+    const file = steps[index(/dmarcops fetch --file-only\b/)]!;
+    // Default `if` (success()): a failed push stops the job before any mail moves.
+    for (const step of [push, file]) {
+      expect(step.if).toBeUndefined();
+      expect(step['continue-on-error']).toBeUndefined();
+    }
+    expect(file.env).toEqual(steps[index(/dmarcops fetch --keep-mail\b/)]!.env);
+    expect(Object.keys(file.env ?? {})).toContain('DMARCOPS_IMAP_PASSWORD');
+  });
+
+  test('the push retries, rebasing on the remote branch, and fails the step when it cannot', () => {
+    const script = steps[index(/git push/)]!.run!;
+    expect(script).toMatch(/for attempt in/);
+    expect(script).toMatch(/git pull --rebase/);
+    expect(script).toMatch(/sleep/);
+    expect(script).toMatch(/exit 1\s*$/);
+  });
+
+  test('closed months are compacted before the commit, so the merge is pushed with the run', () => {
+    const compact = index(/dmarcops compact --closed\b/);
+    expect(compact, 'a step runs `dmarcops compact --closed`').toBeGreaterThan(index(/dmarcops fetch --keep-mail\b/));
+    expect(compact).toBeLessThan(index(/git push/));
+    // Never a compaction of every month: the current month would be rewritten (and kept in git) daily.
+    expect(steps.filter((step) => /dmarcops compact\b/.test(step.run ?? '') && !/--closed/.test(step.run ?? ''))).toEqual([]);
+  });
+});

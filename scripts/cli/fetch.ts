@@ -1,14 +1,15 @@
-import type { ItemOutcome } from '../reports/pipeline.ts';
-import type { IngestItem } from '../reports/pipeline.ts';
+import { appendFile } from 'node:fs/promises';
+import { escapeMarkdown, markdownTable } from '../github/markdown.ts';
+import type { IngestItem, IngestSummary, ItemOutcome } from '../reports/pipeline.ts';
 import { bytesItem } from '../reports/sources/files.ts';
 import { imapConfigFromEnv, openImapSource } from '../reports/sources/imap.ts';
-import type { ImapSource } from '../reports/sources/imap.ts';
+import type { ImapConfig, ImapSource } from '../reports/sources/imap.ts';
 import { sha256Ref } from '../reports/pipeline.ts';
 import { committedLedgerFiles } from '../reports/store/index.ts';
 import { openDuck } from '../reports/store/duck.ts';
 import { sqlList } from '../reports/store/layout.ts';
-import type { Command } from './command.ts';
-import { EXIT } from './command.ts';
+import type { Command, CommandContext } from './command.ts';
+import { CliError, EXIT } from './command.ts';
 import { RUN_HELP, RUN_OPTIONS, runIngest } from './ingest.ts';
 
 /**
@@ -17,14 +18,31 @@ import { RUN_HELP, RUN_OPTIONS, runIngest } from './ingest.ts';
  */
 const PROCESSED: ReadonlySet<ItemOutcome> = new Set(['stored', 'duplicate']);
 
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** Where the messages of one fetch went (or, with --keep-mail, would go), by UID in the mailbox read. */
+export interface MailFiling {
+  mailbox: string;
+  /** False with --keep-mail: nothing left the mailbox. */
+  moved: boolean;
+  processed: { folder: string; uids: number[] };
+  invalid: { folder: string; uids: number[] };
+  /** --file-only: messages no committed run has seen (they came after the ingest); they stay for the next run. */
+  left: number[];
+}
+
 export const fetchCommand: Command = {
   name: 'fetch',
   summary: 'fetch report mail over IMAP, ingest it, then file the messages (Processed / Invalid)',
-  usage: 'dmarcops fetch [--data <dir>] [--domains <dir>] [--json] [--offline]',
+  usage: 'dmarcops fetch [--keep-mail | --file-only] [--data <dir>] [--domains <dir>] [--json] [--offline]',
   help: [
     'Reads every message in the mailbox (INBOX by default), ingests the reports it carries, and only after the',
     'run is committed to the dataset moves each message: to Processed when its reports are stored (or were',
     'already), to Invalid when it held no usable report (invalid, foreign, failure/TLS report). Nothing is deleted.',
+    '',
+    'Two phases, when the dataset only counts once it is pushed (the scheduled workflow): run',
+    '`fetch --keep-mail`, commit and push reports/, then `fetch --file-only`. Should the push fail, the mail is',
+    'still in the inbox and the next run reads it again.',
     '',
     'environment (secrets are read from here only, never printed):',
     '  DMARCOPS_IMAP_HOST, DMARCOPS_IMAP_USER, DMARCOPS_IMAP_PASSWORD   required',
@@ -33,32 +51,30 @@ export const fetchCommand: Command = {
     '  DMARCOPS_IMAP_CA_FILE (PEM for a private CA), DMARCOPS_IMAP_TLS_REJECT_UNAUTHORIZED (true)',
     '',
     'options:',
+    '  --keep-mail              phase 1: ingest and commit the run as usual, but move no message; prints (with',
+    '                           --json: `mail`) where each would go',
+    '  --file-only              phase 2: ingest nothing; file each message by the committed ledger of <data>: its',
+    '                           bytes (source_ref) stored or found duplicate by a run → Processed, seen with another',
+    '                           outcome → Invalid, never seen (arrived since phase 1) → left in the mailbox. Only',
+    '                           --data, --json and --summary-file apply. Run it once the dataset is pushed.',
     RUN_HELP,
     '',
-    'exit: 0 the run committed and messages were filed, 1 error (nothing moved), 2 usage error',
+    'exit: 0 the run committed and messages were filed (--keep-mail: none moved), 1 error (nothing moved),',
+    '      2 usage error (e.g. --keep-mail with --file-only)',
   ].join('\n'),
-  options: RUN_OPTIONS,
+  options: { ...RUN_OPTIONS, 'keep-mail': { type: 'boolean', default: false }, 'file-only': { type: 'boolean', default: false } },
   allowPositionals: false,
   async run(values, _positionals, context) {
+    const keepMail = values['keep-mail'] === true;
+    const fileOnly = values['file-only'] === true;
+    if (keepMail && fileOnly) {
+      throw new CliError('--keep-mail (phase 1: ingest, move nothing) and --file-only (phase 2: file, ingest nothing) exclude each other; give one', EXIT.usage);
+    }
     const config = imapConfigFromEnv(context.env);
     const source = await openImapSource(config, (line) => context.output.err(line));
     try {
-      const uidByName = new Map<string, number>();
-      const filed = { processed: [] as number[], invalid: [] as number[] };
-      const seenBefore: { uid: number; sourceRef: string }[] = [];
-      await runIngest(imapItems(source, config.mailbox, uidByName), values, context, 'fetch', (result) => {
-        const uid = uidByName.get(result.name);
-        if (uid === undefined) return;
-        if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
-        else (PROCESSED.has(result.outcome) ? filed.processed : filed.invalid).push(uid);
-      });
-      // A copy of a message seen before (redelivered, or left behind when a move failed after a commit).
-      const usable = await usableSources(String(values.data), seenBefore.map((seen) => seen.sourceRef));
-      for (const { uid, sourceRef } of seenBefore) (usable.has(sourceRef) ? filed.processed : filed.invalid).push(uid);
-      // The run is committed: only now may messages leave the inbox.
-      await source.moveTo(filed.processed, config.processedFolder);
-      await source.moveTo(filed.invalid, config.invalidFolder);
-      if (!values.json) context.output.out(`  mail     ${filed.processed.length} → ${config.processedFolder}, ${filed.invalid.length} → ${config.invalidFolder}`);
+      if (fileOnly) await fileIngestedMail(source, config, values, context);
+      else await fetchMail(source, config, values, context, { move: !keepMail });
     } finally {
       await source.close();
     }
@@ -66,28 +82,134 @@ export const fetchCommand: Command = {
   },
 };
 
-/** Of these inputs (source_ref), those whose reports a committed run stored or found already stored. */
-async function usableSources(dataRoot: string, sourceRefs: readonly string[]): Promise<Set<string>> {
+/**
+ * Ingests the mailbox and commits the run; then, unless `move` is false (--keep-mail), moves each
+ * message to Processed or Invalid. Without --keep-mail the output is exactly the plain fetch's.
+ */
+export async function fetchMail(source: ImapSource, config: ImapConfig, values: Values, context: CommandContext, { move }: { move: boolean }): Promise<MailFiling> {
+  const uidByName = new Map<string, number>();
+  const filed = { processed: [] as number[], invalid: [] as number[] };
+  const seenBefore: { uid: number; sourceRef: string }[] = [];
+  // --keep-mail --json prints one object: the run's summary plus `mail`. runIngest prints nothing
+  // but that summary to stdout under --json, and returns it, so its copy is held back here.
+  const merge = !move && values.json === true;
+  const runContext: CommandContext = merge ? { ...context, output: { ...context.output, out: () => {} } } : context;
+  const summary: IngestSummary = await runIngest(imapItems(source, config.mailbox, uidByName), values, runContext, 'fetch', (result) => {
+    const uid = uidByName.get(result.name);
+    if (uid === undefined) return;
+    if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
+    else (PROCESSED.has(result.outcome) ? filed.processed : filed.invalid).push(uid);
+  });
+  // A copy of a message seen before (redelivered, or left behind when a move failed after a commit).
+  const seen = await ledgerFiling(String(values.data), seenBefore.map((entry) => entry.sourceRef));
+  for (const { uid, sourceRef } of seenBefore) (seen.get(sourceRef) === 'processed' ? filed.processed : filed.invalid).push(uid);
+  const filing: MailFiling = {
+    mailbox: config.mailbox,
+    moved: move,
+    processed: { folder: config.processedFolder, uids: filed.processed },
+    invalid: { folder: config.invalidFolder, uids: filed.invalid },
+    left: [],
+  };
+  if (move) {
+    // The run is committed: only now may messages leave the inbox.
+    await source.moveTo(filed.processed, config.processedFolder);
+    await source.moveTo(filed.invalid, config.invalidFolder);
+    if (!values.json) context.output.out(`  mail     ${filed.processed.length} → ${config.processedFolder}, ${filed.invalid.length} → ${config.invalidFolder}`);
+    return filing;
+  }
+  if (merge) context.output.out(JSON.stringify({ ...summary, mail: filing }, null, 2));
+  else {
+    const messages = filed.processed.length + filed.invalid.length;
+    context.output.out(
+      `  mail     ${messages} kept in ${config.mailbox} (--keep-mail): ${filed.processed.length} → ${config.processedFolder}, ` +
+        `${filed.invalid.length} → ${config.invalidFolder} once \`dmarcops fetch --file-only\` runs`,
+    );
+  }
+  return filing;
+}
+
+/**
+ * Phase 2 (--file-only): ingests nothing. Each message in the mailbox gets its source_ref exactly
+ * as the ingest gives it (imapItems: sha256 of the bytes; for mail too big to download, of its IMAP
+ * URL, so it is not downloaded here either) and is filed by what the committed ledger says of it.
+ * A message no committed run has seen stays: it came after phase 1, and the next run ingests it.
+ */
+export async function fileIngestedMail(source: ImapSource, config: ImapConfig, values: Values, context: CommandContext): Promise<MailFiling> {
+  const dataRoot = String(values.data);
+  const runs = committedLedgerFiles(dataRoot).length;
+  const uidByName = new Map<string, number>();
+  const messages: { uid: number; sourceRef: string }[] = [];
+  for await (const item of imapItems(source, config.mailbox, uidByName)) {
+    const uid = uidByName.get(item.name);
+    if (uid !== undefined) messages.push({ uid, sourceRef: await item.sourceRef() });
+  }
+  const seen = await ledgerFiling(dataRoot, messages.map((message) => message.sourceRef));
+  const filing: MailFiling = {
+    mailbox: config.mailbox,
+    moved: true,
+    processed: { folder: config.processedFolder, uids: [] },
+    invalid: { folder: config.invalidFolder, uids: [] },
+    left: [],
+  };
+  for (const { uid, sourceRef } of messages) {
+    const folder = seen.get(sourceRef);
+    (folder === undefined ? filing.left : filing[folder].uids).push(uid);
+  }
+  await source.moveTo(filing.processed.uids, config.processedFolder);
+  await source.moveTo(filing.invalid.uids, config.invalidFolder);
+
+  const { output } = context;
+  if (values.json) output.out(JSON.stringify({ mail: filing }, null, 2));
+  else {
+    output.out(`${output.style('bold', 'file-only')} ← ${dataRoot}/ (${runs} committed run${runs === 1 ? '' : 's'} in the ledger)`);
+    output.out(`  mail     ${filing.processed.uids.length} → ${config.processedFolder}, ${filing.invalid.uids.length} → ${config.invalidFolder}, ${filing.left.length} left in ${config.mailbox}${filing.left.length > 0 ? ' (not ingested yet: the next run reads them)' : ''}`);
+    if (runs === 0) output.out(`  ${output.style('yellow', 'note')}     no committed run in ${dataRoot}/: nothing can be filed (is --data right?)`);
+  }
+  if (typeof values['summary-file'] === 'string') {
+    const table = markdownTable([escapeMarkdown(config.processedFolder), escapeMarkdown(config.invalidFolder), `left in ${escapeMarkdown(config.mailbox)}`], [[String(filing.processed.uids.length), String(filing.invalid.uids.length), String(filing.left.length)]]);
+    await appendFile(values['summary-file'], `### dmarcops fetch --file-only\n\n${table}\n`);
+  }
+  return filing;
+}
+
+/** source_refs per SQL query: keeps the statement small for a mailbox of thousands. */
+const LEDGER_QUERY_CHUNK = 1000;
+
+/**
+ * What the committed ledger says of these inputs (source_ref): `processed` when a run stored their
+ * reports or found them already stored, `invalid` when runs saw them with other outcomes only
+ * (invalid, foreign, unsupported). Inputs no committed run has seen are absent.
+ */
+export async function ledgerFiling(dataRoot: string, sourceRefs: readonly string[]): Promise<Map<string, 'processed' | 'invalid'>> {
+  const filing = new Map<string, 'processed' | 'invalid'>();
   const files = committedLedgerFiles(dataRoot);
-  if (sourceRefs.length === 0 || files.length === 0) return new Set();
+  const unique = [...new Set(sourceRefs)];
+  if (unique.length === 0 || files.length === 0) return filing;
   const duck = await openDuck();
   try {
-    const rows = await duck.rows<{ source_ref: string }>(
-      `SELECT DISTINCT source_ref FROM read_parquet(${sqlList(files)}, union_by_name = true, hive_partitioning = false)
-       WHERE outcome IN ('stored', 'duplicate') AND list_contains(${sqlList(sourceRefs)}, source_ref)`,
-    );
-    return new Set(rows.map((row) => row.source_ref));
+    for (let start = 0; start < unique.length; start += LEDGER_QUERY_CHUNK) {
+      const chunk = unique.slice(start, start + LEDGER_QUERY_CHUNK);
+      const rows = await duck.rows<{ source_ref: string; usable: boolean }>(
+        `SELECT source_ref, bool_or(outcome IN ('stored', 'duplicate')) AS usable
+         FROM read_parquet(${sqlList(files)}, union_by_name = true, hive_partitioning = false)
+         WHERE list_contains(${sqlList(chunk)}, source_ref) GROUP BY source_ref`,
+      );
+      for (const row of rows) filing.set(row.source_ref, row.usable ? 'processed' : 'invalid');
+    }
+    return filing;
   } finally {
     duck.close();
   }
 }
 
-async function* imapItems(source: ImapSource, mailbox: string, uidByName: Map<string, number>): AsyncGenerator<IngestItem> {
+/** The mailbox as pipeline items; the source_ref of each is what both phases go by. */
+export async function* imapItems(source: ImapSource, mailbox: string, uidByName: Map<string, number>): AsyncGenerator<IngestItem> {
   for await (const message of source.messages()) {
     const name = `imap:${mailbox}/${message.uid}`;
     uidByName.set(name, message.uid);
     const extra = { ...(message.messageId ? { messageId: message.messageId } : {}), ...(message.subject ? { subject: message.subject } : {}) };
     if (message.error) {
+      // Not downloaded (too big): named by its IMAP URL, which stays the same while UIDVALIDITY does.
       const error = message.error;
       yield { name, ...extra, sourceRef: async () => sha256Ref(new TextEncoder().encode(message.ref)), bytes: async () => new Uint8Array(), unpack: async () => ({ payloads: [], problems: [{ trail: [name], code: error.code, message: error.message }], kind: 'other' }) };
       continue;

@@ -84,7 +84,7 @@ export const RECORD_COLUMNS: readonly ColumnDef[] = [
   extras('record_raw', RAW_TYPE, 'Original text of normalised record values, by path inside the record'),
   prov('ingest_run', 'VARCHAR', 'Run that stored the row'),
   prov('ingested_at', 'TIMESTAMP', 'When that run started (UTC)'),
-  prov('source_ref', 'VARCHAR', 'Where the report came from: message-id or file sha256'),
+  prov('source_ref', 'VARCHAR', 'The input the report came from: sha256 of its bytes (of the IMAP URL for a message too large to fetch)'),
 ];
 
 const ledger = col('ledger');
@@ -94,7 +94,7 @@ export const LEDGER_COLUMNS: readonly ColumnDef[] = [
   ledger('ingest_run', 'VARCHAR', 'Run that saw the item'),
   ledger('seq', 'INTEGER', 'Order of the item within its run'),
   ledger('ingested_at', 'TIMESTAMP', 'When that run started (UTC)'),
-  ledger('source_ref', 'VARCHAR', 'message-id or sha256 of the input'),
+  ledger('source_ref', 'VARCHAR', 'sha256 of the input (of the IMAP URL for a message too large to fetch)'),
   ledger('kind', 'VARCHAR', 'aggregate | failure | tls | other'),
   ledger('outcome', 'VARCHAR', 'stored | duplicate | foreign | invalid | unsupported'),
   ledger('reason', 'VARCHAR', 'Why (error code and message) for anything but stored'),

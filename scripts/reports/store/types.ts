@@ -34,7 +34,7 @@ export interface ReportInput {
   records: AsyncIterable<ReportRecord[]> | Iterable<ReportRecord[]>;
   /** Read once `records` is drained (a streamed report's warnings grow while it is read). */
   warnings: () => ParseWarning[];
-  /** message-id or sha256 of the input file. */
+  /** `sha256:<hex>` of the input's bytes (of its IMAP URL for a message too large to fetch). */
   sourceRef: string;
   enrichment?: EnrichmentSource;
   /** Alignment modes to use when the report does not state adkim/aspf (e.g. from our DomainPolicy). */
