@@ -38,8 +38,8 @@ const TARGET_RECORDS_PER_SECOND = 200_000;
 const TARGET_PEAK_MIB = 150;
 /** The figures documented in bench/README.md, to see drift at a glance. */
 const REFERENCE = {
-  date: '2026-11-27, second pass',
-  figures: '100k .xml 1.67 s / 234 MiB, 100k .xml.gz 1.56 s / 263 MiB, 10 records 0.31 s / 145 MiB, 1000 small files 1.55 s / 232 MiB (medians)',
+  date: '2026-11-27, third pass',
+  figures: '100k .xml 1.50 s / 217 MiB, 100k .xml.gz 1.63 s / 249 MiB, 10 records 0.28 s / 144 MiB, 1000 small files 1.92 s / 223 MiB (medians; the floor of the parts: bench/ingest/floor.ts)',
 };
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
