@@ -75,3 +75,17 @@ describe('ingest.yml: mail leaves the inbox only once the data is pushed', () =>
     expect(steps.filter((step) => /dmarcops compact\b/.test(step.run ?? '') && !/--closed/.test(step.run ?? ''))).toEqual([]);
   });
 });
+
+describe('the deletion cap', () => {
+  test('dns-plan.yml (plan and comment) and dns-apply.yml use the same MAX_DELETES', () => {
+    const plan = readFileSync(`${DIR}/dns-plan.yml`, 'utf8');
+    const apply = readFileSync(`${DIR}/dns-apply.yml`, 'utf8');
+    const definitions = (text: string): string[] => [...text.matchAll(/MAX_DELETES: (.+?)(?:\s+#.*)?$/gm)].map((match) => match[1] ?? '');
+    const [cap] = definitions(apply);
+    expect(cap).toMatch(/^"\d+"$/);
+    expect(definitions(apply)).toHaveLength(1);
+    expect(definitions(plan)).toEqual([cap, cap]);
+    expect(plan).toMatch(/dmarcops plan --out plan\.json --max-deletes "\$MAX_DELETES"/);
+    expect(plan).toMatch(/dmarcops comment --pr "\$PR_NUMBER" --plan plan\.json --max-deletes "\$MAX_DELETES"/);
+  });
+});

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { evaluateGates, FORCE_LABEL } from '../dns/apply.ts';
+import { DEFAULT_MAX_DELETES, evaluateGates, FORCE_LABEL } from '../dns/apply.ts';
 import { readPlanJson } from '../dns/render/json.ts';
 import { renderPlanMarkdown } from '../dns/render/markdown.ts';
 import { commentBody, createOctokit, githubContextFromEnv, upsertStickyComment } from '../github/comment.ts';
@@ -16,7 +16,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
   return {
     name: 'comment',
     summary: 'post the plan as the sticky comment of a pull request (updated in place)',
-    usage: 'dmarcops comment --pr <number> [--plan plan.json] [--domains <dir>] [--force]',
+    usage: 'dmarcops comment --pr <number> [--plan plan.json] [--domains <dir>] [--force] [--max-deletes <n>]',
     help: [
       'Writes the plan as Markdown into one comment on the pull request, found again by a hidden marker',
       'and updated in place on every run. Values from domain files and DNS are escaped. A plan longer than',
@@ -31,6 +31,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       '  --domains <dir>       folder of domain files, when planning now (default: domains)',
       '  --delete-unrelated    as in plan, when planning now',
       `  --force               show risky changes as allowed, as if the pull request had the ${FORCE_LABEL} label`,
+      `  --max-deletes <n>     the deletion cap apply will use (default ${DEFAULT_MAX_DELETES}; dns-plan.yml passes dns-apply.yml's MAX_DELETES)`,
       '',
       'environment: GITHUB_TOKEN (pull-requests: write), GITHUB_REPOSITORY (owner/repo),',
       'GITHUB_API_URL (default https://api.github.com), GITHUB_SERVER_URL/GITHUB_RUN_ID for the link, and',
@@ -38,7 +39,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       '',
       'exit: 0 comment created, updated or already up to date, 1 error, 2 usage error',
     ].join('\n'),
-    options: { ...PLAN_OPTIONS, pr: { type: 'string' }, plan: { type: 'string' }, force: { type: 'boolean', default: false } },
+    options: { ...PLAN_OPTIONS, pr: { type: 'string' }, plan: { type: 'string' }, force: { type: 'boolean', default: false }, 'max-deletes': { type: 'string' } },
     allowPositionals: false,
     async run(values, _positionals, context) {
       const { output, env } = context;
@@ -57,7 +58,8 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       }
       const labelled = event !== undefined && event.number === issueNumber && event.labels.includes(FORCE_LABEL);
       const force = labelled || values.force === true;
-      const render = (planned: Plan) => renderPlanMarkdown(planned, { gates: evaluateGates(planned, { force }), forceLabel: labelled });
+      const maxDeletes = positiveInteger(values['max-deletes'], '--max-deletes', DEFAULT_MAX_DELETES, true);
+      const render = (planned: Plan) => renderPlanMarkdown(planned, { gates: evaluateGates(planned, { force, maxDeletes }), forceLabel: labelled });
 
       let plan: Plan;
       if (typeof values.plan === 'string') {

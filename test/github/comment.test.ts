@@ -267,6 +267,24 @@ describe('dmarcops comment', () => {
     expect(github.comments(REPO, 24)[0]?.body).toContain(`${PLAN_MARKER}\n${text.trimEnd()}`);
     expect(cloudflare.applyCalls).toEqual([]);
   });
+  test('--max-deletes: the comment checks the cap apply will use', async () => {
+    // One deletion (a removed domain still in DNS), allowed by the label: a cap of 1 lets it through, 0 is a usage error.
+    const deps: DnsCommandDeps = {
+      resolve: fakeResolver(new FakeProvider('cloudflare', { 'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }, { name: '_dmarc.older.example.com', ttl: 3600, value: 'v=DMARC1; p=none' }] }), new FakeProvider('powerdns', { 'example.org': [] })),
+      now: NOW,
+      removedDomains: ['old.example.com', 'older.example.com'],
+    };
+    const labelled = await event('cap', 26, [FORCE_LABEL]);
+    await run(['--pr', '26', '--max-deletes', '1'], env({ GITHUB_EVENT_PATH: labelled }), deps);
+    const capped = github.comments(REPO, 26)[0]?.body ?? '';
+    expect(capped).toContain(REFUSED);
+    expect(capped).toMatch(/2 deletions exceed the cap of 1 per run/);
+    await run(['--pr', '26', '--max-deletes', '2'], env({ GITHUB_EVENT_PATH: labelled }), deps);
+    const allowed = github.comments(REPO, 26)[0]?.body ?? '';
+    expect(allowed).not.toContain('[!CAUTION]');
+    expect(allowed).toMatch(/Includes 2 risky changes, allowed because this pull request carries the `dmarcops:force` label/);
+  });
+
   test('`dmarcops plan` in the workflow: its job summary follows the label too', async () => {
     const deps = (): DnsCommandDeps => ({
       resolve: fakeResolver(new FakeProvider('cloudflare', { 'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] }), new FakeProvider('powerdns', { 'example.org': [] })),
