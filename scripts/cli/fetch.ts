@@ -88,7 +88,7 @@ export const fetchCommand: Command = {
  */
 export async function fetchMail(source: ImapSource, config: ImapConfig, values: Values, context: CommandContext, { move }: { move: boolean }): Promise<MailFiling> {
   const uidByName = new Map<string, number>();
-  const filed = { processed: [] as number[], invalid: [] as number[] };
+  const filing = emptyFiling(config, move);
   const seenBefore: { uid: number; sourceRef: string }[] = [];
   // --keep-mail --json prints one object: the run's summary plus `mail`. runIngest prints nothing
   // but that summary to stdout under --json, and returns it, so its copy is held back here.
@@ -98,31 +98,24 @@ export async function fetchMail(source: ImapSource, config: ImapConfig, values: 
     const uid = uidByName.get(result.name);
     if (uid === undefined) return;
     if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
-    else (PROCESSED.has(result.outcome) ? filed.processed : filed.invalid).push(uid);
+    else (PROCESSED.has(result.outcome) ? filing.processed : filing.invalid).uids.push(uid);
   });
   // A copy of a message seen before (redelivered, or left behind when a move failed after a commit).
   const seen = await ledgerFiling(String(values.data), seenBefore.map((entry) => entry.sourceRef));
-  for (const { uid, sourceRef } of seenBefore) (seen.get(sourceRef) === 'processed' ? filed.processed : filed.invalid).push(uid);
-  const filing: MailFiling = {
-    mailbox: config.mailbox,
-    moved: move,
-    processed: { folder: config.processedFolder, uids: filed.processed },
-    invalid: { folder: config.invalidFolder, uids: filed.invalid },
-    left: [],
-  };
+  for (const { uid, sourceRef } of seenBefore) (seen.get(sourceRef) === 'processed' ? filing.processed : filing.invalid).uids.push(uid);
+  const { processed, invalid } = filing;
   if (move) {
     // The run is committed: only now may messages leave the inbox.
-    await source.moveTo(filed.processed, config.processedFolder);
-    await source.moveTo(filed.invalid, config.invalidFolder);
-    if (!values.json) context.output.out(`  mail     ${filed.processed.length} → ${config.processedFolder}, ${filed.invalid.length} → ${config.invalidFolder}`);
+    await moveFiled(source, filing);
+    if (!values.json) context.output.out(`  mail     ${processed.uids.length} → ${processed.folder}, ${invalid.uids.length} → ${invalid.folder}`);
     return filing;
   }
   if (merge) context.output.out(JSON.stringify({ ...summary, mail: filing }, null, 2));
   else {
-    const messages = filed.processed.length + filed.invalid.length;
+    const messages = processed.uids.length + invalid.uids.length;
     context.output.out(
-      `  mail     ${messages} kept in ${config.mailbox} (--keep-mail): ${filed.processed.length} → ${config.processedFolder}, ` +
-        `${filed.invalid.length} → ${config.invalidFolder} once \`dmarcops fetch --file-only\` runs`,
+      `  mail     ${messages} kept in ${config.mailbox} (--keep-mail): ${processed.uids.length} → ${processed.folder}, ` +
+        `${invalid.uids.length} → ${invalid.folder} once \`dmarcops fetch --file-only\` runs`,
     );
   }
   return filing;
@@ -144,19 +137,12 @@ export async function fileIngestedMail(source: ImapSource, config: ImapConfig, v
     if (uid !== undefined) messages.push({ uid, sourceRef: await item.sourceRef() });
   }
   const seen = await ledgerFiling(dataRoot, messages.map((message) => message.sourceRef));
-  const filing: MailFiling = {
-    mailbox: config.mailbox,
-    moved: true,
-    processed: { folder: config.processedFolder, uids: [] },
-    invalid: { folder: config.invalidFolder, uids: [] },
-    left: [],
-  };
+  const filing = emptyFiling(config, true);
   for (const { uid, sourceRef } of messages) {
     const folder = seen.get(sourceRef);
     (folder === undefined ? filing.left : filing[folder].uids).push(uid);
   }
-  await source.moveTo(filing.processed.uids, config.processedFolder);
-  await source.moveTo(filing.invalid.uids, config.invalidFolder);
+  await moveFiled(source, filing);
 
   const { output } = context;
   if (values.json) output.out(JSON.stringify({ mail: filing }, null, 2));
@@ -170,6 +156,16 @@ export async function fileIngestedMail(source: ImapSource, config: ImapConfig, v
     await appendFile(values['summary-file'], `### dmarcops fetch --file-only\n\n${table}\n`);
   }
   return filing;
+}
+
+function emptyFiling(config: ImapConfig, moved: boolean): MailFiling {
+  return { mailbox: config.mailbox, moved, processed: { folder: config.processedFolder, uids: [] }, invalid: { folder: config.invalidFolder, uids: [] }, left: [] };
+}
+
+/** Moves the filed messages to their folders; those `left` stay in the mailbox. */
+async function moveFiled(source: ImapSource, filing: MailFiling): Promise<void> {
+  await source.moveTo(filing.processed.uids, filing.processed.folder);
+  await source.moveTo(filing.invalid.uids, filing.invalid.folder);
 }
 
 /** source_refs per SQL query: keeps the statement small for a mailbox of thousands. */

@@ -1,7 +1,7 @@
 /**
  * The event payload Actions writes to GITHUB_EVENT_PATH, as far as dmarcops reads it: the pull
- * request's number and labels (the `dmarcops:force` label lets risky DNS changes through).
- * Apart from the comment (which needs @octokit/rest) so that `plan` can read it cheaply.
+ * request's number and labels (the `dmarcops:force` label lets risky DNS changes through). Read by
+ * the sticky comment and by `plan`'s job summary alike.
  */
 import { readFileSync } from 'node:fs';
 

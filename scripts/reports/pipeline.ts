@@ -122,7 +122,7 @@ interface ItemContext {
   options: RunOptions;
   /** Called between batches of records, once the store has taken the previous one. */
   onBatch: () => void;
-  /** source_ref of the items read by this run so far (a retry skips only these). */
+  /** With retrySeen: source_ref of the items read by this run so far (a retry skips only these). */
   seen: Set<string>;
 }
 
@@ -130,9 +130,10 @@ async function ingestItem(item: IngestItem, context: ItemContext): Promise<ItemR
   const { writer, options } = context;
   const sourceRef = await item.sourceRef();
   const base = { name: item.name, sourceRef };
-  const seen = options.retrySeen ? context.seen.has(sourceRef) : await writer.hasSource(sourceRef);
-  if (seen) return { ...base, outcome: 'already-ingested', reports: [] };
-  context.seen.add(sourceRef);
+  if (options.retrySeen) {
+    if (context.seen.has(sourceRef)) return { ...base, outcome: 'already-ingested', reports: [] };
+    context.seen.add(sourceRef);
+  } else if (await writer.hasSource(sourceRef)) return { ...base, outcome: 'already-ingested', reports: [] };
 
   const ledgerBase = { sourceRef, sourceName: item.name, messageId: item.messageId ?? null, subject: item.subject ?? null };
   const unpacked = await item.unpack(options.limits ?? {});

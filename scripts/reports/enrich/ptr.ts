@@ -103,15 +103,13 @@ export function createPtrLookup(options: PtrLookupOptions): PtrLookup {
 
   const fresh = (entry: PtrCacheEntry): boolean => {
     const ttl = entry.ptr !== null ? options.positiveTtlMs : entry.error !== undefined ? options.failureTtlMs : options.negativeTtlMs;
-    const age = options.now().getTime() - Date.parse(entry.resolvedAt);
-    return age >= 0 && age < ttl;
+    return within(options.now().getTime(), Date.parse(entry.resolvedAt), ttl);
   };
 
   /** Records that a cached entry was used (a new object: entries loaded from disk are not mutated). */
   const touch = (ip: string, entry: PtrCacheEntry): void => {
     const now = options.now();
-    const age = now.getTime() - Date.parse(entry.seenAt ?? entry.resolvedAt);
-    if (age >= 0 && age < seenRefreshMs) return;
+    if (within(now.getTime(), lastSeen(entry), seenRefreshMs)) return;
     options.cache.set(ip, { ...entry, seenAt: now.toISOString() });
     changed = true;
   };
@@ -256,6 +254,12 @@ function entry(ptr: string | null, resolvedAt: string, seenAt: string, error: st
   return result;
 }
 
+/** Whether `time` is at most `ms` before `now` (a time ahead of the clock counts as not within). */
+function within(now: number, time: number, ms: number): boolean {
+  const age = now - time;
+  return age >= 0 && age < ms;
+}
+
 /** When the entry was last used: `seenAt`, or `resolvedAt` for entries that lack it. */
 function lastSeen(value: PtrCacheEntry): number {
   const seen = value.seenAt === undefined ? Number.NaN : Date.parse(value.seenAt);
@@ -293,8 +297,7 @@ export function prunePtrCache(cache: Map<string, PtrCacheEntry>, options: PtrPru
   const now = options.now.getTime();
   for (const [ip, value] of cache) {
     if (value.error !== undefined) {
-      const age = now - Date.parse(value.resolvedAt);
-      if (!(age >= 0 && age < options.failureTtlMs)) {
+      if (!within(now, Date.parse(value.resolvedAt), options.failureTtlMs)) {
         cache.delete(ip);
         counts.failures++;
         continue;

@@ -28,14 +28,14 @@ const LINE_BUFFER_BYTES = 4 * 1024 * 1024;
  * the COPY slows down). Measured in bench/README.md.
  */
 const SMALL_BUFFER_BYTES = 256 * 1024;
+/** Small on purpose: lines that wait long get promoted to V8's old space and grow the heap. */
+const FLUSH_CHARS = 64 * 1024;
 
 /** A staged file as the SQL below reads it: where, and how big DuckDB's line buffer must be. */
 export interface StagedFile {
   readonly path: string;
   readonly bufferBytes: number;
 }
-/** Small on purpose: lines that wait long get promoted to V8's old space and grow the heap. */
-const FLUSH_CHARS = 64 * 1024;
 
 export interface Mark {
   bytes: number;
