@@ -89,3 +89,13 @@ describe('the deletion cap', () => {
     expect(plan).toMatch(/dmarcops comment --pr "\$PR_NUMBER" --plan plan\.json --max-deletes "\$MAX_DELETES"/);
   });
 });
+
+describe('validate.yml can be a required status check', () => {
+  test('it runs on every pull request (a path-filtered required check would stay pending) and checks CODEOWNERS', () => {
+    const workflow = parse(readFileSync(`${DIR}/validate.yml`, 'utf8')) as { on: { pull_request?: { paths?: unknown; 'paths-ignore'?: unknown } | null }; jobs: { validate: { steps: { run?: string }[] } } };
+    expect(Object.keys(workflow.on)).toContain('pull_request');
+    expect(workflow.on.pull_request?.paths).toBeUndefined();
+    expect(workflow.on.pull_request?.['paths-ignore']).toBeUndefined();
+    expect(workflow.jobs.validate.steps.map((step) => step.run)).toContain('npx dmarcops codeowners --check');
+  });
+});
