@@ -7,6 +7,7 @@ import type { Command, CommandContext } from './cli/command.ts';
 import { CliError, EXIT } from './cli/command.ts';
 import { createOutput } from './cli/output.ts';
 import type { Output } from './cli/output.ts';
+import { printable } from './printable.ts';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   validate: async () => (await import('./cli/validate.ts')).validateCommand,
@@ -40,7 +41,7 @@ export async function main(argv: string[], output: Output = createOutput(), env:
   }
   const load = COMMANDS[name];
   if (!load) {
-    output.err(`dmarcops: unknown command \`${name}\`. Run \`dmarcops --help\` for the list.`);
+    output.err(`dmarcops: unknown command \`${printable(name)}\`. Run \`dmarcops --help\` for the list.`);
     return EXIT.usage;
   }
   const command = await load();
@@ -52,7 +53,7 @@ export async function main(argv: string[], output: Output = createOutput(), env:
   try {
     parsed = parseArgs({ args, options: command.options, allowPositionals: command.allowPositionals, strict: true });
   } catch (error) {
-    output.err(`dmarcops ${command.name}: ${(error as Error).message}`);
+    output.err(`dmarcops ${command.name}: ${printableLines((error as Error).message)}`);
     output.err(`usage: ${command.usage}`);
     return EXIT.usage;
   }
@@ -61,11 +62,11 @@ export async function main(argv: string[], output: Output = createOutput(), env:
     return await command.run(parsed.values, parsed.positionals, context);
   } catch (error) {
     if (error instanceof CliError) {
-      output.err(`dmarcops ${command.name}: ${error.message}`);
+      output.err(`dmarcops ${command.name}: ${printableLines(error.message)}`);
       return error.exitCode;
     }
-    output.err(`dmarcops ${command.name}: ${(error as Error).message}`);
-    if (env.DMARCOPS_DEBUG) output.err((error as Error).stack ?? '');
+    output.err(`dmarcops ${command.name}: ${printableLines((error as Error).message)}`);
+    if (env.DMARCOPS_DEBUG) output.err(printableLines((error as Error).stack ?? ''));
     return EXIT.findings;
   }
 }
@@ -88,4 +89,13 @@ async function generalHelp(): Promise<string> {
 
 function commandHelp(command: Command): string {
   return [`dmarcops ${command.name}: ${command.summary}`, '', `usage: ${command.usage}`, '', command.help].join('\n');
+}
+
+/**
+ * An error message for the terminal. Messages quote file names, YAML values and server replies, and
+ * some (the site's budget report) span lines on purpose: each line goes through `printable`, so no
+ * line can start a workflow command or carry a control character.
+ */
+function printableLines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
 }

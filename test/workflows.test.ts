@@ -15,6 +15,18 @@ describe.each(files)('%s', (file) => {
     expect(lint(text, file)).toEqual([]);
   });
 
+  test('pins every action to a full commit SHA, with its version in a comment', () => {
+    const uses = [...text.matchAll(/^\s*(?:-\s+)?uses:\s*(.*)$/gm)].map((match) => match[1]!.trim());
+    expect(uses.length).toBeGreaterThan(0);
+    for (const entry of uses) {
+      // Local actions (./…) and Docker images pinned by digest would be fine too; none are used.
+      expect(entry, `${file}: ${entry}`).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+){0,2}$/);
+    }
+    // Every step with `uses:` is a line the pattern above saw (no flow-style or quoted forms slipping past).
+    const steps = Object.values(workflow.jobs).flatMap((job) => (job as { steps?: { uses?: string }[] }).steps ?? []);
+    expect(steps.filter((step) => step.uses !== undefined)).toHaveLength(uses.length);
+  });
+
   test('declares least-privilege permissions and never runs pull_request_target', () => {
     expect(workflow.permissions, 'top-level permissions must be set explicitly').toBeDefined();
     expect(workflow.permissions).not.toBe('write-all');
@@ -87,5 +99,29 @@ describe('the deletion cap', () => {
     expect(definitions(plan)).toEqual([cap, cap]);
     expect(plan).toMatch(/dmarcops plan --out plan\.json --max-deletes "\$MAX_DELETES"/);
     expect(plan).toMatch(/dmarcops comment --pr "\$PR_NUMBER" --plan plan\.json --max-deletes "\$MAX_DELETES"/);
+  });
+});
+
+describe('validate.yml can be a required status check', () => {
+  test('it runs on every pull request (a path-filtered required check would stay pending) and checks CODEOWNERS', () => {
+    const workflow = parse(readFileSync(`${DIR}/validate.yml`, 'utf8')) as { on: { pull_request?: { paths?: unknown; 'paths-ignore'?: unknown } | null }; jobs: { validate: { steps: { run?: string }[] } } };
+    expect(Object.keys(workflow.on)).toContain('pull_request');
+    expect(workflow.on.pull_request?.paths).toBeUndefined();
+    expect(workflow.on.pull_request?.['paths-ignore']).toBeUndefined();
+    expect(workflow.jobs.validate.steps.map((step) => step.run)).toContain('npx dmarcops codeowners --check');
+  });
+});
+
+describe('.github/dependabot.yml', () => {
+  test('updates the pinned actions and the npm packages', () => {
+    const config = parse(readFileSync('.github/dependabot.yml', 'utf8')) as { version: number; updates: { 'package-ecosystem': string; directory: string; schedule: { interval: string }; groups?: object }[] };
+    expect(config.version).toBe(2);
+    const ecosystems = config.updates.map((update) => update['package-ecosystem']);
+    expect(ecosystems).toEqual(expect.arrayContaining(['github-actions', 'npm']));
+    for (const update of config.updates) {
+      expect(update.directory).toBe('/');
+      expect(update.schedule.interval).toBe('weekly');
+      expect(update.groups, `${update['package-ecosystem']} updates are grouped`).toBeDefined();
+    }
   });
 });

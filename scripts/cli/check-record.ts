@@ -1,5 +1,6 @@
 import { lintPublishedRecord } from '../policy/record-lint.ts';
 import { formatDmarcRecord, parseDmarcRecord } from '../policy/record.ts';
+import { printable } from '../printable.ts';
 import type { Command } from './command.ts';
 import { CliError, EXIT, JSON_OPTION } from './command.ts';
 
@@ -25,8 +26,8 @@ export const checkRecordCommand: Command = {
     if (values.json) {
       output.out(JSON.stringify({ isDmarc: parsed.isDmarc, record: parsed.record, canonical: parsed.isDmarc ? formatDmarcRecord(parsed.record) : null, unknownTags: parsed.unknownTags, findings }, (_key, value) => (typeof value === 'bigint' ? value.toString() : value), 2));
     } else {
-      for (const finding of findings) output.out(`${output.style(finding.severity === 'error' ? ['bold', 'red'] : finding.severity === 'warning' ? ['bold', 'yellow'] : ['bold', 'cyan'], finding.severity)}: ${finding.message} ${output.style('dim', `[${finding.id}]`)}`);
-      if (parsed.isDmarc) output.out(`canonical: ${formatDmarcRecord(parsed.record)}`);
+      for (const finding of findings) output.out(`${output.style(finding.severity === 'error' ? ['bold', 'red'] : finding.severity === 'warning' ? ['bold', 'yellow'] : ['bold', 'cyan'], finding.severity)}: ${printable(finding.message)} ${output.style('dim', `[${finding.id}]`)}`);
+      if (parsed.isDmarc) output.out(`canonical: ${printable(formatDmarcRecord(parsed.record))}`);
       if (findings.length === 0) output.out('no findings');
     }
     return findings.some((finding) => finding.severity === 'error') ? EXIT.findings : EXIT.ok;

@@ -1,42 +1,61 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { checkCodeowners, renderCodeowners } from '../policy/codeowners.ts';
+import { dirname, join } from 'node:path';
+import { CODEOWNERS_FILE, checkCodeowners, renderCodeowners, requiredCodeownersLines } from '../policy/codeowners.ts';
+import { DEFAULTS_FILE_NAME } from '../policy/load.ts';
+import { printable } from '../printable.ts';
 import type { Command } from './command.ts';
-import { DOMAINS_OPTION, EXIT } from './command.ts';
+import { CliError, DOMAINS_OPTION, EXIT } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
 
 export const codeownersCommand: Command = {
   name: 'codeowners',
-  summary: 'write .github/CODEOWNERS from the owners: of each domain file (--check: fail if out of date)',
+  summary: 'write .github/CODEOWNERS from admins: and the owners: of each domain file (--check: fail if out of date)',
   usage: 'dmarcops codeowners [--check] [--output <file>] [--domains <dir>]',
   help: [
-    'Report viewers may read the repository; only the owners named in a domain file may approve changes to it.',
+    'Report viewers may read the repository; only the owners named in a domain file may approve changes to it,',
+    'and only the admins (admins: in domains/_defaults.yaml) may approve anything else: new files, .github/,',
+    'scripts/, bin/, site/, package.json and the lockfile, the defaults file and CODEOWNERS itself.',
     'GitHub enforces that through CODEOWNERS and branch protection ("Require review from Code Owners").',
-    'The defaults file is owned by the owners listed in domains/_defaults.yaml.',
     '',
     'options:',
-    '  --check          do not write; exit 1 and show the difference when the file is out of date',
-    '  --output <file>  where CODEOWNERS lives (default: .github/CODEOWNERS)',
+    '  --check          do not write; exit 1 and show what is missing and the difference when the file is out of date',
+    `  --output <file>  where CODEOWNERS lives (default: ${CODEOWNERS_FILE})`,
     '  --domains <dir>  folder of domain files (default: domains)',
     '',
-    'exit: 0 written or up to date, 1 out of date (with --check) or invalid files, 2 usage error',
+    'exit: 0 written or up to date, 1 out of date (with --check), invalid files or no admins, 2 usage error',
   ].join('\n'),
-  options: { ...DOMAINS_OPTION, check: { type: 'boolean', default: false }, output: { type: 'string', default: '.github/CODEOWNERS' } },
+  options: { ...DOMAINS_OPTION, check: { type: 'boolean', default: false }, output: { type: 'string', default: CODEOWNERS_FILE } },
   allowPositionals: false,
   async run(values, _positionals, { output }) {
     const dir = String(values.domains);
     const file = String(values.output);
-    const { domains, defaultOwners } = await loadOwners(dir, output);
-    const expected = renderCodeowners(domains, { defaultOwners });
+    const { domains, defaults } = await loadValidDomains(dir, output);
+    const admins = defaults.admins ?? [];
+    if (admins.length === 0) {
+      throw new CliError(
+        [
+          `no \`admins:\` in ${join(dir, DEFAULTS_FILE_NAME)}: CODEOWNERS needs them to own new files and everything that is not a domain file`,
+          'hint: add the GitHub team (with write access) that maintains this repository, e.g.',
+          '  admins:',
+          '    - "@your-org/dmarcops-admins"',
+        ].join('\n'),
+      );
+    }
+    const expected = renderCodeowners(domains.map((domain) => domain.policy), { admins });
     const actual = await readFile(file, 'utf8').catch(() => null);
-    const { upToDate, diff } = checkCodeowners(expected, actual);
+    const { upToDate, diff, missing } = checkCodeowners(expected, actual, requiredCodeownersLines(admins));
     if (values.check) {
       if (upToDate) {
         output.out(`${file} is up to date`);
         return EXIT.ok;
       }
-      output.out(`${file} is out of date; run \`npx dmarcops codeowners\` and commit the result:`);
-      output.out(diff);
+      output.out(`${file} is ${actual === null ? 'missing' : 'out of date'}; run \`npx dmarcops codeowners\` and commit the result.`);
+      if (missing.length > 0) {
+        output.out('It lacks these lines, without which a change there needs no admin\'s approval:');
+        for (const line of missing) output.out(`  ${printable(line)}${line.startsWith('* ') ? '   (the catch-all: new files and everything not named)' : ''}`);
+      }
+      output.out('Difference (- in the file, + expected):');
+      for (const line of diff.split('\n')) output.out(printable(line));
       return EXIT.findings;
     }
     if (!upToDate) {
@@ -47,11 +66,3 @@ export const codeownersCommand: Command = {
     return EXIT.ok;
   },
 };
-
-async function loadOwners(dir: string, output: Parameters<typeof loadValidDomains>[1]) {
-  const { domains } = await loadValidDomains(dir, output);
-  const { parse } = await import('yaml');
-  const defaultsText = await readFile(`${dir}/_defaults.yaml`, 'utf8').catch(() => '');
-  const defaultOwners = ((parse(defaultsText) ?? {}) as { owners?: string[] }).owners ?? [];
-  return { domains: domains.map((domain) => domain.policy), defaultOwners };
-}

@@ -10,6 +10,7 @@ import { openDuck } from '../reports/store/duck.ts';
 import { sqlList } from '../reports/store/layout.ts';
 import type { Command, CommandContext } from './command.ts';
 import { CliError, EXIT } from './command.ts';
+import { printable } from '../printable.ts';
 import { RUN_HELP, RUN_OPTIONS, runIngest } from './ingest.ts';
 
 /**
@@ -71,7 +72,7 @@ export const fetchCommand: Command = {
       throw new CliError('--keep-mail (phase 1: ingest, move nothing) and --file-only (phase 2: file, ingest nothing) exclude each other; give one', EXIT.usage);
     }
     const config = imapConfigFromEnv(context.env);
-    const source = await openImapSource(config, (line) => context.output.err(line));
+    const source = await openImapSource(config, (line) => context.output.err(printable(line)));
     try {
       if (fileOnly) await fileIngestedMail(source, config, values, context);
       else await fetchMail(source, config, values, context, { move: !keepMail });

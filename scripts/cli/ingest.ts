@@ -11,7 +11,7 @@ import type { Command, CommandContext } from './command.ts';
 import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
 import type { Output } from './output.ts';
-import { printable } from './output.ts';
+import { printable } from '../printable.ts';
 import { createProgress } from './progress.ts';
 
 /** Options shared by `ingest` and `fetch`. */
@@ -102,7 +102,7 @@ export function renderSummary(summary: IngestSummary, dataRoot: string, output: 
   // Reasons usually start with the input's own name; print it once.
   for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${printable(reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`)}`);
   for (const { source, policyDomain } of summary.foreign) output.out(`  ${output.style('yellow', 'foreign')}  ${printable(`${source}: policy domain ${policyDomain || '(empty)'} is not in domains/`)}`);
-  for (const warning of warnings) output.out(`  ${output.style('yellow', 'note')}     ${warning}`);
+  for (const warning of warnings) output.out(`  ${output.style('yellow', 'note')}     ${printable(warning)}`);
   if (summary.reports.invalid + summary.reports.foreign > 0) {
     output.out(`  (kept aside in ${dataRoot}/quarantine/; nothing is dropped)`);
     output.out(`  (${retryWhen(summary)}: ${retryCommand(dataRoot)})`);

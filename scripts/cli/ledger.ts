@@ -2,7 +2,7 @@ import { findReports } from '../reports/store/index.ts';
 import type { LedgerOutcome, LedgerRow } from '../reports/store/index.ts';
 import type { Command } from './command.ts';
 import { CliError, EXIT, JSON_OPTION } from './command.ts';
-import { printable } from './output.ts';
+import { printable } from '../printable.ts';
 
 const OUTCOMES = ['stored', 'duplicate', 'foreign', 'invalid', 'unsupported'];
 

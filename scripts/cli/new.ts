@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { DEFAULTS_FILE_NAME, loadDomainTexts } from '../policy/load.ts';
 import type { DomainFileSpec } from '../policy/load.ts';
 import { scaffoldDomainFile } from '../policy/scaffold.ts';
+import { printable } from '../printable.ts';
 import type { Command } from './command.ts';
 import { CliError, DOMAINS_OPTION, EXIT } from './command.ts';
 
@@ -32,7 +33,7 @@ export const newCommand: Command = {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new CliError(`${file} already exists; dmarcops new never overwrites a domain file`);
       throw error;
     }
-    output.out(`created ${file}`);
+    output.out(`created ${printable(file)}`);
     return EXIT.ok;
   },
 };

@@ -5,6 +5,7 @@
 import { styleText } from 'node:util';
 import type { Finding } from '../policy/model.ts';
 import { sourceLine } from '../policy/source.ts';
+import { printable } from '../printable.ts';
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -28,17 +29,22 @@ export function createOutput(stdout: NodeJS.WriteStream = process.stdout, stderr
 
 const SEVERITY_STYLE: Record<Finding['severity'], Style> = { error: ['bold', 'red'], warning: ['bold', 'yellow'], info: ['bold', 'cyan'] };
 
-/** `file:line:col: severity: message [rule]`, the source line and a caret under the column. */
+/**
+ * `file:line:col: severity: message [rule]`, the source line and a caret under the column. Messages
+ * quote YAML values and the code frame shows the file's text, so all of it goes through `printable`.
+ */
 export function formatFinding(finding: Finding, output: Pick<Output, 'style'>, text?: string): string {
-  const head = `${output.style('bold', `${finding.file}:${finding.line}:${finding.col}`)}: ${output.style(SEVERITY_STYLE[finding.severity], finding.severity)}: ${finding.message} ${output.style('dim', `[${finding.rule}]`)}`;
+  const head = `${output.style('bold', `${printable(finding.file)}:${finding.line}:${finding.col}`)}: ${output.style(SEVERITY_STYLE[finding.severity], finding.severity)}: ${printable(finding.message)} ${output.style('dim', `[${finding.rule}]`)}`;
   const lines = [head];
   const source = text === undefined ? undefined : sourceLine(text, finding.line);
   if (source !== undefined) {
     const gutter = String(finding.line);
-    lines.push(`${output.style('dim', `${gutter} |`)} ${source}`);
-    lines.push(`${' '.repeat(gutter.length)} ${output.style('dim', '|')} ${' '.repeat(Math.max(0, finding.col - 1))}${output.style(SEVERITY_STYLE[finding.severity], '^')}`);
+    // The caret stays under its character when escapes before it widen the line.
+    const indent = printable(source.slice(0, Math.max(0, finding.col - 1))).length;
+    lines.push(`${output.style('dim', `${gutter} |`)} ${printable(source)}`);
+    lines.push(`${' '.repeat(gutter.length)} ${output.style('dim', '|')} ${' '.repeat(indent)}${output.style(SEVERITY_STYLE[finding.severity], '^')}`);
   }
-  if (finding.hint) lines.push(`${' '.repeat(String(finding.line).length)} ${output.style('dim', '=')} ${output.style('dim', 'hint:')} ${finding.hint}`);
+  if (finding.hint) lines.push(`${' '.repeat(String(finding.line).length)} ${output.style('dim', '=')} ${output.style('dim', 'hint:')} ${printable(finding.hint)}`);
   return lines.join('\n');
 }
 
@@ -50,12 +56,4 @@ export function countBySeverity(findings: readonly Finding[]): Record<Finding['s
 
 export function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
-}
-
-/**
- * Untrusted text (report fields, DNS values) for a terminal: control, bidi and line-separator
- * characters become visible \uXXXX escapes, so a value cannot move the cursor or recolour the screen.
- */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

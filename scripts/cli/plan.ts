@@ -12,6 +12,7 @@ import { pullRequestFromEvent } from '../github/event.ts';
 import { appendJobSummary } from '../github/summary.ts';
 import type { ManagedRecord } from '../policy/model.ts';
 import { managedRecords } from '../policy/record.ts';
+import { printable } from '../printable.ts';
 import type { Command, CommandContext } from './command.ts';
 import { CliError, DOMAINS_OPTION, EXIT } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
@@ -54,7 +55,7 @@ export async function desiredFromDomains(dir: string, context: CommandContext): 
 export async function removedDomains(dir: string, context: CommandContext, deps: DnsCommandDeps): Promise<string[]> {
   if (deps.removedDomains !== undefined) return deps.removedDomains;
   const removed = await removedDomainsFromGit(resolvePath(context.cwd, dir), context.cwd);
-  if (removed.warning !== undefined) context.output.err(`dmarcops: ${removed.warning}`);
+  if (removed.warning !== undefined) context.output.err(`dmarcops: ${printable(removed.warning)}`);
   return removed.domains;
 }
 

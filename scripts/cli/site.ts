@@ -4,7 +4,7 @@ import { formatBytes } from '../site/budget.ts';
 import type { BudgetReport } from '../site/budget.ts';
 import type { Command, CommandContext } from './command.ts';
 import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
-import { printable } from './output.ts';
+import { printable } from '../printable.ts';
 
 const BUILD_OPTIONS = ['data', 'domains', 'out', 'base', 'site-url', 'redact', 'live-dns', 'private', 'json', 'quiet'];
 const SERVE_OPTIONS = ['out', 'base', 'port', 'host'];
@@ -110,7 +110,7 @@ function printResult(output: CommandContext['output'], result: { pages: number; 
 /** The heaviest pages, one line each: total, HTML, assets and lazily loaded chunks. */
 export function budgetTable(budget: BudgetReport, output: Pick<CommandContext['output'], 'style'>): string {
   const shown = budget.pages.slice(0, LARGEST_PAGES);
-  const rows = shown.map((page) => [page.page, formatBytes(page.bytes), formatBytes(page.htmlBytes), formatBytes(page.bytes - page.htmlBytes), formatBytes(page.lazyBytes)]);
+  const rows = shown.map((page) => [printable(page.page), formatBytes(page.bytes), formatBytes(page.htmlBytes), formatBytes(page.bytes - page.htmlBytes), formatBytes(page.lazyBytes)]);
   const header = ['page', 'total', 'html', 'assets', 'lazy'];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');

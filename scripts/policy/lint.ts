@@ -48,6 +48,7 @@ export const SCHEMA_RULES: readonly Omit<LintRule, 'check'>[] = [
   { id: 'missing-policy', severity: 'error', summary: 'Neither the domain file nor the defaults set `policy`.', reference: 'RFC 9989 §4.7' },
   { id: 'failure-reports-refused', severity: 'error', summary: '`ruf` (and `fo`) are refused: failure reports carry personal data and dmarcops does not collect them.', reference: 'RFC 9991 §7, RFC 9989 §9' },
   { id: 'defaults-domain', severity: 'error', summary: 'The defaults file sets `domain`, which only a domain file may set.', reference: 'dmarcops' },
+  { id: 'admins-outside-defaults', severity: 'error', summary: 'A domain file sets `admins`, which only the defaults file may set.', reference: 'dmarcops (GitHub CODEOWNERS)' },
 ];
 
 const STRENGTH: Record<Disposition, number> = { none: 0, quarantine: 1, reject: 2 };
@@ -440,10 +441,10 @@ export const LINT_RULES: readonly LintRule[] = [
   {
     id: 'no-owners',
     severity: 'warning',
-    summary: 'No `owners`: CODEOWNERS cannot require anyone in particular to approve changes.',
+    summary: 'No `owners`: CODEOWNERS falls back to the `admins`, so nobody responsible for the domain has to approve changes.',
     reference: 'dmarcops (GitHub CODEOWNERS)',
     check({ domain, report }) {
-      if (domain.policy.owners.length === 0) report({ path: ['owners'], part: 'key', message: 'no owners: any writer to the repository can change this policy without review', hint: 'Add owners: [@org/mail-admins] here or in domains/_defaults.yaml.' });
+      if (domain.policy.owners.length === 0) report({ path: ['owners'], part: 'key', message: 'no owners: only the admins of the repository approve changes to this policy', hint: 'Add owners: [@org/mail-admins] here or in domains/_defaults.yaml.' });
     },
   },
 ];

@@ -30,6 +30,8 @@ export interface DomainFileSpec {
   parked?: boolean;
   dns?: { provider?: DnsProviderName; zone?: string; ttl?: number };
   owners?: string[];
+  /** Only in the defaults file: who owns everything but the domain files (CODEOWNERS). */
+  admins?: string[];
   senders?: { name: string; type?: string; ips?: string[]; spf_includes?: string[]; dkim?: { domain: string; selector?: string }[] }[];
 }
 
@@ -55,6 +57,8 @@ export interface LoadResult {
   findings: Finding[];
   /** Every file read, with its text, for code frames under findings. */
   texts: Map<string, string>;
+  /** The defaults file as written ({} when there is none or it has schema errors). */
+  defaults: DomainFileSpec;
 }
 
 export function isDomainFileName(name: string): boolean {
@@ -112,6 +116,15 @@ export function loadDomainTexts(files: TextFile[], defaults?: TextFile): LoadRes
     }
     const problems = checkSchema(data);
     for (const problem of problems) findings.push(placeProblem(problem, parsed.source));
+    if ('admins' in data) {
+      findings.push({
+        rule: 'admins-outside-defaults',
+        severity: 'error',
+        message: 'only the defaults file can set `admins`: they own the whole repository, not one domain',
+        hint: `Move it to ${DEFAULTS_FILE_NAME}, or list these people under \`owners:\` to let them approve this domain.`,
+        ...locateOrStart(parsed.source, ['admins'], 'key'),
+      });
+    }
     if (problems.some((problem) => problem.severity === 'error')) continue;
 
     const spec = mergeSpecs(defaultsSpec, data as DomainFileSpec);
@@ -134,7 +147,7 @@ export function loadDomainTexts(files: TextFile[], defaults?: TextFile): LoadRes
     }
     domains.push({ policy: toDomainPolicy(spec, file), spec, locate, setsOwn: (path) => hasPath(source, path), text });
   }
-  return { domains, findings, texts };
+  return { domains, findings, texts, defaults: defaultsSpec };
 }
 
 /** The document as plain data; undefined (with a finding) when aliases expand past the yaml library's limit. */

@@ -4,6 +4,7 @@
  */
 import type { DomainPolicy, ManagedRecord } from './model.ts';
 import { externalReportDestinations, formatZoneFileTxt, managedRecords, splitCharacterStrings } from './record.ts';
+import { printable } from '../printable.ts';
 
 export interface DomainRecords {
   domain: string;
@@ -25,15 +26,15 @@ export function recordsForDomain(policy: DomainPolicy, all: DomainPolicy[]): Dom
   return { domain: policy.domain, file: policy.file, records, unmanagedAuthorizations };
 }
 
-/** Zone-file lines, one per record, with comments saying where each goes. */
+/** Zone-file lines, one per record, with comments saying where each goes (names in comments through `printable`). */
 export function renderZoneLines(result: DomainRecords): string {
-  const lines = [`; ${result.domain} (${result.file})`];
+  const lines = [`; ${printable(result.domain)} (${printable(result.file)})`];
   for (const record of result.records) {
     lines.push(`; ${record.purpose === 'policy' ? 'DMARC policy' : 'authorises reports for this domain'}: ${record.provider} zone ${record.zone}`);
     for (const strings of record.characterStrings) lines.push(`${record.name}. ${record.ttl} IN TXT ${formatZoneFileTxt(strings)}`);
   }
   for (const { host, recordName } of result.unmanagedAuthorizations) {
-    lines.push(`; not managed here: ${host} must publish ${recordName}. TXT "v=DMARC1" or receivers will not send it reports`);
+    lines.push(`; not managed here: ${printable(host)} must publish ${printable(recordName)}. TXT "v=DMARC1" or receivers will not send it reports`);
   }
   return lines.join('\n');
 }

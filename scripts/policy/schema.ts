@@ -140,6 +140,14 @@ function toProblem(error: ErrorObject): SchemaProblem {
         part: 'value',
         message: `\`${name}\` must be ${error.keyword === 'minimum' ? 'at least' : 'at most'} ${String(error.params.limit)}, not ${String(error.data)}`,
       };
+    case 'minItems':
+      return {
+        rule: 'invalid-value',
+        severity: 'error',
+        path,
+        part: 'value',
+        message: `\`${name}\` needs at least ${String(error.params.limit)} ${Number(error.params.limit) === 1 ? 'entry' : 'entries'}`,
+      };
     case 'uniqueItems':
       return {
         rule: 'invalid-value',
@@ -180,7 +188,7 @@ export function suggest(word: string, candidates: string[]): string | undefined 
 
 function patternMeaning(path: YamlPath, error: ErrorObject): string {
   const last = [...path].reverse().find((segment) => typeof segment === 'string');
-  if (last === 'owners') return 'a GitHub user (@name) or team (@org/team)';
+  if (last === 'owners' || last === 'admins') return 'a GitHub user (@name) or team (@org/team)';
   if (last === 'max_size') return 'a size such as 10m (bytes, with an optional k, m, g or t)';
   if (last === 'ips') return 'an IP address or CIDR range';
   if (last === 'selector') return 'a DKIM selector';

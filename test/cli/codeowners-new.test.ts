@@ -26,6 +26,51 @@ describe('dmarcops codeowners', () => {
     expect(await main(['codeowners', '--check', '--domains', join(dir, 'domains'), '--output', file], output, {})).toBe(1);
     expect(output.text()).toMatch(/^\+ .*example\.org\.yaml @example-org\/brand$/m);
   });
+
+  test('the file has a catch-all and admin lines for .github/, scripts/, the lockfile and CODEOWNERS; --check fails without them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dmarcops-codeowners-'));
+    await cp('domains', join(dir, 'domains'), { recursive: true });
+    const file = join(dir, 'CODEOWNERS');
+    expect(await main(['codeowners', '--domains', join(dir, 'domains'), '--output', file], captureOutput(), {})).toBe(0);
+    const text = await readFile(file, 'utf8');
+    const admins = '@example-org/dmarcops-admins';
+    for (const line of [`* ${admins}`, `/.github/ ${admins}`, `/scripts/ ${admins}`, `/package-lock.json ${admins}`, `/package.json ${admins}`, `/.github/CODEOWNERS ${admins}`, `/domains/_defaults.yaml ${admins}`]) {
+      expect(text.split('\n'), line).toContain(line);
+    }
+
+    // The file as it was before admins existed: domain lines only.
+    const old = text.split('\n').filter((line) => line.startsWith('/domains/') && !line.startsWith('/domains/_defaults')).join('\n');
+    await writeFile(file, `${old}\n`);
+    const output = captureOutput();
+    expect(await main(['codeowners', '--check', '--domains', join(dir, 'domains'), '--output', file], output, {})).toBe(1);
+    expect(output.text()).toMatch(/out of date/);
+    expect(output.text()).toContain(`  * ${admins}   (the catch-all: new files and everything not named)`);
+    expect(output.text()).toContain(`  /.github/CODEOWNERS ${admins}`);
+    expect(output.text()).toContain(`  /package-lock.json ${admins}`);
+  });
+
+  test('without admins: codeowners and --check fail and say how to declare them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dmarcops-codeowners-'));
+    await cp('domains', join(dir, 'domains'), { recursive: true });
+    const defaults = join(dir, 'domains', '_defaults.yaml');
+    await writeFile(defaults, (await readFile(defaults, 'utf8')).replace(/^admins:\n(  - .*\n)+/m, ''));
+    for (const extra of [[], ['--check']]) {
+      const output = captureOutput();
+      expect(await main(['codeowners', ...extra, '--domains', join(dir, 'domains'), '--output', join(dir, 'CODEOWNERS')], output, {})).toBe(1);
+      expect(output.stderr.join('\n')).toMatch(/no `admins:` in .*_defaults\.yaml/);
+      expect(output.stderr.join('\n')).toMatch(/^ {2}admins:$/m);
+    }
+  });
+
+  test('admins: in a domain file is an error at its key', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dmarcops-codeowners-'));
+    await cp('domains', join(dir, 'domains'), { recursive: true });
+    const domainFile = join(dir, 'domains', 'example.org.yaml');
+    await writeFile(domainFile, `${await readFile(domainFile, 'utf8')}admins: ["@mallory"]\n`);
+    const output = captureOutput();
+    expect(await main(['codeowners', '--domains', join(dir, 'domains'), '--output', join(dir, 'CODEOWNERS')], output, {})).toBe(1);
+    expect(output.stderr.join('\n')).toMatch(/example\.org\.yaml:\d+:1: error: only the defaults file can set `admins`.*\[admins-outside-defaults\]/);
+  });
 });
 
 describe('dmarcops new', () => {

@@ -29,6 +29,7 @@ const CASES: { rule: string; files: Record<string, string>; expected: string[]; 
   { rule: 'missing-key', files: { 'd/a.com.yaml': 'policy: none\nreports: [r@a.com]\nsenders:\n  - type: ESP\n' }, expected: ['d/a.com.yaml:4:5'] },
   { rule: 'missing-policy', files: { 'd/a.com.yaml': 'reports: [r@a.com]\n' }, expected: ['d/a.com.yaml:1:1'] },
   { rule: 'failure-reports-refused', files: { 'd/a.com.yaml': 'policy: none\nreports: [r@a.com]\nfo: "1"\n' }, expected: ['d/a.com.yaml:3:1'] },
+  { rule: 'admins-outside-defaults', files: { 'd/a.com.yaml': 'policy: none\nreports: [r@a.com]\nadmins: ["@org/admins"]\n' }, expected: ['d/a.com.yaml:3:1'] },
   { rule: 'defaults-domain', files: { 'd/a.com.yaml': 'policy: none\nreports: [r@a.com]\n' }, defaults: 'domain: a.com\n', expected: ['domains/_defaults.yaml:1:1'] },
   { rule: 'file-name-mismatch', files: { 'd/a.com.yaml': 'domain: b.com\npolicy: none\nreports: [r@a.com]\n' }, expected: ['d/a.com.yaml:1:9'] },
   { rule: 'duplicate-domain', files: { 'd/a.com.yaml': 'policy: none\nreports: [r@a.com]\n', 'd/A.com.yml': 'policy: none\nreports: [r@a.com]\n' }, expected: ['d/a.com.yaml:1:1', 'd/A.com.yml:1:1'] },
@@ -72,6 +73,15 @@ describe('every rule fires where it should', () => {
     const covered = new Set(CASES.map((entry) => entry.rule));
     const missing = [...SCHEMA_RULES, ...LINT_RULES].map((rule) => rule.id).filter((id) => !covered.has(id));
     expect(missing).toEqual([]);
+  });
+});
+
+describe('admins: in the defaults file', () => {
+  test('a list of users and teams loads without findings; an empty list is an error', () => {
+    const files = { 'd/a.com.yaml': 'policy: none\nreports: [r@a.com]\n' };
+    expect(check(files, `${DEFAULTS}admins: ["@org/admins", "@carol"]\n`).filter((finding) => finding.severity !== 'info')).toEqual([]);
+    const empty = check(files, `${DEFAULTS}admins: []\n`).filter((finding) => finding.severity === 'error');
+    expect(empty.map((finding) => [finding.rule, `${finding.line}:${finding.col}`, finding.message])).toEqual([['invalid-value', '3:9', '`admins` needs at least 1 entry']]);
   });
 });
 

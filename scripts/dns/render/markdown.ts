@@ -13,7 +13,8 @@ import type { ApplyResult, GateReport } from '../apply.ts';
 import { evaluateGates, FORCE_LABEL } from '../apply.ts';
 import { describeRisk, planCounts } from '../plan.ts';
 import type { Plan, RecordChange } from '../types.ts';
-import { printable, quoteValue, readSummary } from './text.ts';
+import { printable } from '../../printable.ts';
+import { quoteValue, readSummary } from './text.ts';
 
 export interface MarkdownOptions {
   /** Heading text (default "dmarcops plan"). */

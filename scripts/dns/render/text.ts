@@ -13,8 +13,7 @@
  * without a TTY or with NO_COLOR.
  */
 import type { Output } from '../../cli/output.ts';
-import { printable } from '../../cli/output.ts';
-export { printable };
+import { printable } from '../../printable.ts';
 import type { GateReport, ZoneOutcome, DnsCheck } from '../apply.ts';
 import { describeRisk, planCounts } from '../plan.ts';
 import type { Plan, RecordChange } from '../types.ts';
