@@ -30,7 +30,7 @@ import {
   truncateMarkdown,
   upsertStickyComment,
 } from '../../scripts/github/comment.ts';
-import { parseReviewRecord } from '../../scripts/github/review.ts';
+import { parseReviewRecord, planMarker } from '../../scripts/github/review.ts';
 import { reviewRecord } from '../../scripts/dns/review.ts';
 import { appendJobSummary, SUMMARY_LIMIT_BYTES } from '../../scripts/github/summary.ts';
 import { managedRecords } from '../../scripts/policy/record.ts';
@@ -156,6 +156,16 @@ describe('the sticky comment', () => {
     for (const body of [`> ${PLAN_MARKER}`, '<!-- dmarcops:planner -->', '<!-- dmarcops:plan -->trailing', `text\n${PLAN_MARKER}`]) expect(readMarker(body)).toBeUndefined();
     expect(markerWithRecord({ v: 1, own: 'ab+/' })).toBe('<!-- dmarcops:plan {"v":1,"own":"ab+/"} -->');
     expect(() => markerWithRecord({ note: 'end -->' })).toThrow(/must not contain/);
+  });
+
+  test('the review record in the marker: read back as written; too many changes to record is an error, not a cut', () => {
+    const record = reviewRecord(riskyPlan(), { number: 5, head: HEAD_SHA });
+    expect(parseReviewRecord(readMarker(`${planMarker(record)}\nplan`)?.record)).toEqual(record);
+    const id = (index: number) => Buffer.from(String(index).padStart(16, '0')).toString('base64').slice(0, 22);
+    const huge = { ...record, own: Array.from({ length: 2200 }, (_, index) => id(index)) };
+    expect(() => planMarker(huge)).toThrow(/2200 changes, too many to record for review in one comment .*split the pull request/);
+    expect(() => parseReviewRecord({ ...JSON.parse(planMarker(record).slice('<!-- dmarcops:plan '.length, -' -->'.length)), own: 'short' })).toThrow(/own is not a list of change identities/);
+    expect(() => parseReviewRecord({ v: 2 })).toThrow(/version 2, not 1/);
   });
 
   test('a token without write access, and a bad token, fail with a sentence saying why', async () => {
