@@ -284,6 +284,21 @@ describe('what reaches DNS is what was reviewed', () => {
     expect(github.requests.filter((request) => request.path.startsWith('/repos/octo/dns/pulls?'))).toEqual([]);
   });
 
+  test('the label counts as it is when apply runs: removed after the plan, it allows nothing', async () => {
+    const converged = records();
+    const a = await openPullRequest('remove-mail', removeFile('mail.example.com'));
+    await label(a);
+    expect((await planWorkflow(a)).body).toContain('allowed because this pull request carries');
+    const octokit = createOctokit({ token: github.userToken, baseUrl: github.url });
+    await octokit.rest.issues.removeLabel({ owner: 'octo', repo: 'dns', issue_number: a, name: FORCE_LABEL });
+    merge(a);
+    const refused = await applyOnPush();
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`of #${a} needs the ${FORCE_LABEL} label on #${a}`);
+    expect(writes()).toEqual([]);
+    expect(records()).toEqual(converged);
+  });
+
   test('a run by hand with force on main applies main as it is (the environment approves such runs)', async () => {
     const a = await openPullRequest('remove-mail', removeFile('mail.example.com'));
     await planWorkflow(a);
