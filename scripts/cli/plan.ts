@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { DEFAULT_MAX_DELETES, evaluateGates, FORCE_LABEL } from '../dns/apply.ts';
+import { DEFAULT_MAX_DELETES, evaluateGates, FORCE_LABEL, mergeGates } from '../dns/apply.ts';
 import { makePlan } from '../dns/plan.ts';
 import type { PlanRun, ProviderResolver } from '../dns/plan.ts';
 import { providerResolver } from '../dns/providers/index.ts';
@@ -8,8 +8,13 @@ import { removedDomainsFromGit } from '../dns/removed.ts';
 import { renderPlanJson } from '../dns/render/json.ts';
 import { renderPlanMarkdown } from '../dns/render/markdown.ts';
 import { renderPlanText } from '../dns/render/text.ts';
+import { makePlanWithBase } from '../dns/review.ts';
+import type { BaseInputs } from '../dns/review.ts';
+import type { Plan } from '../dns/types.ts';
 import { pullRequestFromEvent } from '../github/event.ts';
 import { appendJobSummary } from '../github/summary.ts';
+import { loadDomainsAtRef } from '../policy/git.ts';
+import { lintDomains } from '../policy/lint.ts';
 import type { ManagedRecord } from '../policy/model.ts';
 import { managedRecords } from '../policy/record.ts';
 import { printable } from '../printable.ts';
@@ -26,25 +31,49 @@ export interface DnsCommandDeps {
   now?: Date;
   /** Replaces reading git history for removed domain files. */
   removedDomains?: string[];
+  /** Replaces reading the base from git: the plan is made with this base, as with --base. */
+  base?: BaseInputs;
 }
 
 export interface PlanInputs {
   domains: string;
   deleteUnrelated: boolean;
   concurrency: number;
+  /** A git ref whose domain files tell which changes are already pending there (`--base`). */
+  base?: string;
 }
 
 /** Domain files → desired records → a plan from the providers. Shared by plan, apply and comment. */
 export async function planFromDomains(inputs: PlanInputs, context: CommandContext, deps: DnsCommandDeps): Promise<PlanRun & { desired: ManagedRecord[] }> {
   const desired = await desiredFromDomains(inputs.domains, context);
   const removed = await removedDomains(inputs.domains, context, deps);
-  const run = await makePlan(desired, deps.resolve ?? providerResolver(context.env), {
+  const resolve = deps.resolve ?? providerResolver(context.env);
+  const options = {
     deleteUnrelated: inputs.deleteUnrelated,
     concurrency: inputs.concurrency,
     removedDomains: removed,
     ...(deps.now === undefined ? {} : { now: deps.now }),
-  });
+  };
+  const base = deps.base ?? (inputs.base === undefined ? undefined : await baseFromGit(inputs.base, inputs.domains, context, deps));
+  const run = base === undefined ? await makePlan(desired, resolve, options) : await makePlanWithBase(desired, base, resolve, options);
   return { ...run, desired };
+}
+
+/** The records the domain files at `ref` ask for, and the domains removed in its history. */
+async function baseFromGit(ref: string, dir: string, context: CommandContext, deps: DnsCommandDeps): Promise<BaseInputs> {
+  let loaded;
+  try {
+    loaded = await loadDomainsAtRef(ref, dir, context.cwd);
+  } catch (error) {
+    throw new CliError(`--base ${ref}: ${(error as Error).message}`);
+  }
+  const errors = [...loaded.findings, ...lintDomains(loaded.domains)].filter((finding) => finding.severity === 'error');
+  if (errors.length > 0) {
+    const [first] = errors;
+    throw new CliError(`--base ${ref}: the domain files there have ${errors.length} error${errors.length === 1 ? '' : 's'} (${first?.file}: ${first?.message}), so the base plan cannot be made`);
+  }
+  const removed = deps.removedDomains ?? (await removedDomainsFromGit(resolvePath(context.cwd, dir), context.cwd, loaded.commit)).domains;
+  return { desired: managedRecords(loaded.domains.map((domain) => domain.policy)), removedDomains: removed, commit: loaded.commit };
 }
 
 export async function desiredFromDomains(dir: string, context: CommandContext): Promise<ManagedRecord[]> {
@@ -76,7 +105,7 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
   return {
     name: 'plan',
     summary: 'show what dmarcops would change in DNS (never writes)',
-    usage: 'dmarcops plan [--domains <dir>] [--format text|markdown|json] [--out plan.json] [--delete-unrelated] [--detailed-exitcode]',
+    usage: 'dmarcops plan [--domains <dir>] [--format text|markdown|json] [--out plan.json] [--base <git-ref>] [--delete-unrelated] [--detailed-exitcode]',
     help: [
       'Reads the records the domain files ask for (_dmarc.<domain> TXT and the _report._dmarc authorisations),',
       'reads the current TXT records at those names from each provider (one listing per zone), and prints',
@@ -91,6 +120,9 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
       '  --domains <dir>       folder of domain files (default: domains)',
       '  --format <f>          text (default, coloured on a terminal), markdown, or json (docs/plan.md)',
       '  --out <file>          also write the plan as JSON, for `dmarcops apply --plan` and `dmarcops comment --plan`',
+      '  --base <git-ref>      also plan the domain files at this ref (a pull request\'s base) against the same',
+      '                        listings: changes it gives too are marked as already pending there, the others',
+      `                        are this change's own (only those can the ${FORCE_LABEL} label allow on merge)`,
       '  --delete-unrelated    also delete TXT records at those names that are not DMARC records',
       `  --max-deletes <n>     the deletion cap apply will use, for the "apply would refuse" line (default ${DEFAULT_MAX_DELETES})`,
       '  --concurrency <n>     zones read at once (default 16)',
@@ -107,6 +139,7 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
       format: { type: 'string', default: 'text' },
       out: { type: 'string' },
       'max-deletes': { type: 'string' },
+      base: { type: 'string' },
       'detailed-exitcode': { type: 'boolean', default: false },
     },
     allowPositionals: false,
@@ -118,6 +151,7 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
         domains: String(values.domains),
         deleteUnrelated: values['delete-unrelated'] === true,
         concurrency: positiveInteger(values.concurrency, '--concurrency', 16),
+        ...(typeof values.base === 'string' ? { base: values.base } : {}),
       };
       const { plan } = await planFromDomains(inputs, context, deps);
       const gates = evaluateGates(plan, { maxDeletes });
@@ -135,18 +169,18 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
 export const planCommand = makePlanCommand();
 
 /**
- * The job summary: on a pull request that carries the force label, risky changes are shown as allowed,
- * as in the sticky comment (dns-apply.yml turns the label into --force when the pull request is merged).
+ * The job summary: on a pull request, what apply will do when it is merged, as the sticky comment says
+ * it (`mergeGates`): risky changes of its own are allowed by the force label, pending ones never.
  */
-function summaryMarkdown(plan: Parameters<typeof renderPlanMarkdown>[0], maxDeletes: number, env: NodeJS.ProcessEnv, output: CommandContext['output']): string {
+function summaryMarkdown(plan: Plan, maxDeletes: number, env: NodeJS.ProcessEnv, output: CommandContext['output']): string {
   if (env.GITHUB_STEP_SUMMARY === undefined || env.GITHUB_STEP_SUMMARY === '') return '';
-  let labelled: boolean | undefined; // undefined: not a pull request event, nothing to say about labels
+  let pullRequest: ReturnType<typeof pullRequestFromEvent>; // undefined: not a pull request event, nothing to say about labels
   try {
-    const pullRequest = pullRequestFromEvent(env);
-    if (pullRequest !== undefined) labelled = pullRequest.labels.includes(FORCE_LABEL);
+    pullRequest = pullRequestFromEvent(env);
   } catch (error) {
     output.err(`dmarcops plan: ${(error as Error).message}; the summary shows the gates without the ${FORCE_LABEL} label`);
   }
-  const gates = evaluateGates(plan, labelled === true ? { maxDeletes, force: true } : { maxDeletes });
-  return renderPlanMarkdown(plan, labelled === undefined ? { gates } : { gates, forceLabel: labelled });
+  if (pullRequest?.number === undefined) return renderPlanMarkdown(plan, { gates: evaluateGates(plan, { maxDeletes }) });
+  const labelled = pullRequest.labels.includes(FORCE_LABEL);
+  return renderPlanMarkdown(plan, { gates: mergeGates(plan, { number: pullRequest.number, labelled, maxDeletes }), forceLabel: labelled });
 }

@@ -6,6 +6,9 @@
  * Gates (all checked before anything is written; `evaluateGates` is pure):
  * - reviewed checksum: when the plan that was reviewed is given, the fresh plan must hash the same;
  * - risky changes (a deletion, a weaker policy, removing a non-DMARC TXT) need `force`;
+ * - reviewed plans: when review evidence is given (apply in GitHub Actions, scripts/dns/review.ts),
+ *   every change must be in a merged pull request's reviewed plan, and a risky one must be the own
+ *   change of a pull request carrying the `dmarcops:force` label (or `force`, on a run by hand);
  * - at most `maxDeletes` deletions per run across the whole fleet (default 10); `force` does not lift
  *   it, a higher `maxDeletes` does.
  */
@@ -14,11 +17,12 @@ import type { ManagedRecord } from '../policy/model.ts';
 import { isDmarcRecord } from '../policy/record.ts';
 import { computePlan, compare, mapLimit, normaliseName, planCounts, readZones, zoneKey, makePlan } from './plan.ts';
 import type { PlanOptions, ProviderResolver, ZoneListing } from './plan.ts';
+import { checkReview, FORCE_LABEL, reviewRecord } from './review.ts';
+import type { ReviewCheck, ReviewEvidence } from './review.ts';
 import type { Plan, RecordChange } from './types.ts';
 
+export { FORCE_LABEL } from './review.ts';
 export const DEFAULT_MAX_DELETES = 10;
-/** The pull-request label the workflows turn into `--force`. */
-export const FORCE_LABEL = 'dmarcops:force';
 
 // ------------------------------------------------------------------------------------------------
 // Gates
@@ -28,6 +32,11 @@ export interface GateOptions {
   maxDeletes?: number;
   /** The checksum of the plan that was reviewed (`--plan plan.json`). */
   reviewedChecksum?: string;
+  /**
+   * What merged pull requests reviewed (scripts/github/review.ts). When given, it decides risky
+   * changes instead of `force` alone: each must be a labelled pull request's own change (or `force`).
+   */
+  review?: ReviewEvidence;
 }
 
 export interface GateReport {
@@ -41,6 +50,8 @@ export interface GateReport {
   force: boolean;
   /** Undefined when no reviewed checksum was given. */
   checksumMatches?: boolean;
+  /** The review check, when review evidence was given. */
+  review?: ReviewCheck;
 }
 
 export function evaluateGates(plan: Plan, options: GateOptions = {}): GateReport {
@@ -56,7 +67,11 @@ export function evaluateGates(plan: Plan, options: GateOptions = {}): GateReport
       problems.push(`the plan differs from the reviewed one (reviewed ${options.reviewedChecksum.slice(0, 12)}…, now ${plan.checksum.slice(0, 12)}…): DNS or the domain files changed since; plan and review again`);
     }
   }
-  if (risky.length > 0 && !force) {
+  let review: ReviewCheck | undefined;
+  if (options.review !== undefined) {
+    review = checkReview(plan, options.review, force);
+    problems.push(...review.problems);
+  } else if (risky.length > 0 && !force) {
     const one = risky.length === 1;
     problems.push(`${risky.length} risky change${one ? '' : 's'} (${one ? 'a deletion or a weaker policy' : 'deletions or weaker policies'}) need${one ? 's' : ''} --force (or the ${FORCE_LABEL} label on the pull request)`);
   }
@@ -65,7 +80,19 @@ export function evaluateGates(plan: Plan, options: GateOptions = {}): GateReport
   }
   const report: GateReport = { ok: problems.length === 0, problems, risky, deletes: counts.delete, maxDeletes, force };
   if (checksumMatches !== undefined) report.checksumMatches = checksumMatches;
+  if (review !== undefined) report.review = review;
   return report;
+}
+
+/**
+ * The gates apply will check when this pull request is merged as planned, for its plan comment and
+ * job summary (no other pull request's plan or label counted): every change was reviewed here, its own
+ * risky ones pass with the label, the ones already pending on its base never do.
+ */
+export function mergeGates(plan: Plan, pullRequest: { number: number; labelled: boolean; maxDeletes?: number }): GateReport {
+  const record = reviewRecord(plan, { number: pullRequest.number, head: '' });
+  const evidence: ReviewEvidence = { trigger: 'merge', merged: pullRequest.number, pullRequests: [{ number: pullRequest.number, force: pullRequest.labelled, record }], notes: [] };
+  return evaluateGates(plan, { ...(pullRequest.maxDeletes === undefined ? {} : { maxDeletes: pullRequest.maxDeletes }), review: evidence });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -191,6 +218,11 @@ export async function verifyDns(changes: readonly RecordChange[], options: Verif
 export interface ApplyOptions extends PlanOptions, GateOptions, ExecuteOptions {
   /** Zones read at once while planning and re-planning (default 16). */
   readConcurrency?: number;
+  /**
+   * Finds what was reviewed for this plan (GitHub), after planning and before the gates, only when the
+   * plan has changes; its result becomes `review`. A rejection stops the run before anything is written.
+   */
+  gatherReview?: (plan: Plan) => Promise<ReviewEvidence>;
   verifyDns?: VerifyDnsOptions;
   /** Called with the fresh plan and the gate report before anything is written. */
   onPlan?: (plan: Plan, gates: GateReport) => void;
@@ -217,7 +249,9 @@ export interface ApplyResult {
 export async function applyDns(desired: readonly ManagedRecord[], resolve: ProviderResolver, options: ApplyOptions = {}): Promise<ApplyResult> {
   const planOptions: PlanOptions = { ...options, concurrency: options.readConcurrency ?? 16 };
   const { plan, listings } = await makePlan(desired, resolve, planOptions);
-  const gates = evaluateGates(plan, options);
+  const gateOptions: GateOptions = { ...options };
+  if (options.gatherReview !== undefined && plan.changes.length > 0) gateOptions.review = await options.gatherReview(plan);
+  const gates = evaluateGates(plan, gateOptions);
   options.onPlan?.(plan, gates);
   if (!gates.ok) return { status: 'refused', plan, gates, outcomes: [] };
   if (plan.changes.length === 0) return { status: 'no-changes', plan, gates, outcomes: [] };

@@ -33,3 +33,21 @@ export function canonicalJson(value: unknown): string {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${canonicalJson(member)}`).join(',')}}`;
 }
+
+/** Bumped if what a change identity covers ever changes. */
+const IDENTITY_FORMAT = 'dmarcops-change-v1';
+/** Characters of one identity: base64 of 16 bytes without padding. */
+export const IDENTITY_LENGTH = 22;
+
+/**
+ * What one change does, as a short fixed-width string: sha256 over canonical JSON of the change
+ * without `reason` and `risky` (words and a verdict derived from the rest), cut to 128 bits and
+ * written in base64 without padding (22 characters of A–Z a–z 0–9 + /, none of which can end an HTML
+ * comment). `before` is covered, so the same edit against other records in DNS is another change.
+ * The review record of a pull request lists these (docs/plan.md, "The review record").
+ */
+export function changeIdentity(change: RecordChange): string {
+  const { reason: _reason, risky: _risky, ...what } = change;
+  const digest = createHash('sha256').update(`${IDENTITY_FORMAT}\n${canonicalJson(what)}`).digest();
+  return digest.subarray(0, 16).toString('base64').slice(0, IDENTITY_LENGTH);
+}

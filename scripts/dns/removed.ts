@@ -16,9 +16,11 @@ export interface RemovedDomains {
   warning?: string;
 }
 
-export async function removedDomainsFromGit(dir: string, cwd: string = process.cwd()): Promise<RemovedDomains> {
+/** Domain files removed in the history of `commit` (default: HEAD), a full sha when given. */
+export async function removedDomainsFromGit(dir: string, cwd: string = process.cwd(), commit?: string): Promise<RemovedDomains> {
   try {
-    const { stdout } = await run('git', ['log', '--no-renames', '--diff-filter=D', '--name-only', '--format=', '--', dir], { cwd, maxBuffer: 64 * 1024 * 1024 });
+    if (commit !== undefined && !/^[0-9a-f]{40,64}$/.test(commit)) throw new Error(`not a commit sha: ${JSON.stringify(commit)}`);
+    const { stdout } = await run('git', ['log', ...(commit === undefined ? [] : [commit]), '--no-renames', '--diff-filter=D', '--name-only', '--format=', '--', dir], { cwd, maxBuffer: 64 * 1024 * 1024 });
     const domains = new Set<string>();
     for (const line of stdout.split('\n')) {
       const name = basename(line.trim());

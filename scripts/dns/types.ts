@@ -57,6 +57,21 @@ export interface Plan {
   notices: PlanNotice[];
   /** Zones read, with their provider, for the summary line. */
   zones: { provider: DnsProviderName; zone: string; names: number }[];
+  /** With `dmarcops plan --base <ref>`: which changes the base's domain files give too. Not in the checksum. */
+  base?: PlanBase;
+}
+
+/**
+ * The base a pull request's plan was compared with (`dmarcops plan --base <ref>`): the plan of the base
+ * commit's domain files against the same provider listings. A change that plan has too is already
+ * pending on the base (left by an earlier merge that apply refused, or by an edit to DNS), so it is not
+ * the pull request's own; every other change is.
+ */
+export interface PlanBase {
+  /** The commit the ref named, full sha. */
+  commit: string;
+  /** `changeIdentity` of each change of this plan that the base gives too. */
+  pending: string[];
 }
 
 /**

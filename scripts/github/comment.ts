@@ -2,14 +2,18 @@
  * The sticky pull-request comment: one comment per pull request, found again by the hidden marker it
  * starts with and updated in place (never a new comment per run), through @octokit/rest.
  *
- * - Found by paging through all the issue's comments (`listComments`, 100 a page) and taking one whose
- *   body starts with the marker; a Bot author is preferred when several do.
+ * - The marker is the first line: `<!-- dmarcops:plan -->`, or `<!-- dmarcops:plan {…} -->` with the
+ *   review record apply reads (scripts/github/review.ts).
+ * - Only a comment written by the token's own identity counts (`tokenLogin`: the user of a personal
+ *   token, `github-actions[bot]` for the Actions token, or a login given): anyone can post a comment
+ *   that starts with the marker, and such a comment is left alone, never updated nor believed.
+ *   Found by paging through all the issue's comments (`listComments`, 100 a page).
  * - Not touched when the body is unchanged (no notification, no "edited" mark).
  * - Kept under GitHub's 65,536-character limit: longer plans are cut at a line, an open code fence is
  *   closed, and a note points at the job summary, which always has the full plan.
  * - Token from GITHUB_TOKEN, repository from GITHUB_REPOSITORY, API from GITHUB_API_URL (so GitHub
- *   Enterprise and the test server work the same way); the pull request's number and labels from the
- *   event payload at GITHUB_EVENT_PATH, when the workflow runs on a `pull_request` event.
+ *   Enterprise and the test server work the same way); the pull request's number, head and labels from
+ *   the event payload at GITHUB_EVENT_PATH, when the workflow runs on a `pull_request` event.
  */
 import { Octokit } from '@octokit/rest';
 import { pullRequestFromEvent } from './event.ts';
@@ -19,6 +23,8 @@ export { pullRequestFromEvent } from './event.ts';
 export type { EventPullRequest } from './event.ts';
 
 export const PLAN_MARKER = '<!-- dmarcops:plan -->';
+/** Who writes comments with the workflow token (`GITHUB_TOKEN` of Actions). */
+export const ACTIONS_LOGIN = 'github-actions[bot]';
 /** GitHub refuses comment bodies longer than this (422 "Body is too long"). */
 export const COMMENT_LIMIT = 65_536;
 
@@ -74,39 +80,110 @@ export function commentBody(markdown: string, options: { marker?: string; limit?
   return { body: `${marker}\n${text}`, truncated };
 }
 
+/** `<!-- dmarcops:plan {"v":1,…} -->`: the marker with a JSON record in it, on one line. */
+export function markerWithRecord(record: object, marker: string = PLAN_MARKER): string {
+  const json = JSON.stringify(record);
+  if (json.includes('-->') || json.includes('\n')) throw new Error('a marker record must not contain "-->" or a line break');
+  return `${marker.replace(/ -->$/, '')} ${json} -->`;
+}
+
+/**
+ * Whether `body` starts with `marker` (its first line is the marker, or the marker with a record), and
+ * the record's JSON when there is one: `undefined` when not marked, `{}` when marked without a record.
+ */
+export function readMarker(body: string, marker: string = PLAN_MARKER): { record?: unknown; error?: string } | undefined {
+  const first = body.trimStart().split('\n', 1)[0]?.trimEnd() ?? '';
+  if (first === marker) return {};
+  const open = `${marker.replace(/ -->$/, '')} {`;
+  if (!first.startsWith(open) || !first.endsWith(' -->')) return undefined;
+  try {
+    return { record: JSON.parse(first.slice(open.length - 1, -' -->'.length)) as unknown };
+  } catch (error) {
+    return { error: `its marker record is not JSON (${(error as Error).message})` };
+  }
+}
+
+/**
+ * The login that comments made with this token carry: `GET /user` for a user's token; the Actions
+ * token (an installation token) may not read it, so GitHub answers 403 "Resource not accessible by
+ * integration", and such comments are `github-actions[bot]`'s. Another app's installation token also
+ * gets 403: pass that app's `<slug>[bot]` login explicitly (`--comment-author`).
+ */
+export async function tokenLogin(octokit: Octokit): Promise<string> {
+  try {
+    const { data } = await octokit.rest.users.getAuthenticated();
+    return data.login;
+  } catch (error) {
+    const status = (error as { status?: unknown }).status;
+    if (status === 403) return ACTIONS_LOGIN;
+    if (status === 401) throw new Error(`GitHub refused the token (401 ${(error as Error).message}) asking who it is (GET /user)`, { cause: error });
+    throw new Error(`cannot tell whose token this is (GET /user): ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** GitHub logins are case-insensitive. */
+export function sameLogin(a: string | undefined, b: string): boolean {
+  return a !== undefined && a.toLowerCase() === b.toLowerCase();
+}
+
+interface ListedComment {
+  id: number;
+  body?: string | undefined;
+  user?: { login?: string } | null | undefined;
+}
+
+/**
+ * The sticky comment among an issue's comments: the first that starts with the marker and was written by
+ * `author`; `foreign` counts marked comments by anyone else (never used), `others` further marked ones
+ * by `author` (left alone).
+ */
+export function findStickyComment<T extends ListedComment>(comments: readonly T[], author: string, marker: string = PLAN_MARKER): { mine?: T; others: number; foreign: number } {
+  const marked = comments.filter((comment) => readMarker(comment.body ?? '', marker) !== undefined);
+  const mine = marked.filter((comment) => sameLogin(comment.user?.login, author));
+  const result: { mine?: T; others: number; foreign: number } = { others: Math.max(0, mine.length - 1), foreign: marked.length - mine.length };
+  if (mine[0] !== undefined) result.mine = mine[0];
+  return result;
+}
+
 export interface StickyOptions {
   owner: string;
   repo: string;
   issueNumber: number;
   body: string;
   marker?: string;
+  /** The login whose comment may be updated; default: the token's own (`tokenLogin`). */
+  author?: string;
 }
 
 export interface StickyResult {
   action: 'created' | 'updated' | 'unchanged';
   id: number;
   url: string;
-  /** Other comments that also carry the marker (left alone). */
+  /** The login the sticky comment is written by. */
+  author: string;
+  /** Other comments by that login that also carry the marker (left alone). */
   others: number;
+  /** Comments by anyone else that carry the marker: never updated, never read as the plan. */
+  foreign: number;
 }
 
-/** Updates the pull request's marked comment in place, or creates it. */
+/** Updates the pull request's marked comment written by the token's identity in place, or creates it. */
 export async function upsertStickyComment(octokit: Octokit, options: StickyOptions): Promise<StickyResult> {
   const marker = options.marker ?? PLAN_MARKER;
   const { owner, repo, issueNumber, body } = options;
-  if (!body.startsWith(marker)) throw new Error('the comment body must start with its marker, or the next run cannot find it');
+  if (readMarker(body, marker) === undefined) throw new Error('the comment body must start with its marker, or the next run cannot find it');
+  const author = options.author ?? await tokenLogin(octokit);
   try {
     const comments = await octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: issueNumber, per_page: 100 });
-    const marked = comments.filter((comment) => (comment.body ?? '').trimStart().startsWith(marker));
-    const mine = marked.find((comment) => comment.user?.type === 'Bot') ?? marked[0];
-    const others = Math.max(0, marked.length - 1);
-    if (mine !== undefined && mine.body === body) return { action: 'unchanged', id: mine.id, url: mine.html_url, others };
+    const { mine, others, foreign } = findStickyComment(comments, author, marker);
+    const found = { author, others, foreign };
+    if (mine !== undefined && mine.body === body) return { action: 'unchanged', id: mine.id, url: mine.html_url, ...found };
     if (mine !== undefined) {
       const { data } = await octokit.rest.issues.updateComment({ owner, repo, comment_id: mine.id, body });
-      return { action: 'updated', id: data.id, url: data.html_url, others };
+      return { action: 'updated', id: data.id, url: data.html_url, ...found };
     }
     const { data } = await octokit.rest.issues.createComment({ owner, repo, issue_number: issueNumber, body });
-    return { action: 'created', id: data.id, url: data.html_url, others };
+    return { action: 'created', id: data.id, url: data.html_url, ...found };
   } catch (error) {
     throw explain(error, `${owner}/${repo}#${issueNumber}`);
   }

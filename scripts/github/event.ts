@@ -1,7 +1,8 @@
 /**
  * The event payload Actions writes to GITHUB_EVENT_PATH, as far as dmarcops reads it: the pull
- * request's number and labels (the `dmarcops:force` label lets risky DNS changes through). Read by
- * the sticky comment and by `plan`'s job summary alike.
+ * request's number, head commit and labels (the `dmarcops:force` label lets its own risky DNS changes
+ * through), and the repository's default branch (the only branch apply runs on). Read by the sticky
+ * comment, by `plan`'s job summary and by `apply`.
  */
 import { readFileSync } from 'node:fs';
 
@@ -11,30 +12,75 @@ export interface EventPullRequest {
   number: number | undefined;
   /** Label names, as of the event (`labeled`/`unlabeled` events carry the labels after the change). */
   labels: string[];
+  /** The head commit the run checked out (merged into its base), full sha; undefined when the payload does not say. */
+  headSha?: string;
 }
 
 /**
- * `pull_request` of the event payload Actions writes to GITHUB_EVENT_PATH: its number and label names.
- * Undefined outside Actions and for events without a pull request; throws when the file is unreadable
- * or not JSON (what the labels allow must not be guessed).
+ * `pull_request` of the event payload Actions writes to GITHUB_EVENT_PATH: its number, head sha and label
+ * names. Undefined outside Actions and for events without a pull request; throws when the file is
+ * unreadable or not JSON (what the labels allow must not be guessed).
  */
 export function pullRequestFromEvent(env: NodeJS.ProcessEnv = process.env): EventPullRequest | undefined {
-  const path = env.GITHUB_EVENT_PATH;
-  if (path === undefined || path === '') return undefined;
-  let payload: unknown;
-  try {
-    payload = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new Error(`cannot read the event payload at GITHUB_EVENT_PATH (${path}): ${(error as Error).message}`, { cause: error });
-  }
-  const pullRequest = typeof payload === 'object' && payload !== null ? (payload as { pull_request?: unknown }).pull_request : undefined;
-  if (typeof pullRequest !== 'object' || pullRequest === null) return undefined;
-  const { number, labels } = pullRequest as { number?: unknown; labels?: unknown };
-  return {
+  const payload = eventPayload(env);
+  const pullRequest = isObject(payload) ? payload.pull_request : undefined;
+  if (!isObject(pullRequest)) return undefined;
+  const { number, labels, head } = pullRequest;
+  const result: EventPullRequest = {
     number: typeof number === 'number' && Number.isSafeInteger(number) && number > 0 ? number : undefined,
     labels: Array.isArray(labels) ? labels.flatMap((label: unknown) => {
-      const name = typeof label === 'object' && label !== null ? (label as { name?: unknown }).name : undefined;
+      const name = isObject(label) ? label.name : undefined;
       return typeof name === 'string' ? [name] : [];
     }) : [],
   };
+  const sha = isObject(head) ? head.sha : undefined;
+  if (typeof sha === 'string' && isSha(sha)) result.headSha = sha;
+  return result;
+}
+
+/** `repository.default_branch` of the event payload; undefined outside Actions or when it does not say. */
+export function defaultBranchFromEvent(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const payload = eventPayload(env);
+  const repository = isObject(payload) ? payload.repository : undefined;
+  const branch = isObject(repository) ? repository.default_branch : undefined;
+  return typeof branch === 'string' && branch !== '' ? branch : undefined;
+}
+
+/**
+ * In GitHub Actions, the run's ref must be the repository's default branch: a workflow dispatched
+ * from another branch runs that branch's workflow file and domain files. Returns the branch name;
+ * throws a sentence saying why not, also when the default branch cannot be told (fail closed).
+ */
+export function requireDefaultBranch(env: NodeJS.ProcessEnv = process.env): string {
+  let branch: string | undefined;
+  try {
+    branch = defaultBranchFromEvent(env);
+  } catch (error) {
+    throw new Error(`cannot tell the repository's default branch: ${(error as Error).message}`, { cause: error });
+  }
+  if (branch === undefined) throw new Error('cannot tell the repository\'s default branch: the event payload at GITHUB_EVENT_PATH has no repository.default_branch; apply runs only on the default branch');
+  const ref = env.GITHUB_REF ?? '';
+  if (ref !== `refs/heads/${branch}`) {
+    throw new Error(`apply runs only on the default branch (refs/heads/${branch}), not ${ref === '' ? 'an unknown ref (GITHUB_REF is not set)' : ref}: what another branch holds was not merged after review`);
+  }
+  return branch;
+}
+
+/** A full commit sha: 40 hex digits (SHA-1) or 64 (SHA-256 repositories). */
+export function isSha(text: string): boolean {
+  return /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(text);
+}
+
+function eventPayload(env: NodeJS.ProcessEnv): unknown {
+  const path = env.GITHUB_EVENT_PATH;
+  if (path === undefined || path === '') return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`cannot read the event payload at GITHUB_EVENT_PATH (${path}): ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

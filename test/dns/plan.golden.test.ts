@@ -4,7 +4,8 @@
  * and read the diff.
  */
 import { describe, expect, test } from 'vitest';
-import { evaluateGates } from '../../scripts/dns/apply.ts';
+import { evaluateGates, mergeGates } from '../../scripts/dns/apply.ts';
+import { changeIdentity } from '../../scripts/dns/checksum.ts';
 import { computePlan } from '../../scripts/dns/plan.ts';
 import type { ZoneListing } from '../../scripts/dns/plan.ts';
 import { readPlanJson, renderPlanJson } from '../../scripts/dns/render/json.ts';
@@ -103,6 +104,17 @@ describe('plan renderers', () => {
     const json = renderPlanJson(plan);
     await expect(json).toMatchFileSnapshot('../golden/plans/mixed.json');
     expect(readPlanJson(json)).toEqual(plan);
+  });
+
+  test("a pull request's comment: its own changes apart from those already pending on its base (labelled)", async () => {
+    const plan = mixedPlan();
+    // The removal of old.example.com and the stale brand.example records were left on the base by earlier merges.
+    const pending = plan.changes.filter((change) => ['_dmarc.old.example.com', '_dmarc.brand.example'].includes(change.name)).map(changeIdentity);
+    const reviewed: Plan = { ...plan, base: { commit: '0123456789abcdef0123456789abcdef01234567', pending } };
+    const markdown = renderPlanMarkdown(reviewed, { gates: mergeGates(reviewed, { number: 12, labelled: true }), forceLabel: true });
+    await expect(markdown).toMatchFileSnapshot('../golden/plans/pull-request.md');
+    expect(readPlanJson(renderPlanJson(reviewed))).toEqual(reviewed);
+    await expect(`${renderPlanText(reviewed, captureOutput(), { gates: mergeGates(reviewed, { number: 12, labelled: true }) })}\n`).toMatchFileSnapshot('../golden/plans/pull-request.txt');
   });
 
   test('no changes', async () => {

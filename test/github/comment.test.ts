@@ -16,7 +16,22 @@ import { computePlan } from '../../scripts/dns/plan.ts';
 import { renderPlanJson } from '../../scripts/dns/render/json.ts';
 import { renderPlanMarkdown } from '../../scripts/dns/render/markdown.ts';
 import type { Plan } from '../../scripts/dns/types.ts';
-import { COMMENT_LIMIT, commentBody, createOctokit, githubContextFromEnv, PLAN_MARKER, pullRequestFromEvent, truncateMarkdown, upsertStickyComment } from '../../scripts/github/comment.ts';
+import {
+  COMMENT_LIMIT,
+  commentBody,
+  createOctokit,
+  findStickyComment,
+  githubContextFromEnv,
+  markerWithRecord,
+  PLAN_MARKER,
+  pullRequestFromEvent,
+  readMarker,
+  tokenLogin,
+  truncateMarkdown,
+  upsertStickyComment,
+} from '../../scripts/github/comment.ts';
+import { parseReviewRecord, planMarker } from '../../scripts/github/review.ts';
+import { reviewRecord } from '../../scripts/dns/review.ts';
 import { appendJobSummary, SUMMARY_LIMIT_BYTES } from '../../scripts/github/summary.ts';
 import { managedRecords } from '../../scripts/policy/record.ts';
 import { FakeProvider, fakeResolver } from '../dns/fake-provider.ts';
@@ -27,6 +42,10 @@ import type { GitHubApi } from '../services/github-api.ts';
 
 const REPO = 'octo/dns';
 const NOW = new Date('2026-03-01T12:00:00Z');
+const HEAD_SHA = 'a'.repeat(40);
+const BASE_SHA = 'b'.repeat(40);
+/** A base with nothing pending (deps.base): every change planned is the pull request's own. */
+const EMPTY_BASE = { desired: [], removedDomains: [], commit: BASE_SHA };
 
 /** A plan creating `count` domains' records. */
 function planFor(count: number, prefix = 'd'): Plan {
@@ -35,10 +54,14 @@ function planFor(count: number, prefix = 'd'): Plan {
   return computePlan(records, [{ provider: 'cloudflare', zone: 'example.com', names: records.map((record) => record.name), records: [] }], { now: NOW });
 }
 
-/** A plan with one risky change: p=reject in DNS, p=none asked for (a weaker policy). */
+/**
+ * A plan with one risky change: p=reject in DNS, p=none asked for (a weaker policy). Planned with a
+ * base that did not ask for it (as `plan --base`), so the change is the pull request's own.
+ */
 function riskyPlan(): Plan {
   const records = managedRecords([makePolicy('weak.example.com', { p: 'none', dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } })]);
-  return computePlan(records, [{ provider: 'cloudflare', zone: 'example.com', names: ['_dmarc.weak.example.com'], records: [{ name: '_dmarc.weak.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] }], { now: NOW });
+  const plan = computePlan(records, [{ provider: 'cloudflare', zone: 'example.com', names: ['_dmarc.weak.example.com'], records: [{ name: '_dmarc.weak.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] }], { now: NOW });
+  return { ...plan, base: { commit: BASE_SHA, pending: [] } };
 }
 
 const ALLOWED_BY_LABEL = `> [!WARNING]\n> Includes 1 risky change, allowed because this pull request carries the \`${FORCE_LABEL}\` label: \`dmarcops apply\` will make it when the pull request is merged.`;
@@ -87,7 +110,7 @@ describe('the sticky comment', () => {
     const before = github.requests.length;
     const result = await upsertStickyComment(createOctokit(githubContextFromEnv(env())), { owner: 'octo', repo: 'dns', issueNumber: 8, body: `${PLAN_MARKER}\nnew plan` });
     expect(result.action).toBe('updated');
-    const pages = github.requests.slice(before).filter((request) => request.method === 'GET').map((request) => request.path);
+    const pages = github.requests.slice(before).filter((request) => request.method === 'GET' && request.path.includes('/comments')).map((request) => request.path);
     expect(pages).toEqual([
       '/repos/octo/dns/issues/8/comments?per_page=100',
       '/repos/octo/dns/issues/8/comments?per_page=100&page=2',
@@ -95,6 +118,54 @@ describe('the sticky comment', () => {
     ]);
     const marked = github.comments(REPO, 8).filter((comment) => comment.body.includes(PLAN_MARKER));
     expect(marked.map((comment) => comment.body)).toEqual([`> quoting ${PLAN_MARKER} in a reply`, `${PLAN_MARKER}\nnew plan`]);
+  });
+
+  test("another user's comment carrying the marker is never updated nor taken for the plan: the bot writes its own", async () => {
+    const forged = github.seed(REPO, 30, `${PLAN_MARKER}\nforged plan, nothing to worry about`);
+    const withRecord = github.seed(REPO, 30, `<!-- dmarcops:plan {"v":1,"pr":30,"head":"${HEAD_SHA}","checksum":"${'0'.repeat(64)}","own":"","pending":""} -->\nforged`);
+    const octokit = createOctokit(githubContextFromEnv(env()));
+    const first = await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 30, body: `${PLAN_MARKER}\nthe plan` });
+    expect(first).toMatchObject({ action: 'created', author: 'github-actions[bot]', foreign: 2, others: 0 });
+    const second = await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 30, body: `${PLAN_MARKER}\nthe plan, again` });
+    expect(second).toMatchObject({ action: 'updated', id: first.id, foreign: 2 });
+    const comments = github.comments(REPO, 30);
+    expect(comments.find((comment) => comment.id === forged.id)?.body).toBe(forged.body);
+    expect(comments.find((comment) => comment.id === withRecord.id)?.body).toBe(withRecord.body);
+    expect(comments.find((comment) => comment.id === first.id)).toMatchObject({ body: `${PLAN_MARKER}\nthe plan, again`, user: { login: 'github-actions[bot]' } });
+    expect(findStickyComment(comments, 'github-actions[bot]').mine?.id).toBe(first.id);
+  });
+
+  test("a person's token writes as that person (GET /user): the bot's comment is then someone else's", async () => {
+    const bots = github.seed(REPO, 31, `${PLAN_MARKER}\nby the bot`, { login: 'github-actions[bot]', id: 41898282, type: 'Bot' });
+    const octokit = createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: github.userToken })));
+    expect(await tokenLogin(octokit)).toBe('octocat');
+    const result = await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 31, body: `${PLAN_MARKER}\nby octocat` });
+    expect(result).toMatchObject({ action: 'created', author: 'octocat', foreign: 1 });
+    expect(github.comments(REPO, 31).find((comment) => comment.id === bots.id)?.body).toBe(`${PLAN_MARKER}\nby the bot`);
+    // Given explicitly (another app's bot), that login's comment is the one.
+    const explicit = await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 31, body: `${PLAN_MARKER}\nx`, author: 'GitHub-Actions[bot]' });
+    expect(explicit).toMatchObject({ action: 'updated', id: bots.id });
+    expect(await tokenLogin(createOctokit(githubContextFromEnv(env())))).toBe('github-actions[bot]');
+    await expect(tokenLogin(createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: 'nope' }))))).rejects.toThrow(/refused the token \(401 /);
+  });
+
+  test('the marker: one line, with or without a record; anything else is not the marker', () => {
+    expect(readMarker(`${PLAN_MARKER}\nplan`)).toEqual({});
+    expect(readMarker('<!-- dmarcops:plan {"v":1} -->\nplan')).toEqual({ record: { v: 1 } });
+    expect(readMarker('<!-- dmarcops:plan {"v":1 -->\nplan')?.error).toMatch(/not JSON/);
+    for (const body of [`> ${PLAN_MARKER}`, '<!-- dmarcops:planner -->', '<!-- dmarcops:plan -->trailing', `text\n${PLAN_MARKER}`]) expect(readMarker(body)).toBeUndefined();
+    expect(markerWithRecord({ v: 1, own: 'ab+/' })).toBe('<!-- dmarcops:plan {"v":1,"own":"ab+/"} -->');
+    expect(() => markerWithRecord({ note: 'end -->' })).toThrow(/must not contain/);
+  });
+
+  test('the review record in the marker: read back as written; too many changes to record is an error, not a cut', () => {
+    const record = reviewRecord(riskyPlan(), { number: 5, head: HEAD_SHA });
+    expect(parseReviewRecord(readMarker(`${planMarker(record)}\nplan`)?.record)).toEqual(record);
+    const id = (index: number) => Buffer.from(String(index).padStart(16, '0')).toString('base64').slice(0, 22);
+    const huge = { ...record, own: Array.from({ length: 2200 }, (_, index) => id(index)) };
+    expect(() => planMarker(huge)).toThrow(/2200 changes, too many to record for review in one comment .*split the pull request/);
+    expect(() => parseReviewRecord({ ...JSON.parse(planMarker(record).slice('<!-- dmarcops:plan '.length, -' -->'.length)), own: 'short' })).toThrow(/own is not a list of change identities/);
+    expect(() => parseReviewRecord({ v: 2 })).toThrow(/version 2, not 1/);
   });
 
   test('a token without write access, and a bad token, fail with a sentence saying why', async () => {
@@ -189,7 +260,8 @@ describe('dmarcops comment', () => {
   /** A pull_request event payload as Actions writes it to GITHUB_EVENT_PATH. */
   async function event(name: string, number: number, labels: string[]): Promise<string> {
     const file = join(dir, `${name}.event.json`);
-    await writeFile(file, JSON.stringify({ action: 'labeled', number, pull_request: { number, labels: labels.map((label, index) => ({ id: index + 1, name: label, color: 'ededed' })) } }));
+    const pullRequest = { number, head: { ref: 'change', sha: HEAD_SHA }, base: { ref: 'main', sha: BASE_SHA }, labels: labels.map((label, index) => ({ id: index + 1, name: label, color: 'ededed' })) };
+    await writeFile(file, JSON.stringify({ action: 'labeled', number, pull_request: pullRequest, repository: { full_name: REPO, default_branch: 'main' } }));
     return file;
   }
 
@@ -206,13 +278,31 @@ describe('dmarcops comment', () => {
     expect(body).not.toContain('would refuse');
   });
 
+  test('on a pull_request event the marker records the review: head, checksum, own and pending changes, read back as written', async () => {
+    const plan = riskyPlan();
+    const file = join(dir, 'recorded.json');
+    await writeFile(file, renderPlanJson(plan));
+    github.seed(REPO, 27, `${PLAN_MARKER}\nsomeone's copy`);
+    const { output } = await run(['--pr', '27', '--plan', file], env({ GITHUB_EVENT_PATH: await event('recorded', 27, []) }));
+    expect(output.stderr).toEqual(['dmarcops comment: 1 comment on #27 by someone other than github-actions[bot] carries the plan marker: ignored (never updated, never read as the plan)']);
+    const mine = github.comments(REPO, 27).find((comment) => comment.user.login === 'github-actions[bot]');
+    const marker = readMarker(mine?.body ?? '');
+    expect(parseReviewRecord(marker?.record)).toEqual(reviewRecord(plan, { number: 27, head: HEAD_SHA }));
+    expect(parseReviewRecord(marker?.record)).toMatchObject({ v: 1, pr: 27, head: HEAD_SHA, base: BASE_SHA, checksum: plan.checksum, pending: [] });
+
+    // Without an event for this pull request: no record (apply will not apply the merge), and it says so.
+    const local = await run(['--pr', '28', '--plan', file], env());
+    expect(local.output.stderr.join('\n')).toMatch(/no pull_request event for #28 \(GITHUB_EVENT_PATH\), so the comment records no review: dns-apply will not apply its merge/);
+    expect(github.comments(REPO, 28)[0]?.body.startsWith(`${PLAN_MARKER}\n`)).toBe(true);
+  });
+
   test('…without the label: refused, naming the label; adding it (the labeled run) updates the same comment', async () => {
     const file = join(dir, 'risky.json');
     await writeFile(file, renderPlanJson(riskyPlan()));
     const unlabelled = await event('unlabelled', 21, ['dns']);
     await run(['--pr', '21', '--plan', file], env({ GITHUB_EVENT_PATH: unlabelled }));
     const refused = github.comments(REPO, 21)[0]?.body ?? '';
-    expect(refused).toContain(`${REFUSED}\n> - 1 risky change \\(a deletion or a weaker policy\\) needs \\-\\-force \\(or the ${FORCE_LABEL} label on the pull request\\)\n${ADD_THE_LABEL}\n`);
+    expect(refused).toContain(`${REFUSED}\n> - 1 risky change \\(\\_dmarc\\.weak\\.example\\.com\\) of \\#&#8203;21 needs the ${FORCE_LABEL} label on \\#&#8203;21 \\(a label on another pull request does not count\\), or a run of dns\\-apply by hand with force\n${ADD_THE_LABEL}\n`);
     expect(refused).not.toContain('[!WARNING]');
 
     const second = await run(['--pr', '21', '--plan', file], env({ GITHUB_EVENT_PATH: await event('unlabelled', 21, ['dns', FORCE_LABEL]) }));
@@ -242,7 +332,7 @@ describe('dmarcops comment', () => {
     await writeFile(file, renderPlanJson(riskyPlan()));
     const other = await event('other', 99, [FORCE_LABEL]);
     const { output } = await run(['--pr', '23', '--plan', file], env({ GITHUB_EVENT_PATH: other }));
-    expect(output.stderr.join('\n')).toMatch(/the event is about pull request #99, not #23; its labels are not used/);
+    expect(output.stderr.join('\n')).toMatch(/the event is about pull request #99, not #23; its head and labels are not used/);
     expect(github.comments(REPO, 23)[0]?.body).toContain(REFUSED);
 
     await expect(run(['--pr', '23', '--plan', file], env({ GITHUB_EVENT_PATH: join(dir, 'missing.event.json') }))).rejects.toThrow(/cannot read the event payload at GITHUB_EVENT_PATH/);
@@ -255,7 +345,7 @@ describe('dmarcops comment', () => {
     // A removed domain whose record is still in DNS: its deletion is a risky change.
     const cloudflare = new FakeProvider('cloudflare', { 'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] });
     const powerdns = new FakeProvider('powerdns', { 'example.org': [] });
-    const deps: DnsCommandDeps = { resolve: fakeResolver(cloudflare, powerdns), now: NOW, removedDomains: ['old.example.com'] };
+    const deps: DnsCommandDeps = { resolve: fakeResolver(cloudflare, powerdns), now: NOW, removedDomains: ['old.example.com'], base: EMPTY_BASE };
     const summary = join(dir, 'now-summary.md');
     await writeFile(summary, '');
     const labelled = await event('now', 24, [FORCE_LABEL]);
@@ -264,7 +354,9 @@ describe('dmarcops comment', () => {
     const text = await readFile(summary, 'utf8');
     expect(text).toMatch(/> \[!WARNING\]\n> Includes 1 risky change, allowed because this pull request carries the `dmarcops:force` label/);
     expect(text).not.toContain('[!CAUTION]');
-    expect(github.comments(REPO, 24)[0]?.body).toContain(`${PLAN_MARKER}\n${text.trimEnd()}`);
+    const body = github.comments(REPO, 24)[0]?.body ?? '';
+    expect(body.startsWith('<!-- dmarcops:plan {"v":1,"pr":24,')).toBe(true);
+    expect(body).toContain(` -->\n${text.trimEnd()}`);
     expect(cloudflare.applyCalls).toEqual([]);
   });
   test('--max-deletes: the comment checks the cap apply will use', async () => {
@@ -273,6 +365,7 @@ describe('dmarcops comment', () => {
       resolve: fakeResolver(new FakeProvider('cloudflare', { 'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }, { name: '_dmarc.older.example.com', ttl: 3600, value: 'v=DMARC1; p=none' }] }), new FakeProvider('powerdns', { 'example.org': [] })),
       now: NOW,
       removedDomains: ['old.example.com', 'older.example.com'],
+      base: EMPTY_BASE,
     };
     const labelled = await event('cap', 26, [FORCE_LABEL]);
     await run(['--pr', '26', '--max-deletes', '1'], env({ GITHUB_EVENT_PATH: labelled }), deps);
@@ -290,6 +383,7 @@ describe('dmarcops comment', () => {
       resolve: fakeResolver(new FakeProvider('cloudflare', { 'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] }), new FakeProvider('powerdns', { 'example.org': [] })),
       now: NOW,
       removedDomains: ['old.example.com'],
+      base: EMPTY_BASE,
     });
     const plan = async (name: string, labels: string[] | undefined): Promise<{ summary: string; stderr: string[] }> => {
       const summary = join(dir, `${name}-plan-summary.md`);
@@ -329,6 +423,9 @@ describe('the event payload', () => {
     const file = join(dir, 'payload.event.json');
     await writeFile(file, JSON.stringify({ pull_request: { number: 5, labels: [{ name: FORCE_LABEL }, { id: 3 }, 'not a label', null] } }));
     expect(pullRequestFromEvent({ GITHUB_EVENT_PATH: file })).toEqual({ number: 5, labels: [FORCE_LABEL] });
+    await writeFile(file, JSON.stringify({ pull_request: { number: 5, head: { sha: HEAD_SHA }, labels: [] } }));
+    expect(pullRequestFromEvent({ GITHUB_EVENT_PATH: file })).toEqual({ number: 5, labels: [], headSha: HEAD_SHA });
+    await writeFile(file, JSON.stringify({ pull_request: { number: 5, head: { sha: 'main' }, labels: [{ name: FORCE_LABEL }, { id: 3 }, 'not a label', null] } }));
     expect(githubContextFromEnv(env({ GITHUB_EVENT_PATH: file })).pullRequest).toEqual({ number: 5, labels: [FORCE_LABEL] });
     expect(pullRequestFromEvent({})).toBeUndefined();
     expect(githubContextFromEnv(env()).pullRequest).toBeUndefined();

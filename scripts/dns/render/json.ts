@@ -1,9 +1,10 @@
 /**
  * The plan as JSON (`dmarcops plan --format json`, `--out plan.json`): the `Plan` object itself, keys in
  * a fixed order, documented in docs/plan.md. `readPlanJson` reads one back for `dmarcops apply --plan`
- * and `dmarcops comment --plan`, checking its shape and that its checksum matches its changes.
+ * and `dmarcops comment --plan`, checking its shape and that its checksum matches its changes. `base`
+ * (with `plan --base`) follows `zones`; the checksum does not cover it.
  */
-import { planChecksum } from '../checksum.ts';
+import { IDENTITY_LENGTH, planChecksum } from '../checksum.ts';
 import type { Plan, RecordChange } from '../types.ts';
 
 export function renderPlanJson(plan: Plan): string {
@@ -27,6 +28,7 @@ export function renderPlanJson(plan: Plan): string {
     notices: plan.notices.map((notice) => ({ level: notice.level, zone: notice.zone, name: notice.name, message: notice.message })),
     zones: plan.zones.map((zone) => ({ provider: zone.provider, zone: zone.zone, names: zone.names })),
   };
+  if (plan.base !== undefined) ordered.base = { commit: plan.base.commit, pending: [...plan.base.pending] };
   return `${JSON.stringify(ordered, null, 2)}\n`;
 }
 
@@ -54,6 +56,13 @@ export function readPlanJson(text: string, source = 'the plan file'): Plan {
   data.notices.forEach((notice, index) => {
     if (!isObject(notice) || typeof notice.name !== 'string' || typeof notice.message !== 'string') fail(`notices[${index}] is not a notice`);
   });
+  if (data.base !== undefined) {
+    const base = data.base;
+    const ids = isObject(base) && Array.isArray(base.pending) ? base.pending : undefined;
+    if (!isObject(base) || typeof base.commit !== 'string' || !/^[0-9a-f]{40,64}$/.test(base.commit) || ids === undefined || !ids.every((id) => typeof id === 'string' && IDENTITY.test(id))) {
+      fail('base must be {commit: a full sha, pending: change identities}');
+    }
+  }
   const plan = data as unknown as Plan;
   if (planChecksum(plan.changes) !== plan.checksum) fail('its checksum does not match its changes (edited or damaged)');
   return plan;
@@ -75,6 +84,8 @@ function isChange(value: unknown): value is RecordChange {
     && typeof value.reason === 'string'
     && typeof value.risky === 'boolean';
 }
+
+const IDENTITY = new RegExp(`^[A-Za-z0-9+/]{${IDENTITY_LENGTH}}$`);
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -12,6 +12,7 @@ import { escapeMarkdown, markdownTable } from '../../github/markdown.ts';
 import type { ApplyResult, GateReport } from '../apply.ts';
 import { evaluateGates, FORCE_LABEL } from '../apply.ts';
 import { describeRisk, planCounts } from '../plan.ts';
+import { splitByBase } from '../review.ts';
 import type { Plan, RecordChange } from '../types.ts';
 import { printable } from '../../printable.ts';
 import { quoteValue, readSummary } from './text.ts';
@@ -41,8 +42,23 @@ export function renderPlanMarkdown(plan: Plan, options: MarkdownOptions = {}): s
   } else {
     sections.push(`**Plan: ${counts.create} to create, ${counts.update} to update, ${counts.delete} to delete.** ${read}`);
     sections.push(gateAlert(options.gates ?? evaluateGates(plan), options.forceLabel));
-    sections.push(changeTable(plan.changes));
-    sections.push(diffBlock(plan.changes));
+    const { own, pending } = splitByBase(plan);
+    if (plan.base === undefined || pending.length === 0) {
+      sections.push(changeTable(plan.changes));
+      sections.push(diffBlock(plan.changes));
+    } else {
+      // Changes the base gives too are not this change's: shown apart, so nobody approves them unawares.
+      sections.push(`${hashes}# Changes of this pull request`);
+      sections.push(own.length === 0 ? 'None: everything below was already pending on the base.' : `${changeTable(own)}\n\n${diffBlock(own)}`);
+      sections.push(`${hashes}# Already pending on the base: not part of this pull request`);
+      sections.push([
+        `Left on the base branch (\`${escapeCode(plan.base.commit.slice(0, 12))}\`) by an earlier merge that apply refused, or by an edit to DNS since.`,
+        'Merging this pull request applies them too when they pass the gates, but the',
+        `\`${FORCE_LABEL}\` label covers only this pull request's own risky changes, never these.`,
+      ].join(' '));
+      sections.push(changeTable(pending));
+      sections.push(diffBlock(pending));
+    }
   }
   if (plan.notices.length > 0) {
     sections.push(`${hashes}# Notices`);
@@ -58,8 +74,11 @@ function gateAlert(gates: GateReport, forceLabel: boolean | undefined): string {
   if (!gates.ok) {
     const problems = gates.problems.map((problem) => `> - ${md(problem)}`);
     const lines = ['> [!CAUTION]', '> `dmarcops apply` would refuse and change nothing:', ...problems];
-    if (forceLabel === false && gates.risky.length > 0 && !gates.force) {
-      lines.push('>', `> Add the \`${FORCE_LABEL}\` label to this pull request to allow the risky change${one ? '' : 's'}.`);
+    // With review evidence, only this pull request's own risky changes are its label's to allow.
+    const review = gates.review;
+    const labelWould = review === undefined ? gates.risky.length : review.unforced.filter((entry) => review.merged !== undefined && entry.owners.includes(review.merged)).length;
+    if (forceLabel === false && labelWould > 0 && !gates.force) {
+      lines.push('>', `> Add the \`${FORCE_LABEL}\` label to this pull request to allow the risky change${labelWould === 1 ? '' : 's'}.`);
     }
     return lines.join('\n');
   }

@@ -15,6 +15,7 @@
 import type { Output } from '../../cli/output.ts';
 import { printable } from '../../printable.ts';
 import type { GateReport, ZoneOutcome, DnsCheck } from '../apply.ts';
+import { changeIdentity } from '../checksum.ts';
 import { describeRisk, planCounts } from '../plan.ts';
 import type { Plan, RecordChange } from '../types.ts';
 
@@ -32,8 +33,12 @@ export function renderPlanText(plan: Plan, output: Styler, options: TextOptions 
   const lines: string[] = [];
   lines.push(output.style('bold', `dmarcops plan: ${readSummary(plan)}`));
   lines.push('');
+  const pending = new Set(plan.base?.pending ?? []);
   for (const change of plan.changes) {
     lines.push(...renderChange(change, output));
+    if (plan.base !== undefined && pending.has(changeIdentity(change))) {
+      lines.push(`    ${output.style('dim', `already pending on the base ${plan.base.commit.slice(0, 12)}: not part of this change`)}`);
+    }
     lines.push('');
   }
   for (const notice of plan.notices) {
