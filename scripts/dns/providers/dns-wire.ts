@@ -50,6 +50,8 @@ export interface WireRecord {
   class: number;
   ttl: number;
   data: Uint8Array;
+  /** For a decoded CNAME: the name it points to (its RDATA may be compressed, so it is read in the message). */
+  target?: string;
 }
 
 export interface Question {
@@ -266,7 +268,9 @@ export function decodeMessage(message: Uint8Array): DecodedMessage {
       continue;
     }
     const section = index < counts[1] ? 0 : index < counts[1] + counts[2] ? 1 : 2;
-    sections[section]?.push({ name, type, class: klass, ttl, data: view.subarray(dataStart, position) });
+    const record: WireRecord = { name, type, class: klass, ttl, data: view.subarray(dataStart, position) };
+    if (type === RR_TYPE.CNAME) record.target = readName(view, dataStart).name;
+    sections[section]?.push(record);
   }
   if (position !== view.length) throw new MalformedMessageError(`${view.length - position} octets after the last record`);
 

@@ -185,13 +185,6 @@ export function showServer(server: ServerAddress): string {
 // ------------------------------------------------------------------------------------------------
 // The provider
 
-/** A TXT RR as it is served: its RDATA kept as octets, so it can be named exactly in an UPDATE. */
-interface ServedTxt {
-  name: string;
-  ttl: number;
-  data: Uint8Array;
-}
-
 export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvider {
   const { server, key } = options;
   if (key.secret.length === 0) throw new Rfc2136Error('rfc2136 provider: the TSIG secret is empty');
@@ -242,32 +235,30 @@ export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvi
     });
   }
 
-  /** The TXT RRs at each name, by a signed query per name. */
-  async function readTxt(zone: string, names: readonly string[]): Promise<ServedTxt[]> {
-    const records: ServedTxt[] = [];
+  /** The RRs of `type` at each name (not those at a CNAME's target), by a signed query per name. */
+  async function queryNames(zone: string, names: readonly string[], type: number): Promise<WireRecord[]> {
+    const records: WireRecord[] = [];
+    const typeName = type === RR_TYPE.TXT ? 'TXT' : 'CNAME';
     // IDs are unique per connection; very long lists go in several connections.
     for (let start = 0; start < names.length; start += 4096) {
       const batch = names.slice(start, start + 4096);
       const ids = uniqueIds(batch.length);
-      const queries = batch.map((name, index) =>
-        encodeMessage({ id: ids[index] ?? 0, opcode: OPCODE.QUERY, questions: [{ name, type: RR_TYPE.TXT, class: RR_CLASS.IN }] }),
-      );
-      const answers = await exchangeSigned(queries, `reading TXT records in zone ${zone}`);
+      const queries = batch.map((name, index) => encodeMessage({ id: ids[index] ?? 0, opcode: OPCODE.QUERY, questions: [{ name, type, class: RR_CLASS.IN }] }));
+      const answers = await exchangeSigned(queries, `reading ${typeName} records in zone ${zone}`);
       answers.forEach((answer, index) => {
         const name = batch[index] ?? '';
-        checkQueryAnswer(answer, zone, name);
+        checkQueryAnswer(answer, zone, name, type);
         for (const record of answer.answers) {
-          if (record.type !== RR_TYPE.TXT || record.class !== RR_CLASS.IN || record.name !== name) continue;
-          records.push({ name, ttl: record.ttl, data: record.data });
+          if (record.type === type && record.class === RR_CLASS.IN && record.name === name) records.push(record);
         }
       });
     }
     return records;
   }
 
-  function checkQueryAnswer(answer: DecodedMessage, zone: string, name: string): void {
+  function checkQueryAnswer(answer: DecodedMessage, zone: string, name: string, type: number): void {
     const question = answer.questions[0];
-    if (answer.opcode !== OPCODE.QUERY || (question !== undefined && (question.name !== name || question.type !== RR_TYPE.TXT))) {
+    if (answer.opcode !== OPCODE.QUERY || (question !== undefined && (question.name !== name || question.type !== type))) {
       throw new Rfc2136Error(`${prefix}: the answer about ${name} does not match the question`);
     }
     if (answer.truncated) throw new Rfc2136Error(`${prefix}: the answer about ${name} is truncated, even over TCP`);
@@ -282,7 +273,7 @@ export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvi
       }
       return;
     }
-    throw new Rfc2136Error(`${prefix}: reading TXT at ${name}: ${rcodeProblem(answer.rcode, 'query', zone, key)}`, { rcode });
+    throw new Rfc2136Error(`${prefix}: reading ${type === RR_TYPE.TXT ? 'TXT' : 'CNAME'} at ${name}: ${rcodeProblem(answer.rcode, 'query', zone, key)}`, { rcode });
   }
 
   async function sendUpdate(zone: string, pieces: readonly UpdatePiece[], part: string): Promise<void> {
@@ -298,9 +289,27 @@ export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvi
     const [answer] = await exchangeSigned([message], what);
     if (answer === undefined) throw new Rfc2136Error(`${prefix}: ${what}: no answer`);
     if (answer.opcode !== OPCODE.UPDATE) throw new Rfc2136Error(`${prefix}: ${what}: the answer is not an UPDATE response`);
+    if (answer.rcode === 7) await explainCname(zone, pieces, what);
     if (answer.rcode !== 0) {
       throw new Rfc2136Error(`${prefix}: ${what}: ${rcodeProblem(answer.rcode, 'update', zone, key)}`, { rcode: rcodeName(answer.rcode) });
     }
+  }
+
+  /**
+   * After YXRRSET: if a name that was to get its first TXT is a CNAME, say so. Planning again would not
+   * help there: no other data may sit beside a CNAME (RFC 1034 §3.6.2, RFC 2181 §10.1).
+   */
+  async function explainCname(zone: string, pieces: readonly UpdatePiece[], what: string): Promise<void> {
+    const candidates = pieces.filter((piece) => piece.prerequisites.some((record) => record.type === RR_TYPE.CNAME)).map((piece) => piece.name);
+    if (candidates.length === 0) return;
+    const cnames = await queryNames(zone, candidates, RR_TYPE.CNAME).catch(() => []);
+    if (cnames.length === 0) return;
+    const described = cnames.map((record) => `${record.name} is a CNAME to ${record.target || '.'}`).join('; ');
+    throw new Rfc2136Error(
+      `${prefix}: ${what}: nothing was written: ${described}, and DNS allows no TXT record beside a CNAME (RFC 2181 §10.1); ` +
+        "remove the CNAME, or the domain file if the DMARC record is meant to come from the CNAME's target",
+      { rcode: 'YXRRSET' },
+    );
   }
 
   return {
@@ -311,7 +320,7 @@ export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvi
       const wanted = [...new Set(names.map(normaliseName))];
       if (wanted.length === 0) return [];
       for (const name of wanted) if (!inZone(name, zone)) throw new Rfc2136Error(`rfc2136 provider: ${name} is not in zone ${zone}`);
-      const served = await readTxt(zone, wanted);
+      const served = await queryNames(zone, wanted, RR_TYPE.TXT);
       return served.map((record) => toTxtRecord(record));
     },
 
@@ -449,7 +458,7 @@ function checkZoneName(zoneName: string): string {
 
 const utf8 = new TextDecoder('utf-8');
 
-function toTxtRecord(record: ServedTxt): TxtRecord {
+function toTxtRecord(record: WireRecord): TxtRecord {
   const strings = decodeTxtData(record.data);
   // The value from all octets together, so a character split across two strings stays whole.
   return {
