@@ -388,6 +388,11 @@ describe('rfc2136 provider against a real BIND 9', () => {
     };
     const unsigned = provider({ alter: stripSignature }).dns;
     await expect(unsigned.listTxt(ZONE, [NAMES.old])).rejects.toThrow(/the answer is not TSIG-signed, so it cannot be trusted/);
+    // The server did apply this update; only its answer was stripped on the way: the error says it may have been.
+    await expect(unsigned.applyZone(ZONE, [change({ action: 'create', name: NAMES.sub, before: null, after: [SUB] })], [])).rejects.toThrow(
+      /not TSIG-signed, so it cannot be trusted .*; the update may have been applied: plan again to see$/,
+    );
+    expect(await served(NAMES.sub)).toEqual([[SUB]]);
   });
 
   it('names the address when nothing listens', async () => {

@@ -216,18 +216,20 @@ export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvi
       if (!decoded.response || request === undefined) throw new Rfc2136Error(`${prefix}: ${what}: the answer is not a response`);
       const check = verifyResponse(answer, decoded, key, request.mac, now());
       const rcode = rcodeName(decoded.rcode);
+      // The server may have applied an update whose answer cannot be believed.
+      const maybeApplied = decoded.opcode === OPCODE.UPDATE && decoded.rcode === 0 ? '; the update may have been applied: plan again to see' : '';
       if (check.status === 'error') {
         throw new Rfc2136Error(`${prefix}: ${what}: ${tsigProblem(check.error, check.serverTime)}`, { rcode, tsigError: tsigErrorName(check.error) });
       }
       if (check.status === 'invalid') {
-        throw new Rfc2136Error(`${prefix}: ${what}: the answer's TSIG signature does not verify (${check.reason}); it is ignored`, { rcode });
+        throw new Rfc2136Error(`${prefix}: ${what}: the answer's TSIG signature does not verify (${check.reason}); it is ignored${maybeApplied}`, { rcode });
       }
       if (check.status === 'unsigned') {
         // An error answer may come unsigned (a server that does not know the key, REFUSED before any
         // TSIG check): it changes nothing, so report it. A success must be signed to be believed.
         if (decoded.rcode !== 0) return decoded;
         throw new Rfc2136Error(
-          `${prefix}: ${what}: the answer is not TSIG-signed, so it cannot be trusted (does the server know key ${key.name}?)`,
+          `${prefix}: ${what}: the answer is not TSIG-signed, so it cannot be trusted (does the server know key ${key.name}?)${maybeApplied}`,
           { rcode },
         );
       }
