@@ -14,6 +14,7 @@ import { EXIT_CHANGES, makePlanCommand } from '../../scripts/cli/plan.ts';
 import type { DnsCommandDeps } from '../../scripts/cli/plan.ts';
 import { ManualProvider, providerFor } from '../../scripts/dns/providers/index.ts';
 import type { Plan } from '../../scripts/dns/types.ts';
+import type { DnsProviderName } from '../../scripts/policy/model.ts';
 import { captureOutput } from '../helpers/output.ts';
 import { FakeProvider, fakeResolver } from './fake-provider.ts';
 
@@ -154,12 +155,13 @@ describe('dmarcops apply', () => {
 });
 
 describe('providers by name', () => {
-  test('manual lists nothing and refuses to write; unsupported names and missing settings say so', async () => {
+  test('manual lists nothing and refuses to write; unknown names and missing settings say so', async () => {
     const manual = await providerFor('manual', {});
     expect(manual).toBeInstanceOf(ManualProvider);
     expect(await manual.listTxt('example.com', ['_dmarc.example.com'])).toEqual([]);
     await expect(manual.applyZone('example.com', [], [])).rejects.toThrow(/manual provider/);
-    await expect(providerFor('rfc2136', {})).rejects.toThrow(/rfc2136 is not supported yet/);
+    await expect(providerFor('route53' as DnsProviderName, {})).rejects.toThrow(/unknown DNS provider "route53"; use cloudflare, powerdns, rfc2136, manual in dns.provider/);
+    await expect(providerFor('rfc2136', {})).rejects.toThrow(/DMARCOPS_RFC2136_SERVER/);
     await expect(providerFor('powerdns', {})).rejects.toThrow(/PDNS_API_URL/);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Providers by name. Each lives in its own module, loaded only when a domain file names it, and reads
  * its credentials from the environment only (CLOUDFLARE_API_TOKEN, CLOUDFLARE_BASE_URL, PDNS_API_URL,
- * PDNS_API_KEY, …).
+ * PDNS_API_KEY, DMARCOPS_RFC2136_SERVER, DMARCOPS_RFC2136_KEY_*, …).
  *
  * A provider module exports `providerFromEnv(env): DnsProvider | Promise<DnsProvider>`, which reads its
  * settings from `env` and throws a sentence naming the missing variable.
@@ -10,17 +10,18 @@ import type { DnsProviderName } from '../../policy/model.ts';
 import type { ProviderResolver } from '../plan.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
 
-const MODULES: Partial<Record<DnsProviderName, string>> = {
+const MODULES: Record<Exclude<DnsProviderName, 'manual'>, string> = {
   cloudflare: './cloudflare.ts',
   powerdns: './powerdns.ts',
+  rfc2136: './rfc2136.ts',
 };
 
 type Factory = (env: NodeJS.ProcessEnv) => DnsProvider | Promise<DnsProvider>;
 
 export async function providerFor(name: DnsProviderName, env: NodeJS.ProcessEnv = process.env): Promise<DnsProvider> {
   if (name === 'manual') return new ManualProvider();
-  const specifier = MODULES[name];
-  if (specifier === undefined) throw new Error(`provider ${name} is not supported yet; use cloudflare, powerdns or manual in dns.provider`);
+  const specifier = Object.hasOwn(MODULES, name) ? MODULES[name] : undefined;
+  if (specifier === undefined) throw new Error(`unknown DNS provider ${JSON.stringify(name)}; use ${[...Object.keys(MODULES), 'manual'].join(', ')} in dns.provider`);
   // A string variable, not a literal: the module is loaded only when used, and this file compiles
   // whether or not the provider modules exist.
   let module: Record<string, unknown>;
