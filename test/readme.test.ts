@@ -12,8 +12,9 @@ test('the README rule table is the one the code has', () => {
   expect(table).toBe(rulesMarkdown([...SCHEMA_RULES, ...LINT_RULES]));
 });
 
-test('the README names the two commands a newcomer runs', () => {
-  expect(readme).toMatch(/npm ci/);
-  expect(readme).toMatch(/npm run demo/);
-  expect(readme).toMatch(/npm test/);
+test('the README names the commands a newcomer runs, in order', () => {
+  const at = (command: string) => readme.indexOf(command);
+  for (const command of ['npm ci', 'npm run demo', 'npm run test:setup', 'npm test']) expect(at(command), command).toBeGreaterThan(0);
+  expect(at('npm ci')).toBeLessThan(at('npm run test:setup'));
+  expect(at('npm run test:setup')).toBeLessThan(at('npm test '));
 });

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { DEFAULTS_FILE_NAME, loadDomainTexts } from '../policy/load.ts';
@@ -12,7 +12,7 @@ export const newCommand: Command = {
   name: 'new',
   summary: 'scaffold a commented domain file (never overwrites)',
   usage: 'dmarcops new <domain> [--domains <dir>]',
-  help: ['Writes <dir>/<domain>.yaml with the keys to decide on and the defaults shown as comments.', '', 'options:', '  --domains <dir>  folder of domain files (default: domains)', '', 'exit: 0 written, 1 the file exists or the domain is invalid, 2 usage error'].join('\n'),
+  help: ['Writes <dir>/<domain>.yaml with the keys to decide on and the defaults shown as comments, creating', 'the folder when it does not exist yet.', '', 'options:', '  --domains <dir>  folder of domain files (default: domains)', '', 'exit: 0 written, 1 the file exists or the domain is invalid, 2 usage error'].join('\n'),
   options: { ...DOMAINS_OPTION },
   allowPositionals: true,
   async run(values, positionals, { output }) {
@@ -27,6 +27,9 @@ export const newCommand: Command = {
     const check = loadDomainTexts([{ file, text }], defaultsText === undefined ? undefined : { file: join(dir, DEFAULTS_FILE_NAME), text: defaultsText });
     const errors = check.findings.filter((finding) => finding.severity === 'error' && finding.file === file);
     if (errors.length > 0) throw new CliError(`cannot create ${file}: ${errors.map((finding) => finding.message).join('; ')}`);
+    // A new repository may not have its domains folder yet: make it (and say so), rather than fail.
+    const madeFolder = await mkdir(dir, { recursive: true });
+    if (madeFolder !== undefined) output.out(`created the folder ${printable(dir)}`);
     try {
       await writeFile(file, text, { flag: 'wx' });
     } catch (error) {

@@ -91,6 +91,18 @@ describe('dmarcops new', () => {
     expect(await readFile(join(dir, 'shop.example.co.uk.yaml'), 'utf8')).toBe(text);
   });
 
+  test('creates the domains folder when a new repository has none yet', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dmarcops-new-'));
+    const dir = join(root, 'domains');
+    const output = captureOutput();
+    expect(await main(['new', 'example.net', '--domains', dir], output, {})).toBe(0);
+    expect(output.text()).toContain(`created the folder ${dir}`);
+    expect(output.text()).toContain(`created ${join(dir, 'example.net.yaml')}`);
+    // Without defaults the scaffold still validates: the policy is written into the file itself.
+    const result = await validateDomains(dir);
+    expect(result.findings.filter((finding) => finding.severity === 'error')).toEqual([]);
+  });
+
   test('needs exactly one domain', async () => {
     expect(await main(['new'], captureOutput(), {})).toBe(2);
   });
