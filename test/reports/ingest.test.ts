@@ -3,6 +3,7 @@
  * run. Hostile ones are refused with a message naming the file and the limit, the run goes on, and
  * nothing is lost (quarantine) or doubled (rerun).
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../scripts/cli.ts';
 import type { IngestSummary } from '../../scripts/reports/pipeline.ts';
-import { committedRecordsSql } from '../../scripts/reports/store/index.ts';
+import { committedRecordsSql, findReports } from '../../scripts/reports/store/index.ts';
 import { openDuck } from '../../scripts/reports/store/duck.ts';
 import { enc, gzipBomb, mail, reportXml } from '../fixtures/unpack/make.ts';
 import { captureOutput } from '../helpers/output.ts';
@@ -92,11 +93,16 @@ describe('dmarcops ingest', () => {
     }
   });
 
-  test('nothing is lost: foreign and invalid inputs are kept in quarantine', async () => {
-    const foreign = await readdir(join(data, 'quarantine', 'foreign'));
-    const invalid = await readdir(join(data, 'quarantine', 'invalid'));
-    expect(foreign).toHaveLength(1);
-    expect(invalid).toHaveLength(5);
+  test('the foreign report is kept in quarantine; invalid inputs keep their ledger row (hash, size, reason) and nothing else', async () => {
+    expect(await readdir(join(data, 'quarantine'))).toEqual(['foreign']);
+    expect(await readdir(join(data, 'quarantine', 'foreign'))).toHaveLength(1);
+    const invalid = await findReports(data, { outcome: 'invalid' });
+    expect(invalid.map((row) => row.sourceName?.split('/').pop()).sort()).toEqual(['05-truncated.xml', '06-gzip-bomb.xml.gz', '07-billion-laughs.xml', '08-external-entity.xml', '09-not-a-report.txt']);
+    for (const row of invalid) {
+      const bytes = await readFile(row.sourceName!);
+      expect(row).toMatchObject({ sourceRef: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, sourceBytes: bytes.length, quarantinePath: null });
+      expect(row.reason).toBeTruthy();
+    }
   });
 
   test('a rerun doubles nothing', async () => {
