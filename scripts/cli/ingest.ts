@@ -132,8 +132,9 @@ export function renderSummary(summary: IngestSummary, dataRoot: string, output: 
   output.out(`  reports  ${output.style('green', `${reports.stored} new`)} · ${reports.duplicate} duplicate · ${reports.foreign} foreign · ${reports.invalid ? output.style('red', `${reports.invalid} invalid`) : '0 invalid'}`);
   output.out(`  records  ${summary.records.toLocaleString('en-US')}`);
   if (summary.enrichment) {
-    const { lookups, cacheHits, failures, cachePruned } = summary.enrichment;
-    output.out(`  lookups  ${lookups} PTR, ${cacheHits} cached, ${failures} failed${cachePruned > 0 ? `; ${cachePruned} stale cache entries pruned` : ''}`);
+    const { lookups, cacheHits, failures, unconfirmed, cachePruned } = summary.enrichment;
+    const dropped = unconfirmed > 0 ? `, ${unconfirmed} not forward-confirmed (no name)` : '';
+    output.out(`  lookups  ${lookups} PTR, ${cacheHits} cached, ${failures} failed${dropped}${cachePruned > 0 ? `; ${cachePruned} stale cache entries pruned` : ''}`);
   }
   // Reasons usually start with the input's own name; print it once.
   for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${printable(reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`)}`);

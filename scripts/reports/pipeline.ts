@@ -95,8 +95,12 @@ export interface IngestSummary {
   quarantine: { added: number; bytes: number; notKept: number };
   /** Entries a folder walk left unread (symbolic links), set by the caller that walked (`dmarcops ingest`). */
   skipped?: { source: string; reason: string }[];
-  /** PTR lookups of the run, and the cache entries its save dropped (unused for the retention period, expired failures, over the cap). */
-  enrichment?: { lookups: number; cacheHits: number; failures: number; timeouts: number; cachePruned: number };
+  /**
+   * PTR lookups of the run (and the A/AAAA lookups that forward-confirm their names; `unconfirmed`:
+   * IPs left without a name because none of theirs pointed back), and the cache entries its save
+   * dropped (unused for the retention period, expired failures, over the cap).
+   */
+  enrichment?: { lookups: number; cacheHits: number; failures: number; timeouts: number; forwardLookups: number; unconfirmed: number; cachePruned: number };
 }
 
 export interface RunOptions {
