@@ -96,7 +96,7 @@ export async function runIngest(
 }
 
 /** A number option: positive (or also 0 with `zero`), else a usage error; undefined when not given. */
-function numberOption(values: Values, name: string, { zero = false } = {}): number | undefined {
+export function numberOption(values: Values, name: string, { zero = false } = {}): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
   const value = Number(raw);
