@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -126,6 +126,26 @@ describe('dmarcops ingest', () => {
     expect(await main(['ingest', join(inbox, '05-truncated.xml'), '--data', fresh, '--domains', 'domains', '--offline'], output, {})).toBe(0);
     const line = output.stdout.find((entry) => entry.includes('invalid ') && entry.includes('05-truncated.xml'));
     expect(line?.match(/05-truncated\.xml/g)).toHaveLength(1);
+  });
+
+  test('symbolic links inside a folder are skipped, never read, and the summary names them', async () => {
+    const folder = join(dir, 'linked');
+    await mkdir(folder);
+    await writeFile(join(dir, 'outside.xml'), reportXml('outside-1', 2, 'example.com'));
+    await symlink(join(dir, 'outside.xml'), join(folder, 'link.xml'));
+    await symlink(inbox, join(folder, 'link-to-inbox'));
+    const fresh = join(dir, 'linked-data');
+    const json = captureOutput();
+    expect(await main(['ingest', folder, '--data', fresh, '--domains', 'domains', '--offline', '--json'], json, {})).toBe(0);
+    const summary = JSON.parse(json.text()) as IngestSummary;
+    expect(summary.items).toBe(0);
+    expect(summary.skipped).toEqual([
+      { source: join(folder, 'link-to-inbox'), reason: 'symbolic link, not followed' },
+      { source: join(folder, 'link.xml'), reason: 'symbolic link, not followed' },
+    ]);
+    const text = captureOutput();
+    expect(await main(['ingest', folder, '--data', fresh, '--domains', 'domains', '--offline'], text, {})).toBe(0);
+    expect(text.stdout).toContain(`  skipped  ${join(folder, 'link.xml')}: symbolic link, not followed`);
   });
 
   test('stale PTR cache entries are pruned at the end of a run, and the summary says how many', async () => {

@@ -48,8 +48,9 @@
  * the inputs are untouched. After 3: readers already skip the inputs (manifest + output exist);
  * recover finishes 4 and 5. The ledger is not touched, so dedupe is unaffected.
  *
- * Quarantined raw inputs are written when asked (content-addressed, idempotent), outside the
- * protocol: see quarantine.ts. One writer at a time: lock.ts.
+ * Kept foreign reports (the only thing quarantined) are written when asked (content-addressed,
+ * idempotent), outside the protocol: see quarantine.ts. Month `unknown` holds reports with
+ * implausible dates (reportMonth). One writer at a time: lock.ts.
  */
 import { existsSync, renameSync, rmdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
