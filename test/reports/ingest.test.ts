@@ -3,7 +3,7 @@
  * run. Hostile ones are refused with a message naming the file and the limit, the run goes on, and
  * nothing is lost (quarantine) or doubled (rerun).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -126,6 +126,38 @@ describe('dmarcops ingest', () => {
     expect(await main(['ingest', join(inbox, '05-truncated.xml'), '--data', fresh, '--domains', 'domains', '--offline'], output, {})).toBe(0);
     const line = output.stdout.find((entry) => entry.includes('invalid ') && entry.includes('05-truncated.xml'));
     expect(line?.match(/05-truncated\.xml/g)).toHaveLength(1);
+  });
+
+  test('the quarantine caps: a foreign report over the cap per report, or past the run budget, keeps its ledger row only', async () => {
+    const folder = join(dir, 'foreign-many');
+    await mkdir(folder);
+    // Random text (incompressible) in the org name: each report's gzip is ~3 KiB.
+    for (const n of [1, 2, 3]) await writeFile(join(folder, `f${n}.xml`), reportXml(`f-${n}`, 1, 'not-ours.example').replace('receiver.example</org_name>', `${randomBytes(2000).toString('base64')}</org_name>`));
+    const run = async (data: string, ...caps: string[]): Promise<IngestSummary> => {
+      const json = captureOutput();
+      expect(await main(['ingest', folder, '--data', data, '--domains', 'domains', '--offline', '--json', ...caps], json, {}), json.stderr.join('\n')).toBe(0);
+      return JSON.parse(json.text()) as IngestSummary;
+    };
+    const kept = async (data: string): Promise<number> => (existsSync(join(data, 'quarantine', 'foreign')) ? (await readdir(join(data, 'quarantine', 'foreign'))).length : 0);
+
+    const budget = await run(join(dir, 'cap-run'), '--quarantine-max-run-bytes', '7000');
+    expect(budget.quarantine).toMatchObject({ added: 2, notKept: 1 });
+    expect(budget.quarantine.bytes).toBeLessThanOrEqual(7000);
+    expect(await kept(join(dir, 'cap-run'))).toBe(2);
+    const rows = await findReports(join(dir, 'cap-run'), { outcome: 'foreign' });
+    expect(rows.filter((row) => row.quarantinePath === null).map((row) => row.reason)).toEqual([
+      "policy domain not-ours.example is not in domains/; not kept: the run's quarantine budget of 6.8 KiB is spent",
+    ]);
+
+    const perReport = await run(join(dir, 'cap-report'), '--quarantine-max-report-bytes', '1000');
+    expect(perReport.quarantine).toMatchObject({ added: 0, bytes: 0, notKept: 3 });
+    expect((await findReports(join(dir, 'cap-report'), { outcome: 'foreign' }))[0]?.reason).toMatch(/not kept: over the cap of 1000 B per report \(gzipped\)$/);
+    expect(await kept(join(dir, 'cap-report'))).toBe(0);
+
+    const text = captureOutput();
+    expect(await main(['ingest', folder, '--data', join(dir, 'cap-off'), '--domains', 'domains', '--offline', '--quarantine-max-report-bytes', '0'], text, {})).toBe(0);
+    expect(text.stdout).toContain(`  (foreign reports 0 kept in ${join(dir, 'cap-off')}/quarantine/foreign/, 3 over the quarantine caps (ledger row only; the original is your file); after adding the domain: dmarcops ingest --retry ${join(dir, 'cap-off')}/quarantine --data ${join(dir, 'cap-off')})`);
+    expect(await kept(join(dir, 'cap-off'))).toBe(0);
   });
 
   test('symbolic links inside a folder are skipped, never read, and the summary names them', async () => {
