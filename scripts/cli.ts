@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   fetch: async () => (await import('./cli/fetch.ts')).fetchCommand,
   ledger: async () => (await import('./cli/ledger.ts')).ledgerCommand,
   compact: async () => (await import('./cli/compact.ts')).compactCommand,
+  'migrate-quarantine': async () => (await import('./cli/migrate-quarantine.ts')).migrateQuarantineCommand,
   plan: async () => (await import('./cli/plan.ts')).planCommand,
   apply: async () => (await import('./cli/apply.ts')).applyCommand,
   comment: async () => (await import('./cli/comment.ts')).commentCommand,

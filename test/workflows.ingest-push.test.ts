@@ -2,10 +2,14 @@
  * The push step of .github/workflows/ingest.yml, run as the runner runs it (bash -eo pipefail) in a
  * shallow clone of a local bare repository: when main moved on since the checkout it rebases and
  * pushes; when it cannot push at all it fails the step (so `fetch --file-only` never runs and the
- * mail stays in the inbox); with nothing new it succeeds without a commit.
+ * mail stays in the inbox); with nothing new it succeeds without a commit. It refuses to push
+ * commits that touch anything outside reports/ (however an earlier step tried to hide them), and
+ * the token it gets reaches the server as a header without being written anywhere in .git/.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -13,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 const PREFIX = join(tmpdir(), 'dmarcops-ingest-push-');
 const workflow = parse(readFileSync('.github/workflows/ingest.yml', 'utf8')) as { jobs: { ingest: { steps: { run?: string; env?: Record<string, string> }[] } } };
+const TOKEN = 'ghs_TestToken0123456789';
 const pushStep = workflow.jobs.ingest.steps.find((step) => /git push/.test(step.run ?? ''));
 
 let dir: string;
@@ -46,9 +51,20 @@ function setup(name: string): { remote: string; dev: string; runner: string } {
   return { remote, dev, runner };
 }
 
-function runStep(cwd: string): { status: number | null; output: string } {
-  const result = spawnSync('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', pushStep!.run!], { cwd, env: { ...env, BRANCH: 'main' }, encoding: 'utf8' });
+/** The step's environment as the workflow gives it: the repository is `<server>/<name>.git` here. */
+function stepEnv(name: string, server = `file://${dir}`): NodeJS.ProcessEnv {
+  return { ...env, BRANCH: 'main', SERVER_URL: server, REPOSITORY: `${name}.git`, TOKEN };
+}
+
+function runStep(cwd: string, name: string): { status: number | null; output: string } {
+  const result = spawnSync('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', pushStep!.run!], { cwd, env: stepEnv(name), encoding: 'utf8' });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+/** A new report part in the runner's checkout, as the ingest leaves it. */
+function newPart(runner: string): void {
+  mkdirSync(join(runner, 'reports/ledger'), { recursive: true });
+  writeFileSync(join(runner, 'reports/ledger/run-2.parquet'), 'run 2\n');
 }
 
 beforeAll(() => {
@@ -66,10 +82,15 @@ afterAll(() => {
 });
 
 describe('the ingest push step', () => {
-  test('is found, and takes the branch from the environment (no expression inside the script)', () => {
+  test('is found, and takes the branch, the repository and the token from the environment (no expression inside the script)', () => {
     expect(pushStep?.run).toBeDefined();
     expect(pushStep?.run).not.toContain('${{');
-    expect(pushStep?.env?.BRANCH).toBe('${{ github.ref_name }}');
+    expect(pushStep?.env).toEqual({
+      BRANCH: '${{ github.ref_name }}',
+      SERVER_URL: '${{ github.server_url }}',
+      REPOSITORY: '${{ github.repository }}',
+      TOKEN: '${{ secrets.GITHUB_TOKEN }}',
+    });
   });
 
   test('main moved on meanwhile: the commit is rebased on it and pushed', () => {
@@ -78,12 +99,12 @@ describe('the ingest push step', () => {
     commitFile(dev, 'domains/new.example.yaml', 'policy: none\n', 'add new.example');
     git(dev, 'push', '-q', 'origin', 'main');
     // The ingest's new part.
-    mkdirSync(join(runner, 'reports/ledger'), { recursive: true });
-    writeFileSync(join(runner, 'reports/ledger/run-2.parquet'), 'run 2\n');
+    newPart(runner);
 
-    const { status, output } = runStep(runner);
+    const { status, output } = runStep(runner, 'moved');
     expect(status, output).toBe(0);
-    expect(output).toMatch(/Push failed \(attempt 1 of 5\)/);
+    // The merged change is not ours: the check looks only at the commits on top of the branch.
+    expect(output).not.toMatch(/Refusing/);
     const log = git(remote, 'log', '--format=%s', 'main');
     expect(log.split('\n')[0]).toMatch(/^reports: ingest run /);
     expect(log).toContain('add new.example');
@@ -95,9 +116,8 @@ describe('the ingest push step', () => {
 
   test('the remote cannot be reached: the step fails after its attempts', () => {
     const { runner } = setup('gone');
-    git(runner, 'remote', 'set-url', 'origin', `file://${join(dir, 'no-such-remote.git')}`);
-    writeFileSync(join(runner, 'reports/ledger/run-2.parquet'), 'run 2\n');
-    const { status, output } = runStep(runner);
+    newPart(runner);
+    const { status, output } = runStep(runner, 'no-such-remote');
     expect(status).toBe(1);
     expect(output).toMatch(/attempt 5 of 5/);
     expect(output).toContain('::error::Could not push the new report data');
@@ -106,9 +126,82 @@ describe('the ingest push step', () => {
   test('nothing new: no commit, success', () => {
     const { remote, runner } = setup('quiet');
     const before = git(remote, 'rev-parse', 'main');
-    const { status, output } = runStep(runner);
+    const { status, output } = runStep(runner, 'quiet');
     expect(status, output).toBe(0);
     expect(output).toContain('No new reports.');
     expect(git(remote, 'rev-parse', 'main')).toBe(before);
+  });
+
+  test('a commit touching domains/ (made by an earlier step) is refused: nothing is pushed', () => {
+    const { remote, runner } = setup('policy');
+    const before = git(remote, 'rev-parse', 'main');
+    commitFile(runner, 'domains/example.com.yaml', 'policy: none\n', 'weaken the policy');
+    newPart(runner);
+    const { status, output } = runStep(runner, 'policy');
+    expect(status).toBe(1);
+    expect(output).toContain('::error::Refusing to push: the commits to push touch files outside reports/:');
+    expect(output).toContain('  domains/example.com.yaml');
+    expect(git(remote, 'rev-parse', 'main')).toBe(before);
+  });
+
+  test('also when the earlier step moved origin/main and the origin URL to hide its commit, or changed a workflow', () => {
+    const { remote, runner } = setup('hidden');
+    const before = git(remote, 'rev-parse', 'main');
+    commitFile(runner, '.github/workflows/ingest.yml', 'on: push\n', 'ci: tweak');
+    git(runner, 'update-ref', 'refs/remotes/origin/main', 'HEAD');
+    git(runner, 'remote', 'set-url', 'origin', `file://${join(dir, 'elsewhere.git')}`);
+    newPart(runner);
+    const { status, output } = runStep(runner, 'hidden');
+    expect(status).toBe(1);
+    expect(output).toContain('  .github/workflows/ingest.yml');
+    expect(git(remote, 'rev-parse', 'main')).toBe(before);
+  });
+
+  test('also after a rebase: a commit outside reports/ under the report commit is still found', () => {
+    const { remote, dev, runner } = setup('rebased');
+    commitFile(dev, 'README.md', 'moved on\n', 'docs');
+    git(dev, 'push', '-q', 'origin', 'main');
+    commitFile(runner, 'domains/evil.example.yaml', 'policy: none\n', 'sneak');
+    newPart(runner);
+    const { status, output } = runStep(runner, 'rebased');
+    expect(status).toBe(1);
+    expect(output).toContain('  domains/evil.example.yaml');
+    expect(git(remote, 'log', '-1', '--format=%s', 'main')).toBe('docs');
+  });
+
+  test('the token reaches the server as an Authorization header, and is written nowhere in .git/', async () => {
+    const { runner } = setup('header');
+    newPart(runner);
+    const seen: string[] = [];
+    const server = createServer((request, response) => {
+      seen.push(`${request.method} ${request.url} ${request.headers.authorization ?? '(none)'}`);
+      response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const output = await new Promise<{ status: number | null; text: string }>((resolve, reject) => {
+        const child = spawn('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', pushStep!.run!], { cwd: runner, env: stepEnv('owner/header', url) });
+        let text = '';
+        child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+        child.on('error', reject);
+        child.on('close', (status) => resolve({ status, text }));
+      });
+      expect(output.status, output.text).toBe(1);
+      const basic = Buffer.from(`x-access-token:${TOKEN}`).toString('base64');
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen[0]).toBe(`GET /owner/header.git/info/refs?service=git-upload-pack basic ${basic}`);
+      // Masked in the log, and not left behind for later steps.
+      expect(output.text).toContain(`::add-mask::${basic}`);
+      expect(output.text).not.toContain(TOKEN);
+      const dotGit = readdirSync(join(runner, '.git'), { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+      for (const entry of dotGit) {
+        const text = readFileSync(join(entry.parentPath, entry.name), 'latin1');
+        expect(text.includes(TOKEN) || text.includes(basic), `${entry.name} holds the token`).toBe(false);
+      }
+    } finally {
+      server.close();
+    }
   });
 });

@@ -75,9 +75,27 @@ describe('ingest.yml: mail leaves the inbox only once the data is pushed', () =>
   test('the push retries, rebasing on the remote branch, and fails the step when it cannot', () => {
     const script = steps[index(/git push/)]!.run!;
     expect(script).toMatch(/for attempt in/);
-    expect(script).toMatch(/git pull --rebase/);
+    expect(script).toMatch(/git fetch .*refs\/dmarcops\/upstream/);
+    expect(script).toMatch(/git rebase .*refs\/dmarcops\/upstream/);
     expect(script).toMatch(/sleep/);
     expect(script).toMatch(/exit 1\s*$/);
+  });
+
+  test('the job cannot change policy: no credentials in the checkout, the token in the push step only', () => {
+    const job = parse(readFileSync(`${DIR}/ingest.yml`, 'utf8')) as { permissions?: unknown; jobs: { ingest: { permissions?: unknown; steps: (Step & { uses?: string; with?: Record<string, unknown> })[] } } };
+    expect(job.permissions).toEqual({ contents: 'read' });
+    expect(job.jobs.ingest.permissions).toEqual({ contents: 'write' });
+    const all = job.jobs.ingest.steps;
+    const checkout = all.find((step) => step.uses?.startsWith('actions/checkout'));
+    expect(checkout?.with?.['persist-credentials']).toBe(false);
+    const push = all[index(/git push/)]!;
+    expect(push.env?.TOKEN).toBe('${{ secrets.GITHUB_TOKEN }}');
+    // No other step (npm ci, the fetch that parses mail from anyone, compaction, migration) gets it.
+    const mentions = (step: object): boolean => /GITHUB_TOKEN|github\.token/.test(JSON.stringify(step));
+    expect(all.filter((step) => step !== push && mentions(step))).toEqual([]);
+    // Nothing stores it: no `git config`/`git remote` with it, no credential helper.
+    expect(push.run).not.toMatch(/git (config|remote)[^\n]*(TOKEN|basic)|credential/);
+    expect(push.run).toMatch(/unset TOKEN basic/);
   });
 
   test('closed months are compacted before the commit, so the merge is pushed with the run', () => {

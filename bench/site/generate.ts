@@ -407,6 +407,7 @@ FROM aligned
       seq: '(row_number() OVER (ORDER BY i) - 1)',
       ingested_at: `make_timestamp(${ingestedAt}::BIGINT * 1000000)`,
       source_ref: 'r.source_ref',
+      source_bytes: 'NULL',
       kind: `'aggregate'`,
       outcome: `'stored'`,
       reason: 'NULL',

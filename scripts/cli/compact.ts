@@ -1,19 +1,22 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openDataset } from '../reports/store/index.ts';
+import { UNKNOWN_MONTH, openDataset } from '../reports/store/index.ts';
 import type { Command } from './command.ts';
 import { CliError, EXIT, JSON_OPTION } from './command.ts';
 
 export const compactCommand: Command = {
   name: 'compact',
   summary: 'merge the part files of a month (or every month) into one, crash-safely',
-  usage: 'dmarcops compact [YYYY-MM…] [--closed [--grace-days <n>]] [--data <dir>] [--json]',
+  usage: 'dmarcops compact [YYYY-MM… | unknown] [--closed [--grace-days <n>]] [--data <dir>] [--json]',
   help: [
     'Each ingest run adds one immutable part file per month. Compaction merges a month\'s parts into one file;',
     'rows, dedupe and provenance stay exactly as they were. Without a month, every month with two or more parts.',
     '',
     'In a git repository every compaction adds the merged file to the history (the parts stay in it too), so the',
     'scheduled workflow compacts only closed months, once: --closed.',
+    '',
+    'month=unknown holds reports with implausible dates (see docs/dataset.md); it is never closed, so --closed leaves',
+    'it alone; `dmarcops compact unknown` merges it.',
     '',
     'options:',
     '  --closed           only months that ended more than --grace-days ago (late reports may still come before)',
@@ -24,7 +27,7 @@ export const compactCommand: Command = {
   options: { ...JSON_OPTION, data: { type: 'string', default: 'reports' }, closed: { type: 'boolean', default: false }, 'grace-days': { type: 'string', default: '7' } },
   allowPositionals: true,
   async run(values, months, { output }) {
-    for (const month of months) if (!/^\d{4}-\d{2}$/.test(month)) throw new CliError(`months are written YYYY-MM, not ${month}`, EXIT.usage);
+    for (const month of months) if (!/^\d{4}-\d{2}$/.test(month) && month !== UNKNOWN_MONTH) throw new CliError(`months are written YYYY-MM (or ${UNKNOWN_MONTH}), not ${month}`, EXIT.usage);
     const graceDays = Number(values['grace-days']);
     if (!Number.isInteger(graceDays) || graceDays < 0) throw new CliError(`--grace-days must be a whole number of days, not ${String(values['grace-days'])}`, EXIT.usage);
     const root = String(values.data);
@@ -48,8 +51,9 @@ export const compactCommand: Command = {
   },
 };
 
-/** A month is closed once `graceDays` full days have passed since its last day (UTC). */
+/** A month is closed once `graceDays` full days have passed since its last day (UTC). `unknown` never is. */
 export function isClosed(month: string, now: Date, graceDays: number): boolean {
+  if (month === UNKNOWN_MONTH) return false;
   const [year, monthNumber] = month.split('-').map(Number) as [number, number];
   const nextMonthStart = Date.UTC(year, monthNumber, 1); // months are 0-based in Date.UTC: this is the 1st of the next month
   return nextMonthStart + graceDays * 86_400_000 <= now.getTime();

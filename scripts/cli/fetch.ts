@@ -95,12 +95,19 @@ export async function fetchMail(source: ImapSource, config: ImapConfig, values: 
   // but that summary to stdout under --json, and returns it, so its copy is held back here.
   const merge = !move && values.json === true;
   const runContext: CommandContext = merge ? { ...context, output: { ...context.output, out: () => {} } } : context;
-  const summary: IngestSummary = await runIngest(imapItems(source, config.mailbox, uidByName), values, runContext, 'fetch', (result) => {
-    const uid = uidByName.get(result.name);
-    if (uid === undefined) return;
-    if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
-    else (PROCESSED.has(result.outcome) ? filing.processed : filing.invalid).uids.push(uid);
-  });
+  const summary: IngestSummary = await runIngest(
+    imapItems(source, config.mailbox, uidByName),
+    values,
+    runContext,
+    'fetch',
+    (result) => {
+      const uid = uidByName.get(result.name);
+      if (uid === undefined) return;
+      if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
+      else (PROCESSED.has(result.outcome) ? filing.processed : filing.invalid).uids.push(uid);
+    },
+    { origin: 'mailbox' },
+  );
   // A copy of a message seen before (redelivered, or left behind when a move failed after a commit).
   const seen = await ledgerFiling(String(values.data), seenBefore.map((entry) => entry.sourceRef));
   for (const { uid, sourceRef } of seenBefore) (seen.get(sourceRef) === 'processed' ? filing.processed : filing.invalid).uids.push(uid);
@@ -208,7 +215,7 @@ export async function* imapItems(source: ImapSource, mailbox: string, uidByName:
     if (message.error) {
       // Not downloaded (too big): named by its IMAP URL, which stays the same while UIDVALIDITY does.
       const error = message.error;
-      yield { name, ...extra, sourceRef: async () => sha256Ref(new TextEncoder().encode(message.ref)), bytes: async () => new Uint8Array(), unpack: async () => ({ payloads: [], problems: [{ trail: [name], code: error.code, message: error.message }], kind: 'other' }) };
+      yield { name, ...extra, size: message.size, sourceRef: async () => sha256Ref(new TextEncoder().encode(message.ref)), unpack: async () => ({ payloads: [], problems: [{ trail: [name], code: error.code, message: error.message }], kind: 'other' }) };
       continue;
     }
     yield bytesItem(name, message.source, extra);

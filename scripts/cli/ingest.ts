@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { escapeMarkdown, markdownTable } from '../github/markdown.ts';
 import { createEnricher } from '../reports/enrich/index.ts';
 import { ingestRun } from '../reports/pipeline.ts';
-import type { IngestItem, IngestSummary, ItemResult } from '../reports/pipeline.ts';
+import type { IngestItem, IngestSummary, ItemResult, QuarantineLimits } from '../reports/pipeline.ts';
 import { fileItems } from '../reports/sources/files.ts';
 import { openDataset } from '../reports/store/index.ts';
 import type { UnpackLimits } from '../reports/unpack/index.ts';
@@ -23,6 +23,8 @@ export const RUN_OPTIONS = {
   'summary-file': { type: 'string' },
   'max-payload-bytes': { type: 'string' },
   'max-ratio': { type: 'string' },
+  'quarantine-max-report-bytes': { type: 'string' },
+  'quarantine-max-run-bytes': { type: 'string' },
 } as const;
 
 export const RUN_HELP = [
@@ -33,12 +35,30 @@ export const RUN_HELP = [
   '  --summary-file <file>    also append a Markdown summary (e.g. "$GITHUB_STEP_SUMMARY")',
   '  --max-payload-bytes <n>  largest uncompressed attachment (default 256 MiB)',
   '  --max-ratio <n>          largest compression ratio once past 1 MiB (default 200)',
+  '  --quarantine-max-report-bytes <n>',
+  '                           largest foreign report kept in <data>/quarantine/foreign/, gzipped (default 1 MiB;',
+  '                           0 keeps none); a bigger one gets its ledger row only',
+  '  --quarantine-max-run-bytes <n>',
+  '                           most bytes one run may add to the quarantine (default 4 MiB)',
 ].join('\n');
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
+/**
+ * Where the originals of inputs that are not kept come from, for the summary's retry hint: files
+ * stay where the user has them; fetched mail is filed in the mailbox's Invalid folder.
+ */
+export type InputOrigin = 'files' | 'mailbox';
+
 /** Run the pipeline over items, with progress on a TTY, then print the summary. */
-export async function runIngest(items: AsyncIterable<IngestItem>, values: Values, context: CommandContext, label: string, onItem?: (result: ItemResult) => void): Promise<IngestSummary> {
+export async function runIngest(
+  items: AsyncIterable<IngestItem>,
+  values: Values,
+  context: CommandContext,
+  label: string,
+  onItem?: (result: ItemResult) => void,
+  walk: { origin: InputOrigin; skipped?: { source: string; reason: string }[] } = { origin: 'files' },
+): Promise<IngestSummary> {
   const { output } = context;
   const { domains } = await loadValidDomains(String(values.domains), output);
   const dataRoot = String(values.data);
@@ -51,6 +71,7 @@ export async function runIngest(items: AsyncIterable<IngestItem>, values: Values
       dataset,
       ourDomains: new Set(domains.map((domain) => domain.policy.domain)),
       limits: limitsFrom(values),
+      quarantine: quarantineLimitsFrom(values),
       enricher,
       // `ingest --retry` only: fetch has no such option, so this stays false there.
       retrySeen: values.retry === true,
@@ -63,9 +84,10 @@ export async function runIngest(items: AsyncIterable<IngestItem>, values: Values
       },
     });
     progress.done();
+    if (walk.skipped !== undefined) summary.skipped = walk.skipped;
     if (values.json) output.out(JSON.stringify(summary, null, 2));
-    else renderSummary(summary, dataRoot, output, enricher.warnings());
-    if (typeof values['summary-file'] === 'string') await appendFile(values['summary-file'], `${summaryMarkdown(summary)}\n`);
+    else renderSummary(summary, dataRoot, output, enricher.warnings(), walk.origin);
+    if (typeof values['summary-file'] === 'string') await appendFile(values['summary-file'], `${summaryMarkdown(summary, walk.origin)}\n`);
     return summary;
   } finally {
     progress.done();
@@ -73,15 +95,29 @@ export async function runIngest(items: AsyncIterable<IngestItem>, values: Values
   }
 }
 
+/** A number option: positive (or also 0 with `zero`), else a usage error; undefined when not given. */
+export function numberOption(values: Values, name: string, { zero = false } = {}): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !zero)) {
+    throw new CliError(`--${name} must be a ${zero ? 'non-negative' : 'positive'} number, not ${String(raw)}`, EXIT.usage);
+  }
+  return value;
+}
+
+function quarantineLimitsFrom(values: Values): Partial<QuarantineLimits> {
+  const limits: Partial<QuarantineLimits> = {};
+  const report = numberOption(values, 'quarantine-max-report-bytes', { zero: true });
+  const run = numberOption(values, 'quarantine-max-run-bytes', { zero: true });
+  if (report !== undefined) limits.maxReportBytes = report;
+  if (run !== undefined) limits.maxRunBytes = run;
+  return limits;
+}
+
 function limitsFrom(values: Values): Partial<UnpackLimits> {
   const limits: Partial<UnpackLimits> = {};
-  const number = (name: string): number | undefined => {
-    const raw = values[name];
-    if (raw === undefined) return undefined;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0) throw new CliError(`--${name} must be a positive number, not ${String(raw)}`, EXIT.usage);
-    return value;
-  };
+  const number = (name: string): number | undefined => numberOption(values, name);
   const maxPayloadBytes = number('max-payload-bytes');
   const maxRatio = number('max-ratio');
   if (maxPayloadBytes !== undefined) limits.maxPayloadBytes = maxPayloadBytes;
@@ -89,50 +125,72 @@ function limitsFrom(values: Values): Partial<UnpackLimits> {
   return limits;
 }
 
-export function renderSummary(summary: IngestSummary, dataRoot: string, output: Output, warnings: string[] = []): void {
+export function renderSummary(summary: IngestSummary, dataRoot: string, output: Output, warnings: string[] = [], origin: InputOrigin = 'files'): void {
   const { reports } = summary;
   output.out(`${output.style('bold', `run ${summary.runId}`)} → ${dataRoot}/`);
   output.out(`  inputs   ${summary.items}${summary.alreadyIngested ? ` (${summary.alreadyIngested} already ingested)` : ''}${summary.unsupported ? `, ${summary.unsupported} unsupported (failure/TLS reports)` : ''}`);
   output.out(`  reports  ${output.style('green', `${reports.stored} new`)} · ${reports.duplicate} duplicate · ${reports.foreign} foreign · ${reports.invalid ? output.style('red', `${reports.invalid} invalid`) : '0 invalid'}`);
   output.out(`  records  ${summary.records.toLocaleString('en-US')}`);
   if (summary.enrichment) {
-    const { lookups, cacheHits, failures, cachePruned } = summary.enrichment;
-    output.out(`  lookups  ${lookups} PTR, ${cacheHits} cached, ${failures} failed${cachePruned > 0 ? `; ${cachePruned} stale cache entries pruned` : ''}`);
+    const { lookups, cacheHits, failures, unconfirmed, cachePruned } = summary.enrichment;
+    const dropped = unconfirmed > 0 ? `, ${unconfirmed} not forward-confirmed (no name)` : '';
+    output.out(`  lookups  ${lookups} PTR, ${cacheHits} cached, ${failures} failed${dropped}${cachePruned > 0 ? `; ${cachePruned} stale cache entries pruned` : ''}`);
   }
   // Reasons usually start with the input's own name; print it once.
   for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${printable(reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`)}`);
   for (const { source, policyDomain } of summary.foreign) output.out(`  ${output.style('yellow', 'foreign')}  ${printable(`${source}: policy domain ${policyDomain || '(empty)'} is not in domains/`)}`);
+  for (const { source, reason } of summary.skipped ?? []) output.out(`  ${output.style('yellow', 'skipped')}  ${printable(`${source}: ${reason}`)}`);
   for (const warning of warnings) output.out(`  ${output.style('yellow', 'note')}     ${printable(warning)}`);
-  if (summary.reports.invalid + summary.reports.foreign > 0) {
-    output.out(`  (kept aside in ${dataRoot}/quarantine/; nothing is dropped)`);
-    output.out(`  (${retryWhen(summary)}: ${retryCommand(dataRoot)})`);
-  }
+  for (const line of retryHints(summary, dataRoot, origin)) output.out(`  (${line})`);
 }
 
-/** When reading the quarantine again can change something: for foreign reports, for invalid inputs. */
-function retryWhen(summary: IngestSummary): string {
+/**
+ * What the run set aside, where it is, and how to read it again: foreign reports from the
+ * quarantine once their domain is added; inputs that are not kept (invalid, unsupported) from
+ * where they came from, once dmarcops reads them.
+ */
+function retryHints(summary: IngestSummary, dataRoot: string, origin: InputOrigin): string[] {
+  const hints: string[] = [];
   const { foreign, invalid } = summary.reports;
-  if (foreign > 0 && invalid > 0) return 'after adding the domain or upgrading dmarcops';
-  return foreign > 0 ? 'after adding the domain' : 'after upgrading dmarcops';
+  const { notKept } = summary.quarantine;
+  if (foreign > 0) {
+    const kept = foreign - notKept;
+    const where = notKept === 0 ? `kept in ${dataRoot}/quarantine/foreign/` : `${kept} kept in ${dataRoot}/quarantine/foreign/, ${notKept} over the quarantine caps (ledger row only; the original is ${origin === 'files' ? 'your file' : 'in the Invalid folder'})`;
+    hints.push(`foreign reports ${where}; after adding the domain: ${retryCommand(dataRoot)}`);
+  }
+  if (invalid + summary.unsupported > 0) {
+    const originals = origin === 'files'
+      ? 'the files stay where they are'
+      : "the messages go to the mailbox's Invalid folder (save them as .eml or mbox files to read them again)";
+    hints.push(`invalid and unsupported inputs are not kept in ${dataRoot}/, only their ledger rows: ${originals}; after upgrading dmarcops: dmarcops ingest --retry <files>${dataRoot === RUN_OPTIONS.data.default ? '' : ` --data ${shellQuote(dataRoot)}`}`);
+  }
+  return hints;
+}
+
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The command that reads a dataset's quarantine again, ready to paste. */
 function retryCommand(dataRoot: string): string {
-  const quote = (text: string): string => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
-  const data = dataRoot === RUN_OPTIONS.data.default ? '' : ` --data ${quote(dataRoot)}`;
-  return `dmarcops ingest --retry ${quote(`${dataRoot}/quarantine`)}${data}`;
+  const data = dataRoot === RUN_OPTIONS.data.default ? '' : ` --data ${shellQuote(dataRoot)}`;
+  return `dmarcops ingest --retry ${shellQuote(`${dataRoot}/quarantine`)}${data}`;
 }
 
-export function summaryMarkdown(summary: IngestSummary): string {
+export function summaryMarkdown(summary: IngestSummary, origin: InputOrigin = 'files'): string {
   const { reports } = summary;
   const lines = [
     `### dmarcops ingest ${escapeMarkdown(summary.runId)}`,
     '',
     markdownTable(['inputs', 'new reports', 'duplicates', 'foreign', 'invalid', 'records'], [[String(summary.items), String(reports.stored), String(reports.duplicate), String(reports.foreign), String(reports.invalid), String(summary.records)]]),
   ];
-  if (summary.invalid.length > 0) lines.push('', '**Invalid inputs** (kept in `reports/quarantine/`)', '', markdownTable(['source', 'reason'], summary.invalid.map(({ source, reason }) => [escapeMarkdown(source), escapeMarkdown(reason)])));
+  if (summary.invalid.length > 0) lines.push('', '**Invalid inputs** (not kept: ledger row only)', '', markdownTable(['source', 'reason'], summary.invalid.map(({ source, reason }) => [escapeMarkdown(source), escapeMarkdown(reason)])));
   if (summary.foreign.length > 0) lines.push('', '**Foreign reports** (policy domain not in `domains/`)', '', markdownTable(['source', 'policy domain'], summary.foreign.map(({ source, policyDomain }) => [escapeMarkdown(source), escapeMarkdown(policyDomain)])));
-  if (summary.invalid.length + summary.foreign.length > 0) lines.push('', `Nothing is dropped: ${retryWhen(summary)}, \`dmarcops ingest --retry reports/quarantine\` reads them again.`);
+  if (summary.foreign.length > 0) lines.push('', `Foreign reports are kept in \`reports/quarantine/foreign/\`${summary.quarantine.notKept > 0 ? ` (${summary.quarantine.notKept} over the quarantine caps: ledger row only)` : ''}: after adding the domain, \`dmarcops ingest --retry reports/quarantine\` reads them again.`);
+  if (summary.invalid.length > 0 || summary.unsupported > 0) {
+    const originals = origin === 'files' ? 'the original files' : "the messages in the mailbox's Invalid folder (saved as .eml or mbox)";
+    lines.push('', `Invalid and unsupported inputs are not kept in the repository, only their ledger rows; after upgrading dmarcops, \`dmarcops ingest --retry\` ${originals}.`);
+  }
   return lines.join('\n');
 }
 
@@ -142,15 +200,18 @@ export const ingestCommand: Command = {
   usage: 'dmarcops ingest <paths…> [--retry] [--data <dir>] [--domains <dir>] [--json] [--offline]',
   help: [
     'Each path may be a report (.xml, .xml.gz, .gz, .zip, .eml — detected by content, not by name), an mbox file,',
-    'a Maildir folder, or a folder to walk. Reports already stored are recognised and not stored again; inputs that',
-    'hold no usable report are kept in <data>/quarantine/ with the reason in the ledger. An input whose bytes a run',
-    'has seen is skipped (already ingested), unless --retry.',
+    'a Maildir folder, or a folder to walk (symbolic links inside are skipped, never followed). Reports already',
+    'stored are recognised and not stored again. Foreign reports (not for a domain in domains/) are kept in',
+    '<data>/quarantine/foreign/ within the caps below; inputs that hold no usable report get a ledger row (hash, size,',
+    'Message-ID, subject without addresses, reason) and nothing else: their content is not kept. An input whose',
+    'bytes a run has seen is skipped (already ingested), unless --retry.',
     '',
     'options:',
     '  --retry                  read inputs again even when a run has seen them: after adding a domain file (foreign',
     '                           reports become ours) or upgrading dmarcops (a parser fix), e.g.',
-    '                           `dmarcops ingest --retry reports/quarantine`. Reports already stored stay duplicates',
-    '                           (nothing is doubled) and the quarantined files stay where they are.',
+    '                           `dmarcops ingest --retry reports/quarantine` (foreign reports), or the original',
+    '                           files. Reports already stored stay duplicates (nothing is doubled) and the',
+    '                           quarantined files stay where they are.',
     RUN_HELP,
     '',
     'exit: 0 the run committed (invalid inputs are reported, not fatal), 1 error, 2 usage error',
@@ -160,7 +221,9 @@ export const ingestCommand: Command = {
   allowPositionals: true,
   async run(values, paths, context) {
     if (paths.length === 0) throw new CliError('give one or more files or folders to ingest', EXIT.usage);
-    await runIngest(fileItems(paths), values, context, 'ingest');
+    const skipped: { source: string; reason: string }[] = [];
+    const items = fileItems(paths, { onSkip: (source, reason) => skipped.push({ source, reason }) });
+    await runIngest(items, values, context, 'ingest', undefined, { origin: 'files', skipped });
     return EXIT.ok;
   },
 };

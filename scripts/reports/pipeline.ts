@@ -10,16 +10,23 @@
  * domain file was added, or invalid before a parser fix, can now be stored. It doubles nothing
  * either: a report already stored is recognised by its key (`duplicate`), and a quarantined file
  * read back stays where it is, the new ledger row pointing at it.
+ *
+ * Privacy: anyone can mail the rua address. Of an input that holds no aggregate report (invalid,
+ * unsupported, personal mail, a bounce) only its ledger row is kept: hash, size, Message-ID, subject
+ * and reason (addresses removed, see privacy.ts); its original stays where it came from (the
+ * mailbox's Invalid folder, the user's files). A foreign report is kept as its XML alone, gzipped,
+ * within a cap per report and a budget per run (`QuarantineLimits`).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { ParseError, parseReport } from './parse/index.ts';
 import type { ParseWarning, ReportRecord } from './parse/types.ts';
+import { MAX_REASON_CHARS, ledgerText } from './privacy.ts';
 import type { Dataset, LedgerEntry, RunWriter } from './store/index.ts';
 import { QUARANTINE_DIR } from './store/layout.ts';
-import { UnpackError } from './unpack/index.ts';
+import { UnpackError, formatBytes } from './unpack/index.ts';
 import type { Payload, UnpackLimits, UnpackResult } from './unpack/index.ts';
 import type { Enricher, Enrichment } from './enrich/index.ts';
 
@@ -29,12 +36,26 @@ export interface IngestItem {
   name: string;
   /** `sha256:<hex>` of the raw bytes: the ledger's source_ref (streamed for big files). */
   sourceRef(): Promise<string>;
-  /** The raw bytes, read only when they must be kept aside (invalid or foreign). */
-  bytes(): Promise<Uint8Array>;
   unpack(limits: Partial<UnpackLimits>): Promise<UnpackResult>;
+  /** From the mailbox's own index (IMAP envelope); otherwise the pipeline takes them from the message itself. */
   messageId?: string;
   subject?: string;
+  /** Size of the raw input in bytes, when known without reading it (the ledger's source_bytes). */
+  size?: number;
 }
+
+/** How much the quarantine may grow: foreign reports are kept within these, the rest gets its ledger row only. */
+export interface QuarantineLimits {
+  /** Largest foreign report kept, as gzipped XML; 0 keeps none. */
+  maxReportBytes: number;
+  /** Most bytes one run may add to the quarantine, all reports together. */
+  maxRunBytes: number;
+}
+
+export const DEFAULT_QUARANTINE_LIMITS: Readonly<QuarantineLimits> = Object.freeze({
+  maxReportBytes: 1024 * 1024,
+  maxRunBytes: 4 * 1024 * 1024,
+});
 
 export type ItemOutcome = 'stored' | 'duplicate' | 'foreign' | 'invalid' | 'unsupported' | 'already-ingested';
 
@@ -47,6 +68,8 @@ export interface ReportOutcome {
   records: number;
   warnings: number;
   reason?: string;
+  /** Foreign reports: where the report was kept (relative to the dataset root), or false when it was not (over a cap). */
+  kept?: string | false;
 }
 
 export interface ItemResult {
@@ -68,8 +91,16 @@ export interface IngestSummary {
   unsupported: number;
   invalid: { source: string; reason: string }[];
   foreign: { source: string; policyDomain: string }[];
-  /** PTR lookups of the run, and the cache entries its save dropped (unused for the retention period, expired failures, over the cap). */
-  enrichment?: { lookups: number; cacheHits: number; failures: number; timeouts: number; cachePruned: number };
+  /** What the run added to quarantine/foreign/ (files, bytes), and the foreign reports not kept (over a cap). */
+  quarantine: { added: number; bytes: number; notKept: number };
+  /** Entries a folder walk left unread (symbolic links), set by the caller that walked (`dmarcops ingest`). */
+  skipped?: { source: string; reason: string }[];
+  /**
+   * PTR lookups of the run (and the A/AAAA lookups that forward-confirm their names; `unconfirmed`:
+   * IPs left without a name because none of theirs pointed back), and the cache entries its save
+   * dropped (unused for the retention period, expired failures, over the cap).
+   */
+  enrichment?: { lookups: number; cacheHits: number; failures: number; timeouts: number; forwardLookups: number; unconfirmed: number; cachePruned: number };
 }
 
 export interface RunOptions {
@@ -89,6 +120,8 @@ export interface RunOptions {
    * Off by default: seen items are `already-ingested`.
    */
   retrySeen?: boolean;
+  /** Caps on what the run may add to the quarantine; DEFAULT_QUARANTINE_LIMITS for what is not given. */
+  quarantine?: Partial<QuarantineLimits>;
 }
 
 /** Ingest items in one run and commit it. Returns the per-item results and the summary. */
@@ -98,7 +131,8 @@ export async function ingestRun(items: AsyncIterable<IngestItem> | Iterable<Inge
   const writer = await options.dataset.beginRun({ runId, ingestedAt: now() });
   const results: ItemResult[] = [];
   const enrichment = options.enricher ? new RunEnrichment(options.enricher, writer) : undefined;
-  const context: ItemContext = { writer, options, onBatch: () => enrichment?.poll(), seen: new Set() };
+  const quarantine = { ...DEFAULT_QUARANTINE_LIMITS, ...definedOnly(options.quarantine ?? {}) };
+  const context: ItemContext = { writer, options, onBatch: () => enrichment?.poll(), seen: new Set(), quarantine, added: { files: 0, bytes: 0 } };
   try {
     for await (const item of items) {
       const result = await ingestItem(item, context);
@@ -113,7 +147,11 @@ export async function ingestRun(items: AsyncIterable<IngestItem> | Iterable<Inge
     await writer.abort();
     throw error;
   }
-  return { summary: summarize(runId, results, options.enricher), results };
+  return { summary: summarize(runId, results, options.enricher, context.added), results };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** What handling one item needs from its run. */
@@ -124,6 +162,9 @@ interface ItemContext {
   onBatch: () => void;
   /** With retrySeen: source_ref of the items read by this run so far (a retry skips only these). */
   seen: Set<string>;
+  quarantine: QuarantineLimits;
+  /** What the run added to the quarantine so far. */
+  added: { files: number; bytes: number };
 }
 
 async function ingestItem(item: IngestItem, context: ItemContext): Promise<ItemResult> {
@@ -135,27 +176,39 @@ async function ingestItem(item: IngestItem, context: ItemContext): Promise<ItemR
     context.seen.add(sourceRef);
   } else if (await writer.hasSource(sourceRef)) return { ...base, outcome: 'already-ingested', reports: [] };
 
-  const ledgerBase = { sourceRef, sourceName: item.name, messageId: item.messageId ?? null, subject: item.subject ?? null };
   const unpacked = await item.unpack(options.limits ?? {});
+  // A mail's own headers (IMAP gives them ahead; a file or mbox message has them inside).
+  const ledgerBase = {
+    sourceRef,
+    sourceName: item.name,
+    messageId: item.messageId ?? unpacked.mail?.messageId ?? null,
+    subject: item.subject ?? unpacked.mail?.subject ?? null,
+    sourceBytes: item.size ?? null,
+  };
   if (unpacked.payloads.length === 0) {
-    const reason = unpacked.problems.map((problem) => problem.message).join('; ') || 'no DMARC aggregate report found';
+    const reason = cleanReason(unpacked.problems.map((problem) => problem.message).join('; ')) ?? 'no DMARC aggregate report found';
     const outcome = unpacked.kind === 'aggregate' || unpacked.kind === 'other' ? 'invalid' : 'unsupported';
-    // Failure reports carry personal data: recorded as seen, but their content is not kept.
-    const quarantinePath = outcome === 'invalid' ? await keepAside(item, 'invalid', context) : undefined;
-    writer.addLedgerEntry({ ...ledgerBase, kind: unpacked.kind, outcome, reason, ...(quarantinePath ? { quarantinePath } : {}) });
+    // Not a report (or a failure/TLS report, or broken): its bytes may be anyone's mail and are not
+    // kept; the ledger row says what it was, and the original stays where it came from.
+    writer.addLedgerEntry({ ...ledgerBase, kind: unpacked.kind, outcome, reason });
     return { ...base, outcome, reports: [], reason };
   }
 
   const reports: ReportOutcome[] = [];
   for (const payload of unpacked.payloads) reports.push(await ingestPayload(payload, item, ledgerBase, context));
   for (const problem of unpacked.problems) {
-    reports.push({ outcome: 'invalid', payload: problem.trail.join(' › '), records: 0, warnings: 0, reason: problem.message });
-    const quarantinePath = await keepAside(item, 'invalid', context);
-    writer.addLedgerEntry({ ...ledgerBase, sourceTrail: problem.trail, kind: 'aggregate', outcome: 'invalid', reason: problem.message, ...(quarantinePath ? { quarantinePath } : {}) });
+    const reason = cleanReason(problem.message) ?? problem.code;
+    reports.push({ outcome: 'invalid', payload: problem.trail.join(' › '), records: 0, warnings: 0, reason });
+    writer.addLedgerEntry({ ...ledgerBase, sourceTrail: problem.trail, kind: 'aggregate', outcome: 'invalid', reason });
   }
   const outcome = overallOutcome(reports);
   const reason = outcome === 'stored' || outcome === 'duplicate' ? undefined : reports.map((report) => report.reason).filter(Boolean).join('; ');
   return reason ? { ...base, outcome, reports, reason } : { ...base, outcome, reports };
+}
+
+/** A reason as the ledger keeps it (addresses removed, capped), so the summary shows the same text. */
+function cleanReason(reason: string): string | null {
+  return ledgerText(reason, MAX_REASON_CHARS);
 }
 
 async function ingestPayload(payload: Payload, item: IngestItem, itemLedger: Omit<LedgerEntry, 'kind' | 'outcome'>, context: ItemContext): Promise<ReportOutcome> {
@@ -172,17 +225,18 @@ async function ingestPayload(payload: Payload, item: IngestItem, itemLedger: Omi
     if (!isOurs(policyDomain, options.ourDomains)) {
       let records = 0;
       for await (const batch of stream.records) records += batch.length;
-      const quarantinePath = await keepAside(item, 'foreign', context);
-      writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'foreign', reason: `policy domain ${policyDomain || '(empty)'} is not in domains/`, header, records, ...(quarantinePath ? { quarantinePath } : {}) });
-      return { outcome: 'foreign', payload: label, ...identity, records, warnings: stream.warnings.length, reason: `not ours: ${policyDomain || '(empty policy domain)'}` };
+      const kept = await keepForeign(payload, item, context);
+      const notKept = kept.path === undefined ? `; ${kept.note}` : '';
+      const quarantinePath = kept.path === undefined ? {} : { quarantinePath: kept.path };
+      writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'foreign', reason: `policy domain ${policyDomain || '(empty)'} is not in domains/${notKept}`, header, records, ...quarantinePath });
+      return { outcome: 'foreign', payload: label, ...identity, records, warnings: stream.warnings.length, reason: `not ours: ${policyDomain || '(empty policy domain)'}${notKept}`, kept: kept.path === undefined ? false : relativeTo(options.dataset.root, kept.path) };
     }
     const stored = await writer.addReport({ header, records: watchBatches(stream.records, context.onBatch), warnings: (): ParseWarning[] => stream.warnings, sourceRef: ledgerBase.sourceRef, ledger: ledgerBase });
     return { outcome: stored.outcome, payload: label, ...identity, records: stored.records, warnings: stream.warnings.length };
   } catch (error) {
     if (error instanceof ParseError || error instanceof UnpackError) {
-      const reason = error.message;
-      const quarantinePath = await keepAside(item, 'invalid', context);
-      writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'invalid', reason: `${errorCode(error)}: ${reason}`, ...(quarantinePath ? { quarantinePath } : {}) });
+      const reason = cleanReason(error.message) ?? error.code;
+      writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'invalid', reason: `${errorCode(error)}: ${reason}` });
       return { outcome: 'invalid', payload: label, records: 0, warnings: 0, reason };
     }
     throw error;
@@ -258,22 +312,39 @@ class RunEnrichment {
 }
 
 /**
- * Keep the raw input aside so nothing is lost; returns where, for the ledger row. Idempotent (same
- * bytes, same file). Oversized mail has no bytes here: it stays in the Invalid folder.
+ * Keeps a foreign report for a later `--retry`: its XML alone (not the mail around it), gzipped, if
+ * it fits the cap per report and what is left of the run's budget. Returns where, or why not.
  */
-async function keepAside(item: IngestItem, outcome: 'invalid' | 'foreign', context: ItemContext): Promise<string | undefined> {
-  const kept = keptAlready(item.name, outcome, context.options.dataset.root);
-  if (kept !== undefined) return kept;
-  const bytes = await item.bytes();
-  return bytes.length > 0 ? context.writer.quarantine(bytes, outcome, item.name) : undefined;
+async function keepForeign(payload: Payload, item: IngestItem, context: ItemContext): Promise<{ path: string; note?: undefined } | { path?: undefined; note: string }> {
+  const kept = keptAlready(item.name, 'foreign', context.options.dataset.root);
+  if (kept !== undefined) return { path: kept };
+  const { maxReportBytes, maxRunBytes } = context.quarantine;
+  if (maxReportBytes <= 0) return { note: 'not kept (keeping foreign reports is switched off)' };
+  const left = Math.max(0, maxRunBytes - context.added.bytes);
+  const result = await context.writer.keepReport(payload.open(), { maxBytes: maxReportBytes, maxNewBytes: left });
+  if (result.kept) {
+    if (result.added) {
+      context.added.files += 1;
+      context.added.bytes += result.bytes;
+    }
+    return { path: result.path };
+  }
+  return result.why === 'over-cap'
+    ? { note: `not kept: over the cap of ${formatBytes(maxReportBytes)} per report (gzipped)` }
+    : { note: `not kept: the run's quarantine budget of ${formatBytes(maxRunBytes)} is spent` };
+}
+
+function relativeTo(root: string, path: string): string {
+  const rel = relative(resolve(root), resolve(path));
+  return rel.split('\\').join('/');
 }
 
 /**
  * The item itself when it is a file in `quarantine/<outcome>/` read back with the same outcome (e.g.
  * `ingest --retry reports/quarantine` before the domain is added): it is kept already. Copying it
- * would add a second file, named by the hash of the quarantined (gzipped) bytes.
+ * would add a second file.
  */
-function keptAlready(name: string, outcome: 'invalid' | 'foreign', root: string): string | undefined {
+function keptAlready(name: string, outcome: 'foreign', root: string): string | undefined {
   const path = resolve(name);
   return dirname(path) === resolve(root, QUARANTINE_DIR, outcome) && existsSync(path) ? path : undefined;
 }
@@ -296,8 +367,18 @@ function overallOutcome(reports: ReportOutcome[]): ItemOutcome {
   return OUTCOME_RANK.find((outcome) => reports.some((report) => report.outcome === outcome)) ?? 'invalid';
 }
 
-function summarize(runId: string, results: ItemResult[], enricher: Enricher | undefined): IngestSummary {
-  const summary: IngestSummary = { runId, items: results.length, reports: { stored: 0, duplicate: 0, foreign: 0, invalid: 0 }, records: 0, alreadyIngested: 0, unsupported: 0, invalid: [], foreign: [] };
+function summarize(runId: string, results: ItemResult[], enricher: Enricher | undefined, added: { files: number; bytes: number }): IngestSummary {
+  const summary: IngestSummary = {
+    runId,
+    items: results.length,
+    reports: { stored: 0, duplicate: 0, foreign: 0, invalid: 0 },
+    records: 0,
+    alreadyIngested: 0,
+    unsupported: 0,
+    invalid: [],
+    foreign: [],
+    quarantine: { added: added.files, bytes: added.bytes, notKept: 0 },
+  };
   for (const result of results) {
     if (result.outcome === 'already-ingested') summary.alreadyIngested += 1;
     if (result.outcome === 'unsupported') summary.unsupported += 1;
@@ -311,6 +392,7 @@ function summarize(runId: string, results: ItemResult[], enricher: Enricher | un
       const source = report.payload.startsWith(result.name) ? report.payload : `${result.name} › ${report.payload}`;
       if (report.outcome === 'invalid') summary.invalid.push({ source, reason: report.reason ?? 'unknown' });
       if (report.outcome === 'foreign') summary.foreign.push({ source: result.name, policyDomain: report.policyDomain ?? '' });
+      if (report.outcome === 'foreign' && report.kept === false) summary.quarantine.notKept += 1;
     }
   }
   if (enricher) {

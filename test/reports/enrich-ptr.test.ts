@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { createEnricher, loadPtrCache, prunePtrCache, savePtrCache } from '../../scripts/reports/enrich/index.ts';
-import type { EnricherOptions, PtrCacheEntry, PtrResolver } from '../../scripts/reports/enrich/index.ts';
+import type { AddressResolver, EnricherOptions, PtrCacheEntry, PtrResolver } from '../../scripts/reports/enrich/index.ts';
 
 // node:dns is replaced for this whole file: no test can reach the network, even by mistake, and
 // the default resolver's construction can be observed.
@@ -18,6 +18,16 @@ vi.mock('node:dns/promises', () => ({
       dns.queried.push(ip);
       return Promise.resolve([`fake-${ip.replaceAll('.', '-')}.example.net`]);
     }
+    // The forward side of the fake names above: fake-8-8-8-8.example.net → 8.8.8.8.
+    resolve4(name: string): Promise<string[]> {
+      dns.queried.push(`A ${name}`);
+      const match = /^fake-([\d-]+)\.example\.net$/.exec(name);
+      return Promise.resolve(match ? [match[1]!.replaceAll('-', '.')] : []);
+    }
+    resolve6(name: string): Promise<string[]> {
+      dns.queried.push(`AAAA ${name}`);
+      return Promise.resolve([]);
+    }
   },
 }));
 
@@ -30,10 +40,30 @@ function dnsError(code: string): Error {
 }
 
 /**
+ * The forward side of every fake reverse zone below: each PTR name a fakeResolver hands out has an
+ * A/AAAA record pointing back at its IP, so names are forward-confirmed (forgeries are tested in
+ * enrich.test.ts).
+ */
+const ZONE = new Map<string, Set<string>>();
+const forward: AddressResolver = async (name) => {
+  const ips = ZONE.get(name);
+  if (ips === undefined) throw dnsError('ENOTFOUND');
+  return [...ips];
+};
+
+/**
  * A fake DNS: answers from `names` (a string list, or an error code to reject with), records every
  * call, and tracks how many queries are in flight at once. `delayMs` keeps each query pending a while.
  */
 function fakeResolver(names: Record<string, string[] | string>, delayMs = 0) {
+  for (const [ip, answer] of Object.entries(names)) {
+    if (typeof answer === 'string') continue;
+    for (const name of answer) {
+      const key = name.trim().toLowerCase().replace(/\.$/, '');
+      if (!ZONE.has(key)) ZONE.set(key, new Set());
+      ZONE.get(key)!.add(ip);
+    }
+  }
   const calls: string[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
@@ -62,6 +92,7 @@ function clock(start = '2026-01-01T00:00:00Z') {
 
 const base = (overrides: Partial<EnricherOptions>): EnricherOptions => ({
   offline: false,
+  addressResolver: forward,
   asnLookup: () => null,
   onWarning: () => {},
   ...overrides,
@@ -86,7 +117,7 @@ describe('PTR lookups', () => {
     const result = await enricher.enrichAll(['192.0.2.1', '8.8.8.8', '8.8.4.4']);
     expect(Date.now() - started).toBeLessThan(2000);
     expect(result.get('8.8.8.8')?.ptr).toBeNull();
-    expect(enricher.stats()).toEqual({ lookups: 2, cacheHits: 0, failures: 2, timeouts: 2 });
+    expect(enricher.stats()).toEqual({ lookups: 2, cacheHits: 0, failures: 2, timeouts: 2, forwardLookups: 0, unconfirmed: 0 });
   });
 
   test('c-ares ETIMEOUT counts as a timeout too', async () => {
@@ -105,7 +136,7 @@ describe('PTR lookups', () => {
     const enricher = await createEnricher(base({ resolver: throwing }));
     const result = await enricher.enrichAll(['1.1.1.1', '1.0.0.1', '9.9.9.9', '8.8.8.8', '4.4.4.4']);
     for (const enrichment of result.values()) expect(enrichment.ptr).toBeNull();
-    expect(enricher.stats()).toEqual({ lookups: 5, cacheHits: 0, failures: 3, timeouts: 0 });
+    expect(enricher.stats()).toEqual({ lookups: 5, cacheHits: 0, failures: 3, timeouts: 0, forwardLookups: 0, unconfirmed: 0 });
   });
 
   test('never more queries in flight than the concurrency bound', async () => {
@@ -146,7 +177,7 @@ describe('PTR lookups', () => {
     const again = await enricher.enrichAll(['8.8.8.8', '9.9.9.9']);
     expect(calls).toHaveLength(2);
     expect(again.get('8.8.8.8')?.ptr).toBe('dns.google');
-    expect(enricher.stats()).toEqual({ lookups: 2, cacheHits: 2, failures: 0, timeouts: 0 });
+    expect(enricher.stats()).toEqual({ lookups: 2, cacheHits: 2, failures: 0, timeouts: 0, forwardLookups: 1, unconfirmed: 0 });
   });
 
   test('TTLs: a name for 30 days, "no PTR" for 1 day, a failure for 1 hour (injected clock)', async () => {
@@ -214,14 +245,14 @@ describe('PTR lookups', () => {
 });
 
 describe('the default resolver', () => {
-  test('is node:dns Resolver.reverse with the timeout and one try, created once at the first query', async () => {
+  test('is node:dns Resolver.reverse (and resolve4 to confirm) with the timeout and one try, created once at the first query', async () => {
     dns.created.length = 0;
     dns.queried.length = 0;
-    const enricher = await createEnricher(base({ timeoutMs: 1500 }));
+    const enricher = await createEnricher(base({ timeoutMs: 1500, addressResolver: undefined }));
     expect(dns.created).toEqual([]);
     const result = await enricher.enrichAll(['8.8.8.8', '1.1.1.1']);
     expect(dns.created).toEqual([{ timeout: 1500, tries: 1 }]);
-    expect(dns.queried.sort()).toEqual(['1.1.1.1', '8.8.8.8']);
+    expect(dns.queried.sort()).toEqual(['1.1.1.1', '8.8.8.8', 'A fake-1-1-1-1.example.net', 'A fake-8-8-8-8.example.net']);
     expect(result.get('8.8.8.8')?.ptr).toBe('fake-8-8-8-8.example.net');
   });
 });
@@ -243,7 +274,7 @@ describe('offline mode', () => {
     expect(offline.calls).toEqual([]);
     expect(result.get('8.8.8.8')?.ptr).toBe('dns.google');
     expect(result.get('1.1.1.1')?.ptr).toBeNull();
-    expect(enricher.stats()).toEqual({ lookups: 0, cacheHits: 2, failures: 0, timeouts: 0 });
+    expect(enricher.stats()).toEqual({ lookups: 0, cacheHits: 2, failures: 0, timeouts: 0, forwardLookups: 0, unconfirmed: 0 });
   });
 
   test('without a resolver option it never creates the default (network) resolver', async () => {
@@ -275,8 +306,8 @@ describe('the cache file', () => {
       entries: {
         '1.1.1.1': { ptr: null, resolvedAt: '2026-03-01T12:00:00.000Z', seenAt: '2026-03-01T12:00:00.000Z', error: 'ESERVFAIL' },
         '4.4.4.4': { ptr: null, resolvedAt: '2026-03-01T12:00:00.000Z', seenAt: '2026-03-01T12:00:00.000Z' },
-        '8.8.8.8': { ptr: 'dns.google', resolvedAt: '2026-03-01T12:00:00.000Z', seenAt: '2026-03-01T12:00:00.000Z' },
-        '9.9.9.9': { ptr: 'dns9.quad9.net', resolvedAt: '2026-03-01T12:00:00.000Z', seenAt: '2026-03-01T12:00:00.000Z' },
+        '8.8.8.8': { ptr: 'dns.google', resolvedAt: '2026-03-01T12:00:00.000Z', seenAt: '2026-03-01T12:00:00.000Z', confirmed: true },
+        '9.9.9.9': { ptr: 'dns9.quad9.net', resolvedAt: '2026-03-01T12:00:00.000Z', seenAt: '2026-03-01T12:00:00.000Z', confirmed: true },
       },
     });
     expect(Object.keys(saved.entries)).toEqual(['1.1.1.1', '4.4.4.4', '8.8.8.8', '9.9.9.9']);
@@ -335,7 +366,7 @@ describe('the cache file', () => {
       JSON.stringify({
         version: 1,
         entries: {
-          '8.8.8.8': { ptr: 'dns.google', resolvedAt: '2026-01-01T00:00:00Z' },
+          '8.8.8.8': { ptr: 'dns.google', resolvedAt: '2026-01-01T00:00:00Z', confirmed: true },
           '9.9.9.9': { ptr: 42, resolvedAt: '2026-01-01T00:00:00Z' },
           '1.1.1.1': { ptr: 'x', resolvedAt: 'yesterday' },
         },
@@ -365,9 +396,9 @@ describe('pruning the cache on save', () => {
     const dir = await tempDir();
     const cacheFile = join(dir, 'ptr.json');
     await writeCache(cacheFile, {
-      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0 - 40 * DAY) },
+      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0 - 40 * DAY), confirmed: true },
       '9.9.9.9': { ptr: null, resolvedAt: iso(T0 - 100 * DAY) },
-      '1.1.1.1': { ptr: 'one.one.one.one', resolvedAt: iso(T0 - 20 * DAY), seenAt: 'not a time' },
+      '1.1.1.1': { ptr: 'one.one.one.one', resolvedAt: iso(T0 - 20 * DAY), seenAt: 'not a time', confirmed: true },
     });
     const time = clock(iso(T0));
     const enricher = await createEnricher(base({ offline: true, cacheFile, now: time.now }));
@@ -377,8 +408,8 @@ describe('pruning the cache on save', () => {
     const saved = await readCache(cacheFile);
     expect(saved.version).toBe(1);
     expect(saved.entries).toEqual({
-      '1.1.1.1': { ptr: 'one.one.one.one', resolvedAt: iso(T0 - 20 * DAY), seenAt: iso(T0 - 20 * DAY) },
-      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0 - 40 * DAY), seenAt: iso(T0) }, // read just now (seen 40 days ago: refreshed)
+      '1.1.1.1': { ptr: 'one.one.one.one', resolvedAt: iso(T0 - 20 * DAY), seenAt: iso(T0 - 20 * DAY), confirmed: true },
+      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0 - 40 * DAY), seenAt: iso(T0), confirmed: true }, // read just now (seen 40 days ago: refreshed)
     });
     expect(enricher.pruned()).toEqual({ unused: 1, failures: 0, overCap: 0 });
   });
@@ -386,7 +417,7 @@ describe('pruning the cache on save', () => {
   test('a version 2 (or any other) file is still refused with a warning', async () => {
     const dir = await tempDir();
     const cacheFile = join(dir, 'ptr.json');
-    await writeCache(cacheFile, { '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0) } }, 2);
+    await writeCache(cacheFile, { '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0), confirmed: true } }, 2);
     const warnings: string[] = [];
     await createEnricher(base({ offline: true, cacheFile, onWarning: (m) => warnings.push(m) }));
     expect(warnings).toEqual([expect.stringContaining('not a version 1 PTR cache')]);
@@ -416,8 +447,8 @@ describe('pruning the cache on save', () => {
     expect(again.calls).toEqual(['9.9.9.9']);
     const saved = await readCache(cacheFile);
     expect(saved.entries).toEqual({
-      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0 + 80 * DAY) },
-      '9.9.9.9': { ptr: 'dns9.quad9.net', resolvedAt: iso(T0 + 91 * DAY), seenAt: iso(T0 + 91 * DAY) },
+      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0 + 80 * DAY), confirmed: true },
+      '9.9.9.9': { ptr: 'dns9.quad9.net', resolvedAt: iso(T0 + 91 * DAY), seenAt: iso(T0 + 91 * DAY), confirmed: true },
     });
     expect(online.pruned()).toEqual({ unused: 1, failures: 0, overCap: 0 });
   });
@@ -426,8 +457,8 @@ describe('pruning the cache on save', () => {
     const dir = await tempDir();
     const cacheFile = join(dir, 'ptr.json');
     await writeCache(cacheFile, {
-      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0 - 10 * DAY) },
-      '9.9.9.9': { ptr: 'dns9.quad9.net', resolvedAt: iso(T0 - 10 * DAY - 1) },
+      '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0 - 10 * DAY), confirmed: true },
+      '9.9.9.9': { ptr: 'dns9.quad9.net', resolvedAt: iso(T0 - 10 * DAY - 1), confirmed: true },
     });
     const enricher = await createEnricher(base({ offline: true, cacheFile, now: () => new Date(T0), cacheRetentionMs: 10 * DAY }));
     await enricher.save();
@@ -464,7 +495,7 @@ describe('pruning the cache on save', () => {
     await later.enrichAll(['8.8.8.8']);
     await later.save();
     expect(noNetwork.calls).toEqual([]);
-    expect((await readCache(cacheFile)).entries['8.8.8.8']).toEqual({ ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0 + 30 * DAY + 23 * HOUR) });
+    expect((await readCache(cacheFile)).entries['8.8.8.8']).toEqual({ ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0 + 30 * DAY + 23 * HOUR), confirmed: true });
   });
 
   test('failures past their TTL are dropped on save, even when nothing was looked up', async () => {
@@ -491,11 +522,11 @@ describe('pruning the cache on save', () => {
     const dir = await tempDir();
     const cacheFile = join(dir, 'ptr.json');
     await writeCache(cacheFile, {
-      '10.0.0.1': { ptr: 'a.example', resolvedAt: iso(T0 - 50 * DAY), seenAt: iso(T0 - 1 * DAY) },
-      '10.0.0.2': { ptr: 'b.example', resolvedAt: iso(T0 - 5 * DAY), seenAt: iso(T0 - 5 * DAY) },
-      '10.0.0.3': { ptr: 'c.example', resolvedAt: iso(T0 - 40 * DAY), seenAt: iso(T0 - 30 * DAY) },
-      '10.0.0.4': { ptr: 'd.example', resolvedAt: iso(T0 - 20 * DAY), seenAt: iso(T0 - 10 * DAY) },
-      '10.0.0.5': { ptr: 'e.example', resolvedAt: iso(T0 - 10 * DAY), seenAt: iso(T0 - 10 * DAY) },
+      '10.0.0.1': { ptr: 'a.example', resolvedAt: iso(T0 - 50 * DAY), seenAt: iso(T0 - 1 * DAY), confirmed: true },
+      '10.0.0.2': { ptr: 'b.example', resolvedAt: iso(T0 - 5 * DAY), seenAt: iso(T0 - 5 * DAY), confirmed: true },
+      '10.0.0.3': { ptr: 'c.example', resolvedAt: iso(T0 - 40 * DAY), seenAt: iso(T0 - 30 * DAY), confirmed: true },
+      '10.0.0.4': { ptr: 'd.example', resolvedAt: iso(T0 - 20 * DAY), seenAt: iso(T0 - 10 * DAY), confirmed: true },
+      '10.0.0.5': { ptr: 'e.example', resolvedAt: iso(T0 - 10 * DAY), seenAt: iso(T0 - 10 * DAY), confirmed: true },
     });
     const enricher = await createEnricher(base({ offline: true, cacheFile, now: () => new Date(T0), cacheMaxEntries: 3 }));
     await enricher.save();
@@ -534,7 +565,7 @@ describe('pruning the cache on save', () => {
   test('entries dated in the future (a clock that was ahead) are kept, and get a sane seenAt when used', async () => {
     const dir = await tempDir();
     const cacheFile = join(dir, 'ptr.json');
-    await writeCache(cacheFile, { '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0 + 400 * DAY) } });
+    await writeCache(cacheFile, { '8.8.8.8': { ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0 + 400 * DAY), confirmed: true } });
     const enricher = await createEnricher(base({ offline: true, cacheFile, now: () => new Date(T0) }));
     await enricher.enrichAll(['8.8.8.8']);
     await enricher.save();

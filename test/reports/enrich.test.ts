@@ -1,8 +1,11 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { isIP } from 'node:net';
 import fc from 'fast-check';
-import { canonicalIp, createEnricher, isPublicIp, parseIp } from '../../scripts/reports/enrich/index.ts';
-import type { AsnInfo, EnricherOptions, PtrResolver } from '../../scripts/reports/enrich/index.ts';
+import { canonicalIp, createEnricher, isKnownForwarder, isPublicIp, parseIp } from '../../scripts/reports/enrich/index.ts';
+import type { AddressResolver, AsnInfo, EnricherOptions, PtrResolver } from '../../scripts/reports/enrich/index.ts';
 
 const PTRS: Record<string, string[]> = {
   '54.240.8.30': ['a8-30.smtp-out.amazonses.com.'],
@@ -23,9 +26,17 @@ const resolver: PtrResolver = async (ip) => {
   return names;
 };
 
+/** The forward side of the same fake zone: every PTR name above has an A record pointing back. */
+const forward: AddressResolver = async (name) => {
+  const ips = Object.entries(PTRS).filter(([, names]) => names.some((n) => n.toLowerCase().replace(/\.$/, '') === name)).map(([ip]) => ip);
+  if (ips.length === 0) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+  return ips;
+};
+
 const options = (overrides: Partial<EnricherOptions> = {}): EnricherOptions => ({
   offline: false,
   resolver,
+  addressResolver: forward,
   asnLookup: (ip) => ASNS[ip] ?? null,
   onWarning: () => {},
   ...overrides,
@@ -144,5 +155,110 @@ describe('IP addresses', () => {
     expect(['0.1.2.3', '10.0.0.1', '100.127.255.255', '127.0.0.1', '169.254.0.1', '172.31.255.255', '192.0.0.8', '192.0.2.1', '192.168.0.1', '198.19.0.1', '198.51.100.1', '203.0.113.1', '224.0.0.1', '255.255.255.255'].some(isPublic)).toBe(false);
     expect(['::', '::1', 'fc00::1', 'fe80::1', 'ff02::1', '2001:db8::1', '64:ff9b::1.2.3.4'].some(isPublic)).toBe(false);
     expect(isPublic('100.63.255.255') && isPublic('172.32.0.1') && isPublic('198.20.0.1')).toBe(true);
+  });
+});
+
+describe('forward-confirmed reverse DNS (a PTR name counts only when its A/AAAA records point back)', () => {
+  // Anyone controls the reverse zone of their own IPs: this one claims to be Google's mail server.
+  const FORGED = '45.33.1.1';
+  const REAL_GOOGLE = '209.85.220.41';
+  const zone = {
+    ptr: { [FORGED]: ['mail-sor-f41.google.com.'], [REAL_GOOGLE]: ['mail-sor-f41.google.com.'], '45.33.2.2': ['forwarder.google.com', 'host.self-named.example'], '2a00:1450:4864::1': ['mail-ot1-f41.google.com'] } as Record<string, string[]>,
+    // google.com's own A/AAAA records: the real IPs only.
+    a: { 'mail-sor-f41.google.com': [REAL_GOOGLE], 'forwarder.google.com': ['209.85.220.69'], 'host.self-named.example': ['45.33.2.2'], 'mail-ot1-f41.google.com': ['2a00:1450:4864::1'] } as Record<string, string[]>,
+  };
+  const queries: string[] = [];
+  const zoneOptions = (overrides: Partial<EnricherOptions> = {}): EnricherOptions =>
+    options({
+      resolver: async (ip) => zone.ptr[ip] ?? [],
+      addressResolver: async (name, family) => {
+        queries.push(`${name}/${family}`);
+        return (zone.a[name] ?? []).filter((address) => (family === 6) === address.includes(':'));
+      },
+      asnLookup: (ip) => (ip.startsWith('209.85.') || ip.startsWith('2a00:1450:') ? { asn: 15169, asName: 'GOOGLE', country: 'US' } : { asn: 63949, asName: 'EXAMPLE-ISP', country: 'DE' }),
+      ...overrides,
+    });
+
+  test('a forged PTR (google.com for an IP google.com does not list) names nothing: no ptr, base domain, service or forwarder', async () => {
+    const enricher = await createEnricher(zoneOptions());
+    const result = await enricher.enrichAll([FORGED, REAL_GOOGLE]);
+    expect(result.get(FORGED)).toEqual({ ptr: null, baseDomain: null, name: null, type: null, asn: 63949, asName: 'EXAMPLE-ISP', country: 'DE' });
+    expect(isKnownForwarder(result.get(FORGED)!.ptr, result.get(FORGED)!.asn)).toBe(false);
+    // The real one is confirmed and named.
+    expect(result.get(REAL_GOOGLE)).toMatchObject({ ptr: 'mail-sor-f41.google.com', baseDomain: 'google.com', name: 'Google Workspace' });
+    expect(isKnownForwarder(result.get(REAL_GOOGLE)!.ptr, result.get(REAL_GOOGLE)!.asn)).toBe(true);
+    expect(enricher.stats()).toMatchObject({ lookups: 2, forwardLookups: 2, unconfirmed: 1, failures: 0 });
+  });
+
+  test('of several PTR names, the smallest confirmed one; IPv6 is confirmed by AAAA', async () => {
+    queries.length = 0;
+    const enricher = await createEnricher(zoneOptions());
+    const result = await enricher.enrichAll(['45.33.2.2', '2a00:1450:4864::1']);
+    // forwarder.google.com sorts first but points elsewhere: the self-named host is what is confirmed.
+    expect(result.get('45.33.2.2')).toMatchObject({ ptr: 'host.self-named.example', baseDomain: 'self-named.example' });
+    expect(result.get('2a00:1450:4864::1')).toMatchObject({ ptr: 'mail-ot1-f41.google.com', name: 'Google Workspace' });
+    expect(queries.sort()).toEqual(['forwarder.google.com/4', 'host.self-named.example/4', 'mail-ot1-f41.google.com/6']);
+  });
+
+  test('a forward lookup that fails is a failure (retried after the failure TTL), not a confirmation', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    let broken = true;
+    const enricher = await createEnricher(
+      zoneOptions({
+        now: () => new Date(now),
+        addressResolver: async (name) => {
+          if (broken) throw Object.assign(new Error('SERVFAIL'), { code: 'ESERVFAIL' });
+          return zone.a[name] ?? [];
+        },
+      }),
+    );
+    expect((await enricher.enrichAll([REAL_GOOGLE])).get(REAL_GOOGLE)?.ptr).toBeNull();
+    expect(enricher.stats()).toMatchObject({ failures: 1, unconfirmed: 0 });
+    broken = false;
+    now += 2 * 60 * 60 * 1000;
+    expect((await enricher.enrichAll([REAL_GOOGLE])).get(REAL_GOOGLE)?.ptr).toBe('mail-sor-f41.google.com');
+  });
+
+  test('the confirmation is cached: names that failed it are not stored, and are not asked again while fresh', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dmarcops-fcrdns-'));
+    try {
+      const cacheFile = join(dir, 'ptr.json');
+      const first = await createEnricher(zoneOptions({ cacheFile }));
+      await first.enrichAll([FORGED, REAL_GOOGLE]);
+      await first.save();
+      const saved = JSON.parse(await readFile(cacheFile, 'utf8')) as { entries: Record<string, { ptr: string | null; confirmed?: boolean }> };
+      expect(saved.entries[FORGED]).toMatchObject({ ptr: null, confirmed: false });
+      expect(saved.entries[REAL_GOOGLE]).toMatchObject({ ptr: 'mail-sor-f41.google.com', confirmed: true });
+      expect(await readFile(cacheFile, 'utf8')).not.toContain(`"${FORGED}": {\n  "ptr": "mail`);
+
+      const calls: string[] = [];
+      const second = await createEnricher(zoneOptions({ cacheFile, resolver: async (ip) => (calls.push(ip), zone.ptr[ip] ?? []) }));
+      const result = await second.enrichAll([FORGED, REAL_GOOGLE]);
+      expect(calls).toEqual([]);
+      expect(result.get(FORGED)?.ptr).toBeNull();
+      expect(result.get(REAL_GOOGLE)?.ptr).toBe('mail-sor-f41.google.com');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('cache entries from before confirmation existed: looked up again online; offline, no name', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dmarcops-fcrdns-'));
+    try {
+      const cacheFile = join(dir, 'ptr.json');
+      const resolvedAt = new Date().toISOString();
+      await writeFile(cacheFile, JSON.stringify({ version: 1, entries: { [FORGED]: { ptr: 'mail-sor-f41.google.com', resolvedAt }, [REAL_GOOGLE]: { ptr: 'mail-sor-f41.google.com', resolvedAt } } }));
+      const offline = await createEnricher(zoneOptions({ cacheFile, offline: true }));
+      const cached = await offline.enrichAll([FORGED, REAL_GOOGLE]);
+      expect([cached.get(FORGED)?.ptr, cached.get(REAL_GOOGLE)?.ptr]).toEqual([null, null]);
+
+      const calls: string[] = [];
+      const online = await createEnricher(zoneOptions({ cacheFile, resolver: async (ip) => (calls.push(ip), zone.ptr[ip] ?? []) }));
+      const fresh = await online.enrichAll([FORGED, REAL_GOOGLE]);
+      expect(calls.sort()).toEqual([REAL_GOOGLE, FORGED].sort());
+      expect([fresh.get(FORGED)?.ptr, fresh.get(REAL_GOOGLE)?.ptr]).toEqual([null, 'mail-sor-f41.google.com']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

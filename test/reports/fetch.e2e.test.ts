@@ -361,22 +361,30 @@ describe.each(VARIANTS)('dmarcops fetch over $name', (variant) => {
     expect(invalid.map((m) => m.subject).sort()).toEqual([subjectOf(BROKEN), subjectOf(FOREIGN)].sort());
   });
 
-  test('the foreign and the broken mail are kept byte for byte in quarantine/, with their ledger rows', async () => {
-    for (const [outcome, mail] of [['foreign', MAILS.find((m) => m.expect === 'foreign')!], ['invalid', MAILS.find((m) => m.expect === 'invalid')!]] as const) {
-      const dir = join(data, 'quarantine', outcome);
-      const files = readdirSync(dir);
-      expect(files, outcome).toHaveLength(1);
-      const sha = sha256Ref(mail.bytes).slice('sha256:'.length);
-      expect(files[0]).toMatch(new RegExp(`^${sha}\\.`));
-      expect(Buffer.from(gunzipSync(await readFile(join(dir, files[0]!)))).equals(Buffer.from(mail.bytes))).toBe(true);
+  test('the foreign report is kept in quarantine/ (its XML alone); the broken mail only has its ledger row', async () => {
+    expect(readdirSync(join(data, 'quarantine'))).toEqual(['foreign']);
+    const xml = aggregateXml(FOREIGN);
+    const files = readdirSync(join(data, 'quarantine', 'foreign'));
+    expect(files).toEqual([`${createHash('sha256').update(xml).digest('hex')}.xml.gz`]);
+    expect(gunzipSync(await readFile(join(data, 'quarantine', 'foreign', files[0]!))).toString()).toBe(xml);
 
+    for (const [outcome, mail] of [['foreign', MAILS.find((m) => m.expect === 'foreign')!], ['invalid', MAILS.find((m) => m.expect === 'invalid')!]] as const) {
       const [row, ...rest] = await findReports(data, { outcome });
       expect(rest).toEqual([]);
-      expect(row?.quarantinePath, `${outcome} ledger row → quarantine file`).toBe(`quarantine/${outcome}/${files[0]}`);
-      expect(row).toMatchObject({ ingestRun: first.runId, sourceRef: sha256Ref(mail.bytes), messageId: mail.messageId, subject: mail.subject, sourceName: expect.stringMatching(new RegExp(`^imap:${variant.mailbox}/\\d+$`)) });
-      if (outcome === 'foreign') expect(row).toMatchObject({ kind: 'aggregate', policyDomain: 'other.example', orgName: 'google.com', reportId: FOREIGN.reportId, records: FOREIGN.records.length });
-      else {
+      expect(row).toMatchObject({
+        ingestRun: first.runId,
+        sourceRef: sha256Ref(mail.bytes),
+        sourceBytes: mail.bytes.length,
+        messageId: mail.messageId,
+        subject: mail.subject,
+        sourceName: expect.stringMatching(new RegExp(`^imap:${variant.mailbox}/\\d+$`)),
+      });
+      if (outcome === 'foreign') {
+        expect(row).toMatchObject({ kind: 'aggregate', policyDomain: 'other.example', orgName: 'google.com', reportId: FOREIGN.reportId, records: FOREIGN.records.length });
+        expect(row?.quarantinePath).toBe(`quarantine/foreign/${files[0]}`);
+      } else {
         expect(row?.reason).toMatch(/truncated/);
+        expect(row?.quarantinePath).toBeNull();
         const stem = `${BROKEN.org}!${BROKEN.domain}!${BROKEN.begin}!${BROKEN.end}`;
         expect(row?.sourceTrail).toEqual([row?.sourceName, `attachment ${stem}.xml.gz`, `${stem}.xml`]);
       }

@@ -1,12 +1,14 @@
 /**
  * `dmarcops ingest --retry`: what was set aside (foreign, invalid) is read again once the cause is
- * fixed — a domain file added, dmarcops upgraded — from the original files or from the quarantine
- * itself, without doubling anything and without deleting or copying the quarantined files.
+ * fixed — a domain file added, dmarcops upgraded — from the original files or, for foreign reports,
+ * from the quarantine itself, without doubling anything and without deleting or copying the
+ * quarantined files. Invalid inputs are not kept in the dataset: they are retried from the originals.
  */
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../scripts/cli.ts';
 import type { IngestSummary } from '../../scripts/reports/pipeline.ts';
@@ -25,11 +27,10 @@ let inbox: string;
 async function writeInbox(path: string): Promise<void> {
   await mkdir(path);
   await writeFile(join(path, '01-ours.xml'), reportXml('ours-1', 4, 'example.com'));
-  // Plain XML: quarantined gzipped (the quarantined file has other bytes than the input).
+  // Each foreign report is kept as its XML, gzipped: a plain XML file, a gzip, and a mail (whose
+  // headers and body are not kept, only the report it carries).
   await writeFile(join(path, '02-new.xml'), reportXml('new-1', 5, NEW_DOMAIN));
-  // Already compressed: quarantined byte for byte (same sha256 as the input).
   await writeFile(join(path, '03-new.xml.gz'), gzipSync(reportXml('new-2', 3, NEW_DOMAIN)));
-  // A mail carrying it: quarantined as a gzipped .eml.
   await writeFile(join(path, '04-new.eml'), mail({ Subject: `Report Domain: ${NEW_DOMAIN}`, 'Message-ID': '<new-3@receiver.example>' }, [{ type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(reportXml('new-3', 2, NEW_DOMAIN)), encoding: 'base64' }]));
   await writeFile(join(path, '05-stranger.xml'), reportXml('stranger-1', 1, 'stranger.example'));
   await writeFile(join(path, '06-truncated.xml'), reportXml('cut-1', 5, 'example.com').slice(0, 700));
@@ -65,7 +66,7 @@ async function rowsByReport(data: string): Promise<Record<string, number>> {
   }
 }
 
-/** Every file under quarantine/, by outcome folder. */
+/** Every file under quarantine/, by outcome folder (only `foreign` is ever written). */
 async function quarantined(data: string): Promise<Record<string, string[]>> {
   const root = join(data, 'quarantine');
   const listing: Record<string, string[]> = {};
@@ -101,8 +102,12 @@ describe('ingest --retry of the original files, once the domain is added', () =>
     expect(first.foreign.map((entry) => entry.policyDomain).sort()).toEqual([NEW_DOMAIN, NEW_DOMAIN, NEW_DOMAIN, 'stranger.example']);
     expect(await rowsByReport(data)).toEqual(STORED_AT_FIRST);
     kept = await quarantined(data);
+    expect(Object.keys(kept)).toEqual(['foreign']);
     expect(kept.foreign).toHaveLength(4);
-    expect(kept.invalid).toHaveLength(1);
+    // The report alone, by the hash of its XML: the mail around new-3 is not kept.
+    const xmls = [reportXml('new-1', 5, NEW_DOMAIN), reportXml('new-2', 3, NEW_DOMAIN), reportXml('new-3', 2, NEW_DOMAIN), reportXml('stranger-1', 1, 'stranger.example')];
+    expect(kept.foreign).toEqual(xmls.map((xml) => `${createHash('sha256').update(xml).digest('hex')}.xml.gz`).sort());
+    for (const file of kept.foreign!) expect(gunzipSync(await readFile(join(data, 'quarantine', 'foreign', file))).toString()).toMatch(/^<\?xml|^<feedback/);
   });
 
   test('without --retry, the same files are already ingested: nothing is stored', async () => {
@@ -144,11 +149,13 @@ describe('ingest --retry of the original files, once the domain is added', () =>
     expect(await quarantined(data)).toEqual(kept);
   });
 
-  test('the text summary says how to retry what it set aside', async () => {
+  test('the text summary says where what it set aside is, and how to retry it', async () => {
     const output = captureOutput();
     expect(await main(['ingest', '--retry', join(inbox, '05-stranger.xml'), join(inbox, '06-truncated.xml'), '--data', data, '--domains', domains, '--offline'], output, {})).toBe(0);
-    expect(output.stdout).toContain(`  (kept aside in ${data}/quarantine/; nothing is dropped)`);
-    expect(output.stdout).toContain(`  (after adding the domain or upgrading dmarcops: dmarcops ingest --retry ${data}/quarantine --data ${data})`);
+    expect(output.stdout).toContain(`  (foreign reports kept in ${data}/quarantine/foreign/; after adding the domain: dmarcops ingest --retry ${data}/quarantine --data ${data})`);
+    expect(output.stdout).toContain(
+      `  (invalid and unsupported inputs are not kept in ${data}/, only their ledger rows: the files stay where they are; after upgrading dmarcops: dmarcops ingest --retry <files> --data ${data})`,
+    );
   });
 });
 
@@ -166,21 +173,24 @@ describe('ingest --retry of the quarantine folder itself', () => {
 
   test('before the cause is fixed, a retry changes nothing and copies no quarantined file', async () => {
     const early = await ingest(data, domains, '--retry', join(data, 'quarantine'));
-    expect(early.items).toBe(5);
-    expect(early.reports).toEqual({ stored: 0, duplicate: 0, foreign: 4, invalid: 1 });
-    expect(early.invalid[0]?.reason).toMatch(/truncated/);
+    expect(early.items).toBe(4);
+    expect(early.reports).toEqual({ stored: 0, duplicate: 0, foreign: 4, invalid: 0 });
     expect(await rowsByReport(data)).toEqual(STORED_AT_FIRST);
     expect(await quarantined(data)).toEqual(kept);
     // The new ledger rows point at the files that were read.
     const rows = await findReports(data, { outcome: ['foreign', 'invalid'] });
     const paths = rows.map((row) => row.quarantinePath).filter((path): path is string => path !== null);
     expect(new Set(paths)).toEqual(new Set(Object.entries(kept).flatMap(([outcome, files]) => files.map((file) => `quarantine/${outcome}/${file}`))));
+    // The invalid input has its ledger row only.
+    expect(rows.filter((row) => row.outcome === 'invalid').map((row) => [row.sourceName, row.quarantinePath, row.sourceBytes])).toEqual([
+      [join(inbox, '06-truncated.xml'), null, 700],
+    ]);
   });
 
   test('once the domain is added, the foreign reports are stored once', async () => {
     await addDomain(domains);
     const retry = await ingest(data, domains, '--retry', join(data, 'quarantine'));
-    expect(retry.reports).toEqual({ stored: 3, duplicate: 0, foreign: 1, invalid: 1 });
+    expect(retry.reports).toEqual({ stored: 3, duplicate: 0, foreign: 1, invalid: 0 });
     expect(retry.records).toBe(10);
     expect(await rowsByReport(data)).toEqual(STORED_AFTER_RETRY);
     expect(await quarantined(data)).toEqual(kept);
@@ -188,13 +198,13 @@ describe('ingest --retry of the quarantine folder itself', () => {
 
   test('retrying again, or the originals and the quarantine together, doubles nothing', async () => {
     const again = await ingest(data, domains, '--retry', join(data, 'quarantine'));
-    expect(again.reports).toEqual({ stored: 0, duplicate: 3, foreign: 1, invalid: 1 });
-    // 03-new.xml.gz was quarantined byte for byte: its second copy in the same run is read once.
+    expect(again.reports).toEqual({ stored: 0, duplicate: 3, foreign: 1, invalid: 0 });
     const both = await ingest(data, domains, '--retry', inbox, join(data, 'quarantine'));
-    expect(both.items).toBe(11);
-    expect(both.alreadyIngested).toBe(1);
-    expect(both.reports.stored).toBe(0);
-    expect(both.reports.duplicate).toBe(4 + 2);
+    expect(both.items).toBe(6 + 4);
+    // Inputs with the same bytes are read once per run (a quarantined gzip may equal an original one).
+    const read = both.items - both.alreadyIngested;
+    // The stranger's report twice (original and kept copy), the truncated original once, the rest duplicates.
+    expect(both.reports).toEqual({ stored: 0, duplicate: read - 3, foreign: 2, invalid: 1 });
     expect(await rowsByReport(data)).toEqual(STORED_AFTER_RETRY);
     expect(await quarantined(data)).toEqual(kept);
   });

@@ -3,8 +3,9 @@
  * run. Hostile ones are refused with a message naming the file and the limit, the run goes on, and
  * nothing is lost (quarantine) or doubled (rerun).
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -12,7 +13,7 @@ import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../scripts/cli.ts';
 import type { IngestSummary } from '../../scripts/reports/pipeline.ts';
-import { committedRecordsSql } from '../../scripts/reports/store/index.ts';
+import { committedRecordsSql, findReports } from '../../scripts/reports/store/index.ts';
 import { openDuck } from '../../scripts/reports/store/duck.ts';
 import { enc, gzipBomb, mail, reportXml } from '../fixtures/unpack/make.ts';
 import { captureOutput } from '../helpers/output.ts';
@@ -92,11 +93,16 @@ describe('dmarcops ingest', () => {
     }
   });
 
-  test('nothing is lost: foreign and invalid inputs are kept in quarantine', async () => {
-    const foreign = await readdir(join(data, 'quarantine', 'foreign'));
-    const invalid = await readdir(join(data, 'quarantine', 'invalid'));
-    expect(foreign).toHaveLength(1);
-    expect(invalid).toHaveLength(5);
+  test('the foreign report is kept in quarantine; invalid inputs keep their ledger row (hash, size, reason) and nothing else', async () => {
+    expect(await readdir(join(data, 'quarantine'))).toEqual(['foreign']);
+    expect(await readdir(join(data, 'quarantine', 'foreign'))).toHaveLength(1);
+    const invalid = await findReports(data, { outcome: 'invalid' });
+    expect(invalid.map((row) => row.sourceName?.split('/').pop()).sort()).toEqual(['05-truncated.xml', '06-gzip-bomb.xml.gz', '07-billion-laughs.xml', '08-external-entity.xml', '09-not-a-report.txt']);
+    for (const row of invalid) {
+      const bytes = await readFile(row.sourceName!);
+      expect(row).toMatchObject({ sourceRef: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, sourceBytes: bytes.length, quarantinePath: null });
+      expect(row.reason).toBeTruthy();
+    }
   });
 
   test('a rerun doubles nothing', async () => {
@@ -120,6 +126,58 @@ describe('dmarcops ingest', () => {
     expect(await main(['ingest', join(inbox, '05-truncated.xml'), '--data', fresh, '--domains', 'domains', '--offline'], output, {})).toBe(0);
     const line = output.stdout.find((entry) => entry.includes('invalid ') && entry.includes('05-truncated.xml'));
     expect(line?.match(/05-truncated\.xml/g)).toHaveLength(1);
+  });
+
+  test('the quarantine caps: a foreign report over the cap per report, or past the run budget, keeps its ledger row only', async () => {
+    const folder = join(dir, 'foreign-many');
+    await mkdir(folder);
+    // Random text (incompressible) in the org name: each report's gzip is ~3 KiB.
+    for (const n of [1, 2, 3]) await writeFile(join(folder, `f${n}.xml`), reportXml(`f-${n}`, 1, 'not-ours.example').replace('receiver.example</org_name>', `${randomBytes(2000).toString('base64')}</org_name>`));
+    const run = async (data: string, ...caps: string[]): Promise<IngestSummary> => {
+      const json = captureOutput();
+      expect(await main(['ingest', folder, '--data', data, '--domains', 'domains', '--offline', '--json', ...caps], json, {}), json.stderr.join('\n')).toBe(0);
+      return JSON.parse(json.text()) as IngestSummary;
+    };
+    const kept = async (data: string): Promise<number> => (existsSync(join(data, 'quarantine', 'foreign')) ? (await readdir(join(data, 'quarantine', 'foreign'))).length : 0);
+
+    const budget = await run(join(dir, 'cap-run'), '--quarantine-max-run-bytes', '7000');
+    expect(budget.quarantine).toMatchObject({ added: 2, notKept: 1 });
+    expect(budget.quarantine.bytes).toBeLessThanOrEqual(7000);
+    expect(await kept(join(dir, 'cap-run'))).toBe(2);
+    const rows = await findReports(join(dir, 'cap-run'), { outcome: 'foreign' });
+    expect(rows.filter((row) => row.quarantinePath === null).map((row) => row.reason)).toEqual([
+      "policy domain not-ours.example is not in domains/; not kept: the run's quarantine budget of 6.8 KiB is spent",
+    ]);
+
+    const perReport = await run(join(dir, 'cap-report'), '--quarantine-max-report-bytes', '1000');
+    expect(perReport.quarantine).toMatchObject({ added: 0, bytes: 0, notKept: 3 });
+    expect((await findReports(join(dir, 'cap-report'), { outcome: 'foreign' }))[0]?.reason).toMatch(/not kept: over the cap of 1000 B per report \(gzipped\)$/);
+    expect(await kept(join(dir, 'cap-report'))).toBe(0);
+
+    const text = captureOutput();
+    expect(await main(['ingest', folder, '--data', join(dir, 'cap-off'), '--domains', 'domains', '--offline', '--quarantine-max-report-bytes', '0'], text, {})).toBe(0);
+    expect(text.stdout).toContain(`  (foreign reports 0 kept in ${join(dir, 'cap-off')}/quarantine/foreign/, 3 over the quarantine caps (ledger row only; the original is your file); after adding the domain: dmarcops ingest --retry ${join(dir, 'cap-off')}/quarantine --data ${join(dir, 'cap-off')})`);
+    expect(await kept(join(dir, 'cap-off'))).toBe(0);
+  });
+
+  test('symbolic links inside a folder are skipped, never read, and the summary names them', async () => {
+    const folder = join(dir, 'linked');
+    await mkdir(folder);
+    await writeFile(join(dir, 'outside.xml'), reportXml('outside-1', 2, 'example.com'));
+    await symlink(join(dir, 'outside.xml'), join(folder, 'link.xml'));
+    await symlink(inbox, join(folder, 'link-to-inbox'));
+    const fresh = join(dir, 'linked-data');
+    const json = captureOutput();
+    expect(await main(['ingest', folder, '--data', fresh, '--domains', 'domains', '--offline', '--json'], json, {})).toBe(0);
+    const summary = JSON.parse(json.text()) as IngestSummary;
+    expect(summary.items).toBe(0);
+    expect(summary.skipped).toEqual([
+      { source: join(folder, 'link-to-inbox'), reason: 'symbolic link, not followed' },
+      { source: join(folder, 'link.xml'), reason: 'symbolic link, not followed' },
+    ]);
+    const text = captureOutput();
+    expect(await main(['ingest', folder, '--data', fresh, '--domains', 'domains', '--offline'], text, {})).toBe(0);
+    expect(text.stdout).toContain(`  skipped  ${join(folder, 'link.xml')}: symbolic link, not followed`);
   });
 
   test('stale PTR cache entries are pruned at the end of a run, and the summary says how many', async () => {

@@ -1,5 +1,5 @@
 /** Files as pipeline items: small files are read once, big ones streamed; both look the same to the pipeline. */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -28,7 +28,7 @@ describe('fileItems', () => {
   const bigXml = reportXml('big', 12_000);
   const smallXml = reportXml('small', 3);
 
-  it('gives a small (read whole) and a big (streamed) file the same hash, bytes and unpacking as unpackFile', async () => {
+  it('gives a small (read whole) and a big (streamed) file the same hash, size and unpacking as unpackFile', async () => {
     mkdirSync(join(dir, 'inbox'));
     writeFileSync(small, gzipSync(enc(smallXml)));
     writeFileSync(big, bigXml);
@@ -38,13 +38,52 @@ describe('fileItems', () => {
     for await (const item of fileItems([join(dir, 'inbox')])) items.push(item);
     expect(items.map((item) => item.name)).toEqual([big, small]);
     for (const [item, xml] of [[items[0]!, bigXml], [items[1]!, smallXml]] as const) {
-      const bytes = await item.bytes();
+      const bytes = readFileSync(item.name);
       expect(await item.sourceRef()).toBe(sha256Ref(bytes));
+      expect(item.size).toBe(bytes.length);
       const unpacked = await item.unpack({});
       const reference = await unpackFile(item.name);
       expect(unpacked.problems).toEqual(reference.problems);
       expect(unpacked.payloads.map((p) => [p.name, p.trail, p.notes])).toEqual(reference.payloads.map((p) => [p.name, p.trail, p.notes]));
       expect(await readText(unpacked.payloads[0]!)).toBe(xml);
     }
+  });
+});
+
+describe('symbolic links in walked folders', () => {
+  it('are skipped with a note, never read: links to files outside, to folders, and inside a Maildir', async () => {
+    const root = join(dir, 'links');
+    const outside = join(dir, 'outside');
+    mkdirSync(join(outside, 'secrets'), { recursive: true });
+    writeFileSync(join(outside, 'secret.eml'), 'Subject: private\n\nnot yours\n');
+    writeFileSync(join(outside, 'secrets', 'report.xml'), reportXml('secret', 1));
+    mkdirSync(join(root, 'maildir', 'new'), { recursive: true });
+    mkdirSync(join(root, 'maildir', '.Sub'), { recursive: true });
+    writeFileSync(join(root, 'real.xml'), reportXml('real', 1));
+    symlinkSync(join(outside, 'secret.eml'), join(root, 'link-to-file.eml'));
+    symlinkSync(join(outside, 'secrets'), join(root, 'link-to-folder'));
+    symlinkSync(join(root, 'real.xml'), join(root, 'link-inside.xml'));
+    writeFileSync(join(root, 'maildir', 'new', '1.eml'), 'Subject: one\n\nhello\n');
+    symlinkSync(join(outside, 'secret.eml'), join(root, 'maildir', 'new', '2.eml'));
+    symlinkSync(join(outside, 'secrets'), join(root, 'maildir', 'cur'));
+    symlinkSync(join(outside, 'secrets'), join(root, 'maildir', '.Linked'));
+
+    const skipped: string[] = [];
+    const names: string[] = [];
+    for await (const item of fileItems([root], { onSkip: (path, reason) => skipped.push(`${path}: ${reason}`) })) names.push(item.name);
+    expect(names).toEqual([join(root, 'maildir', 'new', '1.eml'), join(root, 'real.xml')]);
+    expect(skipped.sort()).toEqual(
+      [join(root, 'link-inside.xml'), join(root, 'link-to-file.eml'), join(root, 'link-to-folder'), join(root, 'maildir', '.Linked'), join(root, 'maildir', 'cur'), join(root, 'maildir', 'new', '2.eml')]
+        .map((path) => `${path}: symbolic link, not followed`)
+        .sort(),
+    );
+  });
+
+  it('a path named on the command line is read even when it is a link (the user chose it)', async () => {
+    const link = join(dir, 'named-link.xml');
+    symlinkSync(join(dir, 'links', 'real.xml'), link);
+    const names: string[] = [];
+    for await (const item of fileItems([link])) names.push(item.name);
+    expect(names).toEqual([link]);
   });
 });

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -320,6 +321,47 @@ describe('storing reports', () => {
     const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date('2026-05-20T00:00:00Z') });
     await run.addReport(input(header({ dateBegin: null, dateEnd: null }), [record(1)]));
     expect((await run.commit()).parts.map((p) => p.month)).toEqual(['2026-05']);
+  });
+
+  it.each([
+    ['epoch 0', 0, 86_399, /begin 1970-01-01T00:00:00Z is before 2012-01-01/],
+    ['2011', day('2011-12-31'), day('2011-12-31') + 86_399, /begin 2011-12-31T00:00:00Z is before 2012-01-01/],
+    ['ends two days after the ingest', day('2026-05-21'), day('2026-05-22'), /end 2026-05-22T00:00:00Z is more than a day after the ingest \(2026-05-20T00:00:00Z\)/],
+    ['year 3000', day('3000-01-01'), day('3000-01-01') + 86_399, /more than a day after the ingest/],
+  ])('a report dated %s is stored in month=unknown with a warning, kept out of the real months', async (_label, dateBegin, dateEnd, message) => {
+    const root = tempRoot();
+    const ds = await openDs(root);
+    const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date('2026-05-20T00:00:00Z') });
+    await run.addReport(input(header({ reportId: 'odd', dateBegin, dateEnd }), [record(1), record(2)], { warnings: () => [{ code: 'value-case', message: 'kept', count: 1 }] }));
+    await run.addReport(input(header({ reportId: 'fine', dateBegin: day('2026-05-19'), dateEnd: day('2026-05-19') + 86_399 }), [record(3)]));
+    const summary = await run.commit();
+    expect(summary.parts.map((p) => [p.month, p.records])).toEqual([['2026-05', 1], ['unknown', 2]]);
+    expect(filesUnder(join(root, 'records'))).toEqual(['month=2026-05/run-r1.parquet', 'month=unknown/run-r1.parquet']);
+    const rows = await query<{ month: string; report_id: string; codes: string[]; messages: string[] }>(
+      `SELECT DISTINCT month, report_id, list_transform(report_warnings, w -> w.code) AS codes, list_transform(report_warnings, w -> w.message) AS messages
+       FROM (${committedRecordsSql(root)}) ORDER BY month`,
+    );
+    expect(rows.map((r) => [r.month, r.report_id, r.codes])).toEqual([['2026-05', 'fine', []], ['unknown', 'odd', ['value-case', 'date-implausible']]]);
+    expect(rows[1]?.messages[1]).toMatch(message);
+    const [ledger] = await findReports(root, { outcome: 'stored' }).then((all) => all.filter((row) => row.reportId === 'odd'));
+    expect(ledger).toMatchObject({ month: 'unknown', warningCount: 2, records: 2 });
+    // Compaction and recovery know the partition.
+    await ds.close();
+    const again = await openDs(root);
+    const run2 = await again.beginRun({ runId: 'r2', ingestedAt: new Date('2026-05-20T00:00:00Z') });
+    await run2.addReport(input(header({ reportId: 'odd-2', dateBegin, dateEnd }), [record(4)]));
+    await run2.commit();
+    expect(await again.compact('unknown')).toMatchObject({ month: 'unknown', compacted: true, rows: 3 });
+    expect((await rowKeys(root)).length).toBe(4);
+  });
+
+  it('a report ending within a day after the ingest (clock skew) keeps its month', async () => {
+    const root = tempRoot();
+    const ds = await openDs(root);
+    const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date('2026-05-20T00:00:00Z') });
+    await run.addReport(input(header({ dateBegin: day('2026-05-20'), dateEnd: day('2026-05-20') + 86_399 }), [record(1)]));
+    await run.addReport(input(header({ reportId: 'first-day', dateBegin: day('2012-01-01'), dateEnd: day('2012-01-01') + 86_399 }), [record(1)]));
+    expect((await run.commit()).parts.map((p) => p.month)).toEqual(['2012-01', '2026-05']);
   });
 });
 
@@ -708,7 +750,7 @@ describe('compaction', () => {
   async function threeRuns(root: string): Promise<void> {
     const ds = await openDs(root);
     for (const [i, h] of [JAN, header({ reportId: 'b' }), header({ reportId: 'c' })].entries()) {
-      const run = await ds.beginRun({ runId: `r${i}`, ingestedAt: new Date(Date.UTC(2026, 0, 20 + i)) });
+      const run = await ds.beginRun({ runId: `r${i}`, ingestedAt: new Date(Date.UTC(2026, 1, 20 + i)) });
       await run.addReport(input(h, [record(i * 2), record(i * 2 + 1)], { sourceRef: `src-${i}` }));
       if (i === 2) await run.addReport(input(FEB, [record(9)]));
       await run.commit();
@@ -829,20 +871,20 @@ describe('compaction', () => {
 });
 
 describe('ledger and quarantine', () => {
-  it('quarantines raw bytes, gzipped unless already compressed, and records the path', async () => {
+  it('quarantines foreign inputs only: raw bytes, gzipped unless already compressed, and records the path', async () => {
     const root = tempRoot();
     const ds = await openDs(root);
     const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date() });
-    const xml = new TextEncoder().encode('<feedback><broken');
-    const path = await run.quarantine(xml, 'invalid', 'report.xml');
-    expect(relative(root, path)).toMatch(/^quarantine\/invalid\/[0-9a-f]{64}\.xml\.gz$/);
+    const xml = new TextEncoder().encode('<feedback><policy_published><domain>other.test</domain>');
+    const path = await run.quarantine(xml, 'foreign', 'report.xml');
+    expect(relative(root, path)).toMatch(/^quarantine\/foreign\/[0-9a-f]{64}\.xml\.gz$/);
     expect(gunzipSync(readFileSync(path))).toEqual(xml);
     // Same bytes again: same file.
-    expect(await run.quarantine(xml, 'invalid', 'other-name.xml')).toBe(path.replace('.xml.gz', '.xml.gz'));
+    expect(await run.quarantine(xml, 'foreign', 'other-name.xml')).toBe(path);
 
     const zipped = Uint8Array.from([0x50, 0x4b, 0x03, 0x04, 1, 2, 3]);
-    const zipPath = await run.quarantine(zipped, 'unsupported', 'stuff.ZIP');
-    expect(zipPath).toMatch(/quarantine\/unsupported\/[0-9a-f]{64}\.zip$/);
+    const zipPath = await run.quarantine(zipped, 'foreign', 'stuff.ZIP');
+    expect(zipPath).toMatch(/quarantine\/foreign\/[0-9a-f]{64}\.zip$/);
     expect(new Uint8Array(readFileSync(zipPath))).toEqual(zipped);
     // Names that claim a compression the bytes don't have (or another one) don't decide the suffix.
     const claimed = await run.quarantine(xml, 'foreign', 'report.xml.gz');
@@ -856,11 +898,67 @@ describe('ledger and quarantine', () => {
     expect(nameless).toMatch(/\.bin\.gz$/);
     expect(gunzipSync(readFileSync(nameless))).toEqual(new Uint8Array([1, 2, 3]));
 
-    run.addLedgerEntry({ sourceRef: 'sha256:aa', kind: 'other', outcome: 'invalid', reason: 'not-xml: junk', quarantinePath: path });
+    // The raw bytes of anything else may be anyone's mail: the store refuses to keep them.
+    await expect(run.quarantine(xml, 'invalid' as never, 'mail.eml')).rejects.toThrow(/Cannot quarantine with outcome "invalid"/);
+    await expect(run.quarantine(xml, 'unsupported' as never, 'arf.eml')).rejects.toThrow(/Cannot quarantine/);
+    expect(existsSync(join(root, 'quarantine', 'invalid'))).toBe(false);
+
+    run.addLedgerEntry({ sourceRef: 'sha256:aa', kind: 'aggregate', outcome: 'foreign', reason: 'not ours', quarantinePath: path });
     await run.commit();
-    const [row] = await findReports(root, { outcome: 'invalid' });
+    const [row] = await findReports(root, { outcome: 'foreign' });
     expect(row?.quarantinePath).toBe(relative(root, path));
     expect(gunzipSync(readFileSync(join(root, row?.quarantinePath as string)))).toEqual(xml);
+  });
+
+  it('keepReport keeps a report\'s XML gzipped by its hash, within the cap per report and the new-bytes budget', async () => {
+    const root = tempRoot();
+    const ds = await openDs(root);
+    const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date() });
+    const xml = new TextEncoder().encode(`<feedback>${'<record/>'.repeat(1000)}</feedback>`);
+    async function* chunks(bytes: Uint8Array, size = 1000): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+    }
+    const first = await run.keepReport(chunks(xml), { maxBytes: 1 << 20, maxNewBytes: 1 << 20 });
+    if (!first.kept) throw new Error('not kept');
+    expect(relative(root, first.path)).toBe(`quarantine/foreign/${createHash('sha256').update(xml).digest('hex')}.xml.gz`);
+    expect(gunzipSync(readFileSync(first.path))).toEqual(xml);
+    expect(first).toMatchObject({ added: true, bytes: readFileSync(first.path).length });
+    // Kept already: costs no budget.
+    expect(await run.keepReport(chunks(xml), { maxBytes: 1 << 20, maxNewBytes: 0 })).toMatchObject({ kept: true, path: first.path, added: false });
+
+    // Incompressible: its gzip is as big as it is.
+    const random = new Uint8Array(randomBytes(200_000));
+    expect(await run.keepReport(chunks(random), { maxBytes: 50_000, maxNewBytes: 1 << 20 })).toMatchObject({ kept: false, why: 'over-cap' });
+    expect(await run.keepReport(chunks(random), { maxBytes: 1 << 20, maxNewBytes: 50_000 })).toMatchObject({ kept: false, why: 'over-budget' });
+    // Nothing left behind by the refusals: only the first report, no temp files.
+    expect(readdirSync(join(root, 'quarantine', 'foreign'))).toEqual([relative(join(root, 'quarantine', 'foreign'), first.path)]);
+    await run.abort();
+  });
+
+  it('ledger subjects and reasons lose e-mail addresses and control characters; the size is recorded', async () => {
+    const root = tempRoot();
+    const ds = await openDs(root);
+    const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date() });
+    run.addLedgerEntry({
+      sourceRef: 'sha256:bb',
+      kind: 'other',
+      outcome: 'invalid',
+      reason: 'a.eml: no DMARC aggregate report in message "Call jane.doe@example.net" <x@y.example>',
+      messageId: '<x@y.example>',
+      subject: 'Call jane.doe@example.net\r\n or "Jane" <jane@example.org>\u001b[31m',
+      sourceBytes: 1234,
+    });
+    await run.addReport(input(header(), [record(1)], { ledger: { subject: 'Report for bob@example.com', sourceBytes: 99 } }));
+    await run.commit();
+    const rows = await findReports(root);
+    const invalid = rows.find((row) => row.outcome === 'invalid');
+    expect(invalid).toMatchObject({
+      subject: 'Call [address] or "Jane" <[address]> [31m',
+      reason: 'a.eml: no DMARC aggregate report in message "Call [address]" <[address]>',
+      messageId: '<x@y.example>',
+      sourceBytes: 1234,
+    });
+    expect(rows.find((row) => row.outcome === 'stored')).toMatchObject({ subject: 'Report for [address]', sourceBytes: 99 });
   });
 
   it('findReports answers "did we get Google\'s report for the 12th?"', async () => {

@@ -153,10 +153,20 @@ describe('gzip and zlib', () => {
     expect(await readText(r.payloads[0]!)).toBe(xml);
   });
 
-  it('rejects a gzip that holds text, quoting its start', async () => {
-    const r = await unpackBytes(gzipSync(enc('unused')), 'yahoo.xml.gz');
+  it('rejects a gzip that holds text, naming its kind without quoting it (it may be anyone\'s mail)', async () => {
+    const r = await unpackBytes(gzipSync(enc('unused 078-05-1120')), 'yahoo.xml.gz');
     expect(r.payloads).toEqual([]);
-    expect(r.problems).toEqual([{ code: 'not-a-report', trail: ['yahoo.xml.gz', 'yahoo.xml'], message: expect.stringContaining('"unused"') }]);
+    expect(r.problems).toEqual([{ code: 'not-a-report', trail: ['yahoo.xml.gz', 'yahoo.xml'], message: expect.stringContaining('(plain text)') }]);
+    expect(r.problems[0]?.message).not.toMatch(/unused|078/);
+  });
+
+  it.each([
+    ['markup', '<3 Hi, see you', 'does not start with an XML element (markup)'],
+    ['binary', '\u0000\u0001\u0002\u0003secret', 'binary data starting with bytes 00 01 02 03'],
+  ])('names %s content by its kind only', async (_label, text, expected) => {
+    const r = await unpackBytes(gzipSync(enc(text)), 'x.gz');
+    expect(r.problems[0]?.message).toContain(expected);
+    expect(r.problems[0]?.message).not.toMatch(/Hi|secret/);
   });
 });
 

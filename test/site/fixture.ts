@@ -113,7 +113,7 @@ export async function buildFixture(options: FixtureOptions = {}): Promise<SiteFi
     await options.extraInputs?.(inbox);
     if (options.ptrCache) {
       const resolvedAt = `${END_DAY}T00:00:00.000Z`;
-      const entries = Object.fromEntries(Object.entries(options.ptrCache).map(([ip, ptr]) => [ip, { ptr, resolvedAt }]));
+      const entries = Object.fromEntries(Object.entries(options.ptrCache).map(([ip, ptr]) => [ip, { ptr, resolvedAt, confirmed: true }]));
       await mkdir(join(dataDir, 'cache'), { recursive: true });
       await writeFile(join(dataDir, 'cache', 'ptr.json'), `${JSON.stringify({ version: 1, entries }, null, 1)}\n`);
     }

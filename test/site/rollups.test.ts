@@ -195,7 +195,7 @@ beforeAll(async () => {
   for (const [name, text] of Object.entries(DOMAIN_FILES)) await writeFile(join(domainsDir, name), text);
   for (const [name, text] of Object.entries(fixtureReports())) await writeFile(join(inbox, name), text);
   const cacheFile = join(dir, 'ptr.json');
-  const entries = Object.fromEntries(Object.entries(PTR).map(([ip, ptr]) => [ip, { ptr, resolvedAt: NOW.toISOString() }]));
+  const entries = Object.fromEntries(Object.entries(PTR).map(([ip, ptr]) => [ip, { ptr, resolvedAt: NOW.toISOString(), confirmed: true }]));
   await writeFile(cacheFile, JSON.stringify({ version: 1, entries }));
 
   const enricher = await createEnricher({

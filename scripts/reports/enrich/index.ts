@@ -9,15 +9,15 @@ import { getDomain } from 'tldts';
 import { installedAsnLookup } from './asn.ts';
 import type { AsnInfo } from './asn.ts';
 import { formatIp, isPublicIp, parseIp } from './ip.ts';
-import { DAY_MS, createPtrLookup, loadPtrCache, nodePtrResolver, prunePtrCache, savePtrCache } from './ptr.ts';
-import type { PtrCacheEntry, PtrPruneCounts, PtrResolver, PtrStats } from './ptr.ts';
+import { DAY_MS, createPtrLookup, loadPtrCache, nodeDnsResolvers, prunePtrCache, savePtrCache } from './ptr.ts';
+import type { AddressResolver, PtrCacheEntry, PtrPruneCounts, PtrResolver, PtrStats } from './ptr.ts';
 import { senderForAsn, senderForPtr } from './senders.ts';
 
 export { asnDatabaseStatus, installedAsnLookup, lookupAsn, lookupCountry, openAsnDatabase } from './asn.ts';
 export type { AsnDatabase, AsnDatabaseFiles, AsnInfo } from './asn.ts';
 export { canonicalIp, isPublicIp, parseIp } from './ip.ts';
-export { loadPtrCache, nodePtrResolver, prunePtrCache, savePtrCache } from './ptr.ts';
-export type { PtrCacheEntry, PtrCacheFile, PtrPruneCounts, PtrPruneOptions, PtrResolver, PtrStats } from './ptr.ts';
+export { loadPtrCache, nodeDnsResolvers, nodePtrResolver, prunePtrCache, savePtrCache } from './ptr.ts';
+export type { AddressResolver, PtrCacheEntry, PtrCacheFile, PtrPruneCounts, PtrPruneOptions, PtrResolver, PtrStats } from './ptr.ts';
 export { createSenderMatcher, isKnownForwarder, parseSenderMap, senderForAsn, senderForPtr, senderMap } from './senders.ts';
 export type { Sender, SenderEntry, SenderMap, SenderMatcher } from './senders.ts';
 
@@ -37,8 +37,14 @@ export interface EnricherOptions {
   offline: boolean;
   /** The PTR cache, e.g. reports/cache/ptr.json: ip → {ptr, resolvedAt, seenAt}. None: in memory only. */
   cacheFile?: string;
-  /** Defaults to node:dns with `timeoutMs`. */
+  /** PTR queries; defaults to node:dns with `timeoutMs`. */
   resolver?: PtrResolver;
+  /**
+   * A/AAAA queries that forward-confirm each PTR name (an unconfirmed name is not used); defaults
+   * to node:dns with `timeoutMs`, also when only `resolver` is given: inject both to keep tests off
+   * the network.
+   */
+  addressResolver?: AddressResolver;
   /** Per lookup; default 2000. */
   timeoutMs?: number;
   /** PTR queries in flight at once; default 16. */
@@ -110,9 +116,11 @@ export async function createEnricher(options: EnricherOptions): Promise<Enricher
   const retentionMs = options.cacheRetentionMs ?? DEFAULT_CACHE_RETENTION_MS;
   const maxEntries = options.cacheMaxEntries ?? DEFAULT_CACHE_MAX_ENTRIES;
   const pruned: PtrPruneCounts = { unused: 0, failures: 0, overCap: 0 };
+  let nodeDns: ReturnType<typeof nodeDnsResolvers> | undefined;
   const lookup = createPtrLookup({
     offline: options.offline,
-    makeResolver: () => options.resolver ?? nodePtrResolver(timeoutMs),
+    makeResolver: () => options.resolver ?? (nodeDns ??= nodeDnsResolvers(timeoutMs)).reverse,
+    makeAddressResolver: () => options.addressResolver ?? (nodeDns ??= nodeDnsResolvers(timeoutMs)).addresses,
     timeoutMs,
     concurrency: options.concurrency ?? 16,
     positiveTtlMs: options.positiveTtlMs ?? 30 * DAY_MS,

@@ -3,13 +3,17 @@
  * IP however often it is asked for, and a JSON cache on disk so that reruns and `--offline` runs
  * need no network. Failures become null and are counted; nothing here throws at the caller.
  *
- * Forward confirmation (A/AAAA of the PTR name back to the IP) is not done: the PTR name only
- * labels a source, and the DMARC category is decided by DKIM/SPF results, not by this label.
+ * Forward-confirmed (FCrDNS, RFC 8601 §3 "iprev"): whoever controls an IP's reverse zone can make
+ * its PTR say anything, `mail-sor-f41.google.com` included, and a report naming such an IP is as
+ * easy to forge. A PTR name is only used when one of its A (IPv4) or AAAA (IPv6) answers is the IP
+ * again; otherwise the IP has no name here. That name is what labels a source, picks a known
+ * service and marks known forwarders, so an unconfirmed one must not: it is not stored at all.
  */
 import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { canonicalIp } from './ip.ts';
 
 /**
  * Resolves an IP to its PTR names. An empty array, or a rejection with code ENOTFOUND/ENODATA
@@ -17,11 +21,25 @@ import { dirname } from 'node:path';
  */
 export type PtrResolver = (ip: string) => Promise<string[]>;
 
-/** A PtrResolver over node:dns (c-ares) with one try per server, each bounded by `timeoutMs`. */
-export function nodePtrResolver(timeoutMs = 2000, servers?: string[]): PtrResolver {
+/**
+ * Resolves a name to its addresses of one family: A records for 4, AAAA for 6. An empty array, or a
+ * rejection with code ENOTFOUND/ENODATA, means "none"; other rejections are failures.
+ */
+export type AddressResolver = (name: string, family: 4 | 6) => Promise<string[]>;
+
+/** Both resolvers over one node:dns (c-ares) Resolver with one try per server, each bounded by `timeoutMs`. */
+export function nodeDnsResolvers(timeoutMs = 2000, servers?: string[]): { reverse: PtrResolver; addresses: AddressResolver } {
   const resolver = new Resolver({ timeout: timeoutMs, tries: 1 });
   if (servers !== undefined && servers.length > 0) resolver.setServers(servers);
-  return (ip) => resolver.reverse(ip);
+  return {
+    reverse: (ip) => resolver.reverse(ip),
+    addresses: (name, family) => (family === 4 ? resolver.resolve4(name) : resolver.resolve6(name)),
+  };
+}
+
+/** A PtrResolver over node:dns (c-ares) with one try per server, each bounded by `timeoutMs`. */
+export function nodePtrResolver(timeoutMs = 2000, servers?: string[]): PtrResolver {
+  return nodeDnsResolvers(timeoutMs, servers).reverse;
 }
 
 /**
@@ -29,17 +47,25 @@ export function nodePtrResolver(timeoutMs = 2000, servers?: string[]): PtrResolv
  * `seenAt` is when the entry was last used (answered from the cache, or stored by a lookup), kept
  * to a resolution of at most 30 days (the enricher's refresh); pruning goes by it. Files written before it existed lack it:
  * their entries count as seen when resolved.
+ *
+ * `confirmed` records forward confirmation: true on an entry with a `ptr` (the name's A/AAAA answers
+ * include the IP), false on a `ptr: null` entry whose PTR names all failed it (the names are not
+ * kept; the entry lives as long as a name would). An entry with a `ptr` but without `confirmed: true`
+ * was written before confirmation existed: it is never used as it is, but looked up again (offline:
+ * treated as no name).
  */
 export interface PtrCacheEntry {
   ptr: string | null;
   resolvedAt: string;
   seenAt?: string;
   error?: string;
+  confirmed?: boolean;
 }
 
 /**
- * Still version 1: `seenAt` is an optional addition, so files written before it load as they are,
- * and loaders that predate it read the new files (they ignore the field).
+ * Still version 1: `seenAt` and `confirmed` are optional additions, so files written before them
+ * load as they are (unconfirmed names are then looked up again), and loaders that predate them read
+ * the new files (they ignore the fields; every name in a new file is confirmed).
  */
 export interface PtrCacheFile {
   version: 1;
@@ -55,12 +81,18 @@ export interface PtrStats {
   failures: number;
   /** Of the failures, those that timed out. */
   timeouts: number;
+  /** A/AAAA queries sent to confirm PTR names. */
+  forwardLookups: number;
+  /** IPs whose PTR names all failed forward confirmation (they get no name). */
+  unconfirmed: number;
 }
 
 export interface PtrLookupOptions {
   offline: boolean;
   /** Called once, at the first query: offline runs never create a resolver. */
   makeResolver: () => PtrResolver;
+  /** Called once, at the first forward confirmation. */
+  makeAddressResolver: () => AddressResolver;
   timeoutMs: number;
   concurrency: number;
   positiveTtlMs: number;
@@ -91,18 +123,27 @@ export interface PtrLookup {
 
 class LookupTimeout extends Error {}
 
+/** PTR names checked per IP (an IP may have several; a forged zone could list hundreds). */
+const MAX_NAMES_CONFIRMED = 4;
+
+/** Whether an entry can answer as it is: a name only when it was forward-confirmed. */
+const usable = (entry: PtrCacheEntry): boolean => entry.ptr === null || entry.confirmed === true;
+
 /** Builds the lookup. In offline mode the resolver is never called (nor created), whatever the cache holds. */
 export function createPtrLookup(options: PtrLookupOptions): PtrLookup {
-  const stats: PtrStats = { lookups: 0, cacheHits: 0, failures: 0, timeouts: 0 };
+  const stats: PtrStats = { lookups: 0, cacheHits: 0, failures: 0, timeouts: 0, forwardLookups: 0, unconfirmed: 0 };
   const inFlight = new Map<string, Promise<string | null>>();
   const limit = limiter(options.concurrency);
   let resolver: PtrResolver | undefined;
+  let addressResolver: AddressResolver | undefined;
   let changed = false;
 
   const seenRefreshMs = options.seenRefreshMs ?? DAY_MS;
 
   const fresh = (entry: PtrCacheEntry): boolean => {
-    const ttl = entry.ptr !== null ? options.positiveTtlMs : entry.error !== undefined ? options.failureTtlMs : options.negativeTtlMs;
+    // Names that failed confirmation are an answer as stable as a name.
+    const named = entry.ptr !== null || entry.confirmed === false;
+    const ttl = named ? options.positiveTtlMs : entry.error !== undefined ? options.failureTtlMs : options.negativeTtlMs;
     return within(options.now().getTime(), Date.parse(entry.resolvedAt), ttl);
   };
 
@@ -114,36 +155,71 @@ export function createPtrLookup(options: PtrLookupOptions): PtrLookup {
     changed = true;
   };
 
+  const failed = (error: unknown): string => {
+    const code = error instanceof LookupTimeout ? 'ETIMEOUT' : ((error as NodeJS.ErrnoException | null)?.code ?? 'ERROR');
+    return code === 'ENOTFOUND' || code === 'ENODATA' ? 'NONE' : code;
+  };
+
+  const remember = (ip: string, ptr: string | null, extra: { error?: string; confirmed?: boolean } = {}): string | null => {
+    const now = options.now().toISOString();
+    options.cache.set(ip, entry(ptr, now, now, extra.error, extra.confirmed));
+    changed = true;
+    return ptr;
+  };
+
+  /** A failure: counted, and remembered for the short failure TTL. */
+  const failure = (ip: string, code: string): string | null => {
+    stats.failures++;
+    if (code === 'ETIMEOUT') stats.timeouts++;
+    return remember(ip, null, { error: code });
+  };
+
+  /** Whether `name` has an A (IPv4) or AAAA (IPv6) record that is `ip` again; a code on failure. */
+  const confirms = async (name: string, ip: string): Promise<boolean | string> => {
+    const query = (addressResolver ??= options.makeAddressResolver());
+    stats.forwardLookups++;
+    try {
+      const family = ip.includes(':') ? 6 : 4;
+      const addresses = await withTimeout(Promise.resolve().then(() => query(name, family)), options.timeoutMs);
+      return addresses.some((address) => canonicalIp(address) === ip);
+    } catch (error) {
+      const code = failed(error);
+      return code === 'NONE' ? false : code;
+    }
+  };
+
   const resolve = async (ip: string): Promise<string | null> => {
     const query = (resolver ??= options.makeResolver());
     stats.lookups++;
-    const remember = (ptr: string | null, error?: string): string | null => {
-      const now = options.now().toISOString();
-      const entry: PtrCacheEntry = { ptr, resolvedAt: now, seenAt: now };
-      if (error !== undefined) entry.error = error;
-      options.cache.set(ip, entry);
-      changed = true;
-      return ptr;
-    };
+    let names: string[];
     try {
-      const names = await withTimeout(Promise.resolve().then(() => query(ip)), options.timeoutMs);
-      return remember(choosePtr(names));
+      names = ptrNames(await withTimeout(Promise.resolve().then(() => query(ip)), options.timeoutMs));
     } catch (error) {
-      const code = error instanceof LookupTimeout ? 'ETIMEOUT' : ((error as NodeJS.ErrnoException | null)?.code ?? 'ERROR');
-      if (code === 'ENOTFOUND' || code === 'ENODATA') return remember(null);
-      stats.failures++;
-      if (code === 'ETIMEOUT') stats.timeouts++;
-      return remember(null, code);
+      const code = failed(error);
+      return code === 'NONE' ? remember(ip, null) : failure(ip, code);
     }
+    if (names.length === 0) return remember(ip, null);
+    // The smallest confirmed name, so that reruns agree.
+    let failedCode: string | undefined;
+    for (const name of names.slice(0, MAX_NAMES_CONFIRMED)) {
+      const result = await confirms(name, ip);
+      if (result === true) return remember(ip, name, { confirmed: true });
+      if (typeof result === 'string') failedCode ??= result;
+    }
+    // No name confirmed, and a forward lookup could not be answered: try again after the failure TTL.
+    if (failedCode !== undefined) return failure(ip, failedCode);
+    stats.unconfirmed++;
+    return remember(ip, null, { confirmed: false });
   };
 
   const known = (ip: string): string | null | undefined => {
     const cached = options.cache.get(ip);
-    // Offline, the cache is all there is: an expired answer is still the best one.
-    if (cached !== undefined && (options.offline || fresh(cached))) {
+    // Offline, the cache is all there is: an expired answer is still the best one (but a name that
+    // was never forward-confirmed is none).
+    if (cached !== undefined && (options.offline || (fresh(cached) && usable(cached)))) {
       stats.cacheHits++;
       touch(ip, cached);
-      return cached.ptr;
+      return usable(cached) ? cached.ptr : null;
     }
     return options.offline ? null : undefined;
   };
@@ -165,13 +241,10 @@ export function createPtrLookup(options: PtrLookupOptions): PtrLookup {
   };
 }
 
-/** Several PTR names can come back, in any order: take the smallest, so reruns agree. */
-function choosePtr(names: readonly string[]): string | null {
-  const cleaned = names
-    .map((name) => name.trim().toLowerCase().replace(/\.$/, ''))
-    .filter((name) => name !== '')
-    .sort();
-  return cleaned[0] ?? null;
+/** Several PTR names can come back, in any order: lower case, without the root dot, unique, sorted (reruns agree). */
+function ptrNames(names: readonly string[]): string[] {
+  const cleaned = names.map((name) => name.trim().toLowerCase().replace(/\.$/, '')).filter((name) => name !== '');
+  return [...new Set(cleaned)].sort();
 }
 
 /**
@@ -237,10 +310,10 @@ export async function loadPtrCache(file: string): Promise<{ cache: Map<string, P
  */
 function validEntry(value: unknown): PtrCacheEntry | null {
   if (typeof value !== 'object' || value === null) return null;
-  const { ptr, resolvedAt, seenAt, error } = value as Record<string, unknown>;
+  const { ptr, resolvedAt, seenAt, error, confirmed } = value as Record<string, unknown>;
   const valid = (ptr === null || typeof ptr === 'string') && isTime(resolvedAt) && (error === undefined || typeof error === 'string');
   if (!valid) return null;
-  return entry(ptr, resolvedAt, isTime(seenAt) ? seenAt : resolvedAt, error);
+  return entry(ptr, resolvedAt, isTime(seenAt) ? seenAt : resolvedAt, error, typeof confirmed === 'boolean' ? confirmed : undefined);
 }
 
 function isTime(value: unknown): value is string {
@@ -248,9 +321,10 @@ function isTime(value: unknown): value is string {
 }
 
 /** An entry with its fields in a fixed order, so the file's lines do not move between runs. */
-function entry(ptr: string | null, resolvedAt: string, seenAt: string, error: string | undefined): PtrCacheEntry {
+function entry(ptr: string | null, resolvedAt: string, seenAt: string, error: string | undefined, confirmed: boolean | undefined): PtrCacheEntry {
   const result: PtrCacheEntry = { ptr, resolvedAt, seenAt };
   if (error !== undefined) result.error = error;
+  if (confirmed !== undefined) result.confirmed = confirmed;
   return result;
 }
 
@@ -326,7 +400,7 @@ export async function savePtrCache(file: string, cache: ReadonlyMap<string, PtrC
   const entries: Record<string, PtrCacheEntry> = {};
   for (const ip of [...cache.keys()].sort()) {
     const value = cache.get(ip)!;
-    entries[ip] = entry(value.ptr, value.resolvedAt, value.seenAt ?? value.resolvedAt, value.error);
+    entries[ip] = entry(value.ptr, value.resolvedAt, value.seenAt ?? value.resolvedAt, value.error, value.confirmed);
   }
   const body: PtrCacheFile = { version: 1, entries };
   await mkdir(dirname(file), { recursive: true });

@@ -143,6 +143,7 @@ export type WarningCode =
   | 'invalid-date'
   | 'fractional-date'
   | 'date-range-reversed'
+  | 'date-implausible'
   | 'invalid-source-ip'
   | 'empty-reason'
   | 'text-reason'

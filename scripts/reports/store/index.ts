@@ -48,13 +48,15 @@
  * the inputs are untouched. After 3: readers already skip the inputs (manifest + output exist);
  * recover finishes 4 and 5. The ledger is not touched, so dedupe is unaffected.
  *
- * Quarantined raw inputs are written when asked (content-addressed, idempotent), outside the
- * protocol: see quarantine.ts. One writer at a time: lock.ts.
+ * Kept foreign reports (the only thing quarantined) are written when asked (content-addressed,
+ * idempotent), outside the protocol: see quarantine.ts. Month `unknown` holds reports with
+ * implausible dates (reportMonth). One writer at a time: lock.ts.
  */
 import { existsSync, renameSync, rmdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { alignmentModes, deriveAlignment } from '../derive.ts';
-import type { ReportHeader, ReportRecord } from '../parse/types.ts';
+import type { ParseWarning, ReportHeader, ReportRecord } from '../parse/types.ts';
+import { MAX_HEADER_CHARS, MAX_REASON_CHARS, ledgerMessageId, ledgerText } from '../privacy.ts';
 import { compactMonth } from './compact.ts';
 import { openDuck } from './duck.ts';
 import type { DuckOptions } from './duck.ts';
@@ -63,6 +65,7 @@ import { reportKey } from './key.ts';
 import {
   LEDGER_DIR,
   STAGING_DIR,
+  UNKNOWN_MONTH,
   checkId,
   ledgerPartName,
   monthDir,
@@ -74,7 +77,8 @@ import {
 import { loadLedgerIndex } from './ledger.ts';
 import type { LedgerIndex } from './ledger.ts';
 import { acquireLock } from './lock.ts';
-import { quarantineBytes } from './quarantine.ts';
+import { keepReport, quarantineBytes } from './quarantine.ts';
+import type { KeepLimits, KeptReport } from './quarantine.ts';
 import { recover } from './recover.ts';
 import {
   NdjsonFile,
@@ -110,7 +114,9 @@ export { reportKey } from './key.ts';
 export type { ReportIdentity } from './key.ts';
 export { findReports } from './ledger.ts';
 export { committedLedgerFiles, committedRecordFiles, committedRecordsSql, ledgerGlob } from './layout.ts';
-export { quarantineBytes } from './quarantine.ts';
+export { keepReport, quarantineBytes } from './quarantine.ts';
+export type { KeepLimits, KeptReport } from './quarantine.ts';
+export { UNKNOWN_MONTH } from './layout.ts';
 export { RECORD_COLUMNS, LEDGER_COLUMNS } from './schema.ts';
 export type { ColumnDef } from './schema.ts';
 
@@ -172,8 +178,14 @@ export interface RunWriter {
    * skips them), so a run that enriches while it parses need not hold it all until the commit.
    */
   addEnrichment(entries: Iterable<[string, Enrichment]>): void;
-  /** Keeps raw bytes under quarantine/<outcome>/; returns the path (put it in the ledger entry). */
+  /** Keeps a foreign input's raw bytes under quarantine/foreign/; returns the path (put it in the ledger entry). */
   quarantine(bytes: Uint8Array, outcome: QuarantineOutcome, name: string): Promise<string>;
+  /**
+   * Keeps a foreign report's XML, gzipped, as quarantine/foreign/<sha256 of the XML>.xml.gz, unless
+   * the gzip grows past `limits.maxBytes`, or is new and bigger than `limits.maxNewBytes` (then
+   * nothing is kept). Content-addressed: the same report twice is one file (`added` false the second time).
+   */
+  keepReport(xml: AsyncIterable<Uint8Array>, limits: KeepLimits): Promise<KeptReport>;
   /** Writes the parts, then the ledger part last (the commit point). */
   commit(options?: CommitOptions): Promise<RunSummary>;
   /** Drops everything the run staged or wrote; the dataset stays as before. No-op once committed. */
@@ -194,19 +206,51 @@ export async function openDataset(options: DatasetOptions): Promise<Dataset> {
   }
 }
 
-/** The month a report's rows go to: its start date, else its end, else when it was ingested. */
-function reportMonth(header: ReportHeader, ingestedAt: Date): string {
+/** Reports that start before this are not real: DMARC was first published in January 2012 (dmarc.org). */
+export const EARLIEST_PLAUSIBLE_DATE = Date.UTC(2012, 0, 1) / 1000;
+/** How far past the ingest clock a report may end (clock skew, time zones). */
+export const FUTURE_SLACK_SECONDS = 86_400;
+
+const isoSeconds = (epoch: number): string => {
+  const value = epochOrNull(epoch);
+  return value === null ? String(epoch) : new Date(value * 1000).toISOString().replace('.000Z', 'Z');
+};
+
+/**
+ * The month a report's rows go to: its start date, else its end, else when it was ingested; but
+ * `unknown`, with a warning, when its range ends more than a day after the ingest or begins before
+ * 2012 (epoch 0 included). Anyone can mail a report: its dates must not put rows into a month that
+ * is long closed (and compacted) or still to come.
+ */
+export function reportMonth(header: Pick<ReportHeader, 'dateBegin' | 'dateEnd'>, ingestedAt: Date): { month: string; warning?: ParseWarning } {
+  const latest = Math.floor(ingestedAt.getTime() / 1000) + FUTURE_SLACK_SECONDS;
+  const problems: string[] = [];
+  for (const [name, value] of [['begin', header.dateBegin], ['end', header.dateEnd]] as const) {
+    if (value === null || value === undefined) continue;
+    if (!Number.isFinite(value) || value < EARLIEST_PLAUSIBLE_DATE) problems.push(`${name} ${isoSeconds(value)} is before 2012-01-01`);
+    else if (value > latest) problems.push(`${name} ${isoSeconds(value)} is more than a day after the ingest (${isoSeconds(latest - FUTURE_SLACK_SECONDS)})`);
+  }
+  if (problems.length > 0) {
+    const message = `implausible date_range: ${problems.join('; ')}; stored in month=${UNKNOWN_MONTH}`;
+    return { month: UNKNOWN_MONTH, warning: { code: 'date-implausible', message, count: 1 } };
+  }
   const when = epochOrNull(header.dateBegin) ?? epochOrNull(header.dateEnd);
-  return when !== null ? monthOf(when) : ingestedAt.toISOString().slice(0, 7);
+  return { month: when !== null ? monthOf(when) : ingestedAt.toISOString().slice(0, 7) };
 }
 
-/** Ledger source fields without the nulls (null and absent mean the same: unknown). */
+/**
+ * Ledger source fields without the nulls (null and absent mean the same: unknown). Subject and
+ * Message-ID are mail text from anyone: addresses removed, control characters out, length capped.
+ */
 function sourceFields(source: LedgerSource | undefined): LedgerSource {
   const fields: LedgerSource = {};
   if (source?.sourceName != null) fields.sourceName = source.sourceName;
   if (source?.sourceTrail != null) fields.sourceTrail = source.sourceTrail;
-  if (source?.messageId != null) fields.messageId = source.messageId;
-  if (source?.subject != null) fields.subject = source.subject;
+  const messageId = ledgerMessageId(source?.messageId);
+  if (messageId !== null) fields.messageId = messageId;
+  const subject = ledgerText(source?.subject, MAX_HEADER_CHARS);
+  if (subject !== null) fields.subject = subject;
+  if (source?.sourceBytes != null && Number.isSafeInteger(source.sourceBytes)) fields.sourceBytes = source.sourceBytes;
   return fields;
 }
 
@@ -395,7 +439,7 @@ class LocalRun implements RunWriter {
       this.#assertOpen();
       const { header } = input;
       const key = reportKey(header);
-      const month = reportMonth(header, this.ingestedAt);
+      const { month, warning: dateWarning } = reportMonth(header, this.ingestedAt);
       const base = {
         sourceRef: input.sourceRef,
         kind: 'aggregate' as const,
@@ -436,7 +480,7 @@ class LocalRun implements RunWriter {
             if (record.count !== null && Number.isSafeInteger(record.count)) messages += record.count;
           }
         }
-        const warnings = input.warnings();
+        const warnings = dateWarning === undefined ? input.warnings() : [...input.warnings(), dateWarning];
         warningCount = warnings.length;
         this.#headers.push(headerLine(rk, key, header, warnings, input.sourceRef));
       } catch (error) {
@@ -458,8 +502,11 @@ class LocalRun implements RunWriter {
   addLedgerEntry(entry: LedgerEntry): void {
     this.#assertOpen();
     if ((entry.outcome as string) === 'stored') throw new Error('Only addReport can record a stored report');
-    const { quarantinePath, header, sourceName, sourceTrail, messageId, subject, ...rest } = entry;
-    const line: Omit<LedgerLine, 'seq'> = { ...rest, ...sourceFields({ sourceName, sourceTrail, messageId, subject }) };
+    const { quarantinePath, header, sourceName, sourceTrail, messageId, subject, sourceBytes, reason, ...rest } = entry;
+    const line: Omit<LedgerLine, 'seq'> = { ...rest, ...sourceFields({ sourceName, sourceTrail, messageId, subject, sourceBytes }) };
+    // Reasons can quote a subject: the same rule as for the subject itself.
+    const cleanReason = ledgerText(reason, MAX_REASON_CHARS);
+    if (cleanReason !== null) line.reason = cleanReason;
     if (header !== undefined) {
       line.reportKey ??= reportKey(header);
       line.orgName ??= header.orgName;
@@ -485,6 +532,11 @@ class LocalRun implements RunWriter {
   async quarantine(bytes: Uint8Array, outcome: QuarantineOutcome, name: string): Promise<string> {
     this.#assertOpen();
     return quarantineBytes(this.#dataset.root, bytes, outcome, name);
+  }
+
+  async keepReport(xml: AsyncIterable<Uint8Array>, limits: KeepLimits): Promise<KeptReport> {
+    this.#assertOpen();
+    return keepReport(this.#dataset.root, xml, limits);
   }
 
   commit(options: CommitOptions = {}): Promise<RunSummary> {

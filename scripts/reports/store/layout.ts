@@ -4,10 +4,11 @@
  * (index.ts); a plain glob sees it whenever no writer is between two steps.
  *
  *   records/month=YYYY-MM/run-<runId>.parquet      a run's part (committed iff ledger/run-<runId>.parquet exists)
+ *   records/month=unknown/…                        the same, for reports whose dates are implausible (see UNKNOWN_MONTH)
  *   records/month=YYYY-MM/compact-<id>.parquet     a compaction's output (committed once renamed into place)
  *   records/month=YYYY-MM/_compact-<id>.json       compaction manifest: the output and the parts it replaces
  *   ledger/run-<runId>.parquet                     a run's ledger part = its commit marker
- *   quarantine/<outcome>/<sha256>.<ext>            raw bytes of inputs that were not stored
+ *   quarantine/foreign/<sha256>.xml.gz             foreign reports (aggregate data), size-capped; nothing else is kept
  *   .staging/<runId>/                              a run's scratch space (NDJSON, DuckDB temp)
  *   .lock                                          the writer lock
  *   **\/.<name>.tmp                                 files being written; renamed to <name> when complete
@@ -23,7 +24,14 @@ export const STAGING_DIR = '.staging';
 export const LOCK_FILE = '.lock';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const MONTH_PATTERN = /^\d{4}-(0[1-9]|1[0-2])$/;
+const MONTH_PATTERN = /^(\d{4}-(0[1-9]|1[0-2])|unknown)$/;
+
+/**
+ * The partition of reports whose date range is implausible (it ends more than a day after the
+ * ingest, or starts before 2012, epoch 0 included): stored, flagged, and kept out of the real
+ * months so that a forged or broken date cannot put rows into a month long closed or yet to come.
+ */
+export const UNKNOWN_MONTH = 'unknown';
 
 /** Run and compaction ids become file names: letters, digits, `.`, `_`, `-`; no path separators. */
 export function checkId(id: string, what = 'run id'): string {
@@ -34,7 +42,7 @@ export function checkId(id: string, what = 'run id'): string {
 }
 
 export function checkMonth(month: string): string {
-  if (!MONTH_PATTERN.test(month)) throw new Error(`Invalid month ${JSON.stringify(month)}: expected YYYY-MM`);
+  if (!MONTH_PATTERN.test(month)) throw new Error(`Invalid month ${JSON.stringify(month)}: expected YYYY-MM or ${UNKNOWN_MONTH}`);
   return month;
 }
 

@@ -102,6 +102,7 @@ function toLedgerRow(r: Record<string, unknown>): LedgerRow {
     warningCount: num('warning_count'),
     sourceName: str('source_name'),
     sourceTrail: Array.isArray(r.source_trail) ? (r.source_trail as string[]) : null,
+    sourceBytes: num('source_bytes'),
     messageId: str('message_id'),
     subject: str('subject'),
     quarantinePath: str('quarantine_path'),

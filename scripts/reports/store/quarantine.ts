@@ -1,21 +1,28 @@
 /**
- * Raw bytes of inputs that were not stored (invalid, foreign, unsupported), kept so nothing is
- * lost: `quarantine/<outcome>/<sha256>.<ext>`, gzipped unless already compressed. The name is the
- * sha256 of the original bytes, so keeping the same input twice writes one file.
+ * Foreign reports kept aside so that they can be stored once their domain is added (`dmarcops
+ * ingest --retry`): `quarantine/foreign/<sha256>.<ext>`. A foreign report is aggregate data; the
+ * raw bytes of anything else (invalid inputs, failure and TLS reports, mail that is no report) may
+ * be anyone's mail and are never written here: their ledger row is all that is kept.
  *
- * Quarantine files are written when asked, not at commit: a run that dies can leave one behind
- * with no ledger row pointing at it. That is harmless (same bytes, same name when the input comes
- * again) and keeps the raw input even when the run does not survive.
+ * `keepReport` keeps the report's XML alone (not the mail that carried it), gzipped, named by the
+ * sha256 of the XML, and gives up once the gzip passes the caller's cap. `quarantineBytes` keeps an
+ * input as it came (gzipped unless already compressed), named by the sha256 of its bytes. Same
+ * content, same name: keeping it twice writes one file.
+ *
+ * Files are written when asked, not at commit: a run that dies can leave one behind with no ledger
+ * row pointing at it. That is harmless (same content, same name when the input comes again), and
+ * `dmarcops migrate-quarantine` gives such files a ledger row.
  */
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, renameSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { createGzip } from 'node:zlib';
 import { gzipSync } from 'fflate';
-import { writeFileAtomic } from './fsx.ts';
+import { ensureDir, fsyncDir, fsyncFile, removeFile, writeFileAtomic } from './fsx.ts';
 import { QUARANTINE_DIR } from './layout.ts';
 import type { QuarantineOutcome } from './types.ts';
 
-const OUTCOMES: readonly QuarantineOutcome[] = ['invalid', 'foreign', 'unsupported'];
+const OUTCOMES: readonly QuarantineOutcome[] = ['foreign'];
 
 /** Extensions of containers that are already compressed, by magic bytes. */
 function compressedExtension(bytes: Uint8Array): string | null {
@@ -51,11 +58,87 @@ export function quarantineName(bytes: Uint8Array, name: string): { file: string;
   return { file: `${sha256}.${exts.join('.')}`, gzip: compressed === null, sha256 };
 }
 
-/** Keeps `bytes` under `root/quarantine/<outcome>/`; returns the file's path. Idempotent. */
+/** Keeps `bytes` under `root/quarantine/foreign/`; returns the file's path. Idempotent. Refuses any other outcome. */
 export function quarantineBytes(root: string, bytes: Uint8Array, outcome: QuarantineOutcome, name: string): string {
   if (!OUTCOMES.includes(outcome)) throw new Error(`Cannot quarantine with outcome ${JSON.stringify(outcome)}`);
   const { file, gzip } = quarantineName(bytes, name);
   const path = join(root, QUARANTINE_DIR, outcome, file);
   if (!existsSync(path)) writeFileAtomic(path, gzip ? gzipSync(bytes, { level: 6, mtime: 0 }) : bytes);
   return path;
+}
+
+/** What `keepReport` did: the file and its size, or why nothing was kept. */
+export type KeptReport =
+  | { kept: true; path: string; bytes: number; sha256: string; added: boolean }
+  | { kept: false; why: 'over-cap' | 'over-budget'; bytes: number };
+
+export interface KeepLimits {
+  /** The gzip may not grow past this (streaming stops there). */
+  maxBytes: number;
+  /** A new file may not be bigger than this (the run's budget left); a report kept already costs nothing. */
+  maxNewBytes: number;
+}
+
+/**
+ * Streams a foreign report's XML into `root/quarantine/foreign/<sha256 of the XML>.xml.gz`, gzip
+ * level 6. Stops, keeps nothing and deletes its temp file as soon as the gzip passes
+ * `limits.maxBytes` (`bytes` then says how far it got). Written to a temp file, fsynced and renamed;
+ * an existing file of the same name is the same report, and the temp file is dropped (`added` false).
+ */
+export async function keepReport(root: string, xml: AsyncIterable<Uint8Array>, limits: KeepLimits): Promise<KeptReport> {
+  const dir = join(root, QUARANTINE_DIR, 'foreign');
+  ensureDir(dir);
+  // Hidden and *.tmp: recover() removes it if we die before the rename.
+  const tmp = join(dir, `.keep-${randomBytes(6).toString('hex')}.tmp`);
+  const hash = createHash('sha256');
+  const fd = openSync(tmp, 'w');
+  let written = 0;
+  let over = false;
+  let closed = false;
+  const close = (): void => {
+    if (!closed) closeSync(fd);
+    closed = true;
+  };
+  try {
+    const gzip = createGzip({ level: 6 });
+    const done = new Promise<void>((resolve, reject) => {
+      gzip.on('data', (chunk: Buffer) => {
+        written += chunk.length;
+        if (written > limits.maxBytes) over = true;
+        if (!over) writeSync(fd, chunk);
+      });
+      gzip.on('end', resolve);
+      gzip.on('error', reject);
+    });
+    for await (const chunk of xml) {
+      hash.update(chunk);
+      if (!gzip.write(chunk)) await new Promise((resume) => gzip.once('drain', resume));
+      if (over) break;
+    }
+    gzip.end();
+    await done;
+    close();
+    if (over) {
+      removeFile(tmp);
+      return { kept: false, why: 'over-cap', bytes: written };
+    }
+    const sha256 = hash.digest('hex');
+    const path = join(dir, `${sha256}.xml.gz`);
+    if (existsSync(path)) {
+      removeFile(tmp);
+      return { kept: true, path, bytes: written, sha256, added: false };
+    }
+    if (written > limits.maxNewBytes) {
+      removeFile(tmp);
+      return { kept: false, why: 'over-budget', bytes: written };
+    }
+    fsyncFile(tmp);
+    renameSync(tmp, path);
+    fsyncDir(dir);
+    return { kept: true, path, bytes: written, sha256, added: true };
+  } catch (error) {
+    close();
+    removeFile(tmp);
+    throw error;
+  }
 }

@@ -423,6 +423,7 @@ export function ledgerLine(l: LedgerLine): string {
   return JSON.stringify({
     seq: l.seq,
     source_ref: l.sourceRef,
+    source_bytes: int(l.sourceBytes),
     kind: l.kind,
     outcome: l.outcome,
     reason: l.reason,

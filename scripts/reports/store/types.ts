@@ -17,7 +17,11 @@ export type EnrichmentSource = ReadonlyMap<string, Enrichment> | ((ip: string) =
 
 export type InputKind = 'aggregate' | 'failure' | 'tls' | 'other';
 export type LedgerOutcome = 'stored' | 'duplicate' | 'foreign' | 'invalid' | 'unsupported';
-export type QuarantineOutcome = 'invalid' | 'foreign' | 'unsupported';
+/**
+ * Only foreign reports are kept aside (they are aggregate data): the raw bytes of invalid or
+ * unsupported inputs may be anyone's mail and are never kept (see docs/dataset.md, Quarantine).
+ */
+export type QuarantineOutcome = 'foreign';
 
 /** Where an input came from, for its ledger rows (all optional; null = unknown). */
 export interface LedgerSource {
@@ -25,8 +29,12 @@ export interface LedgerSource {
   sourceName?: string | null;
   /** Containers unpacked to reach the payload, outermost first. */
   sourceTrail?: readonly string[] | null;
+  /** As written; the ledger keeps at most 256 characters. */
   messageId?: string | null;
+  /** As written; the ledger keeps it with e-mail addresses removed (privacy.ts), at most 256 characters. */
   subject?: string | null;
+  /** Size of the input in bytes (of the message or file, before unpacking). */
+  sourceBytes?: number | null;
 }
 
 export interface ReportInput {
@@ -96,6 +104,8 @@ export interface LedgerRow {
   warningCount: number | null;
   sourceName: string | null;
   sourceTrail: string[] | null;
+  /** Null in ledger parts written before the column existed. */
+  sourceBytes: number | null;
   messageId: string | null;
   subject: string | null;
   quarantinePath: string | null;

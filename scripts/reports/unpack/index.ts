@@ -14,6 +14,7 @@ import { baseName, Walk } from './walk.ts';
 import type { WalkNode } from './walk.ts';
 
 export { DEFAULT_LIMITS, UnpackError } from './types.ts';
+export { formatBytes } from './decompress.ts';
 export type { MailInfo, Payload, Problem, ReportKind, UnpackErrorCode, UnpackLimits, UnpackResult } from './types.ts';
 export { mailboxKind, splitMailbox, splitMbox, startsLikeMbox } from './mailbox.ts';
 export type { MailboxKind, MailboxMessage, SplitOptions } from './mailbox.ts';

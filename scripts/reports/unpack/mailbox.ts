@@ -3,8 +3,8 @@
  * and Maildir folders (new/ and cur/, plus Maildir++ subfolders). Used by `dmarcops ingest`, which
  * unpacks each message on its own so that each gets its own ledger row.
  */
-import { createReadStream } from 'node:fs';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { lstat, open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatBytes } from './decompress.ts';
 import { DEFAULT_LIMITS, UnpackError } from './types.ts';
@@ -21,6 +21,11 @@ export interface MailboxMessage {
 export interface SplitOptions {
   /** Larger messages are not read but reported through `error`. Default: DEFAULT_LIMITS.maxPayloadBytes. */
   maxMessageBytes?: number;
+  /**
+   * Told about each symbolic link in a Maildir (a linked new/, cur/, message or subfolder): none is
+   * followed or read, since a link in a mailbox copied from elsewhere could point anywhere.
+   */
+  onSkip?: (path: string, reason: string) => void;
 }
 
 export type MailboxKind = 'mbox' | 'maildir';
@@ -51,7 +56,7 @@ export async function* splitMailbox(path: string, options: SplitOptions = {}): A
   const maxBytes = options.maxMessageBytes ?? DEFAULT_LIMITS.maxPayloadBytes;
   const kind = await mailboxKind(path);
   if (kind === 'maildir') {
-    yield* readMaildir(path, maxBytes);
+    yield* readMaildir(path, maxBytes, options.onSkip ?? (() => {}));
   } else if (kind === 'mbox') {
     const splitter = new MboxSplitter((n) => `${path}#${n}`, maxBytes);
     for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>) {
@@ -77,23 +82,34 @@ async function isMaildir(path: string): Promise<boolean> {
   return false;
 }
 
-async function* readMaildir(root: string, maxBytes: number): AsyncGenerator<MailboxMessage> {
+async function* readMaildir(root: string, maxBytes: number, onSkip: (path: string, reason: string) => void): AsyncGenerator<MailboxMessage> {
+  const skipLink = (path: string): void => onSkip(path, 'symbolic link, not followed');
   // tmp/ is skipped on purpose: files there are still being delivered and may be incomplete.
   for (const sub of ['new', 'cur']) {
     const folder = join(root, sub);
+    const link = await lstat(folder).catch(() => undefined);
+    if (link === undefined) continue;
+    if (link.isSymbolicLink()) {
+      skipLink(folder);
+      continue;
+    }
     const files = await readdir(folder, { withFileTypes: true }).catch(() => []);
-    for (const file of files.filter((f) => f.isFile() && !f.name.startsWith('.')).sort(byName)) {
+    for (const file of files.filter((f) => !f.name.startsWith('.')).sort(byName)) {
       const path = join(folder, file.name);
+      if (file.isSymbolicLink()) skipLink(path);
+      if (!file.isFile()) continue;
       const size = (await stat(path)).size;
       if (size > maxBytes) yield oversize(path, size, maxBytes);
-      else yield { name: path, bytes: new Uint8Array(await readFile(path)) };
+      // O_NOFOLLOW: a file swapped for a link since it was listed is not read through the link.
+      else yield { name: path, bytes: new Uint8Array(await readFile(path, { flag: constants.O_RDONLY | constants.O_NOFOLLOW })) };
     }
   }
   // Maildir++ keeps subfolders as dot-directories (.Reports, .Archive.2026) beside cur/new/tmp.
   const entries = await readdir(root, { withFileTypes: true });
-  for (const entry of entries.filter((e) => e.isDirectory() && e.name.startsWith('.') && e.name.length > 1).sort(byName)) {
+  for (const entry of entries.filter((e) => e.name.startsWith('.') && e.name.length > 1).sort(byName)) {
     const sub = join(root, entry.name);
-    if (await isMaildir(sub)) yield* readMaildir(sub, maxBytes);
+    if (entry.isSymbolicLink()) skipLink(sub);
+    else if (entry.isDirectory() && (await isMaildir(sub))) yield* readMaildir(sub, maxBytes, onSkip);
   }
 }
 

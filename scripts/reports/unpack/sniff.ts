@@ -113,13 +113,21 @@ export function looksLikeTlsReport(head: Uint8Array): boolean {
   return text.includes('"policies"') || text.includes('"organization-name"');
 }
 
-/** The first bytes, printable, for messages: "Hello world, gz…" or hex for binary data. */
-export function describe(head: Uint8Array, max = 16): string {
-  const bytes = head.subarray(0, max);
-  const printable = bytes.every((x) => x === 0x09 || x === 0x0a || x === 0x0d || (x >= 0x20 && x < 0x7f));
-  const more = head.length > max ? '…' : '';
-  if (printable) return `starts with ${JSON.stringify(new TextDecoder().decode(bytes) + more)}`;
-  return `starts with bytes ${Array.from(bytes, (x) => x.toString(16).padStart(2, '0')).join(' ')}${more}`;
+/**
+ * What the first bytes look like, for reasons and messages, without repeating them: an input that
+ * is not a report may be anyone's mail, and its reason goes into the ledger (see privacy.ts). Text
+ * is named by its kind only; binary data by its first four bytes, a format's magic number.
+ */
+export function describe(head: Uint8Array): string {
+  if (head.length === 0) return 'empty';
+  const sample = head.subarray(0, 512);
+  const printable = sample.every((x) => x === 0x09 || x === 0x0a || x === 0x0d || x >= 0x20);
+  if (!printable) return `binary data starting with bytes ${Array.from(head.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ')}`;
+  const text = headText(sample).trimStart();
+  if (/^<(!doctype\s+html|html)[\s>]/i.test(text)) return 'HTML';
+  if (text.startsWith('<')) return 'markup';
+  if (text.startsWith('{') || text.startsWith('[')) return 'JSON-like text';
+  return 'plain text';
 }
 
 /** The FNAME field of a gzip header, reduced to a base name; undefined when absent or cut off. */

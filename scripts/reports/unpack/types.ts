@@ -80,4 +80,6 @@ export interface UnpackResult {
   problems: Problem[];
   /** Best guess: 'aggregate' as soon as there is a payload; failure (ARF) and TLS-RPT are recognised, never parsed. */
   kind: ReportKind;
+  /** Headers of the input itself when it is a mail message (a file or mailbox message, not an attached one). */
+  mail?: MailInfo;
 }

@@ -41,6 +41,8 @@ export class Walk {
   private readonly payloads: Payload[] = [];
   private readonly problems: Problem[] = [];
   private readonly kinds = new Set<ReportKind>();
+  /** Headers of the input itself when it is a mail message (the ledger's message_id and subject). */
+  private mail: MailInfo | undefined;
   private parts = 0; // payloads and rejected parts of the current input
   private stopped = false; // maxParts reached for the current input
 
@@ -50,7 +52,9 @@ export class Walk {
 
   result(): UnpackResult {
     const kind: ReportKind = this.payloads.length > 0 ? 'aggregate' : this.kinds.has('failure') ? 'failure' : this.kinds.has('tls') ? 'tls' : 'other';
-    return { payloads: this.payloads, problems: this.problems, kind };
+    const result: UnpackResult = { payloads: this.payloads, problems: this.problems, kind };
+    if (this.mail) result.mail = this.mail;
+    return result;
   }
 
   async visit(node: WalkNode): Promise<void> {
@@ -77,7 +81,7 @@ export class Walk {
         return this.xml(node, head);
       case 'json':
         if (looksLikeTlsReport(head)) return this.unsupported(node.trail, 'tls', `an SMTP TLS report (RFC 8460, JSON); dmarcops does not ingest TLS reports`);
-        return this.reject(node, 'not-a-report', `JSON that is not a DMARC report (${describe(head)})`);
+        return this.reject(node, 'not-a-report', 'is JSON that is not a DMARC report');
       case 'empty':
         return this.reject(node, 'empty', 'is empty');
       case 'unknown':
@@ -150,11 +154,16 @@ export class Walk {
       this.fail(node, error, 'unreadable mail message');
       return;
     }
+    if (node.depth === 0) this.mail = mail.info;
+    // The input's own subject is in the ledger anyway (addresses removed); an attached message (a
+    // bounce quoting the original mail) is named by its Message-ID only: its subject is someone's mail.
+    const label = node.depth === 0 ? mail.label : `attached message${mail.info.messageId ? ` ${mail.info.messageId}` : ''}`;
+    const message = node.depth === 0 ? `message ${label}` : label;
     if (mail.kind === 'failure') {
-      return this.unsupported(node.trail, 'failure', `message ${mail.label} is a DMARC failure report (ARF); dmarcops does not ingest failure reports (they carry personal data)`);
+      return this.unsupported(node.trail, 'failure', `${message} is a DMARC failure report (ARF); dmarcops does not ingest failure reports (they carry personal data)`);
     }
     if (mail.kind === 'tls') {
-      return this.unsupported(node.trail, 'tls', `message ${mail.label} is an SMTP TLS report (RFC 8460); dmarcops does not ingest TLS reports`);
+      return this.unsupported(node.trail, 'tls', `${message} is an SMTP TLS report (RFC 8460); dmarcops does not ingest TLS reports`);
     }
     const before = this.payloads.length + this.problems.length;
     const ignored: string[] = [];
@@ -172,7 +181,7 @@ export class Walk {
     }
     if (this.payloads.length + this.problems.length === before) {
       const found = ignored.length > 0 ? `ignored: ${ignored.join('; ')}` : 'no attachments';
-      this.leaf(node.trail, 'not-a-report', `${where(node.trail)}: no DMARC aggregate report in message ${mail.label} (${found})`);
+      this.leaf(node.trail, 'not-a-report', `${where(node.trail)}: no DMARC aggregate report in ${message} (${found})`);
     }
   }
 
