@@ -10,7 +10,7 @@ import { renderApplyText, renderPlanText } from '../dns/render/text.ts';
 import { appendJobSummary } from '../github/summary.ts';
 import type { Command } from './command.ts';
 import { CliError, EXIT } from './command.ts';
-import { desiredFromDomains, PLAN_OPTIONS, positiveInteger, removedDomains } from './plan.ts';
+import { desiredFromDomains, historyOptions, PLAN_OPTIONS, positiveInteger } from './plan.ts';
 import type { DnsCommandDeps } from './plan.ts';
 
 export interface ApplyCommandDeps extends DnsCommandDeps {
@@ -91,7 +91,7 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
         force: values.force === true,
         maxDeletes,
         deleteUnrelated: values['delete-unrelated'] === true,
-        removedDomains: await removedDomains(dir, context, deps),
+        ...(await historyOptions(dir, desired, context, deps)),
         onPlan: (plan, gates) => output.out(`${renderPlanText(plan, output, { gates })}\n`),
         onZone: ({ phase, outcome }) => {
           if (phase === 'start') output.err(`applying ${outcome.changes.length} change${outcome.changes.length === 1 ? '' : 's'} to ${outcome.provider} ${outcome.zone}…`);

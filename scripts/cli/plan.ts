@@ -2,9 +2,9 @@ import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { DEFAULT_MAX_DELETES, evaluateGates, FORCE_LABEL } from '../dns/apply.ts';
 import { makePlan } from '../dns/plan.ts';
-import type { PlanRun, ProviderResolver } from '../dns/plan.ts';
+import type { LookupOptions, PlanRun, ProviderResolver } from '../dns/plan.ts';
 import { providerResolver } from '../dns/providers/index.ts';
-import { removedDomainsFromGit } from '../dns/removed.ts';
+import { formerTransportNames, removedDomainsFromGit } from '../dns/removed.ts';
 import { renderPlanJson } from '../dns/render/json.ts';
 import { renderPlanMarkdown } from '../dns/render/markdown.ts';
 import { renderPlanText } from '../dns/render/text.ts';
@@ -26,6 +26,8 @@ export interface DnsCommandDeps {
   now?: Date;
   /** Replaces reading git history for removed domain files. */
   removedDomains?: string[];
+  /** Replaces reading git history for MTA-STS / TLS reporting names published before (`formerTransportNames`). */
+  formerNames?: string[];
 }
 
 export interface PlanInputs {
@@ -37,11 +39,10 @@ export interface PlanInputs {
 /** Domain files → desired records → a plan from the providers. Shared by plan, apply and comment. */
 export async function planFromDomains(inputs: PlanInputs, context: CommandContext, deps: DnsCommandDeps): Promise<PlanRun & { desired: ManagedRecord[] }> {
   const desired = await desiredFromDomains(inputs.domains, context);
-  const removed = await removedDomains(inputs.domains, context, deps);
   const run = await makePlan(desired, deps.resolve ?? providerResolver(context.env), {
     deleteUnrelated: inputs.deleteUnrelated,
     concurrency: inputs.concurrency,
-    removedDomains: removed,
+    ...(await historyOptions(inputs.domains, desired, context, deps)),
     ...(deps.now === undefined ? {} : { now: deps.now }),
   });
   return { ...run, desired };
@@ -57,6 +58,24 @@ export async function removedDomains(dir: string, context: CommandContext, deps:
   const removed = await removedDomainsFromGit(resolvePath(context.cwd, dir), context.cwd);
   if (removed.warning !== undefined) context.output.err(`dmarcops: ${printable(removed.warning)}`);
   return removed.domains;
+}
+
+/**
+ * What git history tells the planner (plan, apply and comment alike): domain files removed, and the
+ * MTA-STS / TLS reporting names dmarcops may have published, so their records are deleted.
+ */
+export async function historyOptions(dir: string, desired: readonly ManagedRecord[], context: CommandContext, deps: DnsCommandDeps): Promise<Pick<LookupOptions, 'removedDomains' | 'formerNames'>> {
+  const removed = await removedDomains(dir, context, deps);
+  const domains = [...new Set([...desired.map((record) => record.domain), ...removed])];
+  return { removedDomains: removed, formerNames: await formerNames(dir, domains, context, deps) };
+}
+
+async function formerNames(dir: string, domains: string[], context: CommandContext, deps: DnsCommandDeps): Promise<string[]> {
+  if (deps.formerNames !== undefined) return deps.formerNames;
+  if (deps.removedDomains !== undefined) return []; // history is replaced in this run: do not read it for one half only
+  const former = await formerTransportNames(resolvePath(context.cwd, dir), domains, context.cwd);
+  if (former.warning !== undefined) context.output.err(`dmarcops: ${printable(former.warning)}`);
+  return former.names;
 }
 
 export function positiveInteger(value: unknown, flag: string, fallback: number, allowZero = false): number {
