@@ -16,7 +16,7 @@ import type { ReviewEvidence } from '../dns/review.ts';
 import type { GitHubContext } from '../github/comment.ts';
 import type { Command, CommandContext } from './command.ts';
 import { CliError, EXIT } from './command.ts';
-import { desiredFromDomains, PLAN_OPTIONS, positiveInteger, removedDomains } from './plan.ts';
+import { desiredFromDomains, historyOptions, PLAN_OPTIONS, positiveInteger } from './plan.ts';
 import type { DnsCommandDeps } from './plan.ts';
 
 export interface ApplyCommandDeps extends DnsCommandDeps {
@@ -112,7 +112,7 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
         force: values.force === true,
         maxDeletes,
         deleteUnrelated: values['delete-unrelated'] === true,
-        removedDomains: await removedDomains(dir, context, deps),
+        ...(await historyOptions(dir, desired, context, deps)),
         onPlan: (plan, gates) => output.out(`${renderPlanText(plan, output, { gates })}\n`),
         onZone: ({ phase, outcome }) => {
           if (phase === 'start') output.err(`applying ${outcome.changes.length} change${outcome.changes.length === 1 ? '' : 's'} to ${outcome.provider} ${outcome.zone}…`);

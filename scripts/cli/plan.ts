@@ -2,9 +2,9 @@ import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { DEFAULT_MAX_DELETES, evaluateGates, FORCE_LABEL, mergeGates } from '../dns/apply.ts';
 import { makePlan } from '../dns/plan.ts';
-import type { PlanRun, ProviderResolver } from '../dns/plan.ts';
+import type { LookupOptions, PlanRun, ProviderResolver } from '../dns/plan.ts';
 import { providerResolver } from '../dns/providers/index.ts';
-import { removedDomainsFromGit } from '../dns/removed.ts';
+import { formerTransportNames, removedDomainsFromGit } from '../dns/removed.ts';
 import { renderPlanJson } from '../dns/render/json.ts';
 import { renderPlanMarkdown } from '../dns/render/markdown.ts';
 import { renderPlanText } from '../dns/render/text.ts';
@@ -33,6 +33,8 @@ export interface DnsCommandDeps {
   removedDomains?: string[];
   /** Replaces reading the base from git: the plan is made with this base, as with --base. */
   base?: BaseInputs;
+  /** Replaces reading git history for MTA-STS / TLS reporting names published before (`formerTransportNames`). */
+  formerNames?: string[];
 }
 
 export interface PlanInputs {
@@ -46,12 +48,11 @@ export interface PlanInputs {
 /** Domain files → desired records → a plan from the providers. Shared by plan, apply and comment. */
 export async function planFromDomains(inputs: PlanInputs, context: CommandContext, deps: DnsCommandDeps): Promise<PlanRun & { desired: ManagedRecord[] }> {
   const desired = await desiredFromDomains(inputs.domains, context);
-  const removed = await removedDomains(inputs.domains, context, deps);
   const resolve = deps.resolve ?? providerResolver(context.env);
   const options = {
     deleteUnrelated: inputs.deleteUnrelated,
     concurrency: inputs.concurrency,
-    removedDomains: removed,
+    ...(await historyOptions(inputs.domains, desired, context, deps)),
     ...(deps.now === undefined ? {} : { now: deps.now }),
   };
   const base = deps.base ?? (inputs.base === undefined ? undefined : await baseFromGit(inputs.base, inputs.domains, context, deps));
@@ -88,6 +89,24 @@ export async function removedDomains(dir: string, context: CommandContext, deps:
   return removed.domains;
 }
 
+/**
+ * What git history tells the planner (plan, apply and comment alike): domain files removed, and the
+ * MTA-STS / TLS reporting names dmarcops may have published, so their records are deleted.
+ */
+export async function historyOptions(dir: string, desired: readonly ManagedRecord[], context: CommandContext, deps: DnsCommandDeps): Promise<Pick<LookupOptions, 'removedDomains' | 'formerNames'>> {
+  const removed = await removedDomains(dir, context, deps);
+  const domains = [...new Set([...desired.map((record) => record.domain), ...removed])];
+  return { removedDomains: removed, formerNames: await formerNames(dir, domains, context, deps) };
+}
+
+async function formerNames(dir: string, domains: string[], context: CommandContext, deps: DnsCommandDeps): Promise<string[]> {
+  if (deps.formerNames !== undefined) return deps.formerNames;
+  if (deps.removedDomains !== undefined) return []; // history is replaced in this run: do not read it for one half only
+  const former = await formerTransportNames(resolvePath(context.cwd, dir), domains, context.cwd);
+  if (former.warning !== undefined) context.output.err(`dmarcops: ${printable(former.warning)}`);
+  return former.names;
+}
+
 export function positiveInteger(value: unknown, flag: string, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
   const text = String(value);
@@ -107,14 +126,16 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
     summary: 'show what dmarcops would change in DNS (never writes)',
     usage: 'dmarcops plan [--domains <dir>] [--format text|markdown|json] [--out plan.json] [--base <git-ref>] [--delete-unrelated] [--detailed-exitcode]',
     help: [
-      'Reads the records the domain files ask for (_dmarc.<domain> TXT and the _report._dmarc authorisations),',
-      'reads the current TXT records at those names from each provider (one listing per zone), and prints',
-      'the changes: + create, ~ update, - delete, each with a reason. Deletions and weaker policies are',
-      'flagged risky: `dmarcops apply` makes them only with --force. Nothing is ever written to DNS.',
+      'Reads the records the domain files ask for (_dmarc.<domain> TXT, the _report._dmarc authorisations,',
+      '_mta-sts.<domain> and _smtp._tls.<domain>), reads the current TXT records at those names from each',
+      'provider (one listing per zone), and prints the changes: + create, ~ update, - delete, each with a',
+      'reason. Deletions and weaker policies are flagged risky: `dmarcops apply` makes them only with --force.',
+      'Nothing is ever written to DNS.',
       '',
-      'Only what dmarcops owns is compared: the DMARC values (v=DMARC1…) at those names. Other TXT there',
-      'are reported and left alone. Records of domain files removed from the folder (seen in git history)',
-      'are deleted, only in zones some domain file still manages. See docs/plan.md.',
+      'Only what dmarcops owns is compared: the values of the name\'s kind (v=DMARC1…, v=STSv1…, v=TLSRPTv1…).',
+      'Other TXT there are reported and left alone. Records of domain files removed from the folder, and of',
+      'mta_sts / tls_reports keys removed (seen in git history), are deleted, only in zones some domain file',
+      'still manages. See docs/plan.md.',
       '',
       'options:',
       '  --domains <dir>       folder of domain files (default: domains)',
@@ -123,7 +144,7 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
       '  --base <git-ref>      also plan the domain files at this ref (a pull request\'s base) against the same',
       '                        listings: changes it gives too are marked as already pending there, the others',
       `                        are this change's own (only those can the ${FORCE_LABEL} label allow on merge)`,
-      '  --delete-unrelated    also delete TXT records at those names that are not DMARC records',
+      '  --delete-unrelated    also delete TXT records at those names that are not of the name\'s kind',
       `  --max-deletes <n>     the deletion cap apply will use, for the "apply would refuse" line (default ${DEFAULT_MAX_DELETES})`,
       '  --concurrency <n>     zones read at once (default 16)',
       '  --detailed-exitcode   exit 3 when there are changes (like terraform plan -detailed-exitcode)',

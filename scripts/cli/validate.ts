@@ -1,44 +1,69 @@
 import { toAnnotation } from '../github/annotations.ts';
+import { nodeMxResolver } from '../policy/mx.ts';
+import type { MxResolver } from '../policy/mx.ts';
 import { validateDomains } from '../policy/validate.ts';
+import type { ValidateOptions } from '../policy/validate.ts';
 import type { Command } from './command.ts';
 import { DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
 import { countBySeverity, formatFinding, plural } from './output.ts';
 
-export const validateCommand: Command = {
-  name: 'validate',
-  summary: 'check domain files against the schema and the lint rules',
-  usage: 'dmarcops validate [files…] [--domains <dir>] [--json] [--strict] [--quiet]',
-  help: [
-    'Checks every domain file (or only the files named) and prints compiler-style findings with file:line:col.',
-    'Under GitHub Actions (GITHUB_ACTIONS=true) each finding is also printed as an ::error/::warning/::notice annotation.',
-    '',
-    'options:',
-    '  --domains <dir>  folder of domain files (default: domains)',
-    '  --json           print {files, findings, counts} as JSON',
-    '  --strict         warnings fail too (exit 1)',
-    '  --quiet          hide info findings',
-    '',
-    'exit: 0 no errors, 1 errors (or warnings with --strict), 2 usage error',
-  ].join('\n'),
-  options: { ...DOMAINS_OPTION, ...JSON_OPTION, strict: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false } },
-  allowPositionals: true,
-  async run(values, files, { output, env }) {
-    const result = await validateDomains(String(values.domains), files);
-    const findings = values.quiet ? result.findings.filter((finding) => finding.severity !== 'info') : result.findings;
-    const counts = countBySeverity(findings);
-    const failed = counts.error > 0 || (values.strict === true && counts.warning > 0);
-    if (values.json) {
-      output.out(JSON.stringify({ files: [...result.texts.keys()], findings, counts, ok: !failed }, null, 2));
-    } else {
-      for (const finding of findings) {
-        output.out(formatFinding(finding, output, result.texts.get(finding.file)));
-        output.out();
+/** What tests replace: the MX resolver behind --live-dns. */
+export interface ValidateDeps {
+  mxResolver?: MxResolver;
+}
+
+export function makeValidateCommand(deps: ValidateDeps = {}): Command {
+  return {
+    name: 'validate',
+    summary: 'check domain files against the schema and the lint rules',
+    usage: 'dmarcops validate [files…] [--domains <dir>] [--base <ref>] [--live-dns] [--json] [--strict] [--quiet]',
+    help: [
+      'Checks every domain file (or only the files named) and prints compiler-style findings with file:line:col.',
+      'Under GitHub Actions (GITHUB_ACTIONS=true) each finding is also printed as an ::error/::warning/::notice annotation.',
+      '',
+      'options:',
+      '  --domains <dir>  folder of domain files (default: domains)',
+      '  --base <ref>     also compare each file with its version at this git ref (e.g. origin/main): MTA-STS mode',
+      '                   transitions, withdrawal and policy ids; the validate workflow passes the pull request\'s base',
+      '  --live-dns       look up the MX records of each domain with mta_sts and check the mx patterns cover them (network)',
+      '  --json           print {files, findings, counts} as JSON',
+      '  --strict         warnings fail too (exit 1)',
+      '  --quiet          hide info findings',
+      '',
+      'exit: 0 no errors, 1 errors (or warnings with --strict), 2 usage error',
+    ].join('\n'),
+    options: {
+      ...DOMAINS_OPTION,
+      ...JSON_OPTION,
+      strict: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+      base: { type: 'string' },
+      'live-dns': { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+    async run(values, files, { output, env }) {
+      const options: ValidateOptions = {};
+      if (typeof values.base === 'string') options.base = values.base;
+      if (values['live-dns'] === true) options.mxResolver = deps.mxResolver ?? nodeMxResolver();
+      const result = await validateDomains(String(values.domains), files, options);
+      const findings = values.quiet ? result.findings.filter((finding) => finding.severity !== 'info') : result.findings;
+      const counts = countBySeverity(findings);
+      const failed = counts.error > 0 || (values.strict === true && counts.warning > 0);
+      if (values.json) {
+        output.out(JSON.stringify({ files: [...result.texts.keys()], findings, counts, ok: !failed }, null, 2));
+      } else {
+        for (const finding of findings) {
+          output.out(formatFinding(finding, output, result.texts.get(finding.file)));
+          output.out();
+        }
+        const checked = plural(result.texts.size, 'file');
+        const summary = `${checked} checked: ${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')}, ${counts.info} info`;
+        output.out(failed ? output.style(['bold', 'red'], summary) : output.style(['bold', 'green'], summary));
       }
-      const checked = plural(result.texts.size, 'file');
-      const summary = `${checked} checked: ${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')}, ${counts.info} info`;
-      output.out(failed ? output.style(['bold', 'red'], summary) : output.style(['bold', 'green'], summary));
-    }
-    if (env.GITHUB_ACTIONS === 'true') for (const finding of findings) output.out(toAnnotation(finding));
-    return failed ? EXIT.findings : EXIT.ok;
-  },
-};
+      if (env.GITHUB_ACTIONS === 'true') for (const finding of findings) output.out(toAnnotation(finding));
+      return failed ? EXIT.findings : EXIT.ok;
+    },
+  };
+}
+
+export const validateCommand = makeValidateCommand();

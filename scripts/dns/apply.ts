@@ -14,7 +14,7 @@
  */
 import { Resolver } from 'node:dns/promises';
 import type { ManagedRecord } from '../policy/model.ts';
-import { isDmarcRecord } from '../policy/record.ts';
+import { isOwnedValue } from './owned.ts';
 import { computePlan, compare, mapLimit, normaliseName, planCounts, readZones, zoneKey, makePlan } from './plan.ts';
 import type { PlanOptions, ProviderResolver, ZoneListing } from './plan.ts';
 import { checkReview, FORCE_LABEL, reviewRecord } from './review.ts';
@@ -199,7 +199,7 @@ export async function verifyDns(changes: readonly RecordChange[], options: Verif
       check = { name: change.name, server, expected, found: [], ok: false };
       try {
         const answers = await (resolvers.get(server) as Resolver).resolveTxt(change.name);
-        check.found = answers.map((strings) => strings.join('')).filter((value) => isDmarcRecord(value) || removed.has(value)).sort(compare);
+        check.found = answers.map((strings) => strings.join('')).filter((value) => isOwnedValue(change.name, value) || removed.has(value)).sort(compare);
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code ?? 'ERROR';
         if (code !== 'ENOTFOUND' && code !== 'ENODATA') check.error = code;

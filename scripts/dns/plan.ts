@@ -3,23 +3,27 @@
  * hold now, as plain data (`Plan`). Reading is one listing per zone with bounded concurrency; the
  * comparison itself (`computePlan`) is pure, so renderers, the executor and tests share one result.
  *
- * What dmarcops owns, per name it looks at (see docs/plan.md):
- * - at `_dmarc.<domain>` and `<domain>._report._dmarc.<host>`: the TXT values that are DMARC records
- *   (start with `v=DMARC1`). Other TXT values there are not ours: reported as a notice, never changed,
- *   unless `deleteUnrelated` is set, in which case every TXT value at the name counts as ours.
- * - nothing else in any zone: names that are not asked for are invisible.
+ * What dmarcops owns, per name it looks at (see docs/plan.md): the TXT values of the kind the name holds
+ * (`owned.ts`): DMARC records (`v=DMARC1…`) at `_dmarc.<domain>` and `<domain>._report._dmarc.<host>`,
+ * MTA-STS records (`v=STSv1…`) at `_mta-sts.<domain>`, TLS reporting records (`v=TLSRPTv1…`) at
+ * `_smtp._tls.<domain>`. Other TXT values there are not ours: reported as a notice, never changed,
+ * unless `deleteUnrelated` is set, in which case every TXT value at the name counts as ours.
+ * Nothing else in any zone: names that are not asked for are invisible.
  *
  * Deletions: a name dmarcops looks at but no domain file asks for is an orphan, and its DMARC
  * values are deleted (always a risky change). The names looked at are the desired ones plus
  * candidate names (`lookupTargets`): `_dmarc.<d>` for each domain file removed from domains/ (from git
  * history), and `<d>._report._dmarc.<h>` for every domain d and every host h that holds an
- * authorisation today (d and h in different organizational domains). A candidate is only looked up in a zone dmarcops manages, i.e. a
+ * authorisation today (d and h in different organizational domains), and `formerNames` (the `_mta-sts` and
+ * `_smtp._tls` names of domains whose files once asked for them, from git history). A candidate is only looked up in a zone dmarcops manages, i.e. a
  * (provider, zone) pair that at least one current domain file names in `dns:`.
  */
 import type { DnsProviderName, DmarcRecord, Disposition, ManagedRecord } from '../policy/model.ts';
 import { organizationalDomain } from '../policy/orgdomain.ts';
-import { DMARC_TAG_ORDER, formatDmarcRecord, isDmarcRecord, parseDmarcRecord } from '../policy/record.ts';
+import { parseStsRecord } from '../policy/mtasts.ts';
+import { DMARC_TAG_ORDER, formatDmarcRecord, parseDmarcRecord } from '../policy/record.ts';
 import { planChecksum } from './checksum.ts';
+import { DUPLICATES_IGNORED, isOwnedValue, KIND_LABEL, recordKind } from './owned.ts';
 import type { DnsProvider, Plan, PlanNotice, RecordChange, TxtRecord } from './types.ts';
 
 /** Resolves a provider name to a provider instance (`providers/index.ts`, or a fake in tests). */
@@ -44,6 +48,12 @@ export interface LookupOptions {
    * looked up in the most specific managed zone that contains it, so a leftover record is deleted.
    */
   removedDomains?: readonly string[];
+  /**
+   * Names of records dmarcops may have published before and no domain file may ask for now: the
+   * `_mta-sts.<d>` and `_smtp._tls.<d>` of domains whose files once had `mta_sts` or `tls_reports`
+   * (see `formerTransportNames`). Looked up like removed domains, so a record left over is deleted.
+   */
+  formerNames?: readonly string[];
 }
 
 export interface ComputeOptions {
@@ -94,6 +104,7 @@ export function lookupTargets(desired: readonly ManagedRecord[], options: Lookup
   const current = new Set(managed.map((record) => normaliseName(record.domain)));
   const removed = (options.removedDomains ?? []).map(normaliseName).filter((domain) => domain !== '' && !current.has(domain));
   for (const domain of removed) addCandidate(`_dmarc.${domain}`);
+  for (const name of options.formerNames ?? []) addCandidate(normaliseName(name));
 
   // Authorisations that may be left over: every domain, current or removed, at every host that holds one today.
   const hosts = new Set(managed.filter((record) => record.purpose === 'report-authorization').map((record) => authorizationHost(record.name)));
@@ -227,25 +238,27 @@ function compareName(
   options: ComputeOptions,
 ): { change?: RecordChange; notices: PlanNotice[] } {
   const notices: PlanNotice[] = [];
-  const dmarc = current.filter((record) => isDmarcRecord(record.value));
-  const unrelated = current.filter((record) => !isDmarcRecord(record.value));
+  const kind = recordKind(name);
+  const label = KIND_LABEL[kind];
+  const ours = current.filter((record) => isOwnedValue(name, record.value));
+  const unrelated = current.filter((record) => !isOwnedValue(name, record.value));
   // Sorted by value so the plan (and its checksum) does not depend on the order a provider lists in.
-  const owned = (options.deleteUnrelated ? [...current] : dmarc).sort((a, b) => compare(a.value, b.value) || a.ttl - b.ttl);
+  const owned = (options.deleteUnrelated ? [...current] : ours).sort((a, b) => compare(a.value, b.value) || a.ttl - b.ttl);
 
   if (unrelated.length > 0 && wanted !== undefined && !options.deleteUnrelated) {
     notices.push({
       level: 'warning',
       zone,
       name,
-      message: `${plural(unrelated.length, 'TXT record')} here ${unrelated.length === 1 ? 'is' : 'are'} not DMARC (${unrelated.map((record) => quote(shorten(record.value))).join(', ')}): left alone; --delete-unrelated removes ${unrelated.length === 1 ? 'it' : 'them'}`,
+      message: `${plural(unrelated.length, 'TXT record')} here ${unrelated.length === 1 ? 'is' : 'are'} not ${label} (${unrelated.map((record) => quote(shorten(record.value))).join(', ')}): left alone; --delete-unrelated removes ${unrelated.length === 1 ? 'it' : 'them'}`,
     });
   }
-  if (dmarc.length > 1) {
+  if (ours.length > 1) {
     notices.push({
       level: 'warning',
       zone,
       name,
-      message: `${dmarc.length} DMARC records at one name: receivers ignore them all (RFC 7489 §6.6.3)${wanted === undefined ? '' : '; the plan replaces them with one'}`,
+      message: `${ours.length} ${label} records at one name: ${DUPLICATES_IGNORED[kind]}${wanted === undefined ? '' : '; the plan replaces them with one'}`,
     });
   }
 
@@ -255,12 +268,12 @@ function compareName(
 
   if (wanted === undefined) {
     if (owned.length === 0) return { notices };
-    const reason = [orphanReason(name), ...unrelatedReason(owned, [])].join('; ');
+    const reason = [orphanReason(name), ...unrelatedReason(name, owned, [])].join('; ');
     return { change: { ...base, action: 'delete', before, after: null, ttlBefore, ttlAfter: null, reason, risky: true }, notices };
   }
 
   if (owned.length === 0) {
-    const reason = wanted.purpose === 'policy' ? `new domain ${wanted.domain}` : `authorises ${wanted.domain}'s aggregate reports to ${authorizationHost(name) ?? name}`;
+    const reason = createReason(wanted, name);
     return { change: { ...base, action: 'create', before: null, after: [...wanted.values], ttlBefore: null, ttlAfter: wanted.ttl, reason, risky: false }, notices };
   }
 
@@ -269,30 +282,54 @@ function compareName(
   if (sameValues && sameTtl) return { notices };
 
   const reasons: string[] = [];
-  const dmarcBefore = owned.filter((record) => isDmarcRecord(record.value)).map((record) => record.value);
-  const sameDmarc = sameMultiset(dmarcBefore, wanted.values);
-  if (dmarcBefore.length > 1) reasons.push(`${dmarcBefore.length} DMARC records at one name (invalid): replaced by one`);
-  else if (!sameDmarc && dmarcBefore.length === 1 && wanted.values.length === 1) reasons.push(describeTagChanges(dmarcBefore[0] ?? '', wanted.values[0] ?? ''));
-  else if (!sameDmarc && dmarcBefore.length === 0) reasons.push(wanted.purpose === 'policy' ? `new domain ${wanted.domain}` : 'authorisation added');
+  const ownedBefore = owned.filter((record) => isOwnedValue(name, record.value)).map((record) => record.value);
+  const sameOwned = sameMultiset(ownedBefore, wanted.values);
+  if (ownedBefore.length > 1) reasons.push(`${ownedBefore.length} ${label} records at one name (invalid): replaced by one`);
+  else if (!sameOwned && ownedBefore.length === 1 && wanted.values.length === 1) reasons.push(describeValueChange(name, ownedBefore[0] ?? '', wanted.values[0] ?? ''));
+  else if (!sameOwned && ownedBefore.length === 0) reasons.push(wanted.purpose === 'report-authorization' ? 'authorisation added' : createReason(wanted, name));
   if (!sameTtl) reasons.push(`ttl ${ttlBefore ?? '?'} → ${wanted.ttl}`);
-  reasons.push(...unrelatedReason(owned, wanted.values));
+  reasons.push(...unrelatedReason(name, owned, wanted.values));
 
-  const risky = weakenings(dmarcBefore, wanted.values).length > 0 || owned.some((record) => !isDmarcRecord(record.value) && !wanted.values.includes(record.value));
+  const weaker = kind === 'dmarc' ? weakenings(ownedBefore, wanted.values) : [];
+  const risky = weaker.length > 0 || owned.some((record) => !isOwnedValue(name, record.value) && !wanted.values.includes(record.value));
   return {
     change: { ...base, action: 'update', before, after: [...wanted.values], ttlBefore, ttlAfter: wanted.ttl, reason: reasons.join('; '), risky },
     notices,
   };
 }
 
+function createReason(wanted: DesiredName, name: string): string {
+  if (wanted.purpose === 'policy') return `new domain ${wanted.domain}`;
+  if (wanted.purpose === 'mta-sts') return `MTA-STS for ${wanted.domain} (policy id ${parseStsRecord(wanted.values[0] ?? '').id ?? '?'})`;
+  if (wanted.purpose === 'tls-rpt') return `TLS reports for ${wanted.domain}`;
+  return `authorises ${wanted.domain}'s aggregate reports to ${authorizationHost(name) ?? name}`;
+}
+
+/** One owned value replaced by another, in words: DMARC tag by tag, MTA-STS by its id. */
+function describeValueChange(name: string, before: string, after: string): string {
+  const kind = recordKind(name);
+  if (kind === 'dmarc') return describeTagChanges(before, after);
+  if (kind === 'mta-sts') {
+    const from = parseStsRecord(before).id;
+    const to = parseStsRecord(after).id;
+    if (from === to) return 'same policy id, rewritten in canonical form';
+    return `policy id ${from ?? '(unreadable)'} → ${to ?? '?'}: the policy file changed, senders fetch it again`;
+  }
+  return 'report destinations changed';
+}
+
 function orphanReason(name: string): string {
   const host = authorizationHost(name);
   if (host !== undefined) return `${name.slice(0, name.indexOf('._report._dmarc.'))} no longer reports to ${host}`;
+  const kind = recordKind(name);
+  if (kind === 'mta-sts') return `no mta_sts for ${name.replace(/^_mta-sts\./, '')} in domains/ any more`;
+  if (kind === 'tls-rpt') return `no tls_reports for ${name.replace(/^_smtp\._tls\./, '')} in domains/ any more`;
   return `no domain file for ${name.replace(/^_dmarc\./, '')} (removed from domains/)`;
 }
 
-function unrelatedReason(owned: readonly TxtRecord[], after: readonly string[]): string[] {
-  const removed = owned.filter((record) => !isDmarcRecord(record.value) && !after.includes(record.value));
-  return removed.length === 0 ? [] : [`removes ${plural(removed.length, 'TXT record')} that ${removed.length === 1 ? 'is' : 'are'} not DMARC (--delete-unrelated)`];
+function unrelatedReason(name: string, owned: readonly TxtRecord[], after: readonly string[]): string[] {
+  const removed = owned.filter((record) => !isOwnedValue(name, record.value) && !after.includes(record.value));
+  return removed.length === 0 ? [] : [`removes ${plural(removed.length, 'TXT record')} that ${removed.length === 1 ? 'is' : 'are'} not ${KIND_LABEL[recordKind(name)]} (--delete-unrelated)`];
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -349,18 +386,25 @@ export function weakenings(before: readonly string[], after: readonly string[]):
 export function describeRisk(change: RecordChange): string | undefined {
   if (!change.risky) return undefined;
   const host = authorizationHost(change.name);
+  const kind = recordKind(change.name);
+  const owns = (value: string) => isOwnedValue(change.name, value);
   if (change.action === 'delete') {
     if (host !== undefined) return `deletes the report authorisation: receivers stop sending ${change.name.slice(0, change.name.indexOf('._report._dmarc.'))}'s aggregate reports to ${host}`;
-    const dmarc = (change.before ?? []).some((value) => isDmarcRecord(value));
-    const domain = change.name.replace(/^_dmarc\./, '');
-    return dmarc ? `deletes the DMARC record: receivers apply no DMARC policy to ${domain}` : `deletes ${plural(change.before?.length ?? 0, 'TXT record')} that ${(change.before?.length ?? 0) === 1 ? 'is' : 'are'} not DMARC`;
+    const ours = (change.before ?? []).some(owns);
+    const notOurs = `deletes ${plural(change.before?.length ?? 0, 'TXT record')} that ${(change.before?.length ?? 0) === 1 ? 'is' : 'are'} not ${KIND_LABEL[kind]}`;
+    if (!ours) return notOurs;
+    if (kind === 'mta-sts') {
+      return `deletes the MTA-STS record: senders that cached the policy keep applying it for up to its max_age and never see an update; withdraw with mode: none first (RFC 8461 §8.3)`;
+    }
+    if (kind === 'tls-rpt') return `deletes the TLS reporting record: senders stop sending TLS reports for ${change.name.replace(/^_smtp\._tls\./, '')}`;
+    return `deletes the DMARC record: receivers apply no DMARC policy to ${change.name.replace(/^_dmarc\./, '')}`;
   }
-  const dmarcBefore = (change.before ?? []).filter((value) => isDmarcRecord(value));
-  const weaker = weakenings(dmarcBefore, change.after ?? []);
+  const ownedBefore = (change.before ?? []).filter(owns);
+  const weaker = kind === 'dmarc' ? weakenings(ownedBefore, change.after ?? []) : [];
   const parts: string[] = [];
   if (weaker.length > 0) parts.push(`weakens the policy: ${weaker.join(', ')}`);
-  const unrelated = (change.before ?? []).filter((value) => !isDmarcRecord(value) && !(change.after ?? []).includes(value));
-  if (unrelated.length > 0) parts.push(`deletes ${plural(unrelated.length, 'TXT record')} that ${unrelated.length === 1 ? 'is' : 'are'} not DMARC`);
+  const unrelated = (change.before ?? []).filter((value) => !owns(value) && !(change.after ?? []).includes(value));
+  if (unrelated.length > 0) parts.push(`deletes ${plural(unrelated.length, 'TXT record')} that ${unrelated.length === 1 ? 'is' : 'are'} not ${KIND_LABEL[kind]}`);
   return parts.length > 0 ? parts.join('; ') : 'risky';
 }
 

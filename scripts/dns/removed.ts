@@ -35,3 +35,38 @@ export async function removedDomainsFromGit(dir: string, cwd: string = process.c
     return { domains: [], warning: `cannot read git history (${(error as Error).message.split('\n')[0]}): records of removed domain files are not deleted` };
   }
 }
+
+/** The domain file keys that make dmarcops publish a record, and the name it publishes for domain d. */
+const TRANSPORT_KEYS = [
+  { key: 'mta_sts', name: (domain: string) => `_mta-sts.${domain}` },
+  { key: 'tls_reports', name: (domain: string) => `_smtp._tls.${domain}` },
+] as const;
+
+export interface FormerNames {
+  /** `_mta-sts.<d>` / `_smtp._tls.<d>` for each domain whose file (or the defaults file) ever had the key. */
+  names: string[];
+  warning?: string;
+}
+
+/**
+ * The MTA-STS and TLS reporting names dmarcops may have published: from git history, every domain file
+ * that had `mta_sts` or `tls_reports` in some commit (`git log -G`, which also sees files deleted since);
+ * when the defaults file had the key, every domain in `domains`. The planner looks these names up, so a
+ * record left over after the key (or the file) is removed is deleted, while MTA-STS records published by
+ * hand for domains that never had the key stay invisible.
+ */
+export async function formerTransportNames(dir: string, domains: readonly string[], cwd: string = process.cwd()): Promise<FormerNames> {
+  const names = new Set<string>();
+  try {
+    for (const { key, name } of TRANSPORT_KEYS) {
+      // Quoted keys ("mta_sts":) too; a mention in a comment only costs one more name looked up.
+      const { stdout } = await run('git', ['log', '--no-renames', '--format=', '--name-only', `-G${key}["']?[[:space:]]*:`, '--', dir], { cwd, maxBuffer: 64 * 1024 * 1024 });
+      const files = new Set(stdout.split('\n').map((line) => basename(line.trim())).filter((file) => file !== ''));
+      if ([...files].some((file) => /^_defaults\.ya?ml$/i.test(file))) for (const domain of domains) names.add(name(domain.toLowerCase()));
+      for (const file of files) if (isDomainFileName(file)) names.add(name(file.replace(/\.ya?ml$/i, '').toLowerCase()));
+    }
+  } catch (error) {
+    return { names: [], warning: `cannot read git history (${(error as Error).message.split('\n')[0]}): MTA-STS and TLS reporting records of removed keys are not deleted` };
+  }
+  return { names: [...names].sort() };
+}

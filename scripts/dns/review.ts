@@ -39,7 +39,9 @@ export interface BaseInputs {
  */
 export async function makePlanWithBase(desired: readonly ManagedRecord[], base: BaseInputs, resolve: ProviderResolver, options: PlanOptions = {}): Promise<PlanRun> {
   const headTargets = lookupTargets(desired, options);
-  const baseTargets = lookupTargets(base.desired, { removedDomains: base.removedDomains });
+  // The names published before (MTA-STS / TLS reporting, from the whole history) are looked at on both
+  // sides, so a deletion the base already gives counts as pending there, not as this change's own.
+  const baseTargets = lookupTargets(base.desired, { removedDomains: base.removedDomains, ...(options.formerNames === undefined ? {} : { formerNames: options.formerNames }) });
   const listings = await readZones(unionTargets(headTargets, baseTargets), resolve, options.concurrency);
   const headListings = restrictListings(listings, headTargets);
   const plan = computePlan(desired, headListings, options);

@@ -6,6 +6,9 @@ import { isIP } from 'node:net';
 import type { Disposition, Finding, Severity } from './model.ts';
 import type { LoadedDomain } from './load.ts';
 import { domainOfFile } from './load.ts';
+import { formatMtaStsPolicy, mtaStsId, mxPatternProblem } from './mtasts.ts';
+import { mxCoverage } from './mx.ts';
+import type { MxLookup } from './mx.ts';
 import { compareOrgDomainMethods, organizationalDomain } from './orgdomain.ts';
 import { externalReportDestinations, formatDmarcRecord, managedRecords, policyRecord } from './record.ts';
 import { DOMAIN_SCHEMA_PATH } from './schema.ts';
@@ -15,7 +18,22 @@ export interface RuleContext {
   domain: LoadedDomain;
   /** Every domain that loaded, this one included, for rules that compare files. */
   all: readonly LoadedDomain[];
+  /**
+   * The same domain at the base ref (`validate --base <ref>`): its file as loaded there, `null` when it
+   * had no file there, undefined when no base was given (then rules about changes say nothing).
+   */
+  previous?: LoadedDomain | null;
+  /** The domain's MX records as DNS answers them now (`validate --live-dns`); undefined otherwise. */
+  liveMx?: MxLookup;
   report(issue: RuleIssue): void;
+}
+
+/** What some rules need beyond the files: the domains at a base ref, and live DNS answers. */
+export interface LintExtras {
+  /** The domains as loaded at the base ref (`loadDomainsAtRef`). */
+  base?: readonly LoadedDomain[];
+  /** MX lookups by domain, for the domains with `mta_sts`. */
+  liveMx?: ReadonlyMap<string, MxLookup>;
 }
 
 export interface RuleIssue {
@@ -42,7 +60,7 @@ export const SCHEMA_RULES: readonly Omit<LintRule, 'check'>[] = [
   { id: 'yaml-syntax', severity: 'error', summary: 'The file is not valid YAML.', reference: 'YAML 1.2' },
   { id: 'duplicate-key', severity: 'error', summary: 'A key appears twice in one mapping.', reference: 'YAML 1.2 §3.2.1.1' },
   { id: 'unknown-key', severity: 'error', summary: 'A key the schema does not know, with a "did you mean" (also for DMARC tag names such as `p` or `rua`).', reference: 'domain.schema.json' },
-  { id: 'invalid-value', severity: 'error', summary: 'A value outside what the key allows (policy names, alignment modes, sizes, ranges, patterns).', reference: 'RFC 7489 §6.3, RFC 9989 §4.7' },
+  { id: 'invalid-value', severity: 'error', summary: 'A value outside what the key allows (policy names, alignment modes, sizes, ranges such as `mta_sts.max_age` 0–31557600, patterns).', reference: 'RFC 7489 §6.3, RFC 9989 §4.7, RFC 8461 §3.2' },
   { id: 'invalid-type', severity: 'error', summary: 'A value of the wrong type (a list where a mapping belongs, text where a number belongs).', reference: 'domain.schema.json' },
   { id: 'missing-key', severity: 'error', summary: 'A required key is missing (e.g. a sender without `name`).', reference: 'domain.schema.json' },
   { id: 'missing-policy', severity: 'error', summary: 'Neither the domain file nor the defaults set `policy`.', reference: 'RFC 9989 §4.7' },
@@ -52,6 +70,7 @@ export const SCHEMA_RULES: readonly Omit<LintRule, 'check'>[] = [
 ];
 
 const STRENGTH: Record<Disposition, number> = { none: 0, quarantine: 1, reject: 2 };
+const ONE_WEEK = 604_800;
 
 export const LINT_RULES: readonly LintRule[] = [
   {
@@ -439,6 +458,150 @@ export const LINT_RULES: readonly LintRule[] = [
     },
   },
   {
+    id: 'mta-sts-mx-missing',
+    severity: 'error',
+    summary: '`mta_sts` in testing or enforce mode without `mx` patterns: senders refuse such a policy.',
+    reference: 'RFC 8461 §3.2',
+    check({ domain, report }) {
+      const sts = domain.policy.mtaSts;
+      if (sts && sts.mode !== 'none' && sts.mx.length === 0) {
+        report({ path: ['mta_sts'], part: 'key', message: `mta_sts mode ${sts.mode} needs mx: the host names of the MX records senders may deliver to`, hint: 'List each MX host (mx1.example.com) or a *.example.com pattern under mta_sts.mx.' });
+      }
+    },
+  },
+  {
+    id: 'mta-sts-mx-invalid',
+    severity: 'error',
+    summary: 'An `mta_sts.mx` entry that is not a host name, or a `*.` wildcard standing for one whole left-most label.',
+    reference: 'RFC 8461 §3.2, §4.1',
+    check({ domain, report }) {
+      domain.policy.mtaSts?.mx.forEach((pattern, index) => {
+        const problem = mxPatternProblem(pattern);
+        if (problem) report({ path: ['mta_sts', 'mx', index], message: `mx ${pattern} ${problem}`, hint: 'Write an MX host name (mx1.example.com) or *.example.com, which matches mx1.example.com but not example.com or a.b.example.com.' });
+      });
+    },
+  },
+  {
+    id: 'mta-sts-max-age-short',
+    severity: 'warning',
+    summary: '`mta_sts.max_age` under a week in enforce mode: senders forget the policy soon, and an attacker who blocks its refresh gets past it.',
+    reference: 'RFC 8461 §3.2 ("weeks or greater")',
+    check({ domain, report }) {
+      const sts = domain.policy.mtaSts;
+      if (sts?.mode === 'enforce' && sts.maxAge < ONE_WEEK) {
+        const written = domain.spec.mta_sts?.max_age !== undefined;
+        report({ path: written ? ['mta_sts', 'max_age'] : ['mta_sts'], part: written ? 'value' : 'key', message: `max_age ${sts.maxAge} s is under a week; RFC 8461 expects weeks or more for an enforced policy`, hint: 'Use 604800 (a week) to 31557600 (a year) once the policy is enforced; short values suit testing.' });
+      }
+    },
+  },
+  {
+    id: 'mta-sts-without-tls-reports',
+    severity: 'warning',
+    summary: '`mta_sts` in testing or enforce mode without `tls_reports`: nobody learns about failed deliveries (in testing mode the policy then does nothing at all).',
+    reference: 'RFC 8461 §5, RFC 8460 §3',
+    check({ domain, report }) {
+      const sts = domain.policy.mtaSts;
+      if (!sts || sts.mode === 'none' || (domain.policy.tlsRpt ?? []).length > 0) return;
+      const message = sts.mode === 'testing'
+        ? 'mta_sts mode testing without tls_reports: testing only makes senders report failures, and nobody receives the reports'
+        : 'mta_sts mode enforce without tls_reports: senders refuse mail to hosts that fail and nobody hears about it';
+      report({ path: ['mta_sts', 'mode'], message, hint: 'Add tls_reports: [tls-reports@your-domain] (the mailbox dmarcops fetches works).' });
+    },
+  },
+  {
+    id: 'mta-sts-mode-none',
+    severity: 'info',
+    summary: '`mta_sts.mode: none` withdraws the policy: keep publishing it for at least the previous `max_age` before removing `mta_sts`.',
+    reference: 'RFC 8461 §8.3',
+    check({ domain, report }) {
+      if (domain.policy.mtaSts?.mode === 'none') {
+        report({ path: ['mta_sts', 'mode'], message: 'mode none tells senders to drop the policy they cached; they only learn it while _mta-sts and the policy file are still served', hint: 'Remove mta_sts once the max_age of the last testing or enforce policy has passed since this was applied.' });
+      }
+    },
+  },
+  {
+    id: 'mta-sts-skips-testing',
+    severity: 'warning',
+    summary: 'With `validate --base`: `mta_sts` becomes enforce without being in testing at the base, so nobody saw the failure reports before senders refuse mail.',
+    reference: 'RFC 8461 §5, RFC 8460 §1',
+    check({ domain, previous, report }) {
+      if (previous === undefined || domain.policy.mtaSts?.mode !== 'enforce') return;
+      const before = previous?.policy.mtaSts?.mode;
+      if (before === 'testing' || before === 'enforce') return;
+      const from = previous === null ? 'a new domain file' : before === undefined ? 'no MTA-STS' : `mode ${before}`;
+      report({ path: ['mta_sts', 'mode'], message: `MTA-STS goes from ${from} straight to enforce: senders will refuse MX hosts that fail TLS before any report has shown whether they do`, hint: 'Publish mode: testing with tls_reports first, read the TLS reports for a while, then enforce.' });
+    },
+  },
+  {
+    id: 'mta-sts-weakened',
+    severity: 'warning',
+    summary: 'With `validate --base`: `mta_sts` leaves enforce for testing or none, so senders deliver over unverified TLS again. The DNS plan cannot show this (the record holds only the id).',
+    reference: 'RFC 8461 §5',
+    check({ domain, previous, report }) {
+      const now = domain.policy.mtaSts?.mode;
+      if (previous?.policy.mtaSts?.mode !== 'enforce' || now === undefined || now === 'enforce') return;
+      report({ path: ['mta_sts', 'mode'], message: `MTA-STS goes from enforce to ${now}: senders stop refusing MX hosts that fail TLS (a downgrade an attacker can use)`, hint: 'Make sure this is intended, e.g. while an MX certificate is being fixed.' });
+    },
+  },
+  {
+    id: 'mta-sts-removed-abruptly',
+    severity: 'warning',
+    summary: 'With `validate --base`: `mta_sts` in testing or enforce at the base is removed without publishing mode none first, so senders keep the cached policy for up to its max_age.',
+    reference: 'RFC 8461 §8.3',
+    check({ domain, previous, report }) {
+      const before = previous?.policy.mtaSts;
+      if (!before || before.mode === 'none' || domain.policy.mtaSts !== undefined) return;
+      report({ path: [], atFileStart: true, message: `mta_sts (mode ${before.mode}, max_age ${before.maxAge}) is removed: senders that cached it keep applying it for up to ${before.maxAge} s and never see a change again`, hint: 'Publish mode: none (with a short max_age) first, and remove mta_sts once the old max_age has passed.' });
+    },
+  },
+  {
+    id: 'mta-sts-id-unchanged',
+    severity: 'error',
+    summary: 'The MTA-STS policy file changed but its id did not (an explicit `mta_sts.id`, compared with `validate --base`): senders keep the old policy. Info when an explicit id cannot be compared.',
+    reference: 'RFC 8461 §3.1',
+    check({ domain, previous, report }) {
+      const sts = domain.policy.mtaSts;
+      if (!sts) return;
+      const before = previous?.policy.mtaSts;
+      if (previous === undefined) {
+        if (sts.id !== undefined) report({ path: ['mta_sts', 'id'], severity: 'info', message: 'an explicit id must change with every change of the policy, or senders keep the old one', hint: 'Remove mta_sts.id to let dmarcops derive it from the policy; `dmarcops validate --base origin/main` checks it otherwise.' });
+        return;
+      }
+      if (!before || formatMtaStsPolicy(before) === formatMtaStsPolicy(sts) || mtaStsId(before) !== mtaStsId(sts)) return;
+      report({ path: sts.id === undefined ? ['mta_sts'] : ['mta_sts', 'id'], part: sts.id === undefined ? 'key' : 'value', message: `the policy changed but its id is still ${mtaStsId(sts)}: senders that cached the old policy never fetch the new one`, hint: 'Change mta_sts.id, or remove it so dmarcops derives the id from the policy.' });
+    },
+  },
+  {
+    id: 'mta-sts-mx-not-covered',
+    severity: 'error',
+    summary: 'With `validate --live-dns`: an MX host of the domain matches no `mta_sts.mx` pattern (an error in enforce mode, where senders refuse it; a warning in testing), a pattern matches no MX host (info), or the domain has no MX at all.',
+    reference: 'RFC 8461 §4.1, §5',
+    check({ domain, liveMx, report }) {
+      const sts = domain.policy.mtaSts;
+      if (!sts || liveMx === undefined || sts.mode === 'none') return;
+      if (liveMx.status === 'error') {
+        report({ path: ['mta_sts', 'mx'], part: 'key', severity: 'warning', message: `cannot look up the MX records of ${domain.policy.domain}: ${liveMx.code}` });
+        return;
+      }
+      if (liveMx.status !== 'found') {
+        report({ path: ['mta_sts', 'mx'], part: 'key', severity: 'warning', message: `${domain.policy.domain} has no MX records (${liveMx.status}): senders deliver to its address records, and MTA-STS has no MX to protect` });
+        return;
+      }
+      const coverage = mxCoverage(sts.mx, liveMx.exchanges);
+      if (coverage.nullMx) {
+        report({ path: ['mta_sts', 'mode'], severity: 'warning', message: `${domain.policy.domain} publishes a null MX (RFC 7505): it accepts no mail, so an MTA-STS policy protects nothing` });
+        return;
+      }
+      for (const host of coverage.unmatchedHosts) {
+        const enforce = sts.mode === 'enforce';
+        report({ path: ['mta_sts', 'mx'], part: 'key', severity: enforce ? 'error' : 'warning', message: `MX host ${host} matches no mta_sts.mx pattern: ${enforce ? 'senders refuse to deliver to it' : 'in enforce mode senders would refuse to deliver to it'}`, hint: `Add ${host} (or a *. pattern covering it) to mta_sts.mx.` });
+      }
+      for (const pattern of coverage.unusedPatterns) {
+        report({ path: ['mta_sts', 'mx', sts.mx.indexOf(pattern)], severity: 'info', message: `mx ${pattern} matches none of the MX hosts DNS lists now (${liveMx.exchanges.join(', ')})` });
+      }
+    },
+  },
+  {
     id: 'no-owners',
     severity: 'warning',
     summary: 'No `owners`: CODEOWNERS falls back to the `admins`, so nobody responsible for the domain has to approve changes.',
@@ -450,13 +613,16 @@ export const LINT_RULES: readonly LintRule[] = [
 ];
 
 /** Run every lint rule over every loaded domain. */
-export function lintDomains(domains: readonly LoadedDomain[], rules: readonly LintRule[] = LINT_RULES): Finding[] {
+export function lintDomains(domains: readonly LoadedDomain[], rules: readonly LintRule[] = LINT_RULES, extras: LintExtras = {}): Finding[] {
   const findings: Finding[] = [];
   for (const domain of domains) {
+    const context: Omit<RuleContext, 'report'> = { domain, all: domains };
+    if (extras.base !== undefined) context.previous = extras.base.find((old) => old.policy.domain === domain.policy.domain) ?? null;
+    const liveMx = extras.liveMx?.get(domain.policy.domain);
+    if (liveMx !== undefined) context.liveMx = liveMx;
     for (const rule of rules) {
       rule.check({
-        domain,
-        all: domains,
+        ...context,
         report(issue) {
           const at = issue.atFileStart ? { file: domain.policy.file, line: 1, col: 1 } : domain.locate(issue.path, issue.part ?? 'value');
           const finding: Finding = { rule: rule.id, severity: issue.severity ?? rule.severity, message: issue.message, ...at };

@@ -4,7 +4,8 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import type { AlignmentMode, Disposition, DnsProviderName, DomainPolicy, Finding, PsdFlag, ReportUri, Sender } from './model.ts';
+import type { AlignmentMode, Disposition, DnsProviderName, DomainPolicy, Finding, MtaStsMode, MtaStsPolicy, PsdFlag, ReportUri, Sender } from './model.ts';
+import { DEFAULT_MAX_AGE } from './mtasts.ts';
 import { organizationalDomain } from './orgdomain.ts';
 import { checkSchema } from './schema.ts';
 import { hasPath, locateInSource, parseYamlSource } from './source.ts';
@@ -33,6 +34,10 @@ export interface DomainFileSpec {
   /** Only in the defaults file: who owns everything but the domain files (CODEOWNERS). */
   admins?: string[];
   senders?: { name: string; type?: string; ips?: string[]; spf_includes?: string[]; dkim?: { domain: string; selector?: string }[] }[];
+  /** MTA-STS (RFC 8461); `mode` is required once the defaults are merged. */
+  mta_sts?: { mode?: MtaStsMode; mx?: string[]; max_age?: number; id?: string };
+  /** TLS report destinations (RFC 8460): mailboxes or https URLs. */
+  tls_reports?: string[];
 }
 
 export interface TextFile {
@@ -145,6 +150,15 @@ export function loadDomainTexts(files: TextFile[], defaults?: TextFile): LoadRes
       });
       continue;
     }
+    if (spec.mta_sts !== undefined && spec.mta_sts.mode === undefined) {
+      findings.push({
+        rule: 'missing-key',
+        severity: 'error',
+        message: '`mta_sts` needs `mode` (here or in the defaults file)',
+        hint: 'Start with `mode: testing` and `tls_reports:`; move to enforce once the TLS reports show no failures.',
+        ...locate(['mta_sts'], 'key'),
+      });
+    }
     domains.push({ policy: toDomainPolicy(spec, file), spec, locate, setsOwn: (path) => hasPath(source, path), text });
   }
   return { domains, findings, texts, defaults: defaultsSpec };
@@ -209,7 +223,23 @@ function toDomainPolicy(spec: DomainFileSpec, file: string): DomainPolicy {
   const psd = psdFlag(spec.domain_role);
   if (psd) policy.psd = psd;
   if (spec.report_interval !== undefined) policy.ri = spec.report_interval;
+  const mtaSts = toMtaSts(spec.mta_sts);
+  if (mtaSts) policy.mtaSts = mtaSts;
+  if (spec.tls_reports !== undefined) policy.tlsRpt = spec.tls_reports.map(tlsReportUri);
   return policy;
+}
+
+function toMtaSts(spec: DomainFileSpec['mta_sts']): MtaStsPolicy | undefined {
+  if (spec?.mode === undefined) return undefined;
+  // Host names are case-insensitive; lower case keeps the policy file (and its id) the same however they are typed.
+  const policy: MtaStsPolicy = { mode: spec.mode, mx: (spec.mx ?? []).map((pattern) => pattern.toLowerCase()), maxAge: spec.max_age ?? DEFAULT_MAX_AGE };
+  if (spec.id !== undefined) policy.id = spec.id;
+  return policy;
+}
+
+/** A `tls_reports` entry as a URI (RFC 8460 §3): an https URL as written, an address as `mailto:…`. */
+export function tlsReportUri(entry: string): string {
+  return /^https:\/\//i.test(entry) ? entry : mailboxToUri(entry);
 }
 
 function alignmentTag(mode: 'relaxed' | 'strict' | undefined): AlignmentMode {

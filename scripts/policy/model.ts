@@ -92,8 +92,25 @@ export interface DomainPolicy {
   dns: DnsTarget;
   owners: string[];
   senders: Sender[];
+  /** MTA-STS (RFC 8461), when the domain file has `mta_sts`. */
+  mtaSts?: MtaStsPolicy;
+  /** TLS report destinations (RFC 8460 `rua`), as URIs (`mailto:…`, `https://…`); absent without `tls_reports`. */
+  tlsRpt?: string[];
   /** The file it was loaded from, relative to the working directory. */
   file: string;
+}
+
+export type MtaStsMode = 'enforce' | 'testing' | 'none';
+
+/** What `mta_sts:` asks for: the policy file served at https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 §3.2). */
+export interface MtaStsPolicy {
+  mode: MtaStsMode;
+  /** MX patterns, lower case, as written otherwise: host names or `*.` wildcards of one left-most label (§4.1). */
+  mx: string[];
+  /** Seconds senders may cache the policy: 0 to 31557600 (§3.2). */
+  maxAge: number;
+  /** `mta_sts.id`: an id chosen by hand instead of the one derived from the policy file. */
+  id?: string;
 }
 
 /** One DNS record dmarcops manages. `values` are logical strings; providers split them for the wire. */
@@ -105,8 +122,11 @@ export interface ManagedRecord {
   ttl: number;
   values: string[];
   provider: DnsProviderName;
-  /** Why dmarcops manages it: the policy record, or an external reporting authorisation. */
-  purpose: 'policy' | 'report-authorization';
+  /**
+   * Why dmarcops manages it: the DMARC policy record, an external reporting authorisation, the MTA-STS
+   * policy id (`_mta-sts.<domain>`, RFC 8461 §3.1) or the TLS reporting record (`_smtp._tls.<domain>`, RFC 8460 §3).
+   */
+  purpose: 'policy' | 'report-authorization' | 'mta-sts' | 'tls-rpt';
   /** The domain file that asked for it. */
   domain: string;
 }

@@ -16,6 +16,7 @@ import type {
   ReportUri,
   SizeLimit,
 } from './model.ts';
+import { formatStsRecord, formatTlsRptRecord, mtaStsId } from './mtasts.ts';
 
 const utf8 = new TextEncoder();
 
@@ -493,7 +494,8 @@ function organizationalDomain(name: string): string {
 }
 
 /**
- * Every DNS record dmarcops manages for these policies: each domain's `_dmarc` TXT, plus the
+ * Every DNS record dmarcops manages for these policies: each domain's `_dmarc` TXT, its `_mta-sts` TXT
+ * (with `mta_sts`) and `_smtp._tls` TXT (with `tls_reports`) in the same zone, plus the
  * `_report._dmarc` authorisations for external rua hosts that lie in a zone one of the policies manages.
  * Duplicates are dropped and the result is sorted by zone, then name.
  */
@@ -510,6 +512,12 @@ export function managedRecords(policies: DomainPolicy[]): ManagedRecord[] {
       purpose: 'policy',
       domain: policy.domain,
     });
+    // In the zone of the domain's own _dmarc record: the same parent holds all three names.
+    const ownRecord = (name: string, value: string, purpose: ManagedRecord['purpose']): ManagedRecord => ({
+      zone: policy.dns.zone, name, type: 'TXT', ttl: policy.dns.ttl, values: [value], provider: policy.dns.provider, purpose, domain: policy.domain,
+    });
+    if (policy.mtaSts !== undefined) records.push(ownRecord(`_mta-sts.${policy.domain}`, formatStsRecord(mtaStsId(policy.mtaSts)), 'mta-sts'));
+    if (policy.tlsRpt !== undefined && policy.tlsRpt.length > 0) records.push(ownRecord(`_smtp._tls.${policy.domain}`, formatTlsRptRecord(policy.tlsRpt), 'tls-rpt'));
     for (const destination of externalReportDestinations(policy)) {
       const manager = zoneManager(destination.host, policies);
       if (manager === undefined) continue; // the linter warns about unmanaged destinations

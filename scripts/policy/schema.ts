@@ -193,6 +193,9 @@ function patternMeaning(path: YamlPath, error: ErrorObject): string {
   if (last === 'ips') return 'an IP address or CIDR range';
   if (last === 'selector') return 'a DKIM selector';
   if (last === 'mailbox' || last === 'reports') return 'an e-mail address (optionally mailto:…)';
+  if (last === 'tls_reports') return 'an e-mail address (optionally mailto:…) or an https:// URL';
+  if (last === 'id' && path[0] === 'mta_sts') return 'an MTA-STS policy id (1 to 32 letters and digits)';
+  if (path[0] === 'mta_sts' && last === 'mx') return 'an MX host name or *.domain pattern';
   const description = (error.parentSchema as { description?: string } | undefined)?.description;
   return description ? `valid (${description})` : 'a valid domain name';
 }

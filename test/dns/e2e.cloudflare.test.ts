@@ -6,6 +6,7 @@
  * dmarcops does not own is byte-identical (ids, content, timestamps), and the safety gates hold:
  * stale reviewed plan, policy downgrade without --force, 429s, failed batches.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { main } from '../../scripts/cli.ts';
 import { loadZonesFile, startCloudflareSandbox } from '../../scripts/dns/sandbox/cloudflare-api.ts';
 import type { CloudflareSandbox, RecordSeed, SandboxRecord, ZoneSeed } from '../../scripts/dns/sandbox/cloudflare-api.ts';
 import type { Plan } from '../../scripts/dns/types.ts';
+import { formatMtaStsPolicy, policyFileId } from '../../scripts/policy/mtasts.ts';
 import { captureOutput } from '../helpers/output.ts';
 
 const STALE = 'v=DMARC1; p=none; rua=mailto:old-reports@example.com';
@@ -273,6 +275,58 @@ describe('dmarcops plan / apply against the Cloudflare sandbox', () => {
     expect(body?.posts?.length).toBeGreaterThan(0);
     // The batch also held the update of _dmarc.example.com (deletes and a patch before the failing post): none of it stuck.
     expect(snapshot()['example.com']).toEqual(before['example.com']);
+  });
+});
+
+describe('MTA-STS and TLS reporting records through the sandbox', () => {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' } });
+  const HANDMADE = 'v=STSv1; id=20240101000000';
+  const VENDOR = 'tls-vendor-verification=42';
+  const WITH_TRANSPORT = `${DOMAIN_FILES['example.com.yaml']}tls_reports: [tls-reports@example.com]\nmta_sts:\n  mode: testing\n  mx: [mx1.example.com, mx2.example.com]\n  max_age: 86400\n`;
+  const stsId = policyFileId(formatMtaStsPolicy({ mode: 'testing', mx: ['mx1.example.com', 'mx2.example.com'], maxAge: 86400 }));
+  const values = (name: string) => (sandbox.api.records('example.com') as SandboxRecord[]).filter((record) => record.type === 'TXT' && record.name === name).map((record) => JSON.parse(record.content) as string).sort();
+
+  test('an MTA-STS record published by hand is taken over (new id), _smtp._tls is created beside a TXT that is not ours; removing the keys deletes them only with --force', async () => {
+    await sandbox.stop();
+    await setup([
+      { zone: 'example.com', record: { type: 'TXT', name: '_mta-sts.example.com', content: q(HANDMADE), ttl: 300 } },
+      { zone: 'example.com', record: { type: 'TXT', name: '_smtp._tls.example.com', content: q(VENDOR), ttl: 300 } },
+    ]);
+    await writeFile(join(dir, 'domains', 'example.com.yaml'), WITH_TRANSPORT);
+    git('init', '-q', '-b', 'main');
+    git('add', '-A');
+    git('commit', '-q', '-m', 'MTA-STS in testing');
+
+    const plan = await planJson();
+    expect(plan.changes.filter((change) => change.name.startsWith('_mta-sts') || change.name.startsWith('_smtp'))).toMatchObject([
+      { action: 'update', name: '_mta-sts.example.com', before: [HANDMADE], after: [`v=STSv1; id=${stsId}`], risky: false },
+      { action: 'create', name: '_smtp._tls.example.com', before: null, after: ['v=TLSRPTv1; rua=mailto:tls-reports@example.com'], risky: false },
+    ]);
+    expect(plan.notices).toContainEqual(expect.objectContaining({ name: '_smtp._tls.example.com', message: expect.stringContaining(VENDOR) }));
+    const applied = await cli('apply');
+    expect(applied.code, applied.stderr).toBe(0);
+    expect((await cli('plan', '--detailed-exitcode')).code).toBe(0);
+    expect(values('_mta-sts.example.com')).toEqual([`v=STSv1; id=${stsId}`]);
+    expect(values('_smtp._tls.example.com')).toEqual([VENDOR, 'v=TLSRPTv1; rua=mailto:tls-reports@example.com']);
+
+    // The keys leave the file: git history says dmarcops published those names, so the plan deletes them.
+    await writeFile(join(dir, 'domains', 'example.com.yaml'), DOMAIN_FILES['example.com.yaml'] ?? '');
+    git('commit', '-q', '-am', 'no more MTA-STS');
+    const removal = await planJson();
+    expect(removal.changes.map(({ action, name, risky }) => ({ action, name, risky }))).toEqual([
+      { action: 'delete', name: '_mta-sts.example.com', risky: true },
+      { action: 'delete', name: '_smtp._tls.example.com', risky: true },
+    ]);
+    const converged = snapshot();
+    const refused = await cli('apply');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('--force');
+    expect(snapshot()).toEqual(converged);
+    const forced = await cli('apply', '--force');
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(values('_mta-sts.example.com')).toEqual([]);
+    expect(values('_smtp._tls.example.com')).toEqual([VENDOR]);
+    expect((await cli('plan', '--detailed-exitcode')).code).toBe(0);
   });
 });
 

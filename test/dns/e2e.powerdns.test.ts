@@ -4,7 +4,7 @@
  * temp folder of domain files, then the answer checked over DNS: by `apply --verify-dns`, by node:dns
  * and by dig (when installed).
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { main } from '../../scripts/cli.ts';
 import type { Plan } from '../../scripts/dns/types.ts';
+import { formatMtaStsPolicy, policyFileId } from '../../scripts/policy/mtasts.ts';
 import { captureOutput } from '../helpers/output.ts';
 import { startPowerDns } from '../services/powerdns.ts';
 import type { PowerDnsServer, PowerDnsZoneJson, SeedRecord } from '../services/powerdns.ts';
@@ -211,5 +212,41 @@ describe('dmarcops plan / apply against PowerDNS', () => {
     expect(forced.code, forced.stderr).toBe(0);
     expect(await resolveTxt('_dmarc.mail.example.org')).toEqual(['v=DMARC1; p=none; rua=mailto:dmarc@example.org']);
     expect((await cli('plan', '--detailed-exitcode')).code).toBe(0);
+  });
+});
+
+describe('MTA-STS and TLS reporting records on PowerDNS', () => {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' } });
+  const VENDOR = 'tls-vendor-verification=42';
+  const policy = { mode: 'enforce' as const, mx: ['mx1.example.org'], maxAge: 604800 };
+  const sts = `v=STSv1; id=${policyFileId(formatMtaStsPolicy(policy))}`;
+  const tlsrpt = 'v=TLSRPTv1; rua=mailto:tls-reports@example.org';
+
+  test('created and answered over DNS (apply --verify-dns), a TXT that is not ours kept; removing the keys deletes them with --force', async () => {
+    await pdns.deleteZone('example.org');
+    await pdns.createZone('example.org', [...(SEEDS['example.org'] ?? []), { name: '_smtp._tls.example.org', type: 'TXT', content: q(VENDOR), ttl: 300 }]);
+    const withTransport = `${DOMAIN_FILES['example.org.yaml']}tls_reports: [tls-reports@example.org]\nmta_sts: {mode: enforce, mx: [mx1.example.org]}\n`;
+    await writeFile(join(dir, 'domains', 'example.org.yaml'), withTransport);
+    git('init', '-q', '-b', 'main');
+    git('add', '-A');
+    git('commit', '-q', '-m', 'MTA-STS');
+
+    const applied = await cli('apply', '--verify-dns', `127.0.0.1:${pdns.dnsPort}`);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(await resolveTxt('_mta-sts.example.org')).toEqual([sts]);
+    expect(await resolveTxt('_smtp._tls.example.org')).toEqual([VENDOR, tlsrpt].sort());
+    expect((await cli('plan', '--detailed-exitcode')).code).toBe(0);
+
+    await writeFile(join(dir, 'domains', 'example.org.yaml'), DOMAIN_FILES['example.org.yaml'] ?? '');
+    git('commit', '-q', '-am', 'withdrawn');
+    const plan = JSON.parse((await cli('plan', '--format', 'json')).stdout) as Plan;
+    expect(plan.changes.map(({ action, name, risky }) => `${action} ${name} ${risky}`)).toEqual(['delete _mta-sts.example.org true', 'delete _smtp._tls.example.org true']);
+    const patches = calls.filter((call) => call.method === 'PATCH').length;
+    expect((await cli('apply')).code).toBe(1);
+    expect(calls.filter((call) => call.method === 'PATCH')).toHaveLength(patches);
+    const forced = await cli('apply', '--force', '--verify-dns', `127.0.0.1:${pdns.dnsPort}`);
+    expect(forced.code, forced.stderr).toBe(0);
+    await expect(resolveTxt('_mta-sts.example.org')).rejects.toThrow();
+    expect(await resolveTxt('_smtp._tls.example.org')).toEqual([VENDOR]);
   });
 });

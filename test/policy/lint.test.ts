@@ -1,26 +1,37 @@
 import { describe, expect, test } from 'vitest';
 import { LINT_RULES, SCHEMA_RULES, cidrProblem, lintDomains } from '../../scripts/policy/lint.ts';
+import type { LintExtras } from '../../scripts/policy/lint.ts';
 import { loadDomainTexts } from '../../scripts/policy/load.ts';
 import type { Finding } from '../../scripts/policy/model.ts';
+import type { MxLookup } from '../../scripts/policy/mx.ts';
 
 const DEFAULTS = 'owners: ["@org/mail"]\ndns: {provider: cloudflare}\n';
 
 /** Load files (name → YAML) with the standard defaults and return every finding. */
 const SCHEMA_LINE = '\n# yaml-language-server: $schema=../scripts/policy/domain.schema.json\n';
 
-function check(files: Record<string, string>, defaults = DEFAULTS): Finding[] {
-  const loaded = loadDomainTexts(
+function load(files: Record<string, string>, defaults = DEFAULTS) {
+  return loadDomainTexts(
     // The schema modeline goes last, so line numbers in the cases below stay those of the snippet.
     Object.entries(files).map(([file, text]) => ({ file, text: text.startsWith('#') ? text : `${text}${SCHEMA_LINE}` })),
     { file: 'domains/_defaults.yaml', text: defaults },
   );
-  return [...loaded.findings, ...lintDomains(loaded.domains)];
+}
+
+/** `base`: the files at a base ref (validate --base); `liveMx`: MX answers by domain (validate --live-dns). */
+function check(files: Record<string, string>, defaults = DEFAULTS, options: { base?: Record<string, string>; liveMx?: Record<string, MxLookup> } = {}): Finding[] {
+  const loaded = load(files, defaults);
+  const extras: LintExtras = {};
+  if (options.base !== undefined) extras.base = load(options.base, defaults).domains;
+  if (options.liveMx !== undefined) extras.liveMx = new Map(Object.entries(options.liveMx));
+  return [...loaded.findings, ...lintDomains(loaded.domains, undefined, extras)];
 }
 
 const at = (findings: Finding[], rule: string) => findings.filter((finding) => finding.rule === rule).map((finding) => `${finding.file}:${finding.line}:${finding.col}`);
 
 // One case per rule: the files, and where the rule must fire (file:line:col).
-const CASES: { rule: string; files: Record<string, string>; expected: string[]; defaults?: string }[] = [
+const MTA = 'policy: reject\nreports: [r@a.com]\ntls_reports: [t@a.com]\n';
+const CASES: { rule: string; files: Record<string, string>; expected: string[]; defaults?: string; base?: Record<string, string>; liveMx?: Record<string, MxLookup> }[] = [
   { rule: 'yaml-syntax', files: { 'd/a.com.yaml': 'policy: reject\n  reports: [x\n' }, expected: ['d/a.com.yaml:1:9'] },
   { rule: 'duplicate-key', files: { 'd/a.com.yaml': 'policy: none\npolicy: reject\n' }, expected: ['d/a.com.yaml:2:1'] },
   { rule: 'unknown-key', files: { 'd/a.com.yaml': 'policy: none\nreports: [r@a.com]\nalignment:\n  dkim: strict\n  spff: relaxed\n' }, expected: ['d/a.com.yaml:5:3'] },
@@ -62,11 +73,46 @@ const CASES: { rule: string; files: Record<string, string>; expected: string[]; 
   { rule: 'record-split', files: { 'd/a.com.yaml': `policy: none\nreports:\n${Array.from({ length: 8 }, (_, index) => `  - dmarc-aggregate-reports-${index}@a.com\n`).join('')}` }, expected: ['d/a.com.yaml:2:1'] },
   { rule: 'tree-walk-disagrees', files: { 'd/a.com.yaml': 'policy: reject\nreports: [r@a.com]\n', 'd/mail.a.com.yaml': 'policy: reject\ndomain_role: organizational\nreports: [r@a.com]\n' }, expected: ['d/mail.a.com.yaml:2:14'] },
   { rule: 'no-owners', files: { 'd/a.com.yaml': 'policy: none\nreports: [r@a.com]\nowners: []\n' }, expected: ['d/a.com.yaml:3:1'] },
+  { rule: 'mta-sts-mx-missing', files: { 'd/a.com.yaml': `${MTA}mta_sts: {mode: testing}\n` }, expected: ['d/a.com.yaml:4:1'] },
+  { rule: 'mta-sts-mx-invalid', files: { 'd/a.com.yaml': `${MTA}mta_sts:\n  mode: testing\n  mx:\n    - mx1.a.com\n    - "mx*.a.com"\n    - "*.com"\n    - 192.0.2.25\n` }, expected: ['d/a.com.yaml:8:7', 'd/a.com.yaml:9:7', 'd/a.com.yaml:10:7'] },
+  { rule: 'mta-sts-max-age-short', files: { 'd/a.com.yaml': `${MTA}mta_sts:\n  mode: enforce\n  mx: [mx.a.com]\n  max_age: 86400\n`, 'd/b.com.yaml': `${MTA}mta_sts:\n  mode: testing\n  mx: [mx.b.com]\n  max_age: 86400\n` }, expected: ['d/a.com.yaml:7:12'] },
+  { rule: 'mta-sts-without-tls-reports', files: { 'd/a.com.yaml': 'policy: reject\nreports: [r@a.com]\nmta_sts:\n  mode: enforce\n  mx: [mx.a.com]\n' }, expected: ['d/a.com.yaml:4:9'] },
+  { rule: 'mta-sts-mode-none', files: { 'd/a.com.yaml': `${MTA}mta_sts: {mode: none, max_age: 86400}\n` }, expected: ['d/a.com.yaml:4:17'] },
+  {
+    rule: 'mta-sts-skips-testing',
+    files: { 'd/a.com.yaml': `${MTA}mta_sts:\n  mode: enforce\n  mx: [mx.a.com]\n`, 'd/b.com.yaml': `${MTA}mta_sts:\n  mode: enforce\n  mx: [mx.b.com]\n` },
+    base: { 'd/a.com.yaml': MTA, 'd/b.com.yaml': `${MTA}mta_sts:\n  mode: testing\n  mx: [mx.b.com]\n` },
+    expected: ['d/a.com.yaml:5:9'],
+  },
+  {
+    rule: 'mta-sts-weakened',
+    files: { 'd/a.com.yaml': `${MTA}mta_sts:\n  mode: testing\n  mx: [mx.a.com]\n` },
+    base: { 'd/a.com.yaml': `${MTA}mta_sts:\n  mode: enforce\n  mx: [mx.a.com]\n` },
+    expected: ['d/a.com.yaml:5:9'],
+  },
+  {
+    rule: 'mta-sts-removed-abruptly',
+    files: { 'd/a.com.yaml': MTA, 'd/b.com.yaml': MTA },
+    base: { 'd/a.com.yaml': `${MTA}mta_sts:\n  mode: enforce\n  mx: [mx.a.com]\n`, 'd/b.com.yaml': `${MTA}mta_sts: {mode: none}\n` },
+    expected: ['d/a.com.yaml:1:1'],
+  },
+  {
+    rule: 'mta-sts-id-unchanged',
+    files: { 'd/a.com.yaml': `${MTA}mta_sts:\n  mode: enforce\n  mx: [mx.a.com]\n  id: v1\n`, 'd/b.com.yaml': `${MTA}mta_sts:\n  mode: enforce\n  mx: [mx.b.com]\n` },
+    base: { 'd/a.com.yaml': `${MTA}mta_sts:\n  mode: testing\n  mx: [mx.a.com]\n  id: v1\n`, 'd/b.com.yaml': `${MTA}mta_sts:\n  mode: testing\n  mx: [mx.b.com]\n` },
+    expected: ['d/a.com.yaml:7:7'],
+  },
+  {
+    rule: 'mta-sts-mx-not-covered',
+    files: { 'd/a.com.yaml': `${MTA}mta_sts:\n  mode: enforce\n  mx:\n    - mx1.a.com\n    - "*.old.a.com"\n` },
+    liveMx: { 'a.com': { status: 'found', exchanges: ['mx1.a.com', 'mx2.mail-host.example'] } },
+    expected: ['d/a.com.yaml:6:3', 'd/a.com.yaml:8:7'],
+  },
 ];
 
 describe('every rule fires where it should', () => {
-  test.for(CASES)('$rule', ({ rule, files, expected, defaults }) => {
-    expect(at(check(files, defaults), rule)).toEqual(expected);
+  test.for(CASES)('$rule', ({ rule, files, expected, defaults, base, liveMx }) => {
+    expect(at(check(files, defaults, { ...(base && { base }), ...(liveMx && { liveMx }) }), rule)).toEqual(expected);
   });
 
   test('every documented rule has a case here', () => {

@@ -139,13 +139,33 @@ const cases: GoldenCase[] = [
       policy('example.net', { dns: powerdns('example.net') }),
     ],
   },
+  {
+    name: 'mta-sts-and-tls-reporting',
+    about:
+      'MTA-STS in enforce mode and TLS reports to a mailbox and an HTTPS endpoint: _mta-sts (id derived from the ' +
+      'policy file) and _smtp._tls TXT in the domain\'s own zone, beside its _dmarc record.',
+    policies: [
+      policy('example.com', {
+        rua: [rua('dmarc@example.com')],
+        mtaSts: { mode: 'enforce', mx: ['mx1.example.com', '*.mail.example.com'], maxAge: 1209600 },
+        tlsRpt: ['mailto:tls-reports@example.com', 'https://tlsrpt.example.net/report'],
+        dns: powerdns('example.com'),
+      }),
+    ],
+  },
+  {
+    name: 'mta-sts-withdrawn-explicit-id',
+    about: 'MTA-STS being withdrawn (mode none, RFC 8461 §8.3) with an id chosen by hand; no TLS reports.',
+    policies: [policy('example.org', { p: 'none', mtaSts: { mode: 'none', mx: [], maxAge: 86400, id: 'withdrawn2026' } })],
+  },
 ];
 
 /** The DMARC-relevant input of a policy on one line, with sizes as written. */
 function describePolicy(input: DomainPolicy): string {
   const { domain, p, sp, np, adkim, aspf, pct, testing, psd, ri, dns } = input;
   const fields = { p, sp, np, adkim, aspf, pct, testing, psd, rua: input.rua.map(formatRua), ri };
-  return `${domain} ${JSON.stringify(fields)} → ${dns.provider} zone ${dns.zone}, ttl ${dns.ttl}`;
+  const transport = input.mtaSts === undefined && input.tlsRpt === undefined ? '' : ` ${JSON.stringify({ mtaSts: input.mtaSts, tlsRpt: input.tlsRpt })}`;
+  return `${domain} ${JSON.stringify(fields)}${transport} → ${dns.provider} zone ${dns.zone}, ttl ${dns.ttl}`;
 }
 
 function formatRua({ uri, size }: ReportUri): string {

@@ -10,7 +10,8 @@
  *   `disabled` flag); when nothing is left it is DELETEd. Values are written as quoted
  *   character-strings of at most 255 octets (`splitCharacterStrings` + `formatZoneFileTxt`).
  *
- * Which records at a name are ours: the change's `before` values plus any DMARC record (`v=DMARC1`).
+ * Which records at a name are ours: the change's `before` values plus any record of the name's kind
+ * (`v=DMARC1`, `v=STSv1` at `_mta-sts`, `v=TLSRPTv1` at `_smtp._tls`: see owned.ts).
  * Because PowerDNS keeps content as it was written (not normalised) and has `disabled` records that
  * `listTxt` does not return, `applyZone` reads the zone once more before the PATCH instead of
  * rebuilding the kept records from `current`. That read also guards against a stale plan: when the
@@ -21,7 +22,8 @@
  * `DEFAULT`); this provider never edits the SOA. The API key is sent in `X-API-Key` and never appears
  * in an error message.
  */
-import { isDmarcRecord, formatZoneFileTxt, splitCharacterStrings } from '../../policy/record.ts';
+import { formatZoneFileTxt, splitCharacterStrings } from '../../policy/record.ts';
+import { isOwnedValue, KIND_LABEL, recordKind } from '../owned.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
 
 export interface PowerDnsConfig {
@@ -272,14 +274,14 @@ function rrsetFor(change: RecordChange, name: string, live: ApiRrset | undefined
       continue;
     }
     const { value } = parseTxtContent(record.content);
-    if (listed.has(value) || isDmarcRecord(value)) owned.push(value);
+    if (listed.has(value) || isOwnedValue(name, value)) owned.push(value);
     else kept.push(record);
   }
 
   const ttlAfter = change.ttlAfter ?? live?.ttl;
   if (!sameMultiset(owned, before)) {
     if (sameMultiset(owned, after) && (after.length === 0 || ttlAfter === live?.ttl)) return {}; // applied already
-    return { drift: `${name} holds ${describe(owned)}, the plan expected ${describe(before)}` };
+    return { drift: `${name} holds ${describe(owned, name)}, the plan expected ${describe(before, name)}` };
   }
 
   const records: ApiRecord[] = [];
@@ -305,8 +307,8 @@ function rrsetFor(change: RecordChange, name: string, live: ApiRrset | undefined
   return { rrset: { name: fqdn, type: 'TXT', ttl, changetype: 'REPLACE', records } };
 }
 
-function describe(values: readonly string[]): string {
-  return values.length === 0 ? 'no DMARC record' : values.map((value) => JSON.stringify(value)).join(', ');
+function describe(values: readonly string[], name: string): string {
+  return values.length === 0 ? `no ${KIND_LABEL[recordKind(name)]} record` : values.map((value) => JSON.stringify(value)).join(', ');
 }
 
 function checkZone(answer: unknown, zone: string): ApiZone {

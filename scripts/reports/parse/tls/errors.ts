@@ -1,0 +1,34 @@
+/**
+ * Why a payload is not a usable TLS report (RFC 8460). The code is stable (the ledger will store it as
+ * the reason); the message names the input, the JSON path and what is wrong.
+ */
+export type TlsParseErrorCode =
+  | 'empty'
+  | 'too-large'
+  | 'corrupt-gzip'
+  | 'invalid-utf8'
+  | 'malformed-json'
+  | 'too-deep'
+  | 'string-too-long'
+  | 'too-many-items'
+  | 'forbidden-key'
+  | 'not-a-report'
+  | 'unsupported-version'
+  | 'invalid-field'
+  | 'invalid-date'
+  | 'invalid-count';
+
+export class TlsParseError extends Error {
+  readonly code: TlsParseErrorCode;
+  /** The input's name, when the caller gave one. */
+  readonly input: string | undefined;
+
+  constructor(code: TlsParseErrorCode, message: string, input?: string) {
+    // Messages quote keys and values from the document: keep a hostile one short.
+    const clipped = message.length > 500 ? `${message.slice(0, 500)}…` : message;
+    super(input ? `${input}: ${clipped}` : clipped);
+    this.name = 'TlsParseError';
+    this.code = code;
+    this.input = input;
+  }
+}
