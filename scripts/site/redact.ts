@@ -1,0 +1,47 @@
+/**
+ * What a redacted build (the default: `site build` without `--show-addresses` or `--private`) shows
+ * instead of addresses. Redacted: source IP addresses, PTR host names and PTR base domains (a third
+ * party's host), SPF HELO names (host names), e-mail addresses (reporters' `org_email`; any address
+ * inside free text such as a reporter's org name, report id or error text). Kept: declared senders,
+ * named services from our own map, AS numbers and names, countries, DKIM and SPF domains, From and
+ * envelope domains (domains, not hosts), and every figure.
+ *
+ * The rollups (./rollups/) decide per field; these helpers cover free text, which may quote anything
+ * a report carried.
+ */
+import { isIP } from 'node:net';
+
+export const REDACTED = 'redacted';
+
+/** Runs of characters an IP address is made of, with at least one separator (candidates, checked with isIP). */
+const ADDRESS_LIKE = /[0-9a-f]*[.:][0-9a-f.:]*(?:%[\w.-]+)?/gi;
+/** An e-mail address (loosely: anything@domain.tld), the domain captured. */
+const EMAIL = /[^\s@<>"'()[\],;:]+@([^\s@<>"'()[\],;:]+\.[^\s@<>"'()[\],;:]+)/g;
+
+/** The text with IP addresses replaced by "redacted" and e-mail addresses by "(address at <domain>)". */
+export function scrubText(text: string): string {
+  return text
+    .replace(EMAIL, (_, domain: string) => `(address at ${domain})`)
+    .replace(ADDRESS_LIKE, (token) => (isAddress(token) ? REDACTED : token));
+}
+
+function isAddress(token: string): boolean {
+  const bare = token.replace(/%[\w.-]+$/, '');
+  if (isIP(bare) !== 0) return true;
+  // Trailing punctuation ("sent from 192.0.2.1.") and IPv4 with leading zeros as some reporters write them.
+  const trimmed = bare.replace(/[.:]+$/, '');
+  return isIP(trimmed) !== 0 || /^\d{1,3}(?:\.\d{1,3}){3}$/.test(trimmed);
+}
+
+/** A parser warning as a redacted build shows it: quoted source IPs (which may not even parse) are hidden. */
+export function scrubWarning(warning: { code: string; message: string }): { code: string; message: string } {
+  if (warning.code === 'invalid-source-ip') return { code: warning.code, message: '<row/source_ip> is not an IP address; kept as written (value redacted)' };
+  return { code: warning.code, message: scrubText(warning.message) };
+}
+
+/** The network an address belongs to, as redacted builds name a host: "redacted (AS15169 GOOGLE, US)". */
+export function networkLabel(asn: number | null, asName: string | null, country: string | null): string {
+  const network = asn === null ? null : `AS${asn}${asName ? ` ${asName}` : ''}`;
+  const parts = [network, country].filter((part) => part !== null && part !== '');
+  return parts.length === 0 ? `${REDACTED} (unknown network)` : `${REDACTED} (${parts.join(', ')})`;
+}
