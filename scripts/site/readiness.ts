@@ -327,5 +327,6 @@ export function describeMoved(moved: MovedVerdict): string {
   if (moved.counting === 'with') {
     return `“${moved.summary}” only counting ${who}: a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement.`;
   }
-  return `Without ${who}, first received within the last ${NEW_REPORTER_DAYS} days, this would be “${moved.summary}”: check that ${moved.by.length === 1 ? 'its' : 'their'} reports are genuine.`;
+  const one = moved.by.length === 1;
+  return `Without the reports of ${who}, ${one ? 'a new reporter' : 'new reporters'} (first received within the last ${NEW_REPORTER_DAYS} days), this would be “${moved.summary}”: check that ${one ? 'its' : 'their'} reports are genuine.`;
 }

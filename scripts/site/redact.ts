@@ -22,15 +22,18 @@ const EMAIL = /[^\s@<>"'()[\],;:]+@([^\s@<>"'()[\],;:]+\.[^\s@<>"'()[\],;:]+)/g;
 export function scrubText(text: string): string {
   return text
     .replace(EMAIL, (_, domain: string) => `(address at ${domain})`)
-    .replace(ADDRESS_LIKE, (token) => (isAddress(token) ? REDACTED : token));
+    .replace(ADDRESS_LIKE, (token) => {
+      if (isAddress(token)) return REDACTED;
+      // Trailing punctuation: "sent from 192.0.2.1." keeps its full stop.
+      const trimmed = token.replace(/[.:]+$/, '');
+      return trimmed !== token && isAddress(trimmed) ? `${REDACTED}${token.slice(trimmed.length)}` : token;
+    });
 }
 
+/** An IPv4 or IPv6 address (a `%zone` suffix allowed), or a dotted quad with leading zeros as some reporters write them. */
 function isAddress(token: string): boolean {
   const bare = token.replace(/%[\w.-]+$/, '');
-  if (isIP(bare) !== 0) return true;
-  // Trailing punctuation ("sent from 192.0.2.1.") and IPv4 with leading zeros as some reporters write them.
-  const trimmed = bare.replace(/[.:]+$/, '');
-  return isIP(trimmed) !== 0 || /^\d{1,3}(?:\.\d{1,3}){3}$/.test(trimmed);
+  return isIP(bare) !== 0 || /^\d{1,3}(?:\.\d{1,3}){3}$/.test(bare);
 }
 
 /** A parser warning as a redacted build shows it: quoted source IPs (which may not even parse) are hidden. */
