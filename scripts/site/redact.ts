@@ -15,13 +15,17 @@ export const REDACTED = 'redacted';
 
 /** Runs of characters an IP address is made of, with at least one separator (candidates, checked with isIP). */
 const ADDRESS_LIKE = /[0-9a-f]*[.:][0-9a-f.:]*(?:%[\w.-]+)?/gi;
+/** What every IPv4 (digit.digit) or IPv6 address (a hex digit next to a colon) holds. */
+const MAY_HOLD_ADDRESS = /\d\.\d|[0-9a-f]:|:[0-9a-f]/i;
 /** An e-mail address (loosely: anything@domain.tld), the domain captured. */
 const EMAIL = /[^\s@<>"'()[\],;:]+@([^\s@<>"'()[\],;:]+\.[^\s@<>"'()[\],;:]+)/g;
 
 /** The text with IP addresses replaced by "redacted" and e-mail addresses by "(address at <domain>)". */
 export function scrubText(text: string): string {
-  return text
-    .replace(EMAIL, (_, domain: string) => `(address at ${domain})`)
+  // Report pages scrub millions of short strings: most hold neither an "@" nor what an address needs.
+  const withoutEmails = text.includes('@') ? text.replace(EMAIL, (_, domain: string) => `(address at ${domain})`) : text;
+  if (!MAY_HOLD_ADDRESS.test(withoutEmails)) return withoutEmails;
+  return withoutEmails
     .replace(ADDRESS_LIKE, (token) => {
       if (isAddress(token)) return REDACTED;
       // Trailing punctuation: "sent from 192.0.2.1." keeps its full stop.

@@ -381,7 +381,10 @@ async function headerFroms(ctx: Context, classes: ClassMap): Promise<(dom: numbe
     classes.headerFroms.forEach((from, fromId) => {
       const fromSeries = series.get(`${dom}/${fromId}`);
       if (fromSeries === undefined) return;
-      rows.push({ domain: from === '' ? '(none)' : from, ...appliesTo(from, ctx.policies), series: fromSeries });
+      // A spoofer's From may be anything, an address literal too.
+      const applies = appliesTo(from, ctx.policies);
+      const shown = ctx.redact ? { domain: scrubText(from), explanation: scrubText(applies.explanation) } : { domain: from, explanation: applies.explanation };
+      rows.push({ ...applies, ...shown, domain: from === '' ? '(none)' : shown.domain, series: fromSeries });
     });
     return rows.sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || a.domain.localeCompare(b.domain));
   };
@@ -414,8 +417,10 @@ async function authDetails(ctx: Context, classes: ClassMap): Promise<(dom: numbe
     classes.details.forEach((detail, authId) => {
       const detailSeries = series.get(`${dom}/${authId}`);
       if (detailSeries === undefined) return;
+      // HELO names are host names; any other field may still hold an address literal.
       const hidden = ctx.redact && detail.kind === 'spf' && detail.qualifier === 'helo';
-      rows.push({ ...detail, domain: hidden ? REDACTED : detail.domain, series: detailSeries });
+      const text = (value: string): string => (ctx.redact ? scrubText(value) : value);
+      rows.push({ ...detail, domain: hidden ? REDACTED : text(detail.domain), qualifier: detail.qualifier === null ? null : text(detail.qualifier), series: detailSeries });
     });
     return rows.sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || detailLabel(a).localeCompare(detailLabel(b)));
   };

@@ -176,7 +176,12 @@ export class DetailReader {
 
   /** Rows per report key: from `detail_rows` when cached, else by a scan. */
   async #rows(wanted: string[]): Promise<Map<string, ReportRow[]>> {
-    const { sql } = this.#ctx;
+    const { sql, redact } = this.#ctx;
+    // Identifiers are whatever the report says (a spoofer's From may be an address literal).
+    const identifier = (value: unknown): string | null => {
+      const text = str(value);
+      return text !== null && redact ? scrubText(text) : text;
+    };
     const rowsByKey = new Map<string, ReportRow[]>();
     // Column by column: a detail page build asks for ~10^5–10^6 rows at once.
     const collect = async (query: string): Promise<void> => {
@@ -194,10 +199,10 @@ export class DetailReader {
           country: str(c.country?.[i]),
           count: num(c.count?.[i]),
           disposition: str(c.disposition?.[i]),
-          headerFrom: str(c.header_from?.[i]),
-          envelopeFrom: str(c.envelope_from?.[i]),
-          dkim: str(c.dkim?.[i]) ?? '',
-          spf: str(c.spf?.[i]) ?? '',
+          headerFrom: identifier(c.header_from?.[i]),
+          envelopeFrom: identifier(c.envelope_from?.[i]),
+          dkim: identifier(c.dkim?.[i]) ?? '',
+          spf: identifier(c.spf?.[i]) ?? '',
           dkimAligned: c.dkim_aligned?.[i] === true,
           spfAligned: c.spf_aligned?.[i] === true,
           // Every row of a listed report has a class (`classes` covers all rows of our domains).
