@@ -2,7 +2,8 @@
  * `npm run demo`: the main job on embedded defaults, offline. Validates the shipped domains/, prints
  * the records they publish, ingests the bundled sample reports (scripts/demo/samples, see NOTICE) and a
  * generated 90-day history into a fresh dataset (.demo/reports), ingests again to show nothing doubles,
- * answers a ledger question, builds the dashboard (.demo/site) and serves it on localhost.
+ * answers a ledger question, builds the dashboard (.demo/site, with --show-addresses: the data is made
+ * up and the site stays on localhost) and serves it there.
  *
  *   npm run demo                 everything, then serve until Ctrl-C
  *   npm run demo -- --no-serve   stop after the build (CI, tests)
@@ -42,7 +43,9 @@ process.stdout.write(`   ${history.files} files, ${history.reports} reports, ${h
 await step('Ingest the sample reports and the history', ['ingest', 'scripts/demo/samples', `${DEMO}/inbox`, '--data', DATA, '--offline']);
 await step('Ingest them again: nothing is doubled', ['ingest', 'scripts/demo/samples', `${DEMO}/inbox`, '--data', DATA, '--offline']);
 await step(`Did we get a report for example.com on ${endDay}?`, ['ledger', '--data', DATA, '--domain', 'example.com', '--day', endDay]);
-await step('Build the dashboard', ['site', 'build', '--data', DATA, '--out', SITE, '--quiet']);
+// The demo's data is made up, and its site is served on this machine only: show the addresses.
+process.stdout.write(`\n── The demo builds with --show-addresses: its reports are made up and the site stays on localhost (a real build redacts IP addresses, host names and reporter addresses by default)\n`);
+await step('Build the dashboard', ['site', 'build', '--data', DATA, '--out', SITE, '--show-addresses', '--quiet']);
 
 process.stdout.write(`\nThe dataset is in ${DATA}/ (Parquet, hive-partitioned by month): see docs/dataset.md to query it.\n`);
 if (values['no-serve']) {

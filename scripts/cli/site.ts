@@ -6,7 +6,7 @@ import type { Command, CommandContext } from './command.ts';
 import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
 import { printable } from '../printable.ts';
 
-const BUILD_OPTIONS = ['data', 'domains', 'out', 'base', 'site-url', 'redact', 'live-dns', 'private', 'json', 'quiet'];
+const BUILD_OPTIONS = ['data', 'domains', 'out', 'base', 'site-url', 'show-addresses', 'redact', 'live-dns', 'private', 'json', 'quiet'];
 const SERVE_OPTIONS = ['out', 'base', 'port', 'host'];
 const DEFAULT_PORT = 4321;
 /** Pages listed in the budget table. */
@@ -15,7 +15,7 @@ const LARGEST_PAGES = 5;
 export const siteCommand: Command = {
   name: 'site',
   summary: 'build the static dashboard (and check its page weight), or serve a built one locally',
-  usage: 'dmarcops site build [--data <dir>] [--domains <dir>] [--out <dir>] [--base <path>] [--site-url <url>] [--redact] [--live-dns] [--private] [--json]\n       dmarcops site serve [--out <dir>] [--base <path>] [--port <n>] [--host <address>]',
+  usage: 'dmarcops site build [--data <dir>] [--domains <dir>] [--out <dir>] [--base <path>] [--site-url <url>] [--show-addresses | --redact] [--live-dns] [--private] [--json]\n       dmarcops site serve [--out <dir>] [--base <path>] [--port <n>] [--host <address>]',
   help: [
     'build: renders site/ (Astro) from the dataset and the domain files into --out, then weighs every page',
     '(HTML + the scripts, styles and images it loads, gzip-compressed) against a 300 KB budget.',
@@ -28,10 +28,12 @@ export const siteCommand: Command = {
     '  --base <path>       path the site is served under, e.g. /dmarc/ (default: DMARCOPS_SITE_BASE, else',
     '                      /<repo>/ from GITHUB_REPOSITORY, else /); serve: default the base the site was built with',
     '  --site-url <url>    absolute URL of the deployed site (default: DMARCOPS_SITE_URL)',
-    '  --redact            replace IP addresses and host names by "redacted" on every page',
+    '  --show-addresses    show source IP addresses, PTR host names and reporters\' e-mail addresses; by default',
+    '                      a build leaves them out (the site says so), because free Pages sites are public',
+    '  --redact            leave them out even with --private (the default otherwise)',
     '  --live-dns          look up each domain\'s published _dmarc record while building (network)',
-    '  --private           no "this site is public" banner: only for private GitHub Pages (Enterprise Cloud);',
-    '                      free Pages sites are public to the whole internet',
+    '  --private           the site is served by private GitHub Pages (Enterprise Cloud): no "this site is',
+    '                      public" banner, and addresses shown; free Pages sites are public to the whole internet',
     '  --json              build: the page count, timings and budget report as one JSON object',
     '  --quiet             build: only Astro\'s errors, not its per-page log',
     `  --port <n>          serve: port (default: ${DEFAULT_PORT}; 0 picks a free one)`,
@@ -46,6 +48,7 @@ export const siteCommand: Command = {
     out: { type: 'string', default: 'site/dist' },
     base: { type: 'string' },
     'site-url': { type: 'string' },
+    'show-addresses': { type: 'boolean', default: false },
     redact: { type: 'boolean', default: false },
     'live-dns': { type: 'boolean', default: false },
     private: { type: 'boolean', default: false },
@@ -68,13 +71,13 @@ export const siteCommand: Command = {
 type Values = Parameters<Command['run']>[0];
 
 async function runBuild(values: Values, { output, env, cwd }: CommandContext): Promise<number> {
+  if (values['show-addresses'] && values.redact) throw new CliError('--show-addresses and --redact contradict each other: pass one', EXIT.usage);
   const { buildSite, SiteBudgetError } = await import('../site/build.ts');
   const json = Boolean(values.json);
   const options: Parameters<typeof buildSite>[0] = {
     dataDir: resolve(cwd, String(values.data)),
     domainsDir: resolve(cwd, String(values.domains)),
     outDir: resolve(cwd, String(values.out)),
-    redact: Boolean(values.redact),
     liveDns: Boolean(values['live-dns']),
     // Astro's progress lines go to stdout, which --json keeps for the JSON alone.
     quiet: json || values.quiet === true,
@@ -83,6 +86,9 @@ async function runBuild(values: Values, { output, env, cwd }: CommandContext): P
   if (typeof values.base === 'string') options.base = values.base;
   if (typeof values['site-url'] === 'string') options.siteUrl = values['site-url'];
   if (values.private) options.visibility = 'private';
+  // Neither flag: buildSite decides (shown on a private site only).
+  if (values['show-addresses']) options.showAddresses = true;
+  if (values.redact) options.showAddresses = false;
   let result;
   try {
     result = await buildSite(options);
@@ -97,9 +103,14 @@ async function runBuild(values: Values, { output, env, cwd }: CommandContext): P
   return EXIT.ok;
 }
 
-function printResult(output: CommandContext['output'], result: { pages: number; seconds: number; base: string; outDir: string; budget: BudgetReport }): void {
+function printResult(output: CommandContext['output'], result: { pages: number; redacted: boolean; seconds: number; base: string; outDir: string; budget: BudgetReport }): void {
   const { budget } = result;
   output.out(`built ${result.pages} page${result.pages === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s into ${result.outDir} (base ${result.base})`);
+  output.out(
+    result.redacted
+      ? 'IP addresses, host names and reporters\' e-mail addresses: left out (the default; --show-addresses shows them)'
+      : `IP addresses, host names and reporters' e-mail addresses: ${output.style('bold', 'shown')} on every page`,
+  );
   output.out('');
   output.out(budgetTable(budget, output));
   output.out('');

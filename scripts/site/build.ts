@@ -26,9 +26,13 @@ export interface BuildSiteOptions {
   base?: string;
   /** Absolute URL of the deployed site (canonical links); default env DMARCOPS_SITE_URL. */
   siteUrl?: string;
-  redact?: boolean;
+  /**
+   * Show IP addresses, host names and reporters' e-mail addresses. Default: only on a private site
+   * (`visibility: 'private'`); every other build redacts them.
+   */
+  showAddresses?: boolean;
   liveDns?: boolean;
-  /** `private` hides the public-site banner; default env DMARCOPS_SITE_VISIBILITY, else public. */
+  /** `private` hides the public-site banner (and shows addresses); default env DMARCOPS_SITE_VISIBILITY, else public. */
   visibility?: 'public' | 'private';
   /** owner/name for "propose a change" links; default env DMARCOPS_REPOSITORY, else GITHUB_REPOSITORY. */
   repository?: string;
@@ -45,6 +49,8 @@ export interface BuildSiteOptions {
 export interface BuildSiteResult {
   /** HTML files written (404.html included). */
   pages: number;
+  /** Whether IP addresses, host names and reporters' e-mail addresses were left out. */
+  redacted: boolean;
   seconds: number;
   base: string;
   outDir: string;
@@ -91,6 +97,8 @@ export async function buildSite(options: BuildSiteOptions): Promise<BuildSiteRes
   const base = options.base === undefined ? siteBase(env) : normaliseBase(options.base);
   const siteUrl = options.siteUrl ?? (env[SITE_ENV.siteUrl] || undefined);
   const visibility = options.visibility ?? (env[SITE_ENV.visibility] === 'private' ? 'private' : 'public');
+  // A free Pages site is public: addresses only when asked for, or when the site is private.
+  const showAddresses = options.showAddresses ?? visibility === 'private';
   const repository = options.repository ?? (env[SITE_ENV.repository] || env.GITHUB_REPOSITORY || undefined);
   // Astro empties outDir before writing: never let that be a folder holding anything else we own.
   for (const [what, path] of [['the Astro project', root], ['the dataset', dataDir], ['the domain files', domainsDir], ['the current folder', process.cwd()]] as const) {
@@ -104,7 +112,7 @@ export async function buildSite(options: BuildSiteOptions): Promise<BuildSiteRes
     [SITE_ENV.base]: base,
     [SITE_ENV.siteUrl]: siteUrl,
     [SITE_ENV.outDir]: outDir,
-    [SITE_ENV.redact]: options.redact ? '1' : '0',
+    [SITE_ENV.showAddresses]: showAddresses ? '1' : '0',
     [SITE_ENV.liveDns]: options.liveDns ? '1' : '0',
     [SITE_ENV.visibility]: visibility,
     [SITE_ENV.repository]: repository,
@@ -134,7 +142,7 @@ export async function buildSite(options: BuildSiteOptions): Promise<BuildSiteRes
     for (const [name, value] of Object.entries(saved)) setEnv(name, value);
   }
   const budget = await checkBudget(outDir, { base, limitBytes: options.budgetBytes ?? DEFAULT_BUDGET_BYTES });
-  const result: BuildSiteResult = { pages: budget.pages.length, seconds: (performance.now() - started) / 1000, base, outDir, budget };
+  const result: BuildSiteResult = { pages: budget.pages.length, redacted: !showAddresses, seconds: (performance.now() - started) / 1000, base, outDir, budget };
   if (budget.overBudget.length > 0) throw new SiteBudgetError(result);
   return result;
 }

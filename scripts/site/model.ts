@@ -96,7 +96,7 @@ export interface PublishedRecord {
 export interface SourceGroup {
   /** Stable identifier, safe in a URL fragment: `sender:<name>`, `service:<name>`, `base:<domain>`, `ip:<ip>`, or `other`. */
   key: string;
-  /** What the table shows, e.g. "Google Workspace", "mail.example.net", "192.0.2.7" (redacted builds: "redacted"). */
+  /** What the table shows, e.g. "Google Workspace", "mail.example.net", "192.0.2.7" (redacted builds: "redacted (AS64500 EXAMPLE, DE)"). */
   label: string;
   /** Service type from the sender map (e.g. "email provider", "ESP"), null when unknown. */
   type: string | null;
@@ -108,28 +108,48 @@ export interface SourceGroup {
   firstSeen: string;
   lastSeen: string;
   series: SeriesRow[];
-  /** Top IPs of the group (at most `SiteOptions.ipsPerSource`), with their own series. */
+  /**
+   * The drill-down rows (at most `SiteOptions.ipsPerSource`), with their own series: the top IP
+   * addresses, or in redacted builds the top networks (AS and country) with how many addresses each.
+   */
   ips: SourceIp[];
-  /** IPs beyond the top ones, counted. */
+  /** Drill-down rows beyond the top ones, counted. */
   moreIps: number;
+  /** Distinct IP addresses of the group (all of them, listed or not). */
+  addresses: number;
 }
 
+/** A drill-down row: one IP address, or (redacted builds) one network of `addresses` addresses. */
 export interface SourceIp {
-  /** The address, or "redacted" in redacted builds. */
-  ip: string;
+  /** The address; null in redacted builds. */
+  ip: string | null;
+  /** Its PTR name; null when there is none and in redacted builds. */
   ptr: string | null;
+  /** 1 for an address; the addresses of the network in redacted builds. */
+  addresses: number;
   asn: number | null;
   asName: string | null;
   country: string | null;
   series: SeriesRow[];
 }
 
-/** A receiver that sends reports. */
+/**
+ * A receiver that sends reports, as its reports name it (`org_name`: anyone can mail a report, so
+ * this is a claim, not an identity).
+ */
 export interface Reporter {
   org: string;
+  /** `org_email`; null in redacted builds. */
   email: string | null;
+  /** Its reports for this domain (all data). */
   reports: number;
+  /** UTC day (ISO) its first report for any of our domains was received (ingested), not the day the report claims. */
+  firstSeen: string;
+  /** First received within the last `NEW_REPORTER_DAYS` (and not with the dataset's first reports): see ./readiness.ts. */
+  new: boolean;
   series: SeriesRow[];
+  /** Its reports per day (`[dayIndex, reports]`, by the day the report begins), for any window's count. */
+  reportDays: [day: number, reports: number][];
 }
 
 /** A RFC5322.From domain seen in reports for one of our domains, and the policy that applies to it. */
@@ -158,6 +178,15 @@ export interface AuthDetail {
 
 export type ReadinessVerdict = 'enforced' | 'ready-reject' | 'ready-quarantine' | 'not-ready' | 'no-data';
 
+/** A reporter whose reports the readiness window holds, with how much. */
+export interface ReadinessReporter {
+  org: string;
+  reports: number;
+  messages: number;
+  firstSeen: string;
+  new: boolean;
+}
+
 export interface Readiness {
   verdict: ReadinessVerdict;
   /** One-line summary, e.g. "Ready for p=reject: 99.8% of your own mail passes". */
@@ -168,6 +197,22 @@ export interface Readiness {
   nextStep: string | null;
   /** The window the verdict looked at (the last `days` days of data). */
   days: number;
+  /** Where the window's figures come from: every reporter with reports in it, by messages. */
+  reporters: ReadinessReporter[];
+  /**
+   * When counting the new reporters' data gives another verdict than leaving it out: the verdict not
+   * shown (the one shown is the more cautious of the two), and the new reporters that move it.
+   */
+  moved: MovedVerdict | null;
+}
+
+export interface MovedVerdict {
+  /** `with`: the verdict counting the new reporters (not shown, it is the bolder one); `without`: the verdict leaving them out. */
+  counting: 'with' | 'without';
+  verdict: ReadinessVerdict;
+  summary: string;
+  /** The new reporters that move it (each alone, else all of them together), by messages. */
+  by: { org: string; firstSeen: string }[];
 }
 
 export interface DomainData {
@@ -214,8 +259,14 @@ export interface ReportDetail extends ReportSummary {
 }
 
 export interface ReportRow {
+  /** The source IP; "redacted" in redacted builds. */
   sourceIp: string;
+  /** The PTR name; null when none and in redacted builds. */
   ptr: string | null;
+  /** The network of the source IP (what redacted builds show instead of it). */
+  asn: number | null;
+  asName: string | null;
+  country: string | null;
   count: number;
   disposition: string | null;
   headerFrom: string | null;
@@ -260,6 +311,7 @@ export interface SiteData {
   dataThrough: string | null;
   /** Every UTC day from the first to the last day of data (ISO), what `SeriesRow[0]` indexes. */
   days: string[];
+  /** IP addresses, host names and e-mail addresses left out (the default; see ./redact.ts). */
   redacted: boolean;
   domains: DomainData[];
   reports: ReportSummary[];
@@ -274,8 +326,11 @@ export interface SiteOptions {
   dataDir: string;
   /** Domain files (`domains/`). */
   domainsDir: string;
-  /** Replace IP addresses and PTR names by "redacted" everywhere. */
-  redact?: boolean;
+  /**
+   * Show IP addresses, PTR names and reporters' e-mail addresses. Default false: a build redacts them
+   * (./redact.ts), because a GitHub Pages site on a free plan is public.
+   */
+  showAddresses?: boolean;
   /** Look up each domain's `_dmarc` TXT at build (network). Default false. */
   liveDns?: boolean;
   /** Source groups listed per domain: the top N of all data and of each preset window (so at most 5N); the rest are summed into "other". Default 40. */
@@ -306,7 +361,8 @@ export const SITE_ENV = {
   base: 'DMARCOPS_SITE_BASE',
   siteUrl: 'DMARCOPS_SITE_URL',
   outDir: 'DMARCOPS_SITE_OUT',
-  redact: 'DMARCOPS_REDACT',
+  /** "1" to show addresses (`--show-addresses`, `--private`); anything else redacts them. */
+  showAddresses: 'DMARCOPS_SHOW_ADDRESSES',
   liveDns: 'DMARCOPS_LIVE_DNS',
   /** "public" or "private": whether to show the public-site banner (default public: free Pages sites are). */
   visibility: 'DMARCOPS_SITE_VISIBILITY',

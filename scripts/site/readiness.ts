@@ -26,8 +26,19 @@
  * "Own mail" is what declared senders and compliant sources sent: compliant + authorised-failing.
  * Forwarded mail fails through no fault of the domain (ARC is the receiver's fix) and unauthorised
  * mail is what enforcement exists to stop, so neither holds a domain back.
+ *
+ * New reporters (`assessWithNewReporters`). Anyone can mail a report, and a report says what it
+ * likes: its reporter's name, its dates, its figures. A forger could send clean figures (or one report
+ * dated long ago, to lengthen the history) and turn "watch" into "ready for reject". So a reporter
+ * whose first report was *received* (ingested: a time the sender does not write) within the last
+ * NEW_REPORTER_DAYS days is new, unless it came with the dataset's first reports (the first
+ * BASELINE_DAYS days of ingest: every reporter is new to a fresh dataset). The verdict is assessed
+ * with and without the new reporters' data; when the two differ, the more cautious one is shown
+ * (not-ready, no-data, ready-quarantine, ready-reject, enforced: most cautious first) together with
+ * the other and the new reporters that move it. A forger who copies a known reporter's name is not
+ * caught here: that is the ingest's job (where report mail comes from).
  */
-import type { Readiness } from './model.ts';
+import type { MovedVerdict, Readiness, ReadinessVerdict } from './model.ts';
 
 /** The window the verdict looks at, at most. */
 export const READINESS_WINDOW_DAYS = 30;
@@ -39,6 +50,15 @@ export const MAX_FAILING_SHARE = 0.01;
 export const MIN_DAYS = 14;
 /** Days of clean reports after which p=none may go straight to reject (in testing mode). */
 export const LONG_WATCH_DAYS = 30;
+/** A reporter first received this many days before the build or fewer is new: as long as the readiness window, so a verdict never rests on a reporter younger than it. */
+export const NEW_REPORTER_DAYS = READINESS_WINDOW_DAYS;
+/** Reporters first received within this many days of the dataset's first report are its baseline, never new. */
+export const BASELINE_DAYS = 7;
+/** New reporters tried one by one to tell which of them moves a verdict (more are named together). */
+const MOVERS_TRIED = 50;
+
+/** A verdict without its provenance (what assessReadiness decides from sums). */
+export type Assessment = Omit<Readiness, 'reporters' | 'moved'>;
 
 /** One source group's sums over the window. */
 export interface ReadinessSource {
@@ -82,12 +102,12 @@ export function formatShare(part: number, whole: number): string {
 
 const count = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-export function assessReadiness(input: ReadinessInput): Readiness {
+export function assessReadiness(input: ReadinessInput): Assessment {
   const { window, policy, domain } = input;
   const volume = window.compliant + window.forwarded + window.authorisedFailing + window.unauthorised;
   const days = Math.max(0, Math.min(window.days, input.daysOfData));
   const enforced = policy.p === 'reject' && !policy.testing;
-  const verdict = (v: Omit<Readiness, 'days'>): Readiness => ({ ...v, days });
+  const verdict = (v: Omit<Assessment, 'days'>): Assessment => ({ ...v, days });
 
   // 1. Silence.
   if (volume <= 0) {
@@ -211,4 +231,102 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     return verdict({ verdict: 'ready-reject', summary: `Ready for p=reject: ${ownPass}`, reasons: context, nextStep: '`policy: quarantine` → `policy: reject`' });
   }
   return verdict({ verdict: 'ready-reject', summary: `Ready to leave testing: ${ownPass}`, reasons: context, nextStep: '`testing: true` → `testing: false`' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// New reporters
+
+/** Whether a reporter first received at `firstReceived` is new at `now`, in a dataset whose first report was received at `datasetFirst` (ms). */
+export function isNewReporter(firstReceived: number, datasetFirst: number, now: number): boolean {
+  const day = 86_400_000;
+  return firstReceived > now - NEW_REPORTER_DAYS * day && firstReceived > datasetFirst + BASELINE_DAYS * day;
+}
+
+/** One new reporter's part of a domain's readiness sums. */
+export interface ReporterShare {
+  org: string;
+  /** When its first report was received (ISO day). */
+  firstSeen: string;
+  /** Its sums over the window (`days` is ignored). */
+  window: ReadinessInput['window'];
+  /** Days from its first report for the domain (as the report dates it) to the last day of data; 0 when none. */
+  daysOfData: number;
+  /** Its part of each source group's sums (groups matched by label, declared sender and service). */
+  sources: readonly ReadinessSource[];
+}
+
+const CAUTION: Record<ReadinessVerdict, number> = { 'not-ready': 0, 'no-data': 1, 'ready-quarantine': 2, 'ready-reject': 3, enforced: 4 };
+const WINDOW_SUMS = ['compliant', 'forwarded', 'authorisedFailing', 'unauthorised'] as const;
+const SOURCE_SUMS = ['messages', 'compliant', 'authorisedFailing', 'unauthorised', 'unauthorisedAuthenticated'] as const;
+const sourceKey = (s: ReadinessSource): string => `${s.declaredSender ?? ''}\u0000${s.service}\u0000${s.label}`;
+
+/** `input` with `share` added (sign 1) or taken away (sign -1). */
+function applyShare(input: ReadinessInput, share: ReporterShare, sign: 1 | -1): ReadinessInput {
+  const window = { ...input.window };
+  for (const field of WINDOW_SUMS) window[field] += sign * share.window[field];
+  const parts = new Map(share.sources.map((s) => [sourceKey(s), s]));
+  const sources = input.sources.map((source) => {
+    const part = parts.get(sourceKey(source));
+    if (part === undefined) return source;
+    parts.delete(sourceKey(source));
+    const next = { ...source };
+    for (const field of SOURCE_SUMS) next[field] += sign * part[field];
+    return next;
+  });
+  if (sign === 1) sources.push(...parts.values());
+  return { ...input, window, sources };
+}
+
+/** "Example Org (first received 2026-11-30) and …". */
+const names = (reporters: readonly { org: string; firstSeen: string }[]): string => {
+  const list = reporters.map((r) => `${r.org || '(no name)'} (first received ${r.firstSeen})`);
+  return list.length <= 1 ? (list[0] ?? '') : `${list.slice(0, -1).join(', ')} and ${list.at(-1)}`;
+};
+
+/**
+ * The readiness verdict that new reporters cannot move silently: `all` holds every reporter's sums,
+ * `shares` the new reporters' parts of them (those with data in the window), `knownDaysOfData` the
+ * domain's history counting only the other reporters. See the module comment.
+ */
+export function assessWithNewReporters(all: ReadinessInput, shares: readonly ReporterShare[], knownDaysOfData: number): Omit<Readiness, 'reporters'> {
+  const counting = assessReadiness(all);
+  if (shares.length === 0) return { ...counting, moved: null };
+  let known: ReadinessInput = { ...all, daysOfData: knownDaysOfData };
+  for (const share of shares) known = applyShare(known, share, -1);
+  const leaving = assessReadiness(known);
+  if (leaving.verdict === counting.verdict) return { ...counting, moved: null };
+
+  const volume = (share: ReporterShare): number => WINDOW_SUMS.reduce((sum, field) => sum + share.window[field], 0);
+  const byVolume = [...shares].sort((a, b) => volume(b) - volume(a) || a.org.localeCompare(b.org));
+  const movers = byVolume.slice(0, MOVERS_TRIED).filter((share) => {
+    const alone = applyShare({ ...known, daysOfData: Math.max(known.daysOfData, share.daysOfData) }, share, 1);
+    return assessReadiness(alone).verdict !== leaving.verdict;
+  });
+  const by = (movers.length > 0 ? movers : byVolume).map(({ org, firstSeen }) => ({ org, firstSeen }));
+
+  if (CAUTION[counting.verdict] < CAUTION[leaving.verdict]) {
+    // Their data makes the verdict more cautious: shown, with what it would be without them.
+    return { ...counting, moved: { counting: 'without', verdict: leaving.verdict, summary: leaving.summary, by } };
+  }
+  // Their data would make the verdict bolder: not counted until they are no longer new.
+  const moved: MovedVerdict = { counting: 'with', verdict: counting.verdict, summary: counting.summary, by };
+  if (leaving.verdict === 'no-data') {
+    return {
+      ...leaving,
+      summary: 'No reports yet from established reporters',
+      reasons: [`Every report of the last ${READINESS_WINDOW_DAYS} days comes from a reporter first received within the last ${NEW_REPORTER_DAYS} days.`],
+      moved,
+    };
+  }
+  return { ...leaving, moved };
+}
+
+/** The sentence a page shows for a moved verdict. */
+export function describeMoved(moved: MovedVerdict): string {
+  const who = names(moved.by);
+  if (moved.counting === 'with') {
+    return `“${moved.summary}” only counting ${who}: a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement.`;
+  }
+  const one = moved.by.length === 1;
+  return `Without the reports of ${who}, ${one ? 'a new reporter' : 'new reporters'} (first received within the last ${NEW_REPORTER_DAYS} days), this would be “${moved.summary}”: check that ${one ? 'its' : 'their'} reports are genuine.`;
 }

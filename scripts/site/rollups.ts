@@ -46,8 +46,8 @@ export const SITE_DEFAULTS = { sourcesPerDomain: 40, ipsPerSource: 10, reportPag
 
 /** Dropped once the rollups are built: report details read only `reports`, `ips` and `classes`. */
 const ROLLUP_TABLES = [
-  'facts', 'group_days', 'domain_days', 'group_ranks', 'listed_group_ips', 'top_ips', 'auth_days', 'period_days', 'periods',
-  'class_auth', 'auth_labels', 'forwarders', 'ip_range_senders', 'policy_domains',
+  'facts', 'group_days', 'domain_days', 'group_ranks', 'listed_group_ips', 'listed_group_drills', 'top_ips', 'top_members', 'auth_days', 'period_days', 'periods',
+  'class_auth', 'auth_labels', 'forwarders', 'ip_range_senders', 'policy_domains', 'group_networks', 'nets', 'new_orgs', 'new_reports',
 ];
 
 export async function openSiteData(options: SiteOptions): Promise<SiteDataSource> {
@@ -68,7 +68,7 @@ export async function openSiteData(options: SiteOptions): Promise<SiteDataSource
         ipsPerSource: options.ipsPerSource ?? SITE_DEFAULTS.ipsPerSource,
         reportPages: options.reportPages ?? SITE_DEFAULTS.reportPages,
       },
-      redact: options.redact === true,
+      redact: options.showAddresses !== true,
       now,
       domains,
       policies: domains.map((d) => d.policy),
@@ -102,7 +102,9 @@ async function build(ctx: Context): Promise<SiteData> {
   const reports = await listReports(ctx);
   const ledger = await readLedger(ctx);
   // Freed for the pages' build.
-  for (const table of ROLLUP_TABLES) await sql.run(`DROP TABLE IF EXISTS ${table}`);
+  // Some steps make a view where a table would only copy another (listed_group_drills of an unredacted build).
+  const views = new Set(await sql.column<string>(`SELECT view_name FROM duckdb_views() WHERE temporary`));
+  for (const name of ROLLUP_TABLES) await sql.run(`DROP ${views.has(name) ? 'VIEW' : 'TABLE'} IF EXISTS ${name}`);
   const [foreignRows] = await sql.rows(`SELECT count(*)::INTEGER AS n FROM reports WHERE dom IS NULL`);
   return {
     builtAt: ctx.now.toISOString(),

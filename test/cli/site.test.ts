@@ -49,6 +49,8 @@ describe('dmarcops site: arguments', () => {
     [['site', 'serve', '--port', 'http'], /--port must be a number from 0 to 65535, not http/],
     [['site', 'serve', '--port=70000'], /--port must be a number from 0 to 65535, not 70000/],
     [['site', 'build', '--nope'], /Unknown option '--nope'/],
+    [['site', 'build', '--show-addresses', '--redact'], /--show-addresses and --redact contradict each other/],
+    [['site', 'serve', '--show-addresses'], /--show-addresses does not apply to `site serve`/],
   ])('%j is a usage error', async (argv, message) => {
     const output = captureOutput();
     expect(await main(argv, output, {}, dir)).toBe(2);
@@ -67,6 +69,7 @@ describe('dmarcops site: arguments', () => {
     expect(output.text()).toMatch(/dmarcops site build/);
     expect(output.text()).toMatch(/dmarcops site serve/);
     expect(output.text()).toMatch(/free Pages sites are public/);
+    expect(output.text()).toMatch(/--show-addresses {4}show source IP addresses, PTR host names and reporters' e-mail addresses; by default/);
   });
 
   test('the budget table shows the heaviest five pages', () => {
@@ -83,24 +86,34 @@ describe('dmarcops site build', () => {
   beforeEach(() => {
     build.calls.length = 0;
     build.overBudget = false;
-    build.result = { pages: 2, seconds: 3.25, base: '/repo/', outDir: join(dir, 'out'), budget: budgetReport([page('index.html', 20_000), page('reports/index.html', 10_000)]) };
+    build.result = { pages: 2, redacted: true, seconds: 3.25, base: '/repo/', outDir: join(dir, 'out'), budget: budgetReport([page('index.html', 20_000), page('reports/index.html', 10_000)]) };
   });
 
   test('passes paths resolved against the working folder, the flags and the environment', async () => {
     const output = captureOutput();
     const env = { GITHUB_REPOSITORY: 'acme/dmarc' };
     expect(await main(['site', 'build', '--data', 'data', '--out', 'out', '--base', '/x/', '--site-url', 'https://acme.example', '--redact', '--live-dns', '--private'], output, env, dir)).toBe(0);
-    expect(build.calls).toEqual([{ dataDir: join(dir, 'data'), domainsDir: join(dir, 'domains'), outDir: join(dir, 'out'), base: '/x/', siteUrl: 'https://acme.example', redact: true, liveDns: true, visibility: 'private', quiet: false, env }]);
+    expect(build.calls).toEqual([{ dataDir: join(dir, 'data'), domainsDir: join(dir, 'domains'), outDir: join(dir, 'out'), base: '/x/', siteUrl: 'https://acme.example', showAddresses: false, liveDns: true, visibility: 'private', quiet: false, env }]);
     expect(output.stdout[0]).toBe(`built 2 pages in 3.3 s into ${join(dir, 'out')} (base /repo/)`);
+    expect(output.stdout[1]).toBe("IP addresses, host names and reporters' e-mail addresses: left out (the default; --show-addresses shows them)");
     expect(output.text()).toMatch(/largest pages of 2, gzip-compressed \(budget 300\.0 KB per page/);
     expect(output.text()).toMatch(/\nindex\.html\s+19\.5 KB\s+1000 B\s+18\.6 KB\s+2\.0 KB\n/);
     expect(output.text()).toMatch(/site: 5\.0 MB on disk in 42 files/);
     expect(output.stderr).toEqual(['warning: /favicon.svg is outside the base /repo/: it would not load on the deployed site (index.html and 1 more)']);
   });
 
-  test('defaults: no base, URL or visibility given, so the build takes them from the environment', async () => {
+  test('defaults: no base, URL, visibility or address choice given, so the build decides (redacted unless the site is private)', async () => {
     expect(await main(['site', 'build'], captureOutput(), {}, dir)).toBe(0);
-    expect(build.calls).toEqual([{ dataDir: join(dir, 'reports'), domainsDir: join(dir, 'domains'), outDir: join(dir, 'site', 'dist'), redact: false, liveDns: false, quiet: false, env: {} }]);
+    expect(build.calls).toEqual([{ dataDir: join(dir, 'reports'), domainsDir: join(dir, 'domains'), outDir: join(dir, 'site', 'dist'), liveDns: false, quiet: false, env: {} }]);
+  });
+
+  test('--show-addresses opts in, and the summary says the addresses are shown', async () => {
+    build.result = { ...(build.result as BuildSiteResult), redacted: false };
+    const output = captureOutput();
+    expect(await main(['site', 'build', '--show-addresses'], output, {}, dir)).toBe(0);
+    expect(build.calls).toEqual([expect.objectContaining({ showAddresses: true })]);
+    expect(build.calls[0]).not.toHaveProperty('visibility');
+    expect(output.stdout[1]).toBe("IP addresses, host names and reporters' e-mail addresses: shown on every page");
   });
 
   test('--json prints one object and keeps Astro quiet', async () => {
@@ -113,7 +126,7 @@ describe('dmarcops site build', () => {
 
   test('a page over budget: the report, the message, exit 1', async () => {
     build.overBudget = true;
-    build.result = { pages: 1, seconds: 1, base: '/', outDir: join(dir, 'out'), budget: budgetReport([page('heavy/index.html', 400 * 1024)]) };
+    build.result = { pages: 1, redacted: true, seconds: 1, base: '/', outDir: join(dir, 'out'), budget: budgetReport([page('heavy/index.html', 400 * 1024)]) };
     const output = captureOutput();
     expect(await main(['site', 'build'], output, {}, dir)).toBe(1);
     expect(output.text()).toMatch(/heavy\/index\.html\s+400\.0 KB/);

@@ -26,7 +26,8 @@ let lastDay: string;
 
 beforeAll(async () => {
   ourDomains = (await readdir(REPO_DOMAINS)).filter((name) => /\.ya?ml$/.test(name) && !name.startsWith('_')).map((name) => name.replace(/\.ya?ml$/, ''));
-  [site, browser] = await Promise.all([buildFixture({ base: BASE, label: 'browser' }), launchBrowser()]);
+  // Addresses shown: the IP drill-down is tested here (the redacted one in redaction.test.ts).
+  [site, browser] = await Promise.all([buildFixture({ base: BASE, label: 'browser', showAddresses: true }), launchBrowser()]);
   lastDay = (await truthBetween(null, null)).last;
 }, 120_000);
 

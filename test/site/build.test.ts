@@ -42,7 +42,7 @@ beforeAll(async () => {
   await writeFile(
     join(project, 'src', 'pages', 'index.astro'),
     `---
-const names = ['DMARCOPS_DATA', 'DMARCOPS_DOMAINS', 'DMARCOPS_SITE_BASE', 'DMARCOPS_SITE_URL', 'DMARCOPS_SITE_OUT', 'DMARCOPS_REDACT', 'DMARCOPS_LIVE_DNS', 'DMARCOPS_SITE_VISIBILITY', 'DMARCOPS_REPOSITORY'];
+const names = ['DMARCOPS_DATA', 'DMARCOPS_DOMAINS', 'DMARCOPS_SITE_BASE', 'DMARCOPS_SITE_URL', 'DMARCOPS_SITE_OUT', 'DMARCOPS_SHOW_ADDRESSES', 'DMARCOPS_LIVE_DNS', 'DMARCOPS_SITE_VISIBILITY', 'DMARCOPS_REPOSITORY'];
 const settings = Object.fromEntries(names.map((name) => [name, process.env[name] ?? null]));
 ---
 <html><head><title>test</title></head><body>
@@ -78,7 +78,7 @@ describe('buildSite (a throwaway Astro project)', () => {
       outDir: join(dir, 'dist'),
       base: '/repo',
       siteUrl: 'https://acme.github.io',
-      redact: true,
+      // A private site shows addresses unless told otherwise.
       visibility: 'private',
       repository: 'acme/dmarc',
       quiet: true,
@@ -87,6 +87,7 @@ describe('buildSite (a throwaway Astro project)', () => {
     });
     expect(process.env).toEqual(before);
     expect(result.pages).toBe(3);
+    expect(result.redacted).toBe(false);
     expect(result.base).toBe('/repo/');
     expect(result.budget.overBudget).toEqual([]);
     const html = await readFile(join(dir, 'dist', 'index.html'), 'utf8');
@@ -97,7 +98,7 @@ describe('buildSite (a throwaway Astro project)', () => {
       DMARCOPS_SITE_BASE: '/repo/',
       DMARCOPS_SITE_URL: 'https://acme.github.io',
       DMARCOPS_SITE_OUT: join(dir, 'dist'),
-      DMARCOPS_REDACT: '1',
+      DMARCOPS_SHOW_ADDRESSES: '1',
       DMARCOPS_LIVE_DNS: '0',
       DMARCOPS_SITE_VISIBILITY: 'private',
       DMARCOPS_REPOSITORY: 'acme/dmarc',
@@ -131,6 +132,10 @@ describe('buildSite (a throwaway Astro project)', () => {
     expect(error).toBeInstanceOf(SiteBudgetError);
     const { message, result } = error as SiteBudgetError;
     expect(result.base).toBe('/dmarc/');
+    // No flags, a public site: redacted, and the pages are told so.
+    expect(result.redacted).toBe(true);
+    const html = await readFile(join(dir, 'dist', 'index.html'), 'utf8');
+    expect(JSON.parse(/<pre id="settings">(.*?)<\/pre>/s.exec(html)![1]!.replaceAll('&quot;', '"')).DMARCOPS_SHOW_ADDRESSES).toBe('0');
     expect(result.budget.overBudget.map((page) => page.page)).toEqual(['heavy/index.html']);
     expect(message).toMatch(/^1 page over the 20\.0 KB compressed budget:\n {2}heavy\/index\.html is \d+\.\d KB compressed, over the 20\.0 KB budget \(HTML \d+\.\d KB\)$/);
   });

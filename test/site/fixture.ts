@@ -42,6 +42,10 @@ export interface FixtureOptions {
   ptrCache?: Record<string, string>;
   /** Prefix of the temporary folder's name. */
   label?: string;
+  /** Runs after the ingest and before the build (e.g. a second ingest, at another time). */
+  afterIngest?: (paths: { dataDir: string; domainsDir: string }) => Promise<void>;
+  /** Build with IP addresses, host names and reporters' addresses shown (`--show-addresses`); default false, as `site build` does. */
+  showAddresses?: boolean;
 }
 
 export interface SiteFixture {
@@ -121,8 +125,9 @@ export async function buildFixture(options: FixtureOptions = {}): Promise<SiteFi
     const code = await main(['ingest', inbox, '--data', dataDir, '--domains', domainsDir, '--offline', '--json'], output, {});
     if (code !== 0) throw new Error(`ingest failed (exit ${code}):\n${output.stderr.join('\n')}`);
     const ingest = JSON.parse(output.text()) as IngestSummary;
+    await options.afterIngest?.({ dataDir, domainsDir });
 
-    const build = await buildSite({ dataDir, domainsDir, outDir, base, quiet: true, visibility: 'public', env: {} });
+    const build = await buildSite({ dataDir, domainsDir, outDir, base, quiet: true, visibility: 'public', env: {}, ...(options.showAddresses ? { showAddresses: true } : {}) });
     const server = await serveSite(outDir, { base, port: 0 });
     closeServer = () => server.close();
     const url = server.url.endsWith('/') ? server.url : `${server.url}/`;

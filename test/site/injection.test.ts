@@ -70,6 +70,8 @@ beforeAll(async () => {
       label: 'injection',
       days: 21,
       ptrCache: PTRS,
+      // The hostile PTR names are shown only with the addresses.
+      showAddresses: true,
       extraInputs: async (inbox) => {
         await writeFile(join(inbox, 'hostile-report.xml'), hostileReport());
         // An input that is no report, named with markup: the Reports page lists it as set aside.

@@ -1,7 +1,17 @@
 /** The readiness rules (scripts/site/readiness.ts), one by one. */
 import { describe, expect, test } from 'vitest';
-import { LONG_WATCH_DAYS, MIN_DAYS, assessReadiness, formatShare } from '../../scripts/site/readiness.ts';
-import type { ReadinessInput, ReadinessSource } from '../../scripts/site/readiness.ts';
+import {
+  BASELINE_DAYS,
+  LONG_WATCH_DAYS,
+  MIN_DAYS,
+  NEW_REPORTER_DAYS,
+  assessReadiness,
+  assessWithNewReporters,
+  describeMoved,
+  formatShare,
+  isNewReporter,
+} from '../../scripts/site/readiness.ts';
+import type { ReadinessInput, ReadinessSource, ReporterShare } from '../../scripts/site/readiness.ts';
 
 function source(overrides: Partial<ReadinessSource>): ReadinessSource {
   return { label: 'x', declaredSender: null, service: false, messages: 0, compliant: 0, authorisedFailing: 0, unauthorised: 0, unauthorisedAuthenticated: 0, hint: null, ...overrides };
@@ -127,6 +137,76 @@ describe('assessReadiness', () => {
   test('the window is the shorter of 30 days and the history', () => {
     expect(assessReadiness(input({ daysOfData: 20 })).days).toBe(20);
     expect(assessReadiness(input({ daysOfData: 400 })).days).toBe(30);
+  });
+});
+
+/** A new reporter's part of the sums: the same shape as the whole, added into `input` by the caller. */
+function share(org: string, overrides: Partial<ReporterShare> = {}): ReporterShare {
+  return { org, firstSeen: '2026-11-30', window: { days: 0, compliant: 0, forwarded: 0, authorisedFailing: 0, unauthorised: 0 }, daysOfData: 0, sources: [], ...overrides };
+}
+
+describe('new reporters cannot move the verdict silently', () => {
+  const DAY = 86_400_000;
+  test(`new: first received within ${NEW_REPORTER_DAYS} days, unless with the dataset's first ${BASELINE_DAYS} days of reports`, () => {
+    const start = Date.UTC(2026, 0, 1);
+    const now = start + 200 * DAY;
+    expect(isNewReporter(now - 2 * DAY, start, now)).toBe(true);
+    expect(isNewReporter(now - (NEW_REPORTER_DAYS - 1) * DAY, start, now)).toBe(true);
+    expect(isNewReporter(now - (NEW_REPORTER_DAYS + 1) * DAY, start, now)).toBe(false);
+    // A fresh dataset: its first week's reporters are the baseline, later ones are new.
+    const young = start + 10 * DAY;
+    expect(isNewReporter(start, start, young)).toBe(false);
+    expect(isNewReporter(start + (BASELINE_DAYS - 1) * DAY, start, young)).toBe(false);
+    expect(isNewReporter(start + (BASELINE_DAYS + 1) * DAY, start, young)).toBe(true);
+  });
+
+  test('a new reporter whose one back-dated report lengthens the history does not turn quarantine into reject', () => {
+    // Known reporters: 20 days of clean mail (ready for quarantine). The forger adds a report dated 60 days back.
+    const all = input({ daysOfData: 60 });
+    expect(assessReadiness(all).verdict).toBe('ready-reject');
+    const forged = share('Example Org', { daysOfData: 60, window: { days: 0, compliant: 10, forwarded: 0, authorisedFailing: 0, unauthorised: 0 } });
+    const verdict = assessWithNewReporters(all, [forged], 20);
+    expect(verdict.verdict).toBe('ready-quarantine');
+    expect(verdict.moved).toEqual({ counting: 'with', verdict: 'ready-reject', summary: assessReadiness(all).summary, by: [{ org: 'Example Org', firstSeen: '2026-11-30' }] });
+    expect(describeMoved(verdict.moved!)).toBe(`“${assessReadiness(all).summary}” only counting Example Org (first received 2026-11-30): a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement.`);
+  });
+
+  test('when every report of the window is from a new reporter, the verdict waits (and says why)', () => {
+    const all = input({ daysOfData: 20 });
+    const everything = share('Forged Inc', { daysOfData: 20, window: { ...all.window }, sources: [google] });
+    const verdict = assessWithNewReporters(all, [everything], 0);
+    expect(verdict.verdict).toBe('no-data');
+    expect(verdict.summary).toBe('No reports yet from established reporters');
+    expect(verdict.moved).toMatchObject({ counting: 'with', verdict: 'ready-quarantine', by: [{ org: 'Forged Inc' }] });
+  });
+
+  test('a new reporter whose data holds the domain back: the cautious verdict stands, and the page says what it would be without it', () => {
+    // Its reports show a declared sender failing: not ready. Without them: ready for quarantine.
+    const failing = source({ label: 'Google Workspace', declaredSender: 'Google Workspace', messages: 500, compliant: 0, authorisedFailing: 500 });
+    const all = input({ daysOfData: 20, window: { days: 30, compliant: 10_000, forwarded: 50, authorisedFailing: 500, unauthorised: 300 }, sources: [source({ ...google, messages: 10_500, authorisedFailing: 500 })] });
+    const forged = share('Example Org', { daysOfData: 3, window: { days: 0, compliant: 0, forwarded: 0, authorisedFailing: 500, unauthorised: 0 }, sources: [failing] });
+    const verdict = assessWithNewReporters(all, [forged], 20);
+    expect(verdict.verdict).toBe('not-ready');
+    expect(verdict.summary).toBe(assessReadiness(all).summary);
+    expect(verdict.moved).toMatchObject({ counting: 'without', verdict: 'ready-quarantine', by: [{ org: 'Example Org' }] });
+    expect(describeMoved(verdict.moved!)).toBe(
+      'Without the reports of Example Org (first received 2026-11-30), a new reporter (first received within the last 30 days), this would be “Ready for p=quarantine: 100% of your own mail passes”: check that its reports are genuine.',
+    );
+  });
+
+  test('only the reporter that moves the verdict is named; a new reporter that changes nothing is not', () => {
+    const all = input({ daysOfData: 60 });
+    const backdating = share('Backdating Ltd', { daysOfData: 60 });
+    const harmless = share('Small Receiver', { daysOfData: 10, window: { days: 0, compliant: 20, forwarded: 0, authorisedFailing: 0, unauthorised: 0 } });
+    const verdict = assessWithNewReporters(all, [harmless, backdating], 20);
+    expect(verdict.verdict).toBe('ready-quarantine');
+    expect(verdict.moved?.by.map((r) => r.org)).toEqual(['Backdating Ltd']);
+    // Only the harmless one: the verdict does not move, nothing to say.
+    expect(assessWithNewReporters(input({ daysOfData: 20 }), [harmless], 20)).toEqual({ ...assessReadiness(input({ daysOfData: 20 })), moved: null });
+  });
+
+  test('no new reporters: the plain verdict', () => {
+    expect(assessWithNewReporters(input(), [], 60)).toEqual({ ...assessReadiness(input()), moved: null });
   });
 });
 

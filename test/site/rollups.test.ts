@@ -176,10 +176,10 @@ const RECORDS = (): string => `read_parquet('${join(dataDir, 'records', '*', '*.
 const LEDGER = (): string => `read_parquet('${join(dataDir, 'ledger', '*.parquet')}')`;
 
 /** Ingests every file of `inbox` into the dataset at `data` with the real pipeline. */
-async function ingestFolder(inbox: string, data: string, ourDomains: string[], enricher: Enricher, runId: string): Promise<void> {
+async function ingestFolder(inbox: string, data: string, ourDomains: string[], enricher: Enricher, runId: string, now = NOW): Promise<void> {
   const dataset = await openDataset({ root: data });
   try {
-    await ingestRun(fileItems([inbox]), { dataset, ourDomains: new Set(ourDomains), enricher, now: () => NOW, runId });
+    await ingestRun(fileItems([inbox]), { dataset, ourDomains: new Set(ourDomains), enricher, now: () => now, runId });
   } finally {
     await dataset.close();
   }
@@ -211,7 +211,7 @@ beforeAll(async () => {
   });
   await ingestFolder(inbox, dataDir, ['example.com', 'example.org', 'example.net'], enricher, 'site-test');
   duck = await openDuck({ threads: 1, memoryLimit: '256MB' });
-  source = await openSiteData({ dataDir, domainsDir, now: () => NOW });
+  source = await openSiteData({ dataDir, domainsDir, now: () => NOW, showAddresses: true });
   details = await source.reportDetails(source.data.reports.map((r) => r.key));
 });
 
@@ -355,7 +355,7 @@ describe('openSiteData over an ingested dataset', () => {
   });
 
   test('sources beyond the limit are summed into "other"', async () => {
-    const small = await openSiteData({ dataDir, domainsDir, now: () => NOW, sourcesPerDomain: 2, ipsPerSource: 1, reportPages: 3 });
+    const small = await openSiteData({ dataDir, domainsDir, now: () => NOW, showAddresses: true, sourcesPerDomain: 2, ipsPerSource: 1, reportPages: 3 });
     try {
       const com = small.data.domains.find((d) => d.domain === 'example.com')!;
       const all = domain('example.com').sources;
@@ -394,7 +394,7 @@ describe('openSiteData over an ingested dataset', () => {
     await writeFile(join(inbox, 'new.xml'), renderReport({ org: 'google.com', id: 'new', domain: 'example.com', p: 'none', begin: D0 + 4 * DAY, records: [{ ip: '45.33.9.9', count: 3, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] }] }));
     const enricher = await createEnricher({ offline: true, cacheFile: join(dir, 'ptr-new-sender.json'), now: () => NOW, onWarning: () => {}, asnLookup: () => null });
     await ingestFolder(inbox, data, ['example.com'], enricher, 'new-sender');
-    const site = await openSiteData({ dataDir: data, domainsDir, now: () => NOW, sourcesPerDomain: 2 });
+    const site = await openSiteData({ dataDir: data, domainsDir, now: () => NOW, showAddresses: true, sourcesPerDomain: 2 });
     try {
       const com = site.data.domains.find((d) => d.domain === 'example.com')!;
       const keys = com.sources.map((s) => s.key);
@@ -413,8 +413,15 @@ describe('openSiteData over an ingested dataset', () => {
   test('reporters: reports and messages per organisation', async () => {
     const rows = await query<{ org: string; reports: number; messages: number }>(`SELECT org_name AS org, count(DISTINCT report_key)::INTEGER AS reports, sum(coalesce(message_count, 0))::DOUBLE AS messages
       FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2000-01-01' GROUP BY ALL ORDER BY messages DESC`);
-    expect(domain('example.com').reporters.map((r) => ({ org: r.org, reports: r.reports, messages: total(r.series) }))).toEqual(rows);
-    expect(domain('example.com').reporters[0]?.email).toBe('noreply-dmarc@google.com');
+    const reporters = domain('example.com').reporters;
+    expect(reporters.map((r) => ({ org: r.org, reports: r.reports, messages: total(r.series) }))).toEqual(rows);
+    expect(reporters[0]?.email).toBe('noreply-dmarc@google.com');
+    // Reports per day add up to the reports; all came with the dataset's first ingest, so none is new.
+    for (const r of reporters) expect(r.reportDays.reduce((sum, [, n]) => sum + n, 0), r.org).toBe(r.reports);
+    expect(reporters.every((r) => !r.new && r.firstSeen === NOW.toISOString().slice(0, 10))).toBe(true);
+    // The readiness card's reporters: the window's reports (the whole, short history here).
+    expect(domain('example.com').readiness.reporters.map((r) => ({ org: r.org, reports: r.reports, messages: r.messages }))).toEqual(rows);
+    expect(domain('example.com').readiness.moved).toBeNull();
   });
 
   test('From domains with the policy that applies to each', async () => {
@@ -537,18 +544,89 @@ describe('openSiteData over an ingested dataset', () => {
   });
 });
 
-describe('redacted builds', () => {
-  test('no IP address or PTR name appears anywhere, and keys stay unique', async () => {
-    const redacted = await openSiteData({ dataDir, domainsDir, now: () => NOW, redact: true });
+describe('new reporters', () => {
+  test('a reporter first received later is new; its back-dated report cannot make the domain ready for reject', async () => {
+    // google.com reports 20 clean days, ingested at once; 15 days later "Example Org" mails two reports:
+    // one dated 60 days before the first (which would make the history long enough for reject) and one in the window.
+    const inbox = join(dir, 'inbox-known');
+    const forgedInbox = join(dir, 'inbox-forged');
+    const data = join(dir, 'reports-forged');
+    await mkdir(inbox);
+    await mkdir(forgedInbox);
+    const clean = (count: number): Rec => ({ ip: IP.google, count, from: 'example.com', dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }], spf: [{ domain: 'example.com', result: 'pass' }] });
+    for (let day = 0; day < 20; day++) {
+      await writeFile(join(inbox, `known-${day}.xml`), renderReport({ org: 'google.com', id: `known-${day}`, domain: 'example.com', p: 'none', begin: D0 + day * DAY, records: [clean(100)] }));
+    }
+    await writeFile(join(forgedInbox, 'old.xml'), renderReport({ org: 'Example Org', id: 'forged-old', domain: 'example.com', p: 'none', begin: D0 - 60 * DAY, records: [clean(5)] }));
+    await writeFile(join(forgedInbox, 'recent.xml'), renderReport({ org: 'Example Org', id: 'forged-recent', domain: 'example.com', p: 'none', begin: D0 + 19 * DAY, records: [clean(7)] }));
+    const firstIngest = new Date(Date.UTC(2026, 2, 21, 12));
+    const forgedIngest = new Date(Date.UTC(2026, 3, 5, 12));
+    const buildTime = new Date(Date.UTC(2026, 3, 6, 12));
+    const enricher = await createEnricher({ offline: true, cacheFile: join(dir, 'ptr-forged.json'), now: () => firstIngest, onWarning: () => {}, asnLookup: () => null });
+    await ingestFolder(inbox, data, ['example.com'], enricher, 'known', firstIngest);
+    await ingestFolder(forgedInbox, data, ['example.com'], enricher, 'forged', forgedIngest);
+
+    const site = await openSiteData({ dataDir: data, domainsDir, now: () => buildTime });
     try {
-      const text = JSON.stringify(redacted.data) + JSON.stringify(await redacted.reportDetails(redacted.data.reports.map((r) => r.key)));
-      for (const secret of [...Object.values(IP), ...Object.values(PTR), 'example-isp.net']) expect(text, secret).not.toContain(secret);
+      const com = site.data.domains.find((d) => d.domain === 'example.com')!;
+      expect(com.reporters.map((r) => ({ org: r.org, firstSeen: r.firstSeen, new: r.new, reports: r.reports }))).toEqual([
+        { org: 'google.com', firstSeen: '2026-03-21', new: false, reports: 20 },
+        { org: 'Example Org', firstSeen: '2026-04-05', new: true, reports: 2 },
+      ]);
+      // Counting Example Org the history is 80 days (ready for reject); without it, 20 (ready for quarantine).
+      expect(com.readiness.verdict).toBe('ready-quarantine');
+      expect(com.readiness.moved).toMatchObject({ counting: 'with', verdict: 'ready-reject', by: [{ org: 'Example Org', firstSeen: '2026-04-05' }] });
+      expect(com.readiness.reporters).toEqual([
+        { org: 'google.com', reports: 20, messages: 2000, firstSeen: '2026-03-21', new: false },
+        { org: 'Example Org', reports: 1, messages: 7, firstSeen: '2026-04-05', new: true },
+      ]);
+    } finally {
+      site.close();
+    }
+    // A month later Example Org is no longer new: its reports count.
+    const later = await openSiteData({ dataDir: data, domainsDir, now: () => new Date(forgedIngest.getTime() + 31 * DAY * 1000) });
+    try {
+      const com = later.data.domains.find((d) => d.domain === 'example.com')!;
+      expect(com.reporters.every((r) => !r.new)).toBe(true);
+      expect(com.readiness).toMatchObject({ verdict: 'ready-reject', moved: null });
+    } finally {
+      later.close();
+    }
+  });
+});
+
+describe('redacted builds (the default)', () => {
+  test('no IP address, PTR name or reporter address appears anywhere; hosts are named by their network; keys stay unique', async () => {
+    const redacted = await openSiteData({ dataDir, domainsDir, now: () => NOW });
+    try {
+      const redactedDetails = await redacted.reportDetails(redacted.data.reports.map((r) => r.key));
+      const text = JSON.stringify(redacted.data) + JSON.stringify(redactedDetails);
+      const emails = await query<{ email: string }>(`SELECT DISTINCT org_email AS email FROM ${RECORDS()} WHERE org_email IS NOT NULL`);
+      expect(emails.length).toBeGreaterThan(0);
+      for (const secret of [...Object.values(IP), ...Object.values(PTR), 'example-isp.net', ...emails.map((e) => e.email)]) expect(text, secret).not.toContain(secret);
       expect(redacted.data.redacted).toBe(true);
       for (const d of redacted.data.domains) expect(new Set(d.sources.map((s) => s.key)).size).toBe(d.sources.length);
       const com = redacted.data.domains.find((d) => d.domain === 'example.com')!;
-      expect(com.sources.filter((s) => s.key.startsWith('ip:') || s.key.startsWith('base:')).every((s) => s.label === 'redacted')).toBe(true);
+      const hosts = com.sources.filter((s) => s.key.startsWith('ip:') || s.key.startsWith('base:'));
+      expect(hosts.length).toBeGreaterThan(0);
+      expect(hosts.every((s) => s.label.startsWith('redacted'))).toBe(true);
+      // The ISP host's PTR domain is hidden; its network (AS and country) names it.
+      expect(hosts.map((s) => s.label)).toContain('redacted (AS63949 EXAMPLE-ISP, DE)');
+      expect(redacted.data.summary.daily.flatMap((p) => p.failingSources.map((s) => s.label))).toContain('redacted (unknown network)');
+      // The drill-down lists networks with their address counts, and sums like the addresses it replaces.
+      const sendgrid = com.sources.find((s) => s.label === 'SendGrid')!;
+      expect(sendgrid.addresses).toBe(2);
+      expect(sendgrid.ips).toEqual([expect.objectContaining({ ip: null, ptr: null, addresses: 2, asn: 11377, asName: 'SENDGRID', country: 'US' })]);
+      expect(total(sendgrid.ips[0]!.series)).toBe(total(domain('example.com').sources.find((s) => s.label === 'SendGrid')!.series));
+      expect(com.sources.flatMap((s) => s.ips).every((ip) => ip.ip === null && ip.ptr === null)).toBe(true);
+      expect(com.reporters.every((r) => r.email === null)).toBe(true);
+      // Report rows keep their figures and network, not their address.
+      const row = redactedDetails.find((d) => d.reportId === 'g-com-0')!.rows.find((r) => r.count === 40)!;
+      expect(row).toMatchObject({ sourceIp: 'redacted', ptr: null, asn: 11377, country: 'US', dkimAligned: true });
+      expect(redactedDetails.every((d) => d.email === null)).toBe(true);
       // Redaction hides names, not figures.
       expect(com.daily).toEqual(domain('example.com').daily);
+      expect(com.readiness.verdict).toBe(domain('example.com').readiness.verdict);
     } finally {
       redacted.close();
     }

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import type { SeriesRow, SourceGroup } from '../../scripts/site/model.ts';
-import { failingRuns, hasFailing, sumPass } from '../../site/src/lib/pages.ts';
+import { failingRuns, hasFailing, provenance, sumPass } from '../../site/src/lib/pages.ts';
+import type { ReporterPayload } from '../../site/src/lib/pages.ts';
 import {
   dailyTallies,
   escapeHtml,
@@ -132,5 +133,36 @@ describe('tables', () => {
     expect(html).toBe(
       '<tbody data-row data-cat="&quot;&gt;&lt;x&gt;" data-search="&lt;b&gt;&quot;x&quot;&lt;/b&gt;"><tr><th scope="row" class="" data-v="&lt;b&gt;&quot;X&quot;&lt;/b&gt;">&lt;b&gt;&quot;X&quot;&lt;/b&gt;</th><td class="num" data-v="2">2</td></tr></tbody>',
     );
+  });
+});
+
+describe('provenance: which reporters a window\'s figures come from', () => {
+  const reporter = (org: string, days: number[], messages: number, extra: Partial<ReporterPayload> = {}): ReporterPayload => ({
+    org,
+    email: null,
+    reports: days.length,
+    first: '2026-01-01',
+    new: false,
+    series: days.map((day): [number, number, number, number] => [day, messages, messages, 1]),
+    ...extra,
+  });
+  const known = ['a.example', 'b.example', 'c.example', 'd.example', 'e.example', 'f.example'].map((org, i) => reporter(org, [1, 2, 3], 1000 - i));
+
+  test('counts the reports in the window, names the biggest reporters and always the new ones, escaped', () => {
+    const forged = reporter('<b>Example Org</b>', [3], 1, { new: true, first: '2026-11-30' });
+    const html = provenance([...known, forged], { start: 2, end: 3 });
+    expect(html).toMatch(/^From 13 reports by 7 reporters: a\.example <span class="muted">\(2\)<\/span>, /);
+    // Six known ones: five named, one counted; the new one named last with its badge (it is the smallest).
+    expect(html).toContain('e.example <span class="muted">(2)</span>, &lt;b&gt;Example Org&lt;/b&gt; <span class="badge new-reporter" title="First received 2026-11-30');
+    expect(html).not.toContain('f.example');
+    expect(html).toContain('and 1 more.');
+    expect(html).toMatch(/<strong>1 new reporter<\/strong> \(first received within the last 30 days\): check that its reports are genuine\.$/);
+    expect(html).not.toContain('<b>');
+  });
+
+  test('a window without the new reporter\'s reports does not mention it; an empty window says so', () => {
+    const forged = reporter('Example Org', [9], 1, { new: true });
+    expect(provenance([...known, forged], { start: 1, end: 3 })).not.toMatch(/Example Org|new reporter/);
+    expect(provenance(known, { start: 50, end: 60 })).toBe('No reports in this window.');
   });
 });

@@ -3,10 +3,11 @@ import type { LoadedDomain } from '../../policy/load.ts';
 import type { DomainPolicy } from '../../policy/model.ts';
 import type { Category } from '../../reports/classify.ts';
 import type { SeriesRow, SiteOptions } from '../model.ts';
+import { networkLabel, REDACTED } from '../redact.ts';
 import type { Row, Sql } from './duckdb.ts';
 
+export { REDACTED };
 export const DAY_MS = 86_400_000;
-export const REDACTED = 'redacted';
 /** Category → its index in CATEGORIES, the `category` column of `facts` and `classes`. */
 export const CAT: Record<Category, number> = { compliant: 0, forwarded: 1, 'authorised-failing': 2, unauthorised: 3 };
 
@@ -15,6 +16,7 @@ export interface Context {
   /** SQL for the committed dataset rows. */
   records: string;
   options: Required<Pick<SiteOptions, 'sourcesPerDomain' | 'ipsPerSource' | 'reportPages'>> & SiteOptions;
+  /** Leave out IP addresses, host names and e-mail addresses (the default: see ../redact.ts). */
   redact: boolean;
   now: Date;
   domains: LoadedDomain[];
@@ -123,10 +125,13 @@ export function rowJoins(records: string): string {
 // ---------------------------------------------------------------------------------------------
 // Source groups
 
-/** Raw group key (see buildGroups) → what the page shows. */
-export function groupLabel(key: string, redact: boolean): string {
+/**
+ * Raw group key (see buildGroups) → what the page shows. A redacted build names an IP or PTR-domain
+ * group by its network instead (`row` holds `source_groups`' asn, as_name and country).
+ */
+export function groupLabel(key: string, redact: boolean, row?: Row): string {
   const colon = key.indexOf(':');
   const kind = key.slice(0, colon);
-  if (redact && (kind === 'ip' || kind === 'base')) return REDACTED;
+  if (redact && (kind === 'ip' || kind === 'base')) return row === undefined ? REDACTED : networkLabel(row.asn == null ? null : num(row.asn), str(row.as_name), str(row.country));
   return key.slice(colon + 1);
 }

@@ -17,16 +17,18 @@ import type {
   PublishedRecord,
   Reporter,
   Readiness,
+  ReadinessReporter,
   ReportedPolicy,
   SeriesRow,
   SourceGroup,
   SourceIp,
 } from '../model.ts';
-import { READINESS_WINDOW_DAYS, assessReadiness } from '../readiness.ts';
-import type { ReadinessSource } from '../readiness.ts';
+import { READINESS_WINDOW_DAYS, assessWithNewReporters, isNewReporter } from '../readiness.ts';
+import type { ReadinessSource, ReporterShare } from '../readiness.ts';
+import { scrubText } from '../redact.ts';
 import { detailLabel } from './classes.ts';
 import type { ClassMap } from './classes.ts';
-import { CAT, REDACTED, TOTAL_MESSAGES, groupBy, groupLabel, messagesOf, num, seriesBy, seriesResums, seriesRow, seriesSums, str } from './common.ts';
+import { CAT, REDACTED, TOTAL_MESSAGES, groupBy, groupLabel, isoDay, messagesOf, num, seriesBy, seriesResums, seriesRow, seriesSums, str } from './common.ts';
 import type { Context } from './common.ts';
 import type { Row } from './duckdb.ts';
 
@@ -43,11 +45,11 @@ export async function buildDomains(ctx: Context, classes: ClassMap): Promise<Dom
   const ipsOf = await topSourceIps(ctx, ranked.listedGroup);
   const hints = await sourceHints(ctx, classes, ranked.listedGroup);
   const daily = seriesBy(await ctx.sql.rows(`SELECT dom, day, ${seriesResums()} FROM domain_days GROUP BY ALL`), (r) => num(r.dom));
-  const reportersOf = await reporters(ctx);
+  const reporterFacts = await reporters(ctx);
   const headerFromsOf = await headerFroms(ctx, classes);
   const authDetailsOf = await authDetails(ctx, classes);
   const reportedOf = await reportedPolicies(ctx);
-  const readinessOf = await readiness(ctx, classes);
+  const readinessOf = await readiness(ctx, classes, reporterFacts);
   const published = ctx.options.liveDns === true ? await Promise.all(ctx.policies.map((p) => lookupPublished(p.domain, ctx.now))) : ctx.policies.map(() => null);
 
   return ctx.domains.map((loaded, dom): DomainData => {
@@ -61,7 +63,7 @@ export async function buildDomains(ctx: Context, classes: ClassMap): Promise<Dom
       daily: domainDaily,
       sources,
       otherSources,
-      reporters: reportersOf(dom),
+      reporters: reporterFacts.of(dom).map((r) => r.reporter),
       headerFrom: headerFromsOf(dom),
       authDetails: authDetailsOf(dom),
       readiness: readinessOf(loaded, dom, domainDaily),
@@ -109,7 +111,9 @@ async function rankSourceGroups(ctx: Context): Promise<RankedGroups> {
     JOIN source_groups g USING (group_id)`);
   const listedGroup = (groupId: string): string => `CASE WHEN t.rank_in_domain <= ${listedPerDomain} THEN ${groupId} ELSE ${OTHER} END`;
   const listed = groupBy(
-    await sql.rows(`SELECT dom, group_id, group_key, first_day, last_day FROM group_ranks WHERE rank_in_domain <= ${listedPerDomain} ORDER BY dom, rank_in_domain, total DESC, group_key`),
+    await sql.rows(`SELECT t.dom, t.group_id, t.group_key, t.first_day, t.last_day, g.asn, g.as_name, g.country
+      FROM group_ranks t JOIN source_groups g USING (group_id)
+      WHERE t.rank_in_domain <= ${listedPerDomain} ORDER BY t.dom, t.rank_in_domain, t.total DESC, t.group_key`),
     (r) => num(r.dom),
   );
   const others = await sql.rows(`SELECT dom, count(*)::INTEGER AS groups, min(first_day) AS first_day, max(last_day) AS last_day
@@ -122,51 +126,78 @@ async function rankSourceGroups(ctx: Context): Promise<RankedGroups> {
   return { listedGroup, listed, others, series };
 }
 
-/** A listed group's (or "other"'s) top IPs, the IPs beyond them, and the IPs' enrichment types. */
-type IpsOf = (dom: number, listedGroup: number) => { ips: SourceIp[]; moreIps: number; types: (string | null)[] };
+/** A listed group's (or "other"'s) drill-down rows, the rows beyond them, its addresses and its IPs' enrichment type. */
+type IpsOf = (dom: number, listedGroup: number) => { ips: SourceIp[]; moreIps: number; addresses: number; type: string | null };
 
-/** `listed_group_ips` (messages per listed group and IP) → `top_ips`: the top `ipsPerSource` of each, with series. */
+/**
+ * `listed_group_ips` (messages per listed group and IP, with the drill-down row the IP falls in: the
+ * IP itself, or in a redacted build its network) → `listed_group_drills` (per drill-down row) →
+ * `top_ips`: the top `ipsPerSource` rows of each listed group, with series.
+ */
 async function topSourceIps(ctx: Context, listedGroup: RankedGroups['listedGroup']): Promise<IpsOf> {
-  const { sql } = ctx;
+  const { sql, redact } = ctx;
   const ipsPerSource = Math.max(0, Math.floor(ctx.options.ipsPerSource));
   await sql.run(`CREATE TEMP TABLE listed_group_ips AS
-    SELECT a.dom, ${listedGroup('a.group_id')} AS listed_group, a.ip_id, sum(a.total)::DOUBLE AS total
+    SELECT a.dom, ${listedGroup('a.group_id')} AS listed_group, a.ip_id, ${redact ? 'i.net_id' : 'a.ip_id'} AS drill_id, sum(a.total)::DOUBLE AS total
     FROM (SELECT dom, group_id, ip_id, sum(messages) AS total FROM facts GROUP BY ALL) a JOIN group_ranks t USING (dom, group_id)
+    ${redact ? 'JOIN ips i ON i.ip_id = a.ip_id' : ''}
     GROUP BY ALL`);
-  const ipCounts = new Map(
-    (await sql.rows(`SELECT dom, listed_group, count(*)::INTEGER AS n FROM listed_group_ips GROUP BY ALL`)).map((r) => [`${num(r.dom)}/${num(r.listed_group)}`, num(r.n)]),
+  // Unredacted, a drill-down row is one IP: a view, not a copy.
+  await sql.run(
+    redact
+      ? `CREATE TEMP TABLE listed_group_drills AS SELECT dom, listed_group, drill_id, sum(total)::DOUBLE AS total, count(*)::INTEGER AS addresses FROM listed_group_ips GROUP BY ALL`
+      : `CREATE TEMP VIEW listed_group_drills AS SELECT dom, listed_group, drill_id, total, 1 AS addresses FROM listed_group_ips`,
+  );
+  const counts = new Map(
+    (await sql.rows(`SELECT dom, listed_group, count(*)::INTEGER AS n, sum(addresses)::INTEGER AS addresses FROM listed_group_drills GROUP BY ALL`))
+      .map((r) => [`${num(r.dom)}/${num(r.listed_group)}`, { rows: num(r.n), addresses: num(r.addresses) }]),
+  );
+  // The group's type when it has no declared one: the enrichment type of its heaviest typed IP.
+  const types = new Map(
+    (await sql.rows(`SELECT l.dom, l.listed_group, arg_max(i.type, {v: l.total, t: -l.ip_id}) AS type
+      FROM listed_group_ips l JOIN ips i ON i.ip_id = l.ip_id WHERE i.type IS NOT NULL GROUP BY ALL`))
+      .map((r) => [`${num(r.dom)}/${num(r.listed_group)}`, str(r.type)]),
   );
   // arg_max(…, n) keeps the n largest per group without sorting a big "other" group's IPs; ties go
-  // to the lower ip_id, i.e. the lower address.
+  // to the lower id, i.e. the lower address (or network).
   await sql.run(`CREATE TEMP TABLE top_ips AS
-    SELECT g.dom, g.listed_group, g.top.ip_id AS ip_id, g.top.total AS total, i.ip, i.ptr, i.asn::DOUBLE AS asn, i.as_name, i.country, i.type
-    FROM (SELECT dom, listed_group, unnest(arg_max({ip_id: ip_id, total: total}, {v: total, t: -ip_id}, ${Math.max(1, ipsPerSource)})) AS top
-          FROM listed_group_ips GROUP BY ALL) g
-    JOIN ips i ON i.ip_id = g.top.ip_id
+    SELECT g.dom, g.listed_group, g.top.drill_id AS drill_id, g.top.total AS total, g.top.addresses AS addresses
+    FROM (SELECT dom, listed_group, unnest(arg_max({drill_id: drill_id, total: total, addresses: addresses}, {v: total, t: -drill_id}, ${Math.max(1, ipsPerSource)})) AS top
+          FROM listed_group_drills GROUP BY ALL) g
     WHERE ${ipsPerSource > 0}`);
-  const topIps = groupBy(
-    await sql.rows(`SELECT dom, listed_group, ip_id, ip, ptr, asn, as_name, country, type FROM top_ips ORDER BY dom, listed_group, total DESC, ip_id`),
-    (r) => `${num(r.dom)}/${num(r.listed_group)}`,
+  const described = redact
+    ? `SELECT p.dom, p.listed_group, p.drill_id, p.total, p.addresses, NULL AS ip, NULL AS ptr, n.asn::DOUBLE AS asn, n.as_name, n.country
+       FROM top_ips p JOIN nets n ON n.net_id = p.drill_id`
+    : `SELECT p.dom, p.listed_group, p.drill_id, p.total, p.addresses, i.ip, i.ptr, i.asn::DOUBLE AS asn, i.as_name, i.country
+       FROM top_ips p JOIN ips i ON i.ip_id = p.drill_id`;
+  const topIps = groupBy(await sql.rows(`SELECT * FROM (${described}) ORDER BY dom, listed_group, total DESC, drill_id`), (r) => `${num(r.dom)}/${num(r.listed_group)}`);
+  // The IPs behind each listed row (one each unredacted), to sum their facts by day.
+  await sql.run(
+    redact
+      ? `CREATE TEMP TABLE top_members AS SELECT m.dom, m.listed_group, m.ip_id, m.drill_id FROM listed_group_ips m JOIN top_ips p USING (dom, listed_group, drill_id)`
+      : `CREATE TEMP VIEW top_members AS SELECT dom, listed_group, drill_id AS ip_id, drill_id FROM top_ips`,
   );
   const ipSeries = seriesBy(
-    await sql.rows(`SELECT p.dom, p.listed_group, p.ip_id, f.day, ${seriesSums('f.')}
-      FROM facts f JOIN top_ips p ON p.dom = f.dom AND p.ip_id = f.ip_id JOIN group_ranks t ON t.dom = f.dom AND t.group_id = f.group_id
+    await sql.rows(`SELECT p.dom, p.listed_group, p.drill_id, f.day, ${seriesSums('f.')}
+      FROM facts f JOIN top_members p ON p.dom = f.dom AND p.ip_id = f.ip_id JOIN group_ranks t ON t.dom = f.dom AND t.group_id = f.group_id
       WHERE p.listed_group = ${listedGroup('f.group_id')}
-      GROUP BY p.dom, p.listed_group, p.ip_id, f.day`),
-    (r) => `${num(r.dom)}/${num(r.listed_group)}/${num(r.ip_id)}`,
+      GROUP BY p.dom, p.listed_group, p.drill_id, f.day`),
+    (r) => `${num(r.dom)}/${num(r.listed_group)}/${num(r.drill_id)}`,
   );
 
   return (dom, listed) => {
-    const rows = topIps.get(`${dom}/${listed}`) ?? [];
-    const ips = rows.map((r): SourceIp => ({
-      ip: ctx.redact ? REDACTED : String(r.ip),
-      ptr: r.ptr == null ? null : ctx.redact ? REDACTED : String(r.ptr),
+    const key = `${dom}/${listed}`;
+    const ips = (topIps.get(key) ?? []).map((r): SourceIp => ({
+      ip: str(r.ip),
+      ptr: str(r.ptr),
+      addresses: num(r.addresses),
       asn: r.asn == null ? null : num(r.asn),
       asName: str(r.as_name),
       country: str(r.country),
-      series: ipSeries.get(`${dom}/${listed}/${num(r.ip_id)}`) ?? [],
+      series: ipSeries.get(`${key}/${num(r.drill_id)}`) ?? [],
     }));
-    return { ips, moreIps: Math.max(0, (ipCounts.get(`${dom}/${listed}`) ?? 0) - ips.length), types: rows.map((r) => str(r.type)) };
+    const count = counts.get(key) ?? { rows: 0, addresses: 0 };
+    return { ips, moreIps: Math.max(0, count.rows - ips.length), addresses: count.addresses, type: types.get(key) ?? null };
   };
 }
 
@@ -215,11 +246,11 @@ function sourceGroups(
     const kind = raw.slice(0, raw.indexOf(':'));
     const name = raw.slice(raw.indexOf(':') + 1);
     const declared = kind === 'sender' ? (policy.senders.find((s) => s.name === name) ?? null) : null;
-    const { ips, moreIps, types } = ipsOf(dom, groupId);
+    const { ips, moreIps, addresses, type } = ipsOf(dom, groupId);
     return {
       key: publicKey(raw),
-      label: groupLabel(raw, ctx.redact),
-      type: declared?.type ?? types.find((t) => t !== null) ?? null,
+      label: groupLabel(raw, ctx.redact, r),
+      type: declared?.type ?? type,
       declaredSender: declared?.name ?? null,
       hint: hints.winner(`${dom}/${groupId}`),
       firstSeen: ctx.days[num(r.first_day)] ?? '',
@@ -227,11 +258,12 @@ function sourceGroups(
       series: ranked.series.get(`${dom}/${groupId}`) ?? [],
       ips,
       moreIps,
+      addresses,
     };
   });
   const other = ranked.others.find((r) => num(r.dom) === dom);
   if (other === undefined) return { sources, otherSources: null };
-  const { ips, moreIps } = ipsOf(dom, OTHER);
+  const { ips, moreIps, addresses } = ipsOf(dom, OTHER);
   const otherSources: SourceGroup = {
     key: 'other',
     label: `Other sources (${num(other.groups)})`,
@@ -243,6 +275,7 @@ function sourceGroups(
     series: ranked.series.get(`${dom}/${OTHER}`) ?? [],
     ips,
     moreIps,
+    addresses,
   };
   return { sources, otherSources };
 }
@@ -274,20 +307,70 @@ function slug(name: string): string {
 // ---------------------------------------------------------------------------------------------
 // Reporters, From domains, authentication results, reported policies
 
-/** Receivers that reported on each domain, by messages. */
-async function reporters(ctx: Context): Promise<(dom: number) => Reporter[]> {
+/** A domain's reporter, with what readiness needs besides the page's figures. */
+interface DomainReporter {
+  /** `org_name` as stored (the key); `reporter.org` is what the page shows. */
+  org: string;
+  reporter: Reporter;
+  /** Its first report day for the domain (an index into ctx.days). */
+  firstDay: number;
+}
+
+interface ReporterFacts {
+  /** A domain's reporters, by messages. */
+  of(dom: number): DomainReporter[];
+  /** The new reporters (`org_name` → first received, ISO day). */
+  newOrgs: Map<string, string>;
+}
+
+/**
+ * Receivers that reported on each domain, by messages, with the day each was first received (for
+ * any of our domains) and whether that makes it new (isNewReporter in ../readiness.ts).
+ */
+async function reporters(ctx: Context): Promise<ReporterFacts> {
   const { sql } = ctx;
-  const meta = await sql.rows(`SELECT dom, coalesce(org_name, '') AS org, min(org_email) AS email, count(*)::INTEGER AS reports
-    FROM reports WHERE day IS NOT NULL GROUP BY ALL`);
+  const firsts = await sql.rows(`SELECT coalesce(org_name, '') AS org, epoch_ms(min(received))::DOUBLE AS first_ms
+    FROM reports WHERE dom IS NOT NULL AND received IS NOT NULL GROUP BY ALL`);
+  const firstOf = new Map(firsts.map((r) => [String(r.org), num(r.first_ms)]));
+  const datasetFirst = firsts.reduce((min, r) => Math.min(min, num(r.first_ms)), Number.POSITIVE_INFINITY);
+  const newOrgs = new Map<string, string>();
+  for (const [org, first] of firstOf) if (isNewReporter(first, datasetFirst, ctx.now.getTime())) newOrgs.set(org, isoDay(first));
+
+  const meta = await sql.rows(`SELECT dom, coalesce(org_name, '') AS org, min(org_email) AS email, count(*)::INTEGER AS reports, min(day) AS first_day
+    FROM reports WHERE day IS NOT NULL AND dom IS NOT NULL GROUP BY ALL`);
   const series = seriesBy(
     await sql.rows(`SELECT f.dom, coalesce(r.org_name, '') AS org, f.day, ${seriesSums('f.')} FROM facts f JOIN reports r USING (report_no) GROUP BY ALL`),
     (r) => `${num(r.dom)}/${String(r.org)}`,
   );
-  return (dom) =>
-    meta
-      .filter((r) => num(r.dom) === dom)
-      .map((r): Reporter => ({ org: String(r.org), email: str(r.email), reports: num(r.reports), series: series.get(`${dom}/${String(r.org)}`) ?? [] }))
-      .sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || a.org.localeCompare(b.org));
+  const reportDays = groupBy(
+    await sql.rows(`SELECT dom, coalesce(org_name, '') AS org, day, count(*)::INTEGER AS n FROM reports WHERE day IS NOT NULL AND dom IS NOT NULL GROUP BY ALL ORDER BY day`),
+    (r) => `${num(r.dom)}/${String(r.org)}`,
+  );
+  const byDomain = groupBy(meta, (r) => num(r.dom));
+  return {
+    newOrgs,
+    of: (dom) =>
+      (byDomain.get(dom) ?? [])
+        .map((r): DomainReporter => {
+          const org = String(r.org);
+          const key = `${dom}/${org}`;
+          const first = firstOf.get(org);
+          return {
+            org,
+            firstDay: num(r.first_day),
+            reporter: {
+              org: ctx.redact ? scrubText(org) : org,
+              email: ctx.redact ? null : str(r.email),
+              reports: num(r.reports),
+              firstSeen: first === undefined ? '' : isoDay(first),
+              new: newOrgs.has(org),
+              series: series.get(key) ?? [],
+              reportDays: (reportDays.get(key) ?? []).map((d) => [num(d.day), num(d.n)]),
+            },
+          };
+        })
+        .sort((a, b) => messagesOf(b.reporter.series) - messagesOf(a.reporter.series) || a.org.localeCompare(b.org)),
+  };
 }
 
 /** The From domains of each domain's reports, by messages, with the policy that applies to them. */
@@ -298,7 +381,10 @@ async function headerFroms(ctx: Context, classes: ClassMap): Promise<(dom: numbe
     classes.headerFroms.forEach((from, fromId) => {
       const fromSeries = series.get(`${dom}/${fromId}`);
       if (fromSeries === undefined) return;
-      rows.push({ domain: from === '' ? '(none)' : from, ...appliesTo(from, ctx.policies), series: fromSeries });
+      // A spoofer's From may be anything, an address literal too.
+      const applies = appliesTo(from, ctx.policies);
+      const shown = ctx.redact ? { domain: scrubText(from), explanation: scrubText(applies.explanation) } : { domain: from, explanation: applies.explanation };
+      rows.push({ ...applies, ...shown, domain: from === '' ? '(none)' : shown.domain, series: fromSeries });
     });
     return rows.sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || a.domain.localeCompare(b.domain));
   };
@@ -331,8 +417,10 @@ async function authDetails(ctx: Context, classes: ClassMap): Promise<(dom: numbe
     classes.details.forEach((detail, authId) => {
       const detailSeries = series.get(`${dom}/${authId}`);
       if (detailSeries === undefined) return;
+      // HELO names are host names; any other field may still hold an address literal.
       const hidden = ctx.redact && detail.kind === 'spf' && detail.qualifier === 'helo';
-      rows.push({ ...detail, domain: hidden ? REDACTED : detail.domain, series: detailSeries });
+      const text = (value: string): string => (ctx.redact ? scrubText(value) : value);
+      rows.push({ ...detail, domain: hidden ? REDACTED : text(detail.domain), qualifier: detail.qualifier === null ? null : text(detail.qualifier), series: detailSeries });
     });
     return rows.sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || detailLabel(a).localeCompare(detailLabel(b)));
   };
@@ -365,8 +453,16 @@ async function reportedPolicies(ctx: Context): Promise<(dom: number) => Reported
 
 type ReadinessOf = (loaded: LoadedDomain, dom: number, daily: SeriesRow[]) => Readiness;
 
-/** The sums readiness weighs, over the last READINESS_WINDOW_DAYS days of data. */
-async function readiness(ctx: Context, classes: ClassMap): Promise<ReadinessOf> {
+/** Sums of one category-split window (the `window` of a readiness input, `days` aside). */
+const emptyWindow = (): ReporterShare['window'] => ({ days: 0, compliant: 0, forwarded: 0, authorisedFailing: 0, unauthorised: 0 });
+const WINDOW_FIELDS = ['compliant', 'forwarded', 'authorisedFailing', 'unauthorised'] as const;
+
+/**
+ * The sums readiness weighs, over the last READINESS_WINDOW_DAYS days of data; and each new
+ * reporter's part of them (`new_reports` → their facts), so that a new reporter cannot move the
+ * verdict silently (assessWithNewReporters).
+ */
+async function readiness(ctx: Context, classes: ClassMap, reporterFacts: ReporterFacts): Promise<ReadinessOf> {
   const { sql, lastIdx } = ctx;
   const windowStart = Math.max(0, lastIdx - (READINESS_WINDOW_DAYS - 1));
   const totals = await sql.rows(`SELECT dom, ${seriesResums()}, 0 AS day FROM domain_days WHERE day >= ${windowStart} GROUP BY dom`);
@@ -380,6 +476,43 @@ async function readiness(ctx: Context, classes: ClassMap): Promise<ReadinessOf> 
     WHERE f.category = ${CAT['authorised-failing']} AND f.day >= ${windowStart} GROUP BY ALL`);
   const hints = new HintVotes(hintRows, classes.hints, (r) => `${num(r.dom)}/${num(r.group_id)}`);
 
+  // New reporters' facts in the window: usually none, so usually no scan.
+  const newOrgs = [...reporterFacts.newOrgs.keys()];
+  const shareRows = new Map<string, Row[]>();
+  if (newOrgs.length > 0 && lastIdx >= 0) {
+    await sql.load('new_orgs', [['org', 'VARCHAR'], ['reporter_no', 'INTEGER']], newOrgs.map((org, index) => [org, index]));
+    await sql.run(`CREATE TEMP TABLE new_reports AS SELECT r.report_no, n.reporter_no FROM reports r JOIN new_orgs n ON n.org = coalesce(r.org_name, '')
+      WHERE r.day >= ${windowStart}`);
+    const rows = await sql.rows(`SELECT f.dom, n.reporter_no, g.group_key, f.category, c.authenticated, sum(f.messages)::DOUBLE AS messages
+      FROM facts f JOIN new_reports n USING (report_no) JOIN classes c USING (class_id) JOIN source_groups g USING (group_id)
+      WHERE f.day >= ${windowStart} GROUP BY ALL`);
+    for (const [key, list] of groupBy(rows, (r) => `${num(r.dom)}/${newOrgs[num(r.reporter_no)] ?? ''}`)) shareRows.set(key, list);
+  }
+  const shareOf = (dom: number, reporter: DomainReporter): ReporterShare => {
+    const window = emptyWindow();
+    const sources = new Map<string, ReadinessSource>();
+    for (const r of shareRows.get(`${dom}/${reporter.org}`) ?? []) {
+      const messages = num(r.messages);
+      const field = WINDOW_FIELDS[num(r.category)];
+      if (field === undefined) continue;
+      window[field] += messages;
+      const raw = String(r.group_key);
+      if (!raw.startsWith('sender:') && !raw.startsWith('service:')) continue;
+      const source = sources.get(raw) ?? { ...sourceIdentity(raw, ctx.redact), messages: 0, compliant: 0, authorisedFailing: 0, unauthorised: 0, unauthorisedAuthenticated: 0, hint: null };
+      source.messages += messages;
+      if (field !== 'forwarded') source[field] += messages;
+      if (field === 'unauthorised' && r.authenticated === true) source.unauthorisedAuthenticated += messages;
+      sources.set(raw, source);
+    }
+    return {
+      org: reporter.reporter.org,
+      firstSeen: reporter.reporter.firstSeen,
+      window,
+      daysOfData: lastIdx - reporter.firstDay + 1,
+      sources: [...sources.values()],
+    };
+  };
+
   return (loaded, dom, daily) => {
     const policy = loaded.policy;
     const firstDay = daily[0]?.[SERIES.day];
@@ -388,9 +521,7 @@ async function readiness(ctx: Context, classes: ClassMap): Promise<ReadinessOf> 
       const raw = String(r.group_key);
       const sums = seriesRow(r);
       return {
-        label: groupLabel(raw, ctx.redact),
-        declaredSender: raw.startsWith('sender:') ? raw.slice('sender:'.length) : null,
-        service: raw.startsWith('service:'),
+        ...sourceIdentity(raw, ctx.redact),
         messages: messagesOf([sums]),
         compliant: sums[SERIES.compliant],
         authorisedFailing: sums[SERIES.authorisedFailing],
@@ -401,21 +532,45 @@ async function readiness(ctx: Context, classes: ClassMap): Promise<ReadinessOf> 
     });
     const domainTotals = totals.find((r) => num(r.dom) === dom);
     const windowRow = domainTotals === undefined ? null : seriesRow(domainTotals);
-    return assessReadiness({
-      domain: policy.domain,
-      file: policy.file,
-      policy: { p: policy.p, testing: policy.testing, parked: loaded.spec.parked === true },
-      window: {
-        days: lastIdx < 0 ? 0 : lastIdx - windowStart + 1,
-        compliant: windowRow?.[SERIES.compliant] ?? 0,
-        forwarded: windowRow?.[SERIES.forwarded] ?? 0,
-        authorisedFailing: windowRow?.[SERIES.authorisedFailing] ?? 0,
-        unauthorised: windowRow?.[SERIES.unauthorised] ?? 0,
+    const domainReporters = reporterFacts.of(dom);
+    const knownFirstDay = domainReporters.filter((r) => !r.reporter.new).reduce((min, r) => Math.min(min, r.firstDay), Number.POSITIVE_INFINITY);
+    const assessed = assessWithNewReporters(
+      {
+        domain: policy.domain,
+        file: policy.file,
+        policy: { p: policy.p, testing: policy.testing, parked: loaded.spec.parked === true },
+        window: {
+          days: lastIdx < 0 ? 0 : lastIdx - windowStart + 1,
+          compliant: windowRow?.[SERIES.compliant] ?? 0,
+          forwarded: windowRow?.[SERIES.forwarded] ?? 0,
+          authorisedFailing: windowRow?.[SERIES.authorisedFailing] ?? 0,
+          unauthorised: windowRow?.[SERIES.unauthorised] ?? 0,
+        },
+        daysOfData: firstDay === undefined ? 0 : lastIdx - firstDay + 1,
+        sources,
       },
-      daysOfData: firstDay === undefined ? 0 : lastIdx - firstDay + 1,
-      sources,
-    });
+      domainReporters.filter((r) => r.reporter.new).map((r) => shareOf(dom, r)),
+      Number.isFinite(knownFirstDay) ? lastIdx - knownFirstDay + 1 : 0,
+    );
+    const inWindow = (rows: readonly (readonly number[])[], value: (row: readonly number[]) => number): number =>
+      rows.reduce((sum, row) => sum + ((row[0] ?? -1) >= windowStart ? value(row) : 0), 0);
+    const reporters = domainReporters
+      .map(({ reporter }): ReadinessReporter => ({
+        org: reporter.org,
+        reports: inWindow(reporter.reportDays, (row) => row[1] ?? 0),
+        messages: inWindow(reporter.series, (row) => (row[1] ?? 0) + (row[2] ?? 0) + (row[3] ?? 0) + (row[4] ?? 0)),
+        firstSeen: reporter.firstSeen,
+        new: reporter.new,
+      }))
+      .filter((r) => r.reports > 0)
+      .sort((a, b) => b.messages - a.messages || a.org.localeCompare(b.org));
+    return { ...assessed, reporters };
   };
+}
+
+/** What readiness knows of a sender or service group from its key. */
+function sourceIdentity(raw: string, redact: boolean): Pick<ReadinessSource, 'label' | 'declaredSender' | 'service'> {
+  return { label: groupLabel(raw, redact), declaredSender: raw.startsWith('sender:') ? raw.slice('sender:'.length) : null, service: raw.startsWith('service:') };
 }
 
 // ---------------------------------------------------------------------------------------------

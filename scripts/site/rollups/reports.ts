@@ -3,6 +3,7 @@ import { CATEGORIES } from '../../reports/classify.ts';
 import { committedLedgerFiles } from '../../reports/store/index.ts';
 import { sqlList } from '../../reports/store/layout.ts';
 import type { LedgerSummary, ReportDetail, ReportedPolicy, ReportRow, ReportSummary } from '../model.ts';
+import { scrubText, scrubWarning } from '../redact.ts';
 import { CLASS_HASH, REDACTED, num, rowJoins, str } from './common.ts';
 import type { Context } from './common.ts';
 import type { Row } from './duckdb.ts';
@@ -15,21 +16,25 @@ const ISO = (column: string): string => `strftime(${column}, '%Y-%m-%dT%H:%M:%SZ
 
 /** Our domains' reports, newest first; the first `reportPages` have a page. */
 export async function listReports(ctx: Context): Promise<ReportSummary[]> {
+  const text = (value: string): string => (ctx.redact ? scrubText(value) : value);
   const rows = await ctx.sql.rows(`SELECT report_key, org_name, report_id, policy_domain, ${ISO('date_begin')} AS b, ${ISO('date_end')} AS e,
       records, messages, passing, report_warnings, report_errors, report_schema
     FROM reports WHERE dom IS NOT NULL ORDER BY date_end DESC NULLS LAST, report_key`);
   return rows.map((r, index): ReportSummary => ({
     key: String(r.report_key),
-    org: str(r.org_name) ?? '',
-    reportId: str(r.report_id) ?? '',
+    // Free text a reporter wrote may quote addresses (redacted builds hide them).
+    org: text(str(r.org_name) ?? ''),
+    reportId: text(str(r.report_id) ?? ''),
     domain: str(r.policy_domain) ?? '',
     begin: str(r.b) ?? '',
     end: str(r.e) ?? '',
     records: num(r.records),
     messages: num(r.messages),
     passing: num(r.passing),
-    warnings: ((r.report_warnings as { code: string | null; message: string | null }[] | null) ?? []).map((w) => ({ code: w.code ?? '', message: w.message ?? '' })),
-    errors: ((r.report_errors as (string | null)[] | null) ?? []).filter((e): e is string => e !== null),
+    warnings: ((r.report_warnings as { code: string | null; message: string | null }[] | null) ?? [])
+      .map((w) => ({ code: w.code ?? '', message: w.message ?? '' }))
+      .map((w) => (ctx.redact ? scrubWarning(w) : w)),
+    errors: ((r.report_errors as (string | null)[] | null) ?? []).filter((e): e is string => e !== null).map(text),
     schema: str(r.report_schema) ?? '',
     hasPage: index < ctx.options.reportPages,
   }));
@@ -47,7 +52,10 @@ export async function readLedger(ctx: Context): Promise<LedgerSummary> {
     WHERE outcome <> 'stored' ORDER BY ingested_at DESC NULLS LAST, ingest_run DESC, seq DESC LIMIT ${SET_ASIDE_LISTED}`);
   return {
     outcomes,
-    setAside: setAside.map((r) => ({ at: str(r.at) ?? '', outcome: String(r.outcome), source: str(r.source_ref) ?? '', reason: str(r.reason) })),
+    setAside: setAside.map((r) => {
+      const reason = str(r.reason);
+      return { at: str(r.at) ?? '', outcome: String(r.outcome), source: str(r.source_ref) ?? '', reason: reason !== null && ctx.redact ? scrubText(reason) : reason };
+    }),
   };
 }
 
@@ -56,7 +64,7 @@ export async function readLedger(ctx: Context): Promise<LedgerSummary> {
 
 /** What report details read of each record: the class hash's columns and what the page shows. */
 const DETAIL_RECORD_COLUMNS = [
-  'report_key', 'record_index', 'source_ip', 'source_ptr', 'message_count', 'disposition', 'header_from', 'envelope_from',
+  'report_key', 'record_index', 'source_ip', 'source_ptr', 'message_count', 'disposition', 'header_from', 'envelope_from', 'envelope_from_derived',
   'dkim_results', 'spf_results', 'dkim_aligned', 'spf_aligned', 'dmarc_pass', 'override_reasons', 'policy_domain', 'policy_adkim', 'policy_aspf',
 ].join(', ');
 
@@ -69,9 +77,23 @@ function dkimTextSql(x: string): string {
     'd=' || coalesce(e.domain, '') || CASE WHEN coalesce(e.selector, '') <> '' THEN ' s=' || e.selector ELSE '' END || ' ' || ${resultSql('e')}), '; '), '')`;
 }
 
+/** An SPF result's scope, lower case ('' when none). */
+const scopeSql = (e: string): string => `lower(trim(coalesce(${e}.scope, '')))`;
+
+/**
+ * The envelope domain; redacted builds hide one the parser took from an SPF HELO result (a host
+ * name: RFC 7208 section 2.3), as they hide the HELO result itself.
+ */
+function envelopeFromSql(x: string, redact: boolean): string {
+  if (!redact) return `${x}.envelope_from`;
+  return `CASE WHEN coalesce(${x}.envelope_from_derived, false)
+      AND list_contains(list_transform(list_filter(${x}.spf_results, lambda e: ${scopeSql('e')} = 'helo'), lambda e: e.domain), ${x}.envelope_from)
+    THEN '${REDACTED}' ELSE ${x}.envelope_from END`;
+}
+
 /** `mfrom example.com softfail`; HELO names are host names, so redacted builds hide them. */
 function spfTextSql(x: string, redact: boolean): string {
-  const scope = `lower(trim(coalesce(e.scope, '')))`;
+  const scope = scopeSql('e');
   const domain = redact ? `CASE WHEN ${scope} = 'helo' THEN '${REDACTED}' ELSE coalesce(e.domain, '') END` : `coalesce(e.domain, '')`;
   return `coalesce(array_to_string(list_transform(${x}.spf_results, lambda e:
     CASE WHEN ${scope} = '' THEN '' ELSE ${scope} || ' ' END || ${domain} || ' ' || ${resultSql('e')}), '; '), '')`;
@@ -121,7 +143,15 @@ export class DetailReader {
         lastSeen: str(header.day) ?? info.policy.lastSeen,
         reports: 1,
       };
-      return [{ ...info.summary, email: str(header?.org_email), generator: str(header?.generator), policy, rows: rowsByKey.get(key) ?? [] }];
+      const { redact } = this.#ctx;
+      const generator = str(header?.generator);
+      return [{
+        ...info.summary,
+        email: redact ? null : str(header?.org_email),
+        generator: generator !== null && redact ? scrubText(generator) : generator,
+        policy,
+        rows: rowsByKey.get(key) ?? [],
+      }];
     });
   }
 
@@ -129,8 +159,10 @@ export class DetailReader {
   #selectRows(keysTable: string): string {
     // Only the wanted reports' rows go through the joins and the class hash.
     const wantedRows = `SELECT ${DETAIL_RECORD_COLUMNS} FROM (${this.#ctx.records}) WHERE report_key IN (SELECT report_key FROM ${keysTable})`;
-    return `SELECT x.report_key, x.record_index, x.source_ip, x.source_ptr, x.message_count::DOUBLE AS count, x.disposition,
-        x.header_from, x.envelope_from, ${dkimTextSql('x')} AS dkim, ${spfTextSql('x', this.#ctx.redact)} AS spf,
+    const { redact } = this.#ctx;
+    return `SELECT x.report_key, x.record_index, ${redact ? `'${REDACTED}'` : 'x.source_ip'} AS source_ip, ${redact ? 'NULL' : 'x.source_ptr'} AS source_ptr,
+        i.asn::DOUBLE AS asn, i.as_name, i.country, x.message_count::DOUBLE AS count, x.disposition,
+        x.header_from, ${envelopeFromSql('x', redact)} AS envelope_from, ${dkimTextSql('x')} AS dkim, ${spfTextSql('x', redact)} AS spf,
         coalesce(x.dkim_aligned, false) AS dkim_aligned, coalesce(x.spf_aligned, false) AS spf_aligned, c.category
       ${rowJoins(wantedRows)} LEFT JOIN classes c ON c.class_hash = ${CLASS_HASH}`;
   }
@@ -145,6 +177,11 @@ export class DetailReader {
   /** Rows per report key: from `detail_rows` when cached, else by a scan. */
   async #rows(wanted: string[]): Promise<Map<string, ReportRow[]>> {
     const { sql, redact } = this.#ctx;
+    // Identifiers are whatever the report says (a spoofer's From may be an address literal).
+    const identifier = (value: unknown): string | null => {
+      const text = str(value);
+      return text !== null && redact ? scrubText(text) : text;
+    };
     const rowsByKey = new Map<string, ReportRow[]>();
     // Column by column: a detail page build asks for ~10^5–10^6 rows at once.
     const collect = async (query: string): Promise<void> => {
@@ -155,14 +192,17 @@ export class DetailReader {
         let list = rowsByKey.get(key);
         if (list === undefined) rowsByKey.set(key, (list = []));
         list.push({
-          sourceIp: redact ? REDACTED : (str(c.source_ip?.[i]) ?? ''),
-          ptr: c.source_ptr?.[i] == null ? null : redact ? REDACTED : String(c.source_ptr[i]),
+          sourceIp: str(c.source_ip?.[i]) ?? '',
+          ptr: str(c.source_ptr?.[i]),
+          asn: c.asn?.[i] == null ? null : num(c.asn[i]),
+          asName: str(c.as_name?.[i]),
+          country: str(c.country?.[i]),
           count: num(c.count?.[i]),
           disposition: str(c.disposition?.[i]),
-          headerFrom: str(c.header_from?.[i]),
-          envelopeFrom: str(c.envelope_from?.[i]),
-          dkim: str(c.dkim?.[i]) ?? '',
-          spf: str(c.spf?.[i]) ?? '',
+          headerFrom: identifier(c.header_from?.[i]),
+          envelopeFrom: identifier(c.envelope_from?.[i]),
+          dkim: identifier(c.dkim?.[i]) ?? '',
+          spf: identifier(c.spf?.[i]) ?? '',
           dkimAligned: c.dkim_aligned?.[i] === true,
           spfAligned: c.spf_aligned?.[i] === true,
           // Every row of a listed report has a class (`classes` covers all rows of our domains).

@@ -71,12 +71,15 @@ export async function buildSummary(ctx: Context): Promise<SiteData['summary']> {
   const fresh = await sql.rows<TopSources>(topSources('t.first_day BETWEEN d.first_day AND d.last_day', 'messages'));
   const failing = await sql.rows<TopSources>(topSources('g.authorised_failing + g.unauthorised > 0', 'authorised_failing + unauthorised'));
   const groupIds = [...new Set([...fresh, ...failing].flatMap((r) => r.top.map((t) => t.group_id)))];
-  const keyOf = new Map<number, string>(
+  const groupOf = new Map<number, Row>(
     groupIds.length === 0
       ? []
-      : (await sql.rows(`SELECT group_id, group_key FROM source_groups WHERE group_id IN (${groupIds.join(', ')})`)).map((r) => [num(r.group_id), String(r.group_key)]),
+      : (await sql.rows(`SELECT group_id, group_key, asn, as_name, country FROM source_groups WHERE group_id IN (${groupIds.join(', ')})`)).map((r) => [num(r.group_id), r]),
   );
-  const labelOf = (groupId: number): string => groupLabel(keyOf.get(groupId) ?? '', ctx.redact);
+  const labelOf = (groupId: number): string => {
+    const row = groupOf.get(groupId);
+    return row === undefined ? '' : groupLabel(String(row.group_key), ctx.redact, row);
+  };
   const domainName = (dom: unknown): string => ctx.policies[num(dom)]?.domain ?? '';
 
   const result: SiteData['summary'] = { daily: [], weekly: [], monthly: [] };

@@ -13,7 +13,7 @@ import type { Context } from './common.ts';
 
 /**
  * `reports`: one row per report: `report_no` (its number; `report_id` is the receiver's own ID), its
- * header fields and sums, `dom` (the domain file that governs it, NULL when none does) and `day` (its
+ * header fields and sums, `received` (when its first copy was ingested), `dom` (the domain file that governs it, NULL when none does) and `day` (its
  * UTC day as an index into ctx.days, NULL when it is not charted). Sets ctx.days.
  */
 export async function buildReports(ctx: Context): Promise<void> {
@@ -29,6 +29,8 @@ export async function buildReports(ctx: Context): Promise<void> {
       any_value(policy_p) AS p, any_value(policy_sp) AS sp, any_value(policy_np) AS np,
       any_value(policy_adkim) AS adkim, any_value(policy_aspf) AS aspf, any_value(policy_pct) AS pct,
       any_value(policy_testing) AS testing,
+      -- When we received it (the ingest run's start): unlike its dates, not written by the reporter.
+      min(ingested_at) AS received,
       count(*)::INTEGER AS records,
       sum(coalesce(message_count, 0))::DOUBLE AS messages,
       coalesce(sum(message_count) FILTER (WHERE dmarc_pass), 0)::DOUBLE AS passing
@@ -76,8 +78,10 @@ async function loadPolicyDomains(ctx: Context): Promise<void> {
 
 /**
  * `ips`: one row per source IP: `ip_id` (ids follow the address order), its enrichment (the latest
- * ingest's), `forwarder`, `range_senders` and `ip_group_key`, its own source group (service, PTR base
- * domain, or the bare IP). Until buildGroups numbers the groups, `ips` is a view on `ips_ungrouped`.
+ * ingest's), `net_id` (its network: AS and country, what a redacted build shows instead of the
+ * address; described by `nets`), `forwarder`, `range_senders` and `ip_group_key`, its own source group
+ * (service, PTR base domain, or the bare IP). Until buildGroups numbers the groups, `ips` is a view on
+ * `ips_ungrouped`.
  */
 export async function buildIps(ctx: Context): Promise<void> {
   const { sql } = ctx;
@@ -94,6 +98,7 @@ export async function buildIps(ctx: Context): Promise<void> {
   await sql.run(`CREATE TEMP TABLE ips_ungrouped AS
     SELECT (row_number() OVER (ORDER BY i.ip))::INTEGER - 1 AS ip_id, i.ip, i.e.ptr AS ptr, i.e.base AS base, i.e.name AS name, i.e.type AS type,
       i.e.asn AS asn, i.e.as_name AS as_name, i.e.country AS country,
+      (dense_rank() OVER (ORDER BY i.e.asn, i.e.as_name, i.e.country))::INTEGER - 1 AS net_id,
       coalesce(f.hit, false) AS forwarder, s.senders AS range_senders,
       CASE WHEN i.e.name IS NOT NULL AND i.e.name <> '' THEN 'service:' || i.e.name
            WHEN i.e.base IS NOT NULL AND i.e.base <> '' THEN 'base:' || lower(i.e.base)
@@ -102,6 +107,7 @@ export async function buildIps(ctx: Context): Promise<void> {
     LEFT JOIN forwarders f ON f.base IS NOT DISTINCT FROM i.e.base AND f.asn IS NOT DISTINCT FROM i.e.asn
     LEFT JOIN ip_range_senders s ON s.ip = i.ip`);
   await sql.run(`DROP TABLE ips_raw`);
+  await sql.run(`CREATE TEMP TABLE nets AS SELECT DISTINCT net_id, asn, as_name, country FROM ips_ungrouped`);
   // The class hash needs `forwarder` and `range_senders` only.
   await sql.run(`CREATE TEMP VIEW ips AS SELECT * FROM ips_ungrouped`);
 }
@@ -137,14 +143,21 @@ async function loadRangeSenders(ctx: Context): Promise<void> {
 /**
  * `source_groups`, numbered (`group_id`) by key: `sender:<name>` (a declared sender), else per IP
  * `service:<name>`, `base:<PTR base domain>` or `ip:<address>`. Declared senders win over the IP's
- * own group. Then `ips` gets `ip_group_id` and `classes` (from `classes_ungrouped`) `sender_group_id`.
+ * own group. A `base:` or `ip:` group also gets the network most of its addresses are in (`asn`,
+ * `as_name`, `country`: how a redacted build names it). Then `ips` gets `ip_group_id` and `classes`
+ * (from `classes_ungrouped`) `sender_group_id`.
  */
 export async function buildGroups(ctx: Context): Promise<void> {
   const { sql } = ctx;
+  await sql.run(`CREATE TEMP TABLE group_networks AS
+    SELECT group_key, arg_max(net_id, {n: n, t: -net_id}) AS net_id
+    FROM (SELECT ip_group_key AS group_key, net_id, count(*) AS n FROM ips_ungrouped WHERE NOT starts_with(ip_group_key, 'service:') GROUP BY ALL)
+    GROUP BY group_key`);
   await sql.run(`CREATE TEMP TABLE source_groups AS
-    SELECT (row_number() OVER (ORDER BY group_key) - 1)::INTEGER AS group_id, group_key
+    SELECT (row_number() OVER (ORDER BY k.group_key) - 1)::INTEGER AS group_id, k.group_key, n.asn::DOUBLE AS asn, n.as_name, n.country
     FROM (SELECT DISTINCT ip_group_key AS group_key FROM ips_ungrouped
-          UNION SELECT DISTINCT 'sender:' || sender FROM classes_ungrouped WHERE sender IS NOT NULL)`);
+          UNION SELECT DISTINCT 'sender:' || sender FROM classes_ungrouped WHERE sender IS NOT NULL) k
+    LEFT JOIN group_networks USING (group_key) LEFT JOIN nets n USING (net_id)`);
   await sql.run(`DROP VIEW ips`);
   await sql.run(`CREATE TEMP TABLE ips AS SELECT i.*, g.group_id AS ip_group_id FROM ips_ungrouped i JOIN source_groups g ON g.group_key = i.ip_group_key`);
   await sql.run(`CREATE TEMP TABLE classes AS

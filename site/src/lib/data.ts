@@ -9,7 +9,8 @@ import { SITE_ENV, type SiteDataSource } from '../../../scripts/site/model.ts';
 export interface SiteSettings {
   dataDir: string;
   domainsDir: string;
-  redact: boolean;
+  /** IP addresses, host names and e-mail addresses shown (only when the build says so: redacted by default). */
+  showAddresses: boolean;
   liveDns: boolean;
   /** Free GitHub Pages sites are public: the banner shows unless the build says the site is private. */
   public: boolean;
@@ -23,7 +24,7 @@ export function siteSettings(env: NodeJS.ProcessEnv = process.env): SiteSettings
   return {
     dataDir: resolve(env[SITE_ENV.dataDir] || 'reports'),
     domainsDir: resolve(env[SITE_ENV.domainsDir] || 'domains'),
-    redact: flag(env[SITE_ENV.redact]),
+    showAddresses: flag(env[SITE_ENV.showAddresses]),
     liveDns: flag(env[SITE_ENV.liveDns]),
     public: env[SITE_ENV.visibility] !== 'private',
     repository: env[SITE_ENV.repository] || env.GITHUB_REPOSITORY || null,
@@ -41,7 +42,7 @@ export function siteData(): Promise<SiteDataSource> {
     cache.__dmarcopsSite?.source.then((old) => old.close(), () => undefined);
     cache.__dmarcopsSite = {
       key,
-      source: openSiteData({ dataDir: settings.dataDir, domainsDir: settings.domainsDir, redact: settings.redact, liveDns: settings.liveDns }),
+      source: openSiteData({ dataDir: settings.dataDir, domainsDir: settings.domainsDir, showAddresses: settings.showAddresses, liveDns: settings.liveDns }),
     };
   }
   return cache.__dmarcopsSite.source;

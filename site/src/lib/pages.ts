@@ -6,6 +6,7 @@
  */
 import type { Category } from '../../../scripts/reports/classify.ts';
 import type { DomainData, ReadinessVerdict, SeriesRow, SiteData, SourceGroup } from '../../../scripts/site/model.ts';
+import { NEW_REPORTER_DAYS } from '../../../scripts/site/readiness.ts';
 import {
   categoryBadge,
   type Column,
@@ -66,30 +67,63 @@ export interface SourcePayload {
   first: string;
   last: string;
   series: SeriesRow[];
+  /** Drill-down rows (IP addresses, or networks in a redacted build), listed or not. */
   ipCount: number;
+  /** Distinct IP addresses. */
+  addresses: number;
 }
 
+/** A drill-down row: an IP address, or in a redacted build a network (`ip` and `ptr` null) of `addresses` addresses. */
 export interface IpPayload {
   source: string;
-  ip: string;
+  ip: string | null;
   ptr: string | null;
+  addresses: number;
   asn: number | null;
   asName: string | null;
   country: string | null;
   series: PassRow[];
 }
 
+/** A reporter's day: `[day, messages, compliant, reports]` (reports by the day they begin). */
+export type ReporterRow = [day: number, messages: number, compliant: number, reports: number];
+
+export interface ReporterPayload {
+  org: string;
+  email: string | null;
+  /** Reports for this domain, all data. */
+  reports: number;
+  /** First received (ISO day). */
+  first: string;
+  new: boolean;
+  series: ReporterRow[];
+}
+
 export interface DomainPayload {
   days: string[];
   domain: string;
+  /** IP addresses, host names and e-mail addresses left out of this build. */
+  redacted: boolean;
   daily: SeriesRow[];
   sources: SourcePayload[];
-  reporters: { org: string; email: string | null; reports: number; series: PassRow[] }[];
+  reporters: ReporterPayload[];
   headerFrom: { domain: string; applies: string; disposition: string | null; explanation: string; series: PassRow[] }[];
   auth: { kind: 'dkim' | 'spf'; domain: string; qualifier: string | null; result: string; aligned: boolean; series: PassRow[] }[];
 }
 
 const passRows = (series: readonly SeriesRow[]): PassRow[] => series.map((r) => [r[0], r[1] + r[2] + r[3] + r[4], r[1]]);
+
+/** A reporter's message series and report counts, merged by day. */
+function reporterRows(series: readonly SeriesRow[], reportDays: readonly (readonly [number, number])[]): ReporterRow[] {
+  const byDay = new Map<number, ReporterRow>();
+  for (const [day, messages, compliant] of passRows(series)) byDay.set(day, [day, messages, compliant, 0]);
+  for (const [day, reports] of reportDays) {
+    const row = byDay.get(day) ?? [day, 0, 0, 0];
+    row[3] += reports;
+    byDay.set(day, row);
+  }
+  return [...byDay.values()].sort((a, b) => a[0] - b[0]);
+}
 
 export function describeDefined(d: DomainData['defined']): string {
   const parts = [`p=${d.p}`];
@@ -157,6 +191,7 @@ export function domainPayload(data: SiteData, d: DomainData): DomainPayload {
   return {
     days: data.days,
     domain: d.domain,
+    redacted: data.redacted,
     daily: d.daily,
     sources: groups.map((g) => ({
       key: g.key,
@@ -168,8 +203,9 @@ export function domainPayload(data: SiteData, d: DomainData): DomainPayload {
       last: g.lastSeen,
       series: g.series,
       ipCount: g.ips.length + g.moreIps,
+      addresses: g.addresses,
     })),
-    reporters: d.reporters.map((r) => ({ org: r.org, email: r.email, reports: r.reports, series: passRows(r.series) })),
+    reporters: d.reporters.map((r) => ({ org: r.org, email: r.email, reports: r.reports, first: r.firstSeen, new: r.new, series: reporterRows(r.series, r.reportDays) })),
     headerFrom: d.headerFrom.map((h) => ({ domain: h.domain, applies: h.applies, disposition: h.disposition, explanation: h.explanation, series: passRows(h.series) })),
     auth: d.authDetails.map((a) => ({ kind: a.kind, domain: a.domain, qualifier: a.qualifier, result: a.result, aligned: a.aligned, series: passRows(a.series) })),
   };
@@ -179,7 +215,7 @@ export function domainPayload(data: SiteData, d: DomainData): DomainPayload {
 export function domainIps(d: DomainData): IpPayload[] {
   const groups = d.otherSources ? [...d.sources, d.otherSources] : d.sources;
   return groups.flatMap((g) =>
-    g.ips.map((ip) => ({ source: g.key, ip: ip.ip, ptr: ip.ptr, asn: ip.asn, asName: ip.asName, country: ip.country, series: passRows(ip.series) })),
+    g.ips.map((ip) => ({ source: g.key, ip: ip.ip, ptr: ip.ptr, addresses: ip.addresses, asn: ip.asn, asName: ip.asName, country: ip.country, series: passRows(ip.series) })),
   );
 }
 
@@ -191,7 +227,7 @@ export interface PassTally {
   compliant: number;
 }
 
-export function sumPass(series: readonly PassRow[], range: { start: number; end: number }): PassTally {
+export function sumPass(series: readonly (PassRow | ReporterRow)[], range: { start: number; end: number }): PassTally {
   let messages = 0;
   let compliant = 0;
   for (const row of series) {
@@ -324,16 +360,22 @@ function sourceName(s: SourcePayload): string {
   return escapeHtml(s.label);
 }
 
-export const SOURCE_COLUMNS: Column<SourceRowView>[] = [
-  {
+/** The source column, which expands to IP addresses (or networks, in a redacted build). */
+function sourceColumn(redacted: boolean): Column<SourceRowView> {
+  const what = redacted ? 'networks' : 'IP addresses';
+  return {
     id: 'source',
     label: 'Source',
     sortValue: (r) => r.s.label,
     cell: (r) =>
       r.s.ipCount > 0
-        ? `<button type="button" class="expand" aria-expanded="false" data-expand="${escapeHtml(r.s.key)}"><span aria-hidden="true">▸</span><span class="visually-hidden">Show IP addresses of </span></button>${sourceName(r.s)}`
+        ? `<button type="button" class="expand" aria-expanded="false" data-expand="${escapeHtml(r.s.key)}"><span aria-hidden="true">▸</span><span class="visually-hidden">Show ${what} of </span></button>${sourceName(r.s)}`
         : sourceName(r.s),
-  },
+  };
+}
+
+export const SOURCE_COLUMNS: Column<SourceRowView>[] = [
+  sourceColumn(false),
   { id: 'type', label: 'Type', sortValue: (r) => r.s.type ?? '', cell: (r) => escapeHtml(r.s.type ?? '–') },
   { id: 'messages', label: 'Messages', numeric: true, sortValue: (r) => r.tally.messages, cell: (r) => formatCount(r.tally.messages) },
   { id: 'dmarc', label: 'DMARC', numeric: true, sortValue: (r) => ratio(r.tally.compliant, r.tally.messages), cell: (r) => percentBar(r.tally.compliant, r.tally.messages) },
@@ -351,26 +393,49 @@ export const SOURCE_COLUMNS: Column<SourceRowView>[] = [
   { id: 'last', label: 'Last seen', sortValue: (r) => r.s.last, cell: (r) => escapeHtml(r.s.last) },
 ];
 
-function ipRows(source: SourcePayload, ips: readonly IpPayload[], range: DayRange, columns: number): string {
+/** The sources table's columns for a build: the expand button names what it shows. */
+export function sourceColumns(redacted: boolean): Column<SourceRowView>[] {
+  return redacted ? [sourceColumn(true), ...SOURCE_COLUMNS.slice(1)] : SOURCE_COLUMNS;
+}
+
+function asnText(ip: IpPayload): string {
+  return ip.asn === null ? '–' : `AS${ip.asn}${ip.asName ? ` ${escapeHtml(ip.asName)}` : ''}`;
+}
+
+/**
+ * A source's drill-down: its IP addresses (PTR, ASN, country), or in a redacted build its networks
+ * (ASN, country) with how many addresses each: the figures without the addresses.
+ */
+function ipRows(source: SourcePayload, ips: readonly IpPayload[], range: DayRange, columns: number, redacted: boolean): string {
   const mine = ips
     .filter((ip) => ip.source === source.key)
     .map((ip) => ({ ip, tally: sumPass(ip.series, range) }))
     .sort((a, b) => b.tally.messages - a.tally.messages);
-  const head = `<tr class="ips" hidden data-ips-of="${escapeHtml(source.key)}"><td colspan="${columns}"><table><caption class="visually-hidden">IP addresses of ${escapeHtml(source.label)}</caption><thead><tr><th scope="col">IP</th><th scope="col">PTR</th><th scope="col">ASN</th><th scope="col">Country</th><th scope="col" class="num">Messages</th><th scope="col" class="num">DMARC</th></tr></thead><tbody>`;
-  const body = mine
-    .map(({ ip, tally }) => {
-      const asn = ip.asn === null ? '–' : `AS${ip.asn}${ip.asName ? ` ${escapeHtml(ip.asName)}` : ''}`;
-      return `<tr><th scope="row"><code>${escapeHtml(ip.ip)}</code></th><td>${escapeHtml(ip.ptr ?? '–')}</td><td>${asn}</td><td>${escapeHtml(ip.country ?? '–')}</td><td class="num">${formatCount(tally.messages)}</td><td class="num">${formatPercent(tally.compliant, tally.messages)}</td></tr>`;
-    })
-    .join('');
-  const more = source.ipCount > mine.length ? `<tr><td colspan="6" class="muted">${formatCount(source.ipCount - mine.length)} more IP addresses not listed</td></tr>` : '';
-  return `${head}${body}${more}</tbody></table></td></tr>`;
+  const figures = (tally: PassTally): string => `<td class="num">${formatCount(tally.messages)}</td><td class="num">${formatPercent(tally.compliant, tally.messages)}</td>`;
+  let head: string;
+  let body: string;
+  if (redacted) {
+    head = `<caption class="visually-hidden">Networks of ${escapeHtml(source.label)} (IP addresses redacted)</caption><thead><tr><th scope="col">Network</th><th scope="col">Country</th><th scope="col" class="num">Addresses</th><th scope="col" class="num">Messages</th><th scope="col" class="num">DMARC</th></tr></thead>`;
+    body = mine.map(({ ip, tally }) => `<tr><th scope="row">${asnText(ip)}</th><td>${escapeHtml(ip.country ?? '–')}</td><td class="num">${formatCount(ip.addresses)}</td>${figures(tally)}</tr>`).join('');
+  } else {
+    head = `<caption class="visually-hidden">IP addresses of ${escapeHtml(source.label)}</caption><thead><tr><th scope="col">IP</th><th scope="col">PTR</th><th scope="col">ASN</th><th scope="col">Country</th><th scope="col" class="num">Messages</th><th scope="col" class="num">DMARC</th></tr></thead>`;
+    body = mine
+      .map(({ ip, tally }) => `<tr><th scope="row"><code>${escapeHtml(ip.ip ?? '–')}</code></th><td>${escapeHtml(ip.ptr ?? '–')}</td><td>${asnText(ip)}</td><td>${escapeHtml(ip.country ?? '–')}</td>${figures(tally)}</tr>`)
+      .join('');
+  }
+  const span = redacted ? 5 : 6;
+  const notListed = source.ipCount - mine.length;
+  const more = notListed > 0 ? `<tr><td colspan="${span}" class="muted">${formatCount(notListed)} more ${redacted ? 'networks' : 'IP addresses'} not listed</td></tr>` : '';
+  const total = redacted ? `<tr><td colspan="${span}" class="muted">${formatCount(source.addresses)} IP address${source.addresses === 1 ? '' : 'es'} in all (all data); the addresses are redacted in this build</td></tr>` : '';
+  return `<tr class="ips" hidden data-ips-of="${escapeHtml(source.key)}"><td colspan="${columns}"><table>${head}<tbody>${body}${more}${total}</tbody></table></td></tr>`;
 }
 
 export interface DomainView {
   kpis: Kpis;
   tally: Tally;
   daily: Tally[];
+  /** Which reporters the window's figures come from (HTML). */
+  provenance: string;
   sources: string;
   reporters: string;
   headerFrom: string;
@@ -386,12 +451,25 @@ export interface DomainSorts {
 
 interface PassRowView<T> {
   item: T;
-  tally: PassTally;
+  /** `reports` only for reporters (0 for the other tables). */
+  tally: PassTally & { reports: number };
 }
 
-export const REPORTER_COLUMNS: Column<PassRowView<DomainPayload['reporters'][number]>>[] = [
-  { id: 'org', label: 'Reporter', sortValue: (r) => r.item.org, cell: (r) => `${escapeHtml(r.item.org)}${r.item.email ? ` <span class="muted">${escapeHtml(r.item.email)}</span>` : ''}` },
-  { id: 'reports', label: 'Reports (all data)', numeric: true, sortValue: (r) => r.item.reports, cell: (r) => formatCount(r.item.reports) },
+/** "new" next to a reporter first received within the last 30 days. */
+export function newReporterBadge(first: string): string {
+  return `<span class="badge new-reporter" title="${escapeHtml(`First received ${first}: a reporter new within the last ${NEW_REPORTER_DAYS} days`)}">new</span>`;
+}
+
+const reporterName = (r: ReporterPayload): string => escapeHtml(r.org || '(no name)');
+export const REPORTER_COLUMNS: Column<PassRowView<ReporterPayload>>[] = [
+  {
+    id: 'org',
+    label: 'Reporter',
+    sortValue: (r) => r.item.org,
+    cell: (r) => `${reporterName(r.item)}${r.item.new ? ` ${newReporterBadge(r.item.first)}` : ''}${r.item.email ? ` <span class="muted">${escapeHtml(r.item.email)}</span>` : ''}`,
+  },
+  { id: 'first', label: 'First received', help: 'When its first report reached this dataset (not the date the report gives)', sortValue: (r) => r.item.first, cell: (r) => escapeHtml(r.item.first || '–') },
+  { id: 'reports', label: 'Reports', help: 'Its reports for this domain in the window', numeric: true, sortValue: (r) => r.tally.reports, cell: (r) => formatCount(r.tally.reports) },
   { id: 'messages', label: 'Messages', numeric: true, sortValue: (r) => r.tally.messages, cell: (r) => formatCount(r.tally.messages) },
   { id: 'pass', label: 'DMARC pass', numeric: true, sortValue: (r) => ratio(r.tally.compliant, r.tally.messages), cell: (r) => percentBar(r.tally.compliant, r.tally.messages) },
 ];
@@ -419,8 +497,16 @@ export const AUTH_COLUMNS: Column<PassRowView<DomainPayload['auth'][number]>>[] 
   { id: 'messages', label: 'Messages', numeric: true, sortValue: (r) => r.tally.messages, cell: (r) => formatCount(r.tally.messages) },
 ];
 
-function passTable<T extends { series: PassRow[] }>(items: readonly T[], columns: Column<PassRowView<T>>[], range: DayRange, sort: SortState | null, search: (item: T) => string): string {
-  const rows = items.map((item) => ({ item, tally: sumPass(item.series, range) })).filter((r) => r.tally.messages > 0);
+/** Reports in the window of a reporter's rows. */
+function sumReports(series: readonly ReporterRow[], range: { start: number; end: number }): number {
+  let reports = 0;
+  for (const row of series) if (row[0] >= range.start && row[0] <= range.end) reports += row[3];
+  return reports;
+}
+
+function passTable<T extends { series: (PassRow | ReporterRow)[] }>(items: readonly T[], columns: Column<PassRowView<T>>[], range: DayRange, sort: SortState | null, search: (item: T) => string): string {
+  const tallyOf = (item: T) => ({ ...sumPass(item.series, range), reports: sumReports(item.series.filter((row): row is ReporterRow => row.length === 4), range) });
+  const rows = items.map((item) => ({ item, tally: tallyOf(item) })).filter((r) => r.tally.messages > 0 || r.tally.reports > 0);
   const sorted = sortRows(rows, columns, sort ?? { column: 'messages', descending: true });
   return renderRows(sorted, columns, { search: (r) => search(r.item) });
 }
@@ -434,24 +520,53 @@ export function domainView(payload: DomainPayload, range: DayRange, sorts: Domai
     })
     .filter((r) => r.tally.messages > 0);
   const problems = sourceRows.filter((r) => r.category !== null && r.s.key !== 'other').length;
-  const columns = SOURCE_COLUMNS.length;
-  const sources = renderRows(sortRows(sourceRows, SOURCE_COLUMNS, sorts.sources ?? { column: 'messages', descending: true }), SOURCE_COLUMNS, {
+  const sourceCols = sourceColumns(payload.redacted);
+  const columns = sourceCols.length;
+  const sources = renderRows(sortRows(sourceRows, sourceCols, sorts.sources ?? { column: 'messages', descending: true }), sourceCols, {
     search: (r) => `${r.s.label} ${r.s.type ?? ''} ${r.s.declared ?? ''}`,
     attributes: (r) => ({ key: r.s.key, cat: r.category ?? 'none', authorised: r.s.declared ? 'yes' : 'no' }),
     detail: (r) => {
       const hint = r.s.hint && r.tally.authorisedFailing > 0 ? `<tr class="hint"><td colspan="${columns}"><strong>How to fix:</strong> ${escapeHtml(r.s.hint)}</td></tr>` : '';
-      return hint + (r.s.ipCount > 0 ? ipRows(r.s, ips, range, columns) : '');
+      return hint + (r.s.ipCount > 0 ? ipRows(r.s, ips, range, columns, payload.redacted) : '');
     },
   });
   return {
     kpis: kpis(tally, problems),
     tally,
     daily: dailyTallies(payload.daily, range),
+    provenance: provenance(payload.reporters, range),
     sources,
     reporters: passTable(payload.reporters, REPORTER_COLUMNS, range, sorts.reporters, (r) => `${r.org} ${r.email ?? ''}`),
     headerFrom: passTable(payload.headerFrom, HEADER_FROM_COLUMNS, range, sorts.headerFrom, (r) => r.domain),
     auth: passTable(payload.auth, AUTH_COLUMNS, range, sorts.auth, (r) => `${r.kind} ${r.domain} ${r.qualifier ?? ''} ${r.result}`),
   };
+}
+
+/** Reporters named in the provenance line before "and N more" (new ones are always named). */
+const PROVENANCE_NAMED = 5;
+
+/**
+ * Where a window's figures come from: "From 1,234 reports by 4 reporters: google.com (900), …",
+ * every new reporter named with its badge. Anyone can mail a report: this is how a reader sees
+ * that a figure rests on one unfamiliar reporter.
+ */
+export function provenance(reporters: readonly ReporterPayload[], range: { start: number; end: number }): string {
+  const inWindow = reporters
+    .map((r) => ({ org: r.org, first: r.first, new: r.new, reports: sumReports(r.series, range), messages: sumPass(r.series, range).messages }))
+    .filter((x) => x.reports > 0);
+  return inWindow.length === 0 ? 'No reports in this window.' : `From ${reporterList(inWindow)}`;
+}
+
+/** "1,234 reports by 4 reporters: google.com (900), …", for the provenance line and the readiness card. */
+export function reporterList(reporters: readonly { org: string; first: string; new: boolean; reports: number; messages: number }[]): string {
+  const sorted = [...reporters].sort((a, b) => b.messages - a.messages || b.reports - a.reports || a.org.localeCompare(b.org));
+  const total = sorted.reduce((sum, x) => sum + x.reports, 0);
+  const named = sorted.filter((x, index) => index < PROVENANCE_NAMED || x.new);
+  const rest = sorted.length - named.length;
+  const item = (x: (typeof sorted)[number]) => `${escapeHtml(x.org || '(no name)')}${x.new ? ` ${newReporterBadge(x.first)}` : ''} <span class="muted">(${formatCount(x.reports)})</span>`;
+  const fresh = sorted.filter((x) => x.new).length;
+  const newNote = fresh === 0 ? '' : ` <strong>${formatCount(fresh)} new reporter${fresh === 1 ? '' : 's'}</strong> (first received within the last ${NEW_REPORTER_DAYS} days): check that ${fresh === 1 ? 'its' : 'their'} reports are genuine.`;
+  return `${formatCount(total)} report${total === 1 ? '' : 's'} by ${formatCount(sorted.length)} reporter${sorted.length === 1 ? '' : 's'}: ${named.map(item).join(', ')}${rest > 0 ? ` and ${formatCount(rest)} more` : ''}.${newNote}`;
 }
 
 /** The daily numbers behind a chart, as table rows (the chart's accessible twin). */

@@ -4,7 +4,8 @@ import { escapeHtml, formatCount, formatPercent } from './view.ts';
 
 export const REPORTS_PER_PAGE = 250;
 
-export const monthOf = (report: ReportSummary): string => report.begin.slice(0, 7);
+/** The month a report began (`YYYY-MM`), or `unknown` when its start date is missing or unreadable. */
+export const monthOf = (report: ReportSummary): string => (/^\d{4}-\d{2}-/.test(report.begin) ? report.begin.slice(0, 7) : 'unknown');
 
 export function reportsByMonth(reports: readonly ReportSummary[]): Map<string, ReportSummary[]> {
   const months = new Map<string, ReportSummary[]>();
@@ -15,7 +16,9 @@ export function reportsByMonth(reports: readonly ReportSummary[]): Map<string, R
     list.push(report);
   }
   for (const list of months.values()) list.sort((a, b) => (a.begin < b.begin ? 1 : a.begin > b.begin ? -1 : a.org.localeCompare(b.org)));
-  return new Map([...months].sort((a, b) => (a[0] < b[0] ? 1 : -1)));
+  // Newest first; reports without a readable date last.
+  const rank = (month: string): string => (month === 'unknown' ? '' : month);
+  return new Map([...months].sort((a, b) => (rank(a[0]) < rank(b[0]) ? 1 : -1)));
 }
 
 export function reportRow(report: ReportSummary, detailHref: (key: string) => string): string {

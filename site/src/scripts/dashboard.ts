@@ -21,6 +21,8 @@ interface Rendered {
   kpis: Kpis;
   daily: Tally[];
   tables: Record<string, string>;
+  /** Other parts of the page that follow the window: `[data-view="<name>"]` → its HTML (escaped by the views). */
+  parts: Record<string, string>;
 }
 
 function params(): URLSearchParams {
@@ -57,7 +59,7 @@ export function initDashboard(): void {
     let rendered: Rendered;
     if (kind === 'overview') {
       const view = overviewView(payload as OverviewPayload, range, sortOf('domains', p));
-      rendered = { kpis: view.kpis, daily: view.daily, tables: { domains: view.rows } };
+      rendered = { kpis: view.kpis, daily: view.daily, tables: { domains: view.rows }, parts: {} };
     } else {
       if (ips === null && JSON.stringify(spec) !== JSON.stringify({ preset: DEFAULT_WINDOW })) ips = await loadIps(root as HTMLElement);
       const view = domainView(
@@ -66,13 +68,21 @@ export function initDashboard(): void {
         { sources: sortOf('sources-table', p), reporters: sortOf('reporters-table', p), headerFrom: sortOf('header-from-table', p), auth: sortOf('auth-table', p) },
         ips ?? [],
       );
-      rendered = { kpis: view.kpis, daily: view.daily, tables: { 'sources-table': view.sources, 'reporters-table': view.reporters, 'header-from-table': view.headerFrom, 'auth-table': view.auth } };
+      rendered = {
+        kpis: view.kpis,
+        daily: view.daily,
+        tables: { 'sources-table': view.sources, 'reporters-table': view.reporters, 'header-from-table': view.headerFrom, 'auth-table': view.auth },
+        parts: { provenance: view.provenance },
+      };
     }
     for (const [key, value] of Object.entries(rendered.kpis)) {
       const el = document.querySelector(`[data-kpi="${key}"]`);
       if (el) el.textContent = value;
     }
     for (const [id, rows] of Object.entries(rendered.tables)) replaceRows(id, rows, p);
+    for (const [name, html] of Object.entries(rendered.parts)) {
+      for (const el of document.querySelectorAll(`[data-view="${name}"]`)) el.innerHTML = html;
+    }
     updatePicker(spec, range, payload.days);
     const windowKey = JSON.stringify(spec);
     if (windowKey !== drawnWindow) {
