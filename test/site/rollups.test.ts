@@ -253,7 +253,7 @@ function byDay(series: readonly SeriesRow[], position?: number): Map<string, num
 describe('openSiteData over an ingested dataset', () => {
   test('the days axis spans the first to the last valid report day; the epoch-0 report is listed but not charted', async () => {
     const [bounds] = await query<{ first: string; last: string }>(`SELECT strftime(min(date_begin)::DATE, '%Y-%m-%d') AS first, strftime(max(date_begin)::DATE, '%Y-%m-%d') AS last
-      FROM ${RECORDS()} WHERE date_begin >= TIMESTAMP '2000-01-01'`);
+      FROM ${RECORDS()} WHERE date_begin >= TIMESTAMP '2012-01-01'`);
     const { days, dataThrough, reports } = source.data;
     expect(days[0]).toBe(bounds?.first);
     expect(dataThrough).toBe(bounds?.last);
@@ -272,7 +272,7 @@ describe('openSiteData over an ingested dataset', () => {
         coalesce(sum(message_count) FILTER (WHERE dkim_aligned), 0)::DOUBLE AS dkim,
         coalesce(sum(message_count) FILTER (WHERE disposition = 'quarantine'), 0)::DOUBLE AS quarantined,
         coalesce(sum(message_count) FILTER (WHERE disposition = 'reject'), 0)::DOUBLE AS rejected
-      FROM ${RECORDS()} WHERE date_begin >= TIMESTAMP '2000-01-01' GROUP BY ALL`);
+      FROM ${RECORDS()} WHERE date_begin >= TIMESTAMP '2012-01-01' GROUP BY ALL`);
     expect(rows.length).toBeGreaterThan(5);
     for (const name of ['example.com', 'example.org']) {
       const { daily } = domain(name);
@@ -331,7 +331,7 @@ describe('openSiteData over an ingested dataset', () => {
     const sendgrid = com.sources.find((s) => s.declaredSender === 'SendGrid');
     const [expected] = await query<{ messages: number; failing: number }>(`SELECT sum(message_count)::DOUBLE AS messages,
         coalesce(sum(message_count) FILTER (WHERE NOT dmarc_pass), 0)::DOUBLE AS failing
-      FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND source_ip IN ('${IP.sendgridFailing}', '${IP.sendgridPassing}') AND date_begin >= TIMESTAMP '2000-01-01'`);
+      FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND source_ip IN ('${IP.sendgridFailing}', '${IP.sendgridPassing}') AND date_begin >= TIMESTAMP '2012-01-01'`);
     expect(sendgrid).toBeDefined();
     expect(total(sendgrid!.series)).toBe(expected?.messages);
     expect(total(sendgrid!.series, SERIES.authorisedFailing)).toBe(expected?.failing);
@@ -369,7 +369,7 @@ describe('openSiteData over an ingested dataset', () => {
         expect(inGroups).toBe(messages(day));
       }
       for (const group of [...com.sources, other]) expect(group.ips.length).toBeLessThanOrEqual(1);
-      const [ips] = await query<{ n: number }>(`SELECT count(DISTINCT source_ip)::INTEGER AS n FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2000-01-01'`);
+      const [ips] = await query<{ n: number }>(`SELECT count(DISTINCT source_ip)::INTEGER AS n FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2012-01-01'`);
       const listed = (g: SourceGroup): number => g.ips.length + g.moreIps;
       // The IP lists cover every IP: each IP sits in one group, except declared senders' IPs, which also send mail of their own group.
       expect([...com.sources, other].reduce((sum, g) => sum + listed(g), 0)).toBeGreaterThanOrEqual(ips!.n);
@@ -412,7 +412,7 @@ describe('openSiteData over an ingested dataset', () => {
 
   test('reporters: reports and messages per organisation', async () => {
     const rows = await query<{ org: string; reports: number; messages: number }>(`SELECT org_name AS org, count(DISTINCT report_key)::INTEGER AS reports, sum(coalesce(message_count, 0))::DOUBLE AS messages
-      FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2000-01-01' GROUP BY ALL ORDER BY messages DESC`);
+      FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2012-01-01' GROUP BY ALL ORDER BY messages DESC`);
     const reporters = domain('example.com').reporters;
     expect(reporters.map((r) => ({ org: r.org, reports: r.reports, messages: total(r.series) }))).toEqual(rows);
     expect(reporters[0]?.email).toBe('noreply-dmarc@google.com');
@@ -427,7 +427,7 @@ describe('openSiteData over an ingested dataset', () => {
   test('From domains with the policy that applies to each', async () => {
     const com = domain('example.com');
     const rows = await query<{ from: string; messages: number }>(`SELECT header_from AS "from", sum(coalesce(message_count, 0))::DOUBLE AS messages
-      FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2000-01-01' GROUP BY ALL ORDER BY messages DESC`);
+      FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2012-01-01' GROUP BY ALL ORDER BY messages DESC`);
     expect(com.headerFrom.map((h) => ({ from: h.domain, messages: total(h.series) }))).toEqual(rows);
     expect(com.headerFrom.find((h) => h.domain === 'example.com')).toMatchObject({ applies: 'own', disposition: 'none' });
     const sub = com.headerFrom.find((h) => h.domain === 'mail.example.com');
@@ -441,7 +441,7 @@ describe('openSiteData over an ingested dataset', () => {
     const sendgridSig = com.authDetails.find((a) => a.kind === 'dkim' && a.domain === 'sendgrid.net');
     expect(sendgridSig).toMatchObject({ qualifier: 's1', result: 'pass', aligned: false });
     const [expected] = await query<{ m: number }>(`SELECT sum(message_count)::DOUBLE AS m FROM ${RECORDS()}
-      WHERE policy_domain = 'example.com' AND NOT dmarc_pass AND date_begin >= TIMESTAMP '2000-01-01'
+      WHERE policy_domain = 'example.com' AND NOT dmarc_pass AND date_begin >= TIMESTAMP '2012-01-01'
         AND len(list_filter(dkim_results, lambda s: s.domain = 'sendgrid.net')) > 0`);
     expect(total(sendgridSig!.series)).toBe(expected?.m);
     const ownFailing = com.authDetails.find((a) => a.kind === 'dkim' && a.domain === 'example.com' && a.result === 'fail');
@@ -519,7 +519,7 @@ describe('openSiteData over an ingested dataset', () => {
   test('summary periods: daily, weekly and monthly tallies with change and sources', async () => {
     const { summary, days } = source.data;
     const perDay = await query<{ day: string; messages: number }>(`SELECT strftime(date_begin::DATE, '%Y-%m-%d') AS day, sum(coalesce(message_count, 0))::DOUBLE AS messages
-      FROM ${RECORDS()} WHERE date_begin >= TIMESTAMP '2000-01-01' GROUP BY ALL ORDER BY day DESC`);
+      FROM ${RECORDS()} WHERE date_begin >= TIMESTAMP '2012-01-01' GROUP BY ALL ORDER BY day DESC`);
     expect(summary.daily.map((p) => ({ day: p.start, messages: p.messages }))).toEqual(perDay);
     expect(summary.daily.every((p) => p.start === p.end && p.messages === p.compliant + p.forwarded + p.authorisedFailing + p.unauthorised)).toBe(true);
     expect(summary.daily.at(-1)?.change).toBeNull();

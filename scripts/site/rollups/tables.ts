@@ -5,6 +5,7 @@
 import { matchSender, policyForRow } from '../../reports/classify.ts';
 import { canonicalDomain } from '../../reports/derive.ts';
 import { isKnownForwarder } from '../../reports/enrich/index.ts';
+import { EARLIEST_PLAUSIBLE_DATE } from '../../reports/store/index.ts';
 import { CLASS_HASH, DAY_MS, isoDay, rowJoins, seriesResums, seriesSums } from './common.ts';
 import type { Context } from './common.ts';
 
@@ -41,7 +42,10 @@ export async function buildReports(ctx: Context): Promise<void> {
   await loadPolicyDomains(ctx);
 
   const latest = new Date(ctx.now.getTime() + 2 * DAY_MS).toISOString().replace('T', ' ').replace('Z', '');
-  const charted = `p.dom IS NOT NULL AND r.date_begin >= TIMESTAMP '2000-01-01' AND r.date_begin <= TIMESTAMP '${latest}'`;
+  // The same bounds as the store's month=unknown partition: a report dated before DMARC existed (2012)
+  // or in the future is listed, never charted.
+  const earliest = new Date(EARLIEST_PLAUSIBLE_DATE * 1000).toISOString().slice(0, 10);
+  const charted = `p.dom IS NOT NULL AND r.date_begin >= TIMESTAMP '${earliest}' AND r.date_begin <= TIMESTAMP '${latest}'`;
   const [bounds] = await sql.rows<{ first: string | null; span: number | null }>(`
     SELECT strftime(min(date_trunc('day', r.date_begin)), '%Y-%m-%d') AS first,
       date_diff('day', min(date_trunc('day', r.date_begin)), max(date_trunc('day', r.date_begin)))::INTEGER AS span
