@@ -35,75 +35,157 @@ describe.each(files)('%s', (file) => {
   });
 });
 
-describe('ingest.yml: mail leaves the inbox only once the data is pushed', () => {
+/** A workflow expression (`${{ }}` optional) evaluated by GitHub's own evaluator with these contexts and status functions. */
+function evaluate(expression: string, contexts: Record<string, unknown>, statusFunctions: Record<string, boolean> = {}): string {
+  const source = expression.replace(/^\$\{\{\s*/, '').replace(/\s*\}\}$/, '');
+  const toData = (value: unknown): data.ExpressionData => {
+    if (typeof value === 'string') return new data.StringData(value);
+    if (typeof value === 'boolean') return new data.BooleanData(value);
+    if (value === null || value === undefined) return new data.Null();
+    return new data.Dictionary(...Object.entries(value as Record<string, unknown>).map(([key, member]) => ({ key, value: toData(member) })));
+  };
+  const functions = Object.entries(statusFunctions).map(([name, result]) => ({ name, minArgs: 0, maxArgs: 0, call: () => new data.BooleanData(result) }));
+  const { tokens } = new Lexer(source).lex();
+  const tree = new Parser(tokens, Object.keys(contexts), functions).parse();
+  return new Evaluator(tree, toData(contexts) as data.Dictionary, new Map(functions.map((f) => [f.name.toLowerCase(), f]))).evaluate().coerceString();
+}
+
+describe('ingest.yml: three jobs, and mail leaves the inbox only once the data is pushed', () => {
   interface Step {
     name?: string;
+    id?: string;
+    uses?: string;
     run?: string;
     if?: string;
+    with?: Record<string, unknown>;
     env?: Record<string, string>;
     'continue-on-error'?: unknown;
   }
-  const workflow = parse(readFileSync(`${DIR}/ingest.yml`, 'utf8')) as { jobs: { ingest: { steps: Step[] } } };
-  const steps = workflow.jobs.ingest.steps;
-  const index = (pattern: RegExp): number => steps.findIndex((step) => pattern.test(step.run ?? ''));
+  interface Job {
+    needs?: string | string[];
+    if?: string;
+    environment?: string;
+    permissions?: Record<string, string>;
+    outputs?: Record<string, string>;
+    steps: Step[];
+  }
+  const workflow = parse(readFileSync(`${DIR}/ingest.yml`, 'utf8')) as { permissions?: unknown; concurrency?: unknown; jobs: Record<string, Job> };
+  const { ingest, push, file } = workflow.jobs as { ingest: Job; push: Job; file: Job };
+  const allSteps = Object.values(workflow.jobs).flatMap((job) => job.steps);
+  const stepRunning = (job: Job, pattern: RegExp): Step | undefined => job.steps.find((step) => pattern.test(step.run ?? ''));
+  const indexRunning = (job: Job, pattern: RegExp): number => job.steps.findIndex((step) => pattern.test(step.run ?? ''));
+  const pushStep = stepRunning(push, /git push/)!;
+  const commitStep = ingest.steps.find((step) => step.id === 'commit')!;
+  const withoutComments = (script: string): string => script.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n');
 
-  test('fetch --keep-mail, then commit and push, then fetch --file-only', () => {
-    const keep = index(/dmarcops fetch --keep-mail\b/);
-    const push = index(/git push/);
-    const file = index(/dmarcops fetch --file-only\b/);
-    expect(keep, 'a step runs `dmarcops fetch --keep-mail`').toBeGreaterThanOrEqual(0);
-    expect(push, 'the push comes after phase 1').toBeGreaterThan(keep);
-    expect(file, 'phase 2 comes after the push').toBeGreaterThan(push);
-    // No step runs a plain fetch (which would move mail before the push).
-    const fetches = steps.filter((step) => /dmarcops fetch\b/.test(step.run ?? ''));
-    expect(fetches).toHaveLength(2);
-    expect(steps[keep]?.run).toContain('--summary-file "$GITHUB_STEP_SUMMARY"');
+  test('ingest, push and file; only push may write; one concurrency group for the whole run', () => {
+    expect(Object.keys(workflow.jobs)).toEqual(['ingest', 'push', 'file']);
+    expect(workflow.permissions).toEqual({ contents: 'read' });
+    expect(ingest.permissions).toEqual({ contents: 'read' });
+    expect(push.permissions).toEqual({ contents: 'write' });
+    expect(push.environment, 'the deploy key is an environment secret').toBe('ingest-push');
+    expect(file.permissions).toEqual({ contents: 'read' });
+    expect(workflow.concurrency).toEqual({ group: 'ingest', 'cancel-in-progress': false });
+    // No checkout keeps its credentials in .git/config.
+    const checkouts = allSteps.filter((step) => step.uses?.startsWith('actions/checkout@'));
+    expect(checkouts).toHaveLength(3);
+    for (const checkout of checkouts) expect(checkout.with?.['persist-credentials']).toBe(false);
   });
 
-  test('phase 2 runs only after a successful push, with the same IMAP secrets', () => {
-    const push = steps[index(/git push/)]!;
-    const file = steps[index(/dmarcops fetch --file-only\b/)]!;
-    // Default `if` (success()): a failed push stops the job before any mail moves.
-    for (const step of [push, file]) {
+  test('fetch --keep-mail, compact and migrate in ingest; the push in push; fetch --file-only in file, which needs push', () => {
+    const keep = indexRunning(ingest, /dmarcops fetch --keep-mail\b/);
+    expect(keep, 'the ingest job runs `dmarcops fetch --keep-mail`').toBeGreaterThanOrEqual(0);
+    expect(ingest.steps[keep]?.run).toContain('--summary-file "$GITHUB_STEP_SUMMARY"');
+    // Closed months only (the current month would be rewritten, and kept in git, daily), before the commit.
+    const compact = indexRunning(ingest, /dmarcops compact --closed\b/);
+    const migrate = indexRunning(ingest, /dmarcops migrate-quarantine\b/);
+    const commit = ingest.steps.indexOf(commitStep);
+    expect(compact).toBeGreaterThan(keep);
+    expect(migrate).toBeGreaterThan(keep);
+    expect(commit).toBeGreaterThan(Math.max(compact, migrate));
+    expect(allSteps.filter((step) => /dmarcops compact\b/.test(step.run ?? '') && !/--closed/.test(step.run ?? ''))).toEqual([]);
+    // Exactly two fetches, one per phase: no plain fetch that would move mail before the push.
+    const fetches = allSteps.filter((step) => /dmarcops fetch\b/.test(step.run ?? ''));
+    expect(fetches).toHaveLength(2);
+    expect(stepRunning(file, /dmarcops fetch --file-only\b/)).toBeDefined();
+    expect(allSteps.filter((step) => /git push/.test(step.run ?? ''))).toEqual([pushStep]);
+    expect(commitStep.run).not.toMatch(/git push/);
+    expect(push.needs).toBe('ingest');
+    expect([file.needs].flat()).toEqual(['ingest', 'push']);
+    // The file job reads the ledger as pushed: the branch, not this run's commit.
+    expect(file.steps.find((step) => step.uses?.startsWith('actions/checkout@'))?.with?.ref).toBe('${{ github.ref }}');
+  });
+
+  test('push runs only with a bundle; file only after a successful push or when there was nothing to push', () => {
+    const ingestDone = (changes: string) => ({ result: 'success', outputs: { changes } });
+    expect(evaluate(push.if!, { needs: { ingest: ingestDone('true') } })).toBe('true');
+    expect(evaluate(push.if!, { needs: { ingest: ingestDone('false') } })).toBe('false');
+    expect(evaluate(push.if!, { needs: { ingest: { result: 'success', outputs: {} } } })).toBe('false');
+
+    const fileRuns = (ingestResult: string, pushResult: string, cancelled = false): string =>
+      evaluate(file.if!, { needs: { ingest: { ...ingestDone('true'), result: ingestResult }, push: { result: pushResult, outputs: {} } } }, { cancelled });
+    expect(fileRuns('success', 'success')).toBe('true');
+    expect(fileRuns('success', 'skipped')).toBe('true');
+    // A failed or cancelled push leaves the mail in the inbox for the next run.
+    expect(fileRuns('success', 'failure')).toBe('false');
+    expect(fileRuns('success', 'cancelled')).toBe('false');
+    expect(fileRuns('failure', 'skipped')).toBe('false');
+    expect(fileRuns('success', 'success', true)).toBe('false');
+    // Within the jobs, the default `if` (success()): a failing step stops its job.
+    for (const step of [pushStep, stepRunning(file, /dmarcops fetch --file-only\b/)!]) {
       expect(step.if).toBeUndefined();
       expect(step['continue-on-error']).toBeUndefined();
     }
-    expect(file.env).toEqual(steps[index(/dmarcops fetch --keep-mail\b/)]!.env);
-    expect(Object.keys(file.env ?? {})).toContain('DMARCOPS_IMAP_PASSWORD');
   });
 
-  test('the push retries, rebasing on the remote branch, and fails the step when it cannot', () => {
-    const script = steps[index(/git push/)]!.run!;
+  test('the ingest job hands over a bundle: only when there is one, to where the push job reads it, kept one day', () => {
+    expect(ingest.outputs).toEqual({ changes: '${{ steps.commit.outputs.changes }}' });
+    const upload = ingest.steps.find((step) => step.uses?.startsWith('actions/upload-artifact@'))!;
+    const download = push.steps.find((step) => step.uses?.startsWith('actions/download-artifact@'))!;
+    expect(ingest.steps.indexOf(upload)).toBeGreaterThan(ingest.steps.indexOf(commitStep));
+    expect(upload.if).toBe("steps.commit.outputs.changes == 'true'");
+    expect(upload.with).toEqual({ name: 'ingest-reports', path: commitStep.env?.BUNDLE, 'if-no-files-found': 'error', 'retention-days': 1 });
+    // The same pin as the other workflows use.
+    expect(readFileSync(`${DIR}/dns-plan.yml`, 'utf8')).toContain(`uses: ${upload.uses}`);
+    expect(download.with).toEqual({ name: 'ingest-reports', path: '${{ runner.temp }}/ingest' });
+    expect(pushStep.env?.BUNDLE).toBe(`${download.with?.path as string}/reports.bundle`);
+    expect(push.steps.indexOf(download)).toBeLessThan(push.steps.indexOf(pushStep));
+  });
+
+  test('the push job runs only the workflow\'s own shell and git: no node, no npm, nothing from the repository', () => {
+    expect(push.steps.map((step) => step.uses?.replace(/@.*/, '') ?? 'run')).toEqual(['actions/checkout', 'actions/download-artifact', 'run']);
+    expect(withoutComments(pushStep.run!)).not.toMatch(/\b(npm|npx|node|corepack|tsx)\b|bin\/dmarcops|\.\/|\bsource\b|\bscripts\//);
+  });
+
+  test('a write credential in the push step only, and nothing stores it', () => {
+    expect(pushStep.env?.TOKEN).toBe('${{ secrets.GITHUB_TOKEN }}');
+    expect(pushStep.env?.DEPLOY_KEY).toBe('${{ secrets.DMARCOPS_INGEST_DEPLOY_KEY }}');
+    // No other step (npm ci, the fetch that parses mail from anyone, the hand-over, the filing) gets one.
+    const mentions = (step: object): boolean => /GITHUB_TOKEN|github\.token|DMARCOPS_INGEST_DEPLOY_KEY/.test(JSON.stringify(step));
+    expect(allSteps.filter((step) => step !== pushStep && mentions(step))).toEqual([]);
+    // And the push job gets no mail secret.
+    expect(JSON.stringify(push)).not.toContain('DMARCOPS_IMAP');
+    // No `git config`/`git remote` with the token or key, no credential helper; both unset once in place.
+    expect(withoutComments(pushStep.run!)).not.toMatch(/git (config|remote)[^\n]*(TOKEN|basic|KEY)|credential/);
+    expect(pushStep.run).toMatch(/unset DEPLOY_KEY TOKEN basic/);
+    // This job saves no npm cache for the other workflows to restore.
+    expect(ingest.steps.find((step) => step.uses?.startsWith('actions/setup-node@'))?.with?.cache).toBeUndefined();
+  });
+
+  test('both phases get the same IMAP secrets', () => {
+    const keep = stepRunning(ingest, /dmarcops fetch --keep-mail\b/)!;
+    const filing = stepRunning(file, /dmarcops fetch --file-only\b/)!;
+    expect(filing.env).toEqual(keep.env);
+    expect(Object.keys(filing.env ?? {})).toContain('DMARCOPS_IMAP_PASSWORD');
+  });
+
+  test('the push retries, fetching the branch each time, and fails the step when it cannot', () => {
+    const script = pushStep.run!;
     expect(script).toMatch(/for attempt in/);
     expect(script).toMatch(/git fetch .*refs\/dmarcops\/upstream/);
-    expect(script).toMatch(/git rebase .*refs\/dmarcops\/upstream/);
+    expect(script).toMatch(/git read-tree .*"\$BASE" "\$tip" "\$head"/);
     expect(script).toMatch(/sleep/);
     expect(script).toMatch(/exit 1\s*$/);
-  });
-
-  test('the job cannot change policy: no credentials in the checkout, the token in the push step only', () => {
-    const job = parse(readFileSync(`${DIR}/ingest.yml`, 'utf8')) as { permissions?: unknown; jobs: { ingest: { permissions?: unknown; steps: (Step & { uses?: string; with?: Record<string, unknown> })[] } } };
-    expect(job.permissions).toEqual({ contents: 'read' });
-    expect(job.jobs.ingest.permissions).toEqual({ contents: 'write' });
-    const all = job.jobs.ingest.steps;
-    const checkout = all.find((step) => step.uses?.startsWith('actions/checkout'));
-    expect(checkout?.with?.['persist-credentials']).toBe(false);
-    const push = all[index(/git push/)]!;
-    expect(push.env?.TOKEN).toBe('${{ secrets.GITHUB_TOKEN }}');
-    // No other step (npm ci, the fetch that parses mail from anyone, compaction, migration) gets it.
-    const mentions = (step: object): boolean => /GITHUB_TOKEN|github\.token/.test(JSON.stringify(step));
-    expect(all.filter((step) => step !== push && mentions(step))).toEqual([]);
-    // Nothing stores it: no `git config`/`git remote` with it, no credential helper.
-    expect(push.run).not.toMatch(/git (config|remote)[^\n]*(TOKEN|basic)|credential/);
-    expect(push.run).toMatch(/unset TOKEN basic/);
-  });
-
-  test('closed months are compacted before the commit, so the merge is pushed with the run', () => {
-    const compact = index(/dmarcops compact --closed\b/);
-    expect(compact, 'a step runs `dmarcops compact --closed`').toBeGreaterThan(index(/dmarcops fetch --keep-mail\b/));
-    expect(compact).toBeLessThan(index(/git push/));
-    // Never a compaction of every month: the current month would be rewritten (and kept in git) daily.
-    expect(steps.filter((step) => /dmarcops compact\b/.test(step.run ?? '') && !/--closed/.test(step.run ?? ''))).toEqual([]);
   });
 });
 
@@ -163,19 +245,6 @@ describe('dns-apply.yml: only the default branch, only what was reviewed', () =>
   const plan = parse(readFileSync(`${DIR}/dns-plan.yml`, 'utf8')) as { jobs: Record<string, Job> };
   const job = apply.jobs.apply!;
 
-  /** A workflow expression (`${{ }}` optional) evaluated by GitHub's own evaluator with these contexts. */
-  function evaluate(expression: string, contexts: Record<string, unknown>): string {
-    const source = expression.replace(/^\$\{\{\s*/, '').replace(/\s*\}\}$/, '');
-    const toData = (value: unknown): data.ExpressionData => {
-      if (typeof value === 'string') return new data.StringData(value);
-      if (typeof value === 'boolean') return new data.BooleanData(value);
-      if (value === null || value === undefined) return new data.Null();
-      return new data.Dictionary(...Object.entries(value as Record<string, unknown>).map(([key, member]) => ({ key, value: toData(member) })));
-    };
-    const { tokens } = new Lexer(source).lex();
-    const tree = new Parser(tokens, Object.keys(contexts), []).parse();
-    return new Evaluator(tree, toData(contexts) as data.Dictionary).evaluate().coerceString();
-  }
   const runsFor = (ref: string, defaultBranch: string, event = 'workflow_dispatch'): string =>
     evaluate(job.if ?? 'true', { github: { ref, event_name: event, event: { repository: { default_branch: defaultBranch } } } });
 
