@@ -228,6 +228,16 @@ describe('.github/dependabot.yml', () => {
 });
 
 describe('dns-apply.yml: only the default branch, only what was reviewed', () => {
+  test('restores no Actions cache: caches are shared, and an ingest job that parses mail from anyone could write one', () => {
+    const workflow = parse(readFileSync(`${DIR}/dns-apply.yml`, 'utf8')) as { jobs: Record<string, { steps: { uses?: string; with?: Record<string, unknown> }[] }> };
+    for (const job of Object.values(workflow.jobs)) {
+      for (const step of job.steps) {
+        expect(step.uses ?? '').not.toMatch(/^actions\/cache/);
+        if ((step.uses ?? '').startsWith('actions/setup-node@')) expect(step.with?.cache).toBeUndefined();
+      }
+    }
+  });
+
   interface Step {
     name?: string;
     uses?: string;
