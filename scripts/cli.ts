@@ -7,7 +7,7 @@ import type { Command, CommandContext } from './cli/command.ts';
 import { CliError, EXIT } from './cli/command.ts';
 import { createOutput } from './cli/output.ts';
 import type { Output } from './cli/output.ts';
-import { printable } from './printable.ts';
+import { printable } from './lib/escape.ts';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   validate: async () => (await import('./cli/validate.ts')).validateCommand,

@@ -1,6 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { escapeMarkdown, markdownTable } from '../github/markdown.ts';
+import { escapeMarkdown, markdownTable, printable } from '../lib/escape.ts';
 import { createEnricher } from '../reports/enrich/index.ts';
 import { ingestRun } from '../reports/pipeline.ts';
 import type { IngestItem, IngestSummary, ItemResult, QuarantineLimits } from '../reports/pipeline.ts';
@@ -11,7 +11,6 @@ import type { Command, CommandContext } from './command.ts';
 import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
 import type { Output } from './output.ts';
-import { printable } from '../printable.ts';
 import { createProgress } from './progress.ts';
 
 /** Options shared by `ingest` and `fetch`. */

@@ -2,7 +2,7 @@ import { findReports } from '../reports/store/index.ts';
 import type { LedgerOutcome, LedgerRow } from '../reports/store/index.ts';
 import type { Command } from './command.ts';
 import { CliError, EXIT, JSON_OPTION } from './command.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 
 const OUTCOMES = ['stored', 'duplicate', 'foreign', 'invalid', 'unsupported'];
 

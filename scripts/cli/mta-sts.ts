@@ -8,11 +8,11 @@ import { mapLimit } from '../dns/plan.ts';
 import type { DomainPolicy } from '../policy/model.ts';
 import { nodeTxtResolver } from '../policy/orgdomain.ts';
 import type { TxtResolver } from '../policy/orgdomain.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 import type { Command, CommandContext } from './command.ts';
 import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
-import { plural } from './output.ts';
+import { plural } from '../lib/text.ts';
 
 /** What tests replace: DNS and where HTTPS connections go (with the test CA). */
 export interface MtaStsDeps {

@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { formatBytes } from '../site/budget.ts';
+import { formatBytes } from '../lib/text.ts';
 import type { BudgetReport } from '../site/budget.ts';
 import type { Command, CommandContext } from './command.ts';
 import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 
 const BUILD_OPTIONS = ['data', 'domains', 'out', 'base', 'site-url', 'show-addresses', 'redact', 'live-dns', 'private', 'json', 'quiet'];
 const SERVE_OPTIONS = ['out', 'base', 'port', 'host'];

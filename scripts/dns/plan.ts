@@ -25,6 +25,7 @@ import { DMARC_TAG_ORDER, formatDmarcRecord, parseDmarcRecord } from '../policy/
 import { planChecksum } from './checksum.ts';
 import { DUPLICATES_IGNORED, isOwnedValue, KIND_LABEL, recordKind } from './owned.ts';
 import type { DnsProvider, Plan, PlanNotice, RecordChange, TxtRecord } from './types.ts';
+import { clip, plural } from '../lib/text.ts';
 
 /** Resolves a provider name to a provider instance (`providers/index.ts`, or a fake in tests). */
 export type ProviderResolver = (name: DnsProviderName) => Promise<DnsProvider>;
@@ -250,7 +251,7 @@ function compareName(
       level: 'warning',
       zone,
       name,
-      message: `${plural(unrelated.length, 'TXT record')} here ${unrelated.length === 1 ? 'is' : 'are'} not ${label} (${unrelated.map((record) => quote(shorten(record.value))).join(', ')}): left alone; --delete-unrelated removes ${unrelated.length === 1 ? 'it' : 'them'}`,
+      message: `${plural(unrelated.length, 'TXT record')} here ${unrelated.length === 1 ? 'is' : 'are'} not ${label} (${unrelated.map((record) => quote(clip(record.value))).join(', ')}): left alone; --delete-unrelated removes ${unrelated.length === 1 ? 'it' : 'them'}`,
     });
   }
   if (ours.length > 1) {
@@ -483,14 +484,6 @@ function sameMultiset(a: readonly string[], b: readonly string[]): boolean {
 
 function quote(value: string): string {
   return JSON.stringify(value);
-}
-
-function shorten(value: string, max = 60): string {
-  return value.length > max ? `${value.slice(0, max - 1)}…` : value;
-}
-
-function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
 }
 
 /** Code-unit order, the same on every machine (unlike localeCompare). */

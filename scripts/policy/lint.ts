@@ -13,6 +13,7 @@ import { compareOrgDomainMethods, organizationalDomain } from './orgdomain.ts';
 import { externalReportDestinations, formatDmarcRecord, managedRecords, policyRecord } from './record.ts';
 import { DOMAIN_SCHEMA_PATH } from './schema.ts';
 import type { YamlPath } from './source.ts';
+import { utf8Length } from '../lib/text.ts';
 
 export interface RuleContext {
   domain: LoadedDomain;
@@ -439,7 +440,7 @@ export const LINT_RULES: readonly LintRule[] = [
     summary: 'The record is longer than 255 octets: it is published as several character-strings, which receivers join (some old tools do not).',
     reference: 'RFC 7489 §6.1, RFC 1035 §3.3.14',
     check({ domain, report }) {
-      const octets = utf8.encode(formatDmarcRecord(policyRecord(domain.policy))).length;
+      const octets = utf8Length(formatDmarcRecord(policyRecord(domain.policy)));
       if (octets > 255) report({ path: ['reports'], part: 'key', message: `the record is ${octets} octets; dmarcops splits it into strings of at most 255 octets at tag boundaries`, hint: 'Fewer or shorter report mailboxes keep it in one string.' });
     },
   },
@@ -642,8 +643,6 @@ function organizationalOf(domain: LoadedDomain): string | null {
 function organizationalDomainOf(name: string): string | null {
   return organizationalDomain(name);
 }
-
-const utf8 = new TextEncoder();
 
 /** Names of every record the fleet publishes, computed once per lint run (not once per domain). */
 const publishedCache = new WeakMap<readonly LoadedDomain[], ReadonlySet<string>>();

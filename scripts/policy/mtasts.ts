@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { getDomain } from 'tldts';
 import type { MtaStsMode, MtaStsPolicy } from './model.ts';
+import { clip } from '../lib/text.ts';
 
 /** RFC 8461 §3.2: "max_age … maximum value of 31557600". */
 export const MAX_AGE_LIMIT = 31_557_600;
@@ -180,8 +181,4 @@ export function mxMatches(host: string, pattern: string): boolean {
   if (!want.startsWith('*.')) return name === want;
   const suffix = want.slice(1); // ".example.net"
   return name.endsWith(suffix) && !name.slice(0, -suffix.length).includes('.') && name.length > suffix.length;
-}
-
-function clip(text: string, max = 60): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

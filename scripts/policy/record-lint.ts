@@ -5,6 +5,7 @@
  */
 import type { Severity } from './model.ts';
 import { parseDmarcRecord, reportUriHosts, splitCharacterStrings } from './record.ts';
+import { utf8Length } from '../lib/text.ts';
 
 export interface RecordFinding {
   id: string;
@@ -13,7 +14,6 @@ export interface RecordFinding {
   tag?: string;
 }
 
-const utf8 = new TextEncoder();
 const STRENGTH = { none: 0, quarantine: 1, reject: 2 } as const;
 
 /** Lint a published record. `strings` are the TXT's character-strings when known (to check their layout). */
@@ -60,7 +60,7 @@ export function lintPublishedRecord(input: string | string[]): RecordFinding[] {
       seen.add(entry.uri.toLowerCase());
     }
   }
-  const octets = strings.map((text) => utf8.encode(text).length);
+  const octets = strings.map(utf8Length);
   if (octets.some((length) => length > 255)) add('record-string-too-long', 'error', 'a character-string is longer than 255 octets: DNS cannot carry it; split it', 'v');
   if (strings.length > 1 && strings.slice(0, -1).some((text) => !/;\s*$/.test(text))) add('record-split-mid-tag', 'info', 'the record is split in the middle of a tag: valid (receivers join the strings) but hard to read', 'v');
   if (strings.length === 1 && octets[0]! > 255) add('record-needs-split', 'info', `split it as ${splitCharacterStrings(strings[0]!).length} strings`, 'v');

@@ -6,7 +6,7 @@
 import type { DomainPolicy, ManagedRecord } from './model.ts';
 import { formatMtaStsPolicy, mtaStsId, mtaStsPolicyUrl } from './mtasts.ts';
 import { externalReportDestinations, formatZoneFileTxt, managedRecords, splitCharacterStrings } from './record.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 
 export interface DomainRecords {
   domain: string;

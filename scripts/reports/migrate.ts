@@ -36,7 +36,8 @@ import { committedLedgerFiles, openDataset } from './store/index.ts';
 import { QUARANTINE_DIR, sqlList } from './store/layout.ts';
 import { scrubLedgerParts, withoutQuotedContent } from './store/scrub.ts';
 import type { ScrubResult, ScrubStep } from './store/scrub.ts';
-import { formatBytes, unpackBytes } from './unpack/index.ts';
+import { unpackBytes } from './unpack/index.ts';
+import { formatBytes } from '../lib/text.ts';
 
 /** What happens to one file of the old quarantine. */
 export interface MigratedFile {

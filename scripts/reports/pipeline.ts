@@ -26,7 +26,8 @@ import type { ParseWarning, ReportRecord } from './parse/types.ts';
 import { MAX_REASON_CHARS, ledgerText } from './privacy.ts';
 import type { Dataset, LedgerEntry, RunWriter } from './store/index.ts';
 import { QUARANTINE_DIR } from './store/layout.ts';
-import { UnpackError, formatBytes } from './unpack/index.ts';
+import { UnpackError } from './unpack/index.ts';
+import { formatBytes } from '../lib/text.ts';
 import type { Payload, UnpackLimits, UnpackResult } from './unpack/index.ts';
 import type { Enricher, Enrichment } from './enrich/index.ts';
 

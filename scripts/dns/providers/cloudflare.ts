@@ -21,6 +21,7 @@ import type { BatchPatchParam, RecordBatchParams, RecordListParams, TXTRecordPar
 import type { DnsProviderName } from '../../policy/model.ts';
 import { splitCharacterStrings } from '../../policy/record.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
+import { plural } from '../../lib/text.ts';
 
 /** The API behaviour the provider was written against (`api-version` header); the SDK would send today's date. */
 export const CLOUDFLARE_API_VERSION = '2026-06-01';
@@ -326,9 +327,9 @@ export function chunkOperations(ops: BatchOperations, limit: number): BatchOpera
 
 function describeOps(ops: BatchOperations): string {
   const parts = [
-    ops.deletes.length > 0 ? `${ops.deletes.length} delete${ops.deletes.length === 1 ? '' : 's'}` : '',
-    ops.patches.length > 0 ? `${ops.patches.length} update${ops.patches.length === 1 ? '' : 's'}` : '',
-    ops.posts.length > 0 ? `${ops.posts.length} create${ops.posts.length === 1 ? '' : 's'}` : '',
+    ops.deletes.length > 0 ? plural(ops.deletes.length, 'delete') : '',
+    ops.patches.length > 0 ? plural(ops.patches.length, 'update') : '',
+    ops.posts.length > 0 ? plural(ops.posts.length, 'create') : '',
   ].filter((part) => part !== '');
   return `a batch of ${parts.join(', ')}`;
 }

@@ -25,6 +25,7 @@
 import { formatZoneFileTxt, splitCharacterStrings } from '../../policy/record.ts';
 import { isOwnedValue, KIND_LABEL, recordKind } from '../owned.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
+import { clip, plural } from '../../lib/text.ts';
 
 export interface PowerDnsConfig {
   /** The API's base URL, e.g. `http://127.0.0.1:8081` (a trailing `/api/v1` is accepted too). */
@@ -243,7 +244,7 @@ export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsPro
       throw new Error(`PowerDNS zone ${zone} changed since it was planned, nothing written: ${drift.join('; ')}; plan again`);
     }
     if (rrsets.length === 0) return; // everything is already as wanted
-    await call('PATCH', `${serverPath}/zones/${powerDnsZoneId(zone)}`, `updating zone ${zone} (${rrsets.length} RRset${rrsets.length === 1 ? '' : 's'})`, {
+    await call('PATCH', `${serverPath}/zones/${powerDnsZoneId(zone)}`, `updating zone ${zone} (${plural(rrsets.length, 'RRset')})`, {
       rrsets,
     });
   }
@@ -401,7 +402,7 @@ function errorText(body: string): string {
     // not JSON: PowerDNS answers some errors (401, 404) as plain text
   }
   const text = body.trim().replace(/\s+/g, ' ');
-  return text.length > 300 ? `${text.slice(0, 299)}…` : text;
+  return clip(text, 300);
 }
 
 function redact(text: string, secret: string): string {

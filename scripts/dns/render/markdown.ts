@@ -8,13 +8,12 @@
  * fence is longer than any backtick run inside it, with control characters escaped so nothing can
  * end a line early.
  */
-import { escapeMarkdown, markdownTable } from '../../github/markdown.ts';
+import { escapeMarkdown, markdownTable, printable } from '../../lib/escape.ts';
 import type { ApplyResult, GateReport } from '../apply.ts';
 import { evaluateGates, FORCE_LABEL } from '../apply.ts';
 import { describeRisk, planCounts } from '../plan.ts';
 import { splitByBase } from '../review.ts';
 import type { Plan, RecordChange } from '../types.ts';
-import { printable } from '../../printable.ts';
 import { quoteValue, readSummary } from './text.ts';
 
 export interface MarkdownOptions {

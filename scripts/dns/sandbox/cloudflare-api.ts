@@ -38,6 +38,7 @@ import type { CloudflareSandboxState, RecordSeed, SandboxRecord, SandboxZone, St
 
 export { CF_ERRORS, SandboxApiError } from './cloudflare-state.ts';
 export type { CloudflareErrorItem, CloudflareSandboxState, RecordSeed, SandboxRecord, SandboxZone, ZoneSeed, ZonesFile } from './cloudflare-state.ts';
+import { plural } from '../../lib/text.ts';
 
 /** The path prefix of the API; the SDK's `baseURL` must end with it. */
 export const API_PREFIX = '/client/v4';
@@ -810,8 +811,4 @@ export function parseZonesFile(data: unknown, file = 'zones file'): ZoneSeed[] {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }

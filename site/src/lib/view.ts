@@ -7,6 +7,7 @@
  * that reaches HTML goes through `escapeHtml`, and there is no other way into the markup here.
  */
 import type { Category } from '../../../scripts/reports/classify.ts';
+import { escapeHtml } from '../../../scripts/lib/escape.ts';
 import type { SeriesRow, WindowPreset } from '../../../scripts/site/model.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -179,12 +180,6 @@ export function formatChange(now: number, before: number): string {
   const change = ((now - before) / before) * 100;
   const sign = change > 0 ? '+' : change < 0 ? '−' : '±';
   return `${sign}${Math.abs(change).toFixed(1)}%`;
-}
-
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
-
-export function escapeHtml(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"'`]/g, (c) => HTML_ESCAPES[c] as string);
 }
 
 // ---------------------------------------------------------------------------------------------

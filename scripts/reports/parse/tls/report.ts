@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { canonicalIp } from '../../enrich/ip.ts';
 import { TlsParseError } from './errors.ts';
 import type { TlsFailureDetail, TlsParseLimits, TlsParseWarning, TlsPolicy, TlsPolicyType, TlsReportHeader, TlsResultType, TlsWarningCode } from './types.ts';
+import { clip } from '../../../lib/text.ts';
 
 const POLICY_TYPES: readonly TlsPolicyType[] = ['sts', 'tlsa', 'no-policy-found'];
 const RESULT_TYPES: readonly TlsResultType[] = [
@@ -347,8 +348,4 @@ function describe(value: unknown): string {
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'string') return `the string ${clip(JSON.stringify(value))}`;
   return `the ${typeof value} ${clip(String(value))}`;
-}
-
-function clip(text: string, max = 60): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

@@ -1,0 +1,46 @@
+/**
+ * Small text formatting shared by every stage: counts with their noun, byte sizes, clipped values and
+ * UTF-8 lengths. Pure and browser-safe (no Node built-ins), so the dashboard can use it too.
+ */
+
+/** `1 change`, `3 changes`: the count and the noun, with an `s` unless the count is one. */
+export function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'];
+
+/**
+ * A size in binary (IEC) units, 1 KiB = 1024 bytes: `512 B`, `1.5 KiB`, `300 KiB`, `2.4 MiB`. One
+ * decimal, dropped when it is zero, so a page of 300.4 KiB never reads as its 300 KiB budget.
+ */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1).replace(/\.0$/, '')} ${BYTE_UNITS[unit]}`;
+}
+
+/** `text` cut to at most `max` characters, the last one an ellipsis when it was cut. */
+export function clip(text: string, max = 60): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** Octets of `text` in UTF-8 (a lone surrogate counts as U+FFFD, 3 octets, as TextEncoder writes it). */
+export function utf8Length(text: string): number {
+  let octets = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) octets += 1;
+    else if (code < 0x800) octets += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      octets += 4;
+      i++;
+    } else octets += 3;
+  }
+  return octets;
+}

@@ -1,0 +1,58 @@
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { clip, formatBytes, plural, utf8Length } from '../../scripts/lib/text.ts';
+
+describe('plural', () => {
+  test('one takes the noun as it is; zero and many take an s', () => {
+    expect(plural(1, 'change')).toBe('1 change');
+    expect(plural(0, 'change')).toBe('0 changes');
+    expect(plural(3, 'risky change')).toBe('3 risky changes');
+  });
+});
+
+describe('formatBytes', () => {
+  test('bytes below 1 KiB are counted as they are', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(1023)).toBe('1023 B');
+  });
+
+  test('binary units, 1 KiB = 1024 bytes, one decimal unless it is zero', () => {
+    expect(formatBytes(1024)).toBe('1 KiB');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(300 * 1024)).toBe('300 KiB');
+    expect(formatBytes(1024 ** 2 - 1)).toBe('1024 KiB');
+    expect(formatBytes(32 * 1024 ** 2)).toBe('32 MiB');
+    expect(formatBytes(2.44 * 1024 ** 3)).toBe('2.4 GiB');
+    expect(formatBytes(5 * 1024 ** 5)).toBe('5120 TiB');
+  });
+
+  test('a size just over a round limit does not read as the limit', () => {
+    expect(formatBytes(300 * 1024 + 410)).toBe('300.4 KiB');
+  });
+});
+
+describe('clip', () => {
+  test('text within the limit is unchanged; longer text ends in an ellipsis at the limit', () => {
+    expect(clip('short')).toBe('short');
+    expect(clip('a'.repeat(60))).toBe('a'.repeat(60));
+    expect(clip('a'.repeat(61))).toBe(`${'a'.repeat(59)}…`);
+    expect(clip('abcdef', 4)).toBe('abc…');
+  });
+});
+
+describe('utf8Length', () => {
+  test('counts octets, not characters', () => {
+    expect(utf8Length('')).toBe(0);
+    expect(utf8Length('v=DMARC1')).toBe(8);
+    expect(utf8Length('é')).toBe(2);
+    expect(utf8Length('€')).toBe(3);
+    expect(utf8Length('😀')).toBe(4);
+  });
+
+  test('property: agrees with the UTF-8 encoder, lone surrogates included', () => {
+    const utf8 = new TextEncoder();
+    fc.assert(fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('\ud800', '\udfff', 'a', '😀') }), (a, b) => {
+      expect(utf8Length(a + b)).toBe(utf8.encode(a + b).length);
+    }));
+  });
+});
