@@ -4,7 +4,7 @@ import type { DomainCheck } from '../mtasts/check.ts';
 import { fetchPolicyFile } from '../mtasts/fetch.ts';
 import type { FetchPolicyOptions } from '../mtasts/fetch.ts';
 import { mtaStsSiteFiles, writeMtaStsSite } from '../mtasts/site.ts';
-import { mapLimit } from '../dns/plan.ts';
+import { mapLimit } from '../lib/concurrency.ts';
 import type { DomainPolicy } from '../policy/model.ts';
 import { nodeTxtResolver } from '../policy/orgdomain.ts';
 import type { TxtResolver } from '../policy/orgdomain.ts';

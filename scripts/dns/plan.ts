@@ -26,6 +26,8 @@ import { planChecksum } from './checksum.ts';
 import { DUPLICATES_IGNORED, isOwnedValue, KIND_LABEL, recordKind } from './owned.ts';
 import type { DnsProvider, Plan, PlanNotice, RecordChange, TxtRecord } from './types.ts';
 import { clip, plural } from '../lib/text.ts';
+import { compare, groupBy, sameMultiset } from '../lib/collections.ts';
+import { mapLimit } from '../lib/concurrency.ts';
 
 /** Resolves a provider name to a provider instance (`providers/index.ts`, or a fake in tests). */
 export type ProviderResolver = (name: DnsProviderName) => Promise<DnsProvider>;
@@ -195,12 +197,7 @@ export function computePlan(desired: readonly ManagedRecord[], listings: readonl
 
   const seen = new Set<string>();
   for (const listing of listings) {
-    const byName = new Map<string, TxtRecord[]>();
-    for (const record of listing.records) {
-      const list = byName.get(record.name);
-      if (list === undefined) byName.set(record.name, [record]);
-      else list.push(record);
-    }
+    const byName = groupBy(listing.records, (record) => record.name);
     for (const name of listing.names) {
       const key = nameKey(listing.provider, listing.zone, name);
       seen.add(key);
@@ -475,39 +472,6 @@ export function inZone(name: string, zone: string): boolean {
   return zone !== '' && (name === zone || name.endsWith(`.${zone}`));
 }
 
-function sameMultiset(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  const left = [...a].sort(compare);
-  const right = [...b].sort(compare);
-  return left.every((value, index) => value === right[index]);
-}
-
 function quote(value: string): string {
   return JSON.stringify(value);
-}
-
-/** Code-unit order, the same on every machine (unlike localeCompare). */
-export function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** `fn` over `items`, at most `limit` at a time, results in input order. The first rejection rejects. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await fn(items[index] as T, index);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker);
-  await Promise.all(workers);
-  return results;
 }

@@ -13,7 +13,8 @@
  */
 import type { ManagedRecord } from '../policy/model.ts';
 import { changeIdentity } from './checksum.ts';
-import { compare, computePlan, lookupTargets, readZones, zoneKey } from './plan.ts';
+import { computePlan, lookupTargets, readZones, zoneKey } from './plan.ts';
+import { compare, groupBy } from '../lib/collections.ts';
 import type { PlanOptions, PlanRun, ProviderResolver, ZoneListing, ZoneTarget } from './plan.ts';
 import type { Plan, RecordChange } from './types.ts';
 import { plural } from '../lib/text.ts';
@@ -185,11 +186,7 @@ export function checkReview(plan: Pick<Plan, 'changes'>, evidence: ReviewEvidenc
     const one = unreviewed.length === 1;
     problems.push(`${plural(unreviewed.length, 'change')} (${names(unreviewed)}) ${one ? 'is' : 'are'} in none of the reviewed plans looked at (${where(evidence)}): DNS or the default branch changed since the review; review ${one ? 'it' : 'them'} in a new pull request, or run dns-apply by hand with force`);
   }
-  const byOwner = new Map<string, UnforcedChange[]>();
-  for (const entry of unforced) {
-    const key = entry.owners.join(',');
-    byOwner.set(key, [...(byOwner.get(key) ?? []), entry]);
-  }
+  const byOwner = groupBy(unforced, (entry) => entry.owners.join(','));
   for (const [key, entries] of [...byOwner.entries()].sort(([a], [b]) => compare(a, b))) {
     const changes = entries.map((entry) => entry.change);
     const what = `${plural(changes.length, 'risky change')} (${names(changes)})`;

@@ -10,6 +10,7 @@ import { organizationalDomain } from './orgdomain.ts';
 import { checkSchema } from './schema.ts';
 import { hasPath, locateInSource, parseYamlSource } from './source.ts';
 import type { Located, YamlPath, YamlSource } from './source.ts';
+import { isPlainObject } from '../lib/collections.ts';
 
 export const DEFAULTS_FILE_NAME = '_defaults.yaml';
 /** What a domain gets when neither its file nor the defaults file says otherwise. */
@@ -285,8 +286,4 @@ function toSender(sender: NonNullable<DomainFileSpec['senders']>[number]): Sende
   };
   if (sender.type !== undefined) result.type = sender.type;
   return result;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -17,6 +17,7 @@ import type {
   SizeLimit,
 } from './model.ts';
 import { formatStsRecord, formatTlsRptRecord, mtaStsId } from './mtasts.ts';
+import { compare } from '../lib/collections.ts';
 
 const utf8 = new TextEncoder();
 
@@ -548,9 +549,4 @@ function zoneManager(host: string, policies: DomainPolicy[]): DomainPolicy | und
     if (inZone && (best === undefined || zone.length > best.zone.length)) best = { policy, zone };
   }
   return best?.policy;
-}
-
-/** Code-unit order, the same on every machine (unlike localeCompare). */
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

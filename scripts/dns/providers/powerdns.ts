@@ -26,6 +26,7 @@ import { formatZoneFileTxt, splitCharacterStrings } from '../../policy/record.ts
 import { isOwnedValue, KIND_LABEL, recordKind } from '../owned.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
 import { clip, plural } from '../../lib/text.ts';
+import { sameMultiset } from '../../lib/collections.ts';
 
 export interface PowerDnsConfig {
   /** The API's base URL, e.g. `http://127.0.0.1:8081` (a trailing `/api/v1` is accepted too). */
@@ -411,11 +412,4 @@ function redact(text: string, secret: string): string {
 
 function normaliseName(name: string): string {
   return name.trim().toLowerCase().replace(/\.$/, '');
-}
-
-function sameMultiset(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  const left = [...a].sort();
-  const right = [...b].sort();
-  return left.every((value, index) => value === right[index]);
 }

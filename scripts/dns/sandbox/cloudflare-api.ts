@@ -39,6 +39,7 @@ import type { CloudflareSandboxState, RecordSeed, SandboxRecord, SandboxZone, St
 export { CF_ERRORS, SandboxApiError } from './cloudflare-state.ts';
 export type { CloudflareErrorItem, CloudflareSandboxState, RecordSeed, SandboxRecord, SandboxZone, ZoneSeed, ZonesFile } from './cloudflare-state.ts';
 import { plural } from '../../lib/text.ts';
+import { compare, isPlainObject } from '../../lib/collections.ts';
 
 /** The path prefix of the API; the SDK's `baseURL` must end with it. */
 export const API_PREFIX = '/client/v4';
@@ -542,7 +543,7 @@ function listRecords(records: readonly SandboxRecord[], query: URLSearchParams):
   const order = query.get('order');
   if (order === 'type' || order === 'name' || order === 'content' || order === 'ttl' || order === 'proxied') {
     const direction = query.get('direction') === 'desc' ? -1 : 1;
-    selected = [...selected].sort((a, b) => direction * compareValues(a[order], b[order]));
+    selected = [...selected].sort((a, b) => direction * compare(a[order], b[order]));
   }
   return paginate(selected, query, { defaultPerPage: 100, min: 1, max: 5_000_000 }, recordView);
 }
@@ -557,10 +558,6 @@ function normaliseNeedle(field: 'name' | 'content' | 'comment', needle: string):
 
 function tagName(tag: string): string {
   return tag.slice(0, tag.indexOf(':')).toLowerCase();
-}
-
-function compareValues(a: string | number | boolean, b: string | number | boolean): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 const ZONE_NAME_OPERATORS: Record<string, { operator: Operator | 'not_equal'; caseSensitive: boolean }> = {
@@ -601,7 +598,7 @@ function listZones(zones: readonly SandboxZone[], query: URLSearchParams): Route
   const direction = query.get('direction') === 'desc' ? -1 : 1;
   const key = (zone: SandboxZone): string =>
     order === 'status' ? zone.status : order === 'account.id' ? zone.account.id : order === 'account.name' ? zone.account.name : zone.name;
-  selected = [...selected].sort((a, b) => direction * compareValues(key(a), key(b)));
+  selected = [...selected].sort((a, b) => direction * compare(key(a), key(b)));
   return paginate(selected, query, { defaultPerPage: 20, min: 5, max: 50 }, zoneView);
 }
 
@@ -789,16 +786,16 @@ export function parseZonesFile(data: unknown, file = 'zones file'): ZoneSeed[] {
   const fail = (where: string, message: string): never => {
     throw new CliError(`${file}: ${where}: ${message}`, EXIT.usage);
   };
-  if (!isObject(data) || !Array.isArray(data.zones)) return fail('top level', 'expected { "zones": [ … ] }');
+  if (!isPlainObject(data) || !Array.isArray(data.zones)) return fail('top level', 'expected { "zones": [ … ] }');
   return (data.zones as unknown[]).map((zone, zoneIndex) => {
     const at = `zones[${zoneIndex}]`;
-    if (!isObject(zone)) return fail(at, 'expected an object with "name" and "records"');
+    if (!isPlainObject(zone)) return fail(at, 'expected an object with "name" and "records"');
     if (typeof zone.name !== 'string') return fail(`${at}.name`, 'expected a string such as "example.com"');
     for (const key of ['id', 'status'] as const) if (zone[key] !== undefined && typeof zone[key] !== 'string') fail(`${at}.${key}`, 'expected a string');
     if (zone.records !== undefined && !Array.isArray(zone.records)) fail(`${at}.records`, 'expected an array');
     const records = ((zone.records ?? []) as unknown[]).map((record, recordIndex): RecordSeed => {
       const where = `${at}.records[${recordIndex}]`;
-      if (!isObject(record)) return fail(where, 'expected an object with "type", "name" and "content"');
+      if (!isPlainObject(record)) return fail(where, 'expected an object with "type", "name" and "content"');
       if (typeof record.type !== 'string') fail(`${where}.type`, 'expected a string such as "TXT"');
       if (typeof record.name !== 'string') fail(`${where}.name`, 'expected a string such as "_dmarc.example.com"');
       if (record.content !== undefined && typeof record.content !== 'string') fail(`${where}.content`, 'expected a string');
@@ -807,8 +804,4 @@ export function parseZonesFile(data: unknown, file = 'zones file'): ZoneSeed[] {
     });
     return { ...(zone as unknown as ZoneSeed), records };
   });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
