@@ -19,7 +19,7 @@
  * (provider, zone) pair that at least one current domain file names in `dns:`.
  */
 import type { DnsProviderName, DmarcRecord, Disposition, ManagedRecord } from '../policy/model.ts';
-import { organizationalDomain } from '../policy/orgdomain.ts';
+import { inZone, normaliseName, organizationalDomain } from '../lib/dns-name.ts';
 import { parseStsRecord } from '../policy/mtasts.ts';
 import { DMARC_TAG_ORDER, formatDmarcRecord, parseDmarcRecord } from '../policy/record.ts';
 import { planChecksum } from './checksum.ts';
@@ -462,14 +462,6 @@ export function zoneKey(provider: DnsProviderName, zone: string): string {
 
 function nameKey(provider: DnsProviderName, zone: string, name: string): string {
   return `${provider}\u0000${zone}\u0000${name}`;
-}
-
-export function normaliseName(name: string): string {
-  return name.trim().toLowerCase().replace(/\.$/, '');
-}
-
-export function inZone(name: string, zone: string): boolean {
-  return zone !== '' && (name === zone || name.endsWith(`.${zone}`));
 }
 
 function quote(value: string): string {

@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { AlignmentMode, Disposition, DnsProviderName, DomainPolicy, Finding, MtaStsMode, MtaStsPolicy, PsdFlag, ReportUri, Sender } from './model.ts';
 import { DEFAULT_MAX_AGE } from './mtasts.ts';
-import { organizationalDomain } from './orgdomain.ts';
+import { organizationalDomain, parseDomainName } from '../lib/dns-name.ts';
 import { checkSchema } from './schema.ts';
 import { hasPath, locateInSource, parseYamlSource } from './source.ts';
 import type { Located, YamlPath, YamlSource } from './source.ts';
@@ -211,7 +211,7 @@ function toDomainPolicy(spec: DomainFileSpec, file: string): DomainPolicy {
     rua: (spec.reports ?? []).map(toReportUri),
     dns: {
       provider: spec.dns?.provider ?? BUILT_IN_DNS.provider,
-      zone: (spec.dns?.zone ?? organizationalDomain(domain) ?? domain).toLowerCase(),
+      zone: (spec.dns?.zone ?? organizationalDomain(parseDomainName(domain)) ?? domain).toLowerCase(),
       ttl: spec.dns?.ttl ?? BUILT_IN_DNS.ttl,
     },
     owners: spec.owners ?? [],

@@ -5,6 +5,7 @@
  */
 import { Resolver } from 'node:dns/promises';
 import { mxMatches } from './mtasts.ts';
+import { normaliseName } from '../lib/dns-name.ts';
 
 /** What an MX query returned; `exchanges` are host names, lower case, without the trailing dot. */
 export type MxLookup =
@@ -22,7 +23,7 @@ export function nodeMxResolver(servers?: string[]): MxResolver {
   return async (domain) => {
     try {
       const records = await resolver.resolveMx(domain);
-      const exchanges = records.sort((a, b) => a.priority - b.priority).map((record) => record.exchange.toLowerCase().replace(/\.$/, ''));
+      const exchanges = records.sort((a, b) => a.priority - b.priority).map((record) => normaliseName(record.exchange));
       return exchanges.length > 0 ? { status: 'found', exchanges } : { status: 'nodata' };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'UNKNOWN';

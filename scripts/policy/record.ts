@@ -4,8 +4,6 @@
  * Pure functions, no I/O.
  */
 
-import { domainToASCII } from 'node:url';
-import { getDomain, parse as parseHost } from 'tldts';
 import type {
   AlignmentMode,
   Disposition,
@@ -17,7 +15,8 @@ import type {
   SizeLimit,
 } from './model.ts';
 import { formatStsRecord, formatTlsRptRecord, mtaStsId } from './mtasts.ts';
-import { compare } from '../lib/collections.ts';
+import { compare, unique } from '../lib/collections.ts';
+import { inZone, normaliseName, organizationalDomain, parseDomainName } from '../lib/dns-name.ts';
 
 const utf8 = new TextEncoder();
 
@@ -442,11 +441,12 @@ export interface ExternalReportDestination {
  * policy domain's, whether or not dmarcops manages their zone.
  */
 export function externalReportDestinations(policy: DomainPolicy): ExternalReportDestination[] {
-  const policyOrg = organizationalDomain(policy.domain);
+  // A public suffix (a PSD's own policy, RFC 9091) stands for itself: it has no registrable part.
+  const policyOrg = organizationalDomain(policy.domain) ?? policy.domain;
   const byHost = new Map<string, ExternalReportDestination>();
   for (const { uri } of policy.rua) {
     for (const host of reportUriHosts(uri)) {
-      if (organizationalDomain(host) === policyOrg) continue;
+      if ((organizationalDomain(host) ?? host) === policyOrg) continue;
       const destination = byHost.get(host);
       if (destination === undefined) {
         byHost.set(host, { host, recordName: `${policy.domain}._report._dmarc.${host}`, uris: [uri] });
@@ -472,8 +472,7 @@ export function reportUriHosts(uri: string): string[] {
   } else {
     candidates = URL.canParse(uri) ? [new URL(uri).hostname] : [];
   }
-  const hosts = candidates.map(normaliseHost).filter((host) => host !== '' && !parseHost(host).isIp);
-  return [...new Set(hosts)];
+  return unique(candidates.flatMap((candidate) => domainNameOrNothing(candidate.trim())));
 }
 
 function percentDecode(text: string): string {
@@ -484,14 +483,13 @@ function percentDecode(text: string): string {
   }
 }
 
-/** Lower-case A-label without a trailing dot, or '' when it is not a domain name. */
-function normaliseHost(host: string): string {
-  return domainToASCII(host.trim().replace(/\.$/, ''));
-}
-
-function organizationalDomain(name: string): string {
-  // A name that is itself a public suffix (a PSD) has no registrable part: it stands for itself.
-  return getDomain(name, { allowPrivateDomains: false }) ?? name.toLowerCase();
+/** The host as a checked domain name, or nothing for IP literals and junk (a report is never sent there). */
+function domainNameOrNothing(host: string): string[] {
+  try {
+    return [parseDomainName(host)];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -544,9 +542,8 @@ export function managedRecords(policies: DomainPolicy[]): ManagedRecord[] {
 function zoneManager(host: string, policies: DomainPolicy[]): DomainPolicy | undefined {
   let best: { policy: DomainPolicy; zone: string } | undefined;
   for (const policy of policies) {
-    const zone = normaliseHost(policy.dns.zone);
-    const inZone = zone !== '' && (host === zone || host.endsWith(`.${zone}`));
-    if (inZone && (best === undefined || zone.length > best.zone.length)) best = { policy, zone };
+    const zone = normaliseName(policy.dns.zone);
+    if (inZone(host, zone) && (best === undefined || zone.length > best.zone.length)) best = { policy, zone };
   }
   return best?.policy;
 }

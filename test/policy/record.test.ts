@@ -369,6 +369,12 @@ describe('reportUriHosts', () => {
     expect(reportUriHosts('mailto:d@192.0.2.1')).toStrictEqual([]);
     expect(reportUriHosts('not a uri')).toStrictEqual([]);
   });
+
+  test('a host DNS cannot hold is no destination: no authorisation record is made for it', () => {
+    expect(reportUriHosts('mailto:d@exa*mple.com')).toStrictEqual([]);
+    expect(reportUriHosts(`mailto:d@${'a'.repeat(64)}.example`)).toStrictEqual([]);
+    expect(reportUriHosts('https://[2001:db8::1]/dmarc')).toStrictEqual([]);
+  });
 });
 
 describe('externalReportDestinations and managedRecords', () => {

@@ -22,6 +22,7 @@ import type { DnsProviderName } from '../../policy/model.ts';
 import { splitCharacterStrings } from '../../policy/record.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
 import { plural } from '../../lib/text.ts';
+import { inZone, normaliseName } from '../../lib/dns-name.ts';
 
 /** The API behaviour the provider was written against (`api-version` header); the SDK would send today's date. */
 export const CLOUDFLARE_API_VERSION = '2026-06-01';
@@ -257,7 +258,7 @@ export function batchOperations(zone: string, changes: readonly RecordChange[], 
     if (change.type !== 'TXT') throw invalidChange(zone, change, `only TXT changes are supported, not ${String(change.type)}`);
     if (change.provider !== 'cloudflare') throw invalidChange(zone, change, `the change is for provider ${change.provider}`);
     if (normaliseName(change.zone) !== zone) throw invalidChange(zone, change, `the change is for zone ${change.zone}`);
-    if (name !== zone && !name.endsWith(`.${zone}`)) throw invalidChange(zone, change, `${name} is not in zone ${zone}`);
+    if (!inZone(name, zone)) throw invalidChange(zone, change, `${name} is not in zone ${zone}`);
 
     const atName = current.filter((record) => normaliseName(record.name) === name && !used.has(record));
     const owned: TxtRecord[] = [];
@@ -473,10 +474,6 @@ function hint(status: number | undefined, errors: readonly ProviderErrorDetail[]
   }
   if (status === 429 || codes.has(971)) return ' (rate limited: Cloudflare allows 1200 requests per 5 minutes per token; try again later)';
   return '';
-}
-
-function normaliseName(name: string): string {
-  return name.trim().replace(/\.$/, '').toLowerCase();
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -27,6 +27,7 @@ import { isOwnedValue, KIND_LABEL, recordKind } from '../owned.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
 import { clip, plural } from '../../lib/text.ts';
 import { sameMultiset } from '../../lib/collections.ts';
+import { inZone, normaliseName } from '../../lib/dns-name.ts';
 
 export interface PowerDnsConfig {
   /** The API's base URL, e.g. `http://127.0.0.1:8081` (a trailing `/api/v1` is accepted too). */
@@ -257,7 +258,7 @@ function checkChanges(zone: string, changes: readonly RecordChange[]): void {
     const name = normaliseName(change.name);
     if (normaliseName(change.zone) !== zone) throw new Error(`PowerDNS provider: change for ${name} is in zone ${change.zone}, not ${zone}`);
     if (change.type !== 'TXT') throw new Error(`PowerDNS provider: only TXT changes are supported, not ${String(change.type)} at ${name}`);
-    if (name !== zone && !name.endsWith(`.${zone}`)) throw new Error(`PowerDNS provider: ${name} is not in zone ${zone}`);
+    if (!inZone(name, zone)) throw new Error(`PowerDNS provider: ${name} is not in zone ${zone}`);
     if (seen.has(name)) throw new Error(`PowerDNS provider: two changes for ${name} in one apply`);
     seen.add(name);
   }
@@ -408,8 +409,4 @@ function errorText(body: string): string {
 
 function redact(text: string, secret: string): string {
   return secret === '' ? text : text.split(secret).join('***');
-}
-
-function normaliseName(name: string): string {
-  return name.trim().toLowerCase().replace(/\.$/, '');
 }

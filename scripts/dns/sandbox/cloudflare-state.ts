@@ -6,8 +6,8 @@
  * whether it was seen in real responses or is the sandbox's choice.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { domainToASCII } from 'node:url';
 import { octetLength, parseTxtContent, splitOverlongStrings, txtStrings } from './cloudflare-txt.ts';
+import { inZone, normaliseName } from '../../lib/dns-name.ts';
 
 // ------------------------------------------------------------------------------------------------
 // Errors
@@ -185,7 +185,7 @@ export function createSandboxState(seeds: readonly ZoneSeed[], options: StateOpt
 
 /** Add a zone and its records, validated like API writes; throws `SandboxApiError` naming the seed. */
 export function addZone(state: CloudflareSandboxState, seed: ZoneSeed, options: StateOptions = {}, where = 'zone'): SandboxZone {
-  const name = normaliseDomain(seed.name);
+  const name = acceptedName(seed.name);
   if (name === undefined) throw new Error(`${where}.name: "${seed.name}" is not a domain name`);
   if (state.zones.some((zone) => zone.name === name)) throw new Error(`${where}.name: zone ${name} is given twice`);
   const id = seed.id ?? deterministicId(`zone:${name}`);
@@ -244,10 +244,12 @@ function deterministicId(seed: string): string {
   return createHash('sha256').update(seed).digest('hex').slice(0, 32);
 }
 
-/** Lower-case A-label without the trailing dot, or undefined when it is not a name. */
-export function normaliseDomain(name: string): string | undefined {
-  let ascii = name.trim().replace(/\.$/, '').toLowerCase();
-  if (/[^\x00-\x7f]/.test(ascii)) ascii = domainToASCII(ascii);
+/**
+ * A name the API accepts, normalised: labels of letters, digits, `-` and `_`, a `*` only as the first
+ * label (a wildcard record), at most 63 octets each and 253 in all; undefined when it is not one.
+ */
+export function acceptedName(name: string): string | undefined {
+  const ascii = normaliseName(name);
   if (ascii === '' || ascii.length > 253) return undefined;
   const labels = ascii.split('.');
   const valid = labels.every((label, index) => label.length > 0 && label.length <= 63 && (/^[a-z0-9_-]+$/.test(label) || (label === '*' && index === 0)));
@@ -262,10 +264,10 @@ export function normaliseDomain(name: string): string | undefined {
 export function recordName(name: string, zone: string): string | undefined {
   const trimmed = name.trim();
   if (trimmed === '@') return zone;
-  const absolute = normaliseDomain(trimmed);
+  const absolute = acceptedName(trimmed);
   if (absolute === undefined) return undefined;
-  if (absolute === zone || absolute.endsWith(`.${zone}`)) return absolute;
-  return normaliseDomain(`${absolute}.${zone}`);
+  if (inZone(absolute, zone)) return absolute;
+  return acceptedName(`${absolute}.${zone}`);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -388,7 +390,7 @@ function validateContent(type: string, content: string, name: string, options: B
     case 'MX':
     case 'NS':
     case 'PTR': {
-      const target = content === '.' && type === 'MX' ? '.' : normaliseDomain(content);
+      const target = content === '.' && type === 'MX' ? '.' : acceptedName(content);
       if (target === undefined) throw invalid(`Content for ${type} record must be a valid hostname.`);
       return target;
     }

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isPlainObject } from '../../lib/collections.ts';
+import { normaliseName } from '../../lib/dns-name.ts';
 
 export interface Sender {
   name: string;
@@ -49,7 +50,7 @@ export function parseSenderMap(json: unknown): SenderMap {
   };
   const domains = new Map<string, SenderEntry>();
   for (const [key, value] of Object.entries(isPlainObject(json['domains']) ? json['domains'] : fail('"domains" is missing'))) {
-    if (key !== normalizeName(key) || key === '') fail(`domain key "${key}" must be lower case without a trailing dot`);
+    if (key !== normaliseName(key) || key === '') fail(`domain key "${key}" must be lower case without a trailing dot`);
     domains.set(key, entry(`domains["${key}"]`, value));
   }
   const asns = new Map<number, SenderEntry>();
@@ -59,11 +60,6 @@ export function parseSenderMap(json: unknown): SenderMap {
     asns.set(asn, entry(`asns["${key}"]`, value));
   }
   return { types, domains, asns };
-}
-
-function normalizeName(name: string): string {
-  const lower = name.trim().toLowerCase();
-  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
 }
 
 export interface SenderMatcher {
@@ -76,7 +72,7 @@ export interface SenderMatcher {
 export function createSenderMatcher(map: SenderMap): SenderMatcher {
   // The entry whose key is the longest label suffix of the name (the name itself included).
   const entryForName = (ptrOrBaseDomain: string): SenderEntry | null => {
-    let name = normalizeName(ptrOrBaseDomain);
+    let name = normaliseName(ptrOrBaseDomain);
     while (name !== '') {
       const found = map.domains.get(name);
       if (found) return found;
