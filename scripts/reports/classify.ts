@@ -20,7 +20,7 @@ import { BlockList } from 'node:net';
 import type { AlignmentMode, DomainPolicy, Sender } from '../policy/model.ts';
 import { applicablePolicy } from '../policy/orgdomain.ts';
 import { domainsAligned } from './derive.ts';
-import { canonicalIp } from './enrich/ip.ts';
+import { canonicalIp } from '../lib/ip.ts';
 import { inZone, normaliseName } from '../lib/dns-name.ts';
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { octetLength, parseTxtContent, splitOverlongStrings, txtStrings } from './cloudflare-txt.ts';
 import { inZone, normaliseName } from '../../lib/dns-name.ts';
+import { parseIpv4 } from '../../lib/ip.ts';
 
 // ------------------------------------------------------------------------------------------------
 // Errors
@@ -381,7 +382,7 @@ function validateContent(type: string, content: string, name: string, options: B
   const invalid = (message: string) => plainError(400, { code: CF_ERRORS.invalidContent.code, message }, pointer);
   switch (type) {
     case 'A':
-      if (!isIPv4(content)) throw invalid('Content for A record must be a valid IPv4 address.');
+      if (parseIpv4(content) === -1) throw invalid('Content for A record must be a valid IPv4 address.');
       return content;
     case 'AAAA':
       if (!isIPv6(content)) throw invalid('Content for AAAA record must be a valid IPv6 address.');
@@ -479,11 +480,6 @@ function stripUndefined(body: Record<string, unknown>): Record<string, unknown> 
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((value, index) => value === b[index]);
-}
-
-function isIPv4(text: string): boolean {
-  const parts = text.split('.');
-  return parts.length === 4 && parts.every((part) => /^(0|[1-9]\d{0,2})$/.test(part) && Number(part) <= 255);
 }
 
 function isIPv6(text: string): boolean {

@@ -11,8 +11,8 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rena
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import { isPublicIp, parseIp, parseIpv4, parseIpv6 } from './ip.ts';
-import type { ParsedIp } from './ip.ts';
+import { isPublicIp, parseIp, parseIpv4, parseIpv6 } from '../../lib/ip.ts';
+import type { ParsedIp } from '../../lib/ip.ts';
 
 export interface AsnInfo {
   asn: number;

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { canonicalIp } from './ip.ts';
+import { canonicalIp } from '../../lib/ip.ts';
 import { normaliseName } from '../../lib/dns-name.ts';
 import { compare, unique } from '../../lib/collections.ts';
 

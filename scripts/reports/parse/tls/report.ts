@@ -5,7 +5,7 @@
  * for `no-policy-found`, zero counts, counts written as strings, case) are read with a warning each.
  */
 import { isIP } from 'node:net';
-import { canonicalIp } from '../../enrich/ip.ts';
+import { canonicalIp } from '../../../lib/ip.ts';
 import { TlsParseError } from './errors.ts';
 import type { TlsFailureDetail, TlsParseLimits, TlsParseWarning, TlsPolicy, TlsPolicyType, TlsReportHeader, TlsResultType, TlsWarningCode } from './types.ts';
 import { clip } from '../../../lib/text.ts';
