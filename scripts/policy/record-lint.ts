@@ -4,7 +4,8 @@
  * what dmarcops generates; this covers what is actually out there (and the DNS stage's live diff).
  */
 import type { Severity } from './model.ts';
-import { parseDmarcRecord, reportUriHosts, splitCharacterStrings } from './record.ts';
+import { parseDmarcRecord, reportUriHosts } from './record.ts';
+import { splitCharacterStrings } from '../lib/dns-txt.ts';
 import { utf8Length } from '../lib/text.ts';
 
 export interface RecordFinding {

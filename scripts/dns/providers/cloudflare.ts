@@ -19,7 +19,7 @@
 import Cloudflare, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'cloudflare';
 import type { BatchPatchParam, RecordBatchParams, RecordListParams, TXTRecordParam } from 'cloudflare/resources/dns/records';
 import type { DnsProviderName } from '../../policy/model.ts';
-import { splitCharacterStrings } from '../../policy/record.ts';
+import { decodeTxtStrings, parseTxtContent, quoteCharacterString, splitCharacterStrings, splitOctets } from '../../lib/dns-txt.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
 import { plural } from '../../lib/text.ts';
 import { inZone, normaliseName } from '../../lib/dns-name.ts';
@@ -347,81 +347,24 @@ function invalidChange(zone: string, change: RecordChange, message: string): Dns
  * octets each, split after `;` so no tag is cut, `"` and `\` escaped, separated by a space.
  */
 export function encodeCloudflareTxt(value: string): string {
-  return splitCharacterStrings(value, 255)
-    .map((string) => `"${string.replace(/["\\]/g, (char) => `\\${char}`)}"`)
-    .join(' ');
+  return splitCharacterStrings(value, 255).map(quoteCharacterString).join(' ');
 }
 
 /**
  * Read `content` back: when it starts and ends with `"`, as quoted character-strings (`\"`, `\\`,
- * `\DDD` decoded); otherwise as legacy unquoted content taken literally (DNSControl's rule). Content
- * that starts and ends with quotes but does not parse is taken literally too.
+ * `\DDD` decoded); otherwise as legacy unquoted content taken literally (DNSControl's rule), published
+ * in 255-octet pieces. Content that starts and ends with quotes but does not parse is taken literally too.
  */
 export function decodeCloudflareTxt(content: string): { value: string; strings: string[] } {
   const trimmed = content.trim();
   if (trimmed.length >= 2 && trimmed.startsWith('"') && trimmed.endsWith('"')) {
-    const strings = parseQuotedStrings(trimmed);
-    if (strings !== undefined) return { value: strings.join(''), strings };
+    const parsed = parseTxtContent(trimmed);
+    if (!('invalid' in parsed)) return decodeTxtStrings(parsed.strings);
   }
-  return { value: content, strings: splitOctets(content, 255) };
+  return { value: content, strings: decodeTxtStrings(splitOctets(utf8.encode(content), 255)).strings };
 }
 
-const decoder = new TextDecoder('utf-8');
-const encoder = new TextEncoder();
-
-function parseQuotedStrings(text: string): string[] | undefined {
-  const strings: string[] = [];
-  const pattern = /\s*"((?:[^"\\]|\\.)*)"/uy;
-  let index = 0;
-  while (index < text.length) {
-    pattern.lastIndex = index;
-    const match = pattern.exec(text);
-    if (match === null) return /^\s*$/.test(text.slice(index)) ? strings : undefined;
-    strings.push(unescapeString(match[1] ?? ''));
-    index = pattern.lastIndex;
-  }
-  return strings;
-}
-
-function unescapeString(escaped: string): string {
-  const octets: number[] = [];
-  for (let index = 0; index < escaped.length; ) {
-    const char = escaped[index] ?? '';
-    if (char === '\\') {
-      const digits = /^\d{3}/.exec(escaped.slice(index + 1, index + 4));
-      if (digits !== null) {
-        octets.push(Number(digits[0]) & 0xff);
-        index += 4;
-        continue;
-      }
-      index++;
-    }
-    const codePoint = escaped.codePointAt(index) ?? 0;
-    const piece = String.fromCodePoint(codePoint);
-    octets.push(...encoder.encode(piece));
-    index += piece.length;
-  }
-  return decoder.decode(Uint8Array.from(octets));
-}
-
-/** Unquoted content is published as one string if it fits, else in 255-octet pieces. */
-function splitOctets(text: string, max: number): string[] {
-  const strings: string[] = [];
-  let current = '';
-  let octets = 0;
-  for (const char of text) {
-    const size = encoder.encode(char).length;
-    if (octets + size > max && current !== '') {
-      strings.push(current);
-      current = '';
-      octets = 0;
-    }
-    current += char;
-    octets += size;
-  }
-  strings.push(current);
-  return strings;
-}
+const utf8 = new TextEncoder();
 
 // ------------------------------------------------------------------------------------------------
 // Errors

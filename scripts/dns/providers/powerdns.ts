@@ -22,7 +22,7 @@
  * `DEFAULT`); this provider never edits the SOA. The API key is sent in `X-API-Key` and never appears
  * in an error message.
  */
-import { formatZoneFileTxt, splitCharacterStrings } from '../../policy/record.ts';
+import { decodeTxtStrings, formatZoneFileTxt, parseTxtContent, splitCharacterStrings } from '../../lib/dns-txt.ts';
 import { isOwnedValue, KIND_LABEL, recordKind } from '../owned.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
 import { clip, plural } from '../../lib/text.ts';
@@ -211,7 +211,7 @@ export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsPro
         if (rrset.type !== 'TXT' || !wanted.has(name)) continue;
         for (const record of rrset.records) {
           if (record.disabled) continue;
-          const { strings, value } = parseTxtContent(record.content);
+          const { strings, value } = readTxtContent(record.content);
           records.push({ name, ttl: rrset.ttl, value, strings });
         }
       }
@@ -276,7 +276,7 @@ function rrsetFor(change: RecordChange, name: string, live: ApiRrset | undefined
       kept.push(record); // not served, so nobody's record in DNS terms: leave it as it is
       continue;
     }
-    const { value } = parseTxtContent(record.content);
+    const { value } = readTxtContent(record.content);
     if (listed.has(value) || isOwnedValue(name, value)) owned.push(value);
     else kept.push(record);
   }
@@ -350,47 +350,13 @@ export function formatTxtContent(value: string): string {
 }
 
 /**
- * PowerDNS TXT content (zone-file presentation) → its character-strings and the joined value. Quoted
- * strings and bare words are both read; `\X` is X and `\DDD` is one octet. Octets are decoded as UTF-8
- * (the value from all octets together, so a character split across two strings stays whole).
+ * PowerDNS TXT content (zone-file presentation, quoted strings and bare words) → its character-strings
+ * and the joined value (`parseTxtContent` + `decodeTxtStrings`). PowerDNS writes only well-formed
+ * content; anything else (hand-made through another path) is taken as one literal string, as it reads.
  */
-export function parseTxtContent(content: string): { strings: string[]; value: string } {
-  const chunks: number[][] = [];
-  const utf8 = new TextEncoder();
-  let index = 0;
-  while (index < content.length) {
-    const char = content[index] ?? '';
-    if (char === ' ' || char === '\t' || char === '\n' || char === '\r') {
-      index++;
-      continue;
-    }
-    const quoted = char === '"';
-    if (quoted) index++;
-    const octets: number[] = [];
-    while (index < content.length) {
-      const next = content[index] ?? '';
-      if (quoted ? next === '"' : /[ \t\r\n]/.test(next)) break;
-      if (next === '\\' && index + 1 < content.length) {
-        const digits = content.slice(index + 1, index + 4);
-        if (/^\d{3}$/.test(digits)) {
-          octets.push(Number(digits) & 0xff);
-          index += 4;
-          continue;
-        }
-        const escaped = String.fromCodePoint(content.codePointAt(index + 1) ?? 0);
-        octets.push(...utf8.encode(escaped));
-        index += 1 + escaped.length;
-        continue;
-      }
-      const literal = String.fromCodePoint(content.codePointAt(index) ?? 0);
-      octets.push(...utf8.encode(literal));
-      index += literal.length;
-    }
-    if (quoted) index++; // the closing quote (lenient when it is missing)
-    chunks.push(octets);
-  }
-  const decode = (octets: number[]) => new TextDecoder('utf-8').decode(Uint8Array.from(octets));
-  return { strings: chunks.map(decode), value: decode(chunks.flat()) };
+export function readTxtContent(content: string): { strings: string[]; value: string } {
+  const parsed = parseTxtContent(content, { bareWords: true });
+  return 'invalid' in parsed ? { strings: [content], value: content } : decodeTxtStrings(parsed.strings);
 }
 
 function errorText(body: string): string {

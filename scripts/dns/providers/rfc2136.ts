@@ -26,7 +26,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { connect, isIP } from 'node:net';
-import { splitCharacterStrings } from '../../policy/record.ts';
+import { splitCharacterStrings } from '../../lib/dns-txt.ts';
 import { inZone, normaliseName } from '../../lib/dns-name.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
 import {

@@ -6,9 +6,10 @@
  * whether it was seen in real responses or is the sandbox's choice.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { octetLength, parseTxtContent, splitOverlongStrings, txtStrings } from './cloudflare-txt.ts';
+import { classifyTxtContent, splitOverlongStrings, txtStrings } from './cloudflare-txt.ts';
 import { inZone, normaliseName } from '../../lib/dns-name.ts';
 import { parseIpv4 } from '../../lib/ip.ts';
+import { utf8Length } from '../../lib/text.ts';
 
 // ------------------------------------------------------------------------------------------------
 // Errors
@@ -408,7 +409,7 @@ function validateTxt(content: string, name: string, options: BuildOptions): stri
   const invalid = (message: string) => plainError(400, { code: CF_ERRORS.invalidContent.code, message }, pointer);
   if (content === '') throw invalid('Content for TXT record must not be empty.');
   if ([...content].length > 2048) throw invalid('Content for TXT record must be at most 2048 characters.');
-  const parsed = parseTxtContent(content);
+  const parsed = classifyTxtContent(content);
   if (parsed.form === 'invalid') throw invalid(`Content for TXT record is invalid: inconsistent quotation marks (${parsed.reason}).`);
   const texts = parsed.form === 'quoted' ? parsed.strings.map((string) => string.text) : [parsed.text];
   if (texts.some((text) => /[\x00-\x08\x0a-\x1f\x7f]/.test(text))) throw validationError({ ...CF_ERRORS.txtNotPrintable }, pointer);
@@ -424,7 +425,7 @@ function validateTxt(content: string, name: string, options: BuildOptions): stri
   } else {
     options.warnings?.push(`${name}: TXT content is not in quotation marks; the dashboard warns about it (stored as sent): ${JSON.stringify(content.length > 60 ? `${content.slice(0, 57)}...` : content)}`);
   }
-  const wire = txtStrings(stored).reduce((sum, text) => sum + 1 + octetLength(text), 0) + octetLength(name) + 12;
+  const wire = txtStrings(stored).reduce((sum, text) => sum + 1 + utf8Length(text), 0) + utf8Length(name) + 12;
   if (wire > 4096) throw plainError(400, CF_ERRORS.wireTooLong, pointer);
   return stored;
 }
