@@ -18,7 +18,8 @@ import type { ReportHeader, ReportRecord } from '../../scripts/reports/parse/typ
 import { alignmentModes, deriveAlignment } from '../../scripts/reports/derive.ts';
 import { RECORD_COLUMNS, committedRecordFiles, openDataset, reportKey } from '../../scripts/reports/store/index.ts';
 import type { Enrichment } from '../../scripts/reports/store/index.ts';
-import { DISPOSITIONS, DKIM_RESULTS, SELECTORS, SENDERS, SPF_RESULTS, prng } from './generate.ts';
+import { DISPOSITIONS, DKIM_RESULTS, SELECTORS, SENDERS, SPF_RESULTS } from './generate.ts';
+import { prng } from '../../scripts/lib/random.ts';
 
 const { values } = parseArgs({
   options: {

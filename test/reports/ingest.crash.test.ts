@@ -27,7 +27,7 @@ import { generateReport } from '../../bench/ingest/generate.ts';
 import { lookupAsn } from '../../scripts/reports/enrich/index.ts';
 import { committedRecordsSql, ledgerGlob } from '../../scripts/reports/store/index.ts';
 import { enc, mail } from '../fixtures/unpack/make.ts';
-import { prng } from '../../bench/ingest/generate.ts';
+import { prng } from '../../scripts/lib/random.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(REPO, 'bin', 'dmarcops.js');
