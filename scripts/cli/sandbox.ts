@@ -40,8 +40,8 @@ export const sandboxCommand: Command = {
     const port = positiveInteger(values.port, '--port', 8787, true);
     if (port > 65535) throw new CliError(`--port must be at most 65535, not ${port}`, EXIT.usage);
     const latencyMs = values.latency === undefined ? undefined : positiveInteger(values.latency, '--latency', 0, true);
-    const { runCloudflareSandboxCommand } = await import('../dns/sandbox/cloudflare-api.ts');
-    return runCloudflareSandboxCommand({
+    const { SandboxSetupError, serveCloudflareSandbox } = await import('../dns/sandbox/cloudflare-api.ts');
+    const serving = serveCloudflareSandbox({
       port,
       cwd: context.cwd,
       quiet: values.quiet === true,
@@ -51,5 +51,10 @@ export const sandboxCommand: Command = {
       ...(typeof values.token === 'string' ? { token: values.token } : {}),
       ...(latencyMs === undefined ? {} : { latencyMs }),
     });
+    // A zones file that does not load, or a port that cannot be listened on, is a usage error.
+    await serving.catch((error: unknown) => {
+      throw error instanceof SandboxSetupError ? new CliError(error.message, EXIT.usage) : error;
+    });
+    return EXIT.ok;
   },
 };

@@ -1,7 +1,17 @@
 /**
- * Small text formatting shared by every stage: counts with their noun, byte sizes, clipped values and
- * UTF-8 lengths. Pure and browser-safe (no Node built-ins), so the dashboard can use it too.
+ * Small text formatting shared by every stage: counts with their noun, byte sizes, clipped values,
+ * UTF-8 lengths, and the styling interface text renderers take. Pure and browser-safe (no Node
+ * built-ins at run time), so the dashboard can use it too.
  */
+import type { styleText } from 'node:util';
+
+/**
+ * How a renderer styles terminal text (bold, colours). The command line's `Output` provides it, plain
+ * when colours are off (no TTY, NO_COLOR); stages take this instead of importing the command line.
+ */
+export interface Styler {
+  style(format: Parameters<typeof styleText>[0], text: string): string;
+}
 
 /** `1 change`, `3 changes`: the count and the noun, with an `s` unless the count is one. */
 export function plural(count: number, word: string): string {

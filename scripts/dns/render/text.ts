@@ -9,18 +9,15 @@
  *   Plan: 1 to create, 2 to update, 0 to delete.
  *
  * Values are shown JSON-quoted and names with control characters escaped, so a TXT value read from
- * DNS cannot move the cursor or recolour the terminal. Colours come from `Output.style` and are off
+ * DNS cannot move the cursor or recolour the terminal. Colours come from `Styler.style` (the CLI's output) and are off
  * without a TTY or with NO_COLOR.
  */
-import type { Output } from '../../cli/output.ts';
 import { printable } from '../../lib/escape.ts';
 import type { GateReport, ZoneOutcome, DnsCheck } from '../apply.ts';
 import { changeIdentity } from '../checksum.ts';
 import { describeRisk, planCounts } from '../plan.ts';
 import type { Plan, RecordChange } from '../types.ts';
-import { plural } from '../../lib/text.ts';
-
-type Styler = Pick<Output, 'style'>;
+import { plural, type Styler } from '../../lib/text.ts';
 
 const SIGN = { create: '+', update: '~', delete: '-' } as const;
 const SIGN_STYLE = { create: 'green', update: 'yellow', delete: 'red' } as const;

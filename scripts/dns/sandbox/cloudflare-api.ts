@@ -6,7 +6,7 @@
  *   for `new Cloudflare({ fetch, baseURL: 'http://sandbox.invalid/client/v4' })`, in process.
  * - `startCloudflareSandbox(options)`: the same handler behind `node:http` on 127.0.0.1, for the CLI
  *   and end-to-end tests (`CLOUDFLARE_BASE_URL=<baseURL>`).
- * - `runCloudflareSandboxCommand(options)`: `dmarcops sandbox cloudflare --port 8787 --zones FILE`.
+ * - `serveCloudflareSandbox(options)`: `dmarcops sandbox cloudflare --port 8787 --zones FILE`.
  *
  * The contract followed (docs/notes/dns-anchors.md §3): paths under `/client/v4`; `Authorization:
  * Bearer <token>`; envelopes `{ success, errors, messages, result[, result_info] }`, every failure a
@@ -23,7 +23,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CliError, EXIT } from '../../cli/command.ts';
 import {
   CF_ERRORS,
   SandboxApiError,
@@ -673,7 +672,7 @@ async function serve(api: CloudflareSandboxApi, req: IncomingMessage, res: Serve
 // ------------------------------------------------------------------------------------------------
 // `dmarcops sandbox cloudflare`
 
-export interface CloudflareSandboxCommandOptions {
+export interface CloudflareSandboxServeOptions {
   /** Default 8787. */
   port?: number;
   host?: string;
@@ -693,11 +692,20 @@ export interface CloudflareSandboxCommandOptions {
   onReady?: (sandbox: CloudflareSandbox) => void;
 }
 
+/** The sandbox cannot start as asked: the zones file does not load, or the port cannot be listened on. */
+export class SandboxSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SandboxSetupError';
+  }
+}
+
 /**
  * Load the zones file, start the sandbox, print how to reach it, serve until SIGINT/SIGTERM (or
- * `signal`), then stop. Resolves to the exit code. A bad zones file is a `CliError` (exit 2).
+ * `signal`), then stop. A bad zones file or port is a `SandboxSetupError` (the command line makes it
+ * a usage error).
  */
-export async function runCloudflareSandboxCommand(options: CloudflareSandboxCommandOptions = {}): Promise<number> {
+export async function serveCloudflareSandbox(options: CloudflareSandboxServeOptions = {}): Promise<void> {
   const out = options.out ?? ((line: string) => void process.stdout.write(`${line}\n`));
   const err = options.err ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const file = options.zones === undefined ? undefined : resolvePath(options.cwd ?? process.cwd(), options.zones);
@@ -715,9 +723,9 @@ export async function runCloudflareSandboxCommand(options: CloudflareSandboxComm
     });
   } catch (error) {
     if (error instanceof Error && !(error instanceof SandboxApiError) && 'code' in error) {
-      throw new CliError(`cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 8787}: ${error.message}`, EXIT.usage);
+      throw new SandboxSetupError(`cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 8787}: ${error.message}`);
     }
-    throw new CliError(`${options.zones ?? 'zones'}: ${(error as Error).message}`, EXIT.usage);
+    throw new SandboxSetupError(`${options.zones ?? 'zones'}: ${(error as Error).message}`);
   }
 
   const records = sandbox.state.zones.reduce((sum, zone) => sum + zone.records.length, 0);
@@ -755,28 +763,27 @@ export async function runCloudflareSandboxCommand(options: CloudflareSandboxComm
   clearInterval(timer);
   await sandbox.stop();
   err('Cloudflare API sandbox stopped.');
-  return EXIT.ok;
 }
 
-/** Read and check a zones file; errors name the file and the JSON path, as a `CliError` (exit 2). */
+/** Read and check a zones file; errors name the file and the JSON path, as a `SandboxSetupError`. */
 export async function loadZonesFile(file: string): Promise<ZoneSeed[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new CliError(`cannot read the zones file ${file}: ${(error as Error).message}`, EXIT.usage);
+    throw new SandboxSetupError(`cannot read the zones file ${file}: ${(error as Error).message}`);
   }
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new CliError(`${file}: not JSON: ${(error as Error).message}`, EXIT.usage);
+    throw new SandboxSetupError(`${file}: not JSON: ${(error as Error).message}`);
   }
   const zones = parseZonesFile(data, file);
   try {
     createSandboxState(zones);
   } catch (error) {
-    throw new CliError(`${file}: ${(error as Error).message}`, EXIT.usage);
+    throw new SandboxSetupError(`${file}: ${(error as Error).message}`);
   }
   return zones;
 }
@@ -784,7 +791,7 @@ export async function loadZonesFile(file: string): Promise<ZoneSeed[]> {
 /** Check the shape of a parsed zones file (`ZonesFile`); record semantics are checked when seeding. */
 export function parseZonesFile(data: unknown, file = 'zones file'): ZoneSeed[] {
   const fail = (where: string, message: string): never => {
-    throw new CliError(`${file}: ${where}: ${message}`, EXIT.usage);
+    throw new SandboxSetupError(`${file}: ${where}: ${message}`);
   };
   if (!isPlainObject(data) || !Array.isArray(data.zones)) return fail('top level', 'expected { "zones": [ … ] }');
   return (data.zones as unknown[]).map((zone, zoneIndex) => {
