@@ -54,3 +54,28 @@ export function utf8Length(text: string): number {
   }
   return octets;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Numbers for people (fixed locale, so a build, a browser and a mail print the same thing)
+
+const INTEGER = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+/** A count with thousands separators, rounded: `1,234,567`. */
+export const formatCount = (n: number): string => INTEGER.format(n);
+
+/** A share as a percentage with one decimal; "<0.1%" / ">99.9%" rather than a rounded 0 or 100 that hides a few messages. */
+export function formatPercent(part: number, whole: number): string {
+  if (whole <= 0) return '–';
+  const p = (part / whole) * 100;
+  if (part > 0 && p < 0.1) return '<0.1%';
+  if (part < whole && p > 99.9) return '>99.9%';
+  return `${p.toFixed(1)}%`;
+}
+
+/** Signed change as a percentage ("+12.0%", "−3.4%", "new" when there was nothing before). */
+export function formatChange(now: number, before: number): string {
+  if (before <= 0) return now > 0 ? 'new' : '–';
+  const change = ((now - before) / before) * 100;
+  const sign = change > 0 ? '+' : change < 0 ? '−' : '±';
+  return `${sign}${Math.abs(change).toFixed(1)}%`;
+}

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { clip, formatBytes, plural, utf8Length } from '../../scripts/lib/text.ts';
+import { clip, formatBytes, formatChange, formatCount, formatPercent, plural, utf8Length } from '../../scripts/lib/text.ts';
 
 describe('plural', () => {
   test('one takes the noun as it is; zero and many take an s', () => {
@@ -54,5 +54,29 @@ describe('utf8Length', () => {
     fc.assert(fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('\ud800', '\udfff', 'a', '😀') }), (a, b) => {
       expect(utf8Length(a + b)).toBe(utf8.encode(a + b).length);
     }));
+  });
+});
+
+describe('formatCount, formatPercent, formatChange', () => {
+  test('percentages never round a few messages away', () => {
+    expect(formatPercent(1, 10_000)).toBe('<0.1%');
+    expect(formatPercent(9_999, 10_000)).toBe('>99.9%');
+    expect(formatPercent(10_000, 10_000)).toBe('100.0%');
+    expect(formatPercent(0, 10)).toBe('0.0%');
+    expect(formatPercent(0, 0)).toBe('–');
+    expect(formatPercent(1, 3)).toBe('33.3%');
+  });
+
+  test('changes are signed, and growth from nothing is "new"', () => {
+    expect(formatChange(112, 100)).toBe('+12.0%');
+    expect(formatChange(97, 100)).toBe('−3.0%');
+    expect(formatChange(5, 0)).toBe('new');
+    expect(formatChange(0, 0)).toBe('–');
+  });
+
+  test('counts carry thousands separators and no fraction', () => {
+    expect(formatCount(1_234_567)).toBe('1,234,567');
+    expect(formatCount(2.5)).toBe('3');
+    expect(formatCount(0)).toBe('0');
   });
 });

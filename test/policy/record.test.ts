@@ -1,7 +1,15 @@
 import { describe, expect, test } from 'vitest';
 import type { DomainPolicy } from '../../scripts/policy/model.ts';
 import { makePolicy } from '../helpers/policy.ts';
-import { externalReportDestinations, formatDmarcRecord, isDmarcRecord, managedRecords, parseDmarcRecord, policyRecord, reportUriHosts } from '../../scripts/policy/record.ts';
+import {
+  externalReportDestinations,
+  formatDmarcRecord,
+  isDmarcRecord,
+  managedRecords,
+  parseDmarcRecord,
+  policyRecord,
+  reportUriHosts,
+} from '../../scripts/policy/record.ts';
 
 function policy(domain: string, fields: Partial<DomainPolicy> = {}): DomainPolicy {
   return makePolicy(domain, { file: 'domains/x.yaml', ...fields });

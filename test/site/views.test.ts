@@ -6,8 +6,6 @@ import { failingRuns, hasFailing, provenance, sumPass } from '../../site/src/lib
 import type { ReporterPayload } from '../../site/src/lib/pages.ts';
 import {
   dailyTallies,
-  formatChange,
-  formatPercent,
   renderHead,
   renderRows,
   resolveWindow,
@@ -83,25 +81,6 @@ describe('sums', () => {
     const group = { series: [row(1, 0, 1), row(2, 0, 1), row(3, 0, 1), row(7, 0, 2), row(9, 4)] } as unknown as SourceGroup;
     expect(failingRuns(group)).toEqual([1, 3, 7, 7]);
   });
-});
-
-describe('formats', () => {
-  test('percentages never round a few messages away', () => {
-    expect(formatPercent(1, 10_000)).toBe('<0.1%');
-    expect(formatPercent(9_999, 10_000)).toBe('>99.9%');
-    expect(formatPercent(10_000, 10_000)).toBe('100.0%');
-    expect(formatPercent(0, 10)).toBe('0.0%');
-    expect(formatPercent(0, 0)).toBe('–');
-    expect(formatPercent(1, 3)).toBe('33.3%');
-  });
-
-  test('changes are signed, and growth from nothing is "new"', () => {
-    expect(formatChange(112, 100)).toBe('+12.0%');
-    expect(formatChange(97, 100)).toBe('−3.0%');
-    expect(formatChange(5, 0)).toBe('new');
-    expect(formatChange(0, 0)).toBe('–');
-  });
-
 });
 
 describe('tables', () => {

@@ -12,8 +12,6 @@ import {
   categoryBadge,
   type Column,
   dailyTallies,
-  formatCount,
-  formatPercent,
   mainProblem,
   percentBar,
   ratio,
@@ -25,6 +23,7 @@ import {
   type Tally,
   type DayRange,
 } from './view.ts';
+import { formatCount, formatPercent } from '../../../scripts/lib/text.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Payloads (what a page embeds)
