@@ -13,9 +13,12 @@ export interface Styler {
   style(format: Parameters<typeof styleText>[0], text: string): string;
 }
 
-/** `1 change`, `3 changes`: the count and the noun, with an `s` unless the count is one. */
-export function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
+/**
+ * `1 change`, `3 changes`, `12,000 entries`: the count (thousands separated, as `formatCount`) and the
+ * noun, plural unless the count is one; `many` for a noun whose plural is not just an `s`.
+ */
+export function plural(count: number, word: string, many = `${word}s`): string {
+  return `${formatCount(count)} ${count === 1 ? word : many}`;
 }
 
 const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'];

@@ -8,6 +8,12 @@ describe('plural', () => {
     expect(plural(0, 'change')).toBe('0 changes');
     expect(plural(3, 'risky change')).toBe('3 risky changes');
   });
+
+  test('large counts are thousands separated; an irregular plural is given', () => {
+    expect(plural(12_000, 'record')).toBe('12,000 records');
+    expect(plural(2, 'entry', 'entries')).toBe('2 entries');
+    expect(plural(1, 'entry', 'entries')).toBe('1 entry');
+  });
 });
 
 describe('formatBytes', () => {
