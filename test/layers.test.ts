@@ -118,7 +118,7 @@ function sourceFiles(root: string): Map<string, string> {
   return files;
 }
 
-/** The table as Markdown, for CONTRIBUTING.md and for reading in a failing test's output. */
+/** The table as Markdown, for the contributor guide and for reading in a failing test's output. */
 export function layerTable(): string {
   const rows = Object.entries(LAYERS)
     .filter(([name]) => name !== 'test' && name !== 'docs')

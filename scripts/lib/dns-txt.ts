@@ -1,7 +1,8 @@
 /**
- * TXT record data as character-strings (RFC 1035 §3.3.14: each at most 255 octets; a receiver joins
- * them, RFC 7489 §6.6.3, RFC 7208 §3.3): splitting a value into them, writing them in zone-file
- * presentation (RFC 1035 §5.1) or quoted for reading, and reading presentation text back as octets.
+ * TXT record data as character-strings (RFC 1035 §3.3.14: each at most 255 octets; a reader joins
+ * them, as RFC 7208 §3.3 says for SPF, and DMARC readers do alike): splitting a value into them,
+ * writing them in zone-file presentation (RFC 1035 §5.1) or quoted for reading, and reading
+ * presentation text back as octets.
  * The policy stage splits and formats; every DNS provider and the Cloudflare sandbox read and write
  * with these, each adding only its own system's rules (see the provider files).
  */

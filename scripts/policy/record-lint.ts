@@ -1,7 +1,10 @@
 /**
  * Checks on a DMARC record as published in DNS (any TXT value, ours or someone else's): every check
- * checkdmarc makes on a record, and the gaps dmarc-spec.md §5 lists. The domain-file linter covers
- * what dmarcops generates; this covers what is actually out there (and the DNS stage's live diff).
+ * checkdmarc makes on a record (https://github.com/domainaware/checkdmarc, checkdmarc/dmarc.py), and
+ * what it leaves out: `adkim`/`aspf` values, `v=DMARC1` case (RFC 9989 §4.7), the character-string
+ * layout (RFC 1035 §3.3.14), the size-suffix grammar (RFC 7489 §6.4) and the length of the
+ * `_report._dmarc` name (RFC 9990 §4). The domain-file linter covers what dmarcops generates; this
+ * covers what is actually out there (and the DNS stage's live diff).
  */
 import type { Severity } from './model.ts';
 import { parseDmarcRecord, reportUriHosts } from './record.ts';

@@ -1,5 +1,5 @@
 /**
- * DMARC identifier alignment for one report record (RFC 7489 §3.1, dmarc-spec.md §1.6), derived
+ * DMARC identifier alignment for one report record (RFC 7489 §3.1, §3.1.1, §3.1.2), derived
  * from the authentication results the reporter sent — not from its `policy_evaluated`, which is
  * stored as reported (`eval_dkim`/`eval_spf`) and which reporters sometimes get wrong.
  *

@@ -8,7 +8,10 @@
  *   and end-to-end tests (`CLOUDFLARE_BASE_URL=<baseURL>`).
  * - `serveCloudflareSandbox(options)`: `dmarcops sandbox cloudflare --port 8787 --zones FILE`.
  *
- * The contract followed (docs/notes/dns-anchors.md §3): paths under `/client/v4`; `Authorization:
+ * The contract followed, from Cloudflare's API reference
+ * (https://developers.cloudflare.com/api/resources/dns/subresources/records/), its OpenAPI schemas
+ * (https://github.com/cloudflare/api-schemas) and the official SDK (cloudflare-typescript:
+ * src/client.ts, src/core/pagination.ts): paths under `/client/v4`; `Authorization:
  * Bearer <token>`; envelopes `{ success, errors, messages, result[, result_info] }`, every failure a
  * 4xx/5xx (never 200 with success:false); page-number pagination that answers `result: []` past the
  * end (the SDK's `for await` stops on an empty page); the batch endpoint runs deletes → patches →

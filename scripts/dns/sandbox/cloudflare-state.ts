@@ -37,8 +37,10 @@ export class SandboxApiError extends Error {
 }
 
 /**
- * The codes the sandbox answers with. `seen`: in real Cloudflare responses (docs/notes/dns-anchors.md
- * §3.3, issue threads); `chosen`: the real code for this case is not documented, so the sandbox picks one.
+ * The codes the sandbox answers with. `seen`: in real Cloudflare responses, as quoted in public issue
+ * threads (e.g. 81058 "An identical record already exists.", jeessy2/ddns-go#1378) or in the OpenAPI
+ * schemas (https://github.com/cloudflare/api-schemas); `chosen`: the real code for this case is not
+ * documented, so the sandbox picks one.
  */
 export const CF_ERRORS = {
   /** seen: no credentials at all (400). */
