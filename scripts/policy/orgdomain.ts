@@ -44,13 +44,17 @@ export function nodeTxtResolver(servers?: string[]): TxtResolver {
       const records = await resolver.resolveTxt(name);
       return records.length > 0 ? { status: 'found', records } : { status: 'nodata' };
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'UNKNOWN';
-      // c-ares reports NXDOMAIN as ENOTFOUND and an empty NOERROR answer as ENODATA.
-      if (code === 'ENOTFOUND') return { status: 'nxdomain' };
-      if (code === 'ENODATA') return { status: 'nodata' };
-      return { status: 'error', code, message: error instanceof Error ? error.message : String(error) };
+      return lookupFailure(error);
     }
   };
+}
+
+/** What a failed node:dns query means: c-ares reports NXDOMAIN as ENOTFOUND and an empty NOERROR answer as ENODATA. */
+export function lookupFailure(error: unknown): { status: 'nxdomain' } | { status: 'nodata' } | { status: 'error'; code: string; message: string } {
+  const code = (error as NodeJS.ErrnoException).code ?? 'UNKNOWN';
+  if (code === 'ENOTFOUND') return { status: 'nxdomain' };
+  if (code === 'ENODATA') return { status: 'nodata' };
+  return { status: 'error', code, message: error instanceof Error ? error.message : String(error) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,9 +17,9 @@
  * normally `isKnownForwarder` from ./enrich/index.ts), so tests and the site decide what it knows.
  */
 import { BlockList } from 'node:net';
-import type { AlignmentMode, DomainPolicy, Sender } from '../policy/model.ts';
+import type { DomainPolicy, Sender } from '../policy/model.ts';
 import { applicablePolicy } from '../policy/orgdomain.ts';
-import { domainsAligned } from './derive.ts';
+import { alignmentMode, domainsAligned } from './derive.ts';
 import { canonicalIp } from '../lib/ip.ts';
 import { inZone, normaliseName } from '../lib/dns-name.ts';
 
@@ -241,11 +241,6 @@ export function arcEvidence(row: ClassifyRow): string[] {
     else if (/\barc\s*=\s*pass\b/i.test(comment)) evidence.push(`arc:${comment.trim()}`);
   }
   return evidence;
-}
-
-function alignmentMode(reported: string | null | undefined, ours: AlignmentMode | undefined): AlignmentMode {
-  const value = (reported ?? '').trim().toLowerCase();
-  return value === 'r' || value === 's' ? value : (ours ?? 'r');
 }
 
 function toNumber(value: number | bigint | null | undefined): number | null {

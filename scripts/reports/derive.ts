@@ -38,9 +38,13 @@ export function alignmentModes(
   policy: Pick<PolicyPublished, 'adkim' | 'aspf'>,
   fallback?: { adkim?: PolicyAlignmentMode; aspf?: PolicyAlignmentMode },
 ): AlignmentModes {
-  const pick = (reported: string | undefined, ours: AlignmentMode | undefined): AlignmentMode =>
-    reported === 'r' || reported === 's' ? reported : (ours ?? 'r');
-  return { adkim: pick(policy.adkim, fallback?.adkim), aspf: pick(policy.aspf, fallback?.aspf) };
+  return { adkim: alignmentMode(policy.adkim, fallback?.adkim), aspf: alignmentMode(policy.aspf, fallback?.aspf) };
+}
+
+/** One mode: the report's when it states `r` or `s` (any case, spaces aside), else ours, else `r`. */
+export function alignmentMode(reported: unknown, ours?: PolicyAlignmentMode): AlignmentMode {
+  const value = typeof reported === 'string' ? reported.trim().toLowerCase() : '';
+  return value === 'r' || value === 's' ? value : (ours ?? 'r');
 }
 
 /** Whether an authenticated domain aligns with the RFC5322.From domain under `mode`. */

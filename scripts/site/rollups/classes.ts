@@ -3,12 +3,12 @@
  * reads, not once per row. Each class gets its category, declared sender, fix hint, From domain and
  * failing authentication results, appended back into DuckDB.
  */
-import type { AlignmentMode, DomainPolicy } from '../../policy/model.ts';
+import type { DomainPolicy } from '../../policy/model.ts';
 import { classify, matchSender } from '../../reports/classify.ts';
 import type { ClassifyRow, DkimResultRow, OverrideReasonRow, SpfResultRow } from '../../reports/classify.ts';
-import { domainsAligned } from '../../reports/derive.ts';
+import { alignmentMode, domainsAligned } from '../../reports/derive.ts';
 import type { AuthDetail } from '../model.ts';
-import { CAT, CLASS_HASH, num, rowJoins, str } from './common.ts';
+import { CAT, CLASS_HASH, num, rowJoins } from './common.ts';
 import type { Context } from './common.ts';
 import { normaliseName } from '../../lib/dns-name.ts';
 
@@ -182,7 +182,3 @@ function failingResults(inputs: ClassInputs, from: string, policy: DomainPolicy)
 }
 
 /** The alignment mode the report says was published, else the domain file's. */
-function alignmentMode(reported: unknown, ours: AlignmentMode): AlignmentMode {
-  const value = (str(reported) ?? '').trim().toLowerCase();
-  return value === 'r' || value === 's' ? value : ours;
-}
