@@ -38,7 +38,9 @@ test('every document a comment names exists in the repository', () => {
   for (const file of sources) {
     for (const cited of citedFiles(readFileSync(join(root, file), 'utf8'))) {
       // A path must exist from the repository root or from the file's folder; a bare name somewhere in the tree.
-      const found = cited.includes('/') ? existsSync(join(root, cited)) || existsSync(join(root, dirname(file), cited)) : names.has(cited) || existsSync(join(root, cited));
+      const found = cited.includes('/')
+        ? existsSync(join(root, cited)) || existsSync(join(root, dirname(file), cited))
+        : names.has(cited) || existsSync(join(root, cited));
       if (!found) missing.push(`${file} cites ${cited}`);
     }
   }

@@ -122,7 +122,10 @@ function sourceFiles(root: string): Map<string, string> {
 export function layerTable(): string {
   const rows = Object.entries(LAYERS)
     .filter(([name]) => name !== 'test' && name !== 'docs')
-    .map(([name, layer]) => `| ${name} | ${layer.files.map((file) => `\`${file}\``).join(', ')} | ${layer.may.length === 0 ? '(nothing of ours)' : layer.may.join(', ')} |`);
+    .map(([name, layer]) => {
+      const files = layer.files.map((file) => `\`${file}\``).join(', ');
+      return `| ${name} | ${files} | ${layer.may.length === 0 ? '(nothing of ours)' : layer.may.join(', ')} |`;
+    });
   return ['| layer | files | may import |', '|---|---|---|', ...rows].join('\n');
 }
 

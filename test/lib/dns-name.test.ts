@@ -23,7 +23,9 @@ describe('normaliseName', () => {
 
   test('property: idempotent, and it agrees with parseDomainName on every name that parses', () => {
     const label = fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_-]{0,20}$/);
-    const name = fc.array(fc.oneof(label, fc.constantFrom('Bücher', 'MÜNCHEN', 'xn--mnchen-3ya')), { minLength: 1, maxLength: 5 }).map((labels) => labels.join('.'));
+    const name = fc
+      .array(fc.oneof(label, fc.constantFrom('Bücher', 'MÜNCHEN', 'xn--mnchen-3ya')), { minLength: 1, maxLength: 5 })
+      .map((labels) => labels.join('.'));
     fc.assert(fc.property(name, fc.boolean(), (text, rootDot) => {
       const written = rootDot ? `${text}.` : text;
       expect(normaliseName(normaliseName(written))).toBe(normaliseName(written));

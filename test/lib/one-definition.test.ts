@@ -78,9 +78,9 @@ function sources(): Map<string, string> {
 
 /** Where `name` is defined as a function: `function name(`, `const name = (…) =>`, `const name = function`. */
 export function definitionsOf(name: string, files: ReadonlyMap<string, string>): string[] {
-  const definition = new RegExp(
-    `\\bfunction\\s*\\*?\\s*${name}\\s*[<(]|\\b(?:const|let|var)\\s+${name}\\s*(?::(?:=>|[^=;])+?)?=\\s*(?:async\\s*)?(?:function\\b|\\(|<|[A-Za-z_$][\\w$]*\\s*=>)`,
-  );
+  const declaration = `\\bfunction\\s*\\*?\\s*${name}\\s*[<(]`;
+  const functionValue = `\\b(?:const|let|var)\\s+${name}\\s*(?::(?:=>|[^=;])+?)?=\\s*(?:async\\s*)?(?:function\\b|\\(|<|[A-Za-z_$][\\w$]*\\s*=>)`;
+  const definition = new RegExp(`${declaration}|${functionValue}`);
   return [...files].filter(([, text]) => definition.test(text)).map(([path]) => path);
 }
 
@@ -99,7 +99,11 @@ describe('one definition per shared helper', () => {
       for (const match of text.matchAll(/^export\s+(?:async\s+)?(?:function\s*\*?\s*|const\s+)([A-Za-z_$][\w$]*)/gm)) exported.set(match[1] as string, path);
     }
     expect(exported.size).toBeGreaterThan(30);
-    const elsewhere = [...exported].flatMap(([name, home]) => definitionsOf(name, files).filter((path) => path !== home).map((path) => `${name} (${home}) again in ${path}`));
+    const elsewhere = [...exported].flatMap(([name, home]) =>
+      definitionsOf(name, files)
+        .filter((path) => path !== home)
+        .map((path) => `${name} (${home}) again in ${path}`),
+    );
     expect(elsewhere).toEqual([]);
   });
 
