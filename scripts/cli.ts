@@ -7,6 +7,8 @@ import type { Command, CommandContext } from './cli/command.ts';
 import { CliError, EXIT } from './cli/command.ts';
 import { createOutput } from './cli/output.ts';
 import type { Output } from './cli/output.ts';
+import { BUG_REPORT, errorHint } from './lib/error-catalogue.ts';
+import { causeChain, DmarcopsError, formatLocation, isSystemError } from './lib/errors.ts';
 import { printable } from './printable.ts';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
@@ -30,7 +32,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 };
 
 export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {
-  const [name, ...args] = argv;
+  const { rest, debug: debugFlag } = takeDebugFlag(argv);
+  const debug = debugFlag || Boolean(env.DMARCOPS_DEBUG);
+  const [name, ...args] = rest;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const target = name === 'help' ? args[0] : undefined;
     if (target) return main([target, '--help'], output, env, cwd);
@@ -63,14 +67,56 @@ export async function main(argv: string[], output: Output = createOutput(), env:
   try {
     return await command.run(parsed.values, parsed.positionals, context);
   } catch (error) {
-    if (error instanceof CliError) {
-      output.err(`dmarcops ${command.name}: ${printableLines(error.message)}`);
-      return error.exitCode;
-    }
-    output.err(`dmarcops ${command.name}: ${printableLines((error as Error).message)}`);
-    if (env.DMARCOPS_DEBUG) output.err(printableLines((error as Error).stack ?? ''));
-    return EXIT.findings;
+    return reportError(error, `dmarcops ${command.name}`, output, debug);
   }
+}
+
+/**
+ * `--debug` anywhere before `--` (before or after the command name), taken out of the arguments so
+ * that every command accepts it; DMARCOPS_DEBUG=1 in the environment does the same.
+ */
+function takeDebugFlag(argv: string[]): { rest: string[]; debug: boolean } {
+  const end = argv.indexOf('--');
+  const head = end === -1 ? argv : argv.slice(0, end);
+  const tail = end === -1 ? [] : argv.slice(end);
+  const rest = head.filter((arg) => arg !== '--debug');
+  return { rest: [...rest, ...tail], debug: rest.length !== head.length };
+}
+
+/**
+ * The single exit path: what went wrong, where, and what to do. A `DmarcopsError` prints its message
+ * with its code, its location (unless the message names it already) and its hint; an error from the
+ * operating system says so; anything else is a bug and says where to report it. With --debug, the
+ * stack and every cause follow. Returns the exit code.
+ */
+export function reportError(error: unknown, prefix: string, output: Pick<Output, 'err'>, debug: boolean): number {
+  const message = error instanceof Error ? error.message : String(error);
+  const [first = '', ...more] = printableLines(message).split('\n');
+  let exitCode: number = EXIT.findings;
+  if (error instanceof DmarcopsError || error instanceof CliError) {
+    const code = error instanceof DmarcopsError ? error.code : undefined;
+    output.err(`${prefix}: ${first}${code === undefined ? '' : ` [${code}]`}`);
+    for (const line of more) output.err(line);
+    const where = error instanceof DmarcopsError ? formatLocation(error.location) : undefined;
+    if (where !== undefined && !message.includes(error instanceof DmarcopsError ? (error.location?.file ?? where) : where)) output.err(`  at ${printable(where)}`);
+    if (error instanceof DmarcopsError && error.hint !== '') output.err(`hint: ${printableLines(error.hint)}`);
+    exitCode = error.exitCode;
+  } else if (isSystemError(error)) {
+    output.err(`${prefix}: ${first} [system-error]`);
+    for (const line of more) output.err(line);
+    output.err(`hint: ${errorHint('system-error')}`);
+  } else {
+    output.err(`${prefix}: ${first}`);
+    for (const line of more) output.err(line);
+    output.err(BUG_REPORT);
+  }
+  if (debug) {
+    output.err(printableLines(error instanceof Error ? (error.stack ?? message) : message));
+    for (const cause of causeChain(error)) {
+      output.err(`caused by: ${printableLines(cause instanceof Error ? (cause.stack ?? cause.message) : String(cause))}`);
+    }
+  }
+  return exitCode;
 }
 
 async function generalHelp(): Promise<string> {

@@ -18,6 +18,7 @@
 import { Octokit } from '@octokit/rest';
 import { pullRequestFromEvent } from './event.ts';
 import type { EventPullRequest } from './event.ts';
+import { DmarcopsError } from '../lib/errors.ts';
 
 export { pullRequestFromEvent } from './event.ts';
 export type { EventPullRequest } from './event.ts';
@@ -42,10 +43,10 @@ export interface GitHubContext {
 /** The GitHub side from the environment Actions provides; throws naming what is missing. */
 export function githubContextFromEnv(env: NodeJS.ProcessEnv = process.env): GitHubContext {
   const token = env.GITHUB_TOKEN ?? env.GH_TOKEN;
-  if (token === undefined || token === '') throw new Error('GITHUB_TOKEN is not set: in a workflow, pass `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: pull-requests: write`');
+  if (token === undefined || token === '') throw new DmarcopsError('github-token-missing', 'GITHUB_TOKEN is not set: in a workflow, pass `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: pull-requests: write`');
   const repository = env.GITHUB_REPOSITORY ?? '';
   const match = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(repository);
-  if (match === null) throw new Error(`GITHUB_REPOSITORY must be owner/repo, not ${JSON.stringify(repository)}`);
+  if (match === null) throw new DmarcopsError('github-repository-invalid', `GITHUB_REPOSITORY must be owner/repo, not ${JSON.stringify(repository)}`);
   const baseUrl = (env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, '');
   const context: GitHubContext = { token, owner: match[1] ?? '', repo: match[2] ?? '', baseUrl };
   const server = (env.GITHUB_SERVER_URL ?? 'https://github.com').replace(/\/+$/, '');
@@ -116,8 +117,8 @@ export async function tokenLogin(octokit: Octokit): Promise<string> {
   } catch (error) {
     const status = (error as { status?: unknown }).status;
     if (status === 403) return ACTIONS_LOGIN;
-    if (status === 401) throw new Error(`GitHub refused the token (401 ${(error as Error).message}) asking who it is (GET /user)`, { cause: error });
-    throw new Error(`cannot tell whose token this is (GET /user): ${(error as Error).message}`, { cause: error });
+    if (status === 401) throw new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${(error as Error).message}) asking who it is (GET /user)`, { cause: error });
+    throw new DmarcopsError('github-api-failed', `cannot tell whose token this is (GET /user): ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -1,7 +1,10 @@
 /**
  * Why a payload is not a usable TLS report (RFC 8460). The code is stable (the ledger will store it as
- * the reason); the message names the input, the JSON path and what is wrong.
+ * the reason, and docs/errors.md lists it under "Report refusals"); the message names the input, the
+ * JSON path and what is wrong.
  */
+import { DmarcopsError } from '../../../lib/errors.ts';
+
 export type TlsParseErrorCode =
   | 'empty'
   | 'too-large'
@@ -18,17 +21,16 @@ export type TlsParseErrorCode =
   | 'invalid-date'
   | 'invalid-count';
 
-export class TlsParseError extends Error {
-  readonly code: TlsParseErrorCode;
+export class TlsParseError extends DmarcopsError {
+  declare readonly code: TlsParseErrorCode;
   /** The input's name, when the caller gave one. */
   readonly input: string | undefined;
 
   constructor(code: TlsParseErrorCode, message: string, input?: string) {
     // Messages quote keys and values from the document: keep a hostile one short.
     const clipped = message.length > 500 ? `${message.slice(0, 500)}…` : message;
-    super(input ? `${input}: ${clipped}` : clipped);
+    super(code, input ? `${input}: ${clipped}` : clipped, input ? { location: { source: input } } : {});
     this.name = 'TlsParseError';
-    this.code = code;
     this.input = input;
   }
 }
