@@ -112,7 +112,7 @@ export const ERRORS = {
     area: 'domains',
     title: 'No admins in domains/_defaults.yaml',
     when: '`dmarcops codeowners` needs `admins:` to own new files and everything that is not a domain file.',
-    hint: 'Add the GitHub team (with write access) that maintains the repository: `admins: ["@your-org/dmarcops-admins"]`.',
+    hint: 'Add the GitHub team (with write access) that maintains this repository, e.g.\n  admins:\n    - "@your-org/dmarcops-admins"',
     message: ({ file }: { file: string }) => `no \`admins:\` in ${file}: CODEOWNERS needs them to own new files and everything that is not a domain file`,
   },
   'codeowners-path-invalid': {

@@ -6,7 +6,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { makeCommentCommand } from '../../scripts/cli/comment.ts';
 import { makePlanCommand } from '../../scripts/cli/plan.ts';
@@ -39,6 +38,7 @@ import { captureOutput } from '../helpers/output.ts';
 import { makePolicy } from '../helpers/policy.ts';
 import { startGitHubApi } from '../services/github-api.ts';
 import type { GitHubApi } from '../services/github-api.ts';
+import { parseCommandLine } from '../../scripts/cli.ts';
 
 const REPO = 'octo/dns';
 const NOW = new Date('2026-03-01T12:00:00Z');
@@ -224,7 +224,7 @@ describe('dmarcops comment', () => {
 
   async function run(args: string[], extraEnv: Record<string, string>, deps: DnsCommandDeps = { removedDomains: [] }) {
     const command = makeCommentCommand(deps);
-    const { values, positionals } = parseArgs({ args, options: command.options, allowPositionals: command.allowPositionals, strict: true });
+    const { values, positionals } = parseCommandLine(command, args);
     const output = captureOutput();
     const code = await command.run(values, positionals, { args, output, env: extraEnv, cwd: process.cwd() });
     return { code, output };
@@ -391,7 +391,7 @@ describe('dmarcops comment', () => {
       const extra: Record<string, string> = { GITHUB_STEP_SUMMARY: summary };
       if (labels !== undefined) extra.GITHUB_EVENT_PATH = await event(name, 25, labels);
       const command = makePlanCommand(deps());
-      const { values, positionals } = parseArgs({ args: [], options: command.options, allowPositionals: false, strict: true });
+      const { values, positionals } = parseCommandLine(command, []);
       const output = captureOutput();
       expect(await command.run(values, positionals, { args: [], output, env: extra, cwd: process.cwd() })).toBe(0);
       return { summary: await readFile(summary, 'utf8'), stderr: output.stderr };
@@ -410,7 +410,7 @@ describe('dmarcops comment', () => {
     const summary = join(dir, 'plan-broken-summary.md');
     await writeFile(summary, '');
     const command = makePlanCommand(deps());
-    const { values } = parseArgs({ args: [], options: command.options, strict: true });
+    const { values } = parseCommandLine(command, []);
     const output = captureOutput();
     expect(await command.run(values, [], { args: [], output, env: { GITHUB_STEP_SUMMARY: summary, GITHUB_EVENT_PATH: join(dir, 'nope.event.json') }, cwd: process.cwd() })).toBe(0);
     expect(output.stderr.join('\n')).toMatch(/cannot read the event payload/);
