@@ -102,7 +102,9 @@ export function reportError(error: unknown, prefix: string, output: Pick<Output,
     const where = formatLocation(error.location);
     if (where !== undefined && !message.includes(error.location?.file ?? where)) output.err(`  at ${printable(where)}`);
     if (error.code === 'usage' && command !== undefined) for (const line of usageLines(command)) output.err(line);
-    if (error.hint !== '') output.err(`hint: ${printableLines(error.code === 'usage' && command !== undefined ? `\`dmarcops ${command.name} --help\` lists the options, with their values.` : error.hint)}`);
+    // A usage error's hint names the command whose --help to read.
+    const hint = error.code === 'usage' && command !== undefined ? `\`dmarcops ${command.name} --help\` lists the options, with their values.` : error.hint;
+    if (hint !== '') output.err(`hint: ${printableLines(hint)}`);
     exitCode = error.exitCode;
   } else if (isSystemError(error)) {
     output.err(`${prefix}: ${first} [system-error]`);

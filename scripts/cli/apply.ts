@@ -56,7 +56,9 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
         type: 'string',
         value: 'file',
         group: 'gates, checked before anything is written (any one refuses the whole run)',
-        description: 'the reviewed plan (`dmarcops plan --out`): refuse unless the fresh plan has the same checksum, i.e. DNS and the domain files still give exactly that plan',
+        description:
+          'the reviewed plan (`dmarcops plan --out`): refuse unless the fresh plan has the same checksum, i.e. DNS and the domain files still give exactly ' +
+          'that plan',
       },
       {
         name: 'force',

@@ -87,7 +87,11 @@ export interface Command extends CommandSpec {
 /** Options every command takes, whatever its table says. */
 export const GLOBAL_OPTIONS: OptionSpec[] = [
   { name: 'help', short: 'h', type: 'boolean', description: 'print the command\'s help and exit' },
-  { name: 'debug', type: 'boolean', description: 'when an error stops the command, also print its stack and its causes (as DMARCOPS_DEBUG=1 does); before or after the command name' },
+  {
+    name: 'debug',
+    type: 'boolean',
+    description: 'when an error stops the command, also print its stack and its causes (as DMARCOPS_DEBUG=1 does); before or after the command name',
+  },
 ];
 
 export const DOMAINS_OPTION: OptionSpec = { name: 'domains', type: 'string', value: 'dir', default: 'domains', description: 'folder of domain files' };

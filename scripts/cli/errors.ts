@@ -75,7 +75,8 @@ export function errorsMarkdown(): string {
     out.push('| code | what happened |', '|---|---|', ...inArea.map((code) => `| [\`${code}\`](#${code}) | ${markdownProse(ERRORS[code].title)} |`), '');
     for (const code of inArea) {
       const entry = entryData(code);
-      out.push(`### ${code}`, '', `**${markdownProse(entry.title)}** (exit ${entry.exitCode})`, '', markdownProse(entry.when), '', `*What to do:* ${markdownProse(entry.hint)}`, '');
+      out.push(`### ${code}`, '', `**${markdownProse(entry.title)}** (exit ${entry.exitCode})`, '');
+      out.push(markdownProse(entry.when), '', `*What to do:* ${markdownProse(entry.hint)}`, '');
     }
   }
   return out.join('\n');

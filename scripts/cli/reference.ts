@@ -32,7 +32,7 @@ export function parseOptions(spec: Pick<CommandSpec, 'options'>): NonNullable<Pa
 
 /** Whether the command takes positional arguments (its own, or an action). */
 export function takesPositionals(spec: Pick<CommandSpec, 'arguments' | 'actions'>): boolean {
-  return (spec.arguments?.length ?? 0) > 0 || (spec.actions?.length ?? 0) > 0 || (spec.actions ?? []).some((action) => (action.arguments?.length ?? 0) > 0);
+  return (spec.arguments?.length ?? 0) > 0 || (spec.actions?.length ?? 0) > 0;
 }
 
 /**
@@ -53,7 +53,9 @@ export function checkCommandLine(spec: CommandSpec, values: OptionValues, positi
     if (misplaced !== undefined) throw usageError(`--${misplaced.name} does not apply to \`${spec.name} ${action}\``);
   }
   for (const option of spec.options) {
-    if (option.required && values[option.name] === undefined) throw usageError(`--${option.name}${option.value === undefined ? '' : ` <${option.value}>`} is required: ${option.description}`);
+    if (option.required && values[option.name] === undefined) {
+      throw usageError(`${option.type === 'string' ? optionLabel(option) : `--${option.name}`} is required: ${option.description}`);
+    }
   }
   for (const [a, b] of spec.exclusive ?? []) {
     if (given.has(a) && given.has(b)) throw usageError(`--${a} and --${b} exclude each other: give one`);
@@ -140,7 +142,7 @@ function groups(options: OptionSpec[]): [string, OptionSpec[]][] {
 
 /** The description as shown: with `build: ` before it when only some actions take the option. */
 function optionText(spec: CommandSpec, option: OptionSpec): string {
-  const scoped = option.actions !== undefined && spec.actions !== undefined && option.actions.length < spec.actions.length ? `${option.actions.join(', ')}: ` : '';
+  const scoped = someActions(spec, option) ? `${option.actions?.join(', ')}: ` : '';
   const fallback = optionDefault(option);
   return `${scoped}${option.description}${fallback === undefined ? '' : ` (default: ${fallback})`}`;
 }
@@ -153,7 +155,9 @@ export function usageLines(spec: CommandSpec): string[] {
   const indent = ' '.repeat('usage: '.length + `dmarcops ${spec.name} `.length);
   // A bracketed group (`[--max-ratio <n>]`) stays on one line: its spaces are not break points.
   const glued = (line: string) => line.replace(/\[[^\]]*\]|<[^>]*>/g, (group) => group.replace(/ /g, NO_BREAK));
-  return synopsis(spec).flatMap((line, index) => wrap(glued(line), WIDTH, index === 0 ? 'usage: ' : '       ', indent).map((wrapped) => wrapped.replaceAll(NO_BREAK, ' ')));
+  return synopsis(spec).flatMap((line, index) =>
+    wrap(glued(line), WIDTH, index === 0 ? 'usage: ' : '       ', indent).map((wrapped) => wrapped.replaceAll(NO_BREAK, ' ')),
+  );
 }
 
 const NO_BREAK = '\u00a0';
@@ -260,14 +264,15 @@ export function commandMarkdown(spec: CommandSpec): string {
   out.push(...markdownBlocks(spec.description));
   const args = [...(spec.actions ?? []).flatMap((action) => action.arguments ?? []), ...(spec.arguments ?? [])];
   if (args.length > 0) {
-    out.push('| argument | meaning |', '|---|---|', ...args.map((argument) => `| ${code(argumentLabel(argument))} | ${markdownProse(argument.description)} |`), '');
+    out.push('| argument | meaning |', '|---|---|');
+    out.push(...args.map((argument) => `| ${code(argumentLabel(argument))} | ${markdownProse(argument.description)} |`), '');
   }
   for (const [group, options] of groups(spec.options)) {
     out.push(`**${markdownProse(capitalise(group))}**`, '');
     out.push('| option | default | meaning |', '|---|---|---|');
     for (const option of options) {
       const fallback = optionDefault(option);
-      const scoped = option.actions !== undefined && spec.actions !== undefined && option.actions.length < spec.actions.length ? `${option.actions.map((action) => `\`${action}\``).join(', ')} only. ` : '';
+      const scoped = someActions(spec, option) ? `${(option.actions ?? []).map((action) => `\`${action}\``).join(', ')} only. ` : '';
       const label = `${code(optionLabel(option))}${option.multiple ? ' (repeatable)' : ''}${option.required ? ' (required)' : ''}`;
       const shown = fallback === undefined ? '' : option.defaultText === undefined ? code(fallback) : markdownProse(fallback);
       out.push(`| ${label} | ${shown} | ${scoped}${markdownProse(option.description)} |`);
@@ -276,7 +281,8 @@ export function commandMarkdown(spec: CommandSpec): string {
   }
   for (const section of spec.sections ?? []) out.push(`**${markdownProse(capitalise(section.title))}**`, '', ...markdownBlocks(section.body));
   if (spec.environment !== undefined && spec.environment.length > 0) {
-    out.push('**Environment**', '', '| variable | meaning |', '|---|---|', ...spec.environment.map((variable) => `| \`${variable.name}\` | ${markdownProse(variable.description)} |`), '');
+    out.push('**Environment**', '', '| variable | meaning |', '|---|---|');
+    out.push(...spec.environment.map((variable) => `| \`${variable.name}\` | ${markdownProse(variable.description)} |`), '');
   }
   if (spec.examples !== undefined && spec.examples.length > 0) {
     out.push('**Examples**', '', '```console');
@@ -305,7 +311,10 @@ export function cliMarkdown(commands: readonly CommandSpec[]): string {
     '',
     '| option | meaning |',
     '|---|---|',
-    ...GLOBAL_OPTIONS.map((option) => `| \`${optionLabel(option)}\`${option.short === undefined ? '' : `, \`-${option.short}\``} | ${markdownProse(option.description)} |`),
+    ...GLOBAL_OPTIONS.map((option) => {
+      const short = option.short === undefined ? '' : `, \`-${option.short}\``;
+      return `| \`${optionLabel(option)}\`${short} | ${markdownProse(option.description)} |`;
+    }),
     '| `--version`, `-v` | print the version (before any command) |',
     '',
     commandTable(commands, ''),
@@ -337,6 +346,11 @@ function code(text: string): string {
   return `\`${text.replace(/\|/g, '\\|')}\``;
 }
 
+/** Whether the option goes with some of the command's actions only (then help and docs say which). */
+function someActions(spec: CommandSpec, option: OptionSpec): boolean {
+  return option.actions !== undefined && spec.actions !== undefined && option.actions.length < spec.actions.length;
+}
+
 function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
@@ -345,13 +359,15 @@ function capitalise(text: string): string {
 export function tableProblems(command: Command): string[] {
   const problems: string[] = [];
   const names = [...command.options, ...GLOBAL_OPTIONS].map((option) => option.name);
-  for (const name of new Set(names)) if (names.filter((candidate) => candidate === name).length > 1) problems.push(`${command.name}: option --${name} is declared twice`);
+  for (const name of new Set(names)) {
+    if (names.filter((candidate) => candidate === name).length > 1) problems.push(`${command.name}: option --${name} is declared twice`);
+  }
   const actions = new Set((command.actions ?? []).map((action) => action.name));
   for (const option of command.options) {
     if (option.type === 'boolean' && option.value !== undefined) problems.push(`${command.name}: --${option.name} is a flag but has a value name`);
     if (option.type === 'string' && option.value === undefined) problems.push(`${command.name}: --${option.name} takes a value but has no value name`);
     for (const action of option.actions ?? []) if (!actions.has(action)) problems.push(`${command.name}: --${option.name} names an unknown action ${action}`);
   }
-  for (const pair of command.exclusive ?? []) for (const name of pair) if (!names.includes(name)) problems.push(`${command.name}: exclusive names unknown --${name}`);
+  for (const name of (command.exclusive ?? []).flat()) if (!names.includes(name)) problems.push(`${command.name}: exclusive names unknown --${name}`);
   return problems;
 }

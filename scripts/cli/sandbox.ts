@@ -17,7 +17,8 @@ export const sandboxCommand: Command = {
       name: 'zones',
       type: 'string',
       value: 'file',
-      description: 'zones and records to start with, e.g. docs/sandbox-zones.json ({ "zones": [{ "name": "example.com", "records": [{ "type": "TXT", … }] }] })',
+      description:
+        'zones and records to start with, e.g. docs/sandbox-zones.json ({ "zones": [{ "name": "example.com", "records": [{ "type": "TXT", … }] }] })',
     },
     { name: 'latency', type: 'string', value: 'ms', description: 'wait this long before answering each request' },
     { name: 'token', type: 'string', value: 'token', defaultText: 'a random one, printed', description: 'the API token to accept' },

@@ -43,7 +43,9 @@ export const siteCommand: Command = {
       name: 'show-addresses',
       type: 'boolean',
       default: false,
-      description: 'show source IP addresses, PTR host names and reporters\' e-mail addresses; by default a build leaves them out (the site says so), because free Pages sites are public',
+      description:
+        'show source IP addresses, PTR host names and reporters\' e-mail addresses; by default a build leaves them out (the site says so), because free Pages ' +
+        'sites are public',
       actions: ['build'],
     },
     { name: 'redact', type: 'boolean', default: false, description: 'leave them out even with --private (the default otherwise)', actions: ['build'] },

@@ -63,7 +63,9 @@ export const ERRORS = {
   usage: {
     area: 'usage',
     title: 'The command line is not right',
-    when: 'An unknown option, a missing argument, a value of the wrong form (`--max-deletes x`), two options that exclude each other, or an option given to the wrong action.',
+    when:
+      'An unknown option, a missing argument, a value of the wrong form (`--max-deletes x`), two options that exclude each other, or an option given to the ' +
+      'wrong action.',
     hint: '`dmarcops <command> --help` lists the options of a command, with their values.',
     exitCode: 2,
   },
@@ -167,7 +169,9 @@ export const ERRORS = {
     area: 'dns',
     title: 'The DNS provider refused the credentials',
     when: 'The API token, API key or TSIG key was rejected, or lacks a permission the request needs.',
-    hint: 'Check the credential and its permissions: Cloudflare tokens need Zone:Read and DNS:Read (DNS:Edit to apply); a TSIG key must be allowed to update the zone.',
+    hint:
+      'Check the credential and its permissions: Cloudflare tokens need Zone:Read and DNS:Read (DNS:Edit to apply); a TSIG key must be allowed to update the ' +
+      'zone.',
   },
   'dns-zone-not-found': {
     area: 'dns',
@@ -215,7 +219,9 @@ export const ERRORS = {
   'apply-refused': {
     area: 'dns',
     title: 'Apply refused: nothing changed',
-    when: 'A gate refused the run before anything was written: the reviewed plan is stale, a risky change lacks --force or the review, too many deletions, or the run is not on the default branch.',
+    when:
+      'A gate refused the run before anything was written: the reviewed plan is stale, a risky change lacks --force or the review, too many deletions, or the ' +
+      'run is not on the default branch.',
     hint: 'The message names the gate; docs/plan.md, "The gates", says what each needs.',
   },
   'apply-failed': {
@@ -361,7 +367,12 @@ export const ERRORS = {
     when: 'The input holds no aggregate or TLS report: a mail without a report attachment, a document of another kind, a bounce.',
     hint: 'Nothing to do for mail that is not a report. If it is a report dmarcops should read, keep the input and report it.',
   },
-  corrupt: { area: 'report', title: 'Damaged archive or message', when: 'A gzip or ZIP archive, or a MIME message, is truncated or malformed.', hint: REFUSAL_HINT },
+  corrupt: {
+    area: 'report',
+    title: 'Damaged archive or message',
+    when: 'A gzip or ZIP archive, or a MIME message, is truncated or malformed.',
+    hint: REFUSAL_HINT,
+  },
   'limit-size': {
     area: 'report',
     title: 'Too large once unpacked',
@@ -374,7 +385,12 @@ export const ERRORS = {
     when: 'Past 1 MiB, a layer decompresses more than `--max-ratio` (default 200) times its size: the shape of a decompression bomb.',
     hint: 'Raise `--max-ratio` only for a sender you trust.',
   },
-  'limit-depth': { area: 'report', title: 'Nested too deeply', when: 'More than five layers of attachments, archives and attached messages.', hint: REFUSAL_HINT },
+  'limit-depth': {
+    area: 'report',
+    title: 'Nested too deeply',
+    when: 'More than five layers of attachments, archives and attached messages.',
+    hint: REFUSAL_HINT,
+  },
   'limit-parts': { area: 'report', title: 'Too many parts', when: 'More than 200 attachments, archive entries or parts in one input.', hint: REFUSAL_HINT },
   'not-xml': { area: 'report', title: 'Not XML', when: 'The payload the aggregate parser was given is not XML text.', hint: REFUSAL_HINT },
   'dtd-forbidden': {
@@ -384,8 +400,18 @@ export const ERRORS = {
     hint: REFUSAL_HINT,
   },
   'malformed-xml': { area: 'report', title: 'Malformed XML', when: 'The XML is not well-formed (the message has the line).', hint: REFUSAL_HINT },
-  'element-too-large': { area: 'report', title: 'An XML element is too large', when: 'One element or text node is larger than any genuine report has.', hint: REFUSAL_HINT },
-  'too-deep': { area: 'report', title: 'Nested too deeply', when: 'XML elements or JSON values are nested deeper than a report schema allows.', hint: REFUSAL_HINT },
+  'element-too-large': {
+    area: 'report',
+    title: 'An XML element is too large',
+    when: 'One element or text node is larger than any genuine report has.',
+    hint: REFUSAL_HINT,
+  },
+  'too-deep': {
+    area: 'report',
+    title: 'Nested too deeply',
+    when: 'XML elements or JSON values are nested deeper than a report schema allows.',
+    hint: REFUSAL_HINT,
+  },
   truncated: { area: 'report', title: 'The report ends early', when: 'The XML stops before its closing tag (a cut-off attachment).', hint: REFUSAL_HINT },
   'header-not-found': {
     area: 'report',
@@ -397,25 +423,56 @@ export const ERRORS = {
   'corrupt-gzip': { area: 'report', title: 'Damaged gzip', when: 'The TLS report\'s gzip stream is malformed or truncated.', hint: REFUSAL_HINT },
   'invalid-utf8': { area: 'report', title: 'Not UTF-8', when: 'The TLS report is not valid UTF-8 text (RFC 8460 requires UTF-8 JSON).', hint: REFUSAL_HINT },
   'malformed-json': { area: 'report', title: 'Malformed JSON', when: 'The TLS report is not well-formed JSON.', hint: REFUSAL_HINT },
-  'string-too-long': { area: 'report', title: 'A string is too long', when: 'A JSON string in the TLS report is longer than the parser accepts.', hint: REFUSAL_HINT },
-  'too-many-items': { area: 'report', title: 'Too many items', when: 'A JSON array or object in the TLS report has more entries than the parser accepts.', hint: REFUSAL_HINT },
+  'string-too-long': {
+    area: 'report',
+    title: 'A string is too long',
+    when: 'A JSON string in the TLS report is longer than the parser accepts.',
+    hint: REFUSAL_HINT,
+  },
+  'too-many-items': {
+    area: 'report',
+    title: 'Too many items',
+    when: 'A JSON array or object in the TLS report has more entries than the parser accepts.',
+    hint: REFUSAL_HINT,
+  },
   'forbidden-key': {
     area: 'report',
     title: 'A forbidden JSON key',
     when: 'The TLS report uses a key such as `__proto__` that could alter objects built from it.',
     hint: REFUSAL_HINT,
   },
-  'unsupported-version': { area: 'report', title: 'Unsupported report version', when: 'The TLS report declares a version other than the RFC 8460 one.', hint: REFUSAL_HINT },
-  'invalid-field': { area: 'report', title: 'A field is missing or of the wrong type', when: 'A required TLS-RPT field is missing, or has the wrong type (the message has the JSON path).', hint: REFUSAL_HINT },
-  'invalid-date': { area: 'report', title: 'An invalid date', when: 'A TLS-RPT date-range is not an RFC 3339 date-time, or ends before it starts.', hint: REFUSAL_HINT },
-  'invalid-count': { area: 'report', title: 'An invalid count', when: 'A TLS-RPT session count is negative, fractional or beyond what can be stored.', hint: REFUSAL_HINT },
+  'unsupported-version': {
+    area: 'report',
+    title: 'Unsupported report version',
+    when: 'The TLS report declares a version other than the RFC 8460 one.',
+    hint: REFUSAL_HINT,
+  },
+  'invalid-field': {
+    area: 'report',
+    title: 'A field is missing or of the wrong type',
+    when: 'A required TLS-RPT field is missing, or has the wrong type (the message has the JSON path).',
+    hint: REFUSAL_HINT,
+  },
+  'invalid-date': {
+    area: 'report',
+    title: 'An invalid date',
+    when: 'A TLS-RPT date-range is not an RFC 3339 date-time, or ends before it starts.',
+    hint: REFUSAL_HINT,
+  },
+  'invalid-count': {
+    area: 'report',
+    title: 'An invalid count',
+    when: 'A TLS-RPT session count is negative, fractional or beyond what can be stored.',
+    hint: REFUSAL_HINT,
+  },
 
   // ---------------------------------------------------------------------------------------------
   // Dashboard
   'site-over-budget': {
     area: 'site',
     title: 'A page is over the weight budget',
-    when: 'After building, a page with its scripts, styles and images weighs more than 300 KB gzip-compressed. The site is built; the table says what is heavy.',
+    when:
+      'After building, a page with its scripts, styles and images weighs more than 300 KB gzip-compressed. The site is built; the table says what is heavy.',
     hint: 'Make the page lighter (move data behind a lazily loaded chunk), or look at what grew in the last change.',
   },
   'site-build-failed': {
