@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   comment: async () => (await import('./cli/comment.ts')).commentCommand,
   sandbox: async () => (await import('./cli/sandbox.ts')).sandboxCommand,
   site: async () => (await import('./cli/site.ts')).siteCommand,
+  alerts: async () => (await import('./cli/alerts.ts')).alertsCommand,
 };
 
 export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {

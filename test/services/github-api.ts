@@ -39,7 +39,32 @@ export interface GitHubApiOptions {
   repos: string[];
   /** Tokens and who they are; default: `ghs_test` → github-actions[bot] with write access. */
   tokens?: Record<string, { user: GitHubUser; write: boolean }>;
+  /** More endpoints, tried (in order) before the built-in ones; see `GitHubApiExtension`. */
+  extensions?: GitHubApiExtension[];
 }
+
+// ---- extension endpoints: more routes in files of their own (e.g. ./github-api-issues.ts) ----
+
+/** One authenticated request, as an extension sees it. */
+export interface GitHubApiRequest {
+  method: string;
+  url: URL;
+  identity: { user: GitHubUser; write: boolean };
+  /** The server's own address, for `url` fields. */
+  base: string;
+  /** The server's clock (ISO, one second later at each call). */
+  now(): string;
+  hasRepo(repo: string): boolean;
+  /** The JSON body ({} when empty). */
+  body(): Promise<unknown>;
+  reply(status: number, body: unknown, headers?: Record<string, string>): void;
+}
+
+/** Handles the requests it knows (returns true once it has replied); the rest fall through. */
+export interface GitHubApiExtension {
+  handle(request: GitHubApiRequest): Promise<boolean>;
+}
+// ---- end of extension endpoints ----
 
 export interface GitHubApi {
   url: string;
@@ -123,6 +148,13 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
     if (token === undefined) return reply(401, { message: 'Requires authentication', documentation_url: 'https://docs.github.com/rest' });
     const identity = tokens[token];
     if (identity === undefined) return reply(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' });
+
+    // ---- extension endpoints (options.extensions) ----
+    for (const extension of options.extensions ?? []) {
+      const request: GitHubApiRequest = { method, url, identity, base: base(), now, hasRepo: (repo) => repos.has(repo), body: () => readBody(req), reply };
+      if (await extension.handle(request)) return;
+    }
+    // ---- end of extension endpoints ----
 
     const list = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(url.pathname);
     const single = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(url.pathname);

@@ -171,7 +171,7 @@ async function topSourceIps(ctx: Context, listedGroup: RankedGroups['listedGroup
 }
 
 /** Fix hints weighed by messages, per key (a group); the heaviest wins, ties by name. */
-class HintVotes {
+export class HintVotes {
   #votes = new Map<string, Map<string, number>>();
 
   /** Tallies rows of (class_id, messages) under keyOf(row); classes without a hint do not vote. */
@@ -363,10 +363,10 @@ async function reportedPolicies(ctx: Context): Promise<(dom: number) => Reported
 // ---------------------------------------------------------------------------------------------
 // Readiness
 
-type ReadinessOf = (loaded: LoadedDomain, dom: number, daily: SeriesRow[]) => Readiness;
+export type ReadinessOf = (loaded: LoadedDomain, dom: number, daily: SeriesRow[]) => Readiness;
 
 /** The sums readiness weighs, over the last READINESS_WINDOW_DAYS days of data. */
-async function readiness(ctx: Context, classes: ClassMap): Promise<ReadinessOf> {
+export async function readiness(ctx: Context, classes: ClassMap): Promise<ReadinessOf> {
   const { sql, lastIdx } = ctx;
   const windowStart = Math.max(0, lastIdx - (READINESS_WINDOW_DAYS - 1));
   const totals = await sql.rows(`SELECT dom, ${seriesResums()}, 0 AS day FROM domain_days WHERE day >= ${windowStart} GROUP BY dom`);
