@@ -1,5 +1,8 @@
+import { existsSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { defaultAlertsConfigPath, loadAlertsConfig } from '../alerts/config.ts';
 import { toAnnotation } from '../github/annotations.ts';
-import { validateDomains } from '../policy/validate.ts';
+import { compareFindings, validateDomains } from '../policy/validate.ts';
 import type { Command } from './command.ts';
 import { DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
 import { countBySeverity, formatFinding, plural } from './output.ts';
@@ -9,7 +12,8 @@ export const validateCommand: Command = {
   summary: 'check domain files against the schema and the lint rules',
   usage: 'dmarcops validate [files…] [--domains <dir>] [--json] [--strict] [--quiet]',
   help: [
-    'Checks every domain file (or only the files named) and prints compiler-style findings with file:line:col.',
+    'Checks every domain file (or only the files named), and the alerts config <dir>/_alerts.yaml when there is one,',
+    'and prints compiler-style findings with file:line:col.',
     'Under GitHub Actions (GITHUB_ACTIONS=true) each finding is also printed as an ::error/::warning/::notice annotation.',
     '',
     'options:',
@@ -24,6 +28,13 @@ export const validateCommand: Command = {
   allowPositionals: true,
   async run(values, files, { output, env }) {
     const result = await validateDomains(String(values.domains), files);
+    // The alerts config (domains/_alerts.yaml) is checked with the domain files when it exists.
+    const alertsFile = relative(process.cwd(), defaultAlertsConfigPath(String(values.domains)));
+    if ((files.length === 0 || files.some((file) => resolve(file) === resolve(alertsFile))) && existsSync(alertsFile)) {
+      const alerts = await loadAlertsConfig(alertsFile);
+      if (alerts.text !== undefined) result.texts.set(alertsFile, alerts.text);
+      result.findings = [...result.findings, ...alerts.findings].sort(compareFindings);
+    }
     const findings = values.quiet ? result.findings.filter((finding) => finding.severity !== 'info') : result.findings;
     const counts = countBySeverity(findings);
     const failed = counts.error > 0 || (values.strict === true && counts.warning > 0);

@@ -33,7 +33,7 @@ export function dnsDriftAlerts(plan: Plan, policies: readonly DomainPolicy[], to
       severity: 'critical',
       domain: policy?.domain ?? null,
       title: `DNS differs from the repository at ${change.name}`,
-      summary: `${describe(change)} (${change.reason}${change.ttlBefore !== null && change.ttlAfter !== null && change.ttlBefore !== change.ttlAfter ? `; TTL ${change.ttlBefore} in DNS, ${change.ttlAfter} in the repository` : ''}). Found by a read-only plan against ${change.provider} zone ${change.zone}.`,
+      summary: `${describe(change)} (${change.reason}). Found by a read-only plan against ${change.provider} zone ${change.zone}.`,
       since: today,
       figures: [
         { label: 'Name', value: change.name, format: 'text' },
