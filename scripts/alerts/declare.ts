@@ -30,10 +30,10 @@ const STRINGIFY = { lineWidth: 0, flowCollectionPadding: false } as const;
 export function addSender(text: string, proposal: SenderProposal, options: DeclareOptions = {}): string {
   const doc = parseDocument(text, { version: '1.2' });
   if (doc.errors.length > 0) throw new Error(`${proposal.file} does not parse as YAML: ${doc.errors[0]?.message ?? 'unknown error'}`);
-  if (!isMap(doc.contents)) throw new Error(`${proposal.file} is not a mapping of keys to values`);
+  if (doc.contents !== null && !isMap(doc.contents)) throw new Error(`${proposal.file} is not a mapping of keys to values`);
   const comment = options.comment === undefined ? [] : [`# ${oneLine(options.comment)}`];
   const entry = orderedSender(proposal.sender);
-  const pair = doc.contents.items.find((item) => isScalar(item.key) && item.key.value === 'senders');
+  const pair = isMap(doc.contents) ? doc.contents.items.find((item) => isScalar(item.key) && item.key.value === 'senders') : undefined;
   const senders = pair?.value;
 
   if (isSeq(senders) && !senders.flow && senders.items.length > 0 && senders.range) {

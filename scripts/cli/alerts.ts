@@ -1,5 +1,5 @@
 import { appendFile } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
+import { relative, resolve as resolvePath, sep } from 'node:path';
 import { defaultAlertsConfigPath, loadAlertsConfig } from '../alerts/config.ts';
 import type { AlertsConfigResult } from '../alerts/config.ts';
 import { evaluateAlerts } from '../alerts/index.ts';
@@ -114,8 +114,10 @@ export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
         proposals = [];
         const defaultsText = loaded.texts.get([...loaded.texts.keys()].find((file) => file.endsWith('_defaults.yaml')) ?? '');
         for (const alert of run.alerts.filter((a) => a.proposal !== undefined)) {
+          // The contents API wants the path in the repository (the working folder is its root).
+          const file = relative(context.cwd, resolvePath(process.cwd(), alert.proposal!.file)).split(sep).join('/');
           proposals.push(
-            await proposeSender(octokit, alert, {
+            await proposeSender(octokit, { ...alert, proposal: { ...alert.proposal!, file } }, {
               owner: github.owner,
               repo: github.repo,
               base: config.declareSender.base,

@@ -101,7 +101,7 @@ export async function proposeSender(octokit: Octokit, alert: Alert, options: Pro
       comment: `Proposed by dmarcops alerts on ${options.today}: a new source since ${alert.since}. Check it is yours before merging.`,
     });
     checkLoads(after, proposal, options.defaultsText);
-    const entryYaml = addSender('', proposal).replace(/^senders:\n/, '');
+    const entryYaml = addSender('', proposal).replace(/^senders:\n/, '').replace(/^  /gm, '');
 
     await octokit.rest.git.createRef({ owner, repo, ref: `refs/heads/${branch}`, sha: baseRef.object.sha });
     created = true;

@@ -169,7 +169,8 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
     const repoMatch = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
     if (repoMatch === null) return false;
     const repo = `${repoMatch[1]}/${repoMatch[2]}`;
-    const rest = repoMatch[3] ?? '';
+    // Octokit percent-encodes `{ref}` and `{path}` (`heads%2Fmain`), which GitHub accepts: decode once here.
+    const rest = decodeURIComponent(repoMatch[3] ?? '');
     const known =
       rest === '' || /^\/issues(\/\d+)?$/.test(rest) || rest.startsWith('/git/') || rest.startsWith('/contents/') || rest === '/pulls';
     if (!known) return false;
@@ -276,7 +277,7 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
     // Git references
     const ref = /^\/git\/ref\/heads\/(.+)$/.exec(rest);
     if (ref !== null && method === 'GET') {
-      const branch = decodeURIComponent(ref[1] ?? '');
+      const branch = ref[1] ?? '';
       const sha = refsOf(repo).get(branch);
       if (sha === undefined) request.reply(404, { message: 'Not Found', documentation_url: `${DOCS}/git/refs#get-a-reference` });
       else request.reply(200, { ref: `refs/heads/${branch}`, node_id: `REF_${branch}`, url: `${base}/repos/${repo}/git/refs/heads/${branch}`, object: { sha, type: 'commit', url: `${base}/repos/${repo}/git/commits/${sha}` } });
@@ -284,7 +285,7 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
     }
     const refsPath = /^\/git\/refs\/heads\/(.+)$/.exec(rest);
     if (refsPath !== null && method === 'DELETE') {
-      const branch = decodeURIComponent(refsPath[1] ?? '');
+      const branch = refsPath[1] ?? '';
       if (!refsOf(repo).delete(branch)) request.reply(422, { message: 'Reference does not exist', documentation_url: `${DOCS}/git/refs#delete-a-reference` });
       else request.reply(204, null);
       return true;
@@ -312,7 +313,7 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
     // Contents
     const contents = /^\/contents\/(.+)$/.exec(rest);
     if (contents !== null) {
-      const filePath = decodeURIComponent(contents[1] ?? '');
+      const filePath = contents[1] ?? '';
       if (method === 'GET') {
         const branch = url.searchParams.get('ref') ?? defaultBranch;
         const content = head(repo, branch)?.files.get(filePath);
