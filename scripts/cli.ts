@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   sandbox: async () => (await import('./cli/sandbox.ts')).sandboxCommand,
   site: async () => (await import('./cli/site.ts')).siteCommand,
   alerts: async () => (await import('./cli/alerts.ts')).alertsCommand,
+  digest: async () => (await import('./cli/digest.ts')).digestCommand,
 };
 
 export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {

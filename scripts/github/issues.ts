@@ -270,3 +270,69 @@ export function explain(error: unknown, where: string): Error {
   if (status === 410) return new Error(`issues are disabled on ${where} (410): enable them in the repository settings`, { cause: error });
   return new Error(`GitHub request for ${where} failed: ${message}`, { cause: error });
 }
+
+// ---------------------------------------------------------------------------------------------
+// The weekly digest: one issue per week
+
+export const DIGEST_LABEL = 'dmarcops:digest';
+
+export interface DigestIssueOptions {
+  owner: string;
+  repo: string;
+  login: string;
+  /** `YYYY-Www` */
+  week: string;
+  title: string;
+  /** Markdown (the marker is added). */
+  markdown: string;
+  dryRun?: boolean;
+}
+
+export interface DigestIssueResult {
+  action: 'created' | 'updated' | 'unchanged' | 'would-create' | 'would-update';
+  number?: number;
+  url?: string;
+  /** Digest issues of earlier weeks that were closed (they stay searchable). */
+  closed: number[];
+}
+
+/**
+ * Creates the week's digest issue, or updates it in place when the digest is made again; closes
+ * the open digest issues of other weeks, so the open one is the latest. Only issues written by
+ * `login` are looked at, as for alerts.
+ */
+export async function upsertDigestIssue(octokit: Octokit, options: DigestIssueOptions): Promise<DigestIssueResult> {
+  const { owner, repo, login, week } = options;
+  if (!/^\d{4}-W\d{2}$/.test(week)) throw new Error(`internal: ${JSON.stringify(week)} is not an ISO week`);
+  const marker = `<!-- dmarcops:digest week=${week} -->`;
+  const { text } = truncateMarkdown(options.markdown, ISSUE_BODY_LIMIT - Buffer.byteLength(marker) - 1, '> [!NOTE]\n> Cut here: `dmarcops digest` prints all of it.');
+  const body = `${marker}\n${text}`;
+  const title = issueTitle(options.title);
+  try {
+    const listed = await octokit.paginate(octokit.rest.issues.listForRepo, { owner, repo, labels: DIGEST_LABEL, state: 'all', per_page: 100 });
+    const mine = listed.filter((issue) => issue.pull_request === undefined && (issue.user?.login ?? '').toLowerCase() === login.toLowerCase());
+    const weekOf = (b: string | null | undefined) => /^<!-- dmarcops:digest week=(\d{4}-W\d{2}) -->/.exec((b ?? '').trimStart())?.[1];
+    const existing = mine.filter((issue) => weekOf(issue.body) === week).sort((a, b) => b.number - a.number)[0];
+    const older = mine.filter((issue) => issue.state === 'open' && weekOf(issue.body) !== undefined && weekOf(issue.body) !== week && (weekOf(issue.body) ?? '') < week);
+    if (options.dryRun === true) {
+      return { action: existing === undefined ? 'would-create' : 'would-update', ...(existing === undefined ? {} : { number: existing.number, url: existing.html_url }), closed: [] };
+    }
+    let result: DigestIssueResult;
+    if (existing === undefined) {
+      const { data } = await octokit.rest.issues.create({ owner, repo, title, body, labels: [DIGEST_LABEL] });
+      result = { action: 'created', number: data.number, url: data.html_url, closed: [] };
+    } else if (existing.body === body && existing.title === title) {
+      result = { action: 'unchanged', number: existing.number, url: existing.html_url, closed: [] };
+    } else {
+      const { data } = await octokit.rest.issues.update({ owner, repo, issue_number: existing.number, title, body });
+      result = { action: 'updated', number: data.number, url: data.html_url, closed: [] };
+    }
+    for (const issue of older) {
+      await octokit.rest.issues.update({ owner, repo, issue_number: issue.number, state: 'closed', state_reason: 'completed' });
+      result.closed.push(issue.number);
+    }
+    return result;
+  } catch (error) {
+    throw explain(error, `${owner}/${repo} digest issue for ${week}`);
+  }
+}
