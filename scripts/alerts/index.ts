@@ -23,7 +23,7 @@ import { policyDriftAlerts } from './rules/policy-drift.ts';
 import { reportsStoppedAlerts } from './rules/reports-stopped.ts';
 import { senderFailingAlerts } from './rules/sender-failing.ts';
 import { spoofingSurgeAlerts } from './rules/spoofing-surge.ts';
-import { addDays, openWindow, reporterCoverage } from './window.ts';
+import { addDays, groupsSeen, openWindow, reporterCoverage } from './window.ts';
 
 export interface AlertOptions {
   dataDir: string;
@@ -48,12 +48,15 @@ export function uniqueDomains(domains: readonly LoadedDomain[]): LoadedDomain[] 
   return domains.filter((d) => !seen.has(d.policy.domain) && seen.add(d.policy.domain)).sort((a, b) => a.policy.domain.localeCompare(b.policy.domain));
 }
 
-/** Days of data before `asOf` the enabled data rules need (the window reads this many days up to asOf). */
+/**
+ * Days up to `asOf` the enabled data rules classify (the window). new-source's baseline before its
+ * `new_for_days` is not classified: it only asks which source groups were there (`groupsSeen`).
+ */
 export function windowDays(config: AlertsConfig): number {
   const r = config.rules;
   return Math.max(
     1,
-    r.newSource.enabled ? r.newSource.newForDays + r.newSource.baselineDays : 0,
+    r.newSource.enabled ? r.newSource.newForDays : 0,
     r.senderFailing.enabled ? r.senderFailing.recentDays + r.senderFailing.baselineDays : 0,
     r.spoofingSurge.enabled ? r.spoofingSurge.recentDays + r.spoofingSurge.baselineDays : 0,
     r.policyDrift.enabled ? 14 : 0,
@@ -70,9 +73,12 @@ export async function evaluateAlerts(options: AlertOptions): Promise<AlertRun> {
   const evaluated: AlertRule[] = [];
   const notes: string[] = [];
 
-  const window = await openWindow({ dataDir: options.dataDir, domains, from: addDays(asOf, -(windowDays(config) - 1)), to: asOf, now: options.now });
+  const from = addDays(asOf, -(windowDays(config) - 1));
+  const window = await openWindow({ dataDir: options.dataDir, domains, from, to: asOf, now: options.now });
   try {
-    const rc: RuleContext = { window, domains, config, asOf, dashboard };
+    const baselineStart = addDays(asOf, -(rules.newSource.newForDays + rules.newSource.baselineDays - 1));
+    const seenBefore = rules.newSource.enabled ? await groupsSeen(window.sql, options.dataDir, domains, baselineStart, addDays(from, -1)) : new Set<string>();
+    const rc: RuleContext = { window, domains, config, asOf, dashboard, seenBefore };
     const dataRules: [AlertRule, boolean, () => Promise<Alert[]>][] = [
       ['new-source', rules.newSource.enabled, () => newSourceAlerts(rc)],
       ['sender-failing', rules.senderFailing.enabled, () => senderFailingAlerts(rc)],

@@ -110,6 +110,39 @@ export async function openWindow(request: WindowRequest): Promise<DataWindow> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Source groups seen before a window (cheap: three string columns, no classification)
+
+/**
+ * The source groups that sent mail as each domain between `from` and `to` (ISO days, inclusive), as
+ * `<dom>\u0000<group key>`, for "was this source there before?" without classifying those days. A
+ * row's group here is its IP's own (service, reverse-DNS domain, bare IP) from the row's enrichment;
+ * mail a declared sender sent from such an IP counts as that group having been seen.
+ */
+export async function groupsSeen(sql: Sql, dataDir: string, domains: readonly LoadedDomain[], from: string, to: string): Promise<Set<string>> {
+  if (to < from) return new Set();
+  const rows = await sql.rows(`
+    SELECT DISTINCT coalesce(nullif(policy_domain, ''), header_from) AS policy_name,
+      CASE WHEN source_name IS NOT NULL AND source_name <> '' THEN 'service:' || source_name
+           WHEN source_base_domain IS NOT NULL AND source_base_domain <> '' THEN 'base:' || lower(source_base_domain)
+           ELSE 'ip:' || coalesce(source_ip, '') END AS group_key
+    FROM (${windowRecordsSql(dataDir, from, to)})`);
+  const policies = domains.map((d) => d.policy);
+  const domOf = new Map<string, number>();
+  const seen = new Set<string>();
+  for (const row of rows) {
+    const name = str(row.policy_name) ?? '';
+    let dom = domOf.get(name);
+    if (dom === undefined) {
+      const policy = name === '' ? undefined : policyForRow({ policy_domain: name }, policies);
+      dom = policy === undefined ? -1 : policies.indexOf(policy);
+      domOf.set(name, dom);
+    }
+    if (dom >= 0) seen.add(`${dom}\u0000${String(row.group_key)}`);
+  }
+  return seen;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Report coverage from the ledger (all history: one row per input, small)
 
 /** One reporter's reports for one domain file, from the ledger. */

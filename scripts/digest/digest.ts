@@ -4,13 +4,14 @@
  * its next safe step (scripts/site/readiness.ts, as the dashboard shows it at the week's end), and the
  * reporters that went silent. A week without reports still makes a digest: it says so (a heartbeat).
  *
- * One window of the dataset (scripts/alerts/window.ts: the dashboard's grouping and classification)
- * from the new-source baseline before the week (or the readiness window, if longer) to its Sunday.
+ * One window of the dataset (scripts/alerts/window.ts: the dashboard's grouping and classification):
+ * the readiness window up to the week's Sunday; the new-source baseline before it is only asked which
+ * sources were there (groupsSeen).
  */
 import type { AlertsConfig } from '../alerts/config.ts';
 import { dashboardRoot, domainPageUrl } from '../alerts/config.ts';
 import { uniqueDomains } from '../alerts/index.ts';
-import { addDays, openWindow, reporterCoverage } from '../alerts/window.ts';
+import { addDays, groupsSeen, openWindow, reporterCoverage } from '../alerts/window.ts';
 import type { LoadedDomain } from '../policy/load.ts';
 import { formatDmarcRecord, policyRecord } from '../policy/record.ts';
 import type { SeriesRow } from '../site/model.ts';
@@ -106,7 +107,9 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
   const domains = uniqueDomains(options.domains);
   const listed = config.digest.sourcesPerDomain;
   const baselineDays = config.rules.newSource.baselineDays;
-  const from = addDays(week.start, -Math.max(baselineDays, READINESS_WINDOW_DAYS - 7));
+  // Classified: the readiness window up to the week's end (it holds the week before too). Earlier
+  // baseline days only say which sources were there (groupsSeen), for "new this week".
+  const from = addDays(week.end, -(Math.max(READINESS_WINDOW_DAYS, 14) - 1));
   const dashboard = dashboardRoot(config, options.env);
   const window = await openWindow({ dataDir: options.dataDir, domains, from, to: week.end, now: options.now });
   try {
@@ -119,7 +122,8 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
     const previousRows = await sql.rows(`SELECT dom, 0 AS day, ${seriesResums()} FROM domain_days WHERE day BETWEEN ${ps} AND ${pe} GROUP BY dom`);
 
     // Sources whose first message in the window is in the week (none in the baseline before it).
-    const newRows = await sql.rows(`
+    const seenBefore = await groupsSeen(sql, options.dataDir, domains, addDays(week.start, -baselineDays), addDays(from, -1));
+    const newRows = (await sql.rows(`
       SELECT * FROM (
         SELECT f.dom, g.group_key, min(f.day) AS first_day,
           sum(f.messages) FILTER (WHERE f.day >= ${ws})::DOUBLE AS messages,
@@ -127,8 +131,7 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
           any_value(i.type) AS type
         FROM facts f JOIN source_groups g USING (group_id) JOIN ips i USING (ip_id)
         WHERE f.day <= ${we} GROUP BY f.dom, g.group_key HAVING min(f.day) >= ${ws})
-      QUALIFY row_number() OVER (PARTITION BY dom ORDER BY messages DESC, group_key) <= ${listed}
-      ORDER BY dom, messages DESC, group_key`);
+      ORDER BY dom, messages DESC, group_key`)).filter((r) => !seenBefore.has(`${num(r.dom)}\u0000${String(r.group_key)}`));
     // Sources with failing mail this week, the most failing first.
     const failingRows = await sql.rows(`
       SELECT * FROM (
@@ -191,7 +194,7 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
         record: formatDmarcRecord(policyRecord(loaded.policy)),
         week: sumsOf(of(weekRows)[0]),
         previous: sumsOf(of(previousRows)[0]),
-        newSources: of(newRows).map((r) => source(r, num(r.failing), null, null, num(r.messages))),
+        newSources: of(newRows).slice(0, listed).map((r) => source(r, num(r.failing), null, null, num(r.messages))),
         failingSources: of(failingRows).map((r) => {
           const authorised = num(r.authorised_failing) > 0;
           const groupId = num(r.group_id);

@@ -239,7 +239,7 @@ describe('sender-failing', () => {
     const run = await evaluate(config('rules:\n  sender_failing:\n    min_pass_percent: 50\n'));
     expect(byRule(run, 'sender-failing').map((a) => a.key).sort()).toEqual(['sender-failing/sender.example/Mailer%20A', 'sender-failing/sender.example/Mailer%20C']);
     const a = byRule(run, 'sender-failing').find((x) => x.key.endsWith('Mailer%20A'))!;
-    expect(a.summary).toContain('15 points below its 100% over the 28 days before (at most 10)');
+    expect(a.summary).toContain('15 points below its 100% of the 28 days before (at most 10)');
     const none = await evaluate(config('rules:\n  sender_failing:\n    min_pass_percent: 50\n    max_drop_points: 15\n'));
     expect(byRule(none, 'sender-failing').map((x) => x.key)).toEqual(['sender-failing/sender.example/Mailer%20C']);
   });

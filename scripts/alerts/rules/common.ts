@@ -14,6 +14,8 @@ export interface RuleContext {
   asOf: string;
   /** The dashboard's root URL (ending in `/`), or null. */
   dashboard: string | null;
+  /** Source groups (`<dom>\u0000<key>`) seen in new-source's baseline days before the window (see `groupsSeen`). */
+  seenBefore: ReadonlySet<string>;
 }
 
 /** Whether receivers act on failing mail: p=reject, or p=quarantine outside testing mode (t=y turns it into none). */

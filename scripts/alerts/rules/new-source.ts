@@ -4,7 +4,8 @@
  *
  * A group of domain D is new when all of:
  *   - its first message (any category) is within the last `new_for_days` days up to `asOf`,
- *   - it sent nothing in the `baseline_days` days before those,
+ *   - it sent nothing in the `baseline_days` days before those (the days the window classifies, by
+ *     their first message; the earlier ones by `groupsSeen`, which needs no classification),
  *   - its failing messages (unauthorised + authorised-but-failing) since then reach `min_messages`,
  *   - it is not a declared sender (those are watched by sender-failing),
  *   - it has a name (a known service or a reverse-DNS domain), or its mail authenticated for some
@@ -77,6 +78,8 @@ export async function newSourceCandidates(rc: RuleContext): Promise<NewSourceCan
   const kept = rows.filter((row) => {
     const domain = rc.domains[num(row.dom)]?.policy.domain ?? '';
     if (ignored(rule.ignore, domain)) return false;
+    // Seen in the baseline days before the window (the window's own baseline days are in first_day).
+    if (rc.seenBefore.has(`${num(row.dom)}\u0000${String(row.group_key)}`)) return false;
     return rule.includeBareIps || !String(row.group_key).startsWith('ip:') || num(row.authenticated) > 0;
   });
   if (kept.length === 0) return [];

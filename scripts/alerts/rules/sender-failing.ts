@@ -95,10 +95,10 @@ export function assessSender(days: readonly SenderDay[], asOf: string, rule: { r
   if (recentTotal < rule.minMessages) return verdict;
   const recentPercent = (100 * recent.compliant) / recentTotal;
   const baselinePercent = baselineTotal >= rule.minMessages ? (100 * baseline.compliant) / baselineTotal : null;
-  if (recentPercent < rule.minPassPercent) verdict.reasons.push(`passes DMARC for ${percent(recent.compliant, recentTotal)} of its mail, below ${rule.minPassPercent}%`);
+  if (recentPercent < rule.minPassPercent) verdict.reasons.push(`passed DMARC for ${percent(recent.compliant, recentTotal)} of its mail, below ${rule.minPassPercent}%`);
   const drop = baselinePercent === null ? 0 : baselinePercent - recentPercent;
   if (baselinePercent !== null && drop > rule.maxDropPoints) {
-    verdict.reasons.push(`${Math.round(drop * 10) / 10} points below its ${percent(baseline.compliant, baselineTotal)} over the ${rule.baselineDays} days before (at most ${rule.maxDropPoints})`);
+    verdict.reasons.push(`${Math.round(drop * 10) / 10} points below its ${percent(baseline.compliant, baselineTotal)} of the ${rule.baselineDays} days before (at most ${rule.maxDropPoints})`);
   }
   if (verdict.reasons.length === 0) return verdict;
 
@@ -129,7 +129,7 @@ function senderFailingAlert(rc: RuleContext, input: SenderFailingInput, verdict:
     severity: lost ? 'critical' : 'warning',
     domain,
     title: `${input.sender} fails DMARC for ${domain}`,
-    summary: `${input.sender}, declared under senders: of ${policy.file}, ${verdict.reasons.join('; and ')} over the last ${rule.recentDays} day${rule.recentDays === 1 ? '' : 's'} (${count(verdict.recent.failing)} of ${count(recentTotal)} messages failed). ${action}`,
+    summary: `Over the last ${rule.recentDays === 1 ? 'day' : `${rule.recentDays} days`}, ${input.sender} (declared under senders: of ${policy.file}) ${verdict.reasons.join(', and ')}: ${count(verdict.recent.failing)} of ${count(recentTotal)} messages failed. ${action}`,
     since: verdict.since ?? rc.asOf,
     figures: [
       { label: `Pass rate, last ${rule.recentDays} days`, value: recentTotal > 0 ? verdict.recent.compliant / recentTotal : null, format: 'share' },
