@@ -241,6 +241,7 @@ export async function applyIssueSync(octokit: Octokit, planned: readonly Planned
     try {
       if (action.action === 'create') {
         const { data } = await octokit.rest.issues.create({ owner, repo, title: step.title ?? action.title, body: step.body ?? '', labels: [ALERT_LABEL] });
+        checkAuthor(data, options.login);
         actions.push({ ...action, url: data.html_url });
       } else if (action.action === 'update') {
         const { data } = await octokit.rest.issues.update({ owner, repo, issue_number: action.number, title: step.title, body: step.body });
@@ -259,6 +260,18 @@ export async function applyIssueSync(octokit: Octokit, planned: readonly Planned
     }
   }
   return { actions, ignored };
+}
+
+/**
+ * The issue just created must be one the next run recognises as its own; otherwise every run would
+ * open it again (a GitHub App token writes as `<app>[bot]`, not as github-actions[bot]). Stops at
+ * the first such issue, naming the variable that fixes it.
+ */
+function checkAuthor(created: { number: number; user?: { login?: string } | null }, login: string): void {
+  const author = created.user?.login;
+  if (author !== undefined && author.toLowerCase() !== login.toLowerCase()) {
+    throw new Error(`issue #${created.number} was written as ${author}, but only issues of ${login} are tracked: set DMARCOPS_GITHUB_LOGIN=${author} (nothing more was written)`);
+  }
 }
 
 export function explain(error: unknown, where: string): Error {
@@ -320,6 +333,7 @@ export async function upsertDigestIssue(octokit: Octokit, options: DigestIssueOp
     let result: DigestIssueResult;
     if (existing === undefined) {
       const { data } = await octokit.rest.issues.create({ owner, repo, title, body, labels: [DIGEST_LABEL] });
+      checkAuthor(data, login);
       result = { action: 'created', number: data.number, url: data.html_url, closed: [] };
     } else if (existing.body === body && existing.title === title) {
       result = { action: 'unchanged', number: existing.number, url: existing.html_url, closed: [] };

@@ -203,6 +203,27 @@ describe('alerts as GitHub issues', () => {
     expect(alertIssues().filter((i) => i.user.login === ACTIONS_BOT.login)).toHaveLength(2);
   });
 
+  test('a token that writes as another identity (a GitHub App) stops after one issue until DMARCOPS_GITHUB_LOGIN names it', async () => {
+    const app = { login: 'dmarcops-app[bot]', id: 4242, type: 'Bot' as const };
+    const appIssues = githubIssues();
+    const appApi = await startGitHubApi({ repos: [REPO], tokens: { ghs_app: { user: app, write: true } }, extensions: [appIssues] });
+    try {
+      const env = { GITHUB_TOKEN: 'ghs_app', GITHUB_REPOSITORY: REPO, GITHUB_API_URL: appApi.url };
+      // Day 48: example.org's reports stopped again, one alert.
+      const args = ['alerts', '--domains', domainsDir, '--data', dataDir, '--skip-dns', '--now', runAt(48)];
+      const first = captureOutput();
+      expect(await main(args, first, env, dir)).toBe(1);
+      expect(first.stderr.join('\n')).toContain('was written as dmarcops-app[bot], but only issues of github-actions[bot] are tracked: set DMARCOPS_GITHUB_LOGIN=dmarcops-app[bot]');
+      expect(appIssues.issues(REPO)).toHaveLength(1);
+      const second = captureOutput();
+      expect(await main(args, second, { ...env, DMARCOPS_GITHUB_LOGIN: app.login }, dir)).toBe(0);
+      expect(appIssues.issues(REPO)).toHaveLength(1);
+      expect(second.text()).toMatch(/issue #1 (unchanged|updated)/);
+    } finally {
+      await appApi.stop();
+    }
+  });
+
   test('without GITHUB_TOKEN, alerts needs --dry-run', async () => {
     const output = captureOutput();
     const code = await main(['alerts', '--domains', domainsDir, '--data', dataDir, '--skip-dns', '--now', runAt(48)], output, {}, dir);
