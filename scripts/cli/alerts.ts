@@ -44,7 +44,7 @@ export async function loadValidAlertsConfig(values: Record<string, unknown>, con
 export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
   return {
     name: 'alerts',
-    summary: 'find what changed (new sources, failing senders, spoofing, silent reporters, policy and DNS drift) and keep one GitHub issue per alert',
+    summary: 'one GitHub issue per alert: new sources, failing senders, spoofing, silent reporters, policy and DNS drift',
     usage: 'dmarcops alerts [--domains <dir>] [--data <dir>] [--config <file>] [--dry-run] [--json | --format text|markdown|json] [--skip-dns] [--propose-senders] [--now <iso>]',
     help: [
       'Evaluates the alert rules of domains/_alerts.yaml (docs/alerts.md) over the reports dataset, the domain',

@@ -14,7 +14,7 @@ import { loadValidDomains } from './load-valid.ts';
 
 export const digestCommand: Command = {
   name: 'digest',
-  summary: 'the weekly digest: per domain, volume and pass rate against the week before, new and failing sources, readiness',
+  summary: 'the weekly digest per domain: volume, pass rate, new and failing sources, readiness; as an issue and by mail',
   usage: 'dmarcops digest [--week YYYY-Www] [--domains <dir>] [--data <dir>] [--config <file>] [--format markdown|text|html|json] [--issue] [--mail] [--dry-run] [--now <iso>]',
   help: [
     'Makes the digest of one ISO week (Monday to Sunday, UTC; default: the last full week): per domain, its',

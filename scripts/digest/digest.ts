@@ -131,7 +131,9 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
           any_value(i.type) AS type
         FROM facts f JOIN source_groups g USING (group_id) JOIN ips i USING (ip_id)
         WHERE f.day <= ${we} GROUP BY f.dom, g.group_key HAVING min(f.day) >= ${ws})
-      ORDER BY dom, messages DESC, group_key`)).filter((r) => !seenBefore.has(`${num(r.dom)}\u0000${String(r.group_key)}`));
+      ORDER BY dom, messages DESC, group_key`))
+      // As new-source counts them: not seen in its baseline, and bare IPs (no reverse DNS) only when asked.
+      .filter((r) => !seenBefore.has(`${num(r.dom)}\u0000${String(r.group_key)}`) && (config.rules.newSource.includeBareIps || !String(r.group_key).startsWith('ip:')));
     // Sources with failing mail this week, the most failing first.
     const failingRows = await sql.rows(`
       SELECT * FROM (

@@ -8,9 +8,9 @@
  *     their first message; the earlier ones by `groupsSeen`, which needs no classification),
  *   - its failing messages (unauthorised + authorised-but-failing) since then reach `min_messages`,
  *   - it is not a declared sender (those are watched by sender-failing),
- *   - it has a name (a known service or a reverse-DNS domain), or its mail authenticated for some
- *     domain (DKIM or SPF passed, unaligned): a real mail service. Bare IPs whose mail authenticated
- *     for nothing are mostly spoofing, which spoofing-surge watches (`include_bare_ips: true` counts them too).
+ *   - it has a name: a known service or a reverse-DNS domain. A mail server without reverse DNS is
+ *     not one a legitimate service runs (large receivers refuse mail from such hosts), so bare IPs
+ *     are spoofing, which spoofing-surge watches; `include_bare_ips: true` counts them too.
  * It clears when the source is declared (its mail then belongs to the sender), stops sending failing
  * mail above the threshold, or is no longer new (first seen more than `new_for_days` days ago).
  */
@@ -80,7 +80,7 @@ export async function newSourceCandidates(rc: RuleContext): Promise<NewSourceCan
     if (ignored(rule.ignore, domain)) return false;
     // Seen in the baseline days before the window (the window's own baseline days are in first_day).
     if (rc.seenBefore.has(`${num(row.dom)}\u0000${String(row.group_key)}`)) return false;
-    return rule.includeBareIps || !String(row.group_key).startsWith('ip:') || num(row.authenticated) > 0;
+    return rule.includeBareIps || !String(row.group_key).startsWith('ip:');
   });
   if (kept.length === 0) return [];
 
