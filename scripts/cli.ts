@@ -27,6 +27,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   sandbox: async () => (await import('./cli/sandbox.ts')).sandboxCommand,
   site: async () => (await import('./cli/site.ts')).siteCommand,
   'mta-sts': async () => (await import('./cli/mta-sts.ts')).mtaStsCommand,
+  alerts: async () => (await import('./cli/alerts.ts')).alertsCommand,
+  digest: async () => (await import('./cli/digest.ts')).digestCommand,
 };
 
 export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {
