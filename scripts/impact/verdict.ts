@@ -1,0 +1,129 @@
+/**
+ * The one-line verdicts: per domain ("no legitimate mail affected in 30 days of data from 6
+ * reporters", "1,050 legitimate messages from Newsletters, Office printers would be rejected …")
+ * and per next ramp step. A domain without reports in the window is never called safe: "no data:
+ * cannot predict". Pure; plain text (the renderers escape it).
+ */
+import type { ImpactEntry } from './changes.ts';
+import type { ChangeCounts, DomainImpact, ImpactSource, NextStep } from './model.ts';
+
+const count = (n: number): string => n.toLocaleString('en-US');
+const plural = (n: number, word: string, many = `${word}s`): string => `${count(n)} ${n === 1 ? word : many}`;
+
+/** Up to three names, then "and N more sources". */
+function nameList(names: readonly string[]): string {
+  const shown = names.slice(0, 3);
+  const rest = names.length - shown.length;
+  return `${shown.join(', ')}${rest > 0 ? ` and ${plural(rest, 'more source')}` : ''}`;
+}
+
+/** Why RFC 7489 receivers do something else with this domain's mail, from what its files say; null when nothing differs. */
+export function receiverDifference(entry: ImpactEntry): string | null {
+  const policies = [entry.base?.policy, entry.head?.policy].filter((p) => p !== undefined);
+  const testing = policies.some((p) => p.testing);
+  const pcts = [...new Set(policies.map((p) => p.pct).filter((pct) => pct !== undefined && pct !== 100))];
+  const reasons: string[] = [];
+  if (testing) reasons.push('ignore t=y');
+  if (pcts.length > 0) reasons.push(`apply pct=${pcts.join('/')} as sampling`);
+  return reasons.length === 0 ? null : `which ${reasons.join(' and ')}`;
+}
+
+type Generation = 'rfc9989' | 'rfc7489';
+
+function sideCounts(source: ImpactSource, generation: Generation): { newlyQuarantined: number; newlyRejected: number; relaxed: number } {
+  return generation === 'rfc9989' ? source : source.rfc7489;
+}
+
+/**
+ * "1,050 legitimate messages from Newsletters and Office printers would be rejected", or with both
+ * "… would be rejected (1,000) or quarantined (50)"; null when none would.
+ */
+export function describeAffected(counts: ChangeCounts, sources: readonly ImpactSource[], side: 'legitimate' | 'unauthorised', generation: Generation): string | null {
+  const total = counts.newlyQuarantined + counts.newlyRejected;
+  if (total === 0) return null;
+  const hit = sources.filter((s) => s.legitimate === (side === 'legitimate')).filter((s) => {
+    const c = sideCounts(s, generation);
+    return c.newlyQuarantined + c.newlyRejected > 0;
+  });
+  const names = nameList(hit.map((s) => s.name));
+  const what = counts.newlyRejected > 0 && counts.newlyQuarantined > 0
+    ? `rejected (${count(counts.newlyRejected)}) or quarantined (${count(counts.newlyQuarantined)})`
+    : counts.newlyRejected > 0 ? 'rejected' : 'quarantined';
+  const from = side === 'legitimate' && names !== '' ? ` from ${names}` : '';
+  return `${plural(total, `${side} message`)}${from} would be ${what}`;
+}
+
+/** "300 unauthorised messages would no longer be blocked" style addenda for relaxed mail. */
+function describeRelaxed(counts: ChangeCounts, side: 'legitimate' | 'unauthorised'): string | null {
+  if (counts.relaxed === 0) return null;
+  return `${plural(counts.relaxed, `${side} message`)} would be handled less strictly`;
+}
+
+function dataContext(impact: DomainImpact): string {
+  return `${plural(impact.days, 'day')} of data from ${plural(impact.reporters, 'reporter')}`;
+}
+
+function noData(domain: string, windowDays: number, windowTo: string | null): string {
+  const where = windowTo === null ? 'the dataset holds no reports' : `no reports for ${domain} in the ${plural(windowDays, 'day')} to ${windowTo.slice(0, 10)}`;
+  return `no data: cannot predict (${where})`;
+}
+
+export interface VerdictContext {
+  windowDays: number;
+  windowTo: string | null;
+  /** receiverDifference(entry). */
+  difference: string | null;
+}
+
+export function domainVerdict(impact: DomainImpact, context: VerdictContext): string {
+  if (impact.status === 'no-data') return noData(impact.domain, context.windowDays, context.windowTo);
+  const data = dataContext(impact);
+  const relabel = [
+    impact.relabelled.toLegitimate > 0 ? `the senders change re-labels ${plural(impact.relabelled.toLegitimate, 'message')} as legitimate` : null,
+    impact.relabelled.toUnauthorised > 0 ? `the senders change re-labels ${plural(impact.relabelled.toUnauthorised, 'message')} as unauthorised` : null,
+  ].filter((s) => s !== null);
+  if (impact.status === 'no-effect') {
+    return [`no change in what receivers do with the ${plural(impact.messages, 'message')} of ${data}`, ...relabel].join('; ');
+  }
+
+  const split9989 = { legitimate: impact.legitimate, unauthorised: impact.unauthorised };
+  const phrase = (generation: Generation): string => {
+    const split = generation === 'rfc9989' ? split9989 : impact.rfc7489;
+    const legitimate = describeAffected(split.legitimate, impact.sources, 'legitimate', generation);
+    const parts = [
+      legitimate ?? 'no legitimate mail affected',
+      describeAffected(split.unauthorised, impact.sources, 'unauthorised', generation),
+      describeRelaxed(split.legitimate, 'legitimate'),
+      describeRelaxed(split.unauthorised, 'unauthorised'),
+    ].filter((s) => s !== null);
+    return parts.join('; ');
+  };
+  const rfc9989 = phrase('rfc9989');
+  const rfc7489 = phrase('rfc7489');
+  const main = rfc9989 === rfc7489
+    ? `${rfc9989} in ${data}`
+    : `RFC 9989 receivers: ${rfc9989}; RFC 7489 receivers (${context.difference ?? 'which ignore t=y and apply pct'}): ${rfc7489} (${data})`;
+  return [main, ...relabel].join('; ');
+}
+
+export function nextStepVerdict(step: NextStep, impact: DomainImpact, difference: string | null): string {
+  if (step.status === 'end-of-ramp') return 'the end of the ramp: p=reject without testing, strict alignment';
+  if (step.status === 'no-data') return 'no data: cannot predict';
+  const data = dataContext(impact);
+  const legitimate = (generation: Generation): string => {
+    const counts = generation === 'rfc9989' ? step.legitimate : step.rfc7489.legitimate;
+    const total = counts.newlyQuarantined + counts.newlyRejected;
+    if (total === 0) return 'no legitimate mail affected';
+    const what = counts.newlyRejected > 0 && counts.newlyQuarantined > 0
+      ? `rejected (${count(counts.newlyRejected)}) or quarantined (${count(counts.newlyQuarantined)})`
+      : counts.newlyRejected > 0 ? 'rejected' : 'quarantined';
+    const names = nameList(step.affectedSources.map((s) => s.name));
+    return `${plural(total, 'legitimate message')}${names === '' ? '' : ` from ${names}`} would be ${what}`;
+  };
+  const unauthorised = step.unauthorised.newlyQuarantined + step.unauthorised.newlyRejected;
+  const stopped = unauthorised > 0 ? `; ${plural(unauthorised, 'unauthorised message')} would be ${step.unauthorised.newlyRejected > 0 ? 'rejected or quarantined' : 'quarantined'}` : '';
+  const rfc9989 = legitimate('rfc9989');
+  const rfc7489 = legitimate('rfc7489');
+  if (rfc9989 === rfc7489) return `${rfc9989}${stopped} in ${data}`;
+  return `RFC 9989 receivers: ${rfc9989}; RFC 7489 receivers (${difference ?? 'which ignore t=y'}): ${rfc7489}${stopped} (${data})`;
+}
