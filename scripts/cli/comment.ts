@@ -9,6 +9,7 @@ import { appendJobSummary } from '../github/summary.ts';
 import type { Plan } from '../dns/types.ts';
 import type { Command } from './command.ts';
 import { CliError, EXIT } from './command.ts';
+import { impactSection } from './impact.ts';
 import { PLAN_OPTIONS, planFromDomains, positiveInteger } from './plan.ts';
 import type { DnsCommandDeps } from './plan.ts';
 
@@ -16,7 +17,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
   return {
     name: 'comment',
     summary: 'post the plan as the sticky comment of a pull request (updated in place)',
-    usage: 'dmarcops comment --pr <number> [--plan plan.json] [--domains <dir>] [--force] [--max-deletes <n>]',
+    usage: 'dmarcops comment --pr <number> [--plan plan.json] [--domains <dir>] [--force] [--max-deletes <n>] [--impact impact.json]',
     help: [
       'Writes the plan as Markdown into one comment on the pull request, found again by a hidden marker',
       'and updated in place on every run. Values from domain files and DNS are escaped. A plan longer than',
@@ -32,6 +33,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       '  --delete-unrelated    as in plan, when planning now',
       `  --force               show risky changes as allowed, as if the pull request had the ${FORCE_LABEL} label`,
       `  --max-deletes <n>     the deletion cap apply will use (default ${DEFAULT_MAX_DELETES}; dns-plan.yml passes dns-apply.yml's MAX_DELETES)`,
+      '  --impact <file>       add the mail impact from `dmarcops impact --out` under the plan (nothing when no policy changed)',
       '',
       'environment: GITHUB_TOKEN (pull-requests: write), GITHUB_REPOSITORY (owner/repo),',
       'GITHUB_API_URL (default https://api.github.com), GITHUB_SERVER_URL/GITHUB_RUN_ID for the link, and',
@@ -39,7 +41,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       '',
       'exit: 0 comment created, updated or already up to date, 1 error, 2 usage error',
     ].join('\n'),
-    options: { ...PLAN_OPTIONS, pr: { type: 'string' }, plan: { type: 'string' }, force: { type: 'boolean', default: false }, 'max-deletes': { type: 'string' } },
+    options: { ...PLAN_OPTIONS, pr: { type: 'string' }, plan: { type: 'string' }, force: { type: 'boolean', default: false }, 'max-deletes': { type: 'string' }, impact: { type: 'string' } },
     allowPositionals: false,
     async run(values, _positionals, context) {
       const { output, env } = context;
@@ -78,7 +80,9 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         await appendJobSummary(render(plan), env);
       }
 
-      const markdown = render(plan);
+      // The impact, when given, is the comment's second section (its job summary is written by `dmarcops impact`).
+      const impact = typeof values.impact === 'string' ? await impactSection(values.impact, context) : '';
+      const markdown = impact === '' ? render(plan) : `${render(plan)}\n${impact}`;
       const { body, truncated } = commentBody(markdown, github.runUrl === undefined ? {} : { runUrl: github.runUrl });
       const result = await upsertStickyComment(createOctokit(github), { owner: github.owner, repo: github.repo, issueNumber, body });
       const what = { created: 'created', updated: 'updated', unchanged: 'already up to date:' }[result.action];

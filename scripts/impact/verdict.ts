@@ -87,22 +87,23 @@ export function domainVerdict(impact: DomainImpact, context: VerdictContext): st
   }
 
   const split9989 = { legitimate: impact.legitimate, unauthorised: impact.unauthorised };
-  const phrase = (generation: Generation): string => {
+  /** The legitimate part first (the point of the verdict), then what happens to unauthorised mail. */
+  const phrase = (generation: Generation): { legitimate: string; rest: string[] } => {
     const split = generation === 'rfc9989' ? split9989 : impact.rfc7489;
-    const legitimate = describeAffected(split.legitimate, impact.sources, 'legitimate', generation);
-    const parts = [
-      legitimate ?? 'no legitimate mail affected',
+    const rest = [
       describeAffected(split.unauthorised, impact.sources, 'unauthorised', generation),
       describeRelaxed(split.legitimate, 'legitimate'),
       describeRelaxed(split.unauthorised, 'unauthorised'),
     ].filter((s) => s !== null);
-    return parts.join('; ');
+    return { legitimate: describeAffected(split.legitimate, impact.sources, 'legitimate', generation) ?? 'no legitimate mail affected', rest };
   };
   const rfc9989 = phrase('rfc9989');
   const rfc7489 = phrase('rfc7489');
-  const main = rfc9989 === rfc7489
-    ? `${rfc9989} in ${data}`
-    : `RFC 9989 receivers: ${rfc9989}; RFC 7489 receivers (${context.difference ?? 'which ignore t=y and apply pct'}): ${rfc7489} (${data})`;
+  const same = rfc9989.legitimate === rfc7489.legitimate && rfc9989.rest.join() === rfc7489.rest.join();
+  const main = same
+    ? [`${rfc9989.legitimate} in ${data}`, ...rfc9989.rest].join('; ')
+    : `RFC 9989 receivers: ${[rfc9989.legitimate, ...rfc9989.rest].join('; ')}; ` +
+      `RFC 7489 receivers (${context.difference ?? 'which ignore t=y and apply pct'}): ${[rfc7489.legitimate, ...rfc7489.rest].join('; ')} (${data})`;
   return [main, ...relabel].join('; ');
 }
 
@@ -124,6 +125,6 @@ export function nextStepVerdict(step: NextStep, impact: DomainImpact, difference
   const stopped = unauthorised > 0 ? `; ${plural(unauthorised, 'unauthorised message')} would be ${step.unauthorised.newlyRejected > 0 ? 'rejected or quarantined' : 'quarantined'}` : '';
   const rfc9989 = legitimate('rfc9989');
   const rfc7489 = legitimate('rfc7489');
-  if (rfc9989 === rfc7489) return `${rfc9989}${stopped} in ${data}`;
+  if (rfc9989 === rfc7489) return `${rfc9989} in ${data}${stopped}`;
   return `RFC 9989 receivers: ${rfc9989}; RFC 7489 receivers (${difference ?? 'which ignore t=y'}): ${rfc7489}${stopped} (${data})`;
 }

@@ -72,7 +72,7 @@ describe('the constructed case: policy none → reject with alignment.dkim relax
     ]);
     expect(d.sources[0]).toMatchObject({ before: { none: CONSTRUCTED.a, quarantine: 0, reject: 0 }, after: { none: 0, quarantine: 0, reject: CONSTRUCTED.a } });
     expect(d.otherSources).toBeNull();
-    expect(d.verdict).toBe('1,090 legitimate messages from Newsletters, Office printers would be rejected; 300 unauthorised messages would be rejected in 3 days of data from 2 reporters');
+    expect(d.verdict).toBe('1,090 legitimate messages from Newsletters, Office printers would be rejected in 3 days of data from 2 reporters; 300 unauthorised messages would be rejected');
     expect(report.legitimateAffected).toBe(CONSTRUCTED.a + CONSTRUCTED.b);
   });
 

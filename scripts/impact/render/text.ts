@@ -57,7 +57,7 @@ export function renderImpactText(report: ImpactReport, output: { style: Style })
     lines.push(`  ${style(STATUS_STYLE[domain.status], printable(domain.verdict))}`);
     if (domain.nextStep !== null) {
       const step = domain.nextStep;
-      lines.push(`  ${style('dim', 'next step:')} ${step.step === null ? '' : `${printable(step.step)}: `}${printable(step.verdict)}`);
+      lines.push(`  ${style('dim', 'next step:')} ${step.step === null ? '' : `${printable(step.step)} — `}${printable(step.verdict)}`);
     }
     for (const assumption of domain.assumptions) lines.push(`  ${style('dim', 'note:')} ${printable(assumption)}`);
     lines.push('');
