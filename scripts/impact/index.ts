@@ -18,12 +18,12 @@ import { diffDomains } from './changes.ts';
 import { CAVEATS, IMPACT_VERSION } from './model.ts';
 import type { DomainImpact, ImpactReport } from './model.ts';
 import { FROMS_COLUMNS, FROMS_TABLE, readFroms, readKeys, readStats } from './query.ts';
-import type { KeyRows, Window } from './query.ts';
+import type { IpRows, Keys, StatRows, Window } from './query.ts';
 import { nextRung } from './ramp.ts';
 import type { Rung } from './ramp.ts';
 import { PolicyVersion, replayKey } from './replay.ts';
-import type { AuthInputs, EntryVersions, IpFacts, KeyOutcome } from './replay.ts';
-import { EntryAccumulator } from './summary.ts';
+import type { EntryVersions, IpFacts, KeyOutcome } from './replay.ts';
+import { EntryAccumulator, changesSomething, sourceKey } from './summary.ts';
 
 export type { ImpactReport, DomainImpact } from './model.ts';
 
@@ -106,28 +106,21 @@ export async function computeImpact(options: ImpactOptions): Promise<ImpactRepor
     window = froms.window;
     step('window');
     if (window !== null) {
-      const fromNames: string[] = [];
-      const fromIds = new Map<string, number>();
-      const rows: [string, string, number, number][] = [];
-      for (const { headerFrom, policyDomain } of froms.pairs) {
-        const from = canonicalDomain(headerFrom) || canonicalDomain(policyDomain);
-        const governing = union.governing(from).policy;
-        const entry = governing === undefined ? undefined : entryIndex.get(governing.domain);
-        if (entry === undefined) continue;
-        let fromId = fromIds.get(from);
-        if (fromId === undefined) {
-          fromId = fromNames.push(from) - 1;
-          fromIds.set(from, fromId);
-        }
-        rows.push([headerFrom, policyDomain, entry, fromId]);
-      }
-      await sql.load(FROMS_TABLE, FROMS_COLUMNS, rows);
-      if (rows.length > 0) {
-        const keys = await readKeys(sql, records, window);
-        step(`keys (${keys.rows.hash.length} groups, ${keys.inputs.size} keys)`);
-        stats = await readStats(sql, records, window);
+      // A From domain belongs to the most specific domain file of either version that governs it.
+      const entryOfPair = (headerFrom: string, policyDomain: string): number | undefined => {
+        const governing = union.governing(canonicalDomain(headerFrom) || canonicalDomain(policyDomain)).policy;
+        return governing === undefined ? undefined : entryIndex.get(governing.domain);
+      };
+      const wanted = froms.pairs.filter((pair) => entryOfPair(pair.headerFrom, pair.policyDomain) !== undefined);
+      const filter = wanted.length < froms.pairs.length;
+      if (filter) await sql.load(FROMS_TABLE, FROMS_COLUMNS, wanted.map((pair) => [pair.headerFrom, pair.policyDomain]));
+      if (wanted.length > 0) {
+        const keys = await readKeys(sql, records, window, filter);
+        step(`keys (${keys.rows.key.length} groups, ${keys.inputs.length} keys)`);
+        const rows = await readStats(sql, records, window, filter);
+        stats = entryStats(rows, entryOfPair);
         step('stats');
-        replayRows(keys.rows, keys.inputs, fromNames, versions, accumulators);
+        replayRows(keys, entryOfPair, versions, accumulators);
         step('replay');
       }
     }
@@ -158,6 +151,22 @@ export async function computeImpact(options: ImpactOptions): Promise<ImpactRepor
 // ---------------------------------------------------------------------------------------------
 // Replaying the grouped rows
 
+type EntryOfPair = (headerFrom: string, policyDomain: string) => number | undefined;
+
+/** Distinct reporters and days per entry. */
+function entryStats(rows: StatRows, entryOfPair: EntryOfPair): Map<number, { reporters: number; days: number }> {
+  const seen = new Map<number, { orgs: Set<string>; days: Set<string> }>();
+  for (let i = 0; i < rows.org.length; i++) {
+    const entry = entryOfPair(rows.headerFrom[i] ?? '', rows.policyDomain[i] ?? '');
+    if (entry === undefined) continue;
+    const sets = seen.get(entry) ?? { orgs: new Set<string>(), days: new Set<string>() };
+    seen.set(entry, sets);
+    sets.orgs.add(rows.org[i] ?? '');
+    sets.days.add(rows.day[i] ?? '');
+  }
+  return new Map([...seen].map(([entry, sets]) => [entry, { reporters: sets.orgs.size, days: sets.days.size }]));
+}
+
 /** Senders with `ips` ranges, one per distinct list of ranges, so each IP is checked once per list. */
 function rangedSenders(policies: readonly DomainPolicy[]): Sender[] {
   const byRanges = new Map<string, Sender>();
@@ -177,42 +186,35 @@ interface SourceIp {
   signature: string;
   /** Its own source group: `service:<name>`, `base:<PTR base domain>` or `ip:<address>`. */
   groupKey: string;
+  /** The group's number, once replayRows gave it one. */
+  group?: number;
 }
 
-/** Per IP, the enrichment of its latest ingest (ties: the greatest), as the site decides it. */
-function sourceIps(rows: KeyRows, ranged: readonly Sender[]): Map<string, SourceIp> {
-  const latest = new Map<string, { ingested: number; baseDomain: string | null; name: string | null; asn: number | null; tie: string }>();
-  for (let i = 0; i < rows.ip.length; i++) {
-    const ip = rows.ip[i] ?? '';
-    const candidate = { ingested: rows.ingested[i] ?? 0, baseDomain: rows.baseDomain[i] ?? null, name: rows.name[i] ?? null, asn: rows.asn[i] ?? null, tie: '' };
-    candidate.tie = JSON.stringify([candidate.baseDomain, candidate.name, candidate.asn]);
-    const known = latest.get(ip);
-    if (known === undefined || candidate.ingested > known.ingested || (candidate.ingested === known.ingested && candidate.tie > known.tie)) latest.set(ip, candidate);
-  }
-  const result = new Map<string, SourceIp>();
-  for (const [ip, e] of latest) {
-    const baseDomain = canonicalDomain(e.baseDomain ?? undefined) || null;
-    const forwarder = (baseDomain !== null || e.asn !== null) && isKnownForwarder(baseDomain, e.asn);
+/** What each source IP (by number) tells the replay, and its own source group. */
+function sourceIps(ips: IpRows, ranged: readonly Sender[]): SourceIp[] {
+  return ips.ip.map((ip, i) => {
+    const name = ips.name[i] ?? null;
+    const storedBase = ips.baseDomain[i] ?? null;
+    const asn = ips.asn[i] ?? null;
+    const baseDomain = canonicalDomain(storedBase ?? undefined) || null;
+    const forwarder = (baseDomain !== null || asn !== null) && isKnownForwarder(baseDomain, asn);
     const ranges = ranged.flatMap((sender, index) => (ip !== '' && matchSender({ source_ip: ip }, [sender]) !== null ? [index] : []));
-    const groupKey = e.name ? `service:${e.name}` : e.baseDomain ? `base:${e.baseDomain.toLowerCase()}` : `ip:${ip}`;
-    result.set(ip, { facts: { ip, baseDomain: e.baseDomain, name: e.name, asn: e.asn, forwarder }, signature: `${forwarder ? 'f' : '-'}${ranges.join(',')}`, groupKey });
-  }
-  return result;
+    const groupKey = name ? `service:${name}` : storedBase ? `base:${storedBase.toLowerCase()}` : `ip:${ip}`;
+    return { facts: { ip, baseDomain: storedBase, name, asn, forwarder }, signature: `${forwarder ? 'f' : '-'}${ranges.join(',')}`, groupKey };
+  });
 }
 
 function replayRows(
-  rows: KeyRows,
-  inputs: Map<bigint, AuthInputs>,
-  fromNames: readonly string[],
+  { rows, ips: ipRows, inputs }: Keys,
+  entryOfPair: EntryOfPair,
   versions: readonly EntryVersions[],
   accumulators: readonly EntryAccumulator[],
 ): void {
   const allPolicies = versions.flatMap((v) => [v.base, v.head, ...(v.next === null ? [] : [v.next])]).flatMap((v) => v.policies);
-  const ips = sourceIps(rows, rangedSenders([...new Set(allPolicies)]));
+  const ips = sourceIps(ipRows, rangedSenders([...new Set(allPolicies)]));
   // One evaluation per (key, what the IP tells): the IP itself never changes the outcome. The rows
   // are first summed per (outcome, source group): every sum after that is linear in messages.
-  const outcomeIds = new Map<string, number>();
-  const outcomes: { outcome: KeyOutcome; entry: number; from: string; messages: number }[] = [];
+  const outcomes: { outcome: KeyOutcome; entry: number; from: string; messages: number; senderGroup: number | null }[] = [];
   const groupIds = new Map<string, number>();
   const groupKeys: string[] = [];
   // A (key, group) pair as one number: outcome id × GROUPS + group id.
@@ -227,31 +229,52 @@ function replayRows(
     return id;
   };
   const pairs = new Map<number, number>();
-  for (let i = 0; i < rows.hash.length; i++) {
-    const entry = rows.entry[i] ?? 0;
-    const hash = rows.hash[i] ?? 0n;
-    const ip = ips.get(rows.ip[i] ?? '');
+  // The From domain and entry of each key, from its inputs (the hash covers them).
+  const keys = inputs.map((keyInputs) => {
+    const headerFrom = keyInputs.header_from ?? '';
+    const policyDomain = keyInputs.policy_domain ?? '';
+    const entry = entryOfPair(headerFrom, policyDomain);
+    return entry === undefined ? null : { from: canonicalDomain(headerFrom) || canonicalDomain(policyDomain), entry, inputs: keyInputs };
+  });
+  // Outcome ids per key, by what the IP tells (its signature).
+  const outcomeIds: Map<string, number>[] = keys.map(() => new Map());
+  for (let i = 0; i < rows.key.length; i++) {
+    const keyNumber = rows.key[i] ?? 0;
+    const key = keys[keyNumber];
+    if (key === undefined) throw new Error(`internal: impact key ${keyNumber} has no inputs`);
+    if (key === null) continue;
+    const ip = ips[rows.ip[i] ?? -1];
     if (ip === undefined) throw new Error(`internal: impact row ${i} has no source IP facts`);
-    const cacheKey = `${entry}|${rows.fromId[i]}|${hash}|${ip.signature}`;
-    let id = outcomeIds.get(cacheKey);
+    const ids = outcomeIds[keyNumber] as Map<string, number>;
+    let id = ids.get(ip.signature);
     if (id === undefined) {
-      const from = fromNames[rows.fromId[i] ?? 0] ?? '';
-      const keyInputs = inputs.get(hash);
-      const entryVersions = versions[entry];
-      if (keyInputs === undefined || entryVersions === undefined) throw new Error(`internal: impact key ${hash} has no inputs or domain`);
-      id = outcomes.push({ outcome: replayKey(from, keyInputs, ip.facts, entryVersions), entry, from, messages: 0 }) - 1;
-      outcomeIds.set(cacheKey, id);
+      const entryVersions = versions[key.entry];
+      if (entryVersions === undefined) throw new Error(`internal: impact key ${keyNumber} has no domain`);
+      const outcome = replayKey(key.from, key.inputs, ip.facts, entryVersions);
+      const senderGroup = outcome.sender === null ? null : groupId(`sender:${outcome.sender}`);
+      id = outcomes.push({ outcome, entry: key.entry, from: key.from, messages: 0, senderGroup }) - 1;
+      ids.set(ip.signature, id);
     }
     const replayed = outcomes[id] as (typeof outcomes)[number];
     const messages = rows.messages[i] ?? 0;
     replayed.messages += messages;
-    const group = replayed.outcome.sender !== null ? groupId(`sender:${replayed.outcome.sender}`) : groupId(ip.groupKey);
+    const group = replayed.senderGroup ?? (ip.group ??= groupId(ip.groupKey));
     const pair = id * GROUPS + group;
     pairs.set(pair, (pairs.get(pair) ?? 0) + messages);
   }
   for (const { outcome, entry, from, messages } of outcomes) accumulators[entry]?.addOutcome(from, outcome, messages);
+  // Sources some of whose mail changes are listed with their spreads; the rest are only counted.
+  const listable = new Set<number>();
+  const entrySource = (entry: number, key: number): number => entry * GROUPS * 4 + key;
+  for (const pair of pairs.keys()) {
+    const replayed = outcomes[Math.floor(pair / GROUPS)];
+    if (replayed !== undefined && changesSomething(replayed.outcome)) listable.add(entrySource(replayed.entry, sourceKey(pair % GROUPS, replayed.outcome.category)));
+  }
   for (const [pair, messages] of pairs) {
     const replayed = outcomes[Math.floor(pair / GROUPS)];
-    if (replayed !== undefined) accumulators[replayed.entry]?.addSource(replayed.outcome, groupKeys[pair % GROUPS] ?? '', messages);
+    if (replayed === undefined) continue;
+    const group = pair % GROUPS;
+    const key = sourceKey(group, replayed.outcome.category);
+    accumulators[replayed.entry]?.addSource(replayed.outcome, key, groupKeys[group] ?? '', messages, listable.has(entrySource(replayed.entry, key)));
   }
 }

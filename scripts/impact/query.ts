@@ -7,12 +7,13 @@
  *     report end, which fixes the window (so results never depend on today's date). Reports in the
  *     `month=unknown` partition (dates that could not be placed) and report ends after the report was
  *     ingested (a reporter's broken clock) do not move it.
- *  2. `impact_froms` (loaded by the caller): pair → the changed domain it belongs to. Rows of domains
- *     the change does not touch are dropped by the join, before anything costly.
- *  3. `readKeys`: rows grouped by domain, From domain, a 64-bit hash of what DMARC evaluation and
- *     classification read (From, envelope, DKIM and SPF results, override reasons), source IP and
- *     its stored enrichment; one copy of the inputs per hash.
- *  4. `readStats`: distinct reporters and days per domain.
+ *  2. `impact_froms` (loaded by the caller): the pairs whose From domain a changed domain governs.
+ *     When some pair is not wanted, a semi-join drops the rows of the domains the change does not
+ *     touch before anything costly; when every pair is, there is nothing to join.
+ *  3. `readKeys`: rows grouped by a 64-bit hash of what DMARC evaluation and classification read
+ *     (From domain, envelope, DKIM and SPF results, override reasons), source IP and its stored
+ *     enrichment; one copy of the inputs per hash.
+ *  4. `readStats`: the distinct (pair, reporter, day) of the rows, for reporters and days per domain.
  *
  * The window: reports that start after `to − days × 24 h` and no later than `to`, `to` the newest
  * report end. Months outside it are pruned by the hive partition before any file is read.
@@ -65,58 +66,86 @@ export function windowedRecords(records: string, window: Window): string {
 }
 
 export const FROMS_TABLE = 'impact_froms';
-export const FROMS_COLUMNS = [['hf', 'VARCHAR'], ['pd', 'VARCHAR'], ['entry', 'INTEGER'], ['from_id', 'INTEGER']] as const;
+export const FROMS_COLUMNS = [['hf', 'VARCHAR'], ['pd', 'VARCHAR']] as const;
 
-const joinFroms = (x: string): string => `JOIN ${FROMS_TABLE} m ON m.hf = coalesce(${x}.header_from, '') AND m.pd = coalesce(${x}.policy_domain, '')`;
+/** Only the rows of the pairs in `impact_froms` (a semi-join); none needed when every pair is wanted. */
+const onlyWanted = (filter: boolean): string =>
+  filter ? `SEMI JOIN ${FROMS_TABLE} m ON m.hf = coalesce(x.header_from, '') AND m.pd = coalesce(x.policy_domain, '')` : '';
 
-/** One group of rows: a key (by `hash`) from one source IP with one stored enrichment. */
+/** The window's rows summed per key (by its number) and source IP (by its number). */
 export interface KeyRows {
-  entry: number[];
-  fromId: number[];
-  hash: bigint[];
+  key: number[];
+  ip: number[];
+  messages: number[];
+}
+
+/** Per source IP (by its number): the address and its enrichment as its latest ingest stored it. */
+export interface IpRows {
   ip: string[];
   baseDomain: (string | null)[];
   name: (string | null)[];
   asn: (number | null)[];
-  /** epoch ms of the latest ingest among the group's rows. */
-  ingested: (number | null)[];
-  messages: number[];
 }
 
 export interface Keys {
   rows: KeyRows;
-  /** hash → the stored inputs (one row's; every row with that hash has the same). */
-  inputs: Map<bigint, AuthInputs>;
+  ips: IpRows;
+  /** Key number → the stored inputs (one row's; every row with that key has the same). */
+  inputs: AuthInputs[];
 }
 
-export async function readKeys(sql: Sql, records: string, window: Window): Promise<Keys> {
-  await sql.run(`CREATE OR REPLACE TEMP TABLE impact_keys AS
-    SELECT m.entry, m.from_id,
-      hash(x.header_from, x.envelope_from, x.envelope_from_derived, x.dkim_results, x.spf_results, x.override_reasons) AS h,
+/**
+ * The window's rows (of the wanted From/policy-domain pairs when `filter`) grouped by key and source.
+ * The hash covers the From domain (the policy domain when there is none), so a key has one From domain.
+ * Keys and IPs are then numbered 0…n-1, so that JS indexes arrays instead of hashing 64-bit values,
+ * and each IP's address and enrichment cross once. An IP's enrichment is its latest ingest's (ties:
+ * the greatest), as the site decides it, so an IP belongs to one source group.
+ */
+export async function readKeys(sql: Sql, records: string, window: Window, filter: boolean): Promise<Keys> {
+  await sql.run(`CREATE OR REPLACE TEMP TABLE impact_groups AS
+    SELECT
+      hash(x.header_from, CASE WHEN coalesce(x.header_from, '') = '' THEN x.policy_domain END,
+        x.envelope_from, x.envelope_from_derived, x.dkim_results, x.spf_results, x.override_reasons) AS h,
       coalesce(x.source_ip, '') AS ip, x.source_base_domain AS base, x.source_name AS name, x.source_asn AS asn,
-      epoch_ms(max(x.ingested_at))::DOUBLE AS ingested,
+      max(x.ingested_at) AS ingested,
       sum(coalesce(x.message_count, 0))::DOUBLE AS messages,
       any_value({header_from: x.header_from, policy_domain: x.policy_domain, envelope_from: x.envelope_from,
         envelope_from_derived: x.envelope_from_derived, dkim_results: x.dkim_results, spf_results: x.spf_results,
         override_reasons: x.override_reasons}) AS inputs
-    FROM ${windowedRecords(records, window)} x ${joinFroms('x')}
-    GROUP BY m.entry, m.from_id, h, ip, base, name, asn`);
+    FROM ${windowedRecords(records, window)} x ${onlyWanted(filter)}
+    GROUP BY h, ip, base, name, asn`);
+  await sql.run(`CREATE OR REPLACE TEMP TABLE impact_keys AS
+    SELECT h, (row_number() OVER (ORDER BY h) - 1)::INTEGER AS key, to_json(any_value(inputs))::VARCHAR AS inputs FROM impact_groups GROUP BY h`);
+  await sql.run(`CREATE OR REPLACE TEMP TABLE impact_ips AS
+    SELECT ip, (row_number() OVER (ORDER BY ip) - 1)::INTEGER AS ip_id,
+      max({ingested: coalesce(ingested, TIMESTAMP '1970-01-01'), e: {base: base, name: name, asn: asn::DOUBLE}}).e AS e
+    FROM impact_groups GROUP BY ip`);
   // As JSON text: converting lists of structs into JS values costs several times more than JSON.parse.
-  const [hashes, texts] = await columns<[bigint[], string[]]>(sql, `SELECT h, to_json(any_value(inputs))::VARCHAR FROM impact_keys GROUP BY h`, 2);
-  const inputs = new Map<bigint, AuthInputs>();
-  hashes.forEach((h, i) => inputs.set(h, JSON.parse(texts[i] ?? 'null') as AuthInputs));
-  const [entry, fromId, hash, ip, baseDomain, name, asn, ingested, messages] = await columns<
-    [number[], number[], bigint[], string[], (string | null)[], (string | null)[], (number | null)[], (number | null)[], number[]]
-  >(sql, `SELECT entry, from_id, h, ip, base, name, asn::DOUBLE, ingested, messages FROM impact_keys`, 9);
-  await sql.run('DROP TABLE impact_keys');
-  return { rows: { entry, fromId, hash, ip, baseDomain, name, asn, ingested, messages }, inputs };
+  const [texts] = await columns<[string[]]>(sql, `SELECT inputs FROM impact_keys ORDER BY key`, 1);
+  const inputs = texts.map((text) => JSON.parse(text) as AuthInputs);
+  const [ip, baseDomain, name, asn] = await columns<[string[], (string | null)[], (string | null)[], (number | null)[]]>(
+    sql, `SELECT ip, e.base, e.name, e.asn FROM impact_ips ORDER BY ip_id`, 4);
+  const [key, ipId, messages] = await columns<[number[], number[], number[]]>(sql, `
+    SELECT k.key, i.ip_id, sum(g.messages)::DOUBLE FROM impact_groups g JOIN impact_keys k USING (h) JOIN impact_ips i USING (ip)
+    GROUP BY k.key, i.ip_id`, 3);
+  for (const table of ['impact_groups', 'impact_keys', 'impact_ips']) await sql.run(`DROP TABLE ${table}`);
+  return { rows: { key, ip: ipId, messages }, ips: { ip, baseDomain, name, asn }, inputs };
 }
 
-/** Distinct reporting organisations (case and spacing ignored) and UTC days of report starts, per entry. */
-export async function readStats(sql: Sql, records: string, window: Window): Promise<Map<number, { reporters: number; days: number }>> {
-  const [entries, reporters, days] = await columns<[number[], number[], number[]]>(sql, `
-    SELECT m.entry, count(DISTINCT lower(trim(coalesce(x.org_name, ''))))::INTEGER, count(DISTINCT CAST(coalesce(x.date_begin, x.date_end) AS DATE))::INTEGER
-    FROM ${windowedRecords(records, window)} x ${joinFroms('x')}
-    GROUP BY m.entry`, 3);
-  return new Map(entries.map((entry, i) => [entry, { reporters: reporters[i] ?? 0, days: days[i] ?? 0 }]));
+/** Who reported when: the distinct (From/policy-domain pair, reporting organisation, UTC day) of the window's rows. */
+export interface StatRows {
+  headerFrom: string[];
+  policyDomain: string[];
+  /** Case and spacing ignored. */
+  org: string[];
+  /** YYYY-MM-DD of the report's start. */
+  day: string[];
+}
+
+export async function readStats(sql: Sql, records: string, window: Window, filter: boolean): Promise<StatRows> {
+  const [headerFrom, policyDomain, org, day] = await columns<[string[], string[], string[], string[]]>(sql, `
+    SELECT DISTINCT coalesce(x.header_from, ''), coalesce(x.policy_domain, ''), lower(trim(coalesce(x.org_name, ''))),
+      strftime(coalesce(x.date_begin, x.date_end), '%Y-%m-%d')
+    FROM ${windowedRecords(records, window)} x ${onlyWanted(filter)}`, 4);
+  return { headerFrom, policyDomain, org, day };
 }

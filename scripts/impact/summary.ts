@@ -16,6 +16,15 @@ export const SOURCES_PER_DOMAIN = 10;
 /** Legitimate sources named per next step. */
 const NEXT_STEP_SOURCES = 5;
 
+/** A source's key among a domain's: its group's number × 4 + its category's index. */
+export const sourceKey = (group: number, category: Category): number => group * CATEGORIES.length + CATEGORIES.indexOf(category);
+
+/** Whether an outcome makes its source worth listing: its mail changes disposition or side (legitimate or not). */
+export function changesSomething(outcome: KeyOutcome): boolean {
+  const { rfc9989, rfc7489 } = outcome.moved;
+  return changedMessages(rfc9989) > 0 || changedMessages(rfc7489) > 0 || (outcome.categoryBefore !== null && outcome.categoryBefore !== outcome.category);
+}
+
 /** Whole messages from an expected value (the float noise of summing shares removed first). */
 export const whole = (value: number): number => Math.round(Math.round(value * 1e6) / 1e6);
 
@@ -111,12 +120,13 @@ export class EntryAccumulator {
   #rfc7489 = new Sides();
   #categories = new Map<Category, Counts>(CATEGORIES.map((c) => [c, new Counts()]));
   #relabelled = { toLegitimate: 0, toUnauthorised: 0 };
-  #sources = new Map<string, SourceSums>();
+  /** By source key: a group number × 4 + the category's index (see `sourceKey`). */
+  #sources = new Map<number, SourceSums>();
   #existence: ExistenceNotes = new Map();
   #next9989 = new Sides();
   #next7489 = new Sides();
   /** Legitimate messages the next step would newly quarantine or reject, per source (worse generation per key). */
-  #nextAffected = new Map<string, { groupKey: string; category: Category; messages: number }>();
+  #nextAffected = new Map<number, { groupKey: string; category: Category; messages: number }>();
 
   constructor(entry: ImpactEntry) {
     this.entry = entry;
@@ -149,11 +159,14 @@ export class EntryAccumulator {
     }
   }
 
-  /** The messages of one replayed key from one source group (a declared sender, service, host or IP). */
-  addSource(outcome: KeyOutcome, groupKey: string, messages: number): void {
+  /**
+   * The messages of one replayed key from one source group (a declared sender, service, host or IP).
+   * `full`: the source may be listed (some of its mail changes disposition or label), so its spreads
+   * and DMARC results are summed too; for the others, which are only counted, that is skipped.
+   */
+  addSource(outcome: KeyOutcome, key: number, groupKey: string, messages: number, full: boolean): void {
     const { base, head, category, moved, nextMoved } = outcome;
-    const sourceKey = `${groupKey}\u0000${category}`;
-    let source = this.#sources.get(sourceKey);
+    let source = this.#sources.get(key);
     if (source === undefined) {
       source = {
         groupKey, category, messages: 0, passBefore: 0, passAfter: 0,
@@ -161,24 +174,26 @@ export class EntryAccumulator {
         before7489: new MixSum(), after7489: new MixSum(), moved7489: new Counts(),
         categoryBefore: new Map(),
       };
-      this.#sources.set(sourceKey, source);
+      this.#sources.set(key, source);
     }
     source.messages += messages;
-    if (base.pass) source.passBefore += messages;
-    if (head.pass) source.passAfter += messages;
-    source.before9989.add(base.rfc9989, messages);
-    source.after9989.add(head.rfc9989, messages);
-    source.moved9989.add(messages, moved.rfc9989);
-    source.before7489.add(base.rfc7489, messages);
-    source.after7489.add(head.rfc7489, messages);
-    source.moved7489.add(messages, moved.rfc7489);
-    if (outcome.categoryBefore !== null) source.categoryBefore.set(outcome.categoryBefore, (source.categoryBefore.get(outcome.categoryBefore) ?? 0) + messages);
+    if (full) {
+      if (base.pass) source.passBefore += messages;
+      if (head.pass) source.passAfter += messages;
+      source.before9989.add(base.rfc9989, messages);
+      source.after9989.add(head.rfc9989, messages);
+      source.moved9989.add(messages, moved.rfc9989);
+      source.before7489.add(base.rfc7489, messages);
+      source.after7489.add(head.rfc7489, messages);
+      source.moved7489.add(messages, moved.rfc7489);
+      if (outcome.categoryBefore !== null) source.categoryBefore.set(outcome.categoryBefore, (source.categoryBefore.get(outcome.categoryBefore) ?? 0) + messages);
+    }
     if (nextMoved !== null && isLegitimate(category)) {
       const worse = Math.max(affected(nextMoved.rfc9989), affected(nextMoved.rfc7489)) * messages;
       if (worse > 0) {
-        const hit = this.#nextAffected.get(sourceKey) ?? { groupKey, category, messages: 0 };
+        const hit = this.#nextAffected.get(key) ?? { groupKey, category, messages: 0 };
         hit.messages += worse;
-        this.#nextAffected.set(sourceKey, hit);
+        this.#nextAffected.set(key, hit);
       }
     }
   }
@@ -189,7 +204,8 @@ export class EntryAccumulator {
     const rfc7489 = this.#rfc7489.rounded();
     const messages = rfc9989.legitimate.messages + rfc9989.unauthorised.messages;
     const { sources, otherSources } = this.#listSources(context.sourcesPerDomain ?? SOURCES_PER_DOMAIN);
-    const receiversDiffer = [...this.#sources.values()].some((s) => !sameMixes(s.after9989, s.after7489) || !sameMixes(s.before9989, s.before7489));
+    // Both generations are shown only where their figures differ.
+    const receiversDiffer = JSON.stringify(rfc9989) !== JSON.stringify(rfc7489);
     const categories = Object.fromEntries(CATEGORIES.map((c) => [c, (this.#categories.get(c) ?? new Counts()).rounded()])) as Record<Category, ChangeCounts>;
     const anyMovement = [rfc9989, rfc7489].some((split) => changedMessages(split.legitimate) + changedMessages(split.unauthorised) > 0);
     const legitimateHit = Math.max(affected(rfc9989.legitimate), affected(rfc7489.legitimate)) > 0;
@@ -324,10 +340,5 @@ export class EntryAccumulator {
   }
 }
 
-function sameMixes(a: MixSum, b: MixSum): boolean {
-  const x = a.rounded();
-  const y = b.rounded();
-  return x.none === y.none && x.quarantine === y.quarantine && x.reject === y.reject;
-}
 
 const count = (n: number): string => n.toLocaleString('en-US');
