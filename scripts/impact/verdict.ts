@@ -5,7 +5,7 @@
  * cannot predict". Pure; plain text (the renderers escape it).
  */
 import type { ImpactEntry } from './changes.ts';
-import type { ChangeCounts, DomainImpact, ImpactSource, NextStep } from './model.ts';
+import type { ChangeCounts, DomainImpact, ImpactSource, LegitimateSplit, NextStep } from './model.ts';
 
 const count = (n: number): string => n.toLocaleString('en-US');
 const plural = (n: number, word: string, many = `${word}s`): string => `${count(n)} ${n === 1 ? word : many}`;
@@ -35,22 +35,25 @@ function sideCounts(source: ImpactSource, generation: Generation): { newlyQuaran
 }
 
 /**
- * "1,050 legitimate messages from Newsletters and Office printers would be rejected", or with both
+ * "1,050 legitimate messages from Newsletters, Office printers would be rejected", or with both
  * "… would be rejected (1,000) or quarantined (50)"; null when none would.
  */
-export function describeAffected(counts: ChangeCounts, sources: readonly ImpactSource[], side: 'legitimate' | 'unauthorised', generation: Generation): string | null {
+function movedPhrase(counts: { newlyQuarantined: number; newlyRejected: number }, side: 'legitimate' | 'unauthorised', names: readonly string[]): string | null {
   const total = counts.newlyQuarantined + counts.newlyRejected;
   if (total === 0) return null;
-  const hit = sources.filter((s) => s.legitimate === (side === 'legitimate')).filter((s) => {
-    const c = sideCounts(s, generation);
-    return c.newlyQuarantined + c.newlyRejected > 0;
-  });
-  const names = nameList(hit.map((s) => s.name));
   const what = counts.newlyRejected > 0 && counts.newlyQuarantined > 0
     ? `rejected (${count(counts.newlyRejected)}) or quarantined (${count(counts.newlyQuarantined)})`
     : counts.newlyRejected > 0 ? 'rejected' : 'quarantined';
-  const from = side === 'legitimate' && names !== '' ? ` from ${names}` : '';
-  return `${plural(total, `${side} message`)}${from} would be ${what}`;
+  return `${plural(total, `${side} message`)}${names.length === 0 ? '' : ` from ${nameList(names)}`} would be ${what}`;
+}
+
+/** movedPhrase for one side of a domain, naming the legitimate sources behind it (for that generation). */
+export function describeAffected(counts: ChangeCounts, sources: readonly ImpactSource[], side: 'legitimate' | 'unauthorised', generation: Generation): string | null {
+  const names = side === 'unauthorised' ? [] : sources.filter((s) => s.legitimate).filter((s) => {
+    const c = sideCounts(s, generation);
+    return c.newlyQuarantined + c.newlyRejected > 0;
+  }).map((s) => s.name);
+  return movedPhrase(counts, side, names);
 }
 
 /** "300 unauthorised messages would no longer be blocked" style addenda for relaxed mail. */
@@ -111,20 +114,14 @@ export function nextStepVerdict(step: NextStep, impact: DomainImpact, difference
   if (step.status === 'end-of-ramp') return 'the end of the ramp: p=reject without testing, strict alignment';
   if (step.status === 'no-data') return 'no data: cannot predict';
   const data = dataContext(impact);
-  const legitimate = (generation: Generation): string => {
-    const counts = generation === 'rfc9989' ? step.legitimate : step.rfc7489.legitimate;
-    const total = counts.newlyQuarantined + counts.newlyRejected;
-    if (total === 0) return 'no legitimate mail affected';
-    const what = counts.newlyRejected > 0 && counts.newlyQuarantined > 0
-      ? `rejected (${count(counts.newlyRejected)}) or quarantined (${count(counts.newlyQuarantined)})`
-      : counts.newlyRejected > 0 ? 'rejected' : 'quarantined';
-    const names = nameList(step.affectedSources.map((s) => s.name));
-    return `${plural(total, 'legitimate message')}${names === '' ? '' : ` from ${names}`} would be ${what}`;
-  };
-  const unauthorised = step.unauthorised.newlyQuarantined + step.unauthorised.newlyRejected;
-  const stopped = unauthorised > 0 ? `; ${plural(unauthorised, 'unauthorised message')} would be ${step.unauthorised.newlyRejected > 0 ? 'rejected or quarantined' : 'quarantined'}` : '';
-  const rfc9989 = legitimate('rfc9989');
-  const rfc7489 = legitimate('rfc7489');
-  if (rfc9989 === rfc7489) return `${rfc9989} in ${data}${stopped}`;
-  return `RFC 9989 receivers: ${rfc9989}; RFC 7489 receivers (${difference ?? 'which ignore t=y'}): ${rfc7489}${stopped} (${data})`;
+  const names = step.affectedSources.map((s) => s.name);
+  const phrase = (split: LegitimateSplit): { legitimate: string; rest: string[] } => ({
+    legitimate: movedPhrase(split.legitimate, 'legitimate', names) ?? 'no legitimate mail affected',
+    rest: [movedPhrase(split.unauthorised, 'unauthorised', [])].filter((p) => p !== null),
+  });
+  const rfc9989 = phrase({ legitimate: step.legitimate, unauthorised: step.unauthorised });
+  const rfc7489 = phrase(step.rfc7489);
+  if (rfc9989.legitimate === rfc7489.legitimate && rfc9989.rest.join() === rfc7489.rest.join()) return [`${rfc9989.legitimate} in ${data}`, ...rfc9989.rest].join('; ');
+  return `RFC 9989 receivers: ${[rfc9989.legitimate, ...rfc9989.rest].join('; ')}; ` +
+    `RFC 7489 receivers (${difference ?? 'which ignore t=y'}): ${[rfc7489.legitimate, ...rfc7489.rest].join('; ')} (${data})`;
 }

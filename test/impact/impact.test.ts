@@ -6,6 +6,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { computeImpact } from '../../scripts/impact/index.ts';
+import { renderImpactMarkdown } from '../../scripts/impact/render/markdown.ts';
+import { renderImpactText } from '../../scripts/impact/render/text.ts';
 import type { DomainImpact, ImpactReport } from '../../scripts/impact/model.ts';
 import type { LoadedDomain } from '../../scripts/policy/load.ts';
 import { openDuck } from '../../scripts/reports/store/duck.ts';
@@ -278,5 +280,26 @@ describe('nothing to say, or nothing to say it from', () => {
     const org = (policy: string) => ({ 'example.org.yaml': `policy: ${policy}\n` });
     const report = await impact(await fixture.load('w-base', org('none')), await fixture.load('w-head', org('reject')), 1);
     expect(domain(report, 'example.org').status).toBe('no-data');
+  });
+});
+
+describe('what reviewers read when the generations differ, a domain has no data, and sp/np was assumed', () => {
+  test('Markdown and text (golden)', async () => {
+    const files = (net: string, parent: string, quiet: string) => ({
+      'example.net.yaml': `policy: ${net}\nsenders:\n  - name: Relay\n    ips: [192.0.2.20]\n`,
+      'parent.example.yaml': `policy: reject\n${parent}`,
+      'quiet.example.yaml': `policy: ${quiet}\n`,
+    });
+    const report = await impact(
+      await fixture.load('mixed-base', files('none', 'subdomain_policy: none\n', 'none')),
+      await fixture.load('mixed-head', files('reject\ntesting: true', 'subdomain_policy: quarantine\nnonexistent_subdomain_policy: reject\n', 'quarantine')),
+    );
+    expect(report.domains.map((d) => [d.domain, d.status])).toEqual([
+      ['example.net', 'legitimate-impact'],
+      ['parent.example', 'no-legitimate-impact'],
+      ['quiet.example', 'no-data'],
+    ]);
+    await expect(renderImpactMarkdown(report)).toMatchFileSnapshot('../golden/impact/generations.md');
+    await expect(`${renderImpactText(report, { style: (_format, text) => text })}\n`).toMatchFileSnapshot('../golden/impact/generations.txt');
   });
 });

@@ -68,9 +68,11 @@ export function renderImpactMarkdown(report: ImpactReport, options: ImpactMarkdo
 function headline(report: ImpactReport): string {
   const affected = report.domains.filter((d) => d.status === 'legitimate-impact').length;
   const noData = report.domains.filter((d) => d.status === 'no-data').length;
+  const withoutData = noData === 0 ? '' : ` ${plural(noData, 'domain')} without reports in the window: cannot predict.`;
   const lead = affected > 0
-    ? `**${plural(report.legitimateAffected, 'legitimate message')} would be newly quarantined or rejected** (${plural(affected, 'domain')}).`
-    : noData === report.domains.length ? '**No data: the impact cannot be predicted.**' : '**No legitimate mail affected.**';
+    ? `**${plural(report.legitimateAffected, 'legitimate message')} would be newly quarantined or rejected** (${plural(affected, 'domain')}).${withoutData}`
+    : noData === report.domains.length ? '**No data: the impact cannot be predicted.**'
+    : noData > 0 ? `**No legitimate mail affected where there is data.**${withoutData}` : '**No legitimate mail affected.**';
   const window = report.window.to === null
     ? 'The dataset holds no reports yet.'
     : `Replayed over the ${plural(report.window.days, 'day')} of reports to ${md(report.window.to.slice(0, 10))}, under ${versionName(report.base, 'the base')} and ${versionName(report.head, 'the head')}.`;
