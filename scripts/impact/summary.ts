@@ -10,6 +10,7 @@ import type { ChangeCounts, DispositionMix, DomainImpact, ImpactSource, KeyChang
 import type { KeyOutcome, Mix, Movement } from './replay.ts';
 import { isLegitimate } from './replay.ts';
 import { domainVerdict, nextStepVerdict, receiverDifference } from './verdict.ts';
+import type { Generation, SourceNames } from './verdict.ts';
 
 /** Sources listed per domain; the rest are summed into `otherSources`. */
 export const SOURCES_PER_DOMAIN = 10;
@@ -234,7 +235,7 @@ export class EntryAccumulator {
       nextStep: null,
     };
     const difference = receiverDifference(entry);
-    impact.verdict = domainVerdict(impact, { windowDays: context.windowDays, windowTo: context.windowTo, difference });
+    impact.verdict = domainVerdict(impact, { windowDays: context.windowDays, windowTo: context.windowTo, difference, legitimateSources: this.#legitimateSources() });
     if (entry.head !== undefined) impact.nextStep = this.#nextStep(impact, context, difference);
     return impact;
   }
@@ -285,6 +286,22 @@ export class EntryAccumulator {
       sum.relaxed += s.moved9989.relaxed;
     }
     return { sources, otherSources: { sources: rest.length, ...sum.rounded() } };
+  }
+
+  /** The legitimate sources whose mail would be newly quarantined or rejected, most first, per generation. */
+  #legitimateSources(): Record<Generation, SourceNames> {
+    const of = (moved: (s: SourceSums) => Counts): SourceNames => {
+      const hit = [...this.#sources.values()]
+        .filter((s) => isLegitimate(s.category) && whole(affected(moved(s))) > 0)
+        .sort((a, b) => affected(moved(b)) - affected(moved(a)) || a.groupKey.localeCompare(b.groupKey));
+      const forwarded = hit.filter((s) => s.category === 'forwarded');
+      return {
+        names: [...new Set(hit.filter((s) => s.category !== 'forwarded').map((s) => sourceName(s.groupKey)))],
+        forwarders: new Set(forwarded.map((s) => s.groupKey)).size,
+        forwardedMessages: whole(forwarded.reduce((sum, s) => sum + affected(moved(s)), 0)),
+      };
+    };
+    return { rfc9989: of((s) => s.moved9989), rfc7489: of((s) => s.moved7489) };
   }
 
   #assumptions(): string[] {

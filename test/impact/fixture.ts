@@ -23,6 +23,7 @@ export const NOW = new Date(Date.UTC(2026, 2, 5, 12));
 
 export const IP = {
   google: '209.85.220.41',
+  googleForwarder: '209.85.220.69',
   newsletters: '198.51.100.50',
   printer: '192.0.2.10',
   spoofer: '185.220.101.1',
@@ -34,6 +35,7 @@ export const IP = {
 
 const PTR: Record<string, string> = {
   [IP.google]: 'mail-sor-f41.google.com',
+  [IP.googleForwarder]: 'mail-yw1-f69.google.com',
 };
 
 export interface Rec {
@@ -146,7 +148,15 @@ function defaultsDomain(domain: string): Rec[] {
   ];
 }
 
-export const OUR_DOMAINS = ['example.com', 'example.net', 'example.org', 'parent.example', 'd1.example', 'd2.example', 'quiet.example'];
+/** fwd.example, day 2: 100 passing, 20 forwarded by Gmail users (our signature broken, SPF softfail at the forwarder). */
+function fwdExample(): Rec[] {
+  return [
+    { ip: IP.google, count: 100, from: 'fwd.example', dkim: [{ domain: 'fwd.example', selector: 'google', result: 'pass' }], spf: [{ domain: 'fwd.example', result: 'pass' }] },
+    { ip: IP.googleForwarder, count: 20, from: 'fwd.example', dkim: [{ domain: 'fwd.example', selector: 'google', result: 'fail' }], spf: [{ domain: 'fwd.example', result: 'softfail' }] },
+  ];
+}
+
+export const OUR_DOMAINS = ['example.com', 'example.net', 'example.org', 'parent.example', 'd1.example', 'd2.example', 'quiet.example', 'fwd.example'];
 
 export function fixtureReports(): Record<string, string> {
   const files: Record<string, string> = {};
@@ -159,6 +169,7 @@ export function fixtureReports(): Record<string, string> {
   files['google-parent-1.xml'] = renderReport({ org: 'google.com', id: 'g-parent-1', domain: 'parent.example', p: 'reject', day: 1, records: parentExample() });
   files['google-shop-1.xml'] = renderReport({ org: 'google.com', id: 'g-shop-1', domain: 'shop.parent.example', p: 'none', day: 1, records: shopParentExample() });
   files['yahoo-d1-2.xml'] = renderReport({ org: 'Yahoo', id: 'y-d1-2', domain: 'd1.example', p: 'none', day: 2, records: defaultsDomain('d1.example') });
+  files['google-fwd-2.xml'] = renderReport({ org: 'google.com', id: 'g-fwd-2', domain: 'fwd.example', p: 'none', day: 2, records: fwdExample() });
   files['yahoo-d2-2.xml'] = renderReport({ org: 'Yahoo', id: 'y-d2-2', domain: 'd2.example', p: 'none', day: 2, records: defaultsDomain('d2.example') });
   return files;
 }

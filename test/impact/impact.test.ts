@@ -195,6 +195,18 @@ describe('receiver generations', () => {
   });
 });
 
+describe('forwarded mail', () => {
+  test('is legitimate, counted apart in the verdict: receivers that trust ARC often deliver it', async () => {
+    const fwd = (policy: string) => ({ 'fwd.example.yaml': `policy: ${policy}\nsenders:\n  - name: Google Workspace\n    dkim: [{ domain: fwd.example, selector: google }]\n` });
+    const report = await impact(await fixture.load('fwd-base', fwd('none')), await fixture.load('fwd-head', fwd('quarantine')));
+    const d = domain(report, 'fwd.example');
+    expect(d.categories.forwarded).toEqual(counts(20, 20, 0));
+    expect(d.legitimate).toEqual(counts(120, 20, 0));
+    expect(d.sources.map((s) => [s.name, s.kind, s.category, s.legitimate, s.newlyQuarantined])).toEqual([['Google Workspace', 'service', 'forwarded', true, 20]]);
+    expect(d.verdict).toBe('20 legitimate messages from 1 forwarder would be quarantined (20 of them forwarded: receivers that trust ARC often deliver those) in 1 day of data from 1 reporter');
+  });
+});
+
 describe('subdomains, removed files and defaults', () => {
   const parent = (policy: string) => `${policy}senders:
   - name: Google Workspace
