@@ -17,7 +17,7 @@ import { loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { readKeys, readFroms, windowedRecords } from '../../scripts/impact/query.ts';
+import { ALL_ROWS, readKeys, readFroms, windowedRecords } from '../../scripts/impact/query.ts';
 import { committedRecordsSql } from '../../scripts/reports/store/index.ts';
 import { openSql } from '../../scripts/site/rollups/duckdb.ts';
 import { SITE_GENERATOR_VERSION } from '../site/generate.ts';
@@ -47,7 +47,7 @@ async function probe(name: Probe, dataDir: string, days: number): Promise<void> 
         envelope_from, envelope_from_derived, dkim_results, spf_results, override_reasons) % 7), count(source_ip), count(source_base_domain), count(source_name),
         count(source_asn), max(ingested_at), sum(message_count) FROM ${rows}`);
     } else if (name === 'group') {
-      await readKeys(sql, records, window, false);
+      await readKeys(sql, records, window, ALL_ROWS);
     }
     const used = process.cpuUsage(cpu);
     process.stdout.write(`${JSON.stringify({ wall: (performance.now() - started) / 1000, cpu: (used.user + used.system) / 1e6 })}\n`);

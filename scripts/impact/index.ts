@@ -17,7 +17,7 @@ import { openSql } from '../site/rollups/duckdb.ts';
 import { diffDomains } from './changes.ts';
 import { CAVEATS, IMPACT_VERSION } from './model.ts';
 import type { DomainImpact, ImpactReport } from './model.ts';
-import { FROMS_COLUMNS, FROMS_TABLE, readFroms, readKeys, readStats } from './query.ts';
+import { FROMS_COLUMNS, FROMS_TABLE, readFroms, readKeys, readStats, rowFilter } from './query.ts';
 import type { IpRows, Keys, StatRows, Window } from './query.ts';
 import { nextRung } from './ramp.ts';
 import type { Rung } from './ramp.ts';
@@ -112,8 +112,8 @@ export async function computeImpact(options: ImpactOptions): Promise<ImpactRepor
         return governing === undefined ? undefined : entryIndex.get(governing.domain);
       };
       const wanted = froms.pairs.filter((pair) => entryOfPair(pair.headerFrom, pair.policyDomain) !== undefined);
-      const filter = wanted.length < froms.pairs.length;
-      if (filter) await sql.load(FROMS_TABLE, FROMS_COLUMNS, wanted.map((pair) => [pair.headerFrom, pair.policyDomain]));
+      const filter = rowFilter(froms.pairs, wanted);
+      if (filter.exact) await sql.load(FROMS_TABLE, FROMS_COLUMNS, wanted.map((pair) => [pair.headerFrom, pair.policyDomain]));
       if (wanted.length > 0) {
         const keys = await readKeys(sql, records, window, filter);
         step(`keys (${keys.rows.key.length} groups, ${keys.inputs.length} keys)`);

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { computeImpact } from '../../scripts/impact/index.ts';
+import { ALL_ROWS, rowFilter } from '../../scripts/impact/query.ts';
 import { renderImpactMarkdown } from '../../scripts/impact/render/markdown.ts';
 import { renderImpactText } from '../../scripts/impact/render/text.ts';
 import type { DomainImpact, ImpactReport } from '../../scripts/impact/model.ts';
@@ -230,6 +231,17 @@ describe('subdomains, removed files and defaults', () => {
     ]);
   });
 
+  test('a subdomain with a file of its own stays out of its parent\'s figures, even in the parent\'s reports', async () => {
+    const files = (sp: string) => ({ 'parent.example.yaml': parent(`policy: reject\nsubdomain_policy: ${sp}\n`), 'news.parent.example.yaml': 'policy: none\n' });
+    const report = await impact(await fixture.load('own-base', files('none')), await fixture.load('own-head', files('quarantine')));
+    expect(report.domains.map((d) => d.domain)).toEqual(['parent.example']);
+    const d = domain(report, 'parent.example');
+    // parent.example's own 10 spoofed (p=reject both times) and shop.parent.example's 50 passing and 20
+    // failing (sp none → quarantine); news.parent.example, reported under parent.example, has its own file.
+    expect(d.unauthorised).toEqual(counts(30, 20, 0));
+    expect(d.legitimate).toEqual(counts(50, 0, 0));
+  });
+
   test('a removed domain file: its mail falls to the organizational domain’s sp, and its senders go with it', async () => {
     const shop = `policy: none
 senders:
@@ -267,6 +279,17 @@ senders:
     expect(d.unauthorised).toEqual(counts(12, 12, 0));
     expect(d.legitimate).toEqual(counts(40, 0, 0));
     expect(d).toMatchObject({ reporters: 1, days: 1 });
+  });
+});
+
+describe('which rows are read', () => {
+  const pair = (headerFrom: string, policyDomain: string) => ({ headerFrom, policyDomain });
+  test('all, by policy domain in the scan, or also by the exact pairs', () => {
+    const all = [pair('example.com', 'example.com'), pair('news.example.com', 'example.com'), pair('example.org', 'example.org'), pair('', '')];
+    expect(rowFilter(all, all)).toBe(ALL_ROWS);
+    expect(rowFilter(all, [all[2]!])).toEqual({ policyDomains: ['example.org'], exact: false });
+    expect(rowFilter(all, [all[0]!, all[2]!])).toEqual({ policyDomains: ['example.com', 'example.org'], exact: true });
+    expect(rowFilter(all, [all[0]!, all[3]!])).toEqual({ policyDomains: null, exact: true });
   });
 });
 
