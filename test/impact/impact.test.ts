@@ -266,6 +266,28 @@ senders:
     expect(d.nextStep).toBeNull();
   });
 
+  test('an added domain file: its mail leaves the organizational domain\'s sp for its own p and senders', async () => {
+    const parentFile = parent('policy: reject\nsubdomain_policy: none\n');
+    const shop = `policy: reject
+senders:
+  - name: Shop platform
+    ips: [203.0.113.5]
+`;
+    const report = await impact(
+      await fixture.load('added-base', { 'parent.example.yaml': parentFile }),
+      await fixture.load('added-head', { 'parent.example.yaml': parentFile, 'shop.parent.example.yaml': shop }),
+    );
+    expect(report.domains.map((d) => d.domain)).toEqual(['shop.parent.example']);
+    const d = domain(report, 'shop.parent.example');
+    expect(d.changes).toEqual([{ key: 'file', before: null, after: expect.stringContaining('shop.parent.example.yaml'), via: 'domain-file' }]);
+    // Before: parent.example's sp=none delivered everything. After: p=reject; the shop platform (5,
+    // failing) is declared in the new file, so legitimate; the 15 spoofed are not.
+    expect(d.legitimate).toEqual(counts(55, 0, 5));
+    expect(d.unauthorised).toEqual(counts(15, 0, 15));
+    expect(d.sources.find((s) => s.name === 'Shop platform')).toMatchObject({ kind: 'sender', category: 'authorised-failing', newlyRejected: 5 });
+    expect(d.nextStep?.step).toBe('alignment.dkim: strict');
+  });
+
   test('a change in _defaults.yaml reaches the domains that inherit the key, and only those', async () => {
     const files = (defaults: string) => ({
       '_defaults.yaml': defaults,
