@@ -58,7 +58,8 @@ export function receiverMixes(policy: Pick<DomainPolicy, 'testing' | 'pct'>, req
   const share = Math.min(1, Math.max(0, (policy.pct ?? 100) / 100));
   const selected = pure(requested);
   const sampledOut = pure(oneStepLess(requested));
-  const rfc7489: Mix = [0, 1, 2].map((i) => share * (selected[i] ?? 0) + (1 - share) * (sampledOut[i] ?? 0)) as unknown as Mix;
+  const spread = (i: 0 | 1 | 2): number => share * selected[i] + (1 - share) * sampledOut[i];
+  const rfc7489: Mix = [spread(0), spread(1), spread(2)];
   return { rfc9989, rfc7489 };
 }
 
@@ -74,21 +75,23 @@ export interface Movement {
  * so pct=50 → pct=100 of reject newly rejects half, not a random reshuffle of all.
  */
 export function movement(before: Mix, after: Mix): Movement {
-  const flow = [[0, 0, 0], [0, 0, 0], [0, 0, 0]] as number[][];
-  let i = 0;
-  let j = 0;
+  // flow[3 * from + to]: the share that goes from disposition `from` to `to`, matching both spreads
+  // from the least strict disposition up (a merge of their cumulative sums).
+  const flow = Array.from({ length: 9 }, () => 0);
+  let from = 0;
+  let to = 0;
   let left = before[0];
   let right = after[0];
   const EPSILON = 1e-12;
-  while (i < 3 && j < 3) {
+  while (from < 3 && to < 3) {
     const moved = Math.min(left, right);
-    (flow[i] as number[])[j] = ((flow[i] as number[])[j] ?? 0) + moved;
+    flow[3 * from + to] = (flow[3 * from + to] ?? 0) + moved;
     left -= moved;
     right -= moved;
-    if (left <= EPSILON) left = before[++i] ?? 0;
-    if (right <= EPSILON) right = after[++j] ?? 0;
+    if (left <= EPSILON) left = before[++from] ?? 0;
+    if (right <= EPSILON) right = after[++to] ?? 0;
   }
-  const f = (a: number, b: number): number => flow[a]?.[b] ?? 0;
+  const f = (a: number, b: number): number => flow[3 * a + b] ?? 0;
   return { newlyQuarantined: f(0, 1), newlyRejected: f(0, 2) + f(1, 2), relaxed: f(1, 0) + f(2, 0) + f(2, 1) };
 }
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { computeImpact } from '../../scripts/impact/index.ts';
 import { ALL_ROWS, rowFilter } from '../../scripts/impact/query.ts';
 import { renderImpactMarkdown } from '../../scripts/impact/render/markdown.ts';
+import { movement, receiverMixes } from '../../scripts/impact/replay.ts';
 import { renderImpactText } from '../../scripts/impact/render/text.ts';
 import type { DomainImpact, ImpactReport } from '../../scripts/impact/model.ts';
 import type { LoadedDomain } from '../../scripts/policy/load.ts';
@@ -301,6 +302,19 @@ senders:
     expect(d.unauthorised).toEqual(counts(12, 12, 0));
     expect(d.legitimate).toEqual(counts(40, 0, 0));
     expect(d).toMatchObject({ reporters: 1, days: 1 });
+  });
+});
+
+describe('dispositions', () => {
+  test('what each generation does with failing mail, and the least movement between two spreads', () => {
+    expect(receiverMixes({ testing: false, pct: 50 }, 'reject')).toEqual({ rfc9989: [0, 0, 1], rfc7489: [0, 0.5, 0.5] });
+    expect(receiverMixes({ testing: true }, 'reject')).toEqual({ rfc9989: [0, 1, 0], rfc7489: [0, 0, 1] });
+    expect(receiverMixes({ testing: true, pct: 20 }, 'quarantine')).toEqual({ rfc9989: [1, 0, 0], rfc7489: [0.8, 0.2, 0] });
+    // pct=50 → pct=100 on reject: half the failing mail is newly rejected, nothing else moves.
+    expect(movement([0, 0.5, 0.5], [0, 0, 1])).toEqual({ newlyQuarantined: 0, newlyRejected: 0.5, relaxed: 0 });
+    expect(movement([1, 0, 0], [0, 0.7, 0.3])).toEqual({ newlyQuarantined: 0.7, newlyRejected: 0.3, relaxed: 0 });
+    expect(movement([0, 0, 1], [0.5, 0.5, 0])).toEqual({ newlyQuarantined: 0, newlyRejected: 0, relaxed: 1 });
+    expect(movement([0, 1, 0], [0, 1, 0])).toEqual({ newlyQuarantined: 0, newlyRejected: 0, relaxed: 0 });
   });
 });
 
