@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   plan: async () => (await import('./cli/plan.ts')).planCommand,
   apply: async () => (await import('./cli/apply.ts')).applyCommand,
   comment: async () => (await import('./cli/comment.ts')).commentCommand,
+  impact: async () => (await import('./cli/impact.ts')).impactCommand,
   sandbox: async () => (await import('./cli/sandbox.ts')).sandboxCommand,
   site: async () => (await import('./cli/site.ts')).siteCommand,
   'mta-sts': async () => (await import('./cli/mta-sts.ts')).mtaStsCommand,

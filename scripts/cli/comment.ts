@@ -11,6 +11,7 @@ import { appendJobSummary } from '../github/summary.ts';
 import type { Plan } from '../dns/types.ts';
 import type { Command } from './command.ts';
 import { CliError, EXIT } from './command.ts';
+import { impactSection } from './impact.ts';
 import { PLAN_OPTIONS, planFromDomains, positiveInteger } from './plan.ts';
 import type { DnsCommandDeps } from './plan.ts';
 
@@ -18,7 +19,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
   return {
     name: 'comment',
     summary: 'post the plan as the sticky comment of a pull request (updated in place)',
-    usage: 'dmarcops comment --pr <number> [--plan plan.json] [--domains <dir>] [--base <git-ref>] [--force] [--max-deletes <n>] [--comment-author <login>]',
+    usage: 'dmarcops comment --pr <number> [--plan plan.json] [--domains <dir>] [--base <git-ref>] [--force] [--max-deletes <n>] [--comment-author <login>] [--impact impact.json]',
     help: [
       'Writes the plan as Markdown into one comment on the pull request, found again by a hidden marker',
       'and updated in place on every run. Values from domain files and DNS are escaped. A plan longer than',
@@ -41,6 +42,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       `  --max-deletes <n>     the deletion cap apply will use (default ${DEFAULT_MAX_DELETES}; dns-plan.yml passes dns-apply.yml's MAX_DELETES)`,
       '  --comment-author <login>  the login the token comments as (default: GET /user, or github-actions[bot]',
       '                        for the Actions token); apply must be given the same',
+      '  --impact <file>       add the mail impact from `dmarcops impact --out` under the plan (nothing when no policy changed)',
       '',
       'environment: GITHUB_TOKEN (pull-requests: write), GITHUB_REPOSITORY (owner/repo),',
       'GITHUB_API_URL (default https://api.github.com), GITHUB_SERVER_URL/GITHUB_RUN_ID for the link, and',
@@ -56,6 +58,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       force: { type: 'boolean', default: false },
       'max-deletes': { type: 'string' },
       'comment-author': { type: 'string' },
+      impact: { type: 'string' },
     },
     allowPositionals: false,
     async run(values, _positionals, context) {
@@ -102,7 +105,9 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         await appendJobSummary(render(plan), env);
       }
 
-      const markdown = render(plan);
+      // The impact, when given, is the comment's second section (its job summary is written by `dmarcops impact`).
+      const impact = typeof values.impact === 'string' ? await impactSection(values.impact, context) : '';
+      const markdown = impact === '' ? render(plan) : `${render(plan)}\n${impact}`;
       let marker = PLAN_MARKER;
       if (head !== undefined) {
         try {
