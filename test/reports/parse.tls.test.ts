@@ -50,6 +50,8 @@ describe('reports become the documented rows', () => {
     // The failure rows add up to the summary's total: summing either gives the same failures per day.
     expect(rows.filter((row) => row.row_kind === 'failure').reduce((sum, row) => sum + (row.failed_sessions ?? 0), 0)).toBe(rows[0]?.failed_sessions);
     expect(report.header.raw).toEqual({ 'policies[0]/failure-details[0]/sending-mta-ip': '2001:db8:abcd:0012::1', 'policies[0]/failure-details[1]/sending-mta-ip': '2001:db8:abcd:0013::1' });
+    // Each row carries the raw values of the report, its policy and its own failure detail, not the other details'.
+    expect(rows.map((row) => row.report_raw)).toEqual([{}, { 'policies[0]/failure-details[0]/sending-mta-ip': '2001:db8:abcd:0012::1' }, { 'policies[0]/failure-details[1]/sending-mta-ip': '2001:db8:abcd:0013::1' }, {}]);
   });
 
   test('Google-shaped: no mx-host, no failure-details when nothing failed, no-policy-found without policy-string: read, each gap a warning', () => {
