@@ -128,7 +128,7 @@ export type * from './types.ts';
 export { StoreRefusal } from './types.ts';
 export { reportKey } from './key.ts';
 export type { ReportIdentity } from './key.ts';
-export { findReports } from './ledger.ts';
+export { findReports, unsupportedTlsInputs } from './ledger.ts';
 export { committedLedgerFiles, committedRecordFiles, committedRecordsSql, committedTlsFiles, committedTlsSql, ledgerGlob } from './layout.ts';
 export type { Table } from './layout.ts';
 export { keepReport, quarantineBytes } from './quarantine.ts';

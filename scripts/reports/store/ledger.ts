@@ -47,6 +47,26 @@ export async function loadLedgerIndex(root: string, open: () => Promise<Duck>): 
   }
 }
 
+/**
+ * The inputs an earlier dmarcops set aside as unsupported TLS reports that no run has read since (every
+ * ledger row of theirs says `kind = tls, outcome = unsupported`), with the Message-ID of the mail when
+ * known: `dmarcops fetch --retry-unsupported` looks for them in the mailbox's Invalid folder.
+ */
+export async function unsupportedTlsInputs(root: string): Promise<{ sourceRef: string; messageId: string | null }[]> {
+  const files = committedLedgerFiles(root);
+  if (files.length === 0) return [];
+  const duck = await openDuck();
+  try {
+    const rows = await duck.rows<{ source_ref: string; message_id: string | null }>(
+      `SELECT source_ref, any_value(message_id) AS message_id FROM ${ledgerSource(files)} GROUP BY source_ref
+       HAVING bool_and(coalesce(kind = 'tls' AND outcome = 'unsupported', false)) ORDER BY source_ref`,
+    );
+    return rows.map((row) => ({ sourceRef: row.source_ref, messageId: row.message_id }));
+  } finally {
+    duck.close();
+  }
+}
+
 function dayRange(day: string | Date): { start: number; end: number } {
   const text = typeof day === 'string' ? day : day.toISOString().slice(0, 10);
   if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) throw new Error(`Invalid day ${JSON.stringify(text)}: expected YYYY-MM-DD`);
