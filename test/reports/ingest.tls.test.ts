@@ -352,6 +352,26 @@ describe('foreign TLS reports, and --retry once the domain is added', () => {
   });
 });
 
+describe('identity', () => {
+  test('a report covering one of our domains and a foreign one is stored whole; a TLS report never dedupes an aggregate report with the same identity', async () => {
+    const folder = join(dir, 'identity-in');
+    const data = join(dir, 'identity-data');
+    await mkdir(folder);
+    const mixed = spec('Google Inc.', 'mixed-1', 'example.com', '2026-03-14', 1);
+    mixed.policies[1] = { ...mixed.policies[1]!, domain: 'stranger.example' };
+    await writeFile(join(folder, 'mixed.json'), tlsReportJson(mixed));
+    // The same organisation, report id, domain and range as the aggregate report reportXml() writes.
+    await writeFile(join(folder, 'dmarc.xml'), reportXml('same-id', 2, 'example.com'));
+    const twin: TlsReportSpec = { ...spec('receiver.example', 'same-id', 'example.com', '2026-03-14', 0), begin: 1700000000, end: 1700086399 };
+    await writeFile(join(folder, 'twin.json'), tlsReportJson(twin));
+    const summary = await ingest([folder, '--data', data]);
+    expect([summary.reports.stored, summary.tls.stored, summary.tls.duplicate]).toEqual([1, 2, 0]);
+    const rows = await query<{ report_id: string; policy_domain: string }>(`SELECT report_id, policy_domain FROM (${committedTlsSql(data)}) WHERE row_kind = 'summary' ORDER BY report_id, policy_index`);
+    expect(rows).toEqual([{ report_id: 'mixed-1', policy_domain: 'example.com' }, { report_id: 'mixed-1', policy_domain: 'stranger.example' }, { report_id: 'same-id', policy_domain: 'example.com' }, { report_id: 'same-id', policy_domain: 'example.com' }]);
+    expect((await findReports(data, { kind: 'tls' })).find((row) => row.reportId === 'mixed-1')?.policyDomain).toBe('example.com,stranger.example');
+  });
+});
+
 describe('TLS reports an earlier dmarcops set aside as unsupported', () => {
   test('are read again by a plain run (their ledger rows do not make them already ingested), and the summary says how', async () => {
     const data = join(dir, 'earlier-data');
