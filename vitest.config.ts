@@ -5,13 +5,15 @@ import { defineConfig } from 'vitest/config';
  * `vitest run` (and `npm test`) runs them all. A new test file that starts a real server or a browser
  * belongs in its tier's list.
  */
-/** Real servers started by the tests on free ports: Dovecot, PowerDNS, BIND 9 (test/services/). */
+/** Real servers started by the tests on free ports: Dovecot, PowerDNS, BIND 9, aiosmtpd (test/services/). */
 const SERVERS = [
+  'test/digest/digest.test.ts',
   'test/dns/e2e.powerdns.test.ts',
   'test/dns/e2e.rfc2136.test.ts',
   'test/dns/powerdns.test.ts',
   'test/dns/rfc2136.test.ts',
   'test/reports/fetch.e2e.test.ts',
+  'test/reports/fetch.tls.e2e.test.ts',
   'test/reports/fetch.two-phase.test.ts',
   'test/reports/imap.test.ts',
   'test/reports/privacy.test.ts',

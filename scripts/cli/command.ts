@@ -67,8 +67,10 @@ export interface CommandSpec {
   /** Paragraphs after the usage line: what the command does and how. */
   description: TextBlock[];
   options: OptionSpec[];
-  /** Pairs of options that exclude each other: shown as `[--a | --b]`, refused together. */
-  exclusive?: [string, string][];
+  /** Groups of options that exclude each other (two or more): shown as `[--a | --b]`, refused together. */
+  exclusive?: string[][];
+  /** Groups of options of which exactly one must be given: shown as `(--a | --b)`; none, or two, is a usage error. */
+  oneOf?: string[][];
   /** Further notes under their own headings (after the options). */
   sections?: { title: string; body: TextBlock[] }[];
   /** Environment variables the command reads. */

@@ -14,6 +14,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   plan: async () => (await import('./plan.ts')).planCommand,
   apply: async () => (await import('./apply.ts')).applyCommand,
   comment: async () => (await import('./comment.ts')).commentCommand,
+  impact: async () => (await import('./impact.ts')).impactCommand,
   sandbox: async () => (await import('./sandbox.ts')).sandboxCommand,
   ingest: async () => (await import('./ingest.ts')).ingestCommand,
   fetch: async () => (await import('./fetch.ts')).fetchCommand,
@@ -22,6 +23,8 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   'migrate-quarantine': async () => (await import('./migrate-quarantine.ts')).migrateQuarantineCommand,
   site: async () => (await import('./site.ts')).siteCommand,
   'mta-sts': async () => (await import('./mta-sts.ts')).mtaStsCommand,
+  alerts: async () => (await import('./alerts.ts')).alertsCommand,
+  digest: async () => (await import('./digest.ts')).digestCommand,
   errors: async () => (await import('./errors.ts')).errorsCommand,
   docs: async () => (await import('./docs.ts')).docsCommand,
 };

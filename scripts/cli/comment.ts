@@ -12,6 +12,7 @@ import type { Plan } from '../dns/types.ts';
 import type { Command } from './command.ts';
 import { catalogueError, usageError } from '../lib/errors.ts';
 import { EXIT } from './command.ts';
+import { impactSection } from './impact.ts';
 import { planFromDomains, planOption, positiveInteger } from './plan.ts';
 import type { DnsCommandDeps } from './plan.ts';
 
@@ -51,6 +52,12 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         defaultText: 'GET /user, or github-actions[bot] for the Actions token',
         description: 'the login the token comments as; apply must be given the same',
       },
+      {
+        name: 'impact',
+        type: 'string',
+        value: 'file',
+        description: 'add the mail impact from `dmarcops impact --out` under the plan (nothing when no policy changed)',
+      },
     ],
     environment: [
       { name: 'GITHUB_TOKEN', description: 'a token with pull-requests: write' },
@@ -59,7 +66,10 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       { name: 'GITHUB_SERVER_URL, GITHUB_RUN_ID', description: 'for the link to the run' },
       { name: 'GITHUB_EVENT_PATH', description: 'the event payload; its pull request must be --pr for its head and labels to count' },
     ],
-    examples: [{ command: 'dmarcops comment --pr 42 --plan plan.json' }],
+    examples: [
+      { command: 'dmarcops comment --pr 42 --plan plan.json' },
+      { command: 'dmarcops comment --pr 42 --plan plan.json --impact impact.json', description: 'the plan and, under it, the mail impact of the policy change' },
+    ],
     exit: { 0: 'comment created, updated or already up to date', 1: 'error' },
     async run(values, _positionals, context) {
       const { output, env } = context;
@@ -100,7 +110,9 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         await appendJobSummary(render(plan), env);
       }
 
-      const markdown = render(plan);
+      // The impact, when given, is the comment's second section (its job summary is written by `dmarcops impact`).
+      const impact = typeof values.impact === 'string' ? await impactSection(values.impact, context) : '';
+      const markdown = impact === '' ? render(plan) : `${render(plan)}\n${impact}`;
       let marker = PLAN_MARKER;
       if (head !== undefined) {
         marker = planMarker(reviewRecord(plan, { number: issueNumber, head }));

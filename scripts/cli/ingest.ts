@@ -73,7 +73,7 @@ export async function runIngest(
       onItem(result) {
         counts.items += 1;
         counts.reports += result.reports.length;
-        counts.records += result.reports.reduce((sum, report) => sum + (report.outcome === 'stored' ? report.records : 0), 0);
+        counts.records += result.reports.reduce((sum, report) => sum + (report.outcome === 'stored' && report.kind === 'aggregate' ? report.records : 0), 0);
         progress.update(counts);
         onItem?.(result);
       },
@@ -121,11 +121,14 @@ function limitsFrom(values: Values): Partial<UnpackLimits> {
 }
 
 export function renderSummary(summary: IngestSummary, dataRoot: string, output: Output, warnings: string[] = [], origin: InputOrigin = 'files'): void {
-  const { reports } = summary;
+  const { reports, tls } = summary;
   output.out(`${output.style('bold', `run ${summary.runId}`)} → ${dataRoot}/`);
-  output.out(`  inputs   ${summary.items}${summary.alreadyIngested ? ` (${summary.alreadyIngested} already ingested)` : ''}${summary.unsupported ? `, ${summary.unsupported} unsupported (failure/TLS reports)` : ''}`);
+  output.out(`  inputs   ${summary.items}${summary.alreadyIngested ? ` (${summary.alreadyIngested} already ingested)` : ''}${summary.unsupported ? `, ${summary.unsupported} unsupported (failure reports)` : ''}`);
   output.out(`  reports  ${output.style('green', `${reports.stored} new`)} · ${reports.duplicate} duplicate · ${reports.foreign} foreign · ${reports.invalid ? output.style('red', `${reports.invalid} invalid`) : '0 invalid'}`);
   output.out(`  records  ${summary.records.toLocaleString('en-US')}`);
+  if (hasTls(summary)) {
+    output.out(`  tls      ${output.style('green', `${tls.stored} new`)} · ${tls.duplicate} duplicate · ${tls.foreign} foreign · ${tls.invalid ? output.style('red', `${tls.invalid} invalid`) : '0 invalid'} · ${tls.rows.toLocaleString('en-US')} rows`);
+  }
   if (summary.enrichment) {
     const { lookups, cacheHits, failures, unconfirmed, cachePruned } = summary.enrichment;
     const dropped = unconfirmed > 0 ? `, ${unconfirmed} not forward-confirmed (no name)` : '';
@@ -133,20 +136,31 @@ export function renderSummary(summary: IngestSummary, dataRoot: string, output: 
   }
   // Reasons usually start with the input's own name; print it once.
   for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${printable(reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`)}`);
-  for (const { source, policyDomain } of summary.foreign) output.out(`  ${output.style('yellow', 'foreign')}  ${printable(`${source}: policy domain ${policyDomain || '(empty)'} is not in domains/`)}`);
+  for (const { source, policyDomain, kind } of summary.foreign) {
+    const what = kind === 'tls' ? `TLS report for ${policyDomain || '(no policy domain)'}` : `policy domain ${policyDomain || '(empty)'}`;
+    output.out(`  ${output.style('yellow', 'foreign')}  ${printable(`${source}: ${what} is not in domains/`)}`);
+  }
   for (const { source, reason } of summary.skipped ?? []) output.out(`  ${output.style('yellow', 'skipped')}  ${printable(`${source}: ${reason}`)}`);
   for (const warning of warnings) output.out(`  ${output.style('yellow', 'note')}     ${printable(warning)}`);
   for (const line of retryHints(summary, dataRoot, origin)) output.out(`  (${line})`);
 }
 
+/** True when the run saw TLS reports, or earlier ones wait to be read again: the summary gives them a line. */
+function hasTls(summary: IngestSummary): boolean {
+  const { stored, duplicate, foreign, invalid, earlierUnsupported } = summary.tls;
+  return stored + duplicate + foreign + invalid + earlierUnsupported > 0;
+}
+
 /**
  * What the run set aside, where it is, and how to read it again: foreign reports from the
  * quarantine once their domain is added; inputs that are not kept (invalid, unsupported) from
- * where they came from, once dmarcops reads them.
+ * where they came from, once dmarcops reads them; TLS reports an earlier dmarcops set aside as
+ * unsupported from the mailbox's Invalid folder or the files.
  */
 function retryHints(summary: IngestSummary, dataRoot: string, origin: InputOrigin): string[] {
   const hints: string[] = [];
-  const { foreign, invalid } = summary.reports;
+  const foreign = summary.reports.foreign + summary.tls.foreign;
+  const invalid = summary.reports.invalid + summary.tls.invalid;
   const { notKept } = summary.quarantine;
   if (foreign > 0) {
     const kept = foreign - notKept;
@@ -159,7 +173,17 @@ function retryHints(summary: IngestSummary, dataRoot: string, origin: InputOrigi
       : "the messages go to the mailbox's Invalid folder (save them as .eml or mbox files to read them again)";
     hints.push(`invalid and unsupported inputs are not kept in ${dataRoot}/, only their ledger rows: ${originals}; after upgrading dmarcops: dmarcops ingest --retry <files>${dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`}`);
   }
+  if (summary.tls.earlierUnsupported > 0) hints.push(earlierUnsupportedHint(summary.tls.earlierUnsupported, dataRoot));
   return hints;
+}
+
+/** How to read the TLS reports an earlier dmarcops set aside as unsupported (their ledger rows say which). */
+function earlierUnsupportedHint(count: number, dataRoot: string): string {
+  const data = dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`;
+  const reports = count === 1 ? '1 TLS report' : `${count} TLS reports`;
+  return `${reports} that an earlier dmarcops set aside as unsupported ${count === 1 ? 'waits' : 'wait'} to be read: ` +
+    `dmarcops fetch --retry-unsupported${data} reads ${count === 1 ? 'it' : 'them'} from the mailbox's Invalid folder; ` +
+    `files: dmarcops ingest <files>${data} (see dmarcops ledger --kind tls --outcome unsupported)`;
 }
 
 function shellQuote(text: string): string {
@@ -173,18 +197,25 @@ function retryCommand(dataRoot: string): string {
 }
 
 export function summaryMarkdown(summary: IngestSummary, origin: InputOrigin = 'files'): string {
-  const { reports } = summary;
+  const { reports, tls } = summary;
   const lines = [
     `### dmarcops ingest ${escapeMarkdown(summary.runId)}`,
     '',
     markdownTable(['inputs', 'new reports', 'duplicates', 'foreign', 'invalid', 'records'], [[String(summary.items), String(reports.stored), String(reports.duplicate), String(reports.foreign), String(reports.invalid), String(summary.records)]]),
   ];
-  if (summary.invalid.length > 0) lines.push('', '**Invalid inputs** (not kept: ledger row only)', '', markdownTable(['source', 'reason'], summary.invalid.map(({ source, reason }) => [escapeMarkdown(source), escapeMarkdown(reason)])));
-  if (summary.foreign.length > 0) lines.push('', '**Foreign reports** (policy domain not in `domains/`)', '', markdownTable(['source', 'policy domain'], summary.foreign.map(({ source, policyDomain }) => [escapeMarkdown(source), escapeMarkdown(policyDomain)])));
+  if (hasTls(summary)) {
+    lines.push('', markdownTable(['TLS reports: new', 'duplicates', 'foreign', 'invalid', 'rows'], [[String(tls.stored), String(tls.duplicate), String(tls.foreign), String(tls.invalid), String(tls.rows)]]));
+  }
+  const kindColumn = (kind: string): string => (kind === 'tls' ? 'TLS' : 'DMARC');
+  if (summary.invalid.length > 0) lines.push('', '**Invalid inputs** (not kept: ledger row only)', '', markdownTable(['source', 'report', 'reason'], summary.invalid.map(({ source, reason, kind }) => [escapeMarkdown(source), kindColumn(kind), escapeMarkdown(reason)])));
+  if (summary.foreign.length > 0) lines.push('', '**Foreign reports** (policy domain not in `domains/`)', '', markdownTable(['source', 'report', 'policy domain'], summary.foreign.map(({ source, policyDomain, kind }) => [escapeMarkdown(source), kindColumn(kind), escapeMarkdown(policyDomain)])));
   if (summary.foreign.length > 0) lines.push('', `Foreign reports are kept in \`reports/quarantine/foreign/\`${summary.quarantine.notKept > 0 ? ` (${summary.quarantine.notKept} over the quarantine caps: ledger row only)` : ''}: after adding the domain, \`dmarcops ingest --retry reports/quarantine\` reads them again.`);
   if (summary.invalid.length > 0 || summary.unsupported > 0) {
     const originals = origin === 'files' ? 'the original files' : "the messages in the mailbox's Invalid folder (saved as .eml or mbox)";
     lines.push('', `Invalid and unsupported inputs are not kept in the repository, only their ledger rows; after upgrading dmarcops, \`dmarcops ingest --retry\` ${originals}.`);
+  }
+  if (tls.earlierUnsupported > 0) {
+    lines.push('', `${tls.earlierUnsupported} TLS report${tls.earlierUnsupported === 1 ? '' : 's'} set aside as unsupported by an earlier dmarcops: \`dmarcops fetch --retry-unsupported\` reads them from the mailbox's Invalid folder (files: \`dmarcops ingest <files>\`).`);
   }
   return lines.join('\n');
 }
@@ -192,12 +223,19 @@ export function summaryMarkdown(summary: IngestSummary, origin: InputOrigin = 'f
 export const ingestCommand: Command = {
   name: 'ingest',
   summary: 'ingest report files, mailboxes and folders into the Parquet dataset',
-  arguments: [{ name: 'paths…', description: 'report files (.xml, .xml.gz, .gz, .zip, .eml: detected by content, not by name), mbox files, Maildir folders, or folders to walk' }],
+  arguments: [
+    {
+      name: 'paths…',
+      description: 'report files (.xml, .json, .gz, .zip, .eml: DMARC aggregate or SMTP TLS reports, detected by content, not by name), mbox files, Maildir folders, or folders to walk',
+    },
+  ],
   description: [
     'Each path may be a report, an mbox file, a Maildir folder, or a folder to walk (symbolic links inside are skipped, never followed). ' +
+      'DMARC aggregate reports go to <data>/records/, SMTP TLS reports (RFC 8460 JSON, plain or gzip) to <data>/tls/. ' +
       'Reports already stored are recognised and not stored again. Foreign reports (not for a domain in domains/) are kept in <data>/quarantine/foreign/ ' +
       'within the caps below; inputs that hold no usable report get a ledger row (hash, size, Message-ID, subject without addresses, reason) and nothing else: ' +
-      'their content is not kept. An input whose bytes a run has seen is skipped (already ingested), unless --retry.',
+      'their content is not kept. An input whose bytes a run has seen is skipped (already ingested), unless --retry; TLS reports an earlier dmarcops ' +
+      'set aside as unsupported are read again without it.',
   ],
   options: [
     {

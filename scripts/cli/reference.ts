@@ -1,6 +1,6 @@
 /**
  * Everything derived from a command's table (scripts/cli/command.ts): the `parseArgs` configuration,
- * the checks of actions, required and exclusive options, `--help`, docs/cli.md and the README's
+ * the checks of actions, required, exclusive and one-of options, `--help`, docs/cli.md and the README's
  * command table. Nothing here is written by hand for one command.
  */
 import type { ParseArgsConfig } from 'node:util';
@@ -57,8 +57,14 @@ export function checkCommandLine(spec: CommandSpec, values: OptionValues, positi
       throw usageError(`${option.type === 'string' ? optionLabel(option) : `--${option.name}`} is required: ${option.description}`);
     }
   }
-  for (const [a, b] of spec.exclusive ?? []) {
-    if (given.has(a) && given.has(b)) throw usageError(`--${a} and --${b} exclude each other: give one`);
+  for (const group of [...(spec.exclusive ?? []), ...(spec.oneOf ?? [])]) {
+    const both = group.filter((name) => given.has(name));
+    if (both.length > 1) throw usageError(`${both.map((name) => `--${name}`).join(' and ')} exclude each other: give one`);
+  }
+  for (const group of spec.oneOf ?? []) {
+    if (group.some((name) => given.has(name))) continue;
+    const labels = group.map((name) => spec.options.find((option) => option.name === name)).map((option) => (option === undefined ? '' : optionLabel(option)));
+    throw usageError(`${labels.length === 2 ? labels.join(' or ') : `one of ${labels.join(', ')}`} is required (one of them)`);
   }
 }
 
@@ -99,7 +105,10 @@ function optionsFor(spec: CommandSpec, action: ActionSpec | undefined): OptionSp
   return spec.options.filter((option) => action === undefined || option.actions === undefined || option.actions.includes(action.name));
 }
 
-/** The usage lines: one per action, each option of the table in brackets, exclusive pairs as `[--a | --b]`. */
+/**
+ * The usage lines: one per action, each option of the table in brackets, exclusive ones as `[--a | --b]`,
+ * a choice that must be made as `(--a | --b)`.
+ */
 export function synopsis(spec: CommandSpec): string[] {
   const actions: (ActionSpec | undefined)[] = spec.actions === undefined || spec.actions.length === 0 ? [undefined] : spec.actions;
   return actions.map((action) => {
@@ -110,11 +119,13 @@ export function synopsis(spec: CommandSpec): string[] {
     const done = new Set<string>();
     for (const option of options) {
       if (done.has(option.name)) continue;
-      const pair = (spec.exclusive ?? []).find(([a, b]) => a === option.name || b === option.name);
-      const other = pair === undefined ? undefined : options.find((candidate) => candidate.name === (pair[0] === option.name ? pair[1] : pair[0]));
-      if (other !== undefined) {
-        parts.push(`[${optionLabel(option)} | ${optionLabel(other)}]`);
-        done.add(other.name);
+      const required = (spec.oneOf ?? []).find((names) => names.includes(option.name));
+      const group = required ?? (spec.exclusive ?? []).find((names) => names.includes(option.name));
+      const members = group === undefined ? [] : options.filter((candidate) => group.includes(candidate.name));
+      if (members.length > 1) {
+        const [open, close] = required === undefined ? ['[', ']'] : ['(', ')'];
+        parts.push(`${open}${members.map(optionLabel).join(' | ')}${close}`);
+        for (const member of members) done.add(member.name);
       } else {
         const label = optionLabel(option);
         parts.push(option.required ? label : `[${label}]${option.multiple ? '…' : ''}`);
@@ -154,7 +165,7 @@ function optionText(spec: CommandSpec, option: OptionSpec): string {
 export function usageLines(spec: CommandSpec): string[] {
   const indent = ' '.repeat('usage: '.length + `dmarcops ${spec.name} `.length);
   // A bracketed group (`[--max-ratio <n>]`) stays on one line: its spaces are not break points.
-  const glued = (line: string) => line.replace(/\[[^\]]*\]|<[^>]*>/g, (group) => group.replace(/ /g, NO_BREAK));
+  const glued = (line: string) => line.replace(/\[[^\]]*\]|\([^)]*\)|<[^>]*>/g, (group) => group.replace(/ /g, NO_BREAK));
   return synopsis(spec).flatMap((line, index) =>
     wrap(glued(line), WIDTH, index === 0 ? 'usage: ' : '       ', indent).map((wrapped) => wrapped.replaceAll(NO_BREAK, ' ')),
   );
@@ -368,6 +379,9 @@ export function tableProblems(command: Command): string[] {
     if (option.type === 'string' && option.value === undefined) problems.push(`${command.name}: --${option.name} takes a value but has no value name`);
     for (const action of option.actions ?? []) if (!actions.has(action)) problems.push(`${command.name}: --${option.name} names an unknown action ${action}`);
   }
-  for (const name of (command.exclusive ?? []).flat()) if (!names.includes(name)) problems.push(`${command.name}: exclusive names unknown --${name}`);
+  const groups = [...(command.exclusive ?? []), ...(command.oneOf ?? [])];
+  for (const group of groups) if (group.length < 2) problems.push(`${command.name}: an exclusive or one-of group needs two options or more`);
+  for (const name of groups.flat()) if (!names.includes(name)) problems.push(`${command.name}: exclusive or one-of names unknown --${name}`);
+  for (const name of new Set(groups.flat())) if (groups.flat().filter((candidate) => candidate === name).length > 1) problems.push(`${command.name}: --${name} is in two groups`);
   return problems;
 }

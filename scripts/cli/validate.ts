@@ -1,7 +1,10 @@
+import { existsSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { defaultAlertsConfigPath, loadAlertsConfig } from '../alerts/config.ts';
 import { toAnnotation } from '../github/annotations.ts';
 import { nodeMxResolver } from '../policy/mx.ts';
 import type { MxResolver } from '../policy/mx.ts';
-import { validateDomains } from '../policy/validate.ts';
+import { compareFindings, validateDomains } from '../policy/validate.ts';
 import type { ValidateOptions } from '../policy/validate.ts';
 import type { Command } from './command.ts';
 import { DOMAINS_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
@@ -18,7 +21,8 @@ export function makeValidateCommand(deps: ValidateDeps = {}): Command {
     summary: 'check domain files against the schema and the lint rules',
     arguments: [{ name: 'files…', optional: true, description: 'only these domain files (default: every file in the domains folder)' }],
     description: [
-      'Checks every domain file (or only the files named) and prints compiler-style findings with file:line:col and the source line.',
+      'Checks every domain file (or only the files named), and the alerts config <dir>/_alerts.yaml when there is one, and prints compiler-style ' +
+        'findings with file:line:col and the source line.',
       'Under GitHub Actions (GITHUB_ACTIONS=true) each finding is also printed as an ::error/::warning/::notice annotation. ' +
         'Warnings fail only with --strict. `dmarcops rules` lists the rules.',
     ],
@@ -43,6 +47,13 @@ export function makeValidateCommand(deps: ValidateDeps = {}): Command {
       if (typeof values.base === 'string') options.base = values.base;
       if (values['live-dns'] === true) options.mxResolver = deps.mxResolver ?? nodeMxResolver();
       const result = await validateDomains(String(values.domains), files, options);
+      // The alerts config (domains/_alerts.yaml) is checked with the domain files when it exists.
+      const alertsFile = relative(process.cwd(), defaultAlertsConfigPath(String(values.domains)));
+      if ((files.length === 0 || files.some((file) => resolve(file) === resolve(alertsFile))) && existsSync(alertsFile)) {
+        const alerts = await loadAlertsConfig(alertsFile);
+        if (alerts.text !== undefined) result.texts.set(alertsFile, alerts.text);
+        result.findings = [...result.findings, ...alerts.findings].sort(compareFindings);
+      }
       const findings = values.quiet ? result.findings.filter((finding) => finding.severity !== 'info') : result.findings;
       const counts = countBySeverity(findings);
       const failed = counts.error > 0 || (values.strict === true && counts.warning > 0);

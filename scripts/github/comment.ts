@@ -74,7 +74,7 @@ export function commentBody(markdown: string, options: { marker?: string; limit?
   const marker = options.marker ?? PLAN_MARKER;
   const limit = options.limit ?? COMMENT_LIMIT;
   const where = options.runUrl !== undefined && /^https?:\/\/[^\s()<>]+$/.test(options.runUrl) ? `the [job summary](${options.runUrl})` : 'the job summary of this workflow run';
-  const note = `> [!NOTE]\n> The plan is too long for a comment and is cut here. The full plan is in ${where}.`;
+  const note = `> [!NOTE]\n> This comment is too long and is cut here. The full plan and mail impact are in ${where}.`;
   // Counted in UTF-8 bytes, which is never less than GitHub's character count, with room for the marker.
   const room = limit - byteLength(marker) - 1;
   const { text, truncated } = truncateMarkdown(markdown, room, note);

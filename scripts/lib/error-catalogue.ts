@@ -18,7 +18,7 @@
  * This module is data: it imports nothing, so any layer may use it.
  */
 
-export type ErrorArea = 'usage' | 'domains' | 'git' | 'dns' | 'github' | 'reports' | 'report' | 'site' | 'mta-sts' | 'sandbox' | 'system';
+export type ErrorArea = 'usage' | 'domains' | 'git' | 'dns' | 'github' | 'impact' | 'reports' | 'report' | 'alerts' | 'site' | 'mta-sts' | 'sandbox' | 'system';
 
 /** The sections of docs/errors.md, in order. */
 export const ERROR_AREAS: Record<ErrorArea, { title: string; intro: string }> = {
@@ -26,7 +26,8 @@ export const ERROR_AREAS: Record<ErrorArea, { title: string; intro: string }> = 
   domains: { title: 'Domain files', intro: 'Reading and writing `domains/` and what is generated from it.' },
   git: { title: 'Git', intro: 'Reading domain files at another commit (`--base`) and the history of removed files.' },
   dns: { title: 'DNS: plan, comment and apply', intro: 'Providers, plan files and the gates of `dmarcops apply`.' },
-  github: { title: 'GitHub', intro: 'The pull request comment, the review record and the workflow environment.' },
+  github: { title: 'GitHub', intro: 'The pull request comment, the review record, alert and digest issues, and the workflow environment.' },
+  impact: { title: 'Impact preview', intro: '`dmarcops impact` and the impact section of `dmarcops comment --impact`.' },
   reports: { title: 'Reports: ingest, fetch and the dataset', intro: 'What stops a whole `ingest` or `fetch` run.' },
   report: {
     title: 'Report refusals',
@@ -35,6 +36,7 @@ export const ERROR_AREAS: Record<ErrorArea, { title: string; intro: string }> = 
       'as invalid, its ledger row records the code as the reason (`dmarcops ledger --outcome invalid`), and the run goes on. ' +
       'The same code means the same thing whether the aggregate (RUA) parser, the TLS-RPT parser or unpacking raised it.',
   },
+  alerts: { title: 'Alerts and the weekly digest', intro: '`dmarcops alerts` (issues, declare-this-sender pull requests) and `dmarcops digest` (issue, mail).' },
   site: { title: 'Dashboard', intro: '`dmarcops site build` and `site serve`.' },
   'mta-sts': { title: 'MTA-STS', intro: '`dmarcops mta-sts build` and `mta-sts check`.' },
   sandbox: { title: 'Cloudflare sandbox', intro: '`dmarcops sandbox cloudflare`.' },
@@ -147,7 +149,7 @@ export const ERRORS = {
   'base-invalid': {
     area: 'git',
     title: 'The domain files at --base have errors',
-    when: 'The base plan is made from the domain files at the `--base` ref, and they do not validate there.',
+    when: '`plan --base` and `impact --base` read the domain files at the `--base` ref, and they do not validate there.',
     hint: 'Fix the base branch first, or plan without `--base` (then no change counts as the pull request\'s own).',
   },
 
@@ -249,8 +251,10 @@ export const ERRORS = {
   'github-token-missing': {
     area: 'github',
     title: 'GITHUB_TOKEN is not set',
-    when: 'Commenting on a pull request, and apply in GitHub Actions, call the GitHub API.',
-    hint: 'In the workflow: `env: GITHUB_TOKEN: ${{ github.token }}` with the job\'s `permissions:` (pull-requests: write to comment, read to apply).',
+    when: 'Commenting on a pull request, apply in GitHub Actions, alerts (issues and pull requests) and `digest --issue` call the GitHub API.',
+    hint:
+      'In the workflow: `env: GITHUB_TOKEN: ${{ github.token }}` with the job\'s `permissions:` (pull-requests: write to comment, read to apply; ' +
+      'issues: write for alerts and the digest).',
   },
   'github-repository-invalid': {
     area: 'github',
@@ -288,11 +292,34 @@ export const ERRORS = {
     when: 'In GitHub Actions, GITHUB_REF is not the default branch: what another branch holds was not merged after review.',
     hint: 'Merge the pull request and let the workflow run on the default branch; restrict the environment to it (docs/roles.md).',
   },
+  'github-identity-mismatch': {
+    area: 'github',
+    title: 'The token writes as another identity than the one tracked',
+    when:
+      'Alerts and the digest recognise their issues by author. An issue just created was written by another login than the one whose issues count ' +
+      '(a GitHub App token writes as `<app>[bot]`), so the next run would not find it and open it again; the run stopped after that issue.',
+    hint: 'Set DMARCOPS_GITHUB_LOGIN to the login the message names, then close the duplicate issue if one was opened.',
+  },
   'github-sha-invalid': {
     area: 'github',
     title: 'GITHUB_SHA is not the pushed commit',
     when: 'After a merge, apply looks for the pull request of the pushed commit, named by GITHUB_SHA.',
     hint: 'Run apply from the push workflow GitHub starts, which sets GITHUB_SHA.',
+  },
+
+  // ---------------------------------------------------------------------------------------------
+  // Impact preview
+  'impact-file-invalid': {
+    area: 'impact',
+    title: 'Not a dmarcops impact report',
+    when: 'The `--impact` file of `dmarcops comment` is not JSON, or not the JSON `dmarcops impact --out` writes (another version, or edited).',
+    hint: 'Pass the file `dmarcops impact --out` wrote in the same job, unchanged, with the same version of dmarcops.',
+  },
+  'impact-too-large': {
+    area: 'impact',
+    title: 'Too many sources to replay',
+    when: 'The window holds more source groups (sender, source and authentication combinations) for the changed domains than one replay can hold.',
+    hint: 'Replay a shorter window with `--days`.',
   },
 
   // ---------------------------------------------------------------------------------------------
@@ -422,7 +449,7 @@ export const ERRORS = {
   'too-large': { area: 'report', title: 'The TLS report is too large', when: 'The TLS-RPT JSON is larger than the parser accepts.', hint: REFUSAL_HINT },
   'corrupt-gzip': { area: 'report', title: 'Damaged gzip', when: 'The TLS report\'s gzip stream is malformed or truncated.', hint: REFUSAL_HINT },
   'invalid-utf8': { area: 'report', title: 'Not UTF-8', when: 'The TLS report is not valid UTF-8 text (RFC 8460 requires UTF-8 JSON).', hint: REFUSAL_HINT },
-  'malformed-json': { area: 'report', title: 'Malformed JSON', when: 'The TLS report is not well-formed JSON.', hint: REFUSAL_HINT },
+  'malformed-json': { area: 'report', title: 'Malformed JSON', when: 'The TLS report is not well-formed JSON (the message has the line and column).', hint: REFUSAL_HINT },
   'string-too-long': {
     area: 'report',
     title: 'A string is too long',
@@ -464,6 +491,57 @@ export const ERRORS = {
     title: 'An invalid count',
     when: 'A TLS-RPT session count is negative, fractional or beyond what can be stored.',
     hint: REFUSAL_HINT,
+  },
+  'rows-too-large': {
+    area: 'report',
+    title: 'The TLS report would take too much room once stored',
+    when:
+      'Report and policy values repeat on each row of `tls/`: one row would be over 64 KiB, or all rows over eight times the report\'s JSON ' +
+      '(at least 64 MiB). The store refused it before writing anything.',
+    hint: REFUSAL_HINT,
+  },
+
+  // ---------------------------------------------------------------------------------------------
+  // Alerts and the digest
+  'alerts-config-invalid': {
+    area: 'alerts',
+    title: 'The alerts config has errors',
+    when: '`domains/_alerts.yaml` (or the `--config` file) does not match its schema; the findings are printed above it.',
+    hint: 'Run `dmarcops validate`, which checks the alerts config with the domain files, and fix what it lists (docs/alerts.md).',
+  },
+  'declare-sender-disabled': {
+    area: 'alerts',
+    title: 'Declare-this-sender pull requests are not enabled',
+    when: '`dmarcops alerts --propose-senders` was run, and the alerts config does not say `declare_sender: { enabled: true }`.',
+    hint: 'Set `declare_sender.enabled: true` in domains/_alerts.yaml (docs/alerts.md), or run without `--propose-senders`.',
+  },
+  'declare-sender-failed': {
+    area: 'alerts',
+    title: 'The sender could not be added to the domain file',
+    when:
+      'The domain file on the base branch is not a YAML mapping, or is not a file, or would not load with the new `senders:` entry; ' +
+      'no pull request was opened.',
+    hint: 'Fix the domain file on the base branch (`dmarcops validate`), or declare the sender by hand.',
+  },
+  'smtp-config': {
+    area: 'alerts',
+    title: 'The mail settings are incomplete or malformed',
+    when: '`dmarcops digest --mail` with DMARCOPS_SMTP_HOST set, and another DMARCOPS_SMTP_* variable missing or of the wrong form (the message names it).',
+    hint: '`dmarcops digest --help` lists the variables; set them as secrets of the digest workflow (docs/alerts.md).',
+  },
+  'smtp-failed': {
+    area: 'alerts',
+    title: 'Mailing the digest failed',
+    when: 'The SMTP server could not be reached, its certificate was not trusted, it refused the login, or it refused the message.',
+    hint:
+      'The message has the server\'s answer. Check DMARCOPS_SMTP_HOST, DMARCOPS_SMTP_PORT and DMARCOPS_SMTP_TLS, the login, and ' +
+      'DMARCOPS_SMTP_CA_FILE for a private CA; `digest --mail --dry-run` checks the settings without sending.',
+  },
+  'smtp-recipients-refused': {
+    area: 'alerts',
+    title: 'The mail server refused recipients',
+    when: 'The SMTP server took the digest for some recipients and refused others (or all of them).',
+    hint: 'Check DMARCOPS_SMTP_TO, and that the server relays to those addresses for DMARCOPS_SMTP_USER.',
   },
 
   // ---------------------------------------------------------------------------------------------

@@ -175,7 +175,8 @@ function toData(source: YamlSource, findings: Finding[]): unknown {
   }
 }
 
-function placeProblem(problem: { rule: string; severity: Finding['severity']; path: YamlPath; part: 'key' | 'value'; message: string; hint?: string }, source: YamlSource): Finding {
+/** A schema problem placed at its key or value in the file (the closest existing ancestor when missing). */
+export function placeProblem(problem: { rule: string; severity: Finding['severity']; path: YamlPath; part: 'key' | 'value'; message: string; hint?: string }, source: YamlSource): Finding {
   const finding: Finding = { rule: problem.rule, severity: problem.severity, message: problem.message, ...locateOrStart(source, problem.path, problem.part) };
   if (problem.hint) finding.hint = problem.hint;
   return finding;

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { main, parseCommandLine } from '../../scripts/cli.ts';
+import type { Command } from '../../scripts/cli/command.ts';
 import { GLOBAL_OPTIONS } from '../../scripts/cli/command.ts';
 import { COMMANDS, loadCommands } from '../../scripts/cli/commands.ts';
 import { generatedFiles } from '../../scripts/cli/docs.ts';
@@ -51,7 +52,7 @@ describe('one table per command', () => {
       expect(section, `docs/cli.md section of ${name} lacks --${option.name}`).toContain(`\`${optionLabel(option).replace(/\|/g, '\\|')}\``);
       // The parser accepts what the table declares.
       const args = [...(command.actions?.length ? [command.actions.find((action) => option.actions?.includes(action.name) ?? true)!.name] : []), `--${option.name}`, ...(option.type === 'string' ? ['x'] : [])];
-      if (option.required !== true) expect(() => parseCommandLine(command, [...args, ...requiredArgs(command)])).not.toThrow();
+      if (option.required !== true) expect(() => parseCommandLine(command, [...args, ...requiredArgs(command, option.name)])).not.toThrow();
     }
     expect(section).toContain(`## dmarcops ${name}`);
     expect(help.split('\n')[0]).toBe(`dmarcops ${name}: ${command.summary}`);
@@ -96,6 +97,24 @@ describe('the table decides what the command line may hold', () => {
     expect(misplaced.stderr.join('\n')).toMatch(/--timeout does not apply to `mta-sts build`/);
   });
 
+  test('a group of three exclusive options refuses any two; a one-of group refuses none and two', async () => {
+    const usage = /^usage: dmarcops fetch \[--keep-mail \| --file-only \| --retry-unsupported\]/m;
+    for (const [a, b] of [['--keep-mail', '--file-only'], ['--file-only', '--retry-unsupported'], ['--keep-mail', '--retry-unsupported']] as const) {
+      const output = captureOutput();
+      // No IMAP settings: had it got past the table, fetch would fail with exit 1.
+      expect(await main(['fetch', a, b], output, {})).toBe(2);
+      expect(output.stderr.join('\n')).toMatch(new RegExp(`${a} and ${b} exclude each other: give one \\[usage\\]`));
+      expect(output.stderr.join('\n')).toMatch(usage);
+    }
+    const none = captureOutput();
+    expect(await main(['impact'], none, {})).toBe(2);
+    expect(none.stderr.join('\n')).toMatch(/^dmarcops impact: --base <git-ref> or --base-domains <dir> is required \(one of them\) \[usage\]$/m);
+    expect(none.stderr.join('\n')).toMatch(/^usage: dmarcops impact \(--base <git-ref> \| --base-domains <dir>\) \[--domains <dir>\]/m);
+    const both = captureOutput();
+    expect(await main(['impact', '--base', 'main', '--base-domains', 'domains'], both, {})).toBe(2);
+    expect(both.stderr.join('\n')).toMatch(/--base and --base-domains exclude each other: give one \[usage\]/);
+  });
+
   test('an unknown command suggests the nearest one', async () => {
     const output = captureOutput();
     expect(await main(['valdiate'], output, {})).toBe(2);
@@ -114,6 +133,12 @@ describe('the table decides what the command line may hold', () => {
   });
 });
 
-function requiredArgs(command: { options: { name: string; required?: boolean }[] }): string[] {
-  return command.options.filter((option) => option.required).flatMap((option) => [`--${option.name}`, '1']);
+/** The options a command line must hold besides `tested`: the required ones, and the first choice of each one-of group `tested` is not in. */
+function requiredArgs(command: Command, tested: string): string[] {
+  const required = command.options.filter((option) => option.required).map((option) => option.name);
+  const chosen = (command.oneOf ?? []).filter((group) => !group.includes(tested)).map((group) => group[0]!);
+  return [...required, ...chosen].flatMap((name) => {
+    const option = command.options.find((candidate) => candidate.name === name)!;
+    return option.type === 'string' ? [`--${name}`, '1'] : [`--${name}`];
+  });
 }

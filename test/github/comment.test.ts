@@ -185,7 +185,7 @@ describe('the sticky comment', () => {
     expect(truncated).toBe(true);
     expect(Buffer.byteLength(body)).toBeLessThanOrEqual(COMMENT_LIMIT);
     expect(body.startsWith(`${PLAN_MARKER}\n## dmarcops plan`)).toBe(true);
-    expect(body.trimEnd().endsWith(`The full plan is in the [job summary](${runUrl}).`)).toBe(true);
+    expect(body.trimEnd().endsWith(`The full plan and mail impact are in the [job summary](${runUrl}).`)).toBe(true);
     expect((body.match(/^```/gm) ?? []).length % 2).toBe(0);
 
     // GitHub's own limit, enforced by the server, accepts it.

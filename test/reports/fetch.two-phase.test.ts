@@ -296,6 +296,6 @@ describe('usage', () => {
     expect(await main(['fetch', '--help'], output, {})).toBe(EXIT.ok);
     expect(output.text()).toContain('--keep-mail');
     expect(output.text()).toContain('--file-only');
-    expect(output.text()).toMatch(/usage: dmarcops fetch \[--keep-mail \| --file-only\]/);
+    expect(output.text()).toMatch(/usage: dmarcops fetch \[--keep-mail \| --file-only \| --retry-unsupported\]/);
   });
 });

@@ -153,6 +153,11 @@ export interface MessagesOptions {
   maxBatchBytes?: number;
   /** Called before each download round trip with the UIDs it fetches (progress; tests check batching). */
   onFetch?: (uids: number[]) => void;
+  /**
+   * Only messages this accepts (by what the headers fetch tells: UID, Message-ID, size) are downloaded
+   * and yielded; the rest are passed over, e.g. when looking for a few known messages in a big folder.
+   */
+  select?: (message: { uid: number; messageId?: string; size: number }) => boolean;
 }
 
 export interface ImapSource {
@@ -362,6 +367,7 @@ export async function openImapSource(config: ImapConfig, log: (line: string) => 
 
       for (const meta of metas) {
         const size = meta.size ?? 0;
+        if (options.select && !options.select({ uid: meta.uid, size, ...(meta.envelope?.messageId ? { messageId: meta.envelope.messageId } : {}) })) continue;
         if (size > maxMessageBytes) {
           yield* flush();
           const ref = `${refBase}/;UID=${meta.uid}`;
