@@ -190,13 +190,26 @@ export async function upsertStickyComment(octokit: Octokit, options: StickyOptio
   }
 }
 
-function explain(error: unknown, where: string): Error {
+/** A failed comment request as a catalogue error naming the pull request and what to change. */
+function explain(error: unknown, where: string): DmarcopsError {
   const status = (error as { status?: unknown }).status;
   const message = (error as Error).message;
-  if (status === 401) return new Error(`GitHub refused the token (401 ${message}) commenting on ${where}`, { cause: error });
-  if (status === 403) return new Error(`the token may not comment on ${where} (403 ${message}): the job needs \`permissions: pull-requests: write\`; pull requests from forks only get a read-only token, so their plan is in the job summary`, { cause: error });
-  if (status === 404) return new Error(`${where} not found (404): check GITHUB_REPOSITORY and --pr`, { cause: error });
-  return new Error(`commenting on ${where} failed: ${message}`, { cause: error });
+  if (status === 401) return new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) commenting on ${where}`, { cause: error });
+  if (status === 403) {
+    return new DmarcopsError(
+      'github-permission',
+      `the token may not comment on ${where} (403 ${message}): the job needs \`permissions: pull-requests: write\`; ` +
+        'pull requests from forks only get a read-only token, so their plan is in the job summary',
+      { cause: error },
+    );
+  }
+  if (status === 404) {
+    return new DmarcopsError('github-api-failed', `${where} not found (404): check GITHUB_REPOSITORY and --pr`, {
+      cause: error,
+      hint: 'Check GITHUB_REPOSITORY (owner/repo) and the pull request number given to --pr.',
+    });
+  }
+  return new DmarcopsError('github-api-failed', `commenting on ${where} failed: ${message}`, { cause: error });
 }
 
 /**

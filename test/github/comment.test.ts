@@ -170,11 +170,21 @@ describe('the sticky comment', () => {
 
   test('a token without write access, and a bad token, fail with a sentence saying why', async () => {
     const readOnly = createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: github.readOnlyToken })));
-    await expect(upsertStickyComment(readOnly, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toThrow(/may not comment on octo\/dns#9 \(403 .*pull-requests: write.*forks/);
+    await expect(upsertStickyComment(readOnly, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toMatchObject({
+      code: 'github-permission',
+      message: expect.stringMatching(/may not comment on octo\/dns#9 \(403 .*pull-requests: write.*forks/),
+    });
     const bad = createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: 'nope' })));
-    await expect(upsertStickyComment(bad, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toThrow(/refused the token \(401 /);
+    await expect(upsertStickyComment(bad, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toMatchObject({
+      code: 'github-token-refused',
+      message: expect.stringMatching(/refused the token \(401 /),
+    });
     const missing = createOctokit(githubContextFromEnv({ ...env(), GITHUB_REPOSITORY: 'octo/missing' }));
-    await expect(upsertStickyComment(missing, { owner: 'octo', repo: 'missing', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toThrow(/octo\/missing#9 not found \(404\)/);
+    await expect(upsertStickyComment(missing, { owner: 'octo', repo: 'missing', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toMatchObject({
+      code: 'github-api-failed',
+      message: expect.stringMatching(/octo\/missing#9 not found \(404\)/),
+      hint: expect.stringContaining('--pr'),
+    });
   });
 
   test('a plan too long for GitHub is cut under 65,536 characters, fences closed, with a pointer to the job summary', async () => {

@@ -183,6 +183,9 @@ describe('the sticky comment: the record diff, then the impact', () => {
     expect(github.comments(REPO, 43)[0]?.body).toBe(planOnly);
 
     await writeFile(join(fixture.dir, 'bad.json'), '{"version": 99}');
-    await expect(comment(['--pr', '44', '--plan', plan, '--impact', join(fixture.dir, 'bad.json')])).rejects.toThrow(/bad\.json is not a dmarcops impact report: version 99/);
+    await expect(comment(['--pr', '44', '--plan', plan, '--impact', join(fixture.dir, 'bad.json')])).rejects.toMatchObject({
+      code: 'impact-file-invalid',
+      message: expect.stringMatching(/bad\.json is not a dmarcops impact report: version 99/),
+    });
   });
 });
