@@ -30,7 +30,9 @@ const STRINGIFY = { lineWidth: 0, flowCollectionPadding: false } as const;
 /** The domain file's text with `proposal.sender` added under `senders:`. Throws when the file has no place for it. */
 export function addSender(text: string, proposal: SenderProposal, options: DeclareOptions = {}): string {
   const doc = parseDocument(text, { version: '1.2' });
-  if (doc.errors.length > 0) throw new DmarcopsError('declare-sender-failed', `${proposal.file} does not parse as YAML: ${doc.errors[0]?.message ?? 'unknown error'}`);
+  if (doc.errors.length > 0) {
+    throw new DmarcopsError('declare-sender-failed', `${proposal.file} does not parse as YAML: ${doc.errors[0]?.message ?? 'unknown error'}`);
+  }
   if (doc.contents !== null && !isMap(doc.contents)) throw new DmarcopsError('declare-sender-failed', `${proposal.file} is not a mapping of keys to values`);
   const comment = options.comment === undefined ? [] : [`# ${oneLine(options.comment)}`];
   const entry = orderedSender(proposal.sender);

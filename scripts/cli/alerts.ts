@@ -39,7 +39,8 @@ export async function loadValidAlertsConfig(values: Record<string, unknown>, con
   const errors = result.findings.filter((finding) => finding.severity === 'error');
   if (errors.length > 0) {
     for (const finding of errors) context.output.err(formatFinding(finding, context.output, result.text));
-    throw new DmarcopsError('alerts-config-invalid', `${errors.length} error${errors.length === 1 ? '' : 's'} in ${file}; run \`dmarcops validate\` and fix them first`);
+    const count = `${errors.length} error${errors.length === 1 ? '' : 's'}`;
+    throw new DmarcopsError('alerts-config-invalid', `${count} in ${file}; run \`dmarcops validate\` and fix them first`);
   }
   return result;
 }
@@ -90,10 +91,16 @@ export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
     environment: [
       ...GITHUB_ENVIRONMENT,
       // DNS drift plans read-only, with the providers' credentials as plan reads them (read-only tokens are enough).
-      ...CREDENTIALS.filter((variable) => variable.name !== 'GITHUB_STEP_SUMMARY').map((variable) => ({ ...variable, description: `DNS drift (unless --skip-dns): ${variable.description}` })),
+      ...CREDENTIALS.filter((variable) => variable.name !== 'GITHUB_STEP_SUMMARY').map((variable) => ({
+        ...variable,
+        description: `DNS drift (unless --skip-dns): ${variable.description}`,
+      })),
     ],
     examples: [
-      { command: 'dmarcops alerts --dry-run --skip-dns', description: 'the alerts of today, and what the issue sync would do, without GitHub or DNS credentials' },
+      {
+        command: 'dmarcops alerts --dry-run --skip-dns',
+        description: 'the alerts of today, and what the issue sync would do, without GitHub or DNS credentials',
+      },
       { command: 'dmarcops alerts --propose-senders', description: 'open a declare-this-sender pull request for each legitimate-looking new source' },
     ],
     exit: { 0: 'done (alerts or not)', 1: 'invalid files or a GitHub error' },
@@ -107,7 +114,9 @@ export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
       const domainsDir = resolvePath(context.cwd, String(values.domains));
       const loaded = await loadValidDomains(domainsDir, output);
       const { config, file: configFile } = await loadValidAlertsConfig(values, context);
-      if (propose && !config.declareSender.enabled) throw new DmarcopsError('declare-sender-disabled', `--propose-senders: declare_sender.enabled is not true in ${configFile}`);
+      if (propose && !config.declareSender.enabled) {
+        throw new DmarcopsError('declare-sender-disabled', `--propose-senders: declare_sender.enabled is not true in ${configFile}`);
+      }
 
       const skipDns = values['skip-dns'] === true || propose;
       const run = await evaluateAlerts({

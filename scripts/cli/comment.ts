@@ -68,7 +68,10 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
     ],
     examples: [
       { command: 'dmarcops comment --pr 42 --plan plan.json' },
-      { command: 'dmarcops comment --pr 42 --plan plan.json --impact impact.json', description: 'the plan and, under it, the mail impact of the policy change' },
+      {
+        command: 'dmarcops comment --pr 42 --plan plan.json --impact impact.json',
+        description: 'the plan and, under it, the mail impact of the policy change',
+      },
     ],
     exit: { 0: 'comment created, updated or already up to date', 1: 'error' },
     async run(values, _positionals, context) {

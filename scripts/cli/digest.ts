@@ -13,6 +13,8 @@ import type { Command } from './command.ts';
 import { EXIT, JSON_OPTION, withDescription } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
 
+const ISSUE_TOKEN = 'with --issue: a token with issues: write';
+
 export const digestCommand: Command = {
   name: 'digest',
   summary: 'the weekly digest per domain: volume, pass rate, new and failing sources, readiness; as an issue and by mail',
@@ -30,16 +32,25 @@ export const digestCommand: Command = {
       name: 'issue',
       type: 'boolean',
       default: false,
-      description: 'publish it as the week\'s GitHub issue (label dmarcops:digest), updated in place when made again; closes the digest issues of earlier weeks',
+      description:
+        'publish it as the week\'s GitHub issue (label dmarcops:digest), updated in place when made again; closes the digest issues of earlier weeks',
     },
-    { name: 'mail', type: 'boolean', default: false, description: 'mail it (HTML + plain text) when DMARCOPS_SMTP_HOST is set; without it, says so and goes on' },
+    {
+      name: 'mail',
+      type: 'boolean',
+      default: false,
+      description: 'mail it (HTML + plain text) when DMARCOPS_SMTP_HOST is set; without it, says so and goes on',
+    },
     { name: 'dry-run', type: 'boolean', default: false, description: 'with --issue: say what would change; with --mail: check the settings, send nothing' },
     withDescription(NOW_OPTION, 'the clock'),
   ],
   exclusive: [['json', 'format']],
   environment: [
-    ...GITHUB_ENVIRONMENT.map((variable) => (variable.name === 'GITHUB_TOKEN' ? { ...variable, description: 'with --issue: a token with issues: write' } : variable)),
-    { name: 'DMARCOPS_SMTP_HOST', description: 'with --mail: the SMTP server (the digest is not mailed when it is not set); settings come from the environment only' },
+    ...GITHUB_ENVIRONMENT.map((variable) => (variable.name === 'GITHUB_TOKEN' ? { ...variable, description: ISSUE_TOKEN } : variable)),
+    {
+      name: 'DMARCOPS_SMTP_HOST',
+      description: 'with --mail: the SMTP server (the digest is not mailed when it is not set); settings come from the environment only',
+    },
     { name: 'DMARCOPS_SMTP_PORT', description: '587 (465 with implicit TLS)' },
     { name: 'DMARCOPS_SMTP_TLS', description: 'starttls (default), implicit or none' },
     { name: 'DMARCOPS_SMTP_USER, DMARCOPS_SMTP_PASSWORD', description: 'the login (both or neither)' },
@@ -49,13 +60,18 @@ export const digestCommand: Command = {
   ],
   examples: [
     { command: 'dmarcops digest --format text', description: 'last week, in the terminal' },
-    { command: 'dmarcops digest --week 2026-W10 --issue --mail', description: 'a given week as its GitHub issue and by mail (the digest workflow, without --week)' },
+    {
+      command: 'dmarcops digest --week 2026-W10 --issue --mail',
+      description: 'a given week as its GitHub issue and by mail (the digest workflow, without --week)',
+    },
   ],
   exit: { 0: 'done', 1: 'invalid files, a GitHub or SMTP error' },
   async run(values, _positionals, context) {
     const { output, env } = context;
     const format = values.json === true ? 'json' : typeof values.format === 'string' ? values.format : 'markdown';
-    if (!['markdown', 'text', 'html', 'json'].includes(format)) throw usageError(`--format must be markdown, text, html or json, not ${JSON.stringify(format)}`);
+    if (!['markdown', 'text', 'html', 'json'].includes(format)) {
+      throw usageError(`--format must be markdown, text, html or json, not ${JSON.stringify(format)}`);
+    }
     const now = parseNow(values.now);
     let week;
     try {
@@ -95,7 +111,9 @@ export const digestCommand: Command = {
       else if (dryRun) output.err(printable(`would mail the digest to ${smtp.to.join(', ')} through ${smtp.host}:${smtp.port} (${smtp.tls})`));
       else {
         const sent = await sendMail(smtp, { subject: digestSubject(digest), text: renderDigestText(digest), html: renderDigestHtml(digest) });
-        if (sent.rejected.length > 0) throw new DmarcopsError('smtp-recipients-refused', `the SMTP server ${smtp.host}:${smtp.port} refused ${sent.rejected.join(', ')}`);
+        if (sent.rejected.length > 0) {
+          throw new DmarcopsError('smtp-recipients-refused', `the SMTP server ${smtp.host}:${smtp.port} refused ${sent.rejected.join(', ')}`);
+        }
         output.err(printable(`digest mailed to ${sent.accepted.join(', ')} (${sent.messageId})`));
       }
     }

@@ -57,7 +57,10 @@ export const impactCommand: Command = {
   oneOf: [['base', 'base-domains']],
   environment: [{ name: 'GITHUB_STEP_SUMMARY', description: 'set by GitHub Actions: the Markdown is appended to the job summary' }],
   examples: [
-    { command: 'dmarcops impact --base origin/main', description: 'what the working tree\'s domain files would change against main, over the last 30 days of reports' },
+    {
+      command: 'dmarcops impact --base origin/main',
+      description: 'what the working tree\'s domain files would change against main, over the last 30 days of reports',
+    },
     {
       command: 'dmarcops impact --base HEAD^1 --out impact.json --fail-on-legitimate 0',
       description: 'in a pull request (dns-plan.yml): the JSON for `dmarcops comment --impact`, and a failing check when legitimate mail would suffer',
@@ -79,7 +82,10 @@ export const impactCommand: Command = {
     const domainsDir = String(values.domains);
 
     const head: ImpactVersion = { domains: (await loadValidDomains(resolvePath(cwd, domainsDir), output)).domains, dir: domainsDir };
-    const base = ref !== undefined ? await baseAtRef(ref, domainsDir, context) : { domains: (await loadValidDomains(resolvePath(cwd, baseDir), output)).domains, dir: baseDir };
+    const base: ImpactVersion =
+      ref !== undefined
+        ? await baseAtRef(ref, domainsDir, context)
+        : { domains: (await loadValidDomains(resolvePath(cwd, baseDir), output)).domains, dir: baseDir };
     const report = await computeImpact({ base, head, dataDir: resolvePath(cwd, String(values.data)), days });
 
     const markdown = renderImpactMarkdown(report);

@@ -226,7 +226,9 @@ export const ingestCommand: Command = {
   arguments: [
     {
       name: 'paths…',
-      description: 'report files (.xml, .json, .gz, .zip, .eml: DMARC aggregate or SMTP TLS reports, detected by content, not by name), mbox files, Maildir folders, or folders to walk',
+      description:
+        'report files (.xml, .json, .gz, .zip, .eml: DMARC aggregate or SMTP TLS reports, detected by content, not by name), mbox files, ' +
+        'Maildir folders, or folders to walk',
     },
   ],
   description: [

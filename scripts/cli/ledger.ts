@@ -12,15 +12,20 @@ export const ledgerCommand: Command = {
   name: 'ledger',
   summary: 'answer "did we get <org>\'s report for <day>?" from the ingest ledger',
   description: [
-    'Lists every input the ledger knows that matches: stored reports, duplicates, foreign and invalid inputs (with reasons: docs/errors.md, "Report refusals"). ' +
-      'DMARC aggregate reports and SMTP TLS reports alike; --kind tls keeps the TLS reports.',
+    'Lists every input the ledger knows that matches: stored reports, duplicates, foreign and invalid inputs ' +
+      '(with reasons: docs/errors.md, "Report refusals"). DMARC aggregate reports and SMTP TLS reports alike; --kind tls keeps the TLS reports.',
   ],
   options: [
     { name: 'org', type: 'string', value: 'text', description: 'reporter name contains this text (case-insensitive), e.g. google' },
     { name: 'domain', type: 'string', value: 'domain', description: 'policy domain of the report' },
     { name: 'day', type: 'string', value: 'YYYY-MM-DD', description: 'the report period covers this UTC day' },
     { name: 'outcome', type: 'string', value: 'name', description: `one of ${OUTCOMES.join(', ')}` },
-    { name: 'kind', type: 'string', value: 'name', description: `one of ${KINDS.join(', ')} (tls: SMTP TLS reports; failure: ARF failure reports, never read)` },
+    {
+      name: 'kind',
+      type: 'string',
+      value: 'name',
+      description: `one of ${KINDS.join(', ')} (tls: SMTP TLS reports; failure: ARF failure reports, never read)`,
+    },
     DATA_OPTION,
     withDescription(JSON_OPTION, 'the ledger rows as JSON'),
   ],

@@ -382,6 +382,8 @@ export function tableProblems(command: Command): string[] {
   const groups = [...(command.exclusive ?? []), ...(command.oneOf ?? [])];
   for (const group of groups) if (group.length < 2) problems.push(`${command.name}: an exclusive or one-of group needs two options or more`);
   for (const name of groups.flat()) if (!names.includes(name)) problems.push(`${command.name}: exclusive or one-of names unknown --${name}`);
-  for (const name of new Set(groups.flat())) if (groups.flat().filter((candidate) => candidate === name).length > 1) problems.push(`${command.name}: --${name} is in two groups`);
+  for (const name of new Set(groups.flat())) {
+    if (groups.flat().filter((candidate) => candidate === name).length > 1) problems.push(`${command.name}: --${name} is in two groups`);
+  }
   return problems;
 }

@@ -273,7 +273,8 @@ function checkAuthor(created: { number: number; user?: { login?: string } | null
   if (author !== undefined && author.toLowerCase() !== login.toLowerCase()) {
     throw new DmarcopsError(
       'github-identity-mismatch',
-      `issue #${created.number} was written as ${author}, but only issues of ${login} are tracked: set DMARCOPS_GITHUB_LOGIN=${author} (nothing more was written)`,
+      `issue #${created.number} was written as ${author}, but only issues of ${login} are tracked: ` +
+        `set DMARCOPS_GITHUB_LOGIN=${author} (nothing more was written)`,
     );
   }
 }
@@ -284,7 +285,11 @@ export function explain(error: unknown, where: string): DmarcopsError {
   const status = (error as { status?: unknown }).status;
   const message = (error as Error).message;
   if (status === 401) return new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) for ${where}`, { cause: error });
-  if (status === 403) return new DmarcopsError('github-permission', `the token may not do this on ${where} (403 ${message}): the job needs \`permissions: issues: write\``, { cause: error });
+  if (status === 403) {
+    return new DmarcopsError('github-permission', `the token may not do this on ${where} (403 ${message}): the job needs \`permissions: issues: write\``, {
+      cause: error,
+    });
+  }
   if (status === 404) {
     return new DmarcopsError('github-api-failed', `${where} not found (404): check GITHUB_REPOSITORY and that issues are enabled`, {
       cause: error,

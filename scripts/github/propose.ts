@@ -94,7 +94,9 @@ export async function proposeSender(octokit: Octokit, alert: Alert, options: Pro
     const base = options.base ?? (await octokit.rest.repos.get({ owner, repo })).data.default_branch;
     const { data: baseRef } = await octokit.rest.git.getRef({ owner, repo, ref: `heads/${base}` });
     const { data: file } = await octokit.rest.repos.getContent({ owner, repo, path: proposal.file, ref: base });
-    if (Array.isArray(file) || file.type !== 'file' || !('content' in file)) throw new DmarcopsError('declare-sender-failed', `${proposal.file} on ${base} is not a file`);
+    if (Array.isArray(file) || file.type !== 'file' || !('content' in file)) {
+      throw new DmarcopsError('declare-sender-failed', `${proposal.file} on ${base} is not a file`);
+    }
     const before = Buffer.from(file.content, 'base64').toString('utf8');
     const inherited = options.inherited?.(proposal.file);
     const after = addSender(before, proposal, {

@@ -36,7 +36,10 @@ export const ERROR_AREAS: Record<ErrorArea, { title: string; intro: string }> = 
       'as invalid, its ledger row records the code as the reason (`dmarcops ledger --outcome invalid`), and the run goes on. ' +
       'The same code means the same thing whether the aggregate (RUA) parser, the TLS-RPT parser or unpacking raised it.',
   },
-  alerts: { title: 'Alerts and the weekly digest', intro: '`dmarcops alerts` (issues, declare-this-sender pull requests) and `dmarcops digest` (issue, mail).' },
+  alerts: {
+    title: 'Alerts and the weekly digest',
+    intro: '`dmarcops alerts` (issues, declare-this-sender pull requests) and `dmarcops digest` (issue, mail).',
+  },
   site: { title: 'Dashboard', intro: '`dmarcops site build` and `site serve`.' },
   'mta-sts': { title: 'MTA-STS', intro: '`dmarcops mta-sts build` and `mta-sts check`.' },
   sandbox: { title: 'Cloudflare sandbox', intro: '`dmarcops sandbox cloudflare`.' },
@@ -449,7 +452,12 @@ export const ERRORS = {
   'too-large': { area: 'report', title: 'The TLS report is too large', when: 'The TLS-RPT JSON is larger than the parser accepts.', hint: REFUSAL_HINT },
   'corrupt-gzip': { area: 'report', title: 'Damaged gzip', when: 'The TLS report\'s gzip stream is malformed or truncated.', hint: REFUSAL_HINT },
   'invalid-utf8': { area: 'report', title: 'Not UTF-8', when: 'The TLS report is not valid UTF-8 text (RFC 8460 requires UTF-8 JSON).', hint: REFUSAL_HINT },
-  'malformed-json': { area: 'report', title: 'Malformed JSON', when: 'The TLS report is not well-formed JSON (the message has the line and column).', hint: REFUSAL_HINT },
+  'malformed-json': {
+    area: 'report',
+    title: 'Malformed JSON',
+    when: 'The TLS report is not well-formed JSON (the message has the line and column).',
+    hint: REFUSAL_HINT,
+  },
   'string-too-long': {
     area: 'report',
     title: 'A string is too long',

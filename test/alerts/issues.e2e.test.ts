@@ -214,7 +214,8 @@ describe('alerts as GitHub issues', () => {
       const first = captureOutput();
       expect(await main(args, first, env, dir)).toBe(1);
       expect(first.stderr.join('\n')).toContain(
-        'was written as dmarcops-app[bot], but only issues of github-actions[bot] are tracked: set DMARCOPS_GITHUB_LOGIN=dmarcops-app[bot] (nothing more was written) [github-identity-mismatch]',
+        'was written as dmarcops-app[bot], but only issues of github-actions[bot] are tracked: ' +
+          'set DMARCOPS_GITHUB_LOGIN=dmarcops-app[bot] (nothing more was written) [github-identity-mismatch]',
       );
       expect(appIssues.issues(REPO)).toHaveLength(1);
       const second = captureOutput();
