@@ -12,6 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DmarcopsError } from '../lib/errors.ts';
 import type { Finding } from '../policy/model.ts';
 import { placeProblem } from '../policy/load.ts';
 import { compileSchemaChecker } from '../policy/schema.ts';
@@ -134,7 +135,8 @@ export async function loadAlertsConfig(file: string): Promise<AlertsConfigResult
     text = await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { config: DEFAULT_ALERTS_CONFIG, findings: [], file };
-    throw new Error(`cannot read the alerts config ${file}: ${(error as Error).message}`, { cause: error });
+    // EACCES, EISDIR…: the operating system's refusal, with the file named.
+    throw new DmarcopsError('system-error', `cannot read the alerts config ${file}: ${(error as Error).message}`, { cause: error });
   }
   return { ...parseAlertsConfig(text, file), text };
 }

@@ -15,6 +15,7 @@
 import { Document, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { YAMLSeq } from 'yaml';
 import type { DomainFileSpec } from '../policy/load.ts';
+import { DmarcopsError } from '../lib/errors.ts';
 import type { SenderProposal } from './model.ts';
 
 export interface DeclareOptions {
@@ -29,8 +30,10 @@ const STRINGIFY = { lineWidth: 0, flowCollectionPadding: false } as const;
 /** The domain file's text with `proposal.sender` added under `senders:`. Throws when the file has no place for it. */
 export function addSender(text: string, proposal: SenderProposal, options: DeclareOptions = {}): string {
   const doc = parseDocument(text, { version: '1.2' });
-  if (doc.errors.length > 0) throw new Error(`${proposal.file} does not parse as YAML: ${doc.errors[0]?.message ?? 'unknown error'}`);
-  if (doc.contents !== null && !isMap(doc.contents)) throw new Error(`${proposal.file} is not a mapping of keys to values`);
+  if (doc.errors.length > 0) {
+    throw new DmarcopsError('declare-sender-failed', `${proposal.file} does not parse as YAML: ${doc.errors[0]?.message ?? 'unknown error'}`);
+  }
+  if (doc.contents !== null && !isMap(doc.contents)) throw new DmarcopsError('declare-sender-failed', `${proposal.file} is not a mapping of keys to values`);
   const comment = options.comment === undefined ? [] : [`# ${oneLine(options.comment)}`];
   const entry = orderedSender(proposal.sender);
   const pair = isMap(doc.contents) ? doc.contents.items.find((item) => isScalar(item.key) && item.key.value === 'senders') : undefined;

@@ -13,11 +13,12 @@ import type { ProposeResult } from '../github/propose.ts';
 import { escapeMarkdown } from '../github/markdown.ts';
 import { appendJobSummary } from '../github/summary.ts';
 import { printable } from '../printable.ts';
-import type { Command, CommandContext } from './command.ts';
-import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
+import { DmarcopsError, usageError } from '../lib/errors.ts';
+import type { Command, CommandContext, OptionSpec } from './command.ts';
+import { DATA_OPTION, DOMAINS_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 import { formatFinding } from './output.ts';
 import { loadValidDomains } from './load-valid.ts';
-import { planFromDomains } from './plan.ts';
+import { CREDENTIALS, planFromDomains } from './plan.ts';
 import type { DnsCommandDeps } from './plan.ts';
 
 /** `--now`: an ISO timestamp (tests, benchmarks, looking back). */
@@ -25,7 +26,9 @@ export function parseNow(value: unknown): Date {
   if (value === undefined) return new Date();
   const text = String(value);
   const date = new Date(text);
-  if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/.test(text) || Number.isNaN(date.getTime())) throw new CliError(`--now must be an ISO date or timestamp (2026-03-10 or 2026-03-10T06:30:00Z), not ${JSON.stringify(text)}`, EXIT.usage);
+  if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/.test(text) || Number.isNaN(date.getTime())) {
+    throw usageError(`--now must be an ISO date or timestamp (2026-03-10 or 2026-03-10T06:30:00Z), not ${JSON.stringify(text)}`);
+  }
   return date;
 }
 
@@ -36,64 +39,84 @@ export async function loadValidAlertsConfig(values: Record<string, unknown>, con
   const errors = result.findings.filter((finding) => finding.severity === 'error');
   if (errors.length > 0) {
     for (const finding of errors) context.output.err(formatFinding(finding, context.output, result.text));
-    throw new CliError(`${errors.length} error${errors.length === 1 ? '' : 's'} in ${file}; run \`dmarcops validate\` and fix them first`);
+    const count = `${errors.length} error${errors.length === 1 ? '' : 's'}`;
+    throw new DmarcopsError('alerts-config-invalid', `${count} in ${file}; run \`dmarcops validate\` and fix them first`);
   }
   return result;
 }
+
+/** Options `alerts` and `digest` share: where the domain files, the dataset and the alerts config are, and the clock. */
+export const ALERT_OPTIONS: OptionSpec[] = [
+  DOMAINS_OPTION,
+  DATA_OPTION,
+  { name: 'config', type: 'string', value: 'file', defaultText: '<domains>/_alerts.yaml; the defaults when it is missing', description: 'the alerts config' },
+];
+
+export const NOW_OPTION: OptionSpec = { name: 'now', type: 'string', value: 'iso', description: 'the clock (rules look at the full UTC days before it)' };
+
+/** Where GitHub is, for the commands that write issues (as for `comment`). */
+export const GITHUB_ENVIRONMENT = [
+  { name: 'GITHUB_TOKEN', description: 'a token with issues: write (and contents: write, pull-requests: write for --propose-senders)' },
+  { name: 'GITHUB_REPOSITORY', description: 'owner/repo' },
+  { name: 'GITHUB_API_URL', description: 'default https://api.github.com' },
+  { name: 'DMARCOPS_GITHUB_LOGIN', description: 'the identity whose issues count, when the token is not the workflow\'s (a GitHub App writes as <app>[bot])' },
+];
 
 export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
   return {
     name: 'alerts',
     summary: 'one GitHub issue per alert: new sources, failing senders, spoofing, silent reporters, policy and DNS drift',
-    usage: 'dmarcops alerts [--domains <dir>] [--data <dir>] [--config <file>] [--dry-run] [--json | --format text|markdown|json] [--skip-dns] [--propose-senders] [--now <iso>]',
-    help: [
-      'Evaluates the alert rules of domains/_alerts.yaml (docs/alerts.md) over the reports dataset, the domain',
-      'files and, for DNS drift, a read-only plan against the DNS providers. Then keeps one GitHub issue per',
-      'alert: opened when the condition starts, updated while it lasts, closed with a comment when it clears,',
-      'reopened when it returns (label dmarcops:alert). Only issues written by the workflow\'s own identity count.',
-      '',
-      'options:',
-      '  --domains <dir>      folder of domain files (default: domains)',
-      '  --data <dir>         dataset root (default: reports)',
-      '  --config <file>      alerts config (default: <domains>/_alerts.yaml; defaults when missing)',
-      '  --dry-run            change nothing on GitHub: print the alerts and what the sync would do',
-      '  --json               print the alerts (and the planned issue actions) as JSON',
-      '  --format <f>         text (default), markdown (the issue bodies) or json',
-      '  --skip-dns           leave DNS drift out (no provider credentials needed; its issues stay as they are)',
-      '  --propose-senders    open the declare-this-sender pull requests instead of syncing issues',
-      '                       (needs declare_sender.enabled in the config; contents and pull-requests write)',
-      '  --now <iso>          the clock (rules look at the full UTC days before it)',
-      '',
-      'GitHub from the environment, as for `comment`: GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL;',
-      'DMARCOPS_GITHUB_LOGIN names the identity whose issues count when the token is not the workflow\'s.',
-      'DNS drift reads with CLOUDFLARE_API_TOKEN (CLOUDFLARE_BASE_URL), PDNS_API_URL, PDNS_API_KEY (read-only tokens).',
+    description: [
+      'Evaluates the alert rules of domains/_alerts.yaml (docs/alerts.md) over the reports dataset, the domain files and, for DNS drift, a read-only ' +
+        'plan against the DNS providers. Then keeps one GitHub issue per alert: opened when the condition starts, updated while it lasts, closed with a ' +
+        'comment when it clears, reopened when it returns (label dmarcops:alert). Only issues written by the workflow\'s own identity count.',
       'Under GitHub Actions the alerts are added to $GITHUB_STEP_SUMMARY and `proposals=<n>` to $GITHUB_OUTPUT.',
-      '',
-      'exit: 0 done (alerts or not), 1 invalid files or a GitHub error, 2 usage error',
-    ].join('\n'),
-    options: {
-      ...DOMAINS_OPTION,
-      ...JSON_OPTION,
-      data: { type: 'string', default: 'reports' },
-      config: { type: 'string' },
-      format: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      'skip-dns': { type: 'boolean', default: false },
-      'propose-senders': { type: 'boolean', default: false },
-      now: { type: 'string' },
-    },
-    allowPositionals: false,
+    ],
+    options: [
+      ...ALERT_OPTIONS,
+      { name: 'dry-run', type: 'boolean', default: false, description: 'change nothing on GitHub: print the alerts and what the sync would do' },
+      withDescription(JSON_OPTION, 'print the alerts (and the planned issue actions) as JSON: the same as --format json'),
+      { name: 'format', type: 'string', value: 'f', defaultText: 'text', description: 'text, markdown (the issue bodies) or json' },
+      { name: 'skip-dns', type: 'boolean', default: false, description: 'leave DNS drift out (no provider credentials needed; its issues stay as they are)' },
+      {
+        name: 'propose-senders',
+        type: 'boolean',
+        default: false,
+        description:
+          'open the declare-this-sender pull requests instead of syncing issues (needs declare_sender.enabled in the config; contents and pull-requests write)',
+      },
+      NOW_OPTION,
+    ],
+    exclusive: [['json', 'format']],
+    environment: [
+      ...GITHUB_ENVIRONMENT,
+      // DNS drift plans read-only, with the providers' credentials as plan reads them (read-only tokens are enough).
+      ...CREDENTIALS.filter((variable) => variable.name !== 'GITHUB_STEP_SUMMARY').map((variable) => ({
+        ...variable,
+        description: `DNS drift (unless --skip-dns): ${variable.description}`,
+      })),
+    ],
+    examples: [
+      {
+        command: 'dmarcops alerts --dry-run --skip-dns',
+        description: 'the alerts of today, and what the issue sync would do, without GitHub or DNS credentials',
+      },
+      { command: 'dmarcops alerts --propose-senders', description: 'open a declare-this-sender pull request for each legitimate-looking new source' },
+    ],
+    exit: { 0: 'done (alerts or not)', 1: 'invalid files or a GitHub error' },
     async run(values, _positionals, context) {
       const { output, env } = context;
       const format = values.json === true ? 'json' : typeof values.format === 'string' ? values.format : 'text';
-      if (!['text', 'markdown', 'json'].includes(format)) throw new CliError(`--format must be text, markdown or json, not ${JSON.stringify(format)}`, EXIT.usage);
+      if (!['text', 'markdown', 'json'].includes(format)) throw usageError(`--format must be text, markdown or json, not ${JSON.stringify(format)}`);
       const now = deps.now ?? parseNow(values.now);
       const dryRun = values['dry-run'] === true;
       const propose = values['propose-senders'] === true;
       const domainsDir = resolvePath(context.cwd, String(values.domains));
       const loaded = await loadValidDomains(domainsDir, output);
       const { config, file: configFile } = await loadValidAlertsConfig(values, context);
-      if (propose && !config.declareSender.enabled) throw new CliError(`--propose-senders: declare_sender.enabled is not true in ${configFile}`);
+      if (propose && !config.declareSender.enabled) {
+        throw new DmarcopsError('declare-sender-disabled', `--propose-senders: declare_sender.enabled is not true in ${configFile}`);
+      }
 
       const skipDns = values['skip-dns'] === true || propose;
       const run = await evaluateAlerts({
@@ -109,7 +132,11 @@ export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
       let proposals: ProposeResult[] | undefined;
       const github = env.GITHUB_TOKEN !== undefined && env.GITHUB_TOKEN !== '' ? githubContextFromEnv(env) : undefined;
       if (propose) {
-        if (github === undefined) throw new CliError('GITHUB_TOKEN is not set: --propose-senders opens pull requests (set it, or use --dry-run)');
+        if (github === undefined) {
+          throw new DmarcopsError('github-token-missing', 'GITHUB_TOKEN is not set: --propose-senders opens pull requests (set it, or use --dry-run)', {
+            hint: 'In the workflow: `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: contents: write, pull-requests: write`.',
+          });
+        }
         const octokit = createOctokit(github);
         proposals = [];
         const defaultsText = loaded.texts.get([...loaded.texts.keys()].find((file) => file.endsWith('_defaults.yaml')) ?? '');
@@ -141,7 +168,11 @@ export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
         });
         sync = await applyIssueSync(octokit, planned, { owner: github.owner, repo: github.repo, login, dryRun }, ignored);
       } else if (!dryRun) {
-        throw new CliError('GITHUB_TOKEN is not set: `dmarcops alerts` keeps GitHub issues in sync (set GITHUB_TOKEN and GITHUB_REPOSITORY, or use --dry-run)');
+        throw new DmarcopsError(
+          'github-token-missing',
+          'GITHUB_TOKEN is not set: `dmarcops alerts` keeps GitHub issues in sync (set GITHUB_TOKEN and GITHUB_REPOSITORY, or use --dry-run)',
+          { hint: 'In the workflow: `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: issues: write`; to look without writing, `--dry-run`.' },
+        );
       }
 
       if (format === 'json') output.out(renderAlertsJson({ ...run, ...(sync === undefined ? {} : { issues: sync.actions }), ...(proposals === undefined ? {} : { proposals }) } as AlertRun).trimEnd());

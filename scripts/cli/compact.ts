@@ -3,35 +3,32 @@ import { join } from 'node:path';
 import { UNKNOWN_MONTH, openDataset } from '../reports/store/index.ts';
 import type { CompactResult, Table } from '../reports/store/index.ts';
 import type { Command } from './command.ts';
-import { CliError, EXIT, JSON_OPTION } from './command.ts';
+import { usageError } from '../lib/errors.ts';
+import { DATA_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 
 export const compactCommand: Command = {
   name: 'compact',
   summary: 'merge the part files of a month (or every month) into one, crash-safely (records/ and tls/)',
-  usage: 'dmarcops compact [YYYY-MM… | unknown] [--closed [--grace-days <n>]] [--data <dir>] [--json]',
-  help: [
-    'Each ingest run adds one immutable part file per month, in records/ (DMARC) and in tls/ (TLS reports).',
-    'Compaction merges a month\'s parts of each into one file; rows, dedupe and provenance stay exactly as they were.',
-    'Without a month, every month with two or more parts.',
-    '',
-    'In a git repository every compaction adds the merged file to the history (the parts stay in it too), so the',
-    'scheduled workflow compacts only closed months, once: --closed.',
-    '',
-    'month=unknown holds reports with implausible dates (see docs/dataset.md); it is never closed, so --closed leaves',
-    'it alone; `dmarcops compact unknown` merges it.',
-    '',
-    'options:',
-    '  --closed           only months that ended more than --grace-days ago (late reports may still come before)',
-    '  --grace-days <n>   days after a month\'s end before it counts as closed (default 7)',
-    '  --data <dir>       dataset root (default: reports)',
-    '  --json             the results as JSON',
-  ].join('\n'),
-  options: { ...JSON_OPTION, data: { type: 'string', default: 'reports' }, closed: { type: 'boolean', default: false }, 'grace-days': { type: 'string', default: '7' } },
-  allowPositionals: true,
+  arguments: [{ name: 'YYYY-MM… | unknown', optional: true, description: 'the months to merge (default: every month with two or more parts)' }],
+  description: [
+    'Each ingest run adds one immutable part file per month, in records/ (DMARC) and in tls/ (TLS reports). Compaction merges a month\'s parts of ' +
+      'each into one file; rows, dedupe and provenance stay exactly as they were. Without a month, every month with two or more parts.',
+    'In a git repository every compaction adds the merged file to the history (the parts stay in it too), so the scheduled workflow compacts only ' +
+      'closed months, once: --closed.',
+    'month=unknown holds reports with implausible dates (see docs/dataset.md); it is never closed, so --closed leaves it alone; ' +
+      '`dmarcops compact unknown` merges it.',
+  ],
+  options: [
+    { name: 'closed', type: 'boolean', default: false, description: 'only months that ended more than --grace-days ago (late reports may still come before)' },
+    { name: 'grace-days', type: 'string', value: 'n', default: '7', description: 'days after a month\'s end before it counts as closed' },
+    DATA_OPTION,
+    withDescription(JSON_OPTION, 'the results as JSON'),
+  ],
+  exit: { 0: 'merged, or nothing to merge', 1: 'error' },
   async run(values, months, { output }) {
-    for (const month of months) if (!/^\d{4}-\d{2}$/.test(month) && month !== UNKNOWN_MONTH) throw new CliError(`months are written YYYY-MM (or ${UNKNOWN_MONTH}), not ${month}`, EXIT.usage);
+    for (const month of months) if (!/^\d{4}-\d{2}$/.test(month) && month !== UNKNOWN_MONTH) throw usageError(`months are written YYYY-MM (or ${UNKNOWN_MONTH}), not ${month}`);
     const graceDays = Number(values['grace-days']);
-    if (!Number.isInteger(graceDays) || graceDays < 0) throw new CliError(`--grace-days must be a whole number of days, not ${String(values['grace-days'])}`, EXIT.usage);
+    if (!Number.isInteger(graceDays) || graceDays < 0) throw usageError(`--grace-days must be a whole number of days, not ${String(values['grace-days'])}`);
     const root = String(values.data);
     const closed = (month: string): boolean => values.closed !== true || isClosed(month, new Date(), graceDays);
     const dataset = await openDataset({ root });

@@ -10,9 +10,9 @@ import { committedLedgerFiles, unsupportedTlsInputs } from '../reports/store/ind
 import { openDuck } from '../reports/store/duck.ts';
 import { sqlList } from '../reports/store/layout.ts';
 import type { Command, CommandContext } from './command.ts';
-import { CliError, EXIT } from './command.ts';
+import { EXIT } from './command.ts';
 import { printable } from '../printable.ts';
-import { RUN_HELP, RUN_OPTIONS, runIngest } from './ingest.ts';
+import { RUN_OPTIONS, runIngest } from './ingest.ts';
 
 /**
  * Messages whose reports were committed (or already were) go to Processed; the rest to Invalid. A
@@ -36,51 +36,61 @@ export interface MailFiling {
 export const fetchCommand: Command = {
   name: 'fetch',
   summary: 'fetch report mail over IMAP, ingest it, then file the messages (Processed / Invalid)',
-  usage: 'dmarcops fetch [--keep-mail | --file-only | --retry-unsupported] [--data <dir>] [--domains <dir>] [--json] [--offline]',
-  help: [
-    'Reads every message in the mailbox (INBOX by default), ingests the reports it carries, and only after the',
-    'run is committed to the dataset moves each message: to Processed when its reports (DMARC aggregate or SMTP',
-    'TLS reports) are stored (or were already), to Invalid when it held no usable report (invalid, foreign,',
-    'failure report). Nothing is deleted.',
-    '',
-    'Two phases, when the dataset only counts once it is pushed (the scheduled workflow): run',
-    '`fetch --keep-mail`, commit and push reports/, then `fetch --file-only`. Should the push fail, the mail is',
-    'still in the inbox and the next run reads it again.',
-    '',
-    'environment (secrets are read from here only, never printed):',
-    '  DMARCOPS_IMAP_HOST, DMARCOPS_IMAP_USER, DMARCOPS_IMAP_PASSWORD   required',
-    '  DMARCOPS_IMAP_PORT (993), DMARCOPS_IMAP_TLS (implicit | starttls | none), DMARCOPS_IMAP_MAILBOX (INBOX),',
-    '  DMARCOPS_IMAP_PROCESSED_FOLDER (Processed), DMARCOPS_IMAP_INVALID_FOLDER (Invalid),',
-    '  DMARCOPS_IMAP_CA_FILE (PEM for a private CA), DMARCOPS_IMAP_TLS_REJECT_UNAUTHORIZED (true)',
-    '',
-    'options:',
-    '  --keep-mail              phase 1: ingest and commit the run as usual, but move no message; prints (with',
-    '                           --json: `mail`) where each would go',
-    '  --file-only              phase 2: ingest nothing; file each message by the committed ledger of <data>: its',
-    '                           bytes (source_ref) stored or found duplicate by a run → Processed, seen with another',
-    '                           outcome → Invalid, never seen (arrived since phase 1) → left in the mailbox. Only',
-    '                           --data, --json and --summary-file apply. Run it once the dataset is pushed.',
-    '  --retry-unsupported      read again the TLS reports an earlier dmarcops set aside as unsupported: the',
-    '                           messages of the Invalid folder the ledger knows as such (kind tls, outcome',
-    '                           unsupported; matched by the sha256 of their bytes) are ingested, and those whose',
-    '                           reports are stored move to Processed; the rest stay in Invalid. Once is enough.',
-    RUN_HELP,
-    '',
-    'exit: 0 the run committed and messages were filed (--keep-mail: none moved), 1 error (nothing moved),',
-    '      2 usage error (e.g. --keep-mail with --file-only)',
-  ].join('\n'),
-  options: { ...RUN_OPTIONS, 'keep-mail': { type: 'boolean', default: false }, 'file-only': { type: 'boolean', default: false }, 'retry-unsupported': { type: 'boolean', default: false } },
-  allowPositionals: false,
+  description: [
+    'Reads every message in the mailbox (INBOX by default), ingests the reports it carries, and only after the run is committed to the dataset moves ' +
+      'each message: to Processed when its reports (DMARC aggregate or SMTP TLS reports) are stored (or were already), to Invalid when it held no ' +
+      'usable report (invalid, foreign, failure report). Nothing is deleted.',
+    'Two phases, when the dataset only counts once it is pushed (the scheduled workflow): run `fetch --keep-mail`, commit and push reports/, ' +
+      'then `fetch --file-only`. Should the push fail, the mail is still in the inbox and the next run reads it again.',
+  ],
+  options: [
+    {
+      name: 'keep-mail',
+      type: 'boolean',
+      default: false,
+      description: 'phase 1: ingest and commit the run as usual, but move no message; prints (with --json: `mail`) where each would go',
+    },
+    {
+      name: 'file-only',
+      type: 'boolean',
+      default: false,
+      description:
+        'phase 2: ingest nothing; file each message by the committed ledger of <data>: its bytes (source_ref) stored or found duplicate by a run → Processed, ' +
+        'seen with another outcome → Invalid, never seen (arrived since phase 1) → left in the mailbox. Only --data, --json and --summary-file apply. ' +
+        'Run it once the dataset is pushed.',
+    },
+    {
+      name: 'retry-unsupported',
+      type: 'boolean',
+      default: false,
+      description:
+        'read again the TLS reports an earlier dmarcops set aside as unsupported: the messages of the Invalid folder the ledger knows as such (kind tls, ' +
+        'outcome unsupported; matched by the sha256 of their bytes) are ingested, and those whose reports are stored move to Processed; the rest stay ' +
+        'in Invalid. Once is enough.',
+    },
+    ...RUN_OPTIONS,
+  ],
+  // --retry-unsupported reads the Invalid folder and files what it stores at once: it goes with neither phase.
+  exclusive: [['keep-mail', 'file-only', 'retry-unsupported']],
+  environment: [
+    { name: 'DMARCOPS_IMAP_HOST, DMARCOPS_IMAP_USER, DMARCOPS_IMAP_PASSWORD', description: 'required; secrets are read from here only, never printed' },
+    { name: 'DMARCOPS_IMAP_PORT', description: '993 (143 with starttls or none)' },
+    { name: 'DMARCOPS_IMAP_TLS', description: 'implicit (default), starttls or none' },
+    { name: 'DMARCOPS_IMAP_MAILBOX', description: 'the mailbox to read (INBOX)' },
+    { name: 'DMARCOPS_IMAP_PROCESSED_FOLDER, DMARCOPS_IMAP_INVALID_FOLDER', description: 'where messages are filed (Processed, Invalid)' },
+    { name: 'DMARCOPS_IMAP_CA_FILE', description: 'PEM file of a private CA' },
+    { name: 'DMARCOPS_IMAP_TLS_REJECT_UNAUTHORIZED', description: 'true (default); false accepts any certificate' },
+  ],
+  exit: {
+    0: 'the run committed and messages were filed (--keep-mail: none moved)',
+    1: 'error (nothing moved)',
+    2: 'usage error (e.g. --keep-mail with --file-only)',
+  },
   async run(values, _positionals, context) {
+    // --keep-mail with --file-only is refused before this, by the table's `exclusive`.
     const keepMail = values['keep-mail'] === true;
     const fileOnly = values['file-only'] === true;
     const retryUnsupported = values['retry-unsupported'] === true;
-    if (keepMail && fileOnly) {
-      throw new CliError('--keep-mail (phase 1: ingest, move nothing) and --file-only (phase 2: file, ingest nothing) exclude each other; give one', EXIT.usage);
-    }
-    if (retryUnsupported && (keepMail || fileOnly)) {
-      throw new CliError('--retry-unsupported reads the Invalid folder and files what it stores at once; it does not go with --keep-mail or --file-only', EXIT.usage);
-    }
     if (retryUnsupported) {
       await retryUnsupportedMail(imapConfigFromEnv(context.env), values, context);
       return EXIT.ok;

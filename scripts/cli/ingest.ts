@@ -7,40 +7,35 @@ import type { IngestItem, IngestSummary, ItemResult, QuarantineLimits } from '..
 import { fileItems } from '../reports/sources/files.ts';
 import { openDataset } from '../reports/store/index.ts';
 import type { UnpackLimits } from '../reports/unpack/index.ts';
-import type { Command, CommandContext } from './command.ts';
-import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
+import { usageError } from '../lib/errors.ts';
+import type { Command, CommandContext, OptionSpec } from './command.ts';
+import { DATA_OPTION, DOMAINS_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
 import type { Output } from './output.ts';
 import { printable } from '../printable.ts';
 import { createProgress } from './progress.ts';
 
 /** Options shared by `ingest` and `fetch`. */
-export const RUN_OPTIONS = {
-  ...DOMAINS_OPTION,
-  ...JSON_OPTION,
-  data: { type: 'string', default: 'reports' },
-  offline: { type: 'boolean', default: false },
-  'summary-file': { type: 'string' },
-  'max-payload-bytes': { type: 'string' },
-  'max-ratio': { type: 'string' },
-  'quarantine-max-report-bytes': { type: 'string' },
-  'quarantine-max-run-bytes': { type: 'string' },
-} as const;
+export const RUN_OPTIONS: OptionSpec[] = [
+  DATA_OPTION,
+  withDescription(DOMAINS_OPTION, 'folder of domain files; reports for other domains are set aside as foreign'),
+  withDescription(JSON_OPTION, 'print one JSON summary: counts of reports, records, duplicates, foreign, invalid (with sources and reasons)'),
+  { name: 'offline', type: 'boolean', default: false, description: 'no network lookups: enrichment uses the offline ASN data and the PTR cache only' },
+  { name: 'summary-file', type: 'string', value: 'file', description: 'also append a Markdown summary (e.g. "$GITHUB_STEP_SUMMARY")' },
+  { name: 'max-payload-bytes', type: 'string', value: 'n', defaultText: '256 MiB', description: 'largest uncompressed attachment' },
+  { name: 'max-ratio', type: 'string', value: 'n', defaultText: '200', description: 'largest compression ratio once past 1 MiB' },
+  {
+    name: 'quarantine-max-report-bytes',
+    type: 'string',
+    value: 'n',
+    defaultText: '1 MiB; 0 keeps none',
+    description: 'largest foreign report kept in <data>/quarantine/foreign/, gzipped; a bigger one gets its ledger row only',
+  },
+  { name: 'quarantine-max-run-bytes', type: 'string', value: 'n', defaultText: '4 MiB', description: 'most bytes one run may add to the quarantine' },
+];
 
-export const RUN_HELP = [
-  '  --data <dir>             dataset root (default: reports)',
-  '  --domains <dir>          folder of domain files; reports for other domains are set aside as foreign (default: domains)',
-  '  --json                   print one JSON summary: counts of reports, records, duplicates, foreign, invalid (with sources and reasons)',
-  '  --offline                no network lookups: enrichment uses the offline ASN data and the PTR cache only',
-  '  --summary-file <file>    also append a Markdown summary (e.g. "$GITHUB_STEP_SUMMARY")',
-  '  --max-payload-bytes <n>  largest uncompressed attachment (default 256 MiB)',
-  '  --max-ratio <n>          largest compression ratio once past 1 MiB (default 200)',
-  '  --quarantine-max-report-bytes <n>',
-  '                           largest foreign report kept in <data>/quarantine/foreign/, gzipped (default 1 MiB;',
-  '                           0 keeps none); a bigger one gets its ledger row only',
-  '  --quarantine-max-run-bytes <n>',
-  '                           most bytes one run may add to the quarantine (default 4 MiB)',
-].join('\n');
+/** The dataset root when --data is not given, for the hints that print commands to paste. */
+const DEFAULT_DATA = String(DATA_OPTION.default);
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
@@ -101,7 +96,7 @@ export function numberOption(values: Values, name: string, { zero = false } = {}
   if (raw === undefined) return undefined;
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0 || (value === 0 && !zero)) {
-    throw new CliError(`--${name} must be a ${zero ? 'non-negative' : 'positive'} number, not ${String(raw)}`, EXIT.usage);
+    throw usageError(`--${name} must be a ${zero ? 'non-negative' : 'positive'} number, not ${String(raw)}`);
   }
   return value;
 }
@@ -176,7 +171,7 @@ function retryHints(summary: IngestSummary, dataRoot: string, origin: InputOrigi
     const originals = origin === 'files'
       ? 'the files stay where they are'
       : "the messages go to the mailbox's Invalid folder (save them as .eml or mbox files to read them again)";
-    hints.push(`invalid and unsupported inputs are not kept in ${dataRoot}/, only their ledger rows: ${originals}; after upgrading dmarcops: dmarcops ingest --retry <files>${dataRoot === RUN_OPTIONS.data.default ? '' : ` --data ${shellQuote(dataRoot)}`}`);
+    hints.push(`invalid and unsupported inputs are not kept in ${dataRoot}/, only their ledger rows: ${originals}; after upgrading dmarcops: dmarcops ingest --retry <files>${dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`}`);
   }
   if (summary.tls.earlierUnsupported > 0) hints.push(earlierUnsupportedHint(summary.tls.earlierUnsupported, dataRoot));
   return hints;
@@ -184,7 +179,7 @@ function retryHints(summary: IngestSummary, dataRoot: string, origin: InputOrigi
 
 /** How to read the TLS reports an earlier dmarcops set aside as unsupported (their ledger rows say which). */
 function earlierUnsupportedHint(count: number, dataRoot: string): string {
-  const data = dataRoot === RUN_OPTIONS.data.default ? '' : ` --data ${shellQuote(dataRoot)}`;
+  const data = dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`;
   const reports = count === 1 ? '1 TLS report' : `${count} TLS reports`;
   return `${reports} that an earlier dmarcops set aside as unsupported ${count === 1 ? 'waits' : 'wait'} to be read: ` +
     `dmarcops fetch --retry-unsupported${data} reads ${count === 1 ? 'it' : 'them'} from the mailbox's Invalid folder; ` +
@@ -197,7 +192,7 @@ function shellQuote(text: string): string {
 
 /** The command that reads a dataset's quarantine again, ready to paste. */
 function retryCommand(dataRoot: string): string {
-  const data = dataRoot === RUN_OPTIONS.data.default ? '' : ` --data ${shellQuote(dataRoot)}`;
+  const data = dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`;
   return `dmarcops ingest --retry ${shellQuote(`${dataRoot}/quarantine`)}${data}`;
 }
 
@@ -228,32 +223,42 @@ export function summaryMarkdown(summary: IngestSummary, origin: InputOrigin = 'f
 export const ingestCommand: Command = {
   name: 'ingest',
   summary: 'ingest report files, mailboxes and folders into the Parquet dataset',
-  usage: 'dmarcops ingest <paths…> [--retry] [--data <dir>] [--domains <dir>] [--json] [--offline]',
-  help: [
-    'Each path may be a report (.xml, .xml.gz, .gz, .zip, .eml — detected by content, not by name), an mbox file,',
-    'a Maildir folder, or a folder to walk (symbolic links inside are skipped, never followed). DMARC aggregate',
-    'reports go to <data>/records/, SMTP TLS reports (RFC 8460 JSON, plain or gzip) to <data>/tls/. Reports already',
-    'stored are recognised and not stored again. Foreign reports (not for a domain in domains/) are kept in',
-    '<data>/quarantine/foreign/ within the caps below; inputs that hold no usable report get a ledger row (hash, size,',
-    'Message-ID, subject without addresses, reason) and nothing else: their content is not kept. An input whose',
-    'bytes a run has seen is skipped (already ingested), unless --retry; TLS reports an earlier dmarcops set aside as',
-    'unsupported are read again without it.',
-    '',
-    'options:',
-    '  --retry                  read inputs again even when a run has seen them: after adding a domain file (foreign',
-    '                           reports become ours) or upgrading dmarcops (a parser fix), e.g.',
-    '                           `dmarcops ingest --retry reports/quarantine` (foreign reports), or the original',
-    '                           files. Reports already stored stay duplicates (nothing is doubled) and the',
-    '                           quarantined files stay where they are.',
-    RUN_HELP,
-    '',
-    'exit: 0 the run committed (invalid inputs are reported, not fatal), 1 error, 2 usage error',
-  ].join('\n'),
-  // --retry is ingest's own: fetch shares RUN_OPTIONS and has nothing to retry (the mailbox moves on).
-  options: { ...RUN_OPTIONS, retry: { type: 'boolean', default: false } },
-  allowPositionals: true,
+  arguments: [
+    {
+      name: 'paths…',
+      description:
+        'report files (.xml, .json, .gz, .zip, .eml: DMARC aggregate or SMTP TLS reports, detected by content, not by name), mbox files, ' +
+        'Maildir folders, or folders to walk',
+    },
+  ],
+  description: [
+    'Each path may be a report, an mbox file, a Maildir folder, or a folder to walk (symbolic links inside are skipped, never followed). ' +
+      'DMARC aggregate reports go to <data>/records/, SMTP TLS reports (RFC 8460 JSON, plain or gzip) to <data>/tls/. ' +
+      'Reports already stored are recognised and not stored again. Foreign reports (not for a domain in domains/) are kept in <data>/quarantine/foreign/ ' +
+      'within the caps below; inputs that hold no usable report get a ledger row (hash, size, Message-ID, subject without addresses, reason) and nothing else: ' +
+      'their content is not kept. An input whose bytes a run has seen is skipped (already ingested), unless --retry; TLS reports an earlier dmarcops ' +
+      'set aside as unsupported are read again without it.',
+  ],
+  options: [
+    {
+      name: 'retry',
+      type: 'boolean',
+      default: false,
+      description:
+        'read inputs again even when a run has seen them: after adding a domain file (foreign reports become ours) or upgrading dmarcops (a parser fix), ' +
+        'e.g. `dmarcops ingest --retry reports/quarantine` (foreign reports), or the original files. Reports already stored stay duplicates ' +
+        '(nothing is doubled) and the quarantined files stay where they are.',
+    },
+    // --retry is ingest's own: fetch shares RUN_OPTIONS and has nothing to retry (the mailbox moves on).
+    ...RUN_OPTIONS,
+  ],
+  examples: [
+    { command: 'dmarcops ingest ~/Downloads/reports/', description: 'a folder of report files and saved mail' },
+    { command: 'dmarcops ingest --retry reports/quarantine', description: 'after adding a domain file: read the foreign reports kept for it' },
+  ],
+  exit: { 0: 'the run committed (invalid inputs are reported, not fatal)', 1: 'error' },
   async run(values, paths, context) {
-    if (paths.length === 0) throw new CliError('give one or more files or folders to ingest', EXIT.usage);
+    if (paths.length === 0) throw usageError('give one or more files or folders to ingest');
     const skipped: { source: string; reason: string }[] = [];
     const items = fileItems(paths, { onSkip: (source, reason) => skipped.push({ source, reason }) });
     await runIngest(items, values, context, 'ingest', undefined, { origin: 'files', skipped });

@@ -12,6 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createTransport } from 'nodemailer';
+import { DmarcopsError } from '../lib/errors.ts';
 
 export const SMTP_ENV = {
   host: 'DMARCOPS_SMTP_HOST',
@@ -36,7 +37,7 @@ export interface SmtpSettings {
 
 const ADDRESS = /^[^\s@<>,;"]+@[^\s@<>,;"]+$/;
 
-/** The settings, or null when DMARCOPS_SMTP_HOST is not set; throws a sentence naming what is wrong. */
+/** The settings, or null when DMARCOPS_SMTP_HOST is not set; throws an `smtp-config` error naming the variable at fault. */
 export function smtpSettingsFromEnv(env: NodeJS.ProcessEnv): SmtpSettings | null {
   const get = (name: string): string | undefined => {
     const value = env[name]?.trim();
@@ -45,17 +46,25 @@ export function smtpSettingsFromEnv(env: NodeJS.ProcessEnv): SmtpSettings | null
   const host = get(SMTP_ENV.host);
   if (host === undefined) return null;
   const tlsText = (get(SMTP_ENV.tls) ?? 'starttls').toLowerCase();
-  if (tlsText !== 'starttls' && tlsText !== 'implicit' && tlsText !== 'none') throw new Error(`${SMTP_ENV.tls} must be starttls, implicit or none, not ${JSON.stringify(tlsText)}`);
+  if (tlsText !== 'starttls' && tlsText !== 'implicit' && tlsText !== 'none') {
+    throw new DmarcopsError('smtp-config', `${SMTP_ENV.tls} must be starttls, implicit or none, not ${JSON.stringify(tlsText)}`);
+  }
   const tls = tlsText;
   const portText = get(SMTP_ENV.port) ?? (tls === 'implicit' ? '465' : '587');
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) throw new Error(`${SMTP_ENV.port} must be a port number, not ${JSON.stringify(portText)}`);
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+    throw new DmarcopsError('smtp-config', `${SMTP_ENV.port} must be a port number, not ${JSON.stringify(portText)}`);
+  }
   const user = get(SMTP_ENV.user);
   const password = env[SMTP_ENV.password];
-  if ((user === undefined) !== (password === undefined || password === '')) throw new Error(`set both ${SMTP_ENV.user} and ${SMTP_ENV.password}, or neither`);
+  if ((user === undefined) !== (password === undefined || password === '')) {
+    throw new DmarcopsError('smtp-config', `set both ${SMTP_ENV.user} and ${SMTP_ENV.password}, or neither`);
+  }
   const from = get(SMTP_ENV.from);
-  if (from === undefined || !ADDRESS.test(from)) throw new Error(`${SMTP_ENV.from} must be the sender's address (name@example.com)`);
+  if (from === undefined || !ADDRESS.test(from)) throw new DmarcopsError('smtp-config', `${SMTP_ENV.from} must be the sender's address (name@example.com)`);
   const to = (get(SMTP_ENV.to) ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
-  if (to.length === 0 || to.some((a) => !ADDRESS.test(a))) throw new Error(`${SMTP_ENV.to} must list the recipients' addresses, separated by commas`);
+  if (to.length === 0 || to.some((a) => !ADDRESS.test(a))) {
+    throw new DmarcopsError('smtp-config', `${SMTP_ENV.to} must list the recipients' addresses, separated by commas`);
+  }
   const settings: SmtpSettings = { host, port: Number(portText), tls, from, to };
   if (user !== undefined && password !== undefined) settings.auth = { user, pass: password };
   const ca = get(SMTP_ENV.ca);
@@ -96,7 +105,8 @@ export async function sendMail(settings: SmtpSettings, mail: DigestMail): Promis
     return { messageId: String(info.messageId), accepted: addresses(info.accepted), rejected: addresses(info.rejected) };
   } catch (error) {
     // nodemailer's messages name the server and the SMTP reply; never the password.
-    throw new Error(`mailing the digest through ${settings.host}:${settings.port} failed: ${(error as Error).message}`, { cause: error });
+    const reason = (error as Error).message;
+    throw new DmarcopsError('smtp-failed', `mailing the digest through ${settings.host}:${settings.port} failed: ${reason}`, { cause: error });
   } finally {
     transport.close();
   }

@@ -15,6 +15,7 @@
  * for other tokens, or DMARCOPS_GITHUB_LOGIN); every other issue is ignored, whatever it says.
  */
 import type { Octokit } from '@octokit/rest';
+import { DmarcopsError } from '../lib/errors.ts';
 import type { Alert, AlertRule } from '../alerts/model.ts';
 import { ruleOfKey } from '../alerts/model.ts';
 import { truncateMarkdown } from './comment.ts';
@@ -270,18 +271,38 @@ export async function applyIssueSync(octokit: Octokit, planned: readonly Planned
 function checkAuthor(created: { number: number; user?: { login?: string } | null }, login: string): void {
   const author = created.user?.login;
   if (author !== undefined && author.toLowerCase() !== login.toLowerCase()) {
-    throw new Error(`issue #${created.number} was written as ${author}, but only issues of ${login} are tracked: set DMARCOPS_GITHUB_LOGIN=${author} (nothing more was written)`);
+    throw new DmarcopsError(
+      'github-identity-mismatch',
+      `issue #${created.number} was written as ${author}, but only issues of ${login} are tracked: ` +
+        `set DMARCOPS_GITHUB_LOGIN=${author} (nothing more was written)`,
+    );
   }
 }
 
-export function explain(error: unknown, where: string): Error {
+/** A failed GitHub request as a catalogue error naming where and what to change (an error that has a code already passes through). */
+export function explain(error: unknown, where: string): DmarcopsError {
+  if (error instanceof DmarcopsError) return error;
   const status = (error as { status?: unknown }).status;
   const message = (error as Error).message;
-  if (status === 401) return new Error(`GitHub refused the token (401 ${message}) for ${where}`, { cause: error });
-  if (status === 403) return new Error(`the token may not do this on ${where} (403 ${message}): the job needs \`permissions: issues: write\``, { cause: error });
-  if (status === 404) return new Error(`${where} not found (404): check GITHUB_REPOSITORY and that issues are enabled`, { cause: error });
-  if (status === 410) return new Error(`issues are disabled on ${where} (410): enable them in the repository settings`, { cause: error });
-  return new Error(`GitHub request for ${where} failed: ${message}`, { cause: error });
+  if (status === 401) return new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) for ${where}`, { cause: error });
+  if (status === 403) {
+    return new DmarcopsError('github-permission', `the token may not do this on ${where} (403 ${message}): the job needs \`permissions: issues: write\``, {
+      cause: error,
+    });
+  }
+  if (status === 404) {
+    return new DmarcopsError('github-api-failed', `${where} not found (404): check GITHUB_REPOSITORY and that issues are enabled`, {
+      cause: error,
+      hint: 'Check GITHUB_REPOSITORY (owner/repo), and that issues are enabled in the repository settings.',
+    });
+  }
+  if (status === 410) {
+    return new DmarcopsError('github-api-failed', `issues are disabled on ${where} (410): enable them in the repository settings`, {
+      cause: error,
+      hint: 'Enable issues in the repository settings (Settings → General → Features).',
+    });
+  }
+  return new DmarcopsError('github-api-failed', `GitHub request for ${where} failed: ${message}`, { cause: error });
 }
 
 // ---------------------------------------------------------------------------------------------

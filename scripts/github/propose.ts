@@ -12,6 +12,7 @@ import type { Octokit } from '@octokit/rest';
 import { addSender } from '../alerts/declare.ts';
 import type { Alert, SenderProposal } from '../alerts/model.ts';
 import type { DomainFileSpec } from '../policy/load.ts';
+import { DmarcopsError } from '../lib/errors.ts';
 import { loadDomainTexts } from '../policy/load.ts';
 import { escapeMarkdown } from './markdown.ts';
 
@@ -93,7 +94,9 @@ export async function proposeSender(octokit: Octokit, alert: Alert, options: Pro
     const base = options.base ?? (await octokit.rest.repos.get({ owner, repo })).data.default_branch;
     const { data: baseRef } = await octokit.rest.git.getRef({ owner, repo, ref: `heads/${base}` });
     const { data: file } = await octokit.rest.repos.getContent({ owner, repo, path: proposal.file, ref: base });
-    if (Array.isArray(file) || file.type !== 'file' || !('content' in file)) throw new Error(`${proposal.file} on ${base} is not a file`);
+    if (Array.isArray(file) || file.type !== 'file' || !('content' in file)) {
+      throw new DmarcopsError('declare-sender-failed', `${proposal.file} on ${base} is not a file`);
+    }
     const before = Buffer.from(file.content, 'base64').toString('utf8');
     const inherited = options.inherited?.(proposal.file);
     const after = addSender(before, proposal, {
@@ -136,7 +139,8 @@ function checkLoads(text: string, proposal: SenderProposal, defaultsText: string
   const errors = loaded.findings.filter((f) => f.severity === 'error');
   const domain = loaded.domains[0];
   if (errors.length > 0 || domain === undefined || !domain.policy.senders.some((s) => s.name === proposal.sender.name)) {
-    throw new Error(`the edited ${proposal.file} would not load (${errors.map((f) => `${f.line}:${f.col} ${f.message}`).join('; ') || 'the sender is missing'}); nothing was proposed`);
+    const why = errors.map((f) => `${f.line}:${f.col} ${f.message}`).join('; ') || 'the sender is missing';
+    throw new DmarcopsError('declare-sender-failed', `the edited ${proposal.file} would not load (${why}); nothing was proposed`);
   }
 }
 
@@ -144,11 +148,25 @@ function oneLine(text: string): string {
   return text.replace(/[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}]+/gu, ' ').trim();
 }
 
-function explain(error: unknown, where: string): Error {
+/** A failed GitHub request (or a refused edit) as a catalogue error naming where and what to change. */
+function explain(error: unknown, where: string): DmarcopsError {
   const code = (error as { status?: unknown }).status;
   const message = (error as Error).message;
-  if (code === 403) return new Error(`the token may not write to ${where} (403 ${message}): the job needs \`permissions: contents: write\` and \`pull-requests: write\` (and "Allow GitHub Actions to create pull requests" in the repository settings)`, { cause: error });
-  if (code === 409) return new Error(`${where}: the domain file changed while the proposal was made (409 ${message}); the next run tries again`, { cause: error });
-  if (code === 401) return new Error(`GitHub refused the token (401 ${message}) for ${where}`, { cause: error });
-  return new Error(`${where}: ${message}`, { cause: error });
+  if (error instanceof DmarcopsError) return new DmarcopsError(error.code, `${where}: ${message}`, { cause: error, hint: error.hint });
+  if (code === 403) {
+    return new DmarcopsError(
+      'github-permission',
+      `the token may not write to ${where} (403 ${message}): the job needs \`permissions: contents: write\` and \`pull-requests: write\` ` +
+        '(and "Allow GitHub Actions to create pull requests" in the repository settings)',
+      { cause: error },
+    );
+  }
+  if (code === 409) {
+    return new DmarcopsError('github-api-failed', `${where}: the domain file changed while the proposal was made (409 ${message}); the next run tries again`, {
+      cause: error,
+      hint: 'Nothing to do: the next run proposes the sender again, on the file as it is then.',
+    });
+  }
+  if (code === 401) return new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) for ${where}`, { cause: error });
+  return new DmarcopsError('github-api-failed', `${where}: ${message}`, { cause: error });
 }

@@ -7,6 +7,7 @@
  *
  *   const impact = await computeImpact({ base: { domains: baseDomains, ref: 'origin/main' }, head: { domains }, dataDir: 'reports' });
  */
+import { DmarcopsError } from '../lib/errors.ts';
 import type { LoadedDomain } from '../policy/load.ts';
 import type { DomainPolicy, Sender } from '../policy/model.ts';
 import { matchSender } from '../reports/classify.ts';
@@ -223,7 +224,9 @@ function replayRows(
   const groupId = (key: string): number => {
     let id = groupIds.get(key);
     if (id === undefined) {
-      if (groupKeys.length >= GROUPS) throw new Error(`more than ${GROUPS} source groups in the window`);
+      if (groupKeys.length >= GROUPS) {
+        throw new DmarcopsError('impact-too-large', `more than ${GROUPS.toLocaleString('en-US')} source groups in the window: too many to replay at once`);
+      }
       id = groupKeys.push(key) - 1;
       groupIds.set(key, id);
     }

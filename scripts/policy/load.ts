@@ -10,6 +10,7 @@ import { organizationalDomain } from './orgdomain.ts';
 import { checkSchema } from './schema.ts';
 import { hasPath, locateInSource, parseYamlSource } from './source.ts';
 import type { Located, YamlPath, YamlSource } from './source.ts';
+import { DmarcopsError } from '../lib/errors.ts';
 
 export const DEFAULTS_FILE_NAME = '_defaults.yaml';
 /** What a domain gets when neither its file nor the defaults file says otherwise. */
@@ -75,7 +76,7 @@ export async function loadDomainDir(dir: string, extraFiles: string[] = []): Pro
   try {
     names = (await readdir(dir)).sort();
   } catch (error) {
-    throw new Error(`cannot read the domains folder ${dir}: ${(error as Error).message}`, { cause: error });
+    throw new DmarcopsError('domains-unreadable', `cannot read the domains folder ${dir}: ${(error as Error).message}`, { cause: error });
   }
   const read = async (path: string): Promise<TextFile> => ({ file: relative(process.cwd(), path) || path, text: await readFile(path, 'utf8') });
   const defaults = names.includes(DEFAULTS_FILE_NAME) ? await read(join(dir, DEFAULTS_FILE_NAME)) : undefined;

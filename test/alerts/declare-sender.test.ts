@@ -150,7 +150,10 @@ describe('the pull request, through the local GitHub API', () => {
   test('a token that may not write gets an explanation and leaves no branch', async () => {
     const octokit = createOctokit({ token: github.readOnlyToken, baseUrl: github.url });
     const alert = { key: 'new-source/example.com/service%3AMailgun', title: 't', summary: 's', since: day(10), proposal: { ...SENDGRID, sender: { name: 'Mailgun', spf_includes: ['mailgun.org'] } } } as Alert;
-    await expect(proposeSender(octokit, alert, { owner: 'octo', repo: 'dmarc', base: null, today: day(13) })).rejects.toThrow(/contents: write.*pull-requests: write/);
+    await expect(proposeSender(octokit, alert, { owner: 'octo', repo: 'dmarc', base: null, today: day(13) })).rejects.toMatchObject({
+      code: 'github-permission',
+      message: expect.stringMatching(/contents: write.*pull-requests: write/),
+    });
     expect(api.branches(REPO)).not.toContain(proposalBranch(alert.proposal!));
   });
 
@@ -158,7 +161,7 @@ describe('the pull request, through the local GitHub API', () => {
     await writeFile(join(dir, 'domains', '_alerts.yaml'), 'declare_sender:\n  enabled: false\n');
     const result = await run('--propose-senders');
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('declare_sender.enabled is not true');
+    expect(result.stderr).toMatch(/declare_sender\.enabled is not true in .*_alerts\.yaml \[declare-sender-disabled\]/);
     await writeFile(join(dir, 'domains', '_alerts.yaml'), 'declare_sender:\n  enabled: true\n');
   });
 });

@@ -213,7 +213,10 @@ describe('alerts as GitHub issues', () => {
       const args = ['alerts', '--domains', domainsDir, '--data', dataDir, '--skip-dns', '--now', runAt(48)];
       const first = captureOutput();
       expect(await main(args, first, env, dir)).toBe(1);
-      expect(first.stderr.join('\n')).toContain('was written as dmarcops-app[bot], but only issues of github-actions[bot] are tracked: set DMARCOPS_GITHUB_LOGIN=dmarcops-app[bot]');
+      expect(first.stderr.join('\n')).toContain(
+        'was written as dmarcops-app[bot], but only issues of github-actions[bot] are tracked: ' +
+          'set DMARCOPS_GITHUB_LOGIN=dmarcops-app[bot] (nothing more was written) [github-identity-mismatch]',
+      );
       expect(appIssues.issues(REPO)).toHaveLength(1);
       const second = captureOutput();
       expect(await main(args, second, { ...env, DMARCOPS_GITHUB_LOGIN: app.login }, dir)).toBe(0);

@@ -168,14 +168,16 @@ describe('the digest of a week', () => {
     expect(output.text()).toBe(renderDigestMarkdown(digest).trimEnd());
     const bad = captureOutput();
     expect(await main(['digest', '--domains', domainsDir, '--data', dataDir, '--week', '2026-W60'], bad, {}, dir)).toBe(2);
-    expect(bad.stderr.join('\n')).toContain('2026 has weeks 01 to 53');
+    expect(bad.stderr[0]).toBe('dmarcops digest: --week: 2026-W60: 2026 has weeks 01 to 53 [usage]');
   });
 });
 
 describe('mail', () => {
   test('settings come from the environment, with sentences for mistakes', () => {
     expect(smtpSettingsFromEnv({})).toBeNull();
-    expect(() => smtpSettingsFromEnv({ DMARCOPS_SMTP_HOST: 'smtp.example.com' })).toThrow('DMARCOPS_SMTP_FROM');
+    expect(() => smtpSettingsFromEnv({ DMARCOPS_SMTP_HOST: 'smtp.example.com' })).toThrow(
+      expect.objectContaining({ code: 'smtp-config', message: expect.stringContaining('DMARCOPS_SMTP_FROM') }),
+    );
     expect(() => smtpSettingsFromEnv({ DMARCOPS_SMTP_HOST: 'h', DMARCOPS_SMTP_FROM: 'a@b.c', DMARCOPS_SMTP_TO: 'x@y.z', DMARCOPS_SMTP_USER: 'u' })).toThrow('set both');
     expect(smtpSettingsFromEnv({ DMARCOPS_SMTP_HOST: 'h', DMARCOPS_SMTP_TLS: 'implicit', DMARCOPS_SMTP_FROM: 'a@b.c', DMARCOPS_SMTP_TO: 'x@y.z, w@y.z' })).toEqual({ host: 'h', port: 465, tls: 'implicit', from: 'a@b.c', to: ['x@y.z', 'w@y.z'] });
   });

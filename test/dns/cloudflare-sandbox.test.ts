@@ -8,7 +8,7 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { CliError } from '../../scripts/cli/command.ts';
+import { DmarcopsError } from '../../scripts/lib/errors.ts';
 import {
   createCloudflareApi,
   loadZonesFile,
@@ -419,8 +419,9 @@ describe('over HTTP', () => {
       const file = join(dir, 'zones.json');
       await writeFile(file, JSON.stringify({ zones: [{ name: 'example.com', records: [{ type: 'TXT', name: '_dmarc', content: '"x"', ttl: 5 }] }] }));
       const error = await loadZonesFile(file).catch((caught: unknown) => caught);
-      expect(error).toBeInstanceOf(CliError);
-      expect((error as CliError).exitCode).toBe(2);
+      expect(error).toBeInstanceOf(DmarcopsError);
+      expect((error as DmarcopsError).code).toBe('sandbox-zones-invalid');
+      expect((error as DmarcopsError).exitCode).toBe(2);
       expect((error as Error).message).toBe(`${file}: zones[0].records[0] (TXT _dmarc): DNS Validation Error (1004): Invalid TTL. Must be between 60 and 86400 seconds, or 1 for automatic. (9021)`);
       await writeFile(file, JSON.stringify({ zones: [{ name: 'example.com', records: [{ type: 'TXT', content: '"x"' }] }] }));
       await expect(loadZonesFile(file)).rejects.toThrow(`${file}: zones[0].records[0].name: expected a string such as "_dmarc.example.com"`);

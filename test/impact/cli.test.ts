@@ -7,9 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { main } from '../../scripts/cli.ts';
+import { main, parseCommandLine } from '../../scripts/cli.ts';
 import { makeCommentCommand } from '../../scripts/cli/comment.ts';
 import { computePlan } from '../../scripts/dns/plan.ts';
 import { renderPlanJson } from '../../scripts/dns/render/json.ts';
@@ -128,7 +127,7 @@ describe('the sticky comment: the record diff, then the impact', () => {
 
   async function comment(args: string[]) {
     const command = makeCommentCommand({ removedDomains: [] });
-    const { values, positionals } = parseArgs({ args, options: command.options, allowPositionals: false, strict: true });
+    const { values, positionals } = parseCommandLine(command, args);
     const output = captureOutput();
     const code = await command.run(values, positionals, { args, output, env: { GITHUB_TOKEN: github.token, GITHUB_REPOSITORY: REPO, GITHUB_API_URL: github.url }, cwd: fixture.dir });
     return { code, output };
@@ -184,6 +183,9 @@ describe('the sticky comment: the record diff, then the impact', () => {
     expect(github.comments(REPO, 43)[0]?.body).toBe(planOnly);
 
     await writeFile(join(fixture.dir, 'bad.json'), '{"version": 99}');
-    await expect(comment(['--pr', '44', '--plan', plan, '--impact', join(fixture.dir, 'bad.json')])).rejects.toThrow(/bad\.json is not a dmarcops impact report: version 99/);
+    await expect(comment(['--pr', '44', '--plan', plan, '--impact', join(fixture.dir, 'bad.json')])).rejects.toMatchObject({
+      code: 'impact-file-invalid',
+      message: expect.stringMatching(/bad\.json is not a dmarcops impact report: version 99/),
+    });
   });
 });

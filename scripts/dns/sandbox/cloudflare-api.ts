@@ -23,7 +23,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CliError, EXIT } from '../../cli/command.ts';
+import { DmarcopsError, EXIT } from '../../lib/errors.ts';
 import {
   CF_ERRORS,
   SandboxApiError,
@@ -697,7 +697,7 @@ export interface CloudflareSandboxCommandOptions {
 
 /**
  * Load the zones file, start the sandbox, print how to reach it, serve until SIGINT/SIGTERM (or
- * `signal`), then stop. Resolves to the exit code. A bad zones file is a `CliError` (exit 2).
+ * `signal`), then stop. Resolves to the exit code. A bad zones file is a `sandbox-zones-invalid` error (exit 2).
  */
 export async function runCloudflareSandboxCommand(options: CloudflareSandboxCommandOptions = {}): Promise<number> {
   const out = options.out ?? ((line: string) => void process.stdout.write(`${line}\n`));
@@ -717,9 +717,9 @@ export async function runCloudflareSandboxCommand(options: CloudflareSandboxComm
     });
   } catch (error) {
     if (error instanceof Error && !(error instanceof SandboxApiError) && 'code' in error) {
-      throw new CliError(`cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 8787}: ${error.message}`, EXIT.usage);
+      throw new DmarcopsError('port-in-use', `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 8787}: ${error.message}`, { exitCode: EXIT.usage, cause: error });
     }
-    throw new CliError(`${options.zones ?? 'zones'}: ${(error as Error).message}`, EXIT.usage);
+    throw new DmarcopsError('sandbox-zones-invalid', `${options.zones ?? 'zones'}: ${(error as Error).message}`, { cause: error });
   }
 
   const records = sandbox.state.zones.reduce((sum, zone) => sum + zone.records.length, 0);
@@ -760,25 +760,25 @@ export async function runCloudflareSandboxCommand(options: CloudflareSandboxComm
   return EXIT.ok;
 }
 
-/** Read and check a zones file; errors name the file and the JSON path, as a `CliError` (exit 2). */
+/** Read and check a zones file; errors name the file and the JSON path, as a `sandbox-zones-invalid` error (exit 2). */
 export async function loadZonesFile(file: string): Promise<ZoneSeed[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new CliError(`cannot read the zones file ${file}: ${(error as Error).message}`, EXIT.usage);
+    throw new DmarcopsError('sandbox-zones-invalid', `cannot read the zones file ${file}: ${(error as Error).message}`, { cause: error, location: { file } });
   }
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new CliError(`${file}: not JSON: ${(error as Error).message}`, EXIT.usage);
+    throw new DmarcopsError('sandbox-zones-invalid', `${file}: not JSON: ${(error as Error).message}`, { location: { file } });
   }
   const zones = parseZonesFile(data, file);
   try {
     createSandboxState(zones);
   } catch (error) {
-    throw new CliError(`${file}: ${(error as Error).message}`, EXIT.usage);
+    throw new DmarcopsError('sandbox-zones-invalid', `${file}: ${(error as Error).message}`, { location: { file } });
   }
   return zones;
 }
@@ -786,7 +786,7 @@ export async function loadZonesFile(file: string): Promise<ZoneSeed[]> {
 /** Check the shape of a parsed zones file (`ZonesFile`); record semantics are checked when seeding. */
 export function parseZonesFile(data: unknown, file = 'zones file'): ZoneSeed[] {
   const fail = (where: string, message: string): never => {
-    throw new CliError(`${file}: ${where}: ${message}`, EXIT.usage);
+    throw new DmarcopsError('sandbox-zones-invalid', `${file}: ${where}: ${message}`, { location: { file, source: where } });
   };
   if (!isObject(data) || !Array.isArray(data.zones)) return fail('top level', 'expected { "zones": [ … ] }');
   return (data.zones as unknown[]).map((zone, zoneIndex) => {

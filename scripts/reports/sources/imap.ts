@@ -19,6 +19,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import type { FetchMessageObject, ImapFlowError } from 'imapflow';
 import { UnpackError } from '../unpack/index.ts';
+import { DmarcopsError } from '../../lib/errors.ts';
 
 export interface ImapConfig {
   host: string;
@@ -58,12 +59,15 @@ export const IMAP_ENV = {
 
 export type ImapErrorKind = 'config' | 'connect' | 'tls' | 'auth' | 'mailbox' | 'uidvalidity' | 'fetch' | 'move';
 
-/** Every failure of this module. Deliberately carries no `cause`: imapflow errors can hold the sent command. */
-export class ImapSourceError extends Error {
+/**
+ * Every failure of this module, coded `imap-<kind>` in docs/errors.md. Deliberately carries no
+ * `cause`: imapflow errors can hold the sent command (with the password), and `--debug` prints causes.
+ */
+export class ImapSourceError extends DmarcopsError {
   readonly kind: ImapErrorKind;
 
   constructor(kind: ImapErrorKind, message: string) {
-    super(message);
+    super(`imap-${kind}`, message);
     this.name = 'ImapSourceError';
     this.kind = kind;
   }

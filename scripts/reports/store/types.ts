@@ -1,4 +1,5 @@
 /** The store stage's public vocabulary (see index.ts for the API and the commit protocol). */
+import { DmarcopsError } from '../../lib/errors.ts';
 import type { AlignmentMode } from '../../policy/model.ts';
 import type { ParseWarning, ReportHeader, ReportRecord } from '../parse/types.ts';
 import type { ParsedTlsReport } from '../parse/tls/types.ts';
@@ -100,16 +101,16 @@ export interface LedgerEntry extends LedgerSource {
 }
 
 /**
- * Why the store refused a report: what it would store is too big (`rows-too-large`). The pipeline
- * records the input as invalid with this as the reason; the run goes on.
+ * Why the store refused a report: what it would store is too big (`rows-too-large`, a catalogue code
+ * of the report refusals). The pipeline records the input as invalid with this as the reason; the
+ * run goes on.
  */
-export class StoreRefusal extends Error {
-  readonly code: 'rows-too-large';
+export class StoreRefusal extends DmarcopsError {
+  declare readonly code: 'rows-too-large';
 
   constructor(code: 'rows-too-large', message: string) {
-    super(message);
+    super(code, message);
     this.name = 'StoreRefusal';
-    this.code = code;
   }
 }
 

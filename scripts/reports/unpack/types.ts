@@ -2,6 +2,7 @@
  * Public types of the UNPACK stage: mailbox / file → report payloads (DMARC aggregate XML, TLS report JSON).
  * Everything else in this folder is an implementation detail behind index.ts.
  */
+import { DmarcopsError } from '../../lib/errors.ts';
 
 export interface UnpackLimits {
   /** Largest decompressed size of any one layer (payload, gzip member, zip entry, attachment), in bytes. */
@@ -33,15 +34,15 @@ export type UnpackErrorCode =
   | 'corrupt'
   | 'empty';
 
-export class UnpackError extends Error {
-  readonly code: UnpackErrorCode;
+/** Why an input holds no usable payload; the code is a report refusal of docs/errors.md. */
+export class UnpackError extends DmarcopsError {
+  declare readonly code: UnpackErrorCode;
   /** Where it happened, outermost first: file, attachment, archive entry… */
   readonly trail: string[];
 
   constructor(code: UnpackErrorCode, message: string, trail: string[], options?: ErrorOptions) {
-    super(message, options);
+    super(code, message, { location: { source: trail.join(' › ') }, ...(options?.cause === undefined ? {} : { cause: options.cause }) });
     this.name = 'UnpackError';
-    this.code = code;
     this.trail = trail;
   }
 }
