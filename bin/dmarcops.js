@@ -27,7 +27,9 @@ for (const stream of [process.stdout, process.stderr]) {
 // that allocates (zlib and fs on libuv's pool, DuckDB) may get an arena of its own, whose freed
 // memory stays resident: −10 to −20 MiB peak for the same time.
 const SEMI_SPACE_MB = 16;
-const streaming = process.argv[2] === 'ingest' || process.argv[2] === 'fetch';
+// The command is the first argument that is not a flag (`dmarcops --debug ingest …`).
+const commandName = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+const streaming = commandName === 'ingest' || commandName === 'fetch';
 const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) => flag.startsWith('--max-semi-space-size'));
 if (streaming && !given && typeof process.execve === 'function') {
   const env = { MALLOC_ARENA_MAX: '2', ...process.env };

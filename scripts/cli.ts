@@ -3,37 +3,29 @@
  * Each command lives in scripts/cli/<name>.ts and is loaded only when it runs.
  */
 import { parseArgs } from 'node:util';
-import type { Command, CommandContext } from './cli/command.ts';
-import { CliError, EXIT } from './cli/command.ts';
+import { closest, distance } from 'fastest-levenshtein';
+import type { Command, CommandContext, OptionValues } from './cli/command.ts';
+import { EXIT } from './cli/command.ts';
+import { COMMANDS, loadCommands } from './cli/commands.ts';
 import { createOutput } from './cli/output.ts';
 import type { Output } from './cli/output.ts';
+import { checkCommandLine, cliMarkdown, parseOptions, renderHelp, takesPositionals, usageLines } from './cli/reference.ts';
+import { BUG_REPORT, errorHint } from './lib/error-catalogue.ts';
+import { causeChain, DmarcopsError, formatLocation, isSystemError, usageError } from './lib/errors.ts';
 import { printable } from './lib/escape.ts';
 
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  validate: async () => (await import('./cli/validate.ts')).validateCommand,
-  new: async () => (await import('./cli/new.ts')).newCommand,
-  record: async () => (await import('./cli/record.ts')).recordCommand,
-  codeowners: async () => (await import('./cli/codeowners.ts')).codeownersCommand,
-  'check-record': async () => (await import('./cli/check-record.ts')).checkRecordCommand,
-  rules: async () => (await import('./cli/rules.ts')).rulesCommand,
-  ingest: async () => (await import('./cli/ingest.ts')).ingestCommand,
-  fetch: async () => (await import('./cli/fetch.ts')).fetchCommand,
-  ledger: async () => (await import('./cli/ledger.ts')).ledgerCommand,
-  compact: async () => (await import('./cli/compact.ts')).compactCommand,
-  'migrate-quarantine': async () => (await import('./cli/migrate-quarantine.ts')).migrateQuarantineCommand,
-  plan: async () => (await import('./cli/plan.ts')).planCommand,
-  apply: async () => (await import('./cli/apply.ts')).applyCommand,
-  comment: async () => (await import('./cli/comment.ts')).commentCommand,
-  sandbox: async () => (await import('./cli/sandbox.ts')).sandboxCommand,
-  site: async () => (await import('./cli/site.ts')).siteCommand,
-  'mta-sts': async () => (await import('./cli/mta-sts.ts')).mtaStsCommand,
-};
-
 export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {
-  const [name, ...args] = argv;
+  const { rest, debug: debugFlag } = takeDebugFlag(argv);
+  const debug = debugFlag || Boolean(env.DMARCOPS_DEBUG);
+  const [name, ...args] = rest;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    const target = name === 'help' ? args[0] : undefined;
+    // `dmarcops help <command>` is `dmarcops <command> --help`; `dmarcops help --markdown` is docs/cli.md.
+    const target = name === 'help' ? args.find((arg) => !arg.startsWith('-')) : undefined;
     if (target) return main([target, '--help'], output, env, cwd);
+    if (name === 'help' && args.includes('--markdown')) {
+      output.out(cliMarkdown(await loadCommands()).trimEnd());
+      return EXIT.ok;
+    }
     output.out(await generalHelp());
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
@@ -41,40 +33,99 @@ export async function main(argv: string[], output: Output = createOutput(), env:
     output.out(process.env.npm_package_version ?? '0.1.0');
     return EXIT.ok;
   }
-  const load = COMMANDS[name];
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!load) {
-    output.err(`dmarcops: unknown command \`${printable(name)}\`. Run \`dmarcops --help\` for the list.`);
-    return EXIT.usage;
+    const names = Object.keys(COMMANDS);
+    const near = closest(name, names);
+    const suggestion = distance(name, near) <= 2 ? ` Did you mean \`${near}\`?` : '';
+    return reportError(new DmarcopsError('unknown-command', `unknown command \`${name}\`.${suggestion}`), 'dmarcops', output, debug);
   }
   const command = await load();
   if (args.includes('--help') || args.includes('-h')) {
-    output.out(commandHelp(command));
+    output.out(renderHelp(command));
     return EXIT.ok;
   }
-  let parsed;
+  let parsed: { values: OptionValues; positionals: string[] };
   try {
-    parsed = parseArgs({ args, options: command.options, allowPositionals: command.allowPositionals, strict: true });
+    parsed = parseCommandLine(command, args);
   } catch (error) {
-    output.err(`dmarcops ${command.name}: ${printableLines((error as Error).message)}`);
-    output.err(`usage: ${command.usage}`);
-    return EXIT.usage;
+    return reportError(error, `dmarcops ${command.name}`, output, debug, command);
   }
   const context: CommandContext = { args, output, env, cwd };
   try {
     return await command.run(parsed.values, parsed.positionals, context);
   } catch (error) {
-    if (error instanceof CliError) {
-      output.err(`dmarcops ${command.name}: ${printableLines(error.message)}`);
-      return error.exitCode;
-    }
-    output.err(`dmarcops ${command.name}: ${printableLines((error as Error).message)}`);
-    if (env.DMARCOPS_DEBUG) output.err(printableLines((error as Error).stack ?? ''));
-    return EXIT.findings;
+    return reportError(error, `dmarcops ${command.name}`, output, debug, command);
   }
 }
 
+/** The arguments after the command name, parsed and checked against the command's table. */
+export function parseCommandLine(command: Command, args: string[]): { values: OptionValues; positionals: string[] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: parseOptions(command), allowPositionals: takesPositionals(command), strict: true });
+  } catch (error) {
+    throw usageError((error as Error).message, { cause: error });
+  }
+  const values = parsed.values as OptionValues;
+  delete values.debug;
+  delete values.help;
+  checkCommandLine(command, values, parsed.positionals, args);
+  return { values, positionals: parsed.positionals };
+}
+
+/**
+ * `--debug` anywhere before `--` (before or after the command name), taken out of the arguments so
+ * that every command accepts it; DMARCOPS_DEBUG=1 in the environment does the same.
+ */
+function takeDebugFlag(argv: string[]): { rest: string[]; debug: boolean } {
+  const end = argv.indexOf('--');
+  const head = end === -1 ? argv : argv.slice(0, end);
+  const tail = end === -1 ? [] : argv.slice(end);
+  const rest = head.filter((arg) => arg !== '--debug');
+  return { rest: [...rest, ...tail], debug: rest.length !== head.length };
+}
+
+/**
+ * The single exit path: what went wrong, where, and what to do. A `DmarcopsError` prints its message
+ * with its code, its location (unless the message names it already) and its hint; an error from the
+ * operating system says so; anything else is a bug and says where to report it. With --debug, the
+ * stack and every cause follow. Returns the exit code.
+ */
+export function reportError(error: unknown, prefix: string, output: Pick<Output, 'err'>, debug: boolean, command?: Command): number {
+  const message = error instanceof Error ? error.message : String(error);
+  const [first = '', ...more] = printableLines(message).split('\n');
+  let exitCode: number = EXIT.findings;
+  if (error instanceof DmarcopsError) {
+    output.err(`${prefix}: ${first} [${error.code}]`);
+    for (const line of more) output.err(line);
+    const where = formatLocation(error.location);
+    if (where !== undefined && !message.includes(error.location?.file ?? where)) output.err(`  at ${printable(where)}`);
+    if (error.code === 'usage' && command !== undefined) for (const line of usageLines(command)) output.err(line);
+    // A usage error's hint names the command whose --help to read.
+    const hint = error.code === 'usage' && command !== undefined ? `\`dmarcops ${command.name} --help\` lists the options, with their values.` : error.hint;
+    if (hint !== '') output.err(`hint: ${printableLines(hint)}`);
+    exitCode = error.exitCode;
+  } else if (isSystemError(error)) {
+    output.err(`${prefix}: ${first} [system-error]`);
+    for (const line of more) output.err(line);
+    output.err(`hint: ${errorHint('system-error')}`);
+  } else {
+    output.err(`${prefix}: ${first}`);
+    for (const line of more) output.err(line);
+    output.err(BUG_REPORT);
+  }
+  if (debug) {
+    output.err(printableLines(error instanceof Error ? (error.stack ?? message) : message));
+    for (const cause of causeChain(error)) {
+      output.err(`caused by: ${printableLines(cause instanceof Error ? (cause.stack ?? cause.message) : String(cause))}`);
+    }
+  }
+  return exitCode;
+}
+
 async function generalHelp(): Promise<string> {
-  const commands = await Promise.all(Object.values(COMMANDS).map((load) => load()));
+  const commands = await loadCommands();
   const width = Math.max(...commands.map((command) => command.name.length));
   return [
     'dmarcops: DMARC as code. Policies in domains/*.yaml, records in DNS, reports in Parquet.',
@@ -84,13 +135,10 @@ async function generalHelp(): Promise<string> {
     'commands:',
     ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
     '',
-    'Every command takes --help. Exit codes: 0 ok, 1 findings or errors, 2 usage error.',
-    'Colours are off when NO_COLOR is set or output is not a terminal.',
+    'Every command takes --help, and --debug (print the stack and causes of an error). Exit codes: 0 ok,',
+    '1 findings or errors, 2 usage error. Colours are off when NO_COLOR is set or output is not a terminal.',
+    '`dmarcops help <command>` is `dmarcops <command> --help`; docs/cli.md has them all.',
   ].join('\n');
-}
-
-function commandHelp(command: Command): string {
-  return [`dmarcops ${command.name}: ${command.summary}`, '', `usage: ${command.usage}`, '', command.help].join('\n');
 }
 
 /**

@@ -288,6 +288,17 @@ describe('dns-apply.yml: only the default branch, only what was reviewed', () =>
     expect(Object.keys(apply.on).sort()).toEqual(['push', 'workflow_dispatch']);
   });
 
+  test('dns-plan.yml runs on every pull request (it can be a required check) and plans when the paths apply runs on change', () => {
+    const workflow = parse(readFileSync(`${DIR}/dns-plan.yml`, 'utf8')) as { on: { pull_request: { paths?: unknown } }; jobs: Record<string, Job & { needs?: string; steps: Step[] }> };
+    expect(workflow.on.pull_request.paths).toBeUndefined();
+    const planJob = workflow.jobs.plan!;
+    expect(planJob.needs).toBe('changes');
+    expect(planJob.if).toBe("needs.changes.outputs.dns == 'true'");
+    const diff = workflow.jobs.changes!.steps.find((step) => /git diff --quiet HEAD\^1 HEAD/.test(step.run ?? ''))?.run ?? '';
+    const applyPaths = (apply.on as { push: { paths: string[] } }).push.paths.map((path) => path.replace(/\*\*$/, ''));
+    for (const path of applyPaths) expect(diff).toContain(` ${path}`);
+  });
+
   test('dns-plan.yml plans the base too: the test merge checked out whole, --base its first parent', () => {
     const steps = plan.jobs.plan!.steps;
     const checkout = steps.find((step) => (step.uses ?? '').startsWith('actions/checkout'));

@@ -28,7 +28,7 @@ const TIME = '/usr/bin/time';
 /** Build time targets from the issue, by dataset size. */
 const TARGET_SECONDS: Record<number, number> = { 1_000_000: 30, 10_000_000: 120 };
 
-interface DatasetKey {
+export interface DatasetKey {
   records: number;
   days: number;
   domains: number;
@@ -36,7 +36,7 @@ interface DatasetKey {
   version: number;
 }
 
-interface CachedDataset {
+export interface CachedDataset {
   dataDir: string;
   domainsDir: string;
   records: number;
@@ -49,7 +49,7 @@ interface CachedDataset {
 const STAMP = 'dataset.json';
 
 /** The cached dataset for these options, generated first if it is missing or was made by other options. */
-async function ensureDataset(key: DatasetKey): Promise<CachedDataset> {
+export async function ensureDataset(key: DatasetKey): Promise<CachedDataset> {
   const defaults = key.days === 365 && key.domains === 20 && key.seed === 1;
   const dir = join(CACHE, `site-${key.records}${defaults ? '' : `-${key.days}d-${key.domains}dom-s${key.seed}`}`);
   const stampFile = join(dir, STAMP);

@@ -15,8 +15,9 @@ import { appendJobSummary } from '../github/summary.ts';
 import type { ReviewEvidence } from '../dns/review.ts';
 import type { GitHubContext } from '../github/comment.ts';
 import type { Command, CommandContext } from './command.ts';
-import { CliError, EXIT } from './command.ts';
-import { desiredFromDomains, historyOptions, PLAN_OPTIONS, positiveInteger } from './plan.ts';
+import { catalogueError, DmarcopsError, usageError } from '../lib/errors.ts';
+import { EXIT } from './command.ts';
+import { CREDENTIALS, desiredFromDomains, historyOptions, planOption, positiveInteger } from './plan.ts';
 import type { DnsCommandDeps } from './plan.ts';
 
 export interface ApplyCommandDeps extends DnsCommandDeps {
@@ -35,7 +36,7 @@ export function parseDnsServer(text: string): string {
   else [host, port] = [text, undefined];
   const family = isIP(host);
   const portOk = port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
-  if (family === 0 || !portOk) throw new CliError(`--verify-dns takes an IP address with an optional port (192.0.2.53:53, [2001:db8::53]:53), not ${JSON.stringify(text)}`, EXIT.usage);
+  if (family === 0 || !portOk) throw usageError(`--verify-dns takes an IP address with an optional port (192.0.2.53:53, [2001:db8::53]:53), not ${JSON.stringify(text)}`);
   if (port === undefined) return host;
   return family === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -44,52 +45,91 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
   return {
     name: 'apply',
     summary: 'plan again and apply the changes to DNS, behind safety gates',
-    usage: 'dmarcops apply [--domains <dir>] [--plan plan.json] [--force] [--max-deletes <n>] [--verify-dns <server[:port]>]… [--comment-author <login>]',
-    help: [
-      'Plans afresh (as `dmarcops plan` does), prints the plan, checks the gates, then applies it zone by',
-      'zone (one provider call per zone), plans the written zones again to prove nothing is left to do, and',
-      'optionally asks nameservers for the changed names. Running it twice changes nothing the second time.',
-      '',
-      'Gates, checked before anything is written (any one refuses the whole run):',
-      '  --plan <file>         the reviewed plan (`dmarcops plan --out`): refuse unless the fresh plan has',
-      '                        the same checksum, i.e. DNS and the domain files still give exactly that plan',
-      `  --force               allow risky changes: deletions and weaker policies (not on a push in Actions, see below)`,
-      `  --max-deletes <n>     at most n deletions in this run across all zones (default ${DEFAULT_MAX_DELETES}); --force does not lift it`,
-      '',
-      'In GitHub Actions (GITHUB_ACTIONS=true), before anything else: the run\'s ref (GITHUB_REF) must be the',
-      'default branch named by the event payload, or apply refuses. Then what was reviewed decides:',
-      '  push                  the pushed commit must be the merge of a pull request whose plan comment records',
-      '                        a review of its merged head; every change must be in that reviewed plan (or in',
-      '                        that of another recently merged pull request), and a risky one must be the own',
-      `                        change of a pull request carrying the ${FORCE_LABEL} label now. --force is refused.`,
-      '  by hand               without --force, the same check against recently merged pull requests; with',
-      '                        --force, main as it is, risky changes included (the environment\'s reviewers',
-      '                        approve such a run). See docs/plan.md, "The review record".',
-      '  --comment-author <login>  whose plan comments count (default: GET /user, or github-actions[bot] for',
-      '                        the Actions token); needs GITHUB_TOKEN (pull-requests: read), GITHUB_REPOSITORY',
-      '',
-      'options:',
-      '  --domains <dir>       folder of domain files (default: domains)',
-      '  --delete-unrelated    also delete TXT records at managed names that are not DMARC (as in plan)',
-      '  --verify-dns <ip[:port]>  after apply, resolve each changed name at this nameserver (repeatable;',
-      '                        use the authoritative servers: a recursive resolver may answer from cache)',
-      '  --concurrency <n>     zones read and written at once (default 16 to read, 8 to write)',
-      '',
-      'Credentials come from the environment only (CLOUDFLARE_API_TOKEN, PDNS_API_URL, PDNS_API_KEY…).',
-      'Under GitHub Actions, what was applied is appended to $GITHUB_STEP_SUMMARY.',
-      '',
-      'exit: 0 applied and verified (or nothing to do), 1 refused by a gate, failed, or not converged,',
-      '2 usage error',
-    ].join('\n'),
-    options: {
-      ...PLAN_OPTIONS,
-      plan: { type: 'string' },
-      force: { type: 'boolean', default: false },
-      'max-deletes': { type: 'string' },
-      'verify-dns': { type: 'string', multiple: true },
-      'comment-author': { type: 'string' },
-    },
-    allowPositionals: false,
+    description: [
+      'Plans afresh (as `dmarcops plan` does), prints the plan, checks the gates, then applies it zone by zone (one provider call per zone), ' +
+        'plans the written zones again to prove nothing is left to do, and optionally asks nameservers for the changed names. ' +
+        'Running it twice changes nothing the second time.',
+    ],
+    options: [
+      {
+        name: 'plan',
+        type: 'string',
+        value: 'file',
+        group: 'gates, checked before anything is written (any one refuses the whole run)',
+        description:
+          'the reviewed plan (`dmarcops plan --out`): refuse unless the fresh plan has the same checksum, i.e. DNS and the domain files still give exactly ' +
+          'that plan',
+      },
+      {
+        name: 'force',
+        type: 'boolean',
+        default: false,
+        group: 'gates, checked before anything is written (any one refuses the whole run)',
+        description: 'allow risky changes: deletions and weaker policies (not on a push in Actions, see below)',
+      },
+      {
+        name: 'max-deletes',
+        type: 'string',
+        value: 'n',
+        defaultText: String(DEFAULT_MAX_DELETES),
+        group: 'gates, checked before anything is written (any one refuses the whole run)',
+        description: 'at most n deletions in this run across all zones; --force does not lift it',
+      },
+      {
+        name: 'comment-author',
+        type: 'string',
+        value: 'login',
+        defaultText: 'GET /user, or github-actions[bot] for the Actions token',
+        group: 'gates, checked before anything is written (any one refuses the whole run)',
+        description: 'in GitHub Actions: whose plan comments count; needs GITHUB_TOKEN (pull-requests: read) and GITHUB_REPOSITORY',
+      },
+      planOption('domains'),
+      planOption('delete-unrelated', { description: 'also delete TXT records at the managed names that are not of the name\'s kind (as in plan)' }),
+      {
+        name: 'verify-dns',
+        type: 'string',
+        value: 'ip[:port]',
+        multiple: true,
+        description: 'after apply, resolve each changed name at this nameserver (use the authoritative servers: a recursive resolver may answer from cache)',
+      },
+      planOption('concurrency', { defaultText: '16 to read, 8 to write', description: 'zones read and written at once' }),
+    ],
+    sections: [
+      {
+        title: 'in GitHub Actions',
+        body: [
+          'With GITHUB_ACTIONS=true, before anything else: the run\'s ref (GITHUB_REF) must be the default branch named by the event payload, or apply refuses. ' +
+            'Then what was reviewed decides:',
+          {
+            items: [
+              {
+                term: 'push',
+                text:
+                  'the pushed commit must be the merge of a pull request whose plan comment records a review of its merged head; every change must be in that ' +
+                  'reviewed plan (or in that of another recently merged pull request), and a risky one must be the own change of a pull request carrying the ' +
+                  `${FORCE_LABEL} label now. --force is refused.`,
+              },
+              {
+                term: 'by hand',
+                text:
+                  'without --force, the same check against recently merged pull requests; with --force, main as it is, risky changes included ' +
+                  '(the environment\'s reviewers approve such a run). See docs/plan.md, "The review record".',
+              },
+            ],
+          },
+          'What was applied is appended to $GITHUB_STEP_SUMMARY.',
+        ],
+      },
+    ],
+    environment: [
+      ...CREDENTIALS.filter((variable) => variable.name !== 'GITHUB_STEP_SUMMARY'),
+      { name: 'GITHUB_TOKEN, GITHUB_REPOSITORY', description: 'in GitHub Actions: to read the reviewed plans from pull requests (`permissions: pull-requests: read`)' },
+    ],
+    examples: [
+      { command: 'dmarcops apply --plan plan.json', description: 'apply exactly the reviewed plan, or nothing' },
+      { command: 'dmarcops apply --verify-dns 192.0.2.53 --verify-dns [2001:db8::53]:53', description: 'then check the changed names at the authoritative servers' },
+    ],
+    exit: { 0: 'applied and verified (or nothing to do)', 1: 'refused by a gate, failed, or not converged' },
     async run(values, _positionals, context) {
       const { output, env } = context;
       // First, before any provider is asked anything: in Actions, only the default branch applies.
@@ -101,7 +141,7 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
       if (typeof values.plan === 'string') {
         const path = resolvePath(context.cwd, values.plan);
         const text = await readFile(path, 'utf8').catch((error: Error) => {
-          throw new CliError(`cannot read ${values.plan}: ${error.message}`);
+          throw catalogueError('plan-file-unreadable', { file: String(values.plan), reason: error.message }, { cause: error });
         });
         reviewedChecksum = readPlanJson(text, values.plan).checksum;
       }
@@ -139,9 +179,9 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
           output.out(output.style(['bold', 'green'], `Applied ${result.plan.changes.length} change${result.plan.changes.length === 1 ? '' : 's'}.`));
           return EXIT.ok;
         case 'refused':
-          throw new CliError(`refused, nothing changed: ${result.gates.problems.join('; ')}`);
+          throw new DmarcopsError('apply-refused', `refused, nothing changed: ${result.gates.problems.join('; ')}`);
         case 'failed':
-          throw new CliError('apply failed or did not converge; see above (the next run picks up where this one stopped)');
+          throw new DmarcopsError('apply-failed', 'apply failed or did not converge; see above (the next run picks up where this one stopped)');
       }
     },
   };
@@ -163,11 +203,13 @@ function reviewGatherer(values: Record<string, unknown>, env: NodeJS.ProcessEnv,
   try {
     defaultBranch = requireDefaultBranch(env);
   } catch (error) {
-    throw new CliError(`refused, nothing changed: ${(error as Error).message}`);
+    // The event's own code says why (not the default branch, or no payload to tell).
+    if (error instanceof DmarcopsError) throw new DmarcopsError(error.code, `refused, nothing changed: ${error.message}`, { cause: error });
+    throw error;
   }
   const push = env.GITHUB_EVENT_NAME === 'push';
   if (push && values.force === true) {
-    throw new CliError(`--force is for runs by hand (workflow_dispatch): on a push, the ${FORCE_LABEL} label of the merged pull request decides, for its own changes only`, EXIT.usage);
+    throw new DmarcopsError('force-on-push', `--force is for runs by hand (workflow_dispatch): on a push, the ${FORCE_LABEL} label of the merged pull request decides, for its own changes only`);
   }
   if (!push && values.force === true) {
     output.err(`dmarcops apply: a run by hand with --force on ${defaultBranch}: the plan is not checked against reviewed pull requests, and risky changes are allowed`);
@@ -177,7 +219,8 @@ function reviewGatherer(values: Record<string, unknown>, env: NodeJS.ProcessEnv,
   try {
     github = githubContextFromEnv(env);
   } catch (error) {
-    throw new CliError(`${(error as Error).message} (apply in GitHub Actions reads the reviewed plans from pull requests: \`permissions: pull-requests: read\`)`);
+    if (!(error instanceof DmarcopsError)) throw error;
+    throw new DmarcopsError(error.code, `${error.message} (apply in GitHub Actions reads the reviewed plans from pull requests: \`permissions: pull-requests: read\`)`);
   }
   const octokit = createOctokit(github);
   const given = values['comment-author'];

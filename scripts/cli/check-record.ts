@@ -2,25 +2,19 @@ import { lintPublishedRecord } from '../policy/record-lint.ts';
 import { formatDmarcRecord, parseDmarcRecord } from '../policy/record.ts';
 import { printable } from '../lib/escape.ts';
 import type { Command } from './command.ts';
-import { CliError, EXIT, JSON_OPTION } from './command.ts';
+import { usageError } from '../lib/errors.ts';
+import { EXIT, JSON_OPTION, withDescription } from './command.ts';
 
 export const checkRecordCommand: Command = {
   name: 'check-record',
   summary: 'lint a DMARC TXT record as published (checkdmarc\'s record checks and more)',
-  usage: 'dmarcops check-record <txt> [<txt>…] [--json]',
-  help: [
-    'Checks a record given as text; several arguments are its character-strings, joined as receivers join them.',
-    'Example: dmarcops check-record "v=DMARC1; p=reject; pct=50; rua=mailto:d@example.com"',
-    '',
-    'options:',
-    '  --json  the findings and the parsed record as JSON',
-    '',
-    'exit: 0 no errors, 1 errors, 2 usage error',
-  ].join('\n'),
-  options: { ...JSON_OPTION },
-  allowPositionals: true,
+  arguments: [{ name: 'txt…', description: 'the record; several arguments are its character-strings, joined as receivers join them' }],
+  description: ['Checks a record given as text: syntax, duplicate and invalid tags, removed tags, fo, URIs, string layout (all of checkdmarc\'s record checks, and more).'],
+  options: [withDescription(JSON_OPTION, 'the findings and the parsed record as JSON')],
+  examples: [{ command: 'dmarcops check-record "v=DMARC1; p=reject; pct=50; rua=mailto:d@example.com"' }],
+  exit: { 0: 'no errors', 1: 'errors' },
   async run(values, strings, { output }) {
-    if (strings.length === 0) throw new CliError('give the record text, e.g. "v=DMARC1; p=none"', EXIT.usage);
+    if (strings.length === 0) throw usageError('give the record text, e.g. "v=DMARC1; p=none"');
     const findings = lintPublishedRecord(strings);
     const parsed = parseDmarcRecord(strings);
     if (values.json) {

@@ -4,42 +4,32 @@ import { CODEOWNERS_FILE, checkCodeowners, renderCodeowners, requiredCodeownersL
 import { DEFAULTS_FILE_NAME } from '../policy/load.ts';
 import { printable } from '../lib/escape.ts';
 import type { Command } from './command.ts';
-import { CliError, DOMAINS_OPTION, EXIT } from './command.ts';
+import { catalogueError } from '../lib/errors.ts';
+import { DOMAINS_OPTION, EXIT } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
 
 export const codeownersCommand: Command = {
   name: 'codeowners',
   summary: 'write .github/CODEOWNERS from admins: and the owners: of each domain file (--check: fail if out of date)',
-  usage: 'dmarcops codeowners [--check] [--output <file>] [--domains <dir>]',
-  help: [
-    'Report viewers may read the repository; only the owners named in a domain file may approve changes to it,',
-    'and only the admins (admins: in domains/_defaults.yaml) may approve anything else: new files, .github/,',
-    'scripts/, bin/, site/, package.json and the lockfile, the defaults file and CODEOWNERS itself.',
-    'GitHub enforces that through CODEOWNERS and branch protection ("Require review from Code Owners").',
-    '',
-    'options:',
-    '  --check          do not write; exit 1 and show what is missing and the difference when the file is out of date',
-    `  --output <file>  where CODEOWNERS lives (default: ${CODEOWNERS_FILE})`,
-    '  --domains <dir>  folder of domain files (default: domains)',
-    '',
-    'exit: 0 written or up to date, 1 out of date (with --check), invalid files or no admins, 2 usage error',
-  ].join('\n'),
-  options: { ...DOMAINS_OPTION, check: { type: 'boolean', default: false }, output: { type: 'string', default: CODEOWNERS_FILE } },
-  allowPositionals: false,
+  description: [
+    'Report viewers may read the repository; only the owners named in a domain file may approve changes to it, ' +
+      'and only the admins (admins: in domains/_defaults.yaml) may approve anything else: new files, .github/, ' +
+      'scripts/, bin/, site/, package.json and the lockfile, the defaults file and CODEOWNERS itself. ' +
+      'GitHub enforces that through CODEOWNERS and branch protection ("Require review from Code Owners"); docs/roles.md lists the settings.',
+  ],
+  options: [
+    { name: 'check', type: 'boolean', default: false, description: 'do not write; exit 1 and show what is missing and the difference when the file is out of date' },
+    { name: 'output', type: 'string', value: 'file', default: CODEOWNERS_FILE, description: 'where CODEOWNERS lives' },
+    DOMAINS_OPTION,
+  ],
+  exit: { 0: 'written or up to date', 1: 'out of date (with --check), invalid files or no admins' },
   async run(values, _positionals, { output }) {
     const dir = String(values.domains);
     const file = String(values.output);
     const { domains, defaults } = await loadValidDomains(dir, output);
     const admins = defaults.admins ?? [];
     if (admins.length === 0) {
-      throw new CliError(
-        [
-          `no \`admins:\` in ${join(dir, DEFAULTS_FILE_NAME)}: CODEOWNERS needs them to own new files and everything that is not a domain file`,
-          'hint: add the GitHub team (with write access) that maintains this repository, e.g.',
-          '  admins:',
-          '    - "@your-org/dmarcops-admins"',
-        ].join('\n'),
-      );
+      throw catalogueError('admins-missing', { file: join(dir, DEFAULTS_FILE_NAME) });
     }
     const expected = renderCodeowners(domains.map((domain) => domain.policy), { admins });
     const actual = await readFile(file, 'utf8').catch(() => null);

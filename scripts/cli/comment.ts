@@ -10,64 +10,75 @@ import { planMarker } from '../github/review.ts';
 import { appendJobSummary } from '../github/summary.ts';
 import type { Plan } from '../dns/types.ts';
 import type { Command } from './command.ts';
-import { CliError, EXIT } from './command.ts';
-import { PLAN_OPTIONS, planFromDomains, positiveInteger } from './plan.ts';
+import { catalogueError, usageError } from '../lib/errors.ts';
+import { EXIT } from './command.ts';
+import { impactSection } from './impact.ts';
+import { planFromDomains, planOption, positiveInteger } from './plan.ts';
 import type { DnsCommandDeps } from './plan.ts';
 
 export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
   return {
     name: 'comment',
     summary: 'post the plan as the sticky comment of a pull request (updated in place)',
-    usage: 'dmarcops comment --pr <number> [--plan plan.json] [--domains <dir>] [--base <git-ref>] [--force] [--max-deletes <n>] [--comment-author <login>]',
-    help: [
-      'Writes the plan as Markdown into one comment on the pull request, found again by a hidden marker',
-      'and updated in place on every run. Values from domain files and DNS are escaped. A plan longer than',
-      'GitHub allows (65,536 characters) is cut with a pointer to the job summary, which has all of it.',
-      '',
-      'On a pull_request event for --pr (GITHUB_EVENT_PATH), the marker also records the review: the head',
-      'commit planned, the checksum, and which changes are the pull request\'s own and which were already',
-      'pending on its base (a plan made with --base), for `dmarcops apply` to check on merge (docs/plan.md).',
-      `The comment then says what apply will do on merge: the ${FORCE_LABEL} label (read from the event)`,
-      'allows the pull request\'s own risky changes, never those pending on the base. Only a comment written',
-      'by the token\'s own identity is updated; another user\'s comment carrying the marker is left alone.',
-      '',
-      'options:',
-      '  --pr <number>         the pull request',
-      '  --plan <file>         the plan from `dmarcops plan --out` (otherwise plan now, which needs DNS credentials)',
-      '  --domains <dir>       folder of domain files, when planning now (default: domains)',
-      '  --base <git-ref>      as in plan, when planning now',
-      '  --delete-unrelated    as in plan, when planning now',
-      `  --force               show risky changes as allowed, as if the pull request had the ${FORCE_LABEL} label`,
-      `  --max-deletes <n>     the deletion cap apply will use (default ${DEFAULT_MAX_DELETES}; dns-plan.yml passes dns-apply.yml's MAX_DELETES)`,
-      '  --comment-author <login>  the login the token comments as (default: GET /user, or github-actions[bot]',
-      '                        for the Actions token); apply must be given the same',
-      '',
-      'environment: GITHUB_TOKEN (pull-requests: write), GITHUB_REPOSITORY (owner/repo),',
-      'GITHUB_API_URL (default https://api.github.com), GITHUB_SERVER_URL/GITHUB_RUN_ID for the link, and',
-      'GITHUB_EVENT_PATH (the event payload; its pull request must be --pr for its head and labels to count).',
-      '',
-      'exit: 0 comment created, updated or already up to date, 1 error, 2 usage error',
-    ].join('\n'),
-    options: {
-      ...PLAN_OPTIONS,
-      pr: { type: 'string' },
-      plan: { type: 'string' },
-      base: { type: 'string' },
-      force: { type: 'boolean', default: false },
-      'max-deletes': { type: 'string' },
-      'comment-author': { type: 'string' },
-    },
-    allowPositionals: false,
+    description: [
+      'Writes the plan as Markdown into one comment on the pull request, found again by a hidden marker and updated in place on every run. ' +
+        'Values from domain files and DNS are escaped. A plan longer than GitHub allows (65,536 characters) is cut with a pointer to the job summary, ' +
+        'which has all of it.',
+      'On a pull_request event for --pr (GITHUB_EVENT_PATH), the marker also records the review: the head commit planned, the checksum, and which ' +
+        'changes are the pull request\'s own and which were already pending on its base (a plan made with --base), for `dmarcops apply` to check on merge ' +
+        `(docs/plan.md). The comment then says what apply will do on merge: the ${FORCE_LABEL} label (read from the event) allows the pull request's own ` +
+        'risky changes, never those pending on the base. Only a comment written by the token\'s own identity is updated; another user\'s comment carrying ' +
+        'the marker is left alone.',
+    ],
+    options: [
+      { name: 'pr', type: 'string', value: 'number', required: true, description: 'the pull request number' },
+      { name: 'plan', type: 'string', value: 'file', description: 'the plan from `dmarcops plan --out` (otherwise plan now, which needs DNS credentials)' },
+      planOption('domains', { description: 'folder of domain files, when planning now' }),
+      { name: 'base', type: 'string', value: 'git-ref', description: 'as in plan, when planning now' },
+      planOption('delete-unrelated', { description: 'as in plan, when planning now' }),
+      planOption('concurrency', { description: 'as in plan, when planning now' }),
+      { name: 'force', type: 'boolean', default: false, description: `show risky changes as allowed, as if the pull request had the ${FORCE_LABEL} label` },
+      {
+        name: 'max-deletes',
+        type: 'string',
+        value: 'n',
+        defaultText: String(DEFAULT_MAX_DELETES),
+        description: 'the deletion cap apply will use (dns-plan.yml passes dns-apply.yml\'s MAX_DELETES)',
+      },
+      {
+        name: 'comment-author',
+        type: 'string',
+        value: 'login',
+        defaultText: 'GET /user, or github-actions[bot] for the Actions token',
+        description: 'the login the token comments as; apply must be given the same',
+      },
+      {
+        name: 'impact',
+        type: 'string',
+        value: 'file',
+        description: 'add the mail impact from `dmarcops impact --out` under the plan (nothing when no policy changed)',
+      },
+    ],
+    environment: [
+      { name: 'GITHUB_TOKEN', description: 'a token with pull-requests: write' },
+      { name: 'GITHUB_REPOSITORY', description: 'owner/repo' },
+      { name: 'GITHUB_API_URL', description: 'default https://api.github.com' },
+      { name: 'GITHUB_SERVER_URL, GITHUB_RUN_ID', description: 'for the link to the run' },
+      { name: 'GITHUB_EVENT_PATH', description: 'the event payload; its pull request must be --pr for its head and labels to count' },
+    ],
+    examples: [
+      { command: 'dmarcops comment --pr 42 --plan plan.json' },
+      {
+        command: 'dmarcops comment --pr 42 --plan plan.json --impact impact.json',
+        description: 'the plan and, under it, the mail impact of the policy change',
+      },
+    ],
+    exit: { 0: 'comment created, updated or already up to date', 1: 'error' },
     async run(values, _positionals, context) {
       const { output, env } = context;
-      if (typeof values.pr !== 'string' || !/^[1-9]\d*$/.test(values.pr)) throw new CliError('--pr <number> is required: the pull request number', EXIT.usage);
+      if (typeof values.pr !== 'string' || !/^[1-9]\d*$/.test(values.pr)) throw usageError(`--pr takes the pull request number, not ${JSON.stringify(values.pr)}`);
       const issueNumber = Number(values.pr);
-      let github: GitHubContext;
-      try {
-        github = githubContextFromEnv(env);
-      } catch (error) {
-        throw new CliError((error as Error).message);
-      }
+      const github: GitHubContext = githubContextFromEnv(env);
       // The head and the label as the event saw them: the head is what the review is recorded for.
       const event = github.pullRequest;
       if (event !== undefined && event.number !== issueNumber) {
@@ -87,7 +98,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       let plan: Plan;
       if (typeof values.plan === 'string') {
         const text = await readFile(resolvePath(context.cwd, values.plan), 'utf8').catch((error: Error) => {
-          throw new CliError(`cannot read ${values.plan}: ${error.message}`);
+          throw catalogueError('plan-file-unreadable', { file: String(values.plan), reason: error.message }, { cause: error });
         });
         plan = readPlanJson(text, values.plan);
       } else {
@@ -102,14 +113,12 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         await appendJobSummary(render(plan), env);
       }
 
-      const markdown = render(plan);
+      // The impact, when given, is the comment's second section (its job summary is written by `dmarcops impact`).
+      const impact = typeof values.impact === 'string' ? await impactSection(values.impact, context) : '';
+      const markdown = impact === '' ? render(plan) : `${render(plan)}\n${impact}`;
       let marker = PLAN_MARKER;
       if (head !== undefined) {
-        try {
-          marker = planMarker(reviewRecord(plan, { number: issueNumber, head }));
-        } catch (error) {
-          throw new CliError((error as Error).message);
-        }
+        marker = planMarker(reviewRecord(plan, { number: issueNumber, head }));
         if (plan.base === undefined) output.err(`dmarcops comment: the plan was made without --base, so no change is recorded as #${issueNumber}'s own: the ${FORCE_LABEL} label cannot allow its risky changes`);
       } else {
         const why = ours === undefined ? `no pull_request event for #${issueNumber} (GITHUB_EVENT_PATH)` : `the pull_request event for #${issueNumber} names no head commit`;

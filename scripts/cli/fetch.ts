@@ -5,12 +5,13 @@ import { bytesItem } from '../reports/sources/files.ts';
 import { imapConfigFromEnv, openImapSource } from '../reports/sources/imap.ts';
 import type { ImapConfig, ImapSource } from '../reports/sources/imap.ts';
 import { sha256Ref } from '../reports/pipeline.ts';
-import { committedLedgerFiles } from '../reports/store/index.ts';
+import { ledgerMessageId } from '../reports/privacy.ts';
+import { committedLedgerFiles, unsupportedTlsInputs } from '../reports/store/index.ts';
 import { openDuck } from '../reports/store/duck.ts';
 import { sqlList } from '../reports/store/layout.ts';
 import type { Command, CommandContext } from './command.ts';
-import { CliError, EXIT } from './command.ts';
-import { RUN_HELP, RUN_OPTIONS, runIngest } from './ingest.ts';
+import { EXIT } from './command.ts';
+import { RUN_OPTIONS, runIngest } from './ingest.ts';
 
 /**
  * Messages whose reports were committed (or already were) go to Processed; the rest to Invalid. A
@@ -34,41 +35,64 @@ export interface MailFiling {
 export const fetchCommand: Command = {
   name: 'fetch',
   summary: 'fetch report mail over IMAP, ingest it, then file the messages (Processed / Invalid)',
-  usage: 'dmarcops fetch [--keep-mail | --file-only] [--data <dir>] [--domains <dir>] [--json] [--offline]',
-  help: [
-    'Reads every message in the mailbox (INBOX by default), ingests the reports it carries, and only after the',
-    'run is committed to the dataset moves each message: to Processed when its reports are stored (or were',
-    'already), to Invalid when it held no usable report (invalid, foreign, failure/TLS report). Nothing is deleted.',
-    '',
-    'Two phases, when the dataset only counts once it is pushed (the scheduled workflow): run',
-    '`fetch --keep-mail`, commit and push reports/, then `fetch --file-only`. Should the push fail, the mail is',
-    'still in the inbox and the next run reads it again.',
-    '',
-    'environment (secrets are read from here only, never printed):',
-    '  DMARCOPS_IMAP_HOST, DMARCOPS_IMAP_USER, DMARCOPS_IMAP_PASSWORD   required',
-    '  DMARCOPS_IMAP_PORT (993), DMARCOPS_IMAP_TLS (implicit | starttls | none), DMARCOPS_IMAP_MAILBOX (INBOX),',
-    '  DMARCOPS_IMAP_PROCESSED_FOLDER (Processed), DMARCOPS_IMAP_INVALID_FOLDER (Invalid),',
-    '  DMARCOPS_IMAP_CA_FILE (PEM for a private CA), DMARCOPS_IMAP_TLS_REJECT_UNAUTHORIZED (true)',
-    '',
-    'options:',
-    '  --keep-mail              phase 1: ingest and commit the run as usual, but move no message; prints (with',
-    '                           --json: `mail`) where each would go',
-    '  --file-only              phase 2: ingest nothing; file each message by the committed ledger of <data>: its',
-    '                           bytes (source_ref) stored or found duplicate by a run → Processed, seen with another',
-    '                           outcome → Invalid, never seen (arrived since phase 1) → left in the mailbox. Only',
-    '                           --data, --json and --summary-file apply. Run it once the dataset is pushed.',
-    RUN_HELP,
-    '',
-    'exit: 0 the run committed and messages were filed (--keep-mail: none moved), 1 error (nothing moved),',
-    '      2 usage error (e.g. --keep-mail with --file-only)',
-  ].join('\n'),
-  options: { ...RUN_OPTIONS, 'keep-mail': { type: 'boolean', default: false }, 'file-only': { type: 'boolean', default: false } },
-  allowPositionals: false,
+  description: [
+    'Reads every message in the mailbox (INBOX by default), ingests the reports it carries, and only after the run is committed to the dataset moves ' +
+      'each message: to Processed when its reports (DMARC aggregate or SMTP TLS reports) are stored (or were already), to Invalid when it held no ' +
+      'usable report (invalid, foreign, failure report). Nothing is deleted.',
+    'Two phases, when the dataset only counts once it is pushed (the scheduled workflow): run `fetch --keep-mail`, commit and push reports/, ' +
+      'then `fetch --file-only`. Should the push fail, the mail is still in the inbox and the next run reads it again.',
+  ],
+  options: [
+    {
+      name: 'keep-mail',
+      type: 'boolean',
+      default: false,
+      description: 'phase 1: ingest and commit the run as usual, but move no message; prints (with --json: `mail`) where each would go',
+    },
+    {
+      name: 'file-only',
+      type: 'boolean',
+      default: false,
+      description:
+        'phase 2: ingest nothing; file each message by the committed ledger of <data>: its bytes (source_ref) stored or found duplicate by a run → Processed, ' +
+        'seen with another outcome → Invalid, never seen (arrived since phase 1) → left in the mailbox. Only --data, --json and --summary-file apply. ' +
+        'Run it once the dataset is pushed.',
+    },
+    {
+      name: 'retry-unsupported',
+      type: 'boolean',
+      default: false,
+      description:
+        'read again the TLS reports an earlier dmarcops set aside as unsupported: the messages of the Invalid folder the ledger knows as such (kind tls, ' +
+        'outcome unsupported; matched by the sha256 of their bytes) are ingested, and those whose reports are stored move to Processed; the rest stay ' +
+        'in Invalid. Once is enough.',
+    },
+    ...RUN_OPTIONS,
+  ],
+  // --retry-unsupported reads the Invalid folder and files what it stores at once: it goes with neither phase.
+  exclusive: [['keep-mail', 'file-only', 'retry-unsupported']],
+  environment: [
+    { name: 'DMARCOPS_IMAP_HOST, DMARCOPS_IMAP_USER, DMARCOPS_IMAP_PASSWORD', description: 'required; secrets are read from here only, never printed' },
+    { name: 'DMARCOPS_IMAP_PORT', description: '993 (143 with starttls or none)' },
+    { name: 'DMARCOPS_IMAP_TLS', description: 'implicit (default), starttls or none' },
+    { name: 'DMARCOPS_IMAP_MAILBOX', description: 'the mailbox to read (INBOX)' },
+    { name: 'DMARCOPS_IMAP_PROCESSED_FOLDER, DMARCOPS_IMAP_INVALID_FOLDER', description: 'where messages are filed (Processed, Invalid)' },
+    { name: 'DMARCOPS_IMAP_CA_FILE', description: 'PEM file of a private CA' },
+    { name: 'DMARCOPS_IMAP_TLS_REJECT_UNAUTHORIZED', description: 'true (default); false accepts any certificate' },
+  ],
+  exit: {
+    0: 'the run committed and messages were filed (--keep-mail: none moved)',
+    1: 'error (nothing moved)',
+    2: 'usage error (e.g. --keep-mail with --file-only)',
+  },
   async run(values, _positionals, context) {
+    // --keep-mail with --file-only is refused before this, by the table's `exclusive`.
     const keepMail = values['keep-mail'] === true;
     const fileOnly = values['file-only'] === true;
-    if (keepMail && fileOnly) {
-      throw new CliError('--keep-mail (phase 1: ingest, move nothing) and --file-only (phase 2: file, ingest nothing) exclude each other; give one', EXIT.usage);
+    const retryUnsupported = values['retry-unsupported'] === true;
+    if (retryUnsupported) {
+      await retryUnsupportedMail(imapConfigFromEnv(context.env), values, context);
+      return EXIT.ok;
     }
     const config = imapConfigFromEnv(context.env);
     const source = await openImapSource(config, (line) => context.output.err(printable(line)));
@@ -163,6 +187,61 @@ export async function fileIngestedMail(source: ImapSource, config: ImapConfig, v
     await appendFile(values['summary-file'], `### dmarcops fetch --file-only\n\n${table}\n`);
   }
   return filing;
+}
+
+/**
+ * `--retry-unsupported`: reads again the TLS reports an earlier dmarcops set aside as unsupported. Their
+ * messages went to the Invalid folder and their content was not kept; the ledger knows them (every row
+ * of theirs: kind tls, outcome unsupported). Only those are downloaded (picked by the Message-ID the
+ * ledger has, when it has one for each) and ingested, matched by the sha256 of their bytes as the
+ * ingest gives it. After the commit, messages whose reports are stored (or were already) move to
+ * Processed; the rest (foreign, invalid) stay in Invalid, with new ledger rows saying why.
+ */
+export async function retryUnsupportedMail(config: ImapConfig, values: Values, context: CommandContext): Promise<MailFiling> {
+  const { output } = context;
+  const dataRoot = String(values.data);
+  const pending = await unsupportedTlsInputs(dataRoot);
+  const invalidFolder = { ...config, mailbox: config.invalidFolder };
+  const filing = emptyFiling(invalidFolder, true);
+  if (pending.length === 0) {
+    if (values.json) output.out(JSON.stringify({ mail: filing }, null, 2));
+    else output.out(`retry-unsupported ← ${dataRoot}/: the ledger names no TLS report set aside as unsupported; nothing to read`);
+    return filing;
+  }
+  const refs = new Set(pending.map((input) => input.sourceRef));
+  const messageIds = new Set(pending.flatMap((input) => (input.messageId === null ? [] : [input.messageId])));
+  const everyOneNamed = pending.every((input) => input.messageId !== null);
+  const source = await openImapSource(invalidFolder, (line) => output.err(printable(line)));
+  try {
+    const uidByName = new Map<string, number>();
+    const seenBefore: { uid: number; sourceRef: string }[] = [];
+    async function* items(): AsyncGenerator<IngestItem> {
+      const select = ({ messageId }: { messageId?: string }): boolean => !everyOneNamed || (messageId !== undefined && messageIds.has(ledgerMessageId(messageId) ?? ''));
+      for await (const message of source.messages({ select })) {
+        if (message.error || !refs.has(sha256Ref(message.source))) continue;
+        const name = `imap:${invalidFolder.mailbox}/${message.uid}`;
+        uidByName.set(name, message.uid);
+        yield bytesItem(name, message.source, { ...(message.messageId ? { messageId: message.messageId } : {}), ...(message.subject ? { subject: message.subject } : {}) });
+      }
+    }
+    const merge = values.json === true;
+    const runContext: CommandContext = merge ? { ...context, output: { ...output, out: () => {} } } : context;
+    const summary = await runIngest(items(), values, runContext, 'fetch', (result) => {
+      const uid = uidByName.get(result.name);
+      if (uid === undefined) return;
+      if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
+      else (PROCESSED.has(result.outcome) ? filing.processed : filing.invalid).uids.push(uid);
+    }, { origin: 'mailbox' });
+    const seen = await ledgerFiling(dataRoot, seenBefore.map((entry) => entry.sourceRef));
+    for (const { uid, sourceRef } of seenBefore) (seen.get(sourceRef) === 'processed' ? filing.processed : filing.invalid).uids.push(uid);
+    // The run is committed: what is now stored leaves the Invalid folder; the rest is where it belongs.
+    await source.moveTo(filing.processed.uids, filing.processed.folder);
+    if (merge) output.out(JSON.stringify({ ...summary, mail: filing }, null, 2));
+    else output.out(`  mail     ${filing.processed.uids.length} → ${filing.processed.folder}, ${filing.invalid.uids.length} stay in ${filing.invalid.folder}`);
+    return filing;
+  } finally {
+    await source.close();
+  }
 }
 
 function emptyFiling(config: ImapConfig, moved: boolean): MailFiling {

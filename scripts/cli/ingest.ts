@@ -7,39 +7,34 @@ import type { IngestItem, IngestSummary, ItemResult, QuarantineLimits } from '..
 import { fileItems } from '../reports/sources/files.ts';
 import { openDataset } from '../reports/store/index.ts';
 import type { UnpackLimits } from '../reports/unpack/index.ts';
-import type { Command, CommandContext } from './command.ts';
-import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
+import { usageError } from '../lib/errors.ts';
+import type { Command, CommandContext, OptionSpec } from './command.ts';
+import { DATA_OPTION, DOMAINS_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
 import type { Output } from './output.ts';
 import { createProgress } from './progress.ts';
 
 /** Options shared by `ingest` and `fetch`. */
-export const RUN_OPTIONS = {
-  ...DOMAINS_OPTION,
-  ...JSON_OPTION,
-  data: { type: 'string', default: 'reports' },
-  offline: { type: 'boolean', default: false },
-  'summary-file': { type: 'string' },
-  'max-payload-bytes': { type: 'string' },
-  'max-ratio': { type: 'string' },
-  'quarantine-max-report-bytes': { type: 'string' },
-  'quarantine-max-run-bytes': { type: 'string' },
-} as const;
+export const RUN_OPTIONS: OptionSpec[] = [
+  DATA_OPTION,
+  withDescription(DOMAINS_OPTION, 'folder of domain files; reports for other domains are set aside as foreign'),
+  withDescription(JSON_OPTION, 'print one JSON summary: counts of reports, records, duplicates, foreign, invalid (with sources and reasons)'),
+  { name: 'offline', type: 'boolean', default: false, description: 'no network lookups: enrichment uses the offline ASN data and the PTR cache only' },
+  { name: 'summary-file', type: 'string', value: 'file', description: 'also append a Markdown summary (e.g. "$GITHUB_STEP_SUMMARY")' },
+  { name: 'max-payload-bytes', type: 'string', value: 'n', defaultText: '256 MiB', description: 'largest uncompressed attachment' },
+  { name: 'max-ratio', type: 'string', value: 'n', defaultText: '200', description: 'largest compression ratio once past 1 MiB' },
+  {
+    name: 'quarantine-max-report-bytes',
+    type: 'string',
+    value: 'n',
+    defaultText: '1 MiB; 0 keeps none',
+    description: 'largest foreign report kept in <data>/quarantine/foreign/, gzipped; a bigger one gets its ledger row only',
+  },
+  { name: 'quarantine-max-run-bytes', type: 'string', value: 'n', defaultText: '4 MiB', description: 'most bytes one run may add to the quarantine' },
+];
 
-export const RUN_HELP = [
-  '  --data <dir>             dataset root (default: reports)',
-  '  --domains <dir>          folder of domain files; reports for other domains are set aside as foreign (default: domains)',
-  '  --json                   print one JSON summary: counts of reports, records, duplicates, foreign, invalid (with sources and reasons)',
-  '  --offline                no network lookups: enrichment uses the offline ASN data and the PTR cache only',
-  '  --summary-file <file>    also append a Markdown summary (e.g. "$GITHUB_STEP_SUMMARY")',
-  '  --max-payload-bytes <n>  largest uncompressed attachment (default 256 MiB)',
-  '  --max-ratio <n>          largest compression ratio once past 1 MiB (default 200)',
-  '  --quarantine-max-report-bytes <n>',
-  '                           largest foreign report kept in <data>/quarantine/foreign/, gzipped (default 1 MiB;',
-  '                           0 keeps none); a bigger one gets its ledger row only',
-  '  --quarantine-max-run-bytes <n>',
-  '                           most bytes one run may add to the quarantine (default 4 MiB)',
-].join('\n');
+/** The dataset root when --data is not given, for the hints that print commands to paste. */
+const DEFAULT_DATA = String(DATA_OPTION.default);
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
@@ -77,7 +72,7 @@ export async function runIngest(
       onItem(result) {
         counts.items += 1;
         counts.reports += result.reports.length;
-        counts.records += result.reports.reduce((sum, report) => sum + (report.outcome === 'stored' ? report.records : 0), 0);
+        counts.records += result.reports.reduce((sum, report) => sum + (report.outcome === 'stored' && report.kind === 'aggregate' ? report.records : 0), 0);
         progress.update(counts);
         onItem?.(result);
       },
@@ -100,7 +95,7 @@ export function numberOption(values: Values, name: string, { zero = false } = {}
   if (raw === undefined) return undefined;
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0 || (value === 0 && !zero)) {
-    throw new CliError(`--${name} must be a ${zero ? 'non-negative' : 'positive'} number, not ${String(raw)}`, EXIT.usage);
+    throw usageError(`--${name} must be a ${zero ? 'non-negative' : 'positive'} number, not ${String(raw)}`);
   }
   return value;
 }
@@ -125,11 +120,14 @@ function limitsFrom(values: Values): Partial<UnpackLimits> {
 }
 
 export function renderSummary(summary: IngestSummary, dataRoot: string, output: Output, warnings: string[] = [], origin: InputOrigin = 'files'): void {
-  const { reports } = summary;
+  const { reports, tls } = summary;
   output.out(`${output.style('bold', `run ${summary.runId}`)} → ${dataRoot}/`);
-  output.out(`  inputs   ${summary.items}${summary.alreadyIngested ? ` (${summary.alreadyIngested} already ingested)` : ''}${summary.unsupported ? `, ${summary.unsupported} unsupported (failure/TLS reports)` : ''}`);
+  output.out(`  inputs   ${summary.items}${summary.alreadyIngested ? ` (${summary.alreadyIngested} already ingested)` : ''}${summary.unsupported ? `, ${summary.unsupported} unsupported (failure reports)` : ''}`);
   output.out(`  reports  ${output.style('green', `${reports.stored} new`)} · ${reports.duplicate} duplicate · ${reports.foreign} foreign · ${reports.invalid ? output.style('red', `${reports.invalid} invalid`) : '0 invalid'}`);
   output.out(`  records  ${summary.records.toLocaleString('en-US')}`);
+  if (hasTls(summary)) {
+    output.out(`  tls      ${output.style('green', `${tls.stored} new`)} · ${tls.duplicate} duplicate · ${tls.foreign} foreign · ${tls.invalid ? output.style('red', `${tls.invalid} invalid`) : '0 invalid'} · ${tls.rows.toLocaleString('en-US')} rows`);
+  }
   if (summary.enrichment) {
     const { lookups, cacheHits, failures, unconfirmed, cachePruned } = summary.enrichment;
     const dropped = unconfirmed > 0 ? `, ${unconfirmed} not forward-confirmed (no name)` : '';
@@ -137,20 +135,31 @@ export function renderSummary(summary: IngestSummary, dataRoot: string, output: 
   }
   // Reasons usually start with the input's own name; print it once.
   for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${printable(reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`)}`);
-  for (const { source, policyDomain } of summary.foreign) output.out(`  ${output.style('yellow', 'foreign')}  ${printable(`${source}: policy domain ${policyDomain || '(empty)'} is not in domains/`)}`);
+  for (const { source, policyDomain, kind } of summary.foreign) {
+    const what = kind === 'tls' ? `TLS report for ${policyDomain || '(no policy domain)'}` : `policy domain ${policyDomain || '(empty)'}`;
+    output.out(`  ${output.style('yellow', 'foreign')}  ${printable(`${source}: ${what} is not in domains/`)}`);
+  }
   for (const { source, reason } of summary.skipped ?? []) output.out(`  ${output.style('yellow', 'skipped')}  ${printable(`${source}: ${reason}`)}`);
   for (const warning of warnings) output.out(`  ${output.style('yellow', 'note')}     ${printable(warning)}`);
   for (const line of retryHints(summary, dataRoot, origin)) output.out(`  (${line})`);
 }
 
+/** True when the run saw TLS reports, or earlier ones wait to be read again: the summary gives them a line. */
+function hasTls(summary: IngestSummary): boolean {
+  const { stored, duplicate, foreign, invalid, earlierUnsupported } = summary.tls;
+  return stored + duplicate + foreign + invalid + earlierUnsupported > 0;
+}
+
 /**
  * What the run set aside, where it is, and how to read it again: foreign reports from the
  * quarantine once their domain is added; inputs that are not kept (invalid, unsupported) from
- * where they came from, once dmarcops reads them.
+ * where they came from, once dmarcops reads them; TLS reports an earlier dmarcops set aside as
+ * unsupported from the mailbox's Invalid folder or the files.
  */
 function retryHints(summary: IngestSummary, dataRoot: string, origin: InputOrigin): string[] {
   const hints: string[] = [];
-  const { foreign, invalid } = summary.reports;
+  const foreign = summary.reports.foreign + summary.tls.foreign;
+  const invalid = summary.reports.invalid + summary.tls.invalid;
   const { notKept } = summary.quarantine;
   if (foreign > 0) {
     const kept = foreign - notKept;
@@ -161,9 +170,19 @@ function retryHints(summary: IngestSummary, dataRoot: string, origin: InputOrigi
     const originals = origin === 'files'
       ? 'the files stay where they are'
       : "the messages go to the mailbox's Invalid folder (save them as .eml or mbox files to read them again)";
-    hints.push(`invalid and unsupported inputs are not kept in ${dataRoot}/, only their ledger rows: ${originals}; after upgrading dmarcops: dmarcops ingest --retry <files>${dataRoot === RUN_OPTIONS.data.default ? '' : ` --data ${shellQuote(dataRoot)}`}`);
+    hints.push(`invalid and unsupported inputs are not kept in ${dataRoot}/, only their ledger rows: ${originals}; after upgrading dmarcops: dmarcops ingest --retry <files>${dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`}`);
   }
+  if (summary.tls.earlierUnsupported > 0) hints.push(earlierUnsupportedHint(summary.tls.earlierUnsupported, dataRoot));
   return hints;
+}
+
+/** How to read the TLS reports an earlier dmarcops set aside as unsupported (their ledger rows say which). */
+function earlierUnsupportedHint(count: number, dataRoot: string): string {
+  const data = dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`;
+  const reports = count === 1 ? '1 TLS report' : `${count} TLS reports`;
+  return `${reports} that an earlier dmarcops set aside as unsupported ${count === 1 ? 'waits' : 'wait'} to be read: ` +
+    `dmarcops fetch --retry-unsupported${data} reads ${count === 1 ? 'it' : 'them'} from the mailbox's Invalid folder; ` +
+    `files: dmarcops ingest <files>${data} (see dmarcops ledger --kind tls --outcome unsupported)`;
 }
 
 function shellQuote(text: string): string {
@@ -172,23 +191,30 @@ function shellQuote(text: string): string {
 
 /** The command that reads a dataset's quarantine again, ready to paste. */
 function retryCommand(dataRoot: string): string {
-  const data = dataRoot === RUN_OPTIONS.data.default ? '' : ` --data ${shellQuote(dataRoot)}`;
+  const data = dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`;
   return `dmarcops ingest --retry ${shellQuote(`${dataRoot}/quarantine`)}${data}`;
 }
 
 export function summaryMarkdown(summary: IngestSummary, origin: InputOrigin = 'files'): string {
-  const { reports } = summary;
+  const { reports, tls } = summary;
   const lines = [
     `### dmarcops ingest ${escapeMarkdown(summary.runId)}`,
     '',
     markdownTable(['inputs', 'new reports', 'duplicates', 'foreign', 'invalid', 'records'], [[String(summary.items), String(reports.stored), String(reports.duplicate), String(reports.foreign), String(reports.invalid), String(summary.records)]]),
   ];
-  if (summary.invalid.length > 0) lines.push('', '**Invalid inputs** (not kept: ledger row only)', '', markdownTable(['source', 'reason'], summary.invalid.map(({ source, reason }) => [escapeMarkdown(source), escapeMarkdown(reason)])));
-  if (summary.foreign.length > 0) lines.push('', '**Foreign reports** (policy domain not in `domains/`)', '', markdownTable(['source', 'policy domain'], summary.foreign.map(({ source, policyDomain }) => [escapeMarkdown(source), escapeMarkdown(policyDomain)])));
+  if (hasTls(summary)) {
+    lines.push('', markdownTable(['TLS reports: new', 'duplicates', 'foreign', 'invalid', 'rows'], [[String(tls.stored), String(tls.duplicate), String(tls.foreign), String(tls.invalid), String(tls.rows)]]));
+  }
+  const kindColumn = (kind: string): string => (kind === 'tls' ? 'TLS' : 'DMARC');
+  if (summary.invalid.length > 0) lines.push('', '**Invalid inputs** (not kept: ledger row only)', '', markdownTable(['source', 'report', 'reason'], summary.invalid.map(({ source, reason, kind }) => [escapeMarkdown(source), kindColumn(kind), escapeMarkdown(reason)])));
+  if (summary.foreign.length > 0) lines.push('', '**Foreign reports** (policy domain not in `domains/`)', '', markdownTable(['source', 'report', 'policy domain'], summary.foreign.map(({ source, policyDomain, kind }) => [escapeMarkdown(source), kindColumn(kind), escapeMarkdown(policyDomain)])));
   if (summary.foreign.length > 0) lines.push('', `Foreign reports are kept in \`reports/quarantine/foreign/\`${summary.quarantine.notKept > 0 ? ` (${summary.quarantine.notKept} over the quarantine caps: ledger row only)` : ''}: after adding the domain, \`dmarcops ingest --retry reports/quarantine\` reads them again.`);
   if (summary.invalid.length > 0 || summary.unsupported > 0) {
     const originals = origin === 'files' ? 'the original files' : "the messages in the mailbox's Invalid folder (saved as .eml or mbox)";
     lines.push('', `Invalid and unsupported inputs are not kept in the repository, only their ledger rows; after upgrading dmarcops, \`dmarcops ingest --retry\` ${originals}.`);
+  }
+  if (tls.earlierUnsupported > 0) {
+    lines.push('', `${tls.earlierUnsupported} TLS report${tls.earlierUnsupported === 1 ? '' : 's'} set aside as unsupported by an earlier dmarcops: \`dmarcops fetch --retry-unsupported\` reads them from the mailbox's Invalid folder (files: \`dmarcops ingest <files>\`).`);
   }
   return lines.join('\n');
 }
@@ -196,30 +222,42 @@ export function summaryMarkdown(summary: IngestSummary, origin: InputOrigin = 'f
 export const ingestCommand: Command = {
   name: 'ingest',
   summary: 'ingest report files, mailboxes and folders into the Parquet dataset',
-  usage: 'dmarcops ingest <paths…> [--retry] [--data <dir>] [--domains <dir>] [--json] [--offline]',
-  help: [
-    'Each path may be a report (.xml, .xml.gz, .gz, .zip, .eml — detected by content, not by name), an mbox file,',
-    'a Maildir folder, or a folder to walk (symbolic links inside are skipped, never followed). Reports already',
-    'stored are recognised and not stored again. Foreign reports (not for a domain in domains/) are kept in',
-    '<data>/quarantine/foreign/ within the caps below; inputs that hold no usable report get a ledger row (hash, size,',
-    'Message-ID, subject without addresses, reason) and nothing else: their content is not kept. An input whose',
-    'bytes a run has seen is skipped (already ingested), unless --retry.',
-    '',
-    'options:',
-    '  --retry                  read inputs again even when a run has seen them: after adding a domain file (foreign',
-    '                           reports become ours) or upgrading dmarcops (a parser fix), e.g.',
-    '                           `dmarcops ingest --retry reports/quarantine` (foreign reports), or the original',
-    '                           files. Reports already stored stay duplicates (nothing is doubled) and the',
-    '                           quarantined files stay where they are.',
-    RUN_HELP,
-    '',
-    'exit: 0 the run committed (invalid inputs are reported, not fatal), 1 error, 2 usage error',
-  ].join('\n'),
-  // --retry is ingest's own: fetch shares RUN_OPTIONS and has nothing to retry (the mailbox moves on).
-  options: { ...RUN_OPTIONS, retry: { type: 'boolean', default: false } },
-  allowPositionals: true,
+  arguments: [
+    {
+      name: 'paths…',
+      description:
+        'report files (.xml, .json, .gz, .zip, .eml: DMARC aggregate or SMTP TLS reports, detected by content, not by name), mbox files, ' +
+        'Maildir folders, or folders to walk',
+    },
+  ],
+  description: [
+    'Each path may be a report, an mbox file, a Maildir folder, or a folder to walk (symbolic links inside are skipped, never followed). ' +
+      'DMARC aggregate reports go to <data>/records/, SMTP TLS reports (RFC 8460 JSON, plain or gzip) to <data>/tls/. ' +
+      'Reports already stored are recognised and not stored again. Foreign reports (not for a domain in domains/) are kept in <data>/quarantine/foreign/ ' +
+      'within the caps below; inputs that hold no usable report get a ledger row (hash, size, Message-ID, subject without addresses, reason) and nothing else: ' +
+      'their content is not kept. An input whose bytes a run has seen is skipped (already ingested), unless --retry; TLS reports an earlier dmarcops ' +
+      'set aside as unsupported are read again without it.',
+  ],
+  options: [
+    {
+      name: 'retry',
+      type: 'boolean',
+      default: false,
+      description:
+        'read inputs again even when a run has seen them: after adding a domain file (foreign reports become ours) or upgrading dmarcops (a parser fix), ' +
+        'e.g. `dmarcops ingest --retry reports/quarantine` (foreign reports), or the original files. Reports already stored stay duplicates ' +
+        '(nothing is doubled) and the quarantined files stay where they are.',
+    },
+    // --retry is ingest's own: fetch shares RUN_OPTIONS and has nothing to retry (the mailbox moves on).
+    ...RUN_OPTIONS,
+  ],
+  examples: [
+    { command: 'dmarcops ingest ~/Downloads/reports/', description: 'a folder of report files and saved mail' },
+    { command: 'dmarcops ingest --retry reports/quarantine', description: 'after adding a domain file: read the foreign reports kept for it' },
+  ],
+  exit: { 0: 'the run committed (invalid inputs are reported, not fatal)', 1: 'error' },
   async run(values, paths, context) {
-    if (paths.length === 0) throw new CliError('give one or more files or folders to ingest', EXIT.usage);
+    if (paths.length === 0) throw usageError('give one or more files or folders to ingest');
     const skipped: { source: string; reason: string }[] = [];
     const items = fileItems(paths, { onSkip: (source, reason) => skipped.push({ source, reason }) });
     await runIngest(items, values, context, 'ingest', undefined, { origin: 'files', skipped });

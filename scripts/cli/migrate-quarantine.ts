@@ -1,7 +1,7 @@
 import { migrateQuarantine } from '../reports/migrate.ts';
 import type { MigrationResult } from '../reports/migrate.ts';
 import type { Command } from './command.ts';
-import { EXIT, JSON_OPTION } from './command.ts';
+import { DATA_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 import { numberOption } from './ingest.ts';
 import type { Output } from './output.ts';
 import { printable } from '../lib/escape.ts';
@@ -9,30 +9,21 @@ import { printable } from '../lib/escape.ts';
 export const migrateQuarantineCommand: Command = {
   name: 'migrate-quarantine',
   summary: 'remove what earlier versions kept of inputs that are not reports (one-time, idempotent)',
-  usage: 'dmarcops migrate-quarantine [--data <dir>] [--dry-run] [--quarantine-max-report-bytes <n>] [--json]',
-  help: [
-    'Earlier versions kept the raw bytes of invalid and unsupported inputs in <data>/quarantine/ (mail from anyone:',
-    'bounces, personal mail), foreign reports with the mail that carried them, and subjects with e-mail addresses in',
-    'the ledger. This brings the dataset to what is kept now: removes quarantine/invalid/ and quarantine/unsupported/,',
-    'keeps each foreign report as its XML alone (gzipped, within the cap), records a ledger row for every file it',
-    'removes or rewrites (hash, size, Message-ID, subject without addresses, reason) before removing it, and',
-    'rewrites ledger parts without addresses in subjects and reasons. Crash-safe; a second run does nothing.',
+  description: [
+    'Earlier versions kept the raw bytes of invalid and unsupported inputs in <data>/quarantine/ (mail from anyone: bounces, personal mail), ' +
+      'foreign reports with the mail that carried them, and subjects with e-mail addresses in the ledger. This brings the dataset to what is kept now: ' +
+      'removes quarantine/invalid/ and quarantine/unsupported/, keeps each foreign report as its XML alone (gzipped, within the cap), records a ledger row ' +
+      'for every file it removes or rewrites (hash, size, Message-ID, subject without addresses, reason) before removing it, and rewrites ledger parts ' +
+      'without addresses in subjects and reasons. Crash-safe; a second run does nothing.',
     'Git history still holds the removed files: docs/dataset.md says how to purge it (git filter-repo).',
-    '',
-    'options:',
-    '  --data <dir>       dataset root (default: reports)',
-    '  --dry-run          say what would change, change nothing',
-    '  --quarantine-max-report-bytes <n>',
-    '                     largest foreign report kept, gzipped (default 1 MiB); bigger ones are removed',
-    '  --json             the result as JSON',
-  ].join('\n'),
-  options: {
-    ...JSON_OPTION,
-    data: { type: 'string', default: 'reports' },
-    'dry-run': { type: 'boolean', default: false },
-    'quarantine-max-report-bytes': { type: 'string' },
-  },
-  allowPositionals: false,
+  ],
+  options: [
+    DATA_OPTION,
+    { name: 'dry-run', type: 'boolean', default: false, description: 'say what would change, change nothing' },
+    { name: 'quarantine-max-report-bytes', type: 'string', value: 'n', defaultText: '1 MiB', description: 'largest foreign report kept, gzipped; bigger ones are removed' },
+    withDescription(JSON_OPTION, 'the result as JSON'),
+  ],
+  exit: { 0: 'migrated, or nothing to migrate', 1: 'error' },
   async run(values, _positionals, { output }) {
     const maxReportBytes = numberOption(values, 'quarantine-max-report-bytes', { zero: true });
     const root = String(values.data);

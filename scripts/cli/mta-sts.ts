@@ -10,7 +10,8 @@ import { nodeTxtResolver } from '../policy/orgdomain.ts';
 import type { TxtResolver } from '../policy/orgdomain.ts';
 import { printable } from '../lib/escape.ts';
 import type { Command, CommandContext } from './command.ts';
-import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
+import { catalogueError, usageError } from '../lib/errors.ts';
+import { DOMAINS_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
 import { plural } from '../lib/text.ts';
 
@@ -24,31 +25,33 @@ export function makeMtaStsCommand(deps: MtaStsDeps = {}): Command {
   return {
     name: 'mta-sts',
     summary: 'build the MTA-STS policy files to publish, or check what is published against the repository',
-    usage: 'dmarcops mta-sts build [--domains <dir>] [--out <dir>] [--json]\n       dmarcops mta-sts check [domain…] [--domains <dir>] [--timeout <s>] [--json]',
-    help: [
-      'build: writes, for each domain with mta_sts, <out>/<domain>/.well-known/mta-sts.txt (the policy, byte for',
-      'byte, CRLF line ends) and what a static host needs: CNAME (GitHub Pages custom domain mta-sts.<domain>),',
-      '.nojekyll, .gitattributes (no line-ending conversion), _headers (text/plain on Netlify and Cloudflare Pages),',
-      'and <out>/manifest.json. Publish each <domain> folder at https://mta-sts.<domain>/ (docs/mta-sts.md).',
-      'check: for each domain named (default: every domain with mta_sts) fetches',
-      'https://mta-sts.<domain>/.well-known/mta-sts.txt as senders do (HTTPS, certificate valid for the name,',
-      'no redirects, 200, text/plain), compares it with the repository\'s policy, and compares the id in',
-      '_mta-sts.<domain> TXT (and _smtp._tls) with the repository\'s. Each mismatch is a finding.',
-      '',
-      'options:',
-      '  --domains <dir>  folder of domain files (default: domains)',
-      '  --out <dir>      build: where to write (default: mta-sts-site)',
-      '  --timeout <s>    check: seconds per HTTPS fetch (default: 10)',
-      '  --json           build: the manifest; check: the results as data',
-      '',
-      'exit: 0 ok, 1 a finding of severity error (check) or invalid domain files, 2 usage error',
-    ].join('\n'),
-    options: { ...DOMAINS_OPTION, ...JSON_OPTION, out: { type: 'string', default: 'mta-sts-site' }, timeout: { type: 'string' } },
-    allowPositionals: true,
+    actions: [
+      { name: 'build', summary: 'the MTA-STS policy files as a static site, one folder per domain (docs/mta-sts.md)' },
+      {
+        name: 'check',
+        summary: 'fetch each published policy over HTTPS as senders do and compare it, and the _mta-sts / _smtp._tls records, with the repository',
+        arguments: [{ name: 'domain…', optional: true, description: 'check: the domains to check (default: every domain with mta_sts)' }],
+      },
+    ],
+    description: [
+      'build: writes, for each domain with mta_sts, <out>/<domain>/.well-known/mta-sts.txt (the policy, byte for byte, CRLF line ends) and what a static host ' +
+        'needs: CNAME (GitHub Pages custom domain mta-sts.<domain>), .nojekyll, .gitattributes (no line-ending conversion), _headers (text/plain on Netlify ' +
+        'and Cloudflare Pages), and <out>/manifest.json. Publish each <domain> folder at https://mta-sts.<domain>/ (docs/mta-sts.md).',
+      'check: for each domain named (default: every domain with mta_sts) fetches https://mta-sts.<domain>/.well-known/mta-sts.txt as senders do ' +
+        '(HTTPS, certificate valid for the name, no redirects, 200, text/plain), compares it with the repository\'s policy, and compares the id in ' +
+        '_mta-sts.<domain> TXT (and _smtp._tls) with the repository\'s. Each mismatch is a finding.',
+    ],
+    options: [
+      DOMAINS_OPTION,
+      { name: 'out', type: 'string', value: 'dir', default: 'mta-sts-site', description: 'where to write', actions: ['build'] },
+      { name: 'timeout', type: 'string', value: 's', defaultText: '10', description: 'seconds per HTTPS fetch', actions: ['check'] },
+      withDescription(JSON_OPTION, 'build: the manifest; check: the results as data'),
+    ],
+    exit: { 0: 'ok', 1: 'a finding of severity error (check) or invalid domain files' },
     async run(values, positionals, context) {
+      // The action, and which options go with it, are checked against the table before run.
       const [action, ...rest] = positionals;
-      if (action !== 'build' && action !== 'check') throw new CliError(action === undefined ? 'say what to do: `mta-sts build` or `mta-sts check`' : `unknown action \`${printable(action)}\`: use \`mta-sts build\` or \`mta-sts check\``, EXIT.usage);
-      if (action === 'build' && rest.length > 0) throw new CliError(`mta-sts build takes no domain names (it builds every domain with mta_sts): ${printable(rest[0] ?? '')}`, EXIT.usage);
+      if (action === 'build' && rest.length > 0) throw usageError(`mta-sts build takes no domain names (it builds every domain with mta_sts): ${printable(rest[0] ?? '')}`);
       const { domains } = await loadValidDomains(resolve(context.cwd, String(values.domains)), context.output);
       const policies = domains.map((domain) => domain.policy);
       return action === 'build' ? build(policies, values, context) : check(policies, rest, values, context, deps);
@@ -79,12 +82,12 @@ async function check(policies: DomainPolicy[], names: string[], values: Values, 
   const wanted = names.length === 0 ? withSts : names.map((name) => {
     const domain = name.toLowerCase().replace(/\.$/, '');
     const match = policies.find((policy) => policy.domain === domain);
-    if (match === undefined) throw new CliError(`no domain file for ${printable(name)}`);
-    if (match.mtaSts === undefined) throw new CliError(`${printable(name)} has no mta_sts in ${printable(match.file)}: nothing to check`);
+    if (match === undefined) throw catalogueError('domain-not-found', { name: printable(name), dir: printable(String(values.domains)) });
+    if (match.mtaSts === undefined) throw catalogueError('mta-sts-not-configured', { name: printable(name), file: printable(match.file) });
     return match;
   });
   const timeout = values.timeout === undefined ? 10 : Number(values.timeout);
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError(`--timeout must be a positive number of seconds, not ${printable(String(values.timeout))}`, EXIT.usage);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw usageError(`--timeout must be a positive number of seconds, not ${printable(String(values.timeout))}`);
   const txt = deps.txt ?? nodeTxtResolver();
   const fetchOptions: FetchPolicyOptions = { timeoutMs: timeout * 1000, ...deps.fetch };
   const results = await mapLimit(wanted, 8, (policy) => checkMtaSts(policy, { txt, fetch: (domain) => fetchPolicyFile(domain, fetchOptions) }));

@@ -1,30 +1,26 @@
 import { recordsForDomain, renderZoneLines } from '../policy/records.ts';
 import type { Command } from './command.ts';
-import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
+import { catalogueError } from '../lib/errors.ts';
+import { DOMAINS_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
 
 export const recordCommand: Command = {
   name: 'record',
   summary: 'print the DNS records dmarcops publishes for a domain (zone-file lines or JSON)',
-  usage: 'dmarcops record [domain…] [--domains <dir>] [--json]',
-  help: [
-    'Prints _dmarc.<domain> TXT and the external report authorisation records (<domain>._report._dmarc.<host>)',
-    'for each domain named, or for every domain. Records over 255 octets are split into several character-strings.',
-    '',
-    'options:',
-    '  --domains <dir>  folder of domain files (default: domains)',
-    '  --json           the records as data: zone, name, type, ttl, values, characterStrings, provider, purpose',
-    '',
-    'exit: 0 ok, 1 unknown domain or invalid files, 2 usage error',
-  ].join('\n'),
-  options: { ...DOMAINS_OPTION, ...JSON_OPTION },
-  allowPositionals: true,
+  arguments: [{ name: 'domain…', optional: true, description: 'the domains to print (default: every domain)' }],
+  description: [
+    'Prints _dmarc.<domain> TXT and the external report authorisation records (<domain>._report._dmarc.<host>) for each domain named, or for every domain. ' +
+      'Records over 255 octets are split into several character-strings.',
+  ],
+  options: [DOMAINS_OPTION, withDescription(JSON_OPTION, 'the records as data: zone, name, type, ttl, values, characterStrings, provider, purpose')],
+  examples: [{ command: 'dmarcops record example.com' }],
+  exit: { 0: 'ok', 1: 'unknown domain or invalid files' },
   async run(values, names, { output }) {
     const { domains } = await loadValidDomains(String(values.domains), output);
     const policies = domains.map((domain) => domain.policy);
     const wanted = names.length === 0 ? policies : names.map((name) => {
       const match = policies.find((policy) => policy.domain === name.toLowerCase().replace(/\.$/, ''));
-      if (!match) throw new CliError(`no domain file for ${name} in ${String(values.domains)}; create one with \`dmarcops new ${name}\``);
+      if (!match) throw catalogueError('domain-not-found', { name, dir: String(values.domains) });
       return match;
     });
     const results = wanted.map((policy) => recordsForDomain(policy, policies));

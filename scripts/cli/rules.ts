@@ -1,14 +1,16 @@
 import { LINT_RULES, SCHEMA_RULES } from '../policy/lint.ts';
 import type { Command } from './command.ts';
-import { EXIT, JSON_OPTION } from './command.ts';
+import { EXIT, JSON_OPTION, withDescription } from './command.ts';
 
 export const rulesCommand: Command = {
   name: 'rules',
   summary: 'list the validation rules (id, severity, what it checks, RFC section)',
-  usage: 'dmarcops rules [--json] [--markdown]',
-  help: ['options:', '  --json      the rule table as JSON', '  --markdown  the rule table as a Markdown table (as in the README)'].join('\n'),
-  options: { ...JSON_OPTION, markdown: { type: 'boolean', default: false } },
-  allowPositionals: false,
+  description: ['Every finding of `dmarcops validate` names its rule. Severities: an error fails validate; a warning fails only with --strict; info explains.'],
+  options: [
+    withDescription(JSON_OPTION, 'the rule table as JSON'),
+    { name: 'markdown', type: 'boolean', default: false, description: 'the rule table as a Markdown table (as in the README)' },
+  ],
+  exit: { 0: 'ok' },
   async run(values, _positionals, { output }) {
     const rules = [...SCHEMA_RULES, ...LINT_RULES].map(({ id, severity, summary, reference }) => ({ id, severity, summary, reference }));
     if (values.json) output.out(JSON.stringify(rules, null, 2));

@@ -2,12 +2,11 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatBytes } from '../lib/text.ts';
 import type { BudgetReport } from '../site/budget.ts';
-import type { Command, CommandContext } from './command.ts';
-import { CliError, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
+import { DmarcopsError, usageError } from '../lib/errors.ts';
+import type { Command, CommandContext, OptionSpec } from './command.ts';
+import { DATA_OPTION, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
 import { printable } from '../lib/escape.ts';
 
-const BUILD_OPTIONS = ['data', 'domains', 'out', 'base', 'site-url', 'show-addresses', 'redact', 'live-dns', 'private', 'json', 'quiet'];
-const SERVE_OPTIONS = ['out', 'base', 'port', 'host'];
 const DEFAULT_PORT = 4321;
 /** Pages listed in the budget table. */
 const LARGEST_PAGES = 5;
@@ -15,55 +14,64 @@ const LARGEST_PAGES = 5;
 export const siteCommand: Command = {
   name: 'site',
   summary: 'build the static dashboard (and check its page weight), or serve a built one locally',
-  usage: 'dmarcops site build [--data <dir>] [--domains <dir>] [--out <dir>] [--base <path>] [--site-url <url>] [--show-addresses | --redact] [--live-dns] [--private] [--json]\n       dmarcops site serve [--out <dir>] [--base <path>] [--port <n>] [--host <address>]',
-  help: [
-    'build: renders site/ (Astro) from the dataset and the domain files into --out, then weighs every page',
-    '(HTML + the scripts, styles and images it loads, gzip-compressed) against a 300 KB budget.',
-    'serve: serves a built site under its base path, as GitHub Pages would, until Ctrl-C.',
-    '',
-    'options:',
-    '  --data <dir>        dataset root (default: reports)',
-    '  --domains <dir>     domain files (default: domains)',
-    '  --out <dir>         the built site (default: site/dist); emptied by build',
-    '  --base <path>       path the site is served under, e.g. /dmarc/ (default: DMARCOPS_SITE_BASE, else',
-    '                      /<repo>/ from GITHUB_REPOSITORY, else /); serve: default the base the site was built with',
-    '  --site-url <url>    absolute URL of the deployed site (default: DMARCOPS_SITE_URL)',
-    '  --show-addresses    show source IP addresses, PTR host names and reporters\' e-mail addresses; by default',
-    '                      a build leaves them out (the site says so), because free Pages sites are public',
-    '  --redact            leave them out even with --private (the default otherwise)',
-    '  --live-dns          look up each domain\'s published _dmarc record while building (network)',
-    '  --private           the site is served by private GitHub Pages (Enterprise Cloud): no "this site is',
-    '                      public" banner, and addresses shown; free Pages sites are public to the whole internet',
-    '  --json              build: the page count, timings and budget report as one JSON object',
-    '  --quiet             build: only Astro\'s errors, not its per-page log',
-    `  --port <n>          serve: port (default: ${DEFAULT_PORT}; 0 picks a free one)`,
-    '  --host <address>    serve: address to listen on (default: 127.0.0.1, this machine only)',
-    '',
-    'exit: 0 ok, 1 build failed or a page is over budget, 2 usage error',
-  ].join('\n'),
-  options: {
-    ...JSON_OPTION,
-    ...DOMAINS_OPTION,
-    data: { type: 'string', default: 'reports' },
-    out: { type: 'string', default: 'site/dist' },
-    base: { type: 'string' },
-    'site-url': { type: 'string' },
-    'show-addresses': { type: 'boolean', default: false },
-    redact: { type: 'boolean', default: false },
-    'live-dns': { type: 'boolean', default: false },
-    private: { type: 'boolean', default: false },
-    quiet: { type: 'boolean', default: false },
-    port: { type: 'string' },
-    host: { type: 'string' },
-  },
-  allowPositionals: true,
+  actions: [
+    {
+      name: 'build',
+      summary:
+        'build the dashboard from the dataset and the domain files, without IP addresses, host names or reporters\' e-mail addresses unless ' +
+        '--show-addresses or --private; fails when a page weighs more than 300 KB compressed',
+    },
+    { name: 'serve', summary: 'serve a built site under its base path, as GitHub Pages would, until Ctrl-C' },
+  ],
+  description: [
+    'build: renders site/ (Astro) from the dataset and the domain files into --out, then weighs every page (HTML + the scripts, styles and images it loads, ' +
+      'gzip-compressed) against a 300 KB budget. serve: serves a built site under its base path, as GitHub Pages would, until Ctrl-C.',
+  ],
+  options: [
+    { ...DATA_OPTION, actions: ['build'] },
+    { ...DOMAINS_OPTION, description: 'domain files', actions: ['build'] },
+    { name: 'out', type: 'string', value: 'dir', default: 'site/dist', description: 'the built site; emptied by build' },
+    {
+      name: 'base',
+      type: 'string',
+      value: 'path',
+      defaultText: 'build: DMARCOPS_SITE_BASE, else /<repo>/ from GITHUB_REPOSITORY, else /; serve: the base the site was built with',
+      description: 'path the site is served under, e.g. /dmarc/',
+    },
+    { name: 'site-url', type: 'string', value: 'url', defaultText: 'DMARCOPS_SITE_URL', description: 'absolute URL of the deployed site', actions: ['build'] },
+    {
+      name: 'show-addresses',
+      type: 'boolean',
+      default: false,
+      description:
+        'show source IP addresses, PTR host names and reporters\' e-mail addresses; by default a build leaves them out (the site says so), because free Pages ' +
+        'sites are public',
+      actions: ['build'],
+    },
+    { name: 'redact', type: 'boolean', default: false, description: 'leave them out even with --private (the default otherwise)', actions: ['build'] },
+    { name: 'live-dns', type: 'boolean', default: false, description: 'look up each domain\'s published _dmarc record while building (network)', actions: ['build'] },
+    {
+      name: 'private',
+      type: 'boolean',
+      default: false,
+      description:
+        'the site is served by private GitHub Pages (Enterprise Cloud): no "this site is public" banner, and addresses shown; free Pages sites are public to the whole internet',
+      actions: ['build'],
+    },
+    { ...JSON_OPTION, description: 'the page count, timings and budget report as one JSON object', actions: ['build'] },
+    { name: 'quiet', type: 'boolean', default: false, description: 'only Astro\'s errors, not its per-page log', actions: ['build'] },
+    { name: 'port', type: 'string', value: 'n', defaultText: `${DEFAULT_PORT}; 0 picks a free one`, description: 'port', actions: ['serve'] },
+    { name: 'host', type: 'string', value: 'address', defaultText: '127.0.0.1, this machine only', description: 'address to listen on', actions: ['serve'] },
+  ] satisfies OptionSpec[],
+  exclusive: [['show-addresses', 'redact']],
+  examples: [
+    { command: 'dmarcops site build && dmarcops site serve', description: 'build the dashboard and look at it on http://127.0.0.1:4321/' },
+  ],
+  exit: { 0: 'ok', 1: 'build failed or a page is over budget' },
   async run(values, positionals, context) {
+    // The action, and which options go with it, are checked against the table before run.
     const [action, ...extra] = positionals;
-    if (action !== 'build' && action !== 'serve') throw new CliError(action === undefined ? 'say what to do: `site build` or `site serve`' : `unknown action \`${action}\`: use \`site build\` or \`site serve\``, EXIT.usage);
-    if (extra.length > 0) throw new CliError(`unexpected argument ${extra[0]}`, EXIT.usage);
-    const allowed = action === 'build' ? BUILD_OPTIONS : SERVE_OPTIONS;
-    const misplaced = givenOptions(context.args).filter((name) => !allowed.includes(name));
-    if (misplaced.length > 0) throw new CliError(`--${misplaced[0]} does not apply to \`site ${action}\``, EXIT.usage);
+    if (extra.length > 0) throw usageError(`unexpected argument ${extra[0]}`);
     return action === 'build' ? runBuild(values, context) : runServe(values, context);
   },
 };
@@ -71,7 +79,6 @@ export const siteCommand: Command = {
 type Values = Parameters<Command['run']>[0];
 
 async function runBuild(values: Values, { output, env, cwd }: CommandContext): Promise<number> {
-  if (values['show-addresses'] && values.redact) throw new CliError('--show-addresses and --redact contradict each other: pass one', EXIT.usage);
   const { buildSite, SiteBudgetError } = await import('../site/build.ts');
   const json = Boolean(values.json);
   const options: Parameters<typeof buildSite>[0] = {
@@ -96,7 +103,7 @@ async function runBuild(values: Values, { output, env, cwd }: CommandContext): P
     if (!(error instanceof SiteBudgetError)) throw error;
     if (json) output.out(JSON.stringify({ ...error.result, error: error.message }, null, 2));
     else printResult(output, error.result);
-    throw new CliError(error.message, EXIT.findings);
+    throw error;
   }
   if (json) output.out(JSON.stringify(result, null, 2));
   else printResult(output, result);
@@ -138,11 +145,11 @@ export function budgetTable(budget: BudgetReport, output: Pick<CommandContext['o
 
 async function runServe(values: Values, { output, env, cwd }: CommandContext): Promise<number> {
   const portText = typeof values.port === 'string' ? values.port : String(DEFAULT_PORT);
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw new CliError(`--port must be a number from 0 to 65535, not ${portText}`, EXIT.usage);
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw usageError(`--port must be a number from 0 to 65535, not ${portText}`);
   const port = Number(portText);
   const outDir = resolve(cwd, String(values.out));
   const info = await stat(outDir).catch(() => null);
-  if (!info?.isDirectory()) throw new CliError(`no built site in ${outDir}: run \`dmarcops site build\` first`);
+  if (!info?.isDirectory()) throw new DmarcopsError('site-not-built', `no built site in ${outDir}: run \`dmarcops site build\` first`);
   const { siteBase } = await import('../site/build.ts');
   const { builtSiteBase, serveSite } = await import('../site/serve.ts');
   const base = typeof values.base === 'string' ? values.base : ((await builtSiteBase(outDir)) ?? siteBase(env));
@@ -152,7 +159,7 @@ async function runServe(values: Values, { output, env, cwd }: CommandContext): P
     server = await serveSite(outDir, { base, port, host });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new CliError(`port ${port} is in use: pass another --port (0 picks a free one)`);
+    if (code === 'EADDRINUSE') throw new DmarcopsError('port-in-use', `port ${port} is in use: pass another --port (0 picks a free one)`, { cause: error });
     throw error;
   }
   output.out(`serving ${outDir} at ${server.url} (Ctrl-C to stop)`);
@@ -168,14 +175,4 @@ async function runServe(values: Values, { output, env, cwd }: CommandContext): P
   await server.close();
   output.out('stopped');
   return EXIT.ok;
-}
-
-/** Option names as typed (`--live-dns`, `--port=1`), to tell which action they were meant for. */
-function givenOptions(args: string[]): string[] {
-  const names: string[] = [];
-  for (const arg of args) {
-    if (arg === '--') break;
-    if (arg.startsWith('--')) names.push(arg.slice(2).split('=')[0]!);
-  }
-  return names;
 }

@@ -1,10 +1,13 @@
+import { existsSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { defaultAlertsConfigPath, loadAlertsConfig } from '../alerts/config.ts';
 import { toAnnotation } from '../github/annotations.ts';
 import { nodeMxResolver } from '../policy/mx.ts';
 import type { MxResolver } from '../policy/mx.ts';
-import { validateDomains } from '../policy/validate.ts';
+import { compareFindings, validateDomains } from '../policy/validate.ts';
 import type { ValidateOptions } from '../policy/validate.ts';
 import type { Command } from './command.ts';
-import { DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
+import { DOMAINS_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 import { countBySeverity, formatFinding } from './output.ts';
 import { plural } from '../lib/text.ts';
 
@@ -17,36 +20,41 @@ export function makeValidateCommand(deps: ValidateDeps = {}): Command {
   return {
     name: 'validate',
     summary: 'check domain files against the schema and the lint rules',
-    usage: 'dmarcops validate [files…] [--domains <dir>] [--base <ref>] [--live-dns] [--json] [--strict] [--quiet]',
-    help: [
-      'Checks every domain file (or only the files named) and prints compiler-style findings with file:line:col.',
-      'Under GitHub Actions (GITHUB_ACTIONS=true) each finding is also printed as an ::error/::warning/::notice annotation.',
-      '',
-      'options:',
-      '  --domains <dir>  folder of domain files (default: domains)',
-      '  --base <ref>     also compare each file with its version at this git ref (e.g. origin/main): MTA-STS mode',
-      '                   transitions, withdrawal and policy ids; the validate workflow passes the pull request\'s base',
-      '  --live-dns       look up the MX records of each domain with mta_sts and check the mx patterns cover them (network)',
-      '  --json           print {files, findings, counts} as JSON',
-      '  --strict         warnings fail too (exit 1)',
-      '  --quiet          hide info findings',
-      '',
-      'exit: 0 no errors, 1 errors (or warnings with --strict), 2 usage error',
-    ].join('\n'),
-    options: {
-      ...DOMAINS_OPTION,
-      ...JSON_OPTION,
-      strict: { type: 'boolean', default: false },
-      quiet: { type: 'boolean', default: false },
-      base: { type: 'string' },
-      'live-dns': { type: 'boolean', default: false },
-    },
-    allowPositionals: true,
+    arguments: [{ name: 'files…', optional: true, description: 'only these domain files (default: every file in the domains folder)' }],
+    description: [
+      'Checks every domain file (or only the files named), and the alerts config <dir>/_alerts.yaml when there is one, and prints compiler-style ' +
+        'findings with file:line:col and the source line.',
+      'Under GitHub Actions (GITHUB_ACTIONS=true) each finding is also printed as an ::error/::warning/::notice annotation. ' +
+        'Warnings fail only with --strict. `dmarcops rules` lists the rules.',
+    ],
+    options: [
+      DOMAINS_OPTION,
+      {
+        name: 'base',
+        type: 'string',
+        value: 'ref',
+        description:
+          'also compare each file with its version at this git ref (e.g. origin/main): MTA-STS mode transitions, withdrawal and policy ids; ' +
+          'the validate workflow passes the pull request\'s base',
+      },
+      { name: 'live-dns', type: 'boolean', default: false, description: 'look up the MX records of each domain with mta_sts and check the mx patterns cover them (network)' },
+      withDescription(JSON_OPTION, 'print {files, findings, counts} as JSON'),
+      { name: 'strict', type: 'boolean', default: false, description: 'warnings fail too (exit 1)' },
+      { name: 'quiet', type: 'boolean', default: false, description: 'hide info findings' },
+    ],
+    exit: { 0: 'no errors', 1: 'errors (or warnings with --strict)' },
     async run(values, files, { output, env }) {
       const options: ValidateOptions = {};
       if (typeof values.base === 'string') options.base = values.base;
       if (values['live-dns'] === true) options.mxResolver = deps.mxResolver ?? nodeMxResolver();
       const result = await validateDomains(String(values.domains), files, options);
+      // The alerts config (domains/_alerts.yaml) is checked with the domain files when it exists.
+      const alertsFile = relative(process.cwd(), defaultAlertsConfigPath(String(values.domains)));
+      if ((files.length === 0 || files.some((file) => resolve(file) === resolve(alertsFile))) && existsSync(alertsFile)) {
+        const alerts = await loadAlertsConfig(alertsFile);
+        if (alerts.text !== undefined) result.texts.set(alertsFile, alerts.text);
+        result.findings = [...result.findings, ...alerts.findings].sort(compareFindings);
+      }
       const findings = values.quiet ? result.findings.filter((finding) => finding.severity !== 'info') : result.findings;
       const counts = countBySeverity(findings);
       const failed = counts.error > 0 || (values.strict === true && counts.warning > 0);

@@ -18,6 +18,7 @@
  * `_smtp._tls` names of domains whose files once asked for them, from git history). A candidate is only looked up in a zone dmarcops manages, i.e. a
  * (provider, zone) pair that at least one current domain file names in `dns:`.
  */
+import { DmarcopsError } from '../lib/errors.ts';
 import type { DnsProviderName, DmarcRecord, Disposition, ManagedRecord } from '../policy/model.ts';
 import { inZone, normaliseName, organizationalDomain } from '../lib/dns-name.ts';
 import { parseStsRecord } from '../policy/mtasts.ts';
@@ -142,7 +143,10 @@ export async function readZones(targets: readonly ZoneTarget[], resolve: Provide
     try {
       records = await provider.listTxt(target.zone, target.names);
     } catch (error) {
-      throw new Error(`${target.provider} zone ${target.zone}: cannot list TXT records: ${(error as Error).message}`, { cause: error });
+      // The provider's code and hint stay (a refused token is still one); the message says which zone.
+      const code = error instanceof DmarcopsError ? error.code : 'dns-provider-failed';
+      const hint = error instanceof DmarcopsError ? { hint: error.hint } : {};
+      throw new DmarcopsError(code, `${target.provider} zone ${target.zone}: cannot list TXT records: ${(error as Error).message}`, { cause: error, ...hint });
     }
     const asked = new Set(target.names);
     const kept = records

@@ -18,6 +18,7 @@
 import { Octokit } from '@octokit/rest';
 import { pullRequestFromEvent } from './event.ts';
 import type { EventPullRequest } from './event.ts';
+import { DmarcopsError } from '../lib/errors.ts';
 
 export { pullRequestFromEvent } from './event.ts';
 export type { EventPullRequest } from './event.ts';
@@ -43,10 +44,10 @@ export interface GitHubContext {
 /** The GitHub side from the environment Actions provides; throws naming what is missing. */
 export function githubContextFromEnv(env: NodeJS.ProcessEnv = process.env): GitHubContext {
   const token = env.GITHUB_TOKEN ?? env.GH_TOKEN;
-  if (token === undefined || token === '') throw new Error('GITHUB_TOKEN is not set: in a workflow, pass `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: pull-requests: write`');
+  if (token === undefined || token === '') throw new DmarcopsError('github-token-missing', 'GITHUB_TOKEN is not set: in a workflow, pass `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: pull-requests: write`');
   const repository = env.GITHUB_REPOSITORY ?? '';
   const match = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(repository);
-  if (match === null) throw new Error(`GITHUB_REPOSITORY must be owner/repo, not ${JSON.stringify(repository)}`);
+  if (match === null) throw new DmarcopsError('github-repository-invalid', `GITHUB_REPOSITORY must be owner/repo, not ${JSON.stringify(repository)}`);
   const baseUrl = (env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, '');
   const context: GitHubContext = { token, owner: match[1] ?? '', repo: match[2] ?? '', baseUrl };
   const server = (env.GITHUB_SERVER_URL ?? 'https://github.com').replace(/\/+$/, '');
@@ -74,7 +75,7 @@ export function commentBody(markdown: string, options: { marker?: string; limit?
   const marker = options.marker ?? PLAN_MARKER;
   const limit = options.limit ?? COMMENT_LIMIT;
   const where = options.runUrl !== undefined && /^https?:\/\/[^\s()<>]+$/.test(options.runUrl) ? `the [job summary](${options.runUrl})` : 'the job summary of this workflow run';
-  const note = `> [!NOTE]\n> The plan is too long for a comment and is cut here. The full plan is in ${where}.`;
+  const note = `> [!NOTE]\n> This comment is too long and is cut here. The full plan and mail impact are in ${where}.`;
   // Counted in UTF-8 bytes, which is never less than GitHub's character count, with room for the marker.
   const room = limit - utf8Length(marker) - 1;
   const { text, truncated } = truncateMarkdown(markdown, room, note);
@@ -117,8 +118,8 @@ export async function tokenLogin(octokit: Octokit): Promise<string> {
   } catch (error) {
     const status = (error as { status?: unknown }).status;
     if (status === 403) return ACTIONS_LOGIN;
-    if (status === 401) throw new Error(`GitHub refused the token (401 ${(error as Error).message}) asking who it is (GET /user)`, { cause: error });
-    throw new Error(`cannot tell whose token this is (GET /user): ${(error as Error).message}`, { cause: error });
+    if (status === 401) throw new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${(error as Error).message}) asking who it is (GET /user)`, { cause: error });
+    throw new DmarcopsError('github-api-failed', `cannot tell whose token this is (GET /user): ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -190,13 +191,26 @@ export async function upsertStickyComment(octokit: Octokit, options: StickyOptio
   }
 }
 
-function explain(error: unknown, where: string): Error {
+/** A failed comment request as a catalogue error naming the pull request and what to change. */
+function explain(error: unknown, where: string): DmarcopsError {
   const status = (error as { status?: unknown }).status;
   const message = (error as Error).message;
-  if (status === 401) return new Error(`GitHub refused the token (401 ${message}) commenting on ${where}`, { cause: error });
-  if (status === 403) return new Error(`the token may not comment on ${where} (403 ${message}): the job needs \`permissions: pull-requests: write\`; pull requests from forks only get a read-only token, so their plan is in the job summary`, { cause: error });
-  if (status === 404) return new Error(`${where} not found (404): check GITHUB_REPOSITORY and --pr`, { cause: error });
-  return new Error(`commenting on ${where} failed: ${message}`, { cause: error });
+  if (status === 401) return new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) commenting on ${where}`, { cause: error });
+  if (status === 403) {
+    return new DmarcopsError(
+      'github-permission',
+      `the token may not comment on ${where} (403 ${message}): the job needs \`permissions: pull-requests: write\`; ` +
+        'pull requests from forks only get a read-only token, so their plan is in the job summary',
+      { cause: error },
+    );
+  }
+  if (status === 404) {
+    return new DmarcopsError('github-api-failed', `${where} not found (404): check GITHUB_REPOSITORY and --pr`, {
+      cause: error,
+      hint: 'Check GITHUB_REPOSITORY (owner/repo) and the pull request number given to --pr.',
+    });
+  }
+  return new DmarcopsError('github-api-failed', `commenting on ${where} failed: ${message}`, { cause: error });
 }
 
 /**

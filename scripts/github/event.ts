@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isPlainObject } from '../lib/collections.ts';
+import { DmarcopsError } from '../lib/errors.ts';
 
 /** A pull request as the event payload shows it when the run started. */
 export interface EventPullRequest {
@@ -57,12 +58,12 @@ export function requireDefaultBranch(env: NodeJS.ProcessEnv = process.env): stri
   try {
     branch = defaultBranchFromEvent(env);
   } catch (error) {
-    throw new Error(`cannot tell the repository's default branch: ${(error as Error).message}`, { cause: error });
+    throw new DmarcopsError('github-event-unreadable', `cannot tell the repository's default branch: ${(error as Error).message}`, { cause: error });
   }
-  if (branch === undefined) throw new Error('cannot tell the repository\'s default branch: the event payload at GITHUB_EVENT_PATH has no repository.default_branch; apply runs only on the default branch');
+  if (branch === undefined) throw new DmarcopsError('github-event-unreadable', 'cannot tell the repository\'s default branch: the event payload at GITHUB_EVENT_PATH has no repository.default_branch; apply runs only on the default branch');
   const ref = env.GITHUB_REF ?? '';
   if (ref !== `refs/heads/${branch}`) {
-    throw new Error(`apply runs only on the default branch (refs/heads/${branch}), not ${ref === '' ? 'an unknown ref (GITHUB_REF is not set)' : ref}: what another branch holds was not merged after review`);
+    throw new DmarcopsError('apply-not-default-branch', `apply runs only on the default branch (refs/heads/${branch}), not ${ref === '' ? 'an unknown ref (GITHUB_REF is not set)' : ref}: what another branch holds was not merged after review`);
   }
   return branch;
 }
@@ -78,6 +79,6 @@ function eventPayload(env: NodeJS.ProcessEnv): unknown {
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new Error(`cannot read the event payload at GITHUB_EVENT_PATH (${path}): ${(error as Error).message}`, { cause: error });
+    throw new DmarcopsError('github-event-unreadable', `cannot read the event payload at GITHUB_EVENT_PATH (${path}): ${(error as Error).message}`, { cause: error });
   }
 }

@@ -21,6 +21,7 @@ import type { ReviewEvidence, ReviewRecord, ReviewedPullRequest } from '../dns/r
 import type { Plan } from '../dns/types.ts';
 import { findStickyComment, markerWithRecord, PLAN_MARKER, readMarker } from './comment.ts';
 import { isSha } from './event.ts';
+import { DmarcopsError } from '../lib/errors.ts';
 
 /** Recently merged pull requests looked at besides the merged one. */
 export const RECENT_MERGED_LIMIT = 30;
@@ -40,7 +41,7 @@ export function planMarker(record: ReviewRecord): string {
   const line = markerWithRecord(compact, PLAN_MARKER);
   if (Buffer.byteLength(line) > MAX_MARKER_BYTES) {
     const changes = record.own.length + record.pending.length;
-    throw new Error(`the plan has ${changes} changes, too many to record for review in one comment (at most about ${Math.floor(MAX_MARKER_BYTES / IDENTITY_LENGTH)}): split the pull request`);
+    throw new DmarcopsError('review-too-large', `the plan has ${changes} changes, too many to record for review in one comment (at most about ${Math.floor(MAX_MARKER_BYTES / IDENTITY_LENGTH)}): split the pull request`);
   }
   return line;
 }
@@ -167,7 +168,7 @@ export async function gatherReview(octokit: Octokit, plan: Pick<Plan, 'changes'>
     else if (always || result.silent !== true) evidence.notes.push(result.note);
   };
   if (options.trigger === 'merge') {
-    if (options.sha === undefined || !isSha(options.sha)) throw new Error(`GITHUB_SHA must be the pushed commit, not ${JSON.stringify(options.sha ?? '')}`);
+    if (options.sha === undefined || !isSha(options.sha)) throw new DmarcopsError('github-sha-invalid', `GITHUB_SHA must be the pushed commit, not ${JSON.stringify(options.sha ?? '')}`);
     const pull = await mergedPullRequestOf(octokit, options, options.sha);
     if (pull === undefined) return evidence;
     evidence.merged = pull.number;
@@ -186,8 +187,8 @@ async function read<T>(call: () => Promise<T>, what: string): Promise<T> {
   } catch (error) {
     const status = (error as { status?: unknown }).status;
     const message = (error as Error).message;
-    if (status === 401) throw new Error(`GitHub refused the token (401 ${message}) reading ${what}`, { cause: error });
-    if (status === 403) throw new Error(`the token may not read ${what} (403 ${message}): the job needs \`permissions: pull-requests: read\``, { cause: error });
-    throw new Error(`cannot read ${what}: ${message}`, { cause: error });
+    if (status === 401) throw new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) reading ${what}`, { cause: error });
+    if (status === 403) throw new DmarcopsError('github-permission', `the token may not read ${what} (403 ${message}): the job needs \`permissions: pull-requests: read\``, { cause: error });
+    throw new DmarcopsError('github-api-failed', `cannot read ${what}: ${message}`, { cause: error });
   }
 }

@@ -8,6 +8,7 @@ import type { DomainPolicy } from '../policy/model.ts';
 import { formatMtaStsPolicy, formatTlsRptRecord, isStsRecord, isTlsRptRecord, mtaStsId, mtaStsPolicyUrl, parseMtaStsPolicy, parseStsRecord } from '../policy/mtasts.ts';
 import type { TxtLookup, TxtResolver } from '../policy/orgdomain.ts';
 import type { PolicyResponse } from './fetch.ts';
+import { catalogueError } from '../lib/errors.ts';
 
 export type CheckCode =
   | 'dns-error'
@@ -60,7 +61,7 @@ export interface CheckDeps {
 
 /** Check one domain that has `mta_sts` in the repository. */
 export async function checkMtaSts(policy: DomainPolicy, deps: CheckDeps): Promise<DomainCheck> {
-  if (policy.mtaSts === undefined) throw new Error(`${policy.domain} has no mta_sts in ${policy.file}`);
+  if (policy.mtaSts === undefined) throw catalogueError('mta-sts-not-configured', { name: policy.domain, file: policy.file });
   const expected = { id: mtaStsId(policy.mtaSts), policy: formatMtaStsPolicy(policy.mtaSts) };
   const [sts, tlsrpt, response] = await Promise.all([
     deps.txt(`_mta-sts.${policy.domain}`),

@@ -11,6 +11,7 @@
  */
 import type { DomainPolicy } from './model.ts';
 import { compare, unique } from '../lib/collections.ts';
+import { catalogueError, DmarcopsError } from '../lib/errors.ts';
 
 export const DEFAULTS_FILE = 'domains/_defaults.yaml';
 export const CODEOWNERS_FILE = '.github/CODEOWNERS';
@@ -49,7 +50,7 @@ const HEADER = [
 function codeownersPath(file: string): string {
   const relative = file.replaceAll('\\', '/').replace(/^(\.\/)+/, '').replace(/^\/+/, '');
   // A line break would start a line of its own choosing; no CODEOWNERS escape can hold one.
-  if (/[\p{Cc}\p{Zl}\p{Zp}]/u.test(relative)) throw new Error(`cannot write a CODEOWNERS line for ${JSON.stringify(file)}: the path holds a control character`);
+  if (/[\p{Cc}\p{Zl}\p{Zp}]/u.test(relative)) throw new DmarcopsError('codeowners-path-invalid', `cannot write a CODEOWNERS line for ${JSON.stringify(file)}: the path holds a control character`);
   // A space would end the pattern; CODEOWNERS reads `\ ` as a literal space.
   return `/${relative.replaceAll(' ', '\\ ')}`;
 }
@@ -62,7 +63,7 @@ function line(path: string, owners: readonly string[]): string {
 export function requiredCodeownersLines(admins: readonly string[]): string[] {
   const owners = unique(admins);
   // Without admins new files and the code would have no owner: refuse rather than write that.
-  if (owners.length === 0) throw new Error(`CODEOWNERS needs at least one admin (\`admins:\` in ${DEFAULTS_FILE})`);
+  if (owners.length === 0) throw catalogueError('admins-missing', { file: DEFAULTS_FILE });
   return [line('*', owners), ...ADMIN_PATHS.map((path) => line(path, owners))];
 }
 

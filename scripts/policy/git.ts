@@ -9,6 +9,7 @@ import { relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULTS_FILE_NAME, isDomainFileName, loadDomainTexts } from './load.ts';
 import type { LoadResult, TextFile } from './load.ts';
+import { DmarcopsError } from '../lib/errors.ts';
 
 const run = promisify(execFile);
 /** Domain files are small; a folder of thousands still fits comfortably. */
@@ -29,17 +30,17 @@ export interface DomainTextsAtRef {
  * when it is not a commit of the repository.
  */
 export async function domainTextsAtRef(ref: string, dir: string, cwd: string = process.cwd()): Promise<DomainTextsAtRef> {
-  if (ref === '' || ref.startsWith('-')) throw new Error(`not a git ref: ${JSON.stringify(ref)}`);
+  if (ref === '' || ref.startsWith('-')) throw new DmarcopsError('git-ref-invalid', `not a git ref: ${JSON.stringify(ref)}`);
   const top = (await git(['rev-parse', '--show-toplevel'], cwd, 'find the repository')).trim();
   const commit = (await git(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], cwd, `resolve ${JSON.stringify(ref)} to a commit (fetch it first, e.g. \`git fetch origin main\`)`)).trim();
   const folder = relative(top, resolve(cwd, dir)).split('\\').join('/');
-  if (folder.startsWith('..')) throw new Error(`${dir} is outside the git repository at ${top}`);
+  if (folder.startsWith('..')) throw new DmarcopsError('git-outside-repository', `${dir} is outside the git repository at ${top}`);
 
   let listing: string;
   try {
     listing = (await run('git', ['ls-tree', '-z', commit, '--', `${folder}/`], { cwd: top, maxBuffer: MAX_BUFFER, encoding: 'utf8' })).stdout;
   } catch (error) {
-    throw new Error(`git cannot list ${folder} at ${ref}: ${firstLine(error)}`, { cause: error });
+    throw new DmarcopsError('git-failed', `git cannot list ${folder} at ${ref}: ${firstLine(error)}`, { cause: error });
   }
   const blobs = listing.split('\0').flatMap((entry) => {
     const match = /^\d+ blob ([0-9a-f]+)\t(.+)$/.exec(entry);
@@ -73,7 +74,7 @@ async function git(args: string[], cwd: string, what: string): Promise<string> {
   try {
     return (await run('git', args, { cwd, maxBuffer: MAX_BUFFER, encoding: 'utf8' })).stdout;
   } catch (error) {
-    throw new Error(`git cannot ${what}: ${firstLine(error)}`, { cause: error });
+    throw new DmarcopsError('git-failed', `git cannot ${what}: ${firstLine(error)}`, { cause: error });
   }
 }
 

@@ -11,6 +11,7 @@ import { checkSchema } from './schema.ts';
 import { hasPath, locateInSource, parseYamlSource } from './source.ts';
 import type { Located, YamlPath, YamlSource } from './source.ts';
 import { isPlainObject } from '../lib/collections.ts';
+import { DmarcopsError } from '../lib/errors.ts';
 
 export const DEFAULTS_FILE_NAME = '_defaults.yaml';
 /** What a domain gets when neither its file nor the defaults file says otherwise. */
@@ -76,7 +77,7 @@ export async function loadDomainDir(dir: string, extraFiles: string[] = []): Pro
   try {
     names = (await readdir(dir)).sort();
   } catch (error) {
-    throw new Error(`cannot read the domains folder ${dir}: ${(error as Error).message}`, { cause: error });
+    throw new DmarcopsError('domains-unreadable', `cannot read the domains folder ${dir}: ${(error as Error).message}`, { cause: error });
   }
   const read = async (path: string): Promise<TextFile> => ({ file: relative(process.cwd(), path) || path, text: await readFile(path, 'utf8') });
   const defaults = names.includes(DEFAULTS_FILE_NAME) ? await read(join(dir, DEFAULTS_FILE_NAME)) : undefined;
@@ -175,7 +176,8 @@ function toData(source: YamlSource, findings: Finding[]): unknown {
   }
 }
 
-function placeProblem(problem: { rule: string; severity: Finding['severity']; path: YamlPath; part: 'key' | 'value'; message: string; hint?: string }, source: YamlSource): Finding {
+/** A schema problem placed at its key or value in the file (the closest existing ancestor when missing). */
+export function placeProblem(problem: { rule: string; severity: Finding['severity']; path: YamlPath; part: 'key' | 'value'; message: string; hint?: string }, source: YamlSource): Finding {
   const finding: Finding = { rule: problem.rule, severity: problem.severity, message: problem.message, ...locateOrStart(source, problem.path, problem.part) };
   if (problem.hint) finding.hint = problem.hint;
   return finding;

@@ -49,6 +49,15 @@ export function checkSchema(data: unknown): SchemaProblem[] {
 }
 
 /**
+ * `checkSchema` for another dmarcops config file's JSON Schema (the alerts config,
+ * scripts/alerts/alerts.schema.json): the same ajv settings, and the same findings.
+ */
+export function compileSchemaChecker(other: object): (data: unknown) => SchemaProblem[] {
+  const validate = ajv.compile(other);
+  return (data) => (validate(data) ? [] : simplify(validate.errors ?? []).map(toProblem));
+}
+
+/**
  * ajv reports every branch of a oneOf and the "false schema" behind each refused key; keep the
  * one error per place that says what is wrong.
  */

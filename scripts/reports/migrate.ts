@@ -4,10 +4,12 @@
  * inputs (`quarantine/invalid/`), of some unsupported ones (`quarantine/unsupported/`) and foreign
  * reports with the mail that carried them; ledger rows kept subjects with addresses in them.
  *
- *   1. Every file in `quarantine/invalid/` and `quarantine/unsupported/` is to be removed. Each
- *      foreign file is kept as it is when it already is a report's XML, gzipped, named by its hash
- *      and within the cap; otherwise its reports are extracted and kept like that (within the cap)
- *      and the file is to be removed.
+ *   1. Every file in `quarantine/invalid/` and `quarantine/unsupported/` is to be removed (TLS
+ *      reports an earlier dmarcops set aside there included: their ledger rows say so, and the
+ *      originals are read again from the mailbox or the files). Each foreign file is kept as it is
+ *      when it already is a report's XML (a TLS report's JSON), gzipped, named by its hash and within
+ *      the cap; otherwise its reports are extracted and kept like that (within the cap) and the file
+ *      is to be removed.
  *   2. One migration run records a ledger row for each file removed or rewritten (outcome as its
  *      folder, the original input's sha256 and size, Message-ID and subject when it is a mail, the
  *      earlier reason, and what the migration did), unless the committed ledger has a row with the
@@ -171,7 +173,7 @@ async function planFile(
     sourceName: earlier?.sourceName ?? rel,
     messageId: unpacked.mail?.messageId ?? earlier?.messageId ?? null,
     subject: unpacked.mail?.subject ?? earlier?.subject ?? null,
-    kind: inputKind(earlier?.kind, folder === 'foreign' ? 'aggregate' : unpacked.kind),
+    kind: inputKind(earlier?.kind, folder === 'foreign' ? (unpacked.kind === 'tls' ? 'tls' : 'aggregate') : unpacked.kind),
     outcome,
     reason: `${earlier?.reason === null || earlier?.reason === undefined ? `kept in ${QUARANTINE_DIR}/${folder}/ by an earlier dmarcops` : withoutQuotedContent(earlier.reason)}; migrated: ${note}`,
     ...(quarantinePath === undefined ? {} : { quarantinePath: join(root, quarantinePath) }),
@@ -182,8 +184,9 @@ async function planFile(
     return { plan: { path: rel, outcome: folder, action: 'removed', keptAs: [], note, ledgerRow: needsRow }, entries: needsRow ? [entry(folder, note)] : [] };
   }
 
-  // Already what ingest keeps now: one report's XML, gzipped, named by the hash of the XML.
-  const isReportFile = name === `${sha256(original)}.xml.gz` && unpacked.payloads.length === 1 && stored !== original;
+  // Already what ingest keeps now: one report's XML (a TLS report's JSON), gzipped, named by its hash.
+  const [only] = unpacked.payloads;
+  const isReportFile = name === `${sha256(original)}.${only?.kind === 'tls' ? 'json' : 'xml'}.gz` && unpacked.payloads.length === 1 && stored !== original;
   if (isReportFile && stored.length <= maxReportBytes) {
     // A kept report no ledger row points at (its run died before committing) gets one.
     const orphan = earlier === undefined && !facts.recorded.has(sourceRef);
@@ -198,7 +201,7 @@ async function planFile(
       keptAs.push(`${QUARANTINE_DIR}/foreign/(report ${payload.name})`);
       continue;
     }
-    const result = await run.keepReport(payload.open(), { maxBytes: maxReportBytes, maxNewBytes: Number.MAX_SAFE_INTEGER });
+    const result = await run.keepReport(payload.open(), { maxBytes: maxReportBytes, maxNewBytes: Number.MAX_SAFE_INTEGER }, payload.kind === 'tls' ? 'json' : 'xml');
     if (result.kept) keptAs.push(relativeTo(root, result.path));
     else overCap++;
   }

@@ -1,10 +1,14 @@
 /**
  * The report pipeline for one run: input items (files, mailbox messages) → unpack → parse →
- * classify (ours / foreign / invalid) → store, then enrichment and one atomic commit.
+ * classify (ours / foreign / invalid) → store, then enrichment and one atomic commit. DMARC aggregate
+ * reports (XML) go to `records/`, SMTP TLS reports (RFC 8460 JSON) to `tls/`, by the payload's kind;
+ * both follow the same rules below.
  *
  * Every input item ends with exactly one outcome in the ledger. An item already in the ledger (same
  * bytes, by sha256) is skipped, so a rerun after a crash neither loses nor doubles anything: the
- * crashed run committed nothing, and the committed runs are recognised.
+ * crashed run committed nothing, and the committed runs are recognised. The exception: inputs an
+ * earlier dmarcops set aside as unsupported TLS reports are read again (the store does not count them
+ * as seen), since TLS reports are read now.
  *
  * A retry (`retrySeen`, `dmarcops ingest --retry`) reads such items again: what was foreign before a
  * domain file was added, or invalid before a parser fix, can now be stored. It doubles nothing
@@ -14,8 +18,8 @@
  * Privacy: anyone can mail the rua address. Of an input that holds no aggregate report (invalid,
  * unsupported, personal mail, a bounce) only its ledger row is kept: hash, size, Message-ID, subject
  * and reason (addresses removed, see privacy.ts); its original stays where it came from (the
- * mailbox's Invalid folder, the user's files). A foreign report is kept as its XML alone, gzipped,
- * within a cap per report and a budget per run (`QuarantineLimits`).
+ * mailbox's Invalid folder, the user's files). A foreign report is kept as its XML (a TLS report:
+ * its JSON) alone, gzipped, within a cap per report and a budget per run (`QuarantineLimits`).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -23,12 +27,15 @@ import { open } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { ParseError, parseReport } from './parse/index.ts';
 import type { ParseWarning, ReportRecord } from './parse/types.ts';
+import { TlsParseError, parseTlsReportStream, tlsReportKey } from './parse/tls/index.ts';
+import type { ParsedTlsReport } from './parse/tls/index.ts';
 import { MAX_REASON_CHARS, ledgerText } from './privacy.ts';
-import type { Dataset, LedgerEntry, RunWriter } from './store/index.ts';
+import { StoreRefusal } from './store/index.ts';
+import type { Dataset, KeptFormat, LedgerEntry, RunWriter } from './store/index.ts';
 import { QUARANTINE_DIR } from './store/layout.ts';
 import { UnpackError } from './unpack/index.ts';
 import { formatBytes } from '../lib/text.ts';
-import type { Payload, UnpackLimits, UnpackResult } from './unpack/index.ts';
+import type { Payload, PayloadKind, ReportKind, UnpackLimits, UnpackResult } from './unpack/index.ts';
 import type { Enricher, Enrichment } from './enrich/index.ts';
 
 /** One thing to ingest: a file, or one message of a mailbox. */
@@ -62,10 +69,14 @@ export type ItemOutcome = 'stored' | 'duplicate' | 'foreign' | 'invalid' | 'unsu
 
 export interface ReportOutcome {
   outcome: 'stored' | 'duplicate' | 'foreign' | 'invalid';
+  /** A DMARC aggregate report, or an SMTP TLS report (RFC 8460). */
+  kind: PayloadKind;
   payload: string;
   orgName?: string;
   reportId?: string;
+  /** A TLS report's policy domains, comma-separated. */
   policyDomain?: string;
+  /** Rows stored (records/, or tls/ for a TLS report); for a foreign report, the rows it holds. */
   records: number;
   warnings: number;
   reason?: string;
@@ -76,6 +87,8 @@ export interface ReportOutcome {
 export interface ItemResult {
   name: string;
   sourceRef: string;
+  /** What the input held, as unpacking saw it (absent when it was not read: already ingested). */
+  kind?: ReportKind;
   /** The item's overall outcome: stored if any report in it was stored, else the most telling one. */
   outcome: ItemOutcome;
   reports: ReportOutcome[];
@@ -86,12 +99,21 @@ export interface ItemResult {
 export interface IngestSummary {
   runId: string;
   items: number;
+  /** DMARC aggregate reports (TLS reports are counted in `tls`). */
   reports: { stored: number; duplicate: number; foreign: number; invalid: number };
+  /** Rows stored in records/. */
   records: number;
+  /**
+   * SMTP TLS reports (RFC 8460): by outcome, the rows stored in tls/, and the inputs an earlier dmarcops
+   * set aside as unsupported TLS reports that no run has read again yet (see `dmarcops fetch
+   * --retry-unsupported`, `dmarcops ingest --retry`).
+   */
+  tls: { stored: number; duplicate: number; foreign: number; invalid: number; rows: number; earlierUnsupported: number };
   alreadyIngested: number;
+  /** Inputs recognised and not read: failure reports (ARF). */
   unsupported: number;
-  invalid: { source: string; reason: string }[];
-  foreign: { source: string; policyDomain: string }[];
+  invalid: { source: string; reason: string; kind: PayloadKind }[];
+  foreign: { source: string; policyDomain: string; kind: PayloadKind }[];
   /** What the run added to quarantine/foreign/ (files, bytes), and the foreign reports not kept (over a cap). */
   quarantine: { added: number; bytes: number; notKept: number };
   /** Entries a folder walk left unread (symbolic links), set by the caller that walked (`dmarcops ingest`). */
@@ -148,7 +170,10 @@ export async function ingestRun(items: AsyncIterable<IngestItem> | Iterable<Inge
     await writer.abort();
     throw error;
   }
-  return { summary: summarize(runId, results, options.enricher, context.added), results };
+  const summary = summarize(runId, results, options.enricher, context.added);
+  // After the commit: the inputs this run read again are no longer waiting.
+  summary.tls.earlierUnsupported = options.dataset.unsupportedTlsSources().size;
+  return { summary, results };
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {
@@ -186,25 +211,33 @@ async function ingestItem(item: IngestItem, context: ItemContext): Promise<ItemR
     subject: item.subject ?? unpacked.mail?.subject ?? null,
     sourceBytes: item.size ?? null,
   };
+  const kind = unpacked.kind;
   if (unpacked.payloads.length === 0) {
-    const reason = cleanReason(unpacked.problems.map((problem) => problem.message).join('; ')) ?? 'no DMARC aggregate report found';
-    const outcome = unpacked.kind === 'aggregate' || unpacked.kind === 'other' ? 'invalid' : 'unsupported';
-    // Not a report (or a failure/TLS report, or broken): its bytes may be anyone's mail and are not
+    const wanted = kind === 'tls' ? 'no TLS report found' : 'no DMARC aggregate report found';
+    const reason = cleanReason(unpacked.problems.map((problem) => problem.message).join('; ')) ?? wanted;
+    // Failure reports are recognised and never read (they carry personal data); anything else that
+    // gave no report is invalid, a TLS report mail without a readable report too.
+    const outcome = kind === 'failure' ? 'unsupported' : 'invalid';
+    // Not a report (or a failure report, or broken): its bytes may be anyone's mail and are not
     // kept; the ledger row says what it was, and the original stays where it came from.
-    writer.addLedgerEntry({ ...ledgerBase, kind: unpacked.kind, outcome, reason });
-    return { ...base, outcome, reports: [], reason };
+    writer.addLedgerEntry({ ...ledgerBase, kind, outcome, reason });
+    return { ...base, kind, outcome, reports: [], reason };
   }
 
   const reports: ReportOutcome[] = [];
-  for (const payload of unpacked.payloads) reports.push(await ingestPayload(payload, item, ledgerBase, context));
+  for (const payload of unpacked.payloads) {
+    reports.push(payload.kind === 'tls' ? await ingestTlsPayload(payload, item, ledgerBase, context) : await ingestPayload(payload, item, ledgerBase, context));
+  }
+  // Damaged parts next to the payloads: of a TLS report mail, they were meant to be TLS reports.
+  const problemKind: PayloadKind = kind === 'tls' ? 'tls' : 'aggregate';
   for (const problem of unpacked.problems) {
     const reason = cleanReason(problem.message) ?? problem.code;
-    reports.push({ outcome: 'invalid', payload: problem.trail.join(' › '), records: 0, warnings: 0, reason });
-    writer.addLedgerEntry({ ...ledgerBase, sourceTrail: problem.trail, kind: 'aggregate', outcome: 'invalid', reason });
+    reports.push({ outcome: 'invalid', kind: problemKind, payload: problem.trail.join(' › '), records: 0, warnings: 0, reason });
+    writer.addLedgerEntry({ ...ledgerBase, sourceTrail: problem.trail, kind: problemKind, outcome: 'invalid', reason });
   }
   const outcome = overallOutcome(reports);
   const reason = outcome === 'stored' || outcome === 'duplicate' ? undefined : reports.map((report) => report.reason).filter(Boolean).join('; ');
-  return reason ? { ...base, outcome, reports, reason } : { ...base, outcome, reports };
+  return reason ? { ...base, kind, outcome, reports, reason } : { ...base, kind, outcome, reports };
 }
 
 /** A reason as the ledger keeps it (addresses removed, capped), so the summary shows the same text. */
@@ -230,16 +263,74 @@ async function ingestPayload(payload: Payload, item: IngestItem, itemLedger: Omi
       const notKept = kept.path === undefined ? `; ${kept.note}` : '';
       const quarantinePath = kept.path === undefined ? {} : { quarantinePath: kept.path };
       writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'foreign', reason: `policy domain ${policyDomain || '(empty)'} is not in domains/${notKept}`, header, records, ...quarantinePath });
-      return { outcome: 'foreign', payload: label, ...identity, records, warnings: stream.warnings.length, reason: `not ours: ${policyDomain || '(empty policy domain)'}${notKept}`, kept: kept.path === undefined ? false : relativeTo(options.dataset.root, kept.path) };
+      return { outcome: 'foreign', kind: 'aggregate', payload: label, ...identity, records, warnings: stream.warnings.length, reason: `not ours: ${policyDomain || '(empty policy domain)'}${notKept}`, kept: kept.path === undefined ? false : relativeTo(options.dataset.root, kept.path) };
     }
     const stored = await writer.addReport({ header, records: watchBatches(stream.records, context.onBatch), warnings: (): ParseWarning[] => stream.warnings, sourceRef: ledgerBase.sourceRef, ledger: ledgerBase });
-    return { outcome: stored.outcome, payload: label, ...identity, records: stored.records, warnings: stream.warnings.length };
+    return { outcome: stored.outcome, kind: 'aggregate', payload: label, ...identity, records: stored.records, warnings: stream.warnings.length };
   } catch (error) {
     if (error instanceof ParseError || error instanceof UnpackError) {
       const reason = cleanReason(error.message) ?? error.code;
       writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'invalid', reason: `${errorCode(error)}: ${reason}` });
-      return { outcome: 'invalid', payload: label, records: 0, warnings: 0, reason };
+      return { outcome: 'invalid', kind: 'aggregate', payload: label, records: 0, warnings: 0, reason };
     }
+    throw error;
+  }
+}
+
+/**
+ * An SMTP TLS report (RFC 8460 JSON): parsed whole (reports are small; the parser's limits apply),
+ * then stored in tls/ when one of its policy domains is ours (the whole report, like an aggregate
+ * report: its key covers all its domains), kept aside as foreign when none is, recorded as invalid
+ * with the parser's code and reason (which quote nothing of it) when it cannot be read.
+ */
+async function ingestTlsPayload(payload: Payload, item: IngestItem, itemLedger: Omit<LedgerEntry, 'kind' | 'outcome'>, context: ItemContext): Promise<ReportOutcome> {
+  const { writer, options } = context;
+  const label = payload.trail.join(' › ');
+  const ledgerBase = { ...itemLedger, sourceTrail: payload.trail };
+  const invalid = (code: string, message: string): ReportOutcome => {
+    const reason = cleanReason(message) ?? code;
+    writer.addLedgerEntry({ ...ledgerBase, kind: 'tls', outcome: 'invalid', reason: `${code}: ${reason}` });
+    return { outcome: 'invalid', kind: 'tls', payload: label, records: 0, warnings: 0, reason };
+  };
+  let report: ParsedTlsReport;
+  try {
+    report = await parseTlsReportStream(payload.open(), { name: label });
+  } catch (error) {
+    if (error instanceof TlsParseError || error instanceof UnpackError) return invalid(error.code, error.message);
+    throw error;
+  }
+  const { header } = report;
+  const policyDomain = report.policyDomains.join(',');
+  const identity = { orgName: header.orgName, reportId: header.reportId, policyDomain };
+  if (!report.policyDomains.some((domain) => isOurs(domain, options.ourDomains))) {
+    const kept = await keepForeign(payload, item, context, 'json');
+    const notKept = kept.path === undefined ? `; ${kept.note}` : '';
+    const domains = report.policyDomains.length === 0 ? 'the report names no policy domain' : `policy domain ${policyDomain} ${report.policyDomains.length === 1 ? 'is' : 'are'} not in domains/`;
+    const rows = report.policies.reduce((sum, policy) => sum + 1 + policy.failureDetails.length, 0);
+    writer.addLedgerEntry({
+      ...ledgerBase,
+      kind: 'tls',
+      outcome: 'foreign',
+      reason: `${domains}${notKept}`,
+      reportKey: tlsReportKey(report),
+      orgName: header.orgName,
+      ...(header.contactInfo === undefined ? {} : { orgEmail: header.contactInfo }),
+      reportId: header.reportId,
+      policyDomain,
+      dateBegin: header.dateBegin,
+      dateEnd: header.dateEnd,
+      records: rows,
+      messages: report.stats.successfulSessions + report.stats.failedSessions,
+      warningCount: report.warnings.length,
+      ...(kept.path === undefined ? {} : { quarantinePath: kept.path }),
+    });
+    return { outcome: 'foreign', kind: 'tls', payload: label, ...identity, records: rows, warnings: report.warnings.length, reason: `not ours: ${policyDomain || '(no policy domain)'}${notKept}`, kept: kept.path === undefined ? false : relativeTo(options.dataset.root, kept.path) };
+  }
+  try {
+    const stored = await writer.addTlsReport({ report, sourceRef: ledgerBase.sourceRef, ledger: ledgerBase });
+    return { outcome: stored.outcome, kind: 'tls', payload: label, ...identity, records: stored.rows, warnings: report.warnings.length };
+  } catch (error) {
+    if (error instanceof StoreRefusal) return invalid(error.code, `${label}: ${error.message}`);
     throw error;
   }
 }
@@ -313,16 +404,17 @@ class RunEnrichment {
 }
 
 /**
- * Keeps a foreign report for a later `--retry`: its XML alone (not the mail around it), gzipped, if
- * it fits the cap per report and what is left of the run's budget. Returns where, or why not.
+ * Keeps a foreign report for a later `--retry`: its XML (a TLS report: its JSON) alone, not the mail
+ * around it, gzipped, if it fits the cap per report and what is left of the run's budget. Returns
+ * where, or why not.
  */
-async function keepForeign(payload: Payload, item: IngestItem, context: ItemContext): Promise<{ path: string; note?: undefined } | { path?: undefined; note: string }> {
+async function keepForeign(payload: Payload, item: IngestItem, context: ItemContext, format: KeptFormat = 'xml'): Promise<{ path: string; note?: undefined } | { path?: undefined; note: string }> {
   const kept = keptAlready(item.name, 'foreign', context.options.dataset.root);
   if (kept !== undefined) return { path: kept };
   const { maxReportBytes, maxRunBytes } = context.quarantine;
   if (maxReportBytes <= 0) return { note: 'not kept (keeping foreign reports is switched off)' };
   const left = Math.max(0, maxRunBytes - context.added.bytes);
-  const result = await context.writer.keepReport(payload.open(), { maxBytes: maxReportBytes, maxNewBytes: left });
+  const result = await context.writer.keepReport(payload.open(), { maxBytes: maxReportBytes, maxNewBytes: left }, format);
   if (result.kept) {
     if (result.added) {
       context.added.files += 1;
@@ -374,6 +466,7 @@ function summarize(runId: string, results: ItemResult[], enricher: Enricher | un
     items: results.length,
     reports: { stored: 0, duplicate: 0, foreign: 0, invalid: 0 },
     records: 0,
+    tls: { stored: 0, duplicate: 0, foreign: 0, invalid: 0, rows: 0, earlierUnsupported: 0 },
     alreadyIngested: 0,
     unsupported: 0,
     invalid: [],
@@ -384,15 +477,18 @@ function summarize(runId: string, results: ItemResult[], enricher: Enricher | un
     if (result.outcome === 'already-ingested') summary.alreadyIngested += 1;
     if (result.outcome === 'unsupported') summary.unsupported += 1;
     if (result.outcome === 'invalid' && result.reports.length === 0) {
-      summary.reports.invalid += 1;
-      summary.invalid.push({ source: result.name, reason: result.reason ?? 'unknown' });
+      const kind: PayloadKind = result.kind === 'tls' ? 'tls' : 'aggregate';
+      (kind === 'tls' ? summary.tls : summary.reports).invalid += 1;
+      summary.invalid.push({ source: result.name, reason: result.reason ?? 'unknown', kind });
     }
     for (const report of result.reports) {
-      summary.reports[report.outcome] += 1;
-      if (report.outcome === 'stored') summary.records += report.records;
+      const counts = report.kind === 'tls' ? summary.tls : summary.reports;
+      counts[report.outcome] += 1;
+      if (report.outcome === 'stored' && report.kind === 'tls') summary.tls.rows += report.records;
+      else if (report.outcome === 'stored') summary.records += report.records;
       const source = report.payload.startsWith(result.name) ? report.payload : `${result.name} › ${report.payload}`;
-      if (report.outcome === 'invalid') summary.invalid.push({ source, reason: report.reason ?? 'unknown' });
-      if (report.outcome === 'foreign') summary.foreign.push({ source: result.name, policyDomain: report.policyDomain ?? '' });
+      if (report.outcome === 'invalid') summary.invalid.push({ source, reason: report.reason ?? 'unknown', kind: report.kind });
+      if (report.outcome === 'foreign') summary.foreign.push({ source: result.name, policyDomain: report.policyDomain ?? '', kind: report.kind });
       if (report.outcome === 'foreign' && report.kept === false) summary.quarantine.notKept += 1;
     }
   }

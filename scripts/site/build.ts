@@ -13,6 +13,7 @@ import { checkBudget, describeOverBudget, normaliseBase } from './budget.ts';
 import { formatBytes, plural } from '../lib/text.ts';
 import type { BudgetReport } from './budget.ts';
 import { SITE_ENV } from './model.ts';
+import { DmarcopsError } from '../lib/errors.ts';
 
 export const DEFAULT_BUDGET_BYTES = 300 * 1024;
 const ASTRO_OWN_ENV = ['BASE_URL', 'SITE', 'ASSETS_PREFIX', 'MODE', 'DEV', 'PROD', 'SSR'];
@@ -59,11 +60,12 @@ export interface BuildSiteResult {
 }
 
 /** Thrown when a page weighs more than the budget; the site is built, the report says what is heavy. */
-export class SiteBudgetError extends Error {
+export class SiteBudgetError extends DmarcopsError {
   readonly result: BuildSiteResult;
   constructor(result: BuildSiteResult) {
     const { budget } = result;
     super(
+      'site-over-budget',
       [
         `${plural(budget.overBudget.length, 'page')} over the ${formatBytes(budget.limitBytes)} compressed budget:`,
         ...budget.overBudget.slice(0, 10).map((page) => `  ${describeOverBudget(page, budget.limitBytes)}`),
@@ -103,9 +105,9 @@ export async function buildSite(options: BuildSiteOptions): Promise<BuildSiteRes
   const repository = options.repository ?? (env[SITE_ENV.repository] || env.GITHUB_REPOSITORY || undefined);
   // Astro empties outDir before writing: never let that be a folder holding anything else we own.
   for (const [what, path] of [['the Astro project', root], ['the dataset', dataDir], ['the domain files', domainsDir], ['the current folder', process.cwd()]] as const) {
-    if (path === outDir || isInside(path, outDir)) throw new Error(`refusing to build into ${outDir}: it holds ${what} (${path}), which the build would delete`);
+    if (path === outDir || isInside(path, outDir)) throw new DmarcopsError('site-out-unsafe', `refusing to build into ${outDir}: it holds ${what} (${path}), which the build would delete`);
   }
-  if (siteUrl !== undefined && !/^https?:\/\/[^/]/.test(siteUrl)) throw new Error(`the site URL must be an absolute http(s) URL, not ${siteUrl}`);
+  if (siteUrl !== undefined && !/^https?:\/\/[^/]/.test(siteUrl)) throw new DmarcopsError('site-url-invalid', `the site URL must be an absolute http(s) URL, not ${siteUrl}`);
 
   const settings: Record<string, string | undefined> = {
     [SITE_ENV.dataDir]: dataDir,
@@ -131,14 +133,19 @@ export async function buildSite(options: BuildSiteOptions): Promise<BuildSiteRes
     for (const [name, value] of Object.entries(settings)) setEnv(name, value);
     await mkdir(dirname(outDir), { recursive: true });
     const { build } = await import('astro');
-    await build({
-      root,
-      outDir,
-      base,
-      ...(siteUrl === undefined ? {} : { site: siteUrl }),
-      mode: 'production',
-      logLevel: options.quiet ? 'error' : 'info',
-    });
+    try {
+      await build({
+        root,
+        outDir,
+        base,
+        ...(siteUrl === undefined ? {} : { site: siteUrl }),
+        mode: 'production',
+        logLevel: options.quiet ? 'error' : 'info',
+      });
+    } catch (error) {
+      // Astro has logged which page; the message is its own, the stack is --debug's.
+      throw new DmarcopsError('site-build-failed', `the Astro build failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
   } finally {
     for (const [name, value] of Object.entries(saved)) setEnv(name, value);
   }

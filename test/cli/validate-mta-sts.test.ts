@@ -6,18 +6,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { Command } from '../../scripts/cli/command.ts';
 import { makeValidateCommand } from '../../scripts/cli/validate.ts';
 import type { MxLookup } from '../../scripts/policy/mx.ts';
 import { captureOutput } from '../helpers/output.ts';
+import { parseCommandLine } from '../../scripts/cli.ts';
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' } });
 const HEAD = '# yaml-language-server: $schema=../scripts/policy/domain.schema.json\npolicy: reject\nreports: [r@a.example]\ntls_reports: [t@a.example]\nowners: ["@o/t"]\n';
 
 async function run(command: Command, args: string[]) {
-  const { values, positionals } = parseArgs({ args, options: command.options, allowPositionals: command.allowPositionals, strict: true });
+  const { values, positionals } = parseCommandLine(command, args);
   const output = captureOutput();
   const code = await command.run(values, positionals, { args, output, env: {}, cwd: process.cwd() });
   return { code, text: output.text() };

@@ -8,11 +8,11 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { DmarcopsError } from '../../scripts/lib/errors.ts';
 import {
   createCloudflareApi,
   loadZonesFile,
-  SandboxSetupError,
-  serveCloudflareSandbox,
+  runCloudflareSandboxCommand,
   startCloudflareSandbox,
 } from '../../scripts/dns/sandbox/cloudflare-api.ts';
 import type { CloudflareSandbox, CloudflareSandboxApi, CloudflareSandboxOptions, ZoneSeed } from '../../scripts/dns/sandbox/cloudflare-api.ts';
@@ -400,7 +400,7 @@ describe('over HTTP', () => {
     const err: string[] = [];
     const stop = new AbortController();
     let ready: CloudflareSandbox | undefined;
-    const run = serveCloudflareSandbox({ port: 0, zones: FIXTURE, token: 'cli-token', out: (line) => out.push(line), err: (line) => err.push(line), signal: stop.signal, onReady: (sandbox) => (ready = sandbox) });
+    const run = runCloudflareSandboxCommand({ port: 0, zones: FIXTURE, token: 'cli-token', out: (line) => out.push(line), err: (line) => err.push(line), signal: stop.signal, onReady: (sandbox) => (ready = sandbox) });
     await expect.poll(() => ready).toBeDefined();
     expect(out).toEqual([`export CLOUDFLARE_BASE_URL=${ready!.baseURL}`, 'export CLOUDFLARE_API_TOKEN=cli-token']);
     expect(err[0]).toBe(`Cloudflare API sandbox: 2 zones, 15 records from ${FIXTURE}`);
@@ -409,17 +409,19 @@ describe('over HTTP', () => {
     expect((await client.zones.list({ name: 'example.org' })).result).toHaveLength(1);
     await expect.poll(() => err.some((line) => line.startsWith('GET /client/v4/zones?name=example.org → 200'))).toBe(true);
     stop.abort();
-    await run;
+    expect(await run).toBe(0);
     expect(err.at(-1)).toBe('Cloudflare API sandbox stopped.');
   });
 
-  test('a bad zones file is a setup error (the command line exits 2) that names the file and the place', async () => {
+  test('a bad zones file is a usage error that names the file and the place', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cf-zones-'));
     try {
       const file = join(dir, 'zones.json');
       await writeFile(file, JSON.stringify({ zones: [{ name: 'example.com', records: [{ type: 'TXT', name: '_dmarc', content: '"x"', ttl: 5 }] }] }));
       const error = await loadZonesFile(file).catch((caught: unknown) => caught);
-      expect(error).toBeInstanceOf(SandboxSetupError);
+      expect(error).toBeInstanceOf(DmarcopsError);
+      expect((error as DmarcopsError).code).toBe('sandbox-zones-invalid');
+      expect((error as DmarcopsError).exitCode).toBe(2);
       expect((error as Error).message).toBe(`${file}: zones[0].records[0] (TXT _dmarc): DNS Validation Error (1004): Invalid TTL. Must be between 60 and 86400 seconds, or 1 for automatic. (9021)`);
       await writeFile(file, JSON.stringify({ zones: [{ name: 'example.com', records: [{ type: 'TXT', content: '"x"' }] }] }));
       await expect(loadZonesFile(file)).rejects.toThrow(`${file}: zones[0].records[0].name: expected a string such as "_dmarc.example.com"`);

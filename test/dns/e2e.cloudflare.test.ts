@@ -340,7 +340,7 @@ describe('dmarcops sandbox cloudflare', () => {
   test('--help, and usage errors before anything listens', async () => {
     const help = await bare('sandbox', '--help');
     expect(help.code).toBe(0);
-    expect(help.text).toContain('usage: dmarcops sandbox cloudflare [--port 8787] [--zones zones.json] [--latency <ms>]');
+    expect(help.text).toContain('usage: dmarcops sandbox cloudflare [--port <n>] [--zones <file>] [--latency <ms>]');
     expect((await bare('sandbox')).code).toBe(2);
     expect((await bare('sandbox', 'route53')).code).toBe(2);
     expect((await bare('sandbox', 'cloudflare', '--latency', 'soon')).code).toBe(2);

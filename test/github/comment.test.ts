@@ -6,7 +6,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { makeCommentCommand } from '../../scripts/cli/comment.ts';
 import { makePlanCommand } from '../../scripts/cli/plan.ts';
@@ -39,6 +38,7 @@ import { captureOutput } from '../helpers/output.ts';
 import { makePolicy } from '../helpers/policy.ts';
 import { startGitHubApi } from '../services/github-api.ts';
 import type { GitHubApi } from '../services/github-api.ts';
+import { parseCommandLine } from '../../scripts/cli.ts';
 
 const REPO = 'octo/dns';
 const NOW = new Date('2026-03-01T12:00:00Z');
@@ -170,11 +170,21 @@ describe('the sticky comment', () => {
 
   test('a token without write access, and a bad token, fail with a sentence saying why', async () => {
     const readOnly = createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: github.readOnlyToken })));
-    await expect(upsertStickyComment(readOnly, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toThrow(/may not comment on octo\/dns#9 \(403 .*pull-requests: write.*forks/);
+    await expect(upsertStickyComment(readOnly, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toMatchObject({
+      code: 'github-permission',
+      message: expect.stringMatching(/may not comment on octo\/dns#9 \(403 .*pull-requests: write.*forks/),
+    });
     const bad = createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: 'nope' })));
-    await expect(upsertStickyComment(bad, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toThrow(/refused the token \(401 /);
+    await expect(upsertStickyComment(bad, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toMatchObject({
+      code: 'github-token-refused',
+      message: expect.stringMatching(/refused the token \(401 /),
+    });
     const missing = createOctokit(githubContextFromEnv({ ...env(), GITHUB_REPOSITORY: 'octo/missing' }));
-    await expect(upsertStickyComment(missing, { owner: 'octo', repo: 'missing', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toThrow(/octo\/missing#9 not found \(404\)/);
+    await expect(upsertStickyComment(missing, { owner: 'octo', repo: 'missing', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toMatchObject({
+      code: 'github-api-failed',
+      message: expect.stringMatching(/octo\/missing#9 not found \(404\)/),
+      hint: expect.stringContaining('--pr'),
+    });
   });
 
   test('a plan too long for GitHub is cut under 65,536 characters, fences closed, with a pointer to the job summary', async () => {
@@ -185,7 +195,7 @@ describe('the sticky comment', () => {
     expect(truncated).toBe(true);
     expect(Buffer.byteLength(body)).toBeLessThanOrEqual(COMMENT_LIMIT);
     expect(body.startsWith(`${PLAN_MARKER}\n## dmarcops plan`)).toBe(true);
-    expect(body.trimEnd().endsWith(`The full plan is in the [job summary](${runUrl}).`)).toBe(true);
+    expect(body.trimEnd().endsWith(`The full plan and mail impact are in the [job summary](${runUrl}).`)).toBe(true);
     expect((body.match(/^```/gm) ?? []).length % 2).toBe(0);
 
     // GitHub's own limit, enforced by the server, accepts it.
@@ -224,7 +234,7 @@ describe('dmarcops comment', () => {
 
   async function run(args: string[], extraEnv: Record<string, string>, deps: DnsCommandDeps = { removedDomains: [] }) {
     const command = makeCommentCommand(deps);
-    const { values, positionals } = parseArgs({ args, options: command.options, allowPositionals: command.allowPositionals, strict: true });
+    const { values, positionals } = parseCommandLine(command, args);
     const output = captureOutput();
     const code = await command.run(values, positionals, { args, output, env: extraEnv, cwd: process.cwd() });
     return { code, output };
@@ -391,7 +401,7 @@ describe('dmarcops comment', () => {
       const extra: Record<string, string> = { GITHUB_STEP_SUMMARY: summary };
       if (labels !== undefined) extra.GITHUB_EVENT_PATH = await event(name, 25, labels);
       const command = makePlanCommand(deps());
-      const { values, positionals } = parseArgs({ args: [], options: command.options, allowPositionals: false, strict: true });
+      const { values, positionals } = parseCommandLine(command, []);
       const output = captureOutput();
       expect(await command.run(values, positionals, { args: [], output, env: extra, cwd: process.cwd() })).toBe(0);
       return { summary: await readFile(summary, 'utf8'), stderr: output.stderr };
@@ -410,7 +420,7 @@ describe('dmarcops comment', () => {
     const summary = join(dir, 'plan-broken-summary.md');
     await writeFile(summary, '');
     const command = makePlanCommand(deps());
-    const { values } = parseArgs({ args: [], options: command.options, strict: true });
+    const { values } = parseCommandLine(command, []);
     const output = captureOutput();
     expect(await command.run(values, [], { args: [], output, env: { GITHUB_STEP_SUMMARY: summary, GITHUB_EVENT_PATH: join(dir, 'nope.event.json') }, cwd: process.cwd() })).toBe(0);
     expect(output.stderr.join('\n')).toMatch(/cannot read the event payload/);

@@ -30,6 +30,7 @@ import { parseReviewRecord, planMarker } from '../../scripts/github/review.ts';
 import { captureOutput } from '../helpers/output.ts';
 import { startGitHubApi } from '../services/github-api.ts';
 import type { GitHubApi } from '../services/github-api.ts';
+import { ERRORS } from '../../scripts/lib/error-catalogue.ts';
 
 const REPO = 'octo/dns';
 const q = (value: string): string => JSON.stringify(value);
@@ -363,7 +364,10 @@ describe('only the default branch applies', () => {
     git('commit', '-q', '-am', 'delete on a branch');
     const refused = await applyByHand({ ref: 'refs/heads/feature', force: true });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toBe('dmarcops apply: refused, nothing changed: apply runs only on the default branch (refs/heads/main), not refs/heads/feature: what another branch holds was not merged after review');
+    expect(refused.stderr.split('\n')[0]).toBe(
+      'dmarcops apply: refused, nothing changed: apply runs only on the default branch (refs/heads/main), not refs/heads/feature: what another branch holds was not merged after review [apply-not-default-branch]',
+    );
+    expect(refused.stderr).toContain(`hint: ${ERRORS['apply-not-default-branch'].hint}`);
     expect({ dns: sandbox.requests.length, github: github.requests.length }).toEqual(before);
   });
 

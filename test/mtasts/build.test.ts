@@ -9,11 +9,10 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { main } from '../../scripts/cli.ts';
+import { main, parseCommandLine } from '../../scripts/cli.ts';
 import { makeMtaStsCommand } from '../../scripts/cli/mta-sts.ts';
 import { captureOutput } from '../helpers/output.ts';
 import { makeTestCa } from '../services/test-ca.ts';
-import { parseArgs } from 'node:util';
 import type { TxtLookup } from '../../scripts/policy/orgdomain.ts';
 
 const TABLE = 'test/fixtures/domains/mta-sts-table';
@@ -89,7 +88,7 @@ describe('dmarcops mta-sts build', () => {
         };
         const command = makeMtaStsCommand({ txt, fetch: { ca: ca.cert, connect: () => ({ address: '127.0.0.1', port }) } });
         const args = ['check', 'enforce.example', 'testing.example', '--domains', TABLE];
-        const { values, positionals } = parseArgs({ args, options: command.options, allowPositionals: true, strict: true });
+        const { values, positionals } = parseCommandLine(command, args);
         const output = captureOutput();
         const code = await command.run(values, positionals, { args, output, env: {}, cwd: process.cwd() });
         expect(output.text()).toContain('2 domains checked: all match the repository');

@@ -11,7 +11,6 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Command } from '../../scripts/cli/command.ts';
 import { makeMtaStsCommand } from '../../scripts/cli/mta-sts.ts';
@@ -21,6 +20,7 @@ import type { TxtLookup } from '../../scripts/policy/orgdomain.ts';
 import { captureOutput } from '../helpers/output.ts';
 import { makeTestCa } from '../services/test-ca.ts';
 import type { TestCa } from '../services/test-ca.ts';
+import { parseCommandLine } from '../../scripts/cli.ts';
 
 const POLICY = { mode: 'enforce' as const, mx: ['mx1.example.com', '*.mail.example.com'], maxAge: 604800 };
 const TEXT = formatMtaStsPolicy(POLICY);
@@ -77,7 +77,7 @@ async function check(site: Site, dns: Record<string, string[]> = DNS, json = tru
       fetch: { ca: ca.cert, connect: (host) => (host === 'mta-sts.example.com' ? { address: '127.0.0.1', port } : undefined) },
     });
     const args = ['check', '--domains', join(dir, 'domains'), ...(json ? ['--json'] : [])];
-    const { values, positionals } = parseArgs({ args, options: command.options, allowPositionals: true, strict: true });
+    const { values, positionals } = parseCommandLine(command, args);
     const output = captureOutput();
     const code = await command.run(values, positionals, { args, output, env: {}, cwd: process.cwd() });
     return { code, results: json ? (JSON.parse(output.text()) as DomainCheck[]) : [], text: output.text(), paths };

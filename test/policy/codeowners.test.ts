@@ -87,8 +87,8 @@ describe('renderCodeowners', () => {
   });
 
   test('refuses without admins, and refuses a path a line break would split', () => {
-    expect(() => renderCodeowners(POLICIES, { admins: [] })).toThrow(/at least one admin/);
-    expect(() => renderCodeowners([policy('a.example', ['@a'], { file: 'domains/a\n* @evil.yaml' })], { admins: ADMINS })).toThrow(/control character/);
+    expect(() => renderCodeowners(POLICIES, { admins: [] })).toThrow(expect.objectContaining({ code: 'admins-missing', message: expect.stringMatching(/no `admins:` in domains\/_defaults\.yaml/) }));
+    expect(() => renderCodeowners([policy('a.example', ['@a'], { file: 'domains/a\n* @evil.yaml' })], { admins: ADMINS })).toThrow(expect.objectContaining({ code: 'codeowners-path-invalid', message: expect.stringMatching(/control character/) }));
   });
 });
 

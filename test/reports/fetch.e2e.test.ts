@@ -281,7 +281,7 @@ describe.each(VARIANTS)('dmarcops fetch over $name', (variant) => {
     expect(first.unsupported).toBe(0);
 
     const uidOf = (outcome: Expect): number => [...byUid].find(([, m]) => m.expect === outcome)?.[0] ?? -1;
-    expect(first.foreign).toEqual([{ source: `imap:${variant.mailbox}/${uidOf('foreign')}`, policyDomain: 'other.example' }]);
+    expect(first.foreign).toEqual([{ source: `imap:${variant.mailbox}/${uidOf('foreign')}`, policyDomain: 'other.example', kind: 'aggregate' }]);
     expect(first.invalid).toHaveLength(1);
     expect(first.invalid[0]?.source).toMatch(new RegExp(`^imap:${variant.mailbox}/${uidOf('invalid')} › `));
     expect(first.invalid[0]?.reason).toMatch(/truncated/);

@@ -1,8 +1,10 @@
 /**
  * The whole ingest, crashed for real: `dmarcops ingest` runs as a child process and is SIGKILLed
  * after a random delay, over and over, on one dataset; then it runs once more to the end. The
- * result must be exactly what one clean run produces: the same record rows and ledger rows (up to
- * the run's own id and time), nothing twice, nothing lost, and no staging, temp or lock files left.
+ * result must be exactly what one clean run produces: the same record rows, TLS report rows and
+ * ledger rows (up to the run's own id and time), nothing twice, nothing lost, and no staging, temp
+ * or lock files left. The inputs mix DMARC aggregate reports with SMTP TLS reports (JSON, gzip, mail),
+ * so the kills land between the parts of both tables.
  *
  * The run commits all its inputs at once, so once a run outlives its timer there is nothing left to
  * interrupt on that dataset: it is compared with the clean one there and then, and the kills go on
@@ -25,14 +27,17 @@ import { gzipSync, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateReport } from '../../bench/ingest/generate.ts';
 import { lookupAsn } from '../../scripts/reports/enrich/index.ts';
-import { committedRecordsSql, ledgerGlob } from '../../scripts/reports/store/index.ts';
+import { committedRecordsSql, committedTlsSql, ledgerGlob } from '../../scripts/reports/store/index.ts';
 import { enc, mail } from '../fixtures/unpack/make.ts';
+import { tlsMail, tlsReportJson, utcDay } from '../fixtures/reports/mailbuilder.ts';
+import type { TlsReportSpec } from '../fixtures/reports/mailbuilder.ts';
 import { prng } from '../../scripts/lib/random.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(REPO, 'bin', 'dmarcops.js');
 const KILLS = 20;
 const REPORTS = 36;
+const TLS_REPORTS = 12;
 
 
 const temp = mkdtempSync(join(tmpdir(), 'dmarcops-ingest-crash-'));
@@ -66,6 +71,25 @@ function reportText(i: number, records: number, policyDomain: string): string {
     } else text += chunk;
   }
   return text;
+}
+
+/** A TLS report of its own identity, month and domain, with a few failure details. */
+function tlsSpec(i: number, policyDomain: string): TlsReportSpec {
+  const day = new Date((BEGINS[i % BEGINS.length] as number) * 1000 + 86_400_000 * (i % 5)).toISOString().slice(0, 10);
+  return {
+    org: ORGS[i % ORGS.length] as string,
+    contact: 'tls-reports@receiver.example',
+    reportId: `tls-crash-${i}`,
+    domain: policyDomain,
+    ...utcDay(day),
+    policies: [{
+      type: 'sts',
+      policyString: ['version: STSv1', 'mode: testing', `mx: mx1.${policyDomain}`, 'max_age: 86400'],
+      successful: 100 * i,
+      failed: i,
+      details: Array.from({ length: i % 4 }, (_, d) => ({ resultType: 'certificate-expired', sendingMtaIp: `2001:db8:${i}::${d + 1}`, receivingMxHostname: `mx1.${policyDomain}`, failed: 1 })),
+    }],
+  };
 }
 
 function reportMail(i: number, attachment: { name: string; type: string; body: Uint8Array }): Uint8Array {
@@ -117,6 +141,20 @@ function writeInputs(): number {
   // store staged of it must go.
   const whole = reportText(93, 2000, 'example.com');
   files.set('zz-truncated.xml', enc(whole.slice(0, Math.floor(whole.length * 0.65))));
+  // TLS reports, as JSON files, gzip files and mails; one of them twice (another container), one
+  // foreign, one cut off.
+  for (let i = 0; i < TLS_REPORTS; i++) {
+    const spec = tlsSpec(i, i % 3 === 2 ? 'example.org' : 'example.com');
+    const json = tlsReportJson(spec);
+    const base = `t${String(i).padStart(2, '0')}`;
+    if (i % 3 === 0) files.set(`${base}.json`, enc(json));
+    else if (i % 3 === 1) files.set(`${base}.json.gz`, gzipSync(enc(json), { mtime: 0 }));
+    else files.set(`${base}.eml`, tlsMail({ messageId: `<${base}@receiver.example>`, from: 'tls@receiver.example', date: new Date('2026-02-02T00:00:00Z') }, spec, 'gzip'));
+  }
+  files.set('zz-t03-again.json.gz', gzipSync(enc(tlsReportJson(tlsSpec(3, 'example.com'))), { mtime: 0, level: 9 }));
+  files.set('zz-tls-foreign.json', enc(tlsReportJson(tlsSpec(50, 'not-ours.example.net'))));
+  const tlsWhole = tlsReportJson(tlsSpec(51, 'example.com'));
+  files.set('zz-tls-truncated.json', enc(tlsWhole.slice(0, Math.floor(tlsWhole.length / 2))));
   for (const [name, bytes] of files) writeFileSync(join(inputs, name), bytes);
   return files.size;
 }
@@ -179,6 +217,8 @@ async function rows<T>(sql: string): Promise<T[]> {
 
 /** Record rows without the run's own columns. */
 const recordsOf = (root: string): string => `SELECT * EXCLUDE (ingest_run, ingested_at) FROM (${committedRecordsSql(root)})`;
+/** TLS report rows without the run's own columns. */
+const tlsOf = (root: string): string => `SELECT * EXCLUDE (ingest_run, ingested_at) FROM (${committedTlsSql(root)})`;
 /** Ledger rows without the run's own columns (seq is the item's position within its run). */
 const ledgerOf = (root: string): string =>
   `SELECT * EXCLUDE (ingest_run, ingested_at, seq) FROM read_parquet('${ledgerGlob(root)}', union_by_name = true, hive_partitioning = false)`;
@@ -240,13 +280,16 @@ afterAll(() => {
 
 describe('dmarcops ingest killed with SIGKILL at random points', () => {
   it('the clean run stored, deduplicated and set aside what it should', async () => {
-    const summary = JSON.parse(clean.stdout) as { items: number; reports: Record<string, number>; alreadyIngested: number; records: number };
+    const summary = JSON.parse(clean.stdout) as { items: number; reports: Record<string, number>; tls: Record<string, number>; alreadyIngested: number; records: number };
     expect(summary.items).toBe(fileCount);
     expect(summary.reports).toEqual({ stored: REPORTS + 2, duplicate: 1, foreign: 1, invalid: 1 });
+    expect(summary.tls).toMatchObject({ stored: TLS_REPORTS, duplicate: 1, foreign: 1, invalid: 1 });
     expect(summary.alreadyIngested).toBe(1);
     expect(await count(recordsOf(cleanRoot))).toBe(summary.records);
-    // The foreign report is kept (its XML, gzipped); the truncated input has its ledger row only.
-    expect(quarantined(cleanRoot)).toEqual([expect.stringMatching(/^foreign\/[0-9a-f]{64}\.xml\.gz$/)]);
+    expect(await count(tlsOf(cleanRoot))).toBe(summary.tls.rows);
+    // The foreign reports are kept (the XML, the JSON, gzipped); the truncated inputs have their ledger rows only.
+    expect(quarantined(cleanRoot)).toEqual([expect.stringMatching(/^foreign\/[0-9a-f]{64}\.(xml|json)\.gz$/), expect.stringMatching(/^foreign\/[0-9a-f]{64}\.(xml|json)\.gz$/)]);
+    expect(quarantined(cleanRoot).map((path) => path.split('.').slice(1).join('.')).sort()).toEqual(['json.gz', 'xml.gz']);
     // Every source IP got its enrichment (the run looks them up in chunks as it goes).
     const ips = await rows<{ ip: string; asn: number | null }>(`SELECT DISTINCT source_ip AS ip, source_asn::INTEGER AS asn FROM (${recordsOf(cleanRoot)})`);
     const wrong = ips.filter(({ ip, asn }) => (lookupAsn(ip)?.asn ?? null) !== asn);
@@ -259,6 +302,7 @@ describe('dmarcops ingest killed with SIGKILL at random points', () => {
     const seed = Number(process.env.DMARCOPS_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
     const rand = prng(seed);
     const cleanRows = await count(recordsOf(cleanRoot));
+    const cleanTlsRows = await count(tlsOf(cleanRoot));
     const log: string[] = [];
     const say = (line: string): void => void log.push(line);
     say(`ingest crash test: seed ${seed} (DMARCOPS_CRASH_SEED=${seed} to replay); clean run ${clean.ms.toFixed(0)} ms, ${cleanRows} rows`);
@@ -271,6 +315,11 @@ describe('dmarcops ingest killed with SIGKILL at random points', () => {
       expect(await missingFrom(recordsOf(cleanRoot), recordsOf(root)), context).toBe(0);
       expect(await missingFrom(recordsOf(root), recordsOf(cleanRoot)), context).toBe(0);
       expect(await count(`SELECT report_key, record_index FROM (${recordsOf(root)}) GROUP BY ALL HAVING count(*) > 1`), context).toBe(0);
+      // TLS rows: the same multiset, each (report, policy, detail) once.
+      expect(await count(tlsOf(root)), context).toBe(cleanTlsRows);
+      expect(await missingFrom(tlsOf(cleanRoot), tlsOf(root)), context).toBe(0);
+      expect(await missingFrom(tlsOf(root), tlsOf(cleanRoot)), context).toBe(0);
+      expect(await count(`SELECT report_key, policy_index, detail_index FROM (${tlsOf(root)}) GROUP BY ALL HAVING count(*) > 1`), context).toBe(0);
       // Ledger: every input once, with the same outcome (and everything else but the run columns).
       expect(await count(ledgerOf(root)), context).toBe(await count(ledgerOf(cleanRoot)));
       expect(await missingFrom(ledgerOf(cleanRoot), ledgerOf(root)), context).toBe(0);
@@ -301,9 +350,14 @@ describe('dmarcops ingest killed with SIGKILL at random points', () => {
       // A reader between two crashes sees either nothing or the clean dataset's rows, never rows it would not have.
       const visible = await count(recordsOf(root));
       const extra = visible === 0 ? 0 : await missingFrom(recordsOf(root), recordsOf(cleanRoot));
+      const visibleTls = await count(tlsOf(root));
+      const extraTls = visibleTls === 0 ? 0 : await missingFrom(tlsOf(root), tlsOf(cleanRoot));
+      // A run commits both tables at once: nothing of either, or all of both.
+      expect(visibleTls, log.join('\n')).toBe(visible === 0 ? 0 : cleanTlsRows);
       say(`  round ${round}, after ${String(delay).padStart(5)} ms: ${killed ? 'killed' : `exited ${result.code}`} at ${result.ms.toFixed(0)} ms; ${visible} rows visible`);
       expect(killed || result.code === 0, `${log.join('\n')}\n${result.stderr}`).toBe(true);
       expect(extra, log.join('\n')).toBe(0);
+      expect(extraTls, log.join('\n')).toBe(0);
       if (killed) {
         kills++;
         killsThisRound++;

@@ -123,7 +123,7 @@ describe('ingest --retry of the original files, once the domain is added', () =>
     expect(retry.alreadyIngested).toBe(0);
     expect(retry.reports).toEqual({ stored: 3, duplicate: 1, foreign: 1, invalid: 1 });
     expect(retry.records).toBe(10);
-    expect(retry.foreign).toEqual([{ source: join(inbox, '05-stranger.xml'), policyDomain: 'stranger.example' }]);
+    expect(retry.foreign).toEqual([{ source: join(inbox, '05-stranger.xml'), policyDomain: 'stranger.example', kind: 'aggregate' }]);
     expect(retry.invalid).toHaveLength(1);
     expect(retry.invalid[0]?.source).toContain('06-truncated.xml');
     expect(retry.invalid[0]?.reason).toMatch(/truncated/);

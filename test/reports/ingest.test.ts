@@ -76,7 +76,7 @@ describe('dmarcops ingest', () => {
     expect(reasons['07-billion-laughs.xml']).toMatch(/DOCTYPE|DTD/i);
     expect(reasons['08-external-entity.xml']).toMatch(/DOCTYPE|DTD/i);
     expect(reasons['09-not-a-report.txt']).toMatch(/not XML/);
-    expect(first.foreign).toEqual([{ source: join(inbox, '04-foreign.xml.gz'), policyDomain: 'not-ours.example' }]);
+    expect(first.foreign).toEqual([{ source: join(inbox, '04-foreign.xml.gz'), policyDomain: 'not-ours.example', kind: 'aggregate' }]);
   });
 
   test('the dataset holds exactly the stored records, readable by DuckDB', async () => {

@@ -277,3 +277,33 @@ describe('a migration killed at any step, then run again, ends as one that was n
     expect((await scanForMarker(root, MARKER)).hits).toEqual([]);
   });
 });
+
+describe('TLS reports in the quarantine (kept by this version)', () => {
+  test('a kept foreign TLS report (its JSON, gzipped) stays as it is; one left without a ledger row by a run that died gets a row of kind tls', async () => {
+    const root = join(dir, 'tls-kept');
+    const folder = join(dir, 'tls-in');
+    mkdirSync(folder, { recursive: true });
+    const json = (id: string): string => JSON.stringify({
+      'organization-name': 'Google Inc.', 'date-range': { 'start-datetime': '2026-03-10T00:00:00Z', 'end-datetime': '2026-03-10T23:59:59Z' },
+      'contact-info': 'smtp-tls-reporting@google.com', 'report-id': id,
+      policies: [{ policy: { 'policy-type': 'sts', 'policy-string': ['version: STSv1'], 'policy-domain': 'stranger.example' }, summary: { 'total-successful-session-count': 5, 'total-failure-session-count': 0 } }],
+    });
+    writeFileSync(join(folder, 'stranger.json'), json('tls-stranger-1'));
+    const output = captureOutput();
+    expect(await main(['ingest', folder, '--data', root, '--domains', 'domains', '--offline', '--json'], output, {}), output.stderr.join('\n')).toBe(0);
+    const kept = `quarantine/foreign/${sha(json('tls-stranger-1'))}.json.gz`;
+    expect(filesUnder(join(root, 'quarantine'))).toEqual([kept.slice('quarantine/'.length)]);
+    // A run that died after keeping this one, before its commit.
+    const orphan = `quarantine/foreign/${sha(json('tls-stranger-2'))}.json.gz`;
+    writeFileSync(join(root, orphan), gzipNode(json('tls-stranger-2')));
+
+    const { result } = await migrate(root);
+    expect(result.files.map((file) => [file.path, file.action, file.ledgerRow])).toEqual([[kept, 'kept', false], [orphan, 'kept', true]].sort());
+    expect(filesUnder(join(root, 'quarantine'))).toEqual([kept, orphan].map((path) => path.slice('quarantine/'.length)).sort());
+    expect((await findReports(root)).filter((row) => row.ingestRun === result.runId)).toEqual([
+      expect.objectContaining({ kind: 'tls', outcome: 'foreign', quarantinePath: orphan, sourceRef: `sha256:${sha(json('tls-stranger-2'))}` }),
+    ]);
+    // Nothing more to do the second time.
+    expect((await migrate(root)).result).toMatchObject({ ledgerRows: 0, runId: null });
+  });
+});

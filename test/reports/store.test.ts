@@ -1021,4 +1021,16 @@ describe('readers', () => {
     const { LEDGER_COLUMNS } = await import('../../scripts/reports/store/index.ts');
     for (const c of [...RECORD_COLUMNS, ...LEDGER_COLUMNS]) expect(doc, c.name).toContain(`| \`${c.name}\` |`);
   });
+
+  it('committedTlsSql over an empty dataset has the TLS columns and no rows; docs/dataset.md documents each with its type', async () => {
+    const { TLS_COLUMNS, committedTlsSql } = await import('../../scripts/reports/store/index.ts');
+    const root = tempRoot();
+    expect(await query(`SELECT * FROM (${committedTlsSql(root)})`)).toEqual([]);
+    const cols = await query<{ column_name: string; column_type: string }>(`DESCRIBE ${committedTlsSql(root)}`);
+    expect(cols.map((c) => c.column_name)).toEqual([...TLS_COLUMNS.map((c) => c.name), 'month']);
+    // In the TLS section itself (several names are also records columns), with the type the files have.
+    const doc = readFileSync(new URL('../../docs/dataset.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## TLS reports'));
+    for (const c of TLS_COLUMNS) expect(section, c.name).toContain(`| \`${c.name}\` | \`${c.type}\` |`);
+  });
 });

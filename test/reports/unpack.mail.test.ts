@@ -6,7 +6,7 @@ import { gzipSync, zipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mailboxKind, splitMailbox, unpackBytes, unpackFile } from '../../scripts/reports/unpack/index.ts';
 import type { MailboxMessage } from '../../scripts/reports/unpack/index.ts';
-import { arfReport, enc, mail, readText, reportXml } from '../fixtures/unpack/make.ts';
+import { arfReport, enc, gzipBomb, mail, readText, reportXml } from '../fixtures/unpack/make.ts';
 
 const xml = reportXml('r-1', 2);
 const headers = (subject: string, id: string) => ({ From: 'noreply-dmarc@receiver.example', To: 'rua@example.com', Subject: subject, 'Message-ID': `<${id}@receiver.example>`, Date: 'Thu, 1 Jan 2026 10:00:00 +0000' });
@@ -82,16 +82,39 @@ describe('mail messages', () => {
     expect(r.problems).toEqual([{ code: 'not-a-report', trail: ['ruf.eml'], message: expect.stringMatching(/failure report \(ARF\).*personal data/) }]);
   });
 
-  it('recognises TLS-RPT, by its mail and by its JSON content', async () => {
-    const json = enc('{"organization-name":"receiver.example","date-range":{},"report-id":"1","policies":[]}');
+  it('unpacks TLS-RPT (RFC 8460 §5.3) to a JSON payload of kind tls: from its mail, gzipped or not, and from a bare JSON file', async () => {
+    const text = '{"organization-name":"receiver.example","date-range":{},"report-id":"1","policies":[]}';
+    const json = enc(text);
     const tlsMail = mail(headers('Report Domain: example.com Submitter: receiver.example', 'tls'), [
       { type: 'text/plain', body: 'TLS report' },
       { type: 'application/tlsrpt+gzip', filename: 'receiver.example!example.com!1!2.json.gz', body: gzipSync(json), encoding: 'base64' },
     ], 'multipart/report; report-type=tlsrpt');
     const a = await unpackBytes(tlsMail, 'tls.eml');
-    expect([a.kind, a.payloads.length, a.problems[0]?.message]).toEqual(['tls', 0, expect.stringMatching(/TLS report/)]);
+    expect([a.kind, a.payloads.map((p) => [p.kind, p.trail]), a.problems]).toEqual(['tls', [['tls', ['tls.eml', 'attachment receiver.example!example.com!1!2.json.gz', 'receiver.example!example.com!1!2.json']]], []]);
+    expect(await readText(a.payloads[0]!)).toBe(text);
+    const plain = await unpackBytes(mail(headers('Report Domain: example.com', 'tls-json'), [{ type: 'application/tlsrpt+json', filename: 'r.json', body: json }], 'multipart/report; report-type=tlsrpt'), 'plain.eml');
+    expect(plain.payloads.map((p) => p.kind)).toEqual(['tls']);
     const b = await unpackBytes(gzipSync(json), 'x.json.gz');
-    expect([b.kind, b.payloads.length, b.problems[0]?.code]).toEqual(['tls', 0, 'not-a-report']);
+    expect([b.kind, b.payloads.map((p) => p.kind), await readText(b.payloads[0]!)]).toEqual(['tls', ['tls'], text]);
+    // Aggregate and TLS reports side by side in one mail: one payload each, the mail counts as aggregate.
+    const both = await unpackBytes(mail(headers('Reports', 'both'), [
+      { type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(enc(xml)), encoding: 'base64' },
+      { type: 'application/tlsrpt+json', filename: 'r.json', body: json },
+    ]), 'both.eml');
+    expect([both.kind, both.payloads.map((p) => p.kind)]).toEqual(['aggregate', ['aggregate', 'tls']]);
+  });
+
+  it('a TLS report mail without a report, and JSON that is no report, are problems with reasons', async () => {
+    const empty = await unpackBytes(mail(headers('Report Domain: example.com', 'tls-empty'), [{ type: 'text/plain', body: 'no report today' }], 'multipart/report; report-type=tlsrpt'), 'empty.eml');
+    expect([empty.kind, empty.payloads, empty.problems.map((p) => p.message)]).toEqual(['tls', [], [expect.stringMatching(/no TLS report \(RFC 8460\) in message/)]]);
+    const other = await unpackBytes(enc('{"name": "not a report"}'), 'x.json');
+    expect([other.kind, other.problems.map((p) => p.message)]).toEqual(['other', ['x.json: is JSON that is neither a DMARC report nor a TLS report']]);
+  });
+
+  it('the limits apply to TLS reports: a gzip bomb in a TLS mail is refused while it streams', async () => {
+    const bomb = gzipBomb(64 * 1024 * 1024, enc('{"organization-name":"x","policies":['));
+    const r = await unpackBytes(mail(headers('Report Domain: example.com', 'tls-bomb'), [{ type: 'application/tlsrpt+gzip', filename: 'r.json.gz', body: bomb, encoding: 'base64' }], 'multipart/report; report-type=tlsrpt'), 'bomb.eml');
+    expect([r.kind, r.payloads, r.problems.map((p) => p.code)]).toEqual(['tls', [], ['limit-ratio']]);
   });
 });
 

@@ -66,7 +66,32 @@ export interface GitHubApiOptions {
   repos: string[];
   /** Tokens and who they are; default: `ghs_test` → github-actions[bot] with write access. */
   tokens?: Record<string, { user: GitHubUser; write: boolean }>;
+  /** More endpoints, tried (in order) before the built-in ones; see `GitHubApiExtension`. */
+  extensions?: GitHubApiExtension[];
 }
+
+// ---- extension endpoints: more routes in files of their own (e.g. ./github-api-issues.ts) ----
+
+/** One authenticated request, as an extension sees it. */
+export interface GitHubApiRequest {
+  method: string;
+  url: URL;
+  identity: { user: GitHubUser; write: boolean };
+  /** The server's own address, for `url` fields. */
+  base: string;
+  /** The server's clock (ISO, one second later at each call). */
+  now(): string;
+  hasRepo(repo: string): boolean;
+  /** The JSON body ({} when empty). */
+  body(): Promise<unknown>;
+  reply(status: number, body: unknown, headers?: Record<string, string>): void;
+}
+
+/** Handles the requests it knows (returns true once it has replied); the rest fall through. */
+export interface GitHubApiExtension {
+  handle(request: GitHubApiRequest): Promise<boolean>;
+}
+// ---- end of extension endpoints ----
 
 export interface GitHubApi {
   url: string;
@@ -218,6 +243,13 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
       if (identity.user.type === 'Bot') return reply(403, { message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest/users/users#get-the-authenticated-user' });
       return reply(200, { ...userView(identity.user), name: identity.user.login });
     }
+
+    // ---- extension endpoints (options.extensions) ----
+    for (const extension of options.extensions ?? []) {
+      const request: GitHubApiRequest = { method, url, identity, base: base(), now, hasRepo: (repo) => repos.has(repo), body: () => readBody(req), reply };
+      if (await extension.handle(request)) return;
+    }
+    // ---- end of extension endpoints ----
 
     const list = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(url.pathname);
     const single = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(url.pathname);

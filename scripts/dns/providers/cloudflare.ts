@@ -18,6 +18,8 @@
  */
 import Cloudflare, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'cloudflare';
 import type { BatchPatchParam, RecordBatchParams, RecordListParams, TXTRecordParam } from 'cloudflare/resources/dns/records';
+import { DmarcopsError } from '../../lib/errors.ts';
+import type { ErrorCode } from '../../lib/errors.ts';
 import type { DnsProviderName } from '../../policy/model.ts';
 import { decodeTxtStrings, parseTxtContent, quoteCharacterString, splitCharacterStrings, splitOctets } from '../../lib/dns-txt.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
@@ -57,8 +59,18 @@ export interface ProviderErrorDetail {
   message: string;
 }
 
-/** A provider failure with what is needed to act on it; the message never contains credentials. */
-export class DnsProviderError extends Error {
+/** The codes of docs/errors.md a provider failure can have. */
+export type DnsProviderErrorCode = Extract<ErrorCode, `dns-${string}`>;
+
+/** Cloudflare's codes for a token it does not accept (missing, malformed, or invalid). */
+const AUTH_CODES = new Set([10000, 9106, 6003]);
+
+/**
+ * A provider failure with what is needed to act on it; the message never contains credentials. Its
+ * code says what kind of failure it is: given, or told from the HTTP status and Cloudflare's codes.
+ */
+export class DnsProviderError extends DmarcopsError {
+  declare readonly code: DnsProviderErrorCode;
   readonly provider: DnsProviderName;
   readonly zone: string | undefined;
   /** HTTP status of the failed response; undefined when there was none (connection, timeout, configuration). */
@@ -68,9 +80,12 @@ export class DnsProviderError extends Error {
   readonly errors: ProviderErrorDetail[];
   constructor(
     message: string,
-    details: { provider: DnsProviderName; zone?: string; status?: number; errors?: ProviderErrorDetail[]; cause?: unknown },
+    details: { provider: DnsProviderName; zone?: string; status?: number; errors?: ProviderErrorDetail[]; cause?: unknown; code?: DnsProviderErrorCode },
   ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(details.code ?? providerErrorCode(details.status, details.errors ?? []), message, {
+      ...(details.cause === undefined ? {} : { cause: details.cause }),
+      ...(details.zone === undefined ? {} : { location: { source: `${details.provider} zone ${details.zone}` } }),
+    });
     this.name = 'DnsProviderError';
     this.provider = details.provider;
     this.zone = details.zone;
@@ -78,6 +93,12 @@ export class DnsProviderError extends Error {
     this.errors = details.errors ?? [];
     this.codes = this.errors.map((error) => error.code);
   }
+}
+
+function providerErrorCode(status: number | undefined, errors: readonly ProviderErrorDetail[]): DnsProviderErrorCode {
+  if (status === 401 || status === 403 || errors.some((error) => AUTH_CODES.has(error.code))) return 'dns-provider-auth';
+  if (status === 404) return 'dns-zone-not-found';
+  return 'dns-provider-failed';
 }
 
 export function createCloudflareProvider(options: CloudflareProviderOptions = {}): CloudflareProvider {
@@ -107,7 +128,7 @@ export class CloudflareProvider implements DnsProvider {
     if (apiToken === undefined) {
       throw new DnsProviderError(
         'cloudflare: CLOUDFLARE_API_TOKEN is not set. Create an API token with Zone:Read and DNS:Edit (DNS:Read is enough for plan) and export it as CLOUDFLARE_API_TOKEN.',
-        { provider: 'cloudflare' },
+        { provider: 'cloudflare', code: 'dns-provider-config' },
       );
     }
     const baseURL = options.baseURL ?? nonEmpty(env.CLOUDFLARE_BASE_URL);
@@ -160,6 +181,7 @@ export class CloudflareProvider implements DnsProvider {
       throw new DnsProviderError(`cloudflare zone ${zone}: ${matches.length} zones have this name (accounts ${accounts}); set CLOUDFLARE_ACCOUNT_ID`, {
         provider: 'cloudflare',
         zone,
+        code: 'dns-zone-ambiguous',
       });
     }
     return matches[0]?.id ?? '';
@@ -264,7 +286,7 @@ export function batchOperations(zone: string, changes: readonly RecordChange[], 
     const owned: TxtRecord[] = [];
     for (const value of change.before ?? []) {
       const record = atName.find((candidate) => candidate.value === value && !owned.includes(candidate));
-      if (record === undefined) throw invalidChange(zone, change, `the record ${JSON.stringify(value)} is not in the current listing: the plan is out of date, plan again`);
+      if (record === undefined) throw invalidChange(zone, change, `the record ${JSON.stringify(value)} is not in the current listing: the plan is out of date, plan again`, 'dns-zone-changed');
       if (record.id === undefined) throw invalidChange(zone, change, `the record ${JSON.stringify(value)} has no Cloudflare id`);
       owned.push(record);
       used.add(record);
@@ -335,8 +357,8 @@ function describeOps(ops: BatchOperations): string {
   return `a batch of ${parts.join(', ')}`;
 }
 
-function invalidChange(zone: string, change: RecordChange, message: string): DnsProviderError {
-  return new DnsProviderError(`cloudflare zone ${zone}: cannot ${change.action} ${change.name}: ${message}`, { provider: 'cloudflare', zone });
+function invalidChange(zone: string, change: RecordChange, message: string, code: DnsProviderErrorCode = 'dns-provider-failed'): DnsProviderError {
+  return new DnsProviderError(`cloudflare zone ${zone}: cannot ${change.action} ${change.name}: ${message}`, { provider: 'cloudflare', zone, code });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -412,7 +434,7 @@ function flattenErrors(raw: readonly unknown[]): ProviderErrorDetail[] {
 
 function hint(status: number | undefined, errors: readonly ProviderErrorDetail[]): string {
   const codes = new Set(errors.map((error) => error.code));
-  if (codes.has(10000) || codes.has(9106) || codes.has(6003)) {
+  if ([...AUTH_CODES].some((code) => codes.has(code))) {
     return ' (check CLOUDFLARE_API_TOKEN: it needs Zone:Read and DNS:Read, plus DNS:Edit to apply)';
   }
   if (status === 429 || codes.has(971)) return ' (rate limited: Cloudflare allows 1200 requests per 5 minutes per token; try again later)';

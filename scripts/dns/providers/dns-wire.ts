@@ -12,6 +12,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { normaliseName } from '../../lib/dns-name.ts';
+import { DmarcopsError } from '../../lib/errors.ts';
 
 export const RR_TYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, TXT: 16, TSIG: 250, ANY: 255 } as const;
 export const RR_CLASS = { IN: 1, NONE: 254, ANY: 255 } as const;
@@ -204,9 +205,10 @@ export function decodeTxtData(data: Uint8Array): Uint8Array[] {
 // ------------------------------------------------------------------------------------------------
 // Messages
 
-export class MalformedMessageError extends Error {
+/** A server's answer that is not a DNS message dmarcops can read. */
+export class MalformedMessageError extends DmarcopsError {
   constructor(message: string) {
-    super(`malformed DNS message: ${message}`);
+    super('dns-provider-failed', `malformed DNS message: ${message}`);
     this.name = 'MalformedMessageError';
   }
 }

@@ -6,6 +6,7 @@
  * A provider module exports `providerFromEnv(env): DnsProvider | Promise<DnsProvider>`, which reads its
  * settings from `env` and throws a sentence naming the missing variable.
  */
+import { DmarcopsError } from '../../lib/errors.ts';
 import type { DnsProviderName } from '../../policy/model.ts';
 import type { ProviderResolver } from '../plan.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
@@ -21,7 +22,7 @@ type Factory = (env: NodeJS.ProcessEnv) => DnsProvider | Promise<DnsProvider>;
 export async function providerFor(name: DnsProviderName, env: NodeJS.ProcessEnv = process.env): Promise<DnsProvider> {
   if (name === 'manual') return new ManualProvider();
   const specifier = Object.hasOwn(MODULES, name) ? MODULES[name] : undefined;
-  if (specifier === undefined) throw new Error(`unknown DNS provider ${JSON.stringify(name)}; use ${[...Object.keys(MODULES), 'manual'].join(', ')} in dns.provider`);
+  if (specifier === undefined) throw new DmarcopsError('dns-provider-unknown', `unknown DNS provider ${JSON.stringify(name)}; use ${[...Object.keys(MODULES), 'manual'].join(', ')} in dns.provider`);
   // A string variable, not a literal: the module is loaded only when used, and this file compiles
   // whether or not the provider modules exist.
   let module: Record<string, unknown>;
@@ -61,6 +62,6 @@ export class ManualProvider implements DnsProvider {
   }
 
   async applyZone(zone: string, changes: readonly RecordChange[], _current: readonly TxtRecord[]): Promise<void> {
-    throw new Error(`zone ${zone} uses the manual provider: publish ${changes.map((change) => change.name).join(', ')} by hand (dmarcops record)`);
+    throw new DmarcopsError('dns-manual-zone', `zone ${zone} uses the manual provider: publish ${changes.map((change) => change.name).join(', ')} by hand (dmarcops record)`);
   }
 }

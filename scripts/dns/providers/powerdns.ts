@@ -23,6 +23,7 @@
  * in an error message.
  */
 import { decodeTxtStrings, formatZoneFileTxt, parseTxtContent, splitCharacterStrings } from '../../lib/dns-txt.ts';
+import { DmarcopsError } from '../../lib/errors.ts';
 import { isOwnedValue, KIND_LABEL, recordKind } from '../owned.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
 import { clip, plural } from '../../lib/text.ts';
@@ -44,8 +45,11 @@ export interface PowerDnsProviderOptions extends PowerDnsConfig {
   timeoutMs?: number;
 }
 
-/** An HTTP error answered by the PowerDNS API. The message carries the status and PowerDNS's `error`. */
-export class PowerDnsApiError extends Error {
+/**
+ * An HTTP error answered by the PowerDNS API. The message carries the status and PowerDNS's `error`;
+ * the code: the key refused (401, 403), no such zone (404), or another failure.
+ */
+export class PowerDnsApiError extends DmarcopsError {
   readonly status: number;
   readonly method: string;
   readonly path: string;
@@ -53,7 +57,8 @@ export class PowerDnsApiError extends Error {
   readonly detail: string;
 
   constructor(message: string, details: { status: number; method: string; path: string; detail: string }) {
-    super(message);
+    const { status } = details;
+    super(status === 401 || status === 403 ? 'dns-provider-auth' : status === 404 ? 'dns-zone-not-found' : 'dns-provider-failed', message);
     this.name = 'PowerDnsApiError';
     this.status = details.status;
     this.method = details.method;
@@ -78,7 +83,8 @@ export function powerDnsConfigFromEnv(env: Readonly<Record<string, string | unde
     (name): name is string => name !== undefined,
   );
   if (missing.length > 0) {
-    throw new Error(
+    throw new DmarcopsError(
+      'dns-provider-config',
       `PowerDNS provider: missing environment variable${missing.length === 1 ? '' : 's'} ${missing.join(' and ')} ` +
         '(PDNS_API_URL is the API base URL such as http://127.0.0.1:8081, PDNS_API_KEY its api-key; PDNS_SERVER_ID defaults to localhost)',
     );
@@ -99,13 +105,13 @@ function apiBase(apiUrl: string): { base: string; shown: string } {
   try {
     url = new URL(apiUrl);
   } catch {
-    throw new Error(`PowerDNS provider: PDNS_API_URL is not a URL (expected something like http://127.0.0.1:8081)`);
+    throw new DmarcopsError('dns-provider-config', `PowerDNS provider: PDNS_API_URL is not a URL (expected something like http://127.0.0.1:8081)`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`PowerDNS provider: PDNS_API_URL must be http:// or https://, not ${url.protocol}`);
+    throw new DmarcopsError('dns-provider-config', `PowerDNS provider: PDNS_API_URL must be http:// or https://, not ${url.protocol}`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new Error('PowerDNS provider: PDNS_API_URL must not contain credentials; put the key in PDNS_API_KEY');
+    throw new DmarcopsError('dns-provider-config', 'PowerDNS provider: PDNS_API_URL must not contain credentials; put the key in PDNS_API_KEY');
   }
   const path = url.pathname.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
   return { base: `${url.origin}${path}/api/v1`, shown: url.origin };
@@ -137,7 +143,7 @@ type PatchRrset =
 
 export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsProvider {
   const { apiKey } = options;
-  if (typeof apiKey !== 'string' || apiKey === '') throw new Error('PowerDNS provider: the API key is empty');
+  if (typeof apiKey !== 'string' || apiKey === '') throw new DmarcopsError('dns-provider-config', 'PowerDNS provider: the API key is empty');
   const serverId = options.serverId || 'localhost';
   const { base, shown } = apiBase(options.apiUrl);
   const fetchImpl = options.fetch ?? fetch;
@@ -158,7 +164,7 @@ export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsPro
     } catch (error) {
       const cause = error as Error & { cause?: { code?: string; message?: string } };
       const reason = cause.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (cause.cause?.code ?? cause.cause?.message ?? cause.message);
-      throw new Error(`PowerDNS API at ${shown}: ${what} failed: ${redact(reason, apiKey)}`, { cause: error });
+      throw new DmarcopsError('dns-provider-failed', `PowerDNS API at ${shown}: ${what} failed: ${redact(reason, apiKey)}`, { cause: error });
     }
     const text = await response.text();
     if (!response.ok) {
@@ -179,7 +185,7 @@ export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsPro
     try {
       return JSON.parse(text) as unknown;
     } catch {
-      throw new Error(`PowerDNS API at ${shown}: ${what}: the answer is not JSON`);
+      throw new DmarcopsError('dns-provider-failed', `PowerDNS API at ${shown}: ${what}: the answer is not JSON`);
     }
   }
 
@@ -243,7 +249,7 @@ export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsPro
       else if (result.rrset !== undefined) rrsets.push(result.rrset);
     }
     if (drift.length > 0) {
-      throw new Error(`PowerDNS zone ${zone} changed since it was planned, nothing written: ${drift.join('; ')}; plan again`);
+      throw new DmarcopsError('dns-zone-changed', `PowerDNS zone ${zone} changed since it was planned, nothing written: ${drift.join('; ')}; plan again`);
     }
     if (rrsets.length === 0) return; // everything is already as wanted
     await call('PATCH', `${serverPath}/zones/${powerDnsZoneId(zone)}`, `updating zone ${zone} (${plural(rrsets.length, 'RRset')})`, {
@@ -317,11 +323,11 @@ function describe(values: readonly string[], name: string): string {
 function checkZone(answer: unknown, zone: string): ApiZone {
   const candidate = answer as Partial<ApiZone> | undefined;
   if (typeof candidate !== 'object' || candidate === null || !Array.isArray(candidate.rrsets)) {
-    throw new Error(`PowerDNS API: the answer for zone ${zone} has no rrsets`);
+    throw new DmarcopsError('dns-provider-failed', `PowerDNS API: the answer for zone ${zone} has no rrsets`);
   }
   for (const rrset of candidate.rrsets) {
     if (typeof rrset?.name !== 'string' || typeof rrset.type !== 'string' || !Array.isArray(rrset.records)) {
-      throw new Error(`PowerDNS API: zone ${zone} has an RRset without name, type or records`);
+      throw new DmarcopsError('dns-provider-failed', `PowerDNS API: zone ${zone} has an RRset without name, type or records`);
     }
   }
   return candidate as ApiZone;

@@ -26,6 +26,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { connect, isIP } from 'node:net';
+import { DmarcopsError } from '../../lib/errors.ts';
+import type { DnsProviderErrorCode } from './cloudflare.ts';
 import { splitCharacterStrings } from '../../lib/dns-txt.ts';
 import { inZone, normaliseName } from '../../lib/dns-name.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
@@ -80,18 +82,32 @@ export interface Rfc2136ProviderOptions extends Rfc2136Config {
   exchange?: typeof exchangeTcp;
 }
 
-/** A failure answered by the server (or of the exchange), with the RCODE and TSIG error when there were any. */
-export class Rfc2136Error extends Error {
+/**
+ * A failure answered by the server (or of the exchange), with the RCODE and TSIG error when there were
+ * any. The code: given (configuration), or told from them: a TSIG error, REFUSED or NOTAUTH is the key
+ * or the server refusing; a failed prerequisite (NXRRSET, YXRRSET, NXDOMAIN, YXDOMAIN) is a zone that
+ * changed since it was planned (RFC 2136 §3.2).
+ */
+export class Rfc2136Error extends DmarcopsError {
+  declare readonly code: DnsProviderErrorCode;
   readonly rcode: string | undefined;
   readonly tsigError: string | undefined;
-  constructor(message: string, details: { rcode?: string; tsigError?: string; cause?: unknown } = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+  constructor(message: string, details: { rcode?: string; tsigError?: string; cause?: unknown; code?: DnsProviderErrorCode } = {}) {
+    super(details.code ?? rfc2136ErrorCode(details.rcode, details.tsigError), message, details.cause === undefined ? {} : { cause: details.cause });
     this.name = 'Rfc2136Error';
     this.rcode = details.rcode;
     this.tsigError = details.tsigError;
   }
 }
 
+function rfc2136ErrorCode(rcode: string | undefined, tsigError: string | undefined): DnsProviderErrorCode {
+  if (tsigError !== undefined || rcode === 'REFUSED' || rcode === 'NOTAUTH') return 'dns-provider-auth';
+  if (rcode === 'NXRRSET' || rcode === 'YXRRSET' || rcode === 'NXDOMAIN' || rcode === 'YXDOMAIN') return 'dns-zone-changed';
+  if (rcode === 'NOTZONE') return 'dns-zone-not-found';
+  return 'dns-provider-failed';
+}
+
+const CONFIG = { code: 'dns-provider-config' } as const;
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_PORT = 53;
 /** Queries in flight at once on the connection. */
@@ -115,6 +131,7 @@ export function rfc2136ConfigFromEnv(env: Readonly<Record<string, string | undef
       `rfc2136 provider: missing environment variable${missing.length === 1 ? '' : 's'} ${missing.join(', ')} ` +
         `(${ENV.server} is the zone's primary server as host or host:port, ${ENV.keyName} and ${ENV.keySecret} the TSIG key's name ` +
         `and base64 secret as tsig-keygen prints them, ${ENV.keyAlgorithm} its algorithm, default hmac-sha256)`,
+      CONFIG,
     );
   }
   const server = parseServer(read(ENV.server));
@@ -123,7 +140,7 @@ export function rfc2136ConfigFromEnv(env: Readonly<Record<string, string | undef
   try {
     encodeName(keyName);
   } catch (error) {
-    throw new Rfc2136Error(`rfc2136 provider: ${ENV.keyName} is not a valid key name: ${(error as Error).message}`);
+    throw new Rfc2136Error(`rfc2136 provider: ${ENV.keyName} is not a valid key name: ${(error as Error).message}`, CONFIG);
   }
   const secret = parseSecret(read(ENV.keySecret));
   return { server, key: { name: normaliseName(keyName), algorithm, secret } };
@@ -137,7 +154,7 @@ export function providerFromEnv(env: Readonly<Record<string, string | undefined>
 /** `ns1.example.com`, `192.0.2.53:5353`, `[2001:db8::53]:53` or a bare `2001:db8::53` (port 53). */
 export function parseServer(text: string): ServerAddress {
   const fail = (why: string): never => {
-    throw new Rfc2136Error(`rfc2136 provider: ${ENV.server}=${JSON.stringify(text)} ${why} (expected host, host:port or [IPv6]:port)`);
+    throw new Rfc2136Error(`rfc2136 provider: ${ENV.server}=${JSON.stringify(text)} ${why} (expected host, host:port or [IPv6]:port)`, CONFIG);
   };
   let host = text.trim();
   let portText: string | undefined;
@@ -165,16 +182,16 @@ function parseAlgorithm(text: string): TsigAlgorithm {
   if (Object.hasOwn(TSIG_ALGORITHMS, name)) return name as TsigAlgorithm;
   const known = Object.keys(TSIG_ALGORITHMS).join(', ');
   const md5 = name.startsWith('hmac-md5') ? ' (HMAC-MD5 is deprecated by RFC 8945 §6: make an hmac-sha256 key with tsig-keygen -a hmac-sha256 <name>)' : '';
-  throw new Rfc2136Error(`rfc2136 provider: ${ENV.keyAlgorithm}=${JSON.stringify(text)} is not supported${md5}; use one of ${known}`);
+  throw new Rfc2136Error(`rfc2136 provider: ${ENV.keyAlgorithm}=${JSON.stringify(text)} is not supported${md5}; use one of ${known}`, CONFIG);
 }
 
 function parseSecret(text: string): Uint8Array {
   const compact = text.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 !== 0) {
-    throw new Rfc2136Error(`rfc2136 provider: ${ENV.keySecret} is not base64 (the secret "…" of the key as tsig-keygen prints it; the value is not shown)`);
+    throw new Rfc2136Error(`rfc2136 provider: ${ENV.keySecret} is not base64 (the secret "…" of the key as tsig-keygen prints it; the value is not shown)`, CONFIG);
   }
   const secret = Buffer.from(compact, 'base64');
-  if (secret.length === 0) throw new Rfc2136Error(`rfc2136 provider: ${ENV.keySecret} is empty`);
+  if (secret.length === 0) throw new Rfc2136Error(`rfc2136 provider: ${ENV.keySecret} is empty`, CONFIG);
   return secret;
 }
 
@@ -187,7 +204,7 @@ export function showServer(server: ServerAddress): string {
 
 export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvider {
   const { server, key } = options;
-  if (key.secret.length === 0) throw new Rfc2136Error('rfc2136 provider: the TSIG secret is empty');
+  if (key.secret.length === 0) throw new Rfc2136Error('rfc2136 provider: the TSIG secret is empty', CONFIG);
   const shown = showServer(server);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
@@ -371,7 +388,7 @@ export function updatePiece(change: RecordChange, current: readonly TxtRecord[])
   for (const value of change.before ?? []) {
     const match = served.find((candidate) => candidate.record.value === value && !owned.includes(candidate));
     if (match === undefined) {
-      throw new Rfc2136Error(`rfc2136 provider: cannot ${change.action} ${name}: ${JSON.stringify(value)} is not among the records listed there; plan again`);
+      throw new Rfc2136Error(`rfc2136 provider: cannot ${change.action} ${name}: ${JSON.stringify(value)} is not among the records listed there; plan again`, { code: 'dns-zone-changed' });
     }
     owned.push(match);
   }

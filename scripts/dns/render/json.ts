@@ -7,6 +7,7 @@
 import { IDENTITY_LENGTH, planChecksum } from '../checksum.ts';
 import type { Plan, RecordChange } from '../types.ts';
 import { isPlainObject } from '../../lib/collections.ts';
+import { DmarcopsError } from '../../lib/errors.ts';
 
 export function renderPlanJson(plan: Plan): string {
   const ordered: Plan = {
@@ -39,10 +40,10 @@ export function readPlanJson(text: string, source = 'the plan file'): Plan {
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${source} is not JSON: ${(error as Error).message}`, { cause: error });
+    throw new DmarcopsError('plan-file-invalid', `${source} is not JSON: ${(error as Error).message}`, { cause: error });
   }
   const fail = (what: string): never => {
-    throw new Error(`${source} is not a dmarcops plan: ${what}`);
+    throw new DmarcopsError('plan-file-invalid', `${source} is not a dmarcops plan: ${what}`);
   };
   if (!isPlainObject(data)) return fail('expected an object');
   if (data.version !== 1) fail(`version must be 1, not ${JSON.stringify(data.version)}`);

@@ -6,7 +6,7 @@
  *   for `new Cloudflare({ fetch, baseURL: 'http://sandbox.invalid/client/v4' })`, in process.
  * - `startCloudflareSandbox(options)`: the same handler behind `node:http` on 127.0.0.1, for the CLI
  *   and end-to-end tests (`CLOUDFLARE_BASE_URL=<baseURL>`).
- * - `serveCloudflareSandbox(options)`: `dmarcops sandbox cloudflare --port 8787 --zones FILE`.
+ * - `runCloudflareSandboxCommand(options)`: `dmarcops sandbox cloudflare --port 8787 --zones FILE`.
  *
  * The contract followed, from Cloudflare's API reference
  * (https://developers.cloudflare.com/api/resources/dns/subresources/records/), its OpenAPI schemas
@@ -26,6 +26,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DmarcopsError, EXIT } from '../../lib/errors.ts';
+import { plural } from '../../lib/text.ts';
+import { compare, isPlainObject } from '../../lib/collections.ts';
 import {
   CF_ERRORS,
   SandboxApiError,
@@ -40,8 +43,6 @@ import type { CloudflareSandboxState, RecordSeed, SandboxRecord, SandboxZone, St
 
 export { CF_ERRORS, SandboxApiError } from './cloudflare-state.ts';
 export type { CloudflareErrorItem, CloudflareSandboxState, RecordSeed, SandboxRecord, SandboxZone, ZoneSeed, ZonesFile } from './cloudflare-state.ts';
-import { plural } from '../../lib/text.ts';
-import { compare, isPlainObject } from '../../lib/collections.ts';
 
 /** The path prefix of the API; the SDK's `baseURL` must end with it. */
 export const API_PREFIX = '/client/v4';
@@ -675,7 +676,7 @@ async function serve(api: CloudflareSandboxApi, req: IncomingMessage, res: Serve
 // ------------------------------------------------------------------------------------------------
 // `dmarcops sandbox cloudflare`
 
-export interface CloudflareSandboxServeOptions {
+export interface CloudflareSandboxCommandOptions {
   /** Default 8787. */
   port?: number;
   host?: string;
@@ -695,20 +696,11 @@ export interface CloudflareSandboxServeOptions {
   onReady?: (sandbox: CloudflareSandbox) => void;
 }
 
-/** The sandbox cannot start as asked: the zones file does not load, or the port cannot be listened on. */
-export class SandboxSetupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SandboxSetupError';
-  }
-}
-
 /**
  * Load the zones file, start the sandbox, print how to reach it, serve until SIGINT/SIGTERM (or
- * `signal`), then stop. A bad zones file or port is a `SandboxSetupError` (the command line makes it
- * a usage error).
+ * `signal`), then stop. Resolves to the exit code. A bad zones file is a `sandbox-zones-invalid` error (exit 2).
  */
-export async function serveCloudflareSandbox(options: CloudflareSandboxServeOptions = {}): Promise<void> {
+export async function runCloudflareSandboxCommand(options: CloudflareSandboxCommandOptions = {}): Promise<number> {
   const out = options.out ?? ((line: string) => void process.stdout.write(`${line}\n`));
   const err = options.err ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const file = options.zones === undefined ? undefined : resolvePath(options.cwd ?? process.cwd(), options.zones);
@@ -726,9 +718,9 @@ export async function serveCloudflareSandbox(options: CloudflareSandboxServeOpti
     });
   } catch (error) {
     if (error instanceof Error && !(error instanceof SandboxApiError) && 'code' in error) {
-      throw new SandboxSetupError(`cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 8787}: ${error.message}`);
+      throw new DmarcopsError('port-in-use', `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 8787}: ${error.message}`, { exitCode: EXIT.usage, cause: error });
     }
-    throw new SandboxSetupError(`${options.zones ?? 'zones'}: ${(error as Error).message}`);
+    throw new DmarcopsError('sandbox-zones-invalid', `${options.zones ?? 'zones'}: ${(error as Error).message}`, { cause: error });
   }
 
   const records = sandbox.state.zones.reduce((sum, zone) => sum + zone.records.length, 0);
@@ -766,27 +758,28 @@ export async function serveCloudflareSandbox(options: CloudflareSandboxServeOpti
   clearInterval(timer);
   await sandbox.stop();
   err('Cloudflare API sandbox stopped.');
+  return EXIT.ok;
 }
 
-/** Read and check a zones file; errors name the file and the JSON path, as a `SandboxSetupError`. */
+/** Read and check a zones file; errors name the file and the JSON path, as a `sandbox-zones-invalid` error (exit 2). */
 export async function loadZonesFile(file: string): Promise<ZoneSeed[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new SandboxSetupError(`cannot read the zones file ${file}: ${(error as Error).message}`);
+    throw new DmarcopsError('sandbox-zones-invalid', `cannot read the zones file ${file}: ${(error as Error).message}`, { cause: error, location: { file } });
   }
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new SandboxSetupError(`${file}: not JSON: ${(error as Error).message}`);
+    throw new DmarcopsError('sandbox-zones-invalid', `${file}: not JSON: ${(error as Error).message}`, { location: { file } });
   }
   const zones = parseZonesFile(data, file);
   try {
     createSandboxState(zones);
   } catch (error) {
-    throw new SandboxSetupError(`${file}: ${(error as Error).message}`);
+    throw new DmarcopsError('sandbox-zones-invalid', `${file}: ${(error as Error).message}`, { location: { file } });
   }
   return zones;
 }
@@ -794,7 +787,7 @@ export async function loadZonesFile(file: string): Promise<ZoneSeed[]> {
 /** Check the shape of a parsed zones file (`ZonesFile`); record semantics are checked when seeding. */
 export function parseZonesFile(data: unknown, file = 'zones file'): ZoneSeed[] {
   const fail = (where: string, message: string): never => {
-    throw new SandboxSetupError(`${file}: ${where}: ${message}`);
+    throw new DmarcopsError('sandbox-zones-invalid', `${file}: ${where}: ${message}`, { location: { file, source: where } });
   };
   if (!isPlainObject(data) || !Array.isArray(data.zones)) return fail('top level', 'expected { "zones": [ … ] }');
   return (data.zones as unknown[]).map((zone, zoneIndex) => {

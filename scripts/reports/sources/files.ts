@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { IngestItem } from '../pipeline.ts';
 import { sha256FileRef, sha256Ref } from '../pipeline.ts';
 import { mailboxKind, splitMailbox, startsLikeMbox, unpackBytes, unpackFile, unpackFileBytes } from '../unpack/index.ts';
+import { DmarcopsError } from '../../lib/errors.ts';
 
 /** Files smaller than this are read into memory whole; bigger ones are streamed (twice: hash, then parse). */
 const WHOLE_FILE_BELOW = 4 * 1024 * 1024;
@@ -39,7 +40,7 @@ async function* itemsAt(path: string, named: boolean, onSkip: (path: string, rea
     return;
   }
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
-    throw new Error(`${path}: ${error.code === 'ENOENT' ? 'no such file or folder' : error.message}`, { cause: error });
+    throw new DmarcopsError('input-not-found', `${path}: ${error.code === 'ENOENT' ? 'no such file or folder' : error.message}`, { cause: error, location: { file: path } });
   });
   // A small file is read once, for the mbox check, the hash and unpacking alike (streamed, it would
   // be opened and read three times).

@@ -20,6 +20,7 @@ import { ImapFlow } from 'imapflow';
 import type { FetchMessageObject, ImapFlowError } from 'imapflow';
 import { UnpackError } from '../unpack/index.ts';
 import { formatBytes } from '../../lib/text.ts';
+import { DmarcopsError } from '../../lib/errors.ts';
 
 export interface ImapConfig {
   host: string;
@@ -59,12 +60,15 @@ export const IMAP_ENV = {
 
 export type ImapErrorKind = 'config' | 'connect' | 'tls' | 'auth' | 'mailbox' | 'uidvalidity' | 'fetch' | 'move';
 
-/** Every failure of this module. Deliberately carries no `cause`: imapflow errors can hold the sent command. */
-export class ImapSourceError extends Error {
+/**
+ * Every failure of this module, coded `imap-<kind>` in docs/errors.md. Deliberately carries no
+ * `cause`: imapflow errors can hold the sent command (with the password), and `--debug` prints causes.
+ */
+export class ImapSourceError extends DmarcopsError {
   readonly kind: ImapErrorKind;
 
   constructor(kind: ImapErrorKind, message: string) {
-    super(message);
+    super(`imap-${kind}`, message);
     this.name = 'ImapSourceError';
     this.kind = kind;
   }
@@ -150,6 +154,11 @@ export interface MessagesOptions {
   maxBatchBytes?: number;
   /** Called before each download round trip with the UIDs it fetches (progress; tests check batching). */
   onFetch?: (uids: number[]) => void;
+  /**
+   * Only messages this accepts (by what the headers fetch tells: UID, Message-ID, size) are downloaded
+   * and yielded; the rest are passed over, e.g. when looking for a few known messages in a big folder.
+   */
+  select?: (message: { uid: number; messageId?: string; size: number }) => boolean;
 }
 
 export interface ImapSource {
@@ -357,6 +366,7 @@ export async function openImapSource(config: ImapConfig, log: (line: string) => 
 
       for (const meta of metas) {
         const size = meta.size ?? 0;
+        if (options.select && !options.select({ uid: meta.uid, size, ...(meta.envelope?.messageId ? { messageId: meta.envelope.messageId } : {}) })) continue;
         if (size > maxMessageBytes) {
           yield* flush();
           const ref = `${refBase}/;UID=${meta.uid}`;

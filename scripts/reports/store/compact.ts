@@ -1,5 +1,6 @@
 /**
- * Compaction: merge a month's committed files into one, atomically (protocol in index.ts).
+ * Compaction: merge a month's committed files of one table (records/ or tls/) into one, atomically
+ * (protocol in index.ts).
  * Rows are copied as they are — provenance columns included — so the multiset of rows, and the
  * ledger that dedupe reads, do not change. They are not re-sorted: a sort of a whole month costs
  * memory and time in proportion to the month (measured: 500k rows, 5.1 s and +330 MiB sorted vs
@@ -17,12 +18,14 @@ import {
   compactPartName,
   manifestName,
   monthDir,
+  monthsOf,
+  RECORDS_DIR,
   scanDataset,
   sqlList,
   sqlString,
   tmpName,
 } from './layout.ts';
-import type { CompactionManifest } from './layout.ts';
+import type { CompactionManifest, Table } from './layout.ts';
 import { parquetOptions } from './staging.ts';
 import type { CompactResult, ProtocolStep } from './types.ts';
 
@@ -39,11 +42,11 @@ export function newId(): string {
 
 const size = (path: string): number => statSync(path).size;
 
-export async function compactMonth(ctx: CompactContext, month: string): Promise<CompactResult> {
+export async function compactMonth(ctx: CompactContext, month: string, table: Table = RECORDS_DIR): Promise<CompactResult> {
   checkMonth(month);
   const { root } = ctx;
-  const dir = monthDir(root, month);
-  const state = scanDataset(root).months.find((m) => m.month === month);
+  const dir = monthDir(root, month, table);
+  const state = monthsOf(scanDataset(root), table).find((m) => m.month === month);
   const inputs = state?.visible ?? [];
   const inputPaths = inputs.map((name) => join(dir, name));
   const rel = (path: string): string => relative(root, path);
@@ -63,7 +66,7 @@ export async function compactMonth(ctx: CompactContext, month: string): Promise<
     const rows =
       inputs.length === 0 ? 0 : Number((await duck.rows<{ n: number }>(`SELECT count(*) AS n FROM ${source}`))[0]?.n ?? 0);
     if (inputs.length < 2) {
-      return { month, compacted: false, inputs: inputPaths.map(rel), output: null, rows, bytesBefore, bytesAfter: bytesBefore };
+      return { table, month, compacted: false, inputs: inputPaths.map(rel), output: null, rows, bytesBefore, bytesAfter: bytesBefore };
     }
 
     await duck.run(
@@ -72,26 +75,27 @@ export async function compactMonth(ctx: CompactContext, month: string): Promise<
     const written = Number((await duck.rows<{ n: number }>(`SELECT count(*) AS n FROM read_parquet(${sqlString(tmp)}, hive_partitioning = false)`))[0]?.n);
     if (written !== rows) throw new Error(`Compaction of ${month} wrote ${written} rows instead of ${rows}`);
     fsyncFile(tmp);
-    await ctx.step('compact:written', month);
+    const detail = table === RECORDS_DIR ? month : `${table}/${month}`;
+    await ctx.step('compact:written', detail);
 
     const manifest: CompactionManifest = { version: 1, id, month, output, inputs, rows, createdAt: new Date().toISOString() };
     writeFileAtomic(manifestPath, JSON.stringify(manifest, null, 2));
-    await ctx.step('compact:manifest', month);
+    await ctx.step('compact:manifest', detail);
 
     // The commit: from here on readers (and recover) use the output and ignore the inputs.
     renameSync(tmp, join(dir, output));
     committed = true;
     fsyncDir(dir);
-    await ctx.step('compact:committed', month);
+    await ctx.step('compact:committed', detail);
 
     for (const path of inputPaths) removeFile(path);
     fsyncDir(dir);
-    await ctx.step('compact:inputs-removed', month);
+    await ctx.step('compact:inputs-removed', detail);
     removeFile(manifestPath);
     fsyncDir(dir);
-    await ctx.step('compact:done', month);
+    await ctx.step('compact:done', detail);
     const outputPath = join(dir, output);
-    return { month, compacted: true, inputs: inputPaths.map(rel), output: rel(outputPath), rows, bytesBefore, bytesAfter: size(outputPath) };
+    return { table, month, compacted: true, inputs: inputPaths.map(rel), output: rel(outputPath), rows, bytesBefore, bytesAfter: size(outputPath) };
   } catch (error) {
     if (!committed) {
       removeFile(manifestPath);

@@ -5,6 +5,7 @@
  *   const run = await ds.beginRun({ runId, ingestedAt: new Date() });
  *   if (!run.hasSource(sourceRef)) {                             // this input seen before?
  *     await run.addReport({ header, records, warnings: () => stream.warnings, sourceRef });
+ *     await run.addTlsReport({ report: parsedTlsReport, sourceRef }); // an SMTP TLS report → tls/
  *     run.addLedgerEntry({ sourceRef, kind: 'aggregate', outcome: 'invalid', reason, quarantinePath });
  *   }
  *   const enrichment = await enricher.enrichAll(run.sourceIps()); // or run.addEnrichment(…) as IPs come
@@ -14,6 +15,10 @@
  * Layout: see layout.ts. Columns: schema.ts and docs/dataset.md.
  *
  * COMMIT PROTOCOL
+ *
+ * Two tables, one protocol: `records/` (aggregate report records) and `tls/` (SMTP TLS report rows)
+ * are partitioned by month alike, and one ledger part commits a run's parts of both. Below,
+ * `records/` stands for either.
  *
  * Invariant: the committed state is (a) every ledger part `ledger/run-<R>.parquet`, (b) every
  * record part `records/month=M/run-<R>.parquet` whose run R has a ledger part, (c) every
@@ -29,7 +34,8 @@
  *      the dedupe keys of R stay in memory (small) until the commit.
  *   2. commit, per month M: COPY (staged rows ⋈ their reports ⟕ the run's enrichment by IP) →
  *      `records/month=M/.run-R.parquet.tmp`, check the row count, fsync, rename to
- *      `run-R.parquet`. Then fsync each month directory.
+ *      `run-R.parquet`; then the same for the staged TLS rows → `tls/month=M/run-R.parquet`.
+ *      Then fsync each month directory.
  *   3. The ledger (every input item of R) → `ledger/.run-R.parquet.tmp`, fsync, rename to
  *      `ledger/run-R.parquet`, fsync `ledger/`. THIS RENAME IS THE COMMIT POINT.
  *   4. Delete `.staging/R/`.
@@ -39,7 +45,7 @@
  * committed (its parts were fsynced before the ledger existed); recover only removes staging.
  * Because the ledger part appears atomically, dedupe (which reads the ledger) and the data agree.
  *
- * A compaction C of month M (inputs: M's committed files at that moment):
+ * A compaction C of month M of one table (inputs: M's committed files at that moment):
  *   1. COPY inputs → `records/month=M/.compact-C.parquet.tmp`, check the row count, fsync.
  *   2. Write the manifest `_compact-C.json` (output name, inputs) atomically.
  *   3. Rename the output to `compact-C.parquet`, fsync the directory. THE COMMIT POINT.
@@ -56,6 +62,7 @@ import { existsSync, renameSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { alignmentModes, deriveAlignment } from '../derive.ts';
 import type { ParseWarning, ReportHeader, ReportRecord } from '../parse/types.ts';
+import { tlsReportKey, tlsReportRows } from '../parse/tls/rows.ts';
 import { MAX_HEADER_CHARS, MAX_REASON_CHARS, ledgerMessageId, ledgerText } from '../privacy.ts';
 import { compactMonth } from './compact.ts';
 import { openDuck } from './duck.ts';
@@ -64,7 +71,9 @@ import { ensureDir, fsyncDir, fsyncFile, removeEmptyDir, removeFile, removeTree 
 import { reportKey } from './key.ts';
 import {
   LEDGER_DIR,
+  RECORDS_DIR,
   STAGING_DIR,
+  TLS_DIR,
   UNKNOWN_MONTH,
   checkId,
   ledgerPartName,
@@ -76,9 +85,10 @@ import {
 } from './layout.ts';
 import { loadLedgerIndex } from './ledger.ts';
 import type { LedgerIndex } from './ledger.ts';
+import type { Table } from './layout.ts';
 import { acquireLock } from './lock.ts';
 import { keepReport, quarantineBytes } from './quarantine.ts';
-import type { KeepLimits, KeptReport } from './quarantine.ts';
+import type { KeepLimits, KeptFormat, KeptReport } from './quarantine.ts';
 import { recover } from './recover.ts';
 import {
   NdjsonFile,
@@ -91,10 +101,14 @@ import {
   partCopySql,
   recordLine,
   reportsTableSql,
+  tlsLine,
+  tlsPartCopySql,
 } from './staging.ts';
 import type { LedgerLine } from './staging.ts';
+import { StoreRefusal } from './types.ts';
 import type {
   AddReportResult,
+  AddTlsReportResult,
   CommitOptions,
   CompactResult,
   Enrichment,
@@ -107,17 +121,20 @@ import type {
   RecoverResult,
   ReportInput,
   RunSummary,
+  TlsReportInput,
 } from './types.ts';
 
 export type * from './types.ts';
+export { StoreRefusal } from './types.ts';
 export { reportKey } from './key.ts';
 export type { ReportIdentity } from './key.ts';
-export { findReports } from './ledger.ts';
-export { committedLedgerFiles, committedRecordFiles, committedRecordsSql, ledgerGlob } from './layout.ts';
+export { findReports, unsupportedTlsInputs } from './ledger.ts';
+export { committedLedgerFiles, committedRecordFiles, committedRecordsSql, committedTlsFiles, committedTlsSql, ledgerGlob } from './layout.ts';
+export type { Table } from './layout.ts';
 export { keepReport, quarantineBytes } from './quarantine.ts';
-export type { KeepLimits, KeptReport } from './quarantine.ts';
+export type { KeepLimits, KeptFormat, KeptReport } from './quarantine.ts';
 export { UNKNOWN_MONTH } from './layout.ts';
-export { RECORD_COLUMNS, LEDGER_COLUMNS } from './schema.ts';
+export { RECORD_COLUMNS, LEDGER_COLUMNS, TLS_COLUMNS } from './schema.ts';
 export type { ColumnDef } from './schema.ts';
 
 export interface DatasetOptions {
@@ -154,10 +171,21 @@ export interface Dataset {
   readonly recovery: RecoverResult;
   /** True when a committed run stored this report, or the active run already has. */
   hasReport(reportKey: string): boolean;
-  /** True when a committed run has a ledger row for this input (source_ref), whatever its outcome. */
+  /** The same for TLS reports (their keys are kept apart: a TLS report never dedupes an aggregate one). */
+  hasTlsReport(reportKey: string): boolean;
+  /**
+   * True when a committed run has a ledger row for this input (source_ref), whatever its outcome —
+   * except inputs an earlier dmarcops set aside as unsupported TLS reports: those are read again.
+   */
   hasSource(sourceRef: string): boolean;
+  /**
+   * Inputs an earlier dmarcops set aside as unsupported TLS reports (ledger `kind = tls`, `outcome =
+   * unsupported`) that no committed run has read since (source_refs).
+   */
+  unsupportedTlsSources(): ReadonlySet<string>;
   beginRun(run: { runId: string; ingestedAt: Date }): Promise<RunWriter>;
-  compact(month: string): Promise<CompactResult>;
+  /** Compacts one month of records/ (default) or tls/. */
+  compact(month: string, table?: Table): Promise<CompactResult>;
   /** Aborts an active run, releases the lock. */
   close(): Promise<void>;
 }
@@ -167,6 +195,11 @@ export interface RunWriter {
   readonly ingestedAt: Date;
   /** Stores a report's rows (streamed batch by batch) unless its key is already stored. */
   addReport(input: ReportInput): Promise<AddReportResult>;
+  /**
+   * Stores an SMTP TLS report's rows in tls/ unless its key is already stored (by TLS reports). Throws
+   * StoreRefusal, staging nothing, when its rows would be too big (see MAX_TLS_ROW_CHARS).
+   */
+  addTlsReport(input: TlsReportInput): Promise<AddTlsReportResult>;
   /** Ledger row for an input that was not stored (foreign, invalid, unsupported, duplicate). */
   addLedgerEntry(entry: LedgerEntry): void;
   /** True when a committed run or this run has a ledger row for this input (source_ref). */
@@ -181,11 +214,12 @@ export interface RunWriter {
   /** Keeps a foreign input's raw bytes under quarantine/foreign/; returns the path (put it in the ledger entry). */
   quarantine(bytes: Uint8Array, outcome: QuarantineOutcome, name: string): Promise<string>;
   /**
-   * Keeps a foreign report's XML, gzipped, as quarantine/foreign/<sha256 of the XML>.xml.gz, unless
-   * the gzip grows past `limits.maxBytes`, or is new and bigger than `limits.maxNewBytes` (then
-   * nothing is kept). Content-addressed: the same report twice is one file (`added` false the second time).
+   * Keeps a foreign report's XML, gzipped, as quarantine/foreign/<sha256 of the XML>.xml.gz (a TLS
+   * report's JSON as <sha256>.json.gz with `format` json), unless the gzip grows past
+   * `limits.maxBytes`, or is new and bigger than `limits.maxNewBytes` (then nothing is kept).
+   * Content-addressed: the same report twice is one file (`added` false the second time).
    */
-  keepReport(xml: AsyncIterable<Uint8Array>, limits: KeepLimits): Promise<KeptReport>;
+  keepReport(xml: AsyncIterable<Uint8Array>, limits: KeepLimits, format?: KeptFormat): Promise<KeptReport>;
   /** Writes the parts, then the ledger part last (the commit point). */
   commit(options?: CommitOptions): Promise<RunSummary>;
   /** Drops everything the run staged or wrote; the dataset stays as before. No-op once committed. */
@@ -275,7 +309,9 @@ class LocalDataset implements Dataset {
   readonly recovery: RecoverResult;
   readonly options: DatasetOptions;
   #stored: Set<string>;
+  #storedTls: Set<string>;
   #sources: Set<string>;
+  #unsupportedTls: Set<string>;
   #releaseLock: (() => void) | undefined;
   #active: LocalRun | undefined;
 
@@ -284,7 +320,9 @@ class LocalDataset implements Dataset {
     this.options = options;
     this.recovery = recovery;
     this.#stored = index.storedKeys;
+    this.#storedTls = index.storedTlsKeys;
     this.#sources = index.sources;
+    this.#unsupportedTls = index.unsupportedTls;
     this.#releaseLock = releaseLock;
   }
 
@@ -296,8 +334,20 @@ class LocalDataset implements Dataset {
     return this.#stored.has(key) || (this.#active?.hasKey(key) ?? false);
   }
 
+  isTlsCommitted(key: string): boolean {
+    return this.#storedTls.has(key);
+  }
+
+  hasTlsReport(key: string): boolean {
+    return this.#storedTls.has(key) || (this.#active?.hasTlsKey(key) ?? false);
+  }
+
   hasSource(sourceRef: string): boolean {
     return this.#sources.has(sourceRef);
+  }
+
+  unsupportedTlsSources(): ReadonlySet<string> {
+    return this.#unsupportedTls;
   }
 
   async beginRun(run: { runId: string; ingestedAt: Date }): Promise<RunWriter> {
@@ -316,15 +366,19 @@ class LocalDataset implements Dataset {
   }
 
   /** `committed` carries what the run adds to the dedupe indexes; null when it did not commit. */
-  runEnded(run: LocalRun, committed: { keys: Iterable<string>; sources: Iterable<string> } | null): void {
+  runEnded(run: LocalRun, committed: RunIndexes | null): void {
     if (committed !== null) {
       for (const key of committed.keys) this.#stored.add(key);
-      for (const ref of committed.sources) this.#sources.add(ref);
+      for (const key of committed.tlsKeys) this.#storedTls.add(key);
+      for (const ref of committed.sources) {
+        this.#sources.add(ref);
+        this.#unsupportedTls.delete(ref);
+      }
     }
     if (this.#active === run) this.#active = undefined;
   }
 
-  async compact(month: string): Promise<CompactResult> {
+  async compact(month: string, table: Table = RECORDS_DIR): Promise<CompactResult> {
     this.#assertOpen();
     return compactMonth(
       {
@@ -334,6 +388,7 @@ class LocalDataset implements Dataset {
         step: (step, detail) => this.step(step, detail),
       },
       month,
+      table,
     );
   }
 
@@ -358,6 +413,29 @@ class LocalDataset implements Dataset {
 
 type RunStatus = 'open' | 'committing' | 'committed' | 'aborted';
 
+/** What a committed run adds to the dataset's dedupe indexes. */
+interface RunIndexes {
+  keys: Iterable<string>;
+  tlsKeys: Iterable<string>;
+  sources: Iterable<string>;
+}
+
+/**
+ * Largest staged line of one TLS row, in characters. Report- and policy-level columns are repeated
+ * on every row (as for records), so a hostile report could make each of its rows huge; a real row is
+ * a few KiB (the widest: a hundred distinct warnings, ~20 KiB). Parts are written 4096 rows per row
+ * group, so this also bounds the Parquet writer's memory.
+ */
+export const MAX_TLS_ROW_CHARS = 64 * 1024;
+/**
+ * Most characters one TLS report's rows may stage, all rows together: eight times its JSON, at least
+ * 64 Mi. Real reports stay far below (a row is about the size of its failure detail plus the report's
+ * few hundred bytes); a report built to repeat big values on many rows is refused, not written.
+ */
+export function maxTlsStagedChars(jsonBytes: number): number {
+  return Math.max(64 * 1024 * 1024, 8 * jsonBytes);
+}
+
 class LocalRun implements RunWriter {
   readonly runId: string;
   readonly ingestedAt: Date;
@@ -365,9 +443,11 @@ class LocalRun implements RunWriter {
   #staging: string;
   #status: RunStatus = 'open';
   #months = new Map<string, NdjsonFile>();
+  #tlsMonths = new Map<string, NdjsonFile>();
   #headers: NdjsonFile;
   #ledger: LedgerLine[] = [];
   #keys = new Set<string>();
+  #tlsKeys = new Set<string>();
   #sources = new Set<string>();
   #ips = new Set<string>();
   /** Source IPs whose enrichment is staged (lines only for those with something known). */
@@ -376,6 +456,7 @@ class LocalRun implements RunWriter {
   #nextReport = 0;
   #stored = 0;
   #duplicates = 0;
+  #tls = { stored: 0, duplicates: 0, rows: 0 };
   /** Final-named files this run created; removed again if it does not commit. */
   #written: string[] = [];
   #tail: Promise<unknown> = Promise.resolve();
@@ -390,6 +471,10 @@ class LocalRun implements RunWriter {
 
   hasKey(key: string): boolean {
     return this.#keys.has(key);
+  }
+
+  hasTlsKey(key: string): boolean {
+    return this.#tlsKeys.has(key);
   }
 
   hasSource(sourceRef: string): boolean {
@@ -425,13 +510,73 @@ class LocalRun implements RunWriter {
     if (this.#status !== 'open') throw new Error(`Run ${this.runId} is ${this.#status}`);
   }
 
-  #monthFile(month: string): NdjsonFile {
-    let file = this.#months.get(month);
+  #monthFile(month: string, table: Table = RECORDS_DIR): NdjsonFile {
+    const files = table === TLS_DIR ? this.#tlsMonths : this.#months;
+    let file = files.get(month);
     if (file === undefined) {
-      file = new NdjsonFile(join(this.#staging, `records-${month}.ndjson`));
-      this.#months.set(month, file);
+      file = new NdjsonFile(join(this.#staging, `${table}-${month}.ndjson`));
+      files.set(month, file);
     }
     return file;
+  }
+
+  addTlsReport(input: TlsReportInput): Promise<AddTlsReportResult> {
+    return this.#serial(async () => {
+      this.#assertOpen();
+      const { report } = input;
+      const { header } = report;
+      const key = tlsReportKey(report);
+      const { month, warning: dateWarning } = reportMonth(header, this.ingestedAt);
+      const base = {
+        sourceRef: input.sourceRef,
+        kind: 'tls' as const,
+        reportKey: key,
+        orgName: header.orgName,
+        ...(header.contactInfo === undefined ? {} : { orgEmail: header.contactInfo }),
+        reportId: header.reportId,
+        policyDomain: report.policyDomains.join(','),
+        dateBegin: header.dateBegin,
+        dateEnd: header.dateEnd,
+        ...sourceFields(input.ledger),
+      };
+      if (this.#dataset.isTlsCommitted(key) || this.#tlsKeys.has(key)) {
+        const reason = this.#tlsKeys.has(key) ? 'report already stored by this run' : 'report already stored by an earlier run';
+        this.#sources.add(input.sourceRef);
+        this.#pushLedger({ ...base, outcome: 'duplicate', reason });
+        this.#tls.duplicates++;
+        return { outcome: 'duplicate', reportKey: key, rows: 0 };
+      }
+      const rows = tlsReportRows(report);
+      if (dateWarning !== undefined) {
+        const warning = { code: dateWarning.code, message: dateWarning.message, policy: null, count: 1 };
+        for (const row of rows) row.report_warnings = [...row.report_warnings, warning];
+      }
+      const file = this.#monthFile(month, TLS_DIR);
+      const mark = file.mark();
+      const budget = maxTlsStagedChars(report.stats.bytes);
+      let staged = 0;
+      let sessions = 0;
+      for (const [index, row] of rows.entries()) {
+        const line = tlsLine(row, input.sourceRef);
+        staged += line.length;
+        const refusal = line.length > MAX_TLS_ROW_CHARS
+          ? `row ${index + 1} of its rows would take ${line.length} characters, more than ${MAX_TLS_ROW_CHARS} (report-level and policy values are repeated on each row)`
+          : staged > budget ? `its ${rows.length} rows would take more than ${budget} characters (8 times its JSON, at least 64 Mi; report-level and policy values are repeated on each row)` : undefined;
+        if (refusal !== undefined) {
+          // Nothing of it stays staged; the caller records the input with this reason.
+          file.rollback(mark);
+          throw new StoreRefusal('rows-too-large', refusal);
+        }
+        file.push(line);
+        if (row.row_kind === 'summary') sessions += (row.successful_sessions ?? 0) + (row.failed_sessions ?? 0);
+      }
+      this.#sources.add(input.sourceRef);
+      this.#tlsKeys.add(key);
+      this.#tls.stored++;
+      this.#tls.rows += rows.length;
+      this.#pushLedger({ ...base, outcome: 'stored', month, records: rows.length, messages: sessions, warningCount: report.warnings.length + (dateWarning === undefined ? 0 : 1) });
+      return { outcome: 'stored', reportKey: key, rows: rows.length };
+    });
   }
 
   addReport(input: ReportInput): Promise<AddReportResult> {
@@ -534,9 +679,9 @@ class LocalRun implements RunWriter {
     return quarantineBytes(this.#dataset.root, bytes, outcome, name);
   }
 
-  async keepReport(xml: AsyncIterable<Uint8Array>, limits: KeepLimits): Promise<KeptReport> {
+  async keepReport(xml: AsyncIterable<Uint8Array>, limits: KeepLimits, format: KeptFormat = 'xml'): Promise<KeptReport> {
     this.#assertOpen();
-    return keepReport(this.#dataset.root, xml, limits);
+    return keepReport(this.#dataset.root, xml, limits, format);
   }
 
   commit(options: CommitOptions = {}): Promise<RunSummary> {
@@ -553,6 +698,7 @@ class LocalRun implements RunWriter {
         duplicates: this.#duplicates,
         ledgerEntries: this.#ledger.length,
         records: 0,
+        tls: { ...this.#tls },
         parts: [],
         ledgerPath: null,
       };
@@ -560,7 +706,7 @@ class LocalRun implements RunWriter {
       let duck: Awaited<ReturnType<typeof openDuck>> | undefined;
       let committed = false;
       try {
-        for (const file of this.#months.values()) file.close();
+        for (const file of [...this.#months.values(), ...this.#tlsMonths.values()]) file.close();
         this.#headers.close();
         if (this.#ledger.length === 0) {
           this.#enrichment?.close();
@@ -601,8 +747,27 @@ class LocalRun implements RunWriter {
           this.#written.push(final);
           renameSync(tmp, final);
           await step('run:part-renamed', month);
-          summary.parts.push({ month, path: final, records: file.rows } satisfies PartSummary);
+          summary.parts.push({ table: RECORDS_DIR, month, path: final, records: file.rows } satisfies PartSummary);
           summary.records += file.rows;
+        }
+        // TLS report rows: the same steps into tls/, committed by the same ledger part.
+        for (const month of [...this.#tlsMonths.keys()].sort()) {
+          const file = this.#tlsMonths.get(month) as NdjsonFile;
+          if (file.rows === 0) continue;
+          const dir = monthDir(root, month, TLS_DIR);
+          ensureDir(dir);
+          dirs.add(dir);
+          const tmp = join(dir, tmpName(runPartName(this.runId)));
+          const final = join(dir, runPartName(this.runId));
+          this.#written.push(tmp);
+          await duck.run(tlsPartCopySql(file, tmp, run, { rowGroupSize: dsOptions.rowGroupSize ?? 4096 }));
+          await checkRows(duck, tmp, file.rows);
+          fsyncFile(tmp);
+          await step('run:tls-part-written', month);
+          this.#written.push(final);
+          renameSync(tmp, final);
+          await step('run:tls-part-renamed', month);
+          summary.parts.push({ table: TLS_DIR, month, path: final, records: file.rows } satisfies PartSummary);
         }
         // The parts must be durable before the ledger part can vouch for them.
         for (const dir of dirs) fsyncDir(dir);
@@ -623,7 +788,7 @@ class LocalRun implements RunWriter {
         renameSync(ledgerTmp, ledgerFinal);
         // Committed. Nothing below may undo it.
         committed = true;
-        this.#finish('committed', { keys: this.#keys, sources: this.#sources });
+        this.#finish('committed', { keys: this.#keys, tlsKeys: this.#tlsKeys, sources: this.#sources });
         summary.committed = true;
         summary.ledgerPath = ledgerFinal;
         fsyncDir(ledgerDir);
@@ -660,14 +825,14 @@ class LocalRun implements RunWriter {
   }
 
   #rollback(): void {
-    for (const file of [...this.#months.values(), this.#headers]) file.close();
+    for (const file of [...this.#months.values(), ...this.#tlsMonths.values(), this.#headers]) file.close();
     this.#enrichment?.close();
     for (const path of this.#written) removeFile(path);
     removeTree(this.#staging);
     this.#finish('aborted', null);
   }
 
-  #finish(status: RunStatus, committed: { keys: Iterable<string>; sources: Iterable<string> } | null): void {
+  #finish(status: RunStatus, committed: RunIndexes | null): void {
     this.#status = status;
     this.#dataset.runEnded(this, committed);
   }

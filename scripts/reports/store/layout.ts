@@ -7,17 +7,24 @@
  *   records/month=unknown/…                        the same, for reports whose dates are implausible (see UNKNOWN_MONTH)
  *   records/month=YYYY-MM/compact-<id>.parquet     a compaction's output (committed once renamed into place)
  *   records/month=YYYY-MM/_compact-<id>.json       compaction manifest: the output and the parts it replaces
- *   ledger/run-<runId>.parquet                     a run's ledger part = its commit marker
- *   quarantine/foreign/<sha256>.xml.gz             foreign reports (aggregate data), size-capped; nothing else is kept
+ *   tls/month=YYYY-MM/…                            the same four, for SMTP TLS report rows (a second table)
+ *   ledger/run-<runId>.parquet                     a run's ledger part = its commit marker (for both tables)
+ *   quarantine/foreign/<sha256>.xml.gz|.json.gz    foreign reports (aggregate data), size-capped; nothing else is kept
  *   .staging/<runId>/                              a run's scratch space (NDJSON, DuckDB temp)
  *   .lock                                          the writer lock
  *   **\/.<name>.tmp                                 files being written; renamed to <name> when complete
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RECORD_COLUMNS } from './schema.ts';
+import { RECORD_COLUMNS, TLS_COLUMNS } from './schema.ts';
+import type { ColumnDef } from './schema.ts';
 
 export const RECORDS_DIR = 'records';
+/** SMTP TLS report rows (RFC 8460): the same layout and protocol as records/. */
+export const TLS_DIR = 'tls';
+/** The month-partitioned tables, each a folder of `month=…` directories. */
+export const TABLES = [RECORDS_DIR, TLS_DIR] as const;
+export type Table = (typeof TABLES)[number];
 export const LEDGER_DIR = 'ledger';
 export const QUARANTINE_DIR = 'quarantine';
 export const STAGING_DIR = '.staging';
@@ -59,7 +66,7 @@ export const ledgerPartName = (runId: string): string => `run-${runId}.parquet`;
 export const tmpName = (finalName: string): string => `.${finalName}.tmp`;
 
 export const monthDirName = (month: string): string => `month=${month}`;
-export const monthDir = (root: string, month: string): string => join(root, RECORDS_DIR, monthDirName(month));
+export const monthDir = (root: string, month: string, table: Table = RECORDS_DIR): string => join(root, table, monthDirName(month));
 
 function idBetween(name: string, prefix: string, suffix: string): string | null {
   return name.startsWith(prefix) && name.endsWith(suffix) && name.length > prefix.length + suffix.length
@@ -82,6 +89,7 @@ export interface CompactionManifest {
 }
 
 export interface MonthState {
+  table: Table;
   month: string;
   dir: string;
   /** Committed, not superseded: what readers must read (file names). */
@@ -96,7 +104,10 @@ export interface DatasetState {
   committedRuns: Set<string>;
   ledgerFiles: string[];
   ledgerTemporary: string[];
+  /** The months of records/. */
   months: MonthState[];
+  /** The months of tls/. */
+  tlsMonths: MonthState[];
 }
 
 function list(dir: string): string[] {
@@ -125,19 +136,27 @@ export function scanDataset(root: string): DatasetState {
     } else if (name.endsWith('.tmp')) ledgerTemporary.push(join(root, LEDGER_DIR, name));
   }
 
-  const months: MonthState[] = [];
-  for (const dirName of list(join(root, RECORDS_DIR))) {
-    const month = dirName.startsWith('month=') ? dirName.slice('month='.length) : '';
-    if (!MONTH_PATTERN.test(month)) continue;
-    months.push(scanMonth(month, join(root, RECORDS_DIR, dirName), committedRuns));
-  }
-  return { committedRuns, ledgerFiles, ledgerTemporary, months };
+  const scanTable = (table: Table): MonthState[] => {
+    const months: MonthState[] = [];
+    for (const dirName of list(join(root, table))) {
+      const month = dirName.startsWith('month=') ? dirName.slice('month='.length) : '';
+      if (!MONTH_PATTERN.test(month)) continue;
+      months.push(scanMonth(table, month, join(root, table, dirName), committedRuns));
+    }
+    return months;
+  };
+  return { committedRuns, ledgerFiles, ledgerTemporary, months: scanTable(RECORDS_DIR), tlsMonths: scanTable(TLS_DIR) };
 }
 
-function scanMonth(month: string, dir: string, committedRuns: ReadonlySet<string>): MonthState {
+/** The months of one table in a scan. */
+export function monthsOf(state: DatasetState, table: Table): MonthState[] {
+  return table === TLS_DIR ? state.tlsMonths : state.months;
+}
+
+function scanMonth(table: Table, month: string, dir: string, committedRuns: ReadonlySet<string>): MonthState {
   for (let attempt = 0; ; attempt++) {
     try {
-      return scanMonthOnce(month, dir, committedRuns);
+      return scanMonthOnce(table, month, dir, committedRuns);
     } catch (error) {
       // A manifest listed a moment ago is gone: a compaction just finished. List again, or we
       // could count both its inputs (listed before they were deleted) and its output.
@@ -146,10 +165,10 @@ function scanMonth(month: string, dir: string, committedRuns: ReadonlySet<string
   }
 }
 
-function scanMonthOnce(month: string, dir: string, committedRuns: ReadonlySet<string>): MonthState {
+function scanMonthOnce(table: Table, month: string, dir: string, committedRuns: ReadonlySet<string>): MonthState {
   const names = list(dir);
   const present = new Set(names);
-  const state: MonthState = { month, dir, visible: [], uncommitted: [], temporary: [], manifests: [] };
+  const state: MonthState = { table, month, dir, visible: [], uncommitted: [], temporary: [], manifests: [] };
   const superseded = new Set<string>();
   for (const name of names) {
     if (compactIdOfManifest(name) === null) continue;
@@ -178,6 +197,11 @@ export function committedRecordFiles(root: string): string[] {
   return scanDataset(root).months.flatMap((m) => m.visible.map((name) => join(m.dir, name)));
 }
 
+/** Paths of the TLS row files that hold exactly the committed rows. */
+export function committedTlsFiles(root: string): string[] {
+  return scanDataset(root).tlsMonths.flatMap((m) => m.visible.map((name) => join(m.dir, name)));
+}
+
 /** Paths of the committed ledger parts. */
 export function committedLedgerFiles(root: string): string[] {
   return scanDataset(root).ledgerFiles;
@@ -191,10 +215,15 @@ export function sqlList(values: readonly string[]): string {
   return `[${values.map(sqlString).join(', ')}]`;
 }
 
-/** A relation with the dataset's columns (plus `month`) and no rows, for an empty dataset. */
-function emptyRecordsSql(): string {
-  const cols = RECORD_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`);
+/** A relation with a table's columns (plus `month`) and no rows, for an empty dataset. */
+function emptyTableSql(columns: readonly ColumnDef[]): string {
+  const cols = columns.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`);
   return `SELECT ${cols.join(', ')}, CAST(NULL AS VARCHAR) AS month WHERE false`;
+}
+
+function committedSql(files: readonly string[], columns: readonly ColumnDef[]): string {
+  if (files.length === 0) return emptyTableSql(columns);
+  return `SELECT * FROM read_parquet(${sqlList(files)}, hive_partitioning = true, union_by_name = true, hive_types = {'month': VARCHAR})`;
 }
 
 /**
@@ -203,9 +232,16 @@ function emptyRecordsSql(): string {
  * after new runs or compactions.
  */
 export function committedRecordsSql(root: string): string {
-  const files = committedRecordFiles(root);
-  if (files.length === 0) return emptyRecordsSql();
-  return `SELECT * FROM read_parquet(${sqlList(files)}, hive_partitioning = true, union_by_name = true, hive_types = {'month': VARCHAR})`;
+  return committedSql(committedRecordFiles(root), RECORD_COLUMNS);
+}
+
+/**
+ * The same over the committed TLS report rows (`tls/`, docs/dataset.md "TLS reports"):
+ * `SELECT … FROM (${committedTlsSql('reports')})`, with `month`; the columns of TLS_COLUMNS and no rows
+ * when no TLS report is stored yet.
+ */
+export function committedTlsSql(root: string): string {
+  return committedSql(committedTlsFiles(root), TLS_COLUMNS);
 }
 
 /** The ledger parts present are exactly the committed ones (each is renamed into place as the commit). */

@@ -12,23 +12,56 @@ function ledgerSource(files: readonly string[]): string {
 }
 
 export interface LedgerIndex {
-  /** report_key of every report stored by a committed run (dedupe). */
+  /** report_key of every aggregate report stored by a committed run (dedupe). */
   storedKeys: Set<string>;
-  /** source_ref of every input item a committed run saw, whatever its outcome. */
+  /** report_key of every TLS report stored by a committed run: dedupe of tls/, apart from records/. */
+  storedTlsKeys: Set<string>;
+  /** source_ref of every input item a committed run saw, whatever its outcome (but see `unsupportedTls`). */
   sources: Set<string>;
+  /**
+   * source_ref of inputs that an earlier dmarcops set aside as unsupported TLS reports (`kind = tls,
+   * outcome = unsupported`) and no run has read since. They are not in `sources`: dmarcops reads TLS
+   * reports now, so such an input is read again, not skipped as already ingested.
+   */
+  unsupportedTls: Set<string>;
 }
 
 /** Reads the committed ledger; DuckDB is only opened (by `open`, closed here) when there is one. */
 export async function loadLedgerIndex(root: string, open: () => Promise<Duck>): Promise<LedgerIndex> {
   const files = committedLedgerFiles(root);
-  if (files.length === 0) return { storedKeys: new Set(), sources: new Set() };
+  const index: LedgerIndex = { storedKeys: new Set(), storedTlsKeys: new Set(), sources: new Set(), unsupportedTls: new Set() };
+  if (files.length === 0) return index;
   const duck = await open();
   try {
-    const keys = await duck.rows<{ report_key: string }>(
-      `SELECT DISTINCT report_key FROM ${ledgerSource(files)} WHERE outcome = 'stored' AND report_key IS NOT NULL`,
+    const keys = await duck.rows<{ report_key: string; tls: boolean }>(
+      `SELECT DISTINCT report_key, coalesce(kind = 'tls', false) AS tls FROM ${ledgerSource(files)} WHERE outcome = 'stored' AND report_key IS NOT NULL`,
     );
-    const sources = await duck.rows<{ source_ref: string }>(`SELECT DISTINCT source_ref FROM ${ledgerSource(files)}`);
-    return { storedKeys: new Set(keys.map((r) => r.report_key)), sources: new Set(sources.map((r) => r.source_ref)) };
+    for (const { report_key: key, tls } of keys) (tls ? index.storedTlsKeys : index.storedKeys).add(key);
+    const sources = await duck.rows<{ source_ref: string; unsupported_tls: boolean }>(
+      `SELECT source_ref, bool_and(coalesce(kind = 'tls' AND outcome = 'unsupported', false)) AS unsupported_tls FROM ${ledgerSource(files)} GROUP BY source_ref`,
+    );
+    for (const { source_ref: ref, unsupported_tls: unsupported } of sources) (unsupported ? index.unsupportedTls : index.sources).add(ref);
+    return index;
+  } finally {
+    duck.close();
+  }
+}
+
+/**
+ * The inputs an earlier dmarcops set aside as unsupported TLS reports that no run has read since (every
+ * ledger row of theirs says `kind = tls, outcome = unsupported`), with the Message-ID of the mail when
+ * known: `dmarcops fetch --retry-unsupported` looks for them in the mailbox's Invalid folder.
+ */
+export async function unsupportedTlsInputs(root: string): Promise<{ sourceRef: string; messageId: string | null }[]> {
+  const files = committedLedgerFiles(root);
+  if (files.length === 0) return [];
+  const duck = await openDuck();
+  try {
+    const rows = await duck.rows<{ source_ref: string; message_id: string | null }>(
+      `SELECT source_ref, any_value(message_id) AS message_id FROM ${ledgerSource(files)} GROUP BY source_ref
+       HAVING bool_and(coalesce(kind = 'tls' AND outcome = 'unsupported', false)) ORDER BY source_ref`,
+    );
+    return rows.map((row) => ({ sourceRef: row.source_ref, messageId: row.message_id }));
   } finally {
     duck.close();
   }
@@ -64,6 +97,10 @@ export async function findReports(root: string, query: ReportQuery = {}): Promis
   if (query.outcome !== undefined) {
     const outcomes = Array.isArray(query.outcome) ? query.outcome : [query.outcome];
     where.push(`outcome IN (${outcomes.map(sqlString).join(', ')})`);
+  }
+  if (query.kind !== undefined) {
+    const kinds = Array.isArray(query.kind) ? query.kind : [query.kind];
+    where.push(`kind IN (${kinds.map(sqlString).join(', ')})`);
   }
   const duck = await openDuck();
   try {

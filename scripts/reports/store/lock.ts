@@ -8,6 +8,7 @@ import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LOCK_FILE } from './layout.ts';
+import { DmarcopsError } from '../../lib/errors.ts';
 
 interface LockInfo {
   pid: number;
@@ -54,7 +55,8 @@ export function acquireLock(root: string, force = false): () => void {
       }
       const holder = readLock(path);
       if (holder !== null && !force && !stale(holder, path)) {
-        throw new Error(
+        throw new DmarcopsError(
+          'dataset-locked',
           `The dataset ${root} is in use by process ${holder.pid} on ${holder.host} since ${holder.since} (${path}); ` +
             'if that process is gone, open with breakLock',
         );
@@ -64,7 +66,7 @@ export function acquireLock(root: string, force = false): () => void {
   } finally {
     rmSync(mine, { force: true });
   }
-  throw new Error(`Could not take the lock ${path}`);
+  throw new DmarcopsError('dataset-locked', `Could not take the lock ${path}`);
 }
 
 function tryLink(from: string, to: string): boolean {

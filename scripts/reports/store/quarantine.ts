@@ -4,8 +4,9 @@
  * raw bytes of anything else (invalid inputs, failure and TLS reports, mail that is no report) may
  * be anyone's mail and are never written here: their ledger row is all that is kept.
  *
- * `keepReport` keeps the report's XML alone (not the mail that carried it), gzipped, named by the
- * sha256 of the XML, and gives up once the gzip passes the caller's cap. `quarantineBytes` keeps an
+ * `keepReport` keeps the report alone (not the mail that carried it): an aggregate report's XML or a
+ * TLS report's JSON, gzipped, named by the sha256 of the XML or JSON (`<sha256>.xml.gz`,
+ * `<sha256>.json.gz`), and gives up once the gzip passes the caller's cap. `quarantineBytes` keeps an
  * input as it came (gzipped unless already compressed), named by the sha256 of its bytes. Same
  * content, same name: keeping it twice writes one file.
  *
@@ -79,13 +80,16 @@ export interface KeepLimits {
   maxNewBytes: number;
 }
 
+/** The file extension of a kept report, by what it is. */
+export type KeptFormat = 'xml' | 'json';
+
 /**
- * Streams a foreign report's XML into `root/quarantine/foreign/<sha256 of the XML>.xml.gz`, gzip
- * level 6. Stops, keeps nothing and deletes its temp file as soon as the gzip passes
+ * Streams a foreign report's XML (or a TLS report's JSON, `format` json) into
+ * `root/quarantine/foreign/<sha256 of the XML>.xml.gz` (`.json.gz`), gzip level 6. Stops, keeps nothing and deletes its temp file as soon as the gzip passes
  * `limits.maxBytes` (`bytes` then says how far it got). Written to a temp file, fsynced and renamed;
  * an existing file of the same name is the same report, and the temp file is dropped (`added` false).
  */
-export async function keepReport(root: string, xml: AsyncIterable<Uint8Array>, limits: KeepLimits): Promise<KeptReport> {
+export async function keepReport(root: string, xml: AsyncIterable<Uint8Array>, limits: KeepLimits, format: KeptFormat = 'xml'): Promise<KeptReport> {
   const dir = join(root, QUARANTINE_DIR, 'foreign');
   ensureDir(dir);
   // Hidden and *.tmp: recover() removes it if we die before the rename.
@@ -123,7 +127,7 @@ export async function keepReport(root: string, xml: AsyncIterable<Uint8Array>, l
       return { kept: false, why: 'over-cap', bytes: written };
     }
     const sha256 = hash.digest('hex');
-    const path = join(dir, `${sha256}.xml.gz`);
+    const path = join(dir, `${sha256}.${format}.gz`);
     if (existsSync(path)) {
       removeFile(tmp);
       return { kept: true, path, bytes: written, sha256, added: false };

@@ -56,7 +56,8 @@ export function recover(root: string): RecoverResult {
   }
   if (state.ledgerTemporary.length > 0) fsyncDir(join(root, LEDGER_DIR));
 
-  for (const month of state.months) {
+  // records/ and tls/ follow the same protocol, with the one ledger as their commit marker.
+  for (const month of [...state.months, ...state.tlsMonths]) {
     const remove = (name: string): void => removeFile(join(month.dir, name));
     for (const name of month.temporary) {
       remove(name);

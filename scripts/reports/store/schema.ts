@@ -1,7 +1,8 @@
 /**
- * The dataset's columns, in file order: name, DuckDB type and meaning. The staging SQL, the empty
- * fallback relation of `committedRecordsSql` and the tests all read this list, and a test checks
- * that docs/dataset.md documents every column, so the three cannot drift apart.
+ * The dataset's columns, in file order: name, DuckDB type and meaning, for the records, the TLS rows
+ * and the ledger. The staging SQL, the empty fallback relations of `committedRecordsSql` and
+ * `committedTlsSql` and the tests all read these lists, and a test checks that docs/dataset.md
+ * documents every column, so the three cannot drift apart.
  */
 
 export interface ColumnDef {
@@ -87,6 +88,46 @@ export const RECORD_COLUMNS: readonly ColumnDef[] = [
   prov('source_ref', 'VARCHAR', 'The input the report came from: sha256 of its bytes (of the IMAP URL for a message too large to fetch)'),
 ];
 
+const TLS_WARNING_TYPE = 'STRUCT(code VARCHAR, message VARCHAR, policy INTEGER, count INTEGER)[]';
+const tlsReport = col('report');
+const tlsPolicy = col('policy');
+const tlsRow = col('row');
+
+/**
+ * One row per policy of an SMTP TLS report (`summary`) and per failure detail (`failure`), RFC 8460 §4.4.
+ * The names are the keys of `TlsReportRow` (parse/tls/types.ts) plus provenance; `month` comes from
+ * the directory name, as for records.
+ */
+export const TLS_COLUMNS: readonly ColumnDef[] = [
+  tlsReport('report_key', 'VARCHAR', 'Stable report identity: sha256 (32 hex) of organisation, report id, policy domains, begin, end'),
+  tlsReport('org_name', 'VARCHAR', 'organization-name: the sending organisation that reports'),
+  tlsReport('contact_info', 'VARCHAR', 'contact-info'),
+  tlsReport('report_id', 'VARCHAR', 'report-id as written'),
+  tlsReport('date_begin', 'TIMESTAMP', 'date-range/start-datetime (UTC, to the second)'),
+  tlsReport('date_end', 'TIMESTAMP', 'date-range/end-datetime (UTC, to the second)'),
+  tlsReport('report_warnings', TLS_WARNING_TYPE, 'What the parser normalised or found odd in the report (policy = first policy concerned)'),
+  tlsReport('report_raw', RAW_TYPE, 'Original text of normalised values, by JSON path'),
+  tlsPolicy('policy_index', 'INTEGER', '0-based position of the policy in the report'),
+  tlsPolicy('policy_type', 'VARCHAR', 'sts | tlsa | no-policy-found (lower case)'),
+  tlsPolicy('policy_domain', 'VARCHAR', 'policy-domain (lower case)'),
+  tlsPolicy('policy_string', 'VARCHAR[]', 'The policy the sender saw, line by line (MTA-STS) or record by record (TLSA)'),
+  tlsPolicy('mx_host', 'VARCHAR[]', 'The policy\'s MX patterns (lower case)'),
+  tlsRow('row_kind', 'VARCHAR', 'summary | failure'),
+  tlsRow('detail_index', 'INTEGER', '0-based position of the failure detail in its policy; null on summary rows'),
+  tlsRow('successful_sessions', 'BIGINT', 'Summary rows: total-successful-session-count'),
+  tlsRow('failed_sessions', 'BIGINT', 'Summary rows: total-failure-session-count; failure rows: failed-session-count'),
+  tlsRow('result_type', 'VARCHAR', 'Failure rows: result-type (RFC 8460 §4.3)'),
+  tlsRow('sending_mta_ip', 'VARCHAR', 'Failure rows: sending-mta-ip (canonical when an IP address)'),
+  tlsRow('receiving_mx_hostname', 'VARCHAR', 'Failure rows: receiving-mx-hostname (lower case)'),
+  tlsRow('receiving_mx_helo', 'VARCHAR', 'Failure rows: receiving-mx-helo'),
+  tlsRow('receiving_ip', 'VARCHAR', 'Failure rows: receiving-ip (canonical)'),
+  tlsRow('failure_reason_code', 'VARCHAR', 'Failure rows: failure-reason-code'),
+  tlsRow('additional_information', 'VARCHAR', 'Failure rows: additional-information (text from the sender: untrusted)'),
+  prov('ingest_run', 'VARCHAR', 'Run that stored the row'),
+  prov('ingested_at', 'TIMESTAMP', 'When that run started (UTC)'),
+  prov('source_ref', 'VARCHAR', 'The input the report came from: sha256 of its bytes (of the IMAP URL for a message too large to fetch)'),
+];
+
 const ledger = col('ledger');
 
 /** One row per input item a run saw. */
@@ -107,8 +148,8 @@ export const LEDGER_COLUMNS: readonly ColumnDef[] = [
   ledger('date_begin', 'TIMESTAMP', 'Start of the reported range (UTC)'),
   ledger('date_end', 'TIMESTAMP', 'End of the reported range (UTC)'),
   ledger('month', 'VARCHAR', 'Partition the rows went to (YYYY-MM, or unknown for implausible dates; stored reports only)'),
-  ledger('records', 'BIGINT', 'Rows stored (null when not read)'),
-  ledger('messages', 'BIGINT', 'Sum of message_count over those rows'),
+  ledger('records', 'BIGINT', 'Rows stored in records/ or tls/ (null when not read)'),
+  ledger('messages', 'BIGINT', 'Sum of message_count over those rows (TLS reports: their successful and failed sessions)'),
   ledger('warning_count', 'INTEGER', 'Parser warnings for the report'),
   ledger('source_name', 'VARCHAR', 'Source: mailbox/folder, directory, file name'),
   ledger('source_trail', 'VARCHAR[]', 'Containers unpacked to reach it (message > attachment > zip member)'),

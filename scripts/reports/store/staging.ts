@@ -13,8 +13,9 @@
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { Alignment } from '../derive.ts';
 import type { ParseWarning, ReportHeader, ReportRecord } from '../parse/types.ts';
+import type { TlsReportRow } from '../parse/tls/types.ts';
 import { sqlString } from './layout.ts';
-import { LEDGER_COLUMNS, RECORD_COLUMNS } from './schema.ts';
+import { LEDGER_COLUMNS, RECORD_COLUMNS, TLS_COLUMNS } from './schema.ts';
 import type { Enrichment, InputKind, LedgerOutcome, LedgerSource } from './types.ts';
 
 /**
@@ -393,6 +394,39 @@ export function partCopySql(records: StagedFile, target: string, run: { runId: s
   FROM (${ndjsonSql(records, REC_STRUCT)}) AS r
   JOIN staged_reports AS h ON r.rk = h.h_rk
   LEFT JOIN staged_enrichment AS e ON r.ip = e.e_ip
+) TO ${sqlString(target)} ${parquetOptions(options)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS report rows: few and small (one per policy and failure detail), staged whole, one line each,
+// under the column names (the row type's keys are the column names).
+
+/** One TLS row as an NDJSON line; an empty raw map is stored as NULL, as for records. */
+export function tlsLine(row: TlsReportRow, sourceRef: string): string {
+  return JSON.stringify({
+    ...row,
+    date_begin: epochOrNull(row.date_begin),
+    date_end: epochOrNull(row.date_end),
+    report_raw: Object.keys(row.report_raw).length > 0 ? row.report_raw : undefined,
+    source_ref: sourceRef,
+  });
+}
+
+/** COPY of one month's staged TLS rows to Parquet, every column cast to its declared type. */
+export function tlsPartCopySql(rows: StagedFile, target: string, run: { runId: string; ingestedAt: Date }, options: ParquetOptions): string {
+  const structure: Record<string, string> = {};
+  const exprs: Record<string, string> = {};
+  for (const c of TLS_COLUMNS) {
+    structure[c.name] = c.type === 'TIMESTAMP' ? 'BIGINT' : c.type;
+    exprs[c.name] = c.type === 'TIMESTAMP' ? ts(c.name) : c.name;
+  }
+  exprs.ingest_run = sqlString(run.runId);
+  exprs.ingested_at = tsLiteral(run.ingestedAt);
+  delete structure.ingest_run;
+  delete structure.ingested_at;
+  return `COPY (
+  SELECT ${selectList(TLS_COLUMNS, exprs)}
+  FROM (${ndjsonSql(rows, structure)})
 ) TO ${sqlString(target)} ${parquetOptions(options)}`;
 }
 

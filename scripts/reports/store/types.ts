@@ -1,6 +1,8 @@
 /** The store stage's public vocabulary (see index.ts for the API and the commit protocol). */
+import { DmarcopsError } from '../../lib/errors.ts';
 import type { AlignmentMode } from '../../policy/model.ts';
 import type { ParseWarning, ReportHeader, ReportRecord } from '../parse/types.ts';
+import type { ParsedTlsReport } from '../parse/tls/types.ts';
 
 /** What the enricher knows about a source IP; every field may be missing. */
 export interface Enrichment {
@@ -51,6 +53,22 @@ export interface ReportInput {
   ledger?: LedgerSource;
 }
 
+/** An SMTP TLS report (RFC 8460) for the `tls/` table. */
+export interface TlsReportInput {
+  report: ParsedTlsReport;
+  /** `sha256:<hex>` of the input's bytes (of its IMAP URL for a message too large to fetch). */
+  sourceRef: string;
+  /** Source fields for the report's ledger row. */
+  ledger?: LedgerSource;
+}
+
+export interface AddTlsReportResult {
+  outcome: 'stored' | 'duplicate';
+  reportKey: string;
+  /** Rows staged; 0 for a duplicate. */
+  rows: number;
+}
+
 export interface AddReportResult {
   outcome: 'stored' | 'duplicate';
   reportKey: string;
@@ -80,6 +98,20 @@ export interface LedgerEntry extends LedgerSource {
   warningCount?: number;
   /** As returned by `quarantine()`; stored relative to the dataset root. */
   quarantinePath?: string;
+}
+
+/**
+ * Why the store refused a report: what it would store is too big (`rows-too-large`, a catalogue code
+ * of the report refusals). The pipeline records the input as invalid with this as the reason; the
+ * run goes on.
+ */
+export class StoreRefusal extends DmarcopsError {
+  declare readonly code: 'rows-too-large';
+
+  constructor(code: 'rows-too-large', message: string) {
+    super(code, message);
+    this.name = 'StoreRefusal';
+  }
 }
 
 /** A ledger row as read back by `findReports`. */
@@ -119,9 +151,12 @@ export interface ReportQuery {
   /** A UTC day `YYYY-MM-DD` (or a Date): reports whose range overlaps it. */
   day?: string | Date;
   outcome?: LedgerOutcome | LedgerOutcome[];
+  /** What the input was: `aggregate`, `tls`, `failure` or `other`. */
+  kind?: InputKind | InputKind[];
 }
 
 export interface PartSummary {
+  table: 'records' | 'tls';
   month: string;
   /** Path of the part file. */
   path: string;
@@ -147,11 +182,14 @@ export interface RunSummary {
   /** Ledger rows written (one per input item). */
   ledgerEntries: number;
   records: number;
+  /** TLS reports stored and rows written to tls/ (their parts are in `parts` too). */
+  tls: { stored: number; duplicates: number; rows: number };
   parts: PartSummary[];
   ledgerPath: string | null;
 }
 
 export interface CompactResult {
+  table: 'records' | 'tls';
   month: string;
   /** False when there was nothing to merge (fewer than two committed files). */
   compacted: boolean;
@@ -168,7 +206,7 @@ export interface RecoverResult {
   staging: string[];
   /** Temporary files (`*.tmp`). */
   temporary: string[];
-  /** Record parts of runs with no ledger part (uncommitted). */
+  /** Record and TLS parts of runs with no ledger part (uncommitted). */
   uncommittedParts: string[];
   /** Compactions finished (their inputs deleted) or undone (their manifest dropped). */
   compactionsFinished: string[];
@@ -180,6 +218,8 @@ export type ProtocolStep =
   | 'run:staged'
   | 'run:part-written'
   | 'run:part-renamed'
+  | 'run:tls-part-written'
+  | 'run:tls-part-renamed'
   | 'run:ledger-written'
   | 'run:committed'
   | 'run:cleaned'

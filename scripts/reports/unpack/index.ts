@@ -1,6 +1,7 @@
 /**
- * UNPACK stage, public face: a file, mailbox or byte string → the DMARC aggregate report XML
- * payloads inside it (through mail, gzip, zlib and zip, sniffed by content), or problems saying why not.
+ * UNPACK stage, public face: a file, mailbox or byte string → the report payloads inside it (DMARC
+ * aggregate report XML, SMTP TLS report JSON), through mail, gzip, zlib and zip, sniffed by content, or
+ * problems saying why not.
  *
  *   const { payloads, problems, kind } = await unpackFile('inbox/report.eml');
  *   for (const p of payloads) for await (const chunk of p.open()) parser.write(chunk);
@@ -15,7 +16,7 @@ import { baseName, Walk } from './walk.ts';
 import type { WalkNode } from './walk.ts';
 
 export { DEFAULT_LIMITS, UnpackError } from './types.ts';
-export type { MailInfo, Payload, Problem, ReportKind, UnpackErrorCode, UnpackLimits, UnpackResult } from './types.ts';
+export type { MailInfo, Payload, PayloadKind, Problem, ReportKind, UnpackErrorCode, UnpackLimits, UnpackResult } from './types.ts';
 export { mailboxKind, splitMailbox, splitMbox, startsLikeMbox } from './mailbox.ts';
 export type { MailboxKind, MailboxMessage, SplitOptions } from './mailbox.ts';
 

@@ -17,7 +17,7 @@ export interface ParsedMail {
   info: MailInfo;
   /** How to name the message in trails and messages: `"Subject" <message-id>`. */
   label: string;
-  /** Recognised but never unpacked: failure reports carry personal data, TLS reports are another format. */
+  /** Failure reports (ARF) are recognised and never unpacked (they carry personal data); TLS reports are unpacked like aggregate ones. */
   kind?: 'failure' | 'tls';
   attachments: MailPart[];
   /** The inline text/plain body (a human summary, rarely the report itself). */

@@ -1,7 +1,8 @@
 /**
- * Public types of the UNPACK stage: mailbox / file → XML payloads.
+ * Public types of the UNPACK stage: mailbox / file → report payloads (DMARC aggregate XML, TLS report JSON).
  * Everything else in this folder is an implementation detail behind index.ts.
  */
+import { DmarcopsError } from '../../lib/errors.ts';
 
 export interface UnpackLimits {
   /** Largest decompressed size of any one layer (payload, gzip member, zip entry, attachment), in bytes. */
@@ -33,15 +34,15 @@ export type UnpackErrorCode =
   | 'corrupt'
   | 'empty';
 
-export class UnpackError extends Error {
-  readonly code: UnpackErrorCode;
+/** Why an input holds no usable payload; the code is a report refusal of docs/errors.md. */
+export class UnpackError extends DmarcopsError {
+  declare readonly code: UnpackErrorCode;
   /** Where it happened, outermost first: file, attachment, archive entry… */
   readonly trail: string[];
 
   constructor(code: UnpackErrorCode, message: string, trail: string[], options?: ErrorOptions) {
-    super(message, options);
+    super(code, message, { location: { source: trail.join(' › ') }, ...(options?.cause === undefined ? {} : { cause: options.cause }) });
     this.name = 'UnpackError';
-    this.code = code;
     this.trail = trail;
   }
 }
@@ -55,11 +56,13 @@ export interface MailInfo {
 }
 
 export interface Payload {
+  /** What the bytes are: a DMARC aggregate report's XML, or an SMTP TLS report's JSON (RFC 8460). */
+  kind: PayloadKind;
   /** File-like name: zip entry, gzip FNAME, attachment name, or the input name. */
   name: string;
   /** How it was reached, e.g. ['msg.eml', 'attachment google.com!x.zip', 'google.com!x.xml']. */
   trail: string[];
-  /** Streams the decompressed XML bytes from the start (callable more than once); throws UnpackError on limits or damage. */
+  /** Streams the decompressed XML or JSON bytes from the start (callable more than once); throws UnpackError on limits or damage. */
   open(): AsyncIterable<Uint8Array>;
   /** Harmless oddities (e.g. junk after a gzip member). open() may append notes it discovers while streaming. */
   notes: string[];
@@ -74,11 +77,16 @@ export interface Problem {
 }
 
 export type ReportKind = 'aggregate' | 'failure' | 'tls' | 'other';
+export type PayloadKind = 'aggregate' | 'tls';
 
 export interface UnpackResult {
   payloads: Payload[];
   problems: Problem[];
-  /** Best guess: 'aggregate' as soon as there is a payload; failure (ARF) and TLS-RPT are recognised, never parsed. */
+  /**
+   * Best guess: 'aggregate' as soon as there is an aggregate payload, 'tls' for TLS report payloads only
+   * or a mail labelled as a TLS report (RFC 8460 §5.3) that held none; failure reports (ARF) are
+   * recognised and never unpacked.
+   */
   kind: ReportKind;
   /** Headers of the input itself when it is a mail message (a file or mailbox message, not an attached one). */
   mail?: MailInfo;

@@ -1,6 +1,6 @@
 /**
  * The recursive walk: sniff a node, unwrap it (gzip, zlib, zip, mail, mbox) into child nodes, and
- * end in XML payloads or problems. Payloads are lazy: a payload's open() re-runs its chain of
+ * end in payloads (aggregate report XML, TLS report JSON) or problems. Payloads are lazy: a payload's open() re-runs its chain of
  * decoders from the original bytes or file, so a big .xml.gz is never held decompressed.
  */
 import { bytesSource, collect, drain, errorMessage, gunzipStream, inflateStream, peek, where } from './decompress.ts';
@@ -13,7 +13,7 @@ import { splitMbox } from './mailbox.ts';
 import { parseMail } from './mime.ts';
 import { describe, gzipFileName, looksLikeTlsReport, sniff, SNIFF_BYTES, xmlRootProblem } from './sniff.ts';
 import { RATIO_FLOOR, UnpackError } from './types.ts';
-import type { MailInfo, Payload, Problem, ReportKind, UnpackErrorCode, UnpackLimits, UnpackResult } from './types.ts';
+import type { MailInfo, Payload, PayloadKind, Problem, ReportKind, UnpackErrorCode, UnpackLimits, UnpackResult } from './types.ts';
 import { isDirectory, readZipEntries, unsupportedReason, zipEntrySource } from './zip.ts';
 
 /** Payloads whose original input is at most this big are decoded to the end during unpack, so that
@@ -52,7 +52,13 @@ export class Walk {
   }
 
   result(): UnpackResult {
-    const kind: ReportKind = this.payloads.length > 0 ? 'aggregate' : this.kinds.has('failure') ? 'failure' : this.kinds.has('tls') ? 'tls' : 'other';
+    const kind: ReportKind = this.payloads.some((payload) => payload.kind === 'aggregate')
+      ? 'aggregate'
+      : this.payloads.length > 0 || (this.kinds.has('tls') && !this.kinds.has('failure'))
+        ? 'tls'
+        : this.kinds.has('failure')
+          ? 'failure'
+          : 'other';
     const result: UnpackResult = { payloads: this.payloads, problems: this.problems, kind };
     if (this.mail) result.mail = this.mail;
     return result;
@@ -81,8 +87,12 @@ export class Walk {
       case 'xml':
         return this.xml(node, head);
       case 'json':
-        if (looksLikeTlsReport(head)) return this.unsupported(node.trail, 'tls', `an SMTP TLS report (RFC 8460, JSON); dmarcops does not ingest TLS reports`);
-        return this.reject(node, 'not-a-report', 'is JSON that is not a DMARC report');
+        // RFC 8460 §5.3: `application/tlsrpt+json`, or gzipped as `+gzip` (unwrapped above like any gzip).
+        if (looksLikeTlsReport(head)) {
+          this.kinds.add('tls');
+          return this.payload(node, 'tls');
+        }
+        return this.reject(node, 'not-a-report', 'is JSON that is neither a DMARC report nor a TLS report');
       case 'empty':
         return this.reject(node, 'empty', 'is empty');
       case 'unknown':
@@ -163,9 +173,8 @@ export class Walk {
     if (mail.kind === 'failure') {
       return this.unsupported(node.trail, 'failure', `${message} is a DMARC failure report (ARF); dmarcops does not ingest failure reports (they carry personal data)`);
     }
-    if (mail.kind === 'tls') {
-      return this.unsupported(node.trail, 'tls', `${message} is an SMTP TLS report (RFC 8460); dmarcops does not ingest TLS reports`);
-    }
+    // A TLS report mail (RFC 8460 §5.3) carries its report as an attachment like an aggregate report does.
+    if (mail.kind === 'tls') this.kinds.add('tls');
     const before = this.payloads.length + this.problems.length;
     const ignored: string[] = [];
     for (const part of mail.attachments) {
@@ -182,7 +191,8 @@ export class Walk {
     }
     if (this.payloads.length + this.problems.length === before) {
       const found = ignored.length > 0 ? `ignored: ${ignored.join('; ')}` : 'no attachments';
-      this.leaf(node.trail, 'not-a-report', `${where(node.trail)}: no DMARC aggregate report in ${message} (${found})`);
+      const wanted = mail.kind === 'tls' ? 'TLS report (RFC 8460)' : 'DMARC aggregate report';
+      this.leaf(node.trail, 'not-a-report', `${where(node.trail)}: no ${wanted} in ${message} (${found})`);
     }
   }
 
@@ -209,6 +219,11 @@ export class Walk {
   private async xml(node: WalkNode, head: Uint8Array): Promise<void> {
     const notReport = xmlRootProblem(head);
     if (notReport) return this.reject(node, 'not-a-report', notReport);
+    return this.payload(node, 'aggregate');
+  }
+
+  /** A payload, decoded to the end first when small (damage and bombs show up here, not mid-parse). */
+  private async payload(node: WalkNode, kind: PayloadKind): Promise<void> {
     if (node.sourceSize <= VALIDATE_BELOW) {
       try {
         await drain(node.source);
@@ -218,12 +233,12 @@ export class Walk {
       }
     }
     if (!this.count(node.trail)) return;
-    const payload: Payload = { name: node.name, trail: node.trail, open: node.source, notes: node.notes };
+    const payload: Payload = { kind, name: node.name, trail: node.trail, open: node.source, notes: node.notes };
     if (node.mail) payload.mail = node.mail;
     this.payloads.push(payload);
   }
 
-  private unsupported(trail: string[], kind: 'failure' | 'tls', message: string): void {
+  private unsupported(trail: string[], kind: 'failure', message: string): void {
     this.kinds.add(kind);
     this.leaf(trail, 'not-a-report', `${where(trail)}: ${message}`);
   }

@@ -203,7 +203,7 @@ async function topSourceIps(ctx: Context, listedGroup: RankedGroups['listedGroup
 }
 
 /** Fix hints weighed by messages, per key (a group); the heaviest wins, ties by name. */
-class HintVotes {
+export class HintVotes {
   #votes = new Map<string, Map<string, number>>();
 
   /** Tallies rows of (class_id, messages) under keyOf(row); classes without a hint do not vote. */
@@ -317,7 +317,7 @@ interface DomainReporter {
   firstDay: number;
 }
 
-interface ReporterFacts {
+export interface ReporterFacts {
   /** A domain's reporters, by messages. */
   of(dom: number): DomainReporter[];
   /** The new reporters (`org_name` → first received, ISO day). */
@@ -328,7 +328,7 @@ interface ReporterFacts {
  * Receivers that reported on each domain, by messages, with the day each was first received (for
  * any of our domains) and whether that makes it new (isNewReporter in ../readiness.ts).
  */
-async function reporters(ctx: Context): Promise<ReporterFacts> {
+export async function reporters(ctx: Context): Promise<ReporterFacts> {
   const { sql } = ctx;
   const firsts = await sql.rows(`SELECT coalesce(org_name, '') AS org, epoch_ms(min(received))::DOUBLE AS first_ms
     FROM reports WHERE dom IS NOT NULL AND received IS NOT NULL GROUP BY ALL`);
@@ -452,7 +452,7 @@ async function reportedPolicies(ctx: Context): Promise<(dom: number) => Reported
 // ---------------------------------------------------------------------------------------------
 // Readiness
 
-type ReadinessOf = (loaded: LoadedDomain, dom: number, daily: SeriesRow[]) => Readiness;
+export type ReadinessOf = (loaded: LoadedDomain, dom: number, daily: SeriesRow[]) => Readiness;
 
 /** Sums of one category-split window (the `window` of a readiness input, `days` aside). */
 const emptyWindow = (): ReporterShare['window'] => ({ days: 0, compliant: 0, forwarded: 0, authorisedFailing: 0, unauthorised: 0 });
@@ -463,7 +463,7 @@ const WINDOW_FIELDS = ['compliant', 'forwarded', 'authorisedFailing', 'unauthori
  * reporter's part of them (`new_reports` → their facts), so that a new reporter cannot move the
  * verdict silently (assessWithNewReporters).
  */
-async function readiness(ctx: Context, classes: ClassMap, reporterFacts: ReporterFacts): Promise<ReadinessOf> {
+export async function readiness(ctx: Context, classes: ClassMap, reporterFacts: ReporterFacts): Promise<ReadinessOf> {
   const { sql, lastIdx } = ctx;
   const windowStart = Math.max(0, lastIdx - (READINESS_WINDOW_DAYS - 1));
   const totals = await sql.rows(`SELECT dom, ${seriesResums()}, 0 AS day FROM domain_days WHERE day >= ${windowStart} GROUP BY dom`);

@@ -8,6 +8,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { TlsParseError } from './errors.ts';
+import { keyForMessage } from './fields.ts';
 import type { TlsParseLimits } from './types.ts';
 
 export const DEFAULT_TLS_LIMITS: Readonly<TlsParseLimits> = Object.freeze({
@@ -70,7 +71,7 @@ export function readJsonDocument(input: Uint8Array | string, limits: TlsParseLim
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new TlsParseError('malformed-json', `is not valid JSON: ${(error as Error).message}`, name);
+    throw new TlsParseError('malformed-json', `is not valid JSON: ${syntaxProblem((error as Error).message)}`, name);
   }
   return { value, bytes, gzip, byteOrderMark, duplicateKeys };
 }
@@ -83,8 +84,9 @@ interface Frame {
   index: number;
 }
 
+/** Where the scan is, as a JSON path: keys the format does not define are not repeated (fields.ts). */
 function pathOf(stack: readonly Frame[]): string {
-  return stack.map((frame) => (frame.kind === 'object' ? frame.key : `[${frame.index}]`)).filter((part) => part !== '').join('/').replace(/\/\[/g, '[') || '(top level)';
+  return stack.map((frame) => (frame.kind === 'object' ? (frame.key === '' ? '' : keyForMessage(frame.key)) : `[${frame.index}]`)).filter((part) => part !== '').join('/').replace(/\/\[/g, '[') || '(top level)';
 }
 
 /** The structural checks; returns the paths of duplicate keys. Stops quietly at text that is not JSON. */
@@ -148,4 +150,20 @@ function stringEnd(text: string, start: number): number {
     if (backslashes % 2 === 0) return quote + 1;
     from = quote + 1;
   }
+}
+
+/**
+ * JSON.parse's complaint in words that quote nothing of the text: V8 writes some with a slice of the
+ * document (`Unexpected token 'x', "…" is not valid JSON`), and a refused document may be anyone's.
+ */
+function syntaxProblem(message: string): string {
+  const located = /^([^"]{1,100}?) (in|after) JSON at position (\d+)(?: \(line (\d+) column (\d+)\))?$/.exec(message);
+  if (located !== null) {
+    const [, what, where, position, line, column] = located;
+    const place = line === undefined ? `character ${Number(position) + 1}` : `line ${line}, column ${column}`;
+    return `${what}${where === 'after' ? ' after the JSON value' : ''} at ${place}`;
+  }
+  if (message.startsWith('Unexpected end of JSON input')) return 'it ends in the middle (cut off?)';
+  if (message.startsWith('Unexpected token')) return 'a character or word that JSON does not allow';
+  return 'a syntax error';
 }

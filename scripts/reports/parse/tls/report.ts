@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { canonicalIp } from '../../../lib/ip.ts';
 import { TlsParseError } from './errors.ts';
+import { DATE_RANGE_FIELDS, DETAIL_FIELDS, POLICY_ENTRY_FIELDS, POLICY_FIELDS, REPORT_FIELDS, SUMMARY_FIELDS } from './fields.ts';
 import type { TlsFailureDetail, TlsParseLimits, TlsParseWarning, TlsPolicy, TlsPolicyType, TlsReportHeader, TlsResultType, TlsWarningCode } from './types.ts';
 import { clip } from '../../../lib/text.ts';
 import { isPlainObject } from '../../../lib/collections.ts';
@@ -16,11 +17,6 @@ const RESULT_TYPES: readonly TlsResultType[] = [
   'starttls-not-supported', 'certificate-host-mismatch', 'certificate-expired', 'certificate-not-trusted', 'validation-failure',
   'tlsa-invalid', 'dnssec-invalid', 'dane-required', 'sts-policy-fetch-error', 'sts-policy-invalid', 'sts-webpki-invalid',
 ];
-const REPORT_FIELDS = ['organization-name', 'date-range', 'contact-info', 'report-id', 'policies'];
-const POLICY_ENTRY_FIELDS = ['policy', 'summary', 'failure-details'];
-const POLICY_FIELDS = ['policy-type', 'policy-string', 'policy-domain', 'mx-host'];
-const SUMMARY_FIELDS = ['total-successful-session-count', 'total-failure-session-count'];
-const DETAIL_FIELDS = ['result-type', 'sending-mta-ip', 'receiving-mx-hostname', 'receiving-mx-helo', 'receiving-ip', 'failed-session-count', 'additional-information', 'failure-reason-code'];
 const MAX_WARNINGS = 100;
 /** RFC 3339 §5.6 date-time, plus the variants seen in reports (space for T, no zone), read with a warning. */
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$/;
@@ -61,7 +57,7 @@ class Reader {
 
     const range = value['date-range'];
     if (!isPlainObject(range)) throw this.fail(range === undefined ? 'invalid-date' : 'invalid-field', range === undefined ? 'has no date-range: the report cannot be placed in time' : `date-range is ${describe(range)}, not an object`);
-    this.unknownFields(range, ['start-datetime', 'end-datetime'], 'date-range');
+    this.unknownFields(range, DATE_RANGE_FIELDS, 'date-range');
     let begin = this.dateTime(range['start-datetime'], 'date-range/start-datetime');
     let end = this.dateTime(range['end-datetime'], 'date-range/end-datetime');
     if (end < begin) {
@@ -101,7 +97,7 @@ class Reader {
       this.warn('version-field', 'the report has a version field ("TLSRPTv1"), which RFC 8460 does not define; ignored');
       return;
     }
-    throw this.fail('unsupported-version', `declares version ${clip(JSON.stringify(version) ?? String(version))}: dmarcops reads RFC 8460 (TLSRPTv1) reports, which have no version field`);
+    throw this.fail('unsupported-version', `declares a version other than TLSRPTv1 (${describe(version)}): dmarcops reads RFC 8460 (TLSRPTv1) reports, which have no version field`);
   }
 
   private policy(entry: unknown, index: number): TlsPolicy {
@@ -242,7 +238,10 @@ class Reader {
       this.raw[path] = value;
       number = Number(value);
     } else throw this.fail('invalid-count', `${path} is ${describe(value)}, not a number of sessions`);
-    if (!Number.isSafeInteger(number) || number < 0) throw this.fail('invalid-count', `${path} is ${number}, not a whole number of sessions ≥ 0`);
+    if (!Number.isSafeInteger(number) || number < 0) {
+      const what = number < 0 ? 'negative' : Number.isInteger(number) ? 'too large' : 'a fraction';
+      throw this.fail('invalid-count', `${path} is ${what}, not a whole number of sessions ≥ 0`);
+    }
     return number;
   }
 
@@ -281,7 +280,7 @@ class Reader {
   private dateTime(value: unknown, path: string): number {
     if (typeof value !== 'string') throw this.fail('invalid-date', `${path} is ${value === undefined ? 'missing' : describe(value)}: the report cannot be placed in time`);
     const match = DATE_TIME.exec(value.trim());
-    if (match === null) throw this.fail('invalid-date', `${path} ${clip(JSON.stringify(value))} is not an RFC 3339 date-time`);
+    if (match === null) throw this.fail('invalid-date', `${path} (${describe(value)}) is not an RFC 3339 date-time`);
     const [, year, month, day, hour, minute, second, fraction, zone] = match;
     const normalised = `${year}-${month}-${day}T${hour}:${minute}:${second}${zone === undefined ? 'Z' : zone.toUpperCase()}`;
     if (zone === undefined) {
@@ -297,7 +296,7 @@ class Reader {
     const calendar = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
     const exists = calendar.getUTCMonth() === Number(month) - 1 && calendar.getUTCDate() === Number(day);
     if (!Number.isFinite(milliseconds) || !exists || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 60) {
-      throw this.fail('invalid-date', `${path} ${clip(JSON.stringify(value))} is not a real date-time`);
+      throw this.fail('invalid-date', `${path} is not a real date-time (no such day or time of day)`);
     }
     return Math.floor(milliseconds / 1000);
   }
@@ -339,10 +338,15 @@ function join(at: string, key: string): string {
   return at === '' ? key : `${at}/${key}`;
 }
 
+/**
+ * What a value is, without repeating it: refusals become ledger reasons, which never quote an input's
+ * content (a refused document may be anyone's JSON, see privacy.ts).
+ */
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string') return `the string ${clip(JSON.stringify(value))}`;
-  return `the ${typeof value} ${clip(String(value))}`;
+  if (typeof value === 'string') return value === '' ? 'an empty string' : `a string of ${value.length} characters`;
+  if (typeof value === 'boolean') return `the boolean ${value}`;
+  return `a ${typeof value}`;
 }

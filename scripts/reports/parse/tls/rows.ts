@@ -16,8 +16,15 @@ export function tlsReportKey(report: Pick<ParsedTlsReport, 'header' | 'policyDom
   return reportKey({ orgName, reportId, dateBegin, dateEnd, policy: { domain: report.policyDomains.join(',') } });
 }
 
+/**
+ * The report's rows. `report_raw` of a row holds the original text of what was normalised in the
+ * report's own fields and in that row's policy and failure detail, not in the others': the RFC 8460
+ * example alone writes every IPv6 address non-canonically, so a report-wide map on every row would
+ * grow with the square of the failure details.
+ */
 export function tlsReportRows(report: ParsedTlsReport): TlsReportRow[] {
   const { header } = report;
+  const raw = rawByPlace(header.raw ?? {});
   const base = {
     report_key: tlsReportKey(report),
     org_name: header.orgName,
@@ -26,7 +33,6 @@ export function tlsReportRows(report: ParsedTlsReport): TlsReportRow[] {
     date_begin: header.dateBegin,
     date_end: header.dateEnd,
     report_warnings: report.warnings.map((warning) => ({ code: warning.code, message: warning.message, policy: warning.policy ?? null, count: warning.count })),
-    report_raw: header.raw ?? {},
   };
   const rows: TlsReportRow[] = [];
   report.policies.forEach((policy, policyIndex) => {
@@ -37,8 +43,10 @@ export function tlsReportRows(report: ParsedTlsReport): TlsReportRow[] {
       policy_string: policy.policyString ?? null,
       mx_host: policy.mxHost ?? null,
     };
+    const policyRaw = { ...raw.report, ...raw.policies.get(policyIndex) };
     rows.push({
       ...base,
+      report_raw: policyRaw,
       ...policyColumns,
       row_kind: 'summary',
       detail_index: null,
@@ -55,6 +63,7 @@ export function tlsReportRows(report: ParsedTlsReport): TlsReportRow[] {
     policy.failureDetails.forEach((detail, detailIndex) => {
       rows.push({
         ...base,
+        report_raw: { ...policyRaw, ...raw.details.get(`${policyIndex}/${detailIndex}`) },
         ...policyColumns,
         row_kind: 'failure',
         detail_index: detailIndex,
@@ -71,4 +80,22 @@ export function tlsReportRows(report: ParsedTlsReport): TlsReportRow[] {
     });
   });
   return rows;
+}
+
+/** Raw values by where they belong: the report's own fields, a policy (by index), a failure detail (`policy/detail`). */
+function rawByPlace(raw: Readonly<Record<string, string>>): { report: Record<string, string>; policies: Map<number, Record<string, string>>; details: Map<string, Record<string, string>> } {
+  const places = { report: {} as Record<string, string>, policies: new Map<number, Record<string, string>>(), details: new Map<string, Record<string, string>>() };
+  for (const [path, value] of Object.entries(raw)) {
+    const at = /^policies\[(\d+)\](?:\/failure-details\[(\d+)\])?\//.exec(path);
+    if (at === null) places.report[path] = value;
+    else if (at[2] === undefined) add(places.policies, Number(at[1]), path, value);
+    else add(places.details, `${at[1]}/${at[2]}`, path, value);
+  }
+  return places;
+}
+
+function add<K>(map: Map<K, Record<string, string>>, key: K, path: string, value: string): void {
+  const entries = map.get(key) ?? {};
+  entries[path] = value;
+  map.set(key, entries);
 }

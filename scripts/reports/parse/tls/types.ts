@@ -157,6 +157,7 @@ export interface TlsReportRow {
   date_begin: number;
   date_end: number;
   report_warnings: { code: string; message: string; policy: number | null; count: number }[];
+  /** Original text of normalised values, by JSON path: the report's own, and this row's policy's and failure detail's. */
   report_raw: Record<string, string>;
   policy_index: number;
   policy_type: string;

@@ -1,0 +1,58 @@
+/** What every data rule is given, and the small helpers they share. */
+import type { LoadedDomain } from '../../policy/load.ts';
+import type { DomainPolicy } from '../../policy/model.ts';
+import { num } from '../../site/rollups/common.ts';
+import type { AlertsConfig } from '../config.ts';
+import type { DataWindow } from '../window.ts';
+
+export interface RuleContext {
+  window: DataWindow;
+  /** `dom` indexes this list. */
+  domains: LoadedDomain[];
+  config: AlertsConfig;
+  /** The last full UTC day the rules look at (ISO): the day before the run. */
+  asOf: string;
+  /** The dashboard's root URL (ending in `/`), or null. */
+  dashboard: string | null;
+  /** Source groups (`<dom>\u0000<key>`) seen in new-source's baseline days before the window (see `groupsSeen`). */
+  seenBefore: ReadonlySet<string>;
+}
+
+/** Whether receivers act on failing mail: p=reject, or p=quarantine outside testing mode (t=y turns it into none). */
+export function enforcing(policy: DomainPolicy): boolean {
+  return policy.p === 'reject' || (policy.p === 'quarantine' && !policy.testing);
+}
+
+export function ignored(list: readonly string[], domain: string): boolean {
+  return list.includes(domain);
+}
+
+/** "1,234" */
+export const count = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** A share as a percentage with one decimal, never rounded up to a clean 100% (as readiness.ts does it). */
+export function percent(part: number, whole: number): string {
+  if (whole <= 0) return '0%';
+  const share = part / whole;
+  if (share > 0 && share < 0.001) return '< 0.1%';
+  return `${Math.floor(share * 1000) / 10}%`;
+}
+
+export const plural = (n: number, word: string, words = `${word}s`): string => `${count(n)} ${n === 1 ? word : words}`;
+
+/** `n` as a JS number from a DuckDB value. */
+export { num };
+
+/** A label for a source group key, as the dashboard shows it: `service:SendGrid` → `SendGrid`. */
+export function groupName(key: string): string {
+  return key.slice(key.indexOf(':') + 1);
+}
+
+/** What kind of source a group key is, in words. */
+export function groupKind(key: string): string {
+  const kind = key.slice(0, key.indexOf(':'));
+  if (kind === 'service') return 'a known service';
+  if (kind === 'base') return 'hosts under this domain name (reverse DNS)';
+  if (kind === 'sender') return 'a declared sender';
+  return 'an IP address without reverse DNS';
+}
