@@ -6,7 +6,7 @@
  * @mentions), escapeHtml, printable for text.
  */
 import { escapeHtml, escapeMarkdown, markdownTable, printable } from '../lib/escape.ts';
-import { formatChange, formatCount, formatPercent } from '../lib/text.ts';
+import { formatChange, formatCount, formatPercent, plural } from '../lib/text.ts';
 import type { Digest, DigestSource, DomainDigest, WeekSums } from './digest.ts';
 
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
@@ -87,12 +87,11 @@ function domainBlocks(d: DomainDigest, weekLabel: string): Block[] {
 export function outline(digest: Digest): Block[] {
   const { week, previous, totals } = digest;
   const blocks: Block[] = [{ kind: 'title', text: `DMARC digest ${week.label} (${weekSpan(week.start, week.end)})` }];
-  const many = (n: number, word: string) => `${formatCount(n)} ${word}${n === 1 ? '' : 's'}`;
   const counts = [
-    many(digest.domains.length, 'domain'),
-    many(digest.domains.reduce((n, d) => n + d.newSources.length, 0), 'new source'),
-    many(digest.domains.reduce((n, d) => n + d.failingSources.length, 0), 'failing source'),
-    many(digest.domains.reduce((n, d) => n + d.silentReporters.length, 0), 'silent reporter'),
+    plural(digest.domains.length, 'domain'),
+    plural(digest.domains.reduce((n, d) => n + d.newSources.length, 0), 'new source'),
+    plural(digest.domains.reduce((n, d) => n + d.failingSources.length, 0), 'failing source'),
+    plural(digest.domains.reduce((n, d) => n + d.silentReporters.length, 0), 'silent reporter'),
   ].join(', ');
   if (digest.quiet) {
     blocks.push({

@@ -3,6 +3,7 @@
  * per generation of receivers, per category and per source, then the verdict lines. Sums stay
  * unrounded (RFC 7489 `pct` gives expected values) until `finish`, which rounds each figure once.
  */
+import { plural } from '../lib/text.ts';
 import type { Category } from '../reports/classify.ts';
 import { CATEGORIES } from '../reports/classify.ts';
 import type { ImpactEntry } from './changes.ts';
@@ -316,7 +317,7 @@ export class EntryAccumulator {
         const more = names.length > shown.length ? ` and ${names.length - shown.length} more` : '';
         const one = names.length === 1;
         lines.push(
-          `${version === 'head' ? 'After' : 'Before'} the change, ${shown.join(', ')}${more} (${count(failing)} failing ${failing === 1 ? 'message' : 'messages'}) ` +
+          `${version === 'head' ? 'After' : 'Before'} the change, ${shown.join(', ')}${more} (${plural(failing, 'failing message')}) ` +
             `${one ? 'is' : 'are'} taken to exist, so sp applies (${ifExists}); if ${one ? 'it does' : 'one does'} not exist, np applies (${ifNot}).`,
         );
       }
@@ -357,5 +358,3 @@ export class EntryAccumulator {
   }
 }
 
-
-const count = (n: number): string => n.toLocaleString('en-US');

@@ -11,9 +11,18 @@ export function compare<T extends string | number | bigint | boolean>(a: T, b: T
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The values in first-seen order, each once. */
-export function unique<T>(values: Iterable<T>): T[] {
-  return [...new Set(values)];
+/** The values in first-seen order, each once; with `keyOf`, the first value of each key. */
+export function unique<T>(values: Iterable<T>, keyOf?: (value: T) => unknown): T[] {
+  if (keyOf === undefined) return [...new Set(values)];
+  const seen = new Set<unknown>();
+  const kept: T[] = [];
+  for (const value of values) {
+    const key = keyOf(value);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    kept.push(value);
+  }
+  return kept;
 }
 
 /** The items per key, keys in first-seen order and items in their order. */

@@ -75,6 +75,17 @@ export function formatPercent(part: number, whole: number): string {
   return `${p.toFixed(1)}%`;
 }
 
+/**
+ * A share as the readiness verdicts and alerts state it: one decimal rounded down ("99.9%", "100%"), so
+ * failing mail is never rounded up to a clean 100%; "< 0.1%" for a tiny non-zero share, "0%" of nothing.
+ */
+export function formatShare(part: number, whole: number): string {
+  if (whole <= 0) return '0%';
+  const share = part / whole;
+  if (share > 0 && share < 0.001) return '< 0.1%';
+  return `${Math.floor(share * 1000) / 10}%`;
+}
+
 /** Signed change as a percentage ("+12.0%", "−3.4%", "new" when there was nothing before). */
 export function formatChange(now: number, before: number): string {
   if (before <= 0) return now > 0 ? 'new' : '–';

@@ -39,7 +39,7 @@
  * caught here: that is the ingest's job (where report mail comes from).
  */
 import type { MovedVerdict, Readiness, ReadinessVerdict } from './model.ts';
-import { formatCount } from '../lib/text.ts';
+import { formatCount, formatShare } from '../lib/text.ts';
 
 /** The window the verdict looks at, at most. */
 export const READINESS_WINDOW_DAYS = 30;
@@ -89,16 +89,6 @@ export interface ReadinessInput {
   /** Days from the domain's first report to the last day of data (its whole history). */
   daysOfData: number;
   sources: readonly ReadinessSource[];
-}
-
-/** A share as people read it: "99.8%", "< 0.1%" for tiny non-zero shares. */
-export function formatShare(part: number, whole: number): string {
-  if (whole <= 0) return '0%';
-  const share = part / whole;
-  if (share > 0 && share < 0.001) return '< 0.1%';
-  // Never round a failing share up to a clean-looking 100%.
-  const percent = Math.floor(share * 1000) / 10;
-  return `${percent}%`;
 }
 
 export function assessReadiness(input: ReadinessInput): Assessment {

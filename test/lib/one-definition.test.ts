@@ -19,6 +19,7 @@ const HOMES: Record<string, string> = {
   utf8Length: 'scripts/lib/text.ts',
   formatCount: 'scripts/lib/text.ts',
   formatPercent: 'scripts/lib/text.ts',
+  formatShare: 'scripts/lib/text.ts',
   printable: 'scripts/lib/escape.ts',
   escapeMarkdown: 'scripts/lib/escape.ts',
   markdownTable: 'scripts/lib/escape.ts',
@@ -65,6 +66,7 @@ const RETIRED = [
   'parseQuotedStrings', // dns/providers/cloudflare.ts, now parseTxtContent
   'unescapeString', // dns/providers/cloudflare.ts, now parseTxtContent
   'mib', // reports/sources/imap.ts, now formatBytes (bench/ prints its own tables)
+  'percent', // alerts/rules/common.ts, now formatShare
 ];
 
 function sources(): Map<string, string> {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { clip, formatBytes, formatChange, formatCount, formatPercent, plural, utf8Length } from '../../scripts/lib/text.ts';
+import { clip, formatBytes, formatChange, formatCount, formatPercent, formatShare, plural, utf8Length } from '../../scripts/lib/text.ts';
 
 describe('plural', () => {
   test('one takes the noun as it is; zero and many take an s', () => {
@@ -71,6 +71,14 @@ describe('formatCount, formatPercent, formatChange', () => {
     expect(formatPercent(0, 10)).toBe('0.0%');
     expect(formatPercent(0, 0)).toBe('–');
     expect(formatPercent(1, 3)).toBe('33.3%');
+  });
+
+  test('shares (readiness, alerts) round down, so failing mail is never rounded away', () => {
+    expect(formatShare(9_999, 10_000)).toBe('99.9%');
+    expect(formatShare(1, 10_000)).toBe('< 0.1%');
+    expect(formatShare(10, 10)).toBe('100%');
+    expect(formatShare(2, 3)).toBe('66.6%');
+    expect(formatShare(0, 0)).toBe('0%');
   });
 
   test('changes are signed, and growth from nothing is "new"', () => {
