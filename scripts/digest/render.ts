@@ -5,7 +5,7 @@
  * names, reporters, hints) is escaped for where it goes: escapeMarkdown (no links, HTML or
  * @mentions), escapeHtml, printable for text.
  */
-import { escapeHtml, escapeMarkdown, markdownTable, printable } from '../lib/escape.ts';
+import { escapeHtml, escapeMarkdown, markdownTable, printable, safeUrl } from '../lib/escape.ts';
 import { formatChange, formatCount, formatPercent, plural } from '../lib/text.ts';
 import type { Digest, DigestSource, DomainDigest, WeekSums } from './digest.ts';
 
@@ -133,9 +133,6 @@ function htmlInline(text: string): string {
   if (parts.length % 2 === 0) return escapeHtml(text);
   return parts.map((part, i) => (i % 2 === 0 ? escapeHtml(part) : `<code>${escapeHtml(part)}</code>`)).join('');
 }
-
-/** http(s) only, nothing that ends a Markdown link or an attribute. */
-const safeUrl = (url: string): string | null => (/^https?:\/\/[^\s()<>"'`\\]+$/.test(url) ? url : null);
 
 export function renderDigestMarkdown(digest: Digest): string {
   const e = escapeMarkdown;

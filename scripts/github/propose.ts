@@ -14,7 +14,7 @@ import type { Alert, SenderProposal } from '../alerts/model.ts';
 import type { DomainFileSpec } from '../policy/load.ts';
 import { DmarcopsError } from '../lib/errors.ts';
 import { loadDomainTexts } from '../policy/load.ts';
-import { escapeMarkdown } from '../lib/escape.ts';
+import { escapeMarkdown, oneLine } from '../lib/escape.ts';
 
 export interface ProposeOptions {
   owner: string;
@@ -142,10 +142,6 @@ function checkLoads(text: string, proposal: SenderProposal, defaultsText: string
     const why = errors.map((f) => `${f.line}:${f.col} ${f.message}`).join('; ') || 'the sender is missing';
     throw new DmarcopsError('declare-sender-failed', `the edited ${proposal.file} would not load (${why}); nothing was proposed`);
   }
-}
-
-function oneLine(text: string): string {
-  return text.replace(/[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}]+/gu, ' ').trim();
 }
 
 /** A failed GitHub request (or a refused edit) as a catalogue error naming where and what to change. */

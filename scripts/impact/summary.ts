@@ -6,6 +6,7 @@
 import { plural } from '../lib/text.ts';
 import type { Category } from '../reports/classify.ts';
 import { CATEGORIES } from '../reports/classify.ts';
+import { groupLabel } from '../site/rollups/common.ts';
 import type { ImpactEntry } from './changes.ts';
 import type { ChangeCounts, DispositionMix, DomainImpact, ImpactSource, KeyChange, LegitimateSplit, NextStep, OtherSources } from './model.ts';
 import type { KeyOutcome, Mix, Movement } from './replay.ts';
@@ -110,7 +111,6 @@ const sourceKind = (groupKey: string): ImpactSource['kind'] => {
   const kind = groupKey.slice(0, groupKey.indexOf(':'));
   return kind === 'sender' ? 'sender' : kind === 'service' ? 'service' : kind === 'base' ? 'host' : 'ip';
 };
-const sourceName = (groupKey: string): string => groupKey.slice(groupKey.indexOf(':') + 1);
 const affected = (c: { newlyQuarantined: number; newlyRejected: number }): number => c.newlyQuarantined + c.newlyRejected;
 const changedMessages = (c: { newlyQuarantined: number; newlyRejected: number; relaxed: number }): number => c.newlyQuarantined + c.newlyRejected + c.relaxed;
 
@@ -256,7 +256,7 @@ export class EntryAccumulator {
       const moved9989 = s.moved9989.rounded();
       const moved7489 = s.moved7489.rounded();
       const source: ImpactSource = {
-        name: sourceName(s.groupKey),
+        name: groupLabel(s.groupKey, false),
         kind: sourceKind(s.groupKey),
         category: s.category,
         legitimate: isLegitimate(s.category),
@@ -297,7 +297,7 @@ export class EntryAccumulator {
         .sort((a, b) => affected(moved(b)) - affected(moved(a)) || a.groupKey.localeCompare(b.groupKey));
       const forwarded = hit.filter((s) => s.category === 'forwarded');
       return {
-        names: [...new Set(hit.filter((s) => s.category !== 'forwarded').map((s) => sourceName(s.groupKey)))],
+        names: [...new Set(hit.filter((s) => s.category !== 'forwarded').map((s) => groupLabel(s.groupKey, false)))],
         forwarders: new Set(forwarded.map((s) => s.groupKey)).size,
         forwardedMessages: whole(forwarded.reduce((sum, s) => sum + affected(moved(s)), 0)),
       };
@@ -330,7 +330,7 @@ export class EntryAccumulator {
     const next9989 = this.#next9989.rounded();
     const next7489 = this.#next7489.rounded();
     const affectedSources = [...this.#nextAffected.values()]
-      .map((a) => ({ name: sourceName(a.groupKey), category: a.category, messages: whole(a.messages) }))
+      .map((a) => ({ name: groupLabel(a.groupKey, false), category: a.category, messages: whole(a.messages) }))
       .filter((a) => a.messages > 0)
       .sort((a, b) => b.messages - a.messages || a.name.localeCompare(b.name))
       .slice(0, NEXT_STEP_SOURCES);

@@ -1,8 +1,9 @@
 /**
  * Untrusted text (YAML values, file names, report fields, DNS answers, server replies) made safe for
- * each place it is shown: a terminal or a GitHub Actions log (`printable`), GitHub-flavoured Markdown
- * (`escapeMarkdown`, `markdownTable`) and HTML (`escapeHtml`). Pure and browser-safe: the dashboard
- * uses `escapeHtml` in the page as well as at build time.
+ * each place it is shown: a terminal or a GitHub Actions log (`printable`), one line of a title, commit
+ * message or YAML comment (`oneLine`), GitHub-flavoured Markdown (`escapeMarkdown`, `markdownTable`,
+ * `safeUrl` for link targets) and HTML (`escapeHtml`). Pure and browser-safe: the dashboard uses
+ * `escapeHtml` in the page as well as at build time.
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -42,6 +43,17 @@ export function printable(text: string): string {
   return text.replace(INVISIBLE, escapeChar).replace(LEADING_COMMAND, '$1\\x3a').replace(LEGACY_COMMAND, '##\\x5b');
 }
 
+const INVISIBLE_RUN = /[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}]+/gu;
+
+/**
+ * `text` as one line where an escape would read badly (an issue or pull-request title, a commit
+ * subject, a YAML comment): each run of the characters `printable` escapes becomes one space, and the
+ * ends are trimmed, so the text can neither break the line nor reorder what is shown.
+ */
+export function oneLine(text: string): string {
+  return text.replace(INVISIBLE_RUN, ' ').trim();
+}
+
 // ---------------------------------------------------------------------------------------------
 // GitHub-flavoured Markdown: text from reports and YAML must render as the characters it is, never
 // as emphasis, links, HTML or table structure, and never notify anyone.
@@ -73,6 +85,15 @@ export function escapeMarkdown(text: string): string {
     .replace(MARKDOWN_SPECIAL, (char) => HTML_ENTITIES[char] ?? `\\${char}`)
     .replace(MENTION, `@${ZERO_WIDTH_SPACE}`)
     .replace(REFERENCE, `$1${ZERO_WIDTH_SPACE}`);
+}
+
+/**
+ * A link target from data (a dashboard URL in the config, a page we link to): http(s) only, and
+ * nothing that could end a Markdown link or a quoted HTML attribute; null otherwise, and the caller
+ * leaves the link out.
+ */
+export function safeUrl(url: string | null): string | null {
+  return url !== null && /^https?:\/\/[^\s()<>"'`\\]+$/.test(url) ? url : null;
 }
 
 /** A Markdown table from rows of already-escaped cells. */

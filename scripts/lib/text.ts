@@ -43,6 +43,11 @@ export function clip(text: string, max = 60): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+/** `text` with its first character in upper case: a verdict or a title that starts a sentence. */
+export function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 /** Octets of `text` in UTF-8 (a lone surrogate counts as U+FFFD, 3 octets, as TextEncoder writes it). */
 export function utf8Length(text: string): number {
   let octets = 0;

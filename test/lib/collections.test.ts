@@ -27,7 +27,12 @@ describe('unique', () => {
   });
 
   test('with a key, keeps the first value of each key, in order', () => {
-    const keys = [{ domain: 'b.example', selector: 's1' }, { domain: 'a.example' }, { domain: 'b.example', selector: 's1' }, { domain: 'b.example', selector: 's2' }];
+    const keys = [
+      { domain: 'b.example', selector: 's1' },
+      { domain: 'a.example' },
+      { domain: 'b.example', selector: 's1' },
+      { domain: 'b.example', selector: 's2' },
+    ];
     expect(unique(keys, (key) => `${key.domain} ${key.selector ?? ''}`)).toEqual([keys[0], keys[1], keys[3]]);
     expect(unique(['Mail.example', 'mail.example', 'other.example'], (name) => name.toLowerCase())).toEqual(['Mail.example', 'other.example']);
   });

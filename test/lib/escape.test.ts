@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { escapeHtml, escapeMarkdown, markdownTable, printable } from '../../scripts/lib/escape.ts';
+import { escapeHtml, escapeMarkdown, markdownTable, oneLine, printable, safeUrl } from '../../scripts/lib/escape.ts';
 import { workflowCommands } from '../helpers/workflow-log.ts';
 
 /** What must never reach a terminal or a log raw: controls, line/paragraph separators, bidi controls. */
@@ -60,6 +60,37 @@ function rendered(markdown: string): string {
 const MENTION = /(?:^|[^A-Za-z0-9_])@[A-Za-z0-9]/;
 /** `#123`, `owner/repo#123`, `GH-123`. */
 const REFERENCE = /#[0-9]|(?:^|[^A-Za-z0-9_])GH-[0-9]/i;
+
+describe('oneLine', () => {
+  test('line breaks, controls and bidi characters become one space each run; the ends are trimmed', () => {
+    expect(oneLine('  Mail\r\n\u202eService\u0000\u2028Inc  ')).toBe('Mail Service Inc');
+    expect(oneLine('Newsletters — ü 😀')).toBe('Newsletters — ü 😀');
+  });
+
+  test('nothing unsafe is left, and the text stays on one line', () => {
+    fc.assert(
+      fc.property(hostileText, (text) => {
+        const line = oneLine(text);
+        expect(line).not.toMatch(UNSAFE);
+        expect(line).toBe(line.trim());
+      }),
+    );
+  });
+});
+
+describe('safeUrl', () => {
+  test('http(s) URLs pass as they are', () => {
+    expect(safeUrl('https://dmarc.example.com/domains/example.com/?window=30')).toBe('https://dmarc.example.com/domains/example.com/?window=30');
+    expect(safeUrl('http://localhost:4321/')).toBe('http://localhost:4321/');
+  });
+
+  test('other schemes, and anything that could end a Markdown link or an HTML attribute, are refused', () => {
+    const refused = ['javascript:alert(1)', 'data:text/html,x', 'ftp://example.com/', ''];
+    const breakOut = ['a)b', '"onmouseover=x', "'", '<b>', 'a b', '`', '\\'].map((tail) => `https://x.example/${tail}`);
+    for (const url of [...refused, ...breakOut]) expect(safeUrl(url), url).toBeNull();
+    expect(safeUrl(null)).toBeNull();
+  });
+});
 
 describe('escapeMarkdown', () => {
   test('mentions of users and teams are broken by a zero-width space, so nobody is notified', () => {

@@ -67,6 +67,7 @@ const RETIRED = [
   'unescapeString', // dns/providers/cloudflare.ts, now parseTxtContent
   'mib', // reports/sources/imap.ts, now formatBytes (bench/ prints its own tables)
   'percent', // alerts/rules/common.ts, now formatShare
+  'groupName', // alerts/rules/common.ts, site/rollups/common.ts's groupLabel
 ];
 
 function sources(): Map<string, string> {

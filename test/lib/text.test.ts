@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { clip, formatBytes, formatChange, formatCount, formatPercent, formatShare, plural, utf8Length } from '../../scripts/lib/text.ts';
+import { capitalise, clip, formatBytes, formatChange, formatCount, formatPercent, formatShare, plural, utf8Length } from '../../scripts/lib/text.ts';
 
 describe('plural', () => {
   test('one takes the noun as it is; zero and many take an s', () => {
@@ -43,6 +43,14 @@ describe('clip', () => {
     expect(clip('a'.repeat(60))).toBe('a'.repeat(60));
     expect(clip('a'.repeat(61))).toBe(`${'a'.repeat(59)}…`);
     expect(clip('abcdef', 4)).toBe('abc…');
+  });
+});
+
+describe('capitalise', () => {
+  test('the first character in upper case, the rest as it was', () => {
+    expect(capitalise('no legitimate mail affected')).toBe('No legitimate mail affected');
+    expect(capitalise('DNS options')).toBe('DNS options');
+    expect(capitalise('')).toBe('');
   });
 });
 

@@ -30,11 +30,6 @@ export function ignored(list: readonly string[], domain: string): boolean {
 /** `n` as a JS number from a DuckDB value. */
 export { num };
 
-/** A label for a source group key, as the dashboard shows it: `service:SendGrid` → `SendGrid`. */
-export function groupName(key: string): string {
-  return key.slice(key.indexOf(':') + 1);
-}
-
 /** What kind of source a group key is, in words. */
 export function groupKind(key: string): string {
   const kind = key.slice(0, key.indexOf(':'));

@@ -15,7 +15,7 @@
  * mail above the threshold, or is no longer new (first seen more than `new_for_days` days ago).
  */
 import { unique } from '../../lib/collections.ts';
-import { organizationalDomain } from '../../lib/dns-name.ts';
+import { inZone, organizationalDomain } from '../../lib/dns-name.ts';
 import { formatCount, formatShare, plural } from '../../lib/text.ts';
 import { groupLabel } from '../../site/rollups/common.ts';
 import type { Row } from '../../site/rollups/duckdb.ts';
@@ -211,8 +211,8 @@ export function newSourceAlert(rc: RuleContext, c: NewSourceCandidate): Alert {
 export function senderProposal(rc: RuleContext, c: NewSourceCandidate): SenderProposal | undefined {
   const loaded = rc.domains[c.dom];
   if (loaded === undefined) return undefined;
-  const ours = new Set(rc.domains.map((d) => d.policy.domain));
-  const isOurs = (domain: string): boolean => ours.has(domain) || [...ours].some((d) => domain.endsWith(`.${d}`));
+  const ours = rc.domains.map((d) => d.policy.domain);
+  const isOurs = (domain: string): boolean => ours.some((zone) => inZone(domain, zone));
   const passing = c.results.filter((r) => r.result === 'pass');
   const ourKeys = passing.filter((r) => r.kind === 'dkim' && isOurs(r.domain));
   const service = c.groupKey.startsWith('service:');

@@ -7,7 +7,7 @@
  * quote them) is inert: control and bidi characters made visible, then `escapeMarkdown`.
  */
 import { escapeMarkdown, markdownTable, printable } from '../../lib/escape.ts';
-import { formatCount, plural } from '../../lib/text.ts';
+import { capitalise, formatCount, plural } from '../../lib/text.ts';
 import type { Category, ChangeCounts, DispositionMix, DomainImpact, ImpactReport, ImpactSource, KeyChange, NextStep } from '../model.ts';
 
 export interface ImpactMarkdownOptions {
@@ -118,7 +118,7 @@ function domainSection(domain: DomainImpact, hashes: string): string[] {
 }
 
 function countsTable(domain: DomainImpact): string {
-  const row = (label: string, c: ChangeCounts): string[] => [label, formatCount(c.messages), formatCount(c.newlyQuarantined), formatCount(c.newlyRejected), formatCount(c.relaxed)];
+  const row = (label: string, c: ChangeCounts): string[] => [label, ...[c.messages, c.newlyQuarantined, c.newlyRejected, c.relaxed].map(formatCount)];
   const rows = [row('legitimate', domain.legitimate), row('unauthorised', domain.unauthorised)];
   if (domain.receiversDiffer) {
     rows[0] = row('legitimate (RFC 9989 receivers)', domain.legitimate);
@@ -153,5 +153,3 @@ function nextStepLine(step: NextStep): string {
   const label = step.status === 'safe' ? 'safe' : step.status === 'no-data' ? 'unknown' : 'affects legitimate mail';
   return `${md(step.step)} (${label}): ${md(step.verdict)}.`;
 }
-
-const capitalise = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);
