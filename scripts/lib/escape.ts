@@ -2,8 +2,8 @@
  * Untrusted text (YAML values, file names, report fields, DNS answers, server replies) made safe for
  * each place it is shown: a terminal or a GitHub Actions log (`printable`), one line of a title, commit
  * message or YAML comment (`oneLine`), GitHub-flavoured Markdown (`escapeMarkdown`, `markdownTable`,
- * `safeUrl` for link targets) and HTML (`escapeHtml`). Pure and browser-safe: the dashboard uses
- * `escapeHtml` in the page as well as at build time.
+ * `fenced` code blocks, `safeUrl` for link targets) and HTML (`escapeHtml`). Pure and browser-safe:
+ * the dashboard uses `escapeHtml` in the page as well as at build time.
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -94,6 +94,13 @@ export function escapeMarkdown(text: string): string {
  */
 export function safeUrl(url: string | null): string | null {
   return url !== null && /^https?:\/\/[^\s()<>"'`\\]+$/.test(url) ? url : null;
+}
+
+/** A fenced code block whose fence cannot be closed by its content (CommonMark §4.5): the content shows as it is. */
+export function fenced(info: string, content: string): string {
+  const longest = Math.max(0, ...[...content.matchAll(/`+/g)].map((match) => match[0].length));
+  const fence = '`'.repeat(Math.max(3, longest + 1));
+  return `${fence}${info}\n${content}\n${fence}`;
 }
 
 /** A Markdown table from rows of already-escaped cells. */

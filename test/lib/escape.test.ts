@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { escapeHtml, escapeMarkdown, markdownTable, oneLine, printable, safeUrl } from '../../scripts/lib/escape.ts';
+import { escapeHtml, escapeMarkdown, fenced, markdownTable, oneLine, printable, safeUrl } from '../../scripts/lib/escape.ts';
 import { workflowCommands } from '../helpers/workflow-log.ts';
 
 /** What must never reach a terminal or a log raw: controls, line/paragraph separators, bidi controls. */
@@ -89,6 +89,13 @@ describe('safeUrl', () => {
     const breakOut = ['a)b', '"onmouseover=x', "'", '<b>', 'a b', '`', '\\'].map((tail) => `https://x.example/${tail}`);
     for (const url of [...refused, ...breakOut]) expect(safeUrl(url), url).toBeNull();
     expect(safeUrl(null)).toBeNull();
+  });
+});
+
+describe('fenced', () => {
+  test('the fence is longer than any backtick run inside, and at least three', () => {
+    expect(fenced('yaml', 'name: Mail')).toBe('```yaml\nname: Mail\n```');
+    expect(fenced('diff', 'a ```` b ` c')).toBe('`````diff\na ```` b ` c\n`````');
   });
 });
 
