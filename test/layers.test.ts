@@ -29,6 +29,7 @@ const LAYERS: Record<string, Layer> = {
   policy:    { files: ['scripts/policy/'],                                may: ['lib'] },
   dns:       { files: ['scripts/dns/'],                                   may: ['policy', 'lib'] },
   mtasts:    { files: ['scripts/mtasts/'],                                may: ['policy', 'dns', 'lib'] },
+  // By design: the issue sync and the declare-sender pull request render and edit alerts.
   github:    { files: ['scripts/github/'],                                may: ['policy', 'dns', 'alerts', 'lib'] },
   reports:   { files: ['scripts/reports/'],                               may: ['policy', 'lib'] },
   site:      { files: ['scripts/site/'],                                  may: ['reports', 'policy', 'lib'] },
@@ -37,7 +38,9 @@ const LAYERS: Record<string, Layer> = {
   digest:    { files: ['scripts/digest/'],                                may: ['alerts', 'reports', 'site', 'policy', 'lib'] },
   cli:       { files: ['scripts/cli/', 'scripts/cli.ts', 'scripts/check-node.js'], may: [...STAGES, 'lib'] },
   demo:      { files: ['scripts/demo/', 'scripts/demo.ts'],               may: ['cli', ...STAGES, 'lib'] },
+  // By design: the about page renders docs/categories.md.
   dashboard: { files: ['site/'],                                          may: ['site', 'reports', 'policy', 'lib', 'docs'] },
+  // By design: the plan benchmark drives the tests' fake DNS provider.
   bench:     { files: ['bench/'],                                         may: ['cli', ...STAGES, 'lib', 'test'] },
   bin:       { files: ['bin/'],                                           may: ['cli'] },
   // Imported, never checked:
@@ -198,6 +201,24 @@ describe('layers', () => {
     expect(violations.map((violation) => violation.message)).toEqual([
       "scripts/cli/x.ts imports '../demo/history.ts' → scripts/demo/history.ts (demo): cli may import policy, dns, mtasts, github, reports, site, impact, alerts, digest, lib",
     ]);
+  });
+
+  test("CONTRIBUTING.md's layer table says what this table says", () => {
+    const guide = readFileSync(join(root, 'CONTRIBUTING.md'), 'utf8');
+    const start = guide.indexOf('| layer | files |');
+    expect(start).toBeGreaterThan(-1);
+    const table = guide.slice(start, guide.indexOf('\n\n', start)).split('\n').slice(2).join('\n');
+    const rows = new Map<string, { files: string[]; may: string[] }>();
+    for (const match of table.matchAll(/^\| ([a-z]+) \| ([^|]+) \|[^|\n]*\| ([^|]+) \|$/gm)) {
+      const [, name, files, may] = match as unknown as [string, string, string, string];
+      rows.set(name, {
+        files: [...files.matchAll(/`([^`]+)`/g)].map((file) => file[1] as string),
+        may: may.trim() === 'nothing' ? [] : may.split(',').map((layer) => layer.trim()),
+      });
+    }
+    const checked = Object.entries(LAYERS).filter(([name]) => name !== 'test' && name !== 'docs');
+    expect([...rows.keys()].sort()).toEqual(checked.map(([name]) => name).sort());
+    for (const [name, layer] of checked) expect(rows.get(name), name).toEqual({ files: [...layer.files], may: [...layer.may] });
   });
 
   test('the table names real folders and only layers it defines', () => {
