@@ -12,7 +12,7 @@ import type { Output } from './cli/output.ts';
 import { checkCommandLine, cliMarkdown, parseOptions, renderHelp, takesPositionals, usageLines } from './cli/reference.ts';
 import { BUG_REPORT, errorHint } from './lib/error-catalogue.ts';
 import { causeChain, DmarcopsError, formatLocation, isSystemError, usageError } from './lib/errors.ts';
-import { printable } from './printable.ts';
+import { printable } from './lib/escape.ts';
 
 export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {
   const { rest, debug: debugFlag } = takeDebugFlag(argv);

@@ -13,6 +13,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { writeDemoHistory } from './demo/history.ts';
 import { main } from './cli.ts';
+import { DAY_MS, isoDay } from './site/rollups/common.ts';
 
 const DEMO = '.demo';
 const DATA = `${DEMO}/reports`;
@@ -27,9 +28,8 @@ async function step(title: string, argv: string[]): Promise<number> {
   return code;
 }
 
-const isoDay = (date: Date): string => date.toISOString().slice(0, 10);
 // The history ends yesterday (UTC): receivers report a day after the fact.
-const endDay = isoDay(new Date(Date.now() - 86_400_000));
+const endDay = isoDay(Date.now() - DAY_MS);
 
 await step('Check the domain files', ['validate']);
 await step('Records to publish', ['record']);

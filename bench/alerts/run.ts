@@ -19,6 +19,8 @@ import { addDays } from '../../scripts/alerts/window.ts';
 import { openDuck } from '../../scripts/reports/store/duck.ts';
 import { committedLedgerFiles } from '../../scripts/reports/store/index.ts';
 import { sqlList } from '../../scripts/reports/store/layout.ts';
+import { formatBytes } from '../../scripts/lib/text.ts';
+import { median, mibOfKib } from '../figures.ts';
 import { ensureDataset } from '../site/build.ts';
 import { SITE_GENERATOR_VERSION } from '../site/generate.ts';
 
@@ -71,12 +73,6 @@ async function lastDay(dataDir: string): Promise<string> {
   }
 }
 
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { records: { type: 'string', default: '10000000' }, runs: { type: 'string', default: '3' } } });
   const sizes = values.records.split(',').map((text) => Number(text.replace(/_/g, '').trim()));
@@ -98,7 +94,7 @@ async function main(): Promise<void> {
       for (let run = 0; run < runs; run++) {
         const m = await runCli(args);
         measured.push(m);
-        process.stdout.write(`  ${label}: run ${run + 1} ${m.seconds.toFixed(2)} s (CPU ${m.cpuSeconds.toFixed(2)} s), peak ${(m.peakKiB / 1024).toFixed(0)} MiB, output ${(m.stdoutBytes / 1024).toFixed(1)} KB, load ${loadavg()[0]?.toFixed(1)}\n`);
+        process.stdout.write(`  ${label}: run ${run + 1} ${m.seconds.toFixed(2)} s (CPU ${m.cpuSeconds.toFixed(2)} s), peak ${mibOfKib(m.peakKiB)} MiB, output ${formatBytes(m.stdoutBytes)}, load ${loadavg()[0]?.toFixed(1)}\n`);
       }
       const seconds = median(measured.map((m) => m.seconds));
       const found = label.startsWith('alerts') ? `${(JSON.parse(measured[0]!.stdout) as { alerts: unknown[] }).alerts.length} alerts` : `${measured[0]!.stdout.split('\n').length} lines`;
@@ -107,7 +103,7 @@ async function main(): Promise<void> {
         `\`dmarcops ${label}\``,
         `${seconds.toFixed(2)} (${Math.min(...measured.map((m) => m.seconds)).toFixed(2)}–${Math.max(...measured.map((m) => m.seconds)).toFixed(2)})`,
         median(measured.map((m) => m.cpuSeconds)).toFixed(2),
-        (median(measured.map((m) => m.peakKiB)) / 1024).toFixed(0),
+        mibOfKib(median(measured.map((m) => m.peakKiB))),
         found,
         records === 10_000_000 ? `≤ ${TARGET_SECONDS} s: ${seconds <= TARGET_SECONDS ? 'met' : 'NOT met'}` : '-',
       ]);

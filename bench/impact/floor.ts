@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { ALL_ROWS, readKeys, readFroms, windowedRecords } from '../../scripts/impact/query.ts';
 import { committedRecordsSql } from '../../scripts/reports/store/index.ts';
 import { openSql } from '../../scripts/site/rollups/duckdb.ts';
+import { median } from '../figures.ts';
 import { SITE_GENERATOR_VERSION } from '../site/generate.ts';
 import { ensureDataset } from '../site/build.ts';
 
@@ -69,8 +70,6 @@ async function measure(name: Probe, dataDir: string, days: number): Promise<{ wa
   const result = JSON.parse(out.trim()) as { wall: number; cpu: number };
   return { ...result, process: (performance.now() - started) / 1000 };
 }
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { computeImpact } from '../../scripts/impact/index.ts';
 import { loadDomainDir } from '../../scripts/policy/load.ts';
+import { median } from '../figures.ts';
 import { SITE_GENERATOR_VERSION } from '../site/generate.ts';
 import { ensureDataset } from '../site/build.ts';
 
@@ -81,12 +82,6 @@ async function runCli(args: string[], work: string): Promise<Run> {
   const [, user, system, kib] = useTime ? (readFileSync(timeFile, 'utf8').trim().split('\n').at(-1) ?? '').split(' ').map(Number) : [];
   return { wall, cpu: (user ?? NaN) + (system ?? NaN), peakMiB: (kib ?? NaN) / 1024, legitimateAffected: report.legitimateAffected };
 }
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -25,6 +25,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parquetOptions } from '../../scripts/reports/store/staging.ts';
+import { fixed, median } from '../figures.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CACHE = join(ROOT, 'bench', '.cache');
@@ -119,11 +120,6 @@ function measure(args: string[]): Run {
   }
 }
 
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 const medianOf = (runs: Run[], pick: (run: Run) => number): number => median(runs.map(pick));
 const json = (run: Run): Record<string, number> => JSON.parse(run.out.trim().split('\n').at(-1) ?? '{}') as Record<string, number>;
 
@@ -176,7 +172,7 @@ const parseSeconds = medianOf(results.parse ?? [], (run) => Number(/in ([\d.]+) 
 const writeSeconds = inner('write', 'ms') / 1000;
 const scanSeconds = inner('scan', 'ms') / 1000;
 const startSeconds = wall('duckdb');
-const fmt = (n: number, digits = 2): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const fmt = (n: number, digits = 2): string => fixed(n, digits);
 const rate = (seconds: number): string => Math.round(records / seconds).toLocaleString('en-US');
 
 console.log('');

@@ -12,24 +12,13 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { parseArgs } from 'node:util';
+import { prng } from '../../scripts/lib/random.ts';
 
 export interface GenerateOptions {
   records?: number;
   seed?: number;
   /** Records per yielded string; bigger is faster, smaller streams more finely. */
   recordsPerChunk?: number;
-}
-
-/** mulberry32: tiny, fast and good enough to vary test data reproducibly. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export const SENDERS = ['mail.example.com', 'bounce.mailer.example.net', 'smtp.partner.example.org', 'news.example.com'];

@@ -33,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { generateReport } from './generate.ts';
+import { fixed as fmt, median } from '../figures.ts';
 
 const TARGET_RECORDS_PER_SECOND = 200_000;
 const TARGET_PEAK_MIB = 150;
@@ -145,13 +146,7 @@ async function ingestOnce(file: string, variant: Variant): Promise<Measurement> 
   }
 }
 
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 const mib = (kib: number): number => kib / 1024;
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 const xml = join(CACHE, `report-${records}-seed${seed}.xml`);
 const gz = `${xml}.gz`;

@@ -18,7 +18,9 @@ import type { ReportHeader, ReportRecord } from '../../scripts/reports/parse/typ
 import { alignmentModes, deriveAlignment } from '../../scripts/reports/derive.ts';
 import { RECORD_COLUMNS, committedRecordFiles, openDataset, reportKey } from '../../scripts/reports/store/index.ts';
 import type { Enrichment } from '../../scripts/reports/store/index.ts';
-import { DISPOSITIONS, DKIM_RESULTS, SELECTORS, SENDERS, SPF_RESULTS, prng } from './generate.ts';
+import { DISPOSITIONS, DKIM_RESULTS, SELECTORS, SENDERS, SPF_RESULTS } from './generate.ts';
+import { prng } from '../../scripts/lib/random.ts';
+import { mibOfKib } from '../figures.ts';
 
 const { values } = parseArgs({
   options: {
@@ -89,7 +91,6 @@ function* records(): Generator<ReportRecord[]> {
 const enrichment = (ip: string): Enrichment | undefined =>
   ip.startsWith('198.51.') ? { ptr: `host-${ip.replaceAll('.', '-')}.example.net`, baseDomain: 'example.net', asn: 64500, asName: 'EXAMPLE-AS', country: 'DE' } : undefined;
 
-const mib = (kib: number): string => (kib / 1024).toFixed(0);
 const dir = mkdtempSync(join(tmpdir(), 'store-bench-'));
 let output = '';
 let stagedRss = 0;
@@ -171,7 +172,7 @@ function report(t0: number, staged: number, rows: number): void {
   console.log(
     `${values.mode}: ${rows} records in ${seconds.toFixed(2)} s (staging ${((staged - t0) / 1000).toFixed(2)} s, parquet ${((end - staged) / 1000).toFixed(2)} s)` +
       ` = ${Math.round(rows / seconds).toLocaleString('en')} records/s; ${(performance.now() / 1000).toFixed(2)} s since process start` +
-      `; peak RSS ${mib(process.resourceUsage().maxRSS)} MiB${stagedRss > 0 ? ` (${mib(stagedRss)} MiB before the COPY)` : ''} (threads ${values.threads}, memory_limit ${values.memory})`,
+      `; peak RSS ${mibOfKib(process.resourceUsage().maxRSS)} MiB${stagedRss > 0 ? ` (${mibOfKib(stagedRss)} MiB before the COPY)` : ''} (threads ${values.threads}, memory_limit ${values.memory})`,
   );
 }
 if (output !== '') console.log(`part: ${(statSync(output).size / 1e6).toFixed(1)} MB`);

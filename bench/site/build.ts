@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SITE_GENERATOR_VERSION, generateSiteDataset } from './generate.ts';
 import type { BuildRunResult } from './run-build.ts';
+import { median, mibOfKib } from '../figures.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CACHE = join(ROOT, 'bench', '.cache');
@@ -103,12 +104,6 @@ async function buildOnce(dataset: CachedDataset, keep: boolean): Promise<BuildMe
   }
 }
 
-const mib = (kib: number): string => (kib / 1024).toFixed(0);
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -135,7 +130,7 @@ async function main(): Promise<void> {
     for (let run = 0; run < runs; run++) {
       const measured = await buildOnce(dataset, values.keep === true);
       measurements.push(measured);
-      process.stdout.write(`  run ${run + 1}: build ${measured.seconds.toFixed(1)} s (wall ${measured.wallSeconds.toFixed(1)} s), ${measured.pages} pages, peak ${mib(measured.peakKiB)} MiB${measured.error ? ` — ${measured.error}` : ''}\n`);
+      process.stdout.write(`  run ${run + 1}: build ${measured.seconds.toFixed(1)} s (wall ${measured.wallSeconds.toFixed(1)} s), ${measured.pages} pages, peak ${mibOfKib(measured.peakKiB)} MiB${measured.error ? ` — ${measured.error}` : ''}\n`);
     }
     const build = median(measurements.map((m) => m.seconds));
     const peak = median(measurements.map((m) => m.peakKiB));
@@ -147,7 +142,7 @@ async function main(): Promise<void> {
       `${dataset.generateSeconds.toFixed(1)}${dataset.cached ? ' (cached)' : ''}`,
       build.toFixed(1),
       String(last.pages),
-      mib(peak),
+      mibOfKib(peak),
       (last.totalBytes / 1024 / 1024).toFixed(1),
       last.heaviest ? `${last.heaviest.path} ${(last.heaviest.bytes / 1024).toFixed(0)} KB` : '-',
       target === undefined ? '-' : `≤ ${target} s: ${build <= target ? 'met' : 'NOT met'}`,

@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { openDuck } from '../../scripts/reports/store/duck.ts';
 import { LEDGER_DIR, STAGING_DIR, checkId, ledgerPartName, monthDir, runPartName, sqlString, tmpName } from '../../scripts/reports/store/layout.ts';
 import { LEDGER_COLUMNS, RECORD_COLUMNS } from '../../scripts/reports/store/schema.ts';
-import { parquetOptions } from '../../scripts/reports/store/staging.ts';
+import { parquetOptions, selectList } from '../../scripts/reports/store/staging.ts';
 
 export interface SiteDatasetOptions {
   records: number;
@@ -146,16 +146,6 @@ function valuesTable(name: string, columns: string[], rows: (string | number | b
 }
 
 /** Every column in schema order, cast to its declared type; a column without an expression is a bug. */
-function selectList(columns: readonly { name: string; type: string }[], exprs: Record<string, string>): string {
-  return columns
-    .map((column) => {
-      const expr = exprs[column.name];
-      if (expr === undefined) throw new Error(`bench/site/generate.ts has no expression for column ${column.name}`);
-      return `CAST(${expr} AS ${column.type}) AS ${column.name}`;
-    })
-    .join(',\n    ');
-}
-
 const dkim = (domain: string, selector: string, result: string): string =>
   `{'domain': ${domain}, 'selector': ${selector}, 'result': ${result}, 'human_result': NULL::VARCHAR}`;
 // The reporter with the `warning` habit leaves the SPF scope out.

@@ -12,6 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { normaliseName } from '../lib/dns-name.ts';
 import { DmarcopsError } from '../lib/errors.ts';
 import type { Finding } from '../policy/model.ts';
 import { placeProblem } from '../policy/load.ts';
@@ -160,7 +161,7 @@ export function parseAlertsConfig(text: string, file: string): { config: AlertsC
 function toConfig(spec: AlertsConfigSpec): AlertsConfig {
   const d = DEFAULT_ALERTS_CONFIG;
   const r = spec.rules ?? {};
-  const ignore = (list: string[] | undefined): string[] => (list ?? []).map((domain) => domain.toLowerCase().replace(/\.$/, ''));
+  const ignore = (list: string[] | undefined): string[] => (list ?? []).map(normaliseName);
   const url = spec.dashboard_url;
   return {
     dashboardUrl: url === undefined ? null : url.endsWith('/') ? url : `${url}/`,

@@ -16,6 +16,7 @@ import { Document, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { YAMLSeq } from 'yaml';
 import type { DomainFileSpec } from '../policy/load.ts';
 import { DmarcopsError } from '../lib/errors.ts';
+import { oneLine } from '../lib/escape.ts';
 import type { SenderProposal } from './model.ts';
 
 export interface DeclareOptions {
@@ -111,8 +112,4 @@ function layoutOf(text: string, senders: YAMLSeq): { dashIndent: number; nestedI
   const match = /\n( *)([A-Za-z_][\w-]*):[ \t]*(?:#.*)?\n( *)- /.exec(text.slice(lineStart, senders.range?.[1] ?? text.length));
   if (match !== null) nestedIndent = (match[3]?.length ?? 0) > (match[1]?.length ?? 0) ? 2 : 0;
   return { dashIndent, nestedIndent };
-}
-
-function oneLine(text: string): string {
-  return text.replace(/[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}]+/gu, ' ').trim();
 }

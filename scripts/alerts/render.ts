@@ -4,8 +4,7 @@
  * escapeMarkdown (no links, no HTML, no @mentions or #references), text through printable (no
  * control characters, no workflow commands). Numbers are formatted here, never taken as text.
  */
-import { escapeMarkdown, markdownTable } from '../github/markdown.ts';
-import { printable } from '../printable.ts';
+import { escapeMarkdown, markdownTable, printable, safeUrl } from '../lib/escape.ts';
 import type { Alert, AlertFigure, AlertRun, AlertSeverity } from './model.ts';
 
 const SEVERITY_LABEL: Record<AlertSeverity, string> = { critical: 'Critical', warning: 'Warning', info: 'Info' };
@@ -30,11 +29,6 @@ export function formatFigure(figure: AlertFigure): string {
 }
 
 const cell = (value: string | number | null): string => (value === null ? '—' : typeof value === 'number' ? Math.round(value).toLocaleString('en-US') : value);
-
-/** A link target we write ourselves: http(s) and nothing that could end the Markdown link. */
-export function safeUrl(url: string | null): string | null {
-  return url !== null && /^https?:\/\/[^\s()<>"'`\\]+$/.test(url) ? url : null;
-}
 
 export interface MarkdownBodyOptions {
   /** When the data was looked at, for the footer. */

@@ -10,9 +10,9 @@ import { applyIssueSync, listAlertIssues, planIssueSync, workflowLogin } from '.
 import type { SyncResult } from '../github/issues.ts';
 import { proposeSender } from '../github/propose.ts';
 import type { ProposeResult } from '../github/propose.ts';
-import { escapeMarkdown } from '../github/markdown.ts';
 import { appendJobSummary } from '../github/summary.ts';
-import { printable } from '../printable.ts';
+import { escapeMarkdown, printable } from '../lib/escape.ts';
+import { plural } from '../lib/text.ts';
 import { DmarcopsError, usageError } from '../lib/errors.ts';
 import type { Command, CommandContext, OptionSpec } from './command.ts';
 import { DATA_OPTION, DOMAINS_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
@@ -39,8 +39,7 @@ export async function loadValidAlertsConfig(values: Record<string, unknown>, con
   const errors = result.findings.filter((finding) => finding.severity === 'error');
   if (errors.length > 0) {
     for (const finding of errors) context.output.err(formatFinding(finding, context.output, result.text));
-    const count = `${errors.length} error${errors.length === 1 ? '' : 's'}`;
-    throw new DmarcopsError('alerts-config-invalid', `${count} in ${file}; run \`dmarcops validate\` and fix them first`);
+    throw new DmarcopsError('alerts-config-invalid', `${plural(errors.length, 'error')} in ${file}; run \`dmarcops validate\` and fix them first`);
   }
   return result;
 }

@@ -1,6 +1,6 @@
 import { lintPublishedRecord } from '../policy/record-lint.ts';
 import { formatDmarcRecord, parseDmarcRecord } from '../policy/record.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 import type { Command } from './command.ts';
 import { usageError } from '../lib/errors.ts';
 import { EXIT, JSON_OPTION, withDescription } from './command.ts';

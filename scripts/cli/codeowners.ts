@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CODEOWNERS_FILE, checkCodeowners, renderCodeowners, requiredCodeownersLines } from '../policy/codeowners.ts';
 import { DEFAULTS_FILE_NAME } from '../policy/load.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 import type { Command } from './command.ts';
 import { catalogueError } from '../lib/errors.ts';
 import { DOMAINS_OPTION, EXIT } from './command.ts';

@@ -6,7 +6,7 @@ import { lastFullWeek, parseIsoWeek } from '../digest/week.ts';
 import { createOctokit, githubContextFromEnv } from '../github/comment.ts';
 import { upsertDigestIssue, workflowLogin } from '../github/issues.ts';
 import { appendJobSummary } from '../github/summary.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 import { DmarcopsError, usageError } from '../lib/errors.ts';
 import { ALERT_OPTIONS, GITHUB_ENVIRONMENT, NOW_OPTION, loadValidAlertsConfig, parseNow } from './alerts.ts';
 import type { Command } from './command.ts';

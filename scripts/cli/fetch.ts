@@ -1,5 +1,5 @@
 import { appendFile } from 'node:fs/promises';
-import { escapeMarkdown, markdownTable } from '../github/markdown.ts';
+import { escapeMarkdown, markdownTable, printable } from '../lib/escape.ts';
 import type { IngestItem, IngestSummary, ItemOutcome } from '../reports/pipeline.ts';
 import { bytesItem } from '../reports/sources/files.ts';
 import { imapConfigFromEnv, openImapSource } from '../reports/sources/imap.ts';
@@ -11,7 +11,6 @@ import { openDuck } from '../reports/store/duck.ts';
 import { sqlList } from '../reports/store/layout.ts';
 import type { Command, CommandContext } from './command.ts';
 import { EXIT } from './command.ts';
-import { printable } from '../printable.ts';
 import { RUN_OPTIONS, runIngest } from './ingest.ts';
 
 /**

@@ -12,7 +12,8 @@ import { lintDomains } from '../policy/lint.ts';
 import type { Command, CommandContext } from './command.ts';
 import { DATA_OPTION, DOMAINS_OPTION, EXIT, withDescription } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
-import { formatFinding, plural } from './output.ts';
+import { formatFinding } from './output.ts';
+import { plural } from '../lib/text.ts';
 import { positiveInteger } from './plan.ts';
 
 const FORMATS = ['text', 'markdown', 'json'];
@@ -98,7 +99,7 @@ export const impactCommand: Command = {
 
     // A finding, not an error: the impact is printed (and written) first, for the comment step that follows.
     if (failOn !== undefined && report.legitimateAffected > failOn) {
-      const affected = `${report.legitimateAffected.toLocaleString('en-US')} legitimate message${report.legitimateAffected === 1 ? '' : 's'}`;
+      const affected = plural(report.legitimateAffected, 'legitimate message');
       output.err(`dmarcops impact: ${affected} would be newly quarantined or rejected, more than --fail-on-legitimate ${failOn} allows`);
       return EXIT.findings;
     }

@@ -1,6 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { escapeMarkdown, markdownTable } from '../github/markdown.ts';
+import { escapeMarkdown, markdownTable, printable } from '../lib/escape.ts';
 import { createEnricher } from '../reports/enrich/index.ts';
 import { ingestRun } from '../reports/pipeline.ts';
 import type { IngestItem, IngestSummary, ItemResult, QuarantineLimits } from '../reports/pipeline.ts';
@@ -12,7 +12,6 @@ import type { Command, CommandContext, OptionSpec } from './command.ts';
 import { DATA_OPTION, DOMAINS_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
 import type { Output } from './output.ts';
-import { printable } from '../printable.ts';
 import { createProgress } from './progress.ts';
 
 /** Options shared by `ingest` and `fetch`. */

@@ -3,7 +3,7 @@ import type { InputKind, LedgerOutcome, LedgerRow } from '../reports/store/index
 import type { Command } from './command.ts';
 import { usageError } from '../lib/errors.ts';
 import { DATA_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 
 const OUTCOMES = ['stored', 'duplicate', 'foreign', 'invalid', 'unsupported'];
 const KINDS = ['aggregate', 'tls', 'failure', 'other'];

@@ -4,7 +4,7 @@ import type { Command } from './command.ts';
 import { DATA_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 import { numberOption } from './ingest.ts';
 import type { Output } from './output.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 
 export const migrateQuarantineCommand: Command = {
   name: 'migrate-quarantine',

@@ -4,16 +4,16 @@ import type { DomainCheck } from '../mtasts/check.ts';
 import { fetchPolicyFile } from '../mtasts/fetch.ts';
 import type { FetchPolicyOptions } from '../mtasts/fetch.ts';
 import { mtaStsSiteFiles, writeMtaStsSite } from '../mtasts/site.ts';
-import { mapLimit } from '../dns/plan.ts';
+import { mapLimit } from '../lib/concurrency.ts';
 import type { DomainPolicy } from '../policy/model.ts';
 import { nodeTxtResolver } from '../policy/orgdomain.ts';
 import type { TxtResolver } from '../policy/orgdomain.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 import type { Command, CommandContext } from './command.ts';
 import { catalogueError, usageError } from '../lib/errors.ts';
 import { DOMAINS_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 import { loadValidDomains } from './load-valid.ts';
-import { plural } from './output.ts';
+import { plural } from '../lib/text.ts';
 
 /** What tests replace: DNS and where HTTPS connections go (with the test CA). */
 export interface MtaStsDeps {

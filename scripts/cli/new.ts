@@ -4,7 +4,7 @@ import { parse } from 'yaml';
 import { DEFAULTS_FILE_NAME, loadDomainTexts } from '../policy/load.ts';
 import type { DomainFileSpec } from '../policy/load.ts';
 import { scaffoldDomainFile } from '../policy/scaffold.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 import type { Command } from './command.ts';
 import { DmarcopsError, usageError } from '../lib/errors.ts';
 import { DOMAINS_OPTION, EXIT } from './command.ts';

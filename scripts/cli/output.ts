@@ -5,7 +5,7 @@
 import { styleText } from 'node:util';
 import type { Finding } from '../policy/model.ts';
 import { sourceLine } from '../policy/source.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -52,8 +52,4 @@ export function countBySeverity(findings: readonly Finding[]): Record<Finding['s
   const counts = { error: 0, warning: 0, info: 0 };
   for (const finding of findings) counts[finding.severity] += 1;
   return counts;
-}
-
-export function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
 }

@@ -17,7 +17,7 @@ import { loadDomainsAtRef } from '../policy/git.ts';
 import { lintDomains } from '../policy/lint.ts';
 import type { ManagedRecord } from '../policy/model.ts';
 import { managedRecords } from '../policy/record.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 import type { Command, CommandContext } from './command.ts';
 import { DmarcopsError, usageError } from '../lib/errors.ts';
 import type { OptionSpec } from './command.ts';

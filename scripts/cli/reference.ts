@@ -5,6 +5,7 @@
  */
 import type { ParseArgsConfig } from 'node:util';
 import { usageError } from '../lib/errors.ts';
+import { capitalise } from '../lib/text.ts';
 import type { ActionSpec, ArgumentSpec, Command, CommandSpec, OptionSpec, OptionValues, TextBlock } from './command.ts';
 import { GLOBAL_OPTIONS } from './command.ts';
 
@@ -360,10 +361,6 @@ function code(text: string): string {
 /** Whether the option goes with some of the command's actions only (then help and docs say which). */
 function someActions(spec: CommandSpec, option: OptionSpec): boolean {
   return option.actions !== undefined && spec.actions !== undefined && option.actions.length < spec.actions.length;
-}
-
-function capitalise(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Checks a table for mistakes a test should catch: duplicate names, a value name on a flag, unknown actions. */

@@ -1,11 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { formatBytes } from '../site/budget.ts';
+import { formatBytes } from '../lib/text.ts';
 import type { BudgetReport } from '../site/budget.ts';
 import { DmarcopsError, usageError } from '../lib/errors.ts';
 import type { Command, CommandContext, OptionSpec } from './command.ts';
 import { DATA_OPTION, DOMAINS_OPTION, EXIT, JSON_OPTION } from './command.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 
 const DEFAULT_PORT = 4321;
 /** Pages listed in the budget table. */
@@ -19,13 +19,13 @@ export const siteCommand: Command = {
       name: 'build',
       summary:
         'build the dashboard from the dataset and the domain files, without IP addresses, host names or reporters\' e-mail addresses unless ' +
-        '--show-addresses or --private; fails when a page weighs more than 300 KB compressed',
+        '--show-addresses or --private; fails when a page weighs more than 300 KiB compressed',
     },
     { name: 'serve', summary: 'serve a built site under its base path, as GitHub Pages would, until Ctrl-C' },
   ],
   description: [
     'build: renders site/ (Astro) from the dataset and the domain files into --out, then weighs every page (HTML + the scripts, styles and images it loads, ' +
-      'gzip-compressed) against a 300 KB budget. serve: serves a built site under its base path, as GitHub Pages would, until Ctrl-C.',
+      'gzip-compressed) against a 300 KiB budget. serve: serves a built site under its base path, as GitHub Pages would, until Ctrl-C.',
   ],
   options: [
     { ...DATA_OPTION, actions: ['build'] },

@@ -8,7 +8,8 @@ import { compareFindings, validateDomains } from '../policy/validate.ts';
 import type { ValidateOptions } from '../policy/validate.ts';
 import type { Command } from './command.ts';
 import { DOMAINS_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
-import { countBySeverity, formatFinding, plural } from './output.ts';
+import { countBySeverity, formatFinding } from './output.ts';
+import { plural } from '../lib/text.ts';
 
 /** What tests replace: the MX resolver behind --live-dns. */
 export interface ValidateDeps {

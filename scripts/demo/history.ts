@@ -23,7 +23,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { zipSync } from 'fflate';
-import { prng } from '../../bench/ingest/generate.ts';
+import { prng } from '../lib/random.ts';
 import { domainsAligned } from '../reports/derive.ts';
 
 export interface DemoHistoryOptions {

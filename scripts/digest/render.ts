@@ -1,13 +1,12 @@
 /**
  * The digest for people: Markdown (job summary, GitHub issue), HTML and plain text (the two parts of
  * the mail). One outline for all three (`outline`), so they cannot say different things; numbers
- * are formatted like the dashboard's (site/src/lib/view.ts). Every string from the data (source
+ * are formatted like the dashboard's (both use scripts/lib/text.ts). Every string from the data (source
  * names, reporters, hints) is escaped for where it goes: escapeMarkdown (no links, HTML or
  * @mentions), escapeHtml, printable for text.
  */
-import { escapeMarkdown, markdownTable } from '../github/markdown.ts';
-import { printable } from '../printable.ts';
-import { escapeHtml, formatChange, formatCount, formatPercent } from '../../site/src/lib/view.ts';
+import { escapeHtml, escapeMarkdown, markdownTable, printable, safeUrl } from '../lib/escape.ts';
+import { formatChange, formatCount, formatPercent, plural } from '../lib/text.ts';
 import type { Digest, DigestSource, DomainDigest, WeekSums } from './digest.ts';
 
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
@@ -88,12 +87,11 @@ function domainBlocks(d: DomainDigest, weekLabel: string): Block[] {
 export function outline(digest: Digest): Block[] {
   const { week, previous, totals } = digest;
   const blocks: Block[] = [{ kind: 'title', text: `DMARC digest ${week.label} (${weekSpan(week.start, week.end)})` }];
-  const many = (n: number, word: string) => `${formatCount(n)} ${word}${n === 1 ? '' : 's'}`;
   const counts = [
-    many(digest.domains.length, 'domain'),
-    many(digest.domains.reduce((n, d) => n + d.newSources.length, 0), 'new source'),
-    many(digest.domains.reduce((n, d) => n + d.failingSources.length, 0), 'failing source'),
-    many(digest.domains.reduce((n, d) => n + d.silentReporters.length, 0), 'silent reporter'),
+    plural(digest.domains.length, 'domain'),
+    plural(digest.domains.reduce((n, d) => n + d.newSources.length, 0), 'new source'),
+    plural(digest.domains.reduce((n, d) => n + d.failingSources.length, 0), 'failing source'),
+    plural(digest.domains.reduce((n, d) => n + d.silentReporters.length, 0), 'silent reporter'),
   ].join(', ');
   if (digest.quiet) {
     blocks.push({
@@ -135,9 +133,6 @@ function htmlInline(text: string): string {
   if (parts.length % 2 === 0) return escapeHtml(text);
   return parts.map((part, i) => (i % 2 === 0 ? escapeHtml(part) : `<code>${escapeHtml(part)}</code>`)).join('');
 }
-
-/** http(s) only, nothing that ends a Markdown link or an attribute. */
-const safeUrl = (url: string): string | null => (/^https?:\/\/[^\s()<>"'`\\]+$/.test(url) ? url : null);
 
 export function renderDigestMarkdown(digest: Digest): string {
   const e = escapeMarkdown;

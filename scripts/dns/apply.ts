@@ -15,7 +15,10 @@
 import { Resolver } from 'node:dns/promises';
 import type { ManagedRecord } from '../policy/model.ts';
 import { isOwnedValue } from './owned.ts';
-import { computePlan, compare, mapLimit, normaliseName, planCounts, readZones, zoneKey, makePlan } from './plan.ts';
+import { computePlan, planCounts, readZones, zoneKey, makePlan } from './plan.ts';
+import { normaliseName } from '../lib/dns-name.ts';
+import { mapLimit } from '../lib/concurrency.ts';
+import { compare } from '../lib/collections.ts';
 import type { PlanOptions, ProviderResolver, ZoneListing } from './plan.ts';
 import { checkReview, FORCE_LABEL, reviewRecord } from './review.ts';
 import type { ReviewCheck, ReviewEvidence } from './review.ts';

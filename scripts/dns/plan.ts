@@ -20,12 +20,15 @@
  */
 import { DmarcopsError } from '../lib/errors.ts';
 import type { DnsProviderName, DmarcRecord, Disposition, ManagedRecord } from '../policy/model.ts';
-import { organizationalDomain } from '../policy/orgdomain.ts';
+import { inZone, normaliseName, organizationalDomain } from '../lib/dns-name.ts';
 import { parseStsRecord } from '../policy/mtasts.ts';
 import { DMARC_TAG_ORDER, formatDmarcRecord, parseDmarcRecord } from '../policy/record.ts';
 import { planChecksum } from './checksum.ts';
 import { DUPLICATES_IGNORED, isOwnedValue, KIND_LABEL, recordKind } from './owned.ts';
 import type { DnsProvider, Plan, PlanNotice, RecordChange, TxtRecord } from './types.ts';
+import { clip, plural } from '../lib/text.ts';
+import { compare, groupBy, sameMultiset } from '../lib/collections.ts';
+import { mapLimit } from '../lib/concurrency.ts';
 
 /** Resolves a provider name to a provider instance (`providers/index.ts`, or a fake in tests). */
 export type ProviderResolver = (name: DnsProviderName) => Promise<DnsProvider>;
@@ -198,12 +201,7 @@ export function computePlan(desired: readonly ManagedRecord[], listings: readonl
 
   const seen = new Set<string>();
   for (const listing of listings) {
-    const byName = new Map<string, TxtRecord[]>();
-    for (const record of listing.records) {
-      const list = byName.get(record.name);
-      if (list === undefined) byName.set(record.name, [record]);
-      else list.push(record);
-    }
+    const byName = groupBy(listing.records, (record) => record.name);
     for (const name of listing.names) {
       const key = nameKey(listing.provider, listing.zone, name);
       seen.add(key);
@@ -254,7 +252,7 @@ function compareName(
       level: 'warning',
       zone,
       name,
-      message: `${plural(unrelated.length, 'TXT record')} here ${unrelated.length === 1 ? 'is' : 'are'} not ${label} (${unrelated.map((record) => quote(shorten(record.value))).join(', ')}): left alone; --delete-unrelated removes ${unrelated.length === 1 ? 'it' : 'them'}`,
+      message: `${plural(unrelated.length, 'TXT record')} here ${unrelated.length === 1 ? 'is' : 'are'} not ${label} (${unrelated.map((record) => quote(clip(record.value))).join(', ')}): left alone; --delete-unrelated removes ${unrelated.length === 1 ? 'it' : 'them'}`,
     });
   }
   if (ours.length > 1) {
@@ -470,55 +468,6 @@ function nameKey(provider: DnsProviderName, zone: string, name: string): string 
   return `${provider}\u0000${zone}\u0000${name}`;
 }
 
-export function normaliseName(name: string): string {
-  return name.trim().toLowerCase().replace(/\.$/, '');
-}
-
-export function inZone(name: string, zone: string): boolean {
-  return zone !== '' && (name === zone || name.endsWith(`.${zone}`));
-}
-
-function sameMultiset(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  const left = [...a].sort(compare);
-  const right = [...b].sort(compare);
-  return left.every((value, index) => value === right[index]);
-}
-
 function quote(value: string): string {
   return JSON.stringify(value);
-}
-
-function shorten(value: string, max = 60): string {
-  return value.length > max ? `${value.slice(0, max - 1)}…` : value;
-}
-
-function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
-}
-
-/** Code-unit order, the same on every machine (unlike localeCompare). */
-export function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** `fn` over `items`, at most `limit` at a time, results in input order. The first rejection rejects. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await fn(items[index] as T, index);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker);
-  await Promise.all(workers);
-  return results;
 }

@@ -13,9 +13,11 @@
  */
 import type { ManagedRecord } from '../policy/model.ts';
 import { changeIdentity } from './checksum.ts';
-import { compare, computePlan, lookupTargets, readZones, zoneKey } from './plan.ts';
+import { computePlan, lookupTargets, readZones, zoneKey } from './plan.ts';
+import { compare, groupBy } from '../lib/collections.ts';
 import type { PlanOptions, PlanRun, ProviderResolver, ZoneListing, ZoneTarget } from './plan.ts';
 import type { Plan, RecordChange } from './types.ts';
+import { plural } from '../lib/text.ts';
 
 /** The pull-request label that lets a pull request's own risky changes through on merge. */
 export const FORCE_LABEL = 'dmarcops:force';
@@ -182,16 +184,12 @@ export function checkReview(plan: Pick<Plan, 'changes'>, evidence: ReviewEvidenc
     problems.push('this push did not merge a pull request into the default branch (a direct push), so none of its changes was reviewed: to apply the default branch as it is, run dns-apply by hand (workflow_dispatch) with force');
   } else if (unreviewed.length > 0) {
     const one = unreviewed.length === 1;
-    problems.push(`${count(unreviewed.length, 'change')} (${names(unreviewed)}) ${one ? 'is' : 'are'} in none of the reviewed plans looked at (${where(evidence)}): DNS or the default branch changed since the review; review ${one ? 'it' : 'them'} in a new pull request, or run dns-apply by hand with force`);
+    problems.push(`${plural(unreviewed.length, 'change')} (${names(unreviewed)}) ${one ? 'is' : 'are'} in none of the reviewed plans looked at (${where(evidence)}): DNS or the default branch changed since the review; review ${one ? 'it' : 'them'} in a new pull request, or run dns-apply by hand with force`);
   }
-  const byOwner = new Map<string, UnforcedChange[]>();
-  for (const entry of unforced) {
-    const key = entry.owners.join(',');
-    byOwner.set(key, [...(byOwner.get(key) ?? []), entry]);
-  }
+  const byOwner = groupBy(unforced, (entry) => entry.owners.join(','));
   for (const [key, entries] of [...byOwner.entries()].sort(([a], [b]) => compare(a, b))) {
     const changes = entries.map((entry) => entry.change);
-    const what = `${count(changes.length, 'risky change')} (${names(changes)})`;
+    const what = `${plural(changes.length, 'risky change')} (${names(changes)})`;
     if (key !== '') {
       const prs = key.split(',').map((number) => `#${number}`).join(' or ');
       problems.push(`${what} of ${prs} need${changes.length === 1 ? 's' : ''} the ${FORCE_LABEL} label on ${prs} (a label on another pull request does not count), or a run of dns-apply by hand with force`);
@@ -215,9 +213,9 @@ export function checkReview(plan: Pick<Plan, 'changes'>, evidence: ReviewEvidenc
 }
 
 function where(evidence: ReviewEvidence): string {
-  const others = evidence.searched === undefined ? '' : count(evidence.searched, 'other recently merged pull request');
+  const others = evidence.searched === undefined ? '' : plural(evidence.searched, 'other recently merged pull request');
   if (evidence.merged !== undefined) return others === '' ? `the plan of #${evidence.merged}` : `the plans of #${evidence.merged} and of ${others}`;
-  return `the plans of ${count(evidence.searched ?? 0, 'recently merged pull request')}`;
+  return `the plans of ${plural(evidence.searched ?? 0, 'recently merged pull request')}`;
 }
 
 /** Up to three names, then how many more. */
@@ -226,6 +224,3 @@ function names(changes: readonly RecordChange[]): string {
   return changes.length > 3 ? `${shown.join(', ')} and ${changes.length - 3} more` : shown.join(', ');
 }
 
-function count(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}

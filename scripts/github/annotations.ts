@@ -3,7 +3,7 @@
  * https://docs.github.com/actions/reference/workflow-commands-for-github-actions
  */
 import type { Finding } from '../policy/model.ts';
-import { printable } from '../printable.ts';
+import { printable } from '../lib/escape.ts';
 
 const COMMAND: Record<Finding['severity'], string> = { error: 'error', warning: 'warning', info: 'notice' };
 

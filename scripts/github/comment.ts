@@ -22,6 +22,7 @@ import { DmarcopsError } from '../lib/errors.ts';
 
 export { pullRequestFromEvent } from './event.ts';
 export type { EventPullRequest } from './event.ts';
+import { utf8Length } from '../lib/text.ts';
 
 export const PLAN_MARKER = '<!-- dmarcops:plan -->';
 /** Who writes comments with the workflow token (`GITHUB_TOKEN` of Actions). */
@@ -76,7 +77,7 @@ export function commentBody(markdown: string, options: { marker?: string; limit?
   const where = options.runUrl !== undefined && /^https?:\/\/[^\s()<>]+$/.test(options.runUrl) ? `the [job summary](${options.runUrl})` : 'the job summary of this workflow run';
   const note = `> [!NOTE]\n> This comment is too long and is cut here. The full plan and mail impact are in ${where}.`;
   // Counted in UTF-8 bytes, which is never less than GitHub's character count, with room for the marker.
-  const room = limit - byteLength(marker) - 1;
+  const room = limit - utf8Length(marker) - 1;
   const { text, truncated } = truncateMarkdown(markdown, room, note);
   return { body: `${marker}\n${text}`, truncated };
 }
@@ -217,14 +218,14 @@ function explain(error: unknown, where: string): DmarcopsError {
  * fence open at the cut is closed first, so the note renders as text. Unchanged when it fits.
  */
 export function truncateMarkdown(markdown: string, maxBytes: number, note: string): { text: string; truncated: boolean } {
-  if (byteLength(markdown) <= maxBytes) return { text: markdown, truncated: false };
+  if (utf8Length(markdown) <= maxBytes) return { text: markdown, truncated: false };
   const lines = markdown.split('\n');
   // Greedy first, then drop lines while the closing fence and the note do not fit.
   let count = 0;
-  let used = byteLength(note) + 2;
-  while (count < lines.length && used + byteLength(lines[count] ?? '') + 1 <= maxBytes) used += byteLength(lines[count++] ?? '') + 1;
+  let used = utf8Length(note) + 2;
+  while (count < lines.length && used + utf8Length(lines[count] ?? '') + 1 <= maxBytes) used += utf8Length(lines[count++] ?? '') + 1;
   let text = assemble(lines.slice(0, count), note);
-  while (count > 0 && byteLength(text) > maxBytes) text = assemble(lines.slice(0, --count), note);
+  while (count > 0 && utf8Length(text) > maxBytes) text = assemble(lines.slice(0, --count), note);
   return { text, truncated: true };
 }
 
@@ -239,8 +240,4 @@ function assemble(lines: readonly string[], note: string): string {
   let text = lines.join('\n').replace(/\s+$/, '');
   if (fence !== undefined) text += `\n${fence.char.repeat(fence.length)}`;
   return `${text === '' ? '' : `${text}\n\n`}${note}\n`;
-}
-
-function byteLength(text: string): number {
-  return Buffer.byteLength(text, 'utf8');
 }

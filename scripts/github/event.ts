@@ -5,6 +5,7 @@
  * comment, by `plan`'s job summary and by `apply`.
  */
 import { readFileSync } from 'node:fs';
+import { isPlainObject } from '../lib/collections.ts';
 import { DmarcopsError } from '../lib/errors.ts';
 
 /** A pull request as the event payload shows it when the run started. */
@@ -24,17 +25,17 @@ export interface EventPullRequest {
  */
 export function pullRequestFromEvent(env: NodeJS.ProcessEnv = process.env): EventPullRequest | undefined {
   const payload = eventPayload(env);
-  const pullRequest = isObject(payload) ? payload.pull_request : undefined;
-  if (!isObject(pullRequest)) return undefined;
+  const pullRequest = isPlainObject(payload) ? payload.pull_request : undefined;
+  if (!isPlainObject(pullRequest)) return undefined;
   const { number, labels, head } = pullRequest;
   const result: EventPullRequest = {
     number: typeof number === 'number' && Number.isSafeInteger(number) && number > 0 ? number : undefined,
     labels: Array.isArray(labels) ? labels.flatMap((label: unknown) => {
-      const name = isObject(label) ? label.name : undefined;
+      const name = isPlainObject(label) ? label.name : undefined;
       return typeof name === 'string' ? [name] : [];
     }) : [],
   };
-  const sha = isObject(head) ? head.sha : undefined;
+  const sha = isPlainObject(head) ? head.sha : undefined;
   if (typeof sha === 'string' && isSha(sha)) result.headSha = sha;
   return result;
 }
@@ -42,8 +43,8 @@ export function pullRequestFromEvent(env: NodeJS.ProcessEnv = process.env): Even
 /** `repository.default_branch` of the event payload; undefined outside Actions or when it does not say. */
 export function defaultBranchFromEvent(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const payload = eventPayload(env);
-  const repository = isObject(payload) ? payload.repository : undefined;
-  const branch = isObject(repository) ? repository.default_branch : undefined;
+  const repository = isPlainObject(payload) ? payload.repository : undefined;
+  const branch = isPlainObject(repository) ? repository.default_branch : undefined;
   return typeof branch === 'string' && branch !== '' ? branch : undefined;
 }
 
@@ -80,8 +81,4 @@ function eventPayload(env: NodeJS.ProcessEnv): unknown {
   } catch (error) {
     throw new DmarcopsError('github-event-unreadable', `cannot read the event payload at GITHUB_EVENT_PATH (${path}): ${(error as Error).message}`, { cause: error });
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

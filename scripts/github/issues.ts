@@ -19,7 +19,7 @@ import { DmarcopsError } from '../lib/errors.ts';
 import type { Alert, AlertRule } from '../alerts/model.ts';
 import { ruleOfKey } from '../alerts/model.ts';
 import { truncateMarkdown } from './comment.ts';
-import { escapeMarkdown } from './markdown.ts';
+import { escapeMarkdown } from '../lib/escape.ts';
 
 export const ALERT_LABEL = 'dmarcops:alert';
 /** The login of the workflow token (GITHUB_TOKEN) on github.com and GHES. */

@@ -14,7 +14,7 @@ import type { Alert, SenderProposal } from '../alerts/model.ts';
 import type { DomainFileSpec } from '../policy/load.ts';
 import { DmarcopsError } from '../lib/errors.ts';
 import { loadDomainTexts } from '../policy/load.ts';
-import { escapeMarkdown } from './markdown.ts';
+import { escapeMarkdown, fenced, oneLine } from '../lib/escape.ts';
 
 export interface ProposeOptions {
   owner: string;
@@ -57,7 +57,7 @@ export function proposalBody(alert: Alert, proposal: SenderProposal, entryYaml: 
     '**The entry**',
     '',
     // A fenced block holds the YAML as it is; a fence longer than any backtick run inside cannot be closed early.
-    fence(entryYaml),
+    fenced('yaml', entryYaml.replace(/\n$/, '')),
     '',
     '**Before merging**',
     '',
@@ -65,12 +65,6 @@ export function proposalBody(alert: Alert, proposal: SenderProposal, entryYaml: 
     `- Declaring it labels its mail as yours; it passes DMARC only once the service signs with d=${e(proposal.domain)} (DKIM) or sends with a Return-Path under ${e(proposal.domain)} (SPF). The dashboard then shows what is left to fix.`,
     '- The DNS plan and the impact preview run on this pull request like on any other change to `domains/`.',
   ].join('\n') + '\n';
-}
-
-function fence(text: string): string {
-  const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
-  const marks = '`'.repeat(longest + 1);
-  return `${marks}yaml\n${text.replace(/\n$/, '')}\n${marks}`;
 }
 
 /** Opens the pull request for one proposal (or says why not). */
@@ -142,10 +136,6 @@ function checkLoads(text: string, proposal: SenderProposal, defaultsText: string
     const why = errors.map((f) => `${f.line}:${f.col} ${f.message}`).join('; ') || 'the sender is missing';
     throw new DmarcopsError('declare-sender-failed', `the edited ${proposal.file} would not load (${why}); nothing was proposed`);
   }
-}
-
-function oneLine(text: string): string {
-  return text.replace(/[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}]+/gu, ' ').trim();
 }
 
 /** A failed GitHub request (or a refused edit) as a catalogue error naming where and what to change. */

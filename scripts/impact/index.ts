@@ -11,7 +11,7 @@ import { DmarcopsError } from '../lib/errors.ts';
 import type { LoadedDomain } from '../policy/load.ts';
 import type { DomainPolicy, Sender } from '../policy/model.ts';
 import { matchSender } from '../reports/classify.ts';
-import { canonicalDomain } from '../reports/derive.ts';
+import { normaliseName } from '../lib/dns-name.ts';
 import { isKnownForwarder } from '../reports/enrich/index.ts';
 import { committedRecordsSql } from '../reports/store/index.ts';
 import { openSql } from '../site/rollups/duckdb.ts';
@@ -109,7 +109,7 @@ export async function computeImpact(options: ImpactOptions): Promise<ImpactRepor
     if (window !== null) {
       // A From domain belongs to the most specific domain file of either version that governs it.
       const entryOfPair = (headerFrom: string, policyDomain: string): number | undefined => {
-        const governing = union.governing(canonicalDomain(headerFrom) || canonicalDomain(policyDomain)).policy;
+        const governing = union.governing(normaliseName(headerFrom) || normaliseName(policyDomain)).policy;
         return governing === undefined ? undefined : entryIndex.get(governing.domain);
       };
       const wanted = froms.pairs.filter((pair) => entryOfPair(pair.headerFrom, pair.policyDomain) !== undefined);
@@ -198,7 +198,7 @@ function sourceIps(ips: IpRows, ranged: readonly Sender[]): SourceIp[] {
     const name = ips.name[i] ?? null;
     const storedBase = ips.baseDomain[i] ?? null;
     const asn = ips.asn[i] ?? null;
-    const baseDomain = canonicalDomain(storedBase ?? undefined) || null;
+    const baseDomain = normaliseName(storedBase ?? undefined) || null;
     const forwarder = (baseDomain !== null || asn !== null) && isKnownForwarder(baseDomain, asn);
     const ranges = ranged.flatMap((sender, index) => (ip !== '' && matchSender({ source_ip: ip }, [sender]) !== null ? [index] : []));
     const groupKey = name ? `service:${name}` : storedBase ? `base:${storedBase.toLowerCase()}` : `ip:${ip}`;
@@ -238,7 +238,7 @@ function replayRows(
     const headerFrom = keyInputs.header_from ?? '';
     const policyDomain = keyInputs.policy_domain ?? '';
     const entry = entryOfPair(headerFrom, policyDomain);
-    return entry === undefined ? null : { from: canonicalDomain(headerFrom) || canonicalDomain(policyDomain), entry, inputs: keyInputs };
+    return entry === undefined ? null : { from: normaliseName(headerFrom) || normaliseName(policyDomain), entry, inputs: keyInputs };
   });
   // Outcome ids per key, by what the IP tells (its signature).
   const outcomeIds: Map<string, number>[] = keys.map(() => new Map());

@@ -22,7 +22,7 @@
  * The window: reports that start after `to − days × 24 h` and no later than `to`, `to` the newest
  * report end. Months outside it are pruned by the hive partition before any file is read.
  */
-import { sqlString } from '../reports/store/layout.ts';
+import { monthOf, sqlString } from '../reports/store/layout.ts';
 import type { Sql } from '../site/rollups/duckdb.ts';
 import type { AuthInputs } from './replay.ts';
 
@@ -60,13 +60,12 @@ export async function readFroms(sql: Sql, records: string, days: number): Promis
 }
 
 const timestamp = (date: Date): string => `TIMESTAMP '${date.toISOString().replace('T', ' ').replace('Z', '')}'`;
-const monthOf = (date: Date): string => date.toISOString().slice(0, 7);
 
 /** The window's rows: months pruned first (by name: `unknown` sorts after every YYYY-MM), then the report's start. */
 export function windowedRecords(records: string, window: Window, where = ''): string {
   const start = 'coalesce(date_begin, date_end)';
   return `(SELECT * FROM (${records})
-    WHERE month >= '${monthOf(window.from)}' AND month <= '${monthOf(window.to)}'
+    WHERE month >= '${monthOf(window.from.getTime() / 1000)}' AND month <= '${monthOf(window.to.getTime() / 1000)}'
       AND ${start} > ${timestamp(window.from)} AND ${start} <= ${timestamp(window.to)} ${where})`;
 }
 

@@ -3,8 +3,10 @@
  * per generation of receivers, per category and per source, then the verdict lines. Sums stay
  * unrounded (RFC 7489 `pct` gives expected values) until `finish`, which rounds each figure once.
  */
+import { plural } from '../lib/text.ts';
 import type { Category } from '../reports/classify.ts';
 import { CATEGORIES } from '../reports/classify.ts';
+import { groupLabel } from '../site/rollups/common.ts';
 import type { ImpactEntry } from './changes.ts';
 import type { ChangeCounts, DispositionMix, DomainImpact, ImpactSource, KeyChange, LegitimateSplit, NextStep, OtherSources } from './model.ts';
 import type { KeyOutcome, Mix, Movement } from './replay.ts';
@@ -109,7 +111,6 @@ const sourceKind = (groupKey: string): ImpactSource['kind'] => {
   const kind = groupKey.slice(0, groupKey.indexOf(':'));
   return kind === 'sender' ? 'sender' : kind === 'service' ? 'service' : kind === 'base' ? 'host' : 'ip';
 };
-const sourceName = (groupKey: string): string => groupKey.slice(groupKey.indexOf(':') + 1);
 const affected = (c: { newlyQuarantined: number; newlyRejected: number }): number => c.newlyQuarantined + c.newlyRejected;
 const changedMessages = (c: { newlyQuarantined: number; newlyRejected: number; relaxed: number }): number => c.newlyQuarantined + c.newlyRejected + c.relaxed;
 
@@ -255,7 +256,7 @@ export class EntryAccumulator {
       const moved9989 = s.moved9989.rounded();
       const moved7489 = s.moved7489.rounded();
       const source: ImpactSource = {
-        name: sourceName(s.groupKey),
+        name: groupLabel(s.groupKey, false),
         kind: sourceKind(s.groupKey),
         category: s.category,
         legitimate: isLegitimate(s.category),
@@ -296,7 +297,7 @@ export class EntryAccumulator {
         .sort((a, b) => affected(moved(b)) - affected(moved(a)) || a.groupKey.localeCompare(b.groupKey));
       const forwarded = hit.filter((s) => s.category === 'forwarded');
       return {
-        names: [...new Set(hit.filter((s) => s.category !== 'forwarded').map((s) => sourceName(s.groupKey)))],
+        names: [...new Set(hit.filter((s) => s.category !== 'forwarded').map((s) => groupLabel(s.groupKey, false)))],
         forwarders: new Set(forwarded.map((s) => s.groupKey)).size,
         forwardedMessages: whole(forwarded.reduce((sum, s) => sum + affected(moved(s)), 0)),
       };
@@ -316,7 +317,7 @@ export class EntryAccumulator {
         const more = names.length > shown.length ? ` and ${names.length - shown.length} more` : '';
         const one = names.length === 1;
         lines.push(
-          `${version === 'head' ? 'After' : 'Before'} the change, ${shown.join(', ')}${more} (${count(failing)} failing ${failing === 1 ? 'message' : 'messages'}) ` +
+          `${version === 'head' ? 'After' : 'Before'} the change, ${shown.join(', ')}${more} (${plural(failing, 'failing message')}) ` +
             `${one ? 'is' : 'are'} taken to exist, so sp applies (${ifExists}); if ${one ? 'it does' : 'one does'} not exist, np applies (${ifNot}).`,
         );
       }
@@ -329,7 +330,7 @@ export class EntryAccumulator {
     const next9989 = this.#next9989.rounded();
     const next7489 = this.#next7489.rounded();
     const affectedSources = [...this.#nextAffected.values()]
-      .map((a) => ({ name: sourceName(a.groupKey), category: a.category, messages: whole(a.messages) }))
+      .map((a) => ({ name: groupLabel(a.groupKey, false), category: a.category, messages: whole(a.messages) }))
       .filter((a) => a.messages > 0)
       .sort((a, b) => b.messages - a.messages || a.name.localeCompare(b.name))
       .slice(0, NEXT_STEP_SOURCES);
@@ -357,5 +358,3 @@ export class EntryAccumulator {
   }
 }
 
-
-const count = (n: number): string => n.toLocaleString('en-US');

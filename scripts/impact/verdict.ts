@@ -4,11 +4,9 @@
  * and per next ramp step. A domain without reports in the window is never called safe: "no data:
  * cannot predict". Pure; plain text (the renderers escape it).
  */
+import { formatCount, plural } from '../lib/text.ts';
 import type { ImpactEntry } from './changes.ts';
 import type { ChangeCounts, DomainImpact, LegitimateSplit, NextStep } from './model.ts';
-
-const count = (n: number): string => n.toLocaleString('en-US');
-const plural = (n: number, word: string, many = `${word}s`): string => `${count(n)} ${n === 1 ? word : many}`;
 
 /** Who is behind a figure: declared senders and services by name, forwarders counted (their mail is ours, re-sent). */
 export interface SourceNames {
@@ -52,11 +50,11 @@ function movedPhrase(counts: { newlyQuarantined: number; newlyRejected: number }
   const total = counts.newlyQuarantined + counts.newlyRejected;
   if (total === 0) return null;
   const what = counts.newlyRejected > 0 && counts.newlyQuarantined > 0
-    ? `rejected (${count(counts.newlyRejected)}) or quarantined (${count(counts.newlyQuarantined)})`
+    ? `rejected (${formatCount(counts.newlyRejected)}) or quarantined (${formatCount(counts.newlyQuarantined)})`
     : counts.newlyRejected > 0 ? 'rejected' : 'quarantined';
   const list = sourceList(sources);
   const forwarded = sources.forwardedMessages > 0
-    ? ` (${count(Math.min(total, sources.forwardedMessages))} of them forwarded: receivers that trust ARC often deliver those)`
+    ? ` (${formatCount(Math.min(total, sources.forwardedMessages))} of them forwarded: receivers that trust ARC often deliver those)`
     : '';
   return `${plural(total, `${side} message`)}${list === '' ? '' : ` from ${list}`} would be ${what}${forwarded}`;
 }

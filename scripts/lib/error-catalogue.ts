@@ -558,7 +558,7 @@ export const ERRORS = {
     area: 'site',
     title: 'A page is over the weight budget',
     when:
-      'After building, a page with its scripts, styles and images weighs more than 300 KB gzip-compressed. The site is built; the table says what is heavy.',
+      'After building, a page with its scripts, styles and images weighs more than 300 KiB gzip-compressed. The site is built; the table says what is heavy.',
     hint: 'Make the page lighter (move data behind a lazily loaded chunk), or look at what grew in the last change.',
   },
   'site-build-failed': {

@@ -10,6 +10,7 @@
  * so the catch-all comes first and the admin-only paths last, where no domain line can override them.
  */
 import type { DomainPolicy } from './model.ts';
+import { compare, unique } from '../lib/collections.ts';
 import { catalogueError, DmarcopsError } from '../lib/errors.ts';
 
 export const DEFAULTS_FILE = 'domains/_defaults.yaml';
@@ -52,15 +53,6 @@ function codeownersPath(file: string): string {
   if (/[\p{Cc}\p{Zl}\p{Zp}]/u.test(relative)) throw new DmarcopsError('codeowners-path-invalid', `cannot write a CODEOWNERS line for ${JSON.stringify(file)}: the path holds a control character`);
   // A space would end the pattern; CODEOWNERS reads `\ ` as a literal space.
   return `/${relative.replaceAll(' ', '\\ ')}`;
-}
-
-function unique(owners: readonly string[]): string[] {
-  return [...new Set(owners)];
-}
-
-/** Code-unit order, the same on every machine (unlike localeCompare). */
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function line(path: string, owners: readonly string[]): string {

@@ -9,10 +9,12 @@ import { domainOfFile } from './load.ts';
 import { formatMtaStsPolicy, mtaStsId, mxPatternProblem } from './mtasts.ts';
 import { mxCoverage } from './mx.ts';
 import type { MxLookup } from './mx.ts';
-import { compareOrgDomainMethods, organizationalDomain } from './orgdomain.ts';
+import { compareOrgDomainMethods } from './orgdomain.ts';
 import { externalReportDestinations, formatDmarcRecord, managedRecords, policyRecord } from './record.ts';
 import { DOMAIN_SCHEMA_PATH } from './schema.ts';
 import type { YamlPath } from './source.ts';
+import { utf8Length } from '../lib/text.ts';
+import { inZone, organizationalDomain } from '../lib/dns-name.ts';
 
 export interface RuleContext {
   domain: LoadedDomain;
@@ -116,7 +118,7 @@ export const LINT_RULES: readonly LintRule[] = [
     reference: 'RFC 1034 §4.2',
     check({ domain, report }) {
       const { domain: name, dns } = domain.policy;
-      if (name !== dns.zone && !name.endsWith(`.${dns.zone}`)) {
+      if (!inZone(name, dns.zone)) {
         report({ path: ['dns', 'zone'], message: `zone \`${dns.zone}\` cannot hold _dmarc.${name}` });
       }
     },
@@ -344,7 +346,7 @@ export const LINT_RULES: readonly LintRule[] = [
       const organizational = organizationalOf(domain) ?? policy.domain;
       policy.senders.forEach((sender, senderIndex) => {
         sender.dkim.forEach((signer, signerIndex) => {
-          const aligned = policy.adkim === 's' ? signer.domain === policy.domain : organizationalDomainOf(signer.domain) === organizational;
+          const aligned = policy.adkim === 's' ? signer.domain === policy.domain : organizationalDomain(signer.domain) === organizational;
           if (!aligned) {
             report({ path: ['senders', senderIndex, 'dkim', signerIndex, 'domain'], message: `${sender.name} signs as ${signer.domain}, which does not align with ${policy.domain} (${policy.adkim === 's' ? 'strict' : 'relaxed'} DKIM alignment): its DKIM passes never count for DMARC`, hint: `Have the service sign with d=${policy.domain}${policy.adkim === 's' ? '' : ` or another name under ${organizational}`}.` });
           }
@@ -439,7 +441,7 @@ export const LINT_RULES: readonly LintRule[] = [
     summary: 'The record is longer than 255 octets: it is published as several character-strings, which receivers join (some old tools do not).',
     reference: 'RFC 7489 §6.1, RFC 1035 §3.3.14',
     check({ domain, report }) {
-      const octets = utf8.encode(formatDmarcRecord(policyRecord(domain.policy))).length;
+      const octets = utf8Length(formatDmarcRecord(policyRecord(domain.policy)));
       if (octets > 255) report({ path: ['reports'], part: 'key', message: `the record is ${octets} octets; dmarcops splits it into strings of at most 255 octets at tag boundaries`, hint: 'Fewer or shorter report mailboxes keep it in one string.' });
     },
   },
@@ -636,14 +638,8 @@ export function lintDomains(domains: readonly LoadedDomain[], rules: readonly Li
 }
 
 function organizationalOf(domain: LoadedDomain): string | null {
-  return organizationalDomainOf(domain.policy.domain);
+  return organizationalDomain(domain.policy.domain);
 }
-
-function organizationalDomainOf(name: string): string | null {
-  return organizationalDomain(name);
-}
-
-const utf8 = new TextEncoder();
 
 /** Names of every record the fleet publishes, computed once per lint run (not once per domain). */
 const publishedCache = new WeakMap<readonly LoadedDomain[], ReadonlySet<string>>();

@@ -6,10 +6,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { AlignmentMode, Disposition, DnsProviderName, DomainPolicy, Finding, MtaStsMode, MtaStsPolicy, PsdFlag, ReportUri, Sender } from './model.ts';
 import { DEFAULT_MAX_AGE } from './mtasts.ts';
-import { organizationalDomain } from './orgdomain.ts';
+import { organizationalDomain, parseDomainName } from '../lib/dns-name.ts';
 import { checkSchema } from './schema.ts';
 import { hasPath, locateInSource, parseYamlSource } from './source.ts';
 import type { Located, YamlPath, YamlSource } from './source.ts';
+import { isPlainObject } from '../lib/collections.ts';
 import { DmarcopsError } from '../lib/errors.ts';
 
 export const DEFAULTS_FILE_NAME = '_defaults.yaml';
@@ -212,7 +213,7 @@ function toDomainPolicy(spec: DomainFileSpec, file: string): DomainPolicy {
     rua: (spec.reports ?? []).map(toReportUri),
     dns: {
       provider: spec.dns?.provider ?? BUILT_IN_DNS.provider,
-      zone: (spec.dns?.zone ?? organizationalDomain(domain) ?? domain).toLowerCase(),
+      zone: (spec.dns?.zone ?? organizationalDomain(parseDomainName(domain)) ?? domain).toLowerCase(),
       ttl: spec.dns?.ttl ?? BUILT_IN_DNS.ttl,
     },
     owners: spec.owners ?? [],
@@ -287,8 +288,4 @@ function toSender(sender: NonNullable<DomainFileSpec['senders']>[number]): Sende
   };
   if (sender.type !== undefined) result.type = sender.type;
   return result;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { getDomain } from 'tldts';
 import type { MtaStsMode, MtaStsPolicy } from './model.ts';
+import { clip } from '../lib/text.ts';
+import { normaliseName } from '../lib/dns-name.ts';
 
 /** RFC 8461 §3.2: "max_age … maximum value of 31557600". */
 export const MAX_AGE_LIMIT = 31_557_600;
@@ -175,13 +177,9 @@ export function mxPatternProblem(pattern: string): string | null {
 
 /** Whether an MX host matches a pattern (RFC 8461 §4.1): equal, or `*.` plus exactly one more left-most label. */
 export function mxMatches(host: string, pattern: string): boolean {
-  const name = host.toLowerCase().replace(/\.$/, '');
+  const name = normaliseName(host);
   const want = pattern.toLowerCase();
   if (!want.startsWith('*.')) return name === want;
   const suffix = want.slice(1); // ".example.net"
   return name.endsWith(suffix) && !name.slice(0, -suffix.length).includes('.') && name.length > suffix.length;
-}
-
-function clip(text: string, max = 60): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

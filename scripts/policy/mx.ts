@@ -5,6 +5,8 @@
  */
 import { Resolver } from 'node:dns/promises';
 import { mxMatches } from './mtasts.ts';
+import { normaliseName } from '../lib/dns-name.ts';
+import { lookupFailure } from './orgdomain.ts';
 
 /** What an MX query returned; `exchanges` are host names, lower case, without the trailing dot. */
 export type MxLookup =
@@ -22,13 +24,10 @@ export function nodeMxResolver(servers?: string[]): MxResolver {
   return async (domain) => {
     try {
       const records = await resolver.resolveMx(domain);
-      const exchanges = records.sort((a, b) => a.priority - b.priority).map((record) => record.exchange.toLowerCase().replace(/\.$/, ''));
+      const exchanges = records.sort((a, b) => a.priority - b.priority).map((record) => normaliseName(record.exchange));
       return exchanges.length > 0 ? { status: 'found', exchanges } : { status: 'nodata' };
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'UNKNOWN';
-      if (code === 'ENOTFOUND') return { status: 'nxdomain' };
-      if (code === 'ENODATA') return { status: 'nodata' };
-      return { status: 'error', code, message: error instanceof Error ? error.message : String(error) };
+      return lookupFailure(error);
     }
   };
 }

@@ -1,47 +1,18 @@
 /**
  * Organizational domains and DMARC policy discovery, both ways receivers do it:
- * - RFC 7489 §3.2: the Public Suffix List (`organizationalDomain`);
+ * - RFC 7489 §3.2: the Public Suffix List (`organizationalDomain` in scripts/lib/dns-name.ts);
  * - RFC 9989 §4.10: the DNS tree walk (`treeWalk`, `discoverPolicy`, `organizationalDomainByTreeWalk`).
  * DNS is reached only through an injected `TxtResolver`, so everything here runs offline in tests.
  * `applicablePolicy` and `compareOrgDomainMethods` answer the same questions over the repository's own
  * policies instead of live DNS, for the linter and the dashboard.
  */
 import { Resolver } from 'node:dns/promises';
-import { isIP } from 'node:net';
-import { domainToASCII } from 'node:url';
-import { getDomain } from 'tldts';
+import { organizationalDomain, parseDomainName, type PslOptions } from '../lib/dns-name.ts';
 import type { Disposition, DmarcRecord, DomainPolicy } from './model.ts';
 import { parseDmarcRecord } from './record.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Names
-
-const MAX_NAME_OCTETS = 253;
-const MAX_LABEL_OCTETS = 63;
-
-/**
- * The canonical form of a domain name: lower case, A-labels (IDN → punycode), no trailing dot.
- * Throws on names DNS can't hold, so later comparisons can be plain string equality.
- */
-export function normalizeDomain(name: string): string {
-  const invalid = (why: string): Error => new Error(`Invalid domain name ${JSON.stringify(name)}: ${why}`);
-  const withoutRootDot = name.endsWith('.') ? name.slice(0, -1) : name;
-  if (withoutRootDot === '') throw invalid('it is empty');
-  // domainToASCII lower-cases, maps IDN to A-labels, and returns '' for characters no host may contain.
-  const ascii = domainToASCII(withoutRootDot);
-  if (ascii === '') throw invalid('it contains characters a domain name cannot hold');
-  if (isIP(ascii) !== 0) throw invalid('it is an IP address');
-  // Letters, digits, hyphen, and underscore (as in `_dmarc`); rules out `*`, `[::1]` and the like.
-  if (!/^[a-z0-9._-]+$/.test(ascii)) throw invalid(`only letters, digits, '-' and '_' are allowed in labels`);
-  for (const label of ascii.split('.')) {
-    if (label === '') throw invalid('it has an empty label');
-    if (label.length > MAX_LABEL_OCTETS) {
-      throw invalid(`label "${label}" is ${label.length} octets, more than ${MAX_LABEL_OCTETS}`);
-    }
-  }
-  if (ascii.length > MAX_NAME_OCTETS) throw invalid(`${ascii.length} octets, more than ${MAX_NAME_OCTETS}`);
-  return ascii;
-}
 
 function labelCount(domain: string): number {
   return domain.split('.').length;
@@ -50,26 +21,6 @@ function labelCount(domain: string): number {
 /** The rightmost `count` labels of `domain`. */
 function lastLabels(domain: string, count: number): string {
   return domain.split('.').slice(-count).join('.');
-}
-
-// ---------------------------------------------------------------------------------------------
-// RFC 7489: the Public Suffix List method
-
-export interface PslOptions {
-  /**
-   * Also treat the PSL's PRIVATE section (github.io, s3.amazonaws.com, …) as public suffixes.
-   * Default false: RFC 7489 names no list section, and most receivers use the ICANN section only.
-   */
-  includePrivateSuffixes?: boolean;
-}
-
-/**
- * RFC 7489 §3.2: the public suffix plus one label (`a.b.example.co.uk` → `example.co.uk`).
- * `null` when the name is itself a public suffix (`co.uk`, `com`), which can never be an organizational domain.
- */
-export function organizationalDomain(name: string, opts: PslOptions = {}): string | null {
-  const domain = normalizeDomain(name);
-  return getDomain(domain, { allowPrivateDomains: opts.includePrivateSuffixes ?? false, extractHostname: false });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -93,13 +44,17 @@ export function nodeTxtResolver(servers?: string[]): TxtResolver {
       const records = await resolver.resolveTxt(name);
       return records.length > 0 ? { status: 'found', records } : { status: 'nodata' };
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'UNKNOWN';
-      // c-ares reports NXDOMAIN as ENOTFOUND and an empty NOERROR answer as ENODATA.
-      if (code === 'ENOTFOUND') return { status: 'nxdomain' };
-      if (code === 'ENODATA') return { status: 'nodata' };
-      return { status: 'error', code, message: error instanceof Error ? error.message : String(error) };
+      return lookupFailure(error);
     }
   };
+}
+
+/** What a failed node:dns query means: c-ares reports NXDOMAIN as ENOTFOUND and an empty NOERROR answer as ENODATA. */
+export function lookupFailure(error: unknown): { status: 'nxdomain' } | { status: 'nodata' } | { status: 'error'; code: string; message: string } {
+  const code = (error as NodeJS.ErrnoException).code ?? 'UNKNOWN';
+  if (code === 'ENOTFOUND') return { status: 'nxdomain' };
+  if (code === 'ENODATA') return { status: 'nodata' };
+  return { status: 'error', code, message: error instanceof Error ? error.message : String(error) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,7 +91,7 @@ const MAX_WALK_LABELS = 7;
  * long Author Domain can't make a receiver send many queries.
  */
 export function treeWalkTargets(start: string): string[] {
-  const labels = normalizeDomain(start).split('.');
+  const labels = parseDomainName(start).split('.');
   const targets = [labels.join('.')];
   let remaining = labels.length >= MAX_WALK_LABELS + 1 ? labels.slice(-MAX_WALK_LABELS) : labels.slice(1);
   while (remaining.length > 0) {
@@ -193,7 +148,7 @@ async function walk(
 
 /** The RFC 9989 §4.10 generic DNS tree walk from `domain`: every name queried and what it returned. */
 export function treeWalk(domain: string, resolver: TxtResolver): Promise<TreeWalkResult> {
-  return walk(normalizeDomain(domain), resolver, () => false);
+  return walk(parseDomainName(domain), resolver, () => false);
 }
 
 export type OrgDomainRule = 'psd-n' | 'psd-y' | 'fewest-labels' | 'start';
@@ -341,7 +296,7 @@ export async function discoverPolicy(
   resolver: TxtResolver,
   opts: DiscoverOptions = {},
 ): Promise<PolicyDiscovery> {
-  const author = normalizeDomain(authorDomain);
+  const author = parseDomainName(authorDomain);
   // The author's own record settles it on the first query; otherwise walk on as §4.10 says.
   const walked = await walk(author, resolver, (step) => step.domain === author && step.record !== null);
   const notes = discardedNote(walked);
@@ -437,7 +392,7 @@ export function applicablePolicy(
   policies: DomainPolicy[],
   opts: ApplicablePolicyOptions = {},
 ): ApplicablePolicy {
-  const host = normalizeDomain(hostname);
+  const host = parseDomainName(hostname);
   const byDomain = policiesByDomain(policies);
   const own = byDomain.get(host);
   if (own !== undefined) {
@@ -490,7 +445,7 @@ export function compareOrgDomainMethods(
   policies: DomainPolicy[],
   opts: PslOptions = {},
 ): OrgDomainComparison {
-  const start = normalizeDomain(domain);
+  const start = parseDomainName(domain);
   const byDomain = policiesByDomain(policies);
 
   const walked: WalkedName[] = [];

@@ -1,10 +1,15 @@
 /**
  * Checks on a DMARC record as published in DNS (any TXT value, ours or someone else's): every check
- * checkdmarc makes on a record, and the gaps dmarc-spec.md §5 lists. The domain-file linter covers
- * what dmarcops generates; this covers what is actually out there (and the DNS stage's live diff).
+ * checkdmarc makes on a record (https://github.com/domainaware/checkdmarc, checkdmarc/dmarc.py), and
+ * what it leaves out: `adkim`/`aspf` values, `v=DMARC1` case (RFC 9989 §4.7), the character-string
+ * layout (RFC 1035 §3.3.14), the size-suffix grammar (RFC 7489 §6.4) and the length of the
+ * `_report._dmarc` name (RFC 9990 §4). The domain-file linter covers what dmarcops generates; this
+ * covers what is actually out there (and the DNS stage's live diff).
  */
 import type { Severity } from './model.ts';
-import { parseDmarcRecord, reportUriHosts, splitCharacterStrings } from './record.ts';
+import { parseDmarcRecord, reportUriHosts } from './record.ts';
+import { splitCharacterStrings } from '../lib/dns-txt.ts';
+import { utf8Length } from '../lib/text.ts';
 
 export interface RecordFinding {
   id: string;
@@ -13,7 +18,6 @@ export interface RecordFinding {
   tag?: string;
 }
 
-const utf8 = new TextEncoder();
 const STRENGTH = { none: 0, quarantine: 1, reject: 2 } as const;
 
 /** Lint a published record. `strings` are the TXT's character-strings when known (to check their layout). */
@@ -60,7 +64,7 @@ export function lintPublishedRecord(input: string | string[]): RecordFinding[] {
       seen.add(entry.uri.toLowerCase());
     }
   }
-  const octets = strings.map((text) => utf8.encode(text).length);
+  const octets = strings.map(utf8Length);
   if (octets.some((length) => length > 255)) add('record-string-too-long', 'error', 'a character-string is longer than 255 octets: DNS cannot carry it; split it', 'v');
   if (strings.length > 1 && strings.slice(0, -1).some((text) => !/;\s*$/.test(text))) add('record-split-mid-tag', 'info', 'the record is split in the middle of a tag: valid (receivers join the strings) but hard to read', 'v');
   if (strings.length === 1 && octets[0]! > 255) add('record-needs-split', 'info', `split it as ${splitCharacterStrings(strings[0]!).length} strings`, 'v');

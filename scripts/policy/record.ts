@@ -1,11 +1,10 @@
 /**
  * DMARC TXT records: format a `DmarcRecord` canonically, parse what is published (RFC 7489 and RFC 9989),
- * split a record into TXT character-strings, and derive the records dmarcops manages for a set of domains.
+ * and derive the records dmarcops manages for a set of domains (splitting into TXT character-strings is
+ * scripts/lib/dns-txt.ts).
  * Pure functions, no I/O.
  */
 
-import { domainToASCII } from 'node:url';
-import { getDomain, parse as parseHost } from 'tldts';
 import type {
   AlignmentMode,
   Disposition,
@@ -17,6 +16,8 @@ import type {
   SizeLimit,
 } from './model.ts';
 import { formatStsRecord, formatTlsRptRecord, mtaStsId } from './mtasts.ts';
+import { compare, unique } from '../lib/collections.ts';
+import { inZone, normaliseName, organizationalDomain, parseDomainName } from '../lib/dns-name.ts';
 
 const utf8 = new TextEncoder();
 
@@ -327,84 +328,6 @@ function readSizeLimit(raw: string): { limit: SizeLimit; problem?: Pick<RecordPr
 }
 
 // ------------------------------------------------------------------------------------------------
-// TXT character-strings
-
-/**
- * Split a logical TXT value into character-strings of at most `max` octets of UTF-8, breaking after a
- * `;` separator (and the whitespace after it) so that no tag is cut. A tag too long for one string is
- * broken after a `,` between URIs, and only a single URI too long for one string is cut between
- * characters. Characters are never cut. Joining the result gives back `value`; an empty value gives `[""]`.
- */
-export function splitCharacterStrings(value: string, max = 255): string[] {
-  if (!Number.isInteger(max) || max < 1) throw new RangeError(`max must be a positive integer, not ${max}`);
-  const strings: string[] = [];
-  let current = '';
-  let currentOctets = 0;
-  const append = (piece: string, octets: number): void => {
-    if (current !== '' && currentOctets + octets > max) {
-      strings.push(current);
-      current = '';
-      currentOctets = 0;
-    }
-    current += piece;
-    currentOctets += octets;
-  };
-  const appendCharacters = (piece: string): void => {
-    for (const char of piece) {
-      const charOctets = utf8Length(char);
-      if (charOctets > max) throw new RangeError(`a ${charOctets}-octet character does not fit in ${max} octets`);
-      append(char, charOctets);
-    }
-  };
-
-  for (const tag of value.split(/(?<=;[ \t]*)(?![ \t])/)) {
-    const octets = utf8Length(tag);
-    if (octets <= max) {
-      append(tag, octets);
-      continue;
-    }
-    // An over-long tag starts a string of its own, so it reads as one unit across its strings.
-    if (current !== '') {
-      strings.push(current);
-      current = '';
-      currentOctets = 0;
-    }
-    for (const uri of tag.split(/(?<=,)/)) {
-      const uriOctets = utf8Length(uri);
-      if (uriOctets <= max) append(uri, uriOctets);
-      else appendCharacters(uri);
-    }
-  }
-  strings.push(current);
-  return strings;
-}
-
-/** UTF-8 length in octets; a lone surrogate counts as U+FFFD (3 octets), as TextEncoder writes it. */
-function utf8Length(text: string): number {
-  let octets = 0;
-  for (const char of text) {
-    const codePoint = char.codePointAt(0) ?? 0;
-    octets += codePoint < 0x80 ? 1 : codePoint < 0x800 ? 2 : codePoint < 0x10000 ? 3 : 4;
-  }
-  return octets;
-}
-
-/**
- * Zone-file presentation of a TXT's character-strings (RFC 1035 §5.1): each in double quotes, `"` and `\`
- * escaped with a backslash, octets outside printable ASCII as `\DDD`, separated by a space.
- * It does not split: pass strings from `splitCharacterStrings`.
- */
-export function formatZoneFileTxt(strings: string[]): string {
-  return strings.map((text) => `"${[...utf8.encode(text)].map(escapeOctet).join('')}"`).join(' ');
-}
-
-function escapeOctet(octet: number): string {
-  if (octet === 0x22 || octet === 0x5c) return `\\${String.fromCharCode(octet)}`;
-  if (octet >= 0x20 && octet <= 0x7e) return String.fromCharCode(octet);
-  return `\\${String(octet).padStart(3, '0')}`;
-}
-
-// ------------------------------------------------------------------------------------------------
 // What dmarcops publishes
 
 /**
@@ -441,11 +364,12 @@ export interface ExternalReportDestination {
  * policy domain's, whether or not dmarcops manages their zone.
  */
 export function externalReportDestinations(policy: DomainPolicy): ExternalReportDestination[] {
-  const policyOrg = organizationalDomain(policy.domain);
+  // A public suffix (a PSD's own policy, RFC 9091) stands for itself: it has no registrable part.
+  const policyOrg = organizationalDomain(policy.domain) ?? policy.domain;
   const byHost = new Map<string, ExternalReportDestination>();
   for (const { uri } of policy.rua) {
     for (const host of reportUriHosts(uri)) {
-      if (organizationalDomain(host) === policyOrg) continue;
+      if ((organizationalDomain(host) ?? host) === policyOrg) continue;
       const destination = byHost.get(host);
       if (destination === undefined) {
         byHost.set(host, { host, recordName: `${policy.domain}._report._dmarc.${host}`, uris: [uri] });
@@ -471,8 +395,7 @@ export function reportUriHosts(uri: string): string[] {
   } else {
     candidates = URL.canParse(uri) ? [new URL(uri).hostname] : [];
   }
-  const hosts = candidates.map(normaliseHost).filter((host) => host !== '' && !parseHost(host).isIp);
-  return [...new Set(hosts)];
+  return unique(candidates.flatMap((candidate) => domainNameOrNothing(candidate.trim())));
 }
 
 function percentDecode(text: string): string {
@@ -483,14 +406,13 @@ function percentDecode(text: string): string {
   }
 }
 
-/** Lower-case A-label without a trailing dot, or '' when it is not a domain name. */
-function normaliseHost(host: string): string {
-  return domainToASCII(host.trim().replace(/\.$/, ''));
-}
-
-function organizationalDomain(name: string): string {
-  // A name that is itself a public suffix (a PSD) has no registrable part: it stands for itself.
-  return getDomain(name, { allowPrivateDomains: false }) ?? name.toLowerCase();
+/** The host as a checked domain name, or nothing for IP literals and junk (a report is never sent there). */
+function domainNameOrNothing(host: string): string[] {
+  try {
+    return [parseDomainName(host)];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -543,14 +465,8 @@ export function managedRecords(policies: DomainPolicy[]): ManagedRecord[] {
 function zoneManager(host: string, policies: DomainPolicy[]): DomainPolicy | undefined {
   let best: { policy: DomainPolicy; zone: string } | undefined;
   for (const policy of policies) {
-    const zone = normaliseHost(policy.dns.zone);
-    const inZone = zone !== '' && (host === zone || host.endsWith(`.${zone}`));
-    if (inZone && (best === undefined || zone.length > best.zone.length)) best = { policy, zone };
+    const zone = normaliseName(policy.dns.zone);
+    if (inZone(host, zone) && (best === undefined || zone.length > best.zone.length)) best = { policy, zone };
   }
   return best?.policy;
-}
-
-/** Code-unit order, the same on every machine (unlike localeCompare). */
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

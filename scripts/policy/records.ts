@@ -5,8 +5,9 @@
  */
 import type { DomainPolicy, ManagedRecord } from './model.ts';
 import { formatMtaStsPolicy, mtaStsId, mtaStsPolicyUrl } from './mtasts.ts';
-import { externalReportDestinations, formatZoneFileTxt, managedRecords, splitCharacterStrings } from './record.ts';
-import { printable } from '../printable.ts';
+import { externalReportDestinations, managedRecords } from './record.ts';
+import { formatZoneFileTxt, splitCharacterStrings } from '../lib/dns-txt.ts';
+import { printable } from '../lib/escape.ts';
 
 export interface DomainRecords {
   domain: string;

@@ -5,7 +5,7 @@
  * records (do the MTA-STS patterns name every MX host).
  */
 import { resolve } from 'node:path';
-import { mapLimit } from '../dns/plan.ts';
+import { mapLimit } from '../lib/concurrency.ts';
 import { loadDomainsAtRef } from './git.ts';
 import type { Finding } from './model.ts';
 import { lintDomains } from './lint.ts';

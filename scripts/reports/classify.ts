@@ -17,10 +17,11 @@
  * normally `isKnownForwarder` from ./enrich/index.ts), so tests and the site decide what it knows.
  */
 import { BlockList } from 'node:net';
-import type { AlignmentMode, DomainPolicy, Sender } from '../policy/model.ts';
+import type { DomainPolicy, Sender } from '../policy/model.ts';
 import { applicablePolicy } from '../policy/orgdomain.ts';
-import { canonicalDomain, domainsAligned } from './derive.ts';
-import { canonicalIp } from './enrich/ip.ts';
+import { alignmentMode, domainsAligned } from './derive.ts';
+import { canonicalIp } from '../lib/ip.ts';
+import { inZone, normaliseName } from '../lib/dns-name.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -143,11 +144,6 @@ function ipRanges(sender: Sender): IpRange[] {
   return ranges;
 }
 
-/** Whether `name` is `parent` or a subdomain of it (both canonical). */
-function isAtOrUnder(name: string, parent: string): boolean {
-  return name !== '' && parent !== '' && (name === parent || name.endsWith(`.${parent}`));
-}
-
 /** SPF results for the MAIL FROM identity (scope `mfrom`, or no scope). */
 function mfromResults(row: ClassifyRow): SpfResultRow[] {
   return (row.spf_results ?? []).filter((r) => {
@@ -171,10 +167,10 @@ function senderEvidence(row: ClassifyRow, sender: Sender): SenderEvidence[] {
     }
   }
   for (const entry of sender.dkim ?? []) {
-    const wantDomain = canonicalDomain(entry.domain);
+    const wantDomain = normaliseName(entry.domain);
     const wantSelector = entry.selector?.trim().toLowerCase();
     for (const sig of row.dkim_results ?? []) {
-      const domain = canonicalDomain(sig.domain ?? undefined);
+      const domain = normaliseName(sig.domain);
       if (domain === '' || domain !== wantDomain) continue;
       const selector = sig.selector?.trim().toLowerCase() || null;
       if (wantSelector !== undefined && wantSelector !== '' && selector !== wantSelector) continue;
@@ -183,9 +179,9 @@ function senderEvidence(row: ClassifyRow, sender: Sender): SenderEvidence[] {
   }
   const passing = mfromResults(row).filter((r) => isPass(r.result));
   for (const include of sender.spfIncludes ?? []) {
-    const parent = canonicalDomain(include);
-    const hit = passing.find((r) => isAtOrUnder(canonicalDomain(r.domain ?? undefined), parent));
-    if (hit) evidence.push({ type: 'spf-include', domain: canonicalDomain(hit.domain ?? undefined), include: parent });
+    const parent = normaliseName(include);
+    const hit = passing.find((r) => inZone(normaliseName(r.domain), parent));
+    if (hit) evidence.push({ type: 'spf-include', domain: normaliseName(hit.domain), include: parent });
   }
   return evidence;
 }
@@ -247,11 +243,6 @@ export function arcEvidence(row: ClassifyRow): string[] {
   return evidence;
 }
 
-function alignmentMode(reported: string | null | undefined, ours: AlignmentMode | undefined): AlignmentMode {
-  const value = (reported ?? '').trim().toLowerCase();
-  return value === 'r' || value === 's' ? value : (ours ?? 'r');
-}
-
 function toNumber(value: number | bigint | null | undefined): number | null {
   if (value === null || value === undefined) return null;
   return typeof value === 'bigint' ? Number(value) : value;
@@ -261,7 +252,7 @@ function toNumber(value: number | bigint | null | undefined): number | null {
 // Hints
 
 function fromDomain(row: ClassifyRow, context: ClassifyContext): string {
-  return canonicalDomain(row.header_from ?? undefined) || canonicalDomain(row.policy_domain ?? undefined) || (context.policy?.domain ?? 'your domain');
+  return normaliseName(row.header_from) || normaliseName(row.policy_domain) || (context.policy?.domain ?? 'your domain');
 }
 
 /** What the owner of a declared sender should change so that its mail passes DMARC. */
@@ -274,22 +265,22 @@ function fixHint(row: ClassifyRow, context: ClassifyContext, sender: Sender): st
   const hints: string[] = [];
 
   if (aligned.length === 0) {
-    const others = [...new Set(signatures.map((sig) => canonicalDomain(sig.domain ?? undefined)).filter((d) => d !== ''))];
+    const others = [...new Set(signatures.map((sig) => normaliseName(sig.domain)).filter((d) => d !== ''))];
     const now = others.length === 0 ? 'it sends no DKIM signature' : `it signs with d=${others.join(', d=')} only`;
     hints.push(`DKIM: ${now}; configure ${sender.name} to sign with d=${domain} (publish its selector's key under ${domain})`);
   } else if (!aligned.some((sig) => isPass(sig.result))) {
-    const keys = [...new Set(aligned.map((sig) => `${sig.selector ? sig.selector : '<selector>'}._domainkey.${canonicalDomain(sig.domain ?? undefined)}`))];
-    hints.push(`DKIM: the signature with d=${canonicalDomain(aligned[0]?.domain ?? undefined)} fails; check the selector's public key at ${keys.join(', ')} (missing, rotated or truncated key)`);
+    const keys = [...new Set(aligned.map((sig) => `${sig.selector ? sig.selector : '<selector>'}._domainkey.${normaliseName(sig.domain)}`))];
+    hints.push(`DKIM: the signature with d=${normaliseName(aligned[0]?.domain)} fails; check the selector's public key at ${keys.join(', ')} (missing, rotated or truncated key)`);
   }
 
   const mfrom = mfromResults(row);
   const passingUnaligned = mfrom.filter((r) => isPass(r.result) && !domainsAligned(r.domain ?? undefined, domain, aspf));
   const failingAligned = mfrom.filter((r) => !isPass(r.result) && domainsAligned(r.domain ?? undefined, domain, aspf));
   if (passingUnaligned.length > 0) {
-    const spfDomain = canonicalDomain(passingUnaligned[0]?.domain ?? undefined);
+    const spfDomain = normaliseName(passingUnaligned[0]?.domain);
     hints.push(`SPF: passes for ${spfDomain}, which does not align with ${domain}; use a Return-Path under ${domain} (custom MAIL FROM) in ${sender.name}`);
   } else if (failingAligned.length > 0) {
-    const spfDomain = canonicalDomain(failingAligned[0]?.domain ?? undefined);
+    const spfDomain = normaliseName(failingAligned[0]?.domain);
     const what = sender.spfIncludes.length > 0 ? `include:${sender.spfIncludes.join(' include:')}` : `${sender.name}'s sending IPs`;
     hints.push(`SPF: fails for ${spfDomain}; add ${what} to the SPF record of ${spfDomain}`);
   }
@@ -321,7 +312,7 @@ export function classify(row: ClassifyRow, context: ClassifyContext): Classifica
     || (row.dkim_results ?? []).some((sig) => domainsAligned(sig.domain ?? undefined, domain, adkim));
   if (!spfAligned && alignedSignature) {
     const forwarding: string[] = [];
-    const baseDomain = canonicalDomain(row.source_base_domain ?? undefined) || null;
+    const baseDomain = normaliseName(row.source_base_domain) || null;
     const asn = toNumber(row.source_asn);
     if (context.isKnownForwarder && (baseDomain !== null || asn !== null) && context.isKnownForwarder(baseDomain, asn)) {
       forwarding.push(`known-forwarder:${baseDomain ?? `AS${asn}`}`);

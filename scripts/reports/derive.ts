@@ -1,10 +1,10 @@
 /**
- * DMARC identifier alignment for one report record (RFC 7489 §3.1, dmarc-spec.md §1.6), derived
+ * DMARC identifier alignment for one report record (RFC 7489 §3.1, §3.1.1, §3.1.2), derived
  * from the authentication results the reporter sent — not from its `policy_evaluated`, which is
  * stored as reported (`eval_dkim`/`eval_spf`) and which reporters sometimes get wrong.
  *
- * - relaxed: the organizational domains are equal (public suffix list, ICANN section only, via
- *   tldts `getDomain(…, { allowPrivateDomains: false })`); a public suffix never aligns.
+ * - relaxed: the organizational domains are equal (`organizationalDomain` in scripts/lib/dns-name.ts:
+ *   the public suffix list, ICANN section only); a public suffix never aligns.
  * - strict: the names are equal. Both compare case-insensitively, trailing dot ignored, IDNs as A-labels.
  * - DKIM is aligned when any signature with result `pass` has an aligned `d=` domain.
  * - SPF is aligned when an SPF result for the MAIL FROM identity (scope `mfrom`, or no scope) is
@@ -12,10 +12,9 @@
  *   domain (no envelope_from, or one the parser derived from the SPF results) and no mfrom result.
  * - Anything but `pass` (fail, softfail, unknown values, null) counts as not passing.
  *
- * Pure functions: same inputs, same outputs (the memo below only caches tldts lookups).
+ * Pure functions: same inputs, same outputs (organizationalDomain's memo only caches tldts lookups).
  */
-import { domainToASCII } from 'node:url';
-import { getDomain } from 'tldts';
+import { normaliseName, organizationalDomain } from '../lib/dns-name.ts';
 import type { AlignmentMode as PolicyAlignmentMode } from '../policy/model.ts';
 import type { AlignmentMode, PolicyPublished, ReportRecord, SpfAuthResult } from './parse/types.ts';
 
@@ -39,46 +38,23 @@ export function alignmentModes(
   policy: Pick<PolicyPublished, 'adkim' | 'aspf'>,
   fallback?: { adkim?: PolicyAlignmentMode; aspf?: PolicyAlignmentMode },
 ): AlignmentModes {
-  const pick = (reported: string | undefined, ours: AlignmentMode | undefined): AlignmentMode =>
-    reported === 'r' || reported === 's' ? reported : (ours ?? 'r');
-  return { adkim: pick(policy.adkim, fallback?.adkim), aspf: pick(policy.aspf, fallback?.aspf) };
+  return { adkim: alignmentMode(policy.adkim, fallback?.adkim), aspf: alignmentMode(policy.aspf, fallback?.aspf) };
 }
 
-/** Lower case, no trailing dot, A-labels; '' when there is no usable name. */
-export function canonicalDomain(name: string | undefined): string {
-  if (name === undefined) return '';
-  let domain = name.trim().toLowerCase();
-  if (domain.endsWith('.')) domain = domain.slice(0, -1);
-  // Only non-ASCII names need the IDN mapping; domainToASCII returns '' for impossible names.
-  if (/[^\x00-\x7f]/.test(domain)) domain = domainToASCII(domain);
-  return domain;
-}
-
-const ORG_MEMO_LIMIT = 10_000;
-const orgMemo = new Map<string, string | null>();
-
-/** The organizational domain (RFC 7489 §3.2, PSL ICANN section); null for a public suffix or junk. */
-export function organizationalDomainOf(name: string): string | null {
-  const domain = canonicalDomain(name);
-  if (domain === '') return null;
-  let org = orgMemo.get(domain);
-  if (org === undefined) {
-    org = getDomain(domain, { allowPrivateDomains: false }) ?? null;
-    // Reports repeat a handful of domains millions of times; a bounded memo keeps tldts off the hot path.
-    if (orgMemo.size >= ORG_MEMO_LIMIT) orgMemo.clear();
-    orgMemo.set(domain, org);
-  }
-  return org;
+/** One mode: the report's when it states `r` or `s` (any case, spaces aside), else ours, else `r`. */
+export function alignmentMode(reported: unknown, ours?: PolicyAlignmentMode): AlignmentMode {
+  const value = typeof reported === 'string' ? reported.trim().toLowerCase() : '';
+  return value === 'r' || value === 's' ? value : (ours ?? 'r');
 }
 
 /** Whether an authenticated domain aligns with the RFC5322.From domain under `mode`. */
 export function domainsAligned(authenticated: string | undefined, headerFrom: string | undefined, mode: AlignmentMode): boolean {
-  const a = canonicalDomain(authenticated);
-  const b = canonicalDomain(headerFrom);
+  const a = normaliseName(authenticated);
+  const b = normaliseName(headerFrom);
   if (a === '' || b === '') return false;
   if (mode === 's') return a === b;
-  const org = organizationalDomainOf(a);
-  return org !== null && org === organizationalDomainOf(b);
+  const org = organizationalDomain(a);
+  return org !== null && org === organizationalDomain(b);
 }
 
 export function dkimAligned(record: Pick<ReportRecord, 'dkim' | 'headerFrom'>, mode: AlignmentMode): boolean {

@@ -25,20 +25,21 @@
  * ledger part is rewritten atomically. Idempotent: a second migration finds nothing to do.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { QuarantineLimits } from './pipeline.ts';
 import { DEFAULT_QUARANTINE_LIMITS } from './pipeline.ts';
 import { openDuck } from './store/duck.ts';
 import type { Duck } from './store/duck.ts';
-import { fsyncDir, removeFile } from './store/fsx.ts';
+import { fsyncDir, removeEmptyDir, removeFile } from './store/fsx.ts';
 import type { InputKind, LedgerEntry, ProtocolStep, RunWriter } from './store/index.ts';
 import { committedLedgerFiles, openDataset } from './store/index.ts';
 import { QUARANTINE_DIR, sqlList } from './store/layout.ts';
 import { scrubLedgerParts, withoutQuotedContent } from './store/scrub.ts';
 import type { ScrubResult, ScrubStep } from './store/scrub.ts';
-import { formatBytes, unpackBytes } from './unpack/index.ts';
+import { unpackBytes } from './unpack/index.ts';
+import { formatBytes } from '../lib/text.ts';
 
 /** What happens to one file of the old quarantine. */
 export interface MigratedFile {
@@ -271,14 +272,6 @@ function listFiles(dir: string): string[] {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
-  }
-}
-
-function removeEmptyDir(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Not empty, or gone already.
   }
 }
 

@@ -33,7 +33,8 @@ import { MAX_REASON_CHARS, ledgerText } from './privacy.ts';
 import { StoreRefusal } from './store/index.ts';
 import type { Dataset, KeptFormat, LedgerEntry, RunWriter } from './store/index.ts';
 import { QUARANTINE_DIR } from './store/layout.ts';
-import { UnpackError, formatBytes } from './unpack/index.ts';
+import { UnpackError } from './unpack/index.ts';
+import { formatBytes } from '../lib/text.ts';
 import type { Payload, PayloadKind, ReportKind, UnpackLimits, UnpackResult } from './unpack/index.ts';
 import type { Enricher, Enrichment } from './enrich/index.ts';
 

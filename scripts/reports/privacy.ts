@@ -5,6 +5,7 @@
  * Subjects and reasons (which may name a subject) go through `ledgerText`: e-mail addresses are
  * removed, control characters become spaces, and the length is capped.
  */
+import { clip } from '../lib/text.ts';
 
 /** A subject or Message-ID longer than this is cut (RFC 5322 §2.1.1 advises 78-character lines). */
 export const MAX_HEADER_CHARS = 256;
@@ -36,7 +37,7 @@ export function ledgerText(text: string | null | undefined, max: number): string
   if (text === null || text === undefined) return null;
   const clean = withoutAddresses(text).replace(CONTROL, ' ').replace(/ {2,}/g, ' ').trim();
   if (clean === '') return null;
-  return clean.length <= max ? clean : `${clean.slice(0, max - 1)}…`;
+  return clip(clean, max);
 }
 
 /** A Message-ID for the ledger: kept as written (it is the handle to find the message), control characters out, capped. */
@@ -44,5 +45,5 @@ export function ledgerMessageId(messageId: string | null | undefined): string | 
   if (messageId === null || messageId === undefined) return null;
   const clean = messageId.replace(CONTROL, ' ').trim();
   if (clean === '') return null;
-  return clean.length <= MAX_HEADER_CHARS ? clean : `${clean.slice(0, MAX_HEADER_CHARS - 1)}…`;
+  return clip(clean, MAX_HEADER_CHARS);
 }

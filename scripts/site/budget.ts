@@ -11,6 +11,7 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { constants, gzipSync } from 'node:zlib';
+import { formatBytes } from '../lib/text.ts';
 
 export interface AssetSize {
   /** Path under the site folder, with forward slashes (e.g. `_astro/index.B1x2.js`). */
@@ -180,12 +181,6 @@ export async function checkBudget(outDir: string, options: { base: string; limit
 export function normaliseBase(base: string): string {
   const trimmed = base.trim().replace(/^\/+|\/+$/g, '');
   return trimmed === '' ? '/' : `/${trimmed}/`;
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
 
 /** A one-line account of a page over budget: what it weighs and what makes it heavy. */

@@ -9,7 +9,8 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ViteUserConfig } from 'astro';
-import { checkBudget, describeOverBudget, formatBytes, normaliseBase } from './budget.ts';
+import { checkBudget, describeOverBudget, normaliseBase } from './budget.ts';
+import { formatBytes, plural } from '../lib/text.ts';
 import type { BudgetReport } from './budget.ts';
 import { SITE_ENV } from './model.ts';
 import { DmarcopsError } from '../lib/errors.ts';
@@ -39,7 +40,7 @@ export interface BuildSiteOptions {
   repository?: string;
   /** Only Astro's errors on the console. */
   quiet?: boolean;
-  /** Compressed bytes a page may weigh (default 300 KB). */
+  /** Compressed bytes a page may weigh (default 300 KiB). */
   budgetBytes?: number;
   /** The Astro project; default site/ in this repository (tests build throwaway projects). */
   root?: string;
@@ -66,7 +67,7 @@ export class SiteBudgetError extends DmarcopsError {
     super(
       'site-over-budget',
       [
-        `${budget.overBudget.length} page${budget.overBudget.length === 1 ? '' : 's'} over the ${formatBytes(budget.limitBytes)} compressed budget:`,
+        `${plural(budget.overBudget.length, 'page')} over the ${formatBytes(budget.limitBytes)} compressed budget:`,
         ...budget.overBudget.slice(0, 10).map((page) => `  ${describeOverBudget(page, budget.limitBytes)}`),
         ...(budget.overBudget.length > 10 ? [`  … and ${budget.overBudget.length - 10} more`] : []),
       ].join('\n'),

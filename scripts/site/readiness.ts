@@ -39,6 +39,7 @@
  * caught here: that is the ingest's job (where report mail comes from).
  */
 import type { MovedVerdict, Readiness, ReadinessVerdict } from './model.ts';
+import { formatCount, formatShare } from '../lib/text.ts';
 
 /** The window the verdict looks at, at most. */
 export const READINESS_WINDOW_DAYS = 30;
@@ -90,18 +91,6 @@ export interface ReadinessInput {
   sources: readonly ReadinessSource[];
 }
 
-/** A share as people read it: "99.8%", "< 0.1%" for tiny non-zero shares. */
-export function formatShare(part: number, whole: number): string {
-  if (whole <= 0) return '0%';
-  const share = part / whole;
-  if (share > 0 && share < 0.001) return '< 0.1%';
-  // Never round a failing share up to a clean-looking 100%.
-  const percent = Math.floor(share * 1000) / 10;
-  return `${percent}%`;
-}
-
-const count = (n: number): string => Math.round(n).toLocaleString('en-US');
-
 export function assessReadiness(input: ReadinessInput): Assessment {
   const { window, policy, domain } = input;
   const volume = window.compliant + window.forwarded + window.authorisedFailing + window.unauthorised;
@@ -134,7 +123,7 @@ export function assessReadiness(input: ReadinessInput): Assessment {
   const own = window.compliant + window.authorisedFailing;
   const ownPass = own > 0 ? `${formatShare(window.compliant, own)} of your own mail passes` : 'no mail from your own senders';
   const context: string[] = [
-    own > 0 ? `${formatShare(window.compliant, own)} of ${count(own)} messages from your own senders pass DMARC over ${days} days.` : `No mail from your own senders in ${days} days.`,
+    own > 0 ? `${formatShare(window.compliant, own)} of ${formatCount(own)} messages from your own senders pass DMARC over ${days} days.` : `No mail from your own senders in ${days} days.`,
   ];
   if (window.forwarded > 0) context.push(`${formatShare(window.forwarded, volume)} is forwarded mail (your signature, re-sent by a forwarder): not yours to fix.`);
   if (window.unauthorised > 0) context.push(`${formatShare(window.unauthorised, volume)} is unauthorised (spoofing or undeclared services): enforcement is what stops it.`);
@@ -149,7 +138,7 @@ export function assessReadiness(input: ReadinessInput): Assessment {
     return `fix ${worst.declaredSender ?? worst.label}: ${how}`;
   };
   const failingReasons = (consequence: string): string[] =>
-    failing.map((s) => `${s.declaredSender ?? s.label}: ${formatShare(s.compliant, s.messages)} of its ${count(s.messages)} messages pass DMARC (needs ${MIN_SENDER_PASS_RATE * 100}%)${consequence}.`);
+    failing.map((s) => `${s.declaredSender ?? s.label}: ${formatShare(s.compliant, s.messages)} of its ${formatCount(s.messages)} messages pass DMARC (needs ${MIN_SENDER_PASS_RATE * 100}%)${consequence}.`);
 
   // 2. Already enforcing.
   if (enforced) {
@@ -158,7 +147,7 @@ export function assessReadiness(input: ReadinessInput): Assessment {
     }
     return verdict({
       verdict: 'enforced',
-      summary: `Enforced, but ${count(window.authorisedFailing)} messages from declared senders fail and are being rejected`,
+      summary: `Enforced, but ${formatCount(window.authorisedFailing)} messages from declared senders fail and are being rejected`,
       reasons: [...failingReasons(': the rest is being rejected'), ...context],
       nextStep: fixStep(),
     });
@@ -190,7 +179,7 @@ export function assessReadiness(input: ReadinessInput): Assessment {
       verdict: 'not-ready',
       summary: `Not ready: ${undeclared.map((s) => s.label).join(', ')} ${undeclared.length === 1 ? 'sends' : 'send'} as ${domain} without being declared`,
       reasons: [
-        ...undeclared.map((s) => `${s.label} sent ${count(s.unauthorisedAuthenticated)} messages (${formatShare(s.unauthorisedAuthenticated, volume)}) as ${domain}, authenticated for its own domain: someone uses it in your name.`),
+        ...undeclared.map((s) => `${s.label} sent ${formatCount(s.unauthorisedAuthenticated)} messages (${formatShare(s.unauthorisedAuthenticated, volume)}) as ${domain}, authenticated for its own domain: someone uses it in your name.`),
         ...context,
       ],
       nextStep: `declare ${firstUndeclared.label} under \`senders:\` in ${input.file} if it sends for you, or stop it`,

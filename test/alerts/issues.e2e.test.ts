@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { addDays } from '../../scripts/alerts/window.ts';
 import { main } from '../../scripts/cli.ts';
 import { ALERT_LABEL, parseAlertMarker } from '../../scripts/github/issues.ts';
-import { escapeMarkdown } from '../../scripts/github/markdown.ts';
+import { escapeMarkdown } from '../../scripts/lib/escape.ts';
 import type { Rec } from '../helpers/aggregate-reports.ts';
 import { ingestReports, renderReport } from '../helpers/aggregate-reports.ts';
 import { captureOutput } from '../helpers/output.ts';

@@ -75,9 +75,9 @@ describe('dmarcops site: arguments', () => {
   test('the budget table shows the heaviest five pages', () => {
     const budget = budgetReport([page('heavy/index.html', 400 * 1024), ...['a', 'b', 'c', 'd', 'e'].map((name) => page(`${name}/index.html`, 10_000))]);
     const lines = budgetTable(budget, { style: (_format, text) => text }).split('\n');
-    expect(lines[0]).toBe('largest pages of 6, gzip-compressed (budget 300.0 KB per page, lazy chunks not counted):');
+    expect(lines[0]).toBe('largest pages of 6, gzip-compressed (budget 300 KiB per page, lazy chunks not counted):');
     expect(lines[1]).toMatch(/^page\s+total\s+html\s+assets\s+lazy$/);
-    expect(lines[2]).toMatch(/^heavy\/index\.html\s+400\.0 KB\s+1000 B\s+399\.0 KB\s+2\.0 KB$/);
+    expect(lines[2]).toMatch(/^heavy\/index\.html\s+400 KiB\s+1000 B\s+399 KiB\s+2 KiB$/);
     expect(lines).toHaveLength(2 + 5);
   });
 });
@@ -96,9 +96,9 @@ describe('dmarcops site build', () => {
     expect(build.calls).toEqual([{ dataDir: join(dir, 'data'), domainsDir: join(dir, 'domains'), outDir: join(dir, 'out'), base: '/x/', siteUrl: 'https://acme.example', showAddresses: false, liveDns: true, visibility: 'private', quiet: false, env }]);
     expect(output.stdout[0]).toBe(`built 2 pages in 3.3 s into ${join(dir, 'out')} (base /repo/)`);
     expect(output.stdout[1]).toBe("IP addresses, host names and reporters' e-mail addresses: left out (the default; --show-addresses shows them)");
-    expect(output.text()).toMatch(/largest pages of 2, gzip-compressed \(budget 300\.0 KB per page/);
-    expect(output.text()).toMatch(/\nindex\.html\s+19\.5 KB\s+1000 B\s+18\.6 KB\s+2\.0 KB\n/);
-    expect(output.text()).toMatch(/site: 5\.0 MB on disk in 42 files/);
+    expect(output.text()).toMatch(/largest pages of 2, gzip-compressed \(budget 300 KiB per page/);
+    expect(output.text()).toMatch(/\nindex\.html\s+19\.5 KiB\s+1000 B\s+18\.6 KiB\s+2 KiB\n/);
+    expect(output.text()).toMatch(/site: 5 MiB on disk in 42 files/);
     expect(output.stderr).toEqual(['warning: /favicon.svg is outside the base /repo/: it would not load on the deployed site (index.html and 1 more)']);
   });
 
@@ -129,14 +129,14 @@ describe('dmarcops site build', () => {
     build.result = { pages: 1, redacted: true, seconds: 1, base: '/', outDir: join(dir, 'out'), budget: budgetReport([page('heavy/index.html', 400 * 1024)]) };
     const output = captureOutput();
     expect(await main(['site', 'build'], output, {}, dir)).toBe(1);
-    expect(output.text()).toMatch(/heavy\/index\.html\s+400\.0 KB/);
-    expect(output.stderr.join('\n')).toMatch(/dmarcops site: 1 page over the 300\.0 KB compressed budget: \[site-over-budget\]\n {2}heavy\/index\.html is 400\.0 KB compressed, over the 300\.0 KB budget \(HTML 1000 B; biggest assets: _astro\/app\.js 399\.0 KB\)/);
+    expect(output.text()).toMatch(/heavy\/index\.html\s+400 KiB/);
+    expect(output.stderr.join('\n')).toMatch(/dmarcops site: 1 page over the 300 KiB compressed budget: \[site-over-budget\]\n {2}heavy\/index\.html is 400 KiB compressed, over the 300 KiB budget \(HTML 1000 B; biggest assets: _astro\/app\.js 399 KiB\)/);
 
     const json = captureOutput();
     expect(await main(['site', 'build', '--json'], json, {}, dir)).toBe(1);
     const printed = JSON.parse(json.text());
     expect(printed.budget.overBudget.map((entry: { page: string }) => entry.page)).toEqual(['heavy/index.html']);
-    expect(printed.error).toMatch(/^1 page over the 300\.0 KB compressed budget/);
+    expect(printed.error).toMatch(/^1 page over the 300 KiB compressed budget/);
   });
 });
 

@@ -3,7 +3,7 @@
  * quoting, records it must not touch, errors, retries and latency.
  */
 import { beforeAll, afterEach, describe, expect, test } from 'vitest';
-import { splitCharacterStrings } from '../../scripts/policy/record.ts';
+import { splitCharacterStrings } from '../../scripts/lib/dns-txt.ts';
 import {
   CLOUDFLARE_API_VERSION,
   DnsProviderError,

@@ -9,9 +9,10 @@ import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ManagedRecord } from '../../scripts/policy/model.ts';
-import { isDmarcRecord, splitCharacterStrings } from '../../scripts/policy/record.ts';
+import { isDmarcRecord } from '../../scripts/policy/record.ts';
+import { splitCharacterStrings } from '../../scripts/lib/dns-txt.ts';
 import { computePlan } from '../../scripts/dns/plan.ts';
-import { createPowerDnsProvider, formatTxtContent, parseTxtContent } from '../../scripts/dns/providers/powerdns.ts';
+import { createPowerDnsProvider, formatTxtContent, readTxtContent } from '../../scripts/dns/providers/powerdns.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../../scripts/dns/types.ts';
 import { startPowerDns, type PowerDnsServer, type PowerDnsZoneJson, type SeedRecord } from '../services/powerdns.ts';
 
@@ -110,7 +111,7 @@ function unrelatedPart(zone: PowerDnsZoneJson): unknown {
       return [{ ...rrset, records: rrset.records.map((record) => ({ ...record, content: record.content.replace(/^(\S+ \S+ )\d+/, '$1<serial>') })) }];
     }
     if (rrset.type !== 'TXT' || !managed.has(rrset.name)) return [rrset];
-    const kept = rrset.records.filter((record) => !isDmarcRecord(parseTxtContent(record.content).value));
+    const kept = rrset.records.filter((record) => !isDmarcRecord(readTxtContent(record.content).value));
     return kept.length === 0 ? [] : [{ name: rrset.name, type: rrset.type, comments: rrset.comments, records: kept }];
   });
   const { serial: _serial, edited_serial: _edited, ...rest } = zone;
@@ -220,7 +221,7 @@ describe('PowerDNS provider against a real server', () => {
     expect(expected.length).toBeGreaterThanOrEqual(3);
     const content = (await pdns.getZone(ZONE)).rrsets.find((rrset) => rrset.name === `${name}.`)?.records[0]?.content ?? '';
     expect(content).toBe(formatTxtContent(long));
-    const stored = parseTxtContent(content).strings;
+    const stored = readTxtContent(content).strings;
     expect(stored).toEqual(expected);
     for (const piece of stored) expect(new TextEncoder().encode(piece).length).toBeLessThanOrEqual(255);
 

@@ -9,7 +9,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ManagedRecord } from '../../scripts/policy/model.ts';
-import { splitCharacterStrings } from '../../scripts/policy/record.ts';
+import { splitCharacterStrings } from '../../scripts/lib/dns-txt.ts';
 import { computePlan } from '../../scripts/dns/plan.ts';
 import { providerFor } from '../../scripts/dns/providers/index.ts';
 import { decodeMessage, decodeTxtData, OPCODE, RR_TYPE } from '../../scripts/dns/providers/dns-wire.ts';

@@ -5,8 +5,6 @@ import {
   applicablePolicy,
   compareOrgDomainMethods,
   discoverPolicy,
-  normalizeDomain,
-  organizationalDomain,
   organizationalDomainByTreeWalk,
   treeWalk,
   treeWalkTargets,
@@ -53,66 +51,6 @@ const LONG_NAME_WALK = [
   'example.com',
   'com',
 ];
-
-describe('normalizeDomain', () => {
-  test('lower-cases and strips the trailing dot', () => {
-    expect(normalizeDomain('Mail.Example.COM.')).toBe('mail.example.com');
-  });
-
-  test('turns IDN labels into A-labels', () => {
-    expect(normalizeDomain('Bücher.example')).toBe('xn--bcher-kva.example');
-    expect(normalizeDomain('shop.MÜNCHEN.de')).toBe('shop.xn--mnchen-3ya.de');
-  });
-
-  test('keeps underscores, as in _dmarc names', () => {
-    expect(normalizeDomain('_dmarc.Example.com')).toBe('_dmarc.example.com');
-  });
-
-  test('accepts the DNS limits exactly: 63-octet labels, 253-octet names', () => {
-    const label63 = 'a'.repeat(63);
-    expect(normalizeDomain(`${label63}.com`)).toBe(`${label63}.com`);
-    const name253 = [label63, label63, label63, 'b'.repeat(61)].join('.');
-    expect(name253).toHaveLength(253);
-    expect(normalizeDomain(`${name253}.`)).toBe(name253);
-  });
-
-  test.each([
-    ['', /empty/],
-    ['.', /empty/],
-    ['a..example.com', /empty label/],
-    ['.example.com', /empty label/],
-    ['example.com..', /empty label/],
-    [`${'a'.repeat(64)}.com`, /label "a{64}" is 64 octets, more than 63/],
-    [[`${'a'.repeat(63)}`, 'a'.repeat(63), 'a'.repeat(63), 'a'.repeat(62)].join('.'), /254 octets, more than 253/],
-    ['exa mple.com', /characters a domain name cannot hold/],
-    ['192.0.2.1', /IP address/],
-    ['*.example.com', /only letters, digits/],
-  ])('rejects %j', (name, message) => {
-    expect(() => normalizeDomain(name)).toThrow(message);
-  });
-});
-
-describe('organizationalDomain (RFC 7489 PSL)', () => {
-  test.each([
-    ['a.b.c.d.example.com', 'example.com'],
-    ['example.com', 'example.com'],
-    ['foo.bar.co.uk', 'bar.co.uk'],
-    ['bar.co.uk', 'bar.co.uk'],
-    ['Shop.München.de.', 'xn--mnchen-3ya.de'],
-  ])('%s → %s', (name, expected) => {
-    expect(organizationalDomain(name)).toBe(expected);
-  });
-
-  test.each(['co.uk', 'uk', 'com'])('a public suffix (%s) has none', (name) => {
-    expect(organizationalDomain(name)).toBeNull();
-  });
-
-  test('uses the ICANN section unless private suffixes are asked for', () => {
-    expect(organizationalDomain('project.github.io')).toBe('github.io');
-    expect(organizationalDomain('project.github.io', { includePrivateSuffixes: true })).toBe('project.github.io');
-    expect(organizationalDomain('github.io', { includePrivateSuffixes: true })).toBeNull();
-  });
-});
 
 describe('treeWalkTargets', () => {
   test('cuts a long name to 7 labels after the first query: 8 names at most', () => {

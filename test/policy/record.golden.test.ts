@@ -6,12 +6,8 @@
 import { describe, expect, test } from 'vitest';
 import type { DnsTarget, DomainPolicy, ManagedRecord, ReportUri } from '../../scripts/policy/model.ts';
 import { makePolicy } from '../helpers/policy.ts';
-import {
-  externalReportDestinations,
-  formatZoneFileTxt,
-  managedRecords,
-  splitCharacterStrings,
-} from '../../scripts/policy/record.ts';
+import { externalReportDestinations, managedRecords } from '../../scripts/policy/record.ts';
+import { formatZoneFileTxt, splitCharacterStrings } from '../../scripts/lib/dns-txt.ts';
 
 function policy(domain: string, fields: Partial<DomainPolicy> = {}): DomainPolicy {
   return makePolicy(domain, { file: 'domains/x.yaml', ...fields });

@@ -1,12 +1,8 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import type { DmarcRecord, ReportUri, SizeLimit } from '../../scripts/policy/model.ts';
-import {
-  formatDmarcRecord,
-  isDmarcRecord,
-  parseDmarcRecord,
-  splitCharacterStrings,
-} from '../../scripts/policy/record.ts';
+import { formatDmarcRecord, isDmarcRecord, parseDmarcRecord } from '../../scripts/policy/record.ts';
+import { splitCharacterStrings } from '../../scripts/lib/dns-txt.ts';
 
 const disposition = fc.constantFrom('none', 'quarantine', 'reject' as const);
 const alignment = fc.constantFrom('r', 's' as const);
@@ -75,24 +71,6 @@ test('a formatted record still parses the same once split into character-strings
 });
 
 const octets = (text: string): number => new TextEncoder().encode(text).length;
-
-test('splitting any string: the pieces join back to it and each fits in max octets', () => {
-  const anyText = fc.oneof(
-    fc.string({ unit: 'binary', maxLength: 400 }),
-    fc.string({ unit: 'grapheme', maxLength: 200 }),
-    fc.array(fc.constantFrom('v=DMARC1', '; ', ';', ' ', 'p=reject', 'é', '😀', 'rua=mailto:x@example.com'), { maxLength: 60 }).map((parts) =>
-      parts.join(''),
-    ),
-  );
-  fc.assert(
-    fc.property(anyText, fc.integer({ min: 4, max: 300 }), (text, max) => {
-      const strings = splitCharacterStrings(text, max);
-      expect(strings.join('')).toBe(text);
-      expect(strings.length).toBeGreaterThan(0);
-      for (const piece of strings) expect(octets(piece)).toBeLessThanOrEqual(max);
-    }),
-  );
-});
 
 test('splitting a record whose tags each fit cuts only at tag boundaries', () => {
   fc.assert(

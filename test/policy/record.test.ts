@@ -4,20 +4,17 @@ import { makePolicy } from '../helpers/policy.ts';
 import {
   externalReportDestinations,
   formatDmarcRecord,
-  formatZoneFileTxt,
   isDmarcRecord,
   managedRecords,
   parseDmarcRecord,
   policyRecord,
   reportUriHosts,
-  splitCharacterStrings,
 } from '../../scripts/policy/record.ts';
 
 function policy(domain: string, fields: Partial<DomainPolicy> = {}): DomainPolicy {
   return makePolicy(domain, { file: 'domains/x.yaml', ...fields });
 }
 
-const octets = (text: string): number => new TextEncoder().encode(text).length;
 const codes = (input: string | string[]): string[] => parseDmarcRecord(input).problems.map((problem) => problem.code);
 
 describe('formatDmarcRecord', () => {
@@ -233,78 +230,6 @@ describe('parseDmarcRecord', () => {
   });
 });
 
-describe('splitCharacterStrings', () => {
-  const longRecord = formatDmarcRecord({
-    p: 'reject',
-    sp: 'quarantine',
-    rua: Array.from({ length: 8 }, (_, index) => ({ uri: `mailto:dmarc-aggregate-${index}@reports.example.com` })),
-    ri: 3600,
-  });
-
-  test('a short value stays whole, and an empty one is one empty string', () => {
-    expect(splitCharacterStrings('v=DMARC1; p=none')).toStrictEqual(['v=DMARC1; p=none']);
-    expect(splitCharacterStrings('')).toStrictEqual(['']);
-  });
-
-  test('a value over 255 octets becomes strings of at most 255 octets that join back to it', () => {
-    expect(octets(longRecord)).toBeGreaterThan(255);
-    const strings = splitCharacterStrings(longRecord);
-    expect(strings.length).toBeGreaterThan(1);
-    expect(strings.join('')).toBe(longRecord);
-    for (const text of strings) expect(octets(text)).toBeLessThanOrEqual(255);
-  });
-
-  test('breaks after a "; " separator so no tag is cut', () => {
-    expect(splitCharacterStrings('v=DMARC1; p=reject; sp=none; adkim=s', 20)).toStrictEqual([
-      'v=DMARC1; p=reject; ',
-      'sp=none; adkim=s',
-    ]);
-    const strings = splitCharacterStrings('v=DMARC1; p=reject; rua=mailto:a@example.com; ri=3600', 30);
-    expect(strings).toStrictEqual(['v=DMARC1; p=reject; ', 'rua=mailto:a@example.com; ', 'ri=3600']);
-  });
-
-  test('cuts inside a tag only when the tag alone is too long', () => {
-    const strings = splitCharacterStrings(longRecord);
-    // The rua tag is longer than 255 octets, so it is the only tag that gets cut.
-    expect(strings[0]).toBe('v=DMARC1; p=reject; sp=quarantine; ');
-    // ...and it is broken between URIs, never inside one.
-    for (const text of strings.slice(1, -1)) expect(text).toMatch(/,$|; $/);
-    expect(strings.at(-1)?.endsWith('; ri=3600')).toBe(true);
-    expect(splitCharacterStrings('abcdefghij', 4)).toStrictEqual(['abcd', 'efgh', 'ij']);
-  });
-
-  test('counts octets, not JavaScript characters, and never cuts a character in two', () => {
-    const value = 'v=DMARC1; x=' + 'é'.repeat(10) + '😀'.repeat(3);
-    const strings = splitCharacterStrings(value, 7);
-    expect(strings.join('')).toBe(value);
-    for (const text of strings) {
-      expect(octets(text)).toBeLessThanOrEqual(7);
-      expect(text.isWellFormed()).toBe(true);
-    }
-    expect(splitCharacterStrings('ééé', 4)).toStrictEqual(['éé', 'é']);
-  });
-
-  test('rejects a limit that cannot hold a character', () => {
-    expect(() => splitCharacterStrings('😀', 3)).toThrow(RangeError);
-    expect(() => splitCharacterStrings('a', 0)).toThrow(RangeError);
-  });
-});
-
-describe('formatZoneFileTxt', () => {
-  test('quotes each string and separates them by a space', () => {
-    expect(formatZoneFileTxt(['v=DMARC1; p=reject; ', 'rua=mailto:a@example.com'])).toBe(
-      '"v=DMARC1; p=reject; " "rua=mailto:a@example.com"',
-    );
-    expect(formatZoneFileTxt([''])).toBe('""');
-  });
-
-  test('escapes quotes and backslashes, and writes other octets as \\DDD', () => {
-    expect(formatZoneFileTxt(['say "hi" \\ bye'])).toBe('"say \\"hi\\" \\\\ bye"');
-    expect(formatZoneFileTxt(['tab\there\n'])).toBe('"tab\\009here\\010"');
-    expect(formatZoneFileTxt(['é', '\x7f'])).toBe('"\\195\\169" "\\127"');
-  });
-});
-
 describe('policyRecord', () => {
   test('the minimal record is just p', () => {
     expect(policyRecord(policy('example.com', { p: 'none' }))).toStrictEqual({ p: 'none' });
@@ -368,6 +293,12 @@ describe('reportUriHosts', () => {
     expect(reportUriHosts('mailto:no-at-sign')).toStrictEqual([]);
     expect(reportUriHosts('mailto:d@192.0.2.1')).toStrictEqual([]);
     expect(reportUriHosts('not a uri')).toStrictEqual([]);
+  });
+
+  test('a host DNS cannot hold is no destination: no authorisation record is made for it', () => {
+    expect(reportUriHosts('mailto:d@exa*mple.com')).toStrictEqual([]);
+    expect(reportUriHosts(`mailto:d@${'a'.repeat(64)}.example`)).toStrictEqual([]);
+    expect(reportUriHosts('https://[2001:db8::1]/dmarc')).toStrictEqual([]);
   });
 });
 

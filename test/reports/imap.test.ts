@@ -164,7 +164,7 @@ describe('reading', () => {
     expect(messages.map((m) => m.uid)).toEqual([1, 2, 3]);
     const big = messages[1]!;
     expect(big.error?.code).toBe('limit-size');
-    expect(big.error?.message).toMatch(/over the 0\.1 MiB limit/);
+    expect(big.error?.message).toMatch(/over the 97\.7 KiB limit/);
     expect(big.source.length).toBe(0);
     expect(big.size).toBeGreaterThan(300_000);
     expect(big.subject).toBe(subjectOf(2));

@@ -31,7 +31,7 @@ import { committedRecordsSql, committedTlsSql, ledgerGlob } from '../../scripts/
 import { enc, mail } from '../fixtures/unpack/make.ts';
 import { tlsMail, tlsReportJson, utcDay } from '../fixtures/reports/mailbuilder.ts';
 import type { TlsReportSpec } from '../fixtures/reports/mailbuilder.ts';
-import { prng } from '../../bench/ingest/generate.ts';
+import { prng } from '../../scripts/lib/random.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(REPO, 'bin', 'dmarcops.js');

@@ -180,7 +180,7 @@ describe('dmarcops migrate-quarantine', () => {
     expect(of(OLD[2]!)[0]).toMatchObject({ outcome: 'unsupported', kind: 'failure', sourceBytes: failure.length, messageId: '<arf-1@receiver.example>', subject: 'FW: Failure Report', sourceName: oldPath(OLD[2]!) });
     expect(of(OLD[3]!)[0]).toMatchObject({ outcome: 'foreign', sourceBytes: foreignMail.length, quarantinePath: `quarantine/foreign/${sha(foreignXml)}.xml.gz`, reason: expect.stringMatching(/migrated: the report alone kept/) });
     expect(of(OLD[4]!)).toEqual([]);
-    expect(of(OLD[5]!)[0]).toMatchObject({ outcome: 'foreign', quarantinePath: null, reason: expect.stringMatching(/migrated: removed: over the cap of 4\.0 KiB per report/) });
+    expect(of(OLD[5]!)[0]).toMatchObject({ outcome: 'foreign', quarantinePath: null, reason: expect.stringMatching(/migrated: removed: over the cap of 4 KiB per report/) });
     // The earlier rows stay, cleaned.
     const old = (await findReports(root)).filter((row) => row.ingestRun === 'old-run');
     expect(old).toHaveLength(OLD.filter((f) => f.row).length + 1);

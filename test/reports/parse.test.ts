@@ -1,6 +1,6 @@
 /**
- * Unit tests of the parse stage: the model, each real-world quirk (dmarc-spec.md §4.3–4.5),
- * encodings, namespaces, RFC 9990, and hostile input.
+ * Unit tests of the parse stage: the model, each quirk real reporters send (junk markup, values outside
+ * the RFC 7489 Appendix C enumerations), encodings, namespaces, RFC 9990, and hostile input.
  */
 import { describe, expect, test } from 'vitest';
 import { ParseError, parseReport, parseReportBytes } from '../../scripts/reports/parse/index.ts';

@@ -39,7 +39,7 @@ describe('gzip bombs', () => {
     expect(process.memoryUsage().rss - rss).toBeLessThan(128 * MiB);
     expect(problem.code).toBe('limit-ratio');
     expect(problem.trail).toEqual([bombPath, 'bomb.xml']);
-    expect(problem.message).toMatch(/bomb\.xml.*expanded 8\.0 KiB into .*MiB \(ratio \d+:1 > maxRatio 200\)/);
+    expect(problem.message).toMatch(/bomb\.xml.*expanded 8 KiB into .*MiB \(ratio \d+:1 > maxRatio 200\)/);
   });
 
   it('refuses a bomb by size when the ratio check is off (here one that starts like a report)', async () => {
@@ -83,7 +83,7 @@ describe('zip bombs', () => {
     const problem = only(await unpackBytes(zipSync({ 'big.xml': new Uint8Array(8 * MiB) }), 'big.zip'));
     expect(problem.code).toBe('limit-ratio');
     expect(problem.trail).toEqual(['big.zip', 'big.xml']);
-    expect(problem.message).toMatch(/declares 8\.0 MiB/);
+    expect(problem.message).toMatch(/declares 8 MiB/);
     const bySize = only(await unpackBytes(zipSync({ 'big.xml': new Uint8Array(8 * MiB) }), 'big.zip', { maxPayloadBytes: 4 * MiB }));
     expect(bySize.code).toBe('limit-size');
   });

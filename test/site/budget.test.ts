@@ -29,7 +29,7 @@ const FILES: Record<string, string | Buffer> = {
   '_astro/site.css': 'body{font-family:system-ui;color:#222}'.repeat(20),
   'logo.svg': '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><rect width="1" height="1"/></svg>',
   'favicon.svg': '<svg xmlns="http://www.w3.org/2000/svg"/>',
-  // A page that pulls in ~40 KB (compressed) of random script: over a 30 KB budget.
+  // A page that pulls in ~40 KiB (compressed) of random script: over a 30 KiB budget.
   'heavy/index.html': '<!doctype html><script type="module" src="/repo/_astro/heavy.js"></script><script src="/repo/_astro/missing.js"></script><img src="/elsewhere.png">',
   '_astro/heavy.js': `export const noise="${randomBytes(40_000).toString('base64')}";`,
 };
@@ -72,7 +72,7 @@ describe('checkBudget', () => {
     expect(heavy.bytes).toBe(total('heavy/index.html', '_astro/heavy.js'));
     expect(heavy.bytes).toBeGreaterThan(30 * 1024);
     expect(report.overBudget.map((page) => page.page)).toEqual(['heavy/index.html']);
-    expect(describeOverBudget(heavy, report.limitBytes)).toMatch(/^heavy\/index\.html is [\d.]+ KB compressed, over the 30\.0 KB budget .*biggest assets: _astro\/heavy\.js [\d.]+ KB/);
+    expect(describeOverBudget(heavy, report.limitBytes)).toMatch(/^heavy\/index\.html is [\d.]+ KiB compressed, over the 30 KiB budget .*biggest assets: _astro\/heavy\.js [\d.]+ KiB/);
     expect([...report.warnings].sort()).toEqual(['/elsewhere.png is outside the base /repo/: it would not load on the deployed site (heavy/index.html)', '_astro/missing.js is referenced but not in the site (heavy/index.html)']);
     expect(report.files).toBe(Object.keys(FILES).length);
     expect(report.totalBytes).toBe(Object.values(FILES).reduce((sum, content) => sum + Buffer.byteLength(content), 0));

@@ -137,7 +137,7 @@ describe('buildSite (a throwaway Astro project)', () => {
     const html = await readFile(join(dir, 'dist', 'index.html'), 'utf8');
     expect(JSON.parse(/<pre id="settings">(.*?)<\/pre>/s.exec(html)![1]!.replaceAll('&quot;', '"')).DMARCOPS_SHOW_ADDRESSES).toBe('0');
     expect(result.budget.overBudget.map((page) => page.page)).toEqual(['heavy/index.html']);
-    expect(message).toMatch(/^1 page over the 20\.0 KB compressed budget:\n {2}heavy\/index\.html is \d+\.\d KB compressed, over the 20\.0 KB budget \(HTML \d+\.\d KB\)$/);
+    expect(message).toMatch(/^1 page over the 20 KiB compressed budget:\n {2}heavy\/index\.html is [\d.]+ KiB compressed, over the 20 KiB budget \(HTML [\d.]+ (?:B|KiB)\)$/);
   });
 
   test('refuses an output folder that holds the project or the data', async () => {

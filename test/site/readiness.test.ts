@@ -8,7 +8,6 @@ import {
   assessReadiness,
   assessWithNewReporters,
   describeMoved,
-  formatShare,
   isNewReporter,
 } from '../../scripts/site/readiness.ts';
 import type { ReadinessInput, ReadinessSource, ReporterShare } from '../../scripts/site/readiness.ts';
@@ -207,14 +206,5 @@ describe('new reporters cannot move the verdict silently', () => {
 
   test('no new reporters: the plain verdict', () => {
     expect(assessWithNewReporters(input(), [], 60)).toEqual({ ...assessReadiness(input()), moved: null });
-  });
-});
-
-describe('formatShare', () => {
-  test('never rounds failing mail away', () => {
-    expect(formatShare(9_999, 10_000)).toBe('99.9%');
-    expect(formatShare(1, 10_000)).toBe('< 0.1%');
-    expect(formatShare(10, 10)).toBe('100%');
-    expect(formatShare(0, 0)).toBe('0%');
   });
 });

@@ -18,7 +18,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../scripts/cli.ts';
 import { createEnricher } from '../../scripts/reports/enrich/index.ts';
-import { canonicalIp, parseIp } from '../../scripts/reports/enrich/ip.ts';
+import { canonicalIp, parseIp } from '../../scripts/lib/ip.ts';
 import { ingestRun } from '../../scripts/reports/pipeline.ts';
 import { fileItems } from '../../scripts/reports/sources/files.ts';
 import { committedRecordsSql, openDataset } from '../../scripts/reports/store/index.ts';

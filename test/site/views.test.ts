@@ -1,13 +1,11 @@
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
+import { escapeHtml } from '../../scripts/lib/escape.ts';
 import type { SeriesRow, SourceGroup } from '../../scripts/site/model.ts';
 import { failingRuns, hasFailing, provenance, sumPass } from '../../site/src/lib/pages.ts';
 import type { ReporterPayload } from '../../site/src/lib/pages.ts';
 import {
   dailyTallies,
-  escapeHtml,
-  formatChange,
-  formatPercent,
   renderHead,
   renderRows,
   resolveWindow,
@@ -82,32 +80,6 @@ describe('sums', () => {
     );
     const group = { series: [row(1, 0, 1), row(2, 0, 1), row(3, 0, 1), row(7, 0, 2), row(9, 4)] } as unknown as SourceGroup;
     expect(failingRuns(group)).toEqual([1, 3, 7, 7]);
-  });
-});
-
-describe('formats', () => {
-  test('percentages never round a few messages away', () => {
-    expect(formatPercent(1, 10_000)).toBe('<0.1%');
-    expect(formatPercent(9_999, 10_000)).toBe('>99.9%');
-    expect(formatPercent(10_000, 10_000)).toBe('100.0%');
-    expect(formatPercent(0, 10)).toBe('0.0%');
-    expect(formatPercent(0, 0)).toBe('–');
-    expect(formatPercent(1, 3)).toBe('33.3%');
-  });
-
-  test('changes are signed, and growth from nothing is "new"', () => {
-    expect(formatChange(112, 100)).toBe('+12.0%');
-    expect(formatChange(97, 100)).toBe('−3.0%');
-    expect(formatChange(5, 0)).toBe('new');
-    expect(formatChange(0, 0)).toBe('–');
-  });
-
-  test('escapeHtml leaves no markup, attribute break-out or template literal', () => {
-    const hostile = `<script>alert(1)</script>" onerror='x' \`\${y}\` &amp;`;
-    const escaped = escapeHtml(hostile);
-    expect(escaped).not.toMatch(/[<>"'`]/);
-    expect(escaped).toContain('&amp;amp;');
-    expect(escapeHtml(null)).toBe('');
   });
 });
 

@@ -27,26 +27,8 @@ export function ignored(list: readonly string[], domain: string): boolean {
   return list.includes(domain);
 }
 
-/** "1,234" */
-export const count = (n: number): string => Math.round(n).toLocaleString('en-US');
-
-/** A share as a percentage with one decimal, never rounded up to a clean 100% (as readiness.ts does it). */
-export function percent(part: number, whole: number): string {
-  if (whole <= 0) return '0%';
-  const share = part / whole;
-  if (share > 0 && share < 0.001) return '< 0.1%';
-  return `${Math.floor(share * 1000) / 10}%`;
-}
-
-export const plural = (n: number, word: string, words = `${word}s`): string => `${count(n)} ${n === 1 ? word : words}`;
-
 /** `n` as a JS number from a DuckDB value. */
 export { num };
-
-/** A label for a source group key, as the dashboard shows it: `service:SendGrid` → `SendGrid`. */
-export function groupName(key: string): string {
-  return key.slice(key.indexOf(':') + 1);
-}
 
 /** What kind of source a group key is, in words. */
 export function groupKind(key: string): string {

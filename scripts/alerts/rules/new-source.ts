@@ -14,7 +14,9 @@
  * It clears when the source is declared (its mail then belongs to the sender), stops sending failing
  * mail above the threshold, or is no longer new (first seen more than `new_for_days` days ago).
  */
-import { organizationalDomain } from '../../policy/orgdomain.ts';
+import { unique } from '../../lib/collections.ts';
+import { inZone, organizationalDomain } from '../../lib/dns-name.ts';
+import { formatCount, formatShare, plural } from '../../lib/text.ts';
 import { groupLabel } from '../../site/rollups/common.ts';
 import type { Row } from '../../site/rollups/duckdb.ts';
 import { domainPageUrl } from '../config.ts';
@@ -22,7 +24,7 @@ import type { Alert, AlertTable, SenderProposal } from '../model.ts';
 import { alertKey } from '../model.ts';
 import { addDays } from '../window.ts';
 import type { RuleContext } from './common.ts';
-import { count, groupKind, ignored, num, percent } from './common.ts';
+import { groupKind, ignored, num } from './common.ts';
 
 const CATEGORY_AUTHORISED_FAILING = 2;
 const CATEGORY_UNAUTHORISED = 3;
@@ -161,8 +163,8 @@ export function newSourceAlert(rc: RuleContext, c: NewSourceCandidate): Alert {
   ];
   if (c.ipCount > c.ips.length) tables[0]!.title = `IP addresses (top ${c.ips.length} of ${c.ipCount})`;
   const split = [
-    c.unauthorised > 0 ? `${count(c.unauthorised)} unauthorised` : null,
-    c.authorisedFailing > 0 ? `${count(c.authorisedFailing)} matched a declared sender but failed` : null,
+    c.unauthorised > 0 ? `${formatCount(c.unauthorised)} unauthorised` : null,
+    c.authorisedFailing > 0 ? `${formatCount(c.authorisedFailing)} matched a declared sender but failed` : null,
   ].filter((part) => part !== null);
   const actions = proposal !== undefined
     ? [
@@ -181,7 +183,7 @@ export function newSourceAlert(rc: RuleContext, c: NewSourceCandidate): Alert {
     title: `New source sending as ${domain}: ${label}`,
     summary:
       `${label} (${c.type === null ? groupKind(c.groupKey) : `${groupKind(c.groupKey)}, ${c.type}`}) started sending mail as ${domain} on ${c.firstDay}; ` +
-      `it sent nothing in the ${rule.baselineDays} days before. ${count(failing)} of its ${count(c.messages)} messages since then failed DMARC (${split.join(', ')}).`,
+      `it sent nothing in the ${rule.baselineDays} days before. ${formatCount(failing)} of its ${formatCount(c.messages)} messages since then failed DMARC (${split.join(', ')}).`,
     since: c.firstDay,
     figures: [
       { label: 'First seen', value: c.firstDay, format: 'day' },
@@ -209,8 +211,8 @@ export function newSourceAlert(rc: RuleContext, c: NewSourceCandidate): Alert {
 export function senderProposal(rc: RuleContext, c: NewSourceCandidate): SenderProposal | undefined {
   const loaded = rc.domains[c.dom];
   if (loaded === undefined) return undefined;
-  const ours = new Set(rc.domains.map((d) => d.policy.domain));
-  const isOurs = (domain: string): boolean => ours.has(domain) || [...ours].some((d) => domain.endsWith(`.${d}`));
+  const ours = rc.domains.map((d) => d.policy.domain);
+  const isOurs = (domain: string): boolean => ours.some((zone) => inZone(domain, zone));
   const passing = c.results.filter((r) => r.result === 'pass');
   const ourKeys = passing.filter((r) => r.kind === 'dkim' && isOurs(r.domain));
   const service = c.groupKey.startsWith('service:');
@@ -221,27 +223,26 @@ export function senderProposal(rc: RuleContext, c: NewSourceCandidate): SenderPr
   const evidence: string[] = [];
   if (service) evidence.push(`${name} is a known ${c.type ?? 'mail service'} (its IP addresses' reverse DNS or network belongs to it).`);
   const dkimEntry = (r: NewSourceCandidate['results'][number]) => (r.qualifier === null ? { domain: r.domain } : { domain: r.domain, selector: r.qualifier });
-  const unique = <T>(list: T[], keyOf: (item: T) => string): T[] => list.filter((item, index) => list.findIndex((other) => keyOf(other) === keyOf(item)) === index);
 
   const sender: SenderProposal['sender'] = { name };
   if (c.type !== null) sender.type = c.type;
   if (ourKeys.length > 0) {
     sender.dkim = unique(ourKeys.map(dkimEntry), (e) => `${e.domain} ${e.selector ?? ''}`).slice(0, 3);
-    for (const r of ourKeys.slice(0, 3)) evidence.push(`DKIM passes with d=${r.domain}${r.qualifier === null ? '' : ` s=${r.qualifier}`}, a key published under one of your domains, on ${count(r.messages)} failing messages (not aligned with the From domain).`);
+    for (const r of ourKeys.slice(0, 3)) evidence.push(`DKIM passes with d=${r.domain}${r.qualifier === null ? '' : ` s=${r.qualifier}`}, a key published under one of your domains, on ${formatCount(r.messages)} failing messages (not aligned with the From domain).`);
   } else {
     const spf = passing.filter((r) => r.kind === 'spf' && (r.qualifier === null || r.qualifier === 'mfrom') && !isOurs(r.domain));
     const includes = unique(spf.map((r) => organizationalDomain(r.domain) ?? r.domain), (d) => d).slice(0, 2);
     if (includes.length > 0) {
       sender.spf_includes = includes;
-      for (const r of spf.slice(0, 2)) evidence.push(`SPF passes for its bounce domain ${r.domain} on ${count(r.messages)} messages.`);
+      for (const r of spf.slice(0, 2)) evidence.push(`SPF passes for its bounce domain ${r.domain} on ${formatCount(r.messages)} messages.`);
     } else {
       const dkim = passing.filter((r) => r.kind === 'dkim');
       if (dkim.length === 0) return undefined;
       sender.dkim = unique(dkim.map(dkimEntry), (e) => `${e.domain} ${e.selector ?? ''}`).slice(0, 2);
-      for (const r of dkim.slice(0, 2)) evidence.push(`DKIM passes for its own domain d=${r.domain} on ${count(r.messages)} messages.`);
+      for (const r of dkim.slice(0, 2)) evidence.push(`DKIM passes for its own domain d=${r.domain} on ${formatCount(r.messages)} messages.`);
     }
   }
   const failing = c.unauthorised + c.authorisedFailing;
-  evidence.push(`${count(c.messages)} messages from ${c.ipCount} IP address${c.ipCount === 1 ? '' : 'es'} since ${c.firstDay}, ${percent(failing, c.messages)} failing DMARC, reported by ${c.reporters.map((r) => r.org).join(', ') || 'nobody'}.`);
+  evidence.push(`${formatCount(c.messages)} messages from ${plural(c.ipCount, 'IP address', 'IP addresses')} since ${c.firstDay}, ${formatShare(failing, c.messages)} failing DMARC, reported by ${c.reporters.map((r) => r.org).join(', ') || 'nobody'}.`);
   return { domain: loaded.policy.domain, file: loaded.policy.file, sender, evidence };
 }

@@ -9,6 +9,7 @@
  * has neither) or `sp` says nothing about them. Defaults as RFC 9989 applies them: sp defaults to p,
  * np to sp, adkim/aspf to r, pct to 100, t to n.
  */
+import { plural } from '../../lib/text.ts';
 import type { DomainPolicy } from '../../policy/model.ts';
 import { formatDmarcRecord, policyRecord } from '../../policy/record.ts';
 import { domainPageUrl } from '../config.ts';
@@ -53,18 +54,18 @@ export function policyDifferences(policy: DomainPolicy, tags: ReportedTags): str
     testing: policy.testing ? 'y' : 'n',
   };
   const differences: string[] = [];
-  const compare = (tag: keyof typeof defined, reported: string | number | null): void => {
+  const compareTag = (tag: keyof typeof defined, reported: string | number | null): void => {
     if (reported === null || reported === '') return;
     const value = typeof reported === 'string' ? reported.trim().toLowerCase() : reported;
     if (String(value) !== String(defined[tag])) differences.push(`${tag === 'testing' ? 't' : tag}: ${String(value)} reported, ${String(defined[tag])} in the repository`);
   };
-  compare('p', tags.p);
-  compare('sp', tags.sp);
-  compare('np', tags.np);
-  compare('adkim', tags.adkim);
-  compare('aspf', tags.aspf);
-  compare('pct', tags.pct);
-  compare('testing', tags.testing === null ? null : tags.testing.trim().toLowerCase().startsWith('y') ? 'y' : 'n');
+  compareTag('p', tags.p);
+  compareTag('sp', tags.sp);
+  compareTag('np', tags.np);
+  compareTag('adkim', tags.adkim);
+  compareTag('aspf', tags.aspf);
+  compareTag('pct', tags.pct);
+  compareTag('testing', tags.testing === null ? null : tags.testing.trim().toLowerCase().startsWith('y') ? 'y' : 'n');
   return differences;
 }
 
@@ -129,7 +130,7 @@ function policyDriftAlert(rc: RuleContext, policy: DomainPolicy, streak: Reporte
       .map((tag) => `${tag === 'testing' ? 't' : tag}=${String(tags[tag])}`)
       .join('; ');
   const reporters = [...new Set(streak.flatMap((d) => d.reporters))].sort();
-  const differing = `${reporters.length} reporter${reporters.length === 1 ? '' : 's'}: ${reporters.join(', ')}`;
+  const differing = `${plural(reporters.length, 'reporter')}: ${reporters.join(', ')}`;
   return {
     key: alertKey('policy-drift', policy.domain),
     rule: 'policy-drift',

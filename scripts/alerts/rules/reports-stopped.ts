@@ -7,6 +7,7 @@
  *     its last one) and has been silent for `reporter_days` days, while the domain still gets reports.
  * `since`: the first day without a report.
  */
+import { formatCount, plural } from '../../lib/text.ts';
 import type { LoadedDomain } from '../../policy/load.ts';
 import { domainPageUrl } from '../config.ts';
 import type { ReportsStoppedConfig } from '../config.ts';
@@ -14,7 +15,7 @@ import type { Alert } from '../model.ts';
 import { alertKey } from '../model.ts';
 import { addDays, daysBetween } from '../window.ts';
 import type { ReporterCoverage } from '../window.ts';
-import { count, ignored, plural } from './common.ts';
+import { ignored } from './common.ts';
 
 export interface StoppedDomain {
   dom: number;
@@ -106,7 +107,7 @@ export function reportsStoppedAlerts(coverage: readonly ReporterCoverage[], doma
       link: domainPageUrl(dashboard, policy.domain),
       actions: [
         `Receivers change how they report; nothing in ${policy.file} needs to change while other reporters still send. \`dmarcops ledger --org "${r.coverage.org}" --domain ${policy.domain}\` lists what came from it, including reports that could not be read.`,
-        `If ${r.coverage.org}'s users are a large part of your audience, its missing reports hide that part of your mail from the dashboard (${count(r.coverage.reports)} reports so far).`,
+        `If ${r.coverage.org}'s users are a large part of your audience, its missing reports hide that part of your mail from the dashboard (${formatCount(r.coverage.reports)} reports so far).`,
       ],
     });
   }

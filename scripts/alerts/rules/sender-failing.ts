@@ -7,6 +7,7 @@
  * shows (classify()'s, weighted by messages). `since`: the first day of the failing streak that
  * reaches `asOf` (days without mail from the sender neither break nor extend it).
  */
+import { formatCount, formatShare } from '../../lib/text.ts';
 import { groupLabel } from '../../site/rollups/common.ts';
 import { HintVotes } from '../../site/rollups/domains.ts';
 import { domainPageUrl } from '../config.ts';
@@ -14,7 +15,7 @@ import type { Alert } from '../model.ts';
 import { alertKey } from '../model.ts';
 import { addDays } from '../window.ts';
 import type { RuleContext } from './common.ts';
-import { count, enforcing, ignored, num, percent } from './common.ts';
+import { enforcing, ignored, num } from './common.ts';
 
 const CATEGORY_AUTHORISED_FAILING = 2;
 
@@ -95,10 +96,10 @@ export function assessSender(days: readonly SenderDay[], asOf: string, rule: { r
   if (recentTotal < rule.minMessages) return verdict;
   const recentPercent = (100 * recent.compliant) / recentTotal;
   const baselinePercent = baselineTotal >= rule.minMessages ? (100 * baseline.compliant) / baselineTotal : null;
-  if (recentPercent < rule.minPassPercent) verdict.reasons.push(`passed DMARC for ${percent(recent.compliant, recentTotal)} of its mail, below ${rule.minPassPercent}%`);
+  if (recentPercent < rule.minPassPercent) verdict.reasons.push(`passed DMARC for ${formatShare(recent.compliant, recentTotal)} of its mail, below ${rule.minPassPercent}%`);
   const drop = baselinePercent === null ? 0 : baselinePercent - recentPercent;
   if (baselinePercent !== null && drop > rule.maxDropPoints) {
-    verdict.reasons.push(`${Math.round(drop * 10) / 10} points below its ${percent(baseline.compliant, baselineTotal)} of the ${rule.baselineDays} days before (at most ${rule.maxDropPoints})`);
+    verdict.reasons.push(`${Math.round(drop * 10) / 10} points below its ${formatShare(baseline.compliant, baselineTotal)} of the ${rule.baselineDays} days before (at most ${rule.maxDropPoints})`);
   }
   if (verdict.reasons.length === 0) return verdict;
 
@@ -129,7 +130,7 @@ function senderFailingAlert(rc: RuleContext, input: SenderFailingInput, verdict:
     severity: lost ? 'critical' : 'warning',
     domain,
     title: `${input.sender} fails DMARC for ${domain}`,
-    summary: `Over the last ${rule.recentDays === 1 ? 'day' : `${rule.recentDays} days`}, ${input.sender} (declared under senders: of ${policy.file}) ${verdict.reasons.join(', and ')}: ${count(verdict.recent.failing)} of ${count(recentTotal)} messages failed. ${action}`,
+    summary: `Over the last ${rule.recentDays === 1 ? 'day' : `${rule.recentDays} days`}, ${input.sender} (declared under senders: of ${policy.file}) ${verdict.reasons.join(', and ')}: ${formatCount(verdict.recent.failing)} of ${formatCount(recentTotal)} messages failed. ${action}`,
     since: verdict.since ?? rc.asOf,
     figures: [
       { label: `Pass rate, last ${rule.recentDays} days`, value: recentTotal > 0 ? verdict.recent.compliant / recentTotal : null, format: 'share' },
@@ -141,7 +142,7 @@ function senderFailingAlert(rc: RuleContext, input: SenderFailingInput, verdict:
       {
         title: 'Day by day',
         head: ['day', 'messages', 'passing DMARC'],
-        rows: input.days.filter((d) => d.day >= addDays(rc.asOf, -13)).map((d) => [d.day, d.compliant + d.failing, percent(d.compliant, d.compliant + d.failing)]),
+        rows: input.days.filter((d) => d.day >= addDays(rc.asOf, -13)).map((d) => [d.day, d.compliant + d.failing, formatShare(d.compliant, d.compliant + d.failing)]),
       },
     ],
     link: domainPageUrl(rc.dashboard, domain, '7d'),

@@ -5,13 +5,14 @@
  * zero); alert when the recent days hold at least `min_messages` and their daily average is at least
  * `factor` times the baseline's. `since`: the first recent day at that level.
  */
+import { formatCount, formatShare, plural } from '../../lib/text.ts';
 import { groupLabel } from '../../site/rollups/common.ts';
 import { domainPageUrl } from '../config.ts';
 import type { Alert } from '../model.ts';
 import { alertKey } from '../model.ts';
 import { addDays } from '../window.ts';
 import type { RuleContext } from './common.ts';
-import { count, enforcing, ignored, num, percent } from './common.ts';
+import { enforcing, ignored, num } from './common.ts';
 
 const CATEGORY_UNAUTHORISED = 3;
 const SOURCES_LISTED = 10;
@@ -97,14 +98,14 @@ export async function spoofingSurgeAlerts(rc: RuleContext): Promise<Alert[]> {
     const rejected = num(handled?.rejected);
     const quarantined = num(handled?.quarantined);
     const stopped = enforcing(policy);
-    const level = verdict.factor === null ? `after ${count(verdict.baseline)} in the ${rule.baselineDays} days before` : `${Math.round(verdict.factor * 10) / 10} times the usual ${count(verdict.baselinePerDay)} a day`;
+    const level = verdict.factor === null ? `after ${formatCount(verdict.baseline)} in the ${rule.baselineDays} days before` : `${Math.round(verdict.factor * 10) / 10} times the usual ${formatCount(verdict.baselinePerDay)} a day`;
     return {
       key: alertKey('spoofing-surge', domain),
       rule: 'spoofing-surge',
       severity: stopped ? 'info' : 'warning',
       domain,
       title: `Spoofing surge for ${domain}`,
-      summary: `${count(verdict.recent)} unauthorised messages claimed to be from ${domain} over the last ${rule.recentDays} day${rule.recentDays === 1 ? '' : 's'}: ${count(verdict.recentPerDay)} a day, ${level}. Receivers rejected ${percent(rejected, verdict.recent)} and quarantined ${percent(quarantined, verdict.recent)} of it.`,
+      summary: `${formatCount(verdict.recent)} unauthorised messages claimed to be from ${domain} over the last ${plural(rule.recentDays, 'day')}: ${formatCount(verdict.recentPerDay)} a day, ${level}. Receivers rejected ${formatShare(rejected, verdict.recent)} and quarantined ${formatShare(quarantined, verdict.recent)} of it.`,
       since: verdict.since ?? rc.asOf,
       figures: [
         { label: `Unauthorised, last ${rule.recentDays} days`, value: verdict.recent, format: 'count' },

@@ -21,8 +21,10 @@ import type { BatchPatchParam, RecordBatchParams, RecordListParams, TXTRecordPar
 import { DmarcopsError } from '../../lib/errors.ts';
 import type { ErrorCode } from '../../lib/errors.ts';
 import type { DnsProviderName } from '../../policy/model.ts';
-import { splitCharacterStrings } from '../../policy/record.ts';
+import { decodeTxtStrings, parseTxtContent, quoteCharacterString, splitCharacterStrings, splitOctets } from '../../lib/dns-txt.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
+import { plural } from '../../lib/text.ts';
+import { inZone, normaliseName } from '../../lib/dns-name.ts';
 
 /** The API behaviour the provider was written against (`api-version` header); the SDK would send today's date. */
 export const CLOUDFLARE_API_VERSION = '2026-06-01';
@@ -278,7 +280,7 @@ export function batchOperations(zone: string, changes: readonly RecordChange[], 
     if (change.type !== 'TXT') throw invalidChange(zone, change, `only TXT changes are supported, not ${String(change.type)}`);
     if (change.provider !== 'cloudflare') throw invalidChange(zone, change, `the change is for provider ${change.provider}`);
     if (normaliseName(change.zone) !== zone) throw invalidChange(zone, change, `the change is for zone ${change.zone}`);
-    if (name !== zone && !name.endsWith(`.${zone}`)) throw invalidChange(zone, change, `${name} is not in zone ${zone}`);
+    if (!inZone(name, zone)) throw invalidChange(zone, change, `${name} is not in zone ${zone}`);
 
     const atName = current.filter((record) => normaliseName(record.name) === name && !used.has(record));
     const owned: TxtRecord[] = [];
@@ -348,9 +350,9 @@ export function chunkOperations(ops: BatchOperations, limit: number): BatchOpera
 
 function describeOps(ops: BatchOperations): string {
   const parts = [
-    ops.deletes.length > 0 ? `${ops.deletes.length} delete${ops.deletes.length === 1 ? '' : 's'}` : '',
-    ops.patches.length > 0 ? `${ops.patches.length} update${ops.patches.length === 1 ? '' : 's'}` : '',
-    ops.posts.length > 0 ? `${ops.posts.length} create${ops.posts.length === 1 ? '' : 's'}` : '',
+    ops.deletes.length > 0 ? plural(ops.deletes.length, 'delete') : '',
+    ops.patches.length > 0 ? plural(ops.patches.length, 'update') : '',
+    ops.posts.length > 0 ? plural(ops.posts.length, 'create') : '',
   ].filter((part) => part !== '');
   return `a batch of ${parts.join(', ')}`;
 }
@@ -367,81 +369,24 @@ function invalidChange(zone: string, change: RecordChange, message: string, code
  * octets each, split after `;` so no tag is cut, `"` and `\` escaped, separated by a space.
  */
 export function encodeCloudflareTxt(value: string): string {
-  return splitCharacterStrings(value, 255)
-    .map((string) => `"${string.replace(/["\\]/g, (char) => `\\${char}`)}"`)
-    .join(' ');
+  return splitCharacterStrings(value, 255).map(quoteCharacterString).join(' ');
 }
 
 /**
  * Read `content` back: when it starts and ends with `"`, as quoted character-strings (`\"`, `\\`,
- * `\DDD` decoded); otherwise as legacy unquoted content taken literally (DNSControl's rule). Content
- * that starts and ends with quotes but does not parse is taken literally too.
+ * `\DDD` decoded); otherwise as legacy unquoted content taken literally (DNSControl's rule), published
+ * in 255-octet pieces. Content that starts and ends with quotes but does not parse is taken literally too.
  */
 export function decodeCloudflareTxt(content: string): { value: string; strings: string[] } {
   const trimmed = content.trim();
   if (trimmed.length >= 2 && trimmed.startsWith('"') && trimmed.endsWith('"')) {
-    const strings = parseQuotedStrings(trimmed);
-    if (strings !== undefined) return { value: strings.join(''), strings };
+    const parsed = parseTxtContent(trimmed);
+    if (!('invalid' in parsed)) return decodeTxtStrings(parsed.strings);
   }
-  return { value: content, strings: splitOctets(content, 255) };
+  return { value: content, strings: decodeTxtStrings(splitOctets(utf8.encode(content), 255)).strings };
 }
 
-const decoder = new TextDecoder('utf-8');
-const encoder = new TextEncoder();
-
-function parseQuotedStrings(text: string): string[] | undefined {
-  const strings: string[] = [];
-  const pattern = /\s*"((?:[^"\\]|\\.)*)"/uy;
-  let index = 0;
-  while (index < text.length) {
-    pattern.lastIndex = index;
-    const match = pattern.exec(text);
-    if (match === null) return /^\s*$/.test(text.slice(index)) ? strings : undefined;
-    strings.push(unescapeString(match[1] ?? ''));
-    index = pattern.lastIndex;
-  }
-  return strings;
-}
-
-function unescapeString(escaped: string): string {
-  const octets: number[] = [];
-  for (let index = 0; index < escaped.length; ) {
-    const char = escaped[index] ?? '';
-    if (char === '\\') {
-      const digits = /^\d{3}/.exec(escaped.slice(index + 1, index + 4));
-      if (digits !== null) {
-        octets.push(Number(digits[0]) & 0xff);
-        index += 4;
-        continue;
-      }
-      index++;
-    }
-    const codePoint = escaped.codePointAt(index) ?? 0;
-    const piece = String.fromCodePoint(codePoint);
-    octets.push(...encoder.encode(piece));
-    index += piece.length;
-  }
-  return decoder.decode(Uint8Array.from(octets));
-}
-
-/** Unquoted content is published as one string if it fits, else in 255-octet pieces. */
-function splitOctets(text: string, max: number): string[] {
-  const strings: string[] = [];
-  let current = '';
-  let octets = 0;
-  for (const char of text) {
-    const size = encoder.encode(char).length;
-    if (octets + size > max && current !== '') {
-      strings.push(current);
-      current = '';
-      octets = 0;
-    }
-    current += char;
-    octets += size;
-  }
-  strings.push(current);
-  return strings;
-}
+const utf8 = new TextEncoder();
 
 // ------------------------------------------------------------------------------------------------
 // Errors
@@ -494,10 +439,6 @@ function hint(status: number | undefined, errors: readonly ProviderErrorDetail[]
   }
   if (status === 429 || codes.has(971)) return ' (rate limited: Cloudflare allows 1200 requests per 5 minutes per token; try again later)';
   return '';
-}
-
-function normaliseName(name: string): string {
-  return name.trim().replace(/\.$/, '').toLowerCase();
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -11,6 +11,7 @@
  * byte anyway; the whole codec is small.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { normaliseName } from '../../lib/dns-name.ts';
 import { DmarcopsError } from '../../lib/errors.ts';
 
 export const RR_TYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, TXT: 16, TSIG: 250, ANY: 255 } as const;
@@ -368,7 +369,7 @@ export type TsigCheck =
 export function verifyResponse(wire: Uint8Array, decoded: DecodedMessage, key: TsigKey, requestMac: Uint8Array, now: number): TsigCheck {
   const tsig = decoded.tsig;
   if (tsig === undefined) return { status: 'unsigned' };
-  if (tsig.keyName !== normalise(key.name)) return { status: 'invalid', reason: `signed with key ${tsig.keyName}, not ${normalise(key.name)}` };
+  if (tsig.keyName !== normaliseName(key.name)) return { status: 'invalid', reason: `signed with key ${tsig.keyName}, not ${normaliseName(key.name)}` };
   if (tsig.algorithm !== key.algorithm) return { status: 'invalid', reason: `signed with ${tsig.algorithm}, not ${key.algorithm}` };
   if (tsig.error !== 0 && tsig.mac.length === 0) return { status: 'error', error: tsig.error };
 
@@ -402,10 +403,6 @@ function tsigVariables(keyName: string, algorithm: string, timeSigned: number, f
 
 // ------------------------------------------------------------------------------------------------
 // Helpers
-
-function normalise(name: string): string {
-  return name.trim().replace(/\.$/, '').toLowerCase();
-}
 
 function byteAt(message: Uint8Array, position: number, what: string): number {
   const value = message[position];

@@ -22,10 +22,13 @@
  * `DEFAULT`); this provider never edits the SOA. The API key is sent in `X-API-Key` and never appears
  * in an error message.
  */
+import { decodeTxtStrings, formatZoneFileTxt, parseTxtContent, splitCharacterStrings } from '../../lib/dns-txt.ts';
 import { DmarcopsError } from '../../lib/errors.ts';
-import { formatZoneFileTxt, splitCharacterStrings } from '../../policy/record.ts';
 import { isOwnedValue, KIND_LABEL, recordKind } from '../owned.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
+import { clip, plural } from '../../lib/text.ts';
+import { sameMultiset } from '../../lib/collections.ts';
+import { inZone, normaliseName } from '../../lib/dns-name.ts';
 
 export interface PowerDnsConfig {
   /** The API's base URL, e.g. `http://127.0.0.1:8081` (a trailing `/api/v1` is accepted too). */
@@ -214,7 +217,7 @@ export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsPro
         if (rrset.type !== 'TXT' || !wanted.has(name)) continue;
         for (const record of rrset.records) {
           if (record.disabled) continue;
-          const { strings, value } = parseTxtContent(record.content);
+          const { strings, value } = readTxtContent(record.content);
           records.push({ name, ttl: rrset.ttl, value, strings });
         }
       }
@@ -249,7 +252,7 @@ export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsPro
       throw new DmarcopsError('dns-zone-changed', `PowerDNS zone ${zone} changed since it was planned, nothing written: ${drift.join('; ')}; plan again`);
     }
     if (rrsets.length === 0) return; // everything is already as wanted
-    await call('PATCH', `${serverPath}/zones/${powerDnsZoneId(zone)}`, `updating zone ${zone} (${rrsets.length} RRset${rrsets.length === 1 ? '' : 's'})`, {
+    await call('PATCH', `${serverPath}/zones/${powerDnsZoneId(zone)}`, `updating zone ${zone} (${plural(rrsets.length, 'RRset')})`, {
       rrsets,
     });
   }
@@ -261,7 +264,7 @@ function checkChanges(zone: string, changes: readonly RecordChange[]): void {
     const name = normaliseName(change.name);
     if (normaliseName(change.zone) !== zone) throw new Error(`PowerDNS provider: change for ${name} is in zone ${change.zone}, not ${zone}`);
     if (change.type !== 'TXT') throw new Error(`PowerDNS provider: only TXT changes are supported, not ${String(change.type)} at ${name}`);
-    if (name !== zone && !name.endsWith(`.${zone}`)) throw new Error(`PowerDNS provider: ${name} is not in zone ${zone}`);
+    if (!inZone(name, zone)) throw new Error(`PowerDNS provider: ${name} is not in zone ${zone}`);
     if (seen.has(name)) throw new Error(`PowerDNS provider: two changes for ${name} in one apply`);
     seen.add(name);
   }
@@ -279,7 +282,7 @@ function rrsetFor(change: RecordChange, name: string, live: ApiRrset | undefined
       kept.push(record); // not served, so nobody's record in DNS terms: leave it as it is
       continue;
     }
-    const { value } = parseTxtContent(record.content);
+    const { value } = readTxtContent(record.content);
     if (listed.has(value) || isOwnedValue(name, value)) owned.push(value);
     else kept.push(record);
   }
@@ -353,47 +356,13 @@ export function formatTxtContent(value: string): string {
 }
 
 /**
- * PowerDNS TXT content (zone-file presentation) → its character-strings and the joined value. Quoted
- * strings and bare words are both read; `\X` is X and `\DDD` is one octet. Octets are decoded as UTF-8
- * (the value from all octets together, so a character split across two strings stays whole).
+ * PowerDNS TXT content (zone-file presentation, quoted strings and bare words) → its character-strings
+ * and the joined value (`parseTxtContent` + `decodeTxtStrings`). PowerDNS writes only well-formed
+ * content; anything else (hand-made through another path) is taken as one literal string, as it reads.
  */
-export function parseTxtContent(content: string): { strings: string[]; value: string } {
-  const chunks: number[][] = [];
-  const utf8 = new TextEncoder();
-  let index = 0;
-  while (index < content.length) {
-    const char = content[index] ?? '';
-    if (char === ' ' || char === '\t' || char === '\n' || char === '\r') {
-      index++;
-      continue;
-    }
-    const quoted = char === '"';
-    if (quoted) index++;
-    const octets: number[] = [];
-    while (index < content.length) {
-      const next = content[index] ?? '';
-      if (quoted ? next === '"' : /[ \t\r\n]/.test(next)) break;
-      if (next === '\\' && index + 1 < content.length) {
-        const digits = content.slice(index + 1, index + 4);
-        if (/^\d{3}$/.test(digits)) {
-          octets.push(Number(digits) & 0xff);
-          index += 4;
-          continue;
-        }
-        const escaped = String.fromCodePoint(content.codePointAt(index + 1) ?? 0);
-        octets.push(...utf8.encode(escaped));
-        index += 1 + escaped.length;
-        continue;
-      }
-      const literal = String.fromCodePoint(content.codePointAt(index) ?? 0);
-      octets.push(...utf8.encode(literal));
-      index += literal.length;
-    }
-    if (quoted) index++; // the closing quote (lenient when it is missing)
-    chunks.push(octets);
-  }
-  const decode = (octets: number[]) => new TextDecoder('utf-8').decode(Uint8Array.from(octets));
-  return { strings: chunks.map(decode), value: decode(chunks.flat()) };
+export function readTxtContent(content: string): { strings: string[]; value: string } {
+  const parsed = parseTxtContent(content, { bareWords: true });
+  return 'invalid' in parsed ? { strings: [content], value: content } : decodeTxtStrings(parsed.strings);
 }
 
 function errorText(body: string): string {
@@ -407,20 +376,9 @@ function errorText(body: string): string {
     // not JSON: PowerDNS answers some errors (401, 404) as plain text
   }
   const text = body.trim().replace(/\s+/g, ' ');
-  return text.length > 300 ? `${text.slice(0, 299)}…` : text;
+  return clip(text, 300);
 }
 
 function redact(text: string, secret: string): string {
   return secret === '' ? text : text.split(secret).join('***');
-}
-
-function normaliseName(name: string): string {
-  return name.trim().toLowerCase().replace(/\.$/, '');
-}
-
-function sameMultiset(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  const left = [...a].sort();
-  const right = [...b].sort();
-  return left.every((value, index) => value === right[index]);
 }

@@ -28,8 +28,8 @@ import { randomInt } from 'node:crypto';
 import { connect, isIP } from 'node:net';
 import { DmarcopsError } from '../../lib/errors.ts';
 import type { DnsProviderErrorCode } from './cloudflare.ts';
-import { splitCharacterStrings } from '../../policy/record.ts';
-import { inZone, normaliseName } from '../plan.ts';
+import { splitCharacterStrings } from '../../lib/dns-txt.ts';
+import { inZone, normaliseName } from '../../lib/dns-name.ts';
 import type { DnsProvider, RecordChange, TxtRecord } from '../types.ts';
 import {
   MAX_TCP_MESSAGE,
@@ -178,7 +178,7 @@ export function parseServer(text: string): ServerAddress {
 }
 
 function parseAlgorithm(text: string): TsigAlgorithm {
-  const name = text.toLowerCase().replace(/\.$/, '');
+  const name = normaliseName(text);
   if (Object.hasOwn(TSIG_ALGORITHMS, name)) return name as TsigAlgorithm;
   const known = Object.keys(TSIG_ALGORITHMS).join(', ');
   const md5 = name.startsWith('hmac-md5') ? ' (HMAC-MD5 is deprecated by RFC 8945 §6: make an hmac-sha256 key with tsig-keygen -a hmac-sha256 <name>)' : '';

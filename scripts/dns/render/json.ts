@@ -6,6 +6,7 @@
  */
 import { IDENTITY_LENGTH, planChecksum } from '../checksum.ts';
 import type { Plan, RecordChange } from '../types.ts';
+import { isPlainObject } from '../../lib/collections.ts';
 import { DmarcopsError } from '../../lib/errors.ts';
 
 export function renderPlanJson(plan: Plan): string {
@@ -44,7 +45,7 @@ export function readPlanJson(text: string, source = 'the plan file'): Plan {
   const fail = (what: string): never => {
     throw new DmarcopsError('plan-file-invalid', `${source} is not a dmarcops plan: ${what}`);
   };
-  if (!isObject(data)) return fail('expected an object');
+  if (!isPlainObject(data)) return fail('expected an object');
   if (data.version !== 1) fail(`version must be 1, not ${JSON.stringify(data.version)}`);
   if (typeof data.checksum !== 'string' || !/^[0-9a-f]{64}$/.test(data.checksum)) fail('checksum must be 64 hex digits');
   if (typeof data.generatedAt !== 'string') fail('generatedAt must be a string');
@@ -55,12 +56,12 @@ export function readPlanJson(text: string, source = 'the plan file'): Plan {
     if (!isChange(change)) fail(`changes[${index}] is not a change`);
   });
   data.notices.forEach((notice, index) => {
-    if (!isObject(notice) || typeof notice.name !== 'string' || typeof notice.message !== 'string') fail(`notices[${index}] is not a notice`);
+    if (!isPlainObject(notice) || typeof notice.name !== 'string' || typeof notice.message !== 'string') fail(`notices[${index}] is not a notice`);
   });
   if (data.base !== undefined) {
     const base = data.base;
-    const ids = isObject(base) && Array.isArray(base.pending) ? base.pending : undefined;
-    if (!isObject(base) || typeof base.commit !== 'string' || !/^[0-9a-f]{40,64}$/.test(base.commit) || ids === undefined || !ids.every((id) => typeof id === 'string' && IDENTITY.test(id))) {
+    const ids = isPlainObject(base) && Array.isArray(base.pending) ? base.pending : undefined;
+    if (!isPlainObject(base) || typeof base.commit !== 'string' || !/^[0-9a-f]{40,64}$/.test(base.commit) || ids === undefined || !ids.every((id) => typeof id === 'string' && IDENTITY.test(id))) {
       fail('base must be {commit: a full sha, pending: change identities}');
     }
   }
@@ -70,7 +71,7 @@ export function readPlanJson(text: string, source = 'the plan file'): Plan {
 }
 
 function isChange(value: unknown): value is RecordChange {
-  if (!isObject(value)) return false;
+  if (!isPlainObject(value)) return false;
   const strings = (list: unknown) => list === null || (Array.isArray(list) && list.every((item) => typeof item === 'string'));
   const ttl = (item: unknown) => item === null || typeof item === 'number';
   return ['create', 'update', 'delete'].includes(value.action as string)
@@ -87,7 +88,3 @@ function isChange(value: unknown): value is RecordChange {
 }
 
 const IDENTITY = new RegExp(`^[A-Za-z0-9+/]{${IDENTITY_LENGTH}}$`);
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

@@ -8,13 +8,12 @@
  * fence is longer than any backtick run inside it, with control characters escaped so nothing can
  * end a line early.
  */
-import { escapeMarkdown, markdownTable } from '../../github/markdown.ts';
+import { escapeMarkdown, fenced, markdownTable, printable } from '../../lib/escape.ts';
 import type { ApplyResult, GateReport } from '../apply.ts';
 import { evaluateGates, FORCE_LABEL } from '../apply.ts';
 import { describeRisk, planCounts } from '../plan.ts';
 import { splitByBase } from '../review.ts';
 import type { Plan, RecordChange } from '../types.ts';
-import { printable } from '../../printable.ts';
 import { quoteValue, readSummary } from './text.ts';
 
 export interface MarkdownOptions {
@@ -123,13 +122,6 @@ function diffBlock(changes: readonly RecordChange[]): string {
 /** Text from YAML or DNS for Markdown: control and bidi characters made visible, then escaped. */
 function md(text: string): string {
   return escapeMarkdown(printable(text));
-}
-
-/** A fenced code block whose fence cannot be closed by its content (CommonMark §4.5). */
-export function fenced(info: string, content: string): string {
-  const longest = Math.max(0, ...[...content.matchAll(/`+/g)].map((match) => match[0].length));
-  const fence = '`'.repeat(Math.max(3, longest + 1));
-  return `${fence}${info}\n${content}\n${fence}`;
 }
 
 /** Text for an inline code span: backticks cannot be escaped there, so they are left out. */

@@ -9,17 +9,15 @@
  *   Plan: 1 to create, 2 to update, 0 to delete.
  *
  * Values are shown JSON-quoted and names with control characters escaped, so a TXT value read from
- * DNS cannot move the cursor or recolour the terminal. Colours come from `Output.style` and are off
+ * DNS cannot move the cursor or recolour the terminal. Colours come from `Styler.style` (the CLI's output) and are off
  * without a TTY or with NO_COLOR.
  */
-import type { Output } from '../../cli/output.ts';
-import { printable } from '../../printable.ts';
+import { printable } from '../../lib/escape.ts';
 import type { GateReport, ZoneOutcome, DnsCheck } from '../apply.ts';
 import { changeIdentity } from '../checksum.ts';
 import { describeRisk, planCounts } from '../plan.ts';
 import type { Plan, RecordChange } from '../types.ts';
-
-type Styler = Pick<Output, 'style'>;
+import { plural, type Styler } from '../../lib/text.ts';
 
 const SIGN = { create: '+', update: '~', delete: '-' } as const;
 const SIGN_STYLE = { create: 'green', update: 'yellow', delete: 'red' } as const;
@@ -97,15 +95,15 @@ export function readSummary(plan: Plan): string {
   const byProvider = new Map<string, number>();
   for (const zone of plan.zones) byProvider.set(zone.provider, (byProvider.get(zone.provider) ?? 0) + 1);
   const providers = [...byProvider.entries()].map(([provider, count]) => `${provider} ${count}`).join(', ');
-  const zones = `${plan.zones.length} zone${plan.zones.length === 1 ? '' : 's'}`;
-  return `${names} name${names === 1 ? '' : 's'} read in ${zones}${providers === '' ? '' : ` (${providers})`}`;
+  const zones = plural(plan.zones.length, 'zone');
+  return `${plural(names, 'name')} read in ${zones}${providers === '' ? '' : ` (${providers})`}`;
 }
 
 /** The outcome of `dmarcops apply`, after the plan. */
 export function renderApplyText(outcomes: readonly ZoneOutcome[], verification: Plan | undefined, dns: readonly DnsCheck[] | undefined, output: Styler): string {
   const lines: string[] = [];
   for (const outcome of outcomes) {
-    const head = `${outcome.provider} ${printable(outcome.zone)}: ${outcome.changes.length} change${outcome.changes.length === 1 ? '' : 's'}`;
+    const head = `${outcome.provider} ${printable(outcome.zone)}: ${plural(outcome.changes.length, 'change')}`;
     if (outcome.status === 'applied') lines.push(`${output.style('green', '✓')} ${head} applied`);
     else if (outcome.status === 'failed') lines.push(`${output.style('red', '✗')} ${head} failed: ${printable(outcome.error ?? 'unknown error')}`);
     else lines.push(`${output.style('dim', '-')} ${head} not started (an earlier zone failed)`);
@@ -114,13 +112,13 @@ export function renderApplyText(outcomes: readonly ZoneOutcome[], verification: 
     const partial = outcomes.some((outcome) => outcome.status !== 'applied');
     if (verification.changes.length === 0) lines.push(output.style('green', partial ? 'The zones written converged (planning them again gives no changes); the others were not applied.' : 'Verified: planning again gives no changes.'));
     else {
-      lines.push(output.style(['bold', 'red'], `Not converged: planning again still gives ${verification.changes.length} change${verification.changes.length === 1 ? '' : 's'}:`));
+      lines.push(output.style(['bold', 'red'], `Not converged: planning again still gives ${plural(verification.changes.length, 'change')}:`));
       for (const change of verification.changes) lines.push(`  ${SIGN[change.action]} ${printable(change.name)} (${change.provider} ${printable(change.zone)}): ${printable(change.reason)}`);
     }
   }
   if (dns !== undefined) {
     const bad = dns.filter((check) => !check.ok);
-    if (bad.length === 0) lines.push(output.style('green', `DNS: ${dns.length} answer${dns.length === 1 ? '' : 's'} as expected.`));
+    if (bad.length === 0) lines.push(output.style('green', `DNS: ${plural(dns.length, 'answer')} as expected.`));
     for (const check of bad) {
       const got = check.error ?? (check.found.length === 0 ? 'nothing' : check.found.map(quoteValue).join(', '));
       const want = check.expected.length === 0 ? 'nothing' : check.expected.map(quoteValue).join(', ');

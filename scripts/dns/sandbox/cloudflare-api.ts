@@ -8,7 +8,10 @@
  *   and end-to-end tests (`CLOUDFLARE_BASE_URL=<baseURL>`).
  * - `runCloudflareSandboxCommand(options)`: `dmarcops sandbox cloudflare --port 8787 --zones FILE`.
  *
- * The contract followed (docs/notes/dns-anchors.md §3): paths under `/client/v4`; `Authorization:
+ * The contract followed, from Cloudflare's API reference
+ * (https://developers.cloudflare.com/api/resources/dns/subresources/records/), its OpenAPI schemas
+ * (https://github.com/cloudflare/api-schemas) and the official SDK (cloudflare-typescript:
+ * src/client.ts, src/core/pagination.ts): paths under `/client/v4`; `Authorization:
  * Bearer <token>`; envelopes `{ success, errors, messages, result[, result_info] }`, every failure a
  * 4xx/5xx (never 200 with success:false); page-number pagination that answers `result: []` past the
  * end (the SDK's `for await` stops on an empty page); the batch endpoint runs deletes → patches →
@@ -24,6 +27,8 @@ import type { AddressInfo } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DmarcopsError, EXIT } from '../../lib/errors.ts';
+import { plural } from '../../lib/text.ts';
+import { compare, isPlainObject } from '../../lib/collections.ts';
 import {
   CF_ERRORS,
   SandboxApiError,
@@ -541,7 +546,7 @@ function listRecords(records: readonly SandboxRecord[], query: URLSearchParams):
   const order = query.get('order');
   if (order === 'type' || order === 'name' || order === 'content' || order === 'ttl' || order === 'proxied') {
     const direction = query.get('direction') === 'desc' ? -1 : 1;
-    selected = [...selected].sort((a, b) => direction * compareValues(a[order], b[order]));
+    selected = [...selected].sort((a, b) => direction * compare(a[order], b[order]));
   }
   return paginate(selected, query, { defaultPerPage: 100, min: 1, max: 5_000_000 }, recordView);
 }
@@ -556,10 +561,6 @@ function normaliseNeedle(field: 'name' | 'content' | 'comment', needle: string):
 
 function tagName(tag: string): string {
   return tag.slice(0, tag.indexOf(':')).toLowerCase();
-}
-
-function compareValues(a: string | number | boolean, b: string | number | boolean): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 const ZONE_NAME_OPERATORS: Record<string, { operator: Operator | 'not_equal'; caseSensitive: boolean }> = {
@@ -600,7 +601,7 @@ function listZones(zones: readonly SandboxZone[], query: URLSearchParams): Route
   const direction = query.get('direction') === 'desc' ? -1 : 1;
   const key = (zone: SandboxZone): string =>
     order === 'status' ? zone.status : order === 'account.id' ? zone.account.id : order === 'account.name' ? zone.account.name : zone.name;
-  selected = [...selected].sort((a, b) => direction * compareValues(key(a), key(b)));
+  selected = [...selected].sort((a, b) => direction * compare(key(a), key(b)));
   return paginate(selected, query, { defaultPerPage: 20, min: 5, max: 50 }, zoneView);
 }
 
@@ -788,16 +789,16 @@ export function parseZonesFile(data: unknown, file = 'zones file'): ZoneSeed[] {
   const fail = (where: string, message: string): never => {
     throw new DmarcopsError('sandbox-zones-invalid', `${file}: ${where}: ${message}`, { location: { file, source: where } });
   };
-  if (!isObject(data) || !Array.isArray(data.zones)) return fail('top level', 'expected { "zones": [ … ] }');
+  if (!isPlainObject(data) || !Array.isArray(data.zones)) return fail('top level', 'expected { "zones": [ … ] }');
   return (data.zones as unknown[]).map((zone, zoneIndex) => {
     const at = `zones[${zoneIndex}]`;
-    if (!isObject(zone)) return fail(at, 'expected an object with "name" and "records"');
+    if (!isPlainObject(zone)) return fail(at, 'expected an object with "name" and "records"');
     if (typeof zone.name !== 'string') return fail(`${at}.name`, 'expected a string such as "example.com"');
     for (const key of ['id', 'status'] as const) if (zone[key] !== undefined && typeof zone[key] !== 'string') fail(`${at}.${key}`, 'expected a string');
     if (zone.records !== undefined && !Array.isArray(zone.records)) fail(`${at}.records`, 'expected an array');
     const records = ((zone.records ?? []) as unknown[]).map((record, recordIndex): RecordSeed => {
       const where = `${at}.records[${recordIndex}]`;
-      if (!isObject(record)) return fail(where, 'expected an object with "type", "name" and "content"');
+      if (!isPlainObject(record)) return fail(where, 'expected an object with "type", "name" and "content"');
       if (typeof record.type !== 'string') fail(`${where}.type`, 'expected a string such as "TXT"');
       if (typeof record.name !== 'string') fail(`${where}.name`, 'expected a string such as "_dmarc.example.com"');
       if (record.content !== undefined && typeof record.content !== 'string') fail(`${where}.content`, 'expected a string');
@@ -806,12 +807,4 @@ export function parseZonesFile(data: unknown, file = 'zones file'): ZoneSeed[] {
     });
     return { ...(zone as unknown as ZoneSeed), records };
   });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }

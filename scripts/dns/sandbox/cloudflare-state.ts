@@ -6,8 +6,10 @@
  * whether it was seen in real responses or is the sandbox's choice.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { domainToASCII } from 'node:url';
-import { octetLength, parseTxtContent, splitOverlongStrings, txtStrings } from './cloudflare-txt.ts';
+import { classifyTxtContent, splitOverlongStrings, txtStrings } from './cloudflare-txt.ts';
+import { inZone, normaliseName } from '../../lib/dns-name.ts';
+import { parseIpv4 } from '../../lib/ip.ts';
+import { utf8Length } from '../../lib/text.ts';
 
 // ------------------------------------------------------------------------------------------------
 // Errors
@@ -35,8 +37,10 @@ export class SandboxApiError extends Error {
 }
 
 /**
- * The codes the sandbox answers with. `seen`: in real Cloudflare responses (docs/notes/dns-anchors.md
- * §3.3, issue threads); `chosen`: the real code for this case is not documented, so the sandbox picks one.
+ * The codes the sandbox answers with. `seen`: in real Cloudflare responses, as quoted in public issue
+ * threads (e.g. 81058 "An identical record already exists.", jeessy2/ddns-go#1378) or in the OpenAPI
+ * schemas (https://github.com/cloudflare/api-schemas); `chosen`: the real code for this case is not
+ * documented, so the sandbox picks one.
  */
 export const CF_ERRORS = {
   /** seen: no credentials at all (400). */
@@ -185,7 +189,7 @@ export function createSandboxState(seeds: readonly ZoneSeed[], options: StateOpt
 
 /** Add a zone and its records, validated like API writes; throws `SandboxApiError` naming the seed. */
 export function addZone(state: CloudflareSandboxState, seed: ZoneSeed, options: StateOptions = {}, where = 'zone'): SandboxZone {
-  const name = normaliseDomain(seed.name);
+  const name = acceptedName(seed.name);
   if (name === undefined) throw new Error(`${where}.name: "${seed.name}" is not a domain name`);
   if (state.zones.some((zone) => zone.name === name)) throw new Error(`${where}.name: zone ${name} is given twice`);
   const id = seed.id ?? deterministicId(`zone:${name}`);
@@ -244,10 +248,12 @@ function deterministicId(seed: string): string {
   return createHash('sha256').update(seed).digest('hex').slice(0, 32);
 }
 
-/** Lower-case A-label without the trailing dot, or undefined when it is not a name. */
-export function normaliseDomain(name: string): string | undefined {
-  let ascii = name.trim().replace(/\.$/, '').toLowerCase();
-  if (/[^\x00-\x7f]/.test(ascii)) ascii = domainToASCII(ascii);
+/**
+ * A name the API accepts, normalised: labels of letters, digits, `-` and `_`, a `*` only as the first
+ * label (a wildcard record), at most 63 octets each and 253 in all; undefined when it is not one.
+ */
+export function acceptedName(name: string): string | undefined {
+  const ascii = normaliseName(name);
   if (ascii === '' || ascii.length > 253) return undefined;
   const labels = ascii.split('.');
   const valid = labels.every((label, index) => label.length > 0 && label.length <= 63 && (/^[a-z0-9_-]+$/.test(label) || (label === '*' && index === 0)));
@@ -262,10 +268,10 @@ export function normaliseDomain(name: string): string | undefined {
 export function recordName(name: string, zone: string): string | undefined {
   const trimmed = name.trim();
   if (trimmed === '@') return zone;
-  const absolute = normaliseDomain(trimmed);
+  const absolute = acceptedName(trimmed);
   if (absolute === undefined) return undefined;
-  if (absolute === zone || absolute.endsWith(`.${zone}`)) return absolute;
-  return normaliseDomain(`${absolute}.${zone}`);
+  if (inZone(absolute, zone)) return absolute;
+  return acceptedName(`${absolute}.${zone}`);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -379,7 +385,7 @@ function validateContent(type: string, content: string, name: string, options: B
   const invalid = (message: string) => plainError(400, { code: CF_ERRORS.invalidContent.code, message }, pointer);
   switch (type) {
     case 'A':
-      if (!isIPv4(content)) throw invalid('Content for A record must be a valid IPv4 address.');
+      if (parseIpv4(content) === -1) throw invalid('Content for A record must be a valid IPv4 address.');
       return content;
     case 'AAAA':
       if (!isIPv6(content)) throw invalid('Content for AAAA record must be a valid IPv6 address.');
@@ -388,7 +394,7 @@ function validateContent(type: string, content: string, name: string, options: B
     case 'MX':
     case 'NS':
     case 'PTR': {
-      const target = content === '.' && type === 'MX' ? '.' : normaliseDomain(content);
+      const target = content === '.' && type === 'MX' ? '.' : acceptedName(content);
       if (target === undefined) throw invalid(`Content for ${type} record must be a valid hostname.`);
       return target;
     }
@@ -405,7 +411,7 @@ function validateTxt(content: string, name: string, options: BuildOptions): stri
   const invalid = (message: string) => plainError(400, { code: CF_ERRORS.invalidContent.code, message }, pointer);
   if (content === '') throw invalid('Content for TXT record must not be empty.');
   if ([...content].length > 2048) throw invalid('Content for TXT record must be at most 2048 characters.');
-  const parsed = parseTxtContent(content);
+  const parsed = classifyTxtContent(content);
   if (parsed.form === 'invalid') throw invalid(`Content for TXT record is invalid: inconsistent quotation marks (${parsed.reason}).`);
   const texts = parsed.form === 'quoted' ? parsed.strings.map((string) => string.text) : [parsed.text];
   if (texts.some((text) => /[\x00-\x08\x0a-\x1f\x7f]/.test(text))) throw validationError({ ...CF_ERRORS.txtNotPrintable }, pointer);
@@ -421,7 +427,7 @@ function validateTxt(content: string, name: string, options: BuildOptions): stri
   } else {
     options.warnings?.push(`${name}: TXT content is not in quotation marks; the dashboard warns about it (stored as sent): ${JSON.stringify(content.length > 60 ? `${content.slice(0, 57)}...` : content)}`);
   }
-  const wire = txtStrings(stored).reduce((sum, text) => sum + 1 + octetLength(text), 0) + octetLength(name) + 12;
+  const wire = txtStrings(stored).reduce((sum, text) => sum + 1 + utf8Length(text), 0) + utf8Length(name) + 12;
   if (wire > 4096) throw plainError(400, CF_ERRORS.wireTooLong, pointer);
   return stored;
 }
@@ -477,11 +483,6 @@ function stripUndefined(body: Record<string, unknown>): Record<string, unknown> 
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((value, index) => value === b[index]);
-}
-
-function isIPv4(text: string): boolean {
-  const parts = text.split('.');
-  return parts.length === 4 && parts.every((part) => /^(0|[1-9]\d{0,2})$/.test(part) && Number(part) <= 255);
 }
 
 function isIPv6(text: string): boolean {

@@ -6,8 +6,8 @@
  * Everything that comes from reports or YAML (source names, PTR domains, sender names, verdicts that
  * quote them) is inert: control and bidi characters made visible, then `escapeMarkdown`.
  */
-import { printable } from '../../printable.ts';
-import { escapeMarkdown, markdownTable } from '../../github/markdown.ts';
+import { escapeMarkdown, markdownTable, printable } from '../../lib/escape.ts';
+import { capitalise, formatCount, plural } from '../../lib/text.ts';
 import type { Category, ChangeCounts, DispositionMix, DomainImpact, ImpactReport, ImpactSource, KeyChange, NextStep } from '../model.ts';
 
 export interface ImpactMarkdownOptions {
@@ -19,8 +19,6 @@ export interface ImpactMarkdownOptions {
 
 /** Text from reports or YAML for Markdown. */
 const md = (text: string): string => escapeMarkdown(printable(text));
-const count = (n: number): string => n.toLocaleString('en-US');
-const plural = (n: number, word: string): string => `${count(n)} ${word}${n === 1 ? '' : 's'}`;
 
 export const CATEGORY_LABEL: Record<Category, string> = {
   compliant: 'compliant',
@@ -36,7 +34,7 @@ export function describeMix(mix: DispositionMix): string {
   const parts = (['none', 'quarantine', 'reject'] as const).filter((d) => mix[d] > 0);
   if (parts.length === 0) return '–';
   if (parts.length === 1) return parts[0] ?? '–';
-  return parts.map((d) => `${d} ${count(mix[d])}`).join(' · ');
+  return parts.map((d) => `${d} ${formatCount(mix[d])}`).join(' · ');
 }
 
 /** "policy: none → reject", "senders: A → A, B", with "(via _defaults.yaml)" where the defaults changed it. */
@@ -87,9 +85,9 @@ function versionName(version: ImpactReport['base'], fallback: string): string {
 
 function affectedCell(counts: ChangeCounts): string {
   const parts = [
-    counts.newlyRejected > 0 ? `${count(counts.newlyRejected)} rejected` : null,
-    counts.newlyQuarantined > 0 ? `${count(counts.newlyQuarantined)} quarantined` : null,
-    counts.relaxed > 0 ? `${count(counts.relaxed)} relaxed` : null,
+    counts.newlyRejected > 0 ? `${formatCount(counts.newlyRejected)} rejected` : null,
+    counts.newlyQuarantined > 0 ? `${formatCount(counts.newlyQuarantined)} quarantined` : null,
+    counts.relaxed > 0 ? `${formatCount(counts.relaxed)} relaxed` : null,
   ].filter((p) => p !== null);
   return parts.length === 0 ? '–' : parts.join(', ');
 }
@@ -98,7 +96,7 @@ function overviewTable(domains: readonly DomainImpact[]): string {
   const rows = domains.map((d) => [
     `**${md(d.domain)}**`,
     md(d.changes.map(describeChange).join('; ')),
-    d.status === 'no-data' ? 'no data' : count(d.messages),
+    d.status === 'no-data' ? 'no data' : formatCount(d.messages),
     d.status === 'no-data' ? '–' : md(affectedCell(d.legitimate)) + (d.receiversDiffer ? `<br>RFC 7489: ${md(affectedCell(d.rfc7489.legitimate))}` : ''),
     d.status === 'no-data' ? '–' : md(affectedCell(d.unauthorised)) + (d.receiversDiffer ? `<br>RFC 7489: ${md(affectedCell(d.rfc7489.unauthorised))}` : ''),
   ]);
@@ -120,7 +118,7 @@ function domainSection(domain: DomainImpact, hashes: string): string[] {
 }
 
 function countsTable(domain: DomainImpact): string {
-  const row = (label: string, c: ChangeCounts): string[] => [label, count(c.messages), count(c.newlyQuarantined), count(c.newlyRejected), count(c.relaxed)];
+  const row = (label: string, c: ChangeCounts): string[] => [label, ...[c.messages, c.newlyQuarantined, c.newlyRejected, c.relaxed].map(formatCount)];
   const rows = [row('legitimate', domain.legitimate), row('unauthorised', domain.unauthorised)];
   if (domain.receiversDiffer) {
     rows[0] = row('legitimate (RFC 9989 receivers)', domain.legitimate);
@@ -138,14 +136,14 @@ function sourcesTable(domain: DomainImpact): string {
     return [
       `${md(s.name)} <sub>${KIND_LABEL[s.kind]}</sub>`,
       md(category),
-      count(s.messages),
-      `${count(s.dmarcPass.before)} → ${count(s.dmarcPass.after)}`,
+      formatCount(s.messages),
+      `${formatCount(s.dmarcPass.before)} → ${formatCount(s.dmarcPass.after)}`,
       md(change) + (domain.receiversDiffer && older !== change ? `<br>RFC 7489: ${md(older)}` : ''),
     ];
   });
   if (domain.otherSources !== null) {
     const o = domain.otherSources;
-    rows.push([`${plural(o.sources, 'other source')}`, '', count(o.messages), '', md(affectedCell({ messages: o.messages, newlyQuarantined: o.newlyQuarantined, newlyRejected: o.newlyRejected, relaxed: o.relaxed }))]);
+    rows.push([`${plural(o.sources, 'other source')}`, '', formatCount(o.messages), '', md(affectedCell({ messages: o.messages, newlyQuarantined: o.newlyQuarantined, newlyRejected: o.newlyRejected, relaxed: o.relaxed }))]);
   }
   return markdownTable(['source', 'category', 'messages', 'DMARC pass', 'receivers do'], rows);
 }
@@ -155,5 +153,3 @@ function nextStepLine(step: NextStep): string {
   const label = step.status === 'safe' ? 'safe' : step.status === 'no-data' ? 'unknown' : 'affects legitimate mail';
   return `${md(step.step)} (${label}): ${md(step.verdict)}.`;
 }
-
-const capitalise = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);

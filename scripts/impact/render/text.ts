@@ -3,15 +3,14 @@
  * the verdict and the next step. Names from reports and YAML pass through `printable`, so a PTR
  * name cannot move the cursor or recolour the screen; colours come from `style` (off without a TTY).
  */
-import type { styleText } from 'node:util';
-import { printable } from '../../printable.ts';
+import { printable } from '../../lib/escape.ts';
+import { formatCount } from '../../lib/text.ts';
+import type { Styler } from '../../lib/text.ts';
 import type { ChangeCounts, DomainImpact, ImpactReport } from '../model.ts';
 import { CATEGORY_LABEL, describeChange, describeMix } from './markdown.ts';
 
 /** What the command line's Output offers: styleText, switched off without colours. */
-type Style = (format: Parameters<typeof styleText>[0], text: string) => string;
-
-const count = (n: number): string => n.toLocaleString('en-US');
+type Style = Styler['style'];
 
 const STATUS_STYLE: Record<DomainImpact['status'], 'red' | 'yellow' | 'green' | 'cyan'> = {
   'legitimate-impact': 'red',
@@ -32,7 +31,7 @@ export function renderImpactText(report: ImpactReport, output: { style: Style })
   const window = report.window.to === null ? 'the dataset holds no reports' : `${report.window.days} days of reports to ${report.window.to.slice(0, 10)}`;
   const lines: string[] = [style('bold', `dmarcops impact: ${window}, ${between}`), ''];
   const countsLine = (label: string, c: ChangeCounts): string =>
-    `  ${label.padEnd(26)} ${count(c.messages).padStart(12)} messages: ${count(c.newlyQuarantined)} newly quarantined, ${count(c.newlyRejected)} newly rejected, ${count(c.relaxed)} relaxed`;
+    `  ${label.padEnd(26)} ${formatCount(c.messages).padStart(12)} messages: ${formatCount(c.newlyQuarantined)} newly quarantined, ${formatCount(c.newlyRejected)} newly rejected, ${formatCount(c.relaxed)} relaxed`;
   for (const domain of report.domains) {
     lines.push(`${style('bold', printable(domain.domain))}  ${domain.changes.map((c) => printable(describeChange(c))).join('; ')}`);
     if (domain.status !== 'no-data') {
@@ -47,11 +46,11 @@ export function renderImpactText(report: ImpactReport, output: { style: Style })
         const category = s.categoryBefore === undefined ? CATEGORY_LABEL[s.category] : `${CATEGORY_LABEL[s.categoryBefore]} → ${CATEGORY_LABEL[s.category]}`;
         const older = `${describeMix(s.rfc7489.before)} → ${describeMix(s.rfc7489.after)}`;
         const now = `${describeMix(s.before)} → ${describeMix(s.after)}`;
-        lines.push(`    ${printable(s.name)} (${s.kind}, ${category}): ${count(s.messages)} messages, ${now}${rfc7489 && older !== now ? ` (RFC 7489: ${older})` : ''}`);
+        lines.push(`    ${printable(s.name)} (${s.kind}, ${category}): ${formatCount(s.messages)} messages, ${now}${rfc7489 && older !== now ? ` (RFC 7489: ${older})` : ''}`);
       }
       if (domain.otherSources !== null) {
         const o = domain.otherSources;
-        lines.push(`    ${count(o.sources)} other sources: ${count(o.messages)} messages, ${count(o.newlyQuarantined)} newly quarantined, ${count(o.newlyRejected)} newly rejected, ${count(o.relaxed)} relaxed`);
+        lines.push(`    ${formatCount(o.sources)} other sources: ${formatCount(o.messages)} messages, ${formatCount(o.newlyQuarantined)} newly quarantined, ${formatCount(o.newlyRejected)} newly rejected, ${formatCount(o.relaxed)} relaxed`);
       }
     }
     lines.push(`  ${style(STATUS_STYLE[domain.status], printable(domain.verdict))}`);

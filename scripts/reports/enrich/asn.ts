@@ -11,8 +11,8 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rena
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import { isPublicIp, parseIp, parseIpv4, parseIpv6 } from './ip.ts';
-import type { ParsedIp } from './ip.ts';
+import { isPublicIp, parseIp, parseIpv4, parseIpv6 } from '../../lib/ip.ts';
+import type { ParsedIp } from '../../lib/ip.ts';
 
 export interface AsnInfo {
   asn: number;
@@ -120,18 +120,18 @@ function search(t: Table, key: readonly number[]): number {
   let found = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    if (compare(t.starts, mid * t.width, key, 0, t.width) <= 0) {
+    if (compareAddresses(t.starts, mid * t.width, key, 0, t.width) <= 0) {
       found = mid;
       lo = mid + 1;
     } else {
       hi = mid - 1;
     }
   }
-  return found !== -1 && compare(t.ends, found * t.width, key, 0, t.width) >= 0 ? found : -1;
+  return found !== -1 && compareAddresses(t.ends, found * t.width, key, 0, t.width) >= 0 ? found : -1;
 }
 
 /** Compares the `width`-word addresses at `a[aAt…]` and `b[bAt…]`: negative, zero or positive. */
-function compare(a: ArrayLike<number>, aAt: number, b: ArrayLike<number>, bAt: number, width: number): number {
+function compareAddresses(a: ArrayLike<number>, aAt: number, b: ArrayLike<number>, bAt: number, width: number): number {
   for (let i = 0; i < width; i++) {
     const diff = (a[aAt + i] ?? 0) - (b[bAt + i] ?? 0);
     if (diff !== 0) return diff;
@@ -192,7 +192,7 @@ function loadTable(path: string, width: 1 | 4, withNames: boolean): Table {
     } else {
       values[size] = value.length === 2 ? (value.charCodeAt(0) << 8) | value.charCodeAt(1) : 0;
     }
-    if (size > 0 && compare(starts, (size - 1) * width, starts, size * width, width) > 0) {
+    if (size > 0 && compareAddresses(starts, (size - 1) * width, starts, size * width, width) > 0) {
       throw new Error(`${path}: rows are not sorted by range start (row ${size + 1})`);
     }
     size++;

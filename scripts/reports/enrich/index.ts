@@ -8,14 +8,13 @@
 import { getDomain } from 'tldts';
 import { installedAsnLookup } from './asn.ts';
 import type { AsnInfo } from './asn.ts';
-import { formatIp, isPublicIp, parseIp } from './ip.ts';
+import { formatIp, isPublicIp, parseIp } from '../../lib/ip.ts';
 import { DAY_MS, createPtrLookup, loadPtrCache, nodeDnsResolvers, prunePtrCache, savePtrCache } from './ptr.ts';
 import type { AddressResolver, PtrCacheEntry, PtrPruneCounts, PtrResolver, PtrStats } from './ptr.ts';
 import { senderForAsn, senderForPtr } from './senders.ts';
 
 export { asnDatabaseStatus, installedAsnLookup, lookupAsn, lookupCountry, openAsnDatabase } from './asn.ts';
 export type { AsnDatabase, AsnDatabaseFiles, AsnInfo } from './asn.ts';
-export { canonicalIp, isPublicIp, parseIp } from './ip.ts';
 export { loadPtrCache, nodeDnsResolvers, nodePtrResolver, prunePtrCache, savePtrCache } from './ptr.ts';
 export type { AddressResolver, PtrCacheEntry, PtrCacheFile, PtrPruneCounts, PtrPruneOptions, PtrResolver, PtrStats } from './ptr.ts';
 export { createSenderMatcher, isKnownForwarder, parseSenderMap, senderForAsn, senderForPtr, senderMap } from './senders.ts';

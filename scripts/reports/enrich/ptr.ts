@@ -13,7 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { canonicalIp } from './ip.ts';
+import { canonicalIp } from '../../lib/ip.ts';
+import { normaliseName } from '../../lib/dns-name.ts';
+import { compare, unique } from '../../lib/collections.ts';
 
 /**
  * Resolves an IP to its PTR names. An empty array, or a rejection with code ENOTFOUND/ENODATA
@@ -243,8 +245,8 @@ export function createPtrLookup(options: PtrLookupOptions): PtrLookup {
 
 /** Several PTR names can come back, in any order: lower case, without the root dot, unique, sorted (reruns agree). */
 function ptrNames(names: readonly string[]): string[] {
-  const cleaned = names.map((name) => name.trim().toLowerCase().replace(/\.$/, '')).filter((name) => name !== '');
-  return [...new Set(cleaned)].sort();
+  const cleaned = names.map(normaliseName).filter((name) => name !== '');
+  return unique(cleaned).sort(compare);
 }
 
 /**

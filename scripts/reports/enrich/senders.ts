@@ -3,6 +3,8 @@
  * named service and its type, by longest label suffix; an AS number → the same, as a fallback.
  */
 import { readFileSync } from 'node:fs';
+import { isPlainObject } from '../../lib/collections.ts';
+import { normaliseName } from '../../lib/dns-name.ts';
 
 export interface Sender {
   name: string;
@@ -34,12 +36,12 @@ export function parseSenderMap(json: unknown): SenderMap {
   const fail = (why: string): never => {
     throw new Error(`senders.json: ${why}`);
   };
-  if (!isObject(json)) return fail('not an object');
+  if (!isPlainObject(json)) return fail('not an object');
   const typeList = json['types'];
   if (!Array.isArray(typeList) || !typeList.every((t) => typeof t === 'string')) return fail('"types" must list strings');
   const types = new Set<string>(typeList);
   const entry = (where: string, value: unknown): SenderEntry => {
-    if (!isObject(value)) return fail(`${where} is not an object`);
+    if (!isPlainObject(value)) return fail(`${where} is not an object`);
     const { name, type, forwarder } = value;
     if (typeof name !== 'string' || name === '') return fail(`${where} has no name`);
     if (typeof type !== 'string' || !types.has(type)) return fail(`${where} has type ${JSON.stringify(type)}, not one of "types"`);
@@ -47,26 +49,17 @@ export function parseSenderMap(json: unknown): SenderMap {
     return { name, type, forwarder: forwarder === true };
   };
   const domains = new Map<string, SenderEntry>();
-  for (const [key, value] of Object.entries(isObject(json['domains']) ? json['domains'] : fail('"domains" is missing'))) {
-    if (key !== normalizeName(key) || key === '') fail(`domain key "${key}" must be lower case without a trailing dot`);
+  for (const [key, value] of Object.entries(isPlainObject(json['domains']) ? json['domains'] : fail('"domains" is missing'))) {
+    if (key !== normaliseName(key) || key === '') fail(`domain key "${key}" must be lower case without a trailing dot`);
     domains.set(key, entry(`domains["${key}"]`, value));
   }
   const asns = new Map<number, SenderEntry>();
-  for (const [key, value] of Object.entries(isObject(json['asns']) ? json['asns'] : {})) {
+  for (const [key, value] of Object.entries(isPlainObject(json['asns']) ? json['asns'] : {})) {
     const asn = Number(key);
     if (!Number.isInteger(asn) || asn <= 0) fail(`asn key "${key}" is not an AS number`);
     asns.set(asn, entry(`asns["${key}"]`, value));
   }
   return { types, domains, asns };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function normalizeName(name: string): string {
-  const lower = name.trim().toLowerCase();
-  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
 }
 
 export interface SenderMatcher {
@@ -79,7 +72,7 @@ export interface SenderMatcher {
 export function createSenderMatcher(map: SenderMap): SenderMatcher {
   // The entry whose key is the longest label suffix of the name (the name itself included).
   const entryForName = (ptrOrBaseDomain: string): SenderEntry | null => {
-    let name = normalizeName(ptrOrBaseDomain);
+    let name = normaliseName(ptrOrBaseDomain);
     while (name !== '') {
       const found = map.domains.get(name);
       if (found) return found;

@@ -1,5 +1,8 @@
 /**
- * Value normalisation (dmarc-spec.md §4.3–4.5) and the report header.
+ * Value normalisation and the report header. Real reports stray from RFC 7489 Appendix C and RFC 9990
+ * §3: untrimmed text, PascalCase results, SPF `hardfail` (cry-inc/dmarc-report-viewer#21,
+ * danielsen/DmarcRua#5), `none` or `softfail` in `policy_evaluated`; test/reports/parse.test.ts has a
+ * case for each.
  *
  * Every change beyond trimming (and lowercasing domains) keeps the original text in `raw` and
  * records a warning. Warnings are aggregated per report (code + message, with a count and the

@@ -1,6 +1,6 @@
 /**
  * The parse stage's vocabulary: one DMARC aggregate report (RFC 7489 Appendix C, RFC 9990 and the
- * drafts between them) as typed, normalised objects ready for the dataset (design.md "Dataset").
+ * drafts between them) as typed, normalised objects ready for the dataset (docs/dataset.md).
  *
  * Conventions, so that consumers never have to guess:
  * - Values are trimmed; enumerations are lowercased. Domains are lowercased (they are

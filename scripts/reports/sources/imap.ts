@@ -19,6 +19,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import type { FetchMessageObject, ImapFlowError } from 'imapflow';
 import { UnpackError } from '../unpack/index.ts';
+import { formatBytes } from '../../lib/text.ts';
 import { DmarcopsError } from '../../lib/errors.ts';
 
 export interface ImapConfig {
@@ -179,8 +180,6 @@ const DEFAULT_BATCH_SIZE = 50;
 const DEFAULT_MAX_BATCH_BYTES = 32 * 1024 * 1024;
 /** UIDs per MOVE/COPY command, so the command line stays well below server line limits. */
 const MOVE_CHUNK = 500;
-
-const mib = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 
 const TLS_ERROR = /CERT|SELF_SIGNED|TLS|SSL|HOSTNAME|ALTNAME/i;
 
@@ -373,7 +372,7 @@ export async function openImapSource(config: ImapConfig, log: (line: string) => 
           const ref = `${refBase}/;UID=${meta.uid}`;
           const error = new UnpackError(
             'limit-size',
-            `message is ${mib(size)} (${size} bytes), over the ${mib(maxMessageBytes)} limit for one message; not downloaded`,
+            `message is ${formatBytes(size)} (${size} bytes), over the ${formatBytes(maxMessageBytes)} limit for one message; not downloaded`,
             [ref],
           );
           yield { ...info(meta), size, source: new Uint8Array(0), error };

@@ -1,5 +1,5 @@
 /** File system steps of the commit protocol: durable writes and renames. */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { tmpName } from './layout.ts';
 
@@ -60,4 +60,13 @@ export function removeFile(path: string): void {
 
 export function removeTree(path: string): void {
   rmSync(path, { recursive: true, force: true });
+}
+
+/** Remove `dir` when it is empty; leave it when it is not (or is gone already). */
+export function removeEmptyDir(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty (another run's leftovers, for recover), or gone already.
+  }
 }

@@ -58,7 +58,7 @@
  * idempotent), outside the protocol: see quarantine.ts. Month `unknown` holds reports with
  * implausible dates (reportMonth). One writer at a time: lock.ts.
  */
-import { existsSync, renameSync, rmdirSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { alignmentModes, deriveAlignment } from '../derive.ts';
 import type { ParseWarning, ReportHeader, ReportRecord } from '../parse/types.ts';
@@ -67,7 +67,7 @@ import { MAX_HEADER_CHARS, MAX_REASON_CHARS, ledgerMessageId, ledgerText } from 
 import { compactMonth } from './compact.ts';
 import { openDuck } from './duck.ts';
 import type { DuckOptions } from './duck.ts';
-import { ensureDir, fsyncDir, fsyncFile, removeFile, removeTree } from './fsx.ts';
+import { ensureDir, fsyncDir, fsyncFile, removeEmptyDir, removeFile, removeTree } from './fsx.ts';
 import { reportKey } from './key.ts';
 import {
   LEDGER_DIR,
@@ -835,14 +835,6 @@ class LocalRun implements RunWriter {
   #finish(status: RunStatus, committed: RunIndexes | null): void {
     this.#status = status;
     this.#dataset.runEnded(this, committed);
-  }
-}
-
-function removeEmptyDir(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Not empty (another run's leftovers, for recover) or already gone.
   }
 }
 

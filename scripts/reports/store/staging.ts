@@ -330,7 +330,7 @@ function recordExpressions(runId: string, ingestedAt: Date): Record<string, stri
 }
 
 /** Every column, in schema order, cast to its declared type. */
-function selectList(columns: readonly { name: string; type: string }[], exprs: Record<string, string>): string {
+export function selectList(columns: readonly { name: string; type: string }[], exprs: Record<string, string>): string {
   return columns
     .map((c) => {
       const expr = exprs[c.name];

@@ -8,6 +8,7 @@ import { crc32, createGunzip } from 'node:zlib';
 import { Gunzip, Inflate, Unzlib } from 'fflate';
 import { RATIO_FLOOR, UnpackError } from './types.ts';
 import type { UnpackLimits } from './types.ts';
+import { formatBytes } from '../../lib/text.ts';
 
 /** A re-openable byte stream: every call streams again from the first byte. */
 export type ByteSource = () => AsyncIterable<Uint8Array>;
@@ -411,16 +412,4 @@ export function errorMessage(error: unknown): string {
 
 export function where(trail: readonly string[]): string {
   return trail.join(' › ');
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value >= 10 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }

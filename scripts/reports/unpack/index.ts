@@ -7,7 +7,8 @@
  *   for (const p of payloads) for await (const chunk of p.open()) parser.write(chunk);
  */
 import { stat } from 'node:fs/promises';
-import { bytesSource, fileSource, formatBytes, meteredStream } from './decompress.ts';
+import { bytesSource, fileSource, meteredStream } from './decompress.ts';
+import { formatBytes } from '../../lib/text.ts';
 import { mailboxKind, splitMailbox } from './mailbox.ts';
 import { DEFAULT_LIMITS } from './types.ts';
 import type { UnpackLimits, UnpackResult } from './types.ts';
@@ -15,7 +16,6 @@ import { baseName, Walk } from './walk.ts';
 import type { WalkNode } from './walk.ts';
 
 export { DEFAULT_LIMITS, UnpackError } from './types.ts';
-export { formatBytes } from './decompress.ts';
 export type { MailInfo, Payload, PayloadKind, Problem, ReportKind, UnpackErrorCode, UnpackLimits, UnpackResult } from './types.ts';
 export { mailboxKind, splitMailbox, splitMbox, startsLikeMbox } from './mailbox.ts';
 export type { MailboxKind, MailboxMessage, SplitOptions } from './mailbox.ts';

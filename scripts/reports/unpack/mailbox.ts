@@ -6,7 +6,7 @@
 import { constants, createReadStream } from 'node:fs';
 import { lstat, open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatBytes } from './decompress.ts';
+import { formatBytes } from '../../lib/text.ts';
 import { DEFAULT_LIMITS, UnpackError } from './types.ts';
 
 export interface MailboxMessage {

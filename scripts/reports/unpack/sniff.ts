@@ -2,6 +2,7 @@
  * Content sniffing: what a byte string is, judged by its first bytes only. Names and MIME labels
  * lie (a zip sent as application/gzip, a gzip named .zip), so nothing here looks at them.
  */
+import { localName } from '../parse/scan.ts';
 
 export type Sniffed = 'empty' | 'gzip' | 'zip' | 'zlib' | 'xml' | 'json' | 'mbox' | 'message' | 'unknown';
 
@@ -101,10 +102,6 @@ function skipDeclaration(text: string, start: number): number {
     return subsetEnd === -1 ? -1 : after(text, '>', subsetEnd);
   }
   return close === -1 ? -1 : close + 1;
-}
-
-function localName(name: string): string {
-  return name.slice(name.indexOf(':') + 1);
 }
 
 /** True when JSON looks like an RFC 8460 TLS report (the only JSON report we expect by mail). */

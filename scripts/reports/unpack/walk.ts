@@ -3,7 +3,8 @@
  * end in payloads (aggregate report XML, TLS report JSON) or problems. Payloads are lazy: a payload's open() re-runs its chain of
  * decoders from the original bytes or file, so a big .xml.gz is never held decompressed.
  */
-import { bytesSource, collect, drain, errorMessage, formatBytes, gunzipStream, inflateStream, peek, where } from './decompress.ts';
+import { bytesSource, collect, drain, errorMessage, gunzipStream, inflateStream, peek, where } from './decompress.ts';
+import { formatBytes } from '../../lib/text.ts';
 import type { ByteSource, StreamContext } from './decompress.ts';
 import type { MailboxMessage } from './mailbox.ts';
 import type { ParsedMail } from './mime.ts';

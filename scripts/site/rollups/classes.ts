@@ -3,13 +3,14 @@
  * reads, not once per row. Each class gets its category, declared sender, fix hint, From domain and
  * failing authentication results, appended back into DuckDB.
  */
-import type { AlignmentMode, DomainPolicy } from '../../policy/model.ts';
+import type { DomainPolicy } from '../../policy/model.ts';
 import { classify, matchSender } from '../../reports/classify.ts';
 import type { ClassifyRow, DkimResultRow, OverrideReasonRow, SpfResultRow } from '../../reports/classify.ts';
-import { canonicalDomain, domainsAligned } from '../../reports/derive.ts';
+import { alignmentMode, domainsAligned } from '../../reports/derive.ts';
 import type { AuthDetail } from '../model.ts';
-import { CAT, CLASS_HASH, num, rowJoins, str } from './common.ts';
+import { CAT, CLASS_HASH, num, rowJoins } from './common.ts';
 import type { Context } from './common.ts';
+import { normaliseName } from '../../lib/dns-name.ts';
 
 /** What classify() reads of one class (JSON of the `inputs` struct of `class_keys`). */
 interface ClassInputs {
@@ -102,7 +103,7 @@ export async function buildClasses(ctx: Context): Promise<ClassMap> {
       // classify names the sender of failing mail only; its passing mail belongs to the same group.
       const sender = result.sender ?? (result.category === 'compliant' ? (matchSender(row, policy.senders)?.sender.name ?? null) : null);
       if (result.category === 'authorised-failing' && result.hint !== undefined) hints.set(classId, result.hint);
-      const from = canonicalDomain(inputs.header_from ?? undefined);
+      const from = normaliseName(inputs.header_from);
       const fromId = froms.idOf(from, from);
       const authenticated = [...(inputs.dkim_results ?? []), ...(inputs.spf_results ?? [])].some((r) => normResult(r.result) === 'pass');
       classRows.push([hashes[i]!, classId, CAT[result.category], sender, fromId, authenticated]);
@@ -159,20 +160,20 @@ function classifyRow(inputs: ClassInputs): ClassifyRow {
 
 /** The DKIM and SPF results of a non-compliant class, with their alignment to its From domain (canonical, '' when none). */
 function failingResults(inputs: ClassInputs, from: string, policy: DomainPolicy): AuthResult[] {
-  const alignTo = from || canonicalDomain(inputs.policy_domain ?? undefined);
+  const alignTo = from || normaliseName(inputs.policy_domain);
   const adkim = alignmentMode(inputs.policy_adkim, policy.adkim);
   const aspf = alignmentMode(inputs.policy_aspf, policy.aspf);
   return [
     ...(inputs.dkim_results ?? []).map((sig) => ({
       kind: 'dkim' as const,
-      domain: canonicalDomain(sig.domain ?? undefined),
+      domain: normaliseName(sig.domain),
       qualifier: sig.selector?.trim() || null,
       result: normResult(sig.result),
       aligned: domainsAligned(sig.domain ?? undefined, alignTo, adkim),
     })),
     ...(inputs.spf_results ?? []).map((spf) => ({
       kind: 'spf' as const,
-      domain: canonicalDomain(spf.domain ?? undefined),
+      domain: normaliseName(spf.domain),
       qualifier: spf.scope?.trim().toLowerCase() || null,
       result: normResult(spf.result),
       aligned: domainsAligned(spf.domain ?? undefined, alignTo, aspf),
@@ -181,7 +182,3 @@ function failingResults(inputs: ClassInputs, from: string, policy: DomainPolicy)
 }
 
 /** The alignment mode the report says was published, else the domain file's. */
-function alignmentMode(reported: unknown, ours: AlignmentMode): AlignmentMode {
-  const value = (str(reported) ?? '').trim().toLowerCase();
-  return value === 'r' || value === 's' ? value : ours;
-}

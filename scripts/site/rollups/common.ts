@@ -5,6 +5,7 @@ import type { Category } from '../../reports/classify.ts';
 import type { SeriesRow, SiteOptions } from '../model.ts';
 import { networkLabel, REDACTED } from '../redact.ts';
 import type { Row, Sql } from './duckdb.ts';
+import { groupBy } from '../../lib/collections.ts';
 
 export { REDACTED };
 export const DAY_MS = 86_400_000;
@@ -78,29 +79,11 @@ export function seriesRow(row: Row): SeriesRow {
 /** Rows ordered by day within each key → series per key. */
 export function seriesBy<K>(rows: readonly Row[], keyOf: (row: Row) => K): Map<K, SeriesRow[]> {
   const map = new Map<K, SeriesRow[]>();
-  for (const row of rows) {
-    const key = keyOf(row);
-    let series = map.get(key);
-    if (series === undefined) map.set(key, (series = []));
-    series.push(seriesRow(row));
-  }
-  for (const series of map.values()) series.sort((a, b) => a[0] - b[0]);
+  for (const [key, group] of groupBy(rows, keyOf)) map.set(key, group.map(seriesRow).sort((a, b) => a[0] - b[0]));
   return map;
 }
 
 export const messagesOf = (series: readonly SeriesRow[]): number => series.reduce((sum, r) => sum + r[1] + r[2] + r[3] + r[4], 0);
-
-/** Rows (in order) per key. */
-export function groupBy<K>(rows: readonly Row[], keyOf: (row: Row) => K): Map<K, Row[]> {
-  const map = new Map<K, Row[]>();
-  for (const row of rows) {
-    const key = keyOf(row);
-    const list = map.get(key);
-    if (list === undefined) map.set(key, [row]);
-    else list.push(row);
-  }
-  return map;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Class hash

@@ -28,7 +28,8 @@ import type { ReadinessSource, ReporterShare } from '../readiness.ts';
 import { scrubText } from '../redact.ts';
 import { detailLabel } from './classes.ts';
 import type { ClassMap } from './classes.ts';
-import { CAT, REDACTED, TOTAL_MESSAGES, groupBy, groupLabel, isoDay, messagesOf, num, seriesBy, seriesResums, seriesRow, seriesSums, str } from './common.ts';
+import { CAT, REDACTED, TOTAL_MESSAGES, groupLabel, isoDay, messagesOf, num, seriesBy, seriesResums, seriesRow, seriesSums, str } from './common.ts';
+import { groupBy } from '../../lib/collections.ts';
 import type { Context } from './common.ts';
 import type { Row } from './duckdb.ts';
 

@@ -3,11 +3,11 @@
  * `group_days` and `domain_days`). The classification between them is in ./classes.ts.
  */
 import { matchSender, policyForRow } from '../../reports/classify.ts';
-import { canonicalDomain } from '../../reports/derive.ts';
 import { isKnownForwarder } from '../../reports/enrich/index.ts';
 import { EARLIEST_PLAUSIBLE_DATE } from '../../reports/store/index.ts';
 import { CLASS_HASH, DAY_MS, isoDay, rowJoins, seriesResums, seriesSums } from './common.ts';
 import type { Context } from './common.ts';
+import { normaliseName } from '../../lib/dns-name.ts';
 
 // ---------------------------------------------------------------------------------------------
 // 1. Reports, domains, days
@@ -121,7 +121,7 @@ async function loadForwarders(ctx: Context): Promise<void> {
   const pairs = await ctx.sql.rows<{ base: string | null; asn: number | null }>(
     `SELECT DISTINCT e.base AS base, e.asn::DOUBLE AS asn FROM ips_raw WHERE e.base IS NOT NULL OR e.asn IS NOT NULL`,
   );
-  const forwarders = pairs.filter(({ base, asn }) => isKnownForwarder(canonicalDomain(base ?? undefined) || null, asn));
+  const forwarders = pairs.filter(({ base, asn }) => isKnownForwarder(normaliseName(base) || null, asn));
   await ctx.sql.load('forwarders', [['base', 'VARCHAR'], ['asn', 'BIGINT'], ['hit', 'BOOLEAN']], forwarders.map(({ base, asn }) => [base, asn, true]));
 }
 

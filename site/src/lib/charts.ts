@@ -4,7 +4,8 @@
  * Each chart is paired with a data table on the page; the SVG carries an aria-label and description.
  */
 import * as Plot from '@observablehq/plot';
-import { CATEGORY_FIELDS, CATEGORY_LABELS, CATEGORY_ORDER, formatCount, formatPercent, type Tally } from './view.ts';
+import { CATEGORY_FIELDS, CATEGORY_LABELS, CATEGORY_ORDER, type Tally } from './view.ts';
+import { formatCount, formatPercent } from '../../../scripts/lib/text.ts';
 
 /** Okabe–Ito colours (colour-blind safe); every mark also carries its category's name. */
 export const CATEGORY_COLORS: Record<string, string> = {

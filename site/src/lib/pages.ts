@@ -4,6 +4,7 @@
  * default window with the views below, and embeds the payload; in the browser the same views re-render
  * KPIs and tables for any window. One code path, so the first paint and every later view agree.
  */
+import { escapeHtml } from '../../../scripts/lib/escape.ts';
 import type { Category } from '../../../scripts/reports/classify.ts';
 import type { DomainData, ReadinessVerdict, SeriesRow, SiteData, SourceGroup } from '../../../scripts/site/model.ts';
 import { NEW_REPORTER_DAYS } from '../../../scripts/site/readiness.ts';
@@ -11,9 +12,6 @@ import {
   categoryBadge,
   type Column,
   dailyTallies,
-  escapeHtml,
-  formatCount,
-  formatPercent,
   mainProblem,
   percentBar,
   ratio,
@@ -25,6 +23,7 @@ import {
   type Tally,
   type DayRange,
 } from './view.ts';
+import { formatCount, formatPercent } from '../../../scripts/lib/text.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Payloads (what a page embeds)

@@ -1,6 +1,7 @@
 /** The Reports pages' shared pieces: months of reports, and a report's row in the lists. */
 import type { ReportSummary } from '../../../scripts/site/model.ts';
-import { escapeHtml, formatCount, formatPercent } from './view.ts';
+import { escapeHtml } from '../../../scripts/lib/escape.ts';
+import { formatCount, formatPercent } from '../../../scripts/lib/text.ts';
 
 export const REPORTS_PER_PAGE = 250;
 

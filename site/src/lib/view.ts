@@ -1,13 +1,16 @@
 /**
  * What the pages compute from the rollups, shared by the build (Astro renders the default window)
  * and the browser (the window picker re-renders the same tables): windows over the day axis, sums of
- * sparse series, number formats, and table rows as escaped HTML strings. Pure: no DOM, no Node APIs.
+ * sparse series, and table rows as escaped HTML strings (number formats: scripts/lib/text.ts). Pure:
+ * no DOM, no Node APIs.
  *
  * Everything a report carries is untrusted (org names, domains, PTR names, selectors…): every string
  * that reaches HTML goes through `escapeHtml`, and there is no other way into the markup here.
  */
 import type { Category } from '../../../scripts/reports/classify.ts';
+import { escapeHtml } from '../../../scripts/lib/escape.ts';
 import type { SeriesRow, WindowPreset } from '../../../scripts/site/model.ts';
+import { formatPercent } from '../../../scripts/lib/text.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Windows
@@ -155,37 +158,7 @@ export const CATEGORY_LABELS: Record<Category, string> = {
 
 export const CATEGORY_ORDER: readonly Category[] = ['compliant', 'forwarded', 'authorised-failing', 'unauthorised'];
 
-// ---------------------------------------------------------------------------------------------
-// Formats (fixed locale so the build and the browser print the same thing)
-
-const INTEGER = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-
-export const formatCount = (n: number): string => INTEGER.format(n);
-
-/** A share as a percentage with one decimal; "<0.1%" / ">99.9%" rather than a rounded 0 or 100 that hides a few messages. */
-export function formatPercent(part: number, whole: number): string {
-  if (whole <= 0) return '–';
-  const p = (part / whole) * 100;
-  if (part > 0 && p < 0.1) return '<0.1%';
-  if (part < whole && p > 99.9) return '>99.9%';
-  return `${p.toFixed(1)}%`;
-}
-
 export const ratio = (part: number, whole: number): number => (whole > 0 ? part / whole : 0);
-
-/** Signed change as a percentage ("+12.0%", "−3.4%", "new" when there was nothing before). */
-export function formatChange(now: number, before: number): string {
-  if (before <= 0) return now > 0 ? 'new' : '–';
-  const change = ((now - before) / before) * 100;
-  const sign = change > 0 ? '+' : change < 0 ? '−' : '±';
-  return `${sign}${Math.abs(change).toFixed(1)}%`;
-}
-
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
-
-export function escapeHtml(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"'`]/g, (c) => HTML_ESCAPES[c] as string);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Tables: one <tbody data-row> per row (a source row and its IP rows move together when sorted)

@@ -5,10 +5,12 @@
  * for `no-policy-found`, zero counts, counts written as strings, case) are read with a warning each.
  */
 import { isIP } from 'node:net';
-import { canonicalIp } from '../../enrich/ip.ts';
+import { canonicalIp } from '../../../lib/ip.ts';
 import { TlsParseError } from './errors.ts';
 import { DATE_RANGE_FIELDS, DETAIL_FIELDS, POLICY_ENTRY_FIELDS, POLICY_FIELDS, REPORT_FIELDS, SUMMARY_FIELDS } from './fields.ts';
 import type { TlsFailureDetail, TlsParseLimits, TlsParseWarning, TlsPolicy, TlsPolicyType, TlsReportHeader, TlsResultType, TlsWarningCode } from './types.ts';
+import { clip } from '../../../lib/text.ts';
+import { isPlainObject } from '../../../lib/collections.ts';
 
 const POLICY_TYPES: readonly TlsPolicyType[] = ['sts', 'tlsa', 'no-policy-found'];
 const RESULT_TYPES: readonly TlsResultType[] = [
@@ -46,7 +48,7 @@ class Reader {
   }
 
   report(value: unknown): ReadReport {
-    if (!isObject(value)) throw this.fail('not-a-report', `is JSON ${describe(value)}, not an RFC 8460 report object`);
+    if (!isPlainObject(value)) throw this.fail('not-a-report', `is JSON ${describe(value)}, not an RFC 8460 report object`);
     if (!('policies' in value) && !('organization-name' in value) && !('date-range' in value)) {
       throw this.fail('not-a-report', 'is JSON without organization-name, date-range or policies: not an RFC 8460 TLS report');
     }
@@ -54,7 +56,7 @@ class Reader {
     this.unknownFields(value, REPORT_FIELDS.concat('version'), '');
 
     const range = value['date-range'];
-    if (!isObject(range)) throw this.fail(range === undefined ? 'invalid-date' : 'invalid-field', range === undefined ? 'has no date-range: the report cannot be placed in time' : `date-range is ${describe(range)}, not an object`);
+    if (!isPlainObject(range)) throw this.fail(range === undefined ? 'invalid-date' : 'invalid-field', range === undefined ? 'has no date-range: the report cannot be placed in time' : `date-range is ${describe(range)}, not an object`);
     this.unknownFields(range, DATE_RANGE_FIELDS, 'date-range');
     let begin = this.dateTime(range['start-datetime'], 'date-range/start-datetime');
     let end = this.dateTime(range['end-datetime'], 'date-range/end-datetime');
@@ -100,10 +102,10 @@ class Reader {
 
   private policy(entry: unknown, index: number): TlsPolicy {
     const at = `policies[${index}]`;
-    if (!isObject(entry)) throw this.fail('invalid-field', `${at} is ${describe(entry)}, not an object`);
+    if (!isPlainObject(entry)) throw this.fail('invalid-field', `${at} is ${describe(entry)}, not an object`);
     this.unknownFields(entry, POLICY_ENTRY_FIELDS, at, index);
     const policy = entry.policy;
-    if (!isObject(policy)) throw this.fail('invalid-field', `${at}/policy is ${policy === undefined ? 'missing' : describe(policy)}: each entry needs a policy object`);
+    if (!isPlainObject(policy)) throw this.fail('invalid-field', `${at}/policy is ${policy === undefined ? 'missing' : describe(policy)}: each entry needs a policy object`);
     this.unknownFields(policy, POLICY_FIELDS, `${at}/policy`, index);
 
     const typeText = this.requiredString(policy, 'policy-type', `${at}/policy`, index);
@@ -123,7 +125,7 @@ class Reader {
 
     const summary = entry.summary;
     if (summary === undefined) this.warn('missing-field', `${at} has no summary: its session totals are unknown`, index);
-    else if (!isObject(summary)) throw this.fail('invalid-field', `${at}/summary is ${describe(summary)}, not an object`);
+    else if (!isPlainObject(summary)) throw this.fail('invalid-field', `${at}/summary is ${describe(summary)}, not an object`);
     else {
       this.unknownFields(summary, SUMMARY_FIELDS, `${at}/summary`, index);
       result.successfulSessions = this.count(summary, 'total-successful-session-count', `${at}/summary`, index);
@@ -152,7 +154,7 @@ class Reader {
   }
 
   private detail(entry: unknown, at: string, policy: number): TlsFailureDetail {
-    if (!isObject(entry)) throw this.fail('invalid-field', `${at} is ${describe(entry)}, not an object`);
+    if (!isPlainObject(entry)) throw this.fail('invalid-field', `${at} is ${describe(entry)}, not an object`);
     this.unknownFields(entry, DETAIL_FIELDS, at, policy);
     const typeText = this.requiredString(entry, 'result-type', at, policy);
     if (typeText === '') throw this.fail('invalid-field', `${at}/result-type is missing: a failure detail without its kind says nothing`);
@@ -332,10 +334,6 @@ class Reader {
   }
 }
 
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function join(at: string, key: string): string {
   return at === '' ? key : `${at}/${key}`;
 }
@@ -351,8 +349,4 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return value === '' ? 'an empty string' : `a string of ${value.length} characters`;
   if (typeof value === 'boolean') return `the boolean ${value}`;
   return `a ${typeof value}`;
-}
-
-function clip(text: string, max = 60): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

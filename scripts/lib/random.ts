@@ -1,0 +1,16 @@
+/** Reproducible pseudo-random numbers for generated data (the demo's history, benchmarks, tests): never for secrets. */
+
+/**
+ * mulberry32 (Tommy Ettinger's 32-bit generator): tiny, fast and good enough to vary generated data;
+ * the same seed gives the same sequence on every machine. Numbers in [0, 1).
+ */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
