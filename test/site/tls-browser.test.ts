@@ -109,7 +109,7 @@ async function kpi(page: Page, name: string): Promise<string> {
 }
 
 async function expectKpis(page: Page, t: Truth, where: string): Promise<void> {
-  await expect.poll(() => kpi(page, 'tlsSessions'), `${where}: sessions`).toBe(count(t.ok + t.failed));
+  await expect.poll(() => kpi(page, 'tlsSessions'), { message: `${where}: sessions` }).toBe(count(t.ok + t.failed));
   expect(await kpi(page, 'tlsSuccess'), `${where}: success`).toBe(share(t.ok, t.ok + t.failed));
   expect(await kpi(page, 'tlsFailed'), `${where}: failed`).toBe(count(t.failed));
   expect(await kpi(page, 'tlsSenders'), `${where}: senders`).toBe(count(t.senders));
