@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import type { SeriesRow, SourceGroup } from '../../scripts/site/model.ts';
-import { failingRuns, hasFailing, provenance, sumPass } from '../../site/src/lib/pages.ts';
+import type { SeriesRow, SourceGroup, TlsDayRow } from '../../scripts/site/model.ts';
+import { denseTls, failingRuns, hasFailing, provenance, sumPass, sumTlsDays } from '../../site/src/lib/pages.ts';
 import type { ReporterPayload } from '../../site/src/lib/pages.ts';
 import { dailyTls, sumTls, tlsDetailColumns, tlsVerdictBadge, tlsView } from '../../site/src/lib/tls.ts';
 import type { TlsPayload } from '../../site/src/lib/tls.ts';
@@ -216,5 +216,20 @@ describe('the TLS section views', () => {
 
   test('the verdict badge escapes its text and names the verdict', () => {
     expect(tlsVerdictBadge('ready-enforce', `"${HOSTILE}`)).toBe('<span class="verdict verdict-ready-enforce" title="&quot;&lt;img src=x onerror=alert(1)&gt;">Ready to enforce</span>');
+  });
+});
+
+describe('the overview\'s dense TLS days', () => {
+  test('sum any window like the sparse rows they come from', () => {
+    const rows = fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.nat(1000), fc.nat(50)), { selector: (r) => r[0] });
+    fc.assert(
+      fc.property(rows, fc.integer({ min: -5, max: 70 }), fc.integer({ min: -5, max: 70 }), (list, a, b) => {
+        const sparse = [...list].sort((x, y) => x[0] - y[0]) as TlsDayRow[];
+        const range = { start: Math.min(a, b), end: Math.max(a, b) };
+        expect(sumTlsDays(denseTls(sparse), range)).toEqual(sumTls(sparse, range));
+      }),
+    );
+    expect(denseTls([])).toEqual({ start: 0, successful: [], failed: [] });
+    expect(denseTls([[3, 10, 1], [5, 7, 0]])).toEqual({ start: 3, successful: [10, 0, 7], failed: [1, 0, 0] });
   });
 });

@@ -49,8 +49,29 @@ export interface OverviewDomain {
   daily: PassRow[];
   /** When each source group that ever failed had failing mail (counts "sources with problems" per window). */
   failing: FailingRuns[];
-  /** Inbound TLS: the repository's MTA-STS mode (null without `mta_sts`) and the TLS sessions per day; null when the domain has no TLS section. */
-  tls: { mode: string | null; daily: TlsDayRow[] } | null;
+  /** Inbound TLS (null when the domain has no TLS section): the repository's MTA-STS mode (null without `mta_sts`) and the TLS sessions per day. */
+  tls: { mode: string | null; daily: DenseTls } | null;
+}
+
+/**
+ * Successful and failed TLS sessions per day, dense from day `start` (every day of a domain's TLS
+ * reports has sessions): a third smaller than sparse rows on the overview, which carries every domain's.
+ */
+export interface DenseTls {
+  start: number;
+  successful: number[];
+  failed: number[];
+}
+
+export function denseTls(series: readonly TlsDayRow[]): DenseTls {
+  const start = series[0]?.[0] ?? 0;
+  const end = series.at(-1)?.[0] ?? start - 1;
+  const dense: DenseTls = { start, successful: new Array<number>(end - start + 1).fill(0), failed: new Array<number>(end - start + 1).fill(0) };
+  for (const [day, successful, failed] of series) {
+    dense.successful[day - start] = (dense.successful[day - start] ?? 0) + successful;
+    dense.failed[day - start] = (dense.failed[day - start] ?? 0) + failed;
+  }
+  return dense;
 }
 
 export interface OverviewPayload {
@@ -184,7 +205,7 @@ export function overviewPayload(data: SiteData, hrefFor: (domain: string) => str
       verdictText: d.readiness.summary,
       daily: passRows(d.daily),
       failing: d.sources.map(failingRuns).filter((runs) => runs.length > 0),
-      tls: d.tls === null ? null : { mode: d.tls.defined?.mode ?? null, daily: d.tls.daily },
+      tls: d.tls === null ? null : { mode: d.tls.defined?.mode ?? null, daily: denseTls(d.tls.daily) },
     })),
   };
 }
@@ -355,12 +376,13 @@ export function overviewView(payload: OverviewPayload, range: DayRange, sort: So
   };
 }
 
-function sumTlsDays(series: readonly TlsDayRow[], range: { start: number; end: number }): { successful: number; failed: number } {
+export function sumTlsDays(dense: DenseTls, range: { start: number; end: number }): { successful: number; failed: number } {
   const tally = { successful: 0, failed: 0 };
-  for (const [day, successful, failed] of series) {
-    if (day < range.start || day > range.end) continue;
-    tally.successful += successful;
-    tally.failed += failed;
+  const from = Math.max(range.start, dense.start) - dense.start;
+  const to = Math.min(range.end - dense.start, dense.successful.length - 1);
+  for (let i = from; i <= to; i++) {
+    tally.successful += dense.successful[i] ?? 0;
+    tally.failed += dense.failed[i] ?? 0;
   }
   return tally;
 }
