@@ -5,7 +5,7 @@
  * generation time, build time, pages and the build's peak RSS against the targets
  * (≤ 30 s for 1M records, ≤ 120 s for 10M).
  *
- *   npx node bench/site/build.ts [--records 1000000,10000000] [--runs 1] [--days 365] [--domains 20] [--seed 1] [--keep]
+ *   npx node bench/site/build.ts [--records 1000000,10000000] [--runs 1] [--days 365] [--domains 20] [--seed 1] [--no-tls] [--keep]
  *
  * Peak RSS: from /usr/bin/time when it exists (the child's high-water mark), else the child's own
  * process.resourceUsage().maxRSS. Build time is buildSite's figure (Astro build + budget check);
@@ -34,6 +34,8 @@ export interface DatasetKey {
   domains: number;
   seed: number;
   version: number;
+  /** TLS reports in the dataset (generate.ts `tls`); left out: true. */
+  tls?: boolean;
 }
 
 export interface CachedDataset {
@@ -51,7 +53,7 @@ const STAMP = 'dataset.json';
 /** The cached dataset for these options, generated first if it is missing or was made by other options. */
 export async function ensureDataset(key: DatasetKey): Promise<CachedDataset> {
   const defaults = key.days === 365 && key.domains === 20 && key.seed === 1;
-  const dir = join(CACHE, `site-${key.records}${defaults ? '' : `-${key.days}d-${key.domains}dom-s${key.seed}`}`);
+  const dir = join(CACHE, `site-${key.records}${defaults ? '' : `-${key.days}d-${key.domains}dom-s${key.seed}`}${key.tls === false ? '-notls' : ''}`);
   const stampFile = join(dir, STAMP);
   if (existsSync(stampFile)) {
     const stamp = JSON.parse(readFileSync(stampFile, 'utf8')) as { key: DatasetKey; reports: number; seconds: number };
@@ -114,6 +116,7 @@ async function main(): Promise<void> {
       domains: { type: 'string', default: '20' },
       seed: { type: 'string', default: '1' },
       keep: { type: 'boolean', default: false },
+      'no-tls': { type: 'boolean', default: false },
     },
   });
   const sizes = values.records.split(',').map((text) => Number(text.replace(/_/g, '').trim()));
@@ -124,7 +127,14 @@ async function main(): Promise<void> {
 
   const rows: string[][] = [];
   for (const records of sizes) {
-    const dataset = await ensureDataset({ records, days: Number(values.days), domains: Number(values.domains), seed: Number(values.seed), version: SITE_GENERATOR_VERSION });
+    const dataset = await ensureDataset({
+      records,
+      days: Number(values.days),
+      domains: Number(values.domains),
+      seed: Number(values.seed),
+      version: SITE_GENERATOR_VERSION,
+      ...(values['no-tls'] ? { tls: false } : {}),
+    });
     process.stdout.write(`${records.toLocaleString('en-US')} records: dataset ${dataset.cached ? 'cached' : 'generated'} in ${dataset.generateSeconds.toFixed(1)} s (${dataset.dataDir})\n`);
     const measurements: BuildMeasurement[] = [];
     for (let run = 0; run < runs; run++) {

@@ -206,10 +206,10 @@ export interface Readiness {
   moved: MovedVerdict | null;
 }
 
-export interface MovedVerdict {
+export interface MovedVerdict<V extends string = ReadinessVerdict> {
   /** `with`: the verdict counting the new reporters (not shown, it is the bolder one); `without`: the verdict leaving them out. */
   counting: 'with' | 'without';
-  verdict: ReadinessVerdict;
+  verdict: V;
   summary: string;
   /** The new reporters that move it (each alone, else all of them together), by messages. */
   by: { org: string; firstSeen: string }[];
@@ -229,6 +229,163 @@ export interface DomainData {
   headerFrom: HeaderFromRow[];
   authDetails: AuthDetail[];
   readiness: Readiness;
+  /**
+   * SMTP TLS reporting (RFC 8460) and MTA-STS (RFC 8461) for mail *to* the domain; null when the domain
+   * file has neither `mta_sts` nor `tls_reports` and no TLS report names it.
+   */
+  tls: TlsData | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS (SMTP TLS reports, RFC 8460; MTA-STS, RFC 8461)
+
+/**
+ * One day of TLS sessions (the reports' summaries): `[dayIndex, successful, failed]`. Sparse like
+ * `SeriesRow`: summing the rows of a window gives its figures.
+ */
+export type TlsDayRow = [day: number, successful: number, failed: number];
+/** One day of failed sessions (failure details): `[dayIndex, failed]`. */
+export type TlsFailRow = [day: number, failed: number];
+
+/** The MTA-STS policy a domain file defines (`mta_sts`), as it is published. */
+export interface TlsDefinedPolicy {
+  mode: string;
+  /** MX patterns, as the policy file lists them (sorted, lower case). */
+  mx: string[];
+  maxAge: number;
+  /** The id published in `_mta-sts` (derived from the file, or `mta_sts.id`). */
+  id: string;
+  /** The policy file as served (lines end in CRLF). */
+  policyFile: string;
+}
+
+/** A failure type (`result-type`) with its failed sessions per day. */
+export interface TlsFailureType {
+  /** As reported, lower case (RFC 8460 §4.3 defines eleven; others are kept). */
+  type: string;
+  series: TlsFailRow[];
+}
+
+/**
+ * A sending organisation: in a TLS report the reporter *is* the sender (RFC 8460 §4.4
+ * `organization-name`): the mail system that tried to deliver to our MX hosts.
+ */
+export interface TlsOrganisation {
+  org: string;
+  /** 1, or for the row that sums the organisations beyond the listed ones, how many it sums. */
+  organisations: number;
+  /** `contact-info`; null in redacted builds. */
+  email: string | null;
+  /** Its TLS reports for this domain (all data). */
+  reports: number;
+  /** UTC day (ISO) its first TLS report was received (ingested). */
+  firstSeen: string;
+  /** New by the site's rule (./readiness.ts isNewReporter), counted over TLS reports. */
+  new: boolean;
+  /** Sessions per day (its summaries). */
+  series: TlsDayRow[];
+  /** Reports per day (`[dayIndex, reports]`). */
+  reportDays: [day: number, reports: number][];
+}
+
+/** One of our MX hosts as the failure details name it, with its failed sessions. */
+export interface TlsMxHost {
+  host: string;
+  /** Whether the repository's `mta_sts.mx` patterns cover it; null when the repository has no policy. */
+  inPolicy: boolean | null;
+  series: TlsFailRow[];
+}
+
+/** A failure detail as reported, grouped: who, what, where. Free text is the sender's word (untrusted). */
+export interface TlsFailureDetail {
+  org: string;
+  type: string;
+  /** `receiving-mx-hostname`. */
+  mx: string | null;
+  /** `sending-mta-ip`: the sender's MTA; null in redacted builds (and when not reported). */
+  sendingIp: string | null;
+  /** `failure-reason-code`. */
+  reasonCode: string | null;
+  /** `additional-information` (clipped; addresses scrubbed in redacted builds). */
+  info: string | null;
+  series: TlsFailRow[];
+}
+
+/** A policy the senders reported they saw (`policy-type`, `policy-string`), all data. */
+export interface TlsPolicySeen {
+  /** `sts`, `tlsa`, `no-policy-found` (others as reported). */
+  type: string;
+  /** The policy domain it was reported for (a subdomain without a domain file of its own is shown under its parent). */
+  policyDomain: string;
+  /** For `sts`: what its policy string says (null when it does not say). */
+  mode: string | null;
+  mx: string[];
+  maxAge: number | null;
+  /** The policy string as reported, line by line (clipped). */
+  lines: string[];
+  /** Whether it is the repository's current policy: `same`, `differs`, or `n/a` (not an MTA-STS policy of the domain itself, or no repository policy). */
+  vsRepository: 'same' | 'differs' | 'n/a';
+  reports: number;
+  /** Sessions reported under it (successful + failed). */
+  sessions: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+/** The repository's policy against the one senders saw, in a sentence or two. */
+export interface TlsPolicyComparison {
+  /**
+   * `match` (senders see the repository's policy), `changing` (some still hold the previous one,
+   * within its max_age), `stale` (an older policy seen longer than its max_age allows), `differs`
+   * (senders never saw the repository's policy), `not-seen` (senders found no policy), `not-defined`
+   * (the repository has none), `no-data`.
+   */
+  status: 'match' | 'changing' | 'stale' | 'differs' | 'not-seen' | 'not-defined' | 'no-data';
+  summary: string;
+  details: string[];
+}
+
+export type TlsVerdict = 'enforced' | 'ready-enforce' | 'not-ready' | 'no-data' | 'no-policy' | 'withdrawn';
+
+/** A reporter behind the TLS readiness window. */
+export interface TlsReadinessReporter {
+  org: string;
+  reports: number;
+  sessions: number;
+  firstSeen: string;
+  new: boolean;
+}
+
+/** Readiness to move MTA-STS from testing to enforce (./tls-readiness.ts). */
+export interface TlsReadiness {
+  verdict: TlsVerdict;
+  summary: string;
+  reasons: string[];
+  nextStep: string | null;
+  /** The window the verdict looked at (the last `days` days of data). */
+  days: number;
+  reporters: TlsReadinessReporter[];
+  moved: MovedVerdict<TlsVerdict> | null;
+}
+
+export interface TlsData {
+  /** The repository's MTA-STS policy; null without `mta_sts`. */
+  defined: TlsDefinedPolicy | null;
+  /** `tls_reports` as URIs (the `_smtp._tls` rua); empty without it. */
+  reportTo: string[];
+  /** The `_smtp._tls` TXT value the repository publishes; null without `tls_reports`. */
+  tlsRptRecord: string | null;
+  /** Sessions per day over every policy type (summaries). */
+  daily: TlsDayRow[];
+  failureTypes: TlsFailureType[];
+  organisations: TlsOrganisation[];
+  mxHosts: TlsMxHost[];
+  /** The top failure details (of all data and of the last 30 days); the rest summed in `otherDetails`. */
+  details: TlsFailureDetail[];
+  otherDetails: TlsFailRow[];
+  policies: TlsPolicySeen[];
+  comparison: TlsPolicyComparison;
+  readiness: TlsReadiness;
 }
 
 /** One ingested report (the Reports page). */

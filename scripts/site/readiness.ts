@@ -311,7 +311,7 @@ export function assessWithNewReporters(all: ReadinessInput, shares: readonly Rep
 }
 
 /** The sentence a page shows for a moved verdict. */
-export function describeMoved(moved: MovedVerdict): string {
+export function describeMoved(moved: MovedVerdict<string>): string {
   const who = names(moved.by);
   if (moved.counting === 'with') {
     return `“${moved.summary}” only counting ${who}: a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement.`;

@@ -18,20 +18,22 @@
  *     source group, messages, flags); every rollup is a GROUP BY over it, or over its per-day sums
  *     `group_days` (per domain and source group) and `domain_days`.
  *  5. Per domain (domains.ts), summary periods (summary.ts), report list and details (reports.ts).
+ *  6. TLS reports (tls.ts: the `tls/` table, RFC 8460): loaded first so that their days join the day
+ *     axis (one window for both on a page), then summed per domain beside its MTA-STS policy.
  *
  * Choices worth knowing:
  *  - Rows of a policy domain no domain file governs are not charted or listed. `foreignReports`
  *    counts them (distinct reports) together with the ledger's `foreign` inputs, the reports ingest
  *    already set aside: both are "reports that are not ours".
- *  - Rows whose date_begin is before 2000 or more than 2 days in the future stay out of the days
- *    axis and every series, but their reports are listed and have details.
+ *  - Rows whose date_begin is before 2012 or more than 2 days in the future stay out of the days
+ *    axis and every series, but their reports are listed and have details (TLS reports: left out).
  *  - An IP's enrichment is the one of its latest ingest (enrichment is per IP at ingest time), so
  *    an IP belongs to one source group and is classified one way across the whole history.
  *  - Class hashes are 64-bit: two different combinations colliding among ~10^5 classes has a
  *    probability around 10^-9.
  */
 import { loadDomainDir } from '../policy/load.ts';
-import { committedRecordsSql } from '../reports/store/index.ts';
+import { committedRecordsSql, committedTlsSql } from '../reports/store/index.ts';
 import type { SiteData, SiteDataSource, SiteOptions } from './model.ts';
 import { buildClasses } from './rollups/classes.ts';
 import { num } from './rollups/common.ts';
@@ -41,13 +43,14 @@ import { openSql } from './rollups/duckdb.ts';
 import { DetailReader, listReports, readLedger } from './rollups/reports.ts';
 import { buildSummary } from './rollups/summary.ts';
 import { buildFacts, buildGroups, buildIps, buildReports } from './rollups/tables.ts';
+import { buildTls, loadTls, tlsDays } from './rollups/tls.ts';
 
 export const SITE_DEFAULTS = { sourcesPerDomain: 40, ipsPerSource: 10, reportPages: 1000 } as const;
 
 /** Dropped once the rollups are built: report details read only `reports`, `ips` and `classes`. */
 const ROLLUP_TABLES = [
   'facts', 'group_days', 'domain_days', 'group_ranks', 'listed_group_ips', 'listed_group_drills', 'top_ips', 'top_members', 'auth_days', 'period_days', 'periods',
-  'class_auth', 'auth_labels', 'forwarders', 'ip_range_senders', 'policy_domains', 'group_networks', 'nets', 'new_orgs', 'new_reports',
+  'class_auth', 'auth_labels', 'forwarders', 'ip_range_senders', 'policy_domains', 'group_networks', 'nets', 'new_orgs', 'new_reports', 'tls', 'tls_domains',
 ];
 
 export async function openSiteData(options: SiteOptions): Promise<SiteDataSource> {
@@ -91,13 +94,15 @@ export async function openSiteData(options: SiteOptions): Promise<SiteDataSource
 
 async function build(ctx: Context): Promise<SiteData> {
   const { sql } = ctx;
-  await buildReports(ctx);
+  await loadTls(ctx, committedTlsSql(ctx.options.dataDir));
+  await buildReports(ctx, tlsDays);
   await buildIps(ctx);
   const classes = await buildClasses(ctx);
   await buildGroups(ctx);
   await buildFacts(ctx);
 
-  const domains = await buildDomains(ctx, classes);
+  const tls = await buildTls(ctx);
+  const domains = await buildDomains(ctx, classes, tls);
   const summary = await buildSummary(ctx);
   const reports = await listReports(ctx);
   const ledger = await readLedger(ctx);

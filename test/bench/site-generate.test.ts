@@ -1,9 +1,11 @@
 /**
  * The site benchmark's dataset generator writes what the store would have written: the committed
  * layout, the exact column schema, a ledger that commits the run and dedupes, report keys the store
- * computes, derived alignment that agrees with derive.ts, and domain files that load. Small scale
+ * computes, derived alignment that agrees with derive.ts, TLS reports in tls/ with their ledger rows,
+ * and domain files that load. Small scale
  * (20,000 records); no timing assertions.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +20,7 @@ import { dkimAligned, spfAligned } from '../../scripts/reports/derive.ts';
 import { isKnownForwarder } from '../../scripts/reports/enrich/index.ts';
 import { ingestRun } from '../../scripts/reports/pipeline.ts';
 import { fileItems } from '../../scripts/reports/sources/files.ts';
-import { committedLedgerFiles, committedRecordFiles, committedRecordsSql, openDataset, RECORD_COLUMNS, reportKey } from '../../scripts/reports/store/index.ts';
+import { committedLedgerFiles, committedRecordFiles, committedRecordsSql, committedTlsFiles, committedTlsSql, openDataset, RECORD_COLUMNS, reportKey, TLS_COLUMNS } from '../../scripts/reports/store/index.ts';
 import { openDuck } from '../../scripts/reports/store/duck.ts';
 import type { Duck } from '../../scripts/reports/store/duck.ts';
 import { reportXml } from '../fixtures/unpack/make.ts';
@@ -77,10 +79,50 @@ describe('generateSiteDataset', () => {
     const ledger = committedLedgerFiles(data);
     expect(ledger).toHaveLength(1);
     const [row] = await duck.rows<{ n: number; stored: number; records: number; messages: number }>(
-      `SELECT count(*)::INTEGER AS n, count(*) FILTER (WHERE outcome = 'stored')::INTEGER AS stored, sum(records)::INTEGER AS records, sum(messages)::DOUBLE AS messages FROM read_parquet('${ledger[0]}')`,
+      `SELECT count(*)::INTEGER AS n, count(*) FILTER (WHERE outcome = 'stored')::INTEGER AS stored, sum(records)::INTEGER AS records, sum(messages)::DOUBLE AS messages
+       FROM read_parquet('${ledger[0]}') WHERE kind = 'aggregate'`,
     );
     const [totals] = await duck.rows<{ messages: number }>(`SELECT sum(message_count)::DOUBLE AS messages FROM (${committedRecordsSql(data)})`);
     expect(row).toEqual({ n: result.reports, stored: result.reports, records: OPTIONS.records, messages: totals?.messages });
+  });
+
+  test('TLS reports: the store’s columns in tls/, one summary row per report whose failures add up, ledger rows of kind tls, the store’s keys', async () => {
+    const files = committedTlsFiles(data);
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    const expected = await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT ${TLS_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`).join(', ')}`);
+    for (const file of files) {
+      expect(file).toMatch(new RegExp(`tls/month=\\d{4}-\\d{2}/run-${result.runId}\\.parquet$`));
+      const actual = await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet('${file}', hive_partitioning = false)`);
+      expect(actual.map((c) => [c.column_name, c.column_type])).toEqual(expected.map((c) => [c.column_name, c.column_type]));
+    }
+    const tls = committedTlsSql(data);
+    const [shape] = await duck.rows<{ rows: number; reports: number; summaries: number; mismatched: number; domains: number; failing: number }>(`
+      SELECT count(*)::INTEGER AS rows, count(DISTINCT report_key)::INTEGER AS reports, count(*) FILTER (WHERE row_kind = 'summary')::INTEGER AS summaries,
+        (SELECT count(*)::INTEGER FROM (SELECT report_key, sum(failed_sessions) FILTER (WHERE row_kind = 'summary') AS total, coalesce(sum(failed_sessions) FILTER (WHERE row_kind = 'failure'), 0) AS listed
+          FROM (${tls}) GROUP BY report_key) WHERE total <> listed) AS mismatched,
+        count(DISTINCT policy_domain)::INTEGER AS domains, count(*) FILTER (WHERE row_kind = 'failure')::INTEGER AS failing
+      FROM (${tls})`);
+    expect(shape).toMatchObject({ rows: result.tlsRows, reports: result.tlsReports, summaries: result.tlsReports, mismatched: 0, domains: OPTIONS.domains });
+    expect(shape!.failing).toBeGreaterThan(0);
+    const [ledger] = await duck.rows<{ n: number; rows: number }>(`SELECT count(*)::INTEGER AS n, sum(records)::INTEGER AS rows FROM read_parquet('${committedLedgerFiles(data)[0]}') WHERE kind = 'tls' AND outcome = 'stored'`);
+    expect(ledger).toEqual({ n: result.tlsReports, rows: result.tlsRows });
+    for (const row of await duck.rows<{ report_key: string; org_name: string; report_id: string; policy_domain: string; b: number; e: number }>(
+      `SELECT DISTINCT report_key, org_name, report_id, policy_domain, epoch(date_begin)::BIGINT AS b, epoch(date_end)::BIGINT AS e FROM (${tls}) USING SAMPLE 100 ROWS (reservoir, 1)`,
+    )) {
+      expect(row.report_key).toBe(reportKey({ orgName: row.org_name, reportId: row.report_id, dateBegin: Number(row.b), dateEnd: Number(row.e), policy: { domain: row.policy_domain } }));
+    }
+    // The domain files publish the MTA-STS policy the generated senders saw (testing for even domains, enforce for odd).
+    const loaded = await loadDomainDir(result.domainsDir);
+    expect(loaded.domains.map((d) => d.policy.mtaSts?.mode)).toEqual(['testing', 'enforce', 'testing', 'enforce', 'testing']);
+  });
+
+  test('without tls: no tls/ folder, no TLS ledger rows, no MTA-STS in the domain files', async () => {
+    const other = join(dir, 'no-tls');
+    const plain = await generateSiteDataset(other, { ...OPTIONS, tls: false });
+    expect(plain).toMatchObject({ tlsRows: 0, tlsReports: 0, reports: result.reports });
+    expect(existsSync(join(other, 'tls'))).toBe(false);
+    expect(await count(`SELECT * FROM read_parquet('${committedLedgerFiles(other)[0]}') WHERE kind = 'tls'`)).toBe(0);
+    expect((await loadDomainDir(plain.domainsDir)).domains.every((d) => d.policy.mtaSts === undefined && d.policy.tlsRpt === undefined)).toBe(true);
   });
 
   test('report keys are the store’s, and the derived alignment agrees with derive.ts', async () => {

@@ -1,6 +1,7 @@
 /**
  * Accessibility of every page type with axe-core in Chromium, light and dark (prefers-color-scheme):
- * no serious or critical violation. And the keyboard: Tab reaches the window presets and a table's
+ * no serious or critical violation; the same for a domain page's TLS section on its own, as built and
+ * after a window change (the fixture gives example.com MTA-STS and TLS reports). And the keyboard: Tab reaches the window presets and a table's
  * sort buttons, Enter sorts.
  */
 import { createRequire } from 'node:module';
@@ -38,12 +39,13 @@ afterAll(async () => {
   await site?.close();
 });
 
-async function axe(page: Page): Promise<AxeViolation[]> {
+/** axe-core's violations on the page, or inside the elements `within` selects. */
+async function axe(page: Page, within?: string): Promise<AxeViolation[]> {
   await page.addScriptTag({ content: axeSource });
-  const result = await page.evaluate(async () => {
+  const result = await page.evaluate(async (selector) => {
     const run = (window as unknown as { axe: { run(context?: unknown, options?: unknown): Promise<{ violations: unknown[] }> } }).axe;
-    return run.run(document, { resultTypes: ['violations'] });
-  });
+    return run.run(selector === null ? document : { include: [[selector]] }, { resultTypes: ['violations'] });
+  }, within ?? null);
   return result.violations as AxeViolation[];
 }
 
@@ -86,6 +88,33 @@ describe('axe-core: no serious or critical violations', () => {
       await page.close();
     }, 120_000);
   }
+});
+
+describe('the TLS section (MTA-STS and TLS reports)', () => {
+  test('no serious or critical violation in it, light and dark, at build and after a window change; no console errors', async () => {
+    const page = await browser.context.newPage();
+    const errors = collectConsoleErrors(page);
+    const problems: string[] = [];
+    for (const scheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      expect(await open(page, site.at('d/example.com/'))).toBe(200);
+      expect(await page.locator('section.tls #tls-orgs-table > tbody[data-row]').count()).toBeGreaterThan(0);
+      for (const step of ['as built', 'after choosing 7 days'] as const) {
+        if (step === 'after choosing 7 days') {
+          await page.click('a[data-preset="7d"]');
+          await page.waitForSelector('a[data-preset="7d"][aria-pressed="true"]');
+        }
+        await page.evaluate(() => {
+          for (const details of document.querySelectorAll('section.tls details')) (details as HTMLDetailsElement).open = true;
+        });
+        const serious = (await axe(page, 'section.tls')).filter((v) => v.impact === 'serious' || v.impact === 'critical');
+        if (serious.length > 0) problems.push(`TLS section, ${scheme}, ${step}:\n${describeViolations(serious)}`);
+      }
+    }
+    expect(problems, problems.join('\n\n')).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
 });
 
 describe('keyboard', () => {

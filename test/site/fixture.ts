@@ -1,7 +1,7 @@
 /**
  * A built and served dashboard for the browser suites (browser, injection, a11y): a dataset made
- * through the real pipeline (the demo history, ingested offline, plus any extra inputs a suite
- * writes), the site built from it with `buildSite` under a given base path, and served by
+ * through the real pipeline (the demo history and TLS reports for example.com, ingested offline, plus
+ * any extra inputs a suite writes), the site built from it with `buildSite` under a given base path, and served by
  * `serveSite` as GitHub Pages would. One per test file, in a mkdtemp folder (under test-output/fixtures/)
  * removed at the end.
  *
@@ -9,7 +9,7 @@
  *   beforeAll(async () => { site = await buildFixture({ base: '/repo/' }); }, 120_000);
  *   afterAll(() => site?.close());
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
@@ -46,6 +46,90 @@ export interface FixtureOptions {
   afterIngest?: (paths: { dataDir: string; domainsDir: string }) => Promise<void>;
   /** Build with IP addresses, host names and reporters' addresses shown (`--show-addresses`); default false, as `site build` does. */
   showAddresses?: boolean;
+  /**
+   * Inbound TLS: the repository's domain files copied with `TLS_DOMAIN_FILE_LINES` added to example.com
+   * (MTA-STS in testing, TLS reports), and `days` of TLS reports for it (`writeTlsHistory`). Default true
+   * unless `domainsDir` is given.
+   */
+  tls?: boolean;
+}
+
+/** What the fixture adds to the shipped example.com.yaml: MTA-STS in testing mode, and TLS reports. */
+export const TLS_DOMAIN_FILE_LINES = `
+tls_reports:
+  - tls-reports@example.com
+mta_sts:
+  mode: testing
+  mx: [mx1.example.com, mx2.example.com]
+  max_age: 86400
+`;
+/** The policy file lines of TLS_DOMAIN_FILE_LINES, as senders quote it, and the one before it (mx1 only). */
+export const TLS_POLICY_NOW = ['version: STSv1', 'mode: testing', 'mx: mx1.example.com', 'mx: mx2.example.com', 'max_age: 86400'];
+export const TLS_POLICY_BEFORE = ['version: STSv1', 'mode: testing', 'mx: mx1.example.com', 'max_age: 86400'];
+/** The sending MTAs the fixture's TLS reports name: what a redacted build must never show. */
+export const TLS_SENDING_IPS = ['192.0.2.41', '2001:db8:4860::25', '198.51.100.77'];
+
+/**
+ * `days` days of SMTP TLS reports (RFC 8460) for example.com ending on `endDay`, in the shapes Google and
+ * Microsoft send (test/fixtures/reports/tls/): Google daily, seeing the current policy, with a
+ * certificate-expired burst at mx2 every ninth day; Microsoft daily, seeing the previous policy (mx1
+ * only) in the first half and the current one after, with a certificate-host-mismatch now and then
+ * whose additional information quotes an address; and a small sender every third day that found no
+ * policy before the first week was out.
+ */
+export async function writeTlsHistory(inbox: string, options: { endDay: string; days: number }): Promise<number> {
+  const end = Date.parse(`${options.endDay}T00:00:00Z`);
+  let written = 0;
+  for (let i = 0; i < options.days; i++) {
+    const start = new Date(end - (options.days - 1 - i) * 86_400_000).toISOString().slice(0, 10);
+    const range = { 'start-datetime': `${start}T00:00:00Z`, 'end-datetime': `${start}T23:59:59Z` };
+    const googleFailures = i % 9 === 4
+      ? [{ 'result-type': 'certificate-expired', 'sending-mta-ip': TLS_SENDING_IPS[0], 'receiving-mx-hostname': 'mx2.example.com', 'failed-session-count': 20 + (i % 7) }]
+      : [];
+    const google = {
+      'organization-name': 'Google Inc.',
+      'date-range': range,
+      'contact-info': 'smtp-tls-reporting@google.com',
+      'report-id': `${start}T00:00:00Z_example.com`,
+      policies: [{
+        policy: { 'policy-type': 'sts', 'policy-string': TLS_POLICY_NOW, 'policy-domain': 'example.com' },
+        summary: { 'total-successful-session-count': 1200 + ((i * 37) % 400), 'total-failure-session-count': googleFailures.reduce((sum, f) => sum + f['failed-session-count'], 0) },
+        ...(googleFailures.length > 0 ? { 'failure-details': googleFailures } : {}),
+      }],
+    };
+    const mismatch = i % 5 === 2 ? 3 + (i % 4) : 0;
+    const microsoft = {
+      'organization-name': 'Microsoft Corporation',
+      'date-range': range,
+      'contact-info': 'tlsrpt-noreply@microsoft.com',
+      'report-id': `${134175168000000000 + i}+example.com`,
+      policies: [{
+        policy: { 'policy-type': 'sts', 'policy-string': i < options.days / 2 ? TLS_POLICY_BEFORE : TLS_POLICY_NOW, 'policy-domain': 'example.com', 'mx-host': ['mx1.example.com', 'mx2.example.com'] },
+        summary: { 'total-successful-session-count': 300 + ((i * 13) % 90), 'total-failure-session-count': mismatch },
+        'failure-details': mismatch === 0 ? [] : [{
+          'result-type': 'certificate-host-mismatch', 'sending-mta-ip': TLS_SENDING_IPS[1], 'receiving-mx-hostname': 'mx1.example.com', 'receiving-ip': '203.0.113.25',
+          'failed-session-count': mismatch, 'additional-information': `the certificate names mail.example.net; seen from ${TLS_SENDING_IPS[2]}`,
+        }],
+      }],
+    };
+    await writeFile(join(inbox, `google.com!example.com!${start}.json`), JSON.stringify(google));
+    await writeFile(join(inbox, `microsoft.com!example.com!${start}.json`), JSON.stringify(microsoft));
+    written += 2;
+    if (i % 3 === 0) {
+      const small = {
+        'organization-name': 'Small Mail Co',
+        'date-range': range,
+        'contact-info': 'mailto:tlsrpt@small-mail.example',
+        'report-id': `small-${start}`,
+        policies: [i < 7
+          ? { policy: { 'policy-type': 'no-policy-found', 'policy-domain': 'example.com' }, summary: { 'total-successful-session-count': 12, 'total-failure-session-count': 0 } }
+          : { policy: { 'policy-type': 'sts', 'policy-string': TLS_POLICY_NOW, 'policy-domain': 'example.com' }, summary: { 'total-successful-session-count': 14 + (i % 5), 'total-failure-session-count': 0 } }],
+      };
+      await writeFile(join(inbox, `small-mail.example!example.com!${start}.json`), JSON.stringify(small));
+      written++;
+    }
+  }
+  return written;
 }
 
 export interface SiteFixture {
@@ -110,10 +194,18 @@ export async function buildFixture(options: FixtureOptions = {}): Promise<SiteFi
     const inbox = join(dir, 'inbox');
     const dataDir = join(dir, 'reports');
     const outDir = join(dir, 'dist');
-    const domainsDir = resolve(options.domainsDir ?? REPO_DOMAINS);
+    const tls = options.tls ?? options.domainsDir === undefined;
+    let domainsDir = resolve(options.domainsDir ?? REPO_DOMAINS);
+    if (tls) {
+      const copy = join(dir, 'domains');
+      await cp(domainsDir, copy, { recursive: true });
+      await appendFile(join(copy, 'example.com.yaml'), TLS_DOMAIN_FILE_LINES);
+      domainsDir = copy;
+    }
     await mkdir(inbox, { recursive: true });
     const days = options.days ?? 90;
     if (days > 0) await writeDemoHistory(inbox, { endDay: END_DAY, days });
+    if (tls && days > 0) await writeTlsHistory(inbox, { endDay: END_DAY, days });
     await options.extraInputs?.(inbox);
     if (options.ptrCache) {
       const resolvedAt = `${END_DAY}T00:00:00.000Z`;

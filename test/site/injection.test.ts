@@ -1,7 +1,8 @@
 /**
  * Everything in a report is written by whoever sends it. A report whose reporter name, report id,
  * From and envelope domains, DKIM domains and selectors, SPF domains — and PTR names of its source
- * IPs — carry HTML and Markdown goes through the real pipeline (ingest offline, the PTR names from a
+ * IPs — carry HTML and Markdown, and an SMTP TLS report whose sender, result type, MX host, reason
+ * code, additional information and policy string do the same, go through the real pipeline (ingest offline, the PTR names from a
  * preloaded PTR cache as a live lookup would have stored them), the site is built, and every page
  * type is opened in Chromium: nothing runs, nothing is rendered as markup, the text shows as text.
  */
@@ -59,6 +60,34 @@ ${record('93.184.216.34', 40_000, `${SCRIPT}.example.com`, `${IMG}.example.com`,
 `;
 }
 
+/** The TLS report's sender and free text (RFC 8460 lets a sender write what it likes in these). */
+const TLS_ORG = `${SCRIPT} ${BOLD} TLS Org`;
+const TLS_INFO = `${SCRIPT} ${LINK} ${BOLD} https://evil.example/?${IMG}`;
+
+/** An SMTP TLS report for example.com whose every string field carries markup. */
+function hostileTlsReport(): string {
+  const day = END_DAY;
+  return JSON.stringify({
+    'organization-name': TLS_ORG,
+    'date-range': { 'start-datetime': `${day}T00:00:00Z`, 'end-datetime': `${day}T23:59:59Z` },
+    'contact-info': LINK,
+    'report-id': `${IMG} tls`,
+    policies: [{
+      policy: { 'policy-type': 'sts', 'policy-string': ['version: STSv1', `mode: ${IMG}`, `mx: ${SCRIPT}`, 'max_age: 86400'], 'policy-domain': 'example.com', 'mx-host': [LINK] },
+      summary: { 'total-successful-session-count': 900, 'total-failure-session-count': 9 },
+      'failure-details': [{
+        'result-type': IMG,
+        'sending-mta-ip': '93.184.216.40',
+        'receiving-mx-hostname': SCRIPT,
+        'receiving-mx-helo': BOLD,
+        'failed-session-count': 9,
+        'additional-information': TLS_INFO,
+        'failure-reason-code': LINK,
+      }],
+    }],
+  });
+}
+
 let site: SiteFixture;
 let browser: TestBrowser;
 /** The hostile report's detail page. */
@@ -74,6 +103,7 @@ beforeAll(async () => {
       showAddresses: true,
       extraInputs: async (inbox) => {
         await writeFile(join(inbox, 'hostile-report.xml'), hostileReport());
+        await writeFile(join(inbox, 'hostile-tls-report.json'), hostileTlsReport());
         // An input that is no report, named with markup: the Reports page lists it as set aside.
         await writeFile(join(inbox, `${IMG}.xml`), 'this is not a report\n');
       },
@@ -163,6 +193,13 @@ describe('hostile report contents', () => {
     await page.click('#sources-table th[data-col="source"] button');
     await page.waitForSelector('#sources-table th[data-col="source"][aria-sort]');
     await assertInert(page, 'd/example.com/ sorted');
+    // The TLS section's tables re-render too.
+    for (const table of ['tls-details-table', 'tls-types-table', 'tls-orgs-table', 'tls-mx-table']) {
+      const first = (await page.locator(`#${table} th[data-col]`).first().getAttribute('data-col')) ?? '';
+      await page.click(`#${table} th[data-col="${first}"] button`);
+      await page.waitForSelector(`#${table} th[data-col="${first}"][aria-sort]`);
+      await assertInert(page, `d/example.com/ ${table} sorted`);
+    }
     expect(errors.filter((error) => !/status of 404/.test(error))).toEqual([]);
     await page.close();
   });
@@ -206,6 +243,26 @@ describe('hostile report contents', () => {
     await open(page, site.at(site.pages.reports));
     expect(await visibleText(page, ORG), 'reports list shows the org').toBe(true);
     expect(await visibleText(page, REPORT_ID), 'reports list shows the report id').toBe(true);
+    await page.close();
+  });
+
+  test('the hostile TLS report shows as text in the TLS section: sender, type, MX host, reason code, additional information (never a link), policy seen', async () => {
+    const { page, errors } = await newPage();
+    await open(page, site.at('d/example.com/'));
+    await assertInert(page, 'd/example.com/ TLS section');
+    const section = page.locator('section.tls');
+    const shows = async (text: string): Promise<boolean> => {
+      const matches = section.getByText(text);
+      for (let i = 0; i < (await matches.count()); i++) if (await matches.nth(i).isVisible()) return true;
+      return false;
+    };
+    for (const text of [TLS_ORG, TLS_INFO, IMG, SCRIPT, LINK]) expect(await shows(text), `TLS section shows ${text}`).toBe(true);
+    expect(await section.locator('#tls-details-table a').count(), 'additional information is never a link').toBe(0);
+    expect(await section.locator('[href*="evil.example"]').count()).toBe(0);
+    // The policy the sender claims to have seen is text as well.
+    expect(await section.locator('#tls-policies ~ .table-wrap').textContent()).toContain(`${IMG} with mx ${SCRIPT}`);
+    await section.screenshot({ path: join(site.dir, 'injection-tls.png') });
+    expect(errors).toEqual([]);
     await page.close();
   });
 

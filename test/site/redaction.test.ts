@@ -1,13 +1,16 @@
 /**
  * Public dashboards are redacted by default, and figures say which reporters they come from.
  *
- * The dataset: the demo history, a report that carries addresses everywhere it can (IPv4 and IPv6
- * sources, one written fully expanded, one that is no address at all, PTR names, an SPF HELO name,
- * an address in the reporter's name and error text), ingested like `dmarcops ingest`; then, "ten
+ * The dataset: the demo history and the fixture's TLS reports, a report that carries addresses
+ * everywhere it can (IPv4 and IPv6 sources, one written fully expanded, one that is no address at
+ * all, PTR names, an SPF HELO name, an address in the reporter's name and error text), a TLS report
+ * that does the same (sending and receiving IPs, contact, an address as MX host name, addresses in
+ * its free text), ingested like `dmarcops ingest`; then, "ten
  * days later", a second ingest of a reporter never seen before ("Example Org") whose forged reports
  * would make example.com look ready. Built with no flags (what `site build` does), every file of the
  * output folder is searched for every source IP (as stored, compressed and expanded), PTR and HELO
- * name and reporter address read from the Parquet files; built with --show-addresses, they are there.
+ * name and reporter address read from the Parquet files (and every TLS sending MTA and MX address and
+ * TLS contact); built with --show-addresses, they are there.
  * In Chromium, the redacted drill-down works (networks, address counts) without console errors, and
  * the new reporter is marked where the figures and the readiness verdict are shown.
  */
@@ -21,12 +24,12 @@ import { createEnricher } from '../../scripts/reports/enrich/index.ts';
 import { canonicalIp, parseIp } from '../../scripts/lib/ip.ts';
 import { ingestRun } from '../../scripts/reports/pipeline.ts';
 import { fileItems } from '../../scripts/reports/sources/files.ts';
-import { committedRecordsSql, openDataset } from '../../scripts/reports/store/index.ts';
+import { committedRecordsSql, committedTlsSql, openDataset } from '../../scripts/reports/store/index.ts';
 import { NEW_REPORTER_DAYS } from '../../scripts/site/readiness.ts';
 import { collectConsoleErrors, launchBrowser } from '../services/browser.ts';
 import type { TestBrowser } from '../services/browser.ts';
 import { captureOutput } from '../helpers/output.ts';
-import { END_DAY, SCREENSHOT_DIR, buildFixture, open, screenshot } from './fixture.ts';
+import { END_DAY, SCREENSHOT_DIR, TLS_SENDING_IPS, buildFixture, open, screenshot } from './fixture.ts';
 import type { SiteFixture } from './fixture.ts';
 
 const DAY_S = 86_400;
@@ -63,6 +66,30 @@ function leakyReport(): string {
   <policy_published><domain>example.com</domain><adkim>r</adkim><aspf>r</aspf><p>quarantine</p><sp>reject</sp><pct>100</pct></policy_published>
 ${record('45.33.10.20', mfrom)}${record('2a00:1450:4864:20::41', mfrom)}${record('2A00:1450:4864:0020:0000:0000:0000:0042', mfrom)}${record('192.0.2.999', mfrom)}${record('45.33.10.21', `<spf><domain>${HELO}</domain><scope>helo</scope><result>softfail</result></spf>`)}${record('45.33.10.20', mfrom, FROM_LITERAL)}</feedback>
 `;
+}
+
+/** Addresses a TLS report's sender put where our MX host name and its own text go. */
+const TLS_MX_LITERAL = '45.33.10.99';
+const TLS_INFO_ADDRESS = 'postmaster@tls-sender.example';
+
+/** An SMTP TLS report that carries addresses everywhere it can: sending and receiving IPs, contact, MX host name, free text. */
+function leakyTlsReport(): string {
+  const day = new Date((END - DAY_S) * 1000).toISOString().slice(0, 10);
+  return JSON.stringify({
+    'organization-name': 'Tiny TLS Sender',
+    'date-range': { 'start-datetime': `${day}T00:00:00Z`, 'end-datetime': `${day}T23:59:59Z` },
+    'contact-info': 'tlsrpt@tls-sender.example',
+    'report-id': 'tiny-tls-1',
+    policies: [{
+      policy: { 'policy-type': 'sts', 'policy-string': ['version: STSv1', 'mode: testing', 'mx: mx1.example.com', 'max_age: 86400'], 'policy-domain': 'example.com' },
+      summary: { 'total-successful-session-count': 50, 'total-failure-session-count': 4 },
+      'failure-details': [
+        { 'result-type': 'starttls-not-supported', 'sending-mta-ip': '45.33.10.98', 'receiving-mx-hostname': TLS_MX_LITERAL, 'receiving-ip': '45.33.10.97', 'failed-session-count': 2 },
+        { 'result-type': 'validation-failure', 'sending-mta-ip': '2a00:1450:4864:20::99', 'receiving-mx-hostname': 'mx1.example.com', 'failed-session-count': 2,
+          'additional-information': `our MTA 45.33.10.96 gave up; ask ${TLS_INFO_ADDRESS}`, 'failure-reason-code': 'from 2a00:1450:4864:20::98' },
+      ],
+    }],
+  });
 }
 
 /**
@@ -122,7 +149,12 @@ async function readSecrets(dataDir: string): Promise<Secrets> {
     const ptrs = await column(`SELECT DISTINCT source_ptr FROM ${records} WHERE coalesce(source_ptr, '') <> ''`);
     const helos = await column(`SELECT DISTINCT e.domain FROM (SELECT unnest(spf_results) AS e FROM ${records}) WHERE lower(e.scope) = 'helo' AND coalesce(e.domain, '') <> ''`);
     const emails = await column(`SELECT DISTINCT v FROM (SELECT org_email AS v FROM ${records} UNION SELECT org_extra_contact FROM ${records}) WHERE v LIKE '%@%'`);
-    return { ips, ipForms: [...new Set(ips.flatMap(ipForms))], ptrs, helos, emails };
+    // TLS reports: the sending organisations' servers, our MX addresses, the senders' contact addresses.
+    const tls = `(${committedTlsSql(dataDir)})`;
+    const tlsIps = await column(`SELECT DISTINCT v FROM (SELECT sending_mta_ip AS v FROM ${tls} UNION SELECT receiving_ip FROM ${tls}) WHERE coalesce(v, '') <> ''`);
+    const tlsContacts = await column(`SELECT DISTINCT contact_info FROM ${tls} WHERE contact_info LIKE '%@%'`);
+    const all = [...ips, ...tlsIps];
+    return { ips: all, ipForms: [...new Set(all.flatMap(ipForms))], ptrs, helos, emails: [...emails, ...tlsContacts.map((c) => c.replace(/^mailto:/, ''))] };
   } finally {
     connection.closeSync();
     instance.closeSync();
@@ -192,6 +224,7 @@ beforeAll(async () => {
       ptrCache: PTRS,
       extraInputs: async (inbox) => {
         await writeFile(join(inbox, 'tiny-receiver.xml'), leakyReport());
+        await writeFile(join(inbox, 'tiny-tls-sender.json'), leakyTlsReport());
         // No readable date at all (the pipeline may keep such reports apart, in a month=unknown partition).
         await writeFile(join(inbox, 'undated.xml'), leakyReport().replace(/<date_range>.*<\/date_range>/, '<date_range><begin>soon</begin><end>later</end></date_range>').replace('tiny-1', 'tiny-undated'));
       },
@@ -221,19 +254,22 @@ describe('a site built without flags', () => {
     expect(secrets.ptrs.sort()).toEqual(Object.values(PTRS).sort());
     expect(secrets.helos).toContain(HELO);
     expect(secrets.emails).toEqual(expect.arrayContaining(['noreply-dmarc-support@google.com', 'dmarc@tiny-receiver.example', 'abuse@tiny-receiver.example', 'dmarc@forged.example']));
+    // The TLS reports' addresses: the fixture's sending MTAs, the leaky report's, and the senders' contacts.
+    expect(secrets.ips).toEqual(expect.arrayContaining([...TLS_SENDING_IPS.slice(0, 2), '45.33.10.98', '45.33.10.97', '2a00:1450:4864:20::99']));
+    expect(secrets.emails).toEqual(expect.arrayContaining(['smtp-tls-reporting@google.com', 'tlsrpt@tls-sender.example', 'tlsrpt@small-mail.example']));
   });
 
   test('no file of the output folder holds a source IP, a PTR or HELO name, or a reporter address', async () => {
     const files = await allFiles(site.outDir);
     expect(files.some((file) => file.endsWith('ips.json'))).toBe(true);
     expect(files.some((file) => file.startsWith('_astro/') && file.endsWith('.js'))).toBe(true);
-    const inText = ['postmaster@tiny-receiver.example', '45.33.10.23', 'example-isp.net'];
+    const inText = ['postmaster@tiny-receiver.example', '45.33.10.23', 'example-isp.net', TLS_MX_LITERAL, TLS_INFO_ADDRESS, '45.33.10.96', '2a00:1450:4864:20::98', TLS_SENDING_IPS[2]!];
     expect(await leaks(site.outDir, [...secrets.ipForms, ...secrets.ptrs, ...secrets.helos, ...secrets.emails, ...inText])).toEqual([]);
   });
 
   test('with --show-addresses they are there', async () => {
     const shown = await leaks(shownDir, [...secrets.ips, ...secrets.ptrs, ...secrets.emails, '45.33.10.23']);
-    for (const expected of ['45.33.10.20', '2a01:111:f400:7e1a::1', PTRS['45.33.10.20']!, 'noreply-dmarc-support@google.com', '45.33.10.23']) {
+    for (const expected of ['45.33.10.20', '2a01:111:f400:7e1a::1', PTRS['45.33.10.20']!, 'noreply-dmarc-support@google.com', '45.33.10.23', TLS_SENDING_IPS[0]!, '45.33.10.98', 'smtp-tls-reporting@google.com']) {
       expect(shown.some((leak) => leak.includes(`: ${expected} in …`)), expected).toBe(true);
     }
   });

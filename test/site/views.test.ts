@@ -1,9 +1,11 @@
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { escapeHtml } from '../../scripts/lib/escape.ts';
-import type { SeriesRow, SourceGroup } from '../../scripts/site/model.ts';
-import { failingRuns, hasFailing, provenance, sumPass } from '../../site/src/lib/pages.ts';
+import type { SeriesRow, SourceGroup, TlsDayRow } from '../../scripts/site/model.ts';
+import { denseTls, failingRuns, hasFailing, provenance, sumPass, sumTlsDays } from '../../site/src/lib/pages.ts';
 import type { ReporterPayload } from '../../site/src/lib/pages.ts';
+import { dailyTls, sumTls, tlsDetailColumns, tlsVerdictBadge, tlsView } from '../../site/src/lib/tls.ts';
+import type { TlsPayload } from '../../site/src/lib/tls.ts';
 import {
   dailyTallies,
   renderHead,
@@ -136,5 +138,70 @@ describe('provenance: which reporters a window\'s figures come from', () => {
     const forged = reporter('Example Org', [9], 1, { new: true });
     expect(provenance([...known, forged], { start: 1, end: 3 })).not.toMatch(/Example Org|new reporter/);
     expect(provenance(known, { start: 50, end: 60 })).toBe('No reports in this window.');
+  });
+});
+
+describe('the TLS section views', () => {
+  const HOSTILE = '<img src=x onerror=alert(1)>';
+  const payload: TlsPayload = {
+    daily: [[1, 100, 2], [2, 50, 0], [5, 10, 10]],
+    types: [{ type: 'certificate-expired', series: [[1, 2]] }, { type: HOSTILE, series: [[5, 10]] }],
+    orgs: [
+      { org: 'Google Inc.', count: 1, email: 'tls@google.example', first: '2026-01-01', new: false, series: [[1, 100, 2, 1], [2, 50, 0, 1]] },
+      { org: `${HOSTILE} Org`, count: 1, email: null, first: '2026-06-01', new: true, series: [[5, 10, 10, 1]] },
+    ],
+    mx: [{ host: `mx.${HOSTILE}`, inPolicy: false, series: [[5, 10]] }, { host: 'mx1.example.com', inPolicy: true, series: [[1, 2]] }],
+    details: [{ org: `${HOSTILE} Org`, type: HOSTILE, mx: 'mx1.example.com', ip: '192.0.2.1', code: HOSTILE, info: `https://evil.example/${HOSTILE}`, series: [[5, 10]] }],
+    otherDetails: [[1, 2]],
+  };
+  const all = { start: 0, end: 9, label: 'all' };
+
+  test('KPIs and daily tallies sum the window, like the sparse series they come from', () => {
+    const view = tlsView(payload, { start: 1, end: 2, label: 'x' }, { types: null, orgs: null, mx: null, details: null }, true);
+    expect(view.kpis).toEqual({ tlsSessions: '152', tlsSuccess: '98.7%', tlsFailed: '2', tlsSenders: '1' });
+    expect(view.daily).toEqual([{ successful: 100, failed: 2 }, { successful: 50, failed: 0 }]);
+    expect(sumTls(payload.daily, all)).toEqual({ successful: 160, failed: 12 });
+    expect(dailyTls(payload.daily, { start: 4, end: 5 })).toEqual([{ successful: 0, failed: 0 }, { successful: 10, failed: 10 }]);
+    // Rows without failures in the window are left out of the failure tables.
+    expect(view.types.match(/<tbody data-row/g)).toHaveLength(1);
+    expect(view.provenance).toMatch(/^From 2 reports by 1 reporter: Google Inc\./);
+  });
+
+  test('every sender-written string is escaped; additional information is text, never a link', () => {
+    const view = tlsView(payload, all, { types: null, orgs: null, mx: null, details: null }, false);
+    const html = [view.types, view.orgs, view.mx, view.details, view.provenance].join('');
+    expect(html).not.toContain('<img');
+    expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(view.details).not.toMatch(/<a\b/);
+    expect(view.orgs).toContain('class="badge new-reporter"');
+    expect(view.mx).toContain('<strong>no</strong>');
+    expect(view.details).toContain('<em>Other failure details</em>');
+  });
+
+  test('a redacted build has no sending-MTA column; a shown one has it', () => {
+    expect(tlsDetailColumns(true).map((c) => c.id)).not.toContain('ip');
+    expect(tlsDetailColumns(false).map((c) => c.id)).toContain('ip');
+    const redacted = tlsView({ ...payload, details: payload.details.map((d) => ({ ...d, ip: null })) }, all, { types: null, orgs: null, mx: null, details: null }, true);
+    expect(redacted.details).not.toContain('192.0.2.1');
+    expect(tlsView(payload, all, { types: null, orgs: null, mx: null, details: null }, false).details).toContain('<code>192.0.2.1</code>');
+  });
+
+  test('the verdict badge escapes its text and names the verdict', () => {
+    expect(tlsVerdictBadge('ready-enforce', `"${HOSTILE}`)).toBe('<span class="verdict verdict-ready-enforce" title="&quot;&lt;img src=x onerror=alert(1)&gt;">Ready to enforce</span>');
+  });
+});
+
+describe('the overview\'s dense TLS days', () => {
+  test('sum any window like the sparse rows they come from', () => {
+    const rows = fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.nat(1000), fc.nat(50)), { selector: (r) => r[0] });
+    fc.assert(
+      fc.property(rows, fc.integer({ min: -5, max: 70 }), fc.integer({ min: -5, max: 70 }), (list, a, b) => {
+        const sparse = [...list].sort((x, y) => x[0] - y[0]) as TlsDayRow[];
+        const range = { start: Math.min(a, b), end: Math.max(a, b) };
+        expect(sumTlsDays(denseTls(sparse), range)).toEqual(sumTls(sparse, range));
+      }),
+    );
+    expect(denseTls([])).toEqual({ start: 0, successful: [], failed: [] });
+    expect(denseTls([[3, 10, 1], [5, 7, 0]])).toEqual({ start: 3, successful: [10, 0, 7], failed: [1, 0, 0] });
   });
 });

@@ -32,6 +32,7 @@ import { CAT, REDACTED, TOTAL_MESSAGES, groupLabel, isoDay, messagesOf, num, ser
 import { groupBy } from '../../lib/collections.ts';
 import type { Context } from './common.ts';
 import type { Row } from './duckdb.ts';
+import type { TlsOf } from './tls.ts';
 
 /** Failing authentication results listed per domain. */
 const AUTH_DETAILS_PER_DOMAIN = 50;
@@ -41,7 +42,7 @@ const DNS_TIMEOUT_MS = 3000;
 /** The `listed_group` of the groups summed into "other". */
 const OTHER = -1;
 
-export async function buildDomains(ctx: Context, classes: ClassMap): Promise<DomainData[]> {
+export async function buildDomains(ctx: Context, classes: ClassMap, tlsOf: TlsOf): Promise<DomainData[]> {
   const ranked = await rankSourceGroups(ctx);
   const ipsOf = await topSourceIps(ctx, ranked.listedGroup);
   const hints = await sourceHints(ctx, classes, ranked.listedGroup);
@@ -68,6 +69,7 @@ export async function buildDomains(ctx: Context, classes: ClassMap): Promise<Dom
       headerFrom: headerFromsOf(dom),
       authDetails: authDetailsOf(dom),
       readiness: readinessOf(loaded, dom, domainDaily),
+      tls: tlsOf(loaded, dom),
     };
   });
 }

@@ -15,9 +15,10 @@ import { normaliseName } from '../../lib/dns-name.ts';
 /**
  * `reports`: one row per report: `report_no` (its number; `report_id` is the receiver's own ID), its
  * header fields and sums, `received` (when its first copy was ingested), `dom` (the domain file that governs it, NULL when none does) and `day` (its
- * UTC day as an index into ctx.days, NULL when it is not charted). Sets ctx.days.
+ * UTC day as an index into ctx.days, NULL when it is not charted). Sets ctx.days, from the charted
+ * reports and `moreDays` (SQL with a `date_begin` column, given the plausible bounds), when given.
  */
-export async function buildReports(ctx: Context): Promise<void> {
+export async function buildReports(ctx: Context, moreDays?: (charted: { earliest: string; latest: string }) => string): Promise<void> {
   const { sql } = ctx;
   await sql.run(`CREATE TEMP TABLE reports_raw AS
     SELECT report_key,
@@ -41,16 +42,14 @@ export async function buildReports(ctx: Context): Promise<void> {
     SELECT report_key, report_errors, report_warnings FROM (${ctx.records}) WHERE record_index = 0`);
   await loadPolicyDomains(ctx);
 
-  const latest = new Date(ctx.now.getTime() + 2 * DAY_MS).toISOString().replace('T', ' ').replace('Z', '');
-  // The same bounds as the store's month=unknown partition: a report dated before DMARC existed (2012)
-  // or in the future is listed, never charted.
-  const earliest = new Date(EARLIEST_PLAUSIBLE_DATE * 1000).toISOString().slice(0, 10);
+  const { earliest, latest } = chartedBounds(ctx.now);
   const charted = `p.dom IS NOT NULL AND r.date_begin >= TIMESTAMP '${earliest}' AND r.date_begin <= TIMESTAMP '${latest}'`;
+  // The axis also spans `moreDays` (the site's TLS report days), so both tables share one window.
+  const more = moreDays === undefined ? '' : `UNION ALL SELECT date_begin FROM (${moreDays({ earliest, latest })})`;
   const [bounds] = await sql.rows<{ first: string | null; span: number | null }>(`
-    SELECT strftime(min(date_trunc('day', r.date_begin)), '%Y-%m-%d') AS first,
-      date_diff('day', min(date_trunc('day', r.date_begin)), max(date_trunc('day', r.date_begin)))::INTEGER AS span
-    FROM reports_raw r JOIN policy_domains p ON p.policy_name IS NOT DISTINCT FROM r.policy_name
-    WHERE ${charted}`);
+    SELECT strftime(min(date_trunc('day', date_begin)), '%Y-%m-%d') AS first,
+      date_diff('day', min(date_trunc('day', date_begin)), max(date_trunc('day', date_begin)))::INTEGER AS span
+    FROM (SELECT r.date_begin FROM reports_raw r JOIN policy_domains p ON p.policy_name IS NOT DISTINCT FROM r.policy_name WHERE ${charted} ${more})`);
   if (bounds?.first != null && bounds.span != null) {
     ctx.firstMs = Date.parse(`${bounds.first}T00:00:00Z`);
     ctx.lastIdx = bounds.span;
@@ -65,6 +64,17 @@ export async function buildReports(ctx: Context): Promise<void> {
     LEFT JOIN report_lists l USING (report_key)`);
   await sql.run(`DROP TABLE reports_raw`);
   await sql.run(`DROP TABLE report_lists`);
+}
+
+/**
+ * The dates a report may begin on to be charted, as SQL timestamps: the same bounds as the store's
+ * month=unknown partition. A report dated before DMARC existed (2012) or in the future is listed, never charted.
+ */
+export function chartedBounds(now: Date): { earliest: string; latest: string } {
+  return {
+    earliest: new Date(EARLIEST_PLAUSIBLE_DATE * 1000).toISOString().slice(0, 10),
+    latest: new Date(now.getTime() + 2 * DAY_MS).toISOString().replace('T', ' ').replace('Z', ''),
+  };
 }
 
 /** `policy_domains`: policy name → `dom`. Few distinct names: decided in JS, as classify does. */

@@ -95,3 +95,45 @@ export function passRateLine(days: readonly string[], daily: readonly Tally[], o
     ],
   });
 }
+
+/** Okabe–Ito colours for TLS sessions (the same blue as compliant mail, the vermillion of unauthorised). */
+export const TLS_COLORS = { successful: '#0072B2', failed: '#D55E00' } as const;
+
+/** TLS sessions per day, successful and failed stacked. `days[i]` is the ISO day of `daily[i]`. */
+export function tlsSessionBars(days: readonly string[], daily: readonly { successful: number; failed: number }[], options: ChartOptions): Element {
+  const rows: { date: Date; kind: string; sessions: number; title: string }[] = [];
+  daily.forEach((tally, i) => {
+    const day = days[i] as string;
+    const total = tally.successful + tally.failed;
+    for (const [kind, sessions] of [['Successful', tally.successful], ['Failed', tally.failed]] as const) {
+      if (sessions > 0) rows.push({ date: utcDay(day), kind, sessions, title: `${day} · ${kind}: ${formatCount(sessions)} of ${formatCount(total)} sessions (${formatPercent(sessions, total)})` });
+    }
+  });
+  const total = daily.reduce((sum, t) => sum + t.successful + t.failed, 0);
+  return Plot.plot({
+    ...frame(days, options, 200),
+    ariaDescription: days.length === 0 ? 'No data in this window.' : `${formatCount(total)} TLS sessions from ${days[0]} to ${days[days.length - 1]}; the table below the chart has the daily numbers.`,
+    y: { label: 'sessions', grid: true, tickFormat: countTick },
+    color: { domain: ['Successful', 'Failed'], range: [TLS_COLORS.successful, TLS_COLORS.failed] },
+    marks: [
+      Plot.rectY(rows, { x: 'date', interval: 'day', y: 'sessions', fill: 'kind', title: 'title', inset: days.length > 120 ? 0 : 0.5 }),
+      Plot.ruleY([0], { ariaHidden: 'true' }),
+    ],
+  });
+}
+
+/** Failed TLS sessions per day on their own scale (next to thousands of successful ones, a few failures are invisible). */
+export function tlsFailedBars(days: readonly string[], daily: readonly { successful: number; failed: number }[], options: ChartOptions): Element {
+  const rows = daily
+    .map((tally, i) => ({ date: utcDay(days[i] as string), failed: tally.failed, title: `${days[i]}: ${formatCount(tally.failed)} failed sessions` }))
+    .filter((row) => row.failed > 0);
+  return Plot.plot({
+    ...frame(days, options, 110),
+    ariaDescription: 'Failed TLS sessions per day; the table below the chart has the daily numbers.',
+    y: { label: 'failed', grid: true, tickFormat: countTick },
+    marks: [
+      Plot.rectY(rows, { x: 'date', interval: 'day', y: 'failed', fill: TLS_COLORS.failed, title: 'title', inset: days.length > 120 ? 0 : 0.5 }),
+      Plot.ruleY([0], { ariaHidden: 'true' }),
+    ],
+  });
+}

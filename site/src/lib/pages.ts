@@ -6,7 +6,7 @@
  */
 import { escapeHtml } from '../../../scripts/lib/escape.ts';
 import type { Category } from '../../../scripts/reports/classify.ts';
-import type { DomainData, ReadinessVerdict, SeriesRow, SiteData, SourceGroup } from '../../../scripts/site/model.ts';
+import type { DomainData, ReadinessVerdict, SeriesRow, SiteData, SourceGroup, TlsDayRow } from '../../../scripts/site/model.ts';
 import { NEW_REPORTER_DAYS } from '../../../scripts/site/readiness.ts';
 import {
   categoryBadge,
@@ -48,6 +48,29 @@ export interface OverviewDomain {
   daily: PassRow[];
   /** When each source group that ever failed had failing mail (counts "sources with problems" per window). */
   failing: FailingRuns[];
+  /** Inbound TLS (null when the domain has no TLS section): the repository's MTA-STS mode (null without `mta_sts`) and the TLS sessions per day. */
+  tls: { mode: string | null; daily: DenseTls } | null;
+}
+
+/**
+ * Successful and failed TLS sessions per day, dense from day `start` (every day of a domain's TLS
+ * reports has sessions): a third smaller than sparse rows on the overview, which carries every domain's.
+ */
+export interface DenseTls {
+  start: number;
+  successful: number[];
+  failed: number[];
+}
+
+export function denseTls(series: readonly TlsDayRow[]): DenseTls {
+  const start = series[0]?.[0] ?? 0;
+  const end = series.at(-1)?.[0] ?? start - 1;
+  const dense: DenseTls = { start, successful: new Array<number>(end - start + 1).fill(0), failed: new Array<number>(end - start + 1).fill(0) };
+  for (const [day, successful, failed] of series) {
+    dense.successful[day - start] = (dense.successful[day - start] ?? 0) + successful;
+    dense.failed[day - start] = (dense.failed[day - start] ?? 0) + failed;
+  }
+  return dense;
 }
 
 export interface OverviewPayload {
@@ -181,6 +204,7 @@ export function overviewPayload(data: SiteData, hrefFor: (domain: string) => str
       verdictText: d.readiness.summary,
       daily: passRows(d.daily),
       failing: d.sources.map(failingRuns).filter((runs) => runs.length > 0),
+      tls: d.tls === null ? null : { mode: d.tls.defined?.mode ?? null, daily: denseTls(d.tls.daily) },
     })),
   };
 }
@@ -282,6 +306,17 @@ export interface DomainRowView {
   tally: PassTally;
   problems: number;
   spark: string;
+  /** TLS sessions in the window (null without a TLS section). */
+  tls: { successful: number; failed: number } | null;
+}
+
+/** The overview's TLS cell: the MTA-STS mode and the share of TLS sessions that failed in the window. */
+function tlsCell(r: DomainRowView): string {
+  if (r.d.tls === null || r.tls === null) return '<span class="muted">—</span>';
+  const mode = r.d.tls.mode === null ? '<span class="muted">no MTA-STS</span>' : `<code>${escapeHtml(r.d.tls.mode)}</code>`;
+  const total = r.tls.successful + r.tls.failed;
+  const failed = total > 0 ? `${formatPercent(r.tls.failed, total)} failed` : '<span class="muted">no reports</span>';
+  return `${mode} · ${failed}`;
 }
 
 const VERDICT_LABELS: Record<ReadinessVerdict, string> = {
@@ -305,6 +340,13 @@ export const DOMAIN_COLUMNS: Column<DomainRowView>[] = [
   { id: 'trend', label: 'Trend', help: 'Daily DMARC pass rate over the window (dashed line: 100%)', sortValue: (r) => ratio(r.tally.compliant, r.tally.messages), cell: (r) => r.spark },
   { id: 'problems', label: 'Problem sources', numeric: true, sortValue: (r) => r.problems, cell: (r) => formatCount(r.problems) },
   { id: 'readiness', label: 'Readiness', help: 'Toward quarantine/reject, over the last 30 days of data', sortValue: (r) => r.d.verdict, cell: (r) => verdictBadge(r.d.verdict, r.d.verdictText) },
+  {
+    id: 'tls',
+    label: 'Inbound TLS',
+    help: 'MTA-STS mode in the repository, and the share of TLS sessions to your MX hosts that failed in the window (from TLS reports)',
+    sortValue: (r) => (r.tls === null || r.tls.successful + r.tls.failed === 0 ? -1 : ratio(r.tls.failed, r.tls.successful + r.tls.failed)),
+    cell: tlsCell,
+  },
 ];
 
 export interface OverviewView {
@@ -319,7 +361,7 @@ export function overviewView(payload: OverviewPayload, range: DayRange, sort: So
   const rows: DomainRowView[] = payload.domains.map((d) => {
     const domainProblems = d.failing.filter((runs) => hasFailing(runs, range)).length;
     problems += domainProblems;
-    return { d, tally: sumPass(d.daily, range), problems: domainProblems, spark: sparkline(dailyPass(d.daily, range)) };
+    return { d, tally: sumPass(d.daily, range), problems: domainProblems, spark: sparkline(dailyPass(d.daily, range)), tls: d.tls === null ? null : sumTlsDays(d.tls.daily, range) };
   });
   const tally = sumSeries(payload.total, range);
   return {
@@ -331,6 +373,17 @@ export function overviewView(payload: OverviewPayload, range: DayRange, sort: So
       attributes: (r) => ({ verdict: r.d.verdict, problems: r.problems > 0 ? 'yes' : 'no' }),
     }),
   };
+}
+
+export function sumTlsDays(dense: DenseTls, range: { start: number; end: number }): { successful: number; failed: number } {
+  const tally = { successful: 0, failed: 0 };
+  const from = Math.max(range.start, dense.start) - dense.start;
+  const to = Math.min(range.end - dense.start, dense.successful.length - 1);
+  for (let i = from; i <= to; i++) {
+    tally.successful += dense.successful[i] ?? 0;
+    tally.failed += dense.failed[i] ?? 0;
+  }
+  return tally;
 }
 
 /** One `{messages, compliant}` per day of `range` (dense, for sparklines). */

@@ -8,6 +8,7 @@ import { DEFAULT_WINDOW } from '../../../scripts/site/model.ts';
 import { type DomainPayload, type IpPayload, type OverviewPayload, domainView, overviewView, dailyTableRows, type Kpis } from '../lib/pages.ts';
 import { type DayRange, type SortState, type Tally, renderHead, resolveWindow, sortFromParams, windowFromParams, windowToParams, type WindowSpec, type Column } from '../lib/view.ts';
 import { AUTH_COLUMNS, DOMAIN_COLUMNS, HEADER_FROM_COLUMNS, REPORTER_COLUMNS, SOURCE_COLUMNS } from '../lib/pages.ts';
+import { TLS_MX_COLUMNS, TLS_ORG_COLUMNS, TLS_TYPE_COLUMNS, type TlsPayload, type TlsTally, tlsDailyTableRows, tlsDetailColumns, tlsView } from '../lib/tls.ts';
 
 const TABLE_COLUMNS: Record<string, Column<never>[]> = {
   domains: DOMAIN_COLUMNS as Column<never>[],
@@ -15,11 +16,21 @@ const TABLE_COLUMNS: Record<string, Column<never>[]> = {
   'reporters-table': REPORTER_COLUMNS as Column<never>[],
   'header-from-table': HEADER_FROM_COLUMNS as Column<never>[],
   'auth-table': AUTH_COLUMNS as Column<never>[],
+  'tls-types-table': TLS_TYPE_COLUMNS as Column<never>[],
+  'tls-orgs-table': TLS_ORG_COLUMNS as Column<never>[],
+  'tls-mx-table': TLS_MX_COLUMNS as Column<never>[],
+  // Set per page: a redacted build has no sending-MTA column.
+  'tls-details-table': tlsDetailColumns(true) as Column<never>[],
 };
 
+/** A domain page's payload: the DMARC part and the TLS section's (null without one). */
+type DomainPagePayload = DomainPayload & { tls?: TlsPayload | null };
+
 interface Rendered {
-  kpis: Kpis;
+  kpis: Kpis | Record<string, string>;
   daily: Tally[];
+  /** The TLS section's daily sessions, when the page has one. */
+  tlsDaily: TlsTally[] | null;
   tables: Record<string, string>;
   /** Other parts of the page that follow the window: `[data-view="<name>"]` → its HTML (escaped by the views). */
   parts: Record<string, string>;
@@ -48,7 +59,8 @@ export function initDashboard(): void {
   const payloadText = document.getElementById('page-data')?.textContent;
   if (!root || !payloadText) return;
   const kind = root.dataset.page;
-  const payload = JSON.parse(payloadText) as OverviewPayload | DomainPayload;
+  const payload = JSON.parse(payloadText) as OverviewPayload | DomainPagePayload;
+  if (kind !== 'overview') TABLE_COLUMNS['tls-details-table'] = tlsDetailColumns((payload as DomainPagePayload).redacted) as Column<never>[];
   let ips: IpPayload[] | null = null;
   let drawnWindow = JSON.stringify({ preset: DEFAULT_WINDOW });
 
@@ -59,7 +71,7 @@ export function initDashboard(): void {
     let rendered: Rendered;
     if (kind === 'overview') {
       const view = overviewView(payload as OverviewPayload, range, sortOf('domains', p));
-      rendered = { kpis: view.kpis, daily: view.daily, tables: { domains: view.rows }, parts: {} };
+      rendered = { kpis: view.kpis, daily: view.daily, tlsDaily: null, tables: { domains: view.rows }, parts: {} };
     } else {
       if (ips === null && JSON.stringify(spec) !== JSON.stringify({ preset: DEFAULT_WINDOW })) ips = await loadIps(root as HTMLElement);
       const view = domainView(
@@ -71,9 +83,23 @@ export function initDashboard(): void {
       rendered = {
         kpis: view.kpis,
         daily: view.daily,
+        tlsDaily: null,
         tables: { 'sources-table': view.sources, 'reporters-table': view.reporters, 'header-from-table': view.headerFrom, 'auth-table': view.auth },
         parts: { provenance: view.provenance },
       };
+      const tls = (payload as DomainPagePayload).tls;
+      if (tls) {
+        const t = tlsView(
+          tls,
+          range,
+          { types: sortOf('tls-types-table', p), orgs: sortOf('tls-orgs-table', p), mx: sortOf('tls-mx-table', p), details: sortOf('tls-details-table', p) },
+          (payload as DomainPagePayload).redacted,
+        );
+        rendered.kpis = { ...view.kpis, ...t.kpis };
+        rendered.tlsDaily = t.daily;
+        Object.assign(rendered.tables, { 'tls-types-table': t.types, 'tls-orgs-table': t.orgs, 'tls-mx-table': t.mx, 'tls-details-table': t.details });
+        rendered.parts['tls-provenance'] = t.provenance;
+      }
     }
     for (const [key, value] of Object.entries(rendered.kpis)) {
       const el = document.querySelector(`[data-kpi="${key}"]`);
@@ -88,6 +114,7 @@ export function initDashboard(): void {
     if (windowKey !== drawnWindow) {
       drawnWindow = windowKey;
       await redrawChart(payload.days, range, rendered.daily);
+      if (rendered.tlsDaily) await redrawTlsChart(payload.days, range, rendered.tlsDaily);
     }
     reopen(p);
   }
@@ -269,4 +296,16 @@ async function redrawChart(days: string[], range: DayRange, daily: Tally[]): Pro
   const label = figure.dataset.chartLabel ?? 'Messages per day by category';
   figure.querySelector('[data-chart="bars"]')?.replaceChildren(categoryBars(windowDays, daily, { document, label }));
   if (figure.dataset.passLine === 'yes') figure.querySelector('[data-chart="rate"]')?.replaceChildren(passRateLine(windowDays, daily, { document, label: `DMARC pass rate per day, ${label}` }));
+}
+
+async function redrawTlsChart(days: string[], range: DayRange, daily: TlsTally[]): Promise<void> {
+  const figure = document.querySelector<HTMLElement>('[data-tls-chart-figure]');
+  if (!figure) return;
+  const rows = figure.querySelector('[data-tls-daily-rows]');
+  if (rows) rows.innerHTML = tlsDailyTableRows(days, range, daily);
+  const { tlsFailedBars, tlsSessionBars } = await import('../lib/charts.ts');
+  const windowDays = days.slice(range.start, range.end + 1);
+  const label = figure.dataset.chartLabel ?? 'TLS sessions per day';
+  figure.querySelector('[data-chart="tls-sessions"]')?.replaceChildren(tlsSessionBars(windowDays, daily, { document, label }));
+  figure.querySelector('[data-chart="tls-failed"]')?.replaceChildren(tlsFailedBars(windowDays, daily, { document, label: `Failed TLS sessions per day, ${label}` }));
 }
