@@ -61,7 +61,7 @@ export async function main(argv: string[], output: Output = createOutput(), env:
 
 /** The arguments after the command name, parsed and checked against the command's table. */
 export function parseCommandLine(command: Command, args: string[]): { values: OptionValues; positionals: string[] } {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args, options: parseOptions(command), allowPositionals: takesPositionals(command), strict: true });
   } catch (error) {

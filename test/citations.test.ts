@@ -22,7 +22,7 @@ const COMMENT = /^\s*(?:\/\/|\/\*|\*)/;
 /** A Markdown document, by path or by name, not part of a URL or a longer path. */
 const CITED = /(?<![\w./:-])((?:[\w.-]+\/)*[\w.-]+\.md)(?![\w/-])/g;
 
-export function citedFiles(text: string): string[] {
+function citedFiles(text: string): string[] {
   const cited: string[] = [];
   for (const line of text.split('\n')) {
     if (!COMMENT.test(line)) continue;

@@ -52,7 +52,7 @@ const LAYERS: Record<string, Layer> = {
 const CHECKED = ['scripts', 'site', 'bench', 'bin'];
 const SOURCE = /\.(?:ts|mts|js|mjs|astro)$/;
 
-export interface Violation {
+interface Violation {
   file: string;
   specifier: string;
   target: string;
@@ -76,7 +76,7 @@ function layerOf(path: string): string | undefined {
  * `import('…')` with a string literal. Statements are matched from the start of a line, so imports
  * quoted in comments are not counted; an Astro file's frontmatter and <script> blocks are read alike.
  */
-export function importsOf(text: string): string[] {
+function importsOf(text: string): string[] {
   const specifiers: string[] = [];
   const statement = /^[ \t]*(?:import|export)\b[^;]*?\bfrom\s*(['"])([^'"\n]+)\1|^[ \t]*import\s*(['"])([^'"\n]+)\3/gm;
   for (const match of text.matchAll(statement)) specifiers.push((match[2] ?? match[4]) as string);
@@ -85,7 +85,7 @@ export function importsOf(text: string): string[] {
 }
 
 /** Every import in `files` (repository path → text) that the table does not allow. */
-export function checkLayers(files: ReadonlyMap<string, string>): Violation[] {
+function checkLayers(files: ReadonlyMap<string, string>): Violation[] {
   const violations: Violation[] = [];
   for (const [file, text] of files) {
     const from = layerOf(file);
@@ -122,7 +122,7 @@ function sourceFiles(root: string): Map<string, string> {
 }
 
 /** The table as Markdown, for the contributor guide and for reading in a failing test's output. */
-export function layerTable(): string {
+function layerTable(): string {
   const rows = Object.entries(LAYERS)
     .filter(([name]) => name !== 'test' && name !== 'docs')
     .map(([name, layer]) => {

@@ -239,7 +239,7 @@ export async function generateSiteDataset(dataDir: string, options: SiteDatasetO
   const domains = siteDomains(domainCount);
   mkdirSync(domainsDir, { recursive: true });
   const tls = options.tls ?? true;
-  domains.forEach((domain, index) => writeFileSync(join(domainsDir, `${domain.name}.yaml`), domainFile(domain, index, tls)));
+  for (const [index, domain] of domains.entries()) writeFileSync(join(domainsDir, `${domain.name}.yaml`), domainFile(domain, index, tls));
 
   const runId = checkId(`bench-site-${records}-s${seed}`);
   const firstDay = endMs / 1000 - (days - 1) * DAY_SECONDS;

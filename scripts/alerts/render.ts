@@ -96,5 +96,5 @@ export function renderAlertsSummary(run: AlertRun): string {
   const head = `### dmarcops alerts: ${run.alerts.length === 0 ? 'none' : `${run.alerts.length}`} (data through ${e(run.asOf)})`;
   const rows = run.alerts.map((a) => [SEVERITY_LABEL[a.severity], e(a.rule), e(a.domain ?? '—'), e(a.title), e(a.since)]);
   const notes = run.notes.map((note) => `> ${e(note)}`);
-  return [head, '', rows.length === 0 ? 'Nothing to report.' : markdownTable(['severity', 'rule', 'domain', 'alert', 'since'], rows), ...(notes.length > 0 ? ['', ...notes] : [])].join('\n') + '\n';
+  return `${[head, '', rows.length === 0 ? 'Nothing to report.' : markdownTable(['severity', 'rule', 'domain', 'alert', 'since'], rows), ...(notes.length > 0 ? ['', ...notes] : [])].join('\n')}\n`;
 }

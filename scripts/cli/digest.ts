@@ -73,7 +73,7 @@ export const digestCommand: Command = {
       throw usageError(`--format must be markdown, text, html or json, not ${JSON.stringify(format)}`);
     }
     const now = parseNow(values.now);
-    let week;
+    let week: ReturnType<typeof lastFullWeek>;
     try {
       week = typeof values.week === 'string' ? parseIsoWeek(values.week) : lastFullWeek(now);
     } catch (error) {

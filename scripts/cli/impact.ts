@@ -109,7 +109,7 @@ export const impactCommand: Command = {
 
 /** The base's domain files at a git ref; their errors stop the command like the head's. */
 async function baseAtRef(ref: string, domainsDir: string, context: CommandContext): Promise<ImpactVersion> {
-  let loaded;
+  let loaded: Awaited<ReturnType<typeof loadDomainsAtRef>>;
   try {
     loaded = await loadDomainsAtRef(ref, domainsDir, context.cwd);
   } catch (error) {

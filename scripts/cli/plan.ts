@@ -64,7 +64,7 @@ export async function planFromDomains(inputs: PlanInputs, context: CommandContex
 
 /** The records the domain files at `ref` ask for, and the domains removed in its history. */
 async function baseFromGit(ref: string, dir: string, context: CommandContext, deps: DnsCommandDeps): Promise<BaseInputs> {
-  let loaded;
+  let loaded: Awaited<ReturnType<typeof loadDomainsAtRef>>;
   try {
     loaded = await loadDomainsAtRef(ref, dir, context.cwd);
   } catch (error) {

@@ -21,6 +21,6 @@ export const rulesCommand: Command = {
 };
 
 export function rulesMarkdown(rules: { id: string; severity: string; summary: string; reference: string }[]): string {
-  const escape = (text: string) => text.replace(/\|/g, '\\|');
-  return ['| id | severity | what it checks | reference |', '|---|---|---|---|', ...rules.map((rule) => `| \`${rule.id}\` | ${rule.severity} | ${escape(rule.summary)} | ${escape(rule.reference)} |`)].join('\n');
+  const escapeCell = (text: string) => text.replace(/\|/g, '\\|');
+  return ['| id | severity | what it checks | reference |', '|---|---|---|---|', ...rules.map((rule) => `| \`${rule.id}\` | ${rule.severity} | ${escapeCell(rule.summary)} | ${escapeCell(rule.reference)} |`)].join('\n');
 }

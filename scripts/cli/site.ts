@@ -96,7 +96,7 @@ async function runBuild(values: Values, { output, env, cwd }: CommandContext): P
   // Neither flag: buildSite decides (shown on a private site only).
   if (values['show-addresses']) options.showAddresses = true;
   if (values.redact) options.showAddresses = false;
-  let result;
+  let result: Awaited<ReturnType<typeof buildSite>>;
   try {
     result = await buildSite(options);
   } catch (error) {
@@ -154,7 +154,7 @@ async function runServe(values: Values, { output, env, cwd }: CommandContext): P
   const { builtSiteBase, serveSite } = await import('../site/serve.ts');
   const base = typeof values.base === 'string' ? values.base : ((await builtSiteBase(outDir)) ?? siteBase(env));
   const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
-  let server;
+  let server: Awaited<ReturnType<typeof serveSite>>;
   try {
     server = await serveSite(outDir, { base, port, host });
   } catch (error) {

@@ -250,7 +250,7 @@ export function renderDigestHtml(digest: Digest): string {
   }
   return [
     '<!DOCTYPE html>',
-    '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>' + h(`DMARC digest ${digest.week.label}`) + '</title></head>',
+    `<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${h(`DMARC digest ${digest.week.label}`)}</title></head>`,
     '<body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#222;max-width:760px;margin:0 auto;padding:16px">',
     ...body,
     '</body></html>',

@@ -198,13 +198,10 @@ export async function workflowLogin(octokit: Octokit, env: NodeJS.ProcessEnv): P
 /** The alert issues the workflow's identity wrote (open and closed), and how many others carry the marker. */
 export async function listAlertIssues(octokit: Octokit, options: Pick<SyncOptions, 'owner' | 'repo' | 'login'>): Promise<{ issues: TrackedIssue[]; ignored: number }> {
   const { owner, repo, login } = options;
-  let listed;
-  try {
-    // Not filtered by `creator` on the server: issues of other authors are counted as ignored, below.
-    listed = await octokit.paginate(octokit.rest.issues.listForRepo, { owner, repo, labels: ALERT_LABEL, state: 'all', per_page: 100 });
-  } catch (error) {
+  // Not filtered by `creator` on the server: issues of other authors are counted as ignored, below.
+  const listed = await octokit.paginate(octokit.rest.issues.listForRepo, { owner, repo, labels: ALERT_LABEL, state: 'all', per_page: 100 }).catch((error: unknown) => {
     throw explain(error, `${owner}/${repo} issues`);
-  }
+  });
   const issues: TrackedIssue[] = [];
   let ignored = 0;
   for (const issue of listed) {

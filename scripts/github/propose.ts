@@ -43,7 +43,7 @@ export function proposalBranch(proposal: SenderProposal): string {
 /** The pull request's description: the evidence, the entry, what to check. */
 export function proposalBody(alert: Alert, proposal: SenderProposal, entryYaml: string): string {
   const e = escapeMarkdown;
-  return [
+  return `${[
     `dmarcops alerts saw a new source sending as ${e(proposal.domain)} that looks like a legitimate mail service, and proposes to declare it under \`senders:\` in ${e(proposal.file)}.`,
     '',
     `**${e(alert.title)}** (since ${e(alert.since)})`,
@@ -64,7 +64,7 @@ export function proposalBody(alert: Alert, proposal: SenderProposal, entryYaml: 
     `- Is ${e(proposal.sender.name)} a service ${e(proposal.domain)} uses? If not, close this pull request: the mail is someone else's, and the DMARC policy is what stops it.`,
     `- Declaring it labels its mail as yours; it passes DMARC only once the service signs with d=${e(proposal.domain)} (DKIM) or sends with a Return-Path under ${e(proposal.domain)} (SPF). The dashboard then shows what is left to fix.`,
     '- The DNS plan and the impact preview run on this pull request like on any other change to `domains/`.',
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 /** Opens the pull request for one proposal (or says why not). */
@@ -98,7 +98,7 @@ export async function proposeSender(octokit: Octokit, alert: Alert, options: Pro
       comment: `Proposed by dmarcops alerts on ${options.today}: a new source since ${alert.since}. Check it is yours before merging.`,
     });
     checkLoads(after, proposal, options.defaultsText);
-    const entryYaml = addSender('', proposal).replace(/^senders:\n/, '').replace(/^  /gm, '');
+    const entryYaml = addSender('', proposal).replace(/^senders:\n/, '').replace(/^ {2}/gm, '');
 
     await octokit.rest.git.createRef({ owner, repo, ref: `refs/heads/${branch}`, sha: baseRef.object.sha });
     created = true;

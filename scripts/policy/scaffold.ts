@@ -13,7 +13,7 @@ export function scaffoldDomainFile(domain: string, defaults: DomainFileSpec, sch
     `# yaml-language-server: $schema=${schemaRelativePath}`,
     '#',
     `# DMARC policy for ${domain}. Keys left out come from domains/_defaults.yaml.`,
-    '# Check with `npx dmarcops validate`; see the published record with `npx dmarcops record ' + domain + '`.',
+    `# Check with \`npx dmarcops validate\`; see the published record with \`npx dmarcops record ${domain}\`.`,
     '',
     '# What receivers do with mail that fails DMARC: start at none, watch the dashboard, then',
     '# quarantine, then reject once your own services pass.',

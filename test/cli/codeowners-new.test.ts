@@ -53,7 +53,7 @@ describe('dmarcops codeowners', () => {
     const dir = await mkdtemp(join(tmpdir(), 'dmarcops-codeowners-'));
     await cp('domains', join(dir, 'domains'), { recursive: true });
     const defaults = join(dir, 'domains', '_defaults.yaml');
-    await writeFile(defaults, (await readFile(defaults, 'utf8')).replace(/^admins:\n(  - .*\n)+/m, ''));
+    await writeFile(defaults, (await readFile(defaults, 'utf8')).replace(/^admins:\n( {2}- .*\n)+/m, ''));
     for (const extra of [[], ['--check']]) {
       const output = captureOutput();
       expect(await main(['codeowners', ...extra, '--domains', join(dir, 'domains'), '--output', join(dir, 'CODEOWNERS')], output, {})).toBe(1);
@@ -81,7 +81,7 @@ describe('dmarcops new', () => {
     expect(await main(['new', 'shop.example.co.uk', '--domains', dir], output, {})).toBe(0);
     const text = await readFile(join(dir, 'shop.example.co.uk.yaml'), 'utf8');
     expect(text.split('\n')[0]).toMatch(/^# yaml-language-server: \$schema=/);
-    expect(text).toMatch(/^  zone: example\.co\.uk$/m);
+    expect(text).toMatch(/^ {2}zone: example\.co\.uk$/m);
     const result = await validateDomains(dir);
     expect(result.findings.filter((finding) => finding.severity !== 'info')).toEqual([]);
 

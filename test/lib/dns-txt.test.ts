@@ -48,7 +48,7 @@ describe('splitCharacterStrings', () => {
   });
 
   test('counts octets, not JavaScript characters, and never cuts a character in two', () => {
-    const value = 'v=DMARC1; x=' + 'é'.repeat(10) + '😀'.repeat(3);
+    const value = `v=DMARC1; x=${'é'.repeat(10)}${'😀'.repeat(3)}`;
     const strings = splitCharacterStrings(value, 7);
     expect(strings.join('')).toBe(value);
     for (const text of strings) {

@@ -83,7 +83,7 @@ function sources(): Map<string, string> {
 }
 
 /** Where `name` is defined as a function: `function name(`, `const name = (…) =>`, `const name = function`. */
-export function definitionsOf(name: string, files: ReadonlyMap<string, string>): string[] {
+function definitionsOf(name: string, files: ReadonlyMap<string, string>): string[] {
   const declaration = `\\bfunction\\s*\\*?\\s*${name}\\s*[<(]`;
   const functionValue = `\\b(?:const|let|var)\\s+${name}\\s*(?::(?:=>|[^=;])+?)?=\\s*(?:async\\s*)?(?:function\\b|\\(|<|[A-Za-z_$][\\w$]*\\s*=>)`;
   const definition = new RegExp(`${declaration}|${functionValue}`);

@@ -547,8 +547,8 @@ describe('pruning the cache on save', () => {
     expect(enricher.pruned()).toEqual({ unused: 1, failures: 0, overCap: 5 });
     const saved = await readCache(cacheFile);
     expect(Object.keys(saved.entries)).toHaveLength(200_000);
-    expect(saved.entries['ip199999']).toBeDefined();
-    expect(saved.entries['ip200000']).toBeUndefined();
+    expect(saved.entries.ip199999).toBeDefined();
+    expect(saved.entries.ip200000).toBeUndefined();
   }, 30_000);
 
   test('ties at the cap are broken by IP, whatever the map order', () => {

@@ -77,7 +77,10 @@ describe('createEnricher', () => {
 
   test('offline, the sender map and the ASN data still apply', async () => {
     const calls: string[] = [];
-    const enricher = await createEnricher(options({ offline: true, resolver: async (ip) => (calls.push(ip), []) }));
+    const enricher = await createEnricher(options({ offline: true, resolver: async (ip) => {
+        calls.push(ip);
+        return [];
+      } }));
     const result = await enricher.enrichAll(['167.89.1.1', '54.240.8.30']);
     expect(calls).toEqual([]);
     expect(result.get('167.89.1.1')).toMatchObject({ ptr: null, name: 'SendGrid', asn: 11377 });
@@ -184,7 +187,10 @@ describe('forward-confirmed reverse DNS (a PTR name counts only when its A/AAAA 
       expect(await readFile(cacheFile, 'utf8')).not.toContain(`"${FORGED}": {\n  "ptr": "mail`);
 
       const calls: string[] = [];
-      const second = await createEnricher(zoneOptions({ cacheFile, resolver: async (ip) => (calls.push(ip), zone.ptr[ip] ?? []) }));
+      const second = await createEnricher(zoneOptions({ cacheFile, resolver: async (ip) => {
+        calls.push(ip);
+        return zone.ptr[ip] ?? [];
+      } }));
       const result = await second.enrichAll([FORGED, REAL_GOOGLE]);
       expect(calls).toEqual([]);
       expect(result.get(FORGED)?.ptr).toBeNull();
@@ -205,7 +211,10 @@ describe('forward-confirmed reverse DNS (a PTR name counts only when its A/AAAA 
       expect([cached.get(FORGED)?.ptr, cached.get(REAL_GOOGLE)?.ptr]).toEqual([null, null]);
 
       const calls: string[] = [];
-      const online = await createEnricher(zoneOptions({ cacheFile, resolver: async (ip) => (calls.push(ip), zone.ptr[ip] ?? []) }));
+      const online = await createEnricher(zoneOptions({ cacheFile, resolver: async (ip) => {
+        calls.push(ip);
+        return zone.ptr[ip] ?? [];
+      } }));
       const fresh = await online.enrichAll([FORGED, REAL_GOOGLE]);
       expect(calls.sort()).toEqual([REAL_GOOGLE, FORGED].sort());
       expect([fresh.get(FORGED)?.ptr, fresh.get(REAL_GOOGLE)?.ptr]).toEqual([null, 'mail-sor-f41.google.com']);

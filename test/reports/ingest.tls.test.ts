@@ -96,8 +96,10 @@ async function writeInbox(inbox: string): Promise<void> {
 async function writeHostile(folder: string): Promise<Record<string, RegExp>> {
   await mkdir(folder, { recursive: true });
   for (const name of ['malformed.json', 'wrong-version.json', 'proto.json', 'proto-escaped.json']) await cp(join(FIXTURES, name), join(folder, name));
-  const base = JSON.parse(tlsReportJson(spec('Hostile', 'h-1', 'example.com', '2026-03-12', 1))) as Record<string, any>;
-  const variant = (change: (report: Record<string, any>) => void): string => {
+  // biome-ignore lint/suspicious/noExplicitAny: a report changed freely, path by path, to make it hostile
+  type LooseJson = Record<string, any>;
+  const base = JSON.parse(tlsReportJson(spec('Hostile', 'h-1', 'example.com', '2026-03-12', 1))) as LooseJson;
+  const variant = (change: (report: LooseJson) => void): string => {
     const copy = structuredClone(base);
     change(copy);
     return JSON.stringify(copy);
@@ -108,10 +110,10 @@ async function writeHostile(folder: string): Promise<Record<string, RegExp>> {
   const bomb = gzipBomb(512 * 1024 * 1024, enc('{"organization-name":"x","policies":['));
   await writeFile(join(folder, 'bomb.eml'), mail({ Subject: 'Report Domain: example.com Submitter: x', 'Message-ID': '<bomb@sender.example>' }, [{ type: 'application/tlsrpt+gzip', filename: 'x!example.com!1!2.json.gz', body: bomb, encoding: 'base64' }], 'multipart/report; report-type=tlsrpt'));
   // Its one policy string would be repeated on every row: more than a row may take.
-  await writeFile(join(folder, 'wide.json'), variant((report) => (report['policies'][0]['policy']['policy-string'] = Array.from({ length: 1000 }, (_, i) => `mx: ${'m'.repeat(90)}${i}.example.com`))));
+  await writeFile(join(folder, 'wide.json'), variant((report) => (report.policies[0].policy['policy-string'] = Array.from({ length: 1000 }, (_, i) => `mx: ${'m'.repeat(90)}${i}.example.com`))));
   // Private-looking values where the parser wants something else: refused, and the reason says what without repeating them.
   await writeFile(join(folder, 'secret-date.json'), variant((report) => (report['date-range']['start-datetime'] = SECRET)));
-  await writeFile(join(folder, 'secret-version.json'), variant((report) => (report['version'] = SECRET)));
+  await writeFile(join(folder, 'secret-version.json'), variant((report) => (report.version = SECRET)));
   await writeFile(join(folder, 'secret-syntax.json'), `{"organization-name": "x", "policies": [], "${SECRET}" 1}`);
   await writeFile(join(folder, 'tls-mail-without-report.eml'), mail({ Subject: 'Report Domain: example.com Submitter: x', 'Message-ID': '<empty-tls@sender.example>' }, [{ type: 'text/plain', body: `nothing attached ${SECRET}` }], 'multipart/report; report-type=tlsrpt'));
   return {

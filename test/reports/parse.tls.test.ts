@@ -116,9 +116,11 @@ describe('report_key', () => {
 });
 
 describe('refused with a reason', () => {
+  // biome-ignore lint/suspicious/noExplicitAny: a report changed freely, path by path, to make it hostile
+  type LooseJson = Record<string, any>;
   const base = JSON.parse(fixture('google-failures.json').toString()) as Record<string, unknown>;
-  const variant = (change: (report: Record<string, any>) => void): string => {
-    const copy = structuredClone(base) as Record<string, any>;
+  const variant = (change: (report: LooseJson) => void): string => {
+    const copy = structuredClone(base) as LooseJson;
     change(copy);
     return JSON.stringify(copy);
   };
@@ -145,12 +147,12 @@ describe('refused with a reason', () => {
   test('deep nesting, giant strings, too many keys, policies or details, huge and gzip-bomb inputs', () => {
     expect(refusal(`${'['.repeat(100_000)}${']'.repeat(100_000)}`)).toEqual({ code: 'too-deep', message: expect.stringContaining('more than 16 levels') });
     const nested = Array.from({ length: 14 }).reduce<Record<string, unknown>>((inner) => ({ a: inner }), {});
-    expect(refusal(variant((report) => (report['policies'][0]['policy']['x'] = nested)))).toMatchObject({ code: 'too-deep' });
+    expect(refusal(variant((report) => (report.policies[0].policy.x = nested)))).toMatchObject({ code: 'too-deep' });
     expect(refusal(variant((report) => (report['organization-name'] = 'x'.repeat(20_000))))).toEqual({ code: 'string-too-long', message: expect.stringContaining('a string at organization-name is 20000 characters long') });
-    expect(refusal(variant((report) => (report['policies'][0]['failure-details'][1]['additional-information'] = 'y'.repeat(17_000)))).message).toContain('policies[0]/failure-details[1]/additional-information');
+    expect(refusal(variant((report) => (report.policies[0]['failure-details'][1]['additional-information'] = 'y'.repeat(17_000)))).message).toContain('policies[0]/failure-details[1]/additional-information');
     expect(refusal(`{"policies":[],${Array.from({ length: 300 }, (_, index) => `"k${index}":1`).join(',')}}`).code).toBe('too-many-items');
-    expect(refusal(variant((report) => (report['policies'] = Array.from({ length: 11 }, () => report['policies'][0]))), { maxPolicies: 10 })).toEqual({ code: 'too-many-items', message: expect.stringContaining('11 policies, more than 10') });
-    expect(refusal(variant((report) => (report['policies'][0]['failure-details'] = Array.from({ length: 30 }, () => report['policies'][0]['failure-details'][0]))), { maxFailureDetails: 20 }).code).toBe('too-many-items');
+    expect(refusal(variant((report) => (report.policies = Array.from({ length: 11 }, () => report.policies[0]))), { maxPolicies: 10 })).toEqual({ code: 'too-many-items', message: expect.stringContaining('11 policies, more than 10') });
+    expect(refusal(variant((report) => (report.policies[0]['failure-details'] = Array.from({ length: 30 }, () => report.policies[0]['failure-details'][0]))), { maxFailureDetails: 20 }).code).toBe('too-many-items');
     expect(refusal(Buffer.alloc(2 * 1024 * 1024, 0x20), { maxBytes: 1024 * 1024 })).toEqual({ code: 'too-large', message: expect.stringContaining('more than 1048576') });
     expect(refusal(gzipSync(Buffer.alloc(40 * 1024 * 1024, 0x20)))).toEqual({ code: 'too-large', message: expect.stringContaining('decompresses to more than') });
     expect(refusal(Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02])).code).toBe('corrupt-gzip');
@@ -159,14 +161,14 @@ describe('refused with a reason', () => {
   test('bytes that are not UTF-8, empty input, a number where a string belongs, unusable counts and dates', () => {
     expect(refusal(Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d])).code).toBe('invalid-utf8');
     expect(refusal('   ').code).toBe('empty');
-    expect(refusal(variant((report) => (report['policies'][0]['policy']['policy-domain'] = 42)))).toEqual({ code: 'invalid-field', message: expect.stringContaining('policies[0]/policy/policy-domain is a number, not a string') });
-    expect(refusal(variant((report) => (report['policies'][0]['summary']['total-failure-session-count'] = -1))).message).toContain('total-failure-session-count is negative, not a whole number of sessions ≥ 0');
-    expect(refusal(variant((report) => (report['policies'][0]['failure-details'][0]['failed-session-count'] = 1.5))).code).toBe('invalid-count');
-    expect(refusal(variant((report) => (report['policies'][0]['failure-details'][0]['failed-session-count'] = 'many'))).code).toBe('invalid-count');
+    expect(refusal(variant((report) => (report.policies[0].policy['policy-domain'] = 42)))).toEqual({ code: 'invalid-field', message: expect.stringContaining('policies[0]/policy/policy-domain is a number, not a string') });
+    expect(refusal(variant((report) => (report.policies[0].summary['total-failure-session-count'] = -1))).message).toContain('total-failure-session-count is negative, not a whole number of sessions ≥ 0');
+    expect(refusal(variant((report) => (report.policies[0]['failure-details'][0]['failed-session-count'] = 1.5))).code).toBe('invalid-count');
+    expect(refusal(variant((report) => (report.policies[0]['failure-details'][0]['failed-session-count'] = 'many'))).code).toBe('invalid-count');
     expect(refusal(variant((report) => delete report['date-range'])).code).toBe('invalid-date');
     expect(refusal(variant((report) => (report['date-range']['start-datetime'] = '2026-02-30T00:00:00Z')))).toEqual({ code: 'invalid-date', message: expect.stringContaining('is not a real date-time') });
     expect(refusal(variant((report) => (report['date-range']['end-datetime'] = 'yesterday'))).message).toContain('is not an RFC 3339 date-time');
-    expect(refusal(variant((report) => (report['policies'][0]['policy']['policy-domain'] = '')))).toMatchObject({ code: 'invalid-field' });
+    expect(refusal(variant((report) => (report.policies[0].policy['policy-domain'] = '')))).toMatchObject({ code: 'invalid-field' });
     expect(refusal('[1, 2, 3]')).toMatchObject({ code: 'not-a-report', message: expect.stringContaining('is JSON a list') });
   });
 
@@ -178,12 +180,12 @@ describe('refused with a reason', () => {
       refusal(`{"organization-name": "x", "${secret}" 1}`),
       refusal(`{"policies": [], "${secret}": "${'y'.repeat(20_000)}"}`),
       refusal(`{"${secret}": {${Array.from({ length: 300 }, (_, index) => `"k${index}":1`).join(',')}}}`),
-      refusal(variant((report) => (report['version'] = secret))),
+      refusal(variant((report) => (report.version = secret))),
       refusal(variant((report) => (report['date-range']['start-datetime'] = secret))),
-      refusal(variant((report) => (report['policies'][0]['policy']['policy-domain'] = [secret]))),
-      refusal(variant((report) => (report['policies'][0]['policy']['policy-domain'] = 78051120))),
-      refusal(variant((report) => (report['policies'][0]['summary']['total-failure-session-count'] = secret))),
-      refusal(variant((report) => (report['policies'][0]['failure-details'][0]['failed-session-count'] = -78051120))),
+      refusal(variant((report) => (report.policies[0].policy['policy-domain'] = [secret]))),
+      refusal(variant((report) => (report.policies[0].policy['policy-domain'] = 78051120))),
+      refusal(variant((report) => (report.policies[0].summary['total-failure-session-count'] = secret))),
+      refusal(variant((report) => (report.policies[0]['failure-details'][0]['failed-session-count'] = -78051120))),
     ];
     expect(refusals.map((entry) => entry.code)).toEqual(['malformed-json', 'malformed-json', 'string-too-long', 'too-many-items', 'unsupported-version', 'invalid-date', 'invalid-field', 'invalid-field', 'invalid-count', 'invalid-count']);
     for (const { message } of refusals) {

@@ -84,7 +84,7 @@ export function reportsStoppedAlerts(coverage: readonly ReporterCoverage[], doma
       link: domainPageUrl(dashboard, policy.domain),
       actions: [
         `Check that _dmarc.${policy.domain} still publishes rua=mailto:${mailboxes.split(', ')[0]} (\`dmarcops plan\`, or the DNS drift alert).`,
-        'Check that the mailbox receives mail and that the ingest workflow\'s latest runs succeeded (`dmarcops ledger --domain ' + policy.domain + '`).',
+        `Check that the mailbox receives mail and that the ingest workflow's latest runs succeeded (\`dmarcops ledger --domain ${policy.domain}\`).`,
       ],
     };
   });

@@ -568,7 +568,7 @@ function uniqueIds(count: number): number[] {
 export function exchangeTcp(server: ServerAddress, requests: readonly Buffer[], timeoutMs: number): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const indexById = new Map<number, number>();
-    requests.forEach((request, index) => indexById.set(request.readUInt16BE(0), index));
+    for (const [index, request] of requests.entries()) indexById.set(request.readUInt16BE(0), index);
     if (indexById.size !== requests.length) {
       reject(new Error('two requests with the same ID'));
       return;

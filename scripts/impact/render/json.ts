@@ -37,7 +37,7 @@ export function readImpactJson(text: string, file: string): ImpactReport {
   if (!isPlainObject(data.window) || !Number.isInteger(data.window.days)) fail('`window` must have `days`');
   if (!Array.isArray(data.domains)) return fail('`domains` must be a list');
   if (!Array.isArray(data.caveats) || !data.caveats.every((c) => typeof c === 'string')) fail('`caveats` must be a list of text');
-  data.domains.forEach((domain: unknown, index) => {
+  for (const [index, domain] of (data.domains as unknown[]).entries()) {
     const where = `domains[${index}]`;
     if (!isPlainObject(domain)) return fail(`${where} must be an object`);
     if (typeof domain.domain !== 'string' || typeof domain.verdict !== 'string' || typeof domain.status !== 'string') fail(`${where} needs domain, status and verdict`);
@@ -52,7 +52,6 @@ export function readImpactJson(text: string, file: string): ImpactReport {
         fail(`${where}.sources[${i}] needs name, category and messages`);
       }
     }
-    return undefined;
-  });
+  }
   return data as unknown as ImpactReport;
 }

@@ -271,7 +271,7 @@ export function readCache(file: string, width: 1 | 4, withNames: boolean): Table
     return null;
   }
   if (!Array.isArray(nameList) || !nameList.every((n) => typeof n === 'string')) return null;
-  if (names !== null && names.some((n) => n >= nameList.length)) return null;
+  if (names?.some((n) => n >= nameList.length)) return null;
   return { width, size, starts, ends, values, names, nameList: nameList as string[] };
 }
 

@@ -37,7 +37,7 @@ export function parseSenderMap(json: unknown): SenderMap {
     throw new Error(`senders.json: ${why}`);
   };
   if (!isPlainObject(json)) return fail('not an object');
-  const typeList = json['types'];
+  const typeList = json.types;
   if (!Array.isArray(typeList) || !typeList.every((t) => typeof t === 'string')) return fail('"types" must list strings');
   const types = new Set<string>(typeList);
   const entry = (where: string, value: unknown): SenderEntry => {
@@ -49,12 +49,12 @@ export function parseSenderMap(json: unknown): SenderMap {
     return { name, type, forwarder: forwarder === true };
   };
   const domains = new Map<string, SenderEntry>();
-  for (const [key, value] of Object.entries(isPlainObject(json['domains']) ? json['domains'] : fail('"domains" is missing'))) {
+  for (const [key, value] of Object.entries(isPlainObject(json.domains) ? json.domains : fail('"domains" is missing'))) {
     if (key !== normaliseName(key) || key === '') fail(`domain key "${key}" must be lower case without a trailing dot`);
     domains.set(key, entry(`domains["${key}"]`, value));
   }
   const asns = new Map<number, SenderEntry>();
-  for (const [key, value] of Object.entries(isPlainObject(json['asns']) ? json['asns'] : {})) {
+  for (const [key, value] of Object.entries(isPlainObject(json.asns) ? json.asns : {})) {
     const asn = Number(key);
     if (!Number.isInteger(asn) || asn <= 0) fail(`asn key "${key}" is not an AS number`);
     asns.set(asn, entry(`asns["${key}"]`, value));

@@ -209,7 +209,7 @@ export function normalizeHeader(draft: Draft, root: RootInfo | undefined, w: War
     version,
     policy,
   };
-  const extension = draft['extension'];
+  const extension = draft.extension;
   if (extension !== undefined && typeof extension === 'object') header.extensions = extension as Record<string, unknown>;
   if (ctx.raw !== undefined) header.raw = ctx.raw;
   return header;

@@ -74,7 +74,7 @@ export class NdjsonFile implements StagedFile {
 
   flush(): void {
     if (this.#lines.length === 0) return;
-    const text = this.#lines.join('\n') + '\n';
+    const text = `${this.#lines.join('\n')}\n`;
     this.#lines = [];
     this.#chars = 0;
     // A UTF-16 code unit never takes more than 3 bytes in UTF-8.
