@@ -19,7 +19,13 @@ const SERVERS = [
   'test/reports/privacy.test.ts',
 ];
 /** Debian's Chromium driven by playwright-core (test/services/browser.ts). */
-const BROWSER = ['test/site/a11y.test.ts', 'test/site/browser.test.ts', 'test/site/injection.test.ts', 'test/site/redaction.test.ts', 'test/services/browser.test.ts'];
+const BROWSER = [
+  'test/site/a11y.test.ts',
+  'test/site/browser.test.ts',
+  'test/site/injection.test.ts',
+  'test/site/redaction.test.ts',
+  'test/services/browser.test.ts',
+];
 
 export default defineConfig({
   test: {

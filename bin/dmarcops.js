@@ -30,10 +30,16 @@ const SEMI_SPACE_MB = 16;
 // The command is the first argument that is not a flag (`dmarcops --debug ingest …`).
 const commandName = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 const streaming = commandName === 'ingest' || commandName === 'fetch';
-const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) => flag.startsWith('--max-semi-space-size'));
+const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) =>
+  flag.startsWith('--max-semi-space-size'),
+);
 if (streaming && !given && typeof process.execve === 'function') {
   const env = { MALLOC_ARENA_MAX: '2', ...process.env };
-  process.execve(process.execPath, [process.execPath, `--max-semi-space-size=${SEMI_SPACE_MB}`, ...process.execArgv, ...process.argv.slice(1)], env);
+  process.execve(
+    process.execPath,
+    [process.execPath, `--max-semi-space-size=${SEMI_SPACE_MB}`, ...process.execArgv, ...process.argv.slice(1)],
+    env,
+  );
 }
 // Keep what Node makes of each module (type-stripped source and V8 code) on disk: without it every
 // process strips and compiles its ~450 modules again, 0.1–0.3 s and ~25 MiB (the stripper's WASM)

@@ -14,7 +14,12 @@ import { BUG_REPORT, errorHint } from './lib/error-catalogue.ts';
 import { causeChain, DmarcopsError, formatLocation, isSystemError, usageError } from './lib/errors.ts';
 import { printable } from './lib/escape.ts';
 
-export async function main(argv: string[], output: Output = createOutput(), env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {
+export async function main(
+  argv: string[],
+  output: Output = createOutput(),
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): Promise<number> {
   const { rest, debug: debugFlag } = takeDebugFlag(argv);
   const debug = debugFlag || Boolean(env.DMARCOPS_DEBUG);
   const [name, ...args] = rest;
@@ -103,7 +108,10 @@ export function reportError(error: unknown, prefix: string, output: Pick<Output,
     if (where !== undefined && !message.includes(error.location?.file ?? where)) output.err(`  at ${printable(where)}`);
     if (error.code === 'usage' && command !== undefined) for (const line of usageLines(command)) output.err(line);
     // A usage error's hint names the command whose --help to read.
-    const hint = error.code === 'usage' && command !== undefined ? `\`dmarcops ${command.name} --help\` lists the options, with their values.` : error.hint;
+    const hint =
+      error.code === 'usage' && command !== undefined
+        ? `\`dmarcops ${command.name} --help\` lists the options, with their values.`
+        : error.hint;
     if (hint !== '') output.err(`hint: ${printableLines(hint)}`);
     exitCode = error.exitCode;
   } else if (isSystemError(error)) {

@@ -44,7 +44,9 @@ await step('Ingest the sample reports and the history', ['ingest', 'scripts/demo
 await step('Ingest them again: nothing is doubled', ['ingest', 'scripts/demo/samples', `${DEMO}/inbox`, '--data', DATA, '--offline']);
 await step(`Did we get a report for example.com on ${endDay}?`, ['ledger', '--data', DATA, '--domain', 'example.com', '--day', endDay]);
 // The demo's data is made up, and its site is served on this machine only: show the addresses.
-process.stdout.write(`\n── The demo builds with --show-addresses: its reports are made up and the site stays on localhost (a real build redacts IP addresses, host names and reporter addresses by default)\n`);
+process.stdout.write(
+  `\n── The demo builds with --show-addresses: its reports are made up and the site stays on localhost (a real build redacts IP addresses, host names and reporter addresses by default)\n`,
+);
 await step('Build the dashboard', ['site', 'build', '--data', DATA, '--out', SITE, '--show-addresses', '--quiet']);
 
 process.stdout.write(`\nThe dataset is in ${DATA}/ (Parquet, hive-partitioned by month): see docs/dataset.md to query it.\n`);

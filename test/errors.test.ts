@@ -91,7 +91,12 @@ describe('the catalogue', () => {
     for (const { path, text } of scripts) {
       if (path === CATALOGUE) continue;
       for (const pattern of patterns) {
-        for (const match of text.matchAll(pattern)) thrown.add(pattern.source.includes('ImapSourceError') || (path.endsWith('imap.ts') && pattern.source.includes('fail')) ? `imap-${match[1]}` : match[1]!);
+        for (const match of text.matchAll(pattern))
+          thrown.add(
+            pattern.source.includes('ImapSourceError') || (path.endsWith('imap.ts') && pattern.source.includes('fail'))
+              ? `imap-${match[1]}`
+              : match[1]!,
+          );
       }
     }
     expect(thrown.size).toBeGreaterThan(40);
@@ -100,7 +105,10 @@ describe('the catalogue', () => {
   });
 
   test('every entry is raised somewhere (no entry documents an error that cannot happen)', () => {
-    const code = scripts.filter(({ path }) => path !== CATALOGUE).map(({ text }) => text).join('\n');
+    const code = scripts
+      .filter(({ path }) => path !== CATALOGUE)
+      .map(({ text }) => text)
+      .join('\n');
     const imapKinds = /export type ImapErrorKind = ([^;]+);/.exec(code)?.[1] ?? '';
     const unused = Object.keys(ERRORS).filter((name) => {
       if (name === 'usage') return !code.includes('usageError(');
@@ -165,7 +173,11 @@ describe('the catalogue', () => {
 describe('the single exit path', () => {
   test('a DmarcopsError: message with its code, the location when the message lacks it, the hint, its exit code', () => {
     const output = captureOutput();
-    const error = catalogueError('domain-not-found', { name: 'example.org', dir: 'domains' }, { location: { file: 'plan.json', line: 3, col: 7 } });
+    const error = catalogueError(
+      'domain-not-found',
+      { name: 'example.org', dir: 'domains' },
+      { location: { file: 'plan.json', line: 3, col: 7 } },
+    );
     expect(reportError(error, 'dmarcops record', output, false)).toBe(EXIT.findings);
     expect(output.stderr).toEqual([
       'dmarcops record: no domain file for example.org in domains; create one with `dmarcops new example.org` [domain-not-found]',
@@ -176,7 +188,9 @@ describe('the single exit path', () => {
 
   test('--debug adds the stack and every cause; without it there is no stack', () => {
     const root = new Error('ECONNRESET from the server');
-    const error = new DmarcopsError('dns-provider-failed', 'cloudflare zone example.com: listing failed', { cause: new Error('fetch failed', { cause: root }) });
+    const error = new DmarcopsError('dns-provider-failed', 'cloudflare zone example.com: listing failed', {
+      cause: new Error('fetch failed', { cause: root }),
+    });
     const quiet = captureOutput();
     reportError(error, 'dmarcops plan', quiet, false);
     expect(quiet.stderr.join('\n')).not.toMatch(/\n\s+at /);
@@ -202,10 +216,15 @@ describe('the single exit path', () => {
   test('through main: a real failure, with --debug after the command name or DMARCOPS_DEBUG', async () => {
     const plain = captureOutput();
     expect(await main(['record', '--domains', '/nonexistent/domains'], plain, {})).toBe(1);
-    expect(plain.stderr[0]).toMatch(/^dmarcops record: cannot read the domains folder \/nonexistent\/domains: ENOENT.* \[domains-unreadable\]$/);
+    expect(plain.stderr[0]).toMatch(
+      /^dmarcops record: cannot read the domains folder \/nonexistent\/domains: ENOENT.* \[domains-unreadable\]$/,
+    );
     expect(plain.stderr[1]).toBe(`hint: ${ERRORS['domains-unreadable'].hint}`);
     expect(plain.stderr).toHaveLength(2);
-    for (const [argv, env] of [[['record', '--domains', '/nonexistent/domains', '--debug'], {}], [['record', '--domains', '/nonexistent/domains'], { DMARCOPS_DEBUG: '1' }]] as const) {
+    for (const [argv, env] of [
+      [['record', '--domains', '/nonexistent/domains', '--debug'], {}],
+      [['record', '--domains', '/nonexistent/domains'], { DMARCOPS_DEBUG: '1' }],
+    ] as const) {
       const debug = captureOutput();
       expect(await main([...argv], debug, env)).toBe(1);
       expect(debug.stderr.join('\n')).toMatch(/^caused by: Error: ENOENT: no such file or directory/m);

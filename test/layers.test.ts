@@ -25,27 +25,27 @@ const STAGES = ['policy', 'dns', 'mtasts', 'github', 'reports', 'site', 'impact'
 // prettier-ignore
 const LAYERS: Record<string, Layer> = {
   //         files                                                        may import
-  lib:       { files: ['scripts/lib/'],                                   may: [] },
-  policy:    { files: ['scripts/policy/'],                                may: ['lib'] },
-  dns:       { files: ['scripts/dns/'],                                   may: ['policy', 'lib'] },
-  mtasts:    { files: ['scripts/mtasts/'],                                may: ['policy', 'dns', 'lib'] },
+  lib: { files: ['scripts/lib/'], may: [] },
+  policy: { files: ['scripts/policy/'], may: ['lib'] },
+  dns: { files: ['scripts/dns/'], may: ['policy', 'lib'] },
+  mtasts: { files: ['scripts/mtasts/'], may: ['policy', 'dns', 'lib'] },
   // By design: the issue sync and the declare-sender pull request render and edit alerts.
-  github:    { files: ['scripts/github/'],                                may: ['policy', 'dns', 'alerts', 'lib'] },
-  reports:   { files: ['scripts/reports/'],                               may: ['policy', 'lib'] },
-  site:      { files: ['scripts/site/'],                                  may: ['reports', 'policy', 'lib'] },
-  impact:    { files: ['scripts/impact/'],                                may: ['reports', 'site', 'policy', 'dns', 'lib'] },
-  alerts:    { files: ['scripts/alerts/'],                                may: ['reports', 'site', 'policy', 'dns', 'lib'] },
-  digest:    { files: ['scripts/digest/'],                                may: ['alerts', 'reports', 'site', 'policy', 'lib'] },
-  cli:       { files: ['scripts/cli/', 'scripts/cli.ts', 'scripts/check-node.js'], may: [...STAGES, 'lib'] },
-  demo:      { files: ['scripts/demo/', 'scripts/demo.ts'],               may: ['cli', ...STAGES, 'lib'] },
+  github: { files: ['scripts/github/'], may: ['policy', 'dns', 'alerts', 'lib'] },
+  reports: { files: ['scripts/reports/'], may: ['policy', 'lib'] },
+  site: { files: ['scripts/site/'], may: ['reports', 'policy', 'lib'] },
+  impact: { files: ['scripts/impact/'], may: ['reports', 'site', 'policy', 'dns', 'lib'] },
+  alerts: { files: ['scripts/alerts/'], may: ['reports', 'site', 'policy', 'dns', 'lib'] },
+  digest: { files: ['scripts/digest/'], may: ['alerts', 'reports', 'site', 'policy', 'lib'] },
+  cli: { files: ['scripts/cli/', 'scripts/cli.ts', 'scripts/check-node.js'], may: [...STAGES, 'lib'] },
+  demo: { files: ['scripts/demo/', 'scripts/demo.ts'], may: ['cli', ...STAGES, 'lib'] },
   // By design: the about page renders docs/categories.md.
-  dashboard: { files: ['site/'],                                          may: ['site', 'reports', 'policy', 'lib', 'docs'] },
+  dashboard: { files: ['site/'], may: ['site', 'reports', 'policy', 'lib', 'docs'] },
   // By design: the plan benchmark drives the tests' fake DNS provider.
-  bench:     { files: ['bench/'],                                         may: ['cli', ...STAGES, 'lib', 'test'] },
-  bin:       { files: ['bin/'],                                           may: ['cli'] },
+  bench: { files: ['bench/'], may: ['cli', ...STAGES, 'lib', 'test'] },
+  bin: { files: ['bin/'], may: ['cli'] },
   // Imported, never checked:
-  test:      { files: ['test/'],                                          may: [] },
-  docs:      { files: ['docs/'],                                          may: [] },
+  test: { files: ['test/'], may: [] },
+  docs: { files: ['docs/'], may: [] },
 };
 
 /** Folders whose files are checked; test/ and docs/ are only ever imported. */
@@ -90,7 +90,12 @@ function checkLayers(files: ReadonlyMap<string, string>): Violation[] {
   for (const [file, text] of files) {
     const from = layerOf(file);
     if (from === undefined) {
-      violations.push({ file, specifier: '', target: '', message: `${file} belongs to no layer: add its folder to LAYERS in test/layers.test.ts` });
+      violations.push({
+        file,
+        specifier: '',
+        target: '',
+        message: `${file} belongs to no layer: add its folder to LAYERS in test/layers.test.ts`,
+      });
       continue;
     }
     for (const specifier of importsOf(text)) {
@@ -145,7 +150,10 @@ describe('layers', () => {
   test('a stage that imports the command line fails, naming the file, the import and the rule', () => {
     const violations = checkLayers(
       new Map([
-        ['scripts/dns/render/text.ts', "import type { Output } from '../../cli/output.ts';\nimport { printable } from '../../lib/escape.ts';\n"],
+        [
+          'scripts/dns/render/text.ts',
+          "import type { Output } from '../../cli/output.ts';\nimport { printable } from '../../lib/escape.ts';\n",
+        ],
         ['scripts/dns/sandbox/cloudflare-api.ts', "const { CliError } = await import('../../cli/command.ts');\n"],
         ['scripts/policy/lint.ts', "export { main } from '../cli.ts';\n"],
       ]),
@@ -176,7 +184,9 @@ describe('layers', () => {
       'site/src/lib/view.ts',
       'scripts/newstage/x.ts',
     ]);
-    expect(violations[2]?.message).toBe("scripts/lib/text.ts imports '../dns/types.ts' → scripts/dns/types.ts (dns): lib may import no other layer");
+    expect(violations[2]?.message).toBe(
+      "scripts/lib/text.ts imports '../dns/types.ts' → scripts/dns/types.ts (dns): lib may import no other layer",
+    );
     expect(violations[5]?.message).toMatch(/^scripts\/newstage\/x\.ts belongs to no layer/);
   });
 
@@ -226,7 +236,8 @@ describe('layers', () => {
       for (const other of layer.may) expect(Object.keys(LAYERS), `${name} may import ${other}`).toContain(other);
     }
     const present = new Set(readdirSync(join(root, 'scripts')).map((entry) => `scripts/${entry}`));
-    for (const stage of ['lib', 'policy', 'dns', 'mtasts', 'github', 'reports', 'site']) expect(present.has(`scripts/${stage}`), stage).toBe(true);
+    for (const stage of ['lib', 'policy', 'dns', 'mtasts', 'github', 'reports', 'site'])
+      expect(present.has(`scripts/${stage}`), stage).toBe(true);
     console.log(`Layers (test/layers.test.ts):\n${layerTable()}`);
   });
 });

@@ -27,7 +27,11 @@ interface Workflow {
 }
 
 const read = (name: string): Workflow => parse(readFileSync(`.github/workflows/${name}`, 'utf8')) as Workflow;
-const writes = (job: Job): string[] => Object.entries(job.permissions ?? {}).filter(([, level]) => level === 'write').map(([scope]) => scope).sort();
+const writes = (job: Job): string[] =>
+  Object.entries(job.permissions ?? {})
+    .filter(([, level]) => level === 'write')
+    .map(([scope]) => scope)
+    .sort();
 
 describe('alerts.yml', () => {
   const workflow = read('alerts.yml');
@@ -77,6 +81,7 @@ describe('digest.yml', () => {
     expect(step.run).toBe('npx dmarcops digest --issue --mail ${WEEK:+--week "$WEEK"}');
     // The input reaches the shell through the environment, quoted: never pasted into the script.
     expect(step.env?.WEEK).toBe('${{ inputs.week }}');
-    for (const name of ['HOST', 'PORT', 'TLS', 'USER', 'PASSWORD', 'FROM', 'TO']) expect(step.env?.[`DMARCOPS_SMTP_${name}`]).toBe(`\${{ secrets.DMARCOPS_SMTP_${name} }}`);
+    for (const name of ['HOST', 'PORT', 'TLS', 'USER', 'PASSWORD', 'FROM', 'TO'])
+      expect(step.env?.[`DMARCOPS_SMTP_${name}`]).toBe(`\${{ secrets.DMARCOPS_SMTP_${name} }}`);
   });
 });

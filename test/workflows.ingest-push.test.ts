@@ -23,7 +23,9 @@ interface Step {
   env?: Record<string, string>;
 }
 const PREFIX = join(tmpdir(), 'dmarcops-ingest-push-');
-const workflow = parse(readFileSync('.github/workflows/ingest.yml', 'utf8')) as { jobs: { ingest: { steps: Step[] }; push: { steps: Step[] } } };
+const workflow = parse(readFileSync('.github/workflows/ingest.yml', 'utf8')) as {
+  jobs: { ingest: { steps: Step[] }; push: { steps: Step[] } };
+};
 const TOKEN = 'ghs_TestToken0123456789';
 const DEPLOY_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtestkeytestkey\n-----END OPENSSH PRIVATE KEY-----';
 const BASIC = Buffer.from(`x-access-token:${TOKEN}`).toString('base64');
@@ -78,7 +80,15 @@ function setup(name: string): Setup {
   // actions/checkout fetches one commit, in each job.
   git(dir, 'clone', '-q', '--depth', '1', `file://${remote}`, ingest);
   git(dir, 'clone', '-q', '--depth', '1', `file://${remote}`, push);
-  return { remote, dev, ingest, push, base: git(ingest, 'rev-parse', 'HEAD'), bundle: join(dir, `${name}-artifact`, 'reports.bundle'), name };
+  return {
+    remote,
+    dev,
+    ingest,
+    push,
+    base: git(ingest, 'rev-parse', 'HEAD'),
+    bundle: join(dir, `${name}-artifact`, 'reports.bundle'),
+    name,
+  };
 }
 
 interface Result {
@@ -108,7 +118,17 @@ async function runCommitStep(s: Setup): Promise<Result & { changes: string | und
 
 /** The push job's step; the repository is `<server>/<name>.git` here. */
 function runPushStep(s: Setup, overrides: NodeJS.ProcessEnv = {}): Promise<Result> {
-  const stepEnv = { ...env, BRANCH: 'main', BASE: s.base, BUNDLE: s.bundle, SERVER_URL: `file://${dir}`, REPOSITORY: `${s.name}.git`, RUN_ID: '42', DEPLOY_KEY: '', TOKEN };
+  const stepEnv = {
+    ...env,
+    BRANCH: 'main',
+    BASE: s.base,
+    BUNDLE: s.bundle,
+    SERVER_URL: `file://${dir}`,
+    REPOSITORY: `${s.name}.git`,
+    RUN_ID: '42',
+    DEPLOY_KEY: '',
+    TOKEN,
+  };
   return runScript(pushStep!.run!, s.push, { ...stepEnv, ...overrides });
 }
 
@@ -156,7 +176,13 @@ beforeAll(() => {
   );
   chmodSync(join(bin, 'sleep'), 0o755);
   chmodSync(join(bin, 'ssh'), 0o755);
-  env = { PATH: `${bin}:${process.env.PATH ?? ''}`, HOME: dir, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: join(dir, 'gitconfig'), LANG: 'C' };
+  env = {
+    PATH: `${bin}:${process.env.PATH ?? ''}`,
+    HOME: dir,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: join(dir, 'gitconfig'),
+    LANG: 'C',
+  };
   writeFileSync(join(dir, 'gitconfig'), '');
 });
 
@@ -210,14 +236,16 @@ describe('the ingest job commits and bundles, without a credential', () => {
 });
 
 describe('the push job checks the bundle, then pushes its report data', () => {
-  test('a good bundle is pushed: one new commit by dmarcops on the branch, not the artifact\'s own commit', async () => {
+  test("a good bundle is pushed: one new commit by dmarcops on the branch, not the artifact's own commit", async () => {
     const s = setup('good');
     newPart(s.ingest);
     await runCommitStep(s);
     const result = await runPushStep(s);
     expect(result.status, result.output).toBe(0);
     expect(git(s.remote, 'show', 'main:reports/ledger/run-2.parquet')).toBe('run 2');
-    expect(git(s.remote, 'log', '-1', '--format=%s|%an|%cn|%P', 'main')).toMatch(new RegExp(`^reports: ingest run .+\\|dmarcops\\|dmarcops\\|${s.base}$`));
+    expect(git(s.remote, 'log', '-1', '--format=%s|%an|%cn|%P', 'main')).toMatch(
+      new RegExp(`^reports: ingest run .+\\|dmarcops\\|dmarcops\\|${s.base}$`),
+    );
     expect(git(s.remote, 'log', '-1', '--format=%b', 'main')).toContain('/actions/runs/42');
     expect(() => git(s.remote, 'cat-file', '-e', git(s.ingest, 'rev-parse', 'HEAD'))).toThrow();
   });
@@ -232,7 +260,12 @@ describe('the push job checks the bundle, then pushes its report data', () => {
     const result = await runPushStep(s);
     expect(result.status, result.output).toBe(0);
     expect(result.output).not.toMatch(/Refusing/);
-    expect(git(s.remote, 'log', '--format=%s', 'main').split('\n')).toEqual([expect.stringMatching(/^reports: ingest run /), 'add new.example', 'reports: run 1', 'initial']);
+    expect(git(s.remote, 'log', '--format=%s', 'main').split('\n')).toEqual([
+      expect.stringMatching(/^reports: ingest run /),
+      'add new.example',
+      'reports: run 1',
+      'initial',
+    ]);
     expect(git(s.remote, 'show', 'main:reports/ledger/run-2.parquet')).toBe('run 2');
     expect(git(s.remote, 'show', 'main:domains/new.example.yaml')).toBe('policy: none');
   });
@@ -275,7 +308,7 @@ describe('the push job checks the bundle, then pushes its report data', () => {
   });
 });
 
-describe('a bundle that is not only new report data on this run\'s commit is refused, before any credential', () => {
+describe("a bundle that is not only new report data on this run's commit is refused, before any credential", () => {
   /** Ways a compromised ingest job could try to slip something past: each prepares the ingest checkout. */
   const attacks: { name: string; prepare: (s: Setup) => void; message: string; listed?: string }[] = [
     {
@@ -333,7 +366,7 @@ describe('a bundle that is not only new report data on this run\'s commit is ref
     if (listed) expect(result.output).toContain(`  ${listed}`);
   });
 
-  test('also when main moved on: the check is of the bundle\'s commits, not of what is on the branch', async () => {
+  test("also when main moved on: the check is of the bundle's commits, not of what is on the branch", async () => {
     const s = setup('attack-moved');
     commitFile(s.dev, 'README.md', 'moved on\n', 'docs');
     git(s.dev, 'push', '-q', 'origin', 'main');
@@ -346,7 +379,7 @@ describe('a bundle that is not only new report data on this run\'s commit is ref
     expect(result.output).toContain('  domains/evil.example.yaml');
   });
 
-  test('a bundle built on another commit (the one before this run\'s)', async () => {
+  test("a bundle built on another commit (the one before this run's)", async () => {
     const s = setup('older');
     const before = git(s.remote, 'rev-parse', 'main');
     git(s.dev, 'checkout', '-q', '--detach', 'HEAD^');
@@ -420,7 +453,13 @@ describe('the credential', () => {
     newPart(s.ingest);
     await runCommitStep(s);
     const log = join(dir, 'ssh-log');
-    const result = await runPushStep(s, { SERVER_URL: 'https://github.com', REPOSITORY: 'owner/ssh', DEPLOY_KEY, FAKE_SSH_LOG: log, FAKE_SSH_ROOT: dir });
+    const result = await runPushStep(s, {
+      SERVER_URL: 'https://github.com',
+      REPOSITORY: 'owner/ssh',
+      DEPLOY_KEY,
+      FAKE_SSH_LOG: log,
+      FAKE_SSH_ROOT: dir,
+    });
     expect(result.status, result.output).toBe(0);
     expect(git(s.remote, 'show', 'main:reports/ledger/run-2.parquet')).toBe('run 2');
 
@@ -429,14 +468,20 @@ describe('the credential', () => {
     const keyFile = args[args.indexOf('-i') + 1]!;
     const options = args.filter((_, index) => args[index - 1] === '-o');
     expect(args.slice(0, 2)).toEqual(['-F', '/dev/null']);
-    expect(options).toEqual(expect.arrayContaining(['IdentitiesOnly=yes', 'StrictHostKeyChecking=yes', 'GlobalKnownHostsFile=/dev/null', 'BatchMode=yes']));
+    expect(options).toEqual(
+      expect.arrayContaining(['IdentitiesOnly=yes', 'StrictHostKeyChecking=yes', 'GlobalKnownHostsFile=/dev/null', 'BatchMode=yes']),
+    );
     expect(options).toContainEqual(expect.stringMatching(/^UserKnownHostsFile=/));
     expect(args.slice(-2)).toEqual(['git@github.com', "git-receive-pack 'owner/ssh.git'"]);
     expect(readFileSync(`${log}.mode`, 'utf8').trim()).toBe('600');
     expect(readFileSync(`${log}.key`, 'utf8')).toBe(`${DEPLOY_KEY}\n`);
     // GitHub's published host keys: one of each type, all for github.com.
     const knownHosts = readFileSync(`${log}.known_hosts`, 'utf8').trimEnd().split('\n');
-    expect(knownHosts.map((line) => line.split(' ').slice(0, 2).join(' '))).toEqual(['github.com ssh-ed25519', 'github.com ecdsa-sha2-nistp256', 'github.com ssh-rsa']);
+    expect(knownHosts.map((line) => line.split(' ').slice(0, 2).join(' '))).toEqual([
+      'github.com ssh-ed25519',
+      'github.com ecdsa-sha2-nistp256',
+      'github.com ssh-rsa',
+    ]);
     // The key is gone after the step, and was never in .git/; the token was not around.
     expect(existsSync(keyFile)).toBe(false);
     expect(readFileSync(`${log}.env`, 'utf8')).not.toMatch(new RegExp(`${TOKEN}|${BASIC}|AUTHORIZATION|PRIVATE KEY`));

@@ -5,7 +5,9 @@ import { parse } from 'yaml';
 import { describe, expect, test } from 'vitest';
 
 const DIR = '.github/workflows';
-const files = readdirSync(DIR).filter((name) => /\.ya?ml$/.test(name)).map((name) => `${DIR}/${name}`);
+const files = readdirSync(DIR)
+  .filter((name) => /\.ya?ml$/.test(name))
+  .map((name) => `${DIR}/${name}`);
 
 describe.each(files)('%s', (file) => {
   const text = readFileSync(file, 'utf8');
@@ -42,12 +44,21 @@ function evaluate(expression: string, contexts: Record<string, unknown>, statusF
     if (typeof value === 'string') return new data.StringData(value);
     if (typeof value === 'boolean') return new data.BooleanData(value);
     if (value === null || value === undefined) return new data.Null();
-    return new data.Dictionary(...Object.entries(value as Record<string, unknown>).map(([key, member]) => ({ key, value: toData(member) })));
+    return new data.Dictionary(
+      ...Object.entries(value as Record<string, unknown>).map(([key, member]) => ({ key, value: toData(member) })),
+    );
   };
-  const functions = Object.entries(statusFunctions).map(([name, result]) => ({ name, minArgs: 0, maxArgs: 0, call: () => new data.BooleanData(result) }));
+  const functions = Object.entries(statusFunctions).map(([name, result]) => ({
+    name,
+    minArgs: 0,
+    maxArgs: 0,
+    call: () => new data.BooleanData(result),
+  }));
   const { tokens } = new Lexer(source).lex();
   const tree = new Parser(tokens, Object.keys(contexts), functions).parse();
-  return new Evaluator(tree, toData(contexts) as data.Dictionary, new Map(functions.map((f) => [f.name.toLowerCase(), f]))).evaluate().coerceString();
+  return new Evaluator(tree, toData(contexts) as data.Dictionary, new Map(functions.map((f) => [f.name.toLowerCase(), f])))
+    .evaluate()
+    .coerceString();
 }
 
 describe('ingest.yml: three jobs, and mail leaves the inbox only once the data is pushed', () => {
@@ -69,14 +80,22 @@ describe('ingest.yml: three jobs, and mail leaves the inbox only once the data i
     outputs?: Record<string, string>;
     steps: Step[];
   }
-  const workflow = parse(readFileSync(`${DIR}/ingest.yml`, 'utf8')) as { permissions?: unknown; concurrency?: unknown; jobs: Record<string, Job> };
+  const workflow = parse(readFileSync(`${DIR}/ingest.yml`, 'utf8')) as {
+    permissions?: unknown;
+    concurrency?: unknown;
+    jobs: Record<string, Job>;
+  };
   const { ingest, push, file } = workflow.jobs as { ingest: Job; push: Job; file: Job };
   const allSteps = Object.values(workflow.jobs).flatMap((job) => job.steps);
   const stepRunning = (job: Job, pattern: RegExp): Step | undefined => job.steps.find((step) => pattern.test(step.run ?? ''));
   const indexRunning = (job: Job, pattern: RegExp): number => job.steps.findIndex((step) => pattern.test(step.run ?? ''));
   const pushStep = stepRunning(push, /git push/)!;
   const commitStep = ingest.steps.find((step) => step.id === 'commit')!;
-  const withoutComments = (script: string): string => script.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n');
+  const withoutComments = (script: string): string =>
+    script
+      .split('\n')
+      .filter((line) => !/^\s*#/.test(line))
+      .join('\n');
 
   test('ingest, push and file; only push may write; one concurrency group for the whole run', () => {
     expect(Object.keys(workflow.jobs)).toEqual(['ingest', 'push', 'file']);
@@ -123,7 +142,11 @@ describe('ingest.yml: three jobs, and mail leaves the inbox only once the data i
     expect(evaluate(push.if!, { needs: { ingest: { result: 'success', outputs: {} } } })).toBe('false');
 
     const fileRuns = (ingestResult: string, pushResult: string, cancelled = false): string =>
-      evaluate(file.if!, { needs: { ingest: { ...ingestDone('true'), result: ingestResult }, push: { result: pushResult, outputs: {} } } }, { cancelled });
+      evaluate(
+        file.if!,
+        { needs: { ingest: { ...ingestDone('true'), result: ingestResult }, push: { result: pushResult, outputs: {} } } },
+        { cancelled },
+      );
     expect(fileRuns('success', 'success')).toBe('true');
     expect(fileRuns('success', 'skipped')).toBe('true');
     // A failed or cancelled push leaves the mail in the inbox for the next run.
@@ -144,7 +167,12 @@ describe('ingest.yml: three jobs, and mail leaves the inbox only once the data i
     const download = push.steps.find((step) => step.uses?.startsWith('actions/download-artifact@'))!;
     expect(ingest.steps.indexOf(upload)).toBeGreaterThan(ingest.steps.indexOf(commitStep));
     expect(upload.if).toBe("steps.commit.outputs.changes == 'true'");
-    expect(upload.with).toEqual({ name: 'ingest-reports', path: commitStep.env?.BUNDLE, 'if-no-files-found': 'error', 'retention-days': 1 });
+    expect(upload.with).toEqual({
+      name: 'ingest-reports',
+      path: commitStep.env?.BUNDLE,
+      'if-no-files-found': 'error',
+      'retention-days': 1,
+    });
     // The same pin as the other workflows use.
     expect(readFileSync(`${DIR}/dns-plan.yml`, 'utf8')).toContain(`uses: ${upload.uses}`);
     expect(download.with).toEqual({ name: 'ingest-reports', path: '${{ runner.temp }}/ingest' });
@@ -152,8 +180,12 @@ describe('ingest.yml: three jobs, and mail leaves the inbox only once the data i
     expect(push.steps.indexOf(download)).toBeLessThan(push.steps.indexOf(pushStep));
   });
 
-  test('the push job runs only the workflow\'s own shell and git: no node, no npm, nothing from the repository', () => {
-    expect(push.steps.map((step) => step.uses?.replace(/@.*/, '') ?? 'run')).toEqual(['actions/checkout', 'actions/download-artifact', 'run']);
+  test("the push job runs only the workflow's own shell and git: no node, no npm, nothing from the repository", () => {
+    expect(push.steps.map((step) => step.uses?.replace(/@.*/, '') ?? 'run')).toEqual([
+      'actions/checkout',
+      'actions/download-artifact',
+      'run',
+    ]);
     expect(withoutComments(pushStep.run!)).not.toMatch(/\b(npm|npx|node|corepack|tsx)\b|bin\/dmarcops|\.\/|\bsource\b|\bscripts\//);
   });
 
@@ -205,7 +237,10 @@ describe('the deletion cap', () => {
 
 describe('validate.yml can be a required status check', () => {
   test('it runs on every pull request (a path-filtered required check would stay pending) and checks CODEOWNERS', () => {
-    const workflow = parse(readFileSync(`${DIR}/validate.yml`, 'utf8')) as { on: { pull_request?: { paths?: unknown; 'paths-ignore'?: unknown } | null }; jobs: { validate: { steps: { run?: string }[] } } };
+    const workflow = parse(readFileSync(`${DIR}/validate.yml`, 'utf8')) as {
+      on: { pull_request?: { paths?: unknown; 'paths-ignore'?: unknown } | null };
+      jobs: { validate: { steps: { run?: string }[] } };
+    };
     expect(Object.keys(workflow.on)).toContain('pull_request');
     expect(workflow.on.pull_request?.paths).toBeUndefined();
     expect(workflow.on.pull_request?.['paths-ignore']).toBeUndefined();
@@ -215,7 +250,10 @@ describe('validate.yml can be a required status check', () => {
 
 describe('.github/dependabot.yml', () => {
   test('updates the pinned actions and the npm packages', () => {
-    const config = parse(readFileSync('.github/dependabot.yml', 'utf8')) as { version: number; updates: { 'package-ecosystem': string; directory: string; schedule: { interval: string }; groups?: object }[] };
+    const config = parse(readFileSync('.github/dependabot.yml', 'utf8')) as {
+      version: number;
+      updates: { 'package-ecosystem': string; directory: string; schedule: { interval: string }; groups?: object }[];
+    };
     expect(config.version).toBe(2);
     const ecosystems = config.updates.map((update) => update['package-ecosystem']);
     expect(ecosystems).toEqual(expect.arrayContaining(['github-actions', 'npm']));
@@ -229,7 +267,9 @@ describe('.github/dependabot.yml', () => {
 
 describe('dns-apply.yml: only the default branch, only what was reviewed', () => {
   test('restores no Actions cache: caches are shared, and an ingest job that parses mail from anyone could write one', () => {
-    const workflow = parse(readFileSync(`${DIR}/dns-apply.yml`, 'utf8')) as { jobs: Record<string, { steps: { uses?: string; with?: Record<string, unknown> }[] }> };
+    const workflow = parse(readFileSync(`${DIR}/dns-apply.yml`, 'utf8')) as {
+      jobs: Record<string, { steps: { uses?: string; with?: Record<string, unknown> }[] }>;
+    };
     for (const job of Object.values(workflow.jobs)) {
       for (const step of job.steps) {
         expect(step.uses ?? '').not.toMatch(/^actions\/cache/);
@@ -275,7 +315,8 @@ describe('dns-apply.yml: only the default branch, only what was reviewed', () =>
 
   test('force only from a run by hand; the token that reads the reviewed plans; no label read in shell', () => {
     const step = job.steps.find((candidate) => /dmarcops apply\b/.test(candidate.run ?? ''));
-    const force = (event: string, inputs: Record<string, unknown>) => evaluate(step?.env?.FORCE ?? '', { github: { event_name: event }, inputs });
+    const force = (event: string, inputs: Record<string, unknown>) =>
+      evaluate(step?.env?.FORCE ?? '', { github: { event_name: event }, inputs });
     expect(force('workflow_dispatch', { force: true })).toBe('true');
     expect(force('workflow_dispatch', { force: false })).toBe('false');
     expect(force('push', { force: true })).toBe('false');
@@ -289,7 +330,10 @@ describe('dns-apply.yml: only the default branch, only what was reviewed', () =>
   });
 
   test('dns-plan.yml runs on every pull request (it can be a required check) and plans when the paths apply runs on change', () => {
-    const workflow = parse(readFileSync(`${DIR}/dns-plan.yml`, 'utf8')) as { on: { pull_request: { paths?: unknown } }; jobs: Record<string, Job & { needs?: string; steps: Step[] }> };
+    const workflow = parse(readFileSync(`${DIR}/dns-plan.yml`, 'utf8')) as {
+      on: { pull_request: { paths?: unknown } };
+      jobs: Record<string, Job & { needs?: string; steps: Step[] }>;
+    };
     expect(workflow.on.pull_request.paths).toBeUndefined();
     const planJob = workflow.jobs.plan!;
     expect(planJob.needs).toBe('changes');

@@ -46,7 +46,11 @@ async function runCli(args: string[]): Promise<Measurement> {
     const node = [process.execPath, CLI, ...args];
     const [command, ...rest] = useTime ? [TIME, '-f', '%M %U %S', '-o', timeFile, ...node] : node;
     const started = performance.now();
-    const child = spawn(command as string, rest, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', GITHUB_TOKEN: '', GITHUB_STEP_SUMMARY: '' } });
+    const child = spawn(command as string, rest, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', GITHUB_TOKEN: '', GITHUB_STEP_SUMMARY: '' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -65,7 +69,9 @@ async function runCli(args: string[]): Promise<Measurement> {
 async function lastDay(dataDir: string): Promise<string> {
   const duck = await openDuck({ threads: 1, memoryLimit: '256MB' });
   try {
-    const [row] = await duck.rows<{ day: string }>(`SELECT strftime(max(date_begin), '%Y-%m-%d') AS day FROM read_parquet(${sqlList(committedLedgerFiles(dataDir))}, union_by_name = true)`);
+    const [row] = await duck.rows<{ day: string }>(
+      `SELECT strftime(max(date_begin), '%Y-%m-%d') AS day FROM read_parquet(${sqlList(committedLedgerFiles(dataDir))}, union_by_name = true)`,
+    );
     if (row?.day == null) throw new Error(`no reports in ${dataDir}`);
     return row.day;
   } finally {
@@ -77,13 +83,17 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { records: { type: 'string', default: '10000000' }, runs: { type: 'string', default: '3' } } });
   const sizes = values.records.split(',').map((text) => Number(text.replace(/_/g, '').trim()));
   const runs = Number(values.runs);
-  process.stdout.write(`alerts/digest benchmark: ${sizes.map((n) => n.toLocaleString('en-US')).join(', ')} records, ${runs} run(s) each; load average ${loadavg()[0]?.toFixed(2)}\n`);
+  process.stdout.write(
+    `alerts/digest benchmark: ${sizes.map((n) => n.toLocaleString('en-US')).join(', ')} records, ${runs} run(s) each; load average ${loadavg()[0]?.toFixed(2)}\n`,
+  );
   const rows: string[][] = [];
   for (const records of sizes) {
     const dataset = await ensureDataset({ records, days: 365, domains: 20, seed: 1, version: SITE_GENERATOR_VERSION });
     const end = await lastDay(dataset.dataDir);
     const now = `${addDays(end, 1)}T06:30:00Z`;
-    process.stdout.write(`${records.toLocaleString('en-US')} records: dataset ${dataset.cached ? 'cached' : `generated in ${dataset.generateSeconds.toFixed(1)} s`}, last day ${end}, --now ${now}\n`);
+    process.stdout.write(
+      `${records.toLocaleString('en-US')} records: dataset ${dataset.cached ? 'cached' : `generated in ${dataset.generateSeconds.toFixed(1)} s`}, last day ${end}, --now ${now}\n`,
+    );
     const common = ['--domains', dataset.domainsDir, '--data', dataset.dataDir, '--now', now];
     const commands: [string, string[]][] = [
       ['alerts --dry-run --json', ['alerts', '--dry-run', '--json', ...common]],
@@ -94,10 +104,14 @@ async function main(): Promise<void> {
       for (let run = 0; run < runs; run++) {
         const m = await runCli(args);
         measured.push(m);
-        process.stdout.write(`  ${label}: run ${run + 1} ${m.seconds.toFixed(2)} s (CPU ${m.cpuSeconds.toFixed(2)} s), peak ${mibOfKib(m.peakKiB)} MiB, output ${formatBytes(m.stdoutBytes)}, load ${loadavg()[0]?.toFixed(1)}\n`);
+        process.stdout.write(
+          `  ${label}: run ${run + 1} ${m.seconds.toFixed(2)} s (CPU ${m.cpuSeconds.toFixed(2)} s), peak ${mibOfKib(m.peakKiB)} MiB, output ${formatBytes(m.stdoutBytes)}, load ${loadavg()[0]?.toFixed(1)}\n`,
+        );
       }
       const seconds = median(measured.map((m) => m.seconds));
-      const found = label.startsWith('alerts') ? `${(JSON.parse(measured[0]!.stdout) as { alerts: unknown[] }).alerts.length} alerts` : `${measured[0]!.stdout.split('\n').length} lines`;
+      const found = label.startsWith('alerts')
+        ? `${(JSON.parse(measured[0]!.stdout) as { alerts: unknown[] }).alerts.length} alerts`
+        : `${measured[0]!.stdout.split('\n').length} lines`;
       rows.push([
         records.toLocaleString('en-US'),
         `\`dmarcops ${label}\``,

@@ -38,18 +38,21 @@ const concurrency = Number(values.concurrency);
 const zones = Array.from({ length: zoneCount }, (_, index) => `zone${String(index).padStart(3, '0')}.example`);
 const central = zones[0] ?? 'zone000.example';
 const policies: DomainPolicy[] = zones.flatMap((zone) =>
-  Array.from({ length: perZone }, (_, index): DomainPolicy => ({
-    domain: index === 0 ? zone : `s${index}.${zone}`,
-    p: index % 3 === 0 ? 'reject' : 'quarantine',
-    adkim: 'r',
-    aspf: 'r',
-    testing: false,
-    rua: [{ uri: `mailto:dmarc@${central}` }],
-    dns: { provider: 'cloudflare', zone, ttl: 3600 },
-    owners: [],
-    senders: [],
-    file: `domains/${index === 0 ? zone : `s${index}.${zone}`}.yaml`,
-  })),
+  Array.from(
+    { length: perZone },
+    (_, index): DomainPolicy => ({
+      domain: index === 0 ? zone : `s${index}.${zone}`,
+      p: index % 3 === 0 ? 'reject' : 'quarantine',
+      adkim: 'r',
+      aspf: 'r',
+      testing: false,
+      rua: [{ uri: `mailto:dmarc@${central}` }],
+      dns: { provider: 'cloudflare', zone, ttl: 3600 },
+      owners: [],
+      senders: [],
+      file: `domains/${index === 0 ? zone : `s${index}.${zone}`}.yaml`,
+    }),
+  ),
 );
 const desired = managedRecords(policies);
 
@@ -94,8 +97,12 @@ try {
   const seconds = (performance.now() - started) / 1000;
   const counts = planCounts(plan);
   const names = plan.zones.reduce((sum, zone) => sum + zone.names, 0);
-  console.log(`provider ${values.provider}, ${latencyMs} ms added per ${values.provider === 'fake' ? 'listing' : 'request'}, concurrency ${concurrency}`);
-  console.log(`${policies.length} domains, ${desired.length} managed records, ${plan.zones.length} zones, ${names} names read in ${requests()} ${values.provider === 'fake' ? 'listings' : 'HTTP requests'}`);
+  console.log(
+    `provider ${values.provider}, ${latencyMs} ms added per ${values.provider === 'fake' ? 'listing' : 'request'}, concurrency ${concurrency}`,
+  );
+  console.log(
+    `${policies.length} domains, ${desired.length} managed records, ${plan.zones.length} zones, ${names} names read in ${requests()} ${values.provider === 'fake' ? 'listings' : 'HTTP requests'}`,
+  );
   console.log(`plan: ${counts.create} to create, ${counts.update} to update, ${counts.delete} to delete`);
   console.log(`wall time: ${seconds.toFixed(2)} s (target ≤ 10 s) ${seconds <= 10 ? 'OK' : 'TOO SLOW'}`);
 } finally {

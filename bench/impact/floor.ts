@@ -60,7 +60,10 @@ async function probe(name: Probe, dataDir: string, days: number): Promise<void> 
 
 async function measure(name: Probe, dataDir: string, days: number): Promise<{ wall: number; cpu: number; process: number }> {
   const started = performance.now();
-  const child = spawn(process.execPath, [SELF, '--probe', name, '--data', dataDir, '--days', String(days)], { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT });
+  const child = spawn(process.execPath, [SELF, '--probe', name, '--data', dataDir, '--days', String(days)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: ROOT,
+  });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => {
     out += chunk.toString();
@@ -89,7 +92,9 @@ async function main(): Promise<void> {
   const records = Number(values.records.replace(/_/g, ''));
   const dataset = await ensureDataset({ records, days, domains: 20, seed: 1, version: SITE_GENERATOR_VERSION });
   const [load1] = loadavg();
-  process.stdout.write(`impact floor: ${records.toLocaleString('en-US')} records over ${days} days (${dataset.dataDir}); load average ${load1?.toFixed(2)}\n\n`);
+  process.stdout.write(
+    `impact floor: ${records.toLocaleString('en-US')} records over ${days} days (${dataset.dataDir}); load average ${load1?.toFixed(2)}\n\n`,
+  );
   process.stdout.write('| probe | process wall s | work wall s | work CPU s |\n|:--|--:|--:|--:|\n');
   for (const name of PROBES) {
     const runs = [];

@@ -70,7 +70,11 @@ async function runCli(args: string[], work: string): Promise<Run> {
   const useTime = existsSync(TIME);
   const [command, ...rest] = useTime ? [TIME, '-f', '%e %U %S %M', '-o', timeFile, ...node] : node;
   const started = performance.now();
-  const child = spawn(command as string, rest, { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT, env: { ...process.env, NO_COLOR: '1', GITHUB_STEP_SUMMARY: '' } });
+  const child = spawn(command as string, rest, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1', GITHUB_STEP_SUMMARY: '' },
+  });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
@@ -97,9 +101,13 @@ async function main(): Promise<void> {
   const windows = (values.windows ?? `${days},30`).split(',').map(Number);
   const runs = Number(values.runs);
   const [load1] = loadavg();
-  process.stdout.write(`impact benchmark: ${records.toLocaleString('en-US')} records over ${days} days, windows ${windows.join(', ')} days, ${runs} run(s) each; load average ${load1?.toFixed(2)}\n`);
+  process.stdout.write(
+    `impact benchmark: ${records.toLocaleString('en-US')} records over ${days} days, windows ${windows.join(', ')} days, ${runs} run(s) each; load average ${load1?.toFixed(2)}\n`,
+  );
   const dataset = await ensureDataset({ records, days, domains: 20, seed: 1, version: SITE_GENERATOR_VERSION });
-  process.stdout.write(`dataset ${dataset.cached ? 'cached' : 'generated'} in ${dataset.generateSeconds.toFixed(1)} s (${dataset.dataDir})\n`);
+  process.stdout.write(
+    `dataset ${dataset.cached ? 'cached' : 'generated'} in ${dataset.generateSeconds.toFixed(1)} s (${dataset.dataDir})\n`,
+  );
 
   const work = mkdtempSync(join(tmpdir(), 'dmarcops-bench-impact-'));
   const rows: string[][] = [];
@@ -144,7 +152,12 @@ async function main(): Promise<void> {
     rmSync(work, { recursive: true, force: true });
   }
   const header = ['scenario', 'window days', 'wall s (median)', 'range', 'CPU s', 'peak RSS MiB', 'legitimate affected', 'target'];
-  process.stdout.write(`\n| ${header.join(' | ')} |\n|:---|${header.slice(1).map(() => '---:').join('|')}|\n`);
+  process.stdout.write(
+    `\n| ${header.join(' | ')} |\n|:---|${header
+      .slice(1)
+      .map(() => '---:')
+      .join('|')}|\n`,
+  );
   for (const row of rows) process.stdout.write(`| ${row.join(' | ')} |\n`);
 }
 

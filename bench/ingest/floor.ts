@@ -128,7 +128,11 @@ const records = Number(values.records);
 const report = join(CACHE, `report-${records}-seed${values.seed}.xml`);
 if (!existsSync(report)) {
   console.log(`generating ${report} (bench/ingest/generate.ts)…`);
-  const made = spawnSync(process.execPath, [join(ROOT, 'bench/ingest/generate.ts'), '--records', String(records), '--seed', String(values.seed), '--out', report], { stdio: 'inherit' });
+  const made = spawnSync(
+    process.execPath,
+    [join(ROOT, 'bench/ingest/generate.ts'), '--records', String(records), '--seed', String(values.seed), '--out', report],
+    { stdio: 'inherit' },
+  );
   if (made.status !== 0) throw new Error('could not generate the report');
 }
 const part = join(CACHE, `part-${records}-seed${values.seed}.parquet`);
@@ -136,7 +140,21 @@ if (!existsSync(part)) {
   console.log(`ingesting ${report} once for a real run part…`);
   const data = mkdtempSync(join(tmpdir(), 'dmarcops-bench-floor-'));
   try {
-    const made = spawnSync(process.execPath, [join(ROOT, 'bin/dmarcops.js'), 'ingest', report, '--data', join(data, 'reports'), '--domains', join(ROOT, 'domains'), '--offline', '--json'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const made = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin/dmarcops.js'),
+        'ingest',
+        report,
+        '--data',
+        join(data, 'reports'),
+        '--domains',
+        join(ROOT, 'domains'),
+        '--offline',
+        '--json',
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     if (made.status !== 0) throw new Error('the ingest failed');
     const records = join(data, 'reports', 'records');
     const month = readdirSync(records).find((name) => name.startsWith('month='));
@@ -159,9 +177,19 @@ const probes: Record<string, string[]> = {
   // The same young-generation size bin/dmarcops.js gives ingest.
   parse: ['--max-semi-space-size=16', join(ROOT, 'bench/ingest/parse.ts'), report, '--runs', '1'],
   // DuckDB as the store opens it for a commit, and the store's own COPY options for a run part.
-  write: script(WRITE_PROBE, part, join(written, 'part.parquet'), JSON.stringify({ threads: '1', memory_limit: '256MB', preserve_insertion_order: 'false' }), parquetOptions({ rowGroupSize: 4096 })),
+  write: script(
+    WRITE_PROBE,
+    part,
+    join(written, 'part.parquet'),
+    JSON.stringify({ threads: '1', memory_limit: '256MB', preserve_insertion_order: 'false' }),
+    parquetOptions({ rowGroupSize: 4096 }),
+  ),
 };
-console.log(`dmarcops ingest floor: ${process.version}, ${cpus().length} cores, ${runs} run(s) each, load average ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
+console.log(
+  `dmarcops ingest floor: ${process.version}, ${cpus().length} cores, ${runs} run(s) each, load average ${loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ')}`,
+);
 const results: Record<string, Run[]> = {};
 for (let i = 0; i < runs; i++) for (const [name, args] of Object.entries(probes)) (results[name] ??= []).push(measure(args));
 
@@ -179,16 +207,28 @@ console.log('');
 console.log('| probe | wall s (process) | work s (inside) | peak RSS MiB |');
 console.log('|:--|--:|--:|--:|');
 console.log(`| bare Node | ${fmt(wall('node'))} | — | ${fmt(peak('node'), 0)} |`);
-console.log(`| Node + DuckDB connected | ${fmt(wall('duckdb'))} | import ${fmt(inner('duckdb', 'importMs') / 1000)} + open ${fmt(inner('duckdb', 'connectMs') / 1000)} | ${fmt(peak('duckdb'), 0)} |`);
-console.log(`| byte scan for \`<record>\` (${rate(scanSeconds)} records/s) | ${fmt(wall('scan'))} | ${fmt(scanSeconds)} | ${fmt(peak('scan'), 0)} |`);
-console.log(`| parse stage alone (${rate(parseSeconds)} records/s) | ${fmt(wall('parse'))} | ${fmt(parseSeconds)} | ${fmt(peak('parse'), 0)} |`);
-console.log(`| DuckDB Parquet writer alone, ${fmt(inner('write', 'rows'), 0)} rows | ${fmt(wall('write'))} | ${fmt(writeSeconds)} (+${fmt(inner('write', 'growthMiB'), 0)} MiB in the COPY) | ${fmt(peak('write'), 0)} |`);
+console.log(
+  `| Node + DuckDB connected | ${fmt(wall('duckdb'))} | import ${fmt(inner('duckdb', 'importMs') / 1000)} + open ${fmt(inner('duckdb', 'connectMs') / 1000)} | ${fmt(peak('duckdb'), 0)} |`,
+);
+console.log(
+  `| byte scan for \`<record>\` (${rate(scanSeconds)} records/s) | ${fmt(wall('scan'))} | ${fmt(scanSeconds)} | ${fmt(peak('scan'), 0)} |`,
+);
+console.log(
+  `| parse stage alone (${rate(parseSeconds)} records/s) | ${fmt(wall('parse'))} | ${fmt(parseSeconds)} | ${fmt(peak('parse'), 0)} |`,
+);
+console.log(
+  `| DuckDB Parquet writer alone, ${fmt(inner('write', 'rows'), 0)} rows | ${fmt(wall('write'))} | ${fmt(writeSeconds)} (+${fmt(inner('write', 'growthMiB'), 0)} MiB in the COPY) | ${fmt(peak('write'), 0)} |`,
+);
 
 const serial = startSeconds + parseSeconds + writeSeconds;
 const overlapped = startSeconds + Math.max(parseSeconds, writeSeconds);
 const memory = peak('duckdb') + inner('write', 'growthMiB') + (peak('parse') - peak('node'));
 console.log('');
-console.log(`One process that starts Node + DuckDB, parses, then writes: ≥ ${fmt(serial)} s → ≤ ${rate(serial)} records/s (target ${TARGET_RECORDS_PER_SECOND.toLocaleString('en-US')}).`);
+console.log(
+  `One process that starts Node + DuckDB, parses, then writes: ≥ ${fmt(serial)} s → ≤ ${rate(serial)} records/s (target ${TARGET_RECORDS_PER_SECOND.toLocaleString('en-US')}).`,
+);
 console.log(`Parse and write perfectly overlapped on the two cores: ≥ ${fmt(overlapped)} s → ≤ ${rate(overlapped)} records/s.`);
-console.log(`Memory if parse and write share the process: ≥ ${fmt(memory, 0)} MiB (Node + DuckDB ${fmt(peak('duckdb'), 0)}, COPY +${fmt(inner('write', 'growthMiB'), 0)}, the parse's own ${fmt(peak('parse') - peak('node'), 0)}; target ${TARGET_PEAK_MIB}).`);
-console.log('Nothing of dmarcops\' own work (hashing, staging, alignment, enrichment, the ledger, fsyncs) is in these figures.');
+console.log(
+  `Memory if parse and write share the process: ≥ ${fmt(memory, 0)} MiB (Node + DuckDB ${fmt(peak('duckdb'), 0)}, COPY +${fmt(inner('write', 'growthMiB'), 0)}, the parse's own ${fmt(peak('parse') - peak('node'), 0)}; target ${TARGET_PEAK_MIB}).`,
+);
+console.log("Nothing of dmarcops' own work (hashing, staging, alignment, enrichment, the ledger, fsyncs) is in these figures.");

@@ -40,7 +40,8 @@ const TARGET_PEAK_MIB = 150;
 /** The figures documented in bench/README.md, to see drift at a glance. */
 const REFERENCE = {
   date: '2026-11-27, third pass',
-  figures: '100k .xml 1.50 s / 217 MiB, 100k .xml.gz 1.63 s / 249 MiB, 10 records 0.28 s / 144 MiB, 1000 small files 1.92 s / 223 MiB (medians; the floor of the parts: bench/ingest/floor.ts)',
+  figures:
+    '100k .xml 1.50 s / 217 MiB, 100k .xml.gz 1.63 s / 249 MiB, 10 records 0.28 s / 144 MiB, 1000 small files 1.92 s / 223 MiB (medians; the floor of the parts: bench/ingest/floor.ts)',
 };
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -74,7 +75,12 @@ interface Variant {
 function parseVariant(spec: string): Variant {
   const colon = spec.indexOf(':');
   const variant: Variant = { name: colon === -1 ? spec : spec.slice(0, colon), env: {}, nodeOptions: [...values['node-option']], cli: CLI };
-  for (const part of colon === -1 ? [] : spec.slice(colon + 1).split(',').filter(Boolean)) {
+  for (const part of colon === -1
+    ? []
+    : spec
+        .slice(colon + 1)
+        .split(',')
+        .filter(Boolean)) {
     if (part.startsWith('--')) variant.nodeOptions.push(part);
     else if (part.startsWith('cli=')) variant.cli = resolve(part.slice(4));
     else {
@@ -121,10 +127,25 @@ async function ingestOnce(file: string, variant: Variant): Promise<Measurement> 
   try {
     const useTime = existsSync(TIME);
     const timeFile = join(work, 'time.txt');
-    const node = [process.execPath, ...variant.nodeOptions, variant.cli, 'ingest', file, '--data', join(work, 'data'), '--domains', DOMAINS, '--offline', '--json'];
+    const node = [
+      process.execPath,
+      ...variant.nodeOptions,
+      variant.cli,
+      'ingest',
+      file,
+      '--data',
+      join(work, 'data'),
+      '--domains',
+      DOMAINS,
+      '--offline',
+      '--json',
+    ];
     const [command, ...args] = useTime ? [TIME, '-f', '%M', '-o', timeFile, ...node] : node;
     const started = performance.now();
-    const child = spawn(command as string, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...variant.env } });
+    const child = spawn(command as string, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', ...variant.env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -159,13 +180,17 @@ const smallDir = join(CACHE, `small-${smallFiles}-seed${seed}`);
 if (smallFiles > 0 && !existsSync(smallDir)) {
   const tmp = `${smallDir}.${process.pid}.tmp`;
   mkdirSync(tmp, { recursive: true });
-  for (let i = 1; i <= smallFiles; i++) await ensureInput(join(tmp, `r${String(i).padStart(5, '0')}.xml${i % 2 === 0 ? '.gz' : ''}`), 20, i % 2 === 0, seed * 100_000 + i);
+  for (let i = 1; i <= smallFiles; i++)
+    await ensureInput(join(tmp, `r${String(i).padStart(5, '0')}.xml${i % 2 === 0 ? '.gz' : ''}`), 20, i % 2 === 0, seed * 100_000 + i);
   renameSync(tmp, smallDir);
 }
 
 const describe = (v: Variant): string =>
-  [...Object.entries(v.env).map(([k, val]) => `${k}=${val}`), ...v.nodeOptions, ...(v.cli === CLI ? [] : [v.cli])].join(' ') || '(defaults)';
-console.log(`dmarcops ingest bench: ${process.version}, ${cpus().length} cores, ${runs} run(s) per file and variant, load average ${loadText()}`);
+  [...Object.entries(v.env).map(([k, val]) => `${k}=${val}`), ...v.nodeOptions, ...(v.cli === CLI ? [] : [v.cli])].join(' ') ||
+  '(defaults)';
+console.log(
+  `dmarcops ingest bench: ${process.version}, ${cpus().length} cores, ${runs} run(s) per file and variant, load average ${loadText()}`,
+);
 for (const v of variants) console.log(`  variant ${v.name}: ${describe(v)}`);
 console.log(`peak RSS from ${existsSync(TIME) ? TIME : '/proc/<pid>/status VmHWM (sampled)'}\n`);
 
@@ -181,7 +206,10 @@ interface Row {
 for (const variant of variants) await ingestOnce(tiny, variant);
 const rows: Row[] = [];
 /** Label, path, reports it holds. */
-const inputs: [string, string, number][] = [[`${records / 1000}k .xml`, xml, 1], [`${records / 1000}k .xml.gz`, gz, 1]];
+const inputs: [string, string, number][] = [
+  [`${records / 1000}k .xml`, xml, 1],
+  [`${records / 1000}k .xml.gz`, gz, 1],
+];
 if (!values['no-fixed']) inputs.unshift(['10-record .xml (fixed cost)', tiny, 1]);
 if (smallFiles > 0) inputs.push([`${smallFiles} small files`, smallDir, smallFiles]);
 for (const [label, file, reports] of inputs) {
@@ -190,19 +218,38 @@ for (const [label, file, reports] of inputs) {
     for (const [v, variant] of variants.entries()) {
       const m = await ingestOnce(file, variant);
       all[v]?.push(m);
-      process.stderr.write(`  ${label} [${variant.name}] run ${i + 1}: ${m.seconds.toFixed(2)} s, ${fmt(mib(m.peakKiB))} MiB, ${m.records} records\n`);
+      process.stderr.write(
+        `  ${label} [${variant.name}] run ${i + 1}: ${m.seconds.toFixed(2)} s, ${fmt(mib(m.peakKiB))} MiB, ${m.records} records\n`,
+      );
     }
   }
   for (const [v, variant] of variants.entries()) {
     const ms = all[v] as Measurement[];
     const first = ms[0] as Measurement;
     if (first.stored !== reports) throw new Error(`${label}: expected ${reports} stored report(s), got ${first.stored}`);
-    rows.push({ label, variant: variant.name, records: first.records, seconds: median(ms.map((m) => m.seconds)), peakMiB: mib(median(ms.map((m) => m.peakKiB))), all: ms });
+    rows.push({
+      label,
+      variant: variant.name,
+      records: first.records,
+      seconds: median(ms.map((m) => m.seconds)),
+      peakMiB: mib(median(ms.map((m) => m.peakKiB))),
+      all: ms,
+    });
   }
 }
 
 const fixedOf = (row: Row): Row | undefined => rows.find((r) => r.records < 100 && r.variant === row.variant);
-const header = ['input', 'variant', 'records', 'wall s (median)', 'records/s', 'net records/s', 'peak RSS MiB (median)', 'range s', 'range MiB'];
+const header = [
+  'input',
+  'variant',
+  'records',
+  'wall s (median)',
+  'records/s',
+  'net records/s',
+  'peak RSS MiB (median)',
+  'range s',
+  'range MiB',
+];
 const table = rows.map((r) => {
   const fixed = fixedOf(r);
   const net = fixed && r !== fixed ? r.records / Math.max(1e-9, r.seconds - fixed.seconds) : NaN;
@@ -222,7 +269,8 @@ const table = rows.map((r) => {
 });
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] as string).length)));
 const left = (i: number): boolean => i < 2;
-const line = (cells: string[]): string => `| ${cells.map((c, i) => (left(i) ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join(' | ')} |`;
+const line = (cells: string[]): string =>
+  `| ${cells.map((c, i) => (left(i) ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join(' | ')} |`;
 console.log(line(header));
 console.log(`|${widths.map((w, i) => (left(i) ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
 for (const row of table) console.log(line(row));

@@ -36,8 +36,6 @@ const { values } = parseArgs({
 const total = Number(values.records);
 const batchSize = Number(values.batch);
 
-
-
 const header: ReportHeader = {
   orgName: 'bench.example',
   email: 'noreply-dmarc@bench.example',
@@ -89,14 +87,21 @@ function* records(): Generator<ReportRecord[]> {
 }
 
 const enrichment = (ip: string): Enrichment | undefined =>
-  ip.startsWith('198.51.') ? { ptr: `host-${ip.replaceAll('.', '-')}.example.net`, baseDomain: 'example.net', asn: 64500, asName: 'EXAMPLE-AS', country: 'DE' } : undefined;
+  ip.startsWith('198.51.')
+    ? { ptr: `host-${ip.replaceAll('.', '-')}.example.net`, baseDomain: 'example.net', asn: 64500, asName: 'EXAMPLE-AS', country: 'DE' }
+    : undefined;
 
 const dir = mkdtempSync(join(tmpdir(), 'store-bench-'));
 let output = '';
 let stagedRss = 0;
 
 if (values.mode === 'ndjson') {
-  const ds = await openDataset({ root: dir, threads: Number(values.threads), memoryLimit: values.memory, rowGroupSize: Number(values['row-group']) });
+  const ds = await openDataset({
+    root: dir,
+    threads: Number(values.threads),
+    memoryLimit: values.memory,
+    rowGroupSize: Number(values['row-group']),
+  });
   const t0 = performance.now();
   const run = await ds.beginRun({ runId: 'bench', ingestedAt: new Date() });
   await run.addReport({ header, records: records(), warnings: () => [], sourceRef: 'bench' });
@@ -137,17 +142,59 @@ if (values.mode === 'ndjson') {
       const e = enrichment(r.sourceIp);
       // Same columns, same order as RECORD_COLUMNS.
       writer.appendRow([
-        key, header.orgName, header.email, header.extraContactInfo ?? null, header.reportId, begin, end, header.schema, null, null, null,
-        [], [], null, null,
-        p.domain, p.p, p.sp ?? null, null, p.adkim ?? null, p.aspf ?? null, p.pct ?? null, p.fo ?? null, null, null,
-        index++, r.sourceIp, r.count, r.disposition, r.evalDkim, r.evalSpf,
+        key,
+        header.orgName,
+        header.email,
+        header.extraContactInfo ?? null,
+        header.reportId,
+        begin,
+        end,
+        header.schema,
+        null,
+        null,
+        null,
+        [],
+        [],
+        null,
+        null,
+        p.domain,
+        p.p,
+        p.sp ?? null,
+        null,
+        p.adkim ?? null,
+        p.aspf ?? null,
+        p.pct ?? null,
+        p.fo ?? null,
+        null,
+        null,
+        index++,
+        r.sourceIp,
+        r.count,
+        r.disposition,
+        r.evalDkim,
+        r.evalSpf,
         r.reasons.map((x) => ({ type: x.type, comment: x.comment ?? null })),
-        r.headerFrom, r.envelopeFrom ?? null, false, r.envelopeTo ?? null,
+        r.headerFrom,
+        r.envelopeFrom ?? null,
+        false,
+        r.envelopeTo ?? null,
         r.dkim.map((x) => ({ domain: x.domain, selector: x.selector ?? null, result: x.result, human_result: null })),
         r.spf.map((x) => ({ domain: x.domain, scope: x.scope ?? null, result: x.result, human_result: null })),
-        a.dkimAligned, a.spfAligned, a.dmarcPass,
-        e?.ptr ?? null, e?.baseDomain ?? null, null, null, e?.asn ?? null, e?.asName ?? null, e?.country ?? null,
-        null, null, 'bench', now, 'bench',
+        a.dkimAligned,
+        a.spfAligned,
+        a.dmarcPass,
+        e?.ptr ?? null,
+        e?.baseDomain ?? null,
+        null,
+        null,
+        e?.asn ?? null,
+        e?.asName ?? null,
+        e?.country ?? null,
+        null,
+        null,
+        'bench',
+        now,
+        'bench',
       ] as never[]);
     }
   }

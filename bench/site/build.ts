@@ -53,12 +53,22 @@ const STAMP = 'dataset.json';
 /** The cached dataset for these options, generated first if it is missing or was made by other options. */
 export async function ensureDataset(key: DatasetKey): Promise<CachedDataset> {
   const defaults = key.days === 365 && key.domains === 20 && key.seed === 1;
-  const dir = join(CACHE, `site-${key.records}${defaults ? '' : `-${key.days}d-${key.domains}dom-s${key.seed}`}${key.tls === false ? '-notls' : ''}`);
+  const dir = join(
+    CACHE,
+    `site-${key.records}${defaults ? '' : `-${key.days}d-${key.domains}dom-s${key.seed}`}${key.tls === false ? '-notls' : ''}`,
+  );
   const stampFile = join(dir, STAMP);
   if (existsSync(stampFile)) {
     const stamp = JSON.parse(readFileSync(stampFile, 'utf8')) as { key: DatasetKey; reports: number; seconds: number };
     if (JSON.stringify(stamp.key) === JSON.stringify(key)) {
-      return { dataDir: join(dir, 'reports'), domainsDir: join(dir, 'domains'), records: key.records, reports: stamp.reports, generateSeconds: stamp.seconds, cached: true };
+      return {
+        dataDir: join(dir, 'reports'),
+        domainsDir: join(dir, 'domains'),
+        records: key.records,
+        reports: stamp.reports,
+        generateSeconds: stamp.seconds,
+        cached: true,
+      };
     }
   }
   // Made again in a temporary folder and renamed, so an interrupted generation is never reused.
@@ -67,9 +77,19 @@ export async function ensureDataset(key: DatasetKey): Promise<CachedDataset> {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const result = await generateSiteDataset(join(work, 'reports'), { ...key, domainsDir: join(work, 'domains') });
-  writeFileSync(join(work, STAMP), `${JSON.stringify({ key, reports: result.reports, seconds: result.seconds, generatedAt: new Date().toISOString() }, null, 2)}\n`);
+  writeFileSync(
+    join(work, STAMP),
+    `${JSON.stringify({ key, reports: result.reports, seconds: result.seconds, generatedAt: new Date().toISOString() }, null, 2)}\n`,
+  );
   renameSync(work, dir);
-  return { dataDir: join(dir, 'reports'), domainsDir: join(dir, 'domains'), records: key.records, reports: result.reports, generateSeconds: result.seconds, cached: false };
+  return {
+    dataDir: join(dir, 'reports'),
+    domainsDir: join(dir, 'domains'),
+    records: key.records,
+    reports: result.reports,
+    generateSeconds: result.seconds,
+    cached: false,
+  };
 }
 
 interface BuildMeasurement extends BuildRunResult {
@@ -89,7 +109,11 @@ async function buildOnce(dataset: CachedDataset, keep: boolean): Promise<BuildMe
     const [command, ...args] = useTime ? [TIME, '-f', '%M', '-o', timeFile, ...node] : node;
     const started = performance.now();
     // From the repository root, as `dmarcops site` runs: the build's server-side chunks resolve packages from there.
-    const child = spawn(command as string, args, { stdio: ['ignore', 'inherit', 'pipe'], cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(command as string, args, {
+      stdio: ['ignore', 'inherit', 'pipe'],
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
@@ -106,7 +130,6 @@ async function buildOnce(dataset: CachedDataset, keep: boolean): Promise<BuildMe
   }
 }
 
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -120,10 +143,13 @@ async function main(): Promise<void> {
     },
   });
   const sizes = values.records.split(',').map((text) => Number(text.replace(/_/g, '').trim()));
-  if (sizes.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new Error(`--records takes positive integers separated by commas, not ${values.records}`);
+  if (sizes.some((n) => !Number.isSafeInteger(n) || n < 1))
+    throw new Error(`--records takes positive integers separated by commas, not ${values.records}`);
   const runs = Number(values.runs);
   const [load1] = loadavg();
-  process.stdout.write(`site build benchmark: ${sizes.map((n) => n.toLocaleString('en-US')).join(', ')} records, ${runs} run(s) each; load average ${load1?.toFixed(2)}\n`);
+  process.stdout.write(
+    `site build benchmark: ${sizes.map((n) => n.toLocaleString('en-US')).join(', ')} records, ${runs} run(s) each; load average ${load1?.toFixed(2)}\n`,
+  );
 
   const rows: string[][] = [];
   for (const records of sizes) {
@@ -135,12 +161,16 @@ async function main(): Promise<void> {
       version: SITE_GENERATOR_VERSION,
       ...(values['no-tls'] ? { tls: false } : {}),
     });
-    process.stdout.write(`${records.toLocaleString('en-US')} records: dataset ${dataset.cached ? 'cached' : 'generated'} in ${dataset.generateSeconds.toFixed(1)} s (${dataset.dataDir})\n`);
+    process.stdout.write(
+      `${records.toLocaleString('en-US')} records: dataset ${dataset.cached ? 'cached' : 'generated'} in ${dataset.generateSeconds.toFixed(1)} s (${dataset.dataDir})\n`,
+    );
     const measurements: BuildMeasurement[] = [];
     for (let run = 0; run < runs; run++) {
       const measured = await buildOnce(dataset, values.keep === true);
       measurements.push(measured);
-      process.stdout.write(`  run ${run + 1}: build ${measured.seconds.toFixed(1)} s (wall ${measured.wallSeconds.toFixed(1)} s), ${measured.pages} pages, peak ${mibOfKib(measured.peakKiB)} MiB${measured.error ? ` — ${measured.error}` : ''}\n`);
+      process.stdout.write(
+        `  run ${run + 1}: build ${measured.seconds.toFixed(1)} s (wall ${measured.wallSeconds.toFixed(1)} s), ${measured.pages} pages, peak ${mibOfKib(measured.peakKiB)} MiB${measured.error ? ` — ${measured.error}` : ''}\n`,
+      );
     }
     const build = median(measurements.map((m) => m.seconds));
     const peak = median(measurements.map((m) => m.peakKiB));
@@ -158,7 +188,17 @@ async function main(): Promise<void> {
       target === undefined ? '-' : `≤ ${target} s: ${build <= target ? 'met' : 'NOT met'}`,
     ]);
   }
-  const header = ['records', 'reports', 'generate s', 'build s', 'pages', 'peak RSS MiB', 'site MB', 'heaviest page (compressed)', 'target'];
+  const header = [
+    'records',
+    'reports',
+    'generate s',
+    'build s',
+    'pages',
+    'peak RSS MiB',
+    'site MB',
+    'heaviest page (compressed)',
+    'target',
+  ];
   process.stdout.write(`\n| ${header.join(' | ')} |\n|${header.map((_, i) => (i === 7 ? ':---' : '---:')).join('|')}|\n`);
   for (const row of rows) process.stdout.write(`| ${row.join(' | ')} |\n`);
 }

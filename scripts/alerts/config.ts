@@ -102,9 +102,31 @@ interface AlertsConfigSpec {
   dashboard_url?: string;
   max_new_issues?: number;
   rules?: {
-    new_source?: { enabled?: boolean; new_for_days?: number; baseline_days?: number; min_messages?: number; include_bare_ips?: boolean; ignore?: string[] };
-    sender_failing?: { enabled?: boolean; recent_days?: number; baseline_days?: number; min_pass_percent?: number; max_drop_points?: number; min_messages?: number; ignore?: string[] };
-    spoofing_surge?: { enabled?: boolean; recent_days?: number; baseline_days?: number; factor?: number; min_messages?: number; ignore?: string[] };
+    new_source?: {
+      enabled?: boolean;
+      new_for_days?: number;
+      baseline_days?: number;
+      min_messages?: number;
+      include_bare_ips?: boolean;
+      ignore?: string[];
+    };
+    sender_failing?: {
+      enabled?: boolean;
+      recent_days?: number;
+      baseline_days?: number;
+      min_pass_percent?: number;
+      max_drop_points?: number;
+      min_messages?: number;
+      ignore?: string[];
+    };
+    spoofing_surge?: {
+      enabled?: boolean;
+      recent_days?: number;
+      baseline_days?: number;
+      factor?: number;
+      min_messages?: number;
+      ignore?: string[];
+    };
     reports_stopped?: { enabled?: boolean; days?: number; reporter_days?: number; reporter_active_days?: number; ignore?: string[] };
     policy_drift?: { enabled?: boolean; days?: number; ignore?: string[] };
     dns_drift?: { enabled?: boolean };
@@ -151,7 +173,13 @@ export function parseAlertsConfig(text: string, file: string): { config: AlertsC
   try {
     data = parsed.source.doc.toJS({ maxAliasCount: 100 }) ?? {};
   } catch (error) {
-    return { config: DEFAULT_ALERTS_CONFIG, findings: [{ rule: 'yaml-syntax', severity: 'error', message: `cannot read this YAML: ${(error as Error).message}`, file, line: 1, col: 1 }], file };
+    return {
+      config: DEFAULT_ALERTS_CONFIG,
+      findings: [
+        { rule: 'yaml-syntax', severity: 'error', message: `cannot read this YAML: ${(error as Error).message}`, file, line: 1, col: 1 },
+      ],
+      file,
+    };
   }
   for (const problem of checkAlertsSchema(data)) findings.push(placeProblem(problem, parsed.source));
   if (findings.length > 0) return { config: DEFAULT_ALERTS_CONFIG, findings, file };
@@ -206,7 +234,10 @@ function toConfig(spec: AlertsConfigSpec): AlertsConfig {
       },
       dnsDrift: { enabled: r.dns_drift?.enabled ?? d.rules.dnsDrift.enabled },
     },
-    declareSender: { enabled: spec.declare_sender?.enabled ?? d.declareSender.enabled, base: spec.declare_sender?.base ?? d.declareSender.base },
+    declareSender: {
+      enabled: spec.declare_sender?.enabled ?? d.declareSender.enabled,
+      base: spec.declare_sender?.base ?? d.declareSender.base,
+    },
     digest: { sourcesPerDomain: spec.digest?.sources_per_domain ?? d.digest.sourcesPerDomain },
   };
 }

@@ -32,9 +32,13 @@ const STRINGIFY = { lineWidth: 0, flowCollectionPadding: false } as const;
 export function addSender(text: string, proposal: SenderProposal, options: DeclareOptions = {}): string {
   const doc = parseDocument(text, { version: '1.2' });
   if (doc.errors.length > 0) {
-    throw new DmarcopsError('declare-sender-failed', `${proposal.file} does not parse as YAML: ${doc.errors[0]?.message ?? 'unknown error'}`);
+    throw new DmarcopsError(
+      'declare-sender-failed',
+      `${proposal.file} does not parse as YAML: ${doc.errors[0]?.message ?? 'unknown error'}`,
+    );
   }
-  if (doc.contents !== null && !isMap(doc.contents)) throw new DmarcopsError('declare-sender-failed', `${proposal.file} is not a mapping of keys to values`);
+  if (doc.contents !== null && !isMap(doc.contents))
+    throw new DmarcopsError('declare-sender-failed', `${proposal.file} is not a mapping of keys to values`);
   const comment = options.comment === undefined ? [] : [`# ${oneLine(options.comment)}`];
   const entry = orderedSender(proposal.sender);
   const pair = isMap(doc.contents) ? doc.contents.items.find((item) => isScalar(item.key) && item.key.value === 'senders') : undefined;
@@ -60,8 +64,11 @@ export function addSender(text: string, proposal: SenderProposal, options: Decla
 
   // No senders of its own (or `senders:` with nothing after it): a new list at the end.
   const inherited = pair === undefined ? (options.inherited ?? []) : [];
-  const head = inherited.length > 0 ? ['# The senders of _defaults.yaml, copied: a list here replaces the defaults\' list.'] : [];
-  const items = [...inherited.map((s) => orderedSender(s)), entry].flatMap((s, index) => [...(index === inherited.length ? comment : []), ...renderItem(s, 2)]);
+  const head = inherited.length > 0 ? ["# The senders of _defaults.yaml, copied: a list here replaces the defaults' list."] : [];
+  const items = [...inherited.map((s) => orderedSender(s)), entry].flatMap((s, index) => [
+    ...(index === inherited.length ? comment : []),
+    ...renderItem(s, 2),
+  ]);
   const block = [...head, 'senders:', ...items.map((line) => `  ${line}`)].join('\n');
   if (pair !== undefined) {
     // `senders:` with an empty value: replace that line's value.
@@ -79,7 +86,8 @@ function orderedSender(sender: SenderProposal['sender'] | NonNullable<DomainFile
   if (sender.type !== undefined) ordered.type = sender.type;
   if ('ips' in sender && sender.ips !== undefined && sender.ips.length > 0) ordered.ips = sender.ips;
   if (sender.spf_includes !== undefined && sender.spf_includes.length > 0) ordered.spf_includes = sender.spf_includes;
-  if (sender.dkim !== undefined && sender.dkim.length > 0) ordered.dkim = sender.dkim.map((d) => (d.selector === undefined ? { domain: d.domain } : { domain: d.domain, selector: d.selector }));
+  if (sender.dkim !== undefined && sender.dkim.length > 0)
+    ordered.dkim = sender.dkim.map((d) => (d.selector === undefined ? { domain: d.domain } : { domain: d.domain, selector: d.selector }));
   return ordered;
 }
 
@@ -97,7 +105,10 @@ function renderItem(entry: Record<string, unknown>, nestedIndent: number): strin
       if (isSeq(pair.value) && pair.value.items.every((item) => isScalar(item))) pair.value.flow = true;
     }
   }
-  return doc.toString({ ...STRINGIFY, indentSeq: nestedIndent > 0 }).replace(/\n$/, '').split('\n');
+  return doc
+    .toString({ ...STRINGIFY, indentSeq: nestedIndent > 0 })
+    .replace(/\n$/, '')
+    .split('\n');
 }
 
 /** Where the file puts a sequence's dashes (columns), and whether nested sequences are indented under their key. */

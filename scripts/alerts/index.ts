@@ -45,7 +45,9 @@ export function lastFullDay(now: Date): string {
 /** One domain file per domain, by name (as the dashboard does). */
 export function uniqueDomains(domains: readonly LoadedDomain[]): LoadedDomain[] {
   const seen = new Set<string>();
-  return domains.filter((d) => !seen.has(d.policy.domain) && seen.add(d.policy.domain)).sort((a, b) => a.policy.domain.localeCompare(b.policy.domain));
+  return domains
+    .filter((d) => !seen.has(d.policy.domain) && seen.add(d.policy.domain))
+    .sort((a, b) => a.policy.domain.localeCompare(b.policy.domain));
 }
 
 /**
@@ -77,7 +79,9 @@ export async function evaluateAlerts(options: AlertOptions): Promise<AlertRun> {
   const window = await openWindow({ dataDir: options.dataDir, domains, from, to: asOf, now: options.now });
   try {
     const baselineStart = addDays(asOf, -(rules.newSource.newForDays + rules.newSource.baselineDays - 1));
-    const seenBefore = rules.newSource.enabled ? await groupsSeen(window.sql, options.dataDir, domains, baselineStart, addDays(from, -1)) : new Set<string>();
+    const seenBefore = rules.newSource.enabled
+      ? await groupsSeen(window.sql, options.dataDir, domains, baselineStart, addDays(from, -1))
+      : new Set<string>();
     const rc: RuleContext = { window, domains, config, asOf, dashboard, seenBefore };
     const dataRules: [AlertRule, boolean, () => Promise<Alert[]>][] = [
       ['new-source', rules.newSource.enabled, () => newSourceAlerts(rc)],
@@ -102,7 +106,14 @@ export async function evaluateAlerts(options: AlertOptions): Promise<AlertRun> {
   if (rules.dnsDrift.enabled && options.plan !== undefined) {
     try {
       const plan = await options.plan();
-      alerts.push(...dnsDriftAlerts(plan, domains.map((d) => d.policy), isoDay(options.now.getTime()), dashboard));
+      alerts.push(
+        ...dnsDriftAlerts(
+          plan,
+          domains.map((d) => d.policy),
+          isoDay(options.now.getTime()),
+          dashboard,
+        ),
+      );
       evaluated.push('dns-drift');
     } catch (error) {
       notes.push(`DNS drift was not checked: ${(error as Error).message}`);

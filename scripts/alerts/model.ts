@@ -6,7 +6,14 @@
 
 export type AlertRule = 'new-source' | 'sender-failing' | 'spoofing-surge' | 'reports-stopped' | 'policy-drift' | 'dns-drift';
 
-export const ALERT_RULES: readonly AlertRule[] = ['new-source', 'sender-failing', 'spoofing-surge', 'reports-stopped', 'policy-drift', 'dns-drift'];
+export const ALERT_RULES: readonly AlertRule[] = [
+  'new-source',
+  'sender-failing',
+  'spoofing-surge',
+  'reports-stopped',
+  'policy-drift',
+  'dns-drift',
+];
 
 /** critical: mail of your own is being lost or DNS is not what was reviewed; warning: look soon; info: for the record. */
 export type AlertSeverity = 'critical' | 'warning' | 'info';
@@ -74,7 +81,10 @@ export interface AlertRun {
 
 /** `<rule>/<part>/<part>…`, each part percent-encoded (RFC 3986 unreserved characters stay). */
 export function alertKey(rule: AlertRule, ...parts: string[]): string {
-  return [rule, ...parts.map((part) => encodeURIComponent(part).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))].join('/');
+  return [
+    rule,
+    ...parts.map((part) => encodeURIComponent(part).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)),
+  ].join('/');
 }
 
 /** The rule a key belongs to (its first part), when it is one. */

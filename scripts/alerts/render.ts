@@ -28,7 +28,8 @@ export function formatFigure(figure: AlertFigure): string {
   }
 }
 
-const cell = (value: string | number | null): string => (value === null ? '—' : typeof value === 'number' ? Math.round(value).toLocaleString('en-US') : value);
+const cell = (value: string | number | null): string =>
+  value === null ? '—' : typeof value === 'number' ? Math.round(value).toLocaleString('en-US') : value;
 
 export interface MarkdownBodyOptions {
   /** When the data was looked at, for the footer. */
@@ -41,20 +42,35 @@ export function renderAlertMarkdown(alert: Alert, options: MarkdownBodyOptions):
   const e = escapeMarkdown;
   const lines: string[] = [];
   lines.push(`> [!${CALLOUT[alert.severity]}]`);
-  lines.push(`> **${SEVERITY_LABEL[alert.severity]}** · ${e(alert.rule)}${alert.domain === null ? '' : ` · ${e(alert.domain)}`} · since ${e(alert.since)}`);
+  lines.push(
+    `> **${SEVERITY_LABEL[alert.severity]}** · ${e(alert.rule)}${alert.domain === null ? '' : ` · ${e(alert.domain)}`} · since ${e(alert.since)}`,
+  );
   lines.push('');
   lines.push(e(alert.summary));
   lines.push('');
-  lines.push(markdownTable(['', ''], alert.figures.map((figure) => [e(figure.label), e(formatFigure(figure))])));
+  lines.push(
+    markdownTable(
+      ['', ''],
+      alert.figures.map((figure) => [e(figure.label), e(formatFigure(figure))]),
+    ),
+  );
   for (const table of alert.tables) {
     if (table.rows.length === 0) continue;
     lines.push('', `**${e(table.title)}**`, '');
-    lines.push(markdownTable(table.head.map(e), table.rows.map((row) => row.map((value) => e(cell(value))))));
+    lines.push(
+      markdownTable(
+        table.head.map(e),
+        table.rows.map((row) => row.map((value) => e(cell(value)))),
+      ),
+    );
   }
   lines.push('', '**What to do**', '');
   for (const action of alert.actions) lines.push(`- ${e(action)}`);
   if (alert.proposal !== undefined) {
-    lines.push('', `**Declare this sender:** \`dmarcops alerts --propose-senders\` opens a pull request that adds ${e(alert.proposal.sender.name)} under senders: in ${e(alert.proposal.file)}.`);
+    lines.push(
+      '',
+      `**Declare this sender:** \`dmarcops alerts --propose-senders\` opens a pull request that adds ${e(alert.proposal.sender.name)} under senders: in ${e(alert.proposal.file)}.`,
+    );
   }
   const link = safeUrl(alert.link);
   if (link !== null) lines.push('', `[Open ${e(alert.domain ?? 'the dashboard')} on the dashboard](${link})`);
@@ -76,7 +92,8 @@ export function renderAlertsText(run: AlertRun): string {
     lines.push(`  ${p(alert.summary)}`);
     for (const figure of alert.figures) lines.push(`  ${p(figure.label)}: ${p(formatFigure(figure))}`);
     for (const action of alert.actions) lines.push(`  → ${p(action)}`);
-    if (alert.proposal !== undefined) lines.push(`  → declare-sender proposal: ${p(alert.proposal.sender.name)} in ${p(alert.proposal.file)}`);
+    if (alert.proposal !== undefined)
+      lines.push(`  → declare-sender proposal: ${p(alert.proposal.sender.name)} in ${p(alert.proposal.file)}`);
     if (alert.link !== null) lines.push(`  ${p(alert.link)}`);
     lines.push(`  key: ${p(alert.key)}`);
     lines.push('');

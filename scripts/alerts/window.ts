@@ -47,7 +47,8 @@ export interface DataWindow {
   close(): void;
 }
 
-export const isIsoDay = (text: string): boolean => /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(Date.parse(`${text}T00:00:00Z`)) && isoDay(Date.parse(`${text}T00:00:00Z`)) === text;
+export const isIsoDay = (text: string): boolean =>
+  /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(Date.parse(`${text}T00:00:00Z`)) && isoDay(Date.parse(`${text}T00:00:00Z`)) === text;
 
 /** `iso` plus `days` days (negative: before). */
 export function addDays(iso: string, days: number): string {
@@ -118,7 +119,13 @@ export async function openWindow(request: WindowRequest): Promise<DataWindow> {
  * row's group here is its IP's own (service, reverse-DNS domain, bare IP) from the row's enrichment;
  * mail a declared sender sent from such an IP counts as that group having been seen.
  */
-export async function groupsSeen(sql: Sql, dataDir: string, domains: readonly LoadedDomain[], from: string, to: string): Promise<Set<string>> {
+export async function groupsSeen(
+  sql: Sql,
+  dataDir: string,
+  domains: readonly LoadedDomain[],
+  from: string,
+  to: string,
+): Promise<Set<string>> {
   if (to < from) return new Set();
   const rows = await sql.rows(`
     SELECT DISTINCT coalesce(nullif(policy_domain, ''), header_from) AS policy_name,

@@ -34,12 +34,18 @@ export function parseNow(value: unknown): Date {
 
 /** The alerts config for a command: errors are printed like `validate` prints them and stop it. */
 export async function loadValidAlertsConfig(values: Record<string, unknown>, context: CommandContext): Promise<AlertsConfigResult> {
-  const file = typeof values.config === 'string' ? resolvePath(context.cwd, values.config) : defaultAlertsConfigPath(resolvePath(context.cwd, String(values.domains)));
+  const file =
+    typeof values.config === 'string'
+      ? resolvePath(context.cwd, values.config)
+      : defaultAlertsConfigPath(resolvePath(context.cwd, String(values.domains)));
   const result = await loadAlertsConfig(file);
   const errors = result.findings.filter((finding) => finding.severity === 'error');
   if (errors.length > 0) {
     for (const finding of errors) context.output.err(formatFinding(finding, context.output, result.text));
-    throw new DmarcopsError('alerts-config-invalid', `${plural(errors.length, 'error')} in ${file}; run \`dmarcops validate\` and fix them first`);
+    throw new DmarcopsError(
+      'alerts-config-invalid',
+      `${plural(errors.length, 'error')} in ${file}; run \`dmarcops validate\` and fix them first`,
+    );
   }
   return result;
 }
@@ -48,17 +54,31 @@ export async function loadValidAlertsConfig(values: Record<string, unknown>, con
 export const ALERT_OPTIONS: OptionSpec[] = [
   DOMAINS_OPTION,
   DATA_OPTION,
-  { name: 'config', type: 'string', value: 'file', defaultText: '<domains>/_alerts.yaml; the defaults when it is missing', description: 'the alerts config' },
+  {
+    name: 'config',
+    type: 'string',
+    value: 'file',
+    defaultText: '<domains>/_alerts.yaml; the defaults when it is missing',
+    description: 'the alerts config',
+  },
 ];
 
-export const NOW_OPTION: OptionSpec = { name: 'now', type: 'string', value: 'iso', description: 'the clock (rules look at the full UTC days before it)' };
+export const NOW_OPTION: OptionSpec = {
+  name: 'now',
+  type: 'string',
+  value: 'iso',
+  description: 'the clock (rules look at the full UTC days before it)',
+};
 
 /** Where GitHub is, for the commands that write issues (as for `comment`). */
 export const GITHUB_ENVIRONMENT = [
   { name: 'GITHUB_TOKEN', description: 'a token with issues: write (and contents: write, pull-requests: write for --propose-senders)' },
   { name: 'GITHUB_REPOSITORY', description: 'owner/repo' },
   { name: 'GITHUB_API_URL', description: 'default https://api.github.com' },
-  { name: 'DMARCOPS_GITHUB_LOGIN', description: 'the identity whose issues count, when the token is not the workflow\'s (a GitHub App writes as <app>[bot])' },
+  {
+    name: 'DMARCOPS_GITHUB_LOGIN',
+    description: "the identity whose issues count, when the token is not the workflow's (a GitHub App writes as <app>[bot])",
+  },
 ];
 
 export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
@@ -68,15 +88,25 @@ export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
     description: [
       'Evaluates the alert rules of domains/_alerts.yaml (docs/alerts.md) over the reports dataset, the domain files and, for DNS drift, a read-only ' +
         'plan against the DNS providers. Then keeps one GitHub issue per alert: opened when the condition starts, updated while it lasts, closed with a ' +
-        'comment when it clears, reopened when it returns (label dmarcops:alert). Only issues written by the workflow\'s own identity count.',
+        "comment when it clears, reopened when it returns (label dmarcops:alert). Only issues written by the workflow's own identity count.",
       'Under GitHub Actions the alerts are added to $GITHUB_STEP_SUMMARY and `proposals=<n>` to $GITHUB_OUTPUT.',
     ],
     options: [
       ...ALERT_OPTIONS,
-      { name: 'dry-run', type: 'boolean', default: false, description: 'change nothing on GitHub: print the alerts and what the sync would do' },
+      {
+        name: 'dry-run',
+        type: 'boolean',
+        default: false,
+        description: 'change nothing on GitHub: print the alerts and what the sync would do',
+      },
       withDescription(JSON_OPTION, 'print the alerts (and the planned issue actions) as JSON: the same as --format json'),
       { name: 'format', type: 'string', value: 'f', defaultText: 'text', description: 'text, markdown (the issue bodies) or json' },
-      { name: 'skip-dns', type: 'boolean', default: false, description: 'leave DNS drift out (no provider credentials needed; its issues stay as they are)' },
+      {
+        name: 'skip-dns',
+        type: 'boolean',
+        default: false,
+        description: 'leave DNS drift out (no provider credentials needed; its issues stay as they are)',
+      },
       {
         name: 'propose-senders',
         type: 'boolean',
@@ -100,13 +130,17 @@ export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
         command: 'dmarcops alerts --dry-run --skip-dns',
         description: 'the alerts of today, and what the issue sync would do, without GitHub or DNS credentials',
       },
-      { command: 'dmarcops alerts --propose-senders', description: 'open a declare-this-sender pull request for each legitimate-looking new source' },
+      {
+        command: 'dmarcops alerts --propose-senders',
+        description: 'open a declare-this-sender pull request for each legitimate-looking new source',
+      },
     ],
     exit: { 0: 'done (alerts or not)', 1: 'invalid files or a GitHub error' },
     async run(values, _positionals, context) {
       const { output, env } = context;
       const format = values.json === true ? 'json' : typeof values.format === 'string' ? values.format : 'text';
-      if (!['text', 'markdown', 'json'].includes(format)) throw usageError(`--format must be text, markdown or json, not ${JSON.stringify(format)}`);
+      if (!['text', 'markdown', 'json'].includes(format))
+        throw usageError(`--format must be text, markdown or json, not ${JSON.stringify(format)}`);
       const now = deps.now ?? parseNow(values.now);
       const dryRun = values['dry-run'] === true;
       const propose = values['propose-senders'] === true;
@@ -124,7 +158,12 @@ export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
         config,
         now,
         env,
-        ...(skipDns ? {} : { plan: async () => (await planFromDomains({ domains: String(values.domains), deleteUnrelated: false, concurrency: 16 }, context, deps)).plan }),
+        ...(skipDns
+          ? {}
+          : {
+              plan: async () =>
+                (await planFromDomains({ domains: String(values.domains), deleteUnrelated: false, concurrency: 16 }, context, deps)).plan,
+            }),
       });
 
       let sync: SyncResult | undefined;
@@ -132,9 +171,13 @@ export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
       const github = env.GITHUB_TOKEN !== undefined && env.GITHUB_TOKEN !== '' ? githubContextFromEnv(env) : undefined;
       if (propose) {
         if (github === undefined) {
-          throw new DmarcopsError('github-token-missing', 'GITHUB_TOKEN is not set: --propose-senders opens pull requests (set it, or use --dry-run)', {
-            hint: 'In the workflow: `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: contents: write, pull-requests: write`.',
-          });
+          throw new DmarcopsError(
+            'github-token-missing',
+            'GITHUB_TOKEN is not set: --propose-senders opens pull requests (set it, or use --dry-run)',
+            {
+              hint: 'In the workflow: `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: contents: write, pull-requests: write`.',
+            },
+          );
         }
         const octokit = createOctokit(github);
         proposals = [];
@@ -143,15 +186,19 @@ export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
           // The contents API wants the path in the repository (the working folder is its root).
           const file = relative(context.cwd, resolvePath(process.cwd(), alert.proposal!.file)).split(sep).join('/');
           proposals.push(
-            await proposeSender(octokit, { ...alert, proposal: { ...alert.proposal!, file } }, {
-              owner: github.owner,
-              repo: github.repo,
-              base: config.declareSender.base,
-              today: now.toISOString().slice(0, 10),
-              dryRun,
-              inherited: () => loaded.defaults.senders,
-              ...(defaultsText === undefined ? {} : { defaultsText }),
-            }),
+            await proposeSender(
+              octokit,
+              { ...alert, proposal: { ...alert.proposal!, file } },
+              {
+                owner: github.owner,
+                repo: github.repo,
+                base: config.declareSender.base,
+                today: now.toISOString().slice(0, 10),
+                dryRun,
+                inherited: () => loaded.defaults.senders,
+                ...(defaultsText === undefined ? {} : { defaultsText }),
+              },
+            ),
           );
         }
       } else if (github !== undefined) {
@@ -170,18 +217,34 @@ export function makeAlertsCommand(deps: DnsCommandDeps = {}): Command {
         throw new DmarcopsError(
           'github-token-missing',
           'GITHUB_TOKEN is not set: `dmarcops alerts` keeps GitHub issues in sync (set GITHUB_TOKEN and GITHUB_REPOSITORY, or use --dry-run)',
-          { hint: 'In the workflow: `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: issues: write`; to look without writing, `--dry-run`.' },
+          {
+            hint: 'In the workflow: `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: issues: write`; to look without writing, `--dry-run`.',
+          },
         );
       }
 
-      if (format === 'json') output.out(renderAlertsJson({ ...run, ...(sync === undefined ? {} : { issues: sync.actions }), ...(proposals === undefined ? {} : { proposals }) } as AlertRun).trimEnd());
-      else if (format === 'markdown') output.out(run.alerts.map((alert) => `## ${alert.title}\n\n${renderAlertMarkdown(alert, run)}`).join('\n').trimEnd() || 'No alerts.');
+      if (format === 'json')
+        output.out(
+          renderAlertsJson({
+            ...run,
+            ...(sync === undefined ? {} : { issues: sync.actions }),
+            ...(proposals === undefined ? {} : { proposals }),
+          } as AlertRun).trimEnd(),
+        );
+      else if (format === 'markdown')
+        output.out(
+          run.alerts
+            .map((alert) => `## ${alert.title}\n\n${renderAlertMarkdown(alert, run)}`)
+            .join('\n')
+            .trimEnd() || 'No alerts.',
+        );
       else {
         output.out(renderAlertsText(run));
         if (sync !== undefined) printSync(sync, dryRun, context);
         if (proposals !== undefined) for (const p of proposals) output.out(printable(proposalLine(p)));
       }
-      if (format === 'json' && sync !== undefined && sync.ignored > 0) output.err(`dmarcops alerts: ignored ${sync.ignored} issue(s) with the alert marker not written by the workflow's identity`);
+      if (format === 'json' && sync !== undefined && sync.ignored > 0)
+        output.err(`dmarcops alerts: ignored ${sync.ignored} issue(s) with the alert marker not written by the workflow's identity`);
 
       await appendJobSummary(renderAlertsSummary(run) + (sync === undefined ? '' : syncSummary(sync, dryRun)), env);
       if (env.GITHUB_OUTPUT !== undefined && env.GITHUB_OUTPUT !== '') {

@@ -36,7 +36,10 @@ export function parseDnsServer(text: string): string {
   else [host, port] = [text, undefined];
   const family = isIP(host);
   const portOk = port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
-  if (family === 0 || !portOk) throw usageError(`--verify-dns takes an IP address with an optional port (192.0.2.53:53, [2001:db8::53]:53), not ${JSON.stringify(text)}`);
+  if (family === 0 || !portOk)
+    throw usageError(
+      `--verify-dns takes an IP address with an optional port (192.0.2.53:53, [2001:db8::53]:53), not ${JSON.stringify(text)}`,
+    );
   if (port === undefined) return host;
   return family === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -84,13 +87,16 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
         description: 'in GitHub Actions: whose plan comments count; needs GITHUB_TOKEN (pull-requests: read) and GITHUB_REPOSITORY',
       },
       planOption('domains'),
-      planOption('delete-unrelated', { description: 'also delete TXT records at the managed names that are not of the name\'s kind (as in plan)' }),
+      planOption('delete-unrelated', {
+        description: "also delete TXT records at the managed names that are not of the name's kind (as in plan)",
+      }),
       {
         name: 'verify-dns',
         type: 'string',
         value: 'ip[:port]',
         multiple: true,
-        description: 'after apply, resolve each changed name at this nameserver (use the authoritative servers: a recursive resolver may answer from cache)',
+        description:
+          'after apply, resolve each changed name at this nameserver (use the authoritative servers: a recursive resolver may answer from cache)',
       },
       planOption('concurrency', { defaultText: '16 to read, 8 to write', description: 'zones read and written at once' }),
     ],
@@ -98,7 +104,7 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
       {
         title: 'in GitHub Actions',
         body: [
-          'With GITHUB_ACTIONS=true, before anything else: the run\'s ref (GITHUB_REF) must be the default branch named by the event payload, or apply refuses. ' +
+          "With GITHUB_ACTIONS=true, before anything else: the run's ref (GITHUB_REF) must be the default branch named by the event payload, or apply refuses. " +
             'Then what was reviewed decides:',
           {
             items: [
@@ -123,11 +129,17 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
     ],
     environment: [
       ...CREDENTIALS.filter((variable) => variable.name !== 'GITHUB_STEP_SUMMARY'),
-      { name: 'GITHUB_TOKEN, GITHUB_REPOSITORY', description: 'in GitHub Actions: to read the reviewed plans from pull requests (`permissions: pull-requests: read`)' },
+      {
+        name: 'GITHUB_TOKEN, GITHUB_REPOSITORY',
+        description: 'in GitHub Actions: to read the reviewed plans from pull requests (`permissions: pull-requests: read`)',
+      },
     ],
     examples: [
       { command: 'dmarcops apply --plan plan.json', description: 'apply exactly the reviewed plan, or nothing' },
-      { command: 'dmarcops apply --verify-dns 192.0.2.53 --verify-dns [2001:db8::53]:53', description: 'then check the changed names at the authoritative servers' },
+      {
+        command: 'dmarcops apply --verify-dns 192.0.2.53 --verify-dns [2001:db8::53]:53',
+        description: 'then check the changed names at the authoritative servers',
+      },
     ],
     exit: { 0: 'applied and verified (or nothing to do)', 1: 'refused by a gate, failed, or not converged' },
     async run(values, _positionals, context) {
@@ -155,7 +167,10 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
         ...(await historyOptions(dir, desired, context, deps)),
         onPlan: (plan, gates) => output.out(`${renderPlanText(plan, output, { gates })}\n`),
         onZone: ({ phase, outcome }) => {
-          if (phase === 'start') output.err(`applying ${outcome.changes.length} change${outcome.changes.length === 1 ? '' : 's'} to ${outcome.provider} ${outcome.zone}…`);
+          if (phase === 'start')
+            output.err(
+              `applying ${outcome.changes.length} change${outcome.changes.length === 1 ? '' : 's'} to ${outcome.provider} ${outcome.zone}…`,
+            );
         },
       };
       if (reviewedChecksum !== undefined) options.reviewedChecksum = reviewedChecksum;
@@ -176,12 +191,17 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
           output.out(output.style(['bold', 'green'], 'Nothing to apply.'));
           return EXIT.ok;
         case 'applied':
-          output.out(output.style(['bold', 'green'], `Applied ${result.plan.changes.length} change${result.plan.changes.length === 1 ? '' : 's'}.`));
+          output.out(
+            output.style(['bold', 'green'], `Applied ${result.plan.changes.length} change${result.plan.changes.length === 1 ? '' : 's'}.`),
+          );
           return EXIT.ok;
         case 'refused':
           throw new DmarcopsError('apply-refused', `refused, nothing changed: ${result.gates.problems.join('; ')}`);
         case 'failed':
-          throw new DmarcopsError('apply-failed', 'apply failed or did not converge; see above (the next run picks up where this one stopped)');
+          throw new DmarcopsError(
+            'apply-failed',
+            'apply failed or did not converge; see above (the next run picks up where this one stopped)',
+          );
       }
     },
   };
@@ -198,7 +218,11 @@ function inActions(env: NodeJS.ProcessEnv): boolean {
  * push, from the merged pull request; by hand without --force, from recently merged ones; by hand with
  * --force, not at all (undefined).
  */
-function reviewGatherer(values: Record<string, unknown>, env: NodeJS.ProcessEnv, output: CommandContext['output']): ((plan: Plan) => Promise<ReviewEvidence>) | undefined {
+function reviewGatherer(
+  values: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  output: CommandContext['output'],
+): ((plan: Plan) => Promise<ReviewEvidence>) | undefined {
   let defaultBranch: string;
   try {
     defaultBranch = requireDefaultBranch(env);
@@ -209,10 +233,15 @@ function reviewGatherer(values: Record<string, unknown>, env: NodeJS.ProcessEnv,
   }
   const push = env.GITHUB_EVENT_NAME === 'push';
   if (push && values.force === true) {
-    throw new DmarcopsError('force-on-push', `--force is for runs by hand (workflow_dispatch): on a push, the ${FORCE_LABEL} label of the merged pull request decides, for its own changes only`);
+    throw new DmarcopsError(
+      'force-on-push',
+      `--force is for runs by hand (workflow_dispatch): on a push, the ${FORCE_LABEL} label of the merged pull request decides, for its own changes only`,
+    );
   }
   if (!push && values.force === true) {
-    output.err(`dmarcops apply: a run by hand with --force on ${defaultBranch}: the plan is not checked against reviewed pull requests, and risky changes are allowed`);
+    output.err(
+      `dmarcops apply: a run by hand with --force on ${defaultBranch}: the plan is not checked against reviewed pull requests, and risky changes are allowed`,
+    );
     return undefined;
   }
   let github: GitHubContext;
@@ -220,16 +249,20 @@ function reviewGatherer(values: Record<string, unknown>, env: NodeJS.ProcessEnv,
     github = githubContextFromEnv(env);
   } catch (error) {
     if (!(error instanceof DmarcopsError)) throw error;
-    throw new DmarcopsError(error.code, `${error.message} (apply in GitHub Actions reads the reviewed plans from pull requests: \`permissions: pull-requests: read\`)`);
+    throw new DmarcopsError(
+      error.code,
+      `${error.message} (apply in GitHub Actions reads the reviewed plans from pull requests: \`permissions: pull-requests: read\`)`,
+    );
   }
   const octokit = createOctokit(github);
   const given = values['comment-author'];
-  return async (plan) => gatherReview(octokit, plan, {
-    owner: github.owner,
-    repo: github.repo,
-    defaultBranch,
-    trigger: push ? 'merge' : 'manual',
-    ...(env.GITHUB_SHA === undefined ? {} : { sha: env.GITHUB_SHA }),
-    author: typeof given === 'string' ? given : await tokenLogin(octokit),
-  });
+  return async (plan) =>
+    gatherReview(octokit, plan, {
+      owner: github.owner,
+      repo: github.repo,
+      defaultBranch,
+      trigger: push ? 'merge' : 'manual',
+      ...(env.GITHUB_SHA === undefined ? {} : { sha: env.GITHUB_SHA }),
+      author: typeof given === 'string' ? given : await tokenLogin(octokit),
+    });
 }

@@ -18,7 +18,12 @@ export const codeownersCommand: Command = {
       'GitHub enforces that through CODEOWNERS and branch protection ("Require review from Code Owners"); docs/roles.md lists the settings.',
   ],
   options: [
-    { name: 'check', type: 'boolean', default: false, description: 'do not write; exit 1 and show what is missing and the difference when the file is out of date' },
+    {
+      name: 'check',
+      type: 'boolean',
+      default: false,
+      description: 'do not write; exit 1 and show what is missing and the difference when the file is out of date',
+    },
     { name: 'output', type: 'string', value: 'file', default: CODEOWNERS_FILE, description: 'where CODEOWNERS lives' },
     DOMAINS_OPTION,
   ],
@@ -31,7 +36,10 @@ export const codeownersCommand: Command = {
     if (admins.length === 0) {
       throw catalogueError('admins-missing', { file: join(dir, DEFAULTS_FILE_NAME) });
     }
-    const expected = renderCodeowners(domains.map((domain) => domain.policy), { admins });
+    const expected = renderCodeowners(
+      domains.map((domain) => domain.policy),
+      { admins },
+    );
     const actual = await readFile(file, 'utf8').catch(() => null);
     const { upToDate, diff, missing } = checkCodeowners(expected, actual, requiredCodeownersLines(admins));
     if (values.check) {
@@ -41,8 +49,9 @@ export const codeownersCommand: Command = {
       }
       output.out(`${file} is ${actual === null ? 'missing' : 'out of date'}; run \`npx dmarcops codeowners\` and commit the result.`);
       if (missing.length > 0) {
-        output.out('It lacks these lines, without which a change there needs no admin\'s approval:');
-        for (const line of missing) output.out(`  ${printable(line)}${line.startsWith('* ') ? '   (the catch-all: new files and everything not named)' : ''}`);
+        output.out("It lacks these lines, without which a change there needs no admin's approval:");
+        for (const line of missing)
+          output.out(`  ${printable(line)}${line.startsWith('* ') ? '   (the catch-all: new files and everything not named)' : ''}`);
       }
       output.out('Difference (- in the file, + expected):');
       for (const line of diff.split('\n')) output.out(printable(line));

@@ -88,15 +88,22 @@ export interface Command extends CommandSpec {
 
 /** Options every command takes, whatever its table says. */
 export const GLOBAL_OPTIONS: OptionSpec[] = [
-  { name: 'help', short: 'h', type: 'boolean', description: 'print the command\'s help and exit' },
+  { name: 'help', short: 'h', type: 'boolean', description: "print the command's help and exit" },
   {
     name: 'debug',
     type: 'boolean',
-    description: 'when an error stops the command, also print its stack and its causes (as DMARCOPS_DEBUG=1 does); before or after the command name',
+    description:
+      'when an error stops the command, also print its stack and its causes (as DMARCOPS_DEBUG=1 does); before or after the command name',
   },
 ];
 
-export const DOMAINS_OPTION: OptionSpec = { name: 'domains', type: 'string', value: 'dir', default: 'domains', description: 'folder of domain files' };
+export const DOMAINS_OPTION: OptionSpec = {
+  name: 'domains',
+  type: 'string',
+  value: 'dir',
+  default: 'domains',
+  description: 'folder of domain files',
+};
 export const JSON_OPTION: OptionSpec = { name: 'json', type: 'boolean', default: false, description: 'print the result as JSON' };
 export const DATA_OPTION: OptionSpec = { name: 'data', type: 'string', value: 'dir', default: 'reports', description: 'dataset root' };
 

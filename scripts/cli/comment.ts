@@ -25,25 +25,35 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         'Values from domain files and DNS are escaped. A plan longer than GitHub allows (65,536 characters) is cut with a pointer to the job summary, ' +
         'which has all of it.',
       'On a pull_request event for --pr (GITHUB_EVENT_PATH), the marker also records the review: the head commit planned, the checksum, and which ' +
-        'changes are the pull request\'s own and which were already pending on its base (a plan made with --base), for `dmarcops apply` to check on merge ' +
+        "changes are the pull request's own and which were already pending on its base (a plan made with --base), for `dmarcops apply` to check on merge " +
         `(docs/plan.md). The comment then says what apply will do on merge: the ${FORCE_LABEL} label (read from the event) allows the pull request's own ` +
-        'risky changes, never those pending on the base. Only a comment written by the token\'s own identity is updated; another user\'s comment carrying ' +
+        "risky changes, never those pending on the base. Only a comment written by the token's own identity is updated; another user's comment carrying " +
         'the marker is left alone.',
     ],
     options: [
       { name: 'pr', type: 'string', value: 'number', required: true, description: 'the pull request number' },
-      { name: 'plan', type: 'string', value: 'file', description: 'the plan from `dmarcops plan --out` (otherwise plan now, which needs DNS credentials)' },
+      {
+        name: 'plan',
+        type: 'string',
+        value: 'file',
+        description: 'the plan from `dmarcops plan --out` (otherwise plan now, which needs DNS credentials)',
+      },
       planOption('domains', { description: 'folder of domain files, when planning now' }),
       { name: 'base', type: 'string', value: 'git-ref', description: 'as in plan, when planning now' },
       planOption('delete-unrelated', { description: 'as in plan, when planning now' }),
       planOption('concurrency', { description: 'as in plan, when planning now' }),
-      { name: 'force', type: 'boolean', default: false, description: `show risky changes as allowed, as if the pull request had the ${FORCE_LABEL} label` },
+      {
+        name: 'force',
+        type: 'boolean',
+        default: false,
+        description: `show risky changes as allowed, as if the pull request had the ${FORCE_LABEL} label`,
+      },
       {
         name: 'max-deletes',
         type: 'string',
         value: 'n',
         defaultText: String(DEFAULT_MAX_DELETES),
-        description: 'the deletion cap apply will use (dns-plan.yml passes dns-apply.yml\'s MAX_DELETES)',
+        description: "the deletion cap apply will use (dns-plan.yml passes dns-apply.yml's MAX_DELETES)",
       },
       {
         name: 'comment-author',
@@ -76,13 +86,16 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
     exit: { 0: 'comment created, updated or already up to date', 1: 'error' },
     async run(values, _positionals, context) {
       const { output, env } = context;
-      if (typeof values.pr !== 'string' || !/^[1-9]\d*$/.test(values.pr)) throw usageError(`--pr takes the pull request number, not ${JSON.stringify(values.pr)}`);
+      if (typeof values.pr !== 'string' || !/^[1-9]\d*$/.test(values.pr))
+        throw usageError(`--pr takes the pull request number, not ${JSON.stringify(values.pr)}`);
       const issueNumber = Number(values.pr);
       const github: GitHubContext = githubContextFromEnv(env);
       // The head and the label as the event saw them: the head is what the review is recorded for.
       const event = github.pullRequest;
       if (event !== undefined && event.number !== issueNumber) {
-        output.err(`dmarcops comment: the event is about pull request ${event.number === undefined ? '(no number)' : `#${event.number}`}, not #${issueNumber}; its head and labels are not used`);
+        output.err(
+          `dmarcops comment: the event is about pull request ${event.number === undefined ? '(no number)' : `#${event.number}`}, not #${issueNumber}; its head and labels are not used`,
+        );
       }
       const ours = event !== undefined && event.number === issueNumber ? event : undefined;
       const labelled = ours?.labels.includes(FORCE_LABEL) === true;
@@ -90,10 +103,14 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       const force = labelled || values.force === true;
       const maxDeletes = positiveInteger(values['max-deletes'], '--max-deletes', DEFAULT_MAX_DELETES, true);
       // Recorded: what apply will check on merge. Not recorded (no event): the plain gates, as a local apply.
-      const render = (planned: Plan) => renderPlanMarkdown(planned, {
-        gates: head === undefined ? evaluateGates(planned, { force, maxDeletes }) : mergeGates(planned, { number: issueNumber, labelled: force, maxDeletes }),
-        forceLabel: labelled,
-      });
+      const render = (planned: Plan) =>
+        renderPlanMarkdown(planned, {
+          gates:
+            head === undefined
+              ? evaluateGates(planned, { force, maxDeletes })
+              : mergeGates(planned, { number: issueNumber, labelled: force, maxDeletes }),
+          forceLabel: labelled,
+        });
 
       let plan: Plan;
       if (typeof values.plan === 'string') {
@@ -119,9 +136,15 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       let marker = PLAN_MARKER;
       if (head !== undefined) {
         marker = planMarker(reviewRecord(plan, { number: issueNumber, head }));
-        if (plan.base === undefined) output.err(`dmarcops comment: the plan was made without --base, so no change is recorded as #${issueNumber}'s own: the ${FORCE_LABEL} label cannot allow its risky changes`);
+        if (plan.base === undefined)
+          output.err(
+            `dmarcops comment: the plan was made without --base, so no change is recorded as #${issueNumber}'s own: the ${FORCE_LABEL} label cannot allow its risky changes`,
+          );
       } else {
-        const why = ours === undefined ? `no pull_request event for #${issueNumber} (GITHUB_EVENT_PATH)` : `the pull_request event for #${issueNumber} names no head commit`;
+        const why =
+          ours === undefined
+            ? `no pull_request event for #${issueNumber} (GITHUB_EVENT_PATH)`
+            : `the pull_request event for #${issueNumber} names no head commit`;
         output.err(`dmarcops comment: ${why}, so the comment records no review: dns-apply will not apply its merge`);
       }
       const { body, truncated } = commentBody(markdown, { marker, ...(github.runUrl === undefined ? {} : { runUrl: github.runUrl }) });
@@ -130,8 +153,14 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       const result = await upsertStickyComment(octokit, { owner: github.owner, repo: github.repo, issueNumber, body, author });
       const what = { created: 'created', updated: 'updated', unchanged: 'already up to date:' }[result.action];
       output.out(`comment ${what} ${result.url}${truncated ? ' (cut to fit; the job summary has the full plan)' : ''}`);
-      if (result.others > 0) output.err(`dmarcops comment: ${result.others} other comment${result.others === 1 ? '' : 's'} by ${author} on #${issueNumber} also carry the plan marker; left alone`);
-      if (result.foreign > 0) output.err(`dmarcops comment: ${result.foreign} comment${result.foreign === 1 ? '' : 's'} on #${issueNumber} by someone other than ${author} carr${result.foreign === 1 ? 'ies' : 'y'} the plan marker: ignored (never updated, never read as the plan)`);
+      if (result.others > 0)
+        output.err(
+          `dmarcops comment: ${result.others} other comment${result.others === 1 ? '' : 's'} by ${author} on #${issueNumber} also carry the plan marker; left alone`,
+        );
+      if (result.foreign > 0)
+        output.err(
+          `dmarcops comment: ${result.foreign} comment${result.foreign === 1 ? '' : 's'} on #${issueNumber} by someone other than ${author} carr${result.foreign === 1 ? 'ies' : 'y'} the plan marker: ignored (never updated, never read as the plan)`,
+        );
       return EXIT.ok;
     },
   };

@@ -9,9 +9,11 @@ import { DATA_OPTION, EXIT, JSON_OPTION, withDescription } from './command.ts';
 export const compactCommand: Command = {
   name: 'compact',
   summary: 'merge the part files of a month (or every month) into one, crash-safely (records/ and tls/)',
-  arguments: [{ name: 'YYYY-MM… | unknown', optional: true, description: 'the months to merge (default: every month with two or more parts)' }],
+  arguments: [
+    { name: 'YYYY-MM… | unknown', optional: true, description: 'the months to merge (default: every month with two or more parts)' },
+  ],
   description: [
-    'Each ingest run adds one immutable part file per month, in records/ (DMARC) and in tls/ (TLS reports). Compaction merges a month\'s parts of ' +
+    "Each ingest run adds one immutable part file per month, in records/ (DMARC) and in tls/ (TLS reports). Compaction merges a month's parts of " +
       'each into one file; rows, dedupe and provenance stay exactly as they were. Without a month, every month with two or more parts.',
     'In a git repository every compaction adds the merged file to the history (the parts stay in it too), so the scheduled workflow compacts only ' +
       'closed months, once: --closed.',
@@ -19,16 +21,24 @@ export const compactCommand: Command = {
       '`dmarcops compact unknown` merges it.',
   ],
   options: [
-    { name: 'closed', type: 'boolean', default: false, description: 'only months that ended more than --grace-days ago (late reports may still come before)' },
-    { name: 'grace-days', type: 'string', value: 'n', default: '7', description: 'days after a month\'s end before it counts as closed' },
+    {
+      name: 'closed',
+      type: 'boolean',
+      default: false,
+      description: 'only months that ended more than --grace-days ago (late reports may still come before)',
+    },
+    { name: 'grace-days', type: 'string', value: 'n', default: '7', description: "days after a month's end before it counts as closed" },
     DATA_OPTION,
     withDescription(JSON_OPTION, 'the results as JSON'),
   ],
   exit: { 0: 'merged, or nothing to merge', 1: 'error' },
   async run(values, months, { output }) {
-    for (const month of months) if (!/^\d{4}-\d{2}$/.test(month) && month !== UNKNOWN_MONTH) throw usageError(`months are written YYYY-MM (or ${UNKNOWN_MONTH}), not ${month}`);
+    for (const month of months)
+      if (!/^\d{4}-\d{2}$/.test(month) && month !== UNKNOWN_MONTH)
+        throw usageError(`months are written YYYY-MM (or ${UNKNOWN_MONTH}), not ${month}`);
     const graceDays = Number(values['grace-days']);
-    if (!Number.isInteger(graceDays) || graceDays < 0) throw usageError(`--grace-days must be a whole number of days, not ${String(values['grace-days'])}`);
+    if (!Number.isInteger(graceDays) || graceDays < 0)
+      throw usageError(`--grace-days must be a whole number of days, not ${String(values['grace-days'])}`);
     const root = String(values.data);
     const closed = (month: string): boolean => values.closed !== true || isClosed(month, new Date(), graceDays);
     const dataset = await openDataset({ root });
@@ -46,7 +56,11 @@ export const compactCommand: Command = {
         const shown = months.length > 0 ? results : results.filter((result) => result.compacted);
         for (const result of shown) {
           const where = `${result.table === 'tls' ? 'tls/' : ''}month=${result.month}`;
-          output.out(result.compacted ? `${where}: ${result.inputs.length} files → 1 (${result.rows.toLocaleString('en-US')} rows, ${kib(result.bytesBefore)} → ${kib(result.bytesAfter)})` : `${where}: nothing to merge`);
+          output.out(
+            result.compacted
+              ? `${where}: ${result.inputs.length} files → 1 (${result.rows.toLocaleString('en-US')} rows, ${kib(result.bytesBefore)} → ${kib(result.bytesAfter)})`
+              : `${where}: nothing to merge`,
+          );
         }
         if (shown.length === 0) output.out(values.closed === true ? 'nothing to merge in closed months' : 'nothing to merge');
       }
@@ -69,7 +83,10 @@ const TABLES: readonly Table[] = ['records', 'tls'];
 
 async function allMonths(root: string, table: Table): Promise<string[]> {
   const names = await readdir(join(root, table)).catch(() => []);
-  return names.filter((name) => name.startsWith('month=')).map((name) => name.slice('month='.length)).sort();
+  return names
+    .filter((name) => name.startsWith('month='))
+    .map((name) => name.slice('month='.length))
+    .sort();
 }
 
 function kib(bytes: number): string {

@@ -24,7 +24,13 @@ export const digestCommand: Command = {
       'the reporters that went silent. A week without reports still makes one (it says so). Prints it; under GitHub Actions it is also the job summary.',
   ],
   options: [
-    { name: 'week', type: 'string', value: 'YYYY-Www', defaultText: 'the last full week before --now', description: 'the week, e.g. 2026-W10' },
+    {
+      name: 'week',
+      type: 'string',
+      value: 'YYYY-Www',
+      defaultText: 'the last full week before --now',
+      description: 'the week, e.g. 2026-W10',
+    },
     ...ALERT_OPTIONS,
     { name: 'format', type: 'string', value: 'f', defaultText: 'markdown', description: 'markdown, text, html or json' },
     withDescription(JSON_OPTION, 'print the digest as JSON: the same as --format json'),
@@ -33,7 +39,7 @@ export const digestCommand: Command = {
       type: 'boolean',
       default: false,
       description:
-        'publish it as the week\'s GitHub issue (label dmarcops:digest), updated in place when made again; closes the digest issues of earlier weeks',
+        "publish it as the week's GitHub issue (label dmarcops:digest), updated in place when made again; closes the digest issues of earlier weeks",
     },
     {
       name: 'mail',
@@ -41,7 +47,12 @@ export const digestCommand: Command = {
       default: false,
       description: 'mail it (HTML + plain text) when DMARCOPS_SMTP_HOST is set; without it, says so and goes on',
     },
-    { name: 'dry-run', type: 'boolean', default: false, description: 'with --issue: say what would change; with --mail: check the settings, send nothing' },
+    {
+      name: 'dry-run',
+      type: 'boolean',
+      default: false,
+      description: 'with --issue: say what would change; with --mail: check the settings, send nothing',
+    },
     withDescription(NOW_OPTION, 'the clock'),
   ],
   exclusive: [['json', 'format']],
@@ -54,7 +65,7 @@ export const digestCommand: Command = {
     { name: 'DMARCOPS_SMTP_PORT', description: '587 (465 with implicit TLS)' },
     { name: 'DMARCOPS_SMTP_TLS', description: 'starttls (default), implicit or none' },
     { name: 'DMARCOPS_SMTP_USER, DMARCOPS_SMTP_PASSWORD', description: 'the login (both or neither)' },
-    { name: 'DMARCOPS_SMTP_FROM', description: 'the sender\'s address' },
+    { name: 'DMARCOPS_SMTP_FROM', description: "the sender's address" },
     { name: 'DMARCOPS_SMTP_TO', description: 'the recipients, comma-separated' },
     { name: 'DMARCOPS_SMTP_CA_FILE', description: 'PEM file of a private CA (certificates are always verified)' },
   ],
@@ -85,7 +96,14 @@ export const digestCommand: Command = {
     const smtp = values.mail === true ? smtpSettingsFromEnv(env) : null;
     const loaded = await loadValidDomains(resolvePath(context.cwd, String(values.domains)), output);
     const { config } = await loadValidAlertsConfig(values, context);
-    const digest = await buildDigest({ dataDir: resolvePath(context.cwd, String(values.data)), domains: loaded.domains, config, week, now, env });
+    const digest = await buildDigest({
+      dataDir: resolvePath(context.cwd, String(values.data)),
+      domains: loaded.domains,
+      config,
+      week,
+      now,
+      env,
+    });
 
     const markdown = renderDigestMarkdown(digest);
     if (format === 'json') output.out(JSON.stringify(digest, null, 2));
@@ -103,16 +121,36 @@ export const digestCommand: Command = {
       const github = githubContextFromEnv(env);
       const octokit = createOctokit(github);
       const login = await workflowLogin(octokit, env);
-      const result = await upsertDigestIssue(octokit, { owner: github.owner, repo: github.repo, login, week: week.label, title: digestSubject(digest), markdown, dryRun });
-      output.err(printable(`digest issue ${result.number === undefined ? '' : `#${result.number} `}${result.action}${result.url === undefined ? '' : ` ${result.url}`}${result.closed.length > 0 ? `; closed ${result.closed.map((n) => `#${n}`).join(', ')}` : ''}`));
+      const result = await upsertDigestIssue(octokit, {
+        owner: github.owner,
+        repo: github.repo,
+        login,
+        week: week.label,
+        title: digestSubject(digest),
+        markdown,
+        dryRun,
+      });
+      output.err(
+        printable(
+          `digest issue ${result.number === undefined ? '' : `#${result.number} `}${result.action}${result.url === undefined ? '' : ` ${result.url}`}${result.closed.length > 0 ? `; closed ${result.closed.map((n) => `#${n}`).join(', ')}` : ''}`,
+        ),
+      );
     }
     if (values.mail === true) {
       if (smtp === null) output.err('digest not mailed: DMARCOPS_SMTP_HOST is not set');
-      else if (dryRun) output.err(printable(`would mail the digest to ${smtp.to.join(', ')} through ${smtp.host}:${smtp.port} (${smtp.tls})`));
+      else if (dryRun)
+        output.err(printable(`would mail the digest to ${smtp.to.join(', ')} through ${smtp.host}:${smtp.port} (${smtp.tls})`));
       else {
-        const sent = await sendMail(smtp, { subject: digestSubject(digest), text: renderDigestText(digest), html: renderDigestHtml(digest) });
+        const sent = await sendMail(smtp, {
+          subject: digestSubject(digest),
+          text: renderDigestText(digest),
+          html: renderDigestHtml(digest),
+        });
         if (sent.rejected.length > 0) {
-          throw new DmarcopsError('smtp-recipients-refused', `the SMTP server ${smtp.host}:${smtp.port} refused ${sent.rejected.join(', ')}`);
+          throw new DmarcopsError(
+            'smtp-recipients-refused',
+            `the SMTP server ${smtp.host}:${smtp.port} refused ${sent.rejected.join(', ')}`,
+          );
         }
         output.err(printable(`digest mailed to ${sent.accepted.join(', ')} (${sent.messageId})`));
       }

@@ -43,12 +43,14 @@ export async function generatedFiles(): Promise<GeneratedFile[]> {
 
 export const docsCommand: Command = {
   name: 'docs',
-  summary: 'regenerate docs/cli.md, docs/errors.md and the README\'s command and rule tables from the code (for contributors)',
+  summary: "regenerate docs/cli.md, docs/errors.md and the README's command and rule tables from the code (for contributors)",
   description: [
-    'The command reference comes from each command\'s table in scripts/cli/, the error reference from scripts/lib/error-catalogue.ts, the rule table ' +
+    "The command reference comes from each command's table in scripts/cli/, the error reference from scripts/lib/error-catalogue.ts, the rule table " +
       'from the lint rules. Run it after changing any of them (`npm run docs`); the tests fail while a generated file is out of date.',
   ],
-  options: [{ name: 'check', type: 'boolean', default: false, description: 'write nothing; exit 1 and name the files that are out of date' }],
+  options: [
+    { name: 'check', type: 'boolean', default: false, description: 'write nothing; exit 1 and name the files that are out of date' },
+  ],
   exit: { 0: 'written, or up to date', 1: 'out of date (with --check)' },
   async run(values, _positionals, { output }) {
     const stale: string[] = [];

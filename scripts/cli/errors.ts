@@ -21,9 +21,17 @@ export const errorsCommand: Command = {
   exit: { 0: 'ok', 2: 'usage error (an unknown code)' },
   async run(values, codes, { output }) {
     const unknown = codes.filter((code) => !Object.hasOwn(ERRORS, code));
-    if (unknown.length > 0) throw usageError(`no error has the code ${unknown.map((code) => JSON.stringify(code)).join(', ')}; \`dmarcops errors\` lists them`);
+    if (unknown.length > 0)
+      throw usageError(`no error has the code ${unknown.map((code) => JSON.stringify(code)).join(', ')}; \`dmarcops errors\` lists them`);
     const wanted = (codes.length > 0 ? codes : Object.keys(ERRORS)) as ErrorCode[];
-    if (values.json) output.out(JSON.stringify(wanted.map((code) => entryData(code)), null, 2));
+    if (values.json)
+      output.out(
+        JSON.stringify(
+          wanted.map((code) => entryData(code)),
+          null,
+          2,
+        ),
+      );
     else if (values.markdown) output.out(errorsMarkdown().trimEnd());
     else if (codes.length > 0) output.out(wanted.map((code) => explain(code)).join('\n\n'));
     else output.out(errorList());
@@ -38,7 +46,11 @@ function entryData(code: ErrorCode): { code: string; area: ErrorArea; title: str
 
 function explain(code: ErrorCode): string {
   const entry = entryData(code);
-  return [`${code}: ${entry.title} (${ERROR_AREAS[entry.area].title}; exit ${entry.exitCode})`, `  when: ${entry.when}`, `  hint: ${entry.hint}`].join('\n');
+  return [
+    `${code}: ${entry.title} (${ERROR_AREAS[entry.area].title}; exit ${entry.exitCode})`,
+    `  when: ${entry.when}`,
+    `  hint: ${entry.hint}`,
+  ].join('\n');
 }
 
 function errorList(): string {
@@ -72,7 +84,12 @@ export function errorsMarkdown(): string {
     const inArea = codes.filter((code) => ERRORS[code].area === area);
     if (inArea.length === 0) continue;
     out.push(`## ${title}`, '', markdownProse(intro), '');
-    out.push('| code | what happened |', '|---|---|', ...inArea.map((code) => `| [\`${code}\`](#${code}) | ${markdownProse(ERRORS[code].title)} |`), '');
+    out.push(
+      '| code | what happened |',
+      '|---|---|',
+      ...inArea.map((code) => `| [\`${code}\`](#${code}) | ${markdownProse(ERRORS[code].title)} |`),
+      '',
+    );
     for (const code of inArea) {
       const entry = entryData(code);
       out.push(`### ${code}`, '', `**${markdownProse(entry.title)}** (exit ${entry.exitCode})`, '');

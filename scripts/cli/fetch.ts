@@ -72,7 +72,10 @@ export const fetchCommand: Command = {
   // --retry-unsupported reads the Invalid folder and files what it stores at once: it goes with neither phase.
   exclusive: [['keep-mail', 'file-only', 'retry-unsupported']],
   environment: [
-    { name: 'DMARCOPS_IMAP_HOST, DMARCOPS_IMAP_USER, DMARCOPS_IMAP_PASSWORD', description: 'required; secrets are read from here only, never printed' },
+    {
+      name: 'DMARCOPS_IMAP_HOST, DMARCOPS_IMAP_USER, DMARCOPS_IMAP_PASSWORD',
+      description: 'required; secrets are read from here only, never printed',
+    },
     { name: 'DMARCOPS_IMAP_PORT', description: '993 (143 with starttls or none)' },
     { name: 'DMARCOPS_IMAP_TLS', description: 'implicit (default), starttls or none' },
     { name: 'DMARCOPS_IMAP_MAILBOX', description: 'the mailbox to read (INBOX)' },
@@ -110,7 +113,13 @@ export const fetchCommand: Command = {
  * Ingests the mailbox and commits the run; then, unless `move` is false (--keep-mail), moves each
  * message to Processed or Invalid. Without --keep-mail the output is exactly the plain fetch's.
  */
-export async function fetchMail(source: ImapSource, config: ImapConfig, values: Values, context: CommandContext, { move }: { move: boolean }): Promise<MailFiling> {
+export async function fetchMail(
+  source: ImapSource,
+  config: ImapConfig,
+  values: Values,
+  context: CommandContext,
+  { move }: { move: boolean },
+): Promise<MailFiling> {
   const uidByName = new Map<string, number>();
   const filing = emptyFiling(config, move);
   const seenBefore: { uid: number; sourceRef: string }[] = [];
@@ -132,13 +141,17 @@ export async function fetchMail(source: ImapSource, config: ImapConfig, values: 
     { origin: 'mailbox' },
   );
   // A copy of a message seen before (redelivered, or left behind when a move failed after a commit).
-  const seen = await ledgerFiling(String(values.data), seenBefore.map((entry) => entry.sourceRef));
+  const seen = await ledgerFiling(
+    String(values.data),
+    seenBefore.map((entry) => entry.sourceRef),
+  );
   for (const { uid, sourceRef } of seenBefore) (seen.get(sourceRef) === 'processed' ? filing.processed : filing.invalid).uids.push(uid);
   const { processed, invalid } = filing;
   if (move) {
     // The run is committed: only now may messages leave the inbox.
     await moveFiled(source, filing);
-    if (!values.json) context.output.out(`  mail     ${processed.uids.length} → ${processed.folder}, ${invalid.uids.length} → ${invalid.folder}`);
+    if (!values.json)
+      context.output.out(`  mail     ${processed.uids.length} → ${processed.folder}, ${invalid.uids.length} → ${invalid.folder}`);
     return filing;
   }
   if (merge) context.output.out(JSON.stringify({ ...summary, mail: filing }, null, 2));
@@ -158,7 +171,12 @@ export async function fetchMail(source: ImapSource, config: ImapConfig, values: 
  * URL, so it is not downloaded here either) and is filed by what the committed ledger says of it.
  * A message no committed run has seen stays: it came after phase 1, and the next run ingests it.
  */
-export async function fileIngestedMail(source: ImapSource, config: ImapConfig, values: Values, context: CommandContext): Promise<MailFiling> {
+export async function fileIngestedMail(
+  source: ImapSource,
+  config: ImapConfig,
+  values: Values,
+  context: CommandContext,
+): Promise<MailFiling> {
   const dataRoot = String(values.data);
   const runs = committedLedgerFiles(dataRoot).length;
   const uidByName = new Map<string, number>();
@@ -167,7 +185,10 @@ export async function fileIngestedMail(source: ImapSource, config: ImapConfig, v
     const uid = uidByName.get(item.name);
     if (uid !== undefined) messages.push({ uid, sourceRef: await item.sourceRef() });
   }
-  const seen = await ledgerFiling(dataRoot, messages.map((message) => message.sourceRef));
+  const seen = await ledgerFiling(
+    dataRoot,
+    messages.map((message) => message.sourceRef),
+  );
   const filing = emptyFiling(config, true);
   for (const { uid, sourceRef } of messages) {
     const folder = seen.get(sourceRef);
@@ -179,11 +200,17 @@ export async function fileIngestedMail(source: ImapSource, config: ImapConfig, v
   if (values.json) output.out(JSON.stringify({ mail: filing }, null, 2));
   else {
     output.out(`${output.style('bold', 'file-only')} ← ${dataRoot}/ (${runs} committed run${runs === 1 ? '' : 's'} in the ledger)`);
-    output.out(`  mail     ${filing.processed.uids.length} → ${config.processedFolder}, ${filing.invalid.uids.length} → ${config.invalidFolder}, ${filing.left.length} left in ${config.mailbox}${filing.left.length > 0 ? ' (not ingested yet: the next run reads them)' : ''}`);
-    if (runs === 0) output.out(`  ${output.style('yellow', 'note')}     no committed run in ${dataRoot}/: nothing can be filed (is --data right?)`);
+    output.out(
+      `  mail     ${filing.processed.uids.length} → ${config.processedFolder}, ${filing.invalid.uids.length} → ${config.invalidFolder}, ${filing.left.length} left in ${config.mailbox}${filing.left.length > 0 ? ' (not ingested yet: the next run reads them)' : ''}`,
+    );
+    if (runs === 0)
+      output.out(`  ${output.style('yellow', 'note')}     no committed run in ${dataRoot}/: nothing can be filed (is --data right?)`);
   }
   if (typeof values['summary-file'] === 'string') {
-    const table = markdownTable([escapeMarkdown(config.processedFolder), escapeMarkdown(config.invalidFolder), `left in ${escapeMarkdown(config.mailbox)}`], [[String(filing.processed.uids.length), String(filing.invalid.uids.length), String(filing.left.length)]]);
+    const table = markdownTable(
+      [escapeMarkdown(config.processedFolder), escapeMarkdown(config.invalidFolder), `left in ${escapeMarkdown(config.mailbox)}`],
+      [[String(filing.processed.uids.length), String(filing.invalid.uids.length), String(filing.left.length)]],
+    );
     await appendFile(values['summary-file'], `### dmarcops fetch --file-only\n\n${table}\n`);
   }
   return filing;
@@ -216,28 +243,45 @@ export async function retryUnsupportedMail(config: ImapConfig, values: Values, c
     const uidByName = new Map<string, number>();
     const seenBefore: { uid: number; sourceRef: string }[] = [];
     async function* items(): AsyncGenerator<IngestItem> {
-      const select = ({ messageId }: { messageId?: string }): boolean => !everyOneNamed || (messageId !== undefined && messageIds.has(ledgerMessageId(messageId) ?? ''));
+      const select = ({ messageId }: { messageId?: string }): boolean =>
+        !everyOneNamed || (messageId !== undefined && messageIds.has(ledgerMessageId(messageId) ?? ''));
       for await (const message of source.messages({ select })) {
         if (message.error || !refs.has(sha256Ref(message.source))) continue;
         const name = `imap:${invalidFolder.mailbox}/${message.uid}`;
         uidByName.set(name, message.uid);
-        yield bytesItem(name, message.source, { ...(message.messageId ? { messageId: message.messageId } : {}), ...(message.subject ? { subject: message.subject } : {}) });
+        yield bytesItem(name, message.source, {
+          ...(message.messageId ? { messageId: message.messageId } : {}),
+          ...(message.subject ? { subject: message.subject } : {}),
+        });
       }
     }
     const merge = values.json === true;
     const runContext: CommandContext = merge ? { ...context, output: { ...output, out: () => {} } } : context;
-    const summary = await runIngest(items(), values, runContext, 'fetch', (result) => {
-      const uid = uidByName.get(result.name);
-      if (uid === undefined) return;
-      if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
-      else (PROCESSED.has(result.outcome) ? filing.processed : filing.invalid).uids.push(uid);
-    }, { origin: 'mailbox' });
-    const seen = await ledgerFiling(dataRoot, seenBefore.map((entry) => entry.sourceRef));
+    const summary = await runIngest(
+      items(),
+      values,
+      runContext,
+      'fetch',
+      (result) => {
+        const uid = uidByName.get(result.name);
+        if (uid === undefined) return;
+        if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
+        else (PROCESSED.has(result.outcome) ? filing.processed : filing.invalid).uids.push(uid);
+      },
+      { origin: 'mailbox' },
+    );
+    const seen = await ledgerFiling(
+      dataRoot,
+      seenBefore.map((entry) => entry.sourceRef),
+    );
     for (const { uid, sourceRef } of seenBefore) (seen.get(sourceRef) === 'processed' ? filing.processed : filing.invalid).uids.push(uid);
     // The run is committed: what is now stored leaves the Invalid folder; the rest is where it belongs.
     await source.moveTo(filing.processed.uids, filing.processed.folder);
     if (merge) output.out(JSON.stringify({ ...summary, mail: filing }, null, 2));
-    else output.out(`  mail     ${filing.processed.uids.length} → ${filing.processed.folder}, ${filing.invalid.uids.length} stay in ${filing.invalid.folder}`);
+    else
+      output.out(
+        `  mail     ${filing.processed.uids.length} → ${filing.processed.folder}, ${filing.invalid.uids.length} stay in ${filing.invalid.folder}`,
+      );
     return filing;
   } finally {
     await source.close();
@@ -245,7 +289,13 @@ export async function retryUnsupportedMail(config: ImapConfig, values: Values, c
 }
 
 function emptyFiling(config: ImapConfig, moved: boolean): MailFiling {
-  return { mailbox: config.mailbox, moved, processed: { folder: config.processedFolder, uids: [] }, invalid: { folder: config.invalidFolder, uids: [] }, left: [] };
+  return {
+    mailbox: config.mailbox,
+    moved,
+    processed: { folder: config.processedFolder, uids: [] },
+    invalid: { folder: config.invalidFolder, uids: [] },
+    left: [],
+  };
 }
 
 /** Moves the filed messages to their folders; those `left` stay in the mailbox. */
@@ -289,11 +339,20 @@ export async function* imapItems(source: ImapSource, mailbox: string, uidByName:
   for await (const message of source.messages()) {
     const name = `imap:${mailbox}/${message.uid}`;
     uidByName.set(name, message.uid);
-    const extra = { ...(message.messageId ? { messageId: message.messageId } : {}), ...(message.subject ? { subject: message.subject } : {}) };
+    const extra = {
+      ...(message.messageId ? { messageId: message.messageId } : {}),
+      ...(message.subject ? { subject: message.subject } : {}),
+    };
     if (message.error) {
       // Not downloaded (too big): named by its IMAP URL, which stays the same while UIDVALIDITY does.
       const error = message.error;
-      yield { name, ...extra, size: message.size, sourceRef: async () => sha256Ref(new TextEncoder().encode(message.ref)), unpack: async () => ({ payloads: [], problems: [{ trail: [name], code: error.code, message: error.message }], kind: 'other' }) };
+      yield {
+        name,
+        ...extra,
+        size: message.size,
+        sourceRef: async () => sha256Ref(new TextEncoder().encode(message.ref)),
+        unpack: async () => ({ payloads: [], problems: [{ trail: [name], code: error.code, message: error.message }], kind: 'other' }),
+      };
       continue;
     }
     yield bytesItem(name, message.source, extra);

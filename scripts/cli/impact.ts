@@ -29,7 +29,12 @@ export const impactCommand: Command = {
     'Under GitHub Actions the Markdown is also appended to $GITHUB_STEP_SUMMARY (when something changed).',
   ],
   options: [
-    { name: 'base', type: 'string', value: 'git-ref', description: 'the base: domains/ as it is at this ref (e.g. origin/main, a pull request\'s base sha)' },
+    {
+      name: 'base',
+      type: 'string',
+      value: 'git-ref',
+      description: "the base: domains/ as it is at this ref (e.g. origin/main, a pull request's base sha)",
+    },
     { name: 'base-domains', type: 'string', value: 'dir', description: 'the base: a folder of domain files' },
     withDescription(DOMAINS_OPTION, 'the head: folder of domain files'),
     withDescription(DATA_OPTION, 'the reports dataset'),
@@ -60,11 +65,12 @@ export const impactCommand: Command = {
   examples: [
     {
       command: 'dmarcops impact --base origin/main',
-      description: 'what the working tree\'s domain files would change against main, over the last 30 days of reports',
+      description: "what the working tree's domain files would change against main, over the last 30 days of reports",
     },
     {
       command: 'dmarcops impact --base HEAD^1 --out impact.json --fail-on-legitimate 0',
-      description: 'in a pull request (dns-plan.yml): the JSON for `dmarcops comment --impact`, and a failing check when legitimate mail would suffer',
+      description:
+        'in a pull request (dns-plan.yml): the JSON for `dmarcops comment --impact`, and a failing check when legitimate mail would suffer',
     },
   ],
   exit: {
@@ -79,7 +85,10 @@ export const impactCommand: Command = {
     const ref = typeof values.base === 'string' ? values.base : undefined;
     const baseDir = String(values['base-domains']);
     const days = positiveInteger(values.days, '--days', DEFAULT_WINDOW_DAYS);
-    const failOn = values['fail-on-legitimate'] === undefined ? undefined : positiveInteger(values['fail-on-legitimate'], '--fail-on-legitimate', 0, true);
+    const failOn =
+      values['fail-on-legitimate'] === undefined
+        ? undefined
+        : positiveInteger(values['fail-on-legitimate'], '--fail-on-legitimate', 0, true);
     const domainsDir = String(values.domains);
 
     const head: ImpactVersion = { domains: (await loadValidDomains(resolvePath(cwd, domainsDir), output)).domains, dir: domainsDir };
@@ -114,7 +123,8 @@ async function baseAtRef(ref: string, domainsDir: string, context: CommandContex
     loaded = await loadDomainsAtRef(ref, domainsDir, context.cwd);
   } catch (error) {
     // The git error's code and hint stay: they say what to fetch.
-    if (error instanceof DmarcopsError) throw new DmarcopsError(error.code, `--base ${ref}: ${error.message}`, { cause: error, hint: error.hint });
+    if (error instanceof DmarcopsError)
+      throw new DmarcopsError(error.code, `--base ${ref}: ${error.message}`, { cause: error, hint: error.hint });
     throw error;
   }
   const errors = [...loaded.findings, ...lintDomains(loaded.domains)].filter((finding) => finding.severity === 'error');
@@ -140,7 +150,9 @@ export async function impactSection(file: string, context: Pick<CommandContext, 
     text = await readFile(resolvePath(context.cwd, file), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      context.output.err(`dmarcops: ${file} does not exist (did \`dmarcops impact --out ${file}\` fail?): the comment has no impact section`);
+      context.output.err(
+        `dmarcops: ${file} does not exist (did \`dmarcops impact --out ${file}\` fail?): the comment has no impact section`,
+      );
       return '';
     }
     throw error;

@@ -18,8 +18,16 @@ import { createProgress } from './progress.ts';
 export const RUN_OPTIONS: OptionSpec[] = [
   DATA_OPTION,
   withDescription(DOMAINS_OPTION, 'folder of domain files; reports for other domains are set aside as foreign'),
-  withDescription(JSON_OPTION, 'print one JSON summary: counts of reports, records, duplicates, foreign, invalid (with sources and reasons)'),
-  { name: 'offline', type: 'boolean', default: false, description: 'no network lookups: enrichment uses the offline ASN data and the PTR cache only' },
+  withDescription(
+    JSON_OPTION,
+    'print one JSON summary: counts of reports, records, duplicates, foreign, invalid (with sources and reasons)',
+  ),
+  {
+    name: 'offline',
+    type: 'boolean',
+    default: false,
+    description: 'no network lookups: enrichment uses the offline ASN data and the PTR cache only',
+  },
   { name: 'summary-file', type: 'string', value: 'file', description: 'also append a Markdown summary (e.g. "$GITHUB_STEP_SUMMARY")' },
   { name: 'max-payload-bytes', type: 'string', value: 'n', defaultText: '256 MiB', description: 'largest uncompressed attachment' },
   { name: 'max-ratio', type: 'string', value: 'n', defaultText: '200', description: 'largest compression ratio once past 1 MiB' },
@@ -30,7 +38,13 @@ export const RUN_OPTIONS: OptionSpec[] = [
     defaultText: '1 MiB; 0 keeps none',
     description: 'largest foreign report kept in <data>/quarantine/foreign/, gzipped; a bigger one gets its ledger row only',
   },
-  { name: 'quarantine-max-run-bytes', type: 'string', value: 'n', defaultText: '4 MiB', description: 'most bytes one run may add to the quarantine' },
+  {
+    name: 'quarantine-max-run-bytes',
+    type: 'string',
+    value: 'n',
+    defaultText: '4 MiB',
+    description: 'most bytes one run may add to the quarantine',
+  },
 ];
 
 /** The dataset root when --data is not given, for the hints that print commands to paste. */
@@ -72,7 +86,10 @@ export async function runIngest(
       onItem(result) {
         counts.items += 1;
         counts.reports += result.reports.length;
-        counts.records += result.reports.reduce((sum, report) => sum + (report.outcome === 'stored' && report.kind === 'aggregate' ? report.records : 0), 0);
+        counts.records += result.reports.reduce(
+          (sum, report) => sum + (report.outcome === 'stored' && report.kind === 'aggregate' ? report.records : 0),
+          0,
+        );
         progress.update(counts);
         onItem?.(result);
       },
@@ -119,27 +136,45 @@ function limitsFrom(values: Values): Partial<UnpackLimits> {
   return limits;
 }
 
-export function renderSummary(summary: IngestSummary, dataRoot: string, output: Output, warnings: string[] = [], origin: InputOrigin = 'files'): void {
+export function renderSummary(
+  summary: IngestSummary,
+  dataRoot: string,
+  output: Output,
+  warnings: string[] = [],
+  origin: InputOrigin = 'files',
+): void {
   const { reports, tls } = summary;
   output.out(`${output.style('bold', `run ${summary.runId}`)} → ${dataRoot}/`);
-  output.out(`  inputs   ${summary.items}${summary.alreadyIngested ? ` (${summary.alreadyIngested} already ingested)` : ''}${summary.unsupported ? `, ${summary.unsupported} unsupported (failure reports)` : ''}`);
-  output.out(`  reports  ${output.style('green', `${reports.stored} new`)} · ${reports.duplicate} duplicate · ${reports.foreign} foreign · ${reports.invalid ? output.style('red', `${reports.invalid} invalid`) : '0 invalid'}`);
+  output.out(
+    `  inputs   ${summary.items}${summary.alreadyIngested ? ` (${summary.alreadyIngested} already ingested)` : ''}${summary.unsupported ? `, ${summary.unsupported} unsupported (failure reports)` : ''}`,
+  );
+  output.out(
+    `  reports  ${output.style('green', `${reports.stored} new`)} · ${reports.duplicate} duplicate · ${reports.foreign} foreign · ${reports.invalid ? output.style('red', `${reports.invalid} invalid`) : '0 invalid'}`,
+  );
   output.out(`  records  ${summary.records.toLocaleString('en-US')}`);
   if (hasTls(summary)) {
-    output.out(`  tls      ${output.style('green', `${tls.stored} new`)} · ${tls.duplicate} duplicate · ${tls.foreign} foreign · ${tls.invalid ? output.style('red', `${tls.invalid} invalid`) : '0 invalid'} · ${tls.rows.toLocaleString('en-US')} rows`);
+    output.out(
+      `  tls      ${output.style('green', `${tls.stored} new`)} · ${tls.duplicate} duplicate · ${tls.foreign} foreign · ${tls.invalid ? output.style('red', `${tls.invalid} invalid`) : '0 invalid'} · ${tls.rows.toLocaleString('en-US')} rows`,
+    );
   }
   if (summary.enrichment) {
     const { lookups, cacheHits, failures, unconfirmed, cachePruned } = summary.enrichment;
     const dropped = unconfirmed > 0 ? `, ${unconfirmed} not forward-confirmed (no name)` : '';
-    output.out(`  lookups  ${lookups} PTR, ${cacheHits} cached, ${failures} failed${dropped}${cachePruned > 0 ? `; ${cachePruned} stale cache entries pruned` : ''}`);
+    output.out(
+      `  lookups  ${lookups} PTR, ${cacheHits} cached, ${failures} failed${dropped}${cachePruned > 0 ? `; ${cachePruned} stale cache entries pruned` : ''}`,
+    );
   }
   // Reasons usually start with the input's own name; print it once.
-  for (const { source, reason } of summary.invalid) output.out(`  ${output.style('red', 'invalid')}  ${printable(reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`)}`);
+  for (const { source, reason } of summary.invalid)
+    output.out(
+      `  ${output.style('red', 'invalid')}  ${printable(reason.startsWith(source.split(' › ')[0] ?? source) ? reason : `${source}: ${reason}`)}`,
+    );
   for (const { source, policyDomain, kind } of summary.foreign) {
     const what = kind === 'tls' ? `TLS report for ${policyDomain || '(no policy domain)'}` : `policy domain ${policyDomain || '(empty)'}`;
     output.out(`  ${output.style('yellow', 'foreign')}  ${printable(`${source}: ${what} is not in domains/`)}`);
   }
-  for (const { source, reason } of summary.skipped ?? []) output.out(`  ${output.style('yellow', 'skipped')}  ${printable(`${source}: ${reason}`)}`);
+  for (const { source, reason } of summary.skipped ?? [])
+    output.out(`  ${output.style('yellow', 'skipped')}  ${printable(`${source}: ${reason}`)}`);
   for (const warning of warnings) output.out(`  ${output.style('yellow', 'note')}     ${printable(warning)}`);
   for (const line of retryHints(summary, dataRoot, origin)) output.out(`  (${line})`);
 }
@@ -163,14 +198,20 @@ function retryHints(summary: IngestSummary, dataRoot: string, origin: InputOrigi
   const { notKept } = summary.quarantine;
   if (foreign > 0) {
     const kept = foreign - notKept;
-    const where = notKept === 0 ? `kept in ${dataRoot}/quarantine/foreign/` : `${kept} kept in ${dataRoot}/quarantine/foreign/, ${notKept} over the quarantine caps (ledger row only; the original is ${origin === 'files' ? 'your file' : 'in the Invalid folder'})`;
+    const where =
+      notKept === 0
+        ? `kept in ${dataRoot}/quarantine/foreign/`
+        : `${kept} kept in ${dataRoot}/quarantine/foreign/, ${notKept} over the quarantine caps (ledger row only; the original is ${origin === 'files' ? 'your file' : 'in the Invalid folder'})`;
     hints.push(`foreign reports ${where}; after adding the domain: ${retryCommand(dataRoot)}`);
   }
   if (invalid + summary.unsupported > 0) {
-    const originals = origin === 'files'
-      ? 'the files stay where they are'
-      : "the messages go to the mailbox's Invalid folder (save them as .eml or mbox files to read them again)";
-    hints.push(`invalid and unsupported inputs are not kept in ${dataRoot}/, only their ledger rows: ${originals}; after upgrading dmarcops: dmarcops ingest --retry <files>${dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`}`);
+    const originals =
+      origin === 'files'
+        ? 'the files stay where they are'
+        : "the messages go to the mailbox's Invalid folder (save them as .eml or mbox files to read them again)";
+    hints.push(
+      `invalid and unsupported inputs are not kept in ${dataRoot}/, only their ledger rows: ${originals}; after upgrading dmarcops: dmarcops ingest --retry <files>${dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`}`,
+    );
   }
   if (summary.tls.earlierUnsupported > 0) hints.push(earlierUnsupportedHint(summary.tls.earlierUnsupported, dataRoot));
   return hints;
@@ -180,9 +221,11 @@ function retryHints(summary: IngestSummary, dataRoot: string, origin: InputOrigi
 function earlierUnsupportedHint(count: number, dataRoot: string): string {
   const data = dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`;
   const reports = count === 1 ? '1 TLS report' : `${count} TLS reports`;
-  return `${reports} that an earlier dmarcops set aside as unsupported ${count === 1 ? 'waits' : 'wait'} to be read: ` +
+  return (
+    `${reports} that an earlier dmarcops set aside as unsupported ${count === 1 ? 'waits' : 'wait'} to be read: ` +
     `dmarcops fetch --retry-unsupported${data} reads ${count === 1 ? 'it' : 'them'} from the mailbox's Invalid folder; ` +
-    `files: dmarcops ingest <files>${data} (see dmarcops ledger --kind tls --outcome unsupported)`;
+    `files: dmarcops ingest <files>${data} (see dmarcops ledger --kind tls --outcome unsupported)`
+  );
 }
 
 function shellQuote(text: string): string {
@@ -200,21 +243,67 @@ export function summaryMarkdown(summary: IngestSummary, origin: InputOrigin = 'f
   const lines = [
     `### dmarcops ingest ${escapeMarkdown(summary.runId)}`,
     '',
-    markdownTable(['inputs', 'new reports', 'duplicates', 'foreign', 'invalid', 'records'], [[String(summary.items), String(reports.stored), String(reports.duplicate), String(reports.foreign), String(reports.invalid), String(summary.records)]]),
+    markdownTable(
+      ['inputs', 'new reports', 'duplicates', 'foreign', 'invalid', 'records'],
+      [
+        [
+          String(summary.items),
+          String(reports.stored),
+          String(reports.duplicate),
+          String(reports.foreign),
+          String(reports.invalid),
+          String(summary.records),
+        ],
+      ],
+    ),
   ];
   if (hasTls(summary)) {
-    lines.push('', markdownTable(['TLS reports: new', 'duplicates', 'foreign', 'invalid', 'rows'], [[String(tls.stored), String(tls.duplicate), String(tls.foreign), String(tls.invalid), String(tls.rows)]]));
+    lines.push(
+      '',
+      markdownTable(
+        ['TLS reports: new', 'duplicates', 'foreign', 'invalid', 'rows'],
+        [[String(tls.stored), String(tls.duplicate), String(tls.foreign), String(tls.invalid), String(tls.rows)]],
+      ),
+    );
   }
   const kindColumn = (kind: string): string => (kind === 'tls' ? 'TLS' : 'DMARC');
-  if (summary.invalid.length > 0) lines.push('', '**Invalid inputs** (not kept: ledger row only)', '', markdownTable(['source', 'report', 'reason'], summary.invalid.map(({ source, reason, kind }) => [escapeMarkdown(source), kindColumn(kind), escapeMarkdown(reason)])));
-  if (summary.foreign.length > 0) lines.push('', '**Foreign reports** (policy domain not in `domains/`)', '', markdownTable(['source', 'report', 'policy domain'], summary.foreign.map(({ source, policyDomain, kind }) => [escapeMarkdown(source), kindColumn(kind), escapeMarkdown(policyDomain)])));
-  if (summary.foreign.length > 0) lines.push('', `Foreign reports are kept in \`reports/quarantine/foreign/\`${summary.quarantine.notKept > 0 ? ` (${summary.quarantine.notKept} over the quarantine caps: ledger row only)` : ''}: after adding the domain, \`dmarcops ingest --retry reports/quarantine\` reads them again.`);
+  if (summary.invalid.length > 0)
+    lines.push(
+      '',
+      '**Invalid inputs** (not kept: ledger row only)',
+      '',
+      markdownTable(
+        ['source', 'report', 'reason'],
+        summary.invalid.map(({ source, reason, kind }) => [escapeMarkdown(source), kindColumn(kind), escapeMarkdown(reason)]),
+      ),
+    );
+  if (summary.foreign.length > 0)
+    lines.push(
+      '',
+      '**Foreign reports** (policy domain not in `domains/`)',
+      '',
+      markdownTable(
+        ['source', 'report', 'policy domain'],
+        summary.foreign.map(({ source, policyDomain, kind }) => [escapeMarkdown(source), kindColumn(kind), escapeMarkdown(policyDomain)]),
+      ),
+    );
+  if (summary.foreign.length > 0)
+    lines.push(
+      '',
+      `Foreign reports are kept in \`reports/quarantine/foreign/\`${summary.quarantine.notKept > 0 ? ` (${summary.quarantine.notKept} over the quarantine caps: ledger row only)` : ''}: after adding the domain, \`dmarcops ingest --retry reports/quarantine\` reads them again.`,
+    );
   if (summary.invalid.length > 0 || summary.unsupported > 0) {
     const originals = origin === 'files' ? 'the original files' : "the messages in the mailbox's Invalid folder (saved as .eml or mbox)";
-    lines.push('', `Invalid and unsupported inputs are not kept in the repository, only their ledger rows; after upgrading dmarcops, \`dmarcops ingest --retry\` ${originals}.`);
+    lines.push(
+      '',
+      `Invalid and unsupported inputs are not kept in the repository, only their ledger rows; after upgrading dmarcops, \`dmarcops ingest --retry\` ${originals}.`,
+    );
   }
   if (tls.earlierUnsupported > 0) {
-    lines.push('', `${tls.earlierUnsupported} TLS report${tls.earlierUnsupported === 1 ? '' : 's'} set aside as unsupported by an earlier dmarcops: \`dmarcops fetch --retry-unsupported\` reads them from the mailbox's Invalid folder (files: \`dmarcops ingest <files>\`).`);
+    lines.push(
+      '',
+      `${tls.earlierUnsupported} TLS report${tls.earlierUnsupported === 1 ? '' : 's'} set aside as unsupported by an earlier dmarcops: \`dmarcops fetch --retry-unsupported\` reads them from the mailbox's Invalid folder (files: \`dmarcops ingest <files>\`).`,
+    );
   }
   return lines.join('\n');
 }
@@ -253,7 +342,10 @@ export const ingestCommand: Command = {
   ],
   examples: [
     { command: 'dmarcops ingest ~/Downloads/reports/', description: 'a folder of report files and saved mail' },
-    { command: 'dmarcops ingest --retry reports/quarantine', description: 'after adding a domain file: read the foreign reports kept for it' },
+    {
+      command: 'dmarcops ingest --retry reports/quarantine',
+      description: 'after adding a domain file: read the foreign reports kept for it',
+    },
   ],
   exit: { 0: 'the run committed (invalid inputs are reported, not fatal)', 1: 'error' },
   async run(values, paths, context) {

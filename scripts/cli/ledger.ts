@@ -30,13 +30,15 @@ export const ledgerCommand: Command = {
     withDescription(JSON_OPTION, 'the ledger rows as JSON'),
   ],
   examples: [
-    { command: 'dmarcops ledger --org google --day 2026-06-12', description: 'did we get Google\'s report for the 12th?' },
+    { command: 'dmarcops ledger --org google --day 2026-06-12', description: "did we get Google's report for the 12th?" },
     { command: 'dmarcops ledger --kind tls --outcome invalid', description: 'the TLS reports that could not be read, with reasons' },
   ],
   exit: { 0: 'at least one match', 1: 'none' },
   async run(values, _positionals, { output }) {
-    if (typeof values.day === 'string' && !/^\d{4}-\d{2}-\d{2}$/.test(values.day)) throw usageError(`--day must be YYYY-MM-DD, not ${values.day}`);
-    if (typeof values.outcome === 'string' && !OUTCOMES.includes(values.outcome)) throw usageError(`--outcome must be one of ${OUTCOMES.join(', ')}`);
+    if (typeof values.day === 'string' && !/^\d{4}-\d{2}-\d{2}$/.test(values.day))
+      throw usageError(`--day must be YYYY-MM-DD, not ${values.day}`);
+    if (typeof values.outcome === 'string' && !OUTCOMES.includes(values.outcome))
+      throw usageError(`--outcome must be one of ${OUTCOMES.join(', ')}`);
     if (typeof values.kind === 'string' && !KINDS.includes(values.kind)) throw usageError(`--kind must be one of ${KINDS.join(', ')}`);
     const query: Parameters<typeof findReports>[1] = {};
     if (typeof values.org === 'string') query.org = values.org;
@@ -60,5 +62,7 @@ function describeRow(row: LedgerRow): string {
   const records = row.records === null ? '' : ` · ${row.records} ${tls ? 'rows' : 'records'}`;
   const sessions = tls && row.messages !== null ? ` · ${row.messages} sessions` : '';
   const reason = row.reason ? ` · ${row.reason}` : '';
-  return printable(`${row.outcome.padEnd(11)} ${tls ? 'TLS ' : ''}${row.policyDomain ?? '-'}  ${who}${period}${records}${sessions}${reason}  (run ${row.ingestRun})`);
+  return printable(
+    `${row.outcome.padEnd(11)} ${tls ? 'TLS ' : ''}${row.policyDomain ?? '-'}  ${who}${period}${records}${sessions}${reason}  (run ${row.ingestRun})`,
+  );
 }

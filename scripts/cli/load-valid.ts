@@ -10,7 +10,10 @@ export async function loadValidDomains(dir: string, output: Output): Promise<Loa
   const errors = result.findings.filter((finding) => finding.severity === 'error');
   if (errors.length > 0) {
     for (const finding of errors) output.err(formatFinding(finding, output, result.texts.get(finding.file)));
-    throw new DmarcopsError('domains-invalid', `${errors.length} error${errors.length === 1 ? '' : 's'} in ${dir}; run \`dmarcops validate\` and fix them first`);
+    throw new DmarcopsError(
+      'domains-invalid',
+      `${errors.length} error${errors.length === 1 ? '' : 's'} in ${dir}; run \`dmarcops validate\` and fix them first`,
+    );
   }
   return result;
 }

@@ -20,14 +20,24 @@ export const migrateQuarantineCommand: Command = {
   options: [
     DATA_OPTION,
     { name: 'dry-run', type: 'boolean', default: false, description: 'say what would change, change nothing' },
-    { name: 'quarantine-max-report-bytes', type: 'string', value: 'n', defaultText: '1 MiB', description: 'largest foreign report kept, gzipped; bigger ones are removed' },
+    {
+      name: 'quarantine-max-report-bytes',
+      type: 'string',
+      value: 'n',
+      defaultText: '1 MiB',
+      description: 'largest foreign report kept, gzipped; bigger ones are removed',
+    },
     withDescription(JSON_OPTION, 'the result as JSON'),
   ],
   exit: { 0: 'migrated, or nothing to migrate', 1: 'error' },
   async run(values, _positionals, { output }) {
     const maxReportBytes = numberOption(values, 'quarantine-max-report-bytes', { zero: true });
     const root = String(values.data);
-    const result = await migrateQuarantine({ root, dryRun: values['dry-run'] === true, limits: maxReportBytes === undefined ? {} : { maxReportBytes } });
+    const result = await migrateQuarantine({
+      root,
+      dryRun: values['dry-run'] === true,
+      limits: maxReportBytes === undefined ? {} : { maxReportBytes },
+    });
     if (values.json) output.out(JSON.stringify(result, null, 2));
     else render(result, root, output);
     return EXIT.ok;
@@ -42,10 +52,15 @@ function render(result: MigrationResult, root: string, output: Output): void {
     return;
   }
   output.out(`${output.style('bold', result.dryRun ? 'migrate-quarantine (dry run: nothing changed)' : 'migrate-quarantine')} → ${root}/`);
-  for (const file of changed) output.out(`  ${file.action.padEnd(9)} ${printable(`${file.path}: ${file.note}${file.ledgerRow ? (result.dryRun ? ' (ledger row to add)' : ' (ledger row added)') : ''}`)}`);
+  for (const file of changed)
+    output.out(
+      `  ${file.action.padEnd(9)} ${printable(`${file.path}: ${file.note}${file.ledgerRow ? (result.dryRun ? ' (ledger row to add)' : ' (ledger row added)') : ''}`)}`,
+    );
   const count = (action: string): number => files.filter((file) => file.action === action).length;
   output.out(`  files    ${count('removed')} removed · ${count('rewritten')} rewritten as their report · ${count('kept')} kept`);
-  output.out(`  ledger   ${result.ledgerRows} row${result.ledgerRows === 1 ? '' : 's'} added${result.runId ? ` (run ${result.runId})` : ''} · ${scrubbed.parts.length} part${scrubbed.parts.length === 1 ? '' : 's'} cleaned (${scrubbed.rows} rows: addresses and quoted content removed)`);
+  output.out(
+    `  ledger   ${result.ledgerRows} row${result.ledgerRows === 1 ? '' : 's'} added${result.runId ? ` (run ${result.runId})` : ''} · ${scrubbed.parts.length} part${scrubbed.parts.length === 1 ? '' : 's'} cleaned (${scrubbed.rows} rows: addresses and quoted content removed)`,
+  );
   if (!result.dryRun && count('removed') + count('rewritten') + scrubbed.parts.length > 0) {
     output.out('  (git history still holds the old files and ledger parts: see docs/dataset.md, "Migrating a quarantine", to purge it)');
   }

@@ -13,7 +13,9 @@ export const newCommand: Command = {
   name: 'new',
   summary: 'scaffold a commented domain file (never overwrites)',
   arguments: [{ name: 'domain', description: 'the domain, as in DNS (example.com)' }],
-  description: ['Writes <dir>/<domain>.yaml with the keys to decide on and the defaults shown as comments, creating the folder when it does not exist yet.'],
+  description: [
+    'Writes <dir>/<domain>.yaml with the keys to decide on and the defaults shown as comments, creating the folder when it does not exist yet.',
+  ],
   options: [DOMAINS_OPTION],
   examples: [{ command: 'dmarcops new example.com' }],
   exit: { 0: 'written', 1: 'the file exists or the domain is invalid' },
@@ -26,16 +28,23 @@ export const newCommand: Command = {
     const file = join(dir, `${domain}.yaml`);
     const text = scaffoldDomainFile(domain, defaults ?? {});
     // Check the scaffold before writing it: a bad domain name is caught here, not by the next validate.
-    const check = loadDomainTexts([{ file, text }], defaultsText === undefined ? undefined : { file: join(dir, DEFAULTS_FILE_NAME), text: defaultsText });
+    const check = loadDomainTexts(
+      [{ file, text }],
+      defaultsText === undefined ? undefined : { file: join(dir, DEFAULTS_FILE_NAME), text: defaultsText },
+    );
     const errors = check.findings.filter((finding) => finding.severity === 'error' && finding.file === file);
-    if (errors.length > 0) throw new DmarcopsError('domain-name-invalid', `cannot create ${file}: ${errors.map((finding) => finding.message).join('; ')}`);
+    if (errors.length > 0)
+      throw new DmarcopsError('domain-name-invalid', `cannot create ${file}: ${errors.map((finding) => finding.message).join('; ')}`);
     // A new repository may not have its domains folder yet: make it (and say so), rather than fail.
     const madeFolder = await mkdir(dir, { recursive: true });
     if (madeFolder !== undefined) output.out(`created the folder ${printable(dir)}`);
     try {
       await writeFile(file, text, { flag: 'wx' });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new DmarcopsError('domain-file-exists', `${file} already exists; dmarcops new never overwrites a domain file`, { location: { file } });
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new DmarcopsError('domain-file-exists', `${file} already exists; dmarcops new never overwrites a domain file`, {
+          location: { file },
+        });
       throw error;
     }
     output.out(`created ${printable(file)}`);

@@ -17,7 +17,11 @@ export interface Output {
   colors: boolean;
 }
 
-export function createOutput(stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr, env: NodeJS.ProcessEnv = process.env): Output {
+export function createOutput(
+  stdout: NodeJS.WriteStream = process.stdout,
+  stderr: NodeJS.WriteStream = process.stderr,
+  env: NodeJS.ProcessEnv = process.env,
+): Output {
   const colors = Boolean(stdout.isTTY) && env.NO_COLOR === undefined && env.TERM !== 'dumb' && env.FORCE_COLOR !== '0';
   return {
     out: (line = '') => void stdout.write(`${line}\n`),
@@ -42,9 +46,14 @@ export function formatFinding(finding: Finding, output: Pick<Output, 'style'>, t
     // The caret stays under its character when escapes before it widen the line.
     const indent = printable(source.slice(0, Math.max(0, finding.col - 1))).length;
     lines.push(`${output.style('dim', `${gutter} |`)} ${printable(source)}`);
-    lines.push(`${' '.repeat(gutter.length)} ${output.style('dim', '|')} ${' '.repeat(indent)}${output.style(SEVERITY_STYLE[finding.severity], '^')}`);
+    lines.push(
+      `${' '.repeat(gutter.length)} ${output.style('dim', '|')} ${' '.repeat(indent)}${output.style(SEVERITY_STYLE[finding.severity], '^')}`,
+    );
   }
-  if (finding.hint) lines.push(`${' '.repeat(String(finding.line).length)} ${output.style('dim', '=')} ${output.style('dim', 'hint:')} ${printable(finding.hint)}`);
+  if (finding.hint)
+    lines.push(
+      `${' '.repeat(String(finding.line).length)} ${output.style('dim', '=')} ${output.style('dim', 'hint:')} ${printable(finding.hint)}`,
+    );
   return lines.join('\n');
 }
 

@@ -48,7 +48,11 @@ export interface PlanInputs {
 }
 
 /** Domain files → desired records → a plan from the providers. Shared by plan, apply and comment. */
-export async function planFromDomains(inputs: PlanInputs, context: CommandContext, deps: DnsCommandDeps): Promise<PlanRun & { desired: ManagedRecord[] }> {
+export async function planFromDomains(
+  inputs: PlanInputs,
+  context: CommandContext,
+  deps: DnsCommandDeps,
+): Promise<PlanRun & { desired: ManagedRecord[] }> {
   const desired = await desiredFromDomains(inputs.domains, context);
   const resolve = deps.resolve ?? providerResolver(context.env);
   const options = {
@@ -69,13 +73,17 @@ async function baseFromGit(ref: string, dir: string, context: CommandContext, de
     loaded = await loadDomainsAtRef(ref, dir, context.cwd);
   } catch (error) {
     // The git error's code and hint stay: they say what to fetch.
-    if (error instanceof DmarcopsError) throw new DmarcopsError(error.code, `--base ${ref}: ${error.message}`, { cause: error, hint: error.hint });
+    if (error instanceof DmarcopsError)
+      throw new DmarcopsError(error.code, `--base ${ref}: ${error.message}`, { cause: error, hint: error.hint });
     throw error;
   }
   const errors = [...loaded.findings, ...lintDomains(loaded.domains)].filter((finding) => finding.severity === 'error');
   if (errors.length > 0) {
     const [first] = errors;
-    throw new DmarcopsError('base-invalid', `--base ${ref}: the domain files there have ${errors.length} error${errors.length === 1 ? '' : 's'} (${first?.file}: ${first?.message}), so the base plan cannot be made`);
+    throw new DmarcopsError(
+      'base-invalid',
+      `--base ${ref}: the domain files there have ${errors.length} error${errors.length === 1 ? '' : 's'} (${first?.file}: ${first?.message}), so the base plan cannot be made`,
+    );
   }
   const removed = deps.removedDomains ?? (await removedDomainsFromGit(resolvePath(context.cwd, dir), context.cwd, loaded.commit)).domains;
   return { desired: managedRecords(loaded.domains.map((domain) => domain.policy)), removedDomains: removed, commit: loaded.commit };
@@ -97,7 +105,12 @@ export async function removedDomains(dir: string, context: CommandContext, deps:
  * What git history tells the planner (plan, apply and comment alike): domain files removed, and the
  * MTA-STS / TLS reporting names dmarcops may have published, so their records are deleted.
  */
-export async function historyOptions(dir: string, desired: readonly ManagedRecord[], context: CommandContext, deps: DnsCommandDeps): Promise<Pick<LookupOptions, 'removedDomains' | 'formerNames'>> {
+export async function historyOptions(
+  dir: string,
+  desired: readonly ManagedRecord[],
+  context: CommandContext,
+  deps: DnsCommandDeps,
+): Promise<Pick<LookupOptions, 'removedDomains' | 'formerNames'>> {
   const removed = await removedDomains(dir, context, deps);
   const domains = [...new Set([...desired.map((record) => record.domain), ...removed])];
   return { removedDomains: removed, formerNames: await formerNames(dir, domains, context, deps) };
@@ -114,14 +127,20 @@ async function formerNames(dir: string, domains: string[], context: CommandConte
 export function positiveInteger(value: unknown, flag: string, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
   const text = String(value);
-  if (!/^\d+$/.test(text) || (!allowZero && Number(text) === 0)) throw usageError(`${flag} must be a ${allowZero ? 'whole number' : 'positive whole number'}, not ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text) || (!allowZero && Number(text) === 0))
+    throw usageError(`${flag} must be a ${allowZero ? 'whole number' : 'positive whole number'}, not ${JSON.stringify(text)}`);
   return Number(text);
 }
 
 /** Options of plan that apply and comment share (they plan too). */
 export const PLAN_OPTIONS: OptionSpec[] = [
   DOMAINS_OPTION,
-  { name: 'delete-unrelated', type: 'boolean', default: false, description: 'also delete TXT records at the managed names that are not of the name\'s kind (v=DMARC1…, v=STSv1…, v=TLSRPTv1…)' },
+  {
+    name: 'delete-unrelated',
+    type: 'boolean',
+    default: false,
+    description: "also delete TXT records at the managed names that are not of the name's kind (v=DMARC1…, v=STSv1…, v=TLSRPTv1…)",
+  },
   { name: 'concurrency', type: 'string', value: 'n', defaultText: '16', description: 'zones read at once' },
 ];
 
@@ -133,9 +152,16 @@ export function planOption(name: string, changes: Partial<OptionSpec> = {}): Opt
 }
 
 export const CREDENTIALS: NonNullable<Command['environment']> = [
-  { name: 'CLOUDFLARE_API_TOKEN', description: 'Cloudflare: an API token with Zone:Read and DNS:Read (DNS:Edit to apply); CLOUDFLARE_BASE_URL and CLOUDFLARE_ACCOUNT_ID are optional' },
-  { name: 'PDNS_API_URL, PDNS_API_KEY', description: 'PowerDNS: the HTTP API\'s base URL and key (PDNS_SERVER_ID, default localhost)' },
-  { name: 'DMARCOPS_RFC2136_*', description: 'RFC 2136: SERVER, KEY_NAME, KEY_SECRET (and KEY_ALGORITHM) of a TSIG key allowed to update the zone (docs/dns.md)' },
+  {
+    name: 'CLOUDFLARE_API_TOKEN',
+    description:
+      'Cloudflare: an API token with Zone:Read and DNS:Read (DNS:Edit to apply); CLOUDFLARE_BASE_URL and CLOUDFLARE_ACCOUNT_ID are optional',
+  },
+  { name: 'PDNS_API_URL, PDNS_API_KEY', description: "PowerDNS: the HTTP API's base URL and key (PDNS_SERVER_ID, default localhost)" },
+  {
+    name: 'DMARCOPS_RFC2136_*',
+    description: 'RFC 2136: SERVER, KEY_NAME, KEY_SECRET (and KEY_ALGORITHM) of a TSIG key allowed to update the zone (docs/dns.md)',
+  },
   { name: 'GITHUB_STEP_SUMMARY', description: 'under GitHub Actions, the plan is also appended here as Markdown' },
 ];
 
@@ -147,36 +173,62 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
       'Reads the records the domain files ask for (_dmarc.<domain> TXT, the _report._dmarc authorisations, _mta-sts.<domain> and _smtp._tls.<domain>), ' +
         'reads the current TXT records at those names from each provider (one listing per zone), and prints the changes: + create, ~ update, - delete, ' +
         'each with a reason. Deletions and weaker policies are flagged risky: `dmarcops apply` makes them only with --force. Nothing is ever written to DNS.',
-      'Only what dmarcops owns is compared: the values of the name\'s kind (v=DMARC1…, v=STSv1…, v=TLSRPTv1…). Other TXT there are reported and left alone. ' +
+      "Only what dmarcops owns is compared: the values of the name's kind (v=DMARC1…, v=STSv1…, v=TLSRPTv1…). Other TXT there are reported and left alone. " +
         'Records of domain files removed from the folder, and of mta_sts / tls_reports keys removed (seen in git history), are deleted, only in zones ' +
         'some domain file still manages. See docs/plan.md (the JSON shape too) and docs/dns.md.',
     ],
     options: [
       DOMAINS_OPTION,
-      { name: 'format', type: 'string', value: 'f', default: 'text', description: 'text (coloured on a terminal), markdown, or json (docs/plan.md)' },
-      { name: 'out', type: 'string', value: 'file', description: 'also write the plan as JSON, for `dmarcops apply --plan` and `dmarcops comment --plan`' },
+      {
+        name: 'format',
+        type: 'string',
+        value: 'f',
+        default: 'text',
+        description: 'text (coloured on a terminal), markdown, or json (docs/plan.md)',
+      },
+      {
+        name: 'out',
+        type: 'string',
+        value: 'file',
+        description: 'also write the plan as JSON, for `dmarcops apply --plan` and `dmarcops comment --plan`',
+      },
       {
         name: 'base',
         type: 'string',
         value: 'git-ref',
         description:
-          'also plan the domain files at this ref (a pull request\'s base) against the same listings: changes it gives too are marked as already pending there, ' +
+          "also plan the domain files at this ref (a pull request's base) against the same listings: changes it gives too are marked as already pending there, " +
           `the others are this change's own (only those can the ${FORCE_LABEL} label allow on merge)`,
       },
       planOption('delete-unrelated'),
-      { name: 'max-deletes', type: 'string', value: 'n', defaultText: String(DEFAULT_MAX_DELETES), description: 'the deletion cap apply will use, for the "apply would refuse" line' },
+      {
+        name: 'max-deletes',
+        type: 'string',
+        value: 'n',
+        defaultText: String(DEFAULT_MAX_DELETES),
+        description: 'the deletion cap apply will use, for the "apply would refuse" line',
+      },
       planOption('concurrency'),
-      { name: 'detailed-exitcode', type: 'boolean', default: false, description: 'exit 3 when there are changes (like terraform plan -detailed-exitcode)' },
+      {
+        name: 'detailed-exitcode',
+        type: 'boolean',
+        default: false,
+        description: 'exit 3 when there are changes (like terraform plan -detailed-exitcode)',
+      },
     ],
     environment: CREDENTIALS,
     examples: [
       { command: 'dmarcops plan', description: 'what would change, coloured' },
-      { command: 'dmarcops plan --base origin/main --out plan.json', description: 'in a pull request: its own changes marked, the plan saved for comment and apply' },
+      {
+        command: 'dmarcops plan --base origin/main --out plan.json',
+        description: 'in a pull request: its own changes marked, the plan saved for comment and apply',
+      },
     ],
     exit: { 0: 'planned (changes or not)', 1: 'invalid domain files or a provider error', 3: 'changes, with --detailed-exitcode' },
     async run(values, _positionals, context) {
       const format = String(values.format);
-      if (!['text', 'markdown', 'json'].includes(format)) throw usageError(`--format must be text, markdown or json, not ${JSON.stringify(format)}`);
+      if (!['text', 'markdown', 'json'].includes(format))
+        throw usageError(`--format must be text, markdown or json, not ${JSON.stringify(format)}`);
       const maxDeletes = positiveInteger(values['max-deletes'], '--max-deletes', DEFAULT_MAX_DELETES, true);
       const inputs = {
         domains: String(values.domains),

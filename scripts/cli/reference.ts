@@ -50,7 +50,9 @@ export function checkCommandLine(spec: CommandSpec, values: OptionValues, positi
     if (action === undefined) throw usageError(`say what to do: ${choice}`);
     const known = spec.actions.find((candidate) => candidate.name === action);
     if (known === undefined) throw usageError(`unknown action \`${action}\`: use ${choice}`);
-    const misplaced = spec.options.find((option) => option.actions !== undefined && !option.actions.includes(action) && given.has(option.name));
+    const misplaced = spec.options.find(
+      (option) => option.actions !== undefined && !option.actions.includes(action) && given.has(option.name),
+    );
     if (misplaced !== undefined) throw usageError(`--${misplaced.name} does not apply to \`${spec.name} ${action}\``);
   }
   for (const option of spec.options) {
@@ -64,7 +66,9 @@ export function checkCommandLine(spec: CommandSpec, values: OptionValues, positi
   }
   for (const group of spec.oneOf ?? []) {
     if (group.some((name) => given.has(name))) continue;
-    const labels = group.map((name) => spec.options.find((option) => option.name === name)).map((option) => (option === undefined ? '' : optionLabel(option)));
+    const labels = group
+      .map((name) => spec.options.find((option) => option.name === name))
+      .map((option) => (option === undefined ? '' : optionLabel(option)));
     throw usageError(`${labels.length === 2 ? labels.join(' or ') : `one of ${labels.join(', ')}`} is required (one of them)`);
   }
 }
@@ -140,7 +144,9 @@ export function synopsis(spec: CommandSpec): string[] {
 function exitCodes(spec: CommandSpec): [number, string][] {
   const codes = { ...spec.exit };
   codes[2] ??= 'usage error';
-  return Object.entries(codes).map(([code, meaning]) => [Number(code), meaning] as [number, string]).sort((a, b) => a[0] - b[0]);
+  return Object.entries(codes)
+    .map(([code, meaning]) => [Number(code), meaning] as [number, string])
+    .sort((a, b) => a[0] - b[0]);
 }
 
 function groups(options: OptionSpec[]): [string, OptionSpec[]][] {
@@ -181,7 +187,8 @@ export function renderHelp(spec: CommandSpec): string {
   if (spec.actions !== undefined && spec.actions.length > 0) {
     lines.push('', 'actions:');
     const width = Math.max(...spec.actions.map((action) => action.name.length));
-    for (const action of spec.actions) lines.push(...wrap(action.summary, WIDTH, `  ${action.name.padEnd(width)}  `, ' '.repeat(width + 4)));
+    for (const action of spec.actions)
+      lines.push(...wrap(action.summary, WIDTH, `  ${action.name.padEnd(width)}  `, ' '.repeat(width + 4)));
   }
   if (spec.description.length > 0) lines.push('', ...blocks(spec.description, ''));
   const args = [...(spec.actions ?? []).flatMap((action) => action.arguments ?? []), ...(spec.arguments ?? [])];
@@ -191,7 +198,8 @@ export function renderHelp(spec: CommandSpec): string {
   }
   for (const [group, options] of groups(spec.options)) {
     lines.push('', `${group}:`);
-    for (const option of options) lines.push(...definition(`${optionLabel(option)}${option.multiple ? ' (repeatable)' : ''}`, optionText(spec, option)));
+    for (const option of options)
+      lines.push(...definition(`${optionLabel(option)}${option.multiple ? ' (repeatable)' : ''}`, optionText(spec, option)));
   }
   for (const section of spec.sections ?? []) lines.push('', `${section.title}:`, ...blocks(section.body, '  '));
   if (spec.environment !== undefined && spec.environment.length > 0) {
@@ -206,7 +214,10 @@ export function renderHelp(spec: CommandSpec): string {
     }
   }
   lines.push('', 'exit codes:', ...exitCodes(spec).flatMap(([code, meaning]) => wrap(meaning, WIDTH, `  ${code}  `, '     ')));
-  lines.push('', `Every command also takes ${GLOBAL_OPTIONS.map((option) => `--${option.name}`).join(' and ')}; docs/cli.md has this help for every command.`);
+  lines.push(
+    '',
+    `Every command also takes ${GLOBAL_OPTIONS.map((option) => `--${option.name}`).join(' and ')}; docs/cli.md has this help for every command.`,
+  );
   return lines.join('\n');
 }
 
@@ -249,7 +260,9 @@ export function wrap(text: string, width: number, first: string, rest: string): 
 export function markdownProse(text: string): string {
   return text
     .split(/(`[^`]*`)/)
-    .map((part, index) => (index % 2 === 1 ? part : part.replace(/[\\*_[\]<>|]/g, (char) => (char === '<' ? '&lt;' : char === '>' ? '&gt;' : `\\${char}`))))
+    .map((part, index) =>
+      index % 2 === 1 ? part : part.replace(/[\\*_[\]<>|]/g, (char) => (char === '<' ? '&lt;' : char === '>' ? '&gt;' : `\\${char}`)),
+    )
     .join('');
 }
 
@@ -271,7 +284,12 @@ export function commandAnchor(name: string): string {
 export function commandMarkdown(spec: CommandSpec): string {
   const out: string[] = [`## dmarcops ${spec.name}`, '', markdownProse(spec.summary), '', '```', ...synopsis(spec), '```', ''];
   if (spec.actions !== undefined && spec.actions.length > 0) {
-    out.push('| action | what it does |', '|---|---|', ...spec.actions.map((action) => `| \`${action.name}\` | ${markdownProse(action.summary)} |`), '');
+    out.push(
+      '| action | what it does |',
+      '|---|---|',
+      ...spec.actions.map((action) => `| \`${action.name}\` | ${markdownProse(action.summary)} |`),
+      '',
+    );
   }
   out.push(...markdownBlocks(spec.description));
   const args = [...(spec.actions ?? []).flatMap((action) => action.arguments ?? []), ...(spec.arguments ?? [])];
@@ -291,7 +309,8 @@ export function commandMarkdown(spec: CommandSpec): string {
     }
     out.push('');
   }
-  for (const section of spec.sections ?? []) out.push(`**${markdownProse(capitalise(section.title))}**`, '', ...markdownBlocks(section.body));
+  for (const section of spec.sections ?? [])
+    out.push(`**${markdownProse(capitalise(section.title))}**`, '', ...markdownBlocks(section.body));
   if (spec.environment !== undefined && spec.environment.length > 0) {
     out.push('**Environment**', '', '| variable | meaning |', '|---|---|');
     out.push(...spec.environment.map((variable) => `| \`${variable.name}\` | ${markdownProse(variable.description)} |`), '');
@@ -304,7 +323,13 @@ export function commandMarkdown(spec: CommandSpec): string {
     }
     out.push('```', '');
   }
-  out.push('**Exit codes**', '', '| code | meaning |', '|---|---|', ...exitCodes(spec).map(([code, meaning]) => `| ${code} | ${markdownProse(meaning)} |`));
+  out.push(
+    '**Exit codes**',
+    '',
+    '| code | meaning |',
+    '|---|---|',
+    ...exitCodes(spec).map(([code, meaning]) => `| ${code} | ${markdownProse(meaning)} |`),
+  );
   return out.join('\n');
 }
 
@@ -372,13 +397,18 @@ export function tableProblems(command: Command): string[] {
   }
   const actions = new Set((command.actions ?? []).map((action) => action.name));
   for (const option of command.options) {
-    if (option.type === 'boolean' && option.value !== undefined) problems.push(`${command.name}: --${option.name} is a flag but has a value name`);
-    if (option.type === 'string' && option.value === undefined) problems.push(`${command.name}: --${option.name} takes a value but has no value name`);
-    for (const action of option.actions ?? []) if (!actions.has(action)) problems.push(`${command.name}: --${option.name} names an unknown action ${action}`);
+    if (option.type === 'boolean' && option.value !== undefined)
+      problems.push(`${command.name}: --${option.name} is a flag but has a value name`);
+    if (option.type === 'string' && option.value === undefined)
+      problems.push(`${command.name}: --${option.name} takes a value but has no value name`);
+    for (const action of option.actions ?? [])
+      if (!actions.has(action)) problems.push(`${command.name}: --${option.name} names an unknown action ${action}`);
   }
   const groups = [...(command.exclusive ?? []), ...(command.oneOf ?? [])];
-  for (const group of groups) if (group.length < 2) problems.push(`${command.name}: an exclusive or one-of group needs two options or more`);
-  for (const name of groups.flat()) if (!names.includes(name)) problems.push(`${command.name}: exclusive or one-of names unknown --${name}`);
+  for (const group of groups)
+    if (group.length < 2) problems.push(`${command.name}: an exclusive or one-of group needs two options or more`);
+  for (const name of groups.flat())
+    if (!names.includes(name)) problems.push(`${command.name}: exclusive or one-of names unknown --${name}`);
   for (const name of new Set(groups.flat())) {
     if (groups.flat().filter((candidate) => candidate === name).length > 1) problems.push(`${command.name}: --${name} is in two groups`);
   }

@@ -5,7 +5,9 @@ import { EXIT, JSON_OPTION, withDescription } from './command.ts';
 export const rulesCommand: Command = {
   name: 'rules',
   summary: 'list the validation rules (id, severity, what it checks, RFC section)',
-  description: ['Every finding of `dmarcops validate` names its rule. Severities: an error fails validate; a warning fails only with --strict; info explains.'],
+  description: [
+    'Every finding of `dmarcops validate` names its rule. Severities: an error fails validate; a warning fails only with --strict; info explains.',
+  ],
   options: [
     withDescription(JSON_OPTION, 'the rule table as JSON'),
     { name: 'markdown', type: 'boolean', default: false, description: 'the rule table as a Markdown table (as in the README)' },
@@ -22,5 +24,9 @@ export const rulesCommand: Command = {
 
 export function rulesMarkdown(rules: { id: string; severity: string; summary: string; reference: string }[]): string {
   const escapeCell = (text: string) => text.replace(/\|/g, '\\|');
-  return ['| id | severity | what it checks | reference |', '|---|---|---|---|', ...rules.map((rule) => `| \`${rule.id}\` | ${rule.severity} | ${escapeCell(rule.summary)} | ${escapeCell(rule.reference)} |`)].join('\n');
+  return [
+    '| id | severity | what it checks | reference |',
+    '|---|---|---|---|',
+    ...rules.map((rule) => `| \`${rule.id}\` | ${rule.severity} | ${escapeCell(rule.summary)} | ${escapeCell(rule.reference)} |`),
+  ].join('\n');
 }

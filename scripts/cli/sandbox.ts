@@ -5,7 +5,12 @@ import { positiveInteger } from './plan.ts';
 export const sandboxCommand: Command = {
   name: 'sandbox',
   summary: 'serve a local Cloudflare-compatible DNS API to try plan/apply without an account',
-  actions: [{ name: 'cloudflare', summary: 'a local Cloudflare-compatible DNS API (zones, records, batch) to try plan and apply without an account' }],
+  actions: [
+    {
+      name: 'cloudflare',
+      summary: 'a local Cloudflare-compatible DNS API (zones, records, batch) to try plan and apply without an account',
+    },
+  ],
   description: [
     'Starts a local server that speaks the parts of the Cloudflare API v4 dmarcops uses (zones, DNS records, the batch endpoint), seeded from a zones file, ' +
       'and prints the two variables that point `dmarcops plan` and `dmarcops apply` at it. State lives in memory: it is gone when the server stops. ' +
@@ -24,11 +29,17 @@ export const sandboxCommand: Command = {
     { name: 'token', type: 'string', value: 'token', defaultText: 'a random one, printed', description: 'the API token to accept' },
     { name: 'quiet', type: 'boolean', default: false, description: 'do not log each request' },
   ],
-  examples: [{ command: 'dmarcops sandbox cloudflare --zones docs/sandbox-zones.json', description: 'then paste the two export lines it prints and run dmarcops plan' }],
+  examples: [
+    {
+      command: 'dmarcops sandbox cloudflare --zones docs/sandbox-zones.json',
+      description: 'then paste the two export lines it prints and run dmarcops plan',
+    },
+  ],
   exit: { 0: 'stopped', 2: 'usage error (bad zones file, port in use)' },
   async run(values, positionals, context) {
     // The action (the API) is checked against the table before run; nothing may follow it.
-    if (positionals.length > 1) throw usageError(`unexpected argument ${JSON.stringify(positionals[1])}: \`dmarcops sandbox cloudflare\` takes no other`);
+    if (positionals.length > 1)
+      throw usageError(`unexpected argument ${JSON.stringify(positionals[1])}: \`dmarcops sandbox cloudflare\` takes no other`);
     const port = positiveInteger(values.port, '--port', 8787, true);
     if (port > 65535) throw usageError(`--port must be at most 65535, not ${port}`);
     const latencyMs = values.latency === undefined ? undefined : positiveInteger(values.latency, '--latency', 0, true);

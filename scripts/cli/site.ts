@@ -18,7 +18,7 @@ export const siteCommand: Command = {
     {
       name: 'build',
       summary:
-        'build the dashboard from the dataset and the domain files, without IP addresses, host names or reporters\' e-mail addresses unless ' +
+        "build the dashboard from the dataset and the domain files, without IP addresses, host names or reporters' e-mail addresses unless " +
         '--show-addresses or --private; fails when a page weighs more than 300 KiB compressed',
     },
     { name: 'serve', summary: 'serve a built site under its base path, as GitHub Pages would, until Ctrl-C' },
@@ -38,18 +38,37 @@ export const siteCommand: Command = {
       defaultText: 'build: DMARCOPS_SITE_BASE, else /<repo>/ from GITHUB_REPOSITORY, else /; serve: the base the site was built with',
       description: 'path the site is served under, e.g. /dmarc/',
     },
-    { name: 'site-url', type: 'string', value: 'url', defaultText: 'DMARCOPS_SITE_URL', description: 'absolute URL of the deployed site', actions: ['build'] },
+    {
+      name: 'site-url',
+      type: 'string',
+      value: 'url',
+      defaultText: 'DMARCOPS_SITE_URL',
+      description: 'absolute URL of the deployed site',
+      actions: ['build'],
+    },
     {
       name: 'show-addresses',
       type: 'boolean',
       default: false,
       description:
-        'show source IP addresses, PTR host names and reporters\' e-mail addresses; by default a build leaves them out (the site says so), because free Pages ' +
+        "show source IP addresses, PTR host names and reporters' e-mail addresses; by default a build leaves them out (the site says so), because free Pages " +
         'sites are public',
       actions: ['build'],
     },
-    { name: 'redact', type: 'boolean', default: false, description: 'leave them out even with --private (the default otherwise)', actions: ['build'] },
-    { name: 'live-dns', type: 'boolean', default: false, description: 'look up each domain\'s published _dmarc record while building (network)', actions: ['build'] },
+    {
+      name: 'redact',
+      type: 'boolean',
+      default: false,
+      description: 'leave them out even with --private (the default otherwise)',
+      actions: ['build'],
+    },
+    {
+      name: 'live-dns',
+      type: 'boolean',
+      default: false,
+      description: "look up each domain's published _dmarc record while building (network)",
+      actions: ['build'],
+    },
     {
       name: 'private',
       type: 'boolean',
@@ -59,9 +78,23 @@ export const siteCommand: Command = {
       actions: ['build'],
     },
     { ...JSON_OPTION, description: 'the page count, timings and budget report as one JSON object', actions: ['build'] },
-    { name: 'quiet', type: 'boolean', default: false, description: 'only Astro\'s errors, not its per-page log', actions: ['build'] },
-    { name: 'port', type: 'string', value: 'n', defaultText: `${DEFAULT_PORT}; 0 picks a free one`, description: 'port', actions: ['serve'] },
-    { name: 'host', type: 'string', value: 'address', defaultText: '127.0.0.1, this machine only', description: 'address to listen on', actions: ['serve'] },
+    { name: 'quiet', type: 'boolean', default: false, description: "only Astro's errors, not its per-page log", actions: ['build'] },
+    {
+      name: 'port',
+      type: 'string',
+      value: 'n',
+      defaultText: `${DEFAULT_PORT}; 0 picks a free one`,
+      description: 'port',
+      actions: ['serve'],
+    },
+    {
+      name: 'host',
+      type: 'string',
+      value: 'address',
+      defaultText: '127.0.0.1, this machine only',
+      description: 'address to listen on',
+      actions: ['serve'],
+    },
   ] satisfies OptionSpec[],
   exclusive: [['show-addresses', 'redact']],
   examples: [
@@ -110,12 +143,17 @@ async function runBuild(values: Values, { output, env, cwd }: CommandContext): P
   return EXIT.ok;
 }
 
-function printResult(output: CommandContext['output'], result: { pages: number; redacted: boolean; seconds: number; base: string; outDir: string; budget: BudgetReport }): void {
+function printResult(
+  output: CommandContext['output'],
+  result: { pages: number; redacted: boolean; seconds: number; base: string; outDir: string; budget: BudgetReport },
+): void {
   const { budget } = result;
-  output.out(`built ${result.pages} page${result.pages === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s into ${result.outDir} (base ${result.base})`);
+  output.out(
+    `built ${result.pages} page${result.pages === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s into ${result.outDir} (base ${result.base})`,
+  );
   output.out(
     result.redacted
-      ? 'IP addresses, host names and reporters\' e-mail addresses: left out (the default; --show-addresses shows them)'
+      ? "IP addresses, host names and reporters' e-mail addresses: left out (the default; --show-addresses shows them)"
       : `IP addresses, host names and reporters' e-mail addresses: ${output.style('bold', 'shown')} on every page`,
   );
   output.out('');
@@ -128,10 +166,17 @@ function printResult(output: CommandContext['output'], result: { pages: number; 
 /** The heaviest pages, one line each: total, HTML, assets and lazily loaded chunks. */
 export function budgetTable(budget: BudgetReport, output: Pick<CommandContext['output'], 'style'>): string {
   const shown = budget.pages.slice(0, LARGEST_PAGES);
-  const rows = shown.map((page) => [printable(page.page), formatBytes(page.bytes), formatBytes(page.htmlBytes), formatBytes(page.bytes - page.htmlBytes), formatBytes(page.lazyBytes)]);
+  const rows = shown.map((page) => [
+    printable(page.page),
+    formatBytes(page.bytes),
+    formatBytes(page.htmlBytes),
+    formatBytes(page.bytes - page.htmlBytes),
+    formatBytes(page.lazyBytes),
+  ]);
   const header = ['page', 'total', 'html', 'assets', 'lazy'];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
   const lines = [
     `largest pages of ${budget.pages.length}, gzip-compressed (budget ${formatBytes(budget.limitBytes)} per page, lazy chunks not counted):`,
     output.style('dim', line(header)),
@@ -159,7 +204,8 @@ async function runServe(values: Values, { output, env, cwd }: CommandContext): P
     server = await serveSite(outDir, { base, port, host });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new DmarcopsError('port-in-use', `port ${port} is in use: pass another --port (0 picks a free one)`, { cause: error });
+    if (code === 'EADDRINUSE')
+      throw new DmarcopsError('port-in-use', `port ${port} is in use: pass another --port (0 picks a free one)`, { cause: error });
     throw error;
   }
   output.out(`serving ${outDir} at ${server.url} (Ctrl-C to stop)`);

@@ -35,9 +35,14 @@ export function makeValidateCommand(deps: ValidateDeps = {}): Command {
         value: 'ref',
         description:
           'also compare each file with its version at this git ref (e.g. origin/main): MTA-STS mode transitions, withdrawal and policy ids; ' +
-          'the validate workflow passes the pull request\'s base',
+          "the validate workflow passes the pull request's base",
       },
-      { name: 'live-dns', type: 'boolean', default: false, description: 'look up the MX records of each domain with mta_sts and check the mx patterns cover them (network)' },
+      {
+        name: 'live-dns',
+        type: 'boolean',
+        default: false,
+        description: 'look up the MX records of each domain with mta_sts and check the mx patterns cover them (network)',
+      },
       withDescription(JSON_OPTION, 'print {files, findings, counts} as JSON'),
       { name: 'strict', type: 'boolean', default: false, description: 'warnings fail too (exit 1)' },
       { name: 'quiet', type: 'boolean', default: false, description: 'hide info findings' },

@@ -112,29 +112,69 @@ const hex = (rand: () => number, n: number): string => {
 
 const REPORTERS: readonly Reporter[] = [
   {
-    id: 'google', org: 'google.com', email: 'noreply-dmarc-support@google.com', extraContact: 'https://support.google.com/a/answer/2466580',
-    fileOrg: 'google.com', share: 0.46, container: 'zip', rfc9990: false, spfScope: true, reportsForwarding: true,
+    id: 'google',
+    org: 'google.com',
+    email: 'noreply-dmarc-support@google.com',
+    extraContact: 'https://support.google.com/a/answer/2466580',
+    fileOrg: 'google.com',
+    share: 0.46,
+    container: 'zip',
+    rfc9990: false,
+    spfScope: true,
+    reportsForwarding: true,
     reportId: (rand) => digits(rand, 20),
   },
   {
-    id: 'outlook', org: 'Enterprise Outlook', email: 'dmarcreport@microsoft.com',
-    fileOrg: 'enterprise.protection.outlook.com', share: 0.27, container: 'gzip', rfc9990: false, spfScope: true, reportsForwarding: false,
-    envelopeTo: ['outlook.com', 'hotmail.com'], reportId: (rand) => hex(rand, 32),
+    id: 'outlook',
+    org: 'Enterprise Outlook',
+    email: 'dmarcreport@microsoft.com',
+    fileOrg: 'enterprise.protection.outlook.com',
+    share: 0.27,
+    container: 'gzip',
+    rfc9990: false,
+    spfScope: true,
+    reportsForwarding: false,
+    envelopeTo: ['outlook.com', 'hotmail.com'],
+    reportId: (rand) => hex(rand, 32),
   },
   {
-    id: 'yahoo', org: 'Yahoo', email: 'dmarchelp@yahooinc.com',
-    fileOrg: 'yahoo.com', share: 0.12, container: 'gzip', rfc9990: false, spfScope: true, reportsForwarding: false,
+    id: 'yahoo',
+    org: 'Yahoo',
+    email: 'dmarchelp@yahooinc.com',
+    fileOrg: 'yahoo.com',
+    share: 0.12,
+    container: 'gzip',
+    rfc9990: false,
+    spfScope: true,
+    reportsForwarding: false,
     reportId: (rand, begin) => `${begin}.${digits(rand, 6)}`,
   },
   {
-    id: 'mailru', org: 'Mail.Ru', email: 'dmarc_support@corp.mail.ru', extraContact: 'http://help.mail.ru/mail-help',
-    fileOrg: 'mail.ru', share: 0.04, container: 'xml', rfc9990: false, spfScope: false, reportsForwarding: true,
-    envelopeTo: ['mail.ru'], reportId: (rand) => digits(rand, 19),
+    id: 'mailru',
+    org: 'Mail.Ru',
+    email: 'dmarc_support@corp.mail.ru',
+    extraContact: 'http://help.mail.ru/mail-help',
+    fileOrg: 'mail.ru',
+    share: 0.04,
+    container: 'xml',
+    rfc9990: false,
+    spfScope: false,
+    reportsForwarding: true,
+    envelopeTo: ['mail.ru'],
+    reportId: (rand) => digits(rand, 19),
   },
   {
     // The modern one: RFC 9990 schema (namespace, np, testing, discovery_method, disposition "pass").
-    id: 'fastmail', org: 'Fastmail Pty Ltd', email: 'dmarc-reports@fastmail.com', extraContact: 'https://www.fastmail.com/',
-    fileOrg: 'fastmail.com', share: 0.03, container: 'gzip', rfc9990: true, spfScope: true, reportsForwarding: true,
+    id: 'fastmail',
+    org: 'Fastmail Pty Ltd',
+    email: 'dmarc-reports@fastmail.com',
+    extraContact: 'https://www.fastmail.com/',
+    fileOrg: 'fastmail.com',
+    share: 0.03,
+    container: 'gzip',
+    rfc9990: true,
+    spfScope: true,
+    reportsForwarding: true,
     reportId: (rand) => `${hex(rand, 8)}-${hex(rand, 4)}-4${hex(rand, 3)}-a${hex(rand, 3)}-${hex(rand, 12)}`,
   },
 ];
@@ -159,14 +199,26 @@ interface Published {
 const GOOGLE_IPS = [
   ...Array.from({ length: 12 }, (_, i) => `209.85.220.${41 + i * 3}`),
   ...Array.from({ length: 6 }, (_, i) => `209.85.128.${170 + i * 7}`),
-  '2607:f8b0:4864:20::b2f', '2607:f8b0:4864:20::e31', '2607:f8b0:4864:20::c42',
+  '2607:f8b0:4864:20::b2f',
+  '2607:f8b0:4864:20::e31',
+  '2607:f8b0:4864:20::c42',
 ];
 const SES_IPS = [
   ...Array.from({ length: 6 }, (_, i) => `54.240.8.${20 + i * 11}`),
   ...Array.from({ length: 4 }, (_, i) => `54.240.27.${40 + i * 9}`),
-  '23.251.226.5', '23.251.226.61',
+  '23.251.226.5',
+  '23.251.226.61',
 ];
-const SENDGRID_IPS = ['167.89.12.34', '167.89.12.35', '167.89.101.78', '167.89.55.3', '149.72.100.5', '149.72.100.6', '149.72.154.232', '149.72.31.10'];
+const SENDGRID_IPS = [
+  '167.89.12.34',
+  '167.89.12.35',
+  '167.89.101.78',
+  '167.89.55.3',
+  '149.72.100.5',
+  '149.72.100.6',
+  '149.72.154.232',
+  '149.72.31.10',
+];
 const MAILCHIMP_IPS = ['198.2.128.10', '198.2.131.45', '198.2.180.3', '198.2.177.21', '205.201.128.5', '205.201.131.99'];
 const GOOGLE_GROUPS_IPS = ['209.85.218.50', '209.85.218.51', '74.125.82.50'];
 const MICROSOFT_IPS = ['40.107.22.55', '40.107.93.76', '2a01:111:f400:7e1a::1'];
@@ -196,7 +248,8 @@ const DAY = 86_400;
 export async function writeDemoHistory(dir: string, options: DemoHistoryOptions): Promise<DemoHistoryResult> {
   const days = options.days ?? 90;
   const end = Date.parse(`${options.endDay}T00:00:00Z`);
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(options.endDay) || Number.isNaN(end)) throw new Error(`endDay must be an ISO date (YYYY-MM-DD), not ${JSON.stringify(options.endDay)}`);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(options.endDay) || Number.isNaN(end))
+    throw new Error(`endDay must be an ISO date (YYYY-MM-DD), not ${JSON.stringify(options.endDay)}`);
   if (!Number.isInteger(days) || days < 1) throw new Error(`days must be a positive integer, not ${days}`);
   const rand = prng(options.seed ?? 1);
   const firstDay = end / 1000 - (days - 1) * DAY;
@@ -305,7 +358,10 @@ function spoofIp(rand: () => number): string {
     return `${prefix}.${1 + Math.floor(rand() * 254)}`;
   }
   // Anywhere in public unicast space (first octets chosen to avoid private and reserved ranges).
-  const firsts = [2, 5, 31, 37, 41, 46, 62, 77, 78, 79, 81, 82, 85, 87, 89, 92, 95, 103, 109, 112, 113, 117, 119, 125, 176, 177, 178, 179, 186, 187, 189, 190, 200, 201, 212, 213, 217];
+  const firsts = [
+    2, 5, 31, 37, 41, 46, 62, 77, 78, 79, 81, 82, 85, 87, 89, 92, 95, 103, 109, 112, 113, 117, 119, 125, 176, 177, 178, 179, 186, 187, 189,
+    190, 200, 201, 212, 213, 217,
+  ];
   const first = firsts[Math.floor(rand() * firsts.length)] as number;
   return `${first}.${Math.floor(rand() * 256)}.${Math.floor(rand() * 256)}.${1 + Math.floor(rand() * 254)}`;
 }
@@ -342,7 +398,16 @@ function pickSome<T>(list: readonly T[], n: number, rand: () => number): T[] {
  * Splits a day's volume among the reporters (by their share, with noise) and, within each report,
  * among a few of the stream's IPs (bigger volumes come from more IPs).
  */
-function spread(total: number, ips: readonly string[], policyDomain: string, traffic: (ip: string) => Traffic, rand: () => number, emit: Emit, perIp = 120, reporters: readonly Reporter[] = REPORTERS): void {
+function spread(
+  total: number,
+  ips: readonly string[],
+  policyDomain: string,
+  traffic: (ip: string) => Traffic,
+  rand: () => number,
+  emit: Emit,
+  perIp = 120,
+  reporters: readonly Reporter[] = REPORTERS,
+): void {
   for (const rep of reporters) {
     const count = Math.round(total * rep.share * (0.8 + rand() * 0.4));
     if (count <= 0) continue;
@@ -376,67 +441,157 @@ function dayTraffic(d: number, begin: number, plan: StoryPlan, rand: () => numbe
   const weekday = new Date(begin * 1000).getUTCDay();
 
   // Google Workspace: people's mail. DKIM and SPF aligned.
-  spread(1600 * rhythm(begin, 0.16) * growth * noise(), GOOGLE_IPS, 'example.com', () => ({
-    headerFrom: 'example.com', envelopeFrom: 'example.com',
-    dkim: [pass('example.com', 'google')], spf: [spf('example.com', 'pass')],
-  }), rand, emit);
+  spread(
+    1600 * rhythm(begin, 0.16) * growth * noise(),
+    GOOGLE_IPS,
+    'example.com',
+    () => ({
+      headerFrom: 'example.com',
+      envelopeFrom: 'example.com',
+      dkim: [pass('example.com', 'google')],
+      spf: [spf('example.com', 'pass')],
+    }),
+    rand,
+    emit,
+  );
 
   // Amazon SES: transactional mail (receipts, password resets). Its own bounce domain for SPF;
   // now and then a DNS timeout fetching our key (temperror) fails the only aligned signature.
-  spread(460 * rhythm(begin, 0.8) * noise(), SES_IPS, 'example.com', () => {
-    const temperror = rand() < 0.035;
-    return {
-      headerFrom: 'example.com', envelopeFrom: 'us-east-1.amazonses.com',
-      dkim: [temperror ? { domain: 'example.com', selector: 'ses2024', result: 'temperror' } : pass('example.com', 'ses2024'), pass('amazonses.com', SES_SELECTOR)],
-      spf: [spf('us-east-1.amazonses.com', 'pass')],
-    };
-  }, rand, emit, 150);
+  spread(
+    460 * rhythm(begin, 0.8) * noise(),
+    SES_IPS,
+    'example.com',
+    () => {
+      const temperror = rand() < 0.035;
+      return {
+        headerFrom: 'example.com',
+        envelopeFrom: 'us-east-1.amazonses.com',
+        dkim: [
+          temperror ? { domain: 'example.com', selector: 'ses2024', result: 'temperror' } : pass('example.com', 'ses2024'),
+          pass('amazonses.com', SES_SELECTOR),
+        ],
+        spf: [spf('us-east-1.amazonses.com', 'pass')],
+      };
+    },
+    rand,
+    emit,
+    150,
+  );
 
   // news.example.com: the Thursday newsletter through SES, under example.com's sp.
   if (weekday === 4) {
-    spread(2600 * noise(), SES_IPS, 'example.com', () => ({
-      headerFrom: 'news.example.com', envelopeFrom: 'us-east-1.amazonses.com',
-      dkim: [pass('example.com', 'ses2024'), pass('amazonses.com', SES_SELECTOR)], spf: [spf('us-east-1.amazonses.com', 'pass')],
-    }), rand, emit, 400);
+    spread(
+      2600 * noise(),
+      SES_IPS,
+      'example.com',
+      () => ({
+        headerFrom: 'news.example.com',
+        envelopeFrom: 'us-east-1.amazonses.com',
+        dkim: [pass('example.com', 'ses2024'), pass('amazonses.com', SES_SELECTOR)],
+        spf: [spf('us-east-1.amazonses.com', 'pass')],
+      }),
+      rand,
+      emit,
+      400,
+    );
   }
 
   // Office printers (scan-to-mail through the relay): the relay's key was never published and the
   // IPv6 path does not sign at all; neither address is in the SPF record.
   if (rhythm(begin, 0) > 0) {
-    spread(34 * noise(), [PRINTER_IPS[0] as string], 'example.com', () => ({
-      headerFrom: 'example.com', envelopeFrom: 'example.com',
-      dkim: [{ domain: 'example.com', selector: 'relay', result: 'fail' }], spf: [spf('example.com', 'softfail')],
-    }), rand, emit, 1000, REPORTERS.slice(0, 3));
-    spread(14 * noise(), [PRINTER_IPS[1] as string], 'example.com', () => ({
-      headerFrom: 'example.com', envelopeFrom: 'example.com', dkim: [], spf: [spf('example.com', 'softfail')],
-    }), rand, emit, 1000, REPORTERS.slice(0, 2));
+    spread(
+      34 * noise(),
+      [PRINTER_IPS[0] as string],
+      'example.com',
+      () => ({
+        headerFrom: 'example.com',
+        envelopeFrom: 'example.com',
+        dkim: [{ domain: 'example.com', selector: 'relay', result: 'fail' }],
+        spf: [spf('example.com', 'softfail')],
+      }),
+      rand,
+      emit,
+      1000,
+      REPORTERS.slice(0, 3),
+    );
+    spread(
+      14 * noise(),
+      [PRINTER_IPS[1] as string],
+      'example.com',
+      () => ({
+        headerFrom: 'example.com',
+        envelopeFrom: 'example.com',
+        dkim: [],
+        spf: [spf('example.com', 'softfail')],
+      }),
+      rand,
+      emit,
+      1000,
+      REPORTERS.slice(0, 2),
+    );
   }
 
   // SendGrid for mail.example.com: transactional daily, the newsletter on Tuesdays. Envelope on
   // sendgrid.net (no custom return path), so DMARC rests on DKIM alone: when the key broke, it failed.
   const broken = plan.sendgridBroken.has(d);
-  spread((260 + (weekday === 2 ? 5200 : 0)) * rhythm(begin, 0.7) * noise(), SENDGRID_IPS, 'mail.example.com', () => ({
-    headerFrom: 'mail.example.com', envelopeFrom: 'sendgrid.net',
-    dkim: [broken ? { domain: 'mail.example.com', selector: 's1', result: 'fail', human: 'no key for signature' } : pass('mail.example.com', 's1'), pass('sendgrid.info', 'smtpapi')],
-    spf: [spf('sendgrid.net', 'pass')],
-  }), rand, emit, 600, REPORTERS.filter((r) => r.id !== 'mailru')); // the newsletter has no Mail.Ru readers
+  spread(
+    (260 + (weekday === 2 ? 5200 : 0)) * rhythm(begin, 0.7) * noise(),
+    SENDGRID_IPS,
+    'mail.example.com',
+    () => ({
+      headerFrom: 'mail.example.com',
+      envelopeFrom: 'sendgrid.net',
+      dkim: [
+        broken
+          ? { domain: 'mail.example.com', selector: 's1', result: 'fail', human: 'no key for signature' }
+          : pass('mail.example.com', 's1'),
+        pass('sendgrid.info', 'smtpapi'),
+      ],
+      spf: [spf('sendgrid.net', 'pass')],
+    }),
+    rand,
+    emit,
+    600,
+    REPORTERS.filter((r) => r.id !== 'mailru'),
+  ); // the newsletter has no Mail.Ru readers
 
   // Mailing lists (Google Groups) rewrite the subject: our signature breaks, the list signs and
   // SPF passes for the list. Shown at the receivers that report ARC: elsewhere nothing would tell
   // it from a broken Google Workspace signature.
-  spread(70 * rhythm(begin, 0.3) * noise(), GOOGLE_GROUPS_IPS, 'example.com', () => ({
-    headerFrom: 'example.com', envelopeFrom: 'googlegroups.com',
-    dkim: [{ domain: 'example.com', selector: 'google', result: 'fail' }, pass('googlegroups.com', '20230601')],
-    spf: [spf('googlegroups.com', 'pass')],
-    arcReason: { type: 'local_policy', comment: 'arc=pass as[1].d=google.com as[1].s=arc-20240605' },
-  }), rand, emit, 60, [reporter('google'), reporter('fastmail')]);
+  spread(
+    70 * rhythm(begin, 0.3) * noise(),
+    GOOGLE_GROUPS_IPS,
+    'example.com',
+    () => ({
+      headerFrom: 'example.com',
+      envelopeFrom: 'googlegroups.com',
+      dkim: [{ domain: 'example.com', selector: 'google', result: 'fail' }, pass('googlegroups.com', '20230601')],
+      spf: [spf('googlegroups.com', 'pass')],
+      arcReason: { type: 'local_policy', comment: 'arc=pass as[1].d=google.com as[1].s=arc-20240605' },
+    }),
+    rand,
+    emit,
+    60,
+    [reporter('google'), reporter('fastmail')],
+  );
 
   // Forwarding at Microsoft 365 tenants (a footer breaks the body hash); Google sees ARC.
-  spread(30 * rhythm(begin, 0.4) * noise(), MICROSOFT_IPS, 'example.com', () => ({
-    headerFrom: 'example.com', envelopeFrom: 'example.com',
-    dkim: [{ domain: 'example.com', selector: 'google', result: 'fail' }], spf: [spf('example.com', 'softfail')],
-    arcReason: { type: 'local_policy', comment: 'arc=pass as[2].d=microsoft.com as[2].s=arcselector10001' },
-  }), rand, emit, 60, [reporter('google')]);
+  spread(
+    30 * rhythm(begin, 0.4) * noise(),
+    MICROSOFT_IPS,
+    'example.com',
+    () => ({
+      headerFrom: 'example.com',
+      envelopeFrom: 'example.com',
+      dkim: [{ domain: 'example.com', selector: 'google', result: 'fail' }],
+      spf: [spf('example.com', 'softfail')],
+      arcReason: { type: 'local_policy', comment: 'arc=pass as[2].d=microsoft.com as[2].s=arcselector10001' },
+    }),
+    rand,
+    emit,
+    60,
+    [reporter('google')],
+  );
 
   // Personal forwarding at mailbox providers (Yahoo, iCloud, Proton, Fastmail) to Gmail and
   // Outlook users: usually our signature survives (compliant), sometimes not (forwarded).
@@ -445,44 +600,103 @@ function dayTraffic(d: number, begin: number, plan: StoryPlan, rand: () => numbe
     for (const rep of [reporter('google'), reporter('outlook')]) {
       const envelopeFrom = forwarder.srsDomain ?? 'example.com';
       const spfResult = spf(envelopeFrom, forwarder.srsDomain ? 'pass' : 'softfail');
-      emitRow(rep, 'example.com', forwarder.ip, Math.round(rand() * 18 * rhythm(begin, 0.5)), {
-        headerFrom: 'example.com', envelopeFrom, dkim: [pass('example.com', 'google')], spf: [spfResult],
-      }, rand, emit);
-      emitRow(rep, 'example.com', forwarder.ip, Math.round(rand() * 9), {
-        headerFrom: 'example.com', envelopeFrom, dkim: [{ domain: 'example.com', selector: 'google', result: 'fail' }], spf: [spfResult],
-        ...(rep.id === 'google' && rand() < 0.5 ? { arcReason: { type: 'local_policy', comment: 'arc=pass' } } : {}),
-      }, rand, emit);
+      emitRow(
+        rep,
+        'example.com',
+        forwarder.ip,
+        Math.round(rand() * 18 * rhythm(begin, 0.5)),
+        {
+          headerFrom: 'example.com',
+          envelopeFrom,
+          dkim: [pass('example.com', 'google')],
+          spf: [spfResult],
+        },
+        rand,
+        emit,
+      );
+      emitRow(
+        rep,
+        'example.com',
+        forwarder.ip,
+        Math.round(rand() * 9),
+        {
+          headerFrom: 'example.com',
+          envelopeFrom,
+          dkim: [{ domain: 'example.com', selector: 'google', result: 'fail' }],
+          spf: [spfResult],
+          ...(rep.id === 'google' && rand() < 0.5 ? { arcReason: { type: 'local_policy', comment: 'arc=pass' } } : {}),
+        },
+        rand,
+        emit,
+      );
     }
   }
   // Mail.Ru names forwarding as such (the RFC 7489 reason type).
   if (rand() < 0.5) {
-    emitRow(reporter('mailru'), 'example.com', '94.100.180.10', 1 + Math.floor(rand() * 6), {
-      headerFrom: 'example.com', envelopeFrom: 'example.com',
-      dkim: [{ domain: 'example.com', selector: 'google', result: 'fail' }], spf: [spf('example.com', 'fail')],
-      arcReason: { type: 'forwarded' },
-    }, rand, emit);
+    emitRow(
+      reporter('mailru'),
+      'example.com',
+      '94.100.180.10',
+      1 + Math.floor(rand() * 6),
+      {
+        headerFrom: 'example.com',
+        envelopeFrom: 'example.com',
+        dkim: [{ domain: 'example.com', selector: 'google', result: 'fail' }],
+        spf: [spf('example.com', 'fail')],
+        arcReason: { type: 'forwarded' },
+      },
+      rand,
+      emit,
+    );
   }
 
   // Mailchimp: marketing's campaigns (Wednesdays, from the day they signed up), signed by Mailchimp
   // only and bounced to its own domain. Not declared: unauthorised, from a named service.
-  if (d >= plan.mailchimpFrom && (weekday === 3 || (d === plan.mailchimpFrom))) {
-    spread(1900 * noise(), MAILCHIMP_IPS, 'example.com', (ip) => ({
-      headerFrom: 'example.com', envelopeFrom: `mail${ip.split('.')[3]}.atl${ip.split('.')[2]}.mcsv.net`,
-      dkim: [pass('mcsv.net', 'k2'), pass('mailchimpapp.net', 'k3')], spf: [spf(`mail${ip.split('.')[3]}.atl${ip.split('.')[2]}.mcsv.net`, 'pass')],
-    }), rand, emit, 500);
+  if (d >= plan.mailchimpFrom && (weekday === 3 || d === plan.mailchimpFrom)) {
+    spread(
+      1900 * noise(),
+      MAILCHIMP_IPS,
+      'example.com',
+      (ip) => ({
+        headerFrom: 'example.com',
+        envelopeFrom: `mail${ip.split('.')[3]}.atl${ip.split('.')[2]}.mcsv.net`,
+        dkim: [pass('mcsv.net', 'k2'), pass('mailchimpapp.net', 'k3')],
+        spf: [spf(`mail${ip.split('.')[3]}.atl${ip.split('.')[2]}.mcsv.net`, 'pass')],
+      }),
+      rand,
+      emit,
+      500,
+    );
   }
 
   // Spoofing: a daily trickle, and bursts from a set of hosts for a few days.
   const spoofTraffic = (headerFrom: string): Traffic => {
-    const envelope = rand() < 0.5 ? headerFrom : SPOOF_DOMAINS[Math.floor(rand() * SPOOF_DOMAINS.length)] as string;
-    const dkim = rand() < 0.3 ? [{ domain: SPOOF_DOMAINS[Math.floor(rand() * SPOOF_DOMAINS.length)] as string, selector: 'default', result: 'pass' }] : [];
-    return { headerFrom, envelopeFrom: envelope, dkim, spf: [spf(envelope, envelope === headerFrom ? (rand() < 0.7 ? 'fail' : 'softfail') : rand() < 0.5 ? 'pass' : 'none')] };
+    const envelope = rand() < 0.5 ? headerFrom : (SPOOF_DOMAINS[Math.floor(rand() * SPOOF_DOMAINS.length)] as string);
+    const dkim =
+      rand() < 0.3
+        ? [{ domain: SPOOF_DOMAINS[Math.floor(rand() * SPOOF_DOMAINS.length)] as string, selector: 'default', result: 'pass' }]
+        : [];
+    return {
+      headerFrom,
+      envelopeFrom: envelope,
+      dkim,
+      spf: [spf(envelope, envelope === headerFrom ? (rand() < 0.7 ? 'fail' : 'softfail') : rand() < 0.5 ? 'pass' : 'none')],
+    };
   };
   for (let i = 0; i < 2 + Math.floor(rand() * 3); i++) {
     const rep = REPORTERS[Math.floor(rand() * 3)] as Reporter;
     emitRow(rep, 'example.com', spoofIp(rand), 1 + Math.floor(rand() * 4), spoofTraffic('example.com'), rand, emit);
   }
-  if (rand() < 0.4) emitRow(REPORTERS[Math.floor(rand() * 2)] as Reporter, 'example.org', spoofIp(rand), 1 + Math.floor(rand() * 3), spoofTraffic('example.org'), rand, emit);
+  if (rand() < 0.4)
+    emitRow(
+      REPORTERS[Math.floor(rand() * 2)] as Reporter,
+      'example.org',
+      spoofIp(rand),
+      1 + Math.floor(rand() * 3),
+      spoofTraffic('example.org'),
+      rand,
+      emit,
+    );
   for (const burst of plan.bursts) {
     if (d < burst.start || d >= burst.start + burst.length) continue;
     for (const domain of burst.domains) {
@@ -490,7 +704,8 @@ function dayTraffic(d: number, begin: number, plan: StoryPlan, rand: () => numbe
         // Phishing copies the newsletter's look too: some of it claims to be news.example.com (sp applies).
         const headerFrom = domain === 'example.com' && rand() < 0.25 ? 'news.example.com' : domain;
         const total = Math.round(burst.intensity * (domain === 'example.org' ? 0.4 : 1) * (0.3 + rand() * 1.4));
-        for (const rep of REPORTERS) if (rand() < 0.75) emitRow(rep, domain, ip, Math.round(total * rep.share * 2), spoofTraffic(headerFrom), rand, emit);
+        for (const rep of REPORTERS)
+          if (rand() < 0.75) emitRow(rep, domain, ip, Math.round(total * rep.share * 2), spoofTraffic(headerFrom), rand, emit);
       }
     }
   }
@@ -515,7 +730,8 @@ function disposition(rep: Reporter, policy: Published, row: Row, passes: boolean
   if (passes) return { disposition: rep.rfc9990 ? 'pass' : 'none' };
   const applied = row.headerFrom === policy.domain ? policy.p : policy.sp;
   if (row.arcReason) return { disposition: 'none', reason: row.arcReason };
-  if (policy.testing && rep.rfc9990 && applied !== 'none') return { disposition: STEP_DOWN[applied] as string, reason: { type: 'policy_test_mode' } };
+  if (policy.testing && rep.rfc9990 && applied !== 'none')
+    return { disposition: STEP_DOWN[applied] as string, reason: { type: 'policy_test_mode' } };
   return { disposition: applied };
 }
 
@@ -526,21 +742,49 @@ function reportXml(rep: Reporter, policy: Published, reportId: string, begin: nu
   else out.push('<feedback>');
   out.push('  <report_metadata>', `    <org_name>${escapeXml(rep.org)}</org_name>`, `    <email>${escapeXml(rep.email)}</email>`);
   if (rep.extraContact) out.push(`    <extra_contact_info>${escapeXml(rep.extraContact)}</extra_contact_info>`);
-  out.push(`    <report_id>${escapeXml(reportId)}</report_id>`, '    <date_range>', `      <begin>${begin}</begin>`, `      <end>${end}</end>`, '    </date_range>');
+  out.push(
+    `    <report_id>${escapeXml(reportId)}</report_id>`,
+    '    <date_range>',
+    `      <begin>${begin}</begin>`,
+    `      <end>${end}</end>`,
+    '    </date_range>',
+  );
   if (rep.rfc9990) out.push('    <generator>Fastmail DMARC reporter 2.3</generator>');
   out.push('  </report_metadata>', '  <policy_published>', `    <domain>${policy.domain}</domain>`);
   if (rep.rfc9990) {
-    out.push(`    <p>${policy.p}</p>`, `    <sp>${policy.sp}</sp>`, `    <np>${policy.np}</np>`, `    <adkim>${policy.adkim}</adkim>`, `    <aspf>${policy.aspf}</aspf>`);
+    out.push(
+      `    <p>${policy.p}</p>`,
+      `    <sp>${policy.sp}</sp>`,
+      `    <np>${policy.np}</np>`,
+      `    <adkim>${policy.adkim}</adkim>`,
+      `    <aspf>${policy.aspf}</aspf>`,
+    );
     out.push('    <discovery_method>treewalk</discovery_method>', `    <testing>${policy.testing ? 'y' : 'n'}</testing>`);
   } else {
-    out.push(`    <adkim>${policy.adkim}</adkim>`, `    <aspf>${policy.aspf}</aspf>`, `    <p>${policy.p}</p>`, `    <sp>${policy.sp}</sp>`, '    <pct>100</pct>');
+    out.push(
+      `    <adkim>${policy.adkim}</adkim>`,
+      `    <aspf>${policy.aspf}</aspf>`,
+      `    <p>${policy.p}</p>`,
+      `    <sp>${policy.sp}</sp>`,
+      '    <pct>100</pct>',
+    );
   }
   out.push('  </policy_published>');
   for (const row of rows) {
     const alignment = aligned(row, policy);
     const applied = disposition(rep, policy, row, alignment.dkim || alignment.spf);
-    out.push('  <record>', '    <row>', `      <source_ip>${row.ip}</source_ip>`, `      <count>${row.count}</count>`, '      <policy_evaluated>');
-    out.push(`        <disposition>${applied.disposition}</disposition>`, `        <dkim>${alignment.dkim ? 'pass' : 'fail'}</dkim>`, `        <spf>${alignment.spf ? 'pass' : 'fail'}</spf>`);
+    out.push(
+      '  <record>',
+      '    <row>',
+      `      <source_ip>${row.ip}</source_ip>`,
+      `      <count>${row.count}</count>`,
+      '      <policy_evaluated>',
+    );
+    out.push(
+      `        <disposition>${applied.disposition}</disposition>`,
+      `        <dkim>${alignment.dkim ? 'pass' : 'fail'}</dkim>`,
+      `        <spf>${alignment.spf ? 'pass' : 'fail'}</spf>`,
+    );
     if (applied.reason) {
       out.push('        <reason>', `          <type>${applied.reason.type}</type>`);
       if (applied.reason.comment) out.push(`          <comment>${escapeXml(applied.reason.comment)}</comment>`);
@@ -548,9 +792,19 @@ function reportXml(rep: Reporter, policy: Published, reportId: string, begin: nu
     }
     out.push('      </policy_evaluated>', '    </row>', '    <identifiers>');
     if (row.envelopeTo) out.push(`      <envelope_to>${row.envelopeTo}</envelope_to>`);
-    out.push(`      <envelope_from>${row.envelopeFrom}</envelope_from>`, `      <header_from>${row.headerFrom}</header_from>`, '    </identifiers>', '    <auth_results>');
+    out.push(
+      `      <envelope_from>${row.envelopeFrom}</envelope_from>`,
+      `      <header_from>${row.headerFrom}</header_from>`,
+      '    </identifiers>',
+      '    <auth_results>',
+    );
     for (const sig of row.dkim) {
-      out.push('      <dkim>', `        <domain>${sig.domain}</domain>`, `        <selector>${sig.selector}</selector>`, `        <result>${sig.result}</result>`);
+      out.push(
+        '      <dkim>',
+        `        <domain>${sig.domain}</domain>`,
+        `        <selector>${sig.selector}</selector>`,
+        `        <result>${sig.result}</result>`,
+      );
       if (sig.human && rep.rfc9990) out.push(`        <human_result>${escapeXml(sig.human)}</human_result>`);
       out.push('      </dkim>');
     }

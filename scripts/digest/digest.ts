@@ -118,12 +118,17 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
     const we = window.day(week.end);
     const ps = window.day(previous.start);
     const pe = window.day(previous.end);
-    const weekRows = await sql.rows(`SELECT dom, 0 AS day, ${seriesResums()} FROM domain_days WHERE day BETWEEN ${ws} AND ${we} GROUP BY dom`);
-    const previousRows = await sql.rows(`SELECT dom, 0 AS day, ${seriesResums()} FROM domain_days WHERE day BETWEEN ${ps} AND ${pe} GROUP BY dom`);
+    const weekRows = await sql.rows(
+      `SELECT dom, 0 AS day, ${seriesResums()} FROM domain_days WHERE day BETWEEN ${ws} AND ${we} GROUP BY dom`,
+    );
+    const previousRows = await sql.rows(
+      `SELECT dom, 0 AS day, ${seriesResums()} FROM domain_days WHERE day BETWEEN ${ps} AND ${pe} GROUP BY dom`,
+    );
 
     // Sources whose first message in the window is in the week (none in the baseline before it).
     const seenBefore = await groupsSeen(sql, options.dataDir, domains, addDays(week.start, -baselineDays), addDays(from, -1));
-    const newRows = (await sql.rows(`
+    const newRows = (
+      await sql.rows(`
       SELECT * FROM (
         SELECT f.dom, g.group_key, min(f.day) AS first_day,
           sum(f.messages) FILTER (WHERE f.day >= ${ws})::DOUBLE AS messages,
@@ -131,9 +136,14 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
           any_value(i.type) AS type
         FROM facts f JOIN source_groups g USING (group_id) JOIN ips i USING (ip_id)
         WHERE f.day <= ${we} GROUP BY f.dom, g.group_key HAVING min(f.day) >= ${ws})
-      ORDER BY dom, messages DESC, group_key`))
+      ORDER BY dom, messages DESC, group_key`)
+    )
       // As new-source counts them: not seen in its baseline, and bare IPs (no reverse DNS) only when asked.
-      .filter((r) => !seenBefore.has(`${num(r.dom)}\u0000${String(r.group_key)}`) && (config.rules.newSource.includeBareIps || !String(r.group_key).startsWith('ip:')));
+      .filter(
+        (r) =>
+          !seenBefore.has(`${num(r.dom)}\u0000${String(r.group_key)}`) &&
+          (config.rules.newSource.includeBareIps || !String(r.group_key).startsWith('ip:')),
+      );
     // Sources with failing mail this week, the most failing first.
     const failingRows = await sql.rows(`
       SELECT * FROM (
@@ -146,7 +156,8 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
         GROUP BY ALL)
       QUALIFY row_number() OVER (PARTITION BY dom ORDER BY failing DESC, group_key) <= ${listed}
       ORDER BY dom, failing DESC, group_key`);
-    const groupTotals = await sql.rows(`SELECT dom, group_id, sum(${'compliant + forwarded + authorised_failing + unauthorised'})::DOUBLE AS messages
+    const groupTotals =
+      await sql.rows(`SELECT dom, group_id, sum(${'compliant + forwarded + authorised_failing + unauthorised'})::DOUBLE AS messages
       FROM group_days WHERE day BETWEEN ${ws} AND ${we} GROUP BY ALL`);
     const hintRows = await sql.rows(`SELECT f.dom, f.group_id, f.class_id, sum(f.messages)::DOUBLE AS messages FROM facts f
       WHERE f.category = ${CATEGORY_AUTHORISED_FAILING} AND f.day BETWEEN ${ws} AND ${we} GROUP BY ALL`);
@@ -175,7 +186,8 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
       const of = (rows: Row[]) => rows.filter((r) => num(r.dom) === dom);
       const daily: SeriesRow[] = of(dailyRows).map(seriesRow);
       const first = firstReport.get(dom);
-      if (first !== undefined && daily.length > 0 && window.day(first) < (daily[0]?.[0] ?? 0)) daily.unshift([window.day(first), 0, 0, 0, 0, 0, 0, 0, 0]);
+      if (first !== undefined && daily.length > 0 && window.day(first) < (daily[0]?.[0] ?? 0))
+        daily.unshift([window.day(first), 0, 0, 0, 0, 0, 0, 0, 0]);
       const verdict = readinessOf(loaded, dom, daily);
       const totals = new Map(of(groupTotals).map((r) => [num(r.group_id), num(r.messages)]));
       const source = (r: Row, failing: number, category: DigestSource['category'], hint: string | null, messages: number): DigestSource => {
@@ -197,19 +209,30 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
         record: formatDmarcRecord(policyRecord(loaded.policy)),
         week: sumsOf(of(weekRows)[0]),
         previous: sumsOf(of(previousRows)[0]),
-        newSources: of(newRows).slice(0, listed).map((r) => source(r, num(r.failing), null, null, num(r.messages))),
+        newSources: of(newRows)
+          .slice(0, listed)
+          .map((r) => source(r, num(r.failing), null, null, num(r.messages))),
         failingSources: of(failingRows).map((r) => {
           const authorised = num(r.authorised_failing) > 0;
           const groupId = num(r.group_id);
-          return source(r, num(r.failing), authorised ? 'authorised-failing' : 'unauthorised', authorised ? hints.winner(`${dom}/${groupId}`) : null, totals.get(groupId) ?? num(r.failing));
+          return source(
+            r,
+            num(r.failing),
+            authorised ? 'authorised-failing' : 'unauthorised',
+            authorised ? hints.winner(`${dom}/${groupId}`) : null,
+            totals.get(groupId) ?? num(r.failing),
+          );
         }),
         readiness: { verdict: verdict.verdict, summary: verdict.summary, nextStep: verdict.nextStep },
         silentReporters: of(silentRows).map((r) => ({ org: String(r.org), lastDay: window.iso(num(r.last_day)) })),
         link: domainPageUrl(dashboard, loaded.policy.domain, '7d'),
       };
     });
-    const totals = { week: digests.reduce((s, d) => addSums(s, d.week), emptySums()), previous: digests.reduce((s, d) => addSums(s, d.previous), emptySums()) };
-    const lastDay = ctx.lastIdx >= 0 ? ctx.days[ctx.lastIdx] ?? null : null;
+    const totals = {
+      week: digests.reduce((s, d) => addSums(s, d.week), emptySums()),
+      previous: digests.reduce((s, d) => addSums(s, d.previous), emptySums()),
+    };
+    const lastDay = ctx.lastIdx >= 0 ? (ctx.days[ctx.lastIdx] ?? null) : null;
     return {
       week,
       previous,

@@ -60,8 +60,12 @@ export function smtpSettingsFromEnv(env: NodeJS.ProcessEnv): SmtpSettings | null
     throw new DmarcopsError('smtp-config', `set both ${SMTP_ENV.user} and ${SMTP_ENV.password}, or neither`);
   }
   const from = get(SMTP_ENV.from);
-  if (from === undefined || !ADDRESS.test(from)) throw new DmarcopsError('smtp-config', `${SMTP_ENV.from} must be the sender's address (name@example.com)`);
-  const to = (get(SMTP_ENV.to) ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
+  if (from === undefined || !ADDRESS.test(from))
+    throw new DmarcopsError('smtp-config', `${SMTP_ENV.from} must be the sender's address (name@example.com)`);
+  const to = (get(SMTP_ENV.to) ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
   if (to.length === 0 || to.some((a) => !ADDRESS.test(a))) {
     throw new DmarcopsError('smtp-config', `${SMTP_ENV.to} must list the recipients' addresses, separated by commas`);
   }
@@ -100,13 +104,22 @@ export async function sendMail(settings: SmtpSettings, mail: DigestMail): Promis
     socketTimeout: 60_000,
   });
   try {
-    const info = await transport.sendMail({ from: settings.from, to: settings.to, subject: mail.subject, text: mail.text, html: mail.html });
-    const addresses = (list: unknown): string[] => (Array.isArray(list) ? list.map((a) => (typeof a === 'string' ? a : String((a as { address?: string }).address ?? ''))) : []);
+    const info = await transport.sendMail({
+      from: settings.from,
+      to: settings.to,
+      subject: mail.subject,
+      text: mail.text,
+      html: mail.html,
+    });
+    const addresses = (list: unknown): string[] =>
+      Array.isArray(list) ? list.map((a) => (typeof a === 'string' ? a : String((a as { address?: string }).address ?? ''))) : [];
     return { messageId: String(info.messageId), accepted: addresses(info.accepted), rejected: addresses(info.rejected) };
   } catch (error) {
     // nodemailer's messages name the server and the SMTP reply; never the password.
     const reason = (error as Error).message;
-    throw new DmarcopsError('smtp-failed', `mailing the digest through ${settings.host}:${settings.port} failed: ${reason}`, { cause: error });
+    throw new DmarcopsError('smtp-failed', `mailing the digest through ${settings.host}:${settings.port} failed: ${reason}`, {
+      cause: error,
+    });
   } finally {
     transport.close();
   }

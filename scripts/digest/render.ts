@@ -47,15 +47,28 @@ function sourceLabel(s: DigestSource): string {
 
 function domainBlocks(d: DomainDigest, weekLabel: string): Block[] {
   const blocks: Block[] = [{ kind: 'heading', text: d.domain }];
-  const change = d.previous.messages > 0 || d.week.messages > 0 ? ` (${formatChange(d.week.messages, d.previous.messages)} messages, ${formatPoints(d.week, d.previous)} against the week before)` : '';
+  const change =
+    d.previous.messages > 0 || d.week.messages > 0
+      ? ` (${formatChange(d.week.messages, d.previous.messages)} messages, ${formatPoints(d.week, d.previous)} against the week before)`
+      : '';
   blocks.push({
     kind: 'paragraph',
-    strong: d.week.messages === 0 ? 'No reported mail this week.' : `${formatCount(d.week.messages)} messages, ${passRate(d.week)} pass DMARC`,
-    text: d.week.messages === 0 ? (d.previous.messages > 0 ? `The week before had ${formatCount(d.previous.messages)}.` : '') : `${change}. Forwarded ${formatCount(d.week.forwarded)}, from declared senders failing ${formatCount(d.week.authorisedFailing)}, unauthorised ${formatCount(d.week.unauthorised)}.`,
+    strong:
+      d.week.messages === 0 ? 'No reported mail this week.' : `${formatCount(d.week.messages)} messages, ${passRate(d.week)} pass DMARC`,
+    text:
+      d.week.messages === 0
+        ? d.previous.messages > 0
+          ? `The week before had ${formatCount(d.previous.messages)}.`
+          : ''
+        : `${change}. Forwarded ${formatCount(d.week.forwarded)}, from declared senders failing ${formatCount(d.week.authorisedFailing)}, unauthorised ${formatCount(d.week.unauthorised)}.`,
   });
-  blocks.push({ kind: 'paragraph', strong: 'Readiness:', text: ` ${d.readiness.summary}.${d.readiness.nextStep === null ? '' : ` Next safe step: ${d.readiness.nextStep}.`}` });
+  blocks.push({
+    kind: 'paragraph',
+    strong: 'Readiness:',
+    text: ` ${d.readiness.summary}.${d.readiness.nextStep === null ? '' : ` Next safe step: ${d.readiness.nextStep}.`}`,
+  });
   if (d.newSources.length > 0) {
-    blocks.push({ kind: 'paragraph', strong: `New sources in ${weekLabel}` , text: '' });
+    blocks.push({ kind: 'paragraph', strong: `New sources in ${weekLabel}`, text: '' });
     blocks.push({
       kind: 'table',
       head: ['source', 'first seen', 'messages', 'failing DMARC'],
@@ -72,13 +85,19 @@ function domainBlocks(d: DomainDigest, weekLabel: string): Block[] {
         sourceLabel(s),
         formatCount(s.failing),
         formatCount(s.messages),
-        s.category === 'authorised-failing' ? (s.hint ?? 'fix its DKIM or SPF alignment') : 'declare it if it is yours; otherwise the policy stops it',
+        s.category === 'authorised-failing'
+          ? (s.hint ?? 'fix its DKIM or SPF alignment')
+          : 'declare it if it is yours; otherwise the policy stops it',
       ]),
       align: ['left', 'right', 'right', 'left'],
     });
   }
   if (d.silentReporters.length > 0) {
-    blocks.push({ kind: 'paragraph', strong: 'Reporters that went silent:', text: ` ${d.silentReporters.map((r) => `${r.org} (last report ${r.lastDay})`).join(', ')}.` });
+    blocks.push({
+      kind: 'paragraph',
+      strong: 'Reporters that went silent:',
+      text: ` ${d.silentReporters.map((r) => `${r.org} (last report ${r.lastDay})`).join(', ')}.`,
+    });
   }
   if (d.link !== null) blocks.push({ kind: 'link', text: `Open ${d.domain} on the dashboard`, url: d.link });
   return blocks;
@@ -89,9 +108,18 @@ export function outline(digest: Digest): Block[] {
   const blocks: Block[] = [{ kind: 'title', text: `DMARC digest ${week.label} (${weekSpan(week.start, week.end)})` }];
   const counts = [
     plural(digest.domains.length, 'domain'),
-    plural(digest.domains.reduce((n, d) => n + d.newSources.length, 0), 'new source'),
-    plural(digest.domains.reduce((n, d) => n + d.failingSources.length, 0), 'failing source'),
-    plural(digest.domains.reduce((n, d) => n + d.silentReporters.length, 0), 'silent reporter'),
+    plural(
+      digest.domains.reduce((n, d) => n + d.newSources.length, 0),
+      'new source',
+    ),
+    plural(
+      digest.domains.reduce((n, d) => n + d.failingSources.length, 0),
+      'failing source',
+    ),
+    plural(
+      digest.domains.reduce((n, d) => n + d.silentReporters.length, 0),
+      'silent reporter',
+    ),
   ].join(', ');
   if (digest.quiet) {
     blocks.push({
@@ -109,11 +137,21 @@ export function outline(digest: Digest): Block[] {
   blocks.push({
     kind: 'table',
     head: ['domain', 'messages', 'change', 'DMARC pass', 'change', 'readiness'],
-    rows: digest.domains.map((d) => [d.domain, formatCount(d.week.messages), formatChange(d.week.messages, d.previous.messages), passRate(d.week), formatPoints(d.week, d.previous), d.readiness.summary]),
+    rows: digest.domains.map((d) => [
+      d.domain,
+      formatCount(d.week.messages),
+      formatChange(d.week.messages, d.previous.messages),
+      passRate(d.week),
+      formatPoints(d.week, d.previous),
+      d.readiness.summary,
+    ]),
     align: ['left', 'right', 'right', 'right', 'right', 'left'],
   });
   for (const d of digest.domains) blocks.push(...domainBlocks(d, week.label));
-  blocks.push({ kind: 'note', text: `dmarcops digest · ${week.label} · made ${digest.generatedAt.slice(0, 16).replace('T', ' ')} UTC. Categories as on the dashboard: forwarded mail and unauthorised mail do not count against your senders.` });
+  blocks.push({
+    kind: 'note',
+    text: `dmarcops digest · ${week.label} · made ${digest.generatedAt.slice(0, 16).replace('T', ' ')} UTC. Categories as on the dashboard: forwarded mail and unauthorised mail do not count against your senders.`,
+  });
   return blocks;
 }
 
@@ -125,7 +163,9 @@ export function outline(digest: Digest): Block[] {
 function markdownInline(text: string): string {
   const parts = text.split('`');
   if (parts.length % 2 === 0) return escapeMarkdown(text);
-  return parts.map((part, i) => (i % 2 === 0 ? escapeMarkdown(part) : part === '' ? '' : `\`${printable(part).replace(/\|/g, '\\|')}\``)).join('');
+  return parts
+    .map((part, i) => (i % 2 === 0 ? escapeMarkdown(part) : part === '' ? '' : `\`${printable(part).replace(/\|/g, '\\|')}\``))
+    .join('');
 }
 
 function htmlInline(text: string): string {
@@ -149,7 +189,10 @@ export function renderDigestMarkdown(digest: Digest): string {
         out.push(`${block.strong ? `**${e(block.strong)}**` : ''}${markdownInline(block.text)}`, '');
         break;
       case 'table': {
-        const table = markdownTable(block.head.map(e), block.rows.map((row) => row.map(markdownInline)));
+        const table = markdownTable(
+          block.head.map(e),
+          block.rows.map((row) => row.map(markdownInline)),
+        );
         const lines = table.split('\n');
         if (block.align !== undefined) lines[1] = `| ${block.align.map((a) => (a === 'right' ? '---:' : '---')).join(' | ')} |`;
         out.push(...lines, '');
@@ -188,11 +231,14 @@ export function renderDigestText(digest: Digest): string {
       case 'table': {
         const widths = block.head.map((h, i) => Math.min(40, Math.max(h.length, ...block.rows.map((r) => p(r[i] ?? '').length))));
         const line = (cells: string[]) =>
-          cells.map((c, i) => {
-            const text = p(c);
-            const width = widths[i] ?? 0;
-            return i === cells.length - 1 ? text : block.align?.[i] === 'right' ? text.padStart(width) : text.padEnd(width);
-          }).join('  ').trimEnd();
+          cells
+            .map((c, i) => {
+              const text = p(c);
+              const width = widths[i] ?? 0;
+              return i === cells.length - 1 ? text : block.align?.[i] === 'right' ? text.padStart(width) : text.padEnd(width);
+            })
+            .join('  ')
+            .trimEnd();
         out.push(line(block.head), ...block.rows.map(line), '');
         break;
       }
@@ -226,7 +272,8 @@ export function renderDigestHtml(digest: Digest): string {
         body.push(`<p style="margin:0 0 10px">${block.strong ? `<strong>${h(block.strong)}</strong>` : ''}${htmlInline(block.text)}</p>`);
         break;
       case 'table': {
-        const cell = (tag: 'th' | 'td', text: string, i: number) => `<${tag} style="padding:4px 8px;border-bottom:1px solid #eee;text-align:${block.align?.[i] ?? 'left'}">${htmlInline(text)}</${tag}>`;
+        const cell = (tag: 'th' | 'td', text: string, i: number) =>
+          `<${tag} style="padding:4px 8px;border-bottom:1px solid #eee;text-align:${block.align?.[i] ?? 'left'}">${htmlInline(text)}</${tag}>`;
         body.push(
           '<table style="border-collapse:collapse;margin:0 0 12px;font-size:13px">',
           `<thead><tr>${block.head.map((c, i) => cell('th', c, i)).join('')}</tr></thead>`,

@@ -67,7 +67,9 @@ export function evaluateGates(plan: Plan, options: GateOptions = {}): GateReport
   if (options.reviewedChecksum !== undefined) {
     checksumMatches = options.reviewedChecksum === plan.checksum;
     if (!checksumMatches) {
-      problems.push(`the plan differs from the reviewed one (reviewed ${options.reviewedChecksum.slice(0, 12)}…, now ${plan.checksum.slice(0, 12)}…): DNS or the domain files changed since; plan and review again`);
+      problems.push(
+        `the plan differs from the reviewed one (reviewed ${options.reviewedChecksum.slice(0, 12)}…, now ${plan.checksum.slice(0, 12)}…): DNS or the domain files changed since; plan and review again`,
+      );
     }
   }
   let review: ReviewCheck | undefined;
@@ -76,10 +78,14 @@ export function evaluateGates(plan: Plan, options: GateOptions = {}): GateReport
     problems.push(...review.problems);
   } else if (risky.length > 0 && !force) {
     const one = risky.length === 1;
-    problems.push(`${risky.length} risky change${one ? '' : 's'} (${one ? 'a deletion or a weaker policy' : 'deletions or weaker policies'}) need${one ? 's' : ''} --force (or the ${FORCE_LABEL} label on the pull request)`);
+    problems.push(
+      `${risky.length} risky change${one ? '' : 's'} (${one ? 'a deletion or a weaker policy' : 'deletions or weaker policies'}) need${one ? 's' : ''} --force (or the ${FORCE_LABEL} label on the pull request)`,
+    );
   }
   if (counts.delete > maxDeletes) {
-    problems.push(`${counts.delete} deletions exceed the cap of ${maxDeletes} per run; raise it with --max-deletes ${counts.delete} if that is intended`);
+    problems.push(
+      `${counts.delete} deletions exceed the cap of ${maxDeletes} per run; raise it with --max-deletes ${counts.delete} if that is intended`,
+    );
   }
   const report: GateReport = { ok: problems.length === 0, problems, risky, deletes: counts.delete, maxDeletes, force };
   if (checksumMatches !== undefined) report.checksumMatches = checksumMatches;
@@ -94,7 +100,12 @@ export function evaluateGates(plan: Plan, options: GateOptions = {}): GateReport
  */
 export function mergeGates(plan: Plan, pullRequest: { number: number; labelled: boolean; maxDeletes?: number }): GateReport {
   const record = reviewRecord(plan, { number: pullRequest.number, head: '' });
-  const evidence: ReviewEvidence = { trigger: 'merge', merged: pullRequest.number, pullRequests: [{ number: pullRequest.number, force: pullRequest.labelled, record }], notes: [] };
+  const evidence: ReviewEvidence = {
+    trigger: 'merge',
+    merged: pullRequest.number,
+    pullRequests: [{ number: pullRequest.number, force: pullRequest.labelled, record }],
+    notes: [],
+  };
   return evaluateGates(plan, { ...(pullRequest.maxDeletes === undefined ? {} : { maxDeletes: pullRequest.maxDeletes }), review: evidence });
 }
 
@@ -122,7 +133,12 @@ export interface ExecuteOptions {
  * records listed for those names as `current`. No gates here: call `evaluateGates` first. After the
  * first failure no further zone is started (zones already running finish); the rest are `skipped`.
  */
-export async function executePlan(plan: Plan, listings: readonly ZoneListing[], resolve: ProviderResolver, options: ExecuteOptions = {}): Promise<ZoneOutcome[]> {
+export async function executePlan(
+  plan: Plan,
+  listings: readonly ZoneListing[],
+  resolve: ProviderResolver,
+  options: ExecuteOptions = {},
+): Promise<ZoneOutcome[]> {
   const groups = new Map<string, ZoneOutcome>();
   for (const change of plan.changes) {
     const key = zoneKey(change.provider, change.zone);
@@ -188,11 +204,13 @@ export interface VerifyDnsOptions {
 export async function verifyDns(changes: readonly RecordChange[], options: VerifyDnsOptions): Promise<DnsCheck[]> {
   const attempts = Math.max(1, options.attempts ?? 5);
   const delayMs = options.delayMs ?? 2000;
-  const resolvers = new Map(options.servers.map((server) => {
-    const resolver = new Resolver({ timeout: options.timeoutMs ?? 2000, tries: 1 });
-    resolver.setServers([server]);
-    return [server, resolver] as const;
-  }));
+  const resolvers = new Map(
+    options.servers.map((server) => {
+      const resolver = new Resolver({ timeout: options.timeoutMs ?? 2000, tries: 1 });
+      resolver.setServers([server]);
+      return [server, resolver] as const;
+    }),
+  );
   const jobs = changes.flatMap((change) => options.servers.map((server) => ({ change, server })));
   return mapLimit(jobs, options.concurrency ?? 16, async ({ change, server }) => {
     const expected = [...(change.after ?? [])].sort(compare);
@@ -202,12 +220,18 @@ export async function verifyDns(changes: readonly RecordChange[], options: Verif
       check = { name: change.name, server, expected, found: [], ok: false };
       try {
         const answers = await (resolvers.get(server) as Resolver).resolveTxt(change.name);
-        check.found = answers.map((strings) => strings.join('')).filter((value) => isOwnedValue(change.name, value) || removed.has(value)).sort(compare);
+        check.found = answers
+          .map((strings) => strings.join(''))
+          .filter((value) => isOwnedValue(change.name, value) || removed.has(value))
+          .sort(compare);
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code ?? 'ERROR';
         if (code !== 'ENOTFOUND' && code !== 'ENODATA') check.error = code;
       }
-      check.ok = check.error === undefined && check.found.length === expected.length && check.found.every((value, index) => value === expected[index]);
+      check.ok =
+        check.error === undefined &&
+        check.found.length === expected.length &&
+        check.found.every((value, index) => value === expected[index]);
       if (check.ok || attempt === attempts) break;
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
@@ -249,7 +273,11 @@ export interface ApplyResult {
  * `dmarcops apply`: plan afresh, check the gates, apply zone by zone, plan the written zones again,
  * and resolve the changed names when servers are given. Idempotent: a second run finds no changes.
  */
-export async function applyDns(desired: readonly ManagedRecord[], resolve: ProviderResolver, options: ApplyOptions = {}): Promise<ApplyResult> {
+export async function applyDns(
+  desired: readonly ManagedRecord[],
+  resolve: ProviderResolver,
+  options: ApplyOptions = {},
+): Promise<ApplyResult> {
   const planOptions: PlanOptions = { ...options, concurrency: options.readConcurrency ?? 16 };
   const { plan, listings } = await makePlan(desired, resolve, planOptions);
   const gateOptions: GateOptions = { ...options };
@@ -264,14 +292,19 @@ export async function applyDns(desired: readonly ManagedRecord[], resolve: Provi
   const writtenZones = new Set(written.map((outcome) => zoneKey(outcome.provider, outcome.zone)));
 
   // Re-plan only what was written, with the same names, so the check costs one listing per zone.
-  const targets = listings.filter((listing) => writtenZones.has(zoneKey(listing.provider, listing.zone))).map(({ provider, zone, names }) => ({ provider, zone, names }));
+  const targets = listings
+    .filter((listing) => writtenZones.has(zoneKey(listing.provider, listing.zone)))
+    .map(({ provider, zone, names }) => ({ provider, zone, names }));
   const again = await readZones(targets, resolve, planOptions.concurrency);
   const inWritten = desired.filter((record) => writtenZones.has(zoneKey(record.provider, normaliseName(record.zone))));
   const verification = computePlan(inWritten, again, options);
 
   const result: ApplyResult = { status: 'applied', plan, gates, outcomes, verification };
   if (options.verifyDns !== undefined && options.verifyDns.servers.length > 0) {
-    result.dns = await verifyDns(written.flatMap((outcome) => outcome.changes), options.verifyDns);
+    result.dns = await verifyDns(
+      written.flatMap((outcome) => outcome.changes),
+      options.verifyDns,
+    );
   }
   const allApplied = written.length === outcomes.length;
   const dnsOk = result.dns?.every((check) => check.ok) ?? true;

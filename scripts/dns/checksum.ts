@@ -13,7 +13,9 @@ const CHECKSUM_FORMAT = 'dmarcops-plan-v1';
 /** 64 lower-case hex digits. The order of `changes` does not matter. */
 export function planChecksum(changes: readonly RecordChange[]): string {
   const canonical = changes.map((change) => canonicalJson(change)).sort();
-  return createHash('sha256').update(`${CHECKSUM_FORMAT}\n[${canonical.join(',')}]`).digest('hex');
+  return createHash('sha256')
+    .update(`${CHECKSUM_FORMAT}\n[${canonical.join(',')}]`)
+    .digest('hex');
 }
 
 /**
@@ -48,6 +50,8 @@ export const IDENTITY_LENGTH = 22;
  */
 export function changeIdentity(change: RecordChange): string {
   const { reason: _reason, risky: _risky, ...what } = change;
-  const digest = createHash('sha256').update(`${IDENTITY_FORMAT}\n${canonicalJson(what)}`).digest();
+  const digest = createHash('sha256')
+    .update(`${IDENTITY_FORMAT}\n${canonicalJson(what)}`)
+    .digest();
   return digest.subarray(0, 16).toString('base64').slice(0, IDENTITY_LENGTH);
 }

@@ -111,7 +111,9 @@ export function lookupTargets(desired: readonly ManagedRecord[], options: Lookup
   for (const name of options.formerNames ?? []) addCandidate(normaliseName(name));
 
   // Authorisations that may be left over: every domain, current or removed, at every host that holds one today.
-  const hosts = new Set(managed.filter((record) => record.purpose === 'report-authorization').map((record) => authorizationHost(record.name)));
+  const hosts = new Set(
+    managed.filter((record) => record.purpose === 'report-authorization').map((record) => authorizationHost(record.name)),
+  );
   // Only pairs in different organizational domains: within one, no authorisation is ever published.
   const orgOf = (name: string) => organizationalDomain(name) ?? name;
   for (const host of hosts) {
@@ -146,12 +148,13 @@ export async function readZones(targets: readonly ZoneTarget[], resolve: Provide
       // The provider's code and hint stay (a refused token is still one); the message says which zone.
       const code = error instanceof DmarcopsError ? error.code : 'dns-provider-failed';
       const hint = error instanceof DmarcopsError ? { hint: error.hint } : {};
-      throw new DmarcopsError(code, `${target.provider} zone ${target.zone}: cannot list TXT records: ${(error as Error).message}`, { cause: error, ...hint });
+      throw new DmarcopsError(code, `${target.provider} zone ${target.zone}: cannot list TXT records: ${(error as Error).message}`, {
+        cause: error,
+        ...hint,
+      });
     }
     const asked = new Set(target.names);
-    const kept = records
-      .map((record) => ({ ...record, name: normaliseName(record.name) }))
-      .filter((record) => asked.has(record.name));
+    const kept = records.map((record) => ({ ...record, name: normaliseName(record.name) })).filter((record) => asked.has(record.name));
     return { ...target, records: kept };
   });
 }
@@ -193,7 +196,15 @@ export function computePlan(desired: readonly ManagedRecord[], listings: readonl
     const key = nameKey(record.provider, zone, name);
     const entry = wanted.get(key);
     if (entry === undefined) {
-      wanted.set(key, { provider: record.provider, zone, name, ttl: record.ttl, values: [...record.values], purpose: record.purpose, domain: record.domain });
+      wanted.set(key, {
+        provider: record.provider,
+        zone,
+        name,
+        ttl: record.ttl,
+        values: [...record.values],
+        purpose: record.purpose,
+        domain: record.domain,
+      });
     } else {
       for (const value of record.values) if (!entry.values.includes(value)) entry.values.push(value);
     }
@@ -276,7 +287,19 @@ function compareName(
 
   if (owned.length === 0) {
     const reason = createReason(wanted, name);
-    return { change: { ...base, action: 'create', before: null, after: [...wanted.values], ttlBefore: null, ttlAfter: wanted.ttl, reason, risky: false }, notices };
+    return {
+      change: {
+        ...base,
+        action: 'create',
+        before: null,
+        after: [...wanted.values],
+        ttlBefore: null,
+        ttlAfter: wanted.ttl,
+        reason,
+        risky: false,
+      },
+      notices,
+    };
   }
 
   const sameValues = sameMultiset(before, wanted.values);
@@ -287,15 +310,26 @@ function compareName(
   const ownedBefore = owned.filter((record) => isOwnedValue(name, record.value)).map((record) => record.value);
   const sameOwned = sameMultiset(ownedBefore, wanted.values);
   if (ownedBefore.length > 1) reasons.push(`${ownedBefore.length} ${label} records at one name (invalid): replaced by one`);
-  else if (!sameOwned && ownedBefore.length === 1 && wanted.values.length === 1) reasons.push(describeValueChange(name, ownedBefore[0] ?? '', wanted.values[0] ?? ''));
-  else if (!sameOwned && ownedBefore.length === 0) reasons.push(wanted.purpose === 'report-authorization' ? 'authorisation added' : createReason(wanted, name));
+  else if (!sameOwned && ownedBefore.length === 1 && wanted.values.length === 1)
+    reasons.push(describeValueChange(name, ownedBefore[0] ?? '', wanted.values[0] ?? ''));
+  else if (!sameOwned && ownedBefore.length === 0)
+    reasons.push(wanted.purpose === 'report-authorization' ? 'authorisation added' : createReason(wanted, name));
   if (!sameTtl) reasons.push(`ttl ${ttlBefore ?? '?'} → ${wanted.ttl}`);
   reasons.push(...unrelatedReason(name, owned, wanted.values));
 
   const weaker = kind === 'dmarc' ? weakenings(ownedBefore, wanted.values) : [];
   const risky = weaker.length > 0 || owned.some((record) => !isOwnedValue(name, record.value) && !wanted.values.includes(record.value));
   return {
-    change: { ...base, action: 'update', before, after: [...wanted.values], ttlBefore, ttlAfter: wanted.ttl, reason: reasons.join('; '), risky },
+    change: {
+      ...base,
+      action: 'update',
+      before,
+      after: [...wanted.values],
+      ttlBefore,
+      ttlAfter: wanted.ttl,
+      reason: reasons.join('; '),
+      risky,
+    },
     notices,
   };
 }
@@ -331,7 +365,11 @@ function orphanReason(name: string): string {
 
 function unrelatedReason(name: string, owned: readonly TxtRecord[], after: readonly string[]): string[] {
   const removed = owned.filter((record) => !isOwnedValue(name, record.value) && !after.includes(record.value));
-  return removed.length === 0 ? [] : [`removes ${plural(removed.length, 'TXT record')} that ${removed.length === 1 ? 'is' : 'are'} not ${KIND_LABEL[recordKind(name)]} (--delete-unrelated)`];
+  return removed.length === 0
+    ? []
+    : [
+        `removes ${plural(removed.length, 'TXT record')} that ${removed.length === 1 ? 'is' : 'are'} not ${KIND_LABEL[recordKind(name)]} (--delete-unrelated)`,
+      ];
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -391,14 +429,16 @@ export function describeRisk(change: RecordChange): string | undefined {
   const kind = recordKind(change.name);
   const owns = (value: string) => isOwnedValue(change.name, value);
   if (change.action === 'delete') {
-    if (host !== undefined) return `deletes the report authorisation: receivers stop sending ${change.name.slice(0, change.name.indexOf('._report._dmarc.'))}'s aggregate reports to ${host}`;
+    if (host !== undefined)
+      return `deletes the report authorisation: receivers stop sending ${change.name.slice(0, change.name.indexOf('._report._dmarc.'))}'s aggregate reports to ${host}`;
     const ours = (change.before ?? []).some(owns);
     const notOurs = `deletes ${plural(change.before?.length ?? 0, 'TXT record')} that ${(change.before?.length ?? 0) === 1 ? 'is' : 'are'} not ${KIND_LABEL[kind]}`;
     if (!ours) return notOurs;
     if (kind === 'mta-sts') {
       return `deletes the MTA-STS record: senders that cached the policy keep applying it for up to its max_age and never see an update; withdraw with mode: none first (RFC 8461 §8.3)`;
     }
-    if (kind === 'tls-rpt') return `deletes the TLS reporting record: senders stop sending TLS reports for ${change.name.replace(/^_smtp\._tls\./, '')}`;
+    if (kind === 'tls-rpt')
+      return `deletes the TLS reporting record: senders stop sending TLS reports for ${change.name.replace(/^_smtp\._tls\./, '')}`;
     return `deletes the DMARC record: receivers apply no DMARC policy to ${change.name.replace(/^_dmarc\./, '')}`;
   }
   const ownedBefore = (change.before ?? []).filter(owns);
@@ -406,7 +446,8 @@ export function describeRisk(change: RecordChange): string | undefined {
   const parts: string[] = [];
   if (weaker.length > 0) parts.push(`weakens the policy: ${weaker.join(', ')}`);
   const unrelated = (change.before ?? []).filter((value) => !owns(value) && !(change.after ?? []).includes(value));
-  if (unrelated.length > 0) parts.push(`deletes ${plural(unrelated.length, 'TXT record')} that ${unrelated.length === 1 ? 'is' : 'are'} not ${KIND_LABEL[kind]}`);
+  if (unrelated.length > 0)
+    parts.push(`deletes ${plural(unrelated.length, 'TXT record')} that ${unrelated.length === 1 ? 'is' : 'are'} not ${KIND_LABEL[kind]}`);
   return parts.length > 0 ? parts.join('; ') : 'risky';
 }
 

@@ -20,7 +20,11 @@ export interface RemovedDomains {
 export async function removedDomainsFromGit(dir: string, cwd: string = process.cwd(), commit?: string): Promise<RemovedDomains> {
   try {
     if (commit !== undefined && !/^[0-9a-f]{40,64}$/.test(commit)) throw new Error(`not a commit sha: ${JSON.stringify(commit)}`);
-    const { stdout } = await run('git', ['log', ...(commit === undefined ? [] : [commit]), '--no-renames', '--diff-filter=D', '--name-only', '--format=', '--', dir], { cwd, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await run(
+      'git',
+      ['log', ...(commit === undefined ? [] : [commit]), '--no-renames', '--diff-filter=D', '--name-only', '--format=', '--', dir],
+      { cwd, maxBuffer: 64 * 1024 * 1024 },
+    );
     const domains = new Set<string>();
     for (const line of stdout.split('\n')) {
       const name = basename(line.trim());
@@ -28,11 +32,19 @@ export async function removedDomainsFromGit(dir: string, cwd: string = process.c
       domains.add(name.replace(/\.ya?ml$/i, '').toLowerCase());
     }
     const result: RemovedDomains = { domains: [...domains].sort() };
-    const shallow = await run('git', ['rev-parse', '--is-shallow-repository'], { cwd }).then(({ stdout: out }) => out.trim() === 'true', () => false);
-    if (shallow) result.warning = 'shallow git clone: domain files removed before the fetched history are not seen, so their records are not deleted (check out with fetch-depth: 0)';
+    const shallow = await run('git', ['rev-parse', '--is-shallow-repository'], { cwd }).then(
+      ({ stdout: out }) => out.trim() === 'true',
+      () => false,
+    );
+    if (shallow)
+      result.warning =
+        'shallow git clone: domain files removed before the fetched history are not seen, so their records are not deleted (check out with fetch-depth: 0)';
     return result;
   } catch (error) {
-    return { domains: [], warning: `cannot read git history (${(error as Error).message.split('\n')[0]}): records of removed domain files are not deleted` };
+    return {
+      domains: [],
+      warning: `cannot read git history (${(error as Error).message.split('\n')[0]}): records of removed domain files are not deleted`,
+    };
   }
 }
 
@@ -60,13 +72,24 @@ export async function formerTransportNames(dir: string, domains: readonly string
   try {
     for (const { key, name } of TRANSPORT_KEYS) {
       // Quoted keys ("mta_sts":) too; a mention in a comment only costs one more name looked up.
-      const { stdout } = await run('git', ['log', '--no-renames', '--format=', '--name-only', `-G${key}["']?[[:space:]]*:`, '--', dir], { cwd, maxBuffer: 64 * 1024 * 1024 });
-      const files = new Set(stdout.split('\n').map((line) => basename(line.trim())).filter((file) => file !== ''));
+      const { stdout } = await run('git', ['log', '--no-renames', '--format=', '--name-only', `-G${key}["']?[[:space:]]*:`, '--', dir], {
+        cwd,
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      const files = new Set(
+        stdout
+          .split('\n')
+          .map((line) => basename(line.trim()))
+          .filter((file) => file !== ''),
+      );
       if ([...files].some((file) => /^_defaults\.ya?ml$/i.test(file))) for (const domain of domains) names.add(name(domain.toLowerCase()));
       for (const file of files) if (isDomainFileName(file)) names.add(name(file.replace(/\.ya?ml$/i, '').toLowerCase()));
     }
   } catch (error) {
-    return { names: [], warning: `cannot read git history (${(error as Error).message.split('\n')[0]}): MTA-STS and TLS reporting records of removed keys are not deleted` };
+    return {
+      names: [],
+      warning: `cannot read git history (${(error as Error).message.split('\n')[0]}): MTA-STS and TLS reporting records of removed keys are not deleted`,
+    };
   }
   return { names: [...names].sort() };
 }

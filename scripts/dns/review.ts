@@ -39,11 +39,19 @@ export interface BaseInputs {
  * listing per zone (the union of the names either side looks at), each computed from exactly the names
  * it asks for, so the head plan and its checksum are those `makePlan` gives.
  */
-export async function makePlanWithBase(desired: readonly ManagedRecord[], base: BaseInputs, resolve: ProviderResolver, options: PlanOptions = {}): Promise<PlanRun> {
+export async function makePlanWithBase(
+  desired: readonly ManagedRecord[],
+  base: BaseInputs,
+  resolve: ProviderResolver,
+  options: PlanOptions = {},
+): Promise<PlanRun> {
   const headTargets = lookupTargets(desired, options);
   // The names published before (MTA-STS / TLS reporting, from the whole history) are looked at on both
   // sides, so a deletion the base already gives counts as pending there, not as this change's own.
-  const baseTargets = lookupTargets(base.desired, { removedDomains: base.removedDomains, ...(options.formerNames === undefined ? {} : { formerNames: options.formerNames }) });
+  const baseTargets = lookupTargets(base.desired, {
+    removedDomains: base.removedDomains,
+    ...(options.formerNames === undefined ? {} : { formerNames: options.formerNames }),
+  });
   const listings = await readZones(unionTargets(headTargets, baseTargets), resolve, options.concurrency);
   const headListings = restrictListings(listings, headTargets);
   const plan = computePlan(desired, headListings, options);
@@ -58,7 +66,10 @@ function unionTargets(a: readonly ZoneTarget[], b: readonly ZoneTarget[]): ZoneT
   for (const target of [...a, ...b]) {
     const key = zoneKey(target.provider, target.zone);
     const entry = merged.get(key);
-    merged.set(key, entry === undefined ? { ...target } : { ...entry, names: [...new Set([...entry.names, ...target.names])].sort(compare) });
+    merged.set(
+      key,
+      entry === undefined ? { ...target } : { ...entry, names: [...new Set([...entry.names, ...target.names])].sort(compare) },
+    );
   }
   return [...merged.values()];
 }
@@ -108,7 +119,14 @@ export interface ReviewRecord {
 
 export function reviewRecord(plan: Plan, pullRequest: { number: number; head: string }): ReviewRecord {
   const { own, pending } = splitByBase(plan);
-  const record: ReviewRecord = { v: 1, pr: pullRequest.number, head: pullRequest.head, checksum: plan.checksum, own: own.map(changeIdentity), pending: pending.map(changeIdentity) };
+  const record: ReviewRecord = {
+    v: 1,
+    pr: pullRequest.number,
+    head: pullRequest.head,
+    checksum: plan.checksum,
+    own: own.map(changeIdentity),
+    pending: pending.map(changeIdentity),
+  };
   if (plan.base !== undefined) record.base = plan.base.commit;
   return record;
 }
@@ -176,33 +194,47 @@ export function checkReview(plan: Pick<Plan, 'changes'>, evidence: ReviewEvidenc
       continue;
     }
     const mine = owners.get(id) ?? [];
-    if (change.risky && !force && !mine.some((pullRequest) => pullRequest.force)) unforced.push({ change, owners: mine.map((pullRequest) => pullRequest.number) });
+    if (change.risky && !force && !mine.some((pullRequest) => pullRequest.force))
+      unforced.push({ change, owners: mine.map((pullRequest) => pullRequest.number) });
   }
 
   const problems: string[] = [];
   if (directPush) {
-    problems.push('this push did not merge a pull request into the default branch (a direct push), so none of its changes was reviewed: to apply the default branch as it is, run dns-apply by hand (workflow_dispatch) with force');
+    problems.push(
+      'this push did not merge a pull request into the default branch (a direct push), so none of its changes was reviewed: to apply the default branch as it is, run dns-apply by hand (workflow_dispatch) with force',
+    );
   } else if (unreviewed.length > 0) {
     const one = unreviewed.length === 1;
-    problems.push(`${plural(unreviewed.length, 'change')} (${names(unreviewed)}) ${one ? 'is' : 'are'} in none of the reviewed plans looked at (${where(evidence)}): DNS or the default branch changed since the review; review ${one ? 'it' : 'them'} in a new pull request, or run dns-apply by hand with force`);
+    problems.push(
+      `${plural(unreviewed.length, 'change')} (${names(unreviewed)}) ${one ? 'is' : 'are'} in none of the reviewed plans looked at (${where(evidence)}): DNS or the default branch changed since the review; review ${one ? 'it' : 'them'} in a new pull request, or run dns-apply by hand with force`,
+    );
   }
   const byOwner = groupBy(unforced, (entry) => entry.owners.join(','));
   for (const [key, entries] of [...byOwner.entries()].sort(([a], [b]) => compare(a, b))) {
     const changes = entries.map((entry) => entry.change);
     const what = `${plural(changes.length, 'risky change')} (${names(changes)})`;
     if (key !== '') {
-      const prs = key.split(',').map((number) => `#${number}`).join(' or ');
-      problems.push(`${what} of ${prs} need${changes.length === 1 ? 's' : ''} the ${FORCE_LABEL} label on ${prs} (a label on another pull request does not count), or a run of dns-apply by hand with force`);
+      const prs = key
+        .split(',')
+        .map((number) => `#${number}`)
+        .join(' or ');
+      problems.push(
+        `${what} of ${prs} need${changes.length === 1 ? 's' : ''} the ${FORCE_LABEL} label on ${prs} (a label on another pull request does not count), or a run of dns-apply by hand with force`,
+      );
     } else {
       const it = changes.length === 1 ? 'it' : 'them';
       const is = changes.length === 1 ? 'is' : 'are';
       const merged = evidence.pullRequests.find((pullRequest) => pullRequest.number === evidence.merged);
       if (merged === undefined) {
-        problems.push(`${what} ${is} no reviewed pull request's own change, only shown as already pending on a base: no label allows ${it}; run dns-apply by hand with force`);
+        problems.push(
+          `${what} ${is} no reviewed pull request's own change, only shown as already pending on a base: no label allows ${it}; run dns-apply by hand with force`,
+        );
       } else {
         const planned = merged.record.base === undefined ? ` (it was planned without --base, so no change is known to be its own)` : '';
         const label = merged.force ? `; the ${FORCE_LABEL} label on #${merged.number} covers only its own changes` : '';
-        problems.push(`${what} ${is} not #${merged.number}'s own: its plan showed ${it} as already pending on its base${planned}${label}. Label the pull request that made ${it} and run dns-apply by hand, or run it by hand with force`);
+        problems.push(
+          `${what} ${is} not #${merged.number}'s own: its plan showed ${it} as already pending on its base${planned}${label}. Label the pull request that made ${it} and run dns-apply by hand, or run it by hand with force`,
+        );
       }
     }
   }
@@ -214,7 +246,8 @@ export function checkReview(plan: Pick<Plan, 'changes'>, evidence: ReviewEvidenc
 
 function where(evidence: ReviewEvidence): string {
   const others = evidence.searched === undefined ? '' : plural(evidence.searched, 'other recently merged pull request');
-  if (evidence.merged !== undefined) return others === '' ? `the plan of #${evidence.merged}` : `the plans of #${evidence.merged} and of ${others}`;
+  if (evidence.merged !== undefined)
+    return others === '' ? `the plan of #${evidence.merged}` : `the plans of #${evidence.merged} and of ${others}`;
   return `the plans of ${plural(evidence.searched ?? 0, 'recently merged pull request')}`;
 }
 
@@ -223,4 +256,3 @@ function names(changes: readonly RecordChange[]): string {
   const shown = changes.slice(0, 3).map((change) => change.name);
   return changes.length > 3 ? `${shown.join(', ')} and ${changes.length - 3} more` : shown.join(', ');
 }
-

@@ -44,10 +44,15 @@ export interface GitHubContext {
 /** The GitHub side from the environment Actions provides; throws naming what is missing. */
 export function githubContextFromEnv(env: NodeJS.ProcessEnv = process.env): GitHubContext {
   const token = env.GITHUB_TOKEN ?? env.GH_TOKEN;
-  if (token === undefined || token === '') throw new DmarcopsError('github-token-missing', 'GITHUB_TOKEN is not set: in a workflow, pass `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: pull-requests: write`');
+  if (token === undefined || token === '')
+    throw new DmarcopsError(
+      'github-token-missing',
+      'GITHUB_TOKEN is not set: in a workflow, pass `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: pull-requests: write`',
+    );
   const repository = env.GITHUB_REPOSITORY ?? '';
   const match = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(repository);
-  if (match === null) throw new DmarcopsError('github-repository-invalid', `GITHUB_REPOSITORY must be owner/repo, not ${JSON.stringify(repository)}`);
+  if (match === null)
+    throw new DmarcopsError('github-repository-invalid', `GITHUB_REPOSITORY must be owner/repo, not ${JSON.stringify(repository)}`);
   const baseUrl = (env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, '');
   const context: GitHubContext = { token, owner: match[1] ?? '', repo: match[2] ?? '', baseUrl };
   const server = (env.GITHUB_SERVER_URL ?? 'https://github.com').replace(/\/+$/, '');
@@ -62,7 +67,12 @@ export function githubContextFromEnv(env: NodeJS.ProcessEnv = process.env): GitH
 export function createOctokit(context: Pick<GitHubContext, 'token' | 'baseUrl'>): Octokit {
   // Octokit logs every failed request to the console; the error thrown says it better (`explain`).
   const quiet = () => undefined;
-  return new Octokit({ auth: context.token, baseUrl: context.baseUrl, userAgent: 'dmarcops', log: { debug: quiet, info: quiet, warn: console.warn, error: quiet } });
+  return new Octokit({
+    auth: context.token,
+    baseUrl: context.baseUrl,
+    userAgent: 'dmarcops',
+    log: { debug: quiet, info: quiet, warn: console.warn, error: quiet },
+  });
 }
 
 export interface CommentBody {
@@ -74,7 +84,10 @@ export interface CommentBody {
 export function commentBody(markdown: string, options: { marker?: string; limit?: number; runUrl?: string } = {}): CommentBody {
   const marker = options.marker ?? PLAN_MARKER;
   const limit = options.limit ?? COMMENT_LIMIT;
-  const where = options.runUrl !== undefined && /^https?:\/\/[^\s()<>]+$/.test(options.runUrl) ? `the [job summary](${options.runUrl})` : 'the job summary of this workflow run';
+  const where =
+    options.runUrl !== undefined && /^https?:\/\/[^\s()<>]+$/.test(options.runUrl)
+      ? `the [job summary](${options.runUrl})`
+      : 'the job summary of this workflow run';
   const note = `> [!NOTE]\n> This comment is too long and is cut here. The full plan and mail impact are in ${where}.`;
   // Counted in UTF-8 bytes, which is never less than GitHub's character count, with room for the marker.
   const room = limit - utf8Length(marker) - 1;
@@ -118,8 +131,15 @@ export async function tokenLogin(octokit: Octokit): Promise<string> {
   } catch (error) {
     const status = (error as { status?: unknown }).status;
     if (status === 403) return ACTIONS_LOGIN;
-    if (status === 401) throw new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${(error as Error).message}) asking who it is (GET /user)`, { cause: error });
-    throw new DmarcopsError('github-api-failed', `cannot tell whose token this is (GET /user): ${(error as Error).message}`, { cause: error });
+    if (status === 401)
+      throw new DmarcopsError(
+        'github-token-refused',
+        `GitHub refused the token (401 ${(error as Error).message}) asking who it is (GET /user)`,
+        { cause: error },
+      );
+    throw new DmarcopsError('github-api-failed', `cannot tell whose token this is (GET /user): ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -139,10 +159,17 @@ interface ListedComment {
  * `author`; `foreign` counts marked comments by anyone else (never used), `others` further marked ones
  * by `author` (left alone).
  */
-export function findStickyComment<T extends ListedComment>(comments: readonly T[], author: string, marker: string = PLAN_MARKER): { mine?: T; others: number; foreign: number } {
+export function findStickyComment<T extends ListedComment>(
+  comments: readonly T[],
+  author: string,
+  marker: string = PLAN_MARKER,
+): { mine?: T; others: number; foreign: number } {
   const marked = comments.filter((comment) => readMarker(comment.body ?? '', marker) !== undefined);
   const mine = marked.filter((comment) => sameLogin(comment.user?.login, author));
-  const result: { mine?: T; others: number; foreign: number } = { others: Math.max(0, mine.length - 1), foreign: marked.length - mine.length };
+  const result: { mine?: T; others: number; foreign: number } = {
+    others: Math.max(0, mine.length - 1),
+    foreign: marked.length - mine.length,
+  };
   if (mine[0] !== undefined) result.mine = mine[0];
   return result;
 }
@@ -173,8 +200,9 @@ export interface StickyResult {
 export async function upsertStickyComment(octokit: Octokit, options: StickyOptions): Promise<StickyResult> {
   const marker = options.marker ?? PLAN_MARKER;
   const { owner, repo, issueNumber, body } = options;
-  if (readMarker(body, marker) === undefined) throw new Error('the comment body must start with its marker, or the next run cannot find it');
-  const author = options.author ?? await tokenLogin(octokit);
+  if (readMarker(body, marker) === undefined)
+    throw new Error('the comment body must start with its marker, or the next run cannot find it');
+  const author = options.author ?? (await tokenLogin(octokit));
   try {
     const comments = await octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: issueNumber, per_page: 100 });
     const { mine, others, foreign } = findStickyComment(comments, author, marker);
@@ -195,7 +223,8 @@ export async function upsertStickyComment(octokit: Octokit, options: StickyOptio
 function explain(error: unknown, where: string): DmarcopsError {
   const status = (error as { status?: unknown }).status;
   const message = (error as Error).message;
-  if (status === 401) return new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) commenting on ${where}`, { cause: error });
+  if (status === 401)
+    return new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) commenting on ${where}`, { cause: error });
   if (status === 403) {
     return new DmarcopsError(
       'github-permission',

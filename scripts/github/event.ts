@@ -30,10 +30,12 @@ export function pullRequestFromEvent(env: NodeJS.ProcessEnv = process.env): Even
   const { number, labels, head } = pullRequest;
   const result: EventPullRequest = {
     number: typeof number === 'number' && Number.isSafeInteger(number) && number > 0 ? number : undefined,
-    labels: Array.isArray(labels) ? labels.flatMap((label: unknown) => {
-      const name = isPlainObject(label) ? label.name : undefined;
-      return typeof name === 'string' ? [name] : [];
-    }) : [],
+    labels: Array.isArray(labels)
+      ? labels.flatMap((label: unknown) => {
+          const name = isPlainObject(label) ? label.name : undefined;
+          return typeof name === 'string' ? [name] : [];
+        })
+      : [],
   };
   const sha = isPlainObject(head) ? head.sha : undefined;
   if (typeof sha === 'string' && isSha(sha)) result.headSha = sha;
@@ -58,12 +60,21 @@ export function requireDefaultBranch(env: NodeJS.ProcessEnv = process.env): stri
   try {
     branch = defaultBranchFromEvent(env);
   } catch (error) {
-    throw new DmarcopsError('github-event-unreadable', `cannot tell the repository's default branch: ${(error as Error).message}`, { cause: error });
+    throw new DmarcopsError('github-event-unreadable', `cannot tell the repository's default branch: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
-  if (branch === undefined) throw new DmarcopsError('github-event-unreadable', 'cannot tell the repository\'s default branch: the event payload at GITHUB_EVENT_PATH has no repository.default_branch; apply runs only on the default branch');
+  if (branch === undefined)
+    throw new DmarcopsError(
+      'github-event-unreadable',
+      "cannot tell the repository's default branch: the event payload at GITHUB_EVENT_PATH has no repository.default_branch; apply runs only on the default branch",
+    );
   const ref = env.GITHUB_REF ?? '';
   if (ref !== `refs/heads/${branch}`) {
-    throw new DmarcopsError('apply-not-default-branch', `apply runs only on the default branch (refs/heads/${branch}), not ${ref === '' ? 'an unknown ref (GITHUB_REF is not set)' : ref}: what another branch holds was not merged after review`);
+    throw new DmarcopsError(
+      'apply-not-default-branch',
+      `apply runs only on the default branch (refs/heads/${branch}), not ${ref === '' ? 'an unknown ref (GITHUB_REF is not set)' : ref}: what another branch holds was not merged after review`,
+    );
   }
   return branch;
 }
@@ -79,6 +90,10 @@ function eventPayload(env: NodeJS.ProcessEnv): unknown {
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new DmarcopsError('github-event-unreadable', `cannot read the event payload at GITHUB_EVENT_PATH (${path}): ${(error as Error).message}`, { cause: error });
+    throw new DmarcopsError(
+      'github-event-unreadable',
+      `cannot read the event payload at GITHUB_EVENT_PATH (${path}): ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }

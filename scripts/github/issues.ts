@@ -43,7 +43,10 @@ export function parseAlertMarker(body: string | null | undefined): { key: string
 
 /** A title GitHub takes: one line, no control characters, at most 256 characters. */
 export function issueTitle(text: string): string {
-  const line = text.replace(/[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}]+/gu, ' ').replace(/\s+/g, ' ').trim();
+  const line = text
+    .replace(/[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}]+/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   const chars = [...line];
   return chars.length <= TITLE_LIMIT ? line : `${chars.slice(0, TITLE_LIMIT - 1).join('')}…`;
 }
@@ -51,7 +54,11 @@ export function issueTitle(text: string): string {
 /** The marker, then the rendered body, cut to the issue limit. */
 export function issueBody(key: string, since: string, markdown: string): string {
   const marker = alertMarker(key, since);
-  const { text } = truncateMarkdown(markdown, ISSUE_BODY_LIMIT - Buffer.byteLength(marker) - 1, '> [!NOTE]\n> Cut here: the alert is longer than an issue can hold. `dmarcops alerts --dry-run` prints all of it.');
+  const { text } = truncateMarkdown(
+    markdown,
+    ISSUE_BODY_LIMIT - Buffer.byteLength(marker) - 1,
+    '> [!NOTE]\n> Cut here: the alert is longer than an issue can hold. `dmarcops alerts --dry-run` prints all of it.',
+  );
   return `${marker}\n${text}`;
 }
 
@@ -103,7 +110,12 @@ export function planIssueSync(input: SyncPlanInput): PlannedIssue[] {
   for (const issue of input.issues) {
     const seen = byKey.get(issue.key);
     // Open wins over closed; then the most recent (highest number).
-    if (seen === undefined || (issue.state === 'open' && seen.state !== 'open') || (issue.state === seen.state && issue.number > seen.number)) byKey.set(issue.key, issue);
+    if (
+      seen === undefined ||
+      (issue.state === 'open' && seen.state !== 'open') ||
+      (issue.state === seen.state && issue.number > seen.number)
+    )
+      byKey.set(issue.key, issue);
   }
   const planned: PlannedIssue[] = [];
   const wanted = new Set(input.alerts.map((alert) => alert.key));
@@ -117,7 +129,11 @@ export function planIssueSync(input: SyncPlanInput): PlannedIssue[] {
         continue;
       }
       created += 1;
-      planned.push({ action: { action: 'create', key: alert.key, title }, title, body: issueBody(alert.key, alert.since, input.render(alert, alert.since)) });
+      planned.push({
+        action: { action: 'create', key: alert.key, title },
+        title,
+        body: issueBody(alert.key, alert.since, input.render(alert, alert.since)),
+      });
       continue;
     }
     if (issue.state === 'closed' && issue.stateReason === 'not_planned') {
@@ -135,7 +151,8 @@ export function planIssueSync(input: SyncPlanInput): PlannedIssue[] {
     }
     const since = issue.since !== null && issue.since < alert.since ? issue.since : alert.since;
     const body = issueBody(alert.key, since, input.render(alert, since));
-    if (body === issue.body && title === issue.title) planned.push({ action: { action: 'unchanged', key: alert.key, number: issue.number } });
+    if (body === issue.body && title === issue.title)
+      planned.push({ action: { action: 'unchanged', key: alert.key, number: issue.number } });
     else planned.push({ action: { action: 'update', key: alert.key, number: issue.number }, title, body });
   }
   const evaluated = new Set(input.evaluated);
@@ -196,12 +213,17 @@ export async function workflowLogin(octokit: Octokit, env: NodeJS.ProcessEnv): P
 }
 
 /** The alert issues the workflow's identity wrote (open and closed), and how many others carry the marker. */
-export async function listAlertIssues(octokit: Octokit, options: Pick<SyncOptions, 'owner' | 'repo' | 'login'>): Promise<{ issues: TrackedIssue[]; ignored: number }> {
+export async function listAlertIssues(
+  octokit: Octokit,
+  options: Pick<SyncOptions, 'owner' | 'repo' | 'login'>,
+): Promise<{ issues: TrackedIssue[]; ignored: number }> {
   const { owner, repo, login } = options;
   // Not filtered by `creator` on the server: issues of other authors are counted as ignored, below.
-  const listed = await octokit.paginate(octokit.rest.issues.listForRepo, { owner, repo, labels: ALERT_LABEL, state: 'all', per_page: 100 }).catch((error: unknown) => {
-    throw explain(error, `${owner}/${repo} issues`);
-  });
+  const listed = await octokit
+    .paginate(octokit.rest.issues.listForRepo, { owner, repo, labels: ALERT_LABEL, state: 'all', per_page: 100 })
+    .catch((error: unknown) => {
+      throw explain(error, `${owner}/${repo} issues`);
+    });
   const issues: TrackedIssue[] = [];
   let ignored = 0;
   for (const issue of listed) {
@@ -227,7 +249,12 @@ export async function listAlertIssues(octokit: Octokit, options: Pick<SyncOption
 }
 
 /** Carries out a planned sync (or, with dryRun, only returns it). */
-export async function applyIssueSync(octokit: Octokit, planned: readonly PlannedIssue[], options: SyncOptions, ignored: number): Promise<SyncResult> {
+export async function applyIssueSync(
+  octokit: Octokit,
+  planned: readonly PlannedIssue[],
+  options: SyncOptions,
+  ignored: number,
+): Promise<SyncResult> {
   const { owner, repo } = options;
   const actions: SyncResult['actions'] = [];
   for (const step of planned) {
@@ -238,19 +265,41 @@ export async function applyIssueSync(octokit: Octokit, planned: readonly Planned
     }
     try {
       if (action.action === 'create') {
-        const { data } = await octokit.rest.issues.create({ owner, repo, title: step.title ?? action.title, body: step.body ?? '', labels: [ALERT_LABEL] });
+        const { data } = await octokit.rest.issues.create({
+          owner,
+          repo,
+          title: step.title ?? action.title,
+          body: step.body ?? '',
+          labels: [ALERT_LABEL],
+        });
         checkAuthor(data, options.login);
         actions.push({ ...action, url: data.html_url });
       } else if (action.action === 'update') {
         const { data } = await octokit.rest.issues.update({ owner, repo, issue_number: action.number, title: step.title, body: step.body });
         actions.push({ ...action, url: data.html_url });
       } else if (action.action === 'reopen') {
-        const { data } = await octokit.rest.issues.update({ owner, repo, issue_number: action.number, state: 'open', state_reason: 'reopened', title: step.title, body: step.body });
-        if (step.comment !== undefined) await octokit.rest.issues.createComment({ owner, repo, issue_number: action.number, body: step.comment });
+        const { data } = await octokit.rest.issues.update({
+          owner,
+          repo,
+          issue_number: action.number,
+          state: 'open',
+          state_reason: 'reopened',
+          title: step.title,
+          body: step.body,
+        });
+        if (step.comment !== undefined)
+          await octokit.rest.issues.createComment({ owner, repo, issue_number: action.number, body: step.comment });
         actions.push({ ...action, url: data.html_url });
       } else if (action.action === 'close') {
-        if (step.comment !== undefined) await octokit.rest.issues.createComment({ owner, repo, issue_number: action.number, body: step.comment });
-        const { data } = await octokit.rest.issues.update({ owner, repo, issue_number: action.number, state: 'closed', state_reason: 'completed' });
+        if (step.comment !== undefined)
+          await octokit.rest.issues.createComment({ owner, repo, issue_number: action.number, body: step.comment });
+        const { data } = await octokit.rest.issues.update({
+          owner,
+          repo,
+          issue_number: action.number,
+          state: 'closed',
+          state_reason: 'completed',
+        });
         actions.push({ ...action, url: data.html_url });
       }
     } catch (error) {
@@ -281,11 +330,16 @@ export function explain(error: unknown, where: string): DmarcopsError {
   if (error instanceof DmarcopsError) return error;
   const status = (error as { status?: unknown }).status;
   const message = (error as Error).message;
-  if (status === 401) return new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) for ${where}`, { cause: error });
+  if (status === 401)
+    return new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) for ${where}`, { cause: error });
   if (status === 403) {
-    return new DmarcopsError('github-permission', `the token may not do this on ${where} (403 ${message}): the job needs \`permissions: issues: write\``, {
-      cause: error,
-    });
+    return new DmarcopsError(
+      'github-permission',
+      `the token may not do this on ${where} (403 ${message}): the job needs \`permissions: issues: write\``,
+      {
+        cause: error,
+      },
+    );
   }
   if (status === 404) {
     return new DmarcopsError('github-api-failed', `${where} not found (404): check GITHUB_REPOSITORY and that issues are enabled`, {
@@ -336,17 +390,36 @@ export async function upsertDigestIssue(octokit: Octokit, options: DigestIssueOp
   const { owner, repo, login, week } = options;
   if (!/^\d{4}-W\d{2}$/.test(week)) throw new Error(`internal: ${JSON.stringify(week)} is not an ISO week`);
   const marker = `<!-- dmarcops:digest week=${week} -->`;
-  const { text } = truncateMarkdown(options.markdown, ISSUE_BODY_LIMIT - Buffer.byteLength(marker) - 1, '> [!NOTE]\n> Cut here: `dmarcops digest` prints all of it.');
+  const { text } = truncateMarkdown(
+    options.markdown,
+    ISSUE_BODY_LIMIT - Buffer.byteLength(marker) - 1,
+    '> [!NOTE]\n> Cut here: `dmarcops digest` prints all of it.',
+  );
   const body = `${marker}\n${text}`;
   const title = issueTitle(options.title);
   try {
-    const listed = await octokit.paginate(octokit.rest.issues.listForRepo, { owner, repo, labels: DIGEST_LABEL, state: 'all', per_page: 100 });
-    const mine = listed.filter((issue) => issue.pull_request === undefined && (issue.user?.login ?? '').toLowerCase() === login.toLowerCase());
+    const listed = await octokit.paginate(octokit.rest.issues.listForRepo, {
+      owner,
+      repo,
+      labels: DIGEST_LABEL,
+      state: 'all',
+      per_page: 100,
+    });
+    const mine = listed.filter(
+      (issue) => issue.pull_request === undefined && (issue.user?.login ?? '').toLowerCase() === login.toLowerCase(),
+    );
     const weekOf = (b: string | null | undefined) => /^<!-- dmarcops:digest week=(\d{4}-W\d{2}) -->/.exec((b ?? '').trimStart())?.[1];
     const existing = mine.filter((issue) => weekOf(issue.body) === week).sort((a, b) => b.number - a.number)[0];
-    const older = mine.filter((issue) => issue.state === 'open' && weekOf(issue.body) !== undefined && weekOf(issue.body) !== week && (weekOf(issue.body) ?? '') < week);
+    const older = mine.filter(
+      (issue) =>
+        issue.state === 'open' && weekOf(issue.body) !== undefined && weekOf(issue.body) !== week && (weekOf(issue.body) ?? '') < week,
+    );
     if (options.dryRun === true) {
-      return { action: existing === undefined ? 'would-create' : 'would-update', ...(existing === undefined ? {} : { number: existing.number, url: existing.html_url }), closed: [] };
+      return {
+        action: existing === undefined ? 'would-create' : 'would-update',
+        ...(existing === undefined ? {} : { number: existing.number, url: existing.html_url }),
+        closed: [],
+      };
     }
     let result: DigestIssueResult;
     if (existing === undefined) {

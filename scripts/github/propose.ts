@@ -36,7 +36,12 @@ export type ProposeResult =
 
 /** `dmarcops/declare-sender/example.com/sendgrid` */
 export function proposalBranch(proposal: SenderProposal): string {
-  const slug = proposal.sender.name.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').replace(/\.{2,}/g, '.') || 'sender';
+  const slug =
+    proposal.sender.name
+      .toLowerCase()
+      .replace(/[^a-z0-9.]+/g, '-')
+      .replace(/^[-.]+|[-.]+$/g, '')
+      .replace(/\.{2,}/g, '.') || 'sender';
   return `dmarcops/declare-sender/${proposal.domain}/${slug.slice(0, 60)}`;
 }
 
@@ -98,7 +103,9 @@ export async function proposeSender(octokit: Octokit, alert: Alert, options: Pro
       comment: `Proposed by dmarcops alerts on ${options.today}: a new source since ${alert.since}. Check it is yours before merging.`,
     });
     checkLoads(after, proposal, options.defaultsText);
-    const entryYaml = addSender('', proposal).replace(/^senders:\n/, '').replace(/^ {2}/gm, '');
+    const entryYaml = addSender('', proposal)
+      .replace(/^senders:\n/, '')
+      .replace(/^ {2}/gm, '');
 
     await octokit.rest.git.createRef({ owner, repo, ref: `refs/heads/${branch}`, sha: baseRef.object.sha });
     created = true;
@@ -129,7 +136,10 @@ export async function proposeSender(octokit: Octokit, alert: Alert, options: Pro
 
 /** The edited file must load like any domain file, with the sender in it. */
 function checkLoads(text: string, proposal: SenderProposal, defaultsText: string | undefined): void {
-  const loaded = loadDomainTexts([{ file: proposal.file, text }], defaultsText === undefined ? undefined : { file: 'domains/_defaults.yaml', text: defaultsText });
+  const loaded = loadDomainTexts(
+    [{ file: proposal.file, text }],
+    defaultsText === undefined ? undefined : { file: 'domains/_defaults.yaml', text: defaultsText },
+  );
   const errors = loaded.findings.filter((f) => f.severity === 'error');
   const domain = loaded.domains[0];
   if (errors.length > 0 || domain === undefined || !domain.policy.senders.some((s) => s.name === proposal.sender.name)) {
@@ -152,11 +162,16 @@ function explain(error: unknown, where: string): DmarcopsError {
     );
   }
   if (code === 409) {
-    return new DmarcopsError('github-api-failed', `${where}: the domain file changed while the proposal was made (409 ${message}); the next run tries again`, {
-      cause: error,
-      hint: 'Nothing to do: the next run proposes the sender again, on the file as it is then.',
-    });
+    return new DmarcopsError(
+      'github-api-failed',
+      `${where}: the domain file changed while the proposal was made (409 ${message}); the next run tries again`,
+      {
+        cause: error,
+        hint: 'Nothing to do: the next run proposes the sender again, on the file as it is then.',
+      },
+    );
   }
-  if (code === 401) return new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) for ${where}`, { cause: error });
+  if (code === 401)
+    return new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) for ${where}`, { cause: error });
   return new DmarcopsError('github-api-failed', `${where}: ${message}`, { cause: error });
 }

@@ -41,7 +41,10 @@ export function planMarker(record: ReviewRecord): string {
   const line = markerWithRecord(compact, PLAN_MARKER);
   if (Buffer.byteLength(line) > MAX_MARKER_BYTES) {
     const changes = record.own.length + record.pending.length;
-    throw new DmarcopsError('review-too-large', `the plan has ${changes} changes, too many to record for review in one comment (at most about ${Math.floor(MAX_MARKER_BYTES / IDENTITY_LENGTH)}): split the pull request`);
+    throw new DmarcopsError(
+      'review-too-large',
+      `the plan has ${changes} changes, too many to record for review in one comment (at most about ${Math.floor(MAX_MARKER_BYTES / IDENTITY_LENGTH)}): split the pull request`,
+    );
   }
   return line;
 }
@@ -53,9 +56,10 @@ export function parseReviewRecord(value: unknown): ReviewRecord {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('its record is not an object');
   const data = value as Record<string, unknown>;
   if (data.v !== 1) throw new Error(`its record has version ${JSON.stringify(data.v)}, not 1`);
-  if (typeof data.pr !== 'number' || !Number.isSafeInteger(data.pr) || data.pr <= 0) throw new Error('its record has no pull request number');
+  if (typeof data.pr !== 'number' || !Number.isSafeInteger(data.pr) || data.pr <= 0)
+    throw new Error('its record has no pull request number');
   if (typeof data.head !== 'string' || !isSha(data.head)) throw new Error('its record has no head commit');
-  if (data.base !== undefined && (typeof data.base !== 'string' || !isSha(data.base))) throw new Error('its record\'s base is not a commit');
+  if (data.base !== undefined && (typeof data.base !== 'string' || !isSha(data.base))) throw new Error("its record's base is not a commit");
   if (typeof data.checksum !== 'string' || !/^[0-9a-f]{64}$/.test(data.checksum)) throw new Error('its record has no plan checksum');
   const ids = (field: 'own' | 'pending'): string[] => {
     const text = data[field];
@@ -97,22 +101,34 @@ interface ApiPullRequest {
 
 function merged(pull: ApiPullRequest): MergedPullRequest | undefined {
   if (typeof pull.merged_at !== 'string') return undefined;
-  const labels = (pull.labels ?? []).flatMap((label) => (typeof label === 'string' ? [label] : typeof label.name === 'string' ? [label.name] : []));
+  const labels = (pull.labels ?? []).flatMap((label) =>
+    typeof label === 'string' ? [label] : typeof label.name === 'string' ? [label.name] : [],
+  );
   return { number: pull.number, headSha: pull.head.sha, mergeCommitSha: pull.merge_commit_sha ?? null, mergedAt: pull.merged_at, labels };
 }
 
 /** The pull request whose merge into the default branch made commit `sha`; undefined for a direct push. */
 export async function mergedPullRequestOf(octokit: Octokit, repository: Repository, sha: string): Promise<MergedPullRequest | undefined> {
   const { owner, repo, defaultBranch } = repository;
-  const pulls = await read(() => octokit.paginate(octokit.rest.repos.listPullRequestsAssociatedWithCommit, { owner, repo, commit_sha: sha, per_page: 100 }), `the pull requests of commit ${sha}`);
+  const pulls = await read(
+    () => octokit.paginate(octokit.rest.repos.listPullRequestsAssociatedWithCommit, { owner, repo, commit_sha: sha, per_page: 100 }),
+    `the pull requests of commit ${sha}`,
+  );
   const found = (pulls as ApiPullRequest[]).filter((pull) => pull.base.ref === defaultBranch && pull.merge_commit_sha === sha).map(merged);
   return found.find((pull) => pull !== undefined);
 }
 
 /** Up to `limit` pull requests merged into the default branch, most recent first. */
-export async function recentlyMergedPullRequests(octokit: Octokit, repository: Repository, limit = RECENT_MERGED_LIMIT): Promise<MergedPullRequest[]> {
+export async function recentlyMergedPullRequests(
+  octokit: Octokit,
+  repository: Repository,
+  limit = RECENT_MERGED_LIMIT,
+): Promise<MergedPullRequest[]> {
   const { owner, repo, defaultBranch } = repository;
-  const { data } = await read(() => octokit.rest.pulls.list({ owner, repo, state: 'closed', base: defaultBranch, sort: 'updated', direction: 'desc', per_page: 100 }), `the pull requests merged into ${defaultBranch}`);
+  const { data } = await read(
+    () => octokit.rest.pulls.list({ owner, repo, state: 'closed', base: defaultBranch, sort: 'updated', direction: 'desc', per_page: 100 }),
+    `the pull requests merged into ${defaultBranch}`,
+  );
   return (data as ApiPullRequest[])
     .flatMap((pull) => merged(pull) ?? [])
     .sort((a, b) => (a.mergedAt < b.mergedAt ? 1 : a.mergedAt > b.mergedAt ? -1 : b.number - a.number))
@@ -124,14 +140,28 @@ export async function recentlyMergedPullRequests(octokit: Octokit, repository: R
  * made for the head that was merged. Otherwise a sentence saying why not (`silent` when the pull
  * request simply has no plan comment, as most that never touched domains/).
  */
-export async function reviewedPlanOf(octokit: Octokit, repository: Repository, pull: MergedPullRequest, author: string): Promise<ReviewedPullRequest | { note: string; silent?: boolean }> {
+export async function reviewedPlanOf(
+  octokit: Octokit,
+  repository: Repository,
+  pull: MergedPullRequest,
+  author: string,
+): Promise<ReviewedPullRequest | { note: string; silent?: boolean }> {
   const { owner, repo } = repository;
-  const comments = await read(() => octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: pull.number, per_page: 100 }), `the comments of #${pull.number}`);
+  const comments = await read(
+    () => octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: pull.number, per_page: 100 }),
+    `the comments of #${pull.number}`,
+  );
   const { mine, foreign } = findStickyComment(comments, author);
-  const ignored = foreign === 0 ? '' : ` (${foreign} comment${foreign === 1 ? '' : 's'} by someone else carr${foreign === 1 ? 'ies' : 'y'} the plan marker: ignored)`;
+  const ignored =
+    foreign === 0
+      ? ''
+      : ` (${foreign} comment${foreign === 1 ? '' : 's'} by someone else carr${foreign === 1 ? 'ies' : 'y'} the plan marker: ignored)`;
   if (mine === undefined) return { note: `#${pull.number} has no plan comment written by ${author}${ignored}`, silent: foreign === 0 };
   const marker = readMarker(mine.body ?? '');
-  if (marker?.record === undefined) return { note: `#${pull.number}'s plan comment ${marker?.error ?? 'carries no review record (written by an older dmarcops, or outside a pull_request event)'}` };
+  if (marker?.record === undefined)
+    return {
+      note: `#${pull.number}'s plan comment ${marker?.error ?? 'carries no review record (written by an older dmarcops, or outside a pull_request event)'}`,
+    };
   let record: ReviewRecord;
   try {
     record = parseReviewRecord(marker.record);
@@ -140,7 +170,9 @@ export async function reviewedPlanOf(octokit: Octokit, repository: Repository, p
   }
   if (record.pr !== pull.number) return { note: `#${pull.number}'s plan comment records pull request #${record.pr}` };
   if (record.head !== pull.headSha) {
-    return { note: `#${pull.number}: the plan was not reviewed for the merged head: its comment is for ${record.head.slice(0, 12)}, but ${pull.headSha.slice(0, 12)} was merged (pushed after the last plan)` };
+    return {
+      note: `#${pull.number}: the plan was not reviewed for the merged head: its comment is for ${record.head.slice(0, 12)}, but ${pull.headSha.slice(0, 12)} was merged (pushed after the last plan)`,
+    };
   }
   return { number: pull.number, force: pull.labels.includes(FORCE_LABEL), record };
 }
@@ -168,7 +200,8 @@ export async function gatherReview(octokit: Octokit, plan: Pick<Plan, 'changes'>
     else if (always || result.silent !== true) evidence.notes.push(result.note);
   };
   if (options.trigger === 'merge') {
-    if (options.sha === undefined || !isSha(options.sha)) throw new DmarcopsError('github-sha-invalid', `GITHUB_SHA must be the pushed commit, not ${JSON.stringify(options.sha ?? '')}`);
+    if (options.sha === undefined || !isSha(options.sha))
+      throw new DmarcopsError('github-sha-invalid', `GITHUB_SHA must be the pushed commit, not ${JSON.stringify(options.sha ?? '')}`);
     const pull = await mergedPullRequestOf(octokit, options, options.sha);
     if (pull === undefined) return evidence;
     evidence.merged = pull.number;
@@ -187,8 +220,14 @@ async function read<T>(call: () => Promise<T>, what: string): Promise<T> {
   } catch (error) {
     const status = (error as { status?: unknown }).status;
     const message = (error as Error).message;
-    if (status === 401) throw new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) reading ${what}`, { cause: error });
-    if (status === 403) throw new DmarcopsError('github-permission', `the token may not read ${what} (403 ${message}): the job needs \`permissions: pull-requests: read\``, { cause: error });
+    if (status === 401)
+      throw new DmarcopsError('github-token-refused', `GitHub refused the token (401 ${message}) reading ${what}`, { cause: error });
+    if (status === 403)
+      throw new DmarcopsError(
+        'github-permission',
+        `the token may not read ${what} (403 ${message}): the job needs \`permissions: pull-requests: read\``,
+        { cause: error },
+      );
     throw new DmarcopsError('github-api-failed', `cannot read ${what}: ${message}`, { cause: error });
   }
 }

@@ -13,9 +13,13 @@ export const SUMMARY_LIMIT_BYTES = 1024 * 1024;
 export async function appendJobSummary(markdown: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   const file = env.GITHUB_STEP_SUMMARY;
   if (file === undefined || file === '') return false;
-  const existing = await stat(file).then((info) => info.size, () => 0);
+  const existing = await stat(file).then(
+    (info) => info.size,
+    () => 0,
+  );
   const room = Math.max(0, SUMMARY_LIMIT_BYTES - existing - 1);
-  const note = '> [!NOTE]\n> Cut here: a job summary holds at most 1 MiB. Run `dmarcops plan` locally, or download the plan JSON artifact, for the rest.';
+  const note =
+    '> [!NOTE]\n> Cut here: a job summary holds at most 1 MiB. Run `dmarcops plan` locally, or download the plan JSON artifact, for the rest.';
   const { text } = truncateMarkdown(markdown.endsWith('\n') ? markdown : `${markdown}\n`, room, note);
   await appendFile(file, `${text}\n`, 'utf8');
   return true;

@@ -75,5 +75,10 @@ export function diffDomains(base: readonly LoadedDomain[], head: readonly Loaded
   const before = byName(base);
   const after = byName(head);
   const names = [...new Set([...before.keys(), ...after.keys()])].sort();
-  return names.map((domain) => ({ domain, base: before.get(domain), head: after.get(domain), changes: policyChanges(before.get(domain), after.get(domain)) }));
+  return names.map((domain) => ({
+    domain,
+    base: before.get(domain),
+    head: after.get(domain),
+    changes: policyChanges(before.get(domain), after.get(domain)),
+  }));
 }

@@ -52,7 +52,11 @@ export interface ImpactOptions {
   onStep?: (step: string, ms: number) => void;
 }
 
-const describe = (version: ImpactVersion): ImpactReport['base'] => ({ ref: version.ref ?? null, commit: version.commit ?? null, dir: version.dir ?? null });
+const describe = (version: ImpactVersion): ImpactReport['base'] => ({
+  ref: version.ref ?? null,
+  commit: version.commit ?? null,
+  dir: version.dir ?? null,
+});
 
 /** One policy per domain, the first file of each name (duplicates are a validation error). */
 function policiesOf(domains: readonly LoadedDomain[]): DomainPolicy[] {
@@ -83,7 +87,10 @@ export async function computeImpact(options: ImpactOptions): Promise<ImpactRepor
   const rungs: (Rung | null)[] = entries.map((entry) => (entry.head === undefined ? null : nextRung(entry.head.policy)));
   const versions: EntryVersions[] = entries.map((entry, i) => {
     const rung = rungs[i];
-    const next = rung === null || rung === undefined ? null : new PolicyVersion(headPolicies.map((p) => (p.domain === entry.domain ? rung.policy : p)));
+    const next =
+      rung === null || rung === undefined
+        ? null
+        : new PolicyVersion(headPolicies.map((p) => (p.domain === entry.domain ? rung.policy : p)));
     return { base, head, next };
   });
   // Every domain of either version: a From domain belongs to the most specific file that governs it in either.
@@ -114,7 +121,12 @@ export async function computeImpact(options: ImpactOptions): Promise<ImpactRepor
       };
       const wanted = froms.pairs.filter((pair) => entryOfPair(pair.headerFrom, pair.policyDomain) !== undefined);
       const filter = rowFilter(froms.pairs, wanted);
-      if (filter.exact) await sql.load(FROMS_TABLE, FROMS_COLUMNS, wanted.map((pair) => [pair.headerFrom, pair.policyDomain]));
+      if (filter.exact)
+        await sql.load(
+          FROMS_TABLE,
+          FROMS_COLUMNS,
+          wanted.map((pair) => [pair.headerFrom, pair.policyDomain]),
+        );
       if (wanted.length > 0) {
         const keys = await readKeys(sql, records, window, filter);
         step(`keys (${keys.rows.key.length} groups, ${keys.inputs.length} keys)`);
@@ -202,7 +214,11 @@ function sourceIps(ips: IpRows, ranged: readonly Sender[]): SourceIp[] {
     const forwarder = (baseDomain !== null || asn !== null) && isKnownForwarder(baseDomain, asn);
     const ranges = ranged.flatMap((sender, index) => (ip !== '' && matchSender({ source_ip: ip }, [sender]) !== null ? [index] : []));
     const groupKey = name ? `service:${name}` : storedBase ? `base:${storedBase.toLowerCase()}` : `ip:${ip}`;
-    return { facts: { ip, baseDomain: storedBase, name, asn, forwarder }, signature: `${forwarder ? 'f' : '-'}${ranges.join(',')}`, groupKey };
+    return {
+      facts: { ip, baseDomain: storedBase, name, asn, forwarder },
+      signature: `${forwarder ? 'f' : '-'}${ranges.join(',')}`,
+      groupKey,
+    };
   });
 }
 
@@ -225,7 +241,10 @@ function replayRows(
     let id = groupIds.get(key);
     if (id === undefined) {
       if (groupKeys.length >= GROUPS) {
-        throw new DmarcopsError('impact-too-large', `more than ${GROUPS.toLocaleString('en-US')} source groups in the window: too many to replay at once`);
+        throw new DmarcopsError(
+          'impact-too-large',
+          `more than ${GROUPS.toLocaleString('en-US')} source groups in the window: too many to replay at once`,
+        );
       }
       id = groupKeys.push(key) - 1;
       groupIds.set(key, id);
@@ -272,13 +291,20 @@ function replayRows(
   const entrySource = (entry: number, key: number): number => entry * GROUPS * 4 + key;
   for (const pair of pairs.keys()) {
     const replayed = outcomes[Math.floor(pair / GROUPS)];
-    if (replayed !== undefined && changesSomething(replayed.outcome)) listable.add(entrySource(replayed.entry, sourceKey(pair % GROUPS, replayed.outcome.category)));
+    if (replayed !== undefined && changesSomething(replayed.outcome))
+      listable.add(entrySource(replayed.entry, sourceKey(pair % GROUPS, replayed.outcome.category)));
   }
   for (const [pair, messages] of pairs) {
     const replayed = outcomes[Math.floor(pair / GROUPS)];
     if (replayed === undefined) continue;
     const group = pair % GROUPS;
     const key = sourceKey(group, replayed.outcome.category);
-    accumulators[replayed.entry]?.addSource(replayed.outcome, key, groupKeys[group] ?? '', messages, listable.has(entrySource(replayed.entry, key)));
+    accumulators[replayed.entry]?.addSource(
+      replayed.outcome,
+      key,
+      groupKeys[group] ?? '',
+      messages,
+      listable.has(entrySource(replayed.entry, key)),
+    );
   }
 }

@@ -48,10 +48,14 @@ export interface FromPair {
 
 /** The distinct From/policy-domain pairs ('' for null) and the window they end. */
 export async function readFroms(sql: Sql, records: string, days: number): Promise<{ pairs: FromPair[]; window: Window | null }> {
-  const [froms, pds, newest] = await columns<[string[], string[], (number | null)[]]>(sql, `
+  const [froms, pds, newest] = await columns<[string[], string[], (number | null)[]]>(
+    sql,
+    `
     SELECT coalesce(header_from, '') AS hf, coalesce(policy_domain, '') AS pd,
       epoch_ms(max(date_end) FILTER (WHERE month <> 'unknown' AND date_end <= ingested_at + ${CLOCK_SKEW}))::DOUBLE AS newest
-    FROM (${records}) GROUP BY ALL`, 3);
+    FROM (${records}) GROUP BY ALL`,
+    3,
+  );
   const pairs = froms.map((headerFrom, i) => ({ headerFrom, policyDomain: pds[i] ?? '' }));
   const ends = newest.filter((ms): ms is number => ms !== null && Number.isFinite(ms));
   if (ends.length === 0) return { pairs, window: null };
@@ -70,7 +74,10 @@ export function windowedRecords(records: string, window: Window, where = ''): st
 }
 
 export const FROMS_TABLE = 'impact_froms';
-export const FROMS_COLUMNS = [['hf', 'VARCHAR'], ['pd', 'VARCHAR']] as const;
+export const FROMS_COLUMNS = [
+  ['hf', 'VARCHAR'],
+  ['pd', 'VARCHAR'],
+] as const;
 
 /**
  * Which rows to read: all, or those of the wanted From/policy-domain pairs. `policyDomains` (the
@@ -157,10 +164,17 @@ export async function readKeys(sql: Sql, records: string, window: Window, filter
   const [texts] = await columns<[string[]]>(sql, `SELECT inputs FROM impact_keys ORDER BY key`, 1);
   const inputs = texts.map((text) => JSON.parse(text) as AuthInputs);
   const [ip, baseDomain, name, asn] = await columns<[string[], (string | null)[], (string | null)[], (number | null)[]]>(
-    sql, `SELECT ip, e.base, e.name, e.asn FROM impact_ips ORDER BY ip_id`, 4);
-  const [key, ipId, messages] = await columns<[number[], number[], number[]]>(sql, `
+    sql,
+    `SELECT ip, e.base, e.name, e.asn FROM impact_ips ORDER BY ip_id`,
+    4,
+  );
+  const [key, ipId, messages] = await columns<[number[], number[], number[]]>(
+    sql,
+    `
     SELECT k.key, i.ip_id, sum(g.messages)::DOUBLE FROM impact_groups g JOIN impact_keys k USING (h) JOIN impact_ips i USING (ip)
-    GROUP BY k.key, i.ip_id`, 3);
+    GROUP BY k.key, i.ip_id`,
+    3,
+  );
   for (const table of ['impact_groups', 'impact_keys', 'impact_ips']) await sql.run(`DROP TABLE ${table}`);
   return { rows: { key, ip: ipId, messages }, ips: { ip, baseDomain, name, asn }, inputs };
 }
@@ -177,9 +191,13 @@ export interface StatRows {
 
 export async function readStats(sql: Sql, records: string, window: Window, filter: RowFilter): Promise<StatRows> {
   const wanted = onlyWanted(filter);
-  const [headerFrom, policyDomain, org, day] = await columns<[string[], string[], string[], string[]]>(sql, `
+  const [headerFrom, policyDomain, org, day] = await columns<[string[], string[], string[], string[]]>(
+    sql,
+    `
     SELECT DISTINCT coalesce(x.header_from, ''), coalesce(x.policy_domain, ''), lower(trim(coalesce(x.org_name, ''))),
       strftime(coalesce(x.date_begin, x.date_end), '%Y-%m-%d')
-    FROM ${windowedRecords(records, window, wanted.where)} x ${wanted.join}`, 4);
+    FROM ${windowedRecords(records, window, wanted.where)} x ${wanted.join}`,
+    4,
+  );
   return { headerFrom, policyDomain, org, day };
 }

@@ -173,8 +173,16 @@ type AuthRecord = Pick<ReportRecord, 'dkim' | 'spf' | 'envelopeFrom' | 'envelope
 export function authRecord(inputs: AuthInputs): AuthRecord {
   const record: AuthRecord = {
     headerFrom: inputs.header_from ?? '',
-    dkim: (inputs.dkim_results ?? []).map((d) => ({ domain: d.domain ?? '', result: d.result ?? null, ...(d.selector ? { selector: d.selector } : {}) })),
-    spf: (inputs.spf_results ?? []).map((s) => ({ domain: s.domain ?? '', result: s.result ?? null, ...(s.scope ? { scope: s.scope } : {}) })),
+    dkim: (inputs.dkim_results ?? []).map((d) => ({
+      domain: d.domain ?? '',
+      result: d.result ?? null,
+      ...(d.selector ? { selector: d.selector } : {}),
+    })),
+    spf: (inputs.spf_results ?? []).map((s) => ({
+      domain: s.domain ?? '',
+      result: s.result ?? null,
+      ...(s.scope ? { scope: s.scope } : {}),
+    })),
   };
   if (inputs.envelope_from !== null && inputs.envelope_from !== undefined) record.envelopeFrom = inputs.envelope_from;
   if (inputs.envelope_from_derived === true) record.envelopeFromDerived = true;
@@ -206,9 +214,10 @@ export function evaluate(version: PolicyVersion, from: string, record: AuthRecor
     return { ...base, rfc9989: DELIVERED, rfc7489: DELIVERED, existence: null };
   }
   const mixes = receiverMixes(governing.policy, governing.disposition);
-  const existence = governing.inherited && governing.ifNonexistent !== null && governing.ifNonexistent !== governing.disposition
-    ? { ifExists: governing.disposition, ifNot: governing.ifNonexistent }
-    : null;
+  const existence =
+    governing.inherited && governing.ifNonexistent !== null && governing.ifNonexistent !== governing.disposition
+      ? { ifExists: governing.disposition, ifNot: governing.ifNonexistent }
+      : null;
   return { ...base, ...mixes, existence };
 }
 
@@ -273,11 +282,17 @@ export function replayKey(from: string, inputs: AuthInputs, ip: IpFacts, version
   const sendersPolicy = headPolicy ?? basePolicy;
   const result = classify(row, { policy: sendersPolicy, isKnownForwarder });
   // classify names the sender of failing mail only; passing mail of a declared sender is its too (as on the site).
-  const sender = result.sender
-    ?? (result.category === 'compliant' && sendersPolicy !== undefined ? (matchSender(row, sendersPolicy.senders)?.sender.name ?? null) : null);
-  const categoryBefore = basePolicy === undefined ? null
-    : basePolicy === sendersPolicy ? result.category
-    : classify(row, { policy: basePolicy, isKnownForwarder }).category;
+  const sender =
+    result.sender ??
+    (result.category === 'compliant' && sendersPolicy !== undefined
+      ? (matchSender(row, sendersPolicy.senders)?.sender.name ?? null)
+      : null);
+  const categoryBefore =
+    basePolicy === undefined
+      ? null
+      : basePolicy === sendersPolicy
+        ? result.category
+        : classify(row, { policy: basePolicy, isKnownForwarder }).category;
   return {
     base,
     head,

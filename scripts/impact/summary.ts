@@ -8,7 +8,16 @@ import type { Category } from '../reports/classify.ts';
 import { CATEGORIES } from '../reports/classify.ts';
 import { groupLabel } from '../site/rollups/common.ts';
 import type { ImpactEntry } from './changes.ts';
-import type { ChangeCounts, DispositionMix, DomainImpact, ImpactSource, KeyChange, LegitimateSplit, NextStep, OtherSources } from './model.ts';
+import type {
+  ChangeCounts,
+  DispositionMix,
+  DomainImpact,
+  ImpactSource,
+  KeyChange,
+  LegitimateSplit,
+  NextStep,
+  OtherSources,
+} from './model.ts';
 import type { KeyOutcome, Mix, Movement } from './replay.ts';
 import { isLegitimate } from './replay.ts';
 import { domainVerdict, nextStepVerdict, receiverDifference } from './verdict.ts';
@@ -25,7 +34,11 @@ export const sourceKey = (group: number, category: Category): number => group * 
 /** Whether an outcome makes its source worth listing: its mail changes disposition or side (legitimate or not). */
 export function changesSomething(outcome: KeyOutcome): boolean {
   const { rfc9989, rfc7489 } = outcome.moved;
-  return changedMessages(rfc9989) > 0 || changedMessages(rfc7489) > 0 || (outcome.categoryBefore !== null && outcome.categoryBefore !== outcome.category);
+  return (
+    changedMessages(rfc9989) > 0 ||
+    changedMessages(rfc7489) > 0 ||
+    (outcome.categoryBefore !== null && outcome.categoryBefore !== outcome.category)
+  );
 }
 
 /** Whole messages from an expected value (the float noise of summing shares removed first). */
@@ -45,7 +58,12 @@ class Counts {
   }
 
   rounded(): ChangeCounts {
-    return { messages: whole(this.messages), newlyQuarantined: whole(this.newlyQuarantined), newlyRejected: whole(this.newlyRejected), relaxed: whole(this.relaxed) };
+    return {
+      messages: whole(this.messages),
+      newlyQuarantined: whole(this.newlyQuarantined),
+      newlyRejected: whole(this.newlyRejected),
+      relaxed: whole(this.relaxed),
+    };
   }
 }
 
@@ -112,7 +130,8 @@ const sourceKind = (groupKey: string): ImpactSource['kind'] => {
   return kind === 'sender' ? 'sender' : kind === 'service' ? 'service' : kind === 'base' ? 'host' : 'ip';
 };
 const affected = (c: { newlyQuarantined: number; newlyRejected: number }): number => c.newlyQuarantined + c.newlyRejected;
-const changedMessages = (c: { newlyQuarantined: number; newlyRejected: number; relaxed: number }): number => c.newlyQuarantined + c.newlyRejected + c.relaxed;
+const changedMessages = (c: { newlyQuarantined: number; newlyRejected: number; relaxed: number }): number =>
+  c.newlyQuarantined + c.newlyRejected + c.relaxed;
 
 /** Everything one changed domain's replayed keys add up to. */
 export class EntryAccumulator {
@@ -146,7 +165,10 @@ export class EntryAccumulator {
       if (legitimate) this.#relabelled.toLegitimate += messages;
       else this.#relabelled.toUnauthorised += messages;
     }
-    for (const [version, outcomeOf] of [['base', base], ['head', head]] as const) {
+    for (const [version, outcomeOf] of [
+      ['base', base],
+      ['head', head],
+    ] as const) {
       if (outcomeOf.existence === null) continue;
       const notes = this.#existence.get(version) ?? new Map<string, Map<string, number>>();
       this.#existence.set(version, notes);
@@ -171,9 +193,17 @@ export class EntryAccumulator {
     let source = this.#sources.get(key);
     if (source === undefined) {
       source = {
-        groupKey, category, messages: 0, passBefore: 0, passAfter: 0,
-        before9989: new MixSum(), after9989: new MixSum(), moved9989: new Counts(),
-        before7489: new MixSum(), after7489: new MixSum(), moved7489: new Counts(),
+        groupKey,
+        category,
+        messages: 0,
+        passBefore: 0,
+        passAfter: 0,
+        before9989: new MixSum(),
+        after9989: new MixSum(),
+        moved9989: new Counts(),
+        before7489: new MixSum(),
+        after7489: new MixSum(),
+        moved7489: new Counts(),
         categoryBefore: new Map(),
       };
       this.#sources.set(key, source);
@@ -188,7 +218,8 @@ export class EntryAccumulator {
       source.before7489.add(base.rfc7489, messages);
       source.after7489.add(head.rfc7489, messages);
       source.moved7489.add(messages, moved.rfc7489);
-      if (outcome.categoryBefore !== null) source.categoryBefore.set(outcome.categoryBefore, (source.categoryBefore.get(outcome.categoryBefore) ?? 0) + messages);
+      if (outcome.categoryBefore !== null)
+        source.categoryBefore.set(outcome.categoryBefore, (source.categoryBefore.get(outcome.categoryBefore) ?? 0) + messages);
     }
     if (nextMoved !== null && isLegitimate(category)) {
       const worse = Math.max(affected(nextMoved.rfc9989), affected(nextMoved.rfc7489)) * messages;
@@ -208,10 +239,14 @@ export class EntryAccumulator {
     const { sources, otherSources } = this.#listSources(context.sourcesPerDomain ?? SOURCES_PER_DOMAIN);
     // Both generations are shown only where their figures differ.
     const receiversDiffer = JSON.stringify(rfc9989) !== JSON.stringify(rfc7489);
-    const categories = Object.fromEntries(CATEGORIES.map((c) => [c, (this.#categories.get(c) ?? new Counts()).rounded()])) as Record<Category, ChangeCounts>;
+    const categories = Object.fromEntries(CATEGORIES.map((c) => [c, (this.#categories.get(c) ?? new Counts()).rounded()])) as Record<
+      Category,
+      ChangeCounts
+    >;
     const anyMovement = [rfc9989, rfc7489].some((split) => changedMessages(split.legitimate) + changedMessages(split.unauthorised) > 0);
     const legitimateHit = Math.max(affected(rfc9989.legitimate), affected(rfc7489.legitimate)) > 0;
-    const status: DomainImpact['status'] = this.#keys === 0 ? 'no-data' : !anyMovement ? 'no-effect' : legitimateHit ? 'legitimate-impact' : 'no-legitimate-impact';
+    const status: DomainImpact['status'] =
+      this.#keys === 0 ? 'no-data' : !anyMovement ? 'no-effect' : legitimateHit ? 'legitimate-impact' : 'no-legitimate-impact';
     const relabelled = { toLegitimate: whole(this.#relabelled.toLegitimate), toUnauthorised: whole(this.#relabelled.toUnauthorised) };
 
     const impact: DomainImpact = {
@@ -236,7 +271,12 @@ export class EntryAccumulator {
       nextStep: null,
     };
     const difference = receiverDifference(entry);
-    impact.verdict = domainVerdict(impact, { windowDays: context.windowDays, windowTo: context.windowTo, difference, legitimateSources: this.#legitimateSources() });
+    impact.verdict = domainVerdict(impact, {
+      windowDays: context.windowDays,
+      windowTo: context.windowTo,
+      difference,
+      legitimateSources: this.#legitimateSources(),
+    });
     if (entry.head !== undefined) impact.nextStep = this.#nextStep(impact, context, difference);
     return impact;
   }
@@ -249,7 +289,13 @@ export class EntryAccumulator {
         return { s, categoryBefore: before !== undefined && before !== s.category ? before : undefined, moved };
       })
       .filter(({ moved, categoryBefore }) => whole(moved) > 0 || categoryBefore !== undefined)
-      .sort((a, b) => b.moved - a.moved || b.s.messages - a.s.messages || a.s.groupKey.localeCompare(b.s.groupKey) || a.s.category.localeCompare(b.s.category));
+      .sort(
+        (a, b) =>
+          b.moved - a.moved ||
+          b.s.messages - a.s.messages ||
+          a.s.groupKey.localeCompare(b.s.groupKey) ||
+          a.s.category.localeCompare(b.s.category),
+      );
     const listed = candidates.slice(0, Math.max(0, limit));
     const rest = candidates.slice(listed.length);
     const sources = listed.map(({ s, categoryBefore }): ImpactSource => {
@@ -357,4 +403,3 @@ export class EntryAccumulator {
     return step;
   }
 }
-

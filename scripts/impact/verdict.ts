@@ -46,16 +46,24 @@ export type Generation = 'rfc9989' | 'rfc7489';
  * "1,050 legitimate messages from Newsletters, Office printers would be rejected", or with both
  * "… would be rejected (1,000) or quarantined (50)"; null when none would.
  */
-function movedPhrase(counts: { newlyQuarantined: number; newlyRejected: number }, side: 'legitimate' | 'unauthorised', sources: SourceNames): string | null {
+function movedPhrase(
+  counts: { newlyQuarantined: number; newlyRejected: number },
+  side: 'legitimate' | 'unauthorised',
+  sources: SourceNames,
+): string | null {
   const total = counts.newlyQuarantined + counts.newlyRejected;
   if (total === 0) return null;
-  const what = counts.newlyRejected > 0 && counts.newlyQuarantined > 0
-    ? `rejected (${formatCount(counts.newlyRejected)}) or quarantined (${formatCount(counts.newlyQuarantined)})`
-    : counts.newlyRejected > 0 ? 'rejected' : 'quarantined';
+  const what =
+    counts.newlyRejected > 0 && counts.newlyQuarantined > 0
+      ? `rejected (${formatCount(counts.newlyRejected)}) or quarantined (${formatCount(counts.newlyQuarantined)})`
+      : counts.newlyRejected > 0
+        ? 'rejected'
+        : 'quarantined';
   const list = sourceList(sources);
-  const forwarded = sources.forwardedMessages > 0
-    ? ` (${formatCount(Math.min(total, sources.forwardedMessages))} of them forwarded: receivers that trust ARC often deliver those)`
-    : '';
+  const forwarded =
+    sources.forwardedMessages > 0
+      ? ` (${formatCount(Math.min(total, sources.forwardedMessages))} of them forwarded: receivers that trust ARC often deliver those)`
+      : '';
   return `${plural(total, `${side} message`)}${list === '' ? '' : ` from ${list}`} would be ${what}${forwarded}`;
 }
 
@@ -70,7 +78,10 @@ function dataContext(impact: DomainImpact): string {
 }
 
 function noData(domain: string, windowDays: number, windowTo: string | null): string {
-  const where = windowTo === null ? 'the dataset holds no reports' : `no reports for ${domain} in the ${plural(windowDays, 'day')} to ${windowTo.slice(0, 10)}`;
+  const where =
+    windowTo === null
+      ? 'the dataset holds no reports'
+      : `no reports for ${domain} in the ${plural(windowDays, 'day')} to ${windowTo.slice(0, 10)}`;
   return `no data: cannot predict (${where})`;
 }
 
@@ -87,8 +98,12 @@ export function domainVerdict(impact: DomainImpact, context: VerdictContext): st
   if (impact.status === 'no-data') return noData(impact.domain, context.windowDays, context.windowTo);
   const data = dataContext(impact);
   const relabel = [
-    impact.relabelled.toLegitimate > 0 ? `the senders change re-labels ${plural(impact.relabelled.toLegitimate, 'message')} as legitimate` : null,
-    impact.relabelled.toUnauthorised > 0 ? `the senders change re-labels ${plural(impact.relabelled.toUnauthorised, 'message')} as unauthorised` : null,
+    impact.relabelled.toLegitimate > 0
+      ? `the senders change re-labels ${plural(impact.relabelled.toLegitimate, 'message')} as legitimate`
+      : null,
+    impact.relabelled.toUnauthorised > 0
+      ? `the senders change re-labels ${plural(impact.relabelled.toUnauthorised, 'message')} as unauthorised`
+      : null,
   ].filter((s) => s !== null);
   if (impact.status === 'no-effect') {
     return [`no change in what receivers do with the ${plural(impact.messages, 'message')} of ${data}`, ...relabel].join('; ');
@@ -103,7 +118,10 @@ export function domainVerdict(impact: DomainImpact, context: VerdictContext): st
       describeRelaxed(split.legitimate, 'legitimate'),
       describeRelaxed(split.unauthorised, 'unauthorised'),
     ].filter((s) => s !== null);
-    return { legitimate: movedPhrase(split.legitimate, 'legitimate', context.legitimateSources[generation]) ?? 'no legitimate mail affected', rest };
+    return {
+      legitimate: movedPhrase(split.legitimate, 'legitimate', context.legitimateSources[generation]) ?? 'no legitimate mail affected',
+      rest,
+    };
   };
   const rfc9989 = phrase('rfc9989');
   const rfc7489 = phrase('rfc7489');
@@ -138,7 +156,10 @@ export function nextStepVerdict(step: NextStep, impact: DomainImpact, difference
   });
   const rfc9989 = phrase({ legitimate: step.legitimate, unauthorised: step.unauthorised });
   const rfc7489 = phrase(step.rfc7489);
-  if (rfc9989.legitimate === rfc7489.legitimate && rfc9989.rest.join() === rfc7489.rest.join()) return [`${rfc9989.legitimate} in ${data}`, ...rfc9989.rest].join('; ');
-  return `RFC 9989 receivers: ${[rfc9989.legitimate, ...rfc9989.rest].join('; ')}; ` +
-    `RFC 7489 receivers (${difference ?? 'which ignore t=y'}): ${[rfc7489.legitimate, ...rfc7489.rest].join('; ')} (${data})`;
+  if (rfc9989.legitimate === rfc7489.legitimate && rfc9989.rest.join() === rfc7489.rest.join())
+    return [`${rfc9989.legitimate} in ${data}`, ...rfc9989.rest].join('; ');
+  return (
+    `RFC 9989 receivers: ${[rfc9989.legitimate, ...rfc9989.rest].join('; ')}; ` +
+    `RFC 7489 receivers (${difference ?? 'which ignore t=y'}): ${[rfc7489.legitimate, ...rfc7489.rest].join('; ')} (${data})`
+  );
 }

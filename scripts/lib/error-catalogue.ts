@@ -18,7 +18,20 @@
  * This module is data: it imports nothing, so any layer may use it.
  */
 
-export type ErrorArea = 'usage' | 'domains' | 'git' | 'dns' | 'github' | 'impact' | 'reports' | 'report' | 'alerts' | 'site' | 'mta-sts' | 'sandbox' | 'system';
+export type ErrorArea =
+  | 'usage'
+  | 'domains'
+  | 'git'
+  | 'dns'
+  | 'github'
+  | 'impact'
+  | 'reports'
+  | 'report'
+  | 'alerts'
+  | 'site'
+  | 'mta-sts'
+  | 'sandbox'
+  | 'system';
 
 /** The sections of docs/errors.md, in order. */
 export const ERROR_AREAS: Record<ErrorArea, { title: string; intro: string }> = {
@@ -101,7 +114,8 @@ export const ERRORS = {
     title: 'No domain file for that domain',
     when: 'A domain named on the command line has no file in the domains folder.',
     hint: 'Check the spelling, or create the file with `dmarcops new <domain>`.',
-    message: ({ name, dir }: { name: string; dir: string }) => `no domain file for ${name} in ${dir}; create one with \`dmarcops new ${name}\``,
+    message: ({ name, dir }: { name: string; dir: string }) =>
+      `no domain file for ${name} in ${dir}; create one with \`dmarcops new ${name}\``,
   },
   'domain-file-exists': {
     area: 'domains',
@@ -120,7 +134,8 @@ export const ERRORS = {
     title: 'No admins in domains/_defaults.yaml',
     when: '`dmarcops codeowners` needs `admins:` to own new files and everything that is not a domain file.',
     hint: 'Add the GitHub team (with write access) that maintains this repository, e.g.\n  admins:\n    - "@your-org/dmarcops-admins"',
-    message: ({ file }: { file: string }) => `no \`admins:\` in ${file}: CODEOWNERS needs them to own new files and everything that is not a domain file`,
+    message: ({ file }: { file: string }) =>
+      `no \`admins:\` in ${file}: CODEOWNERS needs them to own new files and everything that is not a domain file`,
   },
   'codeowners-path-invalid': {
     area: 'domains',
@@ -153,7 +168,7 @@ export const ERRORS = {
     area: 'git',
     title: 'The domain files at --base have errors',
     when: '`plan --base` and `impact --base` read the domain files at the `--base` ref, and they do not validate there.',
-    hint: 'Fix the base branch first, or plan without `--base` (then no change counts as the pull request\'s own).',
+    hint: "Fix the base branch first, or plan without `--base` (then no change counts as the pull request's own).",
   },
 
   // ---------------------------------------------------------------------------------------------
@@ -200,7 +215,7 @@ export const ERRORS = {
     area: 'dns',
     title: 'The DNS provider failed',
     when: 'The provider could not be reached, did not answer in time, answered with an error, or gave an answer dmarcops cannot read.',
-    hint: 'The message has the provider\'s answer. Retry later; `dmarcops apply` picks up where it stopped, one zone at a time.',
+    hint: "The message has the provider's answer. Retry later; `dmarcops apply` picks up where it stopped, one zone at a time.",
   },
   'dns-manual-zone': {
     area: 'dns',
@@ -238,7 +253,7 @@ export const ERRORS = {
   'force-on-push': {
     area: 'dns',
     title: '--force on a push',
-    when: 'In GitHub Actions, a run triggered by a push may not use `--force`: the merged pull request\'s label decides.',
+    when: "In GitHub Actions, a run triggered by a push may not use `--force`: the merged pull request's label decides.",
     hint: 'Add the `dmarcops:force` label to the pull request, or run the workflow by hand (workflow_dispatch) with `force`.',
     exitCode: 2,
   },
@@ -256,7 +271,7 @@ export const ERRORS = {
     title: 'GITHUB_TOKEN is not set',
     when: 'Commenting on a pull request, apply in GitHub Actions, alerts (issues and pull requests) and `digest --issue` call the GitHub API.',
     hint:
-      'In the workflow: `env: GITHUB_TOKEN: ${{ github.token }}` with the job\'s `permissions:` (pull-requests: write to comment, read to apply; ' +
+      "In the workflow: `env: GITHUB_TOKEN: ${{ github.token }}` with the job's `permissions:` (pull-requests: write to comment, read to apply; " +
       'issues: write for alerts and the digest).',
   },
   'github-repository-invalid': {
@@ -269,7 +284,7 @@ export const ERRORS = {
     area: 'github',
     title: 'GitHub refused the token',
     when: 'The API answered 401: the token is wrong or expired.',
-    hint: 'Use the workflow\'s `github.token`, or a fresh token.',
+    hint: "Use the workflow's `github.token`, or a fresh token.",
   },
   'github-permission': {
     area: 'github',
@@ -281,7 +296,7 @@ export const ERRORS = {
     area: 'github',
     title: 'The GitHub API failed',
     when: 'A GitHub API request failed for another reason (network, 5xx, rate limit).',
-    hint: 'Run the job again; the message has GitHub\'s answer.',
+    hint: "Run the job again; the message has GitHub's answer.",
   },
   'github-event-unreadable': {
     area: 'github',
@@ -336,7 +351,7 @@ export const ERRORS = {
   'dataset-locked': {
     area: 'reports',
     title: 'The dataset is in use',
-    when: 'Another dmarcops process holds the dataset\'s lock file (`<data>/.lock`).',
+    when: "Another dmarcops process holds the dataset's lock file (`<data>/.lock`).",
     hint: 'Wait for it to finish. If that process is gone (the message names it), the lock is taken over once it is stale, or remove the lock file.',
   },
   'imap-config': {
@@ -353,7 +368,7 @@ export const ERRORS = {
   },
   'imap-tls': {
     area: 'reports',
-    title: 'The IMAP server\'s TLS failed',
+    title: "The IMAP server's TLS failed",
     when: 'The certificate is not trusted or not valid for the host, or the TLS mode does not match the port.',
     hint: 'For a private CA set DMARCOPS_IMAP_CA_FILE; check DMARCOPS_IMAP_TLS (implicit on 993, starttls on 143).',
   },
@@ -372,7 +387,7 @@ export const ERRORS = {
   'imap-uidvalidity': {
     area: 'reports',
     title: 'The mailbox changed under dmarcops',
-    when: 'The mailbox\'s UIDVALIDITY changed between reading and filing: its message numbers mean something else now.',
+    when: "The mailbox's UIDVALIDITY changed between reading and filing: its message numbers mean something else now.",
     hint: 'Run fetch again: messages already stored are recognised as duplicates.',
   },
   'imap-fetch': {
@@ -390,7 +405,12 @@ export const ERRORS = {
 
   // ---------------------------------------------------------------------------------------------
   // Report refusals (ledger reasons)
-  empty: { area: 'report', title: 'Empty input', when: 'The input, attachment or decompressed payload has no bytes (or only whitespace).', hint: REFUSAL_HINT },
+  empty: {
+    area: 'report',
+    title: 'Empty input',
+    when: 'The input, attachment or decompressed payload has no bytes (or only whitespace).',
+    hint: REFUSAL_HINT,
+  },
   'not-a-report': {
     area: 'report',
     title: 'Not a report',
@@ -421,7 +441,12 @@ export const ERRORS = {
     when: 'More than five layers of attachments, archives and attached messages.',
     hint: REFUSAL_HINT,
   },
-  'limit-parts': { area: 'report', title: 'Too many parts', when: 'More than 200 attachments, archive entries or parts in one input.', hint: REFUSAL_HINT },
+  'limit-parts': {
+    area: 'report',
+    title: 'Too many parts',
+    when: 'More than 200 attachments, archive entries or parts in one input.',
+    hint: REFUSAL_HINT,
+  },
   'not-xml': { area: 'report', title: 'Not XML', when: 'The payload the aggregate parser was given is not XML text.', hint: REFUSAL_HINT },
   'dtd-forbidden': {
     area: 'report',
@@ -429,7 +454,12 @@ export const ERRORS = {
     when: 'Aggregate reports (RFC 7489, appendix C) have no DTD; one is refused because entity tricks hide in it.',
     hint: REFUSAL_HINT,
   },
-  'malformed-xml': { area: 'report', title: 'Malformed XML', when: 'The XML is not well-formed (the message has the line).', hint: REFUSAL_HINT },
+  'malformed-xml': {
+    area: 'report',
+    title: 'Malformed XML',
+    when: 'The XML is not well-formed (the message has the line).',
+    hint: REFUSAL_HINT,
+  },
   'element-too-large': {
     area: 'report',
     title: 'An XML element is too large',
@@ -442,16 +472,36 @@ export const ERRORS = {
     when: 'XML elements or JSON values are nested deeper than a report schema allows.',
     hint: REFUSAL_HINT,
   },
-  truncated: { area: 'report', title: 'The report ends early', when: 'The XML stops before its closing tag (a cut-off attachment).', hint: REFUSAL_HINT },
+  truncated: {
+    area: 'report',
+    title: 'The report ends early',
+    when: 'The XML stops before its closing tag (a cut-off attachment).',
+    hint: REFUSAL_HINT,
+  },
   'header-not-found': {
     area: 'report',
     title: 'No report header',
     when: 'The XML has no `<report_metadata>` or `<policy_published>`, so whose report it is cannot be told.',
     hint: REFUSAL_HINT,
   },
-  'too-large': { area: 'report', title: 'The TLS report is too large', when: 'The TLS-RPT JSON is larger than the parser accepts.', hint: REFUSAL_HINT },
-  'corrupt-gzip': { area: 'report', title: 'Damaged gzip', when: 'The TLS report\'s gzip stream is malformed or truncated.', hint: REFUSAL_HINT },
-  'invalid-utf8': { area: 'report', title: 'Not UTF-8', when: 'The TLS report is not valid UTF-8 text (RFC 8460 requires UTF-8 JSON).', hint: REFUSAL_HINT },
+  'too-large': {
+    area: 'report',
+    title: 'The TLS report is too large',
+    when: 'The TLS-RPT JSON is larger than the parser accepts.',
+    hint: REFUSAL_HINT,
+  },
+  'corrupt-gzip': {
+    area: 'report',
+    title: 'Damaged gzip',
+    when: "The TLS report's gzip stream is malformed or truncated.",
+    hint: REFUSAL_HINT,
+  },
+  'invalid-utf8': {
+    area: 'report',
+    title: 'Not UTF-8',
+    when: 'The TLS report is not valid UTF-8 text (RFC 8460 requires UTF-8 JSON).',
+    hint: REFUSAL_HINT,
+  },
   'malformed-json': {
     area: 'report',
     title: 'Malformed JSON',
@@ -504,7 +554,7 @@ export const ERRORS = {
     area: 'report',
     title: 'The TLS report would take too much room once stored',
     when:
-      'Report and policy values repeat on each row of `tls/`: one row would be over 64 KiB, or all rows over eight times the report\'s JSON ' +
+      "Report and policy values repeat on each row of `tls/`: one row would be over 64 KiB, or all rows over eight times the report's JSON " +
       '(at least 64 MiB). The store refused it before writing anything.',
     hint: REFUSAL_HINT,
   },
@@ -542,7 +592,7 @@ export const ERRORS = {
     title: 'Mailing the digest failed',
     when: 'The SMTP server could not be reached, its certificate was not trusted, it refused the login, or it refused the message.',
     hint:
-      'The message has the server\'s answer. Check DMARCOPS_SMTP_HOST, DMARCOPS_SMTP_PORT and DMARCOPS_SMTP_TLS, the login, and ' +
+      "The message has the server's answer. Check DMARCOPS_SMTP_HOST, DMARCOPS_SMTP_PORT and DMARCOPS_SMTP_TLS, the login, and " +
       'DMARCOPS_SMTP_CA_FILE for a private CA; `digest --mail --dry-run` checks the settings without sending.',
   },
   'smtp-recipients-refused': {
@@ -557,15 +607,14 @@ export const ERRORS = {
   'site-over-budget': {
     area: 'site',
     title: 'A page is over the weight budget',
-    when:
-      'After building, a page with its scripts, styles and images weighs more than 300 KiB gzip-compressed. The site is built; the table says what is heavy.',
+    when: 'After building, a page with its scripts, styles and images weighs more than 300 KiB gzip-compressed. The site is built; the table says what is heavy.',
     hint: 'Make the page lighter (move data behind a lazily loaded chunk), or look at what grew in the last change.',
   },
   'site-build-failed': {
     area: 'site',
     title: 'The Astro build failed',
     when: 'Astro could not render a page: a change under site/, or data the pages do not expect.',
-    hint: 'Astro\'s message above names the page. `--debug` prints the stack. If site/ is unchanged, it is a bug: report it.',
+    hint: "Astro's message above names the page. `--debug` prints the stack. If site/ is unchanged, it is a bug: report it.",
   },
   'site-out-unsafe': {
     area: 'site',
@@ -576,7 +625,7 @@ export const ERRORS = {
   'site-url-invalid': {
     area: 'site',
     title: 'The site URL is not an absolute http(s) URL',
-    when: '`--site-url` or DMARCOPS_SITE_URL must be the deployed site\'s full address.',
+    when: "`--site-url` or DMARCOPS_SITE_URL must be the deployed site's full address.",
     hint: 'E.g. `https://example.github.io/dmarc/`.',
   },
   'site-not-built': {
@@ -618,7 +667,7 @@ export const ERRORS = {
     area: 'system',
     title: 'The operating system refused',
     when: 'A file or network operation failed: no space left, no permission, a file that vanished, a refused connection.',
-    hint: 'The message has the operating system\'s error code (ENOSPC, EACCES…) and the path; `--debug` prints where it happened.',
+    hint: "The message has the operating system's error code (ENOSPC, EACCES…) and the path; `--debug` prints where it happened.",
   },
 } satisfies Record<string, ErrorEntry>;
 

@@ -5,7 +5,16 @@
  * naming what is wrong, what senders do about it and the RFC section.
  */
 import type { DomainPolicy } from '../policy/model.ts';
-import { formatMtaStsPolicy, formatTlsRptRecord, isStsRecord, isTlsRptRecord, mtaStsId, mtaStsPolicyUrl, parseMtaStsPolicy, parseStsRecord } from '../policy/mtasts.ts';
+import {
+  formatMtaStsPolicy,
+  formatTlsRptRecord,
+  isStsRecord,
+  isTlsRptRecord,
+  mtaStsId,
+  mtaStsPolicyUrl,
+  parseMtaStsPolicy,
+  parseStsRecord,
+} from '../policy/mtasts.ts';
 import type { TxtLookup, TxtResolver } from '../policy/orgdomain.ts';
 import type { PolicyResponse } from './fetch.ts';
 import { catalogueError } from '../lib/errors.ts';
@@ -70,7 +79,8 @@ export async function checkMtaSts(policy: DomainPolicy, deps: CheckDeps): Promis
   ]);
   const dns = compareStsRecord(policy.domain, expected.id, sts);
   const findings = [...dns.findings];
-  if (policy.tlsRpt !== undefined && tlsrpt !== undefined) findings.push(...compareTlsRptRecord(policy.domain, formatTlsRptRecord(policy.tlsRpt), tlsrpt));
+  if (policy.tlsRpt !== undefined && tlsrpt !== undefined)
+    findings.push(...compareTlsRptRecord(policy.domain, formatTlsRptRecord(policy.tlsRpt), tlsrpt));
   const served = compareServed(policy.domain, expected.policy, response);
   findings.push(...served.findings);
   // The order that matters (RFC 8461 §8.1): senders who see a new id fetch the file once and cache it.
@@ -82,7 +92,14 @@ export async function checkMtaSts(policy: DomainPolicy, deps: CheckDeps): Promis
       reference: 'RFC 8461 §8.1',
     });
   }
-  const check: DomainCheck = { domain: policy.domain, url: mtaStsPolicyUrl(policy.domain), expected, dnsIds: dns.ids, findings, ok: !findings.some((finding) => finding.severity === 'error') };
+  const check: DomainCheck = {
+    domain: policy.domain,
+    url: mtaStsPolicyUrl(policy.domain),
+    expected,
+    dnsIds: dns.ids,
+    findings,
+    ok: !findings.some((finding) => finding.severity === 'error'),
+  };
   if (served.summary !== undefined) check.served = served.summary;
   return check;
 }
@@ -91,21 +108,65 @@ export async function checkMtaSts(policy: DomainPolicy, deps: CheckDeps): Promis
 export function compareStsRecord(domain: string, expectedId: string, lookup: TxtLookup): { ids: string[]; findings: CheckFinding[] } {
   const name = `_mta-sts.${domain}`;
   const reference = 'RFC 8461 §3.1';
-  if (lookup.status === 'error') return { ids: [], findings: [{ code: 'dns-error', severity: 'error', message: `cannot look up ${name} TXT: ${lookup.code}`, reference }] };
+  if (lookup.status === 'error')
+    return {
+      ids: [],
+      findings: [{ code: 'dns-error', severity: 'error', message: `cannot look up ${name} TXT: ${lookup.code}`, reference }],
+    };
   const values = lookup.status === 'found' ? lookup.records.map((strings) => strings.join('')).filter(isStsRecord) : [];
   if (values.length === 0) {
-    return { ids: [], findings: [{ code: 'sts-record-missing', severity: 'error', message: `${name} has no v=STSv1 TXT record (${lookup.status === 'found' ? 'other TXT only' : lookup.status}): senders do not look for the policy. Run dmarcops apply (or publish it by hand for provider manual)`, reference }] };
+    return {
+      ids: [],
+      findings: [
+        {
+          code: 'sts-record-missing',
+          severity: 'error',
+          message: `${name} has no v=STSv1 TXT record (${lookup.status === 'found' ? 'other TXT only' : lookup.status}): senders do not look for the policy. Run dmarcops apply (or publish it by hand for provider manual)`,
+          reference,
+        },
+      ],
+    };
   }
   if (values.length > 1) {
     const ids = values.map((value) => parseStsRecord(value).id ?? '?');
-    return { ids, findings: [{ code: 'sts-record-duplicate', severity: 'error', message: `${name} has ${values.length} v=STSv1 records (ids ${ids.join(', ')}): senders then apply no policy at all`, reference }] };
+    return {
+      ids,
+      findings: [
+        {
+          code: 'sts-record-duplicate',
+          severity: 'error',
+          message: `${name} has ${values.length} v=STSv1 records (ids ${ids.join(', ')}): senders then apply no policy at all`,
+          reference,
+        },
+      ],
+    };
   }
   const parsed = parseStsRecord(values[0] ?? '');
   if (parsed.id === undefined) {
-    return { ids: [], findings: [{ code: 'sts-record-invalid', severity: 'error', message: `${name} ${JSON.stringify(values[0])} ${parsed.problems.join('; ')}: senders ignore it`, reference }] };
+    return {
+      ids: [],
+      findings: [
+        {
+          code: 'sts-record-invalid',
+          severity: 'error',
+          message: `${name} ${JSON.stringify(values[0])} ${parsed.problems.join('; ')}: senders ignore it`,
+          reference,
+        },
+      ],
+    };
   }
   if (parsed.id !== expectedId) {
-    return { ids: [parsed.id], findings: [{ code: 'sts-id-mismatch', severity: 'error', message: `${name} announces id ${parsed.id}, the repository's policy has id ${expectedId}: senders that cached the policy under ${parsed.id} do not fetch the current one. Run dmarcops apply once the policy file is published`, reference }] };
+    return {
+      ids: [parsed.id],
+      findings: [
+        {
+          code: 'sts-id-mismatch',
+          severity: 'error',
+          message: `${name} announces id ${parsed.id}, the repository's policy has id ${expectedId}: senders that cached the policy under ${parsed.id} do not fetch the current one. Run dmarcops apply once the policy file is published`,
+          reference,
+        },
+      ],
+    };
   }
   return { ids: [parsed.id], findings: [] };
 }
@@ -114,21 +175,45 @@ export function compareStsRecord(domain: string, expectedId: string, lookup: Txt
 export function compareTlsRptRecord(domain: string, expected: string, lookup: TxtLookup): CheckFinding[] {
   const name = `_smtp._tls.${domain}`;
   const reference = 'RFC 8460 §3';
-  if (lookup.status === 'error') return [{ code: 'dns-error', severity: 'error', message: `cannot look up ${name} TXT: ${lookup.code}`, reference }];
+  if (lookup.status === 'error')
+    return [{ code: 'dns-error', severity: 'error', message: `cannot look up ${name} TXT: ${lookup.code}`, reference }];
   const values = lookup.status === 'found' ? lookup.records.map((strings) => strings.join('')).filter(isTlsRptRecord) : [];
-  if (values.length === 0) return [{ code: 'tlsrpt-missing', severity: 'error', message: `${name} has no v=TLSRPTv1 record: senders send no TLS reports`, reference }];
+  if (values.length === 0)
+    return [
+      { code: 'tlsrpt-missing', severity: 'error', message: `${name} has no v=TLSRPTv1 record: senders send no TLS reports`, reference },
+    ];
   if (values.length > 1 || values[0] !== expected) {
-    return [{ code: 'tlsrpt-mismatch', severity: 'error', message: `${name} holds ${values.map((value) => JSON.stringify(value)).join(', ')}, the repository asks for ${JSON.stringify(expected)}${values.length > 1 ? ' (several records: senders use none)' : ''}`, reference }];
+    return [
+      {
+        code: 'tlsrpt-mismatch',
+        severity: 'error',
+        message: `${name} holds ${values.map((value) => JSON.stringify(value)).join(', ')}, the repository asks for ${JSON.stringify(expected)}${values.length > 1 ? ' (several records: senders use none)' : ''}`,
+        reference,
+      },
+    ];
   }
   return [];
 }
 
 /** What the policy host answered against the repository's policy file (RFC 8461 §3.2, §3.3). */
-export function compareServed(domain: string, expected: string, response: PolicyResponse): { findings: CheckFinding[]; summary?: { status: number; contentType?: string; bytes: number } } {
+export function compareServed(
+  domain: string,
+  expected: string,
+  response: PolicyResponse,
+): { findings: CheckFinding[]; summary?: { status: number; contentType?: string; bytes: number } } {
   const url = mtaStsPolicyUrl(domain);
   const fetching = 'RFC 8461 §3.3';
   if (response.kind === 'error') {
-    return { findings: [{ code: 'https-error', severity: 'error', message: `cannot fetch ${url}: ${response.code} (${response.message})`, reference: fetching }] };
+    return {
+      findings: [
+        {
+          code: 'https-error',
+          severity: 'error',
+          message: `cannot fetch ${url}: ${response.code} (${response.message})`,
+          reference: fetching,
+        },
+      ],
+    };
   }
   if (response.kind === 'certificate') return { findings: [certificateFinding(domain, response)] };
 
@@ -136,33 +221,78 @@ export function compareServed(domain: string, expected: string, response: Policy
   if (response.contentType !== undefined) summary.contentType = response.contentType;
   if (response.status >= 300 && response.status < 400) {
     const where = response.location === undefined ? '' : ` to ${response.location}`;
-    return { summary, findings: [{ code: 'http-redirect', severity: 'error', message: `${url} answers ${response.status}, a redirect${where}: senders do not follow redirects. Serve the file at this very URL`, reference: fetching }] };
+    return {
+      summary,
+      findings: [
+        {
+          code: 'http-redirect',
+          severity: 'error',
+          message: `${url} answers ${response.status}, a redirect${where}: senders do not follow redirects. Serve the file at this very URL`,
+          reference: fetching,
+        },
+      ],
+    };
   }
   if (response.status !== 200) {
-    return { summary, findings: [{ code: 'http-status', severity: 'error', message: `${url} answers ${response.status}: senders take a policy only from a 200 answer`, reference: fetching }] };
+    return {
+      summary,
+      findings: [
+        {
+          code: 'http-status',
+          severity: 'error',
+          message: `${url} answers ${response.status}: senders take a policy only from a 200 answer`,
+          reference: fetching,
+        },
+      ],
+    };
   }
   const findings: CheckFinding[] = [];
   const mediaType = (response.contentType ?? '').split(';')[0]?.trim().toLowerCase();
   if (mediaType !== 'text/plain') {
-    findings.push({ code: 'content-type', severity: 'error', message: `${url} is served as ${response.contentType === undefined ? 'no Content-Type' : JSON.stringify(response.contentType)}, not text/plain: senders may refuse it`, reference: 'RFC 8461 §3.2' });
+    findings.push({
+      code: 'content-type',
+      severity: 'error',
+      message: `${url} is served as ${response.contentType === undefined ? 'no Content-Type' : JSON.stringify(response.contentType)}, not text/plain: senders may refuse it`,
+      reference: 'RFC 8461 §3.2',
+    });
   }
   if (response.tooLarge) {
-    findings.push({ code: 'too-large', severity: 'error', message: `${url} is larger than ${response.body.length} bytes: not a policy file (a few hundred bytes)`, reference: fetching });
+    findings.push({
+      code: 'too-large',
+      severity: 'error',
+      message: `${url} is larger than ${response.body.length} bytes: not a policy file (a few hundred bytes)`,
+      reference: fetching,
+    });
     return { summary, findings };
   }
   const text = response.body.toString('utf8');
   if (text === expected) return { summary, findings };
   const served = parseMtaStsPolicy(text);
   if (served.problems.length > 0) {
-    findings.push({ code: 'policy-invalid', severity: 'error', message: `${url} is not a valid policy: ${served.problems.join('; ')}`, reference: 'RFC 8461 §3.2' });
+    findings.push({
+      code: 'policy-invalid',
+      severity: 'error',
+      message: `${url} is not a valid policy: ${served.problems.join('; ')}`,
+      reference: 'RFC 8461 §3.2',
+    });
     return { summary, findings };
   }
   const wanted = parseMtaStsPolicy(expected);
   const differences = policyDifferences(wanted, served);
   if (differences.length === 0) {
-    findings.push({ code: 'content-format', severity: 'warning', message: `${url} holds the same policy in other bytes (${served.lineEnds === 'crlf' ? 'order or spacing' : `${served.lineEnds} line ends`}): senders read it alike, but it is not byte for byte the file dmarcops mta-sts build writes (does the host or git rewrite line ends?)`, reference: 'RFC 8461 §3.2' });
+    findings.push({
+      code: 'content-format',
+      severity: 'warning',
+      message: `${url} holds the same policy in other bytes (${served.lineEnds === 'crlf' ? 'order or spacing' : `${served.lineEnds} line ends`}): senders read it alike, but it is not byte for byte the file dmarcops mta-sts build writes (does the host or git rewrite line ends?)`,
+      reference: 'RFC 8461 §3.2',
+    });
   } else {
-    findings.push({ code: 'content-mismatch', severity: 'error', message: `${url} serves another policy than the repository: ${differences.join('; ')}. Publish the output of dmarcops mta-sts build`, reference: 'RFC 8461 §3.2' });
+    findings.push({
+      code: 'content-mismatch',
+      severity: 'error',
+      message: `${url} serves another policy than the repository: ${differences.join('; ')}. Publish the output of dmarcops mta-sts build`,
+      reference: 'RFC 8461 §3.2',
+    });
   }
   return { summary, findings };
 }
@@ -170,7 +300,8 @@ export function compareServed(domain: string, expected: string, response: Policy
 function policyDifferences(wanted: ReturnType<typeof parseMtaStsPolicy>, served: ReturnType<typeof parseMtaStsPolicy>): string[] {
   const differences: string[] = [];
   if (wanted.mode !== served.mode) differences.push(`mode ${served.mode ?? '(none)'} served, ${wanted.mode ?? '(none)'} in the repository`);
-  if (wanted.maxAge !== served.maxAge) differences.push(`max_age ${served.maxAge ?? '(none)'} served, ${wanted.maxAge ?? '(none)'} in the repository`);
+  if (wanted.maxAge !== served.maxAge)
+    differences.push(`max_age ${served.maxAge ?? '(none)'} served, ${wanted.maxAge ?? '(none)'} in the repository`);
   const servedMx = new Set(served.mx);
   const wantedMx = new Set(wanted.mx);
   const missing = wanted.mx.filter((pattern) => !servedMx.has(pattern));
@@ -184,15 +315,38 @@ function certificateFinding(domain: string, response: Extract<PolicyResponse, { 
   const host = `mta-sts.${domain}`;
   const reference = 'RFC 8461 §3.3';
   const certificate = response.certificate;
-  const valid = certificate?.validFrom !== undefined && certificate.validTo !== undefined ? ` (valid ${certificate.validFrom} to ${certificate.validTo})` : '';
+  const valid =
+    certificate?.validFrom !== undefined && certificate.validTo !== undefined
+      ? ` (valid ${certificate.validFrom} to ${certificate.validTo})`
+      : '';
   switch (response.code) {
     case 'CERT_HAS_EXPIRED':
-      return { code: 'certificate-expired', severity: 'error', message: `the certificate of ${host} has expired${certificate?.validTo === undefined ? '' : ` on ${certificate.validTo}`}${valid}: senders refuse the policy and apply none`, reference };
+      return {
+        code: 'certificate-expired',
+        severity: 'error',
+        message: `the certificate of ${host} has expired${certificate?.validTo === undefined ? '' : ` on ${certificate.validTo}`}${valid}: senders refuse the policy and apply none`,
+        reference,
+      };
     case 'CERT_NOT_YET_VALID':
-      return { code: 'certificate-not-yet-valid', severity: 'error', message: `the certificate of ${host} is not valid yet${valid}: senders refuse the policy`, reference };
+      return {
+        code: 'certificate-not-yet-valid',
+        severity: 'error',
+        message: `the certificate of ${host} is not valid yet${valid}: senders refuse the policy`,
+        reference,
+      };
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return { code: 'certificate-name-mismatch', severity: 'error', message: `the certificate served for ${host} is for ${certificate?.altNames ?? certificate?.subject ?? 'other names'}, not ${host}: senders refuse the policy. The host needs a certificate for ${host} (with a custom domain on GitHub Pages, enable HTTPS once DNS points at it)`, reference };
+      return {
+        code: 'certificate-name-mismatch',
+        severity: 'error',
+        message: `the certificate served for ${host} is for ${certificate?.altNames ?? certificate?.subject ?? 'other names'}, not ${host}: senders refuse the policy. The host needs a certificate for ${host} (with a custom domain on GitHub Pages, enable HTTPS once DNS points at it)`,
+        reference,
+      };
     default:
-      return { code: 'certificate-untrusted', severity: 'error', message: `the certificate of ${host} is not trusted (${response.code}${certificate?.issuer === undefined ? '' : `, issued by ${certificate.issuer}`}): senders refuse the policy`, reference };
+      return {
+        code: 'certificate-untrusted',
+        severity: 'error',
+        message: `the certificate of ${host} is not trusted (${response.code}${certificate?.issuer === undefined ? '' : `, issued by ${certificate.issuer}`}): senders refuse the policy`,
+        reference,
+      };
   }
 }

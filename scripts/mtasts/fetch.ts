@@ -74,7 +74,13 @@ export async function fetchPolicyFile(domain: string, options: FetchPolicyOption
   return certificate === undefined ? result : { ...result, certificate };
 }
 
-function get(host: string, target: ConnectTarget | undefined, ca: string | string[] | undefined, timeoutMs: number, maxBytes: number): Promise<PolicyResponse> {
+function get(
+  host: string,
+  target: ConnectTarget | undefined,
+  ca: string | string[] | undefined,
+  timeoutMs: number,
+  maxBytes: number,
+): Promise<PolicyResponse> {
   return new Promise((resolve) => {
     const req = request({
       host,
@@ -88,11 +94,18 @@ function get(host: string, target: ConnectTarget | undefined, ca: string | strin
       ...(ca === undefined ? {} : { ca }),
       ...(target === undefined ? {} : { lookup: fixedLookup(target.address) }),
     });
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+    const timer = setTimeout(
+      () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      timeoutMs,
+    );
     req.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const code = error.code ?? 'ERROR';
-      resolve(CERTIFICATE_CODES.has(code) ? { kind: 'certificate', code, message: error.message } : { kind: 'error', code, message: error.message });
+      resolve(
+        CERTIFICATE_CODES.has(code)
+          ? { kind: 'certificate', code, message: error.message }
+          : { kind: 'error', code, message: error.message },
+      );
     });
     req.on('response', (response: IncomingMessage) => {
       const chunks: Buffer[] = [];
@@ -134,7 +147,13 @@ function get(host: string, target: ConnectTarget | undefined, ca: string | strin
 /** The server's certificate, from a handshake that verifies nothing and sends no request. */
 function peerCertificate(host: string, target: ConnectTarget | undefined, timeoutMs: number): Promise<CertificateSummary> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: target?.address ?? host, port: target?.port ?? 443, servername: host, rejectUnauthorized: false, timeout: timeoutMs });
+    const socket = tlsConnect({
+      host: target?.address ?? host,
+      port: target?.port ?? 443,
+      servername: host,
+      rejectUnauthorized: false,
+      timeout: timeoutMs,
+    });
     socket.once('secureConnect', () => {
       const certificate = socket.getPeerCertificate();
       socket.destroy();
@@ -158,7 +177,11 @@ function summarise(certificate: PeerCertificate): CertificateSummary {
 /** A `lookup` for node:net that answers every name with one address (both the single and the `all` form). */
 function fixedLookup(address: string) {
   const family = address.includes(':') ? 6 : 4;
-  return (_hostname: string, options: { all?: boolean }, callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void): void => {
+  return (
+    _hostname: string,
+    options: { all?: boolean },
+    callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void,
+  ): void => {
     if (options.all) callback(null, [{ address, family }]);
     else callback(null, address, family);
   };

@@ -50,10 +50,18 @@ export function mtaStsSiteFiles(policies: readonly DomainPolicy[]): MtaStsSite {
   for (const policy of [...policies].sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0))) {
     if (policy.mtaSts === undefined) continue;
     // The domain names a folder: never let a name from a file climb out of `out`.
-    if (!/^[a-z0-9_-]+(?:\.[a-z0-9_-]+)+$/.test(policy.domain)) throw new Error(`${policy.file}: ${JSON.stringify(policy.domain)} is not a domain name to name a folder after`);
+    if (!/^[a-z0-9_-]+(?:\.[a-z0-9_-]+)+$/.test(policy.domain))
+      throw new Error(`${policy.file}: ${JSON.stringify(policy.domain)} is not a domain name to name a folder after`);
     const text = formatMtaStsPolicy(policy.mtaSts);
     const host = mtaStsHost(policy.domain);
-    const entry = { domain: policy.domain, host, url: mtaStsPolicyUrl(policy.domain), mode: policy.mtaSts.mode, id: mtaStsId(policy.mtaSts), sha256: createHash('sha256').update(text).digest('hex') };
+    const entry = {
+      domain: policy.domain,
+      host,
+      url: mtaStsPolicyUrl(policy.domain),
+      mode: policy.mtaSts.mode,
+      id: mtaStsId(policy.mtaSts),
+      sha256: createHash('sha256').update(text).digest('hex'),
+    };
     domains.push(entry);
     files.push(
       { path: `${policy.domain}/${POLICY_PATH}`, content: text },
@@ -84,7 +92,13 @@ export async function writeMtaStsSite(out: string, site: MtaStsSite): Promise<{ 
   const stale: string[] = [];
   for (const entry of await readdir(out, { withFileTypes: true })) {
     if (!entry.isDirectory() || current.has(entry.name)) continue;
-    if (await stat(join(out, entry.name, ...POLICY_PATH.split('/'))).then(() => true, () => false)) stale.push(entry.name);
+    if (
+      await stat(join(out, entry.name, ...POLICY_PATH.split('/'))).then(
+        () => true,
+        () => false,
+      )
+    )
+      stale.push(entry.name);
   }
   return { stale: stale.sort() };
 }

@@ -48,9 +48,16 @@ const HEADER = [
 
 /** Repo-root-anchored CODEOWNERS pattern for a file path relative to the repository root. */
 function codeownersPath(file: string): string {
-  const relative = file.replaceAll('\\', '/').replace(/^(\.\/)+/, '').replace(/^\/+/, '');
+  const relative = file
+    .replaceAll('\\', '/')
+    .replace(/^(\.\/)+/, '')
+    .replace(/^\/+/, '');
   // A line break would start a line of its own choosing; no CODEOWNERS escape can hold one.
-  if (/[\p{Cc}\p{Zl}\p{Zp}]/u.test(relative)) throw new DmarcopsError('codeowners-path-invalid', `cannot write a CODEOWNERS line for ${JSON.stringify(file)}: the path holds a control character`);
+  if (/[\p{Cc}\p{Zl}\p{Zp}]/u.test(relative))
+    throw new DmarcopsError(
+      'codeowners-path-invalid',
+      `cannot write a CODEOWNERS line for ${JSON.stringify(file)}: the path holds a control character`,
+    );
   // A space would end the pattern; CODEOWNERS reads `\ ` as a literal space.
   return `/${relative.replaceAll(' ', '\\ ')}`;
 }

@@ -32,13 +32,20 @@ export interface DomainTextsAtRef {
 export async function domainTextsAtRef(ref: string, dir: string, cwd: string = process.cwd()): Promise<DomainTextsAtRef> {
   if (ref === '' || ref.startsWith('-')) throw new DmarcopsError('git-ref-invalid', `not a git ref: ${JSON.stringify(ref)}`);
   const top = (await git(['rev-parse', '--show-toplevel'], cwd, 'find the repository')).trim();
-  const commit = (await git(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], cwd, `resolve ${JSON.stringify(ref)} to a commit (fetch it first, e.g. \`git fetch origin main\`)`)).trim();
+  const commit = (
+    await git(
+      ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`],
+      cwd,
+      `resolve ${JSON.stringify(ref)} to a commit (fetch it first, e.g. \`git fetch origin main\`)`,
+    )
+  ).trim();
   const folder = relative(top, resolve(cwd, dir)).split('\\').join('/');
   if (folder.startsWith('..')) throw new DmarcopsError('git-outside-repository', `${dir} is outside the git repository at ${top}`);
 
   let listing: string;
   try {
-    listing = (await run('git', ['ls-tree', '-z', commit, '--', `${folder}/`], { cwd: top, maxBuffer: MAX_BUFFER, encoding: 'utf8' })).stdout;
+    listing = (await run('git', ['ls-tree', '-z', commit, '--', `${folder}/`], { cwd: top, maxBuffer: MAX_BUFFER, encoding: 'utf8' }))
+      .stdout;
   } catch (error) {
     throw new DmarcopsError('git-failed', `git cannot list ${folder} at ${ref}: ${firstLine(error)}`, { cause: error });
   }
@@ -48,12 +55,16 @@ export async function domainTextsAtRef(ref: string, dir: string, cwd: string = p
     const path = match[2] ?? '';
     return [{ path, name: path.slice(path.lastIndexOf('/') + 1) }];
   });
-  const wanted = blobs.filter(({ name }) => name === DEFAULTS_FILE_NAME || isDomainFileName(name)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const texts = await Promise.all(wanted.map(async ({ path, name }) => ({
-    name,
-    file: `${ref}:${path}`,
-    text: await git(['cat-file', 'blob', `${commit}:${path}`], top, `read ${path} at ${ref}`),
-  })));
+  const wanted = blobs
+    .filter(({ name }) => name === DEFAULTS_FILE_NAME || isDomainFileName(name))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const texts = await Promise.all(
+    wanted.map(async ({ path, name }) => ({
+      name,
+      file: `${ref}:${path}`,
+      text: await git(['cat-file', 'blob', `${commit}:${path}`], top, `read ${path} at ${ref}`),
+    })),
+  );
   const defaults = texts.find(({ name }) => name === DEFAULTS_FILE_NAME);
   const result: DomainTextsAtRef = {
     commit,

@@ -4,7 +4,18 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import type { AlignmentMode, Disposition, DnsProviderName, DomainPolicy, Finding, MtaStsMode, MtaStsPolicy, PsdFlag, ReportUri, Sender } from './model.ts';
+import type {
+  AlignmentMode,
+  Disposition,
+  DnsProviderName,
+  DomainPolicy,
+  Finding,
+  MtaStsMode,
+  MtaStsPolicy,
+  PsdFlag,
+  ReportUri,
+  Sender,
+} from './model.ts';
 import { DEFAULT_MAX_AGE } from './mtasts.ts';
 import { organizationalDomain, parseDomainName } from '../lib/dns-name.ts';
 import { checkSchema } from './schema.ts';
@@ -79,7 +90,10 @@ export async function loadDomainDir(dir: string, extraFiles: string[] = []): Pro
   } catch (error) {
     throw new DmarcopsError('domains-unreadable', `cannot read the domains folder ${dir}: ${(error as Error).message}`, { cause: error });
   }
-  const read = async (path: string): Promise<TextFile> => ({ file: relative(process.cwd(), path) || path, text: await readFile(path, 'utf8') });
+  const read = async (path: string): Promise<TextFile> => ({
+    file: relative(process.cwd(), path) || path,
+    text: await readFile(path, 'utf8'),
+  });
   const defaults = names.includes(DEFAULTS_FILE_NAME) ? await read(join(dir, DEFAULTS_FILE_NAME)) : undefined;
   const paths = names.filter(isDomainFileName).map((name) => join(dir, name));
   const files = await Promise.all(paths.map(read));
@@ -104,7 +118,12 @@ export function loadDomainTexts(files: TextFile[], defaults?: TextFile): LoadRes
     const problems = parsed.findings.length > 0 || data === undefined ? [] : checkSchema(data);
     for (const problem of problems) findings.push(placeProblem(problem, parsed.source));
     if (isPlainObject(data) && 'domain' in data) {
-      findings.push({ rule: 'defaults-domain', severity: 'error', message: 'the defaults file cannot set `domain`: it applies to every domain', ...locateOrStart(parsed.source, ['domain'], 'key') });
+      findings.push({
+        rule: 'defaults-domain',
+        severity: 'error',
+        message: 'the defaults file cannot set `domain`: it applies to every domain',
+        ...locateOrStart(parsed.source, ['domain'], 'key'),
+      });
     }
     if (problems.length === 0 && isPlainObject(data)) defaultsSpec = data as DomainFileSpec;
   }
@@ -118,7 +137,12 @@ export function loadDomainTexts(files: TextFile[], defaults?: TextFile): LoadRes
     const data = toData(parsed.source, findings);
     if (data === undefined) continue;
     if (!isPlainObject(data)) {
-      findings.push({ rule: 'invalid-type', severity: 'error', message: 'a domain file must be a mapping of keys to values', ...locateOrStart(parsed.source, [], 'value') });
+      findings.push({
+        rule: 'invalid-type',
+        severity: 'error',
+        message: 'a domain file must be a mapping of keys to values',
+        ...locateOrStart(parsed.source, [], 'value'),
+      });
       continue;
     }
     const problems = checkSchema(data);
@@ -171,14 +195,29 @@ function toData(source: YamlSource, findings: Finding[]): unknown {
   try {
     return source.doc.toJS({ maxAliasCount: 100 }) ?? {};
   } catch (error) {
-    findings.push({ rule: 'yaml-syntax', severity: 'error', message: `cannot read this YAML: ${(error as Error).message}`, file: source.file, line: 1, col: 1 });
+    findings.push({
+      rule: 'yaml-syntax',
+      severity: 'error',
+      message: `cannot read this YAML: ${(error as Error).message}`,
+      file: source.file,
+      line: 1,
+      col: 1,
+    });
     return undefined;
   }
 }
 
 /** A schema problem placed at its key or value in the file (the closest existing ancestor when missing). */
-export function placeProblem(problem: { rule: string; severity: Finding['severity']; path: YamlPath; part: 'key' | 'value'; message: string; hint?: string }, source: YamlSource): Finding {
-  const finding: Finding = { rule: problem.rule, severity: problem.severity, message: problem.message, ...locateOrStart(source, problem.path, problem.part) };
+export function placeProblem(
+  problem: { rule: string; severity: Finding['severity']; path: YamlPath; part: 'key' | 'value'; message: string; hint?: string },
+  source: YamlSource,
+): Finding {
+  const finding: Finding = {
+    rule: problem.rule,
+    severity: problem.severity,
+    message: problem.message,
+    ...locateOrStart(source, problem.path, problem.part),
+  };
   if (problem.hint) finding.hint = problem.hint;
   return finding;
 }
@@ -235,7 +274,11 @@ function toDomainPolicy(spec: DomainFileSpec, file: string): DomainPolicy {
 function toMtaSts(spec: DomainFileSpec['mta_sts']): MtaStsPolicy | undefined {
   if (spec?.mode === undefined) return undefined;
   // Host names are case-insensitive; lower case keeps the policy file (and its id) the same however they are typed.
-  const policy: MtaStsPolicy = { mode: spec.mode, mx: (spec.mx ?? []).map((pattern) => pattern.toLowerCase()), maxAge: spec.max_age ?? DEFAULT_MAX_AGE };
+  const policy: MtaStsPolicy = {
+    mode: spec.mode,
+    mx: (spec.mx ?? []).map((pattern) => pattern.toLowerCase()),
+    maxAge: spec.max_age ?? DEFAULT_MAX_AGE,
+  };
   if (spec.id !== undefined) policy.id = spec.id;
   return policy;
 }
@@ -284,7 +327,11 @@ function toSender(sender: NonNullable<DomainFileSpec['senders']>[number]): Sende
     name: sender.name,
     ips: sender.ips ?? [],
     spfIncludes: (sender.spf_includes ?? []).map((domain) => domain.toLowerCase()),
-    dkim: (sender.dkim ?? []).map((signer) => (signer.selector === undefined ? { domain: signer.domain.toLowerCase() } : { domain: signer.domain.toLowerCase(), selector: signer.selector })),
+    dkim: (sender.dkim ?? []).map((signer) =>
+      signer.selector === undefined
+        ? { domain: signer.domain.toLowerCase() }
+        : { domain: signer.domain.toLowerCase(), selector: signer.selector },
+    ),
   };
   if (sender.type !== undefined) result.type = sender.type;
   return result;

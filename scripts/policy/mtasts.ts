@@ -92,7 +92,10 @@ export function parseStsRecord(value: string): ParsedStsRecord {
   if (!isStsRecord(value)) return { problems: ['does not start with v=STSv1'] };
   const problems: string[] = [];
   const ids: string[] = [];
-  const fields = value.split(';').slice(1).map((field) => field.replace(/^[ \t]+|[ \t]+$/g, ''));
+  const fields = value
+    .split(';')
+    .slice(1)
+    .map((field) => field.replace(/^[ \t]+|[ \t]+$/g, ''));
   fields.forEach((field, index) => {
     if (field === '' && index === fields.length - 1) return; // the optional trailing separator
     const equals = field.indexOf('=');
@@ -133,7 +136,8 @@ export function parseMtaStsPolicy(text: string): ParsedPolicyFile {
     }
     const key = line.slice(0, colon);
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    if (key !== 'mx' && seen.has(key) && ['version', 'mode', 'max_age'].includes(key)) result.problems.push(`${key} appears more than once`);
+    if (key !== 'mx' && seen.has(key) && ['version', 'mode', 'max_age'].includes(key))
+      result.problems.push(`${key} appears more than once`);
     seen.add(key);
     if (key === 'version') result.version = value;
     else if (key === 'mode') result.mode = value;
@@ -143,7 +147,8 @@ export function parseMtaStsPolicy(text: string): ParsedPolicyFile {
       else result.problems.push(`max_age "${clip(value)}" is not a number of seconds from 0 to ${MAX_AGE_LIMIT}`);
     }
   }
-  if (result.version !== 'STSv1') result.problems.push(result.version === undefined ? 'no version: STSv1 line' : `version "${clip(result.version)}" is not STSv1`);
+  if (result.version !== 'STSv1')
+    result.problems.push(result.version === undefined ? 'no version: STSv1 line' : `version "${clip(result.version)}" is not STSv1`);
   if (result.mode === undefined) result.problems.push('no mode line');
   else if (!MODES.includes(result.mode as MtaStsMode)) result.problems.push(`mode "${clip(result.mode)}" is not enforce, testing or none`);
   if (!seen.has('max_age')) result.problems.push('no max_age line');
@@ -164,7 +169,8 @@ export function mxPatternProblem(pattern: string): string | null {
   if (name.includes('*')) return 'has a * that is not the whole left-most label (*.example.net)';
   if (!/^[\x21-\x7e]+$/.test(name)) return 'is not ASCII: write an internationalised name in its xn-- form';
   const labels = name.split('.');
-  if (labels.length < 2) return wildcard ? 'the wildcard must stand before a domain of two labels or more' : 'is not a fully qualified host name';
+  if (labels.length < 2)
+    return wildcard ? 'the wildcard must stand before a domain of two labels or more' : 'is not a fully qualified host name';
   for (const label of labels) {
     if (label === '') return 'has an empty label';
     if (label.length > 63) return `label "${label}" is longer than 63 characters`;

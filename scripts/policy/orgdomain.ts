@@ -50,7 +50,9 @@ export function nodeTxtResolver(servers?: string[]): TxtResolver {
 }
 
 /** What a failed node:dns query means: c-ares reports NXDOMAIN as ENOTFOUND and an empty NOERROR answer as ENODATA. */
-export function lookupFailure(error: unknown): { status: 'nxdomain' } | { status: 'nodata' } | { status: 'error'; code: string; message: string } {
+export function lookupFailure(
+  error: unknown,
+): { status: 'nxdomain' } | { status: 'nodata' } | { status: 'error'; code: string; message: string } {
   const code = (error as NodeJS.ErrnoException).code ?? 'UNKNOWN';
   if (code === 'ENOTFOUND') return { status: 'nxdomain' };
   if (code === 'ENODATA') return { status: 'nodata' };
@@ -115,10 +117,7 @@ function examineAnswer(domain: string, query: string, lookup: TxtLookup): TreeWa
   // More than one DMARC record at a name: all are discarded, as if there were none.
   const single = dmarc.length === 1 ? dmarc[0] : undefined;
   const outcome =
-    lookup.status === 'error' ? 'dns-error'
-    : dmarc.length === 0 ? 'no-record'
-    : dmarc.length > 1 ? 'duplicates-discarded'
-    : 'record';
+    lookup.status === 'error' ? 'dns-error' : dmarc.length === 0 ? 'no-record' : dmarc.length > 1 ? 'duplicates-discarded' : 'record';
   const invalidPolicyTags = (single?.problems ?? [])
     .filter(({ code }) => code === 'invalid-value')
     .map(({ tag }) => tag)
@@ -128,11 +127,7 @@ function examineAnswer(domain: string, query: string, lookup: TxtLookup): TreeWa
 }
 
 /** Walks from `start`, ending early when `isDone` says so (psd=y|n for the generic walk). */
-async function walk(
-  start: string,
-  resolver: TxtResolver,
-  isDone: (step: TreeWalkStep) => boolean,
-): Promise<TreeWalkResult> {
+async function walk(start: string, resolver: TxtResolver, isDone: (step: TreeWalkStep) => boolean): Promise<TreeWalkResult> {
   const steps: TreeWalkStep[] = [];
   for (const domain of treeWalkTargets(start)) {
     const query = `_dmarc.${domain}`;
@@ -154,10 +149,7 @@ export function treeWalk(domain: string, resolver: TxtResolver): Promise<TreeWal
 export type OrgDomainRule = 'psd-n' | 'psd-y' | 'fewest-labels' | 'start';
 
 /** RFC 9989 §4.10.2 selection over the names a walk from `start` found records at. */
-function selectOrganizationalDomain(
-  start: string,
-  walked: WalkedName[],
-): { organizationalDomain: string; rule: OrgDomainRule } {
+function selectOrganizationalDomain(start: string, walked: WalkedName[]): { organizationalDomain: string; rule: OrgDomainRule } {
   const withRecords = walked.filter((name) => name.record !== null);
   // Longest to shortest, as the walk queried them. Only the last can carry psd=y|n: the walk stops there.
   for (const { domain, record } of withRecords) {
@@ -179,10 +171,7 @@ export interface TreeWalkOrgDomain {
 }
 
 /** RFC 9989 §4.10.2: the organizational domain of `domain`, for relaxed alignment. */
-export async function organizationalDomainByTreeWalk(
-  domain: string,
-  resolver: TxtResolver,
-): Promise<TreeWalkOrgDomain> {
+export async function organizationalDomainByTreeWalk(domain: string, resolver: TxtResolver): Promise<TreeWalkOrgDomain> {
   const result = await treeWalk(domain, resolver);
   if (result.end === 'dns-error') return { organizationalDomain: null, rule: 'dns-error', walk: result };
   return { ...selectOrganizationalDomain(result.start, result.steps), walk: result };
@@ -213,8 +202,7 @@ function describeExistence(author: string, exists: boolean | null): string {
 function describeChoice(author: string, tag: PolicyTag, exists: boolean | null): string {
   const existence = describeExistence(author, exists);
   if (exists === false) {
-    const missing =
-      tag === 'np' ? '' : tag === 'sp' ? ' and the record has no np' : ' and the record has neither np nor sp';
+    const missing = tag === 'np' ? '' : tag === 'sp' ? ' and the record has no np' : ' and the record has neither np nor sp';
     return `${existence}${missing}, so ${tag} applies`;
   }
   return `${existence}${tag === 'p' ? ' and the record has no sp' : ''}, so ${tag} applies`;
@@ -291,18 +279,22 @@ function discardedNote(walked: TreeWalkResult): string {
 }
 
 /** Which DMARC record applies to mail from `authorDomain`, which of its tags, and why. */
-export async function discoverPolicy(
-  authorDomain: string,
-  resolver: TxtResolver,
-  opts: DiscoverOptions = {},
-): Promise<PolicyDiscovery> {
+export async function discoverPolicy(authorDomain: string, resolver: TxtResolver, opts: DiscoverOptions = {}): Promise<PolicyDiscovery> {
   const author = parseDomainName(authorDomain);
   // The author's own record settles it on the first query; otherwise walk on as §4.10 says.
   const walked = await walk(author, resolver, (step) => step.domain === author && step.record !== null);
   const notes = discardedNote(walked);
   const undecided = {
-    authorDomain: author, walk: walked, source: 'none', policyDomain: null, organizationalDomain: null, record: null,
-    tag: null, disposition: null, authorDomainExists: null, existenceCheck: null,
+    authorDomain: author,
+    walk: walked,
+    source: 'none',
+    policyDomain: null,
+    organizationalDomain: null,
+    record: null,
+    tag: null,
+    disposition: null,
+    authorDomainExists: null,
+    existenceCheck: null,
   } as const;
 
   const first = walked.steps[0];
@@ -317,8 +309,7 @@ export async function discoverPolicy(
   const organizational = ownRecordFound ? null : selectOrganizationalDomain(author, walked.steps).organizationalDomain;
   const applicable = applicableRecord(author, walked.steps, organizational ?? author);
   if (applicable === null || first === undefined) {
-    const because =
-      `no DMARC record at ${author}, its organizational domain or a public suffix domain, so DMARC is not applied`;
+    const because = `no DMARC record at ${author}, its organizational domain or a public suffix domain, so DMARC is not applied`;
     return { ...undecided, organizationalDomain: organizational, outcome: 'not-applied', because: because + notes };
   }
 
@@ -327,17 +318,20 @@ export async function discoverPolicy(
   const inherited = source !== 'own';
   let existence: { exists: boolean | null; check: ExistenceCheck } = { exists: null, check: null };
   if (inherited) {
-    existence = opts.exists !== undefined
-      ? { exists: opts.exists, check: null }
-      : await authorDomainExists(author, first.lookup, resolver);
+    existence = opts.exists !== undefined ? { exists: opts.exists, check: null } : await authorDomainExists(author, first.lookup, resolver);
   }
   const parent = source === 'psd' ? 'public suffix domain' : 'organizational domain';
   const whose = inherited
     ? `${author} has no record of its own; its ${parent} ${step.domain} publishes one at ${step.query}`
     : `${author} publishes its own record at ${step.query}`;
   const decided = {
-    ...undecided, source, policyDomain: step.domain, organizationalDomain: organizational, record,
-    authorDomainExists: existence.exists, existenceCheck: existence.check,
+    ...undecided,
+    source,
+    policyDomain: step.domain,
+    organizationalDomain: organizational,
+    record,
+    authorDomainExists: existence.exists,
+    existenceCheck: existence.check,
   };
 
   // RFC 9989 §4.10.1: a missing or invalid p, or an invalid sp/np, means p=none when rua is usable, else no DMARC.
@@ -387,11 +381,7 @@ function policiesByDomain(policies: DomainPolicy[]): Map<string, DomainPolicy> {
  * its own policy, else its PSL organizational domain's (RFC 7489 discovery, which the RFC 9989 walk
  * matches whenever the organizational domains agree: see `compareOrgDomainMethods`).
  */
-export function applicablePolicy(
-  hostname: string,
-  policies: DomainPolicy[],
-  opts: ApplicablePolicyOptions = {},
-): ApplicablePolicy {
+export function applicablePolicy(hostname: string, policies: DomainPolicy[], opts: ApplicablePolicyOptions = {}): ApplicablePolicy {
   const host = parseDomainName(hostname);
   const byDomain = policiesByDomain(policies);
   const own = byDomain.get(host);
@@ -402,9 +392,10 @@ export function applicablePolicy(
   const organizational = organizationalDomain(host, opts);
   const inherited = organizational === null ? undefined : byDomain.get(organizational);
   if (organizational === null || inherited === undefined) {
-    const where = organizational === null
-      ? `${host} is a public suffix`
-      : `neither ${host} nor its organizational domain ${organizational} has a policy`;
+    const where =
+      organizational === null
+        ? `${host} is a public suffix`
+        : `neither ${host} nor its organizational domain ${organizational} has a policy`;
     const explanation = `${where}, so no DMARC policy applies`;
     return { policyDomain: null, source: 'none', tag: null, disposition: null, explanation };
   }
@@ -440,11 +431,7 @@ export interface OrgDomainComparison {
  * simulates both over the repository's policies; records published outside the repository are unknown
  * to it and taken as absent.
  */
-export function compareOrgDomainMethods(
-  domain: string,
-  policies: DomainPolicy[],
-  opts: PslOptions = {},
-): OrgDomainComparison {
+export function compareOrgDomainMethods(domain: string, policies: DomainPolicy[], opts: PslOptions = {}): OrgDomainComparison {
   const start = parseDomainName(domain);
   const byDomain = policiesByDomain(policies);
 
@@ -476,13 +463,13 @@ export function compareOrgDomainMethods(
   }
   if (!samePolicy) {
     differences.push(
-      `PSL receivers apply the record of ${show(pslPolicyDomain)}, ` +
-        `tree-walk receivers the record of ${show(walkPolicyDomain)}`,
+      `PSL receivers apply the record of ${show(pslPolicyDomain)}, ` + `tree-walk receivers the record of ${show(walkPolicyDomain)}`,
     );
   }
-  const explanation = differences.length === 0
-    ? `${start}: both methods agree (organizational domain ${show(pslOrganizational)}, record of ${show(pslPolicyDomain)})`
-    : `${start}: ${differences.join('; ')} (RFC 9989 Appendix C.3; records outside this repository are not known here)`;
+  const explanation =
+    differences.length === 0
+      ? `${start}: both methods agree (organizational domain ${show(pslOrganizational)}, record of ${show(pslPolicyDomain)})`
+      : `${start}: ${differences.join('; ')} (RFC 9989 Appendix C.3; records outside this repository are not known here)`;
 
   return {
     domain: start,

@@ -5,16 +5,7 @@
  * Pure functions, no I/O.
  */
 
-import type {
-  AlignmentMode,
-  Disposition,
-  DmarcRecord,
-  DomainPolicy,
-  ManagedRecord,
-  PsdFlag,
-  ReportUri,
-  SizeLimit,
-} from './model.ts';
+import type { AlignmentMode, Disposition, DmarcRecord, DomainPolicy, ManagedRecord, PsdFlag, ReportUri, SizeLimit } from './model.ts';
 import { formatStsRecord, formatTlsRptRecord, mtaStsId } from './mtasts.ts';
 import { compare, unique } from '../lib/collections.ts';
 import { inZone, normaliseName, organizationalDomain, parseDomainName } from '../lib/dns-name.ts';
@@ -26,7 +17,19 @@ const utf8 = new TextEncoder();
 
 /** The order dmarcops writes tags in, after `v=DMARC1`. */
 export const DMARC_TAG_ORDER = [
-  'p', 'sp', 'np', 'adkim', 'aspf', 'pct', 't', 'psd', 'rua', 'ruf', 'fo', 'rf', 'ri',
+  'p',
+  'sp',
+  'np',
+  'adkim',
+  'aspf',
+  'pct',
+  't',
+  'psd',
+  'rua',
+  'ruf',
+  'fo',
+  'rf',
+  'ri',
 ] as const satisfies readonly (keyof DmarcRecord)[];
 
 /**
@@ -436,10 +439,19 @@ export function managedRecords(policies: DomainPolicy[]): ManagedRecord[] {
     });
     // In the zone of the domain's own _dmarc record: the same parent holds all three names.
     const ownRecord = (name: string, value: string, purpose: ManagedRecord['purpose']): ManagedRecord => ({
-      zone: policy.dns.zone, name, type: 'TXT', ttl: policy.dns.ttl, values: [value], provider: policy.dns.provider, purpose, domain: policy.domain,
+      zone: policy.dns.zone,
+      name,
+      type: 'TXT',
+      ttl: policy.dns.ttl,
+      values: [value],
+      provider: policy.dns.provider,
+      purpose,
+      domain: policy.domain,
     });
-    if (policy.mtaSts !== undefined) records.push(ownRecord(`_mta-sts.${policy.domain}`, formatStsRecord(mtaStsId(policy.mtaSts)), 'mta-sts'));
-    if (policy.tlsRpt !== undefined && policy.tlsRpt.length > 0) records.push(ownRecord(`_smtp._tls.${policy.domain}`, formatTlsRptRecord(policy.tlsRpt), 'tls-rpt'));
+    if (policy.mtaSts !== undefined)
+      records.push(ownRecord(`_mta-sts.${policy.domain}`, formatStsRecord(mtaStsId(policy.mtaSts)), 'mta-sts'));
+    if (policy.tlsRpt !== undefined && policy.tlsRpt.length > 0)
+      records.push(ownRecord(`_smtp._tls.${policy.domain}`, formatTlsRptRecord(policy.tlsRpt), 'tls-rpt'));
     for (const destination of externalReportDestinations(policy)) {
       const manager = zoneManager(destination.host, policies);
       if (manager === undefined) continue; // the linter warns about unmanaged destinations

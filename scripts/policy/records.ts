@@ -38,7 +38,8 @@ export function recordsForDomain(policy: DomainPolicy, all: DomainPolicy[]): Dom
     .filter((destination) => !published.has(destination.recordName))
     .map(({ host, recordName }) => ({ host, recordName }));
   const result: DomainRecords = { domain: policy.domain, file: policy.file, records, unmanagedAuthorizations };
-  if (policy.mtaSts !== undefined) result.mtaSts = { url: mtaStsPolicyUrl(policy.domain), id: mtaStsId(policy.mtaSts), policy: formatMtaStsPolicy(policy.mtaSts) };
+  if (policy.mtaSts !== undefined)
+    result.mtaSts = { url: mtaStsPolicyUrl(policy.domain), id: mtaStsId(policy.mtaSts), policy: formatMtaStsPolicy(policy.mtaSts) };
   return result;
 }
 
@@ -50,7 +51,9 @@ export function renderZoneLines(result: DomainRecords): string {
     for (const strings of record.characterStrings) lines.push(`${record.name}. ${record.ttl} IN TXT ${formatZoneFileTxt(strings)}`);
   }
   for (const { host, recordName } of result.unmanagedAuthorizations) {
-    lines.push(`; not managed here: ${printable(host)} must publish ${printable(recordName)}. TXT "v=DMARC1" or receivers will not send it reports`);
+    lines.push(
+      `; not managed here: ${printable(host)} must publish ${printable(recordName)}. TXT "v=DMARC1" or receivers will not send it reports`,
+    );
   }
   if (result.mtaSts !== undefined) {
     lines.push(`; MTA-STS policy file, served at ${printable(result.mtaSts.url)} (lines end in CRLF; dmarcops mta-sts build writes it):`);

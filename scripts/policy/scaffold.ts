@@ -8,7 +8,8 @@ import { DOMAIN_SCHEMA_PATH } from './schema.ts';
 
 export function scaffoldDomainFile(domain: string, defaults: DomainFileSpec, schemaRelativePath = `../${DOMAIN_SCHEMA_PATH}`): string {
   const organizational = getDomain(domain, { allowPrivateDomains: false }) ?? domain;
-  const fromDefaults = (value: unknown, fallback: string) => (value === undefined ? `${fallback}  # built-in default` : `${String(value)}  # as in _defaults.yaml`);
+  const fromDefaults = (value: unknown, fallback: string) =>
+    value === undefined ? `${fallback}  # built-in default` : `${String(value)}  # as in _defaults.yaml`;
   const lines = [
     `# yaml-language-server: $schema=${schemaRelativePath}`,
     '#',

@@ -16,7 +16,14 @@ export const DOMAIN_SCHEMA_PATH = 'scripts/policy/domain.schema.json';
 // Every command that reads domains/ compiles this at startup. Checking our own schema against the
 // draft 2020-12 meta-schema (a test does that) and optimising code run on a handful of files
 // would double the compile time (~40 → ~20 ms).
-const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true, validateSchema: false, code: { optimize: false } });
+const ajv = new Ajv2020({
+  allErrors: true,
+  strict: true,
+  allowUnionTypes: true,
+  verbose: true,
+  validateSchema: false,
+  code: { optimize: false },
+});
 const validateDomainFile = ajv.compile(schema);
 
 /** A schema problem before it is placed in a file: the path it concerns and whether it is about a key. */
@@ -219,7 +226,10 @@ function pointerToPath(pointer: string): YamlPath {
 }
 
 export function displayPath(path: YamlPath): string {
-  return path.reduce<string>((text, segment) => (typeof segment === 'number' ? `${text}[${segment}]` : text ? `${text}.${segment}` : segment), '');
+  return path.reduce<string>(
+    (text, segment) => (typeof segment === 'number' ? `${text}[${segment}]` : text ? `${text}.${segment}` : segment),
+    '',
+  );
 }
 
 function article(type: string): string {

@@ -48,7 +48,13 @@ export async function validateDomains(dir: string, files: string[] = [], options
 
 /** MX records of the domains whose MTA-STS policy names MX hosts, 16 lookups at a time. */
 async function lookupMx(domains: readonly LoadedDomain[], resolver: MxResolver): Promise<Map<string, MxLookup>> {
-  const names = [...new Set(domains.filter((domain) => domain.policy.mtaSts !== undefined && domain.policy.mtaSts.mode !== 'none').map((domain) => domain.policy.domain))];
+  const names = [
+    ...new Set(
+      domains
+        .filter((domain) => domain.policy.mtaSts !== undefined && domain.policy.mtaSts.mode !== 'none')
+        .map((domain) => domain.policy.domain),
+    ),
+  ];
   const answers = await mapLimit(names, 16, (name) => resolver(name));
   return new Map(names.map((name, index) => [name, answers[index] as MxLookup]));
 }
@@ -56,5 +62,11 @@ async function lookupMx(domains: readonly LoadedDomain[], resolver: MxResolver):
 const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 } as const;
 
 export function compareFindings(a: Finding, b: Finding): number {
-  return a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col || SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || a.rule.localeCompare(b.rule);
+  return (
+    a.file.localeCompare(b.file) ||
+    a.line - b.line ||
+    a.col - b.col ||
+    SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
+    a.rule.localeCompare(b.rule)
+  );
 }

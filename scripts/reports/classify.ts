@@ -269,8 +269,12 @@ function fixHint(row: ClassifyRow, context: ClassifyContext, sender: Sender): st
     const now = others.length === 0 ? 'it sends no DKIM signature' : `it signs with d=${others.join(', d=')} only`;
     hints.push(`DKIM: ${now}; configure ${sender.name} to sign with d=${domain} (publish its selector's key under ${domain})`);
   } else if (!aligned.some((sig) => isPass(sig.result))) {
-    const keys = [...new Set(aligned.map((sig) => `${sig.selector ? sig.selector : '<selector>'}._domainkey.${normaliseName(sig.domain)}`))];
-    hints.push(`DKIM: the signature with d=${normaliseName(aligned[0]?.domain)} fails; check the selector's public key at ${keys.join(', ')} (missing, rotated or truncated key)`);
+    const keys = [
+      ...new Set(aligned.map((sig) => `${sig.selector ? sig.selector : '<selector>'}._domainkey.${normaliseName(sig.domain)}`)),
+    ];
+    hints.push(
+      `DKIM: the signature with d=${normaliseName(aligned[0]?.domain)} fails; check the selector's public key at ${keys.join(', ')} (missing, rotated or truncated key)`,
+    );
   }
 
   const mfrom = mfromResults(row);
@@ -278,7 +282,9 @@ function fixHint(row: ClassifyRow, context: ClassifyContext, sender: Sender): st
   const failingAligned = mfrom.filter((r) => !isPass(r.result) && domainsAligned(r.domain ?? undefined, domain, aspf));
   if (passingUnaligned.length > 0) {
     const spfDomain = normaliseName(passingUnaligned[0]?.domain);
-    hints.push(`SPF: passes for ${spfDomain}, which does not align with ${domain}; use a Return-Path under ${domain} (custom MAIL FROM) in ${sender.name}`);
+    hints.push(
+      `SPF: passes for ${spfDomain}, which does not align with ${domain}; use a Return-Path under ${domain} (custom MAIL FROM) in ${sender.name}`,
+    );
   } else if (failingAligned.length > 0) {
     const spfDomain = normaliseName(failingAligned[0]?.domain);
     const what = sender.spfIncludes.length > 0 ? `include:${sender.spfIncludes.join(' include:')}` : `${sender.name}'s sending IPs`;
@@ -308,8 +314,7 @@ export function classify(row: ClassifyRow, context: ClassifyContext): Classifica
   //    (and often the signature too: mailing lists edit the subject and body).
   const domain = fromDomain(row, context);
   const adkim = alignmentMode(row.policy_adkim, context.policy?.adkim);
-  const alignedSignature = dkimAligned
-    || (row.dkim_results ?? []).some((sig) => domainsAligned(sig.domain ?? undefined, domain, adkim));
+  const alignedSignature = dkimAligned || (row.dkim_results ?? []).some((sig) => domainsAligned(sig.domain ?? undefined, domain, adkim));
   if (!spfAligned && alignedSignature) {
     const forwarding: string[] = [];
     const baseDomain = normaliseName(row.source_base_domain) || null;

@@ -62,9 +62,7 @@ export function dkimAligned(record: Pick<ReportRecord, 'dkim' | 'headerFrom'>, m
 }
 
 /** The SPF results that speak for DMARC's SPF identity (see the module comment). */
-export function spfIdentityResults(
-  record: Pick<ReportRecord, 'spf' | 'envelopeFrom' | 'envelopeFromDerived'>,
-): SpfAuthResult[] {
+export function spfIdentityResults(record: Pick<ReportRecord, 'spf' | 'envelopeFrom' | 'envelopeFromDerived'>): SpfAuthResult[] {
   const mfrom = record.spf.filter((r) => r.scope === undefined || r.scope === '' || r.scope === 'mfrom');
   if (mfrom.length > 0) return mfrom;
   // HELO stands in only for a null reverse-path; a stated envelope_from without an mfrom result

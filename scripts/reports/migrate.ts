@@ -83,7 +83,17 @@ type Folder = (typeof OLD_FOLDERS)[number];
 /** What the committed ledger says about a quarantined file or input. */
 interface LedgerFacts {
   /** quarantine_path → the earlier row's fields (the latest one). */
-  byPath: Map<string, { kind: string | null; reason: string | null; messageId: string | null; subject: string | null; sourceName: string | null; sourceRef: string }>;
+  byPath: Map<
+    string,
+    {
+      kind: string | null;
+      reason: string | null;
+      messageId: string | null;
+      subject: string | null;
+      sourceName: string | null;
+      sourceRef: string;
+    }
+  >;
   /** source_ref of inputs that have a row with the new fields (source_bytes) already. */
   recorded: Set<string>;
 }
@@ -101,7 +111,10 @@ export async function migrateQuarantine(options: MigrationOptions): Promise<Migr
     const files: MigratedFile[] = [];
     const entries: LedgerEntry[] = [];
     const removals: string[] = [];
-    const runId = `migrate-${now().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
+    const runId = `migrate-${now()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
     const run = dryRun ? undefined : await dataset.beginRun({ runId, ingestedAt: now() });
     try {
       const planned: { plan: MigratedFile; entries: LedgerEntry[] }[] = [];
@@ -181,17 +194,24 @@ async function planFile(
 
   if (folder !== 'foreign') {
     const note = `raw input removed from ${QUARANTINE_DIR}/${folder}/ (only the ledger row is kept)`;
-    return { plan: { path: rel, outcome: folder, action: 'removed', keptAs: [], note, ledgerRow: needsRow }, entries: needsRow ? [entry(folder, note)] : [] };
+    return {
+      plan: { path: rel, outcome: folder, action: 'removed', keptAs: [], note, ledgerRow: needsRow },
+      entries: needsRow ? [entry(folder, note)] : [],
+    };
   }
 
   // Already what ingest keeps now: one report's XML (a TLS report's JSON), gzipped, named by its hash.
   const [only] = unpacked.payloads;
-  const isReportFile = name === `${sha256(original)}.${only?.kind === 'tls' ? 'json' : 'xml'}.gz` && unpacked.payloads.length === 1 && stored !== original;
+  const isReportFile =
+    name === `${sha256(original)}.${only?.kind === 'tls' ? 'json' : 'xml'}.gz` && unpacked.payloads.length === 1 && stored !== original;
   if (isReportFile && stored.length <= maxReportBytes) {
     // A kept report no ledger row points at (its run died before committing) gets one.
     const orphan = earlier === undefined && !facts.recorded.has(sourceRef);
     const note = 'kept report without a ledger row, recorded';
-    return { plan: { path: rel, outcome: 'foreign', action: 'kept', keptAs: [rel], note: orphan ? note : 'kept as it is', ledgerRow: orphan }, entries: orphan ? [entry('foreign', note, rel)] : [] };
+    return {
+      plan: { path: rel, outcome: 'foreign', action: 'kept', keptAs: [rel], note: orphan ? note : 'kept as it is', ledgerRow: orphan },
+      entries: orphan ? [entry('foreign', note, rel)] : [],
+    };
   }
   const keptAs: string[] = [];
   let overCap = 0;
@@ -201,7 +221,11 @@ async function planFile(
       keptAs.push(`${QUARANTINE_DIR}/foreign/(report ${payload.name})`);
       continue;
     }
-    const result = await run.keepReport(payload.open(), { maxBytes: maxReportBytes, maxNewBytes: Number.MAX_SAFE_INTEGER }, payload.kind === 'tls' ? 'json' : 'xml');
+    const result = await run.keepReport(
+      payload.open(),
+      { maxBytes: maxReportBytes, maxNewBytes: Number.MAX_SAFE_INTEGER },
+      payload.kind === 'tls' ? 'json' : 'xml',
+    );
     if (result.kept) keptAs.push(relativeTo(root, result.path));
     else overCap++;
   }
@@ -247,17 +271,33 @@ async function ledgerFacts(root: string, duck: Duck): Promise<LedgerFacts> {
   const source = `read_parquet(${sqlList(files)}, union_by_name = true, hive_partitioning = false)`;
   const columns = new Set((await duck.rows<{ column_name: string }>(`DESCRIBE SELECT * FROM ${source}`)).map((row) => row.column_name));
   const column = (name: string): string => (columns.has(name) ? name : `NULL::VARCHAR AS ${name}`);
-  const rows = await duck.rows<{ quarantine_path: string; kind: string | null; reason: string | null; message_id: string | null; subject: string | null; source_name: string | null; source_ref: string }>(
+  const rows = await duck.rows<{
+    quarantine_path: string;
+    kind: string | null;
+    reason: string | null;
+    message_id: string | null;
+    subject: string | null;
+    source_name: string | null;
+    source_ref: string;
+  }>(
     `SELECT quarantine_path, arg_max(kind, ingested_at) AS kind, arg_max(reason, ingested_at) AS reason, arg_max(message_id, ingested_at) AS message_id,
             arg_max(subject, ingested_at) AS subject, arg_max(source_name, ingested_at) AS source_name, arg_max(source_ref, ingested_at) AS source_ref
      FROM (SELECT ${['quarantine_path', 'kind', 'reason', 'message_id', 'subject', 'source_name'].map(column).join(', ')}, source_ref, ingested_at FROM ${source})
      WHERE quarantine_path IS NOT NULL GROUP BY quarantine_path`,
   );
   for (const row of rows) {
-    facts.byPath.set(row.quarantine_path, { kind: row.kind, reason: row.reason, messageId: row.message_id, subject: row.subject, sourceName: row.source_name, sourceRef: row.source_ref });
+    facts.byPath.set(row.quarantine_path, {
+      kind: row.kind,
+      reason: row.reason,
+      messageId: row.message_id,
+      subject: row.subject,
+      sourceName: row.source_name,
+      sourceRef: row.source_ref,
+    });
   }
   if (columns.has('source_bytes')) {
-    for (const row of await duck.rows<{ source_ref: string }>(`SELECT DISTINCT source_ref FROM ${source} WHERE source_bytes IS NOT NULL`)) facts.recorded.add(row.source_ref);
+    for (const row of await duck.rows<{ source_ref: string }>(`SELECT DISTINCT source_ref FROM ${source} WHERE source_bytes IS NOT NULL`))
+      facts.recorded.add(row.source_ref);
   }
   return facts;
 }

@@ -123,7 +123,15 @@ export interface IngestSummary {
    * IPs left without a name because none of theirs pointed back), and the cache entries its save
    * dropped (unused for the retention period, expired failures, over the cap).
    */
-  enrichment?: { lookups: number; cacheHits: number; failures: number; timeouts: number; forwardLookups: number; unconfirmed: number; cachePruned: number };
+  enrichment?: {
+    lookups: number;
+    cacheHits: number;
+    failures: number;
+    timeouts: number;
+    forwardLookups: number;
+    unconfirmed: number;
+    cachePruned: number;
+  };
 }
 
 export interface RunOptions {
@@ -148,14 +156,29 @@ export interface RunOptions {
 }
 
 /** Ingest items in one run and commit it. Returns the per-item results and the summary. */
-export async function ingestRun(items: AsyncIterable<IngestItem> | Iterable<IngestItem>, options: RunOptions): Promise<{ summary: IngestSummary; results: ItemResult[] }> {
+export async function ingestRun(
+  items: AsyncIterable<IngestItem> | Iterable<IngestItem>,
+  options: RunOptions,
+): Promise<{ summary: IngestSummary; results: ItemResult[] }> {
   const now = options.now ?? (() => new Date());
-  const runId = options.runId ?? `${now().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
+  const runId =
+    options.runId ??
+    `${now()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
   const writer = await options.dataset.beginRun({ runId, ingestedAt: now() });
   const results: ItemResult[] = [];
   const enrichment = options.enricher ? new RunEnrichment(options.enricher, writer) : undefined;
   const quarantine = { ...DEFAULT_QUARANTINE_LIMITS, ...definedOnly(options.quarantine ?? {}) };
-  const context: ItemContext = { writer, options, onBatch: () => enrichment?.poll(), seen: new Set(), quarantine, added: { files: 0, bytes: 0 } };
+  const context: ItemContext = {
+    writer,
+    options,
+    onBatch: () => enrichment?.poll(),
+    seen: new Set(),
+    quarantine,
+    added: { files: 0, bytes: 0 },
+  };
   try {
     for await (const item of items) {
       const result = await ingestItem(item, context);
@@ -226,7 +249,11 @@ async function ingestItem(item: IngestItem, context: ItemContext): Promise<ItemR
 
   const reports: ReportOutcome[] = [];
   for (const payload of unpacked.payloads) {
-    reports.push(payload.kind === 'tls' ? await ingestTlsPayload(payload, item, ledgerBase, context) : await ingestPayload(payload, item, ledgerBase, context));
+    reports.push(
+      payload.kind === 'tls'
+        ? await ingestTlsPayload(payload, item, ledgerBase, context)
+        : await ingestPayload(payload, item, ledgerBase, context),
+    );
   }
   // Damaged parts next to the payloads: of a TLS report mail, they were meant to be TLS reports.
   const problemKind: PayloadKind = kind === 'tls' ? 'tls' : 'aggregate';
@@ -236,7 +263,13 @@ async function ingestItem(item: IngestItem, context: ItemContext): Promise<ItemR
     writer.addLedgerEntry({ ...ledgerBase, sourceTrail: problem.trail, kind: problemKind, outcome: 'invalid', reason });
   }
   const outcome = overallOutcome(reports);
-  const reason = outcome === 'stored' || outcome === 'duplicate' ? undefined : reports.map((report) => report.reason).filter(Boolean).join('; ');
+  const reason =
+    outcome === 'stored' || outcome === 'duplicate'
+      ? undefined
+      : reports
+          .map((report) => report.reason)
+          .filter(Boolean)
+          .join('; ');
   return reason ? { ...base, kind, outcome, reports, reason } : { ...base, kind, outcome, reports };
 }
 
@@ -245,7 +278,12 @@ function cleanReason(reason: string): string | null {
   return ledgerText(reason, MAX_REASON_CHARS);
 }
 
-async function ingestPayload(payload: Payload, item: IngestItem, itemLedger: Omit<LedgerEntry, 'kind' | 'outcome'>, context: ItemContext): Promise<ReportOutcome> {
+async function ingestPayload(
+  payload: Payload,
+  item: IngestItem,
+  itemLedger: Omit<LedgerEntry, 'kind' | 'outcome'>,
+  context: ItemContext,
+): Promise<ReportOutcome> {
   const { writer, options } = context;
   const label = payload.trail.join(' › ');
   const ledgerBase = { ...itemLedger, sourceTrail: payload.trail };
@@ -262,11 +300,41 @@ async function ingestPayload(payload: Payload, item: IngestItem, itemLedger: Omi
       const kept = await keepForeign(payload, item, context);
       const notKept = kept.path === undefined ? `; ${kept.note}` : '';
       const quarantinePath = kept.path === undefined ? {} : { quarantinePath: kept.path };
-      writer.addLedgerEntry({ ...ledgerBase, kind: 'aggregate', outcome: 'foreign', reason: `policy domain ${policyDomain || '(empty)'} is not in domains/${notKept}`, header, records, ...quarantinePath });
-      return { outcome: 'foreign', kind: 'aggregate', payload: label, ...identity, records, warnings: stream.warnings.length, reason: `not ours: ${policyDomain || '(empty policy domain)'}${notKept}`, kept: kept.path === undefined ? false : relativeTo(options.dataset.root, kept.path) };
+      writer.addLedgerEntry({
+        ...ledgerBase,
+        kind: 'aggregate',
+        outcome: 'foreign',
+        reason: `policy domain ${policyDomain || '(empty)'} is not in domains/${notKept}`,
+        header,
+        records,
+        ...quarantinePath,
+      });
+      return {
+        outcome: 'foreign',
+        kind: 'aggregate',
+        payload: label,
+        ...identity,
+        records,
+        warnings: stream.warnings.length,
+        reason: `not ours: ${policyDomain || '(empty policy domain)'}${notKept}`,
+        kept: kept.path === undefined ? false : relativeTo(options.dataset.root, kept.path),
+      };
     }
-    const stored = await writer.addReport({ header, records: watchBatches(stream.records, context.onBatch), warnings: (): ParseWarning[] => stream.warnings, sourceRef: ledgerBase.sourceRef, ledger: ledgerBase });
-    return { outcome: stored.outcome, kind: 'aggregate', payload: label, ...identity, records: stored.records, warnings: stream.warnings.length };
+    const stored = await writer.addReport({
+      header,
+      records: watchBatches(stream.records, context.onBatch),
+      warnings: (): ParseWarning[] => stream.warnings,
+      sourceRef: ledgerBase.sourceRef,
+      ledger: ledgerBase,
+    });
+    return {
+      outcome: stored.outcome,
+      kind: 'aggregate',
+      payload: label,
+      ...identity,
+      records: stored.records,
+      warnings: stream.warnings.length,
+    };
   } catch (error) {
     if (error instanceof ParseError || error instanceof UnpackError) {
       const reason = cleanReason(error.message) ?? error.code;
@@ -283,7 +351,12 @@ async function ingestPayload(payload: Payload, item: IngestItem, itemLedger: Omi
  * report: its key covers all its domains), kept aside as foreign when none is, recorded as invalid
  * with the parser's code and reason (which quote nothing of it) when it cannot be read.
  */
-async function ingestTlsPayload(payload: Payload, item: IngestItem, itemLedger: Omit<LedgerEntry, 'kind' | 'outcome'>, context: ItemContext): Promise<ReportOutcome> {
+async function ingestTlsPayload(
+  payload: Payload,
+  item: IngestItem,
+  itemLedger: Omit<LedgerEntry, 'kind' | 'outcome'>,
+  context: ItemContext,
+): Promise<ReportOutcome> {
   const { writer, options } = context;
   const label = payload.trail.join(' › ');
   const ledgerBase = { ...itemLedger, sourceTrail: payload.trail };
@@ -305,7 +378,10 @@ async function ingestTlsPayload(payload: Payload, item: IngestItem, itemLedger: 
   if (!report.policyDomains.some((domain) => isOurs(domain, options.ourDomains))) {
     const kept = await keepForeign(payload, item, context, 'json');
     const notKept = kept.path === undefined ? `; ${kept.note}` : '';
-    const domains = report.policyDomains.length === 0 ? 'the report names no policy domain' : `policy domain ${policyDomain} ${report.policyDomains.length === 1 ? 'is' : 'are'} not in domains/`;
+    const domains =
+      report.policyDomains.length === 0
+        ? 'the report names no policy domain'
+        : `policy domain ${policyDomain} ${report.policyDomains.length === 1 ? 'is' : 'are'} not in domains/`;
     const rows = report.policies.reduce((sum, policy) => sum + 1 + policy.failureDetails.length, 0);
     writer.addLedgerEntry({
       ...ledgerBase,
@@ -324,7 +400,16 @@ async function ingestTlsPayload(payload: Payload, item: IngestItem, itemLedger: 
       warningCount: report.warnings.length,
       ...(kept.path === undefined ? {} : { quarantinePath: kept.path }),
     });
-    return { outcome: 'foreign', kind: 'tls', payload: label, ...identity, records: rows, warnings: report.warnings.length, reason: `not ours: ${policyDomain || '(no policy domain)'}${notKept}`, kept: kept.path === undefined ? false : relativeTo(options.dataset.root, kept.path) };
+    return {
+      outcome: 'foreign',
+      kind: 'tls',
+      payload: label,
+      ...identity,
+      records: rows,
+      warnings: report.warnings.length,
+      reason: `not ours: ${policyDomain || '(no policy domain)'}${notKept}`,
+      kept: kept.path === undefined ? false : relativeTo(options.dataset.root, kept.path),
+    };
   }
   try {
     const stored = await writer.addTlsReport({ report, sourceRef: ledgerBase.sourceRef, ledger: ledgerBase });
@@ -408,7 +493,12 @@ class RunEnrichment {
  * around it, gzipped, if it fits the cap per report and what is left of the run's budget. Returns
  * where, or why not.
  */
-async function keepForeign(payload: Payload, item: IngestItem, context: ItemContext, format: KeptFormat = 'xml'): Promise<{ path: string; note?: undefined } | { path?: undefined; note: string }> {
+async function keepForeign(
+  payload: Payload,
+  item: IngestItem,
+  context: ItemContext,
+  format: KeptFormat = 'xml',
+): Promise<{ path: string; note?: undefined } | { path?: undefined; note: string }> {
   const kept = keptAlready(item.name, 'foreign', context.options.dataset.root);
   if (kept !== undefined) return { path: kept };
   const { maxReportBytes, maxRunBytes } = context.quarantine;
@@ -460,7 +550,12 @@ function overallOutcome(reports: ReportOutcome[]): ItemOutcome {
   return OUTCOME_RANK.find((outcome) => reports.some((report) => report.outcome === outcome)) ?? 'invalid';
 }
 
-function summarize(runId: string, results: ItemResult[], enricher: Enricher | undefined, added: { files: number; bytes: number }): IngestSummary {
+function summarize(
+  runId: string,
+  results: ItemResult[],
+  enricher: Enricher | undefined,
+  added: { files: number; bytes: number },
+): IngestSummary {
   const summary: IngestSummary = {
     runId,
     items: results.length,
@@ -488,7 +583,8 @@ function summarize(runId: string, results: ItemResult[], enricher: Enricher | un
       else if (report.outcome === 'stored') summary.records += report.records;
       const source = report.payload.startsWith(result.name) ? report.payload : `${result.name} › ${report.payload}`;
       if (report.outcome === 'invalid') summary.invalid.push({ source, reason: report.reason ?? 'unknown', kind: report.kind });
-      if (report.outcome === 'foreign') summary.foreign.push({ source: result.name, policyDomain: report.policyDomain ?? '', kind: report.kind });
+      if (report.outcome === 'foreign')
+        summary.foreign.push({ source: result.name, policyDomain: report.policyDomain ?? '', kind: report.kind });
       if (report.outcome === 'foreign' && report.kept === false) summary.quarantine.notKept += 1;
     }
   }

@@ -61,10 +61,11 @@ export async function checkBudget(outDir: string, options: { base: string; limit
   };
   const sizes = new Map<string, Promise<number | null>>();
   const texts = new Map<string, Promise<string | null>>();
-  const compressedSize = (file: string) => memo(sizes, file, async () => {
-    const bytes = await readFile(join(root, file)).catch(() => null);
-    return bytes === null ? null : gzipSync(bytes, { level: constants.Z_BEST_COMPRESSION }).length;
-  });
+  const compressedSize = (file: string) =>
+    memo(sizes, file, async () => {
+      const bytes = await readFile(join(root, file)).catch(() => null);
+      return bytes === null ? null : gzipSync(bytes, { level: constants.Z_BEST_COMPRESSION }).length;
+    });
   const text = (file: string) => memo(texts, file, () => readFile(join(root, file), 'utf8').catch(() => null));
 
   /** Maps a URL found in `from` (a file under the root) to a file under the root, or null when it is not ours. */
@@ -103,10 +104,11 @@ export async function checkBudget(outDir: string, options: { base: string; limit
     // Not through the cache: a big site's pages together would not fit in memory.
     const html = await readFile(join(root, page), 'utf8');
     const references = htmlReferences(html);
-    const resolveAll = (list: string[]) => list.flatMap((reference) => {
-      const file = resolveReference(reference, page);
-      return file === null ? [] : [{ file, from: page }];
-    });
+    const resolveAll = (list: string[]) =>
+      list.flatMap((reference) => {
+        const file = resolveReference(reference, page);
+        return file === null ? [] : [{ file, from: page }];
+      });
 
     /** Walks static imports from `start` into `seen`; dynamic imports found on the way go to `lazyFound`. */
     const follow = async (start: Reference[], seen: Set<string>, lazyFound: Reference[]) => {
@@ -130,7 +132,10 @@ export async function checkBudget(outDir: string, options: { base: string; limit
         add(imports.static, stack);
         add(imports.dynamic, lazyFound);
         // Vite lists a dynamic chunk's dependencies as paths relative to the base, preloaded with it.
-        add(imports.preloadDependencies.map((path) => `${base}${path.replace(/^\.?\//, '')}`), lazyFound);
+        add(
+          imports.preloadDependencies.map((path) => `${base}${path.replace(/^\.?\//, '')}`),
+          lazyFound,
+        );
       }
     };
     const eager = new Set<string>();
@@ -245,7 +250,8 @@ export function scriptImports(code: string): { static: string[]; dynamic: string
   const found = { static: [] as string[], dynamic: [] as string[], preloadDependencies: [] as string[] };
   // `import x from"a"`, `import{a as b}from"a"`, `import*as x from"a"`, `import"a"` (minified or not).
   for (const match of code.matchAll(/(?<![\w$.])import\s*(?:[\w$*{}\s,]+?\s*from\s*)?(["'])([^"'\n]+)\1/g)) found.static.push(match[2]!);
-  for (const match of code.matchAll(/(?<![\w$.])export\s*(?:\*(?:\s*as\s+[\w$]+)?|\{[^}]*\})\s*from\s*(["'])([^"'\n]+)\1/g)) found.static.push(match[2]!);
+  for (const match of code.matchAll(/(?<![\w$.])export\s*(?:\*(?:\s*as\s+[\w$]+)?|\{[^}]*\})\s*from\s*(["'])([^"'\n]+)\1/g))
+    found.static.push(match[2]!);
   for (const match of code.matchAll(/(?<![\w$.])import\s*\(\s*(["'`])([^"'`\n$]+)\1\s*\)/g)) found.dynamic.push(match[2]!);
   for (const match of code.matchAll(/\.f\s*\|\|\s*\(\s*[\w$]+\.f\s*=\s*\[([^\]]*)\]\s*\)/g)) {
     for (const item of (match[1] ?? '').matchAll(/(["'`])([^"'`]+)\1/g)) found.preloadDependencies.push(item[2]!);
@@ -263,7 +269,10 @@ function parseAttributes(source: string): Map<string, string> {
 }
 
 function decodeEntities(value: string): string {
-  return value.replace(/&(amp|quot|apos|lt|gt|#39|#x27);/gi, (_, entity: string) => ({ amp: '&', quot: '"', apos: "'", lt: '<', gt: '>', '#39': "'", '#x27': "'" })[entity.toLowerCase()] ?? _);
+  return value.replace(
+    /&(amp|quot|apos|lt|gt|#39|#x27);/gi,
+    (_, entity: string) => ({ amp: '&', quot: '"', apos: "'", lt: '<', gt: '>', '#39': "'", '#x27': "'" })[entity.toLowerCase()] ?? _,
+  );
 }
 
 function isScript(file: string): boolean {

@@ -104,10 +104,20 @@ export async function buildSite(options: BuildSiteOptions): Promise<BuildSiteRes
   const showAddresses = options.showAddresses ?? visibility === 'private';
   const repository = options.repository ?? (env[SITE_ENV.repository] || env.GITHUB_REPOSITORY || undefined);
   // Astro empties outDir before writing: never let that be a folder holding anything else we own.
-  for (const [what, path] of [['the Astro project', root], ['the dataset', dataDir], ['the domain files', domainsDir], ['the current folder', process.cwd()]] as const) {
-    if (path === outDir || isInside(path, outDir)) throw new DmarcopsError('site-out-unsafe', `refusing to build into ${outDir}: it holds ${what} (${path}), which the build would delete`);
+  for (const [what, path] of [
+    ['the Astro project', root],
+    ['the dataset', dataDir],
+    ['the domain files', domainsDir],
+    ['the current folder', process.cwd()],
+  ] as const) {
+    if (path === outDir || isInside(path, outDir))
+      throw new DmarcopsError(
+        'site-out-unsafe',
+        `refusing to build into ${outDir}: it holds ${what} (${path}), which the build would delete`,
+      );
   }
-  if (siteUrl !== undefined && !/^https?:\/\/[^/]/.test(siteUrl)) throw new DmarcopsError('site-url-invalid', `the site URL must be an absolute http(s) URL, not ${siteUrl}`);
+  if (siteUrl !== undefined && !/^https?:\/\/[^/]/.test(siteUrl))
+    throw new DmarcopsError('site-url-invalid', `the site URL must be an absolute http(s) URL, not ${siteUrl}`);
 
   const settings: Record<string, string | undefined> = {
     [SITE_ENV.dataDir]: dataDir,
@@ -144,13 +154,22 @@ export async function buildSite(options: BuildSiteOptions): Promise<BuildSiteRes
       });
     } catch (error) {
       // Astro has logged which page; the message is its own, the stack is --debug's.
-      throw new DmarcopsError('site-build-failed', `the Astro build failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new DmarcopsError('site-build-failed', `the Astro build failed: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
     }
   } finally {
     for (const [name, value] of Object.entries(saved)) setEnv(name, value);
   }
   const budget = await checkBudget(outDir, { base, limitBytes: options.budgetBytes ?? DEFAULT_BUDGET_BYTES });
-  const result: BuildSiteResult = { pages: budget.pages.length, redacted: !showAddresses, seconds: (performance.now() - started) / 1000, base, outDir, budget };
+  const result: BuildSiteResult = {
+    pages: budget.pages.length,
+    redacted: !showAddresses,
+    seconds: (performance.now() - started) / 1000,
+    base,
+    outDir,
+    budget,
+  };
   if (budget.overBudget.length > 0) throw new SiteBudgetError(result);
   return result;
 }

@@ -102,9 +102,17 @@ export function assessReadiness(input: ReadinessInput): Assessment {
   if (volume <= 0) {
     if (policy.parked) {
       if (enforced) {
-        return verdict({ verdict: 'enforced', summary: 'Parked: p=reject is right', reasons: ['No mail was reported for this parked domain, as expected.'], nextStep: null });
+        return verdict({
+          verdict: 'enforced',
+          summary: 'Parked: p=reject is right',
+          reasons: ['No mail was reported for this parked domain, as expected.'],
+          nextStep: null,
+        });
       }
-      const steps = [policy.p !== 'reject' ? `\`policy: ${policy.p}\` → \`policy: reject\`` : null, policy.testing ? '`testing: true` → `testing: false`' : null].filter((s) => s !== null);
+      const steps = [
+        policy.p !== 'reject' ? `\`policy: ${policy.p}\` → \`policy: reject\`` : null,
+        policy.testing ? '`testing: true` → `testing: false`' : null,
+      ].filter((s) => s !== null);
       return verdict({
         verdict: 'ready-reject',
         summary: 'Parked and silent: ready for p=reject',
@@ -115,7 +123,9 @@ export function assessReadiness(input: ReadinessInput): Assessment {
     return verdict({
       verdict: 'no-data',
       summary: 'No reports yet',
-      reasons: [`No aggregate reports for ${domain} in the last ${READINESS_WINDOW_DAYS} days: check that the \`reports:\` mailbox receives them.`],
+      reasons: [
+        `No aggregate reports for ${domain} in the last ${READINESS_WINDOW_DAYS} days: check that the \`reports:\` mailbox receives them.`,
+      ],
       nextStep: null,
     });
   }
@@ -123,10 +133,16 @@ export function assessReadiness(input: ReadinessInput): Assessment {
   const own = window.compliant + window.authorisedFailing;
   const ownPass = own > 0 ? `${formatShare(window.compliant, own)} of your own mail passes` : 'no mail from your own senders';
   const context: string[] = [
-    own > 0 ? `${formatShare(window.compliant, own)} of ${formatCount(own)} messages from your own senders pass DMARC over ${days} days.` : `No mail from your own senders in ${days} days.`,
+    own > 0
+      ? `${formatShare(window.compliant, own)} of ${formatCount(own)} messages from your own senders pass DMARC over ${days} days.`
+      : `No mail from your own senders in ${days} days.`,
   ];
-  if (window.forwarded > 0) context.push(`${formatShare(window.forwarded, volume)} is forwarded mail (your signature, re-sent by a forwarder): not yours to fix.`);
-  if (window.unauthorised > 0) context.push(`${formatShare(window.unauthorised, volume)} is unauthorised (spoofing or undeclared services): enforcement is what stops it.`);
+  if (window.forwarded > 0)
+    context.push(`${formatShare(window.forwarded, volume)} is forwarded mail (your signature, re-sent by a forwarder): not yours to fix.`);
+  if (window.unauthorised > 0)
+    context.push(
+      `${formatShare(window.unauthorised, volume)} is unauthorised (spoofing or undeclared services): enforcement is what stops it.`,
+    );
 
   const failing = input.sources
     .filter((s) => s.declaredSender !== null && s.messages > 0 && s.compliant / s.messages < MIN_SENDER_PASS_RATE)
@@ -138,12 +154,20 @@ export function assessReadiness(input: ReadinessInput): Assessment {
     return `fix ${worst.declaredSender ?? worst.label}: ${how}`;
   };
   const failingReasons = (consequence: string): string[] =>
-    failing.map((s) => `${s.declaredSender ?? s.label}: ${formatShare(s.compliant, s.messages)} of its ${formatCount(s.messages)} messages pass DMARC (needs ${MIN_SENDER_PASS_RATE * 100}%)${consequence}.`);
+    failing.map(
+      (s) =>
+        `${s.declaredSender ?? s.label}: ${formatShare(s.compliant, s.messages)} of its ${formatCount(s.messages)} messages pass DMARC (needs ${MIN_SENDER_PASS_RATE * 100}%)${consequence}.`,
+    );
 
   // 2. Already enforcing.
   if (enforced) {
     if (failing.length === 0 && window.authorisedFailing <= 0) {
-      return verdict({ verdict: 'enforced', summary: policy.parked ? 'Parked: p=reject is right' : `Enforced: p=reject, ${ownPass}`, reasons: context, nextStep: null });
+      return verdict({
+        verdict: 'enforced',
+        summary: policy.parked ? 'Parked: p=reject is right' : `Enforced: p=reject, ${ownPass}`,
+        reasons: context,
+        nextStep: null,
+      });
     }
     return verdict({
       verdict: 'enforced',
@@ -158,12 +182,17 @@ export function assessReadiness(input: ReadinessInput): Assessment {
   if (failing.length > 0 || failingShare >= MAX_FAILING_SHARE) {
     const reasons = failingReasons('');
     if (failingShare >= MAX_FAILING_SHARE) {
-      reasons.push(`${formatShare(window.authorisedFailing, volume)} of all mail comes from declared senders and fails DMARC (at most ${MAX_FAILING_SHARE * 100}% before enforcing).`);
+      reasons.push(
+        `${formatShare(window.authorisedFailing, volume)} of all mail comes from declared senders and fails DMARC (at most ${MAX_FAILING_SHARE * 100}% before enforcing).`,
+      );
     }
     const names = failing.map((s) => s.declaredSender ?? s.label);
     return verdict({
       verdict: 'not-ready',
-      summary: names.length > 0 ? `Not ready: ${names.join(', ')} ${names.length === 1 ? 'fails' : 'fail'} DMARC` : 'Not ready: declared senders fail DMARC',
+      summary:
+        names.length > 0
+          ? `Not ready: ${names.join(', ')} ${names.length === 1 ? 'fails' : 'fail'} DMARC`
+          : 'Not ready: declared senders fail DMARC',
       reasons: [...reasons, ...context],
       nextStep: fixStep() ?? `fix the declared senders whose mail fails DMARC (see the sources table)`,
     });
@@ -179,7 +208,10 @@ export function assessReadiness(input: ReadinessInput): Assessment {
       verdict: 'not-ready',
       summary: `Not ready: ${undeclared.map((s) => s.label).join(', ')} ${undeclared.length === 1 ? 'sends' : 'send'} as ${domain} without being declared`,
       reasons: [
-        ...undeclared.map((s) => `${s.label} sent ${formatCount(s.unauthorisedAuthenticated)} messages (${formatShare(s.unauthorisedAuthenticated, volume)}) as ${domain}, authenticated for its own domain: someone uses it in your name.`),
+        ...undeclared.map(
+          (s) =>
+            `${s.label} sent ${formatCount(s.unauthorisedAuthenticated)} messages (${formatShare(s.unauthorisedAuthenticated, volume)}) as ${domain}, authenticated for its own domain: someone uses it in your name.`,
+        ),
         ...context,
       ],
       nextStep: `declare ${firstUndeclared.label} under \`senders:\` in ${input.file} if it sends for you, or stop it`,
@@ -191,7 +223,10 @@ export function assessReadiness(input: ReadinessInput): Assessment {
     return verdict({
       verdict: 'not-ready',
       summary: `Watching: ${input.daysOfData} of ${MIN_DAYS} days of reports`,
-      reasons: [`Only ${input.daysOfData} days of reports: watch at least ${MIN_DAYS} days, so weekly and monthly senders show up.`, ...context],
+      reasons: [
+        `Only ${input.daysOfData} days of reports: watch at least ${MIN_DAYS} days, so weekly and monthly senders show up.`,
+        ...context,
+      ],
       nextStep: `keep \`policy: ${policy.p}\` for ${MIN_DAYS - input.daysOfData} more days`,
     });
   }
@@ -202,7 +237,10 @@ export function assessReadiness(input: ReadinessInput): Assessment {
       return verdict({
         verdict: 'ready-reject',
         summary: `Ready for p=reject: ${ownPass}`,
-        reasons: [...context, `${input.daysOfData} days of clean reports: in testing mode receivers quarantine instead of rejecting, a safe first step.`],
+        reasons: [
+          ...context,
+          `${input.daysOfData} days of clean reports: in testing mode receivers quarantine instead of rejecting, a safe first step.`,
+        ],
         nextStep: '`policy: none` → `policy: reject` with `testing: true`; after two clean weeks, `testing: true` → `testing: false`',
       });
     }
@@ -215,11 +253,26 @@ export function assessReadiness(input: ReadinessInput): Assessment {
   }
   if (policy.p === 'quarantine') {
     if (policy.testing) {
-      return verdict({ verdict: 'ready-quarantine', summary: `Ready to quarantine: ${ownPass}`, reasons: context, nextStep: '`testing: true` → `testing: false`' });
+      return verdict({
+        verdict: 'ready-quarantine',
+        summary: `Ready to quarantine: ${ownPass}`,
+        reasons: context,
+        nextStep: '`testing: true` → `testing: false`',
+      });
     }
-    return verdict({ verdict: 'ready-reject', summary: `Ready for p=reject: ${ownPass}`, reasons: context, nextStep: '`policy: quarantine` → `policy: reject`' });
+    return verdict({
+      verdict: 'ready-reject',
+      summary: `Ready for p=reject: ${ownPass}`,
+      reasons: context,
+      nextStep: '`policy: quarantine` → `policy: reject`',
+    });
   }
-  return verdict({ verdict: 'ready-reject', summary: `Ready to leave testing: ${ownPass}`, reasons: context, nextStep: '`testing: true` → `testing: false`' });
+  return verdict({
+    verdict: 'ready-reject',
+    summary: `Ready to leave testing: ${ownPass}`,
+    reasons: context,
+    nextStep: '`testing: true` → `testing: false`',
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,7 +330,11 @@ const names = (reporters: readonly { org: string; firstSeen: string }[]): string
  * `shares` the new reporters' parts of them (those with data in the window), `knownDaysOfData` the
  * domain's history counting only the other reporters. See the module comment.
  */
-export function assessWithNewReporters(all: ReadinessInput, shares: readonly ReporterShare[], knownDaysOfData: number): Omit<Readiness, 'reporters'> {
+export function assessWithNewReporters(
+  all: ReadinessInput,
+  shares: readonly ReporterShare[],
+  knownDaysOfData: number,
+): Omit<Readiness, 'reporters'> {
   const counting = assessReadiness(all);
   if (shares.length === 0) return { ...counting, moved: null };
   let known: ReadinessInput = { ...all, daysOfData: knownDaysOfData };
@@ -303,7 +360,9 @@ export function assessWithNewReporters(all: ReadinessInput, shares: readonly Rep
     return {
       ...leaving,
       summary: 'No reports yet from established reporters',
-      reasons: [`Every report of the last ${READINESS_WINDOW_DAYS} days comes from a reporter first received within the last ${NEW_REPORTER_DAYS} days.`],
+      reasons: [
+        `Every report of the last ${READINESS_WINDOW_DAYS} days comes from a reporter first received within the last ${NEW_REPORTER_DAYS} days.`,
+      ],
       moved,
     };
   }

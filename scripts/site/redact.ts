@@ -25,13 +25,12 @@ export function scrubText(text: string): string {
   // Report pages scrub millions of short strings: most hold neither an "@" nor what an address needs.
   const withoutEmails = text.includes('@') ? text.replace(EMAIL, (_, domain: string) => `(address at ${domain})`) : text;
   if (!MAY_HOLD_ADDRESS.test(withoutEmails)) return withoutEmails;
-  return withoutEmails
-    .replace(ADDRESS_LIKE, (token) => {
-      if (isAddress(token)) return REDACTED;
-      // Trailing punctuation: "sent from 192.0.2.1." keeps its full stop.
-      const trimmed = token.replace(/[.:]+$/, '');
-      return trimmed !== token && isAddress(trimmed) ? `${REDACTED}${token.slice(trimmed.length)}` : token;
-    });
+  return withoutEmails.replace(ADDRESS_LIKE, (token) => {
+    if (isAddress(token)) return REDACTED;
+    // Trailing punctuation: "sent from 192.0.2.1." keeps its full stop.
+    const trimmed = token.replace(/[.:]+$/, '');
+    return trimmed !== token && isAddress(trimmed) ? `${REDACTED}${token.slice(trimmed.length)}` : token;
+  });
 }
 
 /** An IPv4 or IPv6 address (a `%zone` suffix allowed), or a dotted quad with leading zeros as some reporters write them. */
@@ -42,7 +41,8 @@ function isAddress(token: string): boolean {
 
 /** A parser warning as a redacted build shows it: quoted source IPs (which may not even parse) are hidden. */
 export function scrubWarning(warning: { code: string; message: string }): { code: string; message: string } {
-  if (warning.code === 'invalid-source-ip') return { code: warning.code, message: '<row/source_ip> is not an IP address; kept as written (value redacted)' };
+  if (warning.code === 'invalid-source-ip')
+    return { code: warning.code, message: '<row/source_ip> is not an IP address; kept as written (value redacted)' };
   return { code: warning.code, message: scrubText(warning.message) };
 }
 

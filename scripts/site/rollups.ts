@@ -49,8 +49,28 @@ export const SITE_DEFAULTS = { sourcesPerDomain: 40, ipsPerSource: 10, reportPag
 
 /** Dropped once the rollups are built: report details read only `reports`, `ips` and `classes`. */
 const ROLLUP_TABLES = [
-  'facts', 'group_days', 'domain_days', 'group_ranks', 'listed_group_ips', 'listed_group_drills', 'top_ips', 'top_members', 'auth_days', 'period_days', 'periods',
-  'class_auth', 'auth_labels', 'forwarders', 'ip_range_senders', 'policy_domains', 'group_networks', 'nets', 'new_orgs', 'new_reports', 'tls', 'tls_domains',
+  'facts',
+  'group_days',
+  'domain_days',
+  'group_ranks',
+  'listed_group_ips',
+  'listed_group_drills',
+  'top_ips',
+  'top_members',
+  'auth_days',
+  'period_days',
+  'periods',
+  'class_auth',
+  'auth_labels',
+  'forwarders',
+  'ip_range_senders',
+  'policy_domains',
+  'group_networks',
+  'nets',
+  'new_orgs',
+  'new_reports',
+  'tls',
+  'tls_domains',
 ];
 
 export async function openSiteData(options: SiteOptions): Promise<SiteDataSource> {

@@ -111,7 +111,9 @@ export function readPolicyString(lines: readonly string[]): PolicyReading {
 /** Whether what senders saw is the repository's policy: the same mode, MX patterns and max_age (what the derived id hashes). */
 export function samePolicy(seen: PolicyReading, defined: Pick<TlsDefinedPolicy, 'mode' | 'mx' | 'maxAge'>): boolean {
   const mx = [...new Set(defined.mx.map((m) => m.toLowerCase()))].sort();
-  return seen.mode === defined.mode && seen.maxAge === defined.maxAge && seen.mx.length === mx.length && seen.mx.every((m, i) => m === mx[i]);
+  return (
+    seen.mode === defined.mode && seen.maxAge === defined.maxAge && seen.mx.length === mx.length && seen.mx.every((m, i) => m === mx[i])
+  );
 }
 
 /** "testing with mx mx1.example.com, mx2.example.com (max_age 86400)". */
@@ -133,7 +135,11 @@ const cacheDays = (maxAge: number | null): number => Math.ceil((maxAge ?? 0) / 8
  * after the repository's first appeared is expected for the older one's max_age, and a sign of trouble
  * after it (`stale`).
  */
-export function comparePolicy(defined: TlsDefinedPolicy | null, seen: readonly TlsPolicySeen[], where: { domain: string; file: string }): TlsPolicyComparison {
+export function comparePolicy(
+  defined: TlsDefinedPolicy | null,
+  seen: readonly TlsPolicySeen[],
+  where: { domain: string; file: string },
+): TlsPolicyComparison {
   const { domain, file } = where;
   const relevant = seen.filter((p) => p.type === 'sts' || p.type === 'no-policy-found');
   const latest = [...relevant].sort((a, b) => b.lastSeen.localeCompare(a.lastSeen) || b.sessions - a.sessions)[0];
@@ -144,17 +150,23 @@ export function comparePolicy(defined: TlsDefinedPolicy | null, seen: readonly T
       return {
         status: 'differs',
         summary: `Senders saw an MTA-STS policy the repository does not define: ${describePolicy(other)}, last on ${other.lastSeen}.`,
-        details: [`Add \`mta_sts\` to ${file} to manage it here, or withdraw it (RFC 8461 §8.3: \`mode: none\` first, for the previous max_age).`],
+        details: [
+          `Add \`mta_sts\` to ${file} to manage it here, or withdraw it (RFC 8461 §8.3: \`mode: none\` first, for the previous max_age).`,
+        ],
       };
     }
     return {
       status: 'not-defined',
-      summary: latest === undefined ? 'The repository defines no MTA-STS policy.' : `The repository defines no MTA-STS policy, and senders found none (last on ${latest.lastSeen}).`,
+      summary:
+        latest === undefined
+          ? 'The repository defines no MTA-STS policy.'
+          : `The repository defines no MTA-STS policy, and senders found none (last on ${latest.lastSeen}).`,
       details: [],
     };
   }
   const repository = `the repository says ${describePolicy(defined)}`;
-  if (latest === undefined) return { status: 'no-data', summary: `No TLS report says which policy senders saw; ${repository}.`, details: [] };
+  if (latest === undefined)
+    return { status: 'no-data', summary: `No TLS report says which policy senders saw; ${repository}.`, details: [] };
   const current = relevant.filter((p) => p.vsRepository === 'same');
   if (current.length === 0) {
     const other = sts[0];
@@ -162,7 +174,9 @@ export function comparePolicy(defined: TlsDefinedPolicy | null, seen: readonly T
       return {
         status: 'not-seen',
         summary: `Senders found no MTA-STS policy (last on ${latest.lastSeen}); ${repository}.`,
-        details: [`Publish the \`_mta-sts\` record (the DNS plan) and the policy file (\`dmarcops mta-sts build\`), then run \`dmarcops mta-sts check\`.`],
+        details: [
+          `Publish the \`_mta-sts\` record (the DNS plan) and the policy file (\`dmarcops mta-sts build\`), then run \`dmarcops mta-sts check\`.`,
+        ],
       };
     }
     const days = cacheDays(other.maxAge);
@@ -185,7 +199,9 @@ export function comparePolicy(defined: TlsDefinedPolicy | null, seen: readonly T
     return {
       status: 'differs',
       summary: `On ${latestDay} senders saw ${describeOther(other)}; ${repository}.`,
-      details: [`The repository's policy was seen from ${since} to ${currentLast}: check what mta-sts.${domain} serves now (\`dmarcops mta-sts check\`).`],
+      details: [
+        `The repository's policy was seen from ${since} to ${currentLast}: check what mta-sts.${domain} serves now (\`dmarcops mta-sts check\`).`,
+      ],
     };
   }
   // Senders keep a policy for its max_age after the repository's appeared (RFC 8461 §5.1: a cached policy is used until it expires or the id changes).
@@ -194,17 +210,28 @@ export function comparePolicy(defined: TlsDefinedPolicy | null, seen: readonly T
       ? `${describePolicy(p)} was seen until ${p.lastSeen}; the repository's policy first appeared on ${since}, and a sender may keep the older one until about ${addDays(since, cacheDays(p.maxAge))} (its max_age).`
       : `Some senders found no policy on ${p.lastSeen}, after the repository's policy first appeared on ${since}: check the \`_mta-sts\` record (\`dmarcops mta-sts check\`).`;
   if (othersNow.length === 0) {
-    return { status: 'match', summary: `Senders see the repository's policy: ${describePolicy(defined)} (last on ${latestDay}).`, details: others.map(lingering) };
+    return {
+      status: 'match',
+      summary: `Senders see the repository's policy: ${describePolicy(defined)} (last on ${latestDay}).`,
+      details: others.map(lingering),
+    };
   }
   const stale = othersNow.filter((p) => p.type !== 'sts' || dayNumber(p.lastSeen) - dayNumber(since) > cacheDays(p.maxAge));
   if (stale.length > 0) {
     return {
       status: 'stale',
       summary: `On ${latestDay} some senders still saw an older state than the repository's policy (first seen ${since}), later than its max_age allows.`,
-      details: [...othersNow.map(lingering), `A sender keeps a stale copy, or one of the hosts behind mta-sts.${domain} serves an older file: run \`dmarcops mta-sts check\`.`],
+      details: [
+        ...othersNow.map(lingering),
+        `A sender keeps a stale copy, or one of the hosts behind mta-sts.${domain} serves an older file: run \`dmarcops mta-sts check\`.`,
+      ],
     };
   }
-  return { status: 'changing', summary: `Senders are moving to the repository's policy (first seen ${since}); some still hold the previous one, as its max_age allows.`, details: othersNow.map(lingering) };
+  return {
+    status: 'changing',
+    summary: `Senders are moving to the repository's policy (first seen ${since}); some still hold the previous one, as its max_age allows.`,
+    details: othersNow.map(lingering),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -242,7 +269,6 @@ export interface TlsReadinessInput {
 
 export type TlsAssessment = Omit<TlsReadiness, 'reporters' | 'moved'>;
 
-
 /** "A, B and C". */
 function andList(items: readonly string[]): string {
   return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
@@ -267,7 +293,9 @@ function failureSums(reporters: readonly TlsReporterWindow[]): FailureSum[] {
       byKey.set(key, sum);
     }
   }
-  return [...byKey.values()].sort((a, b) => b.sessions - a.sessions || a.type.localeCompare(b.type) || (a.mx ?? '').localeCompare(b.mx ?? ''));
+  return [...byKey.values()].sort(
+    (a, b) => b.sessions - a.sessions || a.type.localeCompare(b.type) || (a.mx ?? '').localeCompare(b.mx ?? ''),
+  );
 }
 
 const REASONS_LISTED = 5;
@@ -280,7 +308,13 @@ function failureReason(f: FailureSum): string {
 export function assessTlsReadiness(input: TlsReadinessInput): TlsAssessment {
   const { policy, domain, file } = input;
   const active = input.reporters.filter((r) => r.successful + r.failed > 0);
-  const days = Math.max(0, Math.min(input.windowDays, active.reduce((max, r) => Math.max(max, r.daysOfData), 0)));
+  const days = Math.max(
+    0,
+    Math.min(
+      input.windowDays,
+      active.reduce((max, r) => Math.max(max, r.daysOfData), 0),
+    ),
+  );
   const verdict = (v: Omit<TlsAssessment, 'days'>): TlsAssessment => ({ ...v, days });
 
   // 1. The repository's side.
@@ -288,12 +322,19 @@ export function assessTlsReadiness(input: TlsReadinessInput): TlsAssessment {
     return verdict({
       verdict: 'no-policy',
       summary: 'No MTA-STS policy in the repository',
-      reasons: ['Senders deliver to your MX hosts without checking their certificates: an attacker on the path can downgrade or intercept the mail (RFC 8461 §1).'],
+      reasons: [
+        'Senders deliver to your MX hosts without checking their certificates: an attacker on the path can downgrade or intercept the mail (RFC 8461 §1).',
+      ],
       nextStep: `add \`mta_sts\` with \`mode: testing\` and your MX hosts${input.hasTlsReports ? '' : ', and `tls_reports`,'} to ${file}`,
     });
   }
   if (policy.mode === 'none') {
-    return verdict({ verdict: 'withdrawn', summary: 'MTA-STS withdrawn (`mode: none`)', reasons: ['Keep `mode: none` published for at least the previous max_age before removing `mta_sts` (RFC 8461 §8.3).'], nextStep: null });
+    return verdict({
+      verdict: 'withdrawn',
+      summary: 'MTA-STS withdrawn (`mode: none`)',
+      reasons: ['Keep `mode: none` published for at least the previous max_age before removing `mta_sts` (RFC 8461 §8.3).'],
+      nextStep: null,
+    });
   }
 
   // 2. No data.
@@ -321,15 +362,23 @@ export function assessTlsReadiness(input: TlsReadinessInput): TlsAssessment {
   const context = `${formatShare(successful, total)} of ${plural(total, 'session')} to your MX hosts succeeded with TLS over ${plural(days, 'day')}, reported by ${plural(active.length, 'sending organisation')}.`;
   const stale = active.filter((r) => r.saw !== null && r.saw.policy !== 'current');
   const staleReasons = stale.map((r) =>
-    r.saw?.policy === 'none' ? `${r.org || '(no name)'} found no MTA-STS policy on ${r.saw.day}.` : `${r.org || '(no name)'} last saw ${r.saw?.description ?? 'another policy'} on ${r.saw?.day}.`,
+    r.saw?.policy === 'none'
+      ? `${r.org || '(no name)'} found no MTA-STS policy on ${r.saw.day}.`
+      : `${r.org || '(no name)'} last saw ${r.saw?.description ?? 'another policy'} on ${r.saw?.day}.`,
   );
-  const publish = 'publish the policy file (`dmarcops mta-sts build`) and its `_mta-sts` record, then run `dmarcops mta-sts check`; senders that cached the previous policy refresh within its max_age';
+  const publish =
+    'publish the policy file (`dmarcops mta-sts build`) and its `_mta-sts` record, then run `dmarcops mta-sts check`; senders that cached the previous policy refresh within its max_age';
 
   // 3. Enforced.
   if (policy.mode === 'enforce') {
     const top = failures[0];
     if (top === undefined) {
-      return verdict({ verdict: 'enforced', summary: `Enforced: ${formatShare(successful, total)} of sessions succeed with TLS`, reasons: [context, ...staleReasons], nextStep: stale.length > 0 ? publish : null });
+      return verdict({
+        verdict: 'enforced',
+        summary: `Enforced: ${formatShare(successful, total)} of sessions succeed with TLS`,
+        reasons: [context, ...staleReasons],
+        nextStep: stale.length > 0 ? publish : null,
+      });
     }
     return verdict({
       verdict: 'enforced',
@@ -384,7 +433,10 @@ export function assessTlsReadiness(input: TlsReadinessInput): TlsAssessment {
     return verdict({
       verdict: 'not-ready',
       summary: `Watching: reports from ${plural(active.length, 'sending organisation')}, ${TLS_MIN_REPORTERS} needed`,
-      reasons: [`One sender's view is not enough to enforce on: wait for TLS reports from at least ${TLS_MIN_REPORTERS} sending organisations.`, context],
+      reasons: [
+        `One sender's view is not enough to enforce on: wait for TLS reports from at least ${TLS_MIN_REPORTERS} sending organisations.`,
+        context,
+      ],
       nextStep: null,
     });
   }
@@ -399,8 +451,16 @@ export function assessTlsReadiness(input: TlsReadinessInput): TlsAssessment {
     });
   }
   // 4f. Ready.
-  const raise = policy.maxAge < ENFORCE_MIN_MAX_AGE ? ` and \`max_age: ${policy.maxAge}\` → \`max_age: ${ENFORCE_MIN_MAX_AGE}\` or more (RFC 8461 §3.2: weeks)` : '';
-  const small = otherSessions > 0 ? [`${plural(otherSessions, 'session')} failed in ways enforce does not refuse (${andList(other.map((f) => f.type))}), under ${TLS_MAX_FAILURE_SHARE * 100}%.`] : [];
+  const raise =
+    policy.maxAge < ENFORCE_MIN_MAX_AGE
+      ? ` and \`max_age: ${policy.maxAge}\` → \`max_age: ${ENFORCE_MIN_MAX_AGE}\` or more (RFC 8461 §3.2: weeks)`
+      : '';
+  const small =
+    otherSessions > 0
+      ? [
+          `${plural(otherSessions, 'session')} failed in ways enforce does not refuse (${andList(other.map((f) => f.type))}), under ${TLS_MAX_FAILURE_SHARE * 100}%.`,
+        ]
+      : [];
   return verdict({
     verdict: 'ready-enforce',
     summary: `Ready to enforce: no session failed in a way enforce would refuse`,
@@ -427,7 +487,9 @@ export function assessTlsWithNewReporters(input: TlsReadinessInput): Omit<TlsRea
 
   const volume = (r: TlsReporterWindow): number => r.successful + r.failed;
   const byVolume = [...fresh].sort((a, b) => volume(b) - volume(a) || a.org.localeCompare(b.org));
-  const movers = byVolume.slice(0, MOVERS_TRIED).filter((r) => assessTlsReadiness({ ...input, reporters: [...established, r] }).verdict !== leaving.verdict);
+  const movers = byVolume
+    .slice(0, MOVERS_TRIED)
+    .filter((r) => assessTlsReadiness({ ...input, reporters: [...established, r] }).verdict !== leaving.verdict);
   const by = (movers.length > 0 ? movers : byVolume).map(({ org, firstSeen }) => ({ org, firstSeen }));
 
   if (CAUTION[counting.verdict] < CAUTION[leaving.verdict]) {
@@ -438,7 +500,9 @@ export function assessTlsWithNewReporters(input: TlsReadinessInput): Omit<TlsRea
     return {
       ...leaving,
       summary: 'No TLS reports yet from established senders',
-      reasons: [`Every TLS report of the last ${TLS_READINESS_WINDOW_DAYS} days comes from a sending organisation first received within the last ${NEW_REPORTER_DAYS} days.`],
+      reasons: [
+        `Every TLS report of the last ${TLS_READINESS_WINDOW_DAYS} days comes from a sending organisation first received within the last ${NEW_REPORTER_DAYS} days.`,
+      ],
       moved,
     };
   }

@@ -8,7 +8,13 @@
  * a sender in enforce mode refuse an MX host without STARTTLS or whose certificate does not validate
  * for its name (§4.2); "validation-failure" is the general case.
  */
-export const BLOCKING_RESULT_TYPES: readonly string[] = ['starttls-not-supported', 'certificate-host-mismatch', 'certificate-expired', 'certificate-not-trusted', 'validation-failure'];
+export const BLOCKING_RESULT_TYPES: readonly string[] = [
+  'starttls-not-supported',
+  'certificate-host-mismatch',
+  'certificate-expired',
+  'certificate-not-trusted',
+  'validation-failure',
+];
 /** Result types of fetching and reading the policy itself (RFC 8460 §4.3, "MTA-STS-specific policy failures"): senders that hit them do not apply it. */
 export const POLICY_RESULT_TYPES: readonly string[] = ['sts-policy-fetch-error', 'sts-policy-invalid', 'sts-webpki-invalid'];
 
@@ -31,4 +37,3 @@ export const RESULT_TYPE_MEANINGS: Readonly<Record<string, string>> = {
 export function underEnforce(type: string): 'refused' | 'policy-not-applied' | 'other' {
   return BLOCKING_RESULT_TYPES.includes(type) ? 'refused' : POLICY_RESULT_TYPES.includes(type) ? 'policy-not-applied' : 'other';
 }
-

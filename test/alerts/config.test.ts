@@ -28,14 +28,18 @@ describe('parseAlertsConfig', () => {
   });
 
   test('values are read, the URL gets its slash, ignored domains are lower-cased', () => {
-    const { config } = parseAlertsConfig('dashboard_url: https://dmarc.example.com\nrules:\n  spoofing_surge:\n    factor: 2.5\n    ignore: [Lists.Example.COM]\ndeclare_sender:\n  enabled: true\n  base: trunk\n', 'a.yaml');
+    const { config } = parseAlertsConfig(
+      'dashboard_url: https://dmarc.example.com\nrules:\n  spoofing_surge:\n    factor: 2.5\n    ignore: [Lists.Example.COM]\ndeclare_sender:\n  enabled: true\n  base: trunk\n',
+      'a.yaml',
+    );
     expect(config.dashboardUrl).toBe('https://dmarc.example.com/');
     expect(config.rules.spoofingSurge).toMatchObject({ factor: 2.5, ignore: ['lists.example.com'], recentDays: 2 });
     expect(config.declareSender).toEqual({ enabled: true, base: 'trunk' });
   });
 
   test('mistakes are findings at their line and column, with a suggestion', () => {
-    const text = 'rules:\n  new_source:\n    min_mesages: 10\n  sender_failing:\n    min_pass_percent: 120\n  spoofing_surge:\n    factor: lots\n';
+    const text =
+      'rules:\n  new_source:\n    min_mesages: 10\n  sender_failing:\n    min_pass_percent: 120\n  spoofing_surge:\n    factor: lots\n';
     const { findings, config } = parseAlertsConfig(text, 'domains/_alerts.yaml');
     expect(findings.map((f) => [f.rule, f.line, f.col])).toEqual([
       ['unknown-key', 3, 5],
@@ -81,7 +85,9 @@ describe('dmarcops validate', () => {
     await writeFile(join(domains, '_alerts.yaml'), 'rules:\n  reports_stoped:\n    days: 3\n');
     const output = captureOutput();
     expect(await main(['validate', '--domains', domains], output, {})).toBe(1);
-    expect(output.text()).toMatch(/_alerts\.yaml:2:3: error: unknown key `reports_stoped` in `rules`; did you mean `reports_stopped`\? \[unknown-key\]/);
+    expect(output.text()).toMatch(
+      /_alerts\.yaml:2:3: error: unknown key `reports_stoped` in `rules`; did you mean `reports_stopped`\? \[unknown-key\]/,
+    );
     expect(output.text()).toContain('2 |   reports_stoped:');
     // The alerts command refuses to run on it, with the same finding.
     const alerts = captureOutput();

@@ -33,24 +33,38 @@ const SENDGRID: SenderProposal = {
 
 describe('addSender', () => {
   test('appends to senders: keeping comments, their alignment, order and flow lists (golden)', async () => {
-    const after = addSender(EXAMPLE_COM, SENDGRID, { comment: 'Proposed by dmarcops alerts on 2026-03-10: a new source since 2026-03-03.' });
+    const after = addSender(EXAMPLE_COM, SENDGRID, {
+      comment: 'Proposed by dmarcops alerts on 2026-03-10: a new source since 2026-03-03.',
+    });
     await expect(after).toMatchFileSnapshot('../golden/alerts/declare-sender-example.com.yaml');
     // Nothing but the new lines: the old text is a prefix, and what follows is the entry.
     expect(after.startsWith(EXAMPLE_COM)).toBe(true);
     const loaded = loadDomainTexts([{ file: 'domains/example.com.yaml', text: after }]);
     expect(loaded.findings.filter((f) => f.severity === 'error')).toEqual([]);
-    expect(loaded.domains[0]?.policy.senders.at(-1)).toEqual({ name: 'SendGrid', type: 'ESP', ips: [], spfIncludes: ['sendgrid.net'], dkim: [{ domain: 'example.com', selector: 's1' }] });
+    expect(loaded.domains[0]?.policy.senders.at(-1)).toEqual({
+      name: 'SendGrid',
+      type: 'ESP',
+      ips: [],
+      spfIncludes: ['sendgrid.net'],
+      dkim: [{ domain: 'example.com', selector: 's1' }],
+    });
   });
 
-  test('keeps the file\'s own indentation (dashes at the key\'s column) and a following key in place', () => {
-    const text = 'policy: none\nsenders:\n- name: Relay   # ours\n  ips: [192.0.2.1]\n  dkim:\n  - domain: example.com\n\n# who approves\nowners:\n  - "@a"\n';
+  test("keeps the file's own indentation (dashes at the key's column) and a following key in place", () => {
+    const text =
+      'policy: none\nsenders:\n- name: Relay   # ours\n  ips: [192.0.2.1]\n  dkim:\n  - domain: example.com\n\n# who approves\nowners:\n  - "@a"\n';
     const after = addSender(text, SENDGRID);
-    expect(after).toBe('policy: none\nsenders:\n- name: Relay   # ours\n  ips: [192.0.2.1]\n  dkim:\n  - domain: example.com\n- name: SendGrid\n  type: ESP\n  spf_includes: [sendgrid.net]\n  dkim:\n  - domain: example.com\n    selector: s1\n\n# who approves\nowners:\n  - "@a"\n');
+    expect(after).toBe(
+      'policy: none\nsenders:\n- name: Relay   # ours\n  ips: [192.0.2.1]\n  dkim:\n  - domain: example.com\n- name: SendGrid\n  type: ESP\n  spf_includes: [sendgrid.net]\n  dkim:\n  - domain: example.com\n    selector: s1\n\n# who approves\nowners:\n  - "@a"\n',
+    );
   });
 
-  test('a file without senders gets the list at the end, with the defaults\' senders copied first', async () => {
+  test("a file without senders gets the list at the end, with the defaults' senders copied first", async () => {
     const text = '# yaml-language-server: $schema=../scripts/policy/domain.schema.json\npolicy: reject  # enforced\n';
-    const after = addSender(text, SENDGRID, { inherited: [{ name: 'Google Workspace', spf_includes: ['_spf.google.com'] }], comment: 'Proposed by dmarcops alerts.' });
+    const after = addSender(text, SENDGRID, {
+      inherited: [{ name: 'Google Workspace', spf_includes: ['_spf.google.com'] }],
+      comment: 'Proposed by dmarcops alerts.',
+    });
     await expect(after).toMatchFileSnapshot('../golden/alerts/declare-sender-inherited.yaml');
     expect(after.startsWith(text)).toBe(true);
   });
@@ -91,12 +105,38 @@ describe('the pull request, through the local GitHub API', () => {
     api.seedFiles(REPO, 'main', files, 'initial');
     // A new SendGrid source with a hostile-looking reporter name, days 10–12 after 30 days of Google mail.
     const reports: Record<string, string> = {};
-    const google: Rec = { ip: '209.85.220.41', count: 100, from: 'example.com', dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }], spf: [{ domain: 'example.com', result: 'pass' }] };
-    const sendgrid: Rec = { ip: '167.89.1.3', count: 60, from: 'example.com', dkim: [{ domain: 'sendgrid.net', selector: 's1', result: 'pass' }], spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }] };
+    const google: Rec = {
+      ip: '209.85.220.41',
+      count: 100,
+      from: 'example.com',
+      dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }],
+      spf: [{ domain: 'example.com', result: 'pass' }],
+    };
+    const sendgrid: Rec = {
+      ip: '167.89.1.3',
+      count: 60,
+      from: 'example.com',
+      dkim: [{ domain: 'sendgrid.net', selector: 's1', result: 'pass' }],
+      spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }],
+    };
     for (let n = 0; n <= 12; n++) {
-      reports[`g-${n}.xml`] = renderReport({ org: n >= 10 ? '@attacker <b>x</b>' : 'google.com', id: `g-${n}`, domain: 'example.com', p: 'quarantine', day: day(n), records: n >= 10 ? [google, sendgrid] : [google] });
+      reports[`g-${n}.xml`] = renderReport({
+        org: n >= 10 ? '@attacker <b>x</b>' : 'google.com',
+        id: `g-${n}`,
+        domain: 'example.com',
+        p: 'quarantine',
+        day: day(n),
+        records: n >= 10 ? [google, sendgrid] : [google],
+      });
     }
-    await ingestReports({ dataDir: join(dir, 'reports'), ourDomains: ['example.com', 'mail.example.com'], files: reports, ptr: { '167.89.1.3': 'o3.ptr1234.sendgrid.net' }, now: new Date(`${day(13)}T06:00:00Z`), runId: 'r1' });
+    await ingestReports({
+      dataDir: join(dir, 'reports'),
+      ourDomains: ['example.com', 'mail.example.com'],
+      files: reports,
+      ptr: { '167.89.1.3': 'o3.ptr1234.sendgrid.net' },
+      now: new Date(`${day(13)}T06:00:00Z`),
+      runId: 'r1',
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -120,17 +160,24 @@ describe('the pull request, through the local GitHub API', () => {
     expect(result.code, result.stderr).toBe(0);
     const branch = 'dmarcops/declare-sender/example.com/sendgrid';
     expect(api.branches(REPO)).toEqual([branch, 'main'].sort());
-    expect(api.log(REPO, branch)).toEqual(['Declare SendGrid as a sender of example.com\n\nProposed by dmarcops alerts: a new source since 2026-02-11 that looks legitimate.', 'initial']);
+    expect(api.log(REPO, branch)).toEqual([
+      'Declare SendGrid as a sender of example.com\n\nProposed by dmarcops alerts: a new source since 2026-02-11 that looks legitimate.',
+      'initial',
+    ]);
     const edited = api.files(REPO, branch)['domains/example.com.yaml']!;
     expect(edited.startsWith(EXAMPLE_COM)).toBe(true);
     expect(edited.slice(EXAMPLE_COM.length)).toBe(
       '  # Proposed by dmarcops alerts on 2026-02-14: a new source since 2026-02-11. Check it is yours before merging.\n' +
-      '  - name: SendGrid\n    type: ESP\n    spf_includes: [sendgrid.net]\n',
+        '  - name: SendGrid\n    type: ESP\n    spf_includes: [sendgrid.net]\n',
     );
     // main is untouched; the pull request goes from the branch to main.
     expect(api.files(REPO, 'main')['domains/example.com.yaml']).toBe(EXAMPLE_COM);
     const [pull] = api.pulls(REPO);
-    expect(pull).toMatchObject({ title: 'Declare SendGrid as a sender of example.com', state: 'open', pull: { head: branch, base: 'main' } });
+    expect(pull).toMatchObject({
+      title: 'Declare SendGrid as a sender of example.com',
+      state: 'open',
+      pull: { head: branch, base: 'main' },
+    });
     expect(result.stdout).toContain(`pull request #${pull?.number} opened: ${branch}`);
     // Evidence from reports is escaped: no mention, no HTML.
     expect(pull?.body).toContain('SendGrid is a known ESP');
@@ -149,7 +196,13 @@ describe('the pull request, through the local GitHub API', () => {
 
   test('a token that may not write gets an explanation and leaves no branch', async () => {
     const octokit = createOctokit({ token: github.readOnlyToken, baseUrl: github.url });
-    const alert = { key: 'new-source/example.com/service%3AMailgun', title: 't', summary: 's', since: day(10), proposal: { ...SENDGRID, sender: { name: 'Mailgun', spf_includes: ['mailgun.org'] } } } as Alert;
+    const alert = {
+      key: 'new-source/example.com/service%3AMailgun',
+      title: 't',
+      summary: 's',
+      since: day(10),
+      proposal: { ...SENDGRID, sender: { name: 'Mailgun', spf_includes: ['mailgun.org'] } },
+    } as Alert;
     await expect(proposeSender(octokit, alert, { owner: 'octo', repo: 'dmarc', base: null, today: day(13) })).rejects.toMatchObject({
       code: 'github-permission',
       message: expect.stringMatching(/contents: write.*pull-requests: write/),

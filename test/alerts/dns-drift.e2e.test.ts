@@ -29,10 +29,15 @@ beforeAll(async () => {
   await writeFile(join(dir, 'domains', 'example.com.yaml'), 'policy: quarantine\nreports: [dmarc@example.com]\n');
   sandbox = await startCloudflareSandbox({
     readOnlyTokens: [READ_TOKEN],
-    zones: [{ name: 'example.com', records: [
-      { type: 'TXT', name: '_dmarc.example.com', content: JSON.stringify(WANT), ttl: 3600 },
-      { type: 'TXT', name: 'example.com', content: JSON.stringify('v=spf1 -all'), ttl: 3600 },
-    ] }],
+    zones: [
+      {
+        name: 'example.com',
+        records: [
+          { type: 'TXT', name: '_dmarc.example.com', content: JSON.stringify(WANT), ttl: 3600 },
+          { type: 'TXT', name: 'example.com', content: JSON.stringify('v=spf1 -all'), ttl: 3600 },
+        ],
+      },
+    ],
   });
 });
 
@@ -43,7 +48,12 @@ afterAll(async () => {
 
 async function alertsRun(env: Record<string, string>): Promise<AlertRun> {
   const output = captureOutput();
-  const code = await main(['alerts', '--dry-run', '--json', '--data', join(dir, 'reports'), '--now', '2026-03-02T06:00:00Z'], output, { NO_COLOR: '1', ...env }, dir);
+  const code = await main(
+    ['alerts', '--dry-run', '--json', '--data', join(dir, 'reports'), '--now', '2026-03-02T06:00:00Z'],
+    output,
+    { NO_COLOR: '1', ...env },
+    dir,
+  );
   expect(code, output.stderr.join('\n')).toBe(0);
   return JSON.parse(output.text()) as AlertRun;
 }
@@ -61,7 +71,13 @@ describe('DNS drift', () => {
     const client = new Cloudflare({ apiToken: sandbox.token, baseURL: sandbox.baseURL });
     const zone = sandbox.state.zones.find((z) => z.name === 'example.com')!;
     const record = sandbox.api.records('example.com').find((r) => r.name === '_dmarc.example.com')!;
-    await client.dns.records.edit(record.id, { zone_id: zone.id, type: 'TXT', name: '_dmarc.example.com', content: JSON.stringify(EDITED), ttl: 300 });
+    await client.dns.records.edit(record.id, {
+      zone_id: zone.id,
+      type: 'TXT',
+      name: '_dmarc.example.com',
+      content: JSON.stringify(EDITED),
+      ttl: 300,
+    });
     const writes = sandbox.requests.filter((r) => r.method !== 'GET').length;
 
     const run = await alertsRun(readEnv());

@@ -54,9 +54,29 @@ senders:
     dkim: [{ domain: example.org, selector: google }]
 `;
 
-const google = (domain: string, count: number): Rec => ({ ip: GOOGLE, count, from: domain, dkim: [{ domain, selector: 'google', result: 'pass' }], spf: [{ domain, result: 'pass' }] });
-const sendgridUnaligned = (count: number): Rec => ({ ip: SENDGRID, count, from: 'example.com', envelope: 'bounces.sendgrid.net', dkim: [{ domain: 'sendgrid.net', selector: 's1', result: 'pass' }], spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }] });
-const sendgridAligned = (count: number): Rec => ({ ip: SENDGRID, count, from: 'example.com', envelope: 'bounces.sendgrid.net', dkim: [{ domain: 'example.com', selector: 's1', result: 'pass' }], spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }] });
+const google = (domain: string, count: number): Rec => ({
+  ip: GOOGLE,
+  count,
+  from: domain,
+  dkim: [{ domain, selector: 'google', result: 'pass' }],
+  spf: [{ domain, result: 'pass' }],
+});
+const sendgridUnaligned = (count: number): Rec => ({
+  ip: SENDGRID,
+  count,
+  from: 'example.com',
+  envelope: 'bounces.sendgrid.net',
+  dkim: [{ domain: 'sendgrid.net', selector: 's1', result: 'pass' }],
+  spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }],
+});
+const sendgridAligned = (count: number): Rec => ({
+  ip: SENDGRID,
+  count,
+  from: 'example.com',
+  envelope: 'bounces.sendgrid.net',
+  dkim: [{ domain: 'example.com', selector: 's1', result: 'pass' }],
+  spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }],
+});
 
 let dir: string;
 let dataDir: string;
@@ -65,11 +85,31 @@ let github: GitHubApi;
 let issues: GitHubIssuesApi;
 
 /** Reports for days [from, to]: example.com every day (plus `extra`), example.org on the days `orgReports` allows. */
-async function ingestDays(from: number, to: number, options: { extra?: (n: number) => Rec[]; orgReports?: (n: number) => boolean }, runId: string): Promise<void> {
+async function ingestDays(
+  from: number,
+  to: number,
+  options: { extra?: (n: number) => Rec[]; orgReports?: (n: number) => boolean },
+  runId: string,
+): Promise<void> {
   const files: Record<string, string> = {};
   for (let n = from; n <= to; n++) {
-    files[`com-${n}.xml`] = renderReport({ org: 'google.com', id: `com-${n}`, domain: 'example.com', p: 'none', day: day(n), records: [google('example.com', 100), ...(options.extra?.(n) ?? [])] });
-    if (options.orgReports?.(n) ?? true) files[`org-${n}.xml`] = renderReport({ org: 'google.com', id: `org-${n}`, domain: 'example.org', p: 'reject', day: day(n), records: [google('example.org', 50)] });
+    files[`com-${n}.xml`] = renderReport({
+      org: 'google.com',
+      id: `com-${n}`,
+      domain: 'example.com',
+      p: 'none',
+      day: day(n),
+      records: [google('example.com', 100), ...(options.extra?.(n) ?? [])],
+    });
+    if (options.orgReports?.(n) ?? true)
+      files[`org-${n}.xml`] = renderReport({
+        org: 'google.com',
+        id: `org-${n}`,
+        domain: 'example.org',
+        p: 'reject',
+        day: day(n),
+        records: [google('example.org', 50)],
+      });
   }
   await ingestReports({ dataDir, ourDomains: ['example.com', 'example.org'], files, ptr: PTR, now: new Date(runAt(to)), runId });
 }
@@ -77,7 +117,12 @@ async function ingestDays(from: number, to: number, options: { extra?: (n: numbe
 async function alerts(n: number, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = captureOutput();
   const env = { GITHUB_TOKEN: github.token, GITHUB_REPOSITORY: REPO, GITHUB_API_URL: github.url, NO_COLOR: '1' };
-  const code = await main(['alerts', '--domains', domainsDir, '--data', dataDir, '--skip-dns', '--now', runAt(n), ...args], output, env, dir);
+  const code = await main(
+    ['alerts', '--domains', domainsDir, '--data', dataDir, '--skip-dns', '--now', runAt(n), ...args],
+    output,
+    env,
+    dir,
+  );
   return { code, stdout: output.stdout.join('\n'), stderr: output.stderr.join('\n') };
 }
 
@@ -98,7 +143,12 @@ beforeAll(async () => {
   // Days 0–39: example.com daily; example.org until day 35; SendGrid from day 37 (60 a day).
   await ingestDays(0, 39, { extra: (n) => (n >= 37 ? [sendgridUnaligned(60)] : []), orgReports: (n) => n <= 35 }, 'run-1');
   // Someone pastes the marker of the coming alert into an issue of their own, with the label.
-  issues.seedIssue(REPO, { title: 'fake', body: '<!-- dmarcops:alert key=reports-stopped/example.org since=2026-01-01 -->\nplease ignore', labels: [ALERT_LABEL], user: HUMAN });
+  issues.seedIssue(REPO, {
+    title: 'fake',
+    body: '<!-- dmarcops:alert key=reports-stopped/example.org since=2026-01-01 -->\nplease ignore',
+    labels: [ALERT_LABEL],
+    user: HUMAN,
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -166,13 +216,18 @@ describe('alerts as GitHub issues', () => {
     expect(result.code, result.stderr).toBe(0);
     const mine = alertIssues().filter((i) => i.user.login === ACTIONS_BOT.login);
     expect(mine).toHaveLength(2);
-    expect(mine.map((i) => [i.state, i.state_reason])).toEqual([['closed', 'completed'], ['closed', 'completed']]);
+    expect(mine.map((i) => [i.state, i.state_reason])).toEqual([
+      ['closed', 'completed'],
+      ['closed', 'completed'],
+    ]);
     for (const issue of mine) {
       const comments = github.comments(REPO, issue.number);
       expect(comments).toHaveLength(1);
       expect(comments[0]?.body).toMatch(/^Cleared: /);
     }
-    expect(github.comments(REPO, mine.find((i) => keyOf(i.body)?.startsWith('new-source'))!.number)[0]?.body).toContain('declared under `senders:`');
+    expect(github.comments(REPO, mine.find((i) => keyOf(i.body)?.startsWith('new-source'))!.number)[0]?.body).toContain(
+      'declared under `senders:`',
+    );
   });
 
   test('a returning condition reopens its issue instead of opening another', async () => {
@@ -233,7 +288,9 @@ describe('alerts as GitHub issues', () => {
     expect(code).toBe(1);
     expect(output.stderr.join('\n')).toContain('GITHUB_TOKEN is not set');
     const dry = captureOutput();
-    expect(await main(['alerts', '--domains', domainsDir, '--data', dataDir, '--skip-dns', '--now', runAt(48), '--dry-run'], dry, {}, dir)).toBe(0);
+    expect(
+      await main(['alerts', '--domains', domainsDir, '--data', dataDir, '--skip-dns', '--now', runAt(48), '--dry-run'], dry, {}, dir),
+    ).toBe(0);
     expect(dry.text()).toContain('[warning] reports-stopped example.org');
   });
 });

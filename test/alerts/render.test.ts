@@ -18,7 +18,8 @@ const SENDGRID: Alert = {
   severity: 'warning',
   domain: 'example.com',
   title: 'New source sending as example.com: SendGrid',
-  summary: 'SendGrid (a known service, ESP) started sending mail as example.com on 2026-03-08; it sent nothing in the 60 days before. 180 of its 180 messages since then failed DMARC (180 unauthorised).',
+  summary:
+    'SendGrid (a known service, ESP) started sending mail as example.com on 2026-03-08; it sent nothing in the 60 days before. 180 of its 180 messages since then failed DMARC (180 unauthorised).',
   since: '2026-03-08',
   figures: [
     { label: 'First seen', value: '2026-03-08', format: 'day' },
@@ -29,12 +30,26 @@ const SENDGRID: Alert = {
     { label: 'Baseline', value: null, format: 'count' },
   ],
   tables: [
-    { title: 'IP addresses', head: ['IP address', 'reverse DNS', 'AS', 'country', 'messages'], rows: [['167.89.1.3', 'o3.ptr1234.sendgrid.net', 'AS11377 SENDGRID', 'US', 180]] },
-    { title: 'Reporters', head: ['reporter', 'messages'], rows: [['google.com', 120], ['Outlook.com', 60]] },
+    {
+      title: 'IP addresses',
+      head: ['IP address', 'reverse DNS', 'AS', 'country', 'messages'],
+      rows: [['167.89.1.3', 'o3.ptr1234.sendgrid.net', 'AS11377 SENDGRID', 'US', 180]],
+    },
+    {
+      title: 'Reporters',
+      head: ['reporter', 'messages'],
+      rows: [
+        ['google.com', 120],
+        ['Outlook.com', 60],
+      ],
+    },
     { title: 'Empty tables are left out', head: ['x'], rows: [] },
   ],
   link: 'https://example-org.github.io/dmarc/d/example.com/?w=7d',
-  actions: ['If example.com uses SendGrid, declare it under senders: in domains/example.com.yaml.', 'If you do not know this source, the policy stops it once it is quarantine or reject.'],
+  actions: [
+    'If example.com uses SendGrid, declare it under senders: in domains/example.com.yaml.',
+    'If you do not know this source, the policy stops it once it is quarantine or reject.',
+  ],
 };
 
 describe('an alert as an issue body', () => {
@@ -56,7 +71,8 @@ describe('an alert as an issue body', () => {
 });
 
 describe('hostile values from reports', () => {
-  const hostile = '@acme/admins #12 GH-7 <img src=x onerror=alert(1)> [click](https://evil.example) **bold** | cell\nnext ::error::x \u001b[31mred \u202eevil';
+  const hostile =
+    '@acme/admins #12 GH-7 <img src=x onerror=alert(1)> [click](https://evil.example) **bold** | cell\nnext ::error::x \u001b[31mred \u202eevil';
   const alert: Alert = {
     ...SENDGRID,
     title: `New source sending as example.com: ${hostile}`,
@@ -84,7 +100,13 @@ describe('hostile values from reports', () => {
   });
 
   test('text: no control characters, no workflow command at a line start', () => {
-    const run: AlertRun = { generatedAt: OPTIONS.generatedAt, asOf: OPTIONS.asOf, alerts: [alert], evaluated: ['new-source'], notes: [hostile] };
+    const run: AlertRun = {
+      generatedAt: OPTIONS.generatedAt,
+      asOf: OPTIONS.asOf,
+      alerts: [alert],
+      evaluated: ['new-source'],
+      notes: [hostile],
+    };
     const text = renderAlertsText(run);
     expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f\u202e]/);
     for (const line of text.split('\n')) expect(line.trimStart().startsWith('::')).toBe(false);

@@ -45,7 +45,9 @@ describe('planIssueSync', () => {
   test('an unchanged issue is left alone; the first day seen is kept while it stays open', () => {
     const a = alert('dns-drift', 'x.example', '2026-03-09');
     const open = issue(a, { since: '2026-03-01', body: issueBody(a.key, '2026-03-01', render(a, '2026-03-01')) });
-    expect(actions(planIssueSync({ alerts: [a], evaluated: ['dns-drift'], issues: [open], render, maxNew: 10 }))).toEqual([['unchanged', a.key]]);
+    expect(actions(planIssueSync({ alerts: [a], evaluated: ['dns-drift'], issues: [open], render, maxNew: 10 }))).toEqual([
+      ['unchanged', a.key],
+    ]);
     const stale = issue(a, { since: '2026-03-01', body: 'old' });
     const [update] = planIssueSync({ alerts: [a], evaluated: ['dns-drift'], issues: [stale], render, maxNew: 10 });
     expect(update?.action.action).toBe('update');
@@ -69,7 +71,10 @@ describe('planIssueSync', () => {
       maxNew: 10,
     });
     // dns-drift did not run: its issue stays open; reports-stopped ran and its condition is gone.
-    expect(actions(planned)).toEqual([['muted', surge.key], ['close', stopped.key]]);
+    expect(actions(planned)).toEqual([
+      ['muted', surge.key],
+      ['close', stopped.key],
+    ]);
     expect(planned[1]?.comment).toMatch(/^Cleared: reports are coming in again\./);
 
     const duplicates = planIssueSync({
@@ -84,7 +89,13 @@ describe('planIssueSync', () => {
 
   test('a returning condition reopens the closed issue with the new since and a comment', () => {
     const a = alert('policy-drift', 'p.example', '2026-03-09');
-    const [reopen] = planIssueSync({ alerts: [a], evaluated: ['policy-drift'], issues: [issue(a, { number: 9, state: 'closed', stateReason: 'completed', since: '2026-01-01' })], render, maxNew: 0 });
+    const [reopen] = planIssueSync({
+      alerts: [a],
+      evaluated: ['policy-drift'],
+      issues: [issue(a, { number: 9, state: 'closed', stateReason: 'completed', since: '2026-01-01' })],
+      render,
+      maxNew: 0,
+    });
     expect(reopen?.action).toEqual({ action: 'reopen', key: a.key, number: 9 });
     expect(reopen?.body).toContain('since=2026-03-09 -->');
     expect(reopen?.comment).toMatch(/^The condition is back since 2026\\-03\\-09/);

@@ -20,7 +20,17 @@ import { dkimAligned, spfAligned } from '../../scripts/reports/derive.ts';
 import { isKnownForwarder } from '../../scripts/reports/enrich/index.ts';
 import { ingestRun } from '../../scripts/reports/pipeline.ts';
 import { fileItems } from '../../scripts/reports/sources/files.ts';
-import { committedLedgerFiles, committedRecordFiles, committedRecordsSql, committedTlsFiles, committedTlsSql, openDataset, RECORD_COLUMNS, reportKey, TLS_COLUMNS } from '../../scripts/reports/store/index.ts';
+import {
+  committedLedgerFiles,
+  committedRecordFiles,
+  committedRecordsSql,
+  committedTlsFiles,
+  committedTlsSql,
+  openDataset,
+  RECORD_COLUMNS,
+  reportKey,
+  TLS_COLUMNS,
+} from '../../scripts/reports/store/index.ts';
 import { openDuck } from '../../scripts/reports/store/duck.ts';
 import type { Duck } from '../../scripts/reports/store/duck.ts';
 import { reportXml } from '../fixtures/unpack/make.ts';
@@ -47,7 +57,8 @@ afterAll(async () => {
   if (dir?.startsWith(PREFIX)) await rm(dir, { recursive: true, force: true });
 });
 
-const count = async (sql: string): Promise<number> => Number((await duck.rows<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM (${sql})`))[0]?.n);
+const count = async (sql: string): Promise<number> =>
+  Number((await duck.rows<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM (${sql})`))[0]?.n);
 
 describe('generateSiteDataset', () => {
   test('the committed records are exactly the ones asked for, in the reports it counted', async () => {
@@ -68,9 +79,13 @@ describe('generateSiteDataset', () => {
     const files = committedRecordFiles(data);
     expect(files.length).toBeGreaterThanOrEqual(2);
     for (const file of files) expect(file).toMatch(new RegExp(`month=\\d{4}-\\d{2}/run-${result.runId}\\.parquet$`));
-    const expected = await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT ${RECORD_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`).join(', ')}`);
+    const expected = await duck.rows<{ column_name: string; column_type: string }>(
+      `DESCRIBE SELECT ${RECORD_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`).join(', ')}`,
+    );
     for (const file of files) {
-      const actual = await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet('${file}', hive_partitioning = false)`);
+      const actual = await duck.rows<{ column_name: string; column_type: string }>(
+        `DESCRIBE SELECT * FROM read_parquet('${file}', hive_partitioning = false)`,
+      );
       expect(actual.map((c) => [c.column_name, c.column_type])).toEqual(expected.map((c) => [c.column_name, c.column_type]));
     }
   });
@@ -82,34 +97,70 @@ describe('generateSiteDataset', () => {
       `SELECT count(*)::INTEGER AS n, count(*) FILTER (WHERE outcome = 'stored')::INTEGER AS stored, sum(records)::INTEGER AS records, sum(messages)::DOUBLE AS messages
        FROM read_parquet('${ledger[0]}') WHERE kind = 'aggregate'`,
     );
-    const [totals] = await duck.rows<{ messages: number }>(`SELECT sum(message_count)::DOUBLE AS messages FROM (${committedRecordsSql(data)})`);
+    const [totals] = await duck.rows<{ messages: number }>(
+      `SELECT sum(message_count)::DOUBLE AS messages FROM (${committedRecordsSql(data)})`,
+    );
     expect(row).toEqual({ n: result.reports, stored: result.reports, records: OPTIONS.records, messages: totals?.messages });
   });
 
   test('TLS reports: the store’s columns in tls/, one summary row per report whose failures add up, ledger rows of kind tls, the store’s keys', async () => {
     const files = committedTlsFiles(data);
     expect(files.length).toBeGreaterThanOrEqual(2);
-    const expected = await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT ${TLS_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`).join(', ')}`);
+    const expected = await duck.rows<{ column_name: string; column_type: string }>(
+      `DESCRIBE SELECT ${TLS_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`).join(', ')}`,
+    );
     for (const file of files) {
       expect(file).toMatch(new RegExp(`tls/month=\\d{4}-\\d{2}/run-${result.runId}\\.parquet$`));
-      const actual = await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet('${file}', hive_partitioning = false)`);
+      const actual = await duck.rows<{ column_name: string; column_type: string }>(
+        `DESCRIBE SELECT * FROM read_parquet('${file}', hive_partitioning = false)`,
+      );
       expect(actual.map((c) => [c.column_name, c.column_type])).toEqual(expected.map((c) => [c.column_name, c.column_type]));
     }
     const tls = committedTlsSql(data);
-    const [shape] = await duck.rows<{ rows: number; reports: number; summaries: number; mismatched: number; domains: number; failing: number }>(`
+    const [shape] = await duck.rows<{
+      rows: number;
+      reports: number;
+      summaries: number;
+      mismatched: number;
+      domains: number;
+      failing: number;
+    }>(`
       SELECT count(*)::INTEGER AS rows, count(DISTINCT report_key)::INTEGER AS reports, count(*) FILTER (WHERE row_kind = 'summary')::INTEGER AS summaries,
         (SELECT count(*)::INTEGER FROM (SELECT report_key, sum(failed_sessions) FILTER (WHERE row_kind = 'summary') AS total, coalesce(sum(failed_sessions) FILTER (WHERE row_kind = 'failure'), 0) AS listed
           FROM (${tls}) GROUP BY report_key) WHERE total <> listed) AS mismatched,
         count(DISTINCT policy_domain)::INTEGER AS domains, count(*) FILTER (WHERE row_kind = 'failure')::INTEGER AS failing
       FROM (${tls})`);
-    expect(shape).toMatchObject({ rows: result.tlsRows, reports: result.tlsReports, summaries: result.tlsReports, mismatched: 0, domains: OPTIONS.domains });
+    expect(shape).toMatchObject({
+      rows: result.tlsRows,
+      reports: result.tlsReports,
+      summaries: result.tlsReports,
+      mismatched: 0,
+      domains: OPTIONS.domains,
+    });
     expect(shape!.failing).toBeGreaterThan(0);
-    const [ledger] = await duck.rows<{ n: number; rows: number }>(`SELECT count(*)::INTEGER AS n, sum(records)::INTEGER AS rows FROM read_parquet('${committedLedgerFiles(data)[0]}') WHERE kind = 'tls' AND outcome = 'stored'`);
+    const [ledger] = await duck.rows<{ n: number; rows: number }>(
+      `SELECT count(*)::INTEGER AS n, sum(records)::INTEGER AS rows FROM read_parquet('${committedLedgerFiles(data)[0]}') WHERE kind = 'tls' AND outcome = 'stored'`,
+    );
     expect(ledger).toEqual({ n: result.tlsReports, rows: result.tlsRows });
-    for (const row of await duck.rows<{ report_key: string; org_name: string; report_id: string; policy_domain: string; b: number; e: number }>(
+    for (const row of await duck.rows<{
+      report_key: string;
+      org_name: string;
+      report_id: string;
+      policy_domain: string;
+      b: number;
+      e: number;
+    }>(
       `SELECT DISTINCT report_key, org_name, report_id, policy_domain, epoch(date_begin)::BIGINT AS b, epoch(date_end)::BIGINT AS e FROM (${tls}) USING SAMPLE 100 ROWS (reservoir, 1)`,
     )) {
-      expect(row.report_key).toBe(reportKey({ orgName: row.org_name, reportId: row.report_id, dateBegin: Number(row.b), dateEnd: Number(row.e), policy: { domain: row.policy_domain } }));
+      expect(row.report_key).toBe(
+        reportKey({
+          orgName: row.org_name,
+          reportId: row.report_id,
+          dateBegin: Number(row.b),
+          dateEnd: Number(row.e),
+          policy: { domain: row.policy_domain },
+        }),
+      );
     }
     // The domain files publish the MTA-STS policy the generated senders saw (testing for even domains, enforce for odd).
     const loaded = await loadDomainDir(result.domainsDir);
@@ -122,7 +173,9 @@ describe('generateSiteDataset', () => {
     expect(plain).toMatchObject({ tlsRows: 0, tlsReports: 0, reports: result.reports });
     expect(existsSync(join(other, 'tls'))).toBe(false);
     expect(await count(`SELECT * FROM read_parquet('${committedLedgerFiles(other)[0]}') WHERE kind = 'tls'`)).toBe(0);
-    expect((await loadDomainDir(plain.domainsDir)).domains.every((d) => d.policy.mtaSts === undefined && d.policy.tlsRpt === undefined)).toBe(true);
+    expect(
+      (await loadDomainDir(plain.domainsDir)).domains.every((d) => d.policy.mtaSts === undefined && d.policy.tlsRpt === undefined),
+    ).toBe(true);
   });
 
   test('report keys are the store’s, and the derived alignment agrees with derive.ts', async () => {
@@ -130,7 +183,15 @@ describe('generateSiteDataset', () => {
     for (const row of rows) {
       const begin = (row.date_begin as Date).getTime() / 1000;
       const end = (row.date_end as Date).getTime() / 1000;
-      expect(row.report_key).toBe(reportKey({ orgName: String(row.org_name), reportId: String(row.report_id), dateBegin: begin, dateEnd: end, policy: { domain: String(row.policy_domain) } }));
+      expect(row.report_key).toBe(
+        reportKey({
+          orgName: String(row.org_name),
+          reportId: String(row.report_id),
+          dateBegin: begin,
+          dateEnd: end,
+          policy: { domain: String(row.policy_domain) },
+        }),
+      );
       const record = {
         headerFrom: String(row.header_from),
         envelopeFrom: String(row.envelope_from),
@@ -150,7 +211,9 @@ describe('generateSiteDataset', () => {
     const domains = await duck.rows<{ d: string }>(`SELECT DISTINCT policy_domain AS d FROM (${committedRecordsSql(data)}) ORDER BY 1`);
     expect(domains.map((r) => r.d)).toEqual(policies.map((p) => p.domain).sort());
 
-    const rows = await duck.rows<Row>(`SELECT * EXCLUDE (message_count, source_asn), message_count::DOUBLE AS message_count, source_asn::DOUBLE AS source_asn FROM (${committedRecordsSql(data)})`);
+    const rows = await duck.rows<Row>(
+      `SELECT * EXCLUDE (message_count, source_asn), message_count::DOUBLE AS message_count, source_asn::DOUBLE AS source_asn FROM (${committedRecordsSql(data)})`,
+    );
     const categories = new Map<string, number>();
     for (const row of rows) {
       const { category } = classify(row, { policy: policyForRow(row, policies), isKnownForwarder });
@@ -163,7 +226,13 @@ describe('generateSiteDataset', () => {
     const dataset = await openDataset({ root: data });
     let stored: number;
     try {
-      expect(dataset.recovery).toEqual({ staging: [], temporary: [], uncommittedParts: [], compactionsFinished: [], compactionsUndone: [] });
+      expect(dataset.recovery).toEqual({
+        staging: [],
+        temporary: [],
+        uncommittedParts: [],
+        compactionsFinished: [],
+        compactionsUndone: [],
+      });
       const inbox = join(dir, 'inbox');
       await mkdir(inbox);
       await writeFile(join(inbox, 'new.xml'), reportXml('appended-1', 3, 'd01.example'));
@@ -181,7 +250,17 @@ describe('generateSiteDataset', () => {
     );
     const again = await openDataset({ root: data });
     try {
-      expect(again.hasReport(reportKey({ orgName: first!.org_name, reportId: first!.report_id, dateBegin: Number(first!.b), dateEnd: Number(first!.e), policy: { domain: first!.policy_domain } }))).toBe(true);
+      expect(
+        again.hasReport(
+          reportKey({
+            orgName: first!.org_name,
+            reportId: first!.report_id,
+            dateBegin: Number(first!.b),
+            dateEnd: Number(first!.e),
+            policy: { domain: first!.policy_domain },
+          }),
+        ),
+      ).toBe(true);
     } finally {
       await again.close();
     }

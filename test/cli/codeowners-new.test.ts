@@ -34,12 +34,23 @@ describe('dmarcops codeowners', () => {
     expect(await main(['codeowners', '--domains', join(dir, 'domains'), '--output', file], captureOutput(), {})).toBe(0);
     const text = await readFile(file, 'utf8');
     const admins = '@example-org/dmarcops-admins';
-    for (const line of [`* ${admins}`, `/.github/ ${admins}`, `/scripts/ ${admins}`, `/package-lock.json ${admins}`, `/package.json ${admins}`, `/.github/CODEOWNERS ${admins}`, `/domains/_defaults.yaml ${admins}`]) {
+    for (const line of [
+      `* ${admins}`,
+      `/.github/ ${admins}`,
+      `/scripts/ ${admins}`,
+      `/package-lock.json ${admins}`,
+      `/package.json ${admins}`,
+      `/.github/CODEOWNERS ${admins}`,
+      `/domains/_defaults.yaml ${admins}`,
+    ]) {
       expect(text.split('\n'), line).toContain(line);
     }
 
     // The file as it was before admins existed: domain lines only.
-    const old = text.split('\n').filter((line) => line.startsWith('/domains/') && !line.startsWith('/domains/_defaults')).join('\n');
+    const old = text
+      .split('\n')
+      .filter((line) => line.startsWith('/domains/') && !line.startsWith('/domains/_defaults'))
+      .join('\n');
     await writeFile(file, `${old}\n`);
     const output = captureOutput();
     expect(await main(['codeowners', '--check', '--domains', join(dir, 'domains'), '--output', file], output, {})).toBe(1);
@@ -56,7 +67,9 @@ describe('dmarcops codeowners', () => {
     await writeFile(defaults, (await readFile(defaults, 'utf8')).replace(/^admins:\n( {2}- .*\n)+/m, ''));
     for (const extra of [[], ['--check']]) {
       const output = captureOutput();
-      expect(await main(['codeowners', ...extra, '--domains', join(dir, 'domains'), '--output', join(dir, 'CODEOWNERS')], output, {})).toBe(1);
+      expect(await main(['codeowners', ...extra, '--domains', join(dir, 'domains'), '--output', join(dir, 'CODEOWNERS')], output, {})).toBe(
+        1,
+      );
       expect(output.stderr.join('\n')).toMatch(/no `admins:` in .*_defaults\.yaml/);
       expect(output.stderr.join('\n')).toMatch(/^ {2}admins:$/m);
     }
@@ -69,7 +82,9 @@ describe('dmarcops codeowners', () => {
     await writeFile(domainFile, `${await readFile(domainFile, 'utf8')}admins: ["@mallory"]\n`);
     const output = captureOutput();
     expect(await main(['codeowners', '--domains', join(dir, 'domains'), '--output', join(dir, 'CODEOWNERS')], output, {})).toBe(1);
-    expect(output.stderr.join('\n')).toMatch(/example\.org\.yaml:\d+:1: error: only the defaults file can set `admins`.*\[admins-outside-defaults\]/);
+    expect(output.stderr.join('\n')).toMatch(
+      /example\.org\.yaml:\d+:1: error: only the defaults file can set `admins`.*\[admins-outside-defaults\]/,
+    );
   });
 });
 

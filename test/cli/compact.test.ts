@@ -38,7 +38,9 @@ describe('isClosed', () => {
 
 /** A report of ours dated at `epoch` (seconds). */
 function reportAt(id: string, epoch: number): string {
-  return reportXml(id, 2).replace('<begin>1700000000</begin>', `<begin>${epoch}</begin>`).replace('<end>1700086399</end>', `<end>${epoch + 86_399}</end>`);
+  return reportXml(id, 2)
+    .replace('<begin>1700000000</begin>', `<begin>${epoch}</begin>`)
+    .replace('<end>1700086399</end>', `<end>${epoch + 86_399}</end>`);
 }
 
 async function run(args: string[]): Promise<string> {
@@ -47,7 +49,8 @@ async function run(args: string[]): Promise<string> {
   return output.text();
 }
 
-const parts = async (data: string, month: string): Promise<string[]> => (await readdir(join(data, 'records', `month=${month}`))).filter((name) => name.endsWith('.parquet')).sort();
+const parts = async (data: string, month: string): Promise<string[]> =>
+  (await readdir(join(data, 'records', `month=${month}`))).filter((name) => name.endsWith('.parquet')).sort();
 
 test('--closed merges the months that are over and leaves the current one (and recent ones within the grace) alone', async () => {
   const data = join(dir, 'reports');
@@ -55,7 +58,10 @@ test('--closed merges the months that are over and leaves the current one (and r
   const thisMonth = now.toISOString().slice(0, 7);
   const nowEpoch = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) / 1000; // today 00:00 UTC: always this month
   // Two runs each: January 2026 (long closed) and the current month.
-  for (const [index, epoch] of [[1, 1_767_225_600], [2, nowEpoch]] as const) {
+  for (const [index, epoch] of [
+    [1, 1_767_225_600],
+    [2, nowEpoch],
+  ] as const) {
     for (const copy of ['a', 'b']) {
       const file = join(dir, `r-${index}-${copy}.xml`);
       await writeFile(file, reportAt(`r-${index}-${copy}`, epoch));
@@ -65,8 +71,14 @@ test('--closed merges the months that are over and leaves the current one (and r
   expect(await parts(data, '2026-01')).toHaveLength(2);
   expect(await parts(data, thisMonth)).toHaveLength(2);
 
-  const result = JSON.parse(await run(['compact', '--closed', '--data', data, '--json'])) as { month: string; compacted: boolean; rows: number }[];
-  expect(result.map(({ month, compacted, rows }) => ({ month, compacted, rows }))).toEqual([{ month: '2026-01', compacted: true, rows: 4 }]);
+  const result = JSON.parse(await run(['compact', '--closed', '--data', data, '--json'])) as {
+    month: string;
+    compacted: boolean;
+    rows: number;
+  }[];
+  expect(result.map(({ month, compacted, rows }) => ({ month, compacted, rows }))).toEqual([
+    { month: '2026-01', compacted: true, rows: 4 },
+  ]);
   expect(await parts(data, '2026-01')).toEqual([expect.stringMatching(/^compact-.*\.parquet$/)]);
   expect(await parts(data, thisMonth)).toHaveLength(2);
 

@@ -13,7 +13,10 @@ describe('dmarcops record', () => {
   test('prints _dmarc.example.com, and the TXT content parses back to the domain file policy', async () => {
     const output = captureOutput();
     expect(await main(['record', 'example.com'], output, {})).toBe(0);
-    const line = output.stdout.join('\n').split('\n').find((entry) => entry.startsWith('_dmarc.example.com. '));
+    const line = output.stdout
+      .join('\n')
+      .split('\n')
+      .find((entry) => entry.startsWith('_dmarc.example.com. '));
     expect(line).toBeDefined();
     const strings = txtStrings(line ?? '');
     const parsed = parseDmarcRecord(strings);
@@ -30,8 +33,13 @@ describe('dmarcops record', () => {
     const output = captureOutput();
     await main(['record', 'example.org', '--json'], output, {});
     const result = JSON.parse(output.text());
-    expect(result.records.map((record: { name: string }) => record.name)).toEqual(['_dmarc.example.org', 'example.org._report._dmarc.example.com']);
-    expect(result.unmanagedAuthorizations).toEqual([{ host: 'dmarc-vendor.example.net', recordName: 'example.org._report._dmarc.dmarc-vendor.example.net' }]);
+    expect(result.records.map((record: { name: string }) => record.name)).toEqual([
+      '_dmarc.example.org',
+      'example.org._report._dmarc.example.com',
+    ]);
+    expect(result.unmanagedAuthorizations).toEqual([
+      { host: 'dmarc-vendor.example.net', recordName: 'example.org._report._dmarc.dmarc-vendor.example.net' },
+    ]);
   });
 
   test('an unknown domain is an error that says how to create it', async () => {

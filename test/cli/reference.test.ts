@@ -9,7 +9,15 @@ import type { Command } from '../../scripts/cli/command.ts';
 import { GLOBAL_OPTIONS } from '../../scripts/cli/command.ts';
 import { COMMANDS, loadCommands } from '../../scripts/cli/commands.ts';
 import { generatedFiles } from '../../scripts/cli/docs.ts';
-import { cliMarkdown, commandMarkdown, commandTable, optionLabel, parseOptions, renderHelp, tableProblems } from '../../scripts/cli/reference.ts';
+import {
+  cliMarkdown,
+  commandMarkdown,
+  commandTable,
+  optionLabel,
+  parseOptions,
+  renderHelp,
+  tableProblems,
+} from '../../scripts/cli/reference.ts';
 import { captureOutput } from '../helpers/output.ts';
 
 const commands = await loadCommands();
@@ -49,9 +57,15 @@ describe('one table per command', () => {
     expect(Object.keys(parseOptions(command)).sort()).toEqual([...command.options, ...GLOBAL_OPTIONS].map((option) => option.name).sort());
     for (const option of command.options) {
       expect(help, `--help of ${name} lacks --${option.name}`).toContain(optionLabel(option));
-      expect(section, `docs/cli.md section of ${name} lacks --${option.name}`).toContain(`\`${optionLabel(option).replace(/\|/g, '\\|')}\``);
+      expect(section, `docs/cli.md section of ${name} lacks --${option.name}`).toContain(
+        `\`${optionLabel(option).replace(/\|/g, '\\|')}\``,
+      );
       // The parser accepts what the table declares.
-      const args = [...(command.actions?.length ? [command.actions.find((action) => option.actions?.includes(action.name) ?? true)!.name] : []), `--${option.name}`, ...(option.type === 'string' ? ['x'] : [])];
+      const args = [
+        ...(command.actions?.length ? [command.actions.find((action) => option.actions?.includes(action.name) ?? true)!.name] : []),
+        `--${option.name}`,
+        ...(option.type === 'string' ? ['x'] : []),
+      ];
       if (option.required !== true) expect(() => parseCommandLine(command, [...args, ...requiredArgs(command, option.name)])).not.toThrow();
     }
     expect(section).toContain(`## dmarcops ${name}`);
@@ -61,7 +75,11 @@ describe('one table per command', () => {
   test('the general help lists every command with its summary, in the order of the table', async () => {
     const output = captureOutput();
     expect(await main(['--help'], output, {})).toBe(0);
-    const listed = output.stdout.join('\n').split('\n').filter((line) => /^ {2}\S/.test(line)).map((line) => line.trim().split(/\s{2,}/));
+    const listed = output.stdout
+      .join('\n')
+      .split('\n')
+      .filter((line) => /^ {2}\S/.test(line))
+      .map((line) => line.trim().split(/\s{2,}/));
     expect(listed).toEqual(commands.map((command) => [command.name, command.summary]));
   });
 
@@ -99,7 +117,11 @@ describe('the table decides what the command line may hold', () => {
 
   test('a group of three exclusive options refuses any two; a one-of group refuses none and two', async () => {
     const usage = /^usage: dmarcops fetch \[--keep-mail \| --file-only \| --retry-unsupported\]/m;
-    for (const [a, b] of [['--keep-mail', '--file-only'], ['--file-only', '--retry-unsupported'], ['--keep-mail', '--retry-unsupported']] as const) {
+    for (const [a, b] of [
+      ['--keep-mail', '--file-only'],
+      ['--file-only', '--retry-unsupported'],
+      ['--keep-mail', '--retry-unsupported'],
+    ] as const) {
       const output = captureOutput();
       // No IMAP settings: had it got past the table, fetch would fail with exit 1.
       expect(await main(['fetch', a, b], output, {})).toBe(2);
@@ -108,7 +130,9 @@ describe('the table decides what the command line may hold', () => {
     }
     const none = captureOutput();
     expect(await main(['impact'], none, {})).toBe(2);
-    expect(none.stderr.join('\n')).toMatch(/^dmarcops impact: --base <git-ref> or --base-domains <dir> is required \(one of them\) \[usage\]$/m);
+    expect(none.stderr.join('\n')).toMatch(
+      /^dmarcops impact: --base <git-ref> or --base-domains <dir> is required \(one of them\) \[usage\]$/m,
+    );
     expect(none.stderr.join('\n')).toMatch(/^usage: dmarcops impact \(--base <git-ref> \| --base-domains <dir>\) \[--domains <dir>\]/m);
     const both = captureOutput();
     expect(await main(['impact', '--base', 'main', '--base-domains', 'domains'], both, {})).toBe(2);
@@ -122,7 +146,11 @@ describe('the table decides what the command line may hold', () => {
   });
 
   test('--debug is accepted by every command, before or after its name', async () => {
-    for (const argv of [['--debug', 'rules', '--json'], ['rules', '--debug', '--json'], ['rules', '--json', '--debug']]) {
+    for (const argv of [
+      ['--debug', 'rules', '--json'],
+      ['rules', '--debug', '--json'],
+      ['rules', '--json', '--debug'],
+    ]) {
       const output = captureOutput();
       expect(await main(argv, output, {}), argv.join(' ')).toBe(0);
       expect(JSON.parse(output.text())).toBeInstanceOf(Array);

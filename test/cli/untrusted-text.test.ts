@@ -83,15 +83,29 @@ describe('dmarcops validate with workflow commands in YAML values', () => {
     const { text } = await run(['validate', '--domains', domains], { GITHUB_ACTIONS: 'true' });
     const commands = workflowCommands(text);
     expect(commands).toHaveLength(findings.length);
-    expect(commands.every((line) => /^::(error|warning|notice) file=[^:,]+,line=\d+,col=\d+,title=dmarcops [a-z-]+::/.test(line))).toBe(true);
-    expect(text.split(/\r\n|\r|\n/).filter((line) => /^\s*::(error::x|add-mask|stop-commands|warning::y|notice::z)/.test(line))).toEqual([]);
+    expect(commands.every((line) => /^::(error|warning|notice) file=[^:,]+,line=\d+,col=\d+,title=dmarcops [a-z-]+::/.test(line))).toBe(
+      true,
+    );
+    expect(text.split(/\r\n|\r|\n/).filter((line) => /^\s*::(error::x|add-mask|stop-commands|warning::y|notice::z)/.test(line))).toEqual(
+      [],
+    );
     expect(text).not.toContain('\u001b');
   });
 
   test('an annotation shows the value escaped, and its message cannot hold another command', () => {
-    const annotation = toAnnotation({ rule: 'invalid-value', severity: 'error', file: 'domains/a.yaml', line: 2, col: 9, message: 'not `\n::add-mask::x` \u001b[2J', hint: '##[error]y' });
+    const annotation = toAnnotation({
+      rule: 'invalid-value',
+      severity: 'error',
+      file: 'domains/a.yaml',
+      line: 2,
+      col: 9,
+      message: 'not `\n::add-mask::x` \u001b[2J',
+      hint: '##[error]y',
+    });
     expect(annotation.split(/\r\n|\r|\n/)).toHaveLength(1);
-    expect(annotation).toBe('::error file=domains/a.yaml,line=2,col=9,title=dmarcops invalid-value::not `\\n::add-mask::x` \\x1b[2J%0A##\\x5berror]y');
+    expect(annotation).toBe(
+      '::error file=domains/a.yaml,line=2,col=9,title=dmarcops invalid-value::not `\\n::add-mask::x` \\x1b[2J%0A##\\x5berror]y',
+    );
   });
 
   test('record and check-record print YAML and record text escaped', async () => {

@@ -13,8 +13,20 @@ import type { MxLookup } from '../../scripts/policy/mx.ts';
 import { captureOutput } from '../helpers/output.ts';
 import { parseCommandLine } from '../../scripts/cli.ts';
 
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' } });
-const HEAD = '# yaml-language-server: $schema=../scripts/policy/domain.schema.json\npolicy: reject\nreports: [r@a.example]\ntls_reports: [t@a.example]\nowners: ["@o/t"]\n';
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@example.com',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@example.com',
+    },
+  });
+const HEAD =
+  '# yaml-language-server: $schema=../scripts/policy/domain.schema.json\npolicy: reject\nreports: [r@a.example]\ntls_reports: [t@a.example]\nowners: ["@o/t"]\n';
 
 async function run(command: Command, args: string[]) {
   const { values, positionals } = parseCommandLine(command, args);
@@ -48,7 +60,9 @@ describe('validate --base', () => {
 
     const withBase = await run(makeValidateCommand(), ['--domains', domains, '--base', 'main', '--strict']);
     expect(withBase.code).toBe(1);
-    expect(withBase.text).toMatch(/b\.example\.yaml:6:\d+: warning: MTA-STS goes from no MTA-STS straight to enforce.*\[mta-sts-skips-testing\]/);
+    expect(withBase.text).toMatch(
+      /b\.example\.yaml:6:\d+: warning: MTA-STS goes from no MTA-STS straight to enforce.*\[mta-sts-skips-testing\]/,
+    );
     expect(withBase.text).not.toMatch(/a\.example\.yaml.*mta-sts-skips-testing/);
 
     const without = await run(makeValidateCommand(), ['--domains', domains, '--strict']);
@@ -66,7 +80,9 @@ describe('validate --base', () => {
 
   test('a ref that does not exist is an error naming it', async () => {
     await commit({ 'a.example.yaml': HEAD }, 'base');
-    await expect(run(makeValidateCommand(), ['--domains', join(repo, 'domains'), '--base', 'no-such-branch'])).rejects.toThrow(/no-such-branch/);
+    await expect(run(makeValidateCommand(), ['--domains', join(repo, 'domains'), '--base', 'no-such-branch'])).rejects.toThrow(
+      /no-such-branch/,
+    );
   });
 });
 
@@ -91,8 +107,12 @@ describe('validate --live-dns', () => {
     const result = await run(makeValidateCommand({ mxResolver }), ['--domains', join(repo, 'domains'), '--live-dns']);
     expect(asked.sort()).toEqual(['enforce.example', 'testing.example']);
     expect(result.code).toBe(1);
-    expect(result.text).toMatch(/enforce\.example\.yaml:8:3: error: MX host mx2\.enforce\.example matches no mta_sts\.mx pattern: senders refuse to deliver to it \[mta-sts-mx-not-covered\]/);
-    expect(result.text).toMatch(/testing\.example\.yaml:8:3: warning: MX host a\.b\.mail\.testing\.example matches no mta_sts\.mx pattern: in enforce mode/);
+    expect(result.text).toMatch(
+      /enforce\.example\.yaml:8:3: error: MX host mx2\.enforce\.example matches no mta_sts\.mx pattern: senders refuse to deliver to it \[mta-sts-mx-not-covered\]/,
+    );
+    expect(result.text).toMatch(
+      /testing\.example\.yaml:8:3: warning: MX host a\.b\.mail\.testing\.example matches no mta_sts\.mx pattern: in enforce mode/,
+    );
     expect(result.text).toMatch(/testing\.example\.yaml:8:8: info: mx \*\.mail\.testing\.example matches none of the MX hosts/);
   });
 
@@ -109,7 +129,8 @@ describe('validate --live-dns', () => {
   test('a lookup that fails, and a domain without MX, are warnings that say so', async () => {
     await writeFile(join(repo, 'domains/enforce.example.yaml'), files['enforce.example.yaml']);
     await writeFile(join(repo, 'domains/testing.example.yaml'), files['testing.example.yaml']);
-    const mxResolver = async (domain: string): Promise<MxLookup> => (domain === 'enforce.example' ? { status: 'error', code: 'ETIMEOUT', message: 'timeout' } : { status: 'nodata' });
+    const mxResolver = async (domain: string): Promise<MxLookup> =>
+      domain === 'enforce.example' ? { status: 'error', code: 'ETIMEOUT', message: 'timeout' } : { status: 'nodata' };
     const result = await run(makeValidateCommand({ mxResolver }), ['--domains', join(repo, 'domains'), '--live-dns']);
     expect(result.code).toBe(0);
     expect(result.text).toMatch(/warning: cannot look up the MX records of enforce\.example: ETIMEOUT/);

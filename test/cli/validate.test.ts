@@ -15,7 +15,11 @@ describe('dmarcops validate', () => {
     const output = captureOutput();
     expect(await main(['validate', '--domains', TYPOS], output, {})).toBe(1);
     const heads = output.stdout.filter((line) => line.startsWith(TYPOS));
-    expect(heads.map((line) => line.split(': ')[0])).toEqual([`${TYPOS}/typos.example.yaml:2:9`, `${TYPOS}/typos.example.yaml:3:1`, `${TYPOS}/typos.example.yaml:6:1`]);
+    expect(heads.map((line) => line.split(': ')[0])).toEqual([
+      `${TYPOS}/typos.example.yaml:2:9`,
+      `${TYPOS}/typos.example.yaml:3:1`,
+      `${TYPOS}/typos.example.yaml:6:1`,
+    ]);
     await expect(output.text()).toMatchFileSnapshot('../golden/cli/validate-typos.txt');
   });
 
@@ -34,7 +38,11 @@ describe('dmarcops validate', () => {
     const result = JSON.parse(output.text());
     expect(result.ok).toBe(false);
     expect(result.counts).toEqual({ error: 3, warning: 0, info: 0 });
-    expect(result.findings.map((finding: { rule: string }) => finding.rule)).toEqual(['invalid-value', 'unknown-key', 'failure-reports-refused']);
+    expect(result.findings.map((finding: { rule: string }) => finding.rule)).toEqual([
+      'invalid-value',
+      'unknown-key',
+      'failure-reports-refused',
+    ]);
   });
 
   test('naming one file reports only that file', async () => {

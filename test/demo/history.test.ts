@@ -56,7 +56,9 @@ beforeAll(async () => {
 
   const duck = await openDuck();
   try {
-    rows = await duck.rows(`SELECT *, strftime(date_begin, '%Y-%m-%d') AS day, message_count::DOUBLE AS message_count, source_asn::DOUBLE AS source_asn FROM (${committedRecordsSql(data)})`);
+    rows = await duck.rows(
+      `SELECT *, strftime(date_begin, '%Y-%m-%d') AS day, message_count::DOUBLE AS message_count, source_asn::DOUBLE AS source_asn FROM (${committedRecordsSql(data)})`,
+    );
   } finally {
     duck.close();
   }
@@ -89,7 +91,9 @@ describe('the demo history', () => {
     expect(rows).toHaveLength(generated.records);
     expect(messages(labelled)).toBe(generated.messages);
     // The parser had nothing to repair but Mail.Ru's missing SPF scope (a real reporter's habit, kept to show warnings).
-    const warned = rows.flatMap((row) => ((row as { report_warnings?: { code: string }[] }).report_warnings ?? []).map((w) => `${row.org_name}: ${w.code}`));
+    const warned = rows.flatMap((row) =>
+      ((row as { report_warnings?: { code: string }[] }).report_warnings ?? []).map((w) => `${row.org_name}: ${w.code}`),
+    );
     expect(new Set(warned)).toEqual(new Set(['Mail.Ru: spf-scope-missing']));
   });
 
@@ -123,7 +127,9 @@ describe('the demo history', () => {
     const parked = labelled.filter((l) => l.row.policy_domain === 'example.org');
     expect(parked.length).toBeGreaterThan(0);
     for (const l of parked) expect(l.category).toBe('unauthorised');
-    const spoofed = labelled.filter((l) => /^(185\.220\.101|45\.146\.165|5\.188\.206|91\.92\.240|193\.32\.162)\./.test(l.row.source_ip ?? ''));
+    const spoofed = labelled.filter((l) =>
+      /^(185\.220\.101|45\.146\.165|5\.188\.206|91\.92\.240|193\.32\.162)\./.test(l.row.source_ip ?? ''),
+    );
     expect(spoofed.length).toBeGreaterThan(0);
     for (const l of spoofed) expect(l.category).toBe('unauthorised');
   });

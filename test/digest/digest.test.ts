@@ -60,12 +60,29 @@ senders:
     spf_includes: [sendgrid.net]
     dkim: [{ domain: example.com, selector: s1 }]
 `,
-  'example.org.yaml': 'policy: reject\nreports: [dmarc@example.org]\nsenders:\n  - name: Google Workspace\n    dkim: [{ domain: example.org, selector: google }]\n',
+  'example.org.yaml':
+    'policy: reject\nreports: [dmarc@example.org]\nsenders:\n  - name: Google Workspace\n    dkim: [{ domain: example.org, selector: google }]\n',
 };
-const PTR = { '209.85.220.41': 'mail-sor-f41.google.com', '167.89.1.2': 'o2.ptr1234.sendgrid.net', '198.2.130.5': 'mail198-2-130-5.atl31.mcsv.net' };
+const PTR = {
+  '209.85.220.41': 'mail-sor-f41.google.com',
+  '167.89.1.2': 'o2.ptr1234.sendgrid.net',
+  '198.2.130.5': 'mail198-2-130-5.atl31.mcsv.net',
+};
 
-const google = (domain: string, count: number): Rec => ({ ip: '209.85.220.41', count, from: domain, dkim: [{ domain, selector: 'google', result: 'pass' }], spf: [{ domain, result: 'pass' }] });
-const sendgrid = (count: number, result: string): Rec => ({ ip: '167.89.1.2', count, from: 'example.com', dkim: [{ domain: 'example.com', selector: 's1', result }], spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }] });
+const google = (domain: string, count: number): Rec => ({
+  ip: '209.85.220.41',
+  count,
+  from: domain,
+  dkim: [{ domain, selector: 'google', result: 'pass' }],
+  spf: [{ domain, result: 'pass' }],
+});
+const sendgrid = (count: number, result: string): Rec => ({
+  ip: '167.89.1.2',
+  count,
+  from: 'example.com',
+  dkim: [{ domain: 'example.com', selector: 's1', result }],
+  spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }],
+});
 
 /**
  * example.com, each day: Google 100 (120 in W10), SendGrid 40 passing, a spoofer 7; in W10 from
@@ -81,11 +98,23 @@ function fixture(): ReportSpec[] {
     const day = addDays(FIRST, n);
     const inW10 = day >= W10.start;
     const weekday = (new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7; // Monday 0
-    const com: Rec[] = [google('example.com', inW10 ? 120 : 100), sendgrid(40, 'pass'), { ip: '185.220.101.1', count: 7, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] }];
+    const com: Rec[] = [
+      google('example.com', inW10 ? 120 : 100),
+      sendgrid(40, 'pass'),
+      { ip: '185.220.101.1', count: 7, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] },
+    ];
     if (inW10 && weekday >= 2) com.push(sendgrid(10, 'fail'));
-    if (inW10 && weekday >= 3) com.push({ ip: '198.2.130.5', count: 30, from: 'example.com', dkim: [{ domain: 'mcsv.net', selector: 'k2', result: 'pass' }], spf: [{ domain: 'mail31.atl31.mcsv.net', result: 'pass' }] });
+    if (inW10 && weekday >= 3)
+      com.push({
+        ip: '198.2.130.5',
+        count: 30,
+        from: 'example.com',
+        dkim: [{ domain: 'mcsv.net', selector: 'k2', result: 'pass' }],
+        spf: [{ domain: 'mail31.atl31.mcsv.net', result: 'pass' }],
+      });
     reports.push({ org: 'google.com', id: `com-${day}`, domain: 'example.com', p: 'none', day, records: com });
-    if (day >= '2026-02-23' && day <= '2026-03-01') reports.push({ org: HOSTILE, id: `h-${day}`, domain: 'example.com', p: 'none', day, records: [google('example.com', 5)] });
+    if (day >= '2026-02-23' && day <= '2026-03-01')
+      reports.push({ org: HOSTILE, id: `h-${day}`, domain: 'example.com', p: 'none', day, records: [google('example.com', 5)] });
     reports.push({ org: 'google.com', id: `org-${day}`, domain: 'example.org', p: 'reject', day, records: [google('example.org', 50)] });
   }
   return reports;
@@ -118,8 +147,20 @@ const domainOf = (name: string) => digest.domains.find((d) => d.domain === name)
 
 describe('the digest of a week', () => {
   test('per domain: the week and the week before, as worked out by hand', () => {
-    expect(domainOf('example.com').week).toEqual({ messages: 1339, compliant: 1120, forwarded: 0, authorisedFailing: 50, unauthorised: 169 });
-    expect(domainOf('example.com').previous).toEqual({ messages: 1064, compliant: 1015, forwarded: 0, authorisedFailing: 0, unauthorised: 49 });
+    expect(domainOf('example.com').week).toEqual({
+      messages: 1339,
+      compliant: 1120,
+      forwarded: 0,
+      authorisedFailing: 50,
+      unauthorised: 169,
+    });
+    expect(domainOf('example.com').previous).toEqual({
+      messages: 1064,
+      compliant: 1015,
+      forwarded: 0,
+      authorisedFailing: 0,
+      unauthorised: 49,
+    });
     expect(domainOf('example.org').week).toMatchObject({ messages: 350, compliant: 350 });
     expect(digest.totals.week.messages).toBe(1689);
     expect(digest.quiet).toBe(false);
@@ -128,8 +169,23 @@ describe('the digest of a week', () => {
 
   test('new and failing sources, readiness with its next safe step, the silent reporter', () => {
     const com = domainOf('example.com');
-    expect(com.newSources).toEqual([{ label: 'Mailchimp', declared: null, type: 'marketing', messages: 120, failing: 120, category: null, hint: null, firstSeen: '2026-03-05' }]);
-    expect(com.failingSources.map((s) => [s.label, s.failing, s.category])).toEqual([['Mailchimp', 120, 'unauthorised'], ['SendGrid', 50, 'authorised-failing'], ['185.220.101.1', 49, 'unauthorised']]);
+    expect(com.newSources).toEqual([
+      {
+        label: 'Mailchimp',
+        declared: null,
+        type: 'marketing',
+        messages: 120,
+        failing: 120,
+        category: null,
+        hint: null,
+        firstSeen: '2026-03-05',
+      },
+    ]);
+    expect(com.failingSources.map((s) => [s.label, s.failing, s.category])).toEqual([
+      ['Mailchimp', 120, 'unauthorised'],
+      ['SendGrid', 50, 'authorised-failing'],
+      ['185.220.101.1', 49, 'unauthorised'],
+    ]);
     expect(com.failingSources[1]?.hint).toContain("check the selector's public key at s1._domainkey.example.com");
     expect(com.readiness.verdict).toBe('not-ready');
     expect(com.readiness.nextStep).toMatch(/^fix SendGrid: /);
@@ -152,7 +208,14 @@ describe('the digest of a week', () => {
 
   test('a quiet week still makes a digest that says so', async () => {
     const { domains } = await loadDomainDir(domainsDir);
-    const quiet = await buildDigest({ dataDir, domains, config: DEFAULT_ALERTS_CONFIG, week: parseIsoWeek('2026-W12'), now: new Date('2026-03-23T07:00:00Z'), env: ENV });
+    const quiet = await buildDigest({
+      dataDir,
+      domains,
+      config: DEFAULT_ALERTS_CONFIG,
+      week: parseIsoWeek('2026-W12'),
+      now: new Date('2026-03-23T07:00:00Z'),
+      env: ENV,
+    });
     expect(quiet.quiet).toBe(true);
     expect(quiet.domains.map((d) => d.week.messages)).toEqual([0, 0]);
     expect(renderDigestMarkdown(quiet)).toContain('**A quiet week: no aggregate report covers it\\.**');
@@ -162,7 +225,14 @@ describe('the digest of a week', () => {
     const summary = join(dir, 'summary.md');
     await writeFile(summary, '');
     const output = captureOutput();
-    expect(await main(['digest', '--domains', domainsDir, '--data', dataDir, '--now', NOW.toISOString()], output, { ...ENV, GITHUB_STEP_SUMMARY: summary }, dir)).toBe(0);
+    expect(
+      await main(
+        ['digest', '--domains', domainsDir, '--data', dataDir, '--now', NOW.toISOString()],
+        output,
+        { ...ENV, GITHUB_STEP_SUMMARY: summary },
+        dir,
+      ),
+    ).toBe(0);
     expect(output.text().split('\n')[0]).toBe('# DMARC digest 2026\\-W10 \\(2 – 8 March 2026\\)');
     expect(await readFile(summary, 'utf8')).toBe(`${renderDigestMarkdown(digest)}\n`);
     expect(output.text()).toBe(renderDigestMarkdown(digest).trimEnd());
@@ -178,8 +248,17 @@ describe('mail', () => {
     expect(() => smtpSettingsFromEnv({ DMARCOPS_SMTP_HOST: 'smtp.example.com' })).toThrow(
       expect.objectContaining({ code: 'smtp-config', message: expect.stringContaining('DMARCOPS_SMTP_FROM') }),
     );
-    expect(() => smtpSettingsFromEnv({ DMARCOPS_SMTP_HOST: 'h', DMARCOPS_SMTP_FROM: 'a@b.c', DMARCOPS_SMTP_TO: 'x@y.z', DMARCOPS_SMTP_USER: 'u' })).toThrow('set both');
-    expect(smtpSettingsFromEnv({ DMARCOPS_SMTP_HOST: 'h', DMARCOPS_SMTP_TLS: 'implicit', DMARCOPS_SMTP_FROM: 'a@b.c', DMARCOPS_SMTP_TO: 'x@y.z, w@y.z' })).toEqual({ host: 'h', port: 465, tls: 'implicit', from: 'a@b.c', to: ['x@y.z', 'w@y.z'] });
+    expect(() =>
+      smtpSettingsFromEnv({ DMARCOPS_SMTP_HOST: 'h', DMARCOPS_SMTP_FROM: 'a@b.c', DMARCOPS_SMTP_TO: 'x@y.z', DMARCOPS_SMTP_USER: 'u' }),
+    ).toThrow('set both');
+    expect(
+      smtpSettingsFromEnv({
+        DMARCOPS_SMTP_HOST: 'h',
+        DMARCOPS_SMTP_TLS: 'implicit',
+        DMARCOPS_SMTP_FROM: 'a@b.c',
+        DMARCOPS_SMTP_TO: 'x@y.z, w@y.z',
+      }),
+    ).toEqual({ host: 'h', port: 465, tls: 'implicit', from: 'a@b.c', to: ['x@y.z', 'w@y.z'] });
   });
 
   test('the digest arrives at a real SMTP server (STARTTLS, AUTH) with its plain-text and HTML parts', async () => {
@@ -197,7 +276,12 @@ describe('mail', () => {
         DMARCOPS_SMTP_TO: 'postmaster@example.com, security@example.com',
       };
       const output = captureOutput();
-      const code = await main(['digest', '--week', '2026-W10', '--mail', '--domains', domainsDir, '--data', dataDir, '--now', NOW.toISOString()], output, env, dir);
+      const code = await main(
+        ['digest', '--week', '2026-W10', '--mail', '--domains', domainsDir, '--data', dataDir, '--now', NOW.toISOString()],
+        output,
+        env,
+        dir,
+      );
       expect(code, output.stderr.join('\n')).toBe(0);
       expect(output.stderr.join('\n')).toContain('digest mailed to postmaster@example.com, security@example.com');
       const [raw, ...more] = await smtp.messages();
@@ -214,7 +298,14 @@ describe('mail', () => {
 
       // A wrong password: the server refuses, the command fails with the reason and never prints the password.
       const refused = captureOutput();
-      expect(await main(['digest', '--week', '2026-W10', '--mail', '--domains', domainsDir, '--data', dataDir], refused, { ...env, DMARCOPS_SMTP_PASSWORD: 'wrong-password-123' }, dir)).toBe(1);
+      expect(
+        await main(
+          ['digest', '--week', '2026-W10', '--mail', '--domains', domainsDir, '--data', dataDir],
+          refused,
+          { ...env, DMARCOPS_SMTP_PASSWORD: 'wrong-password-123' },
+          dir,
+        ),
+      ).toBe(1);
       expect(refused.stderr.join('\n')).toMatch(/mailing the digest through 127\.0\.0\.1:\d+ failed: .*(auth|535)/i);
       expect(refused.stderr.join('\n')).not.toContain('wrong-password-123');
     } finally {
@@ -230,14 +321,19 @@ describe('mail', () => {
 });
 
 describe('one GitHub issue per week', () => {
-  test('created, updated in place when made again, and the previous week\'s closed by the next one', async () => {
+  test("created, updated in place when made again, and the previous week's closed by the next one", async () => {
     const issues = githubIssues();
     const github = await startGitHubApi({ repos: ['octo/dmarc'], extensions: [issues] });
     try {
       const env = { GITHUB_TOKEN: github.token, GITHUB_REPOSITORY: 'octo/dmarc', GITHUB_API_URL: github.url };
       const run = async (week: string, now: string) => {
         const output = captureOutput();
-        const code = await main(['digest', '--week', week, '--issue', '--domains', domainsDir, '--data', dataDir, '--now', now], output, env, dir);
+        const code = await main(
+          ['digest', '--week', week, '--issue', '--domains', domainsDir, '--data', dataDir, '--now', now],
+          output,
+          env,
+          dir,
+        );
         expect(code, output.stderr.join('\n')).toBe(0);
         return output.stderr.join('\n');
       };
@@ -245,7 +341,10 @@ describe('one GitHub issue per week', () => {
       expect(await run('2026-W10', '2026-03-09T07:00:00Z')).toMatch(/digest issue #2 created .*; closed #1/);
       expect(await run('2026-W10', '2026-03-09T08:00:00Z')).toMatch(/digest issue #2 updated/);
       const list = issues.issues('octo/dmarc');
-      expect(list.map((i) => [i.number, i.state, i.labels])).toEqual([[1, 'closed', [DIGEST_LABEL]], [2, 'open', [DIGEST_LABEL]]]);
+      expect(list.map((i) => [i.number, i.state, i.labels])).toEqual([
+        [1, 'closed', [DIGEST_LABEL]],
+        [2, 'open', [DIGEST_LABEL]],
+      ]);
       expect(list[1]?.title).toBe('DMARC digest 2026-W10: 1,689 messages, 87.0% pass DMARC');
       expect(list[1]?.body.startsWith('<!-- dmarcops:digest week=2026-W10 -->\n# DMARC digest 2026\\-W10')).toBe(true);
     } finally {

@@ -38,16 +38,30 @@ function fleet() {
 describe('gates', () => {
   test('risky changes need force; deletions are capped fleet-wide, force or not; a reviewed checksum must match', async () => {
     const cloudflare = new FakeProvider('cloudflare', {
-      'example.com': [txt('_dmarc.example.com', 'v=DMARC1; p=reject'), ...['a', 'b', 'c'].map((d) => txt(`_dmarc.${d}.example.com`, 'v=DMARC1; p=none'))],
+      'example.com': [
+        txt('_dmarc.example.com', 'v=DMARC1; p=reject'),
+        ...['a', 'b', 'c'].map((d) => txt(`_dmarc.${d}.example.com`, 'v=DMARC1; p=none')),
+      ],
     });
-    const { plan } = await makePlan(desired(makePolicy('example.com', { p: 'none' })), fakeResolver(cloudflare), { removedDomains: ['a.example.com', 'b.example.com', 'c.example.com'] });
-    expect(plan.changes.map((change) => [change.action, change.risky])).toEqual([['delete', true], ['delete', true], ['delete', true], ['update', true]]);
+    const { plan } = await makePlan(desired(makePolicy('example.com', { p: 'none' })), fakeResolver(cloudflare), {
+      removedDomains: ['a.example.com', 'b.example.com', 'c.example.com'],
+    });
+    expect(plan.changes.map((change) => [change.action, change.risky])).toEqual([
+      ['delete', true],
+      ['delete', true],
+      ['delete', true],
+      ['update', true],
+    ]);
 
     const refused = evaluateGates(plan);
     expect(refused.ok).toBe(false);
-    expect(refused.problems).toEqual(['4 risky changes (deletions or weaker policies) need --force (or the dmarcops:force label on the pull request)']);
+    expect(refused.problems).toEqual([
+      '4 risky changes (deletions or weaker policies) need --force (or the dmarcops:force label on the pull request)',
+    ]);
     expect(evaluateGates(plan, { force: true }).ok).toBe(true);
-    expect(evaluateGates(plan, { force: true, maxDeletes: 2 }).problems).toEqual(['3 deletions exceed the cap of 2 per run; raise it with --max-deletes 3 if that is intended']);
+    expect(evaluateGates(plan, { force: true, maxDeletes: 2 }).problems).toEqual([
+      '3 deletions exceed the cap of 2 per run; raise it with --max-deletes 3 if that is intended',
+    ]);
     expect(evaluateGates(plan, { force: true, reviewedChecksum: plan.checksum })).toMatchObject({ ok: true, checksumMatches: true });
     const stale = evaluateGates(plan, { force: true, reviewedChecksum: '0'.repeat(64) });
     expect(stale.ok).toBe(false);
@@ -68,12 +82,21 @@ describe('apply', () => {
       'update example.org _dmarc.example.org',
     ]);
     expect(first.verification?.changes).toEqual([]);
-    expect(cloudflare.applyCalls.map((call) => [call.zone, call.changes.length])).toEqual([['example.com', 3], ['example.net', 1]]);
+    expect(cloudflare.applyCalls.map((call) => [call.zone, call.changes.length])).toEqual([
+      ['example.com', 3],
+      ['example.net', 1],
+    ]);
     expect(powerdns.applyCalls.map((call) => [call.zone, call.changes.length])).toEqual([['example.org', 1]]);
     // `current` is what was listed for the changed names, the non-DMARC TXT included.
-    expect(cloudflare.applyCalls[0]?.current.map((record) => record.value).sort()).toEqual(['google-site-verification=abc', 'v=DMARC1; p=none']);
+    expect(cloudflare.applyCalls[0]?.current.map((record) => record.value).sort()).toEqual([
+      'google-site-verification=abc',
+      'v=DMARC1; p=none',
+    ]);
 
-    expect(cloudflare.values('example.com', '_dmarc.example.com')).toEqual(['google-site-verification=abc', 'v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com']);
+    expect(cloudflare.values('example.com', '_dmarc.example.com')).toEqual([
+      'google-site-verification=abc',
+      'v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com',
+    ]);
     expect(cloudflare.values('example.com', 'www.example.com')).toEqual(['unrelated and never listed']);
     expect(powerdns.values('example.org', '_dmarc.example.org')).toEqual(['v=DMARC1; p=reject']);
 
@@ -109,20 +132,36 @@ describe('apply', () => {
 
   test('a removed domain is deleted with force; a non-DMARC TXT only with deleteUnrelated', async () => {
     const cloudflare = new FakeProvider('cloudflare', {
-      'example.com': [txt('_dmarc.example.com', 'v=DMARC1; p=reject'), txt('_dmarc.gone.example.com', 'v=DMARC1; p=none'), txt('_dmarc.gone.example.com', 'keep me')],
+      'example.com': [
+        txt('_dmarc.example.com', 'v=DMARC1; p=reject'),
+        txt('_dmarc.gone.example.com', 'v=DMARC1; p=none'),
+        txt('_dmarc.gone.example.com', 'keep me'),
+      ],
     });
     const records = desired(makePolicy('example.com'));
     const result = await applyDns(records, fakeResolver(cloudflare), { force: true, removedDomains: ['gone.example.com'] });
     expect(result.status).toBe('applied');
     expect(cloudflare.values('example.com', '_dmarc.gone.example.com')).toEqual(['keep me']);
-    const unrelated = await applyDns(records, fakeResolver(cloudflare), { force: true, removedDomains: ['gone.example.com'], deleteUnrelated: true });
+    const unrelated = await applyDns(records, fakeResolver(cloudflare), {
+      force: true,
+      removedDomains: ['gone.example.com'],
+      deleteUnrelated: true,
+    });
     expect(unrelated.plan.changes).toMatchObject([{ action: 'delete', before: ['keep me'] }]);
     expect(cloudflare.values('example.com', '_dmarc.gone.example.com')).toEqual([]);
   });
 
   test('a failing zone fails the run; zones not started yet are skipped, not half-done', async () => {
-    const cloudflare = new FakeProvider('cloudflare', { 'a.example': [], 'b.example': [], 'c.example': [] }, { failApply: (zone) => (zone === 'a.example' ? new Error('HTTP 403 token cannot edit DNS') : undefined) });
-    const result = await applyDns(desired(makePolicy('a.example'), makePolicy('b.example'), makePolicy('c.example')), fakeResolver(cloudflare), { concurrency: 1 });
+    const cloudflare = new FakeProvider(
+      'cloudflare',
+      { 'a.example': [], 'b.example': [], 'c.example': [] },
+      { failApply: (zone) => (zone === 'a.example' ? new Error('HTTP 403 token cannot edit DNS') : undefined) },
+    );
+    const result = await applyDns(
+      desired(makePolicy('a.example'), makePolicy('b.example'), makePolicy('c.example')),
+      fakeResolver(cloudflare),
+      { concurrency: 1 },
+    );
     expect(result.status).toBe('failed');
     expect(result.outcomes.map((outcome) => [outcome.zone, outcome.status, outcome.error])).toEqual([
       ['a.example', 'failed', 'HTTP 403 token cannot edit DNS'],
@@ -153,7 +192,10 @@ describe('apply', () => {
   test('zones are written with bounded concurrency', async () => {
     const zones = Object.fromEntries(Array.from({ length: 10 }, (_, index) => [`z${index}.example`, []]));
     const cloudflare = new FakeProvider('cloudflare', zones, { latencyMs: 5 });
-    const result = await applyDns(desired(...Object.keys(zones).map((zone) => makePolicy(zone))), fakeResolver(cloudflare), { concurrency: 2, readConcurrency: 4 });
+    const result = await applyDns(desired(...Object.keys(zones).map((zone) => makePolicy(zone))), fakeResolver(cloudflare), {
+      concurrency: 2,
+      readConcurrency: 4,
+    });
     expect(result.status).toBe('applied');
     expect(cloudflare.applyCalls).toHaveLength(10);
     expect(cloudflare.maxInFlight).toBeLessThanOrEqual(4);
@@ -168,14 +210,24 @@ describe('verifying through DNS (a UDP nameserver on 127.0.0.1)', () => {
   });
 
   /** Serves the fake provider's records, split into character-strings as a real server would hold them. */
-  const serve = (provider: FakeProvider) => startDnsServer((name) => [...provider.zones.values()].flat().filter((record) => record.name === name).map((record) => splitCharacterStrings(record.value)));
+  const serve = (provider: FakeProvider) =>
+    startDnsServer((name) =>
+      [...provider.zones.values()]
+        .flat()
+        .filter((record) => record.name === name)
+        .map((record) => splitCharacterStrings(record.value)),
+    );
 
   test('after apply, each changed name answers with the new values (deletions with none)', async () => {
     const cloudflare = new FakeProvider('cloudflare', { 'example.com': [txt('_dmarc.old.example.com', 'v=DMARC1; p=none')] });
     server = await serve(cloudflare);
     const longRua = Array.from({ length: 8 }, (_, index) => ({ uri: `mailto:dmarc-aggregate-reports-${index}@reports.example.com` }));
     const records = desired(makePolicy('example.com', { rua: longRua }));
-    const result = await applyDns(records, fakeResolver(cloudflare), { force: true, removedDomains: ['old.example.com'], verifyDns: { servers: [server.address], attempts: 1 } });
+    const result = await applyDns(records, fakeResolver(cloudflare), {
+      force: true,
+      removedDomains: ['old.example.com'],
+      verifyDns: { servers: [server.address], attempts: 1 },
+    });
     expect(result.status).toBe('applied');
     expect(result.dns?.map((check) => [check.name, check.ok, check.found.length])).toEqual([
       ['_dmarc.example.com', true, 1],
@@ -187,18 +239,46 @@ describe('verifying through DNS (a UDP nameserver on 127.0.0.1)', () => {
   test('a nameserver still serving the old record fails the check', async () => {
     const stale = new FakeProvider('cloudflare', { 'example.com': [txt('_dmarc.example.com', 'v=DMARC1; p=none')] });
     server = await serve(stale);
-    const [check] = await verifyDns([{
-      action: 'update', provider: 'cloudflare', zone: 'example.com', name: '_dmarc.example.com', type: 'TXT',
-      before: ['v=DMARC1; p=none'], after: ['v=DMARC1; p=reject'], ttlBefore: 3600, ttlAfter: 3600, reason: '', risky: false,
-    }], { servers: [server.address], attempts: 2, delayMs: 0 });
+    const [check] = await verifyDns(
+      [
+        {
+          action: 'update',
+          provider: 'cloudflare',
+          zone: 'example.com',
+          name: '_dmarc.example.com',
+          type: 'TXT',
+          before: ['v=DMARC1; p=none'],
+          after: ['v=DMARC1; p=reject'],
+          ttlBefore: 3600,
+          ttlAfter: 3600,
+          reason: '',
+          risky: false,
+        },
+      ],
+      { servers: [server.address], attempts: 2, delayMs: 0 },
+    );
     expect(check).toMatchObject({ ok: false, expected: ['v=DMARC1; p=reject'], found: ['v=DMARC1; p=none'] });
   });
 
   test('no answer is an error, not a pass', async () => {
-    const [check] = await verifyDns([{
-      action: 'create', provider: 'cloudflare', zone: 'example.com', name: '_dmarc.example.com', type: 'TXT',
-      before: null, after: ['v=DMARC1; p=reject'], ttlBefore: null, ttlAfter: 3600, reason: '', risky: false,
-    }], { servers: ['127.0.0.1:9'], attempts: 1, timeoutMs: 200 });
+    const [check] = await verifyDns(
+      [
+        {
+          action: 'create',
+          provider: 'cloudflare',
+          zone: 'example.com',
+          name: '_dmarc.example.com',
+          type: 'TXT',
+          before: null,
+          after: ['v=DMARC1; p=reject'],
+          ttlBefore: null,
+          ttlAfter: 3600,
+          reason: '',
+          risky: false,
+        },
+      ],
+      { servers: ['127.0.0.1:9'], attempts: 1, timeoutMs: 200 },
+    );
     expect(check?.ok).toBe(false);
     expect(check?.error).toMatch(/^E[A-Z]+$/);
   });

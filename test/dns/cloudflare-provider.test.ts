@@ -16,7 +16,13 @@ import {
 import { providerFor } from '../../scripts/dns/providers/index.ts';
 import type { CloudflareProvider, CloudflareProviderOptions } from '../../scripts/dns/providers/cloudflare.ts';
 import { createCloudflareApi, loadZonesFile, startCloudflareSandbox } from '../../scripts/dns/sandbox/cloudflare-api.ts';
-import type { CloudflareSandbox, CloudflareSandboxApi, CloudflareSandboxOptions, SandboxRecord, ZoneSeed } from '../../scripts/dns/sandbox/cloudflare-api.ts';
+import type {
+  CloudflareSandbox,
+  CloudflareSandboxApi,
+  CloudflareSandboxOptions,
+  SandboxRecord,
+  ZoneSeed,
+} from '../../scripts/dns/sandbox/cloudflare-api.ts';
 import type { RecordChange, TxtRecord } from '../../scripts/dns/types.ts';
 
 const TOKEN = 'provider-test-token-0123456789abcdefghijk';
@@ -26,7 +32,10 @@ beforeAll(async () => {
   seeds = await loadZonesFile('test/fixtures/dns/cloudflare-zones.json');
 });
 
-function setup(sandboxOptions: CloudflareSandboxOptions = {}, providerOptions: CloudflareProviderOptions = {}): { api: CloudflareSandboxApi; provider: CloudflareProvider } {
+function setup(
+  sandboxOptions: CloudflareSandboxOptions = {},
+  providerOptions: CloudflareProviderOptions = {},
+): { api: CloudflareSandboxApi; provider: CloudflareProvider } {
   const api = createCloudflareApi({ zones: seeds, token: TOKEN, ...sandboxOptions });
   const provider = createCloudflareProvider({
     env: { CLOUDFLARE_API_TOKEN: TOKEN, CLOUDFLARE_BASE_URL: 'http://sandbox.invalid/client/v4' },
@@ -69,19 +78,32 @@ async function failure(promise: Promise<unknown>): Promise<DnsProviderError> {
   return error as DnsProviderError;
 }
 
-const DMARC_NAMES = ['_dmarc.example.com', '_dmarc.legacy.example.com', '_dmarc.dup.example.com', '_dmarc.new.example.com', 'example.org._report._dmarc.example.com'];
+const DMARC_NAMES = [
+  '_dmarc.example.com',
+  '_dmarc.legacy.example.com',
+  '_dmarc.dup.example.com',
+  '_dmarc.new.example.com',
+  'example.org._report._dmarc.example.com',
+];
 
 describe('listTxt', () => {
   test('one zone lookup and one listing for all names; quoted and unquoted content decoded; other names left out', async () => {
     const { api, provider } = setup();
     const records = await provider.listTxt('example.com', DMARC_NAMES);
-    const byName = (name: string) => records.filter((record) => record.name === name).map(({ value, ttl, strings }) => ({ value, ttl, strings }));
+    const byName = (name: string) =>
+      records.filter((record) => record.name === name).map(({ value, ttl, strings }) => ({ value, ttl, strings }));
     expect(byName('_dmarc.example.com')).toEqual([
       { value: 'v=DMARC1; p=none; rua=mailto:dmarc@example.com', ttl: 3600, strings: ['v=DMARC1; p=none; rua=mailto:dmarc@example.com'] },
       { value: 'google-site-verification=Zm9vYmFyYmF6', ttl: 3600, strings: ['google-site-verification=Zm9vYmFyYmF6'] },
     ]);
     // Legacy unquoted content, automatic TTL (1) read as the 300 s Cloudflare serves.
-    expect(byName('_dmarc.legacy.example.com')).toEqual([{ value: 'v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com', ttl: 300, strings: ['v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com'] }]);
+    expect(byName('_dmarc.legacy.example.com')).toEqual([
+      {
+        value: 'v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com',
+        ttl: 300,
+        strings: ['v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com'],
+      },
+    ]);
     expect(byName('_dmarc.dup.example.com').map((record) => record.value)).toEqual(['v=DMARC1; p=none', 'v=DMARC1; p=reject']);
     expect(byName('example.org._report._dmarc.example.com').map((record) => record.value)).toEqual(['v=DMARC1']);
     expect(records.every((record) => /^[0-9a-f]{32}$/.test(record.id ?? ''))).toBe(true);
@@ -97,7 +119,10 @@ describe('listTxt', () => {
   test('one name uses name.exact; names are compared in lower case without the trailing dot', async () => {
     const { api, provider } = setup();
     const records = await provider.listTxt('Example.COM.', ['_DMARC.example.com.']);
-    expect(records.map((record) => record.value).sort()).toEqual(['google-site-verification=Zm9vYmFyYmF6', 'v=DMARC1; p=none; rua=mailto:dmarc@example.com']);
+    expect(records.map((record) => record.value).sort()).toEqual([
+      'google-site-verification=Zm9vYmFyYmF6',
+      'v=DMARC1; p=none; rua=mailto:dmarc@example.com',
+    ]);
     expect(api.requests.at(-1)?.query).toEqual({ type: 'TXT', per_page: '100', 'name.exact': '_dmarc.example.com' });
     expect(await provider.listTxt('example.com', [])).toEqual([]);
     expect(api.requests).toHaveLength(2);
@@ -106,7 +131,12 @@ describe('listTxt', () => {
   test('pages through a long listing (per_page 2) without the extra empty page, and caches the zone id', async () => {
     const many: ZoneSeed = {
       name: 'many.example',
-      records: Array.from({ length: 9 }, (_, index) => ({ type: 'TXT', name: `_dmarc.d${index}.many.example`, content: `"v=DMARC1; p=none; ri=${3600 + index}"`, ttl: 3600 })),
+      records: Array.from({ length: 9 }, (_, index) => ({
+        type: 'TXT',
+        name: `_dmarc.d${index}.many.example`,
+        content: `"v=DMARC1; p=none; ri=${3600 + index}"`,
+        ttl: 3600,
+      })),
     };
     const { api, provider } = setup({ zones: [...seeds, many] }, { perPage: 2 });
     const names = many.records!.map((record) => record.name);
@@ -122,7 +152,9 @@ describe('listTxt', () => {
   test('a zone the token cannot see is a clear error (and is asked again next time)', async () => {
     const { api, provider } = setup();
     const error = await failure(provider.listTxt('missing.example', ['_dmarc.missing.example']));
-    expect(error.message).toBe('cloudflare zone missing.example: not found in any account this token can read (check the zone name, or give the token Zone:Read on it)');
+    expect(error.message).toBe(
+      'cloudflare zone missing.example: not found in any account this token can read (check the zone name, or give the token Zone:Read on it)',
+    );
     expect(error).toMatchObject({ provider: 'cloudflare', zone: 'missing.example', status: 404 });
     await failure(provider.listTxt('missing.example', ['_dmarc.missing.example']));
     expect(api.requests.filter((request) => request.path === '/zones')).toHaveLength(2);
@@ -138,7 +170,10 @@ describe('client configuration', () => {
   test('a wrong token: the error carries 10000 and the status, never the token', async () => {
     const { api } = setup();
     const secret = 'wrong-secret-token-value-1234567890abcd';
-    const provider = createCloudflareProvider({ env: { CLOUDFLARE_API_TOKEN: secret, CLOUDFLARE_BASE_URL: 'http://sandbox.invalid/client/v4' }, fetch: api.fetch });
+    const provider = createCloudflareProvider({
+      env: { CLOUDFLARE_API_TOKEN: secret, CLOUDFLARE_BASE_URL: 'http://sandbox.invalid/client/v4' },
+      fetch: api.fetch,
+    });
     const error = await failure(provider.listTxt('example.com', ['_dmarc.example.com']));
     expect(error.status).toBe(403);
     expect(error.codes).toEqual([10000]);
@@ -151,7 +186,17 @@ describe('client configuration', () => {
   });
 
   test('sends the token as a Bearer header and pins api-version; only the token (no key or e-mail from the environment)', async () => {
-    const { api, provider } = setup({}, { env: { CLOUDFLARE_API_TOKEN: TOKEN, CLOUDFLARE_BASE_URL: 'http://sandbox.invalid/client/v4', CLOUDFLARE_API_KEY: 'k', CLOUDFLARE_EMAIL: 'e@example.com' } });
+    const { api, provider } = setup(
+      {},
+      {
+        env: {
+          CLOUDFLARE_API_TOKEN: TOKEN,
+          CLOUDFLARE_BASE_URL: 'http://sandbox.invalid/client/v4',
+          CLOUDFLARE_API_KEY: 'k',
+          CLOUDFLARE_EMAIL: 'e@example.com',
+        },
+      },
+    );
     await provider.listTxt('example.com', ['_dmarc.example.com']);
     const headers = api.requests[0]?.headers ?? {};
     expect(headers.authorization).toBe('Bearer [redacted]');
@@ -166,12 +211,20 @@ describe('applyZone', () => {
   test('create: one batch with a quoted record; nothing else in the zone changes', async () => {
     const { api, provider } = setup();
     const others = untouched(api, 'example.com', ['_dmarc.new.example.com']);
-    await provider.applyZone('example.com', [change({ action: 'create', name: '_dmarc.new.example.com', after: ['v=DMARC1; p=reject'], ttlAfter: 3600 })], []);
-    expect(at(api, 'example.com', '_dmarc.new.example.com').map(({ content, ttl }) => ({ content, ttl }))).toEqual([{ content: '"v=DMARC1; p=reject"', ttl: 3600 }]);
+    await provider.applyZone(
+      'example.com',
+      [change({ action: 'create', name: '_dmarc.new.example.com', after: ['v=DMARC1; p=reject'], ttlAfter: 3600 })],
+      [],
+    );
+    expect(at(api, 'example.com', '_dmarc.new.example.com').map(({ content, ttl }) => ({ content, ttl }))).toEqual([
+      { content: '"v=DMARC1; p=reject"', ttl: 3600 },
+    ]);
     expect(untouched(api, 'example.com', ['_dmarc.new.example.com'])).toEqual(others);
     const writes = api.requests.filter((request) => request.method !== 'GET');
     expect(writes.map((request) => request.path)).toEqual([`/zones/${await provider.zoneId('example.com')}/dns_records/batch`]);
-    expect(writes[0]?.body).toEqual({ posts: [{ type: 'TXT', name: '_dmarc.new.example.com', content: '"v=DMARC1; p=reject"', ttl: 3600 }] });
+    expect(writes[0]?.body).toEqual({
+      posts: [{ type: 'TXT', name: '_dmarc.new.example.com', content: '"v=DMARC1; p=reject"', ttl: 3600 }],
+    });
   });
 
   test('update: patches the owned record by id; the non-DMARC TXT at _dmarc and every other record stay byte-identical', async () => {
@@ -182,14 +235,20 @@ describe('applyZone', () => {
     const verification = at(api, 'example.com', '_dmarc.example.com').find((record) => record.content.includes('google-site-verification'));
 
     const wanted = 'v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com';
-    await provider.applyZone('example.com', [change({ action: 'update', name: '_dmarc.example.com', before: [dmarc.value], after: [wanted], ttlBefore: 3600, ttlAfter: 3600 })], current);
+    await provider.applyZone(
+      'example.com',
+      [change({ action: 'update', name: '_dmarc.example.com', before: [dmarc.value], after: [wanted], ttlBefore: 3600, ttlAfter: 3600 })],
+      current,
+    );
 
     const now = at(api, 'example.com', '_dmarc.example.com');
     expect(now.find((record) => record.id === dmarc.id)?.content).toBe(`"${wanted}"`);
     expect(now.find((record) => record.id === verification?.id)).toEqual(verification);
     expect(untouched(api, 'example.com', ['_dmarc.example.com'])).toEqual(others);
     const batch = api.requests.find((request) => request.path.endsWith('/batch'));
-    expect(batch?.body).toEqual({ patches: [{ id: dmarc.id, type: 'TXT', name: '_dmarc.example.com', content: `"${wanted}"`, ttl: 3600 }] });
+    expect(batch?.body).toEqual({
+      patches: [{ id: dmarc.id, type: 'TXT', name: '_dmarc.example.com', content: `"${wanted}"`, ttl: 3600 }],
+    });
 
     // Converged: reading again gives exactly what was asked for.
     const again = await provider.listTxt('example.com', ['_dmarc.example.com']);
@@ -199,7 +258,20 @@ describe('applyZone', () => {
   test('two DMARC records at one name: one is patched, the extra one deleted, in one batch', async () => {
     const { api, provider } = setup();
     const current = await provider.listTxt('example.com', ['_dmarc.dup.example.com']);
-    await provider.applyZone('example.com', [change({ action: 'update', name: '_dmarc.dup.example.com', before: ['v=DMARC1; p=none', 'v=DMARC1; p=reject'], after: ['v=DMARC1; p=reject'], ttlBefore: 3600, ttlAfter: 3600 })], current);
+    await provider.applyZone(
+      'example.com',
+      [
+        change({
+          action: 'update',
+          name: '_dmarc.dup.example.com',
+          before: ['v=DMARC1; p=none', 'v=DMARC1; p=reject'],
+          after: ['v=DMARC1; p=reject'],
+          ttlBefore: 3600,
+          ttlAfter: 3600,
+        }),
+      ],
+      current,
+    );
     expect(at(api, 'example.com', '_dmarc.dup.example.com').map((record) => record.content)).toEqual(['"v=DMARC1; p=reject"']);
     const batches = api.requests.filter((request) => request.path.endsWith('/batch'));
     expect(batches).toHaveLength(1);
@@ -219,7 +291,9 @@ describe('applyZone', () => {
       [change({ action: 'update', name: '_dmarc.legacy.example.com', before: [legacy], after: [legacy], ttlBefore: 300, ttlAfter: 1800 })],
       current,
     );
-    expect(at(api, 'example.com', '_dmarc.legacy.example.com').map(({ content, ttl }) => ({ content, ttl }))).toEqual([{ content: `"${legacy}"`, ttl: 1800 }]);
+    expect(at(api, 'example.com', '_dmarc.legacy.example.com').map(({ content, ttl }) => ({ content, ttl }))).toEqual([
+      { content: `"${legacy}"`, ttl: 1800 },
+    ]);
   });
 
   test('delete: removes only the owned DMARC record', async () => {
@@ -229,12 +303,20 @@ describe('applyZone', () => {
     await provider.applyZone(
       'example.com',
       [
-        change({ action: 'delete', name: '_dmarc.example.com', before: ['v=DMARC1; p=none; rua=mailto:dmarc@example.com'], ttlBefore: 3600, risky: true }),
+        change({
+          action: 'delete',
+          name: '_dmarc.example.com',
+          before: ['v=DMARC1; p=none; rua=mailto:dmarc@example.com'],
+          ttlBefore: 3600,
+          risky: true,
+        }),
         change({ action: 'delete', name: 'example.org._report._dmarc.example.com', before: ['v=DMARC1'], ttlBefore: 3600, risky: true }),
       ],
       current,
     );
-    expect(at(api, 'example.com', '_dmarc.example.com').map((record) => record.content)).toEqual(['"google-site-verification=Zm9vYmFyYmF6"']);
+    expect(at(api, 'example.com', '_dmarc.example.com').map((record) => record.content)).toEqual([
+      '"google-site-verification=Zm9vYmFyYmF6"',
+    ]);
     expect(at(api, 'example.com', 'example.org._report._dmarc.example.com')).toEqual([]);
     expect(untouched(api, 'example.com', ['_dmarc.example.com', 'example.org._report._dmarc.example.com'])).toEqual(others);
     expect(api.requests.filter((request) => request.path.endsWith('/batch'))).toHaveLength(1);
@@ -246,7 +328,11 @@ describe('applyZone', () => {
     const rua = Array.from({ length: 9 }, (_, index) => `mailto:dmarc-reports+${index}@reports.example.net`).join(',');
     const value = `v=DMARC1; p=reject; sp=quarantine; adkim=s; aspf=s; rua=${rua}; ri=3600`;
     expect(new TextEncoder().encode(value).length).toBeGreaterThan(255);
-    await provider.applyZone('example.com', [change({ action: 'create', name: '_dmarc.long.example.com', after: [value], ttlAfter: 3600 })], []);
+    await provider.applyZone(
+      'example.com',
+      [change({ action: 'create', name: '_dmarc.long.example.com', after: [value], ttlAfter: 3600 })],
+      [],
+    );
 
     const [stored] = at(api, 'example.com', '_dmarc.long.example.com');
     const expectedStrings = splitCharacterStrings(value, 255);
@@ -265,7 +351,14 @@ describe('applyZone', () => {
       provider.applyZone(
         'example.com',
         [
-          change({ action: 'update', name: '_dmarc.example.com', before: ['v=DMARC1; p=none; rua=mailto:dmarc@example.com'], after: ['v=DMARC1; p=reject'], ttlBefore: 3600, ttlAfter: 3600 }),
+          change({
+            action: 'update',
+            name: '_dmarc.example.com',
+            before: ['v=DMARC1; p=none; rua=mailto:dmarc@example.com'],
+            after: ['v=DMARC1; p=reject'],
+            ttlBefore: 3600,
+            ttlAfter: 3600,
+          }),
           change({ action: 'create', name: '_dmarc.new.example.com', after: ['v=DMARC1; p=none'], ttlAfter: 30 }),
         ],
         current,
@@ -291,7 +384,14 @@ describe('applyZone', () => {
         'example.com',
         [
           change({ action: 'create', name: '_dmarc.new.example.com', after: ['v=DMARC1; p=none'], ttlAfter: 3600 }),
-          change({ action: 'update', name: '_dmarc.legacy.example.com', before: [legacy.value], after: ['v=DMARC1; p=reject'], ttlBefore: 300, ttlAfter: 300 }),
+          change({
+            action: 'update',
+            name: '_dmarc.legacy.example.com',
+            before: [legacy.value],
+            after: ['v=DMARC1; p=reject'],
+            ttlBefore: 300,
+            ttlAfter: 300,
+          }),
         ],
         current,
       ),
@@ -304,10 +404,39 @@ describe('applyZone', () => {
     const { api, provider } = setup();
     const current = await provider.listTxt('example.com', ['_dmarc.example.com']);
     const requests = api.requests.length;
-    const stale = await failure(provider.applyZone('example.com', [change({ action: 'update', name: '_dmarc.example.com', before: ['v=DMARC1; p=reject'], after: ['v=DMARC1; p=none'], ttlBefore: 3600, ttlAfter: 3600 })], current));
-    expect(stale.message).toBe('cloudflare zone example.com: cannot update _dmarc.example.com: the record "v=DMARC1; p=reject" is not in the current listing: the plan is out of date, plan again');
-    await failure(provider.applyZone('example.com', [change({ action: 'create', zone: 'example.org', name: '_dmarc.example.org', after: ['v=DMARC1; p=none'], ttlAfter: 300 })], []));
-    await failure(provider.applyZone('example.com', [change({ action: 'create', provider: 'powerdns', name: '_dmarc.example.com', after: ['v=DMARC1; p=none'], ttlAfter: 300 })], []));
+    const stale = await failure(
+      provider.applyZone(
+        'example.com',
+        [
+          change({
+            action: 'update',
+            name: '_dmarc.example.com',
+            before: ['v=DMARC1; p=reject'],
+            after: ['v=DMARC1; p=none'],
+            ttlBefore: 3600,
+            ttlAfter: 3600,
+          }),
+        ],
+        current,
+      ),
+    );
+    expect(stale.message).toBe(
+      'cloudflare zone example.com: cannot update _dmarc.example.com: the record "v=DMARC1; p=reject" is not in the current listing: the plan is out of date, plan again',
+    );
+    await failure(
+      provider.applyZone(
+        'example.com',
+        [change({ action: 'create', zone: 'example.org', name: '_dmarc.example.org', after: ['v=DMARC1; p=none'], ttlAfter: 300 })],
+        [],
+      ),
+    );
+    await failure(
+      provider.applyZone(
+        'example.com',
+        [change({ action: 'create', provider: 'powerdns', name: '_dmarc.example.com', after: ['v=DMARC1; p=none'], ttlAfter: 300 })],
+        [],
+      ),
+    );
     expect(api.requests).toHaveLength(requests);
     await provider.applyZone('example.com', [], current);
     expect(api.requests).toHaveLength(requests);
@@ -319,7 +448,13 @@ describe('applyZone', () => {
     await provider.applyZone(
       'example.com',
       [
-        change({ action: 'delete', name: '_dmarc.dup.example.com', before: ['v=DMARC1; p=none', 'v=DMARC1; p=reject'], ttlBefore: 3600, risky: true }),
+        change({
+          action: 'delete',
+          name: '_dmarc.dup.example.com',
+          before: ['v=DMARC1; p=none', 'v=DMARC1; p=reject'],
+          ttlBefore: 3600,
+          risky: true,
+        }),
         change({ action: 'create', name: '_dmarc.a.example.com', after: ['v=DMARC1; p=none'], ttlAfter: 3600 }),
         change({ action: 'create', name: '_dmarc.b.example.com', after: ['v=DMARC1; p=none'], ttlAfter: 3600 }),
       ],
@@ -335,7 +470,11 @@ describe('applyZone', () => {
 describe('reliability', () => {
   test('three 429s in a row on the batch: the provider still converges', async () => {
     const { api, provider } = setup({ faults: [{ kind: 'rate-limit', method: 'POST', path: /\/batch$/, times: 3, retryAfter: 0.01 }] });
-    await provider.applyZone('example.com', [change({ action: 'create', name: '_dmarc.new.example.com', after: ['v=DMARC1; p=none'], ttlAfter: 3600 })], []);
+    await provider.applyZone(
+      'example.com',
+      [change({ action: 'create', name: '_dmarc.new.example.com', after: ['v=DMARC1; p=none'], ttlAfter: 3600 })],
+      [],
+    );
     expect(at(api, 'example.com', '_dmarc.new.example.com')).toHaveLength(1);
     const batches = api.requests.filter((request) => request.path.endsWith('/batch'));
     expect(batches.map((request) => [request.status, request.headers['x-stainless-retry-count']])).toEqual([
@@ -350,7 +489,9 @@ describe('reliability', () => {
     const { provider } = setup({ faults: [{ kind: 'rate-limit', times: 10, retryAfter: 0.01 }] }, { maxRetries: 2 });
     const error = await failure(provider.listTxt('example.com', ['_dmarc.example.com']));
     expect(error).toMatchObject({ status: 429, codes: [971] });
-    expect(error.message).toMatch(/Please wait and consider throttling your request speed \(971\) \(rate limited: Cloudflare allows 1200 requests per 5 minutes/);
+    expect(error.message).toMatch(
+      /Please wait and consider throttling your request speed \(971\) \(rate limited: Cloudflare allows 1200 requests per 5 minutes/,
+    );
   });
 
   test('5xx answers are retried with backoff; when they persist the error says there was no Cloudflare error body', async () => {
@@ -363,11 +504,21 @@ describe('reliability', () => {
     const error = await failure(failing.provider.listTxt('example.com', ['_dmarc.example.com']));
     expect(error.status).toBe(502);
     expect(error.codes).toEqual([]);
-    expect(error.message).toBe('cloudflare zone example.com: looking up the zone failed: HTTP 502: no Cloudflare error in the response body');
+    expect(error.message).toBe(
+      'cloudflare zone example.com: looking up the zone failed: HTTP 502: no Cloudflare error in the response body',
+    );
   });
 
   test('a dropped connection and a slow answer (client timeout) are retried', async () => {
-    const { api, provider } = setup({ faults: [{ kind: 'reset', times: 1 }, { kind: 'delay', delayMs: 400, path: /\/dns_records$/, times: 1 }] }, { timeoutMs: 150 });
+    const { api, provider } = setup(
+      {
+        faults: [
+          { kind: 'reset', times: 1 },
+          { kind: 'delay', delayMs: 400, path: /\/dns_records$/, times: 1 },
+        ],
+      },
+      { timeoutMs: 150 },
+    );
     const records = await provider.listTxt('example.com', ['_dmarc.example.com']);
     expect(records).toHaveLength(2);
     expect(api.requests.map((request) => request.fault ?? 'ok')).toEqual(['reset', 'ok', 'delay', 'ok']);
@@ -392,7 +543,20 @@ describe('reliability', () => {
       const current = await provider.listTxt('example.com', ['_dmarc.example.com']);
       expect(performance.now() - started).toBeGreaterThanOrEqual(2 * 40 - 5);
       const dmarc = current.find((record) => record.value.startsWith('v=DMARC1'))!;
-      await provider.applyZone('example.com', [change({ action: 'update', name: '_dmarc.example.com', before: [dmarc.value], after: ['v=DMARC1; p=reject'], ttlBefore: 3600, ttlAfter: 3600 })], current);
+      await provider.applyZone(
+        'example.com',
+        [
+          change({
+            action: 'update',
+            name: '_dmarc.example.com',
+            before: [dmarc.value],
+            after: ['v=DMARC1; p=reject'],
+            ttlBefore: 3600,
+            ttlAfter: 3600,
+          }),
+        ],
+        current,
+      );
       const after: TxtRecord[] = await provider.listTxt('example.com', ['_dmarc.example.com']);
       expect(after.map((record) => record.value).sort()).toEqual(['google-site-verification=Zm9vYmFyYmF6', 'v=DMARC1; p=reject']);
       expect(server.requests.filter((request) => request.path === '/zones')).toHaveLength(1);
@@ -424,7 +588,11 @@ describe('TXT codec', () => {
       { name: '_dmarc.example.com', ttl: 300, value: 'v=spf1 -all', id: 'a'.repeat(32) },
       { name: '_dmarc.example.com', ttl: 300, value: 'v=DMARC1; p=none', id: 'b'.repeat(32) },
     ];
-    const ops = batchOperations('example.com', [change({ action: 'delete', name: '_dmarc.example.com', before: ['v=DMARC1; p=none'], ttlBefore: 300 })], current);
+    const ops = batchOperations(
+      'example.com',
+      [change({ action: 'delete', name: '_dmarc.example.com', before: ['v=DMARC1; p=none'], ttlBefore: 300 })],
+      current,
+    );
     expect(ops).toEqual({ deletes: [{ id: 'b'.repeat(32) }], patches: [], posts: [] });
   });
 });

@@ -15,7 +15,12 @@ import {
   runCloudflareSandboxCommand,
   startCloudflareSandbox,
 } from '../../scripts/dns/sandbox/cloudflare-api.ts';
-import type { CloudflareSandbox, CloudflareSandboxApi, CloudflareSandboxOptions, ZoneSeed } from '../../scripts/dns/sandbox/cloudflare-api.ts';
+import type {
+  CloudflareSandbox,
+  CloudflareSandboxApi,
+  CloudflareSandboxOptions,
+  ZoneSeed,
+} from '../../scripts/dns/sandbox/cloudflare-api.ts';
 
 const FIXTURE = 'test/fixtures/dns/cloudflare-zones.json';
 const IN_PROCESS = 'http://sandbox.invalid/client/v4';
@@ -108,19 +113,27 @@ describe('dns_records listing', () => {
       (await all(client.dns.records.list({ zone_id: id, ...params }))).map((record) => `${record.type} ${record.name}`);
 
     expect(await names({ type: 'MX' })).toEqual(['MX example.com', 'MX example.com']);
-    expect(await names({ type: 'TXT', name: { exact: '_DMARC.Example.COM' } })).toEqual(['TXT _dmarc.example.com', 'TXT _dmarc.example.com']);
+    expect(await names({ type: 'TXT', name: { exact: '_DMARC.Example.COM' } })).toEqual([
+      'TXT _dmarc.example.com',
+      'TXT _dmarc.example.com',
+    ]);
     expect(await names({ type: 'TXT', name: { contains: '_dmarc' } })).toHaveLength(6);
     expect(await names({ name: { startswith: '_dmarc.d' } })).toEqual(['TXT _dmarc.dup.example.com', 'TXT _dmarc.dup.example.com']);
     expect(await names({ name: { endswith: '._domainkey.example.com' } })).toEqual(['TXT selector1._domainkey.example.com']);
     expect(await names({ content: { contains: 'P=REJECT' } })).toEqual(['TXT _dmarc.dup.example.com']);
-    expect(await names({ type: 'CNAME', name: { exact: 'www.example.com' }, match: 'any' })).toEqual(['AAAA www.example.com', 'CNAME mail.example.com']);
+    expect(await names({ type: 'CNAME', name: { exact: 'www.example.com' }, match: 'any' })).toEqual([
+      'AAAA www.example.com',
+      'CNAME mail.example.com',
+    ]);
     expect(await names({ type: 'TXT', name: { exact: 'missing.example.com' } })).toEqual([]);
   });
 
   test('the bare name= filter is name.exact', async () => {
     const { api, client } = sandbox();
     const id = await zoneId(client, 'example.com');
-    const response = await api.fetch(`${IN_PROCESS}/zones/${id}/dns_records?name=_dmarc.legacy.example.com`, { headers: { authorization: `Bearer ${api.token}` } });
+    const response = await api.fetch(`${IN_PROCESS}/zones/${id}/dns_records?name=_dmarc.legacy.example.com`, {
+      headers: { authorization: `Bearer ${api.token}` },
+    });
     const body = (await response.json()) as { success: boolean; result: { content: string }[]; result_info: { total_count: number } };
     expect(body.success).toBe(true);
     expect(body.result.map((record) => record.content)).toEqual(['v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com']);
@@ -131,16 +144,44 @@ describe('dns_records writes', () => {
   test('create, get, patch (keeps comment), put (resets it), delete; ids and timestamps', async () => {
     const { client } = sandbox({ now: () => new Date('2026-11-01T00:00:00Z') });
     const zone_id = await zoneId(client, 'example.org');
-    const created = await client.dns.records.create({ zone_id, type: 'TXT', name: '_dmarc', content: '"v=DMARC1; p=none"', ttl: 3600, comment: 'dmarcops' });
-    expect(created).toMatchObject({ name: '_dmarc.example.org', type: 'TXT', content: '"v=DMARC1; p=none"', ttl: 3600, proxied: false, proxiable: false, comment: 'dmarcops', tags: [] });
+    const created = await client.dns.records.create({
+      zone_id,
+      type: 'TXT',
+      name: '_dmarc',
+      content: '"v=DMARC1; p=none"',
+      ttl: 3600,
+      comment: 'dmarcops',
+    });
+    expect(created).toMatchObject({
+      name: '_dmarc.example.org',
+      type: 'TXT',
+      content: '"v=DMARC1; p=none"',
+      ttl: 3600,
+      proxied: false,
+      proxiable: false,
+      comment: 'dmarcops',
+      tags: [],
+    });
     expect(created.id).toMatch(/^[0-9a-f]{32}$/);
     expect(created.created_on).toBe('2026-11-01T00:00:00.000Z');
     expect(created.modified_on).toBe('2026-11-01T00:00:00.000Z');
     expect((await client.dns.records.get(created.id, { zone_id })).content).toBe('"v=DMARC1; p=none"');
 
-    const patched = await client.dns.records.edit(created.id, { zone_id, type: 'TXT', name: '_dmarc.example.org', content: '"v=DMARC1; p=reject"', ttl: 300 });
+    const patched = await client.dns.records.edit(created.id, {
+      zone_id,
+      type: 'TXT',
+      name: '_dmarc.example.org',
+      content: '"v=DMARC1; p=reject"',
+      ttl: 300,
+    });
     expect(patched).toMatchObject({ id: created.id, content: '"v=DMARC1; p=reject"', ttl: 300, comment: 'dmarcops' });
-    const put = await client.dns.records.update(created.id, { zone_id, type: 'TXT', name: '_dmarc.example.org', content: '"v=DMARC1; p=quarantine"', ttl: 1 });
+    const put = await client.dns.records.update(created.id, {
+      zone_id,
+      type: 'TXT',
+      name: '_dmarc.example.org',
+      content: '"v=DMARC1; p=quarantine"',
+      ttl: 1,
+    });
     expect(put).toMatchObject({ id: created.id, content: '"v=DMARC1; p=quarantine"', ttl: 1, comment: null });
 
     expect(await client.dns.records.delete(created.id, { zone_id })).toEqual({ id: created.id });
@@ -162,11 +203,15 @@ describe('dns_records writes', () => {
   test('an identical record is refused with 81058; a CNAME conflict with 81053', async () => {
     const { client } = sandbox();
     const zone_id = await zoneId(client, 'example.com');
-    const duplicate = await failure(client.dns.records.create({ zone_id, type: 'TXT', name: '_dmarc.dup.example.com', content: '"v=DMARC1; p=none"', ttl: 1 }));
+    const duplicate = await failure(
+      client.dns.records.create({ zone_id, type: 'TXT', name: '_dmarc.dup.example.com', content: '"v=DMARC1; p=none"', ttl: 1 }),
+    );
     expect(duplicate).toBeInstanceOf(BadRequestError);
     expect(duplicate.errors).toEqual([{ code: 81058, message: 'An identical record already exists.' }]);
     // Quoted and unquoted forms of one string publish the same record.
-    const unquoted = await failure(client.dns.records.create({ zone_id, type: 'TXT', name: '_dmarc.dup.example.com', content: 'v=DMARC1; p=none', ttl: 1 }));
+    const unquoted = await failure(
+      client.dns.records.create({ zone_id, type: 'TXT', name: '_dmarc.dup.example.com', content: 'v=DMARC1; p=none', ttl: 1 }),
+    );
     expect(unquoted.errors[0]?.code).toBe(81058);
     const cname = await failure(client.dns.records.create({ zone_id, type: 'A', name: 'mail.example.com', content: '192.0.2.1', ttl: 1 }));
     expect(cname.errors[0]?.code).toBe(81053);
@@ -177,7 +222,13 @@ describe('dns_records writes', () => {
     const zone_id = await zoneId(client, 'example.org');
     const ttl = await failure(client.dns.records.create({ zone_id, type: 'TXT', name: 'x', content: '"a"', ttl: 30 }));
     expect(ttl.status).toBe(400);
-    expect(ttl.errors).toEqual([{ code: 1004, message: 'DNS Validation Error', error_chain: [{ code: 9021, message: 'Invalid TTL. Must be between 60 and 86400 seconds, or 1 for automatic.' }] }]);
+    expect(ttl.errors).toEqual([
+      {
+        code: 1004,
+        message: 'DNS Validation Error',
+        error_chain: [{ code: 9021, message: 'Invalid TTL. Must be between 60 and 86400 seconds, or 1 for automatic.' }],
+      },
+    ]);
     const a = await failure(client.dns.records.create({ zone_id, type: 'A', name: 'x', content: '300.1.1.1', ttl: 1 }));
     expect(a.errors).toEqual([{ code: 9005, message: 'Content for A record must be a valid IPv4 address.' }]);
     for (const content of ['"this', '"these" ones"', '"a" "b']) {
@@ -208,7 +259,13 @@ describe('dns_records writes', () => {
     const refused = await failure(strict.client.dns.records.create({ zone_id, type: 'TXT', name: '_dmarc', content: `"${long}"`, ttl: 1 }));
     expect(refused.errors[0]?.code).toBe(9005);
     expect(refused.errors[0]?.message).toMatch(/each may have at most 255/);
-    const ok = await strict.client.dns.records.create({ zone_id, type: 'TXT', name: '_dmarc', content: `"${long.slice(0, 255)}" "${long.slice(255)}"`, ttl: 1 });
+    const ok = await strict.client.dns.records.create({
+      zone_id,
+      type: 'TXT',
+      name: '_dmarc',
+      content: `"${long.slice(0, 255)}" "${long.slice(255)}"`,
+      ttl: 1,
+    });
     expect(ok.content).toBe(`"${long.slice(0, 255)}" "${long.slice(255)}"`);
   });
 });
@@ -220,13 +277,15 @@ describe('batch', () => {
     const [none, reject] = await all(client.dns.records.list({ zone_id, name: { exact: '_dmarc.dup.example.com' } }));
     // The post re-creates the content the delete frees, and the patch takes the content the put frees:
     // only the documented order makes this succeed.
-    const result = await client.dns.records.batch({
-      zone_id,
-      posts: [{ type: 'TXT', name: '_dmarc.dup.example.com', content: '"v=DMARC1; p=none"', ttl: 60 }],
-      puts: [{ id: reject!.id, type: 'TXT', name: '_dmarc.dup.example.com', content: '"v=DMARC1; p=quarantine"', ttl: 60 }],
-      patches: [{ id: none!.id, type: 'TXT', name: '_dmarc.dup.example.com', content: '"v=DMARC1; p=reject"', ttl: 60 }],
-      deletes: [{ id: reject!.id }],
-    }).catch((error: APIError) => error);
+    const result = await client.dns.records
+      .batch({
+        zone_id,
+        posts: [{ type: 'TXT', name: '_dmarc.dup.example.com', content: '"v=DMARC1; p=none"', ttl: 60 }],
+        puts: [{ id: reject!.id, type: 'TXT', name: '_dmarc.dup.example.com', content: '"v=DMARC1; p=quarantine"', ttl: 60 }],
+        patches: [{ id: none!.id, type: 'TXT', name: '_dmarc.dup.example.com', content: '"v=DMARC1; p=reject"', ttl: 60 }],
+        deletes: [{ id: reject!.id }],
+      })
+      .catch((error: APIError) => error);
     // The put targets the record the delete removed first: the batch fails as a whole.
     expect((result as APIError).errors).toEqual([{ code: 81044, message: 'Record does not exist.', source: { pointer: '/puts/0/id' } }]);
 
@@ -239,10 +298,13 @@ describe('batch', () => {
     expect(ok.deletes?.map((record) => record.id)).toEqual([reject!.id]);
     expect(ok.patches?.map((record) => record.content)).toEqual(['"v=DMARC1; p=quarantine"']);
     expect(ok.posts?.map((record) => record.content)).toEqual(['"v=DMARC1; p=reject"']);
-    expect(api.records('example.com').filter((record) => record.name === '_dmarc.dup.example.com').map((record) => record.content).sort()).toEqual([
-      '"v=DMARC1; p=quarantine"',
-      '"v=DMARC1; p=reject"',
-    ]);
+    expect(
+      api
+        .records('example.com')
+        .filter((record) => record.name === '_dmarc.dup.example.com')
+        .map((record) => record.content)
+        .sort(),
+    ).toEqual(['"v=DMARC1; p=quarantine"', '"v=DMARC1; p=reject"']);
   });
 
   test('all or nothing: one invalid operation leaves the zone exactly as it was', async () => {
@@ -250,16 +312,25 @@ describe('batch', () => {
     const zone_id = await zoneId(client, 'example.com');
     const before = api.records('example.com');
     const [dmarc] = await all(client.dns.records.list({ zone_id, name: { exact: '_dmarc.legacy.example.com' } }));
-    const error = await failure(client.dns.records.batch({
-      zone_id,
-      deletes: [{ id: dmarc!.id }],
-      posts: [
-        { type: 'TXT', name: '_dmarc.new.example.com', content: '"v=DMARC1; p=none"', ttl: 300 },
-        { type: 'TXT', name: '_dmarc.bad.example.com', content: '"v=DMARC1; p=none"', ttl: 5 },
-      ],
-    }));
+    const error = await failure(
+      client.dns.records.batch({
+        zone_id,
+        deletes: [{ id: dmarc!.id }],
+        posts: [
+          { type: 'TXT', name: '_dmarc.new.example.com', content: '"v=DMARC1; p=none"', ttl: 300 },
+          { type: 'TXT', name: '_dmarc.bad.example.com', content: '"v=DMARC1; p=none"', ttl: 5 },
+        ],
+      }),
+    );
     expect(error).toBeInstanceOf(BadRequestError);
-    expect(error.errors).toEqual([{ code: 1004, message: 'DNS Validation Error', error_chain: [{ code: 9021, message: 'Invalid TTL. Must be between 60 and 86400 seconds, or 1 for automatic.' }], source: { pointer: '/posts/1' } }]);
+    expect(error.errors).toEqual([
+      {
+        code: 1004,
+        message: 'DNS Validation Error',
+        error_chain: [{ code: 9021, message: 'Invalid TTL. Must be between 60 and 86400 seconds, or 1 for automatic.' }],
+        source: { pointer: '/posts/1' },
+      },
+    ]);
     expect(api.records('example.com')).toEqual(before);
   });
 
@@ -281,7 +352,10 @@ describe('errors and auth', () => {
     const error = await failure(client.dns.records.list({ zone_id: '0123456789abcdef0123456789abcdef' }));
     expect(error).toBeInstanceOf(NotFoundError);
     expect(error.errors).toEqual([
-      { code: 7003, message: 'Could not route to /zones/0123456789abcdef0123456789abcdef/dns_records, perhaps your object identifier is invalid?' },
+      {
+        code: 7003,
+        message: 'Could not route to /zones/0123456789abcdef0123456789abcdef/dns_records, perhaps your object identifier is invalid?',
+      },
       { code: 7000, message: 'No route for that URI' },
     ]);
     const route = await failure(client.get('/nothing/here'));
@@ -295,8 +369,14 @@ describe('errors and auth', () => {
       return { status: response.status, body: (await response.json()) as { success: boolean; errors: { code: number }[] } };
     };
     expect(await call({})).toMatchObject({ status: 400, body: { success: false, errors: [{ code: 9106 }] } });
-    expect(await call({ authorization: 'Token abc' })).toMatchObject({ status: 400, body: { errors: [{ code: 6003, error_chain: [{ code: 6111 }] }] } });
-    expect(await call({ authorization: 'Bearer wrong' })).toMatchObject({ status: 403, body: { errors: [{ code: 10000, message: 'Authentication error' }] } });
+    expect(await call({ authorization: 'Token abc' })).toMatchObject({
+      status: 400,
+      body: { errors: [{ code: 6003, error_chain: [{ code: 6111 }] }] },
+    });
+    expect(await call({ authorization: 'Bearer wrong' })).toMatchObject({
+      status: 403,
+      body: { errors: [{ code: 10000, message: 'Authentication error' }] },
+    });
     expect(await call({ authorization: 'Bearer read-only-token' })).toMatchObject({ status: 200, body: { success: true } });
 
     const reader = new Cloudflare({ apiToken: 'read-only-token', baseURL: IN_PROCESS, fetch: api.fetch, maxRetries: 0 });
@@ -353,7 +433,13 @@ describe('faults', () => {
     await client.zones.list({ name: 'example.org' });
     const zone_id = await zoneId(client, 'example.org');
     await client.dns.records.list({ zone_id });
-    expect(api.requests.map((request) => `${request.status}${request.fault ? ` ${request.fault}` : ''}`)).toEqual(['200', '503 server-error', '200', '0 reset', '200']);
+    expect(api.requests.map((request) => `${request.status}${request.fault ? ` ${request.fault}` : ''}`)).toEqual([
+      '200',
+      '503 server-error',
+      '200',
+      '0 reset',
+      '200',
+    ]);
 
     const error = await failure(client.dns.records.create({ zone_id, type: 'TXT', name: 'x', content: '"x"', ttl: 1 }));
     expect(error.status).toBe(500);
@@ -400,7 +486,15 @@ describe('over HTTP', () => {
     const err: string[] = [];
     const stop = new AbortController();
     let ready: CloudflareSandbox | undefined;
-    const run = runCloudflareSandboxCommand({ port: 0, zones: FIXTURE, token: 'cli-token', out: (line) => out.push(line), err: (line) => err.push(line), signal: stop.signal, onReady: (sandbox) => (ready = sandbox) });
+    const run = runCloudflareSandboxCommand({
+      port: 0,
+      zones: FIXTURE,
+      token: 'cli-token',
+      out: (line) => out.push(line),
+      err: (line) => err.push(line),
+      signal: stop.signal,
+      onReady: (sandbox) => (ready = sandbox),
+    });
     await expect.poll(() => ready).toBeDefined();
     expect(out).toEqual([`export CLOUDFLARE_BASE_URL=${ready!.baseURL}`, 'export CLOUDFLARE_API_TOKEN=cli-token']);
     expect(err[0]).toBe(`Cloudflare API sandbox: 2 zones, 15 records from ${FIXTURE}`);
@@ -417,14 +511,21 @@ describe('over HTTP', () => {
     const dir = await mkdtemp(join(tmpdir(), 'cf-zones-'));
     try {
       const file = join(dir, 'zones.json');
-      await writeFile(file, JSON.stringify({ zones: [{ name: 'example.com', records: [{ type: 'TXT', name: '_dmarc', content: '"x"', ttl: 5 }] }] }));
+      await writeFile(
+        file,
+        JSON.stringify({ zones: [{ name: 'example.com', records: [{ type: 'TXT', name: '_dmarc', content: '"x"', ttl: 5 }] }] }),
+      );
       const error = await loadZonesFile(file).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(DmarcopsError);
       expect((error as DmarcopsError).code).toBe('sandbox-zones-invalid');
       expect((error as DmarcopsError).exitCode).toBe(2);
-      expect((error as Error).message).toBe(`${file}: zones[0].records[0] (TXT _dmarc): DNS Validation Error (1004): Invalid TTL. Must be between 60 and 86400 seconds, or 1 for automatic. (9021)`);
+      expect((error as Error).message).toBe(
+        `${file}: zones[0].records[0] (TXT _dmarc): DNS Validation Error (1004): Invalid TTL. Must be between 60 and 86400 seconds, or 1 for automatic. (9021)`,
+      );
       await writeFile(file, JSON.stringify({ zones: [{ name: 'example.com', records: [{ type: 'TXT', content: '"x"' }] }] }));
-      await expect(loadZonesFile(file)).rejects.toThrow(`${file}: zones[0].records[0].name: expected a string such as "_dmarc.example.com"`);
+      await expect(loadZonesFile(file)).rejects.toThrow(
+        `${file}: zones[0].records[0].name: expected a string such as "_dmarc.example.com"`,
+      );
       await writeFile(file, '[]');
       await expect(loadZonesFile(file)).rejects.toThrow(`${file}: top level: expected { "zones": [ … ] }`);
     } finally {

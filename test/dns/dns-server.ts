@@ -49,10 +49,12 @@ function answer(query: Buffer, lookup: (name: string) => string[][], queries: st
 
   const records = qtype === 16 ? lookup(name) : [];
   const answers = records.map((strings) => {
-    const rdata = Buffer.concat(strings.map((text) => {
-      const bytes = Buffer.from(text, 'utf8');
-      return Buffer.concat([Buffer.from([bytes.length]), bytes]);
-    }));
+    const rdata = Buffer.concat(
+      strings.map((text) => {
+        const bytes = Buffer.from(text, 'utf8');
+        return Buffer.concat([Buffer.from([bytes.length]), bytes]);
+      }),
+    );
     const head = Buffer.alloc(12);
     head.writeUInt16BE(0xc00c, 0); // pointer to the question name
     head.writeUInt16BE(16, 2); // TXT

@@ -48,8 +48,15 @@ function variables(time: number, fudge: number, error = 0, other: Buffer = Buffe
 }
 
 /** A response to `request` as a server signs it (RFC 8945 §4.3.1): MAC over request MAC, response, variables. */
-function serverResponse(requestMac: Buffer, options: { id: number; time?: number; secret?: Buffer; error?: number; macLength?: number }): Buffer {
-  const body = encodeMessage({ id: options.id, opcode: OPCODE.QUERY, questions: [{ name: '_dmarc.example.test', type: RR_TYPE.TXT, class: RR_CLASS.IN }] });
+function serverResponse(
+  requestMac: Buffer,
+  options: { id: number; time?: number; secret?: Buffer; error?: number; macLength?: number },
+): Buffer {
+  const body = encodeMessage({
+    id: options.id,
+    opcode: OPCODE.QUERY,
+    questions: [{ name: '_dmarc.example.test', type: RR_TYPE.TXT, class: RR_CLASS.IN }],
+  });
   body.writeUInt16BE(body.readUInt16BE(2) | 0x8000 | 0x0400, 2); // QR, AA
   const time = options.time ?? NOW;
   const mac = createHmac('sha256', options.secret ?? KEY.secret)
@@ -61,8 +68,24 @@ function serverResponse(requestMac: Buffer, options: { id: number; time?: number
     .subarray(0, options.macLength ?? 32);
   const time48 = Buffer.alloc(6);
   time48.writeUIntBE(time, 0, 6);
-  const data = Buffer.concat([Buffer.from([11, ...Buffer.from('hmac-sha256'), 0]), time48, u16(300), u16(mac.length), mac, u16(options.id), u16(options.error ?? 0), u16(0)]);
-  const tsig = Buffer.concat([Buffer.from([12, ...Buffer.from('dmarcops-key'), 0]), u16(RR_TYPE.TSIG), u16(RR_CLASS.ANY), Buffer.alloc(4), u16(data.length), data]);
+  const data = Buffer.concat([
+    Buffer.from([11, ...Buffer.from('hmac-sha256'), 0]),
+    time48,
+    u16(300),
+    u16(mac.length),
+    mac,
+    u16(options.id),
+    u16(options.error ?? 0),
+    u16(0),
+  ]);
+  const tsig = Buffer.concat([
+    Buffer.from([12, ...Buffer.from('dmarcops-key'), 0]),
+    u16(RR_TYPE.TSIG),
+    u16(RR_CLASS.ANY),
+    Buffer.alloc(4),
+    u16(data.length),
+    data,
+  ]);
   const wire = Buffer.concat([body, tsig]);
   wire.writeUInt16BE(1, 10);
   return wire;
@@ -70,7 +93,15 @@ function serverResponse(requestMac: Buffer, options: { id: number; time?: number
 
 describe('names', () => {
   it('encodes plain labels in lower case and refuses what is not a plain name', () => {
-    expect([...encodeName('_DMARC.Example.Test.')]).toEqual([6, ...Buffer.from('_dmarc'), 7, ...Buffer.from('example'), 4, ...Buffer.from('test'), 0]);
+    expect([...encodeName('_DMARC.Example.Test.')]).toEqual([
+      6,
+      ...Buffer.from('_dmarc'),
+      7,
+      ...Buffer.from('example'),
+      4,
+      ...Buffer.from('test'),
+      0,
+    ]);
     expect([...encodeName('')]).toEqual([0]);
     expect(() => encodeName('a..b')).toThrow(/empty label/);
     expect(() => encodeName(`${'a'.repeat(64)}.test`)).toThrow(/longer than 63/);
@@ -111,22 +142,36 @@ describe('messages', () => {
       authorities: [{ name: '_dmarc.example.test', type: RR_TYPE.TXT, class: RR_CLASS.IN, ttl: 300, data: encodeTxtData(['v=DMARC1']) }],
     });
     const decoded = decodeMessage(wire);
-    expect(decoded).toMatchObject({ id: 0x1234, response: false, opcode: OPCODE.UPDATE, questions: [{ name: 'example.test', type: RR_TYPE.SOA, class: 1 }] });
+    expect(decoded).toMatchObject({
+      id: 0x1234,
+      response: false,
+      opcode: OPCODE.UPDATE,
+      questions: [{ name: 'example.test', type: RR_TYPE.SOA, class: 1 }],
+    });
     expect(decoded.answers.map(({ name, type, class: klass, ttl, data }) => ({ name, type, klass, ttl, length: data.length }))).toEqual([
       { name: '_dmarc.example.test', type: RR_TYPE.TXT, klass: 254, ttl: 0, length: 0 },
     ]);
-    expect(decoded.authorities.map(({ ttl, data }) => ({ ttl, strings: decodeTxtData(data).map((octets) => Buffer.from(octets).toString()) }))).toEqual([
-      { ttl: 300, strings: ['v=DMARC1'] },
-    ]);
+    expect(
+      decoded.authorities.map(({ ttl, data }) => ({ ttl, strings: decodeTxtData(data).map((octets) => Buffer.from(octets).toString()) })),
+    ).toEqual([{ ttl: 300, strings: ['v=DMARC1'] }]);
   });
 
   it('refuses truncated messages, octets after the last record, and a TSIG that is not last', () => {
-    const wire = encodeMessage({ id: 1, opcode: OPCODE.QUERY, questions: [{ name: 'example.test', type: RR_TYPE.TXT, class: RR_CLASS.IN }] });
+    const wire = encodeMessage({
+      id: 1,
+      opcode: OPCODE.QUERY,
+      questions: [{ name: 'example.test', type: RR_TYPE.TXT, class: RR_CLASS.IN }],
+    });
     expect(() => decodeMessage(wire.subarray(0, 10))).toThrow(/shorter than a header/);
     expect(() => decodeMessage(wire.subarray(0, wire.length - 1))).toThrow(/runs past the end/);
     expect(() => decodeMessage(Buffer.concat([wire, Buffer.from([0])]))).toThrow(/1 octets after the last record/);
     const { wire: signed } = signMessage(wire, KEY, NOW);
-    const record = encodeMessage({ id: 0, opcode: 0, questions: [], additionals: [{ name: 'x', type: RR_TYPE.A, class: 1, ttl: 0, data: new Uint8Array(4) }] });
+    const record = encodeMessage({
+      id: 0,
+      opcode: 0,
+      questions: [],
+      additionals: [{ name: 'x', type: RR_TYPE.A, class: 1, ttl: 0, data: new Uint8Array(4) }],
+    });
     const extra = Buffer.concat([signed, record.subarray(12)]);
     extra.writeUInt16BE(2, 10);
     expect(() => decodeMessage(extra)).toThrow(/TSIG record that is not the last/);
@@ -135,13 +180,24 @@ describe('messages', () => {
 
 describe('TSIG (RFC 8945)', () => {
   it('signs with a MAC over the message and the TSIG variables, and appends the TSIG RR', () => {
-    const message = encodeMessage({ id: 0xbeef, opcode: OPCODE.QUERY, questions: [{ name: '_dmarc.example.test', type: RR_TYPE.TXT, class: RR_CLASS.IN }] });
+    const message = encodeMessage({
+      id: 0xbeef,
+      opcode: OPCODE.QUERY,
+      questions: [{ name: '_dmarc.example.test', type: RR_TYPE.TXT, class: RR_CLASS.IN }],
+    });
     const { wire, mac } = signMessage(message, KEY, NOW);
     expect(mac).toEqual(createHmac('sha256', KEY.secret).update(message).update(variables(NOW, 300)).digest());
     const decoded = decodeMessage(wire);
     expect(wire.readUInt16BE(10)).toBe(1);
     expect(decoded.additionals).toEqual([]);
-    expect(decoded.tsig).toMatchObject({ keyName: 'dmarcops-key', algorithm: 'hmac-sha256', timeSigned: NOW, fudge: 300, originalId: 0xbeef, error: 0 });
+    expect(decoded.tsig).toMatchObject({
+      keyName: 'dmarcops-key',
+      algorithm: 'hmac-sha256',
+      timeSigned: NOW,
+      fudge: 300,
+      originalId: 0xbeef,
+      error: 0,
+    });
     expect(Buffer.from(decoded.tsig?.mac ?? [])).toEqual(mac);
     expect(wire.subarray(0, message.length).subarray(12)).toEqual(message.subarray(12));
   });
@@ -155,12 +211,21 @@ describe('TSIG (RFC 8945)', () => {
     // The response is matched to its request through the request MAC.
     expect(verifyResponse(good, decodeMessage(good), KEY, createHmac('sha256', 'other request').digest(), NOW).status).toBe('invalid');
 
-    expect(check(serverResponse(requestMac, { id: 7, secret: Buffer.alloc(32, 1) }))).toEqual({ status: 'invalid', reason: 'its MAC does not match (not signed with this key)' });
+    expect(check(serverResponse(requestMac, { id: 7, secret: Buffer.alloc(32, 1) }))).toEqual({
+      status: 'invalid',
+      reason: 'its MAC does not match (not signed with this key)',
+    });
     const altered = Buffer.from(good);
     altered[3] = (altered[3] ?? 0) | 0x03; // RCODE NXDOMAIN
     expect(check(altered)).toMatchObject({ status: 'invalid' });
-    expect(check(serverResponse(requestMac, { id: 7, macLength: 16 }))).toEqual({ status: 'invalid', reason: 'its MAC is 16 octets, not 32' });
-    expect(check(good, NOW + 301)).toMatchObject({ status: 'invalid', reason: expect.stringMatching(/301 s from this machine's clock \(fudge 300 s\)/) });
+    expect(check(serverResponse(requestMac, { id: 7, macLength: 16 }))).toEqual({
+      status: 'invalid',
+      reason: 'its MAC is 16 octets, not 32',
+    });
+    expect(check(good, NOW + 301)).toMatchObject({
+      status: 'invalid',
+      reason: expect.stringMatching(/301 s from this machine's clock \(fudge 300 s\)/),
+    });
     expect(check(good, NOW - 300)).toEqual({ status: 'verified' });
     expect(verifyResponse(good, decodeMessage(good), { ...KEY, name: 'other-key' }, requestMac, NOW)).toMatchObject({
       status: 'invalid',

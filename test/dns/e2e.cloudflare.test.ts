@@ -63,7 +63,9 @@ function zones(extra: { zone: string; record: RecordSeed }[] = []): ZoneSeed[] {
 }
 
 const DOMAIN_FILES: Record<string, string> = {
-  '_defaults.yaml': ['policy: none', 'dns:', '  provider: cloudflare', '  ttl: 3600', 'owners:', '  - "@example-org/mail-admins"', ''].join('\n'),
+  '_defaults.yaml': ['policy: none', 'dns:', '  provider: cloudflare', '  ttl: 3600', 'owners:', '  - "@example-org/mail-admins"', ''].join(
+    '\n',
+  ),
   'example.com.yaml': ['policy: quarantine', 'reports:', '  - dmarc@example.com', 'dns:', '  zone: example.com', ''].join('\n'),
   'mail.example.com.yaml': ['policy: reject', 'reports:', '  - dmarc@example.com', 'dns:', '  zone: example.com', ''].join('\n'),
   // Reports to a mailbox in another managed zone: dmarcops publishes example.net._report._dmarc.example.com.
@@ -138,12 +140,33 @@ describe('dmarcops plan / apply against the Cloudflare sandbox', () => {
     const before = snapshot();
 
     const plan = await planJson();
-    const changes = plan.changes.map(({ action, zone, name, before: was, after, risky }) => ({ action, zone, name, before: was, after, risky }));
+    const changes = plan.changes.map(({ action, zone, name, before: was, after, risky }) => ({
+      action,
+      zone,
+      name,
+      before: was,
+      after,
+      risky,
+    }));
     expect(changes).toEqual(
       expect.arrayContaining([
-        { action: 'update', zone: 'example.com', name: '_dmarc.example.com', before: [DUPLICATE, STALE].sort(), after: [WANT.apex], risky: false },
+        {
+          action: 'update',
+          zone: 'example.com',
+          name: '_dmarc.example.com',
+          before: [DUPLICATE, STALE].sort(),
+          after: [WANT.apex],
+          risky: false,
+        },
         { action: 'create', zone: 'example.com', name: '_dmarc.mail.example.com', before: null, after: [WANT.mail], risky: false },
-        { action: 'create', zone: 'example.com', name: 'example.net._report._dmarc.example.com', before: null, after: [WANT.auth], risky: false },
+        {
+          action: 'create',
+          zone: 'example.com',
+          name: 'example.net._report._dmarc.example.com',
+          before: null,
+          after: [WANT.auth],
+          risky: false,
+        },
         { action: 'create', zone: 'example.net', name: '_dmarc.example.net', before: null, after: [WANT.net], risky: false },
       ]),
     );
@@ -158,7 +181,9 @@ describe('dmarcops plan / apply against the Cloudflare sandbox', () => {
 
     const posted = batches();
     expect(posted).toHaveLength(2);
-    expect(posted.map((request) => request.path).sort()).toEqual([`/zones/${zoneId('example.com')}/dns_records/batch`, `/zones/${zoneId('example.net')}/dns_records/batch`].sort());
+    expect(posted.map((request) => request.path).sort()).toEqual(
+      [`/zones/${zoneId('example.com')}/dns_records/batch`, `/zones/${zoneId('example.net')}/dns_records/batch`].sort(),
+    );
     expect(posted.every((request) => request.status === 200)).toBe(true);
     expect(writes()).toHaveLength(2); // nothing but the batches wrote
 
@@ -212,13 +237,21 @@ describe('dmarcops plan / apply against the Cloudflare sandbox', () => {
 
   test('a policy downgrade (reject → none) is refused without --force and applied with it', async () => {
     expect((await cli('apply')).code).toBe(0);
-    await writeFile(join(dir, 'domains', 'mail.example.com.yaml'), DOMAIN_FILES['mail.example.com.yaml']?.replace('policy: reject', 'policy: none') ?? '');
+    await writeFile(
+      join(dir, 'domains', 'mail.example.com.yaml'),
+      DOMAIN_FILES['mail.example.com.yaml']?.replace('policy: reject', 'policy: none') ?? '',
+    );
     const converged = snapshot();
     const batchesBefore = batches().length;
 
     const plan = await planJson();
     expect(plan.changes).toHaveLength(1);
-    expect(plan.changes[0]).toMatchObject({ action: 'update', name: '_dmarc.mail.example.com', risky: true, after: ['v=DMARC1; p=none; rua=mailto:dmarc@example.com'] });
+    expect(plan.changes[0]).toMatchObject({
+      action: 'update',
+      name: '_dmarc.mail.example.com',
+      risky: true,
+      after: ['v=DMARC1; p=none; rua=mailto:dmarc@example.com'],
+    });
 
     const refused = await cli('apply');
     expect(refused.code).toBe(1);
@@ -250,7 +283,14 @@ describe('dmarcops plan / apply against the Cloudflare sandbox', () => {
 
   test('a batch the API fails (500, not retried) leaves that zone unchanged; the next run completes it', async () => {
     const before = snapshot();
-    sandbox.inject({ kind: 'server-error', status: 500, method: 'POST', path: `/zones/${zoneId('example.com')}/dns_records/batch`, shouldRetry: false, times: 1 });
+    sandbox.inject({
+      kind: 'server-error',
+      status: 500,
+      method: 'POST',
+      path: `/zones/${zoneId('example.com')}/dns_records/batch`,
+      shouldRetry: false,
+      times: 1,
+    });
     const failed = await cli('apply');
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain('apply failed or did not converge');
@@ -264,7 +304,9 @@ describe('dmarcops plan / apply against the Cloudflare sandbox', () => {
 
   test('a batch with a record the API rejects (TXT beside a CNAME) fails as a whole: the zone is exactly as before', async () => {
     await sandbox.stop();
-    await setup([{ zone: 'example.com', record: { type: 'CNAME', name: '_dmarc.mail.example.com', content: 'dmarc.esp.example', ttl: 300 } }]);
+    await setup([
+      { zone: 'example.com', record: { type: 'CNAME', name: '_dmarc.mail.example.com', content: 'dmarc.esp.example', ttl: 300 } },
+    ]);
     const before = snapshot();
     const failed = await cli('apply');
     expect(failed.code).toBe(1);
@@ -279,12 +321,27 @@ describe('dmarcops plan / apply against the Cloudflare sandbox', () => {
 });
 
 describe('MTA-STS and TLS reporting records through the sandbox', () => {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' } });
+  const git = (...args: string[]) =>
+    execFileSync('git', args, {
+      cwd: dir,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 't',
+        GIT_AUTHOR_EMAIL: 't@example.com',
+        GIT_COMMITTER_NAME: 't',
+        GIT_COMMITTER_EMAIL: 't@example.com',
+      },
+    });
   const HANDMADE = 'v=STSv1; id=20240101000000';
   const VENDOR = 'tls-vendor-verification=42';
   const WITH_TRANSPORT = `${DOMAIN_FILES['example.com.yaml']}tls_reports: [tls-reports@example.com]\nmta_sts:\n  mode: testing\n  mx: [mx1.example.com, mx2.example.com]\n  max_age: 86400\n`;
   const stsId = policyFileId(formatMtaStsPolicy({ mode: 'testing', mx: ['mx1.example.com', 'mx2.example.com'], maxAge: 86400 }));
-  const values = (name: string) => (sandbox.api.records('example.com') as SandboxRecord[]).filter((record) => record.type === 'TXT' && record.name === name).map((record) => JSON.parse(record.content) as string).sort();
+  const values = (name: string) =>
+    (sandbox.api.records('example.com') as SandboxRecord[])
+      .filter((record) => record.type === 'TXT' && record.name === name)
+      .map((record) => JSON.parse(record.content) as string)
+      .sort();
 
   test('an MTA-STS record published by hand is taken over (new id), _smtp._tls is created beside a TXT that is not ours; removing the keys deletes them only with --force', async () => {
     await sandbox.stop();
@@ -300,9 +357,17 @@ describe('MTA-STS and TLS reporting records through the sandbox', () => {
     const plan = await planJson();
     expect(plan.changes.filter((change) => change.name.startsWith('_mta-sts') || change.name.startsWith('_smtp'))).toMatchObject([
       { action: 'update', name: '_mta-sts.example.com', before: [HANDMADE], after: [`v=STSv1; id=${stsId}`], risky: false },
-      { action: 'create', name: '_smtp._tls.example.com', before: null, after: ['v=TLSRPTv1; rua=mailto:tls-reports@example.com'], risky: false },
+      {
+        action: 'create',
+        name: '_smtp._tls.example.com',
+        before: null,
+        after: ['v=TLSRPTv1; rua=mailto:tls-reports@example.com'],
+        risky: false,
+      },
     ]);
-    expect(plan.notices).toContainEqual(expect.objectContaining({ name: '_smtp._tls.example.com', message: expect.stringContaining(VENDOR) }));
+    expect(plan.notices).toContainEqual(
+      expect.objectContaining({ name: '_smtp._tls.example.com', message: expect.stringContaining(VENDOR) }),
+    );
     const applied = await cli('apply');
     expect(applied.code, applied.stderr).toBe(0);
     expect((await cli('plan', '--detailed-exitcode')).code).toBe(0);
@@ -355,7 +420,9 @@ describe('dmarcops sandbox cloudflare', () => {
     const records = seeds[0]?.records ?? [];
     expect(records.filter((record) => record.type === 'MX').length).toBeGreaterThan(0);
     expect(records.filter((record) => record.type === 'A').length).toBeGreaterThan(0);
-    expect(records.filter((record) => record.type === 'TXT' && record.name === 'example.com' && record.content?.startsWith('"v=spf1'))).toHaveLength(1);
+    expect(
+      records.filter((record) => record.type === 'TXT' && record.name === 'example.com' && record.content?.startsWith('"v=spf1')),
+    ).toHaveLength(1);
     expect(records.filter((record) => record.name === '_dmarc.example.com' && record.content?.startsWith('"v=DMARC1'))).toHaveLength(2);
   });
 });

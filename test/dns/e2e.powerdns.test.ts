@@ -50,7 +50,9 @@ const SEEDS: Record<string, SeedRecord[]> = {
 };
 
 const DOMAIN_FILES: Record<string, string> = {
-  '_defaults.yaml': ['policy: none', 'dns:', '  provider: powerdns', '  ttl: 3600', 'owners:', '  - "@example-org/mail-admins"', ''].join('\n'),
+  '_defaults.yaml': ['policy: none', 'dns:', '  provider: powerdns', '  ttl: 3600', 'owners:', '  - "@example-org/mail-admins"', ''].join(
+    '\n',
+  ),
   'example.org.yaml': ['policy: quarantine', 'reports:', '  - dmarc@example.org', 'dns:', '  zone: example.org', ''].join('\n'),
   'mail.example.org.yaml': ['policy: reject', 'reports:', '  - dmarc@example.org', 'dns:', '  zone: example.org', ''].join('\n'),
   'example.net.yaml': ['policy: reject', 'reports:', '  - dmarc@example.org', 'dns:', '  zone: example.net', ''].join('\n'),
@@ -147,11 +149,27 @@ describe('dmarcops plan / apply against PowerDNS', () => {
     const planned = await cli('plan', '--format', 'json');
     expect(planned.code, planned.stderr).toBe(0);
     const plan = JSON.parse(planned.stdout) as Plan;
-    expect(plan.changes.map(({ action, zone, name, before: was, after, risky }) => ({ action, zone, name, before: was, after, risky }))).toEqual(
+    expect(
+      plan.changes.map(({ action, zone, name, before: was, after, risky }) => ({ action, zone, name, before: was, after, risky })),
+    ).toEqual(
       expect.arrayContaining([
-        { action: 'update', zone: 'example.org', name: '_dmarc.example.org', before: [DUPLICATE, STALE].sort(), after: [WANT.apex], risky: false },
+        {
+          action: 'update',
+          zone: 'example.org',
+          name: '_dmarc.example.org',
+          before: [DUPLICATE, STALE].sort(),
+          after: [WANT.apex],
+          risky: false,
+        },
         { action: 'create', zone: 'example.org', name: '_dmarc.mail.example.org', before: null, after: [WANT.mail], risky: false },
-        { action: 'create', zone: 'example.org', name: 'example.net._report._dmarc.example.org', before: null, after: [WANT.auth], risky: false },
+        {
+          action: 'create',
+          zone: 'example.org',
+          name: 'example.net._report._dmarc.example.org',
+          before: null,
+          after: [WANT.auth],
+          risky: false,
+        },
         { action: 'create', zone: 'example.net', name: '_dmarc.example.net', before: null, after: [WANT.net], risky: false },
       ]),
     );
@@ -162,7 +180,10 @@ describe('dmarcops plan / apply against PowerDNS', () => {
     expect(applied.code, `${applied.stdout}\n${applied.stderr}\n${pdns.log().slice(-3000)}`).toBe(0);
     expect(applied.stdout).toContain('Applied 4 changes.');
     const patches = calls.filter((call) => call.method === 'PATCH');
-    expect(patches.map((call) => new URL(call.url).pathname).sort()).toEqual(['/api/v1/servers/localhost/zones/example.net.', '/api/v1/servers/localhost/zones/example.org.']);
+    expect(patches.map((call) => new URL(call.url).pathname).sort()).toEqual([
+      '/api/v1/servers/localhost/zones/example.net.',
+      '/api/v1/servers/localhost/zones/example.org.',
+    ]);
     expect(calls.filter((call) => call.method !== 'GET' && call.method !== 'PATCH')).toEqual([]);
 
     const second = await cli('plan', '--detailed-exitcode');
@@ -184,7 +205,17 @@ describe('dmarcops plan / apply against PowerDNS', () => {
     expect(await resolveTxt('example.net._report._dmarc.example.org')).toEqual([WANT.auth]);
     const dig = ['/usr/bin/dig', '/bin/dig'].find((path) => existsSync(path));
     if (dig !== undefined) {
-      const { stdout } = await promisify(execFile)(dig, ['+short', '+norecurse', '+time=2', '+tries=2', '@127.0.0.1', '-p', String(pdns.dnsPort), 'TXT', '_dmarc.mail.example.org']);
+      const { stdout } = await promisify(execFile)(dig, [
+        '+short',
+        '+norecurse',
+        '+time=2',
+        '+tries=2',
+        '@127.0.0.1',
+        '-p',
+        String(pdns.dnsPort),
+        'TXT',
+        '_dmarc.mail.example.org',
+      ]);
       expect(stdout.trim()).toBe(q(WANT.mail));
     }
 
@@ -198,7 +229,10 @@ describe('dmarcops plan / apply against PowerDNS', () => {
 
   test('a policy downgrade is refused without --force (nothing written) and applied with it', async () => {
     expect((await cli('apply')).code).toBe(0);
-    await writeFile(join(dir, 'domains', 'mail.example.org.yaml'), DOMAIN_FILES['mail.example.org.yaml']?.replace('policy: reject', 'policy: none') ?? '');
+    await writeFile(
+      join(dir, 'domains', 'mail.example.org.yaml'),
+      DOMAIN_FILES['mail.example.org.yaml']?.replace('policy: reject', 'policy: none') ?? '',
+    );
     const converged = await zones();
     const patchesBefore = calls.filter((call) => call.method === 'PATCH').length;
 
@@ -216,7 +250,18 @@ describe('dmarcops plan / apply against PowerDNS', () => {
 });
 
 describe('MTA-STS and TLS reporting records on PowerDNS', () => {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' } });
+  const git = (...args: string[]) =>
+    execFileSync('git', args, {
+      cwd: dir,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 't',
+        GIT_AUTHOR_EMAIL: 't@example.com',
+        GIT_COMMITTER_NAME: 't',
+        GIT_COMMITTER_EMAIL: 't@example.com',
+      },
+    });
   const VENDOR = 'tls-vendor-verification=42';
   const policy = { mode: 'enforce' as const, mx: ['mx1.example.org'], maxAge: 604800 };
   const sts = `v=STSv1; id=${policyFileId(formatMtaStsPolicy(policy))}`;
@@ -224,7 +269,10 @@ describe('MTA-STS and TLS reporting records on PowerDNS', () => {
 
   test('created and answered over DNS (apply --verify-dns), a TXT that is not ours kept; removing the keys deletes them with --force', async () => {
     await pdns.deleteZone('example.org');
-    await pdns.createZone('example.org', [...(SEEDS['example.org'] ?? []), { name: '_smtp._tls.example.org', type: 'TXT', content: q(VENDOR), ttl: 300 }]);
+    await pdns.createZone('example.org', [
+      ...(SEEDS['example.org'] ?? []),
+      { name: '_smtp._tls.example.org', type: 'TXT', content: q(VENDOR), ttl: 300 },
+    ]);
     const withTransport = `${DOMAIN_FILES['example.org.yaml']}tls_reports: [tls-reports@example.org]\nmta_sts: {mode: enforce, mx: [mx1.example.org]}\n`;
     await writeFile(join(dir, 'domains', 'example.org.yaml'), withTransport);
     git('init', '-q', '-b', 'main');
@@ -240,7 +288,10 @@ describe('MTA-STS and TLS reporting records on PowerDNS', () => {
     await writeFile(join(dir, 'domains', 'example.org.yaml'), DOMAIN_FILES['example.org.yaml'] ?? '');
     git('commit', '-q', '-am', 'withdrawn');
     const plan = JSON.parse((await cli('plan', '--format', 'json')).stdout) as Plan;
-    expect(plan.changes.map(({ action, name, risky }) => `${action} ${name} ${risky}`)).toEqual(['delete _mta-sts.example.org true', 'delete _smtp._tls.example.org true']);
+    expect(plan.changes.map(({ action, name, risky }) => `${action} ${name} ${risky}`)).toEqual([
+      'delete _mta-sts.example.org true',
+      'delete _smtp._tls.example.org true',
+    ]);
     const patches = calls.filter((call) => call.method === 'PATCH').length;
     expect((await cli('apply')).code).toBe(1);
     expect(calls.filter((call) => call.method === 'PATCH')).toHaveLength(patches);

@@ -43,7 +43,9 @@ const SEEDS: Record<string, string[]> = {
 };
 
 const DOMAIN_FILES: Record<string, string> = {
-  '_defaults.yaml': ['policy: none', 'dns:', '  provider: rfc2136', '  ttl: 3600', 'owners:', '  - "@example-org/mail-admins"', ''].join('\n'),
+  '_defaults.yaml': ['policy: none', 'dns:', '  provider: rfc2136', '  ttl: 3600', 'owners:', '  - "@example-org/mail-admins"', ''].join(
+    '\n',
+  ),
   'example.org.yaml': ['policy: quarantine', 'reports:', '  - dmarc@example.org', 'dns:', '  zone: example.org', ''].join('\n'),
   'mail.example.org.yaml': ['policy: reject', 'reports:', '  - dmarc@example.org', 'dns:', '  zone: example.org', ''].join('\n'),
   'example.net.yaml': ['policy: reject', 'reports:', '  - dmarc@example.org', 'dns:', '  zone: example.net', ''].join('\n'),
@@ -116,12 +118,54 @@ describe('dmarcops plan / apply against BIND 9 (rfc2136)', () => {
     const planned = await cli('plan', '--format', 'json');
     expect(planned.code, planned.stderr).toBe(0);
     const plan = JSON.parse(planned.stdout) as Plan;
-    expect(plan.changes.map(({ action, provider, zone, name, before: was, after, risky }) => ({ action, provider, zone, name, before: was, after, risky }))).toEqual(
+    expect(
+      plan.changes.map(({ action, provider, zone, name, before: was, after, risky }) => ({
+        action,
+        provider,
+        zone,
+        name,
+        before: was,
+        after,
+        risky,
+      })),
+    ).toEqual(
       expect.arrayContaining([
-        { action: 'update', provider: 'rfc2136', zone: 'example.org', name: '_dmarc.example.org', before: [DUPLICATE, STALE].sort(), after: [WANT.apex], risky: false },
-        { action: 'create', provider: 'rfc2136', zone: 'example.org', name: '_dmarc.mail.example.org', before: null, after: [WANT.mail], risky: false },
-        { action: 'create', provider: 'rfc2136', zone: 'example.org', name: 'example.net._report._dmarc.example.org', before: null, after: [WANT.auth], risky: false },
-        { action: 'create', provider: 'rfc2136', zone: 'example.net', name: '_dmarc.example.net', before: null, after: [WANT.net], risky: false },
+        {
+          action: 'update',
+          provider: 'rfc2136',
+          zone: 'example.org',
+          name: '_dmarc.example.org',
+          before: [DUPLICATE, STALE].sort(),
+          after: [WANT.apex],
+          risky: false,
+        },
+        {
+          action: 'create',
+          provider: 'rfc2136',
+          zone: 'example.org',
+          name: '_dmarc.mail.example.org',
+          before: null,
+          after: [WANT.mail],
+          risky: false,
+        },
+        {
+          action: 'create',
+          provider: 'rfc2136',
+          zone: 'example.org',
+          name: 'example.net._report._dmarc.example.org',
+          before: null,
+          after: [WANT.auth],
+          risky: false,
+        },
+        {
+          action: 'create',
+          provider: 'rfc2136',
+          zone: 'example.net',
+          name: '_dmarc.example.net',
+          before: null,
+          after: [WANT.net],
+          risky: false,
+        },
       ]),
     );
     expect(plan.changes).toHaveLength(4);
@@ -155,7 +199,17 @@ describe('dmarcops plan / apply against BIND 9 (rfc2136)', () => {
     expect(await resolveTxt('example.net._report._dmarc.example.org')).toEqual([WANT.auth]);
     const dig = locateExecutable('dig');
     if (dig === undefined) throw new Error('dig not found (Debian package bind9-dnsutils)');
-    const { stdout } = await promisify(execFile)(dig, ['+short', '+norecurse', '+time=2', '+tries=2', '@127.0.0.1', '-p', String(bind.port), 'TXT', '_dmarc.mail.example.org']);
+    const { stdout } = await promisify(execFile)(dig, [
+      '+short',
+      '+norecurse',
+      '+time=2',
+      '+tries=2',
+      '@127.0.0.1',
+      '-p',
+      String(bind.port),
+      'TXT',
+      '_dmarc.mail.example.org',
+    ]);
     expect(stdout.trim()).toBe(JSON.stringify(WANT.mail));
 
     // Idempotent: apply again writes nothing.
@@ -167,7 +221,10 @@ describe('dmarcops plan / apply against BIND 9 (rfc2136)', () => {
 
   test('a policy downgrade is refused without --force (nothing written) and applied with it', async () => {
     expect((await cli('apply')).code).toBe(0);
-    await writeFile(join(dir, 'domains', 'mail.example.org.yaml'), DOMAIN_FILES['mail.example.org.yaml']?.replace('policy: reject', 'policy: none') ?? '');
+    await writeFile(
+      join(dir, 'domains', 'mail.example.org.yaml'),
+      DOMAIN_FILES['mail.example.org.yaml']?.replace('policy: reject', 'policy: none') ?? '',
+    );
     const converged = await zones();
 
     const refused = await cli('apply');
@@ -184,7 +241,12 @@ describe('dmarcops plan / apply against BIND 9 (rfc2136)', () => {
   test('a wrong key fails the plan with a sentence naming the setting, not the secret', async () => {
     const output = captureOutput();
     const secret = Buffer.alloc(32, 3).toString('base64');
-    const env = { DMARCOPS_RFC2136_SERVER: bind.address, DMARCOPS_RFC2136_KEY_NAME: bind.key.name, DMARCOPS_RFC2136_KEY_SECRET: secret, NO_COLOR: '1' };
+    const env = {
+      DMARCOPS_RFC2136_SERVER: bind.address,
+      DMARCOPS_RFC2136_KEY_NAME: bind.key.name,
+      DMARCOPS_RFC2136_KEY_SECRET: secret,
+      NO_COLOR: '1',
+    };
     const code = await main(['plan'], output, env, dir);
     const text = [...output.stdout, ...output.stderr].join('\n');
     expect(code).toBe(1);

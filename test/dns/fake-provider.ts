@@ -33,7 +33,11 @@ export class FakeProvider implements DnsProvider {
   constructor(name: DnsProviderName, zones: Record<string, Omit<TxtRecord, 'id'>[]> = {}, options: FakeProviderOptions = {}) {
     this.name = name;
     this.options = options;
-    for (const [zone, records] of Object.entries(zones)) this.zones.set(zone, records.map((record) => this.withId(record)));
+    for (const [zone, records] of Object.entries(zones))
+      this.zones.set(
+        zone,
+        records.map((record) => this.withId(record)),
+      );
   }
 
   /** Adds a record (creating the zone), as someone editing DNS by hand would. */
@@ -45,7 +49,10 @@ export class FakeProvider implements DnsProvider {
 
   /** Values at a name, sorted. */
   values(zone: string, name: string): string[] {
-    return (this.zones.get(zone) ?? []).filter((record) => record.name === name).map((record) => record.value).sort();
+    return (this.zones.get(zone) ?? [])
+      .filter((record) => record.name === name)
+      .map((record) => record.value)
+      .sort();
   }
 
   async listTxt(zone: string, names: readonly string[]): Promise<TxtRecord[]> {

@@ -66,7 +66,12 @@ describe('dmarcops plan', () => {
     expect(code).toBe(0);
     const plan = JSON.parse(output.text()) as Plan;
     expect(Object.keys(plan)).toEqual(['version', 'checksum', 'generatedAt', 'changes', 'notices', 'zones']);
-    expect(plan.changes.map((change) => change.name)).toEqual(['_dmarc.example.com', '_dmarc.mail.example.com', 'example.org._report._dmarc.example.com', '_dmarc.example.org']);
+    expect(plan.changes.map((change) => change.name)).toEqual([
+      '_dmarc.example.com',
+      '_dmarc.mail.example.com',
+      'example.org._report._dmarc.example.com',
+      '_dmarc.example.org',
+    ]);
     expect(JSON.parse(await readFile(out, 'utf8'))).toEqual(plan);
     expect(await readFile(summary, 'utf8')).toMatch(/^## dmarcops plan\n\n\*\*Plan: 4 to create, 0 to update, 0 to delete\.\*\*/);
   });
@@ -109,9 +114,13 @@ describe('dmarcops apply', () => {
     expect(output.text()).toContain('Verified: planning again gives no changes.');
     expect(output.text()).toContain('Applied 4 changes.');
     expect(output.stderr).toEqual(['applying 3 changes to cloudflare example.com…', 'applying 1 change to powerdns example.org…']);
-    expect(cloudflare.values('example.com', '_dmarc.example.com')).toEqual(['v=DMARC1; p=quarantine; sp=reject; t=y; rua=mailto:dmarc-reports@example.com']);
+    expect(cloudflare.values('example.com', '_dmarc.example.com')).toEqual([
+      'v=DMARC1; p=quarantine; sp=reject; t=y; rua=mailto:dmarc-reports@example.com',
+    ]);
     expect(powerdns.values('example.org', '_dmarc.example.org')).toHaveLength(1);
-    expect(await readFile(summary, 'utf8')).toMatch(/^## dmarcops apply\n\n✅ Applied and verified\.\n\n\| provider \| zone \| changes \| result \|/);
+    expect(await readFile(summary, 'utf8')).toMatch(
+      /^## dmarcops apply\n\n✅ Applied and verified\.\n\n\| provider \| zone \| changes \| result \|/,
+    );
 
     const second = await run(makeApplyCommand(deps), []);
     expect(second.code).toBe(0);
@@ -132,11 +141,21 @@ describe('dmarcops apply', () => {
 
   test('a weaker policy needs --force; the text says what would happen', async () => {
     const { cloudflare, deps } = providers();
-    cloudflare.add('example.com', { name: '_dmarc.mail.example.com', ttl: 3600, value: 'v=DMARC1; p=reject; adkim=s; rua=mailto:dmarc-reports@example.com; t=n' });
-    cloudflare.add('example.com', { name: '_dmarc.example.com', ttl: 3600, value: 'v=DMARC1; p=reject; rua=mailto:dmarc-reports@example.com' });
+    cloudflare.add('example.com', {
+      name: '_dmarc.mail.example.com',
+      ttl: 3600,
+      value: 'v=DMARC1; p=reject; adkim=s; rua=mailto:dmarc-reports@example.com; t=n',
+    });
+    cloudflare.add('example.com', {
+      name: '_dmarc.example.com',
+      ttl: 3600,
+      value: 'v=DMARC1; p=reject; rua=mailto:dmarc-reports@example.com',
+    });
     const refused = await run(makeApplyCommand(deps), []);
     expect(refused.code).toBe(1);
-    expect(refused.output.text()).toContain('! risky: weakens the policy: p reject → none (t=y: one step less), sp reject → quarantine (t=y: one step less), np reject → quarantine (t=y: one step less); apply needs --force');
+    expect(refused.output.text()).toContain(
+      '! risky: weakens the policy: p reject → none (t=y: one step less), sp reject → quarantine (t=y: one step less), np reject → quarantine (t=y: one step less); apply needs --force',
+    );
     expect(refused.error?.message).toMatch(/1 risky change \(a deletion or a weaker policy\) needs --force/);
     expect(cloudflare.applyCalls).toEqual([]);
     const forced = await run(makeApplyCommand(deps), ['--force']);
@@ -159,7 +178,9 @@ describe('providers by name', () => {
     expect(manual).toBeInstanceOf(ManualProvider);
     expect(await manual.listTxt('example.com', ['_dmarc.example.com'])).toEqual([]);
     await expect(manual.applyZone('example.com', [], [])).rejects.toThrow(/manual provider/);
-    await expect(providerFor('route53' as DnsProviderName, {})).rejects.toThrow(/unknown DNS provider "route53"; use cloudflare, powerdns, rfc2136, manual in dns.provider/);
+    await expect(providerFor('route53' as DnsProviderName, {})).rejects.toThrow(
+      /unknown DNS provider "route53"; use cloudflare, powerdns, rfc2136, manual in dns.provider/,
+    );
     await expect(providerFor('rfc2136', {})).rejects.toThrow(/DMARCOPS_RFC2136_SERVER/);
     await expect(providerFor('powerdns', {})).rejects.toThrow(/PDNS_API_URL/);
   });

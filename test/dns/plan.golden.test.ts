@@ -25,15 +25,26 @@ function mixedPlan(): Plan {
     makePolicy('example.com', { p: 'quarantine', sp: 'reject', testing: true, rua: [rua('dmarc@example.com')] }),
     makePolicy('shop.example.com', { p: 'reject', dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } }),
     makePolicy('news.example.com', { p: 'quarantine', dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } }),
-    makePolicy('brand.example', { p: 'reject', rua: [rua('dmarc@example.com')], dns: { provider: 'powerdns', zone: 'brand.example', ttl: 1800 } }),
+    makePolicy('brand.example', {
+      p: 'reject',
+      rua: [rua('dmarc@example.com')],
+      dns: { provider: 'powerdns', zone: 'brand.example', ttl: 1800 },
+    }),
     makePolicy('legacy.example', { p: 'none', dns: { provider: 'powerdns', zone: 'legacy.example', ttl: 300 } }),
     makePolicy('printed.example', { dns: { provider: 'manual', zone: 'printed.example', ttl: 3600 } }),
   ];
   const records = managedRecords(policies);
   const listings: ZoneListing[] = [
     {
-      provider: 'cloudflare', zone: 'example.com',
-      names: ['_dmarc.example.com', '_dmarc.news.example.com', '_dmarc.old.example.com', '_dmarc.shop.example.com', 'brand.example._report._dmarc.example.com'],
+      provider: 'cloudflare',
+      zone: 'example.com',
+      names: [
+        '_dmarc.example.com',
+        '_dmarc.news.example.com',
+        '_dmarc.old.example.com',
+        '_dmarc.shop.example.com',
+        'brand.example._report._dmarc.example.com',
+      ],
       records: [
         { name: '_dmarc.example.com', ttl: 3600, value: 'v=DMARC1; p=none; rua=mailto:dmarc@example.com' },
         { name: '_dmarc.example.com', ttl: 3600, value: 'google-site-verification=4f2b9c' },
@@ -42,14 +53,18 @@ function mixedPlan(): Plan {
       ],
     },
     {
-      provider: 'powerdns', zone: 'brand.example', names: ['_dmarc.brand.example'],
+      provider: 'powerdns',
+      zone: 'brand.example',
+      names: ['_dmarc.brand.example'],
       records: [
         { name: '_dmarc.brand.example', ttl: 1800, value: 'v=DMARC1; p=none' },
         { name: '_dmarc.brand.example', ttl: 1800, value: 'v=DMARC1; p=reject; rua=mailto:dmarc@example.com' },
       ],
     },
     {
-      provider: 'powerdns', zone: 'legacy.example', names: ['_dmarc.legacy.example'],
+      provider: 'powerdns',
+      zone: 'legacy.example',
+      names: ['_dmarc.legacy.example'],
       records: [{ name: '_dmarc.legacy.example', ttl: 3600, value: 'v=DMARC1; p=none' }],
     },
   ];
@@ -61,19 +76,34 @@ function hostilePlan(): Plan {
   const domain = '*evil*_x_[click](https://evil.example)<img src=x onerror=alert(1)>|`tick`&amp;.example';
   const records = managedRecords([makePolicy(domain, { dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } })]);
   const name = `_dmarc.${domain}`;
-  const listings: ZoneListing[] = [{
-    provider: 'cloudflare', zone: 'example.com', names: [name],
-    records: [
-      { name, ttl: 3600, value: 'v=DMARC1; p=reject; rua=mailto:x@example.com```\n<script>alert(1)</script>' },
-      { name, ttl: 3600, value: '<b>bold</b> **not DMARC** \u001b[31mred\u001b[0m \u202egnp.exe' },
-    ],
-  }];
+  const listings: ZoneListing[] = [
+    {
+      provider: 'cloudflare',
+      zone: 'example.com',
+      names: [name],
+      records: [
+        { name, ttl: 3600, value: 'v=DMARC1; p=reject; rua=mailto:x@example.com```\n<script>alert(1)</script>' },
+        { name, ttl: 3600, value: '<b>bold</b> **not DMARC** \u001b[31mred\u001b[0m \u202egnp.exe' },
+      ],
+    },
+  ];
   return computePlan(records, listings, { now: NOW });
 }
 
 function emptyPlan(): Plan {
   const records = managedRecords([makePolicy('example.com')]);
-  return computePlan(records, [{ provider: 'cloudflare', zone: 'example.com', names: ['_dmarc.example.com'], records: [{ name: '_dmarc.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] }], { now: NOW });
+  return computePlan(
+    records,
+    [
+      {
+        provider: 'cloudflare',
+        zone: 'example.com',
+        names: ['_dmarc.example.com'],
+        records: [{ name: '_dmarc.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }],
+      },
+    ],
+    { now: NOW },
+  );
 }
 
 /** An Output whose styles show as tags, so the golden file records which text is coloured how. */
@@ -86,12 +116,16 @@ function taggedStyles() {
 describe('plan renderers', () => {
   test('text', async () => {
     const plan = mixedPlan();
-    await expect(`${renderPlanText(plan, captureOutput(), { gates: evaluateGates(plan) })}\n`).toMatchFileSnapshot('../golden/plans/mixed.txt');
+    await expect(`${renderPlanText(plan, captureOutput(), { gates: evaluateGates(plan) })}\n`).toMatchFileSnapshot(
+      '../golden/plans/mixed.txt',
+    );
   });
 
   test('text, styled (which parts are coloured)', async () => {
     const plan = mixedPlan();
-    await expect(`${renderPlanText(plan, taggedStyles(), { gates: evaluateGates(plan, { force: true }) })}\n`).toMatchFileSnapshot('../golden/plans/mixed.styled.txt');
+    await expect(`${renderPlanText(plan, taggedStyles(), { gates: evaluateGates(plan, { force: true }) })}\n`).toMatchFileSnapshot(
+      '../golden/plans/mixed.styled.txt',
+    );
   });
 
   test('markdown', async () => {
@@ -109,12 +143,16 @@ describe('plan renderers', () => {
   test("a pull request's comment: its own changes apart from those already pending on its base (labelled)", async () => {
     const plan = mixedPlan();
     // The removal of old.example.com and the stale brand.example records were left on the base by earlier merges.
-    const pending = plan.changes.filter((change) => ['_dmarc.old.example.com', '_dmarc.brand.example'].includes(change.name)).map(changeIdentity);
+    const pending = plan.changes
+      .filter((change) => ['_dmarc.old.example.com', '_dmarc.brand.example'].includes(change.name))
+      .map(changeIdentity);
     const reviewed: Plan = { ...plan, base: { commit: '0123456789abcdef0123456789abcdef01234567', pending } };
     const markdown = renderPlanMarkdown(reviewed, { gates: mergeGates(reviewed, { number: 12, labelled: true }), forceLabel: true });
     await expect(markdown).toMatchFileSnapshot('../golden/plans/pull-request.md');
     expect(readPlanJson(renderPlanJson(reviewed))).toEqual(reviewed);
-    await expect(`${renderPlanText(reviewed, captureOutput(), { gates: mergeGates(reviewed, { number: 12, labelled: true }) })}\n`).toMatchFileSnapshot('../golden/plans/pull-request.txt');
+    await expect(
+      `${renderPlanText(reviewed, captureOutput(), { gates: mergeGates(reviewed, { number: 12, labelled: true }) })}\n`,
+    ).toMatchFileSnapshot('../golden/plans/pull-request.txt');
   });
 
   test('no changes', async () => {

@@ -24,7 +24,8 @@ const NOW = new Date('2026-03-01T12:00:00Z');
 const txt = (name: string, value: string, ttl = 3600) => ({ name, value, ttl });
 const testing = { mode: 'testing' as const, mx: ['mx.example.com'], maxAge: 86400 };
 const enforce = { mode: 'enforce' as const, mx: ['mx.example.com'], maxAge: 604800 };
-const withTransport = (fields: Partial<DomainPolicy> = {}) => makePolicy('example.com', { mtaSts: testing, tlsRpt: ['mailto:tls@example.com'], ...fields });
+const withTransport = (fields: Partial<DomainPolicy> = {}) =>
+  makePolicy('example.com', { mtaSts: testing, tlsRpt: ['mailto:tls@example.com'], ...fields });
 
 async function plan(records: ManagedRecord[], provider: FakeProvider, options: Parameters<typeof makePlan>[2] = {}) {
   return makePlan(records, fakeResolver(provider), { now: NOW, ...options });
@@ -67,7 +68,13 @@ describe('ownership at _mta-sts and _smtp._tls', () => {
     const run = await plan(managedRecords([withTransport({ mtaSts: enforce })]), cloudflare);
     const newId = policyFileId(formatMtaStsPolicy(enforce));
     expect(run.plan.changes).toMatchObject([
-      { action: 'update', name: '_mta-sts.example.com', after: [`v=STSv1; id=${newId}`], risky: false, reason: `policy id ${policyFileId(formatMtaStsPolicy(testing))} → ${newId}: the policy file changed, senders fetch it again` },
+      {
+        action: 'update',
+        name: '_mta-sts.example.com',
+        after: [`v=STSv1; id=${newId}`],
+        risky: false,
+        reason: `policy id ${policyFileId(formatMtaStsPolicy(testing))} → ${newId}: the policy file changed, senders fetch it again`,
+      },
     ]);
     expect(run.plan.notices.map((notice) => [notice.name, notice.message])).toEqual([
       ['_mta-sts.example.com', '1 TXT record here is not MTA-STS ("verification=abc"): left alone; --delete-unrelated removes it'],
@@ -75,16 +82,33 @@ describe('ownership at _mta-sts and _smtp._tls', () => {
     ]);
     await executePlan(run.plan, run.listings, fakeResolver(cloudflare));
     expect(cloudflare.values('example.com', '_mta-sts.example.com')).toEqual([`v=STSv1; id=${newId}`, 'verification=abc']);
-    expect(cloudflare.values('example.com', '_smtp._tls.example.com')).toEqual(['v=DMARC1; p=none', 'v=TLSRPTv1; rua=mailto:tls@example.com']);
+    expect(cloudflare.values('example.com', '_smtp._tls.example.com')).toEqual([
+      'v=DMARC1; p=none',
+      'v=TLSRPTv1; rua=mailto:tls@example.com',
+    ]);
   });
 
   test('two MTA-STS records at one name (no policy at all, RFC 8461 §3.1) are replaced by one, not risky', async () => {
     const cloudflare = new FakeProvider('cloudflare', {
-      'example.com': [txt('_dmarc.example.com', 'v=DMARC1; p=reject'), txt('_mta-sts.example.com', 'v=STSv1; id=a'), txt('_mta-sts.example.com', 'v=STSv1; id=b')],
+      'example.com': [
+        txt('_dmarc.example.com', 'v=DMARC1; p=reject'),
+        txt('_mta-sts.example.com', 'v=STSv1; id=a'),
+        txt('_mta-sts.example.com', 'v=STSv1; id=b'),
+      ],
     });
     const run = await plan(managedRecords([withTransport({ tlsRpt: undefined })]), cloudflare);
-    expect(run.plan.changes).toMatchObject([{ action: 'update', name: '_mta-sts.example.com', before: ['v=STSv1; id=a', 'v=STSv1; id=b'], risky: false, reason: '2 MTA-STS records at one name (invalid): replaced by one' }]);
-    expect(run.plan.notices.map((notice) => notice.message)).toEqual(['2 MTA-STS records at one name: senders ignore them all and apply no MTA-STS policy (RFC 8461 §3.1); the plan replaces them with one']);
+    expect(run.plan.changes).toMatchObject([
+      {
+        action: 'update',
+        name: '_mta-sts.example.com',
+        before: ['v=STSv1; id=a', 'v=STSv1; id=b'],
+        risky: false,
+        reason: '2 MTA-STS records at one name (invalid): replaced by one',
+      },
+    ]);
+    expect(run.plan.notices.map((notice) => notice.message)).toEqual([
+      '2 MTA-STS records at one name: senders ignore them all and apply no MTA-STS policy (RFC 8461 §3.1); the plan replaces them with one',
+    ]);
   });
 
   test('mta_sts and tls_reports removed from a file: their names (from history) are looked up and the records deleted, risky with the reason', async () => {
@@ -100,14 +124,26 @@ describe('ownership at _mta-sts and _smtp._tls', () => {
     // Without the history the names are not looked at: MTA-STS published by hand is invisible.
     expect((await plan(records, cloudflare)).plan.changes).toEqual([]);
     const formerNames = ['_mta-sts.example.com', '_smtp._tls.example.com'];
-    expect(lookupTargets(records, { formerNames })).toEqual([{ provider: 'cloudflare', zone: 'example.com', names: ['_dmarc.example.com', '_mta-sts.example.com', '_smtp._tls.example.com'] }]);
+    expect(lookupTargets(records, { formerNames })).toEqual([
+      { provider: 'cloudflare', zone: 'example.com', names: ['_dmarc.example.com', '_mta-sts.example.com', '_smtp._tls.example.com'] },
+    ]);
     const run = await plan(records, cloudflare, { formerNames });
     expect(run.plan.changes.map((change) => [change.action, change.name, change.before, change.reason, change.risky])).toEqual([
       ['delete', '_mta-sts.example.com', ['v=STSv1; id=abc'], 'no mta_sts for example.com in domains/ any more', true],
-      ['delete', '_smtp._tls.example.com', ['v=TLSRPTv1; rua=mailto:tls@example.com'], 'no tls_reports for example.com in domains/ any more', true],
+      [
+        'delete',
+        '_smtp._tls.example.com',
+        ['v=TLSRPTv1; rua=mailto:tls@example.com'],
+        'no tls_reports for example.com in domains/ any more',
+        true,
+      ],
     ]);
-    expect(describeRisk(run.plan.changes[0] as RecordChange)).toMatch(/senders that cached the policy keep applying it for up to its max_age.*RFC 8461 §8\.3/);
-    expect(describeRisk(run.plan.changes[1] as RecordChange)).toBe('deletes the TLS reporting record: senders stop sending TLS reports for example.com');
+    expect(describeRisk(run.plan.changes[0] as RecordChange)).toMatch(
+      /senders that cached the policy keep applying it for up to its max_age.*RFC 8461 §8\.3/,
+    );
+    expect(describeRisk(run.plan.changes[1] as RecordChange)).toBe(
+      'deletes the TLS reporting record: senders stop sending TLS reports for example.com',
+    );
     await executePlan(run.plan, run.listings, fakeResolver(cloudflare));
     expect(cloudflare.values('example.com', '_smtp._tls.example.com')).toEqual(['someone-else=1']);
     expect(cloudflare.values('example.com', '_mta-sts.example.com')).toEqual([]);
@@ -115,15 +151,36 @@ describe('ownership at _mta-sts and _smtp._tls', () => {
 
   test('a removed domain file: its _mta-sts and _smtp._tls go with its _dmarc', async () => {
     const cloudflare = new FakeProvider('cloudflare', {
-      'example.com': [txt('_dmarc.example.com', 'v=DMARC1; p=reject'), txt('_dmarc.old.example.com', 'v=DMARC1; p=none'), txt('_mta-sts.old.example.com', 'v=STSv1; id=x')],
+      'example.com': [
+        txt('_dmarc.example.com', 'v=DMARC1; p=reject'),
+        txt('_dmarc.old.example.com', 'v=DMARC1; p=none'),
+        txt('_mta-sts.old.example.com', 'v=STSv1; id=x'),
+      ],
     });
-    const run = await plan(managedRecords([makePolicy('example.com')]), cloudflare, { removedDomains: ['old.example.com'], formerNames: ['_mta-sts.old.example.com', '_smtp._tls.old.example.com'] });
-    expect(run.plan.changes.map((change) => `${change.action} ${change.name}`)).toEqual(['delete _dmarc.old.example.com', 'delete _mta-sts.old.example.com']);
+    const run = await plan(managedRecords([makePolicy('example.com')]), cloudflare, {
+      removedDomains: ['old.example.com'],
+      formerNames: ['_mta-sts.old.example.com', '_smtp._tls.old.example.com'],
+    });
+    expect(run.plan.changes.map((change) => `${change.action} ${change.name}`)).toEqual([
+      'delete _dmarc.old.example.com',
+      'delete _mta-sts.old.example.com',
+    ]);
   });
 });
 
 describe('formerTransportNames: which names dmarcops may have published, from git history', () => {
-  const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' } });
+  const git = (cwd: string, ...args: string[]) =>
+    execFileSync('git', args, {
+      cwd,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 't',
+        GIT_AUTHOR_EMAIL: 't@example.com',
+        GIT_COMMITTER_NAME: 't',
+        GIT_COMMITTER_EMAIL: 't@example.com',
+      },
+    });
 
   test('files that ever had mta_sts or tls_reports (also deleted ones); the defaults file stands for every domain', async () => {
     const repo = await mkdtemp(join(tmpdir(), 'dmarcops-former-'));
@@ -138,12 +195,19 @@ describe('formerTransportNames: which names dmarcops may have published, from gi
       await writeFile(join(repo, 'domains/a.example.yaml'), 'policy: none\n');
       git(repo, 'rm', '-q', 'domains/gone.example.yaml');
       git(repo, 'commit', '-q', '-am', 'two');
-      expect(await formerTransportNames(join(repo, 'domains'), ['a.example', 'b.example'], repo)).toEqual({ names: ['_mta-sts.a.example', '_smtp._tls.gone.example'] });
+      expect(await formerTransportNames(join(repo, 'domains'), ['a.example', 'b.example'], repo)).toEqual({
+        names: ['_mta-sts.a.example', '_smtp._tls.gone.example'],
+      });
 
       await writeFile(join(repo, 'domains/_defaults.yaml'), 'tls_reports: [t@a.example]\n');
       git(repo, 'add', '-A');
       git(repo, 'commit', '-q', '-m', 'three');
-      expect((await formerTransportNames(join(repo, 'domains'), ['a.example', 'b.example'], repo)).names).toEqual(['_mta-sts.a.example', '_smtp._tls.a.example', '_smtp._tls.b.example', '_smtp._tls.gone.example']);
+      expect((await formerTransportNames(join(repo, 'domains'), ['a.example', 'b.example'], repo)).names).toEqual([
+        '_mta-sts.a.example',
+        '_smtp._tls.a.example',
+        '_smtp._tls.b.example',
+        '_smtp._tls.gone.example',
+      ]);
     } finally {
       await rm(repo, { recursive: true, force: true });
     }

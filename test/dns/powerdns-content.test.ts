@@ -17,7 +17,10 @@ import type { RecordChange } from '../../scripts/dns/types.ts';
 
 describe('TXT content', () => {
   it('reads quoted strings and bare words; content PowerDNS could not have written is one literal string', () => {
-    expect(readTxtContent('"v=DMARC1; " "p=none" rest')).toEqual({ strings: ['v=DMARC1; ', 'p=none', 'rest'], value: 'v=DMARC1; p=nonerest' });
+    expect(readTxtContent('"v=DMARC1; " "p=none" rest')).toEqual({
+      strings: ['v=DMARC1; ', 'p=none', 'rest'],
+      value: 'v=DMARC1; p=nonerest',
+    });
     expect(readTxtContent('"unclosed')).toEqual({ strings: ['"unclosed'], value: '"unclosed' });
   });
 
@@ -26,7 +29,11 @@ describe('TXT content', () => {
     expect(formatTxtContent('a"b\\c é')).toBe('"a\\"b\\\\c \\195\\169"');
     expect(formatTxtContent('')).toBe('""');
     const long = `v=DMARC1; p=reject; rua=${Array.from({ length: 12 }, (_, index) => `mailto:r${index}@reports.example.test`).join(',')}; ri=3600`;
-    expect(formatTxtContent(long)).toBe(splitCharacterStrings(long).map((piece) => JSON.stringify(piece)).join(' '));
+    expect(formatTxtContent(long)).toBe(
+      splitCharacterStrings(long)
+        .map((piece) => JSON.stringify(piece))
+        .join(' '),
+    );
   });
 
   it('round-trips any value', () => {
@@ -57,12 +64,16 @@ describe('configuration from the environment', () => {
       apiKey: 'k',
       serverId: 'localhost',
     });
-    expect(powerDnsConfigFromEnv({ PDNS_API_URL: 'https://dns.example/api/v1/', PDNS_API_KEY: 'k', PDNS_SERVER_ID: 'ns1' }).serverId).toBe('ns1');
+    expect(powerDnsConfigFromEnv({ PDNS_API_URL: 'https://dns.example/api/v1/', PDNS_API_KEY: 'k', PDNS_SERVER_ID: 'ns1' }).serverId).toBe(
+      'ns1',
+    );
   });
 
   it('names the missing variables and never prints the key', () => {
     expect(() => powerDnsConfigFromEnv({})).toThrow(/missing environment variables PDNS_API_URL and PDNS_API_KEY/);
-    expect(() => powerDnsConfigFromEnv({ PDNS_API_URL: 'http://127.0.0.1:8081', PDNS_API_KEY: '  ' })).toThrow(/missing environment variable PDNS_API_KEY \(/);
+    expect(() => powerDnsConfigFromEnv({ PDNS_API_URL: 'http://127.0.0.1:8081', PDNS_API_KEY: '  ' })).toThrow(
+      /missing environment variable PDNS_API_KEY \(/,
+    );
     const secret = 'very-secret-key-123';
     for (const url of ['not a url', 'ftp://dns.example', 'http://user:pw@dns.example']) {
       let message = '';
@@ -84,9 +95,7 @@ describe('configuration from the environment', () => {
 describe('requests (fake fetch)', () => {
   const zoneJson = {
     name: 'example.test.',
-    rrsets: [
-      { name: '_dmarc.example.test.', type: 'TXT', ttl: 300, records: [{ content: '"v=DMARC1; p=none"', disabled: false }] },
-    ],
+    rrsets: [{ name: '_dmarc.example.test.', type: 'TXT', ttl: 300, records: [{ content: '"v=DMARC1; p=none"', disabled: false }] }],
   };
 
   function fake(status = 200, body: unknown = zoneJson) {
@@ -122,7 +131,11 @@ describe('requests (fake fetch)', () => {
 
   it('sends the key in X-API-Key to the zone URL, and a DELETE when nothing is left', async () => {
     const { dns, calls } = fake();
-    await dns.applyZone('example.test', [{ ...base, action: 'delete', name: '_dmarc.example.test', before: ['v=DMARC1; p=none'], after: null, ttlAfter: null }], []);
+    await dns.applyZone(
+      'example.test',
+      [{ ...base, action: 'delete', name: '_dmarc.example.test', before: ['v=DMARC1; p=none'], after: null, ttlAfter: null }],
+      [],
+    );
     expect(calls.map((call) => [call.method, call.url])).toEqual([
       ['GET', 'http://pdns.test:8081/api/v1/servers/localhost/zones/example.test.'],
       ['PATCH', 'http://pdns.test:8081/api/v1/servers/localhost/zones/example.test.'],
@@ -140,9 +153,22 @@ describe('requests (fake fetch)', () => {
   it('refuses changes outside the zone, of another type, or twice for one name, before any request', async () => {
     const { dns, calls } = fake();
     const create = { ...base, action: 'create' as const, before: null, after: ['v=DMARC1; p=none'] };
-    await expect(dns.applyZone('example.test', [{ ...create, name: '_dmarc.other.test', zone: 'other.test' }], [])).rejects.toThrow(/in zone other\.test, not example\.test/);
-    await expect(dns.applyZone('example.test', [{ ...create, name: '_dmarc.other.test' }], [])).rejects.toThrow(/not in zone example\.test/);
-    await expect(dns.applyZone('example.test', [{ ...create, name: '_dmarc.a.example.test' }, { ...create, name: '_dmarc.A.example.test.' }], [])).rejects.toThrow(/two changes/);
+    await expect(dns.applyZone('example.test', [{ ...create, name: '_dmarc.other.test', zone: 'other.test' }], [])).rejects.toThrow(
+      /in zone other\.test, not example\.test/,
+    );
+    await expect(dns.applyZone('example.test', [{ ...create, name: '_dmarc.other.test' }], [])).rejects.toThrow(
+      /not in zone example\.test/,
+    );
+    await expect(
+      dns.applyZone(
+        'example.test',
+        [
+          { ...create, name: '_dmarc.a.example.test' },
+          { ...create, name: '_dmarc.A.example.test.' },
+        ],
+        [],
+      ),
+    ).rejects.toThrow(/two changes/);
     expect(calls).toEqual([]);
   });
 

@@ -108,7 +108,12 @@ function unrelatedPart(zone: PowerDnsZoneJson): unknown {
   const managed = new Set(ASKED.map((name) => `${name}.`));
   const rrsets = zone.rrsets.flatMap((rrset) => {
     if (rrset.type === 'SOA') {
-      return [{ ...rrset, records: rrset.records.map((record) => ({ ...record, content: record.content.replace(/^(\S+ \S+ )\d+/, '$1<serial>') })) }];
+      return [
+        {
+          ...rrset,
+          records: rrset.records.map((record) => ({ ...record, content: record.content.replace(/^(\S+ \S+ )\d+/, '$1<serial>') })),
+        },
+      ];
     }
     if (rrset.type !== 'TXT' || !managed.has(rrset.name)) return [rrset];
     const kept = rrset.records.filter((record) => !isDmarcRecord(readTxtContent(record.content).value));
@@ -145,7 +150,9 @@ describe('PowerDNS provider against a real server', () => {
       ].sort(byNameValue),
     );
     // Names are matched without case or trailing dot; nothing else in the zone (apex SPF) leaks in.
-    expect(await dns.listTxt(`${ZONE}.`, [`_DMARC.OLD.${ZONE}.`])).toEqual([{ name: NAMES.old, ttl: 600, value: 'v=DMARC1; p=reject', strings: ['v=DMARC1; p=reject'] }]);
+    expect(await dns.listTxt(`${ZONE}.`, [`_DMARC.OLD.${ZONE}.`])).toEqual([
+      { name: NAMES.old, ttl: 600, value: 'v=DMARC1; p=reject', strings: ['v=DMARC1; p=reject'] },
+    ]);
     expect(await dns.listTxt(ZONE, [])).toEqual([]);
     expect(calls).toHaveLength(2); // no request for an empty list of names
   });
@@ -166,21 +173,39 @@ describe('PowerDNS provider against a real server', () => {
     expect(calls.map((call) => call.method)).toEqual(['GET', 'PATCH']);
 
     // Over DNS: exactly the new strings; the unrelated TXT at _dmarc is still served beside them.
-    expect(await served(NAMES.policy)).toEqual([[UNRELATED], splitCharacterStrings(NEW)].sort((a, b) => a.join('').localeCompare(b.join(''))));
+    expect(await served(NAMES.policy)).toEqual(
+      [[UNRELATED], splitCharacterStrings(NEW)].sort((a, b) => a.join('').localeCompare(b.join(''))),
+    );
     expect(await served(NAMES.sub)).toEqual([[SUB]]);
     expect(await served(NAMES.auth)).toEqual([[AUTH]]);
     expect(await served(NAMES.old)).toEqual([]);
     expect(await served(NAMES.legacy)).toEqual([['ms=12345']]);
     const dig = ['/usr/bin/dig', '/bin/dig'].find((path) => existsSync(path));
     if (dig !== undefined) {
-      const { stdout } = await promisify(execFile)(dig, ['+short', '+norecurse', '+time=2', '+tries=2', '@127.0.0.1', '-p', String(pdns.dnsPort), 'TXT', NAMES.policy]);
+      const { stdout } = await promisify(execFile)(dig, [
+        '+short',
+        '+norecurse',
+        '+time=2',
+        '+tries=2',
+        '@127.0.0.1',
+        '-p',
+        String(pdns.dnsPort),
+        'TXT',
+        NAMES.policy,
+      ]);
       expect(stdout.trim().split('\n').sort()).toEqual([formatTxtContent(NEW), quoted(UNRELATED)].sort());
     }
 
     // In the zone: the new RRsets as written, the rest byte-identical, the SOA serial bumped by PowerDNS.
     const after = await pdns.getZone(ZONE);
     const txt = (name: string) => after.rrsets.find((rrset) => rrset.name === `${name}.` && rrset.type === 'TXT');
-    expect(txt(NAMES.policy)).toMatchObject({ ttl: 600, records: expect.arrayContaining([{ content: '"v=DMARC1; p=reject; rua=mailto:dmarc@example.test"', disabled: false }, { content: quoted(UNRELATED), disabled: false }]) });
+    expect(txt(NAMES.policy)).toMatchObject({
+      ttl: 600,
+      records: expect.arrayContaining([
+        { content: '"v=DMARC1; p=reject; rua=mailto:dmarc@example.test"', disabled: false },
+        { content: quoted(UNRELATED), disabled: false },
+      ]),
+    });
     expect(txt(NAMES.policy)?.records).toHaveLength(2);
     expect(txt(NAMES.legacy)).toMatchObject({ ttl: 900, records: [{ content: quoted('ms=12345'), disabled: false }] });
     expect(txt(NAMES.old)).toBeUndefined();
@@ -192,7 +217,16 @@ describe('PowerDNS provider against a real server', () => {
     const desired: ManagedRecord[] = [
       { zone: ZONE, name: NAMES.policy, type: 'TXT', ttl: 600, values: [NEW], provider: 'powerdns', purpose: 'policy', domain: ZONE },
       { zone: ZONE, name: NAMES.sub, type: 'TXT', ttl: 300, values: [SUB], provider: 'powerdns', purpose: 'policy', domain: `sub.${ZONE}` },
-      { zone: ZONE, name: NAMES.auth, type: 'TXT', ttl: 300, values: [AUTH], provider: 'powerdns', purpose: 'report-authorization', domain: 'x.example' },
+      {
+        zone: ZONE,
+        name: NAMES.auth,
+        type: 'TXT',
+        ttl: 300,
+        values: [AUTH],
+        provider: 'powerdns',
+        purpose: 'report-authorization',
+        domain: 'x.example',
+      },
     ];
     calls.length = 0;
     const listed = await dns.listTxt(ZONE, ASKED);
@@ -267,7 +301,15 @@ describe('PowerDNS provider against a real server', () => {
     const { dns, calls } = provider();
     const current = await dns.listTxt(ZONE, [NAMES.policy, NAMES.sub]);
     await pdns.api('PATCH', `/zones/${ZONE}.`, {
-      rrsets: [{ name: `${NAMES.sub}.`, type: 'TXT', ttl: 300, changetype: 'REPLACE', records: [{ content: quoted('v=DMARC1; p=none'), disabled: false }] }],
+      rrsets: [
+        {
+          name: `${NAMES.sub}.`,
+          type: 'TXT',
+          ttl: 300,
+          changetype: 'REPLACE',
+          records: [{ content: quoted('v=DMARC1; p=none'), disabled: false }],
+        },
+      ],
     });
     const before = await pdns.getZone(ZONE);
     calls.length = 0;
@@ -323,7 +365,9 @@ describe('PowerDNS provider against a real server', () => {
       () => undefined,
       (reason: unknown) => reason as Error,
     );
-    expect(listing?.message).toMatch(/^PowerDNS API at http:\/\/127\.0\.0\.1:\d+: reading zone example\.test failed: HTTP 401 Unauthorized: Unauthorized \(check PDNS_API_KEY; the key is not shown\)$/);
+    expect(listing?.message).toMatch(
+      /^PowerDNS API at http:\/\/127\.0\.0\.1:\d+: reading zone example\.test failed: HTTP 401 Unauthorized: Unauthorized \(check PDNS_API_KEY; the key is not shown\)$/,
+    );
     expect(listing?.message).not.toContain(wrongKey);
     expect(listing?.message).not.toContain(pdns.apiKey);
 
@@ -339,7 +383,9 @@ describe('PowerDNS provider against a real server', () => {
 
   it('names the zone and the status when the zone does not exist, and the address when nothing listens', async () => {
     const { dns } = provider();
-    await expect(dns.listTxt('missing.test', ['_dmarc.missing.test'])).rejects.toThrow(/reading zone missing\.test failed: HTTP 404 Not Found.*PDNS_SERVER_ID/);
+    await expect(dns.listTxt('missing.test', ['_dmarc.missing.test'])).rejects.toThrow(
+      /reading zone missing\.test failed: HTTP 404 Not Found.*PDNS_SERVER_ID/,
+    );
     const port = await closedPort();
     const closed = provider({ apiUrl: `http://127.0.0.1:${port}` });
     const error = await closed.dns.listTxt(ZONE, ASKED).then(

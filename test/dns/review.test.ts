@@ -18,15 +18,24 @@ import { FakeProvider, fakeResolver } from './fake-provider.ts';
 const NOW = new Date('2026-03-01T12:00:00Z');
 const BASE = 'b'.repeat(40);
 const txt = (name: string, value: string) => ({ name, value, ttl: 3600 });
-const inZone = (domain: string, p: DomainPolicy['p'] = 'reject') => makePolicy(domain, { p, dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } });
+const inZone = (domain: string, p: DomainPolicy['p'] = 'reject') =>
+  makePolicy(domain, { p, dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } });
 
 /** DNS holds old/mail/shop at p=reject; the base asks for mail and shop (old was removed earlier). */
 function dns() {
   return new FakeProvider('cloudflare', {
-    'example.com': [txt('_dmarc.old.example.com', 'v=DMARC1; p=reject'), txt('_dmarc.mail.example.com', 'v=DMARC1; p=reject'), txt('_dmarc.shop.example.com', 'v=DMARC1; p=reject')],
+    'example.com': [
+      txt('_dmarc.old.example.com', 'v=DMARC1; p=reject'),
+      txt('_dmarc.mail.example.com', 'v=DMARC1; p=reject'),
+      txt('_dmarc.shop.example.com', 'v=DMARC1; p=reject'),
+    ],
   });
 }
-const base = { desired: managedRecords([inZone('mail.example.com'), inZone('shop.example.com')]), removedDomains: ['old.example.com'], commit: BASE };
+const base = {
+  desired: managedRecords([inZone('mail.example.com'), inZone('shop.example.com')]),
+  removedDomains: ['old.example.com'],
+  commit: BASE,
+};
 /** The head weakens shop (its own risky change); old's deletion is already pending on the base. */
 const head = managedRecords([inZone('mail.example.com'), inZone('shop.example.com', 'none'), inZone('new.example.com')]);
 
@@ -73,8 +82,12 @@ describe('the plan with its base', () => {
     // The head drops mail (a deletion of its own); the base looked at mail, the head at it as a removed domain.
     const provider = dns();
     const dropped = managedRecords([inZone('shop.example.com')]);
-    const { plan } = await makePlanWithBase(dropped, base, fakeResolver(provider), { removedDomains: ['old.example.com', 'mail.example.com'], now: NOW });
-    const alone = (await makePlan(dropped, fakeResolver(dns()), { removedDomains: ['old.example.com', 'mail.example.com'], now: NOW })).plan;
+    const { plan } = await makePlanWithBase(dropped, base, fakeResolver(provider), {
+      removedDomains: ['old.example.com', 'mail.example.com'],
+      now: NOW,
+    });
+    const alone = (await makePlan(dropped, fakeResolver(dns()), { removedDomains: ['old.example.com', 'mail.example.com'], now: NOW }))
+      .plan;
     expect(plan.changes).toEqual(alone.changes);
     expect(splitByBase(plan).own.map((change) => `${change.action} ${change.name}`)).toEqual(['delete _dmarc.mail.example.com']);
   });
@@ -90,13 +103,25 @@ describe('the plan with its base', () => {
 });
 
 describe('checkReview', () => {
-  const pr = (number: number, plan: Plan, force = false): ReviewedPullRequest => ({ number, force, record: reviewRecord(plan, { number, head: 'a'.repeat(40) }) });
-  const merge = (merged: number | undefined, ...pullRequests: ReviewedPullRequest[]): ReviewEvidence => ({ trigger: 'merge', ...(merged === undefined ? {} : { merged }), pullRequests, notes: [] });
+  const pr = (number: number, plan: Plan, force = false): ReviewedPullRequest => ({
+    number,
+    force,
+    record: reviewRecord(plan, { number, head: 'a'.repeat(40) }),
+  });
+  const merge = (merged: number | undefined, ...pullRequests: ReviewedPullRequest[]): ReviewEvidence => ({
+    trigger: 'merge',
+    ...(merged === undefined ? {} : { merged }),
+    pullRequests,
+    notes: [],
+  });
 
   test('the plan that was reviewed, its own risky change labelled: nothing to say', async () => {
     const plan = await headPlan();
     // old's deletion (pending) is risky; here it was labelled as the own change of an earlier pull request #1.
-    const earlier = { ...plan, base: { commit: BASE, pending: plan.changes.filter((change) => change.name !== '_dmarc.old.example.com').map(changeIdentity) } };
+    const earlier = {
+      ...plan,
+      base: { commit: BASE, pending: plan.changes.filter((change) => change.name !== '_dmarc.old.example.com').map(changeIdentity) },
+    };
     const check = checkReview(plan, merge(2, pr(2, plan, true), pr(1, earlier, true)));
     expect(check).toEqual({ merged: 2, unreviewed: [], unforced: [], problems: [] });
   });
@@ -113,13 +138,19 @@ describe('checkReview', () => {
     const earlier = { ...plan, base: { commit: BASE, pending: [] } };
     const named = checkReview(plan, merge(2, pr(2, plan, true), pr(1, earlier, false)));
     expect(named.unforced).toEqual([{ change: byName(plan, '_dmarc.old.example.com'), owners: [1] }]);
-    expect(named.problems[0]).toMatch(/^1 risky change \(_dmarc\.old\.example\.com\) of #1 needs the dmarcops:force label on #1 \(a label on another pull request does not count\)/);
+    expect(named.problems[0]).toMatch(
+      /^1 risky change \(_dmarc\.old\.example\.com\) of #1 needs the dmarcops:force label on #1 \(a label on another pull request does not count\)/,
+    );
   });
 
   test('a change in no reviewed plan is refused, whatever the labels; force (a run by hand) does not change that', async () => {
     const plan = await headPlan();
     const reviewedBefore = { ...plan, changes: plan.changes.filter((change) => change.name !== '_dmarc.new.example.com') };
-    const evidence = { ...merge(2, pr(2, reviewedBefore, true)), searched: 4, notes: ['#1 has no plan comment written by github-actions[bot]'] };
+    const evidence = {
+      ...merge(2, pr(2, reviewedBefore, true)),
+      searched: 4,
+      notes: ['#1 has no plan comment written by github-actions[bot]'],
+    };
     const check = checkReview(plan, evidence, true);
     expect(check.unreviewed.map((change) => change.name)).toEqual(['_dmarc.new.example.com']);
     expect(check.unforced).toEqual([]);
@@ -141,7 +172,9 @@ describe('checkReview', () => {
     const plan = await headPlan();
     const check = checkReview(plan, merge(undefined, pr(2, plan, true)));
     expect(check.unreviewed).toHaveLength(plan.changes.length);
-    expect(check.problems[0]).toMatch(/^this push did not merge a pull request into the default branch \(a direct push\).*run dns-apply by hand \(workflow_dispatch\) with force$/);
+    expect(check.problems[0]).toMatch(
+      /^this push did not merge a pull request into the default branch \(a direct push\).*run dns-apply by hand \(workflow_dispatch\) with force$/,
+    );
   });
 
   test('the gates: review replaces the plain force rule; the deletion cap and the checksum still apply', async () => {
@@ -155,7 +188,9 @@ describe('checkReview', () => {
     ]);
     expect(gates.review?.unforced).toHaveLength(1);
     // The comment's view of the merge: this pull request alone, its label, its own changes.
-    expect(mergeGates(plan, { number: 2, labelled: true }).review?.unforced.map((entry) => entry.change.name)).toEqual(['_dmarc.old.example.com']);
+    expect(mergeGates(plan, { number: 2, labelled: true }).review?.unforced.map((entry) => entry.change.name)).toEqual([
+      '_dmarc.old.example.com',
+    ]);
     expect(mergeGates(plan, { number: 2, labelled: false }).review?.unforced.map((entry) => [entry.change.name, entry.owners])).toEqual([
       ['_dmarc.old.example.com', []],
       ['_dmarc.shop.example.com', [2]],

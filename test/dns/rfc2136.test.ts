@@ -90,10 +90,12 @@ function provider(
     server: { host: bind.host, port: bind.port },
     key: { name: key.name, algorithm: key.algorithm, secret: Buffer.from(key.secret, 'base64') },
     exchange: async (server, requests, timeoutMs) => {
-      sent.push(requests.map((request) => {
-        const decoded = decodeMessage(request);
-        return { opcode: decoded.opcode, questions: decoded.questions.map(({ name, type }) => ({ name, type })) };
-      }));
+      sent.push(
+        requests.map((request) => {
+          const decoded = decodeMessage(request);
+          return { opcode: decoded.opcode, questions: decoded.questions.map(({ name, type }) => ({ name, type })) };
+        }),
+      );
       const answers = await exchangeTcp(server, requests, timeoutMs);
       return overrides.alter === undefined ? answers : answers.map(overrides.alter);
     },
@@ -130,8 +132,22 @@ async function served(name: string): Promise<string[][]> {
 async function dig(...args: string[]): Promise<string[]> {
   const binary = locateExecutable('dig');
   if (binary === undefined) throw new Error('dig not found (Debian package bind9-dnsutils)');
-  const { stdout } = await promisify(execFile)(binary, ['+short', '+norecurse', '+time=2', '+tries=2', '+tcp', '@127.0.0.1', '-p', String(bind.port), ...args]);
-  return stdout.trim().split('\n').filter((line) => line !== '').sort();
+  const { stdout } = await promisify(execFile)(binary, [
+    '+short',
+    '+norecurse',
+    '+time=2',
+    '+tries=2',
+    '+tcp',
+    '@127.0.0.1',
+    '-p',
+    String(bind.port),
+    ...args,
+  ]);
+  return stdout
+    .trim()
+    .split('\n')
+    .filter((line) => line !== '')
+    .sort();
 }
 
 /** The zone by AXFR without what dmarcops may change: DMARC TXT at the managed names, and their TTL. */
@@ -186,7 +202,9 @@ describe('rfc2136 provider against a real BIND 9', () => {
     );
     // Each record's id is its RDATA, the RR's identity in DNS.
     for (const record of records) {
-      expect(decodeTxtData(Buffer.from(record.id ?? '', 'hex')).map((octets) => Buffer.from(octets).toString('utf8'))).toEqual(record.strings);
+      expect(decodeTxtData(Buffer.from(record.id ?? '', 'hex')).map((octets) => Buffer.from(octets).toString('utf8'))).toEqual(
+        record.strings,
+      );
     }
     // Names are matched without case or trailing dot; the apex SPF and the CNAME target never leak in.
     expect((await dns.listTxt(`${ZONE}.`, [`_DMARC.OLD.${ZONE}.`, NAMES.alias])).map(withoutId)).toEqual([
@@ -229,7 +247,16 @@ describe('rfc2136 provider against a real BIND 9', () => {
     const desired: ManagedRecord[] = [
       { zone: ZONE, name: NAMES.policy, type: 'TXT', ttl: 300, values: [NEW], provider: 'rfc2136', purpose: 'policy', domain: ZONE },
       { zone: ZONE, name: NAMES.sub, type: 'TXT', ttl: 300, values: [SUB], provider: 'rfc2136', purpose: 'policy', domain: `sub.${ZONE}` },
-      { zone: ZONE, name: NAMES.auth, type: 'TXT', ttl: 300, values: [AUTH], provider: 'rfc2136', purpose: 'report-authorization', domain: 'x.example' },
+      {
+        zone: ZONE,
+        name: NAMES.auth,
+        type: 'TXT',
+        ttl: 300,
+        values: [AUTH],
+        provider: 'rfc2136',
+        purpose: 'report-authorization',
+        domain: 'x.example',
+      },
     ];
     const listed = await dns.listTxt(ZONE, ASKED);
     const plan = computePlan(desired, [{ provider: 'rfc2136', zone: ZONE, names: [...ASKED].sort(), records: listed }]);
@@ -270,7 +297,14 @@ describe('rfc2136 provider against a real BIND 9', () => {
   it('changes the TTL of the RRset (one TTL per RRset, RFC 2181 §5.2) and keeps the other TXT there', async () => {
     const { dns } = provider();
     const current = await dns.listTxt(ZONE, [NAMES.legacy]);
-    const longer = change({ action: 'update', name: NAMES.legacy, before: ['v=DMARC1; p=none'], after: ['v=DMARC1; p=none'], ttlBefore: 900, ttlAfter: 3600 });
+    const longer = change({
+      action: 'update',
+      name: NAMES.legacy,
+      before: ['v=DMARC1; p=none'],
+      after: ['v=DMARC1; p=none'],
+      ttlBefore: 900,
+      ttlAfter: 3600,
+    });
     await dns.applyZone(ZONE, [longer], current);
     expect((await dns.listTxt(ZONE, [NAMES.legacy])).map(withoutId).sort(byNameValue)).toEqual([
       { name: NAMES.legacy, ttl: 3600, value: 'ms=12345', strings: ['ms=12345'] },
@@ -287,7 +321,10 @@ describe('rfc2136 provider against a real BIND 9', () => {
     const error = await failure(
       dns.applyZone(
         ZONE,
-        [change({ action: 'update', name: NAMES.policy, before: [DUPLICATE, STALE], after: [NEW] }), change({ action: 'create', name: NAMES.sub, before: null, after: [SUB] })],
+        [
+          change({ action: 'update', name: NAMES.policy, before: [DUPLICATE, STALE], after: [NEW] }),
+          change({ action: 'create', name: NAMES.sub, before: null, after: [SUB] }),
+        ],
         current,
       ),
     );
@@ -303,7 +340,9 @@ describe('rfc2136 provider against a real BIND 9', () => {
     let zone = await bind.zoneRecords(ZONE);
     const appeared = await failure(dns.applyZone(ZONE, [change({ action: 'create', name: NAMES.sub, before: null, after: [SUB] })], []));
     expect(appeared?.message).not.toMatch(/is a CNAME/);
-    expect(appeared?.message).toMatch(/nothing was written: TXT records or a CNAME now exist at a name where the plan read none \(prerequisite failed: YXRRSET\)/);
+    expect(appeared?.message).toMatch(
+      /nothing was written: TXT records or a CNAME now exist at a name where the plan read none \(prerequisite failed: YXRRSET\)/,
+    );
     expect(await bind.zoneRecords(ZONE)).toEqual(zone);
 
     zone = await bind.zoneRecords(ZONE);
@@ -319,15 +358,19 @@ describe('rfc2136 provider against a real BIND 9', () => {
 
   it('refuses a change whose records are not in the listing it is given', async () => {
     const { dns } = provider();
-    await expect(dns.applyZone(ZONE, [change({ action: 'delete', name: NAMES.old, before: ['v=DMARC1; p=none'], after: null })], [])).rejects.toThrow(
-      /cannot delete _dmarc\.old\.example\.test: "v=DMARC1; p=none" is not among the records listed there; plan again/,
-    );
+    await expect(
+      dns.applyZone(ZONE, [change({ action: 'delete', name: NAMES.old, before: ['v=DMARC1; p=none'], after: null })], []),
+    ).rejects.toThrow(/cannot delete _dmarc\.old\.example\.test: "v=DMARC1; p=none" is not among the records listed there; plan again/);
   });
 
   it('splits a zone into several UPDATE messages only when it does not fit in one, each all or nothing', async () => {
     const { dns, sent } = provider({ maxMessageOctets: 400 });
     const names = Array.from({ length: 4 }, (_, index) => `_dmarc.host${index}.${ZONE}`);
-    await dns.applyZone(ZONE, names.map((name) => change({ action: 'create', name, before: null, after: [`${SUB}; pct=${names.indexOf(name) + 1}`] })), []);
+    await dns.applyZone(
+      ZONE,
+      names.map((name) => change({ action: 'create', name, before: null, after: [`${SUB}; pct=${names.indexOf(name) + 1}`] })),
+      [],
+    );
     expect(sent.length).toBeGreaterThan(1);
     expect(sent.every((messages) => messages.length === 1 && messages[0]?.opcode === OPCODE.UPDATE)).toBe(true);
     for (const [index, name] of names.entries()) expect(await served(name)).toEqual([[`${SUB}; pct=${index + 1}`]]);
@@ -351,7 +394,9 @@ describe('rfc2136 provider against a real BIND 9', () => {
     expect(await bind.zoneRecords(ZONE)).toEqual(zone);
 
     const unknown = provider({ key: { ...bind.key, name: 'no-such-key' } }).dns;
-    await expect(unknown.listTxt(ZONE, ASKED)).rejects.toThrow(/the server does not know the TSIG key \(BADKEY\): check DMARCOPS_RFC2136_KEY_NAME/);
+    await expect(unknown.listTxt(ZONE, ASKED)).rejects.toThrow(
+      /the server does not know the TSIG key \(BADKEY\): check DMARCOPS_RFC2136_KEY_NAME/,
+    );
 
     const late = provider({ now: () => Math.floor(Date.now() / 1000) + 3600 }).dns;
     const skewed = await failure(late.listTxt(ZONE, ASKED));
@@ -361,21 +406,33 @@ describe('rfc2136 provider against a real BIND 9', () => {
   it('reports a key that may not update (REFUSED), a zone the server does not serve, and a name delegated away', async () => {
     const readOnly = provider({ key: bind.readOnlyKey }).dns;
     expect((await readOnly.listTxt(ZONE, [NAMES.old])).map((record) => record.value)).toEqual(['v=DMARC1; p=reject']);
-    const refused = await failure(readOnly.applyZone(ZONE, [change({ action: 'create', name: NAMES.sub, before: null, after: [SUB] })], []));
-    expect(refused?.message).toMatch(/the server refused the update \(REFUSED\): its update-policy \(or allow-update\) must let key read-only change TXT records/);
+    const refused = await failure(
+      readOnly.applyZone(ZONE, [change({ action: 'create', name: NAMES.sub, before: null, after: [SUB] })], []),
+    );
+    expect(refused?.message).toMatch(
+      /the server refused the update \(REFUSED\): its update-policy \(or allow-update\) must let key read-only change TXT records/,
+    );
     expect(refused).toMatchObject({ rcode: 'REFUSED' });
 
     const { dns } = provider();
     await expect(dns.listTxt('missing.test', ['_dmarc.missing.test'])).rejects.toThrow(
       /reading TXT at _dmarc\.missing\.test: the server refused the query \(REFUSED\): it does not serve zone missing\.test/,
     );
-    await expect(dns.applyZone('missing.test', [change({ zone: 'missing.test', action: 'create', name: '_dmarc.missing.test', before: null, after: [SUB] })], [])).rejects.toThrow(
+    await expect(
+      dns.applyZone(
+        'missing.test',
+        [change({ zone: 'missing.test', action: 'create', name: '_dmarc.missing.test', before: null, after: [SUB] })],
+        [],
+      ),
+    ).rejects.toThrow(
       /updating zone missing\.test .*the server is not authoritative for zone missing\.test \(NOTAUTH\): point DMARCOPS_RFC2136_SERVER at the zone's primary/,
     );
-    await expect(dns.listTxt(ZONE, [NAMES.delegated])).rejects.toThrow(/the answer about _dmarc\.delegated\.example\.test is not authoritative/);
+    await expect(dns.listTxt(ZONE, [NAMES.delegated])).rejects.toThrow(
+      /the answer about _dmarc\.delegated\.example\.test is not authoritative/,
+    );
   });
 
-  it("rejects answers whose TSIG does not verify: altered on the way, or not signed", async () => {
+  it('rejects answers whose TSIG does not verify: altered on the way, or not signed', async () => {
     const flipLastTxtOctet = (answer: Buffer): Buffer => {
       const decoded = decodeMessage(answer);
       const record = decoded.answers.find((item) => item.type === RR_TYPE.TXT);
@@ -386,7 +443,9 @@ describe('rfc2136 provider against a real BIND 9', () => {
       return altered;
     };
     const altered = provider({ alter: flipLastTxtOctet }).dns;
-    await expect(altered.listTxt(ZONE, [NAMES.old])).rejects.toThrow(/the answer's TSIG signature does not verify \(its MAC does not match \(not signed with this key\)\)/);
+    await expect(altered.listTxt(ZONE, [NAMES.old])).rejects.toThrow(
+      /the answer's TSIG signature does not verify \(its MAC does not match \(not signed with this key\)\)/,
+    );
 
     const stripSignature = (answer: Buffer): Buffer => {
       const tsig = decodeMessage(answer).tsig;
@@ -406,7 +465,10 @@ describe('rfc2136 provider against a real BIND 9', () => {
 
   it('names the address when nothing listens', async () => {
     const port = await closedPort();
-    const dns = createRfc2136Provider({ server: { host: '127.0.0.1', port }, key: { name: 'k', algorithm: 'hmac-sha256', secret: Buffer.alloc(32, 1) } });
+    const dns = createRfc2136Provider({
+      server: { host: '127.0.0.1', port },
+      key: { name: 'k', algorithm: 'hmac-sha256', secret: Buffer.alloc(32, 1) },
+    });
     await expect(dns.listTxt(ZONE, ASKED)).rejects.toThrow(
       `RFC 2136 server 127.0.0.1:${port}: reading TXT records in zone example.test failed: connection refused (is the server listening on TCP at that address and port?)`,
     );
@@ -414,13 +476,24 @@ describe('rfc2136 provider against a real BIND 9', () => {
 });
 
 describe('rfc2136 settings and update building', () => {
-  const env = { DMARCOPS_RFC2136_SERVER: '192.0.2.53', DMARCOPS_RFC2136_KEY_NAME: 'dmarcops.', DMARCOPS_RFC2136_KEY_SECRET: Buffer.alloc(32, 9).toString('base64') };
+  const env = {
+    DMARCOPS_RFC2136_SERVER: '192.0.2.53',
+    DMARCOPS_RFC2136_KEY_NAME: 'dmarcops.',
+    DMARCOPS_RFC2136_KEY_SECRET: Buffer.alloc(32, 9).toString('base64'),
+  };
 
   it('reads the server and the key from the environment only, naming what is missing or wrong but never the secret', async () => {
-    expect(rfc2136ConfigFromEnv(env)).toEqual({ server: { host: '192.0.2.53', port: 53 }, key: { name: 'dmarcops', algorithm: 'hmac-sha256', secret: Buffer.alloc(32, 9) } });
+    expect(rfc2136ConfigFromEnv(env)).toEqual({
+      server: { host: '192.0.2.53', port: 53 },
+      key: { name: 'dmarcops', algorithm: 'hmac-sha256', secret: Buffer.alloc(32, 9) },
+    });
     expect(rfc2136ConfigFromEnv({ ...env, DMARCOPS_RFC2136_KEY_ALGORITHM: 'HMAC-SHA512.' }).key.algorithm).toBe('hmac-sha512');
-    expect(() => rfc2136ConfigFromEnv({})).toThrow(/missing environment variables DMARCOPS_RFC2136_SERVER, DMARCOPS_RFC2136_KEY_NAME, DMARCOPS_RFC2136_KEY_SECRET/);
-    expect(() => rfc2136ConfigFromEnv({ ...env, DMARCOPS_RFC2136_KEY_SECRET: '' })).toThrow(/missing environment variable DMARCOPS_RFC2136_KEY_SECRET \(/);
+    expect(() => rfc2136ConfigFromEnv({})).toThrow(
+      /missing environment variables DMARCOPS_RFC2136_SERVER, DMARCOPS_RFC2136_KEY_NAME, DMARCOPS_RFC2136_KEY_SECRET/,
+    );
+    expect(() => rfc2136ConfigFromEnv({ ...env, DMARCOPS_RFC2136_KEY_SECRET: '' })).toThrow(
+      /missing environment variable DMARCOPS_RFC2136_KEY_SECRET \(/,
+    );
     const notBase64 = 'not base64 at all!';
     const error = (() => {
       try {
@@ -432,8 +505,12 @@ describe('rfc2136 settings and update building', () => {
     })();
     expect(error?.message).toMatch(/DMARCOPS_RFC2136_KEY_SECRET is not base64/);
     expect(error?.message).not.toContain(notBase64);
-    expect(() => rfc2136ConfigFromEnv({ ...env, DMARCOPS_RFC2136_KEY_ALGORITHM: 'hmac-md5' })).toThrow(/HMAC-MD5 is deprecated by RFC 8945 §6/);
-    expect(() => rfc2136ConfigFromEnv({ ...env, DMARCOPS_RFC2136_KEY_NAME: 'a key' })).toThrow(/DMARCOPS_RFC2136_KEY_NAME is not a valid key name/);
+    expect(() => rfc2136ConfigFromEnv({ ...env, DMARCOPS_RFC2136_KEY_ALGORITHM: 'hmac-md5' })).toThrow(
+      /HMAC-MD5 is deprecated by RFC 8945 §6/,
+    );
+    expect(() => rfc2136ConfigFromEnv({ ...env, DMARCOPS_RFC2136_KEY_NAME: 'a key' })).toThrow(
+      /DMARCOPS_RFC2136_KEY_NAME is not a valid key name/,
+    );
     await expect(providerFor('rfc2136', {})).rejects.toThrow(/DMARCOPS_RFC2136_SERVER/);
     expect((await providerFor('rfc2136', env)).name).toBe('rfc2136');
   });
@@ -456,7 +533,10 @@ describe('rfc2136 settings and update building', () => {
       { name: NAMES.policy, ttl: 300, value: UNRELATED, strings: [UNRELATED] },
     ];
     const piece = updatePiece(change({ action: 'update', name: NAMES.policy, before: [STALE], after: [NEW] }), listed);
-    const txt = (data: Uint8Array) => decodeTxtData(data).map((octets) => Buffer.from(octets).toString('utf8')).join('');
+    const txt = (data: Uint8Array) =>
+      decodeTxtData(data)
+        .map((octets) => Buffer.from(octets).toString('utf8'))
+        .join('');
     expect(piece?.prerequisites.map((record) => ({ class: record.class, ttl: record.ttl, value: txt(record.data) }))).toEqual([
       { class: 1, ttl: 0, value: STALE },
       { class: 1, ttl: 0, value: UNRELATED },
@@ -476,10 +556,16 @@ describe('rfc2136 settings and update building', () => {
   });
 
   it('packs pieces into as few messages as fit, never splitting a name', () => {
-    const pieces = ['a', 'b', 'c'].map((label) => updatePiece(change({ action: 'create', name: `_dmarc.${label}.${ZONE}`, before: null, after: [SUB] }), []));
+    const pieces = ['a', 'b', 'c'].map((label) =>
+      updatePiece(change({ action: 'create', name: `_dmarc.${label}.${ZONE}`, before: null, after: [SUB] }), []),
+    );
     const defined = pieces.filter((piece) => piece !== undefined);
     expect(packPieces(ZONE, defined).map((group) => group.length)).toEqual([3]);
-    expect(packPieces(ZONE, defined, 200).map((group) => group.map((piece) => piece.name))).toEqual([[`_dmarc.a.${ZONE}`], [`_dmarc.b.${ZONE}`], [`_dmarc.c.${ZONE}`]]);
+    expect(packPieces(ZONE, defined, 200).map((group) => group.map((piece) => piece.name))).toEqual([
+      [`_dmarc.a.${ZONE}`],
+      [`_dmarc.b.${ZONE}`],
+      [`_dmarc.c.${ZONE}`],
+    ]);
     expect(() => packPieces(ZONE, defined, 50)).toThrow(/does not fit in one DNS message/);
   });
 });

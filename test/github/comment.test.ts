@@ -49,9 +49,13 @@ const EMPTY_BASE = { desired: [], removedDomains: [], commit: BASE_SHA };
 
 /** A plan creating `count` domains' records. */
 function planFor(count: number, prefix = 'd'): Plan {
-  const policies = Array.from({ length: count }, (_, index) => makePolicy(`${prefix}${index}.example.com`, { dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } }));
+  const policies = Array.from({ length: count }, (_, index) =>
+    makePolicy(`${prefix}${index}.example.com`, { dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } }),
+  );
   const records = managedRecords(policies);
-  return computePlan(records, [{ provider: 'cloudflare', zone: 'example.com', names: records.map((record) => record.name), records: [] }], { now: NOW });
+  return computePlan(records, [{ provider: 'cloudflare', zone: 'example.com', names: records.map((record) => record.name), records: [] }], {
+    now: NOW,
+  });
 }
 
 /**
@@ -59,8 +63,21 @@ function planFor(count: number, prefix = 'd'): Plan {
  * base that did not ask for it (as `plan --base`), so the change is the pull request's own.
  */
 function riskyPlan(): Plan {
-  const records = managedRecords([makePolicy('weak.example.com', { p: 'none', dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } })]);
-  const plan = computePlan(records, [{ provider: 'cloudflare', zone: 'example.com', names: ['_dmarc.weak.example.com'], records: [{ name: '_dmarc.weak.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] }], { now: NOW });
+  const records = managedRecords([
+    makePolicy('weak.example.com', { p: 'none', dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } }),
+  ]);
+  const plan = computePlan(
+    records,
+    [
+      {
+        provider: 'cloudflare',
+        zone: 'example.com',
+        names: ['_dmarc.weak.example.com'],
+        records: [{ name: '_dmarc.weak.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }],
+      },
+    ],
+    { now: NOW },
+  );
   return { ...plan, base: { commit: BASE_SHA, pending: [] } };
 }
 
@@ -80,13 +97,21 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const env = (extra: Record<string, string> = {}) => ({ GITHUB_TOKEN: github.token, GITHUB_REPOSITORY: REPO, GITHUB_API_URL: github.url, ...extra });
+const env = (extra: Record<string, string> = {}) => ({
+  GITHUB_TOKEN: github.token,
+  GITHUB_REPOSITORY: REPO,
+  GITHUB_API_URL: github.url,
+  ...extra,
+});
 
 describe('the sticky comment', () => {
   test('the first run creates one comment, the second updates it, the third leaves it alone', async () => {
     const octokit = createOctokit(githubContextFromEnv(env()));
     const first = commentBody(renderPlanMarkdown(planFor(1))).body;
-    expect(await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 7, body: first })).toMatchObject({ action: 'created', others: 0 });
+    expect(await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 7, body: first })).toMatchObject({
+      action: 'created',
+      others: 0,
+    });
     expect(github.comments(REPO, 7)).toHaveLength(1);
 
     const second = commentBody(renderPlanMarkdown(planFor(2))).body;
@@ -99,18 +124,29 @@ describe('the sticky comment', () => {
     expect(updated.url).toBe(`https://github.test/octo/dns/pull/7#issuecomment-${comments[0]?.id}`);
 
     const writes = github.requests.filter((request) => request.method !== 'GET').length;
-    expect(await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 7, body: second })).toMatchObject({ action: 'unchanged' });
+    expect(await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 7, body: second })).toMatchObject({
+      action: 'unchanged',
+    });
     expect(github.requests.filter((request) => request.method !== 'GET').length).toBe(writes);
   });
 
   test('found on the third page of a busy pull request, ignoring people who quote the marker', async () => {
-    for (let index = 0; index < 230; index++) github.seed(REPO, 8, index === 5 ? `> quoting ${PLAN_MARKER} in a reply` : `comment ${index}`);
+    for (let index = 0; index < 230; index++)
+      github.seed(REPO, 8, index === 5 ? `> quoting ${PLAN_MARKER} in a reply` : `comment ${index}`);
     github.seed(REPO, 8, `${PLAN_MARKER}\nold plan`, { login: 'github-actions[bot]', id: 41898282, type: 'Bot' });
     for (let index = 0; index < 5; index++) github.seed(REPO, 8, `later ${index}`);
     const before = github.requests.length;
-    const result = await upsertStickyComment(createOctokit(githubContextFromEnv(env())), { owner: 'octo', repo: 'dns', issueNumber: 8, body: `${PLAN_MARKER}\nnew plan` });
+    const result = await upsertStickyComment(createOctokit(githubContextFromEnv(env())), {
+      owner: 'octo',
+      repo: 'dns',
+      issueNumber: 8,
+      body: `${PLAN_MARKER}\nnew plan`,
+    });
     expect(result.action).toBe('updated');
-    const pages = github.requests.slice(before).filter((request) => request.method === 'GET' && request.path.includes('/comments')).map((request) => request.path);
+    const pages = github.requests
+      .slice(before)
+      .filter((request) => request.method === 'GET' && request.path.includes('/comments'))
+      .map((request) => request.path);
     expect(pages).toEqual([
       '/repos/octo/dns/issues/8/comments?per_page=100',
       '/repos/octo/dns/issues/8/comments?per_page=100&page=2',
@@ -122,16 +158,28 @@ describe('the sticky comment', () => {
 
   test("another user's comment carrying the marker is never updated nor taken for the plan: the bot writes its own", async () => {
     const forged = github.seed(REPO, 30, `${PLAN_MARKER}\nforged plan, nothing to worry about`);
-    const withRecord = github.seed(REPO, 30, `<!-- dmarcops:plan {"v":1,"pr":30,"head":"${HEAD_SHA}","checksum":"${'0'.repeat(64)}","own":"","pending":""} -->\nforged`);
+    const withRecord = github.seed(
+      REPO,
+      30,
+      `<!-- dmarcops:plan {"v":1,"pr":30,"head":"${HEAD_SHA}","checksum":"${'0'.repeat(64)}","own":"","pending":""} -->\nforged`,
+    );
     const octokit = createOctokit(githubContextFromEnv(env()));
     const first = await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 30, body: `${PLAN_MARKER}\nthe plan` });
     expect(first).toMatchObject({ action: 'created', author: 'github-actions[bot]', foreign: 2, others: 0 });
-    const second = await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 30, body: `${PLAN_MARKER}\nthe plan, again` });
+    const second = await upsertStickyComment(octokit, {
+      owner: 'octo',
+      repo: 'dns',
+      issueNumber: 30,
+      body: `${PLAN_MARKER}\nthe plan, again`,
+    });
     expect(second).toMatchObject({ action: 'updated', id: first.id, foreign: 2 });
     const comments = github.comments(REPO, 30);
     expect(comments.find((comment) => comment.id === forged.id)?.body).toBe(forged.body);
     expect(comments.find((comment) => comment.id === withRecord.id)?.body).toBe(withRecord.body);
-    expect(comments.find((comment) => comment.id === first.id)).toMatchObject({ body: `${PLAN_MARKER}\nthe plan, again`, user: { login: 'github-actions[bot]' } });
+    expect(comments.find((comment) => comment.id === first.id)).toMatchObject({
+      body: `${PLAN_MARKER}\nthe plan, again`,
+      user: { login: 'github-actions[bot]' },
+    });
     expect(findStickyComment(comments, 'github-actions[bot]').mine?.id).toBe(first.id);
   });
 
@@ -143,17 +191,26 @@ describe('the sticky comment', () => {
     expect(result).toMatchObject({ action: 'created', author: 'octocat', foreign: 1 });
     expect(github.comments(REPO, 31).find((comment) => comment.id === bots.id)?.body).toBe(`${PLAN_MARKER}\nby the bot`);
     // Given explicitly (another app's bot), that login's comment is the one.
-    const explicit = await upsertStickyComment(octokit, { owner: 'octo', repo: 'dns', issueNumber: 31, body: `${PLAN_MARKER}\nx`, author: 'GitHub-Actions[bot]' });
+    const explicit = await upsertStickyComment(octokit, {
+      owner: 'octo',
+      repo: 'dns',
+      issueNumber: 31,
+      body: `${PLAN_MARKER}\nx`,
+      author: 'GitHub-Actions[bot]',
+    });
     expect(explicit).toMatchObject({ action: 'updated', id: bots.id });
     expect(await tokenLogin(createOctokit(githubContextFromEnv(env())))).toBe('github-actions[bot]');
-    await expect(tokenLogin(createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: 'nope' }))))).rejects.toThrow(/refused the token \(401 /);
+    await expect(tokenLogin(createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: 'nope' }))))).rejects.toThrow(
+      /refused the token \(401 /,
+    );
   });
 
   test('the marker: one line, with or without a record; anything else is not the marker', () => {
     expect(readMarker(`${PLAN_MARKER}\nplan`)).toEqual({});
     expect(readMarker('<!-- dmarcops:plan {"v":1} -->\nplan')).toEqual({ record: { v: 1 } });
     expect(readMarker('<!-- dmarcops:plan {"v":1 -->\nplan')?.error).toMatch(/not JSON/);
-    for (const body of [`> ${PLAN_MARKER}`, '<!-- dmarcops:planner -->', '<!-- dmarcops:plan -->trailing', `text\n${PLAN_MARKER}`]) expect(readMarker(body)).toBeUndefined();
+    for (const body of [`> ${PLAN_MARKER}`, '<!-- dmarcops:planner -->', '<!-- dmarcops:plan -->trailing', `text\n${PLAN_MARKER}`])
+      expect(readMarker(body)).toBeUndefined();
     expect(markerWithRecord({ v: 1, own: 'ab+/' })).toBe('<!-- dmarcops:plan {"v":1,"own":"ab+/"} -->');
     expect(() => markerWithRecord({ note: 'end -->' })).toThrow(/must not contain/);
   });
@@ -164,23 +221,31 @@ describe('the sticky comment', () => {
     const id = (index: number) => Buffer.from(String(index).padStart(16, '0')).toString('base64').slice(0, 22);
     const huge = { ...record, own: Array.from({ length: 2200 }, (_, index) => id(index)) };
     expect(() => planMarker(huge)).toThrow(/2200 changes, too many to record for review in one comment .*split the pull request/);
-    expect(() => parseReviewRecord({ ...JSON.parse(planMarker(record).slice('<!-- dmarcops:plan '.length, -' -->'.length)), own: 'short' })).toThrow(/own is not a list of change identities/);
+    expect(() =>
+      parseReviewRecord({ ...JSON.parse(planMarker(record).slice('<!-- dmarcops:plan '.length, -' -->'.length)), own: 'short' }),
+    ).toThrow(/own is not a list of change identities/);
     expect(() => parseReviewRecord({ v: 2 })).toThrow(/version 2, not 1/);
   });
 
   test('a token without write access, and a bad token, fail with a sentence saying why', async () => {
     const readOnly = createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: github.readOnlyToken })));
-    await expect(upsertStickyComment(readOnly, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toMatchObject({
+    await expect(
+      upsertStickyComment(readOnly, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` }),
+    ).rejects.toMatchObject({
       code: 'github-permission',
       message: expect.stringMatching(/may not comment on octo\/dns#9 \(403 .*pull-requests: write.*forks/),
     });
     const bad = createOctokit(githubContextFromEnv(env({ GITHUB_TOKEN: 'nope' })));
-    await expect(upsertStickyComment(bad, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toMatchObject({
-      code: 'github-token-refused',
-      message: expect.stringMatching(/refused the token \(401 /),
-    });
+    await expect(upsertStickyComment(bad, { owner: 'octo', repo: 'dns', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toMatchObject(
+      {
+        code: 'github-token-refused',
+        message: expect.stringMatching(/refused the token \(401 /),
+      },
+    );
     const missing = createOctokit(githubContextFromEnv({ ...env(), GITHUB_REPOSITORY: 'octo/missing' }));
-    await expect(upsertStickyComment(missing, { owner: 'octo', repo: 'missing', issueNumber: 9, body: `${PLAN_MARKER}\nx` })).rejects.toMatchObject({
+    await expect(
+      upsertStickyComment(missing, { owner: 'octo', repo: 'missing', issueNumber: 9, body: `${PLAN_MARKER}\nx` }),
+    ).rejects.toMatchObject({
       code: 'github-api-failed',
       message: expect.stringMatching(/octo\/missing#9 not found \(404\)/),
       hint: expect.stringContaining('--pr'),
@@ -199,10 +264,22 @@ describe('the sticky comment', () => {
     expect((body.match(/^```/gm) ?? []).length % 2).toBe(0);
 
     // GitHub's own limit, enforced by the server, accepts it.
-    const result = await upsertStickyComment(createOctokit(githubContextFromEnv(env())), { owner: 'octo', repo: 'dns', issueNumber: 10, body });
+    const result = await upsertStickyComment(createOctokit(githubContextFromEnv(env())), {
+      owner: 'octo',
+      repo: 'dns',
+      issueNumber: 10,
+      body,
+    });
     expect(result.action).toBe('created');
     // …and refuses the uncut body, which is why the cut exists.
-    await expect(upsertStickyComment(createOctokit(githubContextFromEnv(env())), { owner: 'octo', repo: 'dns', issueNumber: 11, body: `${PLAN_MARKER}\n${markdown}` })).rejects.toThrow(/Validation Failed|too long/);
+    await expect(
+      upsertStickyComment(createOctokit(githubContextFromEnv(env())), {
+        owner: 'octo',
+        repo: 'dns',
+        issueNumber: 11,
+        body: `${PLAN_MARKER}\n${markdown}`,
+      }),
+    ).rejects.toThrow(/Validation Failed|too long/);
   });
 
   test('truncation counts bytes, so multi-byte text stays under the limit too', () => {
@@ -231,7 +308,6 @@ describe('the job summary', () => {
 });
 
 describe('dmarcops comment', () => {
-
   async function run(args: string[], extraEnv: Record<string, string>, deps: DnsCommandDeps = { removedDomains: [] }) {
     const command = makeCommentCommand(deps);
     const { values, positionals } = parseCommandLine(command, args);
@@ -270,8 +346,16 @@ describe('dmarcops comment', () => {
   /** A pull_request event payload as Actions writes it to GITHUB_EVENT_PATH. */
   async function event(name: string, number: number, labels: string[]): Promise<string> {
     const file = join(dir, `${name}.event.json`);
-    const pullRequest = { number, head: { ref: 'change', sha: HEAD_SHA }, base: { ref: 'main', sha: BASE_SHA }, labels: labels.map((label, index) => ({ id: index + 1, name: label, color: 'ededed' })) };
-    await writeFile(file, JSON.stringify({ action: 'labeled', number, pull_request: pullRequest, repository: { full_name: REPO, default_branch: 'main' } }));
+    const pullRequest = {
+      number,
+      head: { ref: 'change', sha: HEAD_SHA },
+      base: { ref: 'main', sha: BASE_SHA },
+      labels: labels.map((label, index) => ({ id: index + 1, name: label, color: 'ededed' })),
+    };
+    await writeFile(
+      file,
+      JSON.stringify({ action: 'labeled', number, pull_request: pullRequest, repository: { full_name: REPO, default_branch: 'main' } }),
+    );
     return file;
   }
 
@@ -294,15 +378,26 @@ describe('dmarcops comment', () => {
     await writeFile(file, renderPlanJson(plan));
     github.seed(REPO, 27, `${PLAN_MARKER}\nsomeone's copy`);
     const { output } = await run(['--pr', '27', '--plan', file], env({ GITHUB_EVENT_PATH: await event('recorded', 27, []) }));
-    expect(output.stderr).toEqual(['dmarcops comment: 1 comment on #27 by someone other than github-actions[bot] carries the plan marker: ignored (never updated, never read as the plan)']);
+    expect(output.stderr).toEqual([
+      'dmarcops comment: 1 comment on #27 by someone other than github-actions[bot] carries the plan marker: ignored (never updated, never read as the plan)',
+    ]);
     const mine = github.comments(REPO, 27).find((comment) => comment.user.login === 'github-actions[bot]');
     const marker = readMarker(mine?.body ?? '');
     expect(parseReviewRecord(marker?.record)).toEqual(reviewRecord(plan, { number: 27, head: HEAD_SHA }));
-    expect(parseReviewRecord(marker?.record)).toMatchObject({ v: 1, pr: 27, head: HEAD_SHA, base: BASE_SHA, checksum: plan.checksum, pending: [] });
+    expect(parseReviewRecord(marker?.record)).toMatchObject({
+      v: 1,
+      pr: 27,
+      head: HEAD_SHA,
+      base: BASE_SHA,
+      checksum: plan.checksum,
+      pending: [],
+    });
 
     // Without an event for this pull request: no record (apply will not apply the merge), and it says so.
     const local = await run(['--pr', '28', '--plan', file], env());
-    expect(local.output.stderr.join('\n')).toMatch(/no pull_request event for #28 \(GITHUB_EVENT_PATH\), so the comment records no review: dns-apply will not apply its merge/);
+    expect(local.output.stderr.join('\n')).toMatch(
+      /no pull_request event for #28 \(GITHUB_EVENT_PATH\), so the comment records no review: dns-apply will not apply its merge/,
+    );
     expect(github.comments(REPO, 28)[0]?.body.startsWith(`${PLAN_MARKER}\n`)).toBe(true);
   });
 
@@ -312,10 +407,15 @@ describe('dmarcops comment', () => {
     const unlabelled = await event('unlabelled', 21, ['dns']);
     await run(['--pr', '21', '--plan', file], env({ GITHUB_EVENT_PATH: unlabelled }));
     const refused = github.comments(REPO, 21)[0]?.body ?? '';
-    expect(refused).toContain(`${REFUSED}\n> - 1 risky change \\(\\_dmarc\\.weak\\.example\\.com\\) of \\#&#8203;21 needs the ${FORCE_LABEL} label on \\#&#8203;21 \\(a label on another pull request does not count\\), or a run of dns\\-apply by hand with force\n${ADD_THE_LABEL}\n`);
+    expect(refused).toContain(
+      `${REFUSED}\n> - 1 risky change \\(\\_dmarc\\.weak\\.example\\.com\\) of \\#&#8203;21 needs the ${FORCE_LABEL} label on \\#&#8203;21 \\(a label on another pull request does not count\\), or a run of dns\\-apply by hand with force\n${ADD_THE_LABEL}\n`,
+    );
     expect(refused).not.toContain('[!WARNING]');
 
-    const second = await run(['--pr', '21', '--plan', file], env({ GITHUB_EVENT_PATH: await event('unlabelled', 21, ['dns', FORCE_LABEL]) }));
+    const second = await run(
+      ['--pr', '21', '--plan', file],
+      env({ GITHUB_EVENT_PATH: await event('unlabelled', 21, ['dns', FORCE_LABEL]) }),
+    );
     expect(second.output.text()).toMatch(/^comment updated /);
     const comments = github.comments(REPO, 21);
     expect(comments).toHaveLength(1);
@@ -345,7 +445,9 @@ describe('dmarcops comment', () => {
     expect(output.stderr.join('\n')).toMatch(/the event is about pull request #99, not #23; its head and labels are not used/);
     expect(github.comments(REPO, 23)[0]?.body).toContain(REFUSED);
 
-    await expect(run(['--pr', '23', '--plan', file], env({ GITHUB_EVENT_PATH: join(dir, 'missing.event.json') }))).rejects.toThrow(/cannot read the event payload at GITHUB_EVENT_PATH/);
+    await expect(run(['--pr', '23', '--plan', file], env({ GITHUB_EVENT_PATH: join(dir, 'missing.event.json') }))).rejects.toThrow(
+      /cannot read the event payload at GITHUB_EVENT_PATH/,
+    );
     const broken = join(dir, 'broken.event.json');
     await writeFile(broken, '{"pull_request":');
     await expect(run(['--pr', '23', '--plan', file], env({ GITHUB_EVENT_PATH: broken }))).rejects.toThrow(/cannot read the event payload/);
@@ -353,9 +455,16 @@ describe('dmarcops comment', () => {
 
   test('planning now: the job summary tells the same as the comment', async () => {
     // A removed domain whose record is still in DNS: its deletion is a risky change.
-    const cloudflare = new FakeProvider('cloudflare', { 'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] });
+    const cloudflare = new FakeProvider('cloudflare', {
+      'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }],
+    });
     const powerdns = new FakeProvider('powerdns', { 'example.org': [] });
-    const deps: DnsCommandDeps = { resolve: fakeResolver(cloudflare, powerdns), now: NOW, removedDomains: ['old.example.com'], base: EMPTY_BASE };
+    const deps: DnsCommandDeps = {
+      resolve: fakeResolver(cloudflare, powerdns),
+      now: NOW,
+      removedDomains: ['old.example.com'],
+      base: EMPTY_BASE,
+    };
     const summary = join(dir, 'now-summary.md');
     await writeFile(summary, '');
     const labelled = await event('now', 24, [FORCE_LABEL]);
@@ -372,7 +481,15 @@ describe('dmarcops comment', () => {
   test('--max-deletes: the comment checks the cap apply will use', async () => {
     // One deletion (a removed domain still in DNS), allowed by the label: a cap of 1 lets it through, 0 is a usage error.
     const deps: DnsCommandDeps = {
-      resolve: fakeResolver(new FakeProvider('cloudflare', { 'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }, { name: '_dmarc.older.example.com', ttl: 3600, value: 'v=DMARC1; p=none' }] }), new FakeProvider('powerdns', { 'example.org': [] })),
+      resolve: fakeResolver(
+        new FakeProvider('cloudflare', {
+          'example.com': [
+            { name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' },
+            { name: '_dmarc.older.example.com', ttl: 3600, value: 'v=DMARC1; p=none' },
+          ],
+        }),
+        new FakeProvider('powerdns', { 'example.org': [] }),
+      ),
       now: NOW,
       removedDomains: ['old.example.com', 'older.example.com'],
       base: EMPTY_BASE,
@@ -390,7 +507,10 @@ describe('dmarcops comment', () => {
 
   test('`dmarcops plan` in the workflow: its job summary follows the label too', async () => {
     const deps = (): DnsCommandDeps => ({
-      resolve: fakeResolver(new FakeProvider('cloudflare', { 'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] }), new FakeProvider('powerdns', { 'example.org': [] })),
+      resolve: fakeResolver(
+        new FakeProvider('cloudflare', { 'example.com': [{ name: '_dmarc.old.example.com', ttl: 3600, value: 'v=DMARC1; p=reject' }] }),
+        new FakeProvider('powerdns', { 'example.org': [] }),
+      ),
       now: NOW,
       removedDomains: ['old.example.com'],
       base: EMPTY_BASE,
@@ -407,7 +527,9 @@ describe('dmarcops comment', () => {
       return { summary: await readFile(summary, 'utf8'), stderr: output.stderr };
     };
     const labelled = await plan('plan-labelled', [FORCE_LABEL]);
-    expect(labelled.summary).toMatch(/> \[!WARNING\]\n> Includes 1 risky change, allowed because this pull request carries the `dmarcops:force` label/);
+    expect(labelled.summary).toMatch(
+      /> \[!WARNING\]\n> Includes 1 risky change, allowed because this pull request carries the `dmarcops:force` label/,
+    );
     expect(labelled.summary).not.toContain('[!CAUTION]');
     const unlabelled = await plan('plan-unlabelled', ['dns']);
     expect(unlabelled.summary).toContain(REFUSED);
@@ -422,7 +544,14 @@ describe('dmarcops comment', () => {
     const command = makePlanCommand(deps());
     const { values } = parseCommandLine(command, []);
     const output = captureOutput();
-    expect(await command.run(values, [], { args: [], output, env: { GITHUB_STEP_SUMMARY: summary, GITHUB_EVENT_PATH: join(dir, 'nope.event.json') }, cwd: process.cwd() })).toBe(0);
+    expect(
+      await command.run(values, [], {
+        args: [],
+        output,
+        env: { GITHUB_STEP_SUMMARY: summary, GITHUB_EVENT_PATH: join(dir, 'nope.event.json') },
+        cwd: process.cwd(),
+      }),
+    ).toBe(0);
     expect(output.stderr.join('\n')).toMatch(/cannot read the event payload/);
     expect(await readFile(summary, 'utf8')).toContain(REFUSED);
   });
@@ -435,7 +564,12 @@ describe('the event payload', () => {
     expect(pullRequestFromEvent({ GITHUB_EVENT_PATH: file })).toEqual({ number: 5, labels: [FORCE_LABEL] });
     await writeFile(file, JSON.stringify({ pull_request: { number: 5, head: { sha: HEAD_SHA }, labels: [] } }));
     expect(pullRequestFromEvent({ GITHUB_EVENT_PATH: file })).toEqual({ number: 5, labels: [], headSha: HEAD_SHA });
-    await writeFile(file, JSON.stringify({ pull_request: { number: 5, head: { sha: 'main' }, labels: [{ name: FORCE_LABEL }, { id: 3 }, 'not a label', null] } }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        pull_request: { number: 5, head: { sha: 'main' }, labels: [{ name: FORCE_LABEL }, { id: 3 }, 'not a label', null] },
+      }),
+    );
     expect(githubContextFromEnv(env({ GITHUB_EVENT_PATH: file })).pullRequest).toEqual({ number: 5, labels: [FORCE_LABEL] });
     expect(pullRequestFromEvent({})).toBeUndefined();
     expect(githubContextFromEnv(env()).pullRequest).toBeUndefined();

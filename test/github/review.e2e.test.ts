@@ -36,7 +36,16 @@ const REPO = 'octo/dns';
 const q = (value: string): string => JSON.stringify(value);
 
 const FILES: Record<string, string> = {
-  '_defaults.yaml': ['policy: none', 'dns:', '  provider: cloudflare', '  zone: example.com', '  ttl: 3600', 'owners:', '  - "@example-org/mail-admins"', ''].join('\n'),
+  '_defaults.yaml': [
+    'policy: none',
+    'dns:',
+    '  provider: cloudflare',
+    '  zone: example.com',
+    '  ttl: 3600',
+    'owners:',
+    '  - "@example-org/mail-admins"',
+    '',
+  ].join('\n'),
   'example.com.yaml': ['policy: quarantine', 'reports:', '  - dmarc@example.com', ''].join('\n'),
   'mail.example.com.yaml': ['policy: reject', 'reports:', '  - dmarc@example.com', ''].join('\n'),
   'shop.example.com.yaml': ['policy: reject', 'reports:', '  - dmarc@example.com', ''].join('\n'),
@@ -50,7 +59,13 @@ let runs = 0;
 let setupRequests = 0;
 
 function git(...args: string[]): string {
-  const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' };
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: 't',
+    GIT_AUTHOR_EMAIL: 't@example.com',
+    GIT_COMMITTER_NAME: 't',
+    GIT_COMMITTER_EMAIL: 't@example.com',
+  };
   return execFileSync('git', args, { cwd: repo, encoding: 'utf8', env }).trim();
 }
 
@@ -86,7 +101,15 @@ beforeEach(async () => {
   git('add', '.');
   git('commit', '-q', '-m', 'domains');
   sandbox = await startCloudflareSandbox({
-    zones: [{ name: 'example.com', records: [{ type: 'MX', name: 'example.com', content: 'mx.example.com', priority: 10, ttl: 3600 }, { type: 'TXT', name: 'example.com', content: q('v=spf1 -all'), ttl: 3600 }] }],
+    zones: [
+      {
+        name: 'example.com',
+        records: [
+          { type: 'MX', name: 'example.com', content: 'mx.example.com', priority: 10, ttl: 3600 },
+          { type: 'TXT', name: 'example.com', content: q('v=spf1 -all'), ttl: 3600 },
+        ],
+      },
+    ],
   });
   github = await startGitHubApi({ repos: [REPO] });
   // Where a fleet starts: DNS matches main (applied once by hand, outside Actions).
@@ -125,7 +148,8 @@ async function pushToBranch(number: number, edit: () => Promise<void>): Promise<
   git('checkout', '-q', 'main');
 }
 
-const setPolicy = (domain: string, policy: string) => () => writeFile(join(repo, 'domains', `${domain}.yaml`), FILES[`${domain}.yaml`]?.replace(/^policy: \w+/, `policy: ${policy}`) ?? '');
+const setPolicy = (domain: string, policy: string) => () =>
+  writeFile(join(repo, 'domains', `${domain}.yaml`), FILES[`${domain}.yaml`]?.replace(/^policy: \w+/, `policy: ${policy}`) ?? '');
 const removeFile = (domain: string) => () => unlink(join(repo, 'domains', `${domain}.yaml`));
 
 /** dns-plan.yml on a pull_request event: the test merge checked out, plan --base HEAD^1, then comment. */
@@ -136,12 +160,21 @@ async function planWorkflow(number: number): Promise<{ body: string; plan: Plan 
   git('merge', '-q', '--no-ff', '-m', `Merge ${pull.head.sha} into main`, pull.head.sha);
   const testMerge = git('rev-parse', 'HEAD');
   try {
-    const env = await actions('pull_request', {
-      action: 'synchronize',
-      number,
-      pull_request: { number, head: { ref: pull.head.ref, sha: pull.head.sha }, base: { ref: 'main', sha: pull.base.sha }, labels: pull.labels.map((name) => ({ name })) },
-      repository,
-    }, { GITHUB_REF: `refs/pull/${number}/merge`, GITHUB_SHA: testMerge });
+    const env = await actions(
+      'pull_request',
+      {
+        action: 'synchronize',
+        number,
+        pull_request: {
+          number,
+          head: { ref: pull.head.ref, sha: pull.head.sha },
+          base: { ref: 'main', sha: pull.base.sha },
+          labels: pull.labels.map((name) => ({ name })),
+        },
+        repository,
+      },
+      { GITHUB_REF: `refs/pull/${number}/merge`, GITHUB_SHA: testMerge },
+    );
     const planned = await cli(['plan', '--out', '../plan.json', '--base', 'HEAD^1', '--max-deletes', '10'], env);
     expect(planned.code, planned.stderr).toBe(0);
     const commented = await cli(['comment', '--pr', String(number), '--plan', '../plan.json', '--max-deletes', '10'], env);
@@ -166,14 +199,20 @@ function merge(number: number): string {
 /** dns-apply.yml on the push of main (its checkout is main at that commit). */
 async function applyOnPush(args: string[] = []) {
   const sha = git('rev-parse', 'HEAD');
-  return cli(['apply', '--max-deletes', '10', ...args], await actions('push', { ref: 'refs/heads/main', after: sha, repository }, { GITHUB_REF: 'refs/heads/main', GITHUB_SHA: sha }));
+  return cli(
+    ['apply', '--max-deletes', '10', ...args],
+    await actions('push', { ref: 'refs/heads/main', after: sha, repository }, { GITHUB_REF: 'refs/heads/main', GITHUB_SHA: sha }),
+  );
 }
 
 /** dns-apply.yml dispatched by hand from `ref` (default main). */
 async function applyByHand(options: { force?: boolean; ref?: string; payload?: object } = {}) {
   const ref = options.ref ?? 'refs/heads/main';
   const payload = options.payload ?? { ref, inputs: { force: options.force === true }, repository };
-  return cli(['apply', '--max-deletes', '10', ...(options.force === true ? ['--force'] : [])], await actions('workflow_dispatch', payload, { GITHUB_REF: ref, GITHUB_SHA: git('rev-parse', 'HEAD') }));
+  return cli(
+    ['apply', '--max-deletes', '10', ...(options.force === true ? ['--force'] : [])],
+    await actions('workflow_dispatch', payload, { GITHUB_REF: ref, GITHUB_SHA: git('rev-parse', 'HEAD') }),
+  );
 }
 
 async function label(number: number): Promise<void> {
@@ -191,7 +230,9 @@ function records(): SandboxRecord[] {
 /** Writes to DNS since the setup. */
 const writes = () => sandbox.requests.slice(setupRequests).filter((request) => request.method !== 'GET');
 function dmarc(name: string): string[] {
-  return records().filter((record) => record.name === name && record.type === 'TXT').map((record) => JSON.parse(record.content) as string);
+  return records()
+    .filter((record) => record.name === name && record.type === 'TXT')
+    .map((record) => JSON.parse(record.content) as string);
 }
 const recordOf = (plan: Plan, name: string) => {
   const change = plan.changes.find((candidate) => candidate.name === name);
@@ -214,7 +255,12 @@ describe('what reaches DNS is what was reviewed', () => {
     expect(reviewedA.body).toContain(`> Add the \`${FORCE_LABEL}\` label to this pull request to allow the risky change.`);
     expect(reviewedA.body).not.toContain('Already pending on the base');
     const recordA = parseReviewRecord(readMarker(reviewedA.body)?.record);
-    expect(recordA).toMatchObject({ pr: a, head: github.pullRequest(REPO, a)?.head.sha, own: [changeIdentity(recordOf(reviewedA.plan, '_dmarc.mail.example.com'))], pending: [] });
+    expect(recordA).toMatchObject({
+      pr: a,
+      head: github.pullRequest(REPO, a)?.head.sha,
+      own: [changeIdentity(recordOf(reviewedA.plan, '_dmarc.mail.example.com'))],
+      pending: [],
+    });
 
     // Merged unlabelled: apply refuses, nothing written.
     merge(a);
@@ -229,7 +275,10 @@ describe('what reaches DNS is what was reviewed', () => {
     const b = await openPullRequest('relax-shop', setPolicy('shop.example.com', 'none'));
     await label(b);
     const reviewedB = await planWorkflow(b);
-    expect(reviewedB.plan.changes.map((change) => `${change.action} ${change.name}`)).toEqual(['delete _dmarc.mail.example.com', 'update _dmarc.shop.example.com']);
+    expect(reviewedB.plan.changes.map((change) => `${change.action} ${change.name}`)).toEqual([
+      'delete _dmarc.mail.example.com',
+      'update _dmarc.shop.example.com',
+    ]);
     const [ownPart = '', pendingPart = ''] = reviewedB.body.split('### Already pending on the base: not part of this pull request');
     expect(ownPart).toContain('### Changes of this pull request');
     expect(ownPart).toContain('\\_dmarc\\.shop\\.example\\.com');
@@ -250,7 +299,9 @@ describe('what reaches DNS is what was reviewed', () => {
     merge(b);
     const refusedB = await applyOnPush();
     expect(refusedB.code).toBe(1);
-    expect(refusedB.stderr).toContain(`1 risky change (_dmarc.mail.example.com) of #${a} needs the ${FORCE_LABEL} label on #${a} (a label on another pull request does not count)`);
+    expect(refusedB.stderr).toContain(
+      `1 risky change (_dmarc.mail.example.com) of #${a} needs the ${FORCE_LABEL} label on #${a} (a label on another pull request does not count)`,
+    );
     expect(refusedB.stderr).not.toContain('_dmarc.shop.example.com');
     expect(writes()).toEqual([]);
     expect(records()).toEqual(converged);
@@ -268,7 +319,9 @@ describe('what reaches DNS is what was reviewed', () => {
     expect(applied.stdout).toContain('Applied 2 changes.');
     expect(dmarc('_dmarc.mail.example.com')).toEqual([]);
     expect(dmarc('_dmarc.shop.example.com')).toEqual(['v=DMARC1; p=none; rua=mailto:dmarc@example.com']);
-    expect(records().filter((record) => record.type !== 'TXT' || !record.name.startsWith('_dmarc.'))).toEqual(converged.filter((record) => record.type !== 'TXT' || !record.name.startsWith('_dmarc.')));
+    expect(records().filter((record) => record.type !== 'TXT' || !record.name.startsWith('_dmarc.'))).toEqual(
+      converged.filter((record) => record.type !== 'TXT' || !record.name.startsWith('_dmarc.')),
+    );
     expect((await cli(['plan', '--detailed-exitcode'])).code).toBe(0);
   });
 
@@ -320,8 +373,12 @@ describe('what reaches DNS is what was reviewed', () => {
     merge(c);
     const refused = await applyOnPush();
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(new RegExp(`#${c}: the plan was not reviewed for the merged head: its comment is for [0-9a-f]{12}, but [0-9a-f]{12} was merged`));
-    expect(refused.stderr).toMatch(/2 changes \(_dmarc\.example\.com, _dmarc\.mail\.example\.com\) are in none of the reviewed plans looked at/);
+    expect(refused.stderr).toMatch(
+      new RegExp(`#${c}: the plan was not reviewed for the merged head: its comment is for [0-9a-f]{12}, but [0-9a-f]{12} was merged`),
+    );
+    expect(refused.stderr).toMatch(
+      /2 changes \(_dmarc\.example\.com, _dmarc\.mail\.example\.com\) are in none of the reviewed plans looked at/,
+    );
     expect(writes()).toEqual([]);
     expect(records()).toEqual(converged);
   });
@@ -332,12 +389,14 @@ describe('what reaches DNS is what was reviewed', () => {
     git('commit', '-q', '-am', 'straight to main');
     const refused = await applyOnPush();
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/this push did not merge a pull request into the default branch \(a direct push\).*run dns-apply by hand \(workflow_dispatch\) with force/);
+    expect(refused.stderr).toMatch(
+      /this push did not merge a pull request into the default branch \(a direct push\).*run dns-apply by hand \(workflow_dispatch\) with force/,
+    );
     expect(writes()).toEqual([]);
     expect(records()).toEqual(converged);
   });
 
-  test("a marked comment by someone else is never the record, however well it is forged", async () => {
+  test('a marked comment by someone else is never the record, however well it is forged', async () => {
     const converged = records();
     const d = await openPullRequest('tighten', setPolicy('example.com', 'reject'));
     // No plan workflow ran; a person posts a record that would cover the change, for the right head.
@@ -350,7 +409,9 @@ describe('what reaches DNS is what was reviewed', () => {
     merge(d);
     const refused = await applyOnPush();
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain(`#${d} has no plan comment written by github-actions[bot] (1 comment by someone else carries the plan marker: ignored)`);
+    expect(refused.stderr).toContain(
+      `#${d} has no plan comment written by github-actions[bot] (1 comment by someone else carries the plan marker: ignored)`,
+    );
     expect(writes()).toEqual([]);
     expect(records()).toEqual(converged);
   });
@@ -375,10 +436,10 @@ describe('only the default branch applies', () => {
     const before = sandbox.requests.length;
     const unknown = await applyByHand({ payload: { ref: 'refs/heads/main', inputs: { force: false } } });
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain('cannot tell the repository\'s default branch');
+    expect(unknown.stderr).toContain("cannot tell the repository's default branch");
     const noEvent = await cli(['apply'], { GITHUB_ACTIONS: 'true', GITHUB_REF: 'refs/heads/main' });
     expect(noEvent.code).toBe(1);
-    expect(noEvent.stderr).toContain('cannot tell the repository\'s default branch');
+    expect(noEvent.stderr).toContain("cannot tell the repository's default branch");
     const pushForce = await applyOnPush(['--force']);
     expect(pushForce.code).toBe(2);
     expect(pushForce.stderr).toContain('--force is for runs by hand (workflow_dispatch)');

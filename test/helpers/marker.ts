@@ -44,7 +44,9 @@ export async function scanForMarker(root: string, marker: string): Promise<Marke
       }
       if (bytes.subarray(0, 4).toString('latin1') === 'PAR1') {
         scan.parquetFiles.push(name);
-        const rows = (await conn.runAndReadAll(`SELECT * FROM read_parquet('${path.replaceAll("'", "''")}', hive_partitioning = false)`)).getRowObjectsJson();
+        const rows = (
+          await conn.runAndReadAll(`SELECT * FROM read_parquet('${path.replaceAll("'", "''")}', hive_partitioning = false)`)
+        ).getRowObjectsJson();
         scan.parquetRows += rows.length;
         rows.forEach((row, index) => {
           if (JSON.stringify(row).includes(marker)) scan.hits.push(`${name} row ${index}`);

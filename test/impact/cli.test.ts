@@ -56,7 +56,18 @@ describe('dmarcops impact', () => {
   test('--base <git-ref>: the base is domains/ at that commit, the head the working tree', async () => {
     const repo = await mkdtemp(join(tmpdir(), 'dmarcops-impact-git-'));
     try {
-      const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' } });
+      const git = (...args: string[]) =>
+        execFileSync('git', args, {
+          cwd: repo,
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            GIT_AUTHOR_NAME: 't',
+            GIT_AUTHOR_EMAIL: 't@example.com',
+            GIT_COMMITTER_NAME: 't',
+            GIT_COMMITTER_EMAIL: 't@example.com',
+          },
+        });
       git('init', '-q', '-b', 'main');
       await mkdir(join(repo, 'domains'));
       await writeFile(join(repo, 'domains', 'example.com.yaml'), BASE['example.com.yaml']);
@@ -68,8 +79,13 @@ describe('dmarcops impact', () => {
       const report = readImpactJson(output.text(), 'stdout');
       expect(report.base).toEqual({ ref: 'main', commit: git('rev-parse', 'main').trim(), dir: null });
       expect(report.head).toEqual({ ref: null, commit: null, dir: 'domains' });
-      expect(report.domains.map((d) => [d.domain, d.changed, d.legitimate.newlyRejected])).toEqual([['example.com', ['policy', 'alignment.dkim'], LEGITIMATE]]);
-      expect(report.domains[0]?.file).toEqual({ before: 'main:domains/example.com.yaml', after: expect.stringMatching(/(^|\/)domains\/example\.com\.yaml$/) });
+      expect(report.domains.map((d) => [d.domain, d.changed, d.legitimate.newlyRejected])).toEqual([
+        ['example.com', ['policy', 'alignment.dkim'], LEGITIMATE],
+      ]);
+      expect(report.domains[0]?.file).toEqual({
+        before: 'main:domains/example.com.yaml',
+        after: expect.stringMatching(/(^|\/)domains\/example\.com\.yaml$/),
+      });
 
       const unknown = await run(['--base', 'origin/nope', '--data', fixture.dataDir], { cwd: repo });
       expect(unknown.code).toBe(1);
@@ -94,7 +110,9 @@ describe('dmarcops impact', () => {
 
     const failing = await run([...args, '--fail-on-legitimate', String(LEGITIMATE - 1)]);
     expect(failing.code).toBe(1);
-    expect(failing.output.stderr).toEqual([`dmarcops impact: 1,090 legitimate messages would be newly quarantined or rejected, more than --fail-on-legitimate ${LEGITIMATE - 1} allows`]);
+    expect(failing.output.stderr).toEqual([
+      `dmarcops impact: 1,090 legitimate messages would be newly quarantined or rejected, more than --fail-on-legitimate ${LEGITIMATE - 1} allows`,
+    ]);
     // The JSON is written before the check fails, for the comment step that follows.
     expect(readImpactJson(await readFile(out, 'utf8'), out).legitimateAffected).toBe(LEGITIMATE);
   });
@@ -105,15 +123,26 @@ describe('dmarcops impact', () => {
     const summary = join(fixture.dir, 'summary-none.md');
     const text = await run(['--base-domains', base, '--domains', head, '--data', fixture.dataDir]);
     expect(text.code).toBe(0);
-    expect(text.output.text()).toMatch(/^dmarcops impact: no policy-relevant change \(base .*same-base → head .*same-head\): nothing to replay$/);
-    const markdown = await run(['--base-domains', base, '--domains', head, '--data', fixture.dataDir, '--format', 'markdown', '--fail-on-legitimate', '0'], { env: { GITHUB_STEP_SUMMARY: summary } });
+    expect(text.output.text()).toMatch(
+      /^dmarcops impact: no policy-relevant change \(base .*same-base → head .*same-head\): nothing to replay$/,
+    );
+    const markdown = await run(
+      ['--base-domains', base, '--domains', head, '--data', fixture.dataDir, '--format', 'markdown', '--fail-on-legitimate', '0'],
+      { env: { GITHUB_STEP_SUMMARY: summary } },
+    );
     expect(markdown).toMatchObject({ code: 0 });
     expect(markdown.output.stdout).toEqual([]);
     await expect(readFile(summary, 'utf8')).rejects.toThrow(/ENOENT/);
   });
 
   test('usage errors: no base or two, a bad window or format', async () => {
-    for (const args of [[], ['--base', 'main', '--base-domains', 'x'], ['--base', 'main', '--days', '0'], ['--base', 'main', '--format', 'html'], ['--base', 'main', '--fail-on-legitimate', '-1']]) {
+    for (const args of [
+      [],
+      ['--base', 'main', '--base-domains', 'x'],
+      ['--base', 'main', '--days', '0'],
+      ['--base', 'main', '--format', 'html'],
+      ['--base', 'main', '--fail-on-legitimate', '-1'],
+    ]) {
       expect((await run(args)).code, args.join(' ')).toBe(2);
     }
   });
@@ -129,13 +158,31 @@ describe('the sticky comment: the record diff, then the impact', () => {
     const command = makeCommentCommand({ removedDomains: [] });
     const { values, positionals } = parseCommandLine(command, args);
     const output = captureOutput();
-    const code = await command.run(values, positionals, { args, output, env: { GITHUB_TOKEN: github.token, GITHUB_REPOSITORY: REPO, GITHUB_API_URL: github.url }, cwd: fixture.dir });
+    const code = await command.run(values, positionals, {
+      args,
+      output,
+      env: { GITHUB_TOKEN: github.token, GITHUB_REPOSITORY: REPO, GITHUB_API_URL: github.url },
+      cwd: fixture.dir,
+    });
     return { code, output };
   }
 
   async function planFile(): Promise<string> {
-    const records = managedRecords([makePolicy('example.com', { p: 'reject', adkim: 's', dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } })]);
-    const plan = computePlan(records, [{ provider: 'cloudflare', zone: 'example.com', names: ['_dmarc.example.com'], records: [{ name: '_dmarc.example.com', ttl: 3600, value: 'v=DMARC1; p=none' }] }], { now: new Date('2026-03-05T12:00:00Z') });
+    const records = managedRecords([
+      makePolicy('example.com', { p: 'reject', adkim: 's', dns: { provider: 'cloudflare', zone: 'example.com', ttl: 3600 } }),
+    ]);
+    const plan = computePlan(
+      records,
+      [
+        {
+          provider: 'cloudflare',
+          zone: 'example.com',
+          names: ['_dmarc.example.com'],
+          records: [{ name: '_dmarc.example.com', ttl: 3600, value: 'v=DMARC1; p=none' }],
+        },
+      ],
+      { now: new Date('2026-03-05T12:00:00Z') },
+    );
     const file = join(fixture.dir, 'plan.json');
     await writeFile(file, renderPlanJson(plan));
     return file;
@@ -143,12 +190,17 @@ describe('the sticky comment: the record diff, then the impact', () => {
 
   test('one comment, two sections, every name from YAML and reports escaped (golden)', async () => {
     const hostile = (policy: string, dkim: 'relaxed' | 'strict') =>
-      exampleComFile({ policy, dkim, senders: ['google', 'printers'] }).replace('senders:\n', `senders:\n  - name: ${JSON.stringify(HOSTILE)}\n    dkim: [{ domain: news.example.com }]\n`);
+      exampleComFile({ policy, dkim, senders: ['google', 'printers'] }).replace(
+        'senders:\n',
+        `senders:\n  - name: ${JSON.stringify(HOSTILE)}\n    dkim: [{ domain: news.example.com }]\n`,
+      );
     // Relative to the command's folder, so that the golden file does not depend on where the fixture is.
     const base = relative(fixture.dir, await fixture.domains('comment-base', { 'example.com.yaml': hostile('none', 'relaxed') }));
     const head = relative(fixture.dir, await fixture.domains('comment-head', { 'example.com.yaml': hostile('reject', 'strict') }));
     const impactFile = join(fixture.dir, 'comment-impact.json');
-    expect((await run(['--base-domains', base, '--domains', head, '--data', 'reports', '--format', 'json', '--out', impactFile])).code).toBe(0);
+    expect(
+      (await run(['--base-domains', base, '--domains', head, '--data', 'reports', '--format', 'json', '--out', impactFile])).code,
+    ).toBe(0);
 
     const plan = await planFile();
     const { code } = await comment(['--pr', '41', '--plan', plan, '--impact', impactFile]);

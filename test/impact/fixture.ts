@@ -63,16 +63,28 @@ const escapeXml = (text: string): string => text.replace(/&/g, '&amp;').replace(
 export function renderReport(spec: ReportSpec): string {
   const begin = D0 + spec.day * DAY;
   const record = (r: Rec): string => {
-    const dkim = (r.dkim ?? []).map((d) => `<dkim><domain>${d.domain}</domain>${d.selector ? `<selector>${d.selector}</selector>` : ''}<result>${d.result}</result></dkim>`).join('');
-    const spf = r.spf.map((s) => `<spf><domain>${s.domain}</domain><scope>${s.scope ?? 'mfrom'}</scope><result>${s.result}</result></spf>`).join('');
-    return `<record><row><source_ip>${r.ip}</source_ip><count>${r.count}</count><policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>` +
+    const dkim = (r.dkim ?? [])
+      .map(
+        (d) =>
+          `<dkim><domain>${d.domain}</domain>${d.selector ? `<selector>${d.selector}</selector>` : ''}<result>${d.result}</result></dkim>`,
+      )
+      .join('');
+    const spf = r.spf
+      .map((s) => `<spf><domain>${s.domain}</domain><scope>${s.scope ?? 'mfrom'}</scope><result>${s.result}</result></spf>`)
+      .join('');
+    return (
+      `<record><row><source_ip>${r.ip}</source_ip><count>${r.count}</count><policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>` +
       `<identifiers><header_from>${r.from}</header_from>${r.envelope ? `<envelope_from>${r.envelope}</envelope_from>` : ''}</identifiers>` +
-      `<auth_results>${dkim}${spf}</auth_results></record>\n`;
+      `<auth_results>${dkim}${spf}</auth_results></record>\n`
+    );
   };
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<feedback>\n<report_metadata><org_name>${escapeXml(spec.org)}</org_name><email>noreply-dmarc@${spec.org.toLowerCase()}</email>` +
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?>\n<feedback>\n<report_metadata><org_name>${escapeXml(spec.org)}</org_name><email>noreply-dmarc@${spec.org.toLowerCase()}</email>` +
     `<report_id>${spec.id}</report_id><date_range><begin>${begin}</begin><end>${begin + DAY - 1}</end></date_range></report_metadata>\n` +
     `<policy_published><domain>${spec.domain}</domain><adkim>r</adkim><aspf>r</aspf><p>${spec.p}</p><pct>100</pct></policy_published>\n` +
-    spec.records.map(record).join('') + '</feedback>\n';
+    spec.records.map(record).join('') +
+    '</feedback>\n'
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -91,19 +103,39 @@ export const CONSTRUCTED = { a: 1050, b: 40, c: 300, d: 4500 } as const;
 function exampleCom(org: 'google' | 'outlook', day: number): Rec[] {
   const google = org === 'google';
   const records: Rec[] = [
-    { ip: IP.newsletters, count: google ? 300 : 50, from: 'example.com', envelope: 'bounces.esp-mail.net', dkim: [{ domain: 'news.example.com', selector: 'nl', result: 'pass' }], spf: [{ domain: 'bounces.esp-mail.net', result: 'pass' }] },
+    {
+      ip: IP.newsletters,
+      count: google ? 300 : 50,
+      from: 'example.com',
+      envelope: 'bounces.esp-mail.net',
+      dkim: [{ domain: 'news.example.com', selector: 'nl', result: 'pass' }],
+      spf: [{ domain: 'bounces.esp-mail.net', result: 'pass' }],
+    },
     { ip: IP.spoofer, count: 100, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] },
-    { ip: IP.google, count: google ? 1000 : 500, from: 'example.com', dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }], spf: [{ domain: 'example.com', result: 'pass' }] },
+    {
+      ip: IP.google,
+      count: google ? 1000 : 500,
+      from: 'example.com',
+      dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }],
+      spf: [{ domain: 'example.com', result: 'pass' }],
+    },
   ];
   if (!google) records.splice(1, 1); // the spoofer shows only in Google's reports
-  if (google || day < 2) records.push({ ip: IP.printer, count: google ? 10 : 5, from: 'example.com', spf: [{ domain: 'example.com', result: 'softfail' }] });
+  if (google || day < 2)
+    records.push({ ip: IP.printer, count: google ? 10 : 5, from: 'example.com', spf: [{ domain: 'example.com', result: 'softfail' }] });
   return records;
 }
 
 /** example.net (t=y): per day 200 passing (Google Workspace), 10 from the declared relay failing, 25 spoofed; three days. */
 function exampleNet(): Rec[] {
   return [
-    { ip: IP.google, count: 200, from: 'example.net', dkim: [{ domain: 'example.net', selector: 'google', result: 'pass' }], spf: [{ domain: 'example.net', result: 'pass' }] },
+    {
+      ip: IP.google,
+      count: 200,
+      from: 'example.net',
+      dkim: [{ domain: 'example.net', selector: 'google', result: 'pass' }],
+      spf: [{ domain: 'example.net', result: 'pass' }],
+    },
     { ip: IP.relay, count: 10, from: 'example.net', spf: [{ domain: 'example.net', result: 'fail' }] },
     { ip: IP.spoofer, count: 25, from: 'example.net', spf: [{ domain: 'example.net', result: 'fail' }] },
   ];
@@ -112,7 +144,13 @@ function exampleNet(): Rec[] {
 /** example.org (percent), day 0 only: 100 passing, 10 from the declared relay failing, four spoofers of 5 each. */
 function exampleOrg(): Rec[] {
   return [
-    { ip: IP.google, count: 100, from: 'example.org', dkim: [{ domain: 'example.org', selector: 'google', result: 'pass' }], spf: [{ domain: 'example.org', result: 'pass' }] },
+    {
+      ip: IP.google,
+      count: 100,
+      from: 'example.org',
+      dkim: [{ domain: 'example.org', selector: 'google', result: 'pass' }],
+      spf: [{ domain: 'example.org', result: 'pass' }],
+    },
     { ip: IP.relayOrg, count: 10, from: 'example.org', spf: [{ domain: 'example.org', result: 'fail' }] },
     ...IP.spoofers.map((ip): Rec => ({ ip, count: 5, from: 'example.org', spf: [{ domain: 'example.org', result: 'fail' }] })),
   ];
@@ -126,7 +164,13 @@ function exampleOrg(): Rec[] {
  */
 function parentExample(): Rec[] {
   return [
-    { ip: IP.google, count: 100, from: 'news.parent.example', dkim: [{ domain: 'parent.example', selector: 'google', result: 'pass' }], spf: [{ domain: 'parent.example', result: 'pass' }] },
+    {
+      ip: IP.google,
+      count: 100,
+      from: 'news.parent.example',
+      dkim: [{ domain: 'parent.example', selector: 'google', result: 'pass' }],
+      spf: [{ domain: 'parent.example', result: 'pass' }],
+    },
     { ip: IP.spoofer, count: 25, from: 'news.parent.example', spf: [{ domain: 'news.parent.example', result: 'fail' }] },
     { ip: IP.spoofer, count: 10, from: 'parent.example', spf: [{ domain: 'parent.example', result: 'fail' }] },
   ];
@@ -134,7 +178,13 @@ function parentExample(): Rec[] {
 
 function shopParentExample(): Rec[] {
   return [
-    { ip: IP.google, count: 50, from: 'shop.parent.example', dkim: [{ domain: 'parent.example', selector: 'google', result: 'pass' }], spf: [{ domain: 'parent.example', result: 'pass' }] },
+    {
+      ip: IP.google,
+      count: 50,
+      from: 'shop.parent.example',
+      dkim: [{ domain: 'parent.example', selector: 'google', result: 'pass' }],
+      spf: [{ domain: 'parent.example', result: 'pass' }],
+    },
     { ip: IP.shop, count: 5, from: 'shop.parent.example', spf: [{ domain: 'shop.parent.example', result: 'fail' }] },
     { ip: IP.spoofer, count: 15, from: 'shop.parent.example', spf: [{ domain: 'shop.parent.example', result: 'fail' }] },
   ];
@@ -151,26 +201,110 @@ function defaultsDomain(domain: string): Rec[] {
 /** fwd.example, day 2: 100 passing, 20 forwarded by Gmail users (our signature broken, SPF softfail at the forwarder). */
 function fwdExample(): Rec[] {
   return [
-    { ip: IP.google, count: 100, from: 'fwd.example', dkim: [{ domain: 'fwd.example', selector: 'google', result: 'pass' }], spf: [{ domain: 'fwd.example', result: 'pass' }] },
-    { ip: IP.googleForwarder, count: 20, from: 'fwd.example', dkim: [{ domain: 'fwd.example', selector: 'google', result: 'fail' }], spf: [{ domain: 'fwd.example', result: 'softfail' }] },
+    {
+      ip: IP.google,
+      count: 100,
+      from: 'fwd.example',
+      dkim: [{ domain: 'fwd.example', selector: 'google', result: 'pass' }],
+      spf: [{ domain: 'fwd.example', result: 'pass' }],
+    },
+    {
+      ip: IP.googleForwarder,
+      count: 20,
+      from: 'fwd.example',
+      dkim: [{ domain: 'fwd.example', selector: 'google', result: 'fail' }],
+      spf: [{ domain: 'fwd.example', result: 'softfail' }],
+    },
   ];
 }
 
-export const OUR_DOMAINS = ['example.com', 'example.net', 'example.org', 'parent.example', 'd1.example', 'd2.example', 'quiet.example', 'fwd.example'];
+export const OUR_DOMAINS = [
+  'example.com',
+  'example.net',
+  'example.org',
+  'parent.example',
+  'd1.example',
+  'd2.example',
+  'quiet.example',
+  'fwd.example',
+];
 
 export function fixtureReports(): Record<string, string> {
   const files: Record<string, string> = {};
   for (let day = 0; day < 3; day++) {
-    files[`google-com-${day}.xml`] = renderReport({ org: 'google.com', id: `g-com-${day}`, domain: 'example.com', p: 'none', day, records: exampleCom('google', day) });
-    files[`outlook-com-${day}.xml`] = renderReport({ org: 'Outlook.com', id: `o-com-${day}`, domain: 'example.com', p: 'none', day, records: exampleCom('outlook', day) });
-    files[`google-net-${day}.xml`] = renderReport({ org: 'google.com', id: `g-net-${day}`, domain: 'example.net', p: 'none', day, records: exampleNet() });
+    files[`google-com-${day}.xml`] = renderReport({
+      org: 'google.com',
+      id: `g-com-${day}`,
+      domain: 'example.com',
+      p: 'none',
+      day,
+      records: exampleCom('google', day),
+    });
+    files[`outlook-com-${day}.xml`] = renderReport({
+      org: 'Outlook.com',
+      id: `o-com-${day}`,
+      domain: 'example.com',
+      p: 'none',
+      day,
+      records: exampleCom('outlook', day),
+    });
+    files[`google-net-${day}.xml`] = renderReport({
+      org: 'google.com',
+      id: `g-net-${day}`,
+      domain: 'example.net',
+      p: 'none',
+      day,
+      records: exampleNet(),
+    });
   }
-  files['google-org-0.xml'] = renderReport({ org: 'google.com', id: 'g-org-0', domain: 'example.org', p: 'quarantine', day: 0, records: exampleOrg() });
-  files['google-parent-1.xml'] = renderReport({ org: 'google.com', id: 'g-parent-1', domain: 'parent.example', p: 'reject', day: 1, records: parentExample() });
-  files['google-shop-1.xml'] = renderReport({ org: 'google.com', id: 'g-shop-1', domain: 'shop.parent.example', p: 'none', day: 1, records: shopParentExample() });
-  files['yahoo-d1-2.xml'] = renderReport({ org: 'Yahoo', id: 'y-d1-2', domain: 'd1.example', p: 'none', day: 2, records: defaultsDomain('d1.example') });
-  files['google-fwd-2.xml'] = renderReport({ org: 'google.com', id: 'g-fwd-2', domain: 'fwd.example', p: 'none', day: 2, records: fwdExample() });
-  files['yahoo-d2-2.xml'] = renderReport({ org: 'Yahoo', id: 'y-d2-2', domain: 'd2.example', p: 'none', day: 2, records: defaultsDomain('d2.example') });
+  files['google-org-0.xml'] = renderReport({
+    org: 'google.com',
+    id: 'g-org-0',
+    domain: 'example.org',
+    p: 'quarantine',
+    day: 0,
+    records: exampleOrg(),
+  });
+  files['google-parent-1.xml'] = renderReport({
+    org: 'google.com',
+    id: 'g-parent-1',
+    domain: 'parent.example',
+    p: 'reject',
+    day: 1,
+    records: parentExample(),
+  });
+  files['google-shop-1.xml'] = renderReport({
+    org: 'google.com',
+    id: 'g-shop-1',
+    domain: 'shop.parent.example',
+    p: 'none',
+    day: 1,
+    records: shopParentExample(),
+  });
+  files['yahoo-d1-2.xml'] = renderReport({
+    org: 'Yahoo',
+    id: 'y-d1-2',
+    domain: 'd1.example',
+    p: 'none',
+    day: 2,
+    records: defaultsDomain('d1.example'),
+  });
+  files['google-fwd-2.xml'] = renderReport({
+    org: 'google.com',
+    id: 'g-fwd-2',
+    domain: 'fwd.example',
+    p: 'none',
+    day: 2,
+    records: fwdExample(),
+  });
+  files['yahoo-d2-2.xml'] = renderReport({
+    org: 'Yahoo',
+    id: 'y-d2-2',
+    domain: 'd2.example',
+    p: 'none',
+    day: 2,
+    records: defaultsDomain('d2.example'),
+  });
   return files;
 }
 
@@ -195,7 +329,13 @@ export async function buildImpactFixture(): Promise<ImpactFixture> {
   for (const [name, text] of Object.entries(fixtureReports())) await writeFile(join(inbox, name), text);
   const cacheFile = join(dir, 'ptr.json');
   // Names as a forward-confirmed PTR lookup left them (the enricher uses only confirmed names).
-  await writeFile(cacheFile, JSON.stringify({ version: 1, entries: Object.fromEntries(Object.entries(PTR).map(([ip, ptr]) => [ip, { ptr, resolvedAt: NOW.toISOString(), confirmed: true }])) }));
+  await writeFile(
+    cacheFile,
+    JSON.stringify({
+      version: 1,
+      entries: Object.fromEntries(Object.entries(PTR).map(([ip, ptr]) => [ip, { ptr, resolvedAt: NOW.toISOString(), confirmed: true }])),
+    }),
+  );
   const enricher = await createEnricher({
     offline: true,
     cacheFile,
@@ -205,8 +345,15 @@ export async function buildImpactFixture(): Promise<ImpactFixture> {
   });
   const dataset = await openDataset({ root: dataDir });
   try {
-    const { summary } = await ingestRun(fileItems([inbox]), { dataset, ourDomains: new Set(OUR_DOMAINS), enricher, now: () => NOW, runId: 'impact-fixture' });
-    if (summary.reports.stored !== Object.keys(fixtureReports()).length) throw new Error(`fixture ingest stored ${summary.reports.stored} reports: ${JSON.stringify(summary)}`);
+    const { summary } = await ingestRun(fileItems([inbox]), {
+      dataset,
+      ourDomains: new Set(OUR_DOMAINS),
+      enricher,
+      now: () => NOW,
+      runId: 'impact-fixture',
+    });
+    if (summary.reports.stored !== Object.keys(fixtureReports()).length)
+      throw new Error(`fixture ingest stored ${summary.reports.stored} reports: ${JSON.stringify(summary)}`);
   } finally {
     await dataset.close();
   }
@@ -246,7 +393,12 @@ export const SENDERS_COM = {
 `,
 };
 
-export function exampleComFile(options: { policy: string; dkim?: 'relaxed' | 'strict'; senders?: (keyof typeof SENDERS_COM)[]; extra?: string }): string {
+export function exampleComFile(options: {
+  policy: string;
+  dkim?: 'relaxed' | 'strict';
+  senders?: (keyof typeof SENDERS_COM)[];
+  extra?: string;
+}): string {
   const senders = (options.senders ?? ['google', 'newsletters', 'printers']).map((s) => SENDERS_COM[s]).join('');
   return `policy: ${options.policy}
 alignment:

@@ -34,7 +34,12 @@ function domain(report: ImpactReport, name: string): DomainImpact {
   return found;
 }
 
-const counts = (messages: number, newlyQuarantined: number, newlyRejected: number, relaxed = 0) => ({ messages, newlyQuarantined, newlyRejected, relaxed });
+const counts = (messages: number, newlyQuarantined: number, newlyRejected: number, relaxed = 0) => ({
+  messages,
+  newlyQuarantined,
+  newlyRejected,
+  relaxed,
+});
 
 describe('the constructed case: policy none → reject with alignment.dkim relaxed → strict', () => {
   let report: ImpactReport;
@@ -74,9 +79,14 @@ describe('the constructed case: policy none → reject with alignment.dkim relax
       [IP.spoofer, 'ip', 'unauthorised', CONSTRUCTED.c, { before: 0, after: 0 }, CONSTRUCTED.c],
       ['Office printers', 'sender', 'authorised-failing', CONSTRUCTED.b, { before: 0, after: 0 }, CONSTRUCTED.b],
     ]);
-    expect(d.sources[0]).toMatchObject({ before: { none: CONSTRUCTED.a, quarantine: 0, reject: 0 }, after: { none: 0, quarantine: 0, reject: CONSTRUCTED.a } });
+    expect(d.sources[0]).toMatchObject({
+      before: { none: CONSTRUCTED.a, quarantine: 0, reject: 0 },
+      after: { none: 0, quarantine: 0, reject: CONSTRUCTED.a },
+    });
     expect(d.otherSources).toBeNull();
-    expect(d.verdict).toBe('1,090 legitimate messages from Newsletters, Office printers would be rejected in 3 days of data from 2 reporters; 300 unauthorised messages would be rejected');
+    expect(d.verdict).toBe(
+      '1,090 legitimate messages from Newsletters, Office printers would be rejected in 3 days of data from 2 reporters; 300 unauthorised messages would be rejected',
+    );
     expect(report.legitimateAffected).toBe(CONSTRUCTED.a + CONSTRUCTED.b);
   });
 
@@ -128,17 +138,38 @@ describe('the constructed case: policy none → reject with alignment.dkim relax
 
 describe('senders', () => {
   test('declaring a sender in the head moves its messages from unauthorised to legitimate', async () => {
-    const base = await fixture.load('senders-base', { 'example.com.yaml': exampleComFile({ policy: 'reject', senders: ['google', 'newsletters'] }) });
-    const head = await fixture.load('senders-head', { 'example.com.yaml': exampleComFile({ policy: 'reject', senders: ['google', 'newsletters', 'printers'] }) });
+    const base = await fixture.load('senders-base', {
+      'example.com.yaml': exampleComFile({ policy: 'reject', senders: ['google', 'newsletters'] }),
+    });
+    const head = await fixture.load('senders-head', {
+      'example.com.yaml': exampleComFile({ policy: 'reject', senders: ['google', 'newsletters', 'printers'] }),
+    });
     const report = await impact(base, head);
     const d = domain(report, 'example.com');
-    expect(d.changes).toEqual([{ key: 'senders', before: 'Google Workspace, Newsletters', after: 'Google Workspace, Newsletters, Office printers', via: 'domain-file' }]);
+    expect(d.changes).toEqual([
+      {
+        key: 'senders',
+        before: 'Google Workspace, Newsletters',
+        after: 'Google Workspace, Newsletters, Office printers',
+        via: 'domain-file',
+      },
+    ]);
     expect(d.status).toBe('no-effect');
     expect(d.legitimate.messages).toBe(CONSTRUCTED.a + CONSTRUCTED.b + CONSTRUCTED.d);
     expect(d.unauthorised.messages).toBe(CONSTRUCTED.c);
     expect(d.relabelled).toEqual({ toLegitimate: CONSTRUCTED.b, toUnauthorised: 0 });
-    expect(d.sources).toEqual([expect.objectContaining({ name: 'Office printers', kind: 'sender', category: 'authorised-failing', categoryBefore: 'unauthorised', messages: CONSTRUCTED.b })]);
-    expect(d.verdict).toBe('no change in what receivers do with the 5,890 messages of 3 days of data from 2 reporters; the senders change re-labels 40 messages as legitimate');
+    expect(d.sources).toEqual([
+      expect.objectContaining({
+        name: 'Office printers',
+        kind: 'sender',
+        category: 'authorised-failing',
+        categoryBefore: 'unauthorised',
+        messages: CONSTRUCTED.b,
+      }),
+    ]);
+    expect(d.verdict).toBe(
+      'no change in what receivers do with the 5,890 messages of 3 days of data from 2 reporters; the senders change re-labels 40 messages as legitimate',
+    );
   });
 });
 
@@ -153,7 +184,10 @@ describe('receiver generations', () => {
   });
 
   test('t=y: RFC 9989 receivers quarantine, RFC 7489 receivers (which ignore t) reject', async () => {
-    const report = await impact(await fixture.load('t-base', net('policy: none\n')), await fixture.load('t-head', net('policy: reject\ntesting: true\n')));
+    const report = await impact(
+      await fixture.load('t-base', net('policy: none\n')),
+      await fixture.load('t-head', net('policy: reject\ntesting: true\n')),
+    );
     const d = domain(report, 'example.net');
     // Three days of 200 passing, 10 from the relay, 25 spoofed.
     expect(d.legitimate).toEqual(counts(630, 30, 0));
@@ -166,7 +200,12 @@ describe('receiver generations', () => {
     );
     expect(report.legitimateAffected).toBe(30);
     // Leaving testing: RFC 9989 receivers go from quarantine to reject; RFC 7489 receivers already reject.
-    expect(d.nextStep).toMatchObject({ step: 'testing: false', status: 'affects-legitimate', legitimate: counts(630, 0, 30), rfc7489: { legitimate: counts(630, 0, 0) } });
+    expect(d.nextStep).toMatchObject({
+      step: 'testing: false',
+      status: 'affects-legitimate',
+      legitimate: counts(630, 0, 30),
+      rfc7489: { legitimate: counts(630, 0, 0) },
+    });
   });
 
   test('percent: RFC 7489 receivers reject pct% and quarantine the rest, expected values rounded once; RFC 9989 receivers ignore pct', async () => {
@@ -178,7 +217,10 @@ describe('receiver generations', () => {
     ips: [192.0.2.30]
 `,
     });
-    const report = await impact(await fixture.load('pct-base', org('policy: quarantine\n')), await fixture.load('pct-head', org('policy: reject\npercent: 30\n')));
+    const report = await impact(
+      await fixture.load('pct-base', org('policy: quarantine\n')),
+      await fixture.load('pct-head', org('policy: reject\npercent: 30\n')),
+    );
     const d = domain(report, 'example.org');
     expect(d.changed).toEqual(['policy', 'percent']);
     // RFC 9989: quarantine → reject for all failing mail: 10 legitimate, 20 unauthorised.
@@ -199,13 +241,19 @@ describe('receiver generations', () => {
 
 describe('forwarded mail', () => {
   test('is legitimate, counted apart in the verdict: receivers that trust ARC often deliver it', async () => {
-    const fwd = (policy: string) => ({ 'fwd.example.yaml': `policy: ${policy}\nsenders:\n  - name: Google Workspace\n    dkim: [{ domain: fwd.example, selector: google }]\n` });
+    const fwd = (policy: string) => ({
+      'fwd.example.yaml': `policy: ${policy}\nsenders:\n  - name: Google Workspace\n    dkim: [{ domain: fwd.example, selector: google }]\n`,
+    });
     const report = await impact(await fixture.load('fwd-base', fwd('none')), await fixture.load('fwd-head', fwd('quarantine')));
     const d = domain(report, 'fwd.example');
     expect(d.categories.forwarded).toEqual(counts(20, 20, 0));
     expect(d.legitimate).toEqual(counts(120, 20, 0));
-    expect(d.sources.map((s) => [s.name, s.kind, s.category, s.legitimate, s.newlyQuarantined])).toEqual([['Google Workspace', 'service', 'forwarded', true, 20]]);
-    expect(d.verdict).toBe('20 legitimate messages from 1 forwarder would be quarantined (20 of them forwarded: receivers that trust ARC often deliver those) in 1 day of data from 1 reporter');
+    expect(d.sources.map((s) => [s.name, s.kind, s.category, s.legitimate, s.newlyQuarantined])).toEqual([
+      ['Google Workspace', 'service', 'forwarded', true, 20],
+    ]);
+    expect(d.verdict).toBe(
+      '20 legitimate messages from 1 forwarder would be quarantined (20 of them forwarded: receivers that trust ARC often deliver those) in 1 day of data from 1 reporter',
+    );
   });
 });
 
@@ -218,7 +266,9 @@ describe('subdomains, removed files and defaults', () => {
   test('sp/np on a subdomain seen in reports: taken to exist (sp), with what np would do said', async () => {
     const report = await impact(
       await fixture.load('sp-base', { 'parent.example.yaml': parent('policy: reject\nsubdomain_policy: none\n') }),
-      await fixture.load('sp-head', { 'parent.example.yaml': parent('policy: reject\nsubdomain_policy: quarantine\nnonexistent_subdomain_policy: reject\n') }),
+      await fixture.load('sp-head', {
+        'parent.example.yaml': parent('policy: reject\nsubdomain_policy: quarantine\nnonexistent_subdomain_policy: reject\n'),
+      }),
     );
     const d = domain(report, 'parent.example');
     expect(d.changed).toEqual(['subdomain_policy', 'nonexistent_subdomain_policy']);
@@ -232,8 +282,11 @@ describe('subdomains, removed files and defaults', () => {
     ]);
   });
 
-  test('a subdomain with a file of its own stays out of its parent\'s figures, even in the parent\'s reports', async () => {
-    const files = (sp: string) => ({ 'parent.example.yaml': parent(`policy: reject\nsubdomain_policy: ${sp}\n`), 'news.parent.example.yaml': 'policy: none\n' });
+  test("a subdomain with a file of its own stays out of its parent's figures, even in the parent's reports", async () => {
+    const files = (sp: string) => ({
+      'parent.example.yaml': parent(`policy: reject\nsubdomain_policy: ${sp}\n`),
+      'news.parent.example.yaml': 'policy: none\n',
+    });
     const report = await impact(await fixture.load('own-base', files('none')), await fixture.load('own-head', files('quarantine')));
     expect(report.domains.map((d) => d.domain)).toEqual(['parent.example']);
     const d = domain(report, 'parent.example');
@@ -256,18 +309,24 @@ senders:
     );
     expect(report.domains.map((d) => d.domain)).toEqual(['shop.parent.example']);
     const d = domain(report, 'shop.parent.example');
-    expect(d.changes).toEqual([{ key: 'file', before: expect.stringContaining('shop.parent.example.yaml'), after: null, via: 'domain-file' }]);
+    expect(d.changes).toEqual([
+      { key: 'file', before: expect.stringContaining('shop.parent.example.yaml'), after: null, via: 'domain-file' },
+    ]);
     expect(d.file.after).toBeNull();
     // 50 passing stay delivered; 15 spoofed and the shop platform's 5 go from p=none to parent's sp=reject.
     // Without the file, the shop platform is declared nowhere: its mail is unauthorised under the head.
     expect(d.unauthorised).toEqual(counts(20, 0, 20));
     expect(d.legitimate).toEqual(counts(50, 0, 0));
     expect(d.relabelled).toEqual({ toLegitimate: 0, toUnauthorised: 5 });
-    expect(d.sources.find((s) => s.name === IP.shop)).toMatchObject({ category: 'unauthorised', categoryBefore: 'authorised-failing', newlyRejected: 5 });
+    expect(d.sources.find((s) => s.name === IP.shop)).toMatchObject({
+      category: 'unauthorised',
+      categoryBefore: 'authorised-failing',
+      newlyRejected: 5,
+    });
     expect(d.nextStep).toBeNull();
   });
 
-  test('an added domain file: its mail leaves the organizational domain\'s sp for its own p and senders', async () => {
+  test("an added domain file: its mail leaves the organizational domain's sp for its own p and senders", async () => {
     const parentFile = parent('policy: reject\nsubdomain_policy: none\n');
     const shop = `policy: reject
 senders:
@@ -280,12 +339,18 @@ senders:
     );
     expect(report.domains.map((d) => d.domain)).toEqual(['shop.parent.example']);
     const d = domain(report, 'shop.parent.example');
-    expect(d.changes).toEqual([{ key: 'file', before: null, after: expect.stringContaining('shop.parent.example.yaml'), via: 'domain-file' }]);
+    expect(d.changes).toEqual([
+      { key: 'file', before: null, after: expect.stringContaining('shop.parent.example.yaml'), via: 'domain-file' },
+    ]);
     // Before: parent.example's sp=none delivered everything. After: p=reject; the shop platform (5,
     // failing) is declared in the new file, so legitimate; the 15 spoofed are not.
     expect(d.legitimate).toEqual(counts(55, 0, 5));
     expect(d.unauthorised).toEqual(counts(15, 0, 15));
-    expect(d.sources.find((s) => s.name === 'Shop platform')).toMatchObject({ kind: 'sender', category: 'authorised-failing', newlyRejected: 5 });
+    expect(d.sources.find((s) => s.name === 'Shop platform')).toMatchObject({
+      kind: 'sender',
+      category: 'authorised-failing',
+      newlyRejected: 5,
+    });
     expect(d.nextStep?.step).toBe('alignment.dkim: strict');
   });
 
@@ -295,7 +360,10 @@ senders:
       'd1.example.yaml': 'senders: []\n',
       'd2.example.yaml': 'policy: none\n',
     });
-    const report = await impact(await fixture.load('defaults-base', files('policy: none\n')), await fixture.load('defaults-head', files('policy: quarantine\n')));
+    const report = await impact(
+      await fixture.load('defaults-base', files('policy: none\n')),
+      await fixture.load('defaults-head', files('policy: quarantine\n')),
+    );
     expect(report.domains.map((d) => d.domain)).toEqual(['d1.example']);
     const d = domain(report, 'd1.example');
     expect(d.changes).toEqual([{ key: 'policy', before: 'none', after: 'quarantine', via: 'defaults' }]);
@@ -321,7 +389,12 @@ describe('dispositions', () => {
 describe('which rows are read', () => {
   const pair = (headerFrom: string, policyDomain: string) => ({ headerFrom, policyDomain });
   test('all, by policy domain in the scan, or also by the exact pairs', () => {
-    const all = [pair('example.com', 'example.com'), pair('news.example.com', 'example.com'), pair('example.org', 'example.org'), pair('', '')];
+    const all = [
+      pair('example.com', 'example.com'),
+      pair('news.example.com', 'example.com'),
+      pair('example.org', 'example.org'),
+      pair('', ''),
+    ];
     expect(rowFilter(all, all)).toBe(ALL_ROWS);
     expect(rowFilter(all, [all[2]!])).toEqual({ policyDomains: ['example.org'], exact: false });
     expect(rowFilter(all, [all[0]!, all[2]!])).toEqual({ policyDomains: ['example.com', 'example.org'], exact: true });
@@ -339,7 +412,10 @@ describe('nothing to say, or nothing to say it from', () => {
   });
 
   test('a domain without reports in the window is "no data: cannot predict", never safe', async () => {
-    const report = await impact(await fixture.load('quiet-base', { 'quiet.example.yaml': 'policy: none\n' }), await fixture.load('quiet-head', { 'quiet.example.yaml': 'policy: reject\n' }));
+    const report = await impact(
+      await fixture.load('quiet-base', { 'quiet.example.yaml': 'policy: none\n' }),
+      await fixture.load('quiet-head', { 'quiet.example.yaml': 'policy: reject\n' }),
+    );
     const d = domain(report, 'quiet.example');
     expect(d.status).toBe('no-data');
     expect(d.verdict).toBe('no data: cannot predict (no reports for quiet.example in the 30 days to 2026-03-03)');
@@ -363,7 +439,10 @@ describe('what reviewers read when the generations differ, a domain has no data,
     });
     const report = await impact(
       await fixture.load('mixed-base', files('none', 'subdomain_policy: none\n', 'none')),
-      await fixture.load('mixed-head', files('reject\ntesting: true', 'subdomain_policy: quarantine\nnonexistent_subdomain_policy: reject\n', 'quarantine')),
+      await fixture.load(
+        'mixed-head',
+        files('reject\ntesting: true', 'subdomain_policy: quarantine\nnonexistent_subdomain_policy: reject\n', 'quarantine'),
+      ),
     );
     expect(report.domains.map((d) => [d.domain, d.status])).toEqual([
       ['example.net', 'legitimate-impact'],
@@ -371,6 +450,8 @@ describe('what reviewers read when the generations differ, a domain has no data,
       ['quiet.example', 'no-data'],
     ]);
     await expect(renderImpactMarkdown(report)).toMatchFileSnapshot('../golden/impact/generations.md');
-    await expect(`${renderImpactText(report, { style: (_format, text) => text })}\n`).toMatchFileSnapshot('../golden/impact/generations.txt');
+    await expect(`${renderImpactText(report, { style: (_format, text) => text })}\n`).toMatchFileSnapshot(
+      '../golden/impact/generations.txt',
+    );
   });
 });

@@ -14,9 +14,11 @@ describe('compare', () => {
   });
 
   test('property: a total order that agrees with the default string sort', () => {
-    fc.assert(fc.property(fc.array(fc.string({ unit: 'binary' })), (values) => {
-      expect([...values].sort(compare)).toEqual([...values].sort());
-    }));
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'binary' })), (values) => {
+        expect([...values].sort(compare)).toEqual([...values].sort());
+      }),
+    );
   });
 });
 
@@ -34,7 +36,10 @@ describe('unique', () => {
       { domain: 'b.example', selector: 's2' },
     ];
     expect(unique(keys, (key) => `${key.domain} ${key.selector ?? ''}`)).toEqual([keys[0], keys[1], keys[3]]);
-    expect(unique(['Mail.example', 'mail.example', 'other.example'], (name) => name.toLowerCase())).toEqual(['Mail.example', 'other.example']);
+    expect(unique(['Mail.example', 'mail.example', 'other.example'], (name) => name.toLowerCase())).toEqual([
+      'Mail.example',
+      'other.example',
+    ]);
   });
 });
 
@@ -49,11 +54,13 @@ describe('groupBy', () => {
   });
 
   test('property: the groups partition the items', () => {
-    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 20 })), (items) => {
-      const groups = groupBy(items, (n) => n % 3);
-      expect([...groups.values()].flat().sort(compare)).toEqual([...items].sort(compare));
-      for (const [key, group] of groups) expect(group.every((n) => n % 3 === key)).toBe(true);
-    }));
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 20 })), (items) => {
+        const groups = groupBy(items, (n) => n % 3);
+        expect([...groups.values()].flat().sort(compare)).toEqual([...items].sort(compare));
+        for (const [key, group] of groups) expect(group.every((n) => n % 3 === key)).toBe(true);
+      }),
+    );
   });
 });
 

@@ -26,17 +26,19 @@ describe('normaliseName', () => {
     const name = fc
       .array(fc.oneof(label, fc.constantFrom('Bücher', 'MÜNCHEN', 'xn--mnchen-3ya')), { minLength: 1, maxLength: 5 })
       .map((labels) => labels.join('.'));
-    fc.assert(fc.property(name, fc.boolean(), (text, rootDot) => {
-      const written = rootDot ? `${text}.` : text;
-      expect(normaliseName(normaliseName(written))).toBe(normaliseName(written));
-      let parsed: string;
-      try {
-        parsed = parseDomainName(written);
-      } catch {
-        return; // not a domain name (`0` is an IPv4 address to the URL standard), so nothing to agree on
-      }
-      expect(normaliseName(written)).toBe(parsed);
-    }));
+    fc.assert(
+      fc.property(name, fc.boolean(), (text, rootDot) => {
+        const written = rootDot ? `${text}.` : text;
+        expect(normaliseName(normaliseName(written))).toBe(normaliseName(written));
+        let parsed: string;
+        try {
+          parsed = parseDomainName(written);
+        } catch {
+          return; // not a domain name (`0` is an IPv4 address to the URL standard), so nothing to agree on
+        }
+        expect(normaliseName(written)).toBe(parsed);
+      }),
+    );
   });
 });
 

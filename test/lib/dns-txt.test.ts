@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { decodeTxtStrings, formatZoneFileTxt, parseTxtContent, quoteCharacterString, splitCharacterStrings, splitOctets } from '../../scripts/lib/dns-txt.ts';
+import {
+  decodeTxtStrings,
+  formatZoneFileTxt,
+  parseTxtContent,
+  quoteCharacterString,
+  splitCharacterStrings,
+  splitOctets,
+} from '../../scripts/lib/dns-txt.ts';
 
 const utf8 = new TextEncoder();
 const octets = (text: string): number => utf8.encode(text).length;
@@ -29,10 +36,7 @@ describe('splitCharacterStrings', () => {
   });
 
   test('breaks after a "; " separator so no tag is cut', () => {
-    expect(splitCharacterStrings('v=DMARC1; p=reject; sp=none; adkim=s', 20)).toStrictEqual([
-      'v=DMARC1; p=reject; ',
-      'sp=none; adkim=s',
-    ]);
+    expect(splitCharacterStrings('v=DMARC1; p=reject; sp=none; adkim=s', 20)).toStrictEqual(['v=DMARC1; p=reject; ', 'sp=none; adkim=s']);
     const strings = splitCharacterStrings('v=DMARC1; p=reject; rua=mailto:a@example.com; ri=3600', 30);
     expect(strings).toStrictEqual(['v=DMARC1; p=reject; ', 'rua=mailto:a@example.com; ', 'ri=3600']);
   });
@@ -84,9 +88,9 @@ describe('splitCharacterStrings: any text', () => {
     const anyText = fc.oneof(
       fc.string({ unit: 'binary', maxLength: 400 }),
       fc.string({ unit: 'grapheme', maxLength: 200 }),
-      fc.array(fc.constantFrom('v=DMARC1', '; ', ';', ' ', 'p=reject', 'é', '😀', 'rua=mailto:x@example.com'), { maxLength: 60 }).map((parts) =>
-        parts.join(''),
-      ),
+      fc
+        .array(fc.constantFrom('v=DMARC1', '; ', ';', ' ', 'p=reject', 'é', '😀', 'rua=mailto:x@example.com'), { maxLength: 60 })
+        .map((parts) => parts.join('')),
     );
     fc.assert(
       fc.property(anyText, fc.integer({ min: 4, max: 300 }), (text, max) => {

@@ -9,7 +9,30 @@ const UNSAFE = /[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}]/u;
 /** Text rich in what matters here, mixed with any code point. */
 const hostileText = fc.string({
   unit: fc.oneof(
-    fc.constantFrom('\n', '\r', '\t', '\u001b', '[31m', '\u0085', '\u007f', '\u2028', '\u2029', '\u202e', '\u2066', '\u061c', ' ', '\u00a0', '\u3000', ':', '::', '#', '##[', ']', '::error::x', '::add-mask::'),
+    fc.constantFrom(
+      '\n',
+      '\r',
+      '\t',
+      '\u001b',
+      '[31m',
+      '\u0085',
+      '\u007f',
+      '\u2028',
+      '\u2029',
+      '\u202e',
+      '\u2066',
+      '\u061c',
+      ' ',
+      '\u00a0',
+      '\u3000',
+      ':',
+      '::',
+      '#',
+      '##[',
+      ']',
+      '::error::x',
+      '::add-mask::',
+    ),
     fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
   ),
 });
@@ -53,7 +76,10 @@ const ENTITIES: Record<string, string> = { '&lt;': '<', '&gt;': '>', '&amp;': '&
 
 /** The text GitHub's mention and reference filters see: backslash escapes and entities decoded (CommonMark §2.4, §2.5). */
 function rendered(markdown: string): string {
-  return markdown.replace(/\\([!-/:-@[-`{-~])|&(?:lt|gt|amp|quot|#39|#8203);/g, (match, escaped: string | undefined) => escaped ?? ENTITIES[match] ?? match);
+  return markdown.replace(
+    /\\([!-/:-@[-`{-~])|&(?:lt|gt|amp|quot|#39|#8203);/g,
+    (match, escaped: string | undefined) => escaped ?? ENTITIES[match] ?? match,
+  );
 }
 
 /** `@name` or `@org/team` not glued to a word before it (github/html-pipeline MentionFilter, less its look-ahead). */
@@ -80,7 +106,9 @@ describe('oneLine', () => {
 
 describe('safeUrl', () => {
   test('http(s) URLs pass as they are', () => {
-    expect(safeUrl('https://dmarc.example.com/domains/example.com/?window=30')).toBe('https://dmarc.example.com/domains/example.com/?window=30');
+    expect(safeUrl('https://dmarc.example.com/domains/example.com/?window=30')).toBe(
+      'https://dmarc.example.com/domains/example.com/?window=30',
+    );
     expect(safeUrl('http://localhost:4321/')).toBe('http://localhost:4321/');
   });
 
@@ -122,7 +150,12 @@ describe('escapeMarkdown', () => {
   });
 
   test('property: whatever the text, the rendered result mentions nobody and references nothing', () => {
-    const text = fc.string({ unit: fc.oneof(fc.constantFrom('@', '#', 'GH-', 'gh', '-', '/', '_', '\\', '&', '#64;', 'a', 'Z', '9', ' ', '\n', 'é', '.'), fc.string({ unit: 'binary', maxLength: 1 })) });
+    const text = fc.string({
+      unit: fc.oneof(
+        fc.constantFrom('@', '#', 'GH-', 'gh', '-', '/', '_', '\\', '&', '#64;', 'a', 'Z', '9', ' ', '\n', 'é', '.'),
+        fc.string({ unit: 'binary', maxLength: 1 }),
+      ),
+    });
     fc.assert(
       fc.property(text, (input) => {
         const shown = rendered(escapeMarkdown(input));

@@ -102,7 +102,8 @@ describe('one definition per shared helper', () => {
     const exported = new Map<string, string>();
     for (const [path, text] of files) {
       if (!path.startsWith('scripts/lib/')) continue;
-      for (const match of text.matchAll(/^export\s+(?:async\s+)?(?:function\s*\*?\s*|const\s+)([A-Za-z_$][\w$]*)/gm)) exported.set(match[1] as string, path);
+      for (const match of text.matchAll(/^export\s+(?:async\s+)?(?:function\s*\*?\s*|const\s+)([A-Za-z_$][\w$]*)/gm))
+        exported.set(match[1] as string, path);
     }
     expect(exported.size).toBeGreaterThan(30);
     const elsewhere = [...exported].flatMap(([name, home]) =>

@@ -1,6 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { capitalise, clip, formatBytes, formatChange, formatCount, formatPercent, formatShare, plural, utf8Length } from '../../scripts/lib/text.ts';
+import {
+  capitalise,
+  clip,
+  formatBytes,
+  formatChange,
+  formatCount,
+  formatPercent,
+  formatShare,
+  plural,
+  utf8Length,
+} from '../../scripts/lib/text.ts';
 
 describe('plural', () => {
   test('one takes the noun as it is; zero and many take an s', () => {
@@ -65,9 +75,11 @@ describe('utf8Length', () => {
 
   test('property: agrees with the UTF-8 encoder, lone surrogates included', () => {
     const utf8 = new TextEncoder();
-    fc.assert(fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('\ud800', '\udfff', 'a', '😀') }), (a, b) => {
-      expect(utf8Length(a + b)).toBe(utf8.encode(a + b).length);
-    }));
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('\ud800', '\udfff', 'a', '😀') }), (a, b) => {
+        expect(utf8Length(a + b)).toBe(utf8.encode(a + b).length);
+      }),
+    );
   });
 });
 

@@ -28,7 +28,11 @@ describe('dmarcops mta-sts build', () => {
   test('one folder per domain with mta_sts, the policy byte for byte as the golden file says', async () => {
     const output = captureOutput();
     expect(await main(['mta-sts', 'build', '--domains', TABLE, '--out', out], output, {})).toBe(0);
-    const golden = JSON.parse(await readFile('test/golden/mta-sts/policy-files.json', 'utf8')) as { domain: string; bytes: string; id: string }[];
+    const golden = JSON.parse(await readFile('test/golden/mta-sts/policy-files.json', 'utf8')) as {
+      domain: string;
+      bytes: string;
+      id: string;
+    }[];
     expect((await readdir(out)).sort()).toEqual([...golden.map((entry) => entry.domain), 'manifest.json'].sort());
     for (const entry of golden) {
       const bytes = await readFile(join(out, entry.domain, '.well-known', 'mta-sts.txt'));
@@ -81,7 +85,8 @@ describe('dmarcops mta-sts build', () => {
         const golden = JSON.parse(await readFile('test/golden/mta-sts/policy-files.json', 'utf8')) as { domain: string; id: string }[];
         const ids = new Map(golden.map((entry) => [entry.domain, entry.id]));
         const txt = async (name: string): Promise<TxtLookup> => {
-          if (name.startsWith('_mta-sts.')) return { status: 'found', records: [[`v=STSv1; id=${ids.get(name.slice('_mta-sts.'.length)) ?? ''}`]] };
+          if (name.startsWith('_mta-sts.'))
+            return { status: 'found', records: [[`v=STSv1; id=${ids.get(name.slice('_mta-sts.'.length)) ?? ''}`]] };
           return name === '_smtp._tls.enforce.example'
             ? { status: 'found', records: [['v=TLSRPTv1; rua=mailto:tlsrpt@enforce.example']] }
             : { status: 'found', records: [['v=TLSRPTv1; rua=mailto:tls@testing.example,https://tlsrpt.vendor.example/v1/report']] };

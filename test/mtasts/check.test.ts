@@ -25,7 +25,8 @@ import { parseCommandLine } from '../../scripts/cli.ts';
 const POLICY = { mode: 'enforce' as const, mx: ['mx1.example.com', '*.mail.example.com'], maxAge: 604800 };
 const TEXT = formatMtaStsPolicy(POLICY);
 const ID = mtaStsId(POLICY);
-const DOMAIN_FILE = '# yaml-language-server: $schema=../scripts/policy/domain.schema.json\npolicy: reject\nreports: [dmarc@example.com]\nowners: ["@o/t"]\ntls_reports: [tls@example.com]\nmta_sts:\n  mode: enforce\n  mx: [mx1.example.com, "*.mail.example.com"]\n  max_age: 604800\n';
+const DOMAIN_FILE =
+  '# yaml-language-server: $schema=../scripts/policy/domain.schema.json\npolicy: reject\nreports: [dmarc@example.com]\nowners: ["@o/t"]\ntls_reports: [tls@example.com]\nmta_sts:\n  mode: enforce\n  mx: [mx1.example.com, "*.mail.example.com"]\n  max_age: 604800\n';
 
 interface Site {
   cert: { cert: string; key: string };
@@ -69,7 +70,11 @@ function txt(records: Record<string, string[]>) {
 }
 const DNS = { '_mta-sts.example.com': [`v=STSv1; id=${ID}`], '_smtp._tls.example.com': ['v=TLSRPTv1; rua=mailto:tls@example.com'] };
 
-async function check(site: Site, dns: Record<string, string[]> = DNS, json = true): Promise<{ code: number; results: DomainCheck[]; text: string; paths: string[] }> {
+async function check(
+  site: Site,
+  dns: Record<string, string[]> = DNS,
+  json = true,
+): Promise<{ code: number; results: DomainCheck[]; text: string; paths: string[] }> {
   const { server, port, paths } = await serve(site);
   try {
     const command: Command = makeMtaStsCommand({
@@ -94,13 +99,21 @@ describe('mta-sts check against a local HTTPS server', () => {
     const { code, results, paths } = await check({ cert: good });
     expect(codes(results)).toEqual([]);
     expect(code).toBe(0);
-    expect(results[0]).toMatchObject({ domain: 'example.com', ok: true, dnsIds: [ID], served: { status: 200, contentType: 'text/plain; charset=utf-8', bytes: TEXT.length } });
+    expect(results[0]).toMatchObject({
+      domain: 'example.com',
+      ok: true,
+      dnsIds: [ID],
+      served: { status: 200, contentType: 'text/plain; charset=utf-8', bytes: TEXT.length },
+    });
     expect(paths).toEqual(['/.well-known/mta-sts.txt']);
   });
 
   test('wrong content (the repository changed, nothing deployed yet): the differences are named', async () => {
     const old = { ...DNS, '_mta-sts.example.com': ['v=STSv1; id=old1'] };
-    const { code, results } = await check({ cert: good, body: TEXT.replace('mode: enforce', 'mode: testing').replace('mx: mx1.example.com\r\n', '') }, old);
+    const { code, results } = await check(
+      { cert: good, body: TEXT.replace('mode: enforce', 'mode: testing').replace('mx: mx1.example.com\r\n', '') },
+      old,
+    );
     expect(code).toBe(1);
     expect(codes(results)).toEqual(['sts-id-mismatch', 'content-mismatch']);
     expect(results[0]?.findings[1]?.message).toMatch(/mode testing served, enforce in the repository; mx mx1\.example\.com not served/);
@@ -125,13 +138,23 @@ describe('mta-sts check against a local HTTPS server', () => {
   });
 
   test('no record, two records, and a TLS reporting record that differs', async () => {
-    expect(codes((await check({ cert: good }, { '_smtp._tls.example.com': DNS['_smtp._tls.example.com'] })).results)).toEqual(['sts-record-missing']);
-    expect(codes((await check({ cert: good }, { ...DNS, '_mta-sts.example.com': [`v=STSv1; id=${ID}`, 'v=STSv1; id=old'] })).results)).toEqual(['sts-record-duplicate']);
-    expect(codes((await check({ cert: good }, { ...DNS, '_smtp._tls.example.com': ['v=TLSRPTv1; rua=mailto:other@example.com'] })).results)).toEqual(['tlsrpt-mismatch']);
+    expect(codes((await check({ cert: good }, { '_smtp._tls.example.com': DNS['_smtp._tls.example.com'] })).results)).toEqual([
+      'sts-record-missing',
+    ]);
+    expect(
+      codes((await check({ cert: good }, { ...DNS, '_mta-sts.example.com': [`v=STSv1; id=${ID}`, 'v=STSv1; id=old'] })).results),
+    ).toEqual(['sts-record-duplicate']);
+    expect(
+      codes((await check({ cert: good }, { ...DNS, '_smtp._tls.example.com': ['v=TLSRPTv1; rua=mailto:other@example.com'] })).results),
+    ).toEqual(['tlsrpt-mismatch']);
   });
 
   test('an expired certificate', async () => {
-    const expired = await ca.issue({ names: ['mta-sts.example.com'], start: new Date('2020-01-01T00:00:00Z'), end: new Date('2020-02-01T00:00:00Z') });
+    const expired = await ca.issue({
+      names: ['mta-sts.example.com'],
+      start: new Date('2020-01-01T00:00:00Z'),
+      end: new Date('2020-02-01T00:00:00Z'),
+    });
     const { code, results, paths } = await check({ cert: expired });
     expect(code).toBe(1);
     expect(codes(results)).toEqual(['certificate-expired']);
@@ -169,12 +192,18 @@ describe('mta-sts check against a local HTTPS server', () => {
   });
 
   test('the text report names each problem; text from the server cannot drive the terminal', async () => {
-    const redirect = await check({ cert: good, status: 302, headers: { location: 'https://evil.example/x', 'content-type': 'text/plain' }, body: '' }, DNS, false);
+    const redirect = await check(
+      { cert: good, status: 302, headers: { location: 'https://evil.example/x', 'content-type': 'text/plain' }, body: '' },
+      DNS,
+      false,
+    );
     expect(redirect.code).toBe(1);
     expect(redirect.text).toMatch(/^example\.com: problems \(id [0-9a-f]{32}, served 302 text\/plain, 0 bytes\)$/m);
     expect(redirect.text).toMatch(/error: .*answers 302, a redirect to https:\/\/evil\.example\/x.*\[http-redirect; RFC 8461 §3\.3\]/);
     const hostile = await check({ cert: good, body: '\u001b[2J\u001b]0;owned\u0007\n::error::injected\n' }, DNS, false);
-    expect(hostile.text).toMatch(/error: https:\/\/mta-sts\.example\.com\/\.well-known\/mta-sts\.txt is not a valid policy: line .* is not key: value/);
+    expect(hostile.text).toMatch(
+      /error: https:\/\/mta-sts\.example\.com\/\.well-known\/mta-sts\.txt is not a valid policy: line .* is not key: value/,
+    );
     expect(hostile.text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
     expect(hostile.text).not.toMatch(/^::error::/m);
   });

@@ -58,7 +58,20 @@ describe('renderCodeowners', () => {
 
   test('the admins own new files and everything that runs in the apply job; domain owners only their file', () => {
     const text = renderCodeowners(POLICIES, { admins: ADMINS });
-    for (const path of ['domains/new.example.yaml', 'domains/_defaults.yaml', '.github/CODEOWNERS', '.github/workflows/dns-apply.yml', 'scripts/dns/apply.ts', 'bin/dmarcops.js', 'package.json', 'package-lock.json', '.npmrc', '.ci/run', 'site/src/pages/index.astro', 'README.md']) {
+    for (const path of [
+      'domains/new.example.yaml',
+      'domains/_defaults.yaml',
+      '.github/CODEOWNERS',
+      '.github/workflows/dns-apply.yml',
+      'scripts/dns/apply.ts',
+      'bin/dmarcops.js',
+      'package.json',
+      'package-lock.json',
+      '.npmrc',
+      '.ci/run',
+      'site/src/pages/index.astro',
+      'README.md',
+    ]) {
       expect(ownersOf(text, path), path).toEqual(ADMINS);
     }
     expect(ownersOf(text, 'domains/example.com.yaml')).toEqual(['@acme/mail', '@alice']);
@@ -68,7 +81,11 @@ describe('renderCodeowners', () => {
     const lines = renderCodeowners(POLICIES, { admins: ADMINS }).split('\n');
     const lastDomain = lines.findLastIndex((line) => line.startsWith('/domains/') && !line.startsWith('/domains/_defaults'));
     expect(lines.indexOf('* @acme/dmarc-admins')).toBeLessThan(lines.findIndex((line) => line.startsWith('/domains/')));
-    for (const path of ADMIN_PATHS) expect(lines.findIndex((line) => line.startsWith(`${path} `)), path).toBeGreaterThan(lastDomain);
+    for (const path of ADMIN_PATHS)
+      expect(
+        lines.findIndex((line) => line.startsWith(`${path} `)),
+        path,
+      ).toBeGreaterThan(lastDomain);
   });
 
   test('the output does not depend on the order of the policies', () => {
@@ -82,13 +99,19 @@ describe('renderCodeowners', () => {
   });
 
   test('merges owners of policies that come from the same file', () => {
-    const text = renderCodeowners([policy('a.example', ['@a']), policy('b.example', ['@b', '@a'], { file: 'domains/a.example.yaml' })], { admins: ADMINS });
+    const text = renderCodeowners([policy('a.example', ['@a']), policy('b.example', ['@b', '@a'], { file: 'domains/a.example.yaml' })], {
+      admins: ADMINS,
+    });
     expect(text).toContain('\n/domains/a.example.yaml @a @b\n');
   });
 
   test('refuses without admins, and refuses a path a line break would split', () => {
-    expect(() => renderCodeowners(POLICIES, { admins: [] })).toThrow(expect.objectContaining({ code: 'admins-missing', message: expect.stringMatching(/no `admins:` in domains\/_defaults\.yaml/) }));
-    expect(() => renderCodeowners([policy('a.example', ['@a'], { file: 'domains/a\n* @evil.yaml' })], { admins: ADMINS })).toThrow(expect.objectContaining({ code: 'codeowners-path-invalid', message: expect.stringMatching(/control character/) }));
+    expect(() => renderCodeowners(POLICIES, { admins: [] })).toThrow(
+      expect.objectContaining({ code: 'admins-missing', message: expect.stringMatching(/no `admins:` in domains\/_defaults\.yaml/) }),
+    );
+    expect(() => renderCodeowners([policy('a.example', ['@a'], { file: 'domains/a\n* @evil.yaml' })], { admins: ADMINS })).toThrow(
+      expect.objectContaining({ code: 'codeowners-path-invalid', message: expect.stringMatching(/control character/) }),
+    );
   });
 });
 
@@ -101,9 +124,10 @@ describe('checkCodeowners', () => {
   });
 
   test('lists the lines to remove and to add', () => {
-    const actual = EXPECTED
-      .replace('/domains/example.com.yaml @acme/mail @alice', '/domains/example.com.yaml @acme/mail')
-      .replace('/domains/news.example.com.yaml @acme/dmarc-admins\n', '/domains/old.example.yaml @bob\n');
+    const actual = EXPECTED.replace('/domains/example.com.yaml @acme/mail @alice', '/domains/example.com.yaml @acme/mail').replace(
+      '/domains/news.example.com.yaml @acme/dmarc-admins\n',
+      '/domains/old.example.yaml @bob\n',
+    );
     expect(checkCodeowners(EXPECTED, actual, required)).toEqual({
       upToDate: false,
       diff: [
@@ -141,7 +165,11 @@ describe('checkCodeowners', () => {
 
   test('a hand edit to the header is out of date too', () => {
     const actual = EXPECTED.replace('# One line per domain file: its owners (the admins when it names none).\n', '');
-    expect(checkCodeowners(EXPECTED, actual, required)).toEqual({ upToDate: false, diff: '+ # One line per domain file: its owners (the admins when it names none).', missing: [] });
+    expect(checkCodeowners(EXPECTED, actual, required)).toEqual({
+      upToDate: false,
+      diff: '+ # One line per domain file: its owners (the admins when it names none).',
+      missing: [],
+    });
   });
 
   test('a missing file is out of date, with every line to add and every required line missing', () => {

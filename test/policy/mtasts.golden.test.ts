@@ -38,7 +38,15 @@ describe('golden files over the MTA-STS table of domain files', () => {
     const files = (await table()).flatMap((policy) => {
       if (policy.mtaSts === undefined) return [];
       const bytes = formatMtaStsPolicy(policy.mtaSts);
-      return [{ domain: policy.domain, url: mtaStsPolicyUrl(policy.domain), id: mtaStsId(policy.mtaSts), sha256: createHash('sha256').update(bytes).digest('hex'), bytes }];
+      return [
+        {
+          domain: policy.domain,
+          url: mtaStsPolicyUrl(policy.domain),
+          id: mtaStsId(policy.mtaSts),
+          sha256: createHash('sha256').update(bytes).digest('hex'),
+          bytes,
+        },
+      ];
     });
     await expect(`${JSON.stringify(files, null, 2)}\n`).toMatchFileSnapshot('../golden/mta-sts/policy-files.json');
   });
@@ -88,6 +96,8 @@ describe('what the goldens must show', () => {
     const records = managedRecords(await table());
     const names = (domain: string) => records.filter((record) => record.domain === domain).map((record) => record.name);
     expect(names('tls-only.example')).toEqual(['_dmarc.tls-only.example', '_smtp._tls.tls-only.example']);
-    expect(records.find((record) => record.name === '_smtp._tls.testing.example')?.values).toEqual(['v=TLSRPTv1; rua=mailto:tls@testing.example,https://tlsrpt.vendor.example/v1/report']);
+    expect(records.find((record) => record.name === '_smtp._tls.testing.example')?.values).toEqual([
+      'v=TLSRPTv1; rua=mailto:tls@testing.example,https://tlsrpt.vendor.example/v1/report',
+    ]);
   });
 });

@@ -19,7 +19,10 @@ describe('the policy id', () => {
   const label = fc.stringMatching(/^[a-z0-9]{1,10}$/);
   const policy = fc.record({
     mode: fc.constantFrom('enforce' as const, 'testing' as const, 'none' as const),
-    mx: fc.array(fc.tuple(label, label).map(([a, b]) => `${a}.${b}.example`), { minLength: 1, maxLength: 5 }),
+    mx: fc.array(
+      fc.tuple(label, label).map(([a, b]) => `${a}.${b}.example`),
+      { minLength: 1, maxLength: 5 },
+    ),
     maxAge: fc.integer({ min: 0, max: 31_557_600 }),
   });
 
@@ -43,13 +46,17 @@ describe('the policy id', () => {
   });
 
   test('an explicit id is published as is', () => {
-    expect(formatStsRecord(mtaStsId({ mode: 'testing', mx: ['mx.a.example'], maxAge: 86400, id: 'v20260101' }))).toBe('v=STSv1; id=v20260101');
+    expect(formatStsRecord(mtaStsId({ mode: 'testing', mx: ['mx.a.example'], maxAge: 86400, id: 'v20260101' }))).toBe(
+      'v=STSv1; id=v20260101',
+    );
   });
 });
 
 describe('records', () => {
   test('TLS reporting: URIs joined with commas, commas and semicolons inside a URI percent-encoded (RFC 8460 §3)', () => {
-    expect(formatTlsRptRecord(['mailto:a@x.example', 'https://r.example/p?a=1,2;b'])).toBe('v=TLSRPTv1; rua=mailto:a@x.example,https://r.example/p?a=1%2C2%3Bb');
+    expect(formatTlsRptRecord(['mailto:a@x.example', 'https://r.example/p?a=1,2;b'])).toBe(
+      'v=TLSRPTv1; rua=mailto:a@x.example,https://r.example/p?a=1%2C2%3Bb',
+    );
   });
 
   test('what counts as an MTA-STS or TLS-RPT record (the version tag is case-sensitive)', () => {
@@ -73,8 +80,17 @@ describe('records', () => {
 
 describe('reading a policy file', () => {
   test('the RFC 8461 §3.2 example, with LF line ends as its grammar allows', () => {
-    const parsed = parseMtaStsPolicy('version: STSv1\nmode: enforce\nmx: mail.example.com\nmx: *.example.net\nmx: backupmx.example.com\nmax_age: 604800\n');
-    expect(parsed).toEqual({ version: 'STSv1', mode: 'enforce', mx: ['mail.example.com', '*.example.net', 'backupmx.example.com'], maxAge: 604800, problems: [], lineEnds: 'lf' });
+    const parsed = parseMtaStsPolicy(
+      'version: STSv1\nmode: enforce\nmx: mail.example.com\nmx: *.example.net\nmx: backupmx.example.com\nmax_age: 604800\n',
+    );
+    expect(parsed).toEqual({
+      version: 'STSv1',
+      mode: 'enforce',
+      mx: ['mail.example.com', '*.example.net', 'backupmx.example.com'],
+      maxAge: 604800,
+      problems: [],
+      lineEnds: 'lf',
+    });
   });
 
   test('what senders would refuse is named', () => {
@@ -116,8 +132,16 @@ describe('mx patterns (RFC 8461 §4.1)', () => {
   });
 
   test('coverage: MX hosts no pattern matches, patterns that match no MX host, null MX', () => {
-    expect(mxCoverage(['mx1.a.example', '*.b.example'], ['mx1.a.example', 'x.b.example', 'mx2.a.example'])).toEqual({ unmatchedHosts: ['mx2.a.example'], unusedPatterns: [], nullMx: false });
-    expect(mxCoverage(['mx1.a.example', '*.old.example'], ['mx1.a.example'])).toEqual({ unmatchedHosts: [], unusedPatterns: ['*.old.example'], nullMx: false });
+    expect(mxCoverage(['mx1.a.example', '*.b.example'], ['mx1.a.example', 'x.b.example', 'mx2.a.example'])).toEqual({
+      unmatchedHosts: ['mx2.a.example'],
+      unusedPatterns: [],
+      nullMx: false,
+    });
+    expect(mxCoverage(['mx1.a.example', '*.old.example'], ['mx1.a.example'])).toEqual({
+      unmatchedHosts: [],
+      unusedPatterns: ['*.old.example'],
+      nullMx: false,
+    });
     expect(mxCoverage(['mx1.a.example'], ['']).nullMx).toBe(true);
   });
 });

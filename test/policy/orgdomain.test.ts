@@ -59,8 +59,14 @@ describe('treeWalkTargets', () => {
 
   test('a name of 8 labels loses one label, like a short one', () => {
     expect(treeWalkTargets('a.b.c.d.e.f.example.com')).toEqual([
-      'a.b.c.d.e.f.example.com', 'b.c.d.e.f.example.com', 'c.d.e.f.example.com', 'd.e.f.example.com',
-      'e.f.example.com', 'f.example.com', 'example.com', 'com',
+      'a.b.c.d.e.f.example.com',
+      'b.c.d.e.f.example.com',
+      'c.d.e.f.example.com',
+      'd.e.f.example.com',
+      'e.f.example.com',
+      'f.example.com',
+      'example.com',
+      'com',
     ]);
   });
 
@@ -106,7 +112,10 @@ describe('treeWalk (RFC 9989 §4.10)', () => {
   });
 
   test('reports what each name returned', async () => {
-    const dns = fakeDns({ '_dmarc.a.example.com': ['v=spf1 -all'], '_dmarc.example.com': ['v=DMARC1; p=none'] }, { hosts: ['report._dmarc.com'] });
+    const dns = fakeDns(
+      { '_dmarc.a.example.com': ['v=spf1 -all'], '_dmarc.example.com': ['v=DMARC1; p=none'] },
+      { hosts: ['report._dmarc.com'] },
+    );
     const walk = await treeWalk('a.example.com', dns.resolver);
     expect(walk.steps.map((step) => [step.domain, step.lookup.status, step.outcome])).toEqual([
       ['a.example.com', 'found', 'no-record'],
@@ -186,7 +195,13 @@ describe('discoverPolicy (RFC 9989 §4.10.1)', () => {
   test("the author domain's own record: p, and one query is enough", async () => {
     const dns = fakeDns({ '_dmarc.shop.example.com': ['v=DMARC1; p=quarantine; sp=none'], '_dmarc.example.com': [orgRecord] });
     const result = await discoverPolicy('Shop.Example.com', dns.resolver);
-    expect(result).toMatchObject({ outcome: 'applied', source: 'own', policyDomain: 'shop.example.com', tag: 'p', disposition: 'quarantine' });
+    expect(result).toMatchObject({
+      outcome: 'applied',
+      source: 'own',
+      policyDomain: 'shop.example.com',
+      tag: 'p',
+      disposition: 'quarantine',
+    });
     expect(result.because).toBe('shop.example.com publishes its own record at _dmarc.shop.example.com, so p applies: quarantine');
     expect(dns.queries).toEqual(['_dmarc.shop.example.com']);
   });
@@ -195,8 +210,13 @@ describe('discoverPolicy (RFC 9989 §4.10.1)', () => {
     const dns = fakeDns({ '_dmarc.example.com': [orgRecord] }, { hosts: ['shop.example.com'] });
     const result = await discoverPolicy('shop.example.com', dns.resolver);
     expect(result).toMatchObject({
-      outcome: 'applied', source: 'organizational', policyDomain: 'example.com', organizationalDomain: 'example.com',
-      tag: 'sp', disposition: 'quarantine', authorDomainExists: true,
+      outcome: 'applied',
+      source: 'organizational',
+      policyDomain: 'example.com',
+      organizationalDomain: 'example.com',
+      tag: 'sp',
+      disposition: 'quarantine',
+      authorDomainExists: true,
       existenceCheck: { name: 'shop.example.com', lookup: { status: 'nodata' } },
     });
     expect(result.because).toBe(
@@ -243,19 +263,34 @@ describe('discoverPolicy (RFC 9989 §4.10.1)', () => {
   test('a PSD record applies when the organizational domain publishes none', async () => {
     const dns = fakeDns({ '_dmarc.com': ['v=DMARC1; p=none; np=reject; psd=y'] });
     const result = await discoverPolicy('ghost.example.com', dns.resolver);
-    expect(result).toMatchObject({ source: 'psd', policyDomain: 'com', organizationalDomain: 'example.com', tag: 'np', disposition: 'reject' });
+    expect(result).toMatchObject({
+      source: 'psd',
+      policyDomain: 'com',
+      organizationalDomain: 'example.com',
+      tag: 'np',
+      disposition: 'reject',
+    });
     expect(result.because).toContain('its public suffix domain com publishes one at _dmarc.com');
   });
 
   test('a PSD record is not used when the organizational domain has its own', async () => {
-    const dns = fakeDns({ '_dmarc.com': ['v=DMARC1; p=reject; psd=y'], '_dmarc.example.com': ['v=DMARC1; p=none'] }, { hosts: ['shop.example.com'] });
-    expect(await discoverPolicy('shop.example.com', dns.resolver)).toMatchObject({ source: 'organizational', policyDomain: 'example.com', disposition: 'none' });
+    const dns = fakeDns(
+      { '_dmarc.com': ['v=DMARC1; p=reject; psd=y'], '_dmarc.example.com': ['v=DMARC1; p=none'] },
+      { hosts: ['shop.example.com'] },
+    );
+    expect(await discoverPolicy('shop.example.com', dns.resolver)).toMatchObject({
+      source: 'organizational',
+      policyDomain: 'example.com',
+      disposition: 'none',
+    });
   });
 
   test('no record anywhere: DMARC is not applied', async () => {
     const result = await discoverPolicy('shop.example.com', fakeDns({}).resolver);
     expect(result).toMatchObject({ outcome: 'not-applied', source: 'none', policyDomain: null, tag: null, disposition: null });
-    expect(result.because).toBe('no DMARC record at shop.example.com, its organizational domain or a public suffix domain, so DMARC is not applied');
+    expect(result.because).toBe(
+      'no DMARC record at shop.example.com, its organizational domain or a public suffix domain, so DMARC is not applied',
+    );
   });
 
   test('duplicates at the author domain are discarded and the organizational record applies', async () => {
@@ -300,15 +335,22 @@ describe('applicablePolicy (offline, over the repository)', () => {
 
   test('a domain with its own policy uses p', () => {
     expect(applicablePolicy('shop.example.com', policies)).toEqual({
-      policyDomain: 'shop.example.com', source: 'own', tag: 'p', disposition: 'none',
+      policyDomain: 'shop.example.com',
+      source: 'own',
+      tag: 'p',
+      disposition: 'none',
       explanation: 'shop.example.com has its own policy (domains/shop.example.com.yaml), so p applies: none',
     });
   });
 
   test('a subdomain inherits sp from its organizational domain', () => {
     expect(applicablePolicy('news.example.com', policies)).toEqual({
-      policyDomain: 'example.com', source: 'organizational', tag: 'sp', disposition: 'quarantine',
-      explanation: 'news.example.com has no policy of its own; it inherits from its organizational domain example.com (domains/example.com.yaml): news.example.com is taken to exist (not known otherwise), so sp applies: quarantine',
+      policyDomain: 'example.com',
+      source: 'organizational',
+      tag: 'sp',
+      disposition: 'quarantine',
+      explanation:
+        'news.example.com has no policy of its own; it inherits from its organizational domain example.com (domains/example.com.yaml): news.example.com is taken to exist (not known otherwise), so sp applies: quarantine',
     });
   });
 
@@ -333,10 +375,16 @@ describe('applicablePolicy (offline, over the repository)', () => {
 
   test('no policy here or at the organizational domain, or a public suffix: none', () => {
     expect(applicablePolicy('www.example.net', policies)).toEqual({
-      policyDomain: null, source: 'none', tag: null, disposition: null,
+      policyDomain: null,
+      source: 'none',
+      tag: null,
+      disposition: null,
       explanation: 'neither www.example.net nor its organizational domain example.net has a policy, so no DMARC policy applies',
     });
-    expect(applicablePolicy('co.uk', policies)).toMatchObject({ source: 'none', explanation: 'co.uk is a public suffix, so no DMARC policy applies' });
+    expect(applicablePolicy('co.uk', policies)).toMatchObject({
+      source: 'none',
+      explanation: 'co.uk is a public suffix, so no DMARC policy applies',
+    });
   });
 
   test('invalid host names throw', () => {

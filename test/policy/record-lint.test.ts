@@ -3,7 +3,10 @@ import { main } from '../../scripts/cli.ts';
 import { lintPublishedRecord } from '../../scripts/policy/record-lint.ts';
 import { captureOutput } from '../helpers/output.ts';
 
-const ids = (input: string | string[]) => lintPublishedRecord(input).map((finding) => finding.id).sort();
+const ids = (input: string | string[]) =>
+  lintPublishedRecord(input)
+    .map((finding) => finding.id)
+    .sort();
 
 test.for([
   ['v=DMARC1; p=reject; rua=mailto:d@example.com', []],

@@ -42,9 +42,7 @@ const cases: GoldenCase[] = [
   {
     name: 'p-reject-defaults-omitted',
     about: 'Every tag set to its default (sp=np=p, relaxed alignment, pct=100, psd=u, ri=86400): only p is written.',
-    policies: [
-      policy('example.com', { p: 'reject', sp: 'reject', np: 'reject', pct: 100, psd: 'u', ri: 86400 }),
-    ],
+    policies: [policy('example.com', { p: 'reject', sp: 'reject', np: 'reject', pct: 100, psd: 'u', ri: 86400 })],
   },
   {
     name: 'np-stricter-than-sp',
@@ -69,9 +67,7 @@ const cases: GoldenCase[] = [
   {
     name: 'psd-public-suffix',
     about: 'A public suffix operator: psd=y, nothing for existing names below, reject for non-existent ones.',
-    policies: [
-      policy('gov.example', { p: 'none', np: 'reject', psd: 'y', rua: [rua('dmarc@gov.example')], dns: powerdns('gov.example') }),
-    ],
+    policies: [policy('gov.example', { p: 'none', np: 'reject', psd: 'y', rua: [rua('dmarc@gov.example')], dns: powerdns('gov.example') })],
   },
   {
     name: 'psd-n-hourly-reports',
@@ -139,7 +135,7 @@ const cases: GoldenCase[] = [
     name: 'mta-sts-and-tls-reporting',
     about:
       'MTA-STS in enforce mode and TLS reports to a mailbox and an HTTPS endpoint: _mta-sts (id derived from the ' +
-      'policy file) and _smtp._tls TXT in the domain\'s own zone, beside its _dmarc record.',
+      "policy file) and _smtp._tls TXT in the domain's own zone, beside its _dmarc record.",
     policies: [
       policy('example.com', {
         rua: [rua('dmarc@example.com')],
@@ -160,7 +156,8 @@ const cases: GoldenCase[] = [
 function describePolicy(input: DomainPolicy): string {
   const { domain, p, sp, np, adkim, aspf, pct, testing, psd, ri, dns } = input;
   const fields = { p, sp, np, adkim, aspf, pct, testing, psd, rua: input.rua.map(formatRua), ri };
-  const transport = input.mtaSts === undefined && input.tlsRpt === undefined ? '' : ` ${JSON.stringify({ mtaSts: input.mtaSts, tlsRpt: input.tlsRpt })}`;
+  const transport =
+    input.mtaSts === undefined && input.tlsRpt === undefined ? '' : ` ${JSON.stringify({ mtaSts: input.mtaSts, tlsRpt: input.tlsRpt })}`;
   return `${domain} ${JSON.stringify(fields)}${transport} → ${dns.provider} zone ${dns.zone}, ttl ${dns.ttl}`;
 }
 

@@ -20,7 +20,10 @@ const sizeLimit: fc.Arbitrary<SizeLimit> = fc
 
 /** URI text without the characters a record reserves (`,` `!` `;`), whitespace or non-ASCII. */
 const uriText = fc.oneof(
-  fc.emailAddress().filter((address) => !/[,!;]/.test(address)).map((address) => `mailto:${address}`),
+  fc
+    .emailAddress()
+    .filter((address) => !/[,!;]/.test(address))
+    .map((address) => `mailto:${address}`),
   fc.stringMatching(/^[a-z][a-z0-9+.-]{0,6}:[\x22-\x2b\x2d-\x3a\x3c-\x7e]{1,40}$/),
 );
 
@@ -88,9 +91,40 @@ test('parsing never throws, and isDmarcRecord agrees with it', () => {
   const recordish = fc
     .array(
       fc.constantFrom(
-        'v', 'V', '=', 'DMARC1', 'dmarc1', ';', ' ', '\t', ',', '!', ':', 'p', 'sp', 'np', 'rua', 'ruf', 'fo', 'rf',
-        'pct', 'ri', 't', 'psd', 'adkim', 'reject', 'none', 'mailto:', 'a@b.example', '10', 'k', 't', 'x', '%',
-        '18446744073709551616', 'é',
+        'v',
+        'V',
+        '=',
+        'DMARC1',
+        'dmarc1',
+        ';',
+        ' ',
+        '\t',
+        ',',
+        '!',
+        ':',
+        'p',
+        'sp',
+        'np',
+        'rua',
+        'ruf',
+        'fo',
+        'rf',
+        'pct',
+        'ri',
+        't',
+        'psd',
+        'adkim',
+        'reject',
+        'none',
+        'mailto:',
+        'a@b.example',
+        '10',
+        'k',
+        't',
+        'x',
+        '%',
+        '18446744073709551616',
+        'é',
       ),
       { maxLength: 40 },
     )

@@ -106,7 +106,10 @@ describe('parseDmarcRecord', () => {
   });
 
   test('an SPF record at _dmarc is not DMARC', () => {
-    expect(parseDmarcRecord('v=spf1 include:_spf.google.com ~all')).toMatchObject({ isDmarc: false, problems: [{ code: 'version-invalid' }] });
+    expect(parseDmarcRecord('v=spf1 include:_spf.google.com ~all')).toMatchObject({
+      isDmarc: false,
+      problems: [{ code: 'version-invalid' }],
+    });
     expect(isDmarcRecord('v=spf1 -all')).toBe(false);
   });
 
@@ -236,9 +239,7 @@ describe('policyRecord', () => {
   });
 
   test('omits what equals the receivers’ defaults', () => {
-    const record = policyRecord(
-      policy('example.com', { p: 'reject', sp: 'reject', np: 'reject', pct: 100, psd: 'u', ri: 86400 }),
-    );
+    const record = policyRecord(policy('example.com', { p: 'reject', sp: 'reject', np: 'reject', pct: 100, psd: 'u', ri: 86400 }));
     expect(record).toStrictEqual({ p: 'reject' });
   });
 
@@ -261,9 +262,7 @@ describe('policyRecord', () => {
 
   test('writes the non-default choices', () => {
     const rua = [{ uri: 'mailto:d@example.com', size: { raw: '10m', bytes: 10485760n } }];
-    const record = policyRecord(
-      policy('example.com', { adkim: 's', aspf: 's', pct: 0, testing: true, psd: 'n', rua, ri: 3600 }),
-    );
+    const record = policyRecord(policy('example.com', { adkim: 's', aspf: 's', pct: 0, testing: true, psd: 'n', rua, ri: 3600 }));
     expect(record).toStrictEqual({ p: 'reject', adkim: 's', aspf: 's', pct: 0, t: 'y', psd: 'n', rua, ri: 3600 });
     expect(record.rua).not.toBe(rua);
   });

@@ -1,20 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import type { DomainPolicy, Sender } from '../../scripts/policy/model.ts';
-import {
-  arcEvidence,
-  classify,
-  matchSender,
-  policyForRow,
-  summarizeByCategory,
-} from '../../scripts/reports/classify.ts';
+import { arcEvidence, classify, matchSender, policyForRow, summarizeByCategory } from '../../scripts/reports/classify.ts';
 import type { ClassifyContext, ClassifyRow } from '../../scripts/reports/classify.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: example.com declares Google Workspace, Amazon SES, Mailchimp and an on-premise relay.
 
-const google: Sender = { name: 'Google Workspace', ips: [], spfIncludes: ['_spf.google.com'], dkim: [{ domain: 'example.com', selector: 'google' }] };
+const google: Sender = {
+  name: 'Google Workspace',
+  ips: [],
+  spfIncludes: ['_spf.google.com'],
+  dkim: [{ domain: 'example.com', selector: 'google' }],
+};
 const ses: Sender = { name: 'Amazon SES', ips: [], spfIncludes: ['amazonses.com'], dkim: [{ domain: 'amazonses.com' }] };
-const mailchimp: Sender = { name: 'Mailchimp', ips: [], spfIncludes: ['servers.mcsv.net'], dkim: [{ domain: 'example.com', selector: 'k1' }] };
+const mailchimp: Sender = {
+  name: 'Mailchimp',
+  ips: [],
+  spfIncludes: ['servers.mcsv.net'],
+  dkim: [{ domain: 'example.com', selector: 'k1' }],
+};
 const relay: Sender = { name: 'Office relay', ips: ['198.51.100.0/24', '2001:db8:1234::/48', '203.0.113.7'], spfIncludes: [], dkim: [] };
 const wildcard: Sender = { name: 'Helpdesk', ips: [], spfIncludes: [], dkim: [{ domain: 'help.example.com' }] };
 
@@ -77,9 +81,14 @@ describe('classify: one row per category and edge case', () => {
     {
       name: 'Google Workspace, DKIM and SPF aligned → compliant',
       row: row({
-        dmarc_pass: true, dkim_aligned: true, spf_aligned: true,
-        dkim_results: [dkim('example.com', 'google')], spf_results: [spf('example.com')],
-        source_ip: '209.85.220.41', source_base_domain: 'google.com', source_name: 'Google',
+        dmarc_pass: true,
+        dkim_aligned: true,
+        spf_aligned: true,
+        dkim_results: [dkim('example.com', 'google')],
+        spf_results: [spf('example.com')],
+        source_ip: '209.85.220.41',
+        source_base_domain: 'google.com',
+        source_name: 'Google',
       }),
       category: 'compliant',
       evidence: ['dkim-aligned', 'spf-aligned'],
@@ -99,8 +108,10 @@ describe('classify: one row per category and edge case', () => {
       name: 'mailing list broke our signature, ARC pass in the override comment → forwarded',
       row: row({
         dkim_results: [dkim('example.com', 'google', 'fail'), dkim('lists.example.org', 'ml', 'pass')],
-        spf_results: [spf('lists.example.org')], envelope_from: 'lists.example.org',
-        source_ip: '192.0.2.200', source_base_domain: 'example.org',
+        spf_results: [spf('lists.example.org')],
+        envelope_from: 'lists.example.org',
+        source_ip: '192.0.2.200',
+        source_base_domain: 'example.org',
         override_reasons: [{ type: 'local_policy', comment: 'arc=pass as.1.lists.example.org=pass ams.1.lists.example.org=pass' }],
       }),
       category: 'forwarded',
@@ -109,15 +120,23 @@ describe('classify: one row per category and edge case', () => {
     {
       name: 'Gmail forwarding: our signature broken, SPF fails, known forwarder by base domain → forwarded',
       row: row({
-        dkim_results: [dkim('example.com', 'google', 'fail')], spf_results: [spf('example.com', 'softfail')],
-        source_ip: '209.85.220.69', source_base_domain: 'google.com', source_name: 'Google',
+        dkim_results: [dkim('example.com', 'google', 'fail')],
+        spf_results: [spf('example.com', 'softfail')],
+        source_ip: '209.85.220.69',
+        source_base_domain: 'google.com',
+        source_name: 'Google',
       }),
       category: 'forwarded',
       evidence: ['dkim-aligned-signature-failed', 'known-forwarder:google.com'],
     },
     {
       name: 'known forwarder by ASN only (no PTR) → forwarded',
-      row: row({ dkim_results: [dkim('example.com', 'selector1', 'fail')], spf_results: [spf('example.com', 'fail')], source_ip: '40.107.1.1', source_asn: 8075n }),
+      row: row({
+        dkim_results: [dkim('example.com', 'selector1', 'fail')],
+        spf_results: [spf('example.com', 'fail')],
+        source_ip: '40.107.1.1',
+        source_asn: 8075n,
+      }),
       category: 'forwarded',
       evidence: ['dkim-aligned-signature-failed', 'known-forwarder:AS8075'],
     },
@@ -135,7 +154,12 @@ describe('classify: one row per category and edge case', () => {
     },
     {
       name: 'forwarder without any DKIM signature → unauthorised',
-      row: row({ spf_results: [spf('example.com', 'fail')], source_ip: '209.85.220.70', source_base_domain: 'google.com', source_name: 'Google' }),
+      row: row({
+        spf_results: [spf('example.com', 'fail')],
+        source_ip: '209.85.220.70',
+        source_base_domain: 'google.com',
+        source_name: 'Google',
+      }),
       category: 'unauthorised',
       evidence: ['no-declared-sender', 'source:Google'],
     },
@@ -153,8 +177,11 @@ describe('classify: one row per category and edge case', () => {
       name: 'SES without custom MAIL FROM or DKIM → authorised-failing by SPF include',
       row: row({
         dkim_results: [dkim('amazonses.com', 'ug7nbtf4gccmlpwj322ax3p6ow6yfsug')],
-        spf_results: [spf('eu-west-1.amazonses.com')], envelope_from: 'eu-west-1.amazonses.com',
-        source_ip: '54.240.4.1', source_base_domain: 'amazonses.com', source_name: 'Amazon SES',
+        spf_results: [spf('eu-west-1.amazonses.com')],
+        envelope_from: 'eu-west-1.amazonses.com',
+        source_ip: '54.240.4.1',
+        source_base_domain: 'amazonses.com',
+        source_name: 'Amazon SES',
       }),
       category: 'authorised-failing',
       sender: 'Amazon SES',
@@ -201,7 +228,9 @@ describe('classify: one row per category and edge case', () => {
       name: 'multiple signatures, only one (the declared one) from our domain → authorised-failing by selector',
       row: row({
         dkim_results: [dkim('mcsv.net', 'k2'), dkim('mcdlv.net', 'k3'), dkim('example.com', 'k1', 'fail')],
-        spf_results: [spf('mail123.mcsv.net')], envelope_from: 'mail123.mcsv.net', source_ip: '205.201.131.1',
+        spf_results: [spf('mail123.mcsv.net')],
+        envelope_from: 'mail123.mcsv.net',
+        source_ip: '205.201.131.1',
       }),
       category: 'authorised-failing',
       sender: 'Mailchimp',
@@ -276,7 +305,13 @@ describe('matchSender', () => {
   it('matches DKIM domain and selector case-insensitively, any result', () => {
     const match = matchSender(row({ dkim_results: [dkim('Example.COM', 'Google', 'temperror')] }), [google]);
     expect(match?.evidence).toEqual([
-      { type: 'dkim', domain: 'example.com', selector: 'google', result: 'temperror', entry: { domain: 'example.com', selector: 'google' } },
+      {
+        type: 'dkim',
+        domain: 'example.com',
+        selector: 'google',
+        result: 'temperror',
+        entry: { domain: 'example.com', selector: 'google' },
+      },
     ]);
   });
 
@@ -307,7 +342,11 @@ describe('matchSender', () => {
 describe('hints for authorised-failing', () => {
   it('no signature aligned with From: sign with d=<domain>, and use a custom MAIL FROM', () => {
     const result = classify(
-      row({ dkim_results: [dkim('amazonses.com', 'abc')], spf_results: [spf('eu-west-1.amazonses.com')], envelope_from: 'eu-west-1.amazonses.com' }),
+      row({
+        dkim_results: [dkim('amazonses.com', 'abc')],
+        spf_results: [spf('eu-west-1.amazonses.com')],
+        envelope_from: 'eu-west-1.amazonses.com',
+      }),
       context,
     );
     expect(result.category).toBe('authorised-failing');
@@ -331,7 +370,11 @@ describe('hints for authorised-failing', () => {
 
   it('SPF failing for the From domain: add the include', () => {
     const result = classify(
-      row({ dkim_results: [dkim('example.com', 'google', 'fail')], spf_results: [spf('example.com', 'softfail')], source_ip: '209.85.1.1' }),
+      row({
+        dkim_results: [dkim('example.com', 'google', 'fail')],
+        spf_results: [spf('example.com', 'softfail')],
+        source_ip: '209.85.1.1',
+      }),
       { policy: examplePolicy },
     );
     expect(result.category).toBe('authorised-failing');
@@ -353,8 +396,17 @@ describe('hints for authorised-failing', () => {
 
 describe('arcEvidence', () => {
   it('reads override types and arc=pass comments', () => {
-    expect(arcEvidence(row({ override_reasons: [{ type: 'Forwarded', comment: null }, { type: 'local_policy', comment: 'ARC=pass' }, { type: 'other', comment: 'arc=none' }] })))
-      .toEqual(['override:forwarded', 'arc:ARC=pass']);
+    expect(
+      arcEvidence(
+        row({
+          override_reasons: [
+            { type: 'Forwarded', comment: null },
+            { type: 'local_policy', comment: 'ARC=pass' },
+            { type: 'other', comment: 'arc=none' },
+          ],
+        }),
+      ),
+    ).toEqual(['override:forwarded', 'arc:ARC=pass']);
     expect(arcEvidence(row({ override_reasons: null }))).toEqual([]);
   });
 });
@@ -362,7 +414,12 @@ describe('arcEvidence', () => {
 describe('summarizeByCategory', () => {
   it('sums message_count per record, never per signature', () => {
     const rows: ClassifyRow[] = [
-      row({ dmarc_pass: true, dkim_aligned: true, dkim_results: [dkim('example.com', 'google'), dkim('gappssmtp.com', 'x')], message_count: 120n }),
+      row({
+        dmarc_pass: true,
+        dkim_aligned: true,
+        dkim_results: [dkim('example.com', 'google'), dkim('gappssmtp.com', 'x')],
+        message_count: 120n,
+      }),
       row({ dmarc_pass: true, spf_aligned: true, message_count: 30 }),
       row({ dkim_results: [dkim('example.com', 'google', 'fail')], source_base_domain: 'google.com', message_count: 4 }),
       row({ source_ip: '198.51.100.7', message_count: 7 }),

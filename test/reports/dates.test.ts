@@ -25,7 +25,9 @@ let data: string;
 
 /** A report of ours for example.com over [begin, begin + span). */
 function reportAt(id: string, begin: number, span = DAY): string {
-  return reportXml(id, 2, 'example.com').replace('<begin>1700000000</begin>', `<begin>${begin}</begin>`).replace('<end>1700086399</end>', `<end>${begin + span - 1}</end>`);
+  return reportXml(id, 2, 'example.com')
+    .replace('<begin>1700000000</begin>', `<begin>${begin}</begin>`)
+    .replace('<end>1700086399</end>', `<end>${begin + span - 1}</end>`);
 }
 
 async function cli(...args: string[]): Promise<{ code: number; text: string }> {
@@ -84,7 +86,11 @@ describe('reports with implausible dates', () => {
     const { code, text } = await cli('ledger', '--outcome', 'stored', '--data', data, '--json');
     expect(code).toBe(0);
     const rows = JSON.parse(text) as LedgerRow[];
-    expect(Object.fromEntries(rows.map((row) => [row.reportId, row.month]))).toMatchObject({ epoch0: 'unknown', y2011: 'unknown', future: 'unknown' });
+    expect(Object.fromEntries(rows.map((row) => [row.reportId, row.month]))).toMatchObject({
+      epoch0: 'unknown',
+      y2011: 'unknown',
+      future: 'unknown',
+    });
     // The same report otherwise: one warning more.
     const warnings = (id: string): number | null | undefined => rows.find((row) => row.reportId === id)?.warningCount;
     expect(warnings('epoch0')).toBe(warnings('yesterday')! + 1);

@@ -83,7 +83,22 @@ describe('the range database (fixture files in the package format)', () => {
 
   test('private, reserved and invalid addresses are null without a search', () => {
     const db = openAsnDatabase(files);
-    for (const ip of ['10.0.0.1', '127.0.0.1', '192.168.1.1', '172.16.0.1', '100.64.0.1', '169.254.1.1', '::1', 'fe80::1', 'fd12::1', '2001:db8::1', 'ff02::1', '224.0.0.1', 'nonsense', '']) {
+    for (const ip of [
+      '10.0.0.1',
+      '127.0.0.1',
+      '192.168.1.1',
+      '172.16.0.1',
+      '100.64.0.1',
+      '169.254.1.1',
+      '::1',
+      'fe80::1',
+      'fd12::1',
+      '2001:db8::1',
+      'ff02::1',
+      '224.0.0.1',
+      'nonsense',
+      '',
+    ]) {
       expect(db.lookup(ip), ip).toBeNull();
     }
   });
@@ -157,7 +172,9 @@ describe('the binary cache of parsed tables', () => {
     ['1.0.0.1', '9.9.9.9', '11.0.0.1', '2606:4700::1', '8.8.8.8', '12.0.0.1'].map((ip) => db.lookup(ip));
 
   test('writes the cache on a miss, answers the same from it on a hit, and rebuilds a corrupt one', async () => {
-    const files = await fixture({ asnIpv4: '1.0.0.0,1.0.0.255,13335,"Cloudflare, Inc."\n9.9.9.0,9.9.9.255,19281,"Café ""Ü"" Net"\n11.0.0.0,11.0.0.255,64500,\n' });
+    const files = await fixture({
+      asnIpv4: '1.0.0.0,1.0.0.255,13335,"Cloudflare, Inc."\n9.9.9.0,9.9.9.255,19281,"Café ""Ü"" Net"\n11.0.0.0,11.0.0.255,64500,\n',
+    });
     const cacheDir = await mkdtemp(join(tmpdir(), 'dmarcops-asn-cache-'));
     const plain = answers(openAsnDatabase(files));
     expect(plain[1]).toEqual({ asn: 19281, asName: 'Café "Ü" Net', country: null });

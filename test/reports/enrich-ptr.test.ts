@@ -235,7 +235,7 @@ describe('PTR lookups', () => {
     for (const enrichment of result.values()) expect(Object.values(enrichment).every((v) => v === null)).toBe(true);
   });
 
-  test('IPv6 is queried in canonical form; results keep the caller\'s spelling as the key', async () => {
+  test("IPv6 is queried in canonical form; results keep the caller's spelling as the key", async () => {
     const { resolver, calls } = fakeResolver({ '2001:4860:4860::8888': ['dns.google'] });
     const enricher = await createEnricher(base({ resolver }));
     const result = await enricher.enrichAll(['2001:4860:4860:0:0:0:0:8888', '2001:4860:4860::8888']);
@@ -495,7 +495,12 @@ describe('pruning the cache on save', () => {
     await later.enrichAll(['8.8.8.8']);
     await later.save();
     expect(noNetwork.calls).toEqual([]);
-    expect((await readCache(cacheFile)).entries['8.8.8.8']).toEqual({ ptr: 'dns.google', resolvedAt: iso(T0), seenAt: iso(T0 + 30 * DAY + 23 * HOUR), confirmed: true });
+    expect((await readCache(cacheFile)).entries['8.8.8.8']).toEqual({
+      ptr: 'dns.google',
+      resolvedAt: iso(T0),
+      seenAt: iso(T0 + 30 * DAY + 23 * HOUR),
+      confirmed: true,
+    });
   });
 
   test('failures past their TTL are dropped on save, even when nothing was looked up', async () => {
@@ -611,7 +616,10 @@ describe('pruning the cache on save', () => {
     // Two runs that meet the same IPs in other orders and at other speeds write the same file.
     const names = { '8.8.8.8': ['dns.google'], '8.8.4.4': ['dns.google'], '2001:4860:4860::8888': ['dns.google'] };
     const runs: string[] = [];
-    for (const [order, delay] of [[['8.8.8.8', '8.8.4.4', '2001:4860:4860::8888', '9.9.9.9'], 0], [['9.9.9.9', '2001:4860:4860::8888', '8.8.4.4', '8.8.8.8'], 5]] as const) {
+    for (const [order, delay] of [
+      [['8.8.8.8', '8.8.4.4', '2001:4860:4860::8888', '9.9.9.9'], 0],
+      [['9.9.9.9', '2001:4860:4860::8888', '8.8.4.4', '8.8.8.8'], 5],
+    ] as const) {
       const cacheFile = join(dir, `run${runs.length}.json`);
       const enricher = await createEnricher(base({ resolver: fakeResolver(names, delay).resolver, cacheFile, now: () => new Date(T0) }));
       await enricher.enrichAll(order);

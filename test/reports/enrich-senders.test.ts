@@ -57,7 +57,10 @@ describe('matching (a small map of our own)', () => {
   });
 
   test('the loader rejects types outside the vocabulary and badly written keys', () => {
-    const bad = (domains: unknown, asns: unknown = {}) => () => parseSenderMap({ types: ['ESP'], domains, asns });
+    const bad =
+      (domains: unknown, asns: unknown = {}) =>
+      () =>
+        parseSenderMap({ types: ['ESP'], domains, asns });
     expect(bad({ 'a.com': { name: 'A', type: 'esp' } })).toThrow(/type "esp", not one of/);
     expect(bad({ 'A.com': { name: 'A', type: 'ESP' } })).toThrow(/lower case/);
     expect(bad({ 'a.com.': { name: 'A', type: 'ESP' } })).toThrow(/trailing dot/);
@@ -107,7 +110,19 @@ describe('the maintained map (data/senders.json)', () => {
   });
 
   test('mailbox providers are forwarders; ESPs and gateways are not', () => {
-    for (const domain of ['google.com', 'outlook.com', 'yahoo.com', 'icloud.com', 'messagingengine.com', 'protonmail.ch', 'gmx.net', 'web.de', 'mail.ru', 'yandex.net', 'comcast.net']) {
+    for (const domain of [
+      'google.com',
+      'outlook.com',
+      'yahoo.com',
+      'icloud.com',
+      'messagingengine.com',
+      'protonmail.ch',
+      'gmx.net',
+      'web.de',
+      'mail.ru',
+      'yandex.net',
+      'comcast.net',
+    ]) {
       expect(isKnownForwarder(domain), domain).toBe(true);
     }
     for (const domain of ['amazonses.com', 'sendgrid.net', 'mcsv.net', 'pphosted.com', 'amazonaws.com', 'unknown.example']) {

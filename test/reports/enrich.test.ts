@@ -26,7 +26,9 @@ const resolver: PtrResolver = async (ip) => {
 
 /** The forward side of the same fake zone: every PTR name above has an A record pointing back. */
 const forward: AddressResolver = async (name) => {
-  const ips = Object.entries(PTRS).filter(([, names]) => names.some((n) => n.toLowerCase().replace(/\.$/, '') === name)).map(([ip]) => ip);
+  const ips = Object.entries(PTRS)
+    .filter(([, names]) => names.some((n) => n.toLowerCase().replace(/\.$/, '') === name))
+    .map(([ip]) => ip);
   if (ips.length === 0) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
   return ips;
 };
@@ -53,13 +55,24 @@ describe('createEnricher', () => {
       asName: 'Amazon.com, Inc.',
       country: 'US',
     });
-    expect(result.get('209.85.220.41')).toMatchObject({ baseDomain: 'google.com', name: 'Google Workspace', type: 'email provider', asn: null });
+    expect(result.get('209.85.220.41')).toMatchObject({
+      baseDomain: 'google.com',
+      name: 'Google Workspace',
+      type: 'email provider',
+      asn: null,
+    });
   });
 
   test('an unmapped PTR name falls back to the ASN map (customer-branded PTR at SendGrid)', async () => {
     const enricher = await createEnricher(options());
     const result = await enricher.enrichAll(['167.89.1.1']);
-    expect(result.get('167.89.1.1')).toMatchObject({ ptr: 'o1.em.customer.example', baseDomain: 'customer.example', name: 'SendGrid', type: 'ESP', asn: 11377 });
+    expect(result.get('167.89.1.1')).toMatchObject({
+      ptr: 'o1.em.customer.example',
+      baseDomain: 'customer.example',
+      name: 'SendGrid',
+      type: 'ESP',
+      asn: 11377,
+    });
   });
 
   test('base domains use the ICANN section of the PSL: cloud hosts group under their operator', async () => {
@@ -72,15 +85,28 @@ describe('createEnricher', () => {
   test('no PTR and no known ASN: only what the database knows', async () => {
     const enricher = await createEnricher(options());
     const result = await enricher.enrichAll(['203.1.1.1']);
-    expect(result.get('203.1.1.1')).toEqual({ ptr: null, baseDomain: null, name: null, type: null, asn: 64500, asName: null, country: null });
+    expect(result.get('203.1.1.1')).toEqual({
+      ptr: null,
+      baseDomain: null,
+      name: null,
+      type: null,
+      asn: 64500,
+      asName: null,
+      country: null,
+    });
   });
 
   test('offline, the sender map and the ASN data still apply', async () => {
     const calls: string[] = [];
-    const enricher = await createEnricher(options({ offline: true, resolver: async (ip) => {
-        calls.push(ip);
-        return [];
-      } }));
+    const enricher = await createEnricher(
+      options({
+        offline: true,
+        resolver: async (ip) => {
+          calls.push(ip);
+          return [];
+        },
+      }),
+    );
     const result = await enricher.enrichAll(['167.89.1.1', '54.240.8.30']);
     expect(calls).toEqual([]);
     expect(result.get('167.89.1.1')).toMatchObject({ ptr: null, name: 'SendGrid', asn: 11377 });
@@ -118,9 +144,19 @@ describe('forward-confirmed reverse DNS (a PTR name counts only when its A/AAAA 
   const FORGED = '45.33.1.1';
   const REAL_GOOGLE = '209.85.220.41';
   const zone = {
-    ptr: { [FORGED]: ['mail-sor-f41.google.com.'], [REAL_GOOGLE]: ['mail-sor-f41.google.com.'], '45.33.2.2': ['forwarder.google.com', 'host.self-named.example'], '2a00:1450:4864::1': ['mail-ot1-f41.google.com'] } as Record<string, string[]>,
+    ptr: {
+      [FORGED]: ['mail-sor-f41.google.com.'],
+      [REAL_GOOGLE]: ['mail-sor-f41.google.com.'],
+      '45.33.2.2': ['forwarder.google.com', 'host.self-named.example'],
+      '2a00:1450:4864::1': ['mail-ot1-f41.google.com'],
+    } as Record<string, string[]>,
     // google.com's own A/AAAA records: the real IPs only.
-    a: { 'mail-sor-f41.google.com': [REAL_GOOGLE], 'forwarder.google.com': ['209.85.220.69'], 'host.self-named.example': ['45.33.2.2'], 'mail-ot1-f41.google.com': ['2a00:1450:4864::1'] } as Record<string, string[]>,
+    a: {
+      'mail-sor-f41.google.com': [REAL_GOOGLE],
+      'forwarder.google.com': ['209.85.220.69'],
+      'host.self-named.example': ['45.33.2.2'],
+      'mail-ot1-f41.google.com': ['2a00:1450:4864::1'],
+    } as Record<string, string[]>,
   };
   const queries: string[] = [];
   const zoneOptions = (overrides: Partial<EnricherOptions> = {}): EnricherOptions =>
@@ -130,14 +166,25 @@ describe('forward-confirmed reverse DNS (a PTR name counts only when its A/AAAA 
         queries.push(`${name}/${family}`);
         return (zone.a[name] ?? []).filter((address) => (family === 6) === address.includes(':'));
       },
-      asnLookup: (ip) => (ip.startsWith('209.85.') || ip.startsWith('2a00:1450:') ? { asn: 15169, asName: 'GOOGLE', country: 'US' } : { asn: 63949, asName: 'EXAMPLE-ISP', country: 'DE' }),
+      asnLookup: (ip) =>
+        ip.startsWith('209.85.') || ip.startsWith('2a00:1450:')
+          ? { asn: 15169, asName: 'GOOGLE', country: 'US' }
+          : { asn: 63949, asName: 'EXAMPLE-ISP', country: 'DE' },
       ...overrides,
     });
 
   test('a forged PTR (google.com for an IP google.com does not list) names nothing: no ptr, base domain, service or forwarder', async () => {
     const enricher = await createEnricher(zoneOptions());
     const result = await enricher.enrichAll([FORGED, REAL_GOOGLE]);
-    expect(result.get(FORGED)).toEqual({ ptr: null, baseDomain: null, name: null, type: null, asn: 63949, asName: 'EXAMPLE-ISP', country: 'DE' });
+    expect(result.get(FORGED)).toEqual({
+      ptr: null,
+      baseDomain: null,
+      name: null,
+      type: null,
+      asn: 63949,
+      asName: 'EXAMPLE-ISP',
+      country: 'DE',
+    });
     expect(isKnownForwarder(result.get(FORGED)!.ptr, result.get(FORGED)!.asn)).toBe(false);
     // The real one is confirmed and named.
     expect(result.get(REAL_GOOGLE)).toMatchObject({ ptr: 'mail-sor-f41.google.com', baseDomain: 'google.com', name: 'Google Workspace' });
@@ -181,16 +228,23 @@ describe('forward-confirmed reverse DNS (a PTR name counts only when its A/AAAA 
       const first = await createEnricher(zoneOptions({ cacheFile }));
       await first.enrichAll([FORGED, REAL_GOOGLE]);
       await first.save();
-      const saved = JSON.parse(await readFile(cacheFile, 'utf8')) as { entries: Record<string, { ptr: string | null; confirmed?: boolean }> };
+      const saved = JSON.parse(await readFile(cacheFile, 'utf8')) as {
+        entries: Record<string, { ptr: string | null; confirmed?: boolean }>;
+      };
       expect(saved.entries[FORGED]).toMatchObject({ ptr: null, confirmed: false });
       expect(saved.entries[REAL_GOOGLE]).toMatchObject({ ptr: 'mail-sor-f41.google.com', confirmed: true });
       expect(await readFile(cacheFile, 'utf8')).not.toContain(`"${FORGED}": {\n  "ptr": "mail`);
 
       const calls: string[] = [];
-      const second = await createEnricher(zoneOptions({ cacheFile, resolver: async (ip) => {
-        calls.push(ip);
-        return zone.ptr[ip] ?? [];
-      } }));
+      const second = await createEnricher(
+        zoneOptions({
+          cacheFile,
+          resolver: async (ip) => {
+            calls.push(ip);
+            return zone.ptr[ip] ?? [];
+          },
+        }),
+      );
       const result = await second.enrichAll([FORGED, REAL_GOOGLE]);
       expect(calls).toEqual([]);
       expect(result.get(FORGED)?.ptr).toBeNull();
@@ -205,16 +259,30 @@ describe('forward-confirmed reverse DNS (a PTR name counts only when its A/AAAA 
     try {
       const cacheFile = join(dir, 'ptr.json');
       const resolvedAt = new Date().toISOString();
-      await writeFile(cacheFile, JSON.stringify({ version: 1, entries: { [FORGED]: { ptr: 'mail-sor-f41.google.com', resolvedAt }, [REAL_GOOGLE]: { ptr: 'mail-sor-f41.google.com', resolvedAt } } }));
+      await writeFile(
+        cacheFile,
+        JSON.stringify({
+          version: 1,
+          entries: {
+            [FORGED]: { ptr: 'mail-sor-f41.google.com', resolvedAt },
+            [REAL_GOOGLE]: { ptr: 'mail-sor-f41.google.com', resolvedAt },
+          },
+        }),
+      );
       const offline = await createEnricher(zoneOptions({ cacheFile, offline: true }));
       const cached = await offline.enrichAll([FORGED, REAL_GOOGLE]);
       expect([cached.get(FORGED)?.ptr, cached.get(REAL_GOOGLE)?.ptr]).toEqual([null, null]);
 
       const calls: string[] = [];
-      const online = await createEnricher(zoneOptions({ cacheFile, resolver: async (ip) => {
-        calls.push(ip);
-        return zone.ptr[ip] ?? [];
-      } }));
+      const online = await createEnricher(
+        zoneOptions({
+          cacheFile,
+          resolver: async (ip) => {
+            calls.push(ip);
+            return zone.ptr[ip] ?? [];
+          },
+        }),
+      );
       const fresh = await online.enrichAll([FORGED, REAL_GOOGLE]);
       expect(calls.sort()).toEqual([REAL_GOOGLE, FORGED].sort());
       expect([fresh.get(FORGED)?.ptr, fresh.get(REAL_GOOGLE)?.ptr]).toEqual([null, 'mail-sor-f41.google.com']);

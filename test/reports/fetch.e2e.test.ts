@@ -24,7 +24,15 @@ import type { IngestSummary } from '../../scripts/reports/pipeline.ts';
 import { committedLedgerFiles, committedRecordsSql, findReports } from '../../scripts/reports/store/index.ts';
 import { startDovecot } from '../services/dovecot.ts';
 import type { DovecotServer } from '../services/dovecot.ts';
-import { aggregateXml, attachment, expectedDmarcPass, forwardMail, makeRecords, reportMail, utcDay } from '../fixtures/reports/mailbuilder.ts';
+import {
+  aggregateXml,
+  attachment,
+  expectedDmarcPass,
+  forwardMail,
+  makeRecords,
+  reportMail,
+  utcDay,
+} from '../fixtures/reports/mailbuilder.ts';
 import type { MailHeaders, Packaging, RecordSpec, ReportSpec } from '../fixtures/reports/mailbuilder.ts';
 import { captureOutput } from '../helpers/output.ts';
 
@@ -47,7 +55,16 @@ interface TestMail {
   report?: ReportSpec;
 }
 
-function spec(n: number, org: string, email: string, reportId: string, domain: string, day: string, records: number, adkim: 'r' | 's' = 'r'): ReportSpec {
+function spec(
+  n: number,
+  org: string,
+  email: string,
+  reportId: string,
+  domain: string,
+  day: string,
+  records: number,
+  adkim: 'r' | 's' = 'r',
+): ReportSpec {
   const headerFroms = domain === 'example.com' ? ['example.com', 'mail.example.com'] : [domain];
   return { org, email, reportId, domain, ...utcDay(day), adkim, aspf: 'r', records: makeRecords(n, records, headerFroms) };
 }
@@ -74,7 +91,10 @@ const REPORTS = {
   googleOrg: spec(3, 'google.com', 'noreply-dmarc-support@google.com', '9182736450192837465', 'example.org', '2026-01-12', 4),
   yahooCom: spec(4, 'Yahoo', 'dmarchelp@yahooinc.com', '1768176000.871211', 'example.com', '2026-01-12', 3),
   yahooOrg: spec(5, 'Yahoo', 'dmarchelp@yahooinc.com', '1768348800.112358', 'example.org', '2026-01-14', 6),
-  outlookStrict: withRecord(spec(6, 'Enterprise Outlook', 'dmarcreport@microsoft.com', '3f1c2a9e0b7d4e6f8a5b1c3d2e4f6a8b', 'example.com', '2026-01-20', 12, 's'), STRICT_MISALIGNED),
+  outlookStrict: withRecord(
+    spec(6, 'Enterprise Outlook', 'dmarcreport@microsoft.com', '3f1c2a9e0b7d4e6f8a5b1c3d2e4f6a8b', 'example.com', '2026-01-20', 12, 's'),
+    STRICT_MISALIGNED,
+  ),
   outlookMail: spec(7, 'Outlook.com', 'dmarcreport@microsoft.com', 'b7d4e6f8a5b1c3d2e4f6a8b3f1c2a9e0', 'mail.example.com', '2026-01-21', 2),
   mailru: spec(8, 'Mail.Ru', 'dmarc_support@corp.mail.ru', 'report-0001', 'example.com', '2026-01-31', 1),
   mimecast: spec(9, 'Mimecast', 'dmarc-reports@mimecast.org', 'MC-7a7d9d2c', 'example.org', '2026-02-01', 9),
@@ -91,10 +111,18 @@ const FOREIGN = spec(17, 'google.com', 'noreply-dmarc-support@google.com', '6655
 const BROKEN = spec(18, 'Yahoo', 'dmarchelp@yahooinc.com', '1768435200.999999', 'example.com', '2026-01-15', 6);
 
 const subjectOf = (r: ReportSpec): string => `Report Domain: ${r.domain} Submitter: ${r.org} Report-ID: <${r.reportId}>`;
-const relay = (host: string, day: string): string => `from ${host} (${host} [192.0.2.25]) by mx.example.com with ESMTPS; ${new Date(`${day}T06:00:00Z`).toUTCString()}`;
+const relay = (host: string, day: string): string =>
+  `from ${host} (${host} [192.0.2.25]) by mx.example.com with ESMTPS; ${new Date(`${day}T06:00:00Z`).toUTCString()}`;
 
 function headers(id: string, r: ReportSpec, extra: Partial<MailHeaders> = {}): MailHeaders {
-  return { messageId: `<${id}@e2e.test>`, subject: subjectOf(r), from: r.email, date: new Date((r.end + 3600) * 1000), received: [relay('mta.receiver.example', '2026-02-10')], ...extra };
+  return {
+    messageId: `<${id}@e2e.test>`,
+    subject: subjectOf(r),
+    from: r.email,
+    date: new Date((r.end + 3600) * 1000),
+    received: [relay('mta.receiver.example', '2026-02-10')],
+    ...extra,
+  };
 }
 
 function direct(id: string, r: ReportSpec, packaging: Packaging, label: string, expect: Expect = 'stored'): TestMail {
@@ -104,8 +132,16 @@ function direct(id: string, r: ReportSpec, packaging: Packaging, label: string, 
 
 function forwarded(id: string, r: ReportSpec, packaging: Packaging, label: string): { mail: TestMail; original: Uint8Array } {
   const original = reportMail(headers(`${id}-original`, r), attachment(r, packaging));
-  const h: MailHeaders = { messageId: `<${id}@e2e.test>`, subject: `Fwd: ${subjectOf(r)}`, from: 'Alice <alice@example.com>', date: new Date('2026-02-10T09:00:00Z') };
-  return { mail: { label, messageId: h.messageId, subject: h.subject, bytes: forwardMail(h, original), expect: 'stored', report: r }, original };
+  const h: MailHeaders = {
+    messageId: `<${id}@e2e.test>`,
+    subject: `Fwd: ${subjectOf(r)}`,
+    from: 'Alice <alice@example.com>',
+    date: new Date('2026-02-10T09:00:00Z'),
+  };
+  return {
+    mail: { label, messageId: h.messageId, subject: h.subject, bytes: forwardMail(h, original), expect: 'stored', report: r },
+    original,
+  };
 }
 
 function buildMails(): TestMail[] {
@@ -115,10 +151,26 @@ function buildMails(): TestMail[] {
   const seznamFwd = forwarded('fwd-seznam', R.seznamForwarded, 'xml-base64', 'eml-forward of a plain XML report');
 
   // The same report relayed a second time: other Message-ID, another Received line, same attachment.
-  const relayedH = headers('google-jan12-relayed', R.googleJan12, { received: [relay('relay.lists.example', '2026-02-11'), relay('mta.receiver.example', '2026-02-10')] });
-  const relayed: TestMail = { label: 'duplicate: google Jan 12 relayed again', messageId: relayedH.messageId, subject: relayedH.subject, bytes: reportMail(relayedH, attachment(R.googleJan12, 'gzip')), expect: 'duplicate', report: R.googleJan12 };
+  const relayedH = headers('google-jan12-relayed', R.googleJan12, {
+    received: [relay('relay.lists.example', '2026-02-11'), relay('mta.receiver.example', '2026-02-10')],
+  });
+  const relayed: TestMail = {
+    label: 'duplicate: google Jan 12 relayed again',
+    messageId: relayedH.messageId,
+    subject: relayedH.subject,
+    bytes: reportMail(relayedH, attachment(R.googleJan12, 'gzip')),
+    expect: 'duplicate',
+    report: R.googleJan12,
+  };
   // The mail that a colleague also forwarded (googleFwd) arrives directly too.
-  const directCopy: TestMail = { label: 'duplicate: the forwarded google report, delivered directly', messageId: `<fwd-google-original@e2e.test>`, subject: subjectOf(R.googleForwarded), bytes: googleFwd.original, expect: 'duplicate', report: R.googleForwarded };
+  const directCopy: TestMail = {
+    label: 'duplicate: the forwarded google report, delivered directly',
+    messageId: `<fwd-google-original@e2e.test>`,
+    subject: subjectOf(R.googleForwarded),
+    bytes: googleFwd.original,
+    expect: 'duplicate',
+    report: R.googleForwarded,
+  };
 
   const brokenXml = aggregateXml(BROKEN);
   const brokenH = headers('yahoo-broken', BROKEN);
@@ -198,7 +250,13 @@ const VARIANTS: Variant[] = [
     mailbox: 'INBOX',
     processed: 'Processed',
     invalid: 'Invalid',
-    env: () => ({ DMARCOPS_IMAP_HOST: server.host, DMARCOPS_IMAP_PORT: String(server.port), DMARCOPS_IMAP_TLS: 'none', DMARCOPS_IMAP_USER: server.user, DMARCOPS_IMAP_PASSWORD: server.password }),
+    env: () => ({
+      DMARCOPS_IMAP_HOST: server.host,
+      DMARCOPS_IMAP_PORT: String(server.port),
+      DMARCOPS_IMAP_TLS: 'none',
+      DMARCOPS_IMAP_USER: server.user,
+      DMARCOPS_IMAP_PASSWORD: server.password,
+    }),
   },
   {
     name: 'implicit TLS with a private CA, configured folders',
@@ -281,22 +339,43 @@ describe.each(VARIANTS)('dmarcops fetch over $name', (variant) => {
     expect(first.unsupported).toBe(0);
 
     const uidOf = (outcome: Expect): number => [...byUid].find(([, m]) => m.expect === outcome)?.[0] ?? -1;
-    expect(first.foreign).toEqual([{ source: `imap:${variant.mailbox}/${uidOf('foreign')}`, policyDomain: 'other.example', kind: 'aggregate' }]);
+    expect(first.foreign).toEqual([
+      { source: `imap:${variant.mailbox}/${uidOf('foreign')}`, policyDomain: 'other.example', kind: 'aggregate' },
+    ]);
     expect(first.invalid).toHaveLength(1);
     expect(first.invalid[0]?.source).toMatch(new RegExp(`^imap:${variant.mailbox}/${uidOf('invalid')} › `));
     expect(first.invalid[0]?.reason).toMatch(/truncated/);
   });
 
   test('the dataset holds exactly the expected rows, per report', async () => {
-    const perReport = await query<{ org: string; reportId: string; day: string; domain: string; month: string; rows: number; messages: number; runs: number }>(`
+    const perReport = await query<{
+      org: string;
+      reportId: string;
+      day: string;
+      domain: string;
+      month: string;
+      rows: number;
+      messages: number;
+      runs: number;
+    }>(`
       SELECT org_name AS org, report_id AS reportId, strftime(date_begin, '%Y-%m-%d') AS day, policy_domain AS domain, month,
              count(*)::INTEGER AS rows, sum(message_count)::INTEGER AS messages, count(DISTINCT ingest_run)::INTEGER AS runs
       FROM (${committedRecordsSql(data)}) GROUP BY ALL`);
     const expected = STORED.map(({ report: r }) => {
       const day = dayOf(r!.begin);
-      return { org: r!.org, reportId: r!.reportId, day, domain: r!.domain, month: day.slice(0, 7), rows: r!.records.length, messages: r!.records.reduce((s, x) => s + x.count, 0), runs: 1 };
+      return {
+        org: r!.org,
+        reportId: r!.reportId,
+        day,
+        domain: r!.domain,
+        month: day.slice(0, 7),
+        rows: r!.records.length,
+        messages: r!.records.reduce((s, x) => s + x.count, 0),
+        runs: 1,
+      };
     });
-    const byLabel = (a: { org: string; reportId: string; day: string }, b: { org: string; reportId: string; day: string }) => reportLabel(a).localeCompare(reportLabel(b));
+    const byLabel = (a: { org: string; reportId: string; day: string }, b: { org: string; reportId: string; day: string }) =>
+      reportLabel(a).localeCompare(reportLabel(b));
     expect(perReport.sort(byLabel)).toEqual(expected.sort(byLabel));
     expect(await rowCount(data)).toBe(EXPECTED_RECORDS);
     // Two months, one part each.
@@ -304,7 +383,22 @@ describe.each(VARIANTS)('dmarcops fetch over $name', (variant) => {
   });
 
   test('every row matches its record: source_ip, message_count, header_from, DKIM results, dmarc_pass', async () => {
-    const rows = await query<{ org: string; reportId: string; day: string; i: number; source_ip: string; message_count: number; disposition: string; header_from: string; envelope_from: string; dkim_results: { domain: string; selector: string; result: string }[]; dkim_count: number; spf_result: string; dmarc_pass: boolean; ingest_run: string }>(`
+    const rows = await query<{
+      org: string;
+      reportId: string;
+      day: string;
+      i: number;
+      source_ip: string;
+      message_count: number;
+      disposition: string;
+      header_from: string;
+      envelope_from: string;
+      dkim_results: { domain: string; selector: string; result: string }[];
+      dkim_count: number;
+      spf_result: string;
+      dmarc_pass: boolean;
+      ingest_run: string;
+    }>(`
       SELECT org_name AS org, report_id AS reportId, strftime(date_begin, '%Y-%m-%d') AS day, record_index AS i,
              source_ip, message_count::INTEGER AS message_count, disposition, header_from, envelope_from,
              dkim_results, len(dkim_results)::INTEGER AS dkim_count, spf_results[1].result AS spf_result, dmarc_pass, ingest_run
@@ -319,7 +413,10 @@ describe.each(VARIANTS)('dmarcops fetch over $name', (variant) => {
         expect(row, key).toBeDefined();
         const pass = expectedDmarcPass(record, r!);
         if (pass) passing++;
-        expect({ ...row, dkim_results: row?.dkim_results.map(({ domain, selector, result }) => ({ domain, selector, result })) }, key).toEqual({
+        expect(
+          { ...row, dkim_results: row?.dkim_results.map(({ domain, selector, result }) => ({ domain, selector, result })) },
+          key,
+        ).toEqual({
           ...row,
           source_ip: record.sourceIp,
           message_count: record.count,
@@ -341,14 +438,23 @@ describe.each(VARIANTS)('dmarcops fetch over $name', (variant) => {
     // Strict DKIM alignment (adkim=s) is honoured: d=example.com does not align with mail.example.com.
     expect(expectedDmarcPass(STRICT_MISALIGNED, { adkim: 'r', aspf: 'r' })).toBe(true);
     const strictIndex = REPORTS.outlookStrict.records.length - 1;
-    expect(rows.find((row) => row.org === 'Enterprise Outlook' && row.i === strictIndex)).toMatchObject({ source_ip: '203.0.113.77', dkim_count: 1, dmarc_pass: false });
+    expect(rows.find((row) => row.org === 'Enterprise Outlook' && row.i === strictIndex)).toMatchObject({
+      source_ip: '203.0.113.77',
+      dkim_count: 1,
+      dmarc_pass: false,
+    });
   });
 
   test('each stored report points at the mail that carried it (source_ref = sha256 of the message)', async () => {
     const refs = await query<{ org: string; reportId: string; day: string; source_ref: string }>(`
       SELECT DISTINCT org_name AS org, report_id AS reportId, strftime(date_begin, '%Y-%m-%d') AS day, source_ref FROM (${committedRecordsSql(data)})`);
     const actual = Object.fromEntries(refs.map((r) => [reportLabel(r), r.source_ref]));
-    const expected = Object.fromEntries(STORED.map((m) => [reportLabel({ org: m.report!.org, reportId: m.report!.reportId, day: dayOf(m.report!.begin) }), sha256Ref(m.bytes)]));
+    const expected = Object.fromEntries(
+      STORED.map((m) => [
+        reportLabel({ org: m.report!.org, reportId: m.report!.reportId, day: dayOf(m.report!.begin) }),
+        sha256Ref(m.bytes),
+      ]),
+    );
     expect(actual).toEqual(expected);
   });
 
@@ -368,7 +474,10 @@ describe.each(VARIANTS)('dmarcops fetch over $name', (variant) => {
     expect(files).toEqual([`${createHash('sha256').update(xml).digest('hex')}.xml.gz`]);
     expect(gunzipSync(await readFile(join(data, 'quarantine', 'foreign', files[0]!))).toString()).toBe(xml);
 
-    for (const [outcome, mail] of [['foreign', MAILS.find((m) => m.expect === 'foreign')!], ['invalid', MAILS.find((m) => m.expect === 'invalid')!]] as const) {
+    for (const [outcome, mail] of [
+      ['foreign', MAILS.find((m) => m.expect === 'foreign')!],
+      ['invalid', MAILS.find((m) => m.expect === 'invalid')!],
+    ] as const) {
       const [row, ...rest] = await findReports(data, { outcome });
       expect(rest).toEqual([]);
       expect(row).toMatchObject({
@@ -380,7 +489,13 @@ describe.each(VARIANTS)('dmarcops fetch over $name', (variant) => {
         sourceName: expect.stringMatching(new RegExp(`^imap:${variant.mailbox}/\\d+$`)),
       });
       if (outcome === 'foreign') {
-        expect(row).toMatchObject({ kind: 'aggregate', policyDomain: 'other.example', orgName: 'google.com', reportId: FOREIGN.reportId, records: FOREIGN.records.length });
+        expect(row).toMatchObject({
+          kind: 'aggregate',
+          policyDomain: 'other.example',
+          orgName: 'google.com',
+          reportId: FOREIGN.reportId,
+          records: FOREIGN.records.length,
+        });
         expect(row?.quarantinePath).toBe(`quarantine/foreign/${files[0]}`);
       } else {
         expect(row?.reason).toMatch(/truncated/);
@@ -401,7 +516,9 @@ describe.each(VARIANTS)('dmarcops fetch over $name', (variant) => {
     expect(google12[1]?.reason).toBe('report already stored by this run');
     expect(google12[0]?.reportKey).toBe(google12[1]?.reportKey);
     // The same report id on the next day is another report.
-    expect((await findReports(data, { org: 'google', domain: 'example.com', day: '2026-01-13' })).map((r) => r.outcome)).toEqual(['stored']);
+    expect((await findReports(data, { org: 'google', domain: 'example.com', day: '2026-01-13' })).map((r) => r.outcome)).toEqual([
+      'stored',
+    ]);
     // Nothing from Google for example.com on the 16th, and nothing usable from Yahoo on the 15th (that one was broken).
     expect(await findReports(data, { org: 'google', domain: 'example.com', day: '2026-01-16' })).toEqual([]);
     expect(await findReports(data, { org: 'yahoo', domain: 'example.com', day: '2026-01-15' })).toEqual([]);
@@ -409,9 +526,17 @@ describe.each(VARIANTS)('dmarcops fetch over $name', (variant) => {
     const forwardedRow = (await findReports(data, { org: 'google', domain: 'mail.example.com', outcome: 'stored' }))[0];
     const stem = `google.com!mail.example.com!${REPORTS.googleForwarded.begin}!${REPORTS.googleForwarded.end}`;
     expect(forwardedRow?.messageId).toBe('<fwd-google@e2e.test>');
-    expect(forwardedRow?.sourceTrail).toEqual([forwardedRow?.sourceName, 'attached message report.eml', `attachment ${stem}.xml.gz`, `${stem}.xml`]);
+    expect(forwardedRow?.sourceTrail).toEqual([
+      forwardedRow?.sourceName,
+      'attached message report.eml',
+      `attachment ${stem}.xml.gz`,
+      `${stem}.xml`,
+    ]);
     // Mail.Ru and web.de use the same report id for the same day and domain: two reports.
-    expect((await findReports(data, { domain: 'example.com', day: '2026-01-31' })).map((r) => [r.orgName, r.outcome]).sort()).toEqual([['Mail.Ru', 'stored'], ['web.de', 'stored']]);
+    expect((await findReports(data, { domain: 'example.com', day: '2026-01-31' })).map((r) => [r.orgName, r.outcome]).sort()).toEqual([
+      ['Mail.Ru', 'stored'],
+      ['web.de', 'stored'],
+    ]);
     // One ledger row per report or failed input: 16 stored + 2 duplicates + 1 foreign + 1 invalid.
     expect(await findReports(data)).toHaveLength(20);
   });

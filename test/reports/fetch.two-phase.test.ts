@@ -30,11 +30,25 @@ const DOMAINS = fileURLToPath(new URL('../../domains', import.meta.url));
 const TMP_PREFIX = join(tmpdir(), 'dmarcops-fetch-2phase-');
 
 function spec(n: number, org: string, reportId: string, domain: string, day: string, records: number): ReportSpec {
-  return { org, email: `dmarc@${org}`, reportId, domain, ...utcDay(day), adkim: 'r', aspf: 'r', records: makeRecords(n, records, [domain]) };
+  return {
+    org,
+    email: `dmarc@${org}`,
+    reportId,
+    domain,
+    ...utcDay(day),
+    adkim: 'r',
+    aspf: 'r',
+    records: makeRecords(n, records, [domain]),
+  };
 }
 
 function headers(id: string, r: ReportSpec): MailHeaders {
-  return { messageId: `<${id}@two-phase.test>`, subject: `Report Domain: ${r.domain} Submitter: ${r.org} Report-ID: <${r.reportId}>`, from: r.email, date: new Date((r.end + 3600) * 1000) };
+  return {
+    messageId: `<${id}@two-phase.test>`,
+    subject: `Report Domain: ${r.domain} Submitter: ${r.org} Report-ID: <${r.reportId}>`,
+    from: r.email,
+    date: new Date((r.end + 3600) * 1000),
+  };
 }
 
 interface TestMail {
@@ -62,7 +76,15 @@ const FIRST: TestMail[] = [
   mailOf('foreign', FOREIGN, 'Invalid', 0),
   // The same report as `a`, relayed in another message: a duplicate, so Processed.
   { ...mailOf('a-relayed', GOOD_A, 'Processed', 0), bytes: reportMail(headers('a-relayed', GOOD_A), attachment(GOOD_A, 'zip')) },
-  { messageId: headers('broken', BROKEN).messageId, bytes: reportMail(headers('broken', BROKEN), { ...attachment(BROKEN, 'gzip'), body: gzipSync(brokenXml.slice(0, brokenXml.length / 2)) }), folder: 'Invalid', records: 0 },
+  {
+    messageId: headers('broken', BROKEN).messageId,
+    bytes: reportMail(headers('broken', BROKEN), {
+      ...attachment(BROKEN, 'gzip'),
+      body: gzipSync(brokenXml.slice(0, brokenXml.length / 2)),
+    }),
+    folder: 'Invalid',
+    records: 0,
+  },
 ];
 const LATE_MAIL = mailOf('late', LATE, 'Processed');
 const FIRST_RECORDS = FIRST.reduce((sum, mail) => sum + mail.records, 0);
@@ -85,20 +107,32 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-const env = (): NodeJS.ProcessEnv => ({ DMARCOPS_IMAP_HOST: server.host, DMARCOPS_IMAP_PORT: String(server.port), DMARCOPS_IMAP_TLS: 'none', DMARCOPS_IMAP_USER: server.user, DMARCOPS_IMAP_PASSWORD: server.password });
+const env = (): NodeJS.ProcessEnv => ({
+  DMARCOPS_IMAP_HOST: server.host,
+  DMARCOPS_IMAP_PORT: String(server.port),
+  DMARCOPS_IMAP_TLS: 'none',
+  DMARCOPS_IMAP_USER: server.user,
+  DMARCOPS_IMAP_PASSWORD: server.password,
+});
 
 async function fetch(data: string, ...flags: string[]): Promise<{ json: unknown; stdout: string[]; stderr: string }> {
   const output = captureOutput();
   const code = await main(['fetch', '--data', data, '--domains', DOMAINS, '--offline', ...flags], output, env());
   expect(code, output.stderr.join('\n')).toBe(EXIT.ok);
-  return { json: flags.includes('--json') ? JSON.parse(output.text()) : undefined, stdout: output.stdout, stderr: output.stderr.join('\n') };
+  return {
+    json: flags.includes('--json') ? JSON.parse(output.text()) : undefined,
+    stdout: output.stdout,
+    stderr: output.stderr.join('\n'),
+  };
 }
 
 async function rowCount(data: string): Promise<number> {
   const instance = await DuckDBInstance.create();
   const connection = await instance.connect();
   try {
-    const rows = (await connection.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM (${committedRecordsSql(data)})`)).getRowObjectsJS() as { n: number }[];
+    const rows = (
+      await connection.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM (${committedRecordsSql(data)})`)
+    ).getRowObjectsJS() as { n: number }[];
     return rows[0]?.n ?? -1;
   } finally {
     connection.closeSync();
@@ -142,8 +176,17 @@ describe('fetch --keep-mail, push, fetch --file-only', () => {
     expect(committedLedgerFiles(data)).toHaveLength(1);
 
     // What would be filed, by UID; nothing was.
-    const uids = (folder: TestMail['folder']) => FIRST.filter((mail) => mail.folder === folder).map((mail) => uidOf.get(mail.messageId)).sort();
-    expect(summary.mail).toEqual({ mailbox: 'INBOX', moved: false, processed: { folder: 'Processed', uids: uids('Processed') }, invalid: { folder: 'Invalid', uids: uids('Invalid') }, left: [] });
+    const uids = (folder: TestMail['folder']) =>
+      FIRST.filter((mail) => mail.folder === folder)
+        .map((mail) => uidOf.get(mail.messageId))
+        .sort();
+    expect(summary.mail).toEqual({
+      mailbox: 'INBOX',
+      moved: false,
+      processed: { folder: 'Processed', uids: uids('Processed') },
+      invalid: { folder: 'Invalid', uids: uids('Invalid') },
+      left: [],
+    });
     expect(stderr).not.toMatch(/IMAP moved/);
     expect(ids(await server.listFolder('INBOX'))).toEqual(ids(FIRST));
     expect(await server.listFolders()).toEqual(['INBOX']);
@@ -154,7 +197,9 @@ describe('fetch --keep-mail, push, fetch --file-only', () => {
     const ledgerParts = committedLedgerFiles(data).length;
     const { stdout } = await fetch(data, '--keep-mail');
     expect(stdout.join('\n')).toMatch(/inputs {3}5 \(5 already ingested\)/);
-    expect(stdout.join('\n')).toContain('mail     5 kept in INBOX (--keep-mail): 3 → Processed, 2 → Invalid once `dmarcops fetch --file-only` runs');
+    expect(stdout.join('\n')).toContain(
+      'mail     5 kept in INBOX (--keep-mail): 3 → Processed, 2 → Invalid once `dmarcops fetch --file-only` runs',
+    );
     expect(await rowCount(data)).toBe(FIRST_RECORDS);
     expect(committedLedgerFiles(data).length).toBeGreaterThanOrEqual(ledgerParts);
     expect(ids(await server.listFolder('INBOX'))).toEqual(ids(FIRST));
@@ -227,7 +272,18 @@ describe('mail too big to download', () => {
   const BIG = spec(7, 'google.com', 'two-phase-big', 'example.com', '2026-03-05', 900);
   const SMALL = mailOf('small', spec(8, 'google.com', 'two-phase-small', 'example.com', '2026-03-05', 2), 'Processed');
   const big = { ...mailOf('big', BIG, 'Invalid', 0), bytes: reportMail(headers('big', BIG), attachment(BIG, 'xml-base64')) };
-  const config = (): ImapConfig => ({ host: server.host, port: server.port, secure: false, starttls: false, user: server.user, password: server.password, mailbox: 'BigInbox', processedFolder: 'BigProcessed', invalidFolder: 'BigInvalid', rejectUnauthorized: true });
+  const config = (): ImapConfig => ({
+    host: server.host,
+    port: server.port,
+    secure: false,
+    starttls: false,
+    user: server.user,
+    password: server.password,
+    mailbox: 'BigInbox',
+    processedFolder: 'BigProcessed',
+    invalidFolder: 'BigInvalid',
+    rejectUnauthorized: true,
+  });
 
   /** The real source, with a small per-message limit, recording which UIDs it downloads. */
   async function limited(downloaded: number[]): Promise<ImapSource> {
@@ -254,7 +310,13 @@ describe('mail too big to download', () => {
     let source = await limited(phase1Downloads);
     let filing: MailFiling;
     try {
-      filing = await fetchMail(source, config(), values, { args: [], output: captureOutput(), env: {}, cwd: process.cwd() }, { move: false });
+      filing = await fetchMail(
+        source,
+        config(),
+        values,
+        { args: [], output: captureOutput(), env: {}, cwd: process.cwd() },
+        { move: false },
+      );
     } finally {
       await source.close();
     }

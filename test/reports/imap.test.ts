@@ -14,7 +14,13 @@ import type { DovecotServer } from '../services/dovecot.ts';
 function mail(n: number, padding = 0): Buffer {
   const xml = `<?xml version="1.0"?><feedback><report_metadata><org_name>example.org</org_name><report_id>r-${n}</report_id></report_metadata></feedback>`;
   const attachment = gzipSync(xml).toString('base64').replace(/.{76}/g, '$&\r\n');
-  const filler = padding > 0 ? 'x'.repeat(75).concat('\r\n').repeat(Math.ceil(padding / 77)) : '';
+  const filler =
+    padding > 0
+      ? 'x'
+          .repeat(75)
+          .concat('\r\n')
+          .repeat(Math.ceil(padding / 77))
+      : '';
   return Buffer.from(
     [
       'From: DMARC <noreply-dmarc@example.org>',
@@ -134,9 +140,14 @@ describe('reading', () => {
     const source = await connect({ mailbox: 'bytes' });
     const size = mail(1).length;
     const fetches: number[][] = [];
-    const uids = (await collect(source.messages({ batchSize: 10, maxBatchBytes: 2 * size + 10, onFetch: (u) => fetches.push(u) }))).map((m) => m.uid);
+    const uids = (await collect(source.messages({ batchSize: 10, maxBatchBytes: 2 * size + 10, onFetch: (u) => fetches.push(u) }))).map(
+      (m) => m.uid,
+    );
     expect(uids).toEqual([1, 2, 3, 4]);
-    expect(fetches).toEqual([[1, 2], [3, 4]]);
+    expect(fetches).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
   });
 
   test('moving each message right after reading it (as the pipeline does) skips none', async () => {
@@ -356,7 +367,17 @@ describe('imapConfigFromEnv', () => {
       },
       { invalidFolder: 'Quarantine', host: undefined },
     );
-    expect(config).toMatchObject({ host: 'imap.example.test', port: 1143, secure: false, starttls: true, mailbox: 'Reports', processedFolder: 'Reports/Done', invalidFolder: 'Quarantine', ca: '/etc/ca.pem', rejectUnauthorized: false });
+    expect(config).toMatchObject({
+      host: 'imap.example.test',
+      port: 1143,
+      secure: false,
+      starttls: true,
+      mailbox: 'Reports',
+      processedFolder: 'Reports/Done',
+      invalidFolder: 'Quarantine',
+      ca: '/etc/ca.pem',
+      rejectUnauthorized: false,
+    });
     expect(imapConfigFromEnv({ ...env, DMARCOPS_IMAP_TLS: 'none' })).toMatchObject({ port: 143, secure: false, starttls: false });
   });
 
@@ -382,8 +403,12 @@ describe('imapConfigFromEnv', () => {
   test('bad values name the variable only', () => {
     expect(() => imapConfigFromEnv({ ...env, DMARCOPS_IMAP_PORT: 'abc123' })).toThrow(/^DMARCOPS_IMAP_PORT must be a port number/);
     expect(() => imapConfigFromEnv({ ...env, DMARCOPS_IMAP_PORT: '70000' })).toThrow(/DMARCOPS_IMAP_PORT/);
-    expect(() => imapConfigFromEnv({ ...env, DMARCOPS_IMAP_TLS: 'ssl' })).toThrow(/DMARCOPS_IMAP_TLS must be one of: implicit, starttls, none/);
-    expect(() => imapConfigFromEnv({ ...env, DMARCOPS_IMAP_TLS_REJECT_UNAUTHORIZED: 'maybe' })).toThrow(/DMARCOPS_IMAP_TLS_REJECT_UNAUTHORIZED/);
+    expect(() => imapConfigFromEnv({ ...env, DMARCOPS_IMAP_TLS: 'ssl' })).toThrow(
+      /DMARCOPS_IMAP_TLS must be one of: implicit, starttls, none/,
+    );
+    expect(() => imapConfigFromEnv({ ...env, DMARCOPS_IMAP_TLS_REJECT_UNAUTHORIZED: 'maybe' })).toThrow(
+      /DMARCOPS_IMAP_TLS_REJECT_UNAUTHORIZED/,
+    );
     try {
       imapConfigFromEnv({ ...env, DMARCOPS_IMAP_PORT: 'abc123' });
     } catch (e) {

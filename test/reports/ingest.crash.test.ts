@@ -39,7 +39,6 @@ const KILLS = 20;
 const REPORTS = 36;
 const TLS_REPORTS = 12;
 
-
 const temp = mkdtempSync(join(tmpdir(), 'dmarcops-ingest-crash-'));
 afterAll(() => rmSync(temp, { recursive: true, force: true }));
 const inputs = join(temp, 'inputs');
@@ -82,20 +81,33 @@ function tlsSpec(i: number, policyDomain: string): TlsReportSpec {
     reportId: `tls-crash-${i}`,
     domain: policyDomain,
     ...utcDay(day),
-    policies: [{
-      type: 'sts',
-      policyString: ['version: STSv1', 'mode: testing', `mx: mx1.${policyDomain}`, 'max_age: 86400'],
-      successful: 100 * i,
-      failed: i,
-      details: Array.from({ length: i % 4 }, (_, d) => ({ resultType: 'certificate-expired', sendingMtaIp: `2001:db8:${i}::${d + 1}`, receivingMxHostname: `mx1.${policyDomain}`, failed: 1 })),
-    }],
+    policies: [
+      {
+        type: 'sts',
+        policyString: ['version: STSv1', 'mode: testing', `mx: mx1.${policyDomain}`, 'max_age: 86400'],
+        successful: 100 * i,
+        failed: i,
+        details: Array.from({ length: i % 4 }, (_, d) => ({
+          resultType: 'certificate-expired',
+          sendingMtaIp: `2001:db8:${i}::${d + 1}`,
+          receivingMxHostname: `mx1.${policyDomain}`,
+          failed: 1,
+        })),
+      },
+    ],
   };
 }
 
 function reportMail(i: number, attachment: { name: string; type: string; body: Uint8Array }): Uint8Array {
   const id = `crash-${i}@receiver.example`;
   return mail(
-    { From: 'noreply-dmarc@receiver.example', To: 'rua@example.com', Subject: `Report domain: example.com Submitter: receiver.example Report-ID: crash-${i}`, 'Message-ID': `<${id}>`, Date: 'Thu, 1 Jan 2026 10:00:00 +0000' },
+    {
+      From: 'noreply-dmarc@receiver.example',
+      To: 'rua@example.com',
+      Subject: `Report domain: example.com Submitter: receiver.example Report-ID: crash-${i}`,
+      'Message-ID': `<${id}>`,
+      Date: 'Thu, 1 Jan 2026 10:00:00 +0000',
+    },
     [
       { type: 'text/plain', body: 'This is an aggregate report from receiver.example.' },
       { type: attachment.type, filename: attachment.name, body: attachment.body, encoding: 'base64' },
@@ -125,7 +137,10 @@ function writeInputs(): number {
       default: {
         const zipped = i % 8 === 3;
         const body = zipped ? zipSync({ [`${base}.xml`]: xml }) : gzipSync(xml, { mtime: 0 });
-        files.set(`${base}.eml`, reportMail(i, { name: `${base}.xml.${zipped ? 'zip' : 'gz'}`, type: zipped ? 'application/zip' : 'application/gzip', body }));
+        files.set(
+          `${base}.eml`,
+          reportMail(i, { name: `${base}.xml.${zipped ? 'zip' : 'gz'}`, type: zipped ? 'application/zip' : 'application/gzip', body }),
+        );
       }
     }
   }
@@ -134,7 +149,10 @@ function writeInputs(): number {
   // The same report in another container: a "duplicate" ledger row, no rows stored twice.
   files.set('zz-r04-again.xml.gz', gzipSync(files.get('r04.xml') as Uint8Array, { mtime: 0 }));
   // A zip holding two reports: two ledger rows for one input.
-  files.set('zz-two-reports.zip', zipSync({ 'a.xml': enc(reportText(90, 700, 'example.com')), 'b.xml': enc(reportText(91, 300, 'example.org')) }));
+  files.set(
+    'zz-two-reports.zip',
+    zipSync({ 'a.xml': enc(reportText(90, 700, 'example.com')), 'b.xml': enc(reportText(91, 300, 'example.org')) }),
+  );
   // Not ours: kept aside as foreign.
   files.set('zz-foreign.xml', enc(reportText(92, 400, 'not-ours.example.net')));
   // Cut off in the middle of a record after ~1,300 of its 2,000 records: invalid, and whatever the
@@ -149,7 +167,15 @@ function writeInputs(): number {
     const base = `t${String(i).padStart(2, '0')}`;
     if (i % 3 === 0) files.set(`${base}.json`, enc(json));
     else if (i % 3 === 1) files.set(`${base}.json.gz`, gzipSync(enc(json), { mtime: 0 }));
-    else files.set(`${base}.eml`, tlsMail({ messageId: `<${base}@receiver.example>`, from: 'tls@receiver.example', date: new Date('2026-02-02T00:00:00Z') }, spec, 'gzip'));
+    else
+      files.set(
+        `${base}.eml`,
+        tlsMail(
+          { messageId: `<${base}@receiver.example>`, from: 'tls@receiver.example', date: new Date('2026-02-02T00:00:00Z') },
+          spec,
+          'gzip',
+        ),
+      );
   }
   files.set('zz-t03-again.json.gz', gzipSync(enc(tlsReportJson(tlsSpec(3, 'example.com'))), { mtime: 0, level: 9 }));
   files.set('zz-tls-foreign.json', enc(tlsReportJson(tlsSpec(50, 'not-ours.example.net'))));
@@ -235,7 +261,9 @@ const missingFrom = (a: string, b: string): Promise<number> => count(`(${a}) EXC
 function debris(root: string): string[] {
   return readdirSync(root, { recursive: true, withFileTypes: true })
     .map((e) => relative(root, join(e.parentPath, e.name)))
-    .filter((p) => p.startsWith('.staging') || p.endsWith('.tmp') || p.split('/').some((s) => s.startsWith('.lock')) || p.includes('_compact-'));
+    .filter(
+      (p) => p.startsWith('.staging') || p.endsWith('.tmp') || p.split('/').some((s) => s.startsWith('.lock')) || p.includes('_compact-'),
+    );
 }
 
 /** Run parts whose run has no ledger part (uncommitted leftovers). */
@@ -280,7 +308,13 @@ afterAll(() => {
 
 describe('dmarcops ingest killed with SIGKILL at random points', () => {
   it('the clean run stored, deduplicated and set aside what it should', async () => {
-    const summary = JSON.parse(clean.stdout) as { items: number; reports: Record<string, number>; tls: Record<string, number>; alreadyIngested: number; records: number };
+    const summary = JSON.parse(clean.stdout) as {
+      items: number;
+      reports: Record<string, number>;
+      tls: Record<string, number>;
+      alreadyIngested: number;
+      records: number;
+    };
     expect(summary.items).toBe(fileCount);
     expect(summary.reports).toEqual({ stored: REPORTS + 2, duplicate: 1, foreign: 1, invalid: 1 });
     expect(summary.tls).toMatchObject({ stored: TLS_REPORTS, duplicate: 1, foreign: 1, invalid: 1 });
@@ -288,10 +322,19 @@ describe('dmarcops ingest killed with SIGKILL at random points', () => {
     expect(await count(recordsOf(cleanRoot))).toBe(summary.records);
     expect(await count(tlsOf(cleanRoot))).toBe(summary.tls.rows);
     // The foreign reports are kept (the XML, the JSON, gzipped); the truncated inputs have their ledger rows only.
-    expect(quarantined(cleanRoot)).toEqual([expect.stringMatching(/^foreign\/[0-9a-f]{64}\.(xml|json)\.gz$/), expect.stringMatching(/^foreign\/[0-9a-f]{64}\.(xml|json)\.gz$/)]);
-    expect(quarantined(cleanRoot).map((path) => path.split('.').slice(1).join('.')).sort()).toEqual(['json.gz', 'xml.gz']);
+    expect(quarantined(cleanRoot)).toEqual([
+      expect.stringMatching(/^foreign\/[0-9a-f]{64}\.(xml|json)\.gz$/),
+      expect.stringMatching(/^foreign\/[0-9a-f]{64}\.(xml|json)\.gz$/),
+    ]);
+    expect(
+      quarantined(cleanRoot)
+        .map((path) => path.split('.').slice(1).join('.'))
+        .sort(),
+    ).toEqual(['json.gz', 'xml.gz']);
     // Every source IP got its enrichment (the run looks them up in chunks as it goes).
-    const ips = await rows<{ ip: string; asn: number | null }>(`SELECT DISTINCT source_ip AS ip, source_asn::INTEGER AS asn FROM (${recordsOf(cleanRoot)})`);
+    const ips = await rows<{ ip: string; asn: number | null }>(
+      `SELECT DISTINCT source_ip AS ip, source_asn::INTEGER AS asn FROM (${recordsOf(cleanRoot)})`,
+    );
     const wrong = ips.filter(({ ip, asn }) => (lookupAsn(ip)?.asn ?? null) !== asn);
     expect(wrong.slice(0, 5)).toEqual([]);
     // Not vacuous: the generated 198.51.x.y addresses are partly announced (2001:db8:: never is).
@@ -319,14 +362,22 @@ describe('dmarcops ingest killed with SIGKILL at random points', () => {
       expect(await count(tlsOf(root)), context).toBe(cleanTlsRows);
       expect(await missingFrom(tlsOf(cleanRoot), tlsOf(root)), context).toBe(0);
       expect(await missingFrom(tlsOf(root), tlsOf(cleanRoot)), context).toBe(0);
-      expect(await count(`SELECT report_key, policy_index, detail_index FROM (${tlsOf(root)}) GROUP BY ALL HAVING count(*) > 1`), context).toBe(0);
+      expect(
+        await count(`SELECT report_key, policy_index, detail_index FROM (${tlsOf(root)}) GROUP BY ALL HAVING count(*) > 1`),
+        context,
+      ).toBe(0);
       // Ledger: every input once, with the same outcome (and everything else but the run columns).
       expect(await count(ledgerOf(root)), context).toBe(await count(ledgerOf(cleanRoot)));
       expect(await missingFrom(ledgerOf(cleanRoot), ledgerOf(root)), context).toBe(0);
       expect(await missingFrom(ledgerOf(root), ledgerOf(cleanRoot)), context).toBe(0);
       expect(await count(`SELECT source_ref, report_key FROM (${ledgerOf(root)}) GROUP BY ALL HAVING count(*) > 1`), context).toBe(0);
-      const refs = new Set((await rows<{ source_ref: string }>(`SELECT DISTINCT source_ref FROM (${ledgerOf(root)})`)).map((r) => r.source_ref));
-      expect(readdirSync(inputs).filter((name) => !refs.has(sha256(join(inputs, name)))), context).toEqual([]);
+      const refs = new Set(
+        (await rows<{ source_ref: string }>(`SELECT DISTINCT source_ref FROM (${ledgerOf(root)})`)).map((r) => r.source_ref),
+      );
+      expect(
+        readdirSync(inputs).filter((name) => !refs.has(sha256(join(inputs, name)))),
+        context,
+      ).toEqual([]);
       // Nothing left that is not data, nothing uncommitted, the same inputs kept aside.
       expect(debris(root), context).toEqual([]);
       expect(orphanParts(root), context).toEqual([]);
@@ -354,7 +405,9 @@ describe('dmarcops ingest killed with SIGKILL at random points', () => {
       const extraTls = visibleTls === 0 ? 0 : await missingFrom(tlsOf(root), tlsOf(cleanRoot));
       // A run commits both tables at once: nothing of either, or all of both.
       expect(visibleTls, log.join('\n')).toBe(visible === 0 ? 0 : cleanTlsRows);
-      say(`  round ${round}, after ${String(delay).padStart(5)} ms: ${killed ? 'killed' : `exited ${result.code}`} at ${result.ms.toFixed(0)} ms; ${visible} rows visible`);
+      say(
+        `  round ${round}, after ${String(delay).padStart(5)} ms: ${killed ? 'killed' : `exited ${result.code}`} at ${result.ms.toFixed(0)} ms; ${visible} rows visible`,
+      );
       expect(killed || result.code === 0, `${log.join('\n')}\n${result.stderr}`).toBe(true);
       expect(extra, log.join('\n')).toBe(0);
       expect(extraTls, log.join('\n')).toBe(0);
@@ -372,7 +425,9 @@ describe('dmarcops ingest killed with SIGKILL at random points', () => {
     }
 
     const final = await ingest(root);
-    say(`  round ${round}: final run after ${killsThisRound} kill(s) exited ${final.code} after ${final.ms.toFixed(0)} ms (${kills} kills in all)`);
+    say(
+      `  round ${round}: final run after ${killsThisRound} kill(s) exited ${final.code} after ${final.ms.toFixed(0)} ms (${kills} kills in all)`,
+    );
     expect(final.code, `${log.join('\n')}\n${final.stderr}`).toBe(0);
     await expectSameAsClean(root);
     console.log(log.join('\n'));

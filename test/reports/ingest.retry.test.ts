@@ -31,7 +31,12 @@ async function writeInbox(path: string): Promise<void> {
   // headers and body are not kept, only the report it carries).
   await writeFile(join(path, '02-new.xml'), reportXml('new-1', 5, NEW_DOMAIN));
   await writeFile(join(path, '03-new.xml.gz'), gzipSync(reportXml('new-2', 3, NEW_DOMAIN)));
-  await writeFile(join(path, '04-new.eml'), mail({ Subject: `Report Domain: ${NEW_DOMAIN}`, 'Message-ID': '<new-3@receiver.example>' }, [{ type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(reportXml('new-3', 2, NEW_DOMAIN)), encoding: 'base64' }]));
+  await writeFile(
+    join(path, '04-new.eml'),
+    mail({ Subject: `Report Domain: ${NEW_DOMAIN}`, 'Message-ID': '<new-3@receiver.example>' }, [
+      { type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(reportXml('new-3', 2, NEW_DOMAIN)), encoding: 'base64' },
+    ]),
+  );
   await writeFile(join(path, '05-stranger.xml'), reportXml('stranger-1', 1, 'stranger.example'));
   await writeFile(join(path, '06-truncated.xml'), reportXml('cut-1', 5, 'example.com').slice(0, 700));
 }
@@ -59,7 +64,9 @@ async function addDomain(domains: string): Promise<void> {
 async function rowsByReport(data: string): Promise<Record<string, number>> {
   const duck = await openDuck();
   try {
-    const rows = await duck.rows<{ report_id: string; n: number }>(`SELECT report_id, count(*)::INTEGER AS n FROM (${committedRecordsSql(data)}) GROUP BY 1 ORDER BY 1`);
+    const rows = await duck.rows<{ report_id: string; n: number }>(
+      `SELECT report_id, count(*)::INTEGER AS n FROM (${committedRecordsSql(data)}) GROUP BY 1 ORDER BY 1`,
+    );
     return Object.fromEntries(rows.map((row) => [row.report_id, row.n]));
   } finally {
     duck.close();
@@ -105,9 +112,15 @@ describe('ingest --retry of the original files, once the domain is added', () =>
     expect(Object.keys(kept)).toEqual(['foreign']);
     expect(kept.foreign).toHaveLength(4);
     // The report alone, by the hash of its XML: the mail around new-3 is not kept.
-    const xmls = [reportXml('new-1', 5, NEW_DOMAIN), reportXml('new-2', 3, NEW_DOMAIN), reportXml('new-3', 2, NEW_DOMAIN), reportXml('stranger-1', 1, 'stranger.example')];
+    const xmls = [
+      reportXml('new-1', 5, NEW_DOMAIN),
+      reportXml('new-2', 3, NEW_DOMAIN),
+      reportXml('new-3', 2, NEW_DOMAIN),
+      reportXml('stranger-1', 1, 'stranger.example'),
+    ];
     expect(kept.foreign).toEqual(xmls.map((xml) => `${createHash('sha256').update(xml).digest('hex')}.xml.gz`).sort());
-    for (const file of kept.foreign!) expect(gunzipSync(await readFile(join(data, 'quarantine', 'foreign', file))).toString()).toMatch(/^<\?xml|^<feedback/);
+    for (const file of kept.foreign!)
+      expect(gunzipSync(await readFile(join(data, 'quarantine', 'foreign', file))).toString()).toMatch(/^<\?xml|^<feedback/);
   });
 
   test('without --retry, the same files are already ingested: nothing is stored', async () => {
@@ -135,9 +148,18 @@ describe('ingest --retry of the original files, once the domain is added', () =>
   test('the ledger tells the story: foreign first, stored by the retry', async () => {
     const rows = await findReports(data, { domain: NEW_DOMAIN });
     const byReport = (id: string) => rows.filter((row) => row.reportId === id).map((row) => [row.outcome, row.records]);
-    expect(byReport('new-1')).toEqual([['foreign', 5], ['stored', 5]]);
-    expect(byReport('new-2')).toEqual([['foreign', 3], ['stored', 3]]);
-    expect(byReport('new-3')).toEqual([['foreign', 2], ['stored', 2]]);
+    expect(byReport('new-1')).toEqual([
+      ['foreign', 5],
+      ['stored', 5],
+    ]);
+    expect(byReport('new-2')).toEqual([
+      ['foreign', 3],
+      ['stored', 3],
+    ]);
+    expect(byReport('new-3')).toEqual([
+      ['foreign', 2],
+      ['stored', 2],
+    ]);
   });
 
   test('a second retry is idempotent: duplicates, the dataset unchanged, the invalid input still invalid', async () => {
@@ -151,8 +173,26 @@ describe('ingest --retry of the original files, once the domain is added', () =>
 
   test('the text summary says where what it set aside is, and how to retry it', async () => {
     const output = captureOutput();
-    expect(await main(['ingest', '--retry', join(inbox, '05-stranger.xml'), join(inbox, '06-truncated.xml'), '--data', data, '--domains', domains, '--offline'], output, {})).toBe(0);
-    expect(output.stdout).toContain(`  (foreign reports kept in ${data}/quarantine/foreign/; after adding the domain: dmarcops ingest --retry ${data}/quarantine --data ${data})`);
+    expect(
+      await main(
+        [
+          'ingest',
+          '--retry',
+          join(inbox, '05-stranger.xml'),
+          join(inbox, '06-truncated.xml'),
+          '--data',
+          data,
+          '--domains',
+          domains,
+          '--offline',
+        ],
+        output,
+        {},
+      ),
+    ).toBe(0);
+    expect(output.stdout).toContain(
+      `  (foreign reports kept in ${data}/quarantine/foreign/; after adding the domain: dmarcops ingest --retry ${data}/quarantine --data ${data})`,
+    );
     expect(output.stdout).toContain(
       `  (invalid and unsupported inputs are not kept in ${data}/, only their ledger rows: the files stay where they are; after upgrading dmarcops: dmarcops ingest --retry <files> --data ${data})`,
     );
@@ -180,7 +220,9 @@ describe('ingest --retry of the quarantine folder itself', () => {
     // The new ledger rows point at the files that were read.
     const rows = await findReports(data, { outcome: ['foreign', 'invalid'] });
     const paths = rows.map((row) => row.quarantinePath).filter((path): path is string => path !== null);
-    expect(new Set(paths)).toEqual(new Set(Object.entries(kept).flatMap(([outcome, files]) => files.map((file) => `quarantine/${outcome}/${file}`))));
+    expect(new Set(paths)).toEqual(
+      new Set(Object.entries(kept).flatMap(([outcome, files]) => files.map((file) => `quarantine/${outcome}/${file}`))),
+    );
     // The invalid input has its ledger row only.
     expect(rows.filter((row) => row.outcome === 'invalid').map((row) => [row.sourceName, row.quarantinePath, row.sourceBytes])).toEqual([
       [join(inbox, '06-truncated.xml'), null, 700],

@@ -48,19 +48,29 @@ beforeAll(async () => {
   await writeFile(join(inbox, '01-good.xml'), ours);
   // The same report relayed a second time, zipped: a duplicate, not new rows.
   await writeFile(join(inbox, '02-same-report.zip'), zipSync({ 'receiver.example!example.com!1700000000!1700086399.xml': enc(ours) }));
-  await writeFile(join(inbox, '03-subdomain.eml'), mail({ Subject: 'Report Domain: mail.example.com', 'Message-ID': '<sub@receiver.example>' }, [{ type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(reportXml('sub-1', 3, 'mail.example.com')), encoding: 'base64' }]));
+  await writeFile(
+    join(inbox, '03-subdomain.eml'),
+    mail({ Subject: 'Report Domain: mail.example.com', 'Message-ID': '<sub@receiver.example>' }, [
+      { type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(reportXml('sub-1', 3, 'mail.example.com')), encoding: 'base64' },
+    ]),
+  );
   await writeFile(join(inbox, '04-foreign.xml.gz'), gzipSync(reportXml('other-1', 2, 'not-ours.example')));
   await writeFile(join(inbox, '05-truncated.xml'), reportXml('cut-1', 5, 'example.com').slice(0, 700));
   await writeFile(join(inbox, '06-gzip-bomb.xml.gz'), gzipBomb(512 * 1024 * 1024, enc('<?xml version="1.0"?><feedback>')));
-  await writeFile(join(inbox, '07-billion-laughs.xml'), '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><feedback><report_metadata><org_name>&lol2;</org_name></report_metadata></feedback>');
-  await writeFile(join(inbox, '08-external-entity.xml'), '<?xml version="1.0"?><!DOCTYPE feedback [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><feedback><report_metadata><org_name>&xxe;</org_name></report_metadata></feedback>');
+  await writeFile(
+    join(inbox, '07-billion-laughs.xml'),
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><feedback><report_metadata><org_name>&lol2;</org_name></report_metadata></feedback>',
+  );
+  await writeFile(
+    join(inbox, '08-external-entity.xml'),
+    '<?xml version="1.0"?><!DOCTYPE feedback [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><feedback><report_metadata><org_name>&xxe;</org_name></report_metadata></feedback>',
+  );
   await writeFile(join(inbox, '09-not-a-report.txt'), 'hello, this is not a report\n');
 });
 
 afterAll(async () => {
   if (dir?.startsWith(join(tmpdir(), 'dmarcops-ingest-'))) await rm(dir, { recursive: true, force: true });
 });
-
 
 describe('dmarcops ingest', () => {
   let first: IngestSummary;
@@ -83,7 +93,9 @@ describe('dmarcops ingest', () => {
     expect(await rowCount()).toBe(15);
     const duck = await openDuck();
     try {
-      const rows = await duck.rows<{ policy_domain: string; n: number; messages: number }>(`SELECT policy_domain, count(*)::INTEGER AS n, sum(message_count)::INTEGER AS messages FROM (${committedRecordsSql(data)}) GROUP BY 1 ORDER BY 1`);
+      const rows = await duck.rows<{ policy_domain: string; n: number; messages: number }>(
+        `SELECT policy_domain, count(*)::INTEGER AS n, sum(message_count)::INTEGER AS messages FROM (${committedRecordsSql(data)}) GROUP BY 1 ORDER BY 1`,
+      );
       expect(rows).toEqual([
         { policy_domain: 'example.com', n: 12, messages: 78 },
         { policy_domain: 'mail.example.com', n: 3, messages: 6 },
@@ -97,10 +109,20 @@ describe('dmarcops ingest', () => {
     expect(await readdir(join(data, 'quarantine'))).toEqual(['foreign']);
     expect(await readdir(join(data, 'quarantine', 'foreign'))).toHaveLength(1);
     const invalid = await findReports(data, { outcome: 'invalid' });
-    expect(invalid.map((row) => row.sourceName?.split('/').pop()).sort()).toEqual(['05-truncated.xml', '06-gzip-bomb.xml.gz', '07-billion-laughs.xml', '08-external-entity.xml', '09-not-a-report.txt']);
+    expect(invalid.map((row) => row.sourceName?.split('/').pop()).sort()).toEqual([
+      '05-truncated.xml',
+      '06-gzip-bomb.xml.gz',
+      '07-billion-laughs.xml',
+      '08-external-entity.xml',
+      '09-not-a-report.txt',
+    ]);
     for (const row of invalid) {
       const bytes = await readFile(row.sourceName!);
-      expect(row).toMatchObject({ sourceRef: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, sourceBytes: bytes.length, quarantinePath: null });
+      expect(row).toMatchObject({
+        sourceRef: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+        sourceBytes: bytes.length,
+        quarantinePath: null,
+      });
       expect(row.reason).toBeTruthy();
     }
   });
@@ -123,7 +145,9 @@ describe('dmarcops ingest', () => {
   test('the text summary names each invalid input once, with its reason', async () => {
     const fresh = join(dir, 'text');
     const output = captureOutput();
-    expect(await main(['ingest', join(inbox, '05-truncated.xml'), '--data', fresh, '--domains', 'domains', '--offline'], output, {})).toBe(0);
+    expect(await main(['ingest', join(inbox, '05-truncated.xml'), '--data', fresh, '--domains', 'domains', '--offline'], output, {})).toBe(
+      0,
+    );
     const line = output.stdout.find((entry) => entry.includes('invalid ') && entry.includes('05-truncated.xml'));
     expect(line?.match(/05-truncated\.xml/g)).toHaveLength(1);
   });
@@ -132,13 +156,24 @@ describe('dmarcops ingest', () => {
     const folder = join(dir, 'foreign-many');
     await mkdir(folder);
     // Random text (incompressible) in the org name: each report's gzip is ~3 KiB.
-    for (const n of [1, 2, 3]) await writeFile(join(folder, `f${n}.xml`), reportXml(`f-${n}`, 1, 'not-ours.example').replace('receiver.example</org_name>', `${randomBytes(2000).toString('base64')}</org_name>`));
+    for (const n of [1, 2, 3])
+      await writeFile(
+        join(folder, `f${n}.xml`),
+        reportXml(`f-${n}`, 1, 'not-ours.example').replace(
+          'receiver.example</org_name>',
+          `${randomBytes(2000).toString('base64')}</org_name>`,
+        ),
+      );
     const run = async (data: string, ...caps: string[]): Promise<IngestSummary> => {
       const json = captureOutput();
-      expect(await main(['ingest', folder, '--data', data, '--domains', 'domains', '--offline', '--json', ...caps], json, {}), json.stderr.join('\n')).toBe(0);
+      expect(
+        await main(['ingest', folder, '--data', data, '--domains', 'domains', '--offline', '--json', ...caps], json, {}),
+        json.stderr.join('\n'),
+      ).toBe(0);
       return JSON.parse(json.text()) as IngestSummary;
     };
-    const kept = async (data: string): Promise<number> => (existsSync(join(data, 'quarantine', 'foreign')) ? (await readdir(join(data, 'quarantine', 'foreign'))).length : 0);
+    const kept = async (data: string): Promise<number> =>
+      existsSync(join(data, 'quarantine', 'foreign')) ? (await readdir(join(data, 'quarantine', 'foreign'))).length : 0;
 
     const budget = await run(join(dir, 'cap-run'), '--quarantine-max-run-bytes', '7000');
     expect(budget.quarantine).toMatchObject({ added: 2, notKept: 1 });
@@ -151,12 +186,22 @@ describe('dmarcops ingest', () => {
 
     const perReport = await run(join(dir, 'cap-report'), '--quarantine-max-report-bytes', '1000');
     expect(perReport.quarantine).toMatchObject({ added: 0, bytes: 0, notKept: 3 });
-    expect((await findReports(join(dir, 'cap-report'), { outcome: 'foreign' }))[0]?.reason).toMatch(/not kept: over the cap of 1000 B per report \(gzipped\)$/);
+    expect((await findReports(join(dir, 'cap-report'), { outcome: 'foreign' }))[0]?.reason).toMatch(
+      /not kept: over the cap of 1000 B per report \(gzipped\)$/,
+    );
     expect(await kept(join(dir, 'cap-report'))).toBe(0);
 
     const text = captureOutput();
-    expect(await main(['ingest', folder, '--data', join(dir, 'cap-off'), '--domains', 'domains', '--offline', '--quarantine-max-report-bytes', '0'], text, {})).toBe(0);
-    expect(text.stdout).toContain(`  (foreign reports 0 kept in ${join(dir, 'cap-off')}/quarantine/foreign/, 3 over the quarantine caps (ledger row only; the original is your file); after adding the domain: dmarcops ingest --retry ${join(dir, 'cap-off')}/quarantine --data ${join(dir, 'cap-off')})`);
+    expect(
+      await main(
+        ['ingest', folder, '--data', join(dir, 'cap-off'), '--domains', 'domains', '--offline', '--quarantine-max-report-bytes', '0'],
+        text,
+        {},
+      ),
+    ).toBe(0);
+    expect(text.stdout).toContain(
+      `  (foreign reports 0 kept in ${join(dir, 'cap-off')}/quarantine/foreign/, 3 over the quarantine caps (ledger row only; the original is your file); after adding the domain: dmarcops ingest --retry ${join(dir, 'cap-off')}/quarantine --data ${join(dir, 'cap-off')})`,
+    );
     expect(await kept(join(dir, 'cap-off'))).toBe(0);
   });
 
@@ -190,13 +235,17 @@ describe('dmarcops ingest', () => {
     };
     await writeFile(join(fresh, 'cache', 'ptr.json'), JSON.stringify({ version: 1, entries }));
     const json = captureOutput();
-    expect(await main(['ingest', join(inbox, '01-good.xml'), '--data', fresh, '--domains', 'domains', '--offline', '--json'], json, {})).toBe(0);
+    expect(
+      await main(['ingest', join(inbox, '01-good.xml'), '--data', fresh, '--domains', 'domains', '--offline', '--json'], json, {}),
+    ).toBe(0);
     expect((JSON.parse(json.text()) as IngestSummary).enrichment?.cachePruned).toBe(1);
     const cache = JSON.parse(await readFile(join(fresh, 'cache', 'ptr.json'), 'utf8')) as { entries: Record<string, unknown> };
     expect(Object.keys(cache.entries)).toEqual(['192.0.2.251']);
     // Nothing stale left: the next run prunes nothing and says nothing about it.
     const text = captureOutput();
-    expect(await main(['ingest', join(inbox, '04-foreign.xml.gz'), '--data', fresh, '--domains', 'domains', '--offline'], text, {})).toBe(0);
+    expect(await main(['ingest', join(inbox, '04-foreign.xml.gz'), '--data', fresh, '--domains', 'domains', '--offline'], text, {})).toBe(
+      0,
+    );
     expect(text.stdout.join('\n')).toMatch(/lookups {2}0 PTR, 0 cached, 0 failed\n/);
   });
 });

@@ -37,9 +37,14 @@ const sha = (bytes: Uint8Array | string): string => createHash('sha256').update(
 // ---------------------------------------------------------------------------------------------
 // A dataset as an earlier dmarcops left it
 
-const personal = mail({ From: ADDRESS, To: 'dmarc@example.com', Subject: `Re: lunch? write to ${ADDRESS}`, 'Message-ID': '<p1@example.net>' }, [{ type: 'text/plain', body: `My number: ${MARKER}\n` }]);
+const personal = mail(
+  { From: ADDRESS, To: 'dmarc@example.com', Subject: `Re: lunch? write to ${ADDRESS}`, 'Message-ID': '<p1@example.net>' },
+  [{ type: 'text/plain', body: `My number: ${MARKER}\n` }],
+);
 const note = enc(`${MARKER} note\n`);
-const failure = arfReport(mail({ From: ADDRESS, Subject: 'original', 'Message-ID': '<o@example.net>' }, [{ type: 'text/plain', body: MARKER }]));
+const failure = arfReport(
+  mail({ From: ADDRESS, Subject: 'original', 'Message-ID': '<o@example.net>' }, [{ type: 'text/plain', body: MARKER }]),
+);
 const foreignXml = reportXml('stranger-1', 2, 'stranger.example');
 const foreignMail = mail({ From: ADDRESS, To: 'dmarc@example.com', Subject: 'Fwd: report', 'Message-ID': '<fwd@example.net>' }, [
   { type: 'text/plain', body: `see attached; ${MARKER}\n` },
@@ -47,7 +52,10 @@ const foreignMail = mail({ From: ADDRESS, To: 'dmarc@example.com', Subject: 'Fwd
 ]);
 const keptXml = reportXml('stranger-2', 1, 'stranger.example');
 /** Incompressible text in an XML report: its gzip is over a 4 KiB cap. */
-const bigXml = reportXml('stranger-3', 1, 'stranger.example').replace('<org_name>receiver.example</org_name>', `<org_name>${randomBytes(6000).toString('base64')}</org_name>`);
+const bigXml = reportXml('stranger-3', 1, 'stranger.example').replace(
+  '<org_name>receiver.example</org_name>',
+  `<org_name>${randomBytes(6000).toString('base64')}</org_name>`,
+);
 
 interface OldFile {
   bytes: Uint8Array;
@@ -58,12 +66,50 @@ interface OldFile {
 }
 
 const OLD: OldFile[] = [
-  { bytes: personal, name: 'personal.eml', folder: 'invalid', row: { kind: 'other', reason: `personal.eml: no DMARC aggregate report in message "Re: lunch? write to ${ADDRESS}" <p1@example.net> (no attachments)`, subject: `Re: lunch? write to ${ADDRESS}`, messageId: '<p1@example.net>' } },
-  { bytes: note, name: 'note.txt', folder: 'invalid', row: { kind: 'other', reason: `note.txt: is not XML, gzip, zip, zlib or a mail message (starts with ${JSON.stringify(`${MARKER} note\n`)})` } },
+  {
+    bytes: personal,
+    name: 'personal.eml',
+    folder: 'invalid',
+    row: {
+      kind: 'other',
+      reason: `personal.eml: no DMARC aggregate report in message "Re: lunch? write to ${ADDRESS}" <p1@example.net> (no attachments)`,
+      subject: `Re: lunch? write to ${ADDRESS}`,
+      messageId: '<p1@example.net>',
+    },
+  },
+  {
+    bytes: note,
+    name: 'note.txt',
+    folder: 'invalid',
+    row: {
+      kind: 'other',
+      reason: `note.txt: is not XML, gzip, zip, zlib or a mail message (starts with ${JSON.stringify(`${MARKER} note\n`)})`,
+    },
+  },
   { bytes: failure, name: 'ruf.eml', folder: 'unsupported' },
-  { bytes: foreignMail, name: 'fwd.eml', folder: 'foreign', row: { kind: 'aggregate', reason: 'policy domain stranger.example is not in domains/', subject: 'Fwd: report', messageId: '<fwd@example.net>' } },
-  { bytes: enc(keptXml), name: 'kept.xml', folder: 'foreign', row: { kind: 'aggregate', reason: 'policy domain stranger.example is not in domains/' } },
-  { bytes: enc(bigXml), name: 'big.xml', folder: 'foreign', row: { kind: 'aggregate', reason: 'policy domain stranger.example is not in domains/' } },
+  {
+    bytes: foreignMail,
+    name: 'fwd.eml',
+    folder: 'foreign',
+    row: {
+      kind: 'aggregate',
+      reason: 'policy domain stranger.example is not in domains/',
+      subject: 'Fwd: report',
+      messageId: '<fwd@example.net>',
+    },
+  },
+  {
+    bytes: enc(keptXml),
+    name: 'kept.xml',
+    folder: 'foreign',
+    row: { kind: 'aggregate', reason: 'policy domain stranger.example is not in domains/' },
+  },
+  {
+    bytes: enc(bigXml),
+    name: 'big.xml',
+    folder: 'foreign',
+    row: { kind: 'aggregate', reason: 'policy domain stranger.example is not in domains/' },
+  },
 ];
 
 /** Where the old quarantine put a file (the same naming as now: sha256 of the original, gzipped unless compressed). */
@@ -80,27 +126,62 @@ async function writeOldDataset(root: string): Promise<void> {
     mkdirSync(join(path, '..'), { recursive: true });
     writeFileSync(path, gzip ? gzipSync(file.bytes, { level: 6, mtime: 0 }) : file.bytes);
     if (file.row) {
-      rows.push({ seq, source_ref: `sha256:${sha(file.bytes)}`, kind: file.row.kind, outcome: file.folder, reason: file.row.reason, source_name: `/inbox/${file.name}`, message_id: file.row.messageId ?? null, subject: file.row.subject ?? null, quarantine_path: oldPath(file) });
+      rows.push({
+        seq,
+        source_ref: `sha256:${sha(file.bytes)}`,
+        kind: file.row.kind,
+        outcome: file.folder,
+        reason: file.row.reason,
+        source_name: `/inbox/${file.name}`,
+        message_id: file.row.messageId ?? null,
+        subject: file.row.subject ?? null,
+        quarantine_path: oldPath(file),
+      });
     }
   }
   // And a stored report's row whose subject names someone.
-  rows.push({ seq: rows.length, source_ref: 'sha256:00', kind: 'aggregate', outcome: 'stored', reason: null, source_name: '/inbox/ok.eml', message_id: '<ok@x>', subject: `Report from bob@example.org`, quarantine_path: null });
+  rows.push({
+    seq: rows.length,
+    source_ref: 'sha256:00',
+    kind: 'aggregate',
+    outcome: 'stored',
+    reason: null,
+    source_name: '/inbox/ok.eml',
+    message_id: '<ok@x>',
+    subject: `Report from bob@example.org`,
+    quarantine_path: null,
+  });
   mkdirSync(join(root, 'ledger'), { recursive: true });
   const ndjson = join(dir, `old-ledger-${randomUUID()}.ndjson`);
   writeFileSync(ndjson, rows.map((row) => JSON.stringify(row)).join('\n'));
   const old = LEDGER_COLUMNS.filter((c) => c.name !== 'source_bytes');
-  const types = Object.fromEntries(old.filter((c) => !['ingest_run', 'ingested_at'].includes(c.name)).map((c) => [c.name, c.type === 'TIMESTAMP' ? 'BIGINT' : c.type]));
-  const select = old.map((c) => (c.name === 'ingest_run' ? `'old-run' AS ingest_run` : c.name === 'ingested_at' ? `TIMESTAMP '2026-01-01' AS ingested_at` : c.type === 'TIMESTAMP' ? `make_timestamp(${c.name} * 1000000) AS ${c.name}` : `CAST(${c.name} AS ${c.type}) AS ${c.name}`));
+  const types = Object.fromEntries(
+    old.filter((c) => !['ingest_run', 'ingested_at'].includes(c.name)).map((c) => [c.name, c.type === 'TIMESTAMP' ? 'BIGINT' : c.type]),
+  );
+  const select = old.map((c) =>
+    c.name === 'ingest_run'
+      ? `'old-run' AS ingest_run`
+      : c.name === 'ingested_at'
+        ? `TIMESTAMP '2026-01-01' AS ingested_at`
+        : c.type === 'TIMESTAMP'
+          ? `make_timestamp(${c.name} * 1000000) AS ${c.name}`
+          : `CAST(${c.name} AS ${c.type}) AS ${c.name}`,
+  );
   const instance = await DuckDBInstance.create(':memory:');
   const conn = await instance.connect();
-  await conn.run(`COPY (SELECT ${select.join(', ')} FROM read_json('${ndjson}', columns = ${JSON.stringify(types).replaceAll('"', "'")})) TO '${join(root, 'ledger', 'run-old-run.parquet')}' (FORMAT parquet, COMPRESSION zstd)`);
+  await conn.run(
+    `COPY (SELECT ${select.join(', ')} FROM read_json('${ndjson}', columns = ${JSON.stringify(types).replaceAll('"', "'")})) TO '${join(root, 'ledger', 'run-old-run.parquet')}' (FORMAT parquet, COMPRESSION zstd)`,
+  );
   conn.closeSync();
   instance.closeSync();
 }
 
 async function migrate(root: string, ...args: string[]): Promise<{ result: MigrationResult; text: string }> {
   const json = captureOutput();
-  expect(await main(['migrate-quarantine', '--data', root, '--quarantine-max-report-bytes', '4096', '--json', ...args], json, {}), json.stderr.join('\n')).toBe(0);
+  expect(
+    await main(['migrate-quarantine', '--data', root, '--quarantine-max-report-bytes', '4096', '--json', ...args], json, {}),
+    json.stderr.join('\n'),
+  ).toBe(0);
   return { result: JSON.parse(json.text()) as MigrationResult, text: json.text() };
 }
 
@@ -117,7 +198,11 @@ async function ledgerLines(root: string): Promise<string[]> {
   const instance = await DuckDBInstance.create(':memory:');
   const conn = await instance.connect();
   try {
-    const rows = (await conn.runAndReadAll(`SELECT * EXCLUDE (ingest_run, ingested_at, seq) FROM read_parquet('${ledgerGlob(root)}', union_by_name = true, hive_partitioning = false)`)).getRowObjectsJson();
+    const rows = (
+      await conn.runAndReadAll(
+        `SELECT * EXCLUDE (ingest_run, ingested_at, seq) FROM read_parquet('${ledgerGlob(root)}', union_by_name = true, hive_partitioning = false)`,
+      )
+    ).getRowObjectsJson();
     return rows.map((row) => JSON.stringify(row)).sort();
   } finally {
     conn.closeSync();
@@ -143,12 +228,16 @@ describe('dmarcops migrate-quarantine', () => {
     const { result } = await migrate(root, '--dry-run');
     expect(result.dryRun).toBe(true);
     const actions = ['removed', 'removed', 'removed', 'rewritten', 'kept', 'removed'];
-    expect(Object.fromEntries(result.files.map((f) => [f.path, f.action]))).toEqual(Object.fromEntries(OLD.map((f, i) => [oldPath(f), actions[i]])));
+    expect(Object.fromEntries(result.files.map((f) => [f.path, f.action]))).toEqual(
+      Object.fromEntries(OLD.map((f, i) => [oldPath(f), actions[i]])),
+    );
     expect(result.scrubbed.parts).toEqual(['run-old-run.parquet']);
     const text = captureOutput();
     expect(await main(['migrate-quarantine', '--data', root, '--dry-run', '--quarantine-max-report-bytes', '4096'], text, {})).toBe(0);
     expect(text.stdout[0]).toContain('dry run: nothing changed');
-    expect(text.stdout).toContain(`  removed   ${oldPath(OLD[0]!)}: raw input removed from quarantine/invalid/ (only the ledger row is kept) (ledger row to add)`);
+    expect(text.stdout).toContain(
+      `  removed   ${oldPath(OLD[0]!)}: raw input removed from quarantine/invalid/ (only the ledger row is kept) (ledger row to add)`,
+    );
     expect(text.stdout).toContain('  files    4 removed · 1 rewritten as their report · 1 kept');
     expect(filesUnder(root)).toEqual(before);
   });
@@ -173,14 +262,46 @@ describe('dmarcops migrate-quarantine', () => {
   test('each removed or rewritten file has a ledger row with what can be computed: hash and size of the original, Message-ID, subject', async () => {
     const rows = (await findReports(root)).filter((row) => row.ingestRun === first.runId);
     const of = (file: OldFile) => rows.filter((row) => row.sourceRef === `sha256:${sha(file.bytes)}`);
-    expect(of(OLD[0]!)).toEqual([expect.objectContaining({ outcome: 'invalid', kind: 'other', sourceBytes: personal.length, messageId: '<p1@example.net>', subject: 'Re: lunch? write to [address]', quarantinePath: null, sourceName: '/inbox/personal.eml' })]);
-    expect(of(OLD[0]!)[0]!.reason).toMatch(/^personal\.eml: no DMARC aggregate report in message "Re: lunch\? write to \[address\]".*; migrated: raw input removed from quarantine\/invalid\//);
-    expect(of(OLD[1]!)[0]).toMatchObject({ outcome: 'invalid', sourceBytes: note.length, reason: expect.stringMatching(/\(starts with text\); migrated: raw input removed/) });
+    expect(of(OLD[0]!)).toEqual([
+      expect.objectContaining({
+        outcome: 'invalid',
+        kind: 'other',
+        sourceBytes: personal.length,
+        messageId: '<p1@example.net>',
+        subject: 'Re: lunch? write to [address]',
+        quarantinePath: null,
+        sourceName: '/inbox/personal.eml',
+      }),
+    ]);
+    expect(of(OLD[0]!)[0]!.reason).toMatch(
+      /^personal\.eml: no DMARC aggregate report in message "Re: lunch\? write to \[address\]".*; migrated: raw input removed from quarantine\/invalid\//,
+    );
+    expect(of(OLD[1]!)[0]).toMatchObject({
+      outcome: 'invalid',
+      sourceBytes: note.length,
+      reason: expect.stringMatching(/\(starts with text\); migrated: raw input removed/),
+    });
     // No earlier row (a run that died): recorded now, with the headers read from the file.
-    expect(of(OLD[2]!)[0]).toMatchObject({ outcome: 'unsupported', kind: 'failure', sourceBytes: failure.length, messageId: '<arf-1@receiver.example>', subject: 'FW: Failure Report', sourceName: oldPath(OLD[2]!) });
-    expect(of(OLD[3]!)[0]).toMatchObject({ outcome: 'foreign', sourceBytes: foreignMail.length, quarantinePath: `quarantine/foreign/${sha(foreignXml)}.xml.gz`, reason: expect.stringMatching(/migrated: the report alone kept/) });
+    expect(of(OLD[2]!)[0]).toMatchObject({
+      outcome: 'unsupported',
+      kind: 'failure',
+      sourceBytes: failure.length,
+      messageId: '<arf-1@receiver.example>',
+      subject: 'FW: Failure Report',
+      sourceName: oldPath(OLD[2]!),
+    });
+    expect(of(OLD[3]!)[0]).toMatchObject({
+      outcome: 'foreign',
+      sourceBytes: foreignMail.length,
+      quarantinePath: `quarantine/foreign/${sha(foreignXml)}.xml.gz`,
+      reason: expect.stringMatching(/migrated: the report alone kept/),
+    });
     expect(of(OLD[4]!)).toEqual([]);
-    expect(of(OLD[5]!)[0]).toMatchObject({ outcome: 'foreign', quarantinePath: null, reason: expect.stringMatching(/migrated: removed: over the cap of 4 KiB per report/) });
+    expect(of(OLD[5]!)[0]).toMatchObject({
+      outcome: 'foreign',
+      quarantinePath: null,
+      reason: expect.stringMatching(/migrated: removed: over the cap of 4 KiB per report/),
+    });
     // The earlier rows stay, cleaned.
     const old = (await findReports(root)).filter((row) => row.ingestRun === 'old-run');
     expect(old).toHaveLength(OLD.filter((f) => f.row).length + 1);
@@ -199,7 +320,9 @@ describe('dmarcops migrate-quarantine', () => {
 
   test('a retry of the quarantine after the migration reads the kept foreign reports', async () => {
     const json = captureOutput();
-    expect(await main(['ingest', '--retry', join(root, 'quarantine'), '--data', root, '--domains', 'domains', '--offline', '--json'], json, {})).toBe(0);
+    expect(
+      await main(['ingest', '--retry', join(root, 'quarantine'), '--data', root, '--domains', 'domains', '--offline', '--json'], json, {}),
+    ).toBe(0);
     const summary = JSON.parse(json.text()) as { items: number; reports: Record<string, number> };
     expect(summary.items).toBe(2);
     expect(summary.reports).toMatchObject({ foreign: 2, invalid: 0 });
@@ -219,7 +342,11 @@ await migrateQuarantine({ root, limits: { maxReportBytes: 4096 }, onStep: (step)
 } });
 `;
 
-function runChild(root: string, target: string, nth: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+function runChild(
+  root: string,
+  target: string,
+  nth: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   const script = join(dir, 'child.mjs');
   writeFileSync(script, CHILD);
   return new Promise((resolve, reject) => {
@@ -266,7 +393,10 @@ describe('a migration killed at any step, then run again, ends as one that was n
     if (gone.length > 0) {
       const rows = await findReports(root);
       for (const file of OLD.filter((f) => gone.includes(oldPath(f)) && f !== OLD[4])) {
-        expect(rows.some((row) => row.sourceRef === `sha256:${sha(file.bytes)}` && row.sourceBytes === file.bytes.length), `${file.name} removed without its row`).toBe(true);
+        expect(
+          rows.some((row) => row.sourceRef === `sha256:${sha(file.bytes)}` && row.sourceBytes === file.bytes.length),
+          `${file.name} removed without its row`,
+        ).toBe(true);
       }
     }
 
@@ -283,14 +413,25 @@ describe('TLS reports in the quarantine (kept by this version)', () => {
     const root = join(dir, 'tls-kept');
     const folder = join(dir, 'tls-in');
     mkdirSync(folder, { recursive: true });
-    const json = (id: string): string => JSON.stringify({
-      'organization-name': 'Google Inc.', 'date-range': { 'start-datetime': '2026-03-10T00:00:00Z', 'end-datetime': '2026-03-10T23:59:59Z' },
-      'contact-info': 'smtp-tls-reporting@google.com', 'report-id': id,
-      policies: [{ policy: { 'policy-type': 'sts', 'policy-string': ['version: STSv1'], 'policy-domain': 'stranger.example' }, summary: { 'total-successful-session-count': 5, 'total-failure-session-count': 0 } }],
-    });
+    const json = (id: string): string =>
+      JSON.stringify({
+        'organization-name': 'Google Inc.',
+        'date-range': { 'start-datetime': '2026-03-10T00:00:00Z', 'end-datetime': '2026-03-10T23:59:59Z' },
+        'contact-info': 'smtp-tls-reporting@google.com',
+        'report-id': id,
+        policies: [
+          {
+            policy: { 'policy-type': 'sts', 'policy-string': ['version: STSv1'], 'policy-domain': 'stranger.example' },
+            summary: { 'total-successful-session-count': 5, 'total-failure-session-count': 0 },
+          },
+        ],
+      });
     writeFileSync(join(folder, 'stranger.json'), json('tls-stranger-1'));
     const output = captureOutput();
-    expect(await main(['ingest', folder, '--data', root, '--domains', 'domains', '--offline', '--json'], output, {}), output.stderr.join('\n')).toBe(0);
+    expect(
+      await main(['ingest', folder, '--data', root, '--domains', 'domains', '--offline', '--json'], output, {}),
+      output.stderr.join('\n'),
+    ).toBe(0);
     const kept = `quarantine/foreign/${sha(json('tls-stranger-1'))}.json.gz`;
     expect(filesUnder(join(root, 'quarantine'))).toEqual([kept.slice('quarantine/'.length)]);
     // A run that died after keeping this one, before its commit.
@@ -298,10 +439,20 @@ describe('TLS reports in the quarantine (kept by this version)', () => {
     writeFileSync(join(root, orphan), gzipNode(json('tls-stranger-2')));
 
     const { result } = await migrate(root);
-    expect(result.files.map((file) => [file.path, file.action, file.ledgerRow])).toEqual([[kept, 'kept', false], [orphan, 'kept', true]].sort());
+    expect(result.files.map((file) => [file.path, file.action, file.ledgerRow])).toEqual(
+      [
+        [kept, 'kept', false],
+        [orphan, 'kept', true],
+      ].sort(),
+    );
     expect(filesUnder(join(root, 'quarantine'))).toEqual([kept, orphan].map((path) => path.slice('quarantine/'.length)).sort());
     expect((await findReports(root)).filter((row) => row.ingestRun === result.runId)).toEqual([
-      expect.objectContaining({ kind: 'tls', outcome: 'foreign', quarantinePath: orphan, sourceRef: `sha256:${sha(json('tls-stranger-2'))}` }),
+      expect.objectContaining({
+        kind: 'tls',
+        outcome: 'foreign',
+        quarantinePath: orphan,
+        sourceRef: `sha256:${sha(json('tls-stranger-2'))}`,
+      }),
     ]);
     // Nothing more to do the second time.
     expect((await migrate(root)).result).toMatchObject({ ledgerRows: 0, runId: null });

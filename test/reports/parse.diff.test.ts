@@ -70,13 +70,36 @@ describe.skipIf(rows.length === 0)(`fast path = fast-xml-parser on the corpus ($
 
 describe('fast path = fast-xml-parser on generated records', () => {
   const ws = fc.constantFrom('', ' ', '\n    ', '\t', '\r\n');
-  const value = fc.constantFrom('pass', 'Fail', ' none ', 'HardFail', '', 'example.com', 'Sub.Example.COM.', '192.0.2.7', '2001:db8::1', '12', 'x&amp;y', '<![CDATA[a<b]]>', '&#233;');
-  const leaf = (name: string) => fc.tuple(ws, value, fc.boolean()).map(([s, v, selfClosing]) => (selfClosing ? `<${name}/>` : `<${name}>${s}${v}${s}</${name}>`));
+  const value = fc.constantFrom(
+    'pass',
+    'Fail',
+    ' none ',
+    'HardFail',
+    '',
+    'example.com',
+    'Sub.Example.COM.',
+    '192.0.2.7',
+    '2001:db8::1',
+    '12',
+    'x&amp;y',
+    '<![CDATA[a<b]]>',
+    '&#233;',
+  );
+  const leaf = (name: string) =>
+    fc.tuple(ws, value, fc.boolean()).map(([s, v, selfClosing]) => (selfClosing ? `<${name}/>` : `<${name}>${s}${v}${s}</${name}>`));
   const group = (name: string, children: fc.Arbitrary<string>[]) =>
-    fc.tuple(fc.shuffledSubarray(children.map((_, i) => i)), ...children).map(([order, ...parts]) => `<${name}>${order.map((i) => parts[i]).join('\n')}</${name}>`);
+    fc
+      .tuple(fc.shuffledSubarray(children.map((_, i) => i)), ...children)
+      .map(([order, ...parts]) => `<${name}>${order.map((i) => parts[i]).join('\n')}</${name}>`);
   const reason = group('reason', [leaf('type'), leaf('comment')]);
-  const row = group('row', [leaf('source_ip'), leaf('count'), group('policy_evaluated', [leaf('disposition'), leaf('dkim'), leaf('spf'), reason])]);
-  const ids = fc.constantFrom('identifiers', 'identities').chain((n) => group(n, [leaf('header_from'), leaf('envelope_from'), leaf('envelope_to')]));
+  const row = group('row', [
+    leaf('source_ip'),
+    leaf('count'),
+    group('policy_evaluated', [leaf('disposition'), leaf('dkim'), leaf('spf'), reason]),
+  ]);
+  const ids = fc
+    .constantFrom('identifiers', 'identities')
+    .chain((n) => group(n, [leaf('header_from'), leaf('envelope_from'), leaf('envelope_to')]));
   const auth = group('auth_results', [
     group('dkim', [leaf('domain'), leaf('selector'), leaf('result'), leaf('human_result')]),
     group('spf', [leaf('domain'), leaf('scope'), leaf('result')]),

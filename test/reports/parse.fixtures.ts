@@ -30,7 +30,9 @@ export interface ManifestRow {
 
 export function readManifest(): ManifestRow[] {
   if (!existsSync(MANIFEST)) return [];
-  const [head, ...lines] = readFileSync(MANIFEST, 'utf8').split('\n').filter((line) => line.trim() !== '');
+  const [head, ...lines] = readFileSync(MANIFEST, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '');
   const columns = (head ?? '').split('\t');
   const at = (cells: string[], name: string): string => cells[columns.indexOf(name)] ?? '';
   return lines.map((line) => {

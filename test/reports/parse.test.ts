@@ -27,7 +27,8 @@ interface RecordParts {
 function record(parts: RecordParts = {}): string {
   const evaluated = parts.evaluated ?? '<disposition>none</disposition><dkim>pass</dkim><spf>fail</spf>';
   const row = parts.row ?? `<source_ip>192.0.2.1</source_ip><count>3</count><policy_evaluated>${evaluated}</policy_evaluated>`;
-  const ids = parts.ids ?? '<identifiers><envelope_from>bounce.example.com</envelope_from><header_from>example.com</header_from></identifiers>';
+  const ids =
+    parts.ids ?? '<identifiers><envelope_from>bounce.example.com</envelope_from><header_from>example.com</header_from></identifiers>';
   const auth =
     parts.auth ??
     '<auth_results><dkim><domain>example.com</domain><selector>s1</selector><result>pass</result></dkim>' +
@@ -35,7 +36,12 @@ function record(parts: RecordParts = {}): string {
   return `<record><row>${row}</row>${ids}${auth}${parts.extra ?? ''}</record>`;
 }
 
-function doc(records: string[] = [record()], head = `<?xml version="1.0" encoding="UTF-8"?>\n<feedback>`, meta = META, policy = POLICY): string {
+function doc(
+  records: string[] = [record()],
+  head = `<?xml version="1.0" encoding="UTF-8"?>\n<feedback>`,
+  meta = META,
+  policy = POLICY,
+): string {
   return `${head}\n  ${meta}\n  ${policy}\n  ${records.join('\n  ')}\n</feedback>\n`;
 }
 
@@ -200,7 +206,11 @@ describe('encodings', () => {
   const cp1252 = (text: string): Uint8Array => Uint8Array.from(text, (c) => (c === '€' ? 0x80 : c === '—' ? 0x97 : c.charCodeAt(0)));
 
   test('windows-1252 from the XML declaration (AOL)', () => {
-    const xml = doc([record()], '<?xml version="1.0" encoding="windows-1252"?><feedback>', META.replace('receiver.example<', `${latin} € —<`));
+    const xml = doc(
+      [record()],
+      '<?xml version="1.0" encoding="windows-1252"?><feedback>',
+      META.replace('receiver.example<', `${latin} € —<`),
+    );
     const report = parse(cp1252(xml));
     expect(report.header.orgName).toBe(`${latin} € —`);
     expect(report.stats.encoding).toBe('windows-1252');
@@ -370,9 +380,13 @@ describe('quirks (each leaves a warning, raw values kept)', () => {
   });
 
   test("kddi's broken closing tag <report_id>…0/report_id> is repaired, with a warning", () => {
-    const report = both(doc([record()], undefined, META.replace('<report_id>r-1</report_id>', '<report_id>20240130122811787510/report_id>')));
+    const report = both(
+      doc([record()], undefined, META.replace('<report_id>r-1</report_id>', '<report_id>20240130122811787510/report_id>')),
+    );
     expect(report.header.reportId).toBe('20240130122811787510');
-    expect(report.warnings).toContainEqual(expect.objectContaining({ code: 'repaired-markup', message: expect.stringContaining('report_id') }));
+    expect(report.warnings).toContainEqual(
+      expect.objectContaining({ code: 'repaired-markup', message: expect.stringContaining('report_id') }),
+    );
   });
 
   test("uwaterloo's literal <> in a value", () => {
@@ -400,7 +414,8 @@ describe('quirks (each leaves a warning, raw values kept)', () => {
   });
 
   test('policy_evaluated without <dkim> (AOL), bad count, bad pct, bad IP', () => {
-    const row = '<source_ip>not-an-ip</source_ip><count>many</count><policy_evaluated><disposition>none</disposition><spf>pass</spf></policy_evaluated>';
+    const row =
+      '<source_ip>not-an-ip</source_ip><count>many</count><policy_evaluated><disposition>none</disposition><spf>pass</spf></policy_evaluated>';
     const report = both(doc([record({ row })], undefined, META, POLICY.replace('<pct>100</pct>', '<pct>string</pct>')));
     expect(report.records[0]).toMatchObject({ sourceIp: 'not-an-ip', count: null, evalDkim: null, raw: { 'row/count': 'many' } });
     expect(report.header.policy.pct).toBeUndefined();
@@ -411,7 +426,9 @@ describe('quirks (each leaves a warning, raw values kept)', () => {
   test('comments, CDATA and entities in a record go to fast-xml-parser and mean the same', () => {
     const plain = parse(doc());
     const fancy = doc([
-      record({ ids: '<identifiers><!-- c --><envelope_from>bounce.example.com</envelope_from><header_from><![CDATA[example.com]]></header_from></identifiers>' }),
+      record({
+        ids: '<identifiers><!-- c --><envelope_from>bounce.example.com</envelope_from><header_from><![CDATA[example.com]]></header_from></identifiers>',
+      }),
     ]);
     const report = both(fancy);
     expect(report.records).toStrictEqual(plain.records);
@@ -460,7 +477,10 @@ describe('quirks (each leaves a warning, raw values kept)', () => {
     expect(salvaged.records).toHaveLength(2);
     expect(codes(salvaged)).toContain('truncated');
     // The corpus's mangled files: the middle cut out.
-    rejects('<feedback><report_metadata><org_name>o2.pl</org_name></report_metadata><policy_published><domain>x.com</domain><result></result></spf></auth_results></record></feedback>', 'truncated');
+    rejects(
+      '<feedback><report_metadata><org_name>o2.pl</org_name></report_metadata><policy_published><domain>x.com</domain><result></result></spf></auth_results></record></feedback>',
+      'truncated',
+    );
   });
 });
 
@@ -471,7 +491,12 @@ describe('rejected with a clear reason', () => {
     ['other root', '<?xml version="1.0"?><invalid><a/></invalid>', 'not-a-report', /root element is <invalid>/],
     ['html', '<!-- x --><html><body>hi</body></html>', 'not-a-report', /<html>/],
     ['only a declaration', '<?xml version="1.0"?>', 'not-a-report', /no root element/],
-    ['bad markup in a record', doc([record({ ids: '<identifiers><header_from>a</header_from></oops></identifiers>' })]), 'malformed-xml', /record 1 is not well-formed/],
+    [
+      'bad markup in a record',
+      doc([record({ ids: '<identifiers><header_from>a</header_from></oops></identifiers>' })]),
+      'malformed-xml',
+      /record 1 is not well-formed/,
+    ],
   ] as const)('%s', ([, input, code, message]) => {
     const error = rejects(input, code, message, { name: 'payload.xml' });
     expect(error.message.startsWith('payload.xml: ')).toBe(true);
@@ -522,7 +547,10 @@ describe('hostile input', () => {
   });
 
   test('external entity (XXE): refused', () => {
-    rejects('<?xml version="1.0"?><!DOCTYPE f [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><feedback><report_metadata><org_name>&xxe;</org_name></report_metadata></feedback>', 'dtd-forbidden');
+    rejects(
+      '<?xml version="1.0"?><!DOCTYPE f [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><feedback><report_metadata><org_name>&xxe;</org_name></report_metadata></feedback>',
+      'dtd-forbidden',
+    );
     // An entity reference without a DTD stays as written.
     const report = parse(doc([record()], undefined, META.replace('receiver.example<', '&xxe;<')));
     expect(report.header.orgName).toBe('&xxe;');
@@ -562,7 +590,9 @@ describe('hostile input', () => {
   });
 
   test('the cap is configurable', () => {
-    rejects(doc([record()]), 'element-too-large', /<report_metadata> at character 52 is larger than 100 characters/, { maxElementChars: 100 });
+    rejects(doc([record()]), 'element-too-large', /<report_metadata> at character 52 is larger than 100 characters/, {
+      maxElementChars: 100,
+    });
   });
 });
 

@@ -41,15 +41,26 @@ interface Input {
 
 function inputs(): Input[] {
   const plain = mail(
-    { From: `Jane <${ADDRESS}>`, To: 'dmarc-reports@example.com', Subject: `Re: call me, ${ADDRESS}`, 'Message-ID': '<plain-1@example.net>' },
+    {
+      From: `Jane <${ADDRESS}>`,
+      To: 'dmarc-reports@example.com',
+      Subject: `Re: call me, ${ADDRESS}`,
+      'Message-ID': '<plain-1@example.net>',
+    },
     [{ type: 'text/plain; charset=utf-8', body: `Hi, my social security number is ${MARKER}. Please keep it safe.\n` }],
   );
   // A bounce quoting the original (personal) message: its subject and body hold the marker too.
-  const original = mail({ From: ADDRESS, To: 'friend@example.org', Subject: `My number ${MARKER}`, 'Message-ID': '<original@example.net>' }, [
-    { type: 'text/plain', body: `It is ${MARKER}.\n` },
-  ]);
+  const original = mail(
+    { From: ADDRESS, To: 'friend@example.org', Subject: `My number ${MARKER}`, 'Message-ID': '<original@example.net>' },
+    [{ type: 'text/plain', body: `It is ${MARKER}.\n` }],
+  );
   const multipart = mail(
-    { From: 'MAILER-DAEMON@mx.example.com', To: 'dmarc-reports@example.com', Subject: `Undelivered Mail Returned to Sender (for ${ADDRESS})`, 'Message-ID': '<bounce-1@mx.example.com>' },
+    {
+      From: 'MAILER-DAEMON@mx.example.com',
+      To: 'dmarc-reports@example.com',
+      Subject: `Undelivered Mail Returned to Sender (for ${ADDRESS})`,
+      'Message-ID': '<bounce-1@mx.example.com>',
+    },
     [
       { type: 'text/plain', body: `Delivery failed. Original text follows: ${MARKER}\n` },
       { type: 'text/html', body: `<html><body><p>${MARKER}</p></body></html>` },
@@ -59,22 +70,73 @@ function inputs(): Input[] {
     ],
   );
   const failure = arfReport(original);
-  const tls = mail({ From: 'tls@receiver.example', To: 'tls@example.com', Subject: 'Report Domain: example.com Submitter: receiver.example', 'Message-ID': '<tls-1@receiver.example>' }, [
-    { type: 'text/plain', body: `TLS report. ${MARKER}` },
-    { type: 'application/tlsrpt+gzip', filename: 'r.json.gz', body: gzipSync(enc(`{"organization-name":"receiver.example","policies":[],"note":"${MARKER}"}`)), encoding: 'base64' },
-  ], 'multipart/report; report-type=tlsrpt');
+  const tls = mail(
+    {
+      From: 'tls@receiver.example',
+      To: 'tls@example.com',
+      Subject: 'Report Domain: example.com Submitter: receiver.example',
+      'Message-ID': '<tls-1@receiver.example>',
+    },
+    [
+      { type: 'text/plain', body: `TLS report. ${MARKER}` },
+      {
+        type: 'application/tlsrpt+gzip',
+        filename: 'r.json.gz',
+        body: gzipSync(enc(`{"organization-name":"receiver.example","policies":[],"note":"${MARKER}"}`)),
+        encoding: 'base64',
+      },
+    ],
+    'multipart/report; report-type=tlsrpt',
+  );
   // A foreign report in a mail with a personal note: the report is kept, the mail is not.
-  const foreign = mail({ From: `Jane <${ADDRESS}>`, To: 'dmarc-reports@example.com', Subject: 'Fwd: report for stranger.example', 'Message-ID': '<fwd-1@example.net>' }, [
-    { type: 'text/plain', body: `FYI, and my number is ${MARKER}.\n` },
-    { type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(reportXml('stranger-1', 2, 'stranger.example')), encoding: 'base64' },
-  ]);
+  const foreign = mail(
+    {
+      From: `Jane <${ADDRESS}>`,
+      To: 'dmarc-reports@example.com',
+      Subject: 'Fwd: report for stranger.example',
+      'Message-ID': '<fwd-1@example.net>',
+    },
+    [
+      { type: 'text/plain', body: `FYI, and my number is ${MARKER}.\n` },
+      {
+        type: 'application/gzip',
+        filename: 'r.xml.gz',
+        body: gzipSync(reportXml('stranger-1', 2, 'stranger.example')),
+        encoding: 'base64',
+      },
+    ],
+  );
   return [
     { file: '01-plain.eml', bytes: plain, messageId: '<plain-1@example.net>', subject: 'Re: call me, [address]', outcome: 'invalid' },
-    { file: '02-bounce.eml', bytes: multipart, messageId: '<bounce-1@mx.example.com>', subject: 'Undelivered Mail Returned to Sender (for [address])', outcome: 'invalid' },
-    { file: '03-failure.eml', bytes: failure, messageId: '<arf-1@receiver.example>', subject: 'FW: Failure Report', outcome: 'unsupported' },
+    {
+      file: '02-bounce.eml',
+      bytes: multipart,
+      messageId: '<bounce-1@mx.example.com>',
+      subject: 'Undelivered Mail Returned to Sender (for [address])',
+      outcome: 'invalid',
+    },
+    {
+      file: '03-failure.eml',
+      bytes: failure,
+      messageId: '<arf-1@receiver.example>',
+      subject: 'FW: Failure Report',
+      outcome: 'unsupported',
+    },
     // A TLS report mail whose report cannot be read (no date range): invalid, and nothing of it kept.
-    { file: '04-tls.eml', bytes: tls, messageId: '<tls-1@receiver.example>', subject: 'Report Domain: example.com Submitter: receiver.example', outcome: 'invalid' },
-    { file: '05-foreign.eml', bytes: foreign, messageId: '<fwd-1@example.net>', subject: 'Fwd: report for stranger.example', outcome: 'foreign' },
+    {
+      file: '04-tls.eml',
+      bytes: tls,
+      messageId: '<tls-1@receiver.example>',
+      subject: 'Report Domain: example.com Submitter: receiver.example',
+      outcome: 'invalid',
+    },
+    {
+      file: '05-foreign.eml',
+      bytes: foreign,
+      messageId: '<fwd-1@example.net>',
+      subject: 'Fwd: report for stranger.example',
+      outcome: 'foreign',
+    },
     // Not mail at all: text and gzipped text starting with the marker.
     { file: '06-note.txt', bytes: enc(`${MARKER}\nnote to self\n`), messageId: null, subject: null, outcome: 'invalid' },
     { file: '07-note.txt.gz', bytes: gzipSync(enc(`${MARKER}\n`)), messageId: null, subject: null, outcome: 'invalid' },
@@ -102,7 +164,11 @@ async function expectNoMarker(data: string, inputCount: number): Promise<void> {
   expect(scan.parquetRows).toBeGreaterThanOrEqual(inputCount);
   expect(await readdir(join(data, 'quarantine'))).toEqual(['foreign']);
   const kept = await readdir(join(data, 'quarantine', 'foreign'));
-  expect(kept).toEqual([`${createHash('sha256').update(reportXml('stranger-1', 2, 'stranger.example')).digest('hex')}.xml.gz`]);
+  expect(kept).toEqual([
+    `${createHash('sha256')
+      .update(reportXml('stranger-1', 2, 'stranger.example'))
+      .digest('hex')}.xml.gz`,
+  ]);
 }
 
 describe('ingesting mail that is not a report, from files', () => {
@@ -116,12 +182,32 @@ describe('ingesting mail that is not a report, from files', () => {
     await mkdir(inbox);
     for (const input of INPUTS) await writeFile(join(inbox, input.file), input.bytes);
     const json = captureOutput();
-    expect(await main(['ingest', inbox, '--data', data, '--domains', 'domains', '--offline', '--json'], json, {}), json.stderr.join('\n')).toBe(0);
+    expect(
+      await main(['ingest', inbox, '--data', data, '--domains', 'domains', '--offline', '--json'], json, {}),
+      json.stderr.join('\n'),
+    ).toBe(0);
     summary = JSON.parse(json.text()) as IngestSummary;
     // The text summary and the Markdown one for $GITHUB_STEP_SUMMARY too (a retry: the same inputs again).
     const text = captureOutput();
     const summaryFile = join(dir, 'summary.md');
-    expect(await main(['ingest', '--retry', inbox, '--data', join(dir, 'files-data-2'), '--domains', 'domains', '--offline', '--summary-file', summaryFile], text, {})).toBe(0);
+    expect(
+      await main(
+        [
+          'ingest',
+          '--retry',
+          inbox,
+          '--data',
+          join(dir, 'files-data-2'),
+          '--domains',
+          'domains',
+          '--offline',
+          '--summary-file',
+          summaryFile,
+        ],
+        text,
+        {},
+      ),
+    ).toBe(0);
     printed = `${json.text()}\n${text.text()}\n${await readFile(summaryFile, 'utf8')}`;
   });
 
@@ -169,7 +255,13 @@ describe('ingesting the same mail over IMAP (a real Dovecot)', () => {
     server = await startDovecot();
     data = join(dir, 'imap-data');
     for (const input of INPUTS.filter((i) => i.file.endsWith('.eml'))) await server.appendMessage('INBOX', input.bytes);
-    const env = { DMARCOPS_IMAP_HOST: server.host, DMARCOPS_IMAP_PORT: String(server.port), DMARCOPS_IMAP_TLS: 'none', DMARCOPS_IMAP_USER: server.user, DMARCOPS_IMAP_PASSWORD: server.password };
+    const env = {
+      DMARCOPS_IMAP_HOST: server.host,
+      DMARCOPS_IMAP_PORT: String(server.port),
+      DMARCOPS_IMAP_TLS: 'none',
+      DMARCOPS_IMAP_USER: server.user,
+      DMARCOPS_IMAP_PASSWORD: server.password,
+    };
     const output = captureOutput();
     expect(await main(['fetch', '--data', data, '--domains', 'domains', '--offline'], output, env), output.stderr.join('\n')).toBe(0);
     expect(output.text()).not.toContain(MARKER);
@@ -189,7 +281,10 @@ describe('ingesting the same mail over IMAP (a real Dovecot)', () => {
     expect((await server.listFolder('Invalid')).map((m) => m.messageId).sort()).toEqual(mails.map((m) => m.messageId).sort());
     const rows = await findReports(data);
     for (const input of mails) {
-      expect(rows.find((r) => r.sourceRef === sha256Ref(input.bytes)), input.file).toMatchObject({ sourceBytes: input.bytes.length, messageId: input.messageId, subject: input.subject, outcome: input.outcome });
+      expect(
+        rows.find((r) => r.sourceRef === sha256Ref(input.bytes)),
+        input.file,
+      ).toMatchObject({ sourceBytes: input.bytes.length, messageId: input.messageId, subject: input.subject, outcome: input.outcome });
     }
   });
 });

@@ -37,7 +37,10 @@ describe('fileItems', () => {
     const items: IngestItem[] = [];
     for await (const item of fileItems([join(dir, 'inbox')])) items.push(item);
     expect(items.map((item) => item.name)).toEqual([big, small]);
-    for (const [item, xml] of [[items[0]!, bigXml], [items[1]!, smallXml]] as const) {
+    for (const [item, xml] of [
+      [items[0]!, bigXml],
+      [items[1]!, smallXml],
+    ] as const) {
       const bytes = readFileSync(item.name);
       expect(await item.sourceRef()).toBe(sha256Ref(bytes));
       expect(item.size).toBe(bytes.length);
@@ -73,7 +76,14 @@ describe('symbolic links in walked folders', () => {
     for await (const item of fileItems([root], { onSkip: (path, reason) => skipped.push(`${path}: ${reason}`) })) names.push(item.name);
     expect(names).toEqual([join(root, 'maildir', 'new', '1.eml'), join(root, 'real.xml')]);
     expect(skipped.sort()).toEqual(
-      [join(root, 'link-inside.xml'), join(root, 'link-to-file.eml'), join(root, 'link-to-folder'), join(root, 'maildir', '.Linked'), join(root, 'maildir', 'cur'), join(root, 'maildir', 'new', '2.eml')]
+      [
+        join(root, 'link-inside.xml'),
+        join(root, 'link-to-file.eml'),
+        join(root, 'link-to-folder'),
+        join(root, 'maildir', '.Linked'),
+        join(root, 'maildir', 'cur'),
+        join(root, 'maildir', 'new', '2.eml'),
+      ]
         .map((path) => `${path}: symbolic link, not followed`)
         .sort(),
     );

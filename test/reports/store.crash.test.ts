@@ -39,8 +39,25 @@ function header(reportId: string, iso: string): ReportHeader {
 /** A TLS report for example.com on a day, with `failures` failure details (rows: 1 + failures). */
 function tls(reportId: string, iso: string, failures: number): string {
   const spec: TlsReportSpec = {
-    org: 'Google Inc.', contact: 'smtp-tls-reporting@google.com', reportId, domain: 'example.com', ...utcDay(iso),
-    policies: [{ type: 'sts', policyString: ['version: STSv1', 'mode: testing'], successful: 10, failed: failures, details: Array.from({ length: failures }, (_, i) => ({ resultType: 'certificate-expired', sendingMtaIp: `192.0.2.${i + 1}`, receivingMxHostname: 'mx1.example.com', failed: 1 })) }],
+    org: 'Google Inc.',
+    contact: 'smtp-tls-reporting@google.com',
+    reportId,
+    domain: 'example.com',
+    ...utcDay(iso),
+    policies: [
+      {
+        type: 'sts',
+        policyString: ['version: STSv1', 'mode: testing'],
+        successful: 10,
+        failed: failures,
+        details: Array.from({ length: failures }, (_, i) => ({
+          resultType: 'certificate-expired',
+          sendingMtaIp: `192.0.2.${i + 1}`,
+          receivingMxHostname: 'mx1.example.com',
+          failed: 1,
+        })),
+      },
+    ],
   };
   return tlsReportJson(spec);
 }
@@ -101,10 +118,16 @@ await ds.close();
 `;
 const childPath = join(tempDir, 'child.mjs');
 
-function runChild(root: string, mode: 'run' | 'compact' | 'compact-tls', target: string): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+function runChild(
+  root: string,
+  mode: 'run' | 'compact' | 'compact-tls',
+  target: string,
+): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const reports = JSON.stringify({ janNew: TLS_JAN_NEW, febNew: TLS_FEB_NEW, janA: TLS_JAN_A });
-    const child = spawn(process.execPath, [childPath, STORE, TLS_PARSER, root, mode, target, reports], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [childPath, STORE, TLS_PARSER, root, mode, target, reports], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);

@@ -150,7 +150,20 @@ describe('storing reports', () => {
       records: streamed(),
       warnings: () => warnings,
       sourceRef: '<abc@mail.google.com>',
-      enrichment: new Map([['192.0.2.1', { ptr: 'mail.esp.example.net', baseDomain: 'example.net', name: 'ESP', type: 'esp', asn: 64500, asName: 'EXAMPLE', country: 'DE' }]]),
+      enrichment: new Map([
+        [
+          '192.0.2.1',
+          {
+            ptr: 'mail.esp.example.net',
+            baseDomain: 'example.net',
+            name: 'ESP',
+            type: 'esp',
+            asn: 64500,
+            asName: 'EXAMPLE',
+            country: 'DE',
+          },
+        ],
+      ]),
     });
     expect(first).toEqual({ outcome: 'stored', reportKey: reportKey(JAN), records: 3 });
 
@@ -238,7 +251,9 @@ describe('storing reports', () => {
     await run.addReport(input(JAN, [record(1)]));
     await run.commit();
     const [file] = committedRecordFiles(root);
-    const actual = await query<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet('${file}', hive_partitioning = false)`);
+    const actual = await query<{ column_name: string; column_type: string }>(
+      `DESCRIBE SELECT * FROM read_parquet('${file}', hive_partitioning = false)`,
+    );
     const expected = await query<{ column_name: string; column_type: string }>(
       `DESCRIBE SELECT ${RECORD_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`).join(', ')}`,
     );
@@ -326,47 +341,69 @@ describe('storing reports', () => {
   it.each([
     ['epoch 0', 0, 86_399, /begin 1970-01-01T00:00:00Z is before 2012-01-01/],
     ['2011', day('2011-12-31'), day('2011-12-31') + 86_399, /begin 2011-12-31T00:00:00Z is before 2012-01-01/],
-    ['ends two days after the ingest', day('2026-05-21'), day('2026-05-22'), /end 2026-05-22T00:00:00Z is more than a day after the ingest \(2026-05-20T00:00:00Z\)/],
+    [
+      'ends two days after the ingest',
+      day('2026-05-21'),
+      day('2026-05-22'),
+      /end 2026-05-22T00:00:00Z is more than a day after the ingest \(2026-05-20T00:00:00Z\)/,
+    ],
     ['year 3000', day('3000-01-01'), day('3000-01-01') + 86_399, /more than a day after the ingest/],
-  ])('a report dated %s is stored in month=unknown with a warning, kept out of the real months', async (_label, dateBegin, dateEnd, message) => {
-    const root = tempRoot();
-    const ds = await openDs(root);
-    const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date('2026-05-20T00:00:00Z') });
-    await run.addReport(input(header({ reportId: 'odd', dateBegin, dateEnd }), [record(1), record(2)], { warnings: () => [{ code: 'value-case', message: 'kept', count: 1 }] }));
-    await run.addReport(input(header({ reportId: 'fine', dateBegin: day('2026-05-19'), dateEnd: day('2026-05-19') + 86_399 }), [record(3)]));
-    const summary = await run.commit();
-    expect(summary.parts.map((p) => [p.month, p.records])).toEqual([['2026-05', 1], ['unknown', 2]]);
-    expect(filesUnder(join(root, 'records'))).toEqual(['month=2026-05/run-r1.parquet', 'month=unknown/run-r1.parquet']);
-    const rows = await query<{ month: string; report_id: string; codes: string[]; messages: string[] }>(
-      `SELECT DISTINCT month, report_id, list_transform(report_warnings, w -> w.code) AS codes, list_transform(report_warnings, w -> w.message) AS messages
+  ])(
+    'a report dated %s is stored in month=unknown with a warning, kept out of the real months',
+    async (_label, dateBegin, dateEnd, message) => {
+      const root = tempRoot();
+      const ds = await openDs(root);
+      const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date('2026-05-20T00:00:00Z') });
+      await run.addReport(
+        input(header({ reportId: 'odd', dateBegin, dateEnd }), [record(1), record(2)], {
+          warnings: () => [{ code: 'value-case', message: 'kept', count: 1 }],
+        }),
+      );
+      await run.addReport(
+        input(header({ reportId: 'fine', dateBegin: day('2026-05-19'), dateEnd: day('2026-05-19') + 86_399 }), [record(3)]),
+      );
+      const summary = await run.commit();
+      expect(summary.parts.map((p) => [p.month, p.records])).toEqual([
+        ['2026-05', 1],
+        ['unknown', 2],
+      ]);
+      expect(filesUnder(join(root, 'records'))).toEqual(['month=2026-05/run-r1.parquet', 'month=unknown/run-r1.parquet']);
+      const rows = await query<{ month: string; report_id: string; codes: string[]; messages: string[] }>(
+        `SELECT DISTINCT month, report_id, list_transform(report_warnings, w -> w.code) AS codes, list_transform(report_warnings, w -> w.message) AS messages
        FROM (${committedRecordsSql(root)}) ORDER BY month`,
-    );
-    expect(rows.map((r) => [r.month, r.report_id, r.codes])).toEqual([['2026-05', 'fine', []], ['unknown', 'odd', ['value-case', 'date-implausible']]]);
-    expect(rows[1]?.messages[1]).toMatch(message);
-    const [ledger] = await findReports(root, { outcome: 'stored' }).then((all) => all.filter((row) => row.reportId === 'odd'));
-    expect(ledger).toMatchObject({ month: 'unknown', warningCount: 2, records: 2 });
-    // Compaction and recovery know the partition.
-    await ds.close();
-    const again = await openDs(root);
-    const run2 = await again.beginRun({ runId: 'r2', ingestedAt: new Date('2026-05-20T00:00:00Z') });
-    await run2.addReport(input(header({ reportId: 'odd-2', dateBegin, dateEnd }), [record(4)]));
-    await run2.commit();
-    expect(await again.compact('unknown')).toMatchObject({ month: 'unknown', compacted: true, rows: 3 });
-    expect((await rowKeys(root)).length).toBe(4);
-  });
+      );
+      expect(rows.map((r) => [r.month, r.report_id, r.codes])).toEqual([
+        ['2026-05', 'fine', []],
+        ['unknown', 'odd', ['value-case', 'date-implausible']],
+      ]);
+      expect(rows[1]?.messages[1]).toMatch(message);
+      const [ledger] = await findReports(root, { outcome: 'stored' }).then((all) => all.filter((row) => row.reportId === 'odd'));
+      expect(ledger).toMatchObject({ month: 'unknown', warningCount: 2, records: 2 });
+      // Compaction and recovery know the partition.
+      await ds.close();
+      const again = await openDs(root);
+      const run2 = await again.beginRun({ runId: 'r2', ingestedAt: new Date('2026-05-20T00:00:00Z') });
+      await run2.addReport(input(header({ reportId: 'odd-2', dateBegin, dateEnd }), [record(4)]));
+      await run2.commit();
+      expect(await again.compact('unknown')).toMatchObject({ month: 'unknown', compacted: true, rows: 3 });
+      expect((await rowKeys(root)).length).toBe(4);
+    },
+  );
 
   it('a report ending within a day after the ingest (clock skew) keeps its month', async () => {
     const root = tempRoot();
     const ds = await openDs(root);
     const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date('2026-05-20T00:00:00Z') });
     await run.addReport(input(header({ dateBegin: day('2026-05-20'), dateEnd: day('2026-05-20') + 86_399 }), [record(1)]));
-    await run.addReport(input(header({ reportId: 'first-day', dateBegin: day('2012-01-01'), dateEnd: day('2012-01-01') + 86_399 }), [record(1)]));
+    await run.addReport(
+      input(header({ reportId: 'first-day', dateBegin: day('2012-01-01'), dateEnd: day('2012-01-01') + 86_399 }), [record(1)]),
+    );
     expect((await run.commit()).parts.map((p) => p.month)).toEqual(['2012-01', '2026-05']);
   });
 });
 
 describe('run-level enrichment and sources', () => {
-  it('commit({ enrichment }) fills the enrichment columns by IP; a report\'s own enrichment wins', async () => {
+  it("commit({ enrichment }) fills the enrichment columns by IP; a report's own enrichment wins", async () => {
     const root = tempRoot();
     const ds = await openDs(root);
     const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date() });
@@ -384,11 +421,51 @@ describe('run-level enrichment and sources', () => {
        FROM (${committedRecordsSql(root)}) ORDER BY month, source_ip`,
     );
     expect(rows).toEqual([
-      { month: '2026-01', source_ip: '192.0.2.1', source_ptr: 'one.example', source_base_domain: 'example', source_name: null, source_type: null, asn: 64501, source_as_name: 'AS-ONE', source_country: 'NL' },
-      { month: '2026-01', source_ip: '192.0.2.2', source_ptr: null, source_base_domain: null, source_name: 'Google Workspace', source_type: 'esp', asn: null, source_as_name: null, source_country: null },
-      { month: '2026-01', source_ip: '192.0.2.3', source_ptr: null, source_base_domain: null, source_name: null, source_type: null, asn: null, source_as_name: null, source_country: null },
+      {
+        month: '2026-01',
+        source_ip: '192.0.2.1',
+        source_ptr: 'one.example',
+        source_base_domain: 'example',
+        source_name: null,
+        source_type: null,
+        asn: 64501,
+        source_as_name: 'AS-ONE',
+        source_country: 'NL',
+      },
+      {
+        month: '2026-01',
+        source_ip: '192.0.2.2',
+        source_ptr: null,
+        source_base_domain: null,
+        source_name: 'Google Workspace',
+        source_type: 'esp',
+        asn: null,
+        source_as_name: null,
+        source_country: null,
+      },
+      {
+        month: '2026-01',
+        source_ip: '192.0.2.3',
+        source_ptr: null,
+        source_base_domain: null,
+        source_name: null,
+        source_type: null,
+        asn: null,
+        source_as_name: null,
+        source_country: null,
+      },
       // The report's own value first, the run's for what it left empty.
-      { month: '2026-02', source_ip: '192.0.2.1', source_ptr: 'own.example', source_base_domain: 'example', source_name: null, source_type: null, asn: 64501, source_as_name: 'AS-ONE', source_country: 'NL' },
+      {
+        month: '2026-02',
+        source_ip: '192.0.2.1',
+        source_ptr: 'own.example',
+        source_base_domain: 'example',
+        source_name: null,
+        source_type: null,
+        asn: 64501,
+        source_as_name: 'AS-ONE',
+        source_country: 'NL',
+      },
     ]);
   });
 
@@ -403,7 +480,9 @@ describe('run-level enrichment and sources', () => {
       ['192.0.2.1', { ptr: 'again.example' }], // staged already: ignored
     ]);
     await run.addReport(input(FEB, [record(1), record(3)]));
-    run.addEnrichment(new Map([['192.0.2.3', { ptr: null, baseDomain: null, name: null, type: null, asn: null, asName: null, country: null }]]));
+    run.addEnrichment(
+      new Map([['192.0.2.3', { ptr: null, baseDomain: null, name: null, type: null, asn: null, asName: null, country: null }]]),
+    );
     const summary = await run.commit({ enrichment: (ip) => ({ ptr: `commit-${ip}`, country: 'NL' }) });
     expect(summary.records).toBe(4);
     const rows = await query<Record<string, unknown>>(
@@ -442,12 +521,14 @@ describe('run-level enrichment and sources', () => {
 describe('reportKey', () => {
   it('is stable: stored keys must keep matching across versions', () => {
     // Changing how the key is computed would let every stored report in again: don't.
-    expect(reportKey(JAN)).toBe(reportKey({ orgName: 'google.com', reportId: '1234', dateBegin: 1768176000, dateEnd: 1768262399, policy: { domain: 'example.com' } }));
+    expect(reportKey(JAN)).toBe(
+      reportKey({ orgName: 'google.com', reportId: '1234', dateBegin: 1768176000, dateEnd: 1768262399, policy: { domain: 'example.com' } }),
+    );
     expect(reportKey(JAN)).toMatch(/^[0-9a-f]{32}$/);
     expect(reportKey(JAN)).toMatchInlineSnapshot(`"c52ad8f4efcdebccb353f7221cd384ea"`);
   });
 
-  it('ignores reporter case and spacing and the policy domain\'s case and trailing dot, nothing else', () => {
+  it("ignores reporter case and spacing and the policy domain's case and trailing dot, nothing else", () => {
     const base = reportKey(JAN);
     expect(reportKey({ ...JAN, orgName: ' Google.COM ' })).toBe(base);
     expect(reportKey(header({ policy: { domain: 'EXAMPLE.com.', p: 'none' } }))).toBe(base);
@@ -545,7 +626,9 @@ describe('dedupe', () => {
     // The same report, complete this time, is stored normally after the failure.
     await run.addReport(input(JAN, [record(4)]));
     await run.commit();
-    const rows = await query<{ source_ip: string; month: string }>(`SELECT source_ip, month FROM (${committedRecordsSql(root)}) ORDER BY source_ip`);
+    const rows = await query<{ source_ip: string; month: string }>(
+      `SELECT source_ip, month FROM (${committedRecordsSql(root)}) ORDER BY source_ip`,
+    );
     expect(rows).toEqual([
       { source_ip: '192.0.2.1', month: '2026-02' },
       { source_ip: '192.0.2.4', month: '2026-01' },
@@ -774,7 +857,9 @@ describe('compaction', () => {
     expect(filesUnder(join(root, 'records'))).toEqual([result.output?.replace('records/', ''), 'month=2026-02/run-r2.parquet']);
     expect(await allRows(root)).toEqual(before);
     // The output holds the dataset's columns only: `month` stays in the path.
-    const cols = await query<{ column_name: string }>(`DESCRIBE SELECT * FROM read_parquet('${join(root, result.output as string)}', hive_partitioning = false)`);
+    const cols = await query<{ column_name: string }>(
+      `DESCRIBE SELECT * FROM read_parquet('${join(root, result.output as string)}', hive_partitioning = false)`,
+    );
     expect(cols.map((c) => c.column_name)).toEqual(RECORD_COLUMNS.map((c) => c.name));
     // The plain glob agrees once the compaction is done.
     const glob = await query<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM read_parquet('${root}/records/*/*.parquet')`);
@@ -825,7 +910,15 @@ describe('compaction', () => {
     copyFileSync(part as string, join(jan, '.compact-x1.parquet.tmp'));
     writeFileSync(
       join(jan, '_compact-x1.json'),
-      JSON.stringify({ version: 1, id: 'x1', month: '2026-01', output: 'compact-x1.parquet', inputs: ['run-r0.parquet', 'run-r1.parquet', 'run-r2.parquet'], rows: 6, createdAt: '' }),
+      JSON.stringify({
+        version: 1,
+        id: 'x1',
+        month: '2026-01',
+        output: 'compact-x1.parquet',
+        inputs: ['run-r0.parquet', 'run-r1.parquet', 'run-r2.parquet'],
+        rows: 6,
+        createdAt: '',
+      }),
     );
     expect(await allRows(root)).toEqual(before);
     const ds = await openDs(root);
@@ -910,7 +1003,7 @@ describe('ledger and quarantine', () => {
     expect(gunzipSync(readFileSync(join(root, row?.quarantinePath as string)))).toEqual(xml);
   });
 
-  it('keepReport keeps a report\'s XML gzipped by its hash, within the cap per report and the new-bytes budget', async () => {
+  it("keepReport keeps a report's XML gzipped by its hash, within the cap per report and the new-bytes budget", async () => {
     const root = tempRoot();
     const ds = await openDs(root);
     const run = await ds.beginRun({ runId: 'r1', ingestedAt: new Date() });
@@ -924,12 +1017,22 @@ describe('ledger and quarantine', () => {
     expect(gunzipSync(readFileSync(first.path))).toEqual(xml);
     expect(first).toMatchObject({ added: true, bytes: readFileSync(first.path).length });
     // Kept already: costs no budget.
-    expect(await run.keepReport(chunks(xml), { maxBytes: 1 << 20, maxNewBytes: 0 })).toMatchObject({ kept: true, path: first.path, added: false });
+    expect(await run.keepReport(chunks(xml), { maxBytes: 1 << 20, maxNewBytes: 0 })).toMatchObject({
+      kept: true,
+      path: first.path,
+      added: false,
+    });
 
     // Incompressible: its gzip is as big as it is.
     const random = new Uint8Array(randomBytes(200_000));
-    expect(await run.keepReport(chunks(random), { maxBytes: 50_000, maxNewBytes: 1 << 20 })).toMatchObject({ kept: false, why: 'over-cap' });
-    expect(await run.keepReport(chunks(random), { maxBytes: 1 << 20, maxNewBytes: 50_000 })).toMatchObject({ kept: false, why: 'over-budget' });
+    expect(await run.keepReport(chunks(random), { maxBytes: 50_000, maxNewBytes: 1 << 20 })).toMatchObject({
+      kept: false,
+      why: 'over-cap',
+    });
+    expect(await run.keepReport(chunks(random), { maxBytes: 1 << 20, maxNewBytes: 50_000 })).toMatchObject({
+      kept: false,
+      why: 'over-budget',
+    });
     // Nothing left behind by the refusals: only the first report, no temp files.
     expect(readdirSync(join(root, 'quarantine', 'foreign'))).toEqual([relative(join(root, 'quarantine', 'foreign'), first.path)]);
     await run.abort();
@@ -970,12 +1073,36 @@ describe('ledger and quarantine', () => {
       dateEnd: day(iso) + hours * 3600 - (hours === 24 ? 1 : 0),
     });
     await run.addReport(input(header({ reportId: 'g11', ...d('2026-01-11') }), [record(1)]));
-    await run.addReport(input(header({ reportId: 'g12', ...d('2026-01-12') }), [record(1), record(2)], { ledger: { sourceName: 'INBOX', messageId: '<m1@google.com>', subject: 'Report domain: example.com', sourceTrail: ['m1.eml', 'google.zip', 'google.xml'] } }));
+    await run.addReport(
+      input(header({ reportId: 'g12', ...d('2026-01-12') }), [record(1), record(2)], {
+        ledger: {
+          sourceName: 'INBOX',
+          messageId: '<m1@google.com>',
+          subject: 'Report domain: example.com',
+          sourceTrail: ['m1.eml', 'google.zip', 'google.xml'],
+        },
+      }),
+    );
     // Ends exactly at midnight of the 12th: belongs to the 11th.
-    await run.addReport(input(header({ orgName: 'Mimecast', reportId: 'm', dateBegin: day('2026-01-11'), dateEnd: day('2026-01-12') }), [record(1)]));
-    await run.addReport(input(header({ orgName: 'Outlook.com', reportId: 'o', ...d('2026-01-12'), policy: { domain: 'example.org', p: 'none' } }), [record(1)]));
+    await run.addReport(
+      input(header({ orgName: 'Mimecast', reportId: 'm', dateBegin: day('2026-01-11'), dateEnd: day('2026-01-12') }), [record(1)]),
+    );
+    await run.addReport(
+      input(header({ orgName: 'Outlook.com', reportId: 'o', ...d('2026-01-12'), policy: { domain: 'example.org', p: 'none' } }), [
+        record(1),
+      ]),
+    );
     const foreign = header({ reportId: 'x', policy: { domain: 'other.test', p: 'none' } });
-    run.addLedgerEntry({ sourceRef: 'sha256:ff', kind: 'aggregate', outcome: 'foreign', reason: 'policy domain not ours', header: foreign, records: 3, messageId: null, subject: 'Report domain: other.test' });
+    run.addLedgerEntry({
+      sourceRef: 'sha256:ff',
+      kind: 'aggregate',
+      outcome: 'foreign',
+      reason: 'policy domain not ours',
+      header: foreign,
+      records: 3,
+      messageId: null,
+      subject: 'Report domain: other.test',
+    });
     await run.commit();
 
     const google12 = await findReports(root, { org: 'Google', domain: 'Example.com', day: '2026-01-12' });
@@ -1000,7 +1127,15 @@ describe('ledger and quarantine', () => {
     expect((await findReports(root, { day: '2026-01-12' })).map((r) => r.reportId)).toEqual(['g12', 'o', 'x']);
     expect((await findReports(root, { day: new Date('2026-01-11T15:00:00Z') })).map((r) => r.reportId).sort()).toEqual(['g11', 'm']);
     const [f] = await findReports(root, { org: 'google', day: '2026-01-12', outcome: 'foreign' });
-    expect(f).toMatchObject({ reportId: 'x', policyDomain: 'other.test', reportKey: reportKey(foreign), records: 3, messageId: null, subject: 'Report domain: other.test', month: null });
+    expect(f).toMatchObject({
+      reportId: 'x',
+      policyDomain: 'other.test',
+      reportKey: reportKey(foreign),
+      records: 3,
+      messageId: null,
+      subject: 'Report domain: other.test',
+      month: null,
+    });
     expect(await findReports(root, { org: 'yahoo' })).toEqual([]);
     expect(await findReports(tempRoot(), {})).toEqual([]);
     await expect(findReports(root, { day: '12 Jan' })).rejects.toThrow(/Invalid day/);

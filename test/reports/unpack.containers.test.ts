@@ -49,7 +49,9 @@ describe('gzip and zlib', () => {
     const r = await unpackBytes(gzipSync(enc(xml), { filename: 'google.com!example.com!1!2.xml' }), 'att.gz');
     expect(r.problems).toEqual([]);
     expect(r.kind).toBe('aggregate');
-    expect(r.payloads.map((p) => [p.name, p.trail])).toEqual([['google.com!example.com!1!2.xml', ['att.gz', 'google.com!example.com!1!2.xml']]]);
+    expect(r.payloads.map((p) => [p.name, p.trail])).toEqual([
+      ['google.com!example.com!1!2.xml', ['att.gz', 'google.com!example.com!1!2.xml']],
+    ]);
     expect(await readText(r.payloads[0]!)).toBe(xml);
     expect(r.payloads[0]!.notes).toEqual([]);
   });
@@ -102,8 +104,16 @@ describe('gzip and zlib', () => {
     };
     const cases: [string, Uint8Array, string[]][] = [
       ['junk after a big member', concat([gz, enc('\r\n')]), ['ignored 2 byte(s) of junk after the gzip member']],
-      ['zero bytes after the member', concat([gz, new Uint8Array(10)]), ['ignored data after the gzip member that is not another gzip member']],
-      ['a wrong size in the trailer', flipped(gz.length - 2), ['gzip trailer does not match the data (damaged or missing trailer); data kept']],
+      [
+        'zero bytes after the member',
+        concat([gz, new Uint8Array(10)]),
+        ['ignored data after the gzip member that is not another gzip member'],
+      ],
+      [
+        'a wrong size in the trailer',
+        flipped(gz.length - 2),
+        ['gzip trailer does not match the data (damaged or missing trailer); data kept'],
+      ],
       ['no trailer', gz.subarray(0, gz.length - 8), ['gzip trailer does not match the data (damaged or missing trailer); data kept']],
       ['many members', concat(Array.from({ length: 40 }, (_, i) => gzipSync(enc(big.slice(i * 50_000, (i + 1) * 50_000))))), []],
     ];
@@ -120,7 +130,9 @@ describe('gzip and zlib', () => {
       const r = await unpackBytes(flipped(gz.length - 6), 'odd.xml.gz');
       expect(r.payloads).toEqual([]);
       expect(r.problems).toEqual([expect.objectContaining({ code: 'corrupt', trail: ['odd.xml.gz', 'odd.xml'] })]);
-      expect(r.problems[0]!.message).toMatch(/gzip data is corrupt: CRC32 of member 1 \(.*\) is 0x[0-9a-f]{8}, expected 0x[0-9a-f]{8} from its trailer/);
+      expect(r.problems[0]!.message).toMatch(
+        /gzip data is corrupt: CRC32 of member 1 \(.*\) is 0x[0-9a-f]{8}, expected 0x[0-9a-f]{8} from its trailer/,
+      );
     });
 
     // Stream by stream: the same bytes, notes and errors (damage fflate notices, and damage it does not).
@@ -136,7 +148,8 @@ describe('gzip and zlib', () => {
         const notes: string[] = [];
         const parts: Uint8Array[] = [];
         try {
-          for await (const chunk of stream({ limits: DEFAULT_LIMITS, trail: ['odd.xml.gz'], note: (note) => notes.push(note) })) parts.push(chunk);
+          for await (const chunk of stream({ limits: DEFAULT_LIMITS, trail: ['odd.xml.gz'], note: (note) => notes.push(note) }))
+            parts.push(chunk);
           return { bytes: concat(parts), notes };
         } catch (error) {
           return { error: (error as Error).message, notes };
@@ -153,10 +166,12 @@ describe('gzip and zlib', () => {
     expect(await readText(r.payloads[0]!)).toBe(xml);
   });
 
-  it('rejects a gzip that holds text, naming its kind without quoting it (it may be anyone\'s mail)', async () => {
+  it("rejects a gzip that holds text, naming its kind without quoting it (it may be anyone's mail)", async () => {
     const r = await unpackBytes(gzipSync(enc('unused 078-05-1120')), 'yahoo.xml.gz');
     expect(r.payloads).toEqual([]);
-    expect(r.problems).toEqual([{ code: 'not-a-report', trail: ['yahoo.xml.gz', 'yahoo.xml'], message: expect.stringContaining('(plain text)') }]);
+    expect(r.problems).toEqual([
+      { code: 'not-a-report', trail: ['yahoo.xml.gz', 'yahoo.xml'], message: expect.stringContaining('(plain text)') },
+    ]);
     expect(r.problems[0]?.message).not.toMatch(/unused|078/);
   });
 
@@ -228,7 +243,10 @@ describe('zip', () => {
   it('rejects a zip member that is not XML, and an XML file that is not a report', async () => {
     const r = await unpackBytes(zipSync({ 'notes.txt': enc('Hello world, zip!'), 'other.xml': enc('<invoice/>') }), 'mixed.zip');
     expect(r.payloads).toEqual([]);
-    expect(r.problems.map((p) => [p.code, p.trail.at(-1)])).toEqual([['not-a-report', 'notes.txt'], ['not-a-report', 'other.xml']]);
+    expect(r.problems.map((p) => [p.code, p.trail.at(-1)])).toEqual([
+      ['not-a-report', 'notes.txt'],
+      ['not-a-report', 'other.xml'],
+    ]);
     expect(r.problems[1]!.message).toMatch(/root element is <invoice>/);
   });
 });

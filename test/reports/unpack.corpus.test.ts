@@ -73,7 +73,10 @@ describe(`unpack: real corpus (${CORPUS})`, () => {
       }
       if (/NEG/.test(row.notes) && /payload not XML|no report attachment/.test(row.notes)) {
         expect(result.payloads, `${label}: not XML, must be rejected`).toEqual([]);
-        expect(result.problems.map((p) => p.code), label).toEqual(expect.arrayContaining([expect.stringMatching(/^(not-a-report|empty)$/)]));
+        expect(
+          result.problems.map((p) => p.code),
+          label,
+        ).toEqual(expect.arrayContaining([expect.stringMatching(/^(not-a-report|empty)$/)]));
       }
       if (/trailing garbage/.test(row.notes)) expect(result.payloads[0]!.notes.join(), label).toMatch(/2 byte\(s\) of junk/);
       if (/double-gzipped/.test(row.notes)) expect(result.payloads[0]!.trail, label).toHaveLength(3);
@@ -84,10 +87,16 @@ describe(`unpack: real corpus (${CORPUS})`, () => {
 
       if (result.payloads.length > 0) withPayloads++;
       else rejected++;
-      const reasons = result.problems.map((p) => `${p.code}: ${p.message.replace(`${p.trail.join(' › ')}: `, '').slice(0, 70)}`).join(' | ');
-      table.push(`${row.path.slice(0, 64).padEnd(64)} ${row.container.padEnd(5)} ${String(result.payloads.length).padStart(2)}  ${reasons}`);
+      const reasons = result.problems
+        .map((p) => `${p.code}: ${p.message.replace(`${p.trail.join(' › ')}: `, '').slice(0, 70)}`)
+        .join(' | ');
+      table.push(
+        `${row.path.slice(0, 64).padEnd(64)} ${row.container.padEnd(5)} ${String(result.payloads.length).padStart(2)}  ${reasons}`,
+      );
     }
-    console.log(`${'file'.padEnd(64)} cont. pl  problems\n${table.join('\n')}\n${rows.length} files: ${withPayloads} gave payloads, ${rejected} only problems`);
+    console.log(
+      `${'file'.padEnd(64)} cont. pl  problems\n${table.join('\n')}\n${rows.length} files: ${withPayloads} gave payloads, ${rejected} only problems`,
+    );
     // The raw zlib copy of the AOL report is listed as "other"/0 records but does inflate to its XML.
     const zlib = rows.find((r) => r.path.endsWith('.zlib'));
     if (zlib) expect((await unpackFile(join(CORPUS, zlib.path))).payloads).toHaveLength(1);

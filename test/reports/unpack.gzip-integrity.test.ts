@@ -50,7 +50,8 @@ async function run(stream: (ctx: StreamContext) => AsyncIterable<Uint8Array>): P
   const notes: string[] = [];
   const parts: Uint8Array[] = [];
   try {
-    for await (const chunk of stream({ limits: DEFAULT_LIMITS, trail: ['crc.xml.gz', 'crc.xml'], note: (note) => notes.push(note) })) parts.push(chunk);
+    for await (const chunk of stream({ limits: DEFAULT_LIMITS, trail: ['crc.xml.gz', 'crc.xml'], note: (note) => notes.push(note) }))
+      parts.push(chunk);
     return { text: new TextDecoder().decode(concat(parts)), notes };
   } catch (error) {
     return { error, notes };
@@ -73,7 +74,11 @@ function expectCorrupt(v: Verdict, member = 1): void {
   const error = v.error as UnpackError;
   expect(error.code).toBe('corrupt');
   expect(error.trail).toEqual(['crc.xml.gz', 'crc.xml']);
-  expect(error.message).toMatch(new RegExp(`^crc\\.xml\\.gz › crc\\.xml: gzip data is corrupt: CRC32 of member ${member} \\(.+\\) is 0x[0-9a-f]{8}, expected 0x[0-9a-f]{8} from its trailer; refused$`));
+  expect(error.message).toMatch(
+    new RegExp(
+      `^crc\\.xml\\.gz › crc\\.xml: gzip data is corrupt: CRC32 of member ${member} \\(.+\\) is 0x[0-9a-f]{8}, expected 0x[0-9a-f]{8} from its trailer; refused$`,
+    ),
+  );
 }
 
 describe('gzip CRC32 check (stream level, fflate and node:zlib paths)', () => {
@@ -101,12 +106,18 @@ describe('gzip CRC32 check (stream level, fflate and node:zlib paths)', () => {
     const trailerCrc = Buffer.from(bad).readUInt32LE(bad.length - 8);
     const realCrc = Buffer.from(gz).readUInt32LE(gz.length - 8);
     const v = await both(bad);
-    expect((v.error as Error).message).toContain(`is 0x${realCrc.toString(16).padStart(8, '0')}, expected 0x${trailerCrc.toString(16).padStart(8, '0')}`);
+    expect((v.error as Error).message).toContain(
+      `is 0x${realCrc.toString(16).padStart(8, '0')}, expected 0x${trailerCrc.toString(16).padStart(8, '0')}`,
+    );
   });
 
   it('accepts a correct multi-member gzip whole (stored and compressed members)', async () => {
     const third = Math.floor(xml.length / 3);
-    const members = concat([stored(xml.slice(0, third)), new Uint8Array(gzipSync(enc(xml.slice(third, 2 * third)))), stored(xml.slice(2 * third))]);
+    const members = concat([
+      stored(xml.slice(0, third)),
+      new Uint8Array(gzipSync(enc(xml.slice(third, 2 * third)))),
+      stored(xml.slice(2 * third)),
+    ]);
     expect(await both(members)).toEqual({ text: xml, notes: [] });
   });
 
@@ -134,7 +145,10 @@ describe('gzip CRC32 check (stream level, fflate and node:zlib paths)', () => {
   it('keeps a first member whose trailer size is damaged, with the trailer note (the data checks out by its CRC32 or not at all)', async () => {
     const half = xml.length >> 1;
     const [a, b] = [stored(xml.slice(0, half)), stored(xml.slice(half))];
-    expect(await both(concat([flipped(a, -2), b]))).toEqual({ text: xml, notes: ['gzip trailer does not match the data (damaged or missing trailer); data kept'] });
+    expect(await both(concat([flipped(a, -2), b]))).toEqual({
+      text: xml,
+      notes: ['gzip trailer does not match the data (damaged or missing trailer); data kept'],
+    });
   });
 
   it('says so when a member cannot be checked because the next header is longer than the bytes kept (128 KiB)', async () => {
@@ -151,18 +165,30 @@ describe('gzip CRC32 check (stream level, fflate and node:zlib paths)', () => {
 
   it('keeps a member with a truncated trailer, with the existing note', async () => {
     for (const cut of [3, 5, 8]) {
-      expect(await both(gz.subarray(0, gz.length - cut))).toEqual({ text: xml, notes: ['gzip trailer does not match the data (damaged or missing trailer); data kept'] });
+      expect(await both(gz.subarray(0, gz.length - cut))).toEqual({
+        text: xml,
+        notes: ['gzip trailer does not match the data (damaged or missing trailer); data kept'],
+      });
     }
   });
 
   it('keeps a member whose trailer size is damaged, with the existing note', async () => {
-    expect(await both(flipped(gz, -2))).toEqual({ text: xml, notes: ['gzip trailer does not match the data (damaged or missing trailer); data kept'] });
+    expect(await both(flipped(gz, -2))).toEqual({
+      text: xml,
+      notes: ['gzip trailer does not match the data (damaged or missing trailer); data kept'],
+    });
   });
 
   it('keeps junk after an intact member, with a note (1-3 bytes, and longer)', async () => {
     expect(await both(concat([gz, enc('\r\n')]))).toEqual({ text: xml, notes: ['ignored 2 byte(s) of junk after the gzip member'] });
-    expect(await both(concat([gz, enc('--boundary--\r\n')]))).toEqual({ text: xml, notes: ['ignored data after the gzip member that is not another gzip member'] });
-    expect(await both(concat([gz, new Uint8Array(10)]))).toEqual({ text: xml, notes: ['ignored data after the gzip member that is not another gzip member'] });
+    expect(await both(concat([gz, enc('--boundary--\r\n')]))).toEqual({
+      text: xml,
+      notes: ['ignored data after the gzip member that is not another gzip member'],
+    });
+    expect(await both(concat([gz, new Uint8Array(10)]))).toEqual({
+      text: xml,
+      notes: ['ignored data after the gzip member that is not another gzip member'],
+    });
   });
 
   it('still refuses altered data followed by junk', async () => {
@@ -184,7 +210,10 @@ describe('gzip CRC32 check through the unpack entry points', () => {
     const r = await unpackBytes(alteredCount(stored(big)), 'big.xml.gz');
     expect(r.problems).toEqual([]);
     expect(r.payloads).toHaveLength(1);
-    const error = await readText(r.payloads[0]!).then(() => undefined, (e: unknown) => e);
+    const error = await readText(r.payloads[0]!).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(UnpackError);
     expect((error as UnpackError).code).toBe('corrupt');
     expect((error as UnpackError).message).toMatch(/^big\.xml\.gz › big\.xml: gzip data is corrupt: CRC32 of member 1 /);
@@ -209,7 +238,9 @@ describe('gzip CRC32 check through the unpack entry points', () => {
       await writeFile(join(dir, 'bad.xml.gz'), alteredCount(gz));
       const bad = await unpackFile(join(dir, 'bad.xml.gz'));
       expect(bad.payloads).toEqual([]);
-      expect(bad.problems.map((p) => [p.code, p.message])).toEqual([['corrupt', expect.stringMatching(/bad\.xml\.gz › bad\.xml: gzip data is corrupt: CRC32/)]]);
+      expect(bad.problems.map((p) => [p.code, p.message])).toEqual([
+        ['corrupt', expect.stringMatching(/bad\.xml\.gz › bad\.xml: gzip data is corrupt: CRC32/)],
+      ]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -242,6 +273,7 @@ describe('dmarcops ingest: an altered gzip is set aside as invalid, nothing stor
     expect(summary.reports).toEqual({ stored: 0, duplicate: 0, foreign: 0, invalid: 2 });
     expect(summary.records).toBe(0);
     expect(summary.invalid).toHaveLength(2);
-    for (const entry of summary.invalid) expect(entry.reason).toMatch(/gzip data is corrupt: CRC32 of member 1 .* expected 0x[0-9a-f]{8} from its trailer; refused/);
+    for (const entry of summary.invalid)
+      expect(entry.reason).toMatch(/gzip data is corrupt: CRC32 of member 1 .* expected 0x[0-9a-f]{8} from its trailer; refused/);
   });
 });

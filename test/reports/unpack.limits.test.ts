@@ -6,7 +6,20 @@ import { Gzip, inflateSync, zipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, UnpackError, unpackBytes, unpackFile } from '../../scripts/reports/unpack/index.ts';
 import type { UnpackResult } from '../../scripts/reports/unpack/index.ts';
-import { concat, enc, gzipBomb, mail, rawZip, readAll, readText, rejection, reportStart, reportXml, variedRecords, zeroDeflate } from '../fixtures/unpack/make.ts';
+import {
+  concat,
+  enc,
+  gzipBomb,
+  mail,
+  rawZip,
+  readAll,
+  readText,
+  rejection,
+  reportStart,
+  reportXml,
+  variedRecords,
+  zeroDeflate,
+} from '../fixtures/unpack/make.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -43,7 +56,9 @@ describe('gzip bombs', () => {
   });
 
   it('refuses a bomb by size when the ratio check is off (here one that starts like a report)', async () => {
-    const problem = only(await unpackBytes(gzipBomb(1 * GiB, reportStart()), 'x.xml.gz', { maxRatio: Infinity, maxPayloadBytes: 32 * MiB }));
+    const problem = only(
+      await unpackBytes(gzipBomb(1 * GiB, reportStart()), 'x.xml.gz', { maxRatio: Infinity, maxPayloadBytes: 32 * MiB }),
+    );
     expect(problem.code).toBe('limit-size');
     expect(problem.message).toMatch(/^x\.xml\.gz › x\.xml: gzip data grew past 32 MiB \(maxPayloadBytes\)/);
   });
@@ -132,7 +147,9 @@ describe('nesting and part limits', () => {
     const files = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`r${i}.xml`, enc(reportXml(`r${i}`))]));
     const r = await unpackBytes(zipSync(files), 'many.zip', { maxParts: 3 });
     expect(r.payloads.map((p) => p.name)).toEqual(['r0.xml', 'r1.xml', 'r2.xml']);
-    expect(r.problems).toEqual([expect.objectContaining({ code: 'limit-parts', message: expect.stringMatching(/more than 3 .*\(maxParts\)/) })]);
+    expect(r.problems).toEqual([
+      expect.objectContaining({ code: 'limit-parts', message: expect.stringMatching(/more than 3 .*\(maxParts\)/) }),
+    ]);
   });
 
   it('refuses an input larger than maxPayloadBytes outright', async () => {
@@ -180,7 +197,9 @@ describe('streaming from disk', () => {
       if (++chunks % 16 === 0) peak = Math.max(peak, process.memoryUsage().rss);
     }
     const seconds = (performance.now() - started) / 1000;
-    console.log(`streamed ${(total / 1e6).toFixed(1)} MB of XML in ${chunks} chunks (largest ${(largest / 1024).toFixed(0)} KiB) in ${seconds.toFixed(2)} s; RSS grew ${((peak - baseline) / MiB).toFixed(1)} MiB`);
+    console.log(
+      `streamed ${(total / 1e6).toFixed(1)} MB of XML in ${chunks} chunks (largest ${(largest / 1024).toFixed(0)} KiB) in ${seconds.toFixed(2)} s; RSS grew ${((peak - baseline) / MiB).toFixed(1)} MiB`,
+    );
     expect(total).toBe(xmlSize);
     expect(largest).toBeLessThanOrEqual(8 * 1024 * 1032); // one 8 KiB push at deflate's maximum ratio
     expect(peak - baseline).toBeLessThan(64 * MiB);

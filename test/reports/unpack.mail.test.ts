@@ -9,7 +9,13 @@ import type { MailboxMessage } from '../../scripts/reports/unpack/index.ts';
 import { arfReport, enc, gzipBomb, mail, readText, reportXml } from '../fixtures/unpack/make.ts';
 
 const xml = reportXml('r-1', 2);
-const headers = (subject: string, id: string) => ({ From: 'noreply-dmarc@receiver.example', To: 'rua@example.com', Subject: subject, 'Message-ID': `<${id}@receiver.example>`, Date: 'Thu, 1 Jan 2026 10:00:00 +0000' });
+const headers = (subject: string, id: string) => ({
+  From: 'noreply-dmarc@receiver.example',
+  To: 'rua@example.com',
+  Subject: subject,
+  'Message-ID': `<${id}@receiver.example>`,
+  Date: 'Thu, 1 Jan 2026 10:00:00 +0000',
+});
 const zipReport = zipSync({ 'google.com!example.com!1!2.xml': enc(xml) });
 const reportMail = (id: string) =>
   mail(headers(`Report domain: example.com Submitter: receiver.example Report-ID: ${id}`, id), [
@@ -27,7 +33,12 @@ describe('mail messages', () => {
     expect(r.kind).toBe('aggregate');
     const [p] = r.payloads;
     expect(p!.trail).toEqual(['msg.eml', 'attachment google.com!example.com!1!2.zip', 'google.com!example.com!1!2.xml']);
-    expect(p!.mail).toEqual({ subject: 'Report domain: example.com Submitter: receiver.example Report-ID: 42', messageId: '<42@receiver.example>', from: 'noreply-dmarc@receiver.example', date: '2026-01-01T10:00:00.000Z' });
+    expect(p!.mail).toEqual({
+      subject: 'Report domain: example.com Submitter: receiver.example Report-ID: 42',
+      messageId: '<42@receiver.example>',
+      from: 'noreply-dmarc@receiver.example',
+      date: '2026-01-01T10:00:00.000Z',
+    });
     expect(await readText(p!)).toBe(xml);
   });
 
@@ -45,7 +56,9 @@ describe('mail messages', () => {
   });
 
   it('reads a single-part message whose whole body is the gzip', async () => {
-    const bytes = mail(headers('Report', 'single'), [{ type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(enc(xml)), encoding: 'base64' }]);
+    const bytes = mail(headers('Report', 'single'), [
+      { type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(enc(xml)), encoding: 'base64' },
+    ]);
     const r = await unpackBytes(bytes, 'single.eml');
     expect(r.payloads.map((p) => p.trail)).toEqual([['single.eml', 'attachment r.xml.gz', 'r.xml']]);
   });
@@ -57,7 +70,9 @@ describe('mail messages', () => {
     ]);
     const r = await unpackBytes(forward, 'fwd.eml');
     expect(r.problems).toEqual([]);
-    expect(r.payloads.map((p) => p.trail)).toEqual([['fwd.eml', 'attached message', 'attachment google.com!example.com!1!2.zip', 'google.com!example.com!1!2.xml']]);
+    expect(r.payloads.map((p) => p.trail)).toEqual([
+      ['fwd.eml', 'attached message', 'attachment google.com!example.com!1!2.zip', 'google.com!example.com!1!2.xml'],
+    ]);
     expect(r.payloads[0]!.mail?.messageId).toBe('<inner@receiver.example>');
     expect(await readText(r.payloads[0]!)).toBe(xml);
   });
@@ -79,41 +94,82 @@ describe('mail messages', () => {
     const r = await unpackBytes(arfReport(reportMail('carried')), 'ruf.eml');
     expect(r.kind).toBe('failure');
     expect(r.payloads).toEqual([]); // the carried message holds a report, but failure reports are never unpacked
-    expect(r.problems).toEqual([{ code: 'not-a-report', trail: ['ruf.eml'], message: expect.stringMatching(/failure report \(ARF\).*personal data/) }]);
+    expect(r.problems).toEqual([
+      { code: 'not-a-report', trail: ['ruf.eml'], message: expect.stringMatching(/failure report \(ARF\).*personal data/) },
+    ]);
   });
 
   it('unpacks TLS-RPT (RFC 8460 §5.3) to a JSON payload of kind tls: from its mail, gzipped or not, and from a bare JSON file', async () => {
     const text = '{"organization-name":"receiver.example","date-range":{},"report-id":"1","policies":[]}';
     const json = enc(text);
-    const tlsMail = mail(headers('Report Domain: example.com Submitter: receiver.example', 'tls'), [
-      { type: 'text/plain', body: 'TLS report' },
-      { type: 'application/tlsrpt+gzip', filename: 'receiver.example!example.com!1!2.json.gz', body: gzipSync(json), encoding: 'base64' },
-    ], 'multipart/report; report-type=tlsrpt');
+    const tlsMail = mail(
+      headers('Report Domain: example.com Submitter: receiver.example', 'tls'),
+      [
+        { type: 'text/plain', body: 'TLS report' },
+        { type: 'application/tlsrpt+gzip', filename: 'receiver.example!example.com!1!2.json.gz', body: gzipSync(json), encoding: 'base64' },
+      ],
+      'multipart/report; report-type=tlsrpt',
+    );
     const a = await unpackBytes(tlsMail, 'tls.eml');
-    expect([a.kind, a.payloads.map((p) => [p.kind, p.trail]), a.problems]).toEqual(['tls', [['tls', ['tls.eml', 'attachment receiver.example!example.com!1!2.json.gz', 'receiver.example!example.com!1!2.json']]], []]);
+    expect([a.kind, a.payloads.map((p) => [p.kind, p.trail]), a.problems]).toEqual([
+      'tls',
+      [['tls', ['tls.eml', 'attachment receiver.example!example.com!1!2.json.gz', 'receiver.example!example.com!1!2.json']]],
+      [],
+    ]);
     expect(await readText(a.payloads[0]!)).toBe(text);
-    const plain = await unpackBytes(mail(headers('Report Domain: example.com', 'tls-json'), [{ type: 'application/tlsrpt+json', filename: 'r.json', body: json }], 'multipart/report; report-type=tlsrpt'), 'plain.eml');
+    const plain = await unpackBytes(
+      mail(
+        headers('Report Domain: example.com', 'tls-json'),
+        [{ type: 'application/tlsrpt+json', filename: 'r.json', body: json }],
+        'multipart/report; report-type=tlsrpt',
+      ),
+      'plain.eml',
+    );
     expect(plain.payloads.map((p) => p.kind)).toEqual(['tls']);
     const b = await unpackBytes(gzipSync(json), 'x.json.gz');
     expect([b.kind, b.payloads.map((p) => p.kind), await readText(b.payloads[0]!)]).toEqual(['tls', ['tls'], text]);
     // Aggregate and TLS reports side by side in one mail: one payload each, the mail counts as aggregate.
-    const both = await unpackBytes(mail(headers('Reports', 'both'), [
-      { type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(enc(xml)), encoding: 'base64' },
-      { type: 'application/tlsrpt+json', filename: 'r.json', body: json },
-    ]), 'both.eml');
+    const both = await unpackBytes(
+      mail(headers('Reports', 'both'), [
+        { type: 'application/gzip', filename: 'r.xml.gz', body: gzipSync(enc(xml)), encoding: 'base64' },
+        { type: 'application/tlsrpt+json', filename: 'r.json', body: json },
+      ]),
+      'both.eml',
+    );
     expect([both.kind, both.payloads.map((p) => p.kind)]).toEqual(['aggregate', ['aggregate', 'tls']]);
   });
 
   it('a TLS report mail without a report, and JSON that is no report, are problems with reasons', async () => {
-    const empty = await unpackBytes(mail(headers('Report Domain: example.com', 'tls-empty'), [{ type: 'text/plain', body: 'no report today' }], 'multipart/report; report-type=tlsrpt'), 'empty.eml');
-    expect([empty.kind, empty.payloads, empty.problems.map((p) => p.message)]).toEqual(['tls', [], [expect.stringMatching(/no TLS report \(RFC 8460\) in message/)]]);
+    const empty = await unpackBytes(
+      mail(
+        headers('Report Domain: example.com', 'tls-empty'),
+        [{ type: 'text/plain', body: 'no report today' }],
+        'multipart/report; report-type=tlsrpt',
+      ),
+      'empty.eml',
+    );
+    expect([empty.kind, empty.payloads, empty.problems.map((p) => p.message)]).toEqual([
+      'tls',
+      [],
+      [expect.stringMatching(/no TLS report \(RFC 8460\) in message/)],
+    ]);
     const other = await unpackBytes(enc('{"name": "not a report"}'), 'x.json');
-    expect([other.kind, other.problems.map((p) => p.message)]).toEqual(['other', ['x.json: is JSON that is neither a DMARC report nor a TLS report']]);
+    expect([other.kind, other.problems.map((p) => p.message)]).toEqual([
+      'other',
+      ['x.json: is JSON that is neither a DMARC report nor a TLS report'],
+    ]);
   });
 
   it('the limits apply to TLS reports: a gzip bomb in a TLS mail is refused while it streams', async () => {
     const bomb = gzipBomb(64 * 1024 * 1024, enc('{"organization-name":"x","policies":['));
-    const r = await unpackBytes(mail(headers('Report Domain: example.com', 'tls-bomb'), [{ type: 'application/tlsrpt+gzip', filename: 'r.json.gz', body: bomb, encoding: 'base64' }], 'multipart/report; report-type=tlsrpt'), 'bomb.eml');
+    const r = await unpackBytes(
+      mail(
+        headers('Report Domain: example.com', 'tls-bomb'),
+        [{ type: 'application/tlsrpt+gzip', filename: 'r.json.gz', body: bomb, encoding: 'base64' }],
+        'multipart/report; report-type=tlsrpt',
+      ),
+      'bomb.eml',
+    );
     expect([r.kind, r.payloads, r.problems.map((p) => p.code)]).toEqual(['tls', [], ['limit-ratio']]);
   });
 });
@@ -124,8 +180,14 @@ describe('mbox', () => {
   const attachedXml = xml.replace('<feedback>', '<feedback>\n<!--\nFrom now on, reports come daily\n-->');
   const messages = [
     reportMail('m1'),
-    mail(headers('Report 2', 'm2'), [{ type: 'text/plain', body: 'Summary' }, { type: 'text/xml', filename: 'm2.xml', body: attachedXml }]),
-    mail(headers('Report 3', 'm3'), [{ type: 'text/plain', body: '>From the archive' }, { type: 'application/gzip', filename: 'm3.xml.gz', body: gzipSync(enc(xml)), encoding: 'base64' }]),
+    mail(headers('Report 2', 'm2'), [
+      { type: 'text/plain', body: 'Summary' },
+      { type: 'text/xml', filename: 'm2.xml', body: attachedXml },
+    ]),
+    mail(headers('Report 3', 'm3'), [
+      { type: 'text/plain', body: '>From the archive' },
+      { type: 'application/gzip', filename: 'm3.xml.gz', body: gzipSync(enc(xml)), encoding: 'base64' },
+    ]),
   ];
   const quote = (m: Uint8Array) => new TextDecoder().decode(m).replace(/^(>*From )/gm, '>$1');
   const mbox = enc(messages.map((m) => `From MAILER-DAEMON Thu Jan  1 10:00:00 2026\n${quote(m).replace(/\r\n/g, '\n')}\n`).join('\n'));
@@ -133,7 +195,11 @@ describe('mbox', () => {
   it('splits an mbox into messages and unquotes >From lines', async () => {
     const r = await unpackBytes(mbox, 'inbox.mbox');
     expect(r.problems).toEqual([]);
-    expect(r.payloads.map((p) => p.trail.slice(0, 2))).toEqual([['inbox.mbox', 'message 1'], ['inbox.mbox', 'message 2'], ['inbox.mbox', 'message 3']]);
+    expect(r.payloads.map((p) => p.trail.slice(0, 2))).toEqual([
+      ['inbox.mbox', 'message 1'],
+      ['inbox.mbox', 'message 2'],
+      ['inbox.mbox', 'message 3'],
+    ]);
     const second = await readText(r.payloads[1]!);
     expect(second).toContain('\nFrom now on, reports come daily\n');
     expect(second).not.toContain('>From');
@@ -165,7 +231,8 @@ describe('mbox', () => {
 describe('Maildir', () => {
   it('reads new/ and cur/ and Maildir++ subfolders, never tmp/', async () => {
     const root = join(temp, 'Maildir');
-    for (const dir of ['new', 'cur', 'tmp', '.Reports/cur', '.Reports/new', '.Reports/tmp']) mkdirSync(join(root, dir), { recursive: true });
+    for (const dir of ['new', 'cur', 'tmp', '.Reports/cur', '.Reports/new', '.Reports/tmp'])
+      mkdirSync(join(root, dir), { recursive: true });
     writeFileSync(join(root, 'new', '1767261600.M1P1.host'), reportMail('new'));
     writeFileSync(join(root, 'cur', '1767261601.M2P1.host:2,S'), reportMail('cur'));
     writeFileSync(join(root, 'tmp', '1767261602.M3P1.host'), reportMail('tmp').subarray(0, 200)); // still being delivered
@@ -179,7 +246,11 @@ describe('Maildir', () => {
 
     const r = await unpackFile(root);
     expect(r.problems).toEqual([]);
-    expect(r.payloads.map((p) => p.mail?.messageId)).toEqual(['<new@receiver.example>', '<cur@receiver.example>', '<sub@receiver.example>']);
+    expect(r.payloads.map((p) => p.mail?.messageId)).toEqual([
+      '<new@receiver.example>',
+      '<cur@receiver.example>',
+      '<sub@receiver.example>',
+    ]);
   });
 
   it('reports an oversized message instead of reading it', async () => {

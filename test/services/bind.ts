@@ -67,7 +67,9 @@ const RNDC_KEY = 'rndc-test';
 function findExecutable(name: string, packageName: string): string {
   const found = locateExecutable(name);
   if (found !== undefined) return found;
-  throw new Error(`${name} not found (Debian package ${packageName}): the rfc2136 tests need a real BIND 9 server. Install it with: ${INSTALL_HINT}`);
+  throw new Error(
+    `${name} not found (Debian package ${packageName}): the rfc2136 tests need a real BIND 9 server. Install it with: ${INSTALL_HINT}`,
+  );
 }
 
 function newKey(name: string): TsigKeyText {
@@ -148,7 +150,10 @@ export async function startBind(): Promise<BindServer> {
     const confFile = join(dir, 'named.conf');
     const rndcConf = join(dir, 'rndc.conf');
     await writeFile(confFile, config(dir, port, controlPort, [key, readOnlyKey, rndcKey]));
-    await writeFile(rndcConf, `${keyClause(rndcKey)}options { default-key "${RNDC_KEY}"; default-server 127.0.0.1; default-port ${controlPort}; };\n`);
+    await writeFile(
+      rndcConf,
+      `${keyClause(rndcKey)}options { default-key "${RNDC_KEY}"; default-server 127.0.0.1; default-port ${controlPort}; };\n`,
+    );
     for (const path of [dir, zonesDir, confFile]) await giveAway(path);
 
     // -g: foreground, log to stderr; -n 1: one worker thread; -u: drop root after binding the ports.
@@ -169,7 +174,16 @@ export async function startBind(): Promise<BindServer> {
       await rm(dir, { recursive: true, force: true });
     };
 
-    const ready = await waitUntilReady(child, READY_TIMEOUT_MS, async () => (await dnsAnswers(port)) && (await rndcRun(['status']).then(() => true, () => false)));
+    const ready = await waitUntilReady(
+      child,
+      READY_TIMEOUT_MS,
+      async () =>
+        (await dnsAnswers(port)) &&
+        (await rndcRun(['status']).then(
+          () => true,
+          () => false,
+        )),
+    );
     if (ready) {
       return {
         host: '127.0.0.1',
@@ -202,7 +216,18 @@ export async function startBind(): Promise<BindServer> {
           }
         },
         async zoneRecords(name) {
-          const out = await run(dig, ['-k', keyFile, '+noall', '+answer', '+nocomments', '-p', String(port), '@127.0.0.1', 'AXFR', fqdn(name)]);
+          const out = await run(dig, [
+            '-k',
+            keyFile,
+            '+noall',
+            '+answer',
+            '+nocomments',
+            '-p',
+            String(port),
+            '@127.0.0.1',
+            'AXFR',
+            fqdn(name),
+          ]);
           const lines = out
             .split('\n')
             .map((line) => line.trim().replace(/\s+/g, ' '))

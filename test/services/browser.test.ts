@@ -20,7 +20,10 @@ beforeAll(async () => {
 <script type="module" src="/repo/app.js"></script></body></html>`,
   );
   await writeFile(join(dir, 'style.css'), 'body { font-family: sans-serif; background: #eef; } h1 { color: #335; }');
-  await writeFile(join(dir, 'app.js'), `document.getElementById('out').textContent = 'rendered by script'; console.error('deliberate'); setTimeout(() => { throw new Error('thrown later'); });`);
+  await writeFile(
+    join(dir, 'app.js'),
+    `document.getElementById('out').textContent = 'rendered by script'; console.error('deliberate'); setTimeout(() => { throw new Error('thrown later'); });`,
+  );
   server = await serveSite(dir, { base: '/repo/' });
   browser = await launchBrowser();
 });
@@ -44,7 +47,11 @@ describe('launchBrowser', () => {
     await page.screenshot({ path: file });
     expect((await stat(file)).size).toBeGreaterThan(1000);
     await expect.poll(() => errors.length).toBe(3);
-    expect([...errors].sort()).toEqual([`Failed to load resource: the server responded with a status of 404 (Not Found): ${server.url}missing.png`, 'deliberate', 'uncaught: thrown later']);
+    expect([...errors].sort()).toEqual([
+      `Failed to load resource: the server responded with a status of 404 (Not Found): ${server.url}missing.png`,
+      'deliberate',
+      'uncaught: thrown later',
+    ]);
     await page.close();
   });
 

@@ -20,7 +20,15 @@ export const DEFAULT_CHROMIUM_PATH = '/usr/bin/chromium';
  * No sandbox (CI runs as root), no GPU, and none of Chromium's own traffic (updates, sync, field
  * trials): this network refuses outside hosts, and the tests must not depend on them.
  */
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export interface TestBrowser {
   context: BrowserContext;

@@ -57,8 +57,6 @@ function findExecutable(name: string, installHint: string): string {
   throw new Error(`${name} not found: the IMAP tests need a real Dovecot server. Install it with: ${installHint}`);
 }
 
-
-
 /** Resolves true once the server sends an `* OK` greeting on the port, false on any failure. */
 function greets(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -72,8 +70,6 @@ function greets(port: number): Promise<boolean> {
     socket.once('data', (chunk) => done(chunk.toString('latin1').startsWith('* OK')));
   });
 }
-
-
 
 interface Layout {
   dir: string;
@@ -169,9 +165,21 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     await Promise.all(['run', 'state', 'log', 'mail'].map((sub) => mkdir(join(dir, sub))));
     if (process.getuid?.() === 0) await chown(join(dir, 'mail'), 65534, 65534); // nobody:nogroup; Dovecot refuses uid 0 for mail
     await run(openssl, [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
     ]);
     await writeFile(join(dir, 'users'), `${USER}:{PLAIN}${PASSWORD}::::::\n`, { mode: 0o644 });
   } catch (error) {
@@ -216,14 +224,7 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   throw lastError;
 }
 
-function server(
-  dir: string,
-  confFile: string,
-  doveadm: string,
-  port: number,
-  tlsPort: number,
-  stop: () => Promise<void>,
-): DovecotServer {
+function server(dir: string, confFile: string, doveadm: string, port: number, tlsPort: number, stop: () => Promise<void>): DovecotServer {
   const adm = (args: string[], input?: Uint8Array) => run(doveadm, ['-c', confFile, ...args], input);
   return {
     host: '127.0.0.1',

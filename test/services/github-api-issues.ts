@@ -50,7 +50,10 @@ interface Commit {
 
 export interface GitHubIssuesApi extends GitHubApiExtension {
   issues(repo: string): StoredIssue[];
-  seedIssue(repo: string, issue: Partial<Omit<StoredIssue, 'repo' | 'number'>> & { title: string; body: string; user: GitHubUser }): StoredIssue;
+  seedIssue(
+    repo: string,
+    issue: Partial<Omit<StoredIssue, 'repo' | 'number'>> & { title: string; body: string; user: GitHubUser },
+  ): StoredIssue;
   /** Commits `files` on `branch` (created from nothing when missing); returns the commit sha. */
   seedFiles(repo: string, branch: string, files: Record<string, string>, message?: string): string;
   branches(repo: string): string[];
@@ -87,7 +90,9 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
     return map;
   };
   const commit = (repo: string, branch: string, files: Map<string, string>, message: string, parent: string | null): string => {
-    const sha = sha1(`commit ${repo} ${branch} ${parent ?? ''} ${message} ${commits.size} ${[...files].map(([p, c]) => `${p}:${blobSha(c)}`).join(',')}`);
+    const sha = sha1(
+      `commit ${repo} ${branch} ${parent ?? ''} ${message} ${commits.size} ${[...files].map(([p, c]) => `${p}:${blobSha(c)}`).join(',')}`,
+    );
     commits.set(sha, { sha, parent, message, files });
     refsOf(repo).set(branch, sha);
     return sha;
@@ -112,7 +117,14 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
       title: issue.title,
       body: issue.body,
       user: issue.user,
-      labels: issue.labels.map((label, index) => ({ id: 100 + index, node_id: `LA_${label}`, name: label, color: 'ededed', default: false, description: null })),
+      labels: issue.labels.map((label, index) => ({
+        id: 100 + index,
+        node_id: `LA_${label}`,
+        name: label,
+        color: 'ededed',
+        default: false,
+        description: null,
+      })),
       assignees: [],
       locked: false,
       comments: 0,
@@ -120,7 +132,14 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
       updated_at: issue.updated_at,
       closed_at: issue.closed_at,
       author_association: issue.user.type === 'Bot' ? 'NONE' : 'MEMBER',
-      ...(issue.pull === undefined ? {} : { pull_request: { url: `${base}/repos/${issue.repo}/pulls/${issue.number}`, html_url: `https://github.test/${owner}/${name}/pull/${issue.number}` } }),
+      ...(issue.pull === undefined
+        ? {}
+        : {
+            pull_request: {
+              url: `${base}/repos/${issue.repo}/pulls/${issue.number}`,
+              html_url: `https://github.test/${owner}/${name}/pull/${issue.number}`,
+            },
+          }),
     };
   };
   const pullView = (base: string, pull: StoredIssue) => {
@@ -162,7 +181,11 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
     const { method, url } = request;
     const path = url.pathname;
     if (path === '/user' && method === 'GET') {
-      if (request.identity.user.type === 'Bot') request.reply(403, { message: 'Resource not accessible by integration', documentation_url: `${DOCS}/users/users#get-the-authenticated-user` });
+      if (request.identity.user.type === 'Bot')
+        request.reply(403, {
+          message: 'Resource not accessible by integration',
+          documentation_url: `${DOCS}/users/users#get-the-authenticated-user`,
+        });
       else request.reply(200, request.identity.user);
       return true;
     }
@@ -190,7 +213,10 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
     // Issues
     if (rest === '/issues' && method === 'GET') {
       const state = url.searchParams.get('state') ?? 'open';
-      const labels = (url.searchParams.get('labels') ?? '').split(',').map((l) => l.trim()).filter((l) => l !== '');
+      const labels = (url.searchParams.get('labels') ?? '')
+        .split(',')
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
       const creator = url.searchParams.get('creator');
       const list = issues
         .filter((i) => i.repo === repo && (state === 'all' || i.state === state))
@@ -204,15 +230,25 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
     if (rest === '/issues' && method === 'POST') {
       const body = (await request.body()) as { title?: unknown; body?: unknown; labels?: unknown };
       if (typeof body.title !== 'string' || body.title === '') {
-        request.reply(422, { message: 'Validation Failed', errors: [{ resource: 'Issue', code: 'missing_field', field: 'title' }], documentation_url: `${DOCS}/issues/issues#create-an-issue` });
+        request.reply(422, {
+          message: 'Validation Failed',
+          errors: [{ resource: 'Issue', code: 'missing_field', field: 'title' }],
+          documentation_url: `${DOCS}/issues/issues#create-an-issue`,
+        });
         return true;
       }
       if ([...body.title].length > 256) {
-        request.reply(422, { message: 'Validation Failed', errors: [{ resource: 'Issue', code: 'custom', field: 'title', message: 'title is too long (maximum is 256 characters)' }] });
+        request.reply(422, {
+          message: 'Validation Failed',
+          errors: [{ resource: 'Issue', code: 'custom', field: 'title', message: 'title is too long (maximum is 256 characters)' }],
+        });
         return true;
       }
       if (typeof body.body === 'string' && [...body.body].length > 65_536) {
-        request.reply(422, { message: 'Validation Failed', errors: [{ resource: 'Issue', code: 'custom', field: 'body', message: 'body is too long (maximum is 65536 characters)' }] });
+        request.reply(422, {
+          message: 'Validation Failed',
+          errors: [{ resource: 'Issue', code: 'custom', field: 'body', message: 'body is too long (maximum is 65536 characters)' }],
+        });
         return true;
       }
       const at = tick();
@@ -245,12 +281,22 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
         return true;
       }
       if (method === 'PATCH') {
-        const body = (await request.body()) as { title?: unknown; body?: unknown; state?: unknown; state_reason?: unknown; labels?: unknown };
+        const body = (await request.body()) as {
+          title?: unknown;
+          body?: unknown;
+          state?: unknown;
+          state_reason?: unknown;
+          labels?: unknown;
+        };
         if (body.state !== undefined && body.state !== 'open' && body.state !== 'closed') {
           request.reply(422, { message: 'Validation Failed', errors: [{ resource: 'Issue', code: 'invalid', field: 'state' }] });
           return true;
         }
-        if (body.state_reason !== undefined && body.state_reason !== null && !['completed', 'not_planned', 'reopened'].includes(String(body.state_reason))) {
+        if (
+          body.state_reason !== undefined &&
+          body.state_reason !== null &&
+          !['completed', 'not_planned', 'reopened'].includes(String(body.state_reason))
+        ) {
           request.reply(422, { message: 'Validation Failed', errors: [{ resource: 'Issue', code: 'invalid', field: 'state_reason' }] });
           return true;
         }
@@ -280,21 +326,32 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
       const branch = ref[1] ?? '';
       const sha = refsOf(repo).get(branch);
       if (sha === undefined) request.reply(404, { message: 'Not Found', documentation_url: `${DOCS}/git/refs#get-a-reference` });
-      else request.reply(200, { ref: `refs/heads/${branch}`, node_id: `REF_${branch}`, url: `${base}/repos/${repo}/git/refs/heads/${branch}`, object: { sha, type: 'commit', url: `${base}/repos/${repo}/git/commits/${sha}` } });
+      else
+        request.reply(200, {
+          ref: `refs/heads/${branch}`,
+          node_id: `REF_${branch}`,
+          url: `${base}/repos/${repo}/git/refs/heads/${branch}`,
+          object: { sha, type: 'commit', url: `${base}/repos/${repo}/git/commits/${sha}` },
+        });
       return true;
     }
     const refsPath = /^\/git\/refs\/heads\/(.+)$/.exec(rest);
     if (refsPath !== null && method === 'DELETE') {
       const branch = refsPath[1] ?? '';
-      if (!refsOf(repo).delete(branch)) request.reply(422, { message: 'Reference does not exist', documentation_url: `${DOCS}/git/refs#delete-a-reference` });
+      if (!refsOf(repo).delete(branch))
+        request.reply(422, { message: 'Reference does not exist', documentation_url: `${DOCS}/git/refs#delete-a-reference` });
       else request.reply(204, null);
       return true;
     }
     if (rest === '/git/refs' && method === 'POST') {
       const body = (await request.body()) as { ref?: unknown; sha?: unknown };
-      const name = typeof body.ref === 'string' && /^refs\/heads\/[A-Za-z0-9._/-]+$/.test(body.ref) ? body.ref.slice('refs/heads/'.length) : null;
+      const name =
+        typeof body.ref === 'string' && /^refs\/heads\/[A-Za-z0-9._/-]+$/.test(body.ref) ? body.ref.slice('refs/heads/'.length) : null;
       if (name === null || typeof body.sha !== 'string') {
-        request.reply(422, { message: 'Reference name must start with \'refs/\' and have at least two slashes.', documentation_url: `${DOCS}/git/refs#create-a-reference` });
+        request.reply(422, {
+          message: "Reference name must start with 'refs/' and have at least two slashes.",
+          documentation_url: `${DOCS}/git/refs#create-a-reference`,
+        });
         return true;
       }
       if (refsOf(repo).has(name)) {
@@ -306,7 +363,12 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
         return true;
       }
       refsOf(repo).set(name, body.sha);
-      request.reply(201, { ref: body.ref, node_id: `REF_${name}`, url: `${base}/repos/${repo}/git/refs/heads/${name}`, object: { sha: body.sha, type: 'commit', url: `${base}/repos/${repo}/git/commits/${body.sha}` } });
+      request.reply(201, {
+        ref: body.ref,
+        node_id: `REF_${name}`,
+        url: `${base}/repos/${repo}/git/refs/heads/${name}`,
+        object: { sha: body.sha, type: 'commit', url: `${base}/repos/${repo}/git/commits/${body.sha}` },
+      });
       return true;
     }
 
@@ -321,30 +383,53 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
           request.reply(404, { message: 'Not Found', documentation_url: `${DOCS}/repos/contents#get-repository-content` });
           return true;
         }
-        const encoded = Buffer.from(content, 'utf8').toString('base64').replace(/(.{60})/g, '$1\n');
+        const encoded = Buffer.from(content, 'utf8')
+          .toString('base64')
+          .replace(/(.{60})/g, '$1\n');
         const name = filePath.split('/').at(-1);
-        request.reply(200, { type: 'file', encoding: 'base64', size: Buffer.byteLength(content), name, path: filePath, content: `${encoded}\n`, sha: blobSha(content), url: `${base}/repos/${repo}/contents/${filePath}?ref=${branch}` });
+        request.reply(200, {
+          type: 'file',
+          encoding: 'base64',
+          size: Buffer.byteLength(content),
+          name,
+          path: filePath,
+          content: `${encoded}\n`,
+          sha: blobSha(content),
+          url: `${base}/repos/${repo}/contents/${filePath}?ref=${branch}`,
+        });
         return true;
       }
       if (method === 'PUT') {
         const body = (await request.body()) as { message?: unknown; content?: unknown; sha?: unknown; branch?: unknown };
         if (typeof body.message !== 'string' || typeof body.content !== 'string') {
-          request.reply(422, { message: 'Invalid request.\n\n"message" and "content" are required.', documentation_url: `${DOCS}/repos/contents#create-or-update-file-contents` });
+          request.reply(422, {
+            message: 'Invalid request.\n\n"message" and "content" are required.',
+            documentation_url: `${DOCS}/repos/contents#create-or-update-file-contents`,
+          });
           return true;
         }
         const branch = typeof body.branch === 'string' ? body.branch : defaultBranch;
         const parent = head(repo, branch);
         if (parent === undefined) {
-          request.reply(404, { message: `Branch ${branch} not found`, documentation_url: `${DOCS}/repos/contents#create-or-update-file-contents` });
+          request.reply(404, {
+            message: `Branch ${branch} not found`,
+            documentation_url: `${DOCS}/repos/contents#create-or-update-file-contents`,
+          });
           return true;
         }
         const existing = parent.files.get(filePath);
         if (existing !== undefined && body.sha === undefined) {
-          request.reply(422, { message: 'Invalid request.\n\n"sha" wasn\'t supplied.', documentation_url: `${DOCS}/repos/contents#create-or-update-file-contents` });
+          request.reply(422, {
+            message: 'Invalid request.\n\n"sha" wasn\'t supplied.',
+            documentation_url: `${DOCS}/repos/contents#create-or-update-file-contents`,
+          });
           return true;
         }
         if (existing !== undefined && body.sha !== blobSha(existing)) {
-          request.reply(409, { message: `${filePath} does not match ${String(body.sha)}`, documentation_url: `${DOCS}/repos/contents#create-or-update-file-contents` });
+          request.reply(409, {
+            message: `${filePath} does not match ${String(body.sha)}`,
+            documentation_url: `${DOCS}/repos/contents#create-or-update-file-contents`,
+          });
           return true;
         }
         const content = Buffer.from(body.content, 'base64').toString('utf8');
@@ -368,15 +453,27 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
       const headCommit = head(repo, headBranch);
       const baseSha = refsOf(repo).get(baseBranch);
       if (typeof body.title !== 'string' || headCommit === undefined || baseSha === undefined) {
-        request.reply(422, { message: 'Validation Failed', errors: [{ resource: 'PullRequest', code: 'invalid', field: headCommit === undefined ? 'head' : 'base' }], documentation_url: `${DOCS}/pulls/pulls#create-a-pull-request` });
+        request.reply(422, {
+          message: 'Validation Failed',
+          errors: [{ resource: 'PullRequest', code: 'invalid', field: headCommit === undefined ? 'head' : 'base' }],
+          documentation_url: `${DOCS}/pulls/pulls#create-a-pull-request`,
+        });
         return true;
       }
       if (headCommit.sha === baseSha) {
-        request.reply(422, { message: 'Validation Failed', errors: [{ resource: 'PullRequest', code: 'custom', message: `No commits between ${baseBranch} and ${headBranch}` }] });
+        request.reply(422, {
+          message: 'Validation Failed',
+          errors: [{ resource: 'PullRequest', code: 'custom', message: `No commits between ${baseBranch} and ${headBranch}` }],
+        });
         return true;
       }
       if (issues.some((i) => i.repo === repo && i.state === 'open' && i.pull?.head === headBranch)) {
-        request.reply(422, { message: 'Validation Failed', errors: [{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${repo.split('/')[0]}:${headBranch}.` }] });
+        request.reply(422, {
+          message: 'Validation Failed',
+          errors: [
+            { resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${repo.split('/')[0]}:${headBranch}.` },
+          ],
+        });
         return true;
       }
       const at = tick();
@@ -407,7 +504,17 @@ export function githubIssues(options: { defaultBranch?: string } = {}): GitHubIs
     pulls: (repo) => issues.filter((i) => i.repo === repo && i.pull !== undefined).map((i) => ({ ...i })),
     seedIssue(repo, fields) {
       const at = tick();
-      const issue: StoredIssue = { repo, number: nextNumber(repo), labels: [], state: 'open', state_reason: null, created_at: at, updated_at: at, closed_at: null, ...fields };
+      const issue: StoredIssue = {
+        repo,
+        number: nextNumber(repo),
+        labels: [],
+        state: 'open',
+        state_reason: null,
+        created_at: at,
+        updated_at: at,
+        closed_at: null,
+        ...fields,
+      };
       issues.push(issue);
       return { ...issue };
     },

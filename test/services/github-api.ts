@@ -105,7 +105,10 @@ export interface GitHubApi {
   comments(repo: string, issue: number): StoredComment[];
   seed(repo: string, issue: number, body: string, user?: GitHubUser): StoredComment;
   /** Opens a pull request (its number is the next free issue number unless given). */
-  openPullRequest(repo: string, pull: { head: { ref: string; sha: string }; base: { ref: string; sha: string }; title?: string; number?: number; user?: GitHubUser }): StoredPullRequest;
+  openPullRequest(
+    repo: string,
+    pull: { head: { ref: string; sha: string }; base: { ref: string; sha: string }; title?: string; number?: number; user?: GitHubUser },
+  ): StoredPullRequest;
   /** A push to the pull request's branch. */
   pushHead(repo: string, number: number, sha: string): void;
   /** Merges it: closed, merged now, with this merge commit (what the base branch now points at). */
@@ -176,12 +179,27 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
 
   const labelView = (repo: string, name: string) => {
     const id = [...name].reduce((hash, char) => (hash * 31 + char.charCodeAt(0)) % 1_000_000_007, 7);
-    return { id, node_id: `LA_${id}`, url: `${base()}/repos/${repo}/labels/${encodeURIComponent(name)}`, name, color: 'ededed', default: false, description: null };
+    return {
+      id,
+      node_id: `LA_${id}`,
+      url: `${base()}/repos/${repo}/labels/${encodeURIComponent(name)}`,
+      name,
+      color: 'ededed',
+      default: false,
+      description: null,
+    };
   };
   const userView = (user: GitHubUser) => ({ login: user.login, id: user.id, node_id: `U_${user.id}`, type: user.type, site_admin: false });
   const pullView = (pull: StoredPullRequest, single = false) => {
     const [owner, name] = pull.repo.split('/');
-    const repoView = { id: 1, name, full_name: pull.repo, owner: { login: owner, type: 'Organization' }, private: false, default_branch: 'main' };
+    const repoView = {
+      id: 1,
+      name,
+      full_name: pull.repo,
+      owner: { login: owner, type: 'Organization' },
+      private: false,
+      default_branch: 'main',
+    };
     const view: Record<string, unknown> = {
       url: `${base()}/repos/${pull.repo}/pulls/${pull.number}`,
       id: 9_000_000 + pull.number,
@@ -201,10 +219,21 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
       merge_commit_sha: pull.merge_commit_sha,
       draft: false,
       head: { label: `${owner}:${pull.head.ref}`, ref: pull.head.ref, sha: pull.head.sha, user: userView(pull.user), repo: repoView },
-      base: { label: `${owner}:${pull.base.ref}`, ref: pull.base.ref, sha: pull.base.sha, user: { login: owner, type: 'Organization' }, repo: repoView },
+      base: {
+        label: `${owner}:${pull.base.ref}`,
+        ref: pull.base.ref,
+        sha: pull.base.sha,
+        user: { login: owner, type: 'Organization' },
+        repo: repoView,
+      },
       author_association: 'MEMBER',
     };
-    if (single) Object.assign(view, { merged: pull.merged_at !== null, mergeable: pull.state === 'open' ? true : null, comments: comments.filter((comment) => comment.repo === pull.repo && comment.issue === pull.number).length });
+    if (single)
+      Object.assign(view, {
+        merged: pull.merged_at !== null,
+        mergeable: pull.state === 'open' ? true : null,
+        comments: comments.filter((comment) => comment.repo === pull.repo && comment.issue === pull.number).length,
+      });
     return view;
   };
   /** One page of `all` with GitHub's Link header. */
@@ -240,13 +269,26 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
 
     if (url.pathname === '/user' && method === 'GET') {
       // An installation token (what Actions' GITHUB_TOKEN is) has no user to show.
-      if (identity.user.type === 'Bot') return reply(403, { message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest/users/users#get-the-authenticated-user' });
+      if (identity.user.type === 'Bot')
+        return reply(403, {
+          message: 'Resource not accessible by integration',
+          documentation_url: 'https://docs.github.com/rest/users/users#get-the-authenticated-user',
+        });
       return reply(200, { ...userView(identity.user), name: identity.user.login });
     }
 
     // ---- extension endpoints (options.extensions) ----
     for (const extension of options.extensions ?? []) {
-      const request: GitHubApiRequest = { method, url, identity, base: base(), now, hasRepo: (repo) => repos.has(repo), body: () => readBody(req), reply };
+      const request: GitHubApiRequest = {
+        method,
+        url,
+        identity,
+        base: base(),
+        now,
+        hasRepo: (repo) => repos.has(repo),
+        body: () => readBody(req),
+        reply,
+      };
       if (await extension.handle(request)) return;
     }
     // ---- end of extension endpoints ----
@@ -262,14 +304,22 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
     const repo = `${match[1]}/${match[2]}`;
     if (!repos.has(repo)) return reply(404, { message: 'Not Found' });
     const writing = method !== 'GET';
-    if (writing && !identity.write) return reply(403, { message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest/issues/comments' });
+    if (writing && !identity.write)
+      return reply(403, {
+        message: 'Resource not accessible by integration',
+        documentation_url: 'https://docs.github.com/rest/issues/comments',
+      });
 
     if (commitPulls !== null && method === 'GET') {
       // GitHub: the merged pull request that brought the commit in, else open pull requests containing it.
       const sha = commitPulls[3] ?? '';
       const mergedIn = pulls.filter((pull) => pull.repo === repo && pull.merge_commit_sha === sha);
-      const found = mergedIn.length > 0 ? mergedIn : pulls.filter((pull) => pull.repo === repo && pull.state === 'open' && pull.head.sha === sha);
-      const { slice, headers } = page(url, found.map((pull) => pullView(pull)));
+      const found =
+        mergedIn.length > 0 ? mergedIn : pulls.filter((pull) => pull.repo === repo && pull.state === 'open' && pull.head.sha === sha);
+      const { slice, headers } = page(
+        url,
+        found.map((pull) => pullView(pull)),
+      );
       return reply(200, slice, headers);
     }
     if (pullList !== null && method === 'GET') {
@@ -277,14 +327,26 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
       const baseRef = url.searchParams.get('base');
       const sort = url.searchParams.get('sort') ?? 'created';
       const direction = url.searchParams.get('direction') ?? (sort === 'created' ? 'desc' : 'asc');
-      if (!['open', 'closed', 'all'].includes(state) || !['created', 'updated', 'popularity', 'long-running'].includes(sort) || !['asc', 'desc'].includes(direction)) {
-        return reply(422, { message: 'Validation Failed', documentation_url: 'https://docs.github.com/rest/pulls/pulls#list-pull-requests' });
+      if (
+        !['open', 'closed', 'all'].includes(state) ||
+        !['created', 'updated', 'popularity', 'long-running'].includes(sort) ||
+        !['asc', 'desc'].includes(direction)
+      ) {
+        return reply(422, {
+          message: 'Validation Failed',
+          documentation_url: 'https://docs.github.com/rest/pulls/pulls#list-pull-requests',
+        });
       }
       const key = sort === 'updated' ? 'updated_at' : 'created_at';
       const found = pulls
-        .filter((pull) => pull.repo === repo && (state === 'all' || pull.state === state) && (baseRef === null || pull.base.ref === baseRef))
+        .filter(
+          (pull) => pull.repo === repo && (state === 'all' || pull.state === state) && (baseRef === null || pull.base.ref === baseRef),
+        )
         .sort((a, b) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : a.number - b.number) * (direction === 'asc' ? 1 : -1));
-      const { slice, headers } = page(url, found.map((pull) => pullView(pull)));
+      const { slice, headers } = page(
+        url,
+        found.map((pull) => pullView(pull)),
+      );
       return reply(200, slice, headers);
     }
     if (pullSingle !== null && method === 'GET') {
@@ -295,21 +357,38 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
       const pull = pulls.find((entry) => entry.repo === repo && entry.number === Number(labels[3]));
       if (pull === undefined) return reply(404, { message: 'Not Found' });
       const name = labels[4] === undefined ? undefined : decodeURIComponent(labels[4]);
-      if (method === 'GET' && name === undefined) return reply(200, pull.labels.map((label) => labelView(repo, label)));
+      if (method === 'GET' && name === undefined)
+        return reply(
+          200,
+          pull.labels.map((label) => labelView(repo, label)),
+        );
       if (method === 'POST' && name === undefined) {
         const added = ((await readBody(req)) as { labels?: unknown }).labels;
         if (!Array.isArray(added) || added.length === 0 || !added.every((label) => typeof label === 'string' && label !== '')) {
-          return reply(422, { message: 'Invalid request.\n\nFor \'properties/labels\', nil is not an array.', documentation_url: 'https://docs.github.com/rest/issues/labels#add-labels-to-an-issue' });
+          return reply(422, {
+            message: "Invalid request.\n\nFor 'properties/labels', nil is not an array.",
+            documentation_url: 'https://docs.github.com/rest/issues/labels#add-labels-to-an-issue',
+          });
         }
         for (const label of added as string[]) if (!pull.labels.includes(label)) pull.labels.push(label);
         pull.updated_at = now();
-        return reply(200, pull.labels.map((label) => labelView(repo, label)));
+        return reply(
+          200,
+          pull.labels.map((label) => labelView(repo, label)),
+        );
       }
       if (method === 'DELETE' && name !== undefined) {
-        if (!pull.labels.includes(name)) return reply(404, { message: 'Label does not exist', documentation_url: 'https://docs.github.com/rest/issues/labels#remove-a-label-from-an-issue' });
+        if (!pull.labels.includes(name))
+          return reply(404, {
+            message: 'Label does not exist',
+            documentation_url: 'https://docs.github.com/rest/issues/labels#remove-a-label-from-an-issue',
+          });
         pull.labels = pull.labels.filter((label) => label !== name);
         pull.updated_at = now();
-        return reply(200, pull.labels.map((label) => labelView(repo, label)));
+        return reply(
+          200,
+          pull.labels.map((label) => labelView(repo, label)),
+        );
       }
       return reply(404, { message: 'Not Found' });
     }
@@ -358,12 +437,24 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
     userToken,
     requests,
     openPullRequest: (repo, pull) => {
-      const number = pull.number ?? Math.max(nextIssue, ...comments.filter((comment) => comment.repo === repo).map((comment) => comment.issue + 1));
+      const number =
+        pull.number ?? Math.max(nextIssue, ...comments.filter((comment) => comment.repo === repo).map((comment) => comment.issue + 1));
       nextIssue = Math.max(nextIssue, number + 1);
       const at = now();
       const stored: StoredPullRequest = {
-        number, repo, title: pull.title ?? `pull request ${number}`, user: pull.user ?? HUMAN, head: { ...pull.head }, base: { ...pull.base },
-        state: 'open', labels: [], merged_at: null, merge_commit_sha: null, created_at: at, updated_at: at, closed_at: null,
+        number,
+        repo,
+        title: pull.title ?? `pull request ${number}`,
+        user: pull.user ?? HUMAN,
+        head: { ...pull.head },
+        base: { ...pull.base },
+        state: 'open',
+        labels: [],
+        merged_at: null,
+        merge_commit_sha: null,
+        created_at: at,
+        updated_at: at,
+        closed_at: null,
       };
       pulls.push(stored);
       return { ...stored };
@@ -382,23 +473,30 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
       const pull = pulls.find((entry) => entry.repo === repo && entry.number === number);
       return pull === undefined ? undefined : { ...pull, labels: [...pull.labels] };
     },
-    comments: (repo, issue) => comments.filter((comment) => comment.repo === repo && comment.issue === issue).map((comment) => ({ ...comment })),
+    comments: (repo, issue) =>
+      comments.filter((comment) => comment.repo === repo && comment.issue === issue).map((comment) => ({ ...comment })),
     seed: (repo, issue, body, user = HUMAN) => store(repo, issue, body, user),
-    stop: () => new Promise<void>((resolve, reject) => {
-      server.close((error) => (error ? reject(error) : resolve()));
-      server.closeAllConnections(); // octokit's fetch keeps connections alive
-    }),
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections(); // octokit's fetch keeps connections alive
+      }),
   };
 }
 
 function validateBody(body: unknown): object | undefined {
   if (typeof body !== 'string' || body === '') {
-    return { message: 'Invalid request.\n\nFor \'properties/body\', nil is not a string.', documentation_url: 'https://docs.github.com/rest/issues/comments' };
+    return {
+      message: "Invalid request.\n\nFor 'properties/body', nil is not a string.",
+      documentation_url: 'https://docs.github.com/rest/issues/comments',
+    };
   }
   if ([...body].length > MAX_BODY) {
     return {
       message: 'Validation Failed',
-      errors: [{ resource: 'IssueComment', code: 'custom', field: 'body', message: `body is too long (maximum is ${MAX_BODY} characters)` }],
+      errors: [
+        { resource: 'IssueComment', code: 'custom', field: 'body', message: `body is too long (maximum is ${MAX_BODY} characters)` },
+      ],
       documentation_url: 'https://docs.github.com/rest/issues/comments#create-an-issue-comment',
     };
   }

@@ -11,12 +11,15 @@ const names = packages.map((entry) => entry.package);
 
 const hasDpkg = spawnSync('dpkg-query', ['--version'], { stdio: 'ignore' }).status === 0;
 if (!hasDpkg || !existsSync('/usr/bin/apt-get')) {
-  console.error('test:setup installs Debian/Ubuntu packages with apt-get, which this machine does not have. Install these (or your system\'s equivalents) yourself:');
+  console.error(
+    "test:setup installs Debian/Ubuntu packages with apt-get, which this machine does not have. Install these (or your system's equivalents) yourself:",
+  );
   for (const entry of packages) console.error(`  ${entry.package.padEnd(22)} ${entry.why}`);
   process.exit(1);
 }
 
-const installed = (name) => spawnSync('dpkg-query', ['-W', '-f=${Status}', name], { encoding: 'utf8' }).stdout?.includes('install ok installed') ?? false;
+const installed = (name) =>
+  spawnSync('dpkg-query', ['-W', '-f=${Status}', name], { encoding: 'utf8' }).stdout?.includes('install ok installed') ?? false;
 const missing = names.filter((name) => !installed(name));
 if (missing.length === 0) {
   console.log(`test:setup: all ${names.length} system packages the tests need are installed.`);
@@ -41,7 +44,9 @@ try {
     else run('sh', ['-c', `printf '#!/bin/sh\\nexit 101\\n' > ${policy} && chmod 755 ${policy}`]);
   }
   run('apt-get', ['update', '-qq']);
-  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
 } finally {
   if (ownPolicy) {
     if (root) rmSync(policy, { force: true });

@@ -11,7 +11,10 @@ const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/l
 const onPath = (command) => dirs.some((dir) => dir !== '' && existsSync(join(dir, command)));
 const hasDpkg = spawnSync('dpkg-query', ['--version'], { stdio: 'ignore' }).status === 0;
 const installed = (entry) => {
-  if (hasDpkg) return spawnSync('dpkg-query', ['-W', '-f=${Status}', entry.package], { encoding: 'utf8' }).stdout?.includes('install ok installed') ?? false;
+  if (hasDpkg)
+    return (
+      spawnSync('dpkg-query', ['-W', '-f=${Status}', entry.package], { encoding: 'utf8' }).stdout?.includes('install ok installed') ?? false
+    );
   return entry.command === undefined || onPath(entry.command);
 };
 
@@ -20,6 +23,10 @@ if (missing.length > 0) {
   console.error('npm test needs these system packages (the tests run real servers, not fakes):');
   for (const entry of missing) console.error(`  ${entry.package.padEnd(22)} ${entry.why}`);
   console.error('');
-  console.error(hasDpkg ? 'Install them with `npm run test:setup` (apt-get, with sudo), then run `npm test` again.' : 'Install them (or your system\'s equivalents), then run `npm test` again.');
+  console.error(
+    hasDpkg
+      ? 'Install them with `npm run test:setup` (apt-get, with sudo), then run `npm test` again.'
+      : "Install them (or your system's equivalents), then run `npm test` again.",
+  );
   process.exit(1);
 }

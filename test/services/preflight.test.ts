@@ -5,13 +5,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 
-const packages = JSON.parse(readFileSync('test/services/system-packages.json', 'utf8')) as { packages: { package: string; command?: string; why: string }[] };
+const packages = JSON.parse(readFileSync('test/services/system-packages.json', 'utf8')) as {
+  packages: { package: string; command?: string; why: string }[];
+};
 
 test('npm test names each missing system package and how to install it, before running anything', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'dmarcops-preflight-'));
   try {
     const list = join(dir, 'packages.json');
-    await writeFile(list, JSON.stringify({ packages: [...packages.packages, { package: 'dmarcops-no-such-package', command: 'dmarcops-no-such-command', why: 'a server nobody has' }] }));
+    await writeFile(
+      list,
+      JSON.stringify({
+        packages: [
+          ...packages.packages,
+          { package: 'dmarcops-no-such-package', command: 'dmarcops-no-such-command', why: 'a server nobody has' },
+        ],
+      }),
+    );
     const run = spawnSync(process.execPath, ['test/services/preflight.js', list], { encoding: 'utf8' });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('dmarcops-no-such-package');

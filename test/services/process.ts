@@ -49,7 +49,6 @@ export function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-
 /** SIGTERM the process group, give it `graceMs` to exit, then SIGKILL it and wait for the exit. */
 export async function stopGroup(child: ChildProcess, pid: number, graceMs: number): Promise<void> {
   killGroup(pid, 'SIGTERM');

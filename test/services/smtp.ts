@@ -60,7 +60,7 @@ controller.stop()
 function requirements(): { python: string; openssl: string } {
   const openssl = locateExecutable('openssl');
   if (!existsSync(PYTHON) || openssl === undefined) {
-    throw new Error('the mail tests need a real SMTP server: apt-get install python3-aiosmtpd openssl (Debian\'s /usr/bin/python3 runs it)');
+    throw new Error("the mail tests need a real SMTP server: apt-get install python3-aiosmtpd openssl (Debian's /usr/bin/python3 runs it)");
   }
   return { python: PYTHON, openssl };
 }
@@ -77,9 +77,21 @@ export async function startSmtp(): Promise<SmtpServer> {
   try {
     for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(maildir, sub), { recursive: true });
     await run(openssl, [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
     ]);
     await writeFile(join(dir, 'server.py'), SERVER);
   } catch (error) {
@@ -90,10 +102,14 @@ export async function startSmtp(): Promise<SmtpServer> {
   // A port picked free can be taken before the server binds it: retry with another.
   for (let attempt = 0; ; attempt++) {
     const [port = 0] = await freePorts(1);
-    const child = spawn(python, [join(dir, 'server.py'), '127.0.0.1', String(port), maildir, join(dir, 'cert.pem'), join(dir, 'key.pem'), USER, PASSWORD], {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      python,
+      [join(dir, 'server.py'), '127.0.0.1', String(port), maildir, join(dir, 'cert.pem'), join(dir, 'key.pem'), USER, PASSWORD],
+      {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     let ready = false;
     child.stdout?.on('data', (chunk: Buffer) => {

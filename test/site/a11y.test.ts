@@ -54,7 +54,10 @@ function describeViolations(violations: readonly AxeViolation[]): string {
     .map((v) => {
       const nodes = v.nodes
         .slice(0, 5)
-        .map((n) => `      ${JSON.stringify(n.target)} ${n.html.slice(0, 160)}\n        ${(n.failureSummary ?? '').replace(/\n/g, '\n        ')}`)
+        .map(
+          (n) =>
+            `      ${JSON.stringify(n.target)} ${n.html.slice(0, 160)}\n        ${(n.failureSummary ?? '').replace(/\n/g, '\n        ')}`,
+        )
         .join('\n');
       return `  [${v.impact}] ${v.id}: ${v.help} (${v.nodes.length} node${v.nodes.length === 1 ? '' : 's'}) ${v.helpUrl}\n${nodes}`;
     })
@@ -64,7 +67,11 @@ function describeViolations(violations: readonly AxeViolation[]): string {
 describe('axe-core: no serious or critical violations', () => {
   const types = ['overview', 'domain', 'summary', 'reports', 'month', 'report', 'about'] as const;
   // Phone width too: narrow layouts add scroll containers (wide charts and tables) that must stay keyboard-reachable.
-  for (const [scheme, viewport] of [['light', null], ['dark', null], ['light', { width: 390, height: 844 }]] as const) {
+  for (const [scheme, viewport] of [
+    ['light', null],
+    ['dark', null],
+    ['light', { width: 390, height: 844 }],
+  ] as const) {
     test(`every page type, ${scheme}${viewport ? `, ${viewport.width}×${viewport.height}` : ''}`, async () => {
       const page = await browser.context.newPage();
       const errors = collectConsoleErrors(page);
@@ -76,7 +83,8 @@ describe('axe-core: no serious or critical violations', () => {
         expect(await open(page, site.at(path)), path).toBe(200);
         // Expanded rows and the daily table are part of the page too.
         await page.evaluate(() => {
-          for (const button of document.querySelectorAll<HTMLButtonElement>('button[data-expand]')) if (button.getAttribute('aria-expanded') !== 'true') button.click();
+          for (const button of document.querySelectorAll<HTMLButtonElement>('button[data-expand]'))
+            if (button.getAttribute('aria-expanded') !== 'true') button.click();
           for (const details of document.querySelectorAll('details')) details.open = true;
         });
         const serious = (await axe(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');

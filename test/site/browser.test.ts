@@ -25,7 +25,9 @@ let ourDomains: string[];
 let lastDay: string;
 
 beforeAll(async () => {
-  ourDomains = (await readdir(REPO_DOMAINS)).filter((name) => /\.ya?ml$/.test(name) && !name.startsWith('_')).map((name) => name.replace(/\.ya?ml$/, ''));
+  ourDomains = (await readdir(REPO_DOMAINS))
+    .filter((name) => /\.ya?ml$/.test(name) && !name.startsWith('_'))
+    .map((name) => name.replace(/\.ya?ml$/, ''));
   // Addresses shown: the IP drill-down is tested here (the redacted one in redaction.test.ts).
   [site, browser] = await Promise.all([buildFixture({ base: BASE, label: 'browser', showAddresses: true }), launchBrowser()]);
   lastDay = (await truthBetween(null, null)).last;
@@ -115,7 +117,9 @@ async function columnValues(page: Page, table: string, column: string): Promise<
       const el = document.getElementById(table) as HTMLTableElement;
       const headers = [...el.querySelectorAll('thead th[data-col]')];
       const index = headers.findIndex((th) => (th as HTMLElement).dataset.col === column);
-      return [...el.querySelectorAll(':scope > tbody[data-row]')].map((body) => (body.querySelector('tr')?.children[index] as HTMLElement | undefined)?.dataset.v ?? '');
+      return [...el.querySelectorAll(':scope > tbody[data-row]')].map(
+        (body) => (body.querySelector('tr')?.children[index] as HTMLElement | undefined)?.dataset.v ?? '',
+      );
     },
     { table, column },
   );
@@ -196,7 +200,10 @@ describe('the dashboard under a repository base path', () => {
     const thirty = await presetTruth(30);
     expect(await kpi(page, 'messages')).toBe(count(thirty.messages));
     expect(await kpi(page, 'dmarcPass')).toBe(share(thirty.pass, thirty.messages));
-    for (const [preset, days] of [['7d', 7], ['90d', 90]] as const) {
+    for (const [preset, days] of [
+      ['7d', 7],
+      ['90d', 90],
+    ] as const) {
       await choosePreset(page, preset);
       const truth = await presetTruth(days);
       expect(truth.messages).toBeGreaterThan(0);
@@ -265,14 +272,20 @@ describe('the dashboard under a repository base path', () => {
       const sorted = [...values].sort(compare);
       const header = `#${table} th[data-col="${column}"]`;
       const wasActive = (await page.getAttribute(header, 'aria-sort')) !== null;
-      const firstDirection = wasActive ? ((await page.getAttribute(header, 'aria-sort')) === 'descending' ? 'ascending' : 'descending') : 'descending';
+      const firstDirection = wasActive
+        ? (await page.getAttribute(header, 'aria-sort')) === 'descending'
+          ? 'ascending'
+          : 'descending'
+        : 'descending';
       for (const direction of [firstDirection, firstDirection === 'descending' ? 'ascending' : 'descending']) {
         await page.click(`${header} button`);
         await page.waitForSelector(`${header}[aria-sort="${direction}"]`);
         expect(await page.locator(`#${table} th[aria-sort]`).count()).toBe(1);
         const now = await columnValues(page, table, column);
         expect(now[0], `${column} ${direction}`).toBe(direction === 'descending' ? sorted.at(-1) : sorted[0]);
-        expect(new URL(page.url()).searchParams.getAll('sort')).toEqual([`${table}:${column}:${direction === 'descending' ? 'desc' : 'asc'}`]);
+        expect(new URL(page.url()).searchParams.getAll('sort')).toEqual([
+          `${table}:${column}:${direction === 'descending' ? 'desc' : 'asc'}`,
+        ]);
       }
     }
     // The sort survives a reload (it is in the URL).
@@ -294,7 +307,8 @@ describe('the dashboard under a repository base path', () => {
     const visible = page.locator('#sources-table > tbody[data-row]:not([hidden])');
     await expect.poll(() => visible.count()).toBeLessThan(total);
     expect(await visible.count()).toBeGreaterThan(0);
-    for (const search of await visible.evaluateAll((els) => els.map((el) => el.getAttribute('data-search') ?? ''))) expect(search).toContain(target);
+    for (const search of await visible.evaluateAll((els) => els.map((el) => el.getAttribute('data-search') ?? '')))
+      expect(search).toContain(target);
     expect(new URL(page.url()).searchParams.get('q.sources-table')).toBe(target);
     // Nothing matches: the empty note shows.
     await page.fill('input[data-filter="sources-table"]', 'zz-no-such-source-zz');
@@ -308,7 +322,15 @@ describe('the dashboard under a repository base path', () => {
 
   test('every internal link and asset of every page type answers 200 under the base', async () => {
     const { page, errors } = await newPage();
-    const paths = [site.pages.overview, ...site.pages.domains, site.pages.summary, site.pages.reports, site.pages.month, site.pages.report, site.pages.about];
+    const paths = [
+      site.pages.overview,
+      ...site.pages.domains,
+      site.pages.summary,
+      site.pages.reports,
+      site.pages.month,
+      site.pages.report,
+      site.pages.about,
+    ];
     if (site.pages.monthPage2) paths.push(site.pages.monthPage2);
     const urls = new Set<string>();
     for (const path of paths) {
@@ -334,7 +356,10 @@ describe('the dashboard under a repository base path', () => {
     }
     expect(failures).toEqual([]);
     expect(list.length).toBeGreaterThan(20);
-    expect(list.some((url) => /\/_astro\/.+\.js$/.test(url)), 'a script asset was checked').toBe(true);
+    expect(
+      list.some((url) => /\/_astro\/.+\.js$/.test(url)),
+      'a script asset was checked',
+    ).toBe(true);
     // The 404 page logs its own status; nothing else may.
     expect(errors.filter((error) => !/status of 404/.test(error))).toEqual([]);
     await page.close();
@@ -342,7 +367,13 @@ describe('the dashboard under a repository base path', () => {
 
   test('summary, reports, month and report pages load without errors (screenshots)', async () => {
     const { page, errors } = await newPage();
-    for (const [name, path] of [['summary', site.pages.summary], ['reports', site.pages.reports], ['month', site.pages.month], ['report', site.pages.report], ['about', site.pages.about]] as const) {
+    for (const [name, path] of [
+      ['summary', site.pages.summary],
+      ['reports', site.pages.reports],
+      ['month', site.pages.month],
+      ['report', site.pages.report],
+      ['about', site.pages.about],
+    ] as const) {
       expect(await open(page, site.at(path)), path).toBe(200);
       expect(((await page.locator('main h1').first().textContent()) ?? '').trim(), `${path} has a title`).not.toBe('');
       await screenshot(page, name);
@@ -372,9 +403,15 @@ describe('the dashboard under a repository base path', () => {
   test('a phone viewport (390×844) has no horizontal overflow on the overview and a domain page', async () => {
     const { page, errors } = await newPage();
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const [name, path] of [['overview-phone', site.pages.overview], ['domain-phone', 'd/example.com/']] as const) {
+    for (const [name, path] of [
+      ['overview-phone', site.pages.overview],
+      ['domain-phone', 'd/example.com/'],
+    ] as const) {
       await open(page, site.at(path));
-      const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+      const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        innerWidth: window.innerWidth,
+      }));
       expect(scrollWidth, `${path}: page ${scrollWidth}px wide in a ${innerWidth}px viewport`).toBeLessThanOrEqual(innerWidth + 1);
       await screenshot(page, name);
     }

@@ -30,7 +30,8 @@ const FILES: Record<string, string | Buffer> = {
   'logo.svg': '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><rect width="1" height="1"/></svg>',
   'favicon.svg': '<svg xmlns="http://www.w3.org/2000/svg"/>',
   // A page that pulls in ~40 KiB (compressed) of random script: over a 30 KiB budget.
-  'heavy/index.html': '<!doctype html><script type="module" src="/repo/_astro/heavy.js"></script><script src="/repo/_astro/missing.js"></script><img src="/elsewhere.png">',
+  'heavy/index.html':
+    '<!doctype html><script type="module" src="/repo/_astro/heavy.js"></script><script src="/repo/_astro/missing.js"></script><img src="/elsewhere.png">',
   '_astro/heavy.js': `export const noise="${randomBytes(40_000).toString('base64')}";`,
 };
 
@@ -72,8 +73,13 @@ describe('checkBudget', () => {
     expect(heavy.bytes).toBe(total('heavy/index.html', '_astro/heavy.js'));
     expect(heavy.bytes).toBeGreaterThan(30 * 1024);
     expect(report.overBudget.map((page) => page.page)).toEqual(['heavy/index.html']);
-    expect(describeOverBudget(heavy, report.limitBytes)).toMatch(/^heavy\/index\.html is [\d.]+ KiB compressed, over the 30 KiB budget .*biggest assets: _astro\/heavy\.js [\d.]+ KiB/);
-    expect([...report.warnings].sort()).toEqual(['/elsewhere.png is outside the base /repo/: it would not load on the deployed site (heavy/index.html)', '_astro/missing.js is referenced but not in the site (heavy/index.html)']);
+    expect(describeOverBudget(heavy, report.limitBytes)).toMatch(
+      /^heavy\/index\.html is [\d.]+ KiB compressed, over the 30 KiB budget .*biggest assets: _astro\/heavy\.js [\d.]+ KiB/,
+    );
+    expect([...report.warnings].sort()).toEqual([
+      '/elsewhere.png is outside the base /repo/: it would not load on the deployed site (heavy/index.html)',
+      '_astro/missing.js is referenced but not in the site (heavy/index.html)',
+    ]);
     expect(report.files).toBe(Object.keys(FILES).length);
     expect(report.totalBytes).toBe(Object.values(FILES).reduce((sum, content) => sum + Buffer.byteLength(content), 0));
   });
@@ -81,7 +87,8 @@ describe('checkBudget', () => {
 
 describe('parsing', () => {
   test('minified and spaced import forms', () => {
-    const code = 'import a from "./a.js";import{b as c}from\'./b.js\';import*as d from"./d.js";import"./e.js";export{f}from"./f.js";export*as g from"./g.js";const h=()=>import("./h.js");x.import("./no.js");import.meta.url;';
+    const code =
+      'import a from "./a.js";import{b as c}from\'./b.js\';import*as d from"./d.js";import"./e.js";export{f}from"./f.js";export*as g from"./g.js";const h=()=>import("./h.js");x.import("./no.js");import.meta.url;';
     const found = scriptImports(code);
     expect(found.static).toEqual(['./a.js', './b.js', './d.js', './e.js', './f.js', './g.js']);
     expect(found.dynamic).toEqual(['./h.js']);
@@ -93,7 +100,9 @@ describe('parsing', () => {
   });
 
   test('link rels, unquoted attributes and entities', () => {
-    const refs = htmlReferences('<link rel="preload stylesheet" href="/a.css?v=1&amp;x=2"><link rel=icon href=/i.svg><link href="/b.css" rel="alternate stylesheet"><img src=/c.png>');
+    const refs = htmlReferences(
+      '<link rel="preload stylesheet" href="/a.css?v=1&amp;x=2"><link rel=icon href=/i.svg><link href="/b.css" rel="alternate stylesheet"><img src=/c.png>',
+    );
     expect(refs.eager).toEqual(['/a.css?v=1&x=2', '/b.css', '/c.png']);
   });
 

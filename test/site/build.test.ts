@@ -137,11 +137,31 @@ describe('buildSite (a throwaway Astro project)', () => {
     const html = await readFile(join(dir, 'dist', 'index.html'), 'utf8');
     expect(JSON.parse(/<pre id="settings">(.*?)<\/pre>/s.exec(html)![1]!.replaceAll('&quot;', '"')).DMARCOPS_SHOW_ADDRESSES).toBe('0');
     expect(result.budget.overBudget.map((page) => page.page)).toEqual(['heavy/index.html']);
-    expect(message).toMatch(/^1 page over the 20 KiB compressed budget:\n {2}heavy\/index\.html is [\d.]+ KiB compressed, over the 20 KiB budget \(HTML [\d.]+ (?:B|KiB)\)$/);
+    expect(message).toMatch(
+      /^1 page over the 20 KiB compressed budget:\n {2}heavy\/index\.html is [\d.]+ KiB compressed, over the 20 KiB budget \(HTML [\d.]+ (?:B|KiB)\)$/,
+    );
   });
 
   test('refuses an output folder that holds the project or the data', async () => {
-    await expect(buildSite({ root: join(dir, 'project'), dataDir: join(dir, 'reports'), domainsDir: join(dir, 'domains'), outDir: dir, quiet: true, env: {} })).rejects.toThrow(/refusing to build into .*: it holds the Astro project/);
-    await expect(buildSite({ root: join(dir, 'project'), dataDir: join(dir, 'dist', 'reports'), domainsDir: join(dir, 'domains'), outDir: join(dir, 'dist'), quiet: true, env: {} })).rejects.toThrow(/it holds the dataset/);
+    await expect(
+      buildSite({
+        root: join(dir, 'project'),
+        dataDir: join(dir, 'reports'),
+        domainsDir: join(dir, 'domains'),
+        outDir: dir,
+        quiet: true,
+        env: {},
+      }),
+    ).rejects.toThrow(/refusing to build into .*: it holds the Astro project/);
+    await expect(
+      buildSite({
+        root: join(dir, 'project'),
+        dataDir: join(dir, 'dist', 'reports'),
+        domainsDir: join(dir, 'domains'),
+        outDir: join(dir, 'dist'),
+        quiet: true,
+        env: {},
+      }),
+    ).rejects.toThrow(/it holds the dataset/);
   });
 });

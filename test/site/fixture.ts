@@ -83,19 +83,32 @@ export async function writeTlsHistory(inbox: string, options: { endDay: string; 
   for (let i = 0; i < options.days; i++) {
     const start = new Date(end - (options.days - 1 - i) * 86_400_000).toISOString().slice(0, 10);
     const range = { 'start-datetime': `${start}T00:00:00Z`, 'end-datetime': `${start}T23:59:59Z` };
-    const googleFailures = i % 9 === 4
-      ? [{ 'result-type': 'certificate-expired', 'sending-mta-ip': TLS_SENDING_IPS[0], 'receiving-mx-hostname': 'mx2.example.com', 'failed-session-count': 20 + (i % 7) }]
-      : [];
+    const googleFailures =
+      i % 9 === 4
+        ? [
+            {
+              'result-type': 'certificate-expired',
+              'sending-mta-ip': TLS_SENDING_IPS[0],
+              'receiving-mx-hostname': 'mx2.example.com',
+              'failed-session-count': 20 + (i % 7),
+            },
+          ]
+        : [];
     const google = {
       'organization-name': 'Google Inc.',
       'date-range': range,
       'contact-info': 'smtp-tls-reporting@google.com',
       'report-id': `${start}T00:00:00Z_example.com`,
-      policies: [{
-        policy: { 'policy-type': 'sts', 'policy-string': TLS_POLICY_NOW, 'policy-domain': 'example.com' },
-        summary: { 'total-successful-session-count': 1200 + ((i * 37) % 400), 'total-failure-session-count': googleFailures.reduce((sum, f) => sum + f['failed-session-count'], 0) },
-        ...(googleFailures.length > 0 ? { 'failure-details': googleFailures } : {}),
-      }],
+      policies: [
+        {
+          policy: { 'policy-type': 'sts', 'policy-string': TLS_POLICY_NOW, 'policy-domain': 'example.com' },
+          summary: {
+            'total-successful-session-count': 1200 + ((i * 37) % 400),
+            'total-failure-session-count': googleFailures.reduce((sum, f) => sum + f['failed-session-count'], 0),
+          },
+          ...(googleFailures.length > 0 ? { 'failure-details': googleFailures } : {}),
+        },
+      ],
     };
     const mismatch = i % 5 === 2 ? 3 + (i % 4) : 0;
     const microsoft = {
@@ -103,14 +116,30 @@ export async function writeTlsHistory(inbox: string, options: { endDay: string; 
       'date-range': range,
       'contact-info': 'tlsrpt-noreply@microsoft.com',
       'report-id': `${134175168000000000 + i}+example.com`,
-      policies: [{
-        policy: { 'policy-type': 'sts', 'policy-string': i < options.days / 2 ? TLS_POLICY_BEFORE : TLS_POLICY_NOW, 'policy-domain': 'example.com', 'mx-host': ['mx1.example.com', 'mx2.example.com'] },
-        summary: { 'total-successful-session-count': 300 + ((i * 13) % 90), 'total-failure-session-count': mismatch },
-        'failure-details': mismatch === 0 ? [] : [{
-          'result-type': 'certificate-host-mismatch', 'sending-mta-ip': TLS_SENDING_IPS[1], 'receiving-mx-hostname': 'mx1.example.com', 'receiving-ip': '203.0.113.25',
-          'failed-session-count': mismatch, 'additional-information': `the certificate names mail.example.net; seen from ${TLS_SENDING_IPS[2]}`,
-        }],
-      }],
+      policies: [
+        {
+          policy: {
+            'policy-type': 'sts',
+            'policy-string': i < options.days / 2 ? TLS_POLICY_BEFORE : TLS_POLICY_NOW,
+            'policy-domain': 'example.com',
+            'mx-host': ['mx1.example.com', 'mx2.example.com'],
+          },
+          summary: { 'total-successful-session-count': 300 + ((i * 13) % 90), 'total-failure-session-count': mismatch },
+          'failure-details':
+            mismatch === 0
+              ? []
+              : [
+                  {
+                    'result-type': 'certificate-host-mismatch',
+                    'sending-mta-ip': TLS_SENDING_IPS[1],
+                    'receiving-mx-hostname': 'mx1.example.com',
+                    'receiving-ip': '203.0.113.25',
+                    'failed-session-count': mismatch,
+                    'additional-information': `the certificate names mail.example.net; seen from ${TLS_SENDING_IPS[2]}`,
+                  },
+                ],
+        },
+      ],
     };
     await writeFile(join(inbox, `google.com!example.com!${start}.json`), JSON.stringify(google));
     await writeFile(join(inbox, `microsoft.com!example.com!${start}.json`), JSON.stringify(microsoft));
@@ -121,9 +150,17 @@ export async function writeTlsHistory(inbox: string, options: { endDay: string; 
         'date-range': range,
         'contact-info': 'mailto:tlsrpt@small-mail.example',
         'report-id': `small-${start}`,
-        policies: [i < 7
-          ? { policy: { 'policy-type': 'no-policy-found', 'policy-domain': 'example.com' }, summary: { 'total-successful-session-count': 12, 'total-failure-session-count': 0 } }
-          : { policy: { 'policy-type': 'sts', 'policy-string': TLS_POLICY_NOW, 'policy-domain': 'example.com' }, summary: { 'total-successful-session-count': 14 + (i % 5), 'total-failure-session-count': 0 } }],
+        policies: [
+          i < 7
+            ? {
+                policy: { 'policy-type': 'no-policy-found', 'policy-domain': 'example.com' },
+                summary: { 'total-successful-session-count': 12, 'total-failure-session-count': 0 },
+              }
+            : {
+                policy: { 'policy-type': 'sts', 'policy-string': TLS_POLICY_NOW, 'policy-domain': 'example.com' },
+                summary: { 'total-successful-session-count': 14 + (i % 5), 'total-failure-session-count': 0 },
+              },
+        ],
       };
       await writeFile(join(inbox, `small-mail.example!example.com!${start}.json`), JSON.stringify(small));
       written++;
@@ -219,7 +256,16 @@ export async function buildFixture(options: FixtureOptions = {}): Promise<SiteFi
     const ingest = JSON.parse(output.text()) as IngestSummary;
     await options.afterIngest?.({ dataDir, domainsDir });
 
-    const build = await buildSite({ dataDir, domainsDir, outDir, base, quiet: true, visibility: 'public', env: {}, ...(options.showAddresses ? { showAddresses: true } : {}) });
+    const build = await buildSite({
+      dataDir,
+      domainsDir,
+      outDir,
+      base,
+      quiet: true,
+      visibility: 'public',
+      env: {},
+      ...(options.showAddresses ? { showAddresses: true } : {}),
+    });
     const server = await serveSite(outDir, { base, port: 0 });
     closeServer = () => server.close();
     const url = server.url.endsWith('/') ? server.url : `${server.url}/`;
@@ -251,7 +297,10 @@ export async function pagePaths(outDir: string): Promise<PagePaths> {
       .sort();
   const domains = await folders(join(outDir, 'd'));
   const reportFolders = await folders(join(outDir, 'reports'));
-  const months = reportFolders.filter((name) => /^\d{4}-\d{2}$/.test(name)).sort().reverse();
+  const months = reportFolders
+    .filter((name) => /^\d{4}-\d{2}$/.test(name))
+    .sort()
+    .reverse();
   const reportKeys = await folders(join(outDir, 'reports', 'r'));
   let monthPage2: string | null = null;
   for (const month of months) {
@@ -311,7 +360,8 @@ export async function referencedUrls(page: Page): Promise<string[]> {
     for (const el of document.querySelectorAll<HTMLLinkElement>('link[href]')) out.push(el.href);
     for (const el of document.querySelectorAll<HTMLScriptElement>('script[src]')) out.push(el.src);
     for (const el of document.querySelectorAll<HTMLImageElement>('img[src]')) out.push(el.src);
-    for (const el of document.querySelectorAll<HTMLElement>('[data-ips-url]')) out.push(new URL(el.dataset.ipsUrl ?? '', location.href).href);
+    for (const el of document.querySelectorAll<HTMLElement>('[data-ips-url]'))
+      out.push(new URL(el.dataset.ipsUrl ?? '', location.href).href);
     return out;
   });
   const origin = new URL(page.url()).origin;

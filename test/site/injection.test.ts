@@ -35,7 +35,14 @@ const REPORT_ID = `${IMG} ${LINK}`;
 
 function hostileReport(): string {
   const begin = Date.parse(`${END_DAY}T00:00:00Z`) / 1000;
-  const record = (ip: string, count: number, headerFrom: string, envelopeFrom: string, dkim: { domain: string; selector: string }, spf: string) =>
+  const record = (
+    ip: string,
+    count: number,
+    headerFrom: string,
+    envelopeFrom: string,
+    dkim: { domain: string; selector: string },
+    spf: string,
+  ) =>
     `  <record>
     <row><source_ip>${ip}</source_ip><count>${count}</count>
       <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>
@@ -72,19 +79,28 @@ function hostileTlsReport(): string {
     'date-range': { 'start-datetime': `${day}T00:00:00Z`, 'end-datetime': `${day}T23:59:59Z` },
     'contact-info': LINK,
     'report-id': `${IMG} tls`,
-    policies: [{
-      policy: { 'policy-type': 'sts', 'policy-string': ['version: STSv1', `mode: ${IMG}`, `mx: ${SCRIPT}`, 'max_age: 86400'], 'policy-domain': 'example.com', 'mx-host': [LINK] },
-      summary: { 'total-successful-session-count': 900, 'total-failure-session-count': 9 },
-      'failure-details': [{
-        'result-type': IMG,
-        'sending-mta-ip': '93.184.216.40',
-        'receiving-mx-hostname': SCRIPT,
-        'receiving-mx-helo': BOLD,
-        'failed-session-count': 9,
-        'additional-information': TLS_INFO,
-        'failure-reason-code': LINK,
-      }],
-    }],
+    policies: [
+      {
+        policy: {
+          'policy-type': 'sts',
+          'policy-string': ['version: STSv1', `mode: ${IMG}`, `mx: ${SCRIPT}`, 'max_age: 86400'],
+          'policy-domain': 'example.com',
+          'mx-host': [LINK],
+        },
+        summary: { 'total-successful-session-count': 900, 'total-failure-session-count': 9 },
+        'failure-details': [
+          {
+            'result-type': IMG,
+            'sending-mta-ip': '93.184.216.40',
+            'receiving-mx-hostname': SCRIPT,
+            'receiving-mx-helo': BOLD,
+            'failed-session-count': 9,
+            'additional-information': TLS_INFO,
+            'failure-reason-code': LINK,
+          },
+        ],
+      },
+    ],
   });
 }
 
@@ -129,11 +145,14 @@ async function assertInert(page: Page, where: string): Promise<void> {
   const state = await page.evaluate(() => ({
     pwned: (window as unknown as { __pwned?: unknown }).__pwned,
     alerted: (window as unknown as { __alerted?: unknown }).__alerted,
-    executableScripts: [...document.scripts].filter((s) => !s.type || /javascript|module/i.test(s.type)).filter((s) => (s.textContent ?? '').includes('__pwned')).length,
+    executableScripts: [...document.scripts]
+      .filter((s) => !s.type || /javascript|module/i.test(s.type))
+      .filter((s) => (s.textContent ?? '').includes('__pwned')).length,
     dataIslands: [...document.querySelectorAll('script[type="application/json"]')].map((s) => s.textContent ?? ''),
     onerror: document.querySelectorAll('[onerror]').length,
     imgX: document.querySelectorAll('img[src="x"]').length,
-    boldElements: [...document.querySelectorAll('strong, b, em, i')].filter((el) => /^\*?bold\*?$/i.test((el.textContent ?? '').trim())).length,
+    boldElements: [...document.querySelectorAll('strong, b, em, i')].filter((el) => /^\*?bold\*?$/i.test((el.textContent ?? '').trim()))
+      .length,
     javascriptLinks: [...document.querySelectorAll('a[href]')].filter((a) => /^\s*javascript:/i.test(a.getAttribute('href') ?? '')).length,
   }));
   expect(state.pwned, `${where}: window.__pwned`).toBeUndefined();
@@ -178,7 +197,16 @@ describe('hostile report contents', () => {
 
   test('every page type is inert in Chromium', async () => {
     const { page, errors } = await newPage();
-    const paths = [site.pages.overview, 'd/example.com/', site.pages.summary, site.pages.reports, site.pages.month, reportPath, site.pages.about, site.pages.notFound];
+    const paths = [
+      site.pages.overview,
+      'd/example.com/',
+      site.pages.summary,
+      site.pages.reports,
+      site.pages.month,
+      reportPath,
+      site.pages.about,
+      site.pages.notFound,
+    ];
     for (const path of paths) {
       await open(page, site.at(path));
       await assertInert(page, path);

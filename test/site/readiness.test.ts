@@ -13,7 +13,18 @@ import {
 import type { ReadinessInput, ReadinessSource, ReporterShare } from '../../scripts/site/readiness.ts';
 
 function source(overrides: Partial<ReadinessSource>): ReadinessSource {
-  return { label: 'x', declaredSender: null, service: false, messages: 0, compliant: 0, authorisedFailing: 0, unauthorised: 0, unauthorisedAuthenticated: 0, hint: null, ...overrides };
+  return {
+    label: 'x',
+    declaredSender: null,
+    service: false,
+    messages: 0,
+    compliant: 0,
+    authorisedFailing: 0,
+    unauthorised: 0,
+    unauthorisedAuthenticated: 0,
+    hint: null,
+    ...overrides,
+  };
 }
 
 const google = source({ label: 'Google Workspace', declaredSender: 'Google Workspace', messages: 10_000, compliant: 10_000 });
@@ -60,12 +71,21 @@ describe('assessReadiness', () => {
   });
 
   test('enforced with a failing declared sender: its mail is being rejected, fix it', () => {
-    const mailer = source({ label: 'Mailer', declaredSender: 'Mailer', messages: 1000, compliant: 900, authorisedFailing: 100, hint: 'sign with d=example.com' });
-    const verdict = assessReadiness(input({
-      policy: { p: 'reject', testing: false, parked: false },
-      window: { days: 30, compliant: 10_900, forwarded: 0, authorisedFailing: 100, unauthorised: 0 },
-      sources: [google, mailer],
-    }));
+    const mailer = source({
+      label: 'Mailer',
+      declaredSender: 'Mailer',
+      messages: 1000,
+      compliant: 900,
+      authorisedFailing: 100,
+      hint: 'sign with d=example.com',
+    });
+    const verdict = assessReadiness(
+      input({
+        policy: { p: 'reject', testing: false, parked: false },
+        window: { days: 30, compliant: 10_900, forwarded: 0, authorisedFailing: 100, unauthorised: 0 },
+        sources: [google, mailer],
+      }),
+    );
     expect(verdict.verdict).toBe('enforced');
     expect(verdict.summary).toMatch(/100 messages .* rejected/);
     expect(verdict.reasons[0]).toMatch(/^Mailer: 90% of its 1,000 messages pass/);
@@ -73,8 +93,17 @@ describe('assessReadiness', () => {
   });
 
   test('a declared sender under 98% pass makes the domain not ready, even when its volume is small', () => {
-    const small = source({ label: 'CRM', declaredSender: 'CRM', messages: 100, compliant: 97, authorisedFailing: 3, hint: 'use a Return-Path under example.com' });
-    const verdict = assessReadiness(input({ window: { days: 30, compliant: 10_097, forwarded: 0, authorisedFailing: 3, unauthorised: 0 }, sources: [google, small] }));
+    const small = source({
+      label: 'CRM',
+      declaredSender: 'CRM',
+      messages: 100,
+      compliant: 97,
+      authorisedFailing: 3,
+      hint: 'use a Return-Path under example.com',
+    });
+    const verdict = assessReadiness(
+      input({ window: { days: 30, compliant: 10_097, forwarded: 0, authorisedFailing: 3, unauthorised: 0 }, sources: [google, small] }),
+    );
     expect(verdict.verdict).toBe('not-ready');
     expect(verdict.summary).toBe('Not ready: CRM fails DMARC');
     expect(verdict.nextStep).toBe('fix CRM: use a Return-Path under example.com');
@@ -82,14 +111,18 @@ describe('assessReadiness', () => {
 
   test('a declared sender at 98% pass is fine', () => {
     const edge = source({ label: 'CRM', declaredSender: 'CRM', messages: 100, compliant: 98, authorisedFailing: 2 });
-    const verdict = assessReadiness(input({ window: { days: 30, compliant: 10_098, forwarded: 0, authorisedFailing: 2, unauthorised: 0 }, sources: [google, edge] }));
+    const verdict = assessReadiness(
+      input({ window: { days: 30, compliant: 10_098, forwarded: 0, authorisedFailing: 2, unauthorised: 0 }, sources: [google, edge] }),
+    );
     expect(verdict.verdict).not.toBe('not-ready');
   });
 
   test('authorised-failing at 1% of the volume is not ready, and every failing sender is named, worst first', () => {
     const a = source({ label: 'A', declaredSender: 'A', messages: 60, compliant: 0, authorisedFailing: 60 });
     const b = source({ label: 'B', declaredSender: 'B', messages: 50, compliant: 10, authorisedFailing: 40 });
-    const verdict = assessReadiness(input({ window: { days: 30, compliant: 9_900, forwarded: 0, authorisedFailing: 100, unauthorised: 0 }, sources: [b, a] }));
+    const verdict = assessReadiness(
+      input({ window: { days: 30, compliant: 9_900, forwarded: 0, authorisedFailing: 100, unauthorised: 0 }, sources: [b, a] }),
+    );
     expect(verdict.verdict).toBe('not-ready');
     expect(verdict.summary).toBe('Not ready: A, B fail DMARC');
     expect(verdict.reasons.some((r) => /1% of all mail comes from declared senders/.test(r))).toBe(true);
@@ -99,7 +132,9 @@ describe('assessReadiness', () => {
 
   test('a named service sending 1% authenticated but undeclared: declare it or stop it', () => {
     const sendgrid = source({ label: 'SendGrid', service: true, messages: 200, unauthorised: 200, unauthorisedAuthenticated: 200 });
-    const verdict = assessReadiness(input({ window: { days: 30, compliant: 9_800, forwarded: 0, authorisedFailing: 0, unauthorised: 200 }, sources: [google, sendgrid] }));
+    const verdict = assessReadiness(
+      input({ window: { days: 30, compliant: 9_800, forwarded: 0, authorisedFailing: 0, unauthorised: 200 }, sources: [google, sendgrid] }),
+    );
     expect(verdict.verdict).toBe('not-ready');
     expect(verdict.summary).toMatch(/SendGrid sends as example\.com without being declared/);
     expect(verdict.nextStep).toBe('declare SendGrid under `senders:` in domains/example.com.yaml if it sends for you, or stop it');
@@ -107,13 +142,17 @@ describe('assessReadiness', () => {
 
   test('spoofing from a service (nothing authenticated) does not hold the domain back', () => {
     const spoof = source({ label: 'SendGrid', service: true, messages: 2000, unauthorised: 2000, unauthorisedAuthenticated: 0 });
-    const verdict = assessReadiness(input({ window: { days: 30, compliant: 8_000, forwarded: 0, authorisedFailing: 0, unauthorised: 2000 }, sources: [google, spoof] }));
+    const verdict = assessReadiness(
+      input({ window: { days: 30, compliant: 8_000, forwarded: 0, authorisedFailing: 0, unauthorised: 2000 }, sources: [google, spoof] }),
+    );
     expect(verdict.verdict).toBe('ready-reject');
     expect(verdict.reasons.some((r) => /unauthorised .* enforcement is what stops it/.test(r))).toBe(true);
   });
 
   test(`fewer than ${MIN_DAYS} days of reports: keep watching`, () => {
-    const verdict = assessReadiness(input({ daysOfData: 5, window: { days: 30, compliant: 1000, forwarded: 0, authorisedFailing: 0, unauthorised: 0 } }));
+    const verdict = assessReadiness(
+      input({ daysOfData: 5, window: { days: 30, compliant: 1000, forwarded: 0, authorisedFailing: 0, unauthorised: 0 } }),
+    );
     expect(verdict.verdict).toBe('not-ready');
     expect(verdict.summary).toBe(`Watching: 5 of ${MIN_DAYS} days of reports`);
     expect(verdict.nextStep).toBe(`keep \`policy: none\` for ${MIN_DAYS - 5} more days`);
@@ -121,14 +160,23 @@ describe('assessReadiness', () => {
   });
 
   test('the ramp: none → quarantine (testing) → quarantine → reject, one file edit at a time', () => {
-    const step = (p: string, testing: boolean, daysOfData = 20) => assessReadiness(input({ policy: { p, testing, parked: false }, daysOfData }));
-    expect(step('none', false)).toMatchObject({ verdict: 'ready-quarantine', nextStep: '`policy: none` → `policy: quarantine` with `testing: true`' });
+    const step = (p: string, testing: boolean, daysOfData = 20) =>
+      assessReadiness(input({ policy: { p, testing, parked: false }, daysOfData }));
+    expect(step('none', false)).toMatchObject({
+      verdict: 'ready-quarantine',
+      nextStep: '`policy: none` → `policy: quarantine` with `testing: true`',
+    });
     expect(step('none', false, LONG_WATCH_DAYS)).toMatchObject({ verdict: 'ready-reject' });
     expect(step('none', false, LONG_WATCH_DAYS).nextStep).toMatch(/^`policy: none` → `policy: reject` with `testing: true`/);
     expect(step('quarantine', true)).toMatchObject({ verdict: 'ready-quarantine', nextStep: '`testing: true` → `testing: false`' });
     expect(step('quarantine', false)).toMatchObject({ verdict: 'ready-reject', nextStep: '`policy: quarantine` → `policy: reject`' });
     expect(step('reject', true)).toMatchObject({ verdict: 'ready-reject', nextStep: '`testing: true` → `testing: false`' });
-    for (const [p, testing] of [['none', false], ['quarantine', true], ['quarantine', false], ['reject', true]] as const) {
+    for (const [p, testing] of [
+      ['none', false],
+      ['quarantine', true],
+      ['quarantine', false],
+      ['reject', true],
+    ] as const) {
       expect(step(p, testing).nextStep ?? '').not.toMatch(/pct|percent/);
     }
   });
@@ -141,7 +189,14 @@ describe('assessReadiness', () => {
 
 /** A new reporter's part of the sums: the same shape as the whole, added into `input` by the caller. */
 function share(org: string, overrides: Partial<ReporterShare> = {}): ReporterShare {
-  return { org, firstSeen: '2026-11-30', window: { days: 0, compliant: 0, forwarded: 0, authorisedFailing: 0, unauthorised: 0 }, daysOfData: 0, sources: [], ...overrides };
+  return {
+    org,
+    firstSeen: '2026-11-30',
+    window: { days: 0, compliant: 0, forwarded: 0, authorisedFailing: 0, unauthorised: 0 },
+    daysOfData: 0,
+    sources: [],
+    ...overrides,
+  };
 }
 
 describe('new reporters cannot move the verdict silently', () => {
@@ -163,11 +218,21 @@ describe('new reporters cannot move the verdict silently', () => {
     // Known reporters: 20 days of clean mail (ready for quarantine). The forger adds a report dated 60 days back.
     const all = input({ daysOfData: 60 });
     expect(assessReadiness(all).verdict).toBe('ready-reject');
-    const forged = share('Example Org', { daysOfData: 60, window: { days: 0, compliant: 10, forwarded: 0, authorisedFailing: 0, unauthorised: 0 } });
+    const forged = share('Example Org', {
+      daysOfData: 60,
+      window: { days: 0, compliant: 10, forwarded: 0, authorisedFailing: 0, unauthorised: 0 },
+    });
     const verdict = assessWithNewReporters(all, [forged], 20);
     expect(verdict.verdict).toBe('ready-quarantine');
-    expect(verdict.moved).toEqual({ counting: 'with', verdict: 'ready-reject', summary: assessReadiness(all).summary, by: [{ org: 'Example Org', firstSeen: '2026-11-30' }] });
-    expect(describeMoved(verdict.moved!)).toBe(`“${assessReadiness(all).summary}” only counting Example Org (first received 2026-11-30): a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement.`);
+    expect(verdict.moved).toEqual({
+      counting: 'with',
+      verdict: 'ready-reject',
+      summary: assessReadiness(all).summary,
+      by: [{ org: 'Example Org', firstSeen: '2026-11-30' }],
+    });
+    expect(describeMoved(verdict.moved!)).toBe(
+      `“${assessReadiness(all).summary}” only counting Example Org (first received 2026-11-30): a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement.`,
+    );
   });
 
   test('when every report of the window is from a new reporter, the verdict waits (and says why)', () => {
@@ -181,9 +246,23 @@ describe('new reporters cannot move the verdict silently', () => {
 
   test('a new reporter whose data holds the domain back: the cautious verdict stands, and the page says what it would be without it', () => {
     // Its reports show a declared sender failing: not ready. Without them: ready for quarantine.
-    const failing = source({ label: 'Google Workspace', declaredSender: 'Google Workspace', messages: 500, compliant: 0, authorisedFailing: 500 });
-    const all = input({ daysOfData: 20, window: { days: 30, compliant: 10_000, forwarded: 50, authorisedFailing: 500, unauthorised: 300 }, sources: [source({ ...google, messages: 10_500, authorisedFailing: 500 })] });
-    const forged = share('Example Org', { daysOfData: 3, window: { days: 0, compliant: 0, forwarded: 0, authorisedFailing: 500, unauthorised: 0 }, sources: [failing] });
+    const failing = source({
+      label: 'Google Workspace',
+      declaredSender: 'Google Workspace',
+      messages: 500,
+      compliant: 0,
+      authorisedFailing: 500,
+    });
+    const all = input({
+      daysOfData: 20,
+      window: { days: 30, compliant: 10_000, forwarded: 50, authorisedFailing: 500, unauthorised: 300 },
+      sources: [source({ ...google, messages: 10_500, authorisedFailing: 500 })],
+    });
+    const forged = share('Example Org', {
+      daysOfData: 3,
+      window: { days: 0, compliant: 0, forwarded: 0, authorisedFailing: 500, unauthorised: 0 },
+      sources: [failing],
+    });
     const verdict = assessWithNewReporters(all, [forged], 20);
     expect(verdict.verdict).toBe('not-ready');
     expect(verdict.summary).toBe(assessReadiness(all).summary);
@@ -196,12 +275,18 @@ describe('new reporters cannot move the verdict silently', () => {
   test('only the reporter that moves the verdict is named; a new reporter that changes nothing is not', () => {
     const all = input({ daysOfData: 60 });
     const backdating = share('Backdating Ltd', { daysOfData: 60 });
-    const harmless = share('Small Receiver', { daysOfData: 10, window: { days: 0, compliant: 20, forwarded: 0, authorisedFailing: 0, unauthorised: 0 } });
+    const harmless = share('Small Receiver', {
+      daysOfData: 10,
+      window: { days: 0, compliant: 20, forwarded: 0, authorisedFailing: 0, unauthorised: 0 },
+    });
     const verdict = assessWithNewReporters(all, [harmless, backdating], 20);
     expect(verdict.verdict).toBe('ready-quarantine');
     expect(verdict.moved?.by.map((r) => r.org)).toEqual(['Backdating Ltd']);
     // Only the harmless one: the verdict does not move, nothing to say.
-    expect(assessWithNewReporters(input({ daysOfData: 20 }), [harmless], 20)).toEqual({ ...assessReadiness(input({ daysOfData: 20 })), moved: null });
+    expect(assessWithNewReporters(input({ daysOfData: 20 }), [harmless], 20)).toEqual({
+      ...assessReadiness(input({ daysOfData: 20 })),
+      moved: null,
+    });
   });
 
   test('no new reporters: the plain verdict', () => {

@@ -9,7 +9,10 @@ describe('scrubText', () => {
     ['v6 2001:db8::25 and 2001:0db8:0000:0000:0000:0000:0000:0025, upper 2001:DB8::26', 'v6 redacted and redacted, upper redacted'],
     ['mapped ::ffff:192.0.2.9 and zoned fe80::1%eth0', 'mapped redacted and zoned redacted'],
     ['leading zeros 010.001.002.003', 'leading zeros redacted'],
-    ['write to dmarc@receiver.example or <Abuse.Desk@mx.receiver.example>', 'write to (address at receiver.example) or <(address at mx.receiver.example)>'],
+    [
+      'write to dmarc@receiver.example or <Abuse.Desk@mx.receiver.example>',
+      'write to (address at receiver.example) or <(address at mx.receiver.example)>',
+    ],
   ])('%s', (text, scrubbed) => {
     expect(scrubText(text)).toBe(scrubbed);
   });
@@ -21,9 +24,15 @@ describe('scrubText', () => {
 });
 
 test('a warning that quotes a source IP (valid or not) loses the value; others are scrubbed', () => {
-  expect(scrubWarning({ code: 'invalid-source-ip', message: '<row/source_ip> "192.0.2.999" is not an IP address; kept as written' }).message).not.toContain('192.0.2.999');
-  expect(scrubWarning({ code: 'value-case', message: '<row/disposition> "None" read as "none"' }).message).toBe('<row/disposition> "None" read as "none"');
-  expect(scrubWarning({ code: 'junk-before-root', message: 'text "from 192.0.2.1" before the root element ignored' }).message).toBe('text "from redacted" before the root element ignored');
+  expect(
+    scrubWarning({ code: 'invalid-source-ip', message: '<row/source_ip> "192.0.2.999" is not an IP address; kept as written' }).message,
+  ).not.toContain('192.0.2.999');
+  expect(scrubWarning({ code: 'value-case', message: '<row/disposition> "None" read as "none"' }).message).toBe(
+    '<row/disposition> "None" read as "none"',
+  );
+  expect(scrubWarning({ code: 'junk-before-root', message: 'text "from 192.0.2.1" before the root element ignored' }).message).toBe(
+    'text "from redacted" before the root element ignored',
+  );
 });
 
 test('networkLabel names a host by what is left: AS and country', () => {

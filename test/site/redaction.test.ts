@@ -80,15 +80,33 @@ function leakyTlsReport(): string {
     'date-range': { 'start-datetime': `${day}T00:00:00Z`, 'end-datetime': `${day}T23:59:59Z` },
     'contact-info': 'tlsrpt@tls-sender.example',
     'report-id': 'tiny-tls-1',
-    policies: [{
-      policy: { 'policy-type': 'sts', 'policy-string': ['version: STSv1', 'mode: testing', 'mx: mx1.example.com', 'max_age: 86400'], 'policy-domain': 'example.com' },
-      summary: { 'total-successful-session-count': 50, 'total-failure-session-count': 4 },
-      'failure-details': [
-        { 'result-type': 'starttls-not-supported', 'sending-mta-ip': '45.33.10.98', 'receiving-mx-hostname': TLS_MX_LITERAL, 'receiving-ip': '45.33.10.97', 'failed-session-count': 2 },
-        { 'result-type': 'validation-failure', 'sending-mta-ip': '2a00:1450:4864:20::99', 'receiving-mx-hostname': 'mx1.example.com', 'failed-session-count': 2,
-          'additional-information': `our MTA 45.33.10.96 gave up; ask ${TLS_INFO_ADDRESS}`, 'failure-reason-code': 'from 2a00:1450:4864:20::98' },
-      ],
-    }],
+    policies: [
+      {
+        policy: {
+          'policy-type': 'sts',
+          'policy-string': ['version: STSv1', 'mode: testing', 'mx: mx1.example.com', 'max_age: 86400'],
+          'policy-domain': 'example.com',
+        },
+        summary: { 'total-successful-session-count': 50, 'total-failure-session-count': 4 },
+        'failure-details': [
+          {
+            'result-type': 'starttls-not-supported',
+            'sending-mta-ip': '45.33.10.98',
+            'receiving-mx-hostname': TLS_MX_LITERAL,
+            'receiving-ip': '45.33.10.97',
+            'failed-session-count': 2,
+          },
+          {
+            'result-type': 'validation-failure',
+            'sending-mta-ip': '2a00:1450:4864:20::99',
+            'receiving-mx-hostname': 'mx1.example.com',
+            'failed-session-count': 2,
+            'additional-information': `our MTA 45.33.10.96 gave up; ask ${TLS_INFO_ADDRESS}`,
+            'failure-reason-code': 'from 2a00:1450:4864:20::98',
+          },
+        ],
+      },
+    ],
   });
 }
 
@@ -119,7 +137,9 @@ async function ingestForgedLater({ dataDir, domainsDir }: { dataDir: string; dom
   await writeFile(join(inbox, 'forged-1.xml'), forgedReport('forged-1', END - 2 * DAY_S));
   await writeFile(join(inbox, 'forged-2.xml'), forgedReport('forged-2', END - DAY_S));
   const later = new Date(Date.now() + 10 * DAY_S * 1000);
-  const ourDomains = (await readdir(domainsDir)).filter((name) => name.endsWith('.yaml') && !name.startsWith('_')).map((name) => name.slice(0, -'.yaml'.length));
+  const ourDomains = (await readdir(domainsDir))
+    .filter((name) => name.endsWith('.yaml') && !name.startsWith('_'))
+    .map((name) => name.slice(0, -'.yaml'.length));
   const enricher = await createEnricher({ offline: true, now: () => later, onWarning: () => {} });
   const dataset = await openDataset({ root: dataDir });
   try {
@@ -147,14 +167,26 @@ async function readSecrets(dataDir: string): Promise<Secrets> {
     const records = `(${committedRecordsSql(dataDir)})`;
     const ips = await column(`SELECT DISTINCT source_ip FROM ${records} WHERE coalesce(source_ip, '') <> ''`);
     const ptrs = await column(`SELECT DISTINCT source_ptr FROM ${records} WHERE coalesce(source_ptr, '') <> ''`);
-    const helos = await column(`SELECT DISTINCT e.domain FROM (SELECT unnest(spf_results) AS e FROM ${records}) WHERE lower(e.scope) = 'helo' AND coalesce(e.domain, '') <> ''`);
-    const emails = await column(`SELECT DISTINCT v FROM (SELECT org_email AS v FROM ${records} UNION SELECT org_extra_contact FROM ${records}) WHERE v LIKE '%@%'`);
+    const helos = await column(
+      `SELECT DISTINCT e.domain FROM (SELECT unnest(spf_results) AS e FROM ${records}) WHERE lower(e.scope) = 'helo' AND coalesce(e.domain, '') <> ''`,
+    );
+    const emails = await column(
+      `SELECT DISTINCT v FROM (SELECT org_email AS v FROM ${records} UNION SELECT org_extra_contact FROM ${records}) WHERE v LIKE '%@%'`,
+    );
     // TLS reports: the sending organisations' servers, our MX addresses, the senders' contact addresses.
     const tls = `(${committedTlsSql(dataDir)})`;
-    const tlsIps = await column(`SELECT DISTINCT v FROM (SELECT sending_mta_ip AS v FROM ${tls} UNION SELECT receiving_ip FROM ${tls}) WHERE coalesce(v, '') <> ''`);
+    const tlsIps = await column(
+      `SELECT DISTINCT v FROM (SELECT sending_mta_ip AS v FROM ${tls} UNION SELECT receiving_ip FROM ${tls}) WHERE coalesce(v, '') <> ''`,
+    );
     const tlsContacts = await column(`SELECT DISTINCT contact_info FROM ${tls} WHERE contact_info LIKE '%@%'`);
     const all = [...ips, ...tlsIps];
-    return { ips: all, ipForms: [...new Set(all.flatMap(ipForms))], ptrs, helos, emails: [...emails, ...tlsContacts.map((c) => c.replace(/^mailto:/, ''))] };
+    return {
+      ips: all,
+      ipForms: [...new Set(all.flatMap(ipForms))],
+      ptrs,
+      helos,
+      emails: [...emails, ...tlsContacts.map((c) => c.replace(/^mailto:/, ''))],
+    };
   } finally {
     connection.closeSync();
     instance.closeSync();
@@ -175,7 +207,10 @@ function ipForms(ip: string): string[] {
 /** Every file of a built site (paths relative to it). */
 async function allFiles(outDir: string): Promise<string[]> {
   const entries = await readdir(outDir, { recursive: true, withFileTypes: true });
-  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name).slice(outDir.length + 1)).sort();
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name).slice(outDir.length + 1))
+    .sort();
 }
 
 /** The text of HTML with its entities decoded (enough for what Astro and escapeHtml write). */
@@ -199,7 +234,8 @@ async function leaks(outDir: string, secrets: readonly string[]): Promise<string
     if (file === join('about', 'index.html')) raw = raw.replace(/<div class="prose">[\s\S]*?<\/div>/, '');
     const texts = [raw, decodeEntities(raw)];
     if (file.endsWith('.json')) texts.push(JSON.stringify(JSON.parse(raw)));
-    for (const island of raw.matchAll(/<script type="application\/json" id="page-data">(.*?)<\/script>/gs)) texts.push(JSON.stringify(JSON.parse(island[1]!)));
+    for (const island of raw.matchAll(/<script type="application\/json" id="page-data">(.*?)<\/script>/gs))
+      texts.push(JSON.stringify(JSON.parse(island[1]!)));
     for (const secret of secrets) {
       const text = texts.find((candidate) => candidate.includes(secret));
       if (text === undefined) continue;
@@ -226,7 +262,12 @@ beforeAll(async () => {
         await writeFile(join(inbox, 'tiny-receiver.xml'), leakyReport());
         await writeFile(join(inbox, 'tiny-tls-sender.json'), leakyTlsReport());
         // No readable date at all (the pipeline may keep such reports apart, in a month=unknown partition).
-        await writeFile(join(inbox, 'undated.xml'), leakyReport().replace(/<date_range>.*<\/date_range>/, '<date_range><begin>soon</begin><end>later</end></date_range>').replace('tiny-1', 'tiny-undated'));
+        await writeFile(
+          join(inbox, 'undated.xml'),
+          leakyReport()
+            .replace(/<date_range>.*<\/date_range>/, '<date_range><begin>soon</begin><end>later</end></date_range>')
+            .replace('tiny-1', 'tiny-undated'),
+        );
       },
       afterIngest: ingestForgedLater,
     }),
@@ -235,7 +276,12 @@ beforeAll(async () => {
   secrets = await readSecrets(site.dataDir);
   shownDir = join(site.dir, 'dist-shown');
   const output = captureOutput();
-  const code = await main(['site', 'build', '--data', site.dataDir, '--domains', site.domainsDir, '--out', shownDir, '--show-addresses', '--quiet'], output, {}, site.dir);
+  const code = await main(
+    ['site', 'build', '--data', site.dataDir, '--domains', site.domainsDir, '--out', shownDir, '--show-addresses', '--quiet'],
+    output,
+    {},
+    site.dir,
+  );
   expect(code, output.stderr.join('\n')).toBe(0);
   expect(output.text()).toMatch(/IP addresses, host names and reporters' e-mail addresses: shown on every page/);
 }, 180_000);
@@ -249,34 +295,82 @@ describe('a site built without flags', () => {
   test('the dataset holds what must be hidden (the test is only as good as its input)', () => {
     expect(site.build.redacted).toBe(true);
     expect(secrets.ips.length).toBeGreaterThan(20);
-    expect(secrets.ips).toEqual(expect.arrayContaining(['45.33.10.20', '2a00:1450:4864:20::41', '2A00:1450:4864:0020:0000:0000:0000:0042', '192.0.2.999', '2a01:111:f400:7e1a::1']));
-    expect(secrets.ipForms).toEqual(expect.arrayContaining(['2a00:1450:4864:20::42', '2a00:1450:4864:0020:0000:0000:0000:0041', '2a01:0111:f400:7e1a:0000:0000:0000:0001']));
+    expect(secrets.ips).toEqual(
+      expect.arrayContaining([
+        '45.33.10.20',
+        '2a00:1450:4864:20::41',
+        '2A00:1450:4864:0020:0000:0000:0000:0042',
+        '192.0.2.999',
+        '2a01:111:f400:7e1a::1',
+      ]),
+    );
+    expect(secrets.ipForms).toEqual(
+      expect.arrayContaining([
+        '2a00:1450:4864:20::42',
+        '2a00:1450:4864:0020:0000:0000:0000:0041',
+        '2a01:0111:f400:7e1a:0000:0000:0000:0001',
+      ]),
+    );
     expect(secrets.ptrs.sort()).toEqual(Object.values(PTRS).sort());
     expect(secrets.helos).toContain(HELO);
-    expect(secrets.emails).toEqual(expect.arrayContaining(['noreply-dmarc-support@google.com', 'dmarc@tiny-receiver.example', 'abuse@tiny-receiver.example', 'dmarc@forged.example']));
+    expect(secrets.emails).toEqual(
+      expect.arrayContaining([
+        'noreply-dmarc-support@google.com',
+        'dmarc@tiny-receiver.example',
+        'abuse@tiny-receiver.example',
+        'dmarc@forged.example',
+      ]),
+    );
     // The TLS reports' addresses: the fixture's sending MTAs, the leaky report's, and the senders' contacts.
-    expect(secrets.ips).toEqual(expect.arrayContaining([...TLS_SENDING_IPS.slice(0, 2), '45.33.10.98', '45.33.10.97', '2a00:1450:4864:20::99']));
-    expect(secrets.emails).toEqual(expect.arrayContaining(['smtp-tls-reporting@google.com', 'tlsrpt@tls-sender.example', 'tlsrpt@small-mail.example']));
+    expect(secrets.ips).toEqual(
+      expect.arrayContaining([...TLS_SENDING_IPS.slice(0, 2), '45.33.10.98', '45.33.10.97', '2a00:1450:4864:20::99']),
+    );
+    expect(secrets.emails).toEqual(
+      expect.arrayContaining(['smtp-tls-reporting@google.com', 'tlsrpt@tls-sender.example', 'tlsrpt@small-mail.example']),
+    );
   });
 
   test('no file of the output folder holds a source IP, a PTR or HELO name, or a reporter address', async () => {
     const files = await allFiles(site.outDir);
     expect(files.some((file) => file.endsWith('ips.json'))).toBe(true);
     expect(files.some((file) => file.startsWith('_astro/') && file.endsWith('.js'))).toBe(true);
-    const inText = ['postmaster@tiny-receiver.example', '45.33.10.23', 'example-isp.net', TLS_MX_LITERAL, TLS_INFO_ADDRESS, '45.33.10.96', '2a00:1450:4864:20::98', TLS_SENDING_IPS[2]!];
+    const inText = [
+      'postmaster@tiny-receiver.example',
+      '45.33.10.23',
+      'example-isp.net',
+      TLS_MX_LITERAL,
+      TLS_INFO_ADDRESS,
+      '45.33.10.96',
+      '2a00:1450:4864:20::98',
+      TLS_SENDING_IPS[2]!,
+    ];
     expect(await leaks(site.outDir, [...secrets.ipForms, ...secrets.ptrs, ...secrets.helos, ...secrets.emails, ...inText])).toEqual([]);
   });
 
   test('with --show-addresses they are there', async () => {
     const shown = await leaks(shownDir, [...secrets.ips, ...secrets.ptrs, ...secrets.emails, '45.33.10.23']);
-    for (const expected of ['45.33.10.20', '2a01:111:f400:7e1a::1', PTRS['45.33.10.20']!, 'noreply-dmarc-support@google.com', '45.33.10.23', TLS_SENDING_IPS[0]!, '45.33.10.98', 'smtp-tls-reporting@google.com']) {
-      expect(shown.some((leak) => leak.includes(`: ${expected} in …`)), expected).toBe(true);
+    for (const expected of [
+      '45.33.10.20',
+      '2a01:111:f400:7e1a::1',
+      PTRS['45.33.10.20']!,
+      'noreply-dmarc-support@google.com',
+      '45.33.10.23',
+      TLS_SENDING_IPS[0]!,
+      '45.33.10.98',
+      'smtp-tls-reporting@google.com',
+    ]) {
+      expect(
+        shown.some((leak) => leak.includes(`: ${expected} in …`)),
+        expected,
+      ).toBe(true);
     }
   });
 
   test('the page says the addresses are redacted, and how to show them', async () => {
     const html = decodeEntities(await readFile(join(site.outDir, 'index.html'), 'utf8'));
-    expect(html).toMatch(/IP addresses, host names and reporters' e-mail addresses are redacted in this build \(build with <code>--show-addresses<\/code> to show them/);
+    expect(html).toMatch(
+      /IP addresses, host names and reporters' e-mail addresses are redacted in this build \(build with <code>--show-addresses<\/code> to show them/,
+    );
     const shown = decodeEntities(await readFile(join(shownDir, 'index.html'), 'utf8'));
     expect(shown).toMatch(/This build also shows their <strong>IP addresses, host names and reporters' e-mail addresses<\/strong>/);
   });
@@ -335,12 +429,16 @@ describe('the redacted dashboard in Chromium', () => {
 });
 
 describe('reporters: where the figures come from', () => {
-  test('the domain page names the window\'s reporters, with counts, and marks the new one', async () => {
+  test("the domain page names the window's reporters, with counts, and marks the new one", async () => {
     const { page, errors } = await newPage();
     await mkdir(SCREENSHOT_DIR, { recursive: true });
     await open(page, site.at('d/example.com/'));
     const line = ((await page.locator('[data-view="provenance"]').textContent()) ?? '').replace(/\s+/g, ' ');
-    expect(line).toMatch(new RegExp(`^From [\\d,]+ reports by \\d+ reporters: .* 1 new reporter \\(first received within the last ${NEW_REPORTER_DAYS} days\\): check that its reports are genuine\\.$`));
+    expect(line).toMatch(
+      new RegExp(
+        `^From [\\d,]+ reports by \\d+ reporters: .* 1 new reporter \\(first received within the last ${NEW_REPORTER_DAYS} days\\): check that its reports are genuine\\.$`,
+      ),
+    );
     expect(line).toMatch(/\bExample Org new \(2\)/);
     expect(line).toMatch(/\bgoogle\.com \(\d+\)/);
     expect(await page.locator('[data-view="provenance"] .new-reporter').count()).toBe(1);
@@ -360,7 +458,7 @@ describe('reporters: where the figures come from', () => {
     await page.close();
   });
 
-  test('readiness: Example Org\'s reports would make the domain ready; the verdict does not count them and says so', async () => {
+  test("readiness: Example Org's reports would make the domain ready; the verdict does not count them and says so", async () => {
     const { page, errors } = await newPage();
     await open(page, site.at('d/example.com/'));
     const card = page.locator('section[aria-labelledby="readiness"]');
@@ -369,14 +467,18 @@ describe('reporters: where the figures come from', () => {
     expect(await card.locator('.moved[data-moved="with"]').count(), cardText).toBe(1);
     const moved = ((await card.locator('.moved').textContent()) ?? '').replace(/\s+/g, ' ').trim();
     expect(moved).toMatch(
-      new RegExp(`^new reporter “Ready to quarantine: .*” only counting Example Org \\(first received \\d{4}-\\d{2}-\\d{2}\\): a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement\\.$`),
+      new RegExp(
+        `^new reporter “Ready to quarantine: .*” only counting Example Org \\(first received \\d{4}-\\d{2}-\\d{2}\\): a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement\\.$`,
+      ),
     );
     expect(cardText).toMatch(/from [\d,]+ reports by \d+ reporters: .*Example Org new \(2\)/);
     await mkdir(SCREENSHOT_DIR, { recursive: true });
     await card.screenshot({ path: join(SCREENSHOT_DIR, 'readiness-new-reporter.png') });
     // The overview's badge is the cautious verdict too.
     await open(page, site.url);
-    const row = page.locator('table#domains > tbody[data-row]').filter({ has: page.getByRole('link', { name: 'example.com', exact: true }) });
+    const row = page
+      .locator('table#domains > tbody[data-row]')
+      .filter({ has: page.getByRole('link', { name: 'example.com', exact: true }) });
     expect(await row.locator('.verdict').textContent()).toBe('Not ready');
     expect(errors).toEqual([]);
     await page.close();

@@ -94,41 +94,111 @@ const NOW = new Date(Date.UTC(2026, 2, 10, 12));
 /** An RFC 7489 aggregate report. */
 function renderReport(spec: ReportSpec): string {
   const record = (r: Rec): string => {
-    const dkim = (r.dkim ?? []).map((d) => `<dkim><domain>${d.domain}</domain>${d.selector ? `<selector>${d.selector}</selector>` : ''}<result>${d.result}</result></dkim>`).join('');
-    const spf = r.spf.map((s) => `<spf><domain>${s.domain}</domain><scope>${s.scope ?? 'mfrom'}</scope><result>${s.result}</result></spf>`).join('');
+    const dkim = (r.dkim ?? [])
+      .map(
+        (d) =>
+          `<dkim><domain>${d.domain}</domain>${d.selector ? `<selector>${d.selector}</selector>` : ''}<result>${d.result}</result></dkim>`,
+      )
+      .join('');
+    const spf = r.spf
+      .map((s) => `<spf><domain>${s.domain}</domain><scope>${s.scope ?? 'mfrom'}</scope><result>${s.result}</result></spf>`)
+      .join('');
     const reasons = (r.reasons ?? []).map((x) => `<reason><type>${x.type}</type><comment>${x.comment}</comment></reason>`).join('');
     const pass = (r.dkim ?? []).some((d) => d.result === 'pass') ? 'pass' : 'fail';
-    return `<record><row><source_ip>${r.ip}</source_ip><count>${r.count}</count><policy_evaluated><disposition>${r.disposition ?? 'none'}</disposition><dkim>${pass}</dkim><spf>fail</spf>${reasons}</policy_evaluated></row>` +
+    return (
+      `<record><row><source_ip>${r.ip}</source_ip><count>${r.count}</count><policy_evaluated><disposition>${r.disposition ?? 'none'}</disposition><dkim>${pass}</dkim><spf>fail</spf>${reasons}</policy_evaluated></row>` +
       `<identifiers><header_from>${r.from}</header_from>${r.envelope ? `<envelope_from>${r.envelope}</envelope_from>` : ''}</identifiers>` +
-      `<auth_results>${dkim}${spf}</auth_results></record>\n`;
+      `<auth_results>${dkim}${spf}</auth_results></record>\n`
+    );
   };
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<feedback>\n<report_metadata><org_name>${spec.org}</org_name><email>noreply-dmarc@${spec.org.toLowerCase()}</email>` +
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?>\n<feedback>\n<report_metadata><org_name>${spec.org}</org_name><email>noreply-dmarc@${spec.org.toLowerCase()}</email>` +
     `<report_id>${spec.id}</report_id><date_range><begin>${spec.begin}</begin><end>${spec.begin + DAY - 1}</end></date_range></report_metadata>\n` +
     `<policy_published><domain>${spec.domain}</domain><adkim>r</adkim><aspf>r</aspf><p>${spec.p}</p><pct>100</pct></policy_published>\n` +
-    spec.records.map(record).join('') + '</feedback>\n';
+    spec.records.map(record).join('') +
+    '</feedback>\n'
+  );
 }
 
 function exampleComDay(day: number): Rec[] {
   const records: Rec[] = [
-    { ip: IP.google, count: 100 + day, from: 'example.com', dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }], spf: [{ domain: 'example.com', result: 'pass' }] },
-    { ip: IP.google, count: 5, from: 'mail.example.com', dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }], spf: [{ domain: 'mail.example.com', result: 'pass' }] },
-    { ip: IP.sendgridPassing, count: 40, from: 'example.com', dkim: [{ domain: 'example.com', selector: 's1', result: 'pass' }, { domain: 'sendgrid.net', selector: 's1', result: 'pass' }], spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }] },
-    { ip: IP.sendgridFailing, count: 7, from: 'example.com', envelope: 'bounces.sendgrid.net', dkim: [{ domain: 'sendgrid.net', selector: 's1', result: 'pass' }], spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }] },
-    { ip: IP.googleForwarder, count: 3, from: 'example.com', dkim: [{ domain: 'example.com', selector: 'google', result: 'fail' }], spf: [{ domain: 'example.com', result: 'softfail' }] },
-    { ip: IP.mailingList, count: 2, from: 'example.com', reasons: [{ type: 'local_policy', comment: 'arc=pass as.1.lists.example.org=pass' }], dkim: [{ domain: 'example.com', selector: 'google', result: 'fail' }, { domain: 'lists.example.org', result: 'pass' }], spf: [{ domain: 'lists.example.org', result: 'pass' }] },
+    {
+      ip: IP.google,
+      count: 100 + day,
+      from: 'example.com',
+      dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }],
+      spf: [{ domain: 'example.com', result: 'pass' }],
+    },
+    {
+      ip: IP.google,
+      count: 5,
+      from: 'mail.example.com',
+      dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }],
+      spf: [{ domain: 'mail.example.com', result: 'pass' }],
+    },
+    {
+      ip: IP.sendgridPassing,
+      count: 40,
+      from: 'example.com',
+      dkim: [
+        { domain: 'example.com', selector: 's1', result: 'pass' },
+        { domain: 'sendgrid.net', selector: 's1', result: 'pass' },
+      ],
+      spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }],
+    },
+    {
+      ip: IP.sendgridFailing,
+      count: 7,
+      from: 'example.com',
+      envelope: 'bounces.sendgrid.net',
+      dkim: [{ domain: 'sendgrid.net', selector: 's1', result: 'pass' }],
+      spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }],
+    },
+    {
+      ip: IP.googleForwarder,
+      count: 3,
+      from: 'example.com',
+      dkim: [{ domain: 'example.com', selector: 'google', result: 'fail' }],
+      spf: [{ domain: 'example.com', result: 'softfail' }],
+    },
+    {
+      ip: IP.mailingList,
+      count: 2,
+      from: 'example.com',
+      reasons: [{ type: 'local_policy', comment: 'arc=pass as.1.lists.example.org=pass' }],
+      dkim: [
+        { domain: 'example.com', selector: 'google', result: 'fail' },
+        { domain: 'lists.example.org', result: 'pass' },
+      ],
+      spf: [{ domain: 'lists.example.org', result: 'pass' }],
+    },
     { ip: IP.spoofer, count: 11, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] },
     { ip: IP.relayPassing, count: 9, from: 'example.com', spf: [{ domain: 'example.com', result: 'pass' }] },
     { ip: IP.relayFailing, count: 1, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] },
   ];
-  if (day % 2 === 0) records.push({ ip: IP.spooferIsp, count: 4, from: 'example.com', spf: [{ domain: 'example.com', result: 'softfail' }] });
+  if (day % 2 === 0)
+    records.push({ ip: IP.spooferIsp, count: 4, from: 'example.com', spf: [{ domain: 'example.com', result: 'softfail' }] });
   if (day === 0) records.push({ ip: IP.spoofer, count: 'many', from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] });
   return records;
 }
 
 function exampleOrgDay(day: number): Rec[] {
   return [
-    { ip: IP.google, count: 30 + day, from: 'example.org', dkim: [{ domain: 'example.org', selector: 'google', result: 'pass' }], spf: [{ domain: 'example.org', result: 'pass' }] },
-    { ip: IP.sendgridUndeclared, count: 20, from: 'example.org', dkim: [{ domain: 'sendgrid.net', selector: 's1', result: 'pass' }], spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }], disposition: 'reject' },
+    {
+      ip: IP.google,
+      count: 30 + day,
+      from: 'example.org',
+      dkim: [{ domain: 'example.org', selector: 'google', result: 'pass' }],
+      spf: [{ domain: 'example.org', result: 'pass' }],
+    },
+    {
+      ip: IP.sendgridUndeclared,
+      count: 20,
+      from: 'example.org',
+      dkim: [{ domain: 'sendgrid.net', selector: 's1', result: 'pass' }],
+      spf: [{ domain: 'bounces.sendgrid.net', result: 'pass' }],
+      disposition: 'reject',
+    },
     { ip: IP.spooferRejected, count: 6, from: 'example.org', spf: [{ domain: 'example.org', result: 'fail' }], disposition: 'reject' },
     { ip: IP.spoofer, count: 2, from: 'example.org', spf: [{ domain: 'example.org', result: 'fail' }], disposition: 'quarantine' },
   ];
@@ -139,23 +209,61 @@ const EPOCH_REPORT_ID = 'epoch-zero';
 function fixtureReports(): Record<string, string> {
   const files: Record<string, string> = {};
   for (let day = 0; day < 5; day++) {
-    files[`google-com-${day}.xml`] = renderReport({ org: 'google.com', id: `g-com-${day}`, domain: 'example.com', p: 'none', begin: D0 + day * DAY, records: exampleComDay(day) });
+    files[`google-com-${day}.xml`] = renderReport({
+      org: 'google.com',
+      id: `g-com-${day}`,
+      domain: 'example.com',
+      p: 'none',
+      begin: D0 + day * DAY,
+      records: exampleComDay(day),
+    });
   }
   for (let day = 1; day < 4; day++) {
     files[`outlook-com-${day}.xml`] = renderReport({
-      org: 'Outlook.com', id: `o-com-${day}`, domain: 'example.com', p: 'none', begin: D0 + day * DAY,
+      org: 'Outlook.com',
+      id: `o-com-${day}`,
+      domain: 'example.com',
+      p: 'none',
+      begin: D0 + day * DAY,
       records: [
-        { ip: IP.google, count: 50, from: 'example.com', dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }], spf: [{ domain: 'example.com', result: 'pass' }] },
+        {
+          ip: IP.google,
+          count: 50,
+          from: 'example.com',
+          dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }],
+          spf: [{ domain: 'example.com', result: 'pass' }],
+        },
         { ip: IP.spoofer, count: 6, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] },
       ],
     });
   }
   for (let day = 0; day < 3; day++) {
-    files[`google-org-${day}.xml`] = renderReport({ org: 'google.com', id: `g-org-${day}`, domain: 'example.org', p: 'reject', begin: D0 + day * DAY, records: exampleOrgDay(day) });
+    files[`google-org-${day}.xml`] = renderReport({
+      org: 'google.com',
+      id: `g-org-${day}`,
+      domain: 'example.org',
+      p: 'reject',
+      begin: D0 + day * DAY,
+      records: exampleOrgDay(day),
+    });
   }
   // A reporter with its clock at zero: listed, never charted.
-  files['epoch.xml'] = renderReport({ org: 'broken.example', id: EPOCH_REPORT_ID, domain: 'example.com', p: 'none', begin: 0, records: [exampleComDay(1)[0]!] });
-  files['foreign.xml'] = renderReport({ org: 'google.com', id: 'foreign-1', domain: 'not-ours.example', p: 'none', begin: D0, records: [exampleOrgDay(0)[0]!] });
+  files['epoch.xml'] = renderReport({
+    org: 'broken.example',
+    id: EPOCH_REPORT_ID,
+    domain: 'example.com',
+    p: 'none',
+    begin: 0,
+    records: [exampleComDay(1)[0]!],
+  });
+  files['foreign.xml'] = renderReport({
+    org: 'google.com',
+    id: 'foreign-1',
+    domain: 'not-ours.example',
+    p: 'none',
+    begin: D0,
+    records: [exampleOrgDay(0)[0]!],
+  });
   files['invalid.xml'] = '<?xml version="1.0"?><feedback><report_metadata><org_name>x</org_name>';
   // The same report relayed twice: a duplicate.
   files['google-com-0-again.xml'] = `\n${files['google-com-0.xml']}`;
@@ -176,7 +284,14 @@ const RECORDS = (): string => `read_parquet('${join(dataDir, 'records', '*', '*.
 const LEDGER = (): string => `read_parquet('${join(dataDir, 'ledger', '*.parquet')}')`;
 
 /** Ingests every file of `inbox` into the dataset at `data` with the real pipeline. */
-async function ingestFolder(inbox: string, data: string, ourDomains: string[], enricher: Enricher, runId: string, now = NOW): Promise<void> {
+async function ingestFolder(
+  inbox: string,
+  data: string,
+  ourDomains: string[],
+  enricher: Enricher,
+  runId: string,
+  now = NOW,
+): Promise<void> {
   const dataset = await openDataset({ root: data });
   try {
     await ingestRun(fileItems([inbox]), { dataset, ourDomains: new Set(ourDomains), enricher, now: () => now, runId });
@@ -204,10 +319,13 @@ beforeAll(async () => {
     now: () => NOW,
     onWarning: () => {},
     asnLookup: (ip) =>
-      ip.startsWith('209.85.') ? { asn: 15169, asName: 'GOOGLE', country: 'US' }
-      : ip.startsWith('167.89.') ? { asn: 11377, asName: 'SENDGRID', country: 'US' }
-      : ip.startsWith('45.33.') ? { asn: 63949, asName: 'EXAMPLE-ISP', country: 'DE' }
-      : null,
+      ip.startsWith('209.85.')
+        ? { asn: 15169, asName: 'GOOGLE', country: 'US' }
+        : ip.startsWith('167.89.')
+          ? { asn: 11377, asName: 'SENDGRID', country: 'US' }
+          : ip.startsWith('45.33.')
+            ? { asn: 63949, asName: 'EXAMPLE-ISP', country: 'DE' }
+            : null,
   });
   await ingestFolder(inbox, dataDir, ['example.com', 'example.org', 'example.net'], enricher, 'site-test');
   duck = await openDuck({ threads: 1, memoryLimit: '256MB' });
@@ -224,8 +342,10 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const messages = (row: SeriesRow): number => row[SERIES.compliant] + row[SERIES.forwarded] + row[SERIES.authorisedFailing] + row[SERIES.unauthorised];
-const total = (series: readonly SeriesRow[], position?: number): number => series.reduce((sum, row) => sum + (position === undefined ? messages(row) : row[position]!), 0);
+const messages = (row: SeriesRow): number =>
+  row[SERIES.compliant] + row[SERIES.forwarded] + row[SERIES.authorisedFailing] + row[SERIES.unauthorised];
+const total = (series: readonly SeriesRow[], position?: number): number =>
+  series.reduce((sum, row) => sum + (position === undefined ? messages(row) : row[position]!), 0);
 
 function domain(name: string): DomainData {
   const found = source.data.domains.find((d) => d.domain === name);
@@ -252,7 +372,10 @@ function byDay(series: readonly SeriesRow[], position?: number): Map<string, num
 
 describe('openSiteData over an ingested dataset', () => {
   test('the days axis spans the first to the last valid report day; the epoch-0 report is listed but not charted', async () => {
-    const [bounds] = await query<{ first: string; last: string }>(`SELECT strftime(min(date_begin)::DATE, '%Y-%m-%d') AS first, strftime(max(date_begin)::DATE, '%Y-%m-%d') AS last
+    const [bounds] = await query<{
+      first: string;
+      last: string;
+    }>(`SELECT strftime(min(date_begin)::DATE, '%Y-%m-%d') AS first, strftime(max(date_begin)::DATE, '%Y-%m-%d') AS last
       FROM ${RECORDS()} WHERE date_begin >= TIMESTAMP '2012-01-01'`);
     const { days, dataThrough, reports } = source.data;
     expect(days[0]).toBe(bounds?.first);
@@ -264,7 +387,16 @@ describe('openSiteData over an ingested dataset', () => {
   });
 
   test('daily messages, DMARC pass, alignment and dispositions per domain equal the dataset sums', async () => {
-    const rows = await query<{ domain: string; day: string; messages: number; passing: number; spf: number; dkim: number; quarantined: number; rejected: number }>(`
+    const rows = await query<{
+      domain: string;
+      day: string;
+      messages: number;
+      passing: number;
+      spf: number;
+      dkim: number;
+      quarantined: number;
+      rejected: number;
+    }>(`
       SELECT policy_domain AS domain, strftime(date_begin::DATE, '%Y-%m-%d') AS day,
         sum(coalesce(message_count, 0))::DOUBLE AS messages,
         coalesce(sum(message_count) FILTER (WHERE dmarc_pass), 0)::DOUBLE AS passing,
@@ -315,8 +447,15 @@ describe('openSiteData over an ingested dataset', () => {
     for (const name of ['example.com', 'example.org']) {
       const charted = details.filter((d) => d.domain === name && d.reportId !== EPOCH_REPORT_ID).flatMap((d) => d.rows);
       const { daily } = domain(name);
-      for (const [category, position] of [['compliant', SERIES.compliant], ['forwarded', SERIES.forwarded], ['authorised-failing', SERIES.authorisedFailing], ['unauthorised', SERIES.unauthorised]] as const) {
-        expect(total(daily, position), `${name} ${category}`).toBe(charted.filter((r) => r.category === category).reduce((sum, r) => sum + r.count, 0));
+      for (const [category, position] of [
+        ['compliant', SERIES.compliant],
+        ['forwarded', SERIES.forwarded],
+        ['authorised-failing', SERIES.authorisedFailing],
+        ['unauthorised', SERIES.unauthorised],
+      ] as const) {
+        expect(total(daily, position), `${name} ${category}`).toBe(
+          charted.filter((r) => r.category === category).reduce((sum, r) => sum + r.count, 0),
+        );
       }
     }
   });
@@ -339,7 +478,12 @@ describe('openSiteData over an ingested dataset', () => {
     expect(sendgrid!.type).toBe('ESP');
     expect(sendgrid!.hint).toMatch(/Return-Path under example\.com/);
     expect(sendgrid!.ips.map((ip) => ip.ip).sort()).toEqual([IP.sendgridFailing, IP.sendgridPassing]);
-    expect(sendgrid!.ips.find((ip) => ip.ip === IP.sendgridFailing)).toMatchObject({ ptr: PTR[IP.sendgridFailing], asn: 11377, asName: 'SENDGRID', country: 'US' });
+    expect(sendgrid!.ips.find((ip) => ip.ip === IP.sendgridFailing)).toMatchObject({
+      ptr: PTR[IP.sendgridFailing],
+      asn: 11377,
+      asName: 'SENDGRID',
+      country: 'US',
+    });
     expect(sendgrid!.moreIps).toBe(0);
     expect(sendgrid!.firstSeen).toBe(source.data.days[0]);
     expect(sendgrid!.lastSeen).toBe(source.data.dataThrough);
@@ -355,7 +499,15 @@ describe('openSiteData over an ingested dataset', () => {
   });
 
   test('sources beyond the limit are summed into "other"', async () => {
-    const small = await openSiteData({ dataDir, domainsDir, now: () => NOW, showAddresses: true, sourcesPerDomain: 2, ipsPerSource: 1, reportPages: 3 });
+    const small = await openSiteData({
+      dataDir,
+      domainsDir,
+      now: () => NOW,
+      showAddresses: true,
+      sourcesPerDomain: 2,
+      ipsPerSource: 1,
+      reportPages: 3,
+    });
     try {
       const com = small.data.domains.find((d) => d.domain === 'example.com')!;
       const all = domain('example.com').sources;
@@ -365,11 +517,16 @@ describe('openSiteData over an ingested dataset', () => {
       expect(other.label).toBe(`Other sources (${all.length - 2})`);
       expect(total(other.series)).toBe(total(com.daily) - total(com.sources[0]!.series) - total(com.sources[1]!.series));
       for (const day of com.daily) {
-        const inGroups = [...com.sources, other].reduce((sum, s) => sum + messages(s.series.find((r) => r[0] === day[0]) ?? [0, 0, 0, 0, 0, 0, 0, 0, 0]), 0);
+        const inGroups = [...com.sources, other].reduce(
+          (sum, s) => sum + messages(s.series.find((r) => r[0] === day[0]) ?? [0, 0, 0, 0, 0, 0, 0, 0, 0]),
+          0,
+        );
         expect(inGroups).toBe(messages(day));
       }
       for (const group of [...com.sources, other]) expect(group.ips.length).toBeLessThanOrEqual(1);
-      const [ips] = await query<{ n: number }>(`SELECT count(DISTINCT source_ip)::INTEGER AS n FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2012-01-01'`);
+      const [ips] = await query<{ n: number }>(
+        `SELECT count(DISTINCT source_ip)::INTEGER AS n FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2012-01-01'`,
+      );
       const listed = (g: SourceGroup): number => g.ips.length + g.moreIps;
       // The IP lists cover every IP: each IP sits in one group, except declared senders' IPs, which also send mail of their own group.
       expect([...com.sources, other].reduce((sum, g) => sum + listed(g), 0)).toBeGreaterThanOrEqual(ips!.n);
@@ -378,7 +535,12 @@ describe('openSiteData over an ingested dataset', () => {
       // Only the newest reports get a page; the others' details are still there on demand.
       expect(small.data.reports.map((r) => r.hasPage)).toEqual(source.data.reports.map((_, i) => i < 3));
       const keys = [small.data.reports[5]!.key, small.data.reports[0]!.key];
-      expect(await small.reportDetails(keys)).toEqual(details.filter((d) => keys.includes(d.key)).sort((a, b) => keys.indexOf(a.key) - keys.indexOf(b.key)).map((d) => ({ ...d, hasPage: d.key === keys[1] })));
+      expect(await small.reportDetails(keys)).toEqual(
+        details
+          .filter((d) => keys.includes(d.key))
+          .sort((a, b) => keys.indexOf(a.key) - keys.indexOf(b.key))
+          .map((d) => ({ ...d, hasPage: d.key === keys[1] })),
+      );
     } finally {
       small.close();
     }
@@ -389,10 +551,39 @@ describe('openSiteData over an ingested dataset', () => {
     const inbox = join(dir, 'inbox-new-sender');
     const data = join(dir, 'reports-new-sender');
     await mkdir(inbox);
-    const old = Array.from({ length: 5 }, (_, i): Rec => ({ ip: `45.33.0.${10 + i}`, count: 50 - i, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] }));
-    await writeFile(join(inbox, 'old.xml'), renderReport({ org: 'google.com', id: 'old', domain: 'example.com', p: 'none', begin: D0 - 30 * DAY, records: [{ ...exampleComDay(0)[0]!, count: 1000 }, ...old] }));
-    await writeFile(join(inbox, 'new.xml'), renderReport({ org: 'google.com', id: 'new', domain: 'example.com', p: 'none', begin: D0 + 4 * DAY, records: [{ ip: '45.33.9.9', count: 3, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] }] }));
-    const enricher = await createEnricher({ offline: true, cacheFile: join(dir, 'ptr-new-sender.json'), now: () => NOW, onWarning: () => {}, asnLookup: () => null });
+    const old = Array.from(
+      { length: 5 },
+      (_, i): Rec => ({ ip: `45.33.0.${10 + i}`, count: 50 - i, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] }),
+    );
+    await writeFile(
+      join(inbox, 'old.xml'),
+      renderReport({
+        org: 'google.com',
+        id: 'old',
+        domain: 'example.com',
+        p: 'none',
+        begin: D0 - 30 * DAY,
+        records: [{ ...exampleComDay(0)[0]!, count: 1000 }, ...old],
+      }),
+    );
+    await writeFile(
+      join(inbox, 'new.xml'),
+      renderReport({
+        org: 'google.com',
+        id: 'new',
+        domain: 'example.com',
+        p: 'none',
+        begin: D0 + 4 * DAY,
+        records: [{ ip: '45.33.9.9', count: 3, from: 'example.com', spf: [{ domain: 'example.com', result: 'fail' }] }],
+      }),
+    );
+    const enricher = await createEnricher({
+      offline: true,
+      cacheFile: join(dir, 'ptr-new-sender.json'),
+      now: () => NOW,
+      onWarning: () => {},
+      asnLookup: () => null,
+    });
     await ingestFolder(inbox, data, ['example.com'], enricher, 'new-sender');
     const site = await openSiteData({ dataDir: data, domainsDir, now: () => NOW, showAddresses: true, sourcesPerDomain: 2 });
     try {
@@ -411,13 +602,21 @@ describe('openSiteData over an ingested dataset', () => {
   });
 
   test('reporters: reports and messages per organisation', async () => {
-    const rows = await query<{ org: string; reports: number; messages: number }>(`SELECT org_name AS org, count(DISTINCT report_key)::INTEGER AS reports, sum(coalesce(message_count, 0))::DOUBLE AS messages
+    const rows = await query<{
+      org: string;
+      reports: number;
+      messages: number;
+    }>(`SELECT org_name AS org, count(DISTINCT report_key)::INTEGER AS reports, sum(coalesce(message_count, 0))::DOUBLE AS messages
       FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2012-01-01' GROUP BY ALL ORDER BY messages DESC`);
     const reporters = domain('example.com').reporters;
     expect(reporters.map((r) => ({ org: r.org, reports: r.reports, messages: total(r.series) }))).toEqual(rows);
     expect(reporters[0]?.email).toBe('noreply-dmarc@google.com');
     // Reports per day add up to the reports; all came with the dataset's first ingest, so none is new.
-    for (const r of reporters) expect(r.reportDays.reduce((sum, [, n]) => sum + n, 0), r.org).toBe(r.reports);
+    for (const r of reporters)
+      expect(
+        r.reportDays.reduce((sum, [, n]) => sum + n, 0),
+        r.org,
+      ).toBe(r.reports);
     expect(reporters.every((r) => !r.new && r.firstSeen === NOW.toISOString().slice(0, 10))).toBe(true);
     // The readiness card's reporters: the window's reports (the whole, short history here).
     expect(domain('example.com').readiness.reporters.map((r) => ({ org: r.org, reports: r.reports, messages: r.messages }))).toEqual(rows);
@@ -426,7 +625,10 @@ describe('openSiteData over an ingested dataset', () => {
 
   test('From domains with the policy that applies to each', async () => {
     const com = domain('example.com');
-    const rows = await query<{ from: string; messages: number }>(`SELECT header_from AS "from", sum(coalesce(message_count, 0))::DOUBLE AS messages
+    const rows = await query<{
+      from: string;
+      messages: number;
+    }>(`SELECT header_from AS "from", sum(coalesce(message_count, 0))::DOUBLE AS messages
       FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND date_begin >= TIMESTAMP '2012-01-01' GROUP BY ALL ORDER BY messages DESC`);
     expect(com.headerFrom.map((h) => ({ from: h.domain, messages: total(h.series) }))).toEqual(rows);
     expect(com.headerFrom.find((h) => h.domain === 'example.com')).toMatchObject({ applies: 'own', disposition: 'none' });
@@ -469,12 +671,20 @@ describe('openSiteData over an ingested dataset', () => {
   });
 
   test('the reports list: every stored report of our domains, newest first, with its figures', async () => {
-    const rows = await query<{ key: string; records: number; messages: number; passing: number }>(`SELECT report_key AS key, count(*)::INTEGER AS records,
+    const rows = await query<{
+      key: string;
+      records: number;
+      messages: number;
+      passing: number;
+    }>(`SELECT report_key AS key, count(*)::INTEGER AS records,
         sum(coalesce(message_count, 0))::DOUBLE AS messages, coalesce(sum(message_count) FILTER (WHERE dmarc_pass), 0)::DOUBLE AS passing
       FROM ${RECORDS()} GROUP BY ALL`);
     const { reports } = source.data;
-    expect(reports.map((r) => ({ key: r.key, records: r.records, messages: r.messages, passing: r.passing })).sort((a, b) => a.key.localeCompare(b.key)))
-      .toEqual(rows.sort((a, b) => a.key.localeCompare(b.key)));
+    expect(
+      reports
+        .map((r) => ({ key: r.key, records: r.records, messages: r.messages, passing: r.passing }))
+        .sort((a, b) => a.key.localeCompare(b.key)),
+    ).toEqual(rows.sort((a, b) => a.key.localeCompare(b.key)));
     const ends = reports.map((r) => r.end);
     expect(ends).toEqual([...ends].sort().reverse());
     expect(reports.every((r) => r.hasPage)).toBe(true);
@@ -485,7 +695,9 @@ describe('openSiteData over an ingested dataset', () => {
   });
 
   test('report details: one row per record, in order, with readable results', async () => {
-    const counts = await query<{ key: string; n: number }>(`SELECT report_key AS key, count(*)::INTEGER AS n FROM ${RECORDS()} GROUP BY ALL`);
+    const counts = await query<{ key: string; n: number }>(
+      `SELECT report_key AS key, count(*)::INTEGER AS n FROM ${RECORDS()} GROUP BY ALL`,
+    );
     expect(details).toHaveLength(source.data.reports.length);
     for (const detail of details) expect(detail.rows.length, detail.reportId).toBe(counts.find((c) => c.key === detail.key)?.n);
     const day0 = details.find((d) => d.reportId === 'g-com-0')!;
@@ -518,15 +730,23 @@ describe('openSiteData over an ingested dataset', () => {
 
   test('summary periods: daily, weekly and monthly tallies with change and sources', async () => {
     const { summary, days } = source.data;
-    const perDay = await query<{ day: string; messages: number }>(`SELECT strftime(date_begin::DATE, '%Y-%m-%d') AS day, sum(coalesce(message_count, 0))::DOUBLE AS messages
+    const perDay = await query<{
+      day: string;
+      messages: number;
+    }>(`SELECT strftime(date_begin::DATE, '%Y-%m-%d') AS day, sum(coalesce(message_count, 0))::DOUBLE AS messages
       FROM ${RECORDS()} WHERE date_begin >= TIMESTAMP '2012-01-01' GROUP BY ALL ORDER BY day DESC`);
     expect(summary.daily.map((p) => ({ day: p.start, messages: p.messages }))).toEqual(perDay);
-    expect(summary.daily.every((p) => p.start === p.end && p.messages === p.compliant + p.forwarded + p.authorisedFailing + p.unauthorised)).toBe(true);
+    expect(
+      summary.daily.every((p) => p.start === p.end && p.messages === p.compliant + p.forwarded + p.authorisedFailing + p.unauthorised),
+    ).toBe(true);
     expect(summary.daily.at(-1)?.change).toBeNull();
     const [newest, previous] = summary.daily;
     expect(newest?.change).toBeCloseTo((newest!.messages - previous!.messages) / previous!.messages, 10);
     // 2026-03-01 is a Sunday: the data spans two ISO weeks.
-    expect(summary.weekly.map((p) => [p.start, p.end])).toEqual([['2026-03-02', '2026-03-08'], ['2026-02-23', '2026-03-01']]);
+    expect(summary.weekly.map((p) => [p.start, p.end])).toEqual([
+      ['2026-03-02', '2026-03-08'],
+      ['2026-02-23', '2026-03-01'],
+    ]);
     expect(summary.weekly.reduce((sum, p) => sum + p.messages, 0)).toBe(perDay.reduce((sum, d) => sum + d.messages, 0));
     expect(summary.monthly).toHaveLength(1);
     expect(summary.monthly[0]).toMatchObject({ start: '2026-03-01', end: '2026-03-31', change: null });
@@ -553,16 +773,51 @@ describe('new reporters', () => {
     const data = join(dir, 'reports-forged');
     await mkdir(inbox);
     await mkdir(forgedInbox);
-    const clean = (count: number): Rec => ({ ip: IP.google, count, from: 'example.com', dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }], spf: [{ domain: 'example.com', result: 'pass' }] });
+    const clean = (count: number): Rec => ({
+      ip: IP.google,
+      count,
+      from: 'example.com',
+      dkim: [{ domain: 'example.com', selector: 'google', result: 'pass' }],
+      spf: [{ domain: 'example.com', result: 'pass' }],
+    });
     for (let day = 0; day < 20; day++) {
-      await writeFile(join(inbox, `known-${day}.xml`), renderReport({ org: 'google.com', id: `known-${day}`, domain: 'example.com', p: 'none', begin: D0 + day * DAY, records: [clean(100)] }));
+      await writeFile(
+        join(inbox, `known-${day}.xml`),
+        renderReport({
+          org: 'google.com',
+          id: `known-${day}`,
+          domain: 'example.com',
+          p: 'none',
+          begin: D0 + day * DAY,
+          records: [clean(100)],
+        }),
+      );
     }
-    await writeFile(join(forgedInbox, 'old.xml'), renderReport({ org: 'Example Org', id: 'forged-old', domain: 'example.com', p: 'none', begin: D0 - 60 * DAY, records: [clean(5)] }));
-    await writeFile(join(forgedInbox, 'recent.xml'), renderReport({ org: 'Example Org', id: 'forged-recent', domain: 'example.com', p: 'none', begin: D0 + 19 * DAY, records: [clean(7)] }));
+    await writeFile(
+      join(forgedInbox, 'old.xml'),
+      renderReport({ org: 'Example Org', id: 'forged-old', domain: 'example.com', p: 'none', begin: D0 - 60 * DAY, records: [clean(5)] }),
+    );
+    await writeFile(
+      join(forgedInbox, 'recent.xml'),
+      renderReport({
+        org: 'Example Org',
+        id: 'forged-recent',
+        domain: 'example.com',
+        p: 'none',
+        begin: D0 + 19 * DAY,
+        records: [clean(7)],
+      }),
+    );
     const firstIngest = new Date(Date.UTC(2026, 2, 21, 12));
     const forgedIngest = new Date(Date.UTC(2026, 3, 5, 12));
     const buildTime = new Date(Date.UTC(2026, 3, 6, 12));
-    const enricher = await createEnricher({ offline: true, cacheFile: join(dir, 'ptr-forged.json'), now: () => firstIngest, onWarning: () => {}, asnLookup: () => null });
+    const enricher = await createEnricher({
+      offline: true,
+      cacheFile: join(dir, 'ptr-forged.json'),
+      now: () => firstIngest,
+      onWarning: () => {},
+      asnLookup: () => null,
+    });
     await ingestFolder(inbox, data, ['example.com'], enricher, 'known', firstIngest);
     await ingestFolder(forgedInbox, data, ['example.com'], enricher, 'forged', forgedIngest);
 
@@ -575,7 +830,11 @@ describe('new reporters', () => {
       ]);
       // Counting Example Org the history is 80 days (ready for reject); without it, 20 (ready for quarantine).
       expect(com.readiness.verdict).toBe('ready-quarantine');
-      expect(com.readiness.moved).toMatchObject({ counting: 'with', verdict: 'ready-reject', by: [{ org: 'Example Org', firstSeen: '2026-04-05' }] });
+      expect(com.readiness.moved).toMatchObject({
+        counting: 'with',
+        verdict: 'ready-reject',
+        by: [{ org: 'Example Org', firstSeen: '2026-04-05' }],
+      });
       expect(com.readiness.reporters).toEqual([
         { org: 'google.com', reports: 20, messages: 2000, firstSeen: '2026-03-21', new: false },
         { org: 'Example Org', reports: 1, messages: 7, firstSeen: '2026-04-05', new: true },
@@ -603,7 +862,8 @@ describe('redacted builds (the default)', () => {
       const text = JSON.stringify(redacted.data) + JSON.stringify(redactedDetails);
       const emails = await query<{ email: string }>(`SELECT DISTINCT org_email AS email FROM ${RECORDS()} WHERE org_email IS NOT NULL`);
       expect(emails.length).toBeGreaterThan(0);
-      for (const secret of [...Object.values(IP), ...Object.values(PTR), 'example-isp.net', ...emails.map((e) => e.email)]) expect(text, secret).not.toContain(secret);
+      for (const secret of [...Object.values(IP), ...Object.values(PTR), 'example-isp.net', ...emails.map((e) => e.email)])
+        expect(text, secret).not.toContain(secret);
       expect(redacted.data.redacted).toBe(true);
       for (const d of redacted.data.domains) expect(new Set(d.sources.map((s) => s.key)).size).toBe(d.sources.length);
       const com = redacted.data.domains.find((d) => d.domain === 'example.com')!;
@@ -616,7 +876,9 @@ describe('redacted builds (the default)', () => {
       // The drill-down lists networks with their address counts, and sums like the addresses it replaces.
       const sendgrid = com.sources.find((s) => s.label === 'SendGrid')!;
       expect(sendgrid.addresses).toBe(2);
-      expect(sendgrid.ips).toEqual([expect.objectContaining({ ip: null, ptr: null, addresses: 2, asn: 11377, asName: 'SENDGRID', country: 'US' })]);
+      expect(sendgrid.ips).toEqual([
+        expect.objectContaining({ ip: null, ptr: null, addresses: 2, asn: 11377, asName: 'SENDGRID', country: 'US' }),
+      ]);
       expect(total(sendgrid.ips[0]!.series)).toBe(total(domain('example.com').sources.find((s) => s.label === 'SendGrid')!.series));
       expect(com.sources.flatMap((s) => s.ips).every((ip) => ip.ip === null && ip.ptr === null)).toBe(true);
       expect(com.reporters.every((r) => r.email === null)).toBe(true);

@@ -7,13 +7,19 @@ import { builtSiteBase, serveSite } from '../../scripts/site/serve.ts';
 import type { SiteServer } from '../../scripts/site/serve.ts';
 
 /** A request with the path sent exactly as written: fetch() would normalise `..` and `%2e%2e` away. */
-function rawRequest(url: string, path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function rawRequest(
+  url: string,
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request({ host: hostname, port, path, method }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -34,7 +40,17 @@ beforeAll(async () => {
   await writeFile(join(dist, '404.html'), '<h1>custom not found</h1>');
   await writeFile(join(dist, 'about.html'), '<h1>about</h1>');
   await writeFile(join(dist, 'domains', 'example.com', 'index.html'), '<h1>example.com</h1>');
-  const types: Record<string, string> = { 'a.css': 'body{}', 'a.js': 'export{}', 'a.json': '{}', 'a.svg': '<svg/>', 'a.png': 'png', 'a.woff2': 'woff2', 'a.txt': 'text', 'a.xml': '<x/>', 'a.bin': 'bin' };
+  const types: Record<string, string> = {
+    'a.css': 'body{}',
+    'a.js': 'export{}',
+    'a.json': '{}',
+    'a.svg': '<svg/>',
+    'a.png': 'png',
+    'a.woff2': 'woff2',
+    'a.txt': 'text',
+    'a.xml': '<x/>',
+    'a.bin': 'bin',
+  };
   for (const [name, content] of Object.entries(types)) await writeFile(join(dist, '_astro', name), content);
   await symlink(join(parent, 'secret.txt'), join(dist, 'escape.txt'));
   server = await serveSite(dist, { base: '/repo/', port: 0 });
@@ -157,7 +173,10 @@ describe('serveSite', () => {
     const dir = await mkdtemp(join(tmpdir(), 'dmarcops-serve-base-'));
     try {
       expect(await builtSiteBase(dir)).toBeNull();
-      await writeFile(join(dir, 'index.html'), '<link rel="stylesheet" href="/dmarc/reports/_astro/index.Bx1.css"><a href="/dmarc/reports/">home</a>');
+      await writeFile(
+        join(dir, 'index.html'),
+        '<link rel="stylesheet" href="/dmarc/reports/_astro/index.Bx1.css"><a href="/dmarc/reports/">home</a>',
+      );
       expect(await builtSiteBase(dir)).toBe('/dmarc/reports/');
       await writeFile(join(dir, 'index.html'), '<script type=module src=/_astro/page.js></script>');
       expect(await builtSiteBase(dir)).toBe('/');

@@ -24,7 +24,10 @@ const FLOOD_REPORTS = 60;
 const FLOOD_DETAILS = 5;
 
 /** Random text (gzip cannot shrink it), `n` characters. */
-const noise = (n: number): string => randomBytes(Math.ceil((n * 3) / 4)).toString('base64').slice(0, n);
+const noise = (n: number): string =>
+  randomBytes(Math.ceil((n * 3) / 4))
+    .toString('base64')
+    .slice(0, n);
 
 /** Reports from FLOOD_REPORTS senders, each with a 16,000-character name and FLOOD_DETAILS failures of its own type with 4,000 characters of text. */
 async function writeFlood(inbox: string): Promise<void> {
@@ -42,11 +45,20 @@ async function writeFlood(inbox: string): Promise<void> {
       'date-range': { 'start-datetime': `${day}T00:00:00Z`, 'end-datetime': `${day}T23:59:59Z` },
       'contact-info': `flood-${i}@flood.example`,
       'report-id': `flood-${i}`,
-      policies: [{
-        policy: { 'policy-type': 'sts', 'policy-string': ['version: STSv1', 'mode: testing', `mx: ${noise(200)}`, 'max_age: 86400'], 'policy-domain': 'mail.example.com' },
-        summary: { 'total-successful-session-count': 100, 'total-failure-session-count': details.reduce((sum, d) => sum + d['failed-session-count'], 0) },
-        'failure-details': details,
-      }],
+      policies: [
+        {
+          policy: {
+            'policy-type': 'sts',
+            'policy-string': ['version: STSv1', 'mode: testing', `mx: ${noise(200)}`, 'max_age: 86400'],
+            'policy-domain': 'mail.example.com',
+          },
+          summary: {
+            'total-successful-session-count': 100,
+            'total-failure-session-count': details.reduce((sum, d) => sum + d['failed-session-count'], 0),
+          },
+          'failure-details': details,
+        },
+      ],
     };
     await writeFile(join(inbox, `flood-${i}.json`), JSON.stringify(report));
   }
@@ -57,7 +69,10 @@ let browser: TestBrowser;
 let lastDay: string;
 
 beforeAll(async () => {
-  [site, browser] = await Promise.all([buildFixture({ base: BASE, label: 'tls-browser', days: 40, extraInputs: writeFlood }), launchBrowser()]);
+  [site, browser] = await Promise.all([
+    buildFixture({ base: BASE, label: 'tls-browser', days: 40, extraInputs: writeFlood }),
+    launchBrowser(),
+  ]);
   lastDay = (await truth('example.com', null, null)).last;
 }, 180_000);
 
@@ -83,7 +98,8 @@ async function truth(domain: string, from: string | null, to: string | null): Pr
     const where = [`policy_domain = '${domain}'`, `row_kind = 'summary'`, `date_begin >= TIMESTAMP '2012-01-01'`];
     if (from !== null) where.push(`CAST(date_begin AS DATE) >= DATE '${from}'`);
     if (to !== null) where.push(`CAST(date_begin AS DATE) <= DATE '${to}'`);
-    const reader = await connection.runAndReadAll(`SELECT coalesce(sum(successful_sessions), 0)::BIGINT::VARCHAR AS ok, coalesce(sum(failed_sessions), 0)::BIGINT::VARCHAR AS failed,
+    const reader =
+      await connection.runAndReadAll(`SELECT coalesce(sum(successful_sessions), 0)::BIGINT::VARCHAR AS ok, coalesce(sum(failed_sessions), 0)::BIGINT::VARCHAR AS failed,
         count(DISTINCT org_name)::VARCHAR AS senders, max(CAST(date_begin AS DATE))::VARCHAR AS last
       FROM (${committedTlsSql(site.dataDir)}) WHERE ${where.join(' AND ')}`);
     const [row] = reader.getRowObjectsJson() as { ok: string; failed: string; senders: string; last: string | null }[];
@@ -140,7 +156,10 @@ describe('the TLS section in Chromium', () => {
     await screenshot(page, 'tls-section');
     await section.screenshot({ path: join(site.dir, 'tls-section.png') });
 
-    for (const [preset, days] of [['7d', 7], ['90d', 40]] as const) {
+    for (const [preset, days] of [
+      ['7d', 7],
+      ['90d', 40],
+    ] as const) {
       await page.click(`a[data-preset="${preset}"]`);
       await page.waitForSelector(`a[data-preset="${preset}"][aria-pressed="true"]`);
       await expectKpis(page, await truth('example.com', addDays(lastDay, -(days - 1)), lastDay), preset);
@@ -205,7 +224,9 @@ describe('the page budget', () => {
     const page = site.build.budget.pages.find((p) => p.page === 'd/mail.example.com/index.html');
     expect(page!.bytes).toBeLessThan(DEFAULT_BUDGET_BYTES);
     const html = await readFile(join(site.outDir, 'd', 'mail.example.com', 'index.html'), 'utf8');
-    const island = JSON.parse(/<script type="application\/json" id="page-data">(.*?)<\/script>/s.exec(html)?.[1] ?? 'null') as { tls: { orgs: unknown[]; types: unknown[]; details: { info: string | null }[]; otherDetails: unknown[] } };
+    const island = JSON.parse(/<script type="application\/json" id="page-data">(.*?)<\/script>/s.exec(html)?.[1] ?? 'null') as {
+      tls: { orgs: unknown[]; types: unknown[]; details: { info: string | null }[]; otherDetails: unknown[] };
+    };
     expect(island.tls.orgs).toHaveLength(TLS_LISTED.organisations + 1);
     expect(island.tls.types).toHaveLength(TLS_LISTED.failureTypes + 1);
     expect(island.tls.details).toHaveLength(TLS_LISTED.details);

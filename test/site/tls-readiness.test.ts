@@ -19,7 +19,18 @@ import { BLOCKING_RESULT_TYPES, POLICY_RESULT_TYPES, RESULT_TYPE_MEANINGS, under
 const CURRENT = { policy: 'current' as const, day: '2026-06-30', description: 'testing with mx mx1.example.com (max_age 86400)' };
 
 function reporter(overrides: Partial<TlsReporterWindow>): TlsReporterWindow {
-  return { org: 'Google Inc.', firstSeen: '2026-01-01', new: false, reports: 14, successful: 10_000, failed: 0, failures: [], saw: CURRENT, daysOfData: 60, ...overrides };
+  return {
+    org: 'Google Inc.',
+    firstSeen: '2026-01-01',
+    new: false,
+    reports: 14,
+    successful: 10_000,
+    failed: 0,
+    failures: [],
+    saw: CURRENT,
+    daysOfData: 60,
+    ...overrides,
+  };
 }
 
 const google = reporter({});
@@ -55,7 +66,9 @@ describe('assessTlsReadiness', () => {
     const silent = [reporter({ successful: 0, failed: 0, reports: 0, saw: null })];
     expect(assessTlsReadiness(input({ reporters: silent }))).toMatchObject({ verdict: 'no-data', nextStep: null });
     expect(assessTlsReadiness(input({ reporters: [] })).reasons[0]).toMatch(/_smtp\._tls\.example\.com/);
-    expect(assessTlsReadiness(input({ reporters: [], hasTlsReports: false })).nextStep).toBe('add `tls_reports` to domains/example.com.yaml');
+    expect(assessTlsReadiness(input({ reporters: [], hasTlsReports: false })).nextStep).toBe(
+      'add `tls_reports` to domains/example.com.yaml',
+    );
   });
 
   test('enforce without failures: enforced, nothing to do', () => {
@@ -65,16 +78,27 @@ describe('assessTlsReadiness', () => {
   });
 
   test('enforce with failures: enforced, the failures named (that mail was not delivered), the fix for the biggest', () => {
-    const failing = reporter({ failed: 40, failures: [{ type: 'certificate-expired', mx: 'mx2.example.com', sessions: 38 }, { type: 'validation-failure', mx: 'mx2.example.com', sessions: 2 }] });
+    const failing = reporter({
+      failed: 40,
+      failures: [
+        { type: 'certificate-expired', mx: 'mx2.example.com', sessions: 38 },
+        { type: 'validation-failure', mx: 'mx2.example.com', sessions: 2 },
+      ],
+    });
     const verdict = assessTlsReadiness(input({ policy: { mode: 'enforce', maxAge: 604_800 }, reporters: [failing, microsoft] }));
     expect(verdict.verdict).toBe('enforced');
-    expect(verdict.summary).toMatch(/^Enforced, but 40 sessions failed \(.+\): senders do not deliver to mx2\.example\.com \(certificate-expired\)$/);
+    expect(verdict.summary).toMatch(
+      /^Enforced, but 40 sessions failed \(.+\): senders do not deliver to mx2\.example\.com \(certificate-expired\)$/,
+    );
     expect(verdict.reasons[0]).toBe('38 sessions failed with certificate-expired at mx2.example.com (reported by Google Inc.).');
     expect(verdict.nextStep).toBe('renew the certificate of mx2.example.com');
   });
 
   test('testing, a sender still sees another policy: not ready, publish and check', () => {
-    const stale = reporter({ org: 'Microsoft Corporation', saw: { policy: 'other', day: '2026-06-29', description: 'testing with mx mx1.example.com (max_age 86400)' } });
+    const stale = reporter({
+      org: 'Microsoft Corporation',
+      saw: { policy: 'other', day: '2026-06-29', description: 'testing with mx mx1.example.com (max_age 86400)' },
+    });
     const verdict = assessTlsReadiness(input({ reporters: [google, stale] }));
     expect(verdict.verdict).toBe('not-ready');
     expect(verdict.summary).toBe("Not ready: senders do not see the repository's policy");
@@ -84,7 +108,9 @@ describe('assessTlsReadiness', () => {
 
   test('testing, senders find no policy at all: not ready, said so', () => {
     const none = { policy: 'none' as const, day: '2026-06-30', description: 'no MTA-STS policy' };
-    const verdict = assessTlsReadiness(input({ reporters: [reporter({ saw: none }), reporter({ org: 'Microsoft Corporation', saw: none })] }));
+    const verdict = assessTlsReadiness(
+      input({ reporters: [reporter({ saw: none }), reporter({ org: 'Microsoft Corporation', saw: none })] }),
+    );
     expect(verdict.summary).toBe('Not ready: senders find no MTA-STS policy');
     expect(verdict.reasons[0]).toBe('Google Inc. found no MTA-STS policy on 2026-06-30.');
   });
@@ -97,7 +123,13 @@ describe('assessTlsReadiness', () => {
       expect(verdict.summary, type).toBe(`Not ready: 1 session failed ${type} at mx1.example.com`);
       expect(verdict.nextStep, type).toBe(fixFor(type, 'mx1.example.com', 'example.com'));
     }
-    const two = reporter({ failed: 9, failures: [{ type: 'starttls-not-supported', mx: 'mx2.example.com', sessions: 2 }, { type: 'certificate-not-trusted', mx: 'mx1.example.com', sessions: 7 }] });
+    const two = reporter({
+      failed: 9,
+      failures: [
+        { type: 'starttls-not-supported', mx: 'mx2.example.com', sessions: 2 },
+        { type: 'certificate-not-trusted', mx: 'mx1.example.com', sessions: 7 },
+      ],
+    });
     const verdict = assessTlsReadiness(input({ reporters: [two, microsoft] }));
     expect(verdict.summary).toBe('Not ready: 7 sessions failed certificate-not-trusted at mx1.example.com, 2 more in 1 other way');
     expect(verdict.nextStep).toBe('serve a certificate for mx1.example.com from a public CA, with its full chain');
@@ -106,7 +138,8 @@ describe('assessTlsReadiness', () => {
   test('testing, other failures: not ready from TLS_MAX_FAILURE_SHARE of the sessions, ready below it (and said)', () => {
     const total = 13_000;
     const atLimit = Math.ceil(total * TLS_MAX_FAILURE_SHARE);
-    const fetch = (sessions: number) => reporter({ successful: 10_000 - sessions, failed: sessions, failures: [{ type: 'sts-policy-fetch-error', mx: null, sessions }] });
+    const fetch = (sessions: number) =>
+      reporter({ successful: 10_000 - sessions, failed: sessions, failures: [{ type: 'sts-policy-fetch-error', mx: null, sessions }] });
     const over = assessTlsReadiness(input({ reporters: [fetch(atLimit), microsoft] }));
     expect(over.verdict).toBe('not-ready');
     expect(over.summary).toMatch(/\(sts-policy-fetch-error\)$/);
@@ -124,7 +157,9 @@ describe('assessTlsReadiness', () => {
   });
 
   test(`testing, fewer than ${TLS_MIN_DAYS} days of reports: watching, with the days left`, () => {
-    const verdict = assessTlsReadiness(input({ reporters: [reporter({ daysOfData: 9 }), reporter({ org: 'Microsoft Corporation', daysOfData: 5 })] }));
+    const verdict = assessTlsReadiness(
+      input({ reporters: [reporter({ daysOfData: 9 }), reporter({ org: 'Microsoft Corporation', daysOfData: 5 })] }),
+    );
     expect(verdict.verdict).toBe('not-ready');
     expect(verdict.summary).toBe(`Watching: 9 of ${TLS_MIN_DAYS} days of TLS reports`);
     expect(verdict.nextStep).toBe(`keep \`mode: testing\` for ${TLS_MIN_DAYS - 9} more days`);
@@ -134,15 +169,20 @@ describe('assessTlsReadiness', () => {
   test('testing, clean: ready to enforce; max_age raised to a week when shorter', () => {
     const short = assessTlsReadiness(input());
     expect(short.verdict).toBe('ready-enforce');
-    expect(short.nextStep).toBe(`\`mode: testing\` → \`mode: enforce\` and \`max_age: 86400\` → \`max_age: ${ENFORCE_MIN_MAX_AGE}\` or more (RFC 8461 §3.2: weeks) in domains/example.com.yaml`);
-    expect(assessTlsReadiness(input({ policy: { mode: 'testing', maxAge: 1_209_600 } })).nextStep).toBe('`mode: testing` → `mode: enforce` in domains/example.com.yaml');
+    expect(short.nextStep).toBe(
+      `\`mode: testing\` → \`mode: enforce\` and \`max_age: 86400\` → \`max_age: ${ENFORCE_MIN_MAX_AGE}\` or more (RFC 8461 §3.2: weeks) in domains/example.com.yaml`,
+    );
+    expect(assessTlsReadiness(input({ policy: { mode: 'testing', maxAge: 1_209_600 } })).nextStep).toBe(
+      '`mode: testing` → `mode: enforce` in domains/example.com.yaml',
+    );
   });
 
   test('fix hints name the host, and every RFC 8460 type has a meaning and an enforce effect', () => {
     expect(fixFor('starttls-not-supported', 'mx1.example.com', 'example.com')).toBe('offer STARTTLS on mx1.example.com');
     expect(fixFor('sts-webpki-invalid', null, 'example.com')).toMatch(/mta-sts\.example\.com/);
     expect(fixFor('x-unknown', null, 'example.com')).toBe('read the failure details reported for the MX host the reports name');
-    for (const type of [...BLOCKING_RESULT_TYPES, ...POLICY_RESULT_TYPES, 'tlsa-invalid', 'dnssec-invalid', 'dane-required']) expect(RESULT_TYPE_MEANINGS[type], type).toBeTruthy();
+    for (const type of [...BLOCKING_RESULT_TYPES, ...POLICY_RESULT_TYPES, 'tlsa-invalid', 'dnssec-invalid', 'dane-required'])
+      expect(RESULT_TYPE_MEANINGS[type], type).toBeTruthy();
     expect(underEnforce('certificate-expired')).toBe('refused');
     expect(underEnforce('sts-policy-invalid')).toBe('policy-not-applied');
     expect(underEnforce('dane-required')).toBe('other');
@@ -155,7 +195,11 @@ describe('new sending organisations cannot move the verdict silently', () => {
     const result = assessTlsWithNewReporters(input({ reporters: [google, fresh] }));
     expect(result.verdict).toBe('not-ready');
     expect(result.summary).toMatch(/^Watching: reports from 1 sending organisation/);
-    expect(result.moved).toMatchObject({ counting: 'with', verdict: 'ready-enforce', by: [{ org: 'Example Org', firstSeen: '2026-06-25' }] });
+    expect(result.moved).toMatchObject({
+      counting: 'with',
+      verdict: 'ready-enforce',
+      by: [{ org: 'Example Org', firstSeen: '2026-06-25' }],
+    });
     expect(describeMoved(result.moved!)).toMatch(/^“Ready to enforce: .*” only counting Example Org \(first received 2026-06-25\)/);
   });
 
@@ -169,7 +213,13 @@ describe('new sending organisations cannot move the verdict silently', () => {
   });
 
   test('a new organisation reporting failures holds the domain back, and the page says what it would be without it', () => {
-    const fresh = reporter({ org: 'Example Org', new: true, firstSeen: '2026-06-25', failed: 5, failures: [{ type: 'certificate-expired', mx: 'mx1.example.com', sessions: 5 }] });
+    const fresh = reporter({
+      org: 'Example Org',
+      new: true,
+      firstSeen: '2026-06-25',
+      failed: 5,
+      failures: [{ type: 'certificate-expired', mx: 'mx1.example.com', sessions: 5 }],
+    });
     const result = assessTlsWithNewReporters(input({ reporters: [google, microsoft, fresh] }));
     expect(result.verdict).toBe('not-ready');
     expect(result.moved).toMatchObject({ counting: 'without', verdict: 'ready-enforce' });
@@ -251,12 +301,18 @@ describe('comparePolicy', () => {
   test('senders never saw the repository policy: differs, with both policies and the max_age advice', () => {
     const result = comparePolicy({ ...DEFINED, mode: 'enforce' }, [seen({ vsRepository: 'differs' })], WHERE);
     expect(result.status).toBe('differs');
-    expect(result.summary).toBe('Senders saw testing with mx mx1.example.com, mx2.example.com (max_age 86400) (last on 2026-06-30); the repository says enforce with mx mx1.example.com, mx2.example.com (max_age 86400).');
+    expect(result.summary).toBe(
+      'Senders saw testing with mx mx1.example.com, mx2.example.com (max_age 86400) (last on 2026-06-30); the repository says enforce with mx mx1.example.com, mx2.example.com (max_age 86400).',
+    );
     expect(result.details[0]).toMatch(/max_age \(1 day\).*`dmarcops mta-sts check`/);
   });
 
   test('the repository policy was seen, but no longer: differs', () => {
-    const result = comparePolicy(DEFINED, [seen({ lastSeen: '2026-06-20' }), seen({ ...OLD, firstSeen: '2026-06-21', lastSeen: '2026-06-30' })], WHERE);
+    const result = comparePolicy(
+      DEFINED,
+      [seen({ lastSeen: '2026-06-20' }), seen({ ...OLD, firstSeen: '2026-06-21', lastSeen: '2026-06-30' })],
+      WHERE,
+    );
     expect(result.status).toBe('differs');
     expect(result.details[0]).toMatch(/seen from 2026-06-01 to 2026-06-20/);
   });
@@ -265,7 +321,10 @@ describe('comparePolicy', () => {
     const none = seen({ type: 'no-policy-found', mode: null, mx: [], maxAge: null, vsRepository: 'differs' });
     expect(comparePolicy(DEFINED, [none], WHERE).status).toBe('not-seen');
     expect(comparePolicy(null, [{ ...none, vsRepository: 'n/a' }], WHERE).status).toBe('not-defined');
-    expect(comparePolicy(null, [seen({ vsRepository: 'n/a' })], WHERE)).toMatchObject({ status: 'differs', details: [expect.stringMatching(/Add `mta_sts` to domains\/example\.com\.yaml/)] });
+    expect(comparePolicy(null, [seen({ vsRepository: 'n/a' })], WHERE)).toMatchObject({
+      status: 'differs',
+      details: [expect.stringMatching(/Add `mta_sts` to domains\/example\.com\.yaml/)],
+    });
     expect(comparePolicy(DEFINED, [], WHERE).status).toBe('no-data');
     // DANE (tlsa) reports say nothing about the MTA-STS policy.
     expect(comparePolicy(DEFINED, [seen({ type: 'tlsa', vsRepository: 'n/a' })], WHERE).status).toBe('no-data');

@@ -20,7 +20,17 @@ import {
 
 const DAYS = Array.from({ length: 100 }, (_, i) => new Date(Date.UTC(2026, 0, 1) + i * 86_400_000).toISOString().slice(0, 10));
 
-const row = (day: number, compliant: number, unauthorised = 0): SeriesRow => [day, compliant, 0, 0, unauthorised, compliant, compliant, 0, 0];
+const row = (day: number, compliant: number, unauthorised = 0): SeriesRow => [
+  day,
+  compliant,
+  0,
+  0,
+  unauthorised,
+  compliant,
+  compliant,
+  0,
+  0,
+];
 
 describe('windows', () => {
   test('presets end on the last day of data and never start before the first', () => {
@@ -65,7 +75,10 @@ describe('sums', () => {
         expect(daily).toHaveLength(range.end - range.start + 1);
         expect(daily.reduce((sum, t) => sum + t.messages, 0)).toBe(total.messages);
         expect(total.messages).toBe(total.compliant + total.unauthorised);
-        const pass = sumPass(data.map((r) => [r[0], r[1] + r[4], r[1]]), range);
+        const pass = sumPass(
+          data.map((r) => [r[0], r[1] + r[4], r[1]]),
+          range,
+        );
         expect(pass).toEqual({ messages: total.messages, compliant: total.compliant });
       }),
     );
@@ -73,12 +86,17 @@ describe('sums', () => {
 
   test('failing runs answer "did this source fail in the window" exactly like the daily series', () => {
     fc.assert(
-      fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 99 })), fc.integer({ min: 0, max: 99 }), fc.integer({ min: 0, max: 99 }), (failingDays, a, b) => {
-        const group = { series: failingDays.map((day) => row(day, 1, 1)).concat([row(100, 5)]) } as unknown as SourceGroup;
-        const range = { start: Math.min(a, b), end: Math.max(a, b) };
-        const expected = failingDays.some((day) => day >= range.start && day <= range.end);
-        expect(hasFailing(failingRuns(group), range)).toBe(expected);
-      }),
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 0, max: 99 })),
+        fc.integer({ min: 0, max: 99 }),
+        fc.integer({ min: 0, max: 99 }),
+        (failingDays, a, b) => {
+          const group = { series: failingDays.map((day) => row(day, 1, 1)).concat([row(100, 5)]) } as unknown as SourceGroup;
+          const range = { start: Math.min(a, b), end: Math.max(a, b) };
+          const expected = failingDays.some((day) => day >= range.start && day <= range.end);
+          expect(hasFailing(failingRuns(group), range)).toBe(expected);
+        },
+      ),
     );
     const group = { series: [row(1, 0, 1), row(2, 0, 1), row(3, 0, 1), row(7, 0, 2), row(9, 4)] } as unknown as SourceGroup;
     expect(failingRuns(group)).toEqual([1, 3, 7, 7]);
@@ -110,7 +128,7 @@ describe('tables', () => {
   });
 });
 
-describe('provenance: which reporters a window\'s figures come from', () => {
+describe("provenance: which reporters a window's figures come from", () => {
   const reporter = (org: string, days: number[], messages: number, extra: Partial<ReporterPayload> = {}): ReporterPayload => ({
     org,
     email: null,
@@ -120,21 +138,27 @@ describe('provenance: which reporters a window\'s figures come from', () => {
     series: days.map((day): [number, number, number, number] => [day, messages, messages, 1]),
     ...extra,
   });
-  const known = ['a.example', 'b.example', 'c.example', 'd.example', 'e.example', 'f.example'].map((org, i) => reporter(org, [1, 2, 3], 1000 - i));
+  const known = ['a.example', 'b.example', 'c.example', 'd.example', 'e.example', 'f.example'].map((org, i) =>
+    reporter(org, [1, 2, 3], 1000 - i),
+  );
 
   test('counts the reports in the window, names the biggest reporters and always the new ones, escaped', () => {
     const forged = reporter('<b>Example Org</b>', [3], 1, { new: true, first: '2026-11-30' });
     const html = provenance([...known, forged], { start: 2, end: 3 });
     expect(html).toMatch(/^From 13 reports by 7 reporters: a\.example <span class="muted">\(2\)<\/span>, /);
     // Six known ones: five named, one counted; the new one named last with its badge (it is the smallest).
-    expect(html).toContain('e.example <span class="muted">(2)</span>, &lt;b&gt;Example Org&lt;/b&gt; <span class="badge new-reporter" title="First received 2026-11-30');
+    expect(html).toContain(
+      'e.example <span class="muted">(2)</span>, &lt;b&gt;Example Org&lt;/b&gt; <span class="badge new-reporter" title="First received 2026-11-30',
+    );
     expect(html).not.toContain('f.example');
     expect(html).toContain('and 1 more.');
-    expect(html).toMatch(/<strong>1 new reporter<\/strong> \(first received within the last 30 days\): check that its reports are genuine\.$/);
+    expect(html).toMatch(
+      /<strong>1 new reporter<\/strong> \(first received within the last 30 days\): check that its reports are genuine\.$/,
+    );
     expect(html).not.toContain('<b>');
   });
 
-  test('a window without the new reporter\'s reports does not mention it; an empty window says so', () => {
+  test("a window without the new reporter's reports does not mention it; an empty window says so", () => {
     const forged = reporter('Example Org', [9], 1, { new: true });
     expect(provenance([...known, forged], { start: 1, end: 3 })).not.toMatch(/Example Org|new reporter/);
     expect(provenance(known, { start: 50, end: 60 })).toBe('No reports in this window.');
@@ -144,14 +168,44 @@ describe('provenance: which reporters a window\'s figures come from', () => {
 describe('the TLS section views', () => {
   const HOSTILE = '<img src=x onerror=alert(1)>';
   const payload: TlsPayload = {
-    daily: [[1, 100, 2], [2, 50, 0], [5, 10, 10]],
-    types: [{ type: 'certificate-expired', series: [[1, 2]] }, { type: HOSTILE, series: [[5, 10]] }],
+    daily: [
+      [1, 100, 2],
+      [2, 50, 0],
+      [5, 10, 10],
+    ],
+    types: [
+      { type: 'certificate-expired', series: [[1, 2]] },
+      { type: HOSTILE, series: [[5, 10]] },
+    ],
     orgs: [
-      { org: 'Google Inc.', count: 1, email: 'tls@google.example', first: '2026-01-01', new: false, series: [[1, 100, 2, 1], [2, 50, 0, 1]] },
+      {
+        org: 'Google Inc.',
+        count: 1,
+        email: 'tls@google.example',
+        first: '2026-01-01',
+        new: false,
+        series: [
+          [1, 100, 2, 1],
+          [2, 50, 0, 1],
+        ],
+      },
       { org: `${HOSTILE} Org`, count: 1, email: null, first: '2026-06-01', new: true, series: [[5, 10, 10, 1]] },
     ],
-    mx: [{ host: `mx.${HOSTILE}`, inPolicy: false, series: [[5, 10]] }, { host: 'mx1.example.com', inPolicy: true, series: [[1, 2]] }],
-    details: [{ org: `${HOSTILE} Org`, type: HOSTILE, mx: 'mx1.example.com', ip: '192.0.2.1', code: HOSTILE, info: `https://evil.example/${HOSTILE}`, series: [[5, 10]] }],
+    mx: [
+      { host: `mx.${HOSTILE}`, inPolicy: false, series: [[5, 10]] },
+      { host: 'mx1.example.com', inPolicy: true, series: [[1, 2]] },
+    ],
+    details: [
+      {
+        org: `${HOSTILE} Org`,
+        type: HOSTILE,
+        mx: 'mx1.example.com',
+        ip: '192.0.2.1',
+        code: HOSTILE,
+        info: `https://evil.example/${HOSTILE}`,
+        series: [[5, 10]],
+      },
+    ],
     otherDetails: [[1, 2]],
   };
   const all = { start: 0, end: 9, label: 'all' };
@@ -159,9 +213,15 @@ describe('the TLS section views', () => {
   test('KPIs and daily tallies sum the window, like the sparse series they come from', () => {
     const view = tlsView(payload, { start: 1, end: 2, label: 'x' }, { types: null, orgs: null, mx: null, details: null }, true);
     expect(view.kpis).toEqual({ tlsSessions: '152', tlsSuccess: '98.7%', tlsFailed: '2', tlsSenders: '1' });
-    expect(view.daily).toEqual([{ successful: 100, failed: 2 }, { successful: 50, failed: 0 }]);
+    expect(view.daily).toEqual([
+      { successful: 100, failed: 2 },
+      { successful: 50, failed: 0 },
+    ]);
     expect(sumTls(payload.daily, all)).toEqual({ successful: 160, failed: 12 });
-    expect(dailyTls(payload.daily, { start: 4, end: 5 })).toEqual([{ successful: 0, failed: 0 }, { successful: 10, failed: 10 }]);
+    expect(dailyTls(payload.daily, { start: 4, end: 5 })).toEqual([
+      { successful: 0, failed: 0 },
+      { successful: 10, failed: 10 },
+    ]);
     // Rows without failures in the window are left out of the failure tables.
     expect(view.types.match(/<tbody data-row/g)).toHaveLength(1);
     expect(view.provenance).toMatch(/^From 2 reports by 1 reporter: Google Inc\./);
@@ -181,17 +241,24 @@ describe('the TLS section views', () => {
   test('a redacted build has no sending-MTA column; a shown one has it', () => {
     expect(tlsDetailColumns(true).map((c) => c.id)).not.toContain('ip');
     expect(tlsDetailColumns(false).map((c) => c.id)).toContain('ip');
-    const redacted = tlsView({ ...payload, details: payload.details.map((d) => ({ ...d, ip: null })) }, all, { types: null, orgs: null, mx: null, details: null }, true);
+    const redacted = tlsView(
+      { ...payload, details: payload.details.map((d) => ({ ...d, ip: null })) },
+      all,
+      { types: null, orgs: null, mx: null, details: null },
+      true,
+    );
     expect(redacted.details).not.toContain('192.0.2.1');
     expect(tlsView(payload, all, { types: null, orgs: null, mx: null, details: null }, false).details).toContain('<code>192.0.2.1</code>');
   });
 
   test('the verdict badge escapes its text and names the verdict', () => {
-    expect(tlsVerdictBadge('ready-enforce', `"${HOSTILE}`)).toBe('<span class="verdict verdict-ready-enforce" title="&quot;&lt;img src=x onerror=alert(1)&gt;">Ready to enforce</span>');
+    expect(tlsVerdictBadge('ready-enforce', `"${HOSTILE}`)).toBe(
+      '<span class="verdict verdict-ready-enforce" title="&quot;&lt;img src=x onerror=alert(1)&gt;">Ready to enforce</span>',
+    );
   });
 });
 
-describe('the overview\'s dense TLS days', () => {
+describe("the overview's dense TLS days", () => {
   test('sum any window like the sparse rows they come from', () => {
     const rows = fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.nat(1000), fc.nat(50)), { selector: (r) => r[0] });
     fc.assert(
@@ -202,6 +269,11 @@ describe('the overview\'s dense TLS days', () => {
       }),
     );
     expect(denseTls([])).toEqual({ start: 0, successful: [], failed: [] });
-    expect(denseTls([[3, 10, 1], [5, 7, 0]])).toEqual({ start: 3, successful: [10, 0, 7], failed: [1, 0, 0] });
+    expect(
+      denseTls([
+        [3, 10, 1],
+        [5, 7, 0],
+      ]),
+    ).toEqual({ start: 3, successful: [10, 0, 7], failed: [1, 0, 0] });
   });
 });

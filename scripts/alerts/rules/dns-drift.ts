@@ -17,7 +17,8 @@ function domainOfName(name: string, policies: readonly DomainPolicy[]): DomainPo
 }
 
 function describe(change: RecordChange): string {
-  const list = (values: string[] | null): string => (values === null || values.length === 0 ? 'nothing' : values.map((v) => `"${v}"`).join(' and '));
+  const list = (values: string[] | null): string =>
+    values === null || values.length === 0 ? 'nothing' : values.map((v) => `"${v}"`).join(' and ');
   if (change.action === 'create') return `DNS has no DMARC record at ${change.name}; the repository publishes ${list(change.after)}.`;
   if (change.action === 'delete') return `DNS holds ${list(change.before)} at ${change.name}, which no domain file publishes.`;
   return `DNS holds ${list(change.before)} at ${change.name}; the repository publishes ${list(change.after)}.`;

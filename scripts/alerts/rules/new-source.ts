@@ -86,7 +86,14 @@ export async function newSourceCandidates(rc: RuleContext): Promise<NewSourceCan
   });
   if (kept.length === 0) return [];
 
-  await sql.load('alert_groups', [['dom', 'INTEGER'], ['group_id', 'INTEGER']], kept.map((row) => [num(row.dom), num(row.group_id)]));
+  await sql.load(
+    'alert_groups',
+    [
+      ['dom', 'INTEGER'],
+      ['group_id', 'INTEGER'],
+    ],
+    kept.map((row) => [num(row.dom), num(row.group_id)]),
+  );
   const where = `f.day BETWEEN ${newStart} AND ${last}`;
   const ipRows = await sql.rows(`
     SELECT * FROM (
@@ -105,7 +112,8 @@ export async function newSourceCandidates(rc: RuleContext): Promise<NewSourceCan
     GROUP BY ALL ORDER BY dom, group_id, messages DESC, auth_id`);
   await sql.run('DROP TABLE alert_groups');
 
-  const of = (list: Row[], dom: number, groupId: number): Row[] => list.filter((row) => num(row.dom) === dom && num(row.group_id) === groupId);
+  const of = (list: Row[], dom: number, groupId: number): Row[] =>
+    list.filter((row) => num(row.dom) === dom && num(row.group_id) === groupId);
   return kept.map((row): NewSourceCandidate => {
     const dom = num(row.dom);
     const groupId = num(row.group_id);
@@ -121,7 +129,7 @@ export async function newSourceCandidates(rc: RuleContext): Promise<NewSourceCan
       unauthorised: num(row.unauthorised),
       authenticated: num(row.authenticated),
       ipCount: num(row.ip_count),
-      type: ips.map((ip) => ip.type).find((type) => typeof type === 'string' && type !== '') as string | undefined ?? null,
+      type: (ips.map((ip) => ip.type).find((type) => typeof type === 'string' && type !== '') as string | undefined) ?? null,
       ips: ips.map((ip) => ({
         ip: String(ip.ip),
         ptr: typeof ip.ptr === 'string' ? ip.ptr : null,
@@ -152,13 +160,21 @@ export function newSourceAlert(rc: RuleContext, c: NewSourceCandidate): Alert {
     {
       title: 'IP addresses',
       head: ['IP address', 'reverse DNS', 'AS', 'country', 'messages'],
-      rows: c.ips.map((ip) => [ip.ip, ip.ptr, ip.asn === null ? null : `AS${ip.asn}${ip.asName ? ` ${ip.asName}` : ''}`, ip.country, ip.messages]),
+      rows: c.ips.map((ip) => [
+        ip.ip,
+        ip.ptr,
+        ip.asn === null ? null : `AS${ip.asn}${ip.asName ? ` ${ip.asName}` : ''}`,
+        ip.country,
+        ip.messages,
+      ]),
     },
     { title: 'Reporters', head: ['reporter', 'messages'], rows: c.reporters.map((r) => [r.org, r.messages]) },
     {
       title: 'Authentication results of its failing mail',
       head: ['check', 'domain', 'selector / scope', 'result', `aligned with ${domain}`, 'messages'],
-      rows: c.results.slice(0, RESULTS_LISTED).map((r) => [r.kind.toUpperCase(), r.domain, r.qualifier, r.result, r.aligned ? 'yes' : 'no', r.messages]),
+      rows: c.results
+        .slice(0, RESULTS_LISTED)
+        .map((r) => [r.kind.toUpperCase(), r.domain, r.qualifier, r.result, r.aligned ? 'yes' : 'no', r.messages]),
     },
   ];
   if (c.ipCount > c.ips.length) tables[0]!.title = `IP addresses (top ${c.ips.length} of ${c.ipCount})`;
@@ -166,15 +182,16 @@ export function newSourceAlert(rc: RuleContext, c: NewSourceCandidate): Alert {
     c.unauthorised > 0 ? `${formatCount(c.unauthorised)} unauthorised` : null,
     c.authorisedFailing > 0 ? `${formatCount(c.authorisedFailing)} matched a declared sender but failed` : null,
   ].filter((part) => part !== null);
-  const actions = proposal !== undefined
-    ? [
-        `If ${domain} uses ${label}, declare it: the declare-sender pull request adds it under senders: in ${loaded.policy.file}; review it, then make ${label} sign with d=${domain} (DKIM) so its mail passes.`,
-        `If you do not know this source, someone else is sending as ${domain}: close that pull request; the DMARC policy stops this mail once it is quarantine or reject.`,
-      ]
-    : [
-        `If ${domain} uses ${label}, declare it under senders: in ${loaded.policy.file} (by its DKIM selector, SPF include or IP addresses), then make it sign with d=${domain} so its mail passes DMARC.`,
-        `If you do not know this source, someone else is sending as ${domain}: the DMARC policy stops this mail once it is quarantine or reject (see the readiness verdict on the dashboard).`,
-      ];
+  const actions =
+    proposal !== undefined
+      ? [
+          `If ${domain} uses ${label}, declare it: the declare-sender pull request adds it under senders: in ${loaded.policy.file}; review it, then make ${label} sign with d=${domain} (DKIM) so its mail passes.`,
+          `If you do not know this source, someone else is sending as ${domain}: close that pull request; the DMARC policy stops this mail once it is quarantine or reject.`,
+        ]
+      : [
+          `If ${domain} uses ${label}, declare it under senders: in ${loaded.policy.file} (by its DKIM selector, SPF include or IP addresses), then make it sign with d=${domain} so its mail passes DMARC.`,
+          `If you do not know this source, someone else is sending as ${domain}: the DMARC policy stops this mail once it is quarantine or reject (see the readiness verdict on the dashboard).`,
+        ];
   return {
     key: alertKey('new-source', domain, c.groupKey),
     rule: 'new-source',
@@ -222,27 +239,38 @@ export function senderProposal(rc: RuleContext, c: NewSourceCandidate): SenderPr
   if (loaded.policy.senders.some((s) => s.name.toLowerCase() === name.toLowerCase())) return undefined;
   const evidence: string[] = [];
   if (service) evidence.push(`${name} is a known ${c.type ?? 'mail service'} (its IP addresses' reverse DNS or network belongs to it).`);
-  const dkimEntry = (r: NewSourceCandidate['results'][number]) => (r.qualifier === null ? { domain: r.domain } : { domain: r.domain, selector: r.qualifier });
+  const dkimEntry = (r: NewSourceCandidate['results'][number]) =>
+    r.qualifier === null ? { domain: r.domain } : { domain: r.domain, selector: r.qualifier };
 
   const sender: SenderProposal['sender'] = { name };
   if (c.type !== null) sender.type = c.type;
   if (ourKeys.length > 0) {
     sender.dkim = unique(ourKeys.map(dkimEntry), (e) => `${e.domain} ${e.selector ?? ''}`).slice(0, 3);
-    for (const r of ourKeys.slice(0, 3)) evidence.push(`DKIM passes with d=${r.domain}${r.qualifier === null ? '' : ` s=${r.qualifier}`}, a key published under one of your domains, on ${formatCount(r.messages)} failing messages (not aligned with the From domain).`);
+    for (const r of ourKeys.slice(0, 3))
+      evidence.push(
+        `DKIM passes with d=${r.domain}${r.qualifier === null ? '' : ` s=${r.qualifier}`}, a key published under one of your domains, on ${formatCount(r.messages)} failing messages (not aligned with the From domain).`,
+      );
   } else {
     const spf = passing.filter((r) => r.kind === 'spf' && (r.qualifier === null || r.qualifier === 'mfrom') && !isOurs(r.domain));
-    const includes = unique(spf.map((r) => organizationalDomain(r.domain) ?? r.domain), (d) => d).slice(0, 2);
+    const includes = unique(
+      spf.map((r) => organizationalDomain(r.domain) ?? r.domain),
+      (d) => d,
+    ).slice(0, 2);
     if (includes.length > 0) {
       sender.spf_includes = includes;
-      for (const r of spf.slice(0, 2)) evidence.push(`SPF passes for its bounce domain ${r.domain} on ${formatCount(r.messages)} messages.`);
+      for (const r of spf.slice(0, 2))
+        evidence.push(`SPF passes for its bounce domain ${r.domain} on ${formatCount(r.messages)} messages.`);
     } else {
       const dkim = passing.filter((r) => r.kind === 'dkim');
       if (dkim.length === 0) return undefined;
       sender.dkim = unique(dkim.map(dkimEntry), (e) => `${e.domain} ${e.selector ?? ''}`).slice(0, 2);
-      for (const r of dkim.slice(0, 2)) evidence.push(`DKIM passes for its own domain d=${r.domain} on ${formatCount(r.messages)} messages.`);
+      for (const r of dkim.slice(0, 2))
+        evidence.push(`DKIM passes for its own domain d=${r.domain} on ${formatCount(r.messages)} messages.`);
     }
   }
   const failing = c.unauthorised + c.authorisedFailing;
-  evidence.push(`${formatCount(c.messages)} messages from ${plural(c.ipCount, 'IP address', 'IP addresses')} since ${c.firstDay}, ${formatShare(failing, c.messages)} failing DMARC, reported by ${c.reporters.map((r) => r.org).join(', ') || 'nobody'}.`);
+  evidence.push(
+    `${formatCount(c.messages)} messages from ${plural(c.ipCount, 'IP address', 'IP addresses')} since ${c.firstDay}, ${formatShare(failing, c.messages)} failing DMARC, reported by ${c.reporters.map((r) => r.org).join(', ') || 'nobody'}.`,
+  );
   return { domain: loaded.policy.domain, file: loaded.policy.file, sender, evidence };
 }

@@ -57,7 +57,8 @@ export function policyDifferences(policy: DomainPolicy, tags: ReportedTags): str
   const compareTag = (tag: keyof typeof defined, reported: string | number | null): void => {
     if (reported === null || reported === '') return;
     const value = typeof reported === 'string' ? reported.trim().toLowerCase() : reported;
-    if (String(value) !== String(defined[tag])) differences.push(`${tag === 'testing' ? 't' : tag}: ${String(value)} reported, ${String(defined[tag])} in the repository`);
+    if (String(value) !== String(defined[tag]))
+      differences.push(`${tag === 'testing' ? 't' : tag}: ${String(value)} reported, ${String(defined[tag])} in the repository`);
   };
   compareTag('p', tags.p);
   compareTag('sp', tags.sp);
@@ -103,7 +104,15 @@ export async function policyDriftAlerts(rc: RuleContext): Promise<Alert[]> {
     const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
     days.set(day, {
       day: rc.window.iso(day),
-      tags: { p: str(row.p), sp: str(row.sp), np: str(row.np), adkim: str(row.adkim), aspf: str(row.aspf), pct: row.pct == null ? null : num(row.pct), testing: str(row.testing) },
+      tags: {
+        p: str(row.p),
+        sp: str(row.sp),
+        np: str(row.np),
+        adkim: str(row.adkim),
+        aspf: str(row.aspf),
+        pct: row.pct == null ? null : num(row.pct),
+        testing: str(row.testing),
+      },
       reports: num(row.reports),
       reporters: (row.reporters as string[] | null) ?? [],
     });
@@ -155,7 +164,7 @@ function policyDriftAlert(rc: RuleContext, policy: DomainPolicy, streak: Reporte
     link: domainPageUrl(rc.dashboard, policy.domain),
     actions: [
       `Compare with DNS: \`dmarcops plan\` (or the DNS drift alert) shows whether _dmarc.${policy.domain} holds another record. If it does, someone changed it outside the repository: run the dns-apply workflow again to restore the reviewed record, or make the change in ${policy.file} through a pull request.`,
-      'If DNS holds the repository\'s record, a merged change may not have reached every receiver yet, or a reporter reads another name (a CNAME, a stale cache): it clears once the reports agree.',
+      "If DNS holds the repository's record, a merged change may not have reached every receiver yet, or a reporter reads another name (a CNAME, a stale cache): it clears once the reports agree.",
     ],
   };
 }

@@ -32,7 +32,12 @@ export interface StoppedReporter {
 }
 
 /** Pure: the coverage and the day → who stopped. */
-export function findStopped(coverage: readonly ReporterCoverage[], domains: readonly LoadedDomain[], asOf: string, rule: ReportsStoppedConfig): { domains: StoppedDomain[]; reporters: StoppedReporter[] } {
+export function findStopped(
+  coverage: readonly ReporterCoverage[],
+  domains: readonly LoadedDomain[],
+  asOf: string,
+  rule: ReportsStoppedConfig,
+): { domains: StoppedDomain[]; reporters: StoppedReporter[] } {
   const stoppedDomains: StoppedDomain[] = [];
   const stoppedReporters: StoppedReporter[] = [];
   domains.forEach((loaded, dom) => {
@@ -48,19 +53,33 @@ export function findStopped(coverage: readonly ReporterCoverage[], domains: read
     for (const c of reporters) {
       const silent = daysBetween(c.lastDay, asOf);
       if (c.activeDays < rule.reporterActiveDays || silent < rule.reporterDays) continue;
-      stoppedReporters.push({ coverage: c, silentDays: silent, stillReporting: reporters.filter((o) => o.lastDay > c.lastDay).map((o) => o.org).sort() });
+      stoppedReporters.push({
+        coverage: c,
+        silentDays: silent,
+        stillReporting: reporters
+          .filter((o) => o.lastDay > c.lastDay)
+          .map((o) => o.org)
+          .sort(),
+      });
     }
   });
   return { domains: stoppedDomains, reporters: stoppedReporters };
 }
 
-export function reportsStoppedAlerts(coverage: readonly ReporterCoverage[], domains: readonly LoadedDomain[], asOf: string, rule: ReportsStoppedConfig, dashboard: string | null): Alert[] {
+export function reportsStoppedAlerts(
+  coverage: readonly ReporterCoverage[],
+  domains: readonly LoadedDomain[],
+  asOf: string,
+  rule: ReportsStoppedConfig,
+  dashboard: string | null,
+): Alert[] {
   const stopped = findStopped(coverage, domains, asOf, rule);
   const watched = domains.filter((d, dom) => d.spec.parked !== true && coverage.some((c) => c.dom === dom)).length;
   const everyone = stopped.domains.length > 1 && stopped.domains.length === watched;
   const alerts: Alert[] = stopped.domains.map((s): Alert => {
     const policy = domains[s.dom]!.policy;
-    const mailboxes = policy.rua.map((r) => r.uri.replace(/^mailto:/i, '')).join(', ') || '(none: the domain file lists no reports: mailbox)';
+    const mailboxes =
+      policy.rua.map((r) => r.uri.replace(/^mailto:/i, '')).join(', ') || '(none: the domain file lists no reports: mailbox)';
     return {
       key: alertKey('reports-stopped', policy.domain),
       rule: 'reports-stopped',
@@ -78,7 +97,9 @@ export function reportsStoppedAlerts(coverage: readonly ReporterCoverage[], doma
         {
           title: 'Reporters until then',
           head: ['reporter', 'last report', 'reports'],
-          rows: [...s.reporters].sort((a, b) => b.lastDay.localeCompare(a.lastDay) || a.org.localeCompare(b.org)).map((c) => [c.org, c.lastDay, c.reports]),
+          rows: [...s.reporters]
+            .sort((a, b) => b.lastDay.localeCompare(a.lastDay) || a.org.localeCompare(b.org))
+            .map((c) => [c.org, c.lastDay, c.reports]),
         },
       ],
       link: domainPageUrl(dashboard, policy.domain),

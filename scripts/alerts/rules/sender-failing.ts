@@ -57,7 +57,12 @@ export async function senderFailingAlerts(rc: RuleContext): Promise<Alert[]> {
   const hintRows = await sql.rows(`
     SELECT f.dom, f.group_id, f.class_id, sum(f.messages)::DOUBLE AS messages FROM facts f
     WHERE f.category = ${CATEGORY_AUTHORISED_FAILING} AND f.day BETWEEN ${recentStart} AND ${last} GROUP BY ALL`);
-  const groupIds = new Map((await sql.rows(`SELECT group_id, group_key FROM source_groups WHERE group_key LIKE 'sender:%'`)).map((r) => [String(r.group_key), num(r.group_id)]));
+  const groupIds = new Map(
+    (await sql.rows(`SELECT group_id, group_key FROM source_groups WHERE group_key LIKE 'sender:%'`)).map((r) => [
+      String(r.group_key),
+      num(r.group_id),
+    ]),
+  );
   const hints = new HintVotes(hintRows, rc.window.classes.hints, (r) => `${num(r.dom)}/${num(r.group_id)}`);
 
   const inputs = new Map<string, SenderFailingInput>();
@@ -83,10 +88,15 @@ export async function senderFailingAlerts(rc: RuleContext): Promise<Alert[]> {
   return alerts;
 }
 
-export function assessSender(days: readonly SenderDay[], asOf: string, rule: { recentDays: number; baselineDays: number; minPassPercent: number; maxDropPoints: number; minMessages: number }): SenderVerdict {
+export function assessSender(
+  days: readonly SenderDay[],
+  asOf: string,
+  rule: { recentDays: number; baselineDays: number; minPassPercent: number; maxDropPoints: number; minMessages: number },
+): SenderVerdict {
   const recentStart = addDays(asOf, -(rule.recentDays - 1));
   const baselineStart = addDays(asOf, -(rule.recentDays + rule.baselineDays - 1));
-  const sum = (list: readonly SenderDay[]) => list.reduce((s, d) => ({ compliant: s.compliant + d.compliant, failing: s.failing + d.failing }), { compliant: 0, failing: 0 });
+  const sum = (list: readonly SenderDay[]) =>
+    list.reduce((s, d) => ({ compliant: s.compliant + d.compliant, failing: s.failing + d.failing }), { compliant: 0, failing: 0 });
   const inRange = (from: string, to: string) => days.filter((d) => d.day >= from && d.day <= to);
   const recent = sum(inRange(recentStart, asOf));
   const baseline = sum(inRange(baselineStart, addDays(recentStart, -1)));
@@ -96,10 +106,13 @@ export function assessSender(days: readonly SenderDay[], asOf: string, rule: { r
   if (recentTotal < rule.minMessages) return verdict;
   const recentPercent = (100 * recent.compliant) / recentTotal;
   const baselinePercent = baselineTotal >= rule.minMessages ? (100 * baseline.compliant) / baselineTotal : null;
-  if (recentPercent < rule.minPassPercent) verdict.reasons.push(`passed DMARC for ${formatShare(recent.compliant, recentTotal)} of its mail, below ${rule.minPassPercent}%`);
+  if (recentPercent < rule.minPassPercent)
+    verdict.reasons.push(`passed DMARC for ${formatShare(recent.compliant, recentTotal)} of its mail, below ${rule.minPassPercent}%`);
   const drop = baselinePercent === null ? 0 : baselinePercent - recentPercent;
   if (baselinePercent !== null && drop > rule.maxDropPoints) {
-    verdict.reasons.push(`${Math.round(drop * 10) / 10} points below its ${formatShare(baseline.compliant, baselineTotal)} of the ${rule.baselineDays} days before (at most ${rule.maxDropPoints})`);
+    verdict.reasons.push(
+      `${Math.round(drop * 10) / 10} points below its ${formatShare(baseline.compliant, baselineTotal)} of the ${rule.baselineDays} days before (at most ${rule.maxDropPoints})`,
+    );
   }
   if (verdict.reasons.length === 0) return verdict;
 
@@ -123,7 +136,9 @@ function senderFailingAlert(rc: RuleContext, input: SenderFailingInput, verdict:
   const recentTotal = verdict.recent.compliant + verdict.recent.failing;
   const baselineTotal = verdict.baseline.compliant + verdict.baseline.failing;
   const lost = enforcing(policy);
-  const action = lost ? `Receivers ${policy.p === 'reject' ? 'reject' : 'quarantine'} the failing part of it now (p=${policy.p}).` : `The policy (p=${policy.p}${policy.testing ? ', testing' : ''}) still lets it through, but it blocks enforcement.`;
+  const action = lost
+    ? `Receivers ${policy.p === 'reject' ? 'reject' : 'quarantine'} the failing part of it now (p=${policy.p}).`
+    : `The policy (p=${policy.p}${policy.testing ? ', testing' : ''}) still lets it through, but it blocks enforcement.`;
   return {
     key: alertKey('sender-failing', domain, input.sender),
     rule: 'sender-failing',
@@ -133,8 +148,16 @@ function senderFailingAlert(rc: RuleContext, input: SenderFailingInput, verdict:
     summary: `Over the last ${rule.recentDays === 1 ? 'day' : `${rule.recentDays} days`}, ${input.sender} (declared under senders: of ${policy.file}) ${verdict.reasons.join(', and ')}: ${formatCount(verdict.recent.failing)} of ${formatCount(recentTotal)} messages failed. ${action}`,
     since: verdict.since ?? rc.asOf,
     figures: [
-      { label: `Pass rate, last ${rule.recentDays} days`, value: recentTotal > 0 ? verdict.recent.compliant / recentTotal : null, format: 'share' },
-      { label: `Pass rate, ${rule.baselineDays} days before`, value: baselineTotal > 0 ? verdict.baseline.compliant / baselineTotal : null, format: 'share' },
+      {
+        label: `Pass rate, last ${rule.recentDays} days`,
+        value: recentTotal > 0 ? verdict.recent.compliant / recentTotal : null,
+        format: 'share',
+      },
+      {
+        label: `Pass rate, ${rule.baselineDays} days before`,
+        value: baselineTotal > 0 ? verdict.baseline.compliant / baselineTotal : null,
+        format: 'share',
+      },
       { label: 'Failing messages', value: verdict.recent.failing, format: 'count' },
       { label: 'Messages', value: recentTotal, format: 'count' },
     ],
@@ -142,12 +165,16 @@ function senderFailingAlert(rc: RuleContext, input: SenderFailingInput, verdict:
       {
         title: 'Day by day',
         head: ['day', 'messages', 'passing DMARC'],
-        rows: input.days.filter((d) => d.day >= addDays(rc.asOf, -13)).map((d) => [d.day, d.compliant + d.failing, formatShare(d.compliant, d.compliant + d.failing)]),
+        rows: input.days
+          .filter((d) => d.day >= addDays(rc.asOf, -13))
+          .map((d) => [d.day, d.compliant + d.failing, formatShare(d.compliant, d.compliant + d.failing)]),
       },
     ],
     link: domainPageUrl(rc.dashboard, domain, '7d'),
     actions: [
-      input.hint === null ? `Make ${input.sender} sign with d=${domain} (DKIM) or send with a Return-Path under ${domain} (SPF).` : `How to fix: ${input.hint}.`,
+      input.hint === null
+        ? `Make ${input.sender} sign with d=${domain} (DKIM) or send with a Return-Path under ${domain} (SPF).`
+        : `How to fix: ${input.hint}.`,
       `The dashboard's sources table shows ${input.sender}'s failing SPF and DKIM results and its IP addresses.`,
     ],
   };

@@ -29,7 +29,11 @@ export interface SurgeVerdict {
 }
 
 /** Pure: unauthorised messages by day (ISO → messages) → the verdict. */
-export function assessSurge(byDay: ReadonlyMap<string, number>, asOf: string, rule: { recentDays: number; baselineDays: number; factor: number; minMessages: number }): SurgeVerdict {
+export function assessSurge(
+  byDay: ReadonlyMap<string, number>,
+  asOf: string,
+  rule: { recentDays: number; baselineDays: number; factor: number; minMessages: number },
+): SurgeVerdict {
   const recentStart = addDays(asOf, -(rule.recentDays - 1));
   const baselineStart = addDays(asOf, -(rule.recentDays + rule.baselineDays - 1));
   let recent = 0;
@@ -51,7 +55,15 @@ export function assessSurge(byDay: ReadonlyMap<string, number>, asOf: string, ru
       }
     }
   }
-  return { recent, baseline, recentPerDay, baselinePerDay, factor: baselinePerDay > 0 ? recentPerDay / baselinePerDay : null, alert, since: since ?? (alert ? recentStart : null) };
+  return {
+    recent,
+    baseline,
+    recentPerDay,
+    baselinePerDay,
+    factor: baselinePerDay > 0 ? recentPerDay / baselinePerDay : null,
+    alert,
+    since: since ?? (alert ? recentStart : null),
+  };
 }
 
 export async function spoofingSurgeAlerts(rc: RuleContext): Promise<Alert[]> {
@@ -98,7 +110,10 @@ export async function spoofingSurgeAlerts(rc: RuleContext): Promise<Alert[]> {
     const rejected = num(handled?.rejected);
     const quarantined = num(handled?.quarantined);
     const stopped = enforcing(policy);
-    const level = verdict.factor === null ? `after ${formatCount(verdict.baseline)} in the ${rule.baselineDays} days before` : `${Math.round(verdict.factor * 10) / 10} times the usual ${formatCount(verdict.baselinePerDay)} a day`;
+    const level =
+      verdict.factor === null
+        ? `after ${formatCount(verdict.baseline)} in the ${rule.baselineDays} days before`
+        : `${Math.round(verdict.factor * 10) / 10} times the usual ${formatCount(verdict.baselinePerDay)} a day`;
     return {
       key: alertKey('spoofing-surge', domain),
       rule: 'spoofing-surge',
@@ -124,7 +139,9 @@ export async function spoofingSurgeAlerts(rc: RuleContext): Promise<Alert[]> {
       ],
       link: domainPageUrl(rc.dashboard, domain, '7d'),
       actions: stopped
-        ? [`Your policy (p=${policy.p}) is doing its job: receivers that enforce DMARC ${policy.p === 'reject' ? 'reject' : 'quarantine'} this mail. Nothing to fix unless one of these sources is yours (then declare it under senders: in ${policy.file}).`]
+        ? [
+            `Your policy (p=${policy.p}) is doing its job: receivers that enforce DMARC ${policy.p === 'reject' ? 'reject' : 'quarantine'} this mail. Nothing to fix unless one of these sources is yours (then declare it under senders: in ${policy.file}).`,
+          ]
         : [
             `With p=${policy.p}${policy.testing ? ' in testing mode' : ''}, receivers deliver this mail. The dashboard's readiness verdict for ${domain} says when the next enforcement step is safe.`,
             `If one of these sources is yours, declare it under senders: in ${policy.file}.`,

@@ -80,7 +80,14 @@ export class DnsProviderError extends DmarcopsError {
   readonly errors: ProviderErrorDetail[];
   constructor(
     message: string,
-    details: { provider: DnsProviderName; zone?: string; status?: number; errors?: ProviderErrorDetail[]; cause?: unknown; code?: DnsProviderErrorCode },
+    details: {
+      provider: DnsProviderName;
+      zone?: string;
+      status?: number;
+      errors?: ProviderErrorDetail[];
+      cause?: unknown;
+      code?: DnsProviderErrorCode;
+    },
   ) {
     super(details.code ?? providerErrorCode(details.status, details.errors ?? []), message, {
       ...(details.cause === undefined ? {} : { cause: details.cause }),
@@ -170,19 +177,25 @@ export class CloudflareProvider implements DnsProvider {
     const matches = page.result.filter((candidate) => normaliseName(candidate.name) === zone);
     if (matches.length === 0) {
       const scope = this.#accountId === undefined ? 'any account this token can read' : `account ${this.#accountId}`;
-      throw new DnsProviderError(`cloudflare zone ${zone}: not found in ${scope} (check the zone name, or give the token Zone:Read on it)`, {
-        provider: 'cloudflare',
-        zone,
-        status: 404,
-      });
+      throw new DnsProviderError(
+        `cloudflare zone ${zone}: not found in ${scope} (check the zone name, or give the token Zone:Read on it)`,
+        {
+          provider: 'cloudflare',
+          zone,
+          status: 404,
+        },
+      );
     }
     if (matches.length > 1) {
       const accounts = matches.map((match) => match.account.id ?? '?').join(', ');
-      throw new DnsProviderError(`cloudflare zone ${zone}: ${matches.length} zones have this name (accounts ${accounts}); set CLOUDFLARE_ACCOUNT_ID`, {
-        provider: 'cloudflare',
-        zone,
-        code: 'dns-zone-ambiguous',
-      });
+      throw new DnsProviderError(
+        `cloudflare zone ${zone}: ${matches.length} zones have this name (accounts ${accounts}); set CLOUDFLARE_ACCOUNT_ID`,
+        {
+          provider: 'cloudflare',
+          zone,
+          code: 'dns-zone-ambiguous',
+        },
+      );
     }
     return matches[0]?.id ?? '';
   }
@@ -286,7 +299,13 @@ export function batchOperations(zone: string, changes: readonly RecordChange[], 
     const owned: TxtRecord[] = [];
     for (const value of change.before ?? []) {
       const record = atName.find((candidate) => candidate.value === value && !owned.includes(candidate));
-      if (record === undefined) throw invalidChange(zone, change, `the record ${JSON.stringify(value)} is not in the current listing: the plan is out of date, plan again`, 'dns-zone-changed');
+      if (record === undefined)
+        throw invalidChange(
+          zone,
+          change,
+          `the record ${JSON.stringify(value)} is not in the current listing: the plan is out of date, plan again`,
+          'dns-zone-changed',
+        );
       if (record.id === undefined) throw invalidChange(zone, change, `the record ${JSON.stringify(value)} has no Cloudflare id`);
       owned.push(record);
       used.add(record);
@@ -357,8 +376,17 @@ function describeOps(ops: BatchOperations): string {
   return `a batch of ${parts.join(', ')}`;
 }
 
-function invalidChange(zone: string, change: RecordChange, message: string, code: DnsProviderErrorCode = 'dns-provider-failed'): DnsProviderError {
-  return new DnsProviderError(`cloudflare zone ${zone}: cannot ${change.action} ${change.name}: ${message}`, { provider: 'cloudflare', zone, code });
+function invalidChange(
+  zone: string,
+  change: RecordChange,
+  message: string,
+  code: DnsProviderErrorCode = 'dns-provider-failed',
+): DnsProviderError {
+  return new DnsProviderError(`cloudflare zone ${zone}: cannot ${change.action} ${change.name}: ${message}`, {
+    provider: 'cloudflare',
+    zone,
+    code,
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -396,18 +424,27 @@ export function toProviderError(error: unknown, zone: string, what: string, base
   if (error instanceof DnsProviderError) return error;
   const prefix = `cloudflare zone ${zone}: ${what} failed`;
   if (error instanceof APIConnectionTimeoutError) {
-    return new DnsProviderError(`${prefix}: the Cloudflare API at ${baseURL} did not answer in time (after retries)`, { provider: 'cloudflare', zone, cause: error });
+    return new DnsProviderError(`${prefix}: the Cloudflare API at ${baseURL} did not answer in time (after retries)`, {
+      provider: 'cloudflare',
+      zone,
+      cause: error,
+    });
   }
   if (error instanceof APIUserAbortError) {
     return new DnsProviderError(`${prefix}: aborted`, { provider: 'cloudflare', zone, cause: error });
   }
   if (error instanceof APIConnectionError) {
-    return new DnsProviderError(`${prefix}: cannot reach the Cloudflare API at ${baseURL} (after retries)`, { provider: 'cloudflare', zone, cause: error });
+    return new DnsProviderError(`${prefix}: cannot reach the Cloudflare API at ${baseURL} (after retries)`, {
+      provider: 'cloudflare',
+      zone,
+      cause: error,
+    });
   }
   if (error instanceof APIError) {
     const errors = flattenErrors(error.errors);
     const status = typeof error.status === 'number' ? error.status : undefined;
-    const detail = errors.length > 0 ? errors.map((item) => `${item.message} (${item.code})`).join('; ') : 'no Cloudflare error in the response body';
+    const detail =
+      errors.length > 0 ? errors.map((item) => `${item.message} (${item.code})`).join('; ') : 'no Cloudflare error in the response body';
     return new DnsProviderError(`${prefix}: HTTP ${status ?? '?'}: ${detail}${hint(status, errors)}`, {
       provider: 'cloudflare',
       zone,

@@ -34,7 +34,13 @@ export const RCODE_NAMES: Readonly<Record<number, string>> = {
 };
 
 /** TSIG error field values (RFC 8945 §3, §5.2). */
-export const TSIG_ERROR_NAMES: Readonly<Record<number, string>> = { 0: 'NOERROR', 16: 'BADSIG', 17: 'BADKEY', 18: 'BADTIME', 22: 'BADTRUNC' };
+export const TSIG_ERROR_NAMES: Readonly<Record<number, string>> = {
+  0: 'NOERROR',
+  16: 'BADSIG',
+  17: 'BADKEY',
+  18: 'BADTIME',
+  22: 'BADTRUNC',
+};
 
 export function rcodeName(rcode: number): string {
   return RCODE_NAMES[rcode] ?? `RCODE ${rcode}`;
@@ -233,8 +239,16 @@ export function encodeMessage(message: OutgoingMessage): Buffer {
 
 export function encodeRecord(record: WireRecord): Buffer {
   if (record.data.length > 0xffff) throw new Error(`RDATA of ${record.name} is longer than 65535 octets`);
-  if (!Number.isInteger(record.ttl) || record.ttl < 0 || record.ttl > 0x7fffffff) throw new Error(`invalid TTL ${record.ttl} for ${record.name}`);
-  return Buffer.concat([encodeName(record.name), u16(record.type), u16(record.class), u32(record.ttl), u16(record.data.length), record.data]);
+  if (!Number.isInteger(record.ttl) || record.ttl < 0 || record.ttl > 0x7fffffff)
+    throw new Error(`invalid TTL ${record.ttl} for ${record.name}`);
+  return Buffer.concat([
+    encodeName(record.name),
+    u16(record.type),
+    u16(record.class),
+    u32(record.ttl),
+    u16(record.data.length),
+    record.data,
+  ]);
 }
 
 /** Decodes a message; a TSIG RR, which must be the last additional record (RFC 8945 §5.1), goes to `tsig`. */
@@ -268,7 +282,8 @@ export function decodeMessage(message: Uint8Array): DecodedMessage {
     if (dataStart + length > view.length) throw new MalformedMessageError('RDATA runs past the end');
     position = dataStart + length;
     if (type === RR_TYPE.TSIG) {
-      if (index !== total - 1 || index < counts[1] + counts[2]) throw new MalformedMessageError('a TSIG record that is not the last additional record');
+      if (index !== total - 1 || index < counts[1] + counts[2])
+        throw new MalformedMessageError('a TSIG record that is not the last additional record');
       tsig = decodeTsigData(view, start, name, dataStart, length);
       continue;
     }
@@ -347,7 +362,16 @@ export function signMessage(message: Uint8Array, key: TsigKey, timeSigned: numbe
     .update(tsigVariables(key.name, key.algorithm, timeSigned, fudge, 0, new Uint8Array()))
     .digest();
   const unsigned = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-  const data = Buffer.concat([encodeName(key.algorithm), u48(timeSigned), u16(fudge), u16(mac.length), mac, unsigned.subarray(0, 2), u16(0), u16(0)]);
+  const data = Buffer.concat([
+    encodeName(key.algorithm),
+    u48(timeSigned),
+    u16(fudge),
+    u16(mac.length),
+    mac,
+    unsigned.subarray(0, 2),
+    u16(0),
+    u16(0),
+  ]);
   const wire = Buffer.concat([unsigned, encodeRecord({ name: key.name, type: RR_TYPE.TSIG, class: RR_CLASS.ANY, ttl: 0, data })]);
   wire.writeUInt16BE(unsigned.readUInt16BE(10) + 1, 10);
   return { wire, mac };
@@ -369,7 +393,8 @@ export type TsigCheck =
 export function verifyResponse(wire: Uint8Array, decoded: DecodedMessage, key: TsigKey, requestMac: Uint8Array, now: number): TsigCheck {
   const tsig = decoded.tsig;
   if (tsig === undefined) return { status: 'unsigned' };
-  if (tsig.keyName !== normaliseName(key.name)) return { status: 'invalid', reason: `signed with key ${tsig.keyName}, not ${normaliseName(key.name)}` };
+  if (tsig.keyName !== normaliseName(key.name))
+    return { status: 'invalid', reason: `signed with key ${tsig.keyName}, not ${normaliseName(key.name)}` };
   if (tsig.algorithm !== key.algorithm) return { status: 'invalid', reason: `signed with ${tsig.algorithm}, not ${key.algorithm}` };
   if (tsig.error !== 0 && tsig.mac.length === 0) return { status: 'error', error: tsig.error };
 
@@ -384,19 +409,30 @@ export function verifyResponse(wire: Uint8Array, decoded: DecodedMessage, key: T
     .update(tsigVariables(tsig.keyName, tsig.algorithm, tsig.timeSigned, tsig.fudge, tsig.error, tsig.otherData))
     .digest();
   // Truncated MACs (RFC 8945 §5.2.2.1) are a local option; BIND and PowerDNS send full ones, so only those are accepted.
-  if (tsig.mac.length !== expected.length) return { status: 'invalid', reason: `its MAC is ${tsig.mac.length} octets, not ${expected.length}` };
+  if (tsig.mac.length !== expected.length)
+    return { status: 'invalid', reason: `its MAC is ${tsig.mac.length} octets, not ${expected.length}` };
   if (!timingSafeEqual(tsig.mac, expected)) return { status: 'invalid', reason: 'its MAC does not match (not signed with this key)' };
   if (tsig.error !== 0) {
     const serverTime = tsig.error === 18 && tsig.otherData.length === 6 ? Buffer.from(tsig.otherData).readUIntBE(0, 6) : undefined;
     return { status: 'error', error: tsig.error, ...(serverTime === undefined ? {} : { serverTime }) };
   }
   if (Math.abs(now - tsig.timeSigned) > tsig.fudge) {
-    return { status: 'invalid', reason: `it was signed at ${tsig.timeSigned}, ${now - tsig.timeSigned} s from this machine's clock (fudge ${tsig.fudge} s)` };
+    return {
+      status: 'invalid',
+      reason: `it was signed at ${tsig.timeSigned}, ${now - tsig.timeSigned} s from this machine's clock (fudge ${tsig.fudge} s)`,
+    };
   }
   return { status: 'verified' };
 }
 
-function tsigVariables(keyName: string, algorithm: string, timeSigned: number, fudge: number, error: number, otherData: Uint8Array): Buffer {
+function tsigVariables(
+  keyName: string,
+  algorithm: string,
+  timeSigned: number,
+  fudge: number,
+  error: number,
+  otherData: Uint8Array,
+): Buffer {
   const keyPart = [encodeName(keyName), u16(RR_CLASS.ANY), u32(0)];
   return Buffer.concat([...keyPart, encodeName(algorithm), u48(timeSigned), u16(fudge), u16(error), u16(otherData.length), otherData]);
 }

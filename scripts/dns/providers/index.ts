@@ -22,7 +22,11 @@ type Factory = (env: NodeJS.ProcessEnv) => DnsProvider | Promise<DnsProvider>;
 export async function providerFor(name: DnsProviderName, env: NodeJS.ProcessEnv = process.env): Promise<DnsProvider> {
   if (name === 'manual') return new ManualProvider();
   const specifier = Object.hasOwn(MODULES, name) ? MODULES[name] : undefined;
-  if (specifier === undefined) throw new DmarcopsError('dns-provider-unknown', `unknown DNS provider ${JSON.stringify(name)}; use ${[...Object.keys(MODULES), 'manual'].join(', ')} in dns.provider`);
+  if (specifier === undefined)
+    throw new DmarcopsError(
+      'dns-provider-unknown',
+      `unknown DNS provider ${JSON.stringify(name)}; use ${[...Object.keys(MODULES), 'manual'].join(', ')} in dns.provider`,
+    );
   // A string variable, not a literal: the module is loaded only when used, and this file compiles
   // whether or not the provider modules exist.
   let module: Record<string, unknown>;
@@ -62,6 +66,9 @@ export class ManualProvider implements DnsProvider {
   }
 
   async applyZone(zone: string, changes: readonly RecordChange[], _current: readonly TxtRecord[]): Promise<void> {
-    throw new DmarcopsError('dns-manual-zone', `zone ${zone} uses the manual provider: publish ${changes.map((change) => change.name).join(', ')} by hand (dmarcops record)`);
+    throw new DmarcopsError(
+      'dns-manual-zone',
+      `zone ${zone} uses the manual provider: publish ${changes.map((change) => change.name).join(', ')} by hand (dmarcops record)`,
+    );
   }
 }

@@ -105,13 +105,19 @@ function apiBase(apiUrl: string): { base: string; shown: string } {
   try {
     url = new URL(apiUrl);
   } catch {
-    throw new DmarcopsError('dns-provider-config', `PowerDNS provider: PDNS_API_URL is not a URL (expected something like http://127.0.0.1:8081)`);
+    throw new DmarcopsError(
+      'dns-provider-config',
+      `PowerDNS provider: PDNS_API_URL is not a URL (expected something like http://127.0.0.1:8081)`,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new DmarcopsError('dns-provider-config', `PowerDNS provider: PDNS_API_URL must be http:// or https://, not ${url.protocol}`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new DmarcopsError('dns-provider-config', 'PowerDNS provider: PDNS_API_URL must not contain credentials; put the key in PDNS_API_KEY');
+    throw new DmarcopsError(
+      'dns-provider-config',
+      'PowerDNS provider: PDNS_API_URL must not contain credentials; put the key in PDNS_API_KEY',
+    );
   }
   const path = url.pathname.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
   return { base: `${url.origin}${path}/api/v1`, shown: url.origin };
@@ -143,7 +149,8 @@ type PatchRrset =
 
 export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsProvider {
   const { apiKey } = options;
-  if (typeof apiKey !== 'string' || apiKey === '') throw new DmarcopsError('dns-provider-config', 'PowerDNS provider: the API key is empty');
+  if (typeof apiKey !== 'string' || apiKey === '')
+    throw new DmarcopsError('dns-provider-config', 'PowerDNS provider: the API key is empty');
   const serverId = options.serverId || 'localhost';
   const { base, shown } = apiBase(options.apiUrl);
   const fetchImpl = options.fetch ?? fetch;
@@ -163,8 +170,11 @@ export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsPro
       });
     } catch (error) {
       const cause = error as Error & { cause?: { code?: string; message?: string } };
-      const reason = cause.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (cause.cause?.code ?? cause.cause?.message ?? cause.message);
-      throw new DmarcopsError('dns-provider-failed', `PowerDNS API at ${shown}: ${what} failed: ${redact(reason, apiKey)}`, { cause: error });
+      const reason =
+        cause.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (cause.cause?.code ?? cause.cause?.message ?? cause.message);
+      throw new DmarcopsError('dns-provider-failed', `PowerDNS API at ${shown}: ${what} failed: ${redact(reason, apiKey)}`, {
+        cause: error,
+      });
     }
     const text = await response.text();
     if (!response.ok) {
@@ -249,7 +259,10 @@ export function createPowerDnsProvider(options: PowerDnsProviderOptions): DnsPro
       else if (result.rrset !== undefined) rrsets.push(result.rrset);
     }
     if (drift.length > 0) {
-      throw new DmarcopsError('dns-zone-changed', `PowerDNS zone ${zone} changed since it was planned, nothing written: ${drift.join('; ')}; plan again`);
+      throw new DmarcopsError(
+        'dns-zone-changed',
+        `PowerDNS zone ${zone} changed since it was planned, nothing written: ${drift.join('; ')}; plan again`,
+      );
     }
     if (rrsets.length === 0) return; // everything is already as wanted
     await call('PATCH', `${serverPath}/zones/${powerDnsZoneId(zone)}`, `updating zone ${zone} (${plural(rrsets.length, 'RRset')})`, {
@@ -262,7 +275,8 @@ function checkChanges(zone: string, changes: readonly RecordChange[]): void {
   const seen = new Set<string>();
   for (const change of changes) {
     const name = normaliseName(change.name);
-    if (normaliseName(change.zone) !== zone) throw new Error(`PowerDNS provider: change for ${name} is in zone ${change.zone}, not ${zone}`);
+    if (normaliseName(change.zone) !== zone)
+      throw new Error(`PowerDNS provider: change for ${name} is in zone ${change.zone}, not ${zone}`);
     if (change.type !== 'TXT') throw new Error(`PowerDNS provider: only TXT changes are supported, not ${String(change.type)} at ${name}`);
     if (!inZone(name, zone)) throw new Error(`PowerDNS provider: ${name} is not in zone ${zone}`);
     if (seen.has(name)) throw new Error(`PowerDNS provider: two changes for ${name} in one apply`);
@@ -369,7 +383,9 @@ function errorText(body: string): string {
   try {
     const parsed = JSON.parse(body) as { error?: unknown; errors?: unknown };
     if (typeof parsed.error === 'string') {
-      const more = Array.isArray(parsed.errors) ? parsed.errors.filter((item): item is string => typeof item === 'string' && item !== parsed.error) : [];
+      const more = Array.isArray(parsed.errors)
+        ? parsed.errors.filter((item): item is string => typeof item === 'string' && item !== parsed.error)
+        : [];
       return [parsed.error, ...more].join('; ');
     }
   } catch {

@@ -93,7 +93,11 @@ export class Rfc2136Error extends DmarcopsError {
   readonly rcode: string | undefined;
   readonly tsigError: string | undefined;
   constructor(message: string, details: { rcode?: string; tsigError?: string; cause?: unknown; code?: DnsProviderErrorCode } = {}) {
-    super(details.code ?? rfc2136ErrorCode(details.rcode, details.tsigError), message, details.cause === undefined ? {} : { cause: details.cause });
+    super(
+      details.code ?? rfc2136ErrorCode(details.rcode, details.tsigError),
+      message,
+      details.cause === undefined ? {} : { cause: details.cause },
+    );
     this.name = 'Rfc2136Error';
     this.rcode = details.rcode;
     this.tsigError = details.tsigError;
@@ -154,7 +158,10 @@ export function providerFromEnv(env: Readonly<Record<string, string | undefined>
 /** `ns1.example.com`, `192.0.2.53:5353`, `[2001:db8::53]:53` or a bare `2001:db8::53` (port 53). */
 export function parseServer(text: string): ServerAddress {
   const fail = (why: string): never => {
-    throw new Rfc2136Error(`rfc2136 provider: ${ENV.server}=${JSON.stringify(text)} ${why} (expected host, host:port or [IPv6]:port)`, CONFIG);
+    throw new Rfc2136Error(
+      `rfc2136 provider: ${ENV.server}=${JSON.stringify(text)} ${why} (expected host, host:port or [IPv6]:port)`,
+      CONFIG,
+    );
   };
   let host = text.trim();
   let portText: string | undefined;
@@ -181,14 +188,22 @@ function parseAlgorithm(text: string): TsigAlgorithm {
   const name = normaliseName(text);
   if (Object.hasOwn(TSIG_ALGORITHMS, name)) return name as TsigAlgorithm;
   const known = Object.keys(TSIG_ALGORITHMS).join(', ');
-  const md5 = name.startsWith('hmac-md5') ? ' (HMAC-MD5 is deprecated by RFC 8945 §6: make an hmac-sha256 key with tsig-keygen -a hmac-sha256 <name>)' : '';
-  throw new Rfc2136Error(`rfc2136 provider: ${ENV.keyAlgorithm}=${JSON.stringify(text)} is not supported${md5}; use one of ${known}`, CONFIG);
+  const md5 = name.startsWith('hmac-md5')
+    ? ' (HMAC-MD5 is deprecated by RFC 8945 §6: make an hmac-sha256 key with tsig-keygen -a hmac-sha256 <name>)'
+    : '';
+  throw new Rfc2136Error(
+    `rfc2136 provider: ${ENV.keyAlgorithm}=${JSON.stringify(text)} is not supported${md5}; use one of ${known}`,
+    CONFIG,
+  );
 }
 
 function parseSecret(text: string): Uint8Array {
   const compact = text.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 !== 0) {
-    throw new Rfc2136Error(`rfc2136 provider: ${ENV.keySecret} is not base64 (the secret "…" of the key as tsig-keygen prints it; the value is not shown)`, CONFIG);
+    throw new Rfc2136Error(
+      `rfc2136 provider: ${ENV.keySecret} is not base64 (the secret "…" of the key as tsig-keygen prints it; the value is not shown)`,
+      CONFIG,
+    );
   }
   const secret = Buffer.from(compact, 'base64');
   if (secret.length === 0) throw new Rfc2136Error(`rfc2136 provider: ${ENV.keySecret} is empty`, CONFIG);
@@ -217,11 +232,16 @@ export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvi
     const signed = messages.map((message) => signMessage(message, key, now()));
     let answers: Buffer[];
     try {
-      answers = await exchange(server, signed.map((request) => request.wire), timeoutMs);
+      answers = await exchange(
+        server,
+        signed.map((request) => request.wire),
+        timeoutMs,
+      );
     } catch (error) {
       throw new Rfc2136Error(`${prefix}: ${what} failed: ${(error as Error).message}`, { cause: error });
     }
-    if (answers.length !== signed.length) throw new Rfc2136Error(`${prefix}: ${what}: ${answers.length} answers to ${signed.length} requests`);
+    if (answers.length !== signed.length)
+      throw new Rfc2136Error(`${prefix}: ${what}: ${answers.length} answers to ${signed.length} requests`);
     return answers.map((answer, index) => {
       let decoded: DecodedMessage;
       try {
@@ -234,12 +254,19 @@ export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvi
       const check = verifyResponse(answer, decoded, key, request.mac, now());
       const rcode = rcodeName(decoded.rcode);
       // The server may have applied an update whose answer cannot be believed.
-      const maybeApplied = decoded.opcode === OPCODE.UPDATE && decoded.rcode === 0 ? '; the update may have been applied: plan again to see' : '';
+      const maybeApplied =
+        decoded.opcode === OPCODE.UPDATE && decoded.rcode === 0 ? '; the update may have been applied: plan again to see' : '';
       if (check.status === 'error') {
-        throw new Rfc2136Error(`${prefix}: ${what}: ${tsigProblem(check.error, check.serverTime)}`, { rcode, tsigError: tsigErrorName(check.error) });
+        throw new Rfc2136Error(`${prefix}: ${what}: ${tsigProblem(check.error, check.serverTime)}`, {
+          rcode,
+          tsigError: tsigErrorName(check.error),
+        });
       }
       if (check.status === 'invalid') {
-        throw new Rfc2136Error(`${prefix}: ${what}: the answer's TSIG signature does not verify (${check.reason}); it is ignored${maybeApplied}`, { rcode });
+        throw new Rfc2136Error(
+          `${prefix}: ${what}: the answer's TSIG signature does not verify (${check.reason}); it is ignored${maybeApplied}`,
+          { rcode },
+        );
       }
       if (check.status === 'unsigned') {
         // An error answer may come unsigned (a server that does not know the key, REFUSED before any
@@ -262,7 +289,9 @@ export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvi
     for (let start = 0; start < names.length; start += 4096) {
       const batch = names.slice(start, start + 4096);
       const ids = uniqueIds(batch.length);
-      const queries = batch.map((name, index) => encodeMessage({ id: ids[index] ?? 0, opcode: OPCODE.QUERY, questions: [{ name, type, class: RR_CLASS.IN }] }));
+      const queries = batch.map((name, index) =>
+        encodeMessage({ id: ids[index] ?? 0, opcode: OPCODE.QUERY, questions: [{ name, type, class: RR_CLASS.IN }] }),
+      );
       const answers = await exchangeSigned(queries, `reading ${typeName} records in zone ${zone}`);
       answers.forEach((answer, index) => {
         const name = batch[index] ?? '';
@@ -320,7 +349,9 @@ export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvi
    * help there: no other data may sit beside a CNAME (RFC 1034 §3.6.2, RFC 2181 §10.1).
    */
   async function explainCname(zone: string, pieces: readonly UpdatePiece[], what: string): Promise<void> {
-    const candidates = pieces.filter((piece) => piece.prerequisites.some((record) => record.type === RR_TYPE.CNAME)).map((piece) => piece.name);
+    const candidates = pieces
+      .filter((piece) => piece.prerequisites.some((record) => record.type === RR_TYPE.CNAME))
+      .map((piece) => piece.name);
     if (candidates.length === 0) return;
     const cnames = await queryNames(zone, candidates, RR_TYPE.CNAME).catch(() => []);
     if (cnames.length === 0) return;
@@ -356,7 +387,9 @@ export function createRfc2136Provider(options: Rfc2136ProviderOptions): DnsProvi
           await sendUpdate(zone, group, part);
         } catch (error) {
           if (index === 0) throw error;
-          throw new Rfc2136Error(`${(error as Error).message} (messages 1–${index} of ${messages.length} for this zone were applied)`, { cause: error });
+          throw new Rfc2136Error(`${(error as Error).message} (messages 1–${index} of ${messages.length} for this zone were applied)`, {
+            cause: error,
+          });
         }
       }
     },
@@ -388,7 +421,10 @@ export function updatePiece(change: RecordChange, current: readonly TxtRecord[])
   for (const value of change.before ?? []) {
     const match = served.find((candidate) => candidate.record.value === value && !owned.includes(candidate));
     if (match === undefined) {
-      throw new Rfc2136Error(`rfc2136 provider: cannot ${change.action} ${name}: ${JSON.stringify(value)} is not among the records listed there; plan again`, { code: 'dns-zone-changed' });
+      throw new Rfc2136Error(
+        `rfc2136 provider: cannot ${change.action} ${name}: ${JSON.stringify(value)} is not among the records listed there; plan again`,
+        { code: 'dns-zone-changed' },
+      );
     }
     owned.push(match);
   }
@@ -425,7 +461,8 @@ export function updatePiece(change: RecordChange, current: readonly TxtRecord[])
       ? served.map(({ data }) => ({ name, type: RR_TYPE.TXT, class: RR_CLASS.IN, ttl: 0, data }))
       : [{ name, type: RR_TYPE.TXT, class: RR_CLASS.NONE, ttl: 0, data: new Uint8Array() }];
   // A server silently ignores TXT added at a CNAME (RFC 2136 §3.4.2.2): make that a failed prerequisite instead.
-  if (served.length === 0 && adds.length > 0) prerequisites.push({ name, type: RR_TYPE.CNAME, class: RR_CLASS.NONE, ttl: 0, data: new Uint8Array() });
+  if (served.length === 0 && adds.length > 0)
+    prerequisites.push({ name, type: RR_TYPE.CNAME, class: RR_CLASS.NONE, ttl: 0, data: new Uint8Array() });
   const updates: WireRecord[] = [
     ...deletes.map((data) => ({ name, type: RR_TYPE.TXT, class: RR_CLASS.NONE, ttl: 0, data })),
     ...adds.map((data) => ({ name, type: RR_TYPE.TXT, class: RR_CLASS.IN, ttl: wantedTtl, data })),
@@ -441,7 +478,8 @@ export function packPieces(zone: string, pieces: readonly UpdatePiece[], limit =
   let size = base;
   for (const piece of pieces) {
     const pieceSize = [...piece.prerequisites, ...piece.updates].reduce((sum, record) => sum + encodeRecord(record).length, 0);
-    if (base + pieceSize > limit) throw new Rfc2136Error(`rfc2136 provider: the update for ${piece.name} alone does not fit in one DNS message`);
+    if (base + pieceSize > limit)
+      throw new Rfc2136Error(`rfc2136 provider: the update for ${piece.name} alone does not fit in one DNS message`);
     if (size + pieceSize > limit && group.length > 0) {
       groups.push(group);
       group = [];
@@ -458,9 +496,12 @@ function checkChanges(zone: string, changes: readonly RecordChange[]): void {
   const seen = new Set<string>();
   for (const change of changes) {
     const name = normaliseName(change.name);
-    if (change.provider !== 'rfc2136') throw new Rfc2136Error(`rfc2136 provider: the change for ${name} is for provider ${change.provider}`);
-    if (change.type !== 'TXT') throw new Rfc2136Error(`rfc2136 provider: only TXT changes are supported, not ${String(change.type)} at ${name}`);
-    if (normaliseName(change.zone) !== zone) throw new Rfc2136Error(`rfc2136 provider: the change for ${name} is in zone ${change.zone}, not ${zone}`);
+    if (change.provider !== 'rfc2136')
+      throw new Rfc2136Error(`rfc2136 provider: the change for ${name} is for provider ${change.provider}`);
+    if (change.type !== 'TXT')
+      throw new Rfc2136Error(`rfc2136 provider: only TXT changes are supported, not ${String(change.type)} at ${name}`);
+    if (normaliseName(change.zone) !== zone)
+      throw new Rfc2136Error(`rfc2136 provider: the change for ${name} is in zone ${change.zone}, not ${zone}`);
     if (!inZone(name, zone)) throw new Rfc2136Error(`rfc2136 provider: ${name} is not in zone ${zone}`);
     if (seen.has(name)) throw new Rfc2136Error(`rfc2136 provider: two changes for ${name} in one apply`);
     seen.add(name);
@@ -536,7 +577,9 @@ function rcodeProblem(rcode: number, kind: 'query' | 'update', zone: string, key
             `and it must be the zone's primary (a secondary refuses or forwards updates)`
         : `the server refused the query (REFUSED): it does not serve zone ${zone}, or its allow-query does not admit this machine`;
     case 'NOTIMP':
-      return kind === 'update' ? 'the server does not implement dynamic updates (NOTIMP)' : 'the server does not implement this query (NOTIMP)';
+      return kind === 'update'
+        ? 'the server does not implement dynamic updates (NOTIMP)'
+        : 'the server does not implement this query (NOTIMP)';
     case 'SERVFAIL':
       return `the server failed (SERVFAIL): is zone ${zone} loaded? see the server's log`;
     case 'FORMERR':

@@ -56,12 +56,19 @@ export function readPlanJson(text: string, source = 'the plan file'): Plan {
     if (!isChange(change)) fail(`changes[${index}] is not a change`);
   });
   data.notices.forEach((notice, index) => {
-    if (!isPlainObject(notice) || typeof notice.name !== 'string' || typeof notice.message !== 'string') fail(`notices[${index}] is not a notice`);
+    if (!isPlainObject(notice) || typeof notice.name !== 'string' || typeof notice.message !== 'string')
+      fail(`notices[${index}] is not a notice`);
   });
   if (data.base !== undefined) {
     const base = data.base;
     const ids = isPlainObject(base) && Array.isArray(base.pending) ? base.pending : undefined;
-    if (!isPlainObject(base) || typeof base.commit !== 'string' || !/^[0-9a-f]{40,64}$/.test(base.commit) || ids === undefined || !ids.every((id) => typeof id === 'string' && IDENTITY.test(id))) {
+    if (
+      !isPlainObject(base) ||
+      typeof base.commit !== 'string' ||
+      !/^[0-9a-f]{40,64}$/.test(base.commit) ||
+      ids === undefined ||
+      !ids.every((id) => typeof id === 'string' && IDENTITY.test(id))
+    ) {
       fail('base must be {commit: a full sha, pending: change identities}');
     }
   }
@@ -74,17 +81,19 @@ function isChange(value: unknown): value is RecordChange {
   if (!isPlainObject(value)) return false;
   const strings = (list: unknown) => list === null || (Array.isArray(list) && list.every((item) => typeof item === 'string'));
   const ttl = (item: unknown) => item === null || typeof item === 'number';
-  return ['create', 'update', 'delete'].includes(value.action as string)
-    && typeof value.provider === 'string'
-    && typeof value.zone === 'string'
-    && typeof value.name === 'string'
-    && value.type === 'TXT'
-    && strings(value.before)
-    && strings(value.after)
-    && ttl(value.ttlBefore)
-    && ttl(value.ttlAfter)
-    && typeof value.reason === 'string'
-    && typeof value.risky === 'boolean';
+  return (
+    ['create', 'update', 'delete'].includes(value.action as string) &&
+    typeof value.provider === 'string' &&
+    typeof value.zone === 'string' &&
+    typeof value.name === 'string' &&
+    value.type === 'TXT' &&
+    strings(value.before) &&
+    strings(value.after) &&
+    ttl(value.ttlBefore) &&
+    ttl(value.ttlAfter) &&
+    typeof value.reason === 'string' &&
+    typeof value.risky === 'boolean'
+  );
 }
 
 const IDENTITY = new RegExp(`^[A-Za-z0-9+/]{${IDENTITY_LENGTH}}$`);

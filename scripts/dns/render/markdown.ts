@@ -48,13 +48,17 @@ export function renderPlanMarkdown(plan: Plan, options: MarkdownOptions = {}): s
     } else {
       // Changes the base gives too are not this change's: shown apart, so nobody approves them unawares.
       sections.push(`${hashes}# Changes of this pull request`);
-      sections.push(own.length === 0 ? 'None: everything below was already pending on the base.' : `${changeTable(own)}\n\n${diffBlock(own)}`);
+      sections.push(
+        own.length === 0 ? 'None: everything below was already pending on the base.' : `${changeTable(own)}\n\n${diffBlock(own)}`,
+      );
       sections.push(`${hashes}# Already pending on the base: not part of this pull request`);
-      sections.push([
-        `Left on the base branch (\`${escapeCode(plan.base.commit.slice(0, 12))}\`) by an earlier merge that apply refused, or by an edit to DNS since.`,
-        'Merging this pull request applies them too when they pass the gates, but the',
-        `\`${FORCE_LABEL}\` label covers only this pull request's own risky changes, never these.`,
-      ].join(' '));
+      sections.push(
+        [
+          `Left on the base branch (\`${escapeCode(plan.base.commit.slice(0, 12))}\`) by an earlier merge that apply refused, or by an edit to DNS since.`,
+          'Merging this pull request applies them too when they pass the gates, but the',
+          `\`${FORCE_LABEL}\` label covers only this pull request's own risky changes, never these.`,
+        ].join(' '),
+      );
       sections.push(changeTable(pending));
       sections.push(diffBlock(pending));
     }
@@ -75,14 +79,20 @@ function gateAlert(gates: GateReport, forceLabel: boolean | undefined): string {
     const lines = ['> [!CAUTION]', '> `dmarcops apply` would refuse and change nothing:', ...problems];
     // With review evidence, only this pull request's own risky changes are its label's to allow.
     const review = gates.review;
-    const labelWould = review === undefined ? gates.risky.length : review.unforced.filter((entry) => review.merged !== undefined && entry.owners.includes(review.merged)).length;
+    const labelWould =
+      review === undefined
+        ? gates.risky.length
+        : review.unforced.filter((entry) => review.merged !== undefined && entry.owners.includes(review.merged)).length;
     if (forceLabel === false && labelWould > 0 && !gates.force) {
       lines.push('>', `> Add the \`${FORCE_LABEL}\` label to this pull request to allow the risky change${labelWould === 1 ? '' : 's'}.`);
     }
     return lines.join('\n');
   }
   if (gates.risky.length > 0 && forceLabel === true) {
-    return ['> [!WARNING]', `> Includes ${risky}, allowed because this pull request carries the \`${FORCE_LABEL}\` label: \`dmarcops apply\` will make ${one ? 'it' : 'them'} when the pull request is merged.`].join('\n');
+    return [
+      '> [!WARNING]',
+      `> Includes ${risky}, allowed because this pull request carries the \`${FORCE_LABEL}\` label: \`dmarcops apply\` will make ${one ? 'it' : 'them'} when the pull request is merged.`,
+    ].join('\n');
   }
   if (gates.risky.length > 0) {
     return ['> [!WARNING]', `> Includes ${risky}, allowed by \`--force\` / the \`${FORCE_LABEL}\` label.`].join('\n');
@@ -109,8 +119,13 @@ const SIGN = { create: '+', update: '~', delete: '-' } as const;
 function diffBlock(changes: readonly RecordChange[]): string {
   const lines: string[] = [];
   for (const change of changes) {
-    const ttl = change.ttlBefore === change.ttlAfter || change.action !== 'update' ? `ttl ${change.ttlAfter ?? change.ttlBefore}` : `ttl ${change.ttlBefore} → ${change.ttlAfter}`;
-    lines.push(`@@ ${SIGN[change.action]} ${printable(change.name)} ${change.type} (${change.provider} ${printable(change.zone)}) ${ttl} @@`);
+    const ttl =
+      change.ttlBefore === change.ttlAfter || change.action !== 'update'
+        ? `ttl ${change.ttlAfter ?? change.ttlBefore}`
+        : `ttl ${change.ttlBefore} → ${change.ttlAfter}`;
+    lines.push(
+      `@@ ${SIGN[change.action]} ${printable(change.name)} ${change.type} (${change.provider} ${printable(change.zone)}) ${ttl} @@`,
+    );
     const before = change.before ?? [];
     const after = change.after ?? [];
     for (const value of before) lines.push(`${after.includes(value) ? ' ' : '-'} ${quoteValue(value)}`);
@@ -143,26 +158,43 @@ export function renderApplyMarkdown(result: ApplyResult): string {
       md(outcome.provider),
       md(outcome.zone),
       String(outcome.changes.length),
-      outcome.status === 'failed' ? `failed: ${md(outcome.error ?? 'unknown error')}` : outcome.status === 'skipped' ? 'not started (an earlier zone failed)' : 'applied',
+      outcome.status === 'failed'
+        ? `failed: ${md(outcome.error ?? 'unknown error')}`
+        : outcome.status === 'skipped'
+          ? 'not started (an earlier zone failed)'
+          : 'applied',
     ]);
     sections.push(markdownTable(['provider', 'zone', 'changes', 'result'], rows));
   }
   if (result.verification !== undefined) {
-    sections.push(result.verification.changes.length === 0
-      ? 'Planning again after apply gives **no changes**.'
-      : `Planning again after apply still gives **${result.verification.changes.length} changes**: ${md(result.verification.changes.map((change) => change.name).join(', '))}`);
+    sections.push(
+      result.verification.changes.length === 0
+        ? 'Planning again after apply gives **no changes**.'
+        : `Planning again after apply still gives **${result.verification.changes.length} changes**: ${md(result.verification.changes.map((change) => change.name).join(', '))}`,
+    );
   }
   if (result.dns !== undefined) {
     const bad = result.dns.filter((check) => !check.ok);
-    sections.push(bad.length === 0
-      ? `DNS answers as expected (${result.dns.length} ${result.dns.length === 1 ? 'query' : 'queries'}).`
-      : markdownTable(['name', 'server', 'expected', 'answer'], bad.map((check) => [
-          md(check.name),
-          md(check.server),
-          md(check.expected.join(' | ') || 'nothing'),
-          md(check.error ?? (check.found.join(' | ') || 'nothing')),
-        ])));
+    sections.push(
+      bad.length === 0
+        ? `DNS answers as expected (${result.dns.length} ${result.dns.length === 1 ? 'query' : 'queries'}).`
+        : markdownTable(
+            ['name', 'server', 'expected', 'answer'],
+            bad.map((check) => [
+              md(check.name),
+              md(check.server),
+              md(check.expected.join(' | ') || 'nothing'),
+              md(check.error ?? (check.found.join(' | ') || 'nothing')),
+            ]),
+          ),
+    );
   }
-  sections.push(renderPlanMarkdown(result.plan, { title: result.status === 'refused' ? 'The plan apply refused' : 'The plan', level: 3, gates: result.gates }).trimEnd());
+  sections.push(
+    renderPlanMarkdown(result.plan, {
+      title: result.status === 'refused' ? 'The plan apply refused' : 'The plan',
+      level: 3,
+      gates: result.gates,
+    }).trimEnd(),
+  );
   return `${sections.join('\n\n')}\n`;
 }

@@ -100,20 +100,39 @@ export function readSummary(plan: Plan): string {
 }
 
 /** The outcome of `dmarcops apply`, after the plan. */
-export function renderApplyText(outcomes: readonly ZoneOutcome[], verification: Plan | undefined, dns: readonly DnsCheck[] | undefined, output: Styler): string {
+export function renderApplyText(
+  outcomes: readonly ZoneOutcome[],
+  verification: Plan | undefined,
+  dns: readonly DnsCheck[] | undefined,
+  output: Styler,
+): string {
   const lines: string[] = [];
   for (const outcome of outcomes) {
     const head = `${outcome.provider} ${printable(outcome.zone)}: ${plural(outcome.changes.length, 'change')}`;
     if (outcome.status === 'applied') lines.push(`${output.style('green', '✓')} ${head} applied`);
-    else if (outcome.status === 'failed') lines.push(`${output.style('red', '✗')} ${head} failed: ${printable(outcome.error ?? 'unknown error')}`);
+    else if (outcome.status === 'failed')
+      lines.push(`${output.style('red', '✗')} ${head} failed: ${printable(outcome.error ?? 'unknown error')}`);
     else lines.push(`${output.style('dim', '-')} ${head} not started (an earlier zone failed)`);
   }
   if (verification !== undefined) {
     const partial = outcomes.some((outcome) => outcome.status !== 'applied');
-    if (verification.changes.length === 0) lines.push(output.style('green', partial ? 'The zones written converged (planning them again gives no changes); the others were not applied.' : 'Verified: planning again gives no changes.'));
+    if (verification.changes.length === 0)
+      lines.push(
+        output.style(
+          'green',
+          partial
+            ? 'The zones written converged (planning them again gives no changes); the others were not applied.'
+            : 'Verified: planning again gives no changes.',
+        ),
+      );
     else {
-      lines.push(output.style(['bold', 'red'], `Not converged: planning again still gives ${plural(verification.changes.length, 'change')}:`));
-      for (const change of verification.changes) lines.push(`  ${SIGN[change.action]} ${printable(change.name)} (${change.provider} ${printable(change.zone)}): ${printable(change.reason)}`);
+      lines.push(
+        output.style(['bold', 'red'], `Not converged: planning again still gives ${plural(verification.changes.length, 'change')}:`),
+      );
+      for (const change of verification.changes)
+        lines.push(
+          `  ${SIGN[change.action]} ${printable(change.name)} (${change.provider} ${printable(change.zone)}): ${printable(change.reason)}`,
+        );
     }
   }
   if (dns !== undefined) {
@@ -127,7 +146,6 @@ export function renderApplyText(outcomes: readonly ZoneOutcome[], verification: 
   }
   return lines.join('\n');
 }
-
 
 /** A TXT value as shown: JSON-quoted, then `printable`. */
 export function quoteValue(value: string): string {

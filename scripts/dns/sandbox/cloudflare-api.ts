@@ -42,7 +42,15 @@ import {
 import type { CloudflareSandboxState, RecordSeed, SandboxRecord, SandboxZone, StateOptions, ZoneSeed } from './cloudflare-state.ts';
 
 export { CF_ERRORS, SandboxApiError } from './cloudflare-state.ts';
-export type { CloudflareErrorItem, CloudflareSandboxState, RecordSeed, SandboxRecord, SandboxZone, ZoneSeed, ZonesFile } from './cloudflare-state.ts';
+export type {
+  CloudflareErrorItem,
+  CloudflareSandboxState,
+  RecordSeed,
+  SandboxRecord,
+  SandboxZone,
+  ZoneSeed,
+  ZonesFile,
+} from './cloudflare-state.ts';
 
 /** The path prefix of the API; the SDK's `baseURL` must end with it. */
 export const API_PREFIX = '/client/v4';
@@ -145,7 +153,10 @@ export function createCloudflareApi(options: CloudflareSandboxOptions = {}): Clo
   const rules: FaultRule[] = (options.faults ?? []).map((fault) => ({ fault, seen: 0 }));
   const batchLimit = options.batchLimit ?? 200;
   const now = options.now ?? (() => new Date());
-  const recordOptions: StateOptions = { now, ...(options.txtOverlongStrings === undefined ? {} : { txtOverlongStrings: options.txtOverlongStrings }) };
+  const recordOptions: StateOptions = {
+    now,
+    ...(options.txtOverlongStrings === undefined ? {} : { txtOverlongStrings: options.txtOverlongStrings }),
+  };
   const hits: number[] = [];
   let seq = 0;
 
@@ -194,13 +205,28 @@ export function createCloudflareApi(options: CloudflareSandboxOptions = {}): Clo
     try {
       authorize(request, readOnly, token);
       const result = await route(request.method, path, url.searchParams, bodyText);
-      return finish(json(200, { success: true, errors: [], messages: [], result: result.result, ...(result.result_info ? { result_info: result.result_info } : {}) }));
+      return finish(
+        json(200, {
+          success: true,
+          errors: [],
+          messages: [],
+          result: result.result,
+          ...(result.result_info ? { result_info: result.result_info } : {}),
+        }),
+      );
     } catch (error) {
       if (error instanceof SandboxApiError) {
         return finish(json(error.status, { success: false, errors: error.errors, messages: [], result: null }, error.headers));
       }
       const message = error instanceof Error ? error.message : String(error);
-      return finish(json(500, { success: false, errors: [{ code: 10001, message: `Internal error in the sandbox: ${message}` }], messages: [], result: null }));
+      return finish(
+        json(500, {
+          success: false,
+          errors: [{ code: 10001, message: `Internal error in the sandbox: ${message}` }],
+          messages: [],
+          result: null,
+        }),
+      );
     }
   }
 
@@ -211,7 +237,11 @@ export function createCloudflareApi(options: CloudflareSandboxOptions = {}): Clo
     while (hits.length > 0 && (hits[0] ?? 0) <= time - limit.windowMs) hits.shift();
     if (hits.length >= limit.requests) {
       const retryAfter = Math.max(1, Math.ceil(((hits[0] ?? time) + limit.windowMs - time) / 1000));
-      return json(429, { success: false, errors: [{ ...CF_ERRORS.rateLimited }], messages: [], result: null }, { 'retry-after': String(retryAfter) });
+      return json(
+        429,
+        { success: false, errors: [{ ...CF_ERRORS.rateLimited }], messages: [], result: null },
+        { 'retry-after': String(retryAfter) },
+      );
     }
     hits.push(time);
     return undefined;
@@ -295,7 +325,14 @@ export function createCloudflareApi(options: CloudflareSandboxOptions = {}): Clo
       total += value.length;
     }
     if (total > batchLimit) {
-      throw new SandboxApiError(400, [{ ...CF_ERRORS.validation, error_chain: [{ code: CF_ERRORS.validation.code, message: `A batch may hold at most ${batchLimit} operations; this one has ${total}.` }] }]);
+      throw new SandboxApiError(400, [
+        {
+          ...CF_ERRORS.validation,
+          error_chain: [
+            { code: CF_ERRORS.validation.code, message: `A batch may hold at most ${batchLimit} operations; this one has ${total}.` },
+          ],
+        },
+      ]);
     }
 
     let records = zone.records.map((record) => structuredClone(record));
@@ -342,7 +379,9 @@ export function createCloudflareApi(options: CloudflareSandboxOptions = {}): Clo
     return new Promise<Response>((resolve, reject) => {
       const onAbort = () => reject(abortReason(signal));
       signal.addEventListener('abort', onAbort, { once: true });
-      handle(request).then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+      handle(request)
+        .then(resolve, reject)
+        .finally(() => signal.removeEventListener('abort', onAbort));
     });
   };
 
@@ -404,7 +443,12 @@ function faultResponse(fault: CloudflareFault): Response {
   return new Response(page, { status, headers: { 'content-type': 'text/html', ...headers } });
 }
 
-const STATUS_TEXT: Record<number, string> = { 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Temporarily Unavailable', 504: 'Gateway Time-out' };
+const STATUS_TEXT: Record<number, string> = {
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Temporarily Unavailable',
+  504: 'Gateway Time-out',
+};
 
 function authorize(request: Request, readOnly: ReadonlySet<string>, token: string): void {
   const header = request.headers.get('authorization');
@@ -481,7 +525,12 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 // ------------------------------------------------------------------------------------------------
 // Listings
 
-function paginate<T>(items: readonly T[], query: URLSearchParams, limits: { defaultPerPage: number; min: number; max: number }, view: (item: T) => unknown): RouteResult {
+function paginate<T>(
+  items: readonly T[],
+  query: URLSearchParams,
+  limits: { defaultPerPage: number; min: number; max: number },
+  view: (item: T) => unknown,
+): RouteResult {
   const perPageRaw = Number(query.get('per_page') ?? limits.defaultPerPage);
   const perPage = Number.isInteger(perPageRaw) ? Math.min(limits.max, Math.max(limits.min, perPageRaw)) : limits.defaultPerPage;
   const pageRaw = Number(query.get('page') ?? 1);
@@ -489,7 +538,13 @@ function paginate<T>(items: readonly T[], query: URLSearchParams, limits: { defa
   const slice = items.slice((page - 1) * perPage, page * perPage);
   return {
     result: slice.map(view),
-    result_info: { page, per_page: perPage, count: slice.length, total_count: items.length, total_pages: Math.max(1, Math.ceil(items.length / perPage)) },
+    result_info: {
+      page,
+      per_page: perPage,
+      count: slice.length,
+      total_count: items.length,
+      total_pages: Math.max(1, Math.ceil(items.length / perPage)),
+    },
   };
 }
 
@@ -542,7 +597,9 @@ function listRecords(records: readonly SandboxRecord[], query: URLSearchParams):
   if (proxied !== null) filters.push((record) => record.proxied === (proxied === 'true'));
 
   const any = query.get('match') === 'any';
-  let selected = records.filter((record) => filters.length === 0 || (any ? filters.some((filter) => filter(record)) : filters.every((filter) => filter(record))));
+  let selected = records.filter(
+    (record) => filters.length === 0 || (any ? filters.some((filter) => filter(record)) : filters.every((filter) => filter(record))),
+  );
   const order = query.get('order');
   if (order === 'type' || order === 'name' || order === 'content' || order === 'ttl' || order === 'proxied') {
     const direction = query.get('direction') === 'desc' ? -1 : 1;
@@ -587,7 +644,9 @@ function listZones(zones: readonly SandboxZone[], query: URLSearchParams): Route
     const spec = colon > 0 ? ZONE_NAME_OPERATORS[name.slice(0, colon)] : undefined;
     const needle = (spec === undefined ? name : name.slice(colon + 1)).replace(/\.$/, '');
     const { operator, caseSensitive } = spec ?? { operator: 'exact' as const, caseSensitive: false };
-    filters.push((zone) => (operator === 'not_equal' ? zone.name !== needle.toLowerCase() : textMatches(zone.name, operator, needle, caseSensitive)));
+    filters.push((zone) =>
+      operator === 'not_equal' ? zone.name !== needle.toLowerCase() : textMatches(zone.name, operator, needle, caseSensitive),
+    );
   }
   const status = query.get('status');
   if (status !== null) filters.push((zone) => zone.status === status);
@@ -596,7 +655,9 @@ function listZones(zones: readonly SandboxZone[], query: URLSearchParams): Route
   const accountName = query.get('account.name');
   if (accountName !== null) filters.push((zone) => textMatches(zone.account.name, 'contains', accountName));
   const any = query.get('match') === 'any';
-  let selected = zones.filter((zone) => filters.length === 0 || (any ? filters.some((filter) => filter(zone)) : filters.every((filter) => filter(zone))));
+  let selected = zones.filter(
+    (zone) => filters.length === 0 || (any ? filters.some((filter) => filter(zone)) : filters.every((filter) => filter(zone))),
+  );
   const order = query.get('order');
   const direction = query.get('direction') === 'desc' ? -1 : 1;
   const key = (zone: SandboxZone): string =>
@@ -718,13 +779,18 @@ export async function runCloudflareSandboxCommand(options: CloudflareSandboxComm
     });
   } catch (error) {
     if (error instanceof Error && !(error instanceof SandboxApiError) && 'code' in error) {
-      throw new DmarcopsError('port-in-use', `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 8787}: ${error.message}`, { exitCode: EXIT.usage, cause: error });
+      throw new DmarcopsError('port-in-use', `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 8787}: ${error.message}`, {
+        exitCode: EXIT.usage,
+        cause: error,
+      });
     }
     throw new DmarcopsError('sandbox-zones-invalid', `${options.zones ?? 'zones'}: ${(error as Error).message}`, { cause: error });
   }
 
   const records = sandbox.state.zones.reduce((sum, zone) => sum + zone.records.length, 0);
-  err(`Cloudflare API sandbox: ${plural(sandbox.state.zones.length, 'zone')}, ${plural(records, 'record')}${options.zones === undefined ? '' : ` from ${options.zones}`}`);
+  err(
+    `Cloudflare API sandbox: ${plural(sandbox.state.zones.length, 'zone')}, ${plural(records, 'record')}${options.zones === undefined ? '' : ` from ${options.zones}`}`,
+  );
   for (const warning of sandbox.state.warnings) err(`warning: ${warning}`);
   out(`export CLOUDFLARE_BASE_URL=${sandbox.baseURL}`);
   out(`export CLOUDFLARE_API_TOKEN=${sandbox.token}`);
@@ -736,7 +802,10 @@ export async function runCloudflareSandboxCommand(options: CloudflareSandboxComm
   const timer = setInterval(() => {
     for (const entry of sandbox.requests.slice(logged)) {
       if (entry.status === 0 && entry.fault !== 'reset') break; // still being answered
-      if (!options.quiet) err(`${entry.method} ${API_PREFIX}${entry.path}${entry.search} → ${entry.status === 0 ? 'connection reset' : entry.status} (${entry.durationMs} ms)`);
+      if (!options.quiet)
+        err(
+          `${entry.method} ${API_PREFIX}${entry.path}${entry.search} → ${entry.status === 0 ? 'connection reset' : entry.status} (${entry.durationMs} ms)`,
+        );
       logged++;
     }
     for (const warning of sandbox.state.warnings.slice(warned)) err(`warning: ${warning}`);
@@ -767,7 +836,10 @@ export async function loadZonesFile(file: string): Promise<ZoneSeed[]> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new DmarcopsError('sandbox-zones-invalid', `cannot read the zones file ${file}: ${(error as Error).message}`, { cause: error, location: { file } });
+    throw new DmarcopsError('sandbox-zones-invalid', `cannot read the zones file ${file}: ${(error as Error).message}`, {
+      cause: error,
+      location: { file },
+    });
   }
   let data: unknown;
   try {
@@ -794,7 +866,8 @@ export function parseZonesFile(data: unknown, file = 'zones file'): ZoneSeed[] {
     const at = `zones[${zoneIndex}]`;
     if (!isPlainObject(zone)) return fail(at, 'expected an object with "name" and "records"');
     if (typeof zone.name !== 'string') return fail(`${at}.name`, 'expected a string such as "example.com"');
-    for (const key of ['id', 'status'] as const) if (zone[key] !== undefined && typeof zone[key] !== 'string') fail(`${at}.${key}`, 'expected a string');
+    for (const key of ['id', 'status'] as const)
+      if (zone[key] !== undefined && typeof zone[key] !== 'string') fail(`${at}.${key}`, 'expected a string');
     if (zone.records !== undefined && !Array.isArray(zone.records)) fail(`${at}.records`, 'expected an array');
     const records = ((zone.records ?? []) as unknown[]).map((record, recordIndex): RecordSeed => {
       const where = `${at}.records[${recordIndex}]`;
@@ -802,7 +875,8 @@ export function parseZonesFile(data: unknown, file = 'zones file'): ZoneSeed[] {
       if (typeof record.type !== 'string') fail(`${where}.type`, 'expected a string such as "TXT"');
       if (typeof record.name !== 'string') fail(`${where}.name`, 'expected a string such as "_dmarc.example.com"');
       if (record.content !== undefined && typeof record.content !== 'string') fail(`${where}.content`, 'expected a string');
-      for (const key of ['ttl', 'priority'] as const) if (record[key] !== undefined && typeof record[key] !== 'number') fail(`${where}.${key}`, 'expected a number');
+      for (const key of ['ttl', 'priority'] as const)
+        if (record[key] !== undefined && typeof record[key] !== 'number') fail(`${where}.${key}`, 'expected a number');
       return record as unknown as RecordSeed;
     });
     return { ...(zone as unknown as ZoneSeed), records };

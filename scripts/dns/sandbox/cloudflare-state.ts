@@ -76,7 +76,10 @@ export const CF_ERRORS = {
   /** seen: more than 4096 octets of wire format. */
   wireTooLong: { code: 9015, message: 'Record content exceeds the allowed length of 4096 wire format bytes.' },
   /** seen (code): the TXT records at one name add up to more than 8192 characters. */
-  combinedTooLong: { code: 83011, message: 'Combined content length of records with this name and type exceeds the maximum of 8192 characters.' },
+  combinedTooLong: {
+    code: 83011,
+    message: 'Combined content length of records with this name and type exceeds the maximum of 8192 characters.',
+  },
   /** chosen: proxied=true on a type that cannot be proxied. */
   notProxiable: { code: 9004, message: 'This record type cannot be proxied.' },
   /** chosen: a body that is not JSON or not the expected shape. */
@@ -256,7 +259,9 @@ export function acceptedName(name: string): string | undefined {
   const ascii = normaliseName(name);
   if (ascii === '' || ascii.length > 253) return undefined;
   const labels = ascii.split('.');
-  const valid = labels.every((label, index) => label.length > 0 && label.length <= 63 && (/^[a-z0-9_-]+$/.test(label) || (label === '*' && index === 0)));
+  const valid = labels.every(
+    (label, index) => label.length > 0 && label.length <= 63 && (/^[a-z0-9_-]+$/.test(label) || (label === '*' && index === 0)),
+  );
   return valid ? ascii : undefined;
 }
 
@@ -278,8 +283,27 @@ export function recordName(name: string, zone: string): string | undefined {
 // Record validation
 
 const RECORD_TYPES = new Set([
-  'A', 'AAAA', 'CAA', 'CERT', 'CNAME', 'DNSKEY', 'DS', 'HTTPS', 'LOC', 'MX', 'NAPTR', 'NS', 'OPENPGPKEY',
-  'PTR', 'SMIMEA', 'SRV', 'SSHFP', 'SVCB', 'TLSA', 'TXT', 'URI',
+  'A',
+  'AAAA',
+  'CAA',
+  'CERT',
+  'CNAME',
+  'DNSKEY',
+  'DS',
+  'HTTPS',
+  'LOC',
+  'MX',
+  'NAPTR',
+  'NS',
+  'OPENPGPKEY',
+  'PTR',
+  'SMIMEA',
+  'SRV',
+  'SSHFP',
+  'SVCB',
+  'TLSA',
+  'TXT',
+  'URI',
 ]);
 const PROXIABLE = new Set(['A', 'AAAA', 'CNAME']);
 const DATA_TYPES = new Set(['CAA', 'CERT', 'DNSKEY', 'DS', 'HTTPS', 'LOC', 'NAPTR', 'SMIMEA', 'SRV', 'SSHFP', 'SVCB', 'TLSA', 'URI']);
@@ -303,15 +327,25 @@ export function buildRecord(
 ): SandboxRecord {
   const pointer = options.pointer;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw plainError(400, CF_ERRORS.invalidBody, pointer);
-  const merged: Record<string, unknown> = mode === 'patch' && existing !== undefined ? { ...recordFields(existing), ...stripUndefined(body) } : body;
+  const merged: Record<string, unknown> =
+    mode === 'patch' && existing !== undefined ? { ...recordFields(existing), ...stripUndefined(body) } : body;
 
   const type = merged.type;
   if (typeof type !== 'string' || !RECORD_TYPES.has(type.toUpperCase())) {
-    throw validationError({ code: CF_ERRORS.validation.code, message: `type ${JSON.stringify(type ?? null)} is not a DNS record type the API supports` }, pointer);
+    throw validationError(
+      { code: CF_ERRORS.validation.code, message: `type ${JSON.stringify(type ?? null)} is not a DNS record type the API supports` },
+      pointer,
+    );
   }
   const upperType = type.toUpperCase();
   if (existing !== undefined && existing.type !== upperType) {
-    throw validationError({ code: CF_ERRORS.validation.code, message: `the type of a record cannot be changed (${existing.type} → ${upperType}): delete it and create a new one` }, pointer);
+    throw validationError(
+      {
+        code: CF_ERRORS.validation.code,
+        message: `the type of a record cannot be changed (${existing.type} → ${upperType}): delete it and create a new one`,
+      },
+      pointer,
+    );
   }
 
   if (typeof merged.name !== 'string') throw validationError({ ...CF_ERRORS.invalidName }, pointer);
@@ -333,7 +367,10 @@ export function buildRecord(
   }
   const tags = merged.tags ?? [];
   if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && /^[A-Za-z0-9_-]+:/.test(tag))) {
-    throw validationError({ code: CF_ERRORS.validation.code, message: 'tags must be strings of the form name:value (name: letters, digits, - and _)' }, pointer);
+    throw validationError(
+      { code: CF_ERRORS.validation.code, message: 'tags must be strings of the form name:value (name: letters, digits, - and _)' },
+      pointer,
+    );
   }
 
   let content = merged.content;
@@ -375,8 +412,10 @@ export function buildRecord(
   };
   if (priority !== undefined) record.priority = priority;
   if (data !== undefined) record.data = data;
-  if (record.comment !== null) record.comment_modified_on = existing?.comment === record.comment ? (existing.comment_modified_on ?? now) : now;
-  if (record.tags.length > 0) record.tags_modified_on = sameList(existing?.tags ?? [], record.tags) ? (existing?.tags_modified_on ?? now) : now;
+  if (record.comment !== null)
+    record.comment_modified_on = existing?.comment === record.comment ? (existing.comment_modified_on ?? now) : now;
+  if (record.tags.length > 0)
+    record.tags_modified_on = sameList(existing?.tags ?? [], record.tags) ? (existing?.tags_modified_on ?? now) : now;
   return record;
 }
 
@@ -420,12 +459,16 @@ function validateTxt(content: string, name: string, options: BuildOptions): stri
     const overlong = parsed.strings.filter((string) => string.octets.length > 255);
     if (overlong.length > 0) {
       if (options.txtOverlongStrings === 'reject') {
-        throw invalid(`Content for TXT record is invalid: a character-string is ${overlong[0]?.octets.length} bytes; each may have at most 255.`);
+        throw invalid(
+          `Content for TXT record is invalid: a character-string is ${overlong[0]?.octets.length} bytes; each may have at most 255.`,
+        );
       }
       stored = splitOverlongStrings(parsed.strings);
     }
   } else {
-    options.warnings?.push(`${name}: TXT content is not in quotation marks; the dashboard warns about it (stored as sent): ${JSON.stringify(content.length > 60 ? `${content.slice(0, 57)}...` : content)}`);
+    options.warnings?.push(
+      `${name}: TXT content is not in quotation marks; the dashboard warns about it (stored as sent): ${JSON.stringify(content.length > 60 ? `${content.slice(0, 57)}...` : content)}`,
+    );
   }
   const wire = txtStrings(stored).reduce((sum, text) => sum + 1 + utf8Length(text), 0) + utf8Length(name) + 12;
   if (wire > 4096) throw plainError(400, CF_ERRORS.wireTooLong, pointer);
@@ -436,7 +479,12 @@ function validateTxt(content: string, name: string, options: BuildOptions): stri
  * 81058 when `candidate` would duplicate another record (same name, type and content; TXT compared
  * by the strings it publishes, so `"a"` and `a` are the same record); 81053 for CNAME conflicts.
  */
-export function checkConflicts(records: readonly SandboxRecord[], candidate: SandboxRecord, mode: 'create' | 'update', pointer?: string): void {
+export function checkConflicts(
+  records: readonly SandboxRecord[],
+  candidate: SandboxRecord,
+  mode: 'create' | 'update',
+  pointer?: string,
+): void {
   const others = records.filter((record) => record.id !== candidate.id && record.name === candidate.name);
   const key = contentKey(candidate);
   if (others.some((record) => record.type === candidate.type && contentKey(record) === key)) {
@@ -520,6 +568,17 @@ export function zoneView(zone: SandboxZone): Record<string, unknown> {
     tenant: { id: null, name: null },
     tenant_unit: { id: null },
     permissions: ['#dns_records:edit', '#dns_records:read', '#zone:read'],
-    plan: { id: '0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee', name: 'Free Website', price: 0, currency: 'USD', frequency: '', is_subscribed: false, can_subscribe: false, legacy_id: 'free', legacy_discount: false, externally_managed: false },
+    plan: {
+      id: '0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee',
+      name: 'Free Website',
+      price: 0,
+      currency: 'USD',
+      frequency: '',
+      is_subscribed: false,
+      can_subscribe: false,
+      legacy_id: 'free',
+      legacy_discount: false,
+      externally_managed: false,
+    },
   };
 }

@@ -32,7 +32,8 @@ export function readImpactJson(text: string, file: string): ImpactReport {
     throw new DmarcopsError('impact-file-invalid', `${file} is not a dmarcops impact report: ${what}`);
   };
   if (!isPlainObject(data)) return fail('expected an object');
-  if (data.version !== IMPACT_VERSION) return fail(`version ${JSON.stringify(data.version)}, expected ${IMPACT_VERSION} (made by another dmarcops version?)`);
+  if (data.version !== IMPACT_VERSION)
+    return fail(`version ${JSON.stringify(data.version)}, expected ${IMPACT_VERSION} (made by another dmarcops version?)`);
   if (typeof data.changed !== 'boolean') fail('`changed` must be true or false');
   if (!isPlainObject(data.window) || !Number.isInteger(data.window.days)) fail('`window` must have `days`');
   if (!Array.isArray(data.domains)) return fail('`domains` must be a list');
@@ -40,8 +41,10 @@ export function readImpactJson(text: string, file: string): ImpactReport {
   for (const [index, domain] of (data.domains as unknown[]).entries()) {
     const where = `domains[${index}]`;
     if (!isPlainObject(domain)) return fail(`${where} must be an object`);
-    if (typeof domain.domain !== 'string' || typeof domain.verdict !== 'string' || typeof domain.status !== 'string') fail(`${where} needs domain, status and verdict`);
-    for (const key of ['changed', 'changes', 'sources', 'assumptions'] as const) if (!Array.isArray(domain[key])) fail(`${where}.${key} must be a list`);
+    if (typeof domain.domain !== 'string' || typeof domain.verdict !== 'string' || typeof domain.status !== 'string')
+      fail(`${where} needs domain, status and verdict`);
+    for (const key of ['changed', 'changes', 'sources', 'assumptions'] as const)
+      if (!Array.isArray(domain[key])) fail(`${where}.${key} must be a list`);
     checkCounts(domain.legitimate, `${where}.legitimate`, fail);
     checkCounts(domain.unauthorised, `${where}.unauthorised`, fail);
     if (!isPlainObject(domain.rfc7489)) return fail(`${where}.rfc7489 must be an object`);

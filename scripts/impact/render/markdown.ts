@@ -40,7 +40,8 @@ export function describeMix(mix: DispositionMix): string {
 /** "policy: none → reject", "senders: A → A, B", with "(via _defaults.yaml)" where the defaults changed it. */
 export function describeChange(change: KeyChange): string {
   const show = (value: string | null): string => value ?? (change.key === 'file' ? 'none' : 'not set');
-  if (change.key === 'file') return change.before === null ? `domain file added (${show(change.after)})` : `domain file removed (${show(change.before)})`;
+  if (change.key === 'file')
+    return change.before === null ? `domain file added (${show(change.after)})` : `domain file removed (${show(change.before)})`;
   return `${change.key}: ${show(change.before)} → ${show(change.after)}${change.via === 'defaults' ? ' (via _defaults.yaml)' : ''}`;
 }
 
@@ -67,13 +68,18 @@ function headline(report: ImpactReport): string {
   const affected = report.domains.filter((d) => d.status === 'legitimate-impact').length;
   const noData = report.domains.filter((d) => d.status === 'no-data').length;
   const withoutData = noData === 0 ? '' : ` ${plural(noData, 'domain')} without reports in the window: cannot predict.`;
-  const lead = affected > 0
-    ? `**${plural(report.legitimateAffected, 'legitimate message')} would be newly quarantined or rejected** (${plural(affected, 'domain')}).${withoutData}`
-    : noData === report.domains.length ? '**No data: the impact cannot be predicted.**'
-    : noData > 0 ? `**No legitimate mail affected where there is data.**${withoutData}` : '**No legitimate mail affected.**';
-  const window = report.window.to === null
-    ? 'The dataset holds no reports yet.'
-    : `Replayed over the ${plural(report.window.days, 'day')} of reports to ${md(report.window.to.slice(0, 10))}, under ${versionName(report.base, 'the base')} and ${versionName(report.head, 'the head')}.`;
+  const lead =
+    affected > 0
+      ? `**${plural(report.legitimateAffected, 'legitimate message')} would be newly quarantined or rejected** (${plural(affected, 'domain')}).${withoutData}`
+      : noData === report.domains.length
+        ? '**No data: the impact cannot be predicted.**'
+        : noData > 0
+          ? `**No legitimate mail affected where there is data.**${withoutData}`
+          : '**No legitimate mail affected.**';
+  const window =
+    report.window.to === null
+      ? 'The dataset holds no reports yet.'
+      : `Replayed over the ${plural(report.window.days, 'day')} of reports to ${md(report.window.to.slice(0, 10))}, under ${versionName(report.base, 'the base')} and ${versionName(report.head, 'the head')}.`;
   return `${lead} ${window}`;
 }
 
@@ -97,8 +103,12 @@ function overviewTable(domains: readonly DomainImpact[]): string {
     `**${md(d.domain)}**`,
     md(d.changes.map(describeChange).join('; ')),
     d.status === 'no-data' ? 'no data' : formatCount(d.messages),
-    d.status === 'no-data' ? '–' : md(affectedCell(d.legitimate)) + (d.receiversDiffer ? `<br>RFC 7489: ${md(affectedCell(d.rfc7489.legitimate))}` : ''),
-    d.status === 'no-data' ? '–' : md(affectedCell(d.unauthorised)) + (d.receiversDiffer ? `<br>RFC 7489: ${md(affectedCell(d.rfc7489.unauthorised))}` : ''),
+    d.status === 'no-data'
+      ? '–'
+      : md(affectedCell(d.legitimate)) + (d.receiversDiffer ? `<br>RFC 7489: ${md(affectedCell(d.rfc7489.legitimate))}` : ''),
+    d.status === 'no-data'
+      ? '–'
+      : md(affectedCell(d.unauthorised)) + (d.receiversDiffer ? `<br>RFC 7489: ${md(affectedCell(d.rfc7489.unauthorised))}` : ''),
   ]);
   return markdownTable(['domain', 'change', 'messages', 'legitimate', 'unauthorised'], rows);
 }
@@ -118,19 +128,26 @@ function domainSection(domain: DomainImpact, hashes: string): string[] {
 }
 
 function countsTable(domain: DomainImpact): string {
-  const row = (label: string, c: ChangeCounts): string[] => [label, ...[c.messages, c.newlyQuarantined, c.newlyRejected, c.relaxed].map(formatCount)];
+  const row = (label: string, c: ChangeCounts): string[] => [
+    label,
+    ...[c.messages, c.newlyQuarantined, c.newlyRejected, c.relaxed].map(formatCount),
+  ];
   const rows = [row('legitimate', domain.legitimate), row('unauthorised', domain.unauthorised)];
   if (domain.receiversDiffer) {
     rows[0] = row('legitimate (RFC 9989 receivers)', domain.legitimate);
     rows[1] = row('unauthorised (RFC 9989 receivers)', domain.unauthorised);
-    rows.push(row('legitimate (RFC 7489 receivers)', domain.rfc7489.legitimate), row('unauthorised (RFC 7489 receivers)', domain.rfc7489.unauthorised));
+    rows.push(
+      row('legitimate (RFC 7489 receivers)', domain.rfc7489.legitimate),
+      row('unauthorised (RFC 7489 receivers)', domain.rfc7489.unauthorised),
+    );
   }
   return markdownTable(['mail', 'messages', 'newly quarantined', 'newly rejected', 'relaxed'], rows);
 }
 
 function sourcesTable(domain: DomainImpact): string {
   const rows = domain.sources.map((s) => {
-    const category = s.categoryBefore === undefined ? CATEGORY_LABEL[s.category] : `${CATEGORY_LABEL[s.categoryBefore]} → ${CATEGORY_LABEL[s.category]}`;
+    const category =
+      s.categoryBefore === undefined ? CATEGORY_LABEL[s.category] : `${CATEGORY_LABEL[s.categoryBefore]} → ${CATEGORY_LABEL[s.category]}`;
     const change = `${describeMix(s.before)} → ${describeMix(s.after)}`;
     const older = `${describeMix(s.rfc7489.before)} → ${describeMix(s.rfc7489.after)}`;
     return [
@@ -143,7 +160,13 @@ function sourcesTable(domain: DomainImpact): string {
   });
   if (domain.otherSources !== null) {
     const o = domain.otherSources;
-    rows.push([`${plural(o.sources, 'other source')}`, '', formatCount(o.messages), '', md(affectedCell({ messages: o.messages, newlyQuarantined: o.newlyQuarantined, newlyRejected: o.newlyRejected, relaxed: o.relaxed }))]);
+    rows.push([
+      `${plural(o.sources, 'other source')}`,
+      '',
+      formatCount(o.messages),
+      '',
+      md(affectedCell({ messages: o.messages, newlyQuarantined: o.newlyQuarantined, newlyRejected: o.newlyRejected, relaxed: o.relaxed })),
+    ]);
   }
   return markdownTable(['source', 'category', 'messages', 'DMARC pass', 'receivers do'], rows);
 }

@@ -28,7 +28,10 @@ export function renderImpactText(report: ImpactReport, output: { style: Style })
   const { style } = output;
   const between = `base ${versionName(report.base)} → head ${versionName(report.head)}`;
   if (!report.changed) return `dmarcops impact: no policy-relevant change (${between}): nothing to replay`;
-  const window = report.window.to === null ? 'the dataset holds no reports' : `${report.window.days} days of reports to ${report.window.to.slice(0, 10)}`;
+  const window =
+    report.window.to === null
+      ? 'the dataset holds no reports'
+      : `${report.window.days} days of reports to ${report.window.to.slice(0, 10)}`;
   const lines: string[] = [style('bold', `dmarcops impact: ${window}, ${between}`), ''];
   const countsLine = (label: string, c: ChangeCounts): string =>
     `  ${label.padEnd(26)} ${formatCount(c.messages).padStart(12)} messages: ${formatCount(c.newlyQuarantined)} newly quarantined, ${formatCount(c.newlyRejected)} newly rejected, ${formatCount(c.relaxed)} relaxed`;
@@ -43,14 +46,21 @@ export function renderImpactText(report: ImpactReport, output: { style: Style })
         lines.push(countsLine('unauthorised (RFC 7489)', domain.rfc7489.unauthorised));
       }
       for (const s of domain.sources) {
-        const category = s.categoryBefore === undefined ? CATEGORY_LABEL[s.category] : `${CATEGORY_LABEL[s.categoryBefore]} → ${CATEGORY_LABEL[s.category]}`;
+        const category =
+          s.categoryBefore === undefined
+            ? CATEGORY_LABEL[s.category]
+            : `${CATEGORY_LABEL[s.categoryBefore]} → ${CATEGORY_LABEL[s.category]}`;
         const older = `${describeMix(s.rfc7489.before)} → ${describeMix(s.rfc7489.after)}`;
         const now = `${describeMix(s.before)} → ${describeMix(s.after)}`;
-        lines.push(`    ${printable(s.name)} (${s.kind}, ${category}): ${formatCount(s.messages)} messages, ${now}${rfc7489 && older !== now ? ` (RFC 7489: ${older})` : ''}`);
+        lines.push(
+          `    ${printable(s.name)} (${s.kind}, ${category}): ${formatCount(s.messages)} messages, ${now}${rfc7489 && older !== now ? ` (RFC 7489: ${older})` : ''}`,
+        );
       }
       if (domain.otherSources !== null) {
         const o = domain.otherSources;
-        lines.push(`    ${formatCount(o.sources)} other sources: ${formatCount(o.messages)} messages, ${formatCount(o.newlyQuarantined)} newly quarantined, ${formatCount(o.newlyRejected)} newly rejected, ${formatCount(o.relaxed)} relaxed`);
+        lines.push(
+          `    ${formatCount(o.sources)} other sources: ${formatCount(o.messages)} messages, ${formatCount(o.newlyQuarantined)} newly quarantined, ${formatCount(o.newlyRejected)} newly rejected, ${formatCount(o.relaxed)} relaxed`,
+        );
       }
     }
     lines.push(`  ${style(STATUS_STYLE[domain.status], printable(domain.verdict))}`);

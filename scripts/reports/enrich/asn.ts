@@ -75,7 +75,10 @@ export function openAsnDatabase(files: AsnDatabaseFiles, options: AsnDatabaseOpt
     if (!tables.has(name)) {
       const path = files[name];
       const started = performance.now();
-      tables.set(name, path === undefined ? null : cachedTable(path, name.endsWith('Ipv4') ? 1 : 4, name.startsWith('asn'), options.cacheDir));
+      tables.set(
+        name,
+        path === undefined ? null : cachedTable(path, name.endsWith('Ipv4') ? 1 : 4, name.startsWith('asn'), options.cacheDir),
+      );
       loadMs += performance.now() - started;
     }
     return tables.get(name) ?? null;
@@ -225,7 +228,10 @@ function cachedTable(path: string, width: 1 | 4, withNames: boolean, cacheDir: s
   let file: string | undefined;
   try {
     const { size, mtimeMs } = statSync(path);
-    const key = createHash('sha256').update(`${CACHE_VERSION}\0${path}\0${size}\0${Math.trunc(mtimeMs)}\0${width}\0${withNames}`).digest('hex').slice(0, 16);
+    const key = createHash('sha256')
+      .update(`${CACHE_VERSION}\0${path}\0${size}\0${Math.trunc(mtimeMs)}\0${width}\0${withNames}`)
+      .digest('hex')
+      .slice(0, 16);
     file = join(cacheDir, `${basename(path, '.csv')}-${key}.bin`);
     const cached = readCache(file, width, withNames);
     if (cached !== null) return cached;
@@ -372,7 +378,8 @@ function installedDatabase(): { database: AsnDatabase | null; status: AsnDatabas
   const cache = process.env.DMARCOPS_ASN_CACHE;
   // node_modules/.cache, not a shared temp dir: a cache file there is trusted as it is, so only the
   // project's own user may write it; `npm ci` clears it with the packages it was built from.
-  const cacheDir = cache === 'off' ? undefined : cache !== undefined && cache !== '' ? cache : join(asn.dir, '..', '..', '.cache', 'dmarcops-asn');
+  const cacheDir =
+    cache === 'off' ? undefined : cache !== undefined && cache !== '' ? cache : join(asn.dir, '..', '..', '.cache', 'dmarcops-asn');
   installed = { database: openAsnDatabase(files, cacheDir === undefined ? {} : { cacheDir }), status };
   return installed;
 }

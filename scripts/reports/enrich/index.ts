@@ -156,7 +156,8 @@ export async function createEnricher(options: EnricherOptions): Promise<Enricher
     };
   };
 
-  const failed = (ip: string, error: unknown): void => warn(`could not enrich ${ip}: ${error instanceof Error ? error.message : String(error)}`);
+  const failed = (ip: string, error: unknown): void =>
+    warn(`could not enrich ${ip}: ${error instanceof Error ? error.message : String(error)}`);
 
   return {
     async enrichAll(ips) {
@@ -179,7 +180,13 @@ export async function createEnricher(options: EnricherOptions): Promise<Enricher
         // Offline or cached (nearly always): answered at once, no promise per IP.
         const ptr = lookup.known(canonical);
         if (ptr !== undefined) settle(ip, canonical, ptr);
-        else pending.push(lookup.ptr(canonical).then((answer) => settle(ip, canonical, answer), (error: unknown) => failed(ip, error)));
+        else
+          pending.push(
+            lookup.ptr(canonical).then(
+              (answer) => settle(ip, canonical, answer),
+              (error: unknown) => failed(ip, error),
+            ),
+          );
       }
       await Promise.all(pending);
       return result;

@@ -182,7 +182,10 @@ export function createPtrLookup(options: PtrLookupOptions): PtrLookup {
     stats.forwardLookups++;
     try {
       const family = ip.includes(':') ? 6 : 4;
-      const addresses = await withTimeout(Promise.resolve().then(() => query(name, family)), options.timeoutMs);
+      const addresses = await withTimeout(
+        Promise.resolve().then(() => query(name, family)),
+        options.timeoutMs,
+      );
       return addresses.some((address) => canonicalIp(address) === ip);
     } catch (error) {
       const code = failed(error);
@@ -195,7 +198,12 @@ export function createPtrLookup(options: PtrLookupOptions): PtrLookup {
     stats.lookups++;
     let names: string[];
     try {
-      names = ptrNames(await withTimeout(Promise.resolve().then(() => query(ip)), options.timeoutMs));
+      names = ptrNames(
+        await withTimeout(
+          Promise.resolve().then(() => query(ip)),
+          options.timeoutMs,
+        ),
+      );
     } catch (error) {
       const code = failed(error);
       return code === 'NONE' ? remember(ip, null) : failure(ip, code);
@@ -323,7 +331,13 @@ function isTime(value: unknown): value is string {
 }
 
 /** An entry with its fields in a fixed order, so the file's lines do not move between runs. */
-function entry(ptr: string | null, resolvedAt: string, seenAt: string, error: string | undefined, confirmed: boolean | undefined): PtrCacheEntry {
+function entry(
+  ptr: string | null,
+  resolvedAt: string,
+  seenAt: string,
+  error: string | undefined,
+  confirmed: boolean | undefined,
+): PtrCacheEntry {
   const result: PtrCacheEntry = { ptr, resolvedAt, seenAt };
   if (error !== undefined) result.error = error;
   if (confirmed !== undefined) result.confirmed = confirmed;

@@ -127,10 +127,7 @@ export class XmlDecoder {
       text = decoder.decode(bytes, { stream });
     } catch (error) {
       if (!(error instanceof TypeError)) throw error;
-      this.warn(
-        'invalid-utf8',
-        `bytes near offset ${this.bytes - bytes.length} are not valid UTF-8; the rest was decoded as windows-1252`,
-      );
+      this.warn('invalid-utf8', `bytes near offset ${this.bytes - bytes.length} are not valid UTF-8; the rest was decoded as windows-1252`);
       this.strictUtf8 = false;
       this.encoding = 'windows-1252';
       this.decoder = new TextDecoder('windows-1252');

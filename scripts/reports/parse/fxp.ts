@@ -47,7 +47,11 @@ export class FxpReader {
       const repaired = repairMarkup(xml);
       if (repaired.fixes.length === 0 || XMLValidator.validate(repaired.xml) !== true) {
         const { msg, line, col } = checked.err;
-        throw new ParseError('malformed-xml', `${where} is not well-formed XML: ${msg} (line ${line}, column ${col} of the element)`, this.name);
+        throw new ParseError(
+          'malformed-xml',
+          `${where} is not well-formed XML: ${msg} (line ${line}, column ${col} of the element)`,
+          this.name,
+        );
       }
       for (const fix of repaired.fixes) warn('repaired-markup', `${fix} repaired`);
       xml = repaired.xml;

@@ -65,14 +65,17 @@ export async function parseReport(
     header,
     warnings: parser.warnings,
     stats: parser.stats,
-    records: { [Symbol.asyncIterator]: () => closable(batches(), async () => {
-      // A consumer that stops before the first batch (a duplicate report) must still release the source:
-      // a generator that never started skips its finally block.
-      if (!started && !finished) {
-        finished = true;
-        await source.return?.();
-      }
-    }) },
+    records: {
+      [Symbol.asyncIterator]: () =>
+        closable(batches(), async () => {
+          // A consumer that stops before the first batch (a duplicate report) must still release the source:
+          // a generator that never started skips its finally block.
+          if (!started && !finished) {
+            finished = true;
+            await source.return?.();
+          }
+        }),
+    },
   };
 }
 

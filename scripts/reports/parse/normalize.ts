@@ -226,7 +226,10 @@ function dateOf(ctx: Ctx, range: Draft, key: string): number | null {
 function normalizePolicy(ctx: Ctx, policy: Draft | undefined): PolicyPublished {
   const domain = lowerDomain(leaf(policy, 'domain')?.trim() ?? '');
   if (domain === '') {
-    ctx.warn('missing-policy-domain', policy === undefined ? '<policy_published> is missing' : '<policy_published/domain> is missing or empty');
+    ctx.warn(
+      'missing-policy-domain',
+      policy === undefined ? '<policy_published> is missing' : '<policy_published/domain> is missing or empty',
+    );
   }
   const at = 'policy_published/';
   const p = leaf(policy, 'p');

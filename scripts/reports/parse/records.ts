@@ -85,11 +85,25 @@ function kindOf(parent: number, name: string): number {
     case ROW:
       return name === 'source_ip' ? F_SOURCE_IP : name === 'count' ? F_COUNT : name === 'policy_evaluated' ? C_EVALUATED : UNKNOWN;
     case EVALUATED:
-      return name === 'disposition' ? F_DISPOSITION : name === 'dkim' ? F_EVAL_DKIM : name === 'spf' ? F_EVAL_SPF : name === 'reason' ? R_REASON : UNKNOWN;
+      return name === 'disposition'
+        ? F_DISPOSITION
+        : name === 'dkim'
+          ? F_EVAL_DKIM
+          : name === 'spf'
+            ? F_EVAL_SPF
+            : name === 'reason'
+              ? R_REASON
+              : UNKNOWN;
     case REASON:
       return name === 'type' ? F_TYPE : name === 'comment' ? F_COMMENT : UNKNOWN;
     case IDS:
-      return name === 'header_from' ? F_HEADER_FROM : name === 'envelope_from' ? F_ENVELOPE_FROM : name === 'envelope_to' ? F_ENVELOPE_TO : UNKNOWN;
+      return name === 'header_from'
+        ? F_HEADER_FROM
+        : name === 'envelope_from'
+          ? F_ENVELOPE_FROM
+          : name === 'envelope_to'
+            ? F_ENVELOPE_TO
+            : UNKNOWN;
     case AUTH:
       return name === 'dkim' ? R_DKIM : name === 'spf' ? R_SPF : UNKNOWN;
     case DKIM:
@@ -280,7 +294,8 @@ export class RecordBuilder implements XmlSink, Ctx {
     switch (field) {
       case F_SOURCE_IP: {
         const ip = requiredText(this, text, 'row/source_ip');
-        if (ip !== '' && parseIpv4(ip) === -1 && isIP(ip) === 0) this.warn('invalid-source-ip', `<row/source_ip> "${ip}" is not an IP address; kept as written`);
+        if (ip !== '' && parseIpv4(ip) === -1 && isIP(ip) === 0)
+          this.warn('invalid-source-ip', `<row/source_ip> "${ip}" is not an IP address; kept as written`);
         record.sourceIp = ip;
         break;
       }

@@ -40,7 +40,10 @@ async function* itemsAt(path: string, named: boolean, onSkip: (path: string, rea
     return;
   }
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
-    throw new DmarcopsError('input-not-found', `${path}: ${error.code === 'ENOENT' ? 'no such file or folder' : error.message}`, { cause: error, location: { file: path } });
+    throw new DmarcopsError('input-not-found', `${path}: ${error.code === 'ENOENT' ? 'no such file or folder' : error.message}`, {
+      cause: error,
+      location: { file: path },
+    });
   });
   // A small file is read once, for the mbox check, the hash and unpacking alike (streamed, it would
   // be opened and read three times).
@@ -49,7 +52,15 @@ async function* itemsAt(path: string, named: boolean, onSkip: (path: string, rea
     for await (const message of splitMailbox(path, { onSkip })) {
       if (message.error) {
         const error = message.error;
-        yield { name: message.name, sourceRef: async () => sha256Ref(new TextEncoder().encode(message.name)), unpack: async () => ({ payloads: [], problems: [{ trail: [message.name], code: error.code, message: error.message }], kind: 'other' }) };
+        yield {
+          name: message.name,
+          sourceRef: async () => sha256Ref(new TextEncoder().encode(message.name)),
+          unpack: async () => ({
+            payloads: [],
+            problems: [{ trail: [message.name], code: error.code, message: error.message }],
+            kind: 'other',
+          }),
+        };
         continue;
       }
       yield bytesItem(message.name, message.bytes);
@@ -62,7 +73,12 @@ async function* itemsAt(path: string, named: boolean, onSkip: (path: string, rea
     return;
   }
   if (bytes) {
-    yield { name: path, size: bytes.length, sourceRef: async () => sha256Ref(bytes), unpack: (limits) => unpackFileBytes(path, bytes, limits) };
+    yield {
+      name: path,
+      size: bytes.length,
+      sourceRef: async () => sha256Ref(bytes),
+      unpack: (limits) => unpackFileBytes(path, bytes, limits),
+    };
     return;
   }
   yield {
@@ -75,5 +91,11 @@ async function* itemsAt(path: string, named: boolean, onSkip: (path: string, rea
 
 /** A message or file already in memory (IMAP, mailbox messages). */
 export function bytesItem(name: string, bytes: Uint8Array, extra: Partial<Pick<IngestItem, 'messageId' | 'subject'>> = {}): IngestItem {
-  return { name, ...extra, size: bytes.length, sourceRef: async () => sha256Ref(bytes), unpack: (limits) => unpackBytes(bytes, name, limits) };
+  return {
+    name,
+    ...extra,
+    size: bytes.length,
+    sourceRef: async () => sha256Ref(bytes),
+    unpack: (limits) => unpackBytes(bytes, name, limits),
+  };
 }

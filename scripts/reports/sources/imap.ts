@@ -366,7 +366,11 @@ export async function openImapSource(config: ImapConfig, log: (line: string) => 
 
       for (const meta of metas) {
         const size = meta.size ?? 0;
-        if (options.select && !options.select({ uid: meta.uid, size, ...(meta.envelope?.messageId ? { messageId: meta.envelope.messageId } : {}) })) continue;
+        if (
+          options.select &&
+          !options.select({ uid: meta.uid, size, ...(meta.envelope?.messageId ? { messageId: meta.envelope.messageId } : {}) })
+        )
+          continue;
         if (size > maxMessageBytes) {
           yield* flush();
           const ref = `${refBase}/;UID=${meta.uid}`;

@@ -63,16 +63,15 @@ export async function compactMonth(ctx: CompactContext, month: string, table: Ta
   try {
     // hive_partitioning off: the files must not gain a `month` column (it lives in the path).
     const source = `read_parquet(${sqlList(inputPaths)}, union_by_name = true, hive_partitioning = false)`;
-    const rows =
-      inputs.length === 0 ? 0 : Number((await duck.rows<{ n: number }>(`SELECT count(*) AS n FROM ${source}`))[0]?.n ?? 0);
+    const rows = inputs.length === 0 ? 0 : Number((await duck.rows<{ n: number }>(`SELECT count(*) AS n FROM ${source}`))[0]?.n ?? 0);
     if (inputs.length < 2) {
       return { table, month, compacted: false, inputs: inputPaths.map(rel), output: null, rows, bytesBefore, bytesAfter: bytesBefore };
     }
 
-    await duck.run(
-      `COPY (SELECT * FROM ${source}) TO ${sqlString(tmp)} ${parquetOptions({ rowGroupSize: ctx.rowGroupSize })}`,
+    await duck.run(`COPY (SELECT * FROM ${source}) TO ${sqlString(tmp)} ${parquetOptions({ rowGroupSize: ctx.rowGroupSize })}`);
+    const written = Number(
+      (await duck.rows<{ n: number }>(`SELECT count(*) AS n FROM read_parquet(${sqlString(tmp)}, hive_partitioning = false)`))[0]?.n,
     );
-    const written = Number((await duck.rows<{ n: number }>(`SELECT count(*) AS n FROM read_parquet(${sqlString(tmp)}, hive_partitioning = false)`))[0]?.n);
     if (written !== rows) throw new Error(`Compaction of ${month} wrote ${written} rows instead of ${rows}`);
     fsyncFile(tmp);
     const detail = table === RECORDS_DIR ? month : `${table}/${month}`;
@@ -95,7 +94,16 @@ export async function compactMonth(ctx: CompactContext, month: string, table: Ta
     fsyncDir(dir);
     await ctx.step('compact:done', detail);
     const outputPath = join(dir, output);
-    return { table, month, compacted: true, inputs: inputPaths.map(rel), output: rel(outputPath), rows, bytesBefore, bytesAfter: size(outputPath) };
+    return {
+      table,
+      month,
+      compacted: true,
+      inputs: inputPaths.map(rel),
+      output: rel(outputPath),
+      rows,
+      bytesBefore,
+      bytesAfter: size(outputPath),
+    };
   } catch (error) {
     if (!committed) {
       removeFile(manifestPath);

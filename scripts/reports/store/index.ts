@@ -129,7 +129,14 @@ export { StoreRefusal } from './types.ts';
 export { reportKey } from './key.ts';
 export type { ReportIdentity } from './key.ts';
 export { findReports, unsupportedTlsInputs } from './ledger.ts';
-export { committedLedgerFiles, committedRecordFiles, committedRecordsSql, committedTlsFiles, committedTlsSql, ledgerGlob } from './layout.ts';
+export {
+  committedLedgerFiles,
+  committedRecordFiles,
+  committedRecordsSql,
+  committedTlsFiles,
+  committedTlsSql,
+  ledgerGlob,
+} from './layout.ts';
 export type { Table } from './layout.ts';
 export { keepReport, quarantineBytes } from './quarantine.ts';
 export type { KeepLimits, KeptFormat, KeptReport } from './quarantine.ts';
@@ -232,7 +239,9 @@ export async function openDataset(options: DatasetOptions): Promise<Dataset> {
   const release = acquireLock(root, options.breakLock ?? false);
   try {
     const recovery = recover(root);
-    const index = await loadLedgerIndex(root, () => openDuck({ threads: options.threads ?? 1, memoryLimit: options.memoryLimit ?? '256MB' }));
+    const index = await loadLedgerIndex(root, () =>
+      openDuck({ threads: options.threads ?? 1, memoryLimit: options.memoryLimit ?? '256MB' }),
+    );
     return new LocalDataset(options, recovery, index, release);
   } catch (error) {
     release();
@@ -256,13 +265,20 @@ const isoSeconds = (epoch: number): string => {
  * 2012 (epoch 0 included). Anyone can mail a report: its dates must not put rows into a month that
  * is long closed (and compacted) or still to come.
  */
-export function reportMonth(header: Pick<ReportHeader, 'dateBegin' | 'dateEnd'>, ingestedAt: Date): { month: string; warning?: ParseWarning } {
+export function reportMonth(
+  header: Pick<ReportHeader, 'dateBegin' | 'dateEnd'>,
+  ingestedAt: Date,
+): { month: string; warning?: ParseWarning } {
   const latest = Math.floor(ingestedAt.getTime() / 1000) + FUTURE_SLACK_SECONDS;
   const problems: string[] = [];
-  for (const [name, value] of [['begin', header.dateBegin], ['end', header.dateEnd]] as const) {
+  for (const [name, value] of [
+    ['begin', header.dateBegin],
+    ['end', header.dateEnd],
+  ] as const) {
     if (value === null || value === undefined) continue;
     if (!Number.isFinite(value) || value < EARLIEST_PLAUSIBLE_DATE) problems.push(`${name} ${isoSeconds(value)} is before 2012-01-01`);
-    else if (value > latest) problems.push(`${name} ${isoSeconds(value)} is more than a day after the ingest (${isoSeconds(latest - FUTURE_SLACK_SECONDS)})`);
+    else if (value > latest)
+      problems.push(`${name} ${isoSeconds(value)} is more than a day after the ingest (${isoSeconds(latest - FUTURE_SLACK_SECONDS)})`);
   }
   if (problems.length > 0) {
     const message = `implausible date_range: ${problems.join('; ')}; stored in month=${UNKNOWN_MONTH}`;
@@ -494,7 +510,8 @@ class LocalRun implements RunWriter {
     if (e === undefined || !this.#ips.has(ip) || this.#enriched.has(ip)) return;
     this.#enriched.add(ip);
     // Nothing known is what the LEFT JOIN gives anyway: no line.
-    if (e.ptr == null && e.baseDomain == null && e.name == null && e.type == null && e.asn == null && e.asName == null && e.country == null) return;
+    if (e.ptr == null && e.baseDomain == null && e.name == null && e.type == null && e.asn == null && e.asName == null && e.country == null)
+      return;
     this.#enrichment ??= new NdjsonFile(join(this.#staging, 'enrichment.ndjson'));
     this.#enrichment.push(enrichmentLine(ip, e));
   }
@@ -559,9 +576,12 @@ class LocalRun implements RunWriter {
       for (const [index, row] of rows.entries()) {
         const line = tlsLine(row, input.sourceRef);
         staged += line.length;
-        const refusal = line.length > MAX_TLS_ROW_CHARS
-          ? `row ${index + 1} of its rows would take ${line.length} characters, more than ${MAX_TLS_ROW_CHARS} (report-level and policy values are repeated on each row)`
-          : staged > budget ? `its ${rows.length} rows would take more than ${budget} characters (8 times its JSON, at least 64 Mi; report-level and policy values are repeated on each row)` : undefined;
+        const refusal =
+          line.length > MAX_TLS_ROW_CHARS
+            ? `row ${index + 1} of its rows would take ${line.length} characters, more than ${MAX_TLS_ROW_CHARS} (report-level and policy values are repeated on each row)`
+            : staged > budget
+              ? `its ${rows.length} rows would take more than ${budget} characters (8 times its JSON, at least 64 Mi; report-level and policy values are repeated on each row)`
+              : undefined;
         if (refusal !== undefined) {
           // Nothing of it stays staged; the caller records the input with this reason.
           file.rollback(mark);
@@ -574,7 +594,14 @@ class LocalRun implements RunWriter {
       this.#tlsKeys.add(key);
       this.#tls.stored++;
       this.#tls.rows += rows.length;
-      this.#pushLedger({ ...base, outcome: 'stored', month, records: rows.length, messages: sessions, warningCount: report.warnings.length + (dateWarning === undefined ? 0 : 1) });
+      this.#pushLedger({
+        ...base,
+        outcome: 'stored',
+        month,
+        records: rows.length,
+        messages: sessions,
+        warningCount: report.warnings.length + (dateWarning === undefined ? 0 : 1),
+      });
       return { outcome: 'stored', reportKey: key, rows: rows.length };
     });
   }

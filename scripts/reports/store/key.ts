@@ -24,12 +24,6 @@ export type ReportIdentity = Pick<ReportHeader, 'orgName' | 'reportId' | 'dateBe
 /** sha256 (first 32 hex digits) over the normalised identity fields, JSON-encoded so no separator can collide. */
 export function reportKey(header: ReportIdentity): string {
   const domain = header.policy.domain.trim().toLowerCase().replace(/\.$/, '');
-  const identity = JSON.stringify([
-    header.orgName.trim().toLowerCase(),
-    header.reportId.trim(),
-    domain,
-    header.dateBegin,
-    header.dateEnd,
-  ]);
+  const identity = JSON.stringify([header.orgName.trim().toLowerCase(), header.reportId.trim(), domain, header.dateBegin, header.dateEnd]);
   return createHash('sha256').update(identity).digest('hex').slice(0, 32);
 }

@@ -89,7 +89,12 @@ export type KeptFormat = 'xml' | 'json';
  * `limits.maxBytes` (`bytes` then says how far it got). Written to a temp file, fsynced and renamed;
  * an existing file of the same name is the same report, and the temp file is dropped (`added` false).
  */
-export async function keepReport(root: string, xml: AsyncIterable<Uint8Array>, limits: KeepLimits, format: KeptFormat = 'xml'): Promise<KeptReport> {
+export async function keepReport(
+  root: string,
+  xml: AsyncIterable<Uint8Array>,
+  limits: KeepLimits,
+  format: KeptFormat = 'xml',
+): Promise<KeptReport> {
   const dir = join(root, QUARANTINE_DIR, 'foreign');
   ensureDir(dir);
   // Hidden and *.tmp: recover() removes it if we die before the rename.

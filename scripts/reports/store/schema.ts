@@ -19,7 +19,9 @@ const REASON_TYPE = 'STRUCT(type VARCHAR, comment VARCHAR)[]';
 const WARNING_TYPE = 'STRUCT(code VARCHAR, message VARCHAR, record INTEGER, count INTEGER)[]';
 const RAW_TYPE = 'MAP(VARCHAR, VARCHAR)';
 
-const col = (group: string) => (name: string, type: string, doc: string): ColumnDef => ({ name, type, group, doc });
+const col =
+  (group: string) =>
+  (name: string, type: string, doc: string): ColumnDef => ({ name, type, group, doc });
 
 const report = col('report');
 const policy = col('policy');
@@ -111,7 +113,7 @@ export const TLS_COLUMNS: readonly ColumnDef[] = [
   tlsPolicy('policy_type', 'VARCHAR', 'sts | tlsa | no-policy-found (lower case)'),
   tlsPolicy('policy_domain', 'VARCHAR', 'policy-domain (lower case)'),
   tlsPolicy('policy_string', 'VARCHAR[]', 'The policy the sender saw, line by line (MTA-STS) or record by record (TLSA)'),
-  tlsPolicy('mx_host', 'VARCHAR[]', 'The policy\'s MX patterns (lower case)'),
+  tlsPolicy('mx_host', 'VARCHAR[]', "The policy's MX patterns (lower case)"),
   tlsRow('row_kind', 'VARCHAR', 'summary | failure'),
   tlsRow('detail_index', 'INTEGER', '0-based position of the failure detail in its policy; null on summary rows'),
   tlsRow('successful_sessions', 'BIGINT', 'Summary rows: total-successful-session-count'),

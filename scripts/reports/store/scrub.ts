@@ -66,7 +66,10 @@ export async function scrubLedgerParts(
     const columns = new Set((await duck.rows<{ column_name: string }>(`DESCRIBE SELECT * FROM ${source}`)).map((row) => row.column_name));
     const subject = columns.has('subject') ? `dmarcops_clean(subject, ${MAX_HEADER_CHARS})` : null;
     const reason = columns.has('reason') ? 'dmarcops_clean_reason(reason)' : null;
-    const changes = [subject === null ? null : `subject IS DISTINCT FROM ${subject}`, reason === null ? null : `reason IS DISTINCT FROM ${reason}`].filter((c) => c !== null);
+    const changes = [
+      subject === null ? null : `subject IS DISTINCT FROM ${subject}`,
+      reason === null ? null : `reason IS DISTINCT FROM ${reason}`,
+    ].filter((c) => c !== null);
     if (changes.length === 0) continue;
     const [counted] = await duck.rows<{ n: number; total: number }>(
       `SELECT (count(*) FILTER (WHERE ${changes.join(' OR ')}))::INTEGER AS n, count(*)::INTEGER AS total FROM ${source}`,
@@ -76,12 +79,18 @@ export async function scrubLedgerParts(
     result.parts.push(basename(part));
     result.rows += dirty;
     if (dryRun) continue;
-    const replaced = [subject === null ? null : `${subject} AS subject`, reason === null ? null : `${reason} AS reason`].filter((c) => c !== null);
+    const replaced = [subject === null ? null : `${subject} AS subject`, reason === null ? null : `${reason} AS reason`].filter(
+      (c) => c !== null,
+    );
     const tmp = join(dirname(part), tmpName(basename(part)));
     try {
       const order = columns.has('seq') ? 'ORDER BY seq' : '';
-      await duck.run(`COPY (SELECT * REPLACE (${replaced.join(', ')}) FROM ${source} ${order}) TO ${sqlString(tmp)} ${parquetOptions({ rowGroupSize: 122_880 })}`);
-      const [written] = await duck.rows<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM read_parquet(${sqlString(tmp)}, hive_partitioning = false)`);
+      await duck.run(
+        `COPY (SELECT * REPLACE (${replaced.join(', ')}) FROM ${source} ${order}) TO ${sqlString(tmp)} ${parquetOptions({ rowGroupSize: 122_880 })}`,
+      );
+      const [written] = await duck.rows<{ n: number }>(
+        `SELECT count(*)::INTEGER AS n FROM read_parquet(${sqlString(tmp)}, hive_partitioning = false)`,
+      );
       if (written?.n !== counted?.total) throw new Error(`${tmp}: wrote ${written?.n} rows, expected ${counted?.total}`);
       fsyncFile(tmp);
       await onStep?.('scrub:written', basename(part));

@@ -125,9 +125,7 @@ function int(value: number | null | undefined): number | null {
 
 /** Epoch seconds DuckDB can hold as a TIMESTAMP (years 1–9999), else null. */
 export function epochOrNull(value: number | null | undefined): number | null {
-  return typeof value === 'number' && Number.isFinite(value) && value >= -62135596800 && value <= 253402300799
-    ? Math.trunc(value)
-    : null;
+  return typeof value === 'number' && Number.isFinite(value) && value >= -62135596800 && value <= 253402300799 ? Math.trunc(value) : null;
 }
 
 const empty = (value: string | undefined): string | undefined => (value === '' ? undefined : value);
@@ -345,8 +343,7 @@ export interface ParquetOptions {
   rowGroupSize: number;
 }
 
-export const parquetOptions = (o: ParquetOptions): string =>
-  `(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${o.rowGroupSize})`;
+export const parquetOptions = (o: ParquetOptions): string => `(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${o.rowGroupSize})`;
 
 // ---------------------------------------------------------------------------------------------
 // Run-level enrichment (one line per source IP, joined in at COPY time)
@@ -388,7 +385,12 @@ export function reportsTableSql(headers: StagedFile): string {
 }
 
 /** COPY of one month's staged rows, joined with their reports and enrichment (tables created first), to Parquet. */
-export function partCopySql(records: StagedFile, target: string, run: { runId: string; ingestedAt: Date }, options: ParquetOptions): string {
+export function partCopySql(
+  records: StagedFile,
+  target: string,
+  run: { runId: string; ingestedAt: Date },
+  options: ParquetOptions,
+): string {
   return `COPY (
   SELECT ${selectList(RECORD_COLUMNS, recordExpressions(run.runId, run.ingestedAt))}
   FROM (${ndjsonSql(records, REC_STRUCT)}) AS r
@@ -413,7 +415,12 @@ export function tlsLine(row: TlsReportRow, sourceRef: string): string {
 }
 
 /** COPY of one month's staged TLS rows to Parquet, every column cast to its declared type. */
-export function tlsPartCopySql(rows: StagedFile, target: string, run: { runId: string; ingestedAt: Date }, options: ParquetOptions): string {
+export function tlsPartCopySql(
+  rows: StagedFile,
+  target: string,
+  run: { runId: string; ingestedAt: Date },
+  options: ParquetOptions,
+): string {
   const structure: Record<string, string> = {};
   const exprs: Record<string, string> = {};
   for (const c of TLS_COLUMNS) {

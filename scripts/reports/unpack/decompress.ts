@@ -73,7 +73,8 @@ export async function* inflateStream(input: AsyncIterable<Uint8Array>, codec: Co
       const verdict = trailer ? trailerVerdict(trailer, produced - memberStart, memberCrc) : 'unread';
       if (verdict === 'bad-crc') throw corruptMember(ctx, member, produced - memberStart, memberCrc, trailer!);
       if (verdict === 'mismatch') ctx.note(TRAILER_MISMATCH);
-      if (verdict === 'unread') ctx.note(`could not check gzip member ${member} against its trailer (the next member's header is too long); data kept`);
+      if (verdict === 'unread')
+        ctx.note(`could not check gzip member ${member} against its trailer (the next member's header is too long); data kept`);
       member++;
       memberStart = produced;
       memberCrc = 0;
@@ -187,7 +188,15 @@ function trailerVerdict(trailer: Uint8Array, size: number, crc: number): 'ok' | 
  * the data was altered and is refused. Returns how many bytes follow the trailer, or undefined
  * when nothing matches (damaged or missing trailer).
  */
-function lastMemberTrailer(ctx: StreamContext, bytes: Uint8Array, from: number, to: number, member: number, size: number, crc: number): number | undefined {
+function lastMemberTrailer(
+  ctx: StreamContext,
+  bytes: Uint8Array,
+  from: number,
+  to: number,
+  member: number,
+  size: number,
+  crc: number,
+): number | undefined {
   let altered: Uint8Array | undefined;
   for (let at = from; at >= Math.max(to, 0); at--) {
     const trailer = bytes.subarray(at, at + 8);

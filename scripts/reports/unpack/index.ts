@@ -85,7 +85,11 @@ function rootNode(name: string, source: WalkNode['source'], size: number): WalkN
 
 function tooBig(walk: Walk, name: string, size: number, limits: UnpackLimits): boolean {
   if (size <= limits.maxPayloadBytes) return false;
-  walk.problem([name], 'limit-size', `${name}: input of ${formatBytes(size)} is larger than ${formatBytes(limits.maxPayloadBytes)} (maxPayloadBytes); refused`);
+  walk.problem(
+    [name],
+    'limit-size',
+    `${name}: input of ${formatBytes(size)} is larger than ${formatBytes(limits.maxPayloadBytes)} (maxPayloadBytes); refused`,
+  );
   return true;
 }
 

@@ -82,7 +82,11 @@ async function isMaildir(path: string): Promise<boolean> {
   return false;
 }
 
-async function* readMaildir(root: string, maxBytes: number, onSkip: (path: string, reason: string) => void): AsyncGenerator<MailboxMessage> {
+async function* readMaildir(
+  root: string,
+  maxBytes: number,
+  onSkip: (path: string, reason: string) => void,
+): AsyncGenerator<MailboxMessage> {
   const skipLink = (path: string): void => onSkip(path, 'symbolic link, not followed');
   // tmp/ is skipped on purpose: files there are still being delivered and may be incomplete.
   for (const sub of ['new', 'cur']) {

@@ -11,9 +11,23 @@ export const SNIFF_BYTES = 64 * 1024;
 
 // Header names that show a text starts with an RFC 5322 message (compared lowercase).
 const MAIL_HEADERS = new Set([
-  'received', 'from', 'to', 'subject', 'date', 'message-id', 'mime-version', 'return-path',
-  'delivered-to', 'content-type', 'reply-to', 'sender', 'dkim-signature', 'arc-seal',
-  'authentication-results', 'x-original-to', 'envelope-to',
+  'received',
+  'from',
+  'to',
+  'subject',
+  'date',
+  'message-id',
+  'mime-version',
+  'return-path',
+  'delivered-to',
+  'content-type',
+  'reply-to',
+  'sender',
+  'dkim-signature',
+  'arc-seal',
+  'authentication-results',
+  'x-original-to',
+  'envelope-to',
 ]);
 
 export function sniff(head: Uint8Array): Sniffed {
@@ -119,7 +133,8 @@ export function describe(head: Uint8Array): string {
   if (head.length === 0) return 'empty';
   const sample = head.subarray(0, 512);
   const printable = sample.every((x) => x === 0x09 || x === 0x0a || x === 0x0d || x >= 0x20);
-  if (!printable) return `binary data starting with bytes ${Array.from(head.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ')}`;
+  if (!printable)
+    return `binary data starting with bytes ${Array.from(head.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ')}`;
   const text = headText(sample).trimStart();
   if (/^<(!doctype\s+html|html)[\s>]/i.test(text)) return 'HTML';
   if (text.startsWith('<')) return 'markup';

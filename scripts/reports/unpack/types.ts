@@ -25,14 +25,7 @@ export const DEFAULT_LIMITS: UnpackLimits = Object.freeze({
 /** Tiny inputs legitimately compress far better than 200:1, so the ratio only counts past this size. */
 export const RATIO_FLOOR = 1024 * 1024;
 
-export type UnpackErrorCode =
-  | 'limit-size'
-  | 'limit-ratio'
-  | 'limit-depth'
-  | 'limit-parts'
-  | 'not-a-report'
-  | 'corrupt'
-  | 'empty';
+export type UnpackErrorCode = 'limit-size' | 'limit-ratio' | 'limit-depth' | 'limit-parts' | 'not-a-report' | 'corrupt' | 'empty';
 
 /** Why an input holds no usable payload; the code is a report refusal of docs/errors.md. */
 export class UnpackError extends DmarcopsError {

@@ -111,7 +111,10 @@ export class Walk {
   }
 
   private async decompressed(node: WalkNode, head: Uint8Array, codec: 'gzip' | 'zlib'): Promise<void> {
-    const name = codec === 'gzip' ? (gzipFileName(head) ?? stripExtension(node.name, /\.(gz|gzip)$/i, 'gunzipped')) : stripExtension(node.name, /\.(zlib|zz|z|deflate)$/i, 'inflated');
+    const name =
+      codec === 'gzip'
+        ? (gzipFileName(head) ?? stripExtension(node.name, /\.(gz|gzip)$/i, 'gunzipped'))
+        : stripExtension(node.name, /\.(zlib|zz|z|deflate)$/i, 'inflated');
     const child = this.child(node, name, name, { notes: node.notes });
     if (!child) return;
     const context = this.context(child);
@@ -145,11 +148,19 @@ export class Walk {
       // Refuse early on what the archive declares; the real output is counted while streaming anyway.
       const { declaredSize, compressedSize } = entry;
       if (declaredSize > this.limits.maxPayloadBytes) {
-        this.leaf(child.trail, 'limit-size', `${where(child.trail)}: zip entry declares ${formatBytes(declaredSize)}, more than ${formatBytes(this.limits.maxPayloadBytes)} (maxPayloadBytes); refused`);
+        this.leaf(
+          child.trail,
+          'limit-size',
+          `${where(child.trail)}: zip entry declares ${formatBytes(declaredSize)}, more than ${formatBytes(this.limits.maxPayloadBytes)} (maxPayloadBytes); refused`,
+        );
         continue;
       }
       if (declaredSize > RATIO_FLOOR && declaredSize > compressedSize * this.limits.maxRatio) {
-        this.leaf(child.trail, 'limit-ratio', `${where(child.trail)}: zip entry declares ${formatBytes(declaredSize)} from ${formatBytes(compressedSize)} (ratio ${Math.round(declaredSize / Math.max(compressedSize, 1))}:1 > maxRatio ${this.limits.maxRatio}); refused`);
+        this.leaf(
+          child.trail,
+          'limit-ratio',
+          `${where(child.trail)}: zip entry declares ${formatBytes(declaredSize)} from ${formatBytes(compressedSize)} (ratio ${Math.round(declaredSize / Math.max(compressedSize, 1))}:1 > maxRatio ${this.limits.maxRatio}); refused`,
+        );
         continue;
       }
       child.source = zipEntrySource(bytes, entry, this.context(child));
@@ -171,15 +182,27 @@ export class Walk {
     const label = node.depth === 0 ? mail.label : `attached message${mail.info.messageId ? ` ${mail.info.messageId}` : ''}`;
     const message = node.depth === 0 ? `message ${label}` : label;
     if (mail.kind === 'failure') {
-      return this.unsupported(node.trail, 'failure', `${message} is a DMARC failure report (ARF); dmarcops does not ingest failure reports (they carry personal data)`);
+      return this.unsupported(
+        node.trail,
+        'failure',
+        `${message} is a DMARC failure report (ARF); dmarcops does not ingest failure reports (they carry personal data)`,
+      );
     }
     // A TLS report mail (RFC 8460 §5.3) carries its report as an attachment like an aggregate report does.
     if (mail.kind === 'tls') this.kinds.add('tls');
     const before = this.payloads.length + this.problems.length;
     const ignored: string[] = [];
     for (const part of mail.attachments) {
-      const item = part.mimeType === 'message/rfc822' ? `attached message${part.name.startsWith('part ') ? '' : ` ${part.name}`}` : `attachment ${part.name}`;
-      const child = this.child(node, part.name, item, { source: bytesSource(part.bytes), sourceSize: part.bytes.length, mail: mail.info, quiet: ignored });
+      const item =
+        part.mimeType === 'message/rfc822'
+          ? `attached message${part.name.startsWith('part ') ? '' : ` ${part.name}`}`
+          : `attachment ${part.name}`;
+      const child = this.child(node, part.name, item, {
+        source: bytesSource(part.bytes),
+        sourceSize: part.bytes.length,
+        mail: mail.info,
+        quiet: ignored,
+      });
       if (!child) return;
       await this.visit(child);
     }
@@ -263,7 +286,11 @@ export class Walk {
     if (this.stopped) return false;
     if (++this.parts > this.limits.maxParts) {
       this.stopped = true;
-      this.problem(trail, 'limit-parts', `${where(trail)}: more than ${this.limits.maxParts} payloads or rejected parts in one input (maxParts); the rest was not unpacked`);
+      this.problem(
+        trail,
+        'limit-parts',
+        `${where(trail)}: more than ${this.limits.maxParts} payloads or rejected parts in one input (maxParts); the rest was not unpacked`,
+      );
       return false;
     }
     return true;
@@ -274,7 +301,11 @@ export class Walk {
     const trail = [...node.trail, item];
     const depth = node.depth + 1;
     if (depth > this.limits.maxDepth) {
-      this.leaf(trail, 'limit-depth', `${where(trail)}: nested ${depth} levels deep, more than ${this.limits.maxDepth} (maxDepth); not unpacked`);
+      this.leaf(
+        trail,
+        'limit-depth',
+        `${where(trail)}: nested ${depth} levels deep, more than ${this.limits.maxDepth} (maxDepth); not unpacked`,
+      );
       return undefined;
     }
     const child: WalkNode = { name, trail, depth, source: node.source, sourceSize: node.sourceSize, notes: [], ...own };

@@ -54,9 +54,17 @@ const normResult = (result: string | null | undefined): string => (result ?? '')
 const CLASSIFY_BATCH = 50_000;
 /** `authenticated`: some DKIM or SPF result passed, aligned or not. */
 const CLASS_COLUMNS = [
-  ['class_hash', 'UBIGINT'], ['class_id', 'INTEGER'], ['category', 'INTEGER'], ['sender', 'VARCHAR'], ['from_id', 'INTEGER'], ['authenticated', 'BOOLEAN'],
+  ['class_hash', 'UBIGINT'],
+  ['class_id', 'INTEGER'],
+  ['category', 'INTEGER'],
+  ['sender', 'VARCHAR'],
+  ['from_id', 'INTEGER'],
+  ['authenticated', 'BOOLEAN'],
 ] as const;
-const CLASS_AUTH_COLUMNS = [['class_id', 'INTEGER'], ['auth_id', 'INTEGER']] as const;
+const CLASS_AUTH_COLUMNS = [
+  ['class_id', 'INTEGER'],
+  ['auth_id', 'INTEGER'],
+] as const;
 
 /**
  * `class_keys` (one row per class hash of our domains' rows, with the inputs) → `classes_ungrouped`
@@ -119,7 +127,14 @@ export async function buildClasses(ctx: Context): Promise<ClassMap> {
   }
   await sql.run(`DROP TABLE class_keys`);
   // A sortable label per result, so rankings break ties the same way on every build.
-  await sql.load('auth_labels', [['auth_id', 'INTEGER'], ['label', 'VARCHAR']], authResults.values.map((d, authId) => [authId, detailLabel(d)]));
+  await sql.load(
+    'auth_labels',
+    [
+      ['auth_id', 'INTEGER'],
+      ['label', 'VARCHAR'],
+    ],
+    authResults.values.map((d, authId) => [authId, detailLabel(d)]),
+  );
   return { hints, headerFroms: froms.values, details: authResults.values };
 }
 

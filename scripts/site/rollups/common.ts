@@ -37,11 +37,21 @@ export const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0
 // Series
 
 /** The sums behind a SeriesRow (after its day), as SQL columns: messages per category, then per flag. */
-const SERIES_COLUMNS = ['compliant', 'forwarded', 'authorised_failing', 'unauthorised', 'spf_aligned', 'dkim_aligned', 'quarantined', 'rejected'] as const;
+const SERIES_COLUMNS = [
+  'compliant',
+  'forwarded',
+  'authorised_failing',
+  'unauthorised',
+  'spf_aligned',
+  'dkim_aligned',
+  'quarantined',
+  'rejected',
+] as const;
 
 /** The series sums over `facts` rows; `p` prefixes the facts columns (e.g. 'f.'). */
 export function seriesSums(p = ''): string {
-  const sum = (alias: string, condition: string): string => `coalesce(sum(${p}messages) FILTER (WHERE ${condition}), 0)::DOUBLE AS ${alias}`;
+  const sum = (alias: string, condition: string): string =>
+    `coalesce(sum(${p}messages) FILTER (WHERE ${condition}), 0)::DOUBLE AS ${alias}`;
   return [
     sum('compliant', `${p}category = ${CAT.compliant}`),
     sum('forwarded', `${p}category = ${CAT.forwarded}`),
@@ -79,7 +89,11 @@ export function seriesRow(row: Row): SeriesRow {
 /** Rows ordered by day within each key → series per key. */
 export function seriesBy<K>(rows: readonly Row[], keyOf: (row: Row) => K): Map<K, SeriesRow[]> {
   const map = new Map<K, SeriesRow[]>();
-  for (const [key, group] of groupBy(rows, keyOf)) map.set(key, group.map(seriesRow).sort((a, b) => a[0] - b[0]));
+  for (const [key, group] of groupBy(rows, keyOf))
+    map.set(
+      key,
+      group.map(seriesRow).sort((a, b) => a[0] - b[0]),
+    );
   return map;
 }
 
@@ -115,6 +129,7 @@ export function rowJoins(records: string): string {
 export function groupLabel(key: string, redact: boolean, row?: Row): string {
   const colon = key.indexOf(':');
   const kind = key.slice(0, colon);
-  if (redact && (kind === 'ip' || kind === 'base')) return row === undefined ? REDACTED : networkLabel(row.asn == null ? null : num(row.asn), str(row.as_name), str(row.country));
+  if (redact && (kind === 'ip' || kind === 'base'))
+    return row === undefined ? REDACTED : networkLabel(row.asn == null ? null : num(row.asn), str(row.as_name), str(row.country));
   return key.slice(colon + 1);
 }

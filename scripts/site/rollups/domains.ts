@@ -28,7 +28,20 @@ import type { ReadinessSource, ReporterShare } from '../readiness.ts';
 import { scrubText } from '../redact.ts';
 import { detailLabel } from './classes.ts';
 import type { ClassMap } from './classes.ts';
-import { CAT, REDACTED, TOTAL_MESSAGES, groupLabel, isoDay, messagesOf, num, seriesBy, seriesResums, seriesRow, seriesSums, str } from './common.ts';
+import {
+  CAT,
+  REDACTED,
+  TOTAL_MESSAGES,
+  groupLabel,
+  isoDay,
+  messagesOf,
+  num,
+  seriesBy,
+  seriesResums,
+  seriesRow,
+  seriesSums,
+  str,
+} from './common.ts';
 import { groupBy } from '../../lib/collections.ts';
 import type { Context } from './common.ts';
 import type { Row } from './duckdb.ts';
@@ -52,7 +65,10 @@ export async function buildDomains(ctx: Context, classes: ClassMap, tlsOf: TlsOf
   const authDetailsOf = await authDetails(ctx, classes);
   const reportedOf = await reportedPolicies(ctx);
   const readinessOf = await readiness(ctx, classes, reporterFacts);
-  const published = ctx.options.liveDns === true ? await Promise.all(ctx.policies.map((p) => lookupPublished(p.domain, ctx.now))) : ctx.policies.map(() => null);
+  const published =
+    ctx.options.liveDns === true
+      ? await Promise.all(ctx.policies.map((p) => lookupPublished(p.domain, ctx.now)))
+      : ctx.policies.map(() => null);
 
   return ctx.domains.map((loaded, dom): DomainData => {
     const domainDaily = daily.get(dom) ?? [];
@@ -102,9 +118,12 @@ const UNRANKED = 2_147_483_647;
 async function rankSourceGroups(ctx: Context): Promise<RankedGroups> {
   const { sql, lastIdx } = ctx;
   const listedPerDomain = Math.max(0, Math.floor(ctx.options.sourcesPerDomain));
-  const windowTotals = LISTING_WINDOWS.map((n) => `coalesce(sum(${TOTAL_MESSAGES}) FILTER (WHERE day > ${lastIdx - n}), 0)::DOUBLE AS last_${n}`);
+  const windowTotals = LISTING_WINDOWS.map(
+    (n) => `coalesce(sum(${TOTAL_MESSAGES}) FILTER (WHERE day > ${lastIdx - n}), 0)::DOUBLE AS last_${n}`,
+  );
   const windowRanks = LISTING_WINDOWS.map(
-    (n) => `CASE WHEN t.last_${n} > 0 THEN row_number() OVER (PARTITION BY t.dom ORDER BY t.last_${n} DESC, g.group_key) ELSE ${UNRANKED} END`,
+    (n) =>
+      `CASE WHEN t.last_${n} > 0 THEN row_number() OVER (PARTITION BY t.dom ORDER BY t.last_${n} DESC, g.group_key) ELSE ${UNRANKED} END`,
   );
   await sql.run(`CREATE TEMP TABLE group_ranks AS
     SELECT t.*, g.group_key,
@@ -152,14 +171,18 @@ async function topSourceIps(ctx: Context, listedGroup: RankedGroups['listedGroup
       : `CREATE TEMP VIEW listed_group_drills AS SELECT dom, listed_group, drill_id, total, 1 AS addresses FROM listed_group_ips`,
   );
   const counts = new Map(
-    (await sql.rows(`SELECT dom, listed_group, count(*)::INTEGER AS n, sum(addresses)::INTEGER AS addresses FROM listed_group_drills GROUP BY ALL`))
-      .map((r) => [`${num(r.dom)}/${num(r.listed_group)}`, { rows: num(r.n), addresses: num(r.addresses) }]),
+    (
+      await sql.rows(
+        `SELECT dom, listed_group, count(*)::INTEGER AS n, sum(addresses)::INTEGER AS addresses FROM listed_group_drills GROUP BY ALL`,
+      )
+    ).map((r) => [`${num(r.dom)}/${num(r.listed_group)}`, { rows: num(r.n), addresses: num(r.addresses) }]),
   );
   // The group's type when it has no declared one: the enrichment type of its heaviest typed IP.
   const types = new Map(
-    (await sql.rows(`SELECT l.dom, l.listed_group, arg_max(i.type, {v: l.total, t: -l.ip_id}) AS type
-      FROM listed_group_ips l JOIN ips i ON i.ip_id = l.ip_id WHERE i.type IS NOT NULL GROUP BY ALL`))
-      .map((r) => [`${num(r.dom)}/${num(r.listed_group)}`, str(r.type)]),
+    (
+      await sql.rows(`SELECT l.dom, l.listed_group, arg_max(i.type, {v: l.total, t: -l.ip_id}) AS type
+      FROM listed_group_ips l JOIN ips i ON i.ip_id = l.ip_id WHERE i.type IS NOT NULL GROUP BY ALL`)
+    ).map((r) => [`${num(r.dom)}/${num(r.listed_group)}`, str(r.type)]),
   );
   // arg_max(…, n) keeps the n largest per group without sorting a big "other" group's IPs; ties go
   // to the lower id, i.e. the lower address (or network).
@@ -173,7 +196,10 @@ async function topSourceIps(ctx: Context, listedGroup: RankedGroups['listedGroup
        FROM top_ips p JOIN nets n ON n.net_id = p.drill_id`
     : `SELECT p.dom, p.listed_group, p.drill_id, p.total, p.addresses, i.ip, i.ptr, i.asn::DOUBLE AS asn, i.as_name, i.country
        FROM top_ips p JOIN ips i ON i.ip_id = p.drill_id`;
-  const topIps = groupBy(await sql.rows(`SELECT * FROM (${described}) ORDER BY dom, listed_group, total DESC, drill_id`), (r) => `${num(r.dom)}/${num(r.listed_group)}`);
+  const topIps = groupBy(
+    await sql.rows(`SELECT * FROM (${described}) ORDER BY dom, listed_group, total DESC, drill_id`),
+    (r) => `${num(r.dom)}/${num(r.listed_group)}`,
+  );
   // The IPs behind each listed row (one each unredacted), to sum their facts by day.
   await sql.run(
     redact
@@ -190,15 +216,17 @@ async function topSourceIps(ctx: Context, listedGroup: RankedGroups['listedGroup
 
   return (dom, listed) => {
     const key = `${dom}/${listed}`;
-    const ips = (topIps.get(key) ?? []).map((r): SourceIp => ({
-      ip: str(r.ip),
-      ptr: str(r.ptr),
-      addresses: num(r.addresses),
-      asn: r.asn == null ? null : num(r.asn),
-      asName: str(r.as_name),
-      country: str(r.country),
-      series: ipSeries.get(`${key}/${num(r.drill_id)}`) ?? [],
-    }));
+    const ips = (topIps.get(key) ?? []).map(
+      (r): SourceIp => ({
+        ip: str(r.ip),
+        ptr: str(r.ptr),
+        addresses: num(r.addresses),
+        asn: r.asn == null ? null : num(r.asn),
+        asName: str(r.as_name),
+        country: str(r.country),
+        series: ipSeries.get(`${key}/${num(r.drill_id)}`) ?? [],
+      }),
+    );
     const count = counts.get(key) ?? { rows: 0, addresses: 0 };
     return { ips, moreIps: Math.max(0, count.rows - ips.length), addresses: count.addresses, type: types.get(key) ?? null };
   };
@@ -228,7 +256,8 @@ export class HintVotes {
 
 /** The most frequent fix hint per `dom/listed_group` (authorised-failing rows are always a declared sender's). */
 async function sourceHints(ctx: Context, classes: ClassMap, listedGroup: RankedGroups['listedGroup']): Promise<HintVotes> {
-  const rows = await ctx.sql.rows(`SELECT f.dom, ${listedGroup('t.group_id')} AS listed_group, f.class_id, sum(f.messages)::DOUBLE AS messages
+  const rows =
+    await ctx.sql.rows(`SELECT f.dom, ${listedGroup('t.group_id')} AS listed_group, f.class_id, sum(f.messages)::DOUBLE AS messages
     FROM facts f JOIN group_ranks t USING (dom, group_id) WHERE f.category = ${CAT['authorised-failing']} GROUP BY ALL`);
   return new HintVotes(rows, classes.hints, (r) => `${num(r.dom)}/${num(r.listed_group)}`);
 }
@@ -304,7 +333,12 @@ function publicKeys(redact: boolean): (raw: string) => string {
 
 /** A name as a URL-fragment-safe key part: "Google Workspace" → "google-workspace". */
 function slug(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'x';
+  return (
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'x'
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,14 +373,19 @@ export async function reporters(ctx: Context): Promise<ReporterFacts> {
   const newOrgs = new Map<string, string>();
   for (const [org, first] of firstOf) if (isNewReporter(first, datasetFirst, ctx.now.getTime())) newOrgs.set(org, isoDay(first));
 
-  const meta = await sql.rows(`SELECT dom, coalesce(org_name, '') AS org, min(org_email) AS email, count(*)::INTEGER AS reports, min(day) AS first_day
+  const meta =
+    await sql.rows(`SELECT dom, coalesce(org_name, '') AS org, min(org_email) AS email, count(*)::INTEGER AS reports, min(day) AS first_day
     FROM reports WHERE day IS NOT NULL AND dom IS NOT NULL GROUP BY ALL`);
   const series = seriesBy(
-    await sql.rows(`SELECT f.dom, coalesce(r.org_name, '') AS org, f.day, ${seriesSums('f.')} FROM facts f JOIN reports r USING (report_no) GROUP BY ALL`),
+    await sql.rows(
+      `SELECT f.dom, coalesce(r.org_name, '') AS org, f.day, ${seriesSums('f.')} FROM facts f JOIN reports r USING (report_no) GROUP BY ALL`,
+    ),
     (r) => `${num(r.dom)}/${String(r.org)}`,
   );
   const reportDays = groupBy(
-    await sql.rows(`SELECT dom, coalesce(org_name, '') AS org, day, count(*)::INTEGER AS n FROM reports WHERE day IS NOT NULL AND dom IS NOT NULL GROUP BY ALL ORDER BY day`),
+    await sql.rows(
+      `SELECT dom, coalesce(org_name, '') AS org, day, count(*)::INTEGER AS n FROM reports WHERE day IS NOT NULL AND dom IS NOT NULL GROUP BY ALL ORDER BY day`,
+    ),
     (r) => `${num(r.dom)}/${String(r.org)}`,
   );
   const byDomain = groupBy(meta, (r) => num(r.dom));
@@ -378,7 +417,10 @@ export async function reporters(ctx: Context): Promise<ReporterFacts> {
 
 /** The From domains of each domain's reports, by messages, with the policy that applies to them. */
 async function headerFroms(ctx: Context, classes: ClassMap): Promise<(dom: number) => HeaderFromRow[]> {
-  const series = seriesBy(await ctx.sql.rows(`SELECT dom, from_id, day, ${seriesSums()} FROM facts GROUP BY ALL`), (r) => `${num(r.dom)}/${num(r.from_id)}`);
+  const series = seriesBy(
+    await ctx.sql.rows(`SELECT dom, from_id, day, ${seriesSums()} FROM facts GROUP BY ALL`),
+    (r) => `${num(r.dom)}/${num(r.from_id)}`,
+  );
   return (dom) => {
     const rows: HeaderFromRow[] = [];
     classes.headerFroms.forEach((from, fromId) => {
@@ -386,7 +428,9 @@ async function headerFroms(ctx: Context, classes: ClassMap): Promise<(dom: numbe
       if (fromSeries === undefined) return;
       // A spoofer's From may be anything, an address literal too.
       const applies = appliesTo(from, ctx.policies);
-      const shown = ctx.redact ? { domain: scrubText(from), explanation: scrubText(applies.explanation) } : { domain: from, explanation: applies.explanation };
+      const shown = ctx.redact
+        ? { domain: scrubText(from), explanation: scrubText(applies.explanation) }
+        : { domain: from, explanation: applies.explanation };
       rows.push({ ...applies, ...shown, domain: from === '' ? '(none)' : shown.domain, series: fromSeries });
     });
     return rows.sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || a.domain.localeCompare(b.domain));
@@ -423,7 +467,12 @@ async function authDetails(ctx: Context, classes: ClassMap): Promise<(dom: numbe
       // HELO names are host names; any other field may still hold an address literal.
       const hidden = ctx.redact && detail.kind === 'spf' && detail.qualifier === 'helo';
       const text = (value: string): string => (ctx.redact ? scrubText(value) : value);
-      rows.push({ ...detail, domain: hidden ? REDACTED : text(detail.domain), qualifier: detail.qualifier === null ? null : text(detail.qualifier), series: detailSeries });
+      rows.push({
+        ...detail,
+        domain: hidden ? REDACTED : text(detail.domain),
+        qualifier: detail.qualifier === null ? null : text(detail.qualifier),
+        series: detailSeries,
+      });
     });
     return rows.sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || detailLabel(a).localeCompare(detailLabel(b)));
   };
@@ -438,17 +487,21 @@ async function reportedPolicies(ctx: Context): Promise<(dom: number) => Reported
     QUALIFY row_number() OVER (PARTITION BY dom ORDER BY last_seen DESC, reports DESC, p, sp, np, adkim, aspf, pct, testing) <= ${REPORTED_POLICIES_PER_DOMAIN}
     ORDER BY dom, last_seen DESC, reports DESC, p, sp, np, adkim, aspf, pct, testing`);
   return (dom) =>
-    rows.filter((r) => num(r.dom) === dom).map((r): ReportedPolicy => ({
-      p: str(r.p),
-      sp: str(r.sp),
-      np: str(r.np),
-      adkim: str(r.adkim),
-      aspf: str(r.aspf),
-      pct: r.pct == null ? null : num(r.pct),
-      testing: str(r.testing),
-      lastSeen: String(r.last_seen),
-      reports: num(r.reports),
-    }));
+    rows
+      .filter((r) => num(r.dom) === dom)
+      .map(
+        (r): ReportedPolicy => ({
+          p: str(r.p),
+          sp: str(r.sp),
+          np: str(r.np),
+          adkim: str(r.adkim),
+          aspf: str(r.aspf),
+          pct: r.pct == null ? null : num(r.pct),
+          testing: str(r.testing),
+          lastSeen: String(r.last_seen),
+          reports: num(r.reports),
+        }),
+      );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -473,7 +526,8 @@ export async function readiness(ctx: Context, classes: ClassMap, reporterFacts: 
   const groups = await sql.rows(`SELECT d.dom, d.group_id, g.group_key, ${seriesResums('d.')}, 0 AS day
     FROM group_days d JOIN source_groups g USING (group_id)
     WHERE d.day >= ${windowStart} AND (g.group_key LIKE 'sender:%' OR g.group_key LIKE 'service:%') GROUP BY ALL`);
-  const authenticated = await sql.rows(`SELECT f.dom, f.group_id, sum(f.messages)::DOUBLE AS messages FROM facts f JOIN classes c USING (class_id)
+  const authenticated =
+    await sql.rows(`SELECT f.dom, f.group_id, sum(f.messages)::DOUBLE AS messages FROM facts f JOIN classes c USING (class_id)
     WHERE f.category = ${CAT.unauthorised} AND c.authenticated AND f.day >= ${windowStart} GROUP BY ALL`);
   const hintRows = await sql.rows(`SELECT f.dom, f.group_id, f.class_id, sum(f.messages)::DOUBLE AS messages FROM facts f
     WHERE f.category = ${CAT['authorised-failing']} AND f.day >= ${windowStart} GROUP BY ALL`);
@@ -483,7 +537,14 @@ export async function readiness(ctx: Context, classes: ClassMap, reporterFacts: 
   const newOrgs = [...reporterFacts.newOrgs.keys()];
   const shareRows = new Map<string, Row[]>();
   if (newOrgs.length > 0 && lastIdx >= 0) {
-    await sql.load('new_orgs', [['org', 'VARCHAR'], ['reporter_no', 'INTEGER']], newOrgs.map((org, index) => [org, index]));
+    await sql.load(
+      'new_orgs',
+      [
+        ['org', 'VARCHAR'],
+        ['reporter_no', 'INTEGER'],
+      ],
+      newOrgs.map((org, index) => [org, index]),
+    );
     await sql.run(`CREATE TEMP TABLE new_reports AS SELECT r.report_no, n.reporter_no FROM reports r JOIN new_orgs n ON n.org = coalesce(r.org_name, '')
       WHERE r.day >= ${windowStart}`);
     const rows = await sql.rows(`SELECT f.dom, n.reporter_no, g.group_key, f.category, c.authenticated, sum(f.messages)::DOUBLE AS messages
@@ -501,7 +562,15 @@ export async function readiness(ctx: Context, classes: ClassMap, reporterFacts: 
       window[field] += messages;
       const raw = String(r.group_key);
       if (!raw.startsWith('sender:') && !raw.startsWith('service:')) continue;
-      const source = sources.get(raw) ?? { ...sourceIdentity(raw, ctx.redact), messages: 0, compliant: 0, authorisedFailing: 0, unauthorised: 0, unauthorisedAuthenticated: 0, hint: null };
+      const source = sources.get(raw) ?? {
+        ...sourceIdentity(raw, ctx.redact),
+        messages: 0,
+        compliant: 0,
+        authorisedFailing: 0,
+        unauthorised: 0,
+        unauthorisedAuthenticated: 0,
+        hint: null,
+      };
       source.messages += messages;
       if (field !== 'forwarded') source[field] += messages;
       if (field === 'unauthorised' && r.authenticated === true) source.unauthorisedAuthenticated += messages;
@@ -520,23 +589,27 @@ export async function readiness(ctx: Context, classes: ClassMap, reporterFacts: 
     const policy = loaded.policy;
     const firstDay = daily[0]?.[SERIES.day];
     const authenticatedOf = new Map(authenticated.filter((r) => num(r.dom) === dom).map((r) => [num(r.group_id), num(r.messages)]));
-    const sources = groups.filter((r) => num(r.dom) === dom).map((r): ReadinessSource => {
-      const raw = String(r.group_key);
-      const sums = seriesRow(r);
-      return {
-        ...sourceIdentity(raw, ctx.redact),
-        messages: messagesOf([sums]),
-        compliant: sums[SERIES.compliant],
-        authorisedFailing: sums[SERIES.authorisedFailing],
-        unauthorised: sums[SERIES.unauthorised],
-        unauthorisedAuthenticated: authenticatedOf.get(num(r.group_id)) ?? 0,
-        hint: hints.winner(`${dom}/${num(r.group_id)}`),
-      };
-    });
+    const sources = groups
+      .filter((r) => num(r.dom) === dom)
+      .map((r): ReadinessSource => {
+        const raw = String(r.group_key);
+        const sums = seriesRow(r);
+        return {
+          ...sourceIdentity(raw, ctx.redact),
+          messages: messagesOf([sums]),
+          compliant: sums[SERIES.compliant],
+          authorisedFailing: sums[SERIES.authorisedFailing],
+          unauthorised: sums[SERIES.unauthorised],
+          unauthorisedAuthenticated: authenticatedOf.get(num(r.group_id)) ?? 0,
+          hint: hints.winner(`${dom}/${num(r.group_id)}`),
+        };
+      });
     const domainTotals = totals.find((r) => num(r.dom) === dom);
     const windowRow = domainTotals === undefined ? null : seriesRow(domainTotals);
     const domainReporters = reporterFacts.of(dom);
-    const knownFirstDay = domainReporters.filter((r) => !r.reporter.new).reduce((min, r) => Math.min(min, r.firstDay), Number.POSITIVE_INFINITY);
+    const knownFirstDay = domainReporters
+      .filter((r) => !r.reporter.new)
+      .reduce((min, r) => Math.min(min, r.firstDay), Number.POSITIVE_INFINITY);
     const assessed = assessWithNewReporters(
       {
         domain: policy.domain,
@@ -558,13 +631,15 @@ export async function readiness(ctx: Context, classes: ClassMap, reporterFacts: 
     const inWindow = (rows: readonly (readonly number[])[], value: (row: readonly number[]) => number): number =>
       rows.reduce((sum, row) => sum + ((row[0] ?? -1) >= windowStart ? value(row) : 0), 0);
     const reporters = domainReporters
-      .map(({ reporter }): ReadinessReporter => ({
-        org: reporter.org,
-        reports: inWindow(reporter.reportDays, (row) => row[1] ?? 0),
-        messages: inWindow(reporter.series, (row) => (row[1] ?? 0) + (row[2] ?? 0) + (row[3] ?? 0) + (row[4] ?? 0)),
-        firstSeen: reporter.firstSeen,
-        new: reporter.new,
-      }))
+      .map(
+        ({ reporter }): ReadinessReporter => ({
+          org: reporter.org,
+          reports: inWindow(reporter.reportDays, (row) => row[1] ?? 0),
+          messages: inWindow(reporter.series, (row) => (row[1] ?? 0) + (row[2] ?? 0) + (row[3] ?? 0) + (row[4] ?? 0)),
+          firstSeen: reporter.firstSeen,
+          new: reporter.new,
+        }),
+      )
       .filter((r) => r.reports > 0)
       .sort((a, b) => b.messages - a.messages || a.org.localeCompare(b.org));
     return { ...assessed, reporters };
@@ -573,7 +648,11 @@ export async function readiness(ctx: Context, classes: ClassMap, reporterFacts: 
 
 /** What readiness knows of a sender or service group from its key. */
 function sourceIdentity(raw: string, redact: boolean): Pick<ReadinessSource, 'label' | 'declaredSender' | 'service'> {
-  return { label: groupLabel(raw, redact), declaredSender: raw.startsWith('sender:') ? raw.slice('sender:'.length) : null, service: raw.startsWith('service:') };
+  return {
+    label: groupLabel(raw, redact),
+    declaredSender: raw.startsWith('sender:') ? raw.slice('sender:'.length) : null,
+    service: raw.startsWith('service:'),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

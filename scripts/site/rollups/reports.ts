@@ -17,27 +17,30 @@ const ISO = (column: string): string => `strftime(${column}, '%Y-%m-%dT%H:%M:%SZ
 /** Our domains' reports, newest first; the first `reportPages` have a page. */
 export async function listReports(ctx: Context): Promise<ReportSummary[]> {
   const text = (value: string): string => (ctx.redact ? scrubText(value) : value);
-  const rows = await ctx.sql.rows(`SELECT report_key, org_name, report_id, policy_domain, ${ISO('date_begin')} AS b, ${ISO('date_end')} AS e,
+  const rows =
+    await ctx.sql.rows(`SELECT report_key, org_name, report_id, policy_domain, ${ISO('date_begin')} AS b, ${ISO('date_end')} AS e,
       records, messages, passing, report_warnings, report_errors, report_schema
     FROM reports WHERE dom IS NOT NULL ORDER BY date_end DESC NULLS LAST, report_key`);
-  return rows.map((r, index): ReportSummary => ({
-    key: String(r.report_key),
-    // Free text a reporter wrote may quote addresses (redacted builds hide them).
-    org: text(str(r.org_name) ?? ''),
-    reportId: text(str(r.report_id) ?? ''),
-    domain: str(r.policy_domain) ?? '',
-    begin: str(r.b) ?? '',
-    end: str(r.e) ?? '',
-    records: num(r.records),
-    messages: num(r.messages),
-    passing: num(r.passing),
-    warnings: ((r.report_warnings as { code: string | null; message: string | null }[] | null) ?? [])
-      .map((w) => ({ code: w.code ?? '', message: w.message ?? '' }))
-      .map((w) => (ctx.redact ? scrubWarning(w) : w)),
-    errors: ((r.report_errors as (string | null)[] | null) ?? []).filter((e): e is string => e !== null).map(text),
-    schema: str(r.report_schema) ?? '',
-    hasPage: index < ctx.options.reportPages,
-  }));
+  return rows.map(
+    (r, index): ReportSummary => ({
+      key: String(r.report_key),
+      // Free text a reporter wrote may quote addresses (redacted builds hide them).
+      org: text(str(r.org_name) ?? ''),
+      reportId: text(str(r.report_id) ?? ''),
+      domain: str(r.policy_domain) ?? '',
+      begin: str(r.b) ?? '',
+      end: str(r.e) ?? '',
+      records: num(r.records),
+      messages: num(r.messages),
+      passing: num(r.passing),
+      warnings: ((r.report_warnings as { code: string | null; message: string | null }[] | null) ?? [])
+        .map((w) => ({ code: w.code ?? '', message: w.message ?? '' }))
+        .map((w) => (ctx.redact ? scrubWarning(w) : w)),
+      errors: ((r.report_errors as (string | null)[] | null) ?? []).filter((e): e is string => e !== null).map(text),
+      schema: str(r.report_schema) ?? '',
+      hasPage: index < ctx.options.reportPages,
+    }),
+  );
 }
 
 export async function readLedger(ctx: Context): Promise<LedgerSummary> {
@@ -54,7 +57,12 @@ export async function readLedger(ctx: Context): Promise<LedgerSummary> {
     outcomes,
     setAside: setAside.map((r) => {
       const reason = str(r.reason);
-      return { at: str(r.at) ?? '', outcome: String(r.outcome), source: str(r.source_ref) ?? '', reason: reason !== null && ctx.redact ? scrubText(reason) : reason };
+      return {
+        at: str(r.at) ?? '',
+        outcome: String(r.outcome),
+        source: str(r.source_ref) ?? '',
+        reason: reason !== null && ctx.redact ? scrubText(reason) : reason,
+      };
     }),
   };
 }
@@ -64,8 +72,24 @@ export async function readLedger(ctx: Context): Promise<LedgerSummary> {
 
 /** What report details read of each record: the class hash's columns and what the page shows. */
 const DETAIL_RECORD_COLUMNS = [
-  'report_key', 'record_index', 'source_ip', 'source_ptr', 'message_count', 'disposition', 'header_from', 'envelope_from', 'envelope_from_derived',
-  'dkim_results', 'spf_results', 'dkim_aligned', 'spf_aligned', 'dmarc_pass', 'override_reasons', 'policy_domain', 'policy_adkim', 'policy_aspf',
+  'report_key',
+  'record_index',
+  'source_ip',
+  'source_ptr',
+  'message_count',
+  'disposition',
+  'header_from',
+  'envelope_from',
+  'envelope_from_derived',
+  'dkim_results',
+  'spf_results',
+  'dkim_aligned',
+  'spf_aligned',
+  'dmarc_pass',
+  'override_reasons',
+  'policy_domain',
+  'policy_adkim',
+  'policy_aspf',
 ].join(', ');
 
 /** A result as shown: lower case, `none` when missing. */
@@ -132,26 +156,31 @@ export class DetailReader {
       const info = this.#info.get(key);
       if (info === undefined) return [];
       const header = headers.get(key);
-      const policy: ReportedPolicy = header === undefined ? info.policy : {
-        p: str(header.p),
-        sp: str(header.sp),
-        np: str(header.np),
-        adkim: str(header.adkim),
-        aspf: str(header.aspf),
-        pct: header.pct == null ? null : num(header.pct),
-        testing: str(header.testing),
-        lastSeen: str(header.day) ?? info.policy.lastSeen,
-        reports: 1,
-      };
+      const policy: ReportedPolicy =
+        header === undefined
+          ? info.policy
+          : {
+              p: str(header.p),
+              sp: str(header.sp),
+              np: str(header.np),
+              adkim: str(header.adkim),
+              aspf: str(header.aspf),
+              pct: header.pct == null ? null : num(header.pct),
+              testing: str(header.testing),
+              lastSeen: str(header.day) ?? info.policy.lastSeen,
+              reports: 1,
+            };
       const { redact } = this.#ctx;
       const generator = str(header?.generator);
-      return [{
-        ...info.summary,
-        email: redact ? null : str(header?.org_email),
-        generator: generator !== null && redact ? scrubText(generator) : generator,
-        policy,
-        rows: rowsByKey.get(key) ?? [],
-      }];
+      return [
+        {
+          ...info.summary,
+          email: redact ? null : str(header?.org_email),
+          generator: generator !== null && redact ? scrubText(generator) : generator,
+          policy,
+          rows: rowsByKey.get(key) ?? [],
+        },
+      ];
     });
   }
 
@@ -169,7 +198,11 @@ export class DetailReader {
 
   async #cachePages(): Promise<void> {
     const { sql } = this.#ctx;
-    await sql.load('page_keys', [['report_key', 'VARCHAR']], [...this.#pages].map((key) => [key]));
+    await sql.load(
+      'page_keys',
+      [['report_key', 'VARCHAR']],
+      [...this.#pages].map((key) => [key]),
+    );
     await sql.run(`CREATE TEMP TABLE detail_rows AS ${this.#selectRows('page_keys')}`);
     this.#cached = true;
   }
@@ -213,11 +246,19 @@ export class DetailReader {
     const cachedKeys = this.#cached ? wanted.filter((key) => this.#pages.has(key)) : [];
     const scanKeys = this.#cached ? wanted.filter((key) => !this.#pages.has(key)) : wanted;
     if (cachedKeys.length > 0) {
-      await sql.load('want_keys', [['report_key', 'VARCHAR']], cachedKeys.map((key) => [key]));
+      await sql.load(
+        'want_keys',
+        [['report_key', 'VARCHAR']],
+        cachedKeys.map((key) => [key]),
+      );
       await collect(`SELECT * FROM detail_rows WHERE report_key IN (SELECT report_key FROM want_keys)`);
     }
     if (scanKeys.length > 0) {
-      await sql.load('want_keys', [['report_key', 'VARCHAR']], scanKeys.map((key) => [key]));
+      await sql.load(
+        'want_keys',
+        [['report_key', 'VARCHAR']],
+        scanKeys.map((key) => [key]),
+      );
       await collect(`SELECT * FROM (${this.#selectRows('want_keys')})`);
     }
     return rowsByKey;
@@ -226,13 +267,28 @@ export class DetailReader {
   /** The report headers (reporter, published policy) per key. */
   async #headers(wanted: string[]): Promise<Map<string, Row>> {
     const { sql } = this.#ctx;
-    await sql.load('want_keys', [['report_key', 'VARCHAR']], wanted.map((key) => [key]));
-    const rows = await sql.rows(`SELECT report_key, org_email, generator, p, sp, np, adkim, aspf, pct::DOUBLE AS pct, testing, strftime(date_begin, '%Y-%m-%d') AS day
+    await sql.load(
+      'want_keys',
+      [['report_key', 'VARCHAR']],
+      wanted.map((key) => [key]),
+    );
+    const rows =
+      await sql.rows(`SELECT report_key, org_email, generator, p, sp, np, adkim, aspf, pct::DOUBLE AS pct, testing, strftime(date_begin, '%Y-%m-%d') AS day
       FROM reports WHERE report_key IN (SELECT report_key FROM want_keys)`);
     return new Map(rows.map((r) => [String(r.report_key), r]));
   }
 }
 
 function emptyPolicy(summary: ReportSummary): ReportedPolicy {
-  return { p: null, sp: null, np: null, adkim: null, aspf: null, pct: null, testing: null, lastSeen: summary.begin.slice(0, 10), reports: 1 };
+  return {
+    p: null,
+    sp: null,
+    np: null,
+    adkim: null,
+    aspf: null,
+    pct: null,
+    testing: null,
+    lastSeen: summary.begin.slice(0, 10),
+    reports: 1,
+  };
 }

@@ -45,7 +45,10 @@ function summaryPeriods(ctx: Context): Period[] {
   const last = new Date(lastMs);
   const monday = lastMs - ((last.getUTCDay() + 6) % 7) * DAY_MS;
   add('weekly', (i) => [monday - 7 * i * DAY_MS, monday - 7 * i * DAY_MS + 6 * DAY_MS]);
-  add('monthly', (i) => [Date.UTC(last.getUTCFullYear(), last.getUTCMonth() - i, 1), Date.UTC(last.getUTCFullYear(), last.getUTCMonth() - i + 1, 0)]);
+  add('monthly', (i) => [
+    Date.UTC(last.getUTCFullYear(), last.getUTCMonth() - i, 1),
+    Date.UTC(last.getUTCFullYear(), last.getUTCMonth() - i + 1, 0),
+  ]);
   return periods;
 }
 
@@ -54,9 +57,22 @@ export async function buildSummary(ctx: Context): Promise<SiteData['summary']> {
   const periods = summaryPeriods(ctx);
   const empty = { daily: [], weekly: [], monthly: [] };
   if (periods.length === 0) return empty;
-  await sql.load('periods', [['kind', 'VARCHAR'], ['ago', 'INTEGER'], ['first_day', 'INTEGER'], ['last_day', 'INTEGER']], periods.map((p) => [p.kind, p.ago, p.start, p.end]));
-  await sql.run(`CREATE TEMP TABLE period_days AS SELECT kind, ago, first_day, last_day, unnest(range(first_day, last_day + 1))::INTEGER AS day FROM periods`);
-  const totals = await sql.rows(`SELECT kind, ago, ${seriesResums()}, 0 AS day FROM domain_days JOIN period_days USING (day) GROUP BY kind, ago`);
+  await sql.load(
+    'periods',
+    [
+      ['kind', 'VARCHAR'],
+      ['ago', 'INTEGER'],
+      ['first_day', 'INTEGER'],
+      ['last_day', 'INTEGER'],
+    ],
+    periods.map((p) => [p.kind, p.ago, p.start, p.end]),
+  );
+  await sql.run(
+    `CREATE TEMP TABLE period_days AS SELECT kind, ago, first_day, last_day, unnest(range(first_day, last_day + 1))::INTEGER AS day FROM periods`,
+  );
+  const totals = await sql.rows(
+    `SELECT kind, ago, ${seriesResums()}, 0 AS day FROM domain_days JOIN period_days USING (day) GROUP BY kind, ago`,
+  );
   // Top sources per period: arg_max(…, n) keeps the n largest per period without sorting millions
   // of group-periods; the order value breaks ties by (domain, group key), so every build agrees.
   const topSources = (where: string, value: string): string => `
@@ -74,7 +90,9 @@ export async function buildSummary(ctx: Context): Promise<SiteData['summary']> {
   const groupOf = new Map<number, Row>(
     groupIds.length === 0
       ? []
-      : (await sql.rows(`SELECT group_id, group_key, asn, as_name, country FROM source_groups WHERE group_id IN (${groupIds.join(', ')})`)).map((r) => [num(r.group_id), r]),
+      : (
+          await sql.rows(`SELECT group_id, group_key, asn, as_name, country FROM source_groups WHERE group_id IN (${groupIds.join(', ')})`)
+        ).map((r) => [num(r.group_id), r]),
   );
   const labelOf = (groupId: number): string => {
     const row = groupOf.get(groupId);
@@ -105,13 +123,19 @@ export async function buildSummary(ctx: Context): Promise<SiteData['summary']> {
         authorisedFailing: sums?.[SERIES.authorisedFailing] ?? 0,
         unauthorised: sums?.[SERIES.unauthorised] ?? 0,
         change: previous > 0 ? (total - previous) / previous : null,
-        newSources: fresh.filter(at).flatMap((r) => r.top).map((t) => ({ label: labelOf(t.group_id), domain: domainName(t.dom), messages: t.messages })),
-        failingSources: failing.filter(at).flatMap((r) => r.top).map((t) => ({
-          label: labelOf(t.group_id),
-          domain: domainName(t.dom),
-          messages: t.authorised_failing + t.unauthorised,
-          category: t.authorised_failing > t.unauthorised ? ('authorised-failing' as const) : ('unauthorised' as const),
-        })),
+        newSources: fresh
+          .filter(at)
+          .flatMap((r) => r.top)
+          .map((t) => ({ label: labelOf(t.group_id), domain: domainName(t.dom), messages: t.messages })),
+        failingSources: failing
+          .filter(at)
+          .flatMap((r) => r.top)
+          .map((t) => ({
+            label: labelOf(t.group_id),
+            domain: domainName(t.dom),
+            messages: t.authorised_failing + t.unauthorised,
+            category: t.authorised_failing > t.unauthorised ? ('authorised-failing' as const) : ('unauthorised' as const),
+          })),
       } satisfies PeriodRow);
     }
   }

@@ -55,7 +55,10 @@ export async function buildReports(ctx: Context, moreDays?: (charted: { earliest
     ctx.lastIdx = bounds.span;
     ctx.days = Array.from({ length: bounds.span + 1 }, (_, i) => isoDay(ctx.firstMs + i * DAY_MS));
   }
-  const day = ctx.lastIdx < 0 ? 'NULL::INTEGER' : `CASE WHEN ${charted} THEN date_diff('day', TIMESTAMP '${ctx.days[0]}', date_trunc('day', r.date_begin))::INTEGER END`;
+  const day =
+    ctx.lastIdx < 0
+      ? 'NULL::INTEGER'
+      : `CASE WHEN ${charted} THEN date_diff('day', TIMESTAMP '${ctx.days[0]}', date_trunc('day', r.date_begin))::INTEGER END`;
   await sql.run(`CREATE TEMP TABLE reports AS
     SELECT (row_number() OVER (ORDER BY r.report_key) - 1)::INTEGER AS report_no, r.*, l.report_errors, l.report_warnings,
       p.dom::SMALLINT AS dom, ${day} AS day
@@ -84,7 +87,14 @@ async function loadPolicyDomains(ctx: Context): Promise<void> {
     const policy = name === null ? undefined : policyForRow({ policy_domain: name }, ctx.policies);
     return [name, policy === undefined ? null : ctx.policies.indexOf(policy)];
   });
-  await ctx.sql.load('policy_domains', [['policy_name', 'VARCHAR'], ['dom', 'INTEGER']], rows);
+  await ctx.sql.load(
+    'policy_domains',
+    [
+      ['policy_name', 'VARCHAR'],
+      ['dom', 'INTEGER'],
+    ],
+    rows,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -132,7 +142,15 @@ async function loadForwarders(ctx: Context): Promise<void> {
     `SELECT DISTINCT e.base AS base, e.asn::DOUBLE AS asn FROM ips_raw WHERE e.base IS NOT NULL OR e.asn IS NOT NULL`,
   );
   const forwarders = pairs.filter(({ base, asn }) => isKnownForwarder(normaliseName(base) || null, asn));
-  await ctx.sql.load('forwarders', [['base', 'VARCHAR'], ['asn', 'BIGINT'], ['hit', 'BOOLEAN']], forwarders.map(({ base, asn }) => [base, asn, true]));
+  await ctx.sql.load(
+    'forwarders',
+    [
+      ['base', 'VARCHAR'],
+      ['asn', 'BIGINT'],
+      ['hit', 'BOOLEAN'],
+    ],
+    forwarders.map(({ base, asn }) => [base, asn, true]),
+  );
 }
 
 /**
@@ -140,7 +158,9 @@ async function loadForwarders(ctx: Context): Promise<void> {
  * (IPs are only checked when some domain declares ranges).
  */
 async function loadRangeSenders(ctx: Context): Promise<void> {
-  const ranged = ctx.policies.flatMap((policy, dom) => policy.senders.map((sender, index) => ({ dom, index, sender })).filter((s) => s.sender.ips.length > 0));
+  const ranged = ctx.policies.flatMap((policy, dom) =>
+    policy.senders.map((sender, index) => ({ dom, index, sender })).filter((s) => s.sender.ips.length > 0),
+  );
   const rows: [string, string][] = [];
   if (ranged.length > 0) {
     for (const ip of await ctx.sql.column<string>(`SELECT ip FROM ips_raw`)) {
@@ -148,7 +168,14 @@ async function loadRangeSenders(ctx: Context): Promise<void> {
       if (hits.length > 0) rows.push([ip, hits.map(({ dom, index }) => `${dom}.${index}`).join(',')]);
     }
   }
-  await ctx.sql.load('ip_range_senders', [['ip', 'VARCHAR'], ['senders', 'VARCHAR']], rows);
+  await ctx.sql.load(
+    'ip_range_senders',
+    [
+      ['ip', 'VARCHAR'],
+      ['senders', 'VARCHAR'],
+    ],
+    rows,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,7 +200,9 @@ export async function buildGroups(ctx: Context): Promise<void> {
           UNION SELECT DISTINCT 'sender:' || sender FROM classes_ungrouped WHERE sender IS NOT NULL) k
     LEFT JOIN group_networks USING (group_key) LEFT JOIN nets n USING (net_id)`);
   await sql.run(`DROP VIEW ips`);
-  await sql.run(`CREATE TEMP TABLE ips AS SELECT i.*, g.group_id AS ip_group_id FROM ips_ungrouped i JOIN source_groups g ON g.group_key = i.ip_group_key`);
+  await sql.run(
+    `CREATE TEMP TABLE ips AS SELECT i.*, g.group_id AS ip_group_id FROM ips_ungrouped i JOIN source_groups g ON g.group_key = i.ip_group_key`,
+  );
   await sql.run(`CREATE TEMP TABLE classes AS
     SELECT c.*, g.group_id AS sender_group_id FROM classes_ungrouped c LEFT JOIN source_groups g ON g.group_key = 'sender:' || c.sender`);
   await sql.run(`DROP TABLE ips_ungrouped`);

@@ -61,12 +61,27 @@ const RECENT_DAYS = 30;
 const UNRANKED = 2_147_483_647;
 
 const TLS_COLUMNS_USED = [
-  'report_key', 'org_name', 'contact_info', 'date_begin', 'ingested_at', 'policy_type', 'policy_domain', 'policy_string', 'row_kind',
-  'successful_sessions', 'failed_sessions', 'result_type', 'sending_mta_ip', 'receiving_mx_hostname', 'failure_reason_code', 'additional_information',
+  'report_key',
+  'org_name',
+  'contact_info',
+  'date_begin',
+  'ingested_at',
+  'policy_type',
+  'policy_domain',
+  'policy_string',
+  'row_kind',
+  'successful_sessions',
+  'failed_sessions',
+  'result_type',
+  'sending_mta_ip',
+  'receiving_mx_hostname',
+  'failure_reason_code',
+  'additional_information',
 ];
 
 /** SQL clipping a string to `max` characters, with an ellipsis when it was longer. */
-const clipSql = (expr: string, max: number): string => `CASE WHEN length(${expr}) > ${max} THEN left(${expr}, ${max - 1}) || '…' ELSE ${expr} END`;
+const clipSql = (expr: string, max: number): string =>
+  `CASE WHEN length(${expr}) > ${max} THEN left(${expr}, ${max - 1}) || '…' ELSE ${expr} END`;
 
 /**
  * The domain file a TLS report's policy domain belongs to: the file of that name, else of its nearest
@@ -75,7 +90,11 @@ const clipSql = (expr: string, max: number): string => `CASE WHEN length(${expr}
  */
 export function tlsDomainOf(name: string | null, domains: readonly string[]): number | null {
   if (!name) return null;
-  for (let candidate = name.toLowerCase().replace(/\.$/, ''); candidate.includes('.'); candidate = candidate.slice(candidate.indexOf('.') + 1)) {
+  for (
+    let candidate = name.toLowerCase().replace(/\.$/, '');
+    candidate.includes('.');
+    candidate = candidate.slice(candidate.indexOf('.') + 1)
+  ) {
     const index = domains.indexOf(candidate);
     if (index >= 0) return index;
   }
@@ -92,7 +111,15 @@ export async function loadTls(ctx: Context, tlsSql: string): Promise<void> {
     const dom = tlsDomainOf(name, domains);
     return [name, dom, dom !== null && domains[dom] === name];
   });
-  await sql.load('tls_domains', [['policy_domain', 'VARCHAR'], ['dom', 'INTEGER'], ['own', 'BOOLEAN']], rows);
+  await sql.load(
+    'tls_domains',
+    [
+      ['policy_domain', 'VARCHAR'],
+      ['dom', 'INTEGER'],
+      ['own', 'BOOLEAN'],
+    ],
+    rows,
+  );
 }
 
 /** For buildReports: the begin dates of our domains' TLS reports within the charted bounds. */
@@ -108,7 +135,8 @@ export async function buildTls(ctx: Context): Promise<TlsOf> {
   const { sql, lastIdx } = ctx;
   const { earliest, latest } = chartedBounds(ctx.now);
   // Who first reported when: over every TLS report of our domains, charted or not (as for DMARC reporters).
-  const firsts = await sql.rows(`SELECT ${clipSql("coalesce(t.org_name, '')", CLIP.org)} AS org, epoch_ms(min(t.ingested_at))::DOUBLE AS first_ms
+  const firsts =
+    await sql.rows(`SELECT ${clipSql("coalesce(t.org_name, '')", CLIP.org)} AS org, epoch_ms(min(t.ingested_at))::DOUBLE AS first_ms
     FROM tls_raw t JOIN tls_domains d USING (policy_domain) WHERE d.dom IS NOT NULL AND t.ingested_at IS NOT NULL GROUP BY ALL`);
   const day = lastIdx < 0 ? 'NULL::INTEGER' : `date_diff('day', TIMESTAMP '${ctx.days[0]}', date_trunc('day', t.date_begin))::INTEGER`;
   await sql.run(`CREATE TEMP TABLE tls AS
@@ -137,11 +165,22 @@ export async function buildTls(ctx: Context): Promise<TlsOf> {
   const text = (value: string): string => (ctx.redact ? scrubText(value) : value);
 
   const hasRows = new Set(await sql.column<number>(`SELECT DISTINCT dom::INTEGER FROM tls`));
-  const daily = groupBy(await sql.rows(`SELECT dom, day, sum(ok)::DOUBLE AS ok, sum(failed)::DOUBLE AS failed FROM tls WHERE row_kind = 'summary' GROUP BY dom, day ORDER BY dom, day`), (r) => num(r.dom));
+  const daily = groupBy(
+    await sql.rows(
+      `SELECT dom, day, sum(ok)::DOUBLE AS ok, sum(failed)::DOUBLE AS failed FROM tls WHERE row_kind = 'summary' GROUP BY dom, day ORDER BY dom, day`,
+    ),
+    (r) => num(r.dom),
+  );
   const types = await ranked(ctx, 'result_type', `row_kind = 'failure'`, { failed: 'failed' }, TLS_LISTED.failureTypes);
   const mxs = await ranked(ctx, 'mx', `row_kind = 'failure'`, { failed: 'failed' }, TLS_LISTED.mxHosts);
   const ip = ctx.redact ? 'NULL::VARCHAR' : 'sending_mta_ip';
-  const details = await ranked(ctx, `{org: org, type: result_type, mx: mx, ip: ${ip}, code: code, info: info}`, `row_kind = 'failure'`, { failed: 'failed' }, TLS_LISTED.details);
+  const details = await ranked(
+    ctx,
+    `{org: org, type: result_type, mx: mx, ip: ${ip}, code: code, info: info}`,
+    `row_kind = 'failure'`,
+    { failed: 'failed' },
+    TLS_LISTED.details,
+  );
   const orgs = await ranked(
     ctx,
     'org',
@@ -190,10 +229,21 @@ export async function buildTls(ctx: Context): Promise<TlsOf> {
       });
     }
     if (listedOrgs.other !== null) {
-      organisations.push({ org: `Other sending organisations (${listedOrgs.otherCount})`, organisations: listedOrgs.otherCount, email: null, reports: listedOrgs.otherReports, firstSeen: '', new: false, ...listedOrgs.other });
+      organisations.push({
+        org: `Other sending organisations (${listedOrgs.otherCount})`,
+        organisations: listedOrgs.otherCount,
+        email: null,
+        reports: listedOrgs.otherReports,
+        firstSeen: '',
+        new: false,
+        ...listedOrgs.other,
+      });
     }
 
-    const failureTypes: TlsFailureType[] = failSeries(types.get(dom) ?? [], String).map(({ key, series }) => ({ type: key === null ? 'other types' : text(key), series }));
+    const failureTypes: TlsFailureType[] = failSeries(types.get(dom) ?? [], String).map(({ key, series }) => ({
+      type: key === null ? 'other types' : text(key),
+      series,
+    }));
     const mxHosts: TlsMxHost[] = failSeries(mxs.get(dom) ?? [], String).map(({ key, series }) => ({
       host: key === null ? 'other hosts' : key === '' ? '(not reported)' : text(key),
       inPolicy: defined === null || key === null || key === '' ? null : defined.mx.some((pattern) => mxMatches(key, pattern)),
@@ -209,7 +259,11 @@ export async function buildTls(ctx: Context): Promise<TlsOf> {
     const policyList = (policies.get(dom) ?? []).map((r) => policySeen(r, defined, text, dayName));
     const own = policyList.filter((p) => p.policyDomain === domain);
     const comparison = comparePolicy(defined, own, { domain, file });
-    const windowReporters = readinessOf(dom, defined, text).map(({ rawOrg, ...r }) => ({ ...r, firstSeen: firstSeen(rawOrg), new: isNew(rawOrg) }));
+    const windowReporters = readinessOf(dom, defined, text).map(({ rawOrg, ...r }) => ({
+      ...r,
+      firstSeen: firstSeen(rawOrg),
+      new: isNew(rawOrg),
+    }));
     const assessed = assessTlsWithNewReporters({
       domain,
       file,
@@ -257,8 +311,10 @@ async function ranked(
   const { lastIdx } = ctx;
   const aliases = Object.keys(values);
   const first = aliases[0] as string;
-  const agg = (alias: string): string => (aggregate[alias] === 'count' ? `count(${values[alias]})::DOUBLE` : `sum(${values[alias]})::DOUBLE`);
-  const rows = await ctx.sql.rows(`WITH s AS (SELECT dom, ${key} AS k, day, ${aliases.map((a) => `${agg(a)} AS ${a}`).join(', ')} FROM tls WHERE ${where} GROUP BY ALL),
+  const agg = (alias: string): string =>
+    aggregate[alias] === 'count' ? `count(${values[alias]})::DOUBLE` : `sum(${values[alias]})::DOUBLE`;
+  const rows =
+    await ctx.sql.rows(`WITH s AS (SELECT dom, ${key} AS k, day, ${aliases.map((a) => `${agg(a)} AS ${a}`).join(', ')} FROM tls WHERE ${where} GROUP BY ALL),
       t AS (SELECT dom, k, sum(${first}) AS total, coalesce(sum(${first}) FILTER (WHERE day > ${lastIdx - RECENT_DAYS}), 0) AS recent FROM s GROUP BY ALL),
       r AS (SELECT dom, k, least(row_number() OVER (PARTITION BY dom ORDER BY total DESC, k),
               CASE WHEN recent > 0 THEN row_number() OVER (PARTITION BY dom ORDER BY recent DESC, k) ELSE ${UNRANKED} END) <= ${limit} AS listed FROM t),
@@ -290,7 +346,12 @@ interface OrgSeries {
   reportDays: [number, number][];
 }
 
-function orgSeries(rows: readonly Row[]): { listed: Map<string, OrgSeries>; other: OrgSeries | null; otherCount: number; otherReports: number } {
+function orgSeries(rows: readonly Row[]): {
+  listed: Map<string, OrgSeries>;
+  other: OrgSeries | null;
+  otherCount: number;
+  otherReports: number;
+} {
   const listed = new Map<string, OrgSeries>();
   let other: OrgSeries | null = null;
   let otherCount = 0;
@@ -321,22 +382,48 @@ function orgSeries(rows: readonly Row[]): { listed: Map<string, OrgSeries>; othe
   }
   // Biggest first (all data).
   const sessions = (s: OrgSeries): number => s.series.reduce((sum, r) => sum + r[1] + r[2], 0);
-  return { listed: new Map([...listed].sort(([a, x], [b, y]) => sessions(y) - sessions(x) || a.localeCompare(b))), other, otherCount, otherReports };
+  return {
+    listed: new Map([...listed].sort(([a, x], [b, y]) => sessions(y) - sessions(x) || a.localeCompare(b))),
+    other,
+    otherCount,
+    otherReports,
+  };
 }
 
 /** A failure detail's fields as shown (scrubbed in redacted builds). */
 function detailOf(key: Row, text: (value: string) => string): Omit<TlsFailureDetail, 'series'> {
   const opt = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? text(value) : null);
-  return { org: text(String(key.org ?? '')), type: text(String(key.type ?? '')), mx: opt(key.mx), sendingIp: typeof key.ip === 'string' ? key.ip : null, reasonCode: opt(key.code), info: opt(key.info) };
+  return {
+    org: text(String(key.org ?? '')),
+    type: text(String(key.type ?? '')),
+    mx: opt(key.mx),
+    sendingIp: typeof key.ip === 'string' ? key.ip : null,
+    reasonCode: opt(key.code),
+    info: opt(key.info),
+  };
 }
 
-function policySeen(row: Row, defined: TlsDefinedPolicy | null, text: (value: string) => string, dayName: (day: number) => string): TlsPolicySeen {
+function policySeen(
+  row: Row,
+  defined: TlsDefinedPolicy | null,
+  text: (value: string) => string,
+  dayName: (day: number) => string,
+): TlsPolicySeen {
   const lines = ((row.policy_string as (string | null)[] | null) ?? []).filter((line): line is string => typeof line === 'string');
   const type = String(row.policy_type);
   const own = row.own === true;
   const reading = type === 'sts' ? readPolicyString(lines) : { mode: null, mx: [], maxAge: null };
   // Only the domain's own name has the repository's policy; an sts report without its policy string says nothing.
-  const vsRepository = !own || defined === null ? 'n/a' : type === 'sts' && lines.length > 0 ? (samePolicy(reading, defined) ? 'same' : 'differs') : type === 'no-policy-found' ? 'differs' : 'n/a';
+  const vsRepository =
+    !own || defined === null
+      ? 'n/a'
+      : type === 'sts' && lines.length > 0
+        ? samePolicy(reading, defined)
+          ? 'same'
+          : 'differs'
+        : type === 'no-policy-found'
+          ? 'differs'
+          : 'n/a';
   return {
     type: text(type),
     policyDomain: String(row.policy_domain),
@@ -359,7 +446,9 @@ function policySeen(row: Row, defined: TlsDefinedPolicy | null, text: (value: st
  */
 type WindowSums = Omit<TlsReporterWindow, 'firstSeen' | 'new'> & { rawOrg: string };
 
-async function readinessSums(ctx: Context): Promise<(dom: number, defined: TlsDefinedPolicy | null, text: (value: string) => string) => WindowSums[]> {
+async function readinessSums(
+  ctx: Context,
+): Promise<(dom: number, defined: TlsDefinedPolicy | null, text: (value: string) => string) => WindowSums[]> {
   const { sql, lastIdx } = ctx;
   const windowStart = Math.max(0, lastIdx - (TLS_READINESS_WINDOW_DAYS - 1));
   const mine = `own AND policy_type IN ('sts', 'no-policy-found')`;
@@ -404,14 +493,22 @@ async function readinessSums(ctx: Context): Promise<(dom: number, defined: TlsDe
 }
 
 /** What a sender's latest report in the window saw: the repository's policy if any of its policies that day is it. */
-function saw(rows: readonly Row[], defined: TlsDefinedPolicy | null, text: (value: string) => string, days: readonly string[]): TlsReporterWindow['saw'] {
+function saw(
+  rows: readonly Row[],
+  defined: TlsDefinedPolicy | null,
+  text: (value: string) => string,
+  days: readonly string[],
+): TlsReporterWindow['saw'] {
   const first = rows[0];
   if (first === undefined) return null;
   const day = days[num(first.day)] ?? '';
   const readings = rows
     .filter((r) => r.policy_type === 'sts')
-    .map((r) => readPolicyString(((r.policy_string as (string | null)[] | null) ?? []).filter((line): line is string => typeof line === 'string')));
-  if (defined !== null && readings.some((reading) => samePolicy(reading, defined))) return { policy: 'current', day, description: describePolicy(defined) };
+    .map((r) =>
+      readPolicyString(((r.policy_string as (string | null)[] | null) ?? []).filter((line): line is string => typeof line === 'string')),
+    );
+  if (defined !== null && readings.some((reading) => samePolicy(reading, defined)))
+    return { policy: 'current', day, description: describePolicy(defined) };
   const other = readings[0];
   if (other !== undefined) return { policy: 'other', day, description: text(describePolicy(other)) };
   return { policy: 'none', day, description: 'no MTA-STS policy' };

@@ -46,7 +46,11 @@ function frame(days: readonly string[], options: ChartOptions, height: number) {
     height,
     marginLeft: 56,
     ariaLabel: options.label,
-    x: { type: 'utc' as const, label: null, domain: first === undefined || last === undefined ? undefined : [utcDay(first), new Date(utcDay(last).getTime() + DAY_MS)] },
+    x: {
+      type: 'utc' as const,
+      label: null,
+      domain: first === undefined || last === undefined ? undefined : [utcDay(first), new Date(utcDay(last).getTime() + DAY_MS)],
+    },
   };
 }
 
@@ -70,7 +74,10 @@ export function categoryBars(days: readonly string[], daily: readonly Tally[], o
   const total = daily.reduce((sum, t) => sum + t.messages, 0);
   return Plot.plot({
     ...frame(days, options, 240),
-    ariaDescription: days.length === 0 ? 'No data in this window.' : `${formatCount(total)} messages from ${days[0]} to ${days[days.length - 1]}; the table below the chart has the daily numbers.`,
+    ariaDescription:
+      days.length === 0
+        ? 'No data in this window.'
+        : `${formatCount(total)} messages from ${days[0]} to ${days[days.length - 1]}; the table below the chart has the daily numbers.`,
     y: { label: 'messages', grid: true, tickFormat: countTick },
     color: { domain: CATEGORY_ORDER.map((c) => CATEGORY_LABELS[c]), range: CATEGORY_ORDER.map((c) => CATEGORY_COLORS[c] as string) },
     marks: [
@@ -83,15 +90,32 @@ export function categoryBars(days: readonly string[], daily: readonly Tally[], o
 /** DMARC pass rate per day (0–100 %), drawn under the bars on domain pages. */
 export function passRateLine(days: readonly string[], daily: readonly Tally[], options: ChartOptions): Element {
   const rows = daily
-    .map((tally, i) => ({ date: utcDay(days[i] as string), rate: tally.messages > 0 ? (tally.compliant / tally.messages) * 100 : NaN, title: `${days[i]}: ${formatPercent(tally.compliant, tally.messages)} DMARC pass` }))
+    .map((tally, i) => ({
+      date: utcDay(days[i] as string),
+      rate: tally.messages > 0 ? (tally.compliant / tally.messages) * 100 : NaN,
+      title: `${days[i]}: ${formatPercent(tally.compliant, tally.messages)} DMARC pass`,
+    }))
     .filter((row) => !Number.isNaN(row.rate));
   return Plot.plot({
     ...frame(days, options, 120),
     ariaDescription: 'Share of messages passing DMARC per day; the table below the chart has the daily numbers.',
     y: { label: 'DMARC pass %', domain: [0, 100], grid: true, ticks: [0, 50, 100] },
     marks: [
-      Plot.lineY(rows, { x: (d: { date: Date }) => new Date(d.date.getTime() + DAY_MS / 2), y: 'rate', stroke: 'currentColor', strokeWidth: 1.5, curve: 'linear', ariaHidden: 'true' }),
-      Plot.dot(rows, { x: (d: { date: Date }) => new Date(d.date.getTime() + DAY_MS / 2), y: 'rate', r: 1.5, fill: 'currentColor', title: 'title' }),
+      Plot.lineY(rows, {
+        x: (d: { date: Date }) => new Date(d.date.getTime() + DAY_MS / 2),
+        y: 'rate',
+        stroke: 'currentColor',
+        strokeWidth: 1.5,
+        curve: 'linear',
+        ariaHidden: 'true',
+      }),
+      Plot.dot(rows, {
+        x: (d: { date: Date }) => new Date(d.date.getTime() + DAY_MS / 2),
+        y: 'rate',
+        r: 1.5,
+        fill: 'currentColor',
+        title: 'title',
+      }),
     ],
   });
 }
@@ -100,19 +124,35 @@ export function passRateLine(days: readonly string[], daily: readonly Tally[], o
 export const TLS_COLORS = { successful: '#0072B2', failed: '#D55E00' } as const;
 
 /** TLS sessions per day, successful and failed stacked. `days[i]` is the ISO day of `daily[i]`. */
-export function tlsSessionBars(days: readonly string[], daily: readonly { successful: number; failed: number }[], options: ChartOptions): Element {
+export function tlsSessionBars(
+  days: readonly string[],
+  daily: readonly { successful: number; failed: number }[],
+  options: ChartOptions,
+): Element {
   const rows: { date: Date; kind: string; sessions: number; title: string }[] = [];
   daily.forEach((tally, i) => {
     const day = days[i] as string;
     const total = tally.successful + tally.failed;
-    for (const [kind, sessions] of [['Successful', tally.successful], ['Failed', tally.failed]] as const) {
-      if (sessions > 0) rows.push({ date: utcDay(day), kind, sessions, title: `${day} · ${kind}: ${formatCount(sessions)} of ${formatCount(total)} sessions (${formatPercent(sessions, total)})` });
+    for (const [kind, sessions] of [
+      ['Successful', tally.successful],
+      ['Failed', tally.failed],
+    ] as const) {
+      if (sessions > 0)
+        rows.push({
+          date: utcDay(day),
+          kind,
+          sessions,
+          title: `${day} · ${kind}: ${formatCount(sessions)} of ${formatCount(total)} sessions (${formatPercent(sessions, total)})`,
+        });
     }
   });
   const total = daily.reduce((sum, t) => sum + t.successful + t.failed, 0);
   return Plot.plot({
     ...frame(days, options, 200),
-    ariaDescription: days.length === 0 ? 'No data in this window.' : `${formatCount(total)} TLS sessions from ${days[0]} to ${days[days.length - 1]}; the table below the chart has the daily numbers.`,
+    ariaDescription:
+      days.length === 0
+        ? 'No data in this window.'
+        : `${formatCount(total)} TLS sessions from ${days[0]} to ${days[days.length - 1]}; the table below the chart has the daily numbers.`,
     y: { label: 'sessions', grid: true, tickFormat: countTick },
     color: { domain: ['Successful', 'Failed'], range: [TLS_COLORS.successful, TLS_COLORS.failed] },
     marks: [
@@ -123,16 +163,31 @@ export function tlsSessionBars(days: readonly string[], daily: readonly { succes
 }
 
 /** Failed TLS sessions per day on their own scale (next to thousands of successful ones, a few failures are invisible). */
-export function tlsFailedBars(days: readonly string[], daily: readonly { successful: number; failed: number }[], options: ChartOptions): Element {
+export function tlsFailedBars(
+  days: readonly string[],
+  daily: readonly { successful: number; failed: number }[],
+  options: ChartOptions,
+): Element {
   const rows = daily
-    .map((tally, i) => ({ date: utcDay(days[i] as string), failed: tally.failed, title: `${days[i]}: ${formatCount(tally.failed)} failed sessions` }))
+    .map((tally, i) => ({
+      date: utcDay(days[i] as string),
+      failed: tally.failed,
+      title: `${days[i]}: ${formatCount(tally.failed)} failed sessions`,
+    }))
     .filter((row) => row.failed > 0);
   return Plot.plot({
     ...frame(days, options, 110),
     ariaDescription: 'Failed TLS sessions per day; the table below the chart has the daily numbers.',
     y: { label: 'failed', grid: true, tickFormat: countTick },
     marks: [
-      Plot.rectY(rows, { x: 'date', interval: 'day', y: 'failed', fill: TLS_COLORS.failed, title: 'title', inset: days.length > 120 ? 0 : 0.5 }),
+      Plot.rectY(rows, {
+        x: 'date',
+        interval: 'day',
+        y: 'failed',
+        fill: TLS_COLORS.failed,
+        title: 'title',
+        inset: days.length > 120 ? 0 : 0.5,
+      }),
       Plot.ruleY([0], { ariaHidden: 'true' }),
     ],
   });

@@ -39,10 +39,18 @@ export function siteData(): Promise<SiteDataSource> {
   const settings = siteSettings();
   const key = JSON.stringify(settings);
   if (cache.__dmarcopsSite?.key !== key) {
-    cache.__dmarcopsSite?.source.then((old) => old.close(), () => undefined);
+    cache.__dmarcopsSite?.source.then(
+      (old) => old.close(),
+      () => undefined,
+    );
     cache.__dmarcopsSite = {
       key,
-      source: openSiteData({ dataDir: settings.dataDir, domainsDir: settings.domainsDir, showAddresses: settings.showAddresses, liveDns: settings.liveDns }),
+      source: openSiteData({
+        dataDir: settings.dataDir,
+        domainsDir: settings.domainsDir,
+        showAddresses: settings.showAddresses,
+        liveDns: settings.liveDns,
+      }),
     };
   }
   return cache.__dmarcopsSite.source;

@@ -65,7 +65,11 @@ export interface DenseTls {
 export function denseTls(series: readonly TlsDayRow[]): DenseTls {
   const start = series[0]?.[0] ?? 0;
   const end = series.at(-1)?.[0] ?? start - 1;
-  const dense: DenseTls = { start, successful: new Array<number>(end - start + 1).fill(0), failed: new Array<number>(end - start + 1).fill(0) };
+  const dense: DenseTls = {
+    start,
+    successful: new Array<number>(end - start + 1).fill(0),
+    failed: new Array<number>(end - start + 1).fill(0),
+  };
   for (const [day, successful, failed] of series) {
     dense.successful[day - start] = (dense.successful[day - start] ?? 0) + successful;
     dense.failed[day - start] = (dense.failed[day - start] ?? 0) + failed;
@@ -168,7 +172,10 @@ export function describeReported(d: DomainData): string {
 
 export function failingRuns(group: SourceGroup): FailingRuns {
   const runs: FailingRuns = [];
-  const days = group.series.filter((r) => r[3] + r[4] > 0).map((r) => r[0]).sort((a, b) => a - b);
+  const days = group.series
+    .filter((r) => r[3] + r[4] > 0)
+    .map((r) => r[0])
+    .sort((a, b) => a - b);
   for (const day of days) {
     const last = runs.length - 1;
     if (last > 0 && runs[last] === day - 1) runs[last] = day;
@@ -228,9 +235,29 @@ export function domainPayload(data: SiteData, d: DomainData): DomainPayload {
       ipCount: g.ips.length + g.moreIps,
       addresses: g.addresses,
     })),
-    reporters: d.reporters.map((r) => ({ org: r.org, email: r.email, reports: r.reports, first: r.firstSeen, new: r.new, series: reporterRows(r.series, r.reportDays) })),
-    headerFrom: d.headerFrom.map((h) => ({ domain: h.domain, applies: h.applies, disposition: h.disposition, explanation: h.explanation, series: passRows(h.series) })),
-    auth: d.authDetails.map((a) => ({ kind: a.kind, domain: a.domain, qualifier: a.qualifier, result: a.result, aligned: a.aligned, series: passRows(a.series) })),
+    reporters: d.reporters.map((r) => ({
+      org: r.org,
+      email: r.email,
+      reports: r.reports,
+      first: r.firstSeen,
+      new: r.new,
+      series: reporterRows(r.series, r.reportDays),
+    })),
+    headerFrom: d.headerFrom.map((h) => ({
+      domain: h.domain,
+      applies: h.applies,
+      disposition: h.disposition,
+      explanation: h.explanation,
+      series: passRows(h.series),
+    })),
+    auth: d.authDetails.map((a) => ({
+      kind: a.kind,
+      domain: a.domain,
+      qualifier: a.qualifier,
+      result: a.result,
+      aligned: a.aligned,
+      series: passRows(a.series),
+    })),
   };
 }
 
@@ -238,7 +265,16 @@ export function domainPayload(data: SiteData, d: DomainData): DomainPayload {
 export function domainIps(d: DomainData): IpPayload[] {
   const groups = d.otherSources ? [...d.sources, d.otherSources] : d.sources;
   return groups.flatMap((g) =>
-    g.ips.map((ip) => ({ source: g.key, ip: ip.ip, ptr: ip.ptr, addresses: ip.addresses, asn: ip.asn, asName: ip.asName, country: ip.country, series: passRows(ip.series) })),
+    g.ips.map((ip) => ({
+      source: g.key,
+      ip: ip.ip,
+      ptr: ip.ptr,
+      addresses: ip.addresses,
+      asn: ip.asn,
+      asName: ip.asName,
+      country: ip.country,
+      series: passRows(ip.series),
+    })),
   );
 }
 
@@ -294,8 +330,14 @@ export const KPI_LABELS: Record<keyof Kpis, { label: string; help: string }> = {
   dmarcPass: { label: 'DMARC pass', help: 'Share of messages with SPF or DKIM aligned and passing' },
   spfAligned: { label: 'SPF aligned', help: 'Share of messages whose SPF passed for a domain aligned with the From domain' },
   dkimAligned: { label: 'DKIM aligned', help: 'Share of messages with a passing DKIM signature aligned with the From domain' },
-  unauthorised: { label: 'Unauthorised', help: 'Share of messages failing DMARC from sources you have not declared: spoofing or an undeclared service' },
-  problemSources: { label: 'Sources with problems', help: 'Source groups with failing mail (authorised-but-failing or unauthorised) in the window' },
+  unauthorised: {
+    label: 'Unauthorised',
+    help: 'Share of messages failing DMARC from sources you have not declared: spoofing or an undeclared service',
+  },
+  problemSources: {
+    label: 'Sources with problems',
+    help: 'Source groups with failing mail (authorised-but-failing or unauthorised) in the window',
+  },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -332,14 +374,43 @@ export function verdictBadge(verdict: ReadinessVerdict, text: string): string {
 }
 
 export const DOMAIN_COLUMNS: Column<DomainRowView>[] = [
-  { id: 'domain', label: 'Domain', sortValue: (r) => r.d.domain, cell: (r) => `<a href="${escapeHtml(r.d.href)}">${escapeHtml(r.d.domain)}</a>` },
+  {
+    id: 'domain',
+    label: 'Domain',
+    sortValue: (r) => r.d.domain,
+    cell: (r) => `<a href="${escapeHtml(r.d.href)}">${escapeHtml(r.d.domain)}</a>`,
+  },
   { id: 'defined', label: 'Policy (repository)', sortValue: (r) => r.d.defined, cell: (r) => `<code>${escapeHtml(r.d.defined)}</code>` },
-  { id: 'reported', label: 'As reported', help: 'The policy the latest report saw in DNS', sortValue: (r) => r.d.reported, cell: (r) => `<code>${escapeHtml(r.d.reported)}</code>` },
+  {
+    id: 'reported',
+    label: 'As reported',
+    help: 'The policy the latest report saw in DNS',
+    sortValue: (r) => r.d.reported,
+    cell: (r) => `<code>${escapeHtml(r.d.reported)}</code>`,
+  },
   { id: 'messages', label: 'Messages', numeric: true, sortValue: (r) => r.tally.messages, cell: (r) => formatCount(r.tally.messages) },
-  { id: 'pass', label: 'DMARC pass', numeric: true, sortValue: (r) => ratio(r.tally.compliant, r.tally.messages), cell: (r) => percentBar(r.tally.compliant, r.tally.messages) },
-  { id: 'trend', label: 'Trend', help: 'Daily DMARC pass rate over the window (dashed line: 100%)', sortValue: (r) => ratio(r.tally.compliant, r.tally.messages), cell: (r) => r.spark },
+  {
+    id: 'pass',
+    label: 'DMARC pass',
+    numeric: true,
+    sortValue: (r) => ratio(r.tally.compliant, r.tally.messages),
+    cell: (r) => percentBar(r.tally.compliant, r.tally.messages),
+  },
+  {
+    id: 'trend',
+    label: 'Trend',
+    help: 'Daily DMARC pass rate over the window (dashed line: 100%)',
+    sortValue: (r) => ratio(r.tally.compliant, r.tally.messages),
+    cell: (r) => r.spark,
+  },
   { id: 'problems', label: 'Problem sources', numeric: true, sortValue: (r) => r.problems, cell: (r) => formatCount(r.problems) },
-  { id: 'readiness', label: 'Readiness', help: 'Toward quarantine/reject, over the last 30 days of data', sortValue: (r) => r.d.verdict, cell: (r) => verdictBadge(r.d.verdict, r.d.verdictText) },
+  {
+    id: 'readiness',
+    label: 'Readiness',
+    help: 'Toward quarantine/reject, over the last 30 days of data',
+    sortValue: (r) => r.d.verdict,
+    cell: (r) => verdictBadge(r.d.verdict, r.d.verdictText),
+  },
   {
     id: 'tls',
     label: 'Inbound TLS',
@@ -361,7 +432,13 @@ export function overviewView(payload: OverviewPayload, range: DayRange, sort: So
   const rows: DomainRowView[] = payload.domains.map((d) => {
     const domainProblems = d.failing.filter((runs) => hasFailing(runs, range)).length;
     problems += domainProblems;
-    return { d, tally: sumPass(d.daily, range), problems: domainProblems, spark: sparkline(dailyPass(d.daily, range)), tls: d.tls === null ? null : sumTlsDays(d.tls.daily, range) };
+    return {
+      d,
+      tally: sumPass(d.daily, range),
+      problems: domainProblems,
+      spark: sparkline(dailyPass(d.daily, range)),
+      tls: d.tls === null ? null : sumTlsDays(d.tls.daily, range),
+    };
   });
   const tally = sumSeries(payload.total, range);
   return {
@@ -430,17 +507,43 @@ export const SOURCE_COLUMNS: Column<SourceRowView>[] = [
   sourceColumn(false),
   { id: 'type', label: 'Type', sortValue: (r) => r.s.type ?? '', cell: (r) => escapeHtml(r.s.type ?? '–') },
   { id: 'messages', label: 'Messages', numeric: true, sortValue: (r) => r.tally.messages, cell: (r) => formatCount(r.tally.messages) },
-  { id: 'dmarc', label: 'DMARC', numeric: true, sortValue: (r) => ratio(r.tally.compliant, r.tally.messages), cell: (r) => percentBar(r.tally.compliant, r.tally.messages) },
-  { id: 'spf', label: 'SPF aligned', numeric: true, sortValue: (r) => ratio(r.tally.spfAligned, r.tally.messages), cell: (r) => formatPercent(r.tally.spfAligned, r.tally.messages) },
-  { id: 'dkim', label: 'DKIM aligned', numeric: true, sortValue: (r) => ratio(r.tally.dkimAligned, r.tally.messages), cell: (r) => formatPercent(r.tally.dkimAligned, r.tally.messages) },
+  {
+    id: 'dmarc',
+    label: 'DMARC',
+    numeric: true,
+    sortValue: (r) => ratio(r.tally.compliant, r.tally.messages),
+    cell: (r) => percentBar(r.tally.compliant, r.tally.messages),
+  },
+  {
+    id: 'spf',
+    label: 'SPF aligned',
+    numeric: true,
+    sortValue: (r) => ratio(r.tally.spfAligned, r.tally.messages),
+    cell: (r) => formatPercent(r.tally.spfAligned, r.tally.messages),
+  },
+  {
+    id: 'dkim',
+    label: 'DKIM aligned',
+    numeric: true,
+    sortValue: (r) => ratio(r.tally.dkimAligned, r.tally.messages),
+    cell: (r) => formatPercent(r.tally.dkimAligned, r.tally.messages),
+  },
   {
     id: 'category',
     label: 'Problem',
     help: 'The failing category holding most of this source’s failing mail',
     sortValue: (r) => r.tally.authorisedFailing + r.tally.unauthorised,
-    cell: (r) => (r.category ? `${categoryBadge(r.category)} <span class="muted">${formatCount(r.tally.authorisedFailing + r.tally.unauthorised)}</span>` : '<span class="muted">none</span>'),
+    cell: (r) =>
+      r.category
+        ? `${categoryBadge(r.category)} <span class="muted">${formatCount(r.tally.authorisedFailing + r.tally.unauthorised)}</span>`
+        : '<span class="muted">none</span>',
   },
-  { id: 'authorised', label: 'Authorised', sortValue: (r) => (r.s.declared ? 1 : 0), cell: (r) => (r.s.declared ? `yes <span class="muted">(${escapeHtml(r.s.declared)})</span>` : 'no') },
+  {
+    id: 'authorised',
+    label: 'Authorised',
+    sortValue: (r) => (r.s.declared ? 1 : 0),
+    cell: (r) => (r.s.declared ? `yes <span class="muted">(${escapeHtml(r.s.declared)})</span>` : 'no'),
+  },
   { id: 'first', label: 'First seen', sortValue: (r) => r.s.first, cell: (r) => escapeHtml(r.s.first) },
   { id: 'last', label: 'Last seen', sortValue: (r) => r.s.last, cell: (r) => escapeHtml(r.s.last) },
 ];
@@ -463,22 +566,36 @@ function ipRows(source: SourcePayload, ips: readonly IpPayload[], range: DayRang
     .filter((ip) => ip.source === source.key)
     .map((ip) => ({ ip, tally: sumPass(ip.series, range) }))
     .sort((a, b) => b.tally.messages - a.tally.messages);
-  const figures = (tally: PassTally): string => `<td class="num">${formatCount(tally.messages)}</td><td class="num">${formatPercent(tally.compliant, tally.messages)}</td>`;
+  const figures = (tally: PassTally): string =>
+    `<td class="num">${formatCount(tally.messages)}</td><td class="num">${formatPercent(tally.compliant, tally.messages)}</td>`;
   let head: string;
   let body: string;
   if (redacted) {
     head = `<caption class="visually-hidden">Networks of ${escapeHtml(source.label)} (IP addresses redacted)</caption><thead><tr><th scope="col">Network</th><th scope="col">Country</th><th scope="col" class="num">Addresses</th><th scope="col" class="num">Messages</th><th scope="col" class="num">DMARC</th></tr></thead>`;
-    body = mine.map(({ ip, tally }) => `<tr><th scope="row">${asnText(ip)}</th><td>${escapeHtml(ip.country ?? '–')}</td><td class="num">${formatCount(ip.addresses)}</td>${figures(tally)}</tr>`).join('');
+    body = mine
+      .map(
+        ({ ip, tally }) =>
+          `<tr><th scope="row">${asnText(ip)}</th><td>${escapeHtml(ip.country ?? '–')}</td><td class="num">${formatCount(ip.addresses)}</td>${figures(tally)}</tr>`,
+      )
+      .join('');
   } else {
     head = `<caption class="visually-hidden">IP addresses of ${escapeHtml(source.label)}</caption><thead><tr><th scope="col">IP</th><th scope="col">PTR</th><th scope="col">ASN</th><th scope="col">Country</th><th scope="col" class="num">Messages</th><th scope="col" class="num">DMARC</th></tr></thead>`;
     body = mine
-      .map(({ ip, tally }) => `<tr><th scope="row"><code>${escapeHtml(ip.ip ?? '–')}</code></th><td>${escapeHtml(ip.ptr ?? '–')}</td><td>${asnText(ip)}</td><td>${escapeHtml(ip.country ?? '–')}</td>${figures(tally)}</tr>`)
+      .map(
+        ({ ip, tally }) =>
+          `<tr><th scope="row"><code>${escapeHtml(ip.ip ?? '–')}</code></th><td>${escapeHtml(ip.ptr ?? '–')}</td><td>${asnText(ip)}</td><td>${escapeHtml(ip.country ?? '–')}</td>${figures(tally)}</tr>`,
+      )
       .join('');
   }
   const span = redacted ? 5 : 6;
   const notListed = source.ipCount - mine.length;
-  const more = notListed > 0 ? `<tr><td colspan="${span}" class="muted">${formatCount(notListed)} more ${redacted ? 'networks' : 'IP addresses'} not listed</td></tr>` : '';
-  const total = redacted ? `<tr><td colspan="${span}" class="muted">${formatCount(source.addresses)} IP address${source.addresses === 1 ? '' : 'es'} in all (all data); the addresses are redacted in this build</td></tr>` : '';
+  const more =
+    notListed > 0
+      ? `<tr><td colspan="${span}" class="muted">${formatCount(notListed)} more ${redacted ? 'networks' : 'IP addresses'} not listed</td></tr>`
+      : '';
+  const total = redacted
+    ? `<tr><td colspan="${span}" class="muted">${formatCount(source.addresses)} IP address${source.addresses === 1 ? '' : 'es'} in all (all data); the addresses are redacted in this build</td></tr>`
+    : '';
   return `<tr class="ips" hidden data-ips-of="${escapeHtml(source.key)}"><td colspan="${columns}"><table>${head}<tbody>${body}${more}${total}</tbody></table></td></tr>`;
 }
 
@@ -518,12 +635,32 @@ export const REPORTER_COLUMNS: Column<PassRowView<ReporterPayload>>[] = [
     id: 'org',
     label: 'Reporter',
     sortValue: (r) => r.item.org,
-    cell: (r) => `${reporterName(r.item)}${r.item.new ? ` ${newReporterBadge(r.item.first)}` : ''}${r.item.email ? ` <span class="muted">${escapeHtml(r.item.email)}</span>` : ''}`,
+    cell: (r) =>
+      `${reporterName(r.item)}${r.item.new ? ` ${newReporterBadge(r.item.first)}` : ''}${r.item.email ? ` <span class="muted">${escapeHtml(r.item.email)}</span>` : ''}`,
   },
-  { id: 'first', label: 'First received', help: 'When its first report reached this dataset (not the date the report gives)', sortValue: (r) => r.item.first, cell: (r) => escapeHtml(r.item.first || '–') },
-  { id: 'reports', label: 'Reports', help: 'Its reports for this domain in the window', numeric: true, sortValue: (r) => r.tally.reports, cell: (r) => formatCount(r.tally.reports) },
+  {
+    id: 'first',
+    label: 'First received',
+    help: 'When its first report reached this dataset (not the date the report gives)',
+    sortValue: (r) => r.item.first,
+    cell: (r) => escapeHtml(r.item.first || '–'),
+  },
+  {
+    id: 'reports',
+    label: 'Reports',
+    help: 'Its reports for this domain in the window',
+    numeric: true,
+    sortValue: (r) => r.tally.reports,
+    cell: (r) => formatCount(r.tally.reports),
+  },
   { id: 'messages', label: 'Messages', numeric: true, sortValue: (r) => r.tally.messages, cell: (r) => formatCount(r.tally.messages) },
-  { id: 'pass', label: 'DMARC pass', numeric: true, sortValue: (r) => ratio(r.tally.compliant, r.tally.messages), cell: (r) => percentBar(r.tally.compliant, r.tally.messages) },
+  {
+    id: 'pass',
+    label: 'DMARC pass',
+    numeric: true,
+    sortValue: (r) => ratio(r.tally.compliant, r.tally.messages),
+    cell: (r) => percentBar(r.tally.compliant, r.tally.messages),
+  },
 ];
 
 export const HEADER_FROM_COLUMNS: Column<PassRowView<DomainPayload['headerFrom'][number]>>[] = [
@@ -532,18 +669,36 @@ export const HEADER_FROM_COLUMNS: Column<PassRowView<DomainPayload['headerFrom']
     id: 'policy',
     label: 'Policy that applies',
     sortValue: (r) => `${r.item.applies}:${r.item.disposition ?? ''}`,
-    cell: (r) => `<span title="${escapeHtml(r.item.explanation)}">${r.item.disposition ? `<code>${escapeHtml(r.item.disposition)}</code>` : 'none'} <span class="muted">(${escapeHtml(APPLIES_LABELS[r.item.applies] ?? r.item.applies)})</span></span>`,
+    cell: (r) =>
+      `<span title="${escapeHtml(r.item.explanation)}">${r.item.disposition ? `<code>${escapeHtml(r.item.disposition)}</code>` : 'none'} <span class="muted">(${escapeHtml(APPLIES_LABELS[r.item.applies] ?? r.item.applies)})</span></span>`,
   },
   { id: 'messages', label: 'Messages', numeric: true, sortValue: (r) => r.tally.messages, cell: (r) => formatCount(r.tally.messages) },
-  { id: 'pass', label: 'DMARC pass', numeric: true, sortValue: (r) => ratio(r.tally.compliant, r.tally.messages), cell: (r) => percentBar(r.tally.compliant, r.tally.messages) },
+  {
+    id: 'pass',
+    label: 'DMARC pass',
+    numeric: true,
+    sortValue: (r) => ratio(r.tally.compliant, r.tally.messages),
+    cell: (r) => percentBar(r.tally.compliant, r.tally.messages),
+  },
 ];
 
-const APPLIES_LABELS: Record<string, string> = { own: 'its own record', sp: 'inherited sp', np: 'inherited np', p: 'inherited p', none: 'no policy' };
+const APPLIES_LABELS: Record<string, string> = {
+  own: 'its own record',
+  sp: 'inherited sp',
+  np: 'inherited np',
+  p: 'inherited p',
+  none: 'no policy',
+};
 
 export const AUTH_COLUMNS: Column<PassRowView<DomainPayload['auth'][number]>>[] = [
   { id: 'kind', label: 'Check', sortValue: (r) => r.item.kind, cell: (r) => (r.item.kind === 'dkim' ? 'DKIM' : 'SPF') },
   { id: 'domain', label: 'Domain', sortValue: (r) => r.item.domain, cell: (r) => escapeHtml(r.item.domain || '–') },
-  { id: 'qualifier', label: 'Selector / scope', sortValue: (r) => r.item.qualifier ?? '', cell: (r) => escapeHtml(r.item.qualifier ?? '–') },
+  {
+    id: 'qualifier',
+    label: 'Selector / scope',
+    sortValue: (r) => r.item.qualifier ?? '',
+    cell: (r) => escapeHtml(r.item.qualifier ?? '–'),
+  },
   { id: 'result', label: 'Result', sortValue: (r) => r.item.result, cell: (r) => `<code>${escapeHtml(r.item.result)}</code>` },
   { id: 'aligned', label: 'Aligned', sortValue: (r) => (r.item.aligned ? 1 : 0), cell: (r) => (r.item.aligned ? 'yes' : 'no') },
   { id: 'messages', label: 'Messages', numeric: true, sortValue: (r) => r.tally.messages, cell: (r) => formatCount(r.tally.messages) },
@@ -556,8 +711,20 @@ function sumReports(series: readonly ReporterRow[], range: { start: number; end:
   return reports;
 }
 
-function passTable<T extends { series: (PassRow | ReporterRow)[] }>(items: readonly T[], columns: Column<PassRowView<T>>[], range: DayRange, sort: SortState | null, search: (item: T) => string): string {
-  const tallyOf = (item: T) => ({ ...sumPass(item.series, range), reports: sumReports(item.series.filter((row): row is ReporterRow => row.length === 4), range) });
+function passTable<T extends { series: (PassRow | ReporterRow)[] }>(
+  items: readonly T[],
+  columns: Column<PassRowView<T>>[],
+  range: DayRange,
+  sort: SortState | null,
+  search: (item: T) => string,
+): string {
+  const tallyOf = (item: T) => ({
+    ...sumPass(item.series, range),
+    reports: sumReports(
+      item.series.filter((row): row is ReporterRow => row.length === 4),
+      range,
+    ),
+  });
   const rows = items.map((item) => ({ item, tally: tallyOf(item) })).filter((r) => r.tally.messages > 0 || r.tally.reports > 0);
   const sorted = sortRows(rows, columns, sort ?? { column: 'messages', descending: true });
   return renderRows(sorted, columns, { search: (r) => search(r.item) });
@@ -578,7 +745,10 @@ export function domainView(payload: DomainPayload, range: DayRange, sorts: Domai
     search: (r) => `${r.s.label} ${r.s.type ?? ''} ${r.s.declared ?? ''}`,
     attributes: (r) => ({ key: r.s.key, cat: r.category ?? 'none', authorised: r.s.declared ? 'yes' : 'no' }),
     detail: (r) => {
-      const hint = r.s.hint && r.tally.authorisedFailing > 0 ? `<tr class="hint"><td colspan="${columns}"><strong>How to fix:</strong> ${escapeHtml(r.s.hint)}</td></tr>` : '';
+      const hint =
+        r.s.hint && r.tally.authorisedFailing > 0
+          ? `<tr class="hint"><td colspan="${columns}"><strong>How to fix:</strong> ${escapeHtml(r.s.hint)}</td></tr>`
+          : '';
       return hint + (r.s.ipCount > 0 ? ipRows(r.s, ips, range, columns, payload.redacted) : '');
     },
   });
@@ -604,20 +774,32 @@ const PROVENANCE_NAMED = 5;
  */
 export function provenance(reporters: readonly ReporterPayload[], range: { start: number; end: number }): string {
   const inWindow = reporters
-    .map((r) => ({ org: r.org, first: r.first, new: r.new, reports: sumReports(r.series, range), messages: sumPass(r.series, range).messages }))
+    .map((r) => ({
+      org: r.org,
+      first: r.first,
+      new: r.new,
+      reports: sumReports(r.series, range),
+      messages: sumPass(r.series, range).messages,
+    }))
     .filter((x) => x.reports > 0);
   return inWindow.length === 0 ? 'No reports in this window.' : `From ${reporterList(inWindow)}`;
 }
 
 /** "1,234 reports by 4 reporters: google.com (900), …", for the provenance line and the readiness card. */
-export function reporterList(reporters: readonly { org: string; first: string; new: boolean; reports: number; messages: number }[]): string {
+export function reporterList(
+  reporters: readonly { org: string; first: string; new: boolean; reports: number; messages: number }[],
+): string {
   const sorted = [...reporters].sort((a, b) => b.messages - a.messages || b.reports - a.reports || a.org.localeCompare(b.org));
   const total = sorted.reduce((sum, x) => sum + x.reports, 0);
   const named = sorted.filter((x, index) => index < PROVENANCE_NAMED || x.new);
   const rest = sorted.length - named.length;
-  const item = (x: (typeof sorted)[number]) => `${escapeHtml(x.org || '(no name)')}${x.new ? ` ${newReporterBadge(x.first)}` : ''} <span class="muted">(${formatCount(x.reports)})</span>`;
+  const item = (x: (typeof sorted)[number]) =>
+    `${escapeHtml(x.org || '(no name)')}${x.new ? ` ${newReporterBadge(x.first)}` : ''} <span class="muted">(${formatCount(x.reports)})</span>`;
   const fresh = sorted.filter((x) => x.new).length;
-  const newNote = fresh === 0 ? '' : ` <strong>${formatCount(fresh)} new reporter${fresh === 1 ? '' : 's'}</strong> (first received within the last ${NEW_REPORTER_DAYS} days): check that ${fresh === 1 ? 'its' : 'their'} reports are genuine.`;
+  const newNote =
+    fresh === 0
+      ? ''
+      : ` <strong>${formatCount(fresh)} new reporter${fresh === 1 ? '' : 's'}</strong> (first received within the last ${NEW_REPORTER_DAYS} days): check that ${fresh === 1 ? 'its' : 'their'} reports are genuine.`;
   return `${formatCount(total)} report${total === 1 ? '' : 's'} by ${formatCount(sorted.length)} reporter${sorted.length === 1 ? '' : 's'}: ${named.map(item).join(', ')}${rest > 0 ? ` and ${formatCount(rest)} more` : ''}.${newNote}`;
 }
 

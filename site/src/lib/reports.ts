@@ -23,8 +23,13 @@ export function reportsByMonth(reports: readonly ReportSummary[]): Map<string, R
 }
 
 export function reportRow(report: ReportSummary, detailHref: (key: string) => string): string {
-  const id = report.hasPage ? `<a href="${escapeHtml(detailHref(report.key))}">${escapeHtml(report.reportId)}</a>` : escapeHtml(report.reportId);
-  const warnings = report.warnings.length === 0 ? '<span class="muted">–</span>' : `<span title="${escapeHtml(report.warnings.map((w) => w.message).join('\n'))}">${formatCount(report.warnings.length)}</span>`;
+  const id = report.hasPage
+    ? `<a href="${escapeHtml(detailHref(report.key))}">${escapeHtml(report.reportId)}</a>`
+    : escapeHtml(report.reportId);
+  const warnings =
+    report.warnings.length === 0
+      ? '<span class="muted">–</span>'
+      : `<span title="${escapeHtml(report.warnings.map((w) => w.message).join('\n'))}">${formatCount(report.warnings.length)}</span>`;
   return `<tr><th scope="row">${escapeHtml(report.org)}</th><td>${id}</td><td>${escapeHtml(report.domain)}</td><td class="nowrap">${escapeHtml(report.begin.slice(0, 16).replace('T', ' '))}</td><td class="nowrap">${escapeHtml(report.end.slice(0, 16).replace('T', ' '))}</td><td class="num">${formatCount(report.records)}</td><td class="num">${formatCount(report.messages)}</td><td class="num">${formatPercent(report.passing, report.messages)}</td><td class="num">${warnings}</td></tr>`;
 }
 

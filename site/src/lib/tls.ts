@@ -27,7 +27,15 @@ export interface TlsPayload {
   /** `count`: 1, or how many organisations the "other" row sums. */
   orgs: { org: string; count: number; email: string | null; first: string; new: boolean; series: TlsOrgRow[] }[];
   mx: { host: string; inPolicy: boolean | null; series: TlsFailRow[] }[];
-  details: { org: string; type: string; mx: string | null; ip: string | null; code: string | null; info: string | null; series: TlsFailRow[] }[];
+  details: {
+    org: string;
+    type: string;
+    mx: string | null;
+    ip: string | null;
+    code: string | null;
+    info: string | null;
+    series: TlsFailRow[];
+  }[];
   otherDetails: TlsFailRow[];
 }
 
@@ -47,9 +55,24 @@ export function tlsPayload(tls: TlsData | null): TlsPayload | null {
   return {
     daily: tls.daily,
     types: tls.failureTypes.map((t) => ({ type: t.type, series: t.series })),
-    orgs: tls.organisations.map((o) => ({ org: o.org, count: o.organisations, email: o.email, first: o.firstSeen, new: o.new, series: orgRows(o.series, o.reportDays) })),
+    orgs: tls.organisations.map((o) => ({
+      org: o.org,
+      count: o.organisations,
+      email: o.email,
+      first: o.firstSeen,
+      new: o.new,
+      series: orgRows(o.series, o.reportDays),
+    })),
     mx: tls.mxHosts.map((m) => ({ host: m.host, inPolicy: m.inPolicy, series: m.series })),
-    details: tls.details.map((d) => ({ org: d.org, type: d.type, mx: d.mx, ip: d.sendingIp, code: d.reasonCode, info: d.info, series: d.series })),
+    details: tls.details.map((d) => ({
+      org: d.org,
+      type: d.type,
+      mx: d.mx,
+      ip: d.sendingIp,
+      code: d.reasonCode,
+      info: d.info,
+      series: d.series,
+    })),
     otherDetails: tls.otherDetails,
   };
 }
@@ -149,7 +172,12 @@ function typeCell(type: string): string {
 
 export const TLS_TYPE_COLUMNS: Column<Row<TypeItem>>[] = [
   { id: 'type', label: 'Failure type', sortValue: (r) => r.item.type, cell: (r) => typeCell(r.item.type) },
-  { id: 'meaning', label: 'What it means', sortValue: (r) => RESULT_TYPE_MEANINGS[r.item.type] ?? '', cell: (r) => escapeHtml(RESULT_TYPE_MEANINGS[r.item.type] ?? 'Not a type RFC 8460 defines.') },
+  {
+    id: 'meaning',
+    label: 'What it means',
+    sortValue: (r) => RESULT_TYPE_MEANINGS[r.item.type] ?? '',
+    cell: (r) => escapeHtml(RESULT_TYPE_MEANINGS[r.item.type] ?? 'Not a type RFC 8460 defines.'),
+  },
   {
     id: 'enforce',
     label: 'Under enforce, a sender…',
@@ -165,11 +193,24 @@ export const TLS_ORG_COLUMNS: Column<Row<OrgItem>>[] = [
     id: 'org',
     label: 'Sending organisation',
     sortValue: (r) => r.item.org,
-    cell: (r) => `${escapeHtml(r.item.org || '(no name)')}${r.item.new ? ` ${newReporterBadge(r.item.first)}` : ''}${r.item.email ? ` <span class="muted">${escapeHtml(r.item.email)}</span>` : ''}`,
+    cell: (r) =>
+      `${escapeHtml(r.item.org || '(no name)')}${r.item.new ? ` ${newReporterBadge(r.item.first)}` : ''}${r.item.email ? ` <span class="muted">${escapeHtml(r.item.email)}</span>` : ''}`,
   },
-  { id: 'first', label: 'First received', help: 'When its first TLS report reached this dataset', sortValue: (r) => r.item.first, cell: (r) => escapeHtml(r.item.first || '–') },
+  {
+    id: 'first',
+    label: 'First received',
+    help: 'When its first TLS report reached this dataset',
+    sortValue: (r) => r.item.first,
+    cell: (r) => escapeHtml(r.item.first || '–'),
+  },
   { id: 'reports', label: 'Reports', numeric: true, sortValue: (r) => r.tally.reports, cell: (r) => formatCount(r.tally.reports) },
-  { id: 'sessions', label: 'Sessions', numeric: true, sortValue: (r) => r.tally.successful + r.tally.failed, cell: (r) => formatCount(r.tally.successful + r.tally.failed) },
+  {
+    id: 'sessions',
+    label: 'Sessions',
+    numeric: true,
+    sortValue: (r) => r.tally.successful + r.tally.failed,
+    cell: (r) => formatCount(r.tally.successful + r.tally.failed),
+  },
   { id: 'failed', label: 'Failed', numeric: true, sortValue: (r) => r.tally.failed, cell: (r) => formatCount(r.tally.failed) },
   {
     id: 'success',
@@ -195,12 +236,34 @@ export const TLS_MX_COLUMNS: Column<Row<MxItem>>[] = [
 const opt = (value: string | null): string => (value === null || value === '' ? '<span class="muted">–</span>' : escapeHtml(value));
 
 const DETAIL_COLUMNS: Column<Row<DetailItem>>[] = [
-  { id: 'org', label: 'Sending organisation', sortValue: (r) => r.item.org, cell: (r) => (r.item.other ? `<em>${escapeHtml(r.item.org)}</em>` : escapeHtml(r.item.org || '(no name)')) },
+  {
+    id: 'org',
+    label: 'Sending organisation',
+    sortValue: (r) => r.item.org,
+    cell: (r) => (r.item.other ? `<em>${escapeHtml(r.item.org)}</em>` : escapeHtml(r.item.org || '(no name)')),
+  },
   { id: 'type', label: 'Type', sortValue: (r) => r.item.type, cell: (r) => (r.item.other ? '' : typeCell(r.item.type)) },
   { id: 'mx', label: 'MX host', sortValue: (r) => r.item.mx ?? '', cell: (r) => opt(r.item.mx) },
-  { id: 'ip', label: 'Sending MTA', help: 'The sender’s own server (sending-mta-ip)', sortValue: (r) => r.item.ip ?? '', cell: (r) => (r.item.ip ? `<code>${escapeHtml(r.item.ip)}</code>` : '<span class="muted">–</span>') },
-  { id: 'code', label: 'Reason code', sortValue: (r) => r.item.code ?? '', cell: (r) => (r.item.code ? `<code>${escapeHtml(r.item.code)}</code>` : '<span class="muted">–</span>') },
-  { id: 'info', label: 'Additional information', help: 'Free text from the sending MTA, shown as text (never a link)', sortValue: (r) => r.item.info ?? '', cell: (r) => `<span class="free-text">${opt(r.item.info)}</span>` },
+  {
+    id: 'ip',
+    label: 'Sending MTA',
+    help: 'The sender’s own server (sending-mta-ip)',
+    sortValue: (r) => r.item.ip ?? '',
+    cell: (r) => (r.item.ip ? `<code>${escapeHtml(r.item.ip)}</code>` : '<span class="muted">–</span>'),
+  },
+  {
+    id: 'code',
+    label: 'Reason code',
+    sortValue: (r) => r.item.code ?? '',
+    cell: (r) => (r.item.code ? `<code>${escapeHtml(r.item.code)}</code>` : '<span class="muted">–</span>'),
+  },
+  {
+    id: 'info',
+    label: 'Additional information',
+    help: 'Free text from the sending MTA, shown as text (never a link)',
+    sortValue: (r) => r.item.info ?? '',
+    cell: (r) => `<span class="free-text">${opt(r.item.info)}</span>`,
+  },
   { id: 'failed', label: 'Failed sessions', numeric: true, sortValue: (r) => r.tally.failed, cell: (r) => formatCount(r.tally.failed) },
 ];
 
@@ -229,8 +292,16 @@ export interface TlsView {
 
 const BY_FAILED: SortState = { column: 'failed', descending: true };
 
-function failTable<T extends { series: TlsFailRow[] }>(items: readonly T[], columns: Column<Row<T>>[], range: DayRange, sort: SortState | null, search: (item: T) => string): string {
-  const rows = items.map((item) => ({ item, tally: { successful: 0, failed: sumFailed(item.series, range), reports: 0 } })).filter((r) => r.tally.failed > 0);
+function failTable<T extends { series: TlsFailRow[] }>(
+  items: readonly T[],
+  columns: Column<Row<T>>[],
+  range: DayRange,
+  sort: SortState | null,
+  search: (item: T) => string,
+): string {
+  const rows = items
+    .map((item) => ({ item, tally: { successful: 0, failed: sumFailed(item.series, range), reports: 0 } }))
+    .filter((r) => r.tally.failed > 0);
   return renderRows(sortRows(rows, columns, sort ?? BY_FAILED), columns, { search: (r) => search(r.item) });
 }
 
@@ -241,7 +312,10 @@ export function tlsView(payload: TlsPayload, range: DayRange, sorts: TlsSorts, r
     .filter((r) => r.tally.reports > 0 || r.tally.successful + r.tally.failed > 0);
   const senders = orgRowsInWindow.reduce((sum, r) => sum + r.item.count, 0);
   const total = tally.successful + tally.failed;
-  const other: DetailItem[] = payload.otherDetails.length > 0 ? [{ org: 'Other failure details', type: '', mx: null, ip: null, code: null, info: null, series: payload.otherDetails, other: true }] : [];
+  const other: DetailItem[] =
+    payload.otherDetails.length > 0
+      ? [{ org: 'Other failure details', type: '', mx: null, ip: null, code: null, info: null, series: payload.otherDetails, other: true }]
+      : [];
   return {
     kpis: {
       tlsSessions: formatCount(total),
@@ -258,13 +332,23 @@ export function tlsView(payload: TlsPayload, range: DayRange, sorts: TlsSorts, r
       attributes: (r) => ({ failing: r.tally.failed > 0 ? 'yes' : 'no' }),
     }),
     mx: failTable(payload.mx, TLS_MX_COLUMNS, range, sorts.mx, (m) => m.host),
-    details: failTable([...payload.details, ...other], tlsDetailColumns(redacted), range, sorts.details, (d) => [d.org, d.type, d.mx, d.ip, d.code, d.info].filter((v) => v !== null).join(' ')),
+    details: failTable([...payload.details, ...other], tlsDetailColumns(redacted), range, sorts.details, (d) =>
+      [d.org, d.type, d.mx, d.ip, d.code, d.info].filter((v) => v !== null).join(' '),
+    ),
   };
 }
 
 /** "From 40 reports by 3 reporters: Google Inc. (20), …" for the TLS figures of a window. */
 function tlsProvenance(rows: readonly Row<OrgItem>[]): string {
-  const named = rows.filter((r) => r.tally.reports > 0).map((r) => ({ org: r.item.org, first: r.item.first, new: r.item.new, reports: r.tally.reports, messages: r.tally.successful + r.tally.failed }));
+  const named = rows
+    .filter((r) => r.tally.reports > 0)
+    .map((r) => ({
+      org: r.item.org,
+      first: r.item.first,
+      new: r.item.new,
+      reports: r.tally.reports,
+      messages: r.tally.successful + r.tally.failed,
+    }));
   return named.length === 0 ? 'No TLS reports in this window.' : `From ${reporterList(named)}`;
 }
 

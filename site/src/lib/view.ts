@@ -257,7 +257,10 @@ export function sparkline(daily: readonly { messages: number; compliant: number 
     points.push(`${(i * step).toFixed(1)},${y.toFixed(1)}`);
   });
   if (points.length === 0) return '<span class="muted">–</span>';
-  const shape = points.length === 1 ? `<circle cx="${points[0]?.split(',')[0]}" cy="${points[0]?.split(',')[1]}" r="2"/>` : `<polyline points="${points.join(' ')}"/>`;
+  const shape =
+    points.length === 1
+      ? `<circle cx="${points[0]?.split(',')[0]}" cy="${points[0]?.split(',')[1]}" r="2"/>`
+      : `<polyline points="${points.join(' ')}"/>`;
   return `<svg class="spark" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" aria-hidden="true" focusable="false"><line x1="0" x2="${width}" y1="2" y2="2" class="spark-top"/>${shape}</svg>`;
 }
 

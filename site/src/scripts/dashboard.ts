@@ -5,10 +5,38 @@
  * Plot, loaded only when the window differs from the one drawn at build.
  */
 import { DEFAULT_WINDOW } from '../../../scripts/site/model.ts';
-import { type DomainPayload, type IpPayload, type OverviewPayload, domainView, overviewView, dailyTableRows, type Kpis } from '../lib/pages.ts';
-import { type DayRange, type SortState, type Tally, renderHead, resolveWindow, sortFromParams, windowFromParams, windowToParams, type WindowSpec, type Column } from '../lib/view.ts';
+import {
+  type DomainPayload,
+  type IpPayload,
+  type OverviewPayload,
+  domainView,
+  overviewView,
+  dailyTableRows,
+  type Kpis,
+} from '../lib/pages.ts';
+import {
+  type DayRange,
+  type SortState,
+  type Tally,
+  renderHead,
+  resolveWindow,
+  sortFromParams,
+  windowFromParams,
+  windowToParams,
+  type WindowSpec,
+  type Column,
+} from '../lib/view.ts';
 import { AUTH_COLUMNS, DOMAIN_COLUMNS, HEADER_FROM_COLUMNS, REPORTER_COLUMNS, SOURCE_COLUMNS } from '../lib/pages.ts';
-import { TLS_MX_COLUMNS, TLS_ORG_COLUMNS, TLS_TYPE_COLUMNS, type TlsPayload, type TlsTally, tlsDailyTableRows, tlsDetailColumns, tlsView } from '../lib/tls.ts';
+import {
+  TLS_MX_COLUMNS,
+  TLS_ORG_COLUMNS,
+  TLS_TYPE_COLUMNS,
+  type TlsPayload,
+  type TlsTally,
+  tlsDailyTableRows,
+  tlsDetailColumns,
+  tlsView,
+} from '../lib/tls.ts';
 
 const TABLE_COLUMNS: Record<string, Column<never>[]> = {
   domains: DOMAIN_COLUMNS as Column<never>[],
@@ -60,7 +88,8 @@ export function initDashboard(): void {
   if (!root || !payloadText) return;
   const kind = root.dataset.page;
   const payload = JSON.parse(payloadText) as OverviewPayload | DomainPagePayload;
-  if (kind !== 'overview') TABLE_COLUMNS['tls-details-table'] = tlsDetailColumns((payload as DomainPagePayload).redacted) as Column<never>[];
+  if (kind !== 'overview')
+    TABLE_COLUMNS['tls-details-table'] = tlsDetailColumns((payload as DomainPagePayload).redacted) as Column<never>[];
   let ips: IpPayload[] | null = null;
   let drawnWindow = JSON.stringify({ preset: DEFAULT_WINDOW });
 
@@ -77,14 +106,24 @@ export function initDashboard(): void {
       const view = domainView(
         payload as DomainPayload,
         range,
-        { sources: sortOf('sources-table', p), reporters: sortOf('reporters-table', p), headerFrom: sortOf('header-from-table', p), auth: sortOf('auth-table', p) },
+        {
+          sources: sortOf('sources-table', p),
+          reporters: sortOf('reporters-table', p),
+          headerFrom: sortOf('header-from-table', p),
+          auth: sortOf('auth-table', p),
+        },
         ips ?? [],
       );
       rendered = {
         kpis: view.kpis,
         daily: view.daily,
         tlsDaily: null,
-        tables: { 'sources-table': view.sources, 'reporters-table': view.reporters, 'header-from-table': view.headerFrom, 'auth-table': view.auth },
+        tables: {
+          'sources-table': view.sources,
+          'reporters-table': view.reporters,
+          'header-from-table': view.headerFrom,
+          'auth-table': view.auth,
+        },
         parts: { provenance: view.provenance },
       };
       const tls = (payload as DomainPagePayload).tls;
@@ -92,12 +131,22 @@ export function initDashboard(): void {
         const t = tlsView(
           tls,
           range,
-          { types: sortOf('tls-types-table', p), orgs: sortOf('tls-orgs-table', p), mx: sortOf('tls-mx-table', p), details: sortOf('tls-details-table', p) },
+          {
+            types: sortOf('tls-types-table', p),
+            orgs: sortOf('tls-orgs-table', p),
+            mx: sortOf('tls-mx-table', p),
+            details: sortOf('tls-details-table', p),
+          },
           (payload as DomainPagePayload).redacted,
         );
         rendered.kpis = { ...view.kpis, ...t.kpis };
         rendered.tlsDaily = t.daily;
-        Object.assign(rendered.tables, { 'tls-types-table': t.types, 'tls-orgs-table': t.orgs, 'tls-mx-table': t.mx, 'tls-details-table': t.details });
+        Object.assign(rendered.tables, {
+          'tls-types-table': t.types,
+          'tls-orgs-table': t.orgs,
+          'tls-mx-table': t.mx,
+          'tls-details-table': t.details,
+        });
         rendered.parts['tls-provenance'] = t.provenance;
       }
     }
@@ -167,7 +216,9 @@ export function initDashboard(): void {
       p.append('sort', `${table.id}:${column}:${descending ? 'desc' : 'asc'}`);
       setParams(p);
       rerender();
-      requestAnimationFrame(() => document.querySelector<HTMLButtonElement>(`#${CSS.escape(table.id)} th[data-col="${CSS.escape(column)}"] button`)?.focus());
+      requestAnimationFrame(() =>
+        document.querySelector<HTMLButtonElement>(`#${CSS.escape(table.id)} th[data-col="${CSS.escape(column)}"] button`)?.focus(),
+      );
     });
   }
 
@@ -273,11 +324,13 @@ function setExpanded(button: HTMLButtonElement, open: boolean): void {
 
 function reopen(p: URLSearchParams): void {
   const open = new Set(p.getAll('open'));
-  for (const button of document.querySelectorAll<HTMLButtonElement>('button[data-expand]')) setExpanded(button, open.has(button.dataset.expand as string));
+  for (const button of document.querySelectorAll<HTMLButtonElement>('button[data-expand]'))
+    setExpanded(button, open.has(button.dataset.expand as string));
 }
 
 function updatePicker(spec: WindowSpec, range: DayRange, days: readonly string[]): void {
-  for (const link of document.querySelectorAll<HTMLElement>('[data-preset]')) link.setAttribute('aria-pressed', String('preset' in spec && spec.preset === link.dataset.preset));
+  for (const link of document.querySelectorAll<HTMLElement>('[data-preset]'))
+    link.setAttribute('aria-pressed', String('preset' in spec && spec.preset === link.dataset.preset));
   for (const label of document.querySelectorAll('[data-range-label]')) label.textContent = range.label;
   const form = document.querySelector<HTMLFormElement>('[data-custom-range]');
   if (form) {
@@ -295,7 +348,10 @@ async function redrawChart(days: string[], range: DayRange, daily: Tally[]): Pro
   const windowDays = days.slice(range.start, range.end + 1);
   const label = figure.dataset.chartLabel ?? 'Messages per day by category';
   figure.querySelector('[data-chart="bars"]')?.replaceChildren(categoryBars(windowDays, daily, { document, label }));
-  if (figure.dataset.passLine === 'yes') figure.querySelector('[data-chart="rate"]')?.replaceChildren(passRateLine(windowDays, daily, { document, label: `DMARC pass rate per day, ${label}` }));
+  if (figure.dataset.passLine === 'yes')
+    figure
+      .querySelector('[data-chart="rate"]')
+      ?.replaceChildren(passRateLine(windowDays, daily, { document, label: `DMARC pass rate per day, ${label}` }));
 }
 
 async function redrawTlsChart(days: string[], range: DayRange, daily: TlsTally[]): Promise<void> {
@@ -307,5 +363,7 @@ async function redrawTlsChart(days: string[], range: DayRange, daily: TlsTally[]
   const windowDays = days.slice(range.start, range.end + 1);
   const label = figure.dataset.chartLabel ?? 'TLS sessions per day';
   figure.querySelector('[data-chart="tls-sessions"]')?.replaceChildren(tlsSessionBars(windowDays, daily, { document, label }));
-  figure.querySelector('[data-chart="tls-failed"]')?.replaceChildren(tlsFailedBars(windowDays, daily, { document, label: `Failed TLS sessions per day, ${label}` }));
+  figure
+    .querySelector('[data-chart="tls-failed"]')
+    ?.replaceChildren(tlsFailedBars(windowDays, daily, { document, label: `Failed TLS sessions per day, ${label}` }));
 }

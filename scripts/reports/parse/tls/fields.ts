@@ -4,7 +4,16 @@ export const DATE_RANGE_FIELDS = ['start-datetime', 'end-datetime'];
 export const POLICY_ENTRY_FIELDS = ['policy', 'summary', 'failure-details'];
 export const POLICY_FIELDS = ['policy-type', 'policy-string', 'policy-domain', 'mx-host'];
 export const SUMMARY_FIELDS = ['total-successful-session-count', 'total-failure-session-count'];
-export const DETAIL_FIELDS = ['result-type', 'sending-mta-ip', 'receiving-mx-hostname', 'receiving-mx-helo', 'receiving-ip', 'failed-session-count', 'additional-information', 'failure-reason-code'];
+export const DETAIL_FIELDS = [
+  'result-type',
+  'sending-mta-ip',
+  'receiving-mx-hostname',
+  'receiving-mx-helo',
+  'receiving-ip',
+  'failed-session-count',
+  'additional-information',
+  'failure-reason-code',
+];
 
 /**
  * Every name the format defines (and `version`, which some senders add). A refusal names the JSON path
@@ -12,7 +21,13 @@ export const DETAIL_FIELDS = ['result-type', 'sending-mta-ip', 'receiving-mx-hos
  * of a refused input goes into the ledger, which never quotes an input's content (privacy.ts).
  */
 export const KNOWN_KEYS: ReadonlySet<string> = new Set([
-  ...REPORT_FIELDS, ...DATE_RANGE_FIELDS, ...POLICY_ENTRY_FIELDS, ...POLICY_FIELDS, ...SUMMARY_FIELDS, ...DETAIL_FIELDS, 'version',
+  ...REPORT_FIELDS,
+  ...DATE_RANGE_FIELDS,
+  ...POLICY_ENTRY_FIELDS,
+  ...POLICY_FIELDS,
+  ...SUMMARY_FIELDS,
+  ...DETAIL_FIELDS,
+  'version',
 ]);
 
 /** A key as a refusal may name it: as written when the format defines it, else a placeholder. */

@@ -26,7 +26,12 @@ export function parseTlsReport(input: Uint8Array | string, options: TlsParseOpti
   const name = options.name ?? 'TLS report';
   const document = readJsonDocument(input, limits, options.name);
   const read = readTlsReport(document.value, limits, document.duplicateKeys, options.name);
-  if (document.byteOrderMark) read.warnings.unshift({ code: 'byte-order-mark', message: 'the JSON starts with a byte order mark (RFC 8259 §8.1: must not); ignored', count: 1 });
+  if (document.byteOrderMark)
+    read.warnings.unshift({
+      code: 'byte-order-mark',
+      message: 'the JSON starts with a byte order mark (RFC 8259 §8.1: must not); ignored',
+      count: 1,
+    });
   const policyDomains = [...new Set(read.policies.map((policy) => policy.policyDomain))].sort();
   let failureDetails = 0;
   let successfulSessions = 0;
@@ -42,7 +47,14 @@ export function parseTlsReport(input: Uint8Array | string, options: TlsParseOpti
     policies: read.policies,
     policyDomains,
     warnings: read.warnings,
-    stats: { bytes: document.bytes, gzip: document.gzip, policies: read.policies.length, failureDetails, successfulSessions, failedSessions },
+    stats: {
+      bytes: document.bytes,
+      gzip: document.gzip,
+      policies: read.policies.length,
+      failureDetails,
+      successfulSessions,
+      failedSessions,
+    },
   };
 }
 
@@ -50,13 +62,17 @@ export function parseTlsReport(input: Uint8Array | string, options: TlsParseOpti
  * One report from a stream of chunks (an unpacked payload's `open()`), read up to `maxBytes` (of the
  * bytes as they come: a gzip stream is bounded again after decompression).
  */
-export async function parseTlsReportStream(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: TlsParseOptions = {}): Promise<ParsedTlsReport> {
+export async function parseTlsReportStream(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: TlsParseOptions = {},
+): Promise<ParsedTlsReport> {
   const limits = limitsOf(options);
   const parts: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of chunks) {
     size += chunk.length;
-    if (size > limits.maxBytes) throw new TlsParseError('too-large', `is more than ${limits.maxBytes} bytes (the limit for one report)`, options.name);
+    if (size > limits.maxBytes)
+      throw new TlsParseError('too-large', `is more than ${limits.maxBytes} bytes (the limit for one report)`, options.name);
     parts.push(chunk);
   }
   return parseTlsReport(Buffer.concat(parts), options);

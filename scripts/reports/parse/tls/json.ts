@@ -54,14 +54,16 @@ export function readJsonDocument(input: Uint8Array | string, limits: TlsParseLim
       }
     }
     bytes = data.length;
-    if (bytes > limits.maxBytes) throw new TlsParseError('too-large', `is ${bytes} bytes, more than ${limits.maxBytes} (the limit for one report)`, name);
+    if (bytes > limits.maxBytes)
+      throw new TlsParseError('too-large', `is ${bytes} bytes, more than ${limits.maxBytes} (the limit for one report)`, name);
     try {
       text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(data);
     } catch {
       throw new TlsParseError('invalid-utf8', 'is not UTF-8 text (RFC 8259 §8.1 requires UTF-8 for JSON)', name);
     }
   }
-  if (bytes > limits.maxBytes) throw new TlsParseError('too-large', `is ${bytes} bytes, more than ${limits.maxBytes} (the limit for one report)`, name);
+  if (bytes > limits.maxBytes)
+    throw new TlsParseError('too-large', `is ${bytes} bytes, more than ${limits.maxBytes} (the limit for one report)`, name);
   const byteOrderMark = text.charCodeAt(0) === 0xfeff;
   if (byteOrderMark) text = text.slice(1);
   if (text.trim() === '') throw new TlsParseError('empty', 'is empty', name);
@@ -86,7 +88,13 @@ interface Frame {
 
 /** Where the scan is, as a JSON path: keys the format does not define are not repeated (fields.ts). */
 function pathOf(stack: readonly Frame[]): string {
-  return stack.map((frame) => (frame.kind === 'object' ? (frame.key === '' ? '' : keyForMessage(frame.key)) : `[${frame.index}]`)).filter((part) => part !== '').join('/').replace(/\/\[/g, '[') || '(top level)';
+  return (
+    stack
+      .map((frame) => (frame.kind === 'object' ? (frame.key === '' ? '' : keyForMessage(frame.key)) : `[${frame.index}]`))
+      .filter((part) => part !== '')
+      .join('/')
+      .replace(/\/\[/g, '[') || '(top level)'
+  );
 }
 
 /** The structural checks; returns the paths of duplicate keys. Stops quietly at text that is not JSON. */
@@ -101,7 +109,11 @@ function scan(text: string, limits: TlsParseLimits, name?: string): string[] {
       const end = stringEnd(text, i);
       if (end < 0) return duplicates; // unterminated: JSON.parse says where
       if (end - i - 2 > limits.maxStringChars) {
-        throw new TlsParseError('string-too-long', `a string at ${pathOf(stack)} is ${end - i - 2} characters long, more than ${limits.maxStringChars}`, name);
+        throw new TlsParseError(
+          'string-too-long',
+          `a string at ${pathOf(stack)} is ${end - i - 2} characters long, more than ${limits.maxStringChars}`,
+          name,
+        );
       }
       const top = stack[stack.length - 1];
       if (top?.kind === 'object' && top.expectKey) {
@@ -113,11 +125,16 @@ function scan(text: string, limits: TlsParseLimits, name?: string): string[] {
         }
         const where = pathOf(stack.slice(0, -1)); // the object holding the key
         if (FORBIDDEN_KEYS.has(key)) {
-          throw new TlsParseError('forbidden-key', `has a key ${JSON.stringify(key)} in ${where}: refused, such keys change object prototypes in code that merges objects`, name);
+          throw new TlsParseError(
+            'forbidden-key',
+            `has a key ${JSON.stringify(key)} in ${where}: refused, such keys change object prototypes in code that merges objects`,
+            name,
+          );
         }
         if (top.keys.has(key)) duplicates.push(where === '(top level)' ? key : `${where}/${key}`);
         top.keys.add(key);
-        if (top.keys.size > limits.maxKeys) throw new TlsParseError('too-many-items', `an object in ${where} has more than ${limits.maxKeys} keys`, name);
+        if (top.keys.size > limits.maxKeys)
+          throw new TlsParseError('too-many-items', `an object in ${where} has more than ${limits.maxKeys} keys`, name);
         top.key = key;
         top.expectKey = false;
       }
@@ -126,7 +143,12 @@ function scan(text: string, limits: TlsParseLimits, name?: string): string[] {
     }
     if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
       stack.push({ kind: c === 0x7b ? 'object' : 'array', keys: new Set(), expectKey: c === 0x7b, key: '', index: 0 });
-      if (stack.length > limits.maxDepth) throw new TlsParseError('too-deep', `nests objects and lists more than ${limits.maxDepth} levels deep (a TLS report needs 5)`, name);
+      if (stack.length > limits.maxDepth)
+        throw new TlsParseError(
+          'too-deep',
+          `nests objects and lists more than ${limits.maxDepth} levels deep (a TLS report needs 5)`,
+          name,
+        );
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
       stack.pop();
     } else if (c === 0x2c /* , */) {

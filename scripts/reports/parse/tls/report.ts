@@ -8,14 +8,32 @@ import { isIP } from 'node:net';
 import { canonicalIp } from '../../../lib/ip.ts';
 import { TlsParseError } from './errors.ts';
 import { DATE_RANGE_FIELDS, DETAIL_FIELDS, POLICY_ENTRY_FIELDS, POLICY_FIELDS, REPORT_FIELDS, SUMMARY_FIELDS } from './fields.ts';
-import type { TlsFailureDetail, TlsParseLimits, TlsParseWarning, TlsPolicy, TlsPolicyType, TlsReportHeader, TlsResultType, TlsWarningCode } from './types.ts';
+import type {
+  TlsFailureDetail,
+  TlsParseLimits,
+  TlsParseWarning,
+  TlsPolicy,
+  TlsPolicyType,
+  TlsReportHeader,
+  TlsResultType,
+  TlsWarningCode,
+} from './types.ts';
 import { clip } from '../../../lib/text.ts';
 import { isPlainObject } from '../../../lib/collections.ts';
 
 const POLICY_TYPES: readonly TlsPolicyType[] = ['sts', 'tlsa', 'no-policy-found'];
 const RESULT_TYPES: readonly TlsResultType[] = [
-  'starttls-not-supported', 'certificate-host-mismatch', 'certificate-expired', 'certificate-not-trusted', 'validation-failure',
-  'tlsa-invalid', 'dnssec-invalid', 'dane-required', 'sts-policy-fetch-error', 'sts-policy-invalid', 'sts-webpki-invalid',
+  'starttls-not-supported',
+  'certificate-host-mismatch',
+  'certificate-expired',
+  'certificate-not-trusted',
+  'validation-failure',
+  'tlsa-invalid',
+  'dnssec-invalid',
+  'dane-required',
+  'sts-policy-fetch-error',
+  'sts-policy-invalid',
+  'sts-webpki-invalid',
 ];
 const MAX_WARNINGS = 100;
 /** RFC 3339 §5.6 date-time, plus the variants seen in reports (space for T, no zone), read with a warning. */
@@ -56,7 +74,11 @@ class Reader {
     this.unknownFields(value, REPORT_FIELDS.concat('version'), '');
 
     const range = value['date-range'];
-    if (!isPlainObject(range)) throw this.fail(range === undefined ? 'invalid-date' : 'invalid-field', range === undefined ? 'has no date-range: the report cannot be placed in time' : `date-range is ${describe(range)}, not an object`);
+    if (!isPlainObject(range))
+      throw this.fail(
+        range === undefined ? 'invalid-date' : 'invalid-field',
+        range === undefined ? 'has no date-range: the report cannot be placed in time' : `date-range is ${describe(range)}, not an object`,
+      );
     this.unknownFields(range, DATE_RANGE_FIELDS, 'date-range');
     let begin = this.dateTime(range['start-datetime'], 'date-range/start-datetime');
     let end = this.dateTime(range['end-datetime'], 'date-range/end-datetime');
@@ -82,11 +104,16 @@ class Reader {
     else if (!Array.isArray(list)) throw this.fail('invalid-field', `policies is ${describe(list)}, not a list`);
     else {
       if (list.length === 0) this.warn('no-policies', 'the report has an empty policies list: it holds no session counts');
-      if (list.length > this.limits.maxPolicies) throw this.fail('too-many-items', `has ${list.length} policies, more than ${this.limits.maxPolicies}`);
+      if (list.length > this.limits.maxPolicies)
+        throw this.fail('too-many-items', `has ${list.length} policies, more than ${this.limits.maxPolicies}`);
       policies = list.map((entry, index) => this.policy(entry, index));
     }
     const domains = new Set(policies.map((policy) => policy.policyDomain));
-    if (domains.size > 1) this.warn('several-policy-domains', `the report covers ${domains.size} policy domains (${[...domains].sort().join(', ')}); RFC 8460 reports cover one`);
+    if (domains.size > 1)
+      this.warn(
+        'several-policy-domains',
+        `the report covers ${domains.size} policy domains (${[...domains].sort().join(', ')}); RFC 8460 reports cover one`,
+      );
     if (Object.keys(this.raw).length > 0) header.raw = { ...this.raw };
     return { header, policies, warnings: [...this.warnings.values()] };
   }
@@ -97,7 +124,10 @@ class Reader {
       this.warn('version-field', 'the report has a version field ("TLSRPTv1"), which RFC 8460 does not define; ignored');
       return;
     }
-    throw this.fail('unsupported-version', `declares a version other than TLSRPTv1 (${describe(version)}): dmarcops reads RFC 8460 (TLSRPTv1) reports, which have no version field`);
+    throw this.fail(
+      'unsupported-version',
+      `declares a version other than TLSRPTv1 (${describe(version)}): dmarcops reads RFC 8460 (TLSRPTv1) reports, which have no version field`,
+    );
   }
 
   private policy(entry: unknown, index: number): TlsPolicy {
@@ -105,19 +135,29 @@ class Reader {
     if (!isPlainObject(entry)) throw this.fail('invalid-field', `${at} is ${describe(entry)}, not an object`);
     this.unknownFields(entry, POLICY_ENTRY_FIELDS, at, index);
     const policy = entry.policy;
-    if (!isPlainObject(policy)) throw this.fail('invalid-field', `${at}/policy is ${policy === undefined ? 'missing' : describe(policy)}: each entry needs a policy object`);
+    if (!isPlainObject(policy))
+      throw this.fail(
+        'invalid-field',
+        `${at}/policy is ${policy === undefined ? 'missing' : describe(policy)}: each entry needs a policy object`,
+      );
     this.unknownFields(policy, POLICY_FIELDS, `${at}/policy`, index);
 
     const typeText = this.requiredString(policy, 'policy-type', `${at}/policy`, index);
     const policyType = this.keyword(typeText, POLICY_TYPES, `${at}/policy/policy-type`, index);
     const domainText = this.requiredString(policy, 'policy-domain', `${at}/policy`, index);
-    if (domainText === '') throw this.fail('invalid-field', `${at}/policy/policy-domain is missing or empty: the report cannot be matched to a domain`);
+    if (domainText === '')
+      throw this.fail('invalid-field', `${at}/policy/policy-domain is missing or empty: the report cannot be matched to a domain`);
     const policyDomain = this.domainName(domainText, `${at}/policy/policy-domain`, index);
     const result: TlsPolicy = { policyType, policyDomain, successfulSessions: null, failedSessions: null, failureDetails: [] };
 
     const strings = this.stringList(policy, 'policy-string', `${at}/policy`, index);
     if (strings !== undefined) result.policyString = strings;
-    else if (policyType === 'no-policy-found') this.warn('missing-field', 'a no-policy-found policy has no policy-string (RFC 8460 §4.4 lists it; receivers leave it out as there is no policy)', index);
+    else if (policyType === 'no-policy-found')
+      this.warn(
+        'missing-field',
+        'a no-policy-found policy has no policy-string (RFC 8460 §4.4 lists it; receivers leave it out as there is no policy)',
+        index,
+      );
     else this.warn('missing-field', `a ${policyType} policy has no policy-string: the policy the sender saw is unknown`, index);
     const mx = this.stringList(policy, 'mx-host', `${at}/policy`, index, true);
     if (mx !== undefined) result.mxHost = mx.map((pattern) => pattern.toLowerCase());
@@ -130,25 +170,32 @@ class Reader {
       this.unknownFields(summary, SUMMARY_FIELDS, `${at}/summary`, index);
       result.successfulSessions = this.count(summary, 'total-successful-session-count', `${at}/summary`, index);
       result.failedSessions = this.count(summary, 'total-failure-session-count', `${at}/summary`, index);
-      if (result.successfulSessions === 0 && result.failedSessions === 0) this.warn('zero-sessions', 'a policy reports 0 successful and 0 failed sessions', index);
+      if (result.successfulSessions === 0 && result.failedSessions === 0)
+        this.warn('zero-sessions', 'a policy reports 0 successful and 0 failed sessions', index);
     }
 
     const details = entry['failure-details'];
     if (details !== undefined) {
       if (!Array.isArray(details)) throw this.fail('invalid-field', `${at}/failure-details is ${describe(details)}, not a list`);
       this.failureDetails += details.length;
-      if (this.failureDetails > this.limits.maxFailureDetails) throw this.fail('too-many-items', `has more than ${this.limits.maxFailureDetails} failure details`);
+      if (this.failureDetails > this.limits.maxFailureDetails)
+        throw this.fail('too-many-items', `has more than ${this.limits.maxFailureDetails} failure details`);
       result.failureDetails = details.map((detail, detailIndex) => this.detail(detail, `${at}/failure-details[${detailIndex}]`, index));
       const seen = new Set<string>();
       for (const detail of result.failureDetails) {
         const key = JSON.stringify(detail);
-        if (seen.has(key)) this.warn('duplicate-failure-detail', 'the same failure detail is listed twice in a policy; both are kept', index);
+        if (seen.has(key))
+          this.warn('duplicate-failure-detail', 'the same failure detail is listed twice in a policy; both are kept', index);
         seen.add(key);
       }
     }
     const listed = result.failureDetails.reduce((sum, detail) => sum + detail.failedSessions, 0);
     if (result.failedSessions !== null && result.failureDetails.length > 0 && listed !== result.failedSessions) {
-      this.warn('count-mismatch', `total-failure-session-count is ${result.failedSessions} but the failure details add up to ${listed}; both are kept as reported`, index);
+      this.warn(
+        'count-mismatch',
+        `total-failure-session-count is ${result.failedSessions} but the failure details add up to ${listed}; both are kept as reported`,
+        index,
+      );
     }
     return result;
   }
@@ -161,7 +208,10 @@ class Reader {
     const failed = this.count(entry, 'failed-session-count', at, policy);
     if (failed === null) throw this.fail('invalid-count', `${at}/failed-session-count is missing`);
     if (failed === 0) this.warn('zero-sessions', 'a failure detail reports 0 failed sessions', policy);
-    const detail: TlsFailureDetail = { resultType: this.keyword(typeText, RESULT_TYPES, `${at}/result-type`, policy), failedSessions: failed };
+    const detail: TlsFailureDetail = {
+      resultType: this.keyword(typeText, RESULT_TYPES, `${at}/result-type`, policy),
+      failedSessions: failed,
+    };
     const sending = this.ip(entry, 'sending-mta-ip', at, policy);
     if (sending !== undefined) detail.sendingMtaIp = sending;
     const mx = this.optionalString(entry, 'receiving-mx-hostname', at, false, policy);
@@ -216,7 +266,8 @@ class Reader {
       return [value.trim()];
     }
     if (!Array.isArray(value)) throw this.fail('invalid-field', `${path} is ${describe(value)}, not a list of strings`);
-    if (value.length > this.limits.maxListItems) throw this.fail('too-many-items', `${path} has ${value.length} entries, more than ${this.limits.maxListItems}`);
+    if (value.length > this.limits.maxListItems)
+      throw this.fail('too-many-items', `${path} has ${value.length} entries, more than ${this.limits.maxListItems}`);
     return value.map((item, index) => {
       if (typeof item !== 'string') throw this.fail('invalid-field', `${path}[${index}] is ${describe(item)}, not a string`);
       return item.trim();
@@ -260,10 +311,19 @@ class Reader {
   private keyword<T extends string>(text: string, allowed: readonly T[], path: string, policy?: number): T | (string & {}) {
     const lower = text.toLowerCase();
     if (lower !== text) {
-      this.warn('value-case', `${path.replace(/\[\d+\]/g, '[]')} ${clip(JSON.stringify(text))} is not in lower case; read as ${JSON.stringify(lower)}`, policy);
+      this.warn(
+        'value-case',
+        `${path.replace(/\[\d+\]/g, '[]')} ${clip(JSON.stringify(text))} is not in lower case; read as ${JSON.stringify(lower)}`,
+        policy,
+      );
       this.raw[path] = text;
     }
-    if (!allowed.includes(lower as T)) this.warn('nonstandard-value', `${path.replace(/\[\d+\]/g, '[]')} ${clip(JSON.stringify(lower))} is not one RFC 8460 defines; kept as written`, policy);
+    if (!allowed.includes(lower as T))
+      this.warn(
+        'nonstandard-value',
+        `${path.replace(/\[\d+\]/g, '[]')} ${clip(JSON.stringify(lower))} is not one RFC 8460 defines; kept as written`,
+        policy,
+      );
     return lower;
   }
 
@@ -278,7 +338,11 @@ class Reader {
   }
 
   private dateTime(value: unknown, path: string): number {
-    if (typeof value !== 'string') throw this.fail('invalid-date', `${path} is ${value === undefined ? 'missing' : describe(value)}: the report cannot be placed in time`);
+    if (typeof value !== 'string')
+      throw this.fail(
+        'invalid-date',
+        `${path} is ${value === undefined ? 'missing' : describe(value)}: the report cannot be placed in time`,
+      );
     const match = DATE_TIME.exec(value.trim());
     if (match === null) throw this.fail('invalid-date', `${path} (${describe(value)}) is not an RFC 3339 date-time`);
     const [, year, month, day, hour, minute, second, fraction, zone] = match;
@@ -303,7 +367,8 @@ class Reader {
 
   private unknownFields(object: Json, known: readonly string[], at: string, policy?: number): void {
     for (const key of Object.keys(object)) {
-      if (!known.includes(key)) this.warn('unknown-field', `${join(at.replace(/\[\d+\]/g, '[]'), clip(key, 80))} is not an RFC 8460 field; ignored`, policy);
+      if (!known.includes(key))
+        this.warn('unknown-field', `${join(at.replace(/\[\d+\]/g, '[]'), clip(key, 80))} is not an RFC 8460 field; ignored`, policy);
     }
   }
 
@@ -318,7 +383,11 @@ class Reader {
       return;
     }
     if (this.warnings.size === MAX_WARNINGS) {
-      this.warnings.set('too-many-warnings', { code: 'too-many-warnings', message: `more than ${MAX_WARNINGS} different warnings; the rest are counted here`, count: 1 });
+      this.warnings.set('too-many-warnings', {
+        code: 'too-many-warnings',
+        message: `more than ${MAX_WARNINGS} different warnings; the rest are counted here`,
+        count: 1,
+      });
       return;
     }
     if (this.warnings.size > MAX_WARNINGS) {

@@ -32,7 +32,12 @@ export function tlsReportRows(report: ParsedTlsReport): TlsReportRow[] {
     report_id: header.reportId,
     date_begin: header.dateBegin,
     date_end: header.dateEnd,
-    report_warnings: report.warnings.map((warning) => ({ code: warning.code, message: warning.message, policy: warning.policy ?? null, count: warning.count })),
+    report_warnings: report.warnings.map((warning) => ({
+      code: warning.code,
+      message: warning.message,
+      policy: warning.policy ?? null,
+      count: warning.count,
+    })),
   };
   const rows: TlsReportRow[] = [];
   report.policies.forEach((policy, policyIndex) => {
@@ -83,8 +88,16 @@ export function tlsReportRows(report: ParsedTlsReport): TlsReportRow[] {
 }
 
 /** Raw values by where they belong: the report's own fields, a policy (by index), a failure detail (`policy/detail`). */
-function rawByPlace(raw: Readonly<Record<string, string>>): { report: Record<string, string>; policies: Map<number, Record<string, string>>; details: Map<string, Record<string, string>> } {
-  const places = { report: {} as Record<string, string>, policies: new Map<number, Record<string, string>>(), details: new Map<string, Record<string, string>>() };
+function rawByPlace(raw: Readonly<Record<string, string>>): {
+  report: Record<string, string>;
+  policies: Map<number, Record<string, string>>;
+  details: Map<string, Record<string, string>>;
+} {
+  const places = {
+    report: {} as Record<string, string>,
+    policies: new Map<number, Record<string, string>>(),
+    details: new Map<string, Record<string, string>>(),
+  };
   for (const [path, value] of Object.entries(raw)) {
     const at = /^policies\[(\d+)\](?:\/failure-details\[(\d+)\])?\//.exec(path);
     if (at === null) places.report[path] = value;

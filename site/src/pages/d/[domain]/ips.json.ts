@@ -8,4 +8,5 @@ export async function getStaticPaths() {
   return data.domains.map((domain) => ({ params: { domain: domain.domain }, props: { domain } }));
 }
 
-export const GET: APIRoute = ({ props }) => new Response(JSON.stringify(domainIps(props.domain)), { headers: { 'content-type': 'application/json' } });
+export const GET: APIRoute = ({ props }) =>
+  new Response(JSON.stringify(domainIps(props.domain)), { headers: { 'content-type': 'application/json' } });
