@@ -2,14 +2,15 @@
  * `npm run demo`: the main job on embedded defaults, offline. Validates the shipped domains/, prints
  * the records they publish, ingests the bundled sample reports (scripts/demo/samples, see NOTICE) and a
  * generated 90-day history into a fresh dataset (.demo/reports), ingests again to show nothing doubles,
- * answers a ledger question, builds the dashboard (.demo/site, with --show-addresses: the data is made
+ * answers a ledger question, previews what moving example.com to p=reject would have done to its mail
+ * (what a pull request's comment shows), builds the dashboard (.demo/site, with --show-addresses: the data is made
  * up and the site stays on localhost) and serves it there.
  *
  *   npm run demo                 everything, then serve until Ctrl-C
  *   npm run demo -- --no-serve   stop after the build (CI, tests)
  *   npm run demo -- --port 8080  serve on another port (default 4321, or the next free one)
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { writeDemoHistory } from './demo/history.ts';
 import { main } from './cli.ts';
@@ -43,6 +44,20 @@ process.stdout.write(`   ${history.files} files, ${history.reports} reports, ${h
 await step('Ingest the sample reports and the history', ['ingest', 'scripts/demo/samples', `${DEMO}/inbox`, '--data', DATA, '--offline']);
 await step('Ingest them again: nothing is doubled', ['ingest', 'scripts/demo/samples', `${DEMO}/inbox`, '--data', DATA, '--offline']);
 await step(`Did we get a report for example.com on ${endDay}?`, ['ledger', '--data', DATA, '--domain', 'example.com', '--day', endDay]);
+// The pull request's question, asked of the demo's mail: a copy of domains/ with example.com at reject.
+const next = `${DEMO}/domains-reject`;
+await cp('domains', next, { recursive: true });
+const current = await readFile('domains/example.com.yaml', 'utf8');
+await writeFile(`${next}/example.com.yaml`, current.replace(/^policy: .*$/m, 'policy: reject').replace(/^testing: .*\n/m, ''));
+await step('What would p=reject on example.com have done to its mail? (the impact a pull request shows)', [
+  'impact',
+  '--base-domains',
+  'domains',
+  '--domains',
+  next,
+  '--data',
+  DATA,
+]);
 // The demo's data is made up, and its site is served on this machine only: show the addresses.
 process.stdout.write(
   `\n── The demo builds with --show-addresses: its reports are made up and the site stays on localhost (a real build redacts IP addresses, host names and reporter addresses by default)\n`,
