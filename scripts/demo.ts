@@ -45,7 +45,8 @@ await step('Ingest them again: nothing is doubled', ['ingest', 'scripts/demo/sam
 await step(`Did we get a report for example.com on ${endDay}?`, ['ledger', '--data', DATA, '--domain', 'example.com', '--day', endDay]);
 // The demo's data is made up, and its site is served on this machine only: show the addresses.
 process.stdout.write(
-  `\n── The demo builds with --show-addresses: its reports are made up and the site stays on localhost (a real build redacts IP addresses, host names and reporter addresses by default)\n`,
+  '\n── The demo builds with --show-addresses: its reports are made up and the site stays on ' +
+    'localhost (a real build redacts IP addresses, host names and reporter addresses by default)\n',
 );
 await step('Build the dashboard', ['site', 'build', '--data', DATA, '--out', SITE, '--show-addresses', '--quiet']);
 
