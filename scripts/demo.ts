@@ -60,7 +60,8 @@ await step('What would p=reject on example.com have done to its mail? (the impac
 ]);
 // The demo's data is made up, and its site is served on this machine only: show the addresses.
 process.stdout.write(
-  `\n── The demo builds with --show-addresses: its reports are made up and the site stays on localhost (a real build redacts IP addresses, host names and reporter addresses by default)\n`,
+  '\n── The demo builds with --show-addresses: its reports are made up and the site stays on ' +
+    'localhost (a real build redacts IP addresses, host names and reporter addresses by default)\n',
 );
 await step('Build the dashboard', ['site', 'build', '--data', DATA, '--out', SITE, '--show-addresses', '--quiet']);
 

@@ -209,7 +209,8 @@ describe('layers', () => {
       ]),
     );
     expect(violations.map((violation) => violation.message)).toEqual([
-      "scripts/cli/x.ts imports '../demo/history.ts' → scripts/demo/history.ts (demo): cli may import policy, dns, mtasts, github, reports, site, impact, alerts, digest, lib",
+      "scripts/cli/x.ts imports '../demo/history.ts' → scripts/demo/history.ts (demo): " +
+        'cli may import policy, dns, mtasts, github, reports, site, impact, alerts, digest, lib',
     ]);
   });
 

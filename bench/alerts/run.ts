@@ -84,7 +84,8 @@ async function main(): Promise<void> {
   const sizes = values.records.split(',').map((text) => Number(text.replace(/_/g, '').trim()));
   const runs = Number(values.runs);
   process.stdout.write(
-    `alerts/digest benchmark: ${sizes.map((n) => n.toLocaleString('en-US')).join(', ')} records, ${runs} run(s) each; load average ${loadavg()[0]?.toFixed(2)}\n`,
+    `alerts/digest benchmark: ${sizes.map((n) => n.toLocaleString('en-US')).join(', ')} ` +
+      `records, ${runs} run(s) each; load average ${loadavg()[0]?.toFixed(2)}\n`,
   );
   const rows: string[][] = [];
   for (const records of sizes) {
@@ -92,7 +93,9 @@ async function main(): Promise<void> {
     const end = await lastDay(dataset.dataDir);
     const now = `${addDays(end, 1)}T06:30:00Z`;
     process.stdout.write(
-      `${records.toLocaleString('en-US')} records: dataset ${dataset.cached ? 'cached' : `generated in ${dataset.generateSeconds.toFixed(1)} s`}, last day ${end}, --now ${now}\n`,
+      `${records.toLocaleString('en-US')} records: ` +
+        `dataset ${dataset.cached ? 'cached' : `generated in ${dataset.generateSeconds.toFixed(1)} s`}, ` +
+        `last day ${end}, --now ${now}\n`,
     );
     const common = ['--domains', dataset.domainsDir, '--data', dataset.dataDir, '--now', now];
     const commands: [string, string[]][] = [
@@ -105,7 +108,8 @@ async function main(): Promise<void> {
         const m = await runCli(args);
         measured.push(m);
         process.stdout.write(
-          `  ${label}: run ${run + 1} ${m.seconds.toFixed(2)} s (CPU ${m.cpuSeconds.toFixed(2)} s), peak ${mibOfKib(m.peakKiB)} MiB, output ${formatBytes(m.stdoutBytes)}, load ${loadavg()[0]?.toFixed(1)}\n`,
+          `  ${label}: run ${run + 1} ${m.seconds.toFixed(2)} s (CPU ${m.cpuSeconds.toFixed(2)} s), ` +
+            `peak ${mibOfKib(m.peakKiB)} MiB, output ${formatBytes(m.stdoutBytes)}, load ${loadavg()[0]?.toFixed(1)}\n`,
         );
       }
       const seconds = median(measured.map((m) => m.seconds));

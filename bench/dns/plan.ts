@@ -101,7 +101,8 @@ try {
     `provider ${values.provider}, ${latencyMs} ms added per ${values.provider === 'fake' ? 'listing' : 'request'}, concurrency ${concurrency}`,
   );
   console.log(
-    `${policies.length} domains, ${desired.length} managed records, ${plan.zones.length} zones, ${names} names read in ${requests()} ${values.provider === 'fake' ? 'listings' : 'HTTP requests'}`,
+    `${policies.length} domains, ${desired.length} managed records, ${plan.zones.length} zones, ${names} ` +
+      `names read in ${requests()} ${values.provider === 'fake' ? 'listings' : 'HTTP requests'}`,
   );
   console.log(`plan: ${counts.create} to create, ${counts.update} to update, ${counts.delete} to delete`);
   console.log(`wall time: ${seconds.toFixed(2)} s (target ≤ 10 s) ${seconds <= 10 ? 'OK' : 'TOO SLOW'}`);

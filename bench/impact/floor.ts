@@ -42,12 +42,13 @@ async function probe(name: Probe, dataDir: string, days: number): Promise<void> 
     const cpu = process.cpuUsage();
     if (name === 'read') {
       await sql.run(`CREATE TEMP TABLE t AS SELECT sum(len(dkim_results) + len(spf_results) + len(override_reasons)), count(header_from), count(policy_domain),
-        count(envelope_from), count(envelope_from_derived), count(source_ip), count(source_base_domain), count(source_name), count(source_asn), max(ingested_at), sum(message_count)
+        count(envelope_from), count(envelope_from_derived), count(source_ip), count(source_base_domain), count(source_name), count(source_asn),
+        max(ingested_at), sum(message_count)
         FROM ${rows}`);
     } else if (name === 'read+hash') {
       await sql.run(`CREATE TEMP TABLE t AS SELECT sum(hash(header_from, CASE WHEN coalesce(header_from, '') = '' THEN policy_domain END,
-        envelope_from, envelope_from_derived, dkim_results, spf_results, override_reasons) % 7), count(source_ip), count(source_base_domain), count(source_name),
-        count(source_asn), max(ingested_at), sum(message_count) FROM ${rows}`);
+        envelope_from, envelope_from_derived, dkim_results, spf_results, override_reasons) % 7),
+        count(source_ip), count(source_base_domain), count(source_name), count(source_asn), max(ingested_at), sum(message_count) FROM ${rows}`);
     } else if (name === 'group') {
       await readKeys(sql, records, window, ALL_ROWS);
     }

@@ -102,7 +102,8 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   const [load1] = loadavg();
   process.stdout.write(
-    `impact benchmark: ${records.toLocaleString('en-US')} records over ${days} days, windows ${windows.join(', ')} days, ${runs} run(s) each; load average ${load1?.toFixed(2)}\n`,
+    `impact benchmark: ${records.toLocaleString('en-US')} records over ${days} days, ` +
+      `windows ${windows.join(', ')} days, ${runs} run(s) each; load average ${load1?.toFixed(2)}\n`,
   );
   const dataset = await ensureDataset({ records, days, domains: 20, seed: 1, version: SITE_GENERATOR_VERSION });
   process.stdout.write(

@@ -46,7 +46,8 @@ const { values } = parseArgs({
 // stripper, ~20 MiB that dmarcops avoids through its compile cache); each prints one JSON line.
 
 const STATUS = `import { readFileSync } from 'node:fs';
-const status = (field) => Number(readFileSync('/proc/self/status', 'utf8').split('\\n').find((line) => line.startsWith(field + ':'))?.split(/ +/)[1] ?? 0) / 1024;`;
+const status = (field) =>
+  Number(readFileSync('/proc/self/status', 'utf8').split('\\n').find((line) => line.startsWith(field + ':'))?.split(/ +/)[1] ?? 0) / 1024;`;
 
 const DUCKDB_PROBE = `${STATUS}
 const started = performance.now();
@@ -208,7 +209,8 @@ console.log('| probe | wall s (process) | work s (inside) | peak RSS MiB |');
 console.log('|:--|--:|--:|--:|');
 console.log(`| bare Node | ${fmt(wall('node'))} | — | ${fmt(peak('node'), 0)} |`);
 console.log(
-  `| Node + DuckDB connected | ${fmt(wall('duckdb'))} | import ${fmt(inner('duckdb', 'importMs') / 1000)} + open ${fmt(inner('duckdb', 'connectMs') / 1000)} | ${fmt(peak('duckdb'), 0)} |`,
+  `| Node + DuckDB connected | ${fmt(wall('duckdb'))} | import ${fmt(inner('duckdb', 'importMs') / 1000)} ` +
+    `+ open ${fmt(inner('duckdb', 'connectMs') / 1000)} | ${fmt(peak('duckdb'), 0)} |`,
 );
 console.log(
   `| byte scan for \`<record>\` (${rate(scanSeconds)} records/s) | ${fmt(wall('scan'))} | ${fmt(scanSeconds)} | ${fmt(peak('scan'), 0)} |`,
@@ -217,7 +219,8 @@ console.log(
   `| parse stage alone (${rate(parseSeconds)} records/s) | ${fmt(wall('parse'))} | ${fmt(parseSeconds)} | ${fmt(peak('parse'), 0)} |`,
 );
 console.log(
-  `| DuckDB Parquet writer alone, ${fmt(inner('write', 'rows'), 0)} rows | ${fmt(wall('write'))} | ${fmt(writeSeconds)} (+${fmt(inner('write', 'growthMiB'), 0)} MiB in the COPY) | ${fmt(peak('write'), 0)} |`,
+  `| DuckDB Parquet writer alone, ${fmt(inner('write', 'rows'), 0)} rows | ${fmt(wall('write'))} ` +
+    `| ${fmt(writeSeconds)} (+${fmt(inner('write', 'growthMiB'), 0)} MiB in the COPY) | ${fmt(peak('write'), 0)} |`,
 );
 
 const serial = startSeconds + parseSeconds + writeSeconds;
@@ -225,10 +228,13 @@ const overlapped = startSeconds + Math.max(parseSeconds, writeSeconds);
 const memory = peak('duckdb') + inner('write', 'growthMiB') + (peak('parse') - peak('node'));
 console.log('');
 console.log(
-  `One process that starts Node + DuckDB, parses, then writes: ≥ ${fmt(serial)} s → ≤ ${rate(serial)} records/s (target ${TARGET_RECORDS_PER_SECOND.toLocaleString('en-US')}).`,
+  `One process that starts Node + DuckDB, parses, then writes: ≥ ${fmt(serial)} s → ` +
+    `≤ ${rate(serial)} records/s (target ${TARGET_RECORDS_PER_SECOND.toLocaleString('en-US')}).`,
 );
 console.log(`Parse and write perfectly overlapped on the two cores: ≥ ${fmt(overlapped)} s → ≤ ${rate(overlapped)} records/s.`);
 console.log(
-  `Memory if parse and write share the process: ≥ ${fmt(memory, 0)} MiB (Node + DuckDB ${fmt(peak('duckdb'), 0)}, COPY +${fmt(inner('write', 'growthMiB'), 0)}, the parse's own ${fmt(peak('parse') - peak('node'), 0)}; target ${TARGET_PEAK_MIB}).`,
+  `Memory if parse and write share the process: ≥ ${fmt(memory, 0)} MiB (Node + ` +
+    `DuckDB ${fmt(peak('duckdb'), 0)}, COPY +${fmt(inner('write', 'growthMiB'), 0)}, ` +
+    `the parse's own ${fmt(peak('parse') - peak('node'), 0)}; target ${TARGET_PEAK_MIB}).`,
 );
 console.log("Nothing of dmarcops' own work (hashing, staging, alignment, enrichment, the ledger, fsyncs) is in these figures.");

@@ -217,9 +217,11 @@ function report(t0: number, staged: number, rows: number): void {
   const end = performance.now();
   const seconds = (end - t0) / 1000;
   console.log(
-    `${values.mode}: ${rows} records in ${seconds.toFixed(2)} s (staging ${((staged - t0) / 1000).toFixed(2)} s, parquet ${((end - staged) / 1000).toFixed(2)} s)` +
+    `${values.mode}: ${rows} records in ${seconds.toFixed(2)} s ` +
+      `(staging ${((staged - t0) / 1000).toFixed(2)} s, parquet ${((end - staged) / 1000).toFixed(2)} s)` +
       ` = ${Math.round(rows / seconds).toLocaleString('en')} records/s; ${(performance.now() / 1000).toFixed(2)} s since process start` +
-      `; peak RSS ${mibOfKib(process.resourceUsage().maxRSS)} MiB${stagedRss > 0 ? ` (${mibOfKib(stagedRss)} MiB before the COPY)` : ''} (threads ${values.threads}, memory_limit ${values.memory})`,
+      `; peak RSS ${mibOfKib(process.resourceUsage().maxRSS)} MiB${stagedRss > 0 ? ` (${mibOfKib(stagedRss)} MiB before the COPY)` : ''}` +
+      ` (threads ${values.threads}, memory_limit ${values.memory})`,
   );
 }
 if (output !== '') console.log(`part: ${(statSync(output).size / 1e6).toFixed(1)} MB`);

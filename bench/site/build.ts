@@ -162,14 +162,16 @@ async function main(): Promise<void> {
       ...(values['no-tls'] ? { tls: false } : {}),
     });
     process.stdout.write(
-      `${records.toLocaleString('en-US')} records: dataset ${dataset.cached ? 'cached' : 'generated'} in ${dataset.generateSeconds.toFixed(1)} s (${dataset.dataDir})\n`,
+      `${records.toLocaleString('en-US')} records: dataset ${dataset.cached ? 'cached' : 'generated'} ` +
+        `in ${dataset.generateSeconds.toFixed(1)} s (${dataset.dataDir})\n`,
     );
     const measurements: BuildMeasurement[] = [];
     for (let run = 0; run < runs; run++) {
       const measured = await buildOnce(dataset, values.keep === true);
       measurements.push(measured);
       process.stdout.write(
-        `  run ${run + 1}: build ${measured.seconds.toFixed(1)} s (wall ${measured.wallSeconds.toFixed(1)} s), ${measured.pages} pages, peak ${mibOfKib(measured.peakKiB)} MiB${measured.error ? ` — ${measured.error}` : ''}\n`,
+        `  run ${run + 1}: build ${measured.seconds.toFixed(1)} s (wall ${measured.wallSeconds.toFixed(1)} ` +
+          `s), ${measured.pages} pages, peak ${mibOfKib(measured.peakKiB)} MiB${measured.error ? ` — ${measured.error}` : ''}\n`,
       );
     }
     const build = median(measurements.map((m) => m.seconds));

@@ -350,12 +350,16 @@ WITH base AS (
     ${dayOf('i')} AS day,
     least(${domainCount - 1}, floor(${domainCount} * pow(u(i, 1), 1.7)))::INTEGER AS domain_idx,
     ${reporterCase('u(i, 2)')} AS rep_idx,
-    ((100 + floor(400 * u(i, 3))) * CASE WHEN dayofweek(make_timestamp((${firstDay}::BIGINT + ${dayOf('i')} * ${DAY_SECONDS}) * 1000000)) IN (0, 6) THEN 1 ELSE 2 END)::BIGINT AS weight
+    ((100 + floor(400 * u(i, 3)))
+      * CASE WHEN dayofweek(make_timestamp((${firstDay}::BIGINT + ${dayOf('i')} * ${DAY_SECONDS}) * 1000000)) IN (0, 6) THEN 1 ELSE 2 END
+    )::BIGINT AS weight
   FROM range(${reportCount}) t(i)
 ), cumulative AS (
   SELECT *, sum(weight) OVER (ORDER BY i ROWS UNBOUNDED PRECEDING)::BIGINT AS upto, sum(weight) OVER ()::BIGINT AS total FROM base
 ), sized AS (
-  SELECT *, (${records}::BIGINT * (upto - weight)) // total AS first_record, (${records}::BIGINT * upto) // total - (${records}::BIGINT * (upto - weight)) // total AS n FROM cumulative
+  SELECT *, (${records}::BIGINT * (upto - weight)) // total AS first_record,
+    (${records}::BIGINT * upto) // total - (${records}::BIGINT * (upto - weight)) // total AS n
+  FROM cumulative
 )
 SELECT s.i, s.day, s.first_record, s.n, d.*, rep.* EXCLUDE (up_to),
   ${firstDay}::BIGINT + s.day * ${DAY_SECONDS} AS begin_epoch,
@@ -370,7 +374,9 @@ JOIN reporters rep ON rep.rep_idx = s.rep_idx`);
     // that ingesting into this dataset dedupes against it.
     await duck.run(`ALTER TABLE reports ADD COLUMN report_key VARCHAR`);
     await duck.run(
-      `UPDATE reports SET report_key = substr(sha256('["' || lower(org) || '","' || report_id || '","' || domain || '",' || begin_epoch::VARCHAR || ',' || end_epoch::VARCHAR || ']'), 1, 32)`,
+      `UPDATE reports SET report_key = substr(sha256(
+         '["' || lower(org) || '","' || report_id || '","' || domain || '",' || begin_epoch::VARCHAR || ',' || end_epoch::VARCHAR || ']'
+       ), 1, 32)`,
     );
     // Where the report "came from": the sha256 of a file, as for reports ingested from files.
     await duck.run(`ALTER TABLE reports ADD COLUMN source_ref VARCHAR`);
@@ -389,7 +395,12 @@ JOIN reporters rep ON rep.rep_idx = s.rep_idx`);
       xml_namespace: `CASE WHEN rfc9990 THEN 'urn:ietf:params:xml:ns:dmarc-2.0' END`,
       report_version: `CASE WHEN rfc9990 THEN '1.0' END`,
       report_errors: '[]::VARCHAR[]',
-      report_warnings: `CASE WHEN warning THEN [{'code': 'spf-scope-missing', 'message': '<auth_results/spf/scope> is missing (required by RFC 7489, optional in RFC 9990); left empty', 'record': 0, 'count': n::INTEGER}] ELSE [] END`,
+      report_warnings: `CASE WHEN warning THEN [{
+          'code': 'spf-scope-missing',
+          'message': '<auth_results/spf/scope> is missing (required by RFC 7489, optional in RFC 9990); left empty',
+          'record': 0,
+          'count': n::INTEGER
+        }] ELSE [] END`,
       report_extensions: 'NULL',
       report_raw: 'NULL',
       policy_domain: 'domain',
@@ -405,7 +416,8 @@ JOIN reporters rep ON rep.rep_idx = s.rep_idx`);
       record_index: 'ri',
       source_ip: 'ip',
       message_count: 'message_count',
-      disposition: `CASE WHEN dkim_aligned OR spf_aligned THEN (CASE WHEN rfc9990 THEN 'pass' ELSE 'none' END) WHEN len(reasons) > 0 THEN 'none' WHEN header_from = domain THEN p ELSE sp END`,
+      disposition: `CASE WHEN dkim_aligned OR spf_aligned THEN (CASE WHEN rfc9990 THEN 'pass' ELSE 'none' END)
+        WHEN len(reasons) > 0 THEN 'none' WHEN header_from = domain THEN p ELSE sp END`,
       eval_dkim: `CASE WHEN dkim_aligned THEN 'pass' ELSE 'fail' END`,
       eval_spf: `CASE WHEN spf_aligned THEN 'pass' ELSE 'fail' END`,
       override_reasons: 'reasons',
@@ -450,14 +462,17 @@ WITH recs AS (
   FROM drawn
 ), pooled AS (
   SELECT *,
-    floor(pow(ip_draw, 3) * CASE kind WHEN 'gws' THEN 250 WHEN 'esp' THEN 200 WHEN 'fwd' THEN 100 WHEN 'relay' THEN 14 WHEN 'svc' THEN 120 ELSE 400 END)::INTEGER AS k
+    floor(pow(ip_draw, 3)
+      * CASE kind WHEN 'gws' THEN 250 WHEN 'esp' THEN 200 WHEN 'fwd' THEN 100 WHEN 'relay' THEN 14 WHEN 'svc' THEN 120 ELSE 400 END
+    )::INTEGER AS k
   FROM kinds
 ), sourced AS (
   SELECT p.*, s.* EXCLUDE (kind, variant),
     CASE p.kind WHEN 'fwd' THEN p.k % 5 WHEN 'spoof' THEN hash(p.domain_idx, p.k, ${seed}::BIGINT) % 8 ELSE 0 END AS variant,
     hash(p.domain_idx, p.k, ${seed}::BIGINT) AS ip_hash
   FROM pooled p
-  JOIN sources s ON s.kind = p.kind AND s.variant = CASE p.kind WHEN 'fwd' THEN p.k % 5 WHEN 'spoof' THEN hash(p.domain_idx, p.k, ${seed}::BIGINT) % 8 ELSE 0 END
+  JOIN sources s ON s.kind = p.kind
+    AND s.variant = CASE p.kind WHEN 'fwd' THEN p.k % 5 WHEN 'spoof' THEN hash(p.domain_idx, p.k, ${seed}::BIGINT) % 8 ELSE 0 END
 ), shaped AS (
   SELECT *,
     CASE kind
@@ -467,8 +482,12 @@ WITH recs AS (
       WHEN 'relay' THEN '198.51.100.' || (1 + k)::VARCHAR
       WHEN 'fwd' THEN ip_prefix || (1 + k % 250)::VARCHAR
       ELSE ip_prefix || ((ip_hash >> 8) % 256)::VARCHAR || '.' || (1 + (ip_hash >> 16) % 254)::VARCHAR END AS ip,
-    CASE WHEN kind = 'esp' AND result_draw < 0.3 THEN 'news.' || ${dom} WHEN kind = 'spoof' AND result_draw < 0.1 THEN 'secure.' || ${dom} ELSE ${dom} END AS header_from,
-    CASE kind WHEN 'esp' THEN 'sendgrid.net' WHEN 'svc' THEN 'mail' || k::VARCHAR || '.atl' || (k % 30)::VARCHAR || '.mcsv.net' ELSE ${dom} END AS envelope_from,
+    CASE WHEN kind = 'esp' AND result_draw < 0.3 THEN 'news.' || ${dom}
+      WHEN kind = 'spoof' AND result_draw < 0.1 THEN 'secure.' || ${dom}
+      ELSE ${dom} END AS header_from,
+    CASE kind WHEN 'esp' THEN 'sendgrid.net'
+      WHEN 'svc' THEN 'mail' || k::VARCHAR || '.atl' || (k % 30)::VARCHAR || '.mcsv.net'
+      ELSE ${dom} END AS envelope_from,
     CASE kind
       WHEN 'gws' THEN [${dkim(dom, `'google'`, `'pass'`)}]
       WHEN 'esp' THEN [${dkim(dom, `'s1'`, `CASE WHEN result_draw > 0.97 THEN 'fail' ELSE 'pass' END`)}, ${dkim(`'sendgrid.info'`, `'smtpapi'`, `'pass'`)}]
@@ -482,7 +501,8 @@ WITH recs AS (
       WHEN 'fwd' THEN [${spf(dom, `'softfail'`)}]
       WHEN 'svc' THEN [${spf(`'mail' || k::VARCHAR || '.atl' || (k % 30)::VARCHAR || '.mcsv.net'`, `'pass'`)}]
       ELSE [${spf(dom, `'fail'`)}] END AS spf_results,
-    CASE WHEN kind = 'fwd' AND variant = 4 THEN [{'type': 'local_policy', 'comment': 'arc=pass'}] ELSE []::STRUCT(type VARCHAR, comment VARCHAR)[] END AS reasons,
+    CASE WHEN kind = 'fwd' AND variant = 4 THEN [{'type': 'local_policy', 'comment': 'arc=pass'}]
+      ELSE []::STRUCT(type VARCHAR, comment VARCHAR)[] END AS reasons,
     (1 + floor(CASE kind
       WHEN 'gws' THEN pow(count_draw, 5) * 300 WHEN 'esp' THEN pow(count_draw, 5) * 800 WHEN 'fwd' THEN pow(count_draw, 4) * 30
       WHEN 'relay' THEN count_draw * 20 WHEN 'svc' THEN pow(count_draw, 4) * 500 ELSE pow(count_draw, 8) * 300 END))::BIGINT AS message_count
@@ -551,7 +571,8 @@ FROM aligned
         ? ''
         : `UNION ALL
   SELECT ${selectList(LEDGER_COLUMNS, tlsLedgerExprs(runId, ingestedAt))}
-  FROM (SELECT report_key, any_value(org_name) AS org, any_value(contact_info) AS contact, any_value(report_id) AS report_id, any_value(policy_domain) AS domain,
+  FROM (SELECT report_key, any_value(org_name) AS org, any_value(contact_info) AS contact, any_value(report_id) AS report_id,
+          any_value(policy_domain) AS domain,
           any_value(date_begin) AS date_begin, any_value(date_end) AS date_end, any_value(source_ref) AS source_ref, count(*)::BIGINT AS n,
           coalesce(sum(coalesce(successful_sessions, 0) + coalesce(failed_sessions, 0)) FILTER (WHERE row_kind = 'summary'), 0)::BIGINT AS sessions
         FROM read_parquet([${tlsFiles.map(sqlString).join(', ')}]) GROUP BY report_key)`;
@@ -559,7 +580,9 @@ FROM aligned
   SELECT * REPLACE (CAST(row_number() OVER (ORDER BY kind, date_begin, report_key) - 1 AS INTEGER) AS seq) FROM (
   SELECT ${selectList(LEDGER_COLUMNS, ledgerExprs)}
   FROM reports r
-  LEFT JOIN (SELECT report_key, sum(message_count)::BIGINT AS messages FROM read_parquet([${recordFiles.map(sqlString).join(', ')}]) GROUP BY report_key) m ON m.report_key = r.report_key
+  LEFT JOIN (
+    SELECT report_key, sum(message_count)::BIGINT AS messages FROM read_parquet([${recordFiles.map(sqlString).join(', ')}]) GROUP BY report_key
+  ) m ON m.report_key = r.report_key
   WHERE n > 0
   ${tlsLedger})
   ORDER BY seq
@@ -629,12 +652,15 @@ SELECT *,
   ${c.firstDay}::BIGINT + day * ${DAY_SECONDS} + ${DAY_SECONDS - 1} AS end_epoch,
   strftime(make_timestamp((${c.firstDay}::BIGINT + day * ${DAY_SECONDS}) * 1000000), '%Y-%m-%dT%H:%M:%SZ') || '_' || domain AS report_id,
   (no_policy AND domain_idx % 2 = 1) AS no_policy_found,
-  (1 + floor(20000 * share * pow((${c.domainCount} - domain_idx) / ${c.domainCount}, 1.7) * (0.8 + 0.4 * u(domain_idx * 7 + day, 21 + sender_idx))))::BIGINT AS sessions,
+  (1 + floor(20000 * share * pow((${c.domainCount} - domain_idx) / ${c.domainCount}, 1.7)
+    * (0.8 + 0.4 * u(domain_idx * 7 + day, 21 + sender_idx))))::BIGINT AS sessions,
   u(domain_idx * 1000003 + day * 101 + sender_idx, 22) AS fail_draw
 FROM grid WHERE present < presence`);
   await duck.run(`ALTER TABLE tls_reports ADD COLUMN report_key VARCHAR`);
   await duck.run(
-    `UPDATE tls_reports SET report_key = substr(sha256('["' || lower(org) || '","' || report_id || '","' || domain || '",' || begin_epoch::VARCHAR || ',' || end_epoch::VARCHAR || ']'), 1, 32)`,
+    `UPDATE tls_reports SET report_key = substr(sha256(
+       '["' || lower(org) || '","' || report_id || '","' || domain || '",' || begin_epoch::VARCHAR || ',' || end_epoch::VARCHAR || ']'
+     ), 1, 32)`,
   );
   // Failure details: none for most reports, one for one in six, two for one in twenty.
   await duck.run(`CREATE TEMP TABLE tls_failures AS
@@ -684,7 +710,8 @@ WHERE NOT r.no_policy_found AND (r.fail_draw < 0.05 OR (f.detail_index = 0 AND r
   await duck.run(`COPY (
 WITH totals AS (SELECT report_key, sum(failed)::BIGINT AS total_failed FROM tls_failures GROUP BY report_key),
 rows AS (
-  SELECT r.*, t.total_failed, 'summary' AS row_kind, NULL::INTEGER AS detail_index, NULL::BIGINT AS failed, NULL AS result_type, NULL AS sending_ip, NULL AS mx, NULL AS code, NULL AS info
+  SELECT r.*, t.total_failed, 'summary' AS row_kind, NULL::INTEGER AS detail_index, NULL::BIGINT AS failed,
+    NULL AS result_type, NULL AS sending_ip, NULL AS mx, NULL AS code, NULL AS info
   FROM tls_reports r LEFT JOIN totals t USING (report_key)
   UNION ALL
   SELECT r.*, NULL AS total_failed, 'failure' AS row_kind, f.detail_index::INTEGER, f.failed, f.result_type, f.sending_ip, f.mx, f.code, f.info
@@ -760,7 +787,8 @@ async function main(): Promise<void> {
       ? `, ${result.tlsRows.toLocaleString('en-US')} TLS rows in ${result.tlsReports.toLocaleString('en-US')} TLS reports`
       : '';
   process.stdout.write(
-    `${result.records.toLocaleString('en-US')} records in ${result.reports.toLocaleString('en-US')} reports${tls} → ${values.out} (${result.seconds.toFixed(1)} s); domain files in ${result.domainsDir}\n`,
+    `${result.records.toLocaleString('en-US')} records in ${result.reports.toLocaleString('en-US')} reports${tls} ` +
+      `→ ${values.out} (${result.seconds.toFixed(1)} s); domain files in ${result.domainsDir}\n`,
   );
 }
 

@@ -8,7 +8,10 @@ import { escapeMarkdown, markdownTable, printable, safeUrl } from '../lib/escape
 import type { Alert, AlertFigure, AlertRun, AlertSeverity } from './model.ts';
 
 const SEVERITY_LABEL: Record<AlertSeverity, string> = { critical: 'Critical', warning: 'Warning', info: 'Info' };
-/** GitHub alert blocks: https://docs.github.com/get-started/writing-on-github/getting-started-with-writing-and-formatting-on-github/basic-writing-and-formatting-syntax#alerts */
+/**
+ * GitHub alert blocks:
+ * https://docs.github.com/get-started/writing-on-github/getting-started-with-writing-and-formatting-on-github/basic-writing-and-formatting-syntax#alerts
+ */
 const CALLOUT: Record<AlertSeverity, string> = { critical: 'CAUTION', warning: 'WARNING', info: 'NOTE' };
 
 /** A figure's value as shown. */
@@ -69,7 +72,8 @@ export function renderAlertMarkdown(alert: Alert, options: MarkdownBodyOptions):
   if (alert.proposal !== undefined) {
     lines.push(
       '',
-      `**Declare this sender:** \`dmarcops alerts --propose-senders\` opens a pull request that adds ${e(alert.proposal.sender.name)} under senders: in ${e(alert.proposal.file)}.`,
+      '**Declare this sender:** `dmarcops alerts --propose-senders` opens a pull request ' +
+        `that adds ${e(alert.proposal.sender.name)} under senders: in ${e(alert.proposal.file)}.`,
     );
   }
   const link = safeUrl(alert.link);
@@ -113,5 +117,6 @@ export function renderAlertsSummary(run: AlertRun): string {
   const head = `### dmarcops alerts: ${run.alerts.length === 0 ? 'none' : `${run.alerts.length}`} (data through ${e(run.asOf)})`;
   const rows = run.alerts.map((a) => [SEVERITY_LABEL[a.severity], e(a.rule), e(a.domain ?? '—'), e(a.title), e(a.since)]);
   const notes = run.notes.map((note) => `> ${e(note)}`);
-  return `${[head, '', rows.length === 0 ? 'Nothing to report.' : markdownTable(['severity', 'rule', 'domain', 'alert', 'since'], rows), ...(notes.length > 0 ? ['', ...notes] : [])].join('\n')}\n`;
+  const table = rows.length === 0 ? 'Nothing to report.' : markdownTable(['severity', 'rule', 'domain', 'alert', 'since'], rows);
+  return `${[head, '', table, ...(notes.length > 0 ? ['', ...notes] : [])].join('\n')}\n`;
 }

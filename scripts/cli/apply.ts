@@ -104,16 +104,17 @@ export function makeApplyCommand(deps: ApplyCommandDeps = {}): Command {
       {
         title: 'in GitHub Actions',
         body: [
-          "With GITHUB_ACTIONS=true, before anything else: the run's ref (GITHUB_REF) must be the default branch named by the event payload, or apply refuses. " +
-            'Then what was reviewed decides:',
+          "With GITHUB_ACTIONS=true, before anything else: the run's ref (GITHUB_REF) " +
+            'must be the default branch named by the event payload, or apply refuses. Then what was reviewed decides:',
           {
             items: [
               {
                 term: 'push',
                 text:
-                  'the pushed commit must be the merge of a pull request whose plan comment records a review of its merged head; every change must be in that ' +
-                  'reviewed plan (or in that of another recently merged pull request), and a risky one must be the own change of a pull request carrying the ' +
-                  `${FORCE_LABEL} label now. --force is refused.`,
+                  'the pushed commit must be the merge of a pull request whose plan comment records ' +
+                  'a review of its merged head; every change must be in that reviewed plan (or in ' +
+                  'that of another recently merged pull request), and a risky one must be the own ' +
+                  `change of a pull request carrying the ${FORCE_LABEL} label now. --force is refused.`,
               },
               {
                 term: 'by hand',

@@ -4,6 +4,7 @@ import { printable } from '../lib/escape.ts';
 import type { Command } from './command.ts';
 import { usageError } from '../lib/errors.ts';
 import { EXIT, JSON_OPTION, withDescription } from './command.ts';
+import { SEVERITY_STYLE } from './output.ts';
 
 export const checkRecordCommand: Command = {
   name: 'check-record',
@@ -34,10 +35,10 @@ export const checkRecordCommand: Command = {
         ),
       );
     } else {
-      for (const finding of findings)
-        output.out(
-          `${output.style(finding.severity === 'error' ? ['bold', 'red'] : finding.severity === 'warning' ? ['bold', 'yellow'] : ['bold', 'cyan'], finding.severity)}: ${printable(finding.message)} ${output.style('dim', `[${finding.id}]`)}`,
-        );
+      for (const finding of findings) {
+        const severity = output.style(SEVERITY_STYLE[finding.severity], finding.severity);
+        output.out(`${severity}: ${printable(finding.message)} ${output.style('dim', `[${finding.id}]`)}`);
+      }
       if (parsed.isDmarc) output.out(`canonical: ${printable(formatDmarcRecord(parsed.record))}`);
       if (findings.length === 0) output.out('no findings');
     }

@@ -94,7 +94,8 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       const event = github.pullRequest;
       if (event !== undefined && event.number !== issueNumber) {
         output.err(
-          `dmarcops comment: the event is about pull request ${event.number === undefined ? '(no number)' : `#${event.number}`}, not #${issueNumber}; its head and labels are not used`,
+          `dmarcops comment: the event is about pull request ${event.number === undefined ? '(no number)' : `#${event.number}`}, ` +
+            `not #${issueNumber}; its head and labels are not used`,
         );
       }
       const ours = event !== undefined && event.number === issueNumber ? event : undefined;
@@ -138,7 +139,8 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         marker = planMarker(reviewRecord(plan, { number: issueNumber, head }));
         if (plan.base === undefined)
           output.err(
-            `dmarcops comment: the plan was made without --base, so no change is recorded as #${issueNumber}'s own: the ${FORCE_LABEL} label cannot allow its risky changes`,
+            'dmarcops comment: the plan was made without --base, so no change is recorded ' +
+              `as #${issueNumber}'s own: the ${FORCE_LABEL} label cannot allow its risky changes`,
           );
       } else {
         const why =
@@ -155,11 +157,14 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       output.out(`comment ${what} ${result.url}${truncated ? ' (cut to fit; the job summary has the full plan)' : ''}`);
       if (result.others > 0)
         output.err(
-          `dmarcops comment: ${result.others} other comment${result.others === 1 ? '' : 's'} by ${author} on #${issueNumber} also carry the plan marker; left alone`,
+          `dmarcops comment: ${result.others} other comment${result.others === 1 ? '' : 's'} ` +
+            `by ${author} on #${issueNumber} also carry the plan marker; left alone`,
         );
       if (result.foreign > 0)
         output.err(
-          `dmarcops comment: ${result.foreign} comment${result.foreign === 1 ? '' : 's'} on #${issueNumber} by someone other than ${author} carr${result.foreign === 1 ? 'ies' : 'y'} the plan marker: ignored (never updated, never read as the plan)`,
+          `dmarcops comment: ${result.foreign} comment${result.foreign === 1 ? '' : 's'} ` +
+            `on #${issueNumber} by someone other than ${author} carr${result.foreign === 1 ? 'ies' : 'y'} ` +
+            'the plan marker: ignored (never updated, never read as the plan)',
         );
       return EXIT.ok;
     },

@@ -58,7 +58,8 @@ export const compactCommand: Command = {
           const where = `${result.table === 'tls' ? 'tls/' : ''}month=${result.month}`;
           output.out(
             result.compacted
-              ? `${where}: ${result.inputs.length} files → 1 (${result.rows.toLocaleString('en-US')} rows, ${kib(result.bytesBefore)} → ${kib(result.bytesAfter)})`
+              ? `${where}: ${result.inputs.length} files → 1 (${result.rows.toLocaleString('en-US')} ` +
+                  `rows, ${kib(result.bytesBefore)} → ${kib(result.bytesAfter)})`
               : `${where}: nothing to merge`,
           );
         }

@@ -130,11 +130,10 @@ export const digestCommand: Command = {
         markdown,
         dryRun,
       });
-      output.err(
-        printable(
-          `digest issue ${result.number === undefined ? '' : `#${result.number} `}${result.action}${result.url === undefined ? '' : ` ${result.url}`}${result.closed.length > 0 ? `; closed ${result.closed.map((n) => `#${n}`).join(', ')}` : ''}`,
-        ),
-      );
+      const number = result.number === undefined ? '' : `#${result.number} `;
+      const url = result.url === undefined ? '' : ` ${result.url}`;
+      const closed = result.closed.length > 0 ? `; closed ${result.closed.map((n) => `#${n}`).join(', ')}` : '';
+      output.err(printable(`digest issue ${number}${result.action}${url}${closed}`));
     }
     if (values.mail === true) {
       if (smtp === null) output.err('digest not mailed: DMARCOPS_SMTP_HOST is not set');

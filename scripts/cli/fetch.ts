@@ -54,9 +54,9 @@ export const fetchCommand: Command = {
       type: 'boolean',
       default: false,
       description:
-        'phase 2: ingest nothing; file each message by the committed ledger of <data>: its bytes (source_ref) stored or found duplicate by a run → Processed, ' +
-        'seen with another outcome → Invalid, never seen (arrived since phase 1) → left in the mailbox. Only --data, --json and --summary-file apply. ' +
-        'Run it once the dataset is pushed.',
+        'phase 2: ingest nothing; file each message by the committed ledger of <data>: its bytes (source_ref) ' +
+        'stored or found duplicate by a run → Processed, seen with another outcome → Invalid, never seen (arrived since phase 1) ' +
+        '→ left in the mailbox. Only --data, --json and --summary-file apply. Run it once the dataset is pushed.',
     },
     {
       name: 'retry-unsupported',
@@ -201,7 +201,9 @@ export async function fileIngestedMail(
   else {
     output.out(`${output.style('bold', 'file-only')} ← ${dataRoot}/ (${runs} committed run${runs === 1 ? '' : 's'} in the ledger)`);
     output.out(
-      `  mail     ${filing.processed.uids.length} → ${config.processedFolder}, ${filing.invalid.uids.length} → ${config.invalidFolder}, ${filing.left.length} left in ${config.mailbox}${filing.left.length > 0 ? ' (not ingested yet: the next run reads them)' : ''}`,
+      `  mail     ${filing.processed.uids.length} → ${config.processedFolder}, ` +
+        `${filing.invalid.uids.length} → ${config.invalidFolder}, ` +
+        `${filing.left.length} left in ${config.mailbox}${filing.left.length > 0 ? ' (not ingested yet: the next run reads them)' : ''}`,
     );
     if (runs === 0)
       output.out(`  ${output.style('yellow', 'note')}     no committed run in ${dataRoot}/: nothing can be filed (is --data right?)`);

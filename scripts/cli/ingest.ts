@@ -146,15 +146,19 @@ export function renderSummary(
   const { reports, tls } = summary;
   output.out(`${output.style('bold', `run ${summary.runId}`)} → ${dataRoot}/`);
   output.out(
-    `  inputs   ${summary.items}${summary.alreadyIngested ? ` (${summary.alreadyIngested} already ingested)` : ''}${summary.unsupported ? `, ${summary.unsupported} unsupported (failure reports)` : ''}`,
+    `  inputs   ${summary.items}` +
+      (summary.alreadyIngested ? ` (${summary.alreadyIngested} already ingested)` : '') +
+      (summary.unsupported ? `, ${summary.unsupported} unsupported (failure reports)` : ''),
   );
   output.out(
-    `  reports  ${output.style('green', `${reports.stored} new`)} · ${reports.duplicate} duplicate · ${reports.foreign} foreign · ${reports.invalid ? output.style('red', `${reports.invalid} invalid`) : '0 invalid'}`,
+    `  reports  ${output.style('green', `${reports.stored} new`)} · ${reports.duplicate} duplicate · ${reports.foreign} foreign · ` +
+      (reports.invalid ? output.style('red', `${reports.invalid} invalid`) : '0 invalid'),
   );
   output.out(`  records  ${summary.records.toLocaleString('en-US')}`);
   if (hasTls(summary)) {
     output.out(
-      `  tls      ${output.style('green', `${tls.stored} new`)} · ${tls.duplicate} duplicate · ${tls.foreign} foreign · ${tls.invalid ? output.style('red', `${tls.invalid} invalid`) : '0 invalid'} · ${tls.rows.toLocaleString('en-US')} rows`,
+      `  tls      ${output.style('green', `${tls.stored} new`)} · ${tls.duplicate} duplicate · ${tls.foreign} foreign · ` +
+        `${tls.invalid ? output.style('red', `${tls.invalid} invalid`) : '0 invalid'} · ${tls.rows.toLocaleString('en-US')} rows`,
     );
   }
   if (summary.enrichment) {
@@ -201,7 +205,8 @@ function retryHints(summary: IngestSummary, dataRoot: string, origin: InputOrigi
     const where =
       notKept === 0
         ? `kept in ${dataRoot}/quarantine/foreign/`
-        : `${kept} kept in ${dataRoot}/quarantine/foreign/, ${notKept} over the quarantine caps (ledger row only; the original is ${origin === 'files' ? 'your file' : 'in the Invalid folder'})`;
+        : `${kept} kept in ${dataRoot}/quarantine/foreign/, ${notKept} over the quarantine caps (ledger row only; ` +
+          `the original is ${origin === 'files' ? 'your file' : 'in the Invalid folder'})`;
     hints.push(`foreign reports ${where}; after adding the domain: ${retryCommand(dataRoot)}`);
   }
   if (invalid + summary.unsupported > 0) {
@@ -210,7 +215,8 @@ function retryHints(summary: IngestSummary, dataRoot: string, origin: InputOrigi
         ? 'the files stay where they are'
         : "the messages go to the mailbox's Invalid folder (save them as .eml or mbox files to read them again)";
     hints.push(
-      `invalid and unsupported inputs are not kept in ${dataRoot}/, only their ledger rows: ${originals}; after upgrading dmarcops: dmarcops ingest --retry <files>${dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`}`,
+      `invalid and unsupported inputs are not kept in ${dataRoot}/, only their ledger rows: ${originals}; ` +
+        `after upgrading dmarcops: dmarcops ingest --retry <files>${dataRoot === DEFAULT_DATA ? '' : ` --data ${shellQuote(dataRoot)}`}`,
     );
   }
   if (summary.tls.earlierUnsupported > 0) hints.push(earlierUnsupportedHint(summary.tls.earlierUnsupported, dataRoot));
@@ -290,19 +296,23 @@ export function summaryMarkdown(summary: IngestSummary, origin: InputOrigin = 'f
   if (summary.foreign.length > 0)
     lines.push(
       '',
-      `Foreign reports are kept in \`reports/quarantine/foreign/\`${summary.quarantine.notKept > 0 ? ` (${summary.quarantine.notKept} over the quarantine caps: ledger row only)` : ''}: after adding the domain, \`dmarcops ingest --retry reports/quarantine\` reads them again.`,
+      'Foreign reports are kept in `reports/quarantine/foreign/`' +
+        (summary.quarantine.notKept > 0 ? ` (${summary.quarantine.notKept} over the quarantine caps: ledger row only)` : '') +
+        ': after adding the domain, `dmarcops ingest --retry reports/quarantine` reads them again.',
     );
   if (summary.invalid.length > 0 || summary.unsupported > 0) {
     const originals = origin === 'files' ? 'the original files' : "the messages in the mailbox's Invalid folder (saved as .eml or mbox)";
     lines.push(
       '',
-      `Invalid and unsupported inputs are not kept in the repository, only their ledger rows; after upgrading dmarcops, \`dmarcops ingest --retry\` ${originals}.`,
+      'Invalid and unsupported inputs are not kept in the repository, only their ledger rows; ' +
+        `after upgrading dmarcops, \`dmarcops ingest --retry\` ${originals}.`,
     );
   }
   if (tls.earlierUnsupported > 0) {
     lines.push(
       '',
-      `${tls.earlierUnsupported} TLS report${tls.earlierUnsupported === 1 ? '' : 's'} set aside as unsupported by an earlier dmarcops: \`dmarcops fetch --retry-unsupported\` reads them from the mailbox's Invalid folder (files: \`dmarcops ingest <files>\`).`,
+      `${tls.earlierUnsupported} TLS report${tls.earlierUnsupported === 1 ? '' : 's'} set aside as unsupported by an earlier dmarcops: ` +
+        "`dmarcops fetch --retry-unsupported` reads them from the mailbox's Invalid folder (files: `dmarcops ingest <files>`).",
     );
   }
   return lines.join('\n');
@@ -320,12 +330,13 @@ export const ingestCommand: Command = {
     },
   ],
   description: [
-    'Each path may be a report, an mbox file, a Maildir folder, or a folder to walk (symbolic links inside are skipped, never followed). ' +
-      'DMARC aggregate reports go to <data>/records/, SMTP TLS reports (RFC 8460 JSON, plain or gzip) to <data>/tls/. ' +
-      'Reports already stored are recognised and not stored again. Foreign reports (not for a domain in domains/) are kept in <data>/quarantine/foreign/ ' +
-      'within the caps below; inputs that hold no usable report get a ledger row (hash, size, Message-ID, subject without addresses, reason) and nothing else: ' +
-      'their content is not kept. An input whose bytes a run has seen is skipped (already ingested), unless --retry; TLS reports an earlier dmarcops ' +
-      'set aside as unsupported are read again without it.',
+    'Each path may be a report, an mbox file, a Maildir folder, or a folder to walk (symbolic links inside are skipped, ' +
+      'never followed). DMARC aggregate reports go to <data>/records/, SMTP TLS reports (RFC 8460 JSON, ' +
+      'plain or gzip) to <data>/tls/. Reports already stored are recognised and not stored again. ' +
+      'Foreign reports (not for a domain in domains/) are kept in <data>/quarantine/foreign/ within the caps below; ' +
+      'inputs that hold no usable report get a ledger row (hash, size, Message-ID, subject without addresses, reason) ' +
+      'and nothing else: their content is not kept. An input whose bytes a run has seen is skipped (already ingested), ' +
+      'unless --retry; TLS reports an earlier dmarcops set aside as unsupported are read again without it.',
   ],
   options: [
     {

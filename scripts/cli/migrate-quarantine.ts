@@ -52,14 +52,15 @@ function render(result: MigrationResult, root: string, output: Output): void {
     return;
   }
   output.out(`${output.style('bold', result.dryRun ? 'migrate-quarantine (dry run: nothing changed)' : 'migrate-quarantine')} → ${root}/`);
+  const ledgerNote = result.dryRun ? ' (ledger row to add)' : ' (ledger row added)';
   for (const file of changed)
-    output.out(
-      `  ${file.action.padEnd(9)} ${printable(`${file.path}: ${file.note}${file.ledgerRow ? (result.dryRun ? ' (ledger row to add)' : ' (ledger row added)') : ''}`)}`,
-    );
+    output.out(`  ${file.action.padEnd(9)} ${printable(`${file.path}: ${file.note}${file.ledgerRow ? ledgerNote : ''}`)}`);
   const count = (action: string): number => files.filter((file) => file.action === action).length;
   output.out(`  files    ${count('removed')} removed · ${count('rewritten')} rewritten as their report · ${count('kept')} kept`);
   output.out(
-    `  ledger   ${result.ledgerRows} row${result.ledgerRows === 1 ? '' : 's'} added${result.runId ? ` (run ${result.runId})` : ''} · ${scrubbed.parts.length} part${scrubbed.parts.length === 1 ? '' : 's'} cleaned (${scrubbed.rows} rows: addresses and quoted content removed)`,
+    `  ledger   ${result.ledgerRows} row${result.ledgerRows === 1 ? '' : 's'} added${result.runId ? ` (run ${result.runId})` : ''} ` +
+      `· ${scrubbed.parts.length} part${scrubbed.parts.length === 1 ? '' : 's'} ` +
+      `cleaned (${scrubbed.rows} rows: addresses and quoted content removed)`,
   );
   if (!result.dryRun && count('removed') + count('rewritten') + scrubbed.parts.length > 0) {
     output.out('  (git history still holds the old files and ledger parts: see docs/dataset.md, "Migrating a quarantine", to purge it)');

@@ -35,9 +35,10 @@ export function makeMtaStsCommand(deps: MtaStsDeps = {}): Command {
       },
     ],
     description: [
-      'build: writes, for each domain with mta_sts, <out>/<domain>/.well-known/mta-sts.txt (the policy, byte for byte, CRLF line ends) and what a static host ' +
-        'needs: CNAME (GitHub Pages custom domain mta-sts.<domain>), .nojekyll, .gitattributes (no line-ending conversion), _headers (text/plain on Netlify ' +
-        'and Cloudflare Pages), and <out>/manifest.json. Publish each <domain> folder at https://mta-sts.<domain>/ (docs/mta-sts.md).',
+      'build: writes, for each domain with mta_sts, <out>/<domain>/.well-known/mta-sts.txt (the policy, byte for byte, ' +
+        'CRLF line ends) and what a static host needs: CNAME (GitHub Pages custom domain mta-sts.<domain>), ' +
+        '.nojekyll, .gitattributes (no line-ending conversion), _headers (text/plain on Netlify and Cloudflare Pages), ' +
+        'and <out>/manifest.json. Publish each <domain> folder at https://mta-sts.<domain>/ (docs/mta-sts.md).',
       'check: for each domain named (default: every domain with mta_sts) fetches https://mta-sts.<domain>/.well-known/mta-sts.txt as senders do ' +
         "(HTTPS, certificate valid for the name, no redirects, 200, text/plain), compares it with the repository's policy, and compares the id in " +
         "_mta-sts.<domain> TXT (and _smtp._tls) with the repository's. Each mismatch is a finding.",

@@ -31,14 +31,20 @@ export function createOutput(
   };
 }
 
-const SEVERITY_STYLE: Record<Finding['severity'], Style> = { error: ['bold', 'red'], warning: ['bold', 'yellow'], info: ['bold', 'cyan'] };
+export const SEVERITY_STYLE: Record<Finding['severity'], Style> = {
+  error: ['bold', 'red'],
+  warning: ['bold', 'yellow'],
+  info: ['bold', 'cyan'],
+};
 
 /**
  * `file:line:col: severity: message [rule]`, the source line and a caret under the column. Messages
  * quote YAML values and the code frame shows the file's text, so all of it goes through `printable`.
  */
 export function formatFinding(finding: Finding, output: Pick<Output, 'style'>, text?: string): string {
-  const head = `${output.style('bold', `${printable(finding.file)}:${finding.line}:${finding.col}`)}: ${output.style(SEVERITY_STYLE[finding.severity], finding.severity)}: ${printable(finding.message)} ${output.style('dim', `[${finding.rule}]`)}`;
+  const where = output.style('bold', `${printable(finding.file)}:${finding.line}:${finding.col}`);
+  const severity = output.style(SEVERITY_STYLE[finding.severity], finding.severity);
+  const head = `${where}: ${severity}: ${printable(finding.message)} ${output.style('dim', `[${finding.rule}]`)}`;
   const lines = [head];
   const source = text === undefined ? undefined : sourceLine(text, finding.line);
   if (source !== undefined) {

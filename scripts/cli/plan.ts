@@ -82,7 +82,9 @@ async function baseFromGit(ref: string, dir: string, context: CommandContext, de
     const [first] = errors;
     throw new DmarcopsError(
       'base-invalid',
-      `--base ${ref}: the domain files there have ${errors.length} error${errors.length === 1 ? '' : 's'} (${first?.file}: ${first?.message}), so the base plan cannot be made`,
+      `--base ${ref}: the domain files there ` +
+        `have ${errors.length} error${errors.length === 1 ? '' : 's'} (${first?.file}: ${first?.message}), ` +
+        'so the base plan cannot be made',
     );
   }
   const removed = deps.removedDomains ?? (await removedDomainsFromGit(resolvePath(context.cwd, dir), context.cwd, loaded.commit)).domains;
@@ -197,8 +199,9 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
         type: 'string',
         value: 'git-ref',
         description:
-          "also plan the domain files at this ref (a pull request's base) against the same listings: changes it gives too are marked as already pending there, " +
-          `the others are this change's own (only those can the ${FORCE_LABEL} label allow on merge)`,
+          "also plan the domain files at this ref (a pull request's base) against the same listings: " +
+          'changes it gives too are marked as already pending there, the others are ' +
+          `this change's own (only those can the ${FORCE_LABEL} label allow on merge)`,
       },
       planOption('delete-unrelated'),
       {

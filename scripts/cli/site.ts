@@ -74,7 +74,8 @@ export const siteCommand: Command = {
       type: 'boolean',
       default: false,
       description:
-        'the site is served by private GitHub Pages (Enterprise Cloud): no "this site is public" banner, and addresses shown; free Pages sites are public to the whole internet',
+        'the site is served by private GitHub Pages (Enterprise Cloud): no "this site is public" banner, ' +
+        'and addresses shown; free Pages sites are public to the whole internet',
       actions: ['build'],
     },
     { ...JSON_OPTION, description: 'the page count, timings and budget report as one JSON object', actions: ['build'] },

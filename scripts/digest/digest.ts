@@ -132,7 +132,9 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
       SELECT * FROM (
         SELECT f.dom, g.group_key, min(f.day) AS first_day,
           sum(f.messages) FILTER (WHERE f.day >= ${ws})::DOUBLE AS messages,
-          coalesce(sum(f.messages) FILTER (WHERE f.day >= ${ws} AND f.category IN (${CATEGORY_AUTHORISED_FAILING}, ${CATEGORY_UNAUTHORISED})), 0)::DOUBLE AS failing,
+          coalesce(sum(f.messages) FILTER (
+            WHERE f.day >= ${ws} AND f.category IN (${CATEGORY_AUTHORISED_FAILING}, ${CATEGORY_UNAUTHORISED})
+          ), 0)::DOUBLE AS failing,
           any_value(i.type) AS type
         FROM facts f JOIN source_groups g USING (group_id) JOIN ips i USING (ip_id)
         WHERE f.day <= ${we} GROUP BY f.dom, g.group_key HAVING min(f.day) >= ${ws})

@@ -60,7 +60,8 @@ function domainBlocks(d: DomainDigest, weekLabel: string): Block[] {
         ? d.previous.messages > 0
           ? `The week before had ${formatCount(d.previous.messages)}.`
           : ''
-        : `${change}. Forwarded ${formatCount(d.week.forwarded)}, from declared senders failing ${formatCount(d.week.authorisedFailing)}, unauthorised ${formatCount(d.week.unauthorised)}.`,
+        : `${change}. Forwarded ${formatCount(d.week.forwarded)}, from declared senders ` +
+          `failing ${formatCount(d.week.authorisedFailing)}, unauthorised ${formatCount(d.week.unauthorised)}.`,
   });
   blocks.push({
     kind: 'paragraph',
@@ -125,13 +126,17 @@ export function outline(digest: Digest): Block[] {
     blocks.push({
       kind: 'paragraph',
       strong: 'A quiet week: no aggregate report covers it.',
-      text: ` That is expected only if nothing sent mail as your domains; otherwise check the report mailboxes (rua) and the ingest workflow. ${counts}. Data through ${digest.dataThrough ?? 'nothing yet'}.`,
+      text:
+        ' That is expected only if nothing sent mail as your domains; otherwise check the report mailboxes (rua) ' +
+        `and the ingest workflow. ${counts}. Data through ${digest.dataThrough ?? 'nothing yet'}.`,
     });
   } else {
     blocks.push({
       kind: 'paragraph',
       strong: `${formatCount(totals.week.messages)} messages, ${passRate(totals.week)} pass DMARC`,
-      text: ` (${formatChange(totals.week.messages, totals.previous.messages)} messages, ${formatPoints(totals.week, totals.previous)} against ${previous.label}). ${counts}.`,
+      text:
+        ` (${formatChange(totals.week.messages, totals.previous.messages)} ` +
+        `messages, ${formatPoints(totals.week, totals.previous)} against ${previous.label}). ${counts}.`,
     });
   }
   blocks.push({
@@ -150,7 +155,9 @@ export function outline(digest: Digest): Block[] {
   for (const d of digest.domains) blocks.push(...domainBlocks(d, week.label));
   blocks.push({
     kind: 'note',
-    text: `dmarcops digest · ${week.label} · made ${digest.generatedAt.slice(0, 16).replace('T', ' ')} UTC. Categories as on the dashboard: forwarded mail and unauthorised mail do not count against your senders.`,
+    text:
+      `dmarcops digest · ${week.label} · made ${digest.generatedAt.slice(0, 16).replace('T', ' ')} UTC. ` +
+      'Categories as on the dashboard: forwarded mail and unauthorised mail do not count against your senders.',
   });
   return blocks;
 }
@@ -297,7 +304,8 @@ export function renderDigestHtml(digest: Digest): string {
   }
   return [
     '<!DOCTYPE html>',
-    `<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${h(`DMARC digest ${digest.week.label}`)}</title></head>`,
+    '<html lang="en"><head><meta charset="utf-8">' +
+      `<meta name="viewport" content="width=device-width"><title>${h(`DMARC digest ${digest.week.label}`)}</title></head>`,
     '<body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#222;max-width:760px;margin:0 auto;padding:16px">',
     ...body,
     '</body></html>',

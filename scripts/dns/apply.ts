@@ -68,7 +68,8 @@ export function evaluateGates(plan: Plan, options: GateOptions = {}): GateReport
     checksumMatches = options.reviewedChecksum === plan.checksum;
     if (!checksumMatches) {
       problems.push(
-        `the plan differs from the reviewed one (reviewed ${options.reviewedChecksum.slice(0, 12)}…, now ${plan.checksum.slice(0, 12)}…): DNS or the domain files changed since; plan and review again`,
+        `the plan differs from the reviewed one (reviewed ${options.reviewedChecksum.slice(0, 12)}…, ` +
+          `now ${plan.checksum.slice(0, 12)}…): DNS or the domain files changed since; plan and review again`,
       );
     }
   }
@@ -79,7 +80,8 @@ export function evaluateGates(plan: Plan, options: GateOptions = {}): GateReport
   } else if (risky.length > 0 && !force) {
     const one = risky.length === 1;
     problems.push(
-      `${risky.length} risky change${one ? '' : 's'} (${one ? 'a deletion or a weaker policy' : 'deletions or weaker policies'}) need${one ? 's' : ''} --force (or the ${FORCE_LABEL} label on the pull request)`,
+      `${risky.length} risky change${one ? '' : 's'} (${one ? 'a deletion or a weaker policy' : 'deletions or weaker policies'}) ` +
+        `need${one ? 's' : ''} --force (or the ${FORCE_LABEL} label on the pull request)`,
     );
   }
   if (counts.delete > maxDeletes) {

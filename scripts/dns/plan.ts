@@ -263,7 +263,10 @@ function compareName(
       level: 'warning',
       zone,
       name,
-      message: `${plural(unrelated.length, 'TXT record')} here ${unrelated.length === 1 ? 'is' : 'are'} not ${label} (${unrelated.map((record) => quote(clip(record.value))).join(', ')}): left alone; --delete-unrelated removes ${unrelated.length === 1 ? 'it' : 'them'}`,
+      message:
+        `${plural(unrelated.length, 'TXT record')} here ${unrelated.length === 1 ? 'is' : 'are'} ` +
+        `not ${label} (${unrelated.map((record) => quote(clip(record.value))).join(', ')}): ` +
+        `left alone; --delete-unrelated removes ${unrelated.length === 1 ? 'it' : 'them'}`,
     });
   }
   if (ours.length > 1) {
@@ -429,13 +432,19 @@ export function describeRisk(change: RecordChange): string | undefined {
   const kind = recordKind(change.name);
   const owns = (value: string) => isOwnedValue(change.name, value);
   if (change.action === 'delete') {
-    if (host !== undefined)
-      return `deletes the report authorisation: receivers stop sending ${change.name.slice(0, change.name.indexOf('._report._dmarc.'))}'s aggregate reports to ${host}`;
+    if (host !== undefined) {
+      const reported = change.name.slice(0, change.name.indexOf('._report._dmarc.'));
+      return `deletes the report authorisation: receivers stop sending ${reported}'s aggregate reports to ${host}`;
+    }
     const ours = (change.before ?? []).some(owns);
-    const notOurs = `deletes ${plural(change.before?.length ?? 0, 'TXT record')} that ${(change.before?.length ?? 0) === 1 ? 'is' : 'are'} not ${KIND_LABEL[kind]}`;
+    const count = change.before?.length ?? 0;
+    const notOurs = `deletes ${plural(count, 'TXT record')} that ${count === 1 ? 'is' : 'are'} not ${KIND_LABEL[kind]}`;
     if (!ours) return notOurs;
     if (kind === 'mta-sts') {
-      return `deletes the MTA-STS record: senders that cached the policy keep applying it for up to its max_age and never see an update; withdraw with mode: none first (RFC 8461 §8.3)`;
+      return (
+        'deletes the MTA-STS record: senders that cached the policy keep applying it for up ' +
+        'to its max_age and never see an update; withdraw with mode: none first (RFC 8461 §8.3)'
+      );
     }
     if (kind === 'tls-rpt')
       return `deletes the TLS reporting record: senders stop sending TLS reports for ${change.name.replace(/^_smtp\._tls\./, '')}`;

@@ -201,12 +201,15 @@ export function checkReview(plan: Pick<Plan, 'changes'>, evidence: ReviewEvidenc
   const problems: string[] = [];
   if (directPush) {
     problems.push(
-      'this push did not merge a pull request into the default branch (a direct push), so none of its changes was reviewed: to apply the default branch as it is, run dns-apply by hand (workflow_dispatch) with force',
+      'this push did not merge a pull request into the default branch (a direct push), so none of its changes ' +
+        'was reviewed: to apply the default branch as it is, run dns-apply by hand (workflow_dispatch) with force',
     );
   } else if (unreviewed.length > 0) {
     const one = unreviewed.length === 1;
     problems.push(
-      `${plural(unreviewed.length, 'change')} (${names(unreviewed)}) ${one ? 'is' : 'are'} in none of the reviewed plans looked at (${where(evidence)}): DNS or the default branch changed since the review; review ${one ? 'it' : 'them'} in a new pull request, or run dns-apply by hand with force`,
+      `${plural(unreviewed.length, 'change')} (${names(unreviewed)}) ${one ? 'is' : 'are'} in none of ` +
+        `the reviewed plans looked at (${where(evidence)}): DNS or the default branch changed since the review; ` +
+        `review ${one ? 'it' : 'them'} in a new pull request, or run dns-apply by hand with force`,
     );
   }
   const byOwner = groupBy(unforced, (entry) => entry.owners.join(','));
@@ -219,7 +222,8 @@ export function checkReview(plan: Pick<Plan, 'changes'>, evidence: ReviewEvidenc
         .map((number) => `#${number}`)
         .join(' or ');
       problems.push(
-        `${what} of ${prs} need${changes.length === 1 ? 's' : ''} the ${FORCE_LABEL} label on ${prs} (a label on another pull request does not count), or a run of dns-apply by hand with force`,
+        `${what} of ${prs} need${changes.length === 1 ? 's' : ''} the ${FORCE_LABEL} label on ${prs} ` +
+          '(a label on another pull request does not count), or a run of dns-apply by hand with force',
       );
     } else {
       const it = changes.length === 1 ? 'it' : 'them';
@@ -227,13 +231,15 @@ export function checkReview(plan: Pick<Plan, 'changes'>, evidence: ReviewEvidenc
       const merged = evidence.pullRequests.find((pullRequest) => pullRequest.number === evidence.merged);
       if (merged === undefined) {
         problems.push(
-          `${what} ${is} no reviewed pull request's own change, only shown as already pending on a base: no label allows ${it}; run dns-apply by hand with force`,
+          `${what} ${is} no reviewed pull request's own change, only shown as already ` +
+            `pending on a base: no label allows ${it}; run dns-apply by hand with force`,
         );
       } else {
         const planned = merged.record.base === undefined ? ` (it was planned without --base, so no change is known to be its own)` : '';
         const label = merged.force ? `; the ${FORCE_LABEL} label on #${merged.number} covers only its own changes` : '';
         problems.push(
-          `${what} ${is} not #${merged.number}'s own: its plan showed ${it} as already pending on its base${planned}${label}. Label the pull request that made ${it} and run dns-apply by hand, or run it by hand with force`,
+          `${what} ${is} not #${merged.number}'s own: its plan showed ${it} as already pending on its base${planned}${label}. ` +
+            `Label the pull request that made ${it} and run dns-apply by hand, or run it by hand with force`,
         );
       }
     }

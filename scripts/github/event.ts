@@ -67,13 +67,15 @@ export function requireDefaultBranch(env: NodeJS.ProcessEnv = process.env): stri
   if (branch === undefined)
     throw new DmarcopsError(
       'github-event-unreadable',
-      "cannot tell the repository's default branch: the event payload at GITHUB_EVENT_PATH has no repository.default_branch; apply runs only on the default branch",
+      "cannot tell the repository's default branch: the event payload at GITHUB_EVENT_PATH " +
+        'has no repository.default_branch; apply runs only on the default branch',
     );
   const ref = env.GITHUB_REF ?? '';
   if (ref !== `refs/heads/${branch}`) {
     throw new DmarcopsError(
       'apply-not-default-branch',
-      `apply runs only on the default branch (refs/heads/${branch}), not ${ref === '' ? 'an unknown ref (GITHUB_REF is not set)' : ref}: what another branch holds was not merged after review`,
+      `apply runs only on the default branch (refs/heads/${branch}), ` +
+        `not ${ref === '' ? 'an unknown ref (GITHUB_REF is not set)' : ref}: what another branch holds was not merged after review`,
     );
   }
   return branch;

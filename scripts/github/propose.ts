@@ -48,8 +48,9 @@ export function proposalBranch(proposal: SenderProposal): string {
 /** The pull request's description: the evidence, the entry, what to check. */
 export function proposalBody(alert: Alert, proposal: SenderProposal, entryYaml: string): string {
   const e = escapeMarkdown;
-  return `${[
-    `dmarcops alerts saw a new source sending as ${e(proposal.domain)} that looks like a legitimate mail service, and proposes to declare it under \`senders:\` in ${e(proposal.file)}.`,
+  const lines = [
+    `dmarcops alerts saw a new source sending as ${e(proposal.domain)} that looks like a legitimate mail service, ` +
+      `and proposes to declare it under \`senders:\` in ${e(proposal.file)}.`,
     '',
     `**${e(alert.title)}** (since ${e(alert.since)})`,
     '',
@@ -66,10 +67,13 @@ export function proposalBody(alert: Alert, proposal: SenderProposal, entryYaml: 
     '',
     '**Before merging**',
     '',
-    `- Is ${e(proposal.sender.name)} a service ${e(proposal.domain)} uses? If not, close this pull request: the mail is someone else's, and the DMARC policy is what stops it.`,
-    `- Declaring it labels its mail as yours; it passes DMARC only once the service signs with d=${e(proposal.domain)} (DKIM) or sends with a Return-Path under ${e(proposal.domain)} (SPF). The dashboard then shows what is left to fix.`,
+    `- Is ${e(proposal.sender.name)} a service ${e(proposal.domain)} uses? ` +
+      "If not, close this pull request: the mail is someone else's, and the DMARC policy is what stops it.",
+    `- Declaring it labels its mail as yours; it passes DMARC only once the service signs with d=${e(proposal.domain)} (DKIM) ` +
+      `or sends with a Return-Path under ${e(proposal.domain)} (SPF). The dashboard then shows what is left to fix.`,
     '- The DNS plan and the impact preview run on this pull request like on any other change to `domains/`.',
-  ].join('\n')}\n`;
+  ];
+  return `${lines.join('\n')}\n`;
 }
 
 /** Opens the pull request for one proposal (or says why not). */
@@ -115,7 +119,9 @@ export async function proposeSender(octokit: Octokit, alert: Alert, options: Pro
       path: proposal.file,
       branch,
       sha: file.sha,
-      message: `Declare ${oneLine(proposal.sender.name)} as a sender of ${proposal.domain}\n\nProposed by dmarcops alerts: a new source since ${alert.since} that looks legitimate.`,
+      message:
+        `Declare ${oneLine(proposal.sender.name)} as a sender of ${proposal.domain}\n\n` +
+        `Proposed by dmarcops alerts: a new source since ${alert.since} that looks legitimate.`,
       content: Buffer.from(after, 'utf8').toString('base64'),
     });
     const { data: pull } = await octokit.rest.pulls.create({

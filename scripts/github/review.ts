@@ -43,7 +43,8 @@ export function planMarker(record: ReviewRecord): string {
     const changes = record.own.length + record.pending.length;
     throw new DmarcopsError(
       'review-too-large',
-      `the plan has ${changes} changes, too many to record for review in one comment (at most about ${Math.floor(MAX_MARKER_BYTES / IDENTITY_LENGTH)}): split the pull request`,
+      `the plan has ${changes} changes, too many to record for review in one comment ` +
+        `(at most about ${Math.floor(MAX_MARKER_BYTES / IDENTITY_LENGTH)}): split the pull request`,
     );
   }
   return line;
@@ -171,7 +172,9 @@ export async function reviewedPlanOf(
   if (record.pr !== pull.number) return { note: `#${pull.number}'s plan comment records pull request #${record.pr}` };
   if (record.head !== pull.headSha) {
     return {
-      note: `#${pull.number}: the plan was not reviewed for the merged head: its comment is for ${record.head.slice(0, 12)}, but ${pull.headSha.slice(0, 12)} was merged (pushed after the last plan)`,
+      note:
+        `#${pull.number}: the plan was not reviewed for the merged head: its comment is for ${record.head.slice(0, 12)}, ` +
+        `but ${pull.headSha.slice(0, 12)} was merged (pushed after the last plan)`,
     };
   }
   return { number: pull.number, force: pull.labels.includes(FORCE_LABEL), record };

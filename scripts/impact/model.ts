@@ -170,7 +170,9 @@ export interface ImpactReport {
 }
 
 export const CAVEATS: readonly string[] = [
-  'Upper bound: receivers may apply local policy and override DMARC (RFC 7489 §6.7), and many deliver mail that fails only through forwarding or a mailing list when ARC or their own knowledge vouches for it.',
+  'Upper bound: receivers may apply local policy and override DMARC (RFC 7489 §6.7), and many deliver mail ' +
+    'that fails only through forwarding or a mailing list when ARC or their own knowledge vouches for it.',
   'Replayed from aggregate reports: only receivers that send reports are seen, and a report describes what the receiver saw, not every copy of the mail.',
-  "Alignment is recomputed from the reported DKIM and SPF results with each version's modes and the Public Suffix List (RFC 7489 discovery); receivers that walk the DNS tree (RFC 9989) reach the same organizational domain for names the repository manages.",
+  "Alignment is recomputed from the reported DKIM and SPF results with each version's modes and the Public Suffix List " +
+    '(RFC 7489 discovery); receivers that walk the DNS tree (RFC 9989) reach the same organizational domain for names the repository manages.',
 ];

@@ -130,12 +130,16 @@ export function domainVerdict(impact: DomainImpact, context: VerdictContext): st
   const rest7489 = rfc7489.rest.join('; ');
   let main: string;
   if (rfc9989.legitimate !== rfc7489.legitimate) {
-    main = `RFC 9989 receivers: ${[rfc9989.legitimate, ...rfc9989.rest].join('; ')}; RFC 7489 receivers (${why}): ${[rfc7489.legitimate, ...rfc7489.rest].join('; ')} (${data})`;
+    main =
+      `RFC 9989 receivers: ${[rfc9989.legitimate, ...rfc9989.rest].join('; ')}; ` +
+      `RFC 7489 receivers (${why}): ${[rfc7489.legitimate, ...rfc7489.rest].join('; ')} (${data})`;
   } else if (rest9989 === rest7489) {
     main = [`${rfc9989.legitimate} in ${data}`, ...rfc9989.rest].join('; ');
   } else {
     // The legitimate part is the same for both generations; only what happens to the rest differs.
-    main = `${rfc9989.legitimate} in ${data}; RFC 9989 receivers: ${rest9989 || 'nothing else changes'}; RFC 7489 receivers (${why}): ${rest7489 || 'nothing else changes'}`;
+    main =
+      `${rfc9989.legitimate} in ${data}; RFC 9989 receivers: ${rest9989 || 'nothing else changes'}; ` +
+      `RFC 7489 receivers (${why}): ${rest7489 || 'nothing else changes'}`;
   }
   return [main, ...relabel].join('; ');
 }

@@ -240,8 +240,8 @@ export const ERRORS = {
     area: 'dns',
     title: 'Apply refused: nothing changed',
     when:
-      'A gate refused the run before anything was written: the reviewed plan is stale, a risky change lacks --force or the review, too many deletions, or the ' +
-      'run is not on the default branch.',
+      'A gate refused the run before anything was written: the reviewed plan is stale, ' +
+      'a risky change lacks --force or the review, too many deletions, or the run is not on the default branch.',
     hint: 'The message names the gate; docs/plan.md, "The gates", says what each needs.',
   },
   'apply-failed': {
@@ -607,7 +607,9 @@ export const ERRORS = {
   'site-over-budget': {
     area: 'site',
     title: 'A page is over the weight budget',
-    when: 'After building, a page with its scripts, styles and images weighs more than 300 KiB gzip-compressed. The site is built; the table says what is heavy.',
+    when:
+      'After building, a page with its scripts, styles and images weighs more than ' +
+      '300 KiB gzip-compressed. The site is built; the table says what is heavy.',
     hint: 'Make the page lighter (move data behind a lazily loaded chunk), or look at what grew in the last change.',
   },
   'site-build-failed': {

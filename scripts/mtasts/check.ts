@@ -88,7 +88,9 @@ export async function checkMtaSts(policy: DomainPolicy, deps: CheckDeps): Promis
     findings.push({
       code: 'sts-id-ahead',
       severity: 'error',
-      message: `DNS already announces the new id ${expected.id} but the host serves another policy: senders fetching now cache that policy under the new id and keep it until its max_age. Publish the policy file, then apply the DNS change`,
+      message:
+        `DNS already announces the new id ${expected.id} but the host serves another policy: senders fetching now cache ` +
+        'that policy under the new id and keep it until its max_age. Publish the policy file, then apply the DNS change',
       reference: 'RFC 8461 §8.1',
     });
   }
@@ -121,7 +123,9 @@ export function compareStsRecord(domain: string, expectedId: string, lookup: Txt
         {
           code: 'sts-record-missing',
           severity: 'error',
-          message: `${name} has no v=STSv1 TXT record (${lookup.status === 'found' ? 'other TXT only' : lookup.status}): senders do not look for the policy. Run dmarcops apply (or publish it by hand for provider manual)`,
+          message:
+            `${name} has no v=STSv1 TXT record (${lookup.status === 'found' ? 'other TXT only' : lookup.status}): ` +
+            'senders do not look for the policy. Run dmarcops apply (or publish it by hand for provider manual)',
           reference,
         },
       ],
@@ -162,7 +166,9 @@ export function compareStsRecord(domain: string, expectedId: string, lookup: Txt
         {
           code: 'sts-id-mismatch',
           severity: 'error',
-          message: `${name} announces id ${parsed.id}, the repository's policy has id ${expectedId}: senders that cached the policy under ${parsed.id} do not fetch the current one. Run dmarcops apply once the policy file is published`,
+          message:
+            `${name} announces id ${parsed.id}, the repository's policy has id ${expectedId}: senders that cached the ` +
+            `policy under ${parsed.id} do not fetch the current one. Run dmarcops apply once the policy file is published`,
           reference,
         },
       ],
@@ -187,7 +193,9 @@ export function compareTlsRptRecord(domain: string, expected: string, lookup: Tx
       {
         code: 'tlsrpt-mismatch',
         severity: 'error',
-        message: `${name} holds ${values.map((value) => JSON.stringify(value)).join(', ')}, the repository asks for ${JSON.stringify(expected)}${values.length > 1 ? ' (several records: senders use none)' : ''}`,
+        message:
+          `${name} holds ${values.map((value) => JSON.stringify(value)).join(', ')}, the repository asks ` +
+          `for ${JSON.stringify(expected)}${values.length > 1 ? ' (several records: senders use none)' : ''}`,
         reference,
       },
     ];
@@ -252,7 +260,9 @@ export function compareServed(
     findings.push({
       code: 'content-type',
       severity: 'error',
-      message: `${url} is served as ${response.contentType === undefined ? 'no Content-Type' : JSON.stringify(response.contentType)}, not text/plain: senders may refuse it`,
+      message:
+        `${url} is served as ${response.contentType === undefined ? 'no Content-Type' : JSON.stringify(response.contentType)}, ` +
+        'not text/plain: senders may refuse it',
       reference: 'RFC 8461 §3.2',
     });
   }
@@ -283,7 +293,10 @@ export function compareServed(
     findings.push({
       code: 'content-format',
       severity: 'warning',
-      message: `${url} holds the same policy in other bytes (${served.lineEnds === 'crlf' ? 'order or spacing' : `${served.lineEnds} line ends`}): senders read it alike, but it is not byte for byte the file dmarcops mta-sts build writes (does the host or git rewrite line ends?)`,
+      message:
+        `${url} holds the same policy in other ` +
+        `bytes (${served.lineEnds === 'crlf' ? 'order or spacing' : `${served.lineEnds} line ends`}): senders read it alike, ` +
+        'but it is not byte for byte the file dmarcops mta-sts build writes (does the host or git rewrite line ends?)',
       reference: 'RFC 8461 §3.2',
     });
   } else {
@@ -324,7 +337,9 @@ function certificateFinding(domain: string, response: Extract<PolicyResponse, { 
       return {
         code: 'certificate-expired',
         severity: 'error',
-        message: `the certificate of ${host} has expired${certificate?.validTo === undefined ? '' : ` on ${certificate.validTo}`}${valid}: senders refuse the policy and apply none`,
+        message:
+          `the certificate of ${host} has expired${certificate?.validTo === undefined ? '' : ` on ${certificate.validTo}`}${valid}: ` +
+          'senders refuse the policy and apply none',
         reference,
       };
     case 'CERT_NOT_YET_VALID':
@@ -338,14 +353,20 @@ function certificateFinding(domain: string, response: Extract<PolicyResponse, { 
       return {
         code: 'certificate-name-mismatch',
         severity: 'error',
-        message: `the certificate served for ${host} is for ${certificate?.altNames ?? certificate?.subject ?? 'other names'}, not ${host}: senders refuse the policy. The host needs a certificate for ${host} (with a custom domain on GitHub Pages, enable HTTPS once DNS points at it)`,
+        message:
+          `the certificate served for ${host} is for ${certificate?.altNames ?? certificate?.subject ?? 'other names'}, ` +
+          `not ${host}: senders refuse the policy. The host needs a certificate for ${host} ` +
+          '(with a custom domain on GitHub Pages, enable HTTPS once DNS points at it)',
         reference,
       };
     default:
       return {
         code: 'certificate-untrusted',
         severity: 'error',
-        message: `the certificate of ${host} is not trusted (${response.code}${certificate?.issuer === undefined ? '' : `, issued by ${certificate.issuer}`}): senders refuse the policy`,
+        message:
+          `the certificate of ${host} is not ` +
+          `trusted (${response.code}${certificate?.issuer === undefined ? '' : `, issued by ${certificate.issuer}`}): ` +
+          'senders refuse the policy',
         reference,
       };
   }

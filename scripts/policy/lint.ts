@@ -404,7 +404,9 @@ export const LINT_RULES: readonly LintRule[] = [
       const inherited = parent.policy.sp ?? parent.policy.p;
       report({
         path: ['policy'],
-        message: `${domain.policy.domain} publishes its own record, so ${parent.policy.domain}'s subdomain policy (${inherited}) no longer applies to it; this file's policy ${domain.policy.p} does`,
+        message:
+          `${domain.policy.domain} publishes its own record, so ${parent.policy.domain}'s subdomain ` +
+          `policy (${inherited}) no longer applies to it; this file's policy ${domain.policy.p} does`,
         hint: `Names below ${domain.policy.domain} still inherit from ${parent.policy.domain} (its subdomain_policy), not from this file.`,
       });
     },
@@ -418,7 +420,9 @@ export const LINT_RULES: readonly LintRule[] = [
       if (domain.policy.psd === 'y' && organizationalOf(domain) !== null) {
         report({
           path: ['domain_role'],
-          message: `${domain.policy.domain} is registrable, not a public suffix: psd=y would make receivers treat each of its subdomains as a separate organization`,
+          message:
+            `${domain.policy.domain} is registrable, not a public suffix: ` +
+            'psd=y would make receivers treat each of its subdomains as a separate organization',
           hint: 'Use domain_role: organizational, or remove it.',
         });
       }
@@ -471,7 +475,10 @@ export const LINT_RULES: readonly LintRule[] = [
           if (!aligned) {
             report({
               path: ['senders', senderIndex, 'dkim', signerIndex, 'domain'],
-              message: `${sender.name} signs as ${signer.domain}, which does not align with ${policy.domain} (${policy.adkim === 's' ? 'strict' : 'relaxed'} DKIM alignment): its DKIM passes never count for DMARC`,
+              message:
+                `${sender.name} signs as ${signer.domain}, which does not align ` +
+                `with ${policy.domain} (${policy.adkim === 's' ? 'strict' : 'relaxed'} ` +
+                'DKIM alignment): its DKIM passes never count for DMARC',
               hint: `Have the service sign with d=${policy.domain}${policy.adkim === 's' ? '' : ` or another name under ${organizational}`}.`,
             });
           }
@@ -542,7 +549,8 @@ export const LINT_RULES: readonly LintRule[] = [
     id: 'external-report-destination',
     severity: 'warning',
     summary:
-      'A report mailbox in another organizational domain: it must publish `<domain>._report._dmarc.<host>` TXT "v=DMARC1" or receivers send it nothing. Info when dmarcops publishes that record itself.',
+      'A report mailbox in another organizational domain: it must publish `<domain>._report._dmarc.<host>` ' +
+      'TXT "v=DMARC1" or receivers send it nothing. Info when dmarcops publishes that record itself.',
     reference: 'RFC 7489 §7.1, RFC 9990 §4',
     check({ domain, all, report }) {
       const published = publishedNames(all);
@@ -557,7 +565,9 @@ export const LINT_RULES: readonly LintRule[] = [
         } else {
           report({
             path: ['reports', index],
-            message: `${destination.host} is in another organizational domain and its zone is not managed here: receivers send reports there only if ${destination.recordName} has TXT "v=DMARC1"`,
+            message:
+              `${destination.host} is in another organizational domain and its zone is not managed here: ` +
+              `receivers send reports there only if ${destination.recordName} has TXT "v=DMARC1"`,
             hint: `Ask the mailbox's operator to publish it (or *._report._dmarc.${destination.host}). Check with: dig +short TXT ${destination.recordName}`,
           });
         }
@@ -680,7 +690,8 @@ export const LINT_RULES: readonly LintRule[] = [
     id: 'mta-sts-without-tls-reports',
     severity: 'warning',
     summary:
-      '`mta_sts` in testing or enforce mode without `tls_reports`: nobody learns about failed deliveries (in testing mode the policy then does nothing at all).',
+      '`mta_sts` in testing or enforce mode without `tls_reports`: nobody learns ' +
+      'about failed deliveries (in testing mode the policy then does nothing at all).',
     reference: 'RFC 8461 §5, RFC 8460 §3',
     check({ domain, report }) {
       const sts = domain.policy.mtaSts;
@@ -734,7 +745,8 @@ export const LINT_RULES: readonly LintRule[] = [
     id: 'mta-sts-weakened',
     severity: 'warning',
     summary:
-      'With `validate --base`: `mta_sts` leaves enforce for testing or none, so senders deliver over unverified TLS again. The DNS plan cannot show this (the record holds only the id).',
+      'With `validate --base`: `mta_sts` leaves enforce for testing or none, so senders deliver ' +
+      'over unverified TLS again. The DNS plan cannot show this (the record holds only the id).',
     reference: 'RFC 8461 §5',
     check({ domain, previous, report }) {
       const now = domain.policy.mtaSts?.mode;
@@ -750,7 +762,8 @@ export const LINT_RULES: readonly LintRule[] = [
     id: 'mta-sts-removed-abruptly',
     severity: 'warning',
     summary:
-      'With `validate --base`: `mta_sts` in testing or enforce at the base is removed without publishing mode none first, so senders keep the cached policy for up to its max_age.',
+      'With `validate --base`: `mta_sts` in testing or enforce at the base is removed without ' +
+      'publishing mode none first, so senders keep the cached policy for up to its max_age.',
     reference: 'RFC 8461 §8.3',
     check({ domain, previous, report }) {
       const before = previous?.policy.mtaSts;
@@ -758,7 +771,9 @@ export const LINT_RULES: readonly LintRule[] = [
       report({
         path: [],
         atFileStart: true,
-        message: `mta_sts (mode ${before.mode}, max_age ${before.maxAge}) is removed: senders that cached it keep applying it for up to ${before.maxAge} s and never see a change again`,
+        message:
+          `mta_sts (mode ${before.mode}, max_age ${before.maxAge}) is removed: senders that ` +
+          `cached it keep applying it for up to ${before.maxAge} s and never see a change again`,
         hint: 'Publish mode: none (with a short max_age) first, and remove mta_sts once the old max_age has passed.',
       });
     },
@@ -767,7 +782,8 @@ export const LINT_RULES: readonly LintRule[] = [
     id: 'mta-sts-id-unchanged',
     severity: 'error',
     summary:
-      'The MTA-STS policy file changed but its id did not (an explicit `mta_sts.id`, compared with `validate --base`): senders keep the old policy. Info when an explicit id cannot be compared.',
+      'The MTA-STS policy file changed but its id did not (an explicit `mta_sts.id`, compared with ' +
+      '`validate --base`): senders keep the old policy. Info when an explicit id cannot be compared.',
     reference: 'RFC 8461 §3.1',
     check({ domain, previous, report }) {
       const sts = domain.policy.mtaSts;
@@ -796,7 +812,8 @@ export const LINT_RULES: readonly LintRule[] = [
     id: 'mta-sts-mx-not-covered',
     severity: 'error',
     summary:
-      'With `validate --live-dns`: an MX host of the domain matches no `mta_sts.mx` pattern (an error in enforce mode, where senders refuse it; a warning in testing), a pattern matches no MX host (info), or the domain has no MX at all.',
+      'With `validate --live-dns`: an MX host of the domain matches no `mta_sts.mx` pattern (an error in enforce mode, ' +
+      'where senders refuse it; a warning in testing), a pattern matches no MX host (info), or the domain has no MX at all.',
     reference: 'RFC 8461 §4.1, §5',
     check({ domain, liveMx, report }) {
       const sts = domain.policy.mtaSts;
@@ -834,7 +851,9 @@ export const LINT_RULES: readonly LintRule[] = [
           path: ['mta_sts', 'mx'],
           part: 'key',
           severity: enforce ? 'error' : 'warning',
-          message: `MX host ${host} matches no mta_sts.mx pattern: ${enforce ? 'senders refuse to deliver to it' : 'in enforce mode senders would refuse to deliver to it'}`,
+          message:
+            `MX host ${host} matches no mta_sts.mx ` +
+            `pattern: ${enforce ? 'senders refuse to deliver to it' : 'in enforce mode senders would refuse to deliver to it'}`,
           hint: `Add ${host} (or a *. pattern covering it) to mta_sts.mx.`,
         });
       }

@@ -273,7 +273,8 @@ function fixHint(row: ClassifyRow, context: ClassifyContext, sender: Sender): st
       ...new Set(aligned.map((sig) => `${sig.selector ? sig.selector : '<selector>'}._domainkey.${normaliseName(sig.domain)}`)),
     ];
     hints.push(
-      `DKIM: the signature with d=${normaliseName(aligned[0]?.domain)} fails; check the selector's public key at ${keys.join(', ')} (missing, rotated or truncated key)`,
+      `DKIM: the signature with d=${normaliseName(aligned[0]?.domain)} fails; ` +
+        `check the selector's public key at ${keys.join(', ')} (missing, rotated or truncated key)`,
     );
   }
 

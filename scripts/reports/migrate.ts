@@ -180,6 +180,10 @@ async function planFile(
   const earlier = facts.byPath.get(rel);
   const needsRow = !facts.recorded.has(sourceRef);
   const unpacked = await unpackBytes(original, name);
+  const earlierReason =
+    earlier?.reason === null || earlier?.reason === undefined
+      ? `kept in ${QUARANTINE_DIR}/${folder}/ by an earlier dmarcops`
+      : withoutQuotedContent(earlier.reason);
   const entry = (outcome: Folder, note: string, quarantinePath?: string): LedgerEntry => ({
     sourceRef,
     sourceBytes: original.length,
@@ -188,7 +192,7 @@ async function planFile(
     subject: unpacked.mail?.subject ?? earlier?.subject ?? null,
     kind: inputKind(earlier?.kind, folder === 'foreign' ? (unpacked.kind === 'tls' ? 'tls' : 'aggregate') : unpacked.kind),
     outcome,
-    reason: `${earlier?.reason === null || earlier?.reason === undefined ? `kept in ${QUARANTINE_DIR}/${folder}/ by an earlier dmarcops` : withoutQuotedContent(earlier.reason)}; migrated: ${note}`,
+    reason: `${earlierReason}; migrated: ${note}`,
     ...(quarantinePath === undefined ? {} : { quarantinePath: join(root, quarantinePath) }),
   });
 
@@ -232,7 +236,8 @@ async function planFile(
   const action = keptAs.length > 0 ? 'rewritten' : 'removed';
   const note =
     keptAs.length > 0
-      ? `the report alone kept (${keptAs.join(', ')}), the file it came in removed${overCap > 0 ? `; ${overCap} over the cap of ${formatBytes(maxReportBytes)} not kept` : ''}`
+      ? `the report alone kept (${keptAs.join(', ')}), the file it came ` +
+        `in removed${overCap > 0 ? `; ${overCap} over the cap of ${formatBytes(maxReportBytes)} not kept` : ''}`
       : isReportFile || overCap > 0
         ? `removed: over the cap of ${formatBytes(maxReportBytes)} per report`
         : 'removed: no report could be read from it';
@@ -271,6 +276,7 @@ async function ledgerFacts(root: string, duck: Duck): Promise<LedgerFacts> {
   const source = `read_parquet(${sqlList(files)}, union_by_name = true, hive_partitioning = false)`;
   const columns = new Set((await duck.rows<{ column_name: string }>(`DESCRIBE SELECT * FROM ${source}`)).map((row) => row.column_name));
   const column = (name: string): string => (columns.has(name) ? name : `NULL::VARCHAR AS ${name}`);
+  const optional = ['quarantine_path', 'kind', 'reason', 'message_id', 'subject', 'source_name'].map(column).join(', ');
   const rows = await duck.rows<{
     quarantine_path: string;
     kind: string | null;
@@ -282,7 +288,7 @@ async function ledgerFacts(root: string, duck: Duck): Promise<LedgerFacts> {
   }>(
     `SELECT quarantine_path, arg_max(kind, ingested_at) AS kind, arg_max(reason, ingested_at) AS reason, arg_max(message_id, ingested_at) AS message_id,
             arg_max(subject, ingested_at) AS subject, arg_max(source_name, ingested_at) AS source_name, arg_max(source_ref, ingested_at) AS source_ref
-     FROM (SELECT ${['quarantine_path', 'kind', 'reason', 'message_id', 'subject', 'source_name'].map(column).join(', ')}, source_ref, ingested_at FROM ${source})
+     FROM (SELECT ${optional}, source_ref, ingested_at FROM ${source})
      WHERE quarantine_path IS NOT NULL GROUP BY quarantine_path`,
   );
   for (const row of rows) {

@@ -191,7 +191,10 @@ export function normaliseBase(base: string): string {
 /** A one-line account of a page over budget: what it weighs and what makes it heavy. */
 export function describeOverBudget(page: PageBudget, limitBytes: number): string {
   const biggest = page.assets.slice(0, 5).map((asset) => `${asset.path} ${formatBytes(asset.bytes)}`);
-  return `${page.page} is ${formatBytes(page.bytes)} compressed, over the ${formatBytes(limitBytes)} budget (HTML ${formatBytes(page.htmlBytes)}${biggest.length > 0 ? `; biggest assets: ${biggest.join(', ')}` : ''})`;
+  return (
+    `${page.page} is ${formatBytes(page.bytes)} compressed, over the ${formatBytes(limitBytes)} budget ` +
+    `(HTML ${formatBytes(page.htmlBytes)}${biggest.length > 0 ? `; biggest assets: ${biggest.join(', ')}` : ''})`
+  );
 }
 
 interface Reference {

@@ -51,7 +51,10 @@ export const MAX_FAILING_SHARE = 0.01;
 export const MIN_DAYS = 14;
 /** Days of clean reports after which p=none may go straight to reject (in testing mode). */
 export const LONG_WATCH_DAYS = 30;
-/** A reporter first received this many days before the build or fewer is new: as long as the readiness window, so a verdict never rests on a reporter younger than it. */
+/**
+ * A reporter first received this many days before the build or fewer is new: as long as the
+ * readiness window, so a verdict never rests on a reporter younger than it.
+ */
 export const NEW_REPORTER_DAYS = READINESS_WINDOW_DAYS;
 /** Reporters first received within this many days of the dataset's first report are its baseline, never new. */
 export const BASELINE_DAYS = 7;
@@ -156,7 +159,8 @@ export function assessReadiness(input: ReadinessInput): Assessment {
   const failingReasons = (consequence: string): string[] =>
     failing.map(
       (s) =>
-        `${s.declaredSender ?? s.label}: ${formatShare(s.compliant, s.messages)} of its ${formatCount(s.messages)} messages pass DMARC (needs ${MIN_SENDER_PASS_RATE * 100}%)${consequence}.`,
+        `${s.declaredSender ?? s.label}: ${formatShare(s.compliant, s.messages)} of ` +
+        `its ${formatCount(s.messages)} messages pass DMARC (needs ${MIN_SENDER_PASS_RATE * 100}%)${consequence}.`,
     );
 
   // 2. Already enforcing.
@@ -183,7 +187,8 @@ export function assessReadiness(input: ReadinessInput): Assessment {
     const reasons = failingReasons('');
     if (failingShare >= MAX_FAILING_SHARE) {
       reasons.push(
-        `${formatShare(window.authorisedFailing, volume)} of all mail comes from declared senders and fails DMARC (at most ${MAX_FAILING_SHARE * 100}% before enforcing).`,
+        `${formatShare(window.authorisedFailing, volume)} of all mail comes from declared ` +
+          `senders and fails DMARC (at most ${MAX_FAILING_SHARE * 100}% before enforcing).`,
       );
     }
     const names = failing.map((s) => s.declaredSender ?? s.label);
@@ -210,7 +215,9 @@ export function assessReadiness(input: ReadinessInput): Assessment {
       reasons: [
         ...undeclared.map(
           (s) =>
-            `${s.label} sent ${formatCount(s.unauthorisedAuthenticated)} messages (${formatShare(s.unauthorisedAuthenticated, volume)}) as ${domain}, authenticated for its own domain: someone uses it in your name.`,
+            `${s.label} sent ${formatCount(s.unauthorisedAuthenticated)} ` +
+            `messages (${formatShare(s.unauthorisedAuthenticated, volume)}) ` +
+            `as ${domain}, authenticated for its own domain: someone uses it in your name.`,
         ),
         ...context,
       ],
@@ -373,8 +380,14 @@ export function assessWithNewReporters(
 export function describeMoved(moved: MovedVerdict<string>): string {
   const who = names(moved.by);
   if (moved.counting === 'with') {
-    return `“${moved.summary}” only counting ${who}: a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement.`;
+    return (
+      `“${moved.summary}” only counting ${who}: a reporter first received within the ` +
+      `last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement.`
+    );
   }
   const one = moved.by.length === 1;
-  return `Without the reports of ${who}, ${one ? 'a new reporter' : 'new reporters'} (first received within the last ${NEW_REPORTER_DAYS} days), this would be “${moved.summary}”: check that ${one ? 'its' : 'their'} reports are genuine.`;
+  return (
+    `Without the reports of ${who}, ${one ? 'a new reporter' : 'new reporters'} (first received within the ` +
+    `last ${NEW_REPORTER_DAYS} days), this would be “${moved.summary}”: check that ${one ? 'its' : 'their'} reports are genuine.`
+  );
 }

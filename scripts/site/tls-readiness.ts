@@ -184,7 +184,9 @@ export function comparePolicy(
       status: 'differs',
       summary: `Senders saw ${describePolicy(other)} (last on ${other.lastSeen}); ${repository}.`,
       details: [
-        `Senders keep a policy for its max_age (${plural(days, 'day')}) and fetch it again only when the \`_mta-sts\` id changes: if the repository changed less than ${plural(days, 'day')} before ${other.lastSeen}, wait; otherwise publish the policy file (\`dmarcops mta-sts build\`) and run \`dmarcops mta-sts check\`.`,
+        `Senders keep a policy for its max_age (${plural(days, 'day')}) and fetch it again only when the \`_mta-sts\` ` +
+          `id changes: if the repository changed less than ${plural(days, 'day')} before ${other.lastSeen}, wait; ` +
+          'otherwise publish the policy file (`dmarcops mta-sts build`) and run `dmarcops mta-sts check`.',
       ],
     };
   }
@@ -207,8 +209,10 @@ export function comparePolicy(
   // Senders keep a policy for its max_age after the repository's appeared (RFC 8461 §5.1: a cached policy is used until it expires or the id changes).
   const lingering = (p: TlsPolicySeen): string =>
     p.type === 'sts'
-      ? `${describePolicy(p)} was seen until ${p.lastSeen}; the repository's policy first appeared on ${since}, and a sender may keep the older one until about ${addDays(since, cacheDays(p.maxAge))} (its max_age).`
-      : `Some senders found no policy on ${p.lastSeen}, after the repository's policy first appeared on ${since}: check the \`_mta-sts\` record (\`dmarcops mta-sts check\`).`;
+      ? `${describePolicy(p)} was seen until ${p.lastSeen}; the repository's policy first appeared on ${since}, ` +
+        `and a sender may keep the older one until about ${addDays(since, cacheDays(p.maxAge))} (its max_age).`
+      : `Some senders found no policy on ${p.lastSeen}, after the repository's policy first ` +
+        `appeared on ${since}: check the \`_mta-sts\` record (\`dmarcops mta-sts check\`).`;
   if (othersNow.length === 0) {
     return {
       status: 'match',
@@ -347,7 +351,8 @@ export function assessTlsReadiness(input: TlsReadinessInput): TlsAssessment {
       summary: 'No TLS reports yet',
       reasons: [
         input.hasTlsReports
-          ? `No TLS report about ${domain}'s policy in the last ${TLS_READINESS_WINDOW_DAYS} days: check that \`_smtp._tls.${domain}\` is published and its mailbox receives the reports.`
+          ? `No TLS report about ${domain}'s policy in the last ${TLS_READINESS_WINDOW_DAYS} days: ` +
+            `check that \`_smtp._tls.${domain}\` is published and its mailbox receives the reports.`
           : `${file} has no \`tls_reports\`: senders have nowhere to send TLS reports.`,
       ],
       nextStep: input.hasTlsReports ? null : `add \`tls_reports\` to ${file}`,
@@ -359,7 +364,9 @@ export function assessTlsReadiness(input: TlsReadinessInput): TlsAssessment {
   const other = failures.filter((f) => !BLOCKING_RESULT_TYPES.includes(f.type));
   const blockingSessions = blocking.reduce((sum, f) => sum + f.sessions, 0);
   const otherSessions = other.reduce((sum, f) => sum + f.sessions, 0);
-  const context = `${formatShare(successful, total)} of ${plural(total, 'session')} to your MX hosts succeeded with TLS over ${plural(days, 'day')}, reported by ${plural(active.length, 'sending organisation')}.`;
+  const context =
+    `${formatShare(successful, total)} of ${plural(total, 'session')} to your MX hosts succeeded with ` +
+    `TLS over ${plural(days, 'day')}, reported by ${plural(active.length, 'sending organisation')}.`;
   const stale = active.filter((r) => r.saw !== null && r.saw.policy !== 'current');
   const staleReasons = stale.map((r) =>
     r.saw?.policy === 'none'
@@ -367,7 +374,8 @@ export function assessTlsReadiness(input: TlsReadinessInput): TlsAssessment {
       : `${r.org || '(no name)'} last saw ${r.saw?.description ?? 'another policy'} on ${r.saw?.day}.`,
   );
   const publish =
-    'publish the policy file (`dmarcops mta-sts build`) and its `_mta-sts` record, then run `dmarcops mta-sts check`; senders that cached the previous policy refresh within its max_age';
+    'publish the policy file (`dmarcops mta-sts build`) and its `_mta-sts` record, ' +
+    'then run `dmarcops mta-sts check`; senders that cached the previous policy refresh within its max_age';
 
   // 3. Enforced.
   if (policy.mode === 'enforce') {
@@ -382,7 +390,9 @@ export function assessTlsReadiness(input: TlsReadinessInput): TlsAssessment {
     }
     return verdict({
       verdict: 'enforced',
-      summary: `Enforced, but ${plural(failed, 'session')} failed (${formatShare(failed, total)}): senders do not deliver to ${top.mx ?? 'the failing MX host'} (${top.type})`,
+      summary:
+        `Enforced, but ${plural(failed, 'session')} failed (${formatShare(failed, total)}): ` +
+        `senders do not deliver to ${top.mx ?? 'the failing MX host'} (${top.type})`,
       reasons: [...failures.slice(0, REASONS_LISTED).map(failureReason), context, ...staleReasons],
       nextStep: fixFor(top.type, top.mx, domain),
     });
@@ -458,7 +468,8 @@ export function assessTlsReadiness(input: TlsReadinessInput): TlsAssessment {
   const small =
     otherSessions > 0
       ? [
-          `${plural(otherSessions, 'session')} failed in ways enforce does not refuse (${andList(other.map((f) => f.type))}), under ${TLS_MAX_FAILURE_SHARE * 100}%.`,
+          `${plural(otherSessions, 'session')} failed in ways enforce does not ` +
+            `refuse (${andList(other.map((f) => f.type))}), under ${TLS_MAX_FAILURE_SHARE * 100}%.`,
         ]
       : [];
   return verdict({
@@ -501,7 +512,8 @@ export function assessTlsWithNewReporters(input: TlsReadinessInput): Omit<TlsRea
       ...leaving,
       summary: 'No TLS reports yet from established senders',
       reasons: [
-        `Every TLS report of the last ${TLS_READINESS_WINDOW_DAYS} days comes from a sending organisation first received within the last ${NEW_REPORTER_DAYS} days.`,
+        `Every TLS report of the last ${TLS_READINESS_WINDOW_DAYS} days comes from a ` +
+          `sending organisation first received within the last ${NEW_REPORTER_DAYS} days.`,
       ],
       moved,
     };

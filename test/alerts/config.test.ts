@@ -29,7 +29,8 @@ describe('parseAlertsConfig', () => {
 
   test('values are read, the URL gets its slash, ignored domains are lower-cased', () => {
     const { config } = parseAlertsConfig(
-      'dashboard_url: https://dmarc.example.com\nrules:\n  spoofing_surge:\n    factor: 2.5\n    ignore: [Lists.Example.COM]\ndeclare_sender:\n  enabled: true\n  base: trunk\n',
+      'dashboard_url: https://dmarc.example.com\nrules:\n  spoofing_surge:\n    factor: 2.5\n' +
+        '    ignore: [Lists.Example.COM]\ndeclare_sender:\n  enabled: true\n  base: trunk\n',
       'a.yaml',
     );
     expect(config.dashboardUrl).toBe('https://dmarc.example.com/');

@@ -55,7 +55,9 @@ describe('addSender', () => {
       'policy: none\nsenders:\n- name: Relay   # ours\n  ips: [192.0.2.1]\n  dkim:\n  - domain: example.com\n\n# who approves\nowners:\n  - "@a"\n';
     const after = addSender(text, SENDGRID);
     expect(after).toBe(
-      'policy: none\nsenders:\n- name: Relay   # ours\n  ips: [192.0.2.1]\n  dkim:\n  - domain: example.com\n- name: SendGrid\n  type: ESP\n  spf_includes: [sendgrid.net]\n  dkim:\n  - domain: example.com\n    selector: s1\n\n# who approves\nowners:\n  - "@a"\n',
+      'policy: none\nsenders:\n- name: Relay   # ours\n  ips: [192.0.2.1]\n  dkim:\n' +
+        '  - domain: example.com\n- name: SendGrid\n  type: ESP\n  spf_includes: [sendgrid.net]\n' +
+        '  dkim:\n  - domain: example.com\n    selector: s1\n\n# who approves\nowners:\n  - "@a"\n',
     );
   });
 

@@ -19,7 +19,8 @@ const SENDGRID: Alert = {
   domain: 'example.com',
   title: 'New source sending as example.com: SendGrid',
   summary:
-    'SendGrid (a known service, ESP) started sending mail as example.com on 2026-03-08; it sent nothing in the 60 days before. 180 of its 180 messages since then failed DMARC (180 unauthorised).',
+    'SendGrid (a known service, ESP) started sending mail as example.com on 2026-03-08; ' +
+    'it sent nothing in the 60 days before. 180 of its 180 messages since then failed DMARC (180 unauthorised).',
   since: '2026-03-08',
   figures: [
     { label: 'First seen', value: '2026-03-08', format: 'day' },

@@ -94,7 +94,8 @@ describe('generateSiteDataset', () => {
     const ledger = committedLedgerFiles(data);
     expect(ledger).toHaveLength(1);
     const [row] = await duck.rows<{ n: number; stored: number; records: number; messages: number }>(
-      `SELECT count(*)::INTEGER AS n, count(*) FILTER (WHERE outcome = 'stored')::INTEGER AS stored, sum(records)::INTEGER AS records, sum(messages)::DOUBLE AS messages
+      `SELECT count(*)::INTEGER AS n, count(*) FILTER (WHERE outcome = 'stored')::INTEGER AS stored,
+         sum(records)::INTEGER AS records, sum(messages)::DOUBLE AS messages
        FROM read_parquet('${ledger[0]}') WHERE kind = 'aggregate'`,
     );
     const [totals] = await duck.rows<{ messages: number }>(
@@ -126,7 +127,9 @@ describe('generateSiteDataset', () => {
       failing: number;
     }>(`
       SELECT count(*)::INTEGER AS rows, count(DISTINCT report_key)::INTEGER AS reports, count(*) FILTER (WHERE row_kind = 'summary')::INTEGER AS summaries,
-        (SELECT count(*)::INTEGER FROM (SELECT report_key, sum(failed_sessions) FILTER (WHERE row_kind = 'summary') AS total, coalesce(sum(failed_sessions) FILTER (WHERE row_kind = 'failure'), 0) AS listed
+        (SELECT count(*)::INTEGER FROM (
+          SELECT report_key, sum(failed_sessions) FILTER (WHERE row_kind = 'summary') AS total,
+            coalesce(sum(failed_sessions) FILTER (WHERE row_kind = 'failure'), 0) AS listed
           FROM (${tls}) GROUP BY report_key) WHERE total <> listed) AS mismatched,
         count(DISTINCT policy_domain)::INTEGER AS domains, count(*) FILTER (WHERE row_kind = 'failure')::INTEGER AS failing
       FROM (${tls})`);
@@ -139,7 +142,8 @@ describe('generateSiteDataset', () => {
     });
     expect(shape!.failing).toBeGreaterThan(0);
     const [ledger] = await duck.rows<{ n: number; rows: number }>(
-      `SELECT count(*)::INTEGER AS n, sum(records)::INTEGER AS rows FROM read_parquet('${committedLedgerFiles(data)[0]}') WHERE kind = 'tls' AND outcome = 'stored'`,
+      'SELECT count(*)::INTEGER AS n, sum(records)::INTEGER AS rows ' +
+        `FROM read_parquet('${committedLedgerFiles(data)[0]}') WHERE kind = 'tls' AND outcome = 'stored'`,
     );
     expect(ledger).toEqual({ n: result.tlsReports, rows: result.tlsRows });
     for (const row of await duck.rows<{
@@ -150,7 +154,8 @@ describe('generateSiteDataset', () => {
       b: number;
       e: number;
     }>(
-      `SELECT DISTINCT report_key, org_name, report_id, policy_domain, epoch(date_begin)::BIGINT AS b, epoch(date_end)::BIGINT AS e FROM (${tls}) USING SAMPLE 100 ROWS (reservoir, 1)`,
+      'SELECT DISTINCT report_key, org_name, report_id, policy_domain, epoch(date_begin)::BIGINT AS b, ' +
+        `epoch(date_end)::BIGINT AS e FROM (${tls}) USING SAMPLE 100 ROWS (reservoir, 1)`,
     )) {
       expect(row.report_key).toBe(
         reportKey({
@@ -212,7 +217,8 @@ describe('generateSiteDataset', () => {
     expect(domains.map((r) => r.d)).toEqual(policies.map((p) => p.domain).sort());
 
     const rows = await duck.rows<Row>(
-      `SELECT * EXCLUDE (message_count, source_asn), message_count::DOUBLE AS message_count, source_asn::DOUBLE AS source_asn FROM (${committedRecordsSql(data)})`,
+      'SELECT * EXCLUDE (message_count, source_asn), message_count::DOUBLE AS message_count, ' +
+        `source_asn::DOUBLE AS source_asn FROM (${committedRecordsSql(data)})`,
     );
     const categories = new Map<string, number>();
     for (const row of rows) {
@@ -272,7 +278,8 @@ describe('generateSiteDataset', () => {
     expect(second.reports).toBe(result.reports);
     const fingerprint = async (root: string): Promise<string> => {
       const [row] = await duck.rows<{ f: string }>(
-        `SELECT bit_xor(hash(report_key, record_index, source_ip, message_count, disposition, header_from, dkim_results::VARCHAR, spf_results::VARCHAR, source_name))::VARCHAR AS f
+        `SELECT bit_xor(hash(report_key, record_index, source_ip, message_count, disposition, header_from,
+           dkim_results::VARCHAR, spf_results::VARCHAR, source_name))::VARCHAR AS f
          FROM (${committedRecordsSql(root)}) WHERE ingest_run = '${result.runId}'`,
       );
       return String(row?.f);

@@ -137,8 +137,10 @@ describe('ingest and ledger with hostile report fields and file names', () => {
       `<?xml version="1.0" encoding="UTF-8"?>\n<feedback><report_metadata><org_name>${org}</org_name><email>noreply@receiver.example</email>` +
       `<report_id>${id}</report_id><date_range><begin>1700000000</begin><end>1700086399</end></date_range></report_metadata>` +
       `<policy_published><domain>${domain}</domain><p>none</p></policy_published>` +
-      `<record><row><source_ip>192.0.2.1</source_ip><count>1</count><policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>` +
-      `<identifiers><header_from>${domain}</header_from></identifiers><auth_results><spf><domain>${domain}</domain><result>pass</result></spf></auth_results></record></feedback>\n`
+      '<record><row><source_ip>192.0.2.1</source_ip><count>1</count>' +
+      '<policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>' +
+      `<identifiers><header_from>${domain}</header_from></identifiers>` +
+      `<auth_results><spf><domain>${domain}</domain><result>pass</result></spf></auth_results></record></feedback>\n`
     );
   }
 

@@ -26,7 +26,8 @@ const git = (cwd: string, ...args: string[]) =>
     },
   });
 const HEAD =
-  '# yaml-language-server: $schema=../scripts/policy/domain.schema.json\npolicy: reject\nreports: [r@a.example]\ntls_reports: [t@a.example]\nowners: ["@o/t"]\n';
+  '# yaml-language-server: $schema=../scripts/policy/domain.schema.json\n' +
+  'policy: reject\nreports: [r@a.example]\ntls_reports: [t@a.example]\nowners: ["@o/t"]\n';
 
 async function run(command: Command, args: string[]) {
   const { values, positionals } = parseCommandLine(command, args);
@@ -107,8 +108,9 @@ describe('validate --live-dns', () => {
     const result = await run(makeValidateCommand({ mxResolver }), ['--domains', join(repo, 'domains'), '--live-dns']);
     expect(asked.sort()).toEqual(['enforce.example', 'testing.example']);
     expect(result.code).toBe(1);
-    expect(result.text).toMatch(
-      /enforce\.example\.yaml:8:3: error: MX host mx2\.enforce\.example matches no mta_sts\.mx pattern: senders refuse to deliver to it \[mta-sts-mx-not-covered\]/,
+    expect(result.text).toContain(
+      'enforce.example.yaml:8:3: error: MX host mx2.enforce.example matches no mta_sts.mx pattern: ' +
+        'senders refuse to deliver to it [mta-sts-mx-not-covered]',
     );
     expect(result.text).toMatch(
       /testing\.example\.yaml:8:3: warning: MX host a\.b\.mail\.testing\.example matches no mta_sts\.mx pattern: in enforce mode/,

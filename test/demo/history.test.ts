@@ -57,7 +57,8 @@ beforeAll(async () => {
   const duck = await openDuck();
   try {
     rows = await duck.rows(
-      `SELECT *, strftime(date_begin, '%Y-%m-%d') AS day, message_count::DOUBLE AS message_count, source_asn::DOUBLE AS source_asn FROM (${committedRecordsSql(data)})`,
+      "SELECT *, strftime(date_begin, '%Y-%m-%d') AS day, message_count::DOUBLE AS message_count, " +
+        `source_asn::DOUBLE AS source_asn FROM (${committedRecordsSql(data)})`,
     );
   } finally {
     duck.close();

@@ -178,7 +178,8 @@ describe('client configuration', () => {
     expect(error.status).toBe(403);
     expect(error.codes).toEqual([10000]);
     expect(error.message).toBe(
-      'cloudflare zone example.com: looking up the zone failed: HTTP 403: Authentication error (10000) (check CLOUDFLARE_API_TOKEN: it needs Zone:Read and DNS:Read, plus DNS:Edit to apply)',
+      'cloudflare zone example.com: looking up the zone failed: HTTP 403: Authentication error (10000) ' +
+        '(check CLOUDFLARE_API_TOKEN: it needs Zone:Read and DNS:Read, plus DNS:Edit to apply)',
     );
     const everything = JSON.stringify({ message: error.message, stack: error.stack, errors: error.errors, cause: String(error.cause) });
     expect(everything).not.toContain(secret);
@@ -368,7 +369,8 @@ describe('applyZone', () => {
     expect(error.status).toBe(400);
     expect(error.codes).toEqual([1004, 9021]);
     expect(error.message).toBe(
-      'cloudflare zone example.com: applying a batch of 1 update, 1 create failed: HTTP 400: DNS Validation Error (1004); Invalid TTL. Must be between 60 and 86400 seconds, or 1 for automatic. (9021)',
+      'cloudflare zone example.com: applying a batch of 1 update, 1 create failed: HTTP 400: ' +
+        'DNS Validation Error (1004); Invalid TTL. Must be between 60 and 86400 seconds, or 1 for automatic. (9021)',
     );
   });
 
@@ -421,7 +423,8 @@ describe('applyZone', () => {
       ),
     );
     expect(stale.message).toBe(
-      'cloudflare zone example.com: cannot update _dmarc.example.com: the record "v=DMARC1; p=reject" is not in the current listing: the plan is out of date, plan again',
+      'cloudflare zone example.com: cannot update _dmarc.example.com: the record "v=DMARC1; ' +
+        'p=reject" is not in the current listing: the plan is out of date, plan again',
     );
     await failure(
       provider.applyZone(

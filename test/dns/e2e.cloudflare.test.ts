@@ -335,7 +335,9 @@ describe('MTA-STS and TLS reporting records through the sandbox', () => {
     });
   const HANDMADE = 'v=STSv1; id=20240101000000';
   const VENDOR = 'tls-vendor-verification=42';
-  const WITH_TRANSPORT = `${DOMAIN_FILES['example.com.yaml']}tls_reports: [tls-reports@example.com]\nmta_sts:\n  mode: testing\n  mx: [mx1.example.com, mx2.example.com]\n  max_age: 86400\n`;
+  const WITH_TRANSPORT =
+    `${DOMAIN_FILES['example.com.yaml']}tls_reports: [tls-reports@example.com]\nmta_sts:\n` +
+    '  mode: testing\n  mx: [mx1.example.com, mx2.example.com]\n  max_age: 86400\n';
   const stsId = policyFileId(formatMtaStsPolicy({ mode: 'testing', mx: ['mx1.example.com', 'mx2.example.com'], maxAge: 86400 }));
   const values = (name: string) =>
     (sandbox.api.records('example.com') as SandboxRecord[])
@@ -343,56 +345,60 @@ describe('MTA-STS and TLS reporting records through the sandbox', () => {
       .map((record) => JSON.parse(record.content) as string)
       .sort();
 
-  test('an MTA-STS record published by hand is taken over (new id), _smtp._tls is created beside a TXT that is not ours; removing the keys deletes them only with --force', async () => {
-    await sandbox.stop();
-    await setup([
-      { zone: 'example.com', record: { type: 'TXT', name: '_mta-sts.example.com', content: q(HANDMADE), ttl: 300 } },
-      { zone: 'example.com', record: { type: 'TXT', name: '_smtp._tls.example.com', content: q(VENDOR), ttl: 300 } },
-    ]);
-    await writeFile(join(dir, 'domains', 'example.com.yaml'), WITH_TRANSPORT);
-    git('init', '-q', '-b', 'main');
-    git('add', '-A');
-    git('commit', '-q', '-m', 'MTA-STS in testing');
+  test(
+    'an MTA-STS record published by hand is taken over (new id), _smtp._tls is created ' +
+      'beside a TXT that is not ours; removing the keys deletes them only with --force',
+    async () => {
+      await sandbox.stop();
+      await setup([
+        { zone: 'example.com', record: { type: 'TXT', name: '_mta-sts.example.com', content: q(HANDMADE), ttl: 300 } },
+        { zone: 'example.com', record: { type: 'TXT', name: '_smtp._tls.example.com', content: q(VENDOR), ttl: 300 } },
+      ]);
+      await writeFile(join(dir, 'domains', 'example.com.yaml'), WITH_TRANSPORT);
+      git('init', '-q', '-b', 'main');
+      git('add', '-A');
+      git('commit', '-q', '-m', 'MTA-STS in testing');
 
-    const plan = await planJson();
-    expect(plan.changes.filter((change) => change.name.startsWith('_mta-sts') || change.name.startsWith('_smtp'))).toMatchObject([
-      { action: 'update', name: '_mta-sts.example.com', before: [HANDMADE], after: [`v=STSv1; id=${stsId}`], risky: false },
-      {
-        action: 'create',
-        name: '_smtp._tls.example.com',
-        before: null,
-        after: ['v=TLSRPTv1; rua=mailto:tls-reports@example.com'],
-        risky: false,
-      },
-    ]);
-    expect(plan.notices).toContainEqual(
-      expect.objectContaining({ name: '_smtp._tls.example.com', message: expect.stringContaining(VENDOR) }),
-    );
-    const applied = await cli('apply');
-    expect(applied.code, applied.stderr).toBe(0);
-    expect((await cli('plan', '--detailed-exitcode')).code).toBe(0);
-    expect(values('_mta-sts.example.com')).toEqual([`v=STSv1; id=${stsId}`]);
-    expect(values('_smtp._tls.example.com')).toEqual([VENDOR, 'v=TLSRPTv1; rua=mailto:tls-reports@example.com']);
+      const plan = await planJson();
+      expect(plan.changes.filter((change) => change.name.startsWith('_mta-sts') || change.name.startsWith('_smtp'))).toMatchObject([
+        { action: 'update', name: '_mta-sts.example.com', before: [HANDMADE], after: [`v=STSv1; id=${stsId}`], risky: false },
+        {
+          action: 'create',
+          name: '_smtp._tls.example.com',
+          before: null,
+          after: ['v=TLSRPTv1; rua=mailto:tls-reports@example.com'],
+          risky: false,
+        },
+      ]);
+      expect(plan.notices).toContainEqual(
+        expect.objectContaining({ name: '_smtp._tls.example.com', message: expect.stringContaining(VENDOR) }),
+      );
+      const applied = await cli('apply');
+      expect(applied.code, applied.stderr).toBe(0);
+      expect((await cli('plan', '--detailed-exitcode')).code).toBe(0);
+      expect(values('_mta-sts.example.com')).toEqual([`v=STSv1; id=${stsId}`]);
+      expect(values('_smtp._tls.example.com')).toEqual([VENDOR, 'v=TLSRPTv1; rua=mailto:tls-reports@example.com']);
 
-    // The keys leave the file: git history says dmarcops published those names, so the plan deletes them.
-    await writeFile(join(dir, 'domains', 'example.com.yaml'), DOMAIN_FILES['example.com.yaml'] ?? '');
-    git('commit', '-q', '-am', 'no more MTA-STS');
-    const removal = await planJson();
-    expect(removal.changes.map(({ action, name, risky }) => ({ action, name, risky }))).toEqual([
-      { action: 'delete', name: '_mta-sts.example.com', risky: true },
-      { action: 'delete', name: '_smtp._tls.example.com', risky: true },
-    ]);
-    const converged = snapshot();
-    const refused = await cli('apply');
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('--force');
-    expect(snapshot()).toEqual(converged);
-    const forced = await cli('apply', '--force');
-    expect(forced.code, forced.stderr).toBe(0);
-    expect(values('_mta-sts.example.com')).toEqual([]);
-    expect(values('_smtp._tls.example.com')).toEqual([VENDOR]);
-    expect((await cli('plan', '--detailed-exitcode')).code).toBe(0);
-  });
+      // The keys leave the file: git history says dmarcops published those names, so the plan deletes them.
+      await writeFile(join(dir, 'domains', 'example.com.yaml'), DOMAIN_FILES['example.com.yaml'] ?? '');
+      git('commit', '-q', '-am', 'no more MTA-STS');
+      const removal = await planJson();
+      expect(removal.changes.map(({ action, name, risky }) => ({ action, name, risky }))).toEqual([
+        { action: 'delete', name: '_mta-sts.example.com', risky: true },
+        { action: 'delete', name: '_smtp._tls.example.com', risky: true },
+      ]);
+      const converged = snapshot();
+      const refused = await cli('apply');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('--force');
+      expect(snapshot()).toEqual(converged);
+      const forced = await cli('apply', '--force');
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(values('_mta-sts.example.com')).toEqual([]);
+      expect(values('_smtp._tls.example.com')).toEqual([VENDOR]);
+      expect((await cli('plan', '--detailed-exitcode')).code).toBe(0);
+    },
+  );
 });
 
 describe('dmarcops sandbox cloudflare', () => {

@@ -154,7 +154,8 @@ describe('dmarcops apply', () => {
     const refused = await run(makeApplyCommand(deps), []);
     expect(refused.code).toBe(1);
     expect(refused.output.text()).toContain(
-      '! risky: weakens the policy: p reject → none (t=y: one step less), sp reject → quarantine (t=y: one step less), np reject → quarantine (t=y: one step less); apply needs --force',
+      '! risky: weakens the policy: p reject → none (t=y: one step less), sp reject → quarantine (t=y: one step less), ' +
+        'np reject → quarantine (t=y: one step less); apply needs --force',
     );
     expect(refused.error?.message).toMatch(/1 risky change \(a deletion or a weaker policy\) needs --force/);
     expect(cloudflare.applyCalls).toEqual([]);

@@ -132,7 +132,9 @@ describe('checkReview', () => {
     expect(check.unreviewed).toEqual([]);
     expect(check.unforced).toEqual([{ change: byName(plan, '_dmarc.old.example.com'), owners: [] }]);
     expect(check.problems).toEqual([
-      "1 risky change (_dmarc.old.example.com) is not #2's own: its plan showed it as already pending on its base; the dmarcops:force label on #2 covers only its own changes. Label the pull request that made it and run dns-apply by hand, or run it by hand with force",
+      "1 risky change (_dmarc.old.example.com) is not #2's own: its plan showed it as already " +
+        'pending on its base; the dmarcops:force label on #2 covers only its own changes. ' +
+        'Label the pull request that made it and run dns-apply by hand, or run it by hand with force',
     ]);
     // The pull request whose own change it is, unlabelled: named, with the label to add.
     const earlier = { ...plan, base: { commit: BASE, pending: [] } };
@@ -155,7 +157,9 @@ describe('checkReview', () => {
     expect(check.unreviewed.map((change) => change.name)).toEqual(['_dmarc.new.example.com']);
     expect(check.unforced).toEqual([]);
     expect(check.problems).toEqual([
-      '1 change (_dmarc.new.example.com) is in none of the reviewed plans looked at (the plans of #2 and of 4 other recently merged pull requests): DNS or the default branch changed since the review; review it in a new pull request, or run dns-apply by hand with force',
+      '1 change (_dmarc.new.example.com) is in none of the reviewed plans looked at (the plans ' +
+        'of #2 and of 4 other recently merged pull requests): DNS or the default branch changed ' +
+        'since the review; review it in a new pull request, or run dns-apply by hand with force',
       '#1 has no plan comment written by github-actions[bot]',
     ]);
   });

@@ -81,7 +81,9 @@ function riskyPlan(): Plan {
   return { ...plan, base: { commit: BASE_SHA, pending: [] } };
 }
 
-const ALLOWED_BY_LABEL = `> [!WARNING]\n> Includes 1 risky change, allowed because this pull request carries the \`${FORCE_LABEL}\` label: \`dmarcops apply\` will make it when the pull request is merged.`;
+const ALLOWED_BY_LABEL =
+  '> [!WARNING]\n> Includes 1 risky change, allowed because this pull request carries ' +
+  `the \`${FORCE_LABEL}\` label: \`dmarcops apply\` will make it when the pull request is merged.`;
 const ALLOWED_BY_FORCE = `> [!WARNING]\n> Includes 1 risky change, allowed by \`--force\` / the \`${FORCE_LABEL}\` label.`;
 const REFUSED = '> [!CAUTION]\n> `dmarcops apply` would refuse and change nothing:';
 const ADD_THE_LABEL = `>\n> Add the \`${FORCE_LABEL}\` label to this pull request to allow the risky change.`;
@@ -408,7 +410,8 @@ describe('dmarcops comment', () => {
     await run(['--pr', '21', '--plan', file], env({ GITHUB_EVENT_PATH: unlabelled }));
     const refused = github.comments(REPO, 21)[0]?.body ?? '';
     expect(refused).toContain(
-      `${REFUSED}\n> - 1 risky change \\(\\_dmarc\\.weak\\.example\\.com\\) of \\#&#8203;21 needs the ${FORCE_LABEL} label on \\#&#8203;21 \\(a label on another pull request does not count\\), or a run of dns\\-apply by hand with force\n${ADD_THE_LABEL}\n`,
+      `${REFUSED}\n> - 1 risky change \\(\\_dmarc\\.weak\\.example\\.com\\) of \\#&#8203;21 needs the ${FORCE_LABEL} label on \\#&#8203;21 ` +
+        `\\(a label on another pull request does not count\\), or a run of dns\\-apply by hand with force\n${ADD_THE_LABEL}\n`,
     );
     expect(refused).not.toContain('[!WARNING]');
 

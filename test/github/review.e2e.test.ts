@@ -404,7 +404,8 @@ describe('what reaches DNS is what was reviewed', () => {
     const planned = await cli(['plan', '--format', 'json']);
     git('checkout', '-q', 'main');
     const plan = JSON.parse(planned.stdout) as Plan;
-    const forged = `${planMarker(reviewRecord({ ...plan, base: { commit: git('rev-parse', 'main'), pending: [] } }, { number: d, head: github.pullRequest(REPO, d)?.head.sha ?? '' }))}\nLooks reviewed.`;
+    const head = github.pullRequest(REPO, d)?.head.sha ?? '';
+    const forged = `${planMarker(reviewRecord({ ...plan, base: { commit: git('rev-parse', 'main'), pending: [] } }, { number: d, head }))}\nLooks reviewed.`;
     github.seed(REPO, d, forged);
     merge(d);
     const refused = await applyOnPush();
@@ -426,7 +427,8 @@ describe('only the default branch applies', () => {
     const refused = await applyByHand({ ref: 'refs/heads/feature', force: true });
     expect(refused.code).toBe(1);
     expect(refused.stderr.split('\n')[0]).toBe(
-      'dmarcops apply: refused, nothing changed: apply runs only on the default branch (refs/heads/main), not refs/heads/feature: what another branch holds was not merged after review [apply-not-default-branch]',
+      'dmarcops apply: refused, nothing changed: apply runs only on the default branch (refs/heads/main), ' +
+        'not refs/heads/feature: what another branch holds was not merged after review [apply-not-default-branch]',
     );
     expect(refused.stderr).toContain(`hint: ${ERRORS['apply-not-default-branch'].hint}`);
     expect({ dns: sandbox.requests.length, github: github.requests.length }).toEqual(before);

@@ -57,7 +57,8 @@ export function renderReport(spec: ReportSpec): string {
     const reasons = (r.reasons ?? []).map((x) => `<reason><type>${x.type}</type><comment>${xml(x.comment)}</comment></reason>`).join('');
     const pass = (r.dkim ?? []).some((d) => d.result === 'pass') ? 'pass' : 'fail';
     return (
-      `<record><row><source_ip>${r.ip}</source_ip><count>${r.count}</count><policy_evaluated><disposition>${r.disposition ?? 'none'}</disposition><dkim>${pass}</dkim><spf>fail</spf>${reasons}</policy_evaluated></row>` +
+      `<record><row><source_ip>${r.ip}</source_ip><count>${r.count}</count>` +
+      `<policy_evaluated><disposition>${r.disposition ?? 'none'}</disposition><dkim>${pass}</dkim><spf>fail</spf>${reasons}</policy_evaluated></row>` +
       `<identifiers><header_from>${xml(r.from)}</header_from>${r.envelope ? `<envelope_from>${xml(r.envelope)}</envelope_from>` : ''}</identifiers>` +
       `<auth_results>${dkim}${spf}</auth_results></record>\n`
     );

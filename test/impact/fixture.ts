@@ -73,13 +73,15 @@ export function renderReport(spec: ReportSpec): string {
       .map((s) => `<spf><domain>${s.domain}</domain><scope>${s.scope ?? 'mfrom'}</scope><result>${s.result}</result></spf>`)
       .join('');
     return (
-      `<record><row><source_ip>${r.ip}</source_ip><count>${r.count}</count><policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>` +
+      `<record><row><source_ip>${r.ip}</source_ip><count>${r.count}</count>` +
+      '<policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>' +
       `<identifiers><header_from>${r.from}</header_from>${r.envelope ? `<envelope_from>${r.envelope}</envelope_from>` : ''}</identifiers>` +
       `<auth_results>${dkim}${spf}</auth_results></record>\n`
     );
   };
   return (
-    `<?xml version="1.0" encoding="UTF-8"?>\n<feedback>\n<report_metadata><org_name>${escapeXml(spec.org)}</org_name><email>noreply-dmarc@${spec.org.toLowerCase()}</email>` +
+    '<?xml version="1.0" encoding="UTF-8"?>\n<feedback>\n' +
+    `<report_metadata><org_name>${escapeXml(spec.org)}</org_name><email>noreply-dmarc@${spec.org.toLowerCase()}</email>` +
     `<report_id>${spec.id}</report_id><date_range><begin>${begin}</begin><end>${begin + DAY - 1}</end></date_range></report_metadata>\n` +
     `<policy_published><domain>${spec.domain}</domain><adkim>r</adkim><aspf>r</aspf><p>${spec.p}</p><pct>100</pct></policy_published>\n` +
     spec.records.map(record).join('') +

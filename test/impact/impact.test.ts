@@ -85,7 +85,8 @@ describe('the constructed case: policy none → reject with alignment.dkim relax
     });
     expect(d.otherSources).toBeNull();
     expect(d.verdict).toBe(
-      '1,090 legitimate messages from Newsletters, Office printers would be rejected in 3 days of data from 2 reporters; 300 unauthorised messages would be rejected',
+      '1,090 legitimate messages from Newsletters, Office printers would be rejected ' +
+        'in 3 days of data from 2 reporters; 300 unauthorised messages would be rejected',
     );
     expect(report.legitimateAffected).toBe(CONSTRUCTED.a + CONSTRUCTED.b);
   });
@@ -110,7 +111,8 @@ describe('the constructed case: policy none → reject with alignment.dkim relax
             len(list_filter(dkim_results, x -> x.result = 'pass' AND lower(x.domain) = lower(header_from))) > 0 AS dkim_strict,
             len(list_filter(dkim_results, x -> x.result = 'pass' AND ${relaxed('x.domain')})) > 0 AS dkim_relaxed,
             len(list_filter(spf_results, x -> x.result = 'pass' AND coalesce(x.scope, 'mfrom') = 'mfrom' AND ${relaxed('x.domain')})) > 0 AS spf_relaxed,
-            source_ip = '${IP.printer}' OR len(list_filter(dkim_results, x -> lower(x.domain) IN ('news.example.com') OR (lower(x.domain) = 'example.com' AND x.selector = 'google'))) > 0 AS declared
+            source_ip = '${IP.printer}' OR len(list_filter(dkim_results,
+              x -> lower(x.domain) IN ('news.example.com') OR (lower(x.domain) = 'example.com' AND x.selector = 'google'))) > 0 AS declared
           FROM read_parquet('${join(fixture.dataDir, 'records', '*', '*.parquet')}', hive_partitioning = true)
           WHERE lower(header_from) = 'example.com')
         SELECT
@@ -196,7 +198,8 @@ describe('receiver generations', () => {
     expect(d.receiversDiffer).toBe(true);
     expect(d.verdict).toBe(
       'RFC 9989 receivers: 30 legitimate messages from Relay would be quarantined; 75 unauthorised messages would be quarantined; ' +
-        'RFC 7489 receivers (which ignore t=y): 30 legitimate messages from Relay would be rejected; 75 unauthorised messages would be rejected (3 days of data from 1 reporter)',
+        'RFC 7489 receivers (which ignore t=y): 30 legitimate messages from Relay would be rejected; ' +
+        '75 unauthorised messages would be rejected (3 days of data from 1 reporter)',
     );
     expect(report.legitimateAffected).toBe(30);
     // Leaving testing: RFC 9989 receivers go from quarantine to reject; RFC 7489 receivers already reject.
@@ -252,7 +255,8 @@ describe('forwarded mail', () => {
       ['Google Workspace', 'service', 'forwarded', true, 20],
     ]);
     expect(d.verdict).toBe(
-      '20 legitimate messages from 1 forwarder would be quarantined (20 of them forwarded: receivers that trust ARC often deliver those) in 1 day of data from 1 reporter',
+      '20 legitimate messages from 1 forwarder would be quarantined (20 of them forwarded: ' +
+        'receivers that trust ARC often deliver those) in 1 day of data from 1 reporter',
     );
   });
 });
@@ -278,7 +282,8 @@ describe('subdomains, removed files and defaults', () => {
     expect(d.unauthorised).toEqual(counts(25 + 10 + 20, 45, 0));
     expect(d.legitimate).toEqual(counts(150, 0, 0));
     expect(d.assumptions).toEqual([
-      'After the change, news.parent.example, shop.parent.example (45 failing messages) are taken to exist, so sp applies (quarantine); if one does not exist, np applies (reject).',
+      'After the change, news.parent.example, shop.parent.example (45 failing messages) ' +
+        'are taken to exist, so sp applies (quarantine); if one does not exist, np applies (reject).',
     ]);
   });
 

@@ -26,7 +26,9 @@ const POLICY = { mode: 'enforce' as const, mx: ['mx1.example.com', '*.mail.examp
 const TEXT = formatMtaStsPolicy(POLICY);
 const ID = mtaStsId(POLICY);
 const DOMAIN_FILE =
-  '# yaml-language-server: $schema=../scripts/policy/domain.schema.json\npolicy: reject\nreports: [dmarc@example.com]\nowners: ["@o/t"]\ntls_reports: [tls@example.com]\nmta_sts:\n  mode: enforce\n  mx: [mx1.example.com, "*.mail.example.com"]\n  max_age: 604800\n';
+  '# yaml-language-server: $schema=../scripts/policy/domain.schema.json\npolicy: reject\n' +
+  'reports: [dmarc@example.com]\nowners: ["@o/t"]\ntls_reports: [tls@example.com]\nmta_sts:\n' +
+  '  mode: enforce\n  mx: [mx1.example.com, "*.mail.example.com"]\n  max_age: 604800\n';
 
 interface Site {
   cert: { cert: string; key: string };

@@ -331,7 +331,8 @@ describe('rules stay quiet on good files', () => {
   test('a well-formed reject domain has no warnings or errors', () => {
     const findings = check({
       'd/a.com.yaml':
-        'policy: reject\nsubdomain_policy: reject\nreports: [r@a.com]\nalignment: {dkim: strict}\nsenders:\n  - name: Google Workspace\n    dkim: [{domain: a.com, selector: google}]\n',
+        'policy: reject\nsubdomain_policy: reject\nreports: [r@a.com]\nalignment: {dkim: strict}\n' +
+        'senders:\n  - name: Google Workspace\n    dkim: [{domain: a.com, selector: google}]\n',
     });
     expect(findings.filter((finding) => finding.severity !== 'info')).toEqual([]);
   });

@@ -220,7 +220,8 @@ describe('discoverPolicy (RFC 9989 §4.10.1)', () => {
       existenceCheck: { name: 'shop.example.com', lookup: { status: 'nodata' } },
     });
     expect(result.because).toBe(
-      'shop.example.com has no record of its own; its organizational domain example.com publishes one at _dmarc.example.com; shop.example.com exists, so sp applies: quarantine',
+      'shop.example.com has no record of its own; its organizational domain example.com ' +
+        'publishes one at _dmarc.example.com; shop.example.com exists, so sp applies: quarantine',
     );
   });
 
@@ -350,7 +351,8 @@ describe('applicablePolicy (offline, over the repository)', () => {
       tag: 'sp',
       disposition: 'quarantine',
       explanation:
-        'news.example.com has no policy of its own; it inherits from its organizational domain example.com (domains/example.com.yaml): news.example.com is taken to exist (not known otherwise), so sp applies: quarantine',
+        'news.example.com has no policy of its own; it inherits from its organizational domain example.com ' +
+        '(domains/example.com.yaml): news.example.com is taken to exist (not known otherwise), so sp applies: quarantine',
     });
   });
 
@@ -412,7 +414,9 @@ describe('compareOrgDomainMethods (RFC 9989 Appendix C.3)', () => {
       treeWalk: { organizationalDomain: 'mail.example.com', rule: 'psd-n', policyDomain: 'mail.example.com' },
     });
     expect(result.explanation).toBe(
-      'mail.example.com: the PSL (RFC 7489) makes its organizational domain example.com, the DNS tree walk (RFC 9989, rule psd-n) makes it mail.example.com, so relaxed alignment differs between receivers (RFC 9989 Appendix C.3; records outside this repository are not known here)',
+      'mail.example.com: the PSL (RFC 7489) makes its organizational domain example.com, ' +
+        'the DNS tree walk (RFC 9989, rule psd-n) makes it mail.example.com, so relaxed alignment differs ' +
+        'between receivers (RFC 9989 Appendix C.3; records outside this repository are not known here)',
     );
   });
 

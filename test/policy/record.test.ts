@@ -199,7 +199,8 @@ describe('parseDmarcRecord', () => {
 
   test('a size that does not parse or overflows 64 bits gives bytes null and a problem', () => {
     const parsed = parseDmarcRecord(
-      'v=DMARC1; rua=mailto:a@x.example!10x,mailto:b@x.example!18446744073709551615,mailto:c@x.example!18446744073709551616,mailto:d@x.example!16777216t,mailto:e@x.example!',
+      'v=DMARC1; rua=mailto:a@x.example!10x,mailto:b@x.example!18446744073709551615,' +
+        'mailto:c@x.example!18446744073709551616,mailto:d@x.example!16777216t,mailto:e@x.example!',
     );
     expect(parsed.record.rua?.map((uri) => uri.size?.bytes)).toStrictEqual([null, 2n ** 64n - 1n, null, null, null]);
     expect(parsed.problems.map((problem) => [problem.code, problem.tag, problem.value])).toStrictEqual([

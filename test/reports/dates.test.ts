@@ -66,7 +66,8 @@ describe('reports with implausible dates', () => {
     const duck = await openDuck();
     try {
       const rows = await duck.rows<{ report_id: string; month: string; flagged: boolean; n: number }>(
-        `SELECT report_id, any_value(month) AS month, bool_or(list_contains(list_transform(report_warnings, w -> w.code), 'date-implausible')) AS flagged, count(*)::INTEGER AS n
+        `SELECT report_id, any_value(month) AS month,
+           bool_or(list_contains(list_transform(report_warnings, w -> w.code), 'date-implausible')) AS flagged, count(*)::INTEGER AS n
          FROM (${committedRecordsSql(data)}) GROUP BY report_id ORDER BY report_id`,
       );
       const monthOf = (epoch: number): string => new Date(epoch * 1000).toISOString().slice(0, 7);

@@ -241,7 +241,9 @@ async function query<T>(sql: string): Promise<T[]> {
 const count = async (sql: string): Promise<number> =>
   (await query<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM (${sql})`))[0]?.n ?? -1;
 const TLS_COLUMNS =
-  'org_name, report_id, policy_index, policy_type, policy_domain, row_kind, detail_index, successful_sessions::INTEGER AS successful_sessions, failed_sessions::INTEGER AS failed_sessions, result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip, additional_information';
+  'org_name, report_id, policy_index, policy_type, policy_domain, row_kind, detail_index, ' +
+  'successful_sessions::INTEGER AS successful_sessions, failed_sessions::INTEGER AS failed_sessions, ' +
+  'result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip, additional_information';
 
 describe('dmarcops fetch: DMARC and TLS reports side by side in one mailbox', () => {
   let first: IngestSummary;

@@ -406,7 +406,8 @@ describe('dmarcops ingest killed with SIGKILL at random points', () => {
       // A run commits both tables at once: nothing of either, or all of both.
       expect(visibleTls, log.join('\n')).toBe(visible === 0 ? 0 : cleanTlsRows);
       say(
-        `  round ${round}, after ${String(delay).padStart(5)} ms: ${killed ? 'killed' : `exited ${result.code}`} at ${result.ms.toFixed(0)} ms; ${visible} rows visible`,
+        `  round ${round}, after ${String(delay).padStart(5)} ms: ${killed ? 'killed' : `exited ${result.code}`} ` +
+          `at ${result.ms.toFixed(0)} ms; ${visible} rows visible`,
       );
       expect(killed || result.code === 0, `${log.join('\n')}\n${result.stderr}`).toBe(true);
       expect(extra, log.join('\n')).toBe(0);

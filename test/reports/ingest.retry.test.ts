@@ -194,7 +194,8 @@ describe('ingest --retry of the original files, once the domain is added', () =>
       `  (foreign reports kept in ${data}/quarantine/foreign/; after adding the domain: dmarcops ingest --retry ${data}/quarantine --data ${data})`,
     );
     expect(output.stdout).toContain(
-      `  (invalid and unsupported inputs are not kept in ${data}/, only their ledger rows: the files stay where they are; after upgrading dmarcops: dmarcops ingest --retry <files> --data ${data})`,
+      `  (invalid and unsupported inputs are not kept in ${data}/, only their ledger rows: ` +
+        `the files stay where they are; after upgrading dmarcops: dmarcops ingest --retry <files> --data ${data})`,
     );
   });
 });

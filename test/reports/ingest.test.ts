@@ -59,11 +59,13 @@ beforeAll(async () => {
   await writeFile(join(inbox, '06-gzip-bomb.xml.gz'), gzipBomb(512 * 1024 * 1024, enc('<?xml version="1.0"?><feedback>')));
   await writeFile(
     join(inbox, '07-billion-laughs.xml'),
-    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><feedback><report_metadata><org_name>&lol2;</org_name></report_metadata></feedback>',
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>' +
+      '<feedback><report_metadata><org_name>&lol2;</org_name></report_metadata></feedback>',
   );
   await writeFile(
     join(inbox, '08-external-entity.xml'),
-    '<?xml version="1.0"?><!DOCTYPE feedback [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><feedback><report_metadata><org_name>&xxe;</org_name></report_metadata></feedback>',
+    '<?xml version="1.0"?><!DOCTYPE feedback [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' +
+      '<feedback><report_metadata><org_name>&xxe;</org_name></report_metadata></feedback>',
   );
   await writeFile(join(inbox, '09-not-a-report.txt'), 'hello, this is not a report\n');
 });
@@ -200,7 +202,9 @@ describe('dmarcops ingest', () => {
       ),
     ).toBe(0);
     expect(text.stdout).toContain(
-      `  (foreign reports 0 kept in ${join(dir, 'cap-off')}/quarantine/foreign/, 3 over the quarantine caps (ledger row only; the original is your file); after adding the domain: dmarcops ingest --retry ${join(dir, 'cap-off')}/quarantine --data ${join(dir, 'cap-off')})`,
+      `  (foreign reports 0 kept in ${join(dir, 'cap-off')}/quarantine/foreign/, ` +
+        '3 over the quarantine caps (ledger row only; the original is your file); after adding the domain: ' +
+        `dmarcops ingest --retry ${join(dir, 'cap-off')}/quarantine --data ${join(dir, 'cap-off')})`,
     );
     expect(await kept(join(dir, 'cap-off'))).toBe(0);
   });

@@ -198,7 +198,9 @@ async function query<T>(sql: string): Promise<T[]> {
 }
 
 const ROW_COLUMNS =
-  'org_name, report_id, policy_index, policy_type, policy_domain, row_kind, detail_index, successful_sessions::INTEGER AS successful_sessions, failed_sessions::INTEGER AS failed_sessions, result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip, additional_information';
+  'org_name, report_id, policy_index, policy_type, policy_domain, row_kind, detail_index, ' +
+  'successful_sessions::INTEGER AS successful_sessions, failed_sessions::INTEGER AS failed_sessions, ' +
+  'result_type, sending_mta_ip, receiving_mx_hostname, receiving_ip, additional_information';
 const ROW_ORDER = 'report_id, policy_index, detail_index NULLS FIRST';
 const sortRows = (rows: Record<string, unknown>[]): Record<string, unknown>[] =>
   [...rows].sort(
@@ -250,7 +252,8 @@ describe('DMARC and TLS reports side by side, from files, mail, mbox and Maildir
     );
     expect(rows).toEqual(sortRows(STORED.flatMap(expectedTlsRows)));
     const months = await query<{ month: string; reports: number }>(
-      `SELECT month, count(DISTINCT report_key)::INTEGER AS reports FROM read_parquet('${data}/tls/*/*.parquet', hive_partitioning = true) GROUP BY month ORDER BY month`,
+      `SELECT month, count(DISTINCT report_key)::INTEGER AS reports
+       FROM read_parquet('${data}/tls/*/*.parquet', hive_partitioning = true) GROUP BY month ORDER BY month`,
     );
     expect(months).toEqual([
       { month: '2026-03', reports: 2 },
@@ -264,7 +267,9 @@ describe('DMARC and TLS reports side by side, from files, mail, mbox and Maildir
 
   test('the report columns: key, contact, dates, warnings (date-implausible for the 2011 report), provenance', async () => {
     const [google] = await query<Record<string, unknown>>(
-      `SELECT DISTINCT report_key, contact_info, strftime(date_begin, '%Y-%m-%dT%H:%M:%SZ') AS b, strftime(date_end, '%Y-%m-%dT%H:%M:%SZ') AS e, source_ref, policy_string, mx_host FROM (${committedTlsSql(data)}) WHERE report_id = '${GOOGLE.reportId}' AND policy_index = 0`,
+      `SELECT DISTINCT report_key, contact_info, strftime(date_begin, '%Y-%m-%dT%H:%M:%SZ') AS b,
+         strftime(date_end, '%Y-%m-%dT%H:%M:%SZ') AS e, source_ref, policy_string, mx_host
+       FROM (${committedTlsSql(data)}) WHERE report_id = '${GOOGLE.reportId}' AND policy_index = 0`,
     );
     expect(google).toMatchObject({
       contact_info: GOOGLE.contact,
@@ -513,36 +518,40 @@ describe('foreign TLS reports, and --retry once the domain is added', () => {
 });
 
 describe('identity', () => {
-  test('a report covering one of our domains and a foreign one is stored whole; a TLS report never dedupes an aggregate report with the same identity', async () => {
-    const folder = join(dir, 'identity-in');
-    const data = join(dir, 'identity-data');
-    await mkdir(folder);
-    const mixed = spec('Google Inc.', 'mixed-1', 'example.com', '2026-03-14', 1);
-    mixed.policies[1] = { ...mixed.policies[1]!, domain: 'stranger.example' };
-    await writeFile(join(folder, 'mixed.json'), tlsReportJson(mixed));
-    // The same organisation, report id, domain and range as the aggregate report reportXml() writes.
-    await writeFile(join(folder, 'dmarc.xml'), reportXml('same-id', 2, 'example.com'));
-    const twin: TlsReportSpec = {
-      ...spec('receiver.example', 'same-id', 'example.com', '2026-03-14', 0),
-      begin: 1700000000,
-      end: 1700086399,
-    };
-    await writeFile(join(folder, 'twin.json'), tlsReportJson(twin));
-    const summary = await ingest([folder, '--data', data]);
-    expect([summary.reports.stored, summary.tls.stored, summary.tls.duplicate]).toEqual([1, 2, 0]);
-    const rows = await query<{ report_id: string; policy_domain: string }>(
-      `SELECT report_id, policy_domain FROM (${committedTlsSql(data)}) WHERE row_kind = 'summary' ORDER BY report_id, policy_index`,
-    );
-    expect(rows).toEqual([
-      { report_id: 'mixed-1', policy_domain: 'example.com' },
-      { report_id: 'mixed-1', policy_domain: 'stranger.example' },
-      { report_id: 'same-id', policy_domain: 'example.com' },
-      { report_id: 'same-id', policy_domain: 'example.com' },
-    ]);
-    expect((await findReports(data, { kind: 'tls' })).find((row) => row.reportId === 'mixed-1')?.policyDomain).toBe(
-      'example.com,stranger.example',
-    );
-  });
+  test(
+    'a report covering one of our domains and a foreign one is stored whole; ' +
+      'a TLS report never dedupes an aggregate report with the same identity',
+    async () => {
+      const folder = join(dir, 'identity-in');
+      const data = join(dir, 'identity-data');
+      await mkdir(folder);
+      const mixed = spec('Google Inc.', 'mixed-1', 'example.com', '2026-03-14', 1);
+      mixed.policies[1] = { ...mixed.policies[1]!, domain: 'stranger.example' };
+      await writeFile(join(folder, 'mixed.json'), tlsReportJson(mixed));
+      // The same organisation, report id, domain and range as the aggregate report reportXml() writes.
+      await writeFile(join(folder, 'dmarc.xml'), reportXml('same-id', 2, 'example.com'));
+      const twin: TlsReportSpec = {
+        ...spec('receiver.example', 'same-id', 'example.com', '2026-03-14', 0),
+        begin: 1700000000,
+        end: 1700086399,
+      };
+      await writeFile(join(folder, 'twin.json'), tlsReportJson(twin));
+      const summary = await ingest([folder, '--data', data]);
+      expect([summary.reports.stored, summary.tls.stored, summary.tls.duplicate]).toEqual([1, 2, 0]);
+      const rows = await query<{ report_id: string; policy_domain: string }>(
+        `SELECT report_id, policy_domain FROM (${committedTlsSql(data)}) WHERE row_kind = 'summary' ORDER BY report_id, policy_index`,
+      );
+      expect(rows).toEqual([
+        { report_id: 'mixed-1', policy_domain: 'example.com' },
+        { report_id: 'mixed-1', policy_domain: 'stranger.example' },
+        { report_id: 'same-id', policy_domain: 'example.com' },
+        { report_id: 'same-id', policy_domain: 'example.com' },
+      ]);
+      expect((await findReports(data, { kind: 'tls' })).find((row) => row.reportId === 'mixed-1')?.policyDomain).toBe(
+        'example.com,stranger.example',
+      );
+    },
+  );
 });
 
 describe('TLS reports an earlier dmarcops set aside as unsupported', () => {
@@ -578,7 +587,9 @@ describe('TLS reports an earlier dmarcops set aside as unsupported', () => {
     expect(await main(['ingest', folder, '--data', data, '--domains', 'domains', '--offline'], text, {})).toBe(0);
     expect(text.text()).toMatch(/tls {6}1 new · 0 duplicate · 0 foreign · 0 invalid · 3 rows/);
     expect(text.text()).toContain(
-      `(1 TLS report that an earlier dmarcops set aside as unsupported waits to be read: dmarcops fetch --retry-unsupported --data ${data} reads it from the mailbox's Invalid folder; files: dmarcops ingest <files> --data ${data} (see dmarcops ledger --kind tls --outcome unsupported))`,
+      '(1 TLS report that an earlier dmarcops set aside as unsupported waits to be read: ' +
+        `dmarcops fetch --retry-unsupported --data ${data} reads it from the mailbox's Invalid folder; ` +
+        `files: dmarcops ingest <files> --data ${data} (see dmarcops ledger --kind tls --outcome unsupported))`,
     );
     expect(await query(`SELECT count(*)::INTEGER AS n FROM (${committedTlsSql(data)}) WHERE report_id = 'earlier-1'`)).toEqual([{ n: 3 }]);
     // Now it is seen: the next run skips it; the mail's row is still waiting.

@@ -170,7 +170,8 @@ async function writeOldDataset(root: string): Promise<void> {
   const instance = await DuckDBInstance.create(':memory:');
   const conn = await instance.connect();
   await conn.run(
-    `COPY (SELECT ${select.join(', ')} FROM read_json('${ndjson}', columns = ${JSON.stringify(types).replaceAll('"', "'")})) TO '${join(root, 'ledger', 'run-old-run.parquet')}' (FORMAT parquet, COMPRESSION zstd)`,
+    `COPY (SELECT ${select.join(', ')} FROM read_json('${ndjson}', columns = ${JSON.stringify(types).replaceAll('"', "'")})) ` +
+      `TO '${join(root, 'ledger', 'run-old-run.parquet')}' (FORMAT parquet, COMPRESSION zstd)`,
   );
   conn.closeSync();
   instance.closeSync();

@@ -86,7 +86,8 @@ describe('a consumer that stops before the first batch', () => {
     async function* source() {
       try {
         yield new TextEncoder().encode(
-          '<feedback><report_metadata><org_name>o</org_name><email>e@o</email><report_id>1</report_id><date_range><begin>1</begin><end>2</end></date_range></report_metadata><policy_published><domain>example.com</domain><p>none</p></policy_published>',
+          '<feedback><report_metadata><org_name>o</org_name><email>e@o</email><report_id>1</report_id><date_range><begin>1</begin>' +
+            '<end>2</end></date_range></report_metadata><policy_published><domain>example.com</domain><p>none</p></policy_published>',
         );
         yield new TextEncoder().encode('<record><row><source_ip>192.0.2.1</source_ip><count>1</count></row></record></feedback>');
       } finally {

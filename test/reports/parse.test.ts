@@ -258,7 +258,8 @@ describe('quirks (each leaves a warning, raw values kept)', () => {
   test('PascalCase and upper-case results are lowercased; hardfail → fail; unknown values kept', () => {
     const auth =
       '<auth_results><dkim><domain>Example.COM</domain><result>Pass</result></dkim><dkim><domain>x.example</domain><result>unknown</result></dkim>' +
-      '<spf><domain>example.com</domain><scope>MFROM</scope><result>HardFail</result></spf><spf><domain>example.com</domain><scope>helo</scope><result>SoftFail</result></spf></auth_results>';
+      '<spf><domain>example.com</domain><scope>MFROM</scope><result>HardFail</result></spf>' +
+      '<spf><domain>example.com</domain><scope>helo</scope><result>SoftFail</result></spf></auth_results>';
     const report = both(doc([record({ auth, evaluated: '<disposition>NONE</disposition><dkim>Pass</dkim><spf>softfail</spf>' })]));
     const [r] = report.records;
     expect(r).toMatchObject({
@@ -302,7 +303,8 @@ describe('quirks (each leaves a warning, raw values kept)', () => {
   test('missing SPF scope, several results, spf before dkim (Hotmail)', () => {
     const auth =
       '<auth_results><spf><domain>a.example</domain><result>pass</result></spf><spf><domain>b.example</domain><result>none</result></spf>' +
-      '<dkim><domain>a.example</domain><result>pass</result></dkim><dkim><domain>b.example</domain><selector>s</selector><result>fail</result></dkim></auth_results>';
+      '<dkim><domain>a.example</domain><result>pass</result></dkim>' +
+      '<dkim><domain>b.example</domain><selector>s</selector><result>fail</result></dkim></auth_results>';
     const report = both(doc([record({ auth })]));
     expect(report.records[0]?.spf.map((s) => [s.domain, s.scope])).toEqual([
       ['a.example', undefined],
@@ -478,7 +480,8 @@ describe('quirks (each leaves a warning, raw values kept)', () => {
     expect(codes(salvaged)).toContain('truncated');
     // The corpus's mangled files: the middle cut out.
     rejects(
-      '<feedback><report_metadata><org_name>o2.pl</org_name></report_metadata><policy_published><domain>x.com</domain><result></result></spf></auth_results></record></feedback>',
+      '<feedback><report_metadata><org_name>o2.pl</org_name></report_metadata><policy_published>' +
+        '<domain>x.com</domain><result></result></spf></auth_results></record></feedback>',
       'truncated',
     );
   });
@@ -548,7 +551,8 @@ describe('hostile input', () => {
 
   test('external entity (XXE): refused', () => {
     rejects(
-      '<?xml version="1.0"?><!DOCTYPE f [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><feedback><report_metadata><org_name>&xxe;</org_name></report_metadata></feedback>',
+      '<?xml version="1.0"?><!DOCTYPE f [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' +
+        '<feedback><report_metadata><org_name>&xxe;</org_name></report_metadata></feedback>',
       'dtd-forbidden',
     );
     // An entity reference without a DTD stays as written.

@@ -142,7 +142,9 @@ async function rowKeys(root: string): Promise<string[]> {
   try {
     const rows = (
       await conn.runAndReadAll(`SELECT 'records|' || report_key || '|' || record_index || '|' || ingest_run AS k FROM (${committedRecordsSql(root)})
-        UNION ALL SELECT 'tls|' || month || '|' || report_key || '|' || policy_index || '|' || coalesce(detail_index, -1) || '|' || ingest_run FROM (${committedTlsSql(root)})
+        UNION ALL
+        SELECT 'tls|' || month || '|' || report_key || '|' || policy_index || '|' || coalesce(detail_index, -1) || '|' || ingest_run
+        FROM (${committedTlsSql(root)})
         ORDER BY k`)
     ).getRowObjectsJS() as { k: string }[];
     return rows.map((r) => r.k);

@@ -656,7 +656,8 @@ describe('dedupe', () => {
     await run.addReport(input(FEB, [record(3)]));
     await run.commit();
     const rows = await query<{ source_ip: string; n: number }>(
-      `SELECT source_ip, coalesce(sum(length(r.comment)), 0)::INTEGER AS n FROM (${committedRecordsSql(root)}) LEFT JOIN unnest(override_reasons) AS u(r) ON true GROUP BY source_ip ORDER BY source_ip`,
+      `SELECT source_ip, coalesce(sum(length(r.comment)), 0)::INTEGER AS n FROM (${committedRecordsSql(root)}) ` +
+        'LEFT JOIN unnest(override_reasons) AS u(r) ON true GROUP BY source_ip ORDER BY source_ip',
     );
     expect(rows).toEqual([
       { source_ip: '192.0.2.1', n: 0 },

@@ -76,7 +76,8 @@ function expectCorrupt(v: Verdict, member = 1): void {
   expect(error.trail).toEqual(['crc.xml.gz', 'crc.xml']);
   expect(error.message).toMatch(
     new RegExp(
-      `^crc\\.xml\\.gz › crc\\.xml: gzip data is corrupt: CRC32 of member ${member} \\(.+\\) is 0x[0-9a-f]{8}, expected 0x[0-9a-f]{8} from its trailer; refused$`,
+      `^crc\\.xml\\.gz › crc\\.xml: gzip data is corrupt: CRC32 of member ${member} \\(.+\\) ` +
+        'is 0x[0-9a-f]{8}, expected 0x[0-9a-f]{8} from its trailer; refused$',
     ),
   );
 }

@@ -198,7 +198,8 @@ describe('streaming from disk', () => {
     }
     const seconds = (performance.now() - started) / 1000;
     console.log(
-      `streamed ${(total / 1e6).toFixed(1)} MB of XML in ${chunks} chunks (largest ${(largest / 1024).toFixed(0)} KiB) in ${seconds.toFixed(2)} s; RSS grew ${((peak - baseline) / MiB).toFixed(1)} MiB`,
+      `streamed ${(total / 1e6).toFixed(1)} MB of XML in ${chunks} chunks (largest ${(largest / 1024).toFixed(0)} KiB) ` +
+        `in ${seconds.toFixed(2)} s; RSS grew ${((peak - baseline) / MiB).toFixed(1)} MiB`,
     );
     expect(total).toBe(xmlSize);
     expect(largest).toBeLessThanOrEqual(8 * 1024 * 1032); // one 8 KiB push at deflate's maximum ratio

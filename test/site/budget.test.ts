@@ -17,7 +17,9 @@ const FILES: Record<string, string | Buffer> = {
 <script type="module">import "/repo/_astro/inline-dep.js"; document.body.onclick = () => import("/repo/_astro/on-click.js");</script>
 </head><body><img src="/repo/logo.svg" alt=""><!-- <script src="/repo/_astro/commented.js"></script> --></body></html>`,
   // Relative references from a nested page; entry.js is shared with the index page.
-  'reports/index.html': `<!doctype html><html><head><link rel=stylesheet href=../_astro/site.css><script type=module src="../_astro/entry.js"></script></head><body>reports</body></html>`,
+  'reports/index.html':
+    '<!doctype html><html><head><link rel=stylesheet href=../_astro/site.css>' +
+    '<script type=module src="../_astro/entry.js"></script></head><body>reports</body></html>',
   // Minified imports: entry → chunk → shared (static, chained); chunk → lazy (dynamic) → lazy-dep (static) and shared (already loaded).
   '_astro/entry.js': 'import{c as a}from"./chunk.js";a();',
   '_astro/chunk.js': 'import{s}from"./shared.js";export*from"./shared.js";export function c(){s();import("./lazy.js")}',
@@ -88,7 +90,8 @@ describe('checkBudget', () => {
 describe('parsing', () => {
   test('minified and spaced import forms', () => {
     const code =
-      'import a from "./a.js";import{b as c}from\'./b.js\';import*as d from"./d.js";import"./e.js";export{f}from"./f.js";export*as g from"./g.js";const h=()=>import("./h.js");x.import("./no.js");import.meta.url;';
+      'import a from "./a.js";import{b as c}from\'./b.js\';import*as d from"./d.js";import"./e.js";' +
+      'export{f}from"./f.js";export*as g from"./g.js";const h=()=>import("./h.js");x.import("./no.js");import.meta.url;';
     const found = scriptImports(code);
     expect(found.static).toEqual(['./a.js', './b.js', './d.js', './e.js', './f.js', './g.js']);
     expect(found.dynamic).toEqual(['./h.js']);

@@ -37,12 +37,14 @@ beforeAll(async () => {
   // The same plugin site/astro.config.mjs uses, so the project builds like the dashboard.
   await writeFile(
     join(project, 'astro.config.mjs'),
-    `import { keepScriptsExternal } from '${join(process.cwd(), 'scripts', 'site', 'build.ts')}';\nexport default { vite: { plugins: [keepScriptsExternal()] } };\n`,
+    `import { keepScriptsExternal } from '${join(process.cwd(), 'scripts', 'site', 'build.ts')}';\n` +
+      'export default { vite: { plugins: [keepScriptsExternal()] } };\n',
   );
   await writeFile(
     join(project, 'src', 'pages', 'index.astro'),
     `---
-const names = ['DMARCOPS_DATA', 'DMARCOPS_DOMAINS', 'DMARCOPS_SITE_BASE', 'DMARCOPS_SITE_URL', 'DMARCOPS_SITE_OUT', 'DMARCOPS_SHOW_ADDRESSES', 'DMARCOPS_LIVE_DNS', 'DMARCOPS_SITE_VISIBILITY', 'DMARCOPS_REPOSITORY'];
+const names = ['DMARCOPS_DATA', 'DMARCOPS_DOMAINS', 'DMARCOPS_SITE_BASE', 'DMARCOPS_SITE_URL', 'DMARCOPS_SITE_OUT',
+  'DMARCOPS_SHOW_ADDRESSES', 'DMARCOPS_LIVE_DNS', 'DMARCOPS_SITE_VISIBILITY', 'DMARCOPS_REPOSITORY'];
 const settings = Object.fromEntries(names.map((name) => [name, process.env[name] ?? null]));
 ---
 <html><head><title>test</title></head><body>
@@ -58,7 +60,8 @@ const settings = Object.fromEntries(names.map((name) => [name, process.env[name]
 import { senderMap } from '${join(process.cwd(), 'scripts', 'reports', 'enrich', 'senders.ts')}';
 const types = senderMap().types.size;
 ---
-<html><body><p id="types">{types}</p><script>import { SERIES } from '${join(process.cwd(), 'scripts', 'site', 'model.ts')}'; console.log(SERIES.rejected);</script></body></html>`,
+<html><body><p id="types">{types}</p><script>import { SERIES } from '${join(process.cwd(), 'scripts', 'site', 'model.ts')}';
+console.log(SERIES.rejected);</script></body></html>`,
   );
   // Random text does not compress: this page weighs ~60 KB gzipped.
   const noise = randomBytes(60_000).toString('base64');

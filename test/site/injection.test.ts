@@ -53,6 +53,11 @@ function hostileReport(): string {
     </auth_results>
   </record>
 `;
+  const records = [
+    record('93.184.216.34', 40_000, `${SCRIPT}.example.com`, `${IMG}.example.com`, { domain: `${BOLD}.example.com`, selector: LINK }, IMG),
+    record('93.184.216.35', 30_000, 'example.com', LINK, { domain: 'example.com', selector: SCRIPT }, BOLD),
+    record('93.184.216.36', 20_000, `${LINK}.example.com`, 'example.com', { domain: IMG, selector: BOLD }, SCRIPT),
+  ].join('');
   return `<?xml version="1.0" encoding="UTF-8"?>
 <feedback>
   <report_metadata>
@@ -63,7 +68,7 @@ function hostileReport(): string {
     <date_range><begin>${begin}</begin><end>${begin + 86_399}</end></date_range>
   </report_metadata>
   <policy_published><domain>example.com</domain><adkim>r</adkim><aspf>r</aspf><p>quarantine</p><sp>reject</sp><pct>100</pct></policy_published>
-${record('93.184.216.34', 40_000, `${SCRIPT}.example.com`, `${IMG}.example.com`, { domain: `${BOLD}.example.com`, selector: LINK }, IMG)}${record('93.184.216.35', 30_000, 'example.com', LINK, { domain: 'example.com', selector: SCRIPT }, BOLD)}${record('93.184.216.36', 20_000, `${LINK}.example.com`, 'example.com', { domain: IMG, selector: BOLD }, SCRIPT)}</feedback>
+${records}</feedback>
 `;
 }
 
@@ -274,25 +279,29 @@ describe('hostile report contents', () => {
     await page.close();
   });
 
-  test('the hostile TLS report shows as text in the TLS section: sender, type, MX host, reason code, additional information (never a link), policy seen', async () => {
-    const { page, errors } = await newPage();
-    await open(page, site.at('d/example.com/'));
-    await assertInert(page, 'd/example.com/ TLS section');
-    const section = page.locator('section.tls');
-    const shows = async (text: string): Promise<boolean> => {
-      const matches = section.getByText(text);
-      for (let i = 0; i < (await matches.count()); i++) if (await matches.nth(i).isVisible()) return true;
-      return false;
-    };
-    for (const text of [TLS_ORG, TLS_INFO, IMG, SCRIPT, LINK]) expect(await shows(text), `TLS section shows ${text}`).toBe(true);
-    expect(await section.locator('#tls-details-table a').count(), 'additional information is never a link').toBe(0);
-    expect(await section.locator('[href*="evil.example"]').count()).toBe(0);
-    // The policy the sender claims to have seen is text as well.
-    expect(await section.locator('#tls-policies ~ .table-wrap').textContent()).toContain(`${IMG} with mx ${SCRIPT}`);
-    await section.screenshot({ path: join(site.dir, 'injection-tls.png') });
-    expect(errors).toEqual([]);
-    await page.close();
-  });
+  test(
+    'the hostile TLS report shows as text in the TLS section: sender, type, ' +
+      'MX host, reason code, additional information (never a link), policy seen',
+    async () => {
+      const { page, errors } = await newPage();
+      await open(page, site.at('d/example.com/'));
+      await assertInert(page, 'd/example.com/ TLS section');
+      const section = page.locator('section.tls');
+      const shows = async (text: string): Promise<boolean> => {
+        const matches = section.getByText(text);
+        for (let i = 0; i < (await matches.count()); i++) if (await matches.nth(i).isVisible()) return true;
+        return false;
+      };
+      for (const text of [TLS_ORG, TLS_INFO, IMG, SCRIPT, LINK]) expect(await shows(text), `TLS section shows ${text}`).toBe(true);
+      expect(await section.locator('#tls-details-table a').count(), 'additional information is never a link').toBe(0);
+      expect(await section.locator('[href*="evil.example"]').count()).toBe(0);
+      // The policy the sender claims to have seen is text as well.
+      expect(await section.locator('#tls-policies ~ .table-wrap').textContent()).toContain(`${IMG} with mx ${SCRIPT}`);
+      await section.screenshot({ path: join(site.dir, 'injection-tls.png') });
+      expect(errors).toEqual([]);
+      await page.close();
+    },
+  );
 
   test('the HTML files hold only escaped forms', async () => {
     const files = await htmlFiles(site.outDir);

@@ -231,7 +231,8 @@ describe('new reporters cannot move the verdict silently', () => {
       by: [{ org: 'Example Org', firstSeen: '2026-11-30' }],
     });
     expect(describeMoved(verdict.moved!)).toBe(
-      `“${assessReadiness(all).summary}” only counting Example Org (first received 2026-11-30): a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement.`,
+      `“${assessReadiness(all).summary}” only counting Example Org (first received 2026-11-30): ` +
+        `a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement.`,
     );
   });
 
@@ -268,7 +269,8 @@ describe('new reporters cannot move the verdict silently', () => {
     expect(verdict.summary).toBe(assessReadiness(all).summary);
     expect(verdict.moved).toMatchObject({ counting: 'without', verdict: 'ready-quarantine', by: [{ org: 'Example Org' }] });
     expect(describeMoved(verdict.moved!)).toBe(
-      'Without the reports of Example Org (first received 2026-11-30), a new reporter (first received within the last 30 days), this would be “Ready for p=quarantine: 100% of your own mail passes”: check that its reports are genuine.',
+      'Without the reports of Example Org (first received 2026-11-30), a new reporter (first received within the last 30 days), ' +
+        'this would be “Ready for p=quarantine: 100% of your own mail passes”: check that its reports are genuine.',
     );
   });
 

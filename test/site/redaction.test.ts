@@ -53,6 +53,14 @@ function leakyReport(): string {
   </record>
 `;
   const mfrom = '<spf><domain>example.com</domain><scope>mfrom</scope><result>fail</result></spf>';
+  const records = [
+    record('45.33.10.20', mfrom),
+    record('2a00:1450:4864:20::41', mfrom),
+    record('2A00:1450:4864:0020:0000:0000:0000:0042', mfrom),
+    record('192.0.2.999', mfrom),
+    record('45.33.10.21', `<spf><domain>${HELO}</domain><scope>helo</scope><result>softfail</result></spf>`),
+    record('45.33.10.20', mfrom, FROM_LITERAL),
+  ].join('');
   return `<?xml version="1.0" encoding="UTF-8"?>
 <feedback>
   <report_metadata>
@@ -64,7 +72,7 @@ function leakyReport(): string {
     <error>could not send a copy to dmarc@tiny-receiver.example from 45.33.10.20 or 2a00:1450:4864:20::41</error>
   </report_metadata>
   <policy_published><domain>example.com</domain><adkim>r</adkim><aspf>r</aspf><p>quarantine</p><sp>reject</sp><pct>100</pct></policy_published>
-${record('45.33.10.20', mfrom)}${record('2a00:1450:4864:20::41', mfrom)}${record('2A00:1450:4864:0020:0000:0000:0000:0042', mfrom)}${record('192.0.2.999', mfrom)}${record('45.33.10.21', `<spf><domain>${HELO}</domain><scope>helo</scope><result>softfail</result></spf>`)}${record('45.33.10.20', mfrom, FROM_LITERAL)}</feedback>
+${records}</feedback>
 `;
 }
 
@@ -116,9 +124,11 @@ function leakyTlsReport(): string {
  */
 function forgedReport(id: string, begin: number): string {
   const clean = (ip: string, selector: string) => `  <record>
-    <row><source_ip>${ip}</source_ip><count>300000</count><policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>
+    <row><source_ip>${ip}</source_ip><count>300000</count>
+      <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>
     <identifiers><header_from>example.com</header_from><envelope_from>example.com</envelope_from></identifiers>
-    <auth_results><dkim><domain>example.com</domain><selector>${selector}</selector><result>pass</result></dkim><spf><domain>example.com</domain><scope>mfrom</scope><result>pass</result></spf></auth_results>
+    <auth_results><dkim><domain>example.com</domain><selector>${selector}</selector><result>pass</result></dkim>
+      <spf><domain>example.com</domain><scope>mfrom</scope><result>pass</result></spf></auth_results>
   </record>
 `;
   return `<?xml version="1.0" encoding="UTF-8"?>
@@ -436,7 +446,8 @@ describe('reporters: where the figures come from', () => {
     const line = ((await page.locator('[data-view="provenance"]').textContent()) ?? '').replace(/\s+/g, ' ');
     expect(line).toMatch(
       new RegExp(
-        `^From [\\d,]+ reports by \\d+ reporters: .* 1 new reporter \\(first received within the last ${NEW_REPORTER_DAYS} days\\): check that its reports are genuine\\.$`,
+        '^From [\\d,]+ reports by \\d+ reporters: .* 1 new reporter \\(first received ' +
+          `within the last ${NEW_REPORTER_DAYS} days\\): check that its reports are genuine\\.$`,
       ),
     );
     expect(line).toMatch(/\bExample Org new \(2\)/);
@@ -468,7 +479,8 @@ describe('reporters: where the figures come from', () => {
     const moved = ((await card.locator('.moved').textContent()) ?? '').replace(/\s+/g, ' ').trim();
     expect(moved).toMatch(
       new RegExp(
-        `^new reporter “Ready to quarantine: .*” only counting Example Org \\(first received \\d{4}-\\d{2}-\\d{2}\\): a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement\\.$`,
+        '^new reporter “Ready to quarantine: .*” only counting Example Org \\(first received \\d{4}-\\d{2}-\\d{2}\\): ' +
+          `a reporter first received within the last ${NEW_REPORTER_DAYS} days does not move the verdict toward enforcement\\.$`,
       ),
     );
     expect(cardText).toMatch(/from [\d,]+ reports by \d+ reporters: .*Example Org new \(2\)/);

@@ -106,13 +106,15 @@ function renderReport(spec: ReportSpec): string {
     const reasons = (r.reasons ?? []).map((x) => `<reason><type>${x.type}</type><comment>${x.comment}</comment></reason>`).join('');
     const pass = (r.dkim ?? []).some((d) => d.result === 'pass') ? 'pass' : 'fail';
     return (
-      `<record><row><source_ip>${r.ip}</source_ip><count>${r.count}</count><policy_evaluated><disposition>${r.disposition ?? 'none'}</disposition><dkim>${pass}</dkim><spf>fail</spf>${reasons}</policy_evaluated></row>` +
+      `<record><row><source_ip>${r.ip}</source_ip><count>${r.count}</count>` +
+      `<policy_evaluated><disposition>${r.disposition ?? 'none'}</disposition><dkim>${pass}</dkim><spf>fail</spf>${reasons}</policy_evaluated></row>` +
       `<identifiers><header_from>${r.from}</header_from>${r.envelope ? `<envelope_from>${r.envelope}</envelope_from>` : ''}</identifiers>` +
       `<auth_results>${dkim}${spf}</auth_results></record>\n`
     );
   };
   return (
-    `<?xml version="1.0" encoding="UTF-8"?>\n<feedback>\n<report_metadata><org_name>${spec.org}</org_name><email>noreply-dmarc@${spec.org.toLowerCase()}</email>` +
+    '<?xml version="1.0" encoding="UTF-8"?>\n<feedback>\n' +
+    `<report_metadata><org_name>${spec.org}</org_name><email>noreply-dmarc@${spec.org.toLowerCase()}</email>` +
     `<report_id>${spec.id}</report_id><date_range><begin>${spec.begin}</begin><end>${spec.begin + DAY - 1}</end></date_range></report_metadata>\n` +
     `<policy_published><domain>${spec.domain}</domain><adkim>r</adkim><aspf>r</aspf><p>${spec.p}</p><pct>100</pct></policy_published>\n` +
     spec.records.map(record).join('') +
@@ -470,7 +472,8 @@ describe('openSiteData over an ingested dataset', () => {
     const sendgrid = com.sources.find((s) => s.declaredSender === 'SendGrid');
     const [expected] = await query<{ messages: number; failing: number }>(`SELECT sum(message_count)::DOUBLE AS messages,
         coalesce(sum(message_count) FILTER (WHERE NOT dmarc_pass), 0)::DOUBLE AS failing
-      FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND source_ip IN ('${IP.sendgridFailing}', '${IP.sendgridPassing}') AND date_begin >= TIMESTAMP '2012-01-01'`);
+      FROM ${RECORDS()} WHERE policy_domain = 'example.com' AND source_ip IN ('${IP.sendgridFailing}', '${IP.sendgridPassing}')
+        AND date_begin >= TIMESTAMP '2012-01-01'`);
     expect(sendgrid).toBeDefined();
     expect(total(sendgrid!.series)).toBe(expected?.messages);
     expect(total(sendgrid!.series, SERIES.authorisedFailing)).toBe(expected?.failing);

@@ -98,8 +98,8 @@ async function truth(domain: string, from: string | null, to: string | null): Pr
     const where = [`policy_domain = '${domain}'`, `row_kind = 'summary'`, `date_begin >= TIMESTAMP '2012-01-01'`];
     if (from !== null) where.push(`CAST(date_begin AS DATE) >= DATE '${from}'`);
     if (to !== null) where.push(`CAST(date_begin AS DATE) <= DATE '${to}'`);
-    const reader =
-      await connection.runAndReadAll(`SELECT coalesce(sum(successful_sessions), 0)::BIGINT::VARCHAR AS ok, coalesce(sum(failed_sessions), 0)::BIGINT::VARCHAR AS failed,
+    const reader = await connection.runAndReadAll(`SELECT coalesce(sum(successful_sessions), 0)::BIGINT::VARCHAR AS ok,
+        coalesce(sum(failed_sessions), 0)::BIGINT::VARCHAR AS failed,
         count(DISTINCT org_name)::VARCHAR AS senders, max(CAST(date_begin AS DATE))::VARCHAR AS last
       FROM (${committedTlsSql(site.dataDir)}) WHERE ${where.join(' AND ')}`);
     const [row] = reader.getRowObjectsJson() as { ok: string; failed: string; senders: string; last: string | null }[];

@@ -170,7 +170,8 @@ describe('assessTlsReadiness', () => {
     const short = assessTlsReadiness(input());
     expect(short.verdict).toBe('ready-enforce');
     expect(short.nextStep).toBe(
-      `\`mode: testing\` → \`mode: enforce\` and \`max_age: 86400\` → \`max_age: ${ENFORCE_MIN_MAX_AGE}\` or more (RFC 8461 §3.2: weeks) in domains/example.com.yaml`,
+      '`mode: testing` → `mode: enforce` and `max_age: 86400` → ' +
+        `\`max_age: ${ENFORCE_MIN_MAX_AGE}\` or more (RFC 8461 §3.2: weeks) in domains/example.com.yaml`,
     );
     expect(assessTlsReadiness(input({ policy: { mode: 'testing', maxAge: 1_209_600 } })).nextStep).toBe(
       '`mode: testing` → `mode: enforce` in domains/example.com.yaml',
@@ -302,7 +303,8 @@ describe('comparePolicy', () => {
     const result = comparePolicy({ ...DEFINED, mode: 'enforce' }, [seen({ vsRepository: 'differs' })], WHERE);
     expect(result.status).toBe('differs');
     expect(result.summary).toBe(
-      'Senders saw testing with mx mx1.example.com, mx2.example.com (max_age 86400) (last on 2026-06-30); the repository says enforce with mx mx1.example.com, mx2.example.com (max_age 86400).',
+      'Senders saw testing with mx mx1.example.com, mx2.example.com (max_age 86400) (last on 2026-06-30); ' +
+        'the repository says enforce with mx mx1.example.com, mx2.example.com (max_age 86400).',
     );
     expect(result.details[0]).toMatch(/max_age \(1 day\).*`dmarcops mta-sts check`/);
   });

@@ -143,8 +143,11 @@ function inputs(): Record<string, string> {
     `<?xml version="1.0"?><feedback><report_metadata><org_name>google.com</org_name><email>noreply-dmarc@google.com</email><report_id>d-1</report_id>
 <date_range><begin>${(D0 + 2 * DAY) / 1000}</begin><end>${(D0 + 3 * DAY) / 1000 - 1}</end></date_range></report_metadata>
 <policy_published><domain>example.com</domain><p>none</p></policy_published>
-<record><row><source_ip>209.85.220.41</source_ip><count>10</count><policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>
-<identifiers><header_from>example.com</header_from></identifiers><auth_results><dkim><domain>example.com</domain><result>pass</result></dkim><spf><domain>example.com</domain><result>pass</result></spf></auth_results></record></feedback>`;
+<record><row><source_ip>209.85.220.41</source_ip><count>10</count>
+<policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>
+<identifiers><header_from>example.com</header_from></identifiers>
+<auth_results><dkim><domain>example.com</domain><result>pass</result></dkim><spf><domain>example.com</domain><result>pass</result></spf></auth_results>
+</record></feedback>`;
   return files;
 }
 
@@ -226,7 +229,8 @@ describe('TLS rollups over an ingested dataset', () => {
       foreign: number;
       unknown: number;
     }>(`SELECT count(DISTINCT report_key)::INTEGER AS reports,
-        count(*) FILTER (WHERE policy_domain = 'foreign.example')::INTEGER AS foreign, count(*) FILTER (WHERE month = 'unknown')::INTEGER AS unknown FROM ${TLS()}`);
+        count(*) FILTER (WHERE policy_domain = 'foreign.example')::INTEGER AS foreign,
+        count(*) FILTER (WHERE month = 'unknown')::INTEGER AS unknown FROM ${TLS()}`);
     expect(row).toEqual({ reports: 62, foreign: 2, unknown: 1 });
   });
 
@@ -304,8 +308,8 @@ describe('TLS rollups over an ingested dataset', () => {
       info: string | null;
       failed: number;
     }>(`
-      SELECT org_name AS org, result_type AS type, receiving_mx_hostname AS mx, sending_mta_ip AS ip, failure_reason_code AS code, additional_information AS info,
-        sum(failed_sessions)::DOUBLE AS failed
+      SELECT org_name AS org, result_type AS type, receiving_mx_hostname AS mx, sending_mta_ip AS ip, failure_reason_code AS code,
+        additional_information AS info, sum(failed_sessions)::DOUBLE AS failed
       FROM ${TLS()} WHERE row_kind = 'failure' AND ${COM} GROUP BY ALL`);
     const details = tls('example.com').details.map((d) => ({
       org: d.org,
@@ -330,7 +334,8 @@ describe('TLS rollups over an ingested dataset', () => {
       sessions: number;
       last: string;
     }>(`SELECT policy_domain AS domain, policy_type AS type,
-        count(DISTINCT report_key)::INTEGER AS reports, sum(successful_sessions + failed_sessions)::DOUBLE AS sessions, strftime(max(date_begin)::DATE, '%Y-%m-%d') AS last
+        count(DISTINCT report_key)::INTEGER AS reports, sum(successful_sessions + failed_sessions)::DOUBLE AS sessions,
+        strftime(max(date_begin)::DATE, '%Y-%m-%d') AS last
       FROM ${TLS()} WHERE row_kind = 'summary' AND ${COM} GROUP BY policy_domain, policy_type, policy_string ORDER BY last DESC, sessions DESC`);
     const policies = tls('example.com').policies;
     expect(

@@ -123,7 +123,9 @@ describe('tables', () => {
   test('rows are one tbody each, escaped in cells and attributes, searchable in lower case', () => {
     const html = renderRows([{ name: '<b>"X"</b>', count: 2 }], columns, { search: (r) => r.name, attributes: () => ({ cat: '"><x>' }) });
     expect(html).toBe(
-      '<tbody data-row data-cat="&quot;&gt;&lt;x&gt;" data-search="&lt;b&gt;&quot;x&quot;&lt;/b&gt;"><tr><th scope="row" class="" data-v="&lt;b&gt;&quot;X&quot;&lt;/b&gt;">&lt;b&gt;&quot;X&quot;&lt;/b&gt;</th><td class="num" data-v="2">2</td></tr></tbody>',
+      '<tbody data-row data-cat="&quot;&gt;&lt;x&gt;" data-search="&lt;b&gt;&quot;x&quot;&lt;/b&gt;">' +
+        '<tr><th scope="row" class="" data-v="&lt;b&gt;&quot;X&quot;&lt;/b&gt;">&lt;b&gt;&quot;X&quot;&lt;/b&gt;</th>' +
+        '<td class="num" data-v="2">2</td></tr></tbody>',
     );
   });
 });

@@ -45,7 +45,8 @@ export function dnsDriftAlerts(plan: Plan, policies: readonly DomainPolicy[], to
       tables: [],
       link: policy === undefined ? null : domainPageUrl(dashboard, policy.domain),
       actions: [
-        `If someone changed the record by hand, restore the reviewed one: run the dns-apply workflow (or \`dmarcops apply\`), or, if the change was intended, make it in ${file} through a pull request so it is reviewed.`,
+        'If someone changed the record by hand, restore the reviewed one: run the dns-apply workflow (or `dmarcops apply`), ' +
+          `or, if the change was intended, make it in ${file} through a pull request so it is reviewed.`,
         'If a merged change has not been applied yet, its dns-apply run fixes this; check that run when it failed.',
       ],
     };

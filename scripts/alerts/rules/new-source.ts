@@ -69,7 +69,9 @@ export async function newSourceCandidates(rc: RuleContext): Promise<NewSourceCan
       sum(f.messages)::DOUBLE AS messages,
       coalesce(sum(f.messages) FILTER (WHERE f.category = ${CATEGORY_AUTHORISED_FAILING}), 0)::DOUBLE AS authorised_failing,
       coalesce(sum(f.messages) FILTER (WHERE f.category = ${CATEGORY_UNAUTHORISED}), 0)::DOUBLE AS unauthorised,
-      coalesce(sum(f.messages) FILTER (WHERE f.category IN (${CATEGORY_AUTHORISED_FAILING}, ${CATEGORY_UNAUTHORISED}) AND c.authenticated), 0)::DOUBLE AS authenticated,
+      coalesce(sum(f.messages) FILTER (
+        WHERE f.category IN (${CATEGORY_AUTHORISED_FAILING}, ${CATEGORY_UNAUTHORISED}) AND c.authenticated
+      ), 0)::DOUBLE AS authenticated,
       count(DISTINCT f.ip_id)::INTEGER AS ip_count
     FROM facts f JOIN source_groups g USING (group_id) JOIN classes c USING (class_id)
     WHERE f.day BETWEEN ${baselineStart} AND ${last} AND g.group_key NOT LIKE 'sender:%'
@@ -185,12 +187,16 @@ export function newSourceAlert(rc: RuleContext, c: NewSourceCandidate): Alert {
   const actions =
     proposal !== undefined
       ? [
-          `If ${domain} uses ${label}, declare it: the declare-sender pull request adds it under senders: in ${loaded.policy.file}; review it, then make ${label} sign with d=${domain} (DKIM) so its mail passes.`,
-          `If you do not know this source, someone else is sending as ${domain}: close that pull request; the DMARC policy stops this mail once it is quarantine or reject.`,
+          `If ${domain} uses ${label}, declare it: the declare-sender pull request adds it under senders: ` +
+            `in ${loaded.policy.file}; review it, then make ${label} sign with d=${domain} (DKIM) so its mail passes.`,
+          `If you do not know this source, someone else is sending as ${domain}: close that pull request; ` +
+            'the DMARC policy stops this mail once it is quarantine or reject.',
         ]
       : [
-          `If ${domain} uses ${label}, declare it under senders: in ${loaded.policy.file} (by its DKIM selector, SPF include or IP addresses), then make it sign with d=${domain} so its mail passes DMARC.`,
-          `If you do not know this source, someone else is sending as ${domain}: the DMARC policy stops this mail once it is quarantine or reject (see the readiness verdict on the dashboard).`,
+          `If ${domain} uses ${label}, declare it under senders: in ${loaded.policy.file} (by its DKIM selector, ` +
+            `SPF include or IP addresses), then make it sign with d=${domain} so its mail passes DMARC.`,
+          `If you do not know this source, someone else is sending as ${domain}: the DMARC policy ` +
+            'stops this mail once it is quarantine or reject (see the readiness verdict on the dashboard).',
         ];
   return {
     key: alertKey('new-source', domain, c.groupKey),
@@ -199,8 +205,9 @@ export function newSourceAlert(rc: RuleContext, c: NewSourceCandidate): Alert {
     domain,
     title: `New source sending as ${domain}: ${label}`,
     summary:
-      `${label} (${c.type === null ? groupKind(c.groupKey) : `${groupKind(c.groupKey)}, ${c.type}`}) started sending mail as ${domain} on ${c.firstDay}; ` +
-      `it sent nothing in the ${rule.baselineDays} days before. ${formatCount(failing)} of its ${formatCount(c.messages)} messages since then failed DMARC (${split.join(', ')}).`,
+      `${label} (${c.type === null ? groupKind(c.groupKey) : `${groupKind(c.groupKey)}, ${c.type}`}) ` +
+      `started sending mail as ${domain} on ${c.firstDay}; it sent nothing in the ${rule.baselineDays} days before. ` +
+      `${formatCount(failing)} of its ${formatCount(c.messages)} messages since then failed DMARC (${split.join(', ')}).`,
     since: c.firstDay,
     figures: [
       { label: 'First seen', value: c.firstDay, format: 'day' },
@@ -248,7 +255,8 @@ export function senderProposal(rc: RuleContext, c: NewSourceCandidate): SenderPr
     sender.dkim = unique(ourKeys.map(dkimEntry), (e) => `${e.domain} ${e.selector ?? ''}`).slice(0, 3);
     for (const r of ourKeys.slice(0, 3))
       evidence.push(
-        `DKIM passes with d=${r.domain}${r.qualifier === null ? '' : ` s=${r.qualifier}`}, a key published under one of your domains, on ${formatCount(r.messages)} failing messages (not aligned with the From domain).`,
+        `DKIM passes with d=${r.domain}${r.qualifier === null ? '' : ` s=${r.qualifier}`}, a key published under ` +
+          `one of your domains, on ${formatCount(r.messages)} failing messages (not aligned with the From domain).`,
       );
   } else {
     const spf = passing.filter((r) => r.kind === 'spf' && (r.qualifier === null || r.qualifier === 'mfrom') && !isOurs(r.domain));
@@ -270,7 +278,9 @@ export function senderProposal(rc: RuleContext, c: NewSourceCandidate): SenderPr
   }
   const failing = c.unauthorised + c.authorisedFailing;
   evidence.push(
-    `${formatCount(c.messages)} messages from ${plural(c.ipCount, 'IP address', 'IP addresses')} since ${c.firstDay}, ${formatShare(failing, c.messages)} failing DMARC, reported by ${c.reporters.map((r) => r.org).join(', ') || 'nobody'}.`,
+    `${formatCount(c.messages)} messages from ${plural(c.ipCount, 'IP address', 'IP addresses')} ` +
+      `since ${c.firstDay}, ${formatShare(failing, c.messages)} failing DMARC, ` +
+      `reported by ${c.reporters.map((r) => r.org).join(', ') || 'nobody'}.`,
   );
   return { domain: loaded.policy.domain, file: loaded.policy.file, sender, evidence };
 }

@@ -87,7 +87,8 @@ export async function policyDriftAlerts(rc: RuleContext): Promise<Alert[]> {
   const last = rc.window.day(rc.asOf);
   const rows = await rc.window.sql.rows(`
     SELECT dom, day, lower(trim(p)) AS p, lower(trim(sp)) AS sp, lower(trim(np)) AS np, lower(trim(adkim)) AS adkim, lower(trim(aspf)) AS aspf,
-      pct::DOUBLE AS pct, lower(trim(testing)) AS testing, count(*)::INTEGER AS reports, list(DISTINCT coalesce(org_name, '') ORDER BY coalesce(org_name, '')) AS reporters
+      pct::DOUBLE AS pct, lower(trim(testing)) AS testing, count(*)::INTEGER AS reports,
+      list(DISTINCT coalesce(org_name, '') ORDER BY coalesce(org_name, '')) AS reporters
     FROM reports WHERE dom IS NOT NULL AND day BETWEEN ${first} AND ${last}
     GROUP BY ALL ORDER BY dom, day, reports DESC, p, sp, np, adkim, aspf, pct, testing`);
   const byDom = new Map<number, Map<number, ReportedDay>>();
@@ -146,7 +147,9 @@ function policyDriftAlert(rc: RuleContext, policy: DomainPolicy, streak: Reporte
     severity: weaker ? 'critical' : 'warning',
     domain: policy.domain,
     title: `Receivers see another DMARC policy for ${policy.domain}`,
-    summary: `Since ${oldest.day}, the reports for ${policy.domain} show a policy that differs from the repository's (${differences.join('; ')}).${weaker ? ' It is weaker than the reviewed one: less of the spoofed mail is stopped.' : ''}`,
+    summary:
+      `Since ${oldest.day}, the reports for ${policy.domain} show a policy that differs from the repository's ` +
+      `(${differences.join('; ')}).${weaker ? ' It is weaker than the reviewed one: less of the spoofed mail is stopped.' : ''}`,
     since: oldest.day,
     figures: [
       { label: 'Repository record', value: formatDmarcRecord(policyRecord(policy)), format: 'text' },
@@ -163,8 +166,11 @@ function policyDriftAlert(rc: RuleContext, policy: DomainPolicy, streak: Reporte
     ],
     link: domainPageUrl(rc.dashboard, policy.domain),
     actions: [
-      `Compare with DNS: \`dmarcops plan\` (or the DNS drift alert) shows whether _dmarc.${policy.domain} holds another record. If it does, someone changed it outside the repository: run the dns-apply workflow again to restore the reviewed record, or make the change in ${policy.file} through a pull request.`,
-      "If DNS holds the repository's record, a merged change may not have reached every receiver yet, or a reporter reads another name (a CNAME, a stale cache): it clears once the reports agree.",
+      `Compare with DNS: \`dmarcops plan\` (or the DNS drift alert) shows whether _dmarc.${policy.domain} ` +
+        'holds another record. If it does, someone changed it outside the repository: run the dns-apply workflow ' +
+        `again to restore the reviewed record, or make the change in ${policy.file} through a pull request.`,
+      "If DNS holds the repository's record, a merged change may not have reached every receiver yet, " +
+        'or a reporter reads another name (a CNAME, a stale cache): it clears once the reports agree.',
     ],
   };
 }

@@ -86,7 +86,10 @@ export function reportsStoppedAlerts(
       severity: 'warning',
       domain: policy.domain,
       title: `No DMARC reports for ${policy.domain} for ${plural(s.silentDays, 'day')}`,
-      summary: `The last aggregate report for ${policy.domain} covers ${s.lastDay}; nothing came in for the ${plural(s.silentDays, 'day')} since (through ${asOf}).${everyone ? ` No watched domain got a report in that time: the ingest workflow or the report mailbox is the likely cause.` : ''}`,
+      summary:
+        `The last aggregate report for ${policy.domain} covers ${s.lastDay}; ` +
+        `nothing came in for the ${plural(s.silentDays, 'day')} since (through ${asOf}).` +
+        (everyone ? ' No watched domain got a report in that time: the ingest workflow or the report mailbox is the likely cause.' : ''),
       since: addDays(s.lastDay, 1),
       figures: [
         { label: 'Last report', value: s.lastDay, format: 'day' },
@@ -117,7 +120,10 @@ export function reportsStoppedAlerts(
       severity: 'info',
       domain: policy.domain,
       title: `${r.coverage.org} stopped sending DMARC reports for ${policy.domain}`,
-      summary: `${r.coverage.org} sent a report for ${policy.domain} on ${r.coverage.activeDays} of the 14 days up to ${r.coverage.lastDay}, then none for ${plural(r.silentDays, 'day')} (through ${asOf}), while ${r.stillReporting.join(', ')} kept reporting.`,
+      summary:
+        `${r.coverage.org} sent a report for ${policy.domain} on ${r.coverage.activeDays} ` +
+        `of the 14 days up to ${r.coverage.lastDay}, then none for ${plural(r.silentDays, 'day')} ` +
+        `(through ${asOf}), while ${r.stillReporting.join(', ')} kept reporting.`,
       since: addDays(r.coverage.lastDay, 1),
       figures: [
         { label: 'Last report', value: r.coverage.lastDay, format: 'day' },
@@ -127,8 +133,11 @@ export function reportsStoppedAlerts(
       tables: [],
       link: domainPageUrl(dashboard, policy.domain),
       actions: [
-        `Receivers change how they report; nothing in ${policy.file} needs to change while other reporters still send. \`dmarcops ledger --org "${r.coverage.org}" --domain ${policy.domain}\` lists what came from it, including reports that could not be read.`,
-        `If ${r.coverage.org}'s users are a large part of your audience, its missing reports hide that part of your mail from the dashboard (${formatCount(r.coverage.reports)} reports so far).`,
+        `Receivers change how they report; nothing in ${policy.file} needs to change while ` +
+          `other reporters still send. \`dmarcops ledger --org "${r.coverage.org}" ` +
+          `--domain ${policy.domain}\` lists what came from it, including reports that could not be read.`,
+        `If ${r.coverage.org}'s users are a large part of your audience, its missing reports hide ` +
+          `that part of your mail from the dashboard (${formatCount(r.coverage.reports)} reports so far).`,
       ],
     });
   }

@@ -111,7 +111,8 @@ export function assessSender(
   const drop = baselinePercent === null ? 0 : baselinePercent - recentPercent;
   if (baselinePercent !== null && drop > rule.maxDropPoints) {
     verdict.reasons.push(
-      `${Math.round(drop * 10) / 10} points below its ${formatShare(baseline.compliant, baselineTotal)} of the ${rule.baselineDays} days before (at most ${rule.maxDropPoints})`,
+      `${Math.round(drop * 10) / 10} points below its ${formatShare(baseline.compliant, baselineTotal)} ` +
+        `of the ${rule.baselineDays} days before (at most ${rule.maxDropPoints})`,
     );
   }
   if (verdict.reasons.length === 0) return verdict;
@@ -145,7 +146,10 @@ function senderFailingAlert(rc: RuleContext, input: SenderFailingInput, verdict:
     severity: lost ? 'critical' : 'warning',
     domain,
     title: `${input.sender} fails DMARC for ${domain}`,
-    summary: `Over the last ${rule.recentDays === 1 ? 'day' : `${rule.recentDays} days`}, ${input.sender} (declared under senders: of ${policy.file}) ${verdict.reasons.join(', and ')}: ${formatCount(verdict.recent.failing)} of ${formatCount(recentTotal)} messages failed. ${action}`,
+    summary:
+      `Over the last ${rule.recentDays === 1 ? 'day' : `${rule.recentDays} days`}, ${input.sender} ` +
+      `(declared under senders: of ${policy.file}) ${verdict.reasons.join(', and ')}: ${formatCount(verdict.recent.failing)} ` +
+      `of ${formatCount(recentTotal)} messages failed. ${action}`,
     since: verdict.since ?? rc.asOf,
     figures: [
       {

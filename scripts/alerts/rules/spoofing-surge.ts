@@ -100,7 +100,8 @@ export async function spoofingSurgeAlerts(rc: RuleContext): Promise<Alert[]> {
     QUALIFY row_number() OVER (PARTITION BY dom ORDER BY messages DESC, group_key) <= ${SOURCES_LISTED}
     ORDER BY dom, messages DESC, group_key`);
   const dispositions = await sql.rows(`
-    SELECT dom, coalesce(sum(messages) FILTER (WHERE rejected), 0)::DOUBLE AS rejected, coalesce(sum(messages) FILTER (WHERE quarantined), 0)::DOUBLE AS quarantined
+    SELECT dom, coalesce(sum(messages) FILTER (WHERE rejected), 0)::DOUBLE AS rejected,
+      coalesce(sum(messages) FILTER (WHERE quarantined), 0)::DOUBLE AS quarantined
     FROM facts WHERE category = ${CATEGORY_UNAUTHORISED} AND day BETWEEN ${recentStart} AND ${last} AND dom IN (${doms}) GROUP BY dom`);
 
   return surging.map(({ dom, verdict }): Alert => {
@@ -120,7 +121,11 @@ export async function spoofingSurgeAlerts(rc: RuleContext): Promise<Alert[]> {
       severity: stopped ? 'info' : 'warning',
       domain,
       title: `Spoofing surge for ${domain}`,
-      summary: `${formatCount(verdict.recent)} unauthorised messages claimed to be from ${domain} over the last ${plural(rule.recentDays, 'day')}: ${formatCount(verdict.recentPerDay)} a day, ${level}. Receivers rejected ${formatShare(rejected, verdict.recent)} and quarantined ${formatShare(quarantined, verdict.recent)} of it.`,
+      summary:
+        `${formatCount(verdict.recent)} unauthorised messages claimed to be from ${domain} ` +
+        `over the last ${plural(rule.recentDays, 'day')}: ${formatCount(verdict.recentPerDay)} a day, ${level}. ` +
+        `Receivers rejected ${formatShare(rejected, verdict.recent)} and ` +
+        `quarantined ${formatShare(quarantined, verdict.recent)} of it.`,
       since: verdict.since ?? rc.asOf,
       figures: [
         { label: `Unauthorised, last ${rule.recentDays} days`, value: verdict.recent, format: 'count' },
@@ -140,10 +145,13 @@ export async function spoofingSurgeAlerts(rc: RuleContext): Promise<Alert[]> {
       link: domainPageUrl(rc.dashboard, domain, '7d'),
       actions: stopped
         ? [
-            `Your policy (p=${policy.p}) is doing its job: receivers that enforce DMARC ${policy.p === 'reject' ? 'reject' : 'quarantine'} this mail. Nothing to fix unless one of these sources is yours (then declare it under senders: in ${policy.file}).`,
+            `Your policy (p=${policy.p}) is doing its job: receivers that enforce ` +
+              `DMARC ${policy.p === 'reject' ? 'reject' : 'quarantine'} this mail. ` +
+              `Nothing to fix unless one of these sources is yours (then declare it under senders: in ${policy.file}).`,
           ]
         : [
-            `With p=${policy.p}${policy.testing ? ' in testing mode' : ''}, receivers deliver this mail. The dashboard's readiness verdict for ${domain} says when the next enforcement step is safe.`,
+            `With p=${policy.p}${policy.testing ? ' in testing mode' : ''}, receivers deliver this mail. ` +
+              `The dashboard's readiness verdict for ${domain} says when the next enforcement step is safe.`,
             `If one of these sources is yours, declare it under senders: in ${policy.file}.`,
           ],
     };

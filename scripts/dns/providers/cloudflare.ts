@@ -134,7 +134,8 @@ export class CloudflareProvider implements DnsProvider {
     const apiToken = options.apiToken ?? nonEmpty(env.CLOUDFLARE_API_TOKEN);
     if (apiToken === undefined) {
       throw new DnsProviderError(
-        'cloudflare: CLOUDFLARE_API_TOKEN is not set. Create an API token with Zone:Read and DNS:Edit (DNS:Read is enough for plan) and export it as CLOUDFLARE_API_TOKEN.',
+        'cloudflare: CLOUDFLARE_API_TOKEN is not set. Create an API token with Zone:Read ' +
+          'and DNS:Edit (DNS:Read is enough for plan) and export it as CLOUDFLARE_API_TOKEN.',
         { provider: 'cloudflare', code: 'dns-provider-config' },
       );
     }

@@ -91,7 +91,8 @@ function gateAlert(gates: GateReport, forceLabel: boolean | undefined): string {
   if (gates.risky.length > 0 && forceLabel === true) {
     return [
       '> [!WARNING]',
-      `> Includes ${risky}, allowed because this pull request carries the \`${FORCE_LABEL}\` label: \`dmarcops apply\` will make ${one ? 'it' : 'them'} when the pull request is merged.`,
+      `> Includes ${risky}, allowed because this pull request carries the \`${FORCE_LABEL}\` label: ` +
+        `\`dmarcops apply\` will make ${one ? 'it' : 'them'} when the pull request is merged.`,
     ].join('\n');
   }
   if (gates.risky.length > 0) {
@@ -170,7 +171,8 @@ export function renderApplyMarkdown(result: ApplyResult): string {
     sections.push(
       result.verification.changes.length === 0
         ? 'Planning again after apply gives **no changes**.'
-        : `Planning again after apply still gives **${result.verification.changes.length} changes**: ${md(result.verification.changes.map((change) => change.name).join(', '))}`,
+        : `Planning again after apply still gives **${result.verification.changes.length} ` +
+            `changes**: ${md(result.verification.changes.map((change) => change.name).join(', '))}`,
     );
   }
   if (result.dns !== undefined) {

@@ -439,7 +439,9 @@ function faultResponse(fault: CloudflareFault): Response {
   }
   const status = fault.status ?? 500;
   const reason = STATUS_TEXT[status] ?? 'Server Error';
-  const page = `<html>\n<head><title>${status} ${reason}</title></head>\n<body>\n<center><h1>${status} ${reason}</h1></center>\n<hr><center>cloudflare</center>\n</body>\n</html>\n`;
+  const page =
+    `<html>\n<head><title>${status} ${reason}</title></head>\n<body>\n<center><h1>${status} ${reason}</h1></center>\n` +
+    '<hr><center>cloudflare</center>\n</body>\n</html>\n';
   return new Response(page, { status, headers: { 'content-type': 'text/html', ...headers } });
 }
 
@@ -788,9 +790,8 @@ export async function runCloudflareSandboxCommand(options: CloudflareSandboxComm
   }
 
   const records = sandbox.state.zones.reduce((sum, zone) => sum + zone.records.length, 0);
-  err(
-    `Cloudflare API sandbox: ${plural(sandbox.state.zones.length, 'zone')}, ${plural(records, 'record')}${options.zones === undefined ? '' : ` from ${options.zones}`}`,
-  );
+  const from = options.zones === undefined ? '' : ` from ${options.zones}`;
+  err(`Cloudflare API sandbox: ${plural(sandbox.state.zones.length, 'zone')}, ${plural(records, 'record')}${from}`);
   for (const warning of sandbox.state.warnings) err(`warning: ${warning}`);
   out(`export CLOUDFLARE_BASE_URL=${sandbox.baseURL}`);
   out(`export CLOUDFLARE_API_TOKEN=${sandbox.token}`);

@@ -467,7 +467,8 @@ function validateTxt(content: string, name: string, options: BuildOptions): stri
     }
   } else {
     options.warnings?.push(
-      `${name}: TXT content is not in quotation marks; the dashboard warns about it (stored as sent): ${JSON.stringify(content.length > 60 ? `${content.slice(0, 57)}...` : content)}`,
+      `${name}: TXT content is not in quotation marks; the dashboard warns about it ` +
+        `(stored as sent): ${JSON.stringify(content.length > 60 ? `${content.slice(0, 57)}...` : content)}`,
     );
   }
   const wire = txtStrings(stored).reduce((sum, text) => sum + 1 + utf8Length(text), 0) + utf8Length(name) + 12;

@@ -79,7 +79,8 @@ function headline(report: ImpactReport): string {
   const window =
     report.window.to === null
       ? 'The dataset holds no reports yet.'
-      : `Replayed over the ${plural(report.window.days, 'day')} of reports to ${md(report.window.to.slice(0, 10))}, under ${versionName(report.base, 'the base')} and ${versionName(report.head, 'the head')}.`;
+      : `Replayed over the ${plural(report.window.days, 'day')} of reports to ${md(report.window.to.slice(0, 10))}, ` +
+        `under ${versionName(report.base, 'the base')} and ${versionName(report.head, 'the head')}.`;
   return `${lead} ${window}`;
 }
 

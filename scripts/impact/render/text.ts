@@ -34,7 +34,8 @@ export function renderImpactText(report: ImpactReport, output: { style: Style })
       : `${report.window.days} days of reports to ${report.window.to.slice(0, 10)}`;
   const lines: string[] = [style('bold', `dmarcops impact: ${window}, ${between}`), ''];
   const countsLine = (label: string, c: ChangeCounts): string =>
-    `  ${label.padEnd(26)} ${formatCount(c.messages).padStart(12)} messages: ${formatCount(c.newlyQuarantined)} newly quarantined, ${formatCount(c.newlyRejected)} newly rejected, ${formatCount(c.relaxed)} relaxed`;
+    `  ${label.padEnd(26)} ${formatCount(c.messages).padStart(12)} messages: ${formatCount(c.newlyQuarantined)} ` +
+    `newly quarantined, ${formatCount(c.newlyRejected)} newly rejected, ${formatCount(c.relaxed)} relaxed`;
   for (const domain of report.domains) {
     lines.push(`${style('bold', printable(domain.domain))}  ${domain.changes.map((c) => printable(describeChange(c))).join('; ')}`);
     if (domain.status !== 'no-data') {
@@ -53,13 +54,15 @@ export function renderImpactText(report: ImpactReport, output: { style: Style })
         const older = `${describeMix(s.rfc7489.before)} → ${describeMix(s.rfc7489.after)}`;
         const now = `${describeMix(s.before)} → ${describeMix(s.after)}`;
         lines.push(
-          `    ${printable(s.name)} (${s.kind}, ${category}): ${formatCount(s.messages)} messages, ${now}${rfc7489 && older !== now ? ` (RFC 7489: ${older})` : ''}`,
+          `    ${printable(s.name)} (${s.kind}, ${category}): ${formatCount(s.messages)} ` +
+            `messages, ${now}${rfc7489 && older !== now ? ` (RFC 7489: ${older})` : ''}`,
         );
       }
       if (domain.otherSources !== null) {
         const o = domain.otherSources;
         lines.push(
-          `    ${formatCount(o.sources)} other sources: ${formatCount(o.messages)} messages, ${formatCount(o.newlyQuarantined)} newly quarantined, ${formatCount(o.newlyRejected)} newly rejected, ${formatCount(o.relaxed)} relaxed`,
+          `    ${formatCount(o.sources)} other sources: ${formatCount(o.messages)} messages, ${formatCount(o.newlyQuarantined)} ` +
+            `newly quarantined, ${formatCount(o.newlyRejected)} newly rejected, ${formatCount(o.relaxed)} relaxed`,
         );
       }
     }

@@ -578,9 +578,11 @@ class LocalRun implements RunWriter {
         staged += line.length;
         const refusal =
           line.length > MAX_TLS_ROW_CHARS
-            ? `row ${index + 1} of its rows would take ${line.length} characters, more than ${MAX_TLS_ROW_CHARS} (report-level and policy values are repeated on each row)`
+            ? `row ${index + 1} of its rows would take ${line.length} characters, ` +
+              `more than ${MAX_TLS_ROW_CHARS} (report-level and policy values are repeated on each row)`
             : staged > budget
-              ? `its ${rows.length} rows would take more than ${budget} characters (8 times its JSON, at least 64 Mi; report-level and policy values are repeated on each row)`
+              ? `its ${rows.length} rows would take more than ${budget} characters (8 times its JSON, ` +
+                'at least 64 Mi; report-level and policy values are repeated on each row)'
               : undefined;
         if (refusal !== undefined) {
           // Nothing of it stays staged; the caller records the input with this reason.

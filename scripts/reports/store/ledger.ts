@@ -38,7 +38,8 @@ export async function loadLedgerIndex(root: string, open: () => Promise<Duck>): 
     );
     for (const { report_key: key, tls } of keys) (tls ? index.storedTlsKeys : index.storedKeys).add(key);
     const sources = await duck.rows<{ source_ref: string; unsupported_tls: boolean }>(
-      `SELECT source_ref, bool_and(coalesce(kind = 'tls' AND outcome = 'unsupported', false)) AS unsupported_tls FROM ${ledgerSource(files)} GROUP BY source_ref`,
+      `SELECT source_ref, bool_and(coalesce(kind = 'tls' AND outcome = 'unsupported', false)) AS unsupported_tls
+       FROM ${ledgerSource(files)} GROUP BY source_ref`,
     );
     for (const { source_ref: ref, unsupported_tls: unsupported } of sources) (unsupported ? index.unsupportedTls : index.sources).add(ref);
     return index;

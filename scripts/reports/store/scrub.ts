@@ -35,12 +35,15 @@ export function withoutQuotedContent(reason: string): string {
 
 const MACROS = [
   `CREATE OR REPLACE TEMP MACRO dmarcops_squash(x) AS
-     trim(regexp_replace(regexp_replace(regexp_replace(x, ${sqlString(ADDRESS_RE2)}, '[address]', 'g'), ${sqlString(CONTROL_RE2)}, ' ', 'g'), ' {2,}', ' ', 'g'))`,
+     trim(regexp_replace(
+       regexp_replace(regexp_replace(x, ${sqlString(ADDRESS_RE2)}, '[address]', 'g'), ${sqlString(CONTROL_RE2)}, ' ', 'g'),
+       ' {2,}', ' ', 'g'))`,
   `CREATE OR REPLACE TEMP MACRO dmarcops_clean(x, max) AS
      CASE WHEN dmarcops_squash(x) = '' THEN NULL
           WHEN length(dmarcops_squash(x)) <= max THEN dmarcops_squash(x)
           ELSE left(dmarcops_squash(x), max - 1) || '…' END`,
-  `CREATE OR REPLACE TEMP MACRO dmarcops_clean_reason(x) AS dmarcops_clean(regexp_replace(x, ${sqlString(QUOTED_START_RE2)}, 'starts with text', 'g'), ${MAX_REASON_CHARS})`,
+  `CREATE OR REPLACE TEMP MACRO dmarcops_clean_reason(x) AS
+     dmarcops_clean(regexp_replace(x, ${sqlString(QUOTED_START_RE2)}, 'starts with text', 'g'), ${MAX_REASON_CHARS})`,
 ];
 
 /** Steps of a part's rewrite (tests crash the process there): the temp file durable, then renamed over the part. */

@@ -261,7 +261,8 @@ export function headerLine(rk: number, key: string, h: ReportHeader, warnings: P
 // SQL
 
 function ndjsonSql(file: StagedFile, structure: object): string {
-  const csv = `read_csv(${sqlString(file.path)}, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, buffer_size = ${file.bufferBytes}, max_line_size = ${file.bufferBytes})`;
+  const csv = `read_csv(${sqlString(file.path)}, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', escape = '',
+      header = false, auto_detect = false, buffer_size = ${file.bufferBytes}, max_line_size = ${file.bufferBytes})`;
   return `SELECT unnest(json_transform(line, ${sqlString(JSON.stringify(structure))})) FROM ${csv}`;
 }
 

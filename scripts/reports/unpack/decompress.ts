@@ -211,7 +211,8 @@ function lastMemberTrailer(
 function corruptMember(ctx: StreamContext, member: number, size: number, crc: number, trailer: Uint8Array): UnpackError {
   return new UnpackError(
     'corrupt',
-    `${where(ctx.trail)}: gzip data is corrupt: CRC32 of member ${member} (${formatBytes(size)}) is ${hex32(crc)}, expected ${hex32(readUint32(trailer, 0))} from its trailer; refused`,
+    `${where(ctx.trail)}: gzip data is corrupt: CRC32 of member ${member} (${formatBytes(size)}) ` +
+      `is ${hex32(crc)}, expected ${hex32(readUint32(trailer, 0))} from its trailer; refused`,
     ctx.trail,
   );
 }
@@ -355,14 +356,16 @@ export function checkOutput(ctx: StreamContext, what: string, input: number, out
   if (output > maxPayloadBytes) {
     throw new UnpackError(
       'limit-size',
-      `${where(ctx.trail)}: ${what} grew past ${formatBytes(maxPayloadBytes)} (maxPayloadBytes) after ${formatBytes(input)} of input; refused (decompression bomb?)`,
+      `${where(ctx.trail)}: ${what} grew past ${formatBytes(maxPayloadBytes)} (maxPayloadBytes) ` +
+        `after ${formatBytes(input)} of input; refused (decompression bomb?)`,
       ctx.trail,
     );
   }
   if (compressed && output > RATIO_FLOOR && output > input * maxRatio) {
     throw new UnpackError(
       'limit-ratio',
-      `${where(ctx.trail)}: ${what} expanded ${formatBytes(input)} into ${formatBytes(output)} (ratio ${Math.round(output / Math.max(input, 1))}:1 > maxRatio ${maxRatio}); refused (decompression bomb?)`,
+      `${where(ctx.trail)}: ${what} expanded ${formatBytes(input)} into ${formatBytes(output)} ` +
+        `(ratio ${Math.round(output / Math.max(input, 1))}:1 > maxRatio ${maxRatio}); refused (decompression bomb?)`,
       ctx.trail,
     );
   }

@@ -151,7 +151,8 @@ export class Walk {
         this.leaf(
           child.trail,
           'limit-size',
-          `${where(child.trail)}: zip entry declares ${formatBytes(declaredSize)}, more than ${formatBytes(this.limits.maxPayloadBytes)} (maxPayloadBytes); refused`,
+          `${where(child.trail)}: zip entry declares ${formatBytes(declaredSize)}, ` +
+            `more than ${formatBytes(this.limits.maxPayloadBytes)} (maxPayloadBytes); refused`,
         );
         continue;
       }
@@ -159,7 +160,8 @@ export class Walk {
         this.leaf(
           child.trail,
           'limit-ratio',
-          `${where(child.trail)}: zip entry declares ${formatBytes(declaredSize)} from ${formatBytes(compressedSize)} (ratio ${Math.round(declaredSize / Math.max(compressedSize, 1))}:1 > maxRatio ${this.limits.maxRatio}); refused`,
+          `${where(child.trail)}: zip entry declares ${formatBytes(declaredSize)} from ${formatBytes(compressedSize)} ` +
+            `(ratio ${Math.round(declaredSize / Math.max(compressedSize, 1))}:1 > maxRatio ${this.limits.maxRatio}); refused`,
         );
         continue;
       }

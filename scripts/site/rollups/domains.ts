@@ -167,7 +167,8 @@ async function topSourceIps(ctx: Context, listedGroup: RankedGroups['listedGroup
   // Unredacted, a drill-down row is one IP: a view, not a copy.
   await sql.run(
     redact
-      ? `CREATE TEMP TABLE listed_group_drills AS SELECT dom, listed_group, drill_id, sum(total)::DOUBLE AS total, count(*)::INTEGER AS addresses FROM listed_group_ips GROUP BY ALL`
+      ? `CREATE TEMP TABLE listed_group_drills AS
+         SELECT dom, listed_group, drill_id, sum(total)::DOUBLE AS total, count(*)::INTEGER AS addresses FROM listed_group_ips GROUP BY ALL`
       : `CREATE TEMP VIEW listed_group_drills AS SELECT dom, listed_group, drill_id, total, 1 AS addresses FROM listed_group_ips`,
   );
   const counts = new Map(
@@ -188,7 +189,8 @@ async function topSourceIps(ctx: Context, listedGroup: RankedGroups['listedGroup
   // to the lower id, i.e. the lower address (or network).
   await sql.run(`CREATE TEMP TABLE top_ips AS
     SELECT g.dom, g.listed_group, g.top.drill_id AS drill_id, g.top.total AS total, g.top.addresses AS addresses
-    FROM (SELECT dom, listed_group, unnest(arg_max({drill_id: drill_id, total: total, addresses: addresses}, {v: total, t: -drill_id}, ${Math.max(1, ipsPerSource)})) AS top
+    FROM (SELECT dom, listed_group,
+            unnest(arg_max({drill_id: drill_id, total: total, addresses: addresses}, {v: total, t: -drill_id}, ${Math.max(1, ipsPerSource)})) AS top
           FROM listed_group_drills GROUP BY ALL) g
     WHERE ${ipsPerSource > 0}`);
   const described = redact
@@ -203,7 +205,8 @@ async function topSourceIps(ctx: Context, listedGroup: RankedGroups['listedGroup
   // The IPs behind each listed row (one each unredacted), to sum their facts by day.
   await sql.run(
     redact
-      ? `CREATE TEMP TABLE top_members AS SELECT m.dom, m.listed_group, m.ip_id, m.drill_id FROM listed_group_ips m JOIN top_ips p USING (dom, listed_group, drill_id)`
+      ? `CREATE TEMP TABLE top_members AS
+         SELECT m.dom, m.listed_group, m.ip_id, m.drill_id FROM listed_group_ips m JOIN top_ips p USING (dom, listed_group, drill_id)`
       : `CREATE TEMP VIEW top_members AS SELECT dom, listed_group, drill_id AS ip_id, drill_id FROM top_ips`,
   );
   const ipSeries = seriesBy(

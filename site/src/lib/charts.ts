@@ -66,7 +66,9 @@ export function categoryBars(days: readonly string[], daily: readonly Tally[], o
           date: utcDay(day),
           category: CATEGORY_LABELS[category],
           messages,
-          title: `${day} · ${CATEGORY_LABELS[category]}: ${formatCount(messages)} of ${formatCount(tally.messages)} (${formatPercent(messages, tally.messages)})`,
+          title:
+            `${day} · ${CATEGORY_LABELS[category]}: ${formatCount(messages)} ` +
+            `of ${formatCount(tally.messages)} (${formatPercent(messages, tally.messages)})`,
         });
       }
     }

@@ -6,7 +6,15 @@
  */
 import { escapeHtml } from '../../../scripts/lib/escape.ts';
 import type { Category } from '../../../scripts/reports/classify.ts';
-import type { DomainData, ReadinessVerdict, SeriesRow, SiteData, SourceGroup, TlsDayRow } from '../../../scripts/site/model.ts';
+import type {
+  DomainData,
+  ReadinessVerdict,
+  ReportedPolicy,
+  SeriesRow,
+  SiteData,
+  SourceGroup,
+  TlsDayRow,
+} from '../../../scripts/site/model.ts';
 import { NEW_REPORTER_DAYS } from '../../../scripts/site/readiness.ts';
 import {
   categoryBadge,
@@ -157,6 +165,20 @@ export function describeDefined(d: DomainData['defined']): string {
   if (d.np) parts.push(`np=${d.np}`);
   if (d.testing) parts.push('t=y');
   return parts.join(' ');
+}
+
+/** A policy as a report gave it, every tag (`p=… sp=… np=… adkim=… aspf=… pct=… t=…`); adkim and aspf default to r. */
+export function formatReportedPolicy(policy: ReportedPolicy): string {
+  const tag = (name: string, value: string | number | null) => (value === null || value === '' ? [] : [`${name}=${value}`]);
+  return [
+    `p=${policy.p ?? '?'}`,
+    ...tag('sp', policy.sp),
+    ...tag('np', policy.np),
+    `adkim=${policy.adkim ?? 'r'}`,
+    `aspf=${policy.aspf ?? 'r'}`,
+    ...tag('pct', policy.pct),
+    ...tag('t', policy.testing),
+  ].join(' ');
 }
 
 export function describeReported(d: DomainData): string {
@@ -498,7 +520,8 @@ function sourceColumn(redacted: boolean): Column<SourceRowView> {
     sortValue: (r) => r.s.label,
     cell: (r) =>
       r.s.ipCount > 0
-        ? `<button type="button" class="expand" aria-expanded="false" data-expand="${escapeHtml(r.s.key)}"><span aria-hidden="true">▸</span><span class="visually-hidden">Show ${what} of </span></button>${sourceName(r.s)}`
+        ? `<button type="button" class="expand" aria-expanded="false" data-expand="${escapeHtml(r.s.key)}">` +
+          `<span aria-hidden="true">▸</span><span class="visually-hidden">Show ${what} of </span></button>${sourceName(r.s)}`
         : sourceName(r.s),
   };
 }
@@ -571,19 +594,27 @@ function ipRows(source: SourcePayload, ips: readonly IpPayload[], range: DayRang
   let head: string;
   let body: string;
   if (redacted) {
-    head = `<caption class="visually-hidden">Networks of ${escapeHtml(source.label)} (IP addresses redacted)</caption><thead><tr><th scope="col">Network</th><th scope="col">Country</th><th scope="col" class="num">Addresses</th><th scope="col" class="num">Messages</th><th scope="col" class="num">DMARC</th></tr></thead>`;
+    head =
+      `<caption class="visually-hidden">Networks of ${escapeHtml(source.label)} (IP addresses redacted)</caption>` +
+      '<thead><tr><th scope="col">Network</th><th scope="col">Country</th><th scope="col" class="num">Addresses</th>' +
+      '<th scope="col" class="num">Messages</th><th scope="col" class="num">DMARC</th></tr></thead>';
     body = mine
       .map(
         ({ ip, tally }) =>
-          `<tr><th scope="row">${asnText(ip)}</th><td>${escapeHtml(ip.country ?? '–')}</td><td class="num">${formatCount(ip.addresses)}</td>${figures(tally)}</tr>`,
+          `<tr><th scope="row">${asnText(ip)}</th><td>${escapeHtml(ip.country ?? '–')}</td>` +
+          `<td class="num">${formatCount(ip.addresses)}</td>${figures(tally)}</tr>`,
       )
       .join('');
   } else {
-    head = `<caption class="visually-hidden">IP addresses of ${escapeHtml(source.label)}</caption><thead><tr><th scope="col">IP</th><th scope="col">PTR</th><th scope="col">ASN</th><th scope="col">Country</th><th scope="col" class="num">Messages</th><th scope="col" class="num">DMARC</th></tr></thead>`;
+    head =
+      `<caption class="visually-hidden">IP addresses of ${escapeHtml(source.label)}</caption><thead><tr>` +
+      '<th scope="col">IP</th><th scope="col">PTR</th><th scope="col">ASN</th><th scope="col">Country</th>' +
+      '<th scope="col" class="num">Messages</th><th scope="col" class="num">DMARC</th></tr></thead>';
     body = mine
       .map(
         ({ ip, tally }) =>
-          `<tr><th scope="row"><code>${escapeHtml(ip.ip ?? '–')}</code></th><td>${escapeHtml(ip.ptr ?? '–')}</td><td>${asnText(ip)}</td><td>${escapeHtml(ip.country ?? '–')}</td>${figures(tally)}</tr>`,
+          `<tr><th scope="row"><code>${escapeHtml(ip.ip ?? '–')}</code></th><td>${escapeHtml(ip.ptr ?? '–')}</td>` +
+          `<td>${asnText(ip)}</td><td>${escapeHtml(ip.country ?? '–')}</td>${figures(tally)}</tr>`,
       )
       .join('');
   }
@@ -593,10 +624,14 @@ function ipRows(source: SourcePayload, ips: readonly IpPayload[], range: DayRang
     notListed > 0
       ? `<tr><td colspan="${span}" class="muted">${formatCount(notListed)} more ${redacted ? 'networks' : 'IP addresses'} not listed</td></tr>`
       : '';
+  const addresses = `${formatCount(source.addresses)} IP address${source.addresses === 1 ? '' : 'es'}`;
   const total = redacted
-    ? `<tr><td colspan="${span}" class="muted">${formatCount(source.addresses)} IP address${source.addresses === 1 ? '' : 'es'} in all (all data); the addresses are redacted in this build</td></tr>`
+    ? `<tr><td colspan="${span}" class="muted">${addresses} in all (all data); the addresses are redacted in this build</td></tr>`
     : '';
-  return `<tr class="ips" hidden data-ips-of="${escapeHtml(source.key)}"><td colspan="${columns}"><table>${head}<tbody>${body}${more}${total}</tbody></table></td></tr>`;
+  return (
+    `<tr class="ips" hidden data-ips-of="${escapeHtml(source.key)}">` +
+    `<td colspan="${columns}"><table>${head}<tbody>${body}${more}${total}</tbody></table></td></tr>`
+  );
 }
 
 export interface DomainView {
@@ -625,18 +660,23 @@ interface PassRowView<T> {
 }
 
 /** "new" next to a reporter first received within the last 30 days. */
-export function newReporterBadge(first: string): string {
-  return `<span class="badge new-reporter" title="${escapeHtml(`First received ${first}: a reporter new within the last ${NEW_REPORTER_DAYS} days`)}">new</span>`;
+function newReporterBadge(first: string): string {
+  const title = `First received ${first}: a reporter new within the last ${NEW_REPORTER_DAYS} days`;
+  return `<span class="badge new-reporter" title="${escapeHtml(title)}">new</span>`;
 }
 
-const reporterName = (r: ReporterPayload): string => escapeHtml(r.org || '(no name)');
+/** A reporter's cell: its name, the badge when it is new, and its contact address when the build shows it. */
+export function reporterCell(reporter: { org: string; email: string | null; first: string; new: boolean }): string {
+  const badge = reporter.new ? ` ${newReporterBadge(reporter.first)}` : '';
+  const email = reporter.email ? ` <span class="muted">${escapeHtml(reporter.email)}</span>` : '';
+  return `${escapeHtml(reporter.org || '(no name)')}${badge}${email}`;
+}
 export const REPORTER_COLUMNS: Column<PassRowView<ReporterPayload>>[] = [
   {
     id: 'org',
     label: 'Reporter',
     sortValue: (r) => r.item.org,
-    cell: (r) =>
-      `${reporterName(r.item)}${r.item.new ? ` ${newReporterBadge(r.item.first)}` : ''}${r.item.email ? ` <span class="muted">${escapeHtml(r.item.email)}</span>` : ''}`,
+    cell: (r) => reporterCell(r.item),
   },
   {
     id: 'first',
@@ -669,8 +709,11 @@ export const HEADER_FROM_COLUMNS: Column<PassRowView<DomainPayload['headerFrom']
     id: 'policy',
     label: 'Policy that applies',
     sortValue: (r) => `${r.item.applies}:${r.item.disposition ?? ''}`,
-    cell: (r) =>
-      `<span title="${escapeHtml(r.item.explanation)}">${r.item.disposition ? `<code>${escapeHtml(r.item.disposition)}</code>` : 'none'} <span class="muted">(${escapeHtml(APPLIES_LABELS[r.item.applies] ?? r.item.applies)})</span></span>`,
+    cell: (r) => {
+      const disposition = r.item.disposition ? `<code>${escapeHtml(r.item.disposition)}</code>` : 'none';
+      const applies = escapeHtml(APPLIES_LABELS[r.item.applies] ?? r.item.applies);
+      return `<span title="${escapeHtml(r.item.explanation)}">${disposition} <span class="muted">(${applies})</span></span>`;
+    },
   },
   { id: 'messages', label: 'Messages', numeric: true, sortValue: (r) => r.tally.messages, cell: (r) => formatCount(r.tally.messages) },
   {
@@ -799,8 +842,10 @@ export function reporterList(
   const newNote =
     fresh === 0
       ? ''
-      : ` <strong>${formatCount(fresh)} new reporter${fresh === 1 ? '' : 's'}</strong> (first received within the last ${NEW_REPORTER_DAYS} days): check that ${fresh === 1 ? 'its' : 'their'} reports are genuine.`;
-  return `${formatCount(total)} report${total === 1 ? '' : 's'} by ${formatCount(sorted.length)} reporter${sorted.length === 1 ? '' : 's'}: ${named.map(item).join(', ')}${rest > 0 ? ` and ${formatCount(rest)} more` : ''}.${newNote}`;
+      : ` <strong>${formatCount(fresh)} new reporter${fresh === 1 ? '' : 's'}</strong> (first received within ` +
+        `the last ${NEW_REPORTER_DAYS} days): check that ${fresh === 1 ? 'its' : 'their'} reports are genuine.`;
+  const counts = `${formatCount(total)} report${total === 1 ? '' : 's'} by ${formatCount(sorted.length)} reporter${sorted.length === 1 ? '' : 's'}`;
+  return `${counts}: ${named.map(item).join(', ')}${rest > 0 ? ` and ${formatCount(rest)} more` : ''}.${newNote}`;
 }
 
 /** The daily numbers behind a chart, as table rows (the chart's accessible twin). */
@@ -808,7 +853,12 @@ export function dailyTableRows(days: readonly string[], range: DayRange, daily: 
   return daily
     .map((t, i) => {
       const day = days[range.start + i] ?? '';
-      return `<tr><th scope="row">${escapeHtml(day)}</th><td class="num">${formatCount(t.messages)}</td><td class="num">${formatCount(t.compliant)}</td><td class="num">${formatCount(t.forwarded)}</td><td class="num">${formatCount(t.authorisedFailing)}</td><td class="num">${formatCount(t.unauthorised)}</td><td class="num">${formatPercent(t.compliant, t.messages)}</td></tr>`;
+      return (
+        `<tr><th scope="row">${escapeHtml(day)}</th><td class="num">${formatCount(t.messages)}</td>` +
+        `<td class="num">${formatCount(t.compliant)}</td><td class="num">${formatCount(t.forwarded)}</td>` +
+        `<td class="num">${formatCount(t.authorisedFailing)}</td><td class="num">${formatCount(t.unauthorised)}</td>` +
+        `<td class="num">${formatPercent(t.compliant, t.messages)}</td></tr>`
+      );
     })
     .reverse()
     .join('');

@@ -30,8 +30,16 @@ export function reportRow(report: ReportSummary, detailHref: (key: string) => st
     report.warnings.length === 0
       ? '<span class="muted">–</span>'
       : `<span title="${escapeHtml(report.warnings.map((w) => w.message).join('\n'))}">${formatCount(report.warnings.length)}</span>`;
-  return `<tr><th scope="row">${escapeHtml(report.org)}</th><td>${id}</td><td>${escapeHtml(report.domain)}</td><td class="nowrap">${escapeHtml(report.begin.slice(0, 16).replace('T', ' '))}</td><td class="nowrap">${escapeHtml(report.end.slice(0, 16).replace('T', ' '))}</td><td class="num">${formatCount(report.records)}</td><td class="num">${formatCount(report.messages)}</td><td class="num">${formatPercent(report.passing, report.messages)}</td><td class="num">${warnings}</td></tr>`;
+  return (
+    `<tr><th scope="row">${escapeHtml(report.org)}</th><td>${id}</td><td>${escapeHtml(report.domain)}</td>` +
+    `<td class="nowrap">${escapeHtml(report.begin.slice(0, 16).replace('T', ' '))}</td>` +
+    `<td class="nowrap">${escapeHtml(report.end.slice(0, 16).replace('T', ' '))}</td>` +
+    `<td class="num">${formatCount(report.records)}</td><td class="num">${formatCount(report.messages)}</td>` +
+    `<td class="num">${formatPercent(report.passing, report.messages)}</td><td class="num">${warnings}</td></tr>`
+  );
 }
 
 export const REPORT_LIST_HEAD =
-  '<tr><th scope="col">Reporter</th><th scope="col">Report id</th><th scope="col">Domain</th><th scope="col">Begin (UTC)</th><th scope="col">End (UTC)</th><th scope="col" class="num">Records</th><th scope="col" class="num">Messages</th><th scope="col" class="num">DMARC pass</th><th scope="col" class="num">Warnings</th></tr>';
+  '<tr><th scope="col">Reporter</th><th scope="col">Report id</th><th scope="col">Domain</th><th scope="col">Begin (UTC)</th>' +
+  '<th scope="col">End (UTC)</th><th scope="col" class="num">Records</th><th scope="col" class="num">Messages</th>' +
+  '<th scope="col" class="num">DMARC pass</th><th scope="col" class="num">Warnings</th></tr>';

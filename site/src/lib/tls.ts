@@ -10,7 +10,7 @@
  */
 import type { TlsData, TlsDayRow, TlsFailRow, TlsVerdict } from '../../../scripts/site/model.ts';
 import { RESULT_TYPE_MEANINGS, underEnforce } from '../../../scripts/site/tls-types.ts';
-import { newReporterBadge, reporterList } from './pages.ts';
+import { reporterCell, reporterList } from './pages.ts';
 import { escapeHtml } from '../../../scripts/lib/escape.ts';
 import { formatCount, formatPercent } from '../../../scripts/lib/text.ts';
 import { type Column, type DayRange, type SortState, percentBar, ratio, renderRows, sortRows } from './view.ts';
@@ -193,8 +193,7 @@ export const TLS_ORG_COLUMNS: Column<Row<OrgItem>>[] = [
     id: 'org',
     label: 'Sending organisation',
     sortValue: (r) => r.item.org,
-    cell: (r) =>
-      `${escapeHtml(r.item.org || '(no name)')}${r.item.new ? ` ${newReporterBadge(r.item.first)}` : ''}${r.item.email ? ` <span class="muted">${escapeHtml(r.item.email)}</span>` : ''}`,
+    cell: (r) => reporterCell(r.item),
   },
   {
     id: 'first',
@@ -358,7 +357,11 @@ export function tlsDailyTableRows(days: readonly string[], range: DayRange, dail
     .map((t, i) => {
       const day = days[range.start + i] ?? '';
       const total = t.successful + t.failed;
-      return `<tr><th scope="row">${escapeHtml(day)}</th><td class="num">${formatCount(total)}</td><td class="num">${formatCount(t.successful)}</td><td class="num">${formatCount(t.failed)}</td><td class="num">${formatPercent(t.successful, total)}</td></tr>`;
+      return (
+        `<tr><th scope="row">${escapeHtml(day)}</th><td class="num">${formatCount(total)}</td>` +
+        `<td class="num">${formatCount(t.successful)}</td><td class="num">${formatCount(t.failed)}</td>` +
+        `<td class="num">${formatPercent(t.successful, total)}</td></tr>`
+      );
     })
     .reverse()
     .join('');

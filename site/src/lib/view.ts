@@ -196,7 +196,10 @@ export function renderHead<R>(columns: readonly Column<R>[], sort: SortState | n
     const ariaSort = active ? ` aria-sort="${sort?.descending ? 'descending' : 'ascending'}"` : '';
     const icon = active ? (sort?.descending ? '▼' : '▲') : '◇';
     const title = column.help ? ` title="${escapeHtml(column.help)}"` : '';
-    return `<th scope="col" class="${column.numeric ? 'num' : ''}" data-col="${escapeHtml(column.id)}"${ariaSort}${title}><button type="button" class="sort">${escapeHtml(column.label)}<span class="sort-icon" aria-hidden="true">${icon}</span></button></th>`;
+    return (
+      `<th scope="col" class="${column.numeric ? 'num' : ''}" data-col="${escapeHtml(column.id)}"${ariaSort}${title}>` +
+      `<button type="button" class="sort">${escapeHtml(column.label)}<span class="sort-icon" aria-hidden="true">${icon}</span></button></th>`
+    );
   });
   return `<tr>${cells.join('')}</tr>`;
 }
@@ -244,7 +247,10 @@ export function renderRows<R>(rows: readonly R[], columns: readonly Column<R>[],
 /** A percentage with a small inline bar (the bar is decorative: the number carries the meaning). */
 export function percentBar(part: number, whole: number): string {
   const share = Math.round(ratio(part, whole) * 100);
-  return `<span class="pbar"><span class="pbar-track" aria-hidden="true"><span class="pbar-fill" style="width:${share}%"></span></span><span class="pbar-text">${formatPercent(part, whole)}</span></span>`;
+  return (
+    `<span class="pbar"><span class="pbar-track" aria-hidden="true"><span class="pbar-fill" style="width:${share}%">` +
+    `</span></span><span class="pbar-text">${formatPercent(part, whole)}</span></span>`
+  );
 }
 
 /** A small line of daily DMARC pass rates, as inline SVG (decorative: the table has the numbers). */
@@ -261,7 +267,10 @@ export function sparkline(daily: readonly { messages: number; compliant: number 
     points.length === 1
       ? `<circle cx="${points[0]?.split(',')[0]}" cy="${points[0]?.split(',')[1]}" r="2"/>`
       : `<polyline points="${points.join(' ')}"/>`;
-  return `<svg class="spark" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" aria-hidden="true" focusable="false"><line x1="0" x2="${width}" y1="2" y2="2" class="spark-top"/>${shape}</svg>`;
+  return (
+    `<svg class="spark" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" aria-hidden="true" focusable="false">` +
+    `<line x1="0" x2="${width}" y1="2" y2="2" class="spark-top"/>${shape}</svg>`
+  );
 }
 
 /** A category badge: colour plus its name, so no meaning rests on colour alone. */
