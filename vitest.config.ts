@@ -22,6 +22,7 @@ const SERVERS = [
 const BROWSER = [
   'test/site/a11y.test.ts',
   'test/site/browser.test.ts',
+  'test/site/flood-browser.test.ts',
   'test/site/injection.test.ts',
   'test/site/redaction.test.ts',
   'test/services/browser.test.ts',

@@ -45,6 +45,19 @@ export const SERIES = {
   rejected: 8,
 } as const;
 
+/** Several sparse series summed by day (e.g. a capped list's row for the rest, all domains' days). */
+export function sumSeriesByDay(all: readonly (readonly SeriesRow[])[]): SeriesRow[] {
+  const byDay = new Map<number, SeriesRow>();
+  for (const series of all) {
+    for (const row of series) {
+      const into = byDay.get(row[0]);
+      if (into === undefined) byDay.set(row[0], [...row]);
+      else for (let i = 1; i < row.length; i++) into[i] = (into[i] as number) + (row[i] as number);
+    }
+  }
+  return [...byDay.values()].sort((a, b) => a[0] - b[0]);
+}
+
 /** Which category each series position holds, in `CATEGORIES` order. */
 export const CATEGORY_POSITIONS: Record<Category, number> = {
   compliant: SERIES.compliant,
@@ -150,6 +163,11 @@ export interface Reporter {
   series: SeriesRow[];
   /** Its reports per day (`[dayIndex, reports]`, by the day the report begins), for any window's count. */
   reportDays: [day: number, reports: number][];
+  /**
+   * Only on the row that sums the reporters beyond the listed ones (`org` "Other reporters (N)"): how
+   * many it sums, and how many of them are new (all data).
+   */
+  others?: { reporters: number; new: number };
 }
 
 /** A RFC5322.From domain seen in reports for one of our domains, and the policy that applies to it. */
@@ -161,6 +179,8 @@ export interface HeaderFromRow {
   disposition: string | null;
   explanation: string;
   series: SeriesRow[];
+  /** Only on the row that sums the From domains beyond the listed ones: how many it sums. */
+  others?: number;
 }
 
 /** An authentication result seen on failing traffic (not DMARC pass), per signature / SPF check. */
@@ -185,6 +205,8 @@ export interface ReadinessReporter {
   messages: number;
   firstSeen: string;
   new: boolean;
+  /** Only on the row that sums the reporters beyond the listed ones: how many it sums, and how many of them are new. */
+  others?: { reporters: number; new: number };
 }
 
 export interface Readiness {
@@ -225,9 +247,14 @@ export interface DomainData {
   sources: SourceGroup[];
   /** Sources beyond the top ones, summed into one `other` group (null when none). */
   otherSources: SourceGroup | null;
+  /** The top reporters (of all data and of the last 30 days), then one row that sums the rest, if any. */
   reporters: Reporter[];
+  /** The top From domains (of all data and of the last 30 days), then one row that sums the rest, if any. */
   headerFrom: HeaderFromRow[];
+  /** The failing authentication results with the most messages (all data). */
   authDetails: AuthDetail[];
+  /** Failing authentication results beyond the listed ones (all data). */
+  moreAuthDetails: number;
   readiness: Readiness;
   /**
    * SMTP TLS reporting (RFC 8460) and MTA-STS (RFC 8461) for mail *to* the domain; null when the domain
@@ -400,8 +427,11 @@ export interface ReportSummary {
   messages: number;
   /** DMARC-passing messages. */
   passing: number;
+  /** The first warnings and errors (clipped); `moreWarnings` and `moreErrors` count the rest. */
   warnings: { code: string; message: string }[];
+  moreWarnings: number;
   errors: string[];
+  moreErrors: number;
   schema: string;
   /** Whether the site has a detail page for it (the newest `SiteOptions.reportPages` reports do). */
   hasPage: boolean;
@@ -412,6 +442,7 @@ export interface ReportDetail extends ReportSummary {
   email: string | null;
   generator: string | null;
   policy: ReportedPolicy;
+  /** The first rows of the report (`records` counts them all): see REPORT_ROWS in ./rollups/reports.ts. */
   rows: ReportRow[];
 }
 

@@ -39,7 +39,7 @@
  * caught here: that is the ingest's job (where report mail comes from).
  */
 import type { MovedVerdict, Readiness, ReadinessVerdict } from './model.ts';
-import { formatCount, formatShare } from '../lib/text.ts';
+import { formatCount, formatShare, plural } from '../lib/text.ts';
 
 /** The window the verdict looks at, at most. */
 export const READINESS_WINDOW_DAYS = 30;
@@ -326,9 +326,14 @@ function applyShare(input: ReadinessInput, share: ReporterShare, sign: 1 | -1): 
   return { ...input, window, sources };
 }
 
-/** "Example Org (first received 2026-11-30) and …". */
+/** New reporters named in a moved verdict's sentence; a flood of forged reporters is counted beyond them. */
+const MOVERS_NAMED = 10;
+
+/** "Example Org (first received 2026-11-30) and …" ("…, and 290 other new reporters" beyond MOVERS_NAMED). */
 const names = (reporters: readonly { org: string; firstSeen: string }[]): string => {
-  const list = reporters.map((r) => `${r.org || '(no name)'} (first received ${r.firstSeen})`);
+  const list = reporters.slice(0, MOVERS_NAMED).map((r) => `${r.org || '(no name)'} (first received ${r.firstSeen})`);
+  const rest = reporters.length - list.length;
+  if (rest > 0) return `${list.join(', ')} and ${plural(rest, 'other new reporter')}`;
   return list.length <= 1 ? (list[0] ?? '') : `${list.slice(0, -1).join(', ')} and ${list.at(-1)}`;
 };
 

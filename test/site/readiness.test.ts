@@ -291,6 +291,13 @@ describe('new reporters cannot move the verdict silently', () => {
     });
   });
 
+  test('a flood of new reporters that only move the verdict together: ten are named, the rest counted', () => {
+    const by = Array.from({ length: 300 }, (_, i) => ({ org: `Flood ${i}`, firstSeen: '2026-11-30' }));
+    const text = describeMoved({ counting: 'without', verdict: 'ready-quarantine', summary: 'Ready', by });
+    expect(text).toContain('Flood 9 (first received 2026-11-30) and 290 other new reporters, new reporters');
+    expect(text).not.toContain('Flood 10 ');
+  });
+
   test('no new reporters: the plain verdict', () => {
     expect(assessWithNewReporters(input(), [], 60)).toEqual({ ...assessReadiness(input()), moved: null });
   });

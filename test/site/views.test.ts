@@ -160,6 +160,24 @@ describe("provenance: which reporters a window's figures come from", () => {
     expect(html).not.toContain('<b>');
   });
 
+  test('a flood of new reporters: ten named besides the biggest, the rest counted; the row for those not listed counted last', () => {
+    const flood = Array.from({ length: 30 }, (_, i) => reporter(`Flood ${i}`, [3], 1, { new: true }));
+    const notListed = reporter('Other reporters (300)', [2, 3], 1, { others: { reporters: 300, new: 290 } });
+    const html = provenance([...known, ...flood, notListed], { start: 2, end: 3 });
+    expect(html).toMatch(/^From 44 reports by 36 reporters and others: a\.example /);
+    expect(html.match(/class="badge new-reporter"/g)).toHaveLength(10);
+    expect(html).toContain('and 21 more; 2 reports by the 300 reporters not listed, 290 of them new.');
+    expect(html).toContain('<strong>320 new reporters</strong>');
+    expect(html).not.toContain('Other reporters');
+    // Only the row for those not listed in the window.
+    expect(provenance([...known, notListed], { start: 2, end: 2 })).toMatch(
+      /^From 7 reports by 6 reporters and others: .* and 1 more; 1 report by the 300/,
+    );
+    expect(provenance([notListed], { start: 2, end: 3 })).toMatch(
+      /^From 2 reports by the 300 reporters not listed, 290 of them new\. <strong>290 new/,
+    );
+  });
+
   test("a window without the new reporter's reports does not mention it; an empty window says so", () => {
     const forged = reporter('Example Org', [9], 1, { new: true });
     expect(provenance([...known, forged], { start: 1, end: 3 })).not.toMatch(/Example Org|new reporter/);

@@ -8,7 +8,7 @@ import { classify, matchSender } from '../../reports/classify.ts';
 import type { ClassifyRow, DkimResultRow, OverrideReasonRow, SpfResultRow } from '../../reports/classify.ts';
 import { alignmentMode, domainsAligned } from '../../reports/derive.ts';
 import type { AuthDetail } from '../model.ts';
-import { CAT, CLASS_HASH, num, rowJoins } from './common.ts';
+import { CAT, CLASS_HASH, CLIP, num, rowJoins, shownText } from './common.ts';
 import type { Context } from './common.ts';
 import { normaliseName } from '../../lib/dns-name.ts';
 
@@ -110,7 +110,9 @@ export async function buildClasses(ctx: Context): Promise<ClassMap> {
       const result = classify(row, { policy, isKnownForwarder: () => inputs.forwarder });
       // classify names the sender of failing mail only; its passing mail belongs to the same group.
       const sender = result.sender ?? (result.category === 'compliant' ? (matchSender(row, policy.senders)?.sender.name ?? null) : null);
-      if (result.category === 'authorised-failing' && result.hint !== undefined) hints.set(classId, result.hint);
+      // A hint quotes the report's DKIM and SPF domains and selectors (any text, any number of them).
+      if (result.category === 'authorised-failing' && result.hint !== undefined)
+        hints.set(classId, shownText(result.hint, CLIP.sentence, ctx.redact));
       const from = normaliseName(inputs.header_from);
       const fromId = froms.idOf(from, from);
       const authenticated = [...(inputs.dkim_results ?? []), ...(inputs.spf_results ?? [])].some((r) => normResult(r.result) === 'pass');

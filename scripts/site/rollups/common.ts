@@ -3,9 +3,10 @@ import type { LoadedDomain } from '../../policy/load.ts';
 import type { DomainPolicy } from '../../policy/model.ts';
 import type { Category } from '../../reports/classify.ts';
 import type { SeriesRow, SiteOptions } from '../model.ts';
-import { networkLabel, REDACTED } from '../redact.ts';
+import { networkLabel, REDACTED, scrubText } from '../redact.ts';
 import type { Row, Sql } from './duckdb.ts';
 import { groupBy } from '../../lib/collections.ts';
+import { clip } from '../../lib/text.ts';
 
 export { REDACTED };
 export const DAY_MS = 86_400_000;
@@ -32,6 +33,54 @@ export interface Context {
 export const num = (value: unknown): number => (typeof value === 'bigint' ? Number(value) : typeof value === 'number' ? value : 0);
 export const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 export const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+// ---------------------------------------------------------------------------------------------
+// Report text on a page
+
+/**
+ * Characters of a report's free text a page shows, per kind of field; the rest is clipped (with an
+ * ellipsis). A report's strings may be any length (16 KiB each is easy), pages have a weight budget
+ * (../budget.ts), and a flood of forged reports must not push a page over it. Legitimate values are
+ * shorter than these.
+ */
+export const CLIP = {
+  /** A reporter's name (`org_name`), as for TLS senders. */
+  org: 200,
+  /** A report id (receivers write a number, a UUID or a `<id@host>`). */
+  id: 128,
+  /** A domain name or DKIM selector: a DNS name has at most 253 characters (RFC 1035 §2.3.4). */
+  name: 255,
+  /** An e-mail address (a reporter's `org_email`): RFC 5321 §4.5.3.1.3 allows a path of 256 octets. */
+  address: 254,
+  /** A source IP as written (an IPv6 address has at most 45 characters; a report may hold anything). */
+  ip: 64,
+  /** A result, disposition, scope or policy value (the RFCs' longest is a dozen characters). */
+  token: 32,
+  /** An error text, parser warning, ledger reason or generator name. */
+  text: 300,
+  /** A sentence that quotes report values: a fix hint, the policy that applies to a From domain. */
+  sentence: 500,
+  /** A report row's DKIM or SPF results, written on one line. */
+  results: 500,
+} as const;
+
+/**
+ * Report text as a page shows it: addresses scrubbed in a redacted build (../redact.ts), then clipped
+ * to `max` characters. Scrubbing comes first, so that a cut never leaves part of an address to show.
+ */
+export function shownText(value: string, max: number, redact: boolean): string {
+  return clip(redact ? scrubText(value) : value, max);
+}
+
+/** SQL clipping a string to `max` characters, with an ellipsis when it was longer (as `clip`). */
+export const clipSql = (expr: string, max: number): string =>
+  `CASE WHEN length(${expr}) > ${max} THEN left(${expr}, ${max - 1}) || '…' ELSE ${expr} END`;
+
+/**
+ * SQL cutting report text that `shownText` will clip to `max` to a few times that, so that huge strings
+ * never cross into JS (the margin is for the addresses scrubbing replaces with shorter text).
+ */
+export const precutSql = (expr: string, max: number): string => `left(${expr}, ${4 * max})`;
 
 // ---------------------------------------------------------------------------------------------
 // Series
@@ -100,6 +149,36 @@ export function seriesBy<K>(rows: readonly Row[], keyOf: (row: Row) => K): Map<K
 export const messagesOf = (series: readonly SeriesRow[]): number => series.reduce((sum, r) => sum + r[1] + r[2] + r[3] + r[4], 0);
 
 // ---------------------------------------------------------------------------------------------
+// Capped lists
+
+/** The window whose biggest rows a capped list holds besides those of all data: the pages' default (DEFAULT_WINDOW). */
+export const RECENT_DAYS = 30;
+
+/**
+ * A list capped at the top `limit` items of all data and the top `limit` of the last RECENT_DAYS days
+ * (so that the default window's biggest have rows even when they are small next to the whole history):
+ * those items, in their given order, and the rest. `weigh` gives an item's volume from a day index on;
+ * ties keep the given order. Lists an attacker can lengthen (anyone can mail a report) are capped so.
+ */
+export function topItems<T>(
+  items: readonly T[],
+  limit: number,
+  lastIdx: number,
+  weigh: (item: T, fromDay: number) => number,
+): { listed: T[]; rest: T[] } {
+  if (items.length <= limit) return { listed: [...items], rest: [] };
+  const top = new Set<number>();
+  const rank = (fromDay: number, all: boolean): void => {
+    const weighed = items.map((item, index) => ({ index, weight: weigh(item, fromDay) })).filter((x) => all || x.weight > 0);
+    weighed.sort((a, b) => b.weight - a.weight || a.index - b.index);
+    for (const { index } of weighed.slice(0, limit)) top.add(index);
+  };
+  rank(0, true);
+  rank(lastIdx - RECENT_DAYS + 1, false);
+  return { listed: items.filter((_, index) => top.has(index)), rest: items.filter((_, index) => !top.has(index)) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Class hash
 
 /**
@@ -131,5 +210,6 @@ export function groupLabel(key: string, redact: boolean, row?: Row): string {
   const kind = key.slice(0, colon);
   if (redact && (kind === 'ip' || kind === 'base'))
     return row === undefined ? REDACTED : networkLabel(row.asn == null ? null : num(row.asn), str(row.as_name), str(row.country));
-  return key.slice(colon + 1);
+  // A bare IP is the report's source_ip as written: any text.
+  return clip(key.slice(colon + 1), kind === 'ip' ? CLIP.ip : CLIP.name);
 }

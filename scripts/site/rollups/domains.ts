@@ -25,11 +25,12 @@ import type {
 } from '../model.ts';
 import { READINESS_WINDOW_DAYS, assessWithNewReporters, isNewReporter } from '../readiness.ts';
 import type { ReadinessSource, ReporterShare } from '../readiness.ts';
-import { scrubText } from '../redact.ts';
+import { sumSeriesByDay } from '../model.ts';
 import { detailLabel } from './classes.ts';
 import type { ClassMap } from './classes.ts';
 import {
   CAT,
+  CLIP,
   REDACTED,
   TOTAL_MESSAGES,
   groupLabel,
@@ -40,15 +41,22 @@ import {
   seriesResums,
   seriesRow,
   seriesSums,
+  shownText,
   str,
+  topItems,
 } from './common.ts';
 import { groupBy } from '../../lib/collections.ts';
+import { clip, formatCount } from '../../lib/text.ts';
 import type { Context } from './common.ts';
 import type { Row } from './duckdb.ts';
 import type { TlsOf } from './tls.ts';
 
-/** Failing authentication results listed per domain. */
-const AUTH_DETAILS_PER_DOMAIN = 50;
+/**
+ * Rows listed per domain: reporters and From domains, the top of all data and of the last 30 days (the
+ * rest summed in one row); failing authentication results, the top of all data (the rest counted).
+ * Anyone can mail a report, so each of these lists can be made as long as a forger likes.
+ */
+export const DMARC_LISTED = { reporters: 40, fromDomains: 40, authResults: 50 } as const;
 /** Distinct published policies listed per domain. */
 const REPORTED_POLICIES_PER_DOMAIN = 10;
 const DNS_TIMEOUT_MS = 3000;
@@ -81,9 +89,9 @@ export async function buildDomains(ctx: Context, classes: ClassMap, tlsOf: TlsOf
       daily: domainDaily,
       sources,
       otherSources,
-      reporters: reporterFacts.of(dom).map((r) => r.reporter),
+      reporters: reporterFacts.listed(dom),
       headerFrom: headerFromsOf(dom),
-      authDetails: authDetailsOf(dom),
+      ...authDetailsOf(dom),
       readiness: readinessOf(loaded, dom, domainDaily),
       tls: tlsOf(loaded, dom),
     };
@@ -221,7 +229,8 @@ async function topSourceIps(ctx: Context, listedGroup: RankedGroups['listedGroup
     const key = `${dom}/${listed}`;
     const ips = (topIps.get(key) ?? []).map(
       (r): SourceIp => ({
-        ip: str(r.ip),
+        // A source IP as the report wrote it (any text) in a build that shows addresses.
+        ip: typeof r.ip === 'string' ? clip(r.ip, CLIP.ip) : null,
         ptr: str(r.ptr),
         addresses: num(r.addresses),
         asn: r.asn == null ? null : num(r.asn),
@@ -326,7 +335,8 @@ function publicKeys(redact: boolean): (raw: string) => string {
     let key: string;
     if (redact && (kind === 'ip' || kind === 'base')) key = `${kind}:${REDACTED}-${++redactedCount}`;
     else if (kind === 'sender' || kind === 'service') key = `${kind}:${slug(value)}`;
-    else key = `${kind}:${value.toLowerCase()}`;
+    // A bare IP is the report's source_ip as written (any text); the suffix below keeps clipped keys unique.
+    else key = `${kind}:${clip(value.toLowerCase(), kind === 'ip' ? CLIP.ip : CLIP.name)}`;
     let unique = key;
     for (let n = 2; used.has(unique); n++) unique = `${key}-${n}`;
     used.add(unique);
@@ -359,6 +369,8 @@ interface DomainReporter {
 export interface ReporterFacts {
   /** A domain's reporters, by messages. */
   of(dom: number): DomainReporter[];
+  /** What the page lists: the top reporters of all data and of the last 30 days, then one row for the rest. */
+  listed(dom: number): Reporter[];
   /** The new reporters (`org_name` → first received, ISO day). */
   newOrgs: Map<string, string>;
 }
@@ -392,51 +404,102 @@ export async function reporters(ctx: Context): Promise<ReporterFacts> {
     (r) => `${num(r.dom)}/${String(r.org)}`,
   );
   const byDomain = groupBy(meta, (r) => num(r.dom));
-  return {
-    newOrgs,
-    of: (dom) =>
-      (byDomain.get(dom) ?? [])
-        .map((r): DomainReporter => {
-          const org = String(r.org);
-          const key = `${dom}/${org}`;
-          const first = firstOf.get(org);
-          return {
-            org,
-            firstDay: num(r.first_day),
-            reporter: {
-              org: ctx.redact ? scrubText(org) : org,
-              email: ctx.redact ? null : str(r.email),
-              reports: num(r.reports),
-              firstSeen: first === undefined ? '' : isoDay(first),
-              new: newOrgs.has(org),
-              series: series.get(key) ?? [],
-              reportDays: (reportDays.get(key) ?? []).map((d) => [num(d.day), num(d.n)]),
-            },
-          };
-        })
-        .sort((a, b) => messagesOf(b.reporter.series) - messagesOf(a.reporter.series) || a.org.localeCompare(b.org)),
+  const of = (dom: number): DomainReporter[] =>
+    (byDomain.get(dom) ?? [])
+      .map((r): DomainReporter => {
+        const org = String(r.org);
+        const key = `${dom}/${org}`;
+        const first = firstOf.get(org);
+        const email = str(r.email);
+        return {
+          org,
+          firstDay: num(r.first_day),
+          reporter: {
+            // Grouped by the whole name; only what is shown is clipped.
+            org: shownText(org, CLIP.org, ctx.redact),
+            email: ctx.redact || email === null ? null : clip(email, CLIP.address),
+            reports: num(r.reports),
+            firstSeen: first === undefined ? '' : isoDay(first),
+            new: newOrgs.has(org),
+            series: series.get(key) ?? [],
+            reportDays: (reportDays.get(key) ?? []).map((d) => [num(d.day), num(d.n)]),
+          },
+        };
+      })
+      .sort((a, b) => messagesOf(b.reporter.series) - messagesOf(a.reporter.series) || a.org.localeCompare(b.org));
+  const listed = (dom: number): Reporter[] => {
+    // By messages; reports break ties (a reporter may send reports of no messages).
+    const weigh = (r: Reporter, day: number): number =>
+      messagesOf(r.series.filter((row) => row[0] >= day)) + r.reportDays.filter(([d]) => d >= day).reduce((sum, [, n]) => sum + n, 0) / 1e6;
+    const { listed, rest } = topItems(
+      of(dom).map((r) => r.reporter),
+      DMARC_LISTED.reporters,
+      ctx.lastIdx,
+      weigh,
+    );
+    if (rest.length === 0) return listed;
+    const reportDays = new Map<number, number>();
+    for (const r of rest) for (const [day, n] of r.reportDays) reportDays.set(day, (reportDays.get(day) ?? 0) + n);
+    const fresh = rest.filter((r) => r.new).length;
+    return [
+      ...listed,
+      {
+        org: `Other reporters (${formatCount(rest.length)})`,
+        email: null,
+        reports: rest.reduce((sum, r) => sum + r.reports, 0),
+        firstSeen: '',
+        new: false,
+        series: sumSeriesByDay(rest.map((r) => r.series)),
+        reportDays: [...reportDays].sort((a, b) => a[0] - b[0]),
+        others: { reporters: rest.length, new: fresh },
+      },
+    ];
   };
+  return { newOrgs, of, listed };
 }
 
-/** The From domains of each domain's reports, by messages, with the policy that applies to them. */
+/**
+ * The From domains of each domain's reports, by messages, with the policy that applies to them: the
+ * top of all data and of the last 30 days, then one row that sums the rest (a spoofer may use any
+ * number of made-up subdomains).
+ */
 async function headerFroms(ctx: Context, classes: ClassMap): Promise<(dom: number) => HeaderFromRow[]> {
   const series = seriesBy(
     await ctx.sql.rows(`SELECT dom, from_id, day, ${seriesSums()} FROM facts GROUP BY ALL`),
     (r) => `${num(r.dom)}/${num(r.from_id)}`,
   );
   return (dom) => {
-    const rows: HeaderFromRow[] = [];
+    const all: { from: string; series: SeriesRow[] }[] = [];
     classes.headerFroms.forEach((from, fromId) => {
       const fromSeries = series.get(`${dom}/${fromId}`);
-      if (fromSeries === undefined) return;
+      if (fromSeries !== undefined) all.push({ from, series: fromSeries });
+    });
+    all.sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || a.from.localeCompare(b.from));
+    const { listed, rest } = topItems(all, DMARC_LISTED.fromDomains, ctx.lastIdx, (f, day) =>
+      messagesOf(f.series.filter((row) => row[0] >= day)),
+    );
+    const rows = listed.map(({ from, series: fromSeries }): HeaderFromRow => {
       // A spoofer's From may be anything, an address literal too.
       const applies = appliesTo(from, ctx.policies);
-      const shown = ctx.redact
-        ? { domain: scrubText(from), explanation: scrubText(applies.explanation) }
-        : { domain: from, explanation: applies.explanation };
-      rows.push({ ...applies, ...shown, domain: from === '' ? '(none)' : shown.domain, series: fromSeries });
+      return {
+        ...applies,
+        domain: from === '' ? '(none)' : shownText(from, CLIP.name, ctx.redact),
+        explanation: shownText(applies.explanation, CLIP.sentence, ctx.redact),
+        series: fromSeries,
+      };
     });
-    return rows.sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || a.domain.localeCompare(b.domain));
+    rows.sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || a.domain.localeCompare(b.domain));
+    if (rest.length > 0) {
+      rows.push({
+        domain: `Other From domains (${formatCount(rest.length)})`,
+        applies: 'none',
+        disposition: null,
+        explanation: `${formatCount(rest.length)} From domains with fewer messages, summed`,
+        series: sumSeriesByDay(rest.map((f) => f.series)),
+        others: rest.length,
+      });
+    }
+    return rows;
   };
 }
 
@@ -451,16 +514,19 @@ function appliesTo(from: string, policies: DomainPolicy[]): Pick<HeaderFromRow, 
   }
 }
 
-/** `auth_days`: series per failing authentication result; the top ones per domain are listed. */
-async function authDetails(ctx: Context, classes: ClassMap): Promise<(dom: number) => AuthDetail[]> {
+/** `auth_days`: series per failing authentication result; the top ones per domain are listed, the rest counted. */
+async function authDetails(ctx: Context, classes: ClassMap): Promise<(dom: number) => Pick<DomainData, 'authDetails' | 'moreAuthDetails'>> {
   const { sql } = ctx;
   await sql.run(`CREATE TEMP TABLE auth_days AS SELECT f.dom, a.auth_id, f.day, ${seriesSums('f.')}
     FROM facts f JOIN class_auth a USING (class_id) WHERE f.category <> ${CAT.compliant} GROUP BY ALL`);
   const series = seriesBy(
     await sql.rows(`SELECT d.* FROM auth_days d JOIN (
         SELECT a.dom, a.auth_id FROM (SELECT dom, auth_id, sum(${TOTAL_MESSAGES}) AS total FROM auth_days GROUP BY ALL) a JOIN auth_labels l USING (auth_id)
-        QUALIFY row_number() OVER (PARTITION BY a.dom ORDER BY a.total DESC, l.label) <= ${AUTH_DETAILS_PER_DOMAIN}) top USING (dom, auth_id)`),
+        QUALIFY row_number() OVER (PARTITION BY a.dom ORDER BY a.total DESC, l.label) <= ${DMARC_LISTED.authResults}) top USING (dom, auth_id)`),
     (r) => `${num(r.dom)}/${num(r.auth_id)}`,
+  );
+  const counts = new Map(
+    (await sql.rows(`SELECT dom, count(DISTINCT auth_id)::INTEGER AS n FROM auth_days GROUP BY dom`)).map((r) => [num(r.dom), num(r.n)]),
   );
   return (dom) => {
     const rows: AuthDetail[] = [];
@@ -469,15 +535,16 @@ async function authDetails(ctx: Context, classes: ClassMap): Promise<(dom: numbe
       if (detailSeries === undefined) return;
       // HELO names are host names; any other field may still hold an address literal.
       const hidden = ctx.redact && detail.kind === 'spf' && detail.qualifier === 'helo';
-      const text = (value: string): string => (ctx.redact ? scrubText(value) : value);
       rows.push({
         ...detail,
-        domain: hidden ? REDACTED : text(detail.domain),
-        qualifier: detail.qualifier === null ? null : text(detail.qualifier),
+        domain: hidden ? REDACTED : shownText(detail.domain, CLIP.name, ctx.redact),
+        qualifier: detail.qualifier === null ? null : shownText(detail.qualifier, CLIP.name, ctx.redact),
+        result: clip(detail.result, CLIP.token),
         series: detailSeries,
       });
     });
-    return rows.sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || detailLabel(a).localeCompare(detailLabel(b)));
+    rows.sort((a, b) => messagesOf(b.series) - messagesOf(a.series) || detailLabel(a).localeCompare(detailLabel(b)));
+    return { authDetails: rows, moreAuthDetails: Math.max(0, (counts.get(dom) ?? 0) - rows.length) };
   };
 }
 
@@ -645,6 +712,18 @@ export async function readiness(ctx: Context, classes: ClassMap, reporterFacts: 
       )
       .filter((r) => r.reports > 0)
       .sort((a, b) => b.messages - a.messages || a.org.localeCompare(b.org));
+    // Named on the card: the biggest, then one row for the rest (as the reporters table).
+    const rest = reporters.splice(DMARC_LISTED.reporters);
+    if (rest.length > 0) {
+      reporters.push({
+        org: `Other reporters (${formatCount(rest.length)})`,
+        reports: rest.reduce((sum, r) => sum + r.reports, 0),
+        messages: rest.reduce((sum, r) => sum + r.messages, 0),
+        firstSeen: '',
+        new: false,
+        others: { reporters: rest.length, new: rest.filter((r) => r.new).length },
+      });
+    }
     return { ...assessed, reporters };
   };
 }

@@ -3,44 +3,64 @@ import { CATEGORIES } from '../../reports/classify.ts';
 import { committedLedgerFiles } from '../../reports/store/index.ts';
 import { sqlList } from '../../reports/store/layout.ts';
 import type { LedgerSummary, ReportDetail, ReportedPolicy, ReportRow, ReportSummary } from '../model.ts';
-import { scrubText, scrubWarning } from '../redact.ts';
-import { CLASS_HASH, REDACTED, num, rowJoins, str } from './common.ts';
+import { scrubWarning } from '../redact.ts';
+import { CLASS_HASH, CLIP, REDACTED, num, precutSql, rowJoins, shownText, str } from './common.ts';
 import type { Context } from './common.ts';
 import type { Row } from './duckdb.ts';
+import { clip } from '../../lib/text.ts';
 
 const LEDGER_OUTCOMES = ['stored', 'duplicate', 'foreign', 'invalid', 'unsupported'];
 /** Not-stored ledger inputs listed. */
 const SET_ASIDE_LISTED = 50;
+/** Errors and warnings of a report listed (the rest counted): a report may hold any number of `<error>` elements. */
+const LISTED_PER_REPORT = 20;
+/**
+ * The rows a report page shows: the first `max` rows, and no more once their text (From, envelope,
+ * DKIM, SPF, source) passes `text` characters. A real report's rows are short: a thousand of them fit;
+ * a forged report's rows may carry kilobytes each, or number a hundred thousand.
+ */
+export const REPORT_ROWS = { max: 1_000, text: 150_000 } as const;
 
 const ISO = (column: string): string => `strftime(${column}, '%Y-%m-%dT%H:%M:%SZ')`;
 
 /** Our domains' reports, newest first; the first `reportPages` have a page. */
 export async function listReports(ctx: Context): Promise<ReportSummary[]> {
-  const text = (value: string): string => (ctx.redact ? scrubText(value) : value);
+  // Free text a reporter wrote may quote addresses (redacted builds hide them), and be of any length.
+  const text = (value: unknown, max: number): string => shownText(str(value) ?? '', max, ctx.redact);
+  const errors = `list_filter(report_errors, lambda e: e IS NOT NULL)`;
   const rows =
-    await ctx.sql.rows(`SELECT report_key, org_name, report_id, policy_domain, ${ISO('date_begin')} AS b, ${ISO('date_end')} AS e,
-      records, messages, passing, report_warnings, report_errors, report_schema
+    await ctx.sql.rows(`SELECT report_key, ${precutSql('org_name', CLIP.org)} AS org_name, ${precutSql('report_id', CLIP.id)} AS report_id,
+      left(policy_domain, ${CLIP.name + 1}) AS policy_domain, ${ISO('date_begin')} AS b, ${ISO('date_end')} AS e, records, messages, passing,
+      list_transform(report_warnings[1:${LISTED_PER_REPORT}],
+        lambda w: {code: left(w.code, ${CLIP.token + 1}), message: ${precutSql('w.message', CLIP.text)}}) AS warnings,
+      len(coalesce(report_warnings, [])) AS warning_count,
+      list_transform(${errors}[1:${LISTED_PER_REPORT}], lambda e: ${precutSql('e', CLIP.text)}) AS errors, len(coalesce(${errors}, [])) AS error_count,
+      left(report_schema, ${CLIP.token + 1}) AS report_schema
     FROM reports WHERE dom IS NOT NULL ORDER BY date_end DESC NULLS LAST, report_key`);
-  return rows.map(
-    (r, index): ReportSummary => ({
+  return rows.map((r, index): ReportSummary => {
+    const warnings = ((r.warnings as { code: string | null; message: string | null }[] | null) ?? [])
+      .map((w) => ({ code: w.code ?? '', message: w.message ?? '' }))
+      .map((w) => (ctx.redact ? scrubWarning(w) : w))
+      .map((w) => ({ code: clip(w.code, CLIP.token), message: clip(w.message, CLIP.text) }));
+    const errors = ((r.errors as (string | null)[] | null) ?? []).map((e) => text(e, CLIP.text));
+    return {
       key: String(r.report_key),
-      // Free text a reporter wrote may quote addresses (redacted builds hide them).
-      org: text(str(r.org_name) ?? ''),
-      reportId: text(str(r.report_id) ?? ''),
-      domain: str(r.policy_domain) ?? '',
+      org: text(r.org_name, CLIP.org),
+      reportId: text(r.report_id, CLIP.id),
+      domain: clip(str(r.policy_domain) ?? '', CLIP.name),
       begin: str(r.b) ?? '',
       end: str(r.e) ?? '',
       records: num(r.records),
       messages: num(r.messages),
       passing: num(r.passing),
-      warnings: ((r.report_warnings as { code: string | null; message: string | null }[] | null) ?? [])
-        .map((w) => ({ code: w.code ?? '', message: w.message ?? '' }))
-        .map((w) => (ctx.redact ? scrubWarning(w) : w)),
-      errors: ((r.report_errors as (string | null)[] | null) ?? []).filter((e): e is string => e !== null).map(text),
-      schema: str(r.report_schema) ?? '',
+      warnings,
+      moreWarnings: num(r.warning_count) - warnings.length,
+      errors,
+      moreErrors: num(r.error_count) - errors.length,
+      schema: clip(str(r.report_schema) ?? '', CLIP.token),
       hasPage: index < ctx.options.reportPages,
-    }),
-  );
+    };
+  });
 }
 
 export async function readLedger(ctx: Context): Promise<LedgerSummary> {
@@ -61,7 +81,7 @@ export async function readLedger(ctx: Context): Promise<LedgerSummary> {
         at: str(r.at) ?? '',
         outcome: String(r.outcome),
         source: str(r.source_ref) ?? '',
-        reason: reason !== null && ctx.redact ? scrubText(reason) : reason,
+        reason: reason === null ? null : shownText(reason, CLIP.text, ctx.redact),
       };
     }),
   };
@@ -172,11 +192,12 @@ export class DetailReader {
             };
       const { redact } = this.#ctx;
       const generator = str(header?.generator);
+      const email = str(header?.org_email);
       return [
         {
           ...info.summary,
-          email: redact ? null : str(header?.org_email),
-          generator: generator !== null && redact ? scrubText(generator) : generator,
+          email: redact || email === null ? null : clip(email, CLIP.address),
+          generator: generator === null ? null : shownText(generator, CLIP.text, redact),
           policy,
           rows: rowsByKey.get(key) ?? [],
         },
@@ -184,16 +205,32 @@ export class DetailReader {
     });
   }
 
-  /** The rows of the reports whose keys are in `keysTable`, as the page shows them. */
+  /** The rows of the reports whose keys are in `keysTable` that their pages show (REPORT_ROWS), as the pages show them. */
   #selectRows(keysTable: string): string {
     // Only the wanted reports' rows go through the joins and the class hash.
     const wantedRows = `SELECT ${DETAIL_RECORD_COLUMNS} FROM (${this.#ctx.records}) WHERE report_key IN (SELECT report_key FROM ${keysTable})`;
     const { redact } = this.#ctx;
-    return `SELECT x.report_key, x.record_index, ${redact ? `'${REDACTED}'` : 'x.source_ip'} AS source_ip, ${redact ? 'NULL' : 'x.source_ptr'} AS source_ptr,
-        i.asn::DOUBLE AS asn, i.as_name, i.country, x.message_count::DOUBLE AS count, x.disposition,
-        x.header_from, ${envelopeFromSql('x', redact)} AS envelope_from, ${dkimTextSql('x')} AS dkim, ${spfTextSql('x', redact)} AS spf,
+    const rows = `SELECT x.report_key, x.record_index, ${redact ? `'${REDACTED}'` : precutSql('x.source_ip', CLIP.ip)} AS source_ip,
+        ${redact ? 'NULL' : 'x.source_ptr'} AS source_ptr, i.asn::DOUBLE AS asn, i.as_name, i.country, x.message_count::DOUBLE AS count,
+        left(x.disposition, ${CLIP.token + 1}) AS disposition, ${precutSql('x.header_from', CLIP.name)} AS header_from,
+        ${precutSql(envelopeFromSql('x', redact), CLIP.name)} AS envelope_from, ${precutSql(dkimTextSql('x'), CLIP.results)} AS dkim,
+        ${precutSql(spfTextSql('x', redact), CLIP.results)} AS spf,
         coalesce(x.dkim_aligned, false) AS dkim_aligned, coalesce(x.spf_aligned, false) AS spf_aligned, c.category
       ${rowJoins(wantedRows)} LEFT JOIN classes c ON c.class_hash = ${CLASS_HASH}`;
+    // What each row's text will weigh once clipped (#rows), summed along the report.
+    const weight = [
+      ['header_from', CLIP.name],
+      ['envelope_from', CLIP.name],
+      ['dkim', CLIP.results],
+      ['spf', CLIP.results],
+      ['source_ip', CLIP.ip],
+    ]
+      .map(([column, max]) => `least(length(coalesce(${column}, '')), ${max})`)
+      .join(' + ');
+    return `SELECT * EXCLUDE (row_no, text_so_far) FROM (
+        SELECT *, row_number() OVER w AS row_no, sum(${weight}) OVER w AS text_so_far FROM (${rows})
+        WINDOW w AS (PARTITION BY report_key ORDER BY record_index ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))
+      WHERE row_no <= ${REPORT_ROWS.max} AND (row_no = 1 OR text_so_far <= ${REPORT_ROWS.text})`;
   }
 
   async #cachePages(): Promise<void> {
@@ -210,10 +247,10 @@ export class DetailReader {
   /** Rows per report key: from `detail_rows` when cached, else by a scan. */
   async #rows(wanted: string[]): Promise<Map<string, ReportRow[]>> {
     const { sql, redact } = this.#ctx;
-    // Identifiers are whatever the report says (a spoofer's From may be an address literal).
-    const identifier = (value: unknown): string | null => {
+    // Identifiers are whatever the report says (a spoofer's From may be an address literal), of any length.
+    const identifier = (value: unknown, max: number): string | null => {
       const text = str(value);
-      return text !== null && redact ? scrubText(text) : text;
+      return text === null ? null : shownText(text, max, redact);
     };
     const rowsByKey = new Map<string, ReportRow[]>();
     // Column by column: a detail page build asks for ~10^5–10^6 rows at once.
@@ -225,17 +262,17 @@ export class DetailReader {
         let list = rowsByKey.get(key);
         if (list === undefined) rowsByKey.set(key, (list = []));
         list.push({
-          sourceIp: str(c.source_ip?.[i]) ?? '',
+          sourceIp: clip(str(c.source_ip?.[i]) ?? '', CLIP.ip),
           ptr: str(c.source_ptr?.[i]),
           asn: c.asn?.[i] == null ? null : num(c.asn[i]),
           asName: str(c.as_name?.[i]),
           country: str(c.country?.[i]),
           count: num(c.count?.[i]),
-          disposition: str(c.disposition?.[i]),
-          headerFrom: identifier(c.header_from?.[i]),
-          envelopeFrom: identifier(c.envelope_from?.[i]),
-          dkim: identifier(c.dkim?.[i]) ?? '',
-          spf: identifier(c.spf?.[i]) ?? '',
+          disposition: identifier(c.disposition?.[i], CLIP.token),
+          headerFrom: identifier(c.header_from?.[i], CLIP.name),
+          envelopeFrom: identifier(c.envelope_from?.[i], CLIP.name),
+          dkim: identifier(c.dkim?.[i], CLIP.results) ?? '',
+          spf: identifier(c.spf?.[i], CLIP.results) ?? '',
           dkimAligned: c.dkim_aligned?.[i] === true,
           spfAligned: c.spf_aligned?.[i] === true,
           // Every row of a listed report has a class (`classes` covers all rows of our domains).

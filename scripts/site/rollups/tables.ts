@@ -5,7 +5,7 @@
 import { matchSender, policyForRow } from '../../reports/classify.ts';
 import { isKnownForwarder } from '../../reports/enrich/index.ts';
 import { EARLIEST_PLAUSIBLE_DATE } from '../../reports/store/index.ts';
-import { CLASS_HASH, DAY_MS, isoDay, rowJoins, seriesResums, seriesSums } from './common.ts';
+import { CLASS_HASH, CLIP, DAY_MS, clipSql, isoDay, rowJoins, seriesResums, seriesSums } from './common.ts';
 import type { Context } from './common.ts';
 import { normaliseName } from '../../lib/dns-name.ts';
 
@@ -59,8 +59,11 @@ export async function buildReports(ctx: Context, moreDays?: (charted: { earliest
     ctx.lastIdx < 0
       ? 'NULL::INTEGER'
       : `CASE WHEN ${charted} THEN date_diff('day', TIMESTAMP '${ctx.days[0]}', date_trunc('day', r.date_begin))::INTEGER END`;
+  // The published policy as the reporter wrote it: any text, clipped for the pages.
+  const policyTags = ['p', 'sp', 'np', 'adkim', 'aspf', 'testing'].map((tag) => `${clipSql(`r.${tag}`, CLIP.token)} AS ${tag}`);
   await sql.run(`CREATE TEMP TABLE reports AS
-    SELECT (row_number() OVER (ORDER BY r.report_key) - 1)::INTEGER AS report_no, r.*, l.report_errors, l.report_warnings,
+    SELECT (row_number() OVER (ORDER BY r.report_key) - 1)::INTEGER AS report_no, r.* REPLACE (${policyTags.join(', ')}),
+      l.report_errors, l.report_warnings,
       p.dom::SMALLINT AS dom, ${day} AS day
     FROM reports_raw r
     LEFT JOIN policy_domains p ON p.policy_name IS NOT DISTINCT FROM r.policy_name

@@ -47,7 +47,7 @@ import {
 } from '../tls-readiness.ts';
 import type { TlsReporterWindow } from '../tls-readiness.ts';
 import { groupBy } from '../../lib/collections.ts';
-import { isoDay, num, str } from './common.ts';
+import { clipSql, isoDay, num, str } from './common.ts';
 import type { Context } from './common.ts';
 import type { Row } from './duckdb.ts';
 import { chartedBounds } from './tables.ts';
@@ -78,10 +78,6 @@ const TLS_COLUMNS_USED = [
   'failure_reason_code',
   'additional_information',
 ];
-
-/** SQL clipping a string to `max` characters, with an ellipsis when it was longer. */
-const clipSql = (expr: string, max: number): string =>
-  `CASE WHEN length(${expr}) > ${max} THEN left(${expr}, ${max - 1}) || '…' ELSE ${expr} END`;
 
 /**
  * The domain file a TLS report's policy domain belongs to: the file of that name, else of its nearest

@@ -6,6 +6,7 @@
  */
 import { escapeHtml } from '../../../scripts/lib/escape.ts';
 import type { Category } from '../../../scripts/reports/classify.ts';
+import { sumSeriesByDay } from '../../../scripts/site/model.ts';
 import type {
   DomainData,
   ReadinessVerdict,
@@ -131,6 +132,8 @@ export interface ReporterPayload {
   first: string;
   new: boolean;
   series: ReporterRow[];
+  /** Only on the row that sums the reporters not listed: how many, and how many of them are new. */
+  others?: { reporters: number; new: number };
 }
 
 export interface DomainPayload {
@@ -141,7 +144,8 @@ export interface DomainPayload {
   daily: SeriesRow[];
   sources: SourcePayload[];
   reporters: ReporterPayload[];
-  headerFrom: { domain: string; applies: string; disposition: string | null; explanation: string; series: PassRow[] }[];
+  /** The row that sums the From domains not listed has `others`: how many. */
+  headerFrom: { domain: string; applies: string; disposition: string | null; explanation: string; series: PassRow[]; others?: number }[];
   auth: { kind: 'dkim' | 'spf'; domain: string; qualifier: string | null; result: string; aligned: boolean; series: PassRow[] }[];
 }
 
@@ -207,23 +211,10 @@ export function failingRuns(group: SourceGroup): FailingRuns {
   return runs;
 }
 
-/** The element-wise sum of several sparse series, by day. */
-function sumByDay(all: readonly (readonly SeriesRow[])[]): SeriesRow[] {
-  const byDay = new Map<number, SeriesRow>();
-  for (const series of all) {
-    for (const row of series) {
-      const into = byDay.get(row[0]);
-      if (into === undefined) byDay.set(row[0], [...row]);
-      else for (let i = 1; i < row.length; i++) into[i] = (into[i] as number) + (row[i] as number);
-    }
-  }
-  return [...byDay.values()].sort((a, b) => a[0] - b[0]);
-}
-
 export function overviewPayload(data: SiteData, hrefFor: (domain: string) => string): OverviewPayload {
   return {
     days: data.days,
-    total: sumByDay(data.domains.map((d) => d.daily)),
+    total: sumSeriesByDay(data.domains.map((d) => d.daily)),
     domains: data.domains.map((d) => ({
       domain: d.domain,
       href: hrefFor(d.domain),
@@ -264,6 +255,7 @@ export function domainPayload(data: SiteData, d: DomainData): DomainPayload {
       first: r.firstSeen,
       new: r.new,
       series: reporterRows(r.series, r.reportDays),
+      ...(r.others ? { others: r.others } : {}),
     })),
     headerFrom: d.headerFrom.map((h) => ({
       domain: h.domain,
@@ -271,6 +263,7 @@ export function domainPayload(data: SiteData, d: DomainData): DomainPayload {
       disposition: h.disposition,
       explanation: h.explanation,
       series: passRows(h.series),
+      ...(h.others === undefined ? {} : { others: h.others }),
     })),
     auth: d.authDetails.map((a) => ({
       kind: a.kind,
@@ -665,11 +658,21 @@ function newReporterBadge(first: string): string {
   return `<span class="badge new-reporter" title="${escapeHtml(title)}">new</span>`;
 }
 
+/** "(12 of them new)" on the row that sums the reporters not listed. */
+const othersNew = (others: ReporterPayload['others']): string =>
+  others && others.new > 0 ? ` <span class="muted">(${formatCount(others.new)} of them new)</span>` : '';
+
 /** A reporter's cell: its name, the badge when it is new, and its contact address when the build shows it. */
-export function reporterCell(reporter: { org: string; email: string | null; first: string; new: boolean }): string {
+export function reporterCell(reporter: {
+  org: string;
+  email: string | null;
+  first: string;
+  new: boolean;
+  others?: ReporterPayload['others'];
+}): string {
   const badge = reporter.new ? ` ${newReporterBadge(reporter.first)}` : '';
   const email = reporter.email ? ` <span class="muted">${escapeHtml(reporter.email)}</span>` : '';
-  return `${escapeHtml(reporter.org || '(no name)')}${badge}${email}`;
+  return `${escapeHtml(reporter.org || '(no name)')}${badge}${othersNew(reporter.others)}${email}`;
 }
 export const REPORTER_COLUMNS: Column<PassRowView<ReporterPayload>>[] = [
   {
@@ -710,6 +713,7 @@ export const HEADER_FROM_COLUMNS: Column<PassRowView<DomainPayload['headerFrom']
     label: 'Policy that applies',
     sortValue: (r) => `${r.item.applies}:${r.item.disposition ?? ''}`,
     cell: (r) => {
+      if (r.item.others !== undefined) return `<span class="muted" title="${escapeHtml(r.item.explanation)}">–</span>`;
       const disposition = r.item.disposition ? `<code>${escapeHtml(r.item.disposition)}</code>` : 'none';
       const applies = escapeHtml(APPLIES_LABELS[r.item.applies] ?? r.item.applies);
       return `<span title="${escapeHtml(r.item.explanation)}">${disposition} <span class="muted">(${applies})</span></span>`;
@@ -807,8 +811,10 @@ export function domainView(payload: DomainPayload, range: DayRange, sorts: Domai
   };
 }
 
-/** Reporters named in the provenance line before "and N more" (new ones are always named). */
+/** Reporters named in the provenance line before "and N more"; new ones are named besides, up to PROVENANCE_NEW_NAMED. */
 const PROVENANCE_NAMED = 5;
+/** New reporters named besides the biggest: a flood of forged reporters is counted, not listed. */
+const PROVENANCE_NEW_NAMED = 10;
 
 /**
  * Where a window's figures come from: "From 1,234 reports by 4 reporters: google.com (900), …",
@@ -823,29 +829,54 @@ export function provenance(reporters: readonly ReporterPayload[], range: { start
       new: r.new,
       reports: sumReports(r.series, range),
       messages: sumPass(r.series, range).messages,
+      ...(r.others ? { others: r.others } : {}),
     }))
     .filter((x) => x.reports > 0);
   return inWindow.length === 0 ? 'No reports in this window.' : `From ${reporterList(inWindow)}`;
 }
 
-/** "1,234 reports by 4 reporters: google.com (900), …", for the provenance line and the readiness card. */
+/**
+ * "1,234 reports by 4 reporters: google.com (900), …", for the provenance line and the readiness card.
+ * The row that sums the reporters not listed (`others`) is counted after the named ones.
+ */
 export function reporterList(
-  reporters: readonly { org: string; first: string; new: boolean; reports: number; messages: number }[],
+  reporters: readonly {
+    org: string;
+    first: string;
+    new: boolean;
+    reports: number;
+    messages: number;
+    others?: { reporters: number; new: number };
+  }[],
 ): string {
-  const sorted = [...reporters].sort((a, b) => b.messages - a.messages || b.reports - a.reports || a.org.localeCompare(b.org));
-  const total = sorted.reduce((sum, x) => sum + x.reports, 0);
-  const named = sorted.filter((x, index) => index < PROVENANCE_NAMED || x.new);
+  const others = reporters.find((x) => x.others !== undefined);
+  const sorted = reporters
+    .filter((x) => x.others === undefined)
+    .sort((a, b) => b.messages - a.messages || b.reports - a.reports || a.org.localeCompare(b.org));
+  const total = reporters.reduce((sum, x) => sum + x.reports, 0);
+  let newNamed = 0;
+  const named = sorted.filter((x, index) => index < PROVENANCE_NAMED || (x.new && newNamed++ < PROVENANCE_NEW_NAMED));
   const rest = sorted.length - named.length;
   const item = (x: (typeof sorted)[number]) =>
     `${escapeHtml(x.org || '(no name)')}${x.new ? ` ${newReporterBadge(x.first)}` : ''} <span class="muted">(${formatCount(x.reports)})</span>`;
   const fresh = sorted.filter((x) => x.new).length;
+  const freshOthers = others?.others?.new ?? 0;
+  const allFresh = fresh + freshOthers;
   const newNote =
-    fresh === 0
+    allFresh === 0
       ? ''
-      : ` <strong>${formatCount(fresh)} new reporter${fresh === 1 ? '' : 's'}</strong> (first received within ` +
-        `the last ${NEW_REPORTER_DAYS} days): check that ${fresh === 1 ? 'its' : 'their'} reports are genuine.`;
-  const counts = `${formatCount(total)} report${total === 1 ? '' : 's'} by ${formatCount(sorted.length)} reporter${sorted.length === 1 ? '' : 's'}`;
-  return `${counts}: ${named.map(item).join(', ')}${rest > 0 ? ` and ${formatCount(rest)} more` : ''}.${newNote}`;
+      : ` <strong>${formatCount(allFresh)} new reporter${allFresh === 1 ? '' : 's'}</strong> (first received within ` +
+        `the last ${NEW_REPORTER_DAYS} days): check that ${allFresh === 1 ? 'its' : 'their'} reports are genuine.`;
+  const reportCount = (n: number): string => `${formatCount(n)} report${n === 1 ? '' : 's'}`;
+  const notListed =
+    others?.others === undefined
+      ? ''
+      : `the ${formatCount(others.others.reporters)} reporter${others.others.reporters === 1 ? '' : 's'} not listed` +
+        `${freshOthers > 0 ? `, ${formatCount(freshOthers)} of them new` : ''}`;
+  if (sorted.length === 0 && others) return `${reportCount(total)} by ${notListed}.${newNote}`;
+  const by = `${formatCount(sorted.length)} reporter${sorted.length === 1 ? '' : 's'}${others ? ' and others' : ''}`;
+  const rests = `${rest > 0 ? ` and ${formatCount(rest)} more` : ''}${others ? `; ${reportCount(others.reports)} by ${notListed}` : ''}`;
+  return `${reportCount(total)} by ${by}: ${named.map(item).join(', ')}${rests}.${newNote}`;
 }
 
 /** The daily numbers behind a chart, as table rows (the chart's accessible twin). */

@@ -1,9 +1,11 @@
 /** The Reports pages' shared pieces: months of reports, and a report's row in the lists. */
 import type { ReportSummary } from '../../../scripts/site/model.ts';
 import { escapeHtml } from '../../../scripts/lib/escape.ts';
-import { formatCount, formatPercent } from '../../../scripts/lib/text.ts';
+import { clip, formatCount, formatPercent } from '../../../scripts/lib/text.ts';
 
 export const REPORTS_PER_PAGE = 250;
+/** Characters of warning messages a list row's title quotes (the report's page lists them). */
+export const WARNINGS_TITLE = 300;
 
 /** The month a report began (`YYYY-MM`), or `unknown` when its start date is missing or unreadable. */
 export const monthOf = (report: ReportSummary): string => (/^\d{4}-\d{2}-/.test(report.begin) ? report.begin.slice(0, 7) : 'unknown');
@@ -26,10 +28,12 @@ export function reportRow(report: ReportSummary, detailHref: (key: string) => st
   const id = report.hasPage
     ? `<a href="${escapeHtml(detailHref(report.key))}">${escapeHtml(report.reportId)}</a>`
     : escapeHtml(report.reportId);
+  const count = report.warnings.length + report.moreWarnings;
+  // The title quotes the messages, up to one message's length (250 rows a page, each message the report's text).
   const warnings =
-    report.warnings.length === 0
+    count === 0
       ? '<span class="muted">–</span>'
-      : `<span title="${escapeHtml(report.warnings.map((w) => w.message).join('\n'))}">${formatCount(report.warnings.length)}</span>`;
+      : `<span title="${escapeHtml(clip(report.warnings.map((w) => w.message).join('\n'), WARNINGS_TITLE))}">${formatCount(count)}</span>`;
   return (
     `<tr><th scope="row">${escapeHtml(report.org)}</th><td>${id}</td><td>${escapeHtml(report.domain)}</td>` +
     `<td class="nowrap">${escapeHtml(report.begin.slice(0, 16).replace('T', ' '))}</td>` +
