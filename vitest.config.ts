@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
  * belongs in its tier's list.
  */
 /** Real servers started by the tests on free ports: Dovecot, PowerDNS, BIND 9, aiosmtpd (test/services/). */
-const SERVERS = [
+export const SERVERS = [
   'test/digest/digest.test.ts',
   'test/dns/e2e.powerdns.test.ts',
   'test/dns/e2e.rfc2136.test.ts',
@@ -19,12 +19,13 @@ const SERVERS = [
   'test/reports/privacy.test.ts',
 ];
 /** Debian's Chromium driven by playwright-core (test/services/browser.ts). */
-const BROWSER = [
+export const BROWSER = [
   'test/site/a11y.test.ts',
   'test/site/browser.test.ts',
   'test/site/flood-browser.test.ts',
   'test/site/injection.test.ts',
   'test/site/redaction.test.ts',
+  'test/site/tls-browser.test.ts',
   'test/services/browser.test.ts',
 ];
 
