@@ -52,7 +52,10 @@ const IPS = {
   microsoftMx: '198.51.100.25',
   org: '203.0.113.9',
   quoted: '198.51.100.99',
+  clipped: '198.51.100.77',
 };
+/** Text as long as the page keeps (500 characters) with an address across the cut: a redacted build shows none of it. */
+const LONG_INFO = `${'x'.repeat(490)} ${IPS.clipped} end`;
 const INFO = `the certificate names mail.example.net; our MTA ${IPS.quoted} tried, write to postmaster@sender.example`;
 
 interface Failure {
@@ -121,7 +124,8 @@ function inputs(): Record<string, string> {
     files[`microsoft-com-${day}.json`] = report('Microsoft Corporation', 'tlsrpt-noreply@microsoft.com', `m-${day}`, day, [
       policy('sts', 'example.com', day < 10 ? BEFORE : CURRENT, 300, msFailures),
     ]);
-    const orgFailures: Failure[] = day === 19 ? [{ type: 'starttls-not-supported', ip: IPS.org, mx: 'mx.example.org', count: 2 }] : [];
+    const orgFailures: Failure[] =
+      day === 19 ? [{ type: 'starttls-not-supported', ip: IPS.org, mx: 'mx.example.org', count: 2, info: LONG_INFO }] : [];
     files[`google-org-${day}.json`] = report('Google Inc.', 'smtp-tls-reporting@google.com', `go-${day}`, day, [
       policy('sts', 'example.org', ORG_POLICY, 50, orgFailures),
     ]);
@@ -410,6 +414,10 @@ describe('redacted (the default)', () => {
       expect(ips.length).toBeGreaterThan(3);
       for (const secret of [...ips.map((r) => r.v), ...contacts.map((r) => r.v), IPS.quoted, 'postmaster@sender.example'])
         expect(text, secret).not.toContain(secret);
+      // Scrubbed before it is clipped: no part of an address across the cut.
+      expect(text).not.toContain(IPS.clipped.slice(0, 8));
+      expect(tls('example.org', redacted).details[0]?.info).toBe(`${'x'.repeat(490)} redacted…`);
+      expect(tls('example.org').details[0]?.info).toBe(`${'x'.repeat(490)} ${IPS.clipped.slice(0, 8)}…`);
       const com = tls('example.com', redacted);
       expect(com.details.every((d) => d.sendingIp === null)).toBe(true);
       expect(com.organisations.every((o) => o.email === null)).toBe(true);

@@ -15,9 +15,9 @@
  * Counting (docs/dataset.md): successful and failed sessions come from `summary` rows only; failures
  * by type, MX or sender from `failure` rows only (summing both would count failures twice).
  *
- * Untrusted text: everything here is written by whoever sent the report. Free text is clipped (a
- * report's strings may be 16 KiB each, and pages have a weight budget) and, in redacted builds,
- * scrubbed of addresses (../redact.ts); `sending-mta-ip` is left out of redacted builds altogether.
+ * Untrusted text: everything here is written by whoever sent the report. Free text is, in redacted
+ * builds, scrubbed of addresses (../redact.ts) and then clipped (a report's strings may be 16 KiB each,
+ * and pages have a weight budget); `sending-mta-ip` is left out of redacted builds altogether.
  */
 import type { LoadedDomain } from '../../policy/load.ts';
 import { mxMatches } from '../../policy/mtasts.ts';
@@ -34,7 +34,6 @@ import type {
   TlsReadinessReporter,
 } from '../model.ts';
 import { isNewReporter } from '../readiness.ts';
-import { scrubText } from '../redact.ts';
 import {
   TLS_READINESS_WINDOW_DAYS,
   assessTlsWithNewReporters,
@@ -47,7 +46,7 @@ import {
 } from '../tls-readiness.ts';
 import type { TlsReporterWindow } from '../tls-readiness.ts';
 import { groupBy } from '../../lib/collections.ts';
-import { clipSql, isoDay, num, str } from './common.ts';
+import { isoDay, num, precutSql, shownText, str } from './common.ts';
 import type { Context } from './common.ts';
 import type { Row } from './duckdb.ts';
 import { chartedBounds } from './tables.ts';
@@ -56,6 +55,11 @@ import { chartedBounds } from './tables.ts';
 export const TLS_LISTED = { organisations: 40, failureTypes: 30, mxHosts: 30, details: 40, policies: 20 } as const;
 /** Characters kept of free text a report carries. */
 const CLIP = { org: 200, type: 100, host: 255, code: 200, info: 500, line: 300, lines: 20 } as const;
+/**
+ * Report text as shown: scrubbed (in redacted builds), then clipped to `max` (./common.ts `shownText`).
+ * SQL only pre-cuts it (`precutSql`), so that a cut never leaves part of an address to show.
+ */
+type Shown = (value: string, max: number) => string;
 /** The window ranked besides all data (the pages' default). */
 const RECENT_DAYS = 30;
 const UNRANKED = 2_147_483_647;
@@ -132,18 +136,18 @@ export async function buildTls(ctx: Context): Promise<TlsOf> {
   const { earliest, latest } = chartedBounds(ctx.now);
   // Who first reported when: over every TLS report of our domains, charted or not (as for DMARC reporters).
   const firsts =
-    await sql.rows(`SELECT ${clipSql("coalesce(t.org_name, '')", CLIP.org)} AS org, epoch_ms(min(t.ingested_at))::DOUBLE AS first_ms
+    await sql.rows(`SELECT ${precutSql("coalesce(t.org_name, '')", CLIP.org)} AS org, epoch_ms(min(t.ingested_at))::DOUBLE AS first_ms
     FROM tls_raw t JOIN tls_domains d USING (policy_domain) WHERE d.dom IS NOT NULL AND t.ingested_at IS NOT NULL GROUP BY ALL`);
   const day = lastIdx < 0 ? 'NULL::INTEGER' : `date_diff('day', TIMESTAMP '${ctx.days[0]}', date_trunc('day', t.date_begin))::INTEGER`;
   await sql.run(`CREATE TEMP TABLE tls AS
     SELECT d.dom::SMALLINT AS dom, d.own, ${day} AS day, t.report_key,
-      ${clipSql("coalesce(t.org_name, '')", CLIP.org)} AS org, t.contact_info,
+      ${precutSql("coalesce(t.org_name, '')", CLIP.org)} AS org, t.contact_info,
       lower(coalesce(t.policy_type, '')) AS policy_type, t.policy_domain,
-      list_transform(t.policy_string[1:${CLIP.lines}], lambda x: ${clipSql('x', CLIP.line)}) AS policy_string, t.row_kind,
+      list_transform(t.policy_string[1:${CLIP.lines}], lambda x: ${precutSql('x', CLIP.line)}) AS policy_string, t.row_kind,
       coalesce(t.successful_sessions, 0)::DOUBLE AS ok, coalesce(t.failed_sessions, 0)::DOUBLE AS failed,
-      ${clipSql("coalesce(t.result_type, '')", CLIP.type)} AS result_type, t.sending_mta_ip,
-      ${clipSql("coalesce(t.receiving_mx_hostname, '')", CLIP.host)} AS mx,
-      ${clipSql('t.failure_reason_code', CLIP.code)} AS code, ${clipSql('t.additional_information', CLIP.info)} AS info
+      ${precutSql("coalesce(t.result_type, '')", CLIP.type)} AS result_type, t.sending_mta_ip,
+      ${precutSql("coalesce(t.receiving_mx_hostname, '')", CLIP.host)} AS mx,
+      ${precutSql('t.failure_reason_code', CLIP.code)} AS code, ${precutSql('t.additional_information', CLIP.info)} AS info
     FROM tls_raw t JOIN tls_domains d USING (policy_domain)
     WHERE d.dom IS NOT NULL AND t.date_begin >= TIMESTAMP '${earliest}' AND t.date_begin <= TIMESTAMP '${latest}'`);
   await sql.run(`DROP TABLE tls_raw`);
@@ -158,7 +162,7 @@ export async function buildTls(ctx: Context): Promise<TlsOf> {
     const first = firstOf.get(org);
     return first === undefined ? '' : isoDay(first);
   };
-  const text = (value: string): string => (ctx.redact ? scrubText(value) : value);
+  const text: Shown = (value, max) => shownText(value, max, ctx.redact);
 
   const hasRows = new Set(await sql.column<number>(`SELECT DISTINCT dom::INTEGER FROM tls`));
   const daily = groupBy(
@@ -214,7 +218,7 @@ export async function buildTls(ctx: Context): Promise<TlsOf> {
     for (const [org, rows] of listedOrgs.listed) {
       const meta = metaOf.get(org);
       organisations.push({
-        org: text(org),
+        org: text(org, CLIP.org),
         organisations: 1,
         email: ctx.redact ? null : str(meta?.email),
         reports: num(meta?.reports),
@@ -237,11 +241,11 @@ export async function buildTls(ctx: Context): Promise<TlsOf> {
     }
 
     const failureTypes: TlsFailureType[] = failSeries(types.get(dom) ?? [], String).map(({ key, series }) => ({
-      type: key === null ? 'other types' : text(key),
+      type: key === null ? 'other types' : text(key, CLIP.type),
       series,
     }));
     const mxHosts: TlsMxHost[] = failSeries(mxs.get(dom) ?? [], String).map(({ key, series }) => ({
-      host: key === null ? 'other hosts' : key === '' ? '(not reported)' : text(key),
+      host: key === null ? 'other hosts' : key === '' ? '(not reported)' : text(key, CLIP.host),
       inPolicy: defined === null || key === null || key === '' ? null : defined.mx.some((pattern) => mxMatches(key, pattern)),
       series,
     }));
@@ -387,24 +391,19 @@ function orgSeries(rows: readonly Row[]): {
 }
 
 /** A failure detail's fields as shown (scrubbed in redacted builds). */
-function detailOf(key: Row, text: (value: string) => string): Omit<TlsFailureDetail, 'series'> {
-  const opt = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? text(value) : null);
+function detailOf(key: Row, text: Shown): Omit<TlsFailureDetail, 'series'> {
+  const opt = (value: unknown, max: number): string | null => (typeof value === 'string' && value !== '' ? text(value, max) : null);
   return {
-    org: text(String(key.org ?? '')),
-    type: text(String(key.type ?? '')),
-    mx: opt(key.mx),
+    org: text(String(key.org ?? ''), CLIP.org),
+    type: text(String(key.type ?? ''), CLIP.type),
+    mx: opt(key.mx, CLIP.host),
     sendingIp: typeof key.ip === 'string' ? key.ip : null,
-    reasonCode: opt(key.code),
-    info: opt(key.info),
+    reasonCode: opt(key.code, CLIP.code),
+    info: opt(key.info, CLIP.info),
   };
 }
 
-function policySeen(
-  row: Row,
-  defined: TlsDefinedPolicy | null,
-  text: (value: string) => string,
-  dayName: (day: number) => string,
-): TlsPolicySeen {
+function policySeen(row: Row, defined: TlsDefinedPolicy | null, text: Shown, dayName: (day: number) => string): TlsPolicySeen {
   const lines = ((row.policy_string as (string | null)[] | null) ?? []).filter((line): line is string => typeof line === 'string');
   const type = String(row.policy_type);
   const own = row.own === true;
@@ -421,12 +420,12 @@ function policySeen(
           ? 'differs'
           : 'n/a';
   return {
-    type: text(type),
+    type: text(type, CLIP.type),
     policyDomain: String(row.policy_domain),
-    mode: reading.mode === null ? null : text(reading.mode),
-    mx: reading.mx.map(text),
+    mode: reading.mode === null ? null : text(reading.mode, CLIP.type),
+    mx: reading.mx.map((pattern) => text(pattern, CLIP.host)),
     maxAge: reading.maxAge,
-    lines: lines.map(text),
+    lines: lines.map((line) => text(line, CLIP.line)),
     vsRepository,
     reports: num(row.reports),
     sessions: num(row.sessions),
@@ -442,9 +441,7 @@ function policySeen(
  */
 type WindowSums = Omit<TlsReporterWindow, 'firstSeen' | 'new'> & { rawOrg: string };
 
-async function readinessSums(
-  ctx: Context,
-): Promise<(dom: number, defined: TlsDefinedPolicy | null, text: (value: string) => string) => WindowSums[]> {
+async function readinessSums(ctx: Context): Promise<(dom: number, defined: TlsDefinedPolicy | null, text: Shown) => WindowSums[]> {
   const { sql, lastIdx } = ctx;
   const windowStart = Math.max(0, lastIdx - (TLS_READINESS_WINDOW_DAYS - 1));
   const mine = `own AND policy_type IN ('sts', 'no-policy-found')`;
@@ -473,14 +470,14 @@ async function readinessSums(
       const key = `${dom}/${org}`;
       const first = num(r.first_day);
       return {
-        org: text(org),
+        org: text(org, CLIP.org),
         rawOrg: org,
         reports: num(r.reports),
         successful: num(r.ok),
         failed: num(r.failed),
         failures: (failures.get(key) ?? []).map((f) => {
           const mx = String(f.mx);
-          return { type: text(String(f.result_type)), mx: mx === '' ? null : text(mx), sessions: num(f.sessions) };
+          return { type: text(String(f.result_type), CLIP.type), mx: mx === '' ? null : text(mx, CLIP.host), sessions: num(f.sessions) };
         }),
         saw: saw(latest.get(key) ?? [], defined, text, ctx.days),
         daysOfData: lastIdx - first + 1,
@@ -489,12 +486,7 @@ async function readinessSums(
 }
 
 /** What a sender's latest report in the window saw: the repository's policy if any of its policies that day is it. */
-function saw(
-  rows: readonly Row[],
-  defined: TlsDefinedPolicy | null,
-  text: (value: string) => string,
-  days: readonly string[],
-): TlsReporterWindow['saw'] {
+function saw(rows: readonly Row[], defined: TlsDefinedPolicy | null, text: Shown, days: readonly string[]): TlsReporterWindow['saw'] {
   const first = rows[0];
   if (first === undefined) return null;
   const day = days[num(first.day)] ?? '';
@@ -506,6 +498,6 @@ function saw(
   if (defined !== null && readings.some((reading) => samePolicy(reading, defined)))
     return { policy: 'current', day, description: describePolicy(defined) };
   const other = readings[0];
-  if (other !== undefined) return { policy: 'other', day, description: text(describePolicy(other)) };
+  if (other !== undefined) return { policy: 'other', day, description: text(describePolicy(other), CLIP.info) };
   return { policy: 'none', day, description: 'no MTA-STS policy' };
 }
