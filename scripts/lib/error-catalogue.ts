@@ -484,6 +484,14 @@ export const ERRORS = {
     when: 'The XML has no `<report_metadata>` or `<policy_published>`, so whose report it is cannot be told.',
     hint: REFUSAL_HINT,
   },
+  'header-too-large': {
+    area: 'report',
+    title: 'The report header is too large',
+    when:
+      'The header (`report_metadata`, `policy_published`) holds more than 48 KiB of text once clipped. Genuine headers hold a few ' +
+      "hundred bytes; the store repeats the header on each of the report's records, so a forged one is refused.",
+    hint: REFUSAL_HINT,
+  },
   'too-large': {
     area: 'report',
     title: 'The TLS report is too large',

@@ -600,6 +600,56 @@ describe('hostile input', () => {
   });
 });
 
+describe('report-level text (repeated on every record row by the store)', () => {
+  const withMeta = (extra: string): string => META.replace('</report_metadata>', `${extra}</report_metadata>`);
+
+  test('error elements: the first 10 kept, each clipped to 1,000 characters, with a warning', () => {
+    const errors = Array.from({ length: 18 }, (_, i) => `<error>${i} ${'x'.repeat(50_000)}</error>`).join('');
+    const report = both(doc([record()], undefined, withMeta(errors)));
+    expect(report.header.errors).toHaveLength(10);
+    expect(report.header.errors.every((e) => e.length === 1000 && e.endsWith('…'))).toBe(true);
+    expect(report.header.errors[3]?.startsWith('3 xxx')).toBe(true);
+    const warning = report.warnings.find((w) => w.code === 'text-clipped');
+    expect(warning?.message).toBe(
+      '18 <report_metadata/error> elements, the longest 50,003 characters: kept the first 10, each at most 1,000 characters',
+    );
+    expect(report.records).toHaveLength(1);
+  });
+
+  test('a few short errors are kept whole, without a warning', () => {
+    const report = both(doc([record()], undefined, withMeta('<error>one</error><error>two</error>')));
+    expect(report.header.errors).toEqual(['one', 'two']);
+    expect(codes(report)).not.toContain('text-clipped');
+  });
+
+  test('a header holding more than 48 KiB (a 60,000-character org_name) is refused, naming the size', () => {
+    const long = META.replace('<org_name>receiver.example</org_name>', `<org_name>${'y'.repeat(60_000)}</org_name>`);
+    const error = rejects(
+      doc([record()], undefined, long),
+      'header-too-large',
+      /the report header holds 58\.\d KiB of text \(at most 48 KiB\)/,
+    );
+    expect(error.message.length).toBeLessThan(600);
+    rejects(doc([record()], undefined, long), 'header-too-large', undefined, { fastPath: false });
+  });
+
+  test('a nonstandard policy value of 50,000 characters (kept with its raw text) makes the header too large', () => {
+    rejects(doc([record()], undefined, META, POLICY.replace('<p>reject</p>', `<p>${'z'.repeat(50_000)}</p>`)), 'header-too-large');
+  });
+
+  test('warnings stop at 16,384 characters of messages: the rest are only counted', () => {
+    // Each record's unreadable source address makes a warning of its own (the address is quoted).
+    const records = Array.from({ length: 150 }, (_, i) => record({ row: `<source_ip>${'q'.repeat(200)}${i}</source_ip><count>1</count>` }));
+    const report = parse(doc(records));
+    const chars = report.warnings.filter((w) => w.code !== 'too-many-warnings').reduce((sum, w) => sum + w.message.length, 0);
+    expect(chars).toBeLessThanOrEqual(16_384);
+    expect(chars).toBeGreaterThan(14_000);
+    const tooMany = report.warnings.find((w) => w.code === 'too-many-warnings');
+    expect(tooMany?.message).toMatch(/more than 200 distinct warnings or 16,384 characters of them/);
+    expect(report.warnings.reduce((sum, w) => sum + (w.count ?? 1), 0)).toBeGreaterThanOrEqual(150);
+  });
+});
+
 describe('both readers agree on odd but valid markup', () => {
   test.for([
     ['mixed text in an extension', '<ext>x<b/> <c/>y</ext>'],

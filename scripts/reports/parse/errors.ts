@@ -14,7 +14,8 @@ export type ParseErrorCode =
   | 'element-too-large'
   | 'too-deep'
   | 'truncated'
-  | 'header-not-found';
+  | 'header-not-found'
+  | 'header-too-large';
 
 export class ParseError extends DmarcopsError {
   declare readonly code: ParseErrorCode;

@@ -8,30 +8,59 @@
  * records a warning. Warnings are aggregated per report (code + message, with a count and the
  * first record), so a 100k-record report with the same quirk in every record carries one warning.
  */
+import { clip, formatBytes, formatCount } from '../../lib/text.ts';
 import type { Draft } from './collect.ts';
+import { ParseError } from './errors.ts';
 import type { ParseWarning, PolicyPublished, ReportHeader, ReportSchema, WarningCode } from './types.ts';
 
 const MAX_WARNINGS = 200;
 /** Messages quote values from the report: keep a hostile one from filling memory. */
 const MAX_MESSAGE = 300;
+/**
+ * The characters of all a report's warning messages together. Warnings are report-level: the store
+ * repeats them on every record row (docs/dataset.md), so their size counts once per record. See
+ * MAX_HEADER_BYTES.
+ */
+const MAX_WARNING_CHARS = 16 * 1024;
+
+/**
+ * The largest report header (names, policy, errors, extensions, raw texts, as UTF-8 JSON) a report
+ * may have. The store repeats report-level columns on every record row, and DuckDB joins them onto
+ * 2,048 rows at a time: a forged 1 MiB header over 100,000 records exhausted the commit's 256 MB
+ * (bench/README.md, "Report-level text"). Genuine headers are well under 2 KiB.
+ */
+export const MAX_HEADER_BYTES = 48 * 1024;
+/** `report_metadata/error` elements kept, and the characters kept of each: free text, clipped rather than refused. */
+const MAX_ERRORS = 10;
+const MAX_ERROR_CHARS = 1000;
+/** Extension elements (RFC 9990 §4) kept up to this size as JSON; larger ones are dropped with a warning. */
+const MAX_EXTENSION_BYTES = 8 * 1024;
 
 /** A report's warnings, deduplicated. */
 export class Warnings {
   readonly list: ParseWarning[] = [];
   private readonly seen = new Map<string, ParseWarning>();
 
+  private chars = 0;
+
   add(code: WarningCode, message: string, record?: number): void {
     if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}…`;
     const key = `${code}\u0000${message}`;
-    const known = this.seen.get(key) ?? (this.list.length >= MAX_WARNINGS ? this.seen.get('too-many') : undefined);
+    const full = this.list.length >= MAX_WARNINGS || this.chars + message.length > MAX_WARNING_CHARS;
+    const known = this.seen.get(key) ?? (full ? this.seen.get('too-many') : undefined);
     if (known !== undefined) {
       known.count++;
       return;
     }
-    const tooMany = this.list.length >= MAX_WARNINGS;
+    const tooMany = full;
     const warning: ParseWarning = tooMany
-      ? { code: 'too-many-warnings', message: `more than ${MAX_WARNINGS} distinct warnings; the rest are only counted`, count: 1 }
+      ? {
+          code: 'too-many-warnings',
+          message: `more than ${MAX_WARNINGS} distinct warnings or ${formatCount(MAX_WARNING_CHARS)} characters of them; the rest are only counted`,
+          count: 1,
+        }
       : { code, message, count: 1 };
+    if (!tooMany) this.chars += message.length;
     if (record !== undefined && !tooMany) warning.record = record;
     this.seen.set(tooMany ? 'too-many' : key, warning);
     this.list.push(warning);
@@ -200,9 +229,7 @@ export function normalizeHeader(draft: Draft, root: RootInfo | undefined, w: War
     reportId: requiredLeaf(ctx, meta, 'report_id', 'report_metadata/'),
     dateBegin,
     dateEnd,
-    errors: leaves(meta, 'error')
-      .map((e) => e.trim())
-      .filter((e) => e !== ''),
+    errors: reportErrors(ctx, meta),
     generator,
     schema: detectSchema(root?.namespace, policy, generator),
     xmlNamespace: root?.namespace,
@@ -210,8 +237,19 @@ export function normalizeHeader(draft: Draft, root: RootInfo | undefined, w: War
     policy,
   };
   const extension = draft.extension;
-  if (extension !== undefined && typeof extension === 'object') header.extensions = extension as Record<string, unknown>;
+  if (extension !== undefined && typeof extension === 'object') {
+    const bytes = Buffer.byteLength(JSON.stringify(extension));
+    if (bytes <= MAX_EXTENSION_BYTES) header.extensions = extension as Record<string, unknown>;
+    else ctx.warn('text-clipped', `<extension> holds ${formatBytes(bytes)} (at most ${formatBytes(MAX_EXTENSION_BYTES)} kept); dropped`);
+  }
   if (ctx.raw !== undefined) header.raw = ctx.raw;
+  const bytes = Buffer.byteLength(JSON.stringify(header));
+  if (bytes > MAX_HEADER_BYTES)
+    throw new ParseError(
+      'header-too-large',
+      `the report header holds ${formatBytes(bytes)} of text (at most ${formatBytes(MAX_HEADER_BYTES)}): a genuine one holds ` +
+        "a few hundred bytes, and it would be repeated on each of the report's records; refused",
+    );
   return header;
 }
 
@@ -292,6 +330,22 @@ function optionalEnum(ctx: Ctx, policy: Draft | undefined, key: string, allowed:
 function leaf(draft: Draft | undefined, key: string): string | undefined {
   const value = draft?.[key];
   return typeof value === 'string' ? value : undefined;
+}
+
+/** `report_metadata/error` texts: the first MAX_ERRORS, each clipped, with a warning when any were cut. */
+function reportErrors(ctx: Ctx, meta: Draft | undefined): string[] {
+  const all = leaves(meta, 'error')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  const kept = all.slice(0, MAX_ERRORS).map((e) => clip(e, MAX_ERROR_CHARS));
+  const longest = all.reduce((max, e) => Math.max(max, e.length), 0);
+  if (all.length > MAX_ERRORS || longest > MAX_ERROR_CHARS)
+    ctx.warn(
+      'text-clipped',
+      `${formatCount(all.length)} <report_metadata/error> elements, the longest ${formatCount(longest)} characters: ` +
+        `kept the first ${MAX_ERRORS}, each at most ${formatCount(MAX_ERROR_CHARS)} characters`,
+    );
+  return kept;
 }
 
 function leaves(draft: Draft | undefined, key: string): string[] {

@@ -151,6 +151,7 @@ export type WarningCode =
   | 'spf-scope-missing'
   | 'missing-policy-domain'
   | 'truncated'
+  | 'text-clipped'
   | 'too-many-warnings';
 
 export interface ParseWarning {
