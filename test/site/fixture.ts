@@ -15,7 +15,11 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { main } from '../../scripts/cli.ts';
 import { writeDemoHistory } from '../../scripts/demo/history.ts';
+import { createEnricher } from '../../scripts/reports/enrich/index.ts';
+import { ingestRun } from '../../scripts/reports/pipeline.ts';
 import type { IngestSummary } from '../../scripts/reports/pipeline.ts';
+import { fileItems } from '../../scripts/reports/sources/files.ts';
+import { openDataset } from '../../scripts/reports/store/index.ts';
 import { buildSite } from '../../scripts/site/build.ts';
 import type { BuildSiteResult } from '../../scripts/site/build.ts';
 import { serveSite } from '../../scripts/site/serve.ts';
@@ -167,6 +171,31 @@ export async function writeTlsHistory(inbox: string, options: { endDay: string; 
     }
   }
   return written;
+}
+
+/**
+ * Ingests `files` (name → content) into a fixture's dataset as a run ten days after the first
+ * ingest, so that the reporters they bring are ones the dataset has not seen: new (an `afterIngest`).
+ */
+export async function ingestTenDaysLater(
+  { dataDir, domainsDir }: { dataDir: string; domainsDir: string },
+  runId: string,
+  files: Record<string, string>,
+): Promise<void> {
+  const inbox = join(dataDir, '..', `inbox-${runId}`);
+  await mkdir(inbox, { recursive: true });
+  for (const [name, text] of Object.entries(files)) await writeFile(join(inbox, name), text);
+  const later = new Date(Date.now() + 10 * 86_400_000);
+  const ourDomains = (await readdir(domainsDir))
+    .filter((name) => name.endsWith('.yaml') && !name.startsWith('_'))
+    .map((name) => name.slice(0, -'.yaml'.length));
+  const enricher = await createEnricher({ offline: true, now: () => later, onWarning: () => {} });
+  const dataset = await openDataset({ root: dataDir });
+  try {
+    await ingestRun(fileItems([inbox]), { dataset, ourDomains: new Set(ourDomains), enricher, now: () => later, runId });
+  } finally {
+    await dataset.close();
+  }
 }
 
 export interface SiteFixture {

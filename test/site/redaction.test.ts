@@ -20,16 +20,13 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../scripts/cli.ts';
-import { createEnricher } from '../../scripts/reports/enrich/index.ts';
 import { canonicalIp, parseIp } from '../../scripts/lib/ip.ts';
-import { ingestRun } from '../../scripts/reports/pipeline.ts';
-import { fileItems } from '../../scripts/reports/sources/files.ts';
-import { committedRecordsSql, committedTlsSql, openDataset } from '../../scripts/reports/store/index.ts';
+import { committedRecordsSql, committedTlsSql } from '../../scripts/reports/store/index.ts';
 import { NEW_REPORTER_DAYS } from '../../scripts/site/readiness.ts';
 import { collectConsoleErrors, launchBrowser } from '../services/browser.ts';
 import type { TestBrowser } from '../services/browser.ts';
 import { captureOutput } from '../helpers/output.ts';
-import { END_DAY, SCREENSHOT_DIR, TLS_SENDING_IPS, buildFixture, open, screenshot } from './fixture.ts';
+import { END_DAY, SCREENSHOT_DIR, TLS_SENDING_IPS, buildFixture, ingestTenDaysLater, open, screenshot } from './fixture.ts';
 import type { SiteFixture } from './fixture.ts';
 
 const DAY_S = 86_400;
@@ -141,22 +138,11 @@ ${clean('192.0.2.10', 'relay')}${clean('54.240.4.1', 'ses2024')}</feedback>
 }
 
 /** Ingests Example Org's reports ten days after the first ingest: a reporter the dataset has not seen. */
-async function ingestForgedLater({ dataDir, domainsDir }: { dataDir: string; domainsDir: string }): Promise<void> {
-  const inbox = join(dataDir, '..', 'inbox-later');
-  await mkdir(inbox, { recursive: true });
-  await writeFile(join(inbox, 'forged-1.xml'), forgedReport('forged-1', END - 2 * DAY_S));
-  await writeFile(join(inbox, 'forged-2.xml'), forgedReport('forged-2', END - DAY_S));
-  const later = new Date(Date.now() + 10 * DAY_S * 1000);
-  const ourDomains = (await readdir(domainsDir))
-    .filter((name) => name.endsWith('.yaml') && !name.startsWith('_'))
-    .map((name) => name.slice(0, -'.yaml'.length));
-  const enricher = await createEnricher({ offline: true, now: () => later, onWarning: () => {} });
-  const dataset = await openDataset({ root: dataDir });
-  try {
-    await ingestRun(fileItems([inbox]), { dataset, ourDomains: new Set(ourDomains), enricher, now: () => later, runId: 'forged-later' });
-  } finally {
-    await dataset.close();
-  }
+async function ingestForgedLater(fixture: { dataDir: string; domainsDir: string }): Promise<void> {
+  await ingestTenDaysLater(fixture, 'forged-later', {
+    'forged-1.xml': forgedReport('forged-1', END - 2 * DAY_S),
+    'forged-2.xml': forgedReport('forged-2', END - DAY_S),
+  });
 }
 
 /** What must not reach a redacted site, read from the Parquet files (not through scripts/site/). */
