@@ -221,6 +221,34 @@ describe('ingest.yml: three jobs, and mail leaves the inbox only once the data i
   });
 });
 
+describe('secrets that only the default branch may read sit in environments', () => {
+  /** Secret name → the environment a job must name to use it (deployment branches: main only, docs/roles.md). */
+  const REQUIRED: [RegExp, string][] = [
+    [/^DMARCOPS_IMAP_/, 'ingest-mailbox'],
+    [/^DMARCOPS_SMTP_/, 'digest-mail'],
+    [/^DMARCOPS_INGEST_DEPLOY_KEY$/, 'ingest-push'],
+    [/^(CLOUDFLARE_API_TOKEN|PDNS_API_KEY|DMARCOPS_RFC2136_KEY_NAME|DMARCOPS_RFC2136_KEY_SECRET)$/, 'dns-production'],
+  ];
+  const jobs = files.flatMap((file) => {
+    const workflow = parse(readFileSync(file, 'utf8')) as { jobs: Record<string, { environment?: string | { name: string } }> };
+    return Object.entries(workflow.jobs).map(([name, job]) => ({ where: `${file} ${name}`, job }));
+  });
+
+  test.each(jobs.map((j) => [j.where, j.job] as const))('%s', (_where, job) => {
+    const environment = typeof job.environment === 'object' ? job.environment.name : job.environment;
+    const secrets = [...JSON.stringify(job).matchAll(/secrets\.([A-Z0-9_]+)/g)].map((m) => m[1] ?? '');
+    for (const secret of secrets) {
+      const rule = REQUIRED.find(([pattern]) => pattern.test(secret));
+      if (rule !== undefined) expect(environment, secret).toBe(rule[1]);
+    }
+  });
+
+  test('the rules above are not vacuous: each environment is named by a job that uses its secrets', () => {
+    const named = new Set(jobs.map(({ job }) => (typeof job.environment === 'object' ? job.environment.name : job.environment)));
+    expect([...named].filter(Boolean).sort()).toEqual(expect.arrayContaining(REQUIRED.map(([, environment]) => environment).sort()));
+  });
+});
+
 describe('the deletion cap', () => {
   test('dns-plan.yml (plan and comment) and dns-apply.yml use the same MAX_DELETES', () => {
     const plan = readFileSync(`${DIR}/dns-plan.yml`, 'utf8');
