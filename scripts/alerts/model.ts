@@ -1,8 +1,10 @@
 /**
  * Alerts as plain data: what the rules (./rules/) find, what the renderers (./render.ts) print and
  * what the issue sync (scripts/github/issues.ts) keeps one GitHub issue per `key` for. Every string
- * may carry text from reports, DNS or YAML: renderers escape it for where it goes.
+ * may carry text from reports, DNS or YAML: renderers escape it for where it goes; the rules clip the
+ * names they take from reports (SHOWN_NAME_MAX, scripts/lib/text.ts), and keys stay short (alertKey).
  */
+import { createHash } from 'node:crypto';
 
 export type AlertRule = 'new-source' | 'sender-failing' | 'spoofing-surge' | 'reports-stopped' | 'policy-drift' | 'dns-drift';
 
@@ -44,7 +46,8 @@ export interface SenderProposal {
 export interface Alert {
   /**
    * Stable identity: one GitHub issue per key, found again by a hidden marker. `<rule>/<domain>/<subject>`,
-   * each part percent-encoded, so the key holds nothing but `[A-Za-z0-9%._~/-]`.
+   * each part percent-encoded, so the key holds nothing but `[A-Za-z0-9%._~/-]`, a long part cut and
+   * hashed (`alertKey`), so a key is short however long the name it comes from.
    */
   key: string;
   rule: AlertRule;
@@ -79,12 +82,50 @@ export interface AlertRun {
   notes: string[];
 }
 
-/** `<rule>/<part>/<part>…`, each part percent-encoded (RFC 3986 unreserved characters stay). */
+/**
+ * Characters of an encoded key part kept as they are. A part may come from a report (a reporter's
+ * `org_name`, a source IP as written): a forged name may be tens of thousands of characters (the parser
+ * takes headers of up to 48 KiB), over 100,000 once percent-encoded, while the key goes into the hidden
+ * marker at the top of the issue body (GitHub refuses a body over 65,536 characters: one such key
+ * would fail the whole sync), into every log line and `--json`.
+ *
+ * A longer part keeps the whole characters of its start that fit in KEY_PART_MAX encoded, then `~`
+ * and KEY_HASH_HEX hex digits of the SHA-256 of the whole encoded part: two long names that share
+ * their start still get two keys, and the same name gets the same key on every run. As one character
+ * encodes to at most 12, a hashed part is always longer than KEY_PART_MAX and so never equals a kept
+ * one. Parts of KEY_PART_MAX encoded characters or fewer stay exactly as before, and with them the
+ * keys that open issues already carry.
+ */
+export const KEY_PART_MAX = 100;
+/** 64 bits of the hash: enough that two long names a forger sends do not share a key by chance. */
+const KEY_HASH_HEX = 16;
+/** The longest a hashed part can be: the kept prefix, `~`, the hash. */
+export const KEY_PART_HASHED_MAX = KEY_PART_MAX + 1 + KEY_HASH_HEX;
+
+/** `text` percent-encoded: RFC 3986 unreserved characters stay, everything else is `%XX`. */
+const encodeKeyText = (text: string): string =>
+  encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/** One part of a key: percent-encoded, and cut and hashed when longer than KEY_PART_MAX (see there). */
+function keyPart(part: string): string {
+  const encoded = encodeKeyText(part);
+  if (encoded.length <= KEY_PART_MAX) return encoded;
+  // Whole characters (a UTF-8 sequence is up to 12 encoded characters), so the start still decodes.
+  let prefix = '';
+  for (const char of part) {
+    const next = encodeKeyText(char);
+    if (prefix.length + next.length > KEY_PART_MAX) break;
+    prefix += next;
+  }
+  return `${prefix}~${createHash('sha256').update(encoded).digest('hex').slice(0, KEY_HASH_HEX)}`;
+}
+
+/**
+ * `<rule>/<part>/<part>…`, each part percent-encoded (RFC 3986 unreserved characters stay), a long
+ * part cut and hashed (KEY_PART_MAX).
+ */
 export function alertKey(rule: AlertRule, ...parts: string[]): string {
-  return [
-    rule,
-    ...parts.map((part) => encodeURIComponent(part).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)),
-  ].join('/');
+  return [rule, ...parts.map(keyPart)].join('/');
 }
 
 /** The rule a key belongs to (its first part), when it is one. */

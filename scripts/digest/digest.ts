@@ -13,6 +13,7 @@ import { dashboardRoot, domainPageUrl } from '../alerts/config.ts';
 import { uniqueDomains } from '../alerts/index.ts';
 import { addDays, groupsSeen, openWindow, reporterCoverage } from '../alerts/window.ts';
 import type { LoadedDomain } from '../policy/load.ts';
+import { SHOWN_NAME_MAX, clip } from '../lib/text.ts';
 import { formatDmarcRecord, policyRecord } from '../policy/record.ts';
 import type { SeriesRow } from '../site/model.ts';
 import { READINESS_WINDOW_DAYS } from '../site/readiness.ts';
@@ -59,6 +60,7 @@ export interface DomainDigest {
   newSources: DigestSource[];
   failingSources: DigestSource[];
   readiness: { verdict: string; summary: string; nextStep: string | null };
+  /** `org` clipped to SHOWN_NAME_MAX characters: a forged report's name may be 48 KiB long. */
   silentReporters: { org: string; lastDay: string }[];
   link: string | null;
 }
@@ -226,7 +228,8 @@ export async function buildDigest(options: DigestOptions): Promise<Digest> {
           );
         }),
         readiness: { verdict: verdict.verdict, summary: verdict.summary, nextStep: verdict.nextStep },
-        silentReporters: of(silentRows).map((r) => ({ org: String(r.org), lastDay: window.iso(num(r.last_day)) })),
+        // Clipped here, so every format (Markdown, text, HTML, JSON) shows a name as the alerts do.
+        silentReporters: of(silentRows).map((r) => ({ org: clip(String(r.org), SHOWN_NAME_MAX), lastDay: window.iso(num(r.last_day)) })),
         link: domainPageUrl(dashboard, loaded.policy.domain, '7d'),
       };
     });

@@ -38,6 +38,15 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(1).replace(/\.0$/, '')} ${BYTE_UNITS[unit]}`;
 }
 
+/**
+ * Characters of a name taken from a report (a reporter's `org_name`) that an alert or the digest shows,
+ * in titles, sentences, tables and mail; the rest is clipped (`clip`). A forged report's name may be
+ * tens of thousands of characters (a header of up to 48 KiB), and these texts go into issue titles
+ * (256 characters), issue bodies (65,536) and mail; real reporters' names are far shorter. One bound,
+ * so an alert and the digest show a name alike.
+ */
+export const SHOWN_NAME_MAX = 100;
+
 /** `text` cut to at most `max` characters, the last one an ellipsis when it was cut. */
 export function clip(text: string, max = 60): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;

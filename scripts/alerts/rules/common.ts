@@ -1,4 +1,5 @@
 /** What every data rule is given, and the small helpers they share. */
+import { SHOWN_NAME_MAX, clip, plural } from '../../lib/text.ts';
 import type { LoadedDomain } from '../../policy/load.ts';
 import type { DomainPolicy } from '../../policy/model.ts';
 import { num } from '../../site/rollups/common.ts';
@@ -37,4 +38,24 @@ export function groupKind(key: string): string {
   if (kind === 'base') return 'hosts under this domain name (reverse DNS)';
   if (kind === 'sender') return 'a declared sender';
   return 'an IP address without reverse DNS';
+}
+
+/**
+ * A name from a report (a reporter's `org_name`) as an alert shows it: clipped to SHOWN_NAME_MAX
+ * characters, as the digest shows it. Keys take the whole name (alertKey keeps them short).
+ */
+export const shownName = (name: string): string => clip(name, SHOWN_NAME_MAX);
+
+/** Reporters a sentence names; the rest are counted. */
+const REPORTERS_NAMED = 5;
+
+/**
+ * Reporters' names for a sentence: the first REPORTERS_NAMED, clipped, then how many more. Sentences
+ * become issue comments and pull-request bodies, which GitHub limits to 65,536 characters: a flood of
+ * forged reporters must not push them over.
+ */
+export function reporterList(orgs: readonly string[]): string {
+  const named = orgs.slice(0, REPORTERS_NAMED).map(shownName);
+  const rest = orgs.length - named.length;
+  return rest > 0 ? `${named.join(', ')} and ${plural(rest, 'other reporter')}` : named.join(', ');
 }

@@ -13,23 +13,29 @@
  *     are spoofing, which spoofing-surge watches; `include_bare_ips: true` counts them too.
  * It clears when the source is declared (its mail then belongs to the sender), stops sending failing
  * mail above the threshold, or is no longer new (first seen more than `new_for_days` days ago).
+ *
+ * What the alert shows of a report is clipped as the dashboard clips it (a source IP as written, DKIM
+ * and SPF domains, selectors and results: ../../site/rollups/common.ts CLIP; reporters' names:
+ * `shownName`): a forged report may hold any text of any length there. The proposal's `senders:`
+ * entry takes the values whole; the edited domain file must load before it is proposed.
  */
 import { unique } from '../../lib/collections.ts';
 import { inZone, organizationalDomain } from '../../lib/dns-name.ts';
-import { formatCount, formatShare, plural } from '../../lib/text.ts';
-import { groupLabel } from '../../site/rollups/common.ts';
+import { clip, formatCount, formatShare, plural } from '../../lib/text.ts';
+import { CLIP, groupLabel } from '../../site/rollups/common.ts';
 import type { Row } from '../../site/rollups/duckdb.ts';
 import { domainPageUrl } from '../config.ts';
 import type { Alert, AlertTable, SenderProposal } from '../model.ts';
 import { alertKey } from '../model.ts';
 import { addDays } from '../window.ts';
 import type { RuleContext } from './common.ts';
-import { groupKind, ignored, num } from './common.ts';
+import { groupKind, ignored, num, reporterList, shownName } from './common.ts';
 
 const CATEGORY_AUTHORISED_FAILING = 2;
 const CATEGORY_UNAUTHORISED = 3;
 const IPS_LISTED = 10;
 const RESULTS_LISTED = 10;
+const REPORTERS_LISTED = 10;
 
 /** What the rule knows of one new group: sums over the window, from the site's tables. */
 export interface NewSourceCandidate {
@@ -163,20 +169,31 @@ export function newSourceAlert(rc: RuleContext, c: NewSourceCandidate): Alert {
       title: 'IP addresses',
       head: ['IP address', 'reverse DNS', 'AS', 'country', 'messages'],
       rows: c.ips.map((ip) => [
-        ip.ip,
+        clip(ip.ip, CLIP.ip),
         ip.ptr,
         ip.asn === null ? null : `AS${ip.asn}${ip.asName ? ` ${ip.asName}` : ''}`,
         ip.country,
         ip.messages,
       ]),
     },
-    { title: 'Reporters', head: ['reporter', 'messages'], rows: c.reporters.map((r) => [r.org, r.messages]) },
+    {
+      title: c.reporters.length > REPORTERS_LISTED ? `Reporters (top ${REPORTERS_LISTED} of ${c.reporters.length})` : 'Reporters',
+      head: ['reporter', 'messages'],
+      rows: c.reporters.slice(0, REPORTERS_LISTED).map((r) => [shownName(r.org), r.messages]),
+    },
     {
       title: 'Authentication results of its failing mail',
       head: ['check', 'domain', 'selector / scope', 'result', `aligned with ${domain}`, 'messages'],
       rows: c.results
         .slice(0, RESULTS_LISTED)
-        .map((r) => [r.kind.toUpperCase(), r.domain, r.qualifier, r.result, r.aligned ? 'yes' : 'no', r.messages]),
+        .map((r) => [
+          r.kind.toUpperCase(),
+          clip(r.domain, CLIP.name),
+          r.qualifier === null ? null : clip(r.qualifier, CLIP.name),
+          clip(r.result, CLIP.token),
+          r.aligned ? 'yes' : 'no',
+          r.messages,
+        ]),
     },
   ];
   if (c.ipCount > c.ips.length) tables[0]!.title = `IP addresses (top ${c.ips.length} of ${c.ipCount})`;
@@ -255,7 +272,8 @@ export function senderProposal(rc: RuleContext, c: NewSourceCandidate): SenderPr
     sender.dkim = unique(ourKeys.map(dkimEntry), (e) => `${e.domain} ${e.selector ?? ''}`).slice(0, 3);
     for (const r of ourKeys.slice(0, 3))
       evidence.push(
-        `DKIM passes with d=${r.domain}${r.qualifier === null ? '' : ` s=${r.qualifier}`}, a key published under ` +
+        `DKIM passes with d=${clip(r.domain, CLIP.name)}${r.qualifier === null ? '' : ` s=${clip(r.qualifier, CLIP.name)}`}, ` +
+          'a key published under ' +
           `one of your domains, on ${formatCount(r.messages)} failing messages (not aligned with the From domain).`,
       );
   } else {
@@ -267,20 +285,20 @@ export function senderProposal(rc: RuleContext, c: NewSourceCandidate): SenderPr
     if (includes.length > 0) {
       sender.spf_includes = includes;
       for (const r of spf.slice(0, 2))
-        evidence.push(`SPF passes for its bounce domain ${r.domain} on ${formatCount(r.messages)} messages.`);
+        evidence.push(`SPF passes for its bounce domain ${clip(r.domain, CLIP.name)} on ${formatCount(r.messages)} messages.`);
     } else {
       const dkim = passing.filter((r) => r.kind === 'dkim');
       if (dkim.length === 0) return undefined;
       sender.dkim = unique(dkim.map(dkimEntry), (e) => `${e.domain} ${e.selector ?? ''}`).slice(0, 2);
       for (const r of dkim.slice(0, 2))
-        evidence.push(`DKIM passes for its own domain d=${r.domain} on ${formatCount(r.messages)} messages.`);
+        evidence.push(`DKIM passes for its own domain d=${clip(r.domain, CLIP.name)} on ${formatCount(r.messages)} messages.`);
     }
   }
   const failing = c.unauthorised + c.authorisedFailing;
   evidence.push(
     `${formatCount(c.messages)} messages from ${plural(c.ipCount, 'IP address', 'IP addresses')} ` +
       `since ${c.firstDay}, ${formatShare(failing, c.messages)} failing DMARC, ` +
-      `reported by ${c.reporters.map((r) => r.org).join(', ') || 'nobody'}.`,
+      `reported by ${reporterList(c.reporters.map((r) => r.org)) || 'nobody'}.`,
   );
   return { domain: loaded.policy.domain, file: loaded.policy.file, sender, evidence };
 }

@@ -8,16 +8,20 @@
  * carry. Only what a report states is compared: a reporter that leaves out `np` or `testing` (RFC 7489
  * has neither) or `sp` says nothing about them. Defaults as RFC 9989 applies them: sp defaults to p,
  * np to sp, adkim/aspf to r, pct to 100, t to n.
+ *
+ * A reported tag may be any text of any length (a forged report): the alert shows it clipped as the
+ * dashboard does (CLIP.token), and reporters' names clipped too (`shownName`).
  */
-import { plural } from '../../lib/text.ts';
+import { clip, plural } from '../../lib/text.ts';
 import type { DomainPolicy } from '../../policy/model.ts';
 import { formatDmarcRecord, policyRecord } from '../../policy/record.ts';
 import { domainPageUrl } from '../config.ts';
 import type { Alert } from '../model.ts';
 import { alertKey } from '../model.ts';
+import { CLIP } from '../../site/rollups/common.ts';
 import { addDays } from '../window.ts';
 import type { RuleContext } from './common.ts';
-import { ignored, num } from './common.ts';
+import { ignored, num, shownName } from './common.ts';
 
 /** Days before `asOf` whose reports are compared. */
 const LOOKBACK_DAYS = 14;
@@ -58,7 +62,9 @@ export function policyDifferences(policy: DomainPolicy, tags: ReportedTags): str
     if (reported === null || reported === '') return;
     const value = typeof reported === 'string' ? reported.trim().toLowerCase() : reported;
     if (String(value) !== String(defined[tag]))
-      differences.push(`${tag === 'testing' ? 't' : tag}: ${String(value)} reported, ${String(defined[tag])} in the repository`);
+      differences.push(
+        `${tag === 'testing' ? 't' : tag}: ${clip(String(value), CLIP.token)} reported, ${String(defined[tag])} in the repository`,
+      );
   };
   compareTag('p', tags.p);
   compareTag('sp', tags.sp);
@@ -137,10 +143,10 @@ function policyDriftAlert(rc: RuleContext, policy: DomainPolicy, streak: Reporte
   const shown = (tags: ReportedTags): string =>
     (['p', 'sp', 'np', 'adkim', 'aspf', 'pct', 'testing'] as const)
       .filter((tag) => tags[tag] !== null && tags[tag] !== '')
-      .map((tag) => `${tag === 'testing' ? 't' : tag}=${String(tags[tag])}`)
+      .map((tag) => `${tag === 'testing' ? 't' : tag}=${clip(String(tags[tag]), CLIP.token)}`)
       .join('; ');
   const reporters = [...new Set(streak.flatMap((d) => d.reporters))].sort();
-  const differing = `${plural(reporters.length, 'reporter')}: ${reporters.join(', ')}`;
+  const differing = `${plural(reporters.length, 'reporter')}: ${reporters.map(shownName).join(', ')}`;
   return {
     key: alertKey('policy-drift', policy.domain),
     rule: 'policy-drift',
@@ -161,7 +167,7 @@ function policyDriftAlert(rc: RuleContext, policy: DomainPolicy, streak: Reporte
       {
         title: 'Reported policy by day',
         head: ['day', 'policy as reported', 'reports', 'reporters'],
-        rows: streak.map((d) => [d.day, shown(d.tags), d.reports, d.reporters.join(', ')]),
+        rows: streak.map((d) => [d.day, shown(d.tags), d.reports, d.reporters.map(shownName).join(', ')]),
       },
     ],
     link: domainPageUrl(rc.dashboard, policy.domain),

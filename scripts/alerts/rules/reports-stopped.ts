@@ -6,6 +6,9 @@
  *   - a reporter that sent daily (reports on at least `reporter_active_days` of the 14 days up to
  *     its last one) and has been silent for `reporter_days` days, while the domain still gets reports.
  * `since`: the first day without a report.
+ *
+ * Reporter names come from reports (a forged one may be 48 KiB long): the alerts show them clipped
+ * (`shownName`); the key is made from the whole name, which alertKey keeps short.
  */
 import { formatCount, plural } from '../../lib/text.ts';
 import type { LoadedDomain } from '../../policy/load.ts';
@@ -15,7 +18,7 @@ import type { Alert } from '../model.ts';
 import { alertKey } from '../model.ts';
 import { addDays, daysBetween } from '../window.ts';
 import type { ReporterCoverage } from '../window.ts';
-import { ignored } from './common.ts';
+import { ignored, reporterList, shownName } from './common.ts';
 
 export interface StoppedDomain {
   dom: number;
@@ -29,6 +32,16 @@ export interface StoppedReporter {
   silentDays: number;
   /** Reporters of the domain that reported since this one stopped. */
   stillReporting: string[];
+}
+
+/**
+ * What to pass to `dmarcops ledger --org` to find a reporter: its name, or when that was clipped, the
+ * part that is shown without the ellipsis (and without half a surrogate pair). `--org` matches names
+ * that contain the text, case aside, so the start of the name finds the reporter.
+ */
+export function ledgerOrgQuery(org: string): string {
+  const shown = shownName(org);
+  return shown === org ? org : shown.slice(0, -1).replace(/[\uD800-\uDBFF]$/, '');
 }
 
 /** Pure: the coverage and the day → who stopped. */
@@ -102,7 +115,7 @@ export function reportsStoppedAlerts(
           head: ['reporter', 'last report', 'reports'],
           rows: [...s.reporters]
             .sort((a, b) => b.lastDay.localeCompare(a.lastDay) || a.org.localeCompare(b.org))
-            .map((c) => [c.org, c.lastDay, c.reports]),
+            .map((c) => [shownName(c.org), c.lastDay, c.reports]),
         },
       ],
       link: domainPageUrl(dashboard, policy.domain),
@@ -114,16 +127,19 @@ export function reportsStoppedAlerts(
   });
   for (const r of stopped.reporters) {
     const policy = domains[r.coverage.dom]!.policy;
+    const org = shownName(r.coverage.org);
+    const query = ledgerOrgQuery(r.coverage.org);
     alerts.push({
+      // The whole name (case and spaces aside), as reporters are told apart: alertKey keeps it short.
       key: alertKey('reports-stopped', policy.domain, r.coverage.org.trim().toLowerCase()),
       rule: 'reports-stopped',
       severity: 'info',
       domain: policy.domain,
-      title: `${r.coverage.org} stopped sending DMARC reports for ${policy.domain}`,
+      title: `${org} stopped sending DMARC reports for ${policy.domain}`,
       summary:
-        `${r.coverage.org} sent a report for ${policy.domain} on ${r.coverage.activeDays} ` +
+        `${org} sent a report for ${policy.domain} on ${r.coverage.activeDays} ` +
         `of the 14 days up to ${r.coverage.lastDay}, then none for ${plural(r.silentDays, 'day')} ` +
-        `(through ${asOf}), while ${r.stillReporting.join(', ')} kept reporting.`,
+        `(through ${asOf}), while ${reporterList(r.stillReporting)} kept reporting.`,
       since: addDays(r.coverage.lastDay, 1),
       figures: [
         { label: 'Last report', value: r.coverage.lastDay, format: 'day' },
@@ -134,9 +150,12 @@ export function reportsStoppedAlerts(
       link: domainPageUrl(dashboard, policy.domain),
       actions: [
         `Receivers change how they report; nothing in ${policy.file} needs to change while ` +
-          `other reporters still send. \`dmarcops ledger --org "${r.coverage.org}" ` +
-          `--domain ${policy.domain}\` lists what came from it, including reports that could not be read.`,
-        `If ${r.coverage.org}'s users are a large part of your audience, its missing reports hide ` +
+          `other reporters still send. \`dmarcops ledger --org "${query}" ` +
+          `--domain ${policy.domain}\` lists what came from it, including reports that could not be read` +
+          (query === r.coverage.org
+            ? '.'
+            : ` (its name is ${formatCount(r.coverage.org.length)} characters long: --org finds it by its start).`),
+        `If ${org}'s users are a large part of your audience, its missing reports hide ` +
           `that part of your mail from the dashboard (${formatCount(r.coverage.reports)} reports so far).`,
       ],
     });
