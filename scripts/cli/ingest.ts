@@ -1,6 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { escapeMarkdown, markdownTable, printable } from '../lib/escape.ts';
+import { escapeMarkdown, markdownTable, printable, shellQuote } from '../lib/escape.ts';
 import { createEnricher } from '../reports/enrich/index.ts';
 import { ingestRun } from '../reports/pipeline.ts';
 import type { IngestItem, IngestSummary, ItemResult, QuarantineLimits } from '../reports/pipeline.ts';
@@ -232,10 +232,6 @@ function earlierUnsupportedHint(count: number, dataRoot: string): string {
     `dmarcops fetch --retry-unsupported${data} reads ${count === 1 ? 'it' : 'them'} from the mailbox's Invalid folder; ` +
     `files: dmarcops ingest <files>${data} (see dmarcops ledger --kind tls --outcome unsupported)`
   );
-}
-
-function shellQuote(text: string): string {
-  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The command that reads a dataset's quarantine again, ready to paste. */

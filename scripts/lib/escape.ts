@@ -2,7 +2,8 @@
  * Untrusted text (YAML values, file names, report fields, DNS answers, server replies) made safe for
  * each place it is shown: a terminal or a GitHub Actions log (`printable`), one line of a title, commit
  * message or YAML comment (`oneLine`), GitHub-flavoured Markdown (`escapeMarkdown`, `markdownTable`,
- * `fenced` code blocks, `safeUrl` for link targets) and HTML (`escapeHtml`). Pure and browser-safe:
+ * `fenced` code blocks, `safeUrl` for link targets), HTML (`escapeHtml`) and one word of a command a
+ * reader pastes into a POSIX shell (`shellQuote`). Pure and browser-safe:
  * the dashboard uses `escapeHtml` in the page as well as at build time.
  */
 
@@ -118,4 +119,17 @@ export function markdownTable(head: string[], rows: string[][]): string {
  */
 export function escapeHtml(value: unknown): string {
   return String(value ?? '').replace(/[&<>"'`]/g, (c) => HTML_ENTITIES[c] ?? '&#96;');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands to paste
+
+/**
+ * `text` as one word of a POSIX shell command that a reader copies from a message and pastes: kept
+ * as it is when it holds only characters no shell treats specially, else in single quotes, inside
+ * which nothing is special (a single quote itself is closed, escaped and reopened: `'\''`). A
+ * reporter's name from a forged report may be `$(curl … | sh)`: quoted, the shell passes it on as text.
+ */
+export function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }

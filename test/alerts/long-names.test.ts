@@ -21,6 +21,7 @@ import { renderAlertMarkdown, renderAlertsText } from '../../scripts/alerts/rend
 import { addDays } from '../../scripts/alerts/window.ts';
 import { main } from '../../scripts/cli.ts';
 import { ALERT_LABEL, ISSUE_BODY_LIMIT, parseAlertMarker } from '../../scripts/github/issues.ts';
+import { shellQuote } from '../../scripts/lib/escape.ts';
 import { SHOWN_NAME_MAX, clip, formatCount } from '../../scripts/lib/text.ts';
 import { loadDomainDir } from '../../scripts/policy/load.ts';
 import type { LoadedDomain } from '../../scripts/policy/load.ts';
@@ -222,7 +223,7 @@ describe('reporters with the longest names a report can carry', () => {
   test('the ledger hint names the start of the name, and `dmarcops ledger --org` finds the reporter by it', async () => {
     const a = stoppedReporter(LONG_A)!;
     const query = LONG_A.slice(0, SHOWN_NAME_MAX - 1);
-    expect(a.actions[0]).toContain(`\`dmarcops ledger --org "${query}" --domain long.example\``);
+    expect(a.actions[0]).toContain(`\`dmarcops ledger --org ${shellQuote(query)} --domain long.example\``);
     expect(a.actions[0]).toContain(`its name is ${formatCount(LONG_A.length)} characters long: --org finds it by its start`);
     const rows = await findReports(dataDir, { org: query, domain: 'long.example' });
     expect(rows.filter((r) => r.orgName === LONG_A)).toHaveLength(16);

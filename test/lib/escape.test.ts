@@ -1,6 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { escapeHtml, escapeMarkdown, fenced, markdownTable, oneLine, printable, safeUrl } from '../../scripts/lib/escape.ts';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { escapeHtml, escapeMarkdown, fenced, markdownTable, oneLine, printable, safeUrl, shellQuote } from '../../scripts/lib/escape.ts';
 import { workflowCommands } from '../helpers/workflow-log.ts';
 
 /** What must never reach a terminal or a log raw: controls, line/paragraph separators, bidi controls. */
@@ -180,5 +184,51 @@ describe('escapeHtml', () => {
     const entities: Record<string, string> = { '&lt;': '<', '&gt;': '>', '&amp;': '&', '&quot;': '"', '&#39;': "'", '&#96;': '`' };
     const decode = (html: string) => html.replace(/&(?:lt|gt|amp|quot|#39|#96);/g, (entity) => entities[entity] ?? entity);
     fc.assert(fc.property(fc.string({ unit: 'binary' }), (text) => decode(escapeHtml(text)) === text));
+  });
+});
+
+describe('shellQuote', () => {
+  test('a plain word stays as it is; anything else is single-quoted', () => {
+    expect(shellQuote('google.com')).toBe('google.com');
+    expect(shellQuote('reports/quarantine')).toBe('reports/quarantine');
+    expect(shellQuote('Mail.Ru Group')).toBe(`'Mail.Ru Group'`);
+    expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+    expect(shellQuote('')).toBe(`''`);
+  });
+
+  test('pasted into a real shell, a hostile name is one word, as written, and runs nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dmarcops-shell-'));
+    try {
+      const flag = join(dir, 'ran');
+      const names = [
+        `$(touch ${flag})`,
+        `\`touch ${flag}\``,
+        `x"; touch ${flag}; echo "`,
+        `x'; touch ${flag}; echo '`,
+        `a\nb; touch ${flag}`,
+        `$HOME \\ * ? [a] ~ & | ; < > ( ) { } !`,
+        `'''`,
+      ];
+      for (const name of names) {
+        // printf '%s\0' prints each argument the shell made, so one word comes back as one.
+        const out = execFileSync('sh', ['-c', `printf '%s\\0' ${shellQuote(name)}`], { encoding: 'utf8' });
+        expect(out).toBe(`${name}\0`);
+      }
+      expect(existsSync(flag)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('any text survives the round trip through sh', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (text) => {
+        // A shell argument cannot hold NUL; everything else must come back byte for byte.
+        fc.pre(!text.includes('\0') && text.isWellFormed());
+        const out = execFileSync('sh', ['-c', `printf '%s' ${shellQuote(text)}`], { encoding: 'utf8' });
+        expect(out).toBe(text);
+      }),
+      { numRuns: 60 },
+    );
   });
 });

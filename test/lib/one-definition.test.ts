@@ -24,6 +24,7 @@ const HOMES: Record<string, string> = {
   escapeMarkdown: 'scripts/lib/escape.ts',
   markdownTable: 'scripts/lib/escape.ts',
   escapeHtml: 'scripts/lib/escape.ts',
+  shellQuote: 'scripts/lib/escape.ts',
   normaliseName: 'scripts/lib/dns-name.ts',
   parseDomainName: 'scripts/lib/dns-name.ts',
   inZone: 'scripts/lib/dns-name.ts',

@@ -10,6 +10,7 @@
  * Reporter names come from reports (a forged one may be 48 KiB long): the alerts show them clipped
  * (`shownName`); the key is made from the whole name, which alertKey keeps short.
  */
+import { shellQuote } from '../../lib/escape.ts';
 import { formatCount, plural } from '../../lib/text.ts';
 import type { LoadedDomain } from '../../policy/load.ts';
 import { domainPageUrl } from '../config.ts';
@@ -150,7 +151,7 @@ export function reportsStoppedAlerts(
       link: domainPageUrl(dashboard, policy.domain),
       actions: [
         `Receivers change how they report; nothing in ${policy.file} needs to change while ` +
-          `other reporters still send. \`dmarcops ledger --org "${query}" ` +
+          `other reporters still send. \`dmarcops ledger --org ${shellQuote(query)} ` +
           `--domain ${policy.domain}\` lists what came from it, including reports that could not be read` +
           (query === r.coverage.org
             ? '.'
