@@ -47,9 +47,15 @@ export function formatBytes(bytes: number): string {
  */
 export const SHOWN_NAME_MAX = 100;
 
-/** `text` cut to at most `max` characters, the last one an ellipsis when it was cut. */
+/**
+ * `text` cut to at most `max` characters (UTF-16 units), the last one an ellipsis when it was cut. The
+ * cut never leaves half of a surrogate pair (an emoji, say): a lone surrogate is no valid UTF-8, shows
+ * as U+FFFD and can make an API refuse the text.
+ */
 export function clip(text: string, max = 60): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  if (text.length <= max) return text;
+  const end = /[\uD800-\uDBFF]/.test(text.charAt(max - 2)) ? max - 2 : max - 1;
+  return `${text.slice(0, end)}…`;
 }
 
 /** `text` with its first character in upper case: a verdict or a title that starts a sentence. */

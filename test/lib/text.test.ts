@@ -54,6 +54,17 @@ describe('clip', () => {
     expect(clip('a'.repeat(61))).toBe(`${'a'.repeat(59)}…`);
     expect(clip('abcdef', 4)).toBe('abc…');
   });
+
+  test('the cut never leaves half of an emoji (a surrogate pair)', () => {
+    expect(clip('ab😀cd', 4)).toBe('ab…');
+    expect(clip('ab😀cd', 5)).toBe('ab😀…');
+    expect(clip('😀😀😀', 4)).toBe('😀…');
+    for (let max = 1; max <= 12; max++) {
+      const shown = clip('x😀y😀😀z😀😀😀', max);
+      expect(shown.isWellFormed(), shown).toBe(true);
+      expect(shown.length).toBeLessThanOrEqual(max);
+    }
+  });
 });
 
 describe('capitalise', () => {

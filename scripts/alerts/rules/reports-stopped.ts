@@ -37,12 +37,12 @@ export interface StoppedReporter {
 
 /**
  * What to pass to `dmarcops ledger --org` to find a reporter: its name, or when that was clipped, the
- * part that is shown without the ellipsis (and without half a surrogate pair). `--org` matches names
- * that contain the text, case aside, so the start of the name finds the reporter.
+ * part that is shown without the ellipsis. `--org` matches names that contain the text, case aside,
+ * so the start of the name finds the reporter.
  */
 export function ledgerOrgQuery(org: string): string {
   const shown = shownName(org);
-  return shown === org ? org : shown.slice(0, -1).replace(/[\uD800-\uDBFF]$/, '');
+  return shown === org ? org : shown.slice(0, -1);
 }
 
 /** Pure: the coverage and the day → who stopped. */
