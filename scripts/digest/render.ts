@@ -31,6 +31,9 @@ export function formatPoints(now: WeekSums, before: WeekSums): string {
 
 const passRate = (s: WeekSums): string => formatPercent(s.compliant, s.messages);
 
+/** Silent reporters named per domain; the rest are counted. */
+const SILENT_NAMED = 10;
+
 /** Text of the digest in blocks; each renderer decides how a block looks and escapes its text. */
 type Block =
   | { kind: 'title'; text: string }
@@ -94,10 +97,13 @@ function domainBlocks(d: DomainDigest, weekLabel: string): Block[] {
     });
   }
   if (d.silentReporters.length > 0) {
+    // Named up to SILENT_NAMED: a flood of forged reporters last week must not fill this week's mail.
+    const named = d.silentReporters.slice(0, SILENT_NAMED).map((r) => `${r.org} (last report ${r.lastDay})`);
+    const rest = d.silentReporters.length - named.length;
     blocks.push({
       kind: 'paragraph',
       strong: 'Reporters that went silent:',
-      text: ` ${d.silentReporters.map((r) => `${r.org} (last report ${r.lastDay})`).join(', ')}.`,
+      text: ` ${named.join(', ')}${rest > 0 ? ` and ${formatCount(rest)} more` : ''}.`,
     });
   }
   if (d.link !== null) blocks.push({ kind: 'link', text: `Open ${d.domain} on the dashboard`, url: d.link });

@@ -106,3 +106,21 @@ describe('a silent reporter with the longest name a report can carry', () => {
     expect(output.text().length).toBeLessThan(10_000);
   });
 });
+
+describe('many silent reporters (a flood of forged ones the week before)', () => {
+  test('the first 10 are named and the rest counted, in every rendering', () => {
+    const silent = Array.from({ length: 250 }, (_, i) => ({ org: `forged-${String(i).padStart(3, '0')}.example`, lastDay: '2026-03-01' }));
+    const flooded: Digest = { ...digest, domains: digest.domains.map((d) => ({ ...d, silentReporters: silent })) };
+    const last = 'forged-009.example (last report 2026-03-01) and 240 more.';
+    const renderings: [string, string][] = [
+      [renderDigestMarkdown(flooded), escapeMarkdown(last)],
+      [renderDigestText(flooded), last],
+      [renderDigestHtml(flooded), escapeHtml(last)],
+    ];
+    for (const [rendered, expected] of renderings) {
+      expect(rendered).toContain(expected);
+      expect(rendered).not.toContain('forged-010.example');
+      expect(rendered.length).toBeLessThan(10_000);
+    }
+  });
+});

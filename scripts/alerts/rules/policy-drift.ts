@@ -21,7 +21,7 @@ import { alertKey } from '../model.ts';
 import { CLIP } from '../../site/rollups/common.ts';
 import { addDays } from '../window.ts';
 import type { RuleContext } from './common.ts';
-import { ignored, num, shownName } from './common.ts';
+import { ignored, num, reporterList } from './common.ts';
 
 /** Days before `asOf` whose reports are compared. */
 const LOOKBACK_DAYS = 14;
@@ -146,7 +146,7 @@ function policyDriftAlert(rc: RuleContext, policy: DomainPolicy, streak: Reporte
       .map((tag) => `${tag === 'testing' ? 't' : tag}=${clip(String(tags[tag]), CLIP.token)}`)
       .join('; ');
   const reporters = [...new Set(streak.flatMap((d) => d.reporters))].sort();
-  const differing = `${plural(reporters.length, 'reporter')}: ${reporters.map(shownName).join(', ')}`;
+  const differing = `${plural(reporters.length, 'reporter')}: ${reporterList(reporters)}`;
   return {
     key: alertKey('policy-drift', policy.domain),
     rule: 'policy-drift',
@@ -167,7 +167,7 @@ function policyDriftAlert(rc: RuleContext, policy: DomainPolicy, streak: Reporte
       {
         title: 'Reported policy by day',
         head: ['day', 'policy as reported', 'reports', 'reporters'],
-        rows: streak.map((d) => [d.day, shown(d.tags), d.reports, d.reporters.map(shownName).join(', ')]),
+        rows: streak.map((d) => [d.day, shown(d.tags), d.reports, reporterList(d.reporters)]),
       },
     ],
     link: domainPageUrl(rc.dashboard, policy.domain),
