@@ -88,10 +88,7 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         description: "say that this fork's pull request changes dmarcops itself and so gets no plan and no review record (apply by hand)",
       },
     ],
-    exclusive: [
-      ['code-changed', 'plan'],
-      ['code-changed', 'impact'],
-    ],
+    exclusive: [['code-changed', 'plan']],
     environment: [
       { name: 'GITHUB_TOKEN', description: 'a token with pull-requests: write' },
       { name: 'GITHUB_REPOSITORY', description: 'owner/repo' },
@@ -133,6 +130,8 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         if (ours !== undefined) throw usageError(`--head is for runs without a pull_request event; this run's event is #${issueNumber}'s`);
         ours = await pullRequestAtHead(octokit, github, issueNumber, values.head);
       }
+      if (values['code-changed'] === true && values.impact !== undefined)
+        throw usageError('--code-changed posts no plan, so no impact either');
       if (values['code-changed'] === true) return codeChanged(issueNumber, github, octokit, values, context);
       const labelled = ours?.labels.includes(FORCE_LABEL) === true;
       const head = ours?.headSha;

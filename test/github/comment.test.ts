@@ -623,6 +623,7 @@ describe('dmarcops comment', () => {
       expect(body.split('\n')[0]).toBe(PLAN_MARKER);
       expect(body).toContain('runs dns-apply by hand with `force`');
       await expect(run(['--pr', '45', '--code-changed', '--plan', 'plan.json'], env())).rejects.toMatchObject({ exitCode: 2 });
+      await expect(run(['--pr', '45', '--code-changed', '--impact', 'impact.json'], env())).rejects.toMatchObject({ exitCode: 2 });
     });
   });
 });

@@ -312,7 +312,7 @@ describe("a fork's pull request is planned on workflow_run, from its domain file
     expect(dmarc('_dmarc.example.com')).toEqual(['v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com']);
   });
 
-  test('a fork pull request that changes scripts/ gets the "admin must apply" comment and no record; its merge is refused', async () => {
+  test('a fork pull request that changes scripts/ gets the admin-must-apply comment and no record; its merge is refused', async () => {
     const number = await openForkPullRequest('patch-3', async () => {
       await setPolicy('example.com', 'reject')();
       await mkdir(join(fork, 'scripts'), { recursive: true });

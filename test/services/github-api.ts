@@ -12,7 +12,7 @@
  *   GET    /repos/{owner}/{repo}/commits/{sha}/pulls                 the merged pull request whose merge commit
  *                                                                    it is, else open ones with that head
  *   GET    /repos/{owner}/{repo}/pulls?state=&head=&base=&sort=&direction=&per_page=&page=
- *                                                                    head: `owner:branch` of the head repository
+ *                                                                    (head: `owner:branch` of the head repository)
  *   GET    /repos/{owner}/{repo}/pulls/{n}
  *   GET    /repos/{owner}/{repo}/issues/{n}/labels
  *   POST   /repos/{owner}/{repo}/issues/{n}/labels                   {labels: [...]} adds, 200 with all labels
@@ -20,9 +20,10 @@
  *
  * Pull requests are made and merged by the test (`openPullRequest`, `pushHead`, `merge`): the server
  * knows no git. A pull request from a fork (`head.repo`: another `owner/repo`) shows that repository
- * as `head.repo` and its owner in `head.label` and `head.user`, as GitHub does. Auth as GitHub does it: `Authorization: token …` or `Bearer …`; none → 401 "Requires
- * authentication", unknown → 401 "Bad credentials", a read-only token writing → 403 "Resource not
- * accessible by integration" (what a fork's pull_request token gets). Unknown repositories → 404.
+ * as `head.repo` and its owner in `head.label` and `head.user`, as GitHub does. Auth as GitHub does
+ * it: `Authorization: token …` or `Bearer …`; none → 401 "Requires authentication", unknown → 401
+ * "Bad credentials", a read-only token writing → 403 "Resource not accessible by integration" (what a
+ * fork's pull_request token gets). Unknown repositories → 404.
  *
  *   const github = await startGitHubApi({ repos: ['octo/dns'] });
  *   try { new Octokit({ auth: github.token, baseUrl: github.url }) … } finally { await github.stop(); }
