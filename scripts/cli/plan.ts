@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { DEFAULT_MAX_DELETES, evaluateGates, FORCE_LABEL, mergeGates } from '../dns/apply.ts';
 import { makePlan } from '../dns/plan.ts';
@@ -13,10 +13,13 @@ import type { BaseInputs } from '../dns/review.ts';
 import type { Plan } from '../dns/types.ts';
 import { pullRequestFromEvent } from '../github/event.ts';
 import { appendJobSummary } from '../github/summary.ts';
-import { loadDomainsAtRef } from '../policy/git.ts';
+import { committedFolder, loadDomainsAtRef } from '../policy/git.ts';
+import { isDomainFileName, loadDomainDir } from '../policy/load.ts';
+import type { LoadResult } from '../policy/load.ts';
 import { lintDomains } from '../policy/lint.ts';
 import type { ManagedRecord } from '../policy/model.ts';
 import { managedRecords } from '../policy/record.ts';
+import { compare } from '../lib/collections.ts';
 import { printable } from '../lib/escape.ts';
 import type { Command, CommandContext } from './command.ts';
 import { DmarcopsError, usageError } from '../lib/errors.ts';
@@ -45,6 +48,12 @@ export interface PlanInputs {
   concurrency: number;
   /** A git ref whose domain files tell which changes are already pending there (`--base`). */
   base?: string;
+  /**
+   * A folder of domain files as the base (`--base-domains`), committed in the git checkout that holds it;
+   * `domains` may then lie outside any repository (a fork's files extracted as data): git history is
+   * read for this folder, and files it has that `domains` lacks count as removed.
+   */
+  baseDomains?: string;
 }
 
 /** Domain files → desired records → a plan from the providers. Shared by plan, apply and comment. */
@@ -53,15 +62,28 @@ export async function planFromDomains(
   context: CommandContext,
   deps: DnsCommandDeps,
 ): Promise<PlanRun & { desired: ManagedRecord[] }> {
+  if (inputs.base !== undefined && inputs.baseDomains !== undefined) throw usageError('give --base or --base-domains, not both');
   const desired = await desiredFromDomains(inputs.domains, context);
   const resolve = deps.resolve ?? providerResolver(context.env);
+  const history = await historyOptions(inputs.baseDomains ?? inputs.domains, desired, context, deps);
+  if (inputs.baseDomains !== undefined && deps.removedDomains === undefined) {
+    // What the merge will delete: after it, git history shows these files removed, as apply will read it.
+    const gone = await removedBetween(inputs.baseDomains, inputs.domains, context);
+    history.removedDomains = [...new Set([...(history.removedDomains ?? []), ...gone])].sort(compare);
+  }
   const options = {
     deleteUnrelated: inputs.deleteUnrelated,
     concurrency: inputs.concurrency,
-    ...(await historyOptions(inputs.domains, desired, context, deps)),
+    ...history,
     ...(deps.now === undefined ? {} : { now: deps.now }),
   };
-  const base = deps.base ?? (inputs.base === undefined ? undefined : await baseFromGit(inputs.base, inputs.domains, context, deps));
+  const base =
+    deps.base ??
+    (inputs.base !== undefined
+      ? await baseFromGit(inputs.base, inputs.domains, context, deps)
+      : inputs.baseDomains !== undefined
+        ? await baseFromFolder(inputs.baseDomains, context, deps)
+        : undefined);
   const run = base === undefined ? await makePlan(desired, resolve, options) : await makePlanWithBase(desired, base, resolve, options);
   return { ...run, desired };
 }
@@ -77,18 +99,43 @@ async function baseFromGit(ref: string, dir: string, context: CommandContext, de
       throw new DmarcopsError(error.code, `--base ${ref}: ${error.message}`, { cause: error, hint: error.hint });
     throw error;
   }
+  requireValidBase(loaded, `--base ${ref}`);
+  const removed = deps.removedDomains ?? (await removedDomainsFromGit(resolvePath(context.cwd, dir), context.cwd, loaded.commit)).domains;
+  return { desired: managedRecords(loaded.domains.map((domain) => domain.policy)), removedDomains: removed, commit: loaded.commit };
+}
+
+function requireValidBase(loaded: LoadResult, what: string): void {
   const errors = [...loaded.findings, ...lintDomains(loaded.domains)].filter((finding) => finding.severity === 'error');
   if (errors.length > 0) {
     const [first] = errors;
     throw new DmarcopsError(
       'base-invalid',
-      `--base ${ref}: the domain files there ` +
+      `${what}: the domain files there ` +
         `have ${errors.length} error${errors.length === 1 ? '' : 's'} (${first?.file}: ${first?.message}), ` +
         'so the base plan cannot be made',
     );
   }
-  const removed = deps.removedDomains ?? (await removedDomainsFromGit(resolvePath(context.cwd, dir), context.cwd, loaded.commit)).domains;
-  return { desired: managedRecords(loaded.domains.map((domain) => domain.policy)), removedDomains: removed, commit: loaded.commit };
+}
+
+/**
+ * The base from a folder (`--base-domains`): its domain files, and as its commit the HEAD of the git
+ * checkout that holds it (`committedFolder` refuses a folder that differs from it: the record names
+ * that commit as the base).
+ */
+async function baseFromFolder(dir: string, context: CommandContext, deps: DnsCommandDeps): Promise<BaseInputs> {
+  const path = resolvePath(context.cwd, dir);
+  const commit = await committedFolder(path, `--base-domains ${dir}`);
+  const loaded = await loadDomainDir(path);
+  requireValidBase(loaded, `--base-domains ${dir}`);
+  const removed = deps.removedDomains ?? (await removedDomainsFromGit(path, context.cwd, commit)).domains;
+  return { desired: managedRecords(loaded.domains.map((domain) => domain.policy)), removedDomains: removed, commit };
+}
+
+/** Domains whose file `base` has and `head` has not (file names, as git history names removed files). */
+async function removedBetween(base: string, head: string, context: CommandContext): Promise<string[]> {
+  const names = async (dir: string) => (await readdir(resolvePath(context.cwd, dir))).filter(isDomainFileName);
+  const kept = new Set((await names(head)).map((name) => name.toLowerCase()));
+  return (await names(base)).filter((name) => !kept.has(name.toLowerCase())).map((name) => name.replace(/\.ya?ml$/i, '').toLowerCase());
 }
 
 export async function desiredFromDomains(dir: string, context: CommandContext): Promise<ManagedRecord[]> {
@@ -203,6 +250,14 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
           'changes it gives too are marked as already pending there, the others are ' +
           `this change's own (only those can the ${FORCE_LABEL} label allow on merge)`,
       },
+      {
+        name: 'base-domains',
+        type: 'string',
+        value: 'dir',
+        description:
+          'as --base, from a folder of domain files committed in its git checkout (its HEAD is the recorded base, its history is read); ' +
+          "--domains may then be a folder outside git, such as a fork's domain files extracted as data (dns-plan-fork.yml)",
+      },
       planOption('delete-unrelated'),
       {
         name: 'max-deletes',
@@ -226,7 +281,12 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
         command: 'dmarcops plan --base origin/main --out plan.json',
         description: 'in a pull request: its own changes marked, the plan saved for comment and apply',
       },
+      {
+        command: 'dmarcops plan --domains "$RUNNER_TEMP/pr/domains" --base-domains domains --out plan.json',
+        description: "a fork's pull request: its domain files as data, against the default branch's checkout",
+      },
     ],
+    exclusive: [['base', 'base-domains']],
     exit: { 0: 'planned (changes or not)', 1: 'invalid domain files or a provider error', 3: 'changes, with --detailed-exitcode' },
     async run(values, _positionals, context) {
       const format = String(values.format);
@@ -238,6 +298,7 @@ export function makePlanCommand(deps: DnsCommandDeps = {}): Command {
         deleteUnrelated: values['delete-unrelated'] === true,
         concurrency: positiveInteger(values.concurrency, '--concurrency', 16),
         ...(typeof values.base === 'string' ? { base: values.base } : {}),
+        ...(typeof values['base-domains'] === 'string' ? { baseDomains: values['base-domains'] } : {}),
       };
       const { plan } = await planFromDomains(inputs, context, deps);
       const gates = evaluateGates(plan, { maxDeletes });

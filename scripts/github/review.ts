@@ -21,6 +21,7 @@ import type { ReviewEvidence, ReviewRecord, ReviewedPullRequest } from '../dns/r
 import type { Plan } from '../dns/types.ts';
 import { findStickyComment, markerWithRecord, PLAN_MARKER, readMarker } from './comment.ts';
 import { isSha } from './event.ts';
+import type { EventPullRequest } from './event.ts';
 import { DmarcopsError } from '../lib/errors.ts';
 
 /** Recently merged pull requests looked at besides the merged one. */
@@ -93,18 +94,21 @@ export interface Repository {
 
 interface ApiPullRequest {
   number: number;
+  state?: string;
   merged_at?: string | null;
   merge_commit_sha?: string | null;
   head: { sha: string };
-  base: { ref: string };
+  base: { ref: string; repo?: { default_branch?: string } | null };
   labels?: ({ name?: string } | string)[];
+}
+
+function labelNames(pull: ApiPullRequest): string[] {
+  return (pull.labels ?? []).flatMap((label) => (typeof label === 'string' ? [label] : typeof label.name === 'string' ? [label.name] : []));
 }
 
 function merged(pull: ApiPullRequest): MergedPullRequest | undefined {
   if (typeof pull.merged_at !== 'string') return undefined;
-  const labels = (pull.labels ?? []).flatMap((label) =>
-    typeof label === 'string' ? [label] : typeof label.name === 'string' ? [label.name] : [],
-  );
+  const labels = labelNames(pull);
   return { number: pull.number, headSha: pull.head.sha, mergeCommitSha: pull.merge_commit_sha ?? null, mergedAt: pull.merged_at, labels };
 }
 
@@ -117,6 +121,37 @@ export async function mergedPullRequestOf(octokit: Octokit, repository: Reposito
   );
   const found = (pulls as ApiPullRequest[]).filter((pull) => pull.base.ref === defaultBranch && pull.merge_commit_sha === sha).map(merged);
   return found.find((pull) => pull !== undefined);
+}
+
+/**
+ * Pull request `number` as the API shows it now, when it is open, targets the default branch and its
+ * head is `head`; its labels as they are now. For a review recorded without a pull_request event (a
+ * fork's plan, made on workflow_run from the head's files): the record then names a head that is the
+ * pull request's and was planned. Throws a catalogue error saying which condition failed.
+ */
+export async function pullRequestAtHead(
+  octokit: Octokit,
+  repository: Pick<Repository, 'owner' | 'repo'>,
+  number: number,
+  head: string,
+): Promise<EventPullRequest & { headSha: string }> {
+  const { owner, repo } = repository;
+  const { data } = await read(() => octokit.rest.pulls.get({ owner, repo, pull_number: number }), `pull request #${number}`);
+  const pull = data as ApiPullRequest;
+  const defaultBranch = pull.base.repo?.default_branch;
+  if (pull.state !== 'open' || defaultBranch === undefined || pull.base.ref !== defaultBranch)
+    throw new DmarcopsError(
+      'pull-request-not-reviewable',
+      `#${number} is ${pull.state === 'open' ? 'open' : 'not open'} and targets ${pull.base.ref}` +
+        `${defaultBranch === undefined ? ' (the default branch is not told)' : `, not the default branch ${defaultBranch}`}: no review is recorded`,
+    );
+  if (pull.head.sha !== head)
+    throw new DmarcopsError(
+      'pull-request-head-moved',
+      `#${number}'s head is ${pull.head.sha.slice(0, 12)} now, not ${head.slice(0, 12)} (--head, what was planned): ` +
+        'no review is recorded for a head that was not planned; the run for the new head records its own',
+    );
+  return { number, labels: labelNames(pull), headSha: head };
 }
 
 /** Up to `limit` pull requests merged into the default branch, most recent first. */

@@ -170,6 +170,14 @@ export const ERRORS = {
     when: '`plan --base` and `impact --base` read the domain files at the `--base` ref, and they do not validate there.',
     hint: "Fix the base branch first, or plan without `--base` (then no change counts as the pull request's own).",
   },
+  'base-domains-uncommitted': {
+    area: 'git',
+    title: 'The --base-domains folder is not what its commit holds',
+    when:
+      '`plan --base-domains` records the HEAD commit of the checkout holding the folder as the base, so the folder must be exactly ' +
+      'what that commit holds; it is not in a git checkout, or a file under it is changed, added or removed.',
+    hint: 'Plan against a clean checkout of the base branch (`git status -- <folder>` shows nothing), or use `--base <ref>`.',
+  },
 
   // ---------------------------------------------------------------------------------------------
   // DNS
@@ -297,6 +305,20 @@ export const ERRORS = {
     title: 'The GitHub API failed',
     when: 'A GitHub API request failed for another reason (network, 5xx, rate limit).',
     hint: "Run the job again; the message has GitHub's answer.",
+  },
+  'pull-request-head-moved': {
+    area: 'github',
+    title: "The pull request's head is not the commit that was planned",
+    when:
+      '`comment --head` records a review only for the head the pull request has now; a commit was pushed after the plan was made ' +
+      '(a fork pull request planned on workflow_run).',
+    hint: 'Nothing to do: the push starts a new dns-plan run, and dns-plan-fork plans and records the new head.',
+  },
+  'pull-request-not-reviewable': {
+    area: 'github',
+    title: 'The pull request is not open against the default branch',
+    when: '`comment --head` records a review only for an open pull request into the default branch (the only branch apply runs on).',
+    hint: 'Check --pr; a pull request into another branch, or closed, is not planned for apply.',
   },
   'github-event-unreadable': {
     area: 'github',

@@ -81,6 +81,34 @@ export async function loadDomainsAtRef(ref: string, dir: string, cwd: string = p
   return { ...loadDomainTexts(at.files, at.defaults), commit: at.commit };
 }
 
+/**
+ * The commit whose tree holds the folder `dir` exactly as it is on disk: HEAD of the checkout it is in,
+ * when nothing under it is changed, added or removed since. Throws `base-domains-uncommitted` otherwise
+ * (a record naming that commit as the base would name files that were not the base). `what` names the
+ * folder in the message, as the user gave it.
+ */
+export async function committedFolder(dir: string, what: string): Promise<string> {
+  let commit: string;
+  let changed: string;
+  try {
+    commit = (await run('git', ['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: dir, encoding: 'utf8' })).stdout.trim();
+    changed = (
+      await run('git', ['status', '--porcelain', '--untracked-files=all', '--', '.'], { cwd: dir, encoding: 'utf8' })
+    ).stdout.trim();
+  } catch (error) {
+    throw new DmarcopsError('base-domains-uncommitted', `${what}: not in a git checkout with a commit (${firstLine(error)})`, {
+      cause: error,
+    });
+  }
+  if (changed !== '')
+    throw new DmarcopsError(
+      'base-domains-uncommitted',
+      `${what}: the folder differs from its commit ${commit.slice(0, 12)} (${changed.split('\n')[0]?.trim()}), ` +
+        'so the review record could not name the base it was planned against',
+    );
+  return commit;
+}
+
 async function git(args: string[], cwd: string, what: string): Promise<string> {
   try {
     return (await run('git', args, { cwd, maxBuffer: MAX_BUFFER, encoding: 'utf8' })).stdout;

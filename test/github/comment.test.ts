@@ -558,6 +558,74 @@ describe('dmarcops comment', () => {
     expect(output.stderr.join('\n')).toMatch(/cannot read the event payload/);
     expect(await readFile(summary, 'utf8')).toContain(REFUSED);
   });
+
+  describe('--head: a review recorded without a pull_request event (a fork, on workflow_run)', () => {
+    const FORK_HEAD = 'c'.repeat(40);
+    const open = (number: number, head = FORK_HEAD, base = 'main') =>
+      github.openPullRequest(REPO, {
+        number,
+        head: { ref: 'patch-1', sha: head, repo: 'someone/dns' },
+        base: { ref: base, sha: BASE_SHA },
+      });
+
+    test("recorded for --head once the API shows it is the open pull request's head; the label is read from the API", async () => {
+      open(40);
+      const octokit = createOctokit({ token: github.userToken, baseUrl: github.url });
+      await octokit.rest.issues.addLabels({ owner: 'octo', repo: 'dns', issue_number: 40, labels: [FORCE_LABEL] });
+      const plan = riskyPlan();
+      const file = join(dir, 'fork.json');
+      await writeFile(file, renderPlanJson(plan));
+      const { code, output } = await run(['--pr', '40', '--head', FORK_HEAD, '--plan', file], env());
+      expect(code).toBe(0);
+      expect(output.stderr).toEqual([]);
+      const body = github.comments(REPO, 40)[0]?.body ?? '';
+      expect(parseReviewRecord(readMarker(body)?.record)).toEqual(reviewRecord(plan, { number: 40, head: FORK_HEAD }));
+      expect(body).toContain(ALLOWED_BY_LABEL);
+    });
+
+    test('another head now, a closed pull request, or one into another branch: refused, and nothing is written', async () => {
+      const file = join(dir, 'fork-refused.json');
+      await writeFile(file, renderPlanJson(riskyPlan()));
+      open(41, 'd'.repeat(40));
+      await expect(run(['--pr', '41', '--head', FORK_HEAD, '--plan', file], env())).rejects.toMatchObject({
+        code: 'pull-request-head-moved',
+        message: expect.stringContaining(`#41's head is dddddddddddd now, not cccccccccccc (--head, what was planned)`),
+      });
+      open(42, FORK_HEAD, 'release');
+      await expect(run(['--pr', '42', '--head', FORK_HEAD, '--plan', file], env())).rejects.toMatchObject({
+        code: 'pull-request-not-reviewable',
+        message: expect.stringContaining('targets release, not the default branch main'),
+      });
+      open(43);
+      github.merge(REPO, 43, 'e'.repeat(40));
+      await expect(run(['--pr', '43', '--head', FORK_HEAD, '--plan', file], env())).rejects.toMatchObject({
+        code: 'pull-request-not-reviewable',
+      });
+      for (const number of [41, 42, 43]) expect(github.comments(REPO, number)).toEqual([]);
+    });
+
+    test('--head is no second truth beside a pull_request event, and takes a full sha', async () => {
+      const file = join(dir, 'fork-usage.json');
+      await writeFile(file, renderPlanJson(riskyPlan()));
+      open(44);
+      const withEvent = env({ GITHUB_EVENT_PATH: await event('fork-usage', 44, []) });
+      await expect(run(['--pr', '44', '--head', FORK_HEAD, '--plan', file], withEvent)).rejects.toMatchObject({ exitCode: 2 });
+      await expect(run(['--pr', '44', '--head', 'cccc', '--plan', file], env())).rejects.toMatchObject({ exitCode: 2 });
+      expect(github.comments(REPO, 44)).toEqual([]);
+    });
+
+    test('--code-changed: the comment says an admin applies it, and carries no record; it cannot be given a plan', async () => {
+      open(45);
+      const { code, output } = await run(['--pr', '45', '--head', FORK_HEAD, '--code-changed'], env());
+      expect(code).toBe(0);
+      expect(output.stderr.join('\n')).toContain('#45 changes dmarcops itself, so the comment records no review');
+      const body = github.comments(REPO, 45)[0]?.body ?? '';
+      expect(body.split('\n')[0]).toBe(PLAN_MARKER);
+      expect(body).toContain('runs dns-apply by hand with `force`');
+      await expect(run(['--pr', '45', '--code-changed', '--plan', 'plan.json'], env())).rejects.toMatchObject({ exitCode: 2 });
+      await expect(run(['--pr', '45', '--code-changed', '--impact', 'impact.json'], env())).rejects.toMatchObject({ exitCode: 2 });
+    });
+  });
 });
 
 describe('the event payload', () => {

@@ -11,16 +11,19 @@
  *   PATCH  /repos/{owner}/{repo}/issues/comments/{id}
  *   GET    /repos/{owner}/{repo}/commits/{sha}/pulls                 the merged pull request whose merge commit
  *                                                                    it is, else open ones with that head
- *   GET    /repos/{owner}/{repo}/pulls?state=&base=&sort=&direction=&per_page=&page=
+ *   GET    /repos/{owner}/{repo}/pulls?state=&head=&base=&sort=&direction=&per_page=&page=
+ *                                                                    (head: `owner:branch` of the head repository)
  *   GET    /repos/{owner}/{repo}/pulls/{n}
  *   GET    /repos/{owner}/{repo}/issues/{n}/labels
  *   POST   /repos/{owner}/{repo}/issues/{n}/labels                   {labels: [...]} adds, 200 with all labels
  *   DELETE /repos/{owner}/{repo}/issues/{n}/labels/{name}            200 with the rest, 404 when absent
  *
  * Pull requests are made and merged by the test (`openPullRequest`, `pushHead`, `merge`): the server
- * knows no git. Auth as GitHub does it: `Authorization: token …` or `Bearer …`; none → 401 "Requires
- * authentication", unknown → 401 "Bad credentials", a read-only token writing → 403 "Resource not
- * accessible by integration" (what a fork's pull_request token gets). Unknown repositories → 404.
+ * knows no git. A pull request from a fork (`head.repo`: another `owner/repo`) shows that repository
+ * as `head.repo` and its owner in `head.label` and `head.user`, as GitHub does. Auth as GitHub does
+ * it: `Authorization: token …` or `Bearer …`; none → 401 "Requires authentication", unknown → 401
+ * "Bad credentials", a read-only token writing → 403 "Resource not accessible by integration" (what a
+ * fork's pull_request token gets). Unknown repositories → 404.
  *
  *   const github = await startGitHubApi({ repos: ['octo/dns'] });
  *   try { new Octokit({ auth: github.token, baseUrl: github.url }) … } finally { await github.stop(); }
@@ -50,7 +53,8 @@ export interface StoredPullRequest {
   repo: string;
   title: string;
   user: GitHubUser;
-  head: { ref: string; sha: string };
+  /** `repo`: the head repository, when it is a fork (otherwise the pull request's own). */
+  head: { ref: string; sha: string; repo?: string };
   base: { ref: string; sha: string };
   state: 'open' | 'closed';
   labels: string[];
@@ -107,7 +111,13 @@ export interface GitHubApi {
   /** Opens a pull request (its number is the next free issue number unless given). */
   openPullRequest(
     repo: string,
-    pull: { head: { ref: string; sha: string }; base: { ref: string; sha: string }; title?: string; number?: number; user?: GitHubUser },
+    pull: {
+      head: { ref: string; sha: string; repo?: string };
+      base: { ref: string; sha: string };
+      title?: string;
+      number?: number;
+      user?: GitHubUser;
+    },
   ): StoredPullRequest;
   /** A push to the pull request's branch. */
   pushHead(repo: string, number: number, sha: string): void;
@@ -198,8 +208,15 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
       full_name: pull.repo,
       owner: { login: owner, type: 'Organization' },
       private: false,
+      fork: false,
       default_branch: 'main',
     };
+    const headRepo = pull.head.repo ?? pull.repo;
+    const [headOwner = '', headName] = headRepo.split('/');
+    const headRepoView =
+      headRepo === pull.repo
+        ? repoView
+        : { id: 2, name: headName, full_name: headRepo, owner: { login: headOwner, type: 'User' }, private: false, fork: true };
     const view: Record<string, unknown> = {
       url: `${base()}/repos/${pull.repo}/pulls/${pull.number}`,
       id: 9_000_000 + pull.number,
@@ -218,7 +235,13 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
       merged_at: pull.merged_at,
       merge_commit_sha: pull.merge_commit_sha,
       draft: false,
-      head: { label: `${owner}:${pull.head.ref}`, ref: pull.head.ref, sha: pull.head.sha, user: userView(pull.user), repo: repoView },
+      head: {
+        label: `${headOwner}:${pull.head.ref}`,
+        ref: pull.head.ref,
+        sha: pull.head.sha,
+        user: headRepo === pull.repo ? userView(pull.user) : { login: headOwner, type: 'User' },
+        repo: headRepoView,
+      },
       base: {
         label: `${owner}:${pull.base.ref}`,
         ref: pull.base.ref,
@@ -325,6 +348,8 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
     if (pullList !== null && method === 'GET') {
       const state = url.searchParams.get('state') ?? 'open';
       const baseRef = url.searchParams.get('base');
+      // GitHub: `user:ref-name` (or `organization:ref-name`) of the head repository.
+      const head = url.searchParams.get('head');
       const sort = url.searchParams.get('sort') ?? 'created';
       const direction = url.searchParams.get('direction') ?? (sort === 'created' ? 'desc' : 'asc');
       if (
@@ -340,7 +365,11 @@ export async function startGitHubApi(options: GitHubApiOptions): Promise<GitHubA
       const key = sort === 'updated' ? 'updated_at' : 'created_at';
       const found = pulls
         .filter(
-          (pull) => pull.repo === repo && (state === 'all' || pull.state === state) && (baseRef === null || pull.base.ref === baseRef),
+          (pull) =>
+            pull.repo === repo &&
+            (state === 'all' || pull.state === state) &&
+            (baseRef === null || pull.base.ref === baseRef) &&
+            (head === null || `${(pull.head.repo ?? pull.repo).split('/')[0]}:${pull.head.ref}` === head),
         )
         .sort((a, b) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : a.number - b.number) * (direction === 'asc' ? 1 : -1));
       const { slice, headers } = page(
