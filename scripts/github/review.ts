@@ -194,10 +194,9 @@ export async function reviewedPlanOf(
       : ` (${foreign} comment${foreign === 1 ? '' : 's'} by someone else carr${foreign === 1 ? 'ies' : 'y'} the plan marker: ignored)`;
   if (mine === undefined) return { note: `#${pull.number} has no plan comment written by ${author}${ignored}`, silent: foreign === 0 };
   const marker = readMarker(mine.body ?? '');
-  if (marker?.record === undefined)
-    return {
-      note: `#${pull.number}'s plan comment ${marker?.error ?? 'carries no review record (written by an older dmarcops, or outside a pull_request event)'}`,
-    };
+  const noRecord =
+    'carries no review record (written by an older dmarcops, outside a pull_request event, or for a fork that changes dmarcops itself)';
+  if (marker?.record === undefined) return { note: `#${pull.number}'s plan comment ${marker?.error ?? noRecord}` };
   let record: ReviewRecord;
   try {
     record = parseReviewRecord(marker.record);
