@@ -614,3 +614,66 @@ describe('secrets', () => {
     expect(printed.join('\n')).toContain(`as ${server.user}`);
   });
 });
+
+describe('a flood: --max-messages reads the oldest messages and leaves the rest for the next run', () => {
+  const env = (): NodeJS.ProcessEnv => ({
+    ...VARIANTS[0]!.env(),
+    DMARCOPS_IMAP_MAILBOX: 'FloodInbox',
+    DMARCOPS_IMAP_PROCESSED_FOLDER: 'FloodProcessed',
+    DMARCOPS_IMAP_INVALID_FOLDER: 'FloodInvalid',
+  });
+  const five = MAILS.filter((m) => m.expect === 'stored').slice(0, 5);
+  let data: string;
+
+  async function run(...args: string[]): Promise<{ code: number; summary: IngestSummary | undefined; stderr: string }> {
+    const output = captureOutput();
+    const code = await main(['fetch', '--data', data, '--domains', DOMAINS, '--json', '--offline', ...args], output, env());
+    printed.push(...output.stdout, ...output.stderr);
+    const text = output.text();
+    return { code, summary: code === 0 && text !== '' ? (JSON.parse(text) as IngestSummary) : undefined, stderr: output.stderr.join('\n') };
+  }
+
+  beforeAll(async () => {
+    data = await mkdtemp(TMP_PREFIX);
+    tempDirs.push(data);
+    for (const mail of five) await server.appendMessage('FloodInbox', mail.bytes);
+  });
+
+  test('a run reads the two oldest; the three newer stay and the log says so', async () => {
+    const { code, summary, stderr } = await run('--max-messages', '2');
+    expect(code, stderr).toBe(0);
+    expect(summary?.items).toBe(2);
+    expect(summary?.reports.stored).toBe(2);
+    expect(stderr).toContain('5 message(s); reading the oldest 2, 3 wait for the next run (--max-messages)');
+    expect(ids(await server.listFolder('FloodProcessed'))).toEqual(ids(five.slice(0, 2)));
+    expect(ids(await server.listFolder('FloodInbox'))).toEqual(ids(five.slice(2)));
+  });
+
+  test('the two phases read the same oldest messages: phase 2 files what phase 1 ingested', async () => {
+    const keep = await run('--keep-mail', '--max-messages', '2');
+    expect(keep.code, keep.stderr).toBe(0);
+    expect(keep.summary?.reports.stored).toBe(2);
+    expect(await server.listFolder('FloodInbox')).toHaveLength(3);
+    const file = await run('--file-only', '--max-messages', '2');
+    expect(file.code, file.stderr).toBe(0);
+    expect(ids(await server.listFolder('FloodProcessed'))).toEqual(ids(five.slice(0, 4)));
+    expect(ids(await server.listFolder('FloodInbox'))).toEqual(ids(five.slice(4)));
+  });
+
+  test('the default reads the rest; nothing is lost or doubled', async () => {
+    const { code, summary, stderr } = await run();
+    expect(code, stderr).toBe(0);
+    expect(summary?.reports.stored).toBe(1);
+    expect(await server.listFolder('FloodInbox')).toEqual([]);
+    expect(ids(await server.listFolder('FloodProcessed'))).toEqual(ids(five));
+    expect(await findReports(data, { outcome: 'stored' })).toHaveLength(5);
+  });
+
+  test('--max-messages must be a positive whole number', async () => {
+    for (const bad of ['0', '1.5', 'many']) {
+      const { code, stderr } = await run('--max-messages', bad);
+      expect(code, bad).toBe(2);
+      expect(stderr).toMatch(/--max-messages must be a (positive|whole) number/);
+    }
+  });
+});

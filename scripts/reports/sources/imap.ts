@@ -150,6 +150,11 @@ export interface MessagesOptions {
   batchSize?: number;
   /** Larger messages are not downloaded but yielded with `error`. Default 64 MiB. */
   maxMessageBytes?: number;
+  /**
+   * At most this many messages are read, the oldest (lowest UIDs) first; the rest stay in the mailbox
+   * for the next run, and the log says how many. Unlimited when absent.
+   */
+  maxMessages?: number;
   /** Most message bytes held in memory at once (a single message may exceed it). Default 32 MiB. */
   maxBatchBytes?: number;
   /** Called before each download round trip with the UIDs it fetches (progress; tests check batching). */
@@ -322,7 +327,13 @@ export async function openImapSource(config: ImapConfig, log: (line: string) => 
     } catch (error) {
       throw fail('fetch', `cannot list messages in "${opened.path}"`, error);
     }
-    say(`IMAP "${opened.path}": ${uids.length} message(s) to read`);
+    const max = options.maxMessages;
+    if (max !== undefined && uids.length > max) {
+      say(
+        `IMAP "${opened.path}": ${uids.length} message(s); reading the oldest ${max}, ${uids.length - max} wait for the next run (--max-messages)`,
+      );
+      uids = uids.slice(0, max);
+    } else say(`IMAP "${opened.path}": ${uids.length} message(s) to read`);
 
     for (let start = 0; start < uids.length; start += batchSize) {
       const batch = uids.slice(start, start + batchSize);
