@@ -40,6 +40,12 @@ export interface MailFiling {
  * mails a second from Dovecot here, so 10,000 take ~25 s. The backlog drains run by run.
  */
 export const DEFAULT_MAX_MESSAGES = 10_000;
+/**
+ * Bytes of mail one fetch downloads unless --max-mail-bytes says otherwise: the same bound for a flood of
+ * large messages (each under the 64 MiB message cap). Ingest parses ~27 MB of report XML a second here
+ * (bench/README.md, the 100k-record report), so a run over 1 GiB of mail takes about a minute or two.
+ */
+export const DEFAULT_MAX_MAIL_BYTES = 1024 ** 3;
 
 export const fetchCommand: Command = {
   name: 'fetch',
@@ -65,7 +71,8 @@ export const fetchCommand: Command = {
       description:
         'phase 2: ingest nothing; file each message by the committed ledger of <data>: its bytes (source_ref) ' +
         'stored or found duplicate by a run → Processed, seen with another outcome → Invalid, never seen (arrived since phase 1) ' +
-        '→ left in the mailbox. Only --data, --json, --summary-file and --max-messages (the same as phase 1) apply. Run it once the dataset is pushed.',
+        '→ left in the mailbox. Only --data, --json, --summary-file, --max-messages and --max-mail-bytes (the same as phase 1) apply. ' +
+        'Run it once the dataset is pushed.',
     },
     {
       name: 'retry-unsupported',
@@ -75,6 +82,14 @@ export const fetchCommand: Command = {
         'read again the TLS reports an earlier dmarcops set aside as unsupported: the messages of the Invalid folder the ledger knows as such (kind tls, ' +
         'outcome unsupported; matched by the sha256 of their bytes) are ingested, and those whose reports are stored move to Processed; the rest stay ' +
         'in Invalid. Once is enough.',
+    },
+    {
+      name: 'max-mail-bytes',
+      type: 'string',
+      value: 'n',
+      defaultText: '1 GiB',
+      description:
+        'read at most n bytes of mail a run (the first message always), the oldest first; the rest stay for the next run, as with --max-messages',
     },
     {
       name: 'max-messages',
@@ -146,7 +161,7 @@ export async function fetchMail(
   const merge = !move && values.json === true;
   const runContext: CommandContext = merge ? { ...context, output: { ...context.output, out: () => {} } } : context;
   const summary: IngestSummary = await runIngest(
-    imapItems(source, config.mailbox, uidByName, maxMessagesOption(values)),
+    imapItems(source, config.mailbox, uidByName, readLimits(values)),
     values,
     runContext,
     'fetch',
@@ -199,7 +214,7 @@ export async function fileIngestedMail(
   const runs = committedLedgerFiles(dataRoot).length;
   const uidByName = new Map<string, number>();
   const messages: { uid: number; sourceRef: string }[] = [];
-  for await (const item of imapItems(source, config.mailbox, uidByName, maxMessagesOption(values))) {
+  for await (const item of imapItems(source, config.mailbox, uidByName, readLimits(values))) {
     const uid = uidByName.get(item.name);
     if (uid !== undefined) messages.push({ uid, sourceRef: await item.sourceRef() });
   }
@@ -354,24 +369,29 @@ export async function ledgerFiling(dataRoot: string, sourceRefs: readonly string
   }
 }
 
-/** --max-messages, or its default. */
-function maxMessagesOption(values: Values): number {
-  const max = numberOption(values, 'max-messages') ?? DEFAULT_MAX_MESSAGES;
-  if (!Number.isInteger(max)) throw usageError(`--max-messages must be a whole number, not ${String(values['max-messages'])}`);
-  return max;
+/** What one run reads at most: --max-messages and --max-mail-bytes, or their defaults. */
+function readLimits(values: Values): ReadLimits {
+  const maxMessages = numberOption(values, 'max-messages') ?? DEFAULT_MAX_MESSAGES;
+  if (!Number.isInteger(maxMessages)) throw usageError(`--max-messages must be a whole number, not ${String(values['max-messages'])}`);
+  return { maxMessages, maxBytes: numberOption(values, 'max-mail-bytes') ?? DEFAULT_MAX_MAIL_BYTES };
+}
+
+interface ReadLimits {
+  maxMessages?: number;
+  maxBytes?: number;
 }
 
 /**
- * The mailbox as pipeline items, the oldest `maxMessages` (both phases read the same ones: mail that
- * arrives meanwhile has higher UIDs); the source_ref of each is what both phases go by.
+ * The mailbox as pipeline items, the oldest ones within `limits` (both phases read the same ones: mail
+ * that arrives meanwhile has higher UIDs); the source_ref of each is what both phases go by.
  */
 export async function* imapItems(
   source: ImapSource,
   mailbox: string,
   uidByName: Map<string, number>,
-  maxMessages?: number,
+  limits: ReadLimits = {},
 ): AsyncGenerator<IngestItem> {
-  for await (const message of source.messages(maxMessages === undefined ? {} : { maxMessages })) {
+  for await (const message of source.messages(limits)) {
     const name = `imap:${mailbox}/${message.uid}`;
     uidByName.set(name, message.uid);
     const extra = {

@@ -669,6 +669,22 @@ describe('a flood: --max-messages reads the oldest messages and leaves the rest 
     expect(await findReports(data, { outcome: 'stored' })).toHaveLength(5);
   });
 
+  test('--max-mail-bytes stops before the message that would pass it; the first is always read', async () => {
+    const three = MAILS.filter((m) => m.expect === 'stored').slice(5, 8);
+    for (const mail of three) await server.appendMessage('FloodInbox', mail.bytes);
+    const [a, b, c] = three.map((m) => m.bytes.length) as [number, number, number];
+    const twoAndAHalf = await run('--max-mail-bytes', String(a + b + Math.floor(c / 2)));
+    expect(twoAndAHalf.code, twoAndAHalf.stderr).toBe(0);
+    expect(twoAndAHalf.summary?.reports.stored).toBe(2);
+    expect(twoAndAHalf.stderr).toMatch(/read; 1 message\(s\) wait for the next run \(--max-mail-bytes /);
+    expect(ids(await server.listFolder('FloodInbox'))).toEqual(ids(three.slice(2)));
+    // A cap below the first message still reads it: every run makes progress.
+    const one = await run('--max-mail-bytes', '1');
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.summary?.reports.stored).toBe(1);
+    expect(await server.listFolder('FloodInbox')).toEqual([]);
+  });
+
   test('--max-messages must be a positive whole number', async () => {
     for (const bad of ['0', '1.5', 'many']) {
       const { code, stderr } = await run('--max-messages', bad);

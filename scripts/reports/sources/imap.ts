@@ -155,6 +155,12 @@ export interface MessagesOptions {
    * for the next run, and the log says how many. Unlimited when absent.
    */
   maxMessages?: number;
+  /**
+   * Reading stops before the message that would take the bytes downloaded past this (the first message
+   * is always read, so a run makes progress); the rest stay, and the log says how many. Messages not
+   * downloaded (over maxMessageBytes) count nothing. Unlimited when absent.
+   */
+  maxBytes?: number;
   /** Most message bytes held in memory at once (a single message may exceed it). Default 32 MiB. */
   maxBatchBytes?: number;
   /** Called before each download round trip with the UIDs it fetches (progress; tests check batching). */
@@ -335,7 +341,9 @@ export async function openImapSource(config: ImapConfig, log: (line: string) => 
       uids = uids.slice(0, max);
     } else say(`IMAP "${opened.path}": ${uids.length} message(s) to read`);
 
-    for (let start = 0; start < uids.length; start += batchSize) {
+    let downloaded = 0;
+    let stopped = false;
+    for (let start = 0; start < uids.length && !stopped; start += batchSize) {
       const batch = uids.slice(start, start + batchSize);
       await ensureMailbox();
       let metas: FetchMessageObject[];
@@ -382,6 +390,16 @@ export async function openImapSource(config: ImapConfig, log: (line: string) => 
           !options.select({ uid: meta.uid, size, ...(meta.envelope?.messageId ? { messageId: meta.envelope.messageId } : {}) })
         )
           continue;
+        if (options.maxBytes !== undefined && size <= maxMessageBytes && downloaded > 0 && downloaded + size > options.maxBytes) {
+          const waiting = uids.length - uids.indexOf(meta.uid);
+          say(
+            `IMAP "${opened.path}": ${formatBytes(downloaded)} read; ${waiting} message(s) wait for the next run ` +
+              `(--max-mail-bytes ${formatBytes(options.maxBytes)})`,
+          );
+          stopped = true;
+          break;
+        }
+        if (size <= maxMessageBytes) downloaded += size;
         if (size > maxMessageBytes) {
           yield* flush();
           const ref = `${refBase}/;UID=${meta.uid}`;
