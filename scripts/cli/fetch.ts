@@ -155,30 +155,16 @@ export async function fetchMail(
 ): Promise<MailFiling> {
   const uidByName = new Map<string, number>();
   const filing = emptyFiling(config, move);
-  const seenBefore: { uid: number; sourceRef: string }[] = [];
-  // --keep-mail --json prints one object: the run's summary plus `mail`. runIngest prints nothing
-  // but that summary to stdout under --json, and returns it, so its copy is held back here.
+  // --keep-mail --json prints one object: the run's summary plus `mail`.
   const merge = !move && values.json === true;
-  const runContext: CommandContext = merge ? { ...context, output: { ...context.output, out: () => {} } } : context;
-  const summary: IngestSummary = await runIngest(
+  const summary = await ingestAndSort(
     imapItems(source, config.mailbox, uidByName, readLimits(values)),
+    uidByName,
+    filing,
     values,
-    runContext,
-    'fetch',
-    (result) => {
-      const uid = uidByName.get(result.name);
-      if (uid === undefined) return;
-      if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
-      else (PROCESSED.has(result.outcome) ? filing.processed : filing.invalid).uids.push(uid);
-    },
-    { origin: 'mailbox' },
+    context,
+    merge,
   );
-  // A copy of a message seen before (redelivered, or left behind when a move failed after a commit).
-  const seen = await ledgerFiling(
-    String(values.data),
-    seenBefore.map((entry) => entry.sourceRef),
-  );
-  for (const { uid, sourceRef } of seenBefore) (seen.get(sourceRef) === 'processed' ? filing.processed : filing.invalid).uids.push(uid);
   const { processed, invalid } = filing;
   if (move) {
     // The run is committed: only now may messages leave the inbox.
@@ -276,7 +262,6 @@ export async function retryUnsupportedMail(config: ImapConfig, values: Values, c
   const source = await openImapSource(invalidFolder, (line) => output.err(printable(line)));
   try {
     const uidByName = new Map<string, number>();
-    const seenBefore: { uid: number; sourceRef: string }[] = [];
     async function* items(): AsyncGenerator<IngestItem> {
       const select = ({ messageId }: { messageId?: string }): boolean =>
         !everyOneNamed || (messageId !== undefined && messageIds.has(ledgerMessageId(messageId) ?? ''));
@@ -291,25 +276,7 @@ export async function retryUnsupportedMail(config: ImapConfig, values: Values, c
       }
     }
     const merge = values.json === true;
-    const runContext: CommandContext = merge ? { ...context, output: { ...output, out: () => {} } } : context;
-    const summary = await runIngest(
-      items(),
-      values,
-      runContext,
-      'fetch',
-      (result) => {
-        const uid = uidByName.get(result.name);
-        if (uid === undefined) return;
-        if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
-        else (PROCESSED.has(result.outcome) ? filing.processed : filing.invalid).uids.push(uid);
-      },
-      { origin: 'mailbox' },
-    );
-    const seen = await ledgerFiling(
-      dataRoot,
-      seenBefore.map((entry) => entry.sourceRef),
-    );
-    for (const { uid, sourceRef } of seenBefore) (seen.get(sourceRef) === 'processed' ? filing.processed : filing.invalid).uids.push(uid);
+    const summary = await ingestAndSort(items(), uidByName, filing, values, context, merge);
     // The run is committed: what is now stored leaves the Invalid folder; the rest is where it belongs.
     await source.moveTo(filing.processed.uids, filing.processed.folder);
     if (merge) output.out(JSON.stringify({ ...summary, mail: filing }, null, 2));
@@ -321,6 +288,44 @@ export async function retryUnsupportedMail(config: ImapConfig, values: Values, c
   } finally {
     await source.close();
   }
+}
+
+/**
+ * Ingests mailbox `items` and commits the run, then sorts each message into `filing` (moving nothing):
+ * Processed when its reports are stored (or already were), Invalid otherwise. A message a run has seen
+ * before (redelivered, or left behind when a move failed after a commit) goes where the committed ledger
+ * says. With `holdSummary` (--json with a `mail` field to add) runIngest's printed summary is held back:
+ * the caller prints it merged; runIngest returns it either way.
+ */
+async function ingestAndSort(
+  items: AsyncIterable<IngestItem>,
+  uidByName: Map<string, number>,
+  filing: MailFiling,
+  values: Values,
+  context: CommandContext,
+  holdSummary: boolean,
+): Promise<IngestSummary> {
+  const seenBefore: { uid: number; sourceRef: string }[] = [];
+  const runContext: CommandContext = holdSummary ? { ...context, output: { ...context.output, out: () => {} } } : context;
+  const summary = await runIngest(
+    items,
+    values,
+    runContext,
+    'fetch',
+    (result) => {
+      const uid = uidByName.get(result.name);
+      if (uid === undefined) return;
+      if (result.outcome === 'already-ingested') seenBefore.push({ uid, sourceRef: result.sourceRef });
+      else (PROCESSED.has(result.outcome) ? filing.processed : filing.invalid).uids.push(uid);
+    },
+    { origin: 'mailbox' },
+  );
+  const seen = await ledgerFiling(
+    String(values.data),
+    seenBefore.map((entry) => entry.sourceRef),
+  );
+  for (const { uid, sourceRef } of seenBefore) (seen.get(sourceRef) === 'processed' ? filing.processed : filing.invalid).uids.push(uid);
+  return summary;
 }
 
 function emptyFiling(config: ImapConfig, moved: boolean): MailFiling {
