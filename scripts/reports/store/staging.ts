@@ -423,16 +423,18 @@ export function tlsLine(row: TlsReportRow, sourceRef: string): string {
   });
 }
 
-/** COPY of one month's staged TLS rows to Parquet, every column cast to its declared type. */
-export function tlsPartCopySql(
-  rows: StagedFile,
-  target: string,
+/**
+ * For lines staged under the column names themselves (TLS rows, the ledger): the JSON structure to read
+ * them with (timestamps as epoch seconds) and each column's expression, the run's id and start filled in
+ * by the COPY rather than staged on every line.
+ */
+function stagedUnderColumnNames(
+  columns: readonly { name: string; type: string }[],
   run: { runId: string; ingestedAt: Date },
-  options: ParquetOptions,
-): string {
+): { structure: Record<string, string>; exprs: Record<string, string> } {
   const structure: Record<string, string> = {};
   const exprs: Record<string, string> = {};
-  for (const c of TLS_COLUMNS) {
+  for (const c of columns) {
     structure[c.name] = c.type === 'TIMESTAMP' ? 'BIGINT' : c.type;
     exprs[c.name] = c.type === 'TIMESTAMP' ? ts(c.name) : c.name;
   }
@@ -440,6 +442,17 @@ export function tlsPartCopySql(
   exprs.ingested_at = tsLiteral(run.ingestedAt);
   delete structure.ingest_run;
   delete structure.ingested_at;
+  return { structure, exprs };
+}
+
+/** COPY of one month's staged TLS rows to Parquet, every column cast to its declared type. */
+export function tlsPartCopySql(
+  rows: StagedFile,
+  target: string,
+  run: { runId: string; ingestedAt: Date },
+  options: ParquetOptions,
+): string {
+  const { structure, exprs } = stagedUnderColumnNames(TLS_COLUMNS, run);
   return `COPY (
   SELECT ${selectList(TLS_COLUMNS, exprs)}
   FROM (${ndjsonSql(rows, structure)})
@@ -497,16 +510,7 @@ export function ledgerLine(l: LedgerLine): string {
 }
 
 export function ledgerCopySql(ledger: StagedFile, target: string, run: { runId: string; ingestedAt: Date }): string {
-  const structure: Record<string, string> = {};
-  const exprs: Record<string, string> = {};
-  for (const c of LEDGER_COLUMNS) {
-    structure[c.name] = c.type === 'TIMESTAMP' ? 'BIGINT' : c.type;
-    exprs[c.name] = c.type === 'TIMESTAMP' ? ts(c.name) : c.name;
-  }
-  exprs.ingest_run = sqlString(run.runId);
-  exprs.ingested_at = tsLiteral(run.ingestedAt);
-  delete structure.ingest_run;
-  delete structure.ingested_at;
+  const { structure, exprs } = stagedUnderColumnNames(LEDGER_COLUMNS, run);
   return `COPY (
   SELECT ${selectList(LEDGER_COLUMNS, exprs)}
   FROM (${ndjsonSql(ledger, structure)})
