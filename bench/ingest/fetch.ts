@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { mail, reportXml } from '../../test/fixtures/unpack/make.ts';
 import { startDovecot } from '../../test/services/dovecot.ts';
+import { mibOfKib } from '../figures.ts';
 
 const { values } = parseArgs({ options: { messages: { type: 'string', default: '2000' } } });
 const MESSAGES = Number(values.messages);
@@ -53,7 +54,7 @@ try {
   const summary = JSON.parse(run.stdout) as { items: number; reports: { stored: number } };
   console.log(
     `fetch: ${summary.items} messages, ${summary.reports.stored} reports stored and filed in ${seconds.toFixed(2)} s ` +
-      `(${Math.round(summary.items / seconds)} messages/s), peak RSS ${(Number(kib) / 1024).toFixed(0)} MiB, load average ${loadavg()[0]?.toFixed(2)}`,
+      `(${Math.round(summary.items / seconds)} messages/s), peak RSS ${mibOfKib(Number(kib))} MiB, load average ${loadavg()[0]?.toFixed(2)}`,
   );
 } finally {
   await server.stop();

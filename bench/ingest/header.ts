@@ -16,6 +16,7 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { mibOfKib } from '../figures.ts';
 
 const { values } = parseArgs({
   options: { records: { type: 'string', default: '100000' }, case: { type: 'string', multiple: true } },
@@ -102,7 +103,7 @@ try {
     } catch {
       outcome = /Out of Memory/.test(run.stderr) ? 'out of memory: the run failed' : `failed (${run.status})`;
     }
-    console.log(`${name.padEnd(12)} ${outcome.padEnd(29)} ${seconds?.padStart(6)}   ${(Number(kib) / 1024).toFixed(0).padStart(6)}`);
+    console.log(`${name.padEnd(12)} ${outcome.padEnd(29)} ${seconds?.padStart(6)}   ${mibOfKib(Number(kib)).padStart(6)}`);
     rmSync(file);
     rmSync(data, { recursive: true, force: true });
   }
