@@ -40,19 +40,18 @@ const MAX_EXTENSION_BYTES = 8 * 1024;
 export class Warnings {
   readonly list: ParseWarning[] = [];
   private readonly seen = new Map<string, ParseWarning>();
-
+  /** Characters of the messages listed so far (MAX_WARNING_CHARS). */
   private chars = 0;
 
   add(code: WarningCode, message: string, record?: number): void {
     if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}…`;
     const key = `${code}\u0000${message}`;
-    const full = this.list.length >= MAX_WARNINGS || this.chars + message.length > MAX_WARNING_CHARS;
-    const known = this.seen.get(key) ?? (full ? this.seen.get('too-many') : undefined);
+    const tooMany = this.list.length >= MAX_WARNINGS || this.chars + message.length > MAX_WARNING_CHARS;
+    const known = this.seen.get(key) ?? (tooMany ? this.seen.get('too-many') : undefined);
     if (known !== undefined) {
       known.count++;
       return;
     }
-    const tooMany = full;
     const warning: ParseWarning = tooMany
       ? {
           code: 'too-many-warnings',
@@ -60,8 +59,10 @@ export class Warnings {
           count: 1,
         }
       : { code, message, count: 1 };
-    if (!tooMany) this.chars += message.length;
-    if (record !== undefined && !tooMany) warning.record = record;
+    if (!tooMany) {
+      this.chars += message.length;
+      if (record !== undefined) warning.record = record;
+    }
     this.seen.set(tooMany ? 'too-many' : key, warning);
     this.list.push(warning);
   }
